@@ -1,0 +1,62 @@
+"""Time source. Everything takes a clock so the demo and tests can run on simulated time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Something that tells the current aware UTC time."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The real wall clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class SimulatedClock:
+    """A clock that only moves when told to (used by ``homeward demo`` and tests)."""
+
+    current: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by a ``timedelta(**delta)`` and return the new time."""
+        self.current += timedelta(**delta)
+        return self.current
+
+
+def utc(value: datetime) -> datetime:
+    """Return ``value`` as aware UTC; naive values (as SQLite returns them) are taken as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def start_of_day(day: date) -> datetime:
+    """Midnight UTC at the start of ``day``."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Calendar-month arithmetic, clamping to the month's last day (31 Jan + 1 month = 28 Feb)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    for day in (moment.day, 30, 29, 28):
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable: every month has 28 days")
+
+
+SYSTEM_CLOCK: Clock = SystemClock()

@@ -1,0 +1,36 @@
+"""Typed errors a user can cause. The CLI turns each into one line and a non-zero exit.
+
+Messages never carry personal data: they name fields, case_refs, codes and states only.
+"""
+
+from __future__ import annotations
+
+
+class HomewardError(Exception):
+    """Base of every error a user can cause; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class InvalidInput(HomewardError):
+    """A value given by the user is malformed or missing."""
+
+    exit_code = 2
+
+
+class NotFound(HomewardError):
+    """The thing named does not exist (or the actor may not see it)."""
+
+    exit_code = 3
+
+
+class Refused(HomewardError):
+    """The procedure forbids this step now (wrong stage, a guard, an open blocking item)."""
+
+    exit_code = 4
+
+
+class Conflict(HomewardError):
+    """Someone else changed the record first, or it already exists."""
+
+    exit_code = 5

@@ -1,0 +1,250 @@
+"""All tables, in one module (as in fastapi's full-stack template).
+
+Personal data lives only in ``Beneficiary``; every other table identifies a person's case by its
+random ``case_ref`` and holds codes, dates and organisation ids, never a name or a story.
+States and kinds are plain strings (``String(32)``), checked against the enums below in code.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Index, Integer, String, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Column, Field, SQLModel
+
+
+class AwareDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (which stores naive text) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; Homeward stores aware UTC datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Default for created-at columns."""
+    return datetime.now(UTC)
+
+
+def _when(nullable: bool = False) -> Any:
+    return Field(default=None, sa_type=AwareDateTime, nullable=nullable)
+
+
+class OrgKind(StrEnum):
+    IOM_MISSION = "iom_mission"
+    CONSULATE = "consulate"
+    NGO = "ngo"
+    DGASPC = "dgaspc"
+    ANITP = "anitp"
+    POLICE = "police"
+
+
+class StaffRole(StrEnum):
+    COORDINATOR = "coordinator"
+    CASEWORKER = "caseworker"
+    SUPERVISOR = "supervisor"
+    MANAGER = "manager"
+
+
+class ItemStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class HandoffStatus(StrEnum):
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
+
+
+class ParticipantRole(StrEnum):
+    """The part an organisation plays in one case (see DOMAIN.md, 'Who takes part')."""
+
+    S_IOM = "s_iom"  # IOM mission in the destination (host) country
+    CONS = "cons"  # Romanian embassy / consulate
+    R_IOM = "r_iom"  # IOM Romania, the receiving mission
+    NGO = "ngo"  # partner NGO at home
+    DGASPC = "dgaspc"  # county child-protection directorate (minors)
+    ANITP = "anitp"  # national anti-trafficking agency
+    LE = "le"  # police / prosecutors
+
+
+PARTICIPANT_KINDS: dict[ParticipantRole, OrgKind] = {
+    ParticipantRole.S_IOM: OrgKind.IOM_MISSION,
+    ParticipantRole.CONS: OrgKind.CONSULATE,
+    ParticipantRole.R_IOM: OrgKind.IOM_MISSION,
+    ParticipantRole.NGO: OrgKind.NGO,
+    ParticipantRole.DGASPC: OrgKind.DGASPC,
+    ParticipantRole.ANITP: OrgKind.ANITP,
+    ParticipantRole.LE: OrgKind.POLICE,
+}
+
+
+class Organisation(SQLModel, table=True):
+    """An organisation taking part in returns: IOM missions, consulates, NGOs, agencies."""
+
+    __tablename__ = "organisation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_type=String(40), unique=True, index=True)
+    name: str = Field(sa_type=String(200))
+    kind: str = Field(sa_type=String(32))
+    country: str = Field(sa_type=String(2))
+    email: str | None = Field(default=None, sa_type=String(254))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+
+
+class StaffMember(SQLModel, table=True):
+    """A person working for an organisation, who acts on cases and receives reminders."""
+
+    __tablename__ = "staff_member"
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    name: str = Field(sa_type=String(200))
+    email: str = Field(sa_type=String(254), unique=True, index=True)
+    role: str = Field(sa_type=String(32))
+    language: str = Field(default="en", sa_type=String(8))
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+
+
+_case_version = Column("version", Integer, nullable=False, default=1)
+
+
+class Case(SQLModel, table=True):
+    """One assisted return. ``state`` is the stage; the row is wrapped, never the machine model.
+
+    ``version`` is SQLAlchemy's optimistic lock: a write based on a stale read fails whole.
+    """
+
+    __tablename__ = "return_case"
+    __mapper_args__ = {"version_id_col": _case_version}  # noqa: RUF012
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_ref: str = Field(sa_type=String(16), unique=True, index=True)
+    state: str = Field(sa_type=String(32), index=True)
+    stage_entered_at: datetime = Field(sa_type=AwareDateTime)
+    process_version: str = Field(sa_type=String(16))
+    is_minor: bool = False
+    owner_org_id: int = Field(foreign_key="organisation.id", index=True)
+    host_country: str = Field(sa_type=String(2))
+    destination_country: str = Field(default="RO", sa_type=String(2))
+    opened_at: datetime = Field(sa_type=AwareDateTime)
+    closed_at: datetime | None = _when(nullable=True)
+    resume_state: str | None = Field(default=None, sa_type=String(32))
+    consent_method: str | None = Field(default=None, sa_type=String(16))
+    consent_language: str | None = Field(default=None, sa_type=String(8))
+    interpreter_used: bool = False
+    travel_doc_kind: str | None = Field(default=None, sa_type=String(32))
+    travel_doc_issued_on: date | None = None
+    travel_doc_expires_on: date | None = None
+    departure_on: date | None = None
+    arrival_on: date | None = None
+    closure_reason: str | None = Field(default=None, sa_type=String(32))
+    closure_approved_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    version: int = Field(default=1, sa_column=_case_version)
+
+
+class CaseParticipant(SQLModel, table=True):
+    """Which organisation plays which part (``ParticipantRole``) in a case."""
+
+    __tablename__ = "case_participant"
+    __table_args__ = (UniqueConstraint("case_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    role: str = Field(sa_type=String(16))
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+
+
+class Beneficiary(SQLModel, table=True):
+    """The person's identity and story. Never leaves this table; referenced only by case id."""
+
+    __tablename__ = "beneficiary"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", unique=True)
+    given_name: str = Field(sa_type=String(200))
+    family_name: str = Field(sa_type=String(200))
+    birth_date: date | None = None
+    sex: str | None = Field(default=None, sa_type=String(16))
+    phone: str | None = Field(default=None, sa_type=String(64))
+    home_address: str | None = Field(default=None, sa_type=String(500))
+    notes: str | None = None
+
+
+class ChecklistItem(SQLModel, table=True):
+    """A dated piece of work in a stage, owned by one organisation."""
+
+    __tablename__ = "checklist_item"
+    __table_args__ = (Index("ix_checklist_item_open_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    stage: str = Field(sa_type=String(32))
+    code: str = Field(sa_type=String(64))
+    title_key: str = Field(sa_type=String(96))
+    owner_org_id: int = Field(foreign_key="organisation.id", index=True)
+    assignee_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    due_at: datetime = Field(sa_type=AwareDateTime)
+    blocking: bool = True
+    status: str = Field(default=ItemStatus.OPEN, sa_type=String(16))
+    outcome: str | None = Field(default=None, sa_type=String(64))
+    completed_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    completed_at: datetime | None = _when(nullable=True)
+    note: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    escalated_at: datetime | None = _when(nullable=True)
+
+
+class Handoff(SQLModel, table=True):
+    """A checklist item (or a whole case at a stage) handed from one organisation to another."""
+
+    __tablename__ = "handoff"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    item_id: int | None = Field(default=None, foreign_key="checklist_item.id", index=True)
+    stage: str = Field(sa_type=String(32))
+    from_org_id: int = Field(foreign_key="organisation.id")
+    to_org_id: int = Field(foreign_key="organisation.id", index=True)
+    status: str = Field(default=HandoffStatus.PROPOSED, sa_type=String(16))
+    reason: str | None = Field(default=None, sa_type=String(500))
+    proposed_by_id: int = Field(foreign_key="staff_member.id")
+    proposed_at: datetime = Field(sa_type=AwareDateTime)
+    decided_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    decided_at: datetime | None = _when(nullable=True)
+
+
+class CaseEvent(SQLModel, table=True):
+    """Append-only history of a case: every transition, item change and handoff decision."""
+
+    __tablename__ = "case_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    actor_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    at: datetime = Field(sa_type=AwareDateTime)
+    trigger: str = Field(sa_type=String(64))
+    from_state: str | None = Field(default=None, sa_type=String(32))
+    to_state: str | None = Field(default=None, sa_type=String(32))
+    reason: str | None = Field(default=None, sa_type=String(500))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

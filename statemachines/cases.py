@@ -1,0 +1,235 @@
+"""Opening cases and firing triggers on them, each in the caller's single write transaction.
+
+``fire`` loads the row, checks the actor, validates the step data, runs the machine (guards,
+effects, entering the new stage, the ``CaseEvent``) and lets the optimistic lock catch a
+concurrent change. Any refusal raises before commit, so a refused transition changes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import Session, col, select
+from transitions import MachineError
+
+from homeward.access import ensure_can_open_cases, ensure_can_see, ensure_can_steer
+from homeward.audit import record_event
+from homeward.directory import get_org, validate
+from homeward.errors import Conflict, InvalidInput, NotFound, Refused
+from homeward.models import (
+    PARTICIPANT_KINDS,
+    Beneficiary,
+    Case,
+    CaseParticipant,
+    Organisation,
+    OrgKind,
+    ParticipantRole,
+    StaffMember,
+)
+from statemachines import steps
+from statemachines.return_case import MACHINE, TRIGGERS, ReturnCase, State
+from tasks import checklist
+from tasks.catalog import CURRENT_VERSION, load_catalog
+
+_REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read out over a phone
+_machine_lock = threading.Lock()  # the shared machine's model list is not thread-safe
+
+
+def new_case_ref() -> str:
+    """A random, non-identifying reference like ``RT-7KQ2-M9`` (31^6, about 887 million)."""
+    chars = "".join(secrets.choice(_REF_ALPHABET) for _ in range(6))
+    return f"RT-{chars[:4]}-{chars[4:]}"
+
+
+class PersonIn(BaseModel):
+    """Personal data of the beneficiary: entered once, stored only in ``Beneficiary``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    given_name: str = Field(min_length=1, max_length=200)
+    family_name: str = Field(min_length=1, max_length=200)
+    birth_date: date | None = None
+    sex: str | None = Field(default=None, pattern=r"^(female|male|other|unknown)$")
+    phone: str | None = Field(default=None, max_length=64)
+    home_address: str | None = Field(default=None, max_length=500)
+    notes: str | None = None
+
+
+class CaseIn(BaseModel):
+    """Case facts for opening a case: codes and organisations, no personal data."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    is_minor: bool = False
+    host_country: str | None = Field(default=None, description="where the person was identified")
+    destination_country: str = "RO"
+    process_version: str = CURRENT_VERSION
+    participants: dict[ParticipantRole, str] = Field(
+        default_factory=dict, description="role -> organisation slug"
+    )
+
+    @field_validator("host_country", "destination_country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 2 or not value.isalpha()):
+            raise ValueError("use a two-letter ISO country code")
+        return value.upper() if value else value
+
+
+def _only(session: Session, kind: OrgKind, country: str | None = None) -> Organisation | None:
+    query = select(Organisation).where(Organisation.kind == kind)
+    if country:
+        query = query.where(Organisation.country == country)
+    found = list(session.exec(query.limit(2)))
+    return found[0] if len(found) == 1 else None
+
+
+def _default_participant(session: Session, role: ParticipantRole, owner: Organisation,
+                         case_in: CaseIn, host: str) -> Organisation | None:
+    match role:
+        case ParticipantRole.S_IOM:
+            return owner if owner.kind == OrgKind.IOM_MISSION and owner.country == host else (
+                _only(session, OrgKind.IOM_MISSION, host))
+        case ParticipantRole.R_IOM:
+            return _only(session, OrgKind.IOM_MISSION, case_in.destination_country)
+        case ParticipantRole.CONS:
+            return _only(session, OrgKind.CONSULATE, host) or _only(session, OrgKind.CONSULATE)
+        case _:
+            return _only(session, PARTICIPANT_KINDS[role])
+
+
+def _resolve_participants(session: Session, owner: Organisation, case_in: CaseIn,
+                          host: str) -> dict[ParticipantRole, Organisation]:
+    resolved: dict[ParticipantRole, Organisation] = {}
+    for role in ParticipantRole:
+        slug = case_in.participants.get(role)
+        org = get_org(session=session, slug=slug) if slug else _default_participant(
+            session, role, owner, case_in, host)
+        if org is None:
+            continue
+        if org.kind != PARTICIPANT_KINDS[role]:
+            raise InvalidInput(f"participants.{role}: {org.slug} is a {org.kind}, "
+                               f"not a {PARTICIPANT_KINDS[role]}")
+        resolved[role] = org
+    if case_in.is_minor and ParticipantRole.DGASPC not in resolved:
+        raise InvalidInput("participants.dgaspc: a minor's case needs a DGASPC; "
+                           "name it with --with dgaspc=SLUG")
+    return resolved
+
+
+def start_case(session: Session, *, actor: StaffMember, case_in: CaseIn, person: PersonIn,
+               now: datetime) -> Case:
+    """Open a case in ``identified_abroad`` owned by the actor's organisation."""
+    ensure_can_open_cases(actor)
+    load_catalog(case_in.process_version)  # unknown versions fail before anything is written
+    owner = session.get(Organisation, actor.org_id)
+    assert owner is not None and owner.id is not None  # noqa: S101
+    host = case_in.host_country or owner.country
+    roles = _resolve_participants(session, owner, case_in, host)
+    case = Case(case_ref=_unused_ref(session), state=State.IDENTIFIED_ABROAD, stage_entered_at=now,
+                process_version=case_in.process_version, is_minor=case_in.is_minor,
+                owner_org_id=owner.id, host_country=host,
+                destination_country=case_in.destination_country, opened_at=now)
+    session.add(case)
+    session.flush()
+    assert case.id is not None  # noqa: S101
+    for role, org in roles.items():
+        session.add(CaseParticipant(case_id=case.id, role=role, org_id=org.id))
+    session.add(Beneficiary(case_id=case.id, **person.model_dump()))
+    session.flush()
+    checklist.create_stage_items(session, case=case, stage=case.state, now=now)
+    record_event(session, case=case, trigger="open", at=now, actor=actor,
+                 to_state=case.state, data={"process_version": case.process_version,
+                                            "is_minor": case.is_minor})
+    return case
+
+
+def _unused_ref(session: Session) -> str:
+    for _ in range(20):
+        ref = new_case_ref()
+        if session.exec(select(Case.id).where(Case.case_ref == ref)).first() is None:
+            return ref
+    raise Conflict("could not draw an unused case_ref; try again")  # pragma: no cover
+
+
+def get_case(session: Session, *, case_ref: str, actor: StaffMember,
+             for_update: bool = False) -> Case:
+    """The case with ``case_ref``, if the actor may see it (otherwise 'not found')."""
+    query = select(Case).where(Case.case_ref == case_ref.strip().upper())
+    if for_update:
+        query = query.with_for_update()
+    case = session.exec(query).first()
+    if case is None:
+        raise NotFound(f"case {case_ref} not found; see `homeward case list`")
+    ensure_can_see(session, actor, case)
+    return case
+
+
+def allowed_triggers(case: Case) -> list[str]:
+    """The triggers the table allows from the case's stage (guards may still refuse)."""
+    return [t for t in TRIGGERS if t in MACHINE.get_triggers(State(case.state))]
+
+
+def fire(session: Session, *, case_ref: str, trigger: str, actor: StaffMember,
+         data: dict[str, Any] | None = None, now: datetime,
+         expected_version: int | None = None) -> Case:
+    """Fire ``trigger`` on a case: guards, effects, new stage items and the event, or nothing."""
+    if trigger not in TRIGGERS:
+        raise InvalidInput(f"trigger {trigger!r} is unknown; use one of: {', '.join(TRIGGERS)}")
+    case = get_case(session, case_ref=case_ref, actor=actor, for_update=True)
+    if expected_version is not None and case.version != expected_version:
+        raise Conflict(f"case {case.case_ref} changed since you read it (version "
+                       f"{case.version}, you had {expected_version}); show it and retry")
+    ensure_can_steer(session, actor, case)
+    step = steps.parse_step(trigger, data or {})
+    wrapper = ReturnCase(case, session=session, actor=actor, step=step, now=now)
+    from_state = case.state
+    if not _run_machine(wrapper, trigger):
+        raise Refused(f"cannot {trigger} case {case.case_ref} from stage {from_state}")
+    _enter_stage(session, case=case, actor=actor, now=now, trigger=trigger,
+                 from_state=from_state, step=step)
+    return case
+
+
+def _run_machine(wrapper: ReturnCase, trigger: str) -> bool:
+    with _machine_lock:
+        MACHINE.add_model(wrapper, initial=wrapper.state)
+        try:
+            return bool(MACHINE.events[trigger].trigger(wrapper))
+        except MachineError:
+            allowed = ", ".join(allowed_triggers(wrapper.case)) or "none"
+            raise Refused(f"cannot {trigger} case {wrapper.case.case_ref} in stage "
+                          f"{wrapper.case.state}; allowed here: {allowed}") from None
+        finally:
+            MACHINE.remove_model(wrapper)
+
+
+def _enter_stage(session: Session, *, case: Case, actor: StaffMember, now: datetime,
+                 trigger: str, from_state: str, step: steps.Step) -> None:
+    case.stage_entered_at = now
+    session.add(case)
+    session.flush()
+    checklist.create_stage_items(session, case=case, stage=case.state, now=now)
+    record_event(session, case=case, trigger=trigger, at=now, actor=actor,
+                 from_state=from_state, to_state=case.state, data=step.model_dump(mode="json"))
+
+
+def list_cases(session: Session, *, actor: StaffMember, state: str | None = None) -> list[Case]:
+    """Cases the actor's organisation takes part in, newest first."""
+    query = select(Case).order_by(col(Case.opened_at).desc(), col(Case.id).desc())
+    if state:
+        if state not in set(State):
+            raise InvalidInput(f"state: {state!r} is not a stage; use one of {', '.join(State)}")
+        query = query.where(Case.state == state)
+    visible = []
+    for case in session.exec(query):
+        try:
+            ensure_can_see(session, actor, case)
+        except NotFound:
+            continue
+        visible.append(case)
+    return visible

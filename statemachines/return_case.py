@@ -1,0 +1,271 @@
+"""The assisted-return procedure as a ``transitions`` table, its guards and its effects.
+
+Read the table to learn "what happens when". Guards raise ``Refused`` with a reason a
+coordinator can act on; routing conditions (which of several rows applies) return booleans.
+Effects only write rows in the caller's transaction; firing and committing is ``cases.fire``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Session
+from transitions import EventData, Machine
+
+from homeward.directory import get_staff
+from homeward.errors import Refused
+from homeward.models import Case, StaffMember, StaffRole
+from homeward.settings import get_settings
+from statemachines import steps
+from tasks import checklist
+
+EMERGENCY_DOC_MAX_DAYS = 30
+
+
+class State(StrEnum):
+    IDENTIFIED_ABROAD = "identified_abroad"
+    CONSENT_OBTAINED = "consent_obtained"
+    ASSESSED = "assessed"
+    TRAVEL_ARRANGED = "travel_arranged"
+    IN_TRANSIT = "in_transit"
+    RECEIVED = "received"
+    REINTEGRATION = "reintegration"
+    CLOSED = "closed"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    SUSPENDED = "suspended"
+    LOST_CONTACT = "lost_contact"
+
+
+S = State
+ACTIVE = [S.IDENTIFIED_ABROAD, S.CONSENT_OBTAINED, S.ASSESSED, S.TRAVEL_ARRANGED,
+          S.IN_TRANSIT, S.RECEIVED, S.REINTEGRATION]
+OPEN_STATES = [*ACTIVE, S.SUSPENDED, S.LOST_CONTACT]
+CLOSABLE = [S.REINTEGRATION, S.CONSENT_WITHDRAWN, S.SUSPENDED, S.LOST_CONTACT]
+
+
+def _row(trigger: str, source: Any, dest: State, *conditions: str, before: str | None = None,
+         ) -> dict[str, Any]:
+    row: dict[str, Any] = {"trigger": trigger, "source": source, "dest": dest}
+    if conditions:
+        row["conditions"] = list(conditions)
+    if before:
+        row["before"] = before
+    return row
+
+
+TRANSITIONS: list[dict[str, Any]] = [
+    _row("record_consent", S.IDENTIFIED_ABROAD, S.CONSENT_OBTAINED,
+         "stage_work_done", before="store_consent"),
+    _row("complete_assessment", S.CONSENT_OBTAINED, S.ASSESSED, "stage_work_done"),
+    _row("arrange_travel", S.ASSESSED, S.TRAVEL_ARRANGED,
+         "risk_assessed", "minor_may_travel", "travel_document_valid", "stage_work_done",
+         before="store_travel"),
+    _row("depart", S.TRAVEL_ARRANGED, S.IN_TRANSIT,
+         "departure_in_document_window", "stage_work_done", before="store_departure"),
+    _row("confirm_arrival", S.IN_TRANSIT, S.RECEIVED,
+         "arrival_date_valid", "stage_work_done", before="store_arrival"),
+    _row("start_reintegration", S.RECEIVED, S.REINTEGRATION, "stage_work_done"),
+    _row("close", CLOSABLE, S.CLOSED,
+         "closure_approved", "support_period_complete", before="store_closure"),
+    _row("withdraw_consent", OPEN_STATES, S.CONSENT_WITHDRAWN, before="stop_all_work"),
+    _row("suspend", ACTIVE, S.SUSPENDED, before="remember_stage"),
+    *[_row("resume", S.SUSPENDED, s, f"returns_to_{s}", "risk_reassessed") for s in ACTIVE],
+    _row("lose_contact", ACTIVE, S.LOST_CONTACT, before="remember_stage"),
+    *[_row("regain_contact", S.LOST_CONTACT, s, f"returns_to_{s}") for s in ACTIVE],
+    _row("reopen", S.CLOSED, S.SUSPENDED, before="prepare_reopen"),
+]
+
+TRIGGERS: list[str] = list(dict.fromkeys(row["trigger"] for row in TRANSITIONS))
+
+
+class ReturnCase:
+    """Wraps a ``Case`` row for the machine: the state lives on the row, never on this object.
+
+    One wrapper serves one firing: it carries the session, the actor, the step data and the
+    moment, and is removed from the shared machine afterwards.
+    """
+
+    def __init__(self, case: Case, *, session: Session, actor: StaffMember,
+                 step: steps.Step, now: datetime) -> None:
+        self.case, self.session, self.actor, self.step, self.now = case, session, actor, step, now
+        self.today: date = now.astimezone(get_settings().tz).date()
+
+    @property
+    def state(self) -> State:
+        return State(self.case.state)
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self.case.state = str(value)
+
+    def __getattr__(self, name: str) -> Any:
+        # Routing conditions ``returns_to_<state>`` for resume / regain_contact rows.
+        if name.startswith("returns_to_"):
+            target = name.removeprefix("returns_to_")
+            return lambda _event: self.case.resume_state == target
+        raise AttributeError(name)
+
+    def _refuse(self, event: EventData, why: str) -> Refused:
+        return Refused(f"cannot {event.event.name} case {self.case.case_ref}: {why}")
+
+    # --- guards -------------------------------------------------------------------------
+    def stage_work_done(self, event: EventData) -> bool:
+        """Leaving a stage needs its blocking items done or skipped with a reason."""
+        pending = checklist.open_blocking_items(self.session, self.case, self.case.state)
+        if pending:
+            listed = ", ".join(f"{item.code} (#{item.id})" for item in pending)
+            raise self._refuse(event, f"blocking items still open in stage {self.case.state}: "
+                                      f"{listed}; mark them done or skip them with a reason")
+        return True
+
+    def risk_assessed(self, event: EventData) -> bool:
+        if not checklist.item_is_done(self.session, self.case, "risk_assessment"):
+            raise self._refuse(event, "the risk assessment is not done; record risk_assessment "
+                                      "first (skipping it does not count)")
+        return True
+
+    def minor_may_travel(self, event: EventData) -> bool:
+        if not self.case.is_minor:
+            return True
+        needed = {
+            "best-interests assessment finding return in the child's interest":
+                ("best_interests_assessment", "return_in_interest"),
+            "DGASPC notified": ("dgaspc_notified", None),
+            "an escort arranged": ("escort_arranged", None),
+        }
+        missing = [label for label, (code, outcome) in needed.items()
+                   if not checklist.item_is_done(self.session, self.case, code, outcome)]
+        if missing:
+            raise self._refuse(event, "a minor cannot travel without " + "; ".join(missing))
+        return True
+
+    def travel_document_valid(self, event: EventData) -> bool:
+        step = self.step
+        assert isinstance(step, steps.ArrangeTravel)  # noqa: S101
+        problem = _document_problem(step, self.today)
+        if problem:
+            raise self._refuse(event, problem)
+        return True
+
+    def departure_in_document_window(self, event: EventData) -> bool:
+        step = self.step
+        assert isinstance(step, steps.Depart)  # noqa: S101
+        day = step.departed_on or self.today
+        expires, issued = self.case.travel_doc_expires_on, self.case.travel_doc_issued_on
+        if expires and day > expires:
+            raise self._refuse(event, f"the travel document expired on {expires}; "
+                                      "arrange travel again with a valid document")
+        if issued and day < issued:
+            raise self._refuse(event, f"departure {day} is before the document was issued ({issued})")
+        return True
+
+    def arrival_date_valid(self, event: EventData) -> bool:
+        step = self.step
+        assert isinstance(step, steps.ConfirmArrival)  # noqa: S101
+        if step.arrival_on > self.today:
+            raise self._refuse(event, f"arrival_on {step.arrival_on} is in the future")
+        if self.case.departure_on and step.arrival_on < self.case.departure_on:
+            raise self._refuse(event, f"arrival_on {step.arrival_on} is before departure "
+                                      f"({self.case.departure_on})")
+        return True
+
+    def closure_approved(self, event: EventData) -> bool:
+        step = self.step
+        assert isinstance(step, steps.Close)  # noqa: S101
+        approver = get_staff(session=self.session, email=str(step.approved_by))
+        if approver.role != StaffRole.SUPERVISOR or approver.org_id != self.case.owner_org_id:
+            raise self._refuse(event, "closure must be approved by a supervisor of the case's "
+                                      "owner organisation; give their email in approved_by")
+        return True
+
+    def support_period_complete(self, event: EventData) -> bool:
+        step = self.step
+        assert isinstance(step, steps.Close)  # noqa: S101
+        if step.reason == steps.ClosureReason.SUPPORT_PERIOD_ENDED:
+            if self.case.state != S.REINTEGRATION:
+                raise self._refuse(event, "support_period_ended applies only after reintegration")
+            return self.stage_work_done(event)
+        return True
+
+    def risk_reassessed(self, event: EventData) -> bool:
+        if not checklist.item_is_done(self.session, self.case, "risk_reassessment"):
+            raise self._refuse(event, "a new risk assessment is needed first; "
+                                      "record the risk_reassessment item")
+        return True
+
+    # --- effects (rows only, in the caller's transaction) -----------------------------
+    def store_consent(self, _event: EventData) -> None:
+        step = self.step
+        assert isinstance(step, steps.RecordConsent)  # noqa: S101
+        self.case.consent_method, self.case.consent_language = step.method, step.language
+        self.case.interpreter_used = step.interpreter
+
+    def store_travel(self, _event: EventData) -> None:
+        step = self.step
+        assert isinstance(step, steps.ArrangeTravel)  # noqa: S101
+        self.case.travel_doc_kind = step.document_kind
+        self.case.travel_doc_issued_on = step.document_issued_on
+        self.case.travel_doc_expires_on = step.document_expires_on
+        self.case.departure_on = step.departure_on
+
+    def store_departure(self, _event: EventData) -> None:
+        step = self.step
+        assert isinstance(step, steps.Depart)  # noqa: S101
+        self.case.departure_on = step.departed_on or self.today
+
+    def store_arrival(self, _event: EventData) -> None:
+        step = self.step
+        assert isinstance(step, steps.ConfirmArrival)  # noqa: S101
+        self.case.arrival_on = step.arrival_on
+
+    def store_closure(self, _event: EventData) -> None:
+        step = self.step
+        assert isinstance(step, steps.Close)  # noqa: S101
+        approver = get_staff(session=self.session, email=str(step.approved_by))
+        self.case.closure_reason, self.case.closure_approved_by_id = step.reason, approver.id
+        self.case.closed_at, self.case.resume_state = self.now, None
+        checklist.cancel_open_items(self.session, case=self.case, actor=self.actor, now=self.now)
+
+    def stop_all_work(self, _event: EventData) -> None:
+        checklist.cancel_open_items(self.session, case=self.case, actor=self.actor, now=self.now)
+        self.case.resume_state = None
+
+    def remember_stage(self, _event: EventData) -> None:
+        self.case.resume_state = self.case.state
+
+    def prepare_reopen(self, _event: EventData) -> None:
+        arrived = self.case.arrival_on is not None
+        self.case.resume_state = S.REINTEGRATION if arrived else S.IDENTIFIED_ABROAD
+        self.case.closed_at = self.case.closure_reason = self.case.closure_approved_by_id = None
+
+
+def _document_problem(step: steps.ArrangeTravel, today: date) -> str | None:
+    """Why the travel document does not cover the departure, or None when it does."""
+    if step.departure_on < today:
+        return f"departure_on {step.departure_on} is in the past"
+    if step.document_expires_on < step.departure_on:
+        return (f"the travel document expires on {step.document_expires_on}, "
+                f"before departure on {step.departure_on}")
+    if step.document_kind != steps.TravelDocKind.EMERGENCY:
+        return None
+    issued = step.document_issued_on
+    if issued is None:
+        return "document_issued_on is required for an emergency travel document"
+    if step.document_expires_on - issued > timedelta(days=EMERGENCY_DOC_MAX_DAYS):
+        return f"an emergency travel document is valid at most {EMERGENCY_DOC_MAX_DAYS} days"
+    if step.departure_on < issued:
+        return f"departure_on {step.departure_on} is before the document is issued ({issued})"
+    return None
+
+
+MACHINE = Machine(
+    model=None,
+    states=State,
+    transitions=TRANSITIONS,
+    initial=S.IDENTIFIED_ABROAD,
+    auto_transitions=False,
+    send_event=True,
+    model_override=True,
+)

@@ -1,0 +1,123 @@
+"""The checklist catalog: per process version, per stage, the items with owner, due and blocking.
+
+A catalog is data (``tasks/catalog/<version>.json``); a case is pinned to the version it started
+with, so editing the procedure never rewrites the obligations of cases already under way.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from homeward.clock import add_months
+from homeward.errors import InvalidInput
+
+CURRENT_VERSION = "v1"
+CASE_OWNER = "case_owner"
+_OFFSET = re.compile(r"^(?P<sign>-?)P(?P<n>\d+)(?P<unit>[DM])$")
+
+
+class DueAnchor(StrEnum):
+    """What an item's due date counts from."""
+
+    STAGE_ENTERED = "stage_entered"
+    ARRIVAL = "arrival"
+    DEPARTURE = "departure"
+
+
+class Due(BaseModel):
+    """``offset`` is an ISO-8601 duration in days or months, optionally negative: P14D, -P1D, P6M."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    anchor: DueAnchor = Field(alias="from")
+    offset: str
+
+    @field_validator("offset")
+    @classmethod
+    def _parse_check(cls, value: str) -> str:
+        if not _OFFSET.match(value):
+            raise ValueError("offset must look like P14D, -P1D or P6M")
+        return value
+
+    def apply(self, anchor_time: datetime) -> datetime:
+        """The due moment for an anchor at ``anchor_time``."""
+        match = _OFFSET.match(self.offset)
+        assert match is not None  # noqa: S101 (validated above)
+        amount = int(match["n"]) * (-1 if match["sign"] else 1)
+        if match["unit"] == "M":
+            return add_months(anchor_time, amount)
+        return anchor_time + timedelta(days=amount)
+
+
+class ItemSpec(BaseModel):
+    """One checklist item as the catalog declares it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    title: str
+    owner: str
+    owner_if_minor: str | None = None
+    due: Due
+    blocking: bool = True
+    applies: Literal["all", "minors", "adults"] = "all"
+    outcomes: tuple[str, ...] = ()
+
+    @property
+    def title_key(self) -> str:
+        """The translation key for the item's title (used by notification templates)."""
+        return f"item.{self.code}.title"
+
+    def applies_to(self, *, is_minor: bool) -> bool:
+        """Whether the item belongs on a case of this kind."""
+        return self.applies == "all" or (self.applies == "minors") == is_minor
+
+    def owner_role(self, *, is_minor: bool) -> str:
+        """The participant role that owns the item on such a case."""
+        return self.owner_if_minor if is_minor and self.owner_if_minor else self.owner
+
+
+class Catalog(BaseModel):
+    """A whole process version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    description: str = ""
+    stages: dict[str, tuple[ItemSpec, ...]]
+
+    def items_for(self, stage: str, *, is_minor: bool) -> list[ItemSpec]:
+        """The items a case of this kind gets on entering ``stage``."""
+        return [spec for spec in self.stages.get(stage, ()) if spec.applies_to(is_minor=is_minor)]
+
+    def spec(self, code: str) -> ItemSpec:
+        """The item declared under ``code`` in any stage."""
+        for specs in self.stages.values():
+            for spec in specs:
+                if spec.code == code:
+                    return spec
+        raise InvalidInput(f"checklist item code {code!r} is not in catalog {self.version}")
+
+
+def available_versions() -> list[str]:
+    """Every process version shipped in ``tasks/catalog``."""
+    folder = resources.files("tasks") / "catalog"
+    return sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+@cache
+def load_catalog(version: str = CURRENT_VERSION) -> Catalog:
+    """Load and validate one process version."""
+    if version not in available_versions():
+        raise InvalidInput(
+            f"process version {version!r} is unknown; available: {', '.join(available_versions())}"
+        )
+    text = (resources.files("tasks") / "catalog" / f"{version}.json").read_text(encoding="utf-8")
+    return Catalog.model_validate_json(text)

@@ -1,0 +1,215 @@
+"""Checklist items on a case: created on entering a stage, recorded done or skipped, listed.
+
+Leaving a stage needs its blocking items done or skipped with a reason; that check lives here
+(``open_blocking_items``) and the state machine calls it as a guard.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from homeward.access import ensure_can_see, ensure_can_work_item
+from homeward.audit import record_event
+from homeward.errors import InvalidInput, NotFound, Refused
+from homeward.models import (
+    Case,
+    CaseParticipant,
+    ChecklistItem,
+    Handoff,
+    HandoffStatus,
+    ItemStatus,
+    StaffMember,
+)
+from homeward.settings import get_settings
+from tasks.catalog import CASE_OWNER, DueAnchor, ItemSpec, load_catalog
+
+REPEATING_STAGES = frozenset({"suspended"})  # each suspension needs its own reassessment
+SKIP_REASON_MIN = 5
+
+
+def participants(session: Session, case: Case) -> dict[str, int]:
+    """The case's participant roles mapped to organisation ids."""
+    rows = session.exec(select(CaseParticipant).where(CaseParticipant.case_id == case.id))
+    return {row.role: row.org_id for row in rows}
+
+
+def _local_noon(day_value: object, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day_value, time(12, 0), tzinfo=tz)  # type: ignore[arg-type]
+
+
+def anchor_time(case: Case, anchor: DueAnchor, now: datetime) -> datetime:
+    """The moment an item's due offset counts from (dates anchor at local noon)."""
+    tz = get_settings().tz
+    if anchor is DueAnchor.ARRIVAL and case.arrival_on:
+        return _local_noon(case.arrival_on, tz)
+    if anchor is DueAnchor.DEPARTURE and case.departure_on:
+        return _local_noon(case.departure_on, tz)
+    return now
+
+
+def _owner_org(spec: ItemSpec, case: Case, roles: dict[str, int]) -> int:
+    role = spec.owner_role(is_minor=case.is_minor)
+    if role == CASE_OWNER:
+        return case.owner_org_id
+    return roles.get(role, case.owner_org_id)  # unfilled role: the case owner hands it on
+
+
+def _existing_codes(session: Session, case: Case, stage: str) -> set[str]:
+    statuses = [ItemStatus.OPEN] if stage in REPEATING_STAGES else [
+        ItemStatus.OPEN, ItemStatus.DONE, ItemStatus.SKIPPED
+    ]
+    query = select(ChecklistItem.code).where(
+        ChecklistItem.case_id == case.id,
+        ChecklistItem.stage == stage,
+        col(ChecklistItem.status).in_(statuses),
+    )
+    return set(session.exec(query))
+
+
+def create_stage_items(
+    session: Session, *, case: Case, stage: str, now: datetime
+) -> list[ChecklistItem]:
+    """Create the catalog's items for ``stage`` that the case does not already have."""
+    assert case.id is not None  # noqa: S101
+    catalog = load_catalog(case.process_version)
+    roles, existing = participants(session, case), _existing_codes(session, case, stage)
+    created = []
+    for spec in catalog.items_for(stage, is_minor=case.is_minor):
+        if spec.code in existing:
+            continue
+        item = ChecklistItem(
+            case_id=case.id,
+            stage=stage,
+            code=spec.code,
+            title_key=spec.title_key,
+            owner_org_id=_owner_org(spec, case, roles),
+            due_at=spec.due.apply(anchor_time(case, spec.due.anchor, now)),
+            blocking=spec.blocking,
+            created_at=now,
+        )
+        session.add(item)
+        created.append(item)
+    session.flush()
+    return created
+
+
+def open_blocking_items(session: Session, case: Case, stage: str) -> list[ChecklistItem]:
+    """Blocking items of ``stage`` still open on ``case``."""
+    query = select(ChecklistItem).where(
+        ChecklistItem.case_id == case.id,
+        ChecklistItem.stage == stage,
+        ChecklistItem.blocking == True,  # noqa: E712 (SQL expression)
+        ChecklistItem.status == ItemStatus.OPEN,
+    )
+    return list(session.exec(query.order_by(col(ChecklistItem.id))))
+
+
+def latest_item(session: Session, case: Case, code: str) -> ChecklistItem | None:
+    """The most recent item with ``code`` on ``case`` that was not cancelled."""
+    query = select(ChecklistItem).where(
+        ChecklistItem.case_id == case.id,
+        ChecklistItem.code == code,
+        ChecklistItem.status != ItemStatus.CANCELLED,
+    )
+    return session.exec(query.order_by(col(ChecklistItem.id).desc())).first()
+
+
+def item_is_done(session: Session, case: Case, code: str, outcome: str | None = None) -> bool:
+    """Whether the latest ``code`` item is done (with ``outcome``, when given)."""
+    item = latest_item(session, case, code)
+    if item is None or item.status != ItemStatus.DONE:
+        return False
+    return outcome is None or item.outcome == outcome
+
+
+def get_item(session: Session, item_id: int) -> tuple[ChecklistItem, Case]:
+    """An item and its case."""
+    item = session.get(ChecklistItem, item_id)
+    case = session.get(Case, item.case_id) if item else None
+    if item is None or case is None:
+        raise NotFound(f"checklist item #{item_id} not found; see `homeward items list`")
+    return item, case
+
+
+def _open_item_for(
+    session: Session, item_id: int, actor: StaffMember
+) -> tuple[ChecklistItem, Case]:
+    item, case = get_item(session, item_id)
+    ensure_can_see(session, actor, case)
+    if item.status != ItemStatus.OPEN:
+        raise Refused(f"item #{item_id} is already {item.status}")
+    ensure_can_work_item(actor, case, item)
+    return item, case
+
+
+def _check_outcome(case: Case, item: ChecklistItem, outcome: str | None) -> str | None:
+    spec = load_catalog(case.process_version).spec(item.code)
+    if spec.outcomes and outcome not in spec.outcomes:
+        raise InvalidInput(f"outcome: item {item.code} needs one of {', '.join(spec.outcomes)}")
+    if not spec.outcomes and outcome:
+        raise InvalidInput(f"outcome: item {item.code} takes no outcome; leave --outcome out")
+    return outcome
+
+
+def mark_done(
+    session: Session,
+    *,
+    item_id: int,
+    actor: StaffMember,
+    now: datetime,
+    outcome: str | None = None,
+    note: str | None = None,
+) -> ChecklistItem:
+    """Record an open item as done, by ``actor``, now."""
+    item, case = _open_item_for(session, item_id, actor)
+    item.outcome = _check_outcome(case, item, outcome)
+    item.status, item.completed_by_id, item.completed_at = ItemStatus.DONE, actor.id, now
+    item.note = note or item.note
+    _revoke_pending_handoffs(session, item, actor, now)
+    record_event(session, case=case, trigger="item_done", at=now, actor=actor,
+                 data={"item_id": item.id, "code": item.code, "outcome": item.outcome})
+    return item
+
+
+def mark_skipped(
+    session: Session, *, item_id: int, actor: StaffMember, now: datetime, reason: str
+) -> ChecklistItem:
+    """Record an open item as skipped; a reason is required."""
+    if len(reason.strip()) < SKIP_REASON_MIN:
+        raise InvalidInput(f"reason: say why the item is skipped (at least {SKIP_REASON_MIN} characters)")
+    item, case = _open_item_for(session, item_id, actor)
+    item.status, item.completed_by_id, item.completed_at = ItemStatus.SKIPPED, actor.id, now
+    item.note = reason.strip()
+    _revoke_pending_handoffs(session, item, actor, now)
+    record_event(session, case=case, trigger="item_skipped", at=now, actor=actor,
+                 reason=reason.strip(), data={"item_id": item.id, "code": item.code})
+    return item
+
+
+def cancel_open_items(
+    session: Session, *, case: Case, actor: StaffMember | None, now: datetime
+) -> list[ChecklistItem]:
+    """Cancel every open item of ``case`` and revoke their pending handoffs."""
+    query = select(ChecklistItem).where(
+        ChecklistItem.case_id == case.id, ChecklistItem.status == ItemStatus.OPEN
+    )
+    items = list(session.exec(query))
+    for item in items:
+        item.status, item.completed_at = ItemStatus.CANCELLED, now
+        _revoke_pending_handoffs(session, item, actor, now)
+    session.flush()
+    return items
+
+
+def _revoke_pending_handoffs(
+    session: Session, item: ChecklistItem, actor: StaffMember | None, now: datetime
+) -> None:
+    query = select(Handoff).where(
+        Handoff.item_id == item.id, Handoff.status == HandoffStatus.PROPOSED
+    )
+    for handoff in session.exec(query):
+        handoff.status, handoff.decided_at = HandoffStatus.REVOKED, now
+        handoff.decided_by_id = actor.id if actor else None

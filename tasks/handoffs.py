@@ -1,0 +1,90 @@
+"""Handoffs: an item is handed from its owner organisation to another, which accepts or rejects.
+
+Until accepted the item stays with its owner. At most one handoff per item is pending.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from homeward.access import ensure_can_see, ensure_can_work_item
+from homeward.audit import record_event
+from homeward.directory import get_org
+from homeward.errors import Conflict, InvalidInput, NotFound, Refused
+from homeward.models import Case, ChecklistItem, Handoff, HandoffStatus, ItemStatus, StaffMember
+from tasks.checklist import get_item
+
+
+def pending_handoff(session: Session, item: ChecklistItem) -> Handoff | None:
+    """The item's handoff awaiting an answer, if any."""
+    query = select(Handoff).where(
+        Handoff.item_id == item.id, Handoff.status == HandoffStatus.PROPOSED
+    )
+    return session.exec(query).first()
+
+
+def propose(
+    session: Session,
+    *,
+    item_id: int,
+    to_org_slug: str,
+    actor: StaffMember,
+    now: datetime,
+    reason: str | None = None,
+) -> Handoff:
+    """Hand an open item to another organisation; it stays ours until they accept."""
+    item, case = get_item(session, item_id)
+    ensure_can_see(session, actor, case)
+    if item.status != ItemStatus.OPEN:
+        raise Refused(f"item #{item_id} is {item.status}; only open items can be handed off")
+    ensure_can_work_item(actor, case, item)
+    target = get_org(session=session, slug=to_org_slug)
+    if target.id == item.owner_org_id:
+        raise Refused(f"item #{item_id} already belongs to {target.slug}")
+    if pending_handoff(session, item):
+        raise Conflict(f"item #{item_id} already has a handoff awaiting an answer")
+    assert case.id is not None and target.id is not None and actor.id is not None  # noqa: S101
+    handoff = Handoff(case_id=case.id, item_id=item.id, stage=item.stage,
+                      from_org_id=item.owner_org_id, to_org_id=target.id, reason=reason,
+                      proposed_by_id=actor.id, proposed_at=now)
+    session.add(handoff)
+    session.flush()
+    record_event(session, case=case, trigger="handoff_proposed", at=now, actor=actor,
+                 data={"item_id": item.id, "code": item.code, "to_org": target.slug})
+    return handoff
+
+
+def _pending_for_actor(
+    session: Session, item_id: int, actor: StaffMember
+) -> tuple[Handoff, ChecklistItem, Case]:
+    item, case = get_item(session, item_id)
+    handoff = pending_handoff(session, item)
+    if handoff is None or handoff.to_org_id != actor.org_id:
+        raise NotFound(f"no handoff of item #{item_id} awaits your organisation")
+    return handoff, item, case
+
+
+def accept(session: Session, *, item_id: int, actor: StaffMember, now: datetime) -> Handoff:
+    """Accept a handoff addressed to the actor's organisation: the item becomes ours."""
+    handoff, item, case = _pending_for_actor(session, item_id, actor)
+    handoff.status, handoff.decided_by_id, handoff.decided_at = HandoffStatus.ACCEPTED, actor.id, now
+    item.owner_org_id, item.assignee_id = handoff.to_org_id, None
+    record_event(session, case=case, trigger="handoff_accepted", at=now, actor=actor,
+                 data={"item_id": item.id, "code": item.code})
+    return handoff
+
+
+def reject(
+    session: Session, *, item_id: int, actor: StaffMember, now: datetime, reason: str
+) -> Handoff:
+    """Reject a handoff addressed to the actor's organisation; the item stays with its owner."""
+    if not reason.strip():
+        raise InvalidInput("reason: say why the handoff is rejected")
+    handoff, item, case = _pending_for_actor(session, item_id, actor)
+    handoff.status, handoff.decided_by_id, handoff.decided_at = HandoffStatus.REJECTED, actor.id, now
+    handoff.reason = reason.strip()
+    record_event(session, case=case, trigger="handoff_rejected", at=now, actor=actor,
+                 reason=reason.strip(), data={"item_id": item.id, "code": item.code})
+    return handoff
