@@ -82,10 +82,9 @@ def get_engine(url: str | None = None) -> Engine:
 
 @contextmanager
 def read_session(engine: Engine | None = None) -> Iterator[Session]:
-    """A session for reading; nothing it does is committed."""
+    """A session for reading; nothing it does is committed (closing it rolls back)."""
     with Session(engine or get_engine(), expire_on_commit=False) as session:
         yield session
-        session.rollback()
 
 
 @contextmanager

@@ -1,0 +1,105 @@
+"""Test fixtures: a real database per test (SQLite file, or PostgreSQL when selected).
+
+Select the backend with ``HOMEWARD_TEST_DB=sqlite|postgres``. PostgreSQL is reached at
+``HOMEWARD_TEST_PG_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``); one fresh
+database is created per test session and emptied between tests. With ``CI=true`` an unreachable
+PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlmodel import SQLModel
+
+from homeward import db as homeward_db
+from homeward import settings as homeward_settings
+from homeward.clock import SimulatedClock
+from homeward.migrate import upgrade
+
+BACKEND = os.environ.get("HOMEWARD_TEST_DB", "sqlite")
+PG_ADMIN_URL = os.environ.get(
+    "HOMEWARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _reset_caches() -> None:
+    homeward_settings.get_settings.cache_clear()
+    homeward_db.get_engine.cache_clear()
+
+
+def _pg_admin() -> Engine:
+    url = homeward_db.normalise_url(PG_ADMIN_URL)
+    return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database made once per session: an SQLite file, or a PostgreSQL database."""
+    if BACKEND == "sqlite":
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        engine = homeward_db.make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+        yield str(path)
+        return
+    name = f"homeward_test_{uuid.uuid4().hex[:10]}"
+    admin = _pg_admin()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - report any connection failure the same way
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = homeward_db.make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def db_url(_template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, migrated, empty database for this test; ``HOMEWARD_DATABASE_URL`` points at it."""
+    if BACKEND == "sqlite":
+        target = tmp_path / "homeward.db"
+        shutil.copy(_template_db, target)
+        url = f"sqlite:///{target}"
+    else:
+        url = _template_db
+        _truncate_all(url)
+    monkeypatch.setenv("HOMEWARD_DATABASE_URL", url)
+    _reset_caches()
+    yield url
+    homeward_db.get_engine().dispose()
+    _reset_caches()
+
+
+def _truncate_all(url: str) -> None:
+    engine = homeward_db.make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Engine:
+    """The engine Homeward itself uses for this test's database."""
+    return homeward_db.get_engine()
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    """A simulated clock starting Monday 2026-01-05 09:00 UTC."""
+    return SimulatedClock()
