@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from homeward.errors import InvalidInput
+from homeward.errors import Conflict, InvalidInput
 from homeward.settings import get_settings
 
 _WRITE = "homeward_write"
@@ -95,6 +96,10 @@ def write_session(engine: Engine | None = None) -> Iterator[Session]:
         try:
             yield session
             session.commit()
+        except StaleDataError:
+            session.rollback()
+            raise Conflict("the case was changed by someone else at the same time; "
+                           "show it again and retry") from None
         except BaseException:
             session.rollback()
             raise

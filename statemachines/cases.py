@@ -98,6 +98,8 @@ def _default_participant(session: Session, role: ParticipantRole, owner: Organis
             return _only(session, OrgKind.IOM_MISSION, case_in.destination_country)
         case ParticipantRole.CONS:
             return _only(session, OrgKind.CONSULATE, host) or _only(session, OrgKind.CONSULATE)
+        case ParticipantRole.DGASPC if not case_in.is_minor:
+            return None  # child protection sees children's cases only, unless named
         case _:
             return _only(session, PARTICIPANT_KINDS[role])
 

@@ -1,0 +1,225 @@
+"""``homeward case``: open, show, list, advance and trace return cases."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+from sqlmodel import Session, select
+
+from homeward.audit import history
+from homeward.cli.common import actor, console, local, local_day, now, reading, writing
+from homeward.directory import first_error, orgs_by_id
+from homeward.errors import InvalidInput, NotFound
+from homeward.models import Beneficiary, Case, CaseParticipant, ChecklistItem, StaffMember
+from statemachines.cases import (
+    CaseIn,
+    PersonIn,
+    allowed_triggers,
+    fire,
+    get_case,
+    list_cases,
+    start_case,
+)
+from statemachines.diagram import mermaid
+from tasks import transfers
+from tasks.catalog import load_catalog
+
+case_app = typer.Typer(help="Return cases.", no_args_is_help=True)
+
+
+def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
+    """``["a=1", "b=2"]`` -> ``{"a": "1", "b": "2"}``; a malformed pair names the option."""
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"{option}: {pair!r} is not key=value")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+def _read_person(source: str | None) -> PersonIn:
+    if source is None and not sys.stdin.isatty():
+        raise InvalidInput("--person: pass a JSON file, or - to read it from standard input; "
+                           "personal data is never taken as command-line arguments")
+    try:
+        if source is None:
+            raw: dict[str, Any] = {
+                "given_name": typer.prompt("Given name"),
+                "family_name": typer.prompt("Family name"),
+            }
+        else:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text("utf-8")
+            raw = json.loads(text)
+        return PersonIn.model_validate(raw)
+    except (OSError, json.JSONDecodeError):
+        raise InvalidInput("--person: could not read a JSON object from it") from None
+    except ValidationError as exc:
+        raise first_error(exc) from None
+
+
+@case_app.command("start")
+def case_start(
+    minor: bool = typer.Option(False, "--minor", help="the person is under 18"),
+    host_country: str = typer.Option(None, help="where identified (default: your org's country)"),
+    with_: list[str] = typer.Option([], "--with", help="participant, e.g. --with ngo=adpare"),
+    person: str = typer.Option(None, help="JSON file with the person's data, or - for stdin"),
+    process_version: str = typer.Option(None, help="checklist catalog version (default: newest)"),
+) -> None:
+    """Open a case owned by your organisation; prints its case_ref and first checklist items."""
+    try:
+        case_in = CaseIn.model_validate({
+            "is_minor": minor, "host_country": host_country,
+            "participants": parse_pairs(with_, "--with"),
+            **({"process_version": process_version} if process_version else {}),
+        })
+    except ValidationError as exc:
+        raise first_error(exc) from None
+    person_in = _read_person(person)
+    with writing() as session:
+        case = start_case(session, actor=actor(session), case_in=case_in, person=person_in,
+                          now=now())
+        console.print(f"case {case.case_ref} opened in stage {case.state}")
+        _items_table(session, case)
+
+
+@case_app.command("show")
+def case_show(
+    case_ref: str,
+    personal: bool = typer.Option(False, help="also show the person's data (owner org only)"),
+) -> None:
+    """Show a case: stage, facts, participants, checklist items and what can happen next."""
+    with reading() as session:
+        who = actor(session)
+        case = get_case(session, case_ref=case_ref, actor=who)
+        _facts(session, case)
+        if personal:
+            _personal(session, case, who)
+        _items_table(session, case)
+        console.print("next: " + (", ".join(allowed_triggers(case)) or "nothing (closed)"))
+
+
+def _facts(session: Session, case: Case) -> None:
+    orgs = orgs_by_id(session)
+    table = Table(show_header=False, title=f"case {case.case_ref}")
+    rows = [("stage", case.state), ("since", local(case.stage_entered_at)),
+            ("owner", orgs[case.owner_org_id].slug), ("minor", "yes" if case.is_minor else "no"),
+            ("route", f"{case.host_country} -> {case.destination_country}"),
+            ("process", case.process_version), ("version", str(case.version)),
+            ("consent", f"{case.consent_method or ''} {case.consent_language or ''}".strip()),
+            ("departure", local_day(case.departure_on)), ("arrival", local_day(case.arrival_on)),
+            ("closure", case.closure_reason or "")]
+    for key, value in rows:
+        if value:
+            table.add_row(key, value)
+    parts = session.exec(select(CaseParticipant).where(CaseParticipant.case_id == case.id))
+    table.add_row("with", ", ".join(f"{p.role}={orgs[p.org_id].slug}" for p in parts))
+    console.print(table)
+
+
+def _personal(session: Session, case: Case, who: StaffMember) -> None:
+    if who.org_id != case.owner_org_id or who.role == "manager":
+        raise NotFound(f"case {case.case_ref} has no personal data you may see")
+    person = session.exec(select(Beneficiary).where(Beneficiary.case_id == case.id)).one()
+    console.print(f"person: {person.given_name} {person.family_name}", markup=False)
+
+
+def _items_table(session: Session, case: Case) -> None:
+    orgs, catalog = orgs_by_id(session), load_catalog(case.process_version)
+    table = Table("#", "stage", "item", "owner", "due", "status", "blocks")
+    query = select(ChecklistItem).where(ChecklistItem.case_id == case.id)
+    for item in session.exec(query.order_by(ChecklistItem.id)):
+        table.add_row(str(item.id), item.stage, catalog.spec(item.code).title,
+                      orgs[item.owner_org_id].slug, local_day(item.due_at),
+                      item.status + (f" ({item.outcome})" if item.outcome else ""),
+                      "yes" if item.blocking else "")
+    console.print(table)
+
+
+@case_app.command("list")
+def case_list(stage: str = typer.Option(None, help="only cases in this stage")) -> None:
+    """List the cases your organisation takes part in."""
+    with reading() as session:
+        orgs = orgs_by_id(session)
+        table = Table("case_ref", "stage", "since", "owner", "minor", "route")
+        for case in list_cases(session, actor=actor(session), state=stage):
+            table.add_row(case.case_ref, case.state, local(case.stage_entered_at),
+                          orgs[case.owner_org_id].slug, "yes" if case.is_minor else "",
+                          f"{case.host_country}->{case.destination_country}")
+        console.print(table)
+
+
+@case_app.command("advance")
+def case_advance(
+    case_ref: str,
+    trigger: str,
+    set_: list[str] = typer.Option([], "--set", help="step data, e.g. --set method=signed"),
+    expect_version: int = typer.Option(None, help="refuse if the case changed since this version"),
+) -> None:
+    """Move a case: fire TRIGGER with its step data (see `homeward case show` for what's next)."""
+    with writing() as session:
+        case = fire(session, case_ref=case_ref, trigger=trigger, actor=actor(session),
+                    data=dict(parse_pairs(set_, "--set")), now=now(),
+                    expected_version=expect_version)
+        console.print(f"case {case.case_ref} is now in stage {case.state}")
+
+
+@case_app.command("history")
+def case_history(case_ref: str) -> None:
+    """The case's history: every transition, item record and handoff decision."""
+    with reading() as session:
+        case = get_case(session, case_ref=case_ref, actor=actor(session))
+        staff = {s.id: s.email for s in session.exec(select(StaffMember))}
+        table = Table("when", "who", "what", "from", "to", "details")
+        for event in history(session, case):
+            details = ", ".join(f"{k}={v}" for k, v in event.data.items())
+            table.add_row(local(event.at), staff.get(event.actor_id, "system"), event.trigger,
+                          event.from_state or "", event.to_state or "", details)
+        console.print(table)
+
+
+@case_app.command("diagram")
+def case_diagram() -> None:
+    """Print the state machine as a mermaid diagram (generated from the transition table)."""
+    console.print(mermaid(), markup=False)
+
+
+@case_app.command("handoff")
+def case_handoff(
+    case_ref: str,
+    to: str = typer.Option(..., "--to", help="the receiving organisation's slug"),
+    reason: str = typer.Option(None, help="why (no personal details)"),
+) -> None:
+    """Hand the whole case to another organisation (e.g. to IOM Romania at reception)."""
+    with writing() as session:
+        who = actor(session)
+        case = get_case(session, case_ref=case_ref, actor=who)
+        transfers.propose_transfer(session, case=case, to_org_slug=to, actor=who, now=now(),
+                                   reason=reason)
+        console.print(f"case {case.case_ref} offered to {to}, awaiting their answer")
+
+
+@case_app.command("accept")
+def case_accept(case_ref: str) -> None:
+    """Accept a case handed to your organisation: it becomes yours."""
+    with writing() as session:
+        who = actor(session)
+        case = get_case(session, case_ref=case_ref, actor=who)
+        transfers.accept_transfer(session, case=case, actor=who, now=now())
+        console.print(f"case {case.case_ref} now belongs to your organisation")
+
+
+@case_app.command("reject")
+def case_reject(case_ref: str, reason: str = typer.Option(..., help="why it is rejected")) -> None:
+    """Reject a case handed to your organisation."""
+    with writing() as session:
+        who = actor(session)
+        case = get_case(session, case_ref=case_ref, actor=who)
+        transfers.reject_transfer(session, case=case, actor=who, now=now(), reason=reason)
+        console.print(f"transfer of case {case.case_ref} rejected")

@@ -1,0 +1,86 @@
+"""What the CLI modules share: consoles, the acting staff member, sessions, time display."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from rich.console import Console
+from sqlmodel import Session
+
+from homeward.clock import SYSTEM_CLOCK, Clock
+from homeward.db import get_engine, read_session, write_session
+from homeward.directory import get_staff
+from homeward.errors import InvalidInput, Refused
+from homeward.migrate import current_revision, head_revision
+from homeward.models import StaffMember
+from homeward.settings import get_settings
+
+def _console(stderr: bool = False) -> Console:
+    probe = Console(stderr=stderr)
+    # Piped output (CI logs, ``| less``) gets room for the tables instead of 80 columns.
+    return Console(stderr=stderr, highlight=False, width=None if probe.is_terminal else 160)
+
+
+console = _console()
+err_console = _console(stderr=True)
+
+
+@dataclass
+class CliState:
+    actor_email: str | None = None
+    clock: Clock = SYSTEM_CLOCK
+
+
+state = CliState()
+
+
+def ensure_schema() -> None:
+    """Refuse to work on a database that is not at this version's schema."""
+    current, head = current_revision(get_engine()), head_revision()
+    if current != head:
+        raise Refused(f"the database is at schema {current or 'empty'}, this Homeward needs "
+                      f"{head}; run `homeward db upgrade`")
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    ensure_schema()
+    with read_session() as session:
+        yield session
+
+
+@contextmanager
+def writing() -> Iterator[Session]:
+    ensure_schema()
+    with write_session() as session:
+        yield session
+
+
+def actor(session: Session) -> StaffMember:
+    """The staff member named by ``--as`` / ``HOMEWARD_ACTOR``."""
+    if not state.actor_email:
+        raise InvalidInput("--as: say who is acting, e.g. `homeward --as you@org.example ...` "
+                           "or set HOMEWARD_ACTOR")
+    return get_staff(session=session, email=state.actor_email)
+
+
+def now() -> datetime:
+    return state.clock.now()
+
+
+def local(moment: datetime | None) -> str:
+    """A moment in the configured timezone, to the minute."""
+    if moment is None:
+        return ""
+    return moment.astimezone(get_settings().tz).strftime("%Y-%m-%d %H:%M")
+
+
+def local_day(moment: datetime | date | None) -> str:
+    if moment is None:
+        return ""
+    if isinstance(moment, datetime):
+        return moment.astimezone(get_settings().tz).strftime("%Y-%m-%d")
+    return moment.isoformat()

@@ -1,0 +1,92 @@
+"""``homeward items``: list, record, skip and hand off checklist items."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from homeward.cli.common import actor, console, local_day, now, reading, writing
+from homeward.directory import get_org, orgs_by_id
+from statemachines.cases import get_case
+from tasks import checklist, handoffs
+from tasks.catalog import load_catalog
+from tasks.queries import ItemFilter, list_items
+
+items_app = typer.Typer(help="Checklist items and their handoffs.", no_args_is_help=True)
+
+
+@items_app.command("list")
+def items_list(
+    case_ref: str = typer.Option(None, "--case", help="only this case"),
+    mine: bool = typer.Option(False, "--mine", help="only items of my organisation or assigned to me"),
+    overdue: bool = typer.Option(False, "--overdue", help="only open items past their due date"),
+    org: str = typer.Option(None, "--org", help="only items owned by this organisation (slug)"),
+    status: str = typer.Option("open", help="open, done, skipped, cancelled, or all"),
+) -> None:
+    """List checklist items, soonest due first."""
+    with reading() as session:
+        who = actor(session)
+        case_id = get_case(session, case_ref=case_ref, actor=who).id if case_ref else None
+        org_id = get_org(session=session, slug=org).id if org else None
+        filters = ItemFilter(case_id=case_id, mine=mine, overdue=overdue, org_id=org_id,
+                             status=None if status == "all" else status)
+        orgs, moment = orgs_by_id(session), now()
+        table = Table("#", "case_ref", "stage", "item", "owner", "due", "status")
+        for item, case in list_items(session, actor=who, now=moment, filters=filters):
+            late = item.status == "open" and item.due_at < moment
+            table.add_row(str(item.id), case.case_ref, item.stage,
+                          load_catalog(case.process_version).spec(item.code).title,
+                          orgs[item.owner_org_id].slug, local_day(item.due_at),
+                          item.status + (" OVERDUE" if late else ""))
+        console.print(table)
+
+
+@items_app.command("done")
+def items_done(
+    item_id: int,
+    outcome: str = typer.Option(None, help="required for items with outcomes, e.g. risk level"),
+    note: str = typer.Option(None, help="a short working note (no personal details)"),
+) -> None:
+    """Record an item as done."""
+    with writing() as session:
+        item = checklist.mark_done(session, item_id=item_id, actor=actor(session), now=now(),
+                                   outcome=outcome, note=note)
+        console.print(f"item #{item.id} {item.code} done")
+
+
+@items_app.command("skip")
+def items_skip(item_id: int, reason: str = typer.Option(..., help="why it is not needed")) -> None:
+    """Record an item as skipped, with a reason."""
+    with writing() as session:
+        item = checklist.mark_skipped(session, item_id=item_id, actor=actor(session), now=now(),
+                                      reason=reason)
+        console.print(f"item #{item.id} {item.code} skipped")
+
+
+@items_app.command("handoff")
+def items_handoff(
+    item_id: int,
+    to: str = typer.Option(..., "--to", help="the receiving organisation's slug"),
+    reason: str = typer.Option(None, help="why (no personal details)"),
+) -> None:
+    """Hand an item to another organisation; it stays yours until they accept."""
+    with writing() as session:
+        handoffs.propose(session, item_id=item_id, to_org_slug=to, actor=actor(session),
+                         now=now(), reason=reason)
+        console.print(f"item #{item_id} handed to {to}, awaiting their answer")
+
+
+@items_app.command("accept")
+def items_accept(item_id: int) -> None:
+    """Accept the handoff of an item to your organisation."""
+    with writing() as session:
+        handoffs.accept(session, item_id=item_id, actor=actor(session), now=now())
+        console.print(f"item #{item_id} is now your organisation's")
+
+
+@items_app.command("reject")
+def items_reject(item_id: int, reason: str = typer.Option(..., help="why it is rejected")) -> None:
+    """Reject the handoff of an item to your organisation."""
+    with writing() as session:
+        handoffs.reject(session, item_id=item_id, actor=actor(session), now=now(), reason=reason)
+        console.print(f"handoff of item #{item_id} rejected")

@@ -1,0 +1,88 @@
+"""Case transfers: the whole case handed to another organisation at a stage (a stage handoff).
+
+Typical use: at reception the sending IOM mission hands the case to IOM Romania, or, for a
+child, to the DGASPC that owns every minor's case in Romania. Stored as a ``Handoff`` row with
+no item; on acceptance the receiving organisation becomes the case's owner.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from homeward.access import STEERING_ROLES, ensure_can_see
+from homeward.audit import record_event
+from homeward.directory import get_org
+from homeward.errors import Conflict, InvalidInput, NotFound, Refused
+from homeward.models import Case, Handoff, HandoffStatus, StaffMember
+
+
+def decide(handoff: Handoff, status: HandoffStatus, actor: StaffMember | None,
+           now: datetime) -> None:
+    """Record the answer to a handoff or transfer."""
+    handoff.status, handoff.decided_at = status, now
+    handoff.decided_by_id = actor.id if actor else None
+
+
+def pending_transfer(session: Session, case: Case) -> Handoff | None:
+    """The case's transfer awaiting an answer, if any."""
+    query = select(Handoff).where(Handoff.case_id == case.id, Handoff.item_id == None,  # noqa: E711
+                                  Handoff.status == HandoffStatus.PROPOSED)
+    return session.exec(query).first()
+
+
+def propose_transfer(session: Session, *, case: Case, to_org_slug: str, actor: StaffMember,
+                     now: datetime, reason: str | None = None) -> Handoff:
+    """Offer the case to another organisation; the case stays ours until they accept."""
+    ensure_can_see(session, actor, case)
+    if actor.org_id != case.owner_org_id or actor.role not in STEERING_ROLES:
+        raise Refused(f"only a coordinator or supervisor of the owner organisation can hand "
+                      f"case {case.case_ref} on")
+    target = get_org(session=session, slug=to_org_slug)
+    if target.id == case.owner_org_id:
+        raise Refused(f"case {case.case_ref} already belongs to {target.slug}")
+    if pending_transfer(session, case):
+        raise Conflict(f"case {case.case_ref} already has a transfer awaiting an answer")
+    assert case.id is not None and target.id is not None and actor.id is not None  # noqa: S101
+    handoff = Handoff(case_id=case.id, stage=case.state, from_org_id=case.owner_org_id,
+                      to_org_id=target.id, reason=reason, proposed_by_id=actor.id,
+                      proposed_at=now)
+    session.add(handoff)
+    session.flush()
+    record_event(session, case=case, trigger="transfer_proposed", at=now, actor=actor,
+                 data={"to_org": target.slug, "stage": case.state})
+    return handoff
+
+
+def _awaiting(session: Session, case: Case, actor: StaffMember) -> Handoff:
+    handoff = pending_transfer(session, case)
+    if handoff is None or handoff.to_org_id != actor.org_id:
+        raise NotFound(f"no transfer of case {case.case_ref} awaits your organisation")
+    if actor.role not in STEERING_ROLES:
+        raise Refused("only a coordinator or supervisor can answer a case transfer")
+    return handoff
+
+
+def accept_transfer(session: Session, *, case: Case, actor: StaffMember,
+                    now: datetime) -> Handoff:
+    """Accept: the actor's organisation becomes the case's owner."""
+    handoff = _awaiting(session, case, actor)
+    decide(handoff, HandoffStatus.ACCEPTED, actor, now)
+    case.owner_org_id = handoff.to_org_id
+    session.add(case)
+    record_event(session, case=case, trigger="transfer_accepted", at=now, actor=actor)
+    return handoff
+
+
+def reject_transfer(session: Session, *, case: Case, actor: StaffMember, now: datetime,
+                    reason: str) -> Handoff:
+    """Reject: the case stays with its owner."""
+    if not reason.strip():
+        raise InvalidInput("reason: say why the transfer is rejected")
+    handoff = _awaiting(session, case, actor)
+    decide(handoff, HandoffStatus.REJECTED, actor, now)
+    handoff.reason = reason.strip()
+    record_event(session, case=case, trigger="transfer_rejected", at=now, actor=actor,
+                 reason=reason.strip())
+    return handoff
