@@ -20,8 +20,10 @@ WORKING_ROLES = STEERING_ROLES | {StaffRole.CASEWORKER}
 def case_org_ids(session: Session, case: Case) -> set[int]:
     """The organisations taking part in ``case`` (owner, participants, item owners)."""
     orgs = {case.owner_org_id}
-    orgs.update(session.exec(select(CaseParticipant.org_id).where(CaseParticipant.case_id == case.id)))
-    orgs.update(session.exec(select(ChecklistItem.owner_org_id).where(ChecklistItem.case_id == case.id)))
+    participants = select(CaseParticipant.org_id).where(CaseParticipant.case_id == case.id)
+    item_owners = select(ChecklistItem.owner_org_id).where(ChecklistItem.case_id == case.id)
+    orgs.update(session.exec(participants))
+    orgs.update(session.exec(item_owners))
     return orgs
 
 

@@ -69,7 +69,8 @@ def make_engine(url: str | None = None) -> Engine:
         ) from exc
     if parsed.get_backend_name() == "sqlite":
         _prepare_sqlite_file(url)
-        engine = create_engine(url, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000})
+        timeout = settings.sqlite_busy_timeout_ms / 1000
+        engine = create_engine(url, connect_args={"timeout": timeout})
         _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms)
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -98,8 +99,9 @@ def write_session(engine: Engine | None = None) -> Iterator[Session]:
             session.commit()
         except StaleDataError:
             session.rollback()
-            raise Conflict("the case was changed by someone else at the same time; "
-                           "show it again and retry") from None
+            raise Conflict(
+                "the case was changed by someone else at the same time; show it again and retry"
+            ) from None
         except BaseException:
             session.rollback()
             raise

@@ -68,17 +68,24 @@ class Journey:
 
     def open(self, org: str, case_in: CaseIn, person: PersonIn) -> Journey:
         with write_session(self.engine) as s:
-            case = start_case(s, actor=self._who(s, org, "coordinator"), case_in=case_in,
-                              person=person, now=self.clock.now())
+            case = start_case(
+                s,
+                actor=self._who(s, org, "coordinator"),
+                case_in=case_in,
+                person=person,
+                now=self.clock.now(),
+            )
             self.case_ref = case.case_ref
         return self
 
     def _item(self, code: str) -> int:
         with read_session(self.engine) as s:
             case = get_case(s, case_ref=self.case_ref, actor=self._who(s, "iom-it", "supervisor"))
-            query = select(ChecklistItem.id).where(ChecklistItem.case_id == case.id,
-                                                   ChecklistItem.code == code,
-                                                   ChecklistItem.status == ItemStatus.OPEN)
+            query = select(ChecklistItem.id).where(
+                ChecklistItem.case_id == case.id,
+                ChecklistItem.code == code,
+                ChecklistItem.status == ItemStatus.OPEN,
+            )
             item_id = s.exec(query).first()
         assert item_id is not None, f"no open item {code} on {self.case_ref}"  # noqa: S101
         return item_id
@@ -86,36 +93,53 @@ class Journey:
     def done(self, org: str, *codes: str, outcome: str | None = None) -> Journey:
         for code in codes:
             with write_session(self.engine) as s:
-                checklist.mark_done(s, item_id=self._item(code), now=self.clock.now(),
-                                    actor=self._who(s, org, "caseworker"), outcome=outcome)
+                checklist.mark_done(
+                    s,
+                    item_id=self._item(code),
+                    now=self.clock.now(),
+                    actor=self._who(s, org, "caseworker"),
+                    outcome=outcome,
+                )
         return self
 
     def skip(self, org: str, code: str, reason: str) -> Journey:
         with write_session(self.engine) as s:
-            checklist.mark_skipped(s, item_id=self._item(code), reason=reason,
-                                   actor=self._who(s, org, "coordinator"), now=self.clock.now())
+            checklist.mark_skipped(
+                s,
+                item_id=self._item(code),
+                reason=reason,
+                actor=self._who(s, org, "coordinator"),
+                now=self.clock.now(),
+            )
         return self
 
     def hand(self, code: str, from_org: str, to_org: str, *, accept: bool = True) -> Journey:
         item_id = self._item(code)
         with write_session(self.engine) as s:
-            handoffs.propose(s, item_id=item_id, to_org_slug=to_org, now=self.clock.now(),
-                             actor=self._who(s, from_org, "coordinator"))
+            handoffs.propose(
+                s,
+                item_id=item_id,
+                to_org_slug=to_org,
+                now=self.clock.now(),
+                actor=self._who(s, from_org, "coordinator"),
+            )
         with write_session(self.engine) as s:
             who = self._who(s, to_org, "caseworker")
             if accept:
                 handoffs.accept(s, item_id=item_id, actor=who, now=self.clock.now())
             else:
-                handoffs.reject(s, item_id=item_id, actor=who, now=self.clock.now(),
-                                reason="outside our county")
+                handoffs.reject(
+                    s, item_id=item_id, actor=who, now=self.clock.now(), reason="outside our county"
+                )
         return self
 
     def transfer(self, from_org: str, to_org: str) -> Journey:
         with write_session(self.engine) as s:
             who = self._who(s, from_org, "coordinator")
             case = get_case(s, case_ref=self.case_ref, actor=who)
-            transfers.propose_transfer(s, case=case, to_org_slug=to_org, actor=who,
-                                       now=self.clock.now())
+            transfers.propose_transfer(
+                s, case=case, to_org_slug=to_org, actor=who, now=self.clock.now()
+            )
         with write_session(self.engine) as s:
             who = self._who(s, to_org, "coordinator")
             case = get_case(s, case_ref=self.case_ref, actor=who)
@@ -124,8 +148,14 @@ class Journey:
 
     def advance(self, org: str, trigger: str, **data: Any) -> Journey:
         with write_session(self.engine) as s:
-            fire(s, case_ref=self.case_ref, trigger=trigger, data=data, now=self.clock.now(),
-                 actor=self._who(s, org, "coordinator"))
+            fire(
+                s,
+                case_ref=self.case_ref,
+                trigger=trigger,
+                data=data,
+                now=self.clock.now(),
+                actor=self._who(s, org, "coordinator"),
+            )
         return self
 
     def wait(self, days: int) -> Journey:
@@ -144,13 +174,23 @@ def seed(engine: Engine) -> None:
     """The organisations of the Romanian return programme, with three staff members each."""
     with write_session(engine) as s:
         for slug, name, kind, country in ORGANISATIONS:
-            add_org(session=s, org_in=validate(OrganisationIn, slug=slug, name=name, kind=kind,
-                                               country=country))
+            add_org(
+                session=s,
+                org_in=validate(OrganisationIn, slug=slug, name=name, kind=kind, country=country),
+            )
             for role in ROLES:
                 language = "ro" if country == "RO" else "en"
-                add_staff(session=s, staff_in=validate(
-                    StaffIn, org=slug, name=f"{role.title()} {slug}",
-                    email=staff_email(slug, role), role=role, language=language))
+                add_staff(
+                    session=s,
+                    staff_in=validate(
+                        StaffIn,
+                        org=slug,
+                        name=f"{role.title()} {slug}",
+                        email=staff_email(slug, role),
+                        role=role,
+                        language=language,
+                    ),
+                )
 
 
 def adult_journey(j: Journey) -> Journey:
@@ -165,8 +205,13 @@ def adult_journey(j: Journey) -> Journey:
     j.skip("iom-it", "criminal_case_status", "no criminal proceedings opened in Italy")
     j.advance("iom-it", "complete_assessment").wait(4)
     j.done("cons-rome", "travel_document").done("iom-it", "booking", "medical_escort_decided")
-    j.advance("iom-it", "arrange_travel", document_kind="passport",
-              document_expires_on=j.in_days(700), departure_on=j.in_days(7))
+    j.advance(
+        "iom-it",
+        "arrange_travel",
+        document_kind="passport",
+        document_expires_on=j.in_days(700),
+        departure_on=j.in_days(7),
+    )
     j.wait(4).done("iom-it", "pre_arrival_notice", "pre_departure_counselling").wait(2)
     j.done("iom-it", "fit_to_travel").wait(1).advance("iom-it", "depart")
     j.done("iom-it", "transit_assistance").done("iom-ro", "met_on_arrival")
@@ -176,14 +221,19 @@ def adult_journey(j: Journey) -> Journey:
     j.advance("iom-ro", "start_reintegration").wait(11).done("adpare", "follow_up_2w")
     j.wait(9).done("adpare", "reintegration_plan").wait(8).done("adpare", "follow_up_1m")
     j.wait(61).done("adpare", "follow_up_3m").wait(92).done("adpare", "follow_up_6m")
-    return j.advance("iom-ro", "close", reason="support_period_ended",
-                     approved_by=staff_email("iom-ro", "supervisor"))
+    return j.advance(
+        "iom-ro",
+        "close",
+        reason="support_period_ended",
+        approved_by=staff_email("iom-ro", "supervisor"),
+    )
 
 
 def minor_journey(j: Journey) -> Journey:
     """A 16-year-old identified in Italy returns to Brasov; DGASPC Brasov owns the case at home."""
-    j.open("iom-it", CaseIn(is_minor=True, participants={"ngo": "fmb", "dgaspc": "dgaspc-bv"}),
-           CHILD)
+    j.open(
+        "iom-it", CaseIn(is_minor=True, participants={"ngo": "fmb", "dgaspc": "dgaspc-bv"}), CHILD
+    )
     j.done("iom-it", "victim_identified", "dgaspc_notified", "basic_needs_met").wait(2)
     j.done("cons-rome", "anitp_notified").done("iom-it", "rights_informed").wait(1)
     j.advance("iom-it", "record_consent", method="proxy", language="ro")
@@ -195,9 +245,14 @@ def minor_journey(j: Journey) -> Journey:
     j.advance("iom-it", "complete_assessment").wait(3)
     j.done("cons-rome", "travel_document").done("iom-it", "booking", "escort_arranged")
     j.done("iom-it", "medical_escort_decided")
-    j.advance("iom-it", "arrange_travel", document_kind="emergency_travel_document",
-              document_issued_on=j.today, document_expires_on=j.in_days(30),
-              departure_on=j.in_days(6))
+    j.advance(
+        "iom-it",
+        "arrange_travel",
+        document_kind="emergency_travel_document",
+        document_issued_on=j.today,
+        document_expires_on=j.in_days(30),
+        departure_on=j.in_days(6),
+    )
     j.wait(3).done("iom-it", "pre_arrival_notice", "pre_departure_counselling").wait(2)
     j.done("iom-it", "fit_to_travel").wait(1).advance("iom-it", "depart")
     j.done("iom-it", "transit_assistance").done("dgaspc-bv", "met_on_arrival")
@@ -210,8 +265,12 @@ def minor_journey(j: Journey) -> Journey:
     j.advance("dgaspc-bv", "resume").done("dgaspc-bv", "reintegration_plan")
     j.wait(12).done("dgaspc-bv", "follow_up_1m").wait(61).done("dgaspc-bv", "follow_up_3m")
     j.wait(92).done("dgaspc-bv", "follow_up_6m")
-    return j.advance("dgaspc-bv", "close", reason="support_period_ended",
-                     approved_by=staff_email("dgaspc-bv", "supervisor"))
+    return j.advance(
+        "dgaspc-bv",
+        "close",
+        reason="support_period_ended",
+        approved_by=staff_email("dgaspc-bv", "supervisor"),
+    )
 
 
 def timeline(engine: Engine, case_ref: str, title: str) -> Table:
@@ -228,12 +287,18 @@ def timeline(engine: Engine, case_ref: str, title: str) -> Table:
             if event.trigger.startswith("item_") or event.trigger.startswith("handoff_"):
                 continue
             stage = " -> ".join(filter(None, (event.from_state, event.to_state)))
-            table.add_row(event.at.date().isoformat(), event.trigger, stage,
-                          orgs.get(event.actor_id, "system"))
-        table.caption = (f"{counts.get('item_done', 0)} items done, "
-                         f"{counts.get('item_skipped', 0)} skipped, "
-                         f"{counts.get('handoff_accepted', 0)} handoffs accepted, "
-                         f"{counts.get('handoff_rejected', 0)} rejected; final stage {case.state}")
+            table.add_row(
+                event.at.date().isoformat(),
+                event.trigger,
+                stage,
+                orgs.get(event.actor_id, "system"),
+            )
+        table.caption = (
+            f"{counts.get('item_done', 0)} items done, "
+            f"{counts.get('item_skipped', 0)} skipped, "
+            f"{counts.get('handoff_accepted', 0)} handoffs accepted, "
+            f"{counts.get('handoff_rejected', 0)} rejected; final stage {case.state}"
+        )
     return table
 
 

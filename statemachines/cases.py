@@ -18,7 +18,7 @@ from transitions import MachineError
 
 from homeward.access import ensure_can_open_cases, ensure_can_see, ensure_can_steer
 from homeward.audit import record_event
-from homeward.directory import get_org, validate
+from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.models import (
     PARTICIPANT_KINDS,
@@ -88,12 +88,16 @@ def _only(session: Session, kind: OrgKind, country: str | None = None) -> Organi
     return found[0] if len(found) == 1 else None
 
 
-def _default_participant(session: Session, role: ParticipantRole, owner: Organisation,
-                         case_in: CaseIn, host: str) -> Organisation | None:
+def _default_participant(
+    session: Session, role: ParticipantRole, owner: Organisation, case_in: CaseIn, host: str
+) -> Organisation | None:
     match role:
         case ParticipantRole.S_IOM:
-            return owner if owner.kind == OrgKind.IOM_MISSION and owner.country == host else (
-                _only(session, OrgKind.IOM_MISSION, host))
+            return (
+                owner
+                if owner.kind == OrgKind.IOM_MISSION and owner.country == host
+                else (_only(session, OrgKind.IOM_MISSION, host))
+            )
         case ParticipantRole.R_IOM:
             return _only(session, OrgKind.IOM_MISSION, case_in.destination_country)
         case ParticipantRole.CONS:
@@ -104,27 +108,34 @@ def _default_participant(session: Session, role: ParticipantRole, owner: Organis
             return _only(session, PARTICIPANT_KINDS[role])
 
 
-def _resolve_participants(session: Session, owner: Organisation, case_in: CaseIn,
-                          host: str) -> dict[ParticipantRole, Organisation]:
+def _resolve_participants(
+    session: Session, owner: Organisation, case_in: CaseIn, host: str
+) -> dict[ParticipantRole, Organisation]:
     resolved: dict[ParticipantRole, Organisation] = {}
     for role in ParticipantRole:
         slug = case_in.participants.get(role)
-        org = get_org(session=session, slug=slug) if slug else _default_participant(
-            session, role, owner, case_in, host)
+        org = (
+            get_org(session=session, slug=slug)
+            if slug
+            else _default_participant(session, role, owner, case_in, host)
+        )
         if org is None:
             continue
         if org.kind != PARTICIPANT_KINDS[role]:
-            raise InvalidInput(f"participants.{role}: {org.slug} is a {org.kind}, "
-                               f"not a {PARTICIPANT_KINDS[role]}")
+            raise InvalidInput(
+                f"participants.{role}: {org.slug} is a {org.kind}, not a {PARTICIPANT_KINDS[role]}"
+            )
         resolved[role] = org
     if case_in.is_minor and ParticipantRole.DGASPC not in resolved:
-        raise InvalidInput("participants.dgaspc: a minor's case needs a DGASPC; "
-                           "name it with --with dgaspc=SLUG")
+        raise InvalidInput(
+            "participants.dgaspc: a minor's case needs a DGASPC; name it with --with dgaspc=SLUG"
+        )
     return resolved
 
 
-def start_case(session: Session, *, actor: StaffMember, case_in: CaseIn, person: PersonIn,
-               now: datetime) -> Case:
+def start_case(
+    session: Session, *, actor: StaffMember, case_in: CaseIn, person: PersonIn, now: datetime
+) -> Case:
     """Open a case in ``identified_abroad`` owned by the actor's organisation."""
     ensure_can_open_cases(actor)
     load_catalog(case_in.process_version)  # unknown versions fail before anything is written
@@ -132,21 +143,35 @@ def start_case(session: Session, *, actor: StaffMember, case_in: CaseIn, person:
     assert owner is not None and owner.id is not None  # noqa: S101
     host = case_in.host_country or owner.country
     roles = _resolve_participants(session, owner, case_in, host)
-    case = Case(case_ref=_unused_ref(session), state=State.IDENTIFIED_ABROAD, stage_entered_at=now,
-                process_version=case_in.process_version, is_minor=case_in.is_minor,
-                owner_org_id=owner.id, host_country=host,
-                destination_country=case_in.destination_country, opened_at=now)
+    case = Case(
+        case_ref=_unused_ref(session),
+        state=State.IDENTIFIED_ABROAD,
+        stage_entered_at=now,
+        process_version=case_in.process_version,
+        is_minor=case_in.is_minor,
+        owner_org_id=owner.id,
+        host_country=host,
+        destination_country=case_in.destination_country,
+        opened_at=now,
+    )
     session.add(case)
     session.flush()
     assert case.id is not None  # noqa: S101
     for role, org in roles.items():
+        assert org.id is not None  # noqa: S101
         session.add(CaseParticipant(case_id=case.id, role=role, org_id=org.id))
     session.add(Beneficiary(case_id=case.id, **person.model_dump()))
     session.flush()
     checklist.create_stage_items(session, case=case, stage=case.state, now=now)
-    record_event(session, case=case, trigger="open", at=now, actor=actor,
-                 to_state=case.state, data={"process_version": case.process_version,
-                                            "is_minor": case.is_minor})
+    record_event(
+        session,
+        case=case,
+        trigger="open",
+        at=now,
+        actor=actor,
+        to_state=case.state,
+        data={"process_version": case.process_version, "is_minor": case.is_minor},
+    )
     return case
 
 
@@ -158,8 +183,9 @@ def _unused_ref(session: Session) -> str:
     raise Conflict("could not draw an unused case_ref; try again")  # pragma: no cover
 
 
-def get_case(session: Session, *, case_ref: str, actor: StaffMember,
-             for_update: bool = False) -> Case:
+def get_case(
+    session: Session, *, case_ref: str, actor: StaffMember, for_update: bool = False
+) -> Case:
     """The case with ``case_ref``, if the actor may see it (otherwise 'not found')."""
     query = select(Case).where(Case.case_ref == case_ref.strip().upper())
     if for_update:
@@ -176,24 +202,34 @@ def allowed_triggers(case: Case) -> list[str]:
     return [t for t in TRIGGERS if t in MACHINE.get_triggers(State(case.state))]
 
 
-def fire(session: Session, *, case_ref: str, trigger: str, actor: StaffMember,
-         data: dict[str, Any] | None = None, now: datetime,
-         expected_version: int | None = None) -> Case:
+def fire(
+    session: Session,
+    *,
+    case_ref: str,
+    trigger: str,
+    actor: StaffMember,
+    data: dict[str, Any] | None = None,
+    now: datetime,
+    expected_version: int | None = None,
+) -> Case:
     """Fire ``trigger`` on a case: guards, effects, new stage items and the event, or nothing."""
     if trigger not in TRIGGERS:
         raise InvalidInput(f"trigger {trigger!r} is unknown; use one of: {', '.join(TRIGGERS)}")
     case = get_case(session, case_ref=case_ref, actor=actor, for_update=True)
     if expected_version is not None and case.version != expected_version:
-        raise Conflict(f"case {case.case_ref} changed since you read it (version "
-                       f"{case.version}, you had {expected_version}); show it and retry")
+        raise Conflict(
+            f"case {case.case_ref} changed since you read it (version "
+            f"{case.version}, you had {expected_version}); show it and retry"
+        )
     ensure_can_steer(session, actor, case)
     step = steps.parse_step(trigger, data or {})
     wrapper = ReturnCase(case, session=session, actor=actor, step=step, now=now)
     from_state = case.state
     if not _run_machine(wrapper, trigger):
         raise Refused(f"cannot {trigger} case {case.case_ref} from stage {from_state}")
-    _enter_stage(session, case=case, actor=actor, now=now, trigger=trigger,
-                 from_state=from_state, step=step)
+    _enter_stage(
+        session, case=case, actor=actor, now=now, trigger=trigger, from_state=from_state, step=step
+    )
     return case
 
 
@@ -204,20 +240,38 @@ def _run_machine(wrapper: ReturnCase, trigger: str) -> bool:
             return bool(MACHINE.events[trigger].trigger(wrapper))
         except MachineError:
             allowed = ", ".join(allowed_triggers(wrapper.case)) or "none"
-            raise Refused(f"cannot {trigger} case {wrapper.case.case_ref} in stage "
-                          f"{wrapper.case.state}; allowed here: {allowed}") from None
+            raise Refused(
+                f"cannot {trigger} case {wrapper.case.case_ref} in stage "
+                f"{wrapper.case.state}; allowed here: {allowed}"
+            ) from None
         finally:
             MACHINE.remove_model(wrapper)
 
 
-def _enter_stage(session: Session, *, case: Case, actor: StaffMember, now: datetime,
-                 trigger: str, from_state: str, step: steps.Step) -> None:
+def _enter_stage(
+    session: Session,
+    *,
+    case: Case,
+    actor: StaffMember,
+    now: datetime,
+    trigger: str,
+    from_state: str,
+    step: steps.Step,
+) -> None:
     case.stage_entered_at = now
     session.add(case)
     session.flush()
     checklist.create_stage_items(session, case=case, stage=case.state, now=now)
-    record_event(session, case=case, trigger=trigger, at=now, actor=actor,
-                 from_state=from_state, to_state=case.state, data=step.model_dump(mode="json"))
+    record_event(
+        session,
+        case=case,
+        trigger=trigger,
+        at=now,
+        actor=actor,
+        from_state=from_state,
+        to_state=case.state,
+        data=step.model_dump(mode="json"),
+    )
 
 
 def list_cases(session: Session, *, actor: StaffMember, state: str | None = None) -> list[Case]:

@@ -39,14 +39,26 @@ class State(StrEnum):
 
 
 S = State
-ACTIVE = [S.IDENTIFIED_ABROAD, S.CONSENT_OBTAINED, S.ASSESSED, S.TRAVEL_ARRANGED,
-          S.IN_TRANSIT, S.RECEIVED, S.REINTEGRATION]
+ACTIVE = [
+    S.IDENTIFIED_ABROAD,
+    S.CONSENT_OBTAINED,
+    S.ASSESSED,
+    S.TRAVEL_ARRANGED,
+    S.IN_TRANSIT,
+    S.RECEIVED,
+    S.REINTEGRATION,
+]
 OPEN_STATES = [*ACTIVE, S.SUSPENDED, S.LOST_CONTACT]
 CLOSABLE = [S.REINTEGRATION, S.CONSENT_WITHDRAWN, S.SUSPENDED, S.LOST_CONTACT]
 
 
-def _row(trigger: str, source: Any, dest: State, *conditions: str, before: str | None = None,
-         ) -> dict[str, Any]:
+def _row(
+    trigger: str,
+    source: Any,
+    dest: State,
+    *conditions: str,
+    before: str | None = None,
+) -> dict[str, Any]:
     row: dict[str, Any] = {"trigger": trigger, "source": source, "dest": dest}
     if conditions:
         row["conditions"] = list(conditions)
@@ -56,19 +68,49 @@ def _row(trigger: str, source: Any, dest: State, *conditions: str, before: str |
 
 
 TRANSITIONS: list[dict[str, Any]] = [
-    _row("record_consent", S.IDENTIFIED_ABROAD, S.CONSENT_OBTAINED,
-         "stage_work_done", before="store_consent"),
+    _row(
+        "record_consent",
+        S.IDENTIFIED_ABROAD,
+        S.CONSENT_OBTAINED,
+        "stage_work_done",
+        before="store_consent",
+    ),
     _row("complete_assessment", S.CONSENT_OBTAINED, S.ASSESSED, "stage_work_done"),
-    _row("arrange_travel", S.ASSESSED, S.TRAVEL_ARRANGED,
-         "risk_assessed", "minor_may_travel", "travel_document_valid", "stage_work_done",
-         before="store_travel"),
-    _row("depart", S.TRAVEL_ARRANGED, S.IN_TRANSIT,
-         "departure_in_document_window", "stage_work_done", before="store_departure"),
-    _row("confirm_arrival", S.IN_TRANSIT, S.RECEIVED,
-         "arrival_date_valid", "stage_work_done", before="store_arrival"),
+    _row(
+        "arrange_travel",
+        S.ASSESSED,
+        S.TRAVEL_ARRANGED,
+        "risk_assessed",
+        "minor_may_travel",
+        "travel_document_valid",
+        "stage_work_done",
+        before="store_travel",
+    ),
+    _row(
+        "depart",
+        S.TRAVEL_ARRANGED,
+        S.IN_TRANSIT,
+        "departure_in_document_window",
+        "stage_work_done",
+        before="store_departure",
+    ),
+    _row(
+        "confirm_arrival",
+        S.IN_TRANSIT,
+        S.RECEIVED,
+        "arrival_date_valid",
+        "stage_work_done",
+        before="store_arrival",
+    ),
     _row("start_reintegration", S.RECEIVED, S.REINTEGRATION, "stage_work_done"),
-    _row("close", CLOSABLE, S.CLOSED,
-         "closure_approved", "support_period_complete", before="store_closure"),
+    _row(
+        "close",
+        CLOSABLE,
+        S.CLOSED,
+        "closure_approved",
+        "support_period_complete",
+        before="store_closure",
+    ),
     _row("withdraw_consent", OPEN_STATES, S.CONSENT_WITHDRAWN, before="stop_all_work"),
     _row("suspend", ACTIVE, S.SUSPENDED, before="remember_stage"),
     *[_row("resume", S.SUSPENDED, s, f"returns_to_{s}", "risk_reassessed") for s in ACTIVE],
@@ -87,8 +129,9 @@ class ReturnCase:
     moment, and is removed from the shared machine afterwards.
     """
 
-    def __init__(self, case: Case, *, session: Session, actor: StaffMember,
-                 step: steps.Step, now: datetime) -> None:
+    def __init__(
+        self, case: Case, *, session: Session, actor: StaffMember, step: steps.Step, now: datetime
+    ) -> None:
         self.case, self.session, self.actor, self.step, self.now = case, session, actor, step, now
         self.today: date = now.astimezone(get_settings().tz).date()
 
@@ -116,27 +159,38 @@ class ReturnCase:
         pending = checklist.open_blocking_items(self.session, self.case, self.case.state)
         if pending:
             listed = ", ".join(f"{item.code} (#{item.id})" for item in pending)
-            raise self._refuse(event, f"blocking items still open in stage {self.case.state}: "
-                                      f"{listed}; mark them done or skip them with a reason")
+            raise self._refuse(
+                event,
+                f"blocking items still open in stage {self.case.state}: "
+                f"{listed}; mark them done or skip them with a reason",
+            )
         return True
 
     def risk_assessed(self, event: EventData) -> bool:
         if not checklist.item_is_done(self.session, self.case, "risk_assessment"):
-            raise self._refuse(event, "the risk assessment is not done; record risk_assessment "
-                                      "first (skipping it does not count)")
+            raise self._refuse(
+                event,
+                "the risk assessment is not done; record risk_assessment "
+                "first (skipping it does not count)",
+            )
         return True
 
     def minor_may_travel(self, event: EventData) -> bool:
         if not self.case.is_minor:
             return True
         needed = {
-            "best-interests assessment finding return in the child's interest":
-                ("best_interests_assessment", "return_in_interest"),
+            "best-interests assessment finding return in the child's interest": (
+                "best_interests_assessment",
+                "return_in_interest",
+            ),
             "DGASPC notified": ("dgaspc_notified", None),
             "an escort arranged": ("escort_arranged", None),
         }
-        missing = [label for label, (code, outcome) in needed.items()
-                   if not checklist.item_is_done(self.session, self.case, code, outcome)]
+        missing = [
+            label
+            for label, (code, outcome) in needed.items()
+            if not checklist.item_is_done(self.session, self.case, code, outcome)
+        ]
         if missing:
             raise self._refuse(event, "a minor cannot travel without " + "; ".join(missing))
         return True
@@ -155,10 +209,13 @@ class ReturnCase:
         day = step.departed_on or self.today
         expires, issued = self.case.travel_doc_expires_on, self.case.travel_doc_issued_on
         if expires and day > expires:
-            raise self._refuse(event, f"the travel document expired on {expires}; "
-                                      "arrange travel again with a valid document")
+            raise self._refuse(
+                event,
+                f"the travel document expired on {expires}; "
+                "arrange travel again with a valid document",
+            )
         if issued and day < issued:
-            raise self._refuse(event, f"departure {day} is before the document was issued ({issued})")
+            raise self._refuse(event, f"departure {day} is before the document's issue ({issued})")
         return True
 
     def arrival_date_valid(self, event: EventData) -> bool:
@@ -167,8 +224,10 @@ class ReturnCase:
         if step.arrival_on > self.today:
             raise self._refuse(event, f"arrival_on {step.arrival_on} is in the future")
         if self.case.departure_on and step.arrival_on < self.case.departure_on:
-            raise self._refuse(event, f"arrival_on {step.arrival_on} is before departure "
-                                      f"({self.case.departure_on})")
+            raise self._refuse(
+                event,
+                f"arrival_on {step.arrival_on} is before departure ({self.case.departure_on})",
+            )
         return True
 
     def closure_approved(self, event: EventData) -> bool:
@@ -176,8 +235,11 @@ class ReturnCase:
         assert isinstance(step, steps.Close)  # noqa: S101
         approver = get_staff(session=self.session, email=str(step.approved_by))
         if approver.role != StaffRole.SUPERVISOR or approver.org_id != self.case.owner_org_id:
-            raise self._refuse(event, "closure must be approved by a supervisor of the case's "
-                                      "owner organisation; give their email in approved_by")
+            raise self._refuse(
+                event,
+                "closure must be approved by a supervisor of the case's "
+                "owner organisation; give their email in approved_by",
+            )
         return True
 
     def support_period_complete(self, event: EventData) -> bool:
@@ -191,8 +253,9 @@ class ReturnCase:
 
     def risk_reassessed(self, event: EventData) -> bool:
         if not checklist.item_is_done(self.session, self.case, "risk_reassessment"):
-            raise self._refuse(event, "a new risk assessment is needed first; "
-                                      "record the risk_reassessment item")
+            raise self._refuse(
+                event, "a new risk assessment is needed first; record the risk_reassessment item"
+            )
         return True
 
     # --- effects (rows only, in the caller's transaction) -----------------------------
@@ -246,8 +309,10 @@ def _document_problem(step: steps.ArrangeTravel, today: date) -> str | None:
     if step.departure_on < today:
         return f"departure_on {step.departure_on} is in the past"
     if step.document_expires_on < step.departure_on:
-        return (f"the travel document expires on {step.document_expires_on}, "
-                f"before departure on {step.departure_on}")
+        return (
+            f"the travel document expires on {step.document_expires_on}, "
+            f"before departure on {step.departure_on}"
+        )
     if step.document_kind != steps.TravelDocKind.EMERGENCY:
         return None
     issued = step.document_issued_on

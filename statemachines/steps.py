@@ -12,7 +12,6 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 
 from homeward.directory import first_error
-from homeward.errors import InvalidInput
 
 
 class ConsentMethod(StrEnum):

@@ -32,7 +32,7 @@ class DueAnchor(StrEnum):
 
 
 class Due(BaseModel):
-    """``offset`` is an ISO-8601 duration in days or months, optionally negative: P14D, -P1D, P6M."""
+    """``offset``: an ISO-8601 duration in days or months, maybe negative: P14D, -P1D, P6M."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
@@ -109,7 +109,8 @@ class Catalog(BaseModel):
 def available_versions() -> list[str]:
     """Every process version shipped in ``tasks/catalog``."""
     folder = resources.files("tasks") / "catalog"
-    return sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
+    names = (p.name for p in folder.iterdir())
+    return sorted(n.removesuffix(".json") for n in names if n.endswith(".json"))
 
 
 @cache

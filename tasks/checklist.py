@@ -58,9 +58,11 @@ def _owner_org(spec: ItemSpec, case: Case, roles: dict[str, int]) -> int:
 
 
 def _existing_codes(session: Session, case: Case, stage: str) -> set[str]:
-    statuses = [ItemStatus.OPEN] if stage in REPEATING_STAGES else [
-        ItemStatus.OPEN, ItemStatus.DONE, ItemStatus.SKIPPED
-    ]
+    statuses = (
+        [ItemStatus.OPEN]
+        if stage in REPEATING_STAGES
+        else [ItemStatus.OPEN, ItemStatus.DONE, ItemStatus.SKIPPED]
+    )
     query = select(ChecklistItem.code).where(
         ChecklistItem.case_id == case.id,
         ChecklistItem.stage == stage,
@@ -169,8 +171,14 @@ def mark_done(
     item.status, item.completed_by_id, item.completed_at = ItemStatus.DONE, actor.id, now
     item.note = note or item.note
     _revoke_pending_handoffs(session, item, actor, now)
-    record_event(session, case=case, trigger="item_done", at=now, actor=actor,
-                 data={"item_id": item.id, "code": item.code, "outcome": item.outcome})
+    record_event(
+        session,
+        case=case,
+        trigger="item_done",
+        at=now,
+        actor=actor,
+        data={"item_id": item.id, "code": item.code, "outcome": item.outcome},
+    )
     return item
 
 
@@ -179,13 +187,20 @@ def mark_skipped(
 ) -> ChecklistItem:
     """Record an open item as skipped; a reason is required."""
     if len(reason.strip()) < SKIP_REASON_MIN:
-        raise InvalidInput(f"reason: say why the item is skipped (at least {SKIP_REASON_MIN} characters)")
+        raise InvalidInput(f"reason: say why the item is skipped ({SKIP_REASON_MIN}+ characters)")
     item, case = _open_item_for(session, item_id, actor)
     item.status, item.completed_by_id, item.completed_at = ItemStatus.SKIPPED, actor.id, now
     item.note = reason.strip()
     _revoke_pending_handoffs(session, item, actor, now)
-    record_event(session, case=case, trigger="item_skipped", at=now, actor=actor,
-                 reason=reason.strip(), data={"item_id": item.id, "code": item.code})
+    record_event(
+        session,
+        case=case,
+        trigger="item_skipped",
+        at=now,
+        actor=actor,
+        reason=reason.strip(),
+        data={"item_id": item.id, "code": item.code},
+    )
     return item
 
 

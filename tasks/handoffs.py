@@ -15,6 +15,7 @@ from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.models import Case, ChecklistItem, Handoff, HandoffStatus, ItemStatus, StaffMember
 from tasks.checklist import get_item
+from tasks.transfers import decide
 
 
 def pending_handoff(session: Session, item: ChecklistItem) -> Handoff | None:
@@ -46,13 +47,26 @@ def propose(
     if pending_handoff(session, item):
         raise Conflict(f"item #{item_id} already has a handoff awaiting an answer")
     assert case.id is not None and target.id is not None and actor.id is not None  # noqa: S101
-    handoff = Handoff(case_id=case.id, item_id=item.id, stage=item.stage,
-                      from_org_id=item.owner_org_id, to_org_id=target.id, reason=reason,
-                      proposed_by_id=actor.id, proposed_at=now)
+    handoff = Handoff(
+        case_id=case.id,
+        item_id=item.id,
+        stage=item.stage,
+        from_org_id=item.owner_org_id,
+        to_org_id=target.id,
+        reason=reason,
+        proposed_by_id=actor.id,
+        proposed_at=now,
+    )
     session.add(handoff)
     session.flush()
-    record_event(session, case=case, trigger="handoff_proposed", at=now, actor=actor,
-                 data={"item_id": item.id, "code": item.code, "to_org": target.slug})
+    record_event(
+        session,
+        case=case,
+        trigger="handoff_proposed",
+        at=now,
+        actor=actor,
+        data={"item_id": item.id, "code": item.code, "to_org": target.slug},
+    )
     return handoff
 
 
@@ -69,10 +83,16 @@ def _pending_for_actor(
 def accept(session: Session, *, item_id: int, actor: StaffMember, now: datetime) -> Handoff:
     """Accept a handoff addressed to the actor's organisation: the item becomes ours."""
     handoff, item, case = _pending_for_actor(session, item_id, actor)
-    handoff.status, handoff.decided_by_id, handoff.decided_at = HandoffStatus.ACCEPTED, actor.id, now
+    decide(handoff, HandoffStatus.ACCEPTED, actor, now)
     item.owner_org_id, item.assignee_id = handoff.to_org_id, None
-    record_event(session, case=case, trigger="handoff_accepted", at=now, actor=actor,
-                 data={"item_id": item.id, "code": item.code})
+    record_event(
+        session,
+        case=case,
+        trigger="handoff_accepted",
+        at=now,
+        actor=actor,
+        data={"item_id": item.id, "code": item.code},
+    )
     return handoff
 
 
@@ -83,8 +103,15 @@ def reject(
     if not reason.strip():
         raise InvalidInput("reason: say why the handoff is rejected")
     handoff, item, case = _pending_for_actor(session, item_id, actor)
-    handoff.status, handoff.decided_by_id, handoff.decided_at = HandoffStatus.REJECTED, actor.id, now
+    decide(handoff, HandoffStatus.REJECTED, actor, now)
     handoff.reason = reason.strip()
-    record_event(session, case=case, trigger="handoff_rejected", at=now, actor=actor,
-                 reason=reason.strip(), data={"item_id": item.id, "code": item.code})
+    record_event(
+        session,
+        case=case,
+        trigger="handoff_rejected",
+        at=now,
+        actor=actor,
+        reason=reason.strip(),
+        data={"item_id": item.id, "code": item.code},
+    )
     return handoff

@@ -38,13 +38,13 @@ def list_items(
     if filters.case_id is not None:
         query = query.where(ChecklistItem.case_id == filters.case_id)
     if filters.mine:
-        query = query.where(or_(ChecklistItem.assignee_id == actor.id,
-                                ChecklistItem.owner_org_id == actor.org_id))
+        query = query.where(
+            or_(ChecklistItem.assignee_id == actor.id, ChecklistItem.owner_org_id == actor.org_id)
+        )
     if filters.org_id is not None:
         query = query.where(ChecklistItem.owner_org_id == filters.org_id)
     if filters.overdue:
-        query = query.where(ChecklistItem.due_at < now,
-                            ChecklistItem.status == ItemStatus.OPEN)
+        query = query.where(ChecklistItem.due_at < now, ChecklistItem.status == ItemStatus.OPEN)
     query = query.order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))
     rows = list(session.exec(query))
     seen: dict[int, bool] = {}

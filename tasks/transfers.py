@@ -18,8 +18,9 @@ from homeward.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.models import Case, Handoff, HandoffStatus, StaffMember
 
 
-def decide(handoff: Handoff, status: HandoffStatus, actor: StaffMember | None,
-           now: datetime) -> None:
+def decide(
+    handoff: Handoff, status: HandoffStatus, actor: StaffMember | None, now: datetime
+) -> None:
     """Record the answer to a handoff or transfer."""
     handoff.status, handoff.decided_at = status, now
     handoff.decided_by_id = actor.id if actor else None
@@ -27,31 +28,55 @@ def decide(handoff: Handoff, status: HandoffStatus, actor: StaffMember | None,
 
 def pending_transfer(session: Session, case: Case) -> Handoff | None:
     """The case's transfer awaiting an answer, if any."""
-    query = select(Handoff).where(Handoff.case_id == case.id, Handoff.item_id == None,  # noqa: E711
-                                  Handoff.status == HandoffStatus.PROPOSED)
+    query = select(Handoff).where(
+        Handoff.case_id == case.id,
+        Handoff.item_id == None,  # noqa: E711
+        Handoff.status == HandoffStatus.PROPOSED,
+    )
     return session.exec(query).first()
 
 
-def propose_transfer(session: Session, *, case: Case, to_org_slug: str, actor: StaffMember,
-                     now: datetime, reason: str | None = None) -> Handoff:
+def propose_transfer(
+    session: Session,
+    *,
+    case: Case,
+    to_org_slug: str,
+    actor: StaffMember,
+    now: datetime,
+    reason: str | None = None,
+) -> Handoff:
     """Offer the case to another organisation; the case stays ours until they accept."""
     ensure_can_see(session, actor, case)
     if actor.org_id != case.owner_org_id or actor.role not in STEERING_ROLES:
-        raise Refused(f"only a coordinator or supervisor of the owner organisation can hand "
-                      f"case {case.case_ref} on")
+        raise Refused(
+            f"only a coordinator or supervisor of the owner organisation can hand "
+            f"case {case.case_ref} on"
+        )
     target = get_org(session=session, slug=to_org_slug)
     if target.id == case.owner_org_id:
         raise Refused(f"case {case.case_ref} already belongs to {target.slug}")
     if pending_transfer(session, case):
         raise Conflict(f"case {case.case_ref} already has a transfer awaiting an answer")
     assert case.id is not None and target.id is not None and actor.id is not None  # noqa: S101
-    handoff = Handoff(case_id=case.id, stage=case.state, from_org_id=case.owner_org_id,
-                      to_org_id=target.id, reason=reason, proposed_by_id=actor.id,
-                      proposed_at=now)
+    handoff = Handoff(
+        case_id=case.id,
+        stage=case.state,
+        from_org_id=case.owner_org_id,
+        to_org_id=target.id,
+        reason=reason,
+        proposed_by_id=actor.id,
+        proposed_at=now,
+    )
     session.add(handoff)
     session.flush()
-    record_event(session, case=case, trigger="transfer_proposed", at=now, actor=actor,
-                 data={"to_org": target.slug, "stage": case.state})
+    record_event(
+        session,
+        case=case,
+        trigger="transfer_proposed",
+        at=now,
+        actor=actor,
+        data={"to_org": target.slug, "stage": case.state},
+    )
     return handoff
 
 
@@ -64,8 +89,7 @@ def _awaiting(session: Session, case: Case, actor: StaffMember) -> Handoff:
     return handoff
 
 
-def accept_transfer(session: Session, *, case: Case, actor: StaffMember,
-                    now: datetime) -> Handoff:
+def accept_transfer(session: Session, *, case: Case, actor: StaffMember, now: datetime) -> Handoff:
     """Accept: the actor's organisation becomes the case's owner."""
     handoff = _awaiting(session, case, actor)
     decide(handoff, HandoffStatus.ACCEPTED, actor, now)
@@ -75,14 +99,16 @@ def accept_transfer(session: Session, *, case: Case, actor: StaffMember,
     return handoff
 
 
-def reject_transfer(session: Session, *, case: Case, actor: StaffMember, now: datetime,
-                    reason: str) -> Handoff:
+def reject_transfer(
+    session: Session, *, case: Case, actor: StaffMember, now: datetime, reason: str
+) -> Handoff:
     """Reject: the case stays with its owner."""
     if not reason.strip():
         raise InvalidInput("reason: say why the transfer is rejected")
     handoff = _awaiting(session, case, actor)
     decide(handoff, HandoffStatus.REJECTED, actor, now)
     handoff.reason = reason.strip()
-    record_event(session, case=case, trigger="transfer_rejected", at=now, actor=actor,
-                 reason=reason.strip())
+    record_event(
+        session, case=case, trigger="transfer_rejected", at=now, actor=actor, reason=reason.strip()
+    )
     return handoff

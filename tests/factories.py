@@ -40,14 +40,17 @@ STAFF = [
 COORD, SUPERVISOR = "coord@iom-it.example.org", "sup@iom-it.example.org"
 CANARY = PersonIn(given_name="Zenobia", family_name="Canarycanary", phone="+40 700 000 111")
 
+
 # Step data that satisfies every guard, relative to the clock's date.
 def step_data(trigger: str, clock: SimulatedClock) -> dict[str, Any]:
     today = clock.now().date()
     return {
         "record_consent": {"method": "signed", "language": "ro"},
-        "arrange_travel": {"document_kind": "passport",
-                           "document_expires_on": str(today + timedelta(days=400)),
-                           "departure_on": str(today + timedelta(days=5))},
+        "arrange_travel": {
+            "document_kind": "passport",
+            "document_expires_on": str(today + timedelta(days=400)),
+            "departure_on": str(today + timedelta(days=5)),
+        },
         "depart": {},
         "confirm_arrival": {"arrival_on": str(today)},
         "close": {"reason": "support_period_ended", "approved_by": SUPERVISOR},
@@ -60,11 +63,15 @@ def seed(session: Session | None = None) -> None:
     """Register the test organisations and staff."""
     with write_session() as s:
         for slug, name, kind, country in ORGS:
-            add_org(session=s, org_in=validate(OrganisationIn, slug=slug, name=name,
-                                               kind=kind, country=country))
+            add_org(
+                session=s,
+                org_in=validate(OrganisationIn, slug=slug, name=name, kind=kind, country=country),
+            )
         for org, email, role in STAFF:
-            add_staff(session=s, staff_in=validate(StaffIn, org=org, name=f"Staff {role}",
-                                                   email=email, role=role))
+            add_staff(
+                session=s,
+                staff_in=validate(StaffIn, org=org, name=f"Staff {role}", email=email, role=role),
+            )
 
 
 def actor(session: Session, email: str = COORD) -> StaffMember:
@@ -77,12 +84,19 @@ def open_case(clock: SimulatedClock, *, minor: bool = False, **participants: str
     if minor:
         roles.setdefault("dgaspc", "dgaspc-bv")
     with write_session() as s:
-        case = start_case(s, actor=actor(s), case_in=CaseIn(is_minor=minor, participants=roles),
-                          person=CANARY, now=clock.now())
+        case = start_case(
+            s,
+            actor=actor(s),
+            case_in=CaseIn(is_minor=minor, participants=roles),
+            person=CANARY,
+            now=clock.now(),
+        )
         return case.case_ref
 
 
-def items(case_ref: str, stage: str | None = None, status: str | None = None) -> list[ChecklistItem]:
+def items(
+    case_ref: str, stage: str | None = None, status: str | None = None
+) -> list[ChecklistItem]:
     with read_session() as s:
         case = get_case(s, case_ref=case_ref, actor=actor(s))
         query = select(ChecklistItem).where(ChecklistItem.case_id == case.id)
@@ -100,15 +114,27 @@ def complete_stage(case_ref: str, clock: SimulatedClock, stage: str | None = Non
         spec = load_catalog("v1").spec(item.code)
         outcome = spec.outcomes[0] if spec.outcomes else None
         with write_session() as s:
-            checklist.mark_done(s, item_id=item.id or 0, actor=actor(s, COORD),
-                                now=clock.now(), outcome=outcome)
+            checklist.mark_done(
+                s, item_id=item.id or 0, actor=actor(s, COORD), now=clock.now(), outcome=outcome
+            )
 
 
-def advance(case_ref: str, trigger: str, clock: SimulatedClock,
-            data: dict[str, Any] | None = None, as_email: str = COORD) -> Case:
+def advance(
+    case_ref: str,
+    trigger: str,
+    clock: SimulatedClock,
+    data: dict[str, Any] | None = None,
+    as_email: str = COORD,
+) -> Case:
     with write_session() as s:
-        return fire(s, case_ref=case_ref, trigger=trigger, actor=actor(s, as_email),
-                    data=step_data(trigger, clock) if data is None else data, now=clock.now())
+        return fire(
+            s,
+            case_ref=case_ref,
+            trigger=trigger,
+            actor=actor(s, as_email),
+            data=step_data(trigger, clock) if data is None else data,
+            now=clock.now(),
+        )
 
 
 def load_case(case_ref: str) -> Case:
@@ -116,8 +142,15 @@ def load_case(case_ref: str) -> Case:
         return get_case(s, case_ref=case_ref, actor=actor(s))
 
 
-HAPPY_PATH = ["record_consent", "complete_assessment", "arrange_travel", "depart",
-              "confirm_arrival", "start_reintegration", "close"]
+HAPPY_PATH = [
+    "record_consent",
+    "complete_assessment",
+    "arrange_travel",
+    "depart",
+    "confirm_arrival",
+    "start_reintegration",
+    "close",
+]
 
 
 def drive_to(case_ref: str, target: str, clock: SimulatedClock) -> Case:

@@ -71,12 +71,18 @@ def main() -> None:
         field = "HOMEWARD_" + str(error["loc"][0]).upper() if error["loc"] else "settings"
         _fail(f"{field}: {error['msg']}", 2)
     except OperationalError as exc:
-        _fail(f"database error ({type(exc.orig).__name__}); check HOMEWARD_DATABASE_URL "
-              "and that the database is reachable and upgraded (`homeward db upgrade`)", 6)
+        _fail(
+            f"database error ({type(exc.orig).__name__}); check HOMEWARD_DATABASE_URL "
+            "and that the database is reachable and upgraded (`homeward db upgrade`)",
+            6,
+        )
     except Exception as exc:
         if os.environ.get("HOMEWARD_DEBUG") == "1":
             raise
-        _fail(f"unexpected failure ({type(exc).__name__}); rerun with HOMEWARD_DEBUG=1 "
-              "on a test database to see the traceback", 70)
+        _fail(
+            f"unexpected failure ({type(exc).__name__}); rerun with HOMEWARD_DEBUG=1 "
+            "on a test database to see the traceback",
+            70,
+        )
     if isinstance(result, int) and result:
         sys.exit(result)

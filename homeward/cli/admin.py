@@ -38,8 +38,10 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the database's schema revision and the one this version needs."""
-    console.print(f"database at schema {current_revision(get_engine()) or 'empty'}; "
-                  f"this Homeward needs {head_revision()} ({_where()})")
+    console.print(
+        f"database at schema {current_revision(get_engine()) or 'empty'}; "
+        f"this Homeward needs {head_revision()} ({_where()})"
+    )
 
 
 @org_app.command("add")
@@ -51,8 +53,7 @@ def org_add(
     email: str = typer.Option(None, help="the organisation's functional mailbox"),
 ) -> None:
     """Register an organisation."""
-    org_in = validate(OrganisationIn, slug=slug, name=name, kind=kind, country=country,
-                      email=email)
+    org_in = validate(OrganisationIn, slug=slug, name=name, kind=kind, country=country, email=email)
     with writing() as session:
         org = add_org(session=session, org_in=org_in)
         console.print(f"organisation {org.slug} added ({org.kind}, {org.country})")
@@ -90,6 +91,12 @@ def staff_list(org: str = typer.Option(None, help="only this organisation's slug
         orgs = orgs_by_id(session)
         table = Table("email", "name", "organisation", "role", "language", "active")
         for staff in list_staff(session=session, org_slug=org):
-            table.add_row(staff.email, staff.name, orgs[staff.org_id].slug, staff.role,
-                          staff.language, "yes" if staff.active else "no")
+            table.add_row(
+                staff.email,
+                staff.name,
+                orgs[staff.org_id].slug,
+                staff.role,
+                staff.language,
+                "yes" if staff.active else "no",
+            )
         console.print(table)

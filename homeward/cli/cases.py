@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 from rich.table import Table
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from homeward.audit import history
 from homeward.cli.common import actor, console, local, local_day, now, reading, writing
@@ -46,8 +46,10 @@ def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
 
 def _read_person(source: str | None) -> PersonIn:
     if source is None and not sys.stdin.isatty():
-        raise InvalidInput("--person: pass a JSON file, or - to read it from standard input; "
-                           "personal data is never taken as command-line arguments")
+        raise InvalidInput(
+            "--person: pass a JSON file, or - to read it from standard input; "
+            "personal data is never taken as command-line arguments"
+        )
     try:
         if source is None:
             raw: dict[str, Any] = {
@@ -74,17 +76,21 @@ def case_start(
 ) -> None:
     """Open a case owned by your organisation; prints its case_ref and first checklist items."""
     try:
-        case_in = CaseIn.model_validate({
-            "is_minor": minor, "host_country": host_country,
-            "participants": parse_pairs(with_, "--with"),
-            **({"process_version": process_version} if process_version else {}),
-        })
+        case_in = CaseIn.model_validate(
+            {
+                "is_minor": minor,
+                "host_country": host_country,
+                "participants": parse_pairs(with_, "--with"),
+                **({"process_version": process_version} if process_version else {}),
+            }
+        )
     except ValidationError as exc:
         raise first_error(exc) from None
     person_in = _read_person(person)
     with writing() as session:
-        case = start_case(session, actor=actor(session), case_in=case_in, person=person_in,
-                          now=now())
+        case = start_case(
+            session, actor=actor(session), case_in=case_in, person=person_in, now=now()
+        )
         console.print(f"case {case.case_ref} opened in stage {case.state}")
         _items_table(session, case)
 
@@ -108,13 +114,19 @@ def case_show(
 def _facts(session: Session, case: Case) -> None:
     orgs = orgs_by_id(session)
     table = Table(show_header=False, title=f"case {case.case_ref}")
-    rows = [("stage", case.state), ("since", local(case.stage_entered_at)),
-            ("owner", orgs[case.owner_org_id].slug), ("minor", "yes" if case.is_minor else "no"),
-            ("route", f"{case.host_country} -> {case.destination_country}"),
-            ("process", case.process_version), ("version", str(case.version)),
-            ("consent", f"{case.consent_method or ''} {case.consent_language or ''}".strip()),
-            ("departure", local_day(case.departure_on)), ("arrival", local_day(case.arrival_on)),
-            ("closure", case.closure_reason or "")]
+    rows = [
+        ("stage", case.state),
+        ("since", local(case.stage_entered_at)),
+        ("owner", orgs[case.owner_org_id].slug),
+        ("minor", "yes" if case.is_minor else "no"),
+        ("route", f"{case.host_country} -> {case.destination_country}"),
+        ("process", case.process_version),
+        ("version", str(case.version)),
+        ("consent", f"{case.consent_method or ''} {case.consent_language or ''}".strip()),
+        ("departure", local_day(case.departure_on)),
+        ("arrival", local_day(case.arrival_on)),
+        ("closure", case.closure_reason or ""),
+    ]
     for key, value in rows:
         if value:
             table.add_row(key, value)
@@ -134,11 +146,16 @@ def _items_table(session: Session, case: Case) -> None:
     orgs, catalog = orgs_by_id(session), load_catalog(case.process_version)
     table = Table("#", "stage", "item", "owner", "due", "status", "blocks")
     query = select(ChecklistItem).where(ChecklistItem.case_id == case.id)
-    for item in session.exec(query.order_by(ChecklistItem.id)):
-        table.add_row(str(item.id), item.stage, catalog.spec(item.code).title,
-                      orgs[item.owner_org_id].slug, local_day(item.due_at),
-                      item.status + (f" ({item.outcome})" if item.outcome else ""),
-                      "yes" if item.blocking else "")
+    for item in session.exec(query.order_by(col(ChecklistItem.id))):
+        table.add_row(
+            str(item.id),
+            item.stage,
+            catalog.spec(item.code).title,
+            orgs[item.owner_org_id].slug,
+            local_day(item.due_at),
+            item.status + (f" ({item.outcome})" if item.outcome else ""),
+            "yes" if item.blocking else "",
+        )
     console.print(table)
 
 
@@ -149,9 +166,14 @@ def case_list(stage: str = typer.Option(None, help="only cases in this stage")) 
         orgs = orgs_by_id(session)
         table = Table("case_ref", "stage", "since", "owner", "minor", "route")
         for case in list_cases(session, actor=actor(session), state=stage):
-            table.add_row(case.case_ref, case.state, local(case.stage_entered_at),
-                          orgs[case.owner_org_id].slug, "yes" if case.is_minor else "",
-                          f"{case.host_country}->{case.destination_country}")
+            table.add_row(
+                case.case_ref,
+                case.state,
+                local(case.stage_entered_at),
+                orgs[case.owner_org_id].slug,
+                "yes" if case.is_minor else "",
+                f"{case.host_country}->{case.destination_country}",
+            )
         console.print(table)
 
 
@@ -164,9 +186,15 @@ def case_advance(
 ) -> None:
     """Move a case: fire TRIGGER with its step data (see `homeward case show` for what's next)."""
     with writing() as session:
-        case = fire(session, case_ref=case_ref, trigger=trigger, actor=actor(session),
-                    data=dict(parse_pairs(set_, "--set")), now=now(),
-                    expected_version=expect_version)
+        case = fire(
+            session,
+            case_ref=case_ref,
+            trigger=trigger,
+            actor=actor(session),
+            data=dict(parse_pairs(set_, "--set")),
+            now=now(),
+            expected_version=expect_version,
+        )
         console.print(f"case {case.case_ref} is now in stage {case.state}")
 
 
@@ -179,8 +207,14 @@ def case_history(case_ref: str) -> None:
         table = Table("when", "who", "what", "from", "to", "details")
         for event in history(session, case):
             details = ", ".join(f"{k}={v}" for k, v in event.data.items())
-            table.add_row(local(event.at), staff.get(event.actor_id, "system"), event.trigger,
-                          event.from_state or "", event.to_state or "", details)
+            table.add_row(
+                local(event.at),
+                staff.get(event.actor_id, "system"),
+                event.trigger,
+                event.from_state or "",
+                event.to_state or "",
+                details,
+            )
         console.print(table)
 
 
@@ -200,8 +234,9 @@ def case_handoff(
     with writing() as session:
         who = actor(session)
         case = get_case(session, case_ref=case_ref, actor=who)
-        transfers.propose_transfer(session, case=case, to_org_slug=to, actor=who, now=now(),
-                                   reason=reason)
+        transfers.propose_transfer(
+            session, case=case, to_org_slug=to, actor=who, now=now(), reason=reason
+        )
         console.print(f"case {case.case_ref} offered to {to}, awaiting their answer")
 
 

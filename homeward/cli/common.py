@@ -18,6 +18,7 @@ from homeward.migrate import current_revision, head_revision
 from homeward.models import StaffMember
 from homeward.settings import get_settings
 
+
 def _console(stderr: bool = False) -> Console:
     probe = Console(stderr=stderr)
     # Piped output (CI logs, ``| less``) gets room for the tables instead of 80 columns.
@@ -41,8 +42,10 @@ def ensure_schema() -> None:
     """Refuse to work on a database that is not at this version's schema."""
     current, head = current_revision(get_engine()), head_revision()
     if current != head:
-        raise Refused(f"the database is at schema {current or 'empty'}, this Homeward needs "
-                      f"{head}; run `homeward db upgrade`")
+        raise Refused(
+            f"the database is at schema {current or 'empty'}, this Homeward needs "
+            f"{head}; run `homeward db upgrade`"
+        )
 
 
 @contextmanager
@@ -62,8 +65,10 @@ def writing() -> Iterator[Session]:
 def actor(session: Session) -> StaffMember:
     """The staff member named by ``--as`` / ``HOMEWARD_ACTOR``."""
     if not state.actor_email:
-        raise InvalidInput("--as: say who is acting, e.g. `homeward --as you@org.example ...` "
-                           "or set HOMEWARD_ACTOR")
+        raise InvalidInput(
+            "--as: say who is acting, e.g. `homeward --as you@org.example ...` "
+            "or set HOMEWARD_ACTOR"
+        )
     return get_staff(session=session, email=state.actor_email)
 
 

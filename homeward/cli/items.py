@@ -18,7 +18,7 @@ items_app = typer.Typer(help="Checklist items and their handoffs.", no_args_is_h
 @items_app.command("list")
 def items_list(
     case_ref: str = typer.Option(None, "--case", help="only this case"),
-    mine: bool = typer.Option(False, "--mine", help="only items of my organisation or assigned to me"),
+    mine: bool = typer.Option(False, "--mine", help="only my organisation's or my own items"),
     overdue: bool = typer.Option(False, "--overdue", help="only open items past their due date"),
     org: str = typer.Option(None, "--org", help="only items owned by this organisation (slug)"),
     status: str = typer.Option("open", help="open, done, skipped, cancelled, or all"),
@@ -28,16 +28,26 @@ def items_list(
         who = actor(session)
         case_id = get_case(session, case_ref=case_ref, actor=who).id if case_ref else None
         org_id = get_org(session=session, slug=org).id if org else None
-        filters = ItemFilter(case_id=case_id, mine=mine, overdue=overdue, org_id=org_id,
-                             status=None if status == "all" else status)
+        filters = ItemFilter(
+            case_id=case_id,
+            mine=mine,
+            overdue=overdue,
+            org_id=org_id,
+            status=None if status == "all" else status,
+        )
         orgs, moment = orgs_by_id(session), now()
         table = Table("#", "case_ref", "stage", "item", "owner", "due", "status")
         for item, case in list_items(session, actor=who, now=moment, filters=filters):
             late = item.status == "open" and item.due_at < moment
-            table.add_row(str(item.id), case.case_ref, item.stage,
-                          load_catalog(case.process_version).spec(item.code).title,
-                          orgs[item.owner_org_id].slug, local_day(item.due_at),
-                          item.status + (" OVERDUE" if late else ""))
+            table.add_row(
+                str(item.id),
+                case.case_ref,
+                item.stage,
+                load_catalog(case.process_version).spec(item.code).title,
+                orgs[item.owner_org_id].slug,
+                local_day(item.due_at),
+                item.status + (" OVERDUE" if late else ""),
+            )
         console.print(table)
 
 
@@ -49,8 +59,9 @@ def items_done(
 ) -> None:
     """Record an item as done."""
     with writing() as session:
-        item = checklist.mark_done(session, item_id=item_id, actor=actor(session), now=now(),
-                                   outcome=outcome, note=note)
+        item = checklist.mark_done(
+            session, item_id=item_id, actor=actor(session), now=now(), outcome=outcome, note=note
+        )
         console.print(f"item #{item.id} {item.code} done")
 
 
@@ -58,8 +69,9 @@ def items_done(
 def items_skip(item_id: int, reason: str = typer.Option(..., help="why it is not needed")) -> None:
     """Record an item as skipped, with a reason."""
     with writing() as session:
-        item = checklist.mark_skipped(session, item_id=item_id, actor=actor(session), now=now(),
-                                      reason=reason)
+        item = checklist.mark_skipped(
+            session, item_id=item_id, actor=actor(session), now=now(), reason=reason
+        )
         console.print(f"item #{item.id} {item.code} skipped")
 
 
@@ -71,8 +83,9 @@ def items_handoff(
 ) -> None:
     """Hand an item to another organisation; it stays yours until they accept."""
     with writing() as session:
-        handoffs.propose(session, item_id=item_id, to_org_slug=to, actor=actor(session),
-                         now=now(), reason=reason)
+        handoffs.propose(
+            session, item_id=item_id, to_org_slug=to, actor=actor(session), now=now(), reason=reason
+        )
         console.print(f"item #{item_id} handed to {to}, awaiting their answer")
 
 
