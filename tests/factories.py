@@ -165,3 +165,16 @@ def drive_to(case_ref: str, target: str, clock: SimulatedClock) -> Case:
         case = advance(case_ref, trigger, clock)
     assert case.state == target, f"{target} is not on the happy path"
     return case
+
+
+def db_snapshot() -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, to prove a refused command changed nothing."""
+    from sqlmodel import SQLModel
+
+    from homeward.db import get_engine
+
+    with get_engine().connect() as conn:
+        return {
+            table.name: sorted(tuple(map(repr, row)) for row in conn.execute(table.select()))
+            for table in SQLModel.metadata.sorted_tables
+        }
