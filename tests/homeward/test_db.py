@@ -1,0 +1,111 @@
+"""The database layer on the real backend: schema, pragmas, append-only history, concurrency."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import SQLModel, select
+
+from homeward.db import make_engine, write_session
+from homeward.errors import Conflict, HomewardError, Refused
+from homeward.migrate import current_revision, head_revision
+from homeward.models import CaseEvent
+from statemachines.cases import fire
+from tests import factories as f
+from tests.conftest import BACKEND
+
+
+def test_migrations_build_exactly_the_models(engine):
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
+        )
+    assert diff == []
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite pragmas")
+def test_sqlite_runs_wal_with_foreign_keys_and_busy_timeout(engine):
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 1000
+
+
+def test_case_history_is_append_only_in_the_database(engine, clock):
+    f.seed()
+    f.open_case(clock)
+    for statement in ("UPDATE case_event SET trigger = 'x'", "DELETE FROM case_event"):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM case_event")).scalar() == 1
+
+
+def test_datetimes_come_back_aware_utc(engine, clock):
+    f.seed()
+    ref = f.open_case(clock)
+    case = f.load_case(ref)
+    assert case.opened_at == clock.now() and case.opened_at.utcoffset().total_seconds() == 0
+    assert all(i.due_at.tzinfo is not None for i in f.items(ref))
+
+
+def test_stale_expected_version_is_a_conflict_and_changes_nothing(engine, clock):
+    f.seed()
+    ref = f.open_case(clock)
+    before = f.db_snapshot()
+    with pytest.raises(Conflict, match="changed since you read it"), write_session() as s:
+        fire(
+            s,
+            case_ref=ref,
+            trigger="suspend",
+            actor=f.actor(s),
+            now=clock.now(),
+            data={"reason": "safety_incident"},
+            expected_version=f.load_case(ref).version + 1,
+        )
+    assert f.db_snapshot() == before
+
+
+def test_concurrent_triggers_on_one_case_move_it_once(engine, clock):
+    """Two coordinators suspend the same case at once: one wins, the other is refused."""
+    f.seed()
+    ref = f.open_case(clock)
+    barrier, outcomes = threading.Barrier(4), []
+
+    def suspend() -> None:
+        barrier.wait()
+        try:
+            with write_session() as s:
+                fire(
+                    s,
+                    case_ref=ref,
+                    trigger="suspend",
+                    actor=f.actor(s),
+                    now=clock.now(),
+                    data={"reason": "safety_incident"},
+                )
+            outcomes.append("moved")
+        except HomewardError as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=suspend) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(outcomes) == 4 and outcomes.count("moved") == 1
+    assert set(outcomes) - {"moved"} <= {Refused.__name__, Conflict.__name__}
+    with write_session() as s:
+        suspends = s.exec(select(CaseEvent).where(CaseEvent.trigger == "suspend")).all()
+    assert len(suspends) == 1 and f.load_case(ref).state == "suspended"
+
+
+def test_bad_database_url_is_a_clear_error():
+    with pytest.raises(HomewardError, match="HOMEWARD_DATABASE_URL"):
+        make_engine("not a url at all")
