@@ -39,7 +39,8 @@ def mermaid() -> str:
     """The diagram's source: the happy path inside ``active``, exits and returns outside it."""
     happy = [(s, d, t) for s, d, t in edges() if s in set(ACTIVE) and d in set(ACTIVE)]
     others = [(s, d, t) for s, d, t in edges() if (s, d, t) not in happy]
-    lines = ["stateDiagram-v2", f"    [*] --> {State.IDENTIFIED_ABROAD}", f"    state {COMPOSITE} {{"]
+    lines = ["stateDiagram-v2", f"    [*] --> {State.IDENTIFIED_ABROAD}"]
+    lines.append(f"    state {COMPOSITE} {{")
     lines += [f"        {s} --> {d}: {t}" for s, d, t in happy]
     lines.append("    }")
     lines += [f"    {s} --> {d}: {t}" for s, d, t in others]
