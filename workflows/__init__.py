@@ -1,0 +1,1 @@
+"""Prefect flows over the engine: starting and advancing returns, sweeps, dashboards."""
