@@ -1,0 +1,31 @@
+"""``homeward demo`` in-process: both journeys reach closure on a fresh temporary database."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from sqlmodel import select
+
+from homeward.db import make_engine, read_session
+from homeward.demo import run_demo
+from homeward.models import Case, CaseEvent
+
+
+def test_demo_runs_adult_and_minor_to_closure_and_can_keep_its_database(tmp_path):
+    out = io.StringIO()
+    kept = tmp_path / "demo.db"
+    refs = run_demo(keep=str(kept), console=Console(file=out, width=160))
+    text = out.getvalue()
+    assert text.count("final stage closed") == 2 and all(ref in text for ref in refs)
+    engine = make_engine(f"sqlite:///{kept}")
+    with read_session(engine) as session:
+        cases = {c.case_ref: c for c in session.exec(select(Case))}
+        assert {c.state for c in cases.values()} == {"closed"}
+        minor = next(c for c in cases.values() if c.is_minor)
+        triggers = [
+            e.trigger for e in session.exec(select(CaseEvent).where(CaseEvent.case_id == minor.id))
+        ]
+    engine.dispose()
+    assert minor.travel_doc_kind == "emergency_travel_document"
+    assert {"suspend", "resume", "transfer_accepted"} <= set(triggers)
