@@ -16,10 +16,10 @@ from transitions import EventData, Machine
 
 from homeward.directory import get_staff
 from homeward.errors import Refused
-from homeward.models import Case, StaffMember, StaffRole
+from homeward.models import Case, HandoffStatus, StaffMember, StaffRole
 from homeward.settings import get_settings
 from statemachines import steps
-from tasks import checklist
+from tasks import checklist, transfers
 
 EMERGENCY_DOC_MAX_DAYS = 30
 
@@ -207,6 +207,8 @@ class ReturnCase:
         step = self.step
         assert isinstance(step, steps.Depart)  # noqa: S101
         day = step.departed_on or self.today
+        if day > self.today:  # a future date would hold every arrival date as "before departure"
+            raise self._refuse(event, f"departed_on {day} is in the future")
         expires, issued = self.case.travel_doc_expires_on, self.case.travel_doc_issued_on
         if expires and day > expires:
             raise self._refuse(
@@ -293,6 +295,9 @@ class ReturnCase:
 
     def stop_all_work(self, _event: EventData) -> None:
         checklist.cancel_open_items(self.session, case=self.case, actor=self.actor, now=self.now)
+        transfer = transfers.pending_transfer(self.session, self.case)
+        if transfer:  # sharing stops too: no one may take the case over after withdrawal
+            transfers.decide(transfer, HandoffStatus.REVOKED, self.actor, self.now)
         self.case.resume_state = None
 
     def remember_stage(self, _event: EventData) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from homeward.access import ensure_can_see, ensure_can_work_item
+from homeward.access import WORKING_ROLES, ensure_can_see, ensure_can_work_item
 from homeward.audit import record_event
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
@@ -77,6 +77,8 @@ def _pending_for_actor(
     handoff = pending_handoff(session, item)
     if handoff is None or handoff.to_org_id != actor.org_id:
         raise NotFound(f"no handoff of item #{item_id} awaits your organisation")
+    if actor.role not in WORKING_ROLES:  # managers read and report; they do not take on work
+        raise Refused(f"staff role {actor.role!r} cannot answer a handoff; ask a coordinator")
     return handoff, item, case
 
 

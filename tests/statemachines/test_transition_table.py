@@ -1,0 +1,158 @@
+"""The transition table, row by row: what it allows happens; what it does not is refused.
+
+Both halves are generated from ``TRANSITIONS`` itself, so a row added to the table is tested
+without touching this file. Cases are put in each source state with the real triggers and the
+case is reloaded from the database between steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlmodel import col, func, select
+
+from homeward.clock import SimulatedClock
+from homeward.db import read_session
+from homeward.errors import Refused
+from homeward.models import Case, CaseEvent, ChecklistItem
+from statemachines.return_case import ACTIVE, TRANSITIONS, TRIGGERS, State
+from tests import factories as f
+
+# Guards this file knows how to satisfy (by completing the stage's items and giving
+# ``satisfying_data``). A guard added to the table fails ``test_every_guard_is_known`` first.
+KNOWN_GUARDS = {
+    "stage_work_done",
+    "risk_assessed",
+    "minor_may_travel",
+    "travel_document_valid",
+    "departure_in_document_window",
+    "arrival_date_valid",
+    "closure_approved",
+    "support_period_complete",
+    "risk_reassessed",
+    *(f"returns_to_{state}" for state in State),
+}
+# Off the happy path: the trigger that leaves an active stage for these, and the one back.
+LEAVING = {State.SUSPENDED: "suspend", State.LOST_CONTACT: "lose_contact"}
+RETURNING = {"resume": State.SUSPENDED, "regain_contact": State.LOST_CONTACT}
+
+
+def sources(row: dict[str, Any]) -> list[State]:
+    source = row["source"]
+    return [State(s) for s in (source if isinstance(source, list) else [source])]
+
+
+ALLOWED: dict[str, set[State]] = {}
+for _row in TRANSITIONS:
+    ALLOWED.setdefault(_row["trigger"], set()).update(sources(_row))
+
+ROWS = [
+    pytest.param(row, source, id=f"{row['trigger']}:{source}->{row['dest']}")
+    for row in TRANSITIONS
+    for source in sources(row)
+]
+NOT_ALLOWED: dict[State, list[str]] = {
+    state: [trigger for trigger in TRIGGERS if state not in ALLOWED[trigger]] for state in State
+}
+
+
+def reach(
+    case_ref: str, state: State, clock: SimulatedClock, *, origin: State = State.IDENTIFIED_ABROAD
+) -> Case:
+    """Put the case in ``state`` with real triggers; suspended/lost cases leave from ``origin``."""
+    if state in ACTIVE:
+        return f.drive_to(case_ref, state, clock)
+    if state in LEAVING:
+        f.drive_to(case_ref, origin, clock)
+        f.advance(case_ref, LEAVING[state], clock)
+    else:
+        f.advance(case_ref, "withdraw_consent", clock)
+        if state == State.CLOSED:
+            f.advance(case_ref, "close", clock, satisfying_data("close", state, clock))
+    case = f.load_case(case_ref)
+    assert case.state == state
+    return case
+
+
+def satisfying_data(trigger: str, source: State, clock: SimulatedClock) -> dict[str, Any]:
+    """Step data meeting every guard of ``trigger`` from ``source``."""
+    data = f.step_data(trigger, clock)
+    if trigger == "close" and source != State.REINTEGRATION:
+        # support_period_ended applies only after reintegration; any other listed reason will do.
+        data = {**data, "reason": "person_chose_to_stop"}
+    return data
+
+
+def facts(case_ref: str) -> tuple[str, int, int, int]:
+    """State, version, number of items and number of events, as stored."""
+    with read_session() as s:
+        case = s.exec(select(Case).where(Case.case_ref == case_ref)).one()
+        n_items = s.exec(select(func.count()).where(ChecklistItem.case_id == case.id)).one()
+        n_events = s.exec(select(func.count()).where(CaseEvent.case_id == case.id)).one()
+        return case.state, case.version, n_items, n_events
+
+
+def last_event(case_ref: str) -> CaseEvent:
+    with read_session() as s:
+        case = s.exec(select(Case).where(Case.case_ref == case_ref)).one()
+        query = select(CaseEvent).where(CaseEvent.case_id == case.id)
+        return s.exec(query.order_by(col(CaseEvent.id).desc())).first()
+
+
+def test_every_guard_is_known():
+    conditions = {c for row in TRANSITIONS for c in row.get("conditions", [])}
+    assert conditions <= KNOWN_GUARDS, f"teach this test to satisfy {conditions - KNOWN_GUARDS}"
+
+
+def test_every_state_is_in_the_table():
+    in_table = {s for row in TRANSITIONS for s in sources(row)} | {
+        State(row["dest"]) for row in TRANSITIONS
+    }
+    assert in_table == set(State)
+
+
+@pytest.mark.parametrize(("row", "source"), ROWS)
+def test_row_moves_the_case_and_records_the_event(db_url, clock, row, source):
+    trigger, dest = row["trigger"], State(row["dest"])
+    f.seed()
+    ref = f.open_case(clock)
+    origin = dest if trigger in RETURNING else State.IDENTIFIED_ABROAD
+    reach(ref, source, clock, origin=origin)
+    if trigger in RETURNING:
+        assert f.load_case(ref).resume_state == dest
+    f.complete_stage(ref, clock)  # the stage's blocking items (and a risk reassessment)
+    _, version, _, n_events = facts(ref)
+
+    f.advance(ref, trigger, clock, satisfying_data(trigger, source, clock))
+
+    state, new_version, _, new_n_events = facts(ref)
+    assert state == dest
+    assert new_version > version
+    assert new_n_events == n_events + 1
+    event = last_event(ref)
+    assert (event.trigger, event.from_state, event.to_state) == (trigger, source, dest)
+    with read_session() as s:
+        assert event.actor_id == f.actor(s).id
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_triggers_the_table_does_not_allow_are_refused_and_change_nothing(db_url, clock, state):
+    f.seed()
+    ref = f.open_case(clock)
+    reach(ref, state, clock)
+    f.complete_stage(ref, clock)  # so only the table, not open work, can refuse
+    before, snapshot = facts(ref), f.db_snapshot()
+    outcomes = {}
+    for trigger in NOT_ALLOWED[state]:
+        try:
+            f.advance(ref, trigger, clock, satisfying_data(trigger, state, clock))
+            outcomes[trigger] = f"fired: now {f.load_case(ref).state}"
+        except Refused as exc:
+            expected = f"cannot {trigger} case {ref} in stage {state}"
+            outcomes[trigger] = "refused" if str(exc).startswith(expected) else f"said: {exc}"
+        if facts(ref) != before or f.db_snapshot() != snapshot:
+            outcomes[trigger] += " and changed the database"
+            break
+
+    assert outcomes == dict.fromkeys(NOT_ALLOWED[state], "refused")
