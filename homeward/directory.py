@@ -8,6 +8,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 from sqlmodel import Session, col, select
 
+from homeward.auditlog import audit
 from homeward.errors import Conflict, InvalidInput, NotFound
 from homeward.models import Organisation, OrgKind, StaffMember, StaffRole
 from homeward.settings import SUPPORTED_LANGUAGES
@@ -84,6 +85,7 @@ def add_org(*, session: Session, org_in: OrganisationIn) -> Organisation:
     org = Organisation(**org_in.model_dump())
     session.add(org)
     session.flush()
+    audit(session, actor=None, action=f"org_add:{org.slug}", at=org.created_at)
     return org
 
 
@@ -103,6 +105,7 @@ def add_staff(*, session: Session, staff_in: StaffIn) -> StaffMember:
     )
     session.add(staff)
     session.flush()
+    audit(session, actor=None, action=f"staff_add:{staff.id}", at=staff.created_at)
     return staff
 
 

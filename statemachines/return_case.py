@@ -14,9 +14,10 @@ from typing import Any
 from sqlmodel import Session
 from transitions import EventData, Machine
 
+from homeward import consent
 from homeward.directory import get_staff
 from homeward.errors import Refused
-from homeward.models import Case, StaffMember, StaffRole
+from homeward.models import Case, ConsentPurpose, StaffMember, StaffRole
 from homeward.settings import get_settings
 from statemachines import steps
 from tasks import checklist
@@ -264,6 +265,19 @@ class ReturnCase:
         assert isinstance(step, steps.RecordConsent)  # noqa: S101
         self.case.consent_method, self.case.consent_language = step.method, step.language
         self.case.interpreter_used = step.interpreter
+        for purpose in (ConsentPurpose.RETURN, ConsentPurpose.DATA_PROCESSING):
+            consent.give(
+                self.session,
+                case=self.case,
+                purpose=purpose,
+                org_id=None,
+                method=step.method,
+                language=step.language,
+                interpreter=step.interpreter,
+                given_on=self.today,
+                actor=self.actor,
+                now=self.now,
+            )
 
     def store_travel(self, _event: EventData) -> None:
         step = self.step
@@ -293,6 +307,9 @@ class ReturnCase:
 
     def stop_all_work(self, _event: EventData) -> None:
         checklist.cancel_open_items(self.session, case=self.case, actor=self.actor, now=self.now)
+        for given in consent.ledger(self.session, self.case):
+            if given.withdrawn_on is None:
+                given.withdrawn_on, given.withdrawn_by_id = self.today, self.actor.id
         self.case.resume_state = None
 
     def remember_stage(self, _event: EventData) -> None:

@@ -21,6 +21,7 @@ from sqlmodel import SQLModel
 from homeward import db as homeward_db
 from homeward import settings as homeward_settings
 from homeward.clock import SimulatedClock
+from homeward.keys import init_keyring
 from homeward.migrate import upgrade
 
 BACKEND = os.environ.get("HOMEWARD_TEST_DB", "sqlite")
@@ -37,6 +38,22 @@ def _reset_caches() -> None:
 def _pg_admin() -> Engine:
     url = homeward_db.normalise_url(PG_ADMIN_URL)
     return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def keyring_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One throw-away keyring for the whole session (``HOMEWARD_KEY_FILE``)."""
+    path = tmp_path_factory.mktemp("keys") / "keys.json"
+    init_keyring(path)
+    previous = os.environ.get("HOMEWARD_KEY_FILE")
+    os.environ["HOMEWARD_KEY_FILE"] = str(path)
+    _reset_caches()
+    yield path
+    if previous is None:
+        os.environ.pop("HOMEWARD_KEY_FILE", None)
+    else:
+        os.environ["HOMEWARD_KEY_FILE"] = previous
+    _reset_caches()
 
 
 @pytest.fixture(scope="session")

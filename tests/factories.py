@@ -14,8 +14,11 @@ from homeward.clock import SimulatedClock
 from homeward.db import read_session, write_session
 from homeward.directory import OrganisationIn, StaffIn, add_org, add_staff, get_staff, validate
 from homeward.models import Case, ChecklistItem, ItemStatus, StaffMember
-from statemachines.cases import CaseIn, PersonIn, fire, get_case, start_case
+from homeward.consent import ConsentIn
+from homeward.vault import PersonIn
+from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist
+from tasks.consents import give_consent
 from tasks.catalog import load_catalog
 
 ORGS = [
@@ -78,8 +81,14 @@ def actor(session: Session, email: str = COORD) -> StaffMember:
     return get_staff(session=session, email=email)
 
 
-def open_case(clock: SimulatedClock, *, minor: bool = False, **participants: str) -> str:
-    """Open a case as the IOM Italy coordinator; return its case_ref."""
+def open_case(
+    clock: SimulatedClock, *, minor: bool = False, share: bool = True, **participants: str
+) -> str:
+    """Open a case as the IOM Italy coordinator; return its case_ref.
+
+    With ``share`` the person consents to sharing with every other seeded organisation, so
+    handoffs and transfers are allowed; tests of the consent rules pass ``share=False``.
+    """
     roles = {"ngo": "adpare", **participants}
     if minor:
         roles.setdefault("dgaspc", "dgaspc-bv")
@@ -91,7 +100,19 @@ def open_case(clock: SimulatedClock, *, minor: bool = False, **participants: str
             person=CANARY,
             now=clock.now(),
         )
-        return case.case_ref
+        ref = case.case_ref
+    if share:
+        give_sharing(ref, clock, *(slug for slug, *_ in ORGS if slug != "iom-it"))
+    return ref
+
+
+def give_sharing(case_ref: str, clock: SimulatedClock, *slugs: str) -> None:
+    """Record the person's consent to sharing with each organisation in ``slugs``."""
+    for slug in slugs:
+        given = ConsentIn(purpose="sharing", org=slug, method="signed", language="ro")
+        with write_session() as s:
+            case = get_case(s, case_ref=case_ref, actor=actor(s))
+            give_consent(s, case=case, given=given, actor=actor(s), now=clock.now())
 
 
 def items(

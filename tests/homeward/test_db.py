@@ -39,7 +39,7 @@ def test_sqlite_runs_wal_with_foreign_keys_and_busy_timeout(engine):
 
 def test_case_history_is_append_only_in_the_database(engine, clock):
     f.seed()
-    f.open_case(clock)
+    f.open_case(clock, share=False)
     for statement in ("UPDATE case_event SET trigger = 'x'", "DELETE FROM case_event"):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
