@@ -207,9 +207,9 @@ def seed(engine: Engine) -> None:
                 )
 
 
-def adult_journey(j: Journey) -> Journey:
+def adult_journey(j: Journey, person: PersonIn = ADULT) -> Journey:
     """A woman identified in Italy returns to Bucharest with ADPARE's support."""
-    j.open("iom-it", CaseIn(participants={"ngo": "adpare"}), ADULT)
+    j.open("iom-it", CaseIn(participants={"ngo": "adpare"}), person)
     j.done("iom-it", "victim_identified", "basic_needs_met").wait(1)
     j.done("cons-rome", "anitp_notified").wait(1).done("iom-it", "rights_informed").wait(2)
     j.advance("iom-it", "record_consent", method="signed", language="ro", interpreter=True)
@@ -244,10 +244,10 @@ def adult_journey(j: Journey) -> Journey:
     )
 
 
-def minor_journey(j: Journey) -> Journey:
+def minor_journey(j: Journey, person: PersonIn = CHILD) -> Journey:
     """A 16-year-old identified in Italy returns to Brasov; DGASPC Brasov owns the case at home."""
     j.open(
-        "iom-it", CaseIn(is_minor=True, participants={"ngo": "fmb", "dgaspc": "dgaspc-bv"}), CHILD
+        "iom-it", CaseIn(is_minor=True, participants={"ngo": "fmb", "dgaspc": "dgaspc-bv"}), person
     )
     j.done("iom-it", "victim_identified", "dgaspc_notified", "basic_needs_met").wait(2)
     j.done("cons-rome", "anitp_notified").done("iom-it", "rights_informed").wait(1)

@@ -349,5 +349,4 @@ MACHINE = Machine(
     initial=S.IDENTIFIED_ABROAD,
     auto_transitions=False,
     send_event=True,
-    model_override=True,
 )

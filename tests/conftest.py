@@ -120,3 +120,13 @@ def engine(db_url: str) -> Engine:
 def clock() -> SimulatedClock:
     """A simulated clock starting Monday 2026-01-05 09:00 UTC."""
     return SimulatedClock()
+
+
+@pytest.fixture
+def own_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A keyring of this test's own, for tests that rotate or destroy keys."""
+    path = init_keyring(tmp_path / "own-keys.json")
+    monkeypatch.setenv("HOMEWARD_KEY_FILE", str(path))
+    homeward_settings.get_settings.cache_clear()
+    yield path
+    homeward_settings.get_settings.cache_clear()

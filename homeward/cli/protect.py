@@ -146,7 +146,10 @@ def consent_list(case_ref: str) -> None:
 def retention_run(
     dry_run: bool = typer.Option(False, "--dry-run", help="only show what would be purged"),
 ) -> None:
-    """Purge the personal data of cases closed longer than the retention period."""
+    """Purge the personal data of cases closed longer than the retention period.
+
+    After a purge the master key is rotated, so backups taken before it become unreadable.
+    """
     with writing() as session:
         purged = purge_due(session, now=now(), dry_run=dry_run, actor=None)
         table = Table("case_ref", "closed", "reason")
@@ -155,3 +158,9 @@ def retention_run(
         console.print(table)
         verb = "would be purged" if dry_run else "purged"
         console.print(f"{len(purged)} case(s) {verb} (as of {local(now())})")
+    if purged and not dry_run:
+        # Older backups still hold the purged cases' wrapped keys: retiring the master key
+        # they were wrapped under makes those copies unreadable too.
+        report = rotate(get_engine())
+        console.print(f"master key rotated to {report.active}; backups made before now can no "
+                      "longer be read with the current keyring")
