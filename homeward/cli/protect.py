@@ -162,5 +162,7 @@ def retention_run(
         # Older backups still hold the purged cases' wrapped keys: retiring the master key
         # they were wrapped under makes those copies unreadable too.
         report = rotate(get_engine())
-        console.print(f"master key rotated to {report.active}; backups made before now can no "
-                      "longer be read with the current keyring")
+        console.print(
+            f"master key rotated to {report.active}; backups made before now can no "
+            "longer be read with the current keyring"
+        )

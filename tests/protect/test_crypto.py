@@ -19,11 +19,15 @@ def test_roundtrip_and_binding_to_table_column_and_row():
     key = crypto.new_key()
     stored = crypto.encrypt_field(key, "Ioana", table="beneficiary", column="given_name", row_id=7)
     assert stored.startswith("hw1:") and "Ioana" not in stored
-    assert crypto.decrypt_field(key, stored, table="beneficiary", column="given_name",
-                                row_id=7) == "Ioana"
-    for table, column, row_id in [("beneficiary", "given_name", 8),
-                                  ("beneficiary", "family_name", 7),
-                                  ("checklist_item", "given_name", 7)]:
+    assert (
+        crypto.decrypt_field(key, stored, table="beneficiary", column="given_name", row_id=7)
+        == "Ioana"
+    )
+    for table, column, row_id in [
+        ("beneficiary", "given_name", 8),
+        ("beneficiary", "family_name", 7),
+        ("checklist_item", "given_name", 7),
+    ]:
         with pytest.raises(crypto.DecryptionFailed, match="could not be decrypted"):
             crypto.decrypt_field(key, stored, table=table, column=column, row_id=row_id)
 
@@ -39,11 +43,17 @@ def test_swapped_ciphertexts_fail_and_tampering_fails():
     raw = bytearray(base64.b64decode(a[4:]))
     raw[-1] ^= 1
     with pytest.raises(crypto.DecryptionFailed):
-        crypto.decrypt_field(key, "hw1:" + base64.b64encode(bytes(raw)).decode(),
-                             table="beneficiary", column="given_name", row_id=1)
+        crypto.decrypt_field(
+            key,
+            "hw1:" + base64.b64encode(bytes(raw)).decode(),
+            table="beneficiary",
+            column="given_name",
+            row_id=1,
+        )
     with pytest.raises(crypto.DecryptionFailed):  # another case's key
-        crypto.decrypt_field(crypto.new_key(), a, table="beneficiary", column="given_name",
-                             row_id=1)
+        crypto.decrypt_field(
+            crypto.new_key(), a, table="beneficiary", column="given_name", row_id=1
+        )
 
 
 def test_100k_encryptions_never_repeat_a_nonce():

@@ -26,23 +26,32 @@ def _moved(engine, key_file: Path) -> tuple[int, str | None]:
     if len(ring["master_keys"]) < 2:
         return 0, None
     with engine.connect() as conn:
-        count = conn.execute(text("SELECT count(*) FROM case_key WHERE master_key_id = :k"),
-                             {"k": ring["active"]}).scalar()
+        count = conn.execute(
+            text("SELECT count(*) FROM case_key WHERE master_key_id = :k"), {"k": ring["active"]}
+        ).scalar()
     return count or 0, ring["active"]
 
 
 def _rotate_process(db_url: str, key_file: Path) -> subprocess.Popen[bytes]:
     homeward = Path(sys.executable).parent / "homeward"
     env = {**os.environ, "HOMEWARD_DATABASE_URL": db_url, "HOMEWARD_KEY_FILE": str(key_file)}
-    return subprocess.Popen([str(homeward), "keys", "rotate", "--batch", "1"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [str(homeward), "keys", "rotate", "--batch", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_rotation_killed_five_times_finishes_under_the_new_key_only(db_url, clock, own_keyring):
     f.seed()
     with write_session() as s:
-        refs = [start_case(s, actor=f.actor(s), case_in=CaseIn(), person=f.CANARY,
-                           now=clock.now()).case_ref for _ in range(CASES)]
+        refs = [
+            start_case(
+                s, actor=f.actor(s), case_in=CaseIn(), person=f.CANARY, now=clock.now()
+            ).case_ref
+            for _ in range(CASES)
+        ]
     original = load_keyring().active
     engine = get_engine()
     kills_mid_run = 0
@@ -70,5 +79,7 @@ def test_rotation_killed_five_times_finishes_under_the_new_key_only(db_url, cloc
     with read_session() as s:
         for ref in refs[:: CASES // 30]:
             case = get_case(s, case_ref=ref, actor=f.actor(s))
-            assert vault.read_person(s, case=case, actor=f.actor(s), now=clock.now())[
-                "family_name"] == "Canarycanary"
+            assert (
+                vault.read_person(s, case=case, actor=f.actor(s), now=clock.now())["family_name"]
+                == "Canarycanary"
+            )

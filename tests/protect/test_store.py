@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import random
 import shutil
+
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from homeward import settings as homeward_settings
 from homeward import vault
 from homeward.auditlog import verify
 from homeward.crypto import DecryptionFailed
-from homeward import settings as homeward_settings
 from homeward.db import make_engine, read_session, write_session
-from homeward.keys import KeysMissing
 from homeward.errors import NotFound, Refused
+from homeward.keys import KeysMissing
 from homeward.models import Beneficiary, CaseEvent, CaseKey, ChecklistItem, Consent, HandoffStatus
 from homeward.retention import purge_due
 from statemachines.cases import get_case
@@ -40,8 +41,9 @@ def _read(case_ref, email, clock):
 
 def test_personal_fields_are_stored_encrypted_with_a_blind_index(ref, engine):
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT given_name, family_name, phone, match_index "
-                                "FROM beneficiary")).one()
+        row = conn.execute(
+            text("SELECT given_name, family_name, phone, match_index FROM beneficiary")
+        ).one()
     assert all(value.startswith("hw1:") for value in row[:3])
     assert "Zenobia" not in str(row) and len(row.match_index) == 64
 
@@ -81,8 +83,9 @@ def test_record_consent_fills_the_ledger_and_handoffs_need_sharing_consent(db_ur
     case_ref = f.open_case(clock, share=False)
     item = f.items(case_ref, stage="identified_abroad")[0]
     with pytest.raises(Refused, match="no consent to share with adpare"), write_session() as s:
-        handoffs.propose(s, item_id=item.id, to_org_slug="adpare", actor=f.actor(s),
-                         now=clock.now())
+        handoffs.propose(
+            s, item_id=item.id, to_org_slug="adpare", actor=f.actor(s), now=clock.now()
+        )
     f.complete_stage(case_ref, clock)
     f.advance(case_ref, "record_consent", clock)
     with read_session() as s:
@@ -93,16 +96,19 @@ def test_record_consent_fills_the_ledger_and_handoffs_need_sharing_consent(db_ur
 def test_withdrawing_sharing_consent_ends_that_organisations_part(ref, clock):
     item = f.items(ref, stage="identified_abroad")[0]
     with write_session() as s:
-        handoffs.propose(s, item_id=item.id, to_org_slug="adpare", actor=f.actor(s),
-                         now=clock.now())
+        handoffs.propose(
+            s, item_id=item.id, to_org_slug="adpare", actor=f.actor(s), now=clock.now()
+        )
     with write_session() as s:
-        handoffs.accept(s, item_id=item.id, actor=f.actor(s, "cw@adpare.example.org"),
-                        now=clock.now())
+        handoffs.accept(
+            s, item_id=item.id, actor=f.actor(s, "cw@adpare.example.org"), now=clock.now()
+        )
     with write_session() as s:
         case = get_case(s, case_ref=ref, actor=f.actor(s))
         adpare = f.actor(s, "cw@adpare.example.org").org_id
-        withdraw_consent(s, case=case, purpose="sharing", org_id=adpare, actor=f.actor(s),
-                         now=clock.now())
+        withdraw_consent(
+            s, case=case, purpose="sharing", org_id=adpare, actor=f.actor(s), now=clock.now()
+        )
     with read_session() as s:
         moved = s.get(ChecklistItem, item.id)
         events = [e.trigger for e in s.exec(select(CaseEvent))]
@@ -123,46 +129,78 @@ def test_notes_and_reasons_are_encrypted_and_readable_by_the_owner(ref, clock, e
     items = f.items(ref, stage="identified_abroad")
     with write_session() as s:
         from tasks.checklist import mark_skipped
-        mark_skipped(s, item_id=items[0].id, actor=f.actor(s), now=clock.now(),
-                     reason="Zenobia asked to wait")
+
+        mark_skipped(
+            s,
+            item_id=items[0].id,
+            actor=f.actor(s),
+            now=clock.now(),
+            reason="Zenobia asked to wait",
+        )
     with engine.connect() as conn:
-        note = conn.execute(text("SELECT note FROM checklist_item WHERE id = :i"),
-                            {"i": items[0].id}).scalar()
+        note = conn.execute(
+            text("SELECT note FROM checklist_item WHERE id = :i"), {"i": items[0].id}
+        ).scalar()
         reasons = conn.execute(text("SELECT reason FROM case_event")).scalars().all()
     assert note.startswith("hw1:") and not any(reasons)
     with write_session() as s:
         case = get_case(s, case_ref=ref, actor=f.actor(s))
-        shown = vault.reveal_text(s, case=case, table="checklist_item", column="note",
-                                  row_id=items[0].id, stored=note, actor=f.actor(s),
-                                  now=clock.now())
+        shown = vault.reveal_text(
+            s,
+            case=case,
+            table="checklist_item",
+            column="note",
+            row_id=items[0].id,
+            stored=note,
+            actor=f.actor(s),
+            now=clock.now(),
+        )
     assert shown == "Zenobia asked to wait"
 
 
 def _tamper(conn, rng: random.Random, count: int) -> str:
     victim = rng.randint(1, count)
-    match rng.choice(["edit_action", "edit_case", "edit_fields", "edit_mac", "edit_time",
-                      "delete", "swap", "edit_head"]):
+    match rng.choice(
+        [
+            "edit_action",
+            "edit_case",
+            "edit_fields",
+            "edit_mac",
+            "edit_time",
+            "delete",
+            "swap",
+            "edit_head",
+        ]
+    ):
         case "edit_action":
             conn.execute(text("UPDATE audit_entry SET action = 'x' WHERE id = :i"), {"i": victim})
         case "edit_case":
-            conn.execute(text("UPDATE audit_entry SET case_ref = 'RT-ZZZZ-ZZ' WHERE id = :i"),
-                         {"i": victim})
+            conn.execute(
+                text("UPDATE audit_entry SET case_ref = 'RT-ZZZZ-ZZ' WHERE id = :i"), {"i": victim}
+            )
         case "edit_fields":
-            conn.execute(text("UPDATE audit_entry SET fields = fields || ',x' WHERE id = :i"),
-                         {"i": victim})
+            conn.execute(
+                text("UPDATE audit_entry SET fields = fields || ',x' WHERE id = :i"), {"i": victim}
+            )
         case "edit_mac":
-            conn.execute(text("UPDATE audit_entry SET mac = :m WHERE id = :i"),
-                         {"i": victim, "m": "f" * 64})
+            conn.execute(
+                text("UPDATE audit_entry SET mac = :m WHERE id = :i"), {"i": victim, "m": "f" * 64}
+            )
         case "edit_time":
-            conn.execute(text("UPDATE audit_entry SET actor_id = NULL, action = action || '!' "
-                              "WHERE id = :i"), {"i": victim})
+            conn.execute(
+                text(
+                    "UPDATE audit_entry SET actor_id = NULL, action = action || '!' WHERE id = :i"
+                ),
+                {"i": victim},
+            )
         case "delete":
             conn.execute(text("DELETE FROM audit_entry WHERE id = :i"), {"i": victim})
         case "swap":
             other = victim % count + 1
             conn.execute(text("UPDATE audit_entry SET id = -1 WHERE id = :a"), {"a": victim})
-            conn.execute(text("UPDATE audit_entry SET id = :a WHERE id = :b"),
-                         {"a": victim, "b": other})
+            conn.execute(
+                text("UPDATE audit_entry SET id = :a WHERE id = :b"), {"a": victim, "b": other}
+            )
             conn.execute(text("UPDATE audit_entry SET id = :b WHERE id = -1"), {"b": other})
         case "edit_head":
             conn.execute(text("UPDATE audit_head SET last_id = last_id - 1"))
@@ -219,7 +257,8 @@ def test_retention_purges_closed_cases_destroys_the_key_and_keeps_legal_holds(
     clock.advance(days=6 * 365)
     with write_session() as s:
         assert [c.case_ref for c in purge_due(s, now=clock.now(), dry_run=True, actor=None)] == [
-            purged_ref]
+            purged_ref
+        ]
     with write_session() as s:
         purge_due(s, now=clock.now(), dry_run=False, actor=None)
     with read_session() as s:
@@ -235,16 +274,19 @@ def test_unknown_ciphertext_from_another_case_fails(ref, clock, engine):
     other = f.open_case(clock)
     with engine.begin() as conn:
         rows = conn.execute(text("SELECT id, given_name FROM beneficiary ORDER BY id")).all()
-        conn.execute(text("UPDATE beneficiary SET given_name = :g WHERE id = :i"),
-                     {"g": rows[1].given_name, "i": rows[0].id})
+        conn.execute(
+            text("UPDATE beneficiary SET given_name = :g WHERE id = :i"),
+            {"g": rows[1].given_name, "i": rows[0].id},
+        )
     with pytest.raises(DecryptionFailed):
         _read(ref, f.COORD, clock)
     assert _read(other, f.COORD, clock)["given_name"] == "Zenobia"
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="a file-level backup of the SQLite database")
-def test_backups_become_unreadable_after_a_purge(db_url, clock, engine, tmp_path, capsys,
-                                                 monkeypatch, own_keyring):
+def test_backups_become_unreadable_after_a_purge(
+    db_url, clock, engine, tmp_path, capsys, monkeypatch, own_keyring
+):
     f.seed()
     purged_ref = f.open_case(clock)
     f.drive_to(purged_ref, "closed", clock)  # closed in 2026 on the simulated clock
