@@ -40,8 +40,8 @@ def _active(session: Session, case: Case, purpose: str, org_id: int | None) -> C
         Consent.case_id == case.id,
         Consent.purpose == purpose,
         Consent.org_id == org_id,
-        Consent.withdrawn_on == None,
-    )  # noqa: E711
+        col(Consent.withdrawn_on).is_(None),
+    )
     return session.exec(query).first()
 
 

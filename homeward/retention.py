@@ -24,9 +24,9 @@ def due_for_purge(session: Session, *, now: datetime) -> list[Case]:
     query = select(Case).where(
         Case.state == "closed",
         col(Case.closed_at) < cutoff,
-        Case.legal_hold == False,
-        Case.purged_at == None,
-    )  # noqa: E711, E712
+        col(Case.legal_hold).is_(False),
+        col(Case.purged_at).is_(None),
+    )
     return list(session.exec(query.order_by(col(Case.closed_at))))
 
 

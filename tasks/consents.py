@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from homeward import consent as ledger
 from homeward.access import ensure_can_steer
@@ -107,9 +107,9 @@ def _end_org_part(
         select(Handoff).where(
             Handoff.case_id == case.id,
             Handoff.to_org_id == org_id,
-            Handoff.status.in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
+            col(Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
         )
-    ).all()  # type: ignore[attr-defined]
+    ).all()
     for handoff in handoffs:
         decide(handoff, HandoffStatus.REVOKED, actor, now)
     org = session.get(Organisation, org_id)

@@ -11,15 +11,15 @@ from typing import Any
 from sqlmodel import Session, select
 
 from homeward.clock import SimulatedClock
+from homeward.consent import ConsentIn
 from homeward.db import read_session, write_session
 from homeward.directory import OrganisationIn, StaffIn, add_org, add_staff, get_staff, validate
 from homeward.models import Case, ChecklistItem, ItemStatus, StaffMember
-from homeward.consent import ConsentIn
 from homeward.vault import PersonIn
 from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist
-from tasks.consents import give_consent
 from tasks.catalog import load_catalog
+from tasks.consents import give_consent
 
 ORGS = [
     ("iom-it", "IOM Italy", "iom_mission", "IT"),
