@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from homeward import vault
 from homeward.access import case_org_ids
-from homeward.audit import history
+from homeward.audit import history, record_event
 from homeward.cli.common import actor, console, local, local_day, now, reading, writing
 from homeward.directory import first_error, orgs_by_id
 from homeward.errors import InvalidInput, Refused
@@ -294,3 +294,26 @@ def case_reject(case_ref: str, reason: str = typer.Option(..., help="why it is r
         case = get_case(session, case_ref=case_ref, actor=who)
         transfers.reject_transfer(session, case=case, actor=who, now=now(), reason=reason)
         console.print(f"transfer of case {case.case_ref} rejected")
+
+
+@case_app.command("hold")
+def case_hold(
+    case_ref: str,
+    release: bool = typer.Option(False, "--release", help="lift the hold instead of placing it"),
+) -> None:
+    """Place (or lift) a legal hold: a held case's personal data is never purged."""
+    with writing() as session:
+        who = actor(session)
+        case = get_case(session, case_ref=case_ref, actor=who)
+        if who.org_id != case.owner_org_id or who.role != "supervisor":
+            raise Refused("only a supervisor of the owner organisation can change a legal hold")
+        case.legal_hold = not release
+        session.add(case)
+        record_event(
+            session,
+            case=case,
+            trigger="legal_hold_lifted" if release else "legal_hold_placed",
+            at=now(),
+            actor=who,
+        )
+        console.print(f"legal hold {'lifted from' if release else 'placed on'} {case.case_ref}")

@@ -175,3 +175,18 @@ def test_personal_data_entered_later_shown_by_part_and_duplicates_flagged(cli, c
         "--as", "cw@adpare.example.org", "case", "person", ref, "--person", "-", stdin=PERSON
     )
     assert refused.code == 4 and "owner organisation" in refused.err
+
+
+def test_legal_hold_needs_the_owner_supervisor_and_blocks_purging(cli, clock, monkeypatch):
+    ref = f.open_case(clock)
+    f.drive_to(ref, "closed", clock)
+    refused = cli("--as", f.COORD, "case", "hold", ref)
+    assert refused.code == 4 and "supervisor" in refused.err
+    assert cli("--as", f.SUPERVISOR, "case", "hold", ref).code == 0
+    monkeypatch.setenv("HOMEWARD_RETENTION_DAYS", "30")
+    homeward_settings.get_settings.cache_clear()
+    assert ref not in cli("retention", "run", "--dry-run").out
+    assert cli("--as", f.SUPERVISOR, "case", "hold", ref, "--release").code == 0
+    assert ref in cli("retention", "run", "--dry-run").out
+    monkeypatch.delenv("HOMEWARD_RETENTION_DAYS")
+    homeward_settings.get_settings.cache_clear()
