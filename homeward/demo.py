@@ -26,9 +26,9 @@ from homeward.db import make_engine, read_session, write_session
 from homeward.directory import (
     OrganisationIn,
     StaffIn,
+    acting,
     add_org,
     add_staff,
-    get_staff,
     orgs_by_id,
     validate,
 )
@@ -68,7 +68,7 @@ class Journey:
     case_ref: str = ""
 
     def _who(self, session: Any, org: str, role: str) -> StaffMember:
-        return get_staff(session=session, email=staff_email(org, role))
+        return acting(session=session, email=staff_email(org, role))
 
     def open(self, org: str, case_in: CaseIn, person: PersonIn) -> Journey:
         with write_session(self.engine) as s:
@@ -292,7 +292,7 @@ def minor_journey(j: Journey, person: PersonIn = CHILD) -> Journey:
 def timeline(engine: Engine, case_ref: str, title: str) -> Table:
     """The case's stages and handoffs with dates and organisations: no personal data."""
     with read_session(engine) as s:
-        reader = get_staff(session=s, email=staff_email("iom-it", "supervisor"))
+        reader = acting(session=s, email=staff_email("iom-it", "supervisor"))
         case = get_case(s, case_ref=case_ref, actor=reader)
         slugs = orgs_by_id(s)
         orgs = {m.id: slugs[m.org_id].slug for m in s.exec(select(StaffMember))}

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, fi
 from sqlmodel import Session, col, select
 
 from homeward.auditlog import audit
+from homeward.db import act_as
 from homeward.errors import Conflict, InvalidInput, NotFound
 from homeward.models import Organisation, OrgKind, StaffMember, StaffRole
 from homeward.settings import SUPPORTED_LANGUAGES
@@ -106,6 +107,13 @@ def add_staff(*, session: Session, staff_in: StaffIn) -> StaffMember:
     session.add(staff)
     session.flush()
     audit(session, actor=None, action=f"staff_add:{staff.id}", at=staff.created_at)
+    return staff
+
+
+def acting(*, session: Session, email: str) -> StaffMember:
+    """The staff member acting in this transaction; row security follows their organisation."""
+    staff = get_staff(session=session, email=email)
+    act_as(session, staff.org_id)
     return staff
 
 

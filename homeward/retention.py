@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, delete, select
 
 from homeward.auditlog import audit
+from homeward.db import system_scope
 from homeward.models import Beneficiary, Case, CaseKey, ChecklistItem, Handoff, StaffMember
 from homeward.settings import get_settings
 
@@ -58,8 +59,9 @@ def purge_due(
     session: Session, *, now: datetime, dry_run: bool, actor: StaffMember | None
 ) -> list[Case]:
     """Purge (or, with ``dry_run``, list) every case due for purging."""
-    cases = due_for_purge(session, now=now)
-    if not dry_run:
-        for case in cases:
-            purge_case(session, case=case, now=now, actor=actor)
+    with system_scope(session):
+        cases = due_for_purge(session, now=now)
+        if not dry_run:
+            for case in cases:
+                purge_case(session, case=case, now=now, actor=actor)
     return cases

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from homeward import crypto
-from homeward.db import write_session
+from homeward.db import system_scope, write_session
 from homeward.keys import begin_rotation, load_keyring, retire_old_keys
 from homeward.models import CaseKey
 
@@ -28,7 +28,7 @@ class RotationReport:
 
 def _rewrap_batch(engine: Engine, active: str, batch: int) -> int:
     keyring = load_keyring()
-    with write_session(engine) as session:
+    with write_session(engine) as session, system_scope(session):
         rows = session.exec(
             select(CaseKey)
             .where(CaseKey.master_key_id != active, col(CaseKey.wrapped).is_not(None))
@@ -52,7 +52,7 @@ def rotate(engine: Engine, *, batch: int = 200) -> RotationReport:
     total = 0
     while moved := _rewrap_batch(engine, active, batch):
         total += moved
-    with write_session(engine) as session:  # destroyed keys keep their old id: relabel them
+    with write_session(engine) as session, system_scope(session):  # relabel destroyed keys
         for row in session.exec(select(CaseKey).where(CaseKey.master_key_id != active)):
             row.master_key_id = active
             session.add(row)

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     default_language: str = "en"
     sqlite_busy_timeout_ms: int = 15_000
     key_file: str = Field(default_factory=default_key_file)
+    db_role: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="PostgreSQL role the app acts as (row security)",
+    )
     retention_days: int = Field(default=1825, ge=30, description="purge closed cases after this")
 
     @field_validator("timezone")

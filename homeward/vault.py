@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from homeward import crypto
 from homeward.auditlog import audit
 from homeward.consent import has_sharing_consent
+from homeward.db import system_scope
 from homeward.errors import NotFound, Refused
 from homeward.keys import load_keyring
 from homeward.models import (
@@ -57,30 +58,37 @@ class PersonIn(BaseModel):
 
 
 def ensure_case_key(session: Session, case: Case, now: datetime) -> bytes:
-    """The case's data key, created (and stored wrapped) on first use."""
+    """The case's data key, created (and stored wrapped) on first use.
+
+    The key row is the system's: looked up and created outside row security, so a party
+    allowed to write to the case never mints a second key it merely could not see.
+    """
     assert case.id is not None  # noqa: S101
     keyring = load_keyring()
-    row = session.get(CaseKey, case.id)
-    if row is None:
+    with system_scope(session):
+        row = session.get(CaseKey, case.id)
+        if row is not None:
+            return _unwrap(case, row)
         data_key = crypto.new_key()
+        wrapped = crypto.wrap_key(keyring.active_master, data_key, case_id=case.id)
         session.add(
-            CaseKey(
-                case_id=case.id,
-                master_key_id=keyring.active,
-                created_at=now,
-                wrapped=crypto.wrap_key(keyring.active_master, data_key, case_id=case.id),
-            )
+            CaseKey(case_id=case.id, master_key_id=keyring.active, created_at=now, wrapped=wrapped)
         )
         session.flush()
-        return data_key
-    return case_key(session, case)
+    return data_key
 
 
 def case_key(session: Session, case: Case) -> bytes:
     """Unwrap the case's data key; refuses once the case's data was purged."""
     row = session.get(CaseKey, case.id)
-    if row is None or row.wrapped is None:
+    if row is None:
         raise NotFound(f"case {case.case_ref} holds no personal data (purged or never entered)")
+    return _unwrap(case, row)
+
+
+def _unwrap(case: Case, row: CaseKey) -> bytes:
+    if row.wrapped is None:
+        raise NotFound(f"case {case.case_ref} holds no personal data (purged)")
     master = load_keyring().master(row.master_key_id)
     return crypto.unwrap_key(master, row.wrapped, case_id=row.case_id)
 
@@ -214,4 +222,5 @@ def find_possible_duplicates(session: Session, person: PersonIn) -> list[int]:
         person.birth_date.isoformat() if person.birth_date else None,
     )
     query = select(Beneficiary.case_id).where(Beneficiary.match_index == token)
-    return list(session.exec(query))
+    with system_scope(session):  # across organisations: only case ids come back
+        return list(session.exec(query))

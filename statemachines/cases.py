@@ -19,6 +19,7 @@ from transitions import MachineError
 from homeward import vault
 from homeward.access import ensure_can_open_cases, ensure_can_see, ensure_can_steer
 from homeward.audit import record_event
+from homeward.db import system_scope
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.models import (
@@ -174,7 +175,9 @@ def start_case(
 def _unused_ref(session: Session) -> str:
     for _ in range(20):
         ref = new_case_ref()
-        if session.exec(select(Case.id).where(Case.case_ref == ref)).first() is None:
+        with system_scope(session):  # unique across every organisation's cases
+            taken = session.exec(select(Case.id).where(Case.case_ref == ref)).first()
+        if taken is None:
             return ref
     raise Conflict("could not draw an unused case_ref; try again")  # pragma: no cover
 

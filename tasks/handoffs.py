@@ -105,8 +105,8 @@ def reject(
     if not reason.strip():
         raise InvalidInput("reason: say why the handoff is rejected")
     handoff, item, case = _pending_for_actor(session, item_id, actor)
-    decide(handoff, HandoffStatus.REJECTED, actor, now)
     handoff.reason = protect_reason(session, case, handoff, reason.strip(), now)
+    decide(handoff, HandoffStatus.REJECTED, actor, now)
     record_event(
         session,
         case=case,

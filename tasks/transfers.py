@@ -128,7 +128,7 @@ def reject_transfer(
     if not reason.strip():
         raise InvalidInput("reason: say why the transfer is rejected")
     handoff = _awaiting(session, case, actor)
-    decide(handoff, HandoffStatus.REJECTED, actor, now)
     handoff.reason = protect_reason(session, case, handoff, reason.strip(), now)
+    decide(handoff, HandoffStatus.REJECTED, actor, now)
     record_event(session, case=case, trigger="transfer_rejected", at=now, actor=actor)
     return handoff

@@ -95,6 +95,7 @@ def db_url(_template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     else:
         url = _template_db
         _truncate_all(url)
+        monkeypatch.setenv("HOMEWARD_DB_ROLE", "homeward_app")  # not the owner: row security
     monkeypatch.setenv("HOMEWARD_DATABASE_URL", url)
     _reset_caches()
     yield url
@@ -103,7 +104,7 @@ def db_url(_template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def _truncate_all(url: str) -> None:
-    engine = homeward_db.make_engine(url)
+    engine = create_engine(homeward_db.normalise_url(url))  # as the owner
     tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
@@ -111,9 +112,18 @@ def _truncate_all(url: str) -> None:
 
 
 @pytest.fixture
-def engine(db_url: str) -> Engine:
-    """The engine Homeward itself uses for this test's database."""
-    return homeward_db.get_engine()
+def engine(db_url: str) -> Iterator[Engine]:
+    """An administrator's engine on this test's database, for looking under the hood.
+
+    On PostgreSQL it connects as the superuser, which row security does not restrict; the app
+    itself (``homeward.db.get_engine``) acts as ``homeward_app`` and is restricted.
+    """
+    if BACKEND == "sqlite":
+        yield homeward_db.get_engine()
+        return
+    admin = create_engine(homeward_db.normalise_url(db_url))
+    yield admin
+    admin.dispose()
 
 
 @pytest.fixture

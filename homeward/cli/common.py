@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from homeward.clock import SYSTEM_CLOCK, Clock
 from homeward.db import get_engine, read_session, write_session
-from homeward.directory import get_staff
+from homeward.directory import acting
 from homeward.errors import InvalidInput, Refused
 from homeward.keys import load_keyring
 from homeward.migrate import current_revision, head_revision
@@ -72,7 +72,7 @@ def actor(session: Session) -> StaffMember:
             "--as: say who is acting, e.g. `homeward --as you@org.example ...` "
             "or set HOMEWARD_ACTOR"
         )
-    return get_staff(session=session, email=state.actor_email)
+    return acting(session=session, email=state.actor_email)
 
 
 def now() -> datetime:

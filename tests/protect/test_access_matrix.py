@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import select
 
 from homeward.consent import ledger
-from homeward.db import read_session, write_session
+from homeward.db import write_session
 from homeward.directory import StaffIn, add_staff, orgs_by_id, validate
 from homeward.models import CaseParticipant, StaffRole
 from tests import factories as f
@@ -48,7 +48,7 @@ def world(db_url, clock):
 
 def facts(ref: str) -> dict[str, object]:
     """Who takes part in the case, who owns which item, who has sharing consent."""
-    with read_session() as s:
+    with f.admin_read() as s:
         case = f.load_case(ref)
         slugs = {o.id: o.slug for o in orgs_by_id(s).values()}
         parts = {

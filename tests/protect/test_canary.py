@@ -19,9 +19,9 @@ from sqlmodel import SQLModel, select
 
 from homeward import vault
 from homeward.clock import SimulatedClock
-from homeward.db import get_engine, write_session
+from homeward.db import get_engine, system_scope, write_session
 from homeward.demo import Journey, adult_journey, minor_journey, seed, staff_email
-from homeward.directory import get_staff
+from homeward.directory import acting
 from homeward.models import ChecklistItem
 from statemachines.cases import CaseIn, get_case
 from tasks import handoffs
@@ -104,7 +104,7 @@ def test_canary_through_the_whole_demo_leaves_no_trace(
 def _exercise_reads_and_notes(engine, case_ref: str) -> None:
     """Reads the person back and writes free text mentioning them: both must stay sealed."""
     with write_session() as s:
-        owner = get_staff(session=s, email=staff_email("iom-ro", "coordinator"))
+        owner = acting(session=s, email=staff_email("iom-ro", "coordinator"))
         case = get_case(s, case_ref=case_ref, actor=owner)
         assert (
             vault.read_person(s, case=case, actor=owner, now=datetime.now(UTC))["family_name"]
@@ -121,7 +121,7 @@ def _exercise_reads_and_notes(engine, case_ref: str) -> None:
     fresh.consent("iom-it", "adpare")
     fresh.skip("iom-it", "rights_informed", "Zenobia Canarycanary moved to Strada Canarului")
     with write_session() as s:
-        coordinator = get_staff(session=s, email=staff_email("iom-it", "coordinator"))
+        coordinator = acting(session=s, email=staff_email("iom-it", "coordinator"))
         item = s.exec(
             select(ChecklistItem).where(
                 ChecklistItem.code == "basic_needs_met", ChecklistItem.status == "open"
@@ -140,7 +140,7 @@ def _exercise_reads_and_notes(engine, case_ref: str) -> None:
 
 def _all_rows(engine) -> str:
     chunks = []
-    with engine.connect() as conn:
+    with engine.connect() as conn, system_scope(conn):
         for table in SQLModel.metadata.sorted_tables:
             for row in conn.execute(text(f'SELECT * FROM "{table.name}"')):
                 chunks.append(repr(tuple(row)))

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from homeward import vault
-from homeward.db import get_engine, read_session, write_session
+from homeward.db import get_engine, read_session, system_scope, write_session
 from homeward.keys import load_keyring
 from statemachines.cases import CaseIn, get_case, start_case
 from tests import factories as f
@@ -25,7 +25,7 @@ def _moved(engine, key_file: Path) -> tuple[int, str | None]:
     ring = json.loads(key_file.read_text())
     if len(ring["master_keys"]) < 2:
         return 0, None
-    with engine.connect() as conn:
+    with engine.connect() as conn, system_scope(conn):
         count = conn.execute(
             text("SELECT count(*) FROM case_key WHERE master_key_id = :k"), {"k": ring["active"]}
         ).scalar()
@@ -73,7 +73,7 @@ def test_rotation_killed_five_times_finishes_under_the_new_key_only(db_url, cloc
     assert final.returncode == 0, err.decode()
     keyring = load_keyring()
     assert keyring.active != original and list(keyring.master_keys) == [keyring.active]
-    with engine.connect() as conn:
+    with engine.connect() as conn, system_scope(conn):
         ids = set(conn.execute(text("SELECT master_key_id FROM case_key")).scalars())
     assert ids == {keyring.active}
     with read_session() as s:

@@ -68,7 +68,7 @@ def test_without_sharing_consent_a_partner_sees_no_personal_data(db_url, clock):
 
 def test_every_personal_read_and_write_is_audited_by_field_name(ref, clock):
     _read(ref, f.COORD, clock)
-    with read_session() as s:
+    with f.admin_read() as s:
         entries = s.exec(text("SELECT action, case_ref, fields FROM audit_entry")).all()
         assert verify(s).ok
     actions = [e.action for e in entries]
@@ -88,7 +88,7 @@ def test_record_consent_fills_the_ledger_and_handoffs_need_sharing_consent(db_ur
         )
     f.complete_stage(case_ref, clock)
     f.advance(case_ref, "record_consent", clock)
-    with read_session() as s:
+    with f.admin_read() as s:
         purposes = sorted(c.purpose for c in s.exec(select(Consent)))
     assert purposes == ["data_processing", "return"]
 
@@ -109,7 +109,7 @@ def test_withdrawing_sharing_consent_ends_that_organisations_part(ref, clock):
         withdraw_consent(
             s, case=case, purpose="sharing", org_id=adpare, actor=f.actor(s), now=clock.now()
         )
-    with read_session() as s:
+    with f.admin_read() as s:
         moved = s.get(ChecklistItem, item.id)
         events = [e.trigger for e in s.exec(select(CaseEvent))]
         statuses = [h.status for h in s.exec(text("SELECT status FROM handoff"))]
@@ -121,7 +121,7 @@ def test_withdrawing_sharing_consent_ends_that_organisations_part(ref, clock):
 
 def test_whole_withdrawal_withdraws_every_consent(ref, clock):
     f.advance(ref, "withdraw_consent", clock)
-    with read_session() as s:
+    with f.admin_read() as s:
         assert all(c.withdrawn_on is not None for c in s.exec(select(Consent)))
 
 
@@ -261,7 +261,7 @@ def test_retention_purges_closed_cases_destroys_the_key_and_keeps_legal_holds(
         ]
     with write_session() as s:
         purge_due(s, now=clock.now(), dry_run=False, actor=None)
-    with read_session() as s:
+    with f.admin_read() as s:
         assert s.exec(select(Beneficiary)).all().__len__() == 1
         purged = get_case(s, case_ref=purged_ref, actor=f.actor(s))
         assert s.get(CaseKey, purged.id).wrapped is None and purged.purged_at is not None
