@@ -8,22 +8,35 @@ so it does not reveal that a case exists.
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from homeward.errors import NotFound, Refused
-from homeward.models import Case, CaseParticipant, ChecklistItem, StaffMember, StaffRole
+from homeward.models import (
+    Case,
+    CaseParticipant,
+    ChecklistItem,
+    Handoff,
+    HandoffStatus,
+    StaffMember,
+    StaffRole,
+)
 
 STEERING_ROLES = frozenset({StaffRole.COORDINATOR, StaffRole.SUPERVISOR})
 WORKING_ROLES = STEERING_ROLES | {StaffRole.CASEWORKER}
 
 
 def case_org_ids(session: Session, case: Case) -> set[int]:
-    """The organisations taking part in ``case`` (owner, participants, item owners)."""
+    """The organisations taking part in ``case``: owner, participants, item owners, and the
+    receivers of live handoffs (the same rule as PostgreSQL's ``homeward_case_visible``)."""
     orgs = {case.owner_org_id}
     participants = select(CaseParticipant.org_id).where(CaseParticipant.case_id == case.id)
     item_owners = select(ChecklistItem.owner_org_id).where(ChecklistItem.case_id == case.id)
-    orgs.update(session.exec(participants))
-    orgs.update(session.exec(item_owners))
+    receivers = select(Handoff.to_org_id).where(
+        Handoff.case_id == case.id,
+        col(Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
+    )
+    for query in (participants, item_owners, receivers):
+        orgs.update(session.exec(query))
     return orgs
 
 

@@ -1,6 +1,7 @@
 """The case history: append-only ``CaseEvent`` rows, written in the transaction of the change.
 
-Events carry codes, states, dates and staff ids only; ``data`` must never hold personal values.
+Events carry codes, states, dates and staff ids only; ``data`` must never hold personal values,
+and ``reason`` only codes. Each event also appends to the tamper-evident audit log.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from homeward.auditlog import audit
 from homeward.models import Case, CaseEvent, StaffMember
 
 
@@ -45,6 +47,14 @@ def record_event(
     )
     session.add(event)
     session.flush()
+    audit(
+        session,
+        actor=actor,
+        action=f"case:{trigger}",
+        at=at,
+        case_ref=case.case_ref,
+        fields=sorted(event.data),
+    )
     return event
 
 

@@ -3,7 +3,10 @@
 SQLite runs in WAL mode with foreign keys on and a busy timeout; a write session opens its
 transaction with ``BEGIN IMMEDIATE`` so two writers queue instead of failing mid-transaction.
 Reads use a deferred transaction. PostgreSQL uses its defaults (READ COMMITTED) plus the
-compare-and-swap on ``Case.version`` done by the engine.
+optimistic lock on ``Case.version``. With ``HOMEWARD_DB_ROLE`` set, PostgreSQL connections act
+as that role, not the tables' owner, so the row-security policies of migration 0005 apply:
+each transaction says which organisation it acts for (``act_as``) or that it is the system
+(``system_scope``); a transaction that says neither cannot read case data at all.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm.exc import StaleDataError
@@ -73,7 +76,41 @@ def make_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"timeout": timeout})
         _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if settings.db_role:
+        _install_role(engine, settings.db_role)
+    return engine
+
+
+def _install_role(engine: Engine, role: str) -> None:
+    """Every pooled connection acts as ``role`` (not the tables' owner: row security applies)."""
+
+    @event.listens_for(engine, "connect")
+    def _set_role(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute(f'SET ROLE "{role}"')
+        dbapi_conn.commit()
+
+
+def _set(session: Session | Connection, name: str, value: str) -> None:
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name == "postgresql":
+        session.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
+
+
+def act_as(session: Session | Connection, org_id: int) -> None:
+    """Row security (PostgreSQL): this transaction acts for organisation ``org_id``."""
+    _set(session, "homeward.org_id", str(org_id))
+
+
+@contextmanager
+def system_scope(session: Session | Connection) -> Iterator[None]:
+    """Row security (PostgreSQL): inside the block, act for the system (sweeps, purges)."""
+    _set(session, "homeward.system", "on")
+    try:
+        yield
+    finally:
+        _set(session, "homeward.system", "off")
 
 
 @lru_cache(maxsize=8)

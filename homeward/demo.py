@@ -21,20 +21,24 @@ from sqlmodel import select
 
 from homeward.audit import history
 from homeward.clock import SimulatedClock
+from homeward.consent import ConsentIn
 from homeward.db import make_engine, read_session, write_session
 from homeward.directory import (
     OrganisationIn,
     StaffIn,
+    acting,
     add_org,
     add_staff,
-    get_staff,
     orgs_by_id,
     validate,
 )
+from homeward.keys import init_keyring, using_keyring
 from homeward.migrate import upgrade
 from homeward.models import ChecklistItem, ItemStatus, StaffMember
-from statemachines.cases import CaseIn, PersonIn, fire, get_case, start_case
+from homeward.vault import PersonIn
+from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist, handoffs, transfers
+from tasks.consents import give_consent
 
 ORGANISATIONS = [
     ("iom-ro", "IOM Romania", "iom_mission", "RO"),
@@ -64,7 +68,7 @@ class Journey:
     case_ref: str = ""
 
     def _who(self, session: Any, org: str, role: str) -> StaffMember:
-        return get_staff(session=session, email=staff_email(org, role))
+        return acting(session=session, email=staff_email(org, role))
 
     def open(self, org: str, case_in: CaseIn, person: PersonIn) -> Journey:
         with write_session(self.engine) as s:
@@ -146,6 +150,16 @@ class Journey:
             transfers.accept_transfer(s, case=case, actor=who, now=self.clock.now())
         return self
 
+    def consent(self, org: str, *to_orgs: str) -> Journey:
+        """The person agrees to their data being shared with ``to_orgs``."""
+        for slug in to_orgs:
+            given = ConsentIn(purpose="sharing", org=slug, method="signed", language="ro")
+            with write_session(self.engine) as s:
+                who = self._who(s, org, "coordinator")
+                case = get_case(s, case_ref=self.case_ref, actor=who)
+                give_consent(s, case=case, given=given, actor=who, now=self.clock.now())
+        return self
+
     def advance(self, org: str, trigger: str, **data: Any) -> Journey:
         with write_session(self.engine) as s:
             fire(
@@ -193,12 +207,13 @@ def seed(engine: Engine) -> None:
                 )
 
 
-def adult_journey(j: Journey) -> Journey:
+def adult_journey(j: Journey, person: PersonIn = ADULT) -> Journey:
     """A woman identified in Italy returns to Bucharest with ADPARE's support."""
-    j.open("iom-it", CaseIn(participants={"ngo": "adpare"}), ADULT)
+    j.open("iom-it", CaseIn(participants={"ngo": "adpare"}), person)
     j.done("iom-it", "victim_identified", "basic_needs_met").wait(1)
     j.done("cons-rome", "anitp_notified").wait(1).done("iom-it", "rights_informed").wait(2)
     j.advance("iom-it", "record_consent", method="signed", language="ro", interpreter=True)
+    j.consent("iom-it", "iom-ro", "adpare", "p2p", "cons-rome")
     j.wait(5).done("iom-it", "risk_assessment", outcome="medium").done("iom-it", "needs_assessment")
     j.hand("family_assessment", "iom-ro", "p2p", accept=False)
     j.hand("family_assessment", "iom-ro", "adpare").wait(3).done("adpare", "family_assessment")
@@ -229,14 +244,15 @@ def adult_journey(j: Journey) -> Journey:
     )
 
 
-def minor_journey(j: Journey) -> Journey:
+def minor_journey(j: Journey, person: PersonIn = CHILD) -> Journey:
     """A 16-year-old identified in Italy returns to Brasov; DGASPC Brasov owns the case at home."""
     j.open(
-        "iom-it", CaseIn(is_minor=True, participants={"ngo": "fmb", "dgaspc": "dgaspc-bv"}), CHILD
+        "iom-it", CaseIn(is_minor=True, participants={"ngo": "fmb", "dgaspc": "dgaspc-bv"}), person
     )
     j.done("iom-it", "victim_identified", "dgaspc_notified", "basic_needs_met").wait(2)
     j.done("cons-rome", "anitp_notified").done("iom-it", "rights_informed").wait(1)
     j.advance("iom-it", "record_consent", method="proxy", language="ro")
+    j.consent("iom-it", "iom-ro", "fmb", "dgaspc-bv", "cons-rome")
     j.wait(6).done("iom-it", "risk_assessment", outcome="high").done("iom-it", "needs_assessment")
     j.done("dgaspc-bv", "family_assessment", "social_inquiry").wait(7)
     j.done("dgaspc-bv", "best_interests_assessment", outcome="return_in_interest")
@@ -276,7 +292,7 @@ def minor_journey(j: Journey) -> Journey:
 def timeline(engine: Engine, case_ref: str, title: str) -> Table:
     """The case's stages and handoffs with dates and organisations: no personal data."""
     with read_session(engine) as s:
-        reader = get_staff(session=s, email=staff_email("iom-it", "supervisor"))
+        reader = acting(session=s, email=staff_email("iom-it", "supervisor"))
         case = get_case(s, case_ref=case_ref, actor=reader)
         slugs = orgs_by_id(s)
         orgs = {m.id: slugs[m.org_id].slug for m in s.exec(select(StaffMember))}
@@ -308,14 +324,20 @@ def run_demo(keep: str | None = None, console: Console | None = None) -> list[st
     with tempfile.TemporaryDirectory(prefix="homeward-demo-") as folder:
         path = Path(folder) / "demo.db"
         engine = make_engine(f"sqlite:///{path}")
-        upgrade(engine)
-        seed(engine)
-        adult = adult_journey(Journey(engine, SimulatedClock(datetime(2026, 1, 5, 9, tzinfo=UTC))))
-        minor = minor_journey(Journey(engine, SimulatedClock(datetime(2026, 1, 12, 9, tzinfo=UTC))))
-        for journey, title in ((adult, "adult"), (minor, "minor")):
-            console.print(timeline(engine, journey.case_ref, title))
+        with using_keyring(init_keyring(Path(folder) / "keys.json")):
+            upgrade(engine)
+            seed(engine)
+            adult = adult_journey(
+                Journey(engine, SimulatedClock(datetime(2026, 1, 5, 9, tzinfo=UTC)))
+            )
+            minor = minor_journey(
+                Journey(engine, SimulatedClock(datetime(2026, 1, 12, 9, tzinfo=UTC)))
+            )
+            for journey, title in ((adult, "adult"), (minor, "minor")):
+                console.print(timeline(engine, journey.case_ref, title))
         engine.dispose()
         if keep:
             shutil.copy(path, keep)
-            console.print(f"demo database kept at {keep}")
+            shutil.copy(Path(folder) / "keys.json", f"{keep}.keys.json")
+            console.print(f"demo database kept at {keep} (its keyring at {keep}.keys.json)")
     return [adult.case_ref, minor.case_ref]

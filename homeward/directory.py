@@ -8,6 +8,8 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 from sqlmodel import Session, col, select
 
+from homeward.auditlog import audit
+from homeward.db import act_as
 from homeward.errors import Conflict, InvalidInput, NotFound
 from homeward.models import Organisation, OrgKind, StaffMember, StaffRole
 from homeward.settings import SUPPORTED_LANGUAGES
@@ -84,6 +86,7 @@ def add_org(*, session: Session, org_in: OrganisationIn) -> Organisation:
     org = Organisation(**org_in.model_dump())
     session.add(org)
     session.flush()
+    audit(session, actor=None, action=f"org_add:{org.slug}", at=org.created_at)
     return org
 
 
@@ -103,6 +106,14 @@ def add_staff(*, session: Session, staff_in: StaffIn) -> StaffMember:
     )
     session.add(staff)
     session.flush()
+    audit(session, actor=None, action=f"staff_add:{staff.id}", at=staff.created_at)
+    return staff
+
+
+def acting(*, session: Session, email: str) -> StaffMember:
+    """The staff member acting in this transaction; row security follows their organisation."""
+    staff = get_staff(session=session, email=email)
+    act_as(session, staff.org_id)
     return staff
 
 

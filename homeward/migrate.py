@@ -28,6 +28,8 @@ def upgrade(engine: Engine | None = None, revision: str = "head") -> str:
     engine = engine or get_engine()
     config = alembic_config(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("RESET ROLE")  # schema changes are the owner's
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
     return current_revision(engine) or "base"

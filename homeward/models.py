@@ -11,7 +11,17 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
 
@@ -160,6 +170,8 @@ class Case(SQLModel, table=True):
     arrival_on: date | None = None
     closure_reason: str | None = Field(default=None, sa_type=String(32))
     closure_approved_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    legal_hold: bool = False
+    purged_at: datetime | None = _when(nullable=True)
     version: int = Field(default=1, sa_column=_case_version)
 
 
@@ -176,19 +188,24 @@ class CaseParticipant(SQLModel, table=True):
 
 
 class Beneficiary(SQLModel, table=True):
-    """The person's identity and story. Never leaves this table; referenced only by case id."""
+    """The person's identity and story: every field AES-GCM encrypted under the case's data key.
+
+    Read and written only through ``homeward.vault``; ``match_index`` is a keyed HMAC of the
+    normalised name and birth date, to spot a possible duplicate without decrypting.
+    """
 
     __tablename__ = "beneficiary"
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="return_case.id", unique=True)
-    given_name: str = Field(sa_type=String(200))
-    family_name: str = Field(sa_type=String(200))
-    birth_date: date | None = None
-    sex: str | None = Field(default=None, sa_type=String(16))
-    phone: str | None = Field(default=None, sa_type=String(64))
-    home_address: str | None = Field(default=None, sa_type=String(500))
-    notes: str | None = None
+    given_name: str | None = Field(default=None, sa_type=Text)
+    family_name: str | None = Field(default=None, sa_type=Text)
+    birth_date: str | None = Field(default=None, sa_type=Text)
+    sex: str | None = Field(default=None, sa_type=Text)
+    phone: str | None = Field(default=None, sa_type=Text)
+    home_address: str | None = Field(default=None, sa_type=Text)
+    notes: str | None = Field(default=None, sa_type=Text)
+    match_index: str | None = Field(default=None, sa_type=String(64), index=True)
 
 
 class ChecklistItem(SQLModel, table=True):
@@ -210,7 +227,7 @@ class ChecklistItem(SQLModel, table=True):
     outcome: str | None = Field(default=None, sa_type=String(64))
     completed_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
     completed_at: datetime | None = _when(nullable=True)
-    note: str | None = None
+    note: str | None = Field(default=None, sa_type=Text)  # encrypted (homeward.vault)
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
     escalated_at: datetime | None = _when(nullable=True)
 
@@ -227,7 +244,7 @@ class Handoff(SQLModel, table=True):
     from_org_id: int = Field(foreign_key="organisation.id")
     to_org_id: int = Field(foreign_key="organisation.id", index=True)
     status: str = Field(default=HandoffStatus.PROPOSED, sa_type=String(16))
-    reason: str | None = Field(default=None, sa_type=String(500))
+    reason: str | None = Field(default=None, sa_type=Text)  # encrypted (homeward.vault)
     proposed_by_id: int = Field(foreign_key="staff_member.id")
     proposed_at: datetime = Field(sa_type=AwareDateTime)
     decided_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
@@ -248,3 +265,65 @@ class CaseEvent(SQLModel, table=True):
     to_state: str | None = Field(default=None, sa_type=String(32))
     reason: str | None = Field(default=None, sa_type=String(500))
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CaseKey(SQLModel, table=True):
+    """A case's data key, wrapped by a master key; deleting ``wrapped`` crypto-shreds the case."""
+
+    __tablename__ = "case_key"
+
+    case_id: int = Field(foreign_key="return_case.id", primary_key=True)
+    master_key_id: str = Field(sa_type=String(32), index=True)
+    wrapped: bytes | None = Field(default=None, sa_type=LargeBinary)
+    created_at: datetime = Field(sa_type=AwareDateTime)
+    destroyed_at: datetime | None = _when(nullable=True)
+
+
+class ConsentPurpose(StrEnum):
+    RETURN = "return"
+    DATA_PROCESSING = "data_processing"
+    SHARING = "sharing"  # sharing with one named organisation
+
+
+class Consent(SQLModel, table=True):
+    """One consent of the person, per purpose (and per organisation for sharing)."""
+
+    __tablename__ = "consent"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    purpose: str = Field(sa_type=String(32))
+    org_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    method: str = Field(sa_type=String(16))
+    language: str = Field(sa_type=String(8))
+    interpreter: bool = False
+    given_on: date
+    recorded_by_id: int = Field(foreign_key="staff_member.id")
+    recorded_at: datetime = Field(sa_type=AwareDateTime)
+    withdrawn_on: date | None = None
+    withdrawn_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did or read what, when: field names only, never values; HMAC-chained row to row."""
+
+    __tablename__ = "audit_entry"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = Field(sa_type=AwareDateTime)
+    actor_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    action: str = Field(sa_type=String(48))
+    case_ref: str | None = Field(default=None, sa_type=String(16), index=True)
+    fields: str = Field(default="", sa_type=String(500))
+    prev_mac: str = Field(sa_type=String(64))
+    mac: str = Field(sa_type=String(64))
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain's last link (one row): catches deletion of the newest entries."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last_id: int = 0
+    last_mac: str = Field(default="0" * 64, sa_type=String(64))

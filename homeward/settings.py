@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from platformdirs import user_data_dir
+from platformdirs import user_config_dir, user_data_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,6 +19,11 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir / 'homeward.db'}"
 
 
+def default_key_file() -> str:
+    """The keyring under the user's config directory (never beside the database)."""
+    return str(Path(user_config_dir("homeward", appauthor=False)) / "keys.json")
+
+
 class Settings(BaseSettings):
     """Everything Homeward reads from its environment."""
 
@@ -28,6 +33,13 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Bucharest"
     default_language: str = "en"
     sqlite_busy_timeout_ms: int = 15_000
+    key_file: str = Field(default_factory=default_key_file)
+    db_role: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="PostgreSQL role the app acts as (row security)",
+    )
+    retention_days: int = Field(default=1825, ge=30, description="purge closed cases after this")
 
     @field_validator("timezone")
     @classmethod

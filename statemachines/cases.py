@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import secrets
 import threading
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, col, select
 from transitions import MachineError
 
+from homeward import vault
 from homeward.access import ensure_can_open_cases, ensure_can_see, ensure_can_steer
 from homeward.audit import record_event
+from homeward.db import system_scope
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.models import (
     PARTICIPANT_KINDS,
-    Beneficiary,
     Case,
     CaseParticipant,
     Organisation,
@@ -30,6 +31,7 @@ from homeward.models import (
     ParticipantRole,
     StaffMember,
 )
+from homeward.vault import PersonIn
 from statemachines import steps
 from statemachines.return_case import MACHINE, TRIGGERS, ReturnCase, State
 from tasks import checklist
@@ -43,20 +45,6 @@ def new_case_ref() -> str:
     """A random, non-identifying reference like ``RT-7KQ2-M9`` (31^6, about 887 million)."""
     chars = "".join(secrets.choice(_REF_ALPHABET) for _ in range(6))
     return f"RT-{chars[:4]}-{chars[4:]}"
-
-
-class PersonIn(BaseModel):
-    """Personal data of the beneficiary: entered once, stored only in ``Beneficiary``."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    given_name: str = Field(min_length=1, max_length=200)
-    family_name: str = Field(min_length=1, max_length=200)
-    birth_date: date | None = None
-    sex: str | None = Field(default=None, pattern=r"^(female|male|other|unknown)$")
-    phone: str | None = Field(default=None, max_length=64)
-    home_address: str | None = Field(default=None, max_length=500)
-    notes: str | None = None
 
 
 class CaseIn(BaseModel):
@@ -134,9 +122,17 @@ def _resolve_participants(
 
 
 def start_case(
-    session: Session, *, actor: StaffMember, case_in: CaseIn, person: PersonIn, now: datetime
+    session: Session,
+    *,
+    actor: StaffMember,
+    case_in: CaseIn,
+    person: PersonIn | None,
+    now: datetime,
 ) -> Case:
-    """Open a case in ``identified_abroad`` owned by the actor's organisation."""
+    """Open a case in ``identified_abroad`` owned by the actor's organisation.
+
+    ``person`` may follow later (``homeward case person``); it is stored only encrypted.
+    """
     ensure_can_open_cases(actor)
     load_catalog(case_in.process_version)  # unknown versions fail before anything is written
     owner = session.get(Organisation, actor.org_id)
@@ -160,8 +156,9 @@ def start_case(
     for role, org in roles.items():
         assert org.id is not None  # noqa: S101
         session.add(CaseParticipant(case_id=case.id, role=role, org_id=org.id))
-    session.add(Beneficiary(case_id=case.id, **person.model_dump()))
     session.flush()
+    if person is not None:
+        vault.store_person(session, case=case, person=person, actor=actor, now=now)
     checklist.create_stage_items(session, case=case, stage=case.state, now=now)
     record_event(
         session,
@@ -178,7 +175,9 @@ def start_case(
 def _unused_ref(session: Session) -> str:
     for _ in range(20):
         ref = new_case_ref()
-        if session.exec(select(Case.id).where(Case.case_ref == ref)).first() is None:
+        with system_scope(session):  # unique across every organisation's cases
+            taken = session.exec(select(Case.id).where(Case.case_ref == ref)).first()
+        if taken is None:
             return ref
     raise Conflict("could not draw an unused case_ref; try again")  # pragma: no cover
 

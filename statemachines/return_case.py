@@ -14,9 +14,10 @@ from typing import Any
 from sqlmodel import Session
 from transitions import EventData, Machine
 
+from homeward import consent
 from homeward.directory import get_staff
 from homeward.errors import Refused
-from homeward.models import Case, HandoffStatus, StaffMember, StaffRole
+from homeward.models import Case, ConsentPurpose, HandoffStatus, StaffMember, StaffRole
 from homeward.settings import get_settings
 from statemachines import steps
 from tasks import checklist, transfers
@@ -266,6 +267,19 @@ class ReturnCase:
         assert isinstance(step, steps.RecordConsent)  # noqa: S101
         self.case.consent_method, self.case.consent_language = step.method, step.language
         self.case.interpreter_used = step.interpreter
+        for purpose in (ConsentPurpose.RETURN, ConsentPurpose.DATA_PROCESSING):
+            consent.give(
+                self.session,
+                case=self.case,
+                purpose=purpose,
+                org_id=None,
+                method=step.method,
+                language=step.language,
+                interpreter=step.interpreter,
+                given_on=self.today,
+                actor=self.actor,
+                now=self.now,
+            )
 
     def store_travel(self, _event: EventData) -> None:
         step = self.step
@@ -298,6 +312,9 @@ class ReturnCase:
         transfer = transfers.pending_transfer(self.session, self.case)
         if transfer:  # sharing stops too: no one may take the case over after withdrawal
             transfers.decide(transfer, HandoffStatus.REVOKED, self.actor, self.now)
+        for given in consent.ledger(self.session, self.case):
+            if given.withdrawn_on is None:
+                given.withdrawn_on, given.withdrawn_by_id = self.today, self.actor.id
         self.case.resume_state = None
 
     def remember_stage(self, _event: EventData) -> None:
@@ -337,5 +354,4 @@ MACHINE = Machine(
     initial=S.IDENTIFIED_ABROAD,
     auto_transitions=False,
     send_event=True,
-    model_override=True,
 )

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from homeward import vault
 from homeward.access import ensure_can_see, ensure_can_work_item
 from homeward.audit import record_event
 from homeward.errors import InvalidInput, NotFound, Refused
@@ -156,6 +157,19 @@ def _check_outcome(case: Case, item: ChecklistItem, outcome: str | None) -> str 
     return outcome
 
 
+def _protect(session: Session, case: Case, item: ChecklistItem, text: str, now: datetime) -> str:
+    assert item.id is not None  # noqa: S101
+    return vault.protect_text(
+        session,
+        case=case,
+        table="checklist_item",
+        column="note",
+        row_id=item.id,
+        text=text,
+        now=now,
+    )
+
+
 def mark_done(
     session: Session,
     *,
@@ -169,7 +183,8 @@ def mark_done(
     item, case = _open_item_for(session, item_id, actor)
     item.outcome = _check_outcome(case, item, outcome)
     item.status, item.completed_by_id, item.completed_at = ItemStatus.DONE, actor.id, now
-    item.note = note or item.note
+    if note:
+        item.note = _protect(session, case, item, note.strip(), now)
     _revoke_pending_handoffs(session, item, actor, now)
     record_event(
         session,
@@ -190,7 +205,7 @@ def mark_skipped(
         raise InvalidInput(f"reason: say why the item is skipped ({SKIP_REASON_MIN}+ characters)")
     item, case = _open_item_for(session, item_id, actor)
     item.status, item.completed_by_id, item.completed_at = ItemStatus.SKIPPED, actor.id, now
-    item.note = reason.strip()
+    item.note = _protect(session, case, item, reason.strip(), now)
     _revoke_pending_handoffs(session, item, actor, now)
     record_event(
         session,
@@ -198,7 +213,6 @@ def mark_skipped(
         trigger="item_skipped",
         at=now,
         actor=actor,
-        reason=reason.strip(),
         data={"item_id": item.id, "code": item.code},
     )
     return item

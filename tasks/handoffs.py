@@ -15,7 +15,7 @@ from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.models import Case, ChecklistItem, Handoff, HandoffStatus, ItemStatus, StaffMember
 from tasks.checklist import get_item
-from tasks.transfers import decide
+from tasks.transfers import decide, ensure_sharing_consent, protect_reason
 
 
 def pending_handoff(session: Session, item: ChecklistItem) -> Handoff | None:
@@ -46,6 +46,7 @@ def propose(
         raise Refused(f"item #{item_id} already belongs to {target.slug}")
     if pending_handoff(session, item):
         raise Conflict(f"item #{item_id} already has a handoff awaiting an answer")
+    ensure_sharing_consent(session, case, target)
     assert case.id is not None and target.id is not None and actor.id is not None  # noqa: S101
     handoff = Handoff(
         case_id=case.id,
@@ -53,12 +54,13 @@ def propose(
         stage=item.stage,
         from_org_id=item.owner_org_id,
         to_org_id=target.id,
-        reason=reason,
         proposed_by_id=actor.id,
         proposed_at=now,
     )
     session.add(handoff)
     session.flush()
+    if reason and reason.strip():
+        handoff.reason = protect_reason(session, case, handoff, reason.strip(), now)
     record_event(
         session,
         case=case,
@@ -105,15 +107,14 @@ def reject(
     if not reason.strip():
         raise InvalidInput("reason: say why the handoff is rejected")
     handoff, item, case = _pending_for_actor(session, item_id, actor)
+    handoff.reason = protect_reason(session, case, handoff, reason.strip(), now)
     decide(handoff, HandoffStatus.REJECTED, actor, now)
-    handoff.reason = reason.strip()
     record_event(
         session,
         case=case,
         trigger="handoff_rejected",
         at=now,
         actor=actor,
-        reason=reason.strip(),
         data={"item_id": item.id, "code": item.code},
     )
     return handoff

@@ -11,11 +11,31 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from homeward import vault
 from homeward.access import STEERING_ROLES, ensure_can_see
 from homeward.audit import record_event
+from homeward.consent import has_sharing_consent
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
-from homeward.models import Case, Handoff, HandoffStatus, StaffMember
+from homeward.models import Case, Handoff, HandoffStatus, Organisation, StaffMember
+
+
+def ensure_sharing_consent(session: Session, case: Case, target: Organisation) -> None:
+    """Work (and so data) goes to another organisation only with the person's consent."""
+    assert target.id is not None  # noqa: S101
+    if not has_sharing_consent(session, case=case, org_id=target.id):
+        raise Refused(
+            f"case {case.case_ref} has no consent to share with {target.slug}; record it first "
+            f"with `homeward consent give {case.case_ref} --purpose sharing --org {target.slug}`"
+        )
+
+
+def protect_reason(session: Session, case: Case, handoff: Handoff, text: str, now: datetime) -> str:
+    """A handoff's free-text reason, encrypted under the case's key."""
+    assert handoff.id is not None  # noqa: S101
+    return vault.protect_text(
+        session, case=case, table="handoff", column="reason", row_id=handoff.id, text=text, now=now
+    )
 
 
 def decide(
@@ -57,18 +77,20 @@ def propose_transfer(
         raise Refused(f"case {case.case_ref} already belongs to {target.slug}")
     if pending_transfer(session, case):
         raise Conflict(f"case {case.case_ref} already has a transfer awaiting an answer")
+    ensure_sharing_consent(session, case, target)
     assert case.id is not None and target.id is not None and actor.id is not None  # noqa: S101
     handoff = Handoff(
         case_id=case.id,
         stage=case.state,
         from_org_id=case.owner_org_id,
         to_org_id=target.id,
-        reason=reason,
         proposed_by_id=actor.id,
         proposed_at=now,
     )
     session.add(handoff)
     session.flush()
+    if reason and reason.strip():
+        handoff.reason = protect_reason(session, case, handoff, reason.strip(), now)
     record_event(
         session,
         case=case,
@@ -106,9 +128,7 @@ def reject_transfer(
     if not reason.strip():
         raise InvalidInput("reason: say why the transfer is rejected")
     handoff = _awaiting(session, case, actor)
+    handoff.reason = protect_reason(session, case, handoff, reason.strip(), now)
     decide(handoff, HandoffStatus.REJECTED, actor, now)
-    handoff.reason = reason.strip()
-    record_event(
-        session, case=case, trigger="transfer_rejected", at=now, actor=actor, reason=reason.strip()
-    )
+    record_event(session, case=case, trigger="transfer_rejected", at=now, actor=actor)
     return handoff

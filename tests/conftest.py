@@ -21,6 +21,7 @@ from sqlmodel import SQLModel
 from homeward import db as homeward_db
 from homeward import settings as homeward_settings
 from homeward.clock import SimulatedClock
+from homeward.keys import init_keyring
 from homeward.migrate import upgrade
 
 BACKEND = os.environ.get("HOMEWARD_TEST_DB", "sqlite")
@@ -37,6 +38,22 @@ def _reset_caches() -> None:
 def _pg_admin() -> Engine:
     url = homeward_db.normalise_url(PG_ADMIN_URL)
     return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def keyring_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One throw-away keyring for the whole session (``HOMEWARD_KEY_FILE``)."""
+    path = tmp_path_factory.mktemp("keys") / "keys.json"
+    init_keyring(path)
+    previous = os.environ.get("HOMEWARD_KEY_FILE")
+    os.environ["HOMEWARD_KEY_FILE"] = str(path)
+    _reset_caches()
+    yield path
+    if previous is None:
+        os.environ.pop("HOMEWARD_KEY_FILE", None)
+    else:
+        os.environ["HOMEWARD_KEY_FILE"] = previous
+    _reset_caches()
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +95,7 @@ def db_url(_template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     else:
         url = _template_db
         _truncate_all(url)
+        monkeypatch.setenv("HOMEWARD_DB_ROLE", "homeward_app")  # not the owner: row security
     monkeypatch.setenv("HOMEWARD_DATABASE_URL", url)
     _reset_caches()
     yield url
@@ -86,7 +104,7 @@ def db_url(_template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def _truncate_all(url: str) -> None:
-    engine = homeward_db.make_engine(url)
+    engine = create_engine(homeward_db.normalise_url(url))  # as the owner
     tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
@@ -94,12 +112,31 @@ def _truncate_all(url: str) -> None:
 
 
 @pytest.fixture
-def engine(db_url: str) -> Engine:
-    """The engine Homeward itself uses for this test's database."""
-    return homeward_db.get_engine()
+def engine(db_url: str) -> Iterator[Engine]:
+    """An administrator's engine on this test's database, for looking under the hood.
+
+    On PostgreSQL it connects as the superuser, which row security does not restrict; the app
+    itself (``homeward.db.get_engine``) acts as ``homeward_app`` and is restricted.
+    """
+    if BACKEND == "sqlite":
+        yield homeward_db.get_engine()
+        return
+    admin = create_engine(homeward_db.normalise_url(db_url))
+    yield admin
+    admin.dispose()
 
 
 @pytest.fixture
 def clock() -> SimulatedClock:
     """A simulated clock starting Monday 2026-01-05 09:00 UTC."""
     return SimulatedClock()
+
+
+@pytest.fixture
+def own_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A keyring of this test's own, for tests that rotate or destroy keys."""
+    path = init_keyring(tmp_path / "own-keys.json")
+    monkeypatch.setenv("HOMEWARD_KEY_FILE", str(path))
+    homeward_settings.get_settings.cache_clear()
+    yield path
+    homeward_settings.get_settings.cache_clear()

@@ -5,18 +5,23 @@ Everything goes through the engine's public functions on a real database; nothin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, select
 
 from homeward.clock import SimulatedClock
+from homeward.consent import ConsentIn
 from homeward.db import read_session, write_session
-from homeward.directory import OrganisationIn, StaffIn, add_org, add_staff, get_staff, validate
+from homeward.directory import OrganisationIn, StaffIn, acting, add_org, add_staff, validate
 from homeward.models import Case, ChecklistItem, ItemStatus, StaffMember
-from statemachines.cases import CaseIn, PersonIn, fire, get_case, start_case
+from homeward.vault import PersonIn
+from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist
 from tasks.catalog import load_catalog
+from tasks.consents import give_consent
 
 ORGS = [
     ("iom-it", "IOM Italy", "iom_mission", "IT"),
@@ -75,11 +80,17 @@ def seed(session: Session | None = None) -> None:
 
 
 def actor(session: Session, email: str = COORD) -> StaffMember:
-    return get_staff(session=session, email=email)
+    return acting(session=session, email=email)
 
 
-def open_case(clock: SimulatedClock, *, minor: bool = False, **participants: str) -> str:
-    """Open a case as the IOM Italy coordinator; return its case_ref."""
+def open_case(
+    clock: SimulatedClock, *, minor: bool = False, share: bool = True, **participants: str
+) -> str:
+    """Open a case as the IOM Italy coordinator; return its case_ref.
+
+    With ``share`` the person consents to sharing with every other seeded organisation, so
+    handoffs and transfers are allowed; tests of the consent rules pass ``share=False``.
+    """
     roles = {"ngo": "adpare", **participants}
     if minor:
         roles.setdefault("dgaspc", "dgaspc-bv")
@@ -91,7 +102,19 @@ def open_case(clock: SimulatedClock, *, minor: bool = False, **participants: str
             person=CANARY,
             now=clock.now(),
         )
-        return case.case_ref
+        ref = case.case_ref
+    if share:
+        give_sharing(ref, clock, *(slug for slug, *_ in ORGS if slug != "iom-it"))
+    return ref
+
+
+def give_sharing(case_ref: str, clock: SimulatedClock, *slugs: str) -> None:
+    """Record the person's consent to sharing with each organisation in ``slugs``."""
+    for slug in slugs:
+        given = ConsentIn(purpose="sharing", org=slug, method="signed", language="ro")
+        with write_session() as s:
+            case = get_case(s, case_ref=case_ref, actor=actor(s))
+            give_consent(s, case=case, given=given, actor=actor(s), now=clock.now())
 
 
 def items(
@@ -171,10 +194,19 @@ def db_snapshot() -> dict[str, list[tuple[object, ...]]]:
     """Every row of every table, to prove a refused command changed nothing."""
     from sqlmodel import SQLModel
 
-    from homeward.db import get_engine
+    from homeward.db import get_engine, system_scope
 
-    with get_engine().connect() as conn:
+    with get_engine().connect() as conn, system_scope(conn):
         return {
             table.name: sorted(tuple(map(repr, row)) for row in conn.execute(table.select()))
             for table in SQLModel.metadata.sorted_tables
         }
+
+
+@contextmanager
+def admin_read() -> Iterator[Session]:
+    """A read session acting as the system (row security off), for checking results."""
+    from homeward.db import system_scope
+
+    with read_session() as s, system_scope(s):
+        yield s

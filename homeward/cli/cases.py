@@ -12,14 +12,16 @@ from pydantic import ValidationError
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from homeward.audit import history
+from homeward import vault
+from homeward.access import case_org_ids
+from homeward.audit import history, record_event
 from homeward.cli.common import actor, console, local, local_day, now, reading, writing
 from homeward.directory import first_error, orgs_by_id
-from homeward.errors import InvalidInput, NotFound
-from homeward.models import Beneficiary, Case, CaseParticipant, ChecklistItem, StaffMember
+from homeward.errors import InvalidInput, Refused
+from homeward.models import Case, CaseParticipant, ChecklistItem, StaffMember
+from homeward.vault import PersonIn
 from statemachines.cases import (
     CaseIn,
-    PersonIn,
     allowed_triggers,
     fire,
     get_case,
@@ -88,20 +90,37 @@ def case_start(
         raise first_error(exc) from None
     person_in = _read_person(person)
     with writing() as session:
-        case = start_case(
-            session, actor=actor(session), case_in=case_in, person=person_in, now=now()
-        )
+        who = actor(session)
+        earlier = vault.find_possible_duplicates(session, person_in)
+        case = start_case(session, actor=who, case_in=case_in, person=person_in, now=now())
         console.print(f"case {case.case_ref} opened in stage {case.state}")
+        _warn_duplicates(session, who, earlier)
         _items_table(session, case)
+
+
+def _warn_duplicates(session: Session, who: StaffMember, case_ids: list[int]) -> None:
+    """Name earlier cases of the same person the actor may see; only count the others."""
+    if not case_ids:
+        return
+    visible, hidden = [], 0
+    for case_id in case_ids:
+        other = session.get(Case, case_id)
+        if other and who.org_id in case_org_ids(session, other):
+            visible.append(other.case_ref)
+        else:
+            hidden += 1
+    others = f"{hidden} case(s) of other organisations" if hidden else ""
+    listed = ", ".join(filter(None, [", ".join(visible), others]))
+    console.print(f"warning: possibly the same person as {listed}; check before going on")
 
 
 @case_app.command("show")
 def case_show(
     case_ref: str,
-    personal: bool = typer.Option(False, help="also show the person's data (owner org only)"),
+    personal: bool = typer.Option(False, help="also show the person's data you may see (audited)"),
 ) -> None:
     """Show a case: stage, facts, participants, checklist items and what can happen next."""
-    with reading() as session:
+    with writing() if personal else reading() as session:
         who = actor(session)
         case = get_case(session, case_ref=case_ref, actor=who)
         _facts(session, case)
@@ -109,6 +128,22 @@ def case_show(
             _personal(session, case, who)
         _items_table(session, case)
         console.print("next: " + (", ".join(allowed_triggers(case)) or "nothing (closed)"))
+
+
+@case_app.command("person")
+def case_person(
+    case_ref: str,
+    person: str = typer.Option(None, help="JSON file with the person's data, or - for stdin"),
+) -> None:
+    """Enter or replace the person's data on a case (owner organisation; stored encrypted)."""
+    person_in = _read_person(person)
+    with writing() as session:
+        who = actor(session)
+        case = get_case(session, case_ref=case_ref, actor=who)
+        if who.org_id != case.owner_org_id or who.role not in vault.READING_ROLES:
+            raise Refused("only the owner organisation's staff can enter the person's data")
+        vault.store_person(session, case=case, person=person_in, actor=who, now=now())
+        console.print(f"personal data of case {case.case_ref} stored (encrypted)")
 
 
 def _facts(session: Session, case: Case) -> None:
@@ -136,10 +171,11 @@ def _facts(session: Session, case: Case) -> None:
 
 
 def _personal(session: Session, case: Case, who: StaffMember) -> None:
-    if who.org_id != case.owner_org_id or who.role == "manager":
-        raise NotFound(f"case {case.case_ref} has no personal data you may see")
-    person = session.exec(select(Beneficiary).where(Beneficiary.case_id == case.id)).one()
-    console.print(f"person: {person.given_name} {person.family_name}", markup=False)
+    shown = vault.read_person(session, case=case, actor=who, now=now())
+    table = Table(show_header=False, title="person (confidential)")
+    for field, value in shown.items():
+        table.add_row(field, value or "")
+    console.print(table, markup=False)
 
 
 def _items_table(session: Session, case: Case) -> None:
@@ -258,3 +294,26 @@ def case_reject(case_ref: str, reason: str = typer.Option(..., help="why it is r
         case = get_case(session, case_ref=case_ref, actor=who)
         transfers.reject_transfer(session, case=case, actor=who, now=now(), reason=reason)
         console.print(f"transfer of case {case.case_ref} rejected")
+
+
+@case_app.command("hold")
+def case_hold(
+    case_ref: str,
+    release: bool = typer.Option(False, "--release", help="lift the hold instead of placing it"),
+) -> None:
+    """Place (or lift) a legal hold: a held case's personal data is never purged."""
+    with writing() as session:
+        who = actor(session)
+        case = get_case(session, case_ref=case_ref, actor=who)
+        if who.org_id != case.owner_org_id or who.role != "supervisor":
+            raise Refused("only a supervisor of the owner organisation can change a legal hold")
+        case.legal_hold = not release
+        session.add(case)
+        record_event(
+            session,
+            case=case,
+            trigger="legal_hold_lifted" if release else "legal_hold_placed",
+            at=now(),
+            actor=who,
+        )
+        console.print(f"legal hold {'lifted from' if release else 'placed on'} {case.case_ref}")

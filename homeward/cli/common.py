@@ -12,8 +12,9 @@ from sqlmodel import Session
 
 from homeward.clock import SYSTEM_CLOCK, Clock
 from homeward.db import get_engine, read_session, write_session
-from homeward.directory import get_staff
+from homeward.directory import acting
 from homeward.errors import InvalidInput, Refused
+from homeward.keys import load_keyring
 from homeward.migrate import current_revision, head_revision
 from homeward.models import StaffMember
 from homeward.settings import get_settings
@@ -50,6 +51,7 @@ def ensure_schema() -> None:
 
 @contextmanager
 def reading() -> Iterator[Session]:
+    load_keyring()  # refuse to work at all without keys
     ensure_schema()
     with read_session() as session:
         yield session
@@ -57,6 +59,7 @@ def reading() -> Iterator[Session]:
 
 @contextmanager
 def writing() -> Iterator[Session]:
+    load_keyring()
     ensure_schema()
     with write_session() as session:
         yield session
@@ -69,7 +72,7 @@ def actor(session: Session) -> StaffMember:
             "--as: say who is acting, e.g. `homeward --as you@org.example ...` "
             "or set HOMEWARD_ACTOR"
         )
-    return get_staff(session=session, email=state.actor_email)
+    return acting(session=session, email=state.actor_email)
 
 
 def now() -> datetime:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel, select
 
-from homeward.db import make_engine, write_session
+from homeward.db import make_engine, system_scope, write_session
 from homeward.errors import Conflict, HomewardError, Refused
 from homeward.migrate import current_revision, head_revision
 from homeward.models import CaseEvent
@@ -39,7 +39,7 @@ def test_sqlite_runs_wal_with_foreign_keys_and_busy_timeout(engine):
 
 def test_case_history_is_append_only_in_the_database(engine, clock):
     f.seed()
-    f.open_case(clock)
+    f.open_case(clock, share=False)
     for statement in ("UPDATE case_event SET trigger = 'x'", "DELETE FROM case_event"):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
@@ -101,7 +101,7 @@ def test_concurrent_triggers_on_one_case_move_it_once(engine, clock):
         thread.join(timeout=60)
     assert len(outcomes) == 4 and outcomes.count("moved") == 1
     assert set(outcomes) - {"moved"} <= {Refused.__name__, Conflict.__name__}
-    with write_session() as s:
+    with write_session() as s, system_scope(s):
         suspends = s.exec(select(CaseEvent).where(CaseEvent.trigger == "suspend")).all()
     assert len(suspends) == 1 and f.load_case(ref).state == "suspended"
 

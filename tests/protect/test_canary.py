@@ -1,0 +1,158 @@
+"""A canary person put through the whole demo leaves no trace outside the encrypted store.
+
+Searched for, in raw, lower-case, upper-case, base64, hex and JSON-escaped forms: every row of
+every table, the SQLite database file and its WAL, an online backup of it, every log record
+and everything the CLI printed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlmodel import SQLModel, select
+
+from homeward import vault
+from homeward.clock import SimulatedClock
+from homeward.db import get_engine, system_scope, write_session
+from homeward.demo import Journey, adult_journey, minor_journey, seed, staff_email
+from homeward.directory import acting
+from homeward.models import ChecklistItem
+from statemachines.cases import CaseIn, get_case
+from tasks import handoffs
+from tests.cli.runner import run_cli
+from tests.conftest import BACKEND
+
+CANARY = vault.PersonIn(
+    given_name="Zenobia",
+    family_name="Canarycanary",
+    birth_date="1999-09-09",
+    sex="female",
+    phone="+40 700 123 987",
+    home_address="Strada Canarului 13, Brasov",
+    notes="trafficked via Canaryport by a cousin",
+)
+SECRETS = ["Zenobia", "Canarycanary", "700 123 987", "Strada Canarului", "Canaryport"]
+
+
+def forms(secret: str) -> set[bytes]:
+    """The encodings a leak could take."""
+    raw = secret.encode()
+    found = {
+        raw,
+        secret.lower().encode(),
+        secret.upper().encode(),
+        raw.hex().encode(),
+        raw.hex().upper().encode(),
+        json.dumps(secret, ensure_ascii=True)[1:-1].encode(),
+    }
+    for pad in range(3):  # base64 of the secret at each alignment, minus the unstable edges
+        encoded = base64.b64encode(b"x" * pad + raw).decode()
+        found.add(encoded[4:-4].encode())
+    return {f for f in found if len(f) >= 5}
+
+
+def assert_clean(blob: bytes, where: str) -> None:
+    for secret in SECRETS:
+        for form in forms(secret):
+            assert form not in blob, f"{secret!r} leaked into {where} as {form!r}"
+
+
+def test_canary_through_the_whole_demo_leaves_no_trace(
+    db_url, tmp_path, caplog, capsys, monkeypatch
+):
+    caplog.set_level(logging.DEBUG)
+    engine = get_engine()
+    seed(engine)
+    adult = adult_journey(
+        Journey(engine, SimulatedClock(datetime(2026, 1, 5, 9, tzinfo=UTC))), CANARY
+    )
+    minor_journey(Journey(engine, SimulatedClock(datetime(2026, 1, 9, 9, tzinfo=UTC))), CANARY)
+    _exercise_reads_and_notes(engine, adult.case_ref)
+    coordinator = staff_email("iom-ro", "coordinator")
+    printed = "".join(
+        run_cli(capsys, monkeypatch, "--as", coordinator, *argv).out
+        for argv in (
+            ["case", "list"],
+            ["case", "show", adult.case_ref],
+            ["case", "history", adult.case_ref],
+            ["items", "list", "--status", "all"],
+            ["consent", "list", adult.case_ref],
+        )
+    )
+    assert adult.case_ref in printed
+    assert_clean(printed.encode(), "CLI output")
+    assert_clean(_all_rows(engine).encode(), "database rows")
+    if BACKEND == "sqlite":
+        database = Path(engine.url.database or "")
+        for path in (database, database.with_name(database.name + "-wal")):
+            if path.exists():
+                assert_clean(path.read_bytes(), path.name)
+        backup = tmp_path / "backup.db"
+        with sqlite3.connect(database) as source, sqlite3.connect(backup) as target:
+            source.backup(target)
+        assert_clean(backup.read_bytes(), "an online backup")
+    logged = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records)
+    assert_clean(logged.encode(), "log records")
+
+
+def _exercise_reads_and_notes(engine, case_ref: str) -> None:
+    """Reads the person back and writes free text mentioning them: both must stay sealed."""
+    with write_session() as s:
+        owner = acting(session=s, email=staff_email("iom-ro", "coordinator"))
+        case = get_case(s, case_ref=case_ref, actor=owner)
+        assert (
+            vault.read_person(s, case=case, actor=owner, now=datetime.now(UTC))["family_name"]
+            == "Canarycanary"
+        )
+        vault.store_person(
+            s,
+            case=case,
+            actor=owner,
+            now=datetime.now(UTC),
+            person=CANARY.model_copy(update={"notes": "met Zenobia"}),
+        )
+    fresh = Journey(engine, SimulatedClock()).open("iom-it", CaseIn(), CANARY)
+    fresh.consent("iom-it", "adpare")
+    fresh.skip("iom-it", "rights_informed", "Zenobia Canarycanary moved to Strada Canarului")
+    with write_session() as s:
+        coordinator = acting(session=s, email=staff_email("iom-it", "coordinator"))
+        item = s.exec(
+            select(ChecklistItem).where(
+                ChecklistItem.code == "basic_needs_met", ChecklistItem.status == "open"
+            )
+        ).first()
+        assert item is not None and item.id is not None
+        handoffs.propose(
+            s,
+            item_id=item.id,
+            to_org_slug="adpare",
+            actor=coordinator,
+            now=datetime.now(UTC),
+            reason="Zenobia needs a shelter near Canaryport",
+        )
+
+
+def _all_rows(engine) -> str:
+    chunks = []
+    with engine.connect() as conn, system_scope(conn):
+        for table in SQLModel.metadata.sorted_tables:
+            for row in conn.execute(text(f'SELECT * FROM "{table.name}"')):
+                chunks.append(repr(tuple(row)))
+    return "\n".join(chunks)
+
+
+def test_the_search_would_see_a_leak():
+    """Negative control: each encoding of a secret is caught."""
+    leaked = base64.b64encode(b"...Canarycanary...") + b"|" + b"Zenobia".hex().encode()
+    for blob in (leaked, b'{"n": "canarycanary"}', json.dumps("Strada Canarului").encode()):
+        try:
+            assert_clean(blob, "control")
+        except AssertionError:
+            continue
+        raise AssertionError(f"missed a leak in {blob!r}")
