@@ -75,10 +75,14 @@ def propose(
 def _pending_for_actor(
     session: Session, item_id: int, actor: StaffMember
 ) -> tuple[Handoff, ChecklistItem, Case]:
-    item, case = get_item(session, item_id)
+    missing = NotFound(f"no handoff of item #{item_id} awaits your organisation")
+    try:
+        item, case = get_item(session, item_id)  # row security may hide it: same answer
+    except NotFound:
+        raise missing from None
     handoff = pending_handoff(session, item)
     if handoff is None or handoff.to_org_id != actor.org_id:
-        raise NotFound(f"no handoff of item #{item_id} awaits your organisation")
+        raise missing
     if actor.role not in WORKING_ROLES:  # managers read and report; they do not take on work
         raise Refused(f"staff role {actor.role!r} cannot answer a handoff; ask a coordinator")
     return handoff, item, case

@@ -23,6 +23,8 @@ from homeward.models import Case, Handoff, HandoffStatus, Organisation, StaffMem
 def ensure_sharing_consent(session: Session, case: Case, target: Organisation) -> None:
     """Work (and so data) goes to another organisation only with the person's consent."""
     assert target.id is not None  # noqa: S101
+    if target.id == case.owner_org_id:  # work handed back to the owner shares nothing new
+        return
     if not has_sharing_consent(session, case=case, org_id=target.id):
         raise Refused(
             f"case {case.case_ref} has no consent to share with {target.slug}; record it first "

@@ -210,3 +210,21 @@ def admin_read() -> Iterator[Session]:
 
     with read_session() as s, system_scope(s):
         yield s
+
+
+def plain(table: str, column: str, row_id: int, stored: str | None) -> str | None:
+    """Decrypt a protected free-text value (as the system would), for assertions."""
+    from homeward import vault
+    from homeward.models import Case, ChecklistItem, Handoff
+
+    if stored is None:
+        return None
+    with admin_read() as s:
+        holder = s.get(ChecklistItem if table == "checklist_item" else Handoff, row_id)
+        assert holder is not None
+        case = s.get(Case, holder.case_id)
+        assert case is not None
+        key = vault.case_key(s, case)
+    from homeward.crypto import decrypt_field
+
+    return decrypt_field(key, stored, table=table, column=column, row_id=row_id)

@@ -13,7 +13,6 @@ import pytest
 from sqlmodel import col, func, select
 
 from homeward.clock import SimulatedClock
-from homeward.db import read_session
 from homeward.errors import Refused
 from homeward.models import Case, CaseEvent, ChecklistItem
 from statemachines.return_case import ACTIVE, TRANSITIONS, TRIGGERS, State
@@ -86,7 +85,7 @@ def satisfying_data(trigger: str, source: State, clock: SimulatedClock) -> dict[
 
 def facts(case_ref: str) -> tuple[str, int, int, int]:
     """State, version, number of items and number of events, as stored."""
-    with read_session() as s:
+    with f.admin_read() as s:
         case = s.exec(select(Case).where(Case.case_ref == case_ref)).one()
         n_items = s.exec(select(func.count()).where(ChecklistItem.case_id == case.id)).one()
         n_events = s.exec(select(func.count()).where(CaseEvent.case_id == case.id)).one()
@@ -94,7 +93,7 @@ def facts(case_ref: str) -> tuple[str, int, int, int]:
 
 
 def last_event(case_ref: str) -> CaseEvent:
-    with read_session() as s:
+    with f.admin_read() as s:
         case = s.exec(select(Case).where(Case.case_ref == case_ref)).one()
         query = select(CaseEvent).where(CaseEvent.case_id == case.id)
         return s.exec(query.order_by(col(CaseEvent.id).desc())).first()
@@ -132,7 +131,7 @@ def test_row_moves_the_case_and_records_the_event(db_url, clock, row, source):
     assert new_n_events == n_events + 1
     event = last_event(ref)
     assert (event.trigger, event.from_state, event.to_state) == (trigger, source, dest)
-    with read_session() as s:
+    with f.admin_read() as s:
         assert event.actor_id == f.actor(s).id
 
 
