@@ -15,7 +15,7 @@ from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.models import Case, ChecklistItem, Handoff, HandoffStatus, ItemStatus, StaffMember
 from tasks.checklist import get_item
-from tasks.transfers import decide, ensure_sharing_consent, protect_reason
+from tasks.transfers import decide, ensure_sharing_consent, new_handoff, protect_reason
 
 
 def pending_handoff(session: Session, item: ChecklistItem) -> Handoff | None:
@@ -47,20 +47,17 @@ def propose(
     if pending_handoff(session, item):
         raise Conflict(f"item #{item_id} already has a handoff awaiting an answer")
     ensure_sharing_consent(session, case, target)
-    assert case.id is not None and target.id is not None and actor.id is not None  # noqa: S101
-    handoff = Handoff(
-        case_id=case.id,
-        item_id=item.id,
+    handoff = new_handoff(
+        session,
+        case=case,
         stage=item.stage,
         from_org_id=item.owner_org_id,
-        to_org_id=target.id,
-        proposed_by_id=actor.id,
-        proposed_at=now,
+        target=target,
+        actor=actor,
+        now=now,
+        reason=reason,
+        item_id=item.id,
     )
-    session.add(handoff)
-    session.flush()
-    if reason and reason.strip():
-        handoff.reason = protect_reason(session, case, handoff, reason.strip(), now)
     record_event(
         session,
         case=case,

@@ -58,6 +58,36 @@ def pending_transfer(session: Session, case: Case) -> Handoff | None:
     return session.exec(query).first()
 
 
+def new_handoff(
+    session: Session,
+    *,
+    case: Case,
+    stage: str,
+    from_org_id: int,
+    target: Organisation,
+    actor: StaffMember,
+    now: datetime,
+    reason: str | None,
+    item_id: int | None = None,
+) -> Handoff:
+    """Store a proposed handoff (of an item, or of the whole case when ``item_id`` is None)."""
+    assert case.id is not None and target.id is not None and actor.id is not None  # noqa: S101
+    handoff = Handoff(
+        case_id=case.id,
+        item_id=item_id,
+        stage=stage,
+        from_org_id=from_org_id,
+        to_org_id=target.id,
+        proposed_by_id=actor.id,
+        proposed_at=now,
+    )
+    session.add(handoff)
+    session.flush()
+    if reason and reason.strip():
+        handoff.reason = protect_reason(session, case, handoff, reason.strip(), now)
+    return handoff
+
+
 def propose_transfer(
     session: Session,
     *,
@@ -80,19 +110,16 @@ def propose_transfer(
     if pending_transfer(session, case):
         raise Conflict(f"case {case.case_ref} already has a transfer awaiting an answer")
     ensure_sharing_consent(session, case, target)
-    assert case.id is not None and target.id is not None and actor.id is not None  # noqa: S101
-    handoff = Handoff(
-        case_id=case.id,
+    handoff = new_handoff(
+        session,
+        case=case,
         stage=case.state,
         from_org_id=case.owner_org_id,
-        to_org_id=target.id,
-        proposed_by_id=actor.id,
-        proposed_at=now,
+        target=target,
+        actor=actor,
+        now=now,
+        reason=reason,
     )
-    session.add(handoff)
-    session.flush()
-    if reason and reason.strip():
-        handoff.reason = protect_reason(session, case, handoff, reason.strip(), now)
     record_event(
         session,
         case=case,
