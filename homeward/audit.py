@@ -1,6 +1,7 @@
 """The case history: append-only ``CaseEvent`` rows, written in the transaction of the change.
 
 Events carry codes, states, dates and staff ids only; ``data`` must never hold personal values.
+Each recorded event is handed to the listeners of ``homeward.hooks`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from homeward.hooks import emit
 from homeward.models import Case, CaseEvent, StaffMember
 
 
@@ -31,7 +33,7 @@ def record_event(
     reason: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> CaseEvent:
-    """Append one event to ``case``'s history (flushed, not committed)."""
+    """Append one event to ``case``'s history (flushed, not committed) and tell the listeners."""
     assert case.id is not None  # noqa: S101 (cases are flushed before events)
     event = CaseEvent(
         case_id=case.id,
@@ -45,6 +47,7 @@ def record_event(
     )
     session.add(event)
     session.flush()
+    emit(session, case, event)
     return event
 
 

@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from homeward.cli import admin, cases, items
+from homeward.cli import admin, cases, items, mail
 from homeward.cli.common import err_console, state
 from homeward.errors import HomewardError
 
@@ -29,6 +29,7 @@ app.add_typer(admin.org_app, name="org")
 app.add_typer(admin.staff_app, name="staff")
 app.add_typer(cases.case_app, name="case")
 app.add_typer(items.items_app, name="items")
+app.add_typer(mail.mail_app, name="mail")
 
 
 @app.callback()
