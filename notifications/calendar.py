@@ -46,4 +46,5 @@ def visit_invitation(line: ItemLine, *, language: str, stamp: datetime, domain: 
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
     calendar.add_component(event)
-    return calendar.to_ical()
+    ical: bytes = calendar.to_ical()
+    return ical

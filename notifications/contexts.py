@@ -154,4 +154,3 @@ def case_link(case_ref: str) -> str | None:
 def base_link() -> str | None:
     """Homeward's address, when ``HOMEWARD_MAIL_BASE_URL`` is set."""
     return get_settings().mail_base_url
-

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -20,7 +21,6 @@ from email_validator import EmailNotValidError, validate_email
 
 from homeward.errors import InvalidInput
 from homeward.settings import LINE_BREAKS
-
 
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}")
 
@@ -88,6 +88,17 @@ def message_id_for(key: str, mail_from: str) -> str:
     return f"<{digest}.homeward@{domain}>"
 
 
+def _set_subject(message: EmailMessage, subject: str) -> None:
+    if subject.isascii():
+        message["Subject"] = subject
+        return
+    # CPython's modern header folder can split "în curând" into two adjacent encoded words,
+    # and readers then drop the space between them (RFC 2047); the classic encoder gets it
+    # right, so its folded value is stored as it is.
+    encoded = Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    message.set_raw("Subject", encoded)
+
+
 def build_message(
     rendered: Rendered,
     *,
@@ -102,10 +113,9 @@ def build_message(
     display, address = sender_parts(mail_from)
     message["From"] = Address(display_name=check_header("From", display), addr_spec=address)
     message["To"] = ", ".join(check_header("To", addr) for addr in to)
-    message["Subject"] = check_header("Subject", rendered.subject)
+    _set_subject(message, check_header("Subject", rendered.subject))
     message["Date"] = format_datetime(date)
     message["Message-ID"] = check_header("Message-ID", message_id)
-    message["Content-Language"] = check_header("Content-Language", language)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies
     message.set_content(rendered.text, cte="quoted-printable")
     message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
@@ -117,4 +127,5 @@ def build_message(
             filename=item.filename,
             params=item.params,
         )
+    message["Content-Language"] = check_header("Content-Language", language)  # after set_content
     return message

@@ -47,9 +47,7 @@ def _handoff_context(
 ) -> Callable[[str], Context]:
     def build(language: str) -> Context:
         title = (
-            item_title(item.code, language, process_version=case.process_version)
-            if item
-            else None
+            item_title(item.code, language, process_version=case.process_version) if item else None
         )
         return HandoffContext(
             case_ref=case.case_ref,
@@ -119,8 +117,8 @@ def consent_withdrawn(session: Session, case: Case, event: CaseEvent) -> None:
     )
     for handoff in revoked:
         if handoff.decided_at == event.at and handoff.item_id is not None:
-            item = session.get(ChecklistItem, handoff.item_id)
-            holders[handoff.to_org_id].extend([item] if item else [])
+            offered = session.get(ChecklistItem, handoff.item_id)
+            holders[handoff.to_org_id].extend([offered] if offered else [])
     directory = Directory(session)
     for org_id, items in sorted(holders.items()):
         _notify(

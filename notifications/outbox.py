@@ -154,13 +154,9 @@ def pending_recipients(row: OutboxMessage) -> list[str]:
     return [address for address in row.to_addrs if address not in done]
 
 
-def list_messages(
-    session: Session, *, dead: bool = False, limit: int = 50
-) -> list[OutboxMessage]:
+def list_messages(session: Session, *, dead: bool = False, limit: int = 50) -> list[OutboxMessage]:
     """Messages not yet sent (queued or sending), or the dead letters; oldest first."""
-    statuses = (
-        [OutboxStatus.DEAD] if dead else [OutboxStatus.QUEUED, OutboxStatus.SENDING]
-    )
+    statuses = [OutboxStatus.DEAD] if dead else [OutboxStatus.QUEUED, OutboxStatus.SENDING]
     query = (
         select(OutboxMessage)
         .where(col(OutboxMessage.status).in_(statuses))
@@ -178,7 +174,9 @@ def retry_dead(session: Session, *, now: datetime, message_id: int | None = None
         query = query.where(OutboxMessage.id == message_id)
     rows = list(session.exec(query))
     if message_id is not None and not rows:
-        raise NotFound(f"outbox message #{message_id} is not a dead letter; see `homeward mail outbox --dead`")
+        raise NotFound(
+            f"outbox message #{message_id} is not a dead letter; see `homeward mail outbox --dead`"
+        )
     for row in rows:
         row.status, row.attempts, row.next_attempt_at = OutboxStatus.QUEUED, 0, now
         row.refused, row.last_error = {}, None
@@ -195,7 +193,10 @@ def record_attempt(
     row: OutboxMessage, attempt: Attempt, *, now: datetime, max_attempts: int, base_seconds: float
 ) -> str:
     """Apply an attempt's outcome to its row; returns "sent", "retried" or "dead"."""
-    row.delivered_to = [*row.delivered_to, *(a for a in attempt.accepted if a not in row.delivered_to)]
+    row.delivered_to = [
+        *row.delivered_to,
+        *(a for a in attempt.accepted if a not in row.delivered_to),
+    ]
     row.refused = {**row.refused, **attempt.refused}
     if attempt.accepted and row.sent_at is None:
         row.sent_at = now

@@ -73,7 +73,9 @@ def queue_reminders(session: Session, *, now: datetime) -> ReminderReport:
 
 def _claim_day(session: Session, day: date, now: datetime) -> bool:
     table = ReminderRun.__table__  # type: ignore[attr-defined]
-    return insert_ignoring_duplicates(session, table, {"day": day, "ran_at": now}, ["day"]) is not None
+    return (
+        insert_ignoring_duplicates(session, table, {"day": day, "ran_at": now}, ["day"]) is not None
+    )
 
 
 def _record_run(session: Session, day: date, report: ReminderReport) -> None:

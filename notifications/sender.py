@@ -133,7 +133,10 @@ def _record(
     counts = Counter[str]()
     with write_session(engine) as session:
         ids = [row_id for row_id, _ in attempts]
-        rows = {r.id: r for r in session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))}
+        rows = {
+            r.id: r
+            for r in session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))
+        }
         for row_id, attempt in attempts:
             row = rows[row_id]
             outcome = record_attempt(

@@ -47,7 +47,9 @@ class RecordingHandler:
                 Received(str(envelope.mail_from), tuple(map(str, envelope.rcpt_tos)), data)
             )
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
+        self, _server: SMTP, _session: Session, envelope: Envelope
+    ) -> str:
         self.keep(envelope)
         return "250 2.0.0 OK: queued"
 
