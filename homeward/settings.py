@@ -93,8 +93,8 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("https", "http") or not parts.netloc or parts.query:
             raise ValueError("use an https:// address without query, e.g. https://homeward.org")
-        if any(c in LINE_BREAKS or c.isspace() or c in "<>\"'" for c in value):
-            raise ValueError("must not contain spaces, quotes, angle brackets or line breaks")
+        if not value.isascii() or any(not c.isprintable() or c in " <>\"'" for c in value):
+            raise ValueError("use printable ASCII without spaces, quotes or angle brackets")
         return value.rstrip("/")
 
     @property

@@ -46,13 +46,20 @@ def one_line(value: str) -> str:
     return " ".join(cleaned.split())
 
 
+def _folded(value: str) -> str:
+    folded = one_line(value)
+    if not folded:
+        raise ValueError("must have some printable text")
+    return folded
+
+
 def _no_line_breaks(value: str) -> str:
     if value != one_line(value):
         raise ValueError("must be one line of printable text")
     return value
 
 
-Text = Annotated[str, AfterValidator(one_line), Field(min_length=1, max_length=300)]
+Text = Annotated[str, AfterValidator(_folded), Field(min_length=1, max_length=300)]
 CaseRef = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,15}$")]
 Link = Annotated[str, AfterValidator(_no_line_breaks), Field(pattern=r"^https?://[^\s<>\"']+$")]
 CalendarUid = Annotated[str, Field(pattern=r"^[A-Za-z0-9.@_-]{1,120}$")]

@@ -89,14 +89,15 @@ def message_id_for(key: str, mail_from: str) -> str:
 
 
 def _set_subject(message: EmailMessage, subject: str) -> None:
-    if subject.isascii():
-        message["Subject"] = subject
-        return
-    # CPython's modern header folder can split "în curând" into two adjacent encoded words,
-    # and readers then drop the space between them (RFC 2047); the classic encoder gets it
-    # right, so its folded value is stored as it is.
-    encoded = Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
-    message.set_raw("Subject", encoded)
+    # Python 3.11's modern header folder mishandles subjects three ways that the classic
+    # encoder does not: it splits "în curând" into adjacent encoded words, whose space readers
+    # drop (RFC 2047); it folds right after "Subject:", leaving a leading space; and it
+    # decodes an encoded word someone typed into a name ("=?utf-8?q?=0D=0ABcc:...?=") and
+    # re-emits its line break as a real one. So the classic encoder folds every subject
+    # (encoding it whole when it is not plain ASCII) and the result is stored as it is.
+    plain = subject.isascii() and "=?" not in subject
+    header = Header(subject, "us-ascii" if plain else "utf-8", header_name="Subject")
+    message.set_raw("Subject", header.encode(linesep="\r\n"))
 
 
 def build_message(

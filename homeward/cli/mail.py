@@ -21,7 +21,9 @@ from notifications.samples import sample_context
 from notifications.sender import drain, send_test
 from notifications.smtp import ensure_safe_transport
 
-mail_app = typer.Typer(help="Email reminders and notices: preview, outbox, sending.", no_args_is_help=True)
+mail_app = typer.Typer(
+    help="Email reminders and notices: preview, outbox, sending.", no_args_is_help=True
+)
 
 
 @mail_app.command("preview")
@@ -37,7 +39,10 @@ def mail_preview(
     rendered = render(template, language, context, stamp=moment)
     console.print(f"Subject: {rendered.subject}", markup=False, soft_wrap=True)
     for attachment in rendered.attachments:
-        console.print(f"Attachment: {attachment.filename} ({attachment.maintype}/{attachment.subtype})", markup=False)
+        console.print(
+            f"Attachment: {attachment.filename} ({attachment.maintype}/{attachment.subtype})",
+            markup=False,
+        )
     console.print("")
     console.print(rendered.html if html else rendered.text, markup=False, soft_wrap=True)
 
@@ -51,7 +56,9 @@ def mail_outbox(
     with reading() as session:
         rows = list_messages(session, dead=dead, limit=limit)
         title = "dead letters" if dead else "queued emails"
-        table = Table("#", "template", "lang", "to", "status", "tries", "next try", "last error", title=title)
+        table = Table(
+            "#", "template", "lang", "to", "status", "tries", "next try", "last error", title=title
+        )
         for row in rows:
             table.add_row(
                 str(row.id),
