@@ -129,7 +129,7 @@ class ConsentWithdrawnContext(Context):
     link: Link | None = None
 
 
-class TestContext(Context):
+class SendTestContext(Context):
     """``homeward mail send-test``: proves the settings work; carries no case at all."""
 
     day: date
@@ -143,7 +143,7 @@ TEMPLATES: dict[str, type[Context]] = {
     "handoff_accepted": HandoffContext,
     "handoff_rejected": HandoffContext,
     "consent_withdrawn": ConsentWithdrawnContext,
-    "test": TestContext,
+    "test": SendTestContext,
 }
 
 

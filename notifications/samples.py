@@ -13,7 +13,7 @@ from notifications.contexts import (
     EscalationContext,
     HandoffContext,
     ItemLine,
-    TestContext,
+    SendTestContext,
     base_link,
     case_link,
 )
@@ -93,7 +93,7 @@ SAMPLES: dict[str, Callable[[date, str], Context]] = {
     "handoff_accepted": _handoff,
     "handoff_rejected": _handoff,
     "consent_withdrawn": _withdrawn,
-    "test": lambda today, _lang: TestContext(day=today, link=base_link()),
+    "test": lambda today, _lang: SendTestContext(day=today, link=base_link()),
 }
 
 

@@ -23,7 +23,7 @@ from homeward.db import get_engine, write_session
 from homeward.errors import DeliveryFailed, HomewardError
 from homeward.models import OutboxMessage
 from homeward.settings import Settings, get_settings
-from notifications.contexts import TestContext, base_link
+from notifications.contexts import SendTestContext, base_link
 from notifications.message import build_message, message_id_for, sender_parts, valid_address
 from notifications.outbox import Attempt, Verdict, claim, pending_recipients, record_attempt
 from notifications.render import render
@@ -163,7 +163,7 @@ async def send_test(
     settings, now = settings or get_settings(), (clock or SYSTEM_CLOCK).now()
     ensure_safe_transport(settings)
     address = valid_address(to)
-    context = TestContext(day=now.astimezone(settings.tz).date(), link=base_link())
+    context = SendTestContext(day=now.astimezone(settings.tz).date(), link=base_link())
     sender = sender_parts(settings.mail_from)[1]
     rendered = render("test", language, context, stamp=now, domain=sender.rpartition("@")[2])
     message = build_message(

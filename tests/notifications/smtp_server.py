@@ -35,7 +35,7 @@ class ScriptedHandler(RecordingHandler):
     _script_lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_MAIL(  # noqa: N802
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+        self, server: SMTP, _session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
         self._connections.add(server)
         if self._gone:
@@ -45,7 +45,7 @@ class ScriptedHandler(RecordingHandler):
         return "250 OK"
 
     async def handle_RCPT(  # noqa: N802
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+        self, _server: SMTP, _session: Session, envelope: Envelope, address: str, _options: Any
     ) -> str:
         reply = self.rcpt_replies.get(address)
         if reply:
