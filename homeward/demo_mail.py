@@ -72,12 +72,10 @@ def samples(received: list[Received]) -> Group:
     panels = []
     for language in ("en", "ro"):
         mine = [r.parsed() for r in received if r.parsed()["Content-Language"] == language]
-        digests = [
-            m for m in mine if "igest" in str(m["Subject"]) or "rezumat" in str(m["Subject"])
-        ]
-        message = (digests or mine or [None])[0]
-        if message is None:
+        digests = [m for m in mine if "digest" in m["Subject"] or "rezumat" in m["Subject"]]
+        if not (digests or mine):
             continue
+        message = (digests or mine)[0]
         body = message.get_body(("plain",))
         text = body.get_content() if body is not None else ""
         title = f"{language}: {message['Subject']}  (to {message['To']})"
