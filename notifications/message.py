@@ -6,22 +6,24 @@ can smuggle in a header of its own; addresses are parsed and must be single, pla
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.header import Header
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
 from homeward.errors import InvalidInput
 from homeward.settings import LINE_BREAKS
 
+CRLF, FOLD, MAX_LINE = b"\r\n", "\r\n ", 78
+_WORD_BYTES = 42  # -> 56 base64 characters: a 68-character word, "Subject: " + word <= 78
+_UNSAFE = re.compile("[" + re.escape("".join(sorted(LINE_BREAKS))) + "\x00]")
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}")
 
 
@@ -55,7 +57,7 @@ def check_header(name: str, value: str) -> str:
 
     The message names the header only: the value could be anything.
     """
-    if any(c in LINE_BREAKS or c == "\x00" for c in value):
+    if _UNSAFE.search(value):
         raise UnsafeHeader(f"{name}: header value contains a line break; not sent")
     return value
 
@@ -75,6 +77,7 @@ def valid_address(value: str, *, field_name: str = "to") -> str:
     return str(checked.normalized).lower()
 
 
+@lru_cache(maxsize=8)
 def sender_parts(mail_from: str) -> tuple[str, str]:
     """(display name, address) of the configured sender."""
     display, address = parseaddr(mail_from)
@@ -88,16 +91,72 @@ def message_id_for(key: str, mail_from: str) -> str:
     return f"<{digest}.homeward@{domain}>"
 
 
-def _set_subject(message: EmailMessage, subject: str) -> None:
-    # Python 3.11's modern header folder mishandles subjects three ways that the classic
-    # encoder does not: it splits "în curând" into adjacent encoded words, whose space readers
-    # drop (RFC 2047); it folds right after "Subject:", leaving a leading space; and it
-    # decodes an encoded word someone typed into a name ("=?utf-8?q?=0D=0ABcc:...?=") and
-    # re-emits its line break as a real one. So the classic encoder folds every subject
-    # (encoding it whole when it is not plain ASCII) and the result is stored as it is.
-    plain = subject.isascii() and "=?" not in subject
-    header = Header(subject, "us-ascii" if plain else "utf-8", header_name="Subject")
-    message.set_raw("Subject", header.encode(linesep="\r\n"))
+def encode_subject(subject: str) -> str:
+    """The Subject value as it goes on the wire: plain ASCII folded at spaces, anything else
+    (or text that merely looks like an encoded word, "=?...?=") as RFC 2047 base64 words."""
+    if subject.isascii() and "=?" not in subject:
+        return _fold_at_spaces(subject, taken=len("Subject: "))
+    words, chunk = [], b""
+    for char in subject:  # whole characters per word: never split a UTF-8 sequence
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > _WORD_BYTES:
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return FOLD.join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words if w)
+
+
+def _fold_at_spaces(text: str, *, taken: int) -> str:
+    lines, line = [], ""
+    for word in text.split(" "):
+        if line and taken + len(line) + 1 + len(word) > MAX_LINE:
+            lines.append(line)
+            line, taken = word, 1
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return FOLD.join(lines)
+
+
+@lru_cache(maxsize=8)
+def _from_header(mail_from: str) -> str:
+    display, address = sender_parts(mail_from)
+    check_header("From", display)
+    if not display:
+        return address
+    if display.isascii() and "=?" not in display:
+        return formataddr((display, address))
+    return f"{encode_subject(display)} <{address}>"
+
+
+def _qp(text: str) -> bytes:
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(normalised, istext=True).replace(b"\n", CRLF)
+
+
+def _text_part(subtype: str, text: str) -> bytes:
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii") + _qp(text)
+
+
+def _attachment_part(item: Attachment) -> bytes:
+    name = check_header("filename", item.filename)
+    params = [*(f'{k}="{check_header(k, v)}"' for k, v in item.params.items()), f'name="{name}"']
+    head = (
+        f"Content-Type: {item.maintype}/{item.subtype};{FOLD}{f';{FOLD}'.join(params)}\r\n"
+        f'Content-Disposition: attachment;{FOLD}filename="{name}"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    return head.encode("ascii") + base64.encodebytes(item.content).replace(b"\n", CRLF)
+
+
+def _multipart(subtype: str, boundary: str, parts: Sequence[bytes]) -> bytes:
+    head = f'Content-Type: multipart/{subtype};{FOLD}boundary="{boundary}"\r\n\r\n--{boundary}\r\n'
+    delimiter = f"\r\n--{boundary}\r\n".encode("ascii")
+    return head.encode() + delimiter.join(parts) + f"\r\n--{boundary}--\r\n".encode()
 
 
 def build_message(
@@ -108,25 +167,34 @@ def build_message(
     message_id: str,
     date: datetime,
     language: str,
-) -> EmailMessage:
-    """The multipart message: text and HTML alternatives, then any attachments."""
-    message = EmailMessage(policy=SMTP)
-    display, address = sender_parts(mail_from)
-    message["From"] = Address(display_name=check_header("From", display), addr_spec=address)
-    message["To"] = ", ".join(check_header("To", addr) for addr in to)
-    _set_subject(message, check_header("Subject", rendered.subject))
-    message["Date"] = format_datetime(date)
-    message["Message-ID"] = check_header("Message-ID", message_id)
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies
-    message.set_content(rendered.text, cte="quoted-printable")
-    message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
-    for item in rendered.attachments:
-        message.add_attachment(
-            item.content,
-            maintype=item.maintype,
-            subtype=item.subtype,
-            filename=item.filename,
-            params=item.params,
-        )
-    message["Content-Language"] = check_header("Content-Language", language)  # after set_content
-    return message
+) -> bytes:
+    """The message as it goes over SMTP (CRLF line ends): multipart/alternative text and
+    HTML, inside multipart/mixed with the attachments when there are any.
+
+    Written directly rather than with ``email.message``: about ten times faster, which
+    matters when thousands of reminders go out at 8 o'clock; and byte-identical for the same
+    outbox row, boundaries included (they derive from the Message-ID), so a resend is the
+    same message. Boundaries start with "=_", which quoted-printable and base64 bodies can
+    never contain. The tests parse every template back with Python's own email parser.
+    """
+    tag = hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
+    body = _multipart(
+        "alternative",
+        f"=_hw_alt_{tag}",
+        [_text_part("plain", rendered.text), _text_part("html", rendered.html)],
+    )
+    if rendered.attachments:
+        attachments = [_attachment_part(item) for item in rendered.attachments]
+        body = _multipart("mixed", f"=_hw_mix_{tag}", [body, *attachments])
+    headers = [
+        ("From", _from_header(mail_from)),
+        ("To", f",{FOLD}".join(check_header("To", address) for address in to)),
+        ("Subject", encode_subject(check_header("Subject", rendered.subject))),
+        ("Date", format_datetime(date)),
+        ("Message-ID", check_header("Message-ID", message_id)),
+        ("Auto-Submitted", "auto-generated"),  # RFC 3834: no out-of-office replies
+        ("Content-Language", check_header("Content-Language", language)),
+        ("MIME-Version", "1.0"),
+    ]
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    return head.encode("ascii") + body

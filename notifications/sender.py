@@ -24,7 +24,12 @@ from homeward.errors import DeliveryFailed, HomewardError
 from homeward.models import OutboxMessage
 from homeward.settings import Settings, get_settings
 from notifications.contexts import SendTestContext, base_link
-from notifications.message import build_message, message_id_for, sender_parts, valid_address
+from notifications.message import (
+    build_message,
+    message_id_for,
+    sender_parts,
+    valid_address,
+)
 from notifications.outbox import Attempt, Verdict, claim, pending_recipients, record_attempt
 from notifications.render import render
 from notifications.smtp import Envelope, SmtpPool, ensure_safe_transport
@@ -66,7 +71,7 @@ def envelope_for(row: OutboxMessage, settings: Settings) -> Envelope | Attempt:
         return Attempt(Verdict.DEAD, error=f"cannot build the message: {exc}")
     except TemplateError as exc:
         return Attempt(Verdict.DEAD, error=f"cannot render the message ({type(exc).__name__})")
-    return Envelope(sender, tuple(pending_recipients(row)), message.as_bytes())
+    return Envelope(sender, tuple(pending_recipients(row)), message)
 
 
 async def drain(
@@ -175,7 +180,7 @@ async def send_test(
         language=language,
     )
     async with SmtpPool(settings, size=1) as pool:
-        attempt = await pool.send(Envelope(sender, (address,), message.as_bytes()))
+        attempt = await pool.send(Envelope(sender, (address,), message))
     if not attempt.accepted:
         why = attempt.error or "; ".join({**attempt.refused, **attempt.deferred}.values())
         raise DeliveryFailed(f"smtp: {why or 'the server did not accept the message'}")

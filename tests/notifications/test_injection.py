@@ -17,7 +17,12 @@ from pydantic import ValidationError
 from homeward.errors import InvalidInput
 from homeward.settings import LINE_BREAKS, Settings
 from notifications.contexts import DigestContext, HandoffContext, ItemLine, one_line
-from notifications.message import UnsafeHeader, build_message, check_header, valid_address
+from notifications.message import (
+    UnsafeHeader,
+    build_message,
+    check_header,
+    valid_address,
+)
 from notifications.render import render
 
 NASTY = [
@@ -67,7 +72,7 @@ def _message(template: str, context, language: str):
         date=datetime(2026, 1, 5, tzinfo=UTC),
         language=language,
     )
-    return rendered, message_from_bytes(message.as_bytes(), policy=policy.default)
+    return rendered, message_from_bytes(message, policy=policy.default)
 
 
 def _assert_headers_intact(parsed) -> None:

@@ -154,7 +154,7 @@ def test_a_digest_is_multipart_with_a_calendar_invitation_for_the_follow_up_visi
         date=STAMP,
         language="ro",
     )
-    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    parsed = message_from_bytes(message, policy=policy.default)
     assert parsed.get_content_type() == "multipart/mixed"
     assert parsed["Subject"] == result.subject  # diacritics survive the RFC 2047 encoding
     text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
@@ -191,3 +191,64 @@ def test_overdue_lines_carry_no_invitation():
         calendar_uid=None,
     )
     assert line.calendar_uid is None
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("template", template_names())
+def test_the_wire_format_is_clean_mime_that_a_mail_reader_parses_without_defects(
+    template, language
+):
+    result = rendered(template, language)
+    wire = build_message(
+        result,
+        to=["a@adpare.example.org", "b@adpare.example.org"],
+        mail_from="Homeward <no-reply@homeward.example.org>",
+        message_id="<k.homeward@homeward.example.org>",
+        date=STAMP,
+        language=language,
+    )
+    assert b"\n" not in wire.replace(b"\r\n", b"") and b"\r" not in wire.replace(b"\r\n", b"")
+    assert max(len(line) for line in wire.split(b"\r\n")) <= 78 and wire.isascii()
+    parsed = message_from_bytes(wire, policy=policy.default)
+    assert all(not part.defects for part in parsed.walk())
+    assert parsed["Subject"] == result.subject and parsed["Date"].datetime == STAMP
+    assert parsed["To"].addresses[1].addr_spec == "b@adpare.example.org"
+    assert parsed.get_body(("html",)).get_content().replace("\r\n", "\n") == result.html
+    for header in str(wire.split(b"\r\n\r\n")[0], "ascii").split("\r\n"):
+        words = [w for w in header.split() if w.startswith("=?")]
+        assert all(len(w) <= 75 for w in words)  # RFC 2047 encoded-word limit
+    assert wire == build_message(  # byte-identical for the same row: a resend is the same mail
+        result,
+        to=["a@adpare.example.org", "b@adpare.example.org"],
+        mail_from="Homeward <no-reply@homeward.example.org>",
+        message_id="<k.homeward@homeward.example.org>",
+        date=STAMP,
+        language=language,
+    )
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "short",
+        "word " * 40,
+        "x" * 120,
+        "Întârziere de 2 zile: " + "ă" * 80,
+        "looks =?utf-8?q?encoded?= but is typed",
+    ],
+)
+def test_subjects_of_any_length_survive_the_round_trip(subject):
+    rendered_mail = render(
+        "test", "en", sample_context("test", "en", TODAY), stamp=STAMP
+    ).__class__(subject=subject.strip(), text="t\n", html="<p>h</p>")
+    wire = build_message(
+        rendered_mail,
+        to=["a@b.org"],
+        mail_from="Ana Țară <n@h.org>",
+        message_id="<m@h.org>",
+        date=STAMP,
+        language="ro",
+    )
+    parsed = message_from_bytes(wire, policy=policy.default)
+    assert parsed["Subject"] == subject.strip()
+    assert parsed["From"].addresses[0].display_name == "Ana Țară"
