@@ -92,9 +92,9 @@ def message_id_for(key: str, mail_from: str) -> str:
 
 
 def encode_subject(subject: str) -> str:
-    """The Subject value as it goes on the wire: plain ASCII folded at spaces, anything else
-    (or text that merely looks like an encoded word, "=?...?=") as RFC 2047 base64 words."""
-    if subject.isascii() and "=?" not in subject:
+    """The Subject value as it goes on the wire: printable ASCII folded at spaces, anything
+    else (or text that merely looks like an encoded word, "=?...?=") as RFC 2047 base64 words."""
+    if subject.isascii() and subject.isprintable() and "=?" not in subject:
         return _fold_at_spaces(subject, taken=len("Subject: "))
     words, chunk = [], b""
     for char in subject:  # whole characters per word: never split a UTF-8 sequence
@@ -125,7 +125,7 @@ def _from_header(mail_from: str) -> str:
     check_header("From", display)
     if not display:
         return address
-    if display.isascii() and "=?" not in display:
+    if display.isascii() and display.isprintable() and "=?" not in display:
         return formataddr((display, address))
     return f"{encode_subject(display)} <{address}>"
 
