@@ -1,7 +1,8 @@
 """The case history: append-only ``CaseEvent`` rows, written in the transaction of the change.
 
 Events carry codes, states, dates and staff ids only; ``data`` must never hold personal values,
-and ``reason`` only codes. Each event also appends to the tamper-evident audit log.
+and ``reason`` only codes. Each event also appends to the tamper-evident audit log and is handed
+to the listeners of ``homeward.hooks`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from homeward.auditlog import audit
+from homeward.hooks import emit
 from homeward.models import Case, CaseEvent, StaffMember
 
 
@@ -33,7 +35,7 @@ def record_event(
     reason: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> CaseEvent:
-    """Append one event to ``case``'s history (flushed, not committed)."""
+    """Append one event to ``case``'s history (flushed, not committed) and tell the listeners."""
     assert case.id is not None  # noqa: S101 (cases are flushed before events)
     event = CaseEvent(
         case_id=case.id,
@@ -55,6 +57,7 @@ def record_event(
         case_ref=case.case_ref,
         fields=sorted(event.data),
     )
+    emit(session, case, event)
     return event
 
 

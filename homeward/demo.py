@@ -1,5 +1,6 @@
 """``homeward demo``: a fresh temporary database, seven organisations, an adult's and a minor's
-case run from identification to closure on a simulated clock, and each case's timeline.
+case run from identification to closure on a simulated clock, each case's timeline, and the
+emails the journeys would send (reminders, digests, handoff notices) in English and Romanian.
 
 An edge module (like the CLI): it drives the card packages through their public functions only,
 exactly as coordinators and staff would, each step in its own transaction.
@@ -23,6 +24,7 @@ from homeward.audit import history
 from homeward.clock import SimulatedClock
 from homeward.consent import ConsentIn
 from homeward.db import make_engine, read_session, write_session
+from homeward.demo_mail import show_emails, sweep
 from homeward.directory import (
     OrganisationIn,
     StaffIn,
@@ -173,7 +175,9 @@ class Journey:
         return self
 
     def wait(self, days: int) -> Journey:
+        """Let ``days`` pass; the day's reminder run happens, as the scheduled sweep would."""
         self.clock.advance(days=days)
+        sweep(self.engine, self.clock.now())
         return self
 
     @property
@@ -335,6 +339,7 @@ def run_demo(keep: str | None = None, console: Console | None = None) -> list[st
             )
             for journey, title in ((adult, "adult"), (minor, "minor")):
                 console.print(timeline(engine, journey.case_ref, title))
+            show_emails(engine, console, now=max(adult.clock.now(), minor.clock.now()))
         engine.dispose()
         if keep:
             shutil.copy(path, keep)

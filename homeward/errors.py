@@ -34,3 +34,10 @@ class Conflict(HomewardError):
     """Someone else changed the record first, or it already exists."""
 
     exit_code = 5
+
+
+class DeliveryFailed(HomewardError):
+    """The mail server could not be reached, or refused the message (nothing was lost:
+    queued emails stay queued)."""
+
+    exit_code = 7

@@ -327,3 +327,73 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
     last_id: int = 0
     last_mac: str = Field(default="0" * 64, sa_type=String(64))
+
+
+class OutboxStatus(StrEnum):
+    """Where an email is in the outbox. ``sending`` is a lease: a crashed sender's rows return."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+def _json_list() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An email, first written as a row in the transaction of the change that caused it.
+
+    ``key`` makes queuing idempotent (rule + item + due date, or recipient + digest day).
+    ``context`` holds only the template's allow-listed fields (case_ref, stage, item title,
+    organisation names, dates, a link): never personal data. The sender drains the rows.
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_type=String(200), unique=True, index=True)
+    template: str = Field(sa_type=String(64))
+    language: str = Field(sa_type=String(8))
+    to_addrs: list[str] = _json_list()
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    message_id: str = Field(sa_type=String(255))
+    status: str = Field(default=OutboxStatus.QUEUED, sa_type=String(32))
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=AwareDateTime)
+    created_at: datetime = Field(sa_type=AwareDateTime)
+    sent_at: datetime | None = _when(nullable=True)
+    delivered_to: list[str] = _json_list()
+    refused: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    last_error: str | None = Field(default=None, sa_type=String(500))
+
+
+class Reminder(SQLModel, table=True):
+    """One reminder rule fired for one checklist item and due date; the unique key keeps it
+    from firing twice (a changed due date is a new obligation and may fire again)."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (UniqueConstraint("item_id", "rule", "due_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="checklist_item.id", index=True, ondelete="CASCADE")
+    rule: str = Field(sa_type=String(32))
+    due_on: date
+    fired_at: datetime = Field(sa_type=AwareDateTime)
+
+
+class ReminderRun(SQLModel, table=True):
+    """The daily reminder run for one local day: digests go out once a day, at the digest hour."""
+
+    __tablename__ = "reminder_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(unique=True)
+    ran_at: datetime = Field(sa_type=AwareDateTime)
+    coming_due: int = 0
+    due_today: int = 0
+    overdue: int = 0
+    escalated: int = 0
+    queued: int = 0

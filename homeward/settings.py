@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_config_dir, user_data_dir
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SUPPORTED_LANGUAGES = ("en", "ro")
+LINE_BREAKS = frozenset("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")  # what str.splitlines splits on
+
+
+class TlsMode(StrEnum):
+    """How the SMTP connection is protected: implicit TLS (port 465), STARTTLS required (587),
+    or none, which Homeward allows only to a server on this machine (loopback)."""
+
+    IMPLICIT = "implicit"
+    STARTTLS = "starttls"
+    NONE = "none"
+
+
+DEFAULT_PORTS = {TlsMode.IMPLICIT: 465, TlsMode.STARTTLS: 587, TlsMode.NONE: 25}
 
 
 def default_database_url() -> str:
@@ -41,6 +57,21 @@ class Settings(BaseSettings):
     )
     retention_days: int = Field(default=1825, ge=30, description="purge closed cases after this")
 
+    # Email (notifications): the SMTP server, the sender, and how reminders behave.
+    smtp_host: str = "localhost"
+    smtp_port: int | None = Field(default=None, ge=1, le=65535, description="default by TLS")
+    smtp_tls: TlsMode = TlsMode.STARTTLS
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_ca_file: str | None = Field(default=None, description="extra CA bundle to trust")
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    smtp_pool_size: int = Field(default=4, ge=1, le=64, description="connections kept open")
+    mail_from: str = "Homeward <no-reply@homeward.invalid>"
+    mail_base_url: str | None = Field(default=None, description="links: BASE/cases/CASE_REF")
+    mail_digest_hour: int = Field(default=8, ge=0, le=23, description="local hour of digests")
+    mail_max_attempts: int = Field(default=8, ge=1, le=50)
+    mail_retry_base_seconds: int = Field(default=60, ge=0, le=86_400)
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -56,6 +87,32 @@ class Settings(BaseSettings):
         if value not in SUPPORTED_LANGUAGES:
             raise ValueError(f"must be one of {', '.join(SUPPORTED_LANGUAGES)}")
         return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _single_address(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        local, _, domain = address.rpartition("@")
+        if any(c in LINE_BREAKS for c in value) or not local or "." not in domain:
+            raise ValueError("use one address, e.g. 'Homeward <no-reply@iom.example.org>'")
+        return value
+
+    @field_validator("mail_base_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.netloc or parts.query:
+            raise ValueError("use an https:// address without query, e.g. https://homeward.org")
+        if not value.isascii() or any(not c.isprintable() or c in " <>\"'" for c in value):
+            raise ValueError("use printable ASCII without spaces, quotes or angle brackets")
+        return value.rstrip("/")
+
+    @property
+    def smtp_port_or_default(self) -> int:
+        """The configured SMTP port, or the usual one for the TLS mode."""
+        return self.smtp_port or DEFAULT_PORTS[self.smtp_tls]
 
     @property
     def tz(self) -> ZoneInfo:

@@ -1,1 +1,13 @@
-"""Notifications: reminder rules, email templates (en/ro), the outbox and the SMTP sender."""
+"""Notifications: reminder rules, email templates (en/ro), the outbox and the SMTP sender.
+
+Owns ``rules`` (reminder rules as data) and ``reminders`` (the daily run), ``notices`` (handoff
+and consent-withdrawn notices, queued in the transaction of the change by listening to the case
+history), ``contexts`` / ``render`` / ``templates`` (allow-listed, typed template contexts;
+multipart text + HTML + calendar invitations), ``outbox`` (every email is first a row) and
+``sender`` / ``smtp`` (draining the outbox through a pool of aiosmtplib connections).
+
+Importing this package subscribes the notices to the case history; the edge modules (CLI, demo,
+Prefect flows) import it. ``tasks`` and ``statemachines`` never import it.
+"""
+
+from notifications import notices as _notices  # noqa: F401  (subscribes on import)

@@ -218,6 +218,29 @@ def mark_skipped(
     return item
 
 
+def assign(
+    session: Session, *, item_id: int, assignee: StaffMember, actor: StaffMember, now: datetime
+) -> ChecklistItem:
+    """Give an open item to one staff member of its owner organisation (reminders go to them)."""
+    item, case = _open_item_for(session, item_id, actor)
+    if assignee.org_id != item.owner_org_id or not assignee.active:
+        raise Refused(
+            f"{assignee.email} is not active staff of the organisation owning item "
+            f"#{item_id}; hand the item off first"
+        )
+    item.assignee_id = assignee.id
+    session.add(item)
+    record_event(
+        session,
+        case=case,
+        trigger="item_assigned",
+        at=now,
+        actor=actor,
+        data={"item_id": item.id, "code": item.code},
+    )
+    return item
+
+
 def cancel_open_items(
     session: Session, *, case: Case, actor: StaffMember | None, now: datetime
 ) -> list[ChecklistItem]:

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from homeward.db import make_engine, read_session
 from homeward.demo import run_demo
-from homeward.models import Case, CaseEvent
+from homeward.models import Case, CaseEvent, OutboxMessage
 
 
 def test_demo_runs_adult_and_minor_to_closure_and_can_keep_its_database(tmp_path):
@@ -18,6 +18,11 @@ def test_demo_runs_adult_and_minor_to_closure_and_can_keep_its_database(tmp_path
     refs = run_demo(keep=str(kept), console=Console(file=out, width=160))
     text = out.getvalue()
     assert text.count("final stage closed") == 2 and all(ref in text for ref in refs)
+    # ...and the emails the journeys would send, through a local SMTP sink, in both languages.
+    assert "emails delivered over SMTP to a sink on 127.0.0.1, 0 left queued, 0 dead" in text
+    assert "en: Homeward digest" in text and "ro: Homeward, rezumatul zilei" in text
+    assert all(kind in text for kind in ("digest", "escalation", "handoff_proposed"))
+    assert "Demo" not in text  # the made-up people's names never print
     engine = make_engine(f"sqlite:///{kept}")
     with read_session(engine) as session:
         cases = {c.case_ref: c for c in session.exec(select(Case))}
@@ -26,6 +31,9 @@ def test_demo_runs_adult_and_minor_to_closure_and_can_keep_its_database(tmp_path
         triggers = [
             e.trigger for e in session.exec(select(CaseEvent).where(CaseEvent.case_id == minor.id))
         ]
+        emails = list(session.exec(select(OutboxMessage)))
     engine.dispose()
     assert minor.travel_doc_kind == "emergency_travel_document"
     assert {"suspend", "resume", "transfer_accepted"} <= set(triggers)
+    assert emails and {e.status for e in emails} == {"sent"}
+    assert {e.language for e in emails} == {"en", "ro"}

@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from homeward.cli import admin, cases, items, protect
+from homeward.cli import admin, cases, items, mail, protect
 from homeward.cli.common import err_console, state
 from homeward.errors import HomewardError
 
@@ -33,6 +33,7 @@ app.add_typer(protect.consent_app, name="consent")
 app.add_typer(protect.keys_app, name="keys")
 app.add_typer(protect.audit_app, name="audit")
 app.add_typer(protect.retention_app, name="retention")
+app.add_typer(mail.mail_app, name="mail")
 
 
 @app.callback()

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from homeward.cli.common import actor, console, local_day, now, reading, writing
-from homeward.directory import get_org, orgs_by_id
+from homeward.directory import get_org, get_staff, orgs_by_id
 from statemachines.cases import get_case
 from tasks import checklist, handoffs
 from tasks.catalog import load_catalog
@@ -63,6 +63,18 @@ def items_done(
             session, item_id=item_id, actor=actor(session), now=now(), outcome=outcome, note=note
         )
         console.print(f"item #{item.id} {item.code} done")
+
+
+@items_app.command("assign")
+def items_assign(
+    item_id: int, to: str = typer.Option(..., "--to", help="email of the staff member")
+) -> None:
+    """Give an item to one staff member of its owner organisation."""
+    with writing() as session:
+        who = actor(session)
+        assignee = get_staff(session=session, email=to)
+        item = checklist.assign(session, item_id=item_id, assignee=assignee, actor=who, now=now())
+        console.print(f"item #{item.id} {item.code} assigned to {assignee.email}")
 
 
 @items_app.command("skip")

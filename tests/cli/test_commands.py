@@ -481,3 +481,17 @@ def test_user_errors_are_one_line_and_change_nothing(seeded, clock, argv, stdin,
         assert word in lines[0]
     assert "Traceback" not in result.err + result.out
     assert f.db_snapshot() == before
+
+
+def test_items_can_be_assigned_to_a_staff_member_of_the_owner(seeded, clock):
+    ref = f.open_case(clock)
+    item = f.items(ref, stage="identified_abroad")[0]
+    assigned = seeded(
+        "--as", f.COORD, "items", "assign", str(item.id), "--to", "cw@iom-it.example.org"
+    )
+    assert assigned.code == 0 and "assigned to cw@iom-it.example.org" in assigned.out
+    assert f.items(ref, stage="identified_abroad")[0].assignee_id is not None
+    outsider = seeded(
+        "--as", f.COORD, "items", "assign", str(item.id), "--to", "cw@adpare.example.org"
+    )
+    assert outsider.code == 4 and "hand the item off first" in outsider.err

@@ -1,0 +1,163 @@
+"""What a template may know: one typed context model per template, and nothing else.
+
+The fields are an allow-list (``ALLOWED_FIELDS``): case_ref, stage, item title(s), organisation
+names, dates and counts of days, a link, a calendar uid. A template is rendered from
+``model_dump()`` of its context, plain values only, so it cannot reach a table row, let alone
+the ``Beneficiary``. Text that people typed elsewhere (organisation names) is folded onto one
+line without control characters, so it can go into a subject line or an HTML page unharmed.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from homeward.settings import get_settings
+
+ALLOWED_FIELDS = frozenset(
+    {
+        "case_ref",
+        "stage",
+        "item_number",
+        "item_title",
+        "item_titles",
+        "org_name",
+        "from_org",
+        "to_org",
+        "due_on",
+        "day",
+        "days",
+        "link",
+        "calendar_uid",
+        "overdue",
+        "due_today",
+        "coming_due",
+    }
+)
+
+
+def one_line(value: str) -> str:
+    """Fold ``value`` onto one line: control and format characters (CR, LF, NUL, bidi
+    overrides...) and runs of whitespace become single spaces."""
+    cleaned = "".join(" " if unicodedata.category(c).startswith("C") else c for c in value)
+    return " ".join(cleaned.split())
+
+
+def _folded(value: str) -> str:
+    folded = one_line(value)
+    if not folded:
+        raise ValueError("must have some printable text")
+    return folded
+
+
+def _no_line_breaks(value: str) -> str:
+    if value != one_line(value):
+        raise ValueError("must be one line of printable text")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_folded), Field(min_length=1, max_length=300)]
+CaseRef = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,15}$")]
+Link = Annotated[str, AfterValidator(_no_line_breaks), Field(pattern=r"^https?://[^\s<>\"']+$")]
+CalendarUid = Annotated[str, Field(pattern=r"^[A-Za-z0-9.@_-]{1,120}$")]
+
+
+class Context(BaseModel):
+    """Base of every template context: closed (no extra fields) and immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ItemLine(Context):
+    """One checklist item in a digest. ``days``: days until due (negative when overdue)."""
+
+    case_ref: CaseRef
+    stage: Text
+    item_number: int
+    item_title: Text
+    org_name: Text
+    due_on: date
+    days: int
+    link: Link | None = None
+    calendar_uid: CalendarUid | None = None  # set on follow-up visits: an .ics is attached
+
+
+class DigestContext(Context):
+    """The daily digest of one staff member (or organisation mailbox)."""
+
+    day: date
+    org_name: Text
+    overdue: tuple[ItemLine, ...] = ()
+    due_today: tuple[ItemLine, ...] = ()
+    coming_due: tuple[ItemLine, ...] = ()
+
+
+class EscalationContext(Context):
+    """An item overdue for ``days`` days, told to the owner organisation's supervisors."""
+
+    case_ref: CaseRef
+    stage: Text
+    item_number: int
+    item_title: Text
+    org_name: Text
+    due_on: date
+    days: int
+    link: Link | None = None
+
+
+class HandoffContext(Context):
+    """An item (or, without ``item_title``, a whole case) handed between organisations."""
+
+    case_ref: CaseRef
+    stage: Text
+    item_number: int | None = None
+    item_title: Text | None = None
+    from_org: Text
+    to_org: Text
+    link: Link | None = None
+
+
+class ConsentWithdrawnContext(Context):
+    """Consent withdrawn: the organisation's open items on the case were cancelled."""
+
+    case_ref: CaseRef
+    org_name: Text
+    item_titles: tuple[Text, ...] = ()
+    link: Link | None = None
+
+
+class SendTestContext(Context):
+    """``homeward mail send-test``: proves the settings work; carries no case at all."""
+
+    day: date
+    link: Link | None = None
+
+
+TEMPLATES: dict[str, type[Context]] = {
+    "digest": DigestContext,
+    "escalation": EscalationContext,
+    "handoff_proposed": HandoffContext,
+    "handoff_accepted": HandoffContext,
+    "handoff_rejected": HandoffContext,
+    "consent_withdrawn": ConsentWithdrawnContext,
+    "test": SendTestContext,
+}
+
+
+def context_model(template: str) -> type[Context]:
+    """The context model of ``template`` (``KeyError`` for an unknown name)."""
+    return TEMPLATES[template]
+
+
+def case_link(case_ref: str) -> str | None:
+    """Where staff open the case, when ``HOMEWARD_MAIL_BASE_URL`` is set."""
+    base = get_settings().mail_base_url
+    return f"{base}/cases/{case_ref}" if base else None
+
+
+def base_link() -> str | None:
+    """Homeward's address, when ``HOMEWARD_MAIL_BASE_URL`` is set."""
+    return get_settings().mail_base_url

@@ -1,0 +1,167 @@
+"""Notices of changes, queued in the transaction of the change: an item or a case handed to an
+organisation (to its staff), the answer (to whoever proposed it), and a withdrawal of consent
+(to every organisation whose open items on the case were cancelled by it).
+
+``on_case_event`` listens to the case history (``homeward.hooks``); the table ``NOTICES`` says
+which event queues what. Keys are the event id and the recipient group, so a notice is queued
+once per event however often the listener runs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from sqlmodel import Session, col, select
+
+from homeward.hooks import subscribe
+from homeward.models import Case, CaseEvent, ChecklistItem, Handoff, HandoffStatus, ItemStatus
+from notifications.contexts import ConsentWithdrawnContext, Context, HandoffContext, case_link
+from notifications.i18n import item_title, stage_label
+from notifications.outbox import enqueue
+from notifications.recipients import Directory, Recipient, by_language
+
+
+def _notify(
+    session: Session,
+    event: CaseEvent,
+    template: str,
+    recipients: list[Recipient],
+    context_for: Callable[[str], Context],
+) -> None:
+    for language, group in by_language(recipients).items():
+        orgs = "+".join(sorted({f"org-{r.org_id}" for r in group}))
+        enqueue(
+            session,
+            key=f"{template}:event-{event.id}:{orgs}:{language}",
+            template=template,
+            to=[r.address for r in group],
+            language=language,
+            context=context_for(language),
+            now=event.at,
+        )
+
+
+def _handoff_context(
+    directory: Directory, case: Case, handoff: Handoff, item: ChecklistItem | None
+) -> Callable[[str], Context]:
+    def build(language: str) -> Context:
+        title = (
+            item_title(item.code, language, process_version=case.process_version) if item else None
+        )
+        return HandoffContext(
+            case_ref=case.case_ref,
+            stage=stage_label(handoff.stage, language),
+            item_number=item.id if item else None,
+            item_title=title,
+            from_org=directory.org_name(handoff.from_org_id),
+            to_org=directory.org_name(handoff.to_org_id),
+            link=case_link(case.case_ref),
+        )
+
+    return build
+
+
+def _latest_handoff(session: Session, event: CaseEvent, statuses: list[str]) -> Handoff | None:
+    item_id = event.data.get("item_id")
+    query = select(Handoff).where(
+        Handoff.case_id == event.case_id, col(Handoff.status).in_(statuses)
+    )
+    query = query.where(
+        Handoff.item_id == item_id if item_id is not None else col(Handoff.item_id).is_(None)
+    )
+    return session.exec(query.order_by(col(Handoff.id).desc())).first()
+
+
+def handed_over(session: Session, case: Case, event: CaseEvent) -> None:
+    """An item or the case was handed to an organisation: tell its staff."""
+    handoff = _latest_handoff(session, event, [HandoffStatus.PROPOSED])
+    if handoff is None:
+        return
+    directory = Directory(session)
+    item = session.get(ChecklistItem, handoff.item_id) if handoff.item_id else None
+    context = _handoff_context(directory, case, handoff, item)
+    recipients = directory.audience(handoff.to_org_id)
+    _notify(session, event, "handoff_proposed", recipients, context)
+
+
+def answered(session: Session, case: Case, event: CaseEvent) -> None:
+    """A handoff was accepted or rejected: tell whoever proposed it (else their organisation)."""
+    accepted = event.trigger.endswith("_accepted")
+    status = HandoffStatus.ACCEPTED if accepted else HandoffStatus.REJECTED
+    handoff = _latest_handoff(session, event, [status])
+    if handoff is None:
+        return
+    directory = Directory(session)
+    item = session.get(ChecklistItem, handoff.item_id) if handoff.item_id else None
+    proposer = directory.member(handoff.proposed_by_id)
+    recipients = [proposer] if proposer else directory.audience(handoff.from_org_id)
+    template = "handoff_accepted" if accepted else "handoff_rejected"
+    _notify(session, event, template, recipients, _handoff_context(directory, case, handoff, item))
+
+
+def consent_withdrawn(session: Session, case: Case, event: CaseEvent) -> None:
+    """Consent withdrawn: tell each organisation whose open items (or pending handoffs) on the
+    case the withdrawal cancelled, listing those items."""
+    cancelled = session.exec(
+        select(ChecklistItem).where(
+            ChecklistItem.case_id == case.id, ChecklistItem.status == ItemStatus.CANCELLED
+        )
+    )
+    holders: dict[int, list[ChecklistItem]] = defaultdict(list)
+    for item in cancelled:
+        if item.completed_at == event.at:
+            holders[item.owner_org_id].append(item)
+    revoked = session.exec(
+        select(Handoff).where(Handoff.case_id == case.id, Handoff.status == HandoffStatus.REVOKED)
+    )
+    for handoff in revoked:
+        if handoff.decided_at == event.at and handoff.item_id is not None:
+            offered = session.get(ChecklistItem, handoff.item_id)
+            holders[handoff.to_org_id].extend([offered] if offered else [])
+    directory = Directory(session)
+    for org_id, items in sorted(holders.items()):
+        _notify(
+            session,
+            event,
+            "consent_withdrawn",
+            directory.audience(org_id),
+            _withdrawal_context(directory, case, org_id, items),
+        )
+
+
+def _withdrawal_context(
+    directory: Directory, case: Case, org_id: int, items: list[ChecklistItem]
+) -> Callable[[str], Context]:
+    def build(language: str) -> Context:
+        titles = [
+            item_title(i.code, language, process_version=case.process_version)
+            for i in sorted(items, key=lambda i: i.id or 0)
+        ]
+        return ConsentWithdrawnContext(
+            case_ref=case.case_ref,
+            org_name=directory.org_name(org_id),
+            item_titles=tuple(dict.fromkeys(titles)),
+            link=case_link(case.case_ref),
+        )
+
+    return build
+
+
+NOTICES: dict[str, Callable[[Session, Case, CaseEvent], None]] = {
+    "handoff_proposed": handed_over,
+    "transfer_proposed": handed_over,
+    "handoff_accepted": answered,
+    "handoff_rejected": answered,
+    "transfer_accepted": answered,
+    "transfer_rejected": answered,
+    "withdraw_consent": consent_withdrawn,
+}
+
+
+@subscribe
+def on_case_event(session: Session, case: Case, event: CaseEvent) -> None:
+    """Queue the notices ``NOTICES`` lists for this kind of event."""
+    notice = NOTICES.get(event.trigger)
+    if notice is not None:
+        notice(session, case, event)

@@ -1,0 +1,237 @@
+"""The outbox: every email is first a row, written in the transaction of the change behind it.
+
+``enqueue`` is idempotent on ``key`` at the database (``INSERT ... ON CONFLICT DO NOTHING``),
+so two sweeps racing, or a retried transaction, still queue each email once. The sender
+claims due rows with a lease (``sending`` until ``next_attempt_at``), so a crashed sender's
+rows come back instead of being lost, and records each attempt's outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, or_, select
+
+from homeward.errors import InvalidInput, NotFound
+from homeward.models import OutboxMessage, OutboxStatus, utcnow
+from homeward.settings import get_settings
+from notifications.contexts import Context
+from notifications.i18n import check_language
+from notifications.message import check_header, message_id_for, valid_address
+from notifications.render import validate_context
+
+KEY_MAX = 200
+MAX_BACKOFF_SECONDS = 6 * 3600
+
+
+class Verdict(StrEnum):
+    """What one attempt at sending a message came to."""
+
+    SENT = "sent"  # accepted for at least one recipient (others may be refused or deferred)
+    RETRY = "retry"  # temporary: a 4xx answer, a lost connection, a timeout
+    DEAD = "dead"  # permanent: a 5xx answer, or a message that cannot be built safely
+    NOT_TRIED = "not_tried"  # the server could not be reached: uses up no attempt
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one attempt; ``refused`` are permanent (5xx) recipient refusals,
+    ``deferred`` temporary (4xx) ones, both as address -> "code reply"."""
+
+    verdict: Verdict
+    accepted: tuple[str, ...] = ()
+    refused: Mapping[str, str] = field(default_factory=dict)
+    deferred: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def insert_ignoring_duplicates(
+    session: Session, table: Table, values: Mapping[str, Any], unique: Sequence[str]
+) -> int | None:
+    """Insert one row; return its id, or None when a row with the same ``unique`` columns
+    exists (the database decides, so concurrent writers cannot both insert)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(unique))
+        .returning(table.c.id)
+    )
+    row_id: int | None = session.execute(statement).scalar_one_or_none()
+    return row_id
+
+
+def _recipients(to: str | Sequence[str]) -> list[str]:
+    addresses = [to] if isinstance(to, str) else list(to)
+    if not addresses:
+        raise InvalidInput("to: give at least one recipient")
+    return list(dict.fromkeys(valid_address(address) for address in addresses))
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    template: str,
+    to: str | Sequence[str],
+    language: str,
+    context: Context | Mapping[str, Any],
+    now: datetime | None = None,
+) -> OutboxMessage | None:
+    """Queue one email in the caller's transaction; None if ``key`` was queued before.
+
+    ``context`` must fit the template's context model (checked here, so a bad row is never
+    written); ``to`` is one address or several (one message, each recipient tracked).
+    """
+    if not key or len(key) > KEY_MAX:
+        raise InvalidInput(f"key: give 1 to {KEY_MAX} characters")
+    check_header("key", key)
+    model = validate_context(template, context)
+    moment = now or utcnow()
+    values = {
+        "key": key,
+        "template": template,
+        "language": check_language(language),
+        "to_addrs": _recipients(to),
+        "context": model.model_dump(mode="json"),
+        "message_id": message_id_for(key, get_settings().mail_from),
+        "status": OutboxStatus.QUEUED,
+        "attempts": 0,
+        "next_attempt_at": moment,
+        "created_at": moment,
+        "delivered_to": [],
+        "refused": {},
+    }
+    row_id = insert_ignoring_duplicates(session, _table(), values, ["key"])
+    return session.get(OutboxMessage, row_id) if row_id is not None else None
+
+
+def _table() -> Table:
+    table: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def claim(
+    session: Session, *, due_by: datetime, now: datetime, limit: int, lease_seconds: float
+) -> list[OutboxMessage]:
+    """Lease up to ``limit`` messages due by ``due_by`` (queued, or sending with an expired
+    lease) to the caller: they become ``sending`` until ``now + lease``; oldest first.
+
+    PostgreSQL skips rows another sender holds (``FOR UPDATE SKIP LOCKED``); SQLite serialises
+    writers, so two senders never claim the same row.
+    """
+    query = (
+        select(OutboxMessage)
+        .where(
+            or_(
+                OutboxMessage.status == OutboxStatus.QUEUED,
+                OutboxMessage.status == OutboxStatus.SENDING,
+            ),
+            col(OutboxMessage.next_attempt_at) <= due_by,
+        )
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(session.exec(query))
+    for row in rows:
+        row.status, row.attempts = OutboxStatus.SENDING, row.attempts + 1
+        row.next_attempt_at = now + timedelta(seconds=lease_seconds)
+    session.flush()
+    return rows
+
+
+def pending_recipients(row: OutboxMessage) -> list[str]:
+    """Recipients still to be reached: neither delivered nor permanently refused."""
+    done = set(row.delivered_to) | set(row.refused)
+    return [address for address in row.to_addrs if address not in done]
+
+
+def list_messages(session: Session, *, dead: bool = False, limit: int = 50) -> list[OutboxMessage]:
+    """Messages not yet sent (queued or sending), or the dead letters; oldest first."""
+    statuses = [OutboxStatus.DEAD] if dead else [OutboxStatus.QUEUED, OutboxStatus.SENDING]
+    query = (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.status).in_(statuses))
+        .order_by(col(OutboxMessage.created_at), col(OutboxMessage.id))
+        .limit(limit)
+    )
+    return list(session.exec(query))
+
+
+def retry_dead(session: Session, *, now: datetime, message_id: int | None = None) -> int:
+    """Queue dead letters again (all, or one by id) with a fresh attempt budget; returns how
+    many. Recipients already reached are not mailed again."""
+    query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
+    if message_id is not None:
+        query = query.where(OutboxMessage.id == message_id)
+    rows = list(session.exec(query))
+    if message_id is not None and not rows:
+        raise NotFound(
+            f"outbox message #{message_id} is not a dead letter; see `homeward mail outbox --dead`"
+        )
+    for row in rows:
+        row.status, row.attempts, row.next_attempt_at = OutboxStatus.QUEUED, 0, now
+        row.refused, row.last_error = {}, None
+    session.flush()
+    return len(rows)
+
+
+def backoff_seconds(attempts: int, base_seconds: float) -> float:
+    """Exponential backoff after ``attempts`` attempts: base, 2 x base, 4 x base... capped."""
+    return float(min(base_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
+
+
+def record_attempt(
+    row: OutboxMessage, attempt: Attempt, *, now: datetime, max_attempts: int, base_seconds: float
+) -> str:
+    """Apply an attempt's outcome to its row; returns "sent", "retried" or "dead"."""
+    row.delivered_to = [
+        *row.delivered_to,
+        *(a for a in attempt.accepted if a not in row.delivered_to),
+    ]
+    row.refused = {**row.refused, **attempt.refused}
+    if attempt.accepted and row.sent_at is None:
+        row.sent_at = now
+    if attempt.verdict is Verdict.NOT_TRIED:
+        row.attempts = max(row.attempts - 1, 0)
+        return _requeue(row, now + timedelta(seconds=max(base_seconds, 1)), attempt.error)
+    if attempt.verdict is Verdict.DEAD:
+        return _finish(row, attempt.error)
+    remaining = pending_recipients(row)
+    if not remaining:
+        return _finish(row, attempt.error)
+    reason = attempt.error or "; ".join(sorted(set(attempt.deferred.values()))) or "deferred"
+    if row.attempts >= max_attempts:
+        gave_up = _short(f"gave up after {row.attempts} attempts: {reason}")
+        row.refused = {**row.refused, **dict.fromkeys(remaining, gave_up)}
+        return _finish(row, gave_up)
+    delay = max(backoff_seconds(row.attempts, base_seconds), 1.0)
+    return _requeue(row, now + timedelta(seconds=delay), reason)
+
+
+def _short(text: str) -> str:
+    return " ".join(text.split())[:500]
+
+
+def _requeue(row: OutboxMessage, when: datetime, error: str | None) -> str:
+    row.status, row.next_attempt_at = OutboxStatus.QUEUED, when
+    row.last_error = _short(error) if error else None
+    return "retried"
+
+
+def _finish(row: OutboxMessage, error: str | None) -> str:
+    """Sent when anyone received it; otherwise dead, with the reason kept."""
+    if row.delivered_to:
+        row.status, row.last_error = OutboxStatus.SENT, None
+        return "sent"
+    row.status = OutboxStatus.DEAD
+    row.last_error = _short(error or "; ".join(sorted(set(row.refused.values()))) or "refused")
+    return "dead"

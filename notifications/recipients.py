@@ -1,0 +1,99 @@
+"""Who is told: a checklist item's assignee or its organisation's working staff, the owner
+organisation's supervisors for escalations, the organisation's own mailbox as a last resort.
+
+Only active staff members are told. An address that would not pass ``valid_address`` is left
+out (and logged by staff id), so one bad row cannot block the change that queues a notice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from homeward.errors import InvalidInput
+from homeward.models import Organisation, StaffMember, StaffRole
+from homeward.settings import get_settings
+from notifications.contexts import one_line
+from notifications.message import valid_address
+
+log = logging.getLogger("homeward.notifications")
+WORKING = (StaffRole.COORDINATOR, StaffRole.CASEWORKER)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One mailbox: ``key`` names it in idempotency keys (``staff-12``, ``org-3``)."""
+
+    key: str
+    address: str
+    language: str
+    org_id: int
+
+
+class Directory:
+    """Organisations and active staff, loaded once per reminder run or notice."""
+
+    def __init__(self, session: Session) -> None:
+        self.orgs = {o.id: o for o in session.exec(select(Organisation)) if o.id is not None}
+        active = select(StaffMember).where(StaffMember.active == True)  # noqa: E712
+        self.staff = {s.id: s for s in session.exec(active) if s.id is not None}
+        self._by_org: dict[int, list[StaffMember]] = defaultdict(list)
+        for member in self.staff.values():
+            self._by_org[member.org_id].append(member)
+
+    def org_name(self, org_id: int) -> str:
+        """The organisation's name on one line (it is shown in subjects)."""
+        return one_line(self.orgs[org_id].name) or self.orgs[org_id].slug
+
+    def member(self, staff_id: int | None) -> Recipient | None:
+        """An active staff member as a recipient."""
+        member = self.staff.get(staff_id) if staff_id is not None else None
+        return next(iter(_as_recipients([member])), None) if member else None
+
+    def audience(self, org_id: int) -> list[Recipient]:
+        """Who works an organisation's items: its coordinators and caseworkers; else its
+        supervisors; else its functional mailbox."""
+        members = self._by_org.get(org_id, [])
+        working = [m for m in members if m.role in WORKING]
+        return _as_recipients(working) or self.supervisors(org_id)
+
+    def supervisors(self, org_id: int) -> list[Recipient]:
+        """An organisation's supervisors; else its functional mailbox."""
+        members = [m for m in self._by_org.get(org_id, []) if m.role == StaffRole.SUPERVISOR]
+        return _as_recipients(members) or self.mailbox(org_id)
+
+    def mailbox(self, org_id: int) -> list[Recipient]:
+        """The organisation's functional mailbox, if it has one."""
+        org = self.orgs.get(org_id)
+        if org is None or not org.email:
+            return []
+        language = get_settings().default_language
+        return _checked([(f"org-{org_id}", org.email, language, org_id)])
+
+
+def _as_recipients(members: Iterable[StaffMember | None]) -> list[Recipient]:
+    return _checked(
+        (f"staff-{m.id}", m.email, m.language, m.org_id) for m in members if m is not None
+    )
+
+
+def _checked(candidates: Iterable[tuple[str, str, str, int]]) -> list[Recipient]:
+    found = []
+    for key, address, language, org_id in candidates:
+        try:
+            found.append(Recipient(key, valid_address(address), language, org_id))
+        except InvalidInput:
+            log.warning("notifications: %s has an address that cannot be mailed; skipped", key)
+    return sorted(found, key=lambda r: r.key)
+
+
+def by_language(recipients: Iterable[Recipient]) -> dict[str, list[Recipient]]:
+    """Recipients grouped by the language they read (one message per language)."""
+    groups: dict[str, list[Recipient]] = defaultdict(list)
+    for recipient in recipients:
+        groups[recipient.language].append(recipient)
+    return dict(sorted(groups.items()))

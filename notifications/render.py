@@ -1,0 +1,122 @@
+"""Rendering emails: one sandboxed jinja2 Environment, autoescaping HTML, StrictUndefined.
+
+Templates live in ``templates/<name>/<language>/{subject.txt,body.txt,body.html}``. Each is
+rendered from its context model's ``model_dump()`` (plain values), so a template can use the
+allow-listed fields and nothing else: a name it does not know fails loudly (StrictUndefined).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from jinja2 import PackageLoader, StrictUndefined, select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import ValidationError
+
+from homeward.directory import first_error
+from homeward.errors import InvalidInput
+from notifications.calendar import visit_invitation
+from notifications.contexts import TEMPLATES, Context, DigestContext
+from notifications.i18n import check_language, long_day
+from notifications.message import Attachment, Rendered, check_header
+
+PARTS = ("subject.txt", "body.txt", "body.html")
+
+
+def days(count: int, language: str) -> str:
+    """``count`` days in words: "1 day", "3 days"; "1 zi", "3 zile", "20 de zile"."""
+    if language == "ro":
+        if count == 1:
+            return "1 zi"
+        of = " de" if count >= 20 and (count % 100 == 0 or count % 100 >= 20) else ""
+        return f"{count}{of} zile"
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        loader=PackageLoader("notifications", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,  # templates ship with the package: no stat() per render
+    )
+    env.filters["long_day"] = long_day
+    env.filters["days"] = days
+    return env
+
+
+ENVIRONMENT = _environment()
+
+
+def template_names() -> list[str]:
+    """Every template Homeward can send."""
+    return sorted(TEMPLATES)
+
+
+def check_template(template: str) -> str:
+    """``template`` if it exists, else ``InvalidInput`` listing the templates."""
+    if template not in TEMPLATES:
+        raise InvalidInput(f"template: {template!r} is unknown; use one of {', '.join(TEMPLATES)}")
+    return template
+
+
+def validate_context(template: str, context: Context | Mapping[str, Any]) -> Context:
+    """The template's typed context, built from a model or a mapping (e.g. a stored row)."""
+    model = TEMPLATES[check_template(template)]
+    if isinstance(context, model):
+        return context
+    if isinstance(context, Context):
+        raise InvalidInput(f"context: template {template} takes a {model.__name__}")
+    try:
+        return model.model_validate(context)
+    except ValidationError as exc:
+        raise first_error(exc) from None
+
+
+def render(
+    template: str,
+    language: str,
+    context: Context | Mapping[str, Any],
+    *,
+    stamp: datetime,
+    domain: str = "homeward.invalid",
+) -> Rendered:
+    """Subject, text and HTML of ``template`` in ``language``, plus calendar invitations.
+
+    ``stamp`` dates the invitations (use the message's creation time, so a resend is identical);
+    ``domain`` qualifies their UIDs (the sender's domain).
+    """
+    model = validate_context(template, context)
+    values = model.model_dump()
+    check_language(language)
+    subject, text, html = (
+        ENVIRONMENT.get_template(f"{template}/{language}/{part}").render(values) for part in PARTS
+    )
+    return Rendered(
+        subject=check_header("Subject", " ".join(subject.split())),
+        text=text.strip() + "\n",
+        html=html,
+        attachments=_invitations(model, language, stamp, domain),
+    )
+
+
+def _invitations(
+    model: Context, language: str, stamp: datetime, domain: str
+) -> tuple[Attachment, ...]:
+    if not isinstance(model, DigestContext):
+        return ()
+    visits = [line for line in (*model.due_today, *model.coming_due) if line.calendar_uid]
+    return tuple(
+        Attachment(
+            filename=f"{line.case_ref}-{line.due_on.isoformat()}.ics",
+            content=visit_invitation(line, language=language, stamp=stamp, domain=domain),
+            maintype="text",
+            subtype="calendar",
+            params={"method": "PUBLISH"},
+        )
+        for line in visits
+    )

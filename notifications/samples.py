@@ -1,0 +1,102 @@
+"""Sample contexts for previewing every template (``homeward mail preview``): made-up but
+realistic case facts, in the reader's language, and never a person's details."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from notifications.contexts import (
+    ConsentWithdrawnContext,
+    Context,
+    DigestContext,
+    EscalationContext,
+    HandoffContext,
+    ItemLine,
+    SendTestContext,
+    base_link,
+    case_link,
+)
+from notifications.i18n import item_title, stage_label
+from notifications.render import check_template
+
+CASE_REF = "RT-7KQ2-M9"
+OWNER, PARTNER = "IOM Romania", "ADPARE Bucharest"
+
+
+def _line(code: str, stage: str, number: int, days: int, today: date, lang: str) -> ItemLine:
+    visit = code.startswith("follow_up")
+    return ItemLine(
+        case_ref=CASE_REF,
+        stage=stage_label(stage, lang),
+        item_number=number,
+        item_title=item_title(code, lang),
+        org_name=PARTNER,
+        due_on=today + timedelta(days=days),
+        days=days,
+        link=case_link(CASE_REF),
+        calendar_uid=f"item-{number}-sample" if visit and days >= 0 else None,
+    )
+
+
+def _digest(today: date, lang: str) -> Context:
+    return DigestContext(
+        day=today,
+        org_name=PARTNER,
+        overdue=(_line("first_counselling", "received", 31, -2, today, lang),),
+        due_today=(_line("medical_care", "received", 30, 0, today, lang),),
+        coming_due=(
+            _line("reintegration_plan", "reintegration", 34, 3, today, lang),
+            _line("follow_up_2w", "reintegration", 35, 7, today, lang),
+        ),
+    )
+
+
+def _escalation(today: date, lang: str) -> Context:
+    return EscalationContext(
+        case_ref=CASE_REF,
+        stage=stage_label("received", lang),
+        item_number=31,
+        item_title=item_title("first_counselling", lang),
+        org_name=PARTNER,
+        due_on=today - timedelta(days=2),
+        days=2,
+        link=case_link(CASE_REF),
+    )
+
+
+def _handoff(_today: date, lang: str) -> Context:
+    return HandoffContext(
+        case_ref=CASE_REF,
+        stage=stage_label("consent_obtained", lang),
+        item_number=12,
+        item_title=item_title("family_assessment", lang),
+        from_org=OWNER,
+        to_org=PARTNER,
+        link=case_link(CASE_REF),
+    )
+
+
+def _withdrawn(_today: date, lang: str) -> Context:
+    return ConsentWithdrawnContext(
+        case_ref=CASE_REF,
+        org_name=PARTNER,
+        item_titles=(item_title("shelter_arranged", lang), item_title("medical_care", lang)),
+        link=case_link(CASE_REF),
+    )
+
+
+SAMPLES: dict[str, Callable[[date, str], Context]] = {
+    "digest": _digest,
+    "escalation": _escalation,
+    "handoff_proposed": _handoff,
+    "handoff_accepted": _handoff,
+    "handoff_rejected": _handoff,
+    "consent_withdrawn": _withdrawn,
+    "test": lambda today, _lang: SendTestContext(day=today, link=base_link()),
+}
+
+
+def sample_context(template: str, language: str, today: date) -> Context:
+    """A made-up context for ``template`` in ``language``, dated around ``today``."""
+    return SAMPLES[check_template(template)](today, language)

@@ -1,0 +1,187 @@
+"""Draining the outbox through the pooled SMTP sender, and the one-off test email.
+
+``drain`` claims due rows in batches, builds each message from its stored context, sends the
+batch concurrently on pooled connections and records every outcome, one transaction per batch.
+A row is marked sent only after the server accepted it, so a crash can at worst resend a
+message, and the resend carries the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from jinja2 import TemplateError
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from homeward.clock import SYSTEM_CLOCK, Clock
+from homeward.db import get_engine, write_session
+from homeward.errors import DeliveryFailed, HomewardError
+from homeward.models import OutboxMessage
+from homeward.settings import Settings, get_settings
+from notifications.contexts import SendTestContext, base_link
+from notifications.message import (
+    build_message,
+    message_id_for,
+    sender_parts,
+    valid_address,
+)
+from notifications.outbox import Attempt, Verdict, claim, pending_recipients, record_attempt
+from notifications.render import render
+from notifications.smtp import Envelope, SmtpPool, ensure_safe_transport
+
+log = logging.getLogger("homeward.notifications")
+BATCH = 500
+LEASE_FLOOR_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    """How many messages a drain sent, left queued for a retry, and dead-lettered."""
+
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+def envelope_for(row: OutboxMessage, settings: Settings) -> Envelope | Attempt:
+    """The wire form of a stored message, or a dead ``Attempt`` if it cannot be built safely."""
+    sender = sender_parts(settings.mail_from)[1]
+    try:
+        rendered = render(
+            row.template,
+            row.language,
+            row.context,
+            stamp=row.created_at,
+            domain=sender.rpartition("@")[2],
+        )
+        message = build_message(
+            rendered,
+            to=row.to_addrs,
+            mail_from=settings.mail_from,
+            message_id=row.message_id,
+            date=row.created_at,
+            language=row.language,
+        )
+    except HomewardError as exc:
+        return Attempt(Verdict.DEAD, error=f"cannot build the message: {exc}")
+    except TemplateError as exc:
+        return Attempt(Verdict.DEAD, error=f"cannot render the message ({type(exc).__name__})")
+    return Envelope(sender, tuple(pending_recipients(row)), message)
+
+
+async def drain(
+    *,
+    engine: Engine | None = None,
+    limit: int | None = None,
+    clock: Clock | None = None,
+    settings: Settings | None = None,
+    reuse_connections: bool = True,
+) -> DrainReport:
+    """Send the queued messages that are due, at most ``limit`` of them.
+
+    Args:
+        engine: the database (default: the configured one).
+        limit: stop after this many messages (default: all that are due).
+        clock: what "now" is (default: the wall clock).
+        settings: SMTP and mail settings (default: ``HOMEWARD_*`` from the environment).
+        reuse_connections: keep connections open between messages (False: one per message).
+
+    Returns:
+        Counts of messages sent, left queued for a later retry, and dead-lettered.
+    """
+    settings = settings or get_settings()
+    ensure_safe_transport(settings)
+    engine, clock = engine or get_engine(), clock or SYSTEM_CLOCK
+    due_by, totals = clock.now(), Counter[str]()
+    async with SmtpPool(settings, reuse=reuse_connections) as pool:
+        while limit is None or totals.total() < limit:
+            size = BATCH if limit is None else min(BATCH, limit - totals.total())
+            rows = _claim(engine, due_by=due_by, now=clock.now(), size=size, settings=settings)
+            if not rows:
+                break
+            attempts = await _send(pool, rows, settings)
+            totals.update(_record(engine, attempts, now=clock.now(), settings=settings))
+            if pool.unreachable:
+                log.warning("outbox: mail server unreachable; the rest stays queued")
+                break
+    report = DrainReport(sent=totals["sent"], retried=totals["retried"], dead=totals["dead"])
+    log.info("outbox drained: %s sent, %s retried, %s dead", *vars(report).values())
+    return report
+
+
+def _claim(
+    engine: Engine, *, due_by: datetime, now: datetime, size: int, settings: Settings
+) -> list[OutboxMessage]:
+    lease = max(LEASE_FLOOR_SECONDS, 4 * settings.smtp_timeout_seconds)
+    with write_session(engine) as session:
+        return claim(session, due_by=due_by, now=now, limit=size, lease_seconds=lease)
+
+
+async def _send(
+    pool: SmtpPool, rows: Sequence[OutboxMessage], settings: Settings
+) -> list[tuple[int, Attempt]]:
+    built = [(row.id or 0, envelope_for(row, settings)) for row in rows]
+    envelopes = [(i, e) for i, e in built if isinstance(e, Envelope)]
+    outcomes = await pool.send_all([e for _, e in envelopes])
+    failed = [(i, a) for i, a in built if isinstance(a, Attempt)]
+    return failed + [(i, a) for (i, _), a in zip(envelopes, outcomes, strict=True)]
+
+
+def _record(
+    engine: Engine, attempts: Sequence[tuple[int, Attempt]], *, now: datetime, settings: Settings
+) -> Counter[str]:
+    counts = Counter[str]()
+    with write_session(engine) as session:
+        ids = [row_id for row_id, _ in attempts]
+        rows = {
+            r.id: r
+            for r in session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))
+        }
+        for row_id, attempt in attempts:
+            row = rows[row_id]
+            outcome = record_attempt(
+                row,
+                attempt,
+                now=now,
+                max_attempts=settings.mail_max_attempts,
+                base_seconds=settings.mail_retry_base_seconds,
+            )
+            counts[outcome] += 1
+            if outcome == "dead":
+                log.warning("outbox #%s (%s) dead-lettered", row_id, row.template)
+    return counts
+
+
+async def send_test(
+    *, to: str, language: str = "en", settings: Settings | None = None, clock: Clock | None = None
+) -> Attempt:
+    """Send the test email to ``to`` right away (not through the outbox).
+
+    Raises:
+        DeliveryFailed: the server could not be reached or refused the message.
+    """
+    settings, now = settings or get_settings(), (clock or SYSTEM_CLOCK).now()
+    ensure_safe_transport(settings)
+    address = valid_address(to)
+    context = SendTestContext(day=now.astimezone(settings.tz).date(), link=base_link())
+    sender = sender_parts(settings.mail_from)[1]
+    rendered = render("test", language, context, stamp=now, domain=sender.rpartition("@")[2])
+    message = build_message(
+        rendered,
+        to=[address],
+        mail_from=settings.mail_from,
+        message_id=message_id_for(f"test:{now.isoformat()}:{address}", settings.mail_from),
+        date=now,
+        language=language,
+    )
+    async with SmtpPool(settings, size=1) as pool:
+        attempt = await pool.send(Envelope(sender, (address,), message))
+    if not attempt.accepted:
+        why = attempt.error or "; ".join({**attempt.refused, **attempt.deferred}.values())
+        raise DeliveryFailed(f"smtp: {why or 'the server did not accept the message'}")
+    return attempt

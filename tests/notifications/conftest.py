@@ -1,0 +1,46 @@
+"""Fixtures for the notification tests: a real SMTP server on 127.0.0.1 (port 0) that the
+``HOMEWARD_SMTP_*`` settings point at, and helpers to run the drain."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from homeward import settings as homeward_settings
+from homeward.clock import SimulatedClock
+from notifications.sender import DrainReport, drain
+from notifications.sink import LocalSmtpServer
+from tests.notifications.smtp_server import ScriptedHandler
+
+
+def point_mail_at(monkeypatch: pytest.MonkeyPatch, port: int, **extra: str) -> None:
+    """Send through the test server: clear text is allowed because it is on loopback."""
+    env = {
+        "HOMEWARD_SMTP_HOST": "127.0.0.1",
+        "HOMEWARD_SMTP_PORT": str(port),
+        "HOMEWARD_SMTP_TLS": "none",
+        "HOMEWARD_SMTP_TIMEOUT_SECONDS": "5",
+        "HOMEWARD_MAIL_FROM": "Homeward <no-reply@homeward.example.org>",
+        **extra,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    homeward_settings.get_settings.cache_clear()
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedHandler]:
+    """A scripted, recording SMTP server; the settings point at it."""
+    handler = ScriptedHandler()
+    with LocalSmtpServer(handler) as server:
+        handler.controller = server
+        point_mail_at(monkeypatch, server.port)
+        yield handler
+    homeward_settings.get_settings.cache_clear()
+
+
+def run_drain(clock: SimulatedClock, **options: object) -> DrainReport:
+    """Drain the outbox at the clock's time."""
+    return asyncio.run(drain(clock=clock, **options))  # type: ignore[arg-type]

@@ -1,0 +1,207 @@
+"""The reminder rules on real cases: before, on and after the due day, escalation once, one
+digest per staff member, once a day, never for cases that are not active."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from importlib import resources
+
+from sqlmodel import select
+
+from homeward.db import read_session, write_session
+from homeward.directory import StaffIn, add_staff, get_org, validate
+from homeward.models import ChecklistItem, Reminder, ReminderRun
+from homeward.settings import get_settings
+from notifications.reminders import ReminderReport
+from notifications.rules import load_rules
+from tasks import checklist
+from tasks.catalog import available_versions, load_catalog
+from tests import factories as f
+from tests.notifications.helpers import codes, digest_for, outbox, remind
+
+IOM_IT = ["coord@iom-it.example.org", "cw@iom-it.example.org"]  # who works IOM Italy's items
+CONSUL = "officer@cons-rome.example.org"
+SUPERVISOR = "sup@iom-it.example.org"
+
+
+def item(ref: str, code: str) -> ChecklistItem:
+    (found,) = [i for i in f.items(ref) if i.code == code]
+    return found
+
+
+def test_before_on_and_after_the_due_day_with_one_escalation(db_url, clock):
+    f.seed()
+    ref = f.open_case(clock)  # Monday 5 January, 11:00 in Bucharest
+    first = remind(clock)
+    assert first == ReminderReport(coming_due=1, due_today=1, queued=3)
+    for address in IOM_IT:
+        assert codes(digest_for(address).context["due_today"]) == [
+            "Presumed victim identified and referred"
+        ]
+    consul = digest_for(CONSUL).context
+    assert codes(consul["coming_due"]) == ["ANITP notified and national referral record opened"]
+    assert (
+        consul["coming_due"][0]["days"] == 3
+        and consul["org_name"] == "Consulate of Romania in Rome"
+    )
+
+    clock.advance(days=1)
+    second = remind(clock)
+    assert second == ReminderReport(due_today=1, overdue=1, escalated=1, queued=3)
+    (escalation,) = outbox("escalation")
+    assert escalation.to_addrs == [SUPERVISOR] and escalation.context["days"] == 1
+    assert escalation.context["item_title"] == "Presumed victim identified and referred"
+    assert item(ref, "victim_identified").escalated_at == clock.now()
+
+    clock.advance(days=1)
+    third = remind(clock)
+    assert third.escalated == 1 and len(outbox("escalation")) == 2  # basic needs, not again
+    assert item(ref, "victim_identified").escalated_at == clock.now() - timedelta(days=1)
+
+
+def test_one_digest_per_staff_member_grouping_all_their_items(db_url, clock):
+    f.seed()
+    refs = {f.open_case(clock), f.open_case(clock)}
+    remind(clock)
+    for address in IOM_IT:
+        lines = digest_for(address).context["due_today"]
+        assert {line["case_ref"] for line in lines} == refs and len(lines) == 2
+    assert len(outbox("digest")) == 3
+
+
+def test_once_a_day_and_not_before_the_digest_hour(db_url, clock, monkeypatch):
+    f.seed()
+    f.open_case(clock)
+    monkeypatch.setenv("HOMEWARD_MAIL_DIGEST_HOUR", "12")  # it is 11:00 in Bucharest
+    get_settings.cache_clear()
+    assert remind(clock) == ReminderReport() and outbox() == []
+    clock.advance(hours=1)
+    assert remind(clock).queued == 3
+    clock.advance(hours=5)
+    assert remind(clock) == ReminderReport() and len(outbox()) == 3
+    with read_session() as s:
+        (run,) = s.exec(select(ReminderRun)).all()
+    assert (run.day.isoformat(), run.queued, run.due_today) == ("2026-01-05", 3, 1)
+
+
+def test_a_missed_day_is_caught_up_without_repeating_anything(db_url, clock):
+    f.seed()
+    f.open_case(clock)
+    clock.advance(days=1)  # no run on Monday
+    report = remind(clock)
+    assert report.coming_due == 1  # the consulate's 3-day reminder, a day late
+    assert report.due_today == 1 and report.overdue == 1 and report.escalated == 1
+    clock.advance(days=1)
+    assert remind(clock).coming_due == 0
+
+
+def test_cases_that_are_not_active_get_no_reminders(db_url, clock):
+    f.seed()
+    suspended, withdrawn, closed = f.open_case(clock), f.open_case(clock), f.open_case(clock)
+    f.advance(suspended, "suspend", clock)
+    f.advance(withdrawn, "withdraw_consent", clock)
+    f.advance(closed, "lose_contact", clock)
+    f.advance(closed, "close", clock, {"reason": "moved_or_migrated", "approved_by": f.SUPERVISOR})
+    before = len(outbox())
+    for _ in range(5):
+        clock.advance(days=1)
+        assert remind(clock) == ReminderReport()
+    assert len(outbox()) == before  # only the consent-withdrawn notices, queued at the time
+    assert {m.template for m in outbox()} <= {"consent_withdrawn"}
+
+
+def test_an_assignee_is_told_instead_of_the_whole_organisation(db_url, clock):
+    f.seed()
+    ref = f.open_case(clock)
+    with write_session() as s:
+        checklist.assign(
+            s,
+            item_id=item(ref, "victim_identified").id,
+            actor=f.actor(s),
+            assignee=f.actor(s, "cw@iom-it.example.org"),
+            now=clock.now(),
+        )
+    remind(clock)
+    assert codes(digest_for("cw@iom-it.example.org").context["due_today"]) == [
+        "Presumed victim identified and referred"
+    ]
+    assert [m for m in outbox("digest") if m.to_addrs == ["coord@iom-it.example.org"]] == []
+
+
+def test_without_a_supervisor_the_escalation_goes_to_the_mailbox_or_waits_for_one(db_url, clock):
+    f.seed()
+    ref = f.open_case(clock)
+    clock.advance(days=4)  # the consulate's ANITP notice is a day late; it has no supervisor
+    remind(clock)
+    assert item(ref, "anitp_notified").escalated_at is None
+    assert all("cons-rome" not in " ".join(m.to_addrs) for m in outbox("escalation"))
+    with write_session() as s:
+        get_org(session=s, slug="cons-rome").email = "consular@cons-rome.example.org"
+    clock.advance(days=1)
+    remind(clock)
+    escalations = [
+        m
+        for m in outbox("escalation")
+        if "anitp" in m.key or m.to_addrs == ["consular@cons-rome.example.org"]
+    ]
+    assert [m.to_addrs for m in escalations] == [["consular@cons-rome.example.org"]]
+    assert item(ref, "anitp_notified").escalated_at == clock.now()
+
+
+def test_each_reader_gets_their_own_language(db_url, clock):
+    f.seed()
+    with write_session() as s:
+        staff_in = validate(
+            StaffIn,
+            org="cons-rome",
+            name="Ana Pop",
+            email="ana@cons-rome.example.org",
+            role="caseworker",
+            language="ro",
+        )
+        add_staff(session=s, staff_in=staff_in)
+    f.open_case(clock)
+    remind(clock)
+    ro = digest_for("ana@cons-rome.example.org")
+    assert (
+        ro.language == "ro"
+        and ro.context["coming_due"][0]["stage"] == "Identificare în străinătate"
+    )
+    assert ro.context["coming_due"][0]["item_title"].startswith("ANITP notificată")
+    assert digest_for(CONSUL).language == "en"
+
+
+def test_follow_up_visits_carry_a_calendar_invitation(db_url, clock):
+    f.seed()
+    ref = f.open_case(clock)
+    f.drive_to(ref, "reintegration", clock)
+    visit = item(ref, "follow_up_2w")
+    clock.current = visit.due_at - timedelta(days=7)
+    remind(clock)
+    lines = [
+        line
+        for m in outbox("digest")
+        for line in m.context["coming_due"]
+        if line["item_number"] == visit.id
+    ]
+    assert lines and all(
+        line["calendar_uid"] == f"item-{visit.id}-{visit.due_at:%Y%m%d}" for line in lines
+    )
+    with read_session() as s:
+        fired = s.exec(select(Reminder).where(Reminder.item_id == visit.id)).all()
+    assert [r.rule for r in fired] == ["before_7"]
+
+
+def test_the_rules_name_only_catalog_items():
+    codes_in_catalogs = {
+        spec.code
+        for version in available_versions()
+        for specs in load_catalog(version).stages.values()
+        for spec in specs
+    }
+    rules = load_rules()
+    assert set(rules.items) <= codes_in_catalogs
+    assert rules.calendar_items <= codes_in_catalogs
+    raw = json.loads((resources.files("notifications") / "rules.json").read_text("utf-8"))
+    assert set(raw["items"]) == set(rules.items)
