@@ -23,10 +23,14 @@ from homeward.db import get_engine, system_scope, write_session
 from homeward.demo import Journey, adult_journey, minor_journey, seed, staff_email
 from homeward.directory import acting
 from homeward.models import ChecklistItem
+from notifications.reminders import queue_reminders
+from notifications.sink import LocalSmtpServer, Received
 from statemachines.cases import CaseIn, get_case
 from tasks import handoffs
 from tests.cli.runner import run_cli
 from tests.conftest import BACKEND
+from tests.notifications.conftest import point_mail_at, run_drain
+from tests.notifications.smtp_server import ScriptedHandler, received_text
 
 CANARY = vault.PersonIn(
     given_name="Zenobia",
@@ -97,8 +101,26 @@ def test_canary_through_the_whole_demo_leaves_no_trace(
         with sqlite3.connect(database) as source, sqlite3.connect(backup) as target:
             source.backup(target)
         assert_clean(backup.read_bytes(), "an online backup")
+    emails = _deliver_everything(monkeypatch)
+    assert emails, "the demo should have sent emails"
+    for message in emails:
+        assert_clean(message.data, "an email")
+        assert_clean(received_text([message]).encode(), "a decoded email")
     logged = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records)
     assert_clean(logged.encode(), "log records")
+
+
+def _deliver_everything(monkeypatch) -> list[Received]:
+    """Queue the day's reminders and drain the whole outbox into a real SMTP server."""
+    handler = ScriptedHandler()
+    with LocalSmtpServer(handler) as server:
+        handler.controller = server
+        point_mail_at(monkeypatch, server.port)
+        later = SimulatedClock(datetime(2027, 3, 1, 10, tzinfo=UTC))
+        with write_session() as s:
+            queue_reminders(s, now=later.now())
+        run_drain(later)
+    return list(handler.received)
 
 
 def _exercise_reads_and_notes(engine, case_ref: str) -> None:
