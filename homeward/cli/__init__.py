@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from homeward.cli import admin, cases, items, protect
+from homeward.cli import admin, cases, imports, items, protect, reports
 from homeward.cli.common import err_console, state
 from homeward.errors import HomewardError
 
@@ -33,6 +33,10 @@ app.add_typer(protect.consent_app, name="consent")
 app.add_typer(protect.keys_app, name="keys")
 app.add_typer(protect.audit_app, name="audit")
 app.add_typer(protect.retention_app, name="retention")
+app.add_typer(reports.programme_app, name="programme")
+app.add_typer(reports.report_app, name="report")
+app.add_typer(reports.export_app, name="export")
+app.add_typer(imports.import_app, name="import")
 
 
 @app.callback()
