@@ -91,17 +91,26 @@ def suppress(grid: Grid, k: int) -> None:
 
 
 def _hide_complement(grid: Grid, target: Cell) -> None:
-    lines = [line for line in grid.lines if target in line.members]
-    for pick_totals in (False, True):  # inner cells first: totals are what readers need most
-        candidates = [
-            cell
-            for line in lines
-            for cell in (line.members if pick_totals else line.cells)
-            if not cell.hidden and not cell.fixed
-        ]
+    """Hide the smallest cell that adds doubt about ``target``: first an inner cell of one of
+    its lines, then one of their totals, then any cell of a line holding a hidden cell; as a
+    last resort show a ``<k`` cell as ``x``, which tells the reader no upper bound."""
+    own = [line for line in grid.lines if target in line.members]
+    touched = [line for line in grid.lines if any(c.hidden for c in line.members)]
+    tiers = (
+        [c for line in own for c in line.cells],
+        [c for line in own for c in line.members],
+        [c for line in touched for c in line.members],
+    )
+    for tier in tiers:
+        candidates = [cell for cell in tier if not cell.hidden and not cell.fixed]
         if candidates:
             min(candidates, key=lambda cell: cell.value).shown = Shown.COMPLEMENT
             return
+    # Nothing left to hide: stop saying "<k" about a hidden cell (its upper bound gave it away).
+    primaries = [c for line in own for c in line.members if c.shown is Shown.PRIMARY]
+    if primaries and not primaries[0].fixed:
+        primaries[0].shown = Shown.COMPLEMENT
+        return
     raise UnsafeTable("a report cell could not be protected; nothing was published")
 
 
@@ -144,9 +153,17 @@ def _tighten(line: Line, known: dict[int, tuple[int, int]]) -> bool:
 
 
 def exposed_cells(grid: Grid, k: int) -> list[Cell]:
-    """Hidden cells whose value a reader could work out exactly (should be none)."""
+    """Small cells (1 to k-1) a reader could work out exactly (should be none).
+
+    A complement worked out exactly is no harm in itself (it is 0 or at least k); what it
+    gives away about small cells shows up in theirs, as the propagation carries it along.
+    """
     known = intervals(grid, k)
-    return [cell for cell in grid.cells if cell.hidden and known[id(cell)][0] >= known[id(cell)][1]]
+    return [
+        cell
+        for cell in grid.cells
+        if cell.hidden and 0 < cell.value < k and known[id(cell)][0] >= known[id(cell)][1]
+    ]
 
 
 def check_safe(grid: Grid, k: int) -> None:
