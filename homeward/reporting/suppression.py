@@ -87,31 +87,39 @@ def suppress(grid: Grid, k: int) -> None:
         if not cell.fixed and 0 < cell.value < k:
             cell.shown = Shown.PRIMARY
     while exposed := exposed_cells(grid, k):
-        _hide_complement(grid, exposed[0])
+        _hide_complement(grid, exposed[0], k)
 
 
-def _hide_complement(grid: Grid, target: Cell) -> None:
-    """Hide the smallest cell that adds doubt about ``target``: first an inner cell of one of
-    its lines, then one of their totals, then any cell of a line holding a hidden cell; as a
-    last resort show a ``<k`` cell as ``x``, which tells the reader no upper bound."""
+def _hide_complement(grid: Grid, target: Cell, k: int) -> None:
+    """Withhold one more cell so that ``target`` can no longer be worked out.
+
+    Tries, in order of least loss: an inner cell of one of its lines (smallest first), showing
+    a ``<k`` cell of those lines as ``x`` (which drops its lower bound), one of their totals,
+    any cell of a line holding a hidden cell, any ``<k`` cell there. The first that frees ``target`` is kept; when
+    none does alone, the first is kept and the loop goes on.
+    """
     own = [line for line in grid.lines if target in line.members]
     touched = [line for line in grid.lines if any(c.hidden for c in line.members)]
-    tiers = (
-        [c for line in own for c in line.cells],
-        [c for line in own for c in line.members],
-        [c for line in touched for c in line.members],
-    )
-    for tier in tiers:
-        candidates = [cell for cell in tier if not cell.hidden and not cell.fixed]
-        if candidates:
-            min(candidates, key=lambda cell: cell.value).shown = Shown.COMPLEMENT
+
+    def smallest(cells: list[Cell]) -> list[Cell]:
+        return sorted((c for c in cells if not c.hidden), key=lambda c: c.value)
+
+    ordered = [
+        *smallest([c for line in own for c in line.cells]),
+        *[c for line in own for c in line.members if c.shown is Shown.PRIMARY],
+        *smallest([c for line in own for c in line.members]),
+        *smallest([c for line in touched for c in line.members]),
+        *[c for line in touched for c in line.members if c.shown is Shown.PRIMARY],
+    ]
+    options = [c for c in dict.fromkeys(ordered) if not c.fixed]
+    if not options:
+        raise UnsafeTable("a report cell could not be protected; nothing was published")
+    for cell in options:
+        before, cell.shown = cell.shown, Shown.COMPLEMENT
+        if target not in exposed_cells(grid, k):
             return
-    # Nothing left to hide: stop saying "<k" about a hidden cell (its upper bound gave it away).
-    primaries = [c for line in own for c in line.members if c.shown is Shown.PRIMARY]
-    if primaries and not primaries[0].fixed:
-        primaries[0].shown = Shown.COMPLEMENT
-        return
-    raise UnsafeTable("a report cell could not be protected; nothing was published")
+        cell.shown = before
+    options[0].shown = Shown.COMPLEMENT
 
 
 def bounds(cell: Cell, k: int) -> tuple[int, int]:
