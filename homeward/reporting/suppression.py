@@ -95,8 +95,8 @@ def _hide_complement(grid: Grid, target: Cell, k: int) -> None:
 
     Tries, in order of least loss: an inner cell of one of its lines (smallest first), showing
     a ``<k`` cell of those lines as ``x`` (which drops its lower bound), one of their totals,
-    any cell of a line holding a hidden cell, any ``<k`` cell there. The first that frees ``target`` is kept; when
-    none does alone, the first is kept and the loop goes on.
+    any cell of a line holding a hidden cell, any ``<k`` cell there. The first that frees
+    ``target`` is kept; when none does alone, the first is kept and the loop goes on.
     """
     own = [line for line in grid.lines if target in line.members]
     touched = [line for line in grid.lines if any(c.hidden for c in line.members)]

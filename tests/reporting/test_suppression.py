@@ -79,7 +79,7 @@ def test_breakdowns_sharing_a_margin_stay_consistent(rows):
         "t",
         "r",
         [
-            (str(i), cell, Counter({c: v for c, v in zip("abcd", row, strict=True)}))
+            (str(i), cell, Counter(dict(zip("abcd", row, strict=True))))
             for i, (cell, row) in enumerate(zip(reason_cells, rows, strict=True))
         ],
         list("abcd"),
