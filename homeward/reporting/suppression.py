@@ -4,7 +4,8 @@ A table is a set of cells and of *lines*: a line says that some cells add up to 
 (a row and its row total, a column and its column total). Cells from 1 to k-1 are hidden
 (*primary*, shown as ``<k``); then, while some hidden cell could be worked out exactly from
 what is published, the smallest published cell of a line holding it is hidden too
-(*complementary*, shown as ``x``). "Worked out" is judged by ``intervals``: bounds
+(*complementary*, shown as ``x``; never a zero cell, which readers would guess). "Worked
+out" is judged by ``intervals``: bounds
 propagation over every line, the way a reader with a pencil and the labels would do it
 (published cells are exact, ``<k`` means 1..k-1 because zeros are published, ``x`` means
 0 or more).
@@ -102,7 +103,8 @@ def _hide_complement(grid: Grid, target: Cell, k: int) -> None:
     touched = [line for line in grid.lines if any(c.hidden for c in line.members)]
 
     def smallest(cells: list[Cell]) -> list[Cell]:
-        return sorted((c for c in cells if not c.hidden), key=lambda c: c.value)
+        # Never a zero: readers guess that "other" or "unknown" is 0, so it would protect nothing.
+        return sorted((c for c in cells if not c.hidden and c.value), key=lambda c: c.value)
 
     ordered = [
         *smallest([c for line in own for c in line.cells]),

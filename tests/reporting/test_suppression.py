@@ -91,10 +91,10 @@ def test_breakdowns_sharing_a_margin_stay_consistent(rows):
     assert shown_totals == [c.label(K) for c in reason_cells]
 
 
-def test_a_lone_small_cell_gets_a_complement_and_zeros_are_preferred():
+def test_a_lone_small_cell_gets_the_smallest_non_zero_complement():
     grid, total = one_way([5, 0, 30, 14])
     suppress(grid, K)
-    assert [c.label(K) for c in grid.cells] == ["<11", "x", 30, 14, 49]
+    assert [c.label(K) for c in grid.cells] == ["<11", 0, 30, "x", 49]
     grid, total = one_way([5, 30, 14])
     suppress(grid, K)
     assert [c.label(K) for c in grid.cells] == ["<11", 30, "x", 49]
