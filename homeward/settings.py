@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         pattern=r"^[a-z_][a-z0-9_]*$",
         description="PostgreSQL role the app acts as (row security)",
     )
+    report_k: int = Field(
+        default=11, ge=3, description="smallest count a report publishes (small-cell suppression)"
+    )
     retention_days: int = Field(default=1825, ge=30, description="purge closed cases after this")
 
     # Email (notifications): the SMTP server, the sender, and how reminders behave.

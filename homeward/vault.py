@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from homeward import crypto
 from homeward.auditlog import audit
@@ -27,7 +27,30 @@ from homeward.models import (
     StaffRole,
 )
 
-PERSON_FIELDS = ("given_name", "family_name", "birth_date", "sex", "phone", "home_address", "notes")
+PERSON_FIELDS = (
+    "given_name",
+    "family_name",
+    "birth_date",
+    "sex",
+    "phone",
+    "home_address",
+    "notes",
+    "exploitation_form",
+)
+SEXES = ("female", "male", "other", "unknown")
+# Forms of exploitation, after the HTCDS / CTDC type-of-exploitation flags.
+EXPLOITATION_FORMS = (
+    "sexual",
+    "labour",
+    "domestic_servitude",
+    "begging",
+    "forced_criminality",
+    "forced_marriage",
+    "organ_removal",
+    "other",
+)
+# What aggregate reports may decrypt (server-side, then only counted and suppressed).
+STATISTICAL_FIELDS = ("birth_date", "sex", "exploitation_form")
 ALL = frozenset(PERSON_FIELDS)
 # What each part in a case may read, with the person's consent to share with that organisation.
 FIELDS_BY_PART: dict[str, frozenset[str]] = {
@@ -51,10 +74,13 @@ class PersonIn(BaseModel):
     given_name: str = Field(min_length=1, max_length=200)
     family_name: str = Field(min_length=1, max_length=200)
     birth_date: date | None = None
-    sex: str | None = Field(default=None, pattern=r"^(female|male|other|unknown)$")
+    sex: str | None = Field(default=None, pattern=rf"^({'|'.join(SEXES)})$")
     phone: str | None = Field(default=None, max_length=64)
     home_address: str | None = Field(default=None, max_length=500)
     notes: str | None = Field(default=None, max_length=5000)
+    exploitation_form: str | None = Field(
+        default=None, pattern=rf"^({'|'.join(EXPLOITATION_FORMS)})$"
+    )
 
 
 def ensure_case_key(session: Session, case: Case, now: datetime) -> bytes:
@@ -211,6 +237,51 @@ def reveal_text(
         fields=[f"{table}.{column}"],
     )
     return text
+
+
+def statistical_attributes(
+    session: Session, *, case_ids: list[int], actor: StaffMember, purpose: str, now: datetime
+) -> dict[int, dict[str, str | None]]:
+    """Decrypt birth date, sex and form of exploitation of many cases, for counting only.
+
+    Runs as the system (across organisations) so a report can count every case in its scope;
+    the caller must aggregate and suppress before anything leaves the process. One audit entry
+    names the purpose and the fields (never values, never case_refs).
+    """
+    found: dict[int, dict[str, str | None]] = {}
+    with system_scope(session):
+        for start in range(0, len(case_ids), 500):
+            found.update(_decrypt_batch(session, case_ids[start : start + 500]))
+    audit(
+        session,
+        actor=actor,
+        action=f"report_read:{purpose}"[:48],
+        at=now,
+        fields=STATISTICAL_FIELDS,
+    )
+    return found
+
+
+def _decrypt_batch(session: Session, case_ids: list[int]) -> dict[int, dict[str, str | None]]:
+    query = (
+        select(Beneficiary, CaseKey)
+        .join(CaseKey, col(CaseKey.case_id) == col(Beneficiary.case_id))
+        .where(col(Beneficiary.case_id).in_(case_ids), col(CaseKey.wrapped).is_not(None))
+    )
+    keyring, found = load_keyring(), {}
+    for row, key_row in session.exec(query):
+        assert row.id is not None and key_row.wrapped is not None  # noqa: S101
+        master = keyring.master(key_row.master_key_id)
+        key = crypto.unwrap_key(master, key_row.wrapped, case_id=key_row.case_id)
+        found[row.case_id] = {
+            field: crypto.decrypt_field(
+                key, stored, table="beneficiary", column=field, row_id=row.id
+            )
+            if (stored := getattr(row, field)) is not None
+            else None
+            for field in STATISTICAL_FIELDS
+        }
+    return found
 
 
 def find_possible_duplicates(session: Session, person: PersonIn) -> list[int]:

@@ -121,6 +121,13 @@ def _resolve_participants(
     return resolved
 
 
+def resolve_participants(
+    session: Session, *, owner: Organisation, case_in: CaseIn
+) -> dict[ParticipantRole, Organisation]:
+    """The organisations a new case of ``owner`` would have, as ``start_case`` decides them."""
+    return _resolve_participants(session, owner, case_in, case_in.host_country or owner.country)
+
+
 def start_case(
     session: Session,
     *,

@@ -84,7 +84,12 @@ def actor(session: Session, email: str = COORD) -> StaffMember:
 
 
 def open_case(
-    clock: SimulatedClock, *, minor: bool = False, share: bool = True, **participants: str
+    clock: SimulatedClock,
+    *,
+    minor: bool = False,
+    share: bool = True,
+    person: PersonIn = CANARY,
+    **participants: str,
 ) -> str:
     """Open a case as the IOM Italy coordinator; return its case_ref.
 
@@ -99,7 +104,7 @@ def open_case(
             s,
             actor=actor(s),
             case_in=CaseIn(is_minor=minor, participants=roles),
-            person=CANARY,
+            person=person,
             now=clock.now(),
         )
         ref = case.case_ref

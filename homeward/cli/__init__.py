@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from homeward.cli import admin, cases, items, mail, protect
+from homeward.cli import admin, cases, imports, items, mail, protect, reports
 from homeward.cli.common import err_console, state
 from homeward.errors import HomewardError
 
@@ -34,6 +34,10 @@ app.add_typer(protect.keys_app, name="keys")
 app.add_typer(protect.audit_app, name="audit")
 app.add_typer(protect.retention_app, name="retention")
 app.add_typer(mail.mail_app, name="mail")
+app.add_typer(reports.programme_app, name="programme")
+app.add_typer(reports.report_app, name="report")
+app.add_typer(reports.export_app, name="export")
+app.add_typer(imports.import_app, name="import")
 
 
 @app.callback()

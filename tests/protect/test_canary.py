@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import sqlite3
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def test_canary_through_the_whole_demo_leaves_no_trace(
         )
     )
     assert adult.case_ref in printed
+    printed += _reports_exports_and_import(tmp_path, capsys, monkeypatch)
     assert_clean(printed.encode(), "CLI output")
     assert_clean(_all_rows(engine).encode(), "database rows")
     if BACKEND == "sqlite":
@@ -121,6 +123,35 @@ def _deliver_everything(monkeypatch) -> list[Received]:
             queue_reminders(s, now=later.now())
         run_drain(later)
     return list(handler.received)
+
+
+def _reports_exports_and_import(tmp_path, capsys, monkeypatch) -> str:
+    """Import the canary from a spreadsheet, then every report, format and export over it."""
+    source = tmp_path / "caseload.csv"
+    source.write_text(
+        "external_id,given_name,family_name,birth_date,sex,phone,home_address,exploitation_form\n"
+        f"C-1,{CANARY.given_name},{CANARY.family_name},1999-09-09,female,{CANARY.phone},"
+        f'"{CANARY.home_address}",labour\n'
+    )
+    supervisor = staff_email("iom-it", "supervisor")
+    runs = [
+        ["import", "cases", str(source)],
+        *(["report", name] for name in ("stages", "overdue", "closures")),
+        ["report", "closures", "--format", "json"],
+        ["report", "stages", "--format", "csv"],
+        ["report", "closures", "--format", "xlsx", "--out", str(tmp_path / "c.xlsx")],
+        ["export", "htcds", "--out", str(tmp_path / "htcds.csv")],
+    ]
+    printed = ""
+    for argv in runs:
+        result = run_cli(capsys, monkeypatch, "--as", supervisor, *argv)
+        assert result.code == 0, result.err
+        printed += result.out + result.err
+    with zipfile.ZipFile(tmp_path / "c.xlsx") as book:  # compressed: look at what is inside
+        assert_clean(b"".join(book.read(n) for n in book.namelist()), "the xlsx report")
+    assert_clean((tmp_path / "htcds.csv").read_bytes(), "the HTCDS export")
+    assert "RT-" in (tmp_path / "htcds.csv").read_text()
+    return printed
 
 
 def _exercise_reads_and_notes(engine, case_ref: str) -> None:

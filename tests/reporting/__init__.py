@@ -1,0 +1,1 @@
+"""Tests of reports, suppression, the HTCDS export and importing cases."""

@@ -1,0 +1,172 @@
+"""Importing a caseload: every bad row reported, nothing imported, then --skip-bad, then again."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+from sqlmodel import func, select
+
+from homeward.models import AuditEntry, Case, CaseEvent, ChecklistItem, ImportedCase
+from homeward.vault import read_person
+from statemachines.cases import get_case
+from tests import factories as f
+from tests.cli.runner import run_cli
+
+HEADER = [
+    "external_id",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "sex",
+    "exploitation_form",
+    "host_country",
+    "opened_on",
+]
+BAD = {  # row number in the file -> (column, what is wrong with it)
+    101: ("birth_date", "31-02-1990"),
+    2002: ("sex", "f"),
+    4003: ("host_country", "Italy"),
+    7004: ("given_name", ""),
+    9005: ("external_id", "dup"),
+}
+
+
+def caseload(path: Path, rows: int) -> Path:
+    """A CSV of ``rows`` people with the BAD rows spoiled."""
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(HEADER)
+        for n in range(2, rows + 2):
+            row = [
+                f"ADP-{n:05d}",
+                f"Given{n}",
+                f"Family{n}",
+                "1990-05-17",
+                "female",
+                "labour",
+                "IT",
+                "2025-11-03",
+            ]
+            if n in BAD:
+                column, value = BAD[n]
+                row[HEADER.index(column)] = "ADP-00002" if value == "dup" else value
+            writer.writerow(row)
+    return path
+
+
+def count(model) -> int:
+    with f.admin_read() as s:
+        return s.exec(select(func.count()).select_from(model)).one()
+
+
+def test_ten_thousand_rows_with_five_bad(db_url, tmp_path, capsys, monkeypatch):
+    f.seed()
+    source = caseload(tmp_path / "cases.csv", 10_000)
+    started = time.monotonic()
+    refused = run_cli(capsys, monkeypatch, "--as", f.COORD, "import", "cases", str(source))
+    assert refused.code == 2
+    reported = [line for line in refused.err.splitlines() if line.startswith("row ")]
+    assert [int(line.split(",")[0].removeprefix("row ")) for line in reported] == sorted(BAD)
+    for line, (row, (column, _)) in zip(reported, sorted(BAD.items()), strict=True):
+        assert f"row {row}, column {column}:" in line
+    assert "nothing imported" in refused.err
+    assert count(Case) == 0 and count(ImportedCase) == 0
+
+    done = run_cli(
+        capsys, monkeypatch, "--as", f.COORD, "import", "cases", str(source), "--skip-bad"
+    )
+    assert done.code == 0, done.err
+    assert "9995 case(s) imported, 0 already imported, 5 bad row(s) skipped" in done.out
+    assert count(Case) == count(ImportedCase) == count(CaseEvent) == 9995
+    assert count(ChecklistItem) == 9995 * 4  # identified_abroad's items for an adult
+    again = run_cli(
+        capsys, monkeypatch, "--as", f.COORD, "import", "cases", str(source), "--skip-bad"
+    )
+    assert "0 case(s) imported, 9995 already imported" in again.out
+    assert count(Case) == 9995
+    assert time.monotonic() - started < 90
+
+
+def test_imported_people_are_sealed_and_readable_by_the_owner(
+    db_url, tmp_path, capsys, monkeypatch
+):
+    f.seed()
+    book = Workbook()
+    sheet = book.active
+    sheet.append(HEADER + ["is_minor", "dgaspc"])
+    sheet.append(
+        [
+            "X-1",
+            "Ana",
+            "Pop",
+            "2012-03-04",
+            "female",
+            "begging",
+            "IT",
+            "2025-10-01",
+            "yes",
+            "dgaspc-bv",
+        ]
+    )
+    sheet.append(["X-2", "Ion", "Rus", None, "male", None, None, None, None, None])
+    book.save(tmp_path / "cases.xlsx")
+    done = run_cli(
+        capsys, monkeypatch, "--as", f.COORD, "import", "cases", str(tmp_path / "cases.xlsx")
+    )
+    assert done.code == 0, done.err
+    with f.admin_read() as s:
+        cases = list(s.exec(select(Case).order_by(Case.id)))
+        raw = [repr(row) for row in s.exec(select(ImportedCase))]
+    assert [c.is_minor for c in cases] == [True, False]
+    assert cases[0].host_country == "IT" and cases[1].host_country == "IT"  # the owner's country
+    assert not any("Ana" in r or "Pop" in r for r in raw)
+    from homeward.db import write_session
+
+    with write_session() as s:
+        who = f.actor(s)
+        case = get_case(s, case_ref=cases[0].case_ref, actor=who)
+        person = read_person(s, case=case, actor=who, now=case.opened_at)
+    assert person["given_name"] == "Ana" and person["exploitation_form"] == "begging"
+    with f.admin_read() as s:
+        actions = [a.action for a in s.exec(select(AuditEntry))]
+    assert "import:cases:2" in actions
+
+
+@pytest.mark.parametrize(
+    ("cells", "column", "reason"),
+    [
+        ({"birth_date": "2015-01-01", "opened_on": "2025-01-01"}, "is_minor", "minor"),
+        ({"opened_on": "2999-01-01"}, "opened_on", "future"),
+        ({"is_minor": "yes", "dgaspc": "adpare"}, "dgaspc", "not a dgaspc"),
+        ({"ngo": "nope"}, "ngo", "not found"),
+        ({"exploitation_form": "unknown-form"}, "exploitation_form", "match"),
+    ],
+)
+def test_each_rule_names_the_row_and_column(
+    db_url, tmp_path, capsys, monkeypatch, cells, column, reason
+):
+    f.seed()
+    header = ["external_id", "given_name", "family_name", *cells]
+    path = tmp_path / "one.csv"
+    with path.open("w", newline="") as out:
+        csv.writer(out).writerows([header, ["E-1", "Secretname", "Hidden", *cells.values()]])
+    result = run_cli(capsys, monkeypatch, "--as", f.COORD, "import", "cases", str(path))
+    assert result.code == 2
+    assert f"row 2, column {column}:" in result.err and reason in result.err
+    assert "Secretname" not in result.err + result.out
+    assert count(Case) == 0
+
+
+def test_unknown_columns_and_wrong_files_are_refused(db_url, tmp_path, capsys, monkeypatch):
+    f.seed()
+    (tmp_path / "a.csv").write_text("external_id,given_name,family_name,religion\n")
+    (tmp_path / "a.txt").write_text("x")
+    for name, expected in (("a.csv", "unknown column 'religion'"), ("a.txt", ".csv or .xlsx")):
+        result = run_cli(
+            capsys, monkeypatch, "--as", f.COORD, "import", "cases", str(tmp_path / name)
+        )
+        assert result.code == 2 and expected in result.err
