@@ -41,3 +41,10 @@ class DeliveryFailed(HomewardError):
     queued emails stay queued)."""
 
     exit_code = 7
+
+
+class Unavailable(HomewardError):
+    """A service Homeward needs (the Prefect server) did not start in time or cannot be
+    reached."""
+
+    exit_code = 8

@@ -35,6 +35,11 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir / 'homeward.db'}"
 
 
+def default_prefect_home() -> str:
+    """Where ``homeward up`` keeps its own Prefect server's database and logs."""
+    return str(Path(user_data_dir("homeward", appauthor=False)) / "prefect")
+
+
 def default_key_file() -> str:
     """The keyring under the user's config directory (never beside the database)."""
     return str(Path(user_config_dir("homeward", appauthor=False)) / "keys.json")
@@ -59,6 +64,12 @@ class Settings(BaseSettings):
         default=11, ge=3, description="smallest count a report publishes (small-cell suppression)"
     )
     retention_days: int = Field(default=1825, ge=30, description="purge closed cases after this")
+
+    # ``homeward up``: the embedded Prefect server (its runs name cases only by case_ref).
+    prefect_home: str = Field(default_factory=default_prefect_home)
+    prefect_retention_days: int = Field(
+        default=90, ge=1, description="the embedded server deletes flow runs and events after this"
+    )
 
     # Email (notifications): the SMTP server, the sender, and how reminders behave.
     smtp_host: str = "localhost"

@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from homeward.cli import admin, cases, imports, items, mail, protect, reports
+from homeward.cli import admin, cases, imports, items, mail, protect, reports, up
 from homeward.cli.common import err_console, state
 from homeward.errors import HomewardError
 
@@ -38,6 +38,7 @@ app.add_typer(reports.programme_app, name="programme")
 app.add_typer(reports.report_app, name="report")
 app.add_typer(reports.export_app, name="export")
 app.add_typer(imports.import_app, name="import")
+app.command("up")(up.up)
 
 
 @app.callback()
@@ -70,7 +71,7 @@ def main() -> None:
         result = app(standalone_mode=False)
     except HomewardError as exc:
         _fail(str(exc), exc.exit_code)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         _fail("aborted", 130)
     except typer.TyperException as exc:  # usage errors: unknown command, missing option...
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
