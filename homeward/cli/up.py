@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from importlib import import_module
 from collections.abc import Awaitable, Callable
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
