@@ -1,0 +1,214 @@
+"""``homeward up`` as a user runs it: a subprocess with its own Prefect server, deployments on
+their schedules, a coordinator starting a return from the deployment's form, then Ctrl-C.
+
+One ``homeward up`` serves the whole module (a server start takes 20-60 s on two cores). It
+always runs on the embedded default, an SQLite file, whatever ``HOMEWARD_TEST_DB`` says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from sqlalchemy import create_engine
+from sqlmodel import Session, select
+
+from homeward.keys import init_keyring
+from homeward.models import Case
+from tests.factories import COORD
+
+build_deployments = pytest.importorskip("workflows.deployments").build_deployments  # until merged
+
+BIN = Path(sys.executable).parent
+READY_TIMEOUT = 180.0
+
+
+@dataclass
+class Up:
+    """A running ``homeward up``: its process, what it printed, and where it keeps things."""
+
+    process: subprocess.Popen[str]
+    env: dict[str, str]
+    database: Path
+    stderr_path: Path
+    lines: list[str] = field(default_factory=list)
+    api_url: str = ""
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def homeward(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "homeward"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _environment(tmp: Path) -> dict[str, str]:
+    """Our environment without any Homeward or Prefect setting, then the test's own."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("HOMEWARD_", "PREFECT_"))}
+    return {
+        **keep,
+        "HOME": str(tmp / "home"),
+        "XDG_DATA_HOME": str(tmp / "home" / "data"),
+        "XDG_CONFIG_HOME": str(tmp / "home" / "config"),
+        "HOMEWARD_DATABASE_URL": f"sqlite:///{tmp / 'homeward.db'}",
+        "HOMEWARD_KEY_FILE": str(init_keyring(tmp / "keys.json")),
+        "HOMEWARD_PREFECT_HOME": str(tmp / "prefect"),
+        "PREFECT_HOME": str(tmp / "prefect-client"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _read_lines(up: Up) -> None:
+    assert up.process.stdout is not None
+    for line in up.process.stdout:
+        up.lines.append(line.rstrip("\n"))
+
+
+def _wait_ready(up: Up, port: int) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline and up.process.poll() is None:
+        if any(f"Prefect UI at http://127.0.0.1:{port} " in line for line in up.lines):
+            up.api_url = f"http://127.0.0.1:{port}/api"
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"not ready:\n{up.output()}\n{up.stderr()[-3000:]}")
+
+
+def _server_children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` and that run a Prefect server (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"prefect server start" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    tmp = tmp_path_factory.mktemp("up")
+    env, port = _environment(tmp), _free_port()
+    stderr_path = tmp / "up.stderr"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [str(BIN / "homeward"), "up", "--port", str(port)],
+            env=env,
+            cwd=Path(__file__).resolve().parents[2],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    handle = Up(process, env, tmp / "homeward.db", stderr_path)
+    threading.Thread(target=_read_lines, args=(handle,), daemon=True).start()
+    started = time.monotonic()
+    try:
+        _wait_ready(handle, port)
+        handle.lines.append(f"[test] ready after {time.monotonic() - started:.1f} s")
+        yield handle
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _schedules(schedules: Any) -> set[str]:
+    return {
+        json.dumps(s.schedule.model_dump(mode="json"), sort_keys=True) for s in schedules or []
+    }
+
+
+def test_every_deployment_is_served_with_its_schedules(up: Up) -> None:
+    expected = {d.name: _schedules(d.schedules) for d in build_deployments()}
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        with get_client(sync_client=True) as client:
+            served = client.read_deployments()
+    assert {d.name: _schedules(d.schedules) for d in served} == expected
+    assert not any(d.paused for d in served)
+    assert any(expected.values()), "some flow runs on a schedule"
+
+
+def test_a_coordinator_starts_a_return_from_the_deployment_form(up: Up) -> None:
+    for args in (
+        ["org", "add", "--slug", "iom-it", "--name", "IOM Italy", "--kind", "iom_mission"],
+        ["org", "add", "--slug", "adpare", "--name", "ADPARE", "--kind", "ngo"],
+    ):
+        country = "IT" if "iom-it" in args else "RO"
+        assert up.homeward(*args, "--country", country).returncode == 0
+    staff = ["--org", "iom-it", "--name", "Ana Pop", "--email", COORD, "--role", "coordinator"]
+    assert up.homeward("staff", "add", *staff).returncode == 0
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        flow_run = run_deployment(
+            "start-return/start-return",
+            parameters={"coordinator": COORD, "ngo": "adpare"},
+            timeout=180,
+        )
+        assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
+        with get_client(sync_client=True) as client:
+            artifacts = client.read_artifacts()
+    engine = create_engine(f"sqlite:///{up.database}")
+    with Session(engine) as session:
+        (case,) = session.exec(select(Case)).all()  # results are not persisted: find it here
+    engine.dispose()
+    assert case.state == "identified_abroad"
+    assert case.case_ref.lower() in {a.key for a in artifacts if a.flow_run_id == flow_run.id}
+
+
+def test_ctrl_c_stops_serving_and_the_server_and_exits_zero(up: Up) -> None:
+    servers = _server_children(up.process.pid)
+    assert len(servers) == 1, "homeward up started one Prefect server"
+    started = time.monotonic()
+    up.process.send_signal(signal.SIGINT)
+    assert up.process.wait(timeout=30) == 0, up.stderr()[-3000:]
+    assert time.monotonic() - started < 30
+    deadline = time.monotonic() + 10
+    while not _gone(servers[0]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _gone(servers[0]), "the Prefect server outlived homeward up"
+    assert "Traceback" not in up.stderr() + up.output()
+    assert "Prefect server stopped" in up.output()
