@@ -158,9 +158,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 
 def _schedules(schedules: Any) -> set[str]:
-    return {
-        json.dumps(s.schedule.model_dump(mode="json"), sort_keys=True) for s in schedules or []
-    }
+    return {json.dumps(s.schedule.model_dump(mode="json"), sort_keys=True) for s in schedules or []}
 
 
 def test_every_deployment_is_served_with_its_schedules(up: Up) -> None:
