@@ -50,6 +50,15 @@ class ReopenReason(StrEnum):
     NEEDS_MORE_SUPPORT = "needs_more_support"
 
 
+class ClosureRejection(StrEnum):
+    """Why a supervisor does not approve a closure (codes only: no free text)."""
+
+    WORK_OUTSTANDING = "work_outstanding"
+    SUPPORT_STILL_NEEDED = "support_still_needed"
+    WRONG_REASON = "wrong_reason"
+    RECORDS_INCOMPLETE = "records_incomplete"
+
+
 class Step(BaseModel):
     """Base of all step data: unknown fields are refused so typos do not pass silently."""
 

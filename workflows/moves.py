@@ -1,0 +1,46 @@
+"""Firing a trigger from a flow, and what follows every transition a flow fires: the run's
+name and tags, the ``homeward.case.transitioned`` event, the case's timeline artifact and one
+log line (case_ref, trigger, stages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger
+from sqlmodel import Session
+
+from homeward.audit import history
+from homeward.db import system_scope, write_session
+from homeward.directory import acting
+from homeward.models import Case
+from statemachines.cases import fire
+from workflows.artifacts import publish_timeline
+from workflows.caseload import Row, timeline_rows
+from workflows.runtime import CaseView, emit_transition, label_run, now
+
+
+def moved(session: Session, case: Case) -> tuple[CaseView, list[Row]]:
+    """The case after a transition (with the stage it left) and its timeline rows."""
+    with system_scope(session):
+        events = history(session, case)
+    return CaseView.of(session, case, events[-1].from_state), timeline_rows(events)
+
+
+def fire_step(
+    case_ref: str, trigger: str, acting_email: str, data: dict[str, Any] | None
+) -> tuple[CaseView, list[Row]]:
+    """Fire ``trigger`` in one transaction as the acting staff member (engine code: sync)."""
+    with write_session() as session:
+        actor = acting(session=session, email=acting_email)
+        case = fire(session, case_ref=case_ref, trigger=trigger, actor=actor, data=data, now=now())
+        return moved(session, case)
+
+
+async def after_transition(view: CaseView, trigger: str, stages: list[Row]) -> None:
+    """Label the run, emit the event, publish the timeline, log one line."""
+    await label_run(view, trigger)
+    emit_transition(view, trigger)
+    await publish_timeline(view.case_ref, stages)
+    get_run_logger().info(
+        "case %s: %s, %s -> %s", view.case_ref, trigger, view.from_state, view.state
+    )

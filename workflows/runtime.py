@@ -1,0 +1,130 @@
+"""What every flow shares: engine calls off the event loop, run names and tags, case events.
+
+The engine is synchronous (SQLAlchemy sessions), so a flow runs each engine step in a worker
+thread, one transaction per step. An engine error keeps only its one-line message (no chained
+exception, no engine frames), which never carries personal data; Prefect fails the run with it.
+Run names, tags, events and logs carry the case_ref, stages, triggers and counts: nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from prefect import get_client
+from prefect.events import emit_event
+from prefect.runtime import flow_run
+from sqlmodel import Session
+
+import notifications  # noqa: F401  (subscribes the notices: flows queue them as the CLI does)
+from homeward.clock import SYSTEM_CLOCK
+from homeward.errors import HomewardError
+from homeward.keys import load_keyring
+from homeward.models import Case, Organisation
+
+T = TypeVar("T")
+TRANSITIONED = "homeward.case.transitioned"
+
+
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    """Re-raise an engine error as the same type with only its message (nothing chained)."""
+    try:
+        yield
+    except HomewardError as exc:
+        raise type(exc)(str(exc)) from None
+
+
+async def in_engine(step: Callable[[], T]) -> T:
+    """Run one engine step in a worker thread (the keyring must be there, as for the CLI)."""
+
+    def guarded() -> T:
+        load_keyring()
+        return step()
+
+    with engine_errors():
+        return await asyncio.to_thread(guarded)
+
+
+def now() -> datetime:
+    """The moment flows act at: the wall clock, aware UTC."""
+    return SYSTEM_CLOCK.now()
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """What a flow may say about a case: its reference, stage and owner's kind. No names."""
+
+    case_ref: str
+    state: str
+    org_kind: str
+    from_state: str | None = None
+
+    @classmethod
+    def of(cls, session: Session, case: Case, from_state: str | None = None) -> CaseView:
+        """Read the view inside the engine's session (the row must not cross threads)."""
+        owner = session.get(Organisation, case.owner_org_id)
+        kind = str(owner.kind) if owner else "unknown"
+        return cls(case.case_ref, case.state, kind, from_state)
+
+    def summary(self, **extra: Any) -> dict[str, Any]:
+        """The flow's return value: non-personal facts only."""
+        facts = {k: v for k, v in asdict(self).items() if v is not None}
+        return {**facts, **extra}
+
+
+def case_run_name(action: str) -> Callable[[], str]:
+    """A ``flow_run_name`` callable: ``case-RT-7KQ2-M9/<action>`` from the case_ref parameter."""
+
+    def name() -> str:
+        ref = str(flow_run.get_parameters().get("case_ref") or "unknown").strip().upper()
+        return f"case-{ref}/{action}"
+
+    return name
+
+
+def item_run_name(action: str) -> Callable[[], str]:
+    """A ``flow_run_name`` callable for item flows: ``item-12/<action>`` until the case is known."""
+
+    def name() -> str:
+        return f"item-{flow_run.get_parameters().get('item_id')}/{action}"
+
+    return name
+
+
+def dated_run_name(flow_name: str) -> Callable[[], str]:
+    """A ``flow_run_name`` callable for sweeps: ``<flow>/<local date>``."""
+
+    def name() -> str:
+        from homeward.settings import get_settings
+
+        return f"{flow_name}/{now().astimezone(get_settings().tz):%Y-%m-%d}"
+
+    return name
+
+
+async def label_run(view: CaseView, action: str) -> None:
+    """Name the current run after the case and tag it by stage and owner organisation kind."""
+    run_id = flow_run.get_id()
+    if run_id is None:
+        return
+    tags = ["homeward", f"stage:{view.state}", f"org-kind:{view.org_kind}"]
+    async with get_client() as client:
+        await client.update_flow_run(UUID(run_id), name=f"case-{view.case_ref}/{action}", tags=tags)
+
+
+def emit_transition(view: CaseView, trigger: str) -> None:
+    """Tell Prefect automations that a case moved: case_ref, from and to stage, trigger."""
+    emit_event(
+        event=TRANSITIONED,
+        resource={
+            "prefect.resource.id": f"homeward.case.{view.case_ref}",
+            "prefect.resource.name": view.case_ref,
+        },
+        payload={"from_state": view.from_state, "to_state": view.state, "trigger": trigger},
+    )

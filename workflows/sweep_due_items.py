@@ -1,0 +1,57 @@
+"""Flow ``sweep-due-items`` (hourly): the reminder rules over every open checklist item, then
+the outbox drained when SMTP is configured.
+
+The rules live in ``notifications`` (``queue_reminders``): items coming due, due today and
+overdue go into each staff member's digest, overdue items past their rule escalate to the owner
+organisation's supervisors once (``escalated_at``). The run does its work once per local day,
+from ``HOMEWARD_MAIL_DIGEST_HOUR``; the other hourly runs find nothing to do and only drain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from homeward.db import write_session
+from homeward.settings import get_settings
+from notifications.reminders import ReminderReport, queue_reminders
+from notifications.sender import drain
+from workflows.runtime import dated_run_name, engine_errors, in_engine, now
+
+
+def _queue() -> ReminderReport:
+    with write_session() as session:
+        return queue_reminders(session, now=now())
+
+
+def smtp_configured() -> bool:
+    """Whether an SMTP server was named (``HOMEWARD_SMTP_HOST``); the default is only a guess."""
+    return "smtp_host" in get_settings().model_fields_set
+
+
+@flow(name="sweep-due-items", flow_run_name=dated_run_name("sweep-due-items"), persist_result=False)
+async def sweep_due_items(send: bool | None = None) -> dict[str, Any]:
+    """Queue today's reminders and escalations, then send what the outbox holds.
+
+    Args:
+        send: drain the outbox (default: when ``HOMEWARD_SMTP_HOST`` is set).
+
+    Returns:
+        Counts: items coming due, due today, overdue, escalated; emails queued; and, when
+        sent, emails sent, retried and dead-lettered.
+    """
+    log = get_run_logger()
+    queued = await in_engine(_queue)
+    log.info(
+        "reminders: %s coming due, %s due today, %s overdue, %s escalated, %s emails queued",
+        *asdict(queued).values(),
+    )
+    summary: dict[str, Any] = asdict(queued)
+    if send if send is not None else smtp_configured():
+        with engine_errors():
+            drained = await drain()
+        log.info("outbox: %s sent, %s retried, %s dead", *asdict(drained).values())
+        summary |= {f"emails_{k}": v for k, v in asdict(drained).items()}
+    return summary
