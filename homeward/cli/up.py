@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
-from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +44,9 @@ def up(
         server = LocalServer(host, port, home, settings.prefect_retention_days)
     elif not api_url.startswith(("http://", "https://")):
         raise InvalidInput("--api-url: give the server's API address, e.g. http://host:4200/api")
-    # Outside the event loop: inside it, Prefect's ``to_deployment`` returns a coroutine.
-    deployments: list[RunnerDeployment] = import_module("workflows.deployments").build_deployments()
+    from workflows.deployments import build_deployments
+
+    deployments = build_deployments()  # before the server starts: a broken flow fails fast
     asyncio.run(_up(server, api_url or "", home, deployments))
 
 

@@ -30,8 +30,8 @@ from sqlmodel import Session, select
 from homeward.keys import init_keyring
 from homeward.models import Case
 from tests.factories import COORD
-
-build_deployments = pytest.importorskip("workflows.deployments").build_deployments  # until merged
+from workflows.artifacts import timeline_key
+from workflows.deployments import build_deployments
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 180.0
@@ -183,7 +183,10 @@ def test_a_coordinator_starts_a_return_from_the_deployment_form(up: Up) -> None:
     with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
         flow_run = run_deployment(
             "start-return/start-return",
-            parameters={"coordinator": COORD, "ngo": "adpare"},
+            parameters={
+                "case": {"host_country": "IT", "participants": {"ngo": "adpare"}},
+                "acting_email": COORD,
+            },
             timeout=180,
         )
         assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
@@ -194,7 +197,7 @@ def test_a_coordinator_starts_a_return_from_the_deployment_form(up: Up) -> None:
         (case,) = session.exec(select(Case)).all()  # results are not persisted: find it here
     engine.dispose()
     assert case.state == "identified_abroad"
-    assert case.case_ref.lower() in {a.key for a in artifacts if a.flow_run_id == flow_run.id}
+    assert timeline_key(case.case_ref) in {a.key for a in artifacts if a.flow_run_id == flow_run.id}
 
 
 def test_ctrl_c_stops_serving_and_the_server_and_exits_zero(up: Up) -> None:
