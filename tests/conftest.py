@@ -14,6 +14,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+# Before anything imports Prefect: the test server (tests/workflows) sends no analytics, and
+# flushes logs and events quickly so the tests can read them back.
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", "0.5")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.5")
+
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlmodel import SQLModel

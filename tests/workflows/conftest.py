@@ -1,0 +1,42 @@
+"""Fixtures for the flow tests: one real Prefect server for the whole session (the test
+harness, on its own SQLite database), the Homeward test database, and a clock near real time
+(flows act at the wall clock, so the factories must not drive cases into the future)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
+from prefect.testing.utilities import prefect_test_harness
+
+from homeward import settings as homeward_settings
+from homeward.clock import SimulatedClock
+from tests import factories
+
+
+@pytest.fixture(scope="session")
+def prefect_db() -> Iterator[Path]:
+    """A real Prefect server for this session; yields the path of its SQLite database."""
+    with prefect_test_harness(server_startup_timeout=120):
+        url = PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
+        yield Path(url.split("///", 1)[1])
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    """Ten days before now: a case driven along the happy path stays in the past."""
+    return SimulatedClock(current=datetime.now(UTC) - timedelta(days=10))
+
+
+@pytest.fixture
+def homeward(db_url: str, prefect_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The seeded Homeward test database, with paused runs polling every second."""
+    monkeypatch.setenv("HOMEWARD_APPROVAL_POLL_SECONDS", "1")
+    monkeypatch.setenv("HOMEWARD_MAIL_DIGEST_HOUR", "0")
+    homeward_settings.get_settings.cache_clear()
+    factories.seed()
+    yield db_url
+    homeward_settings.get_settings.cache_clear()

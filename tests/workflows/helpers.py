@@ -1,0 +1,142 @@
+"""Reading back what the flows left in Prefect: runs, events, artifacts, the whole database."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Coroutine
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prefect import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterName,
+)
+from prefect.client.schemas.objects import Artifact, FlowRun
+from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+from prefect.events.schemas.events import ReceivedEvent
+from prefect.flow_runs import resume_flow_run
+
+from homeward.db import write_session
+from homeward.directory import acting
+from homeward.reporting.programmes import ProgrammeIn, add_programme, enrol
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a flow (an async function) to completion and time it."""
+    started = time.perf_counter()
+    try:
+        return asyncio.run(coro)
+    finally:
+        TIMINGS.append(time.perf_counter() - started)
+
+
+TIMINGS: list[float] = []
+
+
+async def runs_named(name: str) -> list[FlowRun]:
+    """Flow runs with exactly this name."""
+    async with get_client() as client:
+        found = FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+        return await client.read_flow_runs(flow_run_filter=found)
+
+
+async def run_named(name: str, *, state: str | None = None, wait: float = 30) -> FlowRun:
+    """The one run with this name (in ``state``, when given), waiting for it to appear."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        found = [r for r in await runs_named(name) if state is None or r.state_name == state]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no flow run {name!r} in state {state}")
+
+
+async def closure_answered(
+    flow: Coroutine[Any, Any, T], case_ref: str, answer: dict[str, Any]
+) -> T:
+    """Start a closing ``advance-case``, wait until it is paused, resume it with ``answer``."""
+    running = asyncio.create_task(flow)
+    paused = await run_named(f"case-{case_ref}/close", state="Paused")
+    await resume_flow_run(paused.id, run_input=answer)
+    return await running
+
+
+async def events_of(case_ref: str, *, wait: float = 15) -> list[ReceivedEvent]:
+    """The ``homeward.case.transitioned`` events about a case, once the server stored them."""
+    wanted = EventFilter(
+        event=EventNameFilter(name=["homeward.case.transitioned"]),
+        resource=EventResourceFilter(id=[f"homeward.case.{case_ref}"]),
+    )
+    deadline = time.monotonic() + wait
+    async with get_client() as client:
+        while True:
+            page = await client.read_events(filter=wanted, limit=50)
+            if page.events or time.monotonic() > deadline:
+                return sorted(page.events, key=lambda e: e.occurred)
+            await asyncio.sleep(0.3)
+
+
+async def artifacts(*keys: str) -> dict[str, Artifact]:
+    """The latest artifact under each key (missing keys are left out)."""
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys)))
+        )
+    latest: dict[str, Artifact] = {}
+    for artifact in sorted(found, key=lambda a: a.created or 0):
+        if artifact.key:
+            latest[artifact.key] = artifact
+    return latest
+
+
+def dump(path: Path) -> str:
+    """Every row of every table of Prefect's database, as text."""
+    lines = []
+    with sqlite3.connect(path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for row in conn.execute(f'SELECT * FROM "{table}"'):
+                lines.append(f"{table}: " + " | ".join(_text(v) for v in row))
+    return "\n".join(lines)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace") + " " + value.hex()
+    return str(value)
+
+
+def add_enrolled_programme(manager: str, case_refs: list[str], today: date) -> str:
+    """A programme of the manager's organisation with targets, the cases enrolled; its code."""
+    from homeward.clock import SYSTEM_CLOCK
+
+    programme_in = ProgrammeIn(
+        code="tango-2026",
+        name="TaNGO",
+        donor="Norway Grants",
+        starts_on=date(today.year - 1, 1, 1),
+        ends_on=date(today.year + 1, 12, 31),
+        targets={"identified": 100, "returned": 25},
+    )
+    with write_session() as session:
+        actor = acting(session=session, email=manager)
+        programme = add_programme(
+            session, programme_in=programme_in, actor=actor, now=SYSTEM_CLOCK.now()
+        )
+        enrol(
+            session,
+            programme=programme,
+            case_refs=case_refs,
+            actor=actor,
+            on=today,
+            now=SYSTEM_CLOCK.now(),
+        )
+    return programme_in.code

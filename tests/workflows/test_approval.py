@@ -1,0 +1,104 @@
+"""Closing a case waits for a supervisor inside the run: the run pauses with a form, the test
+answers it as the Prefect UI would (``resume_flow_run`` with the input), and the engine
+records the decision."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlmodel import select
+
+from homeward.clock import SimulatedClock
+from homeward.errors import InvalidInput, Refused
+from homeward.models import CaseEvent, StaffMember
+from tests import factories
+from tests.factories import COORD, SUPERVISOR
+from tests.workflows.helpers import closure_answered, run, run_named
+from workflows.advance_case import advance_case
+
+pytestmark = pytest.mark.usefixtures("homeward")
+REASON = {"reason": "support_period_ended"}
+
+
+def _in_reintegration(clock: SimulatedClock) -> str:
+    ref = factories.open_case(clock)
+    factories.drive_to(ref, "reintegration", clock)
+    factories.complete_stage(ref, clock)
+    return ref
+
+
+def _events(ref: str, trigger: str) -> list[CaseEvent]:
+    case = factories.load_case(ref)
+    with factories.admin_read() as s:
+        query = select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.trigger == trigger)
+        return list(s.exec(query))
+
+
+def _staff_id(email: str) -> int | None:
+    with factories.admin_read() as s:
+        return s.exec(select(StaffMember.id).where(StaffMember.email == email)).one()
+
+
+def test_an_approved_closure_closes_the_case(clock: SimulatedClock) -> None:
+    ref = _in_reintegration(clock)
+    answer = {"approve": True, "approver_email": SUPERVISOR, "reason": "support_period_ended"}
+
+    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    result = run(closure_answered(flow, ref, answer))
+
+    assert result["state"] == "closed" and result["decision"] == "approved"
+    case = factories.load_case(ref)
+    assert case.state == "closed" and case.closure_reason == "support_period_ended"
+    assert case.closure_approved_by_id == _staff_id(SUPERVISOR)
+    [event] = _events(ref, "close")
+    assert event.data["approved_by"] == SUPERVISOR
+    completed = asyncio.run(run_named(f"case-{ref}/close"))
+    assert completed.state_name == "Completed" and "stage:closed" in completed.tags
+
+
+def test_a_rejected_closure_is_recorded_and_the_case_stays(clock: SimulatedClock) -> None:
+    ref = _in_reintegration(clock)
+    answer = {
+        "approve": False,
+        "approver_email": SUPERVISOR,
+        "reason": "support_period_ended",
+        "rejection": "support_still_needed",
+    }
+
+    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    result = run(closure_answered(flow, ref, answer))
+
+    assert result["decision"] == "rejected" and result["state"] == "reintegration"
+    assert factories.load_case(ref).state == "reintegration"
+    [event] = _events(ref, "closure_rejected")
+    assert event.reason == "support_still_needed"
+    assert event.data["approver_id"] == _staff_id(SUPERVISOR)
+
+
+def test_a_decision_by_someone_not_a_supervisor_is_refused(clock: SimulatedClock) -> None:
+    ref = _in_reintegration(clock)
+    answer = {"approve": True, "approver_email": COORD, "reason": "support_period_ended"}
+
+    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    with pytest.raises(Refused, match="approved by a supervisor"):
+        run(closure_answered(flow, ref, answer))
+    assert factories.load_case(ref).state == "reintegration"
+
+
+def test_a_case_that_cannot_close_is_refused_before_anyone_is_asked(
+    clock: SimulatedClock,
+) -> None:
+    ref = factories.open_case(clock)
+
+    with pytest.raises(Refused, match="cannot close case .* in stage identified_abroad"):
+        run(advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON))
+    with pytest.raises(InvalidInput, match="^data.approved_by: .* leave approved_by out"):
+        run(
+            advance_case(
+                case_ref=ref,
+                trigger="close",
+                acting_email=COORD,
+                data={**REASON, "approved_by": SUPERVISOR},
+            )
+        )

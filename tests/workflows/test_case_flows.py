@@ -1,0 +1,161 @@
+"""start-return, advance-case, record-checklist-item and handoff-item, end to end on a real
+Prefect server and the test database: what the engine recorded, and what Prefect shows."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlmodel import select
+
+from homeward.clock import SimulatedClock
+from homeward.errors import HomewardError, InvalidInput, NotFound, Refused
+from homeward.models import CaseEvent, HandoffStatus, ItemStatus
+from statemachines.cases import CaseIn
+from tests import factories
+from tests.factories import COORD
+from tests.workflows.helpers import artifacts, events_of, run, run_named
+from workflows.advance_case import advance_case
+from workflows.handoff_item import handoff_item
+from workflows.record_checklist_item import record_checklist_item
+from workflows.start_return import start_return
+
+pytestmark = pytest.mark.usefixtures("homeward")
+
+
+def test_start_return_opens_a_case_and_names_the_run_after_it() -> None:
+    result = run(start_return(case=CaseIn(participants={"ngo": "adpare"}), acting_email=COORD))
+
+    case = factories.load_case(result["case_ref"])
+    assert case.state == result["state"] == "identified_abroad"
+    flow_run = asyncio.run(run_named(f"case-{case.case_ref}/start"))
+    assert flow_run.state_name == "Completed"
+    assert {"stage:identified_abroad", "org-kind:iom_mission"} <= set(flow_run.tags)
+    key = f"case-{case.case_ref.lower()}-timeline"
+    timeline = asyncio.run(artifacts(key))[key]
+    assert "identified_abroad" in str(timeline.data)
+
+
+def test_advance_case_fires_the_trigger_and_emits_an_event(clock: SimulatedClock) -> None:
+    ref = factories.open_case(clock)
+    factories.complete_stage(ref, clock)
+
+    data = {"method": "signed", "language": "ro"}
+    result = run(
+        advance_case(case_ref=ref, trigger="record_consent", acting_email=COORD, data=data)
+    )
+
+    assert result == {
+        "case_ref": ref,
+        "state": "consent_obtained",
+        "from_state": "identified_abroad",
+        "org_kind": "iom_mission",
+    }
+    assert factories.load_case(ref).consent_method == "signed"
+    [event] = asyncio.run(events_of(ref))
+    assert event.payload == {
+        "from_state": "identified_abroad",
+        "to_state": "consent_obtained",
+        "trigger": "record_consent",
+    }
+    flow_run = asyncio.run(run_named(f"case-{ref}/record_consent"))
+    assert "stage:consent_obtained" in flow_run.tags
+
+
+@pytest.mark.parametrize(
+    ("trigger", "data", "error", "message"),
+    [
+        ("fly_home", {}, InvalidInput, "trigger 'fly_home' is unknown; use one of"),
+        ("record_consent", {"method": "signed", "language": "r0"}, InvalidInput, "language: use"),
+        ("record_consent", {"method": "signed", "language": "ro"}, Refused, "blocking items"),
+        ("record_consent", {"method": "fax", "language": "ro"}, InvalidInput, "method: Input"),
+    ],
+)
+def test_engine_errors_fail_the_run_with_the_engine_s_one_line_message(
+    clock: SimulatedClock, trigger: str, data: dict[str, str], error: type, message: str
+) -> None:
+    ref = factories.open_case(clock)
+    before = factories.db_snapshot()
+
+    with pytest.raises(error) as raised:
+        run(advance_case(case_ref=ref, trigger=trigger, acting_email=COORD, data=data))
+
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert factories.db_snapshot() == before
+    flow_run = asyncio.run(run_named(f"case-{ref}/advance"))
+    assert flow_run.state_name == "Failed"
+    assert message in (flow_run.state.message if flow_run.state else "")
+
+
+def test_an_unknown_case_fails_the_run_as_not_found() -> None:
+    with pytest.raises(NotFound, match="case RT-XXXX-XX not found"):
+        run(advance_case(case_ref="RT-XXXX-XX", trigger="suspend", acting_email=COORD, data={}))
+
+
+def test_record_checklist_item_done_and_skipped(clock: SimulatedClock) -> None:
+    ref = factories.open_case(clock)
+    first, second = factories.items(ref, status=ItemStatus.OPEN)[:2]
+
+    done = run(record_checklist_item(item_id=first.id, result="done", acting_email=COORD))
+    skipped = run(
+        record_checklist_item(
+            item_id=second.id,
+            result="skipped",
+            acting_email=COORD,
+            skip_reason="done_by_another_organisation",
+        )
+    )
+
+    assert done["recorded"] == "done" and skipped["recorded"] == "skipped"
+    assert done["case_ref"] == ref and done["state"] == "identified_abroad"
+    statuses = {i.id: (i.status, i.note) for i in factories.items(ref)}
+    assert statuses[first.id][0] == ItemStatus.DONE
+    assert statuses[second.id][0] == ItemStatus.SKIPPED
+    note = factories.plain("checklist_item", "note", second.id or 0, statuses[second.id][1])
+    assert note == "done by another organisation"
+    asyncio.run(run_named(f"case-{ref}/item-{first.id}-done"))
+
+
+def test_skipping_without_a_reason_names_the_field(clock: SimulatedClock) -> None:
+    ref = factories.open_case(clock)
+    item = factories.items(ref, status=ItemStatus.OPEN)[0]
+
+    with pytest.raises(InvalidInput, match="^skip_reason: say why the item is skipped"):
+        run(record_checklist_item(item_id=item.id, result="skipped", acting_email=COORD))
+    assert factories.items(ref)[0].status == ItemStatus.OPEN
+
+
+def _handoffs(ref: str) -> list[str]:
+    from homeward.models import Handoff
+
+    with factories.admin_read() as s:
+        case = s.exec(select(CaseEvent.case_id).where(CaseEvent.trigger == "open")).first()
+        rows = s.exec(select(Handoff).where(Handoff.case_id == case))
+        return [row.status for row in rows]
+
+
+def test_handoff_item_proposed_then_accepted_or_rejected(clock: SimulatedClock) -> None:
+    ref = factories.open_case(clock)
+    one, two = factories.items(ref, status=ItemStatus.OPEN)[:2]
+    ngo = "cw@adpare.example.org"
+
+    for item in (one, two):
+        run(handoff_item(item_id=item.id, action="propose", acting_email=COORD, to_org="adpare"))
+    accepted = run(handoff_item(item_id=one.id, action="accept", acting_email=ngo))
+    rejected = run(
+        handoff_item(item_id=two.id, action="reject", acting_email=ngo, rejection="no_capacity")
+    )
+
+    assert accepted["handoff"] == "accept" and rejected["handoff"] == "reject"
+    assert sorted(_handoffs(ref)) == sorted([HandoffStatus.ACCEPTED, HandoffStatus.REJECTED])
+    owners = {i.id: i.owner_org_id for i in factories.items(ref)}
+    assert owners[one.id] != owners[two.id]
+
+
+def test_handoff_to_nobody_names_the_field(clock: SimulatedClock) -> None:
+    ref = factories.open_case(clock)
+    item = factories.items(ref, status=ItemStatus.OPEN)[0]
+
+    with pytest.raises(HomewardError, match="^to_org: name the organisation"):
+        run(handoff_item(item_id=item.id, action="propose", acting_email=COORD))

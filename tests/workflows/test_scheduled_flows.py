@@ -1,0 +1,168 @@
+"""The scheduled flows on a real Prefect server: sweep-due-items (reminders, escalations once,
+the outbox drained to a real SMTP server), schedule-follow-ups (idempotent), caseload-report
+(artifacts under stable keys), and the deployments that schedule them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import select
+
+from homeward import settings as homeward_settings
+from homeward.clock import SimulatedClock
+from homeward.models import OutboxMessage
+from notifications.render import render
+from notifications.sink import LocalSmtpServer, RecordingHandler
+from tests import factories
+from tests.notifications.conftest import point_mail_at
+from tests.workflows.helpers import add_enrolled_programme, artifacts, run
+from workflows.caseload_report import caseload_report
+from workflows.deployments import DEPLOYMENTS, build_deployments
+from workflows.schedule_follow_ups import schedule_follow_ups
+from workflows.sweep_due_items import sweep_due_items
+
+MANAGER = "mgr@iom-it.example.org"
+KEY = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@pytest.fixture
+def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingHandler]:
+    """A real SMTP server on loopback; ``HOMEWARD_SMTP_HOST`` points at it."""
+    handler = RecordingHandler()
+    with LocalSmtpServer(handler) as server:
+        point_mail_at(monkeypatch, server.port)
+        yield handler
+    homeward_settings.get_settings.cache_clear()
+
+
+def _escalated(ref: str) -> dict[int | None, datetime | None]:
+    return {item.id: item.escalated_at for item in factories.items(ref)}
+
+
+@pytest.mark.usefixtures("homeward")
+def test_sweep_queues_reminders_escalates_once_and_drains(
+    clock: SimulatedClock, sink: RecordingHandler
+) -> None:
+    ref = factories.open_case(clock)  # ten days ago: the first stage's items are overdue
+
+    first = run(sweep_due_items())
+    escalated = _escalated(ref)
+    again = run(sweep_due_items())
+
+    assert first["overdue"] > 0 and first["escalated"] > 0
+    assert first["emails_sent"] == first["queued"] == len(sink.received) > 0
+    assert any(escalated.values())
+    assert again["overdue"] == again["escalated"] == again["emails_sent"] == 0
+    assert _escalated(ref) == escalated  # escalated once, not again
+
+
+@pytest.mark.usefixtures("homeward")
+def test_sweep_without_smtp_only_queues(clock: SimulatedClock) -> None:
+    factories.open_case(clock)
+
+    summary = run(sweep_due_items())
+
+    assert summary["queued"] > 0 and "emails_sent" not in summary
+    with factories.admin_read() as s:
+        assert len(list(s.exec(select(OutboxMessage)))) == summary["queued"]
+
+
+@pytest.mark.usefixtures("homeward")
+def test_follow_ups_are_made_to_exist_and_invited_once(
+    clock: SimulatedClock, engine: Engine
+) -> None:
+    ref = factories.open_case(clock)
+    factories.drive_to(ref, "reintegration", clock)
+    with engine.begin() as conn:  # a case that entered reintegration without its last visit
+        conn.execute(text("DELETE FROM checklist_item WHERE code = 'follow_up_6m'"))
+
+    first = run(schedule_follow_ups())
+    again = run(schedule_follow_ups())
+
+    assert first == {"cases": 1, "visits_created": 1, "invitations_queued": 4}
+    assert again == {"cases": 1, "visits_created": 0, "invitations_queued": 0}
+    assert [i.code for i in factories.items(ref, stage="reintegration")][-1] == "follow_up_6m"
+    with factories.admin_read() as s:
+        rows = list(s.exec(select(OutboxMessage)))
+    assert all(row.key.startswith("visit:item-") for row in rows)
+    rendered = render(rows[0].template, rows[0].language, rows[0].context, stamp=rows[0].created_at)
+    assert rendered.attachments[0].subtype == "calendar" and ref in rendered.subject + rendered.text
+
+
+def _table(artifact_data: object) -> list[dict[str, object]]:
+    return json.loads(artifact_data) if isinstance(artifact_data, str) else artifact_data  # type: ignore[return-value]
+
+
+@pytest.mark.usefixtures("homeward")
+def test_caseload_report_publishes_the_dashboard_under_stable_keys(clock: SimulatedClock) -> None:
+    stuck = factories.open_case(clock)
+    factories.drive_to(stuck, "consent_obtained", clock)
+    recent = factories.open_case(SimulatedClock(current=datetime.now(UTC)))
+    code = add_enrolled_programme(MANAGER, [stuck, recent], datetime.now(UTC).date())
+
+    summary = run(caseload_report(stuck_after_days=5, manager_email=MANAGER))
+
+    timeline = f"case-{stuck.lower()}-timeline"
+    chart = f"report-targets-{code}-chart"
+    keys = ["caseload-by-stage", "overdue-items-by-org", "stuck-cases", timeline, chart]
+    found = asyncio.run(artifacts(*keys))
+    assert set(found) == set(keys)
+    assert summary["cases"] == 2 and summary["stuck"] == 1 and summary["artifacts"] > len(keys)
+    by_stage = _table(found["caseload-by-stage"].data)
+    assert {(r["stage"], r["owner_org"], r["cases"]) for r in by_stage} == {
+        ("identified_abroad", "iom-it", 1),
+        ("consent_obtained", "iom-it", 1),
+    }
+    [row] = _table(found["stuck-cases"].data)
+    assert row["case_ref"] == stuck and row["days_in_stage"] >= 5
+    stages = [r["stage"] for r in _table(found[timeline].data)]
+    assert stages == ["identified_abroad", "consent_obtained"]
+    assert "data:image/svg+xml;base64," in str(found[chart].data)
+
+
+@pytest.mark.usefixtures("homeward")
+def test_report_artifact_keys_are_lower_case_and_dashes(clock: SimulatedClock) -> None:
+    ref = factories.open_case(clock)
+    code = add_enrolled_programme(MANAGER, [ref], datetime.now(UTC).date())
+
+    run(caseload_report(manager_email=MANAGER))
+
+    report_keys = [
+        f"report-targets-{code}-progress-against-targets",
+        "report-stages-days-spent-per-stage",
+        "report-overdue-overdue-checklist-items-per-organisation",
+        "report-closures-closures-by-reason",
+    ]
+    found = asyncio.run(artifacts(*report_keys))
+    assert set(found) == set(report_keys) and all(KEY.match(key) for key in found)
+    progress = _table(found[report_keys[0]].data)
+    assert progress[0]["Indicator"] == "Victims identified" and progress[0]["Achieved"] == "<11"
+
+
+def test_deployments_carry_the_schedules() -> None:
+    deployments = {d.name: d for d in build_deployments()}
+
+    assert set(deployments) == {planned.flow.name for planned in DEPLOYMENTS}
+    crons = {
+        name: [(s.schedule.cron, s.schedule.timezone) for s in d.schedules]  # type: ignore[union-attr]
+        for name, d in deployments.items()
+    }
+    zone = "Europe/Bucharest"
+    assert crons == {
+        "start-return": [],
+        "advance-case": [],
+        "record-checklist-item": [],
+        "handoff-item": [],
+        "sweep-due-items": [("0 * * * *", zone)],
+        "schedule-follow-ups": [("0 6 * * *", zone)],
+        "caseload-report": [("30 6 * * *", zone)],
+    }
+    assert "scheduled" in deployments["sweep-due-items"].tags
+    moved = build_deployments(timezone="Europe/Rome")[4]
+    assert moved.schedules[0].schedule.timezone == "Europe/Rome"  # type: ignore[union-attr]
