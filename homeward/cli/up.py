@@ -68,15 +68,15 @@ async def _up(
     try:
         if server is not None:
             api_url = server.api_url
-            _say(f"starting the Prefect server on {server.ui_url} (log: {server.log_path})")
             server.start()
+            _say(f"Prefect server starting on {server.ui_url} (log: {server.log_path})")
             if not await _unless_stopped(stop, server.wait_healthy()):
                 return
         elif not await is_healthy(api_url):
             raise Unavailable(f"--api-url: no Prefect server answers at {api_url}")
         await _serve(api_url, home, deployments, stop)
     finally:
-        if server is not None:
+        if server is not None and server.process is not None:
             server.stop()
             _say("Prefect server stopped")
 

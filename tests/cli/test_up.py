@@ -45,6 +45,7 @@ class Up:
     env: dict[str, str]
     database: Path
     stderr_path: Path
+    port: int
     lines: list[str] = field(default_factory=list)
     api_url: str = ""
 
@@ -141,7 +142,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
             stderr=stderr,
             text=True,
         )
-    handle = Up(process, env, tmp / "homeward.db", stderr_path)
+    handle = Up(process, env, tmp / "homeward.db", stderr_path, port)
     threading.Thread(target=_read_lines, args=(handle,), daemon=True).start()
     started = time.monotonic()
     try:
@@ -198,6 +199,17 @@ def test_a_coordinator_starts_a_return_from_the_deployment_form(up: Up) -> None:
     engine.dispose()
     assert case.state == "identified_abroad"
     assert timeline_key(case.case_ref) in {a.key for a in artifacts if a.flow_run_id == flow_run.id}
+
+
+def test_a_taken_port_or_a_silent_server_is_one_line_and_an_exit_code(up: Up) -> None:
+    taken = up.homeward("up", "--port", str(up.port))
+    assert taken.returncode == 5, taken.stderr
+    assert taken.stderr.startswith(f"error: --port: 127.0.0.1:{up.port} is in use")
+    silent = up.homeward("up", "--api-url", f"http://127.0.0.1:{_free_port()}/api")
+    assert silent.returncode == 8, silent.stderr
+    assert silent.stderr.startswith("error: --api-url: no Prefect server answers at")
+    for result in (taken, silent):
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
 def test_ctrl_c_stops_serving_and_the_server_and_exits_zero(up: Up) -> None:
