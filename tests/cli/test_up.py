@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
@@ -170,6 +171,11 @@ def test_every_deployment_is_served_with_its_schedules(up: Up) -> None:
     assert {d.name: _schedules(d.schedules) for d in served} == expected
     assert not any(d.paused for d in served)
     assert any(expected.values()), "some flow runs on a schedule"
+
+
+def test_the_ui_is_served_at_the_printed_address(up: Up) -> None:
+    page = httpx.get(f"http://127.0.0.1:{up.port}/", timeout=30)
+    assert page.status_code == 200 and "<html" in page.text.lower()
 
 
 def test_a_coordinator_starts_a_return_from_the_deployment_form(up: Up) -> None:
