@@ -26,9 +26,11 @@ from homeward.clock import SYSTEM_CLOCK
 from homeward.errors import HomewardError
 from homeward.keys import load_keyring
 from homeward.models import Case, Organisation
+from homeward.settings import get_settings
 
 T = TypeVar("T")
 TRANSITIONED = "homeward.case.transitioned"
+_CASE_TAGS = ("stage:", "org-kind:")
 
 
 @contextmanager
@@ -101,8 +103,6 @@ def dated_run_name(flow_name: str) -> Callable[[], str]:
     """A ``flow_run_name`` callable for sweeps: ``<flow>/<local date>``."""
 
     def name() -> str:
-        from homeward.settings import get_settings
-
         return f"{flow_name}/{now().astimezone(get_settings().tz):%Y-%m-%d}"
 
     return name
@@ -113,7 +113,8 @@ async def label_run(view: CaseView, action: str) -> None:
     run_id = flow_run.get_id()
     if run_id is None:
         return
-    tags = ["homeward", f"stage:{view.state}", f"org-kind:{view.org_kind}"]
+    kept = [t for t in flow_run.get_tags() if not t.startswith(_CASE_TAGS)]  # deployment's
+    tags = sorted({"homeward", *kept, f"stage:{view.state}", f"org-kind:{view.org_kind}"})
     async with get_client() as client:
         await client.update_flow_run(UUID(run_id), name=f"case-{view.case_ref}/{action}", tags=tags)
 

@@ -102,3 +102,13 @@ def test_a_case_that_cannot_close_is_refused_before_anyone_is_asked(
                 data={**REASON, "approved_by": SUPERVISOR},
             )
         )
+
+
+def test_a_rejection_needs_a_reason_code(clock: SimulatedClock) -> None:
+    ref = _in_reintegration(clock)
+    answer = {"approve": False, "approver_email": SUPERVISOR, "reason": "support_period_ended"}
+
+    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    with pytest.raises(InvalidInput, match="^rejection: say why the closure is not approved"):
+        run(closure_answered(flow, ref, answer))
+    assert _events(ref, "closure_rejected") == [] and factories.load_case(ref).state != "closed"

@@ -1,0 +1,188 @@
+"""PII canary: a person with unmistakable details goes through the engine (where personal data
+belongs), then every flow runs on their case, each also made to fail. Nothing of the person may
+reach Prefect: not its database (runs, parameters, states, logs, artifacts, events, inputs,
+variables: every table), nor the process's captured output and logs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Coroutine
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from homeward import settings as homeward_settings
+from homeward.clock import SimulatedClock
+from homeward.db import write_session
+from homeward.directory import acting
+from homeward.errors import HomewardError
+from homeward.models import Beneficiary
+from homeward.vault import PersonIn, store_person
+from statemachines.cases import CaseIn, get_case
+from tasks.catalog import load_catalog
+from tests import factories
+from tests.factories import COORD, SUPERVISOR
+from tests.workflows.helpers import add_enrolled_programme, closure_answered, dump, run
+from workflows.advance_case import advance_case
+from workflows.caseload_report import caseload_report
+from workflows.handoff_item import handoff_item
+from workflows.record_checklist_item import record_checklist_item
+from workflows.schedule_follow_ups import schedule_follow_ups
+from workflows.start_return import start_return
+from workflows.sweep_due_items import sweep_due_items
+
+PERSON = PersonIn(
+    given_name="Zyxcanary",
+    family_name="Qwopperton",
+    birth_date=date(1998, 2, 27),
+    sex="female",
+    phone="+40 799 123 457",
+    home_address="Strada Ștefăniță Qwopperton 17, Brașov",
+    notes="Zyxcanary was recruited by Qwoppercorp in Napoli",
+    exploitation_form="sexual",
+)
+NEEDLES = ["Zyxcanary", "Qwopperton", "Qwoppercorp", "+40 799 123 457", "799 123 457", "Ștefăniță"]
+MANAGER = "mgr@iom-it.example.org"
+REASON = {"reason": "support_period_ended"}
+
+
+def _shifted_base64(needle: bytes) -> list[str]:
+    """The part of base64 that encodes ``needle`` whatever its offset in the encoded text."""
+    found = []
+    for pad in range(3):
+        encoded = base64.b64encode(b"\0" * pad + needle).decode("ascii")
+        start, end = (4 if pad else 0), len(encoded) - 4
+        found.append(encoded[start:end])
+    return found
+
+
+def variants() -> set[str]:
+    """Each needle raw, lower-case, JSON-escaped, hex and base64 (every alignment)."""
+    found: set[str] = set()
+    for needle in NEEDLES:
+        raw = needle.encode("utf-8")
+        found |= {needle, needle.lower(), json.dumps(needle)[1:-1], raw.hex(), raw.hex().upper()}
+        found |= set(_shifted_base64(raw)) | set(_shifted_base64(needle.lower().encode()))
+    return {v for v in found if len(v) >= 6}
+
+
+def _fails(flow: Coroutine[Any, Any, Any]) -> None:
+    with pytest.raises(HomewardError) as raised:
+        run(flow)
+    assert "\n" not in str(raised.value)
+
+
+def _give_person(ref: str) -> None:
+    """The person's details entered through the engine, as ``homeward case person`` does."""
+    with write_session() as s:
+        actor = acting(session=s, email=COORD)
+        case = get_case(s, case_ref=ref, actor=actor)
+        store_person(s, case=case, person=PERSON, actor=actor, now=datetime.now(UTC))
+
+
+def _to_reintegration(ref: str, clock: SimulatedClock) -> None:
+    for trigger in factories.HAPPY_PATH[1:6]:
+        factories.complete_stage(ref, clock)
+        if trigger == "depart":
+            clock.advance(days=5)
+        factories.advance(ref, trigger, clock)
+    factories.complete_stage(ref, clock)
+
+
+def _every_flow(ref: str, clock: SimulatedClock) -> str:
+    """Run every flow successfully on the canary's cases; returns the second case's ref."""
+    other = run(start_return(case=CaseIn(participants={"ngo": "adpare"}), acting_email=COORD))
+    _give_person(other["case_ref"])
+    factories.complete_stage(ref, clock)
+    data = {"method": "signed", "language": "ro"}
+    run(advance_case(case_ref=ref, trigger="record_consent", acting_email=COORD, data=data))
+    first, second, third, fourth = factories.items(ref, stage="consent_obtained", status="open")[:4]
+    outcome = (load_catalog().spec(first.code).outcomes or (None,))[0]
+    run(record_checklist_item(item_id=first.id, result="done", acting_email=COORD, outcome=outcome))
+    run(
+        record_checklist_item(
+            item_id=second.id, result="skipped", acting_email=COORD, skip_reason="person_declined"
+        )
+    )
+    for item in (third, fourth):
+        run(handoff_item(item_id=item.id, action="propose", acting_email=COORD, to_org="adpare"))
+    ngo = "cw@adpare.example.org"
+    run(handoff_item(item_id=third.id, action="accept", acting_email=ngo))
+    run(handoff_item(item_id=fourth.id, action="reject", acting_email=ngo, rejection="no_capacity"))
+    _to_reintegration(ref, clock)
+    run(schedule_follow_ups())
+    run(sweep_due_items(send=False))
+    add_enrolled_programme(MANAGER, [ref, other["case_ref"]], datetime.now(UTC).date())
+    run(caseload_report(stuck_after_days=1, manager_email=MANAGER))
+    no = {"approve": False, "approver_email": SUPERVISOR, **REASON, "rejection": "wrong_reason"}
+    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    run(closure_answered(flow, ref, no))
+    return str(other["case_ref"])
+
+
+def _every_flow_failing(ref: str, other: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each flow made to fail inside: bad input, unknown things, refused steps, bad settings."""
+    _fails(advance_case(case_ref=ref, trigger="teleport", acting_email=COORD, data={}))
+    bad = {"method": "signed", "language": "Zyx"}
+    _fails(advance_case(case_ref=other, trigger="record_consent", acting_email=COORD, data=bad))
+    _fails(advance_case(case_ref="RT-ZZZZ-99", trigger="suspend", acting_email=COORD, data={}))
+    good = {"method": "signed", "language": "ro"}
+    _fails(advance_case(case_ref=other, trigger="record_consent", acting_email=COORD, data=good))
+    wrong = {"approve": True, "approver_email": COORD, **REASON}
+    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    _fails(closure_answered(flow, ref, wrong))
+    _fails(record_checklist_item(item_id=999_999, result="done", acting_email=COORD))
+    _fails(handoff_item(item_id=999_999, action="accept", acting_email=COORD))
+    _fails(start_return(case=CaseIn(participants={"ngo": "iom-ro"}), acting_email=COORD))
+    _fails(caseload_report(stuck_after_days=0))
+    monkeypatch.setenv("HOMEWARD_SMTP_HOST", "mail.example.org")
+    monkeypatch.setenv("HOMEWARD_SMTP_TLS", "none")
+    homeward_settings.get_settings.cache_clear()
+    _fails(sweep_due_items(send=True))
+    monkeypatch.setenv("HOMEWARD_KEY_FILE", "/nonexistent/keys.json")
+    homeward_settings.get_settings.cache_clear()
+    _fails(schedule_follow_ups())
+
+
+def _settled_dump(path: Path, ref: str) -> str:
+    """Prefect's database once the logs and events of the runs above have been stored."""
+    deadline = time.monotonic() + 20
+    while True:
+        text = dump(path)
+        stored = f"homeward.case.{ref}" in text and "closure not approved" in text
+        if stored or time.monotonic() > deadline:
+            return text
+        asyncio.run(asyncio.sleep(0.5))
+
+
+@pytest.mark.usefixtures("homeward")
+def test_no_personal_data_reaches_prefect(
+    clock: SimulatedClock,
+    prefect_db: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    ref = factories.open_case(clock, person=PERSON)
+    with factories.admin_read() as s:
+        assert s.exec(select(Beneficiary)).first() is not None  # the engine holds the person
+
+    other = _every_flow(ref, clock)
+    _every_flow_failing(ref, other, monkeypatch)
+    stored = _settled_dump(prefect_db, ref)
+
+    # The dump is complete enough to catch a leak: runs, logs and events of these flows.
+    assert f"case-{ref}/close" in stored and "closure not approved" in stored
+    assert f"homeward.case.{ref}" in stored and "trigger 'teleport' is unknown" in stored
+    captured = capfd.readouterr()
+    seen = "\n".join([stored, captured.out, captured.err, caplog.text])
+    leaked = sorted(v for v in variants() if v in seen)
+    assert leaked == []
