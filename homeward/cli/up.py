@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 def up(
     host: str = typer.Option("127.0.0.1", help="address the local Prefect server listens on"),
     port: int = typer.Option(4200, min=1, max=65535, help="port of the server and its UI"),
-    api_url: str = typer.Option(
+    api_url: str | None = typer.Option(
         None, "--api-url", help="use the Prefect server at this API URL instead of starting one"
     ),
 ) -> None:
