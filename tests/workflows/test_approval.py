@@ -112,3 +112,13 @@ def test_a_rejection_needs_a_reason_code(clock: SimulatedClock) -> None:
     with pytest.raises(InvalidInput, match="^rejection: say why the closure is not approved"):
         run(closure_answered(flow, ref, answer))
     assert _events(ref, "closure_rejected") == [] and factories.load_case(ref).state != "closed"
+
+
+def test_the_form_describes_every_field_and_takes_no_free_text() -> None:
+    from workflows.approvals import ClosureDecision
+
+    schema = ClosureDecision.model_json_schema()
+    properties = schema["properties"]
+    assert set(properties) == {"approve", "approver_email", "reason", "rejection"}
+    assert all(field.get("description") for field in properties.values())
+    assert {"$ref"} <= set(properties["reason"]) or "enum" in str(properties["reason"])

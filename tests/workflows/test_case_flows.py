@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from homeward.clock import SimulatedClock
 from homeward.errors import HomewardError, InvalidInput, NotFound, Refused
-from homeward.models import CaseEvent, HandoffStatus, ItemStatus
+from homeward.models import HandoffStatus, ItemStatus
 from statemachines.cases import CaseIn
 from tests import factories
 from tests.factories import COORD
@@ -129,10 +129,9 @@ def test_skipping_without_a_reason_names_the_field(clock: SimulatedClock) -> Non
 def _handoffs(ref: str) -> list[str]:
     from homeward.models import Handoff
 
+    case_id = factories.load_case(ref).id
     with factories.admin_read() as s:
-        case = s.exec(select(CaseEvent.case_id).where(CaseEvent.trigger == "open")).first()
-        rows = s.exec(select(Handoff).where(Handoff.case_id == case))
-        return [row.status for row in rows]
+        return [row.status for row in s.exec(select(Handoff).where(Handoff.case_id == case_id))]
 
 
 def test_handoff_item_proposed_then_accepted_or_rejected(clock: SimulatedClock) -> None:
