@@ -40,11 +40,11 @@ class DeliveryFailed(HomewardError):
     """The mail server could not be reached, or refused the message (nothing was lost:
     queued emails stay queued)."""
 
-    exit_code = 7
+    exit_code = 10
 
 
 class Unavailable(HomewardError):
     """A service Homeward needs (the Prefect server) did not start in time or cannot be
     reached."""
 
-    exit_code = 8
+    exit_code = 11

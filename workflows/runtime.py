@@ -126,6 +126,10 @@ def emit_transition(view: CaseView, trigger: str) -> None:
         resource={
             "prefect.resource.id": f"homeward.case.{view.case_ref}",
             "prefect.resource.name": view.case_ref,
+            # Labels, so an automation can match one stage (e.g. every lost_contact).
+            "homeward.stage": view.state,
+            "homeward.from-stage": view.from_state or "none",
+            "homeward.trigger": trigger,
         },
         payload={"from_state": view.from_state, "to_state": view.state, "trigger": trigger},
     )

@@ -212,7 +212,7 @@ def test_a_taken_port_or_a_silent_server_is_one_line_and_an_exit_code(up: Up) ->
     assert taken.returncode == 5, taken.stderr
     assert taken.stderr.startswith(f"error: --port: 127.0.0.1:{up.port} is in use")
     silent = up.homeward("up", "--api-url", f"http://127.0.0.1:{_free_port()}/api")
-    assert silent.returncode == 8, silent.stderr
+    assert silent.returncode == 11, silent.stderr
     assert silent.stderr.startswith("error: --api-url: no Prefect server answers at")
     for result in (taken, silent):
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -113,7 +113,7 @@ def test_send_test_reaches_the_server_and_reports_a_refusal_in_one_line(db_url, 
     assert received.parsed()["Subject"].startswith("Homeward, email de test")
     smtp.rcpt_replies = {"gone@iom.example.org": "550 5.1.1 no such user"}
     refused = cli("mail", "send-test", "--to", "gone@iom.example.org")
-    assert refused.code == 7 and "550 5.1.1 no such user" in refused.err
+    assert refused.code == 10 and "550 5.1.1 no such user" in refused.err
     assert refused.err.count("\n") == 1
 
 

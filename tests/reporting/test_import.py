@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 import pytest
@@ -66,7 +65,6 @@ def count(model) -> int:
 def test_ten_thousand_rows_with_five_bad(db_url, tmp_path, capsys, monkeypatch):
     f.seed()
     source = caseload(tmp_path / "cases.csv", 10_000)
-    started = time.monotonic()
     refused = run_cli(capsys, monkeypatch, "--as", f.COORD, "import", "cases", str(source))
     assert refused.code == 2
     reported = [line for line in refused.err.splitlines() if line.startswith("row ")]
@@ -88,7 +86,6 @@ def test_ten_thousand_rows_with_five_bad(db_url, tmp_path, capsys, monkeypatch):
     )
     assert "0 case(s) imported, 9995 already imported" in again.out
     assert count(Case) == 9995
-    assert time.monotonic() - started < 90
 
 
 def test_imported_people_are_sealed_and_readable_by_the_owner(

@@ -58,6 +58,8 @@ def test_advance_case_fires_the_trigger_and_emits_an_event(clock: SimulatedClock
         "to_state": "consent_obtained",
         "trigger": "record_consent",
     }
+    assert event.resource.get("homeward.stage") == "consent_obtained"  # automations match it
+    assert event.resource.get("homeward.from-stage") == "identified_abroad"
     flow_run = asyncio.run(run_named(f"case-{ref}/record_consent"))
     assert "stage:consent_obtained" in flow_run.tags
 
