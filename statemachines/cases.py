@@ -19,6 +19,7 @@ from transitions import MachineError
 from homeward import vault
 from homeward.access import ensure_can_open_cases, ensure_can_see, ensure_can_steer
 from homeward.audit import record_event
+from homeward.caseref import checked_ref
 from homeward.db import system_scope
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
@@ -193,12 +194,13 @@ def get_case(
     session: Session, *, case_ref: str, actor: StaffMember, for_update: bool = False
 ) -> Case:
     """The case with ``case_ref``, if the actor may see it (otherwise 'not found')."""
-    query = select(Case).where(Case.case_ref == case_ref.strip().upper())
+    ref = checked_ref(case_ref)
+    query = select(Case).where(Case.case_ref == ref)
     if for_update:
         query = query.with_for_update()
     case = session.exec(query).first()
     if case is None:
-        raise NotFound(f"case {case_ref} not found; see `homeward case list`")
+        raise NotFound(f"case {ref} not found; see `homeward case list`")
     ensure_can_see(session, actor, case)
     return case
 

@@ -22,6 +22,7 @@ from prefect.runtime import flow_run
 from sqlmodel import Session
 
 import notifications  # noqa: F401  (subscribes the notices: flows queue them as the CLI does)
+from homeward.caseref import looks_like_ref
 from homeward.clock import SYSTEM_CLOCK
 from homeward.errors import HomewardError
 from homeward.keys import load_keyring
@@ -84,8 +85,8 @@ def case_run_name(action: str) -> Callable[[], str]:
     """A ``flow_run_name`` callable: ``case-RT-7KQ2-M9/<action>`` from the case_ref parameter."""
 
     def name() -> str:
-        ref = str(flow_run.get_parameters().get("case_ref") or "unknown").strip().upper()
-        return f"case-{ref}/{action}"
+        ref = str(flow_run.get_parameters().get("case_ref") or "")
+        return f"case-{ref.strip().upper() if looks_like_ref(ref) else 'invalid'}/{action}"
 
     return name
 

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from homeward.access import ensure_can_see
 from homeward.auditlog import audit
+from homeward.caseref import checked_ref
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.models import Case, Enrolment, Programme, ProgrammeTarget, StaffMember, StaffRole
 from homeward.reporting.indicators import INDICATORS
@@ -123,7 +124,8 @@ def enrol(
         raise InvalidInput("case_refs: name at least one case")
     enrolled, already = [], set(enrolled_case_ids(session, programme))
     for ref in case_refs:
-        case = session.exec(select(Case).where(Case.case_ref == ref.strip().upper())).first()
+        ref = checked_ref(ref)
+        case = session.exec(select(Case).where(Case.case_ref == ref)).first()
         if case is None or case.id is None:
             raise NotFound(f"case {ref} not found; see `homeward case list`")
         ensure_can_see(session, actor, case)

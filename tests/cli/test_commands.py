@@ -300,6 +300,7 @@ BAD_INPUT = [
         ["manager"],
     ),
     ("unknown case", ["--as", f.COORD, "case", "show", "RT-AAAA-AA"], "", 3, ["RT-AAAA-AA"]),
+    ("not a case_ref", ["--as", f.COORD, "case", "show", "Ana Pop"], "", 2, ["case_ref"]),
     ("unknown trigger", ["--as", f.COORD, "case", "advance", "{ref}", "fly"], "", 2, ["fly"]),
     (
         "wrong stage",
@@ -495,3 +496,10 @@ def test_items_can_be_assigned_to_a_staff_member_of_the_owner(seeded, clock):
         "--as", f.COORD, "items", "assign", str(item.id), "--to", "cw@adpare.example.org"
     )
     assert outsider.code == 4 and "hand the item off first" in outsider.err
+
+
+def test_a_name_typed_where_a_case_ref_belongs_is_not_echoed(seeded):
+    for argv in (["case", "show", "Ana Pop"], ["case", "history", " ana pop "]):
+        result = seeded("--as", f.COORD, *argv)
+        assert result.code == 2 and "case_ref" in result.err
+        assert "ana" not in result.err.lower(), result.err

@@ -95,6 +95,14 @@ def test_an_unknown_case_fails_the_run_as_not_found() -> None:
         run(advance_case(case_ref="RT-XXXX-XX", trigger="suspend", acting_email=COORD, data={}))
 
 
+def test_a_name_typed_as_case_ref_is_never_repeated() -> None:
+    with pytest.raises(InvalidInput, match="case_ref: give a case reference") as raised:
+        run(advance_case(case_ref="Ana Pop", trigger="suspend", acting_email=COORD, data={}))
+    assert "Ana" not in str(raised.value)
+    flow_run = asyncio.run(run_named("case-invalid/advance", state="Failed"))
+    assert "Ana" not in (flow_run.state.message if flow_run.state else "Ana")
+
+
 def test_record_checklist_item_done_and_skipped(clock: SimulatedClock) -> None:
     ref = factories.open_case(clock)
     first, second = factories.items(ref, status=ItemStatus.OPEN)[:2]
