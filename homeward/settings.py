@@ -88,7 +88,7 @@ class Settings(BaseSettings):
 
     # Prefect flows (workflows/): human approvals inside a paused run, the scheduled report.
     approval_timeout_seconds: int = Field(
-        default=7 * 86_400, ge=60, description="how long a paused flow waits for a supervisor"
+        default=7 * 86_400, ge=1, description="how long a paused flow waits for a supervisor"
     )
     approval_poll_seconds: int = Field(
         default=10, ge=1, le=300, description="how often a paused flow checks for the answer"

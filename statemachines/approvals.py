@@ -65,3 +65,23 @@ def reject_closure(
         data={"approver_id": approver.id, "rejection": str(rejection)},
     )
     return case
+
+
+def expire_closure_request(
+    session: Session, *, case_ref: str, actor: StaffMember, waited_seconds: int, now: datetime
+) -> Case:
+    """Record that nobody decided a closure request in time; the case stays where it is.
+
+    The history then shows the unanswered request, so a coordinator knows to ask again.
+    """
+    case = get_case(session, case_ref=case_ref, actor=actor)
+    record_event(
+        session,
+        case=case,
+        trigger="closure_request_expired",
+        at=now,
+        actor=actor,
+        reason=f"no decision within {waited_seconds} s",
+        data={"waited_seconds": waited_seconds},
+    )
+    return case

@@ -12,15 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import get_run_logger
+from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 from pydantic import EmailStr, Field
 
 from homeward.db import read_session, write_session
 from homeward.directory import acting, validate
-from homeward.errors import InvalidInput
+from homeward.errors import InvalidInput, Refused
 from homeward.settings import get_settings
-from statemachines.approvals import closable, reject_closure
+from statemachines.approvals import closable, expire_closure_request, reject_closure
 from statemachines.steps import ClosureReason, ClosureRejection, Step
 from workflows.moves import after_transition, fire_step
 from workflows.runtime import CaseView, engine_errors, in_engine, label_run, now
@@ -80,19 +81,32 @@ def _reject(case_ref: str, acting_email: str, decision: ClosureDecision) -> Case
         return CaseView.of(session, case)
 
 
-async def ask_supervisor(view: CaseView, reason: ClosureReason | None) -> ClosureDecision:
-    """Pause the run until a supervisor answers the form (or the approval timeout passes)."""
+async def ask_supervisor(view: CaseView, reason: ClosureReason | None) -> ClosureDecision | None:
+    """Pause the run until a supervisor answers the form; None if the approval timeout passed."""
     settings = get_settings()
     form = ClosureDecision.with_initial_data(
         description=f"Close case {view.case_ref} (stage {view.state})?",
         **({"reason": reason} if reason else {}),
     )
     get_run_logger().info("case %s: closure awaits a supervisor's decision", view.case_ref)
-    return await apause_flow_run(
-        wait_for_input=form,
-        timeout=settings.approval_timeout_seconds,
-        poll_interval=settings.approval_poll_seconds,
-    )
+    try:
+        return await apause_flow_run(
+            wait_for_input=form,
+            timeout=settings.approval_timeout_seconds,
+            poll_interval=settings.approval_poll_seconds,
+        )
+    except FlowPauseTimeout:
+        return None
+
+
+def _expire(case_ref: str, acting_email: str) -> CaseView:
+    waited = get_settings().approval_timeout_seconds
+    with write_session() as session:
+        actor = acting(session=session, email=acting_email)
+        case = expire_closure_request(
+            session, case_ref=case_ref, actor=actor, waited_seconds=waited, now=now()
+        )
+        return CaseView.of(session, case)
 
 
 async def close_with_approval(
@@ -104,6 +118,13 @@ async def close_with_approval(
     view = await in_engine(lambda: _check(case_ref, acting_email))
     await label_run(view, "close")
     decision = await ask_supervisor(view, request.reason)
+    if decision is None:
+        expired = await in_engine(lambda: _expire(case_ref, acting_email))
+        raise Refused(
+            f"closure of case {expired.case_ref} was not decided within "
+            f"{get_settings().approval_timeout_seconds} s; the case stays in {expired.state}: "
+            "ask again with advance-case close"
+        )
     if not decision.approve:
         rejected = await in_engine(lambda: _reject(case_ref, acting_email, decision))
         get_run_logger().info("case %s: closure not approved", rejected.case_ref)

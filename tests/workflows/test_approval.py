@@ -12,6 +12,7 @@ from sqlmodel import select
 from homeward.clock import SimulatedClock
 from homeward.errors import InvalidInput, Refused
 from homeward.models import CaseEvent, StaffMember
+from homeward.settings import get_settings
 from tests import factories
 from tests.factories import COORD, SUPERVISOR
 from tests.workflows.helpers import closure_answered, run, run_named
@@ -122,3 +123,21 @@ def test_the_form_describes_every_field_and_takes_no_free_text() -> None:
     assert set(properties) == {"approve", "approver_email", "reason", "rejection"}
     assert all(field.get("description") for field in properties.values())
     assert {"$ref"} <= set(properties["reason"]) or "enum" in str(properties["reason"])
+
+
+def test_a_closure_nobody_decides_in_time_is_recorded_and_the_case_stays(
+    clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = _in_reintegration(clock)
+    monkeypatch.setenv("HOMEWARD_APPROVAL_TIMEOUT_SECONDS", "2")
+    get_settings.cache_clear()
+
+    with pytest.raises(Refused, match="was not decided within 2 s") as raised:
+        run(advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON))
+
+    assert "ask again" in str(raised.value) and "\n" not in str(raised.value)
+    assert factories.load_case(ref).state == "reintegration"
+    [event] = _events(ref, "closure_request_expired")
+    assert event.data == {"waited_seconds": 2} and event.actor_id == _staff_id(COORD)
+    failed = asyncio.run(run_named(f"case-{ref}/close"))
+    assert failed.state_name == "Failed"  # Prefect's own words: "...failed and never resumed"
