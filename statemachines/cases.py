@@ -7,7 +7,6 @@ concurrent change. Any refusal raises before commit, so a refused transition cha
 
 from __future__ import annotations
 
-import secrets
 import threading
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,7 @@ from transitions import MachineError
 from homeward import vault
 from homeward.access import ensure_can_open_cases, ensure_can_see, ensure_can_steer
 from homeward.audit import record_event
-from homeward.caseref import checked_ref
+from homeward.caseref import checked_ref, new_case_ref
 from homeward.db import system_scope
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
@@ -38,14 +37,7 @@ from statemachines.return_case import MACHINE, TRIGGERS, ReturnCase, State
 from tasks import checklist
 from tasks.catalog import CURRENT_VERSION, load_catalog
 
-_REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read out over a phone
 _machine_lock = threading.Lock()  # the shared machine's model list is not thread-safe
-
-
-def new_case_ref() -> str:
-    """A random, non-identifying reference like ``RT-7KQ2-M9`` (31^6, about 887 million)."""
-    chars = "".join(secrets.choice(_REF_ALPHABET) for _ in range(6))
-    return f"RT-{chars[:4]}-{chars[4:]}"
 
 
 class CaseIn(BaseModel):

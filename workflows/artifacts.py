@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Any
 
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from homeward.reporting.render import progress_svg
 from homeward.reporting.tables import Report, Table
+from workflows.caseload import Row
 
-Row = dict[str, Any]
 _NOT_KEY = re.compile(r"[^a-z0-9]+")
 
 

@@ -17,7 +17,8 @@ from sqlmodel import Session, col, func, select
 from homeward.audit import history
 from homeward.clock import utc
 from homeward.db import system_scope
-from homeward.models import Case, CaseEvent, ChecklistItem, ItemStatus, Organisation
+from homeward.directory import orgs_by_id
+from homeward.models import Case, CaseEvent, ChecklistItem, ItemStatus
 from homeward.settings import get_settings
 from statemachines.return_case import OPEN_STATES, State
 
@@ -26,7 +27,7 @@ STAGE_ORDER = [str(state) for state in State]
 
 
 def _slugs(session: Session) -> dict[int, str]:
-    return {org.id: org.slug for org in session.exec(select(Organisation)) if org.id is not None}
+    return {org_id: org.slug for org_id, org in orgs_by_id(session).items()}
 
 
 def _local_day(moment: datetime) -> str:

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from homeward import crypto
 from homeward.access import ensure_can_open_cases
 from homeward.auditlog import audit
+from homeward.caseref import new_case_ref
 from homeward.db import system_scope
 from homeward.errors import InvalidInput, NotFound
 from homeward.intake.rows import BadRow, GoodRow
@@ -38,7 +39,7 @@ from homeward.models import (
 )
 from homeward.settings import get_settings
 from homeward.vault import PERSON_FIELDS
-from statemachines.cases import CaseIn, new_case_ref, resolve_participants
+from statemachines.cases import CaseIn, resolve_participants
 from statemachines.return_case import State
 from tasks.catalog import CASE_OWNER, CURRENT_VERSION, load_catalog
 
