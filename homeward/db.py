@@ -1,7 +1,8 @@
 """Engines and sessions.
 
-SQLite runs in WAL mode with foreign keys on and a busy timeout; a write session opens its
-transaction with ``BEGIN IMMEDIATE`` so two writers queue instead of failing mid-transaction.
+SQLite runs in WAL mode with synchronous=FULL (a committed write survives a power cut, not only
+a crash), foreign keys on and a busy timeout; a write session opens its transaction with
+``BEGIN IMMEDIATE`` so two writers queue instead of failing mid-transaction.
 Reads use a deferred transaction. PostgreSQL uses its defaults (READ COMMITTED) plus the
 optimistic lock on ``Case.version``. With ``HOMEWARD_DB_ROLE`` set, PostgreSQL connections act
 as that role, not the tables' owner, so the row-security policies of migration 0005 apply:
@@ -51,7 +52,7 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, too
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -68,11 +68,60 @@ def insert_ignoring_duplicates(
     return row_id
 
 
+def insert_many_ignoring_duplicates(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], unique: Sequence[str]
+) -> int:
+    """Insert many rows, a thousand per statement, skipping any whose ``unique`` columns exist
+    already; returns how many were inserted."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(table).on_conflict_do_nothing(index_elements=list(unique)).returning(table.c.id)
+    )
+    inserted = 0
+    for start in range(0, len(rows), 1_000):
+        inserted += len(session.execute(statement, list(rows[start : start + 1_000])).all())
+    return inserted
+
+
 def _recipients(to: str | Sequence[str]) -> list[str]:
     addresses = [to] if isinstance(to, str) else list(to)
     if not addresses:
         raise InvalidInput("to: give at least one recipient")
     return list(dict.fromkeys(valid_address(address) for address in addresses))
+
+
+class Queued(NamedTuple):
+    """One email to queue (see ``enqueue``)."""
+
+    key: str
+    template: str
+    to: str | Sequence[str]
+    language: str
+    context: Context | Mapping[str, Any]
+
+
+def _row(message: Queued, moment: datetime, mail_from: str) -> dict[str, Any]:
+    """The outbox row of ``message``, checked: a bad key, address, language or context raises
+    here, before anything is written."""
+    key = message.key
+    if not key or len(key) > KEY_MAX:
+        raise InvalidInput(f"key: give 1 to {KEY_MAX} characters")
+    check_header("key", key)
+    model = validate_context(message.template, message.context)
+    return {
+        "key": key,
+        "template": message.template,
+        "language": check_language(message.language),
+        "to_addrs": _recipients(message.to),
+        "context": model.model_dump(mode="json"),
+        "message_id": message_id_for(key, mail_from),
+        "status": OutboxStatus.QUEUED,
+        "attempts": 0,
+        "next_attempt_at": moment,
+        "created_at": moment,
+        "delivered_to": [],
+        "refused": {},
+    }
 
 
 def enqueue(
@@ -90,27 +139,21 @@ def enqueue(
     ``context`` must fit the template's context model (checked here, so a bad row is never
     written); ``to`` is one address or several (one message, each recipient tracked).
     """
-    if not key or len(key) > KEY_MAX:
-        raise InvalidInput(f"key: give 1 to {KEY_MAX} characters")
-    check_header("key", key)
-    model = validate_context(template, context)
-    moment = now or utcnow()
-    values = {
-        "key": key,
-        "template": template,
-        "language": check_language(language),
-        "to_addrs": _recipients(to),
-        "context": model.model_dump(mode="json"),
-        "message_id": message_id_for(key, get_settings().mail_from),
-        "status": OutboxStatus.QUEUED,
-        "attempts": 0,
-        "next_attempt_at": moment,
-        "created_at": moment,
-        "delivered_to": [],
-        "refused": {},
-    }
+    message = Queued(key, template, to, language, context)
+    values = _row(message, now or utcnow(), get_settings().mail_from)
     row_id = insert_ignoring_duplicates(session, _table(), values, ["key"])
     return session.get(OutboxMessage, row_id) if row_id is not None else None
+
+
+def enqueue_many(
+    session: Session, messages: Sequence[Queued], *, now: datetime | None = None
+) -> int:
+    """Queue many emails with one statement per thousand; returns how many were new (a key
+    queued before is skipped, as by ``enqueue``). Every message is checked before any is
+    written."""
+    moment, mail_from = now or utcnow(), get_settings().mail_from
+    rows = [_row(message, moment, mail_from) for message in messages]
+    return insert_many_ignoring_duplicates(session, _table(), rows, ["key"])
 
 
 def _table() -> Table:

@@ -44,6 +44,11 @@ class Directory:
         self._by_org: dict[int, list[StaffMember]] = defaultdict(list)
         for member in self.staff.values():
             self._by_org[member.org_id].append(member)
+        # Answers are kept: a reminder run asks about the same few organisations many times,
+        # and checking an address is not free.
+        self._members: dict[int | None, Recipient | None] = {}
+        self._audiences: dict[int, list[Recipient]] = {}
+        self._supervisors: dict[int, list[Recipient]] = {}
 
     def org_name(self, org_id: int) -> str:
         """The organisation's name on one line (it is shown in subjects)."""
@@ -51,20 +56,27 @@ class Directory:
 
     def member(self, staff_id: int | None) -> Recipient | None:
         """An active staff member as a recipient."""
-        member = self.staff.get(staff_id) if staff_id is not None else None
-        return next(iter(_as_recipients([member])), None) if member else None
+        if staff_id not in self._members:
+            member = self.staff.get(staff_id) if staff_id is not None else None
+            found = next(iter(_as_recipients([member])), None) if member else None
+            self._members[staff_id] = found
+        return self._members[staff_id]
 
     def audience(self, org_id: int) -> list[Recipient]:
         """Who works an organisation's items: its coordinators and caseworkers; else its
         supervisors; else its functional mailbox."""
-        members = self._by_org.get(org_id, [])
-        working = [m for m in members if m.role in WORKING]
-        return _as_recipients(working) or self.supervisors(org_id)
+        if org_id not in self._audiences:
+            members = self._by_org.get(org_id, [])
+            working = [m for m in members if m.role in WORKING]
+            self._audiences[org_id] = _as_recipients(working) or self.supervisors(org_id)
+        return list(self._audiences[org_id])
 
     def supervisors(self, org_id: int) -> list[Recipient]:
         """An organisation's supervisors; else its functional mailbox."""
-        members = [m for m in self._by_org.get(org_id, []) if m.role == StaffRole.SUPERVISOR]
-        return _as_recipients(members) or self.mailbox(org_id)
+        if org_id not in self._supervisors:
+            members = [m for m in self._by_org.get(org_id, []) if m.role == StaffRole.SUPERVISOR]
+            self._supervisors[org_id] = _as_recipients(members) or self.mailbox(org_id)
+        return list(self._supervisors[org_id])
 
     def mailbox(self, org_id: int) -> list[Recipient]:
         """The organisation's functional mailbox, if it has one."""

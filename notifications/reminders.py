@@ -7,28 +7,41 @@ The run happens once per local day, at or after ``HOMEWARD_MAIL_DIGEST_HOUR`` (a
 a no-op). Each rule fires at most once per item and due date (a ``Reminder`` row each), so a
 run missed yesterday is caught up today and nothing is said twice. Suspended, closed,
 consent-withdrawn and lost-contact cases get no reminders.
+
+The run is built for a global caseload (bench/: 100,000 open cases): it reads only the open
+items due within the longest lead time of the rules, as plain rows in batches, looks up which
+rules already fired for a whole batch at once, and writes reminders, escalation marks and
+emails with one statement per batch, not one per item.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+from typing import Any, NamedTuple
 
+from sqlalchemy import Table, text, update
+from sqlalchemy import select as columns
 from sqlmodel import Session, col, select
 
 from homeward.db import system_scope
 from homeward.models import Case, ChecklistItem, ItemStatus, Reminder, ReminderRun
 from homeward.settings import get_settings
 from notifications.contexts import (
-    Context,
     DigestContext,
     EscalationContext,
     ItemLine,
     case_link,
 )
 from notifications.i18n import item_title, stage_label
-from notifications.outbox import enqueue, insert_ignoring_duplicates
+from notifications.outbox import (
+    Queued,
+    enqueue_many,
+    insert_ignoring_duplicates,
+    insert_many_ignoring_duplicates,
+)
 from notifications.recipients import Directory, Recipient, by_language
 from notifications.rules import Firing, ReminderRules, Section, load_rules
 from statemachines.return_case import ACTIVE
@@ -65,9 +78,11 @@ def queue_reminders(session: Session, *, now: datetime) -> ReminderReport:
     if local.hour < settings.mail_digest_hour or not _claim_day(session, local.date(), now):
         return ReminderReport()
     with system_scope(session):  # the sweep reads every organisation's items
-        run = _Run(session, today=local.date(), now=now, rules=load_rules())
-        for item, case in _open_items(session):
-            run.consider(item, case)
+        _one_run_at_a_time(session)
+        rules = load_rules()
+        run = _Run(session, today=local.date(), now=now, rules=rules)
+        for batch in _open_items(session, until=_horizon(local.date(), rules)):
+            run.consider(batch)
         report = run.finish()
     _record_run(session, local.date(), report)
     return report
@@ -80,6 +95,16 @@ def _claim_day(session: Session, day: date, now: datetime) -> bool:
     )
 
 
+def _one_run_at_a_time(session: Session) -> None:
+    """Runs for two different days never overlap (SQLite: writers queue already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RUN_LOCK})
+
+
+_RUN_LOCK = 0x686F6D6577617264  # "homeward"
+_BATCH = 5_000
+
+
 def _record_run(session: Session, day: date, report: ReminderReport) -> None:
     run = session.exec(select(ReminderRun).where(ReminderRun.day == day)).one()
     for name in (f.name for f in fields(report)):
@@ -88,18 +113,65 @@ def _record_run(session: Session, day: date, report: ReminderReport) -> None:
     session.flush()
 
 
-def _open_items(session: Session) -> list[tuple[ChecklistItem, Case]]:
+def _horizon(today: date, rules: ReminderRules) -> datetime:
+    """Items due after this moment fire nothing today: it is past the longest lead time."""
+    lead = max((n for rule in rules.all_rules() for n in rule.before_days), default=0)
+    return datetime.combine(today + timedelta(days=lead + 1), time(), get_settings().tz)
+
+
+class _Open(NamedTuple):
+    """An open item, as much of it (and its case) as the rules and the emails need."""
+
+    id: int
+    code: str
+    stage: str
+    due_at: datetime
+    owner_org_id: int
+    assignee_id: int | None
+    escalated_at: datetime | None
+    case_ref: str
+    process_version: str
+
+
+def _open_items(session: Session, *, until: datetime) -> Iterator[list[_Open]]:
+    """Open items of active cases due before ``until``, in batches (never all in memory)."""
     query = (
-        select(ChecklistItem, Case)
-        .where(ChecklistItem.case_id == Case.id)
-        .where(ChecklistItem.status == ItemStatus.OPEN, col(Case.state).in_(REMINDED_STAGES))
+        columns(
+            col(ChecklistItem.id),
+            col(ChecklistItem.code),
+            col(ChecklistItem.stage),
+            col(ChecklistItem.due_at),
+            col(ChecklistItem.owner_org_id),
+            col(ChecklistItem.assignee_id),
+            col(ChecklistItem.escalated_at),
+            col(Case.case_ref),
+            col(Case.process_version),
+        )
+        .join(Case, col(Case.id) == ChecklistItem.case_id)
+        .where(
+            ChecklistItem.status == ItemStatus.OPEN,
+            col(ChecklistItem.due_at) < until,
+            col(Case.state).in_(REMINDED_STAGES),
+        )
         .order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))
+        .execution_options(yield_per=_BATCH)
     )
-    return list(session.exec(query))
+    for part in session.execute(query).partitions():
+        yield [_Open(*row) for row in part]
+
+
+class _Due(NamedTuple):
+    """A rule about to fire for an item, with who is told."""
+
+    item: _Open
+    firing: Firing
+    due_on: date
+    days_left: int
+    recipients: list[Recipient]
 
 
 class _Run:
-    """One day's run: fires rules item by item, then queues one digest per recipient."""
+    """One day's run: fires rules batch by batch, then queues one digest per recipient."""
 
     def __init__(self, session: Session, *, today: date, now: datetime, rules: ReminderRules):
         self.session, self.today, self.now, self.rules = session, today, now, rules
@@ -109,113 +181,122 @@ class _Run:
             lambda: defaultdict(list)
         )
         self.counts: dict[Section, int] = defaultdict(int)
+        self.escalated: list[int] = []
         self.queued = 0
 
-    def consider(self, item: ChecklistItem, case: Case) -> None:
-        """Fire whatever the item's rule says for today (each rule once per due date)."""
+    def consider(self, batch: Sequence[_Open]) -> None:
+        """Fire whatever each item's rule says for today (each rule once per due date)."""
+        due = [firing for item in batch for firing in self._firings(item)]
+        fired = self._fired_before({d.item.id for d in due})
+        new = [d for d in due if (d.item.id, d.firing.rule, d.due_on) not in fired]
+        self._remember(new)
+        emails: list[Queued] = []
+        for d in new:
+            self.counts[d.firing.section] += 1
+            if d.firing.section is Section.ESCALATION:
+                self.escalated.append(d.item.id)
+                emails += self._escalation(d)
+            else:
+                for recipient in d.recipients:
+                    line = self._line(d, recipient.language)
+                    self.digests[recipient][d.firing.section].append(line)
+        self.queued += enqueue_many(self.session, emails, now=self.now)
+
+    def _firings(self, item: _Open) -> Iterator[_Due]:
         due_on = item.due_at.astimezone(self.tz).date()
-        rule = self.rules.for_item(item.code)
         days_left = (due_on - self.today).days
+        rule = self.rules.for_item(item.code)
         for firing in rule.firings(days_left=days_left, escalated=item.escalated_at is not None):
             recipients = self._recipients(item, firing)
-            if recipients and self._fire(item, firing, due_on):
-                self.counts[firing.section] += 1
-                self._deliver(item, case, firing, recipients, due_on, days_left)
+            if recipients:
+                yield _Due(item, firing, due_on, days_left, recipients)
 
-    def _recipients(self, item: ChecklistItem, firing: Firing) -> list[Recipient]:
+    def _recipients(self, item: _Open, firing: Firing) -> list[Recipient]:
         if firing.section is Section.ESCALATION:
             return self.directory.supervisors(item.owner_org_id)
         assignee = self.directory.member(item.assignee_id)
         return [assignee] if assignee else self.directory.audience(item.owner_org_id)
 
-    def _fire(self, item: ChecklistItem, firing: Firing, due_on: date) -> bool:
-        table = Reminder.__table__  # type: ignore[attr-defined]
-        values = {"item_id": item.id, "rule": firing.rule, "due_on": due_on, "fired_at": self.now}
-        unique = ["item_id", "rule", "due_on"]
-        return insert_ignoring_duplicates(self.session, table, values, unique) is not None
+    def _fired_before(self, item_ids: set[int]) -> set[tuple[int, str, date]]:
+        if not item_ids:
+            return set()
+        query = columns(col(Reminder.item_id), col(Reminder.rule), col(Reminder.due_on)).where(
+            col(Reminder.item_id).in_(sorted(item_ids))
+        )
+        return {(i, r, d) for i, r, d in self.session.execute(query)}
 
-    def _deliver(
-        self,
-        item: ChecklistItem,
-        case: Case,
-        firing: Firing,
-        recipients: list[Recipient],
-        due_on: date,
-        days_left: int,
-    ) -> None:
-        if firing.section is Section.ESCALATION:
-            self._escalate(item, case, recipients, due_on, -days_left)
-            return
-        for recipient in recipients:
-            line = self._line(item, case, recipient.language, due_on, days_left)
-            self.digests[recipient][firing.section].append(line)
+    def _remember(self, new: Sequence[_Due]) -> None:
+        """One ``Reminder`` row per fired rule; the unique key stays the last word."""
+        table: Table = Reminder.__table__  # type: ignore[attr-defined]
+        rows: list[dict[str, Any]] = [
+            {"item_id": d.item.id, "rule": d.firing.rule, "due_on": d.due_on, "fired_at": self.now}
+            for d in new
+        ]
+        insert_many_ignoring_duplicates(self.session, table, rows, ["item_id", "rule", "due_on"])
 
-    def _line(
-        self, item: ChecklistItem, case: Case, language: str, due_on: date, days_left: int
-    ) -> ItemLine:
-        visit = self.rules.is_visit(item.code) and days_left >= 0
+    def _line(self, d: _Due, language: str) -> ItemLine:
+        item = d.item
+        visit = self.rules.is_visit(item.code) and d.days_left >= 0
         return ItemLine(
-            case_ref=case.case_ref,
+            case_ref=item.case_ref,
             stage=stage_label(item.stage, language),
-            item_number=item.id or 0,
-            item_title=item_title(item.code, language, process_version=case.process_version),
+            item_number=item.id,
+            item_title=item_title(item.code, language, process_version=item.process_version),
             org_name=self.directory.org_name(item.owner_org_id),
-            due_on=due_on,
-            days=days_left,
-            link=case_link(case.case_ref),
-            calendar_uid=f"item-{item.id}-{due_on:%Y%m%d}" if visit else None,
+            due_on=d.due_on,
+            days=d.days_left,
+            link=case_link(item.case_ref),
+            calendar_uid=f"item-{item.id}-{d.due_on:%Y%m%d}" if visit else None,
         )
 
-    def _escalate(
-        self,
-        item: ChecklistItem,
-        case: Case,
-        recipients: list[Recipient],
-        due_on: date,
-        days_late: int,
-    ) -> None:
-        item.escalated_at = self.now
-        self.session.add(item)
-        for language, group in by_language(recipients).items():
+    def _escalation(self, d: _Due) -> Iterator[Queued]:
+        item = d.item
+        for language, group in by_language(d.recipients).items():
             context = EscalationContext(
-                case_ref=case.case_ref,
+                case_ref=item.case_ref,
                 stage=stage_label(item.stage, language),
-                item_number=item.id or 0,
-                item_title=item_title(item.code, language, process_version=case.process_version),
+                item_number=item.id,
+                item_title=item_title(item.code, language, process_version=item.process_version),
                 org_name=self.directory.org_name(item.owner_org_id),
-                due_on=due_on,
-                days=days_late,
-                link=case_link(case.case_ref),
+                due_on=d.due_on,
+                days=-d.days_left,
+                link=case_link(item.case_ref),
             )
-            key = f"escalation:item-{item.id}:due-{due_on.isoformat()}:{language}"
-            self._queue(key, "escalation", [r.address for r in group], language, context)
-
-    def _queue(
-        self, key: str, template: str, to: list[str], language: str, context: Context
-    ) -> None:
-        row = enqueue(
-            self.session,
-            key=key,
-            template=template,
-            to=to,
-            language=language,
-            context=context,
-            now=self.now,
-        )
-        self.queued += row is not None
+            yield Queued(
+                key=f"escalation:item-{item.id}:due-{d.due_on.isoformat()}:{language}",
+                template="escalation",
+                to=[r.address for r in group],
+                language=language,
+                context=context,
+            )
 
     def finish(self) -> ReminderReport:
-        """Queue one digest per recipient and report the run."""
-        for recipient, sections in sorted(self.digests.items(), key=lambda kv: kv[0].key):
-            context = DigestContext(
-                day=self.today,
-                org_name=self.directory.org_name(recipient.org_id),
-                overdue=tuple(sections[Section.OVERDUE]),
-                due_today=tuple(sections[Section.DUE_TODAY]),
-                coming_due=tuple(sections[Section.COMING_DUE]),
+        """Mark the escalated items, queue one digest per recipient and report the run."""
+        for start in range(0, len(self.escalated), _BATCH):
+            chunk = self.escalated[start : start + _BATCH]
+            self.session.execute(
+                update(ChecklistItem)
+                .where(col(ChecklistItem.id).in_(chunk))
+                .values(escalated_at=self.now)
+                .execution_options(synchronize_session=False)
             )
-            key = f"digest:{recipient.key}:{self.today.isoformat()}"
-            self._queue(key, "digest", [recipient.address], recipient.language, context)
+        digests = [
+            Queued(
+                key=f"digest:{recipient.key}:{self.today.isoformat()}",
+                template="digest",
+                to=[recipient.address],
+                language=recipient.language,
+                context=DigestContext(
+                    day=self.today,
+                    org_name=self.directory.org_name(recipient.org_id),
+                    overdue=tuple(sections[Section.OVERDUE]),
+                    due_today=tuple(sections[Section.DUE_TODAY]),
+                    coming_due=tuple(sections[Section.COMING_DUE]),
+                ),
+            )
+            for recipient, sections in sorted(self.digests.items(), key=lambda kv: kv[0].key)
+        ]
+        self.queued += enqueue_many(self.session, digests, now=self.now)
         self.session.flush()
         return ReminderReport(
             coming_due=self.counts[Section.COMING_DUE],

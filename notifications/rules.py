@@ -83,6 +83,10 @@ class ReminderRules(BaseModel):
         """The rule of item kind ``code``."""
         return self.items.get(code, self.defaults)
 
+    def all_rules(self) -> list[ItemRule]:
+        """The defaults and every item's rule."""
+        return [self.defaults, *self.items.values()]
+
     def is_visit(self, code: str) -> bool:
         """Whether reminders of this item carry a calendar invitation."""
         return code in self.calendar_items

@@ -30,9 +30,10 @@ def test_migrations_build_exactly_the_models(engine):
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite pragmas")
-def test_sqlite_runs_wal_with_foreign_keys_and_busy_timeout(engine):
+def test_sqlite_runs_wal_with_full_sync_foreign_keys_and_busy_timeout(engine):
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 1000
 
