@@ -149,7 +149,7 @@ def _open_items(session: Session, *, until: datetime) -> Iterator[list[_Open]]:
         )
         .join(Case, col(Case.id) == ChecklistItem.case_id)
         .where(
-            ChecklistItem.status == ItemStatus.OPEN,
+            col(ChecklistItem.status) == ItemStatus.OPEN,
             col(ChecklistItem.due_at) < until,
             col(Case.state).in_(REMINDED_STAGES),
         )
