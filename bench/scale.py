@@ -176,7 +176,7 @@ def seed_cases(
 ) -> int:
     """Write ``cases`` active cases with their items; returns the number of items written."""
     rng = random.Random(seed)
-    written = 0
+    written, refs, drawn = 0, list[str](), set[str]()
     with write_session(engine) as s:
         start = s.exec(select(Case.id).order_by(col(Case.id).desc())).first() or 0
     for base in range(0, cases, CHUNK):
@@ -186,10 +186,16 @@ def seed_cases(
             {role: rng.choice(ids) for role, ids in directory.by_role.items() if ids}
             for _ in range(size)
         ]
+        while len(refs) < base + size:  # 100,000 draws from 887 million do collide
+            ref = new_case_ref()
+            if ref not in drawn:
+                drawn.add(ref)
+                refs.append(ref)
+        fresh = refs[base : base + size]
         case_rows = [
             {
                 "id": start + base + n + 1,
-                "case_ref": new_case_ref(),
+                "case_ref": fresh[n],
                 "state": plan[0].value,
                 "stage_entered_at": plan[2],
                 "process_version": CURRENT_VERSION,

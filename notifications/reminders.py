@@ -151,6 +151,9 @@ def _open_items(session: Session, *, until: datetime) -> Iterator[list[_Open]]:
         .where(
             col(ChecklistItem.status) == ItemStatus.OPEN,
             col(ChecklistItem.due_at) < until,
+            # Escalation is an item's last word: by then its overdue reminder has fired too,
+            # and due dates never move, so an escalated item has nothing left to fire.
+            col(ChecklistItem.escalated_at).is_(None),
             col(Case.state).in_(REMINDED_STAGES),
         )
         .order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))
@@ -197,8 +200,12 @@ class _Run:
                 self.escalated.append(d.item.id)
                 emails += self._escalation(d)
             else:
+                lines: dict[str, ItemLine] = {}  # one line per language, shared by readers
                 for recipient in d.recipients:
-                    line = self._line(d, recipient.language)
+                    language = recipient.language
+                    line = lines.get(language) or lines.setdefault(
+                        language, self._line(d, language)
+                    )
                     self.digests[recipient][d.firing.section].append(line)
         self.queued += enqueue_many(self.session, emails, now=self.now)
 
