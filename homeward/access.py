@@ -8,6 +8,7 @@ so it does not reveal that a case exists.
 
 from __future__ import annotations
 
+from sqlalchemy import union
 from sqlmodel import Session, col, select
 
 from homeward.errors import NotFound, Refused
@@ -28,16 +29,14 @@ WORKING_ROLES = STEERING_ROLES | {StaffRole.CASEWORKER}
 def case_org_ids(session: Session, case: Case) -> set[int]:
     """The organisations taking part in ``case``: owner, participants, item owners, and the
     receivers of live handoffs (the same rule as PostgreSQL's ``homeward_case_visible``)."""
-    orgs = {case.owner_org_id}
     participants = select(CaseParticipant.org_id).where(CaseParticipant.case_id == case.id)
     item_owners = select(ChecklistItem.owner_org_id).where(ChecklistItem.case_id == case.id)
     receivers = select(Handoff.to_org_id).where(
         Handoff.case_id == case.id,
         col(Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
     )
-    for query in (participants, item_owners, receivers):
-        orgs.update(session.exec(query))
-    return orgs
+    found = session.execute(union(participants, item_owners, receivers)).scalars()
+    return {case.owner_org_id, *found}
 
 
 def ensure_can_see(session: Session, actor: StaffMember, case: Case) -> None:
@@ -49,6 +48,11 @@ def ensure_can_see(session: Session, actor: StaffMember, case: Case) -> None:
 def ensure_can_steer(session: Session, actor: StaffMember, case: Case) -> None:
     """Moving a case between stages: a coordinator or supervisor of a participating organisation."""
     ensure_can_see(session, actor, case)
+    ensure_steering_role(actor)
+
+
+def ensure_steering_role(actor: StaffMember) -> None:
+    """The role half of ``ensure_can_steer``, for a case the actor was already shown."""
     if actor.role not in STEERING_ROLES:
         raise Refused(
             f"staff role {actor.role!r} cannot move a case between stages; "

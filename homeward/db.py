@@ -1,7 +1,8 @@
 """Engines and sessions.
 
 SQLite runs in WAL mode with synchronous=FULL (a committed write survives a power cut, not only
-a crash), foreign keys on and a busy timeout; a write session opens its transaction with
+a crash; ``HOMEWARD_SQLITE_SYNCHRONOUS=NORMAL`` trades that for faster commits), foreign keys on
+and a busy timeout; a write session opens its transaction with
 ``BEGIN IMMEDIATE`` so two writers queue instead of failing mid-transaction.
 Reads use a deferred transaction. PostgreSQL uses its defaults (READ COMMITTED) plus the
 optimistic lock on ``Case.version``. With ``HOMEWARD_DB_ROLE`` set, PostgreSQL connections act
@@ -44,7 +45,7 @@ def _prepare_sqlite_file(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
+def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
@@ -52,7 +53,7 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, too
+        cursor.execute(f"PRAGMA synchronous={'NORMAL' if synchronous == 'NORMAL' else 'FULL'}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -75,7 +76,7 @@ def make_engine(url: str | None = None) -> Engine:
         _prepare_sqlite_file(url)
         timeout = settings.sqlite_busy_timeout_ms / 1000
         engine = create_engine(url, connect_args={"timeout": timeout})
-        _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms)
+        _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms, settings.sqlite_synchronous)
         return engine
     engine = create_engine(url, pool_pre_ping=True)
     if settings.db_role:

@@ -176,9 +176,17 @@ class _Due(NamedTuple):
 class _Run:
     """One day's run: fires rules batch by batch, then queues one digest per recipient."""
 
-    def __init__(self, session: Session, *, today: date, now: datetime, rules: ReminderRules):
+    def __init__(
+        self,
+        session: Session,
+        *,
+        today: date,
+        now: datetime,
+        rules: ReminderRules,
+        directory: Directory | None = None,
+    ):
         self.session, self.today, self.now, self.rules = session, today, now, rules
-        self.directory = Directory(session)
+        self.directory = directory or Directory(session)
         self.tz = get_settings().tz
         self.digests: dict[Recipient, dict[Section, list[ItemLine]]] = defaultdict(
             lambda: defaultdict(list)

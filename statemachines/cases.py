@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from transitions import MachineError
 
 from homeward import vault
-from homeward.access import ensure_can_open_cases, ensure_can_see, ensure_can_steer
+from homeward.access import ensure_can_open_cases, ensure_can_see, ensure_steering_role
 from homeward.audit import record_event
 from homeward.caseref import checked_ref, new_case_ref
 from homeward.db import system_scope
@@ -221,7 +221,7 @@ def fire(
             f"case {case.case_ref} changed since you read it (version "
             f"{case.version}, you had {expected_version}); show it and retry"
         )
-    ensure_can_steer(session, actor, case)
+    ensure_steering_role(actor)  # get_case has checked that the actor may see the case
     step = steps.parse_step(trigger, data or {})
     wrapper = ReturnCase(case, session=session, actor=actor, step=step, now=now)
     from_state = case.state

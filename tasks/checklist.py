@@ -77,10 +77,12 @@ def create_stage_items(
 ) -> list[ChecklistItem]:
     """Create the catalog's items for ``stage`` that the case does not already have."""
     assert case.id is not None  # noqa: S101
-    catalog = load_catalog(case.process_version)
+    specs = load_catalog(case.process_version).items_for(stage, is_minor=case.is_minor)
+    if not specs:
+        return []  # e.g. lost contact: nothing to look up
     roles, existing = participants(session, case), _existing_codes(session, case, stage)
     created = []
-    for spec in catalog.items_for(stage, is_minor=case.is_minor):
+    for spec in specs:
         if spec.code in existing:
             continue
         item = ChecklistItem(

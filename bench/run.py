@@ -1,0 +1,531 @@
+"""Homeward's scale benchmarks, side by side in one run, with the targets of issue 6.
+
+    .venv/bin/python bench/run.py                  # full size: 100,000 open cases
+    .venv/bin/python bench/run.py --cases 5000     # a quick look
+
+Each measurement runs in its own process (so its peak memory is its own), on a fresh database:
+SQLite in a temporary folder, and PostgreSQL (a throw-away database on
+``HOMEWARD_BENCH_PG_URL``, default ``postgresql://postgres@127.0.0.1:5432/postgres``; the
+timed work runs as the ``homeward_app`` role, under row security, as in production). It prints
+a table and writes ``bench/RESULTS.md`` (``--out``) with the machine described.
+
+1. **sweep**: the day's reminder run (``queue_reminders``, what ``sweep-due-items`` does) over
+   ``--cases`` open cases written by ``bench/scale.py`` (~22 checklist items a case, over all
+   the stages it went through), after yesterday's run (steady state). Also reported: the
+   catch-up run, i.e. the very first run over a caseload that never had one.
+2. **baseline**: the same reminder work done as one Prefect task per case on a real Prefect
+   server (the test harness), measured on ``--baseline-cases`` cases and scaled linearly to
+   ``--cases`` (said so in the table); the ratio is the estimate over the measured sweep.
+3. **bulk start**: ``--bulk`` cases imported from a CSV (case, participants, encrypted
+   person, data key, first-stage items, history, audit), one transaction, as
+   ``homeward import cases`` does; cases per second.
+4. **transition**: one transition (lose contact / regain contact, in turn) in its own
+   committed write transaction, ``--transitions`` times; p50 and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)  # a Monday morning, after the digest hour
+PG_ADMIN = os.environ.get(
+    "HOMEWARD_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+TARGETS = {
+    "sweep_seconds": 10.0,
+    "ratio": 50.0,
+    "bulk_cases_per_second": 2000.0,
+    "transition_p99_ms": 5.0,
+    "sweep_rss_mb": 500.0,
+}
+
+
+# ---------------------------------------------------------------- the measurements (children)
+
+
+def _env_ready() -> None:
+    sys.path.insert(0, str(ROOT))
+    from homeward import settings
+    from homeward.db import get_engine
+
+    settings.get_settings.cache_clear()
+    get_engine.cache_clear()
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_seed(cases: int) -> dict[str, Any]:
+    """Schema, a large directory, ``cases`` open cases, and yesterday's reminder run."""
+    _env_ready()
+    from sqlmodel import func, select
+
+    from bench.scale import seed_cases, seed_directory
+    from homeward.db import get_engine, write_session
+    from homeward.migrate import upgrade
+    from homeward.models import ChecklistItem, ItemStatus
+    from notifications.reminders import queue_reminders
+
+    engine = get_engine()
+    upgrade(engine)
+    started = time.perf_counter()
+    items = seed_cases(engine, seed_directory(engine), cases=cases, now=NOW, seed=1)
+    seeded = time.perf_counter() - started
+    with write_session(engine) as session:
+        open_items = session.exec(
+            select(func.count())
+            .select_from(ChecklistItem)
+            .where(ChecklistItem.status == ItemStatus.OPEN)
+        ).one()
+    started = time.perf_counter()
+    with write_session(engine) as session:
+        report = queue_reminders(session, now=NOW - timedelta(days=1))
+    return {
+        "items": items,
+        "open_items": open_items,
+        "seed_seconds": seeded,
+        "catch_up_seconds": time.perf_counter() - started,
+        "catch_up_queued": report.queued,
+    }
+
+
+def child_sweep() -> dict[str, Any]:
+    """Today's reminder run, timed, in a process of its own."""
+    _env_ready()
+    from homeward.db import get_engine, write_session
+    from notifications.reminders import queue_reminders
+
+    engine = get_engine()
+    with engine.connect():
+        pass  # connect before the clock starts, as a long-running worker would be
+    started = time.perf_counter()
+    with write_session(engine) as session:
+        report = queue_reminders(session, now=NOW)
+    seconds = time.perf_counter() - started
+    fired = report.coming_due + report.due_today + report.overdue + report.escalated
+    return {"seconds": seconds, "fired": fired, "queued": report.queued, "rss_mb": _rss_mb()}
+
+
+def child_baseline() -> dict[str, Any]:
+    """One Prefect task per case doing that case's reminders, on a real Prefect server."""
+    _env_ready()
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from prefect import flow, task
+    from prefect.testing.utilities import prefect_test_harness
+    from sqlalchemy import select as columns
+    from sqlmodel import col, select
+
+    from homeward.db import get_engine, system_scope, write_session
+    from homeward.models import Case, ChecklistItem, ItemStatus
+    from homeward.settings import get_settings
+    from notifications.recipients import Directory
+    from notifications.reminders import _Open, _Run, load_rules
+
+    engine = get_engine()
+    rules = load_rules()
+    today = NOW.astimezone(get_settings().tz).date()
+    with write_session(engine) as session:
+        directory = Directory(session)  # loaded once, not per task: only the task costs count
+
+    @task(persist_result=False)
+    def remind_case(case_id: int) -> int:
+        with write_session(engine) as session, system_scope(session):
+            rows = session.execute(
+                columns(
+                    col(ChecklistItem.id),
+                    col(ChecklistItem.code),
+                    col(ChecklistItem.stage),
+                    col(ChecklistItem.due_at),
+                    col(ChecklistItem.owner_org_id),
+                    col(ChecklistItem.assignee_id),
+                    col(ChecklistItem.escalated_at),
+                    col(Case.case_ref),
+                    col(Case.process_version),
+                )
+                .join(Case, col(Case.id) == ChecklistItem.case_id)
+                .where(ChecklistItem.case_id == case_id)
+                .where(col(ChecklistItem.status) == ItemStatus.OPEN)
+            ).all()
+            run = _Run(session, today=today, now=NOW, rules=rules, directory=directory)
+            run.consider([_Open(*row) for row in rows])
+            return run.finish().queued
+
+    @flow(name="baseline-one-task-per-case", persist_result=False)
+    def baseline(case_ids: list[int]) -> int:
+        futures = [remind_case.submit(case_id) for case_id in case_ids]
+        return sum(future.result() for future in futures)
+
+    with write_session(engine) as session, system_scope(session):
+        case_ids = [i for i in session.exec(select(Case.id).order_by(col(Case.id))) if i]
+    with prefect_test_harness(server_startup_timeout=120):
+        started = time.perf_counter()
+        queued = baseline(case_ids)
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "cases": len(case_ids), "queued": queued}
+
+
+def child_prepare() -> dict[str, Any]:
+    """Schema and the demo's organisations and staff (as the database's owner)."""
+    _env_ready()
+    from homeward.db import get_engine
+    from homeward.demo import seed
+    from homeward.migrate import upgrade
+
+    upgrade(get_engine())
+    seed(get_engine())
+    return {}
+
+
+def child_bulk(count: int, folder: str) -> dict[str, Any]:
+    """``count`` cases imported from a CSV in one transaction."""
+    _env_ready()
+    from homeward.db import get_engine, write_session
+    from homeward.demo import staff_email
+    from homeward.directory import acting
+    from homeward.intake.load import import_rows
+    from homeward.intake.rows import validate_file
+
+    engine = get_engine()
+    path = Path(folder) / "cases.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(
+            ["external_id", "given_name", "family_name", "birth_date", "sex", "host_country"]
+        )
+        for n in range(count):
+            writer.writerow([f"B-{n:06d}", f"Given{n}", f"Family{n}", "1990-05-17", "female", "IT"])
+    started = time.perf_counter()
+    good, bad = validate_file(path)
+    with write_session(engine) as session:
+        outcome = import_rows(
+            session,
+            rows=good,
+            bad=bad,
+            actor=acting(session=session, email=staff_email("iom-it", "coordinator")),
+            skip_bad=False,
+            now=NOW,
+        )
+    seconds = time.perf_counter() - started
+    imported = len(outcome.imported)
+    return {"cases": imported, "seconds": seconds, "per_second": imported / seconds}
+
+
+def child_transition(count: int) -> dict[str, Any]:
+    """``count`` transitions, each in its own committed transaction, timed one by one."""
+    _env_ready()
+    from homeward.db import get_engine, write_session
+    from homeward.demo import staff_email
+    from homeward.directory import acting
+    from statemachines.cases import CaseIn, fire, start_case
+
+    engine = get_engine()
+    coordinator = staff_email("iom-it", "coordinator")
+    refs = []
+    for _ in range(50):
+        with write_session(engine) as session:
+            actor = acting(session=session, email=coordinator)
+            refs.append(
+                start_case(session, actor=actor, case_in=CaseIn(), person=None, now=NOW).case_ref
+            )
+    times = []
+    for n in range(count + 20):
+        ref, trigger = refs[n % len(refs)], ("lose_contact", "regain_contact")[n // len(refs) % 2]
+        started = time.perf_counter()
+        with write_session(engine) as session:
+            actor = acting(session=session, email=coordinator)
+            fire(session, case_ref=ref, trigger=trigger, actor=actor, now=NOW)
+        if n >= 20:  # the first few warm caches and the connection pool
+            times.append((time.perf_counter() - started) * 1000)
+    return _percentiles(times)
+
+
+def child_commit_floor(count: int, folder: str) -> dict[str, Any]:
+    """A bare one-row commit with Homeward's SQLite settings: what the disk's fsync costs."""
+    path = Path(folder) / "floor.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)")
+    conn.execute("INSERT INTO t VALUES (1, 0)")
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE t SET n = n + 1 WHERE id = 1")
+        conn.execute("COMMIT")
+        times.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    return _percentiles(times)
+
+
+def _percentiles(times: list[float]) -> dict[str, Any]:
+    times = sorted(times)
+    return {
+        "count": len(times),
+        "p50_ms": statistics.median(times),
+        "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))],
+        "max_ms": times[-1],
+    }
+
+
+CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
+    "commit_floor": child_commit_floor,
+    "prepare": child_prepare,
+    "seed": child_seed,
+    "sweep": child_sweep,
+    "baseline": child_baseline,
+    "bulk": child_bulk,
+    "transition": child_transition,
+}
+
+
+# ---------------------------------------------------------------- the run (parent)
+
+
+def run_child(name: str, env: dict[str, str], *args: Any) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", name, json.dumps(list(args))]
+    done = subprocess.run(  # noqa: S603 (our own script)
+        command, env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"benchmark step {name} failed (exit {done.returncode})")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+class Backend:
+    """Where a measurement's database lives: an SQLite file, or a throw-away PG database."""
+
+    def __init__(self, kind: str, folder: Path, keys: Path) -> None:
+        self.kind, self.folder, self.keys = kind, folder, keys
+        self.made: list[str] = []
+
+    def fresh(self, name: str) -> tuple[dict[str, str], dict[str, str]]:
+        """Environments for a new database: (to build it, to use it as the application)."""
+        base = {"HOMEWARD_KEY_FILE": str(self.keys), "HOMEWARD_MAIL_DIGEST_HOUR": "0"}
+        if self.kind == "sqlite":
+            env = {**base, "HOMEWARD_DATABASE_URL": f"sqlite:///{self.folder / name}.db"}
+            return env, env
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        database = f"homeward_bench_{name}_{uuid.uuid4().hex[:6]}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{database}"'))
+        admin.dispose()
+        self.made.append(database)
+        url = make_url(PG_ADMIN).set(database=database).render_as_string(hide_password=False)
+        owner = {**base, "HOMEWARD_DATABASE_URL": url}
+        return owner, {**owner, "HOMEWARD_DB_ROLE": "homeward_app"}
+
+    def drop_all(self) -> None:
+        if not self.made:
+            return
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for database in self.made:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def pg_available() -> bool:
+    from sqlalchemy import create_engine, text
+
+    try:
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        admin.dispose()
+    except Exception:  # noqa: BLE001 (any failure: no PostgreSQL here)
+        return False
+    return True
+
+
+def measure(kind: str, args: argparse.Namespace, folder: Path, keys: Path) -> dict[str, Any]:
+    backend = Backend(kind, folder, keys)
+    out: dict[str, Any] = {}
+    try:
+        print(f"[{kind}] seeding {args.cases:,} open cases ...", flush=True)
+        build, app = backend.fresh("sweep")
+        out["seed"] = run_child("seed", build, args.cases)
+        out["sweep"] = run_child("sweep", app)
+        if args.baseline_cases:
+            print(f"[{kind}] baseline: one Prefect task per case, {args.baseline_cases:,} cases")
+            build, app = backend.fresh("baseline")
+            run_child("seed", build, args.baseline_cases)
+            out["baseline"] = run_child("baseline", app)
+        print(f"[{kind}] bulk start of {args.bulk:,} cases, {args.transitions:,} transitions")
+        build, app = backend.fresh("bulk")
+        run_child("prepare", build)
+        out["bulk"] = run_child("bulk", app, args.bulk, str(folder))
+        build, app = backend.fresh("transition")
+        run_child("prepare", build)
+        out["transition"] = run_child("transition", app, args.transitions)
+        if kind == "sqlite":
+            out["commit_floor"] = run_child("commit_floor", app, args.transitions, str(folder))
+            build, app = backend.fresh("transition_normal")
+            run_child("prepare", build)
+            normal = {**app, "HOMEWARD_SQLITE_SYNCHRONOUS": "NORMAL"}
+            out["transition_normal"] = run_child("transition", normal, args.transitions)
+    finally:
+        backend.drop_all()
+    return out
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in info.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kib = int(meminfo.read_text().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}; {platform.platform()}; Python "
+        f"{platform.python_version()}; SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
+
+
+def table(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = ["| measurement | backend | result | target | |", "|---|---|---|---|---|"]
+    for kind, r in results.items():
+        seed, sweep = r["seed"], r["sweep"]
+        rows.append(
+            f"| sweep, {args.cases:,} open cases ({seed['items']:,} items, "
+            f"{seed['open_items']:,} open), day's run | {kind} | {sweep['seconds']:.2f} s "
+            f"({sweep['fired']:,} rules fired, {sweep['queued']:,} emails) | < "
+            f"{TARGETS['sweep_seconds']:.0f} s | "
+            f"{verdict(sweep['seconds'] < TARGETS['sweep_seconds'])} |"
+        )
+        rows.append(
+            f"| sweep, peak memory (RSS) | {kind} | {sweep['rss_mb']:.0f} MB | < "
+            f"{TARGETS['sweep_rss_mb']:.0f} MB | "
+            f"{verdict(sweep['rss_mb'] < TARGETS['sweep_rss_mb'])} |"
+        )
+        rows.append(
+            f"| catch-up run (the first ever, over a caseload that never had one) | {kind} | "
+            f"{seed['catch_up_seconds']:.2f} s ({seed['catch_up_queued']:,} emails) | - | |"
+        )
+        if "baseline" in r:
+            base = r["baseline"]
+            scaled = base["seconds"] * args.cases / base["cases"]
+            ratio = scaled / sweep["seconds"]
+            rows.append(
+                f"| baseline: one Prefect task per case, {base['cases']:,} cases measured | "
+                f"{kind} | {base['seconds']:.1f} s, scaled linearly to {args.cases:,}: "
+                f"{scaled:,.0f} s | - | |"
+            )
+            rows.append(
+                f"| sweep speed-up over the baseline | {kind} | {ratio:,.0f}x | >= "
+                f"{TARGETS['ratio']:.0f}x | {verdict(ratio >= TARGETS['ratio'])} |"
+            )
+        bulk = r["bulk"]
+        rows.append(
+            f"| bulk start, {bulk['cases']:,} cases (import) | {kind} | "
+            f"{bulk['per_second']:,.0f} cases/s ({bulk['seconds']:.2f} s) | >= "
+            f"{TARGETS['bulk_cases_per_second']:,.0f}/s | "
+            f"{verdict(bulk['per_second'] >= TARGETS['bulk_cases_per_second'])} |"
+        )
+        tr = r["transition"]
+        target = f"p99 < {TARGETS['transition_p99_ms']:.0f} ms" if kind == "sqlite" else "-"
+        ok = verdict(tr["p99_ms"] < TARGETS["transition_p99_ms"]) if kind == "sqlite" else ""
+        rows.append(
+            f"| one transition, {tr['count']:,} runs | {kind} | p50 {tr['p50_ms']:.2f} ms, "
+            f"p99 {tr['p99_ms']:.2f} ms (max {tr['max_ms']:.1f}) | {target} | {ok} |"
+        )
+        if "commit_floor" in r:
+            fl, nm = r["commit_floor"], r["transition_normal"]
+            rows.append(
+                f"| - what bounds it: a bare one-row commit, WAL, synchronous=FULL | {kind} | "
+                f"p50 {fl['p50_ms']:.2f} ms, p99 {fl['p99_ms']:.2f} ms | - | |"
+            )
+            rows.append(
+                f"| - one transition with HOMEWARD_SQLITE_SYNCHRONOUS=NORMAL | {kind} | "
+                f"p50 {nm['p50_ms']:.2f} ms, p99 {nm['p99_ms']:.2f} ms | - | |"
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=100_000, help="open cases for the sweep")
+    parser.add_argument("--baseline-cases", type=int, default=1_000, help="0 skips the baseline")
+    parser.add_argument("--bulk", type=int, default=10_000, help="cases in the bulk start")
+    parser.add_argument("--transitions", type=int, default=1_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("child_args", nargs="?", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        result = CHILDREN[args.child](*json.loads(args.child_args or "[]"))
+        print(json.dumps(result))  # noqa: T201 (the parent reads it)
+        return
+    kinds = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    if "postgres" in kinds and not pg_available():
+        print("PostgreSQL not reachable at HOMEWARD_BENCH_PG_URL: SQLite only", file=sys.stderr)
+        kinds.remove("postgres")
+    started = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="homeward-bench-") as name:
+        folder = Path(name)
+        sys.path.insert(0, str(ROOT))
+        from homeward.keys import init_keyring
+
+        keys = init_keyring(folder / "keys.json")
+        for kind in kinds:
+            results[kind] = measure(kind, args, folder, keys)
+    rows = table(args, results)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`{' '.join(['bench/run.py', *sys.argv[1:]])}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{time.perf_counter() - started:.0f} s in all.",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        *rows,
+        "",
+    ]
+    print("\n".join(rows))  # noqa: T201
+    args.out.write_text("\n".join(lines), encoding="utf-8")
+    print(f"written to {args.out}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
