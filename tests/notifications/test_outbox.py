@@ -15,10 +15,12 @@ from homeward.models import OutboxMessage, OutboxStatus
 from notifications.contexts import SendTestContext
 from notifications.outbox import (
     Attempt,
+    Queued,
     Verdict,
     backoff_seconds,
     claim,
     enqueue,
+    enqueue_many,
     record_attempt,
     retry_dead,
 )
@@ -93,6 +95,20 @@ def test_bad_rows_are_refused_and_nothing_is_written(db_url, clock, changes, wor
     with pytest.raises(InvalidInput, match=words), write_session() as s:
         enqueue(s, now=clock.now(), **values)
     assert all_rows() == []
+
+
+def test_many_are_queued_at_once_each_key_once_and_a_bad_one_stops_them_all(db_url, clock):
+    def message(key: str, to: str = TO) -> Queued:
+        return Queued(key, "test", to, "en", SendTestContext(day=clock.now().date()))
+
+    put(clock, key="old")
+    with write_session() as s:
+        fresh = [message(f"k{n}") for n in range(2_500)]  # more than one statement's worth
+        assert enqueue_many(s, [message("old"), *fresh, message("k7")], now=clock.now()) == 2_500
+    assert len(all_rows()) == 2_501
+    with pytest.raises(InvalidInput, match="to: give one plain address"), write_session() as s:
+        enqueue_many(s, [message("x1"), message("x2", to="Someone <x@y.org>")], now=clock.now())
+    assert len(all_rows()) == 2_501  # not even the good one before the bad
 
 
 def test_a_claim_is_a_lease_that_comes_back_if_the_sender_dies(db_url, clock):

@@ -13,6 +13,7 @@ from homeward.db import read_session, write_session
 from homeward.directory import StaffIn, add_staff, get_org, validate
 from homeward.models import ChecklistItem, Reminder, ReminderRun
 from homeward.settings import get_settings
+from notifications.recipients import Directory
 from notifications.reminders import ReminderReport
 from notifications.rules import load_rules
 from tasks import checklist
@@ -205,3 +206,58 @@ def test_the_rules_name_only_catalog_items():
     assert rules.calendar_items <= codes_in_catalogs
     raw = json.loads((resources.files("notifications") / "rules.json").read_text("utf-8"))
     assert set(raw["items"]) == set(rules.items)
+
+
+def test_batches_and_the_lead_time_window_change_nothing(db_url, clock, monkeypatch):
+    """Against an oracle of the rules alone: over three weeks of daily runs, reading the items
+    two at a time and only up to the rules' longest lead time, every rule fires exactly when
+    the rules say, once per item and due date, into the right digest or escalation."""
+    from notifications import reminders
+
+    monkeypatch.setattr(reminders, "_BATCH", 2)
+    f.seed()
+    refs = []
+    for day in range(6):  # cases opened on different days, some moved on a stage
+        refs.append(f.open_case(clock))
+        if day % 2:
+            f.drive_to(refs[-1], "consent_obtained", clock)
+        clock.advance(days=1)
+    rules, tz, fired = load_rules(), get_settings().tz, set()
+    escalated: set[int] = set()
+    for _ in range(21):
+        today = clock.now().astimezone(tz).date()
+        expected = {"coming_due": 0, "due_today": 0, "overdue": 0, "escalated": 0}
+        with f.admin_read() as s:
+            open_items = s.exec(select(ChecklistItem).where(ChecklistItem.status == "open")).all()
+            directory = Directory(s)
+        for it in open_items:
+            due_on = it.due_at.astimezone(tz).date()
+            rule = rules.for_item(it.code)
+            for firing in rule.firings(
+                days_left=(due_on - today).days, escalated=it.id in escalated
+            ):
+                told = (
+                    directory.supervisors(it.owner_org_id)
+                    if firing.section == "escalation"
+                    else directory.audience(it.owner_org_id)
+                )
+                if not told or (it.id, firing.rule, due_on) in fired:
+                    continue
+                fired.add((it.id, firing.rule, due_on))
+                section = "escalated" if firing.section == "escalation" else firing.section
+                expected[section] += 1
+                if firing.section == "escalation":
+                    escalated.add(it.id)
+        report = remind(clock)
+        assert (report.coming_due, report.due_today, report.overdue, report.escalated) == (
+            expected["coming_due"],
+            expected["due_today"],
+            expected["overdue"],
+            expected["escalated"],
+        ), today
+        clock.advance(days=1)
+    with f.admin_read() as s:
+        rows = {(r.item_id, r.rule, r.due_on) for r in s.exec(select(Reminder))}
+    assert rows == fired and len(fired) > 40
+    escalations = outbox("escalation")
+    assert len({m.key for m in escalations}) == len(escalations) == len(escalated)
