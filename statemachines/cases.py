@@ -189,8 +189,8 @@ def get_case(
     """The case with ``case_ref``, if the actor may see it (otherwise 'not found')."""
     ref = checked_ref(case_ref)
     query = select(Case).where(Case.case_ref == ref)
-    if for_update:
-        query = query.with_for_update()
+    if for_update:  # locked: read the row as committed now, not as this session saw it before
+        query = query.with_for_update().execution_options(populate_existing=True)
     case = session.exec(query).first()
     if case is None:
         raise NotFound(f"case {ref} not found; see `homeward case list`")
