@@ -419,3 +419,33 @@ def test_a_killed_item_record_and_handoff_retried_with_their_keys_happen_once(
 def _outcome_args(item: ChecklistItem) -> tuple[str, ...]:
     outcome = _outcome(item)
     return ("--outcome", outcome) if outcome else ()
+
+
+# --- mail -------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+UNSTABLE = {"uuid", "uuid4", "now", "utcnow", "today", "time", "random", "secrets", "token_hex"}
+
+
+def test_every_email_is_queued_under_a_key_a_retry_would_compute_again() -> None:
+    """Each ``enqueue(key=...)`` in the product builds its key from ids, codes and dates of the
+    change (event id, item, due date, recipient, day): never a random value or the clock."""
+    import ast
+
+    sites = 0
+    for package in ("homeward", "notifications", "tasks", "statemachines", "workflows"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "enqueue"):
+                    continue
+                key = next(k.value for k in node.keywords if k.arg == "key")
+                names = {
+                    n.id if isinstance(n, ast.Name) else n.attr
+                    for n in ast.walk(key)
+                    if isinstance(n, ast.Name | ast.Attribute)
+                }
+                assert not names & UNSTABLE, (
+                    f"{path.name}:{node.lineno} key uses {names & UNSTABLE}"
+                )
+                sites += 1
+    assert sites >= 3  # notices, reminders, visit invitations
