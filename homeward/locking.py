@@ -39,24 +39,24 @@ def bump(session: Session, case: Case, expected_version: int | None = None) -> N
     the version read): the row is locked for the rest of the transaction, and a concurrent
     change committed since this transaction read the case makes it a ``Conflict``."""
     check_version(case, expected_version)
-    had = case.version
+    had, ref, case_id = case.version, case.case_ref, case.id  # a failed flush expires the row
     flag_modified(case, "state")  # an UPDATE of an unchanged column still bumps the version
     session.add(case)
     try:
         session.flush()
     except StaleDataError:
-        raise changed_elsewhere(case.case_ref, _committed_version(session, case), had) from None
+        raise changed_elsewhere(ref, _committed_version(session, case_id), had) from None
 
 
-def _committed_version(session: Session, case: Case) -> int | None:
+def _committed_version(session: Session, case_id: int | None) -> int | None:
     """The version another transaction committed (PostgreSQL; SQLite writers queue instead)."""
     bind = session.get_bind()
-    if bind.dialect.name != "postgresql" or case.id is None:
+    if bind.dialect.name != "postgresql" or case_id is None:
         return None
     engine = bind.engine
     with engine.connect() as conn, system_scope(conn):
         table = Case.__table__  # type: ignore[attr-defined]
         version: int | None = conn.execute(
-            select(table.c.version).where(table.c.id == case.id)
+            select(table.c.version).where(table.c.id == case_id)
         ).scalar_one_or_none()
         return version

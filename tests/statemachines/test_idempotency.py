@@ -154,6 +154,54 @@ def test_a_refused_request_keeps_no_key_so_it_can_be_retried(db_url, clock) -> N
     assert _count(CaseEvent, CaseEvent.trigger == "record_consent") == 1
 
 
+@pg_only
+def test_a_concurrent_retry_waits_for_the_first_attempt_and_returns_its_case(engine, clock):
+    """Attempt B with attempt A's key, while A is still open, waits for A; then returns A's."""
+    import threading
+
+    f.seed()
+    found: dict[str, Any] = {}
+    with write_session() as a:
+        who = f.actor(a)
+        first, _ = once(
+            a,
+            key="race-00000001",
+            command="case start",
+            actor=who,
+            args=CaseIn(participants={"ngo": "adpare"}).model_dump(mode="json"),
+            now=clock.now(),
+            run=lambda: _started(a, who, clock),
+        )
+        retry = threading.Thread(
+            target=lambda: found.update(zip("rb", _open("race-00000001", clock), strict=True))
+        )
+        retry.start()
+        _wait_for_a_lock_wait(engine)
+    retry.join(timeout=60)
+    assert found == {"r": first, "b": True}
+    assert _count(Case) == 1
+
+
+def _started(s: Session, who: Any, clock: SimulatedClock) -> dict[str, Any]:
+    case_in = CaseIn(participants={"ngo": "adpare"})
+    case = start_case(s, actor=who, case_in=case_in, person=None, now=clock.now())
+    return {"case_ref": case.case_ref, "case_id": case.id, "state": case.state}
+
+
+def _wait_for_a_lock_wait(admin: Engine) -> None:
+    """Until some session of this database waits on a lock (the retry's claim of the key)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    for _ in range(6000):
+        with admin.connect() as conn:
+            if conn.execute(query).scalar():
+                return
+        time.sleep(0.01)
+    raise AssertionError("the retry never waited for the first attempt")
+
+
 # --- versions ---------------------------------------------------------------------------
 
 
@@ -280,7 +328,8 @@ def test_two_sessions_that_read_the_same_version_cannot_both_write(db_url, clock
     before: dict[str, Any] = {}
     with pytest.raises(Conflict) as refused, write_session() as a:
         who = f.actor(a)
-        get_case(a, case_ref=ref, actor=who)  # A has read version `seen`
+        read = get_case(a, case_ref=ref, actor=who)  # A has read version `seen` (and keeps it)
+        assert read.version == seen
         with write_session() as b:  # B changes the case meanwhile and commits
             checklist.mark_skipped(
                 b, item_id=other.id or 0, actor=f.actor(b), now=clock.now(), reason="not needed"
