@@ -16,6 +16,7 @@ from datetime import date, datetime
 from sqlmodel import Session, col, select
 
 from homeward.db import system_scope
+from homeward.locking import bump
 from homeward.models import Case, ChecklistItem, ItemStatus
 from homeward.settings import get_settings
 from notifications.contexts import DigestContext, ItemLine, case_link
@@ -47,6 +48,8 @@ def schedule_follow_ups(session: Session, *, now: datetime) -> FollowUpReport:
         directory = Directory(session)
         for case in cases:
             new = checklist.create_stage_items(session, case=case, stage=case.state, now=now)
+            if new:  # new items change the case: a concurrent transition conflicts with us
+                bump(session, case)
             created += sum(load_rules().is_visit(item.code) for item in new)
             queued += _invite(session, case, directory, now)
     return FollowUpReport(len(cases), created, queued)

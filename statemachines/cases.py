@@ -22,6 +22,7 @@ from homeward.caseref import checked_ref, new_case_ref
 from homeward.db import system_scope
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
+from homeward.locking import check_version
 from homeward.models import (
     PARTICIPANT_KINDS,
     Case,
@@ -188,8 +189,8 @@ def get_case(
     """The case with ``case_ref``, if the actor may see it (otherwise 'not found')."""
     ref = checked_ref(case_ref)
     query = select(Case).where(Case.case_ref == ref)
-    if for_update:
-        query = query.with_for_update()
+    if for_update:  # locked: read the row as committed now, not as this session saw it before
+        query = query.with_for_update().execution_options(populate_existing=True)
     case = session.exec(query).first()
     if case is None:
         raise NotFound(f"case {ref} not found; see `homeward case list`")
@@ -216,11 +217,7 @@ def fire(
     if trigger not in TRIGGERS:
         raise InvalidInput(f"trigger {trigger!r} is unknown; use one of: {', '.join(TRIGGERS)}")
     case = get_case(session, case_ref=case_ref, actor=actor, for_update=True)
-    if expected_version is not None and case.version != expected_version:
-        raise Conflict(
-            f"case {case.case_ref} changed since you read it (version "
-            f"{case.version}, you had {expected_version}); show it and retry"
-        )
+    check_version(case, expected_version)
     ensure_steering_role(actor)  # get_case has checked that the actor may see the case
     step = steps.parse_step(trigger, data or {})
     wrapper = ReturnCase(case, session=session, actor=actor, step=step, now=now)

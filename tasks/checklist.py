@@ -15,6 +15,7 @@ from homeward import vault
 from homeward.access import ensure_can_see, ensure_can_work_item
 from homeward.audit import record_event
 from homeward.errors import InvalidInput, NotFound, Refused
+from homeward.locking import bump
 from homeward.models import (
     Case,
     CaseParticipant,
@@ -140,14 +141,23 @@ def get_item(session: Session, item_id: int) -> tuple[ChecklistItem, Case]:
 
 
 def _open_item_for(
-    session: Session, item_id: int, actor: StaffMember
+    session: Session, item_id: int, actor: StaffMember, expected_version: int | None = None
 ) -> tuple[ChecklistItem, Case]:
     item, case = get_item(session, item_id)
     ensure_can_see(session, actor, case)
+    lock_case(session, case, expected_version, item)
     if item.status != ItemStatus.OPEN:
         raise Refused(f"item #{item_id} is already {item.status}")
     ensure_can_work_item(actor, case, item)
     return item, case
+
+
+def lock_case(session: Session, case: Case, expected_version: int | None, *rows: object) -> None:
+    """Bump the case's version before changing its items (``homeward.locking``), then read
+    ``rows`` again: they may have been read before a change that committed just before ours."""
+    bump(session, case, expected_version)
+    for row in rows:
+        session.refresh(row)
 
 
 def _check_outcome(case: Case, item: ChecklistItem, outcome: str | None) -> str | None:
@@ -180,9 +190,10 @@ def mark_done(
     now: datetime,
     outcome: str | None = None,
     note: str | None = None,
+    expected_version: int | None = None,
 ) -> ChecklistItem:
     """Record an open item as done, by ``actor``, now."""
-    item, case = _open_item_for(session, item_id, actor)
+    item, case = _open_item_for(session, item_id, actor, expected_version)
     item.outcome = _check_outcome(case, item, outcome)
     item.status, item.completed_by_id, item.completed_at = ItemStatus.DONE, actor.id, now
     if note:
@@ -200,12 +211,18 @@ def mark_done(
 
 
 def mark_skipped(
-    session: Session, *, item_id: int, actor: StaffMember, now: datetime, reason: str
+    session: Session,
+    *,
+    item_id: int,
+    actor: StaffMember,
+    now: datetime,
+    reason: str,
+    expected_version: int | None = None,
 ) -> ChecklistItem:
     """Record an open item as skipped; a reason is required."""
     if len(reason.strip()) < SKIP_REASON_MIN:
         raise InvalidInput(f"reason: say why the item is skipped ({SKIP_REASON_MIN}+ characters)")
-    item, case = _open_item_for(session, item_id, actor)
+    item, case = _open_item_for(session, item_id, actor, expected_version)
     item.status, item.completed_by_id, item.completed_at = ItemStatus.SKIPPED, actor.id, now
     item.note = _protect(session, case, item, reason.strip(), now)
     _revoke_pending_handoffs(session, item, actor, now)
@@ -221,10 +238,16 @@ def mark_skipped(
 
 
 def assign(
-    session: Session, *, item_id: int, assignee: StaffMember, actor: StaffMember, now: datetime
+    session: Session,
+    *,
+    item_id: int,
+    assignee: StaffMember,
+    actor: StaffMember,
+    now: datetime,
+    expected_version: int | None = None,
 ) -> ChecklistItem:
     """Give an open item to one staff member of its owner organisation (reminders go to them)."""
-    item, case = _open_item_for(session, item_id, actor)
+    item, case = _open_item_for(session, item_id, actor, expected_version)
     if assignee.org_id != item.owner_org_id or not assignee.active:
         raise Refused(
             f"{assignee.email} is not active staff of the organisation owning item "

@@ -17,6 +17,7 @@ from homeward.access import ensure_can_steer
 from homeward.audit import record_event
 from homeward.directory import get_org
 from homeward.errors import InvalidInput
+from homeward.locking import bump
 from homeward.models import (
     Case,
     ChecklistItem,
@@ -35,6 +36,7 @@ def give_consent(
 ) -> None:
     """Record a consent on ``case`` (sharing needs the organisation)."""
     ensure_can_steer(session, actor, case)
+    bump(session, case)
     org = _sharing_org(session, given.purpose, given.org)
     ledger.give(
         session,
@@ -84,6 +86,7 @@ def withdraw_consent(
         )
     if purpose not in set(ConsentPurpose):
         raise InvalidInput(f"purpose: use one of {', '.join(ConsentPurpose)}")
+    bump(session, case)
     ledger.withdraw(
         session, case=case, purpose=purpose, org_id=org_id, on=now.date(), actor=actor, now=now
     )

@@ -14,7 +14,7 @@ from homeward.audit import record_event
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.models import Case, ChecklistItem, Handoff, HandoffStatus, ItemStatus, StaffMember
-from tasks.checklist import get_item
+from tasks.checklist import get_item, lock_case
 from tasks.transfers import decide, ensure_sharing_consent, new_handoff, protect_reason
 
 
@@ -34,10 +34,12 @@ def propose(
     actor: StaffMember,
     now: datetime,
     reason: str | None = None,
+    expected_version: int | None = None,
 ) -> Handoff:
     """Hand an open item to another organisation; it stays ours until they accept."""
     item, case = get_item(session, item_id)
     ensure_can_see(session, actor, case)
+    lock_case(session, case, expected_version, item)
     if item.status != ItemStatus.OPEN:
         raise Refused(f"item #{item_id} is {item.status}; only open items can be handed off")
     ensure_can_work_item(actor, case, item)
@@ -70,7 +72,7 @@ def propose(
 
 
 def _pending_for_actor(
-    session: Session, item_id: int, actor: StaffMember
+    session: Session, item_id: int, actor: StaffMember, expected_version: int | None
 ) -> tuple[Handoff, ChecklistItem, Case]:
     missing = NotFound(f"no handoff of item #{item_id} awaits your organisation")
     try:
@@ -82,12 +84,22 @@ def _pending_for_actor(
         raise missing
     if actor.role not in WORKING_ROLES:  # managers read and report; they do not take on work
         raise Refused(f"staff role {actor.role!r} cannot answer a handoff; ask a coordinator")
+    lock_case(session, case, expected_version, item, handoff)
+    if handoff.status != HandoffStatus.PROPOSED:  # answered just before us
+        raise missing
     return handoff, item, case
 
 
-def accept(session: Session, *, item_id: int, actor: StaffMember, now: datetime) -> Handoff:
+def accept(
+    session: Session,
+    *,
+    item_id: int,
+    actor: StaffMember,
+    now: datetime,
+    expected_version: int | None = None,
+) -> Handoff:
     """Accept a handoff addressed to the actor's organisation: the item becomes ours."""
-    handoff, item, case = _pending_for_actor(session, item_id, actor)
+    handoff, item, case = _pending_for_actor(session, item_id, actor, expected_version)
     decide(handoff, HandoffStatus.ACCEPTED, actor, now)
     item.owner_org_id, item.assignee_id = handoff.to_org_id, None
     record_event(
@@ -102,12 +114,18 @@ def accept(session: Session, *, item_id: int, actor: StaffMember, now: datetime)
 
 
 def reject(
-    session: Session, *, item_id: int, actor: StaffMember, now: datetime, reason: str
+    session: Session,
+    *,
+    item_id: int,
+    actor: StaffMember,
+    now: datetime,
+    reason: str,
+    expected_version: int | None = None,
 ) -> Handoff:
     """Reject a handoff addressed to the actor's organisation; the item stays with its owner."""
     if not reason.strip():
         raise InvalidInput("reason: say why the handoff is rejected")
-    handoff, item, case = _pending_for_actor(session, item_id, actor)
+    handoff, item, case = _pending_for_actor(session, item_id, actor, expected_version)
     handoff.reason = protect_reason(session, case, handoff, reason.strip(), now)
     decide(handoff, HandoffStatus.REJECTED, actor, now)
     record_event(

@@ -17,6 +17,7 @@ from homeward.audit import record_event
 from homeward.consent import has_sharing_consent
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
+from homeward.locking import bump
 from homeward.models import Case, Handoff, HandoffStatus, Organisation, StaffMember
 
 
@@ -96,9 +97,11 @@ def propose_transfer(
     actor: StaffMember,
     now: datetime,
     reason: str | None = None,
+    expected_version: int | None = None,
 ) -> Handoff:
     """Offer the case to another organisation; the case stays ours until they accept."""
     ensure_can_see(session, actor, case)
+    bump(session, case, expected_version)
     if actor.org_id != case.owner_org_id or actor.role not in STEERING_ROLES:
         raise Refused(
             f"only a coordinator or supervisor of the owner organisation can hand "
@@ -140,8 +143,16 @@ def _awaiting(session: Session, case: Case, actor: StaffMember) -> Handoff:
     return handoff
 
 
-def accept_transfer(session: Session, *, case: Case, actor: StaffMember, now: datetime) -> Handoff:
+def accept_transfer(
+    session: Session,
+    *,
+    case: Case,
+    actor: StaffMember,
+    now: datetime,
+    expected_version: int | None = None,
+) -> Handoff:
     """Accept: the actor's organisation becomes the case's owner."""
+    bump(session, case, expected_version)
     handoff = _awaiting(session, case, actor)
     decide(handoff, HandoffStatus.ACCEPTED, actor, now)
     case.owner_org_id = handoff.to_org_id
@@ -151,11 +162,18 @@ def accept_transfer(session: Session, *, case: Case, actor: StaffMember, now: da
 
 
 def reject_transfer(
-    session: Session, *, case: Case, actor: StaffMember, now: datetime, reason: str
+    session: Session,
+    *,
+    case: Case,
+    actor: StaffMember,
+    now: datetime,
+    reason: str,
+    expected_version: int | None = None,
 ) -> Handoff:
     """Reject: the case stays with its owner."""
     if not reason.strip():
         raise InvalidInput("reason: say why the transfer is rejected")
+    bump(session, case, expected_version)
     handoff = _awaiting(session, case, actor)
     handoff.reason = protect_reason(session, case, handoff, reason.strip(), now)
     decide(handoff, HandoffStatus.REJECTED, actor, now)

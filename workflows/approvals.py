@@ -110,7 +110,7 @@ def _expire(case_ref: str, acting_email: str) -> CaseView:
 
 
 async def close_with_approval(
-    case_ref: str, acting_email: str, data: dict[str, Any]
+    case_ref: str, acting_email: str, data: dict[str, Any], key: str | None = None
 ) -> dict[str, Any]:
     """Check the case may close, wait for the supervisor, then close it or record the refusal."""
     with engine_errors():
@@ -130,6 +130,6 @@ async def close_with_approval(
         get_run_logger().info("case %s: closure not approved", rejected.case_ref)
         return rejected.summary(decision="rejected", rejection=str(decision.rejection))
     step = {"reason": decision.reason, "approved_by": str(decision.approver_email)}
-    closed, stages = await in_engine(lambda: fire_step(case_ref, "close", acting_email, step))
+    closed, stages = await in_engine(lambda: fire_step(case_ref, "close", acting_email, step, key))
     await after_transition(closed, "close", stages)
     return closed.summary(decision="approved", reason=str(decision.reason))

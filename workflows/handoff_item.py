@@ -10,13 +10,15 @@ from enum import StrEnum
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from homeward.db import write_session
 from homeward.directory import acting
 from homeward.errors import InvalidInput
+from homeward.idempotency import flow_key, once
 from tasks import handoffs
 from workflows.items import HandoffRejection, item_case
-from workflows.runtime import CaseView, in_engine, item_run_name, label_run, now
+from workflows.runtime import CaseView, engine_errors, in_engine, item_run_name, label_run, now
 
 
 class HandoffAction(StrEnum):
@@ -37,20 +39,33 @@ def _handoff(
     acting_email: str,
     to_org: str | None,
     rejection: HandoffRejection | None,
+    key: str | None,
 ) -> CaseView:
     with write_session() as session:
         actor = acting(session=session, email=acting_email)
-        if action is HandoffAction.PROPOSE:
-            slug = _required(to_org, "to_org", "name the organisation (slug) to hand the item to")
-            handoffs.propose(session, item_id=item_id, to_org_slug=slug, actor=actor, now=now())
-        elif action is HandoffAction.ACCEPT:
-            handoffs.accept(session, item_id=item_id, actor=actor, now=now())
-        else:
-            why = _required(
-                rejection, "rejection", "say why; choose one of " + ", ".join(HandoffRejection)
-            )
-            reason = why.replace("_", " ")
-            handoffs.reject(session, item_id=item_id, actor=actor, now=now(), reason=reason)
+
+        def act() -> dict[str, Any]:
+            if action is HandoffAction.PROPOSE:
+                slug = _required(
+                    to_org, "to_org", "name the organisation (slug) to hand the item to"
+                )
+                handoff = handoffs.propose(
+                    session, item_id=item_id, to_org_slug=slug, actor=actor, now=now()
+                )
+            elif action is HandoffAction.ACCEPT:
+                handoff = handoffs.accept(session, item_id=item_id, actor=actor, now=now())
+            else:
+                why = _required(
+                    rejection, "rejection", "say why; choose one of " + ", ".join(HandoffRejection)
+                )
+                reason = why.replace("_", " ")
+                handoff = handoffs.reject(
+                    session, item_id=item_id, actor=actor, now=now(), reason=reason
+                )
+            return {"item_id": item_id, "handoff_id": handoff.id, "case_id": handoff.case_id}
+
+        args = {"item_id": item_id, "action": action, "to_org": to_org, "rejection": rejection}
+        once(session, key=key, command="handoff-item", actor=actor, args=args, now=now(), run=act)
         return item_case(session, item_id)
 
 
@@ -61,6 +76,7 @@ async def handoff_item(
     acting_email: str,
     to_org: str | None = None,
     rejection: HandoffRejection | None = None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Propose a handoff of an item, or accept or reject one addressed to your organisation.
 
@@ -70,11 +86,15 @@ async def handoff_item(
         acting_email: the staff member acting (their email).
         to_org: for ``propose``: the receiving organisation's slug, e.g. ``adpare``.
         rejection: for ``reject``: why (a code).
+        request_id: an idempotency key (8-100 of letters, digits and ``. _ : -``); by default
+            the flow run's id, so a retry of this run does not act twice.
 
     Returns:
         The item number, the action, and the case_ref and stage of its case.
     """
-    view = await in_engine(lambda: _handoff(item_id, action, acting_email, to_org, rejection))
+    with engine_errors():
+        key = flow_key(flow_run.get_id(), f"handoff-{action}", request_id)
+    view = await in_engine(lambda: _handoff(item_id, action, acting_email, to_org, rejection, key))
     await label_run(view, f"item-{item_id}-handoff-{action}")
     get_run_logger().info("case %s: handoff of item #%s: %s", view.case_ref, item_id, action)
     return view.summary(item_id=item_id, handoff=str(action))

@@ -12,8 +12,9 @@ from sqlmodel import Session
 from homeward.audit import history
 from homeward.db import system_scope, write_session
 from homeward.directory import acting
+from homeward.idempotency import once
 from homeward.models import Case
-from statemachines.cases import fire
+from statemachines.cases import fire, get_case
 from workflows.artifacts import publish_timeline
 from workflows.caseload import Row, timeline_rows
 from workflows.runtime import CaseView, emit_transition, label_run, now
@@ -27,12 +28,30 @@ def moved(session: Session, case: Case) -> tuple[CaseView, list[Row]]:
 
 
 def fire_step(
-    case_ref: str, trigger: str, acting_email: str, data: dict[str, Any] | None
+    case_ref: str,
+    trigger: str,
+    acting_email: str,
+    data: dict[str, Any] | None,
+    key: str | None = None,
 ) -> tuple[CaseView, list[Row]]:
-    """Fire ``trigger`` in one transaction as the acting staff member (engine code: sync)."""
+    """Fire ``trigger`` in one transaction as the acting staff member (engine code: sync).
+
+    With ``key`` (``homeward.idempotency``) a retry of the same request fires nothing again and
+    shows the case as it is."""
     with write_session() as session:
         actor = acting(session=session, email=acting_email)
-        case = fire(session, case_ref=case_ref, trigger=trigger, actor=actor, data=data, now=now())
+
+        def move() -> dict[str, Any]:
+            case = fire(
+                session, case_ref=case_ref, trigger=trigger, actor=actor, data=data, now=now()
+            )
+            return {"case_ref": case.case_ref, "case_id": case.id, "state": case.state}
+
+        args = {"case_ref": case_ref.strip().upper(), "trigger": trigger, "data": data or {}}
+        result, _ = once(
+            session, key=key, command="advance-case", actor=actor, args=args, now=now(), run=move
+        )
+        case = get_case(session, case_ref=str(result["case_ref"]), actor=actor)
         return moved(session, case)
 
 

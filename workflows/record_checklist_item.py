@@ -10,13 +10,15 @@ from enum import StrEnum
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from homeward.db import write_session
 from homeward.directory import acting
 from homeward.errors import InvalidInput
+from homeward.idempotency import flow_key, once
 from tasks import checklist
 from workflows.items import SkipReason, item_case
-from workflows.runtime import CaseView, in_engine, item_run_name, label_run, now
+from workflows.runtime import CaseView, engine_errors, in_engine, item_run_name, label_run, now
 
 
 class ItemResult(StrEnum):
@@ -30,6 +32,7 @@ def _record(
     acting_email: str,
     outcome: str | None,
     skip_reason: SkipReason | None,
+    key: str | None,
 ) -> CaseView:
     if result is ItemResult.SKIPPED and skip_reason is None:
         raise InvalidInput(
@@ -37,11 +40,29 @@ def _record(
         )
     with write_session() as session:
         actor = acting(session=session, email=acting_email)
-        if result is ItemResult.DONE:
-            checklist.mark_done(session, item_id=item_id, actor=actor, now=now(), outcome=outcome)
-        else:
-            reason = str(skip_reason).replace("_", " ")
-            checklist.mark_skipped(session, item_id=item_id, actor=actor, now=now(), reason=reason)
+
+        def record() -> dict[str, Any]:
+            if result is ItemResult.DONE:
+                item = checklist.mark_done(
+                    session, item_id=item_id, actor=actor, now=now(), outcome=outcome
+                )
+            else:
+                reason = str(skip_reason).replace("_", " ")
+                item = checklist.mark_skipped(
+                    session, item_id=item_id, actor=actor, now=now(), reason=reason
+                )
+            return {"item_id": item.id, "case_id": item.case_id, "status": item.status}
+
+        args = {"item_id": item_id, "result": result, "outcome": outcome, "skip": skip_reason}
+        once(
+            session,
+            key=key,
+            command="record-checklist-item",
+            actor=actor,
+            args=args,
+            now=now(),
+            run=record,
+        )
         return item_case(session, item_id)
 
 
@@ -52,6 +73,7 @@ async def record_checklist_item(
     acting_email: str,
     outcome: str | None = None,
     skip_reason: SkipReason | None = None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Record checklist item ``item_id`` done (with its outcome, if it has one) or skipped.
 
@@ -61,11 +83,17 @@ async def record_checklist_item(
         acting_email: the staff member recording it (their email).
         outcome: for items with outcomes (e.g. a best-interests assessment), the outcome code.
         skip_reason: why the item is skipped (required for ``skipped``; a code).
+        request_id: an idempotency key (8-100 of letters, digits and ``. _ : -``); by default
+            the flow run's id, so a retry of this run does not record the item twice.
 
     Returns:
         The item number, what was recorded, and the case_ref and stage of its case.
     """
-    view = await in_engine(lambda: _record(item_id, result, acting_email, outcome, skip_reason))
+    with engine_errors():
+        key = flow_key(flow_run.get_id(), "record", request_id)
+    view = await in_engine(
+        lambda: _record(item_id, result, acting_email, outcome, skip_reason, key)
+    )
     await label_run(view, f"item-{item_id}-{result}")
     get_run_logger().info("case %s: item #%s %s", view.case_ref, item_id, result)
     return view.summary(item_id=item_id, recorded=str(result))

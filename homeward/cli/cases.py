@@ -15,9 +15,21 @@ from sqlmodel import Session, col, select
 from homeward import vault
 from homeward.access import case_org_ids
 from homeward.audit import history, record_event
-from homeward.cli.common import actor, console, local, local_day, now, reading, writing
+from homeward.caseref import checked_ref
+from homeward.cli.common import (
+    actor,
+    console,
+    expect_version_option,
+    local,
+    local_day,
+    now,
+    reading,
+    request_id_option,
+    writing,
+)
 from homeward.directory import first_error, orgs_by_id
 from homeward.errors import InvalidInput, Refused
+from homeward.idempotency import check_key, once
 from homeward.models import Case, CaseParticipant, ChecklistItem, StaffMember
 from homeward.vault import PersonIn
 from statemachines.cases import (
@@ -75,8 +87,10 @@ def case_start(
     with_: list[str] = typer.Option([], "--with", help="participant, e.g. --with ngo=adpare"),
     person: str = typer.Option(None, help="JSON file with the person's data, or - for stdin"),
     process_version: str = typer.Option(None, help="checklist catalog version (default: newest)"),
+    request_id: str = request_id_option(),
 ) -> None:
     """Open a case owned by your organisation; prints its case_ref and first checklist items."""
+    key = check_key(request_id)
     try:
         case_in = CaseIn.model_validate(
             {
@@ -90,12 +104,20 @@ def case_start(
         raise first_error(exc) from None
     person_in = _read_person(person)
     with writing() as session:
-        who = actor(session)
-        earlier = vault.find_possible_duplicates(session, person_in)
-        case = start_case(session, actor=who, case_in=case_in, person=person_in, now=now())
-        console.print(f"case {case.case_ref} opened in stage {case.state}")
+        who, earlier = actor(session), []
+
+        def open_case() -> dict[str, Any]:
+            earlier.extend(vault.find_possible_duplicates(session, person_in))
+            case = start_case(session, actor=who, case_in=case_in, person=person_in, now=now())
+            return {"case_ref": case.case_ref, "case_id": case.id, "state": case.state}
+
+        args = case_in.model_dump(mode="json")  # the person's data stays out of the fingerprint
+        opened, _ = once(
+            session, key=key, command="case start", actor=who, args=args, now=now(), run=open_case
+        )
+        console.print(f"case {opened['case_ref']} opened in stage {opened['state']}")
         _warn_duplicates(session, who, earlier)
-        _items_table(session, case)
+        _items_table(session, get_case(session, case_ref=str(opened["case_ref"]), actor=who))
 
 
 def _warn_duplicates(session: Session, who: StaffMember, case_ids: list[int]) -> None:
@@ -218,20 +240,31 @@ def case_advance(
     case_ref: str,
     trigger: str,
     set_: list[str] = typer.Option([], "--set", help="step data, e.g. --set method=signed"),
-    expect_version: int = typer.Option(None, help="refuse if the case changed since this version"),
+    expect_version: int = expect_version_option(),
+    request_id: str = request_id_option(),
 ) -> None:
     """Move a case: fire TRIGGER with its step data (see `homeward case show` for what's next)."""
+    key, ref, data = check_key(request_id), checked_ref(case_ref), parse_pairs(set_, "--set")
     with writing() as session:
-        case = fire(
-            session,
-            case_ref=case_ref,
-            trigger=trigger,
-            actor=actor(session),
-            data=dict(parse_pairs(set_, "--set")),
-            now=now(),
-            expected_version=expect_version,
+        who = actor(session)
+
+        def move() -> dict[str, Any]:
+            case = fire(
+                session,
+                case_ref=ref,
+                trigger=trigger,
+                actor=who,
+                data=dict(data),
+                now=now(),
+                expected_version=expect_version,
+            )
+            return {"case_ref": case.case_ref, "case_id": case.id, "state": case.state}
+
+        args = {"case_ref": ref, "trigger": trigger, "data": data}
+        moved, _ = once(
+            session, key=key, command="case advance", actor=who, args=args, now=now(), run=move
         )
-        console.print(f"case {case.case_ref} is now in stage {case.state}")
+        console.print(f"case {moved['case_ref']} is now in stage {moved['state']}")
 
 
 @case_app.command("history")
@@ -265,34 +298,64 @@ def case_handoff(
     case_ref: str,
     to: str = typer.Option(..., "--to", help="the receiving organisation's slug"),
     reason: str = typer.Option(None, help="why (no personal details)"),
+    expect_version: int = expect_version_option(),
+    request_id: str = request_id_option(),
 ) -> None:
     """Hand the whole case to another organisation (e.g. to IOM Romania at reception)."""
+    key, ref = check_key(request_id), checked_ref(case_ref)
     with writing() as session:
         who = actor(session)
-        case = get_case(session, case_ref=case_ref, actor=who)
-        transfers.propose_transfer(
-            session, case=case, to_org_slug=to, actor=who, now=now(), reason=reason
+
+        def offer() -> dict[str, Any]:
+            case = get_case(session, case_ref=ref, actor=who)
+            handoff = transfers.propose_transfer(
+                session,
+                case=case,
+                to_org_slug=to,
+                actor=who,
+                now=now(),
+                reason=reason,
+                expected_version=expect_version,
+            )
+            return {"case_ref": case.case_ref, "case_id": case.id, "handoff_id": handoff.id}
+
+        args = {"case_ref": ref, "to": to}  # the free-text reason stays out of the fingerprint
+        offered, _ = once(
+            session, key=key, command="case handoff", actor=who, args=args, now=now(), run=offer
         )
-        console.print(f"case {case.case_ref} offered to {to}, awaiting their answer")
+        console.print(f"case {offered['case_ref']} offered to {to}, awaiting their answer")
 
 
 @case_app.command("accept")
-def case_accept(case_ref: str) -> None:
+def case_accept(case_ref: str, expect_version: int = expect_version_option()) -> None:
     """Accept a case handed to your organisation: it becomes yours."""
     with writing() as session:
         who = actor(session)
         case = get_case(session, case_ref=case_ref, actor=who)
-        transfers.accept_transfer(session, case=case, actor=who, now=now())
+        transfers.accept_transfer(
+            session, case=case, actor=who, now=now(), expected_version=expect_version
+        )
         console.print(f"case {case.case_ref} now belongs to your organisation")
 
 
 @case_app.command("reject")
-def case_reject(case_ref: str, reason: str = typer.Option(..., help="why it is rejected")) -> None:
+def case_reject(
+    case_ref: str,
+    reason: str = typer.Option(..., help="why it is rejected"),
+    expect_version: int = expect_version_option(),
+) -> None:
     """Reject a case handed to your organisation."""
     with writing() as session:
         who = actor(session)
         case = get_case(session, case_ref=case_ref, actor=who)
-        transfers.reject_transfer(session, case=case, actor=who, now=now(), reason=reason)
+        transfers.reject_transfer(
+            session,
+            case=case,
+            actor=who,
+            now=now(),
+            reason=reason,
+            expected_version=expect_version,
+        )
         console.print(f"transfer of case {case.case_ref} rejected")
 
 

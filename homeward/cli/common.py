@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
+import typer
 from rich.console import Console
 from sqlmodel import Session
 
@@ -92,3 +94,24 @@ def local_day(moment: datetime | date | None) -> str:
     if isinstance(moment, datetime):
         return moment.astimezone(get_settings().tz).strftime("%Y-%m-%d")
     return moment.isoformat()
+
+
+def request_id_option() -> Any:
+    """``--request-id KEY``: retrying the command with the same key does not do it twice."""
+    return typer.Option(
+        None,
+        "--request-id",
+        envvar="HOMEWARD_REQUEST_ID",
+        help="idempotency key (8-100 of A-Z a-z 0-9 . _ : -, e.g. a UUID; no personal data): "
+        "a retry with the same key prints the first result and does nothing again",
+    )
+
+
+def expect_version_option() -> Any:
+    """``--expect-version N``: refuse if the case changed since the user read version N."""
+    return typer.Option(
+        None,
+        "--expect-version",
+        "--expected-version",
+        help="refuse (exit 5) if the case changed since this version (`homeward case show`)",
+    )

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.table import Table
 
-from homeward.cli.common import actor, console, local_day, now, reading, writing
+from homeward.cli.common import (
+    actor,
+    console,
+    expect_version_option,
+    local_day,
+    now,
+    reading,
+    request_id_option,
+    writing,
+)
 from homeward.directory import get_org, get_staff, orgs_by_id
+from homeward.idempotency import check_key, once
 from statemachines.cases import get_case
 from tasks import checklist, handoffs
 from tasks.catalog import load_catalog
@@ -56,35 +68,82 @@ def items_done(
     item_id: int,
     outcome: str = typer.Option(None, help="required for items with outcomes, e.g. risk level"),
     note: str = typer.Option(None, help="a short working note (no personal details)"),
+    expect_version: int = expect_version_option(),
+    request_id: str = request_id_option(),
 ) -> None:
     """Record an item as done."""
+    key = check_key(request_id)
     with writing() as session:
-        item = checklist.mark_done(
-            session, item_id=item_id, actor=actor(session), now=now(), outcome=outcome, note=note
+        who = actor(session)
+
+        def record() -> dict[str, Any]:
+            item = checklist.mark_done(
+                session,
+                item_id=item_id,
+                actor=who,
+                now=now(),
+                outcome=outcome,
+                note=note,
+                expected_version=expect_version,
+            )
+            return {"item_id": item.id, "code": item.code, "case_id": item.case_id}
+
+        args = {"item_id": item_id, "outcome": outcome}  # the free-text note stays out
+        done, _ = once(
+            session, key=key, command="items done", actor=who, args=args, now=now(), run=record
         )
-        console.print(f"item #{item.id} {item.code} done")
+        console.print(f"item #{done['item_id']} {done['code']} done")
 
 
 @items_app.command("assign")
 def items_assign(
-    item_id: int, to: str = typer.Option(..., "--to", help="email of the staff member")
+    item_id: int,
+    to: str = typer.Option(..., "--to", help="email of the staff member"),
+    expect_version: int = expect_version_option(),
 ) -> None:
     """Give an item to one staff member of its owner organisation."""
     with writing() as session:
         who = actor(session)
         assignee = get_staff(session=session, email=to)
-        item = checklist.assign(session, item_id=item_id, assignee=assignee, actor=who, now=now())
+        item = checklist.assign(
+            session,
+            item_id=item_id,
+            assignee=assignee,
+            actor=who,
+            now=now(),
+            expected_version=expect_version,
+        )
         console.print(f"item #{item.id} {item.code} assigned to {assignee.email}")
 
 
 @items_app.command("skip")
-def items_skip(item_id: int, reason: str = typer.Option(..., help="why it is not needed")) -> None:
+def items_skip(
+    item_id: int,
+    reason: str = typer.Option(..., help="why it is not needed"),
+    expect_version: int = expect_version_option(),
+    request_id: str = request_id_option(),
+) -> None:
     """Record an item as skipped, with a reason."""
+    key = check_key(request_id)
     with writing() as session:
-        item = checklist.mark_skipped(
-            session, item_id=item_id, actor=actor(session), now=now(), reason=reason
+        who = actor(session)
+
+        def skip() -> dict[str, Any]:
+            item = checklist.mark_skipped(
+                session,
+                item_id=item_id,
+                actor=who,
+                now=now(),
+                reason=reason,
+                expected_version=expect_version,
+            )
+            return {"item_id": item.id, "code": item.code, "case_id": item.case_id}
+
+        args = {"item_id": item_id}  # the free-text reason stays out of the fingerprint
+        skipped, _ = once(
+            session, key=key, command="items skip", actor=who, args=args, now=now(), run=skip
         )
-        console.print(f"item #{item.id} {item.code} skipped")
+        console.print(f"item #{skipped['item_id']} {skipped['code']} skipped")
 
 
 @items_app.command("handoff")
@@ -92,26 +151,61 @@ def items_handoff(
     item_id: int,
     to: str = typer.Option(..., "--to", help="the receiving organisation's slug"),
     reason: str = typer.Option(None, help="why (no personal details)"),
+    expect_version: int = expect_version_option(),
+    request_id: str = request_id_option(),
 ) -> None:
     """Hand an item to another organisation; it stays yours until they accept."""
+    key = check_key(request_id)
     with writing() as session:
-        handoffs.propose(
-            session, item_id=item_id, to_org_slug=to, actor=actor(session), now=now(), reason=reason
+        who = actor(session)
+
+        def propose() -> dict[str, Any]:
+            handoff = handoffs.propose(
+                session,
+                item_id=item_id,
+                to_org_slug=to,
+                actor=who,
+                now=now(),
+                reason=reason,
+                expected_version=expect_version,
+            )
+            return {"item_id": item_id, "handoff_id": handoff.id, "case_id": handoff.case_id}
+
+        args = {"item_id": item_id, "to": to}  # the free-text reason stays out
+        once(
+            session, key=key, command="items handoff", actor=who, args=args, now=now(), run=propose
         )
         console.print(f"item #{item_id} handed to {to}, awaiting their answer")
 
 
 @items_app.command("accept")
-def items_accept(item_id: int) -> None:
+def items_accept(item_id: int, expect_version: int = expect_version_option()) -> None:
     """Accept the handoff of an item to your organisation."""
     with writing() as session:
-        handoffs.accept(session, item_id=item_id, actor=actor(session), now=now())
+        handoffs.accept(
+            session,
+            item_id=item_id,
+            actor=actor(session),
+            now=now(),
+            expected_version=expect_version,
+        )
         console.print(f"item #{item_id} is now your organisation's")
 
 
 @items_app.command("reject")
-def items_reject(item_id: int, reason: str = typer.Option(..., help="why it is rejected")) -> None:
+def items_reject(
+    item_id: int,
+    reason: str = typer.Option(..., help="why it is rejected"),
+    expect_version: int = expect_version_option(),
+) -> None:
     """Reject the handoff of an item to your organisation."""
     with writing() as session:
-        handoffs.reject(session, item_id=item_id, actor=actor(session), now=now(), reason=reason)
+        handoffs.reject(
+            session,
+            item_id=item_id,
+            actor=actor(session),
+            now=now(),
+            reason=reason,
+            expected_version=expect_version,
+        )
         console.print(f"handoff of item #{item_id} rejected")

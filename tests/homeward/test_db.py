@@ -60,7 +60,7 @@ def test_stale_expected_version_is_a_conflict_and_changes_nothing(engine, clock)
     f.seed()
     ref = f.open_case(clock)
     before = f.db_snapshot()
-    with pytest.raises(Conflict, match="changed since you read it"), write_session() as s:
+    with pytest.raises(Conflict, match="was changed by someone else"), write_session() as s:
         fire(
             s,
             case_ref=ref,
