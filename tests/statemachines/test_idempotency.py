@@ -477,17 +477,19 @@ UNSTABLE = {"uuid", "uuid4", "now", "utcnow", "today", "time", "random", "secret
 
 
 def test_every_email_is_queued_under_a_key_a_retry_would_compute_again() -> None:
-    """Each ``enqueue(key=...)`` in the product builds its key from ids, codes and dates of the
-    change (event id, item, due date, recipient, day): never a random value or the clock."""
+    """Each ``enqueue(key=...)`` / ``Queued(key=...)`` in the product builds its key from ids,
+    codes and dates of the change (event id, item, due date, recipient, day): never a random
+    value or the clock."""
     import ast
 
     sites = 0
     for package in ("homeward", "notifications", "tasks", "statemachines", "workflows"):
         for path in (ROOT / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-                if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "enqueue"):
+                queues = ("enqueue", "Queued")  # one email, or one of a batch (enqueue_many)
+                if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") in queues):
                     continue
-                key = next(k.value for k in node.keywords if k.arg == "key")
+                key = next((k.value for k in node.keywords if k.arg == "key"), node.args[0])
                 names = {
                     n.id if isinstance(n, ast.Name) else n.attr
                     for n in ast.walk(key)
