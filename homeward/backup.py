@@ -42,6 +42,7 @@ from homeward.settings import get_settings
 SQLITE_MAGIC = b"SQLite format 3\x00"
 COUNTED = {"cases": "return_case", "items": "checklist_item", "outbox": "outbox_message"}
 Hook = Callable[[], None]
+NOTHING_TO_BACK_UP = "the database holds no Homeward schema yet (`homeward db upgrade`); no backup"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,9 @@ class Summary:
     audit_entries: int | None = None
 
     def describe(self) -> str:
-        counts = [f"{getattr(self, n)} {n}" for n in ("cases", "items", "outbox")]
+        """E.g. ``sqlite, schema 0006, 3 cases, 12 checklist items, 0 outbox rows``."""
+        labels = {"cases": "cases", "items": "checklist items", "outbox": "outbox rows"}
+        counts = [f"{getattr(self, n)} {label}" for n, label in labels.items()]
         shown = ", ".join(c for c in counts if not c.startswith("None"))
         return f"{self.backend}, schema {self.revision}" + (f", {shown}" if shown else "")
 
@@ -187,6 +190,8 @@ def backup_sqlite(
     source = _sqlite_path(engine)
     if not source.exists():
         raise NotFound(f"{source} does not exist; check HOMEWARD_DATABASE_URL")
+    if current_revision(engine) is None:
+        raise Refused(NOTHING_TO_BACK_UP)
     with _partial(target, force) as tmp:
         _sqlite_backup(source, tmp, pages=pages, sleep=sleep, after_snapshot=after_snapshot)
         summary = check_sqlite_file(tmp)
@@ -194,11 +199,16 @@ def backup_sqlite(
     return summary
 
 
-def _sqlite_restore(backup: Path, engine: Engine) -> None:
+def _own_new_file(engine: Engine) -> None:
+    """A restore into a database file not there yet creates it (and so its WAL) at mode 0600."""
     target = _sqlite_path(engine)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _sqlite_restore(backup: Path, engine: Engine) -> None:
+    target = _sqlite_path(engine)
     engine.dispose()
     timeout = get_settings().sqlite_busy_timeout_ms / 1000
     src, dst = _read_only(backup), sqlite3.connect(target, timeout=timeout, isolation_level=None)
@@ -272,6 +282,8 @@ def _record(engine: Engine, action: str, actor: StaffMember | None, clock: Clock
 
 
 def _pg_summary(conn: Connection) -> Summary:
+    if conn.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None:
+        raise Refused(NOTHING_TO_BACK_UP)
     revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     return Summary("postgresql", revision or "empty", **count_rows(conn))
 
@@ -341,6 +353,8 @@ def restore(
     engine = get_engine()
     checked = check(path, engine)
     _known(checked.revision)
+    if _backend(engine) == "sqlite":
+        _own_new_file(engine)
     _refuse_unless_empty(engine, checked.revision, force)
     if _backend(engine) == "sqlite":
         _verify_file_chain(path)

@@ -40,11 +40,16 @@ DO $$ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_definer') THEN
         CREATE ROLE homeward_definer NOLOGIN BYPASSRLS;
     END IF;
-END $$;
-GRANT homeward_app TO CURRENT_USER;
-GRANT homeward_definer TO CURRENT_USER
+    IF NOT pg_has_role(current_user, 'homeward_app', 'MEMBER') THEN
+        EXECUTE format('GRANT homeward_app TO %I', current_user);
+    END IF;
+    IF NOT pg_has_role(current_user, 'homeward_definer', 'MEMBER') THEN
+        EXECUTE format('GRANT homeward_definer TO %I', current_user);
+    END IF;
+END $$
 """
-# What migrations 0005 and 0006 grant, given back after a restore without the archive's ACLs.
+# What migrations 0005 and 0006 grant, given back after a restore without the archive's ACLs
+# (a backup older than 0005 has no functions yet: the upgrade after the restore makes them).
 GRANTS = """
 GRANT USAGE ON SCHEMA public TO homeward_app, homeward_definer;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO homeward_app;
@@ -54,8 +59,14 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA public
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO homeward_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO homeward_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO homeward_definer;
-ALTER FUNCTION homeward_case_visible(integer) OWNER TO homeward_definer;
-ALTER FUNCTION homeward_case_touched(integer) OWNER TO homeward_definer
+DO $$ BEGIN
+    IF to_regprocedure('homeward_case_visible(integer)') IS NOT NULL THEN
+        ALTER FUNCTION homeward_case_visible(integer) OWNER TO homeward_definer;
+    END IF;
+    IF to_regprocedure('homeward_case_touched(integer)') IS NOT NULL THEN
+        ALTER FUNCTION homeward_case_touched(integer) OWNER TO homeward_definer;
+    END IF;
+END $$
 """
 
 

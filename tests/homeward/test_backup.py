@@ -19,16 +19,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
 from homeward.backup import backup, check, restore
+from homeward.backup_pg import _first_error, libpq
 from homeward.clock import SimulatedClock
 from homeward.db import get_engine, normalise_url, write_session
-from homeward.errors import Conflict, InvalidInput, Refused
+from homeward.errors import AuditBroken, Conflict, InvalidInput, Refused
+from homeward.keys import init_keyring
 from homeward.migrate import head_revision
-from homeward.models import Case, CaseEvent
+from homeward.models import AuditEntry, Case, CaseEvent
 from homeward.vault import read_person
 from statemachines.cases import get_case
 from tests import factories as f
@@ -202,11 +205,16 @@ def test_round_trip_through_the_cli_keeps_data_and_never_prints_it(
     assert "3 cases" in made.out and "NOT in the backup" in made.out
     assert stat.S_IMODE(file.stat().st_mode) == 0o600
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+    assert last_action() == "db_backup"
 
     with fresh_database(tmp_path, monkeypatch) as url:
         back = run_cli(capsys, monkeypatch, "restore", str(file))
         assert back.code == 0, back.err
         assert "3 cases" in back.out and "audit log intact" in back.out
+        assert last_action() == "db_restore"
+        if BACKEND == "sqlite":
+            restored_file = Path(url.removeprefix("sqlite:///"))
+            assert stat.S_IMODE(restored_file.stat().st_mode) == 0o600
         checked = run_cli(capsys, monkeypatch, "audit", "verify")
         assert checked.code == 0, checked.err
         assert f.load_case(refs[0]).state == "suspended"
@@ -218,6 +226,59 @@ def test_round_trip_through_the_cli_keeps_data_and_never_prints_it(
             assert_app_roles_hold(url)
     for output in (made.out, made.err, back.out, back.err, checked.out):
         assert not any(secret in output for secret in SECRETS)
+
+
+def last_action() -> str:
+    with f.admin_read() as s:
+        entry = s.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc())).first()
+        assert entry is not None
+        return entry.action
+
+
+def test_restore_with_another_keyring_is_refused(db_url, clock, tmp_path, capsys, monkeypatch):
+    f.seed()
+    f.open_case(clock, share=False)
+    file = tmp_path / "homeward.backup"
+    assert run_cli(capsys, monkeypatch, "backup", str(file)).code == 0
+    monkeypatch.setenv("HOMEWARD_KEY_FILE", str(init_keyring(tmp_path / "other-keys.json")))
+    with fresh_database(tmp_path, monkeypatch):
+        refused = run_cli(capsys, monkeypatch, "restore", str(file))
+        assert refused.code == AuditBroken.exit_code
+        assert "HOMEWARD_KEY_FILE" in refused.err and len(refused.err.strip().splitlines()) == 1
+        if BACKEND == "sqlite":  # checked on the file itself: the target was never touched
+            assert not inspect(get_engine()).has_table("return_case")
+
+
+def test_tools_get_the_password_only_through_the_environment():
+    url = make_url(
+        "postgresql+psycopg://owner:s3cr3t-pw@db.example.org:5433/homeward?sslmode=require"
+    )
+    conninfo, env = libpq(url)
+    assert "s3cr3t" not in conninfo and "sslmode=require" in conninfo
+    assert "host=db.example.org" in conninfo and "port=5433" in conninfo
+    assert env["PGPASSWORD"] == "s3cr3t-pw"
+    assert "s3cr3t" not in _first_error("pg_dump: error: bad s3cr3t-pw\nmore", "s3cr3t-pw")
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="row security is PostgreSQL's")
+def test_backup_as_a_user_bound_by_row_security_is_refused(db_url, tmp_path, capsys, monkeypatch):
+    role = f"homeward_clerk_{uuid.uuid4().hex[:6]}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+    file = tmp_path / "homeward.backup"
+    try:
+        monkeypatch.setenv("HOMEWARD_DATABASE_URL", db_url.replace("//postgres@", f"//{role}@"))
+        monkeypatch.delenv("HOMEWARD_DB_ROLE")
+        _reset_caches()
+        refused = run_cli(capsys, monkeypatch, "backup", str(file))
+        assert refused.code == Refused.exit_code and "BYPASSRLS" in refused.err
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        get_engine().dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP ROLE "{role}"'))
+        admin.dispose()
 
 
 def assert_app_roles_hold(url: str) -> None:
@@ -256,14 +317,13 @@ def damage(file: Path) -> None:
     """Overwrite the middle of the file with noise (an archive is cut short instead)."""
     data = bytearray(file.read_bytes())
     if BACKEND == "sqlite":
-        middle = len(data) // 2
-        data[middle : middle + 4096] = os.urandom(4096)
+        data[len(data) // 2 :] = os.urandom(len(data) - len(data) // 2)
     else:
         del data[len(data) // 2 :]
     file.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("kind", ["damaged", "not a backup"])
+@pytest.mark.parametrize("kind", ["damaged", "not a backup", "other backend"])
 def test_restore_refuses_a_bad_file_and_changes_nothing(
     db_url, clock, tmp_path, capsys, monkeypatch, kind
 ):
@@ -273,6 +333,8 @@ def test_restore_refuses_a_bad_file_and_changes_nothing(
     assert run_cli(capsys, monkeypatch, "backup", str(file)).code == 0
     if kind == "damaged":
         damage(file)
+    elif kind == "other backend":
+        file.write_bytes((b"PGDMP" if BACKEND == "sqlite" else b"SQLite format 3\x00") * 64)
     else:
         file.write_text("case_ref,name\n")
     before = f.db_snapshot()
