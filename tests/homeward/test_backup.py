@@ -25,12 +25,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
 from homeward.backup import backup, check, restore
-from homeward.backup_pg import _first_error, libpq
+from homeward.backup.postgres import _first_error, libpq
 from homeward.clock import SimulatedClock
 from homeward.db import get_engine, normalise_url, write_session
 from homeward.errors import AuditBroken, Conflict, InvalidInput, Refused
 from homeward.keys import init_keyring
-from homeward.migrate import head_revision
+from homeward.migrate import current_revision, head_revision, upgrade
 from homeward.models import AuditEntry, Case, CaseEvent
 from homeward.vault import read_person
 from statemachines.cases import get_case
@@ -363,3 +363,20 @@ def test_restore_into_a_database_with_cases_needs_force(
     forced = run_cli(capsys, monkeypatch, "restore", str(file), "--force")
     assert forced.code == 0, forced.err
     assert set(restored_cases()) == {kept} and later not in forced.out
+
+
+def test_a_backup_from_an_older_schema_is_upgraded_after_the_restore(
+    db_url, tmp_path, capsys, monkeypatch
+):
+    file = tmp_path / "old.backup"
+    with fresh_database(tmp_path / "old", monkeypatch):
+        upgrade(get_engine(), "0005")
+        get_engine().dispose()
+        made = run_cli(capsys, monkeypatch, "backup", str(file))
+        assert made.code == 0, made.err
+        assert "schema 0005" in made.out
+    with fresh_database(tmp_path / "new", monkeypatch):
+        back = run_cli(capsys, monkeypatch, "restore", str(file))
+        assert back.code == 0, back.err
+        assert f"schema {head_revision()}" in back.out
+        assert current_revision(get_engine()) == head_revision()

@@ -19,18 +19,23 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import URL
 
+from homeward.backup.common import (
+    NOTHING_TO_BACK_UP,
+    Hook,
+    Summary,
+    count_rows,
+    partial_file,
+    publish,
+)
 from homeward.errors import HomewardError, InvalidInput, Refused
 
 MAGIC = b"PGDMP"
-T = TypeVar("T")
 
 ROLES = """
 DO $$ BEGIN
@@ -135,41 +140,40 @@ def _ensure_bypass(conn: Connection) -> None:
         )
 
 
-def dump(
-    url: URL,
-    tmp: Path,
-    *,
-    inside: Callable[[Connection], T],
-    after_snapshot: Callable[[], None] | None,
-) -> T:
-    """``pg_dump`` the database into ``tmp`` from one snapshot; ``inside`` reads that snapshot.
+def _summarise(conn: Connection) -> Summary:
+    if conn.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None:
+        raise Refused(NOTHING_TO_BACK_UP)
+    revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return Summary("postgresql", revision or "empty", **count_rows(conn))
 
-    The snapshot is exported by a transaction of ours and handed to pg_dump, so what
-    ``inside`` returns (revision, counts) describes exactly what was dumped.
-    """
+
+def _dump(url: URL, tmp: Path, after_snapshot: Hook | None) -> Summary:
+    """``pg_dump`` into ``tmp`` from a snapshot exported here, in which the summary is read:
+    the revision and counts describe exactly what was dumped."""
     conninfo, env = libpq(url)
     conn = _owner(url)
     try:
         _ensure_bypass(conn)
         snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
-        seen = inside(conn)
+        summary = _summarise(conn)
         if after_snapshot:
             after_snapshot()
-        run(
-            "pg_dump",
-            [
-                "--format=custom",
-                f"--snapshot={snapshot}",
-                "--no-password",
-                f"--file={tmp}",
-                f"--dbname={conninfo}",
-            ],
-            env,
-        )
+        args = ["--format=custom", f"--snapshot={snapshot}", "--no-password", f"--file={tmp}"]
+        run("pg_dump", [*args, f"--dbname={conninfo}"], env)
     finally:
         conn.close()
         conn.engine.dispose()
-    return seen
+    return summary
+
+
+def backup(url: URL, target: Path, *, force: bool, after_snapshot: Hook | None) -> Summary:
+    """Dump the database to ``target`` online and read the archive back before naming it."""
+    with partial_file(target, force) as tmp:
+        summary = _dump(url, tmp, after_snapshot)
+        if check_archive(tmp) != summary.revision:  # pragma: no cover - same snapshot
+            raise Refused("the archive does not hold the schema revision it was taken at")
+        publish(tmp, target, force)
+    return summary
 
 
 def check_archive(path: Path) -> str:
