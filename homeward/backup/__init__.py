@@ -146,7 +146,7 @@ def restore(
     checked = check(path, engine)
     _known(checked.revision)
     if _is_sqlite(engine):
-        sqlite.prepare_target(engine)
+        sqlite.prepare_target(engine, path)
     _refuse_unless_empty(engine, checked.revision, force)
     _replace(engine, path)
     revision = current_revision(engine) or "empty"

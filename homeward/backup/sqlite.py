@@ -37,6 +37,11 @@ def database_path(engine: Engine) -> Path:
     return Path(database).expanduser()
 
 
+def _not_the_database(path: Path, database: Path) -> None:
+    if path.resolve() == database.resolve():
+        raise InvalidInput(f"{path} is the database itself; choose another FILE")
+
+
 def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
 
@@ -107,6 +112,7 @@ def backup(
     source = database_path(engine)
     if not source.exists():
         raise NotFound(f"{source} does not exist; check HOMEWARD_DATABASE_URL")
+    _not_the_database(target, source)
     if current_revision(engine) is None:
         raise Refused(NOTHING_TO_BACK_UP)
     with partial_file(target, force) as tmp:
@@ -116,9 +122,11 @@ def backup(
     return summary
 
 
-def prepare_target(engine: Engine) -> None:
-    """A database file not there yet is created (before anything opens it) at mode 0600."""
+def prepare_target(engine: Engine, path: Path) -> None:
+    """Refuse to restore the database onto itself; a database file not there yet is created
+    (before anything opens it) at mode 0600."""
     target = database_path(engine)
+    _not_the_database(path, target)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

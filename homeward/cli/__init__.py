@@ -39,8 +39,8 @@ app.add_typer(reports.report_app, name="report")
 app.add_typer(reports.export_app, name="export")
 app.add_typer(imports.import_app, name="import")
 app.command("up")(up.up)
-app.command("backup")(backup.backup_command)
-app.command("restore")(backup.restore_command)
+app.command("backup", help=backup.BACKUP_HELP)(backup.backup_command)
+app.command("restore", help=backup.RESTORE_HELP)(backup.restore_command)
 
 
 @app.callback()

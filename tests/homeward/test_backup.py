@@ -268,6 +268,7 @@ def test_backup_as_a_user_bound_by_row_security_is_refused(db_url, tmp_path, cap
         conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
     file = tmp_path / "homeward.backup"
     try:
+        assert "//postgres@" in db_url
         monkeypatch.setenv("HOMEWARD_DATABASE_URL", db_url.replace("//postgres@", f"//{role}@"))
         monkeypatch.delenv("HOMEWARD_DB_ROLE")
         _reset_caches()
@@ -305,6 +306,12 @@ def test_backup_refuses_to_overwrite_without_force(db_url, clock, tmp_path, caps
     assert refused.code == Conflict.exit_code
     assert "--force" in refused.err and len(refused.err.strip().splitlines()) == 1
     assert file.read_text() == "someone else's file"
+
+    if BACKEND == "sqlite":
+        itself = run_cli(
+            capsys, monkeypatch, "backup", db_url.removeprefix("sqlite:///"), "--force"
+        )
+        assert itself.code == InvalidInput.exit_code and "database itself" in itself.err
 
     forced = run_cli(capsys, monkeypatch, "backup", str(file), "--force")
     assert forced.code == 0, forced.err
@@ -380,3 +387,9 @@ def test_a_backup_from_an_older_schema_is_upgraded_after_the_restore(
         assert back.code == 0, back.err
         assert f"schema {head_revision()}" in back.out
         assert current_revision(get_engine()) == head_revision()
+
+
+def test_the_help_says_the_keyring_is_not_in_the_backup(capsys, monkeypatch):
+    shown = run_cli(capsys, monkeypatch, "backup", "--help")
+    assert shown.code == 0
+    assert "HOMEWARD_KEY_FILE) is NOT in the backup" in " ".join(shown.out.split())
