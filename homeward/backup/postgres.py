@@ -114,13 +114,22 @@ def _first_error(stderr: str, secret: str | None) -> str:
     return line.replace(secret, "***") if secret else line
 
 
-def run(name: str, args: list[str], env: dict[str, str] | None = None) -> str:
-    """Run a PostgreSQL tool; its stdout, or ``ToolFailed`` with its first error line."""
+def run(
+    name: str, args: list[str], env: dict[str, str] | None = None, *, quote_rows: bool = False
+) -> str:
+    """Run a PostgreSQL tool; its stdout, or ``ToolFailed`` with its first error line.
+
+    A tool that may quote rows in its errors (pg_restore loading data) shows that line only
+    with ``HOMEWARD_DEBUG=1``.
+    """
     proc = subprocess.run(  # noqa: S603 - fixed tool, arguments built here
         [_tool(name), *args], env=env, capture_output=True, text=True, check=False
     )
     if proc.returncode:
-        detail = _first_error(proc.stderr, (env or {}).get("PGPASSWORD"))
+        if quote_rows and os.environ.get("HOMEWARD_DEBUG") != "1":
+            detail = "nothing was changed; rerun with HOMEWARD_DEBUG=1 to see its first error"
+        else:
+            detail = _first_error(proc.stderr, (env or {}).get("PGPASSWORD"))
         raise ToolFailed(f"{name} failed (exit {proc.returncode}): {detail}")
     return proc.stdout
 
@@ -178,6 +187,7 @@ def backup(url: URL, target: Path, *, force: bool, after_snapshot: Hook | None) 
 
 def check_archive(path: Path) -> str:
     """Refuse a file pg_restore cannot read to the end, or not of Homeward; its revision."""
+    _tool("pg_restore")  # a missing tool is not a damaged file
     try:
         toc = run("pg_restore", ["--list", str(path)])
         run("pg_restore", [f"--file={os.devnull}", str(path)])  # every data block reads
@@ -214,6 +224,7 @@ def restore(url: URL, path: Path) -> None:
                 str(path),
             ],
             env,
+            quote_rows=True,
         )
         conn.execute(text(GRANTS))
         conn.commit()
