@@ -185,6 +185,9 @@ def test_backup_under_load_is_one_snapshot_that_restores_consistently(
     refs = set(cases)
     assert seen["opened"] <= refs <= opened_after  # a prefix-consistent subset
     assert seen["late"] not in refs
+    for who in ("thread", "process"):  # each writer's cases in the backup: a prefix of its own
+        held = [ref in refs for ref in writers.opened[who]]
+        assert held == sorted(held, reverse=True), who
     assert restored.cases == summary.cases == len(refs)
     assert restored.items == summary.items and restored.outbox == summary.outbox
     assert all(state == last for state, last in cases.values())
