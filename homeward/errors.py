@@ -36,6 +36,13 @@ class Conflict(HomewardError):
     exit_code = 5
 
 
+class AuditBroken(HomewardError):
+    """The audit chain does not verify (an entry was altered, removed or reordered, or the
+    keyring is not the one the entries were written with)."""
+
+    exit_code = 9
+
+
 class DeliveryFailed(HomewardError):
     """The mail server could not be reached, or refused the message (nothing was lost:
     queued emails stay queued)."""

@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from homeward.cli import admin, cases, imports, items, mail, protect, reports, up
+from homeward.cli import admin, backup, cases, imports, items, mail, protect, reports, up
 from homeward.cli.common import err_console, state
 from homeward.errors import HomewardError
 
@@ -39,6 +39,8 @@ app.add_typer(reports.report_app, name="report")
 app.add_typer(reports.export_app, name="export")
 app.add_typer(imports.import_app, name="import")
 app.command("up")(up.up)
+app.command("backup", help=backup.BACKUP_HELP)(backup.backup_command)
+app.command("restore", help=backup.RESTORE_HELP)(backup.restore_command)
 
 
 @app.callback()

@@ -12,7 +12,7 @@ from homeward.auditlog import verify
 from homeward.cli.common import actor, console, local, now, reading, writing
 from homeward.db import get_engine
 from homeward.directory import first_error, get_org, orgs_by_id
-from homeward.errors import HomewardError
+from homeward.errors import AuditBroken
 from homeward.retention import purge_due
 from homeward.rotation import rotate
 from statemachines.cases import get_case
@@ -24,10 +24,6 @@ keys_app = typer.Typer(
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 consent_app = typer.Typer(help="The person's consents, per purpose.", no_args_is_help=True)
 retention_app = typer.Typer(help="Purging closed cases' personal data.", no_args_is_help=True)
-
-
-class AuditBroken(HomewardError):
-    exit_code = 9
 
 
 @keys_app.command("init")
