@@ -489,7 +489,8 @@ def test_every_email_is_queued_under_a_key_a_retry_would_compute_again() -> None
                 queues = ("enqueue", "Queued")  # one email, or one of a batch (enqueue_many)
                 if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") in queues):
                     continue
-                key = next((k.value for k in node.keywords if k.arg == "key"), node.args[0])
+                keyword = next((k.value for k in node.keywords if k.arg == "key"), None)
+                key = keyword or node.args[0]
                 names = {
                     n.id if isinstance(n, ast.Name) else n.attr
                     for n in ast.walk(key)
