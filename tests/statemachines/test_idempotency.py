@@ -491,10 +491,12 @@ def test_every_email_is_queued_under_a_key_a_retry_would_compute_again() -> None
                     continue
                 keyword = next((k.value for k in node.keywords if k.arg == "key"), None)
                 key = keyword or node.args[0]
-                names = {
-                    n.id if isinstance(n, ast.Name) else n.attr
+                # Plain names (``now``, ``uuid``) and what the key calls (``today()``,
+                # ``uuid4()``); not attributes such as the reminder run's own ``self.today``.
+                names = {n.id for n in ast.walk(key) if isinstance(n, ast.Name)} | {
+                    n.func.attr
                     for n in ast.walk(key)
-                    if isinstance(n, ast.Name | ast.Attribute)
+                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                 }
                 assert not names & UNSTABLE, (
                     f"{path.name}:{node.lineno} key uses {names & UNSTABLE}"
