@@ -42,6 +42,8 @@ ALLOWED_FIELDS = frozenset(
 def one_line(value: str) -> str:
     """Fold ``value`` onto one line: control and format characters (CR, LF, NUL, bidi
     overrides...) and runs of whitespace become single spaces."""
+    if value.isprintable():  # the common case: no control or format character to replace
+        return " ".join(value.split())
     cleaned = "".join(" " if unicodedata.category(c).startswith("C") else c for c in value)
     return " ".join(cleaned.split())
 

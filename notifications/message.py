@@ -66,7 +66,14 @@ def valid_address(value: str, *, field_name: str = "to") -> str:
     """One plain ASCII email address (``name@example.org``), lower-cased; else ``InvalidInput``.
 
     The message never repeats the value: it may be anything, including a header injection.
+    Answers are remembered (a reminder run checks the same few hundred addresses many times);
+    refusals are not.
     """
+    return _valid_address(value, field_name)
+
+
+@lru_cache(maxsize=4096)
+def _valid_address(value: str, field_name: str) -> str:
     check_header(field_name, value)
     if not _PLAIN_ADDRESS.fullmatch(value):
         raise InvalidInput(f"{field_name}: give one plain address, e.g. name@example.org")

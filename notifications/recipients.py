@@ -46,13 +46,16 @@ class Directory:
             self._by_org[member.org_id].append(member)
         # Answers are kept: a reminder run asks about the same few organisations many times,
         # and checking an address is not free.
+        self._names: dict[int, str] = {}
         self._members: dict[int | None, Recipient | None] = {}
         self._audiences: dict[int, list[Recipient]] = {}
         self._supervisors: dict[int, list[Recipient]] = {}
 
     def org_name(self, org_id: int) -> str:
         """The organisation's name on one line (it is shown in subjects)."""
-        return one_line(self.orgs[org_id].name) or self.orgs[org_id].slug
+        if org_id not in self._names:
+            self._names[org_id] = one_line(self.orgs[org_id].name) or self.orgs[org_id].slug
+        return self._names[org_id]
 
     def member(self, staff_id: int | None) -> Recipient | None:
         """An active staff member as a recipient."""
