@@ -132,14 +132,13 @@ def child_baseline() -> dict[str, Any]:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from prefect import flow, task
     from prefect.testing.utilities import prefect_test_harness
-    from sqlalchemy import select as columns
     from sqlmodel import col, select
 
     from homeward.db import get_engine, system_scope, write_session
-    from homeward.models import Case, ChecklistItem, ItemStatus
+    from homeward.models import Case, ChecklistItem
     from homeward.settings import get_settings
     from notifications.recipients import Directory
-    from notifications.reminders import _Open, _Run, load_rules
+    from notifications.reminders import _Open, _Run, load_rules, open_items_query
 
     engine = get_engine()
     rules = load_rules()
@@ -150,22 +149,8 @@ def child_baseline() -> dict[str, Any]:
     @task(persist_result=False)
     def remind_case(case_id: int) -> int:
         with write_session(engine) as session, system_scope(session):
-            rows = session.execute(
-                columns(
-                    col(ChecklistItem.id),
-                    col(ChecklistItem.code),
-                    col(ChecklistItem.stage),
-                    col(ChecklistItem.due_at),
-                    col(ChecklistItem.owner_org_id),
-                    col(ChecklistItem.assignee_id),
-                    col(ChecklistItem.escalated_at),
-                    col(Case.case_ref),
-                    col(Case.process_version),
-                )
-                .join(Case, col(Case.id) == ChecklistItem.case_id)
-                .where(ChecklistItem.case_id == case_id)
-                .where(col(ChecklistItem.status) == ItemStatus.OPEN)
-            ).all()
+            until = NOW + timedelta(days=365)  # every open item of the case
+            rows = session.execute(open_items_query(until).where(ChecklistItem.case_id == case_id))
             run = _Run(session, today=today, now=NOW, rules=rules, directory=directory)
             run.consider([_Open(*row) for row in rows])
             return run.finish().queued

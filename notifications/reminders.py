@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, text, update
+from sqlalchemy import Select, Table, text, update
 from sqlalchemy import select as columns
 from sqlmodel import Session, col, select
 
@@ -119,6 +119,11 @@ def _horizon(today: date, rules: ReminderRules) -> datetime:
     return datetime.combine(today + timedelta(days=lead + 1), time(), get_settings().tz)
 
 
+_OpenQuery = Select[
+    int | None, str, str, datetime, int, int | None, datetime | None, str, str
+]  # the columns of ``_Open``
+
+
 class _Open(NamedTuple):
     """An open item, as much of it (and its case) as the rules and the emails need."""
 
@@ -133,9 +138,10 @@ class _Open(NamedTuple):
     process_version: str
 
 
-def _open_items(session: Session, *, until: datetime) -> Iterator[list[_Open]]:
-    """Open items of active cases due before ``until``, in batches (never all in memory)."""
-    query = (
+def open_items_query(until: datetime) -> _OpenQuery:
+    """The open items of active cases due before ``until`` that may still fire, as ``_Open``
+    rows (``bench/run.py``'s one-task-per-case baseline narrows it to one case)."""
+    return (
         columns(
             col(ChecklistItem.id),
             col(ChecklistItem.code),
@@ -157,8 +163,12 @@ def _open_items(session: Session, *, until: datetime) -> Iterator[list[_Open]]:
             col(Case.state).in_(REMINDED_STAGES),
         )
         .order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))
-        .execution_options(yield_per=_BATCH)
     )
+
+
+def _open_items(session: Session, *, until: datetime) -> Iterator[list[_Open]]:
+    """``open_items_query`` in batches (never all in memory)."""
+    query = open_items_query(until).execution_options(yield_per=_BATCH)
     for part in session.execute(query).partitions():
         yield [_Open(*row) for row in part]
 
