@@ -18,6 +18,7 @@ from datetime import date, datetime
 from sqlmodel import Session, col, select
 
 from homeward.db import system_scope
+from homeward.faults import crash_point
 from homeward.models import Case, ChecklistItem, ItemStatus, Reminder, ReminderRun
 from homeward.settings import get_settings
 from notifications.contexts import (
@@ -67,6 +68,7 @@ def queue_reminders(session: Session, *, now: datetime) -> ReminderReport:
     with system_scope(session):  # the sweep reads every organisation's items
         run = _Run(session, today=local.date(), now=now, rules=load_rules())
         for item, case in _open_items(session):
+            crash_point("sweep-mid")
             run.consider(item, case)
         report = run.finish()
     _record_run(session, local.date(), report)
