@@ -128,9 +128,12 @@ def item_is_done(session: Session, case: Case, code: str, outcome: str | None = 
     return outcome is None or item.outcome == outcome
 
 
-def get_item(session: Session, item_id: int) -> tuple[ChecklistItem, Case]:
-    """An item and its case."""
-    item = session.get(ChecklistItem, item_id)
+def get_item(
+    session: Session, item_id: int, *, for_update: bool = False
+) -> tuple[ChecklistItem, Case]:
+    """An item and its case; ``for_update`` locks the item's row until the transaction ends
+    (PostgreSQL; SQLite's write transactions are serialised already)."""
+    item = session.get(ChecklistItem, item_id, with_for_update=for_update or None)
     case = session.get(Case, item.case_id) if item else None
     if item is None or case is None:
         raise NotFound(f"checklist item #{item_id} not found; see `homeward items list`")
@@ -140,7 +143,7 @@ def get_item(session: Session, item_id: int) -> tuple[ChecklistItem, Case]:
 def _open_item_for(
     session: Session, item_id: int, actor: StaffMember
 ) -> tuple[ChecklistItem, Case]:
-    item, case = get_item(session, item_id)
+    item, case = get_item(session, item_id, for_update=True)  # two racing completions: one wins
     ensure_can_see(session, actor, case)
     if item.status != ItemStatus.OPEN:
         raise Refused(f"item #{item_id} is already {item.status}")
