@@ -170,7 +170,9 @@ def run_chaos(
         if proc is sweeper:
             proc.start(env, sweeper_point())
         else:
-            proc.start(env, f"driver-after-commit:{rng.randint(1, 40)}" if rng.random() < 0.3 else None)
+            proc.start(
+                env, f"driver-after-commit:{rng.randint(1, 40)}" if rng.random() < 0.3 else None
+            )
 
     def tend() -> None:
         for proc in everyone:
@@ -311,7 +313,9 @@ def check_acknowledged(engine: Engine, acks: list[dict[str, Any]]) -> list[str]:
                 continue
             moves = sorted((a for a in case_acks if a["trigger"] != "item_done"), key=_version)
             versions = Counter(a["version"] for a in moves)
-            problems += [f"{ref}: version {v} acknowledged x{n}" for v, n in versions.items() if n > 1]
+            problems += [
+                f"{ref}: version {v} acknowledged x{n}" for v, n in versions.items() if n > 1
+            ]
             if case_acks and case.version < max(a["version"] for a in case_acks):
                 problems.append(f"{ref}: at version {case.version}, below an acknowledgement")
             history = [(e.trigger, e.to_state) for e in _transitions(s, case)[1:]]
@@ -370,7 +374,9 @@ def check_states(engine: Engine, refs: list[str]) -> list[str]:
                 bad(f"{ref}: version {case.version} below its {len(history)} transitions")
             for before, event in zip(history, history[1:], strict=False):
                 if event.from_state != before.to_state:
-                    bad(f"{ref}: event #{event.id} leaves {event.from_state}, not {before.to_state}")
+                    bad(
+                        f"{ref}: event #{event.id} leaves {event.from_state}, not {before.to_state}"
+                    )
                 if (event.trigger, event.from_state, event.to_state) not in LEGAL:
                     bad(f"{ref}: {event.trigger} {event.from_state}->{event.to_state} is illegal")
             if case.state != "closed":
@@ -400,9 +406,7 @@ def check_outbox(engine: Engine, sink: ScriptedHandler, figures: Figures) -> lis
     problems = []
     with Session(engine) as s:
         rows = list(s.exec(select(OutboxMessage)))
-        fired = Counter(
-            (r.item_id, r.rule, r.due_on) for r in s.exec(select(Reminder))
-        )
+        fired = Counter((r.item_id, r.rule, r.due_on) for r in s.exec(select(Reminder)))
     keys = Counter(r.key for r in rows)
     ids = Counter(r.message_id for r in rows)
     problems += [f"outbox key {k} x{n}" for k, n in keys.items() if n > 1]

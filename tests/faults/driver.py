@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.refs, encoding="utf-8") as handle:
         refs = [line.strip() for line in handle if line.strip()]
     counts = Driver(refs, args.ack, args.plan_seed, args.seed).run()
-    print(json.dumps(counts))
+    sys.stdout.write(json.dumps(counts) + "\n")
     return 0
 
 
