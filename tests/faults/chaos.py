@@ -279,7 +279,7 @@ def read_acks(workdir: Path) -> list[dict[str, Any]]:
     for path in sorted(workdir.glob("driver-*.ack")):
         for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
             if line.endswith("\n"):
-                acks.append(json.loads(line))
+                acks.append({**json.loads(line), "source": path.stem})
     return acks
 
 
@@ -311,6 +311,10 @@ def check_acknowledged(engine: Engine, acks: list[dict[str, Any]]) -> list[str]:
             if case is None:
                 problems.append(f"{ref}: acknowledged but missing")
                 continue
+            for source in {a["source"] for a in case_acks}:
+                seen = [a["version"] for a in case_acks if a["source"] == source]
+                if seen != sorted(seen):
+                    problems.append(f"{ref}: {source} saw versions go back: {seen}")
             moves = sorted((a for a in case_acks if a["trigger"] != "item_done"), key=_version)
             versions = Counter(a["version"] for a in moves)
             problems += [

@@ -32,7 +32,7 @@ def sink() -> Iterator[tuple[ScriptedHandler, int]]:
 def test_small_chaos_run_loses_nothing(db_url, engine, sink, tmp_path: Path):
     handler, port = sink
     figures = run_chaos(
-        tmp_path, cases=30, drivers=3, kills=10, seed=7, sink=handler, port=port, engine=engine
+        tmp_path, cases=20, drivers=3, kills=8, seed=7, sink=handler, port=port, engine=engine
     )
     log.info("chaos: %s", figures.summary())
     assert figures.problems == [], "\n".join(figures.problems[:40])
