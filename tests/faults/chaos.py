@@ -103,6 +103,7 @@ class Figures:
     restarts: int = 0
     emails: int = 0
     duplicates: int = 0
+    locked: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -112,7 +113,8 @@ class Figures:
             f"{self.cases} cases, {self.drivers} drivers, {self.transitions_acked} transitions "
             f"and {self.items_acked} item steps acknowledged, {self.random_kills} random "
             f"SIGKILLs, named crashes: {named}, {self.restarts} restarts, {self.emails} "
-            f"emails ({self.duplicates} duplicate deliveries), {self.seconds:.1f} s"
+            f"emails ({self.duplicates} duplicate deliveries), {self.locked} writes refused "
+            f"with 'database is locked' (retried), {self.seconds:.1f} s"
         )
 
 
@@ -140,6 +142,7 @@ def run_chaos(
     port: int,
     engine: Engine,
     pace: float = 0.3,
+    sweep_pause: float = 0.3,
     deadline_seconds: float = 1800,
 ) -> Figures:
     """The whole run; returns the figures, with ``problems`` listing every broken promise."""
@@ -151,7 +154,8 @@ def run_chaos(
     sweeper = Proc(
         "sweeper",
         "tests.faults.sweeper",
-        ["--rounds", "100000", "--pause", "0.3"],
+        ["--rounds", "100000", "--pause", str(sweep_pause)]
+        + ["--locked", str(workdir / "sweeper.locked")],
         (workdir / "sweeper.log").open("ab"),
     )
     sweeper_points = itertools.cycle([*SWEEPER_POINTS, None])
@@ -212,6 +216,7 @@ def run_chaos(
     _final_drain(port)
     figures.seconds = time.monotonic() - started
     acks = read_acks(workdir)
+    figures.locked = sum(len(path.read_text().splitlines()) for path in workdir.glob("*.locked"))
     figures.transitions_acked = sum(1 for a in acks if a["trigger"] != "item_done")
     figures.items_acked = sum(1 for a in acks if a["trigger"] == "item_done")
     figures.problems += check_acknowledged(engine, acks)

@@ -14,7 +14,9 @@ blocking item of the current stage is marked done, or the plan's next trigger is
 ``expected_version``. After the commit the driver appends one acknowledgement line (JSON) to
 its ``--ack`` file and fsyncs it; only acknowledged steps are promised to survive a crash.
 Another driver may hold the same case: a ``Conflict`` or ``Refused`` just means "read again".
-Exits 0 when every case has followed its plan to the end.
+Exits 0 when every case has followed its plan to the end. A write that finds SQLite locked
+past its busy timeout ("database is locked": nothing written) is counted in ``ACK.locked``
+and retried; the test reports the count.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 import notifications  # noqa: F401  (subscribes the notices, as the CLI and flows do)
@@ -86,6 +89,11 @@ class Driver:
         self.clock = SimulatedClock(MOMENT)
         self.ack = open(ack_path, "a", encoding="utf-8")  # noqa: SIM115 (kept open: appends)
         self.plans = {ref: plan_for(ref, plan_seed) for ref in refs}
+
+    def note_locked(self) -> None:
+        """Record that a write gave up on SQLite's lock (``<ack>.locked``, one line each)."""
+        with open(self.ack.name + ".locked", "a", encoding="utf-8") as handle:
+            handle.write(f"{datetime.now(UTC).isoformat()}\n")
 
     def acknowledge(self, **fields: Any) -> None:
         crash_point("driver-after-commit")  # committed, not yet acknowledged: allowed to be lost
@@ -158,6 +166,10 @@ class Driver:
                 refusals[ref] = 0
             except Conflict:
                 counts["conflicts"] += 1
+            except OperationalError as exc:
+                if "database is locked" not in str(exc):
+                    raise
+                self.note_locked()  # SQLite's busy timeout ran out: nothing was written
             except Refused as exc:
                 counts["refused"] += 1
                 refusals[ref] += 1

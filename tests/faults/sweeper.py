@@ -15,6 +15,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import OperationalError
 from sqlmodel import func, select
 
 import notifications  # noqa: F401
@@ -41,11 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--pause", type=float, default=0.0, help="seconds between rounds")
     parser.add_argument("--at", help="ISO moment for a single round (default: the next day)")
+    parser.add_argument("--locked", help="count 'database is locked' here instead of failing")
     args = parser.parse_args(argv)
     for _ in range(args.rounds):
         moment = datetime.fromisoformat(args.at) if args.at else next_moment()
         state.clock = SimulatedClock(moment)
-        mail_send(limit=None)
+        try:
+            mail_send(limit=None)
+        except OperationalError as exc:
+            if "database is locked" not in str(exc) or not args.locked:
+                raise
+            with open(args.locked, "a", encoding="utf-8") as handle:
+                handle.write(f"{moment.isoformat()}\n")  # nothing written; next round
         time.sleep(args.pause)
     return 0
 

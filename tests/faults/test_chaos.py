@@ -53,6 +53,7 @@ def test_full_chaos_run_loses_nothing(db_url, engine, sink, tmp_path: Path):
         port=port,
         engine=engine,
         pace=1.0,
+        sweep_pause=float(os.environ.get("HOMEWARD_CHAOS_SWEEP_PAUSE", "5")),
         deadline_seconds=3600,
     )
     log.info("chaos: %s", figures.summary())
