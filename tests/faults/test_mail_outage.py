@@ -34,8 +34,6 @@ def _queue_reminders(clock) -> list[OutboxMessage]:
     f.seed()
     for _ in range(3):
         f.open_case(clock, share=False)
-    late = f.open_case(clock, share=False)
-    f.drive_to(late, "consent_obtained", clock)
     clock.advance(days=9)
     report = remind(clock)
     rows = _rows()
