@@ -14,9 +14,9 @@ blocking item of the current stage is marked done, or the plan's next trigger is
 ``expected_version``. After the commit the driver appends one acknowledgement line (JSON) to
 its ``--ack`` file and fsyncs it; only acknowledged steps are promised to survive a crash.
 Another driver may hold the same case: a ``Conflict`` or ``Refused`` just means "read again".
-Exits 0 when every case has followed its plan to the end. A write that finds SQLite locked
-past its busy timeout ("database is locked": nothing written) is counted in ``ACK.locked``
-and retried; the test reports the count.
+Exits 0 when every case has followed its plan to the end. A write the database refuses whole
+("database is locked" past SQLite's busy timeout, a PostgreSQL deadlock victim) is counted in
+``ACK.transient`` and retried; the test reports the counts.
 """
 
 from __future__ import annotations
@@ -46,6 +46,15 @@ from tests.factories import COORD, HAPPY_PATH, SUPERVISOR, actor, step_data
 MOMENT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # the drivers' clock (guards are date-based)
 NEEDS_STAGE_WORK = {*HAPPY_PATH, "resume"}
 STUCK_AFTER = 200  # refusals in a row on one case: its plan cannot go on (a bug)
+
+
+def transient(exc: OperationalError) -> str | None:
+    """'database is locked' (SQLite's busy timeout ran out) or 'deadlock detected' (PostgreSQL
+    chose this transaction to abort): nothing was written, the step may be retried."""
+    for kind in ("database is locked", "deadlock detected"):
+        if kind in str(exc):
+            return kind
+    return None
 
 
 def plan_for(case_ref: str, plan_seed: int) -> list[str]:
@@ -90,10 +99,10 @@ class Driver:
         self.ack = open(ack_path, "a", encoding="utf-8")  # noqa: SIM115 (kept open: appends)
         self.plans = {ref: plan_for(ref, plan_seed) for ref in refs}
 
-    def note_locked(self) -> None:
-        """Record that a write gave up on SQLite's lock (``<ack>.locked``, one line each)."""
-        with open(self.ack.name + ".locked", "a", encoding="utf-8") as handle:
-            handle.write(f"{datetime.now(UTC).isoformat()}\n")
+    def note_transient(self, kind: str) -> None:
+        """Record a write refused whole by the database (``<ack>.transient``, one line each)."""
+        with open(self.ack.name + ".transient", "a", encoding="utf-8") as handle:
+            handle.write(f"{kind}\n")
 
     def acknowledge(self, **fields: Any) -> None:
         crash_point("driver-after-commit")  # committed, not yet acknowledged: allowed to be lost
@@ -167,9 +176,10 @@ class Driver:
             except Conflict:
                 counts["conflicts"] += 1
             except OperationalError as exc:
-                if "database is locked" not in str(exc):
+                kind = transient(exc)
+                if kind is None:
                     raise
-                self.note_locked()  # SQLite's busy timeout ran out: nothing was written
+                self.note_transient(kind)  # the transaction was rolled back whole: retry
             except Refused as exc:
                 counts["refused"] += 1
                 refusals[ref] += 1

@@ -24,6 +24,7 @@ from homeward.cli.mail import mail_send
 from homeward.clock import SimulatedClock
 from homeward.db import read_session, system_scope
 from homeward.models import ReminderRun
+from tests.faults.driver import transient
 
 FIRST_DAY = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # 12:00 in Bucharest: past the digest hour
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--pause", type=float, default=0.0, help="seconds between rounds")
     parser.add_argument("--at", help="ISO moment for a single round (default: the next day)")
-    parser.add_argument("--locked", help="count 'database is locked' here instead of failing")
+    parser.add_argument("--transient", help="count refused transactions here, not failing")
     args = parser.parse_args(argv)
     for _ in range(args.rounds):
         moment = datetime.fromisoformat(args.at) if args.at else next_moment()
@@ -50,10 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             mail_send(limit=None)
         except OperationalError as exc:
-            if "database is locked" not in str(exc) or not args.locked:
+            kind = transient(exc)
+            if kind is None or not args.transient:
                 raise
-            with open(args.locked, "a", encoding="utf-8") as handle:
-                handle.write(f"{moment.isoformat()}\n")  # nothing written; next round
+            with open(args.transient, "a", encoding="utf-8") as handle:
+                handle.write(f"{kind}\n")  # the day's run was rolled back whole; next round
         time.sleep(args.pause)
     return 0
 
