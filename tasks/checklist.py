@@ -131,9 +131,11 @@ def item_is_done(session: Session, case: Case, code: str, outcome: str | None = 
 def get_item(
     session: Session, item_id: int, *, for_update: bool = False
 ) -> tuple[ChecklistItem, Case]:
-    """An item and its case; ``for_update`` locks the item's row until the transaction ends
-    (PostgreSQL; SQLite's write transactions are serialised already)."""
-    item = session.get(ChecklistItem, item_id, with_for_update=for_update or None)
+    """An item and its case; ``for_update`` locks the item's row until the transaction ends, as
+    its update would (``FOR NO KEY UPDATE``: rows referencing it may still be inserted) on
+    PostgreSQL; SQLite's write transactions are serialised already."""
+    lock = {"key_share": True} if for_update else None
+    item = session.get(ChecklistItem, item_id, with_for_update=lock)
     case = session.get(Case, item.case_id) if item else None
     if item is None or case is None:
         raise NotFound(f"checklist item #{item_id} not found; see `homeward items list`")
