@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from notifications.sink import LocalSmtpServer
-from tests.faults.chaos import run_chaos
+from tests.faults.chaos import SWEEPER_POINTS, run_chaos
 from tests.notifications.smtp_server import ScriptedHandler
 
 log = logging.getLogger("tests.faults")
@@ -37,6 +37,7 @@ def test_small_chaos_run_loses_nothing(db_url, engine, sink, tmp_path: Path):
     log.info("chaos: %s", figures.summary())
     assert figures.problems == [], "\n".join(figures.problems[:40])
     assert figures.transitions_acked > 0 and figures.emails > 0
+    assert set(SWEEPER_POINTS) <= set(figures.named_crashes)
 
 
 @pytest.mark.slow
