@@ -27,6 +27,7 @@ from sqlalchemy import select as columns
 from sqlmodel import Session, col, select
 
 from homeward.db import system_scope
+from homeward.faults import crash_point
 from homeward.models import Case, ChecklistItem, ItemStatus, Reminder, ReminderRun
 from homeward.settings import get_settings
 from notifications.contexts import (
@@ -228,6 +229,7 @@ class _Run:
         self.queued += enqueue_many(self.session, emails, now=self.now)
 
     def _firings(self, item: _Open) -> Iterator[_Due]:
+        crash_point("sweep-mid")  # fault tests: SIGKILL at the Nth item considered
         due_on = item.due_at.astimezone(self.tz).date()
         days_left = (due_on - self.today).days
         rule = self.rules.for_item(item.code)

@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from homeward.clock import SYSTEM_CLOCK, Clock
 from homeward.db import get_engine, write_session
 from homeward.errors import DeliveryFailed, HomewardError
+from homeward.faults import crash_point
 from homeward.models import OutboxMessage
 from homeward.settings import Settings, get_settings
 from notifications.contexts import SendTestContext, base_link
@@ -105,6 +106,8 @@ async def drain(
             if not rows:
                 break
             attempts = await _send(pool, rows, settings)
+            if any(attempt.accepted for _, attempt in attempts):
+                crash_point("smtp-accepted-before-mark")
             totals.update(_record(engine, attempts, now=clock.now(), settings=settings))
             if pool.unreachable:
                 log.warning("outbox: mail server unreachable; the rest stays queued")

@@ -131,9 +131,14 @@ def item_is_done(session: Session, case: Case, code: str, outcome: str | None = 
     return outcome is None or item.outcome == outcome
 
 
-def get_item(session: Session, item_id: int) -> tuple[ChecklistItem, Case]:
-    """An item and its case."""
-    item = session.get(ChecklistItem, item_id)
+def get_item(
+    session: Session, item_id: int, *, for_update: bool = False
+) -> tuple[ChecklistItem, Case]:
+    """An item and its case; ``for_update`` locks the item's row until the transaction ends, as
+    its update would (``FOR NO KEY UPDATE``: rows referencing it may still be inserted) on
+    PostgreSQL; SQLite's write transactions are serialised already."""
+    lock = {"key_share": True} if for_update else None
+    item = session.get(ChecklistItem, item_id, with_for_update=lock)
     case = session.get(Case, item.case_id) if item else None
     if item is None or case is None:
         raise NotFound(f"checklist item #{item_id} not found; see `homeward items list`")
@@ -143,7 +148,7 @@ def get_item(session: Session, item_id: int) -> tuple[ChecklistItem, Case]:
 def _open_item_for(
     session: Session, item_id: int, actor: StaffMember, expected_version: int | None = None
 ) -> tuple[ChecklistItem, Case]:
-    item, case = get_item(session, item_id)
+    item, case = get_item(session, item_id, for_update=True)  # two racing completions: one wins
     ensure_can_see(session, actor, case)
     lock_case(session, case, expected_version, item)
     if item.status != ItemStatus.OPEN:

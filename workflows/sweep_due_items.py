@@ -15,6 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from homeward.db import write_session
+from homeward.faults import crash_point
 from homeward.settings import get_settings
 from notifications.reminders import ReminderReport, queue_reminders
 from notifications.sender import drain
@@ -50,6 +51,7 @@ async def sweep_due_items(send: bool | None = None) -> dict[str, Any]:
     )
     summary: dict[str, Any] = asdict(queued)
     if send if send is not None else smtp_configured():
+        crash_point("after-commit-before-mail")
         with engine_errors():
             drained = await drain()
         log.info("outbox: %s sent, %s retried, %s dead", *asdict(drained).values())

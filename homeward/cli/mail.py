@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from homeward.cli.common import console, err_console, local, now, reading, state, writing
+from homeward.faults import crash_point
 from homeward.settings import get_settings
 from notifications.i18n import check_language
 from notifications.outbox import list_messages, retry_dead
@@ -116,6 +117,7 @@ def mail_send(
         f"{reminders.overdue} overdue, {reminders.escalated} escalated; "
         f"{reminders.queued} emails queued"
     )
+    crash_point("after-commit-before-mail")
     report = asyncio.run(drain(limit=limit, clock=state.clock))
     console.print(f"sent {report.sent}, retried later {report.retried}, dead {report.dead}")
     if report.retried and not report.sent:
