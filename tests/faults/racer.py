@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from homeward.clock import SimulatedClock
 from homeward.db import make_engine, read_session, write_session
 from homeward.errors import Conflict, Refused
+from homeward.models import Case
 from homeward.settings import get_settings
 from statemachines.cases import fire, get_case
 from tasks import checklist
@@ -65,8 +66,10 @@ def _attempt(who: str, kind: str, step: Any) -> dict[str, Any]:
 
 def _mark(engine: Engine, item_id: int, clock: SimulatedClock) -> dict[str, Any]:
     with write_session(engine) as s:
-        checklist.mark_done(s, item_id=item_id, actor=actor(s), now=clock.now())
-    return {"item_id": item_id}
+        item = checklist.mark_done(s, item_id=item_id, actor=actor(s), now=clock.now())
+        case = s.get(Case, item.case_id)
+        after = case.version if case else None  # an item change moves the case's version too
+    return {"item_id": item_id, "after": after}
 
 
 def _toggle(engine: Engine, ref: str, clock: SimulatedClock) -> dict[str, Any]:
