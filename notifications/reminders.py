@@ -299,8 +299,9 @@ class _Run:
 
     def finish(self) -> ReminderReport:
         """Mark the escalated items, queue one digest per recipient and report the run."""
-        for start in range(0, len(self.escalated), _BATCH):
-            chunk = self.escalated[start : start + _BATCH]
+        escalated = sorted(self.escalated)  # rows locked in id order, as other writers do
+        for start in range(0, len(escalated), _BATCH):
+            chunk = escalated[start : start + _BATCH]
             self.session.execute(
                 update(ChecklistItem)
                 .where(col(ChecklistItem.id).in_(chunk))
