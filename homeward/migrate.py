@@ -32,6 +32,8 @@ def upgrade(engine: Engine | None = None, revision: str = "head") -> str:
             conn.exec_driver_sql("RESET ROLE")  # schema changes are the owner's
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+    if engine.dialect.name == "postgresql":
+        engine.dispose()  # that connection left its role behind: the pool must not reuse it
     return current_revision(engine) or "base"
 
 

@@ -110,3 +110,14 @@ def test_concurrent_triggers_on_one_case_move_it_once(engine, clock):
 def test_bad_database_url_is_a_clear_error():
     with pytest.raises(HomewardError, match="HOMEWARD_DATABASE_URL"):
         make_engine("not a url at all")
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="roles are PostgreSQL's")
+def test_after_an_upgrade_the_app_still_acts_as_its_role(db_url):
+    from homeward.db import get_engine
+    from homeward.migrate import upgrade
+
+    engine = get_engine()  # acts as homeward_app (HOMEWARD_DB_ROLE), the tables' owner upgrades
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT current_user")).scalar() == "homeward_app"
