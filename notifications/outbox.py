@@ -52,14 +52,18 @@ class Attempt:
     error: str | None = None
 
 
+def _insert_for(session: Session) -> Any:
+    """The dialect's INSERT (both know ``ON CONFLICT DO NOTHING``)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def insert_ignoring_duplicates(
     session: Session, table: Table, values: Mapping[str, Any], unique: Sequence[str]
 ) -> int | None:
     """Insert one row; return its id, or None when a row with the same ``unique`` columns
     exists (the database decides, so concurrent writers cannot both insert)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(table)
+        _insert_for(session)(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=list(unique))
         .returning(table.c.id)
@@ -73,9 +77,10 @@ def insert_many_ignoring_duplicates(
 ) -> int:
     """Insert many rows, a thousand per statement, skipping any whose ``unique`` columns exist
     already; returns how many were inserted."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(table).on_conflict_do_nothing(index_elements=list(unique)).returning(table.c.id)
+        _insert_for(session)(table)
+        .on_conflict_do_nothing(index_elements=list(unique))
+        .returning(table.c.id)
     )
     inserted = 0
     for start in range(0, len(rows), 1_000):

@@ -221,11 +221,9 @@ class _Run:
             else:
                 lines: dict[str, ItemLine] = {}  # one line per language, shared by readers
                 for recipient in d.recipients:
-                    language = recipient.language
-                    line = lines.get(language) or lines.setdefault(
-                        language, self._line(d, language)
-                    )
-                    self.digests[recipient][d.firing.section].append(line)
+                    if recipient.language not in lines:
+                        lines[recipient.language] = self._line(d, recipient.language)
+                    self.digests[recipient][d.firing.section].append(lines[recipient.language])
         self.queued += enqueue_many(self.session, emails, now=self.now)
 
     def _firings(self, item: _Open) -> Iterator[_Due]:
@@ -261,36 +259,29 @@ class _Run:
         ]
         insert_many_ignoring_duplicates(self.session, table, rows, ["item_id", "rule", "due_on"])
 
-    def _line(self, d: _Due, language: str) -> ItemLine:
+    def _about(self, d: _Due, language: str) -> dict[str, Any]:
+        """What a digest line and an escalation both say of the item, in ``language``."""
         item = d.item
-        visit = self.rules.is_visit(item.code) and d.days_left >= 0
-        return ItemLine(
-            case_ref=item.case_ref,
-            stage=stage_label(item.stage, language),
-            item_number=item.id,
-            item_title=item_title(item.code, language, process_version=item.process_version),
-            org_name=self.directory.org_name(item.owner_org_id),
-            due_on=d.due_on,
-            days=d.days_left,
-            link=case_link(item.case_ref),
-            calendar_uid=f"item-{item.id}-{d.due_on:%Y%m%d}" if visit else None,
-        )
+        return {
+            "case_ref": item.case_ref,
+            "stage": stage_label(item.stage, language),
+            "item_number": item.id,
+            "item_title": item_title(item.code, language, process_version=item.process_version),
+            "org_name": self.directory.org_name(item.owner_org_id),
+            "due_on": d.due_on,
+            "link": case_link(item.case_ref),
+        }
+
+    def _line(self, d: _Due, language: str) -> ItemLine:
+        visit = self.rules.is_visit(d.item.code) and d.days_left >= 0
+        uid = f"item-{d.item.id}-{d.due_on:%Y%m%d}" if visit else None
+        return ItemLine(**self._about(d, language), days=d.days_left, calendar_uid=uid)
 
     def _escalation(self, d: _Due) -> Iterator[Queued]:
-        item = d.item
         for language, group in by_language(d.recipients).items():
-            context = EscalationContext(
-                case_ref=item.case_ref,
-                stage=stage_label(item.stage, language),
-                item_number=item.id,
-                item_title=item_title(item.code, language, process_version=item.process_version),
-                org_name=self.directory.org_name(item.owner_org_id),
-                due_on=d.due_on,
-                days=-d.days_left,
-                link=case_link(item.case_ref),
-            )
+            context = EscalationContext(**self._about(d, language), days=-d.days_left)
             yield Queued(
-                key=f"escalation:item-{item.id}:due-{d.due_on.isoformat()}:{language}",
+                key=f"escalation:item-{d.item.id}:due-{d.due_on.isoformat()}:{language}",
                 template="escalation",
                 to=[r.address for r in group],
                 language=language,
