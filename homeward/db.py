@@ -2,8 +2,8 @@
 
 SQLite runs in WAL mode with synchronous=FULL (a committed write survives a power cut, not only
 a crash; ``HOMEWARD_SQLITE_SYNCHRONOUS=NORMAL`` trades that for faster commits), foreign keys on
-and a busy timeout; a write session opens its transaction with
-``BEGIN IMMEDIATE`` so two writers queue instead of failing mid-transaction.
+and a busy timeout; a write session opens its transaction with ``BEGIN IMMEDIATE`` so two
+writers queue instead of failing mid-transaction.
 Reads use a deferred transaction. PostgreSQL uses its defaults (READ COMMITTED) plus the
 optimistic lock on ``Case.version``. With ``HOMEWARD_DB_ROLE`` set, PostgreSQL connections act
 as that role, not the tables' owner, so the row-security policies of migration 0005 apply:
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -45,7 +45,9 @@ def _prepare_sqlite_file(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int, synchronous: str) -> None:
+def _install_sqlite_hooks(
+    engine: Engine, busy_timeout_ms: int, synchronous: Literal["FULL", "NORMAL"]
+) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
@@ -53,7 +55,7 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int, synchronous: str
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute(f"PRAGMA synchronous={'NORMAL' if synchronous == 'NORMAL' else 'FULL'}")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")  # one of two words (settings)
         cursor.close()
 
     @event.listens_for(engine, "begin")

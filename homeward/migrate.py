@@ -27,13 +27,15 @@ def upgrade(engine: Engine | None = None, revision: str = "head") -> str:
     """Bring the database up to ``revision``; return the revision it is at afterwards."""
     engine = engine or get_engine()
     config = alembic_config(engine)
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("RESET ROLE")  # schema changes are the owner's
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
-    if engine.dialect.name == "postgresql":
-        engine.dispose()  # that connection left its role behind: the pool must not reuse it
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:
+        with conn.begin():
+            if postgres:
+                conn.exec_driver_sql("RESET ROLE")  # schema changes are the owner's
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+        if postgres:
+            conn.invalidate()  # it has left its role behind: never back into the pool
     return current_revision(engine) or "base"
 
 
