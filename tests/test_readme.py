@@ -20,10 +20,11 @@ def bash_blocks() -> list[str]:
 
 def test_the_two_newcomer_commands_come_first():
     install, tests = bash_blocks()[:2]
-    assert "pip install -e '.[dev]'" in install and install.strip().endswith("homeward demo")
+    assert "pip install -c constraints.txt -e '.[dev]'" in install
+    assert install.strip().endswith("homeward demo")
     assert tests.strip() == "pytest -q"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "pip install -q -e '.[dev]'" in ci and "pytest -q" in ci
+    assert "pip install -q -c constraints.txt -e '.[dev]'" in ci and "pytest -q" in ci
 
 
 def test_the_readme_demo_command_runs_both_cases_to_closure(tmp_path):

@@ -21,6 +21,7 @@ from homeward.errors import InvalidInput, Unavailable
 from homeward.keys import load_keyring
 from homeward.migrate import current_revision, head_revision, upgrade
 from homeward.prefect_server import LocalServer, is_healthy
+from homeward.scheduler_watch import watch
 from homeward.settings import get_settings
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ async def _up(
                 return
         elif not await is_healthy(api_url):
             raise Unavailable(f"--api-url: no Prefect server answers at {api_url}")
-        await _serve(api_url, home, deployments, stop)
+        log_path = server.log_path if server is not None else None
+        await _serve(api_url, home, deployments, stop, log_path)
     finally:
         if server is not None and server.process is not None:
             server.stop()
@@ -82,9 +84,14 @@ async def _up(
 
 
 async def _serve(
-    api_url: str, home: Path, deployments: list[RunnerDeployment], stop: asyncio.Event
+    api_url: str,
+    home: Path,
+    deployments: list[RunnerDeployment],
+    stop: asyncio.Event,
+    log_path: Path | None,
 ) -> None:
-    """Register every deployment with its schedules, then run what comes due until ``stop``."""
+    """Register every deployment with its schedules, then run what comes due until ``stop``,
+    watching that the server's scheduler creates their runs (its log, if local, and its API)."""
     from prefect.runner import Runner
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
@@ -96,7 +103,12 @@ async def _serve(
         await asyncio.sleep(0)  # start() first installs Prefect's SIGTERM handler: replace it
         _stop_on_signals(stop.set)
         _say(_ready_message(api_url, [d.name for d in deployments]))
-        await _until_stopped(runner, serving, stop)
+        scheduled = [d.name for d in deployments if d.schedules]
+        watching = asyncio.create_task(watch(api_url, log_path, scheduled, _say))
+        try:
+            await _until_stopped(runner, serving, stop)
+        finally:
+            watching.cancel()
 
 
 async def _until_stopped(runner: Runner, serving: asyncio.Task[None], stop: asyncio.Event) -> None:

@@ -7,6 +7,7 @@ always runs on the embedded default, an SQLite file, whatever ``HOMEWARD_TEST_DB
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -17,12 +18,24 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import DeploymentScheduleCreate
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import create_engine
@@ -30,12 +43,15 @@ from sqlmodel import Session, select
 
 from homeward.keys import init_keyring
 from homeward.models import Case
+from homeward.scheduler_watch import WatchTimes, read_served, stalled, watch
 from tests.factories import COORD
 from workflows.artifacts import timeline_key
-from workflows.deployments import build_deployments
+from workflows.deployments import DEPLOYMENTS, build_deployments
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 180.0
+SCHEDULER_LOOP_SECONDS = 5
+SCHEDULED_TIMEOUT = 90.0  # several scheduler passes, on two busy cores
 
 
 @dataclass
@@ -88,6 +104,8 @@ def _environment(tmp: Path) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PYTHONUNBUFFERED": "1",
+        # the server's scheduler passes every few seconds instead of every minute
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(SCHEDULER_LOOP_SECONDS),
     }
 
 
@@ -171,6 +189,85 @@ def test_every_deployment_is_served_with_its_schedules(up: Up) -> None:
     assert {d.name: _schedules(d.schedules) for d in served} == expected
     assert not any(d.paused for d in served)
     assert any(expected.values()), "some flow runs on a schedule"
+
+
+def _scheduled_runs(api_url: str) -> dict[str, int]:
+    """SCHEDULED flow runs of each deployment, by name, as the server's API counts them."""
+    scheduled = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+    )
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        with get_client(sync_client=True) as client:
+            return {
+                d.name: client.count_flow_runs(
+                    flow_run_filter=scheduled,
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[d.id])),
+                )
+                for d in client.read_deployments()
+            }
+
+
+def test_every_cron_deployment_gets_scheduled_runs(up: Up) -> None:
+    cron = {planned.name for planned in DEPLOYMENTS if planned.cron}
+    started, counts = time.monotonic(), {}
+    while time.monotonic() - started < SCHEDULED_TIMEOUT:
+        counts = _scheduled_runs(up.api_url)
+        if all(counts.get(name, 0) >= 1 for name in cron):
+            break
+        time.sleep(1)
+    up.lines.append(f"[test] scheduled runs after {time.monotonic() - started:.1f} s: {counts}")
+    log = up.env["HOMEWARD_PREFECT_HOME"] + "/server.log"
+    missing = sorted(name for name in cron if counts.get(name, 0) < 1)
+    assert not missing, f"no SCHEDULED run for {missing}; {Path(log).read_text()[-3000:]}"
+
+
+NEVER_DUE = CronSchedule(cron="0 0 29 2 1", day_or=False)  # 29 February on a Monday: 2044
+
+
+def _add_never_due(api_url: str) -> UUID:
+    """A deployment on an active schedule that has no run within Prefect's 100 days ahead."""
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        with get_client(sync_client=True) as client:
+            return client.create_deployment(
+                flow_id=client.create_flow_from_name("scheduler-watch-probe"),
+                name="never-due",
+                schedules=[DeploymentScheduleCreate(schedule=NEVER_DUE, active=True)],
+            )
+
+
+def _remove(api_url: str, deployment_id: UUID) -> None:
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(deployment_id)
+
+
+def test_the_watch_asks_the_api_which_deployment_has_no_run_ahead(up: Up) -> None:
+    """The API check of the scheduler watch, on this server: the served cron deployments have
+    runs ahead; one whose schedule is active but yields none is named, also with only --api-url
+    (no local log)."""
+    cron = sorted(planned.name for planned in DEPLOYMENTS if planned.cron)
+    probe = _add_never_due(up.api_url)
+    said: list[str] = []
+    times = WatchTimes(check=0.5, api_grace=0)
+    try:
+        served = asyncio.run(read_served(up.api_url, [*cron, "never-due"], datetime.now(UTC)))
+        assert {s.name for s in served} == {*cron, "never-due"}
+        assert stalled(served) == ["never-due"], served
+        asyncio.run(_watch_until_warned(up.api_url, said, times))
+    finally:
+        _remove(up.api_url, probe)
+    assert said[0].startswith("WARNING: Prefect's scheduler is failing (no scheduled run ahead ")
+    assert "for never-due)" in said[0] and f"see the Prefect server's log ({up.api_url})" in said[0]
+    assert not any("Prefect's scheduler" in line for line in up.lines), up.output()
+
+
+async def _watch_until_warned(api_url: str, said: list[str], times: WatchTimes) -> None:
+    task = asyncio.create_task(watch(api_url, None, ["never-due"], said.append, times))
+    for _ in range(120):
+        if said or task.done():
+            break
+        await asyncio.sleep(0.25)
+    task.cancel()
 
 
 def test_the_ui_is_served_at_the_printed_address(up: Up) -> None:
