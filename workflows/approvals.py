@@ -220,11 +220,11 @@ async def close_with_approval(
     problem: str | None = None
     while True:
         decision = await ask_supervisor(view, asked.reason, problem)
+        settled = await in_engine(lambda: _settled(case_ref, acting_email, request_id))
+        if settled:  # decided from the CLI meanwhile: nothing left to record here
+            return view.summary(decision=settled)
         if decision is None:
             raise await _expired(case_ref, acting_email)
-        settled = await in_engine(lambda: _settled(case_ref, acting_email, request_id))
-        if settled:
-            return view.summary(decision=settled)
         problem = form_problem(decision)
         if problem is None:
             try:
