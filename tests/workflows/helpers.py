@@ -143,16 +143,17 @@ def add_enrolled_programme(manager: str, case_refs: list[str], today: date) -> s
 
 
 async def next_pause(name: str, seen: set[str], *, wait: float = 60) -> tuple[FlowRun, str]:
-    """The run ``name`` paused under a pause key not in ``seen`` (added), and its form's text."""
+    """A run ``name`` at a pause not in ``seen`` (run id/pause key, added); its form's text."""
     from prefect.input.actions import read_flow_run_input
 
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         for found in await runs_named(name):
             details = found.state.state_details if found.state else None
-            if found.state_name != "Paused" or details is None or details.pause_key in seen:
+            pause = f"{found.id}/{details.pause_key if details else None}"
+            if found.state_name != "Paused" or details is None or pause in seen:
                 continue
-            seen.add(str(details.pause_key))
+            seen.add(pause)
             keys = details.run_input_keyset or {}
             description = await read_flow_run_input(keys["description"], flow_run_id=found.id)
             return found, str(description)
