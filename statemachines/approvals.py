@@ -1,23 +1,30 @@
-"""Supervisor decisions on a closure: approval is the ``close`` trigger itself (its step data
-names the approver); a refusal is recorded here as a ``closure_rejected`` event.
+"""Supervisor decisions on a closure request (``statemachines.closure_requests``): approval is
+the ``close`` trigger itself (its step data names the approver); a refusal is recorded here as
+a ``closure_rejected`` event, a request nobody answered as ``closure_request_expired``.
 
-Both need a supervisor of the case's owner organisation, and a case the ``close`` trigger is
-allowed from, so a decision taken on a stale form is refused instead of recorded.
+A decision needs a supervisor of the case's owner organisation who did not ask for the closure,
+and a case the ``close`` trigger is allowed from, so a decision taken on a stale form is refused
+instead of recorded. Messages name fields, never the email that was typed.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from homeward.access import ensure_can_steer
 from homeward.audit import record_event
-from homeward.directory import get_staff
 from homeward.errors import Refused
 from homeward.models import Case, StaffMember, StaffRole
-from statemachines.cases import allowed_triggers, get_case
-from statemachines.steps import ClosureRejection
+from statemachines.cases import allowed_triggers, fire, get_case
+from statemachines.closure_requests import ClosureRequest, pending_request
+from statemachines.steps import ClosureReason, ClosureRejection
+
+SELF_APPROVAL = (
+    "the staff member who asked for the closure of case {ref} cannot approve it; "
+    "another supervisor of its owner organisation decides"
+)
 
 
 def closable(session: Session, *, case_ref: str, actor: StaffMember) -> Case:
@@ -33,14 +40,60 @@ def closable(session: Session, *, case_ref: str, actor: StaffMember) -> Case:
 
 
 def owner_supervisor(session: Session, case: Case, email: str) -> StaffMember:
-    """The staff member with ``email``, if a supervisor of the case's owner organisation."""
-    approver = get_staff(session=session, email=email)
-    if approver.role != StaffRole.SUPERVISOR or approver.org_id != case.owner_org_id:
+    """The active staff member with ``email``, if a supervisor of the case's owner organisation."""
+    query = select(StaffMember).where(StaffMember.email == email.strip().lower())
+    approver = session.exec(query).first()
+    if (
+        approver is None
+        or not approver.active
+        or approver.role != StaffRole.SUPERVISOR
+        or approver.org_id != case.owner_org_id
+    ):
         raise Refused(
             f"closure of case {case.case_ref} must be decided by a supervisor of its owner "
             "organisation; give their email in approver_email"
         )
     return approver
+
+
+def approver_for(
+    session: Session, case: Case, email: str, *, acting: StaffMember | None = None
+) -> StaffMember:
+    """The supervisor approving ``case``'s closure: not who requested it, nor who acts for it."""
+    approver = owner_supervisor(session, case, email)
+    request = pending_request(session, case)
+    requesters = {request.requested_by_id if request else None, acting.id if acting else None}
+    if approver.id in requesters:
+        raise Refused(SELF_APPROVAL.format(ref=case.case_ref))
+    return approver
+
+
+def pending(session: Session, case: Case) -> ClosureRequest:
+    """The case's pending closure request; refused when there is none to decide."""
+    request = pending_request(session, case)
+    if request is None:
+        raise Refused(
+            f"no closure of case {case.case_ref} is waiting for a decision; "
+            "see `homeward case history`"
+        )
+    return request
+
+
+def approve_closure(
+    session: Session,
+    *,
+    case_ref: str,
+    actor: StaffMember,
+    reason: ClosureReason | None,
+    now: datetime,
+) -> Case:
+    """A supervisor (the actor) approves the pending request: the case closes."""
+    case = closable(session, case_ref=case_ref, actor=actor)
+    request = pending(session, case)
+    approver = approver_for(session, case, actor.email)
+    chosen = reason or request.reason
+    step = {"reason": chosen, "approved_by": approver.email}
+    return fire(session, case_ref=case.case_ref, trigger="close", actor=actor, data=step, now=now)
 
 
 def reject_closure(
@@ -54,6 +107,7 @@ def reject_closure(
 ) -> Case:
     """Record that a supervisor did not approve closing the case; the case stays where it is."""
     case = closable(session, case_ref=case_ref, actor=actor)
+    request = pending(session, case)
     approver = owner_supervisor(session, case, approver_email)
     record_event(
         session,
@@ -62,7 +116,7 @@ def reject_closure(
         at=now,
         actor=actor,
         reason=str(rejection),
-        data={"approver_id": approver.id, "rejection": str(rejection)},
+        data={"approver_id": approver.id, "rejection": str(rejection), "request": request.event_id},
     )
     return case
 
@@ -70,11 +124,14 @@ def reject_closure(
 def expire_closure_request(
     session: Session, *, case_ref: str, actor: StaffMember, waited_seconds: int, now: datetime
 ) -> Case:
-    """Record that nobody decided a closure request in time; the case stays where it is.
+    """Record that nobody decided a pending closure request in time; the case stays.
 
-    The history then shows the unanswered request, so a coordinator knows to ask again.
+    The history then shows the unanswered request, so a coordinator knows to ask again. A
+    request decided meanwhile (from the CLI) is left as it is.
     """
     case = get_case(session, case_ref=case_ref, actor=actor)
+    if pending_request(session, case) is None:
+        return case
     record_event(
         session,
         case=case,

@@ -19,7 +19,7 @@ from homeward.directory import get_staff
 from homeward.errors import Refused
 from homeward.models import Case, ConsentPurpose, HandoffStatus, StaffMember, StaffRole
 from homeward.settings import get_settings
-from statemachines import steps
+from statemachines import closure_requests, steps
 from tasks import checklist, transfers
 
 EMERGENCY_DOC_MAX_DAYS = 30
@@ -242,6 +242,10 @@ class ReturnCase:
                 event,
                 "closure must be approved by a supervisor of the case's "
                 "owner organisation; give their email in approved_by",
+            )
+        if approver.id == (closure_requests.requester_id(self.session, self.case) or self.actor.id):
+            raise self._refuse(
+                event, "who asked for the closure cannot approve it; another supervisor decides"
             )
         return True
 

@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from homeward.cli import admin, backup, cases, imports, items, mail, protect, reports, up
+from homeward.cli import admin, backup, cases, closures, imports, items, mail, protect, reports, up
 from homeward.cli.common import err_console, state
 from homeward.errors import HomewardError
 
@@ -27,6 +27,7 @@ app = typer.Typer(
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.org_app, name="org")
 app.add_typer(admin.staff_app, name="staff")
+closures.register(cases.case_app)
 app.add_typer(cases.case_app, name="case")
 app.add_typer(items.items_app, name="items")
 app.add_typer(protect.consent_app, name="consent")

@@ -12,6 +12,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import typer
 
@@ -97,8 +98,8 @@ async def _serve(
 
     with temporary_settings(updates={PREFECT_API_URL: api_url, PREFECT_HOME: str(home)}):
         runner = Runner(name="homeward-up", pause_on_shutdown=True)
-        for deployment in deployments:
-            await runner.aadd_deployment(deployment)
+        ids = {d.name: await runner.aadd_deployment(d) for d in deployments}
+        await _renew_closure_requests(ids.get("advance-case"))
         serving = asyncio.create_task(runner.start())
         await asyncio.sleep(0)  # start() first installs Prefect's SIGTERM handler: replace it
         _stop_on_signals(stop.set)
@@ -109,6 +110,16 @@ async def _serve(
             await _until_stopped(runner, serving, stop)
         finally:
             watching.cancel()
+
+
+async def _renew_closure_requests(advance_case: UUID | None) -> None:
+    """Pending closure requests whose waiting run the last stop cancelled wait again."""
+    if advance_case is None:
+        return
+    from workflows.closure_runs import renew_waiting_runs
+
+    for case_ref in await renew_waiting_runs(advance_case):
+        _say(f"case {case_ref}: the pending closure request waits again for a supervisor")
 
 
 async def _until_stopped(runner: Runner, serving: asyncio.Task[None], stop: asyncio.Event) -> None:

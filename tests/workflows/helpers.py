@@ -140,3 +140,36 @@ def add_enrolled_programme(manager: str, case_refs: list[str], today: date) -> s
             now=SYSTEM_CLOCK.now(),
         )
     return programme_in.code
+
+
+async def next_pause(name: str, seen: set[str], *, wait: float = 60) -> tuple[FlowRun, str]:
+    """A run ``name`` at a pause not in ``seen`` (run id/pause key, added); its form's text."""
+    from prefect.input.actions import read_flow_run_input
+
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        for found in await runs_named(name):
+            details = found.state.state_details if found.state else None
+            pause = f"{found.id}/{details.pause_key if details else None}"
+            if found.state_name != "Paused" or details is None or pause in seen:
+                continue
+            seen.add(pause)
+            keys = details.run_input_keyset or {}
+            description = await read_flow_run_input(keys["description"], flow_run_id=found.id)
+            return found, str(description)
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no new pause of {name!r}")
+
+
+async def closure_answered_twice(
+    flow: Coroutine[Any, Any, T], case_ref: str, first: dict[str, Any], second: dict[str, Any]
+) -> tuple[T, str]:
+    """Answer a closing run's form with ``first``, then its next form with ``second``; the
+    flow's result and the second form's description."""
+    running = asyncio.create_task(flow)
+    name, seen = f"case-{case_ref}/close", set[str]()
+    paused, _ = await next_pause(name, seen)
+    await resume_flow_run(paused.id, run_input=first)
+    again, description = await next_pause(name, seen)
+    await resume_flow_run(again.id, run_input=second)
+    return await running, description

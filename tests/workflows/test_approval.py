@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from homeward.clock import SimulatedClock
 from homeward.errors import InvalidInput, Refused
@@ -15,7 +15,7 @@ from homeward.models import CaseEvent, StaffMember
 from homeward.settings import get_settings
 from tests import factories
 from tests.factories import COORD, SUPERVISOR
-from tests.workflows.helpers import closure_answered, run, run_named
+from tests.workflows.helpers import closure_answered, closure_answered_twice, run, run_named
 from workflows.advance_case import advance_case
 
 pytestmark = pytest.mark.usefixtures("homeward")
@@ -34,6 +34,16 @@ def _events(ref: str, trigger: str) -> list[CaseEvent]:
     with factories.admin_read() as s:
         query = select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.trigger == trigger)
         return list(s.exec(query))
+
+
+def _closure_events(ref: str) -> list[CaseEvent]:
+    case = factories.load_case(ref)
+    with factories.admin_read() as s:
+        query = select(CaseEvent).where(
+            CaseEvent.case_id == case.id,
+            col(CaseEvent.trigger).contains("closure") | (CaseEvent.trigger == "close"),
+        )
+        return list(s.exec(query.order_by(col(CaseEvent.id))))
 
 
 def _staff_id(email: str) -> int | None:
@@ -77,14 +87,31 @@ def test_a_rejected_closure_is_recorded_and_the_case_stays(clock: SimulatedClock
     assert event.data["approver_id"] == _staff_id(SUPERVISOR)
 
 
-def test_a_decision_by_someone_not_a_supervisor_is_refused(clock: SimulatedClock) -> None:
+def test_a_decision_by_someone_not_a_supervisor_asks_again(clock: SimulatedClock) -> None:
     ref = _in_reintegration(clock)
-    answer = {"approve": True, "approver_email": COORD, "reason": "support_period_ended"}
+    slip = {"approve": True, "approver_email": COORD, "reason": "support_period_ended"}
+    answer = {**slip, "approver_email": SUPERVISOR}
 
     flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
-    with pytest.raises(Refused, match="approved by a supervisor"):
-        run(closure_answered(flow, ref, answer))
-    assert factories.load_case(ref).state == "reintegration"
+    result, description = run(closure_answered_twice(flow, ref, slip, answer))
+
+    assert "not recorded: closure of case" in description and "approver_email" in description
+    assert COORD not in description  # the form repeats no email
+    assert result["decision"] == "approved" and factories.load_case(ref).state == "closed"
+    assert [e.trigger for e in _closure_events(ref)] == ["closure_requested", "close"]
+
+
+def test_the_requester_cannot_approve_their_own_request(clock: SimulatedClock) -> None:
+    ref = _in_reintegration(clock)
+    own = {"approve": True, "approver_email": SUPERVISOR, "reason": "support_period_ended"}
+    withdrawn = {**own, "approve": False, "rejection": "wrong_reason"}
+
+    flow = advance_case(case_ref=ref, trigger="close", acting_email=SUPERVISOR, data=REASON)
+    result, description = run(closure_answered_twice(flow, ref, own, withdrawn))
+
+    assert "who asked for the closure of case" in description and "cannot approve it" in description
+    assert result["decision"] == "rejected" and factories.load_case(ref).state == "reintegration"
+    assert [e.trigger for e in _closure_events(ref)] == ["closure_requested", "closure_rejected"]
 
 
 def test_a_case_that_cannot_close_is_refused_before_anyone_is_asked(
@@ -105,14 +132,39 @@ def test_a_case_that_cannot_close_is_refused_before_anyone_is_asked(
         )
 
 
-def test_a_rejection_needs_a_reason_code(clock: SimulatedClock) -> None:
+def test_a_rejection_without_its_code_asks_again_saying_what_is_missing(
+    clock: SimulatedClock,
+) -> None:
     ref = _in_reintegration(clock)
-    answer = {"approve": False, "approver_email": SUPERVISOR, "reason": "support_period_ended"}
+    slip = {"approve": False, "approver_email": SUPERVISOR, "reason": "support_period_ended"}
+    answer = {**slip, "rejection": "records_incomplete"}
 
     flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
-    with pytest.raises(InvalidInput, match="^rejection: say why the closure is not approved"):
-        run(closure_answered(flow, ref, answer))
-    assert _events(ref, "closure_rejected") == [] and factories.load_case(ref).state != "closed"
+    result, description = run(closure_answered_twice(flow, ref, slip, answer))
+
+    assert "not recorded: rejection: say why the closure is not approved" in description
+    assert result["decision"] == "rejected" and factories.load_case(ref).state == "reintegration"
+    [event] = _events(ref, "closure_rejected")
+    assert event.reason == "records_incomplete"
+    assert [e.trigger for e in _closure_events(ref)] == ["closure_requested", "closure_rejected"]
+    assert asyncio.run(run_named(f"case-{ref}/close")).state_name == "Completed"
+
+
+def test_approving_with_a_rejection_code_asks_again(clock: SimulatedClock) -> None:
+    ref = _in_reintegration(clock)
+    slip = {
+        "approve": True,
+        "approver_email": SUPERVISOR,
+        "reason": "support_period_ended",
+        "rejection": "work_outstanding",
+    }
+    answer = {k: v for k, v in slip.items() if k != "rejection"}
+
+    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    result, description = run(closure_answered_twice(flow, ref, slip, answer))
+
+    assert "rejection: leave it empty when you approve" in description
+    assert result["decision"] == "approved" and factories.load_case(ref).state == "closed"
 
 
 def test_the_form_describes_every_field_and_takes_no_free_text() -> None:

@@ -1,0 +1,147 @@
+"""A closure request is a record in the case history: asked once, decided once (approved,
+rejected or expired), never approved by who asked for it; the CLI decides it as the Prefect
+form does. Real database (SQLite, or PostgreSQL with row security)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from homeward.cli.common import state
+from homeward.clock import SimulatedClock
+from homeward.db import system_scope, write_session
+from homeward.errors import Conflict, Refused
+from homeward.models import CaseEvent
+from statemachines.approvals import approve_closure, reject_closure
+from statemachines.cases import get_case
+from statemachines.closure_requests import (
+    all_pending,
+    latest_request,
+    pending_request,
+    request_closure,
+)
+from statemachines.steps import ClosureReason, ClosureRejection
+from tests import factories as f
+from tests.cli.runner import run_cli
+from tests.statemachines.test_guards import add_supervisor, in_reintegration
+
+OTHER = "sup2@iom-it.example.org"  # a second supervisor of the owner organisation
+
+
+@pytest.fixture
+def seeded(db_url: str) -> None:
+    f.seed()
+    add_supervisor("iom-it", OTHER)
+
+
+@pytest.fixture
+def cli(seeded, capsys, monkeypatch, clock):
+    monkeypatch.setattr(state, "clock", clock)
+
+    def run(as_email: str, *args: str):
+        return run_cli(capsys, monkeypatch, "--as", as_email, *args)
+
+    return run
+
+
+def _request(ref: str, clock: SimulatedClock, by: str = f.COORD) -> None:
+    with write_session() as s:
+        case = get_case(s, case_ref=ref, actor=f.actor(s, by))
+        request_closure(
+            s,
+            case=case,
+            actor=f.actor(s, by),
+            reason="support_period_ended",
+            flow_run_id=None,
+            now=clock.now(),
+        )
+
+
+def _triggers(ref: str) -> list[str]:
+    case = f.load_case(ref)
+    with f.admin_read() as s:
+        query = select(CaseEvent.trigger).where(CaseEvent.case_id == case.id)
+        return [t for t in s.exec(query.order_by(CaseEvent.id)) if "clos" in t]
+
+
+def test_a_request_stays_pending_until_decided_and_only_one_waits(seeded, clock):
+    ref = in_reintegration(clock)
+    _request(ref, clock)
+    with pytest.raises(Conflict, match="already requested; a supervisor decides it"):
+        _request(ref, clock)
+    with write_session() as s:
+        case = f.load_case(ref)
+        found = pending_request(s, get_case(s, case_ref=ref, actor=f.actor(s)))
+        assert found is not None and found.reason == "support_period_ended"
+        with system_scope(s):
+            assert [c.case_ref for c, _ in all_pending(s)] == [case.case_ref]
+        reject_closure(
+            s,
+            case_ref=ref,
+            actor=f.actor(s),
+            approver_email=f.SUPERVISOR,
+            rejection=ClosureRejection.WORK_OUTSTANDING,
+            now=clock.now(),
+        )
+    with write_session() as s:
+        latest = latest_request(s, get_case(s, case_ref=ref, actor=f.actor(s)))
+        assert latest is not None and latest.status == "rejected"
+        with system_scope(s):
+            assert all_pending(s) == []
+    assert _triggers(ref) == ["closure_requested", "closure_rejected"]
+
+
+def test_the_requester_cannot_approve_their_own_request(seeded, clock):
+    ref = in_reintegration(clock)
+    _request(ref, clock, by=f.SUPERVISOR)
+    snapshot = f.db_snapshot()
+    with write_session() as s, pytest.raises(Refused, match="who asked for the closure"):
+        approve_closure(
+            s, case_ref=ref, actor=f.actor(s, f.SUPERVISOR), reason=None, now=clock.now()
+        )
+    with pytest.raises(Refused, match="who asked for the closure cannot approve it"):
+        f.advance(
+            ref, "close", clock, {"reason": "support_period_ended", "approved_by": f.SUPERVISOR}
+        )
+    assert f.db_snapshot() == snapshot
+    with write_session() as s:
+        approve_closure(s, case_ref=ref, actor=f.actor(s, OTHER), reason=None, now=clock.now())
+    assert f.load_case(ref).state == "closed"
+    assert _triggers(ref) == ["closure_requested", "close"]
+
+
+def test_a_supervisor_closing_directly_cannot_name_themself_as_approver(seeded, clock):
+    ref = in_reintegration(clock)
+    data = {"reason": "support_period_ended", "approved_by": f.SUPERVISOR}
+    with pytest.raises(Refused, match="who asked for the closure cannot approve it"):
+        f.advance(ref, "close", clock, data, as_email=f.SUPERVISOR)
+    f.advance(ref, "close", clock, {**data, "approved_by": OTHER}, as_email=f.SUPERVISOR)
+    assert f.load_case(ref).state == "closed"
+
+
+def test_the_cli_requests_approves_and_refuses_self_approval(cli, clock):
+    ref = in_reintegration(clock)
+    asked = cli(f.SUPERVISOR, "case", "request-closure", ref, "--reason", "support_period_ended")
+    assert asked.code == 0, asked.err
+    mine = cli(f.SUPERVISOR, "case", "approve-closure", ref)
+    assert mine.code == 4 and mine.err.count("\n") == 1
+    assert "error: " in mine.err and "who asked for the closure" in mine.err
+    not_sup = cli(f.COORD, "case", "approve-closure", ref)
+    assert not_sup.code == 4 and "decided by a supervisor" in not_sup.err
+    done = cli(OTHER, "case", "approve-closure", ref)
+    assert done.code == 0 and "is now in stage closed" in done.out
+    assert _triggers(ref) == ["closure_requested", "close"]
+    assert f.load_case(ref).closure_reason == ClosureReason.SUPPORT_PERIOD_ENDED
+
+
+def test_the_cli_rejects_with_a_code_and_needs_a_pending_request(cli, clock):
+    ref = in_reintegration(clock)
+    nothing = cli(f.SUPERVISOR, "case", "reject-closure", ref, "--code", "work_outstanding")
+    assert nothing.code == 4 and "no closure of case" in nothing.err
+    cli(f.COORD, "case", "request-closure", ref, "--reason", "support_period_ended")
+    bad = cli(f.SUPERVISOR, "case", "reject-closure", ref, "--code", "meh")
+    assert bad.code == 2 and "--code: 'meh' is not a code" in bad.err
+    done = cli(f.SUPERVISOR, "case", "reject-closure", ref, "--code", "work_outstanding")
+    assert done.code == 0, done.err
+    assert f.load_case(ref).state == "reintegration"
+    assert _triggers(ref) == ["closure_requested", "closure_rejected"]
