@@ -19,6 +19,7 @@ from homeward import vault
 from homeward.access import ensure_can_open_cases, ensure_can_see, ensure_steering_role
 from homeward.audit import record_event
 from homeward.caseref import checked_ref, new_case_ref
+from homeward.countries import check_country
 from homeward.db import system_scope
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
@@ -57,9 +58,7 @@ class CaseIn(BaseModel):
     @field_validator("host_country", "destination_country")
     @classmethod
     def _country(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) != 2 or not value.isalpha()):
-            raise ValueError("use a two-letter ISO country code")
-        return value.upper() if value else value
+        return check_country(value) if value is not None else None
 
 
 def _only(session: Session, kind: OrgKind, country: str | None = None) -> Organisation | None:
@@ -255,7 +254,8 @@ def _enter_stage(
     from_state: str,
     step: steps.Step,
 ) -> None:
-    case.stage_entered_at = now
+    if case.state != from_state:  # rearrange_travel stays in its stage, and its clock runs on
+        case.stage_entered_at = now
     session.add(case)
     session.flush()
     checklist.create_stage_items(session, case=case, stage=case.state, now=now)
