@@ -23,7 +23,7 @@ from homeward.countries import check_country
 from homeward.db import system_scope
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
-from homeward.locking import check_version
+from homeward.locking import bump, check_version
 from homeward.models import (
     PARTICIPANT_KINDS,
     Case,
@@ -254,10 +254,12 @@ def _enter_stage(
     from_state: str,
     step: steps.Step,
 ) -> None:
-    if case.state != from_state:  # rearrange_travel stays in its stage, and its clock runs on
+    if case.state != from_state:
         case.stage_entered_at = now
-    session.add(case)
-    session.flush()
+        session.add(case)
+        session.flush()
+    else:  # rearrange_travel stays in its stage (whose clock runs on), yet the case changed
+        bump(session, case)
     checklist.create_stage_items(session, case=case, stage=case.state, now=now)
     record_event(
         session,
