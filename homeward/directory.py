@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, fi
 from sqlmodel import Session, col, select
 
 from homeward.auditlog import audit
+from homeward.countries import check_country
 from homeward.db import act_as
 from homeward.errors import Conflict, InvalidInput, NotFound
 from homeward.models import Organisation, OrgKind, StaffMember, StaffRole
@@ -47,9 +48,7 @@ class OrganisationIn(BaseModel):
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z]{2}", value):
-            raise ValueError("use a two-letter ISO country code, e.g. RO or IT")
-        return value.upper()
+        return check_country(value)
 
 
 class StaffIn(BaseModel):

@@ -77,6 +77,11 @@ class ItemStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class ItemChangeKind(StrEnum):
+    REOPENED = "reopened"
+    DUE_CHANGED = "due_changed"
+
+
 class HandoffStatus(StrEnum):
     PROPOSED = "proposed"
     ACCEPTED = "accepted"
@@ -250,6 +255,24 @@ class Handoff(SQLModel, table=True):
     proposed_at: datetime = Field(sa_type=AwareDateTime)
     decided_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
     decided_at: datetime | None = _when(nullable=True)
+
+
+class ItemChange(SQLModel, table=True):
+    """A checklist item reopened or its due date moved: who, when, and why (the reason is free
+    text, so it is stored encrypted; events name only the change's id)."""
+
+    __tablename__ = "item_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    item_id: int = Field(foreign_key="checklist_item.id", index=True)
+    kind: str = Field(sa_type=String(16))  # ItemChangeKind
+    actor_id: int = Field(foreign_key="staff_member.id")
+    at: datetime = Field(sa_type=AwareDateTime)
+    status_before: str = Field(sa_type=String(16))
+    due_before: datetime = Field(sa_type=AwareDateTime)
+    due_after: datetime = Field(sa_type=AwareDateTime)
+    reason: str | None = Field(default=None, sa_type=Text)  # encrypted (homeward.vault)
 
 
 class CaseEvent(SQLModel, table=True):

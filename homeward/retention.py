@@ -1,9 +1,9 @@
 """Retention: a closed case's personal data is purged after the retention period.
 
 Purging deletes the person's encrypted fields, the encrypted free text (item notes, handoff
-reasons) and, last, the case's wrapped data key: every copy of the ciphertext, in backups too,
-becomes unreadable. A case on legal hold is kept. The case_ref, stages and dates stay for
-statistics; the audit log records the purge.
+reasons, the reasons items were reopened or rescheduled) and, last, the case's wrapped data
+key: every copy of the ciphertext, in backups too, becomes unreadable. A case on legal hold is
+kept. The case_ref, stages and dates stay for statistics; the audit log records the purge.
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ from sqlmodel import Session, col, delete, select
 
 from homeward.auditlog import audit
 from homeward.db import system_scope
-from homeward.models import Beneficiary, Case, CaseKey, ChecklistItem, Handoff, StaffMember
+from homeward.models import (
+    Beneficiary,
+    Case,
+    CaseKey,
+    ChecklistItem,
+    Handoff,
+    ItemChange,
+    StaffMember,
+)
 from homeward.settings import get_settings
 
 
@@ -38,6 +46,7 @@ def purge_case(session: Session, *, case: Case, now: datetime, actor: StaffMembe
         update(ChecklistItem).where(col(ChecklistItem.case_id) == case.id).values(note=None)
     )
     session.exec(update(Handoff).where(col(Handoff.case_id) == case.id).values(reason=None))
+    session.exec(update(ItemChange).where(col(ItemChange.case_id) == case.id).values(reason=None))
     key = session.get(CaseKey, case.id)
     if key is not None:
         key.wrapped, key.destroyed_at = None, now
@@ -51,7 +60,13 @@ def purge_case(session: Session, *, case: Case, now: datetime, actor: StaffMembe
         action="purge",
         case_ref=case.case_ref,
         at=now,
-        fields=["beneficiary", "checklist_item.note", "handoff.reason", "case_key"],
+        fields=[
+            "beneficiary",
+            "checklist_item.note",
+            "handoff.reason",
+            "item_change.reason",
+            "case_key",
+        ],
     )
 
 

@@ -19,10 +19,11 @@ from homeward import vault
 from homeward.access import ensure_can_open_cases, ensure_can_see, ensure_steering_role
 from homeward.audit import record_event
 from homeward.caseref import checked_ref, new_case_ref
+from homeward.countries import check_country
 from homeward.db import system_scope
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
-from homeward.locking import check_version
+from homeward.locking import bump, check_version
 from homeward.models import (
     PARTICIPANT_KINDS,
     Case,
@@ -57,9 +58,7 @@ class CaseIn(BaseModel):
     @field_validator("host_country", "destination_country")
     @classmethod
     def _country(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) != 2 or not value.isalpha()):
-            raise ValueError("use a two-letter ISO country code")
-        return value.upper() if value else value
+        return check_country(value) if value is not None else None
 
 
 def _only(session: Session, kind: OrgKind, country: str | None = None) -> Organisation | None:
@@ -255,9 +254,12 @@ def _enter_stage(
     from_state: str,
     step: steps.Step,
 ) -> None:
-    case.stage_entered_at = now
-    session.add(case)
-    session.flush()
+    if case.state != from_state:
+        case.stage_entered_at = now
+        session.add(case)
+        session.flush()
+    else:  # rearrange_travel stays in its stage (whose clock runs on), yet the case changed
+        bump(session, case)
     checklist.create_stage_items(session, case=case, stage=case.state, now=now)
     record_event(
         session,

@@ -14,13 +14,13 @@ from typing import Any
 from sqlmodel import Session
 from transitions import EventData, Machine
 
-from homeward import consent
+from homeward import consent, dates
 from homeward.directory import get_staff
 from homeward.errors import Refused
 from homeward.models import Case, ConsentPurpose, HandoffStatus, StaffMember, StaffRole
 from homeward.settings import get_settings
 from statemachines import closure_requests, steps
-from tasks import checklist, transfers
+from tasks import checklist, checklist_changes, transfers
 
 EMERGENCY_DOC_MAX_DAYS = 30
 
@@ -51,6 +51,9 @@ ACTIVE = [
 ]
 OPEN_STATES = [*ACTIVE, S.SUSPENDED, S.LOST_CONTACT]
 CLOSABLE = [S.REINTEGRATION, S.CONSENT_WITHDRAWN, S.SUSPENDED, S.LOST_CONTACT]
+# Before travel, a minor's case closes only as a referral: return not in the child's interest.
+REFERRABLE = [S.CONSENT_OBTAINED, S.ASSESSED]
+TRAVEL_GUARDS = ("risk_assessed", "minor_may_travel", "travel_document_valid")
 
 
 def _row(
@@ -81,11 +84,17 @@ TRANSITIONS: list[dict[str, Any]] = [
         "arrange_travel",
         S.ASSESSED,
         S.TRAVEL_ARRANGED,
-        "risk_assessed",
-        "minor_may_travel",
-        "travel_document_valid",
+        *TRAVEL_GUARDS,
         "stage_work_done",
         before="store_travel",
+    ),
+    # A lapsed document or a missed flight: a new document and new dates, same stage.
+    _row(
+        "rearrange_travel",
+        S.TRAVEL_ARRANGED,
+        S.TRAVEL_ARRANGED,
+        *TRAVEL_GUARDS,
+        before="store_new_travel",
     ),
     _row(
         "depart",
@@ -110,6 +119,15 @@ TRANSITIONS: list[dict[str, Any]] = [
         S.CLOSED,
         "closure_approved",
         "support_period_complete",
+        "closure_reason_fits",
+        before="store_closure",
+    ),
+    _row(
+        "close",
+        REFERRABLE,
+        S.CLOSED,
+        "closure_approved",
+        "closure_reason_fits",
         before="store_closure",
     ),
     _row("withdraw_consent", OPEN_STATES, S.CONSENT_WITHDRAWN, before="stop_all_work"),
@@ -193,8 +211,22 @@ class ReturnCase:
             if not checklist.item_is_done(self.session, self.case, code, outcome)
         ]
         if missing:
-            raise self._refuse(event, "a minor cannot travel without " + "; ".join(missing))
+            raise self._refuse(
+                event,
+                "a minor cannot travel without "
+                + "; ".join(missing)
+                + (self._referral_way_out() if _bia_negative(self.session, self.case) else ""),
+            )
         return True
+
+    def _referral_way_out(self) -> str:
+        return (
+            "; the best-interests assessment found return not in the child's interest: refer "
+            "the child to the host country's child protection and close the case with "
+            f"`homeward case advance {self.case.case_ref} close --set "
+            f"reason={steps.ClosureReason.RETURN_NOT_IN_CHILD_INTEREST} "
+            "--set approved_by=SUPERVISOR_EMAIL`"
+        )
 
     def travel_document_valid(self, event: EventData) -> bool:
         step = self.step
@@ -202,35 +234,42 @@ class ReturnCase:
         problem = _document_problem(step, self.today)
         if problem:
             raise self._refuse(event, problem)
+        dates.check_not_before_consent("departure_on", step.departure_on, self._consent_on())
         return True
+
+    def _consent_on(self) -> date | None:
+        """The day the person consented to the return (the latest such consent)."""
+        given = [c for c in consent.ledger(self.session, self.case) if c.purpose == "return"]
+        return given[-1].given_on if given else None
 
     def departure_in_document_window(self, event: EventData) -> bool:
         step = self.step
         assert isinstance(step, steps.Depart)  # noqa: S101
         day = step.departed_on or self.today
-        if day > self.today:  # a future date would hold every arrival date as "before departure"
-            raise self._refuse(event, f"departed_on {day} is in the future")
+        # a future date would hold every arrival date as "before departure"
+        dates.check_not_future("departed_on", day, self.now, "the person left")
+        dates.check_not_before_consent("departed_on", day, self._consent_on())
         expires, issued = self.case.travel_doc_expires_on, self.case.travel_doc_issued_on
         if expires and day > expires:
             raise self._refuse(
                 event,
                 f"the travel document expired on {expires}; "
-                "arrange travel again with a valid document",
+                + (
+                    "arrange travel again with a valid document: `homeward case advance "
+                    f"{self.case.case_ref} rearrange_travel --set document_kind=KIND "
+                    "--set document_issued_on=YYYY-MM-DD --set document_expires_on=YYYY-MM-DD "
+                    "--set departure_on=YYYY-MM-DD`"
+                ),
             )
         if issued and day < issued:
             raise self._refuse(event, f"departure {day} is before the document's issue ({issued})")
         return True
 
-    def arrival_date_valid(self, event: EventData) -> bool:
+    def arrival_date_valid(self, _event: EventData) -> bool:
         step = self.step
         assert isinstance(step, steps.ConfirmArrival)  # noqa: S101
-        if step.arrival_on > self.today:
-            raise self._refuse(event, f"arrival_on {step.arrival_on} is in the future")
-        if self.case.departure_on and step.arrival_on < self.case.departure_on:
-            raise self._refuse(
-                event,
-                f"arrival_on {step.arrival_on} is before departure ({self.case.departure_on})",
-            )
+        dates.check_not_future("arrival_on", step.arrival_on, self.now, "the person arrived")
+        dates.check_arrival(step.arrival_on, self.case.departure_on)
         return True
 
     def closure_approved(self, event: EventData) -> bool:
@@ -256,6 +295,27 @@ class ReturnCase:
             if self.case.state != S.REINTEGRATION:
                 raise self._refuse(event, "support_period_ended applies only after reintegration")
             return self.stage_work_done(event)
+        return True
+
+    def closure_reason_fits(self, event: EventData) -> bool:
+        """Before travel a case closes only as a referral, and a referral needs a minor whose
+        best-interests assessment found return not in the child's interest."""
+        step = self.step
+        assert isinstance(step, steps.Close)  # noqa: S101
+        referral = step.reason in steps.REFERRAL_REASONS
+        if self.case.state in REFERRABLE and not referral:
+            raise self._refuse(
+                event,
+                f"before travel a case closes only with reason "
+                f"{steps.ClosureReason.RETURN_NOT_IN_CHILD_INTEREST}; otherwise suspend it or "
+                "record the withdrawal of consent (withdraw_consent) first",
+            )
+        if referral and not (self.case.is_minor and _bia_negative(self.session, self.case)):
+            raise self._refuse(
+                event,
+                f"reason {step.reason} needs a minor's best-interests assessment done with "
+                "outcome return_not_in_interest",
+            )
         return True
 
     def risk_reassessed(self, event: EventData) -> bool:
@@ -293,6 +353,11 @@ class ReturnCase:
         self.case.travel_doc_expires_on = step.document_expires_on
         self.case.departure_on = step.departure_on
 
+    def store_new_travel(self, event: EventData) -> None:
+        """New document and dates: departure-dated items follow the new departure."""
+        self.store_travel(event)
+        checklist_changes.follow_new_departure(self.session, case=self.case, now=self.now)
+
     def store_departure(self, _event: EventData) -> None:
         step = self.step
         assert isinstance(step, steps.Depart)  # noqa: S101
@@ -328,6 +393,13 @@ class ReturnCase:
         arrived = self.case.arrival_on is not None
         self.case.resume_state = S.REINTEGRATION if arrived else S.IDENTIFIED_ABROAD
         self.case.closed_at = self.case.closure_reason = self.case.closure_approved_by_id = None
+
+
+def _bia_negative(session: Session, case: Case) -> bool:
+    """Whether the child's best-interests assessment found return not in their interest."""
+    return checklist.item_is_done(
+        session, case, "best_interests_assessment", "return_not_in_interest"
+    )
 
 
 def _document_problem(step: steps.ArrangeTravel, today: date) -> str | None:

@@ -36,6 +36,13 @@ class ClosureReason(StrEnum):
     DIED = "died"
     FUNDING_ENDED = "funding_ended"
     SECURITY = "security"
+    # A minor whose best-interests assessment found return not in the child's interest: the
+    # case is referred to the host country's child protection (HTCDS ClosedReferred).
+    RETURN_NOT_IN_CHILD_INTEREST = "return_not_in_child_interest"
+
+
+REFERRAL_REASONS = frozenset({ClosureReason.RETURN_NOT_IN_CHILD_INTEREST})
+"""Closure reasons that hand the person on to another service (HTCDS ClosedReferred)."""
 
 
 class SuspendReason(StrEnum):
@@ -119,6 +126,7 @@ class Reopen(Step):
 STEP_MODELS: dict[str, type[Step]] = {
     "record_consent": RecordConsent,
     "arrange_travel": ArrangeTravel,
+    "rearrange_travel": ArrangeTravel,
     "depart": Depart,
     "confirm_arrival": ConfirmArrival,
     "close": Close,

@@ -69,6 +69,7 @@ class ItemSpec(BaseModel):
     blocking: bool = True
     applies: Literal["all", "minors", "adults"] = "all"
     outcomes: tuple[str, ...] = ()
+    renew_on_new_departure: bool = False  # done for the old dates: owed again (rearrange_travel)
 
     @property
     def title_key(self) -> str:

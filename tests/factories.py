@@ -49,13 +49,15 @@ CANARY = PersonIn(given_name="Zenobia", family_name="Canarycanary", phone="+40 7
 # Step data that satisfies every guard, relative to the clock's date.
 def step_data(trigger: str, clock: SimulatedClock) -> dict[str, Any]:
     today = clock.now().date()
+    travel = {
+        "document_kind": "passport",
+        "document_expires_on": str(today + timedelta(days=400)),
+        "departure_on": str(today + timedelta(days=5)),
+    }
     return {
         "record_consent": {"method": "signed", "language": "ro"},
-        "arrange_travel": {
-            "document_kind": "passport",
-            "document_expires_on": str(today + timedelta(days=400)),
-            "departure_on": str(today + timedelta(days=5)),
-        },
+        "arrange_travel": travel,
+        "rearrange_travel": travel,
         "depart": {},
         "confirm_arrival": {"arrival_on": str(today)},
         "close": {"reason": "support_period_ended", "approved_by": SUPERVISOR},
@@ -135,12 +137,15 @@ def items(
         return list(s.exec(query.order_by(ChecklistItem.id)))
 
 
-def complete_stage(case_ref: str, clock: SimulatedClock, stage: str | None = None) -> None:
-    """Mark every open item of the case's (or the given) stage done, as a supervisor would."""
+def complete_stage(
+    case_ref: str, clock: SimulatedClock, stage: str | None = None, **outcomes: str
+) -> None:
+    """Mark every open item of the case's (or the given) stage done, as a supervisor would;
+    items with outcomes get the first listed, or the one given by code in ``outcomes``."""
     state = stage or load_case(case_ref).state
     for item in items(case_ref, stage=state, status=ItemStatus.OPEN):
         spec = load_catalog("v1").spec(item.code)
-        outcome = spec.outcomes[0] if spec.outcomes else None
+        outcome = outcomes.get(item.code, spec.outcomes[0] if spec.outcomes else None)
         with write_session() as s:
             checklist.mark_done(
                 s, item_id=item.id or 0, actor=actor(s, COORD), now=clock.now(), outcome=outcome
@@ -220,12 +225,13 @@ def admin_read() -> Iterator[Session]:
 def plain(table: str, column: str, row_id: int, stored: str | None) -> str | None:
     """Decrypt a protected free-text value (as the system would), for assertions."""
     from homeward import vault
-    from homeward.models import Case, ChecklistItem, Handoff
+    from homeward.models import Case, ChecklistItem, Handoff, ItemChange
 
     if stored is None:
         return None
     with admin_read() as s:
-        holder = s.get(ChecklistItem if table == "checklist_item" else Handoff, row_id)
+        holders = {"checklist_item": ChecklistItem, "item_change": ItemChange}
+        holder = s.get(holders.get(table, Handoff), row_id)
         assert holder is not None
         case = s.get(Case, holder.case_id)
         assert case is not None

@@ -1,7 +1,8 @@
-"""``homeward items``: list, record, skip and hand off checklist items."""
+"""``homeward items``: list, record, skip, reopen, reschedule and hand off checklist items."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import typer
@@ -18,9 +19,10 @@ from homeward.cli.common import (
     writing,
 )
 from homeward.directory import get_org, get_staff, orgs_by_id
+from homeward.errors import InvalidInput
 from homeward.idempotency import check_key, once
 from statemachines.cases import get_case
-from tasks import checklist, handoffs
+from tasks import checklist, checklist_changes, handoffs
 from tasks.catalog import load_catalog
 from tasks.queries import ItemFilter, list_items
 
@@ -209,3 +211,53 @@ def items_reject(
             expected_version=expect_version,
         )
         console.print(f"handoff of item #{item_id} rejected")
+
+
+@items_app.command("reopen")
+def items_reopen(
+    item_id: int,
+    reason: str = typer.Option(..., help="why it is reopened (stored encrypted)"),
+    expect_version: int = expect_version_option(),
+) -> None:
+    """Open a done or skipped item again: an item of the case's current stage, or a
+    non-blocking one of an earlier stage."""
+    with writing() as session:
+        item = checklist_changes.reopen_item(
+            session,
+            item_id=item_id,
+            actor=actor(session),
+            reason=reason,
+            now=now(),
+            expected_version=expect_version,
+        )
+        console.print(f"item #{item.id} {item.code} is open again, due {local_day(item.due_at)}")
+
+
+@items_app.command("due")
+def items_due(
+    item_id: int,
+    on: str = typer.Option(..., "--on", help="the new due date, YYYY-MM-DD (today or later)"),
+    reason: str = typer.Option(..., help="why the date moves (stored encrypted)"),
+    expect_version: int = expect_version_option(),
+) -> None:
+    """Move an open item's due date, with a reason."""
+    day = parse_day(on, "--on")
+    with writing() as session:
+        item = checklist_changes.change_due(
+            session,
+            item_id=item_id,
+            actor=actor(session),
+            on=day,
+            reason=reason,
+            now=now(),
+            expected_version=expect_version,
+        )
+        console.print(f"item #{item.id} {item.code} now due {local_day(item.due_at)}")
+
+
+def parse_day(value: str, option: str) -> date:
+    """A YYYY-MM-DD day from an option, or one line naming it."""
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(f"{option}: {value!r} is not a date; use YYYY-MM-DD") from None

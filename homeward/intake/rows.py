@@ -16,6 +16,7 @@ from typing import Any
 from openpyxl import load_workbook
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from homeward.countries import check_country
 from homeward.errors import InvalidInput
 from homeward.reporting.dimensions import age_on
 from homeward.vault import PersonIn
@@ -41,7 +42,7 @@ class CaseRow(BaseModel):
 
     external_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$")
     is_minor: bool = False
-    host_country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
+    host_country: str | None = Field(default=None, description="ISO 3166-1 alpha-2 code")
     opened_on: date | None = None
     ngo: str | None = None
     dgaspc: str | None = None
@@ -49,8 +50,8 @@ class CaseRow(BaseModel):
 
     @field_validator("host_country")
     @classmethod
-    def _upper(cls, value: str | None) -> str | None:
-        return value.upper() if value else value
+    def _country(cls, value: str | None) -> str | None:
+        return check_country(value) if value else None
 
 
 @dataclass(frozen=True)

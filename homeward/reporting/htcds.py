@@ -46,6 +46,8 @@ FIELDS = [
 ]
 # HTCDS statuses: Active, FollowUp (after return, in reintegration), Closed, ClosedReferred.
 STATUS = {"reintegration": "FollowUp", "received": "FollowUp", "closed": "Closed"}
+# Closure reasons that hand the person on (statemachines.steps.REFERRAL_REASONS): ClosedReferred.
+REFERRAL_REASONS = frozenset({"return_not_in_child_interest"})
 
 
 def _gender(sex: str) -> str:
@@ -63,7 +65,8 @@ def _row(case: Case, profile_sex: str, band: str, form: str) -> dict[str, str | 
         "CountryOfExploitation": case.host_country,
     }
     row.update({flag: int(form == code) for flag, code in FLAGS.items()})
-    row["caseStatus"] = STATUS.get(case.state, "Active")
+    referred = case.closure_reason in REFERRAL_REASONS
+    row["caseStatus"] = "ClosedReferred" if referred else STATUS.get(case.state, "Active")
     row["closureReason"] = case.closure_reason or ""
     row["returned"] = int(case.arrival_on is not None)
     return row

@@ -36,6 +36,7 @@ CLOSURE_REASONS = (
     "died",
     "funding_ended",
     "security",
+    "return_not_in_child_interest",
 )
 
 

@@ -29,12 +29,16 @@ KNOWN_GUARDS = {
     "arrival_date_valid",
     "closure_approved",
     "support_period_complete",
+    "closure_reason_fits",
     "risk_reassessed",
     *(f"returns_to_{state}" for state in State),
 }
 # Off the happy path: the trigger that leaves an active stage for these, and the one back.
 LEAVING = {State.SUSPENDED: "suspend", State.LOST_CONTACT: "lose_contact"}
 RETURNING = {"resume": State.SUSPENDED, "regain_contact": State.LOST_CONTACT}
+# Before travel, only a minor's case whose best-interests assessment found return not in the
+# child's interest closes (a referral to the host country's child protection).
+REFERRAL = {State.CONSENT_OBTAINED, State.ASSESSED}
 
 
 def sources(row: dict[str, Any]) -> list[State]:
@@ -77,10 +81,22 @@ def reach(
 def satisfying_data(trigger: str, source: State, clock: SimulatedClock) -> dict[str, Any]:
     """Step data meeting every guard of ``trigger`` from ``source``."""
     data = f.step_data(trigger, clock)
-    if trigger == "close" and source != State.REINTEGRATION:
+    if trigger == "close" and source in REFERRAL:
+        data = {**data, "reason": "return_not_in_child_interest"}
+    elif trigger == "close" and source != State.REINTEGRATION:
         # support_period_ended applies only after reintegration; any other listed reason will do.
         data = {**data, "reason": "person_chose_to_stop"}
     return data
+
+
+def referred_minor(clock: SimulatedClock, source: State) -> str:
+    """A minor's case in ``source`` whose best-interests assessment found against return."""
+    ref = f.open_case(clock, minor=True)
+    f.drive_to(ref, State.CONSENT_OBTAINED, clock)
+    f.complete_stage(ref, clock, best_interests_assessment="return_not_in_interest")
+    if source == State.ASSESSED:
+        f.advance(ref, "complete_assessment", clock)
+    return ref
 
 
 def facts(case_ref: str) -> tuple[str, int, int, int]:
@@ -115,9 +131,12 @@ def test_every_state_is_in_the_table():
 def test_row_moves_the_case_and_records_the_event(db_url, clock, row, source):
     trigger, dest = row["trigger"], State(row["dest"])
     f.seed()
-    ref = f.open_case(clock)
-    origin = dest if trigger in RETURNING else State.IDENTIFIED_ABROAD
-    reach(ref, source, clock, origin=origin)
+    if trigger == "close" and source in REFERRAL:
+        ref = referred_minor(clock, source)
+    else:
+        ref = f.open_case(clock)
+        origin = dest if trigger in RETURNING else State.IDENTIFIED_ABROAD
+        reach(ref, source, clock, origin=origin)
     if trigger in RETURNING:
         assert f.load_case(ref).resume_state == dest
     f.complete_stage(ref, clock)  # the stage's blocking items (and a risk reassessment)

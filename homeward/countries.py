@@ -1,0 +1,37 @@
+"""ISO 3166-1 alpha-2 country codes: the official list of the 249 assigned codes (as of
+ISO/TC 46 N1108, 2023-04-05; the same list tzdata ships as ``iso3166.tab``).
+
+Host and destination countries, organisations' countries and imported rows are checked against
+it, so a typo such as ``XX`` or ``UK`` (the United Kingdom is ``GB``) is refused at the door.
+"""
+
+from __future__ import annotations
+
+ISO_3166_ALPHA2: frozenset[str] = frozenset(
+    """
+AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO
+BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ
+DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP
+GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG
+KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML
+MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE
+PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL
+SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM
+US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+""".split()
+)
+"""Every officially assigned ISO 3166-1 alpha-2 code."""
+
+
+def check_country(value: str) -> str:
+    """``value`` upper-cased if it is an assigned ISO 3166-1 alpha-2 code; ``ValueError`` if not.
+
+    The message names the fix, never echoes more than the two letters given.
+    """
+    code = value.strip().upper()
+    if code not in ISO_3166_ALPHA2:
+        shown = code if len(code) == 2 and code.isalpha() else "it"
+        raise ValueError(
+            f"{shown} is not an ISO 3166-1 alpha-2 country code; use one such as RO, IT, ES or GB"
+        )
+    return code
