@@ -47,13 +47,26 @@ from tasks.catalog import load_catalog
 case_app = typer.Typer(help="Return cases.", no_args_is_help=True)
 
 
+# Why a key may not repeat, per option. A case has one organisation per part: the
+# ``case_participant`` table is unique on (case, role) and each part's checklist items go to
+# the one organisation holding it; another organisation joins through an item handoff.
+REPEATED_KEY_HINTS = {
+    "--with": "a case has one organisation per part; name one, and hand single items to "
+    "another with `homeward items handoff ID --to SLUG`",
+}
+
+
 def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
-    """``["a=1", "b=2"]`` -> ``{"a": "1", "b": "2"}``; a malformed pair names the option."""
+    """``["a=1", "b=2"]`` -> ``{"a": "1", "b": "2"}``; a malformed or repeated key names the
+    option (a repeated key is refused, never silently overwritten)."""
     parsed: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise InvalidInput(f"{option}: {pair!r} is not key=value")
+        if key.strip() in parsed:
+            hint = REPEATED_KEY_HINTS.get(option, "give each key once")
+            raise InvalidInput(f"{option}: {key.strip()} is given twice; {hint}")
         parsed[key.strip()] = value.strip()
     return parsed
 
