@@ -27,6 +27,7 @@ from homeward.cli.common import (
     request_id_option,
     writing,
 )
+from homeward.cli.notes import print_case_texts
 from homeward.directory import first_error, orgs_by_id
 from homeward.errors import InvalidInput, Refused
 from homeward.idempotency import check_key, once
@@ -152,7 +153,9 @@ def _warn_duplicates(session: Session, who: StaffMember, case_ids: list[int]) ->
 @case_app.command("show")
 def case_show(
     case_ref: str,
-    personal: bool = typer.Option(False, help="also show the person's data you may see (audited)"),
+    personal: bool = typer.Option(
+        False, help="also show the person's data, notes and reasons you may see (audited)"
+    ),
 ) -> None:
     """Show a case: stage, facts, participants, checklist items and what can happen next."""
     with writing() if personal else reading() as session:
@@ -162,6 +165,8 @@ def case_show(
         if personal:
             _personal(session, case, who)
         _items_table(session, case)
+        if personal:
+            print_case_texts(session, case, who)
         console.print("next: " + (", ".join(allowed_triggers(case)) or "nothing (closed)"))
 
 
