@@ -90,7 +90,13 @@ class HandoffStatus(StrEnum):
 
 
 class ParticipantRole(StrEnum):
-    """The part an organisation plays in one case (see DOMAIN.md, 'Who takes part')."""
+    """The part an organisation plays in one case; one organisation per part.
+
+    s_iom: the IOM mission in the country where the person was identified; cons: the Romanian
+    embassy or consulate there; r_iom: IOM Romania, receiving; ngo: the partner NGO at home;
+    dgaspc: the county child-protection directorate (minors); anitp: the national
+    anti-trafficking agency; le: police or prosecutors.
+    """
 
     S_IOM = "s_iom"  # IOM mission in the destination (host) country
     CONS = "cons"  # Romanian embassy / consulate

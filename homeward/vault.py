@@ -7,6 +7,7 @@ plays in the case and on the person's sharing consent (see ``FIELDS_BY_PART``).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -211,6 +212,22 @@ def protect_text(
     return crypto.encrypt_field(key, text, table=table, column=column, row_id=row_id)
 
 
+def may_read_text(
+    session: Session, *, case: Case, actor: StaffMember, parties: Collection[int] = ()
+) -> bool:
+    """Whether ``actor`` may read a free-text value (a note, a reason) of ``case``.
+
+    The owner organisation's staff may (not its managers: they report, they do not read case
+    files); so may an organisation the text concerns (``parties``: the item's owner, a
+    handoff's two sides), once the person consented to sharing with it. Nobody else.
+    """
+    if actor.role not in READING_ROLES:
+        return False
+    if actor.org_id == case.owner_org_id:
+        return True
+    return actor.org_id in parties and has_sharing_consent(session, case=case, org_id=actor.org_id)
+
+
 def reveal_text(
     session: Session,
     *,
@@ -221,10 +238,14 @@ def reveal_text(
     stored: str,
     actor: StaffMember,
     now: datetime,
+    parties: Collection[int] = (),
 ) -> str:
-    """Decrypt a free-text value for a member of the case's owner organisation (audited)."""
-    if actor.org_id != case.owner_org_id or actor.role not in READING_ROLES:
-        raise Refused("only the owner organisation's staff can read free-text notes")
+    """Decrypt a free-text value for someone who may read it (``may_read_text``); audited."""
+    if not may_read_text(session, case=case, actor=actor, parties=parties):
+        raise Refused(
+            "only the case owner's staff, and with the person's sharing consent the "
+            "organisations a note concerns, can read it"
+        )
     text = crypto.decrypt_field(
         case_key(session, case), stored, table=table, column=column, row_id=row_id
     )

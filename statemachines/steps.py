@@ -27,7 +27,9 @@ class TravelDocKind(StrEnum):
 
 
 class ClosureReason(StrEnum):
-    """The fixed list of closure reasons (DOMAIN.md, 'Closure')."""
+    """Why a case closes, from a fixed list (no free text): the support period ended; the
+    person no longer meets the criteria, chose to stop, moved away or migrated again, or died;
+    the funding ended; security. A supervisor of the owner organisation approves it."""
 
     SUPPORT_PERIOD_ENDED = "support_period_ended"
     NO_LONGER_ELIGIBLE = "no_longer_eligible"

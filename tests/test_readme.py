@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlmodel import select
+
+from homeward.models import Case, ChecklistItem
 from statemachines.diagram import mermaid
+from tests import factories
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -46,3 +50,61 @@ def test_readme_diagram_is_generated_from_the_transition_table():
     )
     assert block, "README lost its diagram markers"
     assert block.group(1) == mermaid(), "run `homeward case diagram` and paste it into README"
+
+
+EXAMPLE_REF = "RT-7KQ2-M9"
+ITEM_ID = re.compile(r"(\bitems (?:done|skip|show|handoff|accept|reject|assign|reopen|due) )(\d+)")
+
+
+def using_it_lines() -> list[str]:
+    """The command lines of the bash block in README's "Using it" section."""
+    section = README.split("\n## Using it\n", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.S)
+    assert block, "README's Using it section lost its bash block"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def _item_ids(case_ref: str) -> list[int]:
+    with factories.admin_read() as s:
+        case = s.exec(select(Case).where(Case.case_ref == case_ref)).one()
+        query = select(ChecklistItem.id).where(ChecklistItem.case_id == case.id)
+        return sorted(i for i in s.exec(query) if i is not None)
+
+
+def _as_run(line: str, db_url: str, case_ref: str | None) -> str:
+    """The README line with this test's database, and the real case_ref and item ids (the
+    README's item N is the case's N-th item: the same numbers on a fresh database)."""
+    if line.startswith("export HOMEWARD_DATABASE_URL="):
+        return f"export HOMEWARD_DATABASE_URL={db_url}"
+    if case_ref is None:
+        return line
+    ids = _item_ids(case_ref)
+    line = ITEM_ID.sub(lambda m: m.group(1) + str(ids[int(m.group(2)) - 1]), line)
+    return line.replace(EXAMPLE_REF, case_ref)
+
+
+def test_the_using_it_walk_through_runs_as_written(db_url, tmp_path):
+    bin_dir = str(Path(sys.executable).parent)
+    env = {k: v for k, v in os.environ.items() if k != "HOMEWARD_ACTOR"}
+    env |= {"HOME": str(tmp_path), "HOMEWARD_KEY_FILE": str(tmp_path / "keys.json")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    saved, case_ref = tmp_path / "env", None
+    for line in using_it_lines():
+        script = f"{_as_run(line, db_url, case_ref)}\nstatus=$?; env -0 > {saved}; exit $status"
+        done = subprocess.run(
+            ["bash", "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
+        env = dict(v.split("=", 1) for v in saved.read_text().split("\0") if "=" in v)
+        if " case start " in line:
+            case_ref = re.search(r"case (RT-\S+) opened", done.stdout).group(1)  # type: ignore[union-attr]
+    assert case_ref is not None
+    with factories.admin_read() as s:
+        case = s.exec(select(Case).where(Case.case_ref == case_ref)).one()
+        assert case.state == "consent_obtained"  # the walk-through really moved the case

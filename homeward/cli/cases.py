@@ -27,6 +27,7 @@ from homeward.cli.common import (
     request_id_option,
     writing,
 )
+from homeward.cli.notes import print_case_texts
 from homeward.directory import first_error, orgs_by_id
 from homeward.errors import InvalidInput, Refused
 from homeward.idempotency import check_key, once
@@ -47,13 +48,26 @@ from tasks.catalog import load_catalog
 case_app = typer.Typer(help="Return cases.", no_args_is_help=True)
 
 
+# Why a key may not repeat, per option. A case has one organisation per part: the
+# ``case_participant`` table is unique on (case, role) and each part's checklist items go to
+# the one organisation holding it; another organisation joins through an item handoff.
+REPEATED_KEY_HINTS = {
+    "--with": "a case has one organisation per part; name one, and hand single items to "
+    "another with `homeward items handoff ID --to SLUG`",
+}
+
+
 def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
-    """``["a=1", "b=2"]`` -> ``{"a": "1", "b": "2"}``; a malformed pair names the option."""
+    """``["a=1", "b=2"]`` -> ``{"a": "1", "b": "2"}``; a malformed or repeated key names the
+    option (a repeated key is refused, never silently overwritten)."""
     parsed: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise InvalidInput(f"{option}: {pair!r} is not key=value")
+        if key.strip() in parsed:
+            hint = REPEATED_KEY_HINTS.get(option, "give each key once")
+            raise InvalidInput(f"{option}: {key.strip()} is given twice; {hint}")
         parsed[key.strip()] = value.strip()
     return parsed
 
@@ -139,7 +153,9 @@ def _warn_duplicates(session: Session, who: StaffMember, case_ids: list[int]) ->
 @case_app.command("show")
 def case_show(
     case_ref: str,
-    personal: bool = typer.Option(False, help="also show the person's data you may see (audited)"),
+    personal: bool = typer.Option(
+        False, help="also show the person's data, notes and reasons you may see (audited)"
+    ),
 ) -> None:
     """Show a case: stage, facts, participants, checklist items and what can happen next."""
     with writing() if personal else reading() as session:
@@ -149,6 +165,8 @@ def case_show(
         if personal:
             _personal(session, case, who)
         _items_table(session, case)
+        if personal:
+            print_case_texts(session, case, who)
         console.print("next: " + (", ".join(allowed_triggers(case)) or "nothing (closed)"))
 
 

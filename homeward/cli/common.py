@@ -61,10 +61,19 @@ def reading() -> Iterator[Session]:
 
 @contextmanager
 def writing() -> Iterator[Session]:
+    """A write transaction whose standard output appears only once it has committed.
+
+    What a command prints inside it is held back until the commit: a reader that stops early
+    (``homeward case start ... | head -1``) or a failing write can no longer make the command
+    print a case_ref and then roll the case back, and a refused command prints nothing.
+    """
     load_keyring()
     ensure_schema()
-    with write_session() as session:
-        yield session
+    with console.capture() as held:
+        with write_session() as session:
+            yield session
+    console.file.write(held.get())
+    console.file.flush()
 
 
 def actor(session: Session) -> StaffMember:

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from homeward.cli import notes
 from homeward.cli.common import (
     actor,
     console,
@@ -27,6 +28,7 @@ from tasks.catalog import load_catalog
 from tasks.queries import ItemFilter, list_items
 
 items_app = typer.Typer(help="Checklist items and their handoffs.", no_args_is_help=True)
+notes.register(items_app)  # ``homeward items show ID``: an item with its notes and reasons
 
 
 @items_app.command("list")
