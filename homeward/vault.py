@@ -16,16 +16,17 @@ from homeward import crypto
 from homeward.auditlog import audit
 from homeward.consent import has_sharing_consent
 from homeward.db import system_scope
-from homeward.errors import NotFound, Refused
+from homeward.errors import NotFound
 from homeward.keys import load_keyring
 from homeward.models import (
     Beneficiary,
     Case,
     CaseKey,
     CaseParticipant,
+    Organisation,
     StaffMember,
-    StaffRole,
 )
+from homeward.permissions import Action, allowed, ensure, owner_staff
 
 PERSON_FIELDS = (
     "given_name",
@@ -63,7 +64,6 @@ FIELDS_BY_PART: dict[str, frozenset[str]] = {
     ),
     "s_iom": ALL,
 }
-READING_ROLES = frozenset({StaffRole.COORDINATOR, StaffRole.CASEWORKER, StaffRole.SUPERVISOR})
 
 
 class PersonIn(BaseModel):
@@ -124,6 +124,8 @@ def store_person(
 ) -> Beneficiary:
     """Encrypt and store (or replace) the person's data for ``case``."""
     assert case.id is not None  # noqa: S101
+    if actor is not None:
+        ensure(session, actor, Action.ENTER_PERSON, case)
     key = ensure_case_key(session, case, now)
     row = session.exec(select(Beneficiary).where(Beneficiary.case_id == case.id)).first()
     if row is None:
@@ -161,7 +163,8 @@ def store_person(
 
 def readable_fields(session: Session, case: Case, actor: StaffMember) -> frozenset[str]:
     """The personal fields ``actor`` may read on ``case`` (empty: none)."""
-    if actor.role not in READING_ROLES:
+    org = session.get(Organisation, actor.org_id)
+    if org is None or not allowed(org.kind, actor.role, Action.READ_PERSON):
         return frozenset()
     if actor.org_id == case.owner_org_id:
         return FIELDS_BY_PART["owner"]
@@ -180,7 +183,10 @@ def read_person(
     """Decrypt the fields ``actor`` may read; the read itself is audited."""
     fields = readable_fields(session, case, actor)
     if not fields:
-        raise NotFound(f"case {case.case_ref} has no personal data you may see")
+        raise NotFound(
+            f"case {case.case_ref} has no personal data you may see; "
+            f"ask {owner_staff(session, case, Action.READ_PERSON)}"
+        )
     row = session.exec(select(Beneficiary).where(Beneficiary.case_id == case.id)).first()
     if row is None or row.id is None:
         raise NotFound(f"case {case.case_ref} has no personal data entered yet")
@@ -223,8 +229,7 @@ def reveal_text(
     now: datetime,
 ) -> str:
     """Decrypt a free-text value for a member of the case's owner organisation (audited)."""
-    if actor.org_id != case.owner_org_id or actor.role not in READING_ROLES:
-        raise Refused("only the owner organisation's staff can read free-text notes")
+    ensure(session, actor, Action.READ_NOTES, case)
     text = crypto.decrypt_field(
         case_key(session, case), stored, table=table, column=column, row_id=row_id
     )

@@ -11,11 +11,11 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from homeward.access import ensure_can_steer
 from homeward.audit import record_event
 from homeward.directory import get_staff
 from homeward.errors import Refused
 from homeward.models import Case, StaffMember, StaffRole
+from homeward.permissions import Action, ensure
 from statemachines.cases import allowed_triggers, get_case
 from statemachines.steps import ClosureRejection
 
@@ -23,7 +23,7 @@ from statemachines.steps import ClosureRejection
 def closable(session: Session, *, case_ref: str, actor: StaffMember) -> Case:
     """The case, if the actor may steer it and its stage allows ``close`` (guards aside)."""
     case = get_case(session, case_ref=case_ref, actor=actor)
-    ensure_can_steer(session, actor, case)
+    ensure(session, actor, Action.FIRE_TRIGGER, case)
     if "close" not in allowed_triggers(case):
         allowed = ", ".join(allowed_triggers(case)) or "none"
         raise Refused(
