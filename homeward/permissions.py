@@ -99,8 +99,9 @@ def allowed(kind: str, role: str, action: Action) -> bool:
 
 
 def roles_text(roles: frozenset[StaffRole]) -> str:
-    """``a coordinator or supervisor``: the roles in the enum's order."""
-    return "a " + " or ".join(r.value for r in StaffRole if r in roles)
+    """``a coordinator, caseworker or supervisor``: the roles in the enum's order."""
+    names = [r.value for r in StaffRole if r in roles]
+    return "a " + (f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0])
 
 
 def org_text(org: Organisation) -> str:
@@ -152,11 +153,15 @@ def ensure_item(
         return
     if actor.org_id == case.owner_org_id and allowed(org.kind, actor.role, Action.WORK_ANY_ITEM):
         return
-    item_org = _org(session, item.owner_org_id)
+    item_org, ask = _org(session, item.owner_org_id), roles_text(RULES[action].roles)
+    whom = owner_staff(session, case, Action.WORK_ANY_ITEM)
+    if item.owner_org_id == case.owner_org_id:
+        whom = f"{ask} of {org_text(item_org)}, which owns the item and the case"
+    elif item_org.kind in RULES[action].kinds:  # not ANITP's or the police's: they read only
+        whom = f"{ask} of {org_text(item_org)}, the item's organisation, or {whom}"
     raise Refused(
-        f"{_who(actor, org)} cannot {ITEM_VERBS[action]} item #{item.id} of case {case.case_ref}; "
-        f"ask {roles_text(RULES[action].roles)} of {org_text(item_org)}, the item's "
-        f"organisation, or {owner_staff(session, case, Action.WORK_ANY_ITEM)}"
+        f"{_who(actor, org)} cannot {ITEM_VERBS[action]} item #{item.id} of case "
+        f"{case.case_ref}; ask {whom}"
     )
 
 

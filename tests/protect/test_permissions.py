@@ -107,6 +107,62 @@ def test_police_taking_part_cannot_record_its_own_item(iom_case, clock, capsys, 
     assert "read-only" in err and "IOM Italy (iom-it)" in err
 
 
+@pytest.fixture
+def minor_case(db_url, clock):
+    """A child's case owned by IOM Italy, DGASPC Brasov taking part, shared with everyone."""
+    f.seed()
+    with write_session() as s:
+        staff_in = validate(
+            StaffIn, org="dgaspc-bv", name="Coord", email=DGASPC_COORD, role="coordinator"
+        )
+        add_staff(session=s, staff_in=staff_in)
+    return f.open_case(clock, minor=True)
+
+
+DGASPC_COORD = "coord@dgaspc-bv.example.org"
+
+
+def cli(capsys, monkeypatch, email: str, *argv: str):
+    return run_cli(capsys, monkeypatch, "--as", email, *argv)
+
+
+def test_a_childs_reception_items_stay_with_dgaspc(minor_case, clock, capsys, monkeypatch):
+    f.drive_to(minor_case, "consent_obtained", clock)
+    before_reception = next(
+        i for i in f.items(minor_case, stage="consent_obtained") if i.code == "family_assessment"
+    )  # DGASPC's too, but not reception: it may be handed on
+    done = cli(capsys, monkeypatch, DGASPC_COORD, "items", "handoff", str(before_reception.id),
+               "--to", "iom-ro")  # fmt: skip
+    assert done.code == 0, done.err
+    f.drive_to(minor_case, "in_transit", clock)
+    (met,) = [i for i in f.items(minor_case, stage="in_transit") if i.code == "met_on_arrival"]
+    for email in (DGASPC_COORD, f.COORD):  # neither DGASPC nor the case's owner may
+        err = refused_unchanged(
+            capsys, monkeypatch, "--as", email, "items", "handoff", str(met.id), "--to", "adpare"
+        )
+        assert "child's reception, which stays with DGASPC Brasov (dgaspc-bv)" in err
+
+
+def test_a_childs_case_stays_with_dgaspc_once_reception_began(
+    minor_case, clock, capsys, monkeypatch
+):
+    early = f.open_case(clock, minor=True)  # before reception a child's case may move
+    assert cli(capsys, monkeypatch, f.COORD, "case", "handoff", early, "--to", "iom-ro").code == 0
+    f.drive_to(minor_case, "in_transit", clock)
+    err = refused_unchanged(
+        capsys, monkeypatch, "--as", f.COORD, "case", "handoff", minor_case, "--to", "iom-ro"
+    )
+    assert "reception has begun" in err and "hand it to DGASPC Brasov (dgaspc-bv)" in err
+    offered = cli(capsys, monkeypatch, f.COORD, "case", "handoff", minor_case, "--to", "dgaspc-bv")
+    assert offered.code == 0, offered.err
+    taken = cli(capsys, monkeypatch, DGASPC_COORD, "case", "accept", minor_case)
+    assert taken.code == 0, taken.err
+    err = refused_unchanged(
+        capsys, monkeypatch, "--as", DGASPC_COORD, "case", "handoff", minor_case, "--to", "adpare"
+    )
+    assert "reception has begun" in err
+
+
 def test_readme_shows_the_permission_table_of_the_code():
     from homeward.permissions import markdown_table
 
