@@ -81,7 +81,7 @@ def test_an_ngo_cannot_set_an_iom_case_to_lost_contact(iom_case, capsys, monkeyp
             staff_in=validate(
                 StaffIn,
                 org="adpare",
-                name="C",
+                name="Coord",
                 email="coord@adpare.example.org",
                 role="coordinator",
             ),
@@ -134,7 +134,10 @@ def test_a_childs_reception_items_stay_with_dgaspc(minor_case, clock, capsys, mo
     done = cli(capsys, monkeypatch, DGASPC_COORD, "items", "handoff", str(before_reception.id),
                "--to", "iom-ro")  # fmt: skip
     assert done.code == 0, done.err
-    f.drive_to(minor_case, "in_transit", clock)
+    for trigger in ("complete_assessment", "arrange_travel", "depart"):
+        f.complete_stage(minor_case, clock)
+        clock.advance(days=5 if trigger == "depart" else 0)
+        f.advance(minor_case, trigger, clock)
     (met,) = [i for i in f.items(minor_case, stage="in_transit") if i.code == "met_on_arrival"]
     for email in (DGASPC_COORD, f.COORD):  # neither DGASPC nor the case's owner may
         err = refused_unchanged(
