@@ -241,7 +241,7 @@ def case_advance(
     expect_version: int = expect_version_option(),
     request_id: str = request_id_option(),
 ) -> None:
-    """Move a case: fire TRIGGER with its step data (see `homeward case show` for what's next)."""
+    """Move a case (owner's coordinators, supervisors): fire TRIGGER with its step data."""
     key, ref, data = check_key(request_id), checked_ref(case_ref), parse_pairs(set_, "--set")
     with writing() as session:
         who = actor(session)
@@ -299,7 +299,7 @@ def case_handoff(
     expect_version: int = expect_version_option(),
     request_id: str = request_id_option(),
 ) -> None:
-    """Hand the whole case to another organisation (e.g. to IOM Romania at reception)."""
+    """Hand the whole case to another organisation (a child's stays with DGASPC from transit)."""
     key, ref = check_key(request_id), checked_ref(case_ref)
     with writing() as session:
         who = actor(session)
@@ -362,7 +362,7 @@ def case_hold(
     case_ref: str,
     release: bool = typer.Option(False, "--release", help="lift the hold instead of placing it"),
 ) -> None:
-    """Place (or lift) a legal hold: a held case's personal data is never purged."""
+    """Place (or lift) a legal hold (owner's supervisor): its personal data is never purged."""
     with writing() as session:
         who = actor(session)
         case = get_case(session, case_ref=case_ref, actor=who)
