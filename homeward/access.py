@@ -1,9 +1,7 @@
-"""Who may do what, for now: the checks every engine write path runs on the acting staff member.
-
-The rule of thumb (Primero's, narrowed): a case is worked on by the organisations taking part in
-it; an item by its owner organisation, or by the coordinators and supervisors of the case's owner
-organisation; managers read and report but do not change cases. A denial reads like "not found"
+"""Who sees which case: the organisations taking part in it. A denial reads like "not found"
 so it does not reveal that a case exists.
+
+What each of them may do on a case it sees is ``homeward.permissions``' table.
 """
 
 from __future__ import annotations
@@ -11,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import union
 from sqlmodel import Session, col, select
 
-from homeward.errors import NotFound, Refused
+from homeward.errors import NotFound
 from homeward.models import (
     Case,
     CaseParticipant,
@@ -19,11 +17,7 @@ from homeward.models import (
     Handoff,
     HandoffStatus,
     StaffMember,
-    StaffRole,
 )
-
-STEERING_ROLES = frozenset({StaffRole.COORDINATOR, StaffRole.SUPERVISOR})
-WORKING_ROLES = STEERING_ROLES | {StaffRole.CASEWORKER}
 
 
 def case_org_ids(session: Session, case: Case) -> set[int]:
@@ -43,35 +37,3 @@ def ensure_can_see(session: Session, actor: StaffMember, case: Case) -> None:
     """Raise ``NotFound`` unless the actor's organisation takes part in the case."""
     if actor.org_id not in case_org_ids(session, case):
         raise NotFound(f"case {case.case_ref} not found")
-
-
-def ensure_can_steer(session: Session, actor: StaffMember, case: Case) -> None:
-    """Moving a case between stages: a coordinator or supervisor of a participating organisation."""
-    ensure_can_see(session, actor, case)
-    ensure_steering_role(actor)
-
-
-def ensure_steering_role(actor: StaffMember) -> None:
-    """The role half of ``ensure_can_steer``, for a case the actor was already shown."""
-    if actor.role not in STEERING_ROLES:
-        raise Refused(
-            f"staff role {actor.role!r} cannot move a case between stages; "
-            "ask a coordinator or supervisor"
-        )
-
-
-def ensure_can_work_item(actor: StaffMember, case: Case, item: ChecklistItem) -> None:
-    """Recording or handing off an item: its owner org, or the case owner's steering staff."""
-    owns_item = actor.org_id == item.owner_org_id and actor.role in WORKING_ROLES
-    steers_case = actor.org_id == case.owner_org_id and actor.role in STEERING_ROLES
-    if not (owns_item or steers_case):
-        raise Refused(
-            f"item #{item.id} belongs to another organisation; "
-            "hand it off or ask its owner to record it"
-        )
-
-
-def ensure_can_open_cases(actor: StaffMember) -> None:
-    """Opening a case: coordinators and supervisors only."""
-    if actor.role not in STEERING_ROLES:
-        raise Refused(f"staff role {actor.role!r} cannot open cases; ask a coordinator")

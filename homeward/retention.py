@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, delete, select
 
+from homeward.audit import record_event
 from homeward.auditlog import audit
 from homeward.db import system_scope
 from homeward.models import (
@@ -24,6 +25,7 @@ from homeward.models import (
     ItemChange,
     StaffMember,
 )
+from homeward.permissions import Action, ensure
 from homeward.settings import get_settings
 
 
@@ -80,3 +82,14 @@ def purge_due(
             for case in cases:
                 purge_case(session, case=case, now=now, actor=actor)
     return cases
+
+
+def set_legal_hold(
+    session: Session, *, case: Case, actor: StaffMember, hold: bool, now: datetime
+) -> None:
+    """Place (``hold``) or lift a legal hold: a held case's personal data is never purged."""
+    ensure(session, actor, Action.LEGAL_HOLD, case)
+    case.legal_hold = hold
+    session.add(case)
+    trigger = "legal_hold_placed" if hold else "legal_hold_lifted"
+    record_event(session, case=case, trigger=trigger, at=now, actor=actor)

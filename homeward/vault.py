@@ -24,9 +24,10 @@ from homeward.models import (
     Case,
     CaseKey,
     CaseParticipant,
+    Organisation,
     StaffMember,
-    StaffRole,
 )
+from homeward.permissions import RULES, Action, allowed, ensure, owner_staff
 
 PERSON_FIELDS = (
     "given_name",
@@ -64,7 +65,6 @@ FIELDS_BY_PART: dict[str, frozenset[str]] = {
     ),
     "s_iom": ALL,
 }
-READING_ROLES = frozenset({StaffRole.COORDINATOR, StaffRole.CASEWORKER, StaffRole.SUPERVISOR})
 
 
 class PersonIn(BaseModel):
@@ -125,6 +125,8 @@ def store_person(
 ) -> Beneficiary:
     """Encrypt and store (or replace) the person's data for ``case``."""
     assert case.id is not None  # noqa: S101
+    if actor is not None:
+        ensure(session, actor, Action.ENTER_PERSON, case)
     key = ensure_case_key(session, case, now)
     row = session.exec(select(Beneficiary).where(Beneficiary.case_id == case.id)).first()
     if row is None:
@@ -162,7 +164,8 @@ def store_person(
 
 def readable_fields(session: Session, case: Case, actor: StaffMember) -> frozenset[str]:
     """The personal fields ``actor`` may read on ``case`` (empty: none)."""
-    if actor.role not in READING_ROLES:
+    org = session.get(Organisation, actor.org_id)
+    if org is None or not allowed(org.kind, actor.role, Action.READ_PERSON):
         return frozenset()
     if actor.org_id == case.owner_org_id:
         return FIELDS_BY_PART["owner"]
@@ -181,7 +184,10 @@ def read_person(
     """Decrypt the fields ``actor`` may read; the read itself is audited."""
     fields = readable_fields(session, case, actor)
     if not fields:
-        raise NotFound(f"case {case.case_ref} has no personal data you may see")
+        raise NotFound(
+            f"case {case.case_ref} has no personal data you may see; "
+            f"ask {owner_staff(session, case, Action.READ_PERSON)}"
+        )
     row = session.exec(select(Beneficiary).where(Beneficiary.case_id == case.id)).first()
     if row is None or row.id is None:
         raise NotFound(f"case {case.case_ref} has no personal data entered yet")
@@ -221,7 +227,7 @@ def may_read_text(
     files); so may an organisation the text concerns (``parties``: the item's owner, a
     handoff's two sides), once the person consented to sharing with it. Nobody else.
     """
-    if actor.role not in READING_ROLES:
+    if actor.role not in RULES[Action.READ_NOTES].roles:
         return False
     if actor.org_id == case.owner_org_id:
         return True
@@ -241,6 +247,7 @@ def reveal_text(
     parties: Collection[int] = (),
 ) -> str:
     """Decrypt a free-text value for someone who may read it (``may_read_text``); audited."""
+    ensure(session, actor, Action.READ_NOTES, case)  # kind and role, by the permission table
     if not may_read_text(session, case=case, actor=actor, parties=parties):
         raise Refused(
             "only the case owner's staff, and with the person's sharing consent the "

@@ -13,10 +13,10 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from homeward.access import ensure_can_steer
 from homeward.audit import record_event
 from homeward.errors import Refused
 from homeward.models import Case, StaffMember, StaffRole
+from homeward.permissions import Action, ensure
 from statemachines.cases import allowed_triggers, fire, get_case
 from statemachines.closure_requests import ClosureRequest, pending_request
 from statemachines.steps import ClosureReason, ClosureRejection
@@ -30,7 +30,7 @@ SELF_APPROVAL = (
 def closable(session: Session, *, case_ref: str, actor: StaffMember) -> Case:
     """The case, if the actor may steer it and its stage allows ``close`` (guards aside)."""
     case = get_case(session, case_ref=case_ref, actor=actor)
-    ensure_can_steer(session, actor, case)
+    ensure(session, actor, Action.FIRE_TRIGGER, case)
     if "close" not in allowed_triggers(case):
         allowed = ", ".join(allowed_triggers(case)) or "none"
         raise Refused(

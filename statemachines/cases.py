@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from transitions import MachineError
 
 from homeward import vault
-from homeward.access import ensure_can_open_cases, ensure_can_see, ensure_steering_role
+from homeward.access import ensure_can_see
 from homeward.audit import record_event
 from homeward.caseref import checked_ref, new_case_ref
 from homeward.countries import check_country
@@ -33,6 +33,7 @@ from homeward.models import (
     ParticipantRole,
     StaffMember,
 )
+from homeward.permissions import Action, ensure
 from homeward.vault import PersonIn
 from statemachines import steps
 from statemachines.return_case import MACHINE, TRIGGERS, ReturnCase, State
@@ -133,7 +134,7 @@ def start_case(
 
     ``person`` may follow later (``homeward case person``); it is stored only encrypted.
     """
-    ensure_can_open_cases(actor)
+    ensure(session, actor, Action.OPEN_CASE)
     load_catalog(case_in.process_version)  # unknown versions fail before anything is written
     owner = session.get(Organisation, actor.org_id)
     assert owner is not None and owner.id is not None  # noqa: S101
@@ -217,7 +218,7 @@ def fire(
         raise InvalidInput(f"trigger {trigger!r} is unknown; use one of: {', '.join(TRIGGERS)}")
     case = get_case(session, case_ref=case_ref, actor=actor, for_update=True)
     check_version(case, expected_version)
-    ensure_steering_role(actor)  # get_case has checked that the actor may see the case
+    ensure(session, actor, Action.FIRE_TRIGGER, case)  # get_case checked it may see the case
     step = steps.parse_step(trigger, data or {})
     wrapper = ReturnCase(case, session=session, actor=actor, step=step, now=now)
     from_state = case.state

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from homeward import vault
-from homeward.access import ensure_can_see, ensure_can_work_item
+from homeward.access import ensure_can_see
 from homeward.audit import record_event
 from homeward.errors import InvalidInput, NotFound, Refused
 from homeward.locking import bump
@@ -25,6 +25,7 @@ from homeward.models import (
     ItemStatus,
     StaffMember,
 )
+from homeward.permissions import Action, ensure_item
 from homeward.settings import get_settings
 from tasks.catalog import CASE_OWNER, DueAnchor, ItemSpec, load_catalog
 
@@ -146,14 +147,18 @@ def get_item(
 
 
 def _open_item_for(
-    session: Session, item_id: int, actor: StaffMember, expected_version: int | None = None
+    session: Session,
+    item_id: int,
+    actor: StaffMember,
+    expected_version: int | None = None,
+    action: Action = Action.RECORD_OWN_ITEM,
 ) -> tuple[ChecklistItem, Case]:
     item, case = get_item(session, item_id, for_update=True)  # two racing completions: one wins
     ensure_can_see(session, actor, case)
     lock_case(session, case, expected_version, item)
     if item.status != ItemStatus.OPEN:
         raise Refused(f"item #{item_id} is already {item.status}")
-    ensure_can_work_item(actor, case, item)
+    ensure_item(session, actor, action, case, item)
     return item, case
 
 
@@ -252,7 +257,7 @@ def assign(
     expected_version: int | None = None,
 ) -> ChecklistItem:
     """Give an open item to one staff member of its owner organisation (reminders go to them)."""
-    item, case = _open_item_for(session, item_id, actor, expected_version)
+    item, case = _open_item_for(session, item_id, actor, expected_version, Action.ASSIGN_OWN_ITEM)
     if assignee.org_id != item.owner_org_id or not assignee.active:
         raise Refused(
             f"{assignee.email} is not active staff of the organisation owning item "

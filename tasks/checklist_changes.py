@@ -4,7 +4,7 @@ items dated from a departure that moved.
 Each change by a person carries a reason (free text, so stored encrypted in ``item_change``),
 moves the case's version, and appends a ``CaseEvent`` (and so an audit entry) naming only the
 item, its code and the change's id. Who may: the item's organisation, or the coordinators and
-supervisors of the case's owner organisation (``access.ensure_can_work_item``).
+supervisors of the case's owner organisation (``permissions.ensure_item``, as recording it).
 
 Limits (``REOPEN_RULES``): a case that is closed or whose consent was withdrawn has no work to
 reopen; a blocking item of a stage the case has left stays as it was, since the case left the
@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from sqlmodel import Session, col, select
 
 from homeward import vault
-from homeward.access import ensure_can_see, ensure_can_work_item
+from homeward.access import ensure_can_see
 from homeward.audit import record_event
 from homeward.dates import local_day
 from homeward.errors import InvalidInput, Refused
@@ -31,6 +31,7 @@ from homeward.models import (
     ItemStatus,
     StaffMember,
 )
+from homeward.permissions import Action, ensure_item
 from homeward.settings import get_settings
 from tasks.catalog import DueAnchor, load_catalog
 from tasks.checklist import SKIP_REASON_MIN, anchor_time, get_item, lock_case
@@ -78,7 +79,7 @@ def _item_for_change(
     item, case = get_item(session, item_id, for_update=True)
     ensure_can_see(session, actor, case)
     lock_case(session, case, expected_version, item)
-    ensure_can_work_item(actor, case, item)
+    ensure_item(session, actor, Action.RECORD_OWN_ITEM, case, item)
     return item, case
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from homeward import consent as ledger
-from homeward.access import ensure_can_steer
+from homeward.access import ensure_can_see
 from homeward.audit import record_event
 from homeward.dates import check_consent_day, local_day
 from homeward.directory import get_org
@@ -29,6 +29,7 @@ from homeward.models import (
     Organisation,
     StaffMember,
 )
+from homeward.permissions import Action, ensure
 from tasks.transfers import decide
 
 
@@ -36,7 +37,8 @@ def give_consent(
     session: Session, *, case: Case, given: ledger.ConsentIn, actor: StaffMember, now: datetime
 ) -> None:
     """Record a consent on ``case`` (sharing needs the organisation)."""
-    ensure_can_steer(session, actor, case)
+    ensure_can_see(session, actor, case)
+    ensure(session, actor, Action.CHANGE_CONSENT, case)
     bump(session, case)
     org = _sharing_org(session, given.purpose, given.org)
     ledger.give(
@@ -79,7 +81,8 @@ def withdraw_consent(
     now: datetime,
 ) -> None:
     """Withdraw one consent; for sharing, end the organisation's part in the case."""
-    ensure_can_steer(session, actor, case)
+    ensure_can_see(session, actor, case)
+    ensure(session, actor, Action.CHANGE_CONSENT, case)
     if purpose == ConsentPurpose.RETURN:
         raise InvalidInput(
             "purpose: withdrawing consent to the return is the case's "

@@ -9,13 +9,20 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from homeward.access import WORKING_ROLES, ensure_can_see, ensure_can_work_item
+from homeward.access import ensure_can_see
 from homeward.audit import record_event
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.models import Case, ChecklistItem, Handoff, HandoffStatus, ItemStatus, StaffMember
+from homeward.permissions import Action, ensure, ensure_item
 from tasks.checklist import get_item, lock_case
-from tasks.transfers import decide, ensure_sharing_consent, new_handoff, protect_reason
+from tasks.transfers import (
+    decide,
+    ensure_item_stays_with_dgaspc,
+    ensure_sharing_consent,
+    new_handoff,
+    protect_reason,
+)
 
 
 def pending_handoff(session: Session, item: ChecklistItem) -> Handoff | None:
@@ -42,12 +49,13 @@ def propose(
     lock_case(session, case, expected_version, item)
     if item.status != ItemStatus.OPEN:
         raise Refused(f"item #{item_id} is {item.status}; only open items can be handed off")
-    ensure_can_work_item(actor, case, item)
+    ensure_item(session, actor, Action.HAND_OFF_OWN_ITEM, case, item)
     target = get_org(session=session, slug=to_org_slug)
     if target.id == item.owner_org_id:
         raise Refused(f"item #{item_id} already belongs to {target.slug}")
     if pending_handoff(session, item):
         raise Conflict(f"item #{item_id} already has a handoff awaiting an answer")
+    ensure_item_stays_with_dgaspc(session, case, item, target)
     ensure_sharing_consent(session, case, target)
     handoff = new_handoff(
         session,
@@ -82,8 +90,7 @@ def _pending_for_actor(
     handoff = pending_handoff(session, item)
     if handoff is None or handoff.to_org_id != actor.org_id:
         raise missing
-    if actor.role not in WORKING_ROLES:  # managers read and report; they do not take on work
-        raise Refused(f"staff role {actor.role!r} cannot answer a handoff; ask a coordinator")
+    ensure(session, actor, Action.ANSWER_HANDOFF)
     lock_case(session, case, expected_version, item, handoff)
     if handoff.status != HandoffStatus.PROPOSED:  # answered just before us
         raise missing

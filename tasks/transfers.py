@@ -9,16 +9,34 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from homeward import vault
-from homeward.access import STEERING_ROLES, ensure_can_see
+from homeward.access import ensure_can_see
 from homeward.audit import record_event
 from homeward.consent import has_sharing_consent
 from homeward.directory import get_org
 from homeward.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.locking import bump
-from homeward.models import Case, Handoff, HandoffStatus, Organisation, StaffMember
+from homeward.models import (
+    Case,
+    CaseEvent,
+    CaseParticipant,
+    ChecklistItem,
+    Handoff,
+    HandoffStatus,
+    Organisation,
+    OrgKind,
+    ParticipantRole,
+    StaffMember,
+)
+from homeward.permissions import Action, ensure, org_text
+from tasks.catalog import load_catalog
+
+# A child's reception in Romania is DGASPC's (DOMAIN.md, "Minors follow their own route"): the
+# catalog's items of these stages marked ``owner_if_minor: dgaspc`` stay with a DGASPC, and so
+# does the case once it has entered one of them.
+MINOR_RECEPTION_STAGES = frozenset({"in_transit", "received", "reintegration"})
 
 
 def ensure_sharing_consent(session: Session, case: Case, target: Organisation) -> None:
@@ -31,6 +49,50 @@ def ensure_sharing_consent(session: Session, case: Case, target: Organisation) -
             f"case {case.case_ref} has no consent to share with {target.slug}; record it first "
             f"with `homeward consent give {case.case_ref} --purpose sharing --org {target.slug}`"
         )
+
+
+def _case_dgaspc(session: Session, case: Case) -> str:
+    query = select(Organisation).join(
+        CaseParticipant, col(CaseParticipant.org_id) == col(Organisation.id)
+    )
+    query = query.where(
+        CaseParticipant.case_id == case.id, CaseParticipant.role == ParticipantRole.DGASPC
+    )
+    org = session.exec(query).first()
+    return org_text(org) if org else "a DGASPC"
+
+
+def ensure_item_stays_with_dgaspc(
+    session: Session, case: Case, item: ChecklistItem, target: Organisation
+) -> None:
+    """A minor's reception item goes to no organisation but a DGASPC."""
+    if not case.is_minor or item.stage not in MINOR_RECEPTION_STAGES:
+        return
+    spec = load_catalog(case.process_version).spec(item.code)
+    if target.kind == OrgKind.DGASPC or spec.owner_if_minor != ParticipantRole.DGASPC:
+        return
+    raise Refused(
+        f"item #{item.id} ({item.code}) is part of a child's reception, which stays with "
+        f"{_case_dgaspc(session, case)}; it cannot be handed off to {target.slug}"
+    )
+
+
+def reception_begun(session: Session, case: Case) -> bool:
+    """Whether the case has ever entered a reception stage."""
+    query = select(CaseEvent.id).where(
+        CaseEvent.case_id == case.id, col(CaseEvent.to_state).in_(MINOR_RECEPTION_STAGES)
+    )
+    return session.exec(query.limit(1)).first() is not None
+
+
+def ensure_case_stays_with_dgaspc(session: Session, case: Case, target: Organisation) -> None:
+    """A minor's case goes to no organisation but a DGASPC once reception has begun."""
+    if not case.is_minor or target.kind == OrgKind.DGASPC or not reception_begun(session, case):
+        return
+    raise Refused(
+        f"case {case.case_ref} is a child's and its reception has begun: it stays with DGASPC "
+        f"and cannot be handed over to {target.slug}; hand it to {_case_dgaspc(session, case)}"
+    )
 
 
 def protect_reason(session: Session, case: Case, handoff: Handoff, text: str, now: datetime) -> str:
@@ -102,16 +164,13 @@ def propose_transfer(
     """Offer the case to another organisation; the case stays ours until they accept."""
     ensure_can_see(session, actor, case)
     bump(session, case, expected_version)
-    if actor.org_id != case.owner_org_id or actor.role not in STEERING_ROLES:
-        raise Refused(
-            f"only a coordinator or supervisor of the owner organisation can hand "
-            f"case {case.case_ref} on"
-        )
+    ensure(session, actor, Action.TRANSFER_CASE, case)
     target = get_org(session=session, slug=to_org_slug)
     if target.id == case.owner_org_id:
         raise Refused(f"case {case.case_ref} already belongs to {target.slug}")
     if pending_transfer(session, case):
         raise Conflict(f"case {case.case_ref} already has a transfer awaiting an answer")
+    ensure_case_stays_with_dgaspc(session, case, target)
     ensure_sharing_consent(session, case, target)
     handoff = new_handoff(
         session,
@@ -138,8 +197,7 @@ def _awaiting(session: Session, case: Case, actor: StaffMember) -> Handoff:
     handoff = pending_transfer(session, case)
     if handoff is None or handoff.to_org_id != actor.org_id:
         raise NotFound(f"no transfer of case {case.case_ref} awaits your organisation")
-    if actor.role not in STEERING_ROLES:
-        raise Refused("only a coordinator or supervisor can answer a case transfer")
+    ensure(session, actor, Action.ANSWER_TRANSFER)
     return handoff
 
 

@@ -18,6 +18,7 @@ from homeward.directory import (
     validate,
 )
 from homeward.migrate import current_revision, head_revision, upgrade
+from homeward.permissions import markdown_table
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 org_app = typer.Typer(help="Organisations taking part in returns.", no_args_is_help=True)
@@ -74,7 +75,10 @@ def staff_add(
     org: str = typer.Option(..., help="the organisation's slug"),
     name: str = typer.Option(...),
     email: str = typer.Option(...),
-    role: str = typer.Option(..., help="coordinator, caseworker, supervisor or manager"),
+    role: str = typer.Option(
+        ...,
+        help="coordinator, caseworker, supervisor or manager (see `homeward staff permissions`)",
+    ),
     language: str = typer.Option("en", help="language of their reminders: en or ro"),
 ) -> None:
     """Register a staff member of an organisation."""
@@ -100,3 +104,9 @@ def staff_list(org: str = typer.Option(None, help="only this organisation's slug
                 "yes" if staff.active else "no",
             )
         console.print(table)
+
+
+@staff_app.command("permissions")
+def staff_permissions() -> None:
+    """Print who may do what: action x organisation kind x role (the table README shows)."""
+    console.print(markdown_table(), markup=False, highlight=False, soft_wrap=True)

@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from homeward import vault
+from homeward import retention, vault
 from homeward.access import case_org_ids
-from homeward.audit import history, record_event
+from homeward.audit import history
 from homeward.caseref import checked_ref
 from homeward.cli.common import (
     actor,
@@ -29,7 +29,7 @@ from homeward.cli.common import (
 )
 from homeward.cli.notes import print_case_texts
 from homeward.directory import first_error, orgs_by_id
-from homeward.errors import InvalidInput, Refused
+from homeward.errors import InvalidInput
 from homeward.idempotency import check_key, once
 from homeward.models import Case, CaseParticipant, ChecklistItem, StaffMember
 from homeward.vault import PersonIn
@@ -180,8 +180,6 @@ def case_person(
     with writing() as session:
         who = actor(session)
         case = get_case(session, case_ref=case_ref, actor=who)
-        if who.org_id != case.owner_org_id or who.role not in vault.READING_ROLES:
-            raise Refused("only the owner organisation's staff can enter the person's data")
         vault.store_person(session, case=case, person=person_in, actor=who, now=now())
         console.print(f"personal data of case {case.case_ref} stored (encrypted)")
 
@@ -261,7 +259,7 @@ def case_advance(
     expect_version: int = expect_version_option(),
     request_id: str = request_id_option(),
 ) -> None:
-    """Move a case: fire TRIGGER with its step data (see `homeward case show` for what's next)."""
+    """Move a case (owner's coordinators, supervisors): fire TRIGGER with its step data."""
     key, ref, data = check_key(request_id), checked_ref(case_ref), parse_pairs(set_, "--set")
     with writing() as session:
         who = actor(session)
@@ -319,7 +317,7 @@ def case_handoff(
     expect_version: int = expect_version_option(),
     request_id: str = request_id_option(),
 ) -> None:
-    """Hand the whole case to another organisation (e.g. to IOM Romania at reception)."""
+    """Hand the whole case to another organisation (a child's stays with DGASPC from transit)."""
     key, ref = check_key(request_id), checked_ref(case_ref)
     with writing() as session:
         who = actor(session)
@@ -382,19 +380,9 @@ def case_hold(
     case_ref: str,
     release: bool = typer.Option(False, "--release", help="lift the hold instead of placing it"),
 ) -> None:
-    """Place (or lift) a legal hold: a held case's personal data is never purged."""
+    """Place (or lift) a legal hold (owner's supervisor): its personal data is never purged."""
     with writing() as session:
         who = actor(session)
         case = get_case(session, case_ref=case_ref, actor=who)
-        if who.org_id != case.owner_org_id or who.role != "supervisor":
-            raise Refused("only a supervisor of the owner organisation can change a legal hold")
-        case.legal_hold = not release
-        session.add(case)
-        record_event(
-            session,
-            case=case,
-            trigger="legal_hold_lifted" if release else "legal_hold_placed",
-            at=now(),
-            actor=who,
-        )
+        retention.set_legal_hold(session, case=case, actor=who, hold=not release, now=now())
         console.print(f"legal hold {'lifted from' if release else 'placed on'} {case.case_ref}")

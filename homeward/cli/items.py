@@ -158,7 +158,8 @@ def items_handoff(
     expect_version: int = expect_version_option(),
     request_id: str = request_id_option(),
 ) -> None:
-    """Hand an item to another organisation; it stays yours until they accept."""
+    """Hand an item to another organisation; it stays yours until they accept (a child's
+    reception items stay with DGASPC)."""
     key = check_key(request_id)
     with writing() as session:
         who = actor(session)

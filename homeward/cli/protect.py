@@ -81,7 +81,7 @@ def consent_give(
     interpreter: bool = typer.Option(False, "--interpreter", help="an interpreter was used"),
     given_on: str = typer.Option(None, help="YYYY-MM-DD (default today)"),
 ) -> None:
-    """Record one consent of the person."""
+    """Record one consent of the person (the owner's coordinators and supervisors)."""
     try:
         given = ledger.ConsentIn.model_validate(
             {

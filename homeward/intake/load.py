@@ -18,7 +18,6 @@ from sqlalchemy import Table, insert, update
 from sqlmodel import Session, col, select
 
 from homeward import crypto
-from homeward.access import ensure_can_open_cases
 from homeward.auditlog import audit
 from homeward.caseref import new_case_ref
 from homeward.db import system_scope
@@ -37,6 +36,7 @@ from homeward.models import (
     ParticipantRole,
     StaffMember,
 )
+from homeward.permissions import Action, ensure
 from homeward.settings import get_settings
 from homeward.vault import PERSON_FIELDS
 from statemachines.cases import CaseIn, resolve_participants
@@ -126,7 +126,7 @@ def load(
     on_chunk: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Insert ``rows`` as new cases (bulk, in the caller's transaction); returns case_refs."""
-    ensure_can_open_cases(actor)
+    ensure(session, actor, Action.OPEN_CASE)
     refs: list[str] = []
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
@@ -317,7 +317,7 @@ def import_rows(
     Raises ``InvalidInput`` listing every bad row when there is one and ``skip_bad`` is off:
     nothing is written.
     """
-    ensure_can_open_cases(actor)
+    ensure(session, actor, Action.OPEN_CASE)
     owner = session.get(Organisation, actor.org_id)
     assert owner is not None and owner.id is not None  # noqa: S101
     done = already_imported(session, owner.id)

@@ -15,12 +15,11 @@ from sqlmodel import Session, col, select
 
 from homeward.auditlog import audit
 from homeward.db import system_scope
-from homeward.errors import Refused
-from homeward.models import Case, StaffMember, StaffRole
+from homeward.models import Case, StaffMember
+from homeward.permissions import Action, ensure
 from homeward.reporting.dimensions import UNKNOWN
 from homeward.reporting.facts import load_facts
 
-EXPORT_ROLES = frozenset({StaffRole.SUPERVISOR, StaffRole.MANAGER})
 FLAGS = {
     "isSexualExploit": "sexual",
     "isForcedLabour": "labour",
@@ -76,11 +75,7 @@ def export_htcds(
     session: Session, *, actor: StaffMember, now: datetime
 ) -> list[dict[str, str | int]]:
     """The actor's organisation's cases, one HTCDS row each (audited as one export)."""
-    if actor.role not in EXPORT_ROLES:
-        raise Refused(
-            f"staff role {actor.role!r} cannot export case-level data; "
-            "ask a supervisor or manager of your organisation"
-        )
+    ensure(session, actor, Action.EXPORT_CASES)
     query = select(Case).where(
         Case.owner_org_id == actor.org_id,
         Case.state != "consent_withdrawn",

@@ -11,11 +11,11 @@ from sqlmodel import Session, col, select
 from homeward.access import ensure_can_see
 from homeward.auditlog import audit
 from homeward.caseref import checked_ref
-from homeward.errors import Conflict, InvalidInput, NotFound, Refused
-from homeward.models import Case, Enrolment, Programme, ProgrammeTarget, StaffMember, StaffRole
+from homeward.errors import Conflict, InvalidInput, NotFound
+from homeward.models import Case, Enrolment, Programme, ProgrammeTarget, StaffMember
+from homeward.permissions import Action, ensure
 from homeward.reporting.indicators import INDICATORS
 
-MANAGING_ROLES = frozenset({StaffRole.MANAGER, StaffRole.SUPERVISOR, StaffRole.COORDINATOR})
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
 
 
@@ -55,17 +55,17 @@ class ProgrammeIn(BaseModel):
         return self
 
 
-def ensure_can_manage(actor: StaffMember) -> None:
-    """Programmes and reports: managers, supervisors and coordinators."""
-    if actor.role not in MANAGING_ROLES:
-        raise Refused(f"staff role {actor.role!r} cannot manage programmes or run reports")
+def ensure_can_manage(session: Session, actor: StaffMember) -> None:
+    """Programmes and reports: as ``homeward.permissions`` says (managers, supervisors and
+    coordinators)."""
+    ensure(session, actor, Action.RUN_REPORTS)
 
 
 def add_programme(
     session: Session, *, programme_in: ProgrammeIn, actor: StaffMember, now: datetime
 ) -> Programme:
     """Register a programme run by the actor's organisation, with its targets."""
-    ensure_can_manage(actor)
+    ensure_can_manage(session, actor)
     taken = select(Programme.id).where(Programme.code == programme_in.code)
     if session.exec(taken).first() is not None:
         raise Conflict(f"programme {programme_in.code!r} already exists; pick another code")
@@ -119,7 +119,7 @@ def enrol(
     now: datetime,
 ) -> list[str]:
     """Enrol cases the actor's organisation takes part in; returns the newly enrolled refs."""
-    ensure_can_manage(actor)
+    ensure_can_manage(session, actor)
     if not case_refs:
         raise InvalidInput("case_refs: name at least one case")
     enrolled, already = [], set(enrolled_case_ids(session, programme))

@@ -43,7 +43,7 @@ def run_report(
     """Build report ``name`` (targets, stages, overdue, closures), suppressed and audited."""
     if name not in BUILDERS:
         raise InvalidInput(f"report: {name!r} is unknown; use one of {', '.join(BUILDERS)}")
-    programmes.ensure_can_manage(actor)
+    programmes.ensure_can_manage(session, actor)
     k = _k(k)
     programme = (
         programmes.get_programme(session, code=programme_code, actor=actor)

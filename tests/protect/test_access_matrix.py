@@ -80,8 +80,9 @@ def expected(probe: str, org: str, role: str, fx: dict, item_owner: str | None) 
                 org == fx["owner"] or (org in fx["parts"] and org in fx["sharing"])
             )
             return 0 if may else 3
-        case "advance" | "consent":
-            return (4 if probe == "advance" else 5) if role in STEERING else 4
+        case "advance" | "consent":  # the owner steers (homeward.permissions)
+            steers = org == fx["owner"] and role in STEERING
+            return (4 if probe == "advance" else 5) if steers else 4
         case "transfer":
             return 4
         case "done" | "handoff":
@@ -174,8 +175,6 @@ def test_access_matrix(world, capsys, monkeypatch):
 def _authorised(probe: str, org: str, role: str, fx: dict, item_owner: str | None) -> bool:
     if org not in fx["visible"]:
         return False
-    if probe in ("advance", "consent"):
-        return role in STEERING
-    if probe == "transfer":
+    if probe in ("advance", "consent", "transfer"):
         return org == fx["owner"] and role in STEERING
     return (org == item_owner and role in WORKING) or (org == fx["owner"] and role in STEERING)

@@ -174,7 +174,7 @@ def test_personal_data_entered_later_shown_by_part_and_duplicates_flagged(cli, c
     refused = cli(
         "--as", "cw@adpare.example.org", "case", "person", ref, "--person", "-", stdin=PERSON
     )
-    assert refused.code == 4 and "owner organisation" in refused.err
+    assert refused.code == 4 and "the case's owner" in refused.err
 
 
 def test_legal_hold_needs_the_owner_supervisor_and_blocks_purging(cli, clock, monkeypatch):

@@ -156,7 +156,7 @@ def test_stage_order_matches_the_machine():
 
 def test_reports_need_a_managing_role_and_k_cannot_go_down(caseload, clock, capsys, monkeypatch):
     refused = run_cli(capsys, monkeypatch, "--as", "cw@iom-it.example.org", "report", "stages")
-    assert refused.code == 4 and "cannot manage programmes or run reports" in refused.err
+    assert refused.code == 4 and "cannot manage programmes and run reports" in refused.err
     lower = run_cli(capsys, monkeypatch, "--as", MANAGER, "report", "stages", "--k", "2")
     assert lower.code == 2 and "k cannot be lower" in lower.err
     with f.admin_read() as s:

@@ -340,7 +340,7 @@ def test_who_may_record_an_item(seeded, clock, email, code, error, record):
         act(email, clock, fn, **kwargs)
         assert item(ref, code).status != ItemStatus.OPEN
     else:
-        unchanged(error, "not found" if error is NotFound else "another organisation",
+        unchanged(error, "not found" if error is NotFound else "cannot record item",
                   lambda: act(email, clock, fn, **kwargs))  # fmt: skip
 
 

@@ -99,9 +99,9 @@ def test_proposing_leaves_the_item_with_its_owner(case_ref, item_id, clock, emai
     ("email", "error", "why"),
     [
         (FMB, NotFound, "not found"),  # not part of the case at all
-        (ADPARE, Refused, "belongs to another organisation"),  # a participant, not the owner
-        (CONS, Refused, "belongs to another organisation"),
-        (IOM_IT_MGR, Refused, "belongs to another organisation"),  # managers do not change cases
+        (ADPARE, Refused, "cannot hand off item"),  # a participant, not the owner
+        (CONS, Refused, "cannot hand off item"),
+        (IOM_IT_MGR, Refused, "cannot hand off item"),  # managers do not change cases
     ],
     ids=["unrelated-org", "participant", "consulate", "owner-manager"],
 )
@@ -165,7 +165,7 @@ def test_after_accepting_the_new_owner_records_the_item_and_the_old_one_cannot(
     act(ADPARE, clock, handoffs.accept, item_id=item_id)
     unchanged(
         Refused,
-        "belongs to another organisation",
+        "cannot record item",
         lambda: act(IOM_IT_CW, clock, checklist.mark_done, item_id=item_id),
     )
     act(ADPARE, clock, checklist.mark_done, item_id=item_id)
