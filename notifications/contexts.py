@@ -35,6 +35,8 @@ ALLOWED_FIELDS = frozenset(
         "overdue",
         "due_today",
         "coming_due",
+        "partners_overdue",
+        "unreached_org",
     }
 )
 
@@ -95,10 +97,13 @@ class DigestContext(Context):
     overdue: tuple[ItemLine, ...] = ()
     due_today: tuple[ItemLine, ...] = ()
     coming_due: tuple[ItemLine, ...] = ()
+    partners_overdue: tuple[ItemLine, ...] = ()  # other organisations' items on my cases
 
 
 class EscalationContext(Context):
-    """An item overdue for ``days`` days, told to the owner organisation's supervisors."""
+    """An item overdue for ``days`` days, told to the owner organisation's supervisors; or,
+    when that organisation has neither supervisor nor mailbox (``unreached_org``), to the case
+    owner's supervisors."""
 
     case_ref: CaseRef
     stage: Text
@@ -108,6 +113,7 @@ class EscalationContext(Context):
     due_on: date
     days: int
     link: Link | None = None
+    unreached_org: Text | None = None
 
 
 class HandoffContext(Context):

@@ -1,5 +1,6 @@
 """Who is told: a checklist item's assignee or its organisation's working staff, the owner
-organisation's supervisors for escalations, the organisation's own mailbox as a last resort.
+organisation's supervisors for escalations, the organisation's own mailbox as a last resort;
+a case owner's coordinators for its partners' overdue items.
 
 Only active staff members are told. An address that would not pass ``valid_address`` is left
 out (and logged by staff id), so one bad row cannot block the change that queues a notice.
@@ -50,6 +51,7 @@ class Directory:
         self._members: dict[int | None, Recipient | None] = {}
         self._audiences: dict[int, list[Recipient]] = {}
         self._supervisors: dict[int, list[Recipient]] = {}
+        self._coordinators: dict[int, list[Recipient]] = {}
 
     def org_name(self, org_id: int) -> str:
         """The organisation's name on one line (it is shown in subjects)."""
@@ -80,6 +82,14 @@ class Directory:
             members = [m for m in self._by_org.get(org_id, []) if m.role == StaffRole.SUPERVISOR]
             self._supervisors[org_id] = _as_recipients(members) or self.mailbox(org_id)
         return list(self._supervisors[org_id])
+
+    def coordinators(self, org_id: int) -> list[Recipient]:
+        """An organisation's coordinators (no fallback: they read about partners' items)."""
+        if org_id not in self._coordinators:
+            members = self._by_org.get(org_id, [])
+            found = _as_recipients(m for m in members if m.role == StaffRole.COORDINATOR)
+            self._coordinators[org_id] = found
+        return list(self._coordinators[org_id])
 
     def mailbox(self, org_id: int) -> list[Recipient]:
         """The organisation's functional mailbox, if it has one."""

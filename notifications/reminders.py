@@ -2,16 +2,23 @@
 every active case, one digest per staff member and escalations to supervisors, all queued in
 the caller's transaction.
 
+An overdue item is said again every ``repeat_every_days`` until it is done (repeat 1, 2...,
+counted from its due date, never from the clock). Escalations go to the item organisation's
+supervisors or mailbox; when it has neither, to the case owner's, naming the organisation that
+could not be reached. A partner's overdue item is also listed in the case owner's coordinators'
+digest, in a section of its own.
+
 The run happens once per local day, at or after ``HOMEWARD_MAIL_DIGEST_HOUR`` (a
 ``ReminderRun`` row per day, inserted first, makes a second call that day, or a concurrent one,
-a no-op). Each rule fires at most once per item and due date (a ``Reminder`` row each), so a
-run missed yesterday is caught up today and nothing is said twice. Suspended, closed,
+a no-op). Each rule fires at most once per item, due date and repeat (a ``Reminder`` row each),
+so a run missed yesterday is caught up today and nothing is said twice. Suspended, closed,
 consent-withdrawn and lost-contact cases get no reminders.
 
 The run is built for a global caseload (bench/: 100,000 open cases): it reads only the open
 items due within the longest lead time of the rules, as plain rows in batches, looks up which
 rules already fired for a whole batch at once, and writes reminders, escalation marks and
-emails with one statement per batch, not one per item.
+emails with one statement per batch, not one per item. An item escalated less than the shortest
+repeat ago (``escalated_at``) cannot fire and is not read.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Table, text, update
+from sqlalchemy import Select, Table, or_, text, update
 from sqlalchemy import select as columns
 from sqlmodel import Session, col, select
 
@@ -82,7 +89,8 @@ def queue_reminders(session: Session, *, now: datetime) -> ReminderReport:
         _one_run_at_a_time(session)
         rules = load_rules()
         run = _Run(session, today=local.date(), now=now, rules=rules)
-        for batch in _open_items(session, until=_horizon(local.date(), rules)):
+        until, mentioned = _horizon(local.date(), rules), _last_mention_before(local.date(), rules)
+        for batch in _open_items(session, until=until, mentioned_before=mentioned):
             run.consider(batch)
         report = run.finish()
     _record_run(session, local.date(), report)
@@ -120,9 +128,15 @@ def _horizon(today: date, rules: ReminderRules) -> datetime:
     return datetime.combine(today + timedelta(days=lead + 1), time(), get_settings().tz)
 
 
+def _last_mention_before(today: date, rules: ReminderRules) -> datetime:
+    """Items escalated at or after this moment cannot be due for a repeat today."""
+    day = today - timedelta(days=rules.shortest_repeat() - 1)
+    return datetime.combine(day, time(), get_settings().tz)
+
+
 _OpenQuery = Select[
-    int | None, str, str, datetime, int, int | None, datetime | None, str, str
-]  # the columns of ``_Open``
+    tuple[int | None, str, str, datetime, int, int | None, datetime | None, str, str, int]
+]  # the columns of ``_Open`` (SQLAlchemy 2.0's form; pyproject pins < 2.1)
 
 
 class _Open(NamedTuple):
@@ -137,12 +151,14 @@ class _Open(NamedTuple):
     escalated_at: datetime | None
     case_ref: str
     process_version: str
+    case_owner_org_id: int
 
 
-def open_items_query(until: datetime) -> _OpenQuery:
+def open_items_query(until: datetime, mentioned_before: datetime | None = None) -> _OpenQuery:
     """The open items of active cases due before ``until`` that may still fire, as ``_Open``
-    rows (``bench/run.py``'s one-task-per-case baseline narrows it to one case)."""
-    return (
+    rows: not escalated, or last escalated before ``mentioned_before`` when given
+    (``bench/run.py``'s one-task-per-case baseline narrows it to one case)."""
+    query = (
         columns(
             col(ChecklistItem.id),
             col(ChecklistItem.code),
@@ -153,23 +169,29 @@ def open_items_query(until: datetime) -> _OpenQuery:
             col(ChecklistItem.escalated_at),
             col(Case.case_ref),
             col(Case.process_version),
+            col(Case.owner_org_id),
         )
         .join(Case, col(Case.id) == ChecklistItem.case_id)
         .where(
             col(ChecklistItem.status) == ItemStatus.OPEN,
             col(ChecklistItem.due_at) < until,
-            # Escalation is an item's last word: by then its overdue reminder has fired too,
-            # and due dates never move, so an escalated item has nothing left to fire.
-            col(ChecklistItem.escalated_at).is_(None),
             col(Case.state).in_(REMINDED_STAGES),
         )
         .order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))
     )
+    if mentioned_before is None:
+        return query
+    # An item escalated within the shortest repeat has nothing to fire: its coming-due, due-day
+    # and first overdue reminders fired before, and its next repeat is not due yet.
+    escalated = col(ChecklistItem.escalated_at)
+    return query.where(or_(escalated.is_(None), escalated < mentioned_before))
 
 
-def _open_items(session: Session, *, until: datetime) -> Iterator[list[_Open]]:
+def _open_items(
+    session: Session, *, until: datetime, mentioned_before: datetime
+) -> Iterator[list[_Open]]:
     """``open_items_query`` in batches (never all in memory)."""
-    query = open_items_query(until).execution_options(yield_per=_BATCH)
+    query = open_items_query(until, mentioned_before).execution_options(yield_per=_BATCH)
     for part in session.execute(query).partitions():
         yield [_Open(*row) for row in part]
 
@@ -182,6 +204,7 @@ class _Due(NamedTuple):
     due_on: date
     days_left: int
     recipients: list[Recipient]
+    unreached_org_id: int | None = None  # escalated to the case owner instead of this one
 
 
 class _Run:
@@ -231,16 +254,34 @@ class _Run:
         due_on = item.due_at.astimezone(self.tz).date()
         days_left = (due_on - self.today).days
         rule = self.rules.for_item(item.code)
-        for firing in rule.firings(days_left=days_left, escalated=item.escalated_at is not None):
-            recipients = self._recipients(item, firing)
+        escalated = item.escalated_at
+        ago = (self.today - escalated.astimezone(self.tz).date()).days if escalated else None
+        firings = rule.firings(days_left=days_left, escalated_days_ago=ago)
+        for firing in self._with_partners(item, firings):
+            recipients, unreached = self._recipients(item, firing)
             if recipients:
-                yield _Due(item, firing, due_on, days_left, recipients)
+                yield _Due(item, firing, due_on, days_left, recipients, unreached)
 
-    def _recipients(self, item: _Open, firing: Firing) -> list[Recipient]:
+    @staticmethod
+    def _with_partners(item: _Open, firings: list[Firing]) -> Iterator[Firing]:
+        """The rule's firings, and for a partner's overdue item its mention to the case owner
+        (a rule of its own: each reader is told once, whoever else could be reached)."""
+        for firing in firings:
+            yield firing
+            if firing.section is Section.OVERDUE and item.owner_org_id != item.case_owner_org_id:
+                yield Firing(f"partners_{firing.rule}", Section.PARTNERS_OVERDUE, firing.repeat)
+
+    def _recipients(self, item: _Open, firing: Firing) -> tuple[list[Recipient], int | None]:
+        """Who is told, and the organisation that could not be (escalations only)."""
+        if firing.section is Section.PARTNERS_OVERDUE:
+            return self.directory.coordinators(item.case_owner_org_id), None
         if firing.section is Section.ESCALATION:
-            return self.directory.supervisors(item.owner_org_id)
+            found = self.directory.supervisors(item.owner_org_id)
+            if found or item.owner_org_id == item.case_owner_org_id:
+                return found, None
+            return self.directory.supervisors(item.case_owner_org_id), item.owner_org_id
         assignee = self.directory.member(item.assignee_id)
-        return [assignee] if assignee else self.directory.audience(item.owner_org_id)
+        return ([assignee] if assignee else self.directory.audience(item.owner_org_id)), None
 
     def _fired_before(self, item_ids: set[int]) -> set[tuple[int, str, date]]:
         if not item_ids:
@@ -278,10 +319,16 @@ class _Run:
         return ItemLine(**self._about(d, language), days=d.days_left, calendar_uid=uid)
 
     def _escalation(self, d: _Due) -> Iterator[Queued]:
+        unreached = d.unreached_org_id
         for language, group in by_language(d.recipients).items():
-            context = EscalationContext(**self._about(d, language), days=-d.days_left)
+            context = EscalationContext(
+                **self._about(d, language),
+                days=-d.days_left,
+                unreached_org=self.directory.org_name(unreached) if unreached else None,
+            )
+            due, repeat = d.due_on.isoformat(), d.firing.repeat
             yield Queued(
-                key=f"escalation:item-{d.item.id}:due-{d.due_on.isoformat()}:{language}",
+                key=f"escalation:item-{d.item.id}:due-{due}:repeat-{repeat}:{language}",
                 template="escalation",
                 to=[r.address for r in group],
                 language=language,
@@ -289,7 +336,8 @@ class _Run:
             )
 
     def finish(self) -> ReminderReport:
-        """Mark the escalated items, queue one digest per recipient and report the run."""
+        """Mark the escalated items (``escalated_at``: when last escalated), queue one digest
+        per recipient and report the run."""
         escalated = sorted(self.escalated)  # rows locked in id order, as other writers do
         for start in range(0, len(escalated), _BATCH):
             chunk = escalated[start : start + _BATCH]
@@ -311,6 +359,7 @@ class _Run:
                     overdue=tuple(sections[Section.OVERDUE]),
                     due_today=tuple(sections[Section.DUE_TODAY]),
                     coming_due=tuple(sections[Section.COMING_DUE]),
+                    partners_overdue=tuple(sections[Section.PARTNERS_OVERDUE]),
                 ),
             )
             for recipient, sections in sorted(self.digests.items(), key=lambda kv: kv[0].key)

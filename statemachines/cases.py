@@ -36,8 +36,8 @@ from homeward.models import (
 from homeward.permissions import Action, ensure
 from homeward.vault import PersonIn
 from statemachines import steps
-from statemachines.return_case import MACHINE, TRIGGERS, ReturnCase, State
-from tasks import checklist
+from statemachines.return_case import ACTIVE, MACHINE, TRIGGERS, ReturnCase, State
+from tasks import checklist, moves
 from tasks.catalog import CURRENT_VERSION, load_catalog
 
 _machine_lock = threading.Lock()  # the shared machine's model list is not thread-safe
@@ -272,6 +272,9 @@ def _enter_stage(
         to_state=case.state,
         data=step.model_dump(mode="json"),
     )
+    if from_state in ACTIVE and case.state in ACTIVE and from_state != case.state:
+        # Left for good (not suspended, not lost contact): its open items have had their time.
+        moves.cancel_left_behind(session, case=case, stage=from_state, actor=actor, now=now)
 
 
 def list_cases(session: Session, *, actor: StaffMember, state: str | None = None) -> list[Case]:

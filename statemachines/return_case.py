@@ -20,7 +20,7 @@ from homeward.errors import Refused
 from homeward.models import Case, ConsentPurpose, HandoffStatus, StaffMember, StaffRole
 from homeward.settings import get_settings
 from statemachines import closure_requests, steps
-from tasks import checklist, checklist_changes, transfers
+from tasks import checklist, checklist_changes, moves, transfers
 
 EMERGENCY_DOC_MAX_DAYS = 30
 
@@ -134,7 +134,10 @@ TRANSITIONS: list[dict[str, Any]] = [
     _row("suspend", ACTIVE, S.SUSPENDED, before="remember_stage"),
     *[_row("resume", S.SUSPENDED, s, f"returns_to_{s}", "risk_reassessed") for s in ACTIVE],
     _row("lose_contact", ACTIVE, S.LOST_CONTACT, before="remember_stage"),
-    *[_row("regain_contact", S.LOST_CONTACT, s, f"returns_to_{s}") for s in ACTIVE],
+    *[
+        _row("regain_contact", S.LOST_CONTACT, s, f"returns_to_{s}", before="move_follow_ups")
+        for s in ACTIVE
+    ],
     _row("reopen", S.CLOSED, S.SUSPENDED, before="prepare_reopen"),
 ]
 
@@ -388,6 +391,12 @@ class ReturnCase:
 
     def remember_stage(self, _event: EventData) -> None:
         self.case.resume_state = self.case.state
+
+    def move_follow_ups(self, _event: EventData) -> None:
+        """Contact is back: visits missed meanwhile count again from today, none overdue."""
+        moves.reschedule_after_regained_contact(
+            self.session, case=self.case, actor=self.actor, now=self.now
+        )
 
     def prepare_reopen(self, _event: EventData) -> None:
         arrived = self.case.arrival_on is not None

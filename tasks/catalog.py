@@ -85,6 +85,16 @@ class ItemSpec(BaseModel):
         return self.owner_if_minor if is_minor and self.owner_if_minor else self.owner
 
 
+class RegainedContact(BaseModel):
+    """Which items move when contact returns, and when the first of them falls due again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    description: str = ""
+    reschedule: tuple[str, ...] = ()
+    first_due: Due
+
+
 class Catalog(BaseModel):
     """A whole process version."""
 
@@ -93,6 +103,7 @@ class Catalog(BaseModel):
     version: str
     description: str = ""
     stages: dict[str, tuple[ItemSpec, ...]]
+    regained_contact: RegainedContact | None = None
 
     def items_for(self, stage: str, *, is_minor: bool) -> list[ItemSpec]:
         """The items a case of this kind gets on entering ``stage``."""

@@ -3,8 +3,10 @@ the outbox drained when SMTP is configured.
 
 The rules live in ``notifications`` (``queue_reminders``): items coming due, due today and
 overdue go into each staff member's digest, overdue items past their rule escalate to the owner
-organisation's supervisors once (``escalated_at``). The run does its work once per local day,
-from ``HOMEWARD_MAIL_DIGEST_HOUR``; the other hourly runs find nothing to do and only drain.
+organisation's supervisors (or the case owner's, when it has none), again every
+``repeat_every_days`` until done; partners' overdue items also reach the case owner's
+coordinators. The run does its work once per local day, from ``HOMEWARD_MAIL_DIGEST_HOUR``; the
+other hourly runs find nothing to do and only drain.
 """
 
 from __future__ import annotations

@@ -4,14 +4,14 @@ digest per staff member, once a day, never for cases that are not active."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from importlib import resources
 
 from sqlmodel import select
 
 from homeward.db import read_session, write_session
 from homeward.directory import StaffIn, add_staff, get_org, validate
-from homeward.models import ChecklistItem, Reminder, ReminderRun
+from homeward.models import Case, ChecklistItem, Reminder, ReminderRun
 from homeward.settings import get_settings
 from notifications.recipients import Directory
 from notifications.reminders import ReminderReport
@@ -130,24 +130,29 @@ def test_an_assignee_is_told_instead_of_the_whole_organisation(db_url, clock):
     assert [m for m in outbox("digest") if m.to_addrs == ["coord@iom-it.example.org"]] == []
 
 
-def test_without_a_supervisor_the_escalation_goes_to_the_mailbox_or_waits_for_one(db_url, clock):
+def test_without_a_supervisor_the_escalation_goes_to_the_mailbox_or_the_case_owner(db_url, clock):
     f.seed()
     ref = f.open_case(clock)
     clock.advance(days=4)  # the consulate's ANITP notice is a day late; it has no supervisor
     remind(clock)
-    assert item(ref, "anitp_notified").escalated_at is None
-    assert all("cons-rome" not in " ".join(m.to_addrs) for m in outbox("escalation"))
+    anitp = item(ref, "anitp_notified")
+    (told,) = [m for m in outbox("escalation") if m.context["item_number"] == anitp.id]
+    assert told.to_addrs == [SUPERVISOR]  # the case owner's supervisor, told who was not
+    assert told.context["unreached_org"] == "Consulate of Romania in Rome"
+    assert anitp.escalated_at == clock.now()
     with write_session() as s:
         get_org(session=s, slug="cons-rome").email = "consular@cons-rome.example.org"
-    clock.advance(days=1)
+    clock.advance(days=7)  # the next repeat reaches the consulate's own mailbox
     remind(clock)
-    escalations = [
-        m
-        for m in outbox("escalation")
-        if "anitp" in m.key or m.to_addrs == ["consular@cons-rome.example.org"]
+    escalations = [m for m in outbox("escalation") if m.context["item_number"] == anitp.id]
+    assert [(m.to_addrs, m.context.get("unreached_org")) for m in escalations] == [
+        ([SUPERVISOR], "Consulate of Romania in Rome"),
+        (["consular@cons-rome.example.org"], None),
     ]
-    assert [m.to_addrs for m in escalations] == [["consular@cons-rome.example.org"]]
-    assert item(ref, "anitp_notified").escalated_at == clock.now()
+    assert [m.key for m in escalations] == [
+        f"escalation:item-{anitp.id}:due-2026-01-08:repeat-0:en",
+        f"escalation:item-{anitp.id}:due-2026-01-08:repeat-1:en",
+    ]
 
 
 def test_each_reader_gets_their_own_language(db_url, clock):
@@ -209,7 +214,7 @@ def test_the_rules_name_only_catalog_items():
 
 
 def test_batches_and_the_lead_time_window_change_nothing(db_url, clock, monkeypatch):
-    """Against an oracle of the rules alone: over three weeks of daily runs, reading the items
+    """Against an oracle of the rules alone: over four weeks of daily runs, reading the items
     two at a time and only up to the rules' longest lead time, every rule fires exactly when
     the rules say, once per item and due date, into the right digest or escalation."""
     from notifications import reminders
@@ -223,31 +228,37 @@ def test_batches_and_the_lead_time_window_change_nothing(db_url, clock, monkeypa
             f.drive_to(refs[-1], "consent_obtained", clock)
         clock.advance(days=1)
     rules, tz, fired = load_rules(), get_settings().tz, set()
-    escalated: set[int] = set()
-    for _ in range(21):
+    escalated: set[tuple[int, int]] = set()
+    escalated_on: dict[int, date] = {}
+    for _ in range(28):  # four weeks: overdue items are mentioned again after a week
         today = clock.now().astimezone(tz).date()
         expected = {"coming_due": 0, "due_today": 0, "overdue": 0, "escalated": 0}
         with f.admin_read() as s:
             open_items = s.exec(select(ChecklistItem).where(ChecklistItem.status == "open")).all()
+            owners = {c.id: c.owner_org_id for c in s.exec(select(Case))}
             directory = Directory(s)
         for it in open_items:
             due_on = it.due_at.astimezone(tz).date()
             rule = rules.for_item(it.code)
-            for firing in rule.firings(
-                days_left=(due_on - today).days, escalated=it.id in escalated
-            ):
-                told = (
-                    directory.supervisors(it.owner_org_id)
-                    if firing.section == "escalation"
-                    else directory.audience(it.owner_org_id)
-                )
+            owner = owners[it.case_id]
+            last = escalated_on.get(it.id)
+            ago = (today - last).days if last else None
+            for firing in rule.firings(days_left=(due_on - today).days, escalated_days_ago=ago):
+                told = {
+                    "escalation": directory.supervisors(it.owner_org_id)
+                    or directory.supervisors(owner),
+                    "partners_overdue": directory.coordinators(owner),
+                }.get(firing.section, directory.audience(it.owner_org_id))
                 if not told or (it.id, firing.rule, due_on) in fired:
                     continue
                 fired.add((it.id, firing.rule, due_on))
                 section = "escalated" if firing.section == "escalation" else firing.section
                 expected[section] += 1
                 if firing.section == "escalation":
-                    escalated.add(it.id)
+                    escalated.add((it.id, firing.repeat))
+                    escalated_on[it.id] = today
+                if firing.section == "overdue" and it.owner_org_id != owner:
+                    fired.add((it.id, f"partners_{firing.rule}", due_on))
         report = remind(clock)
         assert (report.coming_due, report.due_today, report.overdue, report.escalated) == (
             expected["coming_due"],
@@ -259,5 +270,7 @@ def test_batches_and_the_lead_time_window_change_nothing(db_url, clock, monkeypa
     with f.admin_read() as s:
         rows = {(r.item_id, r.rule, r.due_on) for r in s.exec(select(Reminder))}
     assert rows == fired and len(fired) > 40
+    assert any(rule.startswith("escalation_") for _, rule, _ in fired)  # repeats happened
+    assert any(rule.startswith("partners_") for _, rule, _ in fired)
     escalations = outbox("escalation")
     assert len({m.key for m in escalations}) == len(escalations) == len(escalated)

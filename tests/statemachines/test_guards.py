@@ -465,7 +465,19 @@ def test_an_open_blocking_item_holds_the_stage_until_skipped(seeded, clock, trig
 
 @pytest.mark.parametrize(("trigger", "stage", "code"), NON_BLOCKING)
 def test_an_open_non_blocking_item_does_not_hold_the_stage(seeded, clock, trigger, stage, code):
+    """...and once the stage is left, it is cancelled as ``stage_left`` (no more reminders)."""
     ref = at_stage_with_open(clock, stage, code)
     f.advance(ref, trigger, clock)
     assert f.load_case(ref).state != stage
-    assert [i.code for i in f.items(ref, stage=stage, status=ItemStatus.OPEN)] == [code]
+    assert f.items(ref, stage=stage, status=ItemStatus.OPEN) == []
+    (left,) = f.items(ref, stage=stage, status=ItemStatus.CANCELLED)
+    assert (left.code, left.outcome, left.completed_at) == (code, "stage_left", clock.now())
+
+
+def test_a_suspension_keeps_the_open_items_of_its_stage(seeded, clock):
+    """Suspended (or out of contact), the case comes back to this stage: nothing is cancelled."""
+    ref = at_stage_with_open(clock, "consent_obtained", "family_assessment")
+    f.advance(ref, "suspend", clock)
+    assert [i.code for i in f.items(ref, stage="consent_obtained", status=ItemStatus.OPEN)] == [
+        "family_assessment"
+    ]
