@@ -16,6 +16,8 @@ from homeward.models import (
     Case,
     CaseParticipant,
     ChecklistItem,
+    Consent,
+    ConsentPurpose,
     Handoff,
     HandoffStatus,
     ItemStatus,
@@ -31,10 +33,11 @@ WORKING_ROLES = STEERING_ROLES | {StaffRole.CASEWORKER}
 def case_org_ids(session: Session, case: Case) -> set[int]:
     """The organisations taking part in ``case``: the owner, live participants, and the owners
     of its items that are not cancelled and receivers of its live handoffs, unless they are
-    participants waiting for consent or whose part ended (the same rule as PostgreSQL's
-    ``homeward_case_visible``, migration 0008)."""
+    participants waiting for consent or whose part ended, or the person withdrew consent to
+    sharing with them (the same rule as PostgreSQL's ``homeward_case_visible``, 0008)."""
     parts = session.exec(select(CaseParticipant).where(CaseParticipant.case_id == case.id))
-    live, barred = set(), set()
+    live: set[int] = set()
+    barred = _sharing_withdrawn(session, case)
     for part in parts:
         (live if part.status == ParticipantStatus.LIVE else barred).add(part.org_id)
     item_owners = select(ChecklistItem.owner_org_id).where(
@@ -46,6 +49,16 @@ def case_org_ids(session: Session, case: Case) -> set[int]:
     )
     working = set(session.execute(union(item_owners, receivers)).scalars())
     return {case.owner_org_id, *live, *(working - barred)}
+
+
+def _sharing_withdrawn(session: Session, case: Case) -> set[int]:
+    """Organisations the person withdrew sharing consent from (and has not given it again)."""
+    query = select(Consent.org_id, Consent.withdrawn_on).where(
+        Consent.case_id == case.id, Consent.purpose == ConsentPurpose.SHARING
+    )
+    rows = session.exec(query).all()
+    active = {org for org, withdrawn in rows if withdrawn is None}
+    return {org for org, withdrawn in rows if withdrawn is not None and org not in active}
 
 
 def ensure_can_see(session: Session, actor: StaffMember, case: Case) -> None:

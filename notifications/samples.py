@@ -12,8 +12,8 @@ from notifications.contexts import (
     DigestContext,
     EscalationContext,
     HandoffContext,
-    PartnerContext,
     ItemLine,
+    PartnerContext,
     SendTestContext,
     base_link,
     case_link,
@@ -103,7 +103,9 @@ SAMPLES: dict[str, Callable[[date, str], Context]] = {
     "handoff_accepted": _handoff,
     "handoff_rejected": _handoff,
     "consent_withdrawn": _withdrawn,
-    "sharing_withdrawn": lambda today, lang: _partner(today, lang).model_copy(update={"link": None}),
+    "sharing_withdrawn": lambda today, lang: _partner(today, lang).model_copy(
+        update={"link": None}
+    ),
     "partner_joined": _partner,
     "test": lambda today, _lang: SendTestContext(day=today, link=base_link()),
 }

@@ -144,7 +144,9 @@ def _end_org_part(
     checklist.fill_waiting_roles(session, case=case, actor=actor, now=now)
 
 
-def _issue_again(session: Session, case: Case, items: Sequence[ChecklistItem], now: datetime) -> None:
+def _issue_again(
+    session: Session, case: Case, items: Sequence[ChecklistItem], now: datetime
+) -> None:
     """The cancelled work still has to be done: issue it as a new stage item would be (to the
     live participant in its role, else held by the case owner, partner needed)."""
     catalog, roles = load_catalog(case.process_version), participation.live_roles(session, case)

@@ -15,7 +15,8 @@ it; ``consent.representative`` the capacity of who gave a minor's consent (a cod
 
 On PostgreSQL ``homeward_case_visible`` is redefined to match ``homeward.access.case_org_ids``:
 only live participants count, and owning an item that is not cancelled, or receiving a live
-handoff, shows a case only to an organisation that is not a pending or ended participant of it.
+handoff, shows a case only to an organisation that is not a pending or ended participant of it
+and whose sharing consent was not withdrawn (and not given again).
 """
 
 from collections.abc import Sequence
@@ -50,6 +51,11 @@ BEGIN
                    AND p.status = 'live')
         OR (NOT EXISTS (SELECT 1 FROM case_participant p WHERE p.case_id = cid
                         AND p.org_id = org AND p.status != 'live')
+            AND NOT (EXISTS (SELECT 1 FROM consent k WHERE k.case_id = cid AND k.org_id = org
+                             AND k.purpose = 'sharing' AND k.withdrawn_on IS NOT NULL)
+                     AND NOT EXISTS (SELECT 1 FROM consent k WHERE k.case_id = cid
+                                     AND k.org_id = org AND k.purpose = 'sharing'
+                                     AND k.withdrawn_on IS NULL))
             AND (EXISTS (SELECT 1 FROM checklist_item i WHERE i.case_id = cid
                          AND i.owner_org_id = org AND i.status != 'cancelled')
                  OR EXISTS (SELECT 1 FROM handoff h WHERE h.case_id = cid AND h.to_org_id = org
