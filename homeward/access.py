@@ -53,12 +53,14 @@ def case_org_ids(session: Session, case: Case) -> set[int]:
 
 def _sharing_withdrawn(session: Session, case: Case) -> set[int]:
     """Organisations the person withdrew sharing consent from (and has not given it again)."""
-    query = select(Consent.org_id, Consent.withdrawn_on).where(
+    query = select(Consent).where(
         Consent.case_id == case.id, Consent.purpose == ConsentPurpose.SHARING
     )
     rows = session.exec(query).all()
-    active = {org for org, withdrawn in rows if withdrawn is None}
-    return {org for org, withdrawn in rows if withdrawn is not None and org not in active}
+    active = {c.org_id for c in rows if c.withdrawn_on is None}
+    return {
+        c.org_id for c in rows if c.withdrawn_on and c.org_id is not None and c.org_id not in active
+    }
 
 
 def ensure_can_see(session: Session, actor: StaffMember, case: Case) -> None:

@@ -32,21 +32,24 @@ def ready_for_consent(clock, *, minor: bool) -> str:
 
 
 @pytest.mark.parametrize(
-    ("minor", "data"),
+    ("minor", "data", "why"),
     [
-        (True, {"method": "signed", "language": "ro"}),
-        (True, {"method": "proxy", "language": "ro"}),
-        (True, {"method": "proxy", "language": "ro", "representative": "aunt"}),
-        (False, {"method": "proxy", "language": "ro"}),
-        (False, {"method": "signed", "language": "ro", "representative": "parent"}),
+        (True, {"method": "signed", "language": "ro"}, "is a minor's"),
+        (True, {"method": "proxy", "language": "ro"}, "is a minor's"),
+        (True, {"method": "proxy", "language": "ro", "representative": "aunt"}, "'parent'"),
+        (False, {"method": "proxy", "language": "ro"}, "is an adult's"),
+        (False, {"method": "signed", "language": "ro", "representative": "parent"}, "adult's"),
     ],
 )
-def test_record_consent_refuses_a_consent_not_given_as_the_person_may(db_url, clock, minor, data):
+def test_record_consent_refuses_a_consent_not_given_as_the_person_may(
+    db_url, clock, minor, data, why
+):
     f.seed()
     ref = ready_for_consent(clock, minor=minor)
     before = f.db_snapshot()
-    with pytest.raises(InvalidInput, match="^representative: "):
+    with pytest.raises(InvalidInput, match="^representative: ") as refused:
         f.advance(ref, "record_consent", clock, data)
+    assert why in str(refused.value)  # names the fix: the capacities, or no representative
     assert f.db_snapshot() == before
 
 
