@@ -180,13 +180,14 @@ def sharing_withdrawn(session: Session, case: Case, event: CaseEvent) -> None:
 
 
 def partner_joined(session: Session, case: Case, event: CaseEvent) -> None:
-    """A partner takes part once the person consents to sharing: tell its staff which items
-    are now its own, as a handoff would."""
-    org = _org_of(session, event)
-    if org is None or org.id is None:
+    """A partner takes part once the person consents to sharing: tell its staff which items,
+    held for it until now, are its own, as a handoff would (no items moved: nothing to say;
+    its items reach it through the digest)."""
+    org, items = _org_of(session, event), _items(session, event)
+    if org is None or org.id is None or not items:
         return
     directory = Directory(session)
-    context = _partner_context(directory, case, org.id, _items(session, event), link=True)
+    context = _partner_context(directory, case, org.id, items, link=True)
     _notify(session, event, "partner_joined", directory.audience(org.id), context)
 
 
