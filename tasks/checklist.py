@@ -102,25 +102,8 @@ def create_stage_items(
         session.add(item)
         created.append(item)
     session.flush()
-    fill_waiting_roles(session, case=case, actor=None, now=now)
+    participation.fill_waiting_roles(session, case=case, actor=None, now=now)
     return created
-
-
-def fill_waiting_roles(
-    session: Session, *, case: Case, actor: StaffMember | None, now: datetime
-) -> None:
-    """Items waiting for a partner go to a stand-in the person consents to share with, for
-    roles no one is named in (a named partner waiting for consent keeps its place)."""
-    named = {part.role for part in participation.current(session, case)}
-    query = select(ChecklistItem.partner_needed).where(
-        ChecklistItem.case_id == case.id,
-        ChecklistItem.status == ItemStatus.OPEN,
-        col(ChecklistItem.partner_needed).is_not(None),
-    )
-    for role in sorted({r for r in session.exec(query) if r and r not in named}):
-        org = participation.stand_in(session, case, role)
-        if org is not None:
-            participation.join(session, case=case, org=org, actor=actor, now=now)
 
 
 def open_blocking_items(session: Session, case: Case, stage: str) -> list[ChecklistItem]:

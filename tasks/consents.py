@@ -95,6 +95,11 @@ def withdraw_consent(
         )
     if purpose not in set(ConsentPurpose):
         raise InvalidInput(f"purpose: use one of {', '.join(ConsentPurpose)}")
+    if purpose == ConsentPurpose.SHARING and org_id == case.owner_org_id:
+        raise InvalidInput(
+            "--org: that organisation owns the case; sharing consent concerns its partners "
+            "(to stop everything: `homeward case advance REF withdraw_consent`)"
+        )
     bump(session, case)
     ledger.withdraw(
         session, case=case, purpose=purpose, org_id=org_id, on=now.date(), actor=actor, now=now
@@ -141,7 +146,7 @@ def _end_org_part(
             "handoffs_revoked": len(handoffs),
         },
     )
-    checklist.fill_waiting_roles(session, case=case, actor=actor, now=now)
+    participation.fill_waiting_roles(session, case=case, actor=actor, now=now)
 
 
 def _issue_again(

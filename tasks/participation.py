@@ -186,3 +186,20 @@ def stand_in(session: Session, case: Case, role: str) -> Organisation | None:
         if _may_fill(case, role, org) and has_sharing_consent(session, case=case, org_id=org.id):
             return org
     return None
+
+
+def fill_waiting_roles(
+    session: Session, *, case: Case, actor: StaffMember | None, now: datetime
+) -> None:
+    """Items waiting for a partner go to a stand-in the person consents to share with, for
+    roles no one is named in (a named partner waiting for consent keeps its place)."""
+    named = {part.role for part in current(session, case)}
+    query = select(ChecklistItem.partner_needed).where(
+        ChecklistItem.case_id == case.id,
+        ChecklistItem.status == ItemStatus.OPEN,
+        col(ChecklistItem.partner_needed).is_not(None),
+    )
+    for role in sorted({r for r in session.exec(query) if r and r not in named}):
+        org = stand_in(session, case, role)
+        if org is not None:
+            join(session, case=case, org=org, actor=actor, now=now)
