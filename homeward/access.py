@@ -14,23 +14,47 @@ from homeward.models import (
     Case,
     CaseParticipant,
     ChecklistItem,
+    Consent,
+    ConsentPurpose,
     Handoff,
     HandoffStatus,
+    ItemStatus,
+    ParticipantStatus,
     StaffMember,
 )
 
 
 def case_org_ids(session: Session, case: Case) -> set[int]:
-    """The organisations taking part in ``case``: owner, participants, item owners, and the
-    receivers of live handoffs (the same rule as PostgreSQL's ``homeward_case_visible``)."""
-    participants = select(CaseParticipant.org_id).where(CaseParticipant.case_id == case.id)
-    item_owners = select(ChecklistItem.owner_org_id).where(ChecklistItem.case_id == case.id)
+    """The organisations taking part in ``case``: the owner, live participants, and the owners
+    of its items that are not cancelled and receivers of its live handoffs, unless they are
+    participants waiting for consent or whose part ended, or the person withdrew consent to
+    sharing with them (the same rule as PostgreSQL's ``homeward_case_visible``, 0008)."""
+    parts = session.exec(select(CaseParticipant).where(CaseParticipant.case_id == case.id))
+    live: set[int] = set()
+    barred = _sharing_withdrawn(session, case)
+    for part in parts:
+        (live if part.status == ParticipantStatus.LIVE else barred).add(part.org_id)
+    item_owners = select(ChecklistItem.owner_org_id).where(
+        ChecklistItem.case_id == case.id, ChecklistItem.status != ItemStatus.CANCELLED
+    )
     receivers = select(Handoff.to_org_id).where(
         Handoff.case_id == case.id,
         col(Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
     )
-    found = session.execute(union(participants, item_owners, receivers)).scalars()
-    return {case.owner_org_id, *found}
+    working = set(session.execute(union(item_owners, receivers)).scalars())
+    return {case.owner_org_id, *live, *(working - barred)}
+
+
+def _sharing_withdrawn(session: Session, case: Case) -> set[int]:
+    """Organisations the person withdrew sharing consent from (and has not given it again)."""
+    query = select(Consent).where(
+        Consent.case_id == case.id, Consent.purpose == ConsentPurpose.SHARING
+    )
+    rows = session.exec(query).all()
+    active = {c.org_id for c in rows if c.withdrawn_on is None}
+    return {
+        c.org_id for c in rows if c.withdrawn_on and c.org_id is not None and c.org_id not in active
+    }
 
 
 def ensure_can_see(session: Session, actor: StaffMember, case: Case) -> None:

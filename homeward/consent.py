@@ -3,18 +3,51 @@
 Purposes: ``return`` (the return itself), ``data_processing``, and ``sharing`` with one named
 organisation. Withdrawal is possible at any time; its effects on work in progress (cancelling
 that organisation's items, revoking its handoffs, telling it) live in ``tasks.consents``.
+
+A minor does not consent alone: a guardian or legal representative gives it (method ``proxy``),
+and the ledger records in which capacity (``RepresentativeCapacity``), never their name. An
+adult consents in person: neither ``proxy`` nor a representative is taken.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, col, select
 
 from homeward.auditlog import audit
-from homeward.errors import Conflict, NotFound
+from homeward.errors import Conflict, InvalidInput, NotFound
 from homeward.models import Case, Consent, ConsentPurpose, StaffMember
+
+
+class RepresentativeCapacity(StrEnum):
+    """In what capacity a minor's guardian or legal representative consents for them."""
+
+    PARENT = "parent"
+    LEGAL_GUARDIAN = "legal_guardian"  # appointed by a court
+    DGASPC_GUARDIAN = "dgaspc_guardian"  # the child-protection directorate, by placement
+    SPECIAL_REPRESENTATIVE = "special_representative"  # appointed for the proceedings
+
+
+PROXY = "proxy"
+
+
+def check_representative(case: Case, method: str, representative: str | None) -> None:
+    """A minor's consent is given by a representative (``proxy``, with their capacity); an
+    adult's by the person (no ``proxy``, no representative). Raises ``InvalidInput``."""
+    capacities = ", ".join(RepresentativeCapacity)
+    if case.is_minor and (method != PROXY or not representative):
+        raise InvalidInput(
+            f"representative: case {case.case_ref} is a minor's; their guardian or legal "
+            f"representative consents: give method proxy and representative ({capacities})"
+        )
+    if not case.is_minor and (method == PROXY or representative):
+        raise InvalidInput(
+            f"representative: case {case.case_ref} is an adult's; the person consents "
+            "themselves: use method signed or oral, with no representative"
+        )
 
 
 class ConsentIn(BaseModel):
@@ -28,6 +61,9 @@ class ConsentIn(BaseModel):
     language: str = Field(pattern=r"^[a-zA-Z]{2,3}$", description="ISO 639 code, e.g. ro")
     interpreter: bool = False
     given_on: date | None = None
+    representative: RepresentativeCapacity | None = Field(
+        default=None, description="a minor's consent: the capacity of who gave it"
+    )
 
     @field_validator("language")
     @classmethod
@@ -57,8 +93,11 @@ def give(
     given_on: date,
     actor: StaffMember,
     now: datetime,
+    representative: str | None = None,
 ) -> Consent:
-    """Record a consent; one active consent per purpose (and organisation)."""
+    """Record a consent; one active consent per purpose (and organisation). A minor's is given
+    by a representative (see ``check_representative``)."""
+    check_representative(case, method, representative)
     if _active(session, case, purpose, org_id):
         raise Conflict(
             f"case {case.case_ref} already has an active {purpose} consent"
@@ -73,6 +112,7 @@ def give(
         language=language,
         interpreter=interpreter,
         given_on=given_on,
+        representative=representative,
         recorded_by_id=actor.id,
         recorded_at=now,
     )

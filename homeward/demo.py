@@ -155,10 +155,13 @@ class Journey:
     def consent(self, org: str, *to_orgs: str) -> Journey:
         """The person agrees to their data being shared with ``to_orgs``."""
         for slug in to_orgs:
-            given = ConsentIn(purpose="sharing", org=slug, method="signed", language="ro")
             with write_session(self.engine) as s:
                 who = self._who(s, org, "coordinator")
                 case = get_case(s, case_ref=self.case_ref, actor=who)
+                how = {"method": "proxy", "representative": "parent"} if case.is_minor else {}
+                given = ConsentIn.model_validate(
+                    {"purpose": "sharing", "org": slug, "method": "signed", "language": "ro"} | how
+                )
                 give_consent(s, case=case, given=given, actor=who, now=self.clock.now())
         return self
 
@@ -255,7 +258,7 @@ def minor_journey(j: Journey, person: PersonIn = CHILD) -> Journey:
     )
     j.done("iom-it", "victim_identified", "dgaspc_notified", "basic_needs_met").wait(2)
     j.done("cons-rome", "anitp_notified").done("iom-it", "rights_informed").wait(1)
-    j.advance("iom-it", "record_consent", method="proxy", language="ro")
+    j.advance("iom-it", "record_consent", method="proxy", representative="parent", language="ro")
     j.consent("iom-it", "iom-ro", "fmb", "dgaspc-bv", "cons-rome")
     j.wait(6).done("iom-it", "risk_assessment", outcome="high").done("iom-it", "needs_assessment")
     j.done("dgaspc-bv", "family_assessment", "social_inquiry").wait(7)

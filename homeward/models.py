@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
@@ -107,6 +108,14 @@ class ParticipantRole(StrEnum):
     LE = "le"  # police / prosecutors
 
 
+class ParticipantStatus(StrEnum):
+    """Where an organisation's part in one case stands (``tasks.participation``)."""
+
+    LIVE = "live"  # takes part: gets its items, sees the case
+    PENDING_CONSENT = "pending_consent"  # named, but the person has not consented to sharing
+    ENDED = "ended"  # sharing consent withdrawn: kept for history, sees nothing
+
+
 PARTICIPANT_KINDS: dict[ParticipantRole, OrgKind] = {
     ParticipantRole.S_IOM: OrgKind.IOM_MISSION,
     ParticipantRole.CONS: OrgKind.CONSULATE,
@@ -186,16 +195,34 @@ class Case(SQLModel, table=True):
     version: int = Field(default=1, sa_column=_case_version)
 
 
+_NOT_ENDED = text("status != 'ended'")
+
+
 class CaseParticipant(SQLModel, table=True):
-    """Which organisation plays which part (``ParticipantRole``) in a case."""
+    """Which organisation plays which part (``ParticipantRole``) in a case, and whether it
+    takes part yet (``ParticipantStatus``): one current (not ended) organisation per role."""
 
     __tablename__ = "case_participant"
-    __table_args__ = (UniqueConstraint("case_id", "role"),)
+    __table_args__ = (
+        Index(
+            "uq_case_participant_current_role",
+            "case_id",
+            "role",
+            unique=True,
+            sqlite_where=_NOT_ENDED,
+            postgresql_where=_NOT_ENDED,
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="return_case.id", index=True)
     role: str = Field(sa_type=String(16))
     org_id: int = Field(foreign_key="organisation.id", index=True)
+    status: str = Field(
+        default=ParticipantStatus.LIVE,
+        sa_type=String(16),
+        sa_column_kwargs={"server_default": ParticipantStatus.LIVE.value},
+    )
 
 
 class Beneficiary(SQLModel, table=True):
@@ -242,6 +269,9 @@ class ChecklistItem(SQLModel, table=True):
     note: str | None = Field(default=None, sa_type=Text)  # encrypted (homeward.vault)
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
     escalated_at: datetime | None = _when(nullable=True)
+    # The participant role this item waits for while the case owner holds it (no partner
+    # with sharing consent yet, or the partner's consent was withdrawn).
+    partner_needed: str | None = Field(default=None, sa_type=String(16))
 
 
 class Handoff(SQLModel, table=True):
@@ -332,6 +362,9 @@ class Consent(SQLModel, table=True):
     recorded_at: datetime = Field(sa_type=AwareDateTime)
     withdrawn_on: date | None = None
     withdrawn_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    # A minor's consent: the capacity of the guardian or legal representative who gave it
+    # (``homeward.consent.RepresentativeCapacity``), a code; never their name.
+    representative: str | None = Field(default=None, sa_type=String(32))
 
 
 class AuditEntry(SQLModel, table=True):
@@ -366,6 +399,7 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     DEAD = "dead"
+    DROPPED = "dropped"  # not sent on purpose: ``last_error`` says why (e.g. consent withdrawn)
 
 
 def _json_list() -> Any:

@@ -25,6 +25,7 @@ from homeward.models import (
     CaseKey,
     CaseParticipant,
     Organisation,
+    ParticipantStatus,
     StaffMember,
 )
 from homeward.permissions import RULES, Action, allowed, ensure, owner_staff
@@ -170,7 +171,9 @@ def readable_fields(session: Session, case: Case, actor: StaffMember) -> frozens
     if actor.org_id == case.owner_org_id:
         return FIELDS_BY_PART["owner"]
     query = select(CaseParticipant.role).where(
-        CaseParticipant.case_id == case.id, CaseParticipant.org_id == actor.org_id
+        CaseParticipant.case_id == case.id,
+        CaseParticipant.org_id == actor.org_id,
+        CaseParticipant.status == ParticipantStatus.LIVE,
     )
     parts = list(session.exec(query))
     if not parts or not has_sharing_consent(session, case=case, org_id=actor.org_id):

@@ -137,6 +137,15 @@ class ConsentWithdrawnContext(Context):
     link: Link | None = None
 
 
+class PartnerContext(Context):
+    """A partner's part in a case began (its items) or ended (its cancelled items)."""
+
+    case_ref: CaseRef
+    org_name: Text
+    item_titles: tuple[Text, ...] = ()
+    link: Link | None = None
+
+
 class SendTestContext(Context):
     """``homeward mail send-test``: proves the settings work; carries no case at all."""
 
@@ -151,6 +160,8 @@ TEMPLATES: dict[str, type[Context]] = {
     "handoff_accepted": HandoffContext,
     "handoff_rejected": HandoffContext,
     "consent_withdrawn": ConsentWithdrawnContext,
+    "sharing_withdrawn": PartnerContext,
+    "partner_joined": PartnerContext,
     "test": SendTestContext,
 }
 

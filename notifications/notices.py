@@ -1,6 +1,8 @@
 """Notices of changes, queued in the transaction of the change: an item or a case handed to an
-organisation (to its staff), the answer (to whoever proposed it), and a withdrawal of consent
-(to every organisation whose open items on the case were cancelled by it).
+organisation (to its staff), the answer (to whoever proposed it), a withdrawal of consent (to
+every organisation whose open items on the case were cancelled by it), a partner's part in a
+case ended by a withdrawn sharing consent (its queued mail about the case dropped first), and a
+partner taking part once the person consents to sharing with it (to its staff).
 
 ``on_case_event`` listens to the case history (``homeward.hooks``); the table ``NOTICES`` says
 which event queues what. Keys are the event id and the recipient group, so a notice is queued
@@ -15,8 +17,23 @@ from collections.abc import Callable
 from sqlmodel import Session, col, select
 
 from homeward.hooks import subscribe
-from homeward.models import Case, CaseEvent, ChecklistItem, Handoff, HandoffStatus, ItemStatus
-from notifications.contexts import ConsentWithdrawnContext, Context, HandoffContext, case_link
+from homeward.models import (
+    Case,
+    CaseEvent,
+    ChecklistItem,
+    Handoff,
+    HandoffStatus,
+    ItemStatus,
+    Organisation,
+)
+from notifications.contexts import (
+    ConsentWithdrawnContext,
+    Context,
+    HandoffContext,
+    PartnerContext,
+    case_link,
+)
+from notifications.dropping import drop_case_mail
 from notifications.i18n import item_title, stage_label
 from notifications.outbox import enqueue
 from notifications.recipients import Directory, Recipient, by_language
@@ -148,6 +165,58 @@ def _withdrawal_context(
     return build
 
 
+def sharing_withdrawn(session: Session, case: Case, event: CaseEvent) -> None:
+    """Sharing with an organisation withdrawn: drop its queued mail about the case, then tell
+    its staff (case_ref and the cancelled items' titles only; no link, it may not look)."""
+    org = _org_of(session, event)
+    if org is None or org.id is None:
+        return
+    reason = f"dropped: sharing consent for {org.slug} withdrawn on case {case.case_ref}"
+    drop_case_mail(session, case_ref=case.case_ref, org_id=org.id, reason=reason)
+    directory = Directory(session)
+    items = _items(session, event)
+    context = _partner_context(directory, case, org.id, items, link=False)
+    _notify(session, event, "sharing_withdrawn", directory.audience(org.id), context)
+
+
+def partner_joined(session: Session, case: Case, event: CaseEvent) -> None:
+    """A partner takes part once the person consents to sharing: tell its staff which items,
+    held for it until now, are its own, as a handoff would (no items moved: nothing to say;
+    its items reach it through the digest)."""
+    org, items = _org_of(session, event), _items(session, event)
+    if org is None or org.id is None or not items:
+        return
+    directory = Directory(session)
+    context = _partner_context(directory, case, org.id, items, link=True)
+    _notify(session, event, "partner_joined", directory.audience(org.id), context)
+
+
+def _org_of(session: Session, event: CaseEvent) -> Organisation | None:
+    slug = event.data.get("org")
+    return session.exec(select(Organisation).where(Organisation.slug == slug)).first()
+
+
+def _items(session: Session, event: CaseEvent) -> list[ChecklistItem]:
+    ids = [i for i in event.data.get("item_ids", []) if isinstance(i, int)]
+    query = select(ChecklistItem).where(col(ChecklistItem.id).in_(ids))
+    return list(session.exec(query.order_by(col(ChecklistItem.id))))
+
+
+def _partner_context(
+    directory: Directory, case: Case, org_id: int, items: list[ChecklistItem], *, link: bool
+) -> Callable[[str], Context]:
+    def build(language: str) -> Context:
+        titles = [item_title(i.code, language, process_version=case.process_version) for i in items]
+        return PartnerContext(
+            case_ref=case.case_ref,
+            org_name=directory.org_name(org_id),
+            item_titles=tuple(dict.fromkeys(titles)),
+            link=case_link(case.case_ref) if link else None,
+        )
+
+    return build
+
+
 NOTICES: dict[str, Callable[[Session, Case, CaseEvent], None]] = {
     "handoff_proposed": handed_over,
     "transfer_proposed": handed_over,
@@ -156,6 +225,8 @@ NOTICES: dict[str, Callable[[Session, Case, CaseEvent], None]] = {
     "transfer_accepted": answered,
     "transfer_rejected": answered,
     "withdraw_consent": consent_withdrawn,
+    "sharing_consent_withdrawn": sharing_withdrawn,
+    "partner_joined": partner_joined,
 }
 
 

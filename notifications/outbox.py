@@ -202,9 +202,14 @@ def pending_recipients(row: OutboxMessage) -> list[str]:
     return [address for address in row.to_addrs if address not in done]
 
 
-def list_messages(session: Session, *, dead: bool = False, limit: int = 50) -> list[OutboxMessage]:
-    """Messages not yet sent (queued or sending), or the dead letters; oldest first."""
-    statuses = [OutboxStatus.DEAD] if dead else [OutboxStatus.QUEUED, OutboxStatus.SENDING]
+def list_messages(
+    session: Session, *, dead: bool = False, dropped: bool = False, limit: int = 50
+) -> list[OutboxMessage]:
+    """Messages not yet sent (queued or sending), or the dead letters, or those dropped on
+    purpose (``notifications.dropping``); oldest first."""
+    statuses = [OutboxStatus.QUEUED, OutboxStatus.SENDING]
+    if dead or dropped:
+        statuses = [OutboxStatus.DEAD] * dead + [OutboxStatus.DROPPED] * dropped
     query = (
         select(OutboxMessage)
         .where(col(OutboxMessage.status).in_(statuses))

@@ -13,6 +13,7 @@ from notifications.contexts import (
     EscalationContext,
     HandoffContext,
     ItemLine,
+    PartnerContext,
     SendTestContext,
     base_link,
     case_link,
@@ -86,6 +87,15 @@ def _withdrawn(_today: date, lang: str) -> Context:
     )
 
 
+def _partner(_today: date, lang: str) -> Context:
+    return PartnerContext(
+        case_ref=CASE_REF,
+        org_name=PARTNER,
+        item_titles=(item_title("shelter_arranged", lang), item_title("first_counselling", lang)),
+        link=case_link(CASE_REF),
+    )
+
+
 SAMPLES: dict[str, Callable[[date, str], Context]] = {
     "digest": _digest,
     "escalation": _escalation,
@@ -93,6 +103,10 @@ SAMPLES: dict[str, Callable[[date, str], Context]] = {
     "handoff_accepted": _handoff,
     "handoff_rejected": _handoff,
     "consent_withdrawn": _withdrawn,
+    "sharing_withdrawn": lambda today, lang: _partner(today, lang).model_copy(
+        update={"link": None}
+    ),
+    "partner_joined": _partner,
     "test": lambda today, _lang: SendTestContext(day=today, link=base_link()),
 }
 

@@ -37,7 +37,7 @@ from homeward.permissions import Action, ensure
 from homeward.vault import PersonIn
 from statemachines import steps
 from statemachines.return_case import ACTIVE, MACHINE, TRIGGERS, ReturnCase, State
-from tasks import checklist, moves
+from tasks import checklist, moves, participation
 from tasks.catalog import CURRENT_VERSION, load_catalog
 
 _machine_lock = threading.Lock()  # the shared machine's model list is not thread-safe
@@ -156,7 +156,8 @@ def start_case(
     assert case.id is not None  # noqa: S101
     for role, org in roles.items():
         assert org.id is not None  # noqa: S101
-        session.add(CaseParticipant(case_id=case.id, role=role, org_id=org.id))
+        status = participation.initial_status(session, case, role, org.id)
+        session.add(CaseParticipant(case_id=case.id, role=role, org_id=org.id, status=status))
     session.flush()
     if person is not None:
         vault.store_person(session, case=case, person=person, actor=actor, now=now)

@@ -332,6 +332,7 @@ class ReturnCase:
     def store_consent(self, _event: EventData) -> None:
         step = self.step
         assert isinstance(step, steps.RecordConsent)  # noqa: S101
+        consent.check_representative(self.case, step.method, step.representative)
         self.case.consent_method, self.case.consent_language = step.method, step.language
         self.case.interpreter_used = step.interpreter
         for purpose in (ConsentPurpose.RETURN, ConsentPurpose.DATA_PROCESSING):
@@ -346,6 +347,7 @@ class ReturnCase:
                 given_on=self.today,
                 actor=self.actor,
                 now=self.now,
+                representative=step.representative,
             )
 
     def store_travel(self, _event: EventData) -> None:

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 
+from homeward.consent import RepresentativeCapacity
 from homeward.directory import first_error
 
 
@@ -82,6 +83,11 @@ class RecordConsent(Step):
     method: ConsentMethod = Field(description="signed, oral, or proxy (a minor's guardian)")
     language: str = Field(description="ISO 639-1 code of the language consent was given in")
     interpreter: bool = Field(default=False, description="an interpreter was used")
+    representative: RepresentativeCapacity | None = Field(
+        default=None,
+        description="a minor's case: the capacity of the guardian or legal representative "
+        "consenting for them (parent, legal_guardian, dgaspc_guardian, special_representative)",
+    )
 
     @field_validator("language")
     @classmethod

@@ -18,7 +18,6 @@ from homeward.errors import InvalidInput, NotFound, Refused
 from homeward.locking import bump
 from homeward.models import (
     Case,
-    CaseParticipant,
     ChecklistItem,
     Handoff,
     HandoffStatus,
@@ -27,16 +26,11 @@ from homeward.models import (
 )
 from homeward.permissions import Action, ensure_item
 from homeward.settings import get_settings
+from tasks import participation
 from tasks.catalog import CASE_OWNER, DueAnchor, ItemSpec, load_catalog
 
 REPEATING_STAGES = frozenset({"suspended"})  # each suspension needs its own reassessment
 SKIP_REASON_MIN = 5
-
-
-def participants(session: Session, case: Case) -> dict[str, int]:
-    """The case's participant roles mapped to organisation ids."""
-    rows = session.exec(select(CaseParticipant).where(CaseParticipant.case_id == case.id))
-    return {row.role: row.org_id for row in rows}
 
 
 def _local_noon(day_value: object, tz: ZoneInfo) -> datetime:
@@ -53,11 +47,17 @@ def anchor_time(case: Case, anchor: DueAnchor, now: datetime) -> datetime:
     return now
 
 
-def _owner_org(spec: ItemSpec, case: Case, roles: dict[str, int]) -> int:
+def owner_for(spec: ItemSpec, case: Case, roles: dict[str, int]) -> tuple[int, str | None]:
+    """Who gets a new item: the live participant in its role; else the case owner, noting the
+    role when the item waits for a partner the person has not (or no longer) consented to."""
     role = spec.owner_role(is_minor=case.is_minor)
     if role == CASE_OWNER:
-        return case.owner_org_id
-    return roles.get(role, case.owner_org_id)  # unfilled role: the case owner hands it on
+        return case.owner_org_id, None
+    if role in roles:
+        return roles[role], None
+    if participation.needs_consent(role, is_minor=case.is_minor):
+        return case.owner_org_id, role  # partner needed
+    return case.owner_org_id, None  # unfilled role: the case owner hands it on
 
 
 def _existing_codes(session: Session, case: Case, stage: str) -> set[str]:
@@ -82,17 +82,20 @@ def create_stage_items(
     specs = load_catalog(case.process_version).items_for(stage, is_minor=case.is_minor)
     if not specs:
         return []  # e.g. lost contact: nothing to look up
-    roles, existing = participants(session, case), _existing_codes(session, case, stage)
+    roles = participation.live_roles(session, case)
+    existing = _existing_codes(session, case, stage)
     created = []
     for spec in specs:
         if spec.code in existing:
             continue
+        owner, waits_for = owner_for(spec, case, roles)
         item = ChecklistItem(
             case_id=case.id,
             stage=stage,
             code=spec.code,
             title_key=spec.title_key,
-            owner_org_id=_owner_org(spec, case, roles),
+            owner_org_id=owner,
+            partner_needed=waits_for,
             due_at=spec.due.apply(anchor_time(case, spec.due.anchor, now)),
             blocking=spec.blocking,
             created_at=now,
@@ -100,6 +103,7 @@ def create_stage_items(
         session.add(item)
         created.append(item)
     session.flush()
+    participation.fill_waiting_roles(session, case=case, actor=None, now=now)
     return created
 
 

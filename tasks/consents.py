@@ -1,13 +1,17 @@
 """What consent changes do to work in progress.
 
-Giving a sharing consent lets work (and so data) go to that organisation. Withdrawing it ends
-that organisation's part: its open items on the case are cancelled, its handoffs revoked, and a
-``sharing_consent_withdrawn`` event tells it (the notifications package turns the event into a
-notice without personal data). Withdrawing all consent is the ``withdraw_consent`` trigger.
+Giving a sharing consent lets work (and so data) go to that organisation: a partner waiting for
+it takes part and gets the items held for it (``tasks.participation``). Withdrawing it ends that
+organisation's part: its participation is marked ended, its open items on the case are cancelled
+and issued again to the case owner marked "partner needed" (or to a stand-in the person consents
+to share with), its handoffs revoked, and a ``sharing_consent_withdrawn`` event tells it (the
+notifications package drops its queued mail about the case and sends it a notice without
+personal data). Withdrawing all consent is the ``withdraw_consent`` trigger.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlmodel import Session, col, select
@@ -30,6 +34,8 @@ from homeward.models import (
     StaffMember,
 )
 from homeward.permissions import Action, ensure
+from tasks import checklist, participation
+from tasks.catalog import load_catalog
 from tasks.transfers import decide
 
 
@@ -52,6 +58,7 @@ def give_consent(
         given_on=check_consent_day(case, given.given_on or local_day(now), now),
         actor=actor,
         now=now,
+        representative=given.representative,
     )
     record_event(
         session,
@@ -61,6 +68,8 @@ def give_consent(
         actor=actor,
         data={"purpose": given.purpose, "org": org.slug if org else None},
     )
+    if org is not None:
+        participation.join(session, case=case, org=org, actor=actor, now=now)
 
 
 def _sharing_org(session: Session, purpose: str, slug: str | None) -> Organisation | None:
@@ -90,6 +99,11 @@ def withdraw_consent(
         )
     if purpose not in set(ConsentPurpose):
         raise InvalidInput(f"purpose: use one of {', '.join(ConsentPurpose)}")
+    if purpose == ConsentPurpose.SHARING and org_id == case.owner_org_id:
+        raise InvalidInput(
+            "--org: that organisation owns the case; sharing consent concerns its partners "
+            "(to stop everything: `homeward case advance REF withdraw_consent`)"
+        )
     bump(session, case)
     ledger.withdraw(
         session, case=case, purpose=purpose, org_id=org_id, on=local_day(now), actor=actor, now=now
@@ -101,6 +115,7 @@ def withdraw_consent(
 def _end_org_part(
     session: Session, *, case: Case, org_id: int, actor: StaffMember, now: datetime
 ) -> None:
+    roles = participation.end(session, case=case, org_id=org_id)
     items = session.exec(
         select(ChecklistItem).where(
             ChecklistItem.case_id == case.id,
@@ -119,6 +134,7 @@ def _end_org_part(
     ).all()
     for handoff in handoffs:
         decide(handoff, HandoffStatus.REVOKED, actor, now)
+    _issue_again(session, case, items, now)
     org = session.get(Organisation, org_id)
     record_event(
         session,
@@ -128,7 +144,34 @@ def _end_org_part(
         actor=actor,
         data={
             "org": org.slug if org else None,
+            "roles_ended": roles,
             "items_cancelled": len(items),
+            "item_ids": [i.id for i in items],
             "handoffs_revoked": len(handoffs),
         },
     )
+    participation.fill_waiting_roles(session, case=case, actor=actor, now=now)
+
+
+def _issue_again(
+    session: Session, case: Case, items: Sequence[ChecklistItem], now: datetime
+) -> None:
+    """The cancelled work still has to be done: issue it as a new stage item would be (to the
+    live participant in its role, else held by the case owner, partner needed)."""
+    catalog, roles = load_catalog(case.process_version), participation.live_roles(session, case)
+    for old in items:
+        owner, waits_for = checklist.owner_for(catalog.spec(old.code), case, roles)
+        session.add(
+            ChecklistItem(
+                case_id=old.case_id,
+                stage=old.stage,
+                code=old.code,
+                title_key=old.title_key,
+                owner_org_id=owner,
+                partner_needed=waits_for,
+                due_at=old.due_at,
+                blocking=old.blocking,
+                created_at=now,
+            )
+        )
+    session.flush()

@@ -109,6 +109,7 @@ def accept(
     handoff, item, case = _pending_for_actor(session, item_id, actor, expected_version)
     decide(handoff, HandoffStatus.ACCEPTED, actor, now)
     item.owner_org_id, item.assignee_id = handoff.to_org_id, None
+    item.partner_needed = None  # the coordinator found a partner for it by hand
     record_event(
         session,
         case=case,

@@ -115,12 +115,19 @@ def open_case(
     return ref
 
 
+# A minor's consent is given by a representative (method proxy, with their capacity).
+BY_PARENT = {"method": "proxy", "representative": "parent"}
+
+
 def give_sharing(case_ref: str, clock: SimulatedClock, *slugs: str) -> None:
     """Record the person's consent to sharing with each organisation in ``slugs``."""
     for slug in slugs:
-        given = ConsentIn(purpose="sharing", org=slug, method="signed", language="ro")
         with write_session() as s:
             case = get_case(s, case_ref=case_ref, actor=actor(s))
+            how = BY_PARENT if case.is_minor else {"method": "signed"}
+            given = ConsentIn.model_validate(
+                {"purpose": "sharing", "org": slug, "language": "ro", **how}
+            )
             give_consent(s, case=case, given=given, actor=actor(s), now=clock.now())
 
 
@@ -160,12 +167,19 @@ def advance(
     as_email: str = COORD,
 ) -> Case:
     with write_session() as s:
+        if data is None:
+            data = step_data(trigger, clock)
+            if (
+                trigger == "record_consent"
+                and get_case(s, case_ref=case_ref, actor=actor(s)).is_minor
+            ):
+                data = {**data, **BY_PARENT}
         return fire(
             s,
             case_ref=case_ref,
             trigger=trigger,
             actor=actor(s, as_email),
-            data=step_data(trigger, clock) if data is None else data,
+            data=data,
             now=clock.now(),
         )
 

@@ -20,6 +20,7 @@ from homeward.cli.common import (
     actor,
     console,
     expect_version_option,
+    item_status,
     local,
     local_day,
     now,
@@ -28,10 +29,11 @@ from homeward.cli.common import (
     writing,
 )
 from homeward.cli.notes import print_case_texts
+from homeward.consent import ledger
 from homeward.directory import first_error, orgs_by_id
 from homeward.errors import InvalidInput
 from homeward.idempotency import check_key, once
-from homeward.models import Case, CaseParticipant, ChecklistItem, StaffMember
+from homeward.models import Case, ChecklistItem, ConsentPurpose, ParticipantStatus, StaffMember
 from homeward.vault import PersonIn
 from statemachines.cases import (
     CaseIn,
@@ -42,7 +44,7 @@ from statemachines.cases import (
     start_case,
 )
 from statemachines.diagram import mermaid
-from tasks import transfers
+from tasks import participation, transfers
 from tasks.catalog import load_catalog
 
 case_app = typer.Typer(help="Return cases.", no_args_is_help=True)
@@ -195,7 +197,7 @@ def _facts(session: Session, case: Case) -> None:
         ("route", f"{case.host_country} -> {case.destination_country}"),
         ("process", case.process_version),
         ("version", str(case.version)),
-        ("consent", f"{case.consent_method or ''} {case.consent_language or ''}".strip()),
+        ("consent", _consent_line(session, case)),
         ("departure", local_day(case.departure_on)),
         ("arrival", local_day(case.arrival_on)),
         ("closure", case.closure_reason or ""),
@@ -203,9 +205,27 @@ def _facts(session: Session, case: Case) -> None:
     for key, value in rows:
         if value:
             table.add_row(key, value)
-    parts = session.exec(select(CaseParticipant).where(CaseParticipant.case_id == case.id))
-    table.add_row("with", ", ".join(f"{p.role}={orgs[p.org_id].slug}" for p in parts))
+    parts = participation.current(session, case)
+    live = [p for p in parts if p.status == ParticipantStatus.LIVE]
+    table.add_row("with", ", ".join(f"{p.role}={orgs[p.org_id].slug}" for p in live))
+    waiting = ", ".join(
+        f"{p.role}={orgs[p.org_id].slug}" for p in participation.waiting(session, case)
+    )
+    if waiting:
+        table.add_row(
+            "waiting for consent",
+            f"{waiting} (record it: homeward consent give {case.case_ref} --purpose sharing ...)",
+        )
     console.print(table)
+
+
+def _consent_line(session: Session, case: Case) -> str:
+    """The consent to the return: method and language, and who gave a minor's consent."""
+    given = next((c for c in ledger(session, case) if c.purpose == ConsentPurpose.RETURN), None)
+    words = [case.consent_method or "", case.consent_language or ""]
+    if given is not None and given.representative:
+        words.append(f"by {given.representative}")
+    return " ".join(w for w in words if w)
 
 
 def _personal(session: Session, case: Case, who: StaffMember) -> None:
@@ -227,7 +247,7 @@ def _items_table(session: Session, case: Case) -> None:
             catalog.spec(item.code).title,
             orgs[item.owner_org_id].slug,
             local_day(item.due_at),
-            item.status + (f" ({item.outcome})" if item.outcome else ""),
+            item_status(item),
             "yes" if item.blocking else "",
         )
     console.print(table)

@@ -18,7 +18,7 @@ from homeward.directory import acting
 from homeward.errors import InvalidInput, Refused
 from homeward.keys import load_keyring
 from homeward.migrate import current_revision, head_revision
-from homeward.models import StaffMember
+from homeward.models import ChecklistItem, ItemStatus, StaffMember
 from homeward.settings import get_settings
 
 
@@ -124,3 +124,11 @@ def expect_version_option() -> Any:
         "--expected-version",
         help="refuse (exit 5) if the case changed since this version (`homeward case show`)",
     )
+
+
+def item_status(item: ChecklistItem) -> str:
+    """An item's status as listed: its outcome, and the partner it waits for."""
+    text = item.status + (f" ({item.outcome})" if item.outcome else "")
+    if item.partner_needed and item.status == ItemStatus.OPEN:
+        text += f", partner needed: {item.partner_needed}"
+    return text

@@ -13,6 +13,7 @@ from homeward.cli.common import (
     actor,
     console,
     expect_version_option,
+    item_status,
     local_day,
     now,
     reading,
@@ -62,7 +63,7 @@ def items_list(
                 load_catalog(case.process_version).spec(item.code).title,
                 orgs[item.owner_org_id].slug,
                 local_day(item.due_at),
-                item.status + (" OVERDUE" if late else ""),
+                item_status(item) + (" OVERDUE" if late else ""),
             )
         console.print(table)
 

@@ -51,12 +51,15 @@ def mail_preview(
 @mail_app.command("outbox")
 def mail_outbox(
     dead: bool = typer.Option(False, "--dead", help="show dead letters instead of queued mail"),
+    dropped: bool = typer.Option(
+        False, "--dropped", help="show mail not sent on purpose (e.g. consent withdrawn)"
+    ),
     limit: int = typer.Option(50, min=1, help="show at most this many"),
 ) -> None:
-    """List queued (or dead) emails, oldest first."""
+    """List queued (or dead, or dropped) emails, oldest first."""
     with reading() as session:
-        rows = list_messages(session, dead=dead, limit=limit)
-        title = "dead letters" if dead else "queued emails"
+        rows = list_messages(session, dead=dead, dropped=dropped, limit=limit)
+        title = "dead letters" if dead else "dropped emails" if dropped else "queued emails"
         table = Table(
             "#", "template", "lang", "to", "status", "tries", "next try", "last error", title=title
         )
@@ -68,12 +71,12 @@ def mail_outbox(
                 ", ".join(row.to_addrs),
                 row.status,
                 str(row.attempts),
-                "" if dead else local(row.next_attempt_at),
+                "" if dead or dropped else local(row.next_attempt_at),
                 row.last_error or "",
             )
         console.print(table)
         if not rows:
-            console.print("no dead letters" if dead else "the outbox is empty")
+            console.print(f"no {title}" if dead or dropped else "the outbox is empty")
 
 
 @mail_app.command("retry")

@@ -80,8 +80,14 @@ def consent_give(
     language: str = typer.Option(..., help="ISO 639 code of the language, e.g. ro"),
     interpreter: bool = typer.Option(False, "--interpreter", help="an interpreter was used"),
     given_on: str = typer.Option(None, help="YYYY-MM-DD (default today)"),
+    representative: str = typer.Option(
+        None,
+        help="a minor's case: who consents for them (parent, legal_guardian, dgaspc_guardian, "
+        "special_representative), with --method proxy; never their name",
+    ),
 ) -> None:
-    """Record one consent of the person (the owner's coordinators and supervisors)."""
+    """Record one consent of the person (the owner's coordinators and supervisors; for a
+    minor, given by their representative)."""
     try:
         given = ledger.ConsentIn.model_validate(
             {
@@ -91,6 +97,7 @@ def consent_give(
                 "language": language,
                 "interpreter": interpreter,
                 "given_on": given_on,
+                "representative": representative,
             }
         )
     except ValidationError as exc:
@@ -125,12 +132,13 @@ def consent_list(case_ref: str) -> None:
     with reading() as session:
         case = get_case(session, case_ref=case_ref, actor=actor(session))
         orgs = orgs_by_id(session)
-        table = Table("purpose", "organisation", "method", "language", "given", "withdrawn")
+        table = Table("purpose", "organisation", "method", "by", "language", "given", "withdrawn")
         for row in ledger.ledger(session, case):
             table.add_row(
                 row.purpose,
                 orgs[row.org_id].slug if row.org_id else "",
                 row.method,
+                row.representative or "",
                 row.language + (" +interpreter" if row.interpreter else ""),
                 row.given_on.isoformat(),
                 row.withdrawn_on.isoformat() if row.withdrawn_on else "",

@@ -34,6 +34,7 @@ from homeward.models import (
     ImportedCase,
     Organisation,
     ParticipantRole,
+    ParticipantStatus,
     StaffMember,
 )
 from homeward.permissions import Action, ensure
@@ -42,6 +43,7 @@ from homeward.vault import PERSON_FIELDS
 from statemachines.cases import CaseIn, resolve_participants
 from statemachines.return_case import State
 from tasks.catalog import CASE_OWNER, CURRENT_VERSION, load_catalog
+from tasks.participation import needs_consent
 
 CHUNK = 1000
 Roles = dict[ParticipantRole, Organisation]
@@ -161,7 +163,12 @@ def _load_chunk(
     session.execute(
         insert(_table(CaseParticipant)),
         [
-            {"case_id": cid, "role": role, "org_id": org.id}
+            {
+                "case_id": cid,
+                "role": role,
+                "org_id": org.id,
+                "status": _first_status(role, org.id, good.case.is_minor, actor),
+            }
             for cid, good in zip(ids, rows, strict=True)
             for role, org in roles[good.row].items()
         ],
@@ -181,6 +188,13 @@ def _load_chunk(
         ],
     )
     return refs
+
+
+def _first_status(role: str, org_id: int | None, minor: bool, actor: StaffMember) -> str:
+    """An imported case has no sharing consent yet: partners needing it wait for it."""
+    if org_id != actor.org_id and needs_consent(role, is_minor=minor):
+        return ParticipantStatus.PENDING_CONSENT
+    return ParticipantStatus.LIVE
 
 
 def _table(model: Any) -> Table:

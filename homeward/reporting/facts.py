@@ -15,7 +15,14 @@ from sqlmodel import Session, col, or_, select
 
 from homeward import vault
 from homeward.db import system_scope
-from homeward.models import Case, CaseEvent, CaseParticipant, Programme, StaffMember
+from homeward.models import (
+    Case,
+    CaseEvent,
+    CaseParticipant,
+    ParticipantStatus,
+    Programme,
+    StaffMember,
+)
 from homeward.reporting.dimensions import Profile, profile
 from homeward.reporting.indicators import EventFact
 from homeward.reporting.programmes import enrolled_case_ids
@@ -61,7 +68,9 @@ def scope_case_ids(
     """Cases a report covers: the programme's enrolment, or the actor's organisation's cases."""
     if programme is not None:
         return enrolled_case_ids(session, programme)
-    taking_part = select(CaseParticipant.case_id).where(CaseParticipant.org_id == actor.org_id)
+    taking_part = select(CaseParticipant.case_id).where(
+        CaseParticipant.org_id == actor.org_id, CaseParticipant.status == ParticipantStatus.LIVE
+    )
     query = select(Case.id).where(
         or_(Case.owner_org_id == actor.org_id, col(Case.id).in_(taking_part))
     )

@@ -54,6 +54,7 @@ def facts(ref: str) -> dict[str, object]:
         parts = {
             slugs[p.org_id]
             for p in s.exec(select(CaseParticipant).where(CaseParticipant.case_id == case.id))
+            if p.status == "live"  # a partner waiting for sharing consent sees nothing
         }
         items = f.items(ref, stage="identified_abroad")
         sharing = {slugs[c.org_id] for c in ledger(s, case) if c.org_id}
@@ -64,6 +65,7 @@ def facts(ref: str) -> dict[str, object]:
         "sharing": sharing,
         "visible": {owner} | parts | {slugs[i.owner_org_id] for i in items},
         "items": [(i.id, slugs[i.owner_org_id]) for i in items],
+        "minor": case.is_minor,
     }
 
 
@@ -110,10 +112,14 @@ def argv(probe: str, ref: str, fx: dict, item: int | None, item_owner: str | Non
             "sharing",
             "--org",
             "iom-ro",
-            "--method",
-            "oral",
             "--language",
             "ro",
+            # a minor's consent is given by a representative (issue 12)
+            *(
+                ["--method", "proxy", "--representative", "parent"]
+                if fx["minor"]
+                else ["--method", "oral"]
+            ),
         ],
         "done": ["items", "done", str(item), "--outcome", "bogus"],
         "handoff": ["items", "handoff", str(item), "--to", str(item_owner)],

@@ -6,10 +6,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from homeward.db import act_as, get_engine, system_scope
+from homeward.db import act_as, get_engine, system_scope, write_session
+from statemachines.cases import get_case
+from tasks import checklist
+from tasks.consents import withdraw_consent
 from tests import factories as f
 from tests.conftest import BACKEND
 
+IOM_RO = "coord@iom-ro.example.org"
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="row security is PostgreSQL's")
 
 
@@ -82,7 +86,8 @@ def test_policies_show_each_organisation_only_its_cases(db_url, clock):
         with conn.begin(), system_scope(conn):
             everything = set(conn.execute(text("SELECT case_ref FROM return_case")).scalars())
     assert seen["iom-it"] == everything == {adult, minor}
-    assert seen["adpare"] == {adult} and seen["fmb"] == {minor} and seen["dgaspc-bv"] == {minor}
+    # Without sharing consent the named NGOs wait (issue 12): a minor's DGASPC acts by law.
+    assert seen["adpare"] == set() and seen["fmb"] == set() and seen["dgaspc-bv"] == {minor}
 
 
 def test_a_write_outside_the_actors_cases_is_refused_by_the_database(db_url, clock):
@@ -107,3 +112,35 @@ def test_a_write_outside_the_actors_cases_is_refused_by_the_database(db_url, clo
                 {"o": orgs["iom-it"]},
             )
     assert f.load_case(adult).state == "identified_abroad"
+
+
+def _visible_to(slug: str) -> tuple[set[str], int]:
+    """Case refs and checklist items the database shows to ``slug``'s transactions."""
+    with get_engine().connect() as conn, conn.begin():
+        org_id = conn.execute(
+            text("SELECT id FROM organisation WHERE slug = :s"), {"s": slug}
+        ).scalar_one()
+        act_as(conn, org_id)
+        refs = set(conn.execute(text("SELECT case_ref FROM return_case")).scalars())
+        items = conn.execute(text("SELECT count(*) FROM checklist_item")).scalar_one()
+        return refs, items
+
+
+def test_the_database_shows_a_partner_the_case_only_while_sharing_is_consented(db_url, clock):
+    f.seed()
+    ref = f.open_case(clock, share=False)
+    f.drive_to(ref, "consent_obtained", clock)
+    assert _visible_to("iom-ro") == (set(), 0)  # named, waiting for consent
+    f.give_sharing(ref, clock, "iom-ro")
+    refs, items = _visible_to("iom-ro")
+    assert refs == {ref} and items > 0
+    (family,) = [i for i in f.items(ref) if i.code == "family_assessment"]
+    with write_session() as s:
+        checklist.mark_done(s, item_id=family.id or 0, actor=f.actor(s, IOM_RO), now=clock.now())
+    with write_session() as s:
+        case = get_case(s, case_ref=ref, actor=f.actor(s))
+        iom_ro = f.actor(s, IOM_RO).org_id
+        withdraw_consent(
+            s, case=case, purpose="sharing", org_id=iom_ro, actor=f.actor(s), now=clock.now()
+        )
+    assert _visible_to("iom-ro") == (set(), 0)  # its done item no longer shows the case

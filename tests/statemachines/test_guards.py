@@ -102,12 +102,17 @@ def test_consent_language_must_be_a_code(seeded, clock):
     refused(ref, "record_consent", data, clock, error=InvalidInput, match="^language: ")
 
 
-@pytest.mark.parametrize("method", ["signed", "oral", "proxy"])
-def test_consent_with_method_and_language_is_stored(seeded, clock, method):
-    ref = f.open_case(clock)
+@pytest.mark.parametrize(
+    ("method", "minor", "representative"),
+    [("signed", False, None), ("oral", False, None), ("proxy", True, "legal_guardian")],
+)
+def test_consent_with_method_and_language_is_stored(seeded, clock, method, minor, representative):
+    # proxy is a minor's consent given by a representative (an adult's proxy is refused below)
+    ref = f.open_case(clock, minor=minor)
     f.complete_stage(ref, clock)
+    data = {"method": method, "language": "IT", "interpreter": True}
     f.advance(
-        ref, "record_consent", clock, {"method": method, "language": "IT", "interpreter": True}
+        ref, "record_consent", clock, data | ({"representative": representative} if minor else {})
     )
     case = f.load_case(ref)
     assert case.state == State.CONSENT_OBTAINED

@@ -1,0 +1,95 @@
+"""Withdrawing sharing consent with a partner: its queued mail about the case is dropped (and
+the outbox says why), and its staff get a notice without personal data, through a real SMTP
+server, read back with the ``email`` package."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+from email.message import EmailMessage
+
+from sqlmodel import select
+
+from homeward.db import write_session
+from homeward.models import Organisation, OutboxStatus
+from statemachines.cases import get_case
+from tasks.consents import withdraw_consent
+from tests import factories as f
+from tests.cli.runner import run_cli
+from tests.notifications.conftest import run_drain
+from tests.notifications.helpers import outbox, remind
+
+ADPARE = "cw@adpare.example.org"
+
+
+def withdraw_sharing(ref: str, slug: str, clock) -> None:
+    with write_session() as s:
+        case = get_case(s, case_ref=ref, actor=f.actor(s))
+        org = s.exec(select(Organisation).where(Organisation.slug == slug)).one()
+        withdraw_consent(
+            s, case=case, purpose="sharing", org_id=org.id, actor=f.actor(s), now=clock.now()
+        )
+
+
+def received_by(smtp, address: str) -> list[EmailMessage]:
+    found = []
+    for got in smtp.received:
+        if address in got.rcpt_tos:
+            message = email.message_from_bytes(got.data, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            found.append(message)
+    return found
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def in_reintegration(clock, *, late: bool = False) -> str:
+    """A case in reintegration. ADPARE takes part once the person consents to sharing with it:
+    ``late``, at reception, where its items waiting for it are handed over with a notice."""
+    ref = f.open_case(clock, share=False)
+    f.give_sharing(ref, clock, "iom-ro", "cons-rome", *([] if late else ["adpare"]))
+    f.drive_to(ref, "received", clock)
+    if late:
+        f.give_sharing(ref, clock, "adpare")
+    f.complete_stage(ref, clock)
+    f.advance(ref, "start_reintegration", clock)
+    return ref
+
+
+def test_the_partner_gets_a_notice_and_no_more_mail_about_the_case(
+    db_url, clock, smtp, capsys, monkeypatch
+):
+    f.seed()
+    ref, other = in_reintegration(clock, late=True), in_reintegration(clock)
+    clock.advance(days=8)  # the two-week visits are coming due: each case is in the digest
+    remind(clock)
+    (digest,) = [m for m in outbox("digest") if m.to_addrs == [ADPARE]]
+    assert {line["case_ref"] for line in digest.context["coming_due"]} == {ref, other}
+    queued_about_ref = [
+        m for m in outbox() if ADPARE in m.to_addrs and m.context.get("case_ref") == ref
+    ]
+    assert [m.template for m in queued_about_ref] == ["partner_joined"]
+    withdraw_sharing(ref, "adpare", clock)
+    for message in queued_about_ref:
+        (row,) = [m for m in outbox() if m.id == message.id]
+        assert row.status == OutboxStatus.DROPPED
+        assert row.last_error == f"dropped: sharing consent for adpare withdrawn on case {ref}"
+    run_drain(clock)
+    got = received_by(smtp, ADPARE)
+    notices = [m for m in got if ref in m["Subject"] and "Sharing withdrawn" in m["Subject"]]
+    assert len(notices) == 1
+    body = text_of(notices[0])
+    assert ref in body and "Follow-up" in body  # the cancelled visits are named
+    assert "Canarycanary" not in notices[0].as_string() and "Zenobia" not in body
+    assert "homeward case show" not in body  # it can no longer open the case
+    digests = [m for m in got if m is not notices[0] and ref not in m["Subject"]]
+    everything_else = "".join(text_of(m) for m in digests)
+    assert other in everything_else and ref not in everything_else
+    assert not any(ref in m.as_string() for m in got if m is not notices[0])
+    monkeypatch.setattr("homeward.cli.common.state.clock", clock)
+    listed = run_cli(capsys, monkeypatch, "mail", "outbox", "--dropped")
+    assert listed.code == 0 and "sharing consent for adpare withdrawn" in listed.out
