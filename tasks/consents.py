@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from homeward import consent as ledger
 from homeward.access import ensure_can_steer
 from homeward.audit import record_event
+from homeward.clock import local_date
 from homeward.directory import get_org
 from homeward.errors import InvalidInput
 from homeward.locking import bump
@@ -46,7 +47,7 @@ def give_consent(
         method=given.method,
         language=given.language,
         interpreter=given.interpreter,
-        given_on=given.given_on or now.date(),
+        given_on=given.given_on or local_date(now),
         actor=actor,
         now=now,
     )
@@ -88,7 +89,7 @@ def withdraw_consent(
         raise InvalidInput(f"purpose: use one of {', '.join(ConsentPurpose)}")
     bump(session, case)
     ledger.withdraw(
-        session, case=case, purpose=purpose, org_id=org_id, on=now.date(), actor=actor, now=now
+        session, case=case, purpose=purpose, org_id=org_id, on=local_date(now), actor=actor, now=now
     )
     if purpose == ConsentPurpose.SHARING and org_id is not None:
         _end_org_part(session, case=case, org_id=org_id, actor=actor, now=now)
