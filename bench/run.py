@@ -184,6 +184,7 @@ def child_prepare() -> dict[str, Any]:
 def child_bulk(count: int, folder: str) -> dict[str, Any]:
     """``count`` cases imported from a CSV in one transaction."""
     _env_ready()
+    from homeward.clock import local_date
     from homeward.db import get_engine, write_session
     from homeward.demo import staff_email
     from homeward.directory import acting
@@ -200,7 +201,7 @@ def child_bulk(count: int, folder: str) -> dict[str, Any]:
         for n in range(count):
             writer.writerow([f"B-{n:06d}", f"Given{n}", f"Family{n}", "1990-05-17", "female", "IT"])
     started = time.perf_counter()
-    good, bad = validate_file(path)
+    good, bad = validate_file(path, today=local_date(NOW))
     with write_session(engine) as session:
         outcome = import_rows(
             session,

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
+from homeward.settings import get_settings
+
 
 class Clock(Protocol):
     """Something that tells the current aware UTC time."""
@@ -40,6 +42,15 @@ def utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def local_date(moment: datetime) -> date:
+    """The calendar day ``moment`` falls on in ``HOMEWARD_TIMEZONE``: the day users mean.
+
+    Between local midnight and UTC midnight (22:00-24:00 UTC in Bucharest) it is the day after
+    ``moment.date()``; every "today" the engine records or checks is this one.
+    """
+    return utc(moment).astimezone(get_settings().tz).date()
 
 
 def start_of_day(day: date) -> datetime:

@@ -2,8 +2,8 @@
 
 A day a user gives (``given_on``, ``departed_on``, ``arrival_on``) is a local calendar day; the
 moments Homeward stores are aware UTC. Every comparison turns the moment into its local day
-first (``local_day``), so a consent given at 00:30 in Bucharest is that day's consent, not the
-day before's, whatever the hour in UTC. Each refusal is one ``InvalidInput`` line naming the
+first (``clock.local_date``), so a consent given at 00:30 in Bucharest is that day's consent,
+not the day before's, whatever the hour in UTC. Each refusal is one ``InvalidInput`` line naming the
 field and the fix.
 """
 
@@ -11,19 +11,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from homeward.clock import local_date
 from homeward.errors import InvalidInput
 from homeward.models import Case
-from homeward.settings import get_settings
-
-
-def local_day(moment: datetime) -> date:
-    """The calendar day of ``moment`` in the configured timezone."""
-    return moment.astimezone(get_settings().tz).date()
 
 
 def check_consent_day(case: Case, given_on: date, now: datetime) -> date:
     """A consent is given between the person's identification (the case opening) and today."""
-    today, opened = local_day(now), local_day(case.opened_at)
+    today, opened = local_date(now), local_date(case.opened_at)
     if given_on > today:
         raise InvalidInput(
             f"given_on: {given_on} is in the future; give the day the consent was given "
@@ -48,7 +43,7 @@ def check_not_before_consent(field: str, day: date, consent_on: date | None) -> 
 
 def check_not_future(field: str, day: date, now: datetime, what: str) -> None:
     """A day that has happened (``what``: e.g. 'the person left') is not after today."""
-    today = local_day(now)
+    today = local_date(now)
     if day > today:
         raise InvalidInput(
             f"{field}: {day} is in the future; give the day {what} (today {today} or earlier)"

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from homeward.audit import history
-from homeward.clock import SimulatedClock
+from homeward.clock import SimulatedClock, local_date
 from homeward.consent import ConsentIn
 from homeward.db import make_engine, read_session, write_session
 from homeward.demo_mail import show_emails, sweep
@@ -185,10 +185,10 @@ class Journey:
 
     @property
     def today(self) -> str:
-        return self.clock.now().date().isoformat()
+        return local_date(self.clock.now()).isoformat()
 
     def in_days(self, days: int) -> str:
-        return (self.clock.now().date() + timedelta(days=days)).isoformat()
+        return (local_date(self.clock.now()) + timedelta(days=days)).isoformat()
 
 
 def seed(engine: Engine) -> None:
@@ -311,7 +311,7 @@ def timeline(engine: Engine, case_ref: str, title: str) -> Table:
                 continue
             stage = " -> ".join(filter(None, (event.from_state, event.to_state)))
             table.add_row(
-                event.at.date().isoformat(),
+                local_date(event.at).isoformat(),
                 event.trigger,
                 stage,
                 orgs.get(event.actor_id, "system"),

@@ -14,7 +14,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from homeward.clock import SimulatedClock
+from homeward.clock import SimulatedClock, local_date
 from homeward.db import read_session, write_session
 from homeward.models import OutboxMessage
 from homeward.settings import TlsMode, get_settings
@@ -58,7 +58,7 @@ def emails_table(received: list[Received], templates: dict[str, str]) -> Table:
     for item in received:
         message = item.parsed()
         table.add_row(
-            message["Date"].datetime.date().isoformat(),
+            local_date(message["Date"].datetime).isoformat(),
             str(message["Content-Language"]),
             templates.get(str(message["Message-ID"]), "?"),
             ", ".join(item.rcpt_tos),

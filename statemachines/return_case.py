@@ -15,10 +15,10 @@ from sqlmodel import Session
 from transitions import EventData, Machine
 
 from homeward import consent, dates
+from homeward.clock import local_date
 from homeward.directory import get_staff
 from homeward.errors import Refused
 from homeward.models import Case, ConsentPurpose, HandoffStatus, StaffMember, StaffRole
-from homeward.settings import get_settings
 from statemachines import closure_requests, steps
 from tasks import checklist, checklist_changes, moves, transfers
 
@@ -155,7 +155,7 @@ class ReturnCase:
         self, case: Case, *, session: Session, actor: StaffMember, step: steps.Step, now: datetime
     ) -> None:
         self.case, self.session, self.actor, self.step, self.now = case, session, actor, step, now
-        self.today: date = now.astimezone(get_settings().tz).date()
+        self.today: date = local_date(now)
 
     @property
     def state(self) -> State:

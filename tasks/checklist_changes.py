@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from homeward import vault
 from homeward.access import ensure_can_see
 from homeward.audit import record_event
-from homeward.dates import local_day
+from homeward.clock import local_date
 from homeward.errors import InvalidInput, Refused
 from homeward.models import (
     Case,
@@ -130,7 +130,7 @@ def _record_change(
             "code": item.code,
             "change_id": change.id,
             "was": status_before,
-            "due_on": local_day(item.due_at),
+            "due_on": local_date(item.due_at),
         },
     )
     return change
@@ -174,7 +174,7 @@ def _local_noon(day: date) -> datetime:
 
 
 def _checked_due_day(on: date, now: datetime) -> date:
-    today = local_day(now)
+    today = local_date(now)
     if on < today:
         raise InvalidInput(f"on: {on} is in the past; give today ({today}) or a later day")
     if on > today + MAX_DUE_AHEAD:

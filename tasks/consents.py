@@ -19,7 +19,8 @@ from sqlmodel import Session, col, select
 from homeward import consent as ledger
 from homeward.access import ensure_can_see
 from homeward.audit import record_event
-from homeward.dates import check_consent_day, local_day
+from homeward.clock import local_date
+from homeward.dates import check_consent_day
 from homeward.directory import get_org
 from homeward.errors import InvalidInput
 from homeward.locking import bump
@@ -55,7 +56,7 @@ def give_consent(
         method=given.method,
         language=given.language,
         interpreter=given.interpreter,
-        given_on=check_consent_day(case, given.given_on or local_day(now), now),
+        given_on=check_consent_day(case, given.given_on or local_date(now), now),
         actor=actor,
         now=now,
         representative=given.representative,
@@ -106,7 +107,7 @@ def withdraw_consent(
         )
     bump(session, case)
     ledger.withdraw(
-        session, case=case, purpose=purpose, org_id=org_id, on=local_day(now), actor=actor, now=now
+        session, case=case, purpose=purpose, org_id=org_id, on=local_date(now), actor=actor, now=now
     )
     if purpose == ConsentPurpose.SHARING and org_id is not None:
         _end_org_part(session, case=case, org_id=org_id, actor=actor, now=now)

@@ -3,15 +3,18 @@
 Select the backend with ``HOMEWARD_TEST_DB=sqlite|postgres``. PostgreSQL is reached at
 ``HOMEWARD_TEST_PG_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``); one fresh
 database is created per test session and emptied between tests. With ``CI=true`` an unreachable
-PostgreSQL fails the run instead of skipping.
+PostgreSQL fails the run instead of skipping. ``HOMEWARD_TEST_WALL_CLOCK=2026-12-03T22:30:00Z``
+runs the suite, and the processes it starts, under a wall clock starting at that moment.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Before anything imports Prefect: the test server (tests/workflows) sends no analytics, and
@@ -30,6 +33,27 @@ from homeward import settings as homeward_settings
 from homeward.clock import SimulatedClock
 from homeward.keys import init_keyring
 from homeward.migrate import upgrade
+from tests.wallclock import sitecustomize as wallclock
+
+
+def _fix_wall_clock() -> None:
+    """``HOMEWARD_TEST_WALL_CLOCK`` (ISO moment, naive = UTC): the suite's wall clock starts there.
+
+    Its subprocesses follow through ``PYTHONPATH`` (see tests/wallclock/sitecustomize.py).
+    """
+    wanted = os.environ.get("HOMEWARD_TEST_WALL_CLOCK")
+    if not wanted or os.environ.get(wallclock.OFFSET_ENV):  # unset, or set by a parent process
+        return
+    moment = datetime.fromisoformat(wanted)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    offset = moment.timestamp() - time.time()
+    os.environ[wallclock.OFFSET_ENV] = repr(offset)
+    site = str(Path(wallclock.__file__).parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [site, os.environ.get("PYTHONPATH")]))
+    wallclock.start(offset)
+
+
+_fix_wall_clock()
 
 BACKEND = os.environ.get("HOMEWARD_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get(

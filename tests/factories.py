@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from homeward.clock import SimulatedClock
+from homeward.clock import SimulatedClock, local_date
 from homeward.consent import ConsentIn
 from homeward.db import read_session, write_session
 from homeward.directory import OrganisationIn, StaffIn, acting, add_org, add_staff, validate
@@ -46,9 +46,9 @@ COORD, SUPERVISOR = "coord@iom-it.example.org", "sup@iom-it.example.org"
 CANARY = PersonIn(given_name="Zenobia", family_name="Canarycanary", phone="+40 700 000 111")
 
 
-# Step data that satisfies every guard, relative to the clock's date.
+# Step data that satisfies every guard, relative to the clock's local date (the engine's "today").
 def step_data(trigger: str, clock: SimulatedClock) -> dict[str, Any]:
-    today = clock.now().date()
+    today = local_date(clock.now())
     travel = {
         "document_kind": "passport",
         "document_expires_on": str(today + timedelta(days=400)),

@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from homeward.cli.common import actor, console, err_console, now, writing
+from homeward.clock import local_date
 from homeward.intake.load import BadRows, import_rows
 from homeward.intake.rows import validate_file
 
@@ -35,7 +36,9 @@ def import_cases(
     """
     with _progress() as bar:
         checking = bar.add_task("checking rows", total=None)
-        good, bad = validate_file(file, on_row=lambda: bar.advance(checking))
+        good, bad = validate_file(
+            file, today=local_date(now()), on_row=lambda: bar.advance(checking)
+        )
         saving = bar.add_task("importing", total=len(good))
         with writing() as session:
             try:

@@ -107,15 +107,17 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def parse_row(number: int, header: list[str], values: list[Any]) -> GoodRow | list[BadRow]:
-    """Validate one row; the problems name columns, never values."""
+def parse_row(
+    number: int, header: list[str], values: list[Any], *, today: date
+) -> GoodRow | list[BadRow]:
+    """Validate one row (``today``: the local day of the import); problems name columns only."""
     raw = {h: _cell(v) for h, v in zip(header, values, strict=False) if _cell(v) is not None}
     person = {c: raw.pop(c) for c in PERSON_COLUMNS if c in raw}
     try:
         row = CaseRow.model_validate({**raw, "person": person})
     except ValidationError as exc:
         return [_bad(number, error) for error in exc.errors()]
-    problem = _row_problem(row)
+    problem = _row_problem(row, today)
     return [BadRow(number, *problem)] if problem else GoodRow(number, row)
 
 
@@ -124,9 +126,8 @@ def _bad(number: int, error: Any) -> BadRow:
     return BadRow(number, column, str(error["msg"]).removeprefix("Value error, "))
 
 
-def _row_problem(row: CaseRow) -> tuple[str, str] | None:
+def _row_problem(row: CaseRow, today: date) -> tuple[str, str] | None:
     """Problems across columns: dates in the future, a minor not marked as one."""
-    today = date.today()
     if row.opened_on and row.opened_on > today:
         return "opened_on", "the date is in the future"
     birth, day = row.person.birth_date, row.opened_on or today
@@ -140,16 +141,19 @@ def _row_problem(row: CaseRow) -> tuple[str, str] | None:
 
 
 def validate_file(
-    path: Path, on_row: Callable[[], None] | None = None
+    path: Path, *, today: date, on_row: Callable[[], None] | None = None
 ) -> tuple[list[GoodRow], list[BadRow]]:
-    """Every row validated: the good ones, and every problem of the bad ones (in row order)."""
+    """Every row validated: the good ones, and every problem of the bad ones (in row order).
+
+    ``today`` is the local day (``homeward.clock.local_date``) no date may come after.
+    """
     header, numbered = read_rows(path)
     check_header(header)
     good: list[GoodRow] = []
     bad: list[BadRow] = []
     seen: dict[str, int] = {}
     for number, values in numbered:
-        parsed = parse_row(number, header, values)
+        parsed = parse_row(number, header, values, today=today)
         if isinstance(parsed, list):
             bad.extend(parsed)
         elif parsed.case.external_id in seen:

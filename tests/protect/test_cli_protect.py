@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 
 import pytest
+from sqlmodel import select
 
 from homeward import settings as homeward_settings
+from homeward.cli.common import state
+from homeward.clock import SimulatedClock
+from homeward.models import Consent
 from tests import factories as f
 from tests.cli.runner import run_cli
 
@@ -190,3 +195,19 @@ def test_legal_hold_needs_the_owner_supervisor_and_blocks_purging(cli, clock, mo
     assert ref in cli("retention", "run", "--dry-run").out
     monkeypatch.delenv("HOMEWARD_RETENTION_DAYS")
     homeward_settings.get_settings.cache_clear()
+
+
+def test_consent_dates_default_to_the_local_day_after_local_midnight(cli, monkeypatch):
+    """22:30 UTC on 5 January is 00:30 on the 6th in Bucharest: that is the day recorded."""
+    late = SimulatedClock(datetime(2026, 1, 5, 22, 30, tzinfo=UTC))
+    monkeypatch.setattr(state, "clock", late)
+    ref = f.open_case(late, share=False)
+    sharing = ("--purpose", "sharing", "--org", "adpare")
+    given = cli(
+        "--as", f.COORD, "consent", "give", ref, *sharing, "--method", "signed", "--language", "ro"
+    )
+    assert given.code == 0, given.err
+    assert cli("--as", f.COORD, "consent", "withdraw", ref, *sharing).code == 0
+    with f.admin_read() as s:
+        sharing_row = s.exec(select(Consent).where(Consent.purpose == "sharing")).one()
+    assert (sharing_row.given_on, sharing_row.withdrawn_on) == (date(2026, 1, 6), date(2026, 1, 6))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
 from sqlmodel import func, select
 
+from homeward.cli.common import state
+from homeward.clock import SimulatedClock
 from homeward.models import AuditEntry, Case, CaseEvent, ChecklistItem, ImportedCase
 from homeward.vault import read_person
 from statemachines.cases import get_case
@@ -167,3 +170,21 @@ def test_unknown_columns_and_wrong_files_are_refused(db_url, tmp_path, capsys, m
             capsys, monkeypatch, "--as", f.COORD, "import", "cases", str(tmp_path / name)
         )
         assert result.code == 2 and expected in result.err
+
+
+def test_opened_on_may_be_the_local_day_not_the_next(db_url, tmp_path, capsys, monkeypatch):
+    """At 22:30 UTC on 5 January it is already the 6th in Bucharest: the 6th is today."""
+    f.seed()
+    monkeypatch.setattr(state, "clock", SimulatedClock(datetime(2026, 1, 5, 22, 30, tzinfo=UTC)))
+    path = tmp_path / "late.csv"
+    with path.open("w", newline="") as out:
+        csv.writer(out).writerows(
+            [["external_id", "given_name", "family_name", "opened_on"]]
+            + [["E-1", "Given", "Family", "2026-01-06"], ["E-2", "Given", "Family", "2026-01-07"]]
+        )
+    result = run_cli(capsys, monkeypatch, "--as", f.COORD, "import", "cases", str(path))
+    assert result.code == 2
+    assert [line for line in result.err.splitlines() if line.startswith("row ")] == [
+        "row 3, column opened_on: the date is in the future"
+    ]
+    assert count(Case) == 0

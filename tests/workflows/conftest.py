@@ -5,7 +5,7 @@ harness, on its own SQLite database), the Homeward test database, and a clock ne
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from prefect.testing.utilities import prefect_test_harness
 from homeward import settings as homeward_settings
 from homeward.clock import SimulatedClock
 from tests import factories
+from workflows.runtime import now as flows_now
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +28,9 @@ def prefect_db() -> Iterator[Path]:
 
 @pytest.fixture
 def clock() -> SimulatedClock:
-    """Ten days before now: a case driven along the happy path stays in the past."""
-    return SimulatedClock(current=datetime.now(UTC) - timedelta(days=10))
+    """Ten days before the flows' moment (the wall clock, ``workflows.runtime.now``): a case
+    driven along the happy path stays in the past. Step data takes its local date from it."""
+    return SimulatedClock(current=flows_now() - timedelta(days=10))
 
 
 @pytest.fixture

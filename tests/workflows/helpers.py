@@ -22,9 +22,11 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFi
 from prefect.events.schemas.events import ReceivedEvent
 from prefect.flow_runs import resume_flow_run
 
+from homeward.clock import local_date
 from homeward.db import write_session
 from homeward.directory import acting
 from homeward.reporting.programmes import ProgrammeIn, add_programme, enrol
+from workflows.runtime import now as flows_now
 
 T = TypeVar("T")
 
@@ -114,10 +116,11 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def add_enrolled_programme(manager: str, case_refs: list[str], today: date) -> str:
-    """A programme of the manager's organisation with targets, the cases enrolled; its code."""
-    from homeward.clock import SYSTEM_CLOCK
-
+def add_enrolled_programme(manager: str, case_refs: list[str]) -> str:
+    """A programme of the manager's organisation with targets, the cases enrolled today (the
+    flows' local day: they act at the wall clock); its code."""
+    moment = flows_now()
+    today = local_date(moment)
     programme_in = ProgrammeIn(
         code="tango-2026",
         name="TaNGO",
@@ -128,16 +131,14 @@ def add_enrolled_programme(manager: str, case_refs: list[str], today: date) -> s
     )
     with write_session() as session:
         actor = acting(session=session, email=manager)
-        programme = add_programme(
-            session, programme_in=programme_in, actor=actor, now=SYSTEM_CLOCK.now()
-        )
+        programme = add_programme(session, programme_in=programme_in, actor=actor, now=moment)
         enrol(
             session,
             programme=programme,
             case_refs=case_refs,
             actor=actor,
             on=today,
-            now=SYSTEM_CLOCK.now(),
+            now=moment,
         )
     return programme_in.code
 

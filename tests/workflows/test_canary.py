@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Coroutine
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from workflows.advance_case import advance_case
 from workflows.caseload_report import caseload_report
 from workflows.handoff_item import handoff_item
 from workflows.record_checklist_item import record_checklist_item
+from workflows.runtime import now as flows_now
 from workflows.schedule_follow_ups import schedule_follow_ups
 from workflows.start_return import start_return
 from workflows.sweep_due_items import sweep_due_items
@@ -84,7 +85,7 @@ def _give_person(ref: str) -> None:
     with write_session() as s:
         actor = acting(session=s, email=COORD)
         case = get_case(s, case_ref=ref, actor=actor)
-        store_person(s, case=case, person=PERSON, actor=actor, now=datetime.now(UTC))
+        store_person(s, case=case, person=PERSON, actor=actor, now=flows_now())
 
 
 def _to_reintegration(ref: str, clock: SimulatedClock) -> None:
@@ -119,7 +120,7 @@ def _every_flow(ref: str, clock: SimulatedClock) -> str:
     _to_reintegration(ref, clock)
     run(schedule_follow_ups())
     run(sweep_due_items(send=False))
-    add_enrolled_programme(MANAGER, [ref, other["case_ref"]], datetime.now(UTC).date())
+    add_enrolled_programme(MANAGER, [ref, other["case_ref"]])
     run(caseload_report(stuck_after_days=1, manager_email=MANAGER))
     no = {"approve": False, "approver_email": SUPERVISOR, **REASON, "rejection": "wrong_reason"}
     flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)

@@ -8,7 +8,7 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine, text
@@ -24,6 +24,7 @@ from tests.notifications.conftest import point_mail_at
 from tests.workflows.helpers import add_enrolled_programme, artifacts, run
 from workflows.caseload_report import caseload_report
 from workflows.deployments import DEPLOYMENTS, build_deployments
+from workflows.runtime import now as flows_now
 from workflows.schedule_follow_ups import schedule_follow_ups
 from workflows.sweep_due_items import sweep_due_items
 
@@ -103,8 +104,8 @@ def _table(artifact_data: object) -> list[dict[str, object]]:
 def test_caseload_report_publishes_the_dashboard_under_stable_keys(clock: SimulatedClock) -> None:
     stuck = factories.open_case(clock)
     factories.drive_to(stuck, "consent_obtained", clock)
-    recent = factories.open_case(SimulatedClock(current=datetime.now(UTC)))
-    code = add_enrolled_programme(MANAGER, [stuck, recent], datetime.now(UTC).date())
+    recent = factories.open_case(SimulatedClock(current=flows_now()))
+    code = add_enrolled_programme(MANAGER, [stuck, recent])
 
     summary = run(caseload_report(stuck_after_days=5, manager_email=MANAGER))
 
@@ -129,7 +130,7 @@ def test_caseload_report_publishes_the_dashboard_under_stable_keys(clock: Simula
 @pytest.mark.usefixtures("homeward")
 def test_report_artifact_keys_are_lower_case_and_dashes(clock: SimulatedClock) -> None:
     ref = factories.open_case(clock)
-    code = add_enrolled_programme(MANAGER, [ref], datetime.now(UTC).date())
+    code = add_enrolled_programme(MANAGER, [ref])
 
     run(caseload_report(manager_email=MANAGER))
 
