@@ -33,9 +33,9 @@ from homeward.models import (
 from homeward.permissions import Action, ensure, org_text
 from tasks.catalog import load_catalog
 
-# A child's reception in Romania is DGASPC's (DOMAIN.md, "Minors follow their own route"): the
-# catalog's items of these stages marked ``owner_if_minor: dgaspc`` stay with a DGASPC, and so
-# does the case once it has entered one of them.
+# A child's reception in Romania is DGASPC's (the county child-protection directorate owns every
+# minor's case in Romania): the catalog's items of these stages marked ``owner_if_minor: dgaspc``
+# stay with a DGASPC, and so does the case once it has entered one of them.
 MINOR_RECEPTION_STAGES = frozenset({"in_transit", "received", "reintegration"})
 
 

@@ -26,8 +26,9 @@ PERSON = json.dumps(
 
 
 @pytest.fixture
-def cli(db_url, capsys, monkeypatch):
+def cli(db_url, capsys, monkeypatch, clock):
     f.seed()
+    monkeypatch.setattr(state, "clock", clock)  # the CLI's time is the test's clock
 
     def run(*args: str, stdin: str = ""):
         return run_cli(capsys, monkeypatch, *args, stdin=stdin)
@@ -190,6 +191,7 @@ def test_legal_hold_needs_the_owner_supervisor_and_blocks_purging(cli, clock, mo
     assert cli("--as", f.SUPERVISOR, "case", "hold", ref).code == 0
     monkeypatch.setenv("HOMEWARD_RETENTION_DAYS", "30")
     homeward_settings.get_settings.cache_clear()
+    clock.advance(days=31)  # past the retention period: only the hold keeps the case
     assert ref not in cli("retention", "run", "--dry-run").out
     assert cli("--as", f.SUPERVISOR, "case", "hold", ref, "--release").code == 0
     assert ref in cli("retention", "run", "--dry-run").out

@@ -19,6 +19,7 @@ from tests.workflows.helpers import run, run_named
 from workflows.advance_case import advance_case
 from workflows.handoff_item import handoff_item
 from workflows.record_checklist_item import record_checklist_item
+from workflows.runtime import now as flows_now
 from workflows.start_return import start_return
 
 pytestmark = pytest.mark.usefixtures("homeward")
@@ -45,6 +46,7 @@ def test_flows_repeated_with_a_request_id_act_once(clock: SimulatedClock) -> Non
     ]
     assert opened[0] == opened[1] and _count(Case) == 1
     ref = opened[0]["case_ref"]
+    clock.current = flows_now()  # the flow opened the case now: consent is given after that
     factories.give_sharing(ref, clock, "fmb")
     first, second = factories.items(ref, status=ItemStatus.OPEN)[:2]
     for _ in range(2):
