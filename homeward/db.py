@@ -113,6 +113,8 @@ def system_scope(session: Session | Connection) -> Iterator[None]:
     _set(session, "homeward.system", "on")
     try:
         yield
+        if isinstance(session, Session):  # write the block's changes while acting for the system:
+            session.flush()  # SQLAlchemy 2.0 does not flush before a text() statement resets it
     finally:
         _set(session, "homeward.system", "off")
 
