@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 from homeward.settings import get_settings
@@ -51,6 +51,11 @@ def local_date(moment: datetime) -> date:
     ``moment.date()``; every "today" the engine records or checks is this one.
     """
     return utc(moment).astimezone(get_settings().tz).date()
+
+
+def local_noon(day: date) -> datetime:
+    """Noon of ``day`` in ``HOMEWARD_TIMEZONE``: where a due date given as a day is anchored."""
+    return datetime.combine(day, time(12, 0), tzinfo=get_settings().tz)
 
 
 def start_of_day(day: date) -> datetime:

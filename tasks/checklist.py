@@ -6,14 +6,14 @@ Leaving a stage needs its blocking items done or skipped with a reason; that che
 
 from __future__ import annotations
 
-from datetime import datetime, time
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from homeward import vault
 from homeward.access import ensure_can_see
 from homeward.audit import record_event
+from homeward.clock import local_noon
 from homeward.errors import InvalidInput, NotFound, Refused
 from homeward.locking import bump
 from homeward.models import (
@@ -25,7 +25,6 @@ from homeward.models import (
     StaffMember,
 )
 from homeward.permissions import Action, ensure_item
-from homeward.settings import get_settings
 from tasks import participation
 from tasks.catalog import CASE_OWNER, DueAnchor, ItemSpec, load_catalog
 
@@ -33,17 +32,12 @@ REPEATING_STAGES = frozenset({"suspended"})  # each suspension needs its own rea
 SKIP_REASON_MIN = 5
 
 
-def _local_noon(day_value: object, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day_value, time(12, 0), tzinfo=tz)  # type: ignore[arg-type]
-
-
 def anchor_time(case: Case, anchor: DueAnchor, now: datetime) -> datetime:
     """The moment an item's due offset counts from (dates anchor at local noon)."""
-    tz = get_settings().tz
     if anchor is DueAnchor.ARRIVAL and case.arrival_on:
-        return _local_noon(case.arrival_on, tz)
+        return local_noon(case.arrival_on)
     if anchor is DueAnchor.DEPARTURE and case.departure_on:
-        return _local_noon(case.departure_on, tz)
+        return local_noon(case.departure_on)
     return now
 
 

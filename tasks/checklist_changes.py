@@ -14,14 +14,14 @@ case). A due date moves to today or later, at most ``MAX_DUE_AHEAD`` ahead.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from homeward import vault
 from homeward.access import ensure_can_see
 from homeward.audit import record_event
-from homeward.clock import local_date
+from homeward.clock import local_date, local_noon
 from homeward.errors import InvalidInput, Refused
 from homeward.models import (
     Case,
@@ -32,7 +32,6 @@ from homeward.models import (
     StaffMember,
 )
 from homeward.permissions import Action, ensure_item
-from homeward.settings import get_settings
 from tasks.catalog import DueAnchor, load_catalog
 from tasks.checklist import SKIP_REASON_MIN, anchor_time, get_item, lock_case
 
@@ -169,10 +168,6 @@ def reopen_item(
     return item
 
 
-def _local_noon(day: date) -> datetime:
-    return datetime.combine(day, time(12, 0), tzinfo=get_settings().tz)
-
-
 def _checked_due_day(on: date, now: datetime) -> date:
     today = local_date(now)
     if on < today:
@@ -203,7 +198,7 @@ def change_due(
             f"{item.status}; only open items of an open case have a due date to move"
         )
     due_before = item.due_at
-    item.due_at, item.escalated_at = _local_noon(day), None
+    item.due_at, item.escalated_at = local_noon(day), None
     session.add(item)
     _record_change(
         session,

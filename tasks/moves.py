@@ -10,12 +10,13 @@ transit assistance once they have arrived): it is cancelled with the reason ``st
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from homeward.audit import record_event
+from homeward.clock import local_date, local_noon
 from homeward.models import Case, ChecklistItem, ItemStatus, StaffMember
 from homeward.settings import get_settings
 from tasks.catalog import RegainedContact, load_catalog
@@ -94,7 +95,7 @@ def _shift_days(plan: RegainedContact, visits: list[ChecklistItem], now: datetim
     if not visits:
         return 0
     tz = get_settings().tz
-    wanted = plan.first_due.apply(datetime.combine(now.astimezone(tz).date(), time(12), tz))
+    wanted = plan.first_due.apply(local_noon(local_date(now)))
     return (wanted.date() - visits[0].due_at.astimezone(tz).date()).days
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from homeward import crypto
 from homeward.auditlog import audit
 from homeward.caseref import new_case_ref
+from homeward.clock import local_noon
 from homeward.db import system_scope
 from homeward.errors import InvalidInput, NotFound
 from homeward.intake.rows import BadRow, GoodRow
@@ -38,7 +39,6 @@ from homeward.models import (
     StaffMember,
 )
 from homeward.permissions import Action, ensure
-from homeward.settings import get_settings
 from homeward.vault import PERSON_FIELDS
 from statemachines.cases import CaseIn, resolve_participants
 from statemachines.return_case import State
@@ -115,7 +115,7 @@ def _fresh_refs(session: Session, count: int) -> list[str]:
 
 def _opened_at(good: GoodRow, now: datetime) -> datetime:
     day = good.case.opened_on
-    return datetime.combine(day, time(12), tzinfo=get_settings().tz) if day else now
+    return local_noon(day) if day else now
 
 
 def load(
