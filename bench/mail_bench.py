@@ -33,11 +33,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import update
 
-from homeward.clock import SimulatedClock
-from homeward.db import make_engine, write_session
-from homeward.migrate import upgrade
-from homeward.models import OutboxMessage, OutboxStatus
-from homeward.settings import TlsMode, get_settings
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import make_engine, write_session
+from homeward.base.migrate import upgrade
+from homeward.base.models import OutboxMessage, OutboxStatus
+from homeward.base.settings import TlsMode, get_settings
 from notifications.contexts import EscalationContext
 from notifications.outbox import enqueue
 from notifications.sender import drain

@@ -39,14 +39,14 @@ from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL  # noqa: E40
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 from sqlmodel import col, func, select  # noqa: E402
 
-from homeward import settings as homeward_settings  # noqa: E402
-from homeward.db import get_engine, make_engine, write_session  # noqa: E402
-from homeward.demo import ORGANISATIONS, seed, staff_email  # noqa: E402
-from homeward.directory import acting, get_org, list_orgs  # noqa: E402
-from homeward.keys import init_keyring  # noqa: E402
-from homeward.migrate import upgrade  # noqa: E402
-from homeward.models import ChecklistItem, ItemStatus, OutboxMessage  # noqa: E402
-from homeward.vault import PersonIn  # noqa: E402
+from homeward.base import settings as homeward_settings  # noqa: E402
+from homeward.base.db import get_engine, make_engine, write_session  # noqa: E402
+from homeward.base.migrate import upgrade  # noqa: E402
+from homeward.base.models import ChecklistItem, ItemStatus, OutboxMessage  # noqa: E402
+from homeward.crypt.keys import init_keyring  # noqa: E402
+from homeward.edges.demo import ORGANISATIONS, seed, staff_email  # noqa: E402
+from homeward.protection.vault import PersonIn  # noqa: E402
+from homeward.records.directory import acting, get_org, list_orgs  # noqa: E402
 from notifications.reminders import queue_reminders  # noqa: E402
 from statemachines.cases import CaseIn, get_case, start_case  # noqa: E402
 from tasks import checklist  # noqa: E402
@@ -75,7 +75,7 @@ def empty_sync() -> None:
 
 def prepare(folder: Path) -> None:
     """A fresh Homeward database and keyring in ``folder``, with the demo's organisations."""
-    os.environ["HOMEWARD_DATABASE_URL"] = f"sqlite:///{folder / 'homeward.db'}"
+    os.environ["HOMEWARD_DATABASE_URL"] = f"sqlite:///{folder / 'homeward.base.db'}"
     os.environ["HOMEWARD_KEY_FILE"] = str(init_keyring(folder / "keys.json"))
     os.environ["HOMEWARD_MAIL_DIGEST_HOUR"] = "0"  # the day's reminder run happens at any hour
     homeward_settings.get_settings.cache_clear()
@@ -200,7 +200,7 @@ def _clocked(step: Callable[[], Any]) -> float:
 def engine_reminder_run(folder: Path) -> float:
     """The same day's reminder run without Prefect, on a copy of the database (same work)."""
     copy = folder / "engine-only.db"
-    source = sqlite3.connect(str(folder / "homeward.db"))
+    source = sqlite3.connect(str(folder / "homeward.base.db"))
     with sqlite3.connect(str(copy)) as target:
         source.backup(target)
     source.close()

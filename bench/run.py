@@ -62,8 +62,8 @@ TARGETS = {
 
 def _env_ready() -> None:
     sys.path.insert(0, str(ROOT))
-    from homeward import settings
-    from homeward.db import get_engine
+    from homeward.base import settings
+    from homeward.base.db import get_engine
 
     settings.get_settings.cache_clear()
     get_engine.cache_clear()
@@ -79,9 +79,9 @@ def child_seed(cases: int) -> dict[str, Any]:
     from sqlmodel import func, select
 
     from bench.scale import seed_cases, seed_directory
-    from homeward.db import get_engine, write_session
-    from homeward.migrate import upgrade
-    from homeward.models import ChecklistItem, ItemStatus
+    from homeward.base.db import get_engine, write_session
+    from homeward.base.migrate import upgrade
+    from homeward.base.models import ChecklistItem, ItemStatus
     from notifications.reminders import queue_reminders
 
     engine = get_engine()
@@ -110,7 +110,7 @@ def child_seed(cases: int) -> dict[str, Any]:
 def child_sweep() -> dict[str, Any]:
     """Today's reminder run, timed, in a process of its own."""
     _env_ready()
-    from homeward.db import get_engine, write_session
+    from homeward.base.db import get_engine, write_session
     from notifications.reminders import queue_reminders
 
     engine = get_engine()
@@ -134,9 +134,9 @@ def child_baseline() -> dict[str, Any]:
     from prefect.testing.utilities import prefect_test_harness
     from sqlmodel import col, select
 
-    from homeward.db import get_engine, system_scope, write_session
-    from homeward.models import Case, ChecklistItem
-    from homeward.settings import get_settings
+    from homeward.base.db import get_engine, system_scope, write_session
+    from homeward.base.models import Case, ChecklistItem
+    from homeward.base.settings import get_settings
     from notifications.recipients import Directory
     from notifications.reminders import _Open, _Run, load_rules, open_items_query
 
@@ -172,9 +172,9 @@ def child_baseline() -> dict[str, Any]:
 def child_prepare() -> dict[str, Any]:
     """Schema and the demo's organisations and staff (as the database's owner)."""
     _env_ready()
-    from homeward.db import get_engine
-    from homeward.demo import seed
-    from homeward.migrate import upgrade
+    from homeward.base.db import get_engine
+    from homeward.base.migrate import upgrade
+    from homeward.edges.demo import seed
 
     upgrade(get_engine())
     seed(get_engine())
@@ -184,12 +184,12 @@ def child_prepare() -> dict[str, Any]:
 def child_bulk(count: int, folder: str) -> dict[str, Any]:
     """``count`` cases imported from a CSV in one transaction."""
     _env_ready()
-    from homeward.clock import local_date
-    from homeward.db import get_engine, write_session
-    from homeward.demo import staff_email
-    from homeward.directory import acting
-    from homeward.intake.load import import_rows
-    from homeward.intake.rows import validate_file
+    from homeward.base.clock import local_date
+    from homeward.base.db import get_engine, write_session
+    from homeward.edges.demo import staff_email
+    from homeward.edges.intake.load import import_rows
+    from homeward.edges.intake.rows import validate_file
+    from homeward.records.directory import acting
 
     engine = get_engine()
     path = Path(folder) / "cases.csv"
@@ -219,9 +219,9 @@ def child_bulk(count: int, folder: str) -> dict[str, Any]:
 def child_transition(count: int) -> dict[str, Any]:
     """``count`` transitions, each in its own committed transaction, timed one by one."""
     _env_ready()
-    from homeward.db import get_engine, write_session
-    from homeward.demo import staff_email
-    from homeward.directory import acting
+    from homeward.base.db import get_engine, write_session
+    from homeward.edges.demo import staff_email
+    from homeward.records.directory import acting
     from statemachines.cases import CaseIn, fire, start_case
 
     engine = get_engine()
@@ -491,7 +491,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="homeward-bench-") as name:
         folder = Path(name)
         sys.path.insert(0, str(ROOT))
-        from homeward.keys import init_keyring
+        from homeward.crypt.keys import init_keyring
 
         keys = init_keyring(folder / "keys.json")
         for kind in kinds:

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import Engine, insert, text
 from sqlmodel import col, select
 
-from homeward.caseref import new_case_ref
-from homeward.db import write_session
-from homeward.models import (
+from homeward.base.caseref import new_case_ref
+from homeward.base.db import write_session
+from homeward.base.models import (
     Case,
     CaseParticipant,
     ChecklistItem,

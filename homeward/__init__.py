@@ -1,13 +1,16 @@
-"""Homeward core: what the card packages share.
+"""Homeward: what the card packages share, and the edges above them. Read it top down:
 
-Owns settings, the database (engine, sessions, migrations), the SQLModel tables, typed user
-errors, the clock, the case history and the tamper-evident audit log, access control, the
-encrypted store (crypto, keys, vault), consent, retention, reporting and the command line.
+- edges (``homeward.edges``: the CLI, the demo, the import, the local Prefect server; and the
+  top-level ``workflows`` package) parse, call a command and print;
+- ``homeward.commands``: one typed request per action and one runner that owns the transaction,
+  the proven principal, permissions, the request key and the audit line;
+- the card packages ``notifications``, ``statemachines``, ``tasks`` and ``homeward.reporting``:
+  the procedure itself;
+- ``homeward.protection`` (crypto, keys, vault, access, permissions, consent, retention, backups,
+  identity) and ``homeward.records`` (audit, history, idempotency, locking, directory);
+- ``homeward.base``: tables, database and migrations, settings, errors, clock.
 
-Import direction: ``workflows`` -> (``notifications``, ``tasks``, ``statemachines``) ->
-``homeward``. Only the edge modules ``homeward.cli``, ``homeward.demo``, ``homeward.demo_mail``
-and ``homeward.intake`` (importing existing caseloads) reach back into the card packages, and
-they are never imported by them.
+A layer imports only the layers below it; ``.importlinter`` states the contract and CI checks it.
 """
 
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from homeward.settings import get_settings
+from homeward.base.settings import get_settings
 
 ALLOWED_FIELDS = frozenset(
     {

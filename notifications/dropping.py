@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from homeward.models import Organisation, OutboxMessage, OutboxStatus, StaffMember
+from homeward.base.models import Organisation, OutboxMessage, OutboxStatus, StaffMember
 from notifications.outbox import pending_recipients
 
 DIGEST_SECTIONS = ("overdue", "due_today", "coming_due")

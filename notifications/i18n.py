@@ -13,8 +13,8 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from homeward.errors import InvalidInput
-from homeward.settings import SUPPORTED_LANGUAGES
+from homeward.base.errors import InvalidInput
+from homeward.base.settings import SUPPORTED_LANGUAGES
 from tasks.catalog import CURRENT_VERSION, load_catalog
 
 

@@ -18,8 +18,8 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
-from homeward.errors import InvalidInput
-from homeward.settings import LINE_BREAKS
+from homeward.base.errors import InvalidInput
+from homeward.base.settings import LINE_BREAKS
 
 CRLF, FOLD, MAX_LINE = b"\r\n", "\r\n ", 78
 _WORD_BYTES = 42  # -> 56 base64 characters: a 68-character word, "Subject: " + word <= 78

@@ -4,7 +4,7 @@ every organisation whose open items on the case were cancelled by it), a partner
 case ended by a withdrawn sharing consent (its queued mail about the case dropped first), and a
 partner taking part once the person consents to sharing with it (to its staff).
 
-``on_case_event`` listens to the case history (``homeward.hooks``); the table ``NOTICES`` says
+``on_case_event`` listens to the case history (``homeward.base.hooks``); the table ``NOTICES`` says
 which event queues what. Keys are the event id and the recipient group, so a notice is queued
 once per event however often the listener runs.
 """
@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from sqlmodel import Session, col, select
 
-from homeward.hooks import subscribe
-from homeward.models import (
+from homeward.base.hooks import subscribe
+from homeward.base.models import (
     Case,
     CaseEvent,
     ChecklistItem,

@@ -19,9 +19,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, or_, select
 
-from homeward.errors import InvalidInput, NotFound
-from homeward.models import OutboxMessage, OutboxStatus, utcnow
-from homeward.settings import get_settings
+from homeward.base.errors import InvalidInput, NotFound
+from homeward.base.models import OutboxMessage, OutboxStatus, utcnow
+from homeward.base.settings import get_settings
 from notifications.contexts import Context
 from notifications.i18n import check_language
 from notifications.message import check_header, message_id_for, valid_address

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from homeward.errors import InvalidInput
-from homeward.models import Organisation, StaffMember, StaffRole
-from homeward.settings import get_settings
+from homeward.base.errors import InvalidInput
+from homeward.base.models import Organisation, StaffMember, StaffRole
+from homeward.base.settings import get_settings
 from notifications.contexts import one_line
 from notifications.message import valid_address
 

@@ -33,10 +33,10 @@ from sqlalchemy import Select, Table, or_, text, update
 from sqlalchemy import select as columns
 from sqlmodel import Session, col, select
 
-from homeward.db import system_scope
-from homeward.faults import crash_point
-from homeward.models import Case, ChecklistItem, ItemStatus, Reminder, ReminderRun
-from homeward.settings import get_settings
+from homeward.base.db import system_scope
+from homeward.base.faults import crash_point
+from homeward.base.models import Case, ChecklistItem, ItemStatus, Reminder, ReminderRun
+from homeward.base.settings import get_settings
 from notifications.contexts import (
     DigestContext,
     EscalationContext,

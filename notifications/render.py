@@ -15,8 +15,8 @@ from jinja2 import PackageLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
-from homeward.directory import first_error
-from homeward.errors import InvalidInput
+from homeward.base.errors import InvalidInput
+from homeward.records.directory import first_error
 from notifications.calendar import visit_invitation
 from notifications.contexts import TEMPLATES, Context, DigestContext
 from notifications.i18n import check_language, long_day

@@ -18,12 +18,12 @@ from jinja2 import TemplateError
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from homeward.clock import SYSTEM_CLOCK, Clock
-from homeward.db import get_engine, write_session
-from homeward.errors import DeliveryFailed, HomewardError
-from homeward.faults import crash_point
-from homeward.models import OutboxMessage
-from homeward.settings import Settings, get_settings
+from homeward.base.clock import SYSTEM_CLOCK, Clock
+from homeward.base.db import get_engine, write_session
+from homeward.base.errors import DeliveryFailed, HomewardError
+from homeward.base.faults import crash_point
+from homeward.base.models import OutboxMessage
+from homeward.base.settings import Settings, get_settings
 from notifications.contexts import SendTestContext, base_link
 from notifications.message import (
     build_message,

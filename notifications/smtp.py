@@ -22,8 +22,8 @@ from aiosmtplib import (
     SMTPResponseException,
 )
 
-from homeward.errors import InvalidInput
-from homeward.settings import Settings, TlsMode
+from homeward.base.errors import InvalidInput
+from homeward.base.settings import Settings, TlsMode
 from notifications.outbox import Attempt, Verdict
 
 CIRCUIT_AFTER = 3  # consecutive failures to connect before the batch stops trying

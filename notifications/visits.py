@@ -15,10 +15,10 @@ from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
-from homeward.db import system_scope
-from homeward.locking import bump
-from homeward.models import Case, ChecklistItem, ItemStatus
-from homeward.settings import get_settings
+from homeward.base.db import system_scope
+from homeward.base.models import Case, ChecklistItem, ItemStatus
+from homeward.base.settings import get_settings
+from homeward.records.locking import bump
 from notifications.contexts import DigestContext, ItemLine, case_link
 from notifications.i18n import item_title, stage_label
 from notifications.outbox import enqueue

@@ -13,10 +13,10 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from homeward.audit import record_event
-from homeward.errors import Refused
-from homeward.models import Case, StaffMember, StaffRole
-from homeward.permissions import Action, ensure
+from homeward.base.errors import Refused
+from homeward.base.models import Case, StaffMember, StaffRole
+from homeward.protection.permissions import Action, ensure
+from homeward.records.audit import record_event
 from statemachines.cases import allowed_triggers, fire, get_case
 from statemachines.closure_requests import ClosureRequest, pending_request
 from statemachines.steps import ClosureReason, ClosureRejection

@@ -15,16 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, col, select
 from transitions import MachineError
 
-from homeward import vault
-from homeward.access import ensure_can_see
-from homeward.audit import record_event
-from homeward.caseref import checked_ref, new_case_ref
-from homeward.countries import check_country
-from homeward.db import system_scope
-from homeward.directory import get_org
-from homeward.errors import Conflict, InvalidInput, NotFound, Refused
-from homeward.locking import bump, check_version
-from homeward.models import (
+from homeward.base.caseref import checked_ref, new_case_ref
+from homeward.base.countries import check_country
+from homeward.base.db import system_scope
+from homeward.base.errors import Conflict, InvalidInput, NotFound, Refused
+from homeward.base.models import (
     PARTICIPANT_KINDS,
     Case,
     CaseParticipant,
@@ -33,8 +28,13 @@ from homeward.models import (
     ParticipantRole,
     StaffMember,
 )
-from homeward.permissions import Action, ensure
-from homeward.vault import PersonIn
+from homeward.protection import vault
+from homeward.protection.access import ensure_can_see
+from homeward.protection.permissions import Action, ensure
+from homeward.protection.vault import PersonIn
+from homeward.records.audit import record_event
+from homeward.records.directory import get_org
+from homeward.records.locking import bump, check_version
 from statemachines import steps
 from statemachines.return_case import ACTIVE, MACHINE, TRIGGERS, ReturnCase, State
 from tasks import checklist, moves, participation

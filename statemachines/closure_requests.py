@@ -15,9 +15,9 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from homeward.audit import record_event
-from homeward.errors import Conflict
-from homeward.models import Case, CaseEvent, StaffMember
+from homeward.base.errors import Conflict
+from homeward.base.models import Case, CaseEvent, StaffMember
+from homeward.records.audit import record_event
 
 REQUESTED = "closure_requested"
 RENEWED = "closure_request_renewed"
@@ -137,7 +137,7 @@ def renew_request(
 
 def all_pending(session: Session) -> list[tuple[Case, ClosureRequest]]:
     """Every pending closure request, across organisations (for ``homeward up``; call it in
-    ``homeward.db.system_scope`` where row security applies)."""
+    ``homeward.base.db.system_scope`` where row security applies)."""
     by_case: dict[int, ClosureRequest | None] = {}
     for event in _events(session):
         by_case[event.case_id] = _fold(by_case.get(event.case_id), event)

@@ -14,11 +14,12 @@ from typing import Any
 from sqlmodel import Session
 from transitions import EventData, Machine
 
-from homeward import consent, dates
-from homeward.clock import local_date
-from homeward.directory import get_staff
-from homeward.errors import Refused
-from homeward.models import Case, ConsentPurpose, HandoffStatus, StaffMember, StaffRole
+from homeward.base import dates
+from homeward.base.clock import local_date
+from homeward.base.errors import Refused
+from homeward.base.models import Case, ConsentPurpose, HandoffStatus, StaffMember, StaffRole
+from homeward.protection import consent
+from homeward.records.directory import get_staff
 from statemachines import closure_requests, steps
 from tasks import checklist, checklist_changes, moves, transfers
 

@@ -11,8 +11,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 
-from homeward.consent import RepresentativeCapacity
-from homeward.directory import first_error
+from homeward.protection.consent import RepresentativeCapacity
+from homeward.records.directory import first_error
 
 
 class ConsentMethod(StrEnum):

@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from homeward.clock import add_months
-from homeward.errors import InvalidInput
+from homeward.base.clock import add_months
+from homeward.base.errors import InvalidInput
 
 CURRENT_VERSION = "v1"
 CASE_OWNER = "case_owner"

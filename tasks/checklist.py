@@ -10,13 +10,9 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from homeward import vault
-from homeward.access import ensure_can_see
-from homeward.audit import record_event
-from homeward.clock import local_noon
-from homeward.errors import InvalidInput, NotFound, Refused
-from homeward.locking import bump
-from homeward.models import (
+from homeward.base.clock import local_noon
+from homeward.base.errors import InvalidInput, NotFound, Refused
+from homeward.base.models import (
     Case,
     ChecklistItem,
     Handoff,
@@ -24,7 +20,11 @@ from homeward.models import (
     ItemStatus,
     StaffMember,
 )
-from homeward.permissions import Action, ensure_item
+from homeward.protection import vault
+from homeward.protection.access import ensure_can_see
+from homeward.protection.permissions import Action, ensure_item
+from homeward.records.audit import record_event
+from homeward.records.locking import bump
 from tasks import participation
 from tasks.catalog import CASE_OWNER, DueAnchor, ItemSpec, load_catalog
 
@@ -161,7 +161,7 @@ def _open_item_for(
 
 
 def lock_case(session: Session, case: Case, expected_version: int | None, *rows: object) -> None:
-    """Bump the case's version before changing its items (``homeward.locking``), then read
+    """Bump the case's version before changing its items (``homeward.records.locking``), then read
     ``rows`` again: they may have been read before a change that committed just before ours."""
     bump(session, case, expected_version)
     for row in rows:

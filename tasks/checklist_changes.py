@@ -18,12 +18,9 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from homeward import vault
-from homeward.access import ensure_can_see
-from homeward.audit import record_event
-from homeward.clock import local_date, local_noon
-from homeward.errors import InvalidInput, Refused
-from homeward.models import (
+from homeward.base.clock import local_date, local_noon
+from homeward.base.errors import InvalidInput, Refused
+from homeward.base.models import (
     Case,
     ChecklistItem,
     ItemChange,
@@ -31,7 +28,10 @@ from homeward.models import (
     ItemStatus,
     StaffMember,
 )
-from homeward.permissions import Action, ensure_item
+from homeward.protection import vault
+from homeward.protection.access import ensure_can_see
+from homeward.protection.permissions import Action, ensure_item
+from homeward.records.audit import record_event
 from tasks.catalog import DueAnchor, load_catalog
 from tasks.checklist import SKIP_REASON_MIN, anchor_time, get_item, lock_case
 

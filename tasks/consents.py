@@ -16,15 +16,10 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from homeward import consent as ledger
-from homeward.access import ensure_can_see
-from homeward.audit import record_event
-from homeward.clock import local_date
-from homeward.dates import check_consent_day
-from homeward.directory import get_org
-from homeward.errors import InvalidInput
-from homeward.locking import bump
-from homeward.models import (
+from homeward.base.clock import local_date
+from homeward.base.dates import check_consent_day
+from homeward.base.errors import InvalidInput
+from homeward.base.models import (
     Case,
     ChecklistItem,
     ConsentPurpose,
@@ -34,7 +29,12 @@ from homeward.models import (
     Organisation,
     StaffMember,
 )
-from homeward.permissions import Action, ensure
+from homeward.protection import consent as ledger
+from homeward.protection.access import ensure_can_see
+from homeward.protection.permissions import Action, ensure
+from homeward.records.audit import record_event
+from homeward.records.directory import get_org
+from homeward.records.locking import bump
 from tasks import checklist, participation
 from tasks.catalog import load_catalog
 from tasks.transfers import decide

@@ -9,12 +9,19 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from homeward.access import ensure_can_see
-from homeward.audit import record_event
-from homeward.directory import get_org
-from homeward.errors import Conflict, InvalidInput, NotFound, Refused
-from homeward.models import Case, ChecklistItem, Handoff, HandoffStatus, ItemStatus, StaffMember
-from homeward.permissions import Action, ensure, ensure_item
+from homeward.base.errors import Conflict, InvalidInput, NotFound, Refused
+from homeward.base.models import (
+    Case,
+    ChecklistItem,
+    Handoff,
+    HandoffStatus,
+    ItemStatus,
+    StaffMember,
+)
+from homeward.protection.access import ensure_can_see
+from homeward.protection.permissions import Action, ensure, ensure_item
+from homeward.records.audit import record_event
+from homeward.records.directory import get_org
 from tasks.checklist import get_item, lock_case
 from tasks.transfers import (
     decide,

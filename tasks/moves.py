@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from homeward.audit import record_event
-from homeward.clock import local_date, local_noon
-from homeward.models import Case, ChecklistItem, ItemStatus, StaffMember
-from homeward.settings import get_settings
+from homeward.base.clock import local_date, local_noon
+from homeward.base.models import Case, ChecklistItem, ItemStatus, StaffMember
+from homeward.base.settings import get_settings
+from homeward.records.audit import record_event
 from tasks.catalog import RegainedContact, load_catalog
 from tasks.checklist import _revoke_pending_handoffs
 

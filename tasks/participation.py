@@ -15,9 +15,7 @@ from typing import NamedTuple
 
 from sqlmodel import Session, col, select
 
-from homeward.audit import record_event
-from homeward.consent import has_sharing_consent
-from homeward.models import (
+from homeward.base.models import (
     PARTICIPANT_KINDS,
     Case,
     CaseParticipant,
@@ -28,6 +26,8 @@ from homeward.models import (
     ParticipantStatus,
     StaffMember,
 )
+from homeward.protection.consent import has_sharing_consent
+from homeward.records.audit import record_event
 
 
 class ConsentRule(NamedTuple):

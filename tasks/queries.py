@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlmodel import Session, col, or_, select
 
-from homeward.access import case_org_ids
-from homeward.errors import InvalidInput
-from homeward.models import Case, ChecklistItem, ItemStatus, StaffMember
+from homeward.base.errors import InvalidInput
+from homeward.base.models import Case, ChecklistItem, ItemStatus, StaffMember
+from homeward.protection.access import case_org_ids
 
 
 @dataclass(frozen=True)

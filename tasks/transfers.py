@@ -11,14 +11,8 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from homeward import vault
-from homeward.access import ensure_can_see
-from homeward.audit import record_event
-from homeward.consent import has_sharing_consent
-from homeward.directory import get_org
-from homeward.errors import Conflict, InvalidInput, NotFound, Refused
-from homeward.locking import bump
-from homeward.models import (
+from homeward.base.errors import Conflict, InvalidInput, NotFound, Refused
+from homeward.base.models import (
     Case,
     CaseEvent,
     CaseParticipant,
@@ -30,7 +24,13 @@ from homeward.models import (
     ParticipantRole,
     StaffMember,
 )
-from homeward.permissions import Action, ensure, org_text
+from homeward.protection import vault
+from homeward.protection.access import ensure_can_see
+from homeward.protection.consent import has_sharing_consent
+from homeward.protection.permissions import Action, ensure, org_text
+from homeward.records.audit import record_event
+from homeward.records.directory import get_org
+from homeward.records.locking import bump
 from tasks.catalog import load_catalog
 
 # A child's reception in Romania is DGASPC's (the county child-protection directorate owns every

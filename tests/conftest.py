@@ -28,11 +28,11 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlmodel import SQLModel
 
-from homeward import db as homeward_db
-from homeward import settings as homeward_settings
-from homeward.clock import SimulatedClock
-from homeward.keys import init_keyring
-from homeward.migrate import upgrade
+from homeward.base import db as homeward_db
+from homeward.base import settings as homeward_settings
+from homeward.base.clock import SimulatedClock
+from homeward.base.migrate import upgrade
+from homeward.crypt.keys import init_keyring
 from tests.wallclock import sitecustomize as wallclock
 
 
@@ -120,7 +120,7 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def db_url(_template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh, migrated, empty database for this test; ``HOMEWARD_DATABASE_URL`` points at it."""
     if BACKEND == "sqlite":
-        target = tmp_path / "homeward.db"
+        target = tmp_path / "homeward.base.db"
         shutil.copy(_template_db, target)
         url = f"sqlite:///{target}"
     else:
@@ -147,7 +147,7 @@ def engine(db_url: str) -> Iterator[Engine]:
     """An administrator's engine on this test's database, for looking under the hood.
 
     On PostgreSQL it connects as the superuser, which row security does not restrict; the app
-    itself (``homeward.db.get_engine``) acts as ``homeward_app`` and is restricted.
+    itself (``homeward.base.db.get_engine``) acts as ``homeward_app`` and is restricted.
     """
     if BACKEND == "sqlite":
         yield homeward_db.get_engine()

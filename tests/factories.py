@@ -12,12 +12,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from homeward.clock import SimulatedClock, local_date
-from homeward.consent import ConsentIn
-from homeward.db import read_session, write_session
-from homeward.directory import OrganisationIn, StaffIn, acting, add_org, add_staff, validate
-from homeward.models import Case, ChecklistItem, ItemStatus, StaffMember
-from homeward.vault import PersonIn
+from homeward.base.clock import SimulatedClock, local_date
+from homeward.base.db import read_session, write_session
+from homeward.base.models import Case, ChecklistItem, ItemStatus, StaffMember
+from homeward.protection.consent import ConsentIn
+from homeward.protection.vault import PersonIn
+from homeward.records.directory import OrganisationIn, StaffIn, acting, add_org, add_staff, validate
 from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist
 from tasks.catalog import load_catalog
@@ -218,7 +218,7 @@ def db_snapshot() -> dict[str, list[tuple[object, ...]]]:
     """Every row of every table, to prove a refused command changed nothing."""
     from sqlmodel import SQLModel
 
-    from homeward.db import get_engine, system_scope
+    from homeward.base.db import get_engine, system_scope
 
     with get_engine().connect() as conn, system_scope(conn):
         return {
@@ -230,7 +230,7 @@ def db_snapshot() -> dict[str, list[tuple[object, ...]]]:
 @contextmanager
 def admin_read() -> Iterator[Session]:
     """A read session acting as the system (row security off), for checking results."""
-    from homeward.db import system_scope
+    from homeward.base.db import system_scope
 
     with read_session() as s, system_scope(s):
         yield s
@@ -238,8 +238,8 @@ def admin_read() -> Iterator[Session]:
 
 def plain(table: str, column: str, row_id: int, stored: str | None) -> str | None:
     """Decrypt a protected free-text value (as the system would), for assertions."""
-    from homeward import vault
-    from homeward.models import Case, ChecklistItem, Handoff, ItemChange
+    from homeward.base.models import Case, ChecklistItem, Handoff, ItemChange
+    from homeward.protection import vault
 
     if stored is None:
         return None
@@ -250,6 +250,6 @@ def plain(table: str, column: str, row_id: int, stored: str | None) -> str | Non
         case = s.get(Case, holder.case_id)
         assert case is not None
         key = vault.case_key(s, case)
-    from homeward.crypto import decrypt_field
+    from homeward.crypt.crypto import decrypt_field
 
     return decrypt_field(key, stored, table=table, column=column, row_id=row_id)

@@ -7,9 +7,9 @@ import io
 from rich.console import Console
 from sqlmodel import select
 
-from homeward.db import make_engine, read_session
-from homeward.demo import run_demo
-from homeward.models import Case, CaseEvent, OutboxMessage
+from homeward.base.db import make_engine, read_session
+from homeward.base.models import Case, CaseEvent, OutboxMessage
+from homeward.edges.demo import run_demo
 
 
 def test_demo_runs_adult_and_minor_to_closure_and_can_keep_its_database(tmp_path):

@@ -14,7 +14,7 @@ import yaml
 from prefect import Flow
 from prefect.events.schemas.automations import AutomationCore
 
-from homeward.settings import Settings
+from homeward.base.settings import Settings
 from workflows.deployments import build_deployments
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from homeward.models import Case, ChecklistItem
+from homeward.base.models import Case, ChecklistItem
 from statemachines.diagram import mermaid
 from tests import factories
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from homeward.cli import app
+from homeward.edges.cli import app
 from workflows.approvals import ClosureDecision
 from workflows.deployments import DEPLOYMENTS
 

@@ -11,7 +11,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
-from homeward.idempotency import flow_key
+from homeward.records.idempotency import flow_key
 from workflows.approvals import close_with_approval
 from workflows.moves import after_transition, fire_step
 from workflows.runtime import case_run_name, engine_errors, in_engine

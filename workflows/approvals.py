@@ -20,10 +20,10 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import EmailStr, Field
 
-from homeward.db import read_session, write_session
-from homeward.directory import acting, validate
-from homeward.errors import Conflict, InvalidInput, NotFound, Refused
-from homeward.settings import get_settings
+from homeward.base.db import read_session, write_session
+from homeward.base.errors import Conflict, InvalidInput, NotFound, Refused
+from homeward.base.settings import get_settings
+from homeward.records.directory import acting, validate
 from statemachines.approvals import approver_for, closable, expire_closure_request, reject_closure
 from statemachines.cases import get_case
 from statemachines.closure_requests import (

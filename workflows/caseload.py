@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from homeward.audit import history
-from homeward.clock import utc
-from homeward.db import system_scope
-from homeward.directory import orgs_by_id
-from homeward.models import Case, CaseEvent, ChecklistItem, ItemStatus
-from homeward.settings import get_settings
+from homeward.base.clock import utc
+from homeward.base.db import system_scope
+from homeward.base.models import Case, CaseEvent, ChecklistItem, ItemStatus
+from homeward.base.settings import get_settings
+from homeward.records.audit import history
+from homeward.records.directory import orgs_by_id
 from statemachines.return_case import OPEN_STATES, State
 
 Row = dict[str, Any]

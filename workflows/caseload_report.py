@@ -14,13 +14,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from homeward.db import read_session, write_session
-from homeward.directory import acting
-from homeward.errors import InvalidInput
+from homeward.base.db import read_session, write_session
+from homeward.base.errors import InvalidInput
+from homeward.base.settings import get_settings
+from homeward.records.directory import acting
 from homeward.reporting.programmes import list_programmes
 from homeward.reporting.reports import run_report
 from homeward.reporting.tables import Report
-from homeward.settings import get_settings
 from workflows import artifacts
 from workflows.caseload import Row, caseload_by_stage, overdue_by_org, stuck_cases, timelines
 from workflows.runtime import dated_run_name, in_engine, now

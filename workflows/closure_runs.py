@@ -17,8 +17,8 @@ from prefect import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 
-from homeward.db import read_session, system_scope, write_session
-from homeward.models import StaffMember
+from homeward.base.db import read_session, system_scope, write_session
+from homeward.base.models import StaffMember
 from statemachines.cases import allowed_triggers
 from statemachines.closure_requests import all_pending, renew_request
 from workflows.runtime import in_engine, now

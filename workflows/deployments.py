@@ -12,7 +12,7 @@ from prefect import Flow
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
-from homeward.settings import get_settings
+from homeward.base.settings import get_settings
 from workflows.advance_case import advance_case
 from workflows.caseload_report import caseload_report
 from workflows.handoff_item import handoff_item

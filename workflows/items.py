@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from sqlmodel import Session
 
-from homeward.db import system_scope
+from homeward.base.db import system_scope
 from tasks.checklist import get_item
 from workflows.runtime import CaseView
 

@@ -9,11 +9,11 @@ from typing import Any
 from prefect import get_run_logger
 from sqlmodel import Session
 
-from homeward.audit import history
-from homeward.db import system_scope, write_session
-from homeward.directory import acting
-from homeward.idempotency import once
-from homeward.models import Case
+from homeward.base.db import system_scope, write_session
+from homeward.base.models import Case
+from homeward.records.audit import history
+from homeward.records.directory import acting
+from homeward.records.idempotency import once
 from statemachines.cases import fire, get_case
 from workflows.artifacts import publish_timeline
 from workflows.caseload import Row, timeline_rows
@@ -36,7 +36,8 @@ def fire_step(
 ) -> tuple[CaseView, list[Row]]:
     """Fire ``trigger`` in one transaction as the acting staff member (engine code: sync).
 
-    With ``key`` (``homeward.idempotency``) a retry of the same request fires nothing again and
+    With ``key`` (``homeward.records.idempotency``) a retry of the same request fires nothing again
+    and
     shows the case as it is."""
     with write_session() as session:
         actor = acting(session=session, email=acting_email)

@@ -12,10 +12,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from homeward.db import write_session
-from homeward.directory import acting
-from homeward.errors import InvalidInput
-from homeward.idempotency import flow_key, once
+from homeward.base.db import write_session
+from homeward.base.errors import InvalidInput
+from homeward.records.directory import acting
+from homeward.records.idempotency import flow_key, once
 from tasks import checklist
 from workflows.items import SkipReason, item_case
 from workflows.runtime import CaseView, engine_errors, in_engine, item_run_name, label_run, now

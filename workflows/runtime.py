@@ -22,12 +22,12 @@ from prefect.runtime import flow_run
 from sqlmodel import Session
 
 import notifications  # noqa: F401  (subscribes the notices: flows queue them as the CLI does)
-from homeward.caseref import looks_like_ref
-from homeward.clock import SYSTEM_CLOCK
-from homeward.errors import HomewardError
-from homeward.keys import load_keyring
-from homeward.models import Case, Organisation
-from homeward.settings import get_settings
+from homeward.base.caseref import looks_like_ref
+from homeward.base.clock import SYSTEM_CLOCK
+from homeward.base.errors import HomewardError
+from homeward.base.models import Case, Organisation
+from homeward.base.settings import get_settings
+from homeward.crypt.keys import load_keyring
 
 T = TypeVar("T")
 TRANSITIONED = "homeward.case.transitioned"

@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from homeward.db import write_session
+from homeward.base.db import write_session
 from notifications.visits import FollowUpReport
 from notifications.visits import schedule_follow_ups as ensure_visits
 from workflows.runtime import dated_run_name, in_engine, now

@@ -13,9 +13,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from homeward.db import write_session
-from homeward.directory import acting
-from homeward.idempotency import flow_key, once
+from homeward.base.db import write_session
+from homeward.records.directory import acting
+from homeward.records.idempotency import flow_key, once
 from statemachines.cases import CaseIn, get_case, start_case
 from workflows.artifacts import publish_timeline
 from workflows.caseload import timeline

@@ -16,9 +16,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from homeward.db import write_session
-from homeward.faults import crash_point
-from homeward.settings import get_settings
+from homeward.base.db import write_session
+from homeward.base.faults import crash_point
+from homeward.base.settings import get_settings
 from notifications.reminders import ReminderReport, queue_reminders
 from notifications.sender import drain
 from workflows.runtime import dated_run_name, engine_errors, in_engine, now

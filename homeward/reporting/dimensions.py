@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from homeward.vault import EXPLOITATION_FORMS, SEXES
+from homeward.protection.vault import EXPLOITATION_FORMS, SEXES
 
 UNKNOWN = "unknown"
 # The Counter-Trafficking Data Collaborative's broad age bands (lower bound, label).

@@ -13,9 +13,8 @@ from datetime import date, datetime
 
 from sqlmodel import Session, col, or_, select
 
-from homeward import vault
-from homeward.db import system_scope
-from homeward.models import (
+from homeward.base.db import system_scope
+from homeward.base.models import (
     Case,
     CaseEvent,
     CaseParticipant,
@@ -23,10 +22,11 @@ from homeward.models import (
     Programme,
     StaffMember,
 )
+from homeward.base.settings import get_settings
+from homeward.protection import vault
 from homeward.reporting.dimensions import Profile, profile
 from homeward.reporting.indicators import EventFact
 from homeward.reporting.programmes import enrolled_case_ids
-from homeward.settings import get_settings
 
 CHUNK = 500
 

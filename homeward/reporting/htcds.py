@@ -13,10 +13,10 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from homeward.auditlog import audit
-from homeward.db import system_scope
-from homeward.models import Case, StaffMember
-from homeward.permissions import Action, ensure
+from homeward.base.db import system_scope
+from homeward.base.models import Case, StaffMember
+from homeward.protection.permissions import Action, ensure
+from homeward.records.auditlog import audit
 from homeward.reporting.dimensions import UNKNOWN
 from homeward.reporting.facts import load_facts
 

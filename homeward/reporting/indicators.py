@@ -2,7 +2,7 @@
 
 A case counts once, on the first event that qualifies; a report counts it when that moment
 falls inside the report's period. Nothing is typed in by hand: the events are the history the
-engine wrote (``homeward.audit.record_event``), and an imported case counts as identified on
+engine wrote (``homeward.records.audit.record_event``), and an imported case counts as identified on
 its import.
 """
 

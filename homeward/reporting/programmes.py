@@ -8,12 +8,12 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlmodel import Session, col, select
 
-from homeward.access import ensure_can_see
-from homeward.auditlog import audit
-from homeward.caseref import checked_ref
-from homeward.errors import Conflict, InvalidInput, NotFound
-from homeward.models import Case, Enrolment, Programme, ProgrammeTarget, StaffMember
-from homeward.permissions import Action, ensure
+from homeward.base.caseref import checked_ref
+from homeward.base.errors import Conflict, InvalidInput, NotFound
+from homeward.base.models import Case, Enrolment, Programme, ProgrammeTarget, StaffMember
+from homeward.protection.access import ensure_can_see
+from homeward.protection.permissions import Action, ensure
+from homeward.records.auditlog import audit
 from homeward.reporting.indicators import INDICATORS
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
@@ -56,7 +56,8 @@ class ProgrammeIn(BaseModel):
 
 
 def ensure_can_manage(session: Session, actor: StaffMember) -> None:
-    """Programmes and reports: as ``homeward.permissions`` says (managers, supervisors and
+    """Programmes and reports: as ``homeward.protection.permissions`` says (managers, supervisors
+    and
     coordinators)."""
     ensure(session, actor, Action.RUN_REPORTS)
 

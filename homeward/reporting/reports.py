@@ -13,18 +13,18 @@ from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
-from homeward.auditlog import audit
-from homeward.db import system_scope
-from homeward.directory import orgs_by_id
-from homeward.errors import InvalidInput
-from homeward.models import ChecklistItem, ItemStatus, Programme, StaffMember
+from homeward.base.db import system_scope
+from homeward.base.errors import InvalidInput
+from homeward.base.models import ChecklistItem, ItemStatus, Programme, StaffMember
+from homeward.base.settings import get_settings
+from homeward.records.auditlog import audit
+from homeward.records.directory import orgs_by_id
 from homeward.reporting import programmes
 from homeward.reporting.dimensions import DIMENSIONS
 from homeward.reporting.facts import CaseFacts, Period, load_facts, scope_case_ids
 from homeward.reporting.indicators import CLOSURE_REASONS, INDICATORS, STAGE_ORDER
 from homeward.reporting.suppression import Grid, check_safe, suppress
 from homeward.reporting.tables import Label, Report, Table, breakdown, fixed_total, legend, two_way
-from homeward.settings import get_settings
 
 Builder = Callable[[Session, list[CaseFacts], Period, Programme | None, int, datetime], Report]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from homeward.errors import HomewardError
+from homeward.base.errors import HomewardError
 
 INF = 10**12
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from homeward.cli import main
-from homeward.cli.common import state
+from homeward.edges.cli import main
+from homeward.edges.cli.common import state
 
 
 @dataclass

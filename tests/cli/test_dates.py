@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from homeward.cli.common import state
+from homeward.edges.cli.common import state
 from statemachines.return_case import State
 from tests import factories as f
 from tests.cli.runner import run_cli

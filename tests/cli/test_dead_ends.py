@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from homeward.cli.common import state
-from homeward.models import AuditEntry, Case, CaseEvent, ItemChange, ItemStatus
+from homeward.base.models import AuditEntry, Case, CaseEvent, ItemChange, ItemStatus
+from homeward.edges.cli.common import state
 from statemachines.return_case import State
 from tests import factories as f
 from tests.cli.runner import run_cli

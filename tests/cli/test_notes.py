@@ -8,8 +8,8 @@ import json
 import pytest
 from sqlmodel import select
 
-from homeward.cli.common import state
-from homeward.models import AuditEntry
+from homeward.base.models import AuditEntry
+from homeward.edges.cli.common import state
 from tests import factories as f
 from tests.cli.runner import run_cli
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from homeward.cli.common import console, state
-from homeward.models import Case, ChecklistItem
+from homeward.base.models import Case, ChecklistItem
+from homeward.edges.cli.common import console, state
 from tests import factories as f
 from tests.cli.runner import run_cli
 

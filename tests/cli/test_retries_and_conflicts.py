@@ -11,7 +11,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 import notifications  # noqa: F401  (subscribes the notices: a handoff queues an email)
-from homeward.models import Case, CaseEvent, Handoff, ItemStatus, OutboxMessage, RequestKey
+from homeward.base.models import Case, CaseEvent, Handoff, ItemStatus, OutboxMessage, RequestKey
 from tasks.catalog import load_catalog
 from tests import factories as f
 from tests.cli.runner import run_cli

@@ -1,4 +1,4 @@
-"""Fault tests: crashes (SIGKILL at random moments and at ``homeward.faults`` named points),
+"""Fault tests: crashes (SIGKILL at random moments and at ``homeward.base.faults`` named points),
 races on one case, and a mail server that goes away.
 
 By default a small chaos run goes with the suite; the full one is marked slow::

@@ -27,10 +27,9 @@ from typing import IO, Any
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from homeward import auditlog
-from homeward import settings as homeward_settings
-from homeward.clock import SimulatedClock
-from homeward.models import (
+from homeward.base import settings as homeward_settings
+from homeward.base.clock import SimulatedClock
+from homeward.base.models import (
     Case,
     CaseEvent,
     ChecklistItem,
@@ -39,6 +38,7 @@ from homeward.models import (
     OutboxStatus,
     Reminder,
 )
+from homeward.records import auditlog
 from notifications.sender import drain
 from statemachines.return_case import ACTIVE, TRANSITIONS
 from tests import factories as f

@@ -33,11 +33,11 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 import notifications  # noqa: F401  (subscribes the notices, as the CLI and flows do)
-from homeward.clock import SimulatedClock
-from homeward.db import read_session, write_session
-from homeward.errors import Conflict, Refused
-from homeward.faults import crash_point
-from homeward.models import Case, CaseEvent, ChecklistItem, ItemStatus
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import read_session, write_session
+from homeward.base.errors import Conflict, Refused
+from homeward.base.faults import crash_point
+from homeward.base.models import Case, CaseEvent, ChecklistItem, ItemStatus
 from statemachines.cases import fire, get_case
 from tasks import checklist
 from tasks.catalog import load_catalog

@@ -23,11 +23,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from homeward.clock import SimulatedClock
-from homeward.db import make_engine, read_session, write_session
-from homeward.errors import Conflict, Refused
-from homeward.models import Case
-from homeward.settings import get_settings
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import make_engine, read_session, write_session
+from homeward.base.errors import Conflict, Refused
+from homeward.base.models import Case
+from homeward.base.settings import get_settings
 from statemachines.cases import fire, get_case
 from tasks import checklist
 from tests.factories import actor

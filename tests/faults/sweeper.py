@@ -19,11 +19,11 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import func, select
 
 import notifications  # noqa: F401
-from homeward.cli.common import state
-from homeward.cli.mail import mail_send
-from homeward.clock import SimulatedClock
-from homeward.db import read_session, system_scope
-from homeward.models import ReminderRun
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import read_session, system_scope
+from homeward.base.models import ReminderRun
+from homeward.edges.cli.common import state
+from homeward.edges.cli.mail import mail_send
 from tests.faults.driver import transient
 
 FIRST_DAY = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # 12:00 in Bucharest: past the digest hour

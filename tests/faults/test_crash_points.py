@@ -1,4 +1,5 @@
-"""``homeward.faults.crash_point``: parsing, the Nth visit, the setting read once, and the named
+"""``homeward.base.faults.crash_point``: parsing, the Nth visit, the setting read once, and the
+named
 points in the real code: the process dies there and what it committed (or not) is as promised."""
 
 from __future__ import annotations
@@ -13,20 +14,20 @@ from datetime import datetime
 import pytest
 from sqlmodel import select
 
-from homeward import faults
-from homeward.cli.common import state
-from homeward.cli.mail import mail_send
-from homeward.clock import SimulatedClock
-from homeward.db import read_session
-from homeward.models import OutboxMessage, OutboxStatus, ReminderRun
-from homeward.settings import get_settings
+from homeward.base import faults
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import read_session
+from homeward.base.models import OutboxMessage, OutboxStatus, ReminderRun
+from homeward.base.settings import get_settings
+from homeward.edges.cli.common import state
+from homeward.edges.cli.mail import mail_send
 from notifications.sink import LocalSmtpServer
 from tests import factories as f
 from tests.faults.chaos import ROOT, mail_env
 from tests.notifications.smtp_server import ScriptedHandler
 
 KILLED = -signal.SIGKILL
-VISITS = "from homeward.faults import crash_point\nfor i in range(5):\n{body}"
+VISITS = "from homeward.base.faults import crash_point\nfor i in range(5):\n{body}"
 
 
 def _python(code: str, crash_at: str | None) -> subprocess.CompletedProcess[str]:
@@ -73,7 +74,7 @@ def test_the_process_kills_itself_at_the_named_visit(crash_at, code, printed):
 
 def test_the_setting_is_read_once_per_process():
     code = (
-        "import os\nfrom homeward.faults import crash_point\ncrash_point('z')\n"
+        "import os\nfrom homeward.base.faults import crash_point\ncrash_point('z')\n"
         "os.environ['HOMEWARD_CRASH_AT'] = 'z'\ncrash_point('z')\nprint('alive')\n"
     )
     done = _python(code, None)

@@ -15,8 +15,8 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlmodel import col, select
 
-from homeward.db import read_session
-from homeward.models import OutboxMessage, OutboxStatus
+from homeward.base.db import read_session
+from homeward.base.models import OutboxMessage, OutboxStatus
 from notifications.sink import LocalSmtpServer, RecordingHandler
 from tests import factories as f
 from tests.notifications.conftest import point_mail_at, run_drain

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from homeward.db import make_engine
-from homeward.models import Case, CaseEvent
+from homeward.base.db import make_engine
+from homeward.base.models import Case, CaseEvent
 from tests import factories as f
 from tests.faults.chaos import ROOT
 from tests.faults.racer import race

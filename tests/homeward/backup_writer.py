@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from homeward.clock import SimulatedClock
+from homeward.base.clock import SimulatedClock
 from tests import factories as f
 
 

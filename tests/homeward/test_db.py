@@ -11,10 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel, select
 
-from homeward.db import make_engine, system_scope, write_session
-from homeward.errors import Conflict, HomewardError, Refused
-from homeward.migrate import current_revision, head_revision
-from homeward.models import CaseEvent
+from homeward.base.db import make_engine, system_scope, write_session
+from homeward.base.errors import Conflict, HomewardError, Refused
+from homeward.base.migrate import current_revision, head_revision
+from homeward.base.models import CaseEvent
 from statemachines.cases import fire
 from tests import factories as f
 from tests.conftest import BACKEND
@@ -114,8 +114,8 @@ def test_bad_database_url_is_a_clear_error():
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="roles are PostgreSQL's")
 def test_after_an_upgrade_the_app_still_acts_as_its_role(db_url):
-    from homeward.db import get_engine
-    from homeward.migrate import upgrade
+    from homeward.base.db import get_engine
+    from homeward.base.migrate import upgrade
 
     engine = get_engine()  # acts as homeward_app (HOMEWARD_DB_ROLE), the tables' owner upgrades
     upgrade(engine)

@@ -10,7 +10,7 @@ import asyncio
 import socket
 from pathlib import Path
 
-from homeward.scheduler_watch import (
+from homeward.edges.scheduler_watch import (
     RECOVERED,
     Alarm,
     LogTail,

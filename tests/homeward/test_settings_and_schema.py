@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from homeward import settings as homeward_settings
-from homeward.db import get_engine
-from homeward.migrate import head_revision
-from homeward.settings import Settings, default_database_url
+from homeward.base import settings as homeward_settings
+from homeward.base.db import get_engine
+from homeward.base.migrate import head_revision
+from homeward.base.settings import Settings, default_database_url
 from tests.cli.runner import run_cli
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from homeward import settings as homeward_settings
-from homeward.clock import SimulatedClock
+from homeward.base import settings as homeward_settings
+from homeward.base.clock import SimulatedClock
 from notifications.sender import DrainReport, drain
 from notifications.sink import LocalSmtpServer
 from tests.notifications.smtp_server import ScriptedHandler

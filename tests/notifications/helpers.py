@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from homeward.clock import SimulatedClock
-from homeward.db import read_session, write_session
-from homeward.models import OutboxMessage
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import read_session, write_session
+from homeward.base.models import OutboxMessage
 from notifications.reminders import ReminderReport, queue_reminders
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from homeward.cli.common import state
-from homeward.db import write_session
-from homeward.models import OutboxMessage, OutboxStatus
+from homeward.base.db import write_session
+from homeward.base.models import OutboxMessage, OutboxStatus
+from homeward.edges.cli.common import state
 from notifications.render import template_names
 from tests import factories as f
 from tests.cli.runner import run_cli

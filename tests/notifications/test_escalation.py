@@ -10,9 +10,9 @@ from collections import defaultdict
 import pytest
 from sqlmodel import select
 
-from homeward.cli.common import state
-from homeward.db import write_session
-from homeward.models import CaseEvent, Reminder
+from homeward.base.db import write_session
+from homeward.base.models import CaseEvent, Reminder
+from homeward.edges.cli.common import state
 from tasks import checklist
 from tests import factories as f
 from tests.cli.runner import run_cli

@@ -9,10 +9,10 @@ from datetime import date
 
 from sqlmodel import select
 
-from homeward.clock import SimulatedClock
-from homeward.db import write_session
-from homeward.models import CaseEvent, ChecklistItem, ItemStatus, OutboxMessage
-from homeward.settings import get_settings
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import write_session
+from homeward.base.models import CaseEvent, ChecklistItem, ItemStatus, OutboxMessage
+from homeward.base.settings import get_settings
 from notifications.reminders import ReminderReport
 from notifications.visits import FollowUpReport, schedule_follow_ups
 from tasks import checklist

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from markupsafe import escape
 from pydantic import ValidationError
 
-from homeward.errors import InvalidInput
-from homeward.settings import LINE_BREAKS, Settings
+from homeward.base.errors import InvalidInput
+from homeward.base.settings import LINE_BREAKS, Settings
 from notifications.contexts import DigestContext, HandoffContext, ItemLine, one_line
 from notifications.message import (
     UnsafeHeader,

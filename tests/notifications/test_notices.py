@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import func, select
 
-from homeward import hooks
-from homeward.db import read_session, write_session
-from homeward.errors import Conflict, Refused
-from homeward.models import OutboxMessage
+from homeward.base import hooks
+from homeward.base.db import read_session, write_session
+from homeward.base.errors import Conflict, Refused
+from homeward.base.models import OutboxMessage
 from statemachines.cases import get_case
 from tasks import handoffs, transfers
 from tests import factories as f
@@ -79,7 +79,7 @@ def test_a_failing_listener_rolls_back_the_handoff_and_its_notice(db_url, clock)
 
 
 def handoffs_of(item_id: int) -> int:
-    from homeward.models import Handoff
+    from homeward.base.models import Handoff
 
     with read_session() as s:
         return len(s.exec(select(Handoff).where(Handoff.item_id == item_id)).all())

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from homeward.db import read_session, write_session
-from homeward.errors import InvalidInput, NotFound
-from homeward.models import OutboxMessage, OutboxStatus
+from homeward.base.db import read_session, write_session
+from homeward.base.errors import InvalidInput, NotFound
+from homeward.base.models import OutboxMessage, OutboxStatus
 from notifications.contexts import SendTestContext
 from notifications.outbox import (
     Attempt,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
-from homeward.db import write_session
+from homeward.base.db import write_session
 from statemachines.cases import CaseIn, PersonIn, start_case
 from tasks import checklist, handoffs
 from tests import factories as f

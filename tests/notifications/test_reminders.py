@@ -9,10 +9,10 @@ from importlib import resources
 
 from sqlmodel import select
 
-from homeward.db import read_session, write_session
-from homeward.directory import StaffIn, add_staff, get_org, validate
-from homeward.models import Case, ChecklistItem, Reminder, ReminderRun
-from homeward.settings import get_settings
+from homeward.base.db import read_session, write_session
+from homeward.base.models import Case, ChecklistItem, Reminder, ReminderRun
+from homeward.base.settings import get_settings
+from homeward.records.directory import StaffIn, add_staff, get_org, validate
 from notifications.recipients import Directory
 from notifications.reminders import ReminderReport
 from notifications.rules import load_rules

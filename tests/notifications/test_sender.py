@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from homeward.db import read_session, write_session
-from homeward.errors import InvalidInput
-from homeward.models import OutboxMessage, OutboxStatus
-from homeward.settings import get_settings
+from homeward.base.db import read_session, write_session
+from homeward.base.errors import InvalidInput
+from homeward.base.models import OutboxMessage, OutboxStatus
+from homeward.base.settings import get_settings
 from notifications.outbox import enqueue
 from notifications.render import render, template_names
 from notifications.samples import sample_context

@@ -10,8 +10,8 @@ from email.message import EmailMessage
 
 from sqlmodel import select
 
-from homeward.db import write_session
-from homeward.models import Organisation, OutboxStatus
+from homeward.base.db import write_session
+from homeward.base.models import Organisation, OutboxStatus
 from statemachines.cases import get_case
 from tasks.consents import withdraw_consent
 from tests import factories as f
@@ -90,6 +90,6 @@ def test_the_partner_gets_a_notice_and_no_more_mail_about_the_case(
     everything_else = "".join(text_of(m) for m in digests)
     assert other in everything_else and ref not in everything_else
     assert not any(ref in m.as_string() for m in got if m is not notices[0])
-    monkeypatch.setattr("homeward.cli.common.state.clock", clock)
+    monkeypatch.setattr("homeward.edges.cli.common.state.clock", clock)
     listed = run_cli(capsys, monkeypatch, "mail", "outbox", "--dropped")
     assert listed.code == 0 and "sharing consent for adpare withdrawn" in listed.out

@@ -15,7 +15,7 @@ from jinja2.exceptions import SecurityError
 from pydantic import BaseModel
 from sqlmodel import SQLModel
 
-from homeward.models import Beneficiary
+from homeward.base.models import Beneficiary
 from notifications.contexts import ALLOWED_FIELDS, TEMPLATES, HandoffContext, ItemLine
 from notifications.i18n import item_title, locale
 from notifications.message import build_message, message_id_for

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from homeward.errors import DeliveryFailed
-from homeward.settings import get_settings
+from homeward.base.errors import DeliveryFailed
+from homeward.base.settings import get_settings
 from notifications.sender import send_test
 from notifications.sink import LocalSmtpServer, RecordingHandler
 from tests.notifications.conftest import point_mail_at

@@ -12,10 +12,10 @@ import itertools
 import pytest
 from sqlmodel import select
 
-from homeward.consent import ledger
-from homeward.db import write_session
-from homeward.directory import StaffIn, add_staff, orgs_by_id, validate
-from homeward.models import CaseParticipant, StaffRole
+from homeward.base.db import write_session
+from homeward.base.models import CaseParticipant, StaffRole
+from homeward.protection.consent import ledger
+from homeward.records.directory import StaffIn, add_staff, orgs_by_id, validate
 from tests import factories as f
 from tests.cli.runner import run_cli
 
@@ -82,7 +82,7 @@ def expected(probe: str, org: str, role: str, fx: dict, item_owner: str | None) 
                 org == fx["owner"] or (org in fx["parts"] and org in fx["sharing"])
             )
             return 0 if may else 3
-        case "advance" | "consent":  # the owner steers (homeward.permissions)
+        case "advance" | "consent":  # the owner steers (homeward.protection.permissions)
             steers = org == fx["owner"] and role in STEERING
             return (4 if probe == "advance" else 5) if steers else 4
         case "transfer":

@@ -18,12 +18,12 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlmodel import SQLModel, select
 
-from homeward import vault
-from homeward.clock import SimulatedClock
-from homeward.db import get_engine, system_scope, write_session
-from homeward.demo import Journey, adult_journey, minor_journey, seed, staff_email
-from homeward.directory import acting
-from homeward.models import ChecklistItem
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import get_engine, system_scope, write_session
+from homeward.base.models import ChecklistItem
+from homeward.edges.demo import Journey, adult_journey, minor_journey, seed, staff_email
+from homeward.protection import vault
+from homeward.records.directory import acting
 from notifications.reminders import queue_reminders
 from notifications.sink import LocalSmtpServer, Received
 from statemachines.cases import CaseIn, get_case

@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import select
 
-from homeward import settings as homeward_settings
-from homeward.cli.common import state
-from homeward.clock import SimulatedClock
-from homeward.models import Consent
+from homeward.base import settings as homeward_settings
+from homeward.base.clock import SimulatedClock
+from homeward.base.models import Consent
+from homeward.edges.cli.common import state
 from tests import factories as f
 from tests.cli.runner import run_cli
 

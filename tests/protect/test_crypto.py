@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from homeward import crypto
-from homeward.errors import Conflict
-from homeward.keys import KeysMissing, init_keyring, load_keyring
+from homeward.base.errors import Conflict
+from homeward.crypt import crypto
+from homeward.crypt.keys import KeysMissing, init_keyring, load_keyring
 
 
 def test_roundtrip_and_binding_to_table_column_and_row():

@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from homeward.errors import InvalidInput
-from homeward.models import CaseEvent, Consent
+from homeward.base.errors import InvalidInput
+from homeward.base.models import CaseEvent, Consent
 from tests import factories as f
 from tests.cli.runner import run_cli
 
 
 @pytest.fixture
 def cli(db_url, capsys, monkeypatch, clock):
-    from homeward.cli.common import state
+    from homeward.edges.cli.common import state
 
     f.seed()
     monkeypatch.setattr(state, "clock", clock)

@@ -1,4 +1,5 @@
-"""Every cell of ``homeward.permissions.RULES`` (action x organisation kind x role), through the
+"""Every cell of ``homeward.protection.permissions.RULES`` (action x organisation kind x role),
+through the
 real engine functions, on one scenario per (kind, role).
 
 The acting organisation ``org-x`` owns case O and takes part in case P (owned by IOM Italy), where
@@ -17,10 +18,13 @@ from datetime import datetime
 import pytest
 from sqlmodel import Session, select
 
-from homeward import retention, vault
-from homeward.consent import ConsentIn
-from homeward.db import system_scope, write_session
-from homeward.directory import (
+from homeward.base.db import system_scope, write_session
+from homeward.base.errors import HomewardError, NotFound, Refused
+from homeward.base.models import Case, ChecklistItem, OrgKind, StaffMember, StaffRole
+from homeward.protection import retention, vault
+from homeward.protection.consent import ConsentIn
+from homeward.protection.permissions import RULES, Action, Relation, allowed
+from homeward.records.directory import (
     OrganisationIn,
     StaffIn,
     acting,
@@ -30,9 +34,6 @@ from homeward.directory import (
     get_staff,
     validate,
 )
-from homeward.errors import HomewardError, NotFound, Refused
-from homeward.models import Case, ChecklistItem, OrgKind, StaffMember, StaffRole
-from homeward.permissions import RULES, Action, Relation, allowed
 from homeward.reporting import htcds, reports
 from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist, handoffs, transfers

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from homeward.db import write_session
-from homeward.directory import OrganisationIn, StaffIn, add_org, add_staff, validate
+from homeward.base.db import write_session
+from homeward.records.directory import OrganisationIn, StaffIn, add_org, add_staff, validate
 from tests import factories as f
 from tests.cli.runner import run_cli
 
@@ -167,7 +167,7 @@ def test_a_childs_case_stays_with_dgaspc_once_reception_began(
 
 
 def test_readme_shows_the_permission_table_of_the_code():
-    from homeward.permissions import markdown_table
+    from homeward.protection.permissions import markdown_table
 
     block = re.search(
         r"<!-- permissions:start -->\n(.*?)\n<!-- permissions:end -->", README, flags=re.S

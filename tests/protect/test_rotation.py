@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from homeward import vault
-from homeward.db import get_engine, read_session, system_scope, write_session
-from homeward.keys import load_keyring
+from homeward.base.db import get_engine, read_session, system_scope, write_session
+from homeward.crypt.keys import load_keyring
+from homeward.protection import vault
 from statemachines.cases import CaseIn, get_case, start_case
 from tests import factories as f
 

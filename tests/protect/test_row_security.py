@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from homeward.db import act_as, get_engine, system_scope, write_session
+from homeward.base.db import act_as, get_engine, system_scope, write_session
 from statemachines.cases import get_case
 from tasks import checklist
 from tasks.consents import withdraw_consent

@@ -9,15 +9,22 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from homeward import settings as homeward_settings
-from homeward import vault
-from homeward.auditlog import verify
-from homeward.crypto import DecryptionFailed
-from homeward.db import make_engine, read_session, write_session
-from homeward.errors import NotFound, Refused
-from homeward.keys import KeysMissing
-from homeward.models import Beneficiary, CaseEvent, CaseKey, ChecklistItem, Consent, HandoffStatus
-from homeward.retention import purge_due
+from homeward.base import settings as homeward_settings
+from homeward.base.db import make_engine, read_session, write_session
+from homeward.base.errors import NotFound, Refused
+from homeward.base.models import (
+    Beneficiary,
+    CaseEvent,
+    CaseKey,
+    ChecklistItem,
+    Consent,
+    HandoffStatus,
+)
+from homeward.crypt.crypto import DecryptionFailed
+from homeward.crypt.keys import KeysMissing
+from homeward.protection import vault
+from homeward.protection.retention import purge_due
+from homeward.records.auditlog import verify
 from statemachines.cases import get_case
 from tasks import handoffs
 from tasks.consents import withdraw_consent

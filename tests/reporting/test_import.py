@@ -10,10 +10,10 @@ import pytest
 from openpyxl import Workbook
 from sqlmodel import func, select
 
-from homeward.cli.common import state
-from homeward.clock import SimulatedClock
-from homeward.models import AuditEntry, Case, CaseEvent, ChecklistItem, ImportedCase
-from homeward.vault import read_person
+from homeward.base.clock import SimulatedClock
+from homeward.base.models import AuditEntry, Case, CaseEvent, ChecklistItem, ImportedCase
+from homeward.edges.cli.common import state
+from homeward.protection.vault import read_person
 from statemachines.cases import get_case
 from tests import factories as f
 from tests.cli.runner import run_cli
@@ -124,7 +124,7 @@ def test_imported_people_are_sealed_and_readable_by_the_owner(
     assert [c.is_minor for c in cases] == [True, False]
     assert cases[0].host_country == "IT" and cases[1].host_country == "IT"  # the owner's country
     assert not any("Ana" in r or "Pop" in r for r in raw)
-    from homeward.db import write_session
+    from homeward.base.db import write_session
 
     with write_session() as s:
         who = f.actor(s)

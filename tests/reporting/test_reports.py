@@ -12,12 +12,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlmodel import col, select
 
-from homeward import settings as homeward_settings
-from homeward.db import write_session
-from homeward.models import AuditEntry, ChecklistItem, Organisation
+from homeward.base import settings as homeward_settings
+from homeward.base.db import write_session
+from homeward.base.models import AuditEntry, ChecklistItem, Organisation
+from homeward.protection.vault import PersonIn
 from homeward.reporting.indicators import CLOSURE_REASONS, STAGE_ORDER
 from homeward.reporting.reports import run_report
-from homeward.vault import PersonIn
 from statemachines.return_case import State
 from statemachines.steps import ClosureReason
 from tests import factories as f

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from homeward.cli.common import state
-from homeward.clock import SimulatedClock
-from homeward.db import system_scope, write_session
-from homeward.errors import Conflict, Refused
-from homeward.models import CaseEvent
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import system_scope, write_session
+from homeward.base.errors import Conflict, Refused
+from homeward.base.models import CaseEvent
+from homeward.edges.cli.common import state
 from statemachines.approvals import approve_closure, reject_closure
 from statemachines.cases import get_case
 from statemachines.closure_requests import (

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from sqlmodel import func, select
 
-from homeward.clock import SimulatedClock
-from homeward.db import write_session
-from homeward.directory import StaffIn, add_staff, validate
-from homeward.errors import InvalidInput, NotFound, Refused
-from homeward.models import Case, CaseEvent, ChecklistItem, ItemStatus
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import write_session
+from homeward.base.errors import InvalidInput, NotFound, Refused
+from homeward.base.models import Case, CaseEvent, ChecklistItem, ItemStatus
+from homeward.records.directory import StaffIn, add_staff, validate
 from statemachines.return_case import TRANSITIONS, State
 from tasks import checklist
 from tasks.catalog import load_catalog

@@ -23,11 +23,10 @@ from sqlalchemy import Engine, func, text
 from sqlmodel import Session, col, select
 
 import notifications  # noqa: F401  (subscribes the notices: a handoff queues an email)
-from homeward.clock import SimulatedClock
-from homeward.db import get_engine, system_scope, write_session
-from homeward.errors import Conflict, InvalidInput, Refused
-from homeward.idempotency import check_key, flow_key, once
-from homeward.models import (
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import get_engine, system_scope, write_session
+from homeward.base.errors import Conflict, InvalidInput, Refused
+from homeward.base.models import (
     Case,
     CaseEvent,
     ChecklistItem,
@@ -36,6 +35,7 @@ from homeward.models import (
     OutboxMessage,
     RequestKey,
 )
+from homeward.records.idempotency import check_key, flow_key, once
 from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist, handoffs
 from tests import factories as f

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlmodel import col, func, select
 
-from homeward.clock import SimulatedClock
-from homeward.errors import Refused
-from homeward.models import Case, CaseEvent, ChecklistItem
+from homeward.base.clock import SimulatedClock
+from homeward.base.errors import Refused
+from homeward.base.models import Case, CaseEvent, ChecklistItem
 from statemachines.return_case import ACTIVE, TRANSITIONS, TRIGGERS, State
 from tests import factories as f
 

@@ -16,11 +16,11 @@ from uuid import uuid4
 import pytest
 from sqlmodel import col, select
 
-from homeward.clock import SimulatedClock
-from homeward.db import write_session
-from homeward.directory import orgs_by_id
-from homeward.errors import InvalidInput, NotFound, Refused
-from homeward.models import Handoff, HandoffStatus, ItemStatus
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import write_session
+from homeward.base.errors import InvalidInput, NotFound, Refused
+from homeward.base.models import Handoff, HandoffStatus, ItemStatus
+from homeward.records.directory import orgs_by_id
 from statemachines.cases import CaseIn, get_case, start_case
 from statemachines.return_case import OPEN_STATES, State
 from tasks import checklist, handoffs, transfers

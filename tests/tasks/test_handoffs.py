@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from homeward.clock import SimulatedClock
-from homeward.db import write_session
-from homeward.directory import get_org
-from homeward.errors import Conflict, InvalidInput, NotFound, Refused
-from homeward.models import CaseEvent, ChecklistItem, Handoff, HandoffStatus, ItemStatus
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import write_session
+from homeward.base.errors import Conflict, InvalidInput, NotFound, Refused
+from homeward.base.models import CaseEvent, ChecklistItem, Handoff, HandoffStatus, ItemStatus
+from homeward.records.directory import get_org
 from tasks import checklist, handoffs
 from tests import factories as f
 

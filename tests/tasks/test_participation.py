@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from homeward.db import read_session, write_session
-from homeward.errors import NotFound
-from homeward.models import CaseEvent, CaseParticipant, Organisation, OutboxMessage
+from homeward.base.db import read_session, write_session
+from homeward.base.errors import NotFound
+from homeward.base.models import CaseEvent, CaseParticipant, Organisation, OutboxMessage
 from statemachines.cases import get_case, list_cases
 from tasks import checklist
 from tasks.participation import SHARING_CONSENT, needs_consent
@@ -20,7 +20,7 @@ ADPARE, IOM_RO, FMB = "cw@adpare.example.org", "coord@iom-ro.example.org", "cw@f
 
 @pytest.fixture
 def cli(db_url, capsys, monkeypatch, clock):
-    from homeward.cli.common import state
+    from homeward.edges.cli.common import state
 
     f.seed()
     monkeypatch.setattr(state, "clock", clock)

@@ -12,8 +12,8 @@ import pytest
 from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
 from prefect.testing.utilities import prefect_test_harness
 
-from homeward import settings as homeward_settings
-from homeward.clock import SimulatedClock
+from homeward.base import settings as homeward_settings
+from homeward.base.clock import SimulatedClock
 from tests import factories
 from workflows.runtime import now as flows_now
 

@@ -22,9 +22,9 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFi
 from prefect.events.schemas.events import ReceivedEvent
 from prefect.flow_runs import resume_flow_run
 
-from homeward.clock import local_date
-from homeward.db import write_session
-from homeward.directory import acting
+from homeward.base.clock import local_date
+from homeward.base.db import write_session
+from homeward.records.directory import acting
 from homeward.reporting.programmes import ProgrammeIn, add_programme, enrol
 from workflows.runtime import now as flows_now
 

@@ -9,10 +9,10 @@ import asyncio
 import pytest
 from sqlmodel import col, select
 
-from homeward.clock import SimulatedClock
-from homeward.errors import InvalidInput, Refused
-from homeward.models import CaseEvent, StaffMember
-from homeward.settings import get_settings
+from homeward.base.clock import SimulatedClock
+from homeward.base.errors import InvalidInput, Refused
+from homeward.base.models import CaseEvent, StaffMember
+from homeward.base.settings import get_settings
 from tests import factories
 from tests.factories import COORD, SUPERVISOR
 from tests.workflows.helpers import closure_answered, closure_answered_twice, run, run_named

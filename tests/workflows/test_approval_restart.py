@@ -16,9 +16,9 @@ from prefect.flow_runs import resume_flow_run
 from prefect.settings import PREFECT_API_URL
 from sqlmodel import col, select
 
-from homeward.cli import up
-from homeward.clock import SimulatedClock
-from homeward.models import CaseEvent
+from homeward.base.clock import SimulatedClock
+from homeward.base.models import CaseEvent
+from homeward.edges.cli import up
 from tests import factories
 from tests.factories import COORD, SUPERVISOR
 from tests.workflows.helpers import next_pause, run_named

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from homeward import settings as homeward_settings
-from homeward.clock import SimulatedClock
-from homeward.db import write_session
-from homeward.directory import acting
-from homeward.errors import HomewardError
-from homeward.models import Beneficiary
-from homeward.vault import PersonIn, store_person
+from homeward.base import settings as homeward_settings
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import write_session
+from homeward.base.errors import HomewardError
+from homeward.base.models import Beneficiary
+from homeward.protection.vault import PersonIn, store_person
+from homeward.records.directory import acting
 from statemachines.cases import CaseIn, get_case
 from tasks.catalog import load_catalog
 from tests import factories

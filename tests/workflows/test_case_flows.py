@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from sqlmodel import select
 
-from homeward.clock import SimulatedClock
-from homeward.errors import HomewardError, InvalidInput, NotFound, Refused
-from homeward.models import HandoffStatus, ItemStatus
+from homeward.base.clock import SimulatedClock
+from homeward.base.errors import HomewardError, InvalidInput, NotFound, Refused
+from homeward.base.models import HandoffStatus, ItemStatus
 from statemachines.cases import CaseIn
 from tests import factories
 from tests.factories import COORD
@@ -137,7 +137,7 @@ def test_skipping_without_a_reason_names_the_field(clock: SimulatedClock) -> Non
 
 
 def _handoffs(ref: str) -> list[str]:
-    from homeward.models import Handoff
+    from homeward.base.models import Handoff
 
     case_id = factories.load_case(ref).id
     with factories.admin_read() as s:

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from homeward.clock import SimulatedClock
-from homeward.errors import Conflict
-from homeward.models import Case, CaseEvent, Handoff, ItemStatus, RequestKey
+from homeward.base.clock import SimulatedClock
+from homeward.base.errors import Conflict
+from homeward.base.models import Case, CaseEvent, Handoff, ItemStatus, RequestKey
 from statemachines.cases import CaseIn
 from tests import factories
 from tests.factories import COORD

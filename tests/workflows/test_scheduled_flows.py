@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import select
 
-from homeward import settings as homeward_settings
-from homeward.clock import SimulatedClock
-from homeward.models import OutboxMessage
+from homeward.base import settings as homeward_settings
+from homeward.base.clock import SimulatedClock
+from homeward.base.models import OutboxMessage
 from notifications.render import render
 from notifications.sink import LocalSmtpServer, RecordingHandler
 from tests import factories

@@ -1,0 +1,1 @@
+"""Base: the tables, the database, settings, errors and the clock. Imports nothing above it."""

@@ -1,0 +1,541 @@
+"""All tables, in one module (as in fastapi's full-stack template).
+
+Personal data lives only in ``Beneficiary``; every other table identifies a person's case by its
+random ``case_ref`` and holds codes, dates and organisation ids, never a name or a story.
+States and kinds are plain strings (``String(32)``), checked against the enums below in code.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlmodel import Column, Field, SQLModel
+
+
+class AwareDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (which stores naive text) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, _dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; Homeward stores aware UTC datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, _dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Default for created-at columns."""
+    return datetime.now(UTC)
+
+
+def _when(nullable: bool = False) -> Any:
+    return Field(default=None, sa_type=AwareDateTime, nullable=nullable)
+
+
+class OrgKind(StrEnum):
+    IOM_MISSION = "iom_mission"
+    CONSULATE = "consulate"
+    NGO = "ngo"
+    DGASPC = "dgaspc"
+    ANITP = "anitp"
+    POLICE = "police"
+
+
+class StaffRole(StrEnum):
+    COORDINATOR = "coordinator"
+    CASEWORKER = "caseworker"
+    SUPERVISOR = "supervisor"
+    MANAGER = "manager"
+
+
+class ItemStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class ItemChangeKind(StrEnum):
+    REOPENED = "reopened"
+    DUE_CHANGED = "due_changed"
+
+
+class HandoffStatus(StrEnum):
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
+
+
+class ParticipantRole(StrEnum):
+    """The part an organisation plays in one case; one organisation per part.
+
+    s_iom: the IOM mission in the country where the person was identified; cons: the Romanian
+    embassy or consulate there; r_iom: IOM Romania, receiving; ngo: the partner NGO at home;
+    dgaspc: the county child-protection directorate (minors); anitp: the national
+    anti-trafficking agency; le: police or prosecutors.
+    """
+
+    S_IOM = "s_iom"  # IOM mission in the destination (host) country
+    CONS = "cons"  # Romanian embassy / consulate
+    R_IOM = "r_iom"  # IOM Romania, the receiving mission
+    NGO = "ngo"  # partner NGO at home
+    DGASPC = "dgaspc"  # county child-protection directorate (minors)
+    ANITP = "anitp"  # national anti-trafficking agency
+    LE = "le"  # police / prosecutors
+
+
+class ParticipantStatus(StrEnum):
+    """Where an organisation's part in one case stands (``tasks.participation``)."""
+
+    LIVE = "live"  # takes part: gets its items, sees the case
+    PENDING_CONSENT = "pending_consent"  # named, but the person has not consented to sharing
+    ENDED = "ended"  # sharing consent withdrawn: kept for history, sees nothing
+
+
+PARTICIPANT_KINDS: dict[ParticipantRole, OrgKind] = {
+    ParticipantRole.S_IOM: OrgKind.IOM_MISSION,
+    ParticipantRole.CONS: OrgKind.CONSULATE,
+    ParticipantRole.R_IOM: OrgKind.IOM_MISSION,
+    ParticipantRole.NGO: OrgKind.NGO,
+    ParticipantRole.DGASPC: OrgKind.DGASPC,
+    ParticipantRole.ANITP: OrgKind.ANITP,
+    ParticipantRole.LE: OrgKind.POLICE,
+}
+
+
+class Organisation(SQLModel, table=True):
+    """An organisation taking part in returns: IOM missions, consulates, NGOs, agencies."""
+
+    __tablename__ = "organisation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_type=String(40), unique=True, index=True)
+    name: str = Field(sa_type=String(200))
+    kind: str = Field(sa_type=String(32))
+    country: str = Field(sa_type=String(2))
+    email: str | None = Field(default=None, sa_type=String(254))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+
+
+class StaffMember(SQLModel, table=True):
+    """A person working for an organisation, who acts on cases and receives reminders."""
+
+    __tablename__ = "staff_member"
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    name: str = Field(sa_type=String(200))
+    email: str = Field(sa_type=String(254), unique=True, index=True)
+    role: str = Field(sa_type=String(32))
+    language: str = Field(default="en", sa_type=String(8))
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+
+
+_case_version = Column("version", Integer, nullable=False, default=1)
+
+
+class Case(SQLModel, table=True):
+    """One assisted return. ``state`` is the stage; the row is wrapped, never the machine model.
+
+    ``version`` is SQLAlchemy's optimistic lock: a write based on a stale read fails whole.
+    """
+
+    __tablename__ = "return_case"
+    __mapper_args__ = {"version_id_col": _case_version}  # noqa: RUF012
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_ref: str = Field(sa_type=String(16), unique=True, index=True)
+    state: str = Field(sa_type=String(32), index=True)
+    stage_entered_at: datetime = Field(sa_type=AwareDateTime)
+    process_version: str = Field(sa_type=String(16))
+    is_minor: bool = False
+    owner_org_id: int = Field(foreign_key="organisation.id", index=True)
+    host_country: str = Field(sa_type=String(2))
+    destination_country: str = Field(default="RO", sa_type=String(2))
+    opened_at: datetime = Field(sa_type=AwareDateTime)
+    closed_at: datetime | None = _when(nullable=True)
+    resume_state: str | None = Field(default=None, sa_type=String(32))
+    consent_method: str | None = Field(default=None, sa_type=String(16))
+    consent_language: str | None = Field(default=None, sa_type=String(8))
+    interpreter_used: bool = False
+    travel_doc_kind: str | None = Field(default=None, sa_type=String(32))
+    travel_doc_issued_on: date | None = None
+    travel_doc_expires_on: date | None = None
+    departure_on: date | None = None
+    arrival_on: date | None = None
+    closure_reason: str | None = Field(default=None, sa_type=String(32))
+    closure_approved_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    legal_hold: bool = False
+    purged_at: datetime | None = _when(nullable=True)
+    version: int = Field(default=1, sa_column=_case_version)
+
+
+_NOT_ENDED = text("status != 'ended'")
+
+
+class CaseParticipant(SQLModel, table=True):
+    """Which organisation plays which part (``ParticipantRole``) in a case, and whether it
+    takes part yet (``ParticipantStatus``): one current (not ended) organisation per role."""
+
+    __tablename__ = "case_participant"
+    __table_args__ = (
+        Index(
+            "uq_case_participant_current_role",
+            "case_id",
+            "role",
+            unique=True,
+            sqlite_where=_NOT_ENDED,
+            postgresql_where=_NOT_ENDED,
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    role: str = Field(sa_type=String(16))
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    status: str = Field(
+        default=ParticipantStatus.LIVE,
+        sa_type=String(16),
+        sa_column_kwargs={"server_default": ParticipantStatus.LIVE.value},
+    )
+
+
+class Beneficiary(SQLModel, table=True):
+    """The person's identity and story: every field AES-GCM encrypted under the case's data key.
+
+    Read and written only through ``homeward.protection.vault``; ``match_index`` is a keyed HMAC of
+    the
+    normalised name and birth date, to spot a possible duplicate without decrypting.
+    """
+
+    __tablename__ = "beneficiary"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", unique=True)
+    given_name: str | None = Field(default=None, sa_type=Text)
+    family_name: str | None = Field(default=None, sa_type=Text)
+    birth_date: str | None = Field(default=None, sa_type=Text)
+    sex: str | None = Field(default=None, sa_type=Text)
+    phone: str | None = Field(default=None, sa_type=Text)
+    home_address: str | None = Field(default=None, sa_type=Text)
+    notes: str | None = Field(default=None, sa_type=Text)
+    exploitation_form: str | None = Field(default=None, sa_type=Text)
+    match_index: str | None = Field(default=None, sa_type=String(64), index=True)
+
+
+class ChecklistItem(SQLModel, table=True):
+    """A dated piece of work in a stage, owned by one organisation."""
+
+    __tablename__ = "checklist_item"
+    __table_args__ = (Index("ix_checklist_item_open_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    stage: str = Field(sa_type=String(32))
+    code: str = Field(sa_type=String(64))
+    title_key: str = Field(sa_type=String(96))
+    owner_org_id: int = Field(foreign_key="organisation.id", index=True)
+    assignee_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    due_at: datetime = Field(sa_type=AwareDateTime)
+    blocking: bool = True
+    status: str = Field(default=ItemStatus.OPEN, sa_type=String(16))
+    outcome: str | None = Field(default=None, sa_type=String(64))
+    completed_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    completed_at: datetime | None = _when(nullable=True)
+    note: str | None = Field(default=None, sa_type=Text)  # encrypted (homeward.protection.vault)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    escalated_at: datetime | None = _when(nullable=True)
+    # The participant role this item waits for while the case owner holds it (no partner
+    # with sharing consent yet, or the partner's consent was withdrawn).
+    partner_needed: str | None = Field(default=None, sa_type=String(16))
+
+
+class Handoff(SQLModel, table=True):
+    """A checklist item (or a whole case at a stage) handed from one organisation to another."""
+
+    __tablename__ = "handoff"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    item_id: int | None = Field(default=None, foreign_key="checklist_item.id", index=True)
+    stage: str = Field(sa_type=String(32))
+    from_org_id: int = Field(foreign_key="organisation.id")
+    to_org_id: int = Field(foreign_key="organisation.id", index=True)
+    status: str = Field(default=HandoffStatus.PROPOSED, sa_type=String(16))
+    reason: str | None = Field(default=None, sa_type=Text)  # encrypted (homeward.protection.vault)
+    proposed_by_id: int = Field(foreign_key="staff_member.id")
+    proposed_at: datetime = Field(sa_type=AwareDateTime)
+    decided_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    decided_at: datetime | None = _when(nullable=True)
+
+
+class ItemChange(SQLModel, table=True):
+    """A checklist item reopened or its due date moved: who, when, and why (the reason is free
+    text, so it is stored encrypted; events name only the change's id)."""
+
+    __tablename__ = "item_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    item_id: int = Field(foreign_key="checklist_item.id", index=True)
+    kind: str = Field(sa_type=String(16))  # ItemChangeKind
+    actor_id: int = Field(foreign_key="staff_member.id")
+    at: datetime = Field(sa_type=AwareDateTime)
+    status_before: str = Field(sa_type=String(16))
+    due_before: datetime = Field(sa_type=AwareDateTime)
+    due_after: datetime = Field(sa_type=AwareDateTime)
+    reason: str | None = Field(default=None, sa_type=Text)  # encrypted (homeward.protection.vault)
+
+
+class CaseEvent(SQLModel, table=True):
+    """Append-only history of a case: every transition, item change and handoff decision."""
+
+    __tablename__ = "case_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    actor_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    at: datetime = Field(sa_type=AwareDateTime)
+    trigger: str = Field(sa_type=String(64))
+    from_state: str | None = Field(default=None, sa_type=String(32))
+    to_state: str | None = Field(default=None, sa_type=String(32))
+    reason: str | None = Field(default=None, sa_type=String(500))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CaseKey(SQLModel, table=True):
+    """A case's data key, wrapped by a master key; deleting ``wrapped`` crypto-shreds the case."""
+
+    __tablename__ = "case_key"
+
+    case_id: int = Field(foreign_key="return_case.id", primary_key=True)
+    master_key_id: str = Field(sa_type=String(32), index=True)
+    wrapped: bytes | None = Field(default=None, sa_type=LargeBinary)
+    created_at: datetime = Field(sa_type=AwareDateTime)
+    destroyed_at: datetime | None = _when(nullable=True)
+
+
+class ConsentPurpose(StrEnum):
+    RETURN = "return"
+    DATA_PROCESSING = "data_processing"
+    SHARING = "sharing"  # sharing with one named organisation
+
+
+class Consent(SQLModel, table=True):
+    """One consent of the person, per purpose (and per organisation for sharing)."""
+
+    __tablename__ = "consent"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    purpose: str = Field(sa_type=String(32))
+    org_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    method: str = Field(sa_type=String(16))
+    language: str = Field(sa_type=String(8))
+    interpreter: bool = False
+    given_on: date
+    recorded_by_id: int = Field(foreign_key="staff_member.id")
+    recorded_at: datetime = Field(sa_type=AwareDateTime)
+    withdrawn_on: date | None = None
+    withdrawn_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    # A minor's consent: the capacity of the guardian or legal representative who gave it
+    # (``homeward.protection.consent.RepresentativeCapacity``), a code; never their name.
+    representative: str | None = Field(default=None, sa_type=String(32))
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did or read what, when: field names only, never values; HMAC-chained row to row."""
+
+    __tablename__ = "audit_entry"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = Field(sa_type=AwareDateTime)
+    actor_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    action: str = Field(sa_type=String(48))
+    case_ref: str | None = Field(default=None, sa_type=String(16), index=True)
+    fields: str = Field(default="", sa_type=String(500))
+    prev_mac: str = Field(sa_type=String(64))
+    mac: str = Field(sa_type=String(64))
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain's last link (one row): catches deletion of the newest entries."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last_id: int = 0
+    last_mac: str = Field(default="0" * 64, sa_type=String(64))
+
+
+class OutboxStatus(StrEnum):
+    """Where an email is in the outbox. ``sending`` is a lease: a crashed sender's rows return."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+    DROPPED = "dropped"  # not sent on purpose: ``last_error`` says why (e.g. consent withdrawn)
+
+
+def _json_list() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An email, first written as a row in the transaction of the change that caused it.
+
+    ``key`` makes queuing idempotent (rule + item + due date, or recipient + digest day).
+    ``context`` holds only the template's allow-listed fields (case_ref, stage, item title,
+    organisation names, dates, a link): never personal data. The sender drains the rows.
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_type=String(200), unique=True, index=True)
+    template: str = Field(sa_type=String(64))
+    language: str = Field(sa_type=String(8))
+    to_addrs: list[str] = _json_list()
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    message_id: str = Field(sa_type=String(255))
+    status: str = Field(default=OutboxStatus.QUEUED, sa_type=String(32))
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=AwareDateTime)
+    created_at: datetime = Field(sa_type=AwareDateTime)
+    sent_at: datetime | None = _when(nullable=True)
+    delivered_to: list[str] = _json_list()
+    refused: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    last_error: str | None = Field(default=None, sa_type=String(500))
+
+
+class Reminder(SQLModel, table=True):
+    """One reminder rule fired for one checklist item and due date; the unique key keeps it
+    from firing twice (a changed due date is a new obligation and may fire again)."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (UniqueConstraint("item_id", "rule", "due_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="checklist_item.id", index=True, ondelete="CASCADE")
+    rule: str = Field(sa_type=String(32))
+    due_on: date
+    fired_at: datetime = Field(sa_type=AwareDateTime)
+
+
+class ReminderRun(SQLModel, table=True):
+    """The daily reminder run for one local day: digests go out once a day, at the digest hour."""
+
+    __tablename__ = "reminder_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(unique=True)
+    ran_at: datetime = Field(sa_type=AwareDateTime)
+    coming_due: int = 0
+    due_today: int = 0
+    overdue: int = 0
+    escalated: int = 0
+    queued: int = 0
+
+
+class Programme(SQLModel, table=True):
+    """A funded programme (a grant): its donor, its period and the organisation running it."""
+
+    __tablename__ = "programme"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_type=String(40), unique=True, index=True)
+    name: str = Field(sa_type=String(200))
+    donor: str = Field(sa_type=String(200))
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    starts_on: date
+    ends_on: date
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+
+
+class ProgrammeTarget(SQLModel, table=True):
+    """A programme's target for one indicator (``homeward.reporting.indicators.INDICATORS``)."""
+
+    __tablename__ = "programme_target"
+    __table_args__ = (UniqueConstraint("programme_id", "indicator"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programme.id", index=True)
+    indicator: str = Field(sa_type=String(32))
+    target: int
+
+
+class Enrolment(SQLModel, table=True):
+    """A case counted towards a programme."""
+
+    __tablename__ = "enrolment"
+    __table_args__ = (UniqueConstraint("programme_id", "case_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programme.id", index=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    enrolled_on: date
+    enrolled_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+
+
+class ImportedCase(SQLModel, table=True):
+    """Which row of an organisation's spreadsheet became which case: makes imports idempotent.
+
+    ``external_id`` is the organisation's own reference for the row (never a name).
+    """
+
+    __tablename__ = "imported_case"
+    __table_args__ = (UniqueConstraint("org_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    external_id: str = Field(sa_type=String(64))
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    imported_at: datetime = Field(sa_type=AwareDateTime)
+
+
+class RequestKey(SQLModel, table=True):
+    """A request's idempotency key, claimed in the transaction of the change it names
+    (``homeward.records.idempotency``): a retry with the key returns ``result`` instead of
+    acting again.
+
+    ``fingerprint`` is a hash of the command, the actor and the request's non-personal
+    arguments; ``result`` holds codes and ids only (case_ref, stage, item and handoff ids).
+    """
+
+    __tablename__ = "request_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_type=String(100), unique=True, index=True)
+    command: str = Field(sa_type=String(48))
+    fingerprint: str = Field(sa_type=String(64))
+    actor_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    case_id: int | None = Field(default=None, foreign_key="return_case.id", index=True)
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_type=AwareDateTime)

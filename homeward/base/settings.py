@@ -1,0 +1,157 @@
+"""Runtime settings, read from ``HOMEWARD_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from platformdirs import user_config_dir, user_data_dir
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SUPPORTED_LANGUAGES = ("en", "ro")
+LINE_BREAKS = frozenset("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")  # what str.splitlines splits on
+
+
+class TlsMode(StrEnum):
+    """How the SMTP connection is protected: implicit TLS (port 465), STARTTLS required (587),
+    or none, which Homeward allows only to a server on this machine (loopback)."""
+
+    IMPLICIT = "implicit"
+    STARTTLS = "starttls"
+    NONE = "none"
+
+
+DEFAULT_PORTS = {TlsMode.IMPLICIT: 465, TlsMode.STARTTLS: 587, TlsMode.NONE: 25}
+
+
+def default_database_url() -> str:
+    """An SQLite file under the user's data directory, created on first use."""
+    data_dir = Path(user_data_dir("homeward", appauthor=False))
+    return f"sqlite:///{data_dir / 'homeward.base.db'}"
+
+
+def default_prefect_home() -> str:
+    """Where ``homeward up`` keeps its own Prefect server's database and logs."""
+    return str(Path(user_data_dir("homeward", appauthor=False)) / "prefect")
+
+
+def default_key_file() -> str:
+    """The keyring under the user's config directory (never beside the database)."""
+    return str(Path(user_config_dir("homeward", appauthor=False)) / "keys.json")
+
+
+class Settings(BaseSettings):
+    """Everything Homeward reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HOMEWARD_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    timezone: str = "Europe/Bucharest"
+    default_language: str = "en"
+    sqlite_busy_timeout_ms: int = 15_000
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description="FULL: a commit survives a power cut (one fsync per commit); NORMAL: "
+        "survives a crash of Homeward but maybe not of the machine, and commits ~2 ms faster",
+    )
+    key_file: str = Field(default_factory=default_key_file)
+    db_role: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="PostgreSQL role the app acts as (row security)",
+    )
+    report_k: int = Field(
+        default=11, ge=3, description="smallest count a report publishes (small-cell suppression)"
+    )
+    retention_days: int = Field(default=1825, ge=30, description="purge closed cases after this")
+
+    # ``homeward up``: the embedded Prefect server (its runs name cases only by case_ref).
+    prefect_home: str = Field(default_factory=default_prefect_home)
+    prefect_retention_days: int = Field(
+        default=90, ge=1, description="the embedded server deletes flow runs and events after this"
+    )
+
+    # Email (notifications): the SMTP server, the sender, and how reminders behave.
+    smtp_host: str = "localhost"
+    smtp_port: int | None = Field(default=None, ge=1, le=65535, description="default by TLS")
+    smtp_tls: TlsMode = TlsMode.STARTTLS
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_ca_file: str | None = Field(default=None, description="extra CA bundle to trust")
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    smtp_pool_size: int = Field(default=4, ge=1, le=64, description="connections kept open")
+    mail_from: str = "Homeward <no-reply@homeward.invalid>"
+    mail_base_url: str | None = Field(default=None, description="links: BASE/cases/CASE_REF")
+    mail_digest_hour: int = Field(default=8, ge=0, le=23, description="local hour of digests")
+    mail_max_attempts: int = Field(default=8, ge=1, le=50)
+    mail_retry_base_seconds: int = Field(default=60, ge=0, le=86_400)
+
+    # Prefect flows (workflows/): human approvals inside a paused run, the scheduled report.
+    approval_timeout_seconds: int = Field(
+        default=7 * 86_400, ge=1, description="how long a paused flow waits for a supervisor"
+    )
+    approval_poll_seconds: int = Field(
+        default=10, ge=1, le=300, description="how often a paused flow checks for the answer"
+    )
+    report_as: str | None = Field(
+        default=None, description="manager email the scheduled caseload-report acts as"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name") from exc
+        return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _supported_language(cls, value: str) -> str:
+        if value not in SUPPORTED_LANGUAGES:
+            raise ValueError(f"must be one of {', '.join(SUPPORTED_LANGUAGES)}")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _single_address(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        local, _, domain = address.rpartition("@")
+        if any(c in LINE_BREAKS for c in value) or not local or "." not in domain:
+            raise ValueError("use one address, e.g. 'Homeward <no-reply@iom.example.org>'")
+        return value
+
+    @field_validator("mail_base_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.netloc or parts.query:
+            raise ValueError("use an https:// address without query, e.g. https://homeward.org")
+        if not value.isascii() or any(not c.isprintable() or c in " <>\"'" for c in value):
+            raise ValueError("use printable ASCII without spaces, quotes or angle brackets")
+        return value.rstrip("/")
+
+    @property
+    def smtp_port_or_default(self) -> int:
+        """The configured SMTP port, or the usual one for the TLS mode."""
+        return self.smtp_port or DEFAULT_PORTS[self.smtp_tls]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The configured display timezone."""
+        return ZoneInfo(self.timezone)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache after changing the env)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Commands: one typed request per action, one runner."""

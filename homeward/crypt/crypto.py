@@ -1,0 +1,104 @@
+"""Field encryption: AES-256-GCM under per-case data keys wrapped by a master key.
+
+Layout of a stored field: ``hw1:`` + base64(nonce[12] || ciphertext+tag). The associated data
+binds the ciphertext to its table, column and row id, so a value copied to another row or column
+fails to decrypt. Each case has its own 256-bit data key, stored only wrapped (encrypted) by a
+master key that lives outside the database (the keyring file); destroying a case's wrapped key
+makes every copy of its data, backups included, unreadable. A keyed HMAC (separate key) gives a
+blind index for finding a possible duplicate person without decrypting anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import unicodedata
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from homeward.base.errors import HomewardError
+
+PREFIX = "hw1:"
+NONCE_BYTES = 12
+KEY_BYTES = 32
+
+
+class DecryptionFailed(HomewardError):
+    """A ciphertext does not open: wrong row/column, tampered, or its key was destroyed."""
+
+    exit_code = 8
+
+
+def new_key() -> bytes:
+    """A fresh random 256-bit key."""
+    return os.urandom(KEY_BYTES)
+
+
+def _aad(table: str, column: str, row_id: int) -> bytes:
+    return f"homeward:{table}:{column}:{row_id}".encode()
+
+
+def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-GCM with a random 96-bit nonce; returns nonce || ciphertext+tag."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def unseal(key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    """Inverse of ``seal``; raises ``DecryptionFailed`` on any mismatch."""
+    try:
+        return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
+    except (InvalidTag, ValueError):
+        raise DecryptionFailed("a protected value could not be decrypted") from None
+
+
+def encrypt_field(key: bytes, value: str, *, table: str, column: str, row_id: int) -> str:
+    """Encrypt one field value for storage in ``table.column`` of row ``row_id``."""
+    sealed = seal(key, value.encode(), _aad(table, column, row_id))
+    return PREFIX + base64.b64encode(sealed).decode()
+
+
+def decrypt_field(key: bytes, stored: str, *, table: str, column: str, row_id: int) -> str:
+    """Decrypt a value stored by ``encrypt_field`` in exactly that table, column and row."""
+    if not stored.startswith(PREFIX):
+        raise DecryptionFailed(f"{table}.{column} of row {row_id} is not an encrypted value")
+    try:
+        sealed = base64.b64decode(stored[len(PREFIX) :], validate=True)
+    except ValueError:
+        raise DecryptionFailed(f"{table}.{column} of row {row_id} is corrupt") from None
+    try:
+        return unseal(key, sealed, _aad(table, column, row_id)).decode()
+    except DecryptionFailed:
+        raise DecryptionFailed(
+            f"{table}.{column} of row {row_id} could not be decrypted "
+            "(moved from another row or column, tampered with, or its case key was destroyed)"
+        ) from None
+
+
+def wrap_key(master: bytes, data_key: bytes, *, case_id: int) -> bytes:
+    """Encrypt a case's data key under a master key, bound to the case id."""
+    return seal(master, data_key, f"homeward:case-key:{case_id}".encode())
+
+
+def unwrap_key(master: bytes, wrapped: bytes, *, case_id: int) -> bytes:
+    """Recover a case's data key."""
+    return unseal(master, wrapped, f"homeward:case-key:{case_id}".encode())
+
+
+def normalise_for_match(*parts: str | None) -> str:
+    """Case-, accent- and space-insensitive form: 'Ioana  Ştefănescu' == 'ioana stefanescu'."""
+    words = []
+    for part in parts:
+        folded = unicodedata.normalize("NFKD", (part or "").casefold())
+        plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
+        words.append(" ".join(plain.split()))
+    return "|".join(words)
+
+
+def blind_index(index_key: bytes, *parts: str | None) -> str:
+    """Keyed HMAC-SHA256 of the normalised parts: equal people give equal tokens."""
+    message = normalise_for_match(*parts).encode()
+    return hmac.new(index_key, message, hashlib.sha256).hexdigest()

@@ -1,0 +1,156 @@
+"""The keyring: master keys (wrapping case data keys), the blind-index key and the audit key.
+
+Kept in a JSON file outside the database (``HOMEWARD_KEY_FILE``, default in the user's config
+directory), readable by its owner only. Back it up offline: without it nothing can be read.
+Rotation adds a new master key and makes it active; ``homeward keys rotate`` re-wraps every
+case key under it and only then retires the old one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from homeward.base.errors import Conflict, HomewardError
+from homeward.base.settings import get_settings
+from homeward.crypt.crypto import KEY_BYTES, new_key
+
+
+class KeysMissing(HomewardError):
+    """No usable keyring: the app refuses to touch protected data."""
+
+    exit_code = 7
+
+
+class Keyring(BaseModel):
+    """What the key file holds (keys base64-encoded)."""
+
+    version: int = 1
+    active: str
+    master_keys: dict[str, str]
+    index_key: str
+    audit_key: str
+
+    def master(self, key_id: str) -> bytes:
+        """The master key ``key_id``."""
+        if key_id not in self.master_keys:
+            raise KeysMissing(f"master key {key_id} is not in the keyring; restore it from backup")
+        return base64.b64decode(self.master_keys[key_id])
+
+    @property
+    def active_master(self) -> bytes:
+        return self.master(self.active)
+
+    @property
+    def index(self) -> bytes:
+        return base64.b64decode(self.index_key)
+
+    @property
+    def audit(self) -> bytes:
+        return base64.b64decode(self.audit_key)
+
+
+_override: list[Path] = []  # set by ``using_keyring`` (the demo's throw-away keys)
+
+
+def key_file() -> Path:
+    """Where the keyring lives."""
+    if _override:
+        return _override[-1]
+    return Path(get_settings().key_file).expanduser()
+
+
+@contextmanager
+def using_keyring(path: Path) -> Iterator[Path]:
+    """Use the keyring at ``path`` inside the block (for throw-away databases)."""
+    _override.append(path)
+    try:
+        yield path
+    finally:
+        _override.pop()
+
+
+def _b64(key: bytes) -> str:
+    return base64.b64encode(key).decode()
+
+
+def _new_key_id() -> str:
+    return f"mk-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(3)}"
+
+
+def _write(path: Path, keyring: Keyring) -> None:
+    """Atomically replace the key file, readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(keyring.model_dump_json(indent=2))
+    os.replace(tmp, path)
+
+
+def init_keyring(path: Path | None = None) -> Path:
+    """Create a new keyring; refuses to overwrite one (that would destroy every case's data)."""
+    path = path or key_file()
+    if path.exists():
+        raise Conflict(f"a keyring already exists at {path}; it was left untouched")
+    key_id = _new_key_id()
+    _write(
+        path,
+        Keyring(
+            active=key_id,
+            master_keys={key_id: _b64(new_key())},
+            index_key=_b64(new_key()),
+            audit_key=_b64(new_key()),
+        ),
+    )
+    return path
+
+
+def load_keyring(path: Path | None = None) -> Keyring:
+    """Read the keyring, or explain how to create one."""
+    path = path or key_file()
+    try:
+        keyring = Keyring.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise KeysMissing(
+            f"no encryption keys at {path}; create them with `homeward keys init` "
+            "(or point HOMEWARD_KEY_FILE at your keyring)"
+        ) from None
+    except (OSError, ValueError, ValidationError):
+        raise KeysMissing(
+            f"the keyring at {path} is unreadable or damaged; restore it from your offline backup"
+        ) from None
+    if any(len(base64.b64decode(k)) != KEY_BYTES for k in keyring.master_keys.values()):
+        raise KeysMissing(f"the keyring at {path} holds a key of the wrong size")
+    return keyring
+
+
+def begin_rotation(path: Path | None = None) -> str:
+    """Add a new master key and make it active (kept if a rotation is already under way)."""
+    path = path or key_file()
+    keyring = load_keyring(path)
+    if len(keyring.master_keys) > 1:
+        return keyring.active  # resume the rotation in progress
+    key_id = _new_key_id()
+    keyring.master_keys[key_id] = _b64(new_key())
+    keyring.active = key_id
+    _write(path, keyring)
+    return key_id
+
+
+def retire_old_keys(path: Path | None = None) -> list[str]:
+    """Drop every master key but the active one (call only when nothing uses them)."""
+    path = path or key_file()
+    keyring = load_keyring(path)
+    retired = [k for k in keyring.master_keys if k != keyring.active]
+    keyring.master_keys = {keyring.active: keyring.master_keys[keyring.active]}
+    _write(path, keyring)
+    return retired

@@ -1,0 +1,134 @@
+"""What the CLI modules share: consoles, the acting staff member, sessions, time display."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from sqlmodel import Session
+
+from homeward.base.clock import SYSTEM_CLOCK, Clock
+from homeward.base.db import get_engine, read_session, write_session
+from homeward.base.errors import InvalidInput, Refused
+from homeward.base.migrate import current_revision, head_revision
+from homeward.base.models import ChecklistItem, ItemStatus, StaffMember
+from homeward.base.settings import get_settings
+from homeward.crypt.keys import load_keyring
+from homeward.records.directory import acting
+
+
+def _console(stderr: bool = False) -> Console:
+    probe = Console(stderr=stderr)
+    # Piped output (CI logs, ``| less``) gets room for the tables instead of 80 columns.
+    return Console(stderr=stderr, highlight=False, width=None if probe.is_terminal else 160)
+
+
+console = _console()
+err_console = _console(stderr=True)
+
+
+@dataclass
+class CliState:
+    actor_email: str | None = None
+    clock: Clock = SYSTEM_CLOCK
+
+
+state = CliState()
+
+
+def ensure_schema() -> None:
+    """Refuse to work on a database that is not at this version's schema."""
+    current, head = current_revision(get_engine()), head_revision()
+    if current != head:
+        raise Refused(
+            f"the database is at schema {current or 'empty'}, this Homeward needs "
+            f"{head}; run `homeward db upgrade`"
+        )
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    load_keyring()  # refuse to work at all without keys
+    ensure_schema()
+    with read_session() as session:
+        yield session
+
+
+@contextmanager
+def writing() -> Iterator[Session]:
+    """A write transaction whose standard output appears only once it has committed.
+
+    What a command prints inside it is held back until the commit: a reader that stops early
+    (``homeward case start ... | head -1``) or a failing write can no longer make the command
+    print a case_ref and then roll the case back, and a refused command prints nothing.
+    """
+    load_keyring()
+    ensure_schema()
+    with console.capture() as held:
+        with write_session() as session:
+            yield session
+    console.file.write(held.get())
+    console.file.flush()
+
+
+def actor(session: Session) -> StaffMember:
+    """The staff member named by ``--as`` / ``HOMEWARD_ACTOR``."""
+    if not state.actor_email:
+        raise InvalidInput(
+            "--as: say who is acting, e.g. `homeward --as you@org.example ...` "
+            "or set HOMEWARD_ACTOR"
+        )
+    return acting(session=session, email=state.actor_email)
+
+
+def now() -> datetime:
+    return state.clock.now()
+
+
+def local(moment: datetime | None) -> str:
+    """A moment in the configured timezone, to the minute."""
+    if moment is None:
+        return ""
+    return moment.astimezone(get_settings().tz).strftime("%Y-%m-%d %H:%M")
+
+
+def local_day(moment: datetime | date | None) -> str:
+    if moment is None:
+        return ""
+    if isinstance(moment, datetime):
+        return moment.astimezone(get_settings().tz).strftime("%Y-%m-%d")
+    return moment.isoformat()
+
+
+def request_id_option() -> Any:
+    """``--request-id KEY``: retrying the command with the same key does not do it twice."""
+    return typer.Option(
+        None,
+        "--request-id",
+        envvar="HOMEWARD_REQUEST_ID",
+        help="idempotency key (8-100 of A-Z a-z 0-9 . _ : -, e.g. a UUID; no personal data): "
+        "a retry with the same key prints the first result and does nothing again",
+    )
+
+
+def expect_version_option() -> Any:
+    """``--expect-version N``: refuse if the case changed since the user read version N."""
+    return typer.Option(
+        None,
+        "--expect-version",
+        "--expected-version",
+        help="refuse (exit 5) if the case changed since this version (`homeward case show`)",
+    )
+
+
+def item_status(item: ChecklistItem) -> str:
+    """An item's status as listed: its outcome, and the partner it waits for."""
+    text = item.status + (f" ({item.outcome})" if item.outcome else "")
+    if item.partner_needed and item.status == ItemStatus.OPEN:
+        text += f", partner needed: {item.partner_needed}"
+    return text

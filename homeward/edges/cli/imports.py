@@ -1,0 +1,64 @@
+"""``homeward import cases``: bring an existing caseload in from a CSV or XLSX file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from homeward.base.clock import local_date
+from homeward.edges.cli.common import actor, console, err_console, now, writing
+from homeward.edges.intake.load import BadRows, import_rows
+from homeward.edges.intake.rows import validate_file
+
+import_app = typer.Typer(help="Import existing cases.", no_args_is_help=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+@import_app.command("cases")
+def import_cases(
+    file: Path = typer.Argument(..., help="a .csv or .xlsx file, header in the first row"),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="import the good rows anyway"),
+) -> None:
+    """Validate every row, then import them all (or, with --skip-bad, the good ones).
+
+    Re-running with the same file imports nothing twice: rows are matched by external_id.
+    """
+    with _progress() as bar:
+        checking = bar.add_task("checking rows", total=None)
+        good, bad = validate_file(
+            file, today=local_date(now()), on_row=lambda: bar.advance(checking)
+        )
+        saving = bar.add_task("importing", total=len(good))
+        with writing() as session:
+            try:
+                outcome = import_rows(
+                    session,
+                    rows=good,
+                    bad=bad,
+                    actor=actor(session),
+                    skip_bad=skip_bad,
+                    now=now(),
+                    on_chunk=lambda n: bar.advance(saving, n),
+                )
+            except BadRows as exc:
+                bar.stop()
+                for problem in exc.rows:
+                    err_console.print(str(problem), markup=False, highlight=False)
+                raise
+    for problem in outcome.skipped:
+        err_console.print(f"skipped {problem}", markup=False, highlight=False)
+    console.print(
+        f"{len(outcome.imported)} case(s) imported, {outcome.already} already imported, "
+        f"{len({b.row for b in outcome.skipped})} bad row(s) skipped"
+    )

@@ -1,0 +1,131 @@
+"""``homeward mail``: preview templates, look at the outbox, retry dead letters, send.
+
+Sending goes through the outbox and the pooled SMTP sender (``HOMEWARD_SMTP_*``); ``send-test``
+is the one email sent directly, to check the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from rich.table import Table
+
+from homeward.base.faults import crash_point
+from homeward.base.settings import get_settings
+from homeward.edges.cli.common import console, err_console, local, now, reading, state, writing
+from notifications.i18n import check_language
+from notifications.outbox import list_messages, retry_dead
+from notifications.reminders import queue_reminders
+from notifications.render import render, template_names
+from notifications.samples import sample_context
+from notifications.sender import drain, send_test
+from notifications.smtp import ensure_safe_transport
+
+mail_app = typer.Typer(
+    help="Email reminders and notices: preview, outbox, sending.", no_args_is_help=True
+)
+
+
+@mail_app.command("preview")
+def mail_preview(
+    template: str = typer.Argument(..., help=f"one of: {', '.join(template_names())}"),
+    lang: str = typer.Option(None, "--lang", help="en or ro (default: HOMEWARD_DEFAULT_LANGUAGE)"),
+    html: bool = typer.Option(False, "--html", help="print the HTML part instead of the text"),
+) -> None:
+    """Render a template with made-up sample data (no database needed)."""
+    language = check_language(lang or get_settings().default_language)
+    moment = now()
+    context = sample_context(template, language, moment.astimezone(get_settings().tz).date())
+    rendered = render(template, language, context, stamp=moment)
+    console.print(f"Subject: {rendered.subject}", markup=False, soft_wrap=True)
+    for attachment in rendered.attachments:
+        console.print(
+            f"Attachment: {attachment.filename} ({attachment.maintype}/{attachment.subtype})",
+            markup=False,
+        )
+    console.print("")
+    console.print(rendered.html if html else rendered.text, markup=False, soft_wrap=True)
+
+
+@mail_app.command("outbox")
+def mail_outbox(
+    dead: bool = typer.Option(False, "--dead", help="show dead letters instead of queued mail"),
+    dropped: bool = typer.Option(
+        False, "--dropped", help="show mail not sent on purpose (e.g. consent withdrawn)"
+    ),
+    limit: int = typer.Option(50, min=1, help="show at most this many"),
+) -> None:
+    """List queued (or dead, or dropped) emails, oldest first."""
+    with reading() as session:
+        rows = list_messages(session, dead=dead, dropped=dropped, limit=limit)
+        title = "dead letters" if dead else "dropped emails" if dropped else "queued emails"
+        table = Table(
+            "#", "template", "lang", "to", "status", "tries", "next try", "last error", title=title
+        )
+        for row in rows:
+            table.add_row(
+                str(row.id),
+                row.template,
+                row.language,
+                ", ".join(row.to_addrs),
+                row.status,
+                str(row.attempts),
+                "" if dead or dropped else local(row.next_attempt_at),
+                row.last_error or "",
+            )
+        console.print(table)
+        if not rows:
+            console.print(f"no {title}" if dead or dropped else "the outbox is empty")
+
+
+@mail_app.command("retry")
+def mail_retry(
+    message: int = typer.Argument(None, help="the dead letter's number (default: all of them)"),
+) -> None:
+    """Queue dead letters again; `homeward mail send` then sends them."""
+    with writing() as session:
+        count = retry_dead(session, now=now(), message_id=message)
+    console.print(f"{count} dead letter{'s' if count != 1 else ''} queued again")
+
+
+@mail_app.command("send-test")
+def mail_send_test(
+    to: str = typer.Option(..., "--to", help="the address to send the test email to"),
+    lang: str = typer.Option(None, "--lang", help="en or ro (default: HOMEWARD_DEFAULT_LANGUAGE)"),
+) -> None:
+    """Send one test email right away, to check the HOMEWARD_SMTP_* settings."""
+    language = check_language(lang or get_settings().default_language)
+    attempt = asyncio.run(send_test(to=to, language=language))
+    settings = get_settings()
+    console.print(
+        f"test email accepted by {settings.smtp_host}:{settings.smtp_port_or_default} "
+        f"for {', '.join(attempt.accepted)}",
+        markup=False,
+    )
+
+
+@mail_app.command("send")
+def mail_send(
+    limit: int = typer.Option(None, min=1, help="send at most this many queued emails"),
+) -> None:
+    """Queue today's reminders (once a day, from HOMEWARD_MAIL_DIGEST_HOUR) and send what is due."""
+    settings = get_settings()
+    ensure_safe_transport(settings)  # refuse before anything is written
+    moment = now()
+    with writing() as session:
+        reminders = queue_reminders(session, now=moment)
+    console.print(
+        f"reminders: {reminders.coming_due} coming due, {reminders.due_today} due today, "
+        f"{reminders.overdue} overdue, {reminders.escalated} escalated; "
+        f"{reminders.queued} emails queued"
+    )
+    crash_point("after-commit-before-mail")
+    report = asyncio.run(drain(limit=limit, clock=state.clock))
+    console.print(f"sent {report.sent}, retried later {report.retried}, dead {report.dead}")
+    if report.retried and not report.sent:
+        err_console.print(
+            "warning: nothing could be sent; the emails stay queued. Check the server with "
+            "`homeward mail send-test --to you@example.org` and `homeward mail outbox`",
+            markup=False,
+        )

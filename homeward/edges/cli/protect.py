@@ -1,0 +1,172 @@
+"""``homeward keys``, ``homeward audit``, ``homeward consent`` and ``homeward retention``."""
+
+from __future__ import annotations
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from homeward.base.db import get_engine
+from homeward.base.errors import AuditBroken
+from homeward.crypt import keys as keyring
+from homeward.edges.cli.common import actor, console, local, now, reading, writing
+from homeward.protection import consent as ledger
+from homeward.protection.retention import purge_due
+from homeward.protection.rotation import rotate
+from homeward.records.auditlog import verify
+from homeward.records.directory import first_error, get_org, orgs_by_id
+from statemachines.cases import get_case
+from tasks.consents import give_consent, withdraw_consent
+
+keys_app = typer.Typer(
+    help="Encryption keys (keep the key file backed up offline).", no_args_is_help=True
+)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+consent_app = typer.Typer(help="The person's consents, per purpose.", no_args_is_help=True)
+retention_app = typer.Typer(help="Purging closed cases' personal data.", no_args_is_help=True)
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Create the keyring (refuses to overwrite an existing one)."""
+    path = keyring.init_keyring()
+    console.print(
+        f"keyring created at {path}; back it up offline now: without it no personal "
+        "data can ever be read again"
+    )
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """Which master keys exist and which is active (never the keys themselves)."""
+    ring = keyring.load_keyring()
+    console.print(
+        f"keyring {keyring.key_file()}: active {ring.active}; "
+        f"master keys {', '.join(sorted(ring.master_keys))}"
+    )
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    batch: int = typer.Option(200, min=1, help="case keys re-wrapped per commit"),
+) -> None:
+    """Re-wrap every case key under a new master key; safe to rerun after an interruption."""
+    report = rotate(get_engine(), batch=batch)
+    console.print(
+        f"rotation to {report.active}: {report.rewrapped} case keys re-wrapped; "
+        f"retired {', '.join(report.retired) or 'nothing'}"
+    )
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the whole audit chain; names the first entry that does not hold."""
+    with reading() as session:
+        verdict = verify(session)
+    if not verdict.ok:
+        raise AuditBroken(
+            f"audit log broken at entry {verdict.first_bad}: {verdict.problem} "
+            f"({verdict.checked} entries before it hold)"
+        )
+    console.print(f"audit log intact: {verdict.checked} entries")
+
+
+@consent_app.command("give")
+def consent_give(
+    case_ref: str,
+    purpose: str = typer.Option(..., help="return, data_processing or sharing"),
+    org: str = typer.Option(None, help="for sharing: the organisation's slug"),
+    method: str = typer.Option(..., help="signed, oral or proxy"),
+    language: str = typer.Option(..., help="ISO 639 code of the language, e.g. ro"),
+    interpreter: bool = typer.Option(False, "--interpreter", help="an interpreter was used"),
+    given_on: str = typer.Option(None, help="YYYY-MM-DD (default today)"),
+    representative: str = typer.Option(
+        None,
+        help="a minor's case: who consents for them (parent, legal_guardian, dgaspc_guardian, "
+        "special_representative), with --method proxy; never their name",
+    ),
+) -> None:
+    """Record one consent of the person (the owner's coordinators and supervisors; for a
+    minor, given by their representative)."""
+    try:
+        given = ledger.ConsentIn.model_validate(
+            {
+                "purpose": purpose,
+                "org": org,
+                "method": method,
+                "language": language,
+                "interpreter": interpreter,
+                "given_on": given_on,
+                "representative": representative,
+            }
+        )
+    except ValidationError as exc:
+        raise first_error(exc) from None
+    with writing() as session:
+        who = actor(session)
+        case = get_case(session, case_ref=case_ref, actor=who)
+        give_consent(session, case=case, given=given, actor=who, now=now())
+        console.print(f"{given.purpose} consent recorded on case {case.case_ref}")
+
+
+@consent_app.command("withdraw")
+def consent_withdraw(
+    case_ref: str,
+    purpose: str = typer.Option(
+        ..., help="data_processing or sharing (return: advance withdraw_consent)"
+    ),
+    org: str = typer.Option(None, help="for sharing: the organisation's slug"),
+) -> None:
+    """Withdraw a consent; sharing: that organisation's open items end and it is told."""
+    with writing() as session:
+        who = actor(session)
+        case = get_case(session, case_ref=case_ref, actor=who)
+        org_id = get_org(session=session, slug=org).id if org else None
+        withdraw_consent(session, case=case, purpose=purpose, org_id=org_id, actor=who, now=now())
+        console.print(f"{purpose} consent withdrawn on case {case.case_ref}")
+
+
+@consent_app.command("list")
+def consent_list(case_ref: str) -> None:
+    """The case's consent ledger."""
+    with reading() as session:
+        case = get_case(session, case_ref=case_ref, actor=actor(session))
+        orgs = orgs_by_id(session)
+        table = Table("purpose", "organisation", "method", "by", "language", "given", "withdrawn")
+        for row in ledger.ledger(session, case):
+            table.add_row(
+                row.purpose,
+                orgs[row.org_id].slug if row.org_id else "",
+                row.method,
+                row.representative or "",
+                row.language + (" +interpreter" if row.interpreter else ""),
+                row.given_on.isoformat(),
+                row.withdrawn_on.isoformat() if row.withdrawn_on else "",
+            )
+        console.print(table)
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: bool = typer.Option(False, "--dry-run", help="only show what would be purged"),
+) -> None:
+    """Purge the personal data of cases closed longer than the retention period.
+
+    After a purge the master key is rotated, so backups taken before it become unreadable.
+    """
+    with writing() as session:
+        purged = purge_due(session, now=now(), dry_run=dry_run, actor=None)
+        table = Table("case_ref", "closed", "reason")
+        for case in purged:
+            table.add_row(case.case_ref, local(case.closed_at), case.closure_reason or "")
+        console.print(table)
+        verb = "would be purged" if dry_run else "purged"
+        console.print(f"{len(purged)} case(s) {verb} (as of {local(now())})")
+    if purged and not dry_run:
+        # Older backups still hold the purged cases' wrapped keys: retiring the master key
+        # they were wrapped under makes those copies unreadable too.
+        report = rotate(get_engine())
+        console.print(
+            f"master key rotated to {report.active}; backups made before now can no "
+            "longer be read with the current keyring"
+        )

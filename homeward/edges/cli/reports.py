@@ -1,0 +1,201 @@
+"""``homeward programme``, ``homeward report`` and ``homeward export``: programmes and targets,
+suppressed aggregate reports, and the audited case-level HTCDS export."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from homeward.base.errors import InvalidInput
+from homeward.edges.cli.cases import parse_pairs
+from homeward.edges.cli.common import actor, console, local_day, now, reading, writing
+from homeward.records.directory import validate
+from homeward.reporting import programmes, render
+from homeward.reporting.htcds import FIELDS, export_htcds
+from homeward.reporting.reports import run_report
+
+programme_app = typer.Typer(help="Programmes (grants) and their targets.", no_args_is_help=True)
+report_app = typer.Typer(help="Aggregate reports, small cells suppressed.", no_args_is_help=True)
+export_app = typer.Typer(help="Case-level exports (audited).", no_args_is_help=True)
+
+
+@programme_app.command("add")
+def programme_add(
+    code: str,
+    name: str = typer.Option(..., help="the programme's name"),
+    donor: str = typer.Option(..., help="who funds it"),
+    starts_on: str = typer.Option(..., "--from", help="first day, YYYY-MM-DD"),
+    ends_on: str = typer.Option(..., "--to", help="last day, YYYY-MM-DD"),
+    target: list[str] = typer.Option([], help="indicator=number, e.g. --target returned=25"),
+) -> None:
+    """Register a programme run by your organisation, with its targets."""
+    goals = {key: _int(value, "--target") for key, value in parse_pairs(target, "--target").items()}
+    programme_in = validate(
+        programmes.ProgrammeIn,
+        code=code,
+        name=name,
+        donor=donor,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        targets=goals,
+    )
+    with writing() as session:
+        made = programmes.add_programme(
+            session, programme_in=programme_in, actor=actor(session), now=now()
+        )
+        console.print(f"programme {made.code} added ({len(goals)} target(s))")
+
+
+def _int(value: str, option: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInput(f"{option}: {value!r} is not a whole number") from None
+
+
+@programme_app.command("list")
+def programme_list() -> None:
+    """Your organisation's programmes and their targets."""
+    with reading() as session:
+        found = programmes.list_programmes(session, actor=actor(session))
+        table = Table("code", "name", "donor", "period", "targets", "cases")
+        for p in found:
+            goals = ", ".join(f"{k}={v}" for k, v in programmes.targets(session, p).items())
+            enrolled = len(programmes.enrolled_case_ids(session, p))
+            period = f"{p.starts_on} to {p.ends_on}"
+            table.add_row(p.code, p.name, p.donor, period, goals, str(enrolled))
+        console.print(table)
+
+
+@programme_app.command("enrol")
+def programme_enrol(code: str, case_refs: list[str]) -> None:
+    """Count cases towards a programme (cases your organisation takes part in)."""
+    with writing() as session:
+        who = actor(session)
+        programme = programmes.get_programme(session, code=code, actor=who)
+        moment = now()
+        added = programmes.enrol(
+            session,
+            programme=programme,
+            case_refs=case_refs,
+            actor=who,
+            on=date.fromisoformat(local_day(moment)),
+            now=moment,
+        )
+        console.print(f"{len(added)} case(s) enrolled in {code}: {', '.join(added) or 'none new'}")
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{option}: use a date like 2026-01-31") from None
+
+
+def _report(
+    name: str,
+    programme: str | None,
+    start: str | None,
+    end: str | None,
+    fmt: str,
+    out: Path | None,
+    k: int | None,
+    chart: Path | None = None,
+) -> None:
+    if fmt not in render.FORMATS:
+        raise InvalidInput(f"--format: use one of {', '.join(render.FORMATS)}")
+    if fmt == "xlsx" and out is None:
+        raise InvalidInput("--out: an xlsx report needs a file, e.g. --out report.xlsx")
+    with writing() as session:  # writing: the run is audited
+        report = run_report(
+            session,
+            name,
+            actor=actor(session),
+            programme_code=programme,
+            start=_day(start, "--from"),
+            end=_day(end, "--to"),
+            k=k,
+            now=now(),
+        )
+    render.write(report, fmt, out, console)
+    if chart is not None:
+        chart.write_text(render.progress_svg(report), encoding="utf-8")
+    if out is not None:
+        console.print(f"{name} report written to {out}")
+
+
+PROGRAMME = typer.Option(None, "--programme", help="programme code (default: your org's cases)")
+FROM = typer.Option(None, "--from", help="first day counted, YYYY-MM-DD")
+TO = typer.Option(None, "--to", help="last day counted, YYYY-MM-DD")
+FORMAT = typer.Option("table", "--format", help="table, csv, json or xlsx")
+OUT = typer.Option(None, "--out", help="write to this file")
+K = typer.Option(None, "--k", help="suppress counts under k (default and minimum: settings)")
+
+
+@report_app.command("targets")
+def report_targets(
+    programme: str = typer.Option(..., "--programme", help="programme code"),
+    start: str = FROM,
+    end: str = TO,
+    fmt: str = FORMAT,
+    out: Path = OUT,
+    k: int = K,
+    chart: Path = typer.Option(None, "--chart", help="also draw progress as SVG to this file"),
+) -> None:
+    """Progress against each target, by sex, age band, exploitation and country."""
+    _report("targets", programme, start, end, fmt, out, k, chart)
+
+
+@report_app.command("stages")
+def report_stages(
+    programme: str = PROGRAMME,
+    start: str = FROM,
+    end: str = TO,
+    fmt: str = FORMAT,
+    out: Path = OUT,
+    k: int = K,
+) -> None:
+    """Median and 90th-percentile days spent in each stage."""
+    _report("stages", programme, start, end, fmt, out, k)
+
+
+@report_app.command("overdue")
+def report_overdue(
+    programme: str = PROGRAMME,
+    start: str = FROM,
+    end: str = TO,
+    fmt: str = FORMAT,
+    out: Path = OUT,
+    k: int = K,
+) -> None:
+    """Overdue checklist items per organisation: where work is stuck."""
+    _report("overdue", programme, start, end, fmt, out, k)
+
+
+@report_app.command("closures")
+def report_closures(
+    programme: str = PROGRAMME,
+    start: str = FROM,
+    end: str = TO,
+    fmt: str = FORMAT,
+    out: Path = OUT,
+    k: int = K,
+) -> None:
+    """Closure reasons, by sex, age band, exploitation and country."""
+    _report("closures", programme, start, end, fmt, out, k)
+
+
+@export_app.command("htcds")
+def export_htcds_cmd(
+    out: Path = typer.Option(..., "--out", help="CSV file to write"),
+) -> None:
+    """Your organisation's cases in the HTCDS layout (supervisors and managers; audited)."""
+    with writing() as session:
+        rows = export_htcds(session, actor=actor(session), now=now())
+    out.write_text(render.rows_to_csv(rows, FIELDS), encoding="utf-8")
+    console.print(f"{len(rows)} case(s) exported to {out} (HTCDS layout)")

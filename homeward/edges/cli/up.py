@@ -1,0 +1,165 @@
+"""``homeward up``: a local Prefect server with its UI, and Homeward's flows served on their
+schedules, until Ctrl-C.
+
+An edge module (like the demo): it imports ``workflows`` lazily, inside the command, so the rest
+of the CLI works without Prefect's flows being importable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import typer
+
+from homeward.base.db import get_engine
+from homeward.base.errors import InvalidInput, Unavailable
+from homeward.base.migrate import current_revision, head_revision, upgrade
+from homeward.base.settings import get_settings
+from homeward.crypt.keys import load_keyring
+from homeward.edges.cli.common import console, ensure_schema
+from homeward.edges.prefect_server import LocalServer, is_healthy
+from homeward.edges.scheduler_watch import watch
+
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
+    from prefect.runner import Runner
+
+
+def up(
+    host: str = typer.Option("127.0.0.1", help="address the local Prefect server listens on"),
+    port: int = typer.Option(4200, min=1, max=65535, help="port of the server and its UI"),
+    api_url: str | None = typer.Option(
+        None, "--api-url", help="use the Prefect server at this API URL instead of starting one"
+    ),
+) -> None:
+    """Start Prefect (server and UI) and serve Homeward's flows on their schedules until Ctrl-C."""
+    prepare_database()
+    settings = get_settings()
+    home = Path(settings.prefect_home).expanduser()
+    server = None
+    if api_url is None:
+        server = LocalServer(host, port, home, settings.prefect_retention_days)
+    elif not api_url.startswith(("http://", "https://")):
+        raise InvalidInput("--api-url: give the server's API address, e.g. http://host:4200/api")
+    from workflows.deployments import build_deployments
+
+    deployments = build_deployments()  # before the server starts: a broken flow fails fast
+    asyncio.run(_up(server, api_url or "", home, deployments))
+
+
+def prepare_database() -> None:
+    """Keys must be there; the embedded SQLite database is upgraded, any other one must be."""
+    load_keyring()
+    engine = get_engine()
+    if engine.dialect.name != "sqlite":
+        ensure_schema()  # schema changes on a shared server are the operator's decision
+    elif current_revision(engine) != head_revision():
+        console.print(f"database upgraded to schema {upgrade(engine)}")
+
+
+async def _up(
+    server: LocalServer | None, api_url: str, home: Path, deployments: list[RunnerDeployment]
+) -> None:
+    stop = asyncio.Event()
+    _stop_on_signals(stop.set)
+    try:
+        if server is not None:
+            api_url = server.api_url
+            server.start()
+            _say(f"Prefect server starting on {server.ui_url} (log: {server.log_path})")
+            if not await _unless_stopped(stop, server.wait_healthy()):
+                return
+        elif not await is_healthy(api_url):
+            raise Unavailable(f"--api-url: no Prefect server answers at {api_url}")
+        log_path = server.log_path if server is not None else None
+        await _serve(api_url, home, deployments, stop, log_path)
+    finally:
+        if server is not None and server.process is not None:
+            server.stop()
+            _say("Prefect server stopped")
+
+
+async def _serve(
+    api_url: str,
+    home: Path,
+    deployments: list[RunnerDeployment],
+    stop: asyncio.Event,
+    log_path: Path | None,
+) -> None:
+    """Register every deployment with its schedules, then run what comes due until ``stop``,
+    watching that the server's scheduler creates their runs (its log, if local, and its API)."""
+    from prefect.runner import Runner
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url, PREFECT_HOME: str(home)}):
+        runner = Runner(name="homeward-up", pause_on_shutdown=True)
+        ids = {d.name: await runner.aadd_deployment(d) for d in deployments}
+        await _renew_closure_requests(ids.get("advance-case"))
+        serving = asyncio.create_task(runner.start())
+        await asyncio.sleep(0)  # start() first installs Prefect's SIGTERM handler: replace it
+        _stop_on_signals(stop.set)
+        _say(_ready_message(api_url, [d.name for d in deployments]))
+        scheduled = [d.name for d in deployments if d.schedules]
+        watching = asyncio.create_task(watch(api_url, log_path, scheduled, _say))
+        try:
+            await _until_stopped(runner, serving, stop)
+        finally:
+            watching.cancel()
+
+
+async def _renew_closure_requests(advance_case: UUID | None) -> None:
+    """Pending closure requests whose waiting run the last stop cancelled wait again."""
+    if advance_case is None:
+        return
+    from workflows.closure_runs import renew_waiting_runs
+
+    for case_ref in await renew_waiting_runs(advance_case):
+        _say(f"case {case_ref}: the pending closure request waits again for a supervisor")
+
+
+async def _until_stopped(runner: Runner, serving: asyncio.Task[None], stop: asyncio.Event) -> None:
+    if await _unless_stopped(stop, serving, cancel=False):
+        return  # the runner ended by itself: its exception, if any, was raised
+    _say("stopping: no new runs are started; schedules are paused until the next `homeward up`")
+    await runner.astop()
+    await serving
+
+
+async def _unless_stopped(
+    stop: asyncio.Event, work: Awaitable[Any], *, cancel: bool = True
+) -> bool:
+    """Await ``work`` unless ``stop`` is set first; True if ``work`` finished."""
+    work_task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({work_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if work_task.done():
+        work_task.result()  # raise what it raised
+        return True
+    if cancel:
+        work_task.cancel()
+    return False
+
+
+def _stop_on_signals(handler: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, handler)
+
+
+def _ready_message(api_url: str, names: list[str]) -> str:
+    ui_url = api_url.rstrip("/").removesuffix("/api")
+    return (
+        f"Homeward is up: Prefect UI at {ui_url} (API {api_url}); "
+        f"serving {len(names)} deployments: {', '.join(sorted(names))}. Ctrl-C stops."
+    )
+
+
+def _say(message: str) -> None:
+    console.print(message, markup=False, highlight=False, soft_wrap=True)
+    console.file.flush()

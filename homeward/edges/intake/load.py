@@ -1,0 +1,360 @@
+"""Writing validated rows as cases: one transaction, bulk inserts, idempotent by external_id.
+
+Each new case opens in ``identified_abroad`` (its first stage in Homeward) owned by the
+importing organisation, with its participants, its stage's checklist items, an ``import``
+event dated on the row's ``opened_on``, and the person encrypted under a fresh case key. One
+audit entry records the import (count and field names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Table, insert, update
+from sqlmodel import Session, col, select
+
+from homeward.base.caseref import new_case_ref
+from homeward.base.clock import local_noon
+from homeward.base.db import system_scope
+from homeward.base.errors import InvalidInput, NotFound
+from homeward.base.models import (
+    Beneficiary,
+    Case,
+    CaseEvent,
+    CaseKey,
+    CaseParticipant,
+    ChecklistItem,
+    ImportedCase,
+    Organisation,
+    ParticipantRole,
+    ParticipantStatus,
+    StaffMember,
+)
+from homeward.crypt import crypto
+from homeward.crypt.keys import load_keyring
+from homeward.edges.intake.rows import BadRow, GoodRow
+from homeward.protection.permissions import Action, ensure
+from homeward.protection.vault import PERSON_FIELDS
+from homeward.records.auditlog import audit
+from statemachines.cases import CaseIn, resolve_participants
+from statemachines.return_case import State
+from tasks.catalog import CASE_OWNER, CURRENT_VERSION, load_catalog
+from tasks.participation import needs_consent
+
+CHUNK = 1000
+Roles = dict[ParticipantRole, Organisation]
+
+
+@dataclass
+class Outcome:
+    """What an import did."""
+
+    imported: list[str] = field(default_factory=list)  # new case_refs
+    already: int = 0  # rows imported by an earlier run (same external_id)
+    skipped: list[BadRow] = field(default_factory=list)
+
+
+def check_participants(
+    session: Session, owner: Organisation, rows: list[GoodRow]
+) -> tuple[dict[int, Roles], list[BadRow]]:
+    """Each row's participants, resolved as ``start_case`` would; problems as bad rows."""
+    cache: dict[tuple[Any, ...], Roles | BadRow] = {}
+    roles: dict[int, Roles] = {}
+    bad: list[BadRow] = []
+    for good in rows:
+        case = good.case
+        key = (case.is_minor, case.host_country, case.ngo, case.dgaspc)
+        if key not in cache:
+            cache[key] = _resolve(session, owner, good)
+        found = cache[key]
+        if isinstance(found, BadRow):
+            bad.append(BadRow(good.row, found.column, found.reason))
+        else:
+            roles[good.row] = found
+    return roles, bad
+
+
+def _resolve(session: Session, owner: Organisation, good: GoodRow) -> Roles | BadRow:
+    named = {ParticipantRole.NGO: good.case.ngo, ParticipantRole.DGASPC: good.case.dgaspc}
+    try:
+        case_in = CaseIn(
+            is_minor=good.case.is_minor,
+            host_country=good.case.host_country,
+            participants={role: slug for role, slug in named.items() if slug},
+        )
+        return resolve_participants(session, owner=owner, case_in=case_in)
+    except (InvalidInput, NotFound) as exc:
+        message = str(exc)
+        column = message.split(":", 1)[0].removeprefix("participants.") if ":" in message else "ngo"
+        if column not in ("ngo", "dgaspc"):
+            column = "ngo" if "ngo" in message else "dgaspc"
+        return BadRow(good.row, column, message.split(";")[0])
+    except ValidationError as exc:
+        return BadRow(good.row, "host_country", str(exc.errors()[0]["msg"]))
+
+
+def already_imported(session: Session, org_id: int) -> set[str]:
+    """External ids this organisation imported before."""
+    query = select(ImportedCase.external_id).where(ImportedCase.org_id == org_id)
+    return set(session.exec(query))
+
+
+def _fresh_refs(session: Session, count: int) -> list[str]:
+    refs: set[str] = set()
+    while len(refs) < count:
+        wanted = {new_case_ref() for _ in range(count - len(refs))} - refs
+        with system_scope(session):
+            taken = set(session.exec(select(Case.case_ref).where(col(Case.case_ref).in_(wanted))))
+        refs |= wanted - taken
+    return sorted(refs)
+
+
+def _opened_at(good: GoodRow, now: datetime) -> datetime:
+    day = good.case.opened_on
+    return local_noon(day) if day else now
+
+
+def load(
+    session: Session,
+    *,
+    rows: list[GoodRow],
+    roles: dict[int, Roles],
+    actor: StaffMember,
+    now: datetime,
+    on_chunk: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Insert ``rows`` as new cases (bulk, in the caller's transaction); returns case_refs."""
+    ensure(session, actor, Action.OPEN_CASE)
+    refs: list[str] = []
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        refs.extend(_load_chunk(session, chunk, roles, actor, now))
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+    present = sorted({f for r in rows for f in PERSON_FIELDS if getattr(r.case.person, f)})
+    audit(session, actor=actor, action=f"import:cases:{len(refs)}"[:48], at=now, fields=present)
+    return refs
+
+
+def _load_chunk(
+    session: Session,
+    rows: list[GoodRow],
+    roles: dict[int, Roles],
+    actor: StaffMember,
+    now: datetime,
+) -> list[str]:
+    refs = _fresh_refs(session, len(rows))
+    owner = session.get(Organisation, actor.org_id)
+    assert owner is not None  # noqa: S101
+    case_values = [
+        _case_values(good, ref, actor, owner.country, now)
+        for good, ref in zip(rows, refs, strict=True)
+    ]
+    ids: list[int] = list(
+        session.scalars(
+            insert(_table(Case)).returning(_table(Case).c.id, sort_by_parameter_order=True),
+            case_values,
+        )
+    )
+    session.execute(
+        insert(_table(CaseParticipant)),
+        [
+            {
+                "case_id": cid,
+                "role": role,
+                "org_id": org.id,
+                "status": _first_status(role, org.id, good.case.is_minor, actor),
+            }
+            for cid, good in zip(ids, rows, strict=True)
+            for role, org in roles[good.row].items()
+        ],
+    )
+    _store_people(session, ids, rows, now)
+    _items_and_events(session, ids, rows, roles, actor, now)
+    session.execute(
+        insert(_table(ImportedCase)),
+        [
+            {
+                "org_id": actor.org_id,
+                "external_id": g.case.external_id,
+                "case_id": cid,
+                "imported_at": now,
+            }
+            for cid, g in zip(ids, rows, strict=True)
+        ],
+    )
+    return refs
+
+
+def _first_status(role: str, org_id: int | None, minor: bool, actor: StaffMember) -> str:
+    """An imported case has no sharing consent yet: partners needing it wait for it."""
+    if org_id != actor.org_id and needs_consent(role, is_minor=minor):
+        return ParticipantStatus.PENDING_CONSENT
+    return ParticipantStatus.LIVE
+
+
+def _table(model: Any) -> Table:
+    """A model's table: inserting through it skips the ORM's per-row bookkeeping (these rows
+    are never used as objects in this transaction)."""
+    table: Table = model.__table__
+    return table
+
+
+def _case_values(
+    good: GoodRow, ref: str, actor: StaffMember, country: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "case_ref": ref,
+        "state": State.IDENTIFIED_ABROAD,
+        "stage_entered_at": now,
+        "process_version": CURRENT_VERSION,
+        "is_minor": good.case.is_minor,
+        "owner_org_id": actor.org_id,
+        "host_country": good.case.host_country or country,
+        "destination_country": "RO",
+        "opened_at": _opened_at(good, now),
+        "interpreter_used": False,
+        "legal_hold": False,
+        "version": 1,
+    }
+
+
+def _store_people(session: Session, ids: list[int], rows: list[GoodRow], now: datetime) -> None:
+    keyring = load_keyring()
+    keys = {cid: crypto.new_key() for cid in ids}
+    session.execute(
+        insert(_table(CaseKey)),
+        [
+            {
+                "case_id": cid,
+                "master_key_id": keyring.active,
+                "wrapped": crypto.wrap_key(keyring.active_master, keys[cid], case_id=cid),
+                "created_at": now,
+            }
+            for cid in ids
+        ],
+    )
+    row_ids: list[int] = list(
+        session.scalars(
+            insert(_table(Beneficiary)).returning(
+                _table(Beneficiary).c.id, sort_by_parameter_order=True
+            ),
+            [{"case_id": cid} for cid in ids],
+        )
+    )
+    session.execute(
+        update(Beneficiary),
+        [
+            _sealed(row_id, keys[cid], good, keyring.index)
+            for row_id, cid, good in zip(row_ids, ids, rows, strict=True)
+        ],
+    )
+
+
+def _sealed(row_id: int, key: bytes, good: GoodRow, index_key: bytes) -> dict[str, Any]:
+    values = good.case.person.model_dump(mode="json")
+    sealed: dict[str, Any] = {"id": row_id}
+    for name in PERSON_FIELDS:
+        value = values[name]
+        sealed[name] = (
+            None
+            if value is None
+            else crypto.encrypt_field(
+                key, str(value), table="beneficiary", column=name, row_id=row_id
+            )
+        )
+    sealed["match_index"] = crypto.blind_index(
+        index_key, values["given_name"], values["family_name"], values["birth_date"]
+    )
+    return sealed
+
+
+def _items_and_events(
+    session: Session,
+    ids: list[int],
+    rows: list[GoodRow],
+    roles: dict[int, Roles],
+    actor: StaffMember,
+    now: datetime,
+) -> None:
+    catalog = load_catalog(CURRENT_VERSION)
+    items, events = [], []
+    for cid, good in zip(ids, rows, strict=True):
+        minor = good.case.is_minor
+        by_role = {str(role): org.id for role, org in roles[good.row].items()}
+        for spec in catalog.items_for(State.IDENTIFIED_ABROAD, is_minor=minor):
+            role = spec.owner_role(is_minor=minor)
+            owner = actor.org_id if role == CASE_OWNER else by_role.get(role) or actor.org_id
+            items.append(
+                {
+                    "case_id": cid,
+                    "stage": State.IDENTIFIED_ABROAD,
+                    "code": spec.code,
+                    "title_key": spec.title_key,
+                    "owner_org_id": owner,
+                    "due_at": spec.due.apply(now),
+                    "blocking": spec.blocking,
+                    "status": "open",
+                    "created_at": now,
+                }
+            )
+        events.append(
+            {
+                "case_id": cid,
+                "actor_id": actor.id,
+                "at": _opened_at(good, now),
+                "trigger": "import",
+                "to_state": State.IDENTIFIED_ABROAD,
+                "data": {"process_version": CURRENT_VERSION, "is_minor": minor},
+            }
+        )
+    session.execute(insert(_table(ChecklistItem)), items)
+    session.execute(insert(_table(CaseEvent)), events)
+
+
+def import_rows(
+    session: Session,
+    *,
+    rows: list[GoodRow],
+    bad: list[BadRow],
+    actor: StaffMember,
+    skip_bad: bool,
+    now: datetime,
+    on_chunk: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Check rows against the database too, then import all, or (``skip_bad``) the good ones.
+
+    Raises ``InvalidInput`` listing every bad row when there is one and ``skip_bad`` is off:
+    nothing is written.
+    """
+    ensure(session, actor, Action.OPEN_CASE)
+    owner = session.get(Organisation, actor.org_id)
+    assert owner is not None and owner.id is not None  # noqa: S101
+    done = already_imported(session, owner.id)
+    fresh = [r for r in rows if r.case.external_id not in done]
+    roles, more_bad = check_participants(session, owner, fresh)
+    bad = sorted([*bad, *more_bad], key=lambda b: (b.row, b.column))
+    if bad and not skip_bad:
+        raise BadRows(bad)
+    bad_rows = {b.row for b in bad}
+    todo = [r for r in fresh if r.row not in bad_rows]
+    outcome = Outcome(already=len(rows) - len(fresh), skipped=bad)
+    outcome.imported = load(
+        session, rows=todo, roles=roles, actor=actor, now=now, on_chunk=on_chunk
+    )
+    return outcome
+
+
+class BadRows(InvalidInput):
+    """Some rows are bad: nothing was imported. ``rows`` lists every problem."""
+
+    def __init__(self, rows: list[BadRow]) -> None:
+        self.rows = rows
+        count = len({b.row for b in rows})
+        super().__init__(
+            f"{count} bad row(s), nothing imported; fix them or pass --skip-bad (first: {rows[0]})"
+        )

@@ -1,0 +1,156 @@
+"""The consent ledger: the person's consents per purpose, with method, language and date.
+
+Purposes: ``return`` (the return itself), ``data_processing``, and ``sharing`` with one named
+organisation. Withdrawal is possible at any time; its effects on work in progress (cancelling
+that organisation's items, revoking its handoffs, telling it) live in ``tasks.consents``.
+
+A minor does not consent alone: a guardian or legal representative gives it (method ``proxy``),
+and the ledger records in which capacity (``RepresentativeCapacity``), never their name. An
+adult consents in person: neither ``proxy`` nor a representative is taken.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import Session, col, select
+
+from homeward.base.errors import Conflict, InvalidInput, NotFound
+from homeward.base.models import Case, Consent, ConsentPurpose, StaffMember
+from homeward.records.auditlog import audit
+
+
+class RepresentativeCapacity(StrEnum):
+    """In what capacity a minor's guardian or legal representative consents for them."""
+
+    PARENT = "parent"
+    LEGAL_GUARDIAN = "legal_guardian"  # appointed by a court
+    DGASPC_GUARDIAN = "dgaspc_guardian"  # the child-protection directorate, by placement
+    SPECIAL_REPRESENTATIVE = "special_representative"  # appointed for the proceedings
+
+
+PROXY = "proxy"
+
+
+def check_representative(case: Case, method: str, representative: str | None) -> None:
+    """A minor's consent is given by a representative (``proxy``, with their capacity); an
+    adult's by the person (no ``proxy``, no representative). Raises ``InvalidInput``."""
+    capacities = ", ".join(RepresentativeCapacity)
+    if case.is_minor and (method != PROXY or not representative):
+        raise InvalidInput(
+            f"representative: case {case.case_ref} is a minor's; their guardian or legal "
+            f"representative consents: give method proxy and representative ({capacities})"
+        )
+    if not case.is_minor and (method == PROXY or representative):
+        raise InvalidInput(
+            f"representative: case {case.case_ref} is an adult's; the person consents "
+            "themselves: use method signed or oral, with no representative"
+        )
+
+
+class ConsentIn(BaseModel):
+    """One consent as a coordinator records it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    purpose: ConsentPurpose
+    org: str | None = Field(default=None, description="slug, for sharing with an organisation")
+    method: str = Field(pattern=r"^(signed|oral|proxy)$", description="signed, oral or proxy")
+    language: str = Field(pattern=r"^[a-zA-Z]{2,3}$", description="ISO 639 code, e.g. ro")
+    interpreter: bool = False
+    given_on: date | None = None
+    representative: RepresentativeCapacity | None = Field(
+        default=None, description="a minor's consent: the capacity of who gave it"
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+def _active(session: Session, case: Case, purpose: str, org_id: int | None) -> Consent | None:
+    query = select(Consent).where(
+        Consent.case_id == case.id,
+        Consent.purpose == purpose,
+        Consent.org_id == org_id,
+        col(Consent.withdrawn_on).is_(None),
+    )
+    return session.exec(query).first()
+
+
+def give(
+    session: Session,
+    *,
+    case: Case,
+    purpose: str,
+    org_id: int | None,
+    method: str,
+    language: str,
+    interpreter: bool,
+    given_on: date,
+    actor: StaffMember,
+    now: datetime,
+    representative: str | None = None,
+) -> Consent:
+    """Record a consent; one active consent per purpose (and organisation). A minor's is given
+    by a representative (see ``check_representative``)."""
+    check_representative(case, method, representative)
+    if _active(session, case, purpose, org_id):
+        raise Conflict(
+            f"case {case.case_ref} already has an active {purpose} consent"
+            + (" for that organisation" if org_id else "")
+        )
+    assert case.id is not None and actor.id is not None  # noqa: S101
+    consent = Consent(
+        case_id=case.id,
+        purpose=purpose,
+        org_id=org_id,
+        method=method,
+        language=language,
+        interpreter=interpreter,
+        given_on=given_on,
+        representative=representative,
+        recorded_by_id=actor.id,
+        recorded_at=now,
+    )
+    session.add(consent)
+    session.flush()
+    audit(session, actor=actor, action=f"consent_given:{purpose}", case_ref=case.case_ref, at=now)
+    return consent
+
+
+def withdraw(
+    session: Session,
+    *,
+    case: Case,
+    purpose: str,
+    org_id: int | None,
+    on: date,
+    actor: StaffMember,
+    now: datetime,
+) -> Consent:
+    """Mark the active consent withdrawn."""
+    consent = _active(session, case, purpose, org_id)
+    if consent is None:
+        raise NotFound(f"case {case.case_ref} has no active {purpose} consent to withdraw")
+    consent.withdrawn_on, consent.withdrawn_by_id = on, actor.id
+    session.add(consent)
+    session.flush()
+    audit(
+        session, actor=actor, action=f"consent_withdrawn:{purpose}", case_ref=case.case_ref, at=now
+    )
+    return consent
+
+
+def has_sharing_consent(session: Session, *, case: Case, org_id: int) -> bool:
+    """Whether the person currently consents to sharing with organisation ``org_id``."""
+    return _active(session, case, ConsentPurpose.SHARING, org_id) is not None
+
+
+def ledger(session: Session, case: Case) -> list[Consent]:
+    """Every consent of the case, oldest first."""
+    query = select(Consent).where(Consent.case_id == case.id).order_by(col(Consent.id))
+    return list(session.exec(query))

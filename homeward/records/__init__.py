@@ -1,0 +1,1 @@
+"""Records: the audit log and case history, idempotency keys, locks, the staff directory."""

@@ -1,0 +1,142 @@
+"""Idempotency keys: a create or a transition retried with its key returns what the first
+attempt did, instead of doing it again.
+
+The caller names a request with a key (``--request-id`` at the CLI, the flow run's id and step
+in a flow). Inside the write transaction of the change, ``once`` first claims the key with an
+insert the database keeps unique (on PostgreSQL a concurrent retry waits there for the first
+attempt to commit or roll back; SQLite writers queue anyway), then makes the change and
+records its result: codes and ids only. A key found recorded for the same command, actor and
+arguments returns that result and changes nothing; the same key for anything else is refused
+(``Conflict``). A request that fails rolls its claim back with everything else, so it can be
+retried with the same key. Keys and fingerprints never hold personal data: the fingerprint
+covers only the non-personal arguments, and a refused key is never echoed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from homeward.base.db import system_scope
+from homeward.base.errors import Conflict, InvalidInput
+from homeward.base.models import RequestKey, StaffMember
+
+KEY_SHAPE = re.compile(r"[A-Za-z0-9._:-]{8,100}")
+Result = dict[str, str | int | bool | None]
+
+
+def check_key(key: str | None, field: str = "--request-id") -> str | None:
+    """``key`` if it has the shape of a request key (8-100 of ``A-Z a-z 0-9 . _ : -``)."""
+    if key is None:
+        return None
+    if not KEY_SHAPE.fullmatch(key):
+        raise InvalidInput(
+            f"{field}: use 8 to 100 characters of letters, digits and . _ : - "
+            "(e.g. a UUID); never names or other personal details"
+        )
+    return key
+
+
+def flow_key(run_id: str | None, step: str, given: str | None = None) -> str | None:
+    """A flow's request key: the one given, else the flow run's id and the step (so a retry or
+    re-run of the same flow run repeats nothing), else none (called outside a flow run)."""
+    if given is not None:
+        return check_key(given, "request_id")
+    return check_key(f"flow:{run_id}:{step}") if run_id else None
+
+
+def fingerprint(command: str, actor: StaffMember, args: Mapping[str, Any]) -> str:
+    """A hash of what the request asks for (never give it personal data)."""
+    text = json.dumps(
+        {"command": command, "actor": actor.id, "args": args}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _table() -> Table:
+    table: Table = RequestKey.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def _claim(
+    session: Session, key: str, command: str, print_: str, actor: StaffMember, now: datetime
+) -> bool:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(_table())
+        .values(
+            key=key,
+            command=command,
+            fingerprint=print_,
+            actor_id=actor.id,
+            result={},
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(_table().c.id)
+    )
+    return session.execute(statement).scalar_one_or_none() is not None
+
+
+def _earlier(session: Session, key: str, command: str, print_: str) -> Result:
+    row = session.execute(
+        select(_table().c.command, _table().c.fingerprint, _table().c.result).where(
+            _table().c.key == key
+        )
+    ).one()
+    if row.command != command or row.fingerprint != print_ or not row.result:
+        raise Conflict(
+            "request id: already used for a different request (another command, actor or "
+            "arguments); use a new request id for this one"
+        )
+    result: Result = dict(row.result)
+    return result
+
+
+def _checked(result: Mapping[str, Any]) -> Result:
+    for name, value in result.items():
+        if value is not None and not isinstance(value, str | int | bool):
+            raise TypeError(f"request result {name}: codes and ids only")  # programming error
+    return dict(result)
+
+
+def once(
+    session: Session,
+    *,
+    key: str | None,
+    command: str,
+    actor: StaffMember,
+    args: Mapping[str, Any],
+    now: datetime,
+    run: Callable[[], Mapping[str, Any]],
+) -> tuple[Result, bool]:
+    """Run ``run`` once per ``key``: returns its result and False, or, when the key was used
+    before for the same request, the recorded result and True (nothing else is done).
+
+    Without a key, ``run`` simply runs. ``args`` are the request's non-personal arguments.
+    """
+    if key is None:
+        return _checked(run()), False
+    print_ = fingerprint(command, actor, args)
+    with system_scope(session):
+        claimed = _claim(session, key, command, print_, actor, now)
+        if not claimed:
+            return _earlier(session, key, command, print_), True
+    result = _checked(run())
+    case_id = result.get("case_id")
+    with system_scope(session):
+        session.execute(
+            update(_table())
+            .where(_table().c.key == key)
+            .values(result=result, case_id=case_id if isinstance(case_id, int) else None)
+        )
+    return result, False
