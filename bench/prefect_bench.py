@@ -75,7 +75,7 @@ def empty_sync() -> None:
 
 def prepare(folder: Path) -> None:
     """A fresh Homeward database and keyring in ``folder``, with the demo's organisations."""
-    os.environ["HOMEWARD_DATABASE_URL"] = f"sqlite:///{folder / 'homeward.base.db'}"
+    os.environ["HOMEWARD_DATABASE_URL"] = f"sqlite:///{folder / 'homeward.db'}"
     os.environ["HOMEWARD_KEY_FILE"] = str(init_keyring(folder / "keys.json"))
     os.environ["HOMEWARD_MAIL_DIGEST_HOUR"] = "0"  # the day's reminder run happens at any hour
     homeward_settings.get_settings.cache_clear()
@@ -200,7 +200,7 @@ def _clocked(step: Callable[[], Any]) -> float:
 def engine_reminder_run(folder: Path) -> float:
     """The same day's reminder run without Prefect, on a copy of the database (same work)."""
     copy = folder / "engine-only.db"
-    source = sqlite3.connect(str(folder / "homeward.base.db"))
+    source = sqlite3.connect(str(folder / "homeward.db"))
     with sqlite3.connect(str(copy)) as target:
         source.backup(target)
     source.close()

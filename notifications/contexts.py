@@ -37,6 +37,8 @@ ALLOWED_FIELDS = frozenset(
         "coming_due",
         "partners_overdue",
         "unreached_org",
+        "code",
+        "minutes",
     }
 )
 
@@ -153,6 +155,13 @@ class SendTestContext(Context):
     link: Link | None = None
 
 
+class LoginCodeContext(Context):
+    """A one-time sign-in code (``homeward login``): the code and how long it lives. No case."""
+
+    code: Annotated[str, Field(pattern=r"^\d{8}$")]
+    minutes: int = Field(ge=1, le=60)
+
+
 TEMPLATES: dict[str, type[Context]] = {
     "digest": DigestContext,
     "escalation": EscalationContext,
@@ -163,6 +172,7 @@ TEMPLATES: dict[str, type[Context]] = {
     "sharing_withdrawn": PartnerContext,
     "partner_joined": PartnerContext,
     "test": SendTestContext,
+    "login_code": LoginCodeContext,
 }
 
 

@@ -167,13 +167,20 @@ def _table() -> Table:
 
 
 def claim(
-    session: Session, *, due_by: datetime, now: datetime, limit: int, lease_seconds: float
+    session: Session,
+    *,
+    due_by: datetime,
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    keys: Sequence[str] | None = None,
 ) -> list[OutboxMessage]:
     """Lease up to ``limit`` messages due by ``due_by`` (queued, or sending with an expired
     lease) to the caller: they become ``sending`` until ``now + lease``; oldest first.
 
     PostgreSQL skips rows another sender holds (``FOR UPDATE SKIP LOCKED``); SQLite serialises
-    writers, so two senders never claim the same row.
+    writers, so two senders never claim the same row. ``keys``: only these messages (a sign-in
+    code is sent at once, without sending the rest of the queue).
     """
     query = (
         select(OutboxMessage)
@@ -188,6 +195,8 @@ def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if keys is not None:
+        query = query.where(col(OutboxMessage.key).in_(list(keys)))
     rows = list(session.exec(query))
     for row in rows:
         row.status, row.attempts = OutboxStatus.SENDING, row.attempts + 1

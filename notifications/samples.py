@@ -13,6 +13,7 @@ from notifications.contexts import (
     EscalationContext,
     HandoffContext,
     ItemLine,
+    LoginCodeContext,
     PartnerContext,
     SendTestContext,
     base_link,
@@ -108,6 +109,7 @@ SAMPLES: dict[str, Callable[[date, str], Context]] = {
     ),
     "partner_joined": _partner,
     "test": lambda today, _lang: SendTestContext(day=today, link=base_link()),
+    "login_code": lambda _today, _lang: LoginCodeContext(code="20461739", minutes=10),
 }
 
 

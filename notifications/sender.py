@@ -82,6 +82,7 @@ async def drain(
     clock: Clock | None = None,
     settings: Settings | None = None,
     reuse_connections: bool = True,
+    keys: Sequence[str] | None = None,
 ) -> DrainReport:
     """Send the queued messages that are due, at most ``limit`` of them.
 
@@ -91,6 +92,7 @@ async def drain(
         clock: what "now" is (default: the wall clock).
         settings: SMTP and mail settings (default: ``HOMEWARD_*`` from the environment).
         reuse_connections: keep connections open between messages (False: one per message).
+        keys: send only these messages (default: every due one).
 
     Returns:
         Counts of messages sent, left queued for a later retry, and dead-lettered.
@@ -102,7 +104,9 @@ async def drain(
     async with SmtpPool(settings, reuse=reuse_connections) as pool:
         while limit is None or totals.total() < limit:
             size = BATCH if limit is None else min(BATCH, limit - totals.total())
-            rows = _claim(engine, due_by=due_by, now=clock.now(), size=size, settings=settings)
+            rows = _claim(
+                engine, due_by=due_by, now=clock.now(), size=size, settings=settings, keys=keys
+            )
             if not rows:
                 break
             attempts = await _send(pool, rows, settings)
@@ -118,11 +122,17 @@ async def drain(
 
 
 def _claim(
-    engine: Engine, *, due_by: datetime, now: datetime, size: int, settings: Settings
+    engine: Engine,
+    *,
+    due_by: datetime,
+    now: datetime,
+    size: int,
+    settings: Settings,
+    keys: Sequence[str] | None = None,
 ) -> list[OutboxMessage]:
     lease = max(LEASE_FLOOR_SECONDS, 4 * settings.smtp_timeout_seconds)
     with write_session(engine) as session:
-        return claim(session, due_by=due_by, now=now, limit=size, lease_seconds=lease)
+        return claim(session, due_by=due_by, now=now, limit=size, lease_seconds=lease, keys=keys)
 
 
 async def _send(

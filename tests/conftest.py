@@ -33,6 +33,7 @@ from homeward.base import settings as homeward_settings
 from homeward.base.clock import SimulatedClock
 from homeward.base.migrate import upgrade
 from homeward.crypt.keys import init_keyring
+from tests import signin
 from tests.wallclock import sitecustomize as wallclock
 
 
@@ -87,6 +88,15 @@ def keyring_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     _reset_caches()
 
 
+@pytest.fixture(autouse=True)
+def _signed_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts signed out: no session in the environment, a session file of its own."""
+    signin.forget_all()
+    monkeypatch.delenv("HOMEWARD_SESSION", raising=False)
+    monkeypatch.setenv("HOMEWARD_SESSION_FILE", str(tmp_path / "config" / "session"))
+    _reset_caches()
+
+
 @pytest.fixture(scope="session")
 def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database made once per session: an SQLite file, or a PostgreSQL database."""
@@ -120,7 +130,7 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def db_url(_template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh, migrated, empty database for this test; ``HOMEWARD_DATABASE_URL`` points at it."""
     if BACKEND == "sqlite":
-        target = tmp_path / "homeward.base.db"
+        target = tmp_path / "homeward.db"
         shutil.copy(_template_db, target)
         url = f"sqlite:///{target}"
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -11,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from homeward.base.db import get_engine
+from homeward.base.errors import Refused
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -45,6 +47,7 @@ def current_revision(engine: Engine | None = None) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+@cache
 def head_revision() -> str:
     """The newest revision shipped with this version of Homeward."""
     config = Config()
@@ -52,3 +55,13 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(config).get_current_head()
     assert head is not None, "no migrations shipped"  # noqa: S101 (packaging invariant)
     return head
+
+
+def ensure_schema(engine: Engine | None = None) -> None:
+    """Refuse to work on a database that is not at this version's schema."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise Refused(
+            f"the database is at schema {current or 'empty'}, this Homeward needs "
+            f"{head}; run `homeward db upgrade`"
+        )

@@ -326,6 +326,9 @@ class CaseEvent(SQLModel, table=True):
     to_state: str | None = Field(default=None, sa_type=String(32))
     reason: str | None = Field(default=None, sa_type=String(500))
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # How the actor proved who they were (``homeward.protection.identity``): "session 3f9c2a1b",
+    # "run 1c7e... for session 3f9c2a1b", "service scheduler". Never an email or a name.
+    proof: str | None = Field(default=None, sa_type=String(120))
 
 
 class CaseKey(SQLModel, table=True):
@@ -539,3 +542,50 @@ class RequestKey(SQLModel, table=True):
     case_id: int | None = Field(default=None, foreign_key="return_case.id", index=True)
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_type=AwareDateTime)
+
+
+class LoginChallenge(SQLModel, table=True):
+    """A one-time sign-in code sent to a staff member's email: only its keyed hash is kept.
+
+    Short-lived, single use, a few wrong tries at most (``homeward.protection.identity``)."""
+
+    __tablename__ = "login_challenge"
+
+    id: str = Field(primary_key=True, sa_type=String(32))
+    staff_id: int = Field(foreign_key="staff_member.id", index=True)
+    code_hash: str = Field(sa_type=String(64))
+    created_at: datetime = Field(sa_type=AwareDateTime, index=True)
+    expires_at: datetime = Field(sa_type=AwareDateTime)
+    attempts: int = 0
+    used_at: datetime | None = _when(nullable=True)
+    channel: str = Field(default="cli", sa_type=String(16))
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in staff member: the token's hash (never the token), its expiry and revocation."""
+
+    __tablename__ = "staff_session"
+
+    id: str = Field(primary_key=True, sa_type=String(32))
+    staff_id: int = Field(foreign_key="staff_member.id", index=True)
+    token_hash: str = Field(sa_type=String(64), unique=True, index=True)
+    label: str = Field(default="", sa_type=String(80))
+    created_at: datetime = Field(sa_type=AwareDateTime)
+    expires_at: datetime = Field(sa_type=AwareDateTime)
+    revoked_at: datetime | None = _when(nullable=True)
+
+
+class RunGrant(SQLModel, table=True):
+    """A signed assertion issued to a signed-in staff member for one Prefect run of one flow.
+
+    The run that first presents it binds it (``flow_run_id``); any other run is refused."""
+
+    __tablename__ = "run_grant"
+
+    id: str = Field(primary_key=True, sa_type=String(32))
+    session_id: str = Field(foreign_key="staff_session.id", index=True)
+    staff_id: int = Field(foreign_key="staff_member.id")
+    flow: str = Field(sa_type=String(64))
+    issued_at: datetime = Field(sa_type=AwareDateTime)
+    expires_at: datetime = Field(sa_type=AwareDateTime)
+    flow_run_id: str | None = Field(default=None, sa_type=String(40))

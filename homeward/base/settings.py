@@ -33,7 +33,7 @@ DEFAULT_PORTS = {TlsMode.IMPLICIT: 465, TlsMode.STARTTLS: 587, TlsMode.NONE: 25}
 def default_database_url() -> str:
     """An SQLite file under the user's data directory, created on first use."""
     data_dir = Path(user_data_dir("homeward", appauthor=False))
-    return f"sqlite:///{data_dir / 'homeward.base.db'}"
+    return f"sqlite:///{data_dir / 'homeward.db'}"
 
 
 def default_prefect_home() -> str:
@@ -70,6 +70,18 @@ class Settings(BaseSettings):
         default=11, ge=3, description="smallest count a report publishes (small-cell suppression)"
     )
     retention_days: int = Field(default=1825, ge=30, description="purge closed cases after this")
+
+    # Signing in (``homeward login``): one-time codes by email, sessions, run assertions.
+    session_file: str = Field(
+        default_factory=lambda: str(Path(user_config_dir("homeward", appauthor=False)) / "session"),
+        description="where `homeward login` keeps this user's session token (mode 0600)",
+    )
+    session_hours: int = Field(default=12, ge=1, le=24 * 30, description="a session's lifetime")
+    login_code_minutes: int = Field(default=10, ge=1, le=60, description="a sign-in code's life")
+    login_codes_per_hour: int = Field(default=5, ge=1, le=100, description="per staff member")
+    assertion_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="a run assertion must be used within this"
+    )
 
     # ``homeward up``: the embedded Prefect server (its runs name cases only by case_ref).
     prefect_home: str = Field(default_factory=default_prefect_home)

@@ -46,6 +46,8 @@ def record_event(
         to_state=to_state,
         reason=reason,
         data={k: _jsonable(v) for k, v in (data or {}).items() if v is not None},
+        # How the actor was proven: set on the session by the commands runner (identity.prove).
+        proof=session.info.get("proof"),
     )
     session.add(event)
     session.flush()

@@ -10,6 +10,7 @@ import pytest
 
 from homeward.edges.cli import main
 from homeward.edges.cli.common import state
+from tests.signin import token_for
 
 
 @dataclass
@@ -25,11 +26,19 @@ def run_cli(
     *args: str,
     stdin: str = "",
 ) -> Result:
-    """``homeward ARGS`` with ``stdin`` piped in; returns exit code, stdout and stderr."""
+    """``homeward ARGS`` with ``stdin`` piped in; returns exit code, stdout and stderr.
+
+    ``--as EMAIL`` first in ARGS (a test's shorthand, not an option of ``homeward``) runs the
+    command signed in as that staff member: a real session, opened as ``homeward login`` opens
+    one, handed over in ``HOMEWARD_SESSION``. Without it the command runs signed out."""
     capsys.readouterr()
+    if args[:1] == ("--as",):
+        monkeypatch.setenv("HOMEWARD_SESSION", token_for(args[1], state.clock.now()))
+        args = args[2:]
+    else:
+        monkeypatch.delenv("HOMEWARD_SESSION", raising=False)
     monkeypatch.setattr(sys, "argv", ["homeward", *args])
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    state.actor_email = None
     code = 0
     try:
         main()

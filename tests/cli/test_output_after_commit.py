@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from homeward.base.clock import SYSTEM_CLOCK
 from homeward.base.models import Case, ChecklistItem
 from homeward.edges.cli.common import console, state
 from tests import factories as f
 from tests.cli.runner import run_cli
+from tests.signin import token_for
 
 PERSON = json.dumps({"given_name": "Zenobia", "family_name": "Canarycanary"})
 HOMEWARD = Path(sys.executable).parent / "homeward"
@@ -68,12 +70,13 @@ def test_items_done_stays_done_when_stdout_fails(cli, clock, monkeypatch):
 def test_case_start_piped_into_head_prints_a_case_that_exists(cli, tmp_path):
     person = tmp_path / "person.json"
     person.write_text(PERSON, encoding="utf-8")
-    command = f"{shlex.quote(str(HOMEWARD))} --as {f.COORD} case start --person {person} | head -1"
+    command = f"{shlex.quote(str(HOMEWARD))} case start --person {person} | head -1"
+    signed_in = {"HOMEWARD_SESSION": token_for(f.COORD, SYSTEM_CLOCK.now())}
     done = subprocess.run(
         ["bash", "-c", command],
         capture_output=True,
         text=True,
-        env=dict(os.environ),
+        env=dict(os.environ) | signed_in,
         timeout=120,
         check=False,
     )

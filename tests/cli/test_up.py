@@ -97,7 +97,7 @@ def _environment(tmp: Path) -> dict[str, str]:
         "HOME": str(tmp / "home"),
         "XDG_DATA_HOME": str(tmp / "home" / "data"),
         "XDG_CONFIG_HOME": str(tmp / "home" / "config"),
-        "HOMEWARD_DATABASE_URL": f"sqlite:///{tmp / 'homeward.base.db'}",
+        "HOMEWARD_DATABASE_URL": f"sqlite:///{tmp / 'homeward.db'}",
         "HOMEWARD_KEY_FILE": str(init_keyring(tmp / "keys.json")),
         "HOMEWARD_PREFECT_HOME": str(tmp / "prefect"),
         "PREFECT_HOME": str(tmp / "prefect-client"),
@@ -161,7 +161,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
             stderr=stderr,
             text=True,
         )
-    handle = Up(process, env, tmp / "homeward.base.db", stderr_path, port)
+    handle = Up(process, env, tmp / "homeward.db", stderr_path, port)
     threading.Thread(target=_read_lines, args=(handle,), daemon=True).start()
     started = time.monotonic()
     try:

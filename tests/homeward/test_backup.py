@@ -46,7 +46,7 @@ SECRETS = (f.CANARY.given_name, f.CANARY.family_name, "700 000 111")
 def fresh_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Point ``HOMEWARD_DATABASE_URL`` at a new, empty database (not migrated) for a restore."""
     if BACKEND == "sqlite":
-        url = f"sqlite:///{tmp_path / 'restored' / 'homeward.base.db'}"
+        url = f"sqlite:///{tmp_path / 'restored' / 'homeward.db'}"
         monkeypatch.setenv("HOMEWARD_DATABASE_URL", url)
         _reset_caches()
         yield url
@@ -170,18 +170,16 @@ def test_backup_under_load_is_one_snapshot_that_restores_consistently(
     try:
         wait_until(lambda: writers.count("thread") >= 2 and writers.count("process") >= 2, "start")
         seen["opened"], seen["suspended"] = writers.acked()  # committed before the snapshot
-        summary = backup(
-            tmp_path / "homeward.protection.backup", after_snapshot=after_snapshot, pages=4
-        )
+        summary = backup(tmp_path / "homeward.backup", after_snapshot=after_snapshot, pages=4)
         n_process = writers.count("process")
         wait_until(lambda: writers.count("process") > n_process, "writes after the backup")
     finally:
         writers.finish()
     opened_after, _ = writers.acked()
 
-    assert check(tmp_path / "homeward.protection.backup", get_engine()).revision == summary.revision
+    assert check(tmp_path / "homeward.backup", get_engine()).revision == summary.revision
     with fresh_database(tmp_path, monkeypatch):
-        restored = restore(tmp_path / "homeward.protection.backup")
+        restored = restore(tmp_path / "homeward.backup")
         cases = restored_cases()
 
     refs = set(cases)
@@ -243,7 +241,7 @@ def last_action() -> str:
 def test_restore_with_another_keyring_is_refused(db_url, clock, tmp_path, capsys, monkeypatch):
     f.seed()
     f.open_case(clock, share=False)
-    file = tmp_path / "homeward.protection.backup"
+    file = tmp_path / "homeward.backup"
     assert run_cli(capsys, monkeypatch, "backup", str(file)).code == 0
     monkeypatch.setenv("HOMEWARD_KEY_FILE", str(init_keyring(tmp_path / "other-keys.json")))
     with fresh_database(tmp_path, monkeypatch):
@@ -271,7 +269,7 @@ def test_backup_as_a_user_bound_by_row_security_is_refused(db_url, tmp_path, cap
     admin = _pg_admin()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
-    file = tmp_path / "homeward.protection.backup"
+    file = tmp_path / "homeward.backup"
     try:
         assert "//postgres@" in db_url
         monkeypatch.setenv("HOMEWARD_DATABASE_URL", db_url.replace("//postgres@", f"//{role}@"))

@@ -25,9 +25,10 @@ from homeward.edges.cli import (
     mail,
     protect,
     reports,
+    signin,
     up,
 )
-from homeward.edges.cli.common import err_console, state
+from homeward.edges.cli.common import err_console
 
 app = typer.Typer(
     help="Homeward: assisted return and reintegration workflows.",
@@ -35,6 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,  # rich tracebacks print local variables: never with our data
     add_completion=False,
 )
+signin.register(app)  # login first: every staff command acts as the signed-in person
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.org_app, name="org")
 app.add_typer(admin.staff_app, name="staff")
@@ -53,15 +55,6 @@ app.add_typer(imports.import_app, name="import")
 app.command("up")(up.up)
 app.command("backup", help=backup.BACKUP_HELP)(backup.backup_command)
 app.command("restore", help=backup.RESTORE_HELP)(backup.restore_command)
-
-
-@app.callback()
-def _root(
-    acting_as: str = typer.Option(
-        None, "--as", envvar="HOMEWARD_ACTOR", help="email of the staff member acting"
-    ),
-) -> None:
-    state.actor_email = acting_as
 
 
 @app.command()

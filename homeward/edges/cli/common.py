@@ -13,13 +13,14 @@ from rich.console import Console
 from sqlmodel import Session
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
-from homeward.base.db import get_engine, read_session, write_session
-from homeward.base.errors import InvalidInput, Refused
-from homeward.base.migrate import current_revision, head_revision
+from homeward.base.db import act_as, read_session, write_session
+from homeward.base.errors import NotSignedIn
+from homeward.base.migrate import ensure_schema
 from homeward.base.models import ChecklistItem, ItemStatus, StaffMember
 from homeward.base.settings import get_settings
 from homeward.crypt.keys import load_keyring
-from homeward.records.directory import acting
+from homeward.edges.cli import session_store
+from homeward.protection.identity import SessionToken, prove
 
 
 def _console(stderr: bool = False) -> Console:
@@ -34,21 +35,10 @@ err_console = _console(stderr=True)
 
 @dataclass
 class CliState:
-    actor_email: str | None = None
     clock: Clock = SYSTEM_CLOCK
 
 
 state = CliState()
-
-
-def ensure_schema() -> None:
-    """Refuse to work on a database that is not at this version's schema."""
-    current, head = current_revision(get_engine()), head_revision()
-    if current != head:
-        raise Refused(
-            f"the database is at schema {current or 'empty'}, this Homeward needs "
-            f"{head}; run `homeward db upgrade`"
-        )
 
 
 @contextmanager
@@ -76,14 +66,23 @@ def writing() -> Iterator[Session]:
     console.file.flush()
 
 
+def credential() -> SessionToken:
+    """The signed-in user's session token (``homeward login``); refused if there is none."""
+    token = session_store.read()
+    if not token:
+        raise NotSignedIn("session: not signed in; run `homeward login`")
+    return SessionToken(token)
+
+
 def actor(session: Session) -> StaffMember:
-    """The staff member named by ``--as`` / ``HOMEWARD_ACTOR``."""
-    if not state.actor_email:
-        raise InvalidInput(
-            "--as: say who is acting, e.g. `homeward --as you@org.example ...` "
-            "or set HOMEWARD_ACTOR"
-        )
-    return acting(session=session, email=state.actor_email)
+    """The signed-in staff member, proven by their session, acting in this transaction."""
+    principal = prove(session, credential(), now())
+    staff = session.get(StaffMember, principal.staff_id) if principal.staff_id else None
+    if staff is None:
+        raise NotSignedIn("session: not signed in; run `homeward login`")
+    act_as(session, staff.org_id)
+    session.info["proof"] = principal.proof
+    return staff
 
 
 def now() -> datetime:

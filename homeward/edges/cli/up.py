@@ -18,10 +18,10 @@ import typer
 
 from homeward.base.db import get_engine
 from homeward.base.errors import InvalidInput, Unavailable
-from homeward.base.migrate import current_revision, head_revision, upgrade
+from homeward.base.migrate import current_revision, ensure_schema, head_revision, upgrade
 from homeward.base.settings import get_settings
 from homeward.crypt.keys import load_keyring
-from homeward.edges.cli.common import console, ensure_schema
+from homeward.edges.cli.common import console
 from homeward.edges.prefect_server import LocalServer, is_healthy
 from homeward.edges.scheduler_watch import watch
 

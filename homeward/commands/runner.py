@@ -1,0 +1,142 @@
+"""The one runner every edge calls: it owns the transaction, the proven principal, the request
+key, the audit line and the returned view.
+
+An edge (the CLI, a Prefect flow, the web workspace) builds a typed request (a ``Command``),
+hands it to ``run`` with the caller's credential, and prints or returns the view it gets back.
+Inside one transaction ``run`` proves the credential (``homeward.protection.identity``), acts
+for the principal's organisation (row security), stamps the principal's proof on every history
+event the command writes, claims the request key (``homeward.records.idempotency``), runs the
+command and writes one audit line. A command that fails changes nothing, key claim included.
+The engine's own rules (permissions, the procedure) stay in the engine the command calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlmodel import Session
+
+from homeward.base.clock import SYSTEM_CLOCK, Clock
+from homeward.base.db import act_as, read_session, write_session
+from homeward.base.errors import NotSignedIn
+from homeward.base.migrate import ensure_schema
+from homeward.base.models import StaffMember
+from homeward.crypt.keys import load_keyring
+from homeward.protection.identity import Credential, Principal, prove
+from homeward.records.auditlog import audit
+from homeward.records.idempotency import check_key, once
+
+V = TypeVar("V")
+
+
+@dataclass
+class Context:
+    """What a command runs with: the transaction, who acts, and the moment."""
+
+    session: Session
+    principal: Principal
+    actor: StaffMember | None
+    now: datetime
+
+    @property
+    def staff(self) -> StaffMember:
+        """The signed-in person acting (a service identity cannot act for one)."""
+        if self.actor is None:
+            raise NotSignedIn(
+                f"session: {self.principal.proof} cannot do this; a signed-in person must"
+            )
+        return self.actor
+
+
+class Command(Generic[V]):
+    """One action: a frozen dataclass of its inputs, with ``execute`` returning its view.
+
+    ``name`` is the command as users know it ("items done"); ``writes`` False runs it in a
+    read-only transaction; ``args`` are the inputs a request key's fingerprint covers (never
+    personal data or free text); ``case_ref`` names the case for the audit line."""
+
+    name: ClassVar[str]
+    writes: ClassVar[bool] = True
+
+    def execute(self, ctx: Context) -> V:
+        raise NotImplementedError
+
+    def args(self) -> Mapping[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)} if is_dataclass(self) else {}
+
+    def case_ref(self) -> str | None:
+        return getattr(self, "ref", None)
+
+
+def run(
+    command: Command[V],
+    credential: Credential,
+    *,
+    key: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> V:
+    """Prove ``credential``, then run ``command`` in one transaction; return its view.
+
+    With ``key``, a retry of the same request returns the first result and does nothing again
+    (the view must then be a dataclass of plain values)."""
+    load_keyring()  # no keys, no work at all
+    key = check_key(key)
+    ensure_schema()
+    opener = write_session if command.writes else read_session
+    with opener() as session:
+        now = clock.now()
+        principal = prove(session, credential, now)
+        actor = session.get(StaffMember, principal.staff_id) if principal.staff_id else None
+        if actor is not None:
+            act_as(session, actor.org_id)
+        session.info["proof"] = principal.proof
+        ctx = Context(session, principal, actor, now)
+        if not command.writes:
+            return command.execute(ctx)
+        if key is not None:
+            view = _once(command, ctx, key)
+        else:
+            view = command.execute(ctx)
+        audit(
+            session,
+            actor=actor,
+            action=f"cmd:{command.name}"[:48],
+            at=now,
+            case_ref=command.case_ref(),
+            fields=[principal.kind],
+        )
+        return view
+
+
+def _once(command: Command[V], ctx: Context, key: str) -> V:
+    """Run a keyed command once: the view is kept as plain values and rebuilt on a retry."""
+    kept: dict[str, type[Any]] = {}
+
+    def first() -> Mapping[str, Any]:
+        view = command.execute(ctx)
+        if not is_dataclass(view) or isinstance(view, type):
+            raise TypeError(f"{command.name}: a keyed command returns a dataclass view")
+        kept["type"] = type(view)
+        return asdict(view)
+
+    result, _ = once(
+        ctx.session,
+        key=key,
+        command=command.name,
+        actor=ctx.staff,
+        args=command.args(),
+        now=ctx.now,
+        run=first,
+    )
+    view_type = kept.get("type") or _view_type(command)
+    return view_type(**result)  # type: ignore[no-any-return]
+
+
+def _view_type(command: Command[Any]) -> type[Any]:
+    view = getattr(type(command), "view", None)
+    if view is None:
+        raise TypeError(f"{command.name}: a keyed command names its view class (``view = ...``)")
+    return view  # type: ignore[no-any-return]

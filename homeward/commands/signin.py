@@ -1,0 +1,191 @@
+"""Signing in and out: a one-time code by email, a session, run assertions for Prefect runs.
+
+``request_code`` and ``sign_in`` are the only commands run without a credential: they are how
+one is obtained. The answer to a code request is the same whether or not the address belongs
+to staff, so the sign-in form cannot be used to find out who works where.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+from homeward.base.clock import SYSTEM_CLOCK, Clock, utc
+from homeward.base.db import write_session
+from homeward.base.errors import NotSignedIn
+from homeward.base.migrate import ensure_schema
+from homeward.base.models import Organisation, StaffMember, StaffSession
+from homeward.base.settings import get_settings
+from homeward.commands.runner import Command, Context
+from homeward.crypt.keys import load_keyring
+from homeward.protection import identity
+from notifications.contexts import LoginCodeContext
+from notifications.outbox import enqueue
+from notifications.sender import drain
+
+
+@dataclass(frozen=True)
+class CodeRequested:
+    """A code was queued for the address if it is a staff member's (``mail_key`` None if not)."""
+
+    mail_key: str | None
+    minutes: int
+
+
+def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOCK) -> CodeRequested:
+    """Queue a one-time sign-in code to ``email``'s staff mailbox (nothing for other addresses)."""
+    load_keyring()
+    ensure_schema()
+    minutes = get_settings().login_code_minutes
+    with write_session() as session:
+        now = clock.now()
+        opened = identity.open_challenge(session, email=email, now=now, channel=channel)
+        if opened is None:
+            return CodeRequested(None, minutes)
+        staff, challenge, code = opened
+        key = f"login:{challenge.id}"
+        enqueue(
+            session,
+            key=key,
+            template="login_code",
+            to=staff.email,
+            language=staff.language,
+            context=LoginCodeContext(code=code, minutes=minutes),
+            now=now,
+        )
+    return CodeRequested(key, minutes)
+
+
+def deliver(requested: CodeRequested) -> None:
+    """Send the code's email now, ahead of the rest of the outbox (nothing for a non-staff
+    address, which takes about as long: the answer does not tell them apart)."""
+    if requested.mail_key is not None:
+        asyncio.run(drain(keys=[requested.mail_key], limit=1))
+
+
+def sign_in(
+    email: str, code: str, *, label: str = "", clock: Clock = SYSTEM_CLOCK
+) -> identity.Opened:
+    """Trade a one-time code for a session. A wrong try is counted (and committed) first."""
+    load_keyring()
+    ensure_schema()
+    with write_session() as session:
+        opened = identity.redeem(session, email=email, code=code, now=clock.now(), label=label)
+    if opened is None:
+        raise NotSignedIn(
+            "code: wrong, used or expired code; check the newest sign-in email, or ask for a "
+            "new code with `homeward login`"
+        )
+    return opened
+
+
+@dataclass(frozen=True)
+class Me:
+    """Who the session belongs to (their own details only)."""
+
+    email: str
+    name: str
+    org: str
+    role: str
+    session_id: str | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WhoAmI(Command[Me]):
+    """The signed-in person and their session."""
+
+    name = "whoami"
+    writes = False
+
+    def execute(self, ctx: Context) -> Me:
+        staff: StaffMember = ctx.staff
+        org = ctx.session.get(Organisation, staff.org_id)
+        session_id = ctx.principal.session_id
+        row = ctx.session.get(StaffSession, session_id) if session_id else None
+        return Me(
+            staff.email,
+            staff.name,
+            org.slug if org else "",
+            staff.role,
+            ctx.principal.session_id,
+            row.expires_at if row else None,
+        )
+
+
+@dataclass(frozen=True)
+class SessionLine:
+    """One of a person's sessions, as listed."""
+
+    session_id: str
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    ended: bool
+    current: bool
+
+
+@dataclass(frozen=True)
+class ListSessions(Command[list[SessionLine]]):
+    """The signed-in person's sessions, newest first."""
+
+    name = "sessions list"
+    writes = False
+
+    def execute(self, ctx: Context) -> list[SessionLine]:
+        assert ctx.staff.id is not None  # noqa: S101 (a stored row)
+        return [
+            SessionLine(
+                row.id,
+                row.label,
+                row.created_at,
+                row.expires_at,
+                row.revoked_at is not None or utc(row.expires_at) <= ctx.now,
+                row.id == ctx.principal.session_id,
+            )
+            for row in identity.sessions_of(ctx.session, ctx.staff.id)
+        ]
+
+
+@dataclass(frozen=True)
+class Ended:
+    session_id: str
+
+
+@dataclass(frozen=True)
+class EndSession(Command[Ended]):
+    """End one of one's own sessions (default: the current one: signing out)."""
+
+    session_id: str | None = None
+    name = "sessions end"
+
+    def execute(self, ctx: Context) -> Ended:
+        assert ctx.staff.id is not None  # noqa: S101 (a stored row)
+        target = self.session_id or ctx.principal.session_id
+        if target is None:
+            raise NotSignedIn("session: not signed in with a session")
+        identity.revoke(ctx.session, staff_id=ctx.staff.id, session_id=target, now=ctx.now)
+        return Ended(target)
+
+
+@dataclass(frozen=True)
+class Assertion:
+    token: str
+    flow: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class IssueAssertion(Command[Assertion]):
+    """A signed assertion for one Prefect run of ``flow``, acting for the signed-in person."""
+
+    flow: str
+    name = "assertion"
+
+    def execute(self, ctx: Context) -> Assertion:
+        ctx.staff  # noqa: B018 (a person, not a service)
+        token, expires = identity.issue_assertion(
+            ctx.session, principal=ctx.principal, flow=self.flow, now=ctx.now
+        )
+        return Assertion(token, self.flow, expires)

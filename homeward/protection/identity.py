@@ -1,0 +1,341 @@
+"""Who is acting, proven: one-time sign-in codes, sessions, run assertions, service identities.
+
+A person is never who they type. Staff sign in with a code sent to their staff email through
+the outbox (``open_challenge`` then ``redeem``): the code lives ``login_code_minutes``, is used
+once, allows ``MAX_TRIES`` wrong tries, and a staff member can ask for ``login_codes_per_hour``
+codes an hour. Redeeming it opens a session: a random token handed to the person once, of
+which only the SHA-256 is stored, expiring after ``session_hours`` and revocable.
+
+A Prefect run started for a person carries a run assertion instead of an email: a token signed
+with ``itsdangerous`` (key derived from the keyring with HKDF) naming a ``run_grant`` row,
+issued to a signed-in person for one flow. The first run that presents it binds it; any other
+run presenting it is refused (a replay), as is one whose signature, age, flow or session is
+wrong. Scheduled flows act as a named service, recorded as such.
+
+Every credential resolves to a ``Principal``; its ``proof`` ("session 3f9c2a1b", "run 6a1f...
+for session 3f9c2a1b", "service scheduler") goes into each history event the principal causes.
+Nothing here is cryptography written by hand: ``secrets`` makes the tokens and codes,
+``hashlib``/``hmac`` hash them, ``cryptography``'s HKDF derives keys, ``itsdangerous`` signs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlmodel import Session, col, func, select
+
+from homeward.base.clock import utc
+from homeward.base.errors import InvalidInput, NotSignedIn, TooMany
+from homeward.base.models import LoginChallenge, RunGrant, StaffMember, StaffSession
+from homeward.base.settings import get_settings
+from homeward.crypt.keys import load_keyring
+from homeward.records.auditlog import audit
+
+MAX_TRIES = 5
+CODE_DIGITS = 8
+_CODE_SHAPE = re.compile(rf"\d{{{CODE_DIGITS}}}")
+_ASSERTION_SALT = "homeward.run-assertion"
+SIGN_IN_AGAIN = "run `homeward login` to sign in"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acts: a signed-in staff member, or a named service. ``proof`` says how it is known."""
+
+    kind: Literal["staff", "service"]
+    proof: str
+    staff_id: int | None = None
+    session_id: str | None = None
+
+    @classmethod
+    def service(cls, name: str) -> Principal:
+        """A scheduled flow or a sweep acting for the system (never for a person)."""
+        return cls(kind="service", proof=f"service {name}")
+
+
+@dataclass(frozen=True)
+class SessionToken:
+    """A session token, as ``homeward login`` stored it (or the web workspace's cookie)."""
+
+    token: str
+
+
+@dataclass(frozen=True)
+class RunAssertion:
+    """A run assertion presented by the Prefect run ``run_id`` of ``flow``."""
+
+    token: str
+    flow: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Service:
+    """A named service identity: the scheduler's sweeps and reports."""
+
+    name: str
+
+
+Credential = SessionToken | RunAssertion | Service
+
+
+def _derived(purpose: bytes) -> bytes:
+    """A key for ``purpose``, derived from the keyring's audit key (HKDF-SHA256)."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"homeward " + purpose)
+    return hkdf.derive(load_keyring().audit)
+
+
+def _code_hash(challenge_id: str, code: str) -> str:
+    """A keyed hash of a sign-in code: without the keyring, a copied database cannot test codes."""
+    message = f"{challenge_id}:{code}".encode()
+    return hmac.new(_derived(b"sign-in codes"), message, hashlib.sha256).hexdigest()
+
+
+def token_hash(token: str) -> str:
+    """What is stored of a session token (256 random bits: a plain SHA-256 suffices)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _staff_by_email(session: Session, email: str) -> StaffMember | None:
+    query = select(StaffMember).where(StaffMember.email == email.strip().lower())
+    staff = session.exec(query).first()
+    return staff if staff is not None and staff.active else None
+
+
+def open_challenge(
+    session: Session, *, email: str, now: datetime, channel: str = "cli"
+) -> tuple[StaffMember, LoginChallenge, str] | None:
+    """A new one-time code for the active staff member with ``email``, or None if there is none
+    (the caller answers the same either way, so the form does not reveal who is staff).
+
+    The code is returned for the email only; the row keeps its keyed hash."""
+    staff = _staff_by_email(session, email)
+    if staff is None:
+        audit(session, actor=None, action="login:unknown", at=now)
+        return None
+    settings = get_settings()
+    hour_ago = now - timedelta(hours=1)
+    recent = session.exec(
+        select(func.count())
+        .select_from(LoginChallenge)
+        .where(LoginChallenge.staff_id == staff.id, col(LoginChallenge.created_at) > hour_ago)
+    ).one()
+    if recent >= settings.login_codes_per_hour:
+        audit(session, actor=staff, action="login:throttled", at=now)
+        raise TooMany(
+            f"email: {settings.login_codes_per_hour} sign-in codes were asked for in the last "
+            "hour; use the newest one, or try again later"
+        )
+    challenge_id = secrets.token_hex(8)
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    assert staff.id is not None  # noqa: S101 (a stored row)
+    challenge = LoginChallenge(
+        id=challenge_id,
+        staff_id=staff.id,
+        code_hash=_code_hash(challenge_id, code),
+        created_at=now,
+        expires_at=now + timedelta(minutes=settings.login_code_minutes),
+        channel=channel,
+    )
+    session.add(challenge)
+    audit(session, actor=staff, action="login:code-sent", at=now, fields=[channel])
+    session.flush()
+    return staff, challenge, code
+
+
+def normalise_code(code: str) -> str:
+    """The digits of a code as typed ("1234 5678", "1234-5678"); refuses any other shape."""
+    digits = re.sub(r"[\s-]", "", code or "")
+    if not _CODE_SHAPE.fullmatch(digits):
+        raise InvalidInput(f"code: type the {CODE_DIGITS}-digit code from the sign-in email")
+    return digits
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A session just opened: the token is shown to its holder once and stored nowhere here."""
+
+    session_id: str
+    token: str
+    staff_id: int
+    expires_at: datetime
+
+
+def redeem(
+    session: Session, *, email: str, code: str, now: datetime, label: str = ""
+) -> Opened | None:
+    """Open a session for the staff member whose newest live code is ``code``.
+
+    None for a wrong code, an unknown address, or no live code: the caller commits the counted
+    try, then refuses. After ``MAX_TRIES`` wrong tries the code is dead."""
+    digits = normalise_code(code)
+    staff = _staff_by_email(session, email)
+    if staff is None or staff.id is None:
+        audit(session, actor=None, action="login:refused", at=now)
+        return None
+    challenge = session.exec(
+        select(LoginChallenge)
+        .where(LoginChallenge.staff_id == staff.id, col(LoginChallenge.used_at).is_(None))
+        .order_by(col(LoginChallenge.created_at).desc())
+        .limit(1)
+    ).first()
+    live = (
+        challenge is not None and utc(challenge.expires_at) > now and challenge.attempts < MAX_TRIES
+    )
+    if challenge is None or not live:
+        audit(session, actor=staff, action="login:refused", at=now, fields=["expired"])
+        return None
+    challenge.attempts += 1
+    if not hmac.compare_digest(challenge.code_hash, _code_hash(challenge.id, digits)):
+        session.add(challenge)
+        audit(session, actor=staff, action="login:refused", at=now, fields=["wrong-code"])
+        return None
+    challenge.used_at = now
+    session.add(challenge)
+    token = secrets.token_urlsafe(32)
+    opened = StaffSession(
+        id=secrets.token_hex(6),
+        staff_id=staff.id,
+        token_hash=token_hash(token),
+        label=label[:80],
+        created_at=now,
+        expires_at=now + timedelta(hours=get_settings().session_hours),
+    )
+    session.add(opened)
+    audit(session, actor=staff, action="login:signed-in", at=now, fields=[challenge.channel])
+    session.flush()
+    return Opened(opened.id, token, staff.id, opened.expires_at)
+
+
+def _live_session(session: Session, row: StaffSession | None, now: datetime) -> StaffSession:
+    if row is None:
+        raise NotSignedIn(f"session: not signed in; {SIGN_IN_AGAIN}")
+    if row.revoked_at is not None:
+        raise NotSignedIn(f"session: this session was ended; {SIGN_IN_AGAIN}")
+    if utc(row.expires_at) <= now:
+        raise NotSignedIn(f"session: this session expired; {SIGN_IN_AGAIN}")
+    staff = session.get(StaffMember, row.staff_id)
+    if staff is None or not staff.active:
+        raise NotSignedIn("session: this staff member is no longer active")
+    return row
+
+
+def session_of(session: Session, token: str, now: datetime) -> StaffSession:
+    """The live session whose token is ``token`` (refused: unknown, expired or revoked)."""
+    if not token:
+        raise NotSignedIn(f"session: not signed in; {SIGN_IN_AGAIN}")
+    row = session.exec(
+        select(StaffSession).where(StaffSession.token_hash == token_hash(token))
+    ).first()
+    return _live_session(session, row, now)
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(_derived(b"run assertions"), salt=_ASSERTION_SALT)
+
+
+def issue_assertion(
+    session: Session, *, principal: Principal, flow: str, now: datetime
+) -> tuple[str, datetime]:
+    """A signed assertion for one run of ``flow``, acting for ``principal`` (a signed-in person).
+
+    Returns the token and when it stops being accepted by a run that has not yet used it."""
+    if principal.kind != "staff" or principal.session_id is None or principal.staff_id is None:
+        raise NotSignedIn(f"session: only a signed-in person gets a run assertion; {SIGN_IN_AGAIN}")
+    expires = now + timedelta(minutes=get_settings().assertion_minutes)
+    grant = RunGrant(
+        id=secrets.token_hex(8),
+        session_id=principal.session_id,
+        staff_id=principal.staff_id,
+        flow=flow,
+        issued_at=now,
+        expires_at=expires,
+    )
+    session.add(grant)
+    session.flush()
+    return str(_serializer().dumps({"g": grant.id, "f": flow})), expires
+
+
+def _grant_of(session: Session, credential: RunAssertion, now: datetime) -> RunGrant:
+    max_age = get_settings().assertion_minutes * 60
+    try:
+        payload = _serializer().loads(credential.token, max_age=None)
+    except BadSignature:
+        raise NotSignedIn(
+            "assertion: not one Homeward issued; get one with `homeward assertion`"
+        ) from None
+    grant = session.get(RunGrant, str(payload.get("g", ""))) if isinstance(payload, dict) else None
+    if grant is None or grant.flow != credential.flow:
+        raise NotSignedIn(
+            f"assertion: not issued for the flow {credential.flow!r}; get one with "
+            f"`homeward assertion --flow {credential.flow}`"
+        )
+    if grant.flow_run_id is None:
+        try:  # the signature's own timestamp, as well as the row's expiry
+            _serializer().loads(credential.token, max_age=max_age)
+        except SignatureExpired:
+            raise NotSignedIn("assertion: expired before it was used; get a new one") from None
+        if utc(grant.expires_at) <= now:
+            raise NotSignedIn("assertion: expired before it was used; get a new one")
+        grant.flow_run_id = credential.run_id
+        session.add(grant)
+        session.flush()
+    elif grant.flow_run_id != credential.run_id:
+        raise NotSignedIn("assertion: already used by another run; get a new one for this run")
+    return grant
+
+
+def prove(session: Session, credential: Credential, now: datetime) -> Principal:
+    """The principal a credential proves, or ``NotSignedIn`` naming what is wrong.
+
+    A run assertion stays good for the run it is bound to (a run paused for an approval
+    resumes days later) while its session is not revoked; it is refused to any other run."""
+    if isinstance(credential, Service):
+        return Principal.service(credential.name)
+    if isinstance(credential, SessionToken):
+        row = session_of(session, credential.token, now)
+        return Principal("staff", f"session {row.id}", row.staff_id, row.id)
+    grant = _grant_of(session, credential, now)
+    held = session.get(StaffSession, grant.session_id)
+    if held is None or held.revoked_at is not None:
+        raise NotSignedIn("assertion: the session it was issued in has ended; get a new one")
+    staff = session.get(StaffMember, grant.staff_id)
+    if staff is None or not staff.active:
+        raise NotSignedIn("assertion: this staff member is no longer active")
+    proof = f"run {credential.run_id} for session {held.id}"
+    return Principal("staff", proof[:120], grant.staff_id, held.id)
+
+
+def revoke(session: Session, *, staff_id: int, session_id: str, now: datetime) -> StaffSession:
+    """End one of ``staff_id``'s own sessions (and the assertions issued in it)."""
+    row = session.get(StaffSession, session_id)
+    if row is None or row.staff_id != staff_id:
+        raise InvalidInput(
+            f"session: {session_id!r} is not one of your sessions; see `homeward sessions`"
+        )
+    if row.revoked_at is None:
+        row.revoked_at = now
+        session.add(row)
+        staff = session.get(StaffMember, staff_id)
+        audit(session, actor=staff, action="login:signed-out", at=now)
+        session.flush()
+    return row
+
+
+def sessions_of(session: Session, staff_id: int) -> list[StaffSession]:
+    """A staff member's sessions, newest first."""
+    query = (
+        select(StaffSession)
+        .where(StaffSession.staff_id == staff_id)
+        .order_by(col(StaffSession.created_at).desc())
+    )
+    return list(session.exec(query))

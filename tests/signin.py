@@ -1,0 +1,43 @@
+"""Signing staff in for tests, through the real ceremony: a code is issued by
+``identity.open_challenge`` (the code the email would carry) and redeemed by ``identity.redeem``,
+exactly as ``homeward login`` does, minus the mailbox. ``tests/cli/test_login.py`` proves the
+whole way through a real SMTP server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from homeward.base.clock import utc
+from homeward.base.db import write_session
+from homeward.base.settings import get_settings
+from homeward.protection import identity
+
+_TOKENS: dict[tuple[str, str], tuple[str, datetime]] = {}
+NOT_STAFF = "not-a-session-token"
+
+
+def forget_all() -> None:
+    """Every test starts signed out (its database is new)."""
+    _TOKENS.clear()
+
+
+def token_for(email: str, now: datetime) -> str:
+    """A live session token for staff member ``email`` at ``now`` (a bad token if not staff)."""
+    key = (get_settings().database_url, email.strip().lower())
+    cached = _TOKENS.get(key)
+    if cached is not None and cached[1] > now + timedelta(minutes=1):
+        return cached[0]
+    with write_session() as session:
+        opened = identity.open_challenge(session, email=email, now=now, channel="test")
+        if opened is None:
+            return NOT_STAFF
+        _, _, code = opened
+        signed = identity.redeem(session, email=email, code=code, now=now, label="test")
+    assert signed is not None
+    _TOKENS[key] = (signed.token, utc(signed.expires_at))
+    return signed.token
+
+
+def credential_for(email: str, now: datetime) -> identity.SessionToken:
+    return identity.SessionToken(token_for(email, now))
