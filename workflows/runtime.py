@@ -24,12 +24,16 @@ from sqlmodel import Session
 import notifications  # noqa: F401  (subscribes the notices: flows queue them as the CLI does)
 from homeward.base.caseref import looks_like_ref
 from homeward.base.clock import SYSTEM_CLOCK
-from homeward.base.errors import HomewardError
+from homeward.base.errors import HomewardError, NotSignedIn
 from homeward.base.models import Case, Organisation
 from homeward.base.settings import get_settings
+from homeward.commands.runner import Command, run
+from homeward.commands.signin import ProveRun
 from homeward.crypt.keys import load_keyring
+from homeward.protection.identity import Credential, Principal, RunAssertion, Service
 
 T = TypeVar("T")
+V = TypeVar("V")
 TRANSITIONED = "homeward.case.transitioned"
 _CASE_TAGS = ("stage:", "org-kind:")
 
@@ -57,6 +61,33 @@ async def in_engine(step: Callable[[], T]) -> T:
 def now() -> datetime:
     """The moment flows act at: the wall clock, aware UTC."""
     return SYSTEM_CLOCK.now()
+
+
+SCHEDULER = Service("scheduler")  # what scheduled flows act as, recorded as such
+
+
+def run_credential(assertion: str, flow: str) -> RunAssertion:
+    """The credential of this run: the signed assertion it was started with, for ``flow``.
+
+    Refused (one line, nothing changed) outside a Prefect run or without an assertion."""
+    run_id = flow_run.get_id()
+    if run_id is None:
+        raise NotSignedIn("assertion: only a Prefect run can present one")
+    if not (assertion or "").strip():
+        raise NotSignedIn(
+            f"assertion: start this run with one from `homeward assertion --flow {flow}`"
+        )
+    return RunAssertion(assertion.strip(), flow, str(run_id))
+
+
+async def command(cmd: Command[V], credential: Credential, key: str | None = None) -> V:
+    """Run one command of ``homeward.commands`` (a worker thread, one transaction)."""
+    return await in_engine(lambda: run(cmd, credential, key=key))
+
+
+async def prove_run(credential: Credential) -> Principal:
+    """Check the run's credential before anything changes (binding an assertion to this run)."""
+    return await command(ProveRun(), credential)
 
 
 @dataclass(frozen=True)

@@ -189,3 +189,14 @@ class IssueAssertion(Command[Assertion]):
             ctx.session, principal=ctx.principal, flow=self.flow, now=ctx.now
         )
         return Assertion(token, self.flow, expires)
+
+
+@dataclass(frozen=True)
+class ProveRun(Command[identity.Principal]):
+    """Prove a credential and nothing else: a Prefect run's first step binds its assertion to
+    the run here, before anything changes, and learns whom it acts for."""
+
+    name = "prove"
+
+    def execute(self, ctx: Context) -> identity.Principal:
+        return ctx.principal
