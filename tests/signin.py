@@ -41,3 +41,12 @@ def token_for(email: str, now: datetime) -> str:
 
 def credential_for(email: str, now: datetime) -> identity.SessionToken:
     return identity.SessionToken(token_for(email, now))
+
+
+def assertion_for(email: str, flow: str, now: datetime) -> str:
+    """A run assertion for one run of ``flow``, issued to ``email``'s session as
+    ``homeward assertion --flow FLOW`` issues it."""
+    from homeward.commands.runner import run
+    from homeward.commands.signin import IssueAssertion
+
+    return run(IssueAssertion(flow), credential_for(email, now)).token
