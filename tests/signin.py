@@ -43,10 +43,13 @@ def credential_for(email: str, now: datetime) -> identity.SessionToken:
     return identity.SessionToken(token_for(email, now))
 
 
-def assertion_for(email: str, flow: str, now: datetime) -> str:
-    """A run assertion for one run of ``flow``, issued to ``email``'s session as
-    ``homeward assertion --flow FLOW`` issues it."""
+def assertion_for(email: str, flow: str, now: datetime | None = None) -> str:
+    """A run assertion for one run of ``flow``, issued to ``email``'s session at ``now``
+    (default: the wall clock, which flows act at) as ``homeward assertion --flow FLOW`` does."""
+    from homeward.base.clock import SYSTEM_CLOCK, SimulatedClock
     from homeward.commands.runner import run
     from homeward.commands.signin import IssueAssertion
 
-    return run(IssueAssertion(flow), credential_for(email, now)).token
+    moment = now or SYSTEM_CLOCK.now()
+    issued = run(IssueAssertion(flow), credential_for(email, moment), clock=SimulatedClock(moment))
+    return issued.token
