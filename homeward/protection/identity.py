@@ -339,3 +339,18 @@ def sessions_of(session: Session, staff_id: int) -> list[StaffSession]:
         .order_by(col(StaffSession.created_at).desc())
     )
     return list(session.exec(query))
+
+
+def revoke_all(session: Session, *, staff_id: int, now: datetime) -> int:
+    """End every live session of ``staff_id`` (they left, or a device was lost); their run
+    assertions die with them. Returns how many were ended."""
+    rows = session.exec(
+        select(StaffSession).where(
+            StaffSession.staff_id == staff_id, col(StaffSession.revoked_at).is_(None)
+        )
+    ).all()
+    for row in rows:
+        row.revoked_at = now
+        session.add(row)
+    session.flush()
+    return len(rows)

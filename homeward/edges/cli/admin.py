@@ -7,13 +7,16 @@ from rich.table import Table
 
 from homeward.base.db import get_engine
 from homeward.base.migrate import current_revision, head_revision, upgrade
-from homeward.edges.cli.common import console, reading, writing
+from homeward.edges.cli.common import console, now, reading, writing
+from homeward.protection.identity import revoke_all
 from homeward.protection.permissions import markdown_table
+from homeward.records.auditlog import audit
 from homeward.records.directory import (
     OrganisationIn,
     StaffIn,
     add_org,
     add_staff,
+    get_staff,
     list_orgs,
     list_staff,
     orgs_by_id,
@@ -86,6 +89,20 @@ def staff_add(
     with writing() as session:
         staff = add_staff(session=session, staff_in=staff_in)
         console.print(f"staff member {staff.email} added to {org} as {staff.role}")
+
+
+@staff_app.command("deactivate")
+def staff_deactivate(email: str = typer.Argument(..., help="the staff member's email")) -> None:
+    """Cut a staff member off (they left, or their mailbox was taken over): they can no longer
+    sign in, and every session they have ends now, with the run assertions issued in it."""
+    with writing() as session:
+        staff = get_staff(session=session, email=email)
+        staff.active = False
+        session.add(staff)
+        assert staff.id is not None  # noqa: S101 (a stored row)
+        ended = revoke_all(session, staff_id=staff.id, now=now())
+        audit(session, actor=None, action="staff:deactivated", at=now(), fields=["active"])
+        console.print(f"staff member {staff.email} deactivated; {ended} session(s) ended")
 
 
 @staff_app.command("list")

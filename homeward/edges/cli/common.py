@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,9 +63,17 @@ def writing() -> Iterator[Session]:
     ensure_schema()
     with console.capture() as held:
         with write_session() as session:
+            # Until ``actor`` proves a staff member, the change is the server operator's.
+            session.info["proof"] = operator_proof()
             yield session
     console.file.write(held.get())
     console.file.flush()
+
+
+def operator_proof() -> str:
+    """How a server-side command without a staff member is recorded: the operator's account
+    on this machine (org, staff, keys, retention, mail and backup commands need the key file)."""
+    return f"operator {getpass.getuser()}@{socket.gethostname()}"[:120]
 
 
 def credential() -> SessionToken:
