@@ -4,6 +4,8 @@ The server keeps only what Prefect records (flow runs named by case_ref, their l
 events); analytics are off and old runs and events are deleted after
 ``HOMEWARD_PREFECT_RETENTION_DAYS``. Any ``PREFECT_SERVER_*`` retention or logging variable
 already in the environment wins over these defaults; home, database and analytics do not.
+Given an auth string (``homeward up`` on a non-loopback address), the server requires it on its
+API and its UI (``PREFECT_SERVER_API_AUTH_STRING``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class LocalServer:
     port: int
     home: Path
     retention_days: int
+    auth_string: str | None = field(default=None, repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -66,6 +69,8 @@ class LocalServer:
             "PREFECT_SERVER_UI_API_URL": self.api_url,
             "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
         }
+        if self.auth_string is not None:
+            fixed["PREFECT_SERVER_API_AUTH_STRING"] = self.auth_string
         env = {**tunable, **os.environ, **fixed}
         env.pop("PREFECT_API_URL", None)  # the server is not a client of another server
         return env
