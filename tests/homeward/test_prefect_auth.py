@@ -96,3 +96,13 @@ def test_the_server_gets_the_string_only_when_given_one(tmp_path: Path) -> None:
         "PREFECT_SERVER_API_AUTH_STRING"
         not in LocalServer("127.0.0.1", 4200, tmp_path, 90).environment()
     )
+
+
+def test_the_address_browsers_use_for_the_api_can_be_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off loopback the UI must not send browsers to 0.0.0.0: the operator names the address."""
+    server = LocalServer("0.0.0.0", 4200, tmp_path, 90, "homeward:s3cret")  # noqa: S104
+    assert server.environment()["PREFECT_SERVER_UI_API_URL"] == "http://0.0.0.0:4200/api"
+    monkeypatch.setenv("PREFECT_SERVER_UI_API_URL", "https://prefect.example.org/api")
+    assert server.environment()["PREFECT_SERVER_UI_API_URL"] == "https://prefect.example.org/api"
