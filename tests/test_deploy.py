@@ -80,6 +80,8 @@ def test_a_wrong_entrypoint_is_caught():
 
 
 def test_compose_runs_a_worker_on_the_pool_with_keys_mounted_never_baked_in():
+    """The worker serves the pool with the keys mounted, never baked in; the server, listening
+    on its whole network, requires the auth string every Prefect client there sends."""
     services = load("compose.yaml")["services"]
     assert {"postgres", "prefect-server", "worker", "mailpit"} <= set(services)
     worker = services["worker"]
@@ -89,6 +91,11 @@ def test_compose_runs_a_worker_on_the_pool_with_keys_mounted_never_baked_in():
     server = services["prefect-server"]["environment"]
     assert server["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert server["PREFECT_SERVER_DATABASE_CONNECTION_URL"].startswith("postgresql+asyncpg://")
+    assert services["prefect-server"]["command"][3:5] == ["--host", "0.0.0.0"]  # noqa: S104
+    assert server["PREFECT_SERVER_API_AUTH_STRING"].startswith("${PREFECT_AUTH_STRING:?")
+    for name in ("worker", "register"):  # every Prefect client sends the server's string
+        client = services[name]["environment"]
+        assert client["PREFECT_API_AUTH_STRING"] == server["PREFECT_SERVER_API_AUTH_STRING"]
     dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
     copied = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY")]
     assert {"homeward", "statemachines", "tasks", "notifications", "workflows"} <= set(copied)

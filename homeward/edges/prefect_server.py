@@ -2,8 +2,11 @@
 
 The server keeps only what Prefect records (flow runs named by case_ref, their logs and
 events); analytics are off and old runs and events are deleted after
-``HOMEWARD_PREFECT_RETENTION_DAYS``. Any ``PREFECT_SERVER_*`` retention or logging variable
-already in the environment wins over these defaults; home, database and analytics do not.
+``HOMEWARD_PREFECT_RETENTION_DAYS``. Any ``PREFECT_SERVER_*`` retention, logging or UI API URL
+variable already in the environment wins over these defaults; home, database and analytics do
+not.
+Given an auth string (``homeward up`` on a non-loopback address), the server requires it on its
+API and its UI (``PREFECT_SERVER_API_AUTH_STRING``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class LocalServer:
     port: int
     home: Path
     retention_days: int
+    auth_string: str | None = field(default=None, repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -56,6 +60,8 @@ class LocalServer:
             "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": period,
             "PREFECT_SERVER_EVENTS_RETENTION_PERIOD": period,
             "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",  # no access log line per request
+            # where browsers reach the API: another machine's browser cannot use 0.0.0.0
+            "PREFECT_SERVER_UI_API_URL": self.api_url,
         }
         fixed = {
             "PREFECT_HOME": str(self.home),
@@ -63,9 +69,10 @@ class LocalServer:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
             "PREFECT_SERVER_UI_ENABLED": "true",
-            "PREFECT_SERVER_UI_API_URL": self.api_url,
             "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
         }
+        if self.auth_string is not None:
+            fixed["PREFECT_SERVER_API_AUTH_STRING"] = self.auth_string
         env = {**tunable, **os.environ, **fixed}
         env.pop("PREFECT_API_URL", None)  # the server is not a client of another server
         return env

@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from homeward.edges.prefect_auth import basic_auth_headers
+
 ADVICE = (
     "check the installed packages against constraints.txt "
     "(pip install -c constraints.txt -e '.[dev]' installs the tested set)"
@@ -116,10 +118,14 @@ def stalled(served: Iterable[Served]) -> list[str]:
     return sorted(d.name for d in served if d.on_schedule and d.runs_ahead == 0)
 
 
-async def read_served(api_url: str, names: list[str], now: datetime) -> list[Served]:
-    """Ask the Prefect API about the deployments called ``names`` (one request each for runs)."""
+async def read_served(
+    api_url: str, names: list[str], now: datetime, auth: str | None = None
+) -> list[Served]:
+    """Ask the Prefect API about the deployments called ``names`` (one request each for runs),
+    with the basic ``auth`` string (``user:password``) if the server requires one."""
     api = api_url.rstrip("/")
-    async with httpx.AsyncClient(timeout=10.0) as client:
+    headers = basic_auth_headers(auth)
+    async with httpx.AsyncClient(timeout=10.0, headers=headers) as client:
         found = await _post(client, f"{api}/deployments/filter", {"deployments": _named(names)})
         return [await _served(client, api, d, now) for d in found]
 
@@ -214,8 +220,10 @@ async def watch(
     names: list[str],
     say: Callable[[str], None],
     times: WatchTimes = WatchTimes(),  # noqa: B008 (frozen, shared safely)
+    auth: str | None = None,
 ) -> None:
-    """Look at the log (if local) and the API every ``times.check`` seconds until cancelled."""
+    """Look at the log (if local) and the API (with the basic ``auth`` string, if any) every
+    ``times.check`` seconds until cancelled."""
     loop = asyncio.get_running_loop()
     signs, alarm = Signs(times, loop.time()), Alarm(times.repeat)
     tail = LogTail(log_path) if log_path is not None else None
@@ -223,7 +231,7 @@ async def watch(
     while True:
         if tail is not None:
             signs.saw_log(tail.read_new(), loop.time())
-        served = await _served_or_none(api_url, names)
+        served = await _served_or_none(api_url, names, auth)
         if served is not None:
             signs.saw_api(served, loop.time())
         line = alarm.update(signs.reason(loop.time()), loop.time(), where)
@@ -232,9 +240,9 @@ async def watch(
         await asyncio.sleep(times.check)
 
 
-async def _served_or_none(api_url: str, names: list[str]) -> list[Served] | None:
+async def _served_or_none(api_url: str, names: list[str], auth: str | None) -> list[Served] | None:
     """What the API says, or None if it does not answer now (busy or restarting: look again)."""
     try:
-        return await read_served(api_url, names, datetime.now(UTC))
+        return await read_served(api_url, names, datetime.now(UTC), auth)
     except (httpx.HTTPError, ValueError):
         return None

@@ -1,8 +1,9 @@
 """``homeward up`` as a user runs it: a subprocess with its own Prefect server, deployments on
 their schedules, a coordinator starting a return from the deployment's form, then Ctrl-C.
 
-One ``homeward up`` serves the whole module (a server start takes 20-60 s on two cores). It
-always runs on the embedded default, an SQLite file, whatever ``HOMEWARD_TEST_DB`` says.
+One ``homeward up`` serves the module (a server start takes 20-60 s on two cores); the last test
+starts one more, on a non-loopback address, after the first has stopped. Both always run on the
+embedded default, an SQLite file, whatever ``HOMEWARD_TEST_DB`` says.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_IMODE
 from typing import Any
 from uuid import UUID
 
@@ -37,12 +40,13 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments import run_deployment
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 from sqlalchemy import create_engine
 from sqlmodel import Session, select
 
 from homeward.base.models import Case
 from homeward.crypt.keys import init_keyring
+from homeward.edges.prefect_auth import basic_auth_headers
 from homeward.edges.scheduler_watch import WatchTimes, read_served, stalled, watch
 from tests.factories import COORD
 from workflows.artifacts import timeline_key
@@ -115,10 +119,10 @@ def _read_lines(up: Up) -> None:
         up.lines.append(line.rstrip("\n"))
 
 
-def _wait_ready(up: Up, port: int) -> None:
+def _wait_ready(up: Up, port: int, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline and up.process.poll() is None:
-        if any(f"Prefect UI at http://127.0.0.1:{port} " in line for line in up.lines):
+        if any(f"Prefect UI at http://{host}:{port} " in line for line in up.lines):
             up.api_url = f"http://127.0.0.1:{port}/api"
             return
         time.sleep(0.25)
@@ -147,14 +151,14 @@ def _gone(pid: int) -> bool:
     return False
 
 
-@pytest.fixture(scope="module")
-def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    tmp = tmp_path_factory.mktemp("up")
+@contextmanager
+def _running_up(tmp: Path, host: str = "127.0.0.1") -> Iterator[Up]:
+    """``homeward up --host HOST --port <free>`` until ready; Ctrl-C at the end, if still up."""
     env, port = _environment(tmp), _free_port()
     stderr_path = tmp / "up.stderr"
     with stderr_path.open("w") as stderr:
         process = subprocess.Popen(
-            [str(BIN / "homeward"), "up", "--port", str(port)],
+            [str(BIN / "homeward"), "up", "--host", host, "--port", str(port)],
             env=env,
             cwd=Path(__file__).resolve().parents[2],
             stdout=subprocess.PIPE,
@@ -165,7 +169,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     threading.Thread(target=_read_lines, args=(handle,), daemon=True).start()
     started = time.monotonic()
     try:
-        _wait_ready(handle, port)
+        _wait_ready(handle, port, host)
         handle.lines.append(f"[test] ready after {time.monotonic() - started:.1f} s")
         yield handle
     finally:
@@ -175,6 +179,12 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    with _running_up(tmp_path_factory.mktemp("up")) as handle:
+        yield handle
 
 
 def _schedules(schedules: Any) -> set[str]:
@@ -328,3 +338,83 @@ def test_ctrl_c_stops_serving_and_the_server_and_exits_zero(up: Up) -> None:
     assert _gone(servers[0]), "the Prefect server outlived homeward up"
     assert "Traceback" not in up.stderr() + up.output()
     assert "Prefect server stopped" in up.output()
+
+
+def _homeward(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``homeward ARGS`` in a fresh environment (a timeout here means a server was started)."""
+    return subprocess.run(
+        [str(BIN / "homeward"), *args],
+        env=_environment(tmp),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("where", [["--host", "0.0.0.0"], ["--auth"]])  # noqa: S104
+def test_an_auth_file_others_may_read_stops_the_start(tmp_path: Path, where: list[str]) -> None:
+    """Off loopback (or with --auth), a readable auth file is refused before any server starts."""
+    kept = tmp_path / "prefect" / "api-auth-string"
+    kept.parent.mkdir(mode=0o700)
+    kept.write_text("homeward:known-to-others\n", encoding="utf-8")
+    kept.chmod(0o644)
+    done = _homeward(tmp_path, "up", *where, "--port", str(_free_port()))
+    assert done.returncode == 4, done.stderr
+    assert done.stderr == f"error: {kept}: mode 0644 lets others read the Prefect API auth " + (
+        f"string; run `chmod 600 {kept}` (or delete it to have a new one made)\n"
+    )
+    assert "known-to-others" not in done.stdout + done.stderr
+    assert not (tmp_path / "prefect" / "server.log").exists(), "no server was started"
+
+
+def test_auth_is_for_our_own_server_only(tmp_path: Path) -> None:
+    done = _homeward(tmp_path, "up", "--auth", "--api-url", "http://127.0.0.1:9/api")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --auth: only for the server homeward up starts; ")
+    assert "PREFECT_API_AUTH_STRING" in done.stderr and done.stderr.count("\n") == 1
+
+
+def _flows_filter(api_url: str, auth: str | None) -> int:
+    response = httpx.post(
+        f"{api_url}/flows/filter", json={}, headers=basic_auth_headers(auth), timeout=30
+    )
+    return response.status_code
+
+
+def test_on_a_non_loopback_address_the_api_needs_the_auth_string_printed_once(
+    tmp_path: Path,
+) -> None:
+    """``--host 0.0.0.0``: the API answers only with the auth string made on this first start,
+    which is printed once and kept mode 0600; the runner, the scheduler watch and a served flow
+    run all send it. A second start says auth is on and where, never the string."""
+    with _running_up(tmp_path, host="0.0.0.0") as up:  # noqa: S104 (the point of the test)
+        kept = Path(up.env["HOMEWARD_PREFECT_HOME"]) / "api-auth-string"
+        secret = kept.read_text(encoding="utf-8").strip()
+        assert S_IMODE(kept.stat().st_mode) == 0o600
+        assert secret.startswith("homeward:") and len(secret) >= len("homeward:") + 43
+        assert up.output().count(secret) == 1, up.output()
+        assert f"stored in {kept}, mode 0600" in up.output()
+        assert httpx.get(f"{up.api_url}/health", timeout=30).status_code == 200  # probes: open
+        assert _flows_filter(up.api_url, None) == 401
+        assert _flows_filter(up.api_url, "homeward:wrong") == 401
+        assert _flows_filter(up.api_url, secret) == 200
+        ui = httpx.get(f"http://127.0.0.1:{up.port}/ui-settings", timeout=30).json()
+        assert ui["auth"] == "BASIC", "the UI asks for the string"
+        names = [planned.name for planned in DEPLOYMENTS if planned.cron]
+        served = asyncio.run(read_served(up.api_url, names, datetime.now(UTC), secret))
+        assert sorted(s.name for s in served) == sorted(names)
+        with temporary_settings(
+            updates={PREFECT_API_URL: up.api_url, PREFECT_API_AUTH_STRING: secret}
+        ):
+            run = run_deployment(
+                "sweep-due-items/sweep-due-items", parameters={"send": False}, timeout=180
+            )
+        assert run.state is not None and run.state.is_completed(), run.state
+        again = up.homeward("up", "--host", "0.0.0.0", "--port", str(up.port))  # noqa: S104
+    assert again.returncode == 5 and "is in use" in again.stderr, again.stderr
+    assert f"Prefect API auth is on: the UI and the API need the user:password in {kept}" in (
+        again.stdout
+    )
+    assert secret not in again.stdout + again.stderr
+    assert up.process.returncode == 0 and "Traceback" not in up.stderr() + up.output()

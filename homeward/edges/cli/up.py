@@ -22,6 +22,7 @@ from homeward.base.migrate import current_revision, ensure_schema, head_revision
 from homeward.base.settings import get_settings
 from homeward.crypt.keys import load_keyring
 from homeward.edges.cli.common import console
+from homeward.edges.prefect_auth import announcement, is_loopback, load_or_create
 from homeward.edges.prefect_server import LocalServer, is_healthy
 from homeward.edges.scheduler_watch import watch
 
@@ -36,20 +37,39 @@ def up(
     api_url: str | None = typer.Option(
         None, "--api-url", help="use the Prefect server at this API URL instead of starting one"
     ),
+    auth: bool = typer.Option(
+        False,
+        "--auth",
+        help="require the server's basic auth string on a loopback address too "
+        "(always required on any other address)",
+    ),
 ) -> None:
     """Start Prefect (server and UI) and serve Homeward's flows on their schedules until Ctrl-C."""
+    if api_url is not None and auth:
+        raise InvalidInput(
+            "--auth: only for the server homeward up starts; for --api-url set "
+            "PREFECT_API_AUTH_STRING to that server's user:password"
+        )
     prepare_database()
     settings = get_settings()
     home = Path(settings.prefect_home).expanduser()
     server = None
     if api_url is None:
-        server = LocalServer(host, port, home, settings.prefect_retention_days)
+        auth_string = _auth_string(home) if auth or not is_loopback(host) else None
+        server = LocalServer(host, port, home, settings.prefect_retention_days, auth_string)
     elif not api_url.startswith(("http://", "https://")):
         raise InvalidInput("--api-url: give the server's API address, e.g. http://host:4200/api")
     from workflows.deployments import build_deployments
 
     deployments = build_deployments()  # before the server starts: a broken flow fails fast
     asyncio.run(_up(server, api_url or "", home, deployments))
+
+
+def _auth_string(home: Path) -> str:
+    """The server's auth string, made on the first start that needs one; say that it is on."""
+    api_auth = load_or_create(home)
+    _say(announcement(api_auth))
+    return api_auth.secret
 
 
 def prepare_database() -> None:
@@ -77,7 +97,8 @@ async def _up(
         elif not await is_healthy(api_url):
             raise Unavailable(f"--api-url: no Prefect server answers at {api_url}")
         log_path = server.log_path if server is not None else None
-        await _serve(api_url, home, deployments, stop, log_path)
+        auth_string = server.auth_string if server is not None else None
+        await _serve(api_url, home, deployments, stop, log_path, auth_string)
     finally:
         if server is not None and server.process is not None:
             server.stop()
@@ -90,13 +111,24 @@ async def _serve(
     deployments: list[RunnerDeployment],
     stop: asyncio.Event,
     log_path: Path | None,
+    auth_string: str | None,
 ) -> None:
     """Register every deployment with its schedules, then run what comes due until ``stop``,
-    watching that the server's scheduler creates their runs (its log, if local, and its API)."""
+    watching that the server's scheduler creates their runs (its log, if local, and its API).
+    Everything here, flow runs included, sends ``auth_string`` if our server requires it."""
     from prefect.runner import Runner
-    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_AUTH_STRING,
+        PREFECT_API_URL,
+        PREFECT_HOME,
+        temporary_settings,
+    )
 
-    with temporary_settings(updates={PREFECT_API_URL: api_url, PREFECT_HOME: str(home)}):
+    updates = {PREFECT_API_URL: api_url, PREFECT_HOME: str(home)}
+    if auth_string is not None:  # our server's: the flow runs' processes inherit it too
+        updates[PREFECT_API_AUTH_STRING] = auth_string
+    with temporary_settings(updates=updates):
+        auth = PREFECT_API_AUTH_STRING.value()  # ours, or the environment's for --api-url
         runner = Runner(name="homeward-up", pause_on_shutdown=True)
         ids = {d.name: await runner.aadd_deployment(d) for d in deployments}
         await _renew_closure_requests(ids.get("advance-case"))
@@ -105,7 +137,7 @@ async def _serve(
         _stop_on_signals(stop.set)
         _say(_ready_message(api_url, [d.name for d in deployments]))
         scheduled = [d.name for d in deployments if d.schedules]
-        watching = asyncio.create_task(watch(api_url, log_path, scheduled, _say))
+        watching = asyncio.create_task(watch(api_url, log_path, scheduled, _say, auth=auth))
         try:
             await _until_stopped(runner, serving, stop)
         finally:
