@@ -61,10 +61,10 @@ class NotSignedIn(HomewardError):
     """No proven principal: signed out, a session expired or revoked, a wrong or used sign-in
     code, an assertion forged, expired or presented by another run."""
 
-    exit_code = 7
+    exit_code = 12
 
 
 class TooMany(HomewardError):
     """Too many sign-in codes asked for, or too many wrong codes tried: wait, then ask again."""
 
-    exit_code = 8
+    exit_code = 13

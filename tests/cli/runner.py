@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from dataclasses import dataclass
 
@@ -30,13 +31,13 @@ def run_cli(
 
     ``--as EMAIL`` first in ARGS (a test's shorthand, not an option of ``homeward``) runs the
     command signed in as that staff member: a real session, opened as ``homeward login`` opens
-    one, handed over in ``HOMEWARD_SESSION``. Without it the command runs signed out."""
+    one, handed over in ``HOMEWARD_SESSION`` for this call only. Without it the command runs
+    as the environment says (signed out, unless the test set ``HOMEWARD_SESSION`` itself)."""
     capsys.readouterr()
+    previous = os.environ.get("HOMEWARD_SESSION")
     if args[:1] == ("--as",):
-        monkeypatch.setenv("HOMEWARD_SESSION", token_for(args[1], state.clock.now()))
+        os.environ["HOMEWARD_SESSION"] = token_for(args[1], state.clock.now())
         args = args[2:]
-    else:
-        monkeypatch.delenv("HOMEWARD_SESSION", raising=False)
     monkeypatch.setattr(sys, "argv", ["homeward", *args])
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
     code = 0
@@ -44,5 +45,10 @@ def run_cli(
         main()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        if previous is None:
+            os.environ.pop("HOMEWARD_SESSION", None)
+        else:
+            os.environ["HOMEWARD_SESSION"] = previous
     captured = capsys.readouterr()
     return Result(code, captured.out, captured.err)

@@ -240,8 +240,8 @@ BAD_INPUT = [
         2,
         ["language"],
     ),
-    ("signed out", ["case", "list"], "", 7, ["session:", "homeward login"]),
-    ("not staff", ["--as", "ghost@x.example.org", "case", "list"], "", 7, ["session:"]),
+    ("signed out", ["case", "list"], "", 12, ["session:", "homeward login"]),
+    ("not staff", ["--as", "ghost@x.example.org", "case", "list"], "", 12, ["session:"]),
     ("no person", ["--as", f.COORD, "case", "start"], "", 2, ["--person"]),
     (
         "bad person json",

@@ -28,7 +28,7 @@ def test_a_deactivated_member_is_signed_out_everywhere(cli):
     assert done.code == 0, done.err
     assert "1 session(s) ended" in done.out
     refused = cli("--as", f.COORD, "whoami")  # the same session token, presented again
-    assert refused.code == 7 and refused.err.count("\n") == 1, refused.err
+    assert refused.code == 12 and refused.err.count("\n") == 1, refused.err
     assert "ended" in refused.err
     with write_session() as session:  # and no new sign-in: no code is issued to them
         assert identity.open_challenge(session, email=f.COORD, now=datetime.now(UTC)) is None

@@ -29,7 +29,7 @@ def test_defaults_are_an_sqlite_file_in_the_data_dir_and_bucharest_time(monkeypa
 def test_bad_settings_are_one_line(db_url, capsys, monkeypatch, env, value, words):
     monkeypatch.setenv(env, value)
     homeward_settings.get_settings.cache_clear()
-    result = run_cli(capsys, monkeypatch, "--as", "x@y.example.org", "org", "list")
+    result = run_cli(capsys, monkeypatch, "org", "list")
     monkeypatch.delenv(env)
     homeward_settings.get_settings.cache_clear()
     assert result.code == 2

@@ -40,10 +40,12 @@ def test_every_data_command_refuses_to_run_without_keys(cli, monkeypatch, tmp_pa
     monkeypatch.setenv("HOMEWARD_KEY_FILE", str(tmp_path / "none.json"))
     homeward_settings.get_settings.cache_clear()
     before = f.db_snapshot()
+    monkeypatch.setenv("HOMEWARD_SESSION", "a-token-no-one-can-check-without-keys")
     for argv in (
         ["org", "list"],
-        ["--as", f.COORD, "case", "list"],
-        ["--as", f.COORD, "case", "start", "--person", "-"],
+        ["case", "list"],
+        ["case", "start", "--person", "-"],
+        ["login", f.COORD],
     ):
         result = cli(*argv, stdin=PERSON)
         assert result.code == 7 and "homeward keys init" in result.err, result.err
