@@ -13,7 +13,7 @@ import socket
 import typer
 from rich.table import Table
 
-from homeward.base.errors import InvalidInput
+from homeward.base.errors import InvalidInput, NotSignedIn
 from homeward.commands import signin
 from homeward.commands.runner import run
 from homeward.edges.cli import session_store
@@ -32,6 +32,7 @@ def login(
     email = (email or typer.prompt("staff email")).strip()
     if "@" not in email:
         raise InvalidInput("email: give your staff email address, e.g. ana@iom-it.example.org")
+    session_store.check()  # refuse an unsafe token file before a code is used up
     if code is None:
         requested = signin.request_code(email, clock=state.clock)
         signin.deliver(requested)
@@ -51,7 +52,11 @@ def login(
 
 def logout() -> None:
     """End this session here and on the server."""
-    ended = run(signin.EndSession(), credential(), clock=state.clock)
+    try:
+        ended = run(signin.EndSession(), credential(), clock=state.clock)
+    except NotSignedIn:
+        session_store.forget()  # ended, expired or unknown already: drop the dead token too
+        raise
     session_store.forget()
     console.print(f"signed out: session {ended.session_id} ended")
 
