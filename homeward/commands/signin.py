@@ -66,7 +66,7 @@ def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOC
     return CodeRequested(mail_key, minutes, asked_at)
 
 
-def deliver(requested: CodeRequested) -> None:
+def deliver(requested: CodeRequested, *, clock: Clock = SYSTEM_CLOCK) -> None:
     """Send the code's email now, ahead of the rest of the outbox, and answer no sooner than
     ``login_answer_seconds`` after the request: for an address that is not staff's nothing is
     sent, but the answer comes as late, and mis-set mail settings fail alike for any address.
@@ -75,7 +75,7 @@ def deliver(requested: CodeRequested) -> None:
     settings = get_settings()
     ensure_safe_transport(settings)
     if requested.mail_key is not None:
-        asyncio.run(drain(keys=[requested.mail_key], limit=1))
+        asyncio.run(drain(keys=[requested.mail_key], limit=1, clock=clock))
     remaining = requested.asked_at + settings.login_answer_seconds - time.monotonic()
     if remaining > 0:
         time.sleep(remaining)

@@ -30,7 +30,9 @@ from typing import Literal
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
+from sqlalchemy import update
 from sqlmodel import Session, col, delete, func, select
 
 from homeward.base.clock import utc
@@ -49,7 +51,7 @@ from homeward.records.auditlog import audit
 MAX_TRIES = 5
 MAX_TOKEN = 1024  # longer than any token or assertion Homeward issues
 CODE_DIGITS = 8
-_CODE_SHAPE = re.compile(rf"\d{{{CODE_DIGITS}}}")
+_CODE_SHAPE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")  # ASCII digits only: "\d" takes "٣" too
 _ASSERTION_SALT = "homeward.run-assertion"
 SIGN_IN_AGAIN = "run `homeward login` to sign in"
 
@@ -181,6 +183,7 @@ def open_challenge(
     if staff is None or staff.id is None:
         audit(session, actor=None, action="login:unknown", at=now)
         return CodeRequest()
+    _end_codes(session, staff.id, now)  # only the newest code works: one live code at most
     challenge_id = secrets.token_hex(8)
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     session.add(
@@ -216,10 +219,40 @@ class Opened:
     expires_at: datetime
 
 
+def _end_codes(session: Session, staff_id: int, now: datetime) -> None:
+    session.execute(
+        update(LoginChallenge)
+        .where(
+            col(LoginChallenge.staff_id) == staff_id,
+            col(LoginChallenge.used_at).is_(None),
+            col(LoginChallenge.expires_at) > now,
+        )
+        .values(expires_at=now)
+    )
+
+
+def _live_challenge(session: Session, staff_id: int, now: datetime) -> LoginChallenge | None:
+    """The staff member's live code (at most one: a new one ends the others), locked, so
+    concurrent tries are counted one after the other."""
+    query = (
+        select(LoginChallenge)
+        .where(
+            LoginChallenge.staff_id == staff_id,
+            col(LoginChallenge.used_at).is_(None),
+            col(LoginChallenge.expires_at) > now,
+            col(LoginChallenge.attempts) < MAX_TRIES,
+        )
+        .order_by(col(LoginChallenge.created_at).desc())
+        .limit(1)
+        .with_for_update()
+    )
+    return session.exec(query).first()
+
+
 def redeem(
     session: Session, *, email: str, code: str, now: datetime, label: str = ""
 ) -> Opened | None:
-    """Open a session for the staff member whose newest live code is ``code``.
+    """Open a session for the staff member whose live code is ``code``.
 
     None for a wrong code, an unknown address, or no live code: the caller commits the counted
     try, then refuses. After ``MAX_TRIES`` wrong tries the code is dead."""
@@ -229,17 +262,8 @@ def redeem(
         _code_hash("0" * 16, digits)  # the work a staff address costs: no answer by timing
         audit(session, actor=None, action="login:refused", at=now)
         return None
-    challenge = session.exec(  # locked: concurrent tries are counted one after the other
-        select(LoginChallenge)
-        .where(LoginChallenge.staff_id == staff.id, col(LoginChallenge.used_at).is_(None))
-        .order_by(col(LoginChallenge.created_at).desc())
-        .limit(1)
-        .with_for_update()
-    ).first()
-    live = (
-        challenge is not None and utc(challenge.expires_at) > now and challenge.attempts < MAX_TRIES
-    )
-    if challenge is None or not live:
+    challenge = _live_challenge(session, staff.id, now)
+    if challenge is None:
         audit(session, actor=staff, action="login:refused", at=now, fields=["expired"])
         return None
     challenge.attempts += 1
@@ -323,10 +347,21 @@ def issue_assertion(
 NOT_ISSUED = "assertion: not one Homeward issued; get one with `homeward assertion`"
 
 
+def _canonical(token: str) -> bool:
+    """One assertion, one spelling: base64 decoding skips stray characters and spare bits, so
+    the signature is taken only exactly as it was written (the token's text is what was
+    issued, not any string that decodes to it)."""
+    signature = token.rpartition(".")[2]
+    try:
+        return base64_encode(base64_decode(signature)).decode("ascii") == signature
+    except BadData:
+        return False
+
+
 def _grant_of(session: Session, credential: RunAssertion) -> RunGrant:
     """The grant a well-signed assertion names, locked (two runs racing to bind it wait for
     each other), for this flow and not bound to another run."""
-    if not _plausible(credential.token):
+    if not _plausible(credential.token) or not _canonical(credential.token):
         raise NotSignedIn(NOT_ISSUED)
     try:
         payload = _serializer().loads(credential.token, max_age=None)

@@ -35,7 +35,7 @@ def login(
     session_store.check()  # refuse an unsafe token file before a code is used up
     if code is None:
         requested = signin.request_code(email, clock=state.clock)
-        signin.deliver(requested)
+        signin.deliver(requested, clock=state.clock)
         console.print(
             f"If {email} is a staff address, a sign-in code was sent to it; it works once, "
             f"for {requested.minutes} minutes."
