@@ -203,7 +203,11 @@ def issued(seeded, clock) -> tuple[str, str]:
     return token_for(COORD, clock.now()), assertion_for(COORD, FLOW, clock.now())
 
 
-ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=300)  # surrogates too
+ANY_TEXT = st.one_of(
+    st.text(st.characters(exclude_categories=()), max_size=300),  # surrogates too, now and then
+    # what the environment (HOMEWARD_SESSION) holds when its bytes are not UTF-8
+    st.binary(min_size=1, max_size=100).map(lambda raw: raw.decode("utf-8", "surrogateescape")),
+)
 
 
 def mutations(real: str) -> st.SearchStrategy[str]:
