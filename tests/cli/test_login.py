@@ -279,3 +279,15 @@ def test_the_answer_waits_as_long_for_any_address(cli, mailbox, monkeypatch):
         started = time.monotonic()
         assert cli("login", email).code == 130
         assert time.monotonic() - started >= 0.3
+
+
+def test_signing_in_again_here_ends_the_session_it_replaces(cli, mailbox):
+    login(cli, mailbox)
+    (first,) = own_sessions(ANA)
+    login(cli, mailbox, SUP)  # someone else signs in at this machine
+    login(cli, mailbox)
+    ended = {s.id: s.revoked_at is not None for s in own_sessions(ANA)}
+    assert ended.pop(first.id) is True and list(ended.values()) == [False]
+    assert [s.revoked_at is not None for s in own_sessions(SUP)] == [True]
+    listed = cli("sessions", "list")
+    assert listed.out.count("ended") == 1 and listed.out.count("this one") == 1

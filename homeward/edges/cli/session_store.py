@@ -68,7 +68,12 @@ def check() -> Path:
 
 def read() -> str | None:
     """This database's token: ``HOMEWARD_SESSION``, else the session file's, else None."""
-    return os.environ.get(ENV) or _read_all(_path()).get(_database())
+    return os.environ.get(ENV) or stored()
+
+
+def stored() -> str | None:
+    """This database's token in the session file (not the environment's), or None."""
+    return _read_all(_path()).get(_database())
 
 
 def _write_all(path: Path, tokens: dict[str, str]) -> None:

@@ -1,12 +1,14 @@
 """``homeward login``, ``logout``, ``whoami``, ``sessions`` and ``assertion``: proving who you are.
 
 Staff sign in with a one-time code sent to their staff email; the session token is kept in
-the user's config directory (mode 0600). Every other staff command acts as the signed-in
-person: there is no way to act as somebody else by typing their address.
+the user's config directory (mode 0600), and signing in again ends the session it replaces.
+Every other staff command acts as the signed-in person: there is no way to act as somebody
+else by typing their address.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import socket
 
@@ -18,6 +20,7 @@ from homeward.commands import signin
 from homeward.commands.runner import run
 from homeward.edges.cli import session_store
 from homeward.edges.cli.common import console, credential, local, state
+from homeward.protection.identity import SessionToken
 
 sessions_app = typer.Typer(help="Your sessions: list them, end one.", no_args_is_help=True)
 
@@ -43,7 +46,11 @@ def login(
         code = typer.prompt("code")
     label = f"cli {getpass.getuser()}@{socket.gethostname()}"
     opened = signin.sign_in(email, code, label=label, clock=state.clock)
+    replaced = session_store.stored()
     path = session_store.store(opened.token)
+    if replaced:  # its token is no longer kept anywhere here: end the session too
+        with contextlib.suppress(NotSignedIn):
+            run(signin.EndSession(), SessionToken(replaced), clock=state.clock)
     console.print(
         f"signed in as {email.lower()}: session {opened.session_id} until "
         f"{local(opened.expires_at)} (kept in {path})"
