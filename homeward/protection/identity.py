@@ -52,6 +52,7 @@ MAX_TRIES = 5
 MAX_TOKEN = 1024  # longer than any token or assertion Homeward issues
 CODE_DIGITS = 8
 _CODE_SHAPE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")  # ASCII digits only: "\d" takes "٣" too
+_FLOW_NAME = re.compile(r"[a-z][a-z0-9-]{0,63}")  # as Homeward names its flows (kebab-case)
 _ASSERTION_SALT = "homeward.run-assertion"
 SIGN_IN_AGAIN = "run `homeward login` to sign in"
 
@@ -330,6 +331,8 @@ def issue_assertion(
     Returns the token and when it stops being accepted by a run that has not yet used it."""
     if principal.kind != "staff" or principal.session_id is None or principal.staff_id is None:
         raise NotSignedIn(f"session: only a signed-in person gets a run assertion; {SIGN_IN_AGAIN}")
+    if not _FLOW_NAME.fullmatch(flow):
+        raise InvalidInput("flow: give the flow's name as Prefect shows it, e.g. advance-case")
     expires = now + timedelta(minutes=get_settings().assertion_minutes)
     grant = RunGrant(
         id=secrets.token_hex(8),

@@ -261,6 +261,12 @@ def test_the_issued_tokens_themselves_are_accepted(issued, clock):
     assert prove(RunAssertion(assertion, FLOW, RUN), clock).proof.startswith(f"run {RUN} ")
 
 
+@pytest.mark.parametrize("flow", ["", "Advance Case", "advance-case\n", "x" * 65])
+def test_an_assertion_is_issued_only_for_a_flow_name(seeded, clock, flow):
+    with pytest.raises(InvalidInput, match="^flow: "):
+        assertion_for(COORD, flow, clock.now())
+
+
 def test_a_re_encoded_assertion_signature_is_refused(issued, clock):
     """base64 decoding skips a stray character: the same signature spelt otherwise is refused."""
     _, assertion = issued
