@@ -2,15 +2,20 @@
 
 A person is never who they type. Staff sign in with a code sent to their staff email through
 the outbox (``open_challenge`` then ``redeem``): the code lives ``login_code_minutes``, is used
-once, allows ``MAX_TRIES`` wrong tries, and a staff member can ask for ``login_codes_per_hour``
-codes an hour. Redeeming it opens a session: a random token handed to the person once, of
-which only the SHA-256 is stored, expiring after ``session_hours`` and revocable.
+once, only for the address it was sent to, allows ``MAX_TRIES`` wrong tries (counted under a
+row lock, so tries in parallel are counted too), and a new code ends the one before. Any
+address, staff or not, can ask for ``login_codes_per_hour`` codes an hour (counted by a keyed
+hash of the address), so neither the answer nor the limit tells who is staff. Redeeming a code
+opens a session: a random token handed to the person once, of which only the SHA-256 is
+stored, expiring after ``session_hours``, revocable, and refused once the person is inactive.
 
 A Prefect run started for a person carries a run assertion instead of an email: a token signed
 with ``itsdangerous`` (key derived from the keyring with HKDF) naming a ``run_grant`` row,
-issued to a signed-in person for one flow. The first run that presents it binds it; any other
-run presenting it is refused (a replay), as is one whose signature, age, flow or session is
-wrong. Scheduled flows act as a named service, recorded as such.
+issued to a signed-in person for one flow. The first run that presents it, while its session
+is live, binds it (under a row lock: two runs racing for it cannot both win); any other run
+presenting it is refused (a replay), as is one whose signature, spelling, age, flow or session
+is wrong. Scheduled flows act as a named service, recorded as such. Whatever string is
+presented, the answer is a principal or ``NotSignedIn``, never another error.
 
 Every credential resolves to a ``Principal``; its ``proof`` ("session 3f9c2a1b", "run 6a1f...
 for session 3f9c2a1b", "service scheduler") goes into each history event the principal causes.
