@@ -30,6 +30,7 @@ import csv
 import json
 import os
 import platform
+import re
 import resource
 import sqlite3
 import statistics
@@ -403,6 +404,16 @@ def machine() -> str:
     )
 
 
+def kept_sections(path: Path) -> list[str]:
+    """What other benchmarks wrote into the results file between ``<!-- NAME:start -->`` and
+    ``<!-- NAME:end -->`` (``bench/identity.py``): kept when this table is rewritten."""
+    if not path.exists():
+        return []
+    pattern = r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->"
+    text = path.read_text(encoding="utf-8")
+    return [match.group(0) + "\n" for match in re.finditer(pattern, text, flags=re.S)]
+
+
 def verdict(ok: bool) -> str:
     return "meets" if ok else "MISSES"
 
@@ -509,6 +520,7 @@ def main() -> None:
         "",
     ]
     print("\n".join(rows))  # noqa: T201
+    lines += kept_sections(args.out)
     args.out.write_text("\n".join(lines), encoding="utf-8")
     print(f"written to {args.out}")  # noqa: T201
 

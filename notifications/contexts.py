@@ -10,8 +10,8 @@ line without control characters, so it can go into a subject line or an HTML pag
 from __future__ import annotations
 
 import unicodedata
-from datetime import date
-from typing import Annotated
+from datetime import date, datetime, timedelta
+from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -72,9 +72,17 @@ CalendarUid = Annotated[str, Field(pattern=r"^[A-Za-z0-9.@_-]{1,120}$")]
 
 
 class Context(BaseModel):
-    """Base of every template context: closed (no extra fields) and immutable."""
+    """Base of every template context: closed (no extra fields) and immutable.
+
+    ``secret`` names fields the outbox wipes from its row once the message is sent or given up
+    (a sign-in code); a message with secrets is not sent any more once ``expired``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    secret: ClassVar[frozenset[str]] = frozenset()
+
+    def expired(self, queued_at: datetime, now: datetime) -> bool:  # noqa: ARG002 (overridden)
+        """Whether a message queued at ``queued_at`` is of no use any more at ``now``."""
+        return False
 
 
 class ItemLine(Context):
@@ -160,6 +168,11 @@ class LoginCodeContext(Context):
 
     code: Annotated[str, Field(pattern=r"^\d{8}$")]
     minutes: int = Field(ge=1, le=60)
+    secret: ClassVar[frozenset[str]] = frozenset({"code"})
+
+    def expired(self, queued_at: datetime, now: datetime) -> bool:
+        """A code is no use once it stopped working: such an email is not sent late."""
+        return now >= queued_at + timedelta(minutes=self.minutes)
 
 
 TEMPLATES: dict[str, type[Context]] = {

@@ -19,10 +19,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, or_, select
 
+from homeward.base.clock import utc
 from homeward.base.errors import InvalidInput, NotFound
 from homeward.base.models import OutboxMessage, OutboxStatus, utcnow
 from homeward.base.settings import get_settings
-from notifications.contexts import Context
+from notifications.contexts import TEMPLATES, Context
 from notifications.i18n import check_language
 from notifications.message import check_header, message_id_for, valid_address
 from notifications.render import validate_context
@@ -289,8 +290,27 @@ def _requeue(row: OutboxMessage, when: datetime, error: str | None) -> str:
     return "retried"
 
 
+def has_expired(row: OutboxMessage, now: datetime) -> bool:
+    """Whether a message carrying a secret (a sign-in code) is past its use: it is not sent."""
+    model = TEMPLATES.get(row.template)
+    if model is None or not model.secret or not model.secret <= row.context.keys():
+        return False
+    return model.model_validate(row.context).expired(utc(row.created_at), now)
+
+
+def forget_secrets(row: OutboxMessage) -> None:
+    """Wipe the template's secret fields from a row that will not be sent again: a copied
+    database or backup then holds no sign-in code, live or not."""
+    model = TEMPLATES.get(row.template)
+    secret = model.secret if model is not None else frozenset[str]()
+    if secret & row.context.keys():
+        row.context = {name: value for name, value in row.context.items() if name not in secret}
+
+
 def _finish(row: OutboxMessage, error: str | None) -> str:
-    """Sent when anyone received it; otherwise dead, with the reason kept."""
+    """Sent when anyone received it; otherwise dead, with the reason kept. Either way the
+    row's secrets are wiped (``forget_secrets``)."""
+    forget_secrets(row)
     if row.delivered_to:
         row.status, row.last_error = OutboxStatus.SENT, None
         return "sent"

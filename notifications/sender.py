@@ -31,7 +31,14 @@ from notifications.message import (
     sender_parts,
     valid_address,
 )
-from notifications.outbox import Attempt, Verdict, claim, pending_recipients, record_attempt
+from notifications.outbox import (
+    Attempt,
+    Verdict,
+    claim,
+    has_expired,
+    pending_recipients,
+    record_attempt,
+)
 from notifications.render import render
 from notifications.smtp import Envelope, SmtpPool, ensure_safe_transport
 
@@ -49,8 +56,13 @@ class DrainReport:
     dead: int = 0
 
 
-def envelope_for(row: OutboxMessage, settings: Settings) -> Envelope | Attempt:
-    """The wire form of a stored message, or a dead ``Attempt`` if it cannot be built safely."""
+def envelope_for(
+    row: OutboxMessage, settings: Settings, now: datetime | None = None
+) -> Envelope | Attempt:
+    """The wire form of a stored message, or a dead ``Attempt`` if it cannot be built safely
+    or (at ``now``) is of no use any more: a sign-in code that has stopped working."""
+    if now is not None and has_expired(row, now):
+        return Attempt(Verdict.DEAD, error="not sent: its sign-in code had expired")
     sender = sender_parts(settings.mail_from)[1]
     try:
         rendered = render(
@@ -109,7 +121,7 @@ async def drain(
             )
             if not rows:
                 break
-            attempts = await _send(pool, rows, settings)
+            attempts = await _send(pool, rows, settings, clock.now())
             if any(attempt.accepted for _, attempt in attempts):
                 crash_point("smtp-accepted-before-mark")
             totals.update(_record(engine, attempts, now=clock.now(), settings=settings))
@@ -136,9 +148,9 @@ def _claim(
 
 
 async def _send(
-    pool: SmtpPool, rows: Sequence[OutboxMessage], settings: Settings
+    pool: SmtpPool, rows: Sequence[OutboxMessage], settings: Settings, now: datetime
 ) -> list[tuple[int, Attempt]]:
-    built = [(row.id or 0, envelope_for(row, settings)) for row in rows]
+    built = [(row.id or 0, envelope_for(row, settings, now)) for row in rows]
     envelopes = [(i, e) for i, e in built if isinstance(e, Envelope)]
     outcomes = await pool.send_all([e for _, e in envelopes])
     failed = [(i, a) for i, a in built if isinstance(a, Attempt)]

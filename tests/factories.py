@@ -223,7 +223,7 @@ def db_snapshot() -> dict[str, list[tuple[object, ...]]]:
 
     from homeward.base.db import get_engine, system_scope
 
-    skipped = {"login_challenge", "staff_session", "run_grant", "audit_head"}
+    skipped = {"login_challenge", "login_request", "staff_session", "run_grant", "audit_head"}
     with get_engine().connect() as conn, system_scope(conn):
         snapshot = {
             table.name: sorted(tuple(map(repr, row)) for row in conn.execute(table.select()))

@@ -3,6 +3,7 @@ checked here: speed lives in bench/RESULTS.md, never in a test)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,3 +24,25 @@ def test_bench_runs_and_writes_its_table(tmp_path):
         assert row in text
     assert "one transition, 20 runs" in text and "bare one-row commit" in text
     assert "| sqlite |" in done.stdout
+
+
+def test_the_identity_bench_runs_and_writes_its_section(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# Benchmark results\n\nthe scale table\n")
+    command = [sys.executable, str(ROOT / "bench" / "identity.py"), "--runs", "3"]
+    for _ in range(2):  # the second run replaces its section
+        done = subprocess.run(  # noqa: S603
+            [*command, "--out", str(out)], capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    text = out.read_text()
+    assert text.startswith("# Benchmark results\n\nthe scale table\n")
+    assert text.count("<!-- identity:start -->") == 1 and text.count("<!-- identity:end -->") == 1
+    for row in (
+        "sign-in: request a code, then redeem it",
+        "read command (whoami) through the runner",
+        "write command (assertion: one row) through the runner",
+        "the same, bare",
+    ):
+        assert row in text
+    assert re.search(r"p50 [\d.]+ ms, p99 [\d.]+ ms", text)

@@ -6,11 +6,13 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from sqlmodel import select
 
-from homeward.base.models import Case, ChecklistItem
+from homeward.base.models import Case, CaseEvent, ChecklistItem
+from notifications.sink import LocalSmtpServer, RecordingHandler
 from statemachines.diagram import mermaid
 from tests import factories
 
@@ -71,11 +73,16 @@ def _item_ids(case_ref: str) -> list[int]:
         return sorted(i for i in s.exec(query) if i is not None)
 
 
-def _as_run(line: str, db_url: str, case_ref: str | None) -> str:
-    """The README line with this test's database, and the real case_ref and item ids (the
-    README's item N is the case's N-th item: the same numbers on a fresh database)."""
+README_SMTP_PORT = "HOMEWARD_SMTP_PORT=8025"
+
+
+def _as_run(line: str, db_url: str, case_ref: str | None, smtp_port: int) -> str:
+    """The README line with this test's database and mail server, and the real case_ref and
+    item ids (the README's item N is the case's N-th item: the same numbers on a fresh
+    database)."""
     if line.startswith("export HOMEWARD_DATABASE_URL="):
         return f"export HOMEWARD_DATABASE_URL={db_url}"
+    line = line.replace(README_SMTP_PORT, f"HOMEWARD_SMTP_PORT={smtp_port}")
     if case_ref is None:
         return line
     ids = _item_ids(case_ref)
@@ -83,28 +90,60 @@ def _as_run(line: str, db_url: str, case_ref: str | None) -> str:
     return line.replace(EXAMPLE_REF, case_ref)
 
 
+def _code_mailed(mailbox: RecordingHandler, seen: int) -> str:
+    """The code of the sign-in email after the first ``seen``, as a person reads it."""
+    deadline = time.monotonic() + 60
+    while len(mailbox.received) <= seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(mailbox.received) > seen, "no sign-in email arrived"
+    body = mailbox.received[seen].parsed().get_body(("plain",))
+    assert body is not None
+    found = re.search(r"sign-in code is (\d{4} \d{4})", body.get_content())
+    assert found, "no code in the sign-in email"
+    return found.group(1)
+
+
+def _run_line(script: str, env: dict[str, str], mailbox: RecordingHandler) -> tuple[int, str]:
+    """Run one README line in bash; a ``homeward login`` is answered with the emailed code,
+    typed at its prompt as a person would."""
+    seen = len(mailbox.received)
+    with subprocess.Popen(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        typed = _code_mailed(mailbox, seen) + "\n" if "homeward login " in script else ""
+        out, err = process.communicate(typed, timeout=120)
+    return process.returncode, out + err
+
+
 def test_the_using_it_walk_through_runs_as_written(db_url, tmp_path):
     bin_dir = str(Path(sys.executable).parent)
-    env = {k: v for k, v in os.environ.items() if k != "HOMEWARD_ACTOR"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOMEWARD_SMTP_")}
     env |= {"HOME": str(tmp_path), "HOMEWARD_KEY_FILE": str(tmp_path / "keys.json")}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    saved, case_ref = tmp_path / "env", None
-    for line in using_it_lines():
-        script = f"{_as_run(line, db_url, case_ref)}\nstatus=$?; env -0 > {saved}; exit $status"
-        done = subprocess.run(
-            ["bash", "-c", script],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
-        env = dict(v.split("=", 1) for v in saved.read_text().split("\0") if "=" in v)
-        if " case start " in line:
-            case_ref = re.search(r"case (RT-\S+) opened", done.stdout).group(1)  # type: ignore[union-attr]
+    saved, case_ref, mailbox = tmp_path / "env", None, RecordingHandler()
+    with LocalSmtpServer(mailbox) as server:
+        for line in using_it_lines():
+            script = f"{_as_run(line, db_url, case_ref, server.port)}\n"
+            script += f"status=$?; env -0 > {saved}; exit $status"
+            status, output = _run_line(script, env, mailbox)
+            assert status == 0, f"{line}\n{output}"
+            env = dict(v.split("=", 1) for v in saved.read_text().split("\0") if "=" in v)
+            if " case start " in line:
+                case_ref = re.search(r"case (RT-\S+) opened", output).group(1)  # type: ignore[union-attr]
     assert case_ref is not None
+    assert [r.rcpt_tos for r in mailbox.received] == [  # one code each time, to the person
+        ("ana@iom-it.example.org",),
+        ("ion@adpare.example.org",),
+        ("ana@iom-it.example.org",),
+    ]
     with factories.admin_read() as s:
         case = s.exec(select(Case).where(Case.case_ref == case_ref)).one()
         assert case.state == "consent_obtained"  # the walk-through really moved the case
+        proofs = s.exec(select(CaseEvent.proof).where(CaseEvent.case_id == case.id)).all()
+        assert proofs and all(p and p.startswith("session ") for p in proofs)

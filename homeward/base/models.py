@@ -561,6 +561,20 @@ class LoginChallenge(SQLModel, table=True):
     channel: str = Field(default="cli", sa_type=String(16))
 
 
+class LoginRequest(SQLModel, table=True):
+    """A sign-in code asked for, to a staff address or not: a keyed hash of the address only.
+
+    The hourly limit counts these, so it treats every address alike and does not tell who is
+    staff; rows older than an hour are deleted as new ones come (``homeward.protection.identity``).
+    """
+
+    __tablename__ = "login_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    address_tag: str = Field(sa_type=String(64), index=True)
+    at: datetime = Field(sa_type=AwareDateTime, index=True)
+
+
 class StaffSession(SQLModel, table=True):
     """A signed-in staff member: the token's hash (never the token), its expiry and revocation."""
 

@@ -78,7 +78,16 @@ class Settings(BaseSettings):
     )
     session_hours: int = Field(default=12, ge=1, le=24 * 30, description="a session's lifetime")
     login_code_minutes: int = Field(default=10, ge=1, le=60, description="a sign-in code's life")
-    login_codes_per_hour: int = Field(default=5, ge=1, le=100, description="per staff member")
+    login_codes_per_hour: int = Field(
+        default=5, ge=1, le=100, description="per address typed, staff or not"
+    )
+    login_answer_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="`homeward login` answers a code request after at least this long, whether "
+        "or not an email went out (the wait does not tell staff addresses from others)",
+    )
     assertion_minutes: int = Field(
         default=15, ge=1, le=24 * 60, description="a run assertion must be used within this"
     )

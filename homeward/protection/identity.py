@@ -2,15 +2,20 @@
 
 A person is never who they type. Staff sign in with a code sent to their staff email through
 the outbox (``open_challenge`` then ``redeem``): the code lives ``login_code_minutes``, is used
-once, allows ``MAX_TRIES`` wrong tries, and a staff member can ask for ``login_codes_per_hour``
-codes an hour. Redeeming it opens a session: a random token handed to the person once, of
-which only the SHA-256 is stored, expiring after ``session_hours`` and revocable.
+once, only for the address it was sent to, allows ``MAX_TRIES`` wrong tries (counted under a
+row lock, so tries in parallel are counted too), and a new code ends the one before. Any
+address, staff or not, can ask for ``login_codes_per_hour`` codes an hour (counted by a keyed
+hash of the address), so neither the answer nor the limit tells who is staff. Redeeming a code
+opens a session: a random token handed to the person once, of which only the SHA-256 is
+stored, expiring after ``session_hours``, revocable, and refused once the person is inactive.
 
 A Prefect run started for a person carries a run assertion instead of an email: a token signed
 with ``itsdangerous`` (key derived from the keyring with HKDF) naming a ``run_grant`` row,
-issued to a signed-in person for one flow. The first run that presents it binds it; any other
-run presenting it is refused (a replay), as is one whose signature, age, flow or session is
-wrong. Scheduled flows act as a named service, recorded as such.
+issued to a signed-in person for one flow. The first run that presents it, while its session
+is live, binds it (under a row lock: two runs racing for it cannot both win); any other run
+presenting it is refused (a replay), as is one whose signature, spelling, age, flow or session
+is wrong. Scheduled flows act as a named service, recorded as such. Whatever string is
+presented, the answer is a principal or ``NotSignedIn``, never another error.
 
 Every credential resolves to a ``Principal``; its ``proof`` ("session 3f9c2a1b", "run 6a1f...
 for session 3f9c2a1b", "service scheduler") goes into each history event the principal causes.
@@ -24,25 +29,35 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlmodel import Session, col, func, select
+from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
+from sqlalchemy import update
+from sqlmodel import Session, col, delete, func, select
 
 from homeward.base.clock import utc
 from homeward.base.errors import InvalidInput, NotSignedIn, TooMany
-from homeward.base.models import LoginChallenge, RunGrant, StaffMember, StaffSession
+from homeward.base.models import (
+    LoginChallenge,
+    LoginRequest,
+    RunGrant,
+    StaffMember,
+    StaffSession,
+)
 from homeward.base.settings import get_settings
 from homeward.crypt.keys import load_keyring
 from homeward.records.auditlog import audit
 
 MAX_TRIES = 5
+MAX_TOKEN = 1024  # longer than any token or assertion Homeward issues
 CODE_DIGITS = 8
-_CODE_SHAPE = re.compile(rf"\d{{{CODE_DIGITS}}}")
+_CODE_SHAPE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")  # ASCII digits only: "\d" takes "٣" too
+_FLOW_NAME = re.compile(r"[a-z][a-z0-9-]{0,63}")  # as Homeward names its flows (kebab-case)
 _ASSERTION_SALT = "homeward.run-assertion"
 SIGN_IN_AGAIN = "run `homeward login` to sign in"
 
@@ -106,50 +121,90 @@ def token_hash(token: str) -> str:
 
 
 def _staff_by_email(session: Session, email: str) -> StaffMember | None:
-    query = select(StaffMember).where(StaffMember.email == email.strip().lower())
+    query = select(StaffMember).where(StaffMember.email == _address(email))
     staff = session.exec(query).first()
     return staff if staff is not None and staff.active else None
 
 
+def _address(email: str) -> str:
+    return email.strip().lower()
+
+
+def _address_tag(email: str) -> str:
+    """A keyed hash of an address as typed: what the hourly limit counts, for any address."""
+    message = _address(email).encode("utf-8", "surrogatepass")
+    return hmac.new(_derived(b"sign-in addresses"), message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    """What asking for a code came to. ``code`` is set only when it is to be mailed to ``staff``;
+    ``throttled`` when the address, staff or not, asked for too many codes this hour."""
+
+    throttled: bool = False
+    staff: StaffMember | None = None
+    challenge_id: str = ""
+    code: str = field(default="", repr=False)
+
+
+def too_many_codes() -> TooMany:
+    """The answer once an address asked for ``login_codes_per_hour`` codes (any address)."""
+    limit = get_settings().login_codes_per_hour
+    return TooMany(
+        f"email: {limit} sign-in codes were asked for in the last hour; use the newest one, "
+        "or try again later"
+    )
+
+
+def _over_limit(session: Session, email: str, now: datetime) -> bool:
+    """Count this request against the address's hourly limit; whether it is over it.
+
+    Every address is counted the same way (a keyed hash, kept an hour), so the limit answers
+    alike for staff and for anyone else. A request over the limit is not counted again."""
+    hour_ago = now - timedelta(hours=1)
+    session.exec(delete(LoginRequest).where(col(LoginRequest.at) <= hour_ago))
+    tag = _address_tag(email)
+    recent = session.exec(
+        select(func.count()).select_from(LoginRequest).where(LoginRequest.address_tag == tag)
+    ).one()
+    if recent >= get_settings().login_codes_per_hour:
+        return True
+    session.add(LoginRequest(address_tag=tag, at=now))
+    return False
+
+
 def open_challenge(
     session: Session, *, email: str, now: datetime, channel: str = "cli"
-) -> tuple[StaffMember, LoginChallenge, str] | None:
-    """A new one-time code for the active staff member with ``email``, or None if there is none
-    (the caller answers the same either way, so the form does not reveal who is staff).
+) -> CodeRequest:
+    """A new one-time code for the active staff member with ``email``.
 
-    The code is returned for the email only; the row keeps its keyed hash."""
+    Any other address gets the same treatment short of the code: counted against the hourly
+    limit, audited, no code (the caller answers the same either way, so the form does not
+    reveal who is staff). The code is returned for the email only; the row keeps its keyed
+    hash."""
     staff = _staff_by_email(session, email)
-    if staff is None:
-        audit(session, actor=None, action="login:unknown", at=now)
-        return None
-    settings = get_settings()
-    hour_ago = now - timedelta(hours=1)
-    recent = session.exec(
-        select(func.count())
-        .select_from(LoginChallenge)
-        .where(LoginChallenge.staff_id == staff.id, col(LoginChallenge.created_at) > hour_ago)
-    ).one()
-    if recent >= settings.login_codes_per_hour:
+    if _over_limit(session, email, now):
         audit(session, actor=staff, action="login:throttled", at=now)
-        raise TooMany(
-            f"email: {settings.login_codes_per_hour} sign-in codes were asked for in the last "
-            "hour; use the newest one, or try again later"
-        )
+        return CodeRequest(throttled=True)
+    if staff is None or staff.id is None:
+        audit(session, actor=None, action="login:unknown", at=now)
+        return CodeRequest()
+    _end_codes(session, staff.id, now)  # only the newest code works: one live code at most
     challenge_id = secrets.token_hex(8)
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-    assert staff.id is not None  # noqa: S101 (a stored row)
-    challenge = LoginChallenge(
-        id=challenge_id,
-        staff_id=staff.id,
-        code_hash=_code_hash(challenge_id, code),
-        created_at=now,
-        expires_at=now + timedelta(minutes=settings.login_code_minutes),
-        channel=channel,
+    session.add(
+        LoginChallenge(
+            id=challenge_id,
+            staff_id=staff.id,
+            code_hash=_code_hash(challenge_id, code),
+            created_at=now,
+            expires_at=now + timedelta(minutes=get_settings().login_code_minutes),
+            channel=channel,
+        )
     )
-    session.add(challenge)
     audit(session, actor=staff, action="login:code-sent", at=now, fields=[channel])
     session.flush()
-    return staff, challenge, code
+    return CodeRequest(staff=staff, challenge_id=challenge_id, code=code)
 
 
 def normalise_code(code: str) -> str:
@@ -170,28 +225,51 @@ class Opened:
     expires_at: datetime
 
 
+def _end_codes(session: Session, staff_id: int, now: datetime) -> None:
+    session.execute(
+        update(LoginChallenge)
+        .where(
+            col(LoginChallenge.staff_id) == staff_id,
+            col(LoginChallenge.used_at).is_(None),
+            col(LoginChallenge.expires_at) > now,
+        )
+        .values(expires_at=now)
+    )
+
+
+def _live_challenge(session: Session, staff_id: int, now: datetime) -> LoginChallenge | None:
+    """The staff member's live code (at most one: a new one ends the others), locked, so
+    concurrent tries are counted one after the other."""
+    query = (
+        select(LoginChallenge)
+        .where(
+            LoginChallenge.staff_id == staff_id,
+            col(LoginChallenge.used_at).is_(None),
+            col(LoginChallenge.expires_at) > now,
+            col(LoginChallenge.attempts) < MAX_TRIES,
+        )
+        .order_by(col(LoginChallenge.created_at).desc())
+        .limit(1)
+        .with_for_update()
+    )
+    return session.exec(query).first()
+
+
 def redeem(
     session: Session, *, email: str, code: str, now: datetime, label: str = ""
 ) -> Opened | None:
-    """Open a session for the staff member whose newest live code is ``code``.
+    """Open a session for the staff member whose live code is ``code``.
 
     None for a wrong code, an unknown address, or no live code: the caller commits the counted
     try, then refuses. After ``MAX_TRIES`` wrong tries the code is dead."""
     digits = normalise_code(code)
     staff = _staff_by_email(session, email)
     if staff is None or staff.id is None:
+        _code_hash("0" * 16, digits)  # the work a staff address costs: no answer by timing
         audit(session, actor=None, action="login:refused", at=now)
         return None
-    challenge = session.exec(
-        select(LoginChallenge)
-        .where(LoginChallenge.staff_id == staff.id, col(LoginChallenge.used_at).is_(None))
-        .order_by(col(LoginChallenge.created_at).desc())
-        .limit(1)
-    ).first()
-    live = (
-        challenge is not None and utc(challenge.expires_at) > now and challenge.attempts < MAX_TRIES
-    )
-    if challenge is None or not live:
+    challenge = _live_challenge(session, staff.id, now)
+    if challenge is None:
         audit(session, actor=staff, action="login:refused", at=now, fields=["expired"])
         return None
     challenge.attempts += 1
@@ -229,9 +307,16 @@ def _live_session(session: Session, row: StaffSession | None, now: datetime) -> 
     return row
 
 
+def _plausible(token: object) -> bool:
+    """Whether ``token`` could be one Homeward issued (ASCII, of sane length) before it is
+    hashed or checked: anything else (a surrogate from a mis-encoded environment, a megabyte
+    of text) is refused as not signed in, never with another error."""
+    return isinstance(token, str) and 0 < len(token) <= MAX_TOKEN and token.isascii()
+
+
 def session_of(session: Session, token: str, now: datetime) -> StaffSession:
     """The live session whose token is ``token`` (refused: unknown, expired or revoked)."""
-    if not token:
+    if not _plausible(token):
         raise NotSignedIn(f"session: not signed in; {SIGN_IN_AGAIN}")
     row = session.exec(
         select(StaffSession).where(StaffSession.token_hash == token_hash(token))
@@ -251,6 +336,8 @@ def issue_assertion(
     Returns the token and when it stops being accepted by a run that has not yet used it."""
     if principal.kind != "staff" or principal.session_id is None or principal.staff_id is None:
         raise NotSignedIn(f"session: only a signed-in person gets a run assertion; {SIGN_IN_AGAIN}")
+    if not _FLOW_NAME.fullmatch(flow):
+        raise InvalidInput("flow: give the flow's name as Prefect shows it, e.g. advance-case")
     expires = now + timedelta(minutes=get_settings().assertion_minutes)
     grant = RunGrant(
         id=secrets.token_hex(8),
@@ -265,52 +352,78 @@ def issue_assertion(
     return str(_serializer().dumps({"g": grant.id, "f": flow})), expires
 
 
-def _grant_of(session: Session, credential: RunAssertion, now: datetime) -> RunGrant:
-    max_age = get_settings().assertion_minutes * 60
+NOT_ISSUED = "assertion: not one Homeward issued; get one with `homeward assertion`"
+
+
+def _canonical(token: str) -> bool:
+    """One assertion, one spelling: base64 decoding skips stray characters and spare bits, so
+    the signature is taken only exactly as it was written (the token's text is what was
+    issued, not any string that decodes to it)."""
+    signature = token.rpartition(".")[2]
+    try:
+        return base64_encode(base64_decode(signature)).decode("ascii") == signature
+    except BadData:
+        return False
+
+
+def _grant_of(session: Session, credential: RunAssertion) -> RunGrant:
+    """The grant a well-signed assertion names, locked (two runs racing to bind it wait for
+    each other), for this flow and not bound to another run."""
+    if not _plausible(credential.token) or not _canonical(credential.token):
+        raise NotSignedIn(NOT_ISSUED)
     try:
         payload = _serializer().loads(credential.token, max_age=None)
     except BadSignature:
-        raise NotSignedIn(
-            "assertion: not one Homeward issued; get one with `homeward assertion`"
-        ) from None
-    grant = session.get(RunGrant, str(payload.get("g", ""))) if isinstance(payload, dict) else None
+        raise NotSignedIn(NOT_ISSUED) from None
+    grant_id = str(payload.get("g", "")) if isinstance(payload, dict) else ""
+    grant = session.get(RunGrant, grant_id, with_for_update=True) if grant_id else None
     if grant is None or grant.flow != credential.flow:
         raise NotSignedIn(
             f"assertion: not issued for the flow {credential.flow!r}; get one with "
             f"`homeward assertion --flow {credential.flow}`"
         )
-    if grant.flow_run_id is None:
-        try:  # the signature's own timestamp, as well as the row's expiry
-            _serializer().loads(credential.token, max_age=max_age)
-        except SignatureExpired:
-            raise NotSignedIn("assertion: expired before it was used; get a new one") from None
-        if utc(grant.expires_at) <= now:
-            raise NotSignedIn("assertion: expired before it was used; get a new one")
-        grant.flow_run_id = credential.run_id
-        session.add(grant)
-        session.flush()
-    elif grant.flow_run_id != credential.run_id:
+    if grant.flow_run_id is not None and grant.flow_run_id != credential.run_id:
         raise NotSignedIn("assertion: already used by another run; get a new one for this run")
     return grant
+
+
+def _bind(session: Session, grant: RunGrant, credential: RunAssertion, now: datetime) -> None:
+    """A first use: the assertion must be fresh and its session live; the run then holds it."""
+    try:  # the signature's own timestamp, as well as the row's expiry
+        _serializer().loads(credential.token, max_age=get_settings().assertion_minutes * 60)
+    except SignatureExpired:
+        raise NotSignedIn("assertion: expired before it was used; get a new one") from None
+    if utc(grant.expires_at) <= now:
+        raise NotSignedIn("assertion: expired before it was used; get a new one")
+    held = session.get(StaffSession, grant.session_id)
+    if held is None or utc(held.expires_at) <= now:
+        raise NotSignedIn(f"assertion: its session expired before it was used; {SIGN_IN_AGAIN}")
+    grant.flow_run_id = credential.run_id
+    session.add(grant)
+    session.flush()
 
 
 def prove(session: Session, credential: Credential, now: datetime) -> Principal:
     """The principal a credential proves, or ``NotSignedIn`` naming what is wrong.
 
-    A run assertion stays good for the run it is bound to (a run paused for an approval
-    resumes days later) while its session is not revoked; it is refused to any other run."""
+    A run assertion is bound to the first run that presents it, if its session is live then.
+    It stays good for that run (a run paused for an approval resumes days later, after the
+    session's expiry) while the session is not ended and the person is active; it is refused
+    to any other run."""
     if isinstance(credential, Service):
         return Principal.service(credential.name)
     if isinstance(credential, SessionToken):
         row = session_of(session, credential.token, now)
         return Principal("staff", f"session {row.id}", row.staff_id, row.id)
-    grant = _grant_of(session, credential, now)
+    grant = _grant_of(session, credential)
     held = session.get(StaffSession, grant.session_id)
     if held is None or held.revoked_at is not None:
         raise NotSignedIn("assertion: the session it was issued in has ended; get a new one")
     staff = session.get(StaffMember, grant.staff_id)
     if staff is None or not staff.active:
         raise NotSignedIn("assertion: this staff member is no longer active")
+    if grant.flow_run_id is None:
+        _bind(session, grant, credential, now)
     proof = f"run {credential.run_id} for session {held.id}"
     return Principal("staff", proof[:120], grant.staff_id, held.id)
 

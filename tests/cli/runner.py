@@ -6,6 +6,7 @@ import io
 import os
 import sys
 from dataclasses import dataclass
+from typing import IO
 
 import pytest
 
@@ -25,9 +26,10 @@ def run_cli(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     *args: str,
-    stdin: str = "",
+    stdin: str | IO[str] = "",
 ) -> Result:
-    """``homeward ARGS`` with ``stdin`` piped in; returns exit code, stdout and stderr.
+    """``homeward ARGS`` with ``stdin`` piped in (text, or a file that a test answers from,
+    e.g. with the code of a sign-in email); returns exit code, stdout and stderr.
 
     ``--as EMAIL`` first in ARGS (a test's shorthand, not an option of ``homeward``) runs the
     command signed in as that staff member: a real session, opened as ``homeward login`` opens
@@ -39,7 +41,7 @@ def run_cli(
         os.environ["HOMEWARD_SESSION"] = token_for(args[1], state.clock.now())
         args = args[2:]
     monkeypatch.setattr(sys, "argv", ["homeward", *args])
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin) if isinstance(stdin, str) else stdin)
     code = 0
     try:
         main()

@@ -31,6 +31,6 @@ def test_a_deactivated_member_is_signed_out_everywhere(cli):
     assert refused.code == 12 and refused.err.count("\n") == 1, refused.err
     assert "ended" in refused.err
     with write_session() as session:  # and no new sign-in: no code is issued to them
-        assert identity.open_challenge(session, email=f.COORD, now=datetime.now(UTC)) is None
+        assert identity.open_challenge(session, email=f.COORD, now=datetime.now(UTC)).staff is None
     listed = cli("staff", "list")
     assert f.COORD in listed.out and " no" in listed.out.split(f.COORD)[1].splitlines()[0]

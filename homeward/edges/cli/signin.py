@@ -1,23 +1,26 @@
 """``homeward login``, ``logout``, ``whoami``, ``sessions`` and ``assertion``: proving who you are.
 
 Staff sign in with a one-time code sent to their staff email; the session token is kept in
-the user's config directory (mode 0600). Every other staff command acts as the signed-in
-person: there is no way to act as somebody else by typing their address.
+the user's config directory (mode 0600), and signing in again ends the session it replaces.
+Every other staff command acts as the signed-in person: there is no way to act as somebody
+else by typing their address.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import socket
 
 import typer
 from rich.table import Table
 
-from homeward.base.errors import InvalidInput
+from homeward.base.errors import InvalidInput, NotSignedIn
 from homeward.commands import signin
 from homeward.commands.runner import run
 from homeward.edges.cli import session_store
 from homeward.edges.cli.common import console, credential, local, state
+from homeward.protection.identity import SessionToken
 
 sessions_app = typer.Typer(help="Your sessions: list them, end one.", no_args_is_help=True)
 
@@ -32,9 +35,10 @@ def login(
     email = (email or typer.prompt("staff email")).strip()
     if "@" not in email:
         raise InvalidInput("email: give your staff email address, e.g. ana@iom-it.example.org")
+    session_store.check()  # refuse an unsafe token file before a code is used up
     if code is None:
         requested = signin.request_code(email, clock=state.clock)
-        signin.deliver(requested)
+        signin.deliver(requested, clock=state.clock)
         console.print(
             f"If {email} is a staff address, a sign-in code was sent to it; it works once, "
             f"for {requested.minutes} minutes."
@@ -42,7 +46,11 @@ def login(
         code = typer.prompt("code")
     label = f"cli {getpass.getuser()}@{socket.gethostname()}"
     opened = signin.sign_in(email, code, label=label, clock=state.clock)
+    replaced = session_store.stored()
     path = session_store.store(opened.token)
+    if replaced:  # its token is no longer kept anywhere here: end the session too
+        with contextlib.suppress(NotSignedIn):
+            run(signin.EndSession(), SessionToken(replaced), clock=state.clock)
     console.print(
         f"signed in as {email.lower()}: session {opened.session_id} until "
         f"{local(opened.expires_at)} (kept in {path})"
@@ -51,7 +59,11 @@ def login(
 
 def logout() -> None:
     """End this session here and on the server."""
-    ended = run(signin.EndSession(), credential(), clock=state.clock)
+    try:
+        ended = run(signin.EndSession(), credential(), clock=state.clock)
+    except NotSignedIn:
+        session_store.forget()  # ended, expired or unknown already: drop the dead token too
+        raise
     session_store.forget()
     console.print(f"signed out: session {ended.session_id} ended")
 
