@@ -57,11 +57,22 @@ def head_revision() -> str:
     return head
 
 
+_AT_HEAD: set[str] = set()  # databases this process found at the head revision
+
+
 def ensure_schema(engine: Engine | None = None) -> None:
-    """Refuse to work on a database that is not at this version's schema."""
+    """Refuse to work on a database that is not at this version's schema.
+
+    Asked once per database and process: a schema is only ever upgraded, by ``homeward db
+    upgrade`` while Homeward is stopped, so a database once found at the head stays there."""
+    engine = engine or get_engine()
+    where = engine.url.render_as_string(hide_password=True)
+    if where in _AT_HEAD:
+        return
     current, head = current_revision(engine), head_revision()
     if current != head:
         raise Refused(
             f"the database is at schema {current or 'empty'}, this Homeward needs "
             f"{head}; run `homeward db upgrade`"
         )
+    _AT_HEAD.add(where)
