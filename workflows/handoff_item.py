@@ -15,7 +15,8 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from homeward.base.errors import InvalidInput
-from homeward.commands.items import AcceptHandoff, ItemChanged, ProposeHandoff, RejectHandoff
+from homeward.commands.handoffs import AcceptHandoff, ProposeHandoff, RejectHandoff
+from homeward.commands.items import ItemChanged
 from homeward.commands.runner import Command
 from homeward.records.idempotency import flow_key
 from workflows.items import HandoffRejection, item_case, reason_text

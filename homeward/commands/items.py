@@ -1,5 +1,5 @@
-"""Checklist items as commands: list, show (with its notes), done, skip, assign, reopen, due,
-and handoffs (propose, accept, reject).
+"""Checklist items as commands: list, show (with its notes), done, skip, assign, reopen, due;
+their handoffs are in ``homeward.commands.handoffs``.
 
 Each command calls the engine (``tasks``) as the proven staff member; the engine checks the
 permission table, the case's version and the procedure. Free text (notes and reasons) is kept
@@ -24,7 +24,7 @@ from homeward.commands.runner import Command, Context
 from homeward.protection.access import ensure_can_see
 from homeward.records.directory import get_org, get_staff, orgs_by_id
 from statemachines.cases import get_case
-from tasks import checklist, checklist_changes, handoffs, notes
+from tasks import checklist, checklist_changes, notes
 from tasks.catalog import load_catalog
 from tasks.queries import ItemFilter, list_items
 
@@ -60,7 +60,7 @@ def changed(session: Session, item_id: int, assignee: str | None = None) -> Item
     )
 
 
-class _ItemCommand(Command[ItemChanged]):
+class ItemCommand(Command[ItemChanged]):
     """An item write: keyed commands keep their ``ItemChanged``; free text stays out of args."""
 
     view = ItemChanged
@@ -71,7 +71,7 @@ class _ItemCommand(Command[ItemChanged]):
 
 
 @dataclass(frozen=True)
-class DoneItem(_ItemCommand):
+class DoneItem(ItemCommand):
     """Record an item as done (with its outcome, if it has outcomes; an optional note)."""
 
     item_id: int
@@ -95,7 +95,7 @@ class DoneItem(_ItemCommand):
 
 
 @dataclass(frozen=True)
-class SkipItem(_ItemCommand):
+class SkipItem(ItemCommand):
     """Record an item as skipped, with a reason (stored encrypted)."""
 
     item_id: int
@@ -117,7 +117,7 @@ class SkipItem(_ItemCommand):
 
 
 @dataclass(frozen=True)
-class AssignItem(_ItemCommand):
+class AssignItem(ItemCommand):
     """Give an item to one staff member (``to``: their email) of its owner organisation."""
 
     item_id: int
@@ -139,7 +139,7 @@ class AssignItem(_ItemCommand):
 
 
 @dataclass(frozen=True)
-class ReopenItem(_ItemCommand):
+class ReopenItem(ItemCommand):
     """Open a done or skipped item again, with a reason (stored encrypted)."""
 
     item_id: int
@@ -161,7 +161,7 @@ class ReopenItem(_ItemCommand):
 
 
 @dataclass(frozen=True)
-class ChangeDue(_ItemCommand):
+class ChangeDue(ItemCommand):
     """Move an open item's due date to the local day ``on``, with a reason (encrypted)."""
 
     item_id: int
@@ -185,71 +185,6 @@ class ChangeDue(_ItemCommand):
 
     def args(self) -> Mapping[str, Any]:
         return {**super().args(), "on": self.on.isoformat()}
-
-
-@dataclass(frozen=True)
-class ProposeHandoff(_ItemCommand):
-    """Hand an item to the organisation ``to`` (slug); it stays ours until they accept."""
-
-    item_id: int
-    to: str
-    reason: str | None = None
-    expected_version: int | None = None
-    name = "items handoff"
-    private = ("reason", "expected_version")
-
-    def execute(self, ctx: Context) -> ItemChanged:
-        handoffs.propose(
-            ctx.session,
-            item_id=self.item_id,
-            to_org_slug=self.to,
-            actor=ctx.staff,
-            now=ctx.now,
-            reason=self.reason,
-            expected_version=self.expected_version,
-        )
-        return changed(ctx.session, self.item_id)
-
-
-@dataclass(frozen=True)
-class AcceptHandoff(_ItemCommand):
-    """Accept the handoff of an item to the actor's organisation."""
-
-    item_id: int
-    expected_version: int | None = None
-    name = "items accept"
-
-    def execute(self, ctx: Context) -> ItemChanged:
-        handoffs.accept(
-            ctx.session,
-            item_id=self.item_id,
-            actor=ctx.staff,
-            now=ctx.now,
-            expected_version=self.expected_version,
-        )
-        return changed(ctx.session, self.item_id)
-
-
-@dataclass(frozen=True)
-class RejectHandoff(_ItemCommand):
-    """Reject the handoff of an item to the actor's organisation, with a reason."""
-
-    item_id: int
-    reason: str
-    expected_version: int | None = None
-    name = "items reject"
-    private = ("reason",)
-
-    def execute(self, ctx: Context) -> ItemChanged:
-        handoffs.reject(
-            ctx.session,
-            item_id=self.item_id,
-            actor=ctx.staff,
-            now=ctx.now,
-            reason=self.reason,
-            expected_version=self.expected_version,
-        )
-        return changed(ctx.session, self.item_id)
 
 
 def _id(item: ChecklistItem) -> int:

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import col, select
 
 from homeward.base.models import AuditEntry, CaseEvent, ItemStatus, StaffSession
-from homeward.commands.items import ProposeHandoff
+from homeward.commands.handoffs import ProposeHandoff
 from homeward.commands.runner import run
 from homeward.commands.signin import EndSession
 from homeward.edges.cli import session_store

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from homeward.base.errors import InvalidInput
+from homeward.commands import handoffs
 from homeward.commands import items as cmd
 from homeward.commands.runner import Command, run
 from homeward.edges.cli import notes
@@ -101,14 +102,14 @@ def items_handoff(
 ) -> None:
     """Hand an item to another organisation; it stays yours until they accept (a child's
     reception items stay with DGASPC)."""
-    _run(cmd.ProposeHandoff(item_id, to, reason, expect_version), request_id)
+    _run(handoffs.ProposeHandoff(item_id, to, reason, expect_version), request_id)
     console.print(f"item #{item_id} handed to {to}, awaiting their answer")
 
 
 @items_app.command("accept")
 def items_accept(item_id: int, expect_version: int = expect_version_option()) -> None:
     """Accept the handoff of an item to your organisation."""
-    _run(cmd.AcceptHandoff(item_id, expect_version))
+    _run(handoffs.AcceptHandoff(item_id, expect_version))
     console.print(f"item #{item_id} is now your organisation's")
 
 
@@ -119,7 +120,7 @@ def items_reject(
     expect_version: int = expect_version_option(),
 ) -> None:
     """Reject the handoff of an item to your organisation."""
-    _run(cmd.RejectHandoff(item_id, reason, expect_version))
+    _run(handoffs.RejectHandoff(item_id, reason, expect_version))
     console.print(f"handoff of item #{item_id} rejected")
 
 
