@@ -43,8 +43,11 @@ from homeward.base import settings as homeward_settings  # noqa: E402
 from homeward.base.db import get_engine, make_engine, write_session  # noqa: E402
 from homeward.base.migrate import upgrade  # noqa: E402
 from homeward.base.models import ChecklistItem, ItemStatus, OutboxMessage  # noqa: E402
+from homeward.commands.runner import run as run_command  # noqa: E402
+from homeward.commands.signin import IssueAssertion  # noqa: E402
 from homeward.crypt.keys import init_keyring  # noqa: E402
 from homeward.edges.demo import ORGANISATIONS, seed, staff_email  # noqa: E402
+from homeward.protection import identity  # noqa: E402
 from homeward.protection.vault import PersonIn  # noqa: E402
 from homeward.records.directory import acting, get_org, list_orgs  # noqa: E402
 from notifications.reminders import queue_reminders  # noqa: E402
@@ -137,6 +140,19 @@ def finish_stage(case_ref: str) -> None:
             )
 
 
+def assertions(email: str, flow_name: str, count: int) -> list[str]:
+    """``count`` run assertions for ``flow_name``, issued in one session of ``email``, as
+    ``homeward login`` and then ``homeward assertion --flow`` would (outside the timings)."""
+    now = datetime.now(UTC)
+    with write_session() as session:
+        opened = identity.open_challenge(session, email=email, now=now, channel="bench")
+        assert opened is not None
+        signed = identity.redeem(session, email=email, code=opened[2], now=now, label="bench")
+    assert signed is not None
+    token = identity.SessionToken(signed.token)
+    return [run_command(IssueAssertion(flow_name), token).token for _ in range(count)]
+
+
 def prefect_bytes() -> int:
     """Bytes Prefect's SQLite database uses (pages in use, WAL checkpointed)."""
     path = PREFECT_SERVER_DATABASE_CONNECTION_URL.value().split("///", 1)[1]
@@ -175,10 +191,11 @@ async def overhead(runs: int) -> dict[str, float]:
     engine_only = statistics.median(
         [_clocked(lambda i=i: engine_mark_done(i)) for i in items[:runs]]  # type: ignore[misc]
     )
+    signed = assertions(CASEWORKER, "record-checklist-item", runs)
     record = await median_of(
         runs,
         lambda i: record_checklist_item(
-            item_id=items[runs + i], result=ItemResult.DONE, acting_email=CASEWORKER
+            item_id=items[runs + i], result=ItemResult.DONE, assertion=signed[i]
         ),
     )
     return {
@@ -258,11 +275,11 @@ async def growth(runs: int) -> dict[str, float]:
             data={"method": "signed", "language": "ro"},
         ),
     )
-    items = open_items(runs)
+    items, signed = open_items(runs), assertions(CASEWORKER, "record-checklist-item", runs)
     await measure(
         "record-checklist-item",
         lambda i: record_checklist_item(
-            item_id=items[i], result=ItemResult.DONE, acting_email=CASEWORKER
+            item_id=items[i], result=ItemResult.DONE, assertion=signed[i]
         ),
     )
     await measure("sweep-due-items", lambda _: sweep_due_items(send=False))

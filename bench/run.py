@@ -188,8 +188,8 @@ def child_bulk(count: int, folder: str) -> dict[str, Any]:
     from homeward.base.clock import local_date
     from homeward.base.db import get_engine, write_session
     from homeward.edges.demo import staff_email
-    from homeward.edges.intake.load import import_rows
-    from homeward.edges.intake.rows import validate_file
+    from homeward.intake.load import import_rows
+    from homeward.intake.rows import validate_file
     from homeward.records.directory import acting
 
     engine = get_engine()

@@ -5,7 +5,8 @@
 - ``homeward.commands``: one typed request per action and one runner that owns the transaction,
   the proven principal, permissions, the request key and the audit line;
 - the card packages ``notifications``, ``statemachines``, ``tasks`` and ``homeward.reporting``:
-  the procedure itself;
+  the procedure itself; beside ``notifications``, ``homeward.intake`` reads an existing
+  caseload from a spreadsheet and opens its cases in bulk;
 - ``homeward.protection`` (crypto, keys, vault, access, permissions, consent, retention, backups,
   identity) and ``homeward.records`` (audit, history, idempotency, locking, directory);
 - ``homeward.base``: tables, database and migrations, settings, errors, clock.

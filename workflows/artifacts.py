@@ -14,9 +14,9 @@ import re
 
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
+from homeward.reporting.caseload import Row
 from homeward.reporting.render import progress_svg
 from homeward.reporting.tables import Report, Table
-from workflows.caseload import Row
 
 _NOT_KEY = re.compile(r"[^a-z0-9]+")
 

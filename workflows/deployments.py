@@ -1,7 +1,9 @@
 """Every flow as a deployment, for `homeward up` to serve: `prefect.serve(*build_deployments())`.
 
 What runs when is the table ``DEPLOYMENTS``: a cron line for the scheduled flows, none for those
-a coordinator starts from the Prefect UI's form. Schedules run in ``HOMEWARD_TIMEZONE``.
+a coordinator starts from the Prefect UI's form. Schedules run in ``HOMEWARD_TIMEZONE``. No
+deployment sets parameters: scheduled runs act as the service ``scheduler``, and a person
+starting a run gives it their own run assertion (``homeward assertion --flow NAME``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ DEPLOYMENTS: tuple[Planned, ...] = (
     Planned(handoff_item, "handoff-item", None, "Propose, accept or reject an item's handoff"),
     Planned(sweep_due_items, "sweep-due-items", "0 * * * *", "Reminders, escalations, outbox"),
     Planned(schedule_follow_ups, "schedule-follow-ups", "0 6 * * *", "Follow-up visits, invites"),
-    Planned(caseload_report, "caseload-report", "30 6 * * *", "Dashboard and reports"),
+    Planned(caseload_report, "caseload-report", "30 6 * * *", "Dashboard (manager's run: reports)"),
 )
 
 

@@ -1,7 +1,9 @@
 """Flow ``handoff-item``: hand a checklist item to another organisation, or answer a handoff.
 
-The engine checks the sharing consent, who may hand off and who may answer; the notices to
-the organisations are queued by the notifications package in the same transaction.
+The run acts for the person whose run assertion started it, through the same commands as
+``homeward items handoff``, ``accept`` and ``reject``. The engine checks the sharing consent,
+who may hand off and who may answer; the notices to the organisations are queued by the
+notifications package in the same transaction.
 """
 
 from __future__ import annotations
@@ -12,13 +14,22 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from homeward.base.db import write_session
 from homeward.base.errors import InvalidInput
-from homeward.records.directory import acting
-from homeward.records.idempotency import flow_key, once
-from tasks import handoffs
-from workflows.items import HandoffRejection, item_case
-from workflows.runtime import CaseView, engine_errors, in_engine, item_run_name, label_run, now
+from homeward.commands.handoffs import AcceptHandoff, ProposeHandoff, RejectHandoff
+from homeward.commands.items import ItemChanged
+from homeward.commands.runner import Command
+from homeward.records.idempotency import flow_key
+from workflows.items import HandoffRejection, item_case, reason_text
+from workflows.runtime import (
+    command,
+    engine_errors,
+    item_run_name,
+    label_run,
+    prove_run,
+    run_credential,
+)
+
+FLOW = "handoff-item"
 
 
 class HandoffAction(StrEnum):
@@ -33,47 +44,23 @@ def _required(value: str | None, field: str, what: str) -> str:
     return value
 
 
-def _handoff(
-    item_id: int,
-    action: HandoffAction,
-    acting_email: str,
-    to_org: str | None,
-    rejection: HandoffRejection | None,
-    key: str | None,
-) -> CaseView:
-    with write_session() as session:
-        actor = acting(session=session, email=acting_email)
-
-        def act() -> dict[str, Any]:
-            if action is HandoffAction.PROPOSE:
-                slug = _required(
-                    to_org, "to_org", "name the organisation (slug) to hand the item to"
-                )
-                handoff = handoffs.propose(
-                    session, item_id=item_id, to_org_slug=slug, actor=actor, now=now()
-                )
-            elif action is HandoffAction.ACCEPT:
-                handoff = handoffs.accept(session, item_id=item_id, actor=actor, now=now())
-            else:
-                why = _required(
-                    rejection, "rejection", "say why; choose one of " + ", ".join(HandoffRejection)
-                )
-                reason = why.replace("_", " ")
-                handoff = handoffs.reject(
-                    session, item_id=item_id, actor=actor, now=now(), reason=reason
-                )
-            return {"item_id": item_id, "handoff_id": handoff.id, "case_id": handoff.case_id}
-
-        args = {"item_id": item_id, "action": action, "to_org": to_org, "rejection": rejection}
-        once(session, key=key, command="handoff-item", actor=actor, args=args, now=now(), run=act)
-        return item_case(session, item_id)
+def _command(
+    item_id: int, action: HandoffAction, to_org: str | None, rejection: HandoffRejection | None
+) -> Command[ItemChanged]:
+    if action is HandoffAction.PROPOSE:
+        slug = _required(to_org, "to_org", "name the organisation (slug) to hand the item to")
+        return ProposeHandoff(item_id, slug)
+    if action is HandoffAction.ACCEPT:
+        return AcceptHandoff(item_id)
+    why = _required(rejection, "rejection", "say why; choose one of " + ", ".join(HandoffRejection))
+    return RejectHandoff(item_id, reason_text(why))
 
 
-@flow(name="handoff-item", flow_run_name=item_run_name("handoff"), persist_result=False)
+@flow(name=FLOW, flow_run_name=item_run_name("handoff"), persist_result=False)
 async def handoff_item(
     item_id: int,
     action: HandoffAction,
-    acting_email: str,
+    assertion: str,
     to_org: str | None = None,
     rejection: HandoffRejection | None = None,
     request_id: str | None = None,
@@ -83,7 +70,8 @@ async def handoff_item(
     Args:
         item_id: the item's number, as ``homeward case show`` lists it.
         action: ``propose``, ``accept`` or ``reject``.
-        acting_email: the staff member acting (their email).
+        assertion: who acts: paste the output of ``homeward assertion --flow handoff-item``
+            (one run, used within minutes).
         to_org: for ``propose``: the receiving organisation's slug, e.g. ``adpare``.
         rejection: for ``reject``: why (a code).
         request_id: an idempotency key (8-100 of letters, digits and ``. _ : -``); by default
@@ -93,8 +81,12 @@ async def handoff_item(
         The item number, the action, and the case_ref and stage of its case.
     """
     with engine_errors():
+        cred = run_credential(assertion, FLOW)
         key = flow_key(flow_run.get_id(), f"handoff-{action}", request_id)
-    view = await in_engine(lambda: _handoff(item_id, action, acting_email, to_org, rejection, key))
+    await prove_run(cred)  # a forged or replayed assertion stops the run here
+    with engine_errors():
+        step = _command(item_id, action, to_org, rejection)
+    view = item_case(await command(step, cred, key=key))
     await label_run(view, f"item-{item_id}-handoff-{action}")
     get_run_logger().info("case %s: handoff of item #%s: %s", view.case_ref, item_id, action)
     return view.summary(item_id=item_id, handoff=str(action))

@@ -1,4 +1,4 @@
-"""What the checklist-item flows share: the item's case as a view, and fixed reason codes.
+"""What the checklist-item flows share: fixed reason codes, and the item's case as a view.
 
 A reason typed as free text could name a person, and a flow's parameters are stored by Prefect
 in the clear; so the item flows take reasons as codes from these lists. The engine still keeps
@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlmodel import Session
-
-from homeward.base.db import system_scope
-from tasks.checklist import get_item
+from homeward.commands.items import ItemChanged
 from workflows.runtime import CaseView
 
 
@@ -35,8 +32,11 @@ class HandoffRejection(StrEnum):
     WRONG_ORGANISATION = "wrong_organisation"
 
 
-def item_case(session: Session, item_id: int) -> CaseView:
-    """The view of the case an item belongs to (read after the engine allowed the change)."""
-    with system_scope(session):  # a rejected handoff may leave the case out of the actor's sight
-        _item, case = get_item(session, item_id)
-        return CaseView.of(session, case)
+def reason_text(code: str) -> str:
+    """A reason code as the engine stores it: ``no_capacity`` -> ``no capacity``."""
+    return str(code).replace("_", " ")
+
+
+def item_case(changed: ItemChanged) -> CaseView:
+    """The view of the case an item belongs to, from the command's view of the change."""
+    return CaseView(changed.case_ref, changed.stage, changed.org_kind)

@@ -1,7 +1,9 @@
 """Flow ``record-checklist-item``: a checklist item recorded done, or skipped with a reason.
 
 Items stay rows in Homeward's database: one run records one item, with no Prefect task per
-item. The run is named and tagged after the item's case once the engine has recorded it.
+item, through the same commands as ``homeward items done`` and ``skip``, acting for the person
+whose run assertion started it. The run is named and tagged after the item's case once the
+engine has recorded it.
 """
 
 from __future__ import annotations
@@ -12,13 +14,21 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from homeward.base.db import write_session
 from homeward.base.errors import InvalidInput
-from homeward.records.directory import acting
-from homeward.records.idempotency import flow_key, once
-from tasks import checklist
-from workflows.items import SkipReason, item_case
-from workflows.runtime import CaseView, engine_errors, in_engine, item_run_name, label_run, now
+from homeward.commands.items import DoneItem, ItemChanged, SkipItem
+from homeward.commands.runner import Command
+from homeward.records.idempotency import flow_key
+from workflows.items import SkipReason, item_case, reason_text
+from workflows.runtime import (
+    command,
+    engine_errors,
+    item_run_name,
+    label_run,
+    prove_run,
+    run_credential,
+)
+
+FLOW = "record-checklist-item"
 
 
 class ItemResult(StrEnum):
@@ -26,51 +36,23 @@ class ItemResult(StrEnum):
     SKIPPED = "skipped"
 
 
-def _record(
-    item_id: int,
-    result: ItemResult,
-    acting_email: str,
-    outcome: str | None,
-    skip_reason: SkipReason | None,
-    key: str | None,
-) -> CaseView:
-    if result is ItemResult.SKIPPED and skip_reason is None:
+def _command(
+    item_id: int, result: ItemResult, outcome: str | None, skip_reason: SkipReason | None
+) -> Command[ItemChanged]:
+    if result is ItemResult.DONE:
+        return DoneItem(item_id, outcome)
+    if skip_reason is None:
         raise InvalidInput(
             "skip_reason: say why the item is skipped; choose one of " + ", ".join(SkipReason)
         )
-    with write_session() as session:
-        actor = acting(session=session, email=acting_email)
-
-        def record() -> dict[str, Any]:
-            if result is ItemResult.DONE:
-                item = checklist.mark_done(
-                    session, item_id=item_id, actor=actor, now=now(), outcome=outcome
-                )
-            else:
-                reason = str(skip_reason).replace("_", " ")
-                item = checklist.mark_skipped(
-                    session, item_id=item_id, actor=actor, now=now(), reason=reason
-                )
-            return {"item_id": item.id, "case_id": item.case_id, "status": item.status}
-
-        args = {"item_id": item_id, "result": result, "outcome": outcome, "skip": skip_reason}
-        once(
-            session,
-            key=key,
-            command="record-checklist-item",
-            actor=actor,
-            args=args,
-            now=now(),
-            run=record,
-        )
-        return item_case(session, item_id)
+    return SkipItem(item_id, reason_text(skip_reason))
 
 
-@flow(name="record-checklist-item", flow_run_name=item_run_name("record"), persist_result=False)
+@flow(name=FLOW, flow_run_name=item_run_name("record"), persist_result=False)
 async def record_checklist_item(
     item_id: int,
     result: ItemResult,
-    acting_email: str,
+    assertion: str,
     outcome: str | None = None,
     skip_reason: SkipReason | None = None,
     request_id: str | None = None,
@@ -80,7 +62,8 @@ async def record_checklist_item(
     Args:
         item_id: the item's number, as ``homeward case show`` lists it.
         result: ``done`` or ``skipped``.
-        acting_email: the staff member recording it (their email).
+        assertion: who records it: paste the output of
+            ``homeward assertion --flow record-checklist-item`` (one run, used within minutes).
         outcome: for items with outcomes (e.g. a best-interests assessment), the outcome code.
         skip_reason: why the item is skipped (required for ``skipped``; a code).
         request_id: an idempotency key (8-100 of letters, digits and ``. _ : -``); by default
@@ -90,10 +73,12 @@ async def record_checklist_item(
         The item number, what was recorded, and the case_ref and stage of its case.
     """
     with engine_errors():
+        cred = run_credential(assertion, FLOW)
         key = flow_key(flow_run.get_id(), "record", request_id)
-    view = await in_engine(
-        lambda: _record(item_id, result, acting_email, outcome, skip_reason, key)
-    )
+    await prove_run(cred)  # a forged or replayed assertion stops the run here
+    with engine_errors():
+        step = _command(item_id, result, outcome, skip_reason)
+    view = item_case(await command(step, cred, key=key))
     await label_run(view, f"item-{item_id}-{result}")
     get_run_logger().info("case %s: item #%s %s", view.case_ref, item_id, result)
     return view.summary(item_id=item_id, recorded=str(result))

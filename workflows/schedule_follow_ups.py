@@ -2,7 +2,8 @@
 (+2 weeks, +1, +3 and +6 months from arrival), each invited once by calendar email.
 
 Thin over ``notifications.visits.schedule_follow_ups``, which is idempotent: rerunning the flow
-the same day creates and queues nothing new.
+the same day creates and queues nothing new. The run acts as the service ``scheduler`` (no
+person), and its audit line and history events are recorded as such.
 """
 
 from __future__ import annotations
@@ -12,15 +13,8 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from homeward.base.db import write_session
-from notifications.visits import FollowUpReport
-from notifications.visits import schedule_follow_ups as ensure_visits
-from workflows.runtime import dated_run_name, in_engine, now
-
-
-def _schedule() -> FollowUpReport:
-    with write_session() as session:
-        return ensure_visits(session, now=now())
+from homeward.commands.scheduled import ScheduleFollowUps
+from workflows.runtime import SCHEDULER, command, dated_run_name
 
 
 @flow(
@@ -34,7 +28,7 @@ async def schedule_follow_ups() -> dict[str, Any]:
     Returns:
         Counts: cases in reintegration, visit items created, invitations queued.
     """
-    report = await in_engine(_schedule)
+    report = await command(ScheduleFollowUps(), SCHEDULER)
     get_run_logger().info(
         "follow-ups: %s cases in reintegration, %s visits created, %s invitations queued",
         *asdict(report).values(),

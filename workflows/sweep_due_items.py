@@ -6,7 +6,8 @@ overdue go into each staff member's digest, overdue items past their rule escala
 organisation's supervisors (or the case owner's, when it has none), again every
 ``repeat_every_days`` until done; partners' overdue items also reach the case owner's
 coordinators. The run does its work once per local day, from ``HOMEWARD_MAIL_DIGEST_HOUR``; the
-other hourly runs find nothing to do and only drain.
+other hourly runs find nothing to do and only drain. The run acts as the service
+``scheduler`` (no person), and its audit line and history events are recorded as such.
 """
 
 from __future__ import annotations
@@ -16,17 +17,11 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from homeward.base.db import write_session
 from homeward.base.faults import crash_point
 from homeward.base.settings import get_settings
-from notifications.reminders import ReminderReport, queue_reminders
+from homeward.commands.scheduled import QueueReminders
 from notifications.sender import drain
-from workflows.runtime import dated_run_name, engine_errors, in_engine, now
-
-
-def _queue() -> ReminderReport:
-    with write_session() as session:
-        return queue_reminders(session, now=now())
+from workflows.runtime import SCHEDULER, command, dated_run_name, engine_errors
 
 
 def smtp_configured() -> bool:
@@ -46,7 +41,7 @@ async def sweep_due_items(send: bool | None = None) -> dict[str, Any]:
         sent, emails sent, retried and dead-lettered.
     """
     log = get_run_logger()
-    queued = await in_engine(_queue)
+    queued = await command(QueueReminders(), SCHEDULER)
     log.info(
         "reminders: %s coming due, %s due today, %s overdue, %s escalated, %s emails queued",
         *asdict(queued).values(),

@@ -113,15 +113,12 @@ class Settings(BaseSettings):
     mail_max_attempts: int = Field(default=8, ge=1, le=50)
     mail_retry_base_seconds: int = Field(default=60, ge=0, le=86_400)
 
-    # Prefect flows (workflows/): human approvals inside a paused run, the scheduled report.
+    # Prefect flows (workflows/): human approvals inside a paused run.
     approval_timeout_seconds: int = Field(
         default=7 * 86_400, ge=1, description="how long a paused flow waits for a supervisor"
     )
     approval_poll_seconds: int = Field(
         default=10, ge=1, le=300, description="how often a paused flow checks for the answer"
-    )
-    report_as: str | None = Field(
-        default=None, description="manager email the scheduled caseload-report acts as"
     )
 
     @field_validator("timezone")

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# The engine's stages in procedure order, and its fixed closure reasons (both as in
-# ``statemachines``, which the core may not import; a test keeps them equal).
+# The engine's stages in procedure order, those a case is open in, and its fixed closure
+# reasons (as in ``statemachines``, which the core may not import; tests keep them equal).
 STAGE_ORDER = (
     "identified_abroad",
     "consent_obtained",
@@ -28,6 +28,7 @@ STAGE_ORDER = (
     "consent_withdrawn",
     "closed",
 )
+OPEN_STAGES = tuple(s for s in STAGE_ORDER if s not in ("consent_withdrawn", "closed"))
 CLOSURE_REASONS = (
     "support_period_ended",
     "no_longer_eligible",

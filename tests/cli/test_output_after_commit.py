@@ -36,7 +36,10 @@ def cli(db_url, capsys, monkeypatch, clock):
     def run(*args: str, stdin: str = ""):
         return run_cli(capsys, monkeypatch, *args, stdin=stdin)
 
-    return run
+    yield run
+    # ...and the text it could not write: a command printing straight to the console (not
+    # through a held capture) leaves it in rich's buffer, for the next test's first print
+    del console._buffer[:]
 
 
 class ClosedPipe(io.StringIO):

@@ -133,7 +133,10 @@ def test_imported_people_are_sealed_and_readable_by_the_owner(
     assert person["given_name"] == "Ana" and person["exploitation_form"] == "begging"
     with f.admin_read() as s:
         actions = [a.action for a in s.exec(select(AuditEntry))]
-    assert "import:cases:2" in actions
+        proofs = {e.proof for e in s.exec(select(CaseEvent).where(CaseEvent.trigger == "import"))}
+    assert "import:cases:2" in actions and "cmd:import cases" in actions
+    [proof] = proofs  # both cases' history names the importer's session
+    assert proof is not None and proof.startswith("session ")
 
 
 @pytest.mark.parametrize(

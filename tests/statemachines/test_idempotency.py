@@ -358,14 +358,16 @@ def test_two_sessions_that_read_the_same_version_cannot_both_write(db_url, clock
 # --- crashes ----------------------------------------------------------------------------
 
 
-def _signed_in() -> str:
-    """The coordinator's session token, for the ``homeward`` processes started here."""
-    return token_for(f.COORD, SYSTEM_CLOCK.now())  # the processes run on the wall clock
+def _signed_in(db_url: str) -> dict[str, str]:
+    """The environment of a ``homeward`` process signed in as the coordinator (a session
+    opened at the wall clock, which the process runs at)."""
+    token = token_for(f.COORD, SYSTEM_CLOCK.now())
+    return {**os.environ, "HOMEWARD_DATABASE_URL": db_url, "HOMEWARD_SESSION": token}
 
 
 def _homeward(db_url: str, *args: str, stdin: str = "") -> subprocess.Popen[bytes]:
     homeward = Path(sys.executable).parent / "homeward"
-    env = {**os.environ, "HOMEWARD_DATABASE_URL": db_url, "HOMEWARD_SESSION": _signed_in()}
+    env = _signed_in(db_url)
     proc = subprocess.Popen(
         [str(homeward), *args],
         env=env,
@@ -403,7 +405,7 @@ def _kill(proc: subprocess.Popen[bytes], engine: Engine, key: str, delay: float 
 
 def _retry(db_url: str, *args: str, stdin: str = "") -> str:
     homeward = Path(sys.executable).parent / "homeward"
-    env = {**os.environ, "HOMEWARD_DATABASE_URL": db_url, "HOMEWARD_SESSION": _signed_in()}
+    env = _signed_in(db_url)
     done = subprocess.run(
         [str(homeward), *args], env=env, input=stdin.encode(), capture_output=True, timeout=120
     )

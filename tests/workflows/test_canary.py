@@ -29,6 +29,7 @@ from statemachines.cases import CaseIn, get_case
 from tasks.catalog import load_catalog
 from tests import factories
 from tests.factories import COORD, SUPERVISOR
+from tests.signin import assertion_for
 from tests.workflows.helpers import add_enrolled_programme, closure_answered, dump, run
 from workflows.advance_case import advance_case
 from workflows.caseload_report import caseload_report
@@ -107,22 +108,28 @@ def _every_flow(ref: str, clock: SimulatedClock) -> str:
     clock.current = flows_now()  # consent is the flow's today: travel is arranged after it
     first, second, third, fourth = factories.items(ref, stage="consent_obtained", status="open")[:4]
     outcome = (load_catalog().spec(first.code).outcomes or (None,))[0]
-    run(record_checklist_item(item_id=first.id, result="done", acting_email=COORD, outcome=outcome))
+    record, hand = "record-checklist-item", "handoff-item"
+    done = assertion_for(COORD, record)
+    run(record_checklist_item(item_id=first.id, result="done", assertion=done, outcome=outcome))
+    skip = assertion_for(COORD, record)
     run(
         record_checklist_item(
-            item_id=second.id, result="skipped", acting_email=COORD, skip_reason="person_declined"
+            item_id=second.id, result="skipped", assertion=skip, skip_reason="person_declined"
         )
     )
     for item in (third, fourth):
-        run(handoff_item(item_id=item.id, action="propose", acting_email=COORD, to_org="adpare"))
+        propose = assertion_for(COORD, hand)
+        run(handoff_item(item_id=item.id, action="propose", assertion=propose, to_org="adpare"))
     ngo = "cw@adpare.example.org"
-    run(handoff_item(item_id=third.id, action="accept", acting_email=ngo))
-    run(handoff_item(item_id=fourth.id, action="reject", acting_email=ngo, rejection="no_capacity"))
+    run(handoff_item(item_id=third.id, action="accept", assertion=assertion_for(ngo, hand)))
+    no = assertion_for(ngo, hand)
+    run(handoff_item(item_id=fourth.id, action="reject", assertion=no, rejection="no_capacity"))
     _to_reintegration(ref, clock)
     run(schedule_follow_ups())
     run(sweep_due_items(send=False))
     add_enrolled_programme(MANAGER, [ref, other["case_ref"]])
-    run(caseload_report(stuck_after_days=1, manager_email=MANAGER))
+    run(caseload_report(stuck_after_days=1))  # the scheduler's: the dashboard
+    run(caseload_report(stuck_after_days=1, assertion=assertion_for(MANAGER, "caseload-report")))
     no = {"approve": False, "approver_email": SUPERVISOR, **REASON, "rejection": "wrong_reason"}
     flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
     run(closure_answered(flow, ref, no))
@@ -140,8 +147,14 @@ def _every_flow_failing(ref: str, other: str, monkeypatch: pytest.MonkeyPatch) -
     # a slip in the approval form asks again (tests/workflows/test_approval.py); a case that
     # cannot close fails the run before anyone is asked
     _fails(advance_case(case_ref=other, trigger="close", acting_email=COORD, data=REASON))
-    _fails(record_checklist_item(item_id=999_999, result="done", acting_email=COORD))
-    _fails(handoff_item(item_id=999_999, action="accept", acting_email=COORD))
+    record = assertion_for(COORD, "record-checklist-item")
+    _fails(record_checklist_item(item_id=999_999, result="done", assertion=record))
+    _fails(record_checklist_item(item_id=999_999, result="done", assertion=record))  # replayed
+    _fails(
+        handoff_item(
+            item_id=999_999, action="accept", assertion=assertion_for(COORD, "handoff-item")
+        )
+    )
     _fails(start_return(case=CaseIn(participants={"ngo": "iom-ro"}), acting_email=COORD))
     _fails(caseload_report(stuck_after_days=0))
     monkeypatch.setenv("HOMEWARD_SMTP_HOST", "mail.example.org")

@@ -4,20 +4,25 @@ Prefect server and the test database: what the engine recorded, and what Prefect
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
 from homeward.base.clock import SimulatedClock
-from homeward.base.errors import HomewardError, InvalidInput, NotFound, Refused
-from homeward.base.models import HandoffStatus, ItemStatus
+from homeward.base.errors import HomewardError, InvalidInput, NotFound, NotSignedIn, Refused
+from homeward.base.models import CaseEvent, HandoffStatus, ItemStatus
+from homeward.commands import runner as commands
+from homeward.commands.signin import EndSession
 from statemachines.cases import CaseIn
 from tests import factories
 from tests.factories import COORD
+from tests.signin import assertion_for, credential_for
 from tests.workflows.helpers import artifacts, events_of, run, run_named
 from workflows.advance_case import advance_case
 from workflows.handoff_item import handoff_item
 from workflows.record_checklist_item import record_checklist_item
+from workflows.runtime import now as flows_now
 from workflows.start_return import start_return
 
 pytestmark = pytest.mark.usefixtures("homeward")
@@ -103,16 +108,24 @@ def test_a_name_typed_as_case_ref_is_never_repeated() -> None:
     assert "Ana" not in (flow_run.state.message if flow_run.state else "Ana")
 
 
+RECORD, HAND = "record-checklist-item", "handoff-item"
+
+
+def _as(email: str, flow: str = RECORD) -> str:
+    """A run assertion for one run of ``flow``, as ``homeward assertion --flow`` issues it."""
+    return assertion_for(email, flow)
+
+
 def test_record_checklist_item_done_and_skipped(clock: SimulatedClock) -> None:
     ref = factories.open_case(clock)
     first, second = factories.items(ref, status=ItemStatus.OPEN)[:2]
 
-    done = run(record_checklist_item(item_id=first.id, result="done", acting_email=COORD))
+    done = run(record_checklist_item(item_id=first.id, result="done", assertion=_as(COORD)))
     skipped = run(
         record_checklist_item(
             item_id=second.id,
             result="skipped",
-            acting_email=COORD,
+            assertion=_as(COORD),
             skip_reason="done_by_another_organisation",
         )
     )
@@ -132,7 +145,7 @@ def test_skipping_without_a_reason_names_the_field(clock: SimulatedClock) -> Non
     item = factories.items(ref, status=ItemStatus.OPEN)[0]
 
     with pytest.raises(InvalidInput, match="^skip_reason: say why the item is skipped"):
-        run(record_checklist_item(item_id=item.id, result="skipped", acting_email=COORD))
+        run(record_checklist_item(item_id=item.id, result="skipped", assertion=_as(COORD)))
     assert factories.items(ref)[0].status == ItemStatus.OPEN
 
 
@@ -150,10 +163,16 @@ def test_handoff_item_proposed_then_accepted_or_rejected(clock: SimulatedClock) 
     ngo = "cw@adpare.example.org"
 
     for item in (one, two):
-        run(handoff_item(item_id=item.id, action="propose", acting_email=COORD, to_org="adpare"))
-    accepted = run(handoff_item(item_id=one.id, action="accept", acting_email=ngo))
+        run(
+            handoff_item(
+                item_id=item.id, action="propose", assertion=_as(COORD, HAND), to_org="adpare"
+            )
+        )
+    accepted = run(handoff_item(item_id=one.id, action="accept", assertion=_as(ngo, HAND)))
     rejected = run(
-        handoff_item(item_id=two.id, action="reject", acting_email=ngo, rejection="no_capacity")
+        handoff_item(
+            item_id=two.id, action="reject", assertion=_as(ngo, HAND), rejection="no_capacity"
+        )
     )
 
     assert accepted["handoff"] == "accept" and rejected["handoff"] == "reject"
@@ -167,4 +186,76 @@ def test_handoff_to_nobody_names_the_field(clock: SimulatedClock) -> None:
     item = factories.items(ref, status=ItemStatus.OPEN)[0]
 
     with pytest.raises(HomewardError, match="^to_org: name the organisation"):
-        run(handoff_item(item_id=item.id, action="propose", acting_email=COORD))
+        run(handoff_item(item_id=item.id, action="propose", assertion=_as(COORD, HAND)))
+
+
+def _event(ref: str, trigger: str) -> CaseEvent:
+    case_id = factories.load_case(ref).id
+    with factories.admin_read() as s:
+        query = select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.trigger == trigger)
+        return s.exec(query).one()
+
+
+def test_item_flows_stamp_the_run_and_its_session_on_the_history(clock: SimulatedClock) -> None:
+    ref = factories.open_case(clock)
+    one, two = factories.items(ref, status=ItemStatus.OPEN)[:2]
+
+    run(record_checklist_item(item_id=one.id, result="done", assertion=_as(COORD)))
+    run(handoff_item(item_id=two.id, action="propose", assertion=_as(COORD, HAND), to_org="adpare"))
+
+    recorded = asyncio.run(run_named(f"case-{ref}/item-{one.id}-done"))
+    handed = asyncio.run(run_named(f"case-{ref}/item-{two.id}-handoff-propose"))
+    done, proposed = _event(ref, "item_done"), _event(ref, "handoff_proposed")
+    assert (done.proof or "").startswith(f"run {recorded.id} for session ")
+    assert (proposed.proof or "").startswith(f"run {handed.id} for session ")
+    assert done.proof.split()[-1] == proposed.proof.split()[-1]  # type: ignore[union-attr]
+
+
+def _forged(token: str) -> str:
+    """The token with its signature's last character changed."""
+    return token[:-1] + ("A" if token[-1] != "A" else "B")
+
+
+def test_forged_replayed_and_stale_assertions_are_refused_before_anything_changes(
+    clock: SimulatedClock,
+) -> None:
+    ref = factories.open_case(clock)
+    first, second, third = factories.items(ref, status=ItemStatus.OPEN)[:3]
+    used, used_for_handoff = _as(COORD), _as(COORD, HAND)
+    run(record_checklist_item(item_id=first.id, result="done", assertion=used))
+    run(handoff_item(item_id=third.id, action="propose", assertion=used_for_handoff, to_org="fmb"))
+    expired = assertion_for(COORD, RECORD, flows_now() - timedelta(minutes=30))
+    refused = {
+        "replayed": (RECORD, used, "assertion: already used by another run"),
+        "forged": (RECORD, _forged(_as(COORD)), "assertion: not one Homeward issued"),
+        "for another flow": (RECORD, _as(COORD, HAND), "assertion: not issued for the flow"),
+        "expired": (RECORD, expired, "assertion: expired before it was used"),
+        "missing": (RECORD, " ", "assertion: start this run with one from `homeward assertion"),
+        "forged handoff": (HAND, _forged(_as(COORD, HAND)), "assertion: not one Homeward"),
+        "replayed handoff": (HAND, used_for_handoff, "assertion: already used by another run"),
+    }
+    before = factories.db_snapshot()  # the assertions are issued: now nothing may change
+    for what, (flow, token, message) in refused.items():
+        step = (
+            record_checklist_item(item_id=second.id, result="done", assertion=token)
+            if flow == RECORD
+            else handoff_item(item_id=second.id, action="propose", assertion=token, to_org="fmb")
+        )
+        with pytest.raises(NotSignedIn) as raised:
+            run(step)
+        assert str(raised.value).startswith(message), what
+        assert "\n" not in str(raised.value)
+        assert factories.db_snapshot() == before, what
+
+
+def test_an_assertion_from_a_session_since_ended_is_refused(clock: SimulatedClock) -> None:
+    ref = factories.open_case(clock)
+    item = factories.items(ref, status=ItemStatus.OPEN)[0]
+    token = _as(COORD)
+    signed_in = credential_for(COORD, flows_now())
+    commands.run(EndSession(), signed_in)  # signed out before the run started
+    before = factories.db_snapshot()
+
+    with pytest.raises(NotSignedIn, match="^assertion: the session it was issued in has ended"):
+        run(record_checklist_item(item_id=item.id, result="done", assertion=token))
+    assert factories.db_snapshot() == before

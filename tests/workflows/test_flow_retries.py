@@ -15,6 +15,7 @@ from homeward.base.models import Case, CaseEvent, Handoff, ItemStatus, RequestKe
 from statemachines.cases import CaseIn
 from tests import factories
 from tests.factories import COORD
+from tests.signin import assertion_for
 from tests.workflows.helpers import run, run_named
 from workflows.advance_case import advance_case
 from workflows.handoff_item import handoff_item
@@ -52,7 +53,10 @@ def test_flows_repeated_with_a_request_id_act_once(clock: SimulatedClock) -> Non
     for _ in range(2):
         recorded = run(
             record_checklist_item(
-                item_id=first.id, result="done", acting_email=COORD, request_id="ui-rec-000001"
+                item_id=first.id,
+                result="done",
+                assertion=assertion_for(COORD, "record-checklist-item"),
+                request_id="ui-rec-000001",
             )
         )
         assert recorded["recorded"] == "done"
@@ -60,7 +64,7 @@ def test_flows_repeated_with_a_request_id_act_once(clock: SimulatedClock) -> Non
             handoff_item(
                 item_id=second.id,
                 action="propose",
-                acting_email=COORD,
+                assertion=assertion_for(COORD, "handoff-item"),
                 to_org="fmb",
                 request_id="ui-hand-000001",
             )

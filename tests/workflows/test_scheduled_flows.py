@@ -16,11 +16,12 @@ from sqlmodel import select
 
 from homeward.base import settings as homeward_settings
 from homeward.base.clock import SimulatedClock
-from homeward.base.models import OutboxMessage
+from homeward.base.models import AuditEntry, OutboxMessage
 from notifications.render import render
 from notifications.sink import LocalSmtpServer, RecordingHandler
 from tests import factories
 from tests.notifications.conftest import point_mail_at
+from tests.signin import assertion_for
 from tests.workflows.helpers import add_enrolled_programme, artifacts, run
 from workflows.caseload_report import caseload_report
 from workflows.deployments import DEPLOYMENTS, build_deployments
@@ -46,6 +47,13 @@ def _escalated(ref: str) -> dict[int | None, datetime | None]:
     return {item.id: item.escalated_at for item in factories.items(ref)}
 
 
+def _audited(action: str) -> list[tuple[int | None, str]]:
+    """Who each audit line of ``action`` names (a staff id, or None), and its fields."""
+    with factories.admin_read() as s:
+        found = s.exec(select(AuditEntry).where(AuditEntry.action == action))
+        return [(entry.actor_id, entry.fields) for entry in found]
+
+
 @pytest.mark.usefixtures("homeward")
 def test_sweep_queues_reminders_escalates_once_and_drains(
     clock: SimulatedClock, sink: RecordingHandler
@@ -61,6 +69,7 @@ def test_sweep_queues_reminders_escalates_once_and_drains(
     assert any(escalated.values())
     assert again["overdue"] == again["escalated"] == again["emails_sent"] == 0
     assert _escalated(ref) == escalated  # escalated once, not again
+    assert _audited("cmd:sweep due items") == [(None, "service")] * 2  # the scheduler, twice
 
 
 @pytest.mark.usefixtures("homeward")
@@ -88,6 +97,7 @@ def test_follow_ups_are_made_to_exist_and_invited_once(
 
     assert first == {"cases": 1, "visits_created": 1, "invitations_queued": 4}
     assert again == {"cases": 1, "visits_created": 0, "invitations_queued": 0}
+    assert _audited("cmd:schedule follow ups") == [(None, "service")] * 2
     assert [i.code for i in factories.items(ref, stage="reintegration")][-1] == "follow_up_6m"
     with factories.admin_read() as s:
         rows = list(s.exec(select(OutboxMessage)))
@@ -107,7 +117,8 @@ def test_caseload_report_publishes_the_dashboard_under_stable_keys(clock: Simula
     recent = factories.open_case(SimulatedClock(current=flows_now()))
     code = add_enrolled_programme(MANAGER, [stuck, recent])
 
-    summary = run(caseload_report(stuck_after_days=5, manager_email=MANAGER))
+    as_manager = assertion_for(MANAGER, "caseload-report")
+    summary = run(caseload_report(stuck_after_days=5, assertion=as_manager))
 
     timeline = f"case-{stuck.lower()}-timeline"
     chart = f"report-targets-{code}-chart"
@@ -132,7 +143,7 @@ def test_report_artifact_keys_are_lower_case_and_dashes(clock: SimulatedClock) -
     ref = factories.open_case(clock)
     code = add_enrolled_programme(MANAGER, [ref])
 
-    run(caseload_report(manager_email=MANAGER))
+    run(caseload_report(assertion=assertion_for(MANAGER, "caseload-report")))
 
     report_keys = [
         f"report-targets-{code}-progress-against-targets",
@@ -144,6 +155,30 @@ def test_report_artifact_keys_are_lower_case_and_dashes(clock: SimulatedClock) -
     assert set(found) == set(report_keys) and all(KEY.match(key) for key in found)
     progress = _table(found[report_keys[0]].data)
     assert progress[0]["Indicator"] == "Victims identified" and progress[0]["Achieved"] == "<11"
+
+
+@pytest.mark.usefixtures("homeward")
+def test_the_scheduled_caseload_report_publishes_the_dashboard_only_as_the_scheduler(
+    clock: SimulatedClock,
+) -> None:
+    ref = factories.open_case(clock)
+    code = add_enrolled_programme(MANAGER, [ref])
+
+    started = flows_now()
+    summary = run(caseload_report(stuck_after_days=5))
+
+    dashboard = ["caseload-by-stage", "overdue-items-by-org", "stuck-cases"]
+    reports = [f"report-targets-{code}-chart", "report-stages-days-spent-per-stage"]
+    found = asyncio.run(artifacts(*dashboard, *reports))
+    fresh = {
+        key for key, artifact in found.items() if artifact.created and artifact.created > started
+    }
+    assert fresh == set(dashboard)  # report artifacts only from other tests' runs, if any
+    assert summary == {"cases": 1, "stuck": 1, "artifacts": 4}  # three tables, one timeline
+    assert _audited("cmd:caseload dashboard") == [(None, "service")]
+    with factories.admin_read() as s:  # nothing decrypted, no report run
+        actions = [e.action for e in s.exec(select(AuditEntry))]
+    assert not [a for a in actions if a.startswith(("report", "cmd:report"))]
 
 
 def test_deployments_carry_the_schedules() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import typer
 from rich.console import Console
@@ -18,7 +18,7 @@ from homeward.base.clock import SYSTEM_CLOCK, Clock
 from homeward.base.db import act_as, read_session, write_session
 from homeward.base.errors import NotSignedIn
 from homeward.base.migrate import ensure_schema
-from homeward.base.models import ChecklistItem, ItemStatus, StaffMember
+from homeward.base.models import ItemStatus, StaffMember
 from homeward.base.settings import get_settings
 from homeward.crypt.keys import load_keyring
 from homeward.edges.cli import session_store
@@ -135,7 +135,18 @@ def expect_version_option() -> Any:
     )
 
 
-def item_status(item: ChecklistItem) -> str:
+class _Listed(Protocol):
+    """An item as stored or as a command's view lists it."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def outcome(self) -> str | None: ...
+    @property
+    def partner_needed(self) -> str | None: ...
+
+
+def item_status(item: _Listed) -> str:
     """An item's status as listed: its outcome, and the partner it waits for."""
     text = item.status + (f" ({item.outcome})" if item.outcome else "")
     if item.partner_needed and item.status == ItemStatus.OPEN:

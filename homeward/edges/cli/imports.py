@@ -8,9 +8,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from homeward.base.clock import local_date
-from homeward.edges.cli.common import actor, console, err_console, now, writing
-from homeward.edges.intake.load import BadRows, import_rows
-from homeward.edges.intake.rows import validate_file
+from homeward.commands.imports import ImportCases
+from homeward.commands.runner import run
+from homeward.edges.cli.common import console, credential, err_console, state
+from homeward.intake.load import BadRows
+from homeward.intake.rows import validate_file
 
 import_app = typer.Typer(help="Import existing cases.", no_args_is_help=True)
 
@@ -34,28 +36,20 @@ def import_cases(
 
     Re-running with the same file imports nothing twice: rows are matched by external_id.
     """
+    signed_in = credential()  # signed out: refused before the file is read
     with _progress() as bar:
         checking = bar.add_task("checking rows", total=None)
-        good, bad = validate_file(
-            file, today=local_date(now()), on_row=lambda: bar.advance(checking)
-        )
+        today = local_date(state.clock.now())
+        good, bad = validate_file(file, today=today, on_row=lambda: bar.advance(checking))
         saving = bar.add_task("importing", total=len(good))
-        with writing() as session:
-            try:
-                outcome = import_rows(
-                    session,
-                    rows=good,
-                    bad=bad,
-                    actor=actor(session),
-                    skip_bad=skip_bad,
-                    now=now(),
-                    on_chunk=lambda n: bar.advance(saving, n),
-                )
-            except BadRows as exc:
-                bar.stop()
-                for problem in exc.rows:
-                    err_console.print(str(problem), markup=False, highlight=False)
-                raise
+        step = ImportCases(good, bad, skip_bad, lambda n: bar.advance(saving, n))
+        try:
+            outcome = run(step, signed_in, clock=state.clock)
+        except BadRows as exc:
+            bar.stop()
+            for problem in exc.rows:
+                err_console.print(str(problem), markup=False, highlight=False)
+            raise
     for problem in outcome.skipped:
         err_console.print(f"skipped {problem}", markup=False, highlight=False)
     console.print(

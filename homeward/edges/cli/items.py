@@ -3,33 +3,31 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import typer
 from rich.table import Table
 
 from homeward.base.errors import InvalidInput
+from homeward.commands import handoffs
+from homeward.commands import items as cmd
+from homeward.commands.runner import Command, run
 from homeward.edges.cli import notes
 from homeward.edges.cli.common import (
-    actor,
     console,
+    credential,
     expect_version_option,
     item_status,
     local_day,
-    now,
-    reading,
     request_id_option,
-    writing,
+    state,
 )
-from homeward.records.directory import get_org, get_staff, orgs_by_id
-from homeward.records.idempotency import check_key, once
-from statemachines.cases import get_case
-from tasks import checklist, checklist_changes, handoffs
-from tasks.catalog import load_catalog
-from tasks.queries import ItemFilter, list_items
 
 items_app = typer.Typer(help="Checklist items and their handoffs.", no_args_is_help=True)
 notes.register(items_app)  # ``homeward items show ID``: an item with its notes and reasons
+
+
+def _run(command: Command[cmd.ItemChanged], request_id: str | None = None) -> cmd.ItemChanged:
+    return run(command, credential(), key=request_id, clock=state.clock)
 
 
 @items_app.command("list")
@@ -41,31 +39,21 @@ def items_list(
     status: str = typer.Option("open", help="open, done, skipped, cancelled, or all"),
 ) -> None:
     """List checklist items, soonest due first."""
-    with reading() as session:
-        who = actor(session)
-        case_id = get_case(session, case_ref=case_ref, actor=who).id if case_ref else None
-        org_id = get_org(session=session, slug=org).id if org else None
-        filters = ItemFilter(
-            case_id=case_id,
-            mine=mine,
-            overdue=overdue,
-            org_id=org_id,
-            status=None if status == "all" else status,
+    listed = cmd.ListItems(case_ref, mine, overdue, org, status)
+    lines = run(listed, credential(), clock=state.clock)
+    table = Table("#", "case_ref", "stage", "item", "owner", "due", "status")
+    for line in lines:
+        shown = item_status(line) + (" OVERDUE" if line.overdue else "")
+        table.add_row(
+            str(line.item_id),
+            line.case_ref,
+            line.stage,
+            line.title,
+            line.owner,
+            local_day(line.due_at),
+            shown,
         )
-        orgs, moment = orgs_by_id(session), now()
-        table = Table("#", "case_ref", "stage", "item", "owner", "due", "status")
-        for item, case in list_items(session, actor=who, now=moment, filters=filters):
-            late = item.status == "open" and item.due_at < moment
-            table.add_row(
-                str(item.id),
-                case.case_ref,
-                item.stage,
-                load_catalog(case.process_version).spec(item.code).title,
-                orgs[item.owner_org_id].slug,
-                local_day(item.due_at),
-                item_status(item) + (" OVERDUE" if late else ""),
-            )
-        console.print(table)
+    console.print(table)
 
 
 @items_app.command("done")
@@ -77,27 +65,8 @@ def items_done(
     request_id: str = request_id_option(),
 ) -> None:
     """Record an item as done."""
-    key = check_key(request_id)
-    with writing() as session:
-        who = actor(session)
-
-        def record() -> dict[str, Any]:
-            item = checklist.mark_done(
-                session,
-                item_id=item_id,
-                actor=who,
-                now=now(),
-                outcome=outcome,
-                note=note,
-                expected_version=expect_version,
-            )
-            return {"item_id": item.id, "code": item.code, "case_id": item.case_id}
-
-        args = {"item_id": item_id, "outcome": outcome}  # the free-text note stays out
-        done, _ = once(
-            session, key=key, command="items done", actor=who, args=args, now=now(), run=record
-        )
-        console.print(f"item #{done['item_id']} {done['code']} done")
+    done = _run(cmd.DoneItem(item_id, outcome, note, expect_version), request_id)
+    console.print(f"item #{done.item_id} {done.code} done")
 
 
 @items_app.command("assign")
@@ -107,18 +76,8 @@ def items_assign(
     expect_version: int = expect_version_option(),
 ) -> None:
     """Give an item to one staff member of its owner organisation."""
-    with writing() as session:
-        who = actor(session)
-        assignee = get_staff(session=session, email=to)
-        item = checklist.assign(
-            session,
-            item_id=item_id,
-            assignee=assignee,
-            actor=who,
-            now=now(),
-            expected_version=expect_version,
-        )
-        console.print(f"item #{item.id} {item.code} assigned to {assignee.email}")
+    item = _run(cmd.AssignItem(item_id, to, expect_version))
+    console.print(f"item #{item.item_id} {item.code} assigned to {item.assignee}")
 
 
 @items_app.command("skip")
@@ -129,26 +88,8 @@ def items_skip(
     request_id: str = request_id_option(),
 ) -> None:
     """Record an item as skipped, with a reason."""
-    key = check_key(request_id)
-    with writing() as session:
-        who = actor(session)
-
-        def skip() -> dict[str, Any]:
-            item = checklist.mark_skipped(
-                session,
-                item_id=item_id,
-                actor=who,
-                now=now(),
-                reason=reason,
-                expected_version=expect_version,
-            )
-            return {"item_id": item.id, "code": item.code, "case_id": item.case_id}
-
-        args = {"item_id": item_id}  # the free-text reason stays out of the fingerprint
-        skipped, _ = once(
-            session, key=key, command="items skip", actor=who, args=args, now=now(), run=skip
-        )
-        console.print(f"item #{skipped['item_id']} {skipped['code']} skipped")
+    skipped = _run(cmd.SkipItem(item_id, reason, expect_version), request_id)
+    console.print(f"item #{skipped.item_id} {skipped.code} skipped")
 
 
 @items_app.command("handoff")
@@ -161,41 +102,15 @@ def items_handoff(
 ) -> None:
     """Hand an item to another organisation; it stays yours until they accept (a child's
     reception items stay with DGASPC)."""
-    key = check_key(request_id)
-    with writing() as session:
-        who = actor(session)
-
-        def propose() -> dict[str, Any]:
-            handoff = handoffs.propose(
-                session,
-                item_id=item_id,
-                to_org_slug=to,
-                actor=who,
-                now=now(),
-                reason=reason,
-                expected_version=expect_version,
-            )
-            return {"item_id": item_id, "handoff_id": handoff.id, "case_id": handoff.case_id}
-
-        args = {"item_id": item_id, "to": to}  # the free-text reason stays out
-        once(
-            session, key=key, command="items handoff", actor=who, args=args, now=now(), run=propose
-        )
-        console.print(f"item #{item_id} handed to {to}, awaiting their answer")
+    _run(handoffs.ProposeHandoff(item_id, to, reason, expect_version), request_id)
+    console.print(f"item #{item_id} handed to {to}, awaiting their answer")
 
 
 @items_app.command("accept")
 def items_accept(item_id: int, expect_version: int = expect_version_option()) -> None:
     """Accept the handoff of an item to your organisation."""
-    with writing() as session:
-        handoffs.accept(
-            session,
-            item_id=item_id,
-            actor=actor(session),
-            now=now(),
-            expected_version=expect_version,
-        )
-        console.print(f"item #{item_id} is now your organisation's")
+    _run(handoffs.AcceptHandoff(item_id, expect_version))
+    console.print(f"item #{item_id} is now your organisation's")
 
 
 @items_app.command("reject")
@@ -205,16 +120,8 @@ def items_reject(
     expect_version: int = expect_version_option(),
 ) -> None:
     """Reject the handoff of an item to your organisation."""
-    with writing() as session:
-        handoffs.reject(
-            session,
-            item_id=item_id,
-            actor=actor(session),
-            now=now(),
-            reason=reason,
-            expected_version=expect_version,
-        )
-        console.print(f"handoff of item #{item_id} rejected")
+    _run(handoffs.RejectHandoff(item_id, reason, expect_version))
+    console.print(f"handoff of item #{item_id} rejected")
 
 
 @items_app.command("reopen")
@@ -225,16 +132,8 @@ def items_reopen(
 ) -> None:
     """Open a done or skipped item again: an item of the case's current stage, or a
     non-blocking one of an earlier stage."""
-    with writing() as session:
-        item = checklist_changes.reopen_item(
-            session,
-            item_id=item_id,
-            actor=actor(session),
-            reason=reason,
-            now=now(),
-            expected_version=expect_version,
-        )
-        console.print(f"item #{item.id} {item.code} is open again, due {local_day(item.due_at)}")
+    item = _run(cmd.ReopenItem(item_id, reason, expect_version))
+    console.print(f"item #{item.item_id} {item.code} is open again, due {item.due_on}")
 
 
 @items_app.command("due")
@@ -245,18 +144,8 @@ def items_due(
     expect_version: int = expect_version_option(),
 ) -> None:
     """Move an open item's due date, with a reason."""
-    day = parse_day(on, "--on")
-    with writing() as session:
-        item = checklist_changes.change_due(
-            session,
-            item_id=item_id,
-            actor=actor(session),
-            on=day,
-            reason=reason,
-            now=now(),
-            expected_version=expect_version,
-        )
-        console.print(f"item #{item.id} {item.code} now due {local_day(item.due_at)}")
+    item = _run(cmd.ChangeDue(item_id, parse_day(on, "--on"), reason, expect_version))
+    console.print(f"item #{item.item_id} {item.code} now due {item.due_on}")
 
 
 def parse_day(value: str, option: str) -> date:

@@ -10,12 +10,13 @@ import typer
 from rich.table import Table
 
 from homeward.base.errors import InvalidInput
+from homeward.commands import reports as cmd
+from homeward.commands.runner import run
 from homeward.edges.cli.cases import parse_pairs
-from homeward.edges.cli.common import actor, console, local_day, now, reading, writing
+from homeward.edges.cli.common import console, credential, state
 from homeward.records.directory import validate
 from homeward.reporting import programmes, render
-from homeward.reporting.htcds import FIELDS, export_htcds
-from homeward.reporting.reports import run_report
+from homeward.reporting.htcds import FIELDS
 
 programme_app = typer.Typer(help="Programmes (grants) and their targets.", no_args_is_help=True)
 report_app = typer.Typer(help="Aggregate reports, small cells suppressed.", no_args_is_help=True)
@@ -42,11 +43,8 @@ def programme_add(
         ends_on=ends_on,
         targets=goals,
     )
-    with writing() as session:
-        made = programmes.add_programme(
-            session, programme_in=programme_in, actor=actor(session), now=now()
-        )
-        console.print(f"programme {made.code} added ({len(goals)} target(s))")
+    made = run(cmd.AddProgramme(programme_in), credential(), clock=state.clock)
+    console.print(f"programme {made.code} added ({made.targets} target(s))")
 
 
 def _int(value: str, option: str) -> int:
@@ -59,33 +57,21 @@ def _int(value: str, option: str) -> int:
 @programme_app.command("list")
 def programme_list() -> None:
     """Your organisation's programmes and their targets."""
-    with reading() as session:
-        found = programmes.list_programmes(session, actor=actor(session))
-        table = Table("code", "name", "donor", "period", "targets", "cases")
-        for p in found:
-            goals = ", ".join(f"{k}={v}" for k, v in programmes.targets(session, p).items())
-            enrolled = len(programmes.enrolled_case_ids(session, p))
-            period = f"{p.starts_on} to {p.ends_on}"
-            table.add_row(p.code, p.name, p.donor, period, goals, str(enrolled))
-        console.print(table)
+    found = run(cmd.ListProgrammes(), credential(), clock=state.clock)
+    table = Table("code", "name", "donor", "period", "targets", "cases")
+    for p in found:
+        goals = ", ".join(f"{k}={v}" for k, v in p.targets.items())
+        period = f"{p.starts_on} to {p.ends_on}"
+        table.add_row(p.code, p.title, p.donor, period, goals, str(p.cases))
+    console.print(table)
 
 
 @programme_app.command("enrol")
 def programme_enrol(code: str, case_refs: list[str]) -> None:
     """Count cases towards a programme (cases your organisation takes part in)."""
-    with writing() as session:
-        who = actor(session)
-        programme = programmes.get_programme(session, code=code, actor=who)
-        moment = now()
-        added = programmes.enrol(
-            session,
-            programme=programme,
-            case_refs=case_refs,
-            actor=who,
-            on=date.fromisoformat(local_day(moment)),
-            now=moment,
-        )
-        console.print(f"{len(added)} case(s) enrolled in {code}: {', '.join(added) or 'none new'}")
+    done = run(cmd.EnrolCases(code, tuple(case_refs)), credential(), clock=state.clock)
+    added = done.added
+    console.print(f"{len(added)} case(s) enrolled in {code}: {', '.join(added) or 'none new'}")
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -111,17 +97,8 @@ def _report(
         raise InvalidInput(f"--format: use one of {', '.join(render.FORMATS)}")
     if fmt == "xlsx" and out is None:
         raise InvalidInput("--out: an xlsx report needs a file, e.g. --out report.xlsx")
-    with writing() as session:  # writing: the run is audited
-        report = run_report(
-            session,
-            name,
-            actor=actor(session),
-            programme_code=programme,
-            start=_day(start, "--from"),
-            end=_day(end, "--to"),
-            k=k,
-            now=now(),
-        )
+    asked = cmd.RunReport(name, programme, _day(start, "--from"), _day(end, "--to"), k)
+    report = run(asked, credential(), clock=state.clock)
     render.write(report, fmt, out, console)
     if chart is not None:
         chart.write_text(render.progress_svg(report), encoding="utf-8")
@@ -195,7 +172,6 @@ def export_htcds_cmd(
     out: Path = typer.Option(..., "--out", help="CSV file to write"),
 ) -> None:
     """Your organisation's cases in the HTCDS layout (supervisors and managers; audited)."""
-    with writing() as session:
-        rows = export_htcds(session, actor=actor(session), now=now())
+    rows = run(cmd.ExportHtcds(), credential(), clock=state.clock)
     out.write_text(render.rows_to_csv(rows, FIELDS), encoding="utf-8")
     console.print(f"{len(rows)} case(s) exported to {out} (HTCDS layout)")

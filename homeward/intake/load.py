@@ -36,7 +36,7 @@ from homeward.base.models import (
 )
 from homeward.crypt import crypto
 from homeward.crypt.keys import load_keyring
-from homeward.edges.intake.rows import BadRow, GoodRow
+from homeward.intake.rows import BadRow, GoodRow
 from homeward.protection.permissions import Action, ensure
 from homeward.protection.vault import PERSON_FIELDS
 from homeward.records.auditlog import audit
@@ -309,6 +309,7 @@ def _items_and_events(
                 "at": _opened_at(good, now),
                 "trigger": "import",
                 "to_state": State.IDENTIFIED_ABROAD,
+                "proof": session.info.get("proof"),  # how the importer proved who they were
                 "data": {"process_version": CURRENT_VERSION, "is_minor": minor},
             }
         )
