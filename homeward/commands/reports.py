@@ -17,6 +17,8 @@ from typing import Any
 from homeward.base.clock import local_date
 from homeward.base.errors import InvalidInput
 from homeward.commands.runner import Command, Context
+from homeward.protection import permissions
+from homeward.protection.permissions import Action
 from homeward.reporting import caseload, programmes
 from homeward.reporting.htcds import export_htcds
 from homeward.reporting.reports import run_report
@@ -191,6 +193,8 @@ class ReadCaseload(Command[Caseload]):
         if self.stuck_after_days < 1:
             raise InvalidInput("stuck_after_days: give a whole number of days, 1 or more")
         session = ctx.session
+        if ctx.actor is not None:  # a person: only who may run reports (the scheduler may)
+            permissions.ensure(session, ctx.actor, Action.RUN_REPORTS)
         stuck = caseload.stuck_cases(session, now=ctx.now, days=self.stuck_after_days)
         refs = [row["case_ref"] for row in stuck[: self.max_timelines]]
         return Caseload(

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
 from homeward.base.db import act_as, read_session, write_session
-from homeward.base.errors import NotSignedIn
+from homeward.base.errors import NotSignedIn, Refused
 from homeward.base.migrate import ensure_schema
 from homeward.base.models import StaffMember
 from homeward.crypt.keys import load_keyring
@@ -49,6 +49,11 @@ class Context:
                 f"session: {self.principal.proof} cannot do this; a signed-in person must"
             )
         return self.actor
+
+    def ensure_service(self, what: str) -> None:
+        """Refuse unless a named service acts: sweeps are the scheduler's, not a person's."""
+        if self.principal.kind != "service":
+            raise Refused(f"{what}: only the scheduler runs this; it runs every day by itself")
 
 
 class Command(Generic[V]):

@@ -21,6 +21,7 @@ class QueueReminders(Command[ReminderReport]):
     name = "sweep due items"
 
     def execute(self, ctx: Context) -> ReminderReport:
+        ctx.ensure_service("sweep")
         return queue_reminders(ctx.session, now=ctx.now)
 
 
@@ -31,4 +32,5 @@ class ScheduleFollowUps(Command[FollowUpReport]):
     name = "schedule follow ups"
 
     def execute(self, ctx: Context) -> FollowUpReport:
+        ctx.ensure_service("follow-ups")
         return schedule_follow_ups(ctx.session, now=ctx.now)

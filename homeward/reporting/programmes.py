@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlmodel import Session, col, select
 
 from homeward.base.caseref import checked_ref
+from homeward.base.db import system_scope
 from homeward.base.errors import Conflict, InvalidInput, NotFound
 from homeward.base.models import Case, Enrolment, Programme, ProgrammeTarget, StaffMember
 from homeward.protection.access import ensure_can_see
@@ -68,7 +69,9 @@ def add_programme(
     """Register a programme run by the actor's organisation, with its targets."""
     ensure_can_manage(session, actor)
     taken = select(Programme.id).where(Programme.code == programme_in.code)
-    if session.exec(taken).first() is not None:
+    with system_scope(session):  # codes are unique across organisations, seen or not
+        exists = session.exec(taken).first() is not None
+    if exists:
         raise Conflict(f"programme {programme_in.code!r} already exists; pick another code")
     values = programme_in.model_dump(exclude={"targets"})
     programme = Programme(**values, org_id=actor.org_id, created_at=now)
