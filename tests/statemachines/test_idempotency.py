@@ -23,7 +23,7 @@ from sqlalchemy import Engine, func, text
 from sqlmodel import Session, col, select
 
 import notifications  # noqa: F401  (subscribes the notices: a handoff queues an email)
-from homeward.base.clock import SimulatedClock
+from homeward.base.clock import SYSTEM_CLOCK, SimulatedClock
 from homeward.base.db import get_engine, system_scope, write_session
 from homeward.base.errors import Conflict, InvalidInput, Refused
 from homeward.base.models import (
@@ -40,6 +40,7 @@ from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist, handoffs
 from tests import factories as f
 from tests.conftest import BACKEND
+from tests.signin import token_for
 
 PERSON = json.dumps({"given_name": "Zenobia", "family_name": "Canarycanary"})
 pg_only = pytest.mark.skipif(
@@ -357,9 +358,15 @@ def test_two_sessions_that_read_the_same_version_cannot_both_write(db_url, clock
 # --- crashes ----------------------------------------------------------------------------
 
 
+def _signed_in(db_url: str) -> dict[str, str]:
+    """The environment of a ``homeward`` process signed in as the coordinator."""
+    token = token_for(f.COORD, SYSTEM_CLOCK.now())
+    return {**os.environ, "HOMEWARD_DATABASE_URL": db_url, "HOMEWARD_SESSION": token}
+
+
 def _homeward(db_url: str, *args: str, stdin: str = "") -> subprocess.Popen[bytes]:
     homeward = Path(sys.executable).parent / "homeward"
-    env = {**os.environ, "HOMEWARD_DATABASE_URL": db_url, "HOMEWARD_ACTOR": f.COORD}
+    env = _signed_in(db_url)
     proc = subprocess.Popen(
         [str(homeward), *args],
         env=env,
@@ -397,7 +404,7 @@ def _kill(proc: subprocess.Popen[bytes], engine: Engine, key: str, delay: float 
 
 def _retry(db_url: str, *args: str, stdin: str = "") -> str:
     homeward = Path(sys.executable).parent / "homeward"
-    env = {**os.environ, "HOMEWARD_DATABASE_URL": db_url, "HOMEWARD_ACTOR": f.COORD}
+    env = _signed_in(db_url)
     done = subprocess.run(
         [str(homeward), *args], env=env, input=stdin.encode(), capture_output=True, timeout=120
     )
