@@ -29,10 +29,13 @@ SELF_APPROVAL = (
 )
 
 
-def closable(session: Session, *, case_ref: str, actor: StaffMember) -> Case:
-    """The case, if the actor may steer it and its stage allows ``close`` (guards aside)."""
+def closable(
+    session: Session, *, case_ref: str, actor: StaffMember, action: Action = Action.FIRE_TRIGGER
+) -> Case:
+    """The case, if the actor may do ``action`` on it (by default: steer it, as a requester
+    does) and its stage allows ``close`` (guards aside)."""
     case = get_case(session, case_ref=case_ref, actor=actor)
-    ensure(session, actor, Action.FIRE_TRIGGER, case)
+    ensure(session, actor, action, case)
     if "close" not in allowed_triggers(case):
         allowed = ", ".join(allowed_triggers(case)) or "none"
         raise Refused(
@@ -76,7 +79,7 @@ def approve_closure(
     now: datetime,
 ) -> Case:
     """A supervisor (the actor) approves the pending request: the case closes."""
-    case = closable(session, case_ref=case_ref, actor=actor)
+    case = closable(session, case_ref=case_ref, actor=actor, action=Action.DECIDE_CLOSURE)
     request = pending(session, case)
     approver = approver_for(session, case, actor)
     chosen = reason or request.reason
@@ -94,7 +97,7 @@ def reject_closure(
 ) -> Case:
     """A supervisor (the actor) does not approve the pending request; the case stays where it
     is. The requester may reject (withdraw) their own request."""
-    case = closable(session, case_ref=case_ref, actor=actor)
+    case = closable(session, case_ref=case_ref, actor=actor, action=Action.DECIDE_CLOSURE)
     request = pending(session, case)
     approver = decider(session, case, actor)
     record_event(
