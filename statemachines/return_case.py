@@ -227,10 +227,10 @@ class ReturnCase:
     def _referral_way_out(self) -> str:
         return (
             "; the best-interests assessment found return not in the child's interest: refer "
-            "the child to the host country's child protection and close the case with "
-            f"`homeward case advance {self.case.case_ref} close --set "
-            f"reason={steps.ClosureReason.RETURN_NOT_IN_CHILD_INTEREST} "
-            "--set approved_by=SUPERVISOR_EMAIL`"
+            "the child to the host country's child protection and ask to close the case with "
+            f"`homeward case request-closure {self.case.case_ref} "
+            f"--reason {steps.ClosureReason.RETURN_NOT_IN_CHILD_INTEREST}`; a supervisor "
+            f"approves it with `homeward case approve-closure {self.case.case_ref}`"
         )
 
     def travel_document_valid(self, event: EventData) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from homeward.base.errors import Refused
 from homeward.base.models import Case, StaffMember
 from homeward.commands.case_views import OneCase, org_kind
 from homeward.commands.runner import Command, Context
@@ -84,10 +85,19 @@ class StartCase(Command[CaseOpened]):
         )
 
 
+CLOSE_BY_REQUEST = (
+    "close: a case closes when a supervisor approves a closure request, as themselves: ask "
+    "with `homeward case request-closure {ref} --reason CODE`; a supervisor of its owner "
+    "organisation who did not ask approves it with `homeward case approve-closure {ref}`"
+)
+
+
 @dataclass(frozen=True)
 class AdvanceCase(OneCase, Command[CaseMoved]):
     """Fire ``trigger`` on a case with its step data (``expected_version``: refuse if the case
-    changed since the caller read it)."""
+    changed since the caller read it). Not ``close``: a closure is requested and approved
+    (``homeward.commands.closures``), so its approver is a proven person, never an address
+    typed into the step data."""
 
     ref: str
     trigger: str
@@ -100,6 +110,8 @@ class AdvanceCase(OneCase, Command[CaseMoved]):
         return {"case_ref": self.ref, "trigger": self.trigger, "data": dict(self.data)}
 
     def execute(self, ctx: Context) -> CaseMoved:
+        if self.trigger == "close":  # its step data would name the approver by a typed email
+            raise Refused(CLOSE_BY_REQUEST.format(ref=self.ref))
         case = fire(
             ctx.session,
             case_ref=self.ref,

@@ -240,7 +240,8 @@ def case_advance(
     expect_version: int = expect_version_option(),
     request_id: str = request_id_option(),
 ) -> None:
-    """Move a case (owner's coordinators, supervisors): fire TRIGGER with its step data."""
+    """Move a case (owner's coordinators, supervisors): fire TRIGGER with its step data. A
+    case closes through `request-closure`, then a supervisor's `approve-closure`."""
     data = parse_pairs(set_, "--set")
     command = cases.AdvanceCase(case_ref, trigger, data, expect_version)
     moved = run(command, credential(), key=request_id, clock=state.clock)
