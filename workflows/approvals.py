@@ -53,7 +53,7 @@ class ClosureDecision(RunInput):
     assertion: str = Field(
         default="",
         max_length=400,
-        pattern=r"^[A-Za-z0-9_.\-]*$",
+        pattern=r"^\s*[A-Za-z0-9_.\-]*\s*$",  # a token: no room for a name or a sentence
         description="Who decides, proven: run `homeward assertion --flow approve-closure` and "
         "paste what it prints (a supervisor of the case's owner organisation)",
     )

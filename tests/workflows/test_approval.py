@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from prefect.flow_runs import resume_flow_run
+from pydantic import ValidationError
 from sqlmodel import col, select
 
 from homeward.base.clock import SimulatedClock
@@ -202,6 +203,10 @@ def test_the_form_describes_every_field_and_takes_no_free_text() -> None:
     assert set(properties) == {"approve", "assertion", "reason", "rejection"}
     assert all(field.get("description") for field in properties.values())
     assert {"$ref"} <= set(properties["reason"]) or "enum" in str(properties["reason"])
+    answer = {"approve": True, "reason": "support_period_ended"}
+    assert ClosureDecision.model_validate({**answer, "assertion": " eyJnIjoi.x-Y_z \n"})
+    with pytest.raises(ValidationError):  # a token, never a name or a sentence
+        ClosureDecision.model_validate({**answer, "assertion": "Ana Pop, supervisor"})
 
 
 def test_a_closure_nobody_decides_in_time_is_recorded_and_the_case_stays(
