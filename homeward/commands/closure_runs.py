@@ -66,6 +66,7 @@ class RenewedClosure(OneCase, Command[ClosureView]):
     writes = False
 
     def execute(self, ctx: Context) -> ClosureView:
+        _scheduler_only(ctx, "waiting again for a renewed closure request")
         with _for_principal(ctx):
             case = _case(ctx, self.ref)
             found = pending_request(ctx.session, case)
@@ -122,6 +123,12 @@ class ExpireClosure(OneCase, Command[ClosureView]):
             case = _case(ctx, self.ref)
             if ended := settled(ctx.session, case, self.request):
                 return view_of(ctx.session, case, ended)
+            asked = pending_request(ctx.session, case)
+            if ctx.actor is not None and (asked is None or asked.requested_by_id != ctx.actor.id):
+                raise Refused(
+                    f"closure_request: only its requester's waiting run, or the scheduler, "
+                    f"records that request {self.request} of case {case.case_ref} expired"
+                )
             expire_closure_request(
                 ctx.session,
                 case=case,

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from homeward.base.clock import SimulatedClock
 from homeward.base.db import system_scope, write_session
-from homeward.base.errors import Conflict, Refused
+from homeward.base.errors import Conflict, NotFound, Refused
 from homeward.base.models import CaseEvent
 from homeward.commands.closure_runs import (
     ExpireClosure,
@@ -210,3 +210,22 @@ def test_a_decision_on_a_request_decided_meanwhile_records_nothing(seeded, clock
     assert newer.request_id != asked.request_id
     stale = run(RejectClosure(ref, rejection, asked.request_id), sup, clock=clock)
     assert stale.decision == "superseded" and _triggers(ref)[-1] == "closure_requested"
+
+
+def test_only_the_requester_s_run_or_the_scheduler_records_an_expiry(seeded, clock):
+    ref = in_reintegration(clock)
+    coord = credential_for(f.COORD, clock.now())
+    asked = run(
+        RequestClosure(ref, ClosureReason.SUPPORT_PERIOD_ENDED, "run-1"), coord, clock=clock
+    )
+    before = f.db_snapshot()
+    for email in (f.SUPERVISOR, "cw@adpare.example.org"):
+        with pytest.raises((Refused, NotFound)):
+            expire = ExpireClosure(ref, asked.request_id or 0, 60)
+            run(expire, credential_for(email, clock.now()), clock=clock)
+    assert f.db_snapshot() == before
+    expired = run(ExpireClosure(ref, asked.request_id or 0, 60), coord, clock=clock)
+    assert expired.decision == "expired"
+    with f.admin_read() as s:
+        coordinator = f.actor(s, f.COORD).id
+    assert _event(ref, "closure_request_expired").actor_id == coordinator
