@@ -43,8 +43,11 @@ from homeward.base import settings as homeward_settings  # noqa: E402
 from homeward.base.db import get_engine, make_engine, write_session  # noqa: E402
 from homeward.base.migrate import upgrade  # noqa: E402
 from homeward.base.models import ChecklistItem, ItemStatus, OutboxMessage  # noqa: E402
+from homeward.commands.runner import run as run_command  # noqa: E402
+from homeward.commands.signin import IssueAssertion  # noqa: E402
 from homeward.crypt.keys import init_keyring  # noqa: E402
 from homeward.edges.demo import ORGANISATIONS, seed, staff_email  # noqa: E402
+from homeward.protection import identity  # noqa: E402
 from homeward.protection.vault import PersonIn  # noqa: E402
 from homeward.records.directory import acting, get_org, list_orgs  # noqa: E402
 from notifications.reminders import queue_reminders  # noqa: E402
@@ -135,6 +138,19 @@ def finish_stage(case_ref: str) -> None:
             checklist.mark_done(
                 session, item_id=item.id or 0, actor=who, now=datetime.now(UTC), outcome=outcome
             )
+
+
+def assertions(email: str, flow_name: str, count: int) -> list[str]:
+    """``count`` run assertions for ``flow_name``, issued in one session of ``email``, as
+    ``homeward login`` and then ``homeward assertion --flow`` would (outside the timings)."""
+    now = datetime.now(UTC)
+    with write_session() as session:
+        opened = identity.open_challenge(session, email=email, now=now, channel="bench")
+        assert opened is not None
+        signed = identity.redeem(session, email=email, code=opened[2], now=now, label="bench")
+    assert signed is not None
+    token = identity.SessionToken(signed.token)
+    return [run_command(IssueAssertion(flow_name), token).token for _ in range(count)]
 
 
 def prefect_bytes() -> int:
@@ -241,20 +257,22 @@ async def growth(runs: int) -> dict[str, float]:
         per_run[name] = (prefect_bytes() - before) / runs
 
     refs: list[str] = []
+    opening = assertions(COORDINATOR, "start-return", runs)
 
-    async def start(_: int) -> None:
-        result = await start_return(case=CaseIn(host_country="IT"), acting_email=COORDINATOR)
+    async def start(i: int) -> None:
+        result = await start_return(case=CaseIn(host_country="IT"), assertion=opening[i])
         refs.append(result["case_ref"])
 
     await measure("start-return", start)
     for ref in refs:
         finish_stage(ref)
+    moving = assertions(COORDINATOR, "advance-case", runs)
     await measure(
         "advance-case",
         lambda i: advance_case(
             case_ref=refs[i],
             trigger="record_consent",
-            acting_email=COORDINATOR,
+            assertion=moving[i],
             data={"method": "signed", "language": "ro"},
         ),
     )
