@@ -258,20 +258,22 @@ async def growth(runs: int) -> dict[str, float]:
         per_run[name] = (prefect_bytes() - before) / runs
 
     refs: list[str] = []
+    opening = assertions(COORDINATOR, "start-return", runs)
 
-    async def start(_: int) -> None:
-        result = await start_return(case=CaseIn(host_country="IT"), acting_email=COORDINATOR)
+    async def start(i: int) -> None:
+        result = await start_return(case=CaseIn(host_country="IT"), assertion=opening[i])
         refs.append(result["case_ref"])
 
     await measure("start-return", start)
     for ref in refs:
         finish_stage(ref)
+    moving = assertions(COORDINATOR, "advance-case", runs)
     await measure(
         "advance-case",
         lambda i: advance_case(
             case_ref=refs[i],
             trigger="record_consent",
-            acting_email=COORDINATOR,
+            assertion=moving[i],
             data={"method": "signed", "language": "ro"},
         ),
     )

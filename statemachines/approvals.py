@@ -2,23 +2,25 @@
 the ``close`` trigger itself (its step data names the approver); a refusal is recorded here as
 a ``closure_rejected`` event, a request nobody answered as ``closure_request_expired``.
 
-A decision needs a supervisor of the case's owner organisation who did not ask for the closure,
-and a case the ``close`` trigger is allowed from, so a decision taken on a stale form is refused
-instead of recorded. Messages name fields, never the email that was typed.
+A decision needs someone the permission table lets decide it (``Action.DECIDE_CLOSURE``: the
+owner organisation's supervisors), who, to approve, did not ask for the closure; and a case the
+``close`` trigger is allowed from, so a decision taken on a stale form is refused instead of
+recorded. The decider is the proven person acting (``homeward.commands.closures``), never an
+address typed in.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from homeward.base.errors import Refused
-from homeward.base.models import Case, StaffMember, StaffRole
+from homeward.base.models import Case, StaffMember
 from homeward.protection.permissions import Action, ensure
 from homeward.records.audit import record_event
 from statemachines.cases import allowed_triggers, fire, get_case
-from statemachines.closure_requests import ClosureRequest, pending_request
+from statemachines.closure_requests import ClosureRequest, pending_request, requester_id
 from statemachines.steps import ClosureReason, ClosureRejection
 
 SELF_APPROVAL = (
@@ -27,10 +29,13 @@ SELF_APPROVAL = (
 )
 
 
-def closable(session: Session, *, case_ref: str, actor: StaffMember) -> Case:
-    """The case, if the actor may steer it and its stage allows ``close`` (guards aside)."""
+def closable(
+    session: Session, *, case_ref: str, actor: StaffMember, action: Action = Action.FIRE_TRIGGER
+) -> Case:
+    """The case, if the actor may do ``action`` on it (by default: steer it, as a requester
+    does) and its stage allows ``close`` (guards aside)."""
     case = get_case(session, case_ref=case_ref, actor=actor)
-    ensure(session, actor, Action.FIRE_TRIGGER, case)
+    ensure(session, actor, action, case)
     if "close" not in allowed_triggers(case):
         allowed = ", ".join(allowed_triggers(case)) or "none"
         raise Refused(
@@ -39,31 +44,17 @@ def closable(session: Session, *, case_ref: str, actor: StaffMember) -> Case:
     return case
 
 
-def owner_supervisor(session: Session, case: Case, email: str) -> StaffMember:
-    """The active staff member with ``email``, if a supervisor of the case's owner organisation."""
-    query = select(StaffMember).where(StaffMember.email == email.strip().lower())
-    approver = session.exec(query).first()
-    if (
-        approver is None
-        or not approver.active
-        or approver.role != StaffRole.SUPERVISOR
-        or approver.org_id != case.owner_org_id
-    ):
-        raise Refused(
-            f"closure of case {case.case_ref} must be decided by a supervisor of its owner "
-            "organisation; give their email in approver_email"
-        )
-    return approver
+def decider(session: Session, case: Case, actor: StaffMember) -> StaffMember:
+    """``actor``, if the permission table lets them decide ``case``'s closure requests (the
+    owner organisation's supervisors: ``Action.DECIDE_CLOSURE``)."""
+    ensure(session, actor, Action.DECIDE_CLOSURE, case)
+    return actor
 
 
-def approver_for(
-    session: Session, case: Case, email: str, *, acting: StaffMember | None = None
-) -> StaffMember:
-    """The supervisor approving ``case``'s closure: not who requested it, nor who acts for it."""
-    approver = owner_supervisor(session, case, email)
-    request = pending_request(session, case)
-    requesters = {request.requested_by_id if request else None, acting.id if acting else None}
-    if approver.id in requesters:
+def approver_for(session: Session, case: Case, approver: StaffMember) -> StaffMember:
+    """``approver``, if they may decide ``case``'s closure and did not ask for it themself."""
+    decider(session, case, approver)
+    if approver.id == requester_id(session, case):
         raise Refused(SELF_APPROVAL.format(ref=case.case_ref))
     return approver
 
@@ -88,9 +79,9 @@ def approve_closure(
     now: datetime,
 ) -> Case:
     """A supervisor (the actor) approves the pending request: the case closes."""
-    case = closable(session, case_ref=case_ref, actor=actor)
+    case = closable(session, case_ref=case_ref, actor=actor, action=Action.DECIDE_CLOSURE)
     request = pending(session, case)
-    approver = approver_for(session, case, actor.email)
+    approver = approver_for(session, case, actor)
     chosen = reason or request.reason
     step = {"reason": chosen, "approved_by": approver.email}
     return fire(session, case_ref=case.case_ref, trigger="close", actor=actor, data=step, now=now)
@@ -101,14 +92,14 @@ def reject_closure(
     *,
     case_ref: str,
     actor: StaffMember,
-    approver_email: str,
     rejection: ClosureRejection,
     now: datetime,
 ) -> Case:
-    """Record that a supervisor did not approve closing the case; the case stays where it is."""
-    case = closable(session, case_ref=case_ref, actor=actor)
+    """A supervisor (the actor) does not approve the pending request; the case stays where it
+    is. The requester may reject (withdraw) their own request."""
+    case = closable(session, case_ref=case_ref, actor=actor, action=Action.DECIDE_CLOSURE)
     request = pending(session, case)
-    approver = owner_supervisor(session, case, approver_email)
+    approver = decider(session, case, actor)
     record_event(
         session,
         case=case,
@@ -122,14 +113,14 @@ def reject_closure(
 
 
 def expire_closure_request(
-    session: Session, *, case_ref: str, actor: StaffMember, waited_seconds: int, now: datetime
+    session: Session, *, case: Case, actor: StaffMember | None, waited_seconds: int, now: datetime
 ) -> Case:
     """Record that nobody decided a pending closure request in time; the case stays.
 
     The history then shows the unanswered request, so a coordinator knows to ask again. A
-    request decided meanwhile (from the CLI) is left as it is.
+    request decided meanwhile (from the CLI) is left as it is. ``actor`` None: the scheduler
+    (a run renewed for the request) records it.
     """
-    case = get_case(session, case_ref=case_ref, actor=actor)
     if pending_request(session, case) is None:
         return case
     record_event(

@@ -17,8 +17,9 @@ from transitions import EventData, Machine
 from homeward.base import dates
 from homeward.base.clock import local_date
 from homeward.base.errors import Refused
-from homeward.base.models import Case, ConsentPurpose, HandoffStatus, StaffMember, StaffRole
+from homeward.base.models import Case, ConsentPurpose, HandoffStatus, StaffMember
 from homeward.protection import consent
+from homeward.protection.permissions import Action, permits
 from homeward.records.directory import get_staff
 from statemachines import closure_requests, steps
 from tasks import checklist, checklist_changes, moves, transfers
@@ -226,10 +227,10 @@ class ReturnCase:
     def _referral_way_out(self) -> str:
         return (
             "; the best-interests assessment found return not in the child's interest: refer "
-            "the child to the host country's child protection and close the case with "
-            f"`homeward case advance {self.case.case_ref} close --set "
-            f"reason={steps.ClosureReason.RETURN_NOT_IN_CHILD_INTEREST} "
-            "--set approved_by=SUPERVISOR_EMAIL`"
+            "the child to the host country's child protection and ask to close the case with "
+            f"`homeward case request-closure {self.case.case_ref} "
+            f"--reason {steps.ClosureReason.RETURN_NOT_IN_CHILD_INTEREST}`; a supervisor "
+            f"approves it with `homeward case approve-closure {self.case.case_ref}`"
         )
 
     def travel_document_valid(self, event: EventData) -> bool:
@@ -280,7 +281,7 @@ class ReturnCase:
         step = self.step
         assert isinstance(step, steps.Close)  # noqa: S101
         approver = get_staff(session=self.session, email=str(step.approved_by))
-        if approver.role != StaffRole.SUPERVISOR or approver.org_id != self.case.owner_org_id:
+        if not permits(self.session, approver, Action.DECIDE_CLOSURE, self.case):
             raise self._refuse(
                 event,
                 "closure must be approved by a supervisor of the case's "

@@ -218,7 +218,9 @@ def db_snapshot() -> dict[str, list[tuple[object, ...]]]:
     """Every row of every table, to prove a refused command changed nothing.
 
     Signing in is not the command: the sign-in tables, the audit lines of signing in
-    (``login:...``) and the audit chain's head (which every audit line moves) are left out."""
+    (``login:...``) and of issuing and proving a run assertion (``cmd:assertion``,
+    ``cmd:prove``: a flow proves who acts before anything else), and the audit chain's head
+    (which every audit line moves) are left out."""
     from sqlmodel import SQLModel
 
     from homeward.base.db import get_engine, system_scope
@@ -230,7 +232,10 @@ def db_snapshot() -> dict[str, list[tuple[object, ...]]]:
             for table in SQLModel.metadata.sorted_tables
             if table.name not in skipped
         }
-    snapshot["audit_entry"] = [r for r in snapshot["audit_entry"] if "'login:" not in r[3]]
+    proving = ("'login:", "'cmd:assertion'", "'cmd:prove'")
+    snapshot["audit_entry"] = [
+        r for r in snapshot["audit_entry"] if not any(p in r[3] for p in proving)
+    ]
     return snapshot
 
 

@@ -1,7 +1,9 @@
 """Flow ``advance-case``: fire a trigger on a case with its step data.
 
-``close`` waits for a supervisor inside the run (``workflows.approvals``). Step data is
-validated by the engine, whose errors name the field, never its value; it is never logged.
+The run acts for the person its ``assertion`` proves (``homeward assertion --flow
+advance-case``), checked before anything changes. ``close`` waits for a supervisor inside the
+run (``workflows.approvals``). Step data is validated by the engine, whose errors name the
+field, never its value; it is never logged.
 """
 
 from __future__ import annotations
@@ -11,30 +13,37 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
+from homeward.base.errors import InvalidInput
 from homeward.records.idempotency import flow_key
-from workflows.approvals import close_with_approval
+from workflows.approvals import close_with_approval, wait_again
 from workflows.moves import after_transition, fire_step
-from workflows.runtime import case_run_name, engine_errors, in_engine
+from workflows.runtime import SCHEDULER, case_run_name, engine_errors, prove_run, run_credential
+
+FLOW = "advance-case"
 
 
-@flow(name="advance-case", flow_run_name=case_run_name("advance"), persist_result=False)
+@flow(name=FLOW, flow_run_name=case_run_name("advance"), persist_result=False)
 async def advance_case(
     case_ref: str,
     trigger: str,
-    acting_email: str,
+    assertion: str = "",
     data: dict[str, Any] | None = None,
     request_id: str | None = None,
+    closure_request: int | None = None,
 ) -> dict[str, Any]:
     """Move a case to its next stage (or suspend, resume, withdraw, close, reopen it).
 
     Args:
         case_ref: the case, e.g. ``RT-7KQ2-M9``.
         trigger: what happens, e.g. ``record_consent``, ``arrange_travel``, ``close``.
-        acting_email: the coordinator or supervisor acting (their staff email).
+        assertion: who acts, proven: paste the output of
+            ``homeward assertion --flow advance-case`` (it works for this one run).
         data: the trigger's step data, e.g. ``{"method": "signed", "language": "ro"}``; for
             ``close`` only ``reason``: the approval is asked for in the paused run's form.
         request_id: an idempotency key (8-100 of letters, digits and ``. _ : -``); by default
             the flow run's id, so a retry of this run does not fire the trigger twice.
+        closure_request: set by ``homeward up`` only, for a run it starts to wait again for a
+            pending closure request whose run is gone; leave it empty.
 
     Returns:
         The case_ref, its stage before and after, and the owner organisation kind.
@@ -42,8 +51,16 @@ async def advance_case(
     trigger = trigger.strip()
     with engine_errors():
         key = flow_key(flow_run.get_id(), "advance", request_id)
+    if closure_request is not None:
+        if trigger != "close" or assertion:
+            raise InvalidInput(
+                "closure_request: only `homeward up` sets it, for close without an assertion"
+            )
+        return await wait_again(case_ref, closure_request, SCHEDULER, key)
+    credential = run_credential(assertion, FLOW)
+    await prove_run(credential)  # a bad assertion is refused before anything changes
     if trigger == "close":
-        return await close_with_approval(case_ref, acting_email, data or {}, key)
-    view, stages = await in_engine(lambda: fire_step(case_ref, trigger, acting_email, data, key))
+        return await close_with_approval(case_ref, credential, data or {}, key)
+    view, stages = await fire_step(credential, case_ref, trigger, data, key)
     await after_transition(view, trigger, stages)
     return view.summary()

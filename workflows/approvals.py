@@ -3,10 +3,14 @@ closure request, pauses, and the Prefect UI shows the ``ClosureDecision`` form.
 
 The request is a record in Homeward's database (``statemachines.closure_requests``), so it
 outlives this run: a run started later for the same pending request takes it over, and a
-supervisor may decide it from the CLI instead. The form holds a yes/no, the approver's staff
-email and reason codes from fixed lists: no free text, so nothing typed there can carry a
-person's data. An answer that cannot be recorded (a rejection without its code, someone not a
-supervisor, the requester approving their own request) pauses again, saying what was wrong.
+supervisor may decide it from the CLI instead. Whoever decides in the form proves it: the
+form takes their own run assertion (``homeward assertion --flow approve-closure``), which this
+run proves and binds to itself; the decision is recorded as that person, by the commands of
+``homeward.commands.closures``, where the rules live (a supervisor of the owner organisation,
+by the permission table; never the requester approving their own request). The form holds no
+free text: a yes/no, the assertion, and reason codes from fixed lists. An answer that cannot be
+recorded (a rejection without its code, an assertion that does not prove a supervisor who may
+decide, the requester approving) pauses again, saying what was wrong.
 """
 
 from __future__ import annotations
@@ -18,35 +22,40 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
-from pydantic import EmailStr, Field
+from pydantic import Field
 
-from homeward.base.db import read_session, write_session
-from homeward.base.errors import Conflict, InvalidInput, NotFound, Refused
+from homeward.base.errors import Conflict, InvalidInput, NotFound, NotSignedIn, Refused
 from homeward.base.settings import get_settings
-from homeward.records.directory import acting, validate
-from statemachines.approvals import approver_for, closable, expire_closure_request, reject_closure
-from statemachines.cases import get_case
-from statemachines.closure_requests import (
-    ClosureRequest,
-    latest_request,
-    pending_request,
-    renew_request,
-    request_closure,
+from homeward.commands.closure_runs import ClosureOutcome, ExpireClosure, RenewedClosure
+from homeward.commands.closures import (
+    ApproveClosure,
+    ClosureStatus,
+    ClosureView,
+    RejectClosure,
+    RequestClosure,
 )
+from homeward.protection.identity import Credential
+from homeward.records.directory import validate
 from statemachines.steps import ClosureReason, ClosureRejection, Step
 from workflows.closure_runs import run_is_live
-from workflows.moves import after_transition, fire_step
-from workflows.runtime import CaseView, engine_errors, in_engine, label_run, now
+from workflows.moves import after_transition, timeline_of
+from workflows.runtime import CaseView, command, engine_errors, label_run, prove_run, run_credential
 
-SLIPS = (InvalidInput, Refused, NotFound)  # an answer the supervisor can correct in the form
+APPROVE_FLOW = "approve-closure"  # what the decider's assertion is issued for
+# An answer the supervisor can correct in the form (a wrong or stale assertion included).
+SLIPS = (InvalidInput, Refused, NotFound, NotSignedIn)
 
 
 class ClosureDecision(RunInput):
     """Close this case? Decided by a supervisor of the case's owner organisation."""
 
     approve: bool = Field(description="Approve closing this case")
-    approver_email: EmailStr = Field(
-        description="Your staff email (a supervisor of the case's owner organisation)"
+    assertion: str = Field(
+        default="",
+        max_length=400,
+        pattern=r"^\s*[A-Za-z0-9_.\-]*\s*$",  # a token: no room for a name or a sentence
+        description="Who decides, proven: run `homeward assertion --flow approve-closure` and "
+        "paste what it prints (a supervisor of the case's owner organisation)",
     )
     reason: ClosureReason = Field(description="Why the case closes (fixed list)")
     rejection: ClosureRejection | None = Field(
@@ -80,43 +89,63 @@ def form_problem(decision: ClosureDecision) -> str | None:
     return None
 
 
-def _check(case_ref: str, acting_email: str) -> CaseView:
-    with read_session() as session:
-        actor = acting(session=session, email=acting_email)
-        return CaseView.of(session, closable(session, case_ref=case_ref, actor=actor))
+def _case(view: ClosureView) -> CaseView:
+    return CaseView(view.case_ref, view.state, view.org_kind, view.from_state)
 
 
-def _pending(case_ref: str, acting_email: str) -> ClosureRequest | None:
-    with read_session() as session:
-        actor = acting(session=session, email=acting_email)
-        return pending_request(session, closable(session, case_ref=case_ref, actor=actor))
-
-
-def _record(case_ref: str, acting_email: str, reason: str | None, run_id: str | None) -> int:
-    """Record this run's request (new, or taken over from a run that is gone); its event id."""
-    with write_session() as session:
-        actor = acting(session=session, email=acting_email)
-        case = closable(session, case_ref=case_ref, actor=actor)
-        if (found := pending_request(session, case)) is not None and run_id is not None:
-            renew_request(session, case=case, flow_run_id=run_id, now=now(), actor=actor)
-            return found.event_id
-        made = request_closure(
-            session, case=case, actor=actor, reason=reason, flow_run_id=run_id, now=now()
-        )
-        return made.event_id
-
-
-async def open_request(view: CaseView, acting_email: str, reason: str | None) -> int:
-    """The pending request this run waits for; refused while another live run waits for it."""
-    run_id = flow_run.get_id()
-    found = await in_engine(lambda: _pending(view.case_ref, acting_email))
-    if found and found.flow_run_id != run_id and await run_is_live(found.flow_run_id):
+async def close_with_approval(
+    case_ref: str, credential: Credential, data: dict[str, Any], key: str | None = None
+) -> dict[str, Any]:
+    """Check the case may close, record the request as the run's (proven) requester, wait for
+    a supervisor's valid answer."""
+    with engine_errors():
+        asked = _request(data)
+    status = await command(ClosureStatus(case_ref), credential)
+    await label_run(_case(status), "close")
+    run_id = str(flow_run.get_id())
+    waiting = status.waiting_run
+    if status.request_id and waiting != run_id and await run_is_live(waiting):
         raise Conflict(
-            f"a closure of case {view.case_ref} is already requested and waits in flow run "
-            f"{found.flow_run_id}; answer it there or with "
-            f"`homeward case approve-closure {view.case_ref}`"
+            f"a closure of case {status.case_ref} is already requested and waits in flow run "
+            f"{waiting}; answer it there or with "
+            f"`homeward case approve-closure {status.case_ref}`"
         )
-    return await in_engine(lambda: _record(view.case_ref, acting_email, reason, run_id))
+    recorded = await command(RequestClosure(case_ref, asked.reason, run_id), credential)
+    assert recorded.request_id is not None  # noqa: S101 (just recorded)
+    return await _wait(_case(status), recorded.request_id, recorded.reason, credential, key)
+
+
+async def wait_again(
+    case_ref: str, request: int, credential: Credential, key: str | None = None
+) -> dict[str, Any]:
+    """A run ``homeward up`` started (as the scheduler) for a pending request whose run is gone:
+    wait for a supervisor's answer to it."""
+    found = await command(RenewedClosure(case_ref, request, str(flow_run.get_id())), credential)
+    await label_run(_case(found), "close")
+    return await _wait(_case(found), request, found.reason, credential, key)
+
+
+async def _wait(
+    view: CaseView, request: int, reason: str | None, credential: Credential, key: str | None
+) -> dict[str, Any]:
+    """Ask until an answer is recorded, the request is decided elsewhere, or time runs out."""
+    problem: str | None = None
+    while True:
+        decision = await ask_supervisor(view, reason, problem)
+        if decision is None:
+            return await _expired(view, request, credential)
+        problem = form_problem(decision)
+        if problem is None:
+            try:
+                return await decide(view, request, decision, key)
+            except SLIPS as exc:
+                problem = str(exc)
+        outcome = await command(ClosureOutcome(view.case_ref, request), credential)
+        if outcome.decision != "pending":  # decided from the CLI meanwhile: nothing to record
+            return view.summary(decision=outcome.decision)
+        get_run_logger().info(
+            "case %s: answer not recorded (%s); asking again", view.case_ref, problem
+        )
 
 
 async def ask_supervisor(
@@ -140,96 +169,38 @@ async def ask_supervisor(
         return None
 
 
-def _settled(case_ref: str, acting_email: str, request_id: int) -> str | None:
-    """The request's status if it was decided elsewhere (the CLI) meanwhile, else None."""
-    with read_session() as session:
-        actor = acting(session=session, email=acting_email)
-        latest = latest_request(session, get_case(session, case_ref=case_ref, actor=actor))
-    if latest is None or latest.event_id != request_id:
-        return "superseded"
-    return None if latest.status == "pending" else latest.status
-
-
-def _approver_ok(case_ref: str, acting_email: str, email: str) -> None:
-    with read_session() as session:
-        actor = acting(session=session, email=acting_email)
-        case = closable(session, case_ref=case_ref, actor=actor)
-        approver_for(session, case, email, acting=actor)
-
-
-def _reject(case_ref: str, acting_email: str, decision: ClosureDecision) -> CaseView:
-    assert decision.rejection is not None  # noqa: S101 (form_problem checked it)
-    rejection = decision.rejection
-    with write_session() as session:
-        actor = acting(session=session, email=acting_email)
-        case = reject_closure(
-            session,
-            case_ref=case_ref,
-            actor=actor,
-            approver_email=str(decision.approver_email),
-            rejection=rejection,
-            now=now(),
-        )
-        return CaseView.of(session, case)
-
-
 async def decide(
-    case_ref: str, acting_email: str, decision: ClosureDecision, key: str | None
+    view: CaseView, request: int, decision: ClosureDecision, key: str | None
 ) -> dict[str, Any]:
-    """Record the supervisor's answer: the case closes, or the refusal is in its history."""
+    """Record the answer as the supervisor its assertion proves (bound to this run first): the
+    case closes, or the refusal is in its history. A request decided elsewhere meanwhile is
+    left as it is."""
+    decider = run_credential(decision.assertion, APPROVE_FLOW)
+    await prove_run(decider)
     if not decision.approve:
-        rejected = await in_engine(lambda: _reject(case_ref, acting_email, decision))
+        assert decision.rejection is not None  # noqa: S101 (form_problem checked it)
+        reject = RejectClosure(view.case_ref, decision.rejection, request)
+        rejected = await command(reject, decider)
+        if rejected.decision != "rejected":
+            return view.summary(decision=rejected.decision)
         get_run_logger().info("case %s: closure not approved", rejected.case_ref)
-        return rejected.summary(decision="rejected", rejection=str(decision.rejection))
-    email = str(decision.approver_email)
-    await in_engine(lambda: _approver_ok(case_ref, acting_email, email))
-    step = {"reason": decision.reason, "approved_by": email}
-    closed, stages = await in_engine(lambda: fire_step(case_ref, "close", acting_email, step, key))
-    await after_transition(closed, "close", stages)
-    return closed.summary(decision="approved", reason=str(decision.reason))
+        return _case(rejected).summary(decision="rejected", rejection=str(decision.rejection))
+    approve = ApproveClosure(view.case_ref, decision.reason, request)
+    closed = await command(approve, decider, key=key)
+    if closed.decision != "approved":
+        return view.summary(decision=closed.decision)
+    moved = _case(closed)
+    await after_transition(moved, "close", await timeline_of(decider, moved.case_ref))
+    return moved.summary(decision="approved", reason=str(decision.reason))
 
 
-def _expire(case_ref: str, acting_email: str) -> CaseView:
+async def _expired(view: CaseView, request: int, credential: Credential) -> dict[str, Any]:
+    """Nobody answered in time: record it (as the run's principal) and fail the run."""
     waited = get_settings().approval_timeout_seconds
-    with write_session() as session:
-        actor = acting(session=session, email=acting_email)
-        case = expire_closure_request(
-            session, case_ref=case_ref, actor=actor, waited_seconds=waited, now=now()
-        )
-        return CaseView.of(session, case)
-
-
-async def _expired(case_ref: str, acting_email: str) -> Refused:
-    expired = await in_engine(lambda: _expire(case_ref, acting_email))
-    return Refused(
-        f"closure of case {expired.case_ref} was not decided within "
-        f"{get_settings().approval_timeout_seconds} s; the case stays in {expired.state}: "
-        "ask again with advance-case close"
+    expired = await command(ExpireClosure(view.case_ref, request, waited), credential)
+    if expired.decision != "expired":  # decided from the CLI meanwhile
+        return view.summary(decision=expired.decision)
+    raise Refused(
+        f"closure of case {expired.case_ref} was not decided within {waited} s; the case stays "
+        f"in {expired.state}: ask again with advance-case close"
     )
-
-
-async def close_with_approval(
-    case_ref: str, acting_email: str, data: dict[str, Any], key: str | None = None
-) -> dict[str, Any]:
-    """Check the case may close, record the request, wait for a supervisor's valid answer."""
-    with engine_errors():
-        asked = _request(data)
-    view = await in_engine(lambda: _check(case_ref, acting_email))
-    await label_run(view, "close")
-    request_id = await open_request(view, acting_email, asked.reason)
-    problem: str | None = None
-    while True:
-        decision = await ask_supervisor(view, asked.reason, problem)
-        settled = await in_engine(lambda: _settled(case_ref, acting_email, request_id))
-        if settled:  # decided from the CLI meanwhile: nothing left to record here
-            return view.summary(decision=settled)
-        if decision is None:
-            raise await _expired(case_ref, acting_email)
-        problem = form_problem(decision)
-        if problem is None:
-            try:
-                return await decide(case_ref, acting_email, decision, key)
-            except SLIPS as exc:
-                await in_engine(lambda: _check(case_ref, acting_email))  # the case can't close
-                problem = str(exc)
-        get_run_logger().info("case %s: answer not recorded (%s); asking again", case_ref, problem)

@@ -4,12 +4,13 @@ The request itself is a record in Homeward's database (``statemachines.closure_r
 a paused ``advance-case`` run is only where the Prefect UI shows its form. When ``homeward up``
 stops, Prefect cancels the paused run; at the next start ``renew_waiting_runs`` starts a new
 ``advance-case close`` for every pending request whose run is gone and records that in the
-case's history. Parameters carry the case_ref, the requester's staff email and a reason code.
+case's history. It acts as the scheduler, never as the requester (who was proven when the
+request was recorded): the new run's parameters carry the case_ref and the request's id, and
+the run checks that the request was renewed to it before it waits.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -17,23 +18,10 @@ from prefect import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 
-from homeward.base.db import read_session, system_scope, write_session
-from homeward.base.models import StaffMember
-from statemachines.cases import allowed_triggers
-from statemachines.closure_requests import all_pending, renew_request
-from workflows.runtime import in_engine, now
+from homeward.commands.closure_runs import PendingClosures, RenewClosure
+from workflows.runtime import SCHEDULER, command
 
 LIVE = {StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING}
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """A pending request to wait for again: its case, requester (staff email) and reason."""
-
-    case_ref: str
-    requester: str
-    reason: str | None
-    flow_run_id: str | None
 
 
 async def run_is_live(flow_run_id: str | None) -> bool:
@@ -54,45 +42,25 @@ async def run_is_live(flow_run_id: str | None) -> bool:
     return state.type in LIVE
 
 
-def _pending_requests() -> list[Orphan]:
-    """Pending requests on cases that may still close, with their requester's email."""
-    found = []
-    with read_session() as session, system_scope(session):
-        for case, request in all_pending(session):
-            requester = session.get(StaffMember, request.requested_by_id)
-            if requester is None or "close" not in allowed_triggers(case):
-                continue  # the case left the stages it may close from: nothing to wait for
-            ref, reason, run_id = case.case_ref, request.reason, request.flow_run_id
-            found.append(Orphan(ref, requester.email, reason, run_id))
-    return found
-
-
-def _renewed(case_ref: str, flow_run_id: str) -> None:
-    with write_session() as session, system_scope(session):  # the system acts, for no org
-        for case, _request in all_pending(session):
-            if case.case_ref == case_ref:
-                renew_request(session, case=case, flow_run_id=flow_run_id, now=now(), actor=None)
-
-
 async def renew_waiting_runs(deployment_id: UUID) -> list[str]:
     """Start ``advance-case close`` for each pending request whose run is gone; their case_refs.
 
     Run before the runner starts, so each new run finds its request renewed to it.
     """
     renewed = []
-    for orphan in await in_engine(_pending_requests):
-        if await run_is_live(orphan.flow_run_id):
+    for waiting in await command(PendingClosures(), SCHEDULER):
+        if await run_is_live(waiting.flow_run_id):
             continue
         parameters = {
-            "case_ref": orphan.case_ref,
+            "case_ref": waiting.case_ref,
             "trigger": "close",
-            "acting_email": orphan.requester,
-            "data": {"reason": orphan.reason} if orphan.reason else {},
+            "closure_request": waiting.request_id,
         }
         async with get_client() as client:
             run = await client.create_flow_run_from_deployment(
                 deployment_id, parameters=parameters, tags=["homeward", "closure-renewed"]
             )
-        await in_engine(lambda: _renewed(orphan.case_ref, str(run.id)))  # noqa: B023
-        renewed.append(orphan.case_ref)
+        renew = RenewClosure(waiting.case_ref, waiting.request_id, str(run.id))
+        await command(renew, SCHEDULER)
+        renewed.append(waiting.case_ref)
     return renewed

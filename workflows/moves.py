@@ -7,53 +7,42 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import get_run_logger
-from sqlmodel import Session
 
-from homeward.base.db import system_scope, write_session
-from homeward.base.models import Case
-from homeward.records.audit import history
-from homeward.records.directory import acting
-from homeward.records.idempotency import once
-from statemachines.cases import fire, get_case
+from homeward.base.clock import local_date
+from homeward.commands.case_views import CaseHistory
+from homeward.commands.cases import AdvanceCase
+from homeward.protection.identity import Credential
 from workflows.artifacts import publish_timeline
-from workflows.caseload import Row, timeline_rows
-from workflows.runtime import CaseView, emit_transition, label_run, now
+from workflows.caseload import Row
+from workflows.runtime import CaseView, command, emit_transition, label_run
 
 
-def moved(session: Session, case: Case) -> tuple[CaseView, list[Row]]:
-    """The case after a transition (with the stage it left) and its timeline rows."""
-    with system_scope(session):
-        events = history(session, case)
-    return CaseView.of(session, case, events[-1].from_state), timeline_rows(events)
-
-
-def fire_step(
+async def fire_step(
+    credential: Credential,
     case_ref: str,
     trigger: str,
-    acting_email: str,
     data: dict[str, Any] | None,
     key: str | None = None,
 ) -> tuple[CaseView, list[Row]]:
-    """Fire ``trigger`` in one transaction as the acting staff member (engine code: sync).
+    """Fire ``trigger`` as the run's proven principal (``homeward.commands.cases.AdvanceCase``);
+    the case after it (with the stage it left) and its timeline rows.
 
-    With ``key`` (``homeward.records.idempotency``) a retry of the same request fires nothing again
-    and
-    shows the case as it is."""
-    with write_session() as session:
-        actor = acting(session=session, email=acting_email)
+    With ``key`` (``homeward.records.idempotency``) a retry of the same request fires nothing
+    again and shows the case as the first attempt left it."""
+    moved = await command(AdvanceCase(case_ref, trigger, data or {}), credential, key=key)
+    view = CaseView(moved.case_ref, moved.state, moved.org_kind, moved.from_state)
+    return view, await timeline_of(credential, view.case_ref)
 
-        def move() -> dict[str, Any]:
-            case = fire(
-                session, case_ref=case_ref, trigger=trigger, actor=actor, data=data, now=now()
-            )
-            return {"case_ref": case.case_ref, "case_id": case.id, "state": case.state}
 
-        args = {"case_ref": case_ref.strip().upper(), "trigger": trigger, "data": data or {}}
-        result, _ = once(
-            session, key=key, command="advance-case", actor=actor, args=args, now=now(), run=move
-        )
-        case = get_case(session, case_ref=str(result["case_ref"]), actor=actor)
-        return moved(session, case)
+async def timeline_of(credential: Credential, case_ref: str) -> list[Row]:
+    """The stages the case went through (from its history, read as the run's principal), each
+    with the day it was entered and by which trigger."""
+    lines = await command(CaseHistory(case_ref), credential)
+    return [
+        {"stage": line.to_state, "entered_on": f"{local_date(line.at)}", "trigger": line.trigger}
+        for line in lines
+        if line.to_state is not None
+    ]
 
 
 async def after_transition(view: CaseView, trigger: str, stages: list[Row]) -> None:

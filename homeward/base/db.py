@@ -107,16 +107,27 @@ def act_as(session: Session | Connection, org_id: int) -> None:
     _set(session, "homeward.org_id", str(org_id))
 
 
+_SYSTEM_DEPTH = "homeward.system_depth"
+
+
 @contextmanager
 def system_scope(session: Session | Connection) -> Iterator[None]:
-    """Row security (PostgreSQL): inside the block, act for the system (sweeps, purges)."""
-    _set(session, "homeward.system", "on")
+    """Row security (PostgreSQL): inside the block, act for the system (sweeps, purges).
+
+    Blocks nest: an inner one (the case-history listeners, inside a scheduler's command) leaves
+    the outer one acting for the system when it ends; only the outermost stops it."""
+    depth = session.info.get(_SYSTEM_DEPTH, 0)
+    session.info[_SYSTEM_DEPTH] = depth + 1
+    if depth == 0:
+        _set(session, "homeward.system", "on")
     try:
         yield
         if isinstance(session, Session):  # write the block's changes while acting for the system:
             session.flush()  # SQLAlchemy 2.0 does not flush before a text() statement resets it
     finally:
-        _set(session, "homeward.system", "off")
+        session.info[_SYSTEM_DEPTH] = depth
+        if depth == 0:
+            _set(session, "homeward.system", "off")
 
 
 @lru_cache(maxsize=8)

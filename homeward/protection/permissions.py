@@ -34,6 +34,7 @@ class Action(StrEnum):
     TRANSFER_CASE = "transfer_case"
     ANSWER_TRANSFER = "answer_transfer"
     LEGAL_HOLD = "legal_hold"
+    DECIDE_CLOSURE = "decide_closure"
     RUN_REPORTS = "run_reports"
     EXPORT_CASES = "export_cases"
 
@@ -83,6 +84,9 @@ RULES: dict[Action, Rule] = {
     Action.TRANSFER_CASE: Rule("hand the case over", R.OWNER, CASEWORK_KINDS, STEER),
     Action.ANSWER_TRANSFER: Rule("answer a case transfer", R.ADDRESSEE, CASEWORK_KINDS, STEER),
     Action.LEGAL_HOLD: Rule("place or lift a legal hold", R.OWNER, CASEWORK_KINDS, frozenset({S})),
+    Action.DECIDE_CLOSURE: Rule(
+        "approve or reject a closure request", R.OWNER, CASEWORK_KINDS, frozenset({S})
+    ),
     Action.RUN_REPORTS: Rule("manage programmes and run reports", R.OWN_ORG, ALL_KINDS, MANAGE),
     Action.EXPORT_CASES: Rule("export case-level data", R.OWN_ORG, ALL_KINDS, frozenset(EXPORT)),
 }
@@ -127,14 +131,21 @@ def owner_staff(session: Session, case: Case, action: Action) -> str:
     return f"{roles_text(RULES[action].roles)} of {org_text(owner)}, the case's owner"
 
 
+def permits(session: Session, actor: StaffMember, action: Action, case: Case | None = None) -> bool:
+    """Whether the table lets ``actor`` do ``action`` (on ``case``, as its owner when the
+    action needs that): ``ensure`` without the refusal."""
+    org, rule = _org(session, actor.org_id), RULES[action]
+    is_owner = case is not None and case.owner_org_id == actor.org_id
+    return allowed(org.kind, actor.role, action) and (rule.relation != R.OWNER or is_owner)
+
+
 def ensure(session: Session, actor: StaffMember, action: Action, case: Case | None = None) -> None:
     """Raise ``Refused`` unless the table lets ``actor`` do ``action`` (on ``case``, as its
     owner when the action needs that). Addressee and party relations are the caller's to
     check (a handoff's receiver, the vault's fields by part); this checks kind and role."""
-    org, rule = _org(session, actor.org_id), RULES[action]
-    is_owner = case is not None and case.owner_org_id == actor.org_id
-    if allowed(org.kind, actor.role, action) and (rule.relation != R.OWNER or is_owner):
+    if permits(session, actor, action, case):
         return
+    org, rule = _org(session, actor.org_id), RULES[action]
     if case is not None and rule.relation in (R.OWNER, R.PARTY, R.CONCERNED):
         who = owner_staff(session, case, action)
         raise Refused(f"{_who(actor, org)} cannot {rule.does} on case {case.case_ref}; ask {who}")

@@ -104,9 +104,9 @@ def test_a_child_whose_return_is_not_in_their_interest_is_closed_as_a_referral(c
     args = [a for k, v in travel.items() for a in ("--set", f"{k}={v}")]
 
     refusal = one_line(cli("case", "advance", ref, "arrange_travel", *args), 4)
-    command = re.search(r"`homeward (case advance [^`]*)`", refusal)
-    assert command, refusal
-    closed = cli(*command.group(1).replace("SUPERVISOR_EMAIL", f.SUPERVISOR).split())
+    asked, approved = re.findall(r"`homeward (case [a-z-]+-closure [^`]*)`", refusal)
+    assert cli(*asked.split()).code == 0  # the coordinator asks
+    closed = cli(*approved.split(), as_email=f.SUPERVISOR)  # a supervisor approves
     assert closed.code == 0, closed.err
     case = f.load_case(ref)
     assert (case.state, case.closure_reason) == ("closed", "return_not_in_child_interest")
@@ -115,10 +115,25 @@ def test_a_child_whose_return_is_not_in_their_interest_is_closed_as_a_referral(c
 def test_an_adult_case_before_travel_does_not_close_as_a_referral(cli, clock):
     ref = f.open_case(clock)
     f.drive_to(ref, State.ASSESSED, clock)
-    before = f.db_snapshot()
     for reason in ("return_not_in_child_interest", "person_chose_to_stop"):
-        sets = ("--set", f"reason={reason}", "--set", f"approved_by={f.SUPERVISOR}")
-        one_line(cli("case", "advance", ref, "close", *sets), 4)
+        assert cli("case", "request-closure", ref, "--reason", reason).code == 0
+        before = f.db_snapshot()
+        one_line(cli("case", "approve-closure", ref, as_email=f.SUPERVISOR), 4)
+        assert f.db_snapshot() == before
+        rejected = cli(
+            "case", "reject-closure", ref, "--code", "wrong_reason", as_email=f.SUPERVISOR
+        )
+        assert rejected.code == 0, rejected.err
+
+
+def test_a_case_never_closes_by_naming_its_approver(cli, clock):
+    ref = f.open_case(clock)
+    f.drive_to(ref, State.REINTEGRATION, clock)
+    f.complete_stage(ref, clock)
+    before = f.db_snapshot()
+    sets = ("--set", "reason=support_period_ended", "--set", f"approved_by={f.SUPERVISOR}")
+    refusal = one_line(cli("case", "advance", ref, "close", *sets), 4)
+    assert "homeward case request-closure" in refusal and f.SUPERVISOR not in refusal
     assert f.db_snapshot() == before
 
 

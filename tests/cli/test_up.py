@@ -285,6 +285,23 @@ def test_the_ui_is_served_at_the_printed_address(up: Up) -> None:
     assert page.status_code == 200 and "<html" in page.text.lower()
 
 
+def _assertion(up: Up, email: str, flow: str) -> str:
+    """What ``homeward assertion --flow FLOW`` prints for ``email`` signed in on up's
+    database (signed in as ``homeward login`` does, minus the mailbox: tests/signin.py)."""
+    script = "import sys; from tests.signin import assertion_for as a; print(a(*sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", script, email, flow],
+        env=up.env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip()
+
+
 def test_a_coordinator_starts_a_return_from_the_deployment_form(up: Up) -> None:
     for args in (
         ["org", "add", "--slug", "iom-it", "--name", "IOM Italy", "--kind", "iom_mission"],
@@ -299,7 +316,7 @@ def test_a_coordinator_starts_a_return_from_the_deployment_form(up: Up) -> None:
             "start-return/start-return",
             parameters={
                 "case": {"host_country": "IT", "participants": {"ngo": "adpare"}},
-                "acting_email": COORD,
+                "assertion": _assertion(up, COORD, "start-return"),
             },
             timeout=180,
         )

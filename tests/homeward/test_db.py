@@ -107,6 +107,20 @@ def test_concurrent_triggers_on_one_case_move_it_once(engine, clock):
     assert len(suspends) == 1 and f.load_case(ref).state == "suspended"
 
 
+def test_a_nested_system_scope_leaves_the_outer_one_acting_for_the_system(db_url, clock):
+    f.seed()
+    ref = f.open_case(clock)
+    with write_session() as s, system_scope(s):
+        with system_scope(s):  # e.g. the case-history listeners inside a scheduler's command
+            pass
+        found = s.exec(select(CaseEvent).where(CaseEvent.trigger == "open")).all()  # still system
+        assert [e.case_id for e in found] == [f.load_case(ref).id]
+    with write_session() as s:
+        if BACKEND == "postgres":  # outside every scope: no organisation, no case data
+            with pytest.raises(DBAPIError, match="acts for no organisation"):
+                s.exec(select(CaseEvent)).all()
+
+
 def test_bad_database_url_is_a_clear_error():
     with pytest.raises(HomewardError, match="HOMEWARD_DATABASE_URL"):
         make_engine("not a url at all")

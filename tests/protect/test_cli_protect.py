@@ -14,6 +14,7 @@ from homeward.base.models import Consent
 from homeward.edges.cli.common import state
 from tests import factories as f
 from tests.cli.runner import run_cli
+from tests.signin import token_for
 
 PERSON = json.dumps(
     {
@@ -36,7 +37,8 @@ def cli(db_url, capsys, monkeypatch, clock):
     return run
 
 
-def test_every_data_command_refuses_to_run_without_keys(cli, monkeypatch, tmp_path):
+def test_every_data_command_refuses_to_run_without_keys(cli, clock, monkeypatch, tmp_path):
+    token_for(f.COORD, clock.now())  # signed in while the keys were there (signing in needs them)
     monkeypatch.setenv("HOMEWARD_KEY_FILE", str(tmp_path / "none.json"))
     homeward_settings.get_settings.cache_clear()
     before = f.db_snapshot()

@@ -35,6 +35,7 @@ from homeward.records.directory import (
     validate,
 )
 from homeward.reporting import htcds, reports
+from statemachines import approvals
 from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist, handoffs, transfers
 from tasks.consents import give_consent, withdraw_consent
@@ -195,6 +196,8 @@ PROBES: dict[Action, Probe] = {
     Action.LEGAL_HOLD: lambda t: retention.set_legal_hold(
         t.s, case=t.case(), actor=t.who, hold=True, now=t.now
     ),
+    # Deciding a closure request: the check every decision (CLI, the flow's form) goes through.
+    Action.DECIDE_CLOSURE: lambda t: approvals.decider(t.s, t.case(), t.who),
     Action.RUN_REPORTS: lambda t: reports.run_report(t.s, "stages", actor=t.who, now=t.now),
     Action.EXPORT_CASES: lambda t: htcds.export_htcds(t.s, actor=t.who, now=t.now),
 }

@@ -89,11 +89,10 @@ def _load_probes() -> None:
     probe("EndSession")(lambda _w: signin.EndSession("0123456789ab"))
     probe("IssueAssertion")(lambda _w: signin.IssueAssertion("advance-case"))
     probe("ProveRun")(lambda _w: signin.ProveRun())
-    try:
-        from tests.protect import command_probes
-    except ImportError:  # pragma: no cover - the probes of the case and item commands
-        return
-    command_probes.register(probe)
+    from tests.protect import case_command_probes, command_probes
+
+    command_probes.register(probe)  # items, handoffs, reports, import, scheduled sweeps
+    case_command_probes.register(probe)  # cases, closures, consent
 
 
 _load_probes()

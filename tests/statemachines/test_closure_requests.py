@@ -9,9 +9,18 @@ from sqlmodel import select
 
 from homeward.base.clock import SimulatedClock
 from homeward.base.db import system_scope, write_session
-from homeward.base.errors import Conflict, Refused
+from homeward.base.errors import Conflict, NotFound, Refused
 from homeward.base.models import CaseEvent
+from homeward.commands.closure_runs import (
+    ExpireClosure,
+    PendingClosures,
+    RenewClosure,
+    RenewedClosure,
+)
+from homeward.commands.closures import ApproveClosure, RejectClosure, RequestClosure
+from homeward.commands.runner import run
 from homeward.edges.cli.common import state
+from homeward.protection.identity import Service
 from statemachines.approvals import approve_closure, reject_closure
 from statemachines.cases import get_case
 from statemachines.closure_requests import (
@@ -23,9 +32,11 @@ from statemachines.closure_requests import (
 from statemachines.steps import ClosureReason, ClosureRejection
 from tests import factories as f
 from tests.cli.runner import run_cli
+from tests.signin import credential_for
 from tests.statemachines.test_guards import add_supervisor, in_reintegration
 
 OTHER = "sup2@iom-it.example.org"  # a second supervisor of the owner organisation
+SCHEDULER = Service("scheduler")
 
 
 @pytest.fixture
@@ -38,10 +49,10 @@ def seeded(db_url: str) -> None:
 def cli(seeded, capsys, monkeypatch, clock):
     monkeypatch.setattr(state, "clock", clock)
 
-    def run(as_email: str, *args: str):
+    def run_it(as_email: str, *args: str):
         return run_cli(capsys, monkeypatch, "--as", as_email, *args)
 
-    return run
+    return run_it
 
 
 def _request(ref: str, clock: SimulatedClock, by: str = f.COORD) -> None:
@@ -78,8 +89,7 @@ def test_a_request_stays_pending_until_decided_and_only_one_waits(seeded, clock)
         reject_closure(
             s,
             case_ref=ref,
-            actor=f.actor(s),
-            approver_email=f.SUPERVISOR,
+            actor=f.actor(s, f.SUPERVISOR),
             rejection=ClosureRejection.WORK_OUTSTANDING,
             now=clock.now(),
         )
@@ -127,7 +137,7 @@ def test_the_cli_requests_approves_and_refuses_self_approval(cli, clock):
     assert mine.code == 4 and mine.err.count("\n") == 1
     assert "error: " in mine.err and "who asked for the closure" in mine.err
     not_sup = cli(f.COORD, "case", "approve-closure", ref)
-    assert not_sup.code == 4 and "decided by a supervisor" in not_sup.err
+    assert not_sup.code == 4 and "ask a supervisor of IOM Italy (iom-it)" in not_sup.err
     done = cli(OTHER, "case", "approve-closure", ref)
     assert done.code == 0 and "is now in stage closed" in done.out
     assert _triggers(ref) == ["closure_requested", "close"]
@@ -145,3 +155,77 @@ def test_the_cli_rejects_with_a_code_and_needs_a_pending_request(cli, clock):
     assert done.code == 0, done.err
     assert f.load_case(ref).state == "reintegration"
     assert _triggers(ref) == ["closure_requested", "closure_rejected"]
+
+
+def _event(ref: str, trigger: str) -> CaseEvent:
+    case = f.load_case(ref)
+    with f.admin_read() as s:
+        query = select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.trigger == trigger)
+        return s.exec(query).one()
+
+
+def test_the_scheduler_gives_a_pending_request_a_new_run_and_nobody_else_may(seeded, clock):
+    import notifications  # noqa: F401  (the case-history listeners, as `homeward up` has them)
+
+    ref = in_reintegration(clock)
+    reason = ClosureReason.SUPPORT_PERIOD_ENDED
+    coord = credential_for(f.COORD, clock.now())
+    asked = run(RequestClosure(ref, reason, "run-gone"), coord, clock=clock)
+    assert asked.request_id is not None
+    with pytest.raises(Refused, match="^session: .* is done by `homeward up`"):
+        run(PendingClosures(), credential_for(f.SUPERVISOR, clock.now()), clock=clock)
+    [waiting] = run(PendingClosures(), SCHEDULER, clock=clock)
+    assert (waiting.case_ref, waiting.request_id, waiting.reason) == (ref, asked.request_id, reason)
+
+    renew = RenewClosure(ref, asked.request_id, "run-new")
+    assert run(renew, SCHEDULER, clock=clock).waiting_run == "run-new"
+    renewed = _event(ref, "closure_request_renewed")
+    assert (renewed.actor_id, renewed.proof) == (None, "service scheduler")
+    with pytest.raises(Refused, match="^closure_request: only a run `homeward up` started"):
+        run(RenewedClosure(ref, asked.request_id, "run-gone"), SCHEDULER, clock=clock)
+    found = run(RenewedClosure(ref, asked.request_id, "run-new"), SCHEDULER, clock=clock)
+    assert (found.decision, found.reason) == ("pending", reason)
+
+    expired = run(ExpireClosure(ref, asked.request_id, 60), SCHEDULER, clock=clock)
+    assert expired.decision == "expired" and f.load_case(ref).state == "reintegration"
+    gone = _event(ref, "closure_request_expired")
+    assert (gone.actor_id, gone.proof) == (None, "service scheduler")
+    again = run(ExpireClosure(ref, asked.request_id, 60), SCHEDULER, clock=clock)
+    assert again.decision == "expired"  # already ended: nothing recorded twice
+    assert run(PendingClosures(), SCHEDULER, clock=clock) == []
+
+
+def test_a_decision_on_a_request_decided_meanwhile_records_nothing(seeded, clock):
+    ref = in_reintegration(clock)
+    coord = credential_for(f.COORD, clock.now())
+    asked = run(RequestClosure(ref, ClosureReason.SUPPORT_PERIOD_ENDED), coord, clock=clock)
+    rejection = ClosureRejection.WORK_OUTSTANDING
+    sup = credential_for(f.SUPERVISOR, clock.now())
+    run(RejectClosure(ref, rejection, asked.request_id), sup, clock=clock)
+    other = credential_for(OTHER, clock.now())
+    late = run(ApproveClosure(ref, None, asked.request_id), other, clock=clock)
+    assert late.decision == "rejected" and f.load_case(ref).state == "reintegration"
+    assert _triggers(ref) == ["closure_requested", "closure_rejected"]
+    newer = run(RequestClosure(ref, ClosureReason.SUPPORT_PERIOD_ENDED), coord, clock=clock)
+    assert newer.request_id != asked.request_id
+    stale = run(RejectClosure(ref, rejection, asked.request_id), sup, clock=clock)
+    assert stale.decision == "superseded" and _triggers(ref)[-1] == "closure_requested"
+
+
+def test_only_the_requester_s_run_or_the_scheduler_records_an_expiry(seeded, clock):
+    ref = in_reintegration(clock)
+    coord = credential_for(f.COORD, clock.now())
+    asked = run(
+        RequestClosure(ref, ClosureReason.SUPPORT_PERIOD_ENDED, "run-1"), coord, clock=clock
+    )
+    before = f.db_snapshot()
+    for email in (f.SUPERVISOR, "cw@adpare.example.org"):
+        with pytest.raises((Refused, NotFound)):
+            expire = ExpireClosure(ref, asked.request_id or 0, 60)
+            run(expire, credential_for(email, clock.now()), clock=clock)
+    assert f.db_snapshot() == before
+    expired = run(ExpireClosure(ref, asked.request_id or 0, 60), coord, clock=clock)
+    assert expired.decision == "expired"
+    with f.admin_read() as s:
+        coordinator = f.actor(s, f.COORD).id
+    assert _event(ref, "closure_request_expired").actor_id == coordinator

@@ -228,7 +228,7 @@ def test_a_minor_cannot_travel_without_the_child_protection_steps(seeded, clock,
     ref = minor_at_travel(clock, **how)
     message = refused(ref, "arrange_travel", f.step_data("arrange_travel", clock), clock)
     assert "a minor cannot travel without " + "; ".join(missing) in message
-    way_out = f"homeward case advance {ref} close --set reason=return_not_in_child_interest"
+    way_out = f"homeward case request-closure {ref} --reason return_not_in_child_interest"
     assert (way_out in message) == (how.get("bia") == "return_not_in_interest")
 
 

@@ -5,21 +5,48 @@ records the decision."""
 from __future__ import annotations
 
 import asyncio
+import re
+from typing import Any
 
 import pytest
+from prefect.flow_runs import resume_flow_run
+from pydantic import ValidationError
 from sqlmodel import col, select
 
 from homeward.base.clock import SimulatedClock
+from homeward.base.db import write_session
 from homeward.base.errors import InvalidInput, Refused
-from homeward.base.models import CaseEvent, StaffMember
+from homeward.base.models import CaseEvent, StaffMember, StaffSession
 from homeward.base.settings import get_settings
+from homeward.commands.case_views import CaseHistory
+from homeward.commands.runner import run as run_command
+from statemachines.cases import get_case
+from statemachines.closure_requests import request_closure
 from tests import factories
 from tests.factories import COORD, SUPERVISOR
-from tests.workflows.helpers import closure_answered, closure_answered_twice, run, run_named
+from tests.signin import assertion_for, credential_for
+from tests.workflows.helpers import (
+    closure_answered,
+    closure_answered_twice,
+    next_pause,
+    run,
+    run_named,
+)
 from workflows.advance_case import advance_case
+from workflows.runtime import now as flows_now
 
 pytestmark = pytest.mark.usefixtures("homeward")
 REASON = {"reason": "support_period_ended"}
+
+
+def _asks(email: str) -> str:
+    """The requester's assertion for the ``advance-case`` run that asks for the closure."""
+    return assertion_for(email, "advance-case")
+
+
+def _decides(email: str) -> str:
+    """The decider's assertion, pasted into the paused run's form."""
+    return assertion_for(email, "approve-closure")
 
 
 def _in_reintegration(clock: SimulatedClock) -> str:
@@ -53,9 +80,9 @@ def _staff_id(email: str) -> int | None:
 
 def test_an_approved_closure_closes_the_case(clock: SimulatedClock) -> None:
     ref = _in_reintegration(clock)
-    answer = {"approve": True, "approver_email": SUPERVISOR, "reason": "support_period_ended"}
+    answer = {"approve": True, "assertion": _decides(SUPERVISOR), "reason": "support_period_ended"}
 
-    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    flow = advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON)
     result = run(closure_answered(flow, ref, answer))
 
     assert result["state"] == "closed" and result["decision"] == "approved"
@@ -72,12 +99,12 @@ def test_a_rejected_closure_is_recorded_and_the_case_stays(clock: SimulatedClock
     ref = _in_reintegration(clock)
     answer = {
         "approve": False,
-        "approver_email": SUPERVISOR,
+        "assertion": _decides(SUPERVISOR),
         "reason": "support_period_ended",
         "rejection": "support_still_needed",
     }
 
-    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    flow = advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON)
     result = run(closure_answered(flow, ref, answer))
 
     assert result["decision"] == "rejected" and result["state"] == "reintegration"
@@ -89,13 +116,14 @@ def test_a_rejected_closure_is_recorded_and_the_case_stays(clock: SimulatedClock
 
 def test_a_decision_by_someone_not_a_supervisor_asks_again(clock: SimulatedClock) -> None:
     ref = _in_reintegration(clock)
-    slip = {"approve": True, "approver_email": COORD, "reason": "support_period_ended"}
-    answer = {**slip, "approver_email": SUPERVISOR}
+    slip = {"approve": True, "assertion": _decides(COORD), "reason": "support_period_ended"}
+    answer = {**slip, "assertion": _decides(SUPERVISOR)}
 
-    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    flow = advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON)
     result, description = run(closure_answered_twice(flow, ref, slip, answer))
 
-    assert "not recorded: closure of case" in description and "approver_email" in description
+    assert "not recorded: a coordinator of IOM Italy (iom-it) cannot approve or rej" in description
+    assert "ask a supervisor of IOM Italy (iom-it)" in description
     assert COORD not in description  # the form repeats no email
     assert result["decision"] == "approved" and factories.load_case(ref).state == "closed"
     assert [e.trigger for e in _closure_events(ref)] == ["closure_requested", "close"]
@@ -103,10 +131,10 @@ def test_a_decision_by_someone_not_a_supervisor_asks_again(clock: SimulatedClock
 
 def test_the_requester_cannot_approve_their_own_request(clock: SimulatedClock) -> None:
     ref = _in_reintegration(clock)
-    own = {"approve": True, "approver_email": SUPERVISOR, "reason": "support_period_ended"}
+    own = {"approve": True, "assertion": _decides(SUPERVISOR), "reason": "support_period_ended"}
     withdrawn = {**own, "approve": False, "rejection": "wrong_reason"}
 
-    flow = advance_case(case_ref=ref, trigger="close", acting_email=SUPERVISOR, data=REASON)
+    flow = advance_case(case_ref=ref, trigger="close", assertion=_asks(SUPERVISOR), data=REASON)
     result, description = run(closure_answered_twice(flow, ref, own, withdrawn))
 
     assert "who asked for the closure of case" in description and "cannot approve it" in description
@@ -120,13 +148,13 @@ def test_a_case_that_cannot_close_is_refused_before_anyone_is_asked(
     ref = factories.open_case(clock)
 
     with pytest.raises(Refused, match="cannot close case .* in stage identified_abroad"):
-        run(advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON))
+        run(advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON))
     with pytest.raises(InvalidInput, match="^data.approved_by: .* leave approved_by out"):
         run(
             advance_case(
                 case_ref=ref,
                 trigger="close",
-                acting_email=COORD,
+                assertion=_asks(COORD),
                 data={**REASON, "approved_by": SUPERVISOR},
             )
         )
@@ -136,10 +164,10 @@ def test_a_rejection_without_its_code_asks_again_saying_what_is_missing(
     clock: SimulatedClock,
 ) -> None:
     ref = _in_reintegration(clock)
-    slip = {"approve": False, "approver_email": SUPERVISOR, "reason": "support_period_ended"}
+    slip = {"approve": False, "assertion": _decides(SUPERVISOR), "reason": "support_period_ended"}
     answer = {**slip, "rejection": "records_incomplete"}
 
-    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    flow = advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON)
     result, description = run(closure_answered_twice(flow, ref, slip, answer))
 
     assert "not recorded: rejection: say why the closure is not approved" in description
@@ -154,13 +182,13 @@ def test_approving_with_a_rejection_code_asks_again(clock: SimulatedClock) -> No
     ref = _in_reintegration(clock)
     slip = {
         "approve": True,
-        "approver_email": SUPERVISOR,
+        "assertion": _decides(SUPERVISOR),
         "reason": "support_period_ended",
         "rejection": "work_outstanding",
     }
     answer = {k: v for k, v in slip.items() if k != "rejection"}
 
-    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    flow = advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON)
     result, description = run(closure_answered_twice(flow, ref, slip, answer))
 
     assert "rejection: leave it empty when you approve" in description
@@ -172,9 +200,13 @@ def test_the_form_describes_every_field_and_takes_no_free_text() -> None:
 
     schema = ClosureDecision.model_json_schema()
     properties = schema["properties"]
-    assert set(properties) == {"approve", "approver_email", "reason", "rejection"}
+    assert set(properties) == {"approve", "assertion", "reason", "rejection"}
     assert all(field.get("description") for field in properties.values())
     assert {"$ref"} <= set(properties["reason"]) or "enum" in str(properties["reason"])
+    answer = {"approve": True, "reason": "support_period_ended"}
+    assert ClosureDecision.model_validate({**answer, "assertion": " eyJnIjoi.x-Y_z \n"})
+    with pytest.raises(ValidationError):  # a token, never a name or a sentence
+        ClosureDecision.model_validate({**answer, "assertion": "Ana Pop, supervisor"})
 
 
 def test_a_closure_nobody_decides_in_time_is_recorded_and_the_case_stays(
@@ -185,7 +217,7 @@ def test_a_closure_nobody_decides_in_time_is_recorded_and_the_case_stays(
     get_settings.cache_clear()
 
     with pytest.raises(Refused, match="was not decided within 2 s") as raised:
-        run(advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON))
+        run(advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON))
 
     assert "ask again" in str(raised.value) and "\n" not in str(raised.value)
     assert factories.load_case(ref).state == "reintegration"
@@ -193,3 +225,101 @@ def test_a_closure_nobody_decides_in_time_is_recorded_and_the_case_stays(
     assert event.data == {"waited_seconds": 2} and event.actor_id == _staff_id(COORD)
     failed = asyncio.run(run_named(f"case-{ref}/close"))
     assert failed.state_name == "Failed"  # Prefect's own words: "...failed and never resumed"
+
+
+async def _answered(flow: Any, ref: str, *answers: dict[str, Any]) -> tuple[Any, list[str]]:
+    """Answer a closing run's successive forms; its result and each form's description."""
+    running = asyncio.create_task(flow)
+    name, seen, descriptions = f"case-{ref}/close", set[str](), []
+    for answer in answers:
+        paused, description = await next_pause(name, seen)
+        descriptions.append(description)
+        await resume_flow_run(paused.id, run_input=answer)
+    return await running, descriptions
+
+
+def test_an_answer_whose_assertion_does_not_prove_a_decider_asks_again(
+    clock: SimulatedClock,
+) -> None:
+    ref = _in_reintegration(clock)
+    forged = {"approve": True, "assertion": "forged.token", "reason": "support_period_ended"}
+    other_flow = {**forged, "assertion": _asks(SUPERVISOR)}  # issued for advance-case
+    good = {**forged, "assertion": _decides(SUPERVISOR)}
+    flow = advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON)
+
+    result, descriptions = run(_answered(flow, ref, forged, other_flow, good))
+
+    assert "not recorded: assertion: not one Homeward issued" in descriptions[1]
+    assert "not recorded: assertion: not issued for the flow 'approve-closure'" in descriptions[2]
+    assert result["decision"] == "approved" and factories.load_case(ref).state == "closed"
+    assert [e.trigger for e in _closure_events(ref)] == ["closure_requested", "close"]
+
+
+def _closing_run_id(ref: str) -> str:
+    return str(asyncio.run(run_named(f"case-{ref}/close")).id)
+
+
+def test_the_history_of_a_closed_case_names_the_approver_and_the_run(
+    clock: SimulatedClock,
+) -> None:
+    ref = _in_reintegration(clock)
+    answer = {"approve": True, "assertion": _decides(SUPERVISOR), "reason": "support_period_ended"}
+    flow = advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON)
+    run(closure_answered(flow, ref, answer))
+
+    lines = run_command(CaseHistory(ref), credential_for(COORD, flows_now()))
+    asked, closed = [line for line in lines if line.trigger in ("closure_requested", "close")]
+    run_id = _closing_run_id(ref)
+    assert (asked.who, closed.who) == (COORD, SUPERVISOR)  # each as themselves
+    for line, email in ((asked, COORD), (closed, SUPERVISOR)):
+        found = re.fullmatch(rf"run {run_id} for session ([0-9a-f]+)", line.proof or "")
+        assert found, line.proof
+        assert _session_owner(found.group(1)) == _staff_id(email)
+
+
+def _session_owner(session_id: str) -> int | None:
+    with factories.admin_read() as s:
+        held = s.get(StaffSession, session_id)
+        return held.staff_id if held else None
+
+
+def test_an_approval_assertion_used_by_another_run_is_refused(clock: SimulatedClock) -> None:
+    first, second = _in_reintegration(clock), _in_reintegration(clock)
+    token = _decides(SUPERVISOR)
+    answer = {"approve": True, "assertion": token, "reason": "support_period_ended"}
+    flow = advance_case(case_ref=first, trigger="close", assertion=_asks(COORD), data=REASON)
+    run(closure_answered(flow, first, answer))
+    fresh = {**answer, "assertion": _decides(SUPERVISOR)}
+
+    flow = advance_case(case_ref=second, trigger="close", assertion=_asks(COORD), data=REASON)
+    result, description = run(closure_answered_twice(flow, second, answer, fresh))
+
+    assert "not recorded: assertion: already used by another run" in description
+    assert result["decision"] == "approved" and factories.load_case(second).state == "closed"
+    assert [e.trigger for e in _closure_events(second)] == ["closure_requested", "close"]
+
+
+def test_a_run_started_for_a_pending_request_not_renewed_to_it_is_refused(
+    clock: SimulatedClock,
+) -> None:
+    ref = _in_reintegration(clock)
+    with write_session() as s:
+        who = factories.actor(s, COORD)
+        case = get_case(s, case_ref=ref, actor=who)
+        request = request_closure(
+            s, case=case, actor=who, reason=None, flow_run_id=None, now=clock.now()
+        )
+    before = factories.db_snapshot()
+
+    with pytest.raises(Refused, match="^closure_request: only a run `homeward up` started"):
+        run(advance_case(case_ref=ref, trigger="close", closure_request=request.event_id))
+    with pytest.raises(InvalidInput, match="^closure_request: only `homeward up` sets it"):
+        run(
+            advance_case(
+                case_ref=ref,
+                trigger="close",
+                assertion=_asks(COORD),
+                closure_request=request.event_id,
+            )
+        )
+    assert factories.db_snapshot() == before

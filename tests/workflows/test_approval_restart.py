@@ -21,11 +21,12 @@ from homeward.base.models import CaseEvent
 from homeward.edges.cli import up
 from tests import factories
 from tests.factories import COORD, SUPERVISOR
+from tests.signin import assertion_for
 from tests.workflows.helpers import next_pause, run_named
 from workflows.deployments import build_deployments
 
 pytestmark = pytest.mark.usefixtures("homeward")
-ANSWER = {"approve": True, "approver_email": SUPERVISOR, "reason": "support_period_ended"}
+REASON = "support_period_ended"
 
 
 class Serving:
@@ -63,7 +64,8 @@ async def _restart_and_approve(ref: str, home: Path) -> tuple[StateType | None, 
     name, seen = f"case-{ref}/close", set[str]()
     first = Serving(home)
     await _deployment_ready()
-    params = {"case_ref": ref, "trigger": "close", "acting_email": COORD, "data": {}}
+    asks = assertion_for(COORD, "advance-case")
+    params = {"case_ref": ref, "trigger": "close", "assertion": asks, "data": {"reason": REASON}}
     await run_deployment("advance-case/advance-case", parameters=params, timeout=0)
     paused, _ = await next_pause(name, seen, wait=180)
     await first.stopped()
@@ -72,7 +74,9 @@ async def _restart_and_approve(ref: str, home: Path) -> tuple[StateType | None, 
     second = Serving(home)
     waiting, _ = await next_pause(name, seen, wait=180)
     assert waiting.id != paused.id
-    await resume_flow_run(waiting.id, run_input=ANSWER)
+    decides = assertion_for(SUPERVISOR, "approve-closure")
+    answer = {"approve": True, "assertion": decides, "reason": REASON}
+    await resume_flow_run(waiting.id, run_input=answer)
     done = await run_named(name, state="Completed", wait=120)
     await second.stopped()
     return gone, str(done.id)
@@ -108,3 +112,8 @@ def test_a_pending_closure_survives_a_restart_of_homeward_up(
     )
     assert renewed.data["flow_run_id"] == done_id
     assert renewed.data["replaces"] == asked.data["flow_run_id"]
+    # the renewal is the scheduler's, never the requester's; the decision the supervisor's
+    assert (renewed.actor_id, renewed.proof) == (None, "service scheduler")
+    assert asked.proof is not None and asked.proof.startswith(f"run {asked.data['flow_run_id']} ")
+    assert closed.proof is not None and closed.proof.startswith(f"run {done_id} for session ")
+    assert closed.actor_id is not None and closed.actor_id != asked.actor_id

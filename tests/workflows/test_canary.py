@@ -53,6 +53,12 @@ PERSON = PersonIn(
 NEEDLES = ["Zyxcanary", "Qwopperton", "Qwoppercorp", "+40 799 123 457", "799 123 457", "Ștefăniță"]
 MANAGER = "mgr@iom-it.example.org"
 REASON = {"reason": "support_period_ended"}
+START, ADVANCE = "start-return", "advance-case"
+
+
+def _as(flow: str) -> str:
+    """The coordinator's assertion for one run of ``flow``."""
+    return assertion_for(COORD, flow)
 
 
 def _shifted_base64(needle: bytes) -> list[str]:
@@ -100,11 +106,11 @@ def _to_reintegration(ref: str, clock: SimulatedClock) -> None:
 
 def _every_flow(ref: str, clock: SimulatedClock) -> str:
     """Run every flow successfully on the canary's cases; returns the second case's ref."""
-    other = run(start_return(case=CaseIn(participants={"ngo": "adpare"}), acting_email=COORD))
+    other = run(start_return(case=CaseIn(participants={"ngo": "adpare"}), assertion=_as(START)))
     _give_person(other["case_ref"])
     factories.complete_stage(ref, clock)
     data = {"method": "signed", "language": "ro"}
-    run(advance_case(case_ref=ref, trigger="record_consent", acting_email=COORD, data=data))
+    run(advance_case(case_ref=ref, trigger="record_consent", assertion=_as(ADVANCE), data=data))
     clock.current = flows_now()  # consent is the flow's today: travel is arranged after it
     first, second, third, fourth = factories.items(ref, stage="consent_obtained", status="open")[:4]
     outcome = (load_catalog().spec(first.code).outcomes or (None,))[0]
@@ -130,23 +136,26 @@ def _every_flow(ref: str, clock: SimulatedClock) -> str:
     add_enrolled_programme(MANAGER, [ref, other["case_ref"]])
     run(caseload_report(stuck_after_days=1))  # the scheduler's: the dashboard
     run(caseload_report(stuck_after_days=1, assertion=assertion_for(MANAGER, "caseload-report")))
-    no = {"approve": False, "approver_email": SUPERVISOR, **REASON, "rejection": "wrong_reason"}
-    flow = advance_case(case_ref=ref, trigger="close", acting_email=COORD, data=REASON)
+    decides = assertion_for(SUPERVISOR, "approve-closure")
+    no = {"approve": False, "assertion": decides, **REASON, "rejection": "wrong_reason"}
+    flow = advance_case(case_ref=ref, trigger="close", assertion=_as(ADVANCE), data=REASON)
     run(closure_answered(flow, ref, no))
     return str(other["case_ref"])
 
 
 def _every_flow_failing(ref: str, other: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each flow made to fail inside: bad input, unknown things, refused steps, bad settings."""
-    _fails(advance_case(case_ref=ref, trigger="teleport", acting_email=COORD, data={}))
+    _fails(advance_case(case_ref=ref, trigger="teleport", assertion=_as(ADVANCE), data={}))
     bad = {"method": "signed", "language": "Zyx"}
-    _fails(advance_case(case_ref=other, trigger="record_consent", acting_email=COORD, data=bad))
-    _fails(advance_case(case_ref="RT-ZZZZ-99", trigger="suspend", acting_email=COORD, data={}))
+    _fails(advance_case(case_ref=other, trigger="record_consent", assertion=_as(ADVANCE), data=bad))
+    _fails(advance_case(case_ref="RT-ZZZZ-99", trigger="suspend", assertion=_as(ADVANCE), data={}))
     good = {"method": "signed", "language": "ro"}
-    _fails(advance_case(case_ref=other, trigger="record_consent", acting_email=COORD, data=good))
+    _fails(
+        advance_case(case_ref=other, trigger="record_consent", assertion=_as(ADVANCE), data=good)
+    )
     # a slip in the approval form asks again (tests/workflows/test_approval.py); a case that
     # cannot close fails the run before anyone is asked
-    _fails(advance_case(case_ref=other, trigger="close", acting_email=COORD, data=REASON))
+    _fails(advance_case(case_ref=other, trigger="close", assertion=_as(ADVANCE), data=REASON))
     record = assertion_for(COORD, "record-checklist-item")
     _fails(record_checklist_item(item_id=999_999, result="done", assertion=record))
     _fails(record_checklist_item(item_id=999_999, result="done", assertion=record))  # replayed
@@ -155,7 +164,7 @@ def _every_flow_failing(ref: str, other: str, monkeypatch: pytest.MonkeyPatch) -
             item_id=999_999, action="accept", assertion=assertion_for(COORD, "handoff-item")
         )
     )
-    _fails(start_return(case=CaseIn(participants={"ngo": "iom-ro"}), acting_email=COORD))
+    _fails(start_return(case=CaseIn(participants={"ngo": "iom-ro"}), assertion=_as(START)))
     _fails(caseload_report(stuck_after_days=0))
     monkeypatch.setenv("HOMEWARD_SMTP_HOST", "mail.example.org")
     monkeypatch.setenv("HOMEWARD_SMTP_TLS", "none")

@@ -26,10 +26,18 @@ from workflows.runtime import now as flows_now
 from workflows.start_return import start_return
 
 pytestmark = pytest.mark.usefixtures("homeward")
+START, ADVANCE = "start-return", "advance-case"
+
+
+def _as(email: str, flow: str = ADVANCE) -> str:
+    """A run assertion for one run of ``flow``, as ``homeward assertion --flow`` issues it."""
+    return assertion_for(email, flow)
 
 
 def test_start_return_opens_a_case_and_names_the_run_after_it() -> None:
-    result = run(start_return(case=CaseIn(participants={"ngo": "adpare"}), acting_email=COORD))
+    result = run(
+        start_return(case=CaseIn(participants={"ngo": "adpare"}), assertion=_as(COORD, START))
+    )
 
     case = factories.load_case(result["case_ref"])
     assert case.state == result["state"] == "identified_abroad"
@@ -47,7 +55,7 @@ def test_advance_case_fires_the_trigger_and_emits_an_event(clock: SimulatedClock
 
     data = {"method": "signed", "language": "ro"}
     result = run(
-        advance_case(case_ref=ref, trigger="record_consent", acting_email=COORD, data=data)
+        advance_case(case_ref=ref, trigger="record_consent", assertion=_as(COORD), data=data)
     )
 
     assert result == {
@@ -85,7 +93,7 @@ def test_engine_errors_fail_the_run_with_the_engine_s_one_line_message(
     before = factories.db_snapshot()
 
     with pytest.raises(error) as raised:
-        run(advance_case(case_ref=ref, trigger=trigger, acting_email=COORD, data=data))
+        run(advance_case(case_ref=ref, trigger=trigger, assertion=_as(COORD), data=data))
 
     assert message in str(raised.value) and "\n" not in str(raised.value)
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
@@ -97,12 +105,12 @@ def test_engine_errors_fail_the_run_with_the_engine_s_one_line_message(
 
 def test_an_unknown_case_fails_the_run_as_not_found() -> None:
     with pytest.raises(NotFound, match="case RT-XXXX-XX not found"):
-        run(advance_case(case_ref="RT-XXXX-XX", trigger="suspend", acting_email=COORD, data={}))
+        run(advance_case(case_ref="RT-XXXX-XX", trigger="suspend", assertion=_as(COORD), data={}))
 
 
 def test_a_name_typed_as_case_ref_is_never_repeated() -> None:
     with pytest.raises(InvalidInput, match="case_ref: give a case reference") as raised:
-        run(advance_case(case_ref="Ana Pop", trigger="suspend", acting_email=COORD, data={}))
+        run(advance_case(case_ref="Ana Pop", trigger="suspend", assertion=_as(COORD), data={}))
     assert "Ana" not in str(raised.value)
     flow_run = asyncio.run(run_named("case-invalid/advance", state="Failed"))
     assert "Ana" not in (flow_run.state.message if flow_run.state else "Ana")

@@ -24,6 +24,12 @@ from workflows.runtime import now as flows_now
 from workflows.start_return import start_return
 
 pytestmark = pytest.mark.usefixtures("homeward")
+START, ADVANCE = "start-return", "advance-case"
+
+
+def _as(flow: str) -> str:
+    """The coordinator's assertion for one run of ``flow``."""
+    return assertion_for(COORD, flow)
 
 
 def _count(model, *where) -> int:
@@ -32,7 +38,7 @@ def _count(model, *where) -> int:
 
 
 def test_start_return_keys_its_request_by_the_flow_run_id() -> None:
-    result = run(start_return(case=CaseIn(participants={"ngo": "adpare"}), acting_email=COORD))
+    result = run(start_return(case=CaseIn(participants={"ngo": "adpare"}), assertion=_as(START)))
     flow_run = asyncio.run(run_named(f"case-{result['case_ref']}/start"))
     with factories.admin_read() as s:
         row = s.exec(select(RequestKey)).one()
@@ -42,7 +48,7 @@ def test_start_return_keys_its_request_by_the_flow_run_id() -> None:
 def test_flows_repeated_with_a_request_id_act_once(clock: SimulatedClock) -> None:
     case_in = CaseIn(participants={"ngo": "adpare"})
     opened = [
-        run(start_return(case=case_in, acting_email=COORD, request_id="ui-open-000001"))
+        run(start_return(case=case_in, assertion=_as(START), request_id="ui-open-000001"))
         for _ in range(2)
     ]
     assert opened[0] == opened[1] and _count(Case) == 1
@@ -79,7 +85,7 @@ def test_flows_repeated_with_a_request_id_act_once(clock: SimulatedClock) -> Non
             advance_case(
                 case_ref=ref,
                 trigger="record_consent",
-                acting_email=COORD,
+                assertion=_as(ADVANCE),
                 data=data,
                 request_id="ui-move-000001",
             )
@@ -93,7 +99,7 @@ def test_flows_repeated_with_a_request_id_act_once(clock: SimulatedClock) -> Non
             advance_case(
                 case_ref=ref,
                 trigger="suspend",
-                acting_email=COORD,
+                assertion=_as(ADVANCE),
                 data={"reason": "safety_incident"},
                 request_id="ui-move-000001",
             )

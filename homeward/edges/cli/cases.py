@@ -1,4 +1,6 @@
-"""``homeward case``: open, show, list, advance and trace return cases."""
+"""``homeward case``: open, show, list, advance and trace return cases; a thin adapter over
+``homeward.commands.cases`` and ``case_views``: parse the options, run the command as the
+signed-in person, print the view."""
 
 from __future__ import annotations
 
@@ -10,42 +12,27 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 from rich.table import Table
-from sqlmodel import Session, col, select
+from rich.text import Text
 
-from homeward.base.caseref import checked_ref
 from homeward.base.errors import InvalidInput
-from homeward.base.models import Case, ChecklistItem, ConsentPurpose, ParticipantStatus, StaffMember
+from homeward.base.models import ItemStatus
+from homeward.commands import case_views as views
+from homeward.commands import cases
+from homeward.commands.runner import run
+from homeward.commands.texts import PRIVATE
 from homeward.edges.cli.common import (
-    actor,
     console,
+    credential,
     expect_version_option,
-    item_status,
     local,
     local_day,
-    now,
-    reading,
     request_id_option,
-    writing,
+    state,
 )
-from homeward.edges.cli.notes import print_case_texts
-from homeward.protection import retention, vault
-from homeward.protection.access import case_org_ids
-from homeward.protection.consent import ledger
 from homeward.protection.vault import PersonIn
-from homeward.records.audit import history
-from homeward.records.directory import first_error, orgs_by_id
-from homeward.records.idempotency import check_key, once
-from statemachines.cases import (
-    CaseIn,
-    allowed_triggers,
-    fire,
-    get_case,
-    list_cases,
-    start_case,
-)
+from homeward.records.directory import first_error
+from statemachines.cases import CaseIn
 from statemachines.diagram import mermaid
-from tasks import participation, transfers
-from tasks.catalog import load_catalog
 
 case_app = typer.Typer(help="Return cases.", no_args_is_help=True)
 
@@ -106,7 +93,6 @@ def case_start(
     request_id: str = request_id_option(),
 ) -> None:
     """Open a case owned by your organisation; prints its case_ref and first checklist items."""
-    key = check_key(request_id)
     try:
         case_in = CaseIn.model_validate(
             {
@@ -118,38 +104,20 @@ def case_start(
         )
     except ValidationError as exc:
         raise first_error(exc) from None
-    person_in = _read_person(person)
-    with writing() as session:
-        who, earlier = actor(session), []
-
-        def open_case() -> dict[str, Any]:
-            earlier.extend(vault.find_possible_duplicates(session, person_in))
-            case = start_case(session, actor=who, case_in=case_in, person=person_in, now=now())
-            return {"case_ref": case.case_ref, "case_id": case.id, "state": case.state}
-
-        args = case_in.model_dump(mode="json")  # the person's data stays out of the fingerprint
-        opened, _ = once(
-            session, key=key, command="case start", actor=who, args=args, now=now(), run=open_case
-        )
-        console.print(f"case {opened['case_ref']} opened in stage {opened['state']}")
-        _warn_duplicates(session, who, earlier)
-        _items_table(session, get_case(session, case_ref=str(opened["case_ref"]), actor=who))
+    command = cases.StartCase(case_in, _read_person(person))
+    opened = run(command, credential(), key=request_id, clock=state.clock)
+    console.print(f"case {opened.case_ref} opened in stage {opened.state}")
+    _warn_duplicates(opened)
+    _items_table(run(views.CaseItems(opened.case_ref), credential(), clock=state.clock))
 
 
-def _warn_duplicates(session: Session, who: StaffMember, case_ids: list[int]) -> None:
-    """Name earlier cases of the same person the actor may see; only count the others."""
-    if not case_ids:
-        return
-    visible, hidden = [], 0
-    for case_id in case_ids:
-        other = session.get(Case, case_id)
-        if other and who.org_id in case_org_ids(session, other):
-            visible.append(other.case_ref)
-        else:
-            hidden += 1
+def _warn_duplicates(opened: cases.CaseOpened) -> None:
+    """Name earlier cases of the same person the opener may see; only count the others."""
+    hidden = opened.hidden_duplicates
     others = f"{hidden} case(s) of other organisations" if hidden else ""
-    listed = ", ".join(filter(None, [", ".join(visible), others]))
-    console.print(f"warning: possibly the same person as {listed}; check before going on")
+    listed = ", ".join(filter(None, [opened.duplicates, others]))
+    if listed:
+        console.print(f"warning: possibly the same person as {listed}; check before going on")
 
 
 @case_app.command("show")
@@ -160,16 +128,15 @@ def case_show(
     ),
 ) -> None:
     """Show a case: stage, facts, participants, checklist items and what can happen next."""
-    with writing() if personal else reading() as session:
-        who = actor(session)
-        case = get_case(session, case_ref=case_ref, actor=who)
-        _facts(session, case)
-        if personal:
-            _personal(session, case, who)
-        _items_table(session, case)
-        if personal:
-            print_case_texts(session, case, who)
-        console.print("next: " + (", ".join(allowed_triggers(case)) or "nothing (closed)"))
+    show = views.ShowCasePersonal(case_ref) if personal else views.ShowCase(case_ref)
+    details = run(show, credential(), clock=state.clock)
+    _facts(details.facts)
+    if details.person is not None:
+        _personal(details.person)
+    _items_table(details.items)
+    if personal:
+        _texts(details)
+    console.print("next: " + (", ".join(details.next) or "nothing (closed)"))
 
 
 @case_app.command("person")
@@ -178,76 +145,72 @@ def case_person(
     person: str = typer.Option(None, help="JSON file with the person's data, or - for stdin"),
 ) -> None:
     """Enter or replace the person's data on a case (owner organisation; stored encrypted)."""
-    person_in = _read_person(person)
-    with writing() as session:
-        who = actor(session)
-        case = get_case(session, case_ref=case_ref, actor=who)
-        vault.store_person(session, case=case, person=person_in, actor=who, now=now())
-        console.print(f"personal data of case {case.case_ref} stored (encrypted)")
+    command = cases.EnterPerson(case_ref, _read_person(person))
+    stored = run(command, credential(), clock=state.clock)
+    console.print(f"personal data of case {stored.case_ref} stored (encrypted)")
 
 
-def _facts(session: Session, case: Case) -> None:
-    orgs = orgs_by_id(session)
-    table = Table(show_header=False, title=f"case {case.case_ref}")
+def _facts(facts: views.CaseFacts) -> None:
+    table = Table(show_header=False, title=f"case {facts.case_ref}")
     rows = [
-        ("stage", case.state),
-        ("since", local(case.stage_entered_at)),
-        ("owner", orgs[case.owner_org_id].slug),
-        ("minor", "yes" if case.is_minor else "no"),
-        ("route", f"{case.host_country} -> {case.destination_country}"),
-        ("process", case.process_version),
-        ("version", str(case.version)),
-        ("consent", _consent_line(session, case)),
-        ("departure", local_day(case.departure_on)),
-        ("arrival", local_day(case.arrival_on)),
-        ("closure", case.closure_reason or ""),
+        ("stage", facts.stage),
+        ("since", local(facts.since)),
+        ("owner", facts.owner),
+        ("minor", "yes" if facts.minor else "no"),
+        ("route", facts.route),
+        ("process", facts.process),
+        ("version", str(facts.version)),
+        ("consent", facts.consent),
+        ("departure", local_day(facts.departure_on)),
+        ("arrival", local_day(facts.arrival_on)),
+        ("closure", facts.closure or ""),
     ]
     for key, value in rows:
         if value:
             table.add_row(key, value)
-    parts = participation.current(session, case)
-    live = [p for p in parts if p.status == ParticipantStatus.LIVE]
-    table.add_row("with", ", ".join(f"{p.role}={orgs[p.org_id].slug}" for p in live))
-    waiting = ", ".join(
-        f"{p.role}={orgs[p.org_id].slug}" for p in participation.waiting(session, case)
-    )
-    if waiting:
+    table.add_row("with", ", ".join(facts.live))
+    if facts.waiting:
         table.add_row(
             "waiting for consent",
-            f"{waiting} (record it: homeward consent give {case.case_ref} --purpose sharing ...)",
+            f"{', '.join(facts.waiting)} (record it: homeward consent give {facts.case_ref} "
+            "--purpose sharing ...)",
         )
     console.print(table)
 
 
-def _consent_line(session: Session, case: Case) -> str:
-    """The consent to the return: method and language, and who gave a minor's consent."""
-    given = next((c for c in ledger(session, case) if c.purpose == ConsentPurpose.RETURN), None)
-    words = [case.consent_method or "", case.consent_language or ""]
-    if given is not None and given.representative:
-        words.append(f"by {given.representative}")
-    return " ".join(w for w in words if w)
-
-
-def _personal(session: Session, case: Case, who: StaffMember) -> None:
-    shown = vault.read_person(session, case=case, actor=who, now=now())
+def _personal(person: dict[str, str | None]) -> None:
     table = Table(show_header=False, title="person (confidential)")
-    for field, value in shown.items():
+    for field, value in person.items():
         table.add_row(field, value or "")
     console.print(table, markup=False)
 
 
-def _items_table(session: Session, case: Case) -> None:
-    orgs, catalog = orgs_by_id(session), load_catalog(case.process_version)
+def _texts(details: views.CaseDetails) -> None:
+    """The ``notes`` table: each text the reader may read, else that it is private."""
+    table = Table("of", "what", "text", title="notes and reasons (confidential)")
+    for line in details.texts:
+        table.add_row(line.holder, line.label, Text(PRIVATE if line.text is None else line.text))
+    console.print(table, markup=False)
+
+
+def _status(item: views.ItemLine) -> str:
+    """An item's status as listed: its outcome, and the partner it waits for."""
+    text = item.status + (f" ({item.outcome})" if item.outcome else "")
+    if item.partner_needed and item.status == ItemStatus.OPEN:
+        text += f", partner needed: {item.partner_needed}"
+    return text
+
+
+def _items_table(items: list[views.ItemLine]) -> None:
     table = Table("#", "stage", "item", "owner", "due", "status", "blocks")
-    query = select(ChecklistItem).where(ChecklistItem.case_id == case.id)
-    for item in session.exec(query.order_by(col(ChecklistItem.id))):
+    for item in items:
         table.add_row(
             str(item.id),
             item.stage,
-            catalog.spec(item.code).title,
-            orgs[item.owner_org_id].slug,
+            item.title,
+            item.owner,
             local_day(item.due_at),
-            item_status(item),
+            _status(item),
             "yes" if item.blocking else "",
         )
     console.print(table)
@@ -256,19 +219,17 @@ def _items_table(session: Session, case: Case) -> None:
 @case_app.command("list")
 def case_list(stage: str = typer.Option(None, help="only cases in this stage")) -> None:
     """List the cases your organisation takes part in."""
-    with reading() as session:
-        orgs = orgs_by_id(session)
-        table = Table("case_ref", "stage", "since", "owner", "minor", "route")
-        for case in list_cases(session, actor=actor(session), state=stage):
-            table.add_row(
-                case.case_ref,
-                case.state,
-                local(case.stage_entered_at),
-                orgs[case.owner_org_id].slug,
-                "yes" if case.is_minor else "",
-                f"{case.host_country}->{case.destination_country}",
-            )
-        console.print(table)
+    table = Table("case_ref", "stage", "since", "owner", "minor", "route")
+    for case in run(views.ListCases(stage), credential(), clock=state.clock):
+        table.add_row(
+            case.case_ref,
+            case.stage,
+            local(case.since),
+            case.owner,
+            "yes" if case.minor else "",
+            f"{case.host_country}->{case.destination_country}",
+        )
+    console.print(table)
 
 
 @case_app.command("advance")
@@ -279,48 +240,30 @@ def case_advance(
     expect_version: int = expect_version_option(),
     request_id: str = request_id_option(),
 ) -> None:
-    """Move a case (owner's coordinators, supervisors): fire TRIGGER with its step data."""
-    key, ref, data = check_key(request_id), checked_ref(case_ref), parse_pairs(set_, "--set")
-    with writing() as session:
-        who = actor(session)
-
-        def move() -> dict[str, Any]:
-            case = fire(
-                session,
-                case_ref=ref,
-                trigger=trigger,
-                actor=who,
-                data=dict(data),
-                now=now(),
-                expected_version=expect_version,
-            )
-            return {"case_ref": case.case_ref, "case_id": case.id, "state": case.state}
-
-        args = {"case_ref": ref, "trigger": trigger, "data": data}
-        moved, _ = once(
-            session, key=key, command="case advance", actor=who, args=args, now=now(), run=move
-        )
-        console.print(f"case {moved['case_ref']} is now in stage {moved['state']}")
+    """Move a case (owner's coordinators, supervisors): fire TRIGGER with its step data. A
+    case closes through `request-closure`, then a supervisor's `approve-closure`."""
+    data = parse_pairs(set_, "--set")
+    command = cases.AdvanceCase(case_ref, trigger, data, expect_version)
+    moved = run(command, credential(), key=request_id, clock=state.clock)
+    console.print(f"case {moved.case_ref} is now in stage {moved.state}")
 
 
 @case_app.command("history")
 def case_history(case_ref: str) -> None:
-    """The case's history: every transition, item record and handoff decision."""
-    with reading() as session:
-        case = get_case(session, case_ref=case_ref, actor=actor(session))
-        staff = {s.id: s.email for s in session.exec(select(StaffMember))}
-        table = Table("when", "who", "what", "from", "to", "details")
-        for event in history(session, case):
-            details = ", ".join(f"{k}={v}" for k, v in event.data.items())
-            table.add_row(
-                local(event.at),
-                staff.get(event.actor_id, "system"),
-                event.trigger,
-                event.from_state or "",
-                event.to_state or "",
-                details,
-            )
-        console.print(table)
+    """The case's history: every transition, item record and handoff decision, with who acted
+    and how they were proven (their session, or the Prefect run and the session behind it)."""
+    table = Table("when", "who", "what", "from", "to", "details", "proof")
+    for event in run(views.CaseHistory(case_ref), credential(), clock=state.clock):
+        table.add_row(
+            local(event.at),
+            event.who,
+            event.trigger,
+            event.from_state or "",
+            event.to_state or "",
+            ", ".join(f"{k}={v}" for k, v in event.data.items()),
+            event.proof or "",
+        )
+    console.print(table)
 
 
 @case_app.command("diagram")
@@ -338,40 +281,16 @@ def case_handoff(
     request_id: str = request_id_option(),
 ) -> None:
     """Hand the whole case to another organisation (a child's stays with DGASPC from transit)."""
-    key, ref = check_key(request_id), checked_ref(case_ref)
-    with writing() as session:
-        who = actor(session)
-
-        def offer() -> dict[str, Any]:
-            case = get_case(session, case_ref=ref, actor=who)
-            handoff = transfers.propose_transfer(
-                session,
-                case=case,
-                to_org_slug=to,
-                actor=who,
-                now=now(),
-                reason=reason,
-                expected_version=expect_version,
-            )
-            return {"case_ref": case.case_ref, "case_id": case.id, "handoff_id": handoff.id}
-
-        args = {"case_ref": ref, "to": to}  # the free-text reason stays out of the fingerprint
-        offered, _ = once(
-            session, key=key, command="case handoff", actor=who, args=args, now=now(), run=offer
-        )
-        console.print(f"case {offered['case_ref']} offered to {to}, awaiting their answer")
+    command = cases.TransferCase(case_ref, to, reason, expect_version)
+    offered = run(command, credential(), key=request_id, clock=state.clock)
+    console.print(f"case {offered.case_ref} offered to {offered.to}, awaiting their answer")
 
 
 @case_app.command("accept")
 def case_accept(case_ref: str, expect_version: int = expect_version_option()) -> None:
     """Accept a case handed to your organisation: it becomes yours."""
-    with writing() as session:
-        who = actor(session)
-        case = get_case(session, case_ref=case_ref, actor=who)
-        transfers.accept_transfer(
-            session, case=case, actor=who, now=now(), expected_version=expect_version
-        )
-        console.print(f"case {case.case_ref} now belongs to your organisation")
+    accepted = run(cases.AcceptTransfer(case_ref, expect_version), credential(), clock=state.clock)
+    console.print(f"case {accepted.case_ref} now belongs to your organisation")
 
 
 @case_app.command("reject")
@@ -381,18 +300,9 @@ def case_reject(
     expect_version: int = expect_version_option(),
 ) -> None:
     """Reject a case handed to your organisation."""
-    with writing() as session:
-        who = actor(session)
-        case = get_case(session, case_ref=case_ref, actor=who)
-        transfers.reject_transfer(
-            session,
-            case=case,
-            actor=who,
-            now=now(),
-            reason=reason,
-            expected_version=expect_version,
-        )
-        console.print(f"transfer of case {case.case_ref} rejected")
+    command = cases.RejectTransfer(case_ref, reason, expect_version)
+    rejected = run(command, credential(), clock=state.clock)
+    console.print(f"transfer of case {rejected.case_ref} rejected")
 
 
 @case_app.command("hold")
@@ -401,8 +311,5 @@ def case_hold(
     release: bool = typer.Option(False, "--release", help="lift the hold instead of placing it"),
 ) -> None:
     """Place (or lift) a legal hold (owner's supervisor): its personal data is never purged."""
-    with writing() as session:
-        who = actor(session)
-        case = get_case(session, case_ref=case_ref, actor=who)
-        retention.set_legal_hold(session, case=case, actor=who, hold=not release, now=now())
-        console.print(f"legal hold {'lifted from' if release else 'placed on'} {case.case_ref}")
+    held = run(cases.LegalHold(case_ref, not release), credential(), clock=state.clock)
+    console.print(f"legal hold {'lifted from' if release else 'placed on'} {held.case_ref}")

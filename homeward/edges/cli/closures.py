@@ -7,9 +7,9 @@ from __future__ import annotations
 import typer
 
 from homeward.base.errors import InvalidInput
-from homeward.edges.cli.common import actor, console, now, writing
-from statemachines.approvals import approve_closure, closable, reject_closure
-from statemachines.closure_requests import request_closure
+from homeward.commands import closures
+from homeward.commands.runner import run
+from homeward.edges.cli.common import console, credential, state
 from statemachines.steps import ClosureReason, ClosureRejection
 
 
@@ -25,11 +25,8 @@ def case_request_closure(
 ) -> None:
     """Ask a supervisor to approve closing a case (recorded in its history)."""
     code = ClosureReason(_code(ClosureReason, reason, "--reason"))
-    with writing() as session:
-        who = actor(session)
-        case = closable(session, case_ref=case_ref, actor=who)
-        request_closure(session, case=case, actor=who, reason=code, flow_run_id=None, now=now())
-        console.print(f"closure of case {case.case_ref} requested; a supervisor decides it")
+    asked = run(closures.RequestClosure(case_ref, code), credential(), clock=state.clock)
+    console.print(f"closure of case {asked.case_ref} requested; a supervisor decides it")
 
 
 def case_approve_closure(
@@ -38,10 +35,8 @@ def case_approve_closure(
 ) -> None:
     """Approve the pending closure request (a supervisor who did not ask for it): it closes."""
     code = ClosureReason(_code(ClosureReason, reason, "--reason")) if reason else None
-    with writing() as session:
-        who = actor(session)
-        case = approve_closure(session, case_ref=case_ref, actor=who, reason=code, now=now())
-        console.print(f"case {case.case_ref} is now in stage {case.state}")
+    closed = run(closures.ApproveClosure(case_ref, code), credential(), clock=state.clock)
+    console.print(f"case {closed.case_ref} is now in stage {closed.state}")
 
 
 def case_reject_closure(
@@ -50,17 +45,9 @@ def case_reject_closure(
 ) -> None:
     """Do not approve the pending closure request; the case stays where it is."""
     rejection = ClosureRejection(_code(ClosureRejection, code, "--code"))
-    with writing() as session:
-        who = actor(session)
-        case = reject_closure(
-            session,
-            case_ref=case_ref,
-            actor=who,
-            approver_email=who.email,
-            rejection=rejection,
-            now=now(),
-        )
-        console.print(f"closure of case {case.case_ref} not approved ({rejection})")
+    command = closures.RejectClosure(case_ref, rejection)
+    rejected = run(command, credential(), clock=state.clock)
+    console.print(f"closure of case {rejected.case_ref} not approved ({rejection})")
 
 
 def register(case_app: typer.Typer) -> None:

@@ -8,15 +8,15 @@ from rich.table import Table
 
 from homeward.base.db import get_engine
 from homeward.base.errors import AuditBroken
+from homeward.commands import consent
+from homeward.commands.runner import run
 from homeward.crypt import keys as keyring
-from homeward.edges.cli.common import actor, console, local, now, reading, writing
+from homeward.edges.cli.common import console, credential, local, now, reading, state, writing
 from homeward.protection import consent as ledger
 from homeward.protection.retention import purge_due
 from homeward.protection.rotation import rotate
 from homeward.records.auditlog import verify
-from homeward.records.directory import first_error, get_org, orgs_by_id
-from statemachines.cases import get_case
-from tasks.consents import give_consent, withdraw_consent
+from homeward.records.directory import first_error
 
 keys_app = typer.Typer(
     help="Encryption keys (keep the key file backed up offline).", no_args_is_help=True
@@ -102,11 +102,8 @@ def consent_give(
         )
     except ValidationError as exc:
         raise first_error(exc) from None
-    with writing() as session:
-        who = actor(session)
-        case = get_case(session, case_ref=case_ref, actor=who)
-        give_consent(session, case=case, given=given, actor=who, now=now())
-        console.print(f"{given.purpose} consent recorded on case {case.case_ref}")
+    done = run(consent.GiveConsent(case_ref, given), credential(), clock=state.clock)
+    console.print(f"{done.purpose} consent recorded on case {done.case_ref}")
 
 
 @consent_app.command("withdraw")
@@ -118,32 +115,25 @@ def consent_withdraw(
     org: str = typer.Option(None, help="for sharing: the organisation's slug"),
 ) -> None:
     """Withdraw a consent; sharing: that organisation's open items end and it is told."""
-    with writing() as session:
-        who = actor(session)
-        case = get_case(session, case_ref=case_ref, actor=who)
-        org_id = get_org(session=session, slug=org).id if org else None
-        withdraw_consent(session, case=case, purpose=purpose, org_id=org_id, actor=who, now=now())
-        console.print(f"{purpose} consent withdrawn on case {case.case_ref}")
+    done = run(consent.WithdrawConsent(case_ref, purpose, org), credential(), clock=state.clock)
+    console.print(f"{done.purpose} consent withdrawn on case {done.case_ref}")
 
 
 @consent_app.command("list")
 def consent_list(case_ref: str) -> None:
     """The case's consent ledger."""
-    with reading() as session:
-        case = get_case(session, case_ref=case_ref, actor=actor(session))
-        orgs = orgs_by_id(session)
-        table = Table("purpose", "organisation", "method", "by", "language", "given", "withdrawn")
-        for row in ledger.ledger(session, case):
-            table.add_row(
-                row.purpose,
-                orgs[row.org_id].slug if row.org_id else "",
-                row.method,
-                row.representative or "",
-                row.language + (" +interpreter" if row.interpreter else ""),
-                row.given_on.isoformat(),
-                row.withdrawn_on.isoformat() if row.withdrawn_on else "",
-            )
-        console.print(table)
+    table = Table("purpose", "organisation", "method", "by", "language", "given", "withdrawn")
+    for row in run(consent.ListConsents(case_ref), credential(), clock=state.clock):
+        table.add_row(
+            row.purpose,
+            row.org or "",
+            row.method,
+            row.representative or "",
+            row.language + (" +interpreter" if row.interpreter else ""),
+            row.given_on.isoformat(),
+            row.withdrawn_on.isoformat() if row.withdrawn_on else "",
+        )
+    console.print(table)
 
 
 @retention_app.command("run")

@@ -1,0 +1,102 @@
+"""A case's free text as commands read it: item notes, skip reasons and handoff reasons.
+
+They are stored encrypted (``homeward.protection.vault``). Who may read one is
+``vault.may_read_text``: the case owner's staff, and an organisation the text concerns once the
+person consented to sharing with it. Each text read is decrypted through the vault, which
+audits the read; anyone else learns that a text exists, never what it says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from homeward.base.models import Case, ChecklistItem, Handoff, ItemStatus, StaffMember
+from homeward.protection import vault
+
+PRIVATE = "(private: for the case owner and, with the person's sharing consent, those it concerns)"
+
+
+@dataclass(frozen=True)
+class FreeText:
+    """One stored free-text value and the organisations it concerns."""
+
+    label: str
+    table: str
+    column: str
+    row_id: int
+    stored: str
+    parties: frozenset[int]
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """A free text as shown: what it belongs to (``#ID`` or ``case``), what it is, and the
+    text itself, or None for a reader who may not read it."""
+
+    holder: str
+    label: str
+    text: str | None
+
+
+def item_texts(session: Session, item: ChecklistItem) -> Iterator[FreeText]:
+    """The item's note or skip reason, then the reasons of its handoffs."""
+    assert item.id is not None  # noqa: S101
+    if item.note:
+        label = "skip reason" if item.status == ItemStatus.SKIPPED else "note"
+        yield FreeText(
+            label, "checklist_item", "note", item.id, item.note, frozenset({item.owner_org_id})
+        )
+    query = select(Handoff).where(Handoff.item_id == item.id).order_by(col(Handoff.id))
+    yield from _handoff_texts(session.exec(query))
+
+
+def case_texts(session: Session, case: Case) -> Iterator[tuple[str, FreeText]]:
+    """Every free text of the case, each with what it belongs to (``#ID`` or ``case``)."""
+    items = select(ChecklistItem).where(ChecklistItem.case_id == case.id)
+    for item in session.exec(items.order_by(col(ChecklistItem.id))):
+        for text in item_texts(session, item):
+            yield f"#{item.id}", text
+    transfers = select(Handoff).where(Handoff.case_id == case.id, col(Handoff.item_id).is_(None))
+    for text in _handoff_texts(session.exec(transfers.order_by(col(Handoff.id)))):
+        yield "case", text
+
+
+def _handoff_texts(handoffs: Iterable[Handoff]) -> Iterator[FreeText]:
+    for handoff in handoffs:
+        if handoff.reason and handoff.id is not None:
+            sides = frozenset({handoff.from_org_id, handoff.to_org_id})
+            label = f"handoff {handoff.status} reason"
+            yield FreeText(label, "handoff", "reason", handoff.id, handoff.reason, sides)
+
+
+def read_text(
+    session: Session, case: Case, who: StaffMember, text: FreeText, now: datetime
+) -> str | None:
+    """The text itself if ``who`` may read it (the vault audits the read), else None."""
+    if not vault.may_read_text(session, case=case, actor=who, parties=text.parties):
+        return None
+    return vault.reveal_text(
+        session,
+        case=case,
+        table=text.table,
+        column=text.column,
+        row_id=text.row_id,
+        stored=text.stored,
+        actor=who,
+        now=now,
+        parties=text.parties,
+    )
+
+
+def case_text_lines(
+    session: Session, case: Case, who: StaffMember, now: datetime
+) -> list[TextLine]:
+    """Every free text of the case as ``who`` may see it (each read audited)."""
+    return [
+        TextLine(holder, text.label, read_text(session, case, who, text, now))
+        for holder, text in case_texts(session, case)
+    ]
