@@ -22,8 +22,8 @@ from homeward.base.models import (
     ParticipantStatus,
     StaffMember,
 )
+from homeward.commands.items import TextLine, case_texts
 from homeward.commands.runner import Command, Context
-from homeward.commands.texts import TextLine, case_text_lines
 from homeward.protection import vault
 from homeward.protection.consent import ledger
 from homeward.records.audit import history
@@ -154,7 +154,7 @@ def _details(ctx: Context, ref: str, *, personal: bool) -> CaseDetails:
     facts = case_facts(ctx.session, case)
     person = vault.read_person(ctx.session, case=case, actor=who, now=ctx.now) if personal else None
     items = item_lines(ctx.session, case)
-    texts = case_text_lines(ctx.session, case, who, ctx.now) if personal else []
+    texts = case_texts(ctx.session, case, who, ctx.now) if personal else []
     return CaseDetails(facts, items, allowed_triggers(case), person, texts)
 
 

@@ -37,12 +37,6 @@ def _for_principal(ctx: Context) -> Iterator[None]:
         yield
 
 
-def _scheduler_only(ctx: Context, what: str) -> None:
-    """Refuse a person: ``what`` spans organisations, which only the scheduler may."""
-    if ctx.actor is not None:
-        raise Refused(f"session: {what} is done by `homeward up` (the scheduler), not by staff")
-
-
 def _case(ctx: Context, ref: str) -> Case:
     """The case as the principal sees it (a service: any case, inside ``_for_principal``)."""
     if ctx.actor is not None:
@@ -66,7 +60,7 @@ class RenewedClosure(OneCase, Command[ClosureView]):
     writes = False
 
     def execute(self, ctx: Context) -> ClosureView:
-        _scheduler_only(ctx, "waiting again for a renewed closure request")
+        ctx.ensure_service("waiting again for a renewed closure request")
         with _for_principal(ctx):
             case = _case(ctx, self.ref)
             found = pending_request(ctx.session, case)
@@ -157,7 +151,7 @@ class PendingClosures(Command[list[WaitingRequest]]):
     writes = False
 
     def execute(self, ctx: Context) -> list[WaitingRequest]:
-        _scheduler_only(ctx, "listing every pending closure request")
+        ctx.ensure_service("listing every pending closure request")
         with system_scope(ctx.session):
             return [
                 WaitingRequest(case.case_ref, found.event_id, found.reason, found.flow_run_id)
@@ -177,7 +171,7 @@ class RenewClosure(OneCase, Command[ClosureView]):
     name = "closure renew"
 
     def execute(self, ctx: Context) -> ClosureView:
-        _scheduler_only(ctx, "renewing a closure request's run")
+        ctx.ensure_service("renewing a closure request's run")
         with _for_principal(ctx):
             case = _case(ctx, self.ref)
             if settled(ctx.session, case, self.request) is None:

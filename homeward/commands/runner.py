@@ -53,7 +53,7 @@ class Context:
     def ensure_service(self, what: str) -> None:
         """Refuse unless a named service acts: sweeps are the scheduler's, not a person's."""
         if self.principal.kind != "service":
-            raise Refused(f"{what}: only the scheduler runs this; it runs every day by itself")
+            raise Refused(f"session: {what} is done by `homeward up` (the scheduler), not by staff")
 
 
 class Command(Generic[V]):

@@ -90,7 +90,7 @@ def test_without_a_live_session_every_case_command_is_refused_and_changes_nothin
     before = f.db_snapshot()
     for argv in COMMANDS:
         refused = cli(*(ref if a == "REF" else a for a in argv), stdin=PERSON)
-        assert refused.code == 7 and refused.err.startswith(f"error: {message}"), argv
+        assert refused.code == 12 and refused.err.startswith(f"error: {message}"), argv
         assert refused.err.count("\n") == 1 and refused.out == ""
     assert f.db_snapshot() == before
 

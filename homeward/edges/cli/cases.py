@@ -12,18 +12,17 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 from rich.table import Table
-from rich.text import Text
 
 from homeward.base.errors import InvalidInput
-from homeward.base.models import ItemStatus
 from homeward.commands import case_views as views
 from homeward.commands import cases
 from homeward.commands.runner import run
-from homeward.commands.texts import PRIVATE
+from homeward.edges.cli import notes
 from homeward.edges.cli.common import (
     console,
     credential,
     expect_version_option,
+    item_status,
     local,
     local_day,
     request_id_option,
@@ -135,7 +134,7 @@ def case_show(
         _personal(details.person)
     _items_table(details.items)
     if personal:
-        _texts(details)
+        notes.print_text_lines(details.texts)
     console.print("next: " + (", ".join(details.next) or "nothing (closed)"))
 
 
@@ -185,22 +184,6 @@ def _personal(person: dict[str, str | None]) -> None:
     console.print(table, markup=False)
 
 
-def _texts(details: views.CaseDetails) -> None:
-    """The ``notes`` table: each text the reader may read, else that it is private."""
-    table = Table("of", "what", "text", title="notes and reasons (confidential)")
-    for line in details.texts:
-        table.add_row(line.holder, line.label, Text(PRIVATE if line.text is None else line.text))
-    console.print(table, markup=False)
-
-
-def _status(item: views.ItemLine) -> str:
-    """An item's status as listed: its outcome, and the partner it waits for."""
-    text = item.status + (f" ({item.outcome})" if item.outcome else "")
-    if item.partner_needed and item.status == ItemStatus.OPEN:
-        text += f", partner needed: {item.partner_needed}"
-    return text
-
-
 def _items_table(items: list[views.ItemLine]) -> None:
     table = Table("#", "stage", "item", "owner", "due", "status", "blocks")
     for item in items:
@@ -210,7 +193,7 @@ def _items_table(items: list[views.ItemLine]) -> None:
             item.title,
             item.owner,
             local_day(item.due_at),
-            _status(item),
+            item_status(item),
             "yes" if item.blocking else "",
         )
     console.print(table)

@@ -10,12 +10,10 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 from rich.text import Text
-from sqlmodel import Session
 
-from homeward.base.models import Case, StaffMember
-from homeward.commands.items import ShowItem, TextLine, case_texts
+from homeward.commands.items import ShowItem, TextLine
 from homeward.commands.runner import run
-from homeward.edges.cli.common import console, credential, local, local_day, now, state
+from homeward.edges.cli.common import console, credential, local, local_day, state
 
 PRIVATE = "(private: for the case owner and, with the person's sharing consent, those it concerns)"
 
@@ -24,11 +22,6 @@ def shown(line: TextLine) -> Text:
     """The text, or ``PRIVATE``; as plain ``Text``, so brackets typed in a note are never
     taken for markup."""
     return Text(PRIVATE if line.text is None else line.text)
-
-
-def print_case_texts(session: Session, case: Case, who: StaffMember) -> None:
-    """The ``notes`` table of ``homeward case show --personal``."""
-    print_text_lines(case_texts(session, case, who, now()))
 
 
 def print_text_lines(lines: list[TextLine]) -> None:
