@@ -13,15 +13,31 @@ from typing import Any
 from sqlmodel import Session, select
 
 from homeward.base.clock import SimulatedClock, local_date
-from homeward.base.db import read_session, write_session
+from homeward.base.db import act_as, read_session, write_session
 from homeward.base.models import Case, ChecklistItem, ItemStatus, StaffMember
 from homeward.protection.consent import ConsentIn
 from homeward.protection.vault import PersonIn
-from homeward.records.directory import OrganisationIn, StaffIn, acting, add_org, add_staff, validate
+from homeward.records.directory import (
+    OrganisationIn,
+    StaffIn,
+    add_org,
+    add_staff,
+    get_staff,
+    validate,
+)
 from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist
 from tasks.catalog import load_catalog
 from tasks.consents import give_consent
+
+
+def acting(*, session: Session, email: str) -> StaffMember:
+    """Act as the staff member with ``email`` in this transaction, for tests that call the
+    engine below the commands layer (the product itself only acts for a proven principal)."""
+    staff = get_staff(session=session, email=email)
+    act_as(session, staff.org_id)
+    return staff
+
 
 ORGS = [
     ("iom-it", "IOM Italy", "iom_mission", "IT"),

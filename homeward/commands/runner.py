@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
@@ -82,16 +83,18 @@ def run(
     *,
     key: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    engine: Engine | None = None,
 ) -> V:
     """Prove ``credential``, then run ``command`` in one transaction; return its view.
 
     With ``key``, a retry of the same request returns the first result and does nothing again
-    (the view must then be a dataclass of plain values)."""
+    (the view must then be a dataclass of plain values). ``engine``: another database than the
+    configured one (the demo's)."""
     load_keyring()  # no keys, no work at all
     key = check_key(key)
-    ensure_schema()
+    ensure_schema(engine)
     opener = write_session if command.writes else read_session
-    with opener() as session:
+    with opener(engine) as session:
         now = clock.now()
         principal = prove(session, credential, now)
         actor = session.get(StaffMember, principal.staff_id) if principal.staff_id else None

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
@@ -21,26 +21,28 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from homeward.base.clock import SimulatedClock, local_date
-from homeward.base.db import make_engine, read_session, write_session
+from homeward.base.db import make_engine, read_session, system_scope, write_session
 from homeward.base.migrate import upgrade
-from homeward.base.models import ChecklistItem, ItemStatus, StaffMember
+from homeward.base.models import Case, ChecklistItem, ItemStatus
+from homeward.commands import case_views, cases, closures, consent, handoffs, items
+from homeward.commands.runner import Command, run
 from homeward.crypt.keys import init_keyring, using_keyring
 from homeward.edges.demo_mail import show_emails, sweep
+from homeward.protection import identity
 from homeward.protection.consent import ConsentIn
+from homeward.protection.identity import SessionToken
 from homeward.protection.vault import PersonIn
-from homeward.records.audit import history
 from homeward.records.directory import (
     OrganisationIn,
     StaffIn,
-    acting,
     add_org,
     add_staff,
-    orgs_by_id,
     validate,
 )
-from statemachines.cases import CaseIn, fire, get_case, start_case
-from tasks import checklist, handoffs, transfers
-from tasks.consents import give_consent
+from statemachines.cases import CaseIn
+from statemachines.steps import ClosureReason
+
+V = TypeVar("V")
 
 ORGANISATIONS = [
     ("iom-ro", "IOM Romania", "iom_mission", "RO"),
@@ -63,30 +65,38 @@ def staff_email(org: str, role: str) -> str:
 
 @dataclass
 class Journey:
-    """One case moved along by the staff who would really do each step."""
+    """One case moved along by the staff who would really do each step, each signed in (a
+    one-time code redeemed as ``homeward login`` redeems it) and acting through the commands
+    every edge uses: the history records each step's session, as for real users."""
 
     engine: Engine
     clock: SimulatedClock
     case_ref: str = ""
+    sessions: dict[str, tuple[SessionToken, datetime]] = field(default_factory=dict)
 
-    def _who(self, session: Any, org: str, role: str) -> StaffMember:
-        return acting(session=session, email=staff_email(org, role))
+    def _as(self, org: str, role: str) -> SessionToken:
+        """The signed-in session of ``role`` at ``org`` (signing in again once it expired)."""
+        email, now = staff_email(org, role), self.clock.now()
+        held = self.sessions.get(email)
+        if held is not None and held[1] > now:
+            return held[0]
+        with write_session(self.engine) as s:
+            code = identity.open_challenge(s, email=email, now=now, channel="demo").code
+            opened = identity.redeem(s, email=email, code=code or "", now=now, label="demo")
+        assert opened is not None, f"{email} could not sign in"  # noqa: S101 (demo seed)
+        self.sessions[email] = (SessionToken(opened.token), opened.expires_at)
+        return self.sessions[email][0]
+
+    def _run(self, command: Command[V], org: str, role: str = "coordinator") -> V:
+        return run(command, self._as(org, role), clock=self.clock, engine=self.engine)
 
     def open(self, org: str, case_in: CaseIn, person: PersonIn) -> Journey:
-        with write_session(self.engine) as s:
-            case = start_case(
-                s,
-                actor=self._who(s, org, "coordinator"),
-                case_in=case_in,
-                person=person,
-                now=self.clock.now(),
-            )
-            self.case_ref = case.case_ref
+        self.case_ref = self._run(cases.StartCase(case_in, person), org).case_ref
         return self
 
     def _item(self, code: str) -> int:
-        with read_session(self.engine) as s:
-            case = get_case(s, case_ref=self.case_ref, actor=self._who(s, "iom-it", "supervisor"))
+        with read_session(self.engine) as s, system_scope(s):
+            case = s.exec(select(Case).where(Case.case_ref == self.case_ref)).one()
             query = select(ChecklistItem.id).where(
                 ChecklistItem.case_id == case.id,
                 ChecklistItem.code == code,
@@ -98,83 +108,45 @@ class Journey:
 
     def done(self, org: str, *codes: str, outcome: str | None = None) -> Journey:
         for code in codes:
-            with write_session(self.engine) as s:
-                checklist.mark_done(
-                    s,
-                    item_id=self._item(code),
-                    now=self.clock.now(),
-                    actor=self._who(s, org, "caseworker"),
-                    outcome=outcome,
-                )
+            self._run(items.DoneItem(self._item(code), outcome), org, "caseworker")
         return self
 
     def skip(self, org: str, code: str, reason: str) -> Journey:
-        with write_session(self.engine) as s:
-            checklist.mark_skipped(
-                s,
-                item_id=self._item(code),
-                reason=reason,
-                actor=self._who(s, org, "coordinator"),
-                now=self.clock.now(),
-            )
+        self._run(items.SkipItem(self._item(code), reason), org)
         return self
 
     def hand(self, code: str, from_org: str, to_org: str, *, accept: bool = True) -> Journey:
         item_id = self._item(code)
-        with write_session(self.engine) as s:
-            handoffs.propose(
-                s,
-                item_id=item_id,
-                to_org_slug=to_org,
-                now=self.clock.now(),
-                actor=self._who(s, from_org, "coordinator"),
-            )
-        with write_session(self.engine) as s:
-            who = self._who(s, to_org, "caseworker")
-            if accept:
-                handoffs.accept(s, item_id=item_id, actor=who, now=self.clock.now())
-            else:
-                handoffs.reject(
-                    s, item_id=item_id, actor=who, now=self.clock.now(), reason="outside our county"
-                )
+        self._run(handoffs.ProposeHandoff(item_id, to_org), from_org)
+        if accept:
+            self._run(handoffs.AcceptHandoff(item_id), to_org, "caseworker")
+        else:
+            self._run(handoffs.RejectHandoff(item_id, "outside our county"), to_org, "caseworker")
         return self
 
     def transfer(self, from_org: str, to_org: str) -> Journey:
-        with write_session(self.engine) as s:
-            who = self._who(s, from_org, "coordinator")
-            case = get_case(s, case_ref=self.case_ref, actor=who)
-            transfers.propose_transfer(
-                s, case=case, to_org_slug=to_org, actor=who, now=self.clock.now()
-            )
-        with write_session(self.engine) as s:
-            who = self._who(s, to_org, "coordinator")
-            case = get_case(s, case_ref=self.case_ref, actor=who)
-            transfers.accept_transfer(s, case=case, actor=who, now=self.clock.now())
+        self._run(cases.TransferCase(self.case_ref, to_org), from_org)
+        self._run(cases.AcceptTransfer(self.case_ref), to_org)
         return self
 
-    def consent(self, org: str, *to_orgs: str) -> Journey:
+    def consent(self, org: str, *to_orgs: str, minor: bool = False) -> Journey:
         """The person agrees to their data being shared with ``to_orgs``."""
+        how = {"method": "proxy", "representative": "parent"} if minor else {}
         for slug in to_orgs:
-            with write_session(self.engine) as s:
-                who = self._who(s, org, "coordinator")
-                case = get_case(s, case_ref=self.case_ref, actor=who)
-                how = {"method": "proxy", "representative": "parent"} if case.is_minor else {}
-                given = ConsentIn.model_validate(
-                    {"purpose": "sharing", "org": slug, "method": "signed", "language": "ro"} | how
-                )
-                give_consent(s, case=case, given=given, actor=who, now=self.clock.now())
+            given = ConsentIn.model_validate(
+                {"purpose": "sharing", "org": slug, "method": "signed", "language": "ro"} | how
+            )
+            self._run(consent.GiveConsent(self.case_ref, given), org)
         return self
 
     def advance(self, org: str, trigger: str, **data: Any) -> Journey:
-        with write_session(self.engine) as s:
-            fire(
-                s,
-                case_ref=self.case_ref,
-                trigger=trigger,
-                data=data,
-                now=self.clock.now(),
-                actor=self._who(s, org, "coordinator"),
-            )
+        self._run(cases.AdvanceCase(self.case_ref, trigger, data), org)
+        return self
+
+    def close(self, org: str, reason: ClosureReason) -> Journey:
+        """The coordinator asks to close; a supervisor of the same organisation approves."""
+        self._run(closures.RequestClosure(self.case_ref, reason), org)
+        self._run(closures.ApproveClosure(self.case_ref), org, "supervisor")
         return self
 
     def wait(self, days: int) -> Journey:
@@ -243,12 +215,7 @@ def adult_journey(j: Journey, person: PersonIn = ADULT) -> Journey:
     j.advance("iom-ro", "start_reintegration").wait(11).done("adpare", "follow_up_2w")
     j.wait(9).done("adpare", "reintegration_plan").wait(8).done("adpare", "follow_up_1m")
     j.wait(61).done("adpare", "follow_up_3m").wait(92).done("adpare", "follow_up_6m")
-    return j.advance(
-        "iom-ro",
-        "close",
-        reason="support_period_ended",
-        approved_by=staff_email("iom-ro", "supervisor"),
-    )
+    return j.close("iom-ro", ClosureReason.SUPPORT_PERIOD_ENDED)
 
 
 def minor_journey(j: Journey, person: PersonIn = CHILD) -> Journey:
@@ -259,7 +226,7 @@ def minor_journey(j: Journey, person: PersonIn = CHILD) -> Journey:
     j.done("iom-it", "victim_identified", "dgaspc_notified", "basic_needs_met").wait(2)
     j.done("cons-rome", "anitp_notified").done("iom-it", "rights_informed").wait(1)
     j.advance("iom-it", "record_consent", method="proxy", representative="parent", language="ro")
-    j.consent("iom-it", "iom-ro", "fmb", "dgaspc-bv", "cons-rome")
+    j.consent("iom-it", "iom-ro", "fmb", "dgaspc-bv", "cons-rome", minor=True)
     j.wait(6).done("iom-it", "risk_assessment", outcome="high").done("iom-it", "needs_assessment")
     j.done("dgaspc-bv", "family_assessment", "social_inquiry").wait(7)
     j.done("dgaspc-bv", "best_interests_assessment", outcome="return_in_interest")
@@ -288,40 +255,30 @@ def minor_journey(j: Journey, person: PersonIn = CHILD) -> Journey:
     j.advance("dgaspc-bv", "resume").done("dgaspc-bv", "reintegration_plan")
     j.wait(12).done("dgaspc-bv", "follow_up_1m").wait(61).done("dgaspc-bv", "follow_up_3m")
     j.wait(92).done("dgaspc-bv", "follow_up_6m")
-    return j.advance(
-        "dgaspc-bv",
-        "close",
-        reason="support_period_ended",
-        approved_by=staff_email("dgaspc-bv", "supervisor"),
+    return j.close("dgaspc-bv", ClosureReason.SUPPORT_PERIOD_ENDED)
+
+
+def timeline(journey: Journey, title: str) -> Table:
+    """The case's stages and handoffs with dates and organisations: no personal data. Read as
+    IOM Italy's supervisor would: ``homeward case history``, through the same command."""
+    events = journey._run(case_views.CaseHistory(journey.case_ref), "iom-it", "supervisor")
+    table = Table("date", "event", "stage", "by", title=f"{title}: case {journey.case_ref}")
+    counts: dict[str, int] = {}
+    state = ""
+    for event in events:
+        counts[event.trigger] = counts.get(event.trigger, 0) + 1
+        state = event.to_state or state
+        if event.trigger.startswith("item_") or event.trigger.startswith("handoff_"):
+            continue
+        stage = " -> ".join(filter(None, (event.from_state, event.to_state)))
+        by = event.who.partition("@")[2].partition(".")[0] or "system"  # role@ORG.example.org
+        table.add_row(local_date(event.at).isoformat(), event.trigger, stage, by)
+    table.caption = (
+        f"{counts.get('item_done', 0)} items done, "
+        f"{counts.get('item_skipped', 0)} skipped, "
+        f"{counts.get('handoff_accepted', 0)} handoffs accepted, "
+        f"{counts.get('handoff_rejected', 0)} rejected; final stage {state}"
     )
-
-
-def timeline(engine: Engine, case_ref: str, title: str) -> Table:
-    """The case's stages and handoffs with dates and organisations: no personal data."""
-    with read_session(engine) as s:
-        reader = acting(session=s, email=staff_email("iom-it", "supervisor"))
-        case = get_case(s, case_ref=case_ref, actor=reader)
-        slugs = orgs_by_id(s)
-        orgs = {m.id: slugs[m.org_id].slug for m in s.exec(select(StaffMember))}
-        table = Table("date", "event", "stage", "by", title=f"{title}: case {case_ref}")
-        counts: dict[str, int] = {}
-        for event in history(s, case):
-            counts[event.trigger] = counts.get(event.trigger, 0) + 1
-            if event.trigger.startswith("item_") or event.trigger.startswith("handoff_"):
-                continue
-            stage = " -> ".join(filter(None, (event.from_state, event.to_state)))
-            table.add_row(
-                local_date(event.at).isoformat(),
-                event.trigger,
-                stage,
-                orgs.get(event.actor_id, "system"),
-            )
-        table.caption = (
-            f"{counts.get('item_done', 0)} items done, "
-            f"{counts.get('item_skipped', 0)} skipped, "
-            f"{counts.get('handoff_accepted', 0)} handoffs accepted, "
-            f"{counts.get('handoff_rejected', 0)} rejected; final stage {case.state}"
-        )
     return table
 
 
@@ -341,7 +298,7 @@ def run_demo(keep: str | None = None, console: Console | None = None) -> list[st
                 Journey(engine, SimulatedClock(datetime(2026, 1, 12, 9, tzinfo=UTC)))
             )
             for journey, title in ((adult, "adult"), (minor, "minor")):
-                console.print(timeline(engine, journey.case_ref, title))
+                console.print(timeline(journey, title))
             show_emails(engine, console, now=max(adult.clock.now(), minor.clock.now()))
         engine.dispose()
         if keep:

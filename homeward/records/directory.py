@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, fi
 from sqlmodel import Session, col, select
 
 from homeward.base.countries import check_country
-from homeward.base.db import act_as
 from homeward.base.errors import Conflict, InvalidInput, NotFound
 from homeward.base.models import Organisation, OrgKind, StaffMember, StaffRole
 from homeward.base.settings import SUPPORTED_LANGUAGES
@@ -106,13 +105,6 @@ def add_staff(*, session: Session, staff_in: StaffIn) -> StaffMember:
     session.add(staff)
     session.flush()
     audit(session, actor=None, action=f"staff_add:{staff.id}", at=staff.created_at)
-    return staff
-
-
-def acting(*, session: Session, email: str) -> StaffMember:
-    """The staff member acting in this transaction; row security follows their organisation."""
-    staff = get_staff(session=session, email=email)
-    act_as(session, staff.org_id)
     return staff
 
 

@@ -23,13 +23,13 @@ from homeward.base.db import get_engine, system_scope, write_session
 from homeward.base.models import ChecklistItem
 from homeward.edges.demo import Journey, adult_journey, minor_journey, seed, staff_email
 from homeward.protection import vault
-from homeward.records.directory import acting
 from notifications.reminders import queue_reminders
 from notifications.sink import LocalSmtpServer, Received
 from statemachines.cases import CaseIn, get_case
 from tasks import handoffs
 from tests.cli.runner import run_cli
 from tests.conftest import BACKEND
+from tests.factories import acting
 from tests.notifications.conftest import point_mail_at, run_drain
 from tests.notifications.smtp_server import ScriptedHandler, received_text
 

@@ -27,7 +27,6 @@ from homeward.protection.permissions import RULES, Action, Relation, allowed
 from homeward.records.directory import (
     OrganisationIn,
     StaffIn,
-    acting,
     add_org,
     add_staff,
     get_org,
@@ -40,6 +39,7 @@ from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist, handoffs, transfers
 from tasks.consents import give_consent, withdraw_consent
 from tests import factories as f
+from tests.factories import acting
 
 PART_OF_KIND = {
     OrgKind.IOM_MISSION: "r_iom",

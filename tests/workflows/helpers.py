@@ -24,8 +24,8 @@ from prefect.flow_runs import resume_flow_run
 
 from homeward.base.clock import local_date
 from homeward.base.db import write_session
-from homeward.records.directory import acting
 from homeward.reporting.programmes import ProgrammeIn, add_programme, enrol
+from tests.factories import acting
 from workflows.runtime import now as flows_now
 
 T = TypeVar("T")

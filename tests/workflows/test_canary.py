@@ -24,11 +24,10 @@ from homeward.base.db import write_session
 from homeward.base.errors import HomewardError
 from homeward.base.models import Beneficiary
 from homeward.protection.vault import PersonIn, store_person
-from homeward.records.directory import acting
 from statemachines.cases import CaseIn, get_case
 from tasks.catalog import load_catalog
 from tests import factories
-from tests.factories import COORD, SUPERVISOR
+from tests.factories import COORD, SUPERVISOR, acting
 from tests.signin import assertion_for
 from tests.workflows.helpers import add_enrolled_programme, closure_answered, dump, run
 from workflows.advance_case import advance_case
