@@ -190,7 +190,7 @@ def child_bulk(count: int, folder: str) -> dict[str, Any]:
     from homeward.edges.demo import staff_email
     from homeward.intake.load import import_rows
     from homeward.intake.rows import validate_file
-    from homeward.records.directory import acting
+    from tests.factories import acting  # the engine, measured below the commands
 
     engine = get_engine()
     path = Path(folder) / "cases.csv"
@@ -222,8 +222,8 @@ def child_transition(count: int) -> dict[str, Any]:
     _env_ready()
     from homeward.base.db import get_engine, write_session
     from homeward.edges.demo import staff_email
-    from homeward.records.directory import acting
     from statemachines.cases import CaseIn, fire, start_case
+    from tests.factories import acting  # the engine, measured below the commands
 
     engine = get_engine()
     coordinator = staff_email("iom-it", "coordinator")

@@ -119,7 +119,7 @@ def test_a_name_typed_as_case_ref_is_never_repeated() -> None:
 RECORD, HAND = "record-checklist-item", "handoff-item"
 
 
-def _as(email: str, flow: str = RECORD) -> str:
+def _as_item(email: str, flow: str = RECORD) -> str:
     """A run assertion for one run of ``flow``, as ``homeward assertion --flow`` issues it."""
     return assertion_for(email, flow)
 
@@ -128,12 +128,12 @@ def test_record_checklist_item_done_and_skipped(clock: SimulatedClock) -> None:
     ref = factories.open_case(clock)
     first, second = factories.items(ref, status=ItemStatus.OPEN)[:2]
 
-    done = run(record_checklist_item(item_id=first.id, result="done", assertion=_as(COORD)))
+    done = run(record_checklist_item(item_id=first.id, result="done", assertion=_as_item(COORD)))
     skipped = run(
         record_checklist_item(
             item_id=second.id,
             result="skipped",
-            assertion=_as(COORD),
+            assertion=_as_item(COORD),
             skip_reason="done_by_another_organisation",
         )
     )
@@ -153,7 +153,7 @@ def test_skipping_without_a_reason_names_the_field(clock: SimulatedClock) -> Non
     item = factories.items(ref, status=ItemStatus.OPEN)[0]
 
     with pytest.raises(InvalidInput, match="^skip_reason: say why the item is skipped"):
-        run(record_checklist_item(item_id=item.id, result="skipped", assertion=_as(COORD)))
+        run(record_checklist_item(item_id=item.id, result="skipped", assertion=_as_item(COORD)))
     assert factories.items(ref)[0].status == ItemStatus.OPEN
 
 
@@ -173,13 +173,13 @@ def test_handoff_item_proposed_then_accepted_or_rejected(clock: SimulatedClock) 
     for item in (one, two):
         run(
             handoff_item(
-                item_id=item.id, action="propose", assertion=_as(COORD, HAND), to_org="adpare"
+                item_id=item.id, action="propose", assertion=_as_item(COORD, HAND), to_org="adpare"
             )
         )
-    accepted = run(handoff_item(item_id=one.id, action="accept", assertion=_as(ngo, HAND)))
+    accepted = run(handoff_item(item_id=one.id, action="accept", assertion=_as_item(ngo, HAND)))
     rejected = run(
         handoff_item(
-            item_id=two.id, action="reject", assertion=_as(ngo, HAND), rejection="no_capacity"
+            item_id=two.id, action="reject", assertion=_as_item(ngo, HAND), rejection="no_capacity"
         )
     )
 
@@ -194,7 +194,7 @@ def test_handoff_to_nobody_names_the_field(clock: SimulatedClock) -> None:
     item = factories.items(ref, status=ItemStatus.OPEN)[0]
 
     with pytest.raises(HomewardError, match="^to_org: name the organisation"):
-        run(handoff_item(item_id=item.id, action="propose", assertion=_as(COORD, HAND)))
+        run(handoff_item(item_id=item.id, action="propose", assertion=_as_item(COORD, HAND)))
 
 
 def _event(ref: str, trigger: str) -> CaseEvent:
@@ -208,8 +208,12 @@ def test_item_flows_stamp_the_run_and_its_session_on_the_history(clock: Simulate
     ref = factories.open_case(clock)
     one, two = factories.items(ref, status=ItemStatus.OPEN)[:2]
 
-    run(record_checklist_item(item_id=one.id, result="done", assertion=_as(COORD)))
-    run(handoff_item(item_id=two.id, action="propose", assertion=_as(COORD, HAND), to_org="adpare"))
+    run(record_checklist_item(item_id=one.id, result="done", assertion=_as_item(COORD)))
+    run(
+        handoff_item(
+            item_id=two.id, action="propose", assertion=_as_item(COORD, HAND), to_org="adpare"
+        )
+    )
 
     recorded = asyncio.run(run_named(f"case-{ref}/item-{one.id}-done"))
     handed = asyncio.run(run_named(f"case-{ref}/item-{two.id}-handoff-propose"))
@@ -229,17 +233,17 @@ def test_forged_replayed_and_stale_assertions_are_refused_before_anything_change
 ) -> None:
     ref = factories.open_case(clock)
     first, second, third = factories.items(ref, status=ItemStatus.OPEN)[:3]
-    used, used_for_handoff = _as(COORD), _as(COORD, HAND)
+    used, used_for_handoff = _as_item(COORD), _as_item(COORD, HAND)
     run(record_checklist_item(item_id=first.id, result="done", assertion=used))
     run(handoff_item(item_id=third.id, action="propose", assertion=used_for_handoff, to_org="fmb"))
     expired = assertion_for(COORD, RECORD, flows_now() - timedelta(minutes=30))
     refused = {
         "replayed": (RECORD, used, "assertion: already used by another run"),
-        "forged": (RECORD, _forged(_as(COORD)), "assertion: not one Homeward issued"),
-        "for another flow": (RECORD, _as(COORD, HAND), "assertion: not issued for the flow"),
+        "forged": (RECORD, _forged(_as_item(COORD)), "assertion: not one Homeward issued"),
+        "for another flow": (RECORD, _as_item(COORD, HAND), "assertion: not issued for the flow"),
         "expired": (RECORD, expired, "assertion: expired before it was used"),
         "missing": (RECORD, " ", "assertion: start this run with one from `homeward assertion"),
-        "forged handoff": (HAND, _forged(_as(COORD, HAND)), "assertion: not one Homeward"),
+        "forged handoff": (HAND, _forged(_as_item(COORD, HAND)), "assertion: not one Homeward"),
         "replayed handoff": (HAND, used_for_handoff, "assertion: already used by another run"),
     }
     before = factories.db_snapshot()  # the assertions are issued: now nothing may change
@@ -259,7 +263,7 @@ def test_forged_replayed_and_stale_assertions_are_refused_before_anything_change
 def test_an_assertion_from_a_session_since_ended_is_refused(clock: SimulatedClock) -> None:
     ref = factories.open_case(clock)
     item = factories.items(ref, status=ItemStatus.OPEN)[0]
-    token = _as(COORD)
+    token = _as_item(COORD)
     signed_in = credential_for(COORD, flows_now())
     commands.run(EndSession(), signed_in)  # signed out before the run started
     before = factories.db_snapshot()
