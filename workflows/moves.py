@@ -12,8 +12,8 @@ from homeward.base.clock import local_date
 from homeward.commands.case_views import CaseHistory
 from homeward.commands.cases import AdvanceCase
 from homeward.protection.identity import Credential
+from homeward.reporting.caseload import Row
 from workflows.artifacts import publish_timeline
-from workflows.caseload import Row
 from workflows.runtime import CaseView, command, emit_transition, label_run
 
 

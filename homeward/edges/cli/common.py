@@ -15,14 +15,14 @@ from rich.console import Console
 from sqlmodel import Session
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
-from homeward.base.db import act_as, read_session, write_session
+from homeward.base.db import read_session, write_session
 from homeward.base.errors import NotSignedIn
 from homeward.base.migrate import ensure_schema
-from homeward.base.models import ItemStatus, StaffMember
+from homeward.base.models import ItemStatus
 from homeward.base.settings import get_settings
 from homeward.crypt.keys import load_keyring
 from homeward.edges.cli import session_store
-from homeward.protection.identity import SessionToken, prove
+from homeward.protection.identity import SessionToken
 
 
 def _console(stderr: bool = False) -> Console:
@@ -82,17 +82,6 @@ def credential() -> SessionToken:
     if not token:
         raise NotSignedIn("session: not signed in; run `homeward login`")
     return SessionToken(token)
-
-
-def actor(session: Session) -> StaffMember:
-    """The signed-in staff member, proven by their session, acting in this transaction."""
-    principal = prove(session, credential(), now())
-    staff = session.get(StaffMember, principal.staff_id) if principal.staff_id else None
-    if staff is None:
-        raise NotSignedIn("session: not signed in; run `homeward login`")
-    act_as(session, staff.org_id)
-    session.info["proof"] = principal.proof
-    return staff
 
 
 def now() -> datetime:
