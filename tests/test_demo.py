@@ -32,7 +32,11 @@ def test_demo_runs_adult_and_minor_to_closure_and_can_keep_its_database(tmp_path
             e.trigger for e in session.exec(select(CaseEvent).where(CaseEvent.case_id == minor.id))
         ]
         emails = list(session.exec(select(OutboxMessage)))
+        proofs = {e.trigger: e.proof for e in session.exec(select(CaseEvent))}
     engine.dispose()
+    # Every change in the history was made by someone who proved who they were: a session.
+    assert proofs and all(str(proof).startswith("session ") for proof in proofs.values()), proofs
+    assert {"closure_requested", "close"} <= set(proofs)  # closed on a supervisor's approval
     assert minor.travel_doc_kind == "emergency_travel_document"
     assert {"suspend", "resume", "transfer_accepted"} <= set(triggers)
     assert emails and {e.status for e in emails} == {"sent"}
