@@ -12,19 +12,21 @@ from typing import Any
 from openpyxl import Workbook
 from rich.console import Console
 from rich.table import Table as RichTable
+from rich.text import Text
 
+from homeward.base.text import for_sheet, printable
 from homeward.reporting.tables import Label, Report
 
 FORMATS = ("table", "csv", "json", "xlsx")
 
 
-def _text(value: Label) -> str:
+def _text(value: Label | object) -> str:
     return "" if value is None else str(value)
 
 
 def print_report(report: Report, console: Console) -> None:
     """Rich tables for people at a terminal."""
-    console.print(f"[bold]{escape(report.title)}[/bold]")
+    console.print(Text(printable(report.title), style="bold"))
     console.print(", ".join(f"{k}: {v}" for k, v in report.params.items()), markup=False)
     for table in report.tables:
         shown = RichTable(title=table.title, title_justify="left")
@@ -46,7 +48,8 @@ def to_csv(report: Report) -> str:
     for table in report.tables:
         for label, cells in table.rows:
             for column, cell in zip(table.columns, cells, strict=True):
-                writer.writerow([report.name, table.title, label, column, _text(cell)])
+                row = [report.name, table.title, label, column, cell]
+                writer.writerow([_text(for_sheet(value)) for value in row])
     return out.getvalue()
 
 
@@ -60,18 +63,20 @@ def to_xlsx(report: Report, path: Path) -> None:
     about = book.active
     assert about is not None  # noqa: S101 (a new workbook has a sheet)
     about.title = "About"
-    about.append([report.title])
-    for key, value in report.params.items():
-        about.append([key, value])
-    about.append(["k", report.k])
-    for note in report.notes:
-        about.append([note])
+    lines: list[list[Any]] = [[report.title], *([k, v] for k, v in report.params.items())]
+    lines += [["k", report.k], *([note] for note in report.notes)]
+    _append(about, lines)
     for number, table in enumerate(report.tables, 1):
         sheet = book.create_sheet(f"{number} {table.title}"[:31])
-        sheet.append([table.row_header, *table.columns])
-        for label, cells in table.rows:
-            sheet.append([label, *cells])
+        _append(sheet, [[table.row_header, *table.columns]])
+        _append(sheet, [[label, *cells] for label, cells in table.rows])
     book.save(path)
+
+
+def _append(sheet: Any, lines: list[list[Any]]) -> None:
+    """Rows into a worksheet, each text cell neutralised: text, never a formula."""
+    for line in lines:
+        sheet.append([for_sheet(value) for value in line])
 
 
 def write(report: Report, fmt: str, out: Path | None, console: Console) -> None:
@@ -124,5 +129,5 @@ def rows_to_csv(rows: list[dict[str, Any]], fields: list[str]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: for_sheet(value) for key, value in row.items()} for row in rows)
     return out.getvalue()

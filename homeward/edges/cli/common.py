@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from sqlmodel import Session
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
@@ -20,15 +21,37 @@ from homeward.base.errors import NotSignedIn
 from homeward.base.migrate import ensure_schema
 from homeward.base.models import ItemStatus
 from homeward.base.settings import get_settings
+from homeward.base.text import printable
 from homeward.crypt.keys import load_keyring
 from homeward.edges.cli import session_store
 from homeward.protection.identity import SessionToken
 
 
+def for_terminal(value: str) -> Text:
+    """Typed text (a name, a donor, a reason) as a terminal shows it: never read as rich
+    markup, control and format characters (ANSI escapes, bidi overrides) replaced."""
+    return Text(printable(value))
+
+
+class PlainConsole(Console):
+    """A console that takes every string it renders as plain text.
+
+    Table cells and printed lines carry names and notes people typed: a ``[/x]`` in a name
+    must not end (or crash) a style, nor an ESC recolour the terminal. So markup is off and
+    every string, a table cell as much as a line, goes through ``printable``; styles are
+    given as ``style=`` or ``Text``, never as markup.
+    """
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        options["markup"] = False
+        return super().render_str(printable(text), **options)
+
+
 def _console(stderr: bool = False) -> Console:
     probe = Console(stderr=stderr)
     # Piped output (CI logs, ``| less``) gets room for the tables instead of 80 columns.
-    return Console(stderr=stderr, highlight=False, width=None if probe.is_terminal else 160)
+    width = None if probe.is_terminal else 160
+    return PlainConsole(stderr=stderr, highlight=False, markup=False, width=width)
 
 
 console = _console()
