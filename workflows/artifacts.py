@@ -4,7 +4,9 @@ A key names what an artifact shows, so each publication becomes the newest versi
 same artifact: ``caseload-by-stage``, ``overdue-items-by-org``, ``stuck-cases``,
 ``case-rt-7kq2-m9-timeline``, ``report-<name>[-<programme>]-<table>`` and
 ``report-targets-<programme>-chart``. Everything published is counts, codes, case_refs and
-dates, or an already suppressed report.
+dates, or an already suppressed report. Prefect renders descriptions and markdown artifacts
+as markdown: a report's title carries a programme's name and donor as people typed them, so
+it is escaped there (``for_markdown``); table cells lose their control characters.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
+from homeward.base.text import for_markdown, printable
 from homeward.reporting.caseload import Row
 from homeward.reporting.render import progress_svg
 from homeward.reporting.tables import Report, Table
@@ -33,8 +36,15 @@ def timeline_key(case_ref: str) -> str:
 
 async def publish_table(key: str, rows: list[Row], description: str) -> str:
     """Publish ``rows`` as the newest version of table artifact ``key``; return the key."""
-    await acreate_table_artifact(table=rows, key=key, description=description)
+    await acreate_table_artifact(table=_cleaned(rows), key=key, description=description)
     return key
+
+
+def _cleaned(rows: list[Row]) -> list[Row]:
+    return [
+        {printable(k): printable(v) if isinstance(v, str) else v for k, v in row.items()}
+        for row in rows
+    ]
 
 
 async def publish_timeline(case_ref: str, rows: list[Row]) -> str:
@@ -60,7 +70,7 @@ async def publish_report(report: Report, programme: str | None = None) -> list[s
     prefix = ["report", report.name, *([programme] if programme else [])]
     keys = []
     for table in report.tables:
-        description = f"{report.title}: {table.title}. {' '.join(report.notes)}"
+        description = report_description(report, table)
         key = artifact_key(*prefix, table.title)
         keys.append(await publish_table(key, table_rows(table), description))
     if report.name == "targets":
@@ -68,11 +78,21 @@ async def publish_report(report: Report, programme: str | None = None) -> list[s
     return keys
 
 
+def report_description(report: Report, table: Table) -> str:
+    """The markdown description of one of a report's tables: title, table, notes, escaped."""
+    return for_markdown(f"{report.title}: {table.title}. {' '.join(report.notes)}")
+
+
+def chart_markdown(report: Report) -> str:
+    """The progress chart's markdown: an escaped heading over the SVG as a data URL."""
+    encoded = base64.b64encode(progress_svg(report).encode("utf-8")).decode("ascii")
+    image = f"![progress against targets](data:image/svg+xml;base64,{encoded})"
+    return f"## {for_markdown(report.title)}\n\n{image}\n"
+
+
 async def publish_chart(report: Report, key: str) -> str:
     """The progress-against-targets chart as an SVG image inside a markdown artifact."""
-    encoded = base64.b64encode(progress_svg(report).encode("utf-8")).decode("ascii")
-    markdown = (
-        f"## {report.title}\n\n![progress against targets](data:image/svg+xml;base64,{encoded})\n"
+    await acreate_markdown_artifact(
+        markdown=chart_markdown(report), key=key, description=for_markdown(report.title)
     )
-    await acreate_markdown_artifact(markdown=markdown, key=key, description=report.title)
     return key

@@ -13,15 +13,22 @@ from rich.text import Text
 
 from homeward.commands.items import ShowItem, TextLine
 from homeward.commands.runner import run
-from homeward.edges.cli.common import console, credential, local, local_day, state
+from homeward.edges.cli.common import (
+    console,
+    credential,
+    for_terminal,
+    local,
+    local_day,
+    state,
+)
 
 PRIVATE = "(private: for the case owner and, with the person's sharing consent, those it concerns)"
 
 
 def shown(line: TextLine) -> Text:
     """The text, or ``PRIVATE``; as plain ``Text``, so brackets typed in a note are never
-    taken for markup."""
-    return Text(PRIVATE if line.text is None else line.text)
+    taken for markup, nor escapes in it passed to the terminal."""
+    return for_terminal(PRIVATE if line.text is None else line.text)
 
 
 def print_text_lines(lines: list[TextLine]) -> None:
