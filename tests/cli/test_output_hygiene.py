@@ -96,9 +96,3 @@ def test_notes_and_reasons_shown_as_text_in_items_show_and_case_show(cli, clock)
     personal = shown_safely(cli("--as", f.COORD, "case", "show", ref, "--personal"))
     assert "[/x]" in personal and "@SUM(A1)" in personal
 
-
-def test_an_error_that_echoes_typed_text_carries_no_terminal_control(cli):
-    refused = cli("--as", MANAGER, "programme", "add", "\x1b[2Jx\u202e", "--name", "nn")
-    assert refused.code != 0
-    for bad in FORBIDDEN:
-        assert bad not in refused.out + refused.err
