@@ -95,4 +95,3 @@ def test_notes_and_reasons_shown_as_text_in_items_show_and_case_show(cli, clock)
     shown_safely(cli("--as", f.COORD, "case", "show", ref))
     personal = shown_safely(cli("--as", f.COORD, "case", "show", ref, "--personal"))
     assert "[/x]" in personal and "@SUM(A1)" in personal
-
