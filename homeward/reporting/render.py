@@ -13,6 +13,7 @@ from openpyxl import Workbook
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from homeward.base.files import owner_only, tighten, write_private
 from homeward.reporting.tables import Label, Report
 
 FORMATS = ("table", "csv", "json", "xlsx")
@@ -71,7 +72,10 @@ def to_xlsx(report: Report, path: Path) -> None:
         sheet.append([table.row_header, *table.columns])
         for label, cells in table.rows:
             sheet.append([label, *cells])
-    book.save(path)
+    if path.exists():
+        tighten(path)
+    with owner_only():
+        book.save(path)
 
 
 def write(report: Report, fmt: str, out: Path | None, console: Console) -> None:
@@ -87,7 +91,7 @@ def write(report: Report, fmt: str, out: Path | None, console: Console) -> None:
     if out is None:
         console.file.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        write_private(out, text)
 
 
 def progress_svg(report: Report, width: int = 640) -> str:
