@@ -13,6 +13,7 @@ each transaction says which organisation it acts for (``act_as``) or that it is 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
 from homeward.base.errors import Conflict, InvalidInput
+from homeward.base.files import PRIVATE, tighten
 from homeward.base.settings import get_settings
 
 _WRITE = "homeward_write"
@@ -40,9 +42,15 @@ def normalise_url(url: str) -> str:
 
 
 def _prepare_sqlite_file(url: str) -> None:
+    """Create the database file 0600 (SQLite gives its ``-wal`` and ``-shm`` the same mode)."""
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE))
+        for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if each.exists():
+                tighten(each)
 
 
 def _install_sqlite_hooks(

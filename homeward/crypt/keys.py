@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from homeward.base.errors import Conflict, HomewardError
+from homeward.base.files import is_loose
 from homeward.base.settings import get_settings
 from homeward.crypt.crypto import KEY_BYTES, new_key
 
@@ -114,9 +115,23 @@ def init_keyring(path: Path | None = None) -> Path:
     return path
 
 
+def _refuse_loose(path: Path) -> None:
+    """A keyring the group or others can read is refused: its keys may already be copied."""
+    try:
+        loose = is_loose(path)
+    except OSError:
+        return  # missing or unreadable: said below
+    if loose:
+        raise KeysMissing(
+            f"HOMEWARD_KEY_FILE: the keyring at {path} is readable by others; "
+            f"run `chmod 600 {path}` (and consider its keys exposed)"
+        )
+
+
 def load_keyring(path: Path | None = None) -> Keyring:
     """Read the keyring, or explain how to create one."""
     path = path or key_file()
+    _refuse_loose(path)
     try:
         keyring = Keyring.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:

@@ -6,18 +6,18 @@ needs, never the value found there: the file holds personal data.
 
 from __future__ import annotations
 
-import csv
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from openpyxl import load_workbook
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from homeward.base.countries import check_country
 from homeward.base.errors import InvalidInput
+from homeward.intake.reading import MAX_CELL_CHARS, read_table
 from homeward.protection.vault import PersonIn
 from homeward.reporting.dimensions import age_on
 
@@ -73,20 +73,12 @@ class GoodRow:
 
 
 def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
-    """The header and the numbered data rows of a .csv or .xlsx file."""
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise InvalidInput(f"FILE: {path} does not exist")
-    if suffix == ".csv":
-        lines: list[list[Any]] = list(csv.reader(path.read_text("utf-8-sig").splitlines()))
-    elif suffix == ".xlsx":
-        sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
-        lines = [list(r) for r in sheet.iter_rows(values_only=True)]
-    else:
-        raise InvalidInput("FILE: use a .csv or .xlsx file")
+    """The checked header and the numbered data rows of a .csv or .xlsx file."""
+    lines = read_table(path)
     if not lines:
         raise InvalidInput("FILE: the file is empty; the first row must name the columns")
     header = [str(h or "").strip().lower() for h in lines[0]]
+    check_header(header)
     return header, ((n, r) for n, r in enumerate(lines[1:], start=2) if any(_cell(v) for v in r))
 
 
@@ -95,7 +87,8 @@ def check_header(header: list[str]) -> None:
     unknown = [h for h in header if h not in COLUMNS]
     missing = [c for c in REQUIRED if c not in header]
     if unknown or missing:
-        problems = [f"unknown column {h!r}" for h in unknown] + [f"missing {c}" for c in missing]
+        problems = [f"unknown column {h[:40]!r}" for h in unknown[:5]]  # never a whole row 1
+        problems += [f"missing {c}" for c in missing]
         raise InvalidInput(f"row 1: {'; '.join(problems)}; columns are {', '.join(COLUMNS)}")
 
 
@@ -112,6 +105,9 @@ def parse_row(
 ) -> GoodRow | list[BadRow]:
     """Validate one row (``today``: the local day of the import); problems name columns only."""
     raw = {h: _cell(v) for h, v in zip(header, values, strict=False) if _cell(v) is not None}
+    unsafe = [BadRow(number, c, why) for c, v in raw.items() if (why := _unsafe(v))]
+    if unsafe:
+        return unsafe
     person = {c: raw.pop(c) for c in PERSON_COLUMNS if c in raw}
     try:
         row = CaseRow.model_validate({**raw, "person": person})
@@ -119,6 +115,20 @@ def parse_row(
         return [_bad(number, error) for error in exc.errors()]
     problem = _row_problem(row, today)
     return [BadRow(number, *problem)] if problem else GoodRow(number, row)
+
+
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _unsafe(value: Any) -> str | None:
+    """Why a cell cannot be taken as it is: control characters, or longer than any column."""
+    if not isinstance(value, str):
+        return None
+    if len(value) > MAX_CELL_CHARS:
+        return f"longer than {MAX_CELL_CHARS:,} characters"
+    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI for ch in value):
+        return "holds control characters or text-direction overrides; retype the cell"
+    return None
 
 
 def _bad(number: int, error: Any) -> BadRow:
@@ -148,6 +158,17 @@ def validate_file(
     ``today`` is the local day (``homeward.base.clock.local_date``) no date may come after.
     """
     header, numbered = read_rows(path)
+    return validate_rows(header, numbered, today=today, on_row=on_row)
+
+
+def validate_rows(
+    header: list[str],
+    numbered: Iterator[tuple[int, list[Any]]],
+    *,
+    today: date,
+    on_row: Callable[[], None] | None = None,
+) -> tuple[list[GoodRow], list[BadRow]]:
+    """``validate_file`` for rows already read (``read_rows``)."""
     check_header(header)
     good: list[GoodRow] = []
     bad: list[BadRow] = []

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from homeward.base.files import owner_only, tighten, write_private
 from homeward.base.text import for_sheet, printable
 from homeward.reporting.tables import Label, Report
 
@@ -70,7 +71,10 @@ def to_xlsx(report: Report, path: Path) -> None:
         sheet = book.create_sheet(f"{number} {table.title}"[:31])
         _append(sheet, [[table.row_header, *table.columns]])
         _append(sheet, [[label, *cells] for label, cells in table.rows])
-    book.save(path)
+    if path.exists():
+        tighten(path)
+    with owner_only():
+        book.save(path)
 
 
 def _append(sheet: Any, lines: list[list[Any]]) -> None:
@@ -92,7 +96,7 @@ def write(report: Report, fmt: str, out: Path | None, console: Console) -> None:
     if out is None:
         console.file.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        write_private(out, text)
 
 
 def progress_svg(report: Report, width: int = 640) -> str:

@@ -17,7 +17,7 @@ from homeward.base.errors import InvalidInput
 from homeward.commands import case_views as views
 from homeward.commands import cases
 from homeward.commands.runner import run
-from homeward.edges.cli import notes
+from homeward.edges.cli import notes, texts
 from homeward.edges.cli.common import (
     console,
     credential,
@@ -259,11 +259,14 @@ def case_diagram() -> None:
 def case_handoff(
     case_ref: str,
     to: str = typer.Option(..., "--to", help="the receiving organisation's slug"),
-    reason: str = typer.Option(None, help="why (no personal details)"),
+    reason: str | None = typer.Option(None, help="why (no personal details)"),
+    reason_file: str | None = texts.file_option("reason"),
+    edit: bool = texts.edit_option("reason"),
     expect_version: int = expect_version_option(),
     request_id: str = request_id_option(),
 ) -> None:
     """Hand the whole case to another organisation (a child's stays with DGASPC from transit)."""
+    reason = texts.FreeText("reason", reason, reason_file, edit).read()
     command = cases.TransferCase(case_ref, to, reason, expect_version)
     offered = run(command, credential(), key=request_id, clock=state.clock)
     console.print(f"case {offered.case_ref} offered to {offered.to}, awaiting their answer")
@@ -279,10 +282,13 @@ def case_accept(case_ref: str, expect_version: int = expect_version_option()) ->
 @case_app.command("reject")
 def case_reject(
     case_ref: str,
-    reason: str = typer.Option(..., help="why it is rejected"),
+    reason: str | None = typer.Option(None, help="why it is rejected"),
+    reason_file: str | None = texts.file_option("reason"),
+    edit: bool = texts.edit_option("reason"),
     expect_version: int = expect_version_option(),
 ) -> None:
     """Reject a case handed to your organisation."""
+    reason = texts.FreeText("reason", reason, reason_file, edit).required()
     command = cases.RejectTransfer(case_ref, reason, expect_version)
     rejected = run(command, credential(), clock=state.clock)
     console.print(f"transfer of case {rejected.case_ref} rejected")

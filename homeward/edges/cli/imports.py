@@ -12,7 +12,7 @@ from homeward.commands.imports import ImportCases
 from homeward.commands.runner import run
 from homeward.edges.cli.common import console, credential, err_console, state
 from homeward.intake.load import BadRows
-from homeward.intake.rows import validate_file
+from homeward.intake.rows import read_rows, validate_rows
 
 import_app = typer.Typer(help="Import existing cases.", no_args_is_help=True)
 
@@ -37,10 +37,13 @@ def import_cases(
     Re-running with the same file imports nothing twice: rows are matched by external_id.
     """
     signed_in = credential()  # signed out: refused before the file is read
+    header, numbered = read_rows(file)  # a file that is no table: one line, before any bar
     with _progress() as bar:
         checking = bar.add_task("checking rows", total=None)
         today = local_date(state.clock.now())
-        good, bad = validate_file(file, today=today, on_row=lambda: bar.advance(checking))
+        good, bad = validate_rows(
+            header, numbered, today=today, on_row=lambda: bar.advance(checking)
+        )
         saving = bar.add_task("importing", total=len(good))
         step = ImportCases(good, bad, skip_bad, lambda n: bar.advance(saving, n))
         try:

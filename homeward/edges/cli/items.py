@@ -11,7 +11,7 @@ from homeward.base.errors import InvalidInput
 from homeward.commands import handoffs
 from homeward.commands import items as cmd
 from homeward.commands.runner import Command, run
-from homeward.edges.cli import notes
+from homeward.edges.cli import notes, texts
 from homeward.edges.cli.common import (
     console,
     credential,
@@ -60,11 +60,14 @@ def items_list(
 def items_done(
     item_id: int,
     outcome: str = typer.Option(None, help="required for items with outcomes, e.g. risk level"),
-    note: str = typer.Option(None, help="a short working note (no personal details)"),
+    note: str | None = typer.Option(None, help="a short working note (no personal details)"),
+    note_file: str | None = texts.file_option("note"),
+    edit: bool = texts.edit_option("note"),
     expect_version: int = expect_version_option(),
     request_id: str = request_id_option(),
 ) -> None:
     """Record an item as done."""
+    note = texts.FreeText("note", note, note_file, edit).read()
     done = _run(cmd.DoneItem(item_id, outcome, note, expect_version), request_id)
     console.print(f"item #{done.item_id} {done.code} done")
 
@@ -83,11 +86,14 @@ def items_assign(
 @items_app.command("skip")
 def items_skip(
     item_id: int,
-    reason: str = typer.Option(..., help="why it is not needed"),
+    reason: str | None = typer.Option(None, help="why it is not needed"),
+    reason_file: str | None = texts.file_option("reason"),
+    edit: bool = texts.edit_option("reason"),
     expect_version: int = expect_version_option(),
     request_id: str = request_id_option(),
 ) -> None:
     """Record an item as skipped, with a reason."""
+    reason = texts.FreeText("reason", reason, reason_file, edit).required()
     skipped = _run(cmd.SkipItem(item_id, reason, expect_version), request_id)
     console.print(f"item #{skipped.item_id} {skipped.code} skipped")
 
@@ -96,12 +102,15 @@ def items_skip(
 def items_handoff(
     item_id: int,
     to: str = typer.Option(..., "--to", help="the receiving organisation's slug"),
-    reason: str = typer.Option(None, help="why (no personal details)"),
+    reason: str | None = typer.Option(None, help="why (no personal details)"),
+    reason_file: str | None = texts.file_option("reason"),
+    edit: bool = texts.edit_option("reason"),
     expect_version: int = expect_version_option(),
     request_id: str = request_id_option(),
 ) -> None:
     """Hand an item to another organisation; it stays yours until they accept (a child's
     reception items stay with DGASPC)."""
+    reason = texts.FreeText("reason", reason, reason_file, edit).read()
     _run(handoffs.ProposeHandoff(item_id, to, reason, expect_version), request_id)
     console.print(f"item #{item_id} handed to {to}, awaiting their answer")
 
@@ -116,10 +125,13 @@ def items_accept(item_id: int, expect_version: int = expect_version_option()) ->
 @items_app.command("reject")
 def items_reject(
     item_id: int,
-    reason: str = typer.Option(..., help="why it is rejected"),
+    reason: str | None = typer.Option(None, help="why it is rejected"),
+    reason_file: str | None = texts.file_option("reason"),
+    edit: bool = texts.edit_option("reason"),
     expect_version: int = expect_version_option(),
 ) -> None:
     """Reject the handoff of an item to your organisation."""
+    reason = texts.FreeText("reason", reason, reason_file, edit).required()
     _run(handoffs.RejectHandoff(item_id, reason, expect_version))
     console.print(f"handoff of item #{item_id} rejected")
 
@@ -127,11 +139,14 @@ def items_reject(
 @items_app.command("reopen")
 def items_reopen(
     item_id: int,
-    reason: str = typer.Option(..., help="why it is reopened (stored encrypted)"),
+    reason: str | None = typer.Option(None, help="why it is reopened (stored encrypted)"),
+    reason_file: str | None = texts.file_option("reason"),
+    edit: bool = texts.edit_option("reason"),
     expect_version: int = expect_version_option(),
 ) -> None:
     """Open a done or skipped item again: an item of the case's current stage, or a
     non-blocking one of an earlier stage."""
+    reason = texts.FreeText("reason", reason, reason_file, edit).required()
     item = _run(cmd.ReopenItem(item_id, reason, expect_version))
     console.print(f"item #{item.item_id} {item.code} is open again, due {item.due_on}")
 
@@ -140,10 +155,13 @@ def items_reopen(
 def items_due(
     item_id: int,
     on: str = typer.Option(..., "--on", help="the new due date, YYYY-MM-DD (today or later)"),
-    reason: str = typer.Option(..., help="why the date moves (stored encrypted)"),
+    reason: str | None = typer.Option(None, help="why the date moves (stored encrypted)"),
+    reason_file: str | None = texts.file_option("reason"),
+    edit: bool = texts.edit_option("reason"),
     expect_version: int = expect_version_option(),
 ) -> None:
     """Move an open item's due date, with a reason."""
+    reason = texts.FreeText("reason", reason, reason_file, edit).required()
     item = _run(cmd.ChangeDue(item_id, parse_day(on, "--on"), reason, expect_version))
     console.print(f"item #{item.item_id} {item.code} now due {item.due_on}")
 

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from homeward.base.errors import InvalidInput
+from homeward.base.files import write_private
 from homeward.commands import reports as cmd
 from homeward.commands.runner import run
 from homeward.edges.cli.cases import parse_pairs
@@ -101,7 +102,7 @@ def _report(
     report = run(asked, credential(), clock=state.clock)
     render.write(report, fmt, out, console)
     if chart is not None:
-        chart.write_text(render.progress_svg(report), encoding="utf-8")
+        write_private(chart, render.progress_svg(report))
     if out is not None:
         console.print(f"{name} report written to {out}")
 
@@ -173,5 +174,5 @@ def export_htcds_cmd(
 ) -> None:
     """Your organisation's cases in the HTCDS layout (supervisors and managers; audited)."""
     rows = run(cmd.ExportHtcds(), credential(), clock=state.clock)
-    out.write_text(render.rows_to_csv(rows, FIELDS), encoding="utf-8")
+    write_private(out, render.rows_to_csv(rows, FIELDS))
     console.print(f"{len(rows)} case(s) exported to {out} (HTCDS layout)")
