@@ -19,7 +19,7 @@ from homeward.base.clock import local_date
 from homeward.base.errors import Refused
 from homeward.base.models import Case, ConsentPurpose, HandoffStatus, StaffMember
 from homeward.protection import consent
-from homeward.protection.permissions import Action, permits
+from homeward.protection.permissions import Action, ensure, permits
 from homeward.records.directory import get_staff
 from statemachines import closure_requests, steps
 from tasks import checklist, checklist_changes, moves, transfers
@@ -384,13 +384,19 @@ class ReturnCase:
         checklist.cancel_open_items(self.session, case=self.case, actor=self.actor, now=self.now)
 
     def stop_all_work(self, _event: EventData) -> None:
+        step = self.step
+        assert isinstance(step, steps.WithdrawConsent)  # noqa: S101
+        ensure(self.session, self.actor, Action.CHANGE_CONSENT, self.case)
+        day = dates.check_consent_day(
+            self.case, step.withdrawn_on or self.today, self.now, "withdrawn_on", "withdrawn"
+        )
         checklist.cancel_open_items(self.session, case=self.case, actor=self.actor, now=self.now)
         transfer = transfers.pending_transfer(self.session, self.case)
         if transfer:  # sharing stops too: no one may take the case over after withdrawal
             transfers.decide(transfer, HandoffStatus.REVOKED, self.actor, self.now)
         for given in consent.ledger(self.session, self.case):
             if given.withdrawn_on is None:
-                given.withdrawn_on, given.withdrawn_by_id = self.today, self.actor.id
+                consent.end(given, on=day, actor=self.actor, now=self.now)
         self.case.resume_state = None
 
     def remember_stage(self, _event: EventData) -> None:

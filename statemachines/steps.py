@@ -120,7 +120,9 @@ class Close(Step):
 
 
 class WithdrawConsent(Step):
-    withdrawn_on: date | None = Field(default=None, description="defaults to today")
+    withdrawn_on: date | None = Field(
+        default=None, description="defaults to today; not in the future nor before a consent"
+    )
 
 
 class Suspend(Step):

@@ -16,17 +16,20 @@ from homeward.base.errors import InvalidInput
 from homeward.base.models import Case
 
 
-def check_consent_day(case: Case, given_on: date, now: datetime) -> date:
-    """A consent is given between the person's identification (the case opening) and today."""
+def check_consent_day(
+    case: Case, given_on: date, now: datetime, field: str = "given_on", what: str = "given"
+) -> date:
+    """A consent is given (or withdrawn: ``field`` withdrawn_on, ``what`` withdrawn) between
+    the person's identification (the case opening) and today."""
     today, opened = local_date(now), local_date(case.opened_at)
     if given_on > today:
         raise InvalidInput(
-            f"given_on: {given_on} is in the future; give the day the consent was given "
+            f"{field}: {given_on} is in the future; give the day the consent was {what} "
             f"(today {today} or earlier)"
         )
     if given_on < opened:
         raise InvalidInput(
-            f"given_on: {given_on} is before case {case.case_ref} was opened ({opened}); "
+            f"{field}: {given_on} is before case {case.case_ref} was opened ({opened}); "
             "consent follows identification: give a day on or after it"
         )
     return given_on

@@ -4,6 +4,11 @@ Purposes: ``return`` (the return itself), ``data_processing``, and ``sharing`` w
 organisation. Withdrawal is possible at any time; its effects on work in progress (cancelling
 that organisation's items, revoking its handoffs, telling it) live in ``tasks.consents``.
 
+Only the case owner's steering staff (the permission table's ``change_consent`` row) record or
+withdraw a consent, here in the ledger itself, whoever calls it: a partner never records the
+person's consent to share with itself, nor gives it back after a withdrawal. A consent's day, and
+a withdrawal's, is a local day between the case's opening and today.
+
 A minor does not consent alone: a guardian or legal representative gives it (method ``proxy``),
 and the ledger records in which capacity (``RepresentativeCapacity``), never their name. An
 adult consents in person: neither ``proxy`` nor a representative is taken.
@@ -17,8 +22,11 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, col, select
 
+from homeward.base.clock import local_date
+from homeward.base.dates import check_consent_day
 from homeward.base.errors import Conflict, InvalidInput, NotFound
 from homeward.base.models import Case, Consent, ConsentPurpose, StaffMember
+from homeward.protection.permissions import Action, ensure
 from homeward.records.auditlog import audit
 
 
@@ -95,8 +103,11 @@ def give(
     now: datetime,
     representative: str | None = None,
 ) -> Consent:
-    """Record a consent; one active consent per purpose (and organisation). A minor's is given
-    by a representative (see ``check_representative``)."""
+    """Record a consent; one active consent per purpose (and organisation). Only the owner's
+    steering staff record one (``Refused``), on a day between the case's opening and today; a
+    minor's is given by a representative (see ``check_representative``)."""
+    ensure(session, actor, Action.CHANGE_CONSENT, case)
+    check_consent_day(case, given_on, now)
     check_representative(case, method, representative)
     if _active(session, case, purpose, org_id):
         raise Conflict(
@@ -132,17 +143,35 @@ def withdraw(
     actor: StaffMember,
     now: datetime,
 ) -> Consent:
-    """Mark the active consent withdrawn."""
+    """Mark the active consent withdrawn (the owner's steering staff, on a day between the
+    consent's and today)."""
+    ensure(session, actor, Action.CHANGE_CONSENT, case)
     consent = _active(session, case, purpose, org_id)
     if consent is None:
         raise NotFound(f"case {case.case_ref} has no active {purpose} consent to withdraw")
-    consent.withdrawn_on, consent.withdrawn_by_id = on, actor.id
+    end(consent, on=on, actor=actor, now=now)
     session.add(consent)
     session.flush()
     audit(
         session, actor=actor, action=f"consent_withdrawn:{purpose}", case_ref=case.case_ref, at=now
     )
     return consent
+
+
+def end(consent: Consent, *, on: date, actor: StaffMember, now: datetime) -> None:
+    """Mark ``consent`` withdrawn on day ``on``: not in the future, not before it was given."""
+    today = local_date(now)
+    if on > today:
+        raise InvalidInput(
+            f"withdrawn_on: {on} is in the future; give the day the consent was withdrawn "
+            f"(today {today} or earlier)"
+        )
+    if on < consent.given_on:
+        raise InvalidInput(
+            f"withdrawn_on: {on} is before the consent was given ({consent.given_on}); "
+            "give a day on or after it"
+        )
+    consent.withdrawn_on, consent.withdrawn_by_id = on, actor.id
 
 
 def has_sharing_consent(session: Session, *, case: Case, org_id: int) -> bool:
