@@ -28,6 +28,7 @@ from homeward.base.db import get_engine, write_session
 from homeward.base.errors import InvalidInput, NotFound, Refused
 from homeward.base.migrate import alembic_config, current_revision, head_revision, upgrade
 from homeward.base.models import StaffMember
+from homeward.crypt.binding import check_keyring
 from homeward.crypt.keys import load_keyring
 from homeward.protection.backup import postgres, sqlite
 from homeward.protection.backup.common import Hook, Summary, count_rows, verify_chain
@@ -63,6 +64,8 @@ def backup(
     """
     load_keyring()  # the audit entry needs it; and a backup without its keyring is no backup
     engine = get_engine()
+    with write_session(engine) as session:
+        check_keyring(session)  # the audit entry is sealed with it: the database's own only
     if _is_sqlite(engine):
         summary = sqlite.backup(
             engine, target, force=force, pages=pages, sleep=sleep, after_snapshot=after_snapshot
