@@ -64,8 +64,9 @@ def backup(
     """
     load_keyring()  # the audit entry needs it; and a backup without its keyring is no backup
     engine = get_engine()
-    with write_session(engine) as session:
-        check_keyring(session)  # the audit entry is sealed with it: the database's own only
+    if current_revision(engine) == head_revision():  # an older schema is bound by its upgrade
+        with write_session(engine) as session:
+            check_keyring(session)  # the audit entry is sealed with it: the database's own only
     if _is_sqlite(engine):
         summary = sqlite.backup(
             engine, target, force=force, pages=pages, sleep=sleep, after_snapshot=after_snapshot
