@@ -109,3 +109,21 @@ def test_the_fingerprint_reveals_no_key_and_survives_rotation(own_keyring):
     retire_old_keys()
     assert load_keyring().active != ring.active
     assert load_keyring().fingerprint == ring.fingerprint
+
+
+def test_upgrading_a_database_that_holds_data_records_the_keyring_it_runs_with(
+    db_url, tmp_path, capsys, monkeypatch
+):
+    from homeward.base.db import get_engine
+    from homeward.base.migrate import upgrade
+    from tests.homeward.test_backup import fresh_database
+
+    with fresh_database(tmp_path / "old", monkeypatch):
+        upgrade(get_engine(), "0011")
+        f.seed()  # data sealed and audited before keyrings were recorded
+        assert upgrade(get_engine()) == "0012"
+        get_engine().dispose()
+        assert _recorded() == [load_keyring().fingerprint]
+        _use(monkeypatch, init_keyring(tmp_path / "other-keys.json"))
+        refused = run_cli(capsys, monkeypatch, "keys", "rotate")
+        assert refused.code == WrongKeyring.exit_code, refused.err
