@@ -62,6 +62,7 @@ def test_another_keyring_is_refused_for_every_write_and_changes_nothing(
         ("--as", f.COORD, "items", "done", str(item.id), "--outcome", "x"),
         ("--as", f.COORD, "consent", "give", ref, "--purpose", "sharing", "--org", "fmb", *SIGNED),
         ("keys", "rotate"),
+        ("backup", str(tmp_path / "homeward.backup")),
     ):
         refused = cli(*argv, stdin=PERSON)
         assert refused.code == WrongKeyring.exit_code, (argv, refused.err)
@@ -75,6 +76,7 @@ def test_another_keyring_is_refused_for_every_write_and_changes_nothing(
     assert "does NOT match the database's" in shown.out
     assert f.db_snapshot() == before
     assert (own_keyring.read_bytes(), other.read_bytes()) == keys_before
+    assert not (tmp_path / "homeward.backup").exists()
 
     _use(monkeypatch, own_keyring)  # the right keyring works, rotation included
     again = cli("--as", f.COORD, "consent", "give", ref, "--purpose", "sharing", "--org", "fmb",

@@ -22,6 +22,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
 from homeward.base.db import get_engine, write_session
@@ -42,8 +43,17 @@ def _is_sqlite(engine: Engine) -> bool:
 
 
 def _record(engine: Engine, action: str, actor: StaffMember | None, clock: Clock) -> None:
+    _check_keyring(engine)  # the entry is sealed with it: the database's own keyring only
     with write_session(engine) as session:
         audit(session, actor=actor, action=action, at=clock.now())
+
+
+def _check_keyring(engine: Engine) -> None:
+    """Refuse another keyring than the one the database records (``WrongKeyring``); a
+    database at an older schema records it when it is upgraded."""
+    if current_revision(engine) == head_revision():
+        with write_session(engine) as session:
+            check_keyring(session)
 
 
 def backup(
@@ -64,9 +74,10 @@ def backup(
     """
     load_keyring()  # the audit entry needs it; and a backup without its keyring is no backup
     engine = get_engine()
-    if current_revision(engine) == head_revision():  # an older schema is bound by its upgrade
-        with write_session(engine) as session:
-            check_keyring(session)  # the audit entry is sealed with it: the database's own only
+    try:
+        _check_keyring(engine)  # another keyring: refused before anything is copied
+    except DBAPIError:
+        pass  # a user who may not read the database: the checks below say what it lacks
     if _is_sqlite(engine):
         summary = sqlite.backup(
             engine, target, force=force, pages=pages, sleep=sleep, after_snapshot=after_snapshot
