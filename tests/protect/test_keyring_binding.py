@@ -74,7 +74,7 @@ def test_another_keyring_is_refused_for_every_write_and_changes_nothing(
     shown = cli("keys", "status")
     assert shown.code == WrongKeyring.exit_code
     assert "does NOT match the database's" in shown.out
-    assert f.db_snapshot() == before
+    assert f.db_snapshot() == before and _recorded() == [right]
     assert (own_keyring.read_bytes(), other.read_bytes()) == keys_before
     assert not (tmp_path / "homeward.backup").exists()
 
