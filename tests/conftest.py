@@ -32,6 +32,7 @@ from homeward.base import db as homeward_db
 from homeward.base import settings as homeward_settings
 from homeward.base.clock import SimulatedClock
 from homeward.base.migrate import upgrade
+from homeward.crypt import binding
 from homeward.crypt.keys import init_keyring
 from tests import signin
 from tests.wallclock import sitecustomize as wallclock
@@ -65,6 +66,7 @@ PG_ADMIN_URL = os.environ.get(
 def _reset_caches() -> None:
     homeward_settings.get_settings.cache_clear()
     homeward_db.get_engine.cache_clear()
+    binding.forget()  # a test's database is new (on PostgreSQL: the same one, emptied)
 
 
 def _pg_admin() -> Engine:

@@ -236,12 +236,21 @@ def db_snapshot() -> dict[str, list[tuple[object, ...]]]:
     Signing in is not the command: the sign-in tables, the audit lines of signing in
     (``login:...``) and of issuing and proving a run assertion (``cmd:assertion``,
     ``cmd:prove``: a flow proves who acts before anything else), and the audit chain's head
-    (which every audit line moves) are left out."""
+    (which every audit line moves) are left out, and so is the keyring's binding, which the
+    database's first write records whatever it is (``tests/protect/test_keyring_binding.py``
+    checks it on its own)."""
     from sqlmodel import SQLModel
 
     from homeward.base.db import get_engine, system_scope
 
-    skipped = {"login_challenge", "login_request", "staff_session", "run_grant", "audit_head"}
+    skipped = {
+        "login_challenge",
+        "login_request",
+        "staff_session",
+        "run_grant",
+        "audit_head",
+        "keyring_binding",
+    }
     with get_engine().connect() as conn, system_scope(conn):
         snapshot = {
             table.name: sorted(tuple(map(repr, row)) for row in conn.execute(table.select()))

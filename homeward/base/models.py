@@ -603,3 +603,16 @@ class RunGrant(SQLModel, table=True):
     issued_at: datetime = Field(sa_type=AwareDateTime)
     expires_at: datetime = Field(sa_type=AwareDateTime)
     flow_run_id: str | None = Field(default=None, sa_type=String(40))
+
+
+class KeyringBinding(SQLModel, table=True):
+    """The one keyring this database is sealed with: its fingerprint (never a key).
+
+    One row, written with the database's first write; the app role may insert it, never
+    change it (``homeward.crypt.binding``)."""
+
+    __tablename__ = "keyring_binding"
+
+    id: int = Field(default=1, primary_key=True)
+    fingerprint: str = Field(sa_type=String(64))
+    bound_at: datetime = Field(sa_type=AwareDateTime)

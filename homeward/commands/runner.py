@@ -3,7 +3,8 @@ key, the audit line and the returned view.
 
 An edge (the CLI, a Prefect flow, the web workspace) builds a typed request (a ``Command``),
 hands it to ``run`` with the caller's credential, and prints or returns the view it gets back.
-Inside one transaction ``run`` proves the credential (``homeward.protection.identity``), acts
+Inside one transaction ``run`` checks the keyring is the database's own
+(``homeward.crypt.binding``), proves the credential (``homeward.protection.identity``), acts
 for the principal's organisation (row security), stamps the principal's proof on every history
 event the command writes, claims the request key (``homeward.records.idempotency``), runs the
 command and writes one audit line. A command that fails changes nothing, key claim included.
@@ -25,6 +26,7 @@ from homeward.base.db import act_as, read_session, write_session
 from homeward.base.errors import NotSignedIn, Refused
 from homeward.base.migrate import ensure_schema
 from homeward.base.models import StaffMember
+from homeward.crypt.binding import check_keyring
 from homeward.crypt.keys import load_keyring
 from homeward.protection.identity import Credential, Principal, prove
 from homeward.records.auditlog import audit
@@ -95,6 +97,7 @@ def run(
     ensure_schema(engine)
     opener = write_session if command.writes else read_session
     with opener(engine) as session:
+        check_keyring(session, bind=command.writes)  # the database's own keyring, or nothing
         now = clock.now()
         principal = prove(session, credential, now)
         actor = session.get(StaffMember, principal.staff_id) if principal.staff_id else None

@@ -19,6 +19,7 @@ from homeward.base.migrate import ensure_schema
 from homeward.base.models import Organisation, StaffMember, StaffSession
 from homeward.base.settings import get_settings
 from homeward.commands.runner import Command, Context
+from homeward.crypt.binding import check_keyring
 from homeward.crypt.keys import load_keyring
 from homeward.protection import identity
 from notifications.contexts import LoginCodeContext
@@ -48,6 +49,7 @@ def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOC
     ensure_schema()
     minutes = get_settings().login_code_minutes
     with write_session() as session:
+        check_keyring(session)
         now = clock.now()
         asked = identity.open_challenge(session, email=email, now=now, channel=channel)
         mail_key = f"login:{asked.challenge_id}" if asked.code else None
@@ -88,6 +90,7 @@ def sign_in(
     load_keyring()
     ensure_schema()
     with write_session() as session:
+        check_keyring(session)
         opened = identity.redeem(session, email=email, code=code, now=clock.now(), label=label)
     if opened is None:
         raise NotSignedIn(

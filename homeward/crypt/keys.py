@@ -4,6 +4,10 @@ Kept in a JSON file outside the database (``HOMEWARD_KEY_FILE``, default in the 
 directory), readable by its owner only. Back it up offline: without it nothing can be read.
 Rotation adds a new master key and makes it active; ``homeward keys rotate`` re-wraps every
 case key under it and only then retires the old one.
+
+A keyring's fingerprint (HKDF-SHA256 of its audit and index keys, which rotation never
+changes) names it without revealing any key; the database records it on its first write and
+refuses another keyring from then on (``homeward.crypt.binding``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ValidationError
 
 from homeward.base.errors import Conflict, HomewardError
@@ -29,6 +35,12 @@ class KeysMissing(HomewardError):
     """No usable keyring: the app refuses to touch protected data."""
 
     exit_code = 7
+
+
+class WrongKeyring(HomewardError):
+    """The keyring is not the one this database was sealed with: nothing is read or written."""
+
+    exit_code = 15
 
 
 class Keyring(BaseModel):
@@ -57,6 +69,20 @@ class Keyring(BaseModel):
     @property
     def audit(self) -> bytes:
         return base64.b64decode(self.audit_key)
+
+    @property
+    def fingerprint(self) -> str:
+        """Names this keyring (hex), stable across rotations, and reveals nothing of its keys.
+
+        Derived from the audit and index keys, which rotation never replaces: the master keys
+        come and go, the fingerprint stays."""
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=b"homeward keyring fingerprint",
+        )
+        return hkdf.derive(self.audit + self.index).hex()
 
 
 _override: list[Path] = []  # set by ``using_keyring`` (the demo's throw-away keys)

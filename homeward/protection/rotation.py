@@ -3,7 +3,8 @@
 The keyring first gains the new key (made active), then case keys are re-wrapped in small
 committed batches, each row moving from old to new in one transaction; a kill at any point
 leaves every row readable under the key its ``master_key_id`` names. Rerunning continues where
-it stopped; once no row uses an old key, the old keys are dropped from the keyring.
+it stopped; once no row uses an old key, the old keys are dropped from the keyring. Nothing
+starts until the keyring proves to be the one the database is sealed with.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlmodel import col, select
 from homeward.base.db import system_scope, write_session
 from homeward.base.models import CaseKey
 from homeward.crypt import crypto
+from homeward.crypt.binding import check_keyring
 from homeward.crypt.keys import begin_rotation, load_keyring, retire_old_keys
 
 
@@ -47,7 +49,13 @@ def _rewrap_batch(engine: Engine, active: str, batch: int) -> int:
 
 
 def rotate(engine: Engine, *, batch: int = 200) -> RotationReport:
-    """Rotate (or finish an interrupted rotation) to a new master key."""
+    """Rotate (or finish an interrupted rotation) to a new master key.
+
+    The keyring is first checked to be this database's own (``WrongKeyring`` otherwise): a
+    wrong one is refused before the key file or any row changes. Rotation replaces master keys
+    only, so the fingerprint the database recorded still matches afterwards."""
+    with write_session(engine) as session:
+        check_keyring(session)
     active = begin_rotation()
     total = 0
     while moved := _rewrap_batch(engine, active, batch):

@@ -22,6 +22,7 @@ from homeward.base.migrate import ensure_schema
 from homeward.base.models import ItemStatus
 from homeward.base.settings import get_settings
 from homeward.base.text import printable
+from homeward.crypt.binding import check_keyring
 from homeward.crypt.keys import load_keyring
 from homeward.edges.cli import session_store
 from homeward.protection.identity import SessionToken
@@ -71,6 +72,7 @@ def reading() -> Iterator[Session]:
     load_keyring()  # refuse to work at all without keys
     ensure_schema()
     with read_session() as session:
+        check_keyring(session, bind=False)
         yield session
 
 
@@ -86,6 +88,7 @@ def writing() -> Iterator[Session]:
     ensure_schema()
     with console.capture() as held:
         with write_session() as session:
+            check_keyring(session)  # another keyring: refused before anything is written
             # Until ``actor`` proves a staff member, the change is the server operator's.
             session.info["proof"] = operator_proof()
             yield session

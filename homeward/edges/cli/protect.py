@@ -6,10 +6,12 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from homeward.base.db import get_engine
+from homeward.base.db import get_engine, read_session
 from homeward.base.errors import AuditBroken
+from homeward.base.migrate import ensure_schema
 from homeward.commands import consent
 from homeward.commands.runner import run
+from homeward.crypt import binding
 from homeward.crypt import keys as keyring
 from homeward.edges.cli.common import console, credential, local, now, reading, state, writing
 from homeward.protection import consent as ledger
@@ -38,12 +40,26 @@ def keys_init() -> None:
 
 @keys_app.command("status")
 def keys_status() -> None:
-    """Which master keys exist and which is active (never the keys themselves)."""
+    """Which master keys exist and which is active, the keyring's fingerprint and whether
+    the database was sealed with it (never the keys themselves)."""
     ring = keyring.load_keyring()
     console.print(
         f"keyring {keyring.key_file()}: active {ring.active}; "
         f"master keys {', '.join(sorted(ring.master_keys))}"
     )
+    ensure_schema()
+    with read_session() as session:
+        found = binding.status(session, ring)
+    if found.database is None:
+        verdict = "not yet recorded in the database (its first write records it)"
+    elif found.matches:
+        verdict = "matches the database"
+    else:
+        verdict = f"does NOT match the database's ({binding.short(found.database)})"
+    console.print(f"fingerprint {found.keyring}: {verdict}")
+    if not found.matches:
+        assert found.database is not None  # noqa: S101 (unbound always matches)
+        raise binding.refusal(found.database)
 
 
 @keys_app.command("rotate")

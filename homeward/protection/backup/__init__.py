@@ -22,12 +22,14 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
 from homeward.base.db import get_engine, write_session
 from homeward.base.errors import InvalidInput, NotFound, Refused
 from homeward.base.migrate import alembic_config, current_revision, head_revision, upgrade
 from homeward.base.models import StaffMember
+from homeward.crypt.binding import check_keyring
 from homeward.crypt.keys import load_keyring
 from homeward.protection.backup import postgres, sqlite
 from homeward.protection.backup.common import Hook, Summary, count_rows, verify_chain
@@ -41,8 +43,17 @@ def _is_sqlite(engine: Engine) -> bool:
 
 
 def _record(engine: Engine, action: str, actor: StaffMember | None, clock: Clock) -> None:
+    _check_keyring(engine)  # the entry is sealed with it: the database's own keyring only
     with write_session(engine) as session:
         audit(session, actor=actor, action=action, at=clock.now())
+
+
+def _check_keyring(engine: Engine) -> None:
+    """Refuse another keyring than the one the database records (``WrongKeyring``); a
+    database at an older schema records it when it is upgraded."""
+    if current_revision(engine) == head_revision():
+        with write_session(engine) as session:
+            check_keyring(session)
 
 
 def backup(
@@ -63,6 +74,10 @@ def backup(
     """
     load_keyring()  # the audit entry needs it; and a backup without its keyring is no backup
     engine = get_engine()
+    try:
+        _check_keyring(engine)  # another keyring: refused before anything is copied
+    except DBAPIError:
+        pass  # a user who may not read the database: the checks below say what it lacks
     if _is_sqlite(engine):
         summary = sqlite.backup(
             engine, target, force=force, pages=pages, sleep=sleep, after_snapshot=after_snapshot
