@@ -95,5 +95,6 @@ def test_keyring_is_private_refuses_overwrite_and_explains_when_missing(tmp_path
     with pytest.raises(KeysMissing, match="homeward keys init"):
         load_keyring(tmp_path / "absent.json")
     (tmp_path / "bad.json").write_text(json.dumps({"active": "x"}))
+    (tmp_path / "bad.json").chmod(0o600)  # private, so what is refused is its content
     with pytest.raises(KeysMissing, match="damaged"):
         load_keyring(tmp_path / "bad.json")
