@@ -13,7 +13,8 @@ The engine's own rules (permissions, the procedure) stay in the engine the comma
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -79,6 +80,19 @@ class Command(Generic[V]):
         return getattr(self, "ref", None)
 
 
+@contextmanager
+def transaction(*, writes: bool, engine: Engine | None = None) -> Iterator[Session]:
+    """The transaction every command, sign-in and operator command works in: refused without
+    keys, on a database at another schema, or under a keyring other than the one the database
+    was sealed with (a write records it if none is yet), before anything is read or written."""
+    load_keyring()  # no keys, no work at all
+    ensure_schema(engine)
+    opener = write_session if writes else read_session
+    with opener(engine) as session:
+        check_keyring(session, bind=writes)
+        yield session
+
+
 def run(
     command: Command[V],
     credential: Credential,
@@ -92,12 +106,8 @@ def run(
     With ``key``, a retry of the same request returns the first result and does nothing again
     (the view must then be a dataclass of plain values). ``engine``: another database than the
     configured one (the demo's)."""
-    load_keyring()  # no keys, no work at all
     key = check_key(key)
-    ensure_schema(engine)
-    opener = write_session if command.writes else read_session
-    with opener(engine) as session:
-        check_keyring(session, bind=command.writes)  # the database's own keyring, or nothing
+    with transaction(writes=command.writes, engine=engine) as session:
         now = clock.now()
         principal = prove(session, credential, now)
         actor = session.get(StaffMember, principal.staff_id) if principal.staff_id else None

@@ -13,14 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock, utc
-from homeward.base.db import write_session
 from homeward.base.errors import NotSignedIn
-from homeward.base.migrate import ensure_schema
 from homeward.base.models import Organisation, StaffMember, StaffSession
 from homeward.base.settings import get_settings
-from homeward.commands.runner import Command, Context
-from homeward.crypt.binding import check_keyring
-from homeward.crypt.keys import load_keyring
+from homeward.commands.runner import Command, Context, transaction
 from homeward.protection import identity
 from notifications.contexts import LoginCodeContext
 from notifications.outbox import enqueue
@@ -45,11 +41,8 @@ def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOC
     Raises ``TooMany`` once the address, staff or not, asked for too many codes this hour (the
     audit line of that request is kept)."""
     asked_at = time.monotonic()
-    load_keyring()
-    ensure_schema()
     minutes = get_settings().login_code_minutes
-    with write_session() as session:
-        check_keyring(session)
+    with transaction(writes=True) as session:
         now = clock.now()
         asked = identity.open_challenge(session, email=email, now=now, channel=channel)
         mail_key = f"login:{asked.challenge_id}" if asked.code else None
@@ -87,10 +80,7 @@ def sign_in(
     email: str, code: str, *, label: str = "", clock: Clock = SYSTEM_CLOCK
 ) -> identity.Opened:
     """Trade a one-time code for a session. A wrong try is counted (and committed) first."""
-    load_keyring()
-    ensure_schema()
-    with write_session() as session:
-        check_keyring(session)
+    with transaction(writes=True) as session:
         opened = identity.redeem(session, email=email, code=code, now=clock.now(), label=label)
     if opened is None:
         raise NotSignedIn(

@@ -16,14 +16,11 @@ from rich.text import Text
 from sqlmodel import Session
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
-from homeward.base.db import read_session, write_session
 from homeward.base.errors import NotSignedIn
-from homeward.base.migrate import ensure_schema
 from homeward.base.models import ItemStatus
 from homeward.base.settings import get_settings
 from homeward.base.text import printable
-from homeward.crypt.binding import check_keyring
-from homeward.crypt.keys import load_keyring
+from homeward.commands.runner import transaction
 from homeward.edges.cli import session_store
 from homeward.protection.identity import SessionToken
 
@@ -69,10 +66,7 @@ state = CliState()
 
 @contextmanager
 def reading() -> Iterator[Session]:
-    load_keyring()  # refuse to work at all without keys
-    ensure_schema()
-    with read_session() as session:
-        check_keyring(session, bind=False)
+    with transaction(writes=False) as session:
         yield session
 
 
@@ -84,13 +78,9 @@ def writing() -> Iterator[Session]:
     (``homeward case start ... | head -1``) or a failing write can no longer make the command
     print a case_ref and then roll the case back, and a refused command prints nothing.
     """
-    load_keyring()
-    ensure_schema()
     with console.capture() as held:
-        with write_session() as session:
-            check_keyring(session)  # another keyring: refused before anything is written
-            # Until ``actor`` proves a staff member, the change is the server operator's.
-            session.info["proof"] = operator_proof()
+        with transaction(writes=True) as session:
+            session.info["proof"] = operator_proof()  # server commands act for no staff member
             yield session
     console.file.write(held.get())
     console.file.flush()
