@@ -16,11 +16,15 @@ decide, the requester approving) pauses again, saying what was wrong.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from prefect import get_run_logger
-from prefect.exceptions import FlowPauseTimeout
+from prefect._internal.pydantic.v2_schema import create_v2_schema
+from prefect.exceptions import FlowPauseTimeout, PrefectHTTPStatusError
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
+from prefect.input.actions import acreate_flow_run_input, aread_flow_run_input
+from prefect.input.run_input import Keyset
 from prefect.runtime import flow_run
 from pydantic import Field
 
@@ -61,6 +65,28 @@ class ClosureDecision(RunInput):
     rejection: ClosureRejection | None = Field(
         default=None, description="If you do not approve: why not (fixed list)"
     )
+
+    @classmethod
+    async def asave(cls, keyset: Keyset, flow_run_id: UUID | None = None) -> None:
+        """Store the form (its schema, then its description) for the paused run, each once.
+
+        Prefect's client sends a POST again when its answer was lost (a read timeout, a dropped
+        connection); the input the first one stored then answers 409 and, left alone, fails the
+        run at the pause. A stored part equal to ours is ours, saved."""
+        schema = create_v2_schema(cls.__name__, model_base=cls)  # as Prefect's own asave
+        await _save_once(keyset["schema"], schema, flow_run_id)
+        if isinstance(cls._description, str) and cls._description:
+            await _save_once(keyset["description"], cls._description, flow_run_id)
+
+
+async def _save_once(key: str, value: Any, flow_run_id: UUID | None) -> None:
+    try:
+        await acreate_flow_run_input(key=key, value=value, flow_run_id=flow_run_id)
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code != 409:
+            raise
+        if await aread_flow_run_input(key=key, flow_run_id=flow_run_id) != value:
+            raise
 
 
 class CloseRequest(Step):

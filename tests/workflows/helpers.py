@@ -154,9 +154,11 @@ async def next_pause(name: str, seen: set[str], *, wait: float = 60) -> tuple[Fl
             pause = f"{found.id}/{details.pause_key if details else None}"
             if found.state_name != "Paused" or details is None or pause in seen:
                 continue
-            seen.add(pause)
             keys = details.run_input_keyset or {}
             description = await read_flow_run_input(keys["description"], flow_run_id=found.id)
+            if description is None:  # paused, its form not stored yet: answering now is refused
+                continue
+            seen.add(pause)
             return found, str(description)
         await asyncio.sleep(0.2)
     raise AssertionError(f"no new pause of {name!r}")

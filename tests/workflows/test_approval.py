@@ -209,6 +209,36 @@ def test_the_form_describes_every_field_and_takes_no_free_text() -> None:
         ClosureDecision.model_validate({**answer, "assertion": "Ana Pop, supervisor"})
 
 
+def test_a_form_stored_twice_is_stored_once_and_a_different_one_is_refused() -> None:
+    """Prefect's client repeats a POST whose answer was lost; the form the first one stored
+    answers 409. The closing run counts an equal stored form as its own (a CI run on a loaded
+    machine failed at the second pause for want of it) and still refuses a different one."""
+    from prefect import flow
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.input.actions import read_flow_run_input
+    from prefect.input.run_input import keyset_from_base_key
+    from prefect.runtime import flow_run
+
+    from workflows.approvals import ClosureDecision
+
+    keys = keyset_from_base_key("paused-7")
+    form = ClosureDecision.with_initial_data(description="Close case RT-TEST-01?")
+    other = ClosureDecision.with_initial_data(description="Close case RT-TEST-02?")
+
+    @flow
+    async def pauses_twice() -> tuple[Any, int]:
+        await form.asave(keys)
+        await form.asave(keys)  # the repeated POST: equal, so saved
+        try:
+            await other.asave(keys)
+        except PrefectHTTPStatusError as exc:
+            status = exc.response.status_code
+        stored = await read_flow_run_input(keys["description"], flow_run_id=flow_run.id)
+        return stored, status
+
+    assert asyncio.run(pauses_twice()) == ("Close case RT-TEST-01?", 409)
+
+
 def test_a_closure_nobody_decides_in_time_is_recorded_and_the_case_stays(
     clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
