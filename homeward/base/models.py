@@ -65,10 +65,16 @@ class OrgKind(StrEnum):
 
 
 class StaffRole(StrEnum):
+    """A staff member's one role. The administrators keep the directory and do no casework:
+    ``admin`` its own organisation's staff and mailbox, ``platform_admin`` every organisation's
+    (``homeward.protection.administrators``)."""
+
     COORDINATOR = "coordinator"
     CASEWORKER = "caseworker"
     SUPERVISOR = "supervisor"
     MANAGER = "manager"
+    ADMIN = "admin"
+    PLATFORM_ADMIN = "platform_admin"
 
 
 class ItemStatus(StrEnum):

@@ -4,8 +4,10 @@ action needs between the actor's organisation and what it acts on.
 The owner organisation steers its case (stages, consents, transfers, holds); a partner works
 only on its own checklist items and on the handoffs addressed to it; ANITP and the police take
 part read-only. Every engine write path asks ``ensure`` (or ``ensure_item``); visibility (which
-cases an organisation sees at all) stays in ``homeward.protection.access``. README renders ``RULES``
-(``homeward permissions``; a test keeps the copy current).
+cases an organisation sees at all) stays in ``homeward.protection.access``. The directory (its
+organisations, staff and mailboxes) is kept by administrators, who do no casework: the last two
+rows, applied by ``homeward.protection.administrators``. README renders ``RULES``
+(``homeward staff permissions``; a test keeps the copy current).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class Action(StrEnum):
     DECIDE_CLOSURE = "decide_closure"
     RUN_REPORTS = "run_reports"
     EXPORT_CASES = "export_cases"
+    MANAGE_STAFF = "manage_staff"
+    MANAGE_DIRECTORY = "manage_directory"
 
 
 class Relation(StrEnum):
@@ -48,6 +52,7 @@ class Relation(StrEnum):
     CONCERNED = "owner, or, with sharing consent, the organisation it concerns"
     ITEM = "the item's organisation"
     ADDRESSEE = "the organisation it is offered to"
+    ANY_ORG = "any organisation"
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class Rule:
 
 
 C, W, S, M = StaffRole.COORDINATOR, StaffRole.CASEWORKER, StaffRole.SUPERVISOR, StaffRole.MANAGER
+A, P = StaffRole.ADMIN, StaffRole.PLATFORM_ADMIN
 STEER, WORK, MANAGE, EXPORT = frozenset({C, S}), frozenset({C, W, S}), frozenset({C, S, M}), {S, M}
 # ANITP and the police take part read-only: they are in no row that changes a case.
 CASEWORK_KINDS = frozenset({OrgKind.IOM_MISSION, OrgKind.CONSULATE, OrgKind.NGO, OrgKind.DGASPC})
@@ -89,6 +95,12 @@ RULES: dict[Action, Rule] = {
     ),
     Action.RUN_REPORTS: Rule("manage programmes and run reports", R.OWN_ORG, ALL_KINDS, MANAGE),
     Action.EXPORT_CASES: Rule("export case-level data", R.OWN_ORG, ALL_KINDS, frozenset(EXPORT)),
+    Action.MANAGE_STAFF: Rule(
+        "add, change or deactivate staff, set the mailbox", R.OWN_ORG, ALL_KINDS, frozenset({A, P})
+    ),
+    Action.MANAGE_DIRECTORY: Rule(
+        "add organisations, appoint platform administrators", R.ANY_ORG, ALL_KINDS, frozenset({P})
+    ),
 }
 ITEM_VERBS = {
     Action.RECORD_OWN_ITEM: "record",
@@ -106,7 +118,7 @@ def allowed(kind: str, role: str, action: Action) -> bool:
 def roles_text(roles: frozenset[StaffRole]) -> str:
     """``a coordinator, caseworker or supervisor``: the roles in the enum's order."""
     names = [r.value for r in StaffRole if r in roles]
-    return "a " + (f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0])
+    return role_text(f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0])
 
 
 def org_text(org: Organisation) -> str:
@@ -120,9 +132,19 @@ def _org(session: Session, org_id: int) -> Organisation:
     return org
 
 
+def role_text(role: str) -> str:
+    """``a coordinator``, ``an admin``: a role with its article."""
+    return f"{'an' if role[:1] in 'aeiou' else 'a'} {role}"
+
+
 def _who(actor: StaffMember, org: Organisation) -> str:
     read_only = "" if org.kind in CASEWORK_KINDS else ", which takes part read-only,"
-    return f"a {actor.role} of {org_text(org)}{read_only}"
+    return f"{role_text(actor.role)} of {org_text(org)}{read_only}"
+
+
+def who_text(session: Session, actor: StaffMember) -> str:
+    """``a coordinator of IOM Italy (iom-it)``: the actor as refusals name them."""
+    return _who(actor, _org(session, actor.org_id))
 
 
 def owner_staff(session: Session, case: Case, action: Action) -> str:
@@ -178,7 +200,7 @@ def ensure_item(
 
 
 KIND_COLUMNS = list(OrgKind)
-INITIALS = {C: "C", W: "W", S: "S", M: "M"}
+INITIALS = {C: "C", W: "W", S: "S", M: "M", A: "A", P: "P"}
 
 
 def markdown_table() -> str:
@@ -191,5 +213,8 @@ def markdown_table() -> str:
             for kind in KIND_COLUMNS
         ]
         lines.append(f"| `{action}`: {rule.does} | {rule.relation} | " + " | ".join(cells) + " |")
-    legend = "C coordinator, W caseworker, S supervisor, M manager; — nobody."
+    legend = (
+        "C coordinator, W caseworker, S supervisor, M manager, A admin (organisation "
+        "administrator), P platform_admin (platform administrator); — nobody."
+    )
     return "\n".join([*lines, "", legend])

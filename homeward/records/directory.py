@@ -69,6 +69,30 @@ class StaffIn(BaseModel):
         return value
 
 
+class StaffChangeIn(BaseModel):
+    """A change to a staff member: a new role, a new reminder language, or both."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    role: StaffRole | None = None
+    language: str | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        if value is not None and value not in SUPPORTED_LANGUAGES:
+            raise ValueError(f"use one of {', '.join(SUPPORTED_LANGUAGES)}")
+        return value
+
+
+class MailboxIn(BaseModel):
+    """An organisation's functional mailbox (its reminders when no supervisor can be reached)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    email: EmailStr
+
+
 def validate(model: type[M], **values: object) -> M:
     """Build ``model`` from user values, raising ``InvalidInput`` naming the first bad field."""
     try:
@@ -77,19 +101,25 @@ def validate(model: type[M], **values: object) -> M:
         raise first_error(exc) from None
 
 
-def add_org(*, session: Session, org_in: OrganisationIn) -> Organisation:
-    """Register an organisation; its slug must be new."""
+def add_org(
+    *, session: Session, org_in: OrganisationIn, actor: StaffMember | None = None
+) -> Organisation:
+    """Register an organisation; its slug must be new. ``actor``: the administrator doing it
+    (None: set up below the commands layer, by the first administrator's bootstrap or a test)."""
     if session.exec(select(Organisation).where(Organisation.slug == org_in.slug)).first():
         raise Conflict(f"organisation {org_in.slug!r} already exists; pick another --slug")
     org = Organisation(**org_in.model_dump())
     session.add(org)
     session.flush()
-    audit(session, actor=None, action=f"org_add:{org.slug}", at=org.created_at)
+    audit(session, actor=actor, action=f"org_add:{org.slug}", at=org.created_at)
     return org
 
 
-def add_staff(*, session: Session, staff_in: StaffIn) -> StaffMember:
-    """Register a staff member of an existing organisation; the email must be new."""
+def add_staff(
+    *, session: Session, staff_in: StaffIn, actor: StaffMember | None = None
+) -> StaffMember:
+    """Register a staff member of an existing organisation; the email must be new.
+    ``actor``: as for ``add_org``."""
     org = get_org(session=session, slug=staff_in.org)
     email = str(staff_in.email).lower()
     if session.exec(select(StaffMember).where(StaffMember.email == email)).first():
@@ -104,7 +134,7 @@ def add_staff(*, session: Session, staff_in: StaffIn) -> StaffMember:
     )
     session.add(staff)
     session.flush()
-    audit(session, actor=None, action=f"staff_add:{staff.id}", at=staff.created_at)
+    audit(session, actor=actor, action=f"staff_add:{staff.id}", at=staff.created_at)
     return staff
 
 

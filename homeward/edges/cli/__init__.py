@@ -40,6 +40,7 @@ signin.register(app)  # login first: every staff command acts as the signed-in p
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.org_app, name="org")
 app.add_typer(admin.staff_app, name="staff")
+app.add_typer(admin.admin_app, name="admin")
 closures.register(cases.case_app)
 app.add_typer(cases.case_app, name="case")
 app.add_typer(items.items_app, name="items")
