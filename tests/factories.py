@@ -57,8 +57,11 @@ STAFF = [
     ("adpare", "cw@adpare.example.org", "caseworker"),
     ("fmb", "cw@fmb.example.org", "caseworker"),
     ("dgaspc-bv", "cw@dgaspc-bv.example.org", "caseworker"),
+    ("iom-ro", "admin@iom-ro.example.org", "platform_admin"),
+    ("adpare", "admin@adpare.example.org", "admin"),
 ]
 COORD, SUPERVISOR = "coord@iom-it.example.org", "sup@iom-it.example.org"
+PLATFORM_ADMIN, ADPARE_ADMIN = "admin@iom-ro.example.org", "admin@adpare.example.org"
 CANARY = PersonIn(given_name="Zenobia", family_name="Canarycanary", phone="+40 700 000 111")
 
 

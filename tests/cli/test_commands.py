@@ -9,6 +9,7 @@ import pytest
 from tests import factories as f
 from tests.cli.runner import run_cli
 
+ADMIN = ("--as", f.PLATFORM_ADMIN)  # directory changes are a signed-in administrator's
 PERSON = json.dumps({"given_name": "Zenobia", "family_name": "Canarycanary", "phone": "+40 7"})
 
 
@@ -27,8 +28,12 @@ def seeded(cli):
 
 
 def test_org_and_staff_roundtrip(cli):
+    first = ["--org", "iom-ro", "--org-name", "IOM Romania", "--kind", "iom_mission"]
+    first += ["--country", "RO", "--name", "Mara Ene", "--email", f.PLATFORM_ADMIN]
+    assert cli("admin", "init", *first).code == 0
     assert (
         cli(
+            *ADMIN,
             "org",
             "add",
             "--slug",
@@ -44,6 +49,7 @@ def test_org_and_staff_roundtrip(cli):
     )
     assert (
         cli(
+            *ADMIN,
             "staff",
             "add",
             "--org",
@@ -140,28 +146,64 @@ def test_case_transfer_through_the_cli(seeded, clock):
 BAD_INPUT = [
     (
         "bad slug",
-        ["org", "add", "--slug", "X", "--name", "n", "--kind", "ngo", "--country", "RO"],
+        [*ADMIN, "org", "add", "--slug", "X", "--name", "n", "--kind", "ngo", "--country", "RO"],
         "",
         2,
         ["slug"],
     ),
     (
         "bad kind",
-        ["org", "add", "--slug", "abc", "--name", "nn", "--kind", "bank", "--country", "RO"],
+        [
+            *ADMIN,
+            "org",
+            "add",
+            "--slug",
+            "abc",
+            "--name",
+            "nn",
+            "--kind",
+            "bank",
+            "--country",
+            "RO",
+        ],
         "",
         2,
         ["kind", "ngo"],
     ),
     (
         "bad country",
-        ["org", "add", "--slug", "abc", "--name", "nn", "--kind", "ngo", "--country", "ROU"],
+        [
+            *ADMIN,
+            "org",
+            "add",
+            "--slug",
+            "abc",
+            "--name",
+            "nn",
+            "--kind",
+            "ngo",
+            "--country",
+            "ROU",
+        ],
         "",
         2,
         ["country"],
     ),
     (
         "duplicate org",
-        ["org", "add", "--slug", "adpare", "--name", "nn", "--kind", "ngo", "--country", "RO"],
+        [
+            *ADMIN,
+            "org",
+            "add",
+            "--slug",
+            "adpare",
+            "--name",
+            "nn",
+            "--kind",
+            "ngo",
+            "--country",
+            "RO",
+        ],
         "",
         5,
         ["adpare", "already exists"],
@@ -169,6 +211,7 @@ BAD_INPUT = [
     (
         "bad email",
         [
+            *ADMIN,
             "staff",
             "add",
             "--org",
@@ -187,6 +230,7 @@ BAD_INPUT = [
     (
         "unknown org",
         [
+            *ADMIN,
             "staff",
             "add",
             "--org",
@@ -205,6 +249,7 @@ BAD_INPUT = [
     (
         "bad role",
         [
+            *ADMIN,
             "staff",
             "add",
             "--org",
@@ -223,6 +268,7 @@ BAD_INPUT = [
     (
         "bad language",
         [
+            *ADMIN,
             "staff",
             "add",
             "--org",

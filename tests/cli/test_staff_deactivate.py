@@ -24,7 +24,7 @@ def cli(db_url, capsys, monkeypatch):
 
 def test_a_deactivated_member_is_signed_out_everywhere(cli):
     assert cli("--as", f.COORD, "whoami").code == 0  # signed in: a live session
-    done = cli("staff", "deactivate", f.COORD)
+    done = cli("--as", f.PLATFORM_ADMIN, "staff", "deactivate", f.COORD)
     assert done.code == 0, done.err
     assert "1 session(s) ended" in done.out
     refused = cli("--as", f.COORD, "whoami")  # the same session token, presented again

@@ -76,10 +76,11 @@ class Up:
     def stderr(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
-    def homeward(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def homeward(self, *args: str, session: str = "") -> subprocess.CompletedProcess[str]:
+        """``homeward ARGS`` against up's database (with ``session``: signed in with it)."""
         return subprocess.run(
             [str(BIN / "homeward"), *args],
-            env=self.env,
+            env={**self.env, "HOMEWARD_SESSION": session} if session else self.env,
             capture_output=True,
             text=True,
             timeout=120,
@@ -289,8 +290,21 @@ def _assertion(up: Up, email: str, flow: str) -> str:
     """What ``homeward assertion --flow FLOW`` prints for ``email`` signed in on up's
     database (signed in as ``homeward login`` does, minus the mailbox: tests/signin.py)."""
     script = "import sys; from tests.signin import assertion_for as a; print(a(*sys.argv[1:]))"
+    return _in_up(up, script, email, flow)
+
+
+def _session(up: Up, email: str) -> str:
+    """A session token of ``email`` on up's database, as ``homeward login`` would keep it."""
+    script = (
+        "import sys; from homeward.base.clock import SYSTEM_CLOCK as c; "
+        "from tests.signin import token_for as t; print(t(sys.argv[1], c.now()))"
+    )
+    return _in_up(up, script, email)
+
+
+def _in_up(up: Up, script: str, *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", script, email, flow],
+        [sys.executable, "-c", script, *args],
         env=up.env,
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
@@ -303,14 +317,18 @@ def _assertion(up: Up, email: str, flow: str) -> str:
 
 
 def test_a_coordinator_starts_a_return_from_the_deployment_form(up: Up) -> None:
+    admin = ["--org", "iom-ro", "--org-name", "IOM Romania", "--kind", "iom_mission"]
+    admin += ["--country", "RO", "--name", "Mara Ene", "--email", "admin@iom-ro.example.org"]
+    assert up.homeward("admin", "init", *admin).returncode == 0
+    signed_in = _session(up, "admin@iom-ro.example.org")  # the platform_admin's session
     for args in (
         ["org", "add", "--slug", "iom-it", "--name", "IOM Italy", "--kind", "iom_mission"],
         ["org", "add", "--slug", "adpare", "--name", "ADPARE", "--kind", "ngo"],
     ):
         country = "IT" if "iom-it" in args else "RO"
-        assert up.homeward(*args, "--country", country).returncode == 0
+        assert up.homeward(*args, "--country", country, session=signed_in).returncode == 0
     staff = ["--org", "iom-it", "--name", "Ana Pop", "--email", COORD, "--role", "coordinator"]
-    assert up.homeward("staff", "add", *staff).returncode == 0
+    assert up.homeward("staff", "add", *staff, session=signed_in).returncode == 0
     with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
         flow_run = run_deployment(
             "start-return/start-return",
