@@ -138,6 +138,7 @@ def test_the_using_it_walk_through_runs_as_written(db_url, tmp_path):
                 case_ref = re.search(r"case (RT-\S+) opened", output).group(1)  # type: ignore[union-attr]
     assert case_ref is not None
     assert [r.rcpt_tos for r in mailbox.received] == [  # one code each time, to the person
+        ("mara@iom-ro.example.org",),
         ("ana@iom-it.example.org",),
         ("ion@adpare.example.org",),
         ("ana@iom-it.example.org",),

@@ -99,7 +99,10 @@ RULES: dict[Action, Rule] = {
         "add, change or deactivate staff, set the mailbox", R.OWN_ORG, ALL_KINDS, frozenset({A, P})
     ),
     Action.MANAGE_DIRECTORY: Rule(
-        "add organisations, appoint platform administrators", R.ANY_ORG, ALL_KINDS, frozenset({P})
+        "add organisations, keep any organisation's staff and mailbox, appoint platform_admins",
+        R.ANY_ORG,
+        ALL_KINDS,
+        frozenset({P}),
     ),
 }
 ITEM_VERBS = {

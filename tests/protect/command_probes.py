@@ -1,5 +1,6 @@
-"""Probes of the item, handoff, report, import and scheduled commands for the principal matrix
-(tests/protect/test_principal_matrix.py): one ordinary request per command, against its world.
+"""Probes of the item, handoff, report, import, scheduled and directory commands for the
+principal matrix (tests/protect/test_principal_matrix.py): one ordinary request per command,
+against its world.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from homeward.base.clock import local_date
-from homeward.commands import handoffs, imports, items, reports, scheduled
+from homeward.commands import directory, handoffs, imports, items, reports, scheduled
+from homeward.records.directory import MailboxIn, OrganisationIn, StaffChangeIn, StaffIn
 from homeward.reporting.programmes import ProgrammeIn
 
 Register = Callable[..., Callable[[Callable[[Any], Any]], Any]]
@@ -50,6 +52,19 @@ def register(probe: Register) -> None:
         "ReadCaseload": lambda _w: reports.ReadCaseload(),
         "QueueReminders": lambda _w: scheduled.QueueReminders(),
         "ScheduleFollowUps": lambda _w: scheduled.ScheduleFollowUps(),
+        "AddOrganisation": lambda _w: directory.AddOrganisation(
+            OrganisationIn(slug="matrix-org", name="Matrix", kind="ngo", country="RO")
+        ),
+        "SetMailbox": lambda _w: directory.SetMailbox(
+            "fmb", MailboxIn(email="office@fmb.example.org")
+        ),
+        "AddStaff": lambda _w: directory.AddStaff(
+            StaffIn(org="fmb", name="Matrix", email="probe@fmb.example.org", role="caseworker")
+        ),
+        "ChangeStaff": lambda _w: directory.ChangeStaff(
+            "cw@fmb.example.org", StaffChangeIn(role="coordinator", language="ro")
+        ),
+        "DeactivateStaff": lambda _w: directory.DeactivateStaff("cw@dgaspc-bv.example.org"),
     }
     for name, make in table.items():
         probe(name)(make)

@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from homeward.base.db import system_scope, write_session
 from homeward.base.errors import HomewardError, NotFound, Refused
 from homeward.base.models import Case, ChecklistItem, OrgKind, StaffMember, StaffRole
-from homeward.protection import retention, vault
+from homeward.protection import administrators, retention, vault
 from homeward.protection.consent import ConsentIn
 from homeward.protection.permissions import RULES, Action, Relation, allowed
 from homeward.records.directory import (
@@ -200,6 +200,16 @@ PROBES: dict[Action, Probe] = {
     Action.DECIDE_CLOSURE: lambda t: approvals.decider(t.s, t.case(), t.who),
     Action.RUN_REPORTS: lambda t: reports.run_report(t.s, "stages", actor=t.who, now=t.now),
     Action.EXPORT_CASES: lambda t: htcds.export_htcds(t.s, actor=t.who, now=t.now),
+    Action.MANAGE_STAFF: lambda t: administrators.add_member(
+        t.s,
+        actor=t.who,
+        staff_in=StaffIn(org="org-x", name="New X", email="new@x.example.org", role="caseworker"),
+    ),
+    Action.MANAGE_DIRECTORY: lambda t: administrators.add_organisation(
+        t.s,
+        actor=t.who,
+        org_in=OrganisationIn(slug="org-y", name="Org Y", kind="ngo", country="RO"),
+    ),
 }
 OWNER_ACTIONS = [a for a, rule in RULES.items() if rule.relation == Relation.OWNER]
 
