@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
+
 from homeward.base.clock import SYSTEM_CLOCK, Clock
 from homeward.commands.runner import Command, Context, transaction
 from homeward.protection import administrators as admins
@@ -124,10 +126,12 @@ def first_admin(
     *,
     proof: str,
     clock: Clock = SYSTEM_CLOCK,
+    engine: Engine | None = None,
 ) -> StaffAdded:
     """Make the first platform administrator (in the new organisation ``org_in``, if given);
-    ``proof`` records who did it (the operator's account). Refused once there is one."""
-    with transaction(writes=True) as session:
+    ``proof`` records who did it (the operator's account). Refused once there is one.
+    ``engine``: another database than the configured one (the demo's)."""
+    with transaction(writes=True, engine=engine) as session:
         session.info["proof"] = proof
         staff = admins.first_admin(session, org_in=org_in, staff_in=staff_in, now=clock.now())
         return StaffAdded(staff.email, staff_in.org, staff.role)

@@ -24,7 +24,8 @@ from homeward.base.clock import SimulatedClock, local_date
 from homeward.base.db import make_engine, read_session, system_scope, write_session
 from homeward.base.migrate import upgrade
 from homeward.base.models import Case, ChecklistItem, ItemStatus
-from homeward.commands import case_views, cases, closures, consent, handoffs, items
+from homeward.commands import case_views, cases, closures, consent, directory, handoffs, items
+from homeward.commands.directory import first_admin
 from homeward.commands.runner import Command, run
 from homeward.crypt.keys import init_keyring, using_keyring
 from homeward.edges.demo_mail import show_emails, sweep
@@ -32,13 +33,7 @@ from homeward.protection import identity
 from homeward.protection.consent import ConsentIn
 from homeward.protection.identity import SessionToken
 from homeward.protection.vault import PersonIn
-from homeward.records.directory import (
-    OrganisationIn,
-    StaffIn,
-    add_org,
-    add_staff,
-    validate,
-)
+from homeward.records.directory import OrganisationIn, StaffIn, validate
 from statemachines.cases import CaseIn
 from statemachines.steps import ClosureReason
 
@@ -163,27 +158,45 @@ class Journey:
         return (local_date(self.clock.now()) + timedelta(days=days)).isoformat()
 
 
+SEEDED_AT = datetime(2026, 1, 5, 8, tzinfo=UTC)
+PLATFORM_ADMIN = ("iom-ro", "platform_admin")
+
+
+def _staff(slug: str, role: str, country: str) -> StaffIn:
+    return validate(
+        StaffIn,
+        org=slug,
+        name=f"{role.title()} {slug}",
+        email=staff_email(slug, role),
+        role=role,
+        language="ro" if country == "RO" else "en",
+    )
+
+
 def seed(engine: Engine) -> None:
-    """The organisations of the Romanian return programme, with three staff members each."""
-    with write_session(engine) as s:
-        for slug, name, kind, country in ORGANISATIONS:
-            add_org(
-                session=s,
-                org_in=validate(OrganisationIn, slug=slug, name=name, kind=kind, country=country),
-            )
-            for role in ROLES:
-                language = "ro" if country == "RO" else "en"
-                add_staff(
-                    session=s,
-                    staff_in=validate(
-                        StaffIn,
-                        org=slug,
-                        name=f"{role.title()} {slug}",
-                        email=staff_email(slug, role),
-                        role=role,
-                        language=language,
-                    ),
-                )
+    """The organisations of the Romanian return programme, with three staff members each, set
+    up as for real: the operator makes IOM Romania's platform_admin (``homeward admin init``),
+    who signs in and adds the other organisations and everyone's staff."""
+    orgs = [
+        validate(OrganisationIn, slug=slug, name=name, kind=kind, country=country)
+        for slug, name, kind, country in ORGANISATIONS
+    ]
+    clock = SimulatedClock(SEEDED_AT)
+    slug, role = PLATFORM_ADMIN
+    admin_org = next(org for org in orgs if org.slug == slug)
+    first_admin(
+        _staff(slug, role, admin_org.country),
+        admin_org,
+        proof="operator demo",
+        clock=clock,
+        engine=engine,
+    )
+    admin = Journey(engine, clock)
+    for org in orgs:
+        if org.slug != slug:
+            admin._run(directory.AddOrganisation(org), *PLATFORM_ADMIN)
+        for staff_role in ROLES:
+            admin._run(directory.AddStaff(_staff(org.slug, staff_role, org.country)), slug, role)
 
 
 def adult_journey(j: Journey, person: PersonIn = ADULT) -> Journey:
