@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import col, select
 
-from homeward.base.models import Case, CaseEvent, ChecklistItem
+from homeward.base.models import AuditEntry, Case, CaseEvent, ChecklistItem, StaffMember
 from notifications.sink import LocalSmtpServer, RecordingHandler
 from statemachines.diagram import mermaid
 from tests import factories
@@ -148,3 +148,8 @@ def test_the_using_it_walk_through_runs_as_written(db_url, tmp_path):
         assert case.state == "consent_obtained"  # the walk-through really moved the case
         proofs = s.exec(select(CaseEvent.proof).where(CaseEvent.case_id == case.id)).all()
         assert proofs and all(p and p.startswith("session ") for p in proofs)
+        admin = s.exec(select(StaffMember).where(StaffMember.role == "platform_admin")).one()
+        directory = select(AuditEntry).where(col(AuditEntry.action).startswith("cmd:org add"))
+        added = select(AuditEntry).where(col(AuditEntry.action).startswith("cmd:staff add"))
+        changes = [*s.exec(directory), *s.exec(added)]  # the walk-through's four, by the admin
+        assert len(changes) == 4 and {e.actor_id for e in changes} == {admin.id}

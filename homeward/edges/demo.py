@@ -194,7 +194,7 @@ def seed(engine: Engine) -> None:
     admin = Journey(engine, clock)
     for org in orgs:
         if org.slug != slug:
-            admin._run(directory.AddOrganisation(org), *PLATFORM_ADMIN)
+            admin._run(directory.AddOrganisation(org), slug, role)
         for staff_role in ROLES:
             admin._run(directory.AddStaff(_staff(org.slug, staff_role, org.country)), slug, role)
 

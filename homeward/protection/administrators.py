@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
-from homeward.base.errors import InvalidInput, Refused
+from homeward.base.errors import Conflict, InvalidInput, Refused
 from homeward.base.models import Organisation, StaffMember, StaffRole
 from homeward.protection.identity import revoke_all
 from homeward.protection.permissions import Action, org_text, permits, who_text
@@ -109,10 +109,11 @@ def add_member(session: Session, *, actor: StaffMember, staff_in: StaffIn) -> St
     return add_staff(session=session, staff_in=staff_in, actor=actor)
 
 
-def _ensure_may_change(session: Session, actor: StaffMember, staff: StaffMember, does: str) -> None:
-    _ensure_manages(session, actor, _org_of(session, staff), does)
+def _ensure_may_change(session: Session, actor: StaffMember, staff: StaffMember, verb: str) -> None:
+    """Refuse unless ``actor`` may ``verb`` (change, deactivate) ``staff``."""
+    _ensure_manages(session, actor, _org_of(session, staff), f"{verb} staff")
     if staff.role == PLATFORM:
-        _ensure_platform(session, actor, f"{does} of a platform_admin")
+        _ensure_platform(session, actor, f"{verb} a platform_admin")
 
 
 def change_member(
@@ -120,7 +121,7 @@ def change_member(
 ) -> tuple[StaffMember, list[str]]:
     """Change a staff member's role or reminder language; returns them and what changed."""
     staff = get_staff(session=session, email=email)
-    _ensure_may_change(session, actor, staff, "change staff")
+    _ensure_may_change(session, actor, staff, "change")
     if change.role == PLATFORM and staff.role != PLATFORM:
         _ensure_platform(session, actor, "appoint a platform_admin")
     if change.role is not None and change.role != staff.role:
@@ -143,7 +144,7 @@ def deactivate_member(
     """Cut a staff member off: no new sign-in, and every session of theirs ends now (with the
     run assertions issued in it). Returns them and how many sessions ended."""
     staff = get_staff(session=session, email=email)
-    _ensure_may_change(session, actor, staff, "deactivate staff")
+    _ensure_may_change(session, actor, staff, "deactivate")
     _keep_last(session, staff)
     staff.active = False
     session.add(staff)
@@ -166,9 +167,15 @@ def first_admin(
             "admin: the directory already has a platform_admin; directory changes are theirs "
             "now: sign in as one (`homeward login`), or ask one"
         )
+    known = session.exec(select(Organisation).where(Organisation.slug == staff_in.org)).first()
+    if org_in is not None and known is not None:
+        raise Conflict(
+            f"--org: {staff_in.org} is already registered; leave out --org-name, --kind and "
+            "--country to add its administrator to it"
+        )
     if org_in is not None:
         add_org(session=session, org_in=org_in)
-    elif not session.exec(select(Organisation).where(Organisation.slug == staff_in.org)).first():
+    elif known is None:
         raise InvalidInput(
             f"--org: {staff_in.org} is not registered; give --org-name, --kind and --country "
             "to register it with its administrator"

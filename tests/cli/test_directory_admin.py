@@ -12,8 +12,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import col, select
 
+from homeward.base.db import write_session
 from homeward.base.models import AuditEntry, StaffMember
 from homeward.edges.cli.common import state
+from homeward.records.directory import OrganisationIn, add_org
 from tests import factories as f
 from tests.cli.runner import Result, run_cli
 
@@ -177,6 +179,14 @@ def test_a_new_organisation_needs_its_details_at_bootstrap(cli):
     bare = ["--org", "iom-ro", "--name", "Mara Ene", "--email", "mara@iom-ro.example.org"]
     line = refused(cli, 2, "admin", "init", *bare)
     assert line.startswith("error: --org: iom-ro is not registered; give --org-name")
+    line = refused(cli, 2, "admin", "init", *bare, "--kind", "iom_mission")
+    assert line.startswith("error: --org-name: a new organisation needs --org-name, --kind")
+    with write_session() as s:  # a directory from before administrators: iom-ro, no admin
+        org_in = OrganisationIn(slug="iom-ro", name="IOM Romania", kind="iom_mission", country="RO")
+        add_org(session=s, org_in=org_in)
+    line = refused(cli, 5, "admin", "init", *FIRST)
+    assert line.startswith("error: --org: iom-ro is already registered; leave out --org-name")
+    assert cli("admin", "init", *bare).code == 0  # its first platform_admin
 
 
 def test_every_directory_change_is_audited_with_its_actor(seeded):

@@ -146,33 +146,6 @@ def staff_deactivate(email: str = typer.Argument(..., help="the staff member's e
     console.print(f"staff member {done.email} deactivated; {done.sessions_ended} session(s) ended")
 
 
-@admin_app.command("init")
-def admin_init(
-    org: str = typer.Option(..., help="the administrator's organisation (slug), e.g. iom-ro"),
-    name: str = typer.Option(..., help="the administrator's name"),
-    email: str = typer.Option(..., help="the administrator's staff email (sign-in codes go there)"),
-    org_name: str = typer.Option(None, help="a new organisation's name"),
-    kind: str = typer.Option(None, help="a new organisation's kind, e.g. iom_mission"),
-    country: str = typer.Option(None, help="a new organisation's country, e.g. RO"),
-    language: str = typer.Option("en", help="language of their emails: en or ro"),
-) -> None:
-    """Make the first platform_admin, once (the key file, no session): on a new database, or
-    one without an active platform_admin. Their organisation is created with it if new."""
-    staff_in = validate(
-        StaffIn, org=org, name=name, email=email, role="platform_admin", language=language
-    )
-    org_in = None
-    if org_name or kind or country:
-        org_in = validate(
-            OrganisationIn, slug=org, name=org_name, kind=kind, country=country, email=None
-        )
-    added = directory.first_admin(staff_in, org_in, proof=operator_proof(), clock=state.clock)
-    console.print(
-        f"platform_admin {added.email} added to {added.org}; sign in as them "
-        f"(`homeward login {added.email}`) to add organisations and staff"
-    )
-
-
 @staff_app.command("list")
 def staff_list(org: str = typer.Option(None, help="only this organisation's slug")) -> None:
     """List staff members."""
@@ -195,3 +168,34 @@ def staff_list(org: str = typer.Option(None, help="only this organisation's slug
 def staff_permissions() -> None:
     """Print who may do what: action x organisation kind x role (the table README shows)."""
     console.print(markdown_table(), markup=False, highlight=False, soft_wrap=True)
+
+
+@admin_app.command("init")
+def admin_init(
+    org: str = typer.Option(..., help="the administrator's organisation (slug), e.g. iom-ro"),
+    name: str = typer.Option(..., help="the administrator's name"),
+    email: str = typer.Option(..., help="the administrator's staff email (sign-in codes go there)"),
+    org_name: str = typer.Option(None, help="a new organisation's name"),
+    kind: str = typer.Option(None, help="a new organisation's kind, e.g. iom_mission"),
+    country: str = typer.Option(None, help="a new organisation's country, e.g. RO"),
+    language: str = typer.Option("en", help="language of their emails: en or ro"),
+) -> None:
+    """Make the first platform_admin, once (the key file, no session): on a new database, or
+    one without an active platform_admin. Their organisation is created with it if new."""
+    staff_in = validate(
+        StaffIn, org=org, name=name, email=email, role="platform_admin", language=language
+    )
+    org_in = None
+    if org_name or kind or country:
+        if not (org_name and kind and country):
+            raise InvalidInput(
+                "--org-name: a new organisation needs --org-name, --kind and --country"
+            )
+        org_in = validate(
+            OrganisationIn, slug=org, name=org_name, kind=kind, country=country, email=None
+        )
+    added = directory.first_admin(staff_in, org_in, proof=operator_proof(), clock=state.clock)
+    console.print(
+        f"platform_admin {added.email} added to {added.org}; sign in as them "
+        f"(`homeward login {added.email}`) to add organisations and staff"
+    )
