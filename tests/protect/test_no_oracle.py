@@ -17,12 +17,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from homeward.base.clock import SimulatedClock, local_date
 from homeward.base.db import write_session
 from homeward.base.errors import HomewardError
-from homeward.base.models import Case, ChecklistItem, Organisation
+from homeward.base.models import Case, ChecklistItem, Organisation, RequestKey
 from homeward.commands import case_views, cases, closure_runs, closures, consent, handoffs, items
 from homeward.commands import reports as report_cmds
 from homeward.commands.runner import Command, run
@@ -389,3 +390,17 @@ def test_probes_cover_every_case_and_item_command():
     }
     service_only = {"RenewedClosure", "RenewClosure"}  # refused to staff before any lookup
     assert takes - probed - service_only == set()
+
+
+def test_a_start_kept_with_the_old_count_replays_without_it(world, clock, engine):
+    """A ``case start`` kept under its request key before the count was dropped: its retry
+    returns the case, not a failure, and not the count."""
+    key, cred = "start-kept-0001", credential_for(f.COORD, clock.now())
+    command = cases.StartCase(cases.CaseIn(participants={"ngo": "adpare"}), PERSON)
+    first = run(command, cred, key=key, clock=clock)
+    with engine.begin() as conn:
+        kept = conn.execute(select(RequestKey.result).where(RequestKey.key == key)).scalar_one()
+        old = {**kept, "hidden_duplicates": 2}
+        conn.execute(update(RequestKey).where(col(RequestKey.key) == key).values(result=old))
+    again = run(command, cred, key=key, clock=clock)
+    assert again == first and "hidden" not in repr(again)
