@@ -12,6 +12,7 @@ the engine reads them and must deny them in the same words.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -183,7 +184,7 @@ def answer(command: Command[Any], email: str, clock: SimulatedClock) -> tuple[in
 
 def same_words(said: str, name: str) -> str:
     """What was said, with the item number or case_ref the caller typed taken out."""
-    return said.replace(f"#{name}", "#ID").replace(name, "ID")
+    return re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "ID", said)
 
 
 def probe_all(
