@@ -18,7 +18,7 @@ from transitions import MachineError
 from homeward.base.caseref import checked_ref, new_case_ref
 from homeward.base.countries import check_country
 from homeward.base.db import system_scope
-from homeward.base.errors import Conflict, InvalidInput, NotFound, Refused
+from homeward.base.errors import Conflict, InvalidInput, Refused
 from homeward.base.models import (
     PARTICIPANT_KINDS,
     Case,
@@ -29,7 +29,7 @@ from homeward.base.models import (
     StaffMember,
 )
 from homeward.protection import vault
-from homeward.protection.access import ensure_can_see
+from homeward.protection.access import can_see, case_not_found, ensure_can_see
 from homeward.protection.permissions import Action, ensure
 from homeward.protection.vault import PersonIn
 from homeward.records.audit import record_event
@@ -194,7 +194,7 @@ def get_case(
         query = query.with_for_update().execution_options(populate_existing=True)
     case = session.exec(query).first()
     if case is None:
-        raise NotFound(f"case {ref} not found; see `homeward case list`")
+        raise case_not_found(ref)
     ensure_can_see(session, actor, case)
     return case
 
@@ -285,11 +285,4 @@ def list_cases(session: Session, *, actor: StaffMember, state: str | None = None
         if state not in set(State):
             raise InvalidInput(f"state: {state!r} is not a stage; use one of {', '.join(State)}")
         query = query.where(Case.state == state)
-    visible = []
-    for case in session.exec(query):
-        try:
-            ensure_can_see(session, actor, case)
-        except NotFound:
-            continue
-        visible.append(case)
-    return visible
+    return [case for case in session.exec(query) if can_see(session, actor, case)]

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from homeward.base.clock import local_noon
-from homeward.base.errors import InvalidInput, NotFound, Refused
+from homeward.base.errors import InvalidInput, Refused
 from homeward.base.models import (
     Case,
     ChecklistItem,
@@ -21,7 +21,7 @@ from homeward.base.models import (
     StaffMember,
 )
 from homeward.protection import vault
-from homeward.protection.access import ensure_can_see
+from homeward.protection.access import can_see, item_not_found
 from homeward.protection.permissions import Action, ensure_item
 from homeward.records.audit import record_event
 from homeward.records.locking import bump
@@ -140,7 +140,19 @@ def get_item(
     item = session.get(ChecklistItem, item_id, with_for_update=lock)
     case = session.get(Case, item.case_id) if item else None
     if item is None or case is None:
-        raise NotFound(f"checklist item #{item_id} not found; see `homeward items list`")
+        raise item_not_found(item_id)
+    return item, case
+
+
+def visible_item(
+    session: Session, item_id: int, actor: StaffMember, *, for_update: bool = False
+) -> tuple[ChecklistItem, Case]:
+    """An item and its case, if the actor's organisation sees the case: otherwise the same
+    "not found" as for an item that does not exist, naming neither the case nor its owner
+    (row security hides both on PostgreSQL; on SQLite the row is read, then denied)."""
+    item, case = get_item(session, item_id, for_update=for_update)
+    if not can_see(session, actor, case):
+        raise item_not_found(item_id)
     return item, case
 
 
@@ -151,8 +163,8 @@ def _open_item_for(
     expected_version: int | None = None,
     action: Action = Action.RECORD_OWN_ITEM,
 ) -> tuple[ChecklistItem, Case]:
-    item, case = get_item(session, item_id, for_update=True)  # two racing completions: one wins
-    ensure_can_see(session, actor, case)
+    # locked: of two racing completions, one wins
+    item, case = visible_item(session, item_id, actor, for_update=True)
     lock_case(session, case, expected_version, item)
     if item.status != ItemStatus.OPEN:
         raise Refused(f"item #{item_id} is already {item.status}")

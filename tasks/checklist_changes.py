@@ -29,11 +29,10 @@ from homeward.base.models import (
     StaffMember,
 )
 from homeward.protection import vault
-from homeward.protection.access import ensure_can_see
 from homeward.protection.permissions import Action, ensure_item
 from homeward.records.audit import record_event
 from tasks.catalog import DueAnchor, load_catalog
-from tasks.checklist import SKIP_REASON_MIN, anchor_time, get_item, lock_case
+from tasks.checklist import SKIP_REASON_MIN, anchor_time, lock_case, visible_item
 
 FINISHED_STATES = frozenset({"closed", "consent_withdrawn"})
 """Case stages with no work left to reopen or reschedule."""
@@ -75,8 +74,7 @@ def _checked_reason(reason: str, what: str) -> str:
 def _item_for_change(
     session: Session, item_id: int, actor: StaffMember, expected_version: int | None
 ) -> tuple[ChecklistItem, Case]:
-    item, case = get_item(session, item_id, for_update=True)
-    ensure_can_see(session, actor, case)
+    item, case = visible_item(session, item_id, actor, for_update=True)
     lock_case(session, case, expected_version, item)
     ensure_item(session, actor, Action.RECORD_OWN_ITEM, case, item)
     return item, case

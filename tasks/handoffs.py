@@ -18,11 +18,10 @@ from homeward.base.models import (
     ItemStatus,
     StaffMember,
 )
-from homeward.protection.access import ensure_can_see
 from homeward.protection.permissions import Action, ensure, ensure_item
 from homeward.records.audit import record_event
 from homeward.records.directory import get_org
-from tasks.checklist import get_item, lock_case
+from tasks.checklist import get_item, lock_case, visible_item
 from tasks.transfers import (
     decide,
     ensure_item_stays_with_dgaspc,
@@ -51,8 +50,7 @@ def propose(
     expected_version: int | None = None,
 ) -> Handoff:
     """Hand an open item to another organisation; it stays ours until they accept."""
-    item, case = get_item(session, item_id)
-    ensure_can_see(session, actor, case)
+    item, case = visible_item(session, item_id, actor)
     lock_case(session, case, expected_version, item)
     if item.status != ItemStatus.OPEN:
         raise Refused(f"item #{item_id} is {item.status}; only open items can be handed off")

@@ -14,14 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session
-
 from homeward.base.errors import Refused
-from homeward.base.models import Case, StaffMember
+from homeward.base.models import Case
 from homeward.commands.case_views import OneCase, org_kind
 from homeward.commands.runner import Command, Context
 from homeward.protection import retention, vault
-from homeward.protection.access import case_org_ids
 from homeward.protection.vault import PersonIn
 from homeward.records.audit import history
 from statemachines.cases import CaseIn, fire, get_case, start_case
@@ -40,26 +37,15 @@ class CaseMoved:
 
 @dataclass(frozen=True)
 class CaseOpened:
-    """A case just opened; earlier cases of possibly the same person: those the opener may
-    see by case_ref (comma-separated), the others only counted."""
+    """A case just opened; ``duplicates``: the case_refs (comma-separated) of the opener's
+    organisation's own earlier cases of possibly the same person. Other organisations' cases
+    are not looked at (``vault.find_possible_duplicates``)."""
 
     case_ref: str
     case_id: int
     state: str
     org_kind: str
     duplicates: str = ""
-    hidden_duplicates: int = 0
-
-
-def _duplicates(session: Session, who: StaffMember, case_ids: list[int]) -> tuple[str, int]:
-    visible, hidden = [], 0
-    for case_id in case_ids:
-        other = session.get(Case, case_id)
-        if other and who.org_id in case_org_ids(session, other):
-            visible.append(other.case_ref)
-        else:
-            hidden += 1
-    return ", ".join(visible), hidden
 
 
 @dataclass(frozen=True)
@@ -76,13 +62,15 @@ class StartCase(Command[CaseOpened]):
 
     def execute(self, ctx: Context) -> CaseOpened:
         who, session = ctx.staff, ctx.session
-        earlier = vault.find_possible_duplicates(session, self.person) if self.person else []
+        earlier = (
+            vault.find_possible_duplicates(session, self.person, owner_org_id=who.org_id)
+            if self.person
+            else []
+        )
         case = start_case(session, actor=who, case_in=self.case, person=self.person, now=ctx.now)
         assert case.id is not None  # noqa: S101 (flushed)
-        shown, hidden = _duplicates(session, who, earlier)
-        return CaseOpened(
-            case.case_ref, case.id, case.state, org_kind(session, case), shown, hidden
-        )
+        kind = org_kind(session, case)
+        return CaseOpened(case.case_ref, case.id, case.state, kind, ", ".join(earlier))
 
 
 CLOSE_BY_REQUEST = (

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from sqlmodel import select
 
 from homeward.base.db import system_scope
-from homeward.base.errors import NotFound, Refused
+from homeward.base.errors import Refused
 from homeward.base.models import Case
 from homeward.commands.case_views import OneCase
 from homeward.commands.closures import ClosureView, settled, view_of
 from homeward.commands.runner import Command, Context
+from homeward.protection.access import case_not_found
 from statemachines.approvals import expire_closure_request
 from statemachines.cases import allowed_triggers, get_case
 from statemachines.closure_requests import all_pending, pending_request, renew_request
@@ -43,7 +44,7 @@ def _case(ctx: Context, ref: str) -> Case:
         return get_case(ctx.session, case_ref=ref, actor=ctx.actor)
     case = ctx.session.exec(select(Case).where(Case.case_ref == ref)).first()
     if case is None:
-        raise NotFound(f"case {ref} not found; see `homeward case list`")
+        raise case_not_found(ref)
     return case
 
 

@@ -18,10 +18,8 @@ from sqlmodel import Session
 
 from homeward.base.clock import local_date
 from homeward.base.db import system_scope
-from homeward.base.errors import NotFound
 from homeward.base.models import Case, ChecklistItem, Organisation, StaffMember
 from homeward.commands.runner import Command, Context
-from homeward.protection.access import ensure_can_see
 from homeward.records.directory import get_org, get_staff, orgs_by_id
 from statemachines.cases import get_case
 from tasks import checklist, checklist_changes, notes
@@ -283,13 +281,7 @@ class ShowItem(Command[ItemShown]):
 
     def execute(self, ctx: Context) -> ItemShown:
         session, who = ctx.session, ctx.staff
-        item, case = checklist.get_item(session, self.item_id)
-        try:
-            ensure_can_see(session, who, case)
-        except NotFound:
-            raise NotFound(
-                f"checklist item #{self.item_id} not found; see `homeward items list`"
-            ) from None
+        item, case = checklist.visible_item(session, self.item_id, who)
         texts = [
             TextLine(
                 f"#{item.id}",

@@ -1,5 +1,6 @@
-"""Who sees which case: the organisations taking part in it. A denial reads like "not found"
-so it does not reveal that a case exists.
+"""Who sees which case: the organisations taking part in it. A denial reads exactly like "not
+found" (``case_not_found``, ``item_not_found``: the same words, the same exit) and names only
+what the caller typed, so it reveals neither that a case or item exists nor its case_ref.
 
 What each of them may do on a case it sees is ``homeward.protection.permissions``' table.
 """
@@ -57,7 +58,24 @@ def _sharing_withdrawn(session: Session, case: Case) -> set[int]:
     }
 
 
+def case_not_found(ref: str) -> NotFound:
+    """The one answer for a case_ref that names no case, or a case the caller may not see."""
+    return NotFound(f"case {ref} not found; see `homeward case list`")
+
+
+def item_not_found(item_id: int) -> NotFound:
+    """The one answer for an item number that names no item, or one of a case the caller may
+    not see: never its case's case_ref."""
+    return NotFound(f"checklist item #{item_id} not found; see `homeward items list`")
+
+
+def can_see(session: Session, actor: StaffMember, case: Case) -> bool:
+    """Whether the actor's organisation takes part in the case."""
+    return actor.org_id in case_org_ids(session, case)
+
+
 def ensure_can_see(session: Session, actor: StaffMember, case: Case) -> None:
-    """Raise ``NotFound`` unless the actor's organisation takes part in the case."""
-    if actor.org_id not in case_org_ids(session, case):
-        raise NotFound(f"case {case.case_ref} not found")
+    """Raise ``case_not_found`` unless the actor's organisation takes part in the case (for a
+    case the caller named by its case_ref; an item's case is ``item_not_found``)."""
+    if not can_see(session, actor, case):
+        raise case_not_found(case.case_ref)

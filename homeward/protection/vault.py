@@ -315,14 +315,23 @@ def _decrypt_batch(session: Session, case_ids: list[int]) -> dict[int, dict[str,
     return found
 
 
-def find_possible_duplicates(session: Session, person: PersonIn) -> list[int]:
-    """Case ids whose person has the same normalised name and birth date (no decryption)."""
+def find_possible_duplicates(session: Session, person: PersonIn, *, owner_org_id: int) -> list[str]:
+    """The case_refs of ``owner_org_id``'s own cases whose person has the same normalised name
+    and birth date (no decryption), oldest first.
+
+    Only the owner's own cases, in the query itself: whether another organisation holds a
+    case for this name and birth date is that organisation's to tell (through a reviewed
+    request, not yet built), never a side effect of opening one, in words, counts or time."""
     token = crypto.blind_index(
         load_keyring().index,
         person.given_name,
         person.family_name,
         person.birth_date.isoformat() if person.birth_date else None,
     )
-    query = select(Beneficiary.case_id).where(Beneficiary.match_index == token)
-    with system_scope(session):  # across organisations: only case ids come back
-        return list(session.exec(query))
+    query = (
+        select(Case.case_ref)
+        .join(Beneficiary, col(Beneficiary.case_id) == col(Case.id))
+        .where(Beneficiary.match_index == token, Case.owner_org_id == owner_org_id)
+        .order_by(col(Case.id))
+    )
+    return list(session.exec(query))

@@ -12,7 +12,7 @@ from homeward.base.caseref import checked_ref
 from homeward.base.db import system_scope
 from homeward.base.errors import Conflict, InvalidInput, NotFound
 from homeward.base.models import Case, Enrolment, Programme, ProgrammeTarget, StaffMember
-from homeward.protection.access import ensure_can_see
+from homeward.protection.access import case_not_found, ensure_can_see
 from homeward.protection.permissions import Action, ensure
 from homeward.records.auditlog import audit
 from homeward.reporting.indicators import INDICATORS
@@ -131,7 +131,7 @@ def enrol(
         ref = checked_ref(ref)
         case = session.exec(select(Case).where(Case.case_ref == ref)).first()
         if case is None or case.id is None:
-            raise NotFound(f"case {ref} not found; see `homeward case list`")
+            raise case_not_found(ref)
         ensure_can_see(session, actor, case)
         if case.id in already:
             continue

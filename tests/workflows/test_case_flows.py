@@ -18,7 +18,7 @@ from statemachines.cases import CaseIn
 from tests import factories
 from tests.factories import COORD
 from tests.signin import assertion_for, credential_for
-from tests.workflows.helpers import artifacts, events_of, run, run_named
+from tests.workflows.helpers import artifacts, events_of, run, run_named, runs_named
 from workflows.advance_case import advance_case
 from workflows.handoff_item import handoff_item
 from workflows.record_checklist_item import record_checklist_item
@@ -187,6 +187,30 @@ def test_handoff_item_proposed_then_accepted_or_rejected(clock: SimulatedClock) 
     assert sorted(_handoffs(ref)) == sorted([HandoffStatus.ACCEPTED, HandoffStatus.REJECTED])
     owners = {i.id: i.owner_org_id for i in factories.items(ref)}
     assert owners[one.id] != owners[two.id]
+
+
+def test_another_organisation_s_item_fails_the_run_as_a_missing_one(clock: SimulatedClock) -> None:
+    """No oracle: the failed run of an organisation outside the case says what it says of an
+    item that does not exist, and names neither the case nor its owner (SQLite named both)."""
+    ref = factories.open_case(clock, share=False)  # fmb takes no part in it
+    item = factories.items(ref, status=ItemStatus.OPEN)[0]
+    assert item.id is not None
+    said = []
+    for item_id in (item.id, item.id + 1000):
+        with pytest.raises(NotFound) as raised:
+            run(
+                record_checklist_item(
+                    item_id=item_id, result="done", assertion=_as_item("cw@fmb.example.org")
+                )
+            )
+        named = asyncio.run(runs_named(f"item-{item_id}/record"))  # earlier tests' too
+        flow_run = max((r for r in named if r.state_name == "Failed"), key=lambda r: r.created)
+        message = flow_run.state.message if flow_run.state else ""
+        said.append((str(raised.value), message.replace(str(item_id), "ID")))
+        assert ref not in message and "iom-it" not in message and "IOM Italy" not in message
+    hidden, missing = said
+    assert hidden[1] == missing[1]
+    assert hidden[0].replace(str(item.id), "ID") == missing[0].replace(str(item.id + 1000), "ID")
 
 
 def test_handoff_to_nobody_names_the_field(clock: SimulatedClock) -> None:

@@ -111,12 +111,11 @@ def case_start(
 
 
 def _warn_duplicates(opened: cases.CaseOpened) -> None:
-    """Name earlier cases of the same person the opener may see; only count the others."""
-    hidden = opened.hidden_duplicates
-    others = f"{hidden} case(s) of other organisations" if hidden else ""
-    listed = ", ".join(filter(None, [opened.duplicates, others]))
-    if listed:
-        console.print(f"warning: possibly the same person as {listed}; check before going on")
+    """Name your organisation's earlier cases of possibly the same person (only its own)."""
+    if opened.duplicates:
+        console.print(
+            f"warning: possibly the same person as {opened.duplicates}; check before going on"
+        )
 
 
 @case_app.command("show")
