@@ -7,11 +7,8 @@ audit log records the purge.
 
 What still holds the wrapped key afterwards, and for how long:
 
-- the database files: SQLite zeroes what it deletes (``secure_delete``, ``homeward.base.db``)
-  and ``scrub`` empties its write-ahead log; PostgreSQL keeps the old row version in the
-  table's file until ``VACUUM FULL case_key``, which ``scrub`` runs as the tables' owner.
-  PostgreSQL's WAL segments, WAL archives (point-in-time recovery), replicas' WAL and
-  filesystem snapshots are outside Homeward's reach: they keep it as long as they are kept.
+- the database files, until ``homeward.protection.leftovers.scrub`` has run (after the
+  purge commits); PostgreSQL's WAL, WAL archives and replicas, as long as they are kept.
 - backups: sealed under backup keys (``homeward.crypt.backup_keys``), readable until the
   keys alive at the purge expire (``backup_keys.last_expiry``), then by nobody, whoever holds
   the keyring.
@@ -21,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, create_engine, text, update
+from sqlalchemy import update
 from sqlmodel import Session, col, delete, select
 
 from homeward.base.db import system_scope
@@ -104,40 +101,3 @@ def set_legal_hold(
     session.add(case)
     trigger = "legal_hold_placed" if hold else "legal_hold_lifted"
     record_event(session, case=case, trigger=trigger, at=now, actor=actor)
-
-
-def scrub(engine: Engine) -> str:
-    """After a purge has committed: leave no old copy of a destroyed key in the database files.
-
-    Returns one line saying what was done (or, when it cannot be, what to do)."""
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
-            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
-        if busy:
-            return "SQLite: its write-ahead log is in use; it is emptied at its next checkpoint"
-        return "SQLite: deleted keys are zeroed in the file and its write-ahead log was emptied"
-    return _vacuum(engine)
-
-
-OWNS_CASE_KEY = (
-    "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
-    "WHERE oid = 'case_key'::regclass"
-)
-
-
-def _vacuum(engine: Engine) -> str:
-    """``VACUUM FULL case_key`` (a new file without the old row versions; a short exclusive
-    lock on a table of one small row per case), as the URL's user itself, not the app's role."""
-    owner = create_engine(engine.url, isolation_level="AUTOCOMMIT")
-    try:
-        with owner.connect() as conn:
-            if not conn.execute(text(OWNS_CASE_KEY)).scalar():
-                return (
-                    "PostgreSQL: not vacuumed (the database user does not own case_key); run "
-                    "`VACUUM FULL case_key` as its owner, or old key copies stay in its file"
-                )
-            conn.execute(text("VACUUM FULL case_key"))
-            conn.execute(text("VACUUM beneficiary, checklist_item, handoff, item_change"))
-    finally:
-        owner.dispose()
-    return "PostgreSQL: VACUUM FULL case_key done (WAL archives and replicas keep their own copies)"

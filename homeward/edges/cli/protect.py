@@ -17,7 +17,8 @@ from homeward.crypt import backup_keys, binding
 from homeward.crypt import keys as keyring
 from homeward.edges.cli.common import console, credential, local, now, reading, state, writing
 from homeward.protection import consent as ledger
-from homeward.protection.retention import purge_due, scrub
+from homeward.protection.leftovers import scrub
+from homeward.protection.retention import purge_due
 from homeward.protection.rotation import rotate
 from homeward.records.auditlog import verify
 from homeward.records.directory import first_error
@@ -174,8 +175,7 @@ def retention_run(
     if dry_run:
         return
     backup_keys.expire(now())
-    if purged:
-        console.print(scrub(get_engine()), soft_wrap=True)
+    console.print(scrub(get_engine()), soft_wrap=True)  # also what an earlier run could not
     console.print(backups_line(backup_keys.last_expiry(now())), soft_wrap=True)
 
 
