@@ -64,6 +64,9 @@ def _install_sqlite_hooks(
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute(f"PRAGMA synchronous={synchronous}")  # one of two words (settings)
+        # Deleted and overwritten values are zeroed in the file, not left in free space: a
+        # purged case's wrapped key must not outlive the purge there (crypto-shredding).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -46,6 +46,11 @@ def default_key_file() -> str:
     return str(Path(user_config_dir("homeward", appauthor=False)) / "keys.json")
 
 
+def default_backup_key_file() -> str:
+    """The backup keyring, apart from the keyring (it is copied and expires differently)."""
+    return str(Path(user_config_dir("homeward", appauthor=False)) / "backup-keys.json")
+
+
 class Settings(BaseSettings):
     """Everything Homeward reads from its environment."""
 
@@ -70,6 +75,20 @@ class Settings(BaseSettings):
         default=11, ge=3, description="smallest count a report publishes (small-cell suppression)"
     )
     retention_days: int = Field(default=1825, ge=30, description="purge closed cases after this")
+
+    # Backups are sealed under a backup key per period, destroyed once the period's backups
+    # are past their retention: a purge reaches every backup by then (``homeward backup``).
+    backup_key_file: str = Field(default_factory=default_backup_key_file)
+    backup_key_days: int = Field(
+        default=7, ge=1, le=31, description="one backup key per this many days (from Mondays)"
+    )
+    backup_retention_days: int = Field(
+        default=35,
+        ge=1,
+        le=3660,
+        description="a backup key is destroyed this long after its period ends: keep backups "
+        "no longer, for none older can be read",
+    )
 
     # Signing in (``homeward login``): one-time codes by email, sessions, run assertions.
     session_file: str = Field(

@@ -4,7 +4,8 @@ Layout of a stored field: ``hw1:`` + base64(nonce[12] || ciphertext+tag). The as
 binds the ciphertext to its table, column and row id, so a value copied to another row or column
 fails to decrypt. Each case has its own 256-bit data key, stored only wrapped (encrypted) by a
 master key that lives outside the database (the keyring file); destroying a case's wrapped key
-makes every copy of its data, backups included, unreadable. A keyed HMAC (separate key) gives a
+makes its data unreadable in the database at once, and in backups once the backup keys sealing
+them expire (``homeward.crypt.backup_keys``). A keyed HMAC (separate key) gives a
 blind index for finding a possible duplicate person without decrypting anything.
 """
 

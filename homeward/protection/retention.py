@@ -2,8 +2,16 @@
 
 Purging deletes the person's encrypted fields, the encrypted free text (item notes, handoff
 reasons, the reasons items were reopened or rescheduled) and, last, the case's wrapped data
-key: every copy of the ciphertext, in backups too, becomes unreadable. A case on legal hold is
-kept. The case_ref, stages and dates stay for statistics; the audit log records the purge.
+key. A case on legal hold is kept. The case_ref, stages and dates stay for statistics; the
+audit log records the purge.
+
+What still holds the wrapped key afterwards, and for how long:
+
+- the database files, until ``homeward.protection.leftovers.scrub`` has run (after the
+  purge commits); PostgreSQL's WAL, WAL archives and replicas, as long as they are kept.
+- backups: sealed under backup keys (``homeward.crypt.backup_keys``), readable until the
+  keys alive at the purge expire (``backup_keys.last_expiry``), then by nobody, whoever holds
+  the keyring.
 """
 
 from __future__ import annotations

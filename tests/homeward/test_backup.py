@@ -30,7 +30,7 @@ from homeward.base.errors import AuditBroken, Conflict, InvalidInput, Refused
 from homeward.base.migrate import current_revision, head_revision, upgrade
 from homeward.base.models import AuditEntry, Case, CaseEvent
 from homeward.crypt.keys import init_keyring
-from homeward.protection.backup import backup, check, restore
+from homeward.protection.backup import backup, check, restore, sealed
 from homeward.protection.backup.postgres import _first_error, libpq
 from homeward.protection.vault import read_person
 from statemachines.cases import get_case
@@ -396,3 +396,24 @@ def test_the_help_says_the_keyring_is_not_in_the_backup(capsys, monkeypatch):
     shown = run_cli(capsys, monkeypatch, "backup", "--help")
     assert shown.code == 0
     assert "HOMEWARD_KEY_FILE) is NOT in the backup" in " ".join(shown.out.split())
+
+
+def test_a_sealed_backup_cut_short_or_with_chunks_swapped_does_not_open(tmp_path, monkeypatch):
+    monkeypatch.setattr(sealed, "CHUNK", 64)
+    plain, target, key = tmp_path / "plain", tmp_path / "sealed", os.urandom(32)
+    plain.write_bytes(os.urandom(64 * 3 + 10))
+    sealed.seal(plain, target, key_id="bk-test", key=key, backend="sqlite")
+    sealed.unseal(target, tmp_path / "opened", key)
+    assert (tmp_path / "opened").read_bytes() == plain.read_bytes()
+    assert plain.read_bytes()[:64] not in target.read_bytes()
+
+    data = target.read_bytes()
+    body = data.index(b"}\n") + 2
+    size = 4 + 12 + 64 + 16  # length, nonce, a whole chunk, tag
+    chunks = [data[body + i * size : body + (i + 1) * size] for i in range(3)]
+    cut = data[: body + 3 * size]  # the last (short) chunk is gone: the rest still opens
+    swapped = data[:body] + chunks[1] + chunks[0] + data[body + 2 * size :]
+    for name, damaged in (("cut", cut), ("swapped", swapped)):
+        (tmp_path / name).write_bytes(damaged)
+        with pytest.raises(InvalidInput, match="damaged"):
+            sealed.unseal(tmp_path / name, tmp_path / "out", key)

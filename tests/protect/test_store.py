@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import random
-import shutil
 
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from homeward.base import settings as homeward_settings
-from homeward.base.db import make_engine, read_session, write_session
+from homeward.base.db import write_session
 from homeward.base.errors import NotFound, Refused
 from homeward.base.models import (
     Beneficiary,
@@ -21,7 +19,6 @@ from homeward.base.models import (
     HandoffStatus,
 )
 from homeward.crypt.crypto import DecryptionFailed
-from homeward.crypt.keys import KeysMissing
 from homeward.protection import vault
 from homeward.protection.retention import purge_due
 from homeward.records.auditlog import verify
@@ -288,28 +285,3 @@ def test_unknown_ciphertext_from_another_case_fails(ref, clock, engine):
     with pytest.raises(DecryptionFailed):
         _read(ref, f.COORD, clock)
     assert _read(other, f.COORD, clock)["given_name"] == "Zenobia"
-
-
-@pytest.mark.skipif(BACKEND != "sqlite", reason="a file-level backup of the SQLite database")
-def test_backups_become_unreadable_after_a_purge(
-    db_url, clock, engine, tmp_path, capsys, monkeypatch, own_keyring
-):
-    f.seed()
-    purged_ref = f.open_case(clock)
-    f.drive_to(purged_ref, "closed", clock)  # closed in 2026 on the simulated clock
-    engine.dispose()
-    backup = tmp_path / "backup.db"
-    shutil.copy(db_url.removeprefix("sqlite:///"), backup)
-    monkeypatch.setenv("HOMEWARD_RETENTION_DAYS", "30")
-    homeward_settings.get_settings.cache_clear()
-    dry = run_cli(capsys, monkeypatch, "retention", "run", "--dry-run")
-    assert dry.code == 0 and purged_ref in dry.out and "would be purged" in dry.out
-    done = run_cli(capsys, monkeypatch, "retention", "run")
-    assert done.code == 0 and "1 case(s) purged" in done.out and "rotated" in done.out
-    old = make_engine(f"sqlite:///{backup}")
-    with pytest.raises(KeysMissing, match="not in the keyring"), read_session(old) as s:
-        case = get_case(s, case_ref=purged_ref, actor=f.actor(s))
-        vault.read_person(s, case=case, actor=f.actor(s), now=clock.now())
-    old.dispose()
-    monkeypatch.delenv("HOMEWARD_RETENTION_DAYS")
-    homeward_settings.get_settings.cache_clear()

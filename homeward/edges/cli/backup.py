@@ -9,12 +9,16 @@ from pathlib import Path
 
 import typer
 
-from homeward.edges.cli.common import console, state
+from homeward.edges.cli.common import console, local, state
 from homeward.protection.backup import backup, database_label, restore
 
 KEYRING_NOTE = (
     "the keyring (HOMEWARD_KEY_FILE) is NOT in the backup: keep a copy of it apart from the "
     "backup (offline); without it the backup's personal data cannot be read"
+)
+BACKUP_KEY_NOTE = (
+    "copy HOMEWARD_BACKUP_KEY_FILE off the machine now, REPLACING the previous copy (never "
+    "keep older copies: they would reopen cases purged since)"
 )
 BACKUP_HELP = "\n\n".join(
     [
@@ -25,6 +29,11 @@ BACKUP_HELP = "\n\n".join(
         "holds the encrypted personal data and the wrapped case keys.",
         "The keyring (HOMEWARD_KEY_FILE) is NOT in the backup and must be backed up "
         "separately: without it the backup's personal data cannot be read.",
+        "FILE is sealed under this period's backup key (HOMEWARD_BACKUP_KEY_FILE; one key per "
+        "HOMEWARD_BACKUP_KEY_DAYS). The key is destroyed HOMEWARD_BACKUP_RETENTION_DAYS after "
+        "its period: from then on FILE opens for nobody, and cases purged since it was made are "
+        "gone from it too. Keep one copy of the backup keyring off the machine and replace it "
+        "after each backup.",
     ]
 )
 RESTORE_HELP = "\n\n".join(
@@ -33,7 +42,9 @@ RESTORE_HELP = "\n\n".join(
         "The file is checked first: a damaged file, one of the other backend, or a database "
         "that already holds cases (without --force) is refused and nothing changes. A backup "
         "made at an older schema is upgraded after the restore.",
-        "Needs the keyring (HOMEWARD_KEY_FILE) that was in use when the backup was taken.",
+        "Needs the keyring (HOMEWARD_KEY_FILE) that was in use when the backup was taken, and "
+        "the backup's key in HOMEWARD_BACKUP_KEY_FILE: a backup whose key expired is refused "
+        "(exit 7).",
     ]
 )
 
@@ -45,7 +56,13 @@ def backup_command(
     """Back up the database online (see BACKUP_HELP)."""
     summary = backup(file, force=force, clock=state.clock)
     console.print(f"backup written to {file}: {summary.describe()}; checked", soft_wrap=True)
+    console.print(
+        f"sealed under backup key {summary.sealed_with}: readable until "
+        f"{local(summary.readable_until)}, then by nobody",
+        soft_wrap=True,
+    )
     console.print(KEYRING_NOTE, soft_wrap=True)
+    console.print(BACKUP_KEY_NOTE, soft_wrap=True)
 
 
 def restore_command(

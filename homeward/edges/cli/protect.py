@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import typer
 from pydantic import ValidationError
 from rich.table import Table
@@ -11,10 +13,11 @@ from homeward.base.errors import AuditBroken
 from homeward.base.migrate import ensure_schema
 from homeward.commands import consent
 from homeward.commands.runner import run
-from homeward.crypt import binding
+from homeward.crypt import backup_keys, binding
 from homeward.crypt import keys as keyring
 from homeward.edges.cli.common import console, credential, local, now, reading, state, writing
 from homeward.protection import consent as ledger
+from homeward.protection.leftovers import scrub
 from homeward.protection.retention import purge_due
 from homeward.protection.rotation import rotate
 from homeward.records.auditlog import verify
@@ -158,7 +161,8 @@ def retention_run(
 ) -> None:
     """Purge the personal data of cases closed longer than the retention period.
 
-    After a purge the master key is rotated, so backups taken before it become unreadable.
+    Their keys are destroyed and the database's leftovers scrubbed; backups made before the
+    purge stay readable until their backup keys expire (the output says when).
     """
     with writing() as session:
         purged = purge_due(session, now=now(), dry_run=dry_run, actor=None)
@@ -168,11 +172,18 @@ def retention_run(
         console.print(table)
         verb = "would be purged" if dry_run else "purged"
         console.print(f"{len(purged)} case(s) {verb} (as of {local(now())})")
-    if purged and not dry_run:
-        # Older backups still hold the purged cases' wrapped keys: retiring the master key
-        # they were wrapped under makes those copies unreadable too.
-        report = rotate(get_engine())
-        console.print(
-            f"master key rotated to {report.active}; backups made before now can no "
-            "longer be read with the current keyring"
-        )
+    if dry_run:
+        return
+    backup_keys.expire(now())
+    console.print(scrub(get_engine()), soft_wrap=True)  # also what an earlier run could not
+    console.print(backups_line(backup_keys.last_expiry(now())), soft_wrap=True)
+
+
+def backups_line(until: datetime | None) -> str:
+    """What a purge leaves in the backups, and for how long (never a person's data)."""
+    if until is None:
+        return "no backup key is alive: no backup made so far can be read"
+    return (
+        f"backups made before now can be read until {local(until)}, when their backup keys "
+        "expire; after that no backup opens a purged case"
+    )

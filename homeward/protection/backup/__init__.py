@@ -11,11 +11,19 @@ already holds cases unless forced. Afterwards it upgrades an older schema, verif
 chain, records ``db_restore`` and reports counts only.
 
 The keyring is not in the backup: personal data and the audit chain need the keyring that was
-in use when the backup was taken (before any later retention purge retired its master key).
+in use when the backup was taken. The backup is sealed under the backup key of its period
+(``homeward.crypt.backup_keys``, ``sealed``): once that key expires and is destroyed, the file
+opens for nobody, so the cases purged since it was made are gone from it too. Files made
+before backups were sealed (plain SQLite or pg_dump files) are still restored as they are.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
@@ -29,13 +37,22 @@ from homeward.base.db import get_engine, write_session
 from homeward.base.errors import InvalidInput, NotFound, Refused
 from homeward.base.migrate import alembic_config, current_revision, head_revision, upgrade
 from homeward.base.models import StaffMember
+from homeward.crypt import backup_keys
 from homeward.crypt.binding import check_keyring
 from homeward.crypt.keys import load_keyring
-from homeward.protection.backup import postgres, sqlite
-from homeward.protection.backup.common import Hook, Summary, count_rows, verify_chain
+from homeward.protection.backup import postgres, sealed, sqlite
+from homeward.protection.backup.common import (
+    Hook,
+    Made,
+    Summary,
+    count_rows,
+    partial_file,
+    publish,
+    verify_chain,
+)
 from homeward.records.auditlog import audit
 
-__all__ = ["Summary", "backup", "check", "database_label", "restore"]
+__all__ = ["Made", "Summary", "backup", "check", "database_label", "restore"]
 
 
 def _is_sqlite(engine: Engine) -> bool:
@@ -65,7 +82,7 @@ def backup(
     after_snapshot: Hook | None = None,
     pages: int = 256,
     sleep: float = 0.0,
-) -> Summary:
+) -> Made:
     """Back up the configured database to ``target``; appends ``db_backup`` to the audit log.
 
     ``after_snapshot`` runs once the snapshot is fixed and before the copy is made (the tests
@@ -78,20 +95,60 @@ def backup(
         _check_keyring(engine)  # another keyring: refused before anything is copied
     except DBAPIError:
         pass  # a user who may not read the database: the checks below say what it lacks
+    now = clock.now()
+    backup_keys.expire(now)
     if _is_sqlite(engine):
-        summary = sqlite.backup(
-            engine, target, force=force, pages=pages, sleep=sleep, after_snapshot=after_snapshot
-        )
-    else:
-        summary = postgres.backup(engine.url, target, force=force, after_snapshot=after_snapshot)
+        sqlite.refuse_itself(target, engine)
+    with partial_file(target, force) as tmp, _scratch(target.parent) as folder:
+        plain = folder / "backup"
+        if _is_sqlite(engine):
+            summary = sqlite.backup(
+                engine, plain, force=True, pages=pages, sleep=sleep, after_snapshot=after_snapshot
+            )
+        else:
+            summary = postgres.backup(engine.url, plain, force=True, after_snapshot=after_snapshot)
+        key_id, key, expires = backup_keys.current(now)
+        sealed.seal(plain, tmp, key_id=key_id, key=key, backend=engine.dialect.name)
+        publish(tmp, target, force)
     _record(engine, "db_backup", actor, clock)
-    return summary
+    return Made(**asdict(summary), sealed_with=key_id, readable_until=expires)
 
 
-def check(path: Path, engine: Engine) -> Summary:
-    """Refuse a missing, damaged or wrong-kind backup file for this database's backend."""
+@contextmanager
+def _scratch(near: Path | None = None) -> Iterator[Path]:
+    """A private directory (0700) for a backup's plaintext while it is sealed or opened."""
+    with tempfile.TemporaryDirectory(prefix=".homeward-", dir=near) as folder:
+        yield Path(folder)
+
+
+@contextmanager
+def opened(path: Path, engine: Engine, now: datetime) -> Iterator[Path]:
+    """The backup's plaintext: a sealed file opened (under its backup key, while that lives)
+    into a private temporary file; a file from before backups were sealed, as it is."""
     if not path.is_file():
         raise NotFound(f"{path} is not a file; give the path of a backup")
+    if not sealed.is_sealed(path):
+        yield path
+        return
+    header = sealed.read_header(path)
+    if header.backend != engine.dialect.name:
+        raise InvalidInput(
+            f"{path} is a {header.backend} backup; the database here is {engine.dialect.name}"
+        )
+    key = backup_keys.opening(header.key_id, now)
+    with _scratch() as folder:
+        plain = folder / "backup"
+        sealed.unseal(path, plain, key)
+        yield plain
+
+
+def check(path: Path, engine: Engine, clock: Clock = SYSTEM_CLOCK) -> Summary:
+    """Refuse a missing, damaged, wrong-kind or expired backup file for this database."""
+    with opened(path, engine, clock.now()) as plain:
+        return _check_plain(plain, engine)
+
+
+def _check_plain(path: Path, engine: Engine) -> Summary:
     with open(path, "rb") as handle:
         head = handle.read(len(sqlite.MAGIC))
     backend = engine.dialect.name
@@ -135,9 +192,9 @@ def _refuse_unless_empty(engine: Engine, revision: str, force: bool) -> None:
         )
 
 
-def _replace(engine: Engine, path: Path) -> None:
+def _replace(engine: Engine, path: Path, shown: Path) -> None:
     if _is_sqlite(engine):
-        sqlite.verify_file_chain(path)
+        sqlite.verify_file_chain(path, shown)
         sqlite.restore(engine, path)
     else:
         postgres.restore(engine.url, path)
@@ -153,17 +210,20 @@ def restore(
 ) -> Summary:
     """Replace the configured database's content with the backup at ``path``; verify it.
 
-    Everything is checked before the database is touched: the keyring, the file, its schema
-    revision, the target's cases. The restore itself is one transaction.
+    Everything is checked before the database is touched: the keyring, the file and its
+    backup key (``KeysMissing`` once that expired), its schema revision, the target's cases.
+    The restore itself is one transaction.
     """
     load_keyring()
     engine = get_engine()
-    checked = check(path, engine)
-    _known(checked.revision)
-    if _is_sqlite(engine):
-        sqlite.prepare_target(engine, path)
-    _refuse_unless_empty(engine, checked.revision, force)
-    _replace(engine, path)
+    backup_keys.expire(clock.now())
+    with opened(path, engine, clock.now()) as plain:
+        checked = _check_plain(plain, engine)
+        _known(checked.revision)
+        if _is_sqlite(engine):
+            sqlite.prepare_target(engine, path)
+        _refuse_unless_empty(engine, checked.revision, force)
+        _replace(engine, plain, path)
     revision = current_revision(engine) or "empty"
     if revision != head_revision():
         revision = upgrade(engine)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
@@ -37,6 +38,14 @@ class Summary:
         counts = [f"{getattr(self, n)} {label}" for n, label in labels.items()]
         shown = ", ".join(c for c in counts if not c.startswith("None"))
         return f"{self.backend}, schema {self.revision}" + (f", {shown}" if shown else "")
+
+
+@dataclass(frozen=True)
+class Made(Summary):
+    """A backup just made: what it holds, and the backup key it is sealed under."""
+
+    sealed_with: str = ""
+    readable_until: datetime | None = None  # when that key expires: then nobody can read it
 
 
 def count_rows(conn: Connection) -> dict[str, int]:

@@ -132,11 +132,16 @@ def prepare_target(engine: Engine, path: Path) -> None:
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def verify_file_chain(path: Path) -> None:
+def refuse_itself(target: Path, engine: Engine) -> None:
+    """Refuse to write a backup over the database itself."""
+    _not_the_database(target, database_path(engine))
+
+
+def verify_file_chain(path: Path, shown: Path | None = None) -> None:
     """The backup's audit chain, checked on the file itself before the target is touched."""
     engine = create_engine("sqlite://", creator=lambda: _read_only(path))
     try:
-        verify_chain(engine, where=f"{path}")
+        verify_chain(engine, where=f"{shown or path}")
     finally:
         engine.dispose()
 
