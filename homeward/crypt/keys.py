@@ -70,6 +70,17 @@ class Keyring(BaseModel):
     def audit(self) -> bytes:
         return base64.b64decode(self.audit_key)
 
+    def derive(self, purpose: str) -> bytes:
+        """A 256-bit key for one purpose (row seals, the audit head, checkpoints), derived from
+        the audit key: rotation never changes it, and no two purposes share a key."""
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=f"homeward {purpose}".encode(),
+        )
+        return hkdf.derive(self.audit)
+
     @property
     def fingerprint(self) -> str:
         """Names this keyring (hex), stable across rotations, and reveals nothing of its keys.
