@@ -155,7 +155,11 @@ def _note_flushed(session: OrmSession, _context: Any) -> None:
 
 @event.listens_for(OrmSession, "before_commit")
 def _seal_at_commit(session: OrmSession) -> None:
-    if isinstance(session, Session) and (session.info.get(_PENDING) or session.info.get(_MOVED)):
+    if not isinstance(session, Session):
+        return  # not ours (Prefect's own database)
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # commit flushes only after this hook: flush now to see what changed
+    if session.info.get(_PENDING) or session.info.get(_MOVED):
         seal_pending(session)
 
 

@@ -50,6 +50,7 @@ def register(probe: Register) -> None:
         "ReadCaseload": lambda _w: reports.ReadCaseload(),
         "QueueReminders": lambda _w: scheduled.QueueReminders(),
         "ScheduleFollowUps": lambda _w: scheduled.ScheduleFollowUps(),
+        "CheckpointAudit": lambda _w: scheduled.CheckpointAudit(),
     }
     for name, make in table.items():
         probe(name)(make)
