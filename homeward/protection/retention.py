@@ -50,7 +50,7 @@ def purge_case(session: Session, *, case: Case, now: datetime, actor: StaffMembe
     )
     session.exec(update(Handoff).where(col(Handoff.case_id) == case.id).values(reason=None))
     session.exec(update(ItemChange).where(col(ItemChange.case_id) == case.id).values(reason=None))
-    seals.touch_cases(session, [case.id])  # bulk statements: reseal the case's rows at commit
+    seals.touch_cases(session, [case.id or 0])  # bulk statements: reseal its rows at commit
     key = session.get(CaseKey, case.id)
     if key is not None:
         key.wrapped, key.destroyed_at = None, now
