@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import DataError
 from sqlmodel import Session, col, select
 
 from homeward.base.clock import utc
@@ -90,7 +91,14 @@ class Verdict:
 
 def verify(session: Session) -> Verdict:
     """Walk the chain from the first entry, then the head, then every row seal."""
-    keyring = load_keyring()
+    try:
+        return _verify(session, load_keyring())
+    except (ValueError, TypeError, LookupError, DataError):  # a value Homeward never wrote
+        session.rollback()
+        return Verdict(0, None, "a row holds a value Homeward cannot read: altered outside it")
+
+
+def _verify(session: Session, keyring: Keyring) -> Verdict:
     key, expected_id, prev = keyring.audit, 1, GENESIS
     checked = 0
     for entry in session.exec(select(AuditEntry).order_by(col(AuditEntry.id))):
