@@ -109,12 +109,19 @@ def _verify(session: Session, keyring: Keyring) -> Verdict:
         if not hmac.compare_digest(entry.mac, _mac(key, prev, entry)):
             return Verdict(checked, entry.id, f"entry {entry.id} was altered")
         prev, expected_id, checked = entry.mac, expected_id + 1, checked + 1
-    query = select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)
-    head = session.exec(query).first() or AuditHead(id=1, seal_count=0)
+    head = session.exec(seals.head_query(session)).first() or AuditHead(id=1, seal_count=0)
+    if not seals.sealing(session):  # an older schema (a backup's, before its upgrade)
+        return _verify_end(checked, expected_id, prev, head) or Verdict(checked)
     if head.mac is not None and not hmac.compare_digest(head.mac, seals.head_mac(keyring, head)):
         return Verdict(checked, None, "the chain head was rewritten (its MAC does not hold)")
     if head.mac is None and (head.last_id or head.seal_count or checked):
         return Verdict(checked, None, "the chain head was rewritten (its MAC is gone)")
+    return _verify_end(checked, expected_id, prev, head) or _verify_seals(
+        session, keyring, head, checked
+    )
+
+
+def _verify_end(checked: int, expected_id: int, prev: str, head: AuditHead) -> Verdict | None:
     if (head.last_id, head.last_mac) != (expected_id - 1, prev):
         return Verdict(
             checked,
@@ -122,7 +129,7 @@ def _verify(session: Session, keyring: Keyring) -> Verdict:
             f"the chain ends at entry "
             f"{expected_id - 1} but its head says {head.last_id}: entries were removed",
         )
-    return _verify_seals(session, keyring, head, checked)
+    return None
 
 
 def _verify_seals(session: Session, keyring: Keyring, head: AuditHead, checked: int) -> Verdict:

@@ -30,8 +30,21 @@ from datetime import date, datetime
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Column, Connection, RowMapping, Table, delete, event, insert, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    RowMapping,
+    Table,
+    delete,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, SQLModel
 from sqlmodel import select as orm_select
 
@@ -107,15 +120,41 @@ def _xor(a: str, b: str) -> str:
     return f"{int(a, 16) ^ int(b, 16):064x}"
 
 
+_SEALING: set[str] = set()  # databases found to hold row seals (schema 0014 on)
+_HEAD_ONLY = (AuditHead.id, AuditHead.last_id, AuditHead.last_mac)
+
+
+def sealing(session: Session) -> bool:
+    """Whether the database has row seals: an older schema (a backup being taken or checked
+    before its upgrade) has the chain only, and is sealed when it is upgraded."""
+    url = session.get_bind().engine.url
+    where = url.render_as_string(hide_password=True)
+    if where in _SEALING:
+        return True
+    found = inspect(session.connection()).has_table("row_seal")
+    if found and url.database:  # not a file opened through a creator (a backup's check)
+        _SEALING.add(where)
+    return found
+
+
+def head_query(session: Session) -> Any:
+    """The audit head's row (on an older schema: the chain's columns only)."""
+    query = orm_select(AuditHead).where(AuditHead.id == 1)
+    if not sealing(session):
+        query = query.options(load_only(*_HEAD_ONLY))  # type: ignore[arg-type]
+    return query.execution_options(populate_existing=True)
+
+
 def locked_head(session: Session) -> AuditHead:
     """The audit head, locked for this transaction (created at the first write)."""
-    query = orm_select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    head = session.exec(query.execution_options(populate_existing=True)).first()
+    head = session.exec(head_query(session).with_for_update()).first()
     if head is None:
-        head = AuditHead(id=1, last_id=0, last_mac=GENESIS)
-        session.add(head)
-        session.flush()
-    return head
+        # The chain's columns only: the others take the schema's defaults (an older schema
+        # has none of them).
+        first = text("INSERT INTO audit_head (id, last_id, last_mac) VALUES (1, 0, :mac)")
+        session.execute(first, {"mac": GENESIS})
+        head = session.exec(head_query(session).with_for_update()).one()
+    return head  # type: ignore[no-any-return]
 
 
 def mark(session: Session | OrmSession, name: str, row_ids: Iterable[int]) -> None:
@@ -133,6 +172,8 @@ def touch_cases(session: Session, case_ids: Iterable[int]) -> None:
     """Reseal every row of these cases at commit (after bulk statements, which the ORM does
     not see): the rows there now, and the seals of rows that are gone."""
     ids = list(case_ids)
+    if not sealing(session):
+        return
     conn = session.connection()
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start : start + _BATCH]
@@ -175,6 +216,8 @@ def seal_pending(session: Session) -> None:
     session.flush()
     pending: dict[str, set[int]] = session.info.pop(_PENDING, {})
     session.info.pop(_MOVED, None)
+    if not sealing(session):
+        return
     keyring = load_keyring()
     with system_scope(session):
         head = locked_head(session)
@@ -246,7 +289,7 @@ def check_row(session: Session, name: str, row_id: int) -> None:
     """Refuse (exit 8) to decrypt from a row that does not match its seal: it was changed,
     swapped or replayed outside Homeward. Rows this transaction wrote are not sealed yet."""
     session.flush()
-    if row_id in session.info.get(_PENDING, {}).get(name, ()):
+    if row_id in session.info.get(_PENDING, {}).get(name, ()) or not sealing(session):
         return
     table = _table(name)
     conn = session.connection()
