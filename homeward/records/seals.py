@@ -174,6 +174,11 @@ def touch_cases(session: Session, case_ids: Iterable[int]) -> None:
     ids = list(case_ids)
     if not sealing(session):
         return
+    with system_scope(session):
+        _touch(session, ids)
+
+
+def _touch(session: Session, ids: list[int]) -> None:
     conn = session.connection()
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start : start + _BATCH]

@@ -43,6 +43,12 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         op.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON row_seal TO homeward_app")
+        # Seals are the system's: read and written only while acting for it (resealing at
+        # commit, checking before a decryption, verifying), never by an organisation's scope.
+        op.execute("ALTER TABLE row_seal ENABLE ROW LEVEL SECURITY")
+        op.execute("ALTER TABLE row_seal FORCE ROW LEVEL SECURITY")
+        system = "coalesce(current_setting('homeward.system', true), '') = 'on'"
+        op.execute(f"CREATE POLICY homeward_scope ON row_seal USING ({system}) WITH CHECK ({system})")
     held = sum(
         bind.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one()
         for name in ("audit_entry", "return_case")
@@ -55,6 +61,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP POLICY IF EXISTS homeward_scope ON row_seal")
     with op.batch_alter_table("audit_head") as batch:
         for column in ("mac", "seal_state", "seal_count"):
             batch.drop_column(column)
