@@ -93,11 +93,12 @@ def keyring_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(autouse=True)
 def _signed_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts signed out: no session in the environment, a session file of its own
-    (and a backup keyring of its own)."""
+    (a backup keyring and an audit checkpoint file of its own)."""
     signin.forget_all()
     monkeypatch.delenv("HOMEWARD_SESSION", raising=False)
     monkeypatch.setenv("HOMEWARD_SESSION_FILE", str(tmp_path / "config" / "session"))
     monkeypatch.setenv("HOMEWARD_BACKUP_KEY_FILE", str(tmp_path / "config" / "backup-keys.json"))
+    monkeypatch.setenv("HOMEWARD_AUDIT_ANCHOR_FILE", str(tmp_path / "audit-checkpoints.log"))
     _reset_caches()
 
 

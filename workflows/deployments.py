@@ -16,6 +16,7 @@ from prefect.schedules import Cron
 
 from homeward.base.settings import get_settings
 from workflows.advance_case import advance_case
+from workflows.audit_checkpoint import audit_checkpoint
 from workflows.caseload_report import caseload_report
 from workflows.handoff_item import handoff_item
 from workflows.record_checklist_item import record_checklist_item
@@ -41,6 +42,7 @@ DEPLOYMENTS: tuple[Planned, ...] = (
     Planned(sweep_due_items, "sweep-due-items", "0 * * * *", "Reminders, escalations, outbox"),
     Planned(schedule_follow_ups, "schedule-follow-ups", "0 6 * * *", "Follow-up visits, invites"),
     Planned(caseload_report, "caseload-report", "30 6 * * *", "Dashboard (manager's run: reports)"),
+    Planned(audit_checkpoint, "audit-checkpoint", "15 2 * * *", "Audit head anchored off the DB"),
 )
 
 

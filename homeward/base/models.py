@@ -393,13 +393,37 @@ class AuditEntry(SQLModel, table=True):
 
 
 class AuditHead(SQLModel, table=True):
-    """The chain's last link (one row): catches deletion of the newest entries."""
+    """The chain's last link (one row): catches deletion of the newest entries.
+
+    It also sums up the row seals (``RowSeal``): their count and the XOR of their MACs, so a
+    row deleted with its seal, or an older row put back with its older seal, shows. ``mac``
+    (keyed, ``homeward.records.seals``) covers all four, so none can be edited to match."""
 
     __tablename__ = "audit_head"
 
     id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
     last_id: int = 0
     last_mac: str = Field(default="0" * 64, sa_type=String(64))
+    seal_count: int = 0
+    seal_state: str = Field(default="0" * 64, sa_type=String(64))
+    mac: str | None = Field(default=None, sa_type=String(64))
+
+
+class RowSeal(SQLModel, table=True):
+    """A keyed MAC of one case-data row as Homeward last wrote it (``homeward.records.seals``).
+
+    It binds the row's every column (ciphertexts included) to its table, row id, case id and
+    ``version`` (bumped at each change), so an edit, a swap between rows or cases, a nulled
+    field or a replayed older value shows; a row without a seal was inserted behind
+    Homeward's back, a seal without a row marks a deletion."""
+
+    __tablename__ = "row_seal"
+
+    tbl: str = Field(primary_key=True, sa_type=String(32))
+    row_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    case_id: int = Field(index=True)
+    version: int = 1
+    mac: str = Field(sa_type=String(64))
 
 
 class OutboxStatus(StrEnum):

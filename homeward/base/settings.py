@@ -36,6 +36,12 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir / 'homeward.db'}"
 
 
+def default_audit_anchor_file() -> str:
+    """The audit checkpoints, beside the data directory (put them on another machine's share,
+    or a write-once mount, so whoever holds the database cannot rewrite them too)."""
+    return str(Path(user_data_dir("homeward", appauthor=False)) / "audit-checkpoints.log")
+
+
 def default_prefect_home() -> str:
     """Where ``homeward up`` keeps its own Prefect server's database and logs."""
     return str(Path(user_data_dir("homeward", appauthor=False)) / "prefect")
@@ -66,6 +72,10 @@ class Settings(BaseSettings):
         "survives a crash of Homeward but maybe not of the machine, and commits ~2 ms faster",
     )
     key_file: str = Field(default_factory=default_key_file)
+    audit_anchor_file: str = Field(
+        default_factory=default_audit_anchor_file,
+        description="append-only file of signed audit checkpoints, outside the database",
+    )
     db_role: str | None = Field(
         default=None,
         pattern=r"^[a-z_][a-z0-9_]*$",

@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -70,6 +71,11 @@ class Keyring(BaseModel):
     def audit(self) -> bytes:
         return base64.b64decode(self.audit_key)
 
+    def derive(self, purpose: str) -> bytes:
+        """A 256-bit key for one purpose (row seals, the audit head, checkpoints), derived from
+        the audit key: rotation never changes it, and no two purposes share a key."""
+        return _derive(self.audit, purpose)
+
     @property
     def fingerprint(self) -> str:
         """Names this keyring (hex), stable across rotations, and reveals nothing of its keys.
@@ -83,6 +89,14 @@ class Keyring(BaseModel):
             info=b"homeward keyring fingerprint",
         )
         return hkdf.derive(self.audit + self.index).hex()
+
+
+@lru_cache(maxsize=32)
+def _derive(audit: bytes, purpose: str) -> bytes:
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=f"homeward {purpose}".encode()
+    )
+    return hkdf.derive(audit)
 
 
 _override: list[Path] = []  # set by ``using_keyring`` (the demo's throw-away keys)

@@ -39,6 +39,7 @@ from homeward.crypt.keys import load_keyring
 from homeward.intake.rows import BadRow, GoodRow
 from homeward.protection.permissions import Action, ensure
 from homeward.protection.vault import PERSON_FIELDS
+from homeward.records import seals
 from homeward.records.auditlog import audit
 from statemachines.cases import CaseIn, resolve_participants
 from statemachines.return_case import State
@@ -175,6 +176,7 @@ def _load_chunk(
     )
     _store_people(session, ids, rows, now)
     _items_and_events(session, ids, rows, roles, actor, now)
+    seals.touch_cases(session, ids)  # bulk inserts: seal the new cases' rows at commit
     session.execute(
         insert(_table(ImportedCase)),
         [

@@ -33,6 +33,7 @@ from homeward.base.models import (
 )
 from homeward.base.settings import get_settings
 from homeward.protection.permissions import Action, ensure
+from homeward.records import seals
 from homeward.records.audit import record_event
 from homeward.records.auditlog import audit
 
@@ -57,6 +58,7 @@ def purge_case(session: Session, *, case: Case, now: datetime, actor: StaffMembe
     )
     session.exec(update(Handoff).where(col(Handoff.case_id) == case.id).values(reason=None))
     session.exec(update(ItemChange).where(col(ItemChange.case_id) == case.id).values(reason=None))
+    seals.touch_cases(session, [case.id or 0])  # bulk statements: reseal its rows at commit
     key = session.get(CaseKey, case.id)
     if key is not None:
         key.wrapped, key.destroyed_at = None, now

@@ -28,6 +28,7 @@ from homeward.crypt import crypto
 from homeward.crypt.keys import load_keyring
 from homeward.protection.consent import has_sharing_consent
 from homeward.protection.permissions import RULES, Action, allowed, ensure, owner_staff
+from homeward.records import seals
 from homeward.records.auditlog import audit
 
 PERSON_FIELDS = (
@@ -107,7 +108,12 @@ def ensure_case_key(session: Session, case: Case, now: datetime) -> bytes:
 
 
 def case_key(session: Session, case: Case) -> bytes:
-    """Unwrap the case's data key; refuses once the case's data was purged."""
+    """Unwrap the case's data key; refuses once the case's data was purged, and (exit 8) when
+    the case row or its key does not match its seal: a case_ref moved to another case, a key
+    deleted or put back outside a purge."""
+    assert case.id is not None  # noqa: S101
+    seals.check_row(session, "return_case", case.id)
+    seals.check_row(session, "case_key", case.id)
     row = session.get(CaseKey, case.id)
     if row is None:
         raise NotFound(f"case {case.case_ref} holds no personal data (purged or never entered)")
@@ -195,6 +201,7 @@ def read_person(
     if row is None or row.id is None:
         raise NotFound(f"case {case.case_ref} has no personal data entered yet")
     key = case_key(session, case)
+    seals.check_row(session, "beneficiary", row.id)  # a swapped, replayed or nulled value
     shown: dict[str, str | None] = {}
     for field in PERSON_FIELDS:
         stored = getattr(row, field)
@@ -256,9 +263,9 @@ def reveal_text(
             "only the case owner's staff, and with the person's sharing consent the "
             "organisations a note concerns, can read it"
         )
-    text = crypto.decrypt_field(
-        case_key(session, case), stored, table=table, column=column, row_id=row_id
-    )
+    key = case_key(session, case)
+    seals.check_row(session, table, row_id)
+    text = crypto.decrypt_field(key, stored, table=table, column=column, row_id=row_id)
     audit(
         session,
         actor=actor,

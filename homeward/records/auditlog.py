@@ -3,7 +3,10 @@
 Each entry's MAC covers its own content and the previous entry's MAC, under the keyring's audit
 key (outside the database), so an edit, deletion, insertion or reordering anywhere breaks the
 chain from that row on, and nobody without the key can rebuild it. ``AuditHead`` holds the last
-link, which also catches deletion of the newest entries. Appends serialise on the head row.
+link, which also catches deletion of the newest entries, and the sum of the case data's row
+seals (``homeward.records.seals``), under a MAC of its own. Appends serialise on the head row.
+``verify`` checks the chain, the head and every seal; checking against the last checkpoint
+outside the database (truncation, wipes) is ``homeward.records.anchor``'s.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import DataError
 from sqlmodel import Session, col, select
 
 from homeward.base.clock import utc
 from homeward.base.models import AuditEntry, AuditHead, StaffMember
-from homeward.crypt.keys import load_keyring
-
-GENESIS = "0" * 64
+from homeward.crypt.keys import Keyring, load_keyring
+from homeward.records import seals
+from homeward.records.seals import GENESIS
 
 
 def _mac(key: bytes, prev_mac: str, entry: AuditEntry) -> str:
@@ -40,15 +44,6 @@ def _mac(key: bytes, prev_mac: str, entry: AuditEntry) -> str:
     return hmac.new(key, content.encode(), hashlib.sha256).hexdigest()
 
 
-def _head(session: Session) -> AuditHead:
-    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
-    if head is None:
-        head = AuditHead(id=1, last_id=0, last_mac=GENESIS)
-        session.add(head)
-        session.flush()
-    return head
-
-
 def audit(
     session: Session,
     *,
@@ -59,7 +54,7 @@ def audit(
     fields: Iterable[str] = (),
 ) -> AuditEntry:
     """Append one entry in the caller's transaction. ``fields`` are names, never values."""
-    head = _head(session)
+    head = seals.locked_head(session)
     entry = AuditEntry(
         id=head.last_id + 1,
         at=at,
@@ -75,12 +70,15 @@ def audit(
     session.add(entry)
     session.add(head)
     session.flush()
+    seals.head_moved(session)  # its MAC is set at commit, with the seals' sum
     return entry
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of ``verify``: ``first_bad`` is None when the whole chain holds."""
+    """The outcome of ``verify``: ``problem`` is empty when everything holds; ``first_bad`` names
+    the first entry of the chain that does not (None when the chain holds but something else
+    does not: the head, a row seal, the checkpoint)."""
 
     checked: int
     first_bad: int | None = None
@@ -88,12 +86,20 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        return self.first_bad is None
+        return not self.problem
 
 
 def verify(session: Session) -> Verdict:
-    """Walk the chain from the first entry; name the first row that does not hold."""
-    key, expected_id, prev = load_keyring().audit, 1, GENESIS
+    """Walk the chain from the first entry, then the head, then every row seal."""
+    try:
+        return _verify(session, load_keyring())
+    except (ValueError, TypeError, LookupError, DataError):  # a value Homeward never wrote
+        session.rollback()
+        return Verdict(0, None, "a row holds a value Homeward cannot read: altered outside it")
+
+
+def _verify(session: Session, keyring: Keyring) -> Verdict:
+    key, expected_id, prev = keyring.audit, 1, GENESIS
     checked = 0
     for entry in session.exec(select(AuditEntry).order_by(col(AuditEntry.id))):
         if entry.id != expected_id:
@@ -103,13 +109,39 @@ def verify(session: Session) -> Verdict:
         if not hmac.compare_digest(entry.mac, _mac(key, prev, entry)):
             return Verdict(checked, entry.id, f"entry {entry.id} was altered")
         prev, expected_id, checked = entry.mac, expected_id + 1, checked + 1
-    head = session.get(AuditHead, 1)
-    last_id, last_mac = (head.last_id, head.last_mac) if head else (0, GENESIS)
-    if (last_id, last_mac) != (expected_id - 1, prev):
+    head = session.exec(seals.head_query(session)).first() or AuditHead(id=1, seal_count=0)
+    if not seals.sealing(session):  # an older schema (a backup's, before its upgrade)
+        return _verify_end(checked, expected_id, prev, head) or Verdict(checked)
+    if head.mac is not None and not hmac.compare_digest(head.mac, seals.head_mac(keyring, head)):
+        return Verdict(checked, None, "the chain head was rewritten (its MAC does not hold)")
+    if head.mac is None and (head.last_id or head.seal_count or checked):
+        return Verdict(checked, None, "the chain head was rewritten (its MAC is gone)")
+    return _verify_end(checked, expected_id, prev, head) or _verify_seals(
+        session, keyring, head, checked
+    )
+
+
+def _verify_end(checked: int, expected_id: int, prev: str, head: AuditHead) -> Verdict | None:
+    if (head.last_id, head.last_mac) != (expected_id - 1, prev):
         return Verdict(
             checked,
-            min(last_id, expected_id),
+            min(head.last_id, expected_id),
             f"the chain ends at entry "
-            f"{expected_id - 1} but its head says {last_id}: entries were removed",
+            f"{expected_id - 1} but its head says {head.last_id}: entries were removed",
+        )
+    return None
+
+
+def _verify_seals(session: Session, keyring: Keyring, head: AuditHead, checked: int) -> Verdict:
+    problem, total = seals.verify_seals(session, keyring)
+    if problem:
+        return Verdict(checked, None, problem)
+    if (total.count, total.state) != (head.seal_count, head.seal_state):
+        return Verdict(
+            checked,
+            None,
+            f"the case data holds {total.count} sealed rows but the head records "
+            f"{head.seal_count} (or another sum): rows were removed with their seals, or older "
+            "rows put back",
         )
     return Verdict(checked)

@@ -65,6 +65,7 @@ def register(probe: Register) -> None:
             "cw@fmb.example.org", StaffChangeIn(role="coordinator", language="ro")
         ),
         "DeactivateStaff": lambda _w: directory.DeactivateStaff("cw@dgaspc-bv.example.org"),
+        "CheckpointAudit": lambda _w: scheduled.CheckpointAudit(),
     }
     for name, make in table.items():
         probe(name)(make)

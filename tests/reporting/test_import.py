@@ -14,6 +14,7 @@ from homeward.base.clock import SimulatedClock
 from homeward.base.models import AuditEntry, Case, CaseEvent, ChecklistItem, ImportedCase
 from homeward.edges.cli.common import state
 from homeward.protection.vault import read_person
+from homeward.records.auditlog import verify
 from statemachines.cases import get_case
 from tests import factories as f
 from tests.cli.runner import run_cli
@@ -137,6 +138,8 @@ def test_imported_people_are_sealed_and_readable_by_the_owner(
     assert "import:cases:2" in actions and "cmd:import cases" in actions
     [proof] = proofs  # both cases' history names the importer's session
     assert proof is not None and proof.startswith("session ")
+    with f.admin_read() as s:
+        assert verify(s).ok  # the bulk inserts were sealed
 
 
 @pytest.mark.parametrize(

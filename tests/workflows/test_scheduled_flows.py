@@ -198,6 +198,7 @@ def test_deployments_carry_the_schedules() -> None:
         "sweep-due-items": [("0 * * * *", zone)],
         "schedule-follow-ups": [("0 6 * * *", zone)],
         "caseload-report": [("30 6 * * *", zone)],
+        "audit-checkpoint": [("15 2 * * *", zone)],
     }
     assert "scheduled" in deployments["sweep-due-items"].tags
     moved = build_deployments(timezone="Europe/Rome")[4]

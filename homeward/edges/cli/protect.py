@@ -9,7 +9,6 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from homeward.base.db import get_engine, read_session
-from homeward.base.errors import AuditBroken
 from homeward.base.migrate import ensure_schema
 from homeward.commands import consent
 from homeward.commands.runner import run
@@ -20,7 +19,7 @@ from homeward.protection import consent as ledger
 from homeward.protection.leftovers import scrub
 from homeward.protection.retention import purge_due
 from homeward.protection.rotation import rotate
-from homeward.records.auditlog import verify
+from homeward.records import anchor
 from homeward.records.directory import first_error
 
 keys_app = typer.Typer(
@@ -79,15 +78,30 @@ def keys_rotate(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the whole audit chain; names the first entry that does not hold."""
+    """Check the audit chain, its head, every case-data row's seal and the newest checkpoint
+    outside the database; names the first thing that does not hold (exit 9)."""
     with reading() as session:
-        verdict = verify(session)
+        verdict, checkpoint = anchor.verify_anchored(session)
     if not verdict.ok:
-        raise AuditBroken(
-            f"audit log broken at entry {verdict.first_bad}: {verdict.problem} "
-            f"({verdict.checked} entries before it hold)"
-        )
-    console.print(f"audit log intact: {verdict.checked} entries")
+        raise anchor.broken(verdict)
+    against = (
+        f"; matches the checkpoint of {checkpoint.when} ({checkpoint.entries} entries)"
+        if checkpoint
+        else f"; no checkpoint yet in {anchor.anchor_file()} (run `homeward audit checkpoint`)"
+    )
+    console.print(f"audit log intact: {verdict.checked} entries, case data sealed{against}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Verify everything, then append the signed chain head to HOMEWARD_AUDIT_ANCHOR_FILE
+    (outside the database); the scheduler does this daily."""
+    with reading() as session:
+        made = anchor.checkpoint(session, now=now())
+    console.print(
+        f"checkpoint written to {anchor.anchor_file()}: {made.entries} entries, "
+        f"{made.seal_count} sealed rows"
+    )
 
 
 @consent_app.command("give")

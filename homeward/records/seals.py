@@ -1,0 +1,353 @@
+"""Row seals: a keyed MAC over every case-data row, summed up in the audit head.
+
+The audit chain says who did what; the seals say what the case data looked like when Homeward
+last wrote it. Each row of a ``SEALED`` table has a ``RowSeal``: an HMAC (key derived from the
+keyring, outside the database) of all its columns, ciphertexts included, bound to the table,
+the row id, the case id and a version bumped at each change. The audit head keeps the seals'
+count and the XOR of their MACs under its own MAC, so:
+
+- an edited, nulled or swapped value, a forged row, a case_ref moved to another case: the row
+  no longer matches its seal, or has none;
+- a deleted row (a case key removed outside a purge, a history event dropped): a seal without
+  its row; deleted together with its seal: the head's count and sum no longer match;
+- an older row put back with its older seal (a replayed ciphertext): the head's sum differs.
+
+Rows are resealed at commit (``before_commit``) from what the database then holds, for every
+row the session flushed; bulk statements name their cases with ``touch_cases``. A purge goes
+through the ORM and is resealed like any write, so only a key deleted behind Homeward's back
+shows as missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    RowMapping,
+    Table,
+    delete,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import load_only
+from sqlmodel import Session, SQLModel
+from sqlmodel import select as orm_select
+
+from homeward.base.clock import utc
+from homeward.base.db import system_scope
+from homeward.base.models import AuditHead, RowSeal
+from homeward.crypt.crypto import DecryptionFailed
+from homeward.crypt.keys import Keyring, load_keyring
+
+# Tables holding case data, with the column naming their case.
+SEALED: dict[str, str] = {
+    "return_case": "id",
+    "case_participant": "case_id",
+    "beneficiary": "case_id",
+    "case_key": "case_id",
+    "case_event": "case_id",
+    "consent": "case_id",
+    "checklist_item": "case_id",
+    "handoff": "case_id",
+    "item_change": "case_id",
+}
+ZERO = "0" * 64
+GENESIS = ZERO
+_PENDING = "homeward.unsealed"  # session.info: {table: {row id, ...}} flushed, not yet sealed
+_MOVED = "homeward.head_moved"  # session.info: the chain grew, the head needs a new MAC
+_BATCH = 500
+_SEALS: Table = RowSeal.__table__  # type: ignore[attr-defined]
+
+
+def _table(name: str) -> Table:
+    return SQLModel.metadata.tables[name]
+
+
+def _pk(table: Table) -> Column[Any]:
+    return next(iter(table.primary_key.columns))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return utc(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    return value
+
+
+def row_mac(keyring: Keyring, name: str, row: RowMapping, version: int) -> str:
+    """The seal of one row of table ``name`` at ``version``."""
+    table = _table(name)
+    content = json.dumps(
+        [
+            name,
+            row[_pk(table).name],
+            row[SEALED[name]],
+            version,
+            [_plain(row[column.name]) for column in table.columns],
+        ],
+        separators=(",", ":"),
+        sort_keys=True,
+        default=str,
+    )
+    return hmac.new(keyring.derive("row seal"), content.encode(), hashlib.sha256).hexdigest()
+
+
+def head_mac(keyring: Keyring, head: AuditHead) -> str:
+    """The audit head's own MAC: the chain's last link and the seals' count and sum."""
+    content = json.dumps([head.last_id, head.last_mac, head.seal_count, head.seal_state])
+    return hmac.new(keyring.derive("audit head"), content.encode(), hashlib.sha256).hexdigest()
+
+
+def _xor(a: str, b: str) -> str:
+    return f"{int(a, 16) ^ int(b, 16):064x}"
+
+
+_SEALING: set[str] = set()  # databases found to hold row seals (schema 0014 on)
+_HEAD_ONLY = (AuditHead.id, AuditHead.last_id, AuditHead.last_mac)
+
+
+def sealing(session: Session) -> bool:
+    """Whether the database has row seals: an older schema (a backup being taken or checked
+    before its upgrade) has the chain only, and is sealed when it is upgraded."""
+    url = session.get_bind().engine.url
+    where = url.render_as_string(hide_password=True)
+    if where in _SEALING:
+        return True
+    found = inspect(session.connection()).has_table("row_seal")
+    if found and url.database:  # not a file opened through a creator (a backup's check)
+        _SEALING.add(where)
+    return found
+
+
+def head_query(session: Session) -> Any:
+    """The audit head's row (on an older schema: the chain's columns only)."""
+    query = orm_select(AuditHead).where(AuditHead.id == 1)
+    if not sealing(session):
+        query = query.options(load_only(*_HEAD_ONLY))  # type: ignore[arg-type]
+    return query.execution_options(populate_existing=True)
+
+
+def locked_head(session: Session) -> AuditHead:
+    """The audit head, locked for this transaction (created at the first write)."""
+    head = session.exec(head_query(session).with_for_update()).first()
+    if head is None:
+        # The chain's columns only: the others take the schema's defaults (an older schema
+        # has none of them).
+        first = text("INSERT INTO audit_head (id, last_id, last_mac) VALUES (1, 0, :mac)")
+        session.execute(first, {"mac": GENESIS})
+        head = session.exec(head_query(session).with_for_update()).one()
+    return head  # type: ignore[no-any-return]
+
+
+def mark(session: Session | OrmSession, name: str, row_ids: Iterable[int]) -> None:
+    """Reseal these rows of ``name`` when the transaction commits."""
+    pending: dict[str, set[int]] = session.info.setdefault(_PENDING, {})
+    pending.setdefault(name, set()).update(row_ids)
+
+
+def head_moved(session: Session) -> None:
+    """The chain grew in this transaction: the head gets a new MAC at commit."""
+    session.info[_MOVED] = True
+
+
+def touch_cases(session: Session, case_ids: Iterable[int]) -> None:
+    """Reseal every row of these cases at commit (after bulk statements, which the ORM does
+    not see): the rows there now, and the seals of rows that are gone."""
+    ids = list(case_ids)
+    if not sealing(session):
+        return
+    with system_scope(session):
+        _touch(session, ids)
+
+
+def _touch(session: Session, ids: list[int]) -> None:
+    conn = session.connection()
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start : start + _BATCH]
+        for name, case_column in SEALED.items():
+            table = _table(name)
+            found = conn.execute(select(_pk(table)).where(table.c[case_column].in_(chunk)))
+            sealed = conn.execute(
+                select(_SEALS.c.row_id).where(_SEALS.c.tbl == name, _SEALS.c.case_id.in_(chunk))
+            )
+            mark(session, name, chain(found.scalars(), sealed.scalars()))
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _note_flushed(session: OrmSession, _context: Any) -> None:
+    for obj in chain(session.new, session.dirty, session.deleted):
+        name = getattr(obj, "__tablename__", None)
+        if name in SEALED:
+            mark(session, name, [getattr(obj, _pk(_table(name)).name)])
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _seal_at_commit(session: OrmSession) -> None:
+    if not isinstance(session, Session):
+        return  # not ours (Prefect's own database)
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # commit flushes only after this hook: flush now to see what changed
+    if session.info.get(_PENDING) or session.info.get(_MOVED):
+        seal_pending(session)
+
+
+@event.listens_for(OrmSession, "after_commit")
+@event.listens_for(OrmSession, "after_rollback")
+def _forget(session: OrmSession) -> None:
+    session.info.pop(_PENDING, None)
+    session.info.pop(_MOVED, None)
+
+
+def seal_pending(session: Session) -> None:
+    """Reseal the rows this transaction wrote and give the audit head its new MAC."""
+    session.flush()
+    pending: dict[str, set[int]] = session.info.pop(_PENDING, {})
+    session.info.pop(_MOVED, None)
+    if not sealing(session):
+        return
+    keyring = load_keyring()
+    with system_scope(session):
+        head = locked_head(session)
+        for name in sorted(pending):
+            _reseal(session.connection(), keyring, head, name, sorted(pending[name]))
+        head.mac = head_mac(keyring, head)
+        session.add(head)
+
+
+def _reseal(
+    conn: Connection, keyring: Keyring, head: AuditHead, name: str, row_ids: list[int]
+) -> None:
+    table = _table(name)
+    pk = _pk(table)
+    for start in range(0, len(row_ids), _BATCH):
+        chunk = row_ids[start : start + _BATCH]
+        rows = {r[pk.name]: r for r in conn.execute(select(table).where(pk.in_(chunk))).mappings()}
+        query = select(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id.in_(chunk))
+        seals = {s.row_id: s for s in conn.execute(query)}
+        for row_id in chunk:
+            _reseal_one(conn, keyring, head, name, rows.get(row_id), seals.get(row_id))
+
+
+def _reseal_one(
+    conn: Connection,
+    keyring: Keyring,
+    head: AuditHead,
+    name: str,
+    row: RowMapping | None,
+    seal: Any,
+) -> None:
+    if row is None:
+        if seal is not None:  # deleted through Homeward: the seal goes too
+            conn.execute(delete(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id == seal.row_id))
+            head.seal_state, head.seal_count = _xor(head.seal_state, seal.mac), head.seal_count - 1
+        return
+    if seal is not None and _holds(keyring, name, row, seal):
+        return  # flushed, but unchanged
+    version = seal.version + 1 if seal is not None else 1
+    mac = row_mac(keyring, name, row, version)
+    values = {"case_id": row[SEALED[name]], "version": version, "mac": mac}
+    row_id = row[_pk(_table(name)).name]
+    if seal is None:
+        conn.execute(insert(_SEALS).values(tbl=name, row_id=row_id, **values))
+        head.seal_count += 1
+    else:
+        where = (_SEALS.c.tbl == name) & (_SEALS.c.row_id == row_id)
+        conn.execute(update(_SEALS).where(where).values(**values))
+        head.seal_state = _xor(head.seal_state, seal.mac)
+    head.seal_state = _xor(head.seal_state, mac)
+
+
+def _holds(keyring: Keyring, name: str, row: RowMapping, seal: Any) -> bool:
+    return hmac.compare_digest(seal.mac, row_mac(keyring, name, row, seal.version))
+
+
+def reseal_all(session: Session) -> int:
+    """Seal every case-data row as it stands (the upgrade's baseline); returns the count."""
+    conn = session.connection()
+    for name, table in ((n, _table(n)) for n in SEALED):
+        mark(session, name, conn.execute(select(_pk(table))).scalars())
+    count = sum(len(ids) for ids in session.info.get(_PENDING, {}).values())
+    seal_pending(session)
+    session.flush()
+    return count
+
+
+def check_row(session: Session, name: str, row_id: int) -> None:
+    """Refuse (exit 8) to decrypt from a row that does not match its seal: it was changed,
+    swapped or replayed outside Homeward. Rows this transaction wrote are not sealed yet."""
+    session.flush()
+    if row_id in session.info.get(_PENDING, {}).get(name, ()) or not sealing(session):
+        return
+    table = _table(name)
+    conn = session.connection()
+    with system_scope(session):
+        row = conn.execute(select(table).where(_pk(table) == row_id)).mappings().first()
+        query = select(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id == row_id)
+        seal = conn.execute(query).first()
+    if row is None and seal is None:
+        return
+    if row is None or seal is None or seal.mac != row_mac(load_keyring(), name, row, seal.version):
+        raise DecryptionFailed(
+            f"{name} row {row_id} does not match its seal (changed, swapped or removed "
+            "outside Homeward); nothing was decrypted: run `homeward audit verify`"
+        )
+
+
+@dataclass(frozen=True)
+class SealSum:
+    """What the seals add up to, as the audit head should record it."""
+
+    count: int
+    state: str
+
+
+def verify_seals(session: Session, keyring: Keyring) -> tuple[str | None, SealSum]:
+    """Every sealed row against its seal: the first problem (or None) and the seals' sum."""
+    conn, total, state = session.connection(), 0, ZERO
+    with system_scope(session):
+        seen = {r.tbl for r in conn.execute(select(_SEALS.c.tbl).distinct())}
+        if unknown := seen - set(SEALED):
+            return f"row seals name an unknown table {sorted(unknown)[0]}", SealSum(0, ZERO)
+        for name in SEALED:
+            problem, count, part = _verify_table(conn, keyring, name)
+            if problem:
+                return problem, SealSum(0, ZERO)
+            total, state = total + count, _xor(state, part)
+    return None, SealSum(total, state)
+
+
+def _verify_table(conn: Connection, keyring: Keyring, name: str) -> tuple[str | None, int, str]:
+    table = _table(name)
+    pk = _pk(table)
+    query = select(_SEALS).where(_SEALS.c.tbl == name).order_by(_SEALS.c.row_id)
+    seals = {s.row_id: s for s in conn.execute(query)}
+    state, count = ZERO, 0
+    for row in conn.execute(select(table).order_by(pk)).mappings():
+        row_id = row[pk.name]
+        seal = seals.pop(row_id, None)
+        if seal is None:
+            return f"{name} row {row_id} has no seal: written outside Homeward", 0, ZERO
+        if not hmac.compare_digest(seal.mac, row_mac(keyring, name, row, seal.version)):
+            return f"{name} row {row_id} does not match its seal: altered outside Homeward", 0, ZERO
+        state, count = _xor(state, seal.mac), count + 1
+    if seals:
+        return f"{name} row {min(seals)} was deleted outside Homeward", 0, ZERO
+    return None, count, state
