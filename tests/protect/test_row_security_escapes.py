@@ -156,10 +156,9 @@ def test_a_scope_ends_with_its_transaction(app_login):
 def test_every_escape_is_refused(app_login, capsys):
     conn, values = app_login
     escaped = [name for name, steps in ESCAPES.items() if _reads_foreign_row(conn, steps, values)]
+    tally = f"{len(ESCAPES)} escapes tried, {len(ESCAPES) - len(escaped)} refused"
     with capsys.disabled():
-        print(
-            f"\nrow security: {len(ESCAPES)} escapes tried, {len(ESCAPES) - len(escaped)} refused"
-        )  # noqa: T201
+        print(f"\nrow security: {tally}")  # noqa: T201
     assert escaped == []
 
 
