@@ -165,7 +165,8 @@ def db_url(_template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         url = f"sqlite:///{target}"
     else:
         _truncate_all(_template_db)
-        url = login_url(_template_db, SYSTEM_LOGIN)  # not the owner: row security applies
+        login = APP_LOGIN if os.environ.get("HOMEWARD_TEST_PG_LOGIN") == "app" else SYSTEM_LOGIN
+        url = login_url(_template_db, login)  # not the owner: row security applies
     monkeypatch.setenv("HOMEWARD_DATABASE_URL", url)
     _reset_caches()
     yield url

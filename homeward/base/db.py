@@ -29,7 +29,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from homeward.base.errors import Conflict, InvalidInput
+from homeward.base.errors import Conflict, InvalidInput, Refused
 from homeward.base.files import PRIVATE, tighten
 from homeward.base.settings import get_settings
 
@@ -130,6 +130,17 @@ def act_as(session: Session | Connection, org_id: int, staff_id: int | None = No
 
 
 _SYSTEM_DEPTH = "homeward.system_depth"
+_MAY = "homeward.may_act_for_system"
+
+
+def may_act_for_system(session: Session | Connection) -> bool:
+    """Whether this login may act for the system (PostgreSQL: the system login; SQLite: yes)."""
+    if not is_postgres(session):
+        return True
+    if _MAY not in session.info:
+        query = text("SELECT pg_has_role(session_user, 'homeward_system_scope', 'MEMBER')")
+        session.info[_MAY] = bool(session.execute(query).scalar_one())
+    return bool(session.info[_MAY])
 
 
 @contextmanager
@@ -140,6 +151,11 @@ def system_scope(session: Session | Connection) -> Iterator[None]:
     Blocks nest: an inner one (the case-history listeners, inside a scheduler's command) leaves
     the outer one acting for the system when it ends; only the outermost stops it."""
     depth = session.info.get(_SYSTEM_DEPTH, 0)
+    if depth == 0 and not may_act_for_system(session):  # the database refuses it anyway
+        raise Refused(
+            "database: this step acts for every organisation; run it under the system login "
+            "(see `homeward db roles`), not the app's"
+        )
     if depth == 0:
         _call(session, "SELECT homeward_system(true)")
     session.info[_SYSTEM_DEPTH] = depth + 1

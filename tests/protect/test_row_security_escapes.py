@@ -11,7 +11,8 @@ from sqlalchemy import text
 
 from tests import factories as f
 from tests import signin
-from tests.conftest import APP_LOGIN, BACKEND, login_url
+from tests.cli.runner import run_cli
+from tests.conftest import APP_LOGIN, BACKEND, _reset_caches, login_url
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="row security is PostgreSQL's")
 
@@ -168,3 +169,96 @@ def test_the_owners_login_reads_the_case_so_the_check_can_see_it(app_login, _tem
     url = _template_db.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url) as owner:
         assert _reads_foreign_row(owner, ["SELECT homeward_act_for({owner_org}, NULL)"], values)
+
+
+def test_db_roles_makes_an_app_login_that_cannot_act_for_the_system(
+    db_url, _template_db, capsys, monkeypatch
+):
+    shown = run_cli(capsys, monkeypatch, "db", "roles", "--app-login", "x", "--system-login", "x")
+    assert shown.code == 2 and "must differ" in shown.err
+    printed = run_cli(
+        capsys, monkeypatch, "db", "roles", "--app-login", "hw_t_app", "--system-login", "hw_t_sys"
+    )
+    assert (
+        printed.code == 0 and "GRANT homeward_app, homeward_system_scope TO hw_t_sys" in printed.out
+    )
+    monkeypatch.setenv("HOMEWARD_DATABASE_URL", _template_db)  # the owner issues them
+    _reset_caches()
+    args = ("db", "roles", "--app-login", "hw_t_app", "--system-login", "hw_t_sys", "--apply")
+    assert run_cli(capsys, monkeypatch, *args).code == 0
+    assert run_cli(capsys, monkeypatch, *args).code == 0  # again: nothing to add
+    for login, may in (("hw_t_app", False), ("hw_t_sys", True)):
+        url = login_url(db_url, login).replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url) as conn, conn.cursor() as cursor:
+            try:
+                cursor.execute(b"SELECT homeward_system(true)")
+                took = True
+            except psycopg.Error:
+                took = False
+        assert took is may
+
+
+def _as_app_login(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOMEWARD_DATABASE_URL", login_url(db_url, APP_LOGIN))
+    _reset_caches()
+
+
+def test_a_staff_journey_runs_under_the_app_login(db_url, engine, capsys, monkeypatch):
+    f.seed()
+    _as_app_login(db_url, monkeypatch)
+
+    def cli(*args: str, stdin: str = "") -> None:
+        done = run_cli(capsys, monkeypatch, "--as", *args, stdin=stdin)
+        assert done.code == 0, (args, done.err)
+        return done
+
+    person = '{"given_name": "Zenobia", "family_name": "Canarycanary"}'
+    ref = cli(f.COORD, "case", "start", "--person", "-", stdin=person).out.split()[1]
+    with engine.connect() as conn:
+        ids = conn.execute(text("SELECT id FROM checklist_item ORDER BY id")).scalars().all()
+    for item in ids:
+        cli(f.COORD, "items", "done", str(item))
+    cli(
+        f.COORD,
+        "case",
+        "advance",
+        ref,
+        "record_consent",
+        "--set",
+        "method=signed",
+        "--set",
+        "language=RO",
+        "--set",
+        "interpreter=true",
+    )
+    cli(f.COORD, "case", "show", ref)
+    cli(f.COORD, "case", "history", ref)
+    cli(f.COORD, "case", "list")
+    cli(f.COORD, "items", "list")
+    for org in ("iom-ro", "adpare"):
+        cli(
+            f.COORD,
+            "consent",
+            "give",
+            ref,
+            "--purpose",
+            "sharing",
+            "--org",
+            org,
+            "--method",
+            "signed",
+            "--language",
+            "ro",
+        )
+    with engine.connect() as conn:
+        item = conn.execute(text("SELECT max(id) FROM checklist_item")).scalar_one()
+    cli(f.COORD, "items", "handoff", str(item), "--to", "adpare")
+    cli("cw@adpare.example.org", "items", "reject", str(item), "--reason", "not ours")
+    cli(f.COORD, "case", "handoff", ref, "--to", "iom-ro")
+    cli("coord@iom-ro.example.org", "case", "accept", ref)
+    with engine.connect() as conn:  # the notices of each handoff and answer were queued
+        queued = conn.execute(text("SELECT count(*) FROM outbox_message")).scalar_one()
+    assert queued >= 4
+    # Across organisations is the system login's: the app's is told so, in one line.
+    stages = run_cli(capsys, monkeypatch, "--as", f.SUPERVISOR, "report", "stages")
+    assert stages.code == 4 and "system login" in stages.err

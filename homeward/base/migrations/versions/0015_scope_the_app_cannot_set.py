@@ -21,7 +21,9 @@ Policies call ``homeward_current_org()``, ``homeward_current_staff()`` and
 ``homeward_is_system()``. The app's cross-organisation facts are narrow functions instead of
 the whole system scope: whether a case_ref or programme code is taken, a case's committed
 version, which cases hold a possible duplicate (ids only). ``request_key`` rows are their
-actor's; ``case_key`` rows follow ``homeward_case_touched``. Every definer function sets
+actor's; ``case_key`` rows follow ``homeward_case_touched``; an organisation offered a handoff
+still reads it, its item and the case row (codes, no personal data) after answering (the notice of its answer is written in its
+transaction). Every definer function sets
 ``search_path = pg_catalog, public, pg_temp`` so no temporary table can stand in for ours.
 
 ``homeward_db_clock`` lets a test database's owner shift the clock session expiry is judged
@@ -144,6 +146,11 @@ CREATE FUNCTION homeward_programme_code_taken(wanted text) RETURNS boolean
 LANGUAGE sql STABLE {SAFE} AS $$
     SELECT EXISTS (SELECT 1 FROM public.programme WHERE code = wanted)
 $$;
+CREATE FUNCTION homeward_item_offered(iid integer) RETURNS boolean
+LANGUAGE sql STABLE {SAFE} AS $$
+    SELECT EXISTS (SELECT 1 FROM public.handoff h WHERE h.item_id = iid
+                   AND h.to_org_id = public.homeward_current_org())
+$$;
 CREATE FUNCTION homeward_case_version(cid integer) RETURNS integer
 LANGUAGE sql STABLE {SAFE} AS $$ SELECT version FROM public.return_case WHERE id = cid $$;
 CREATE FUNCTION homeward_possible_duplicates(token text) RETURNS SETOF integer
@@ -164,6 +171,7 @@ FUNCTIONS = (
     "homeward_system(boolean)",
     "homeward_case_refs_taken(text[])",
     "homeward_programme_code_taken(text)",
+    "homeward_item_offered(integer)",
     "homeward_case_version(integer)",
     "homeward_possible_duplicates(text)",
 )
@@ -217,6 +225,12 @@ POLICIES = {
     "request_key": f"({SYSTEM}) OR actor_id = homeward_current_staff()",
     "case_key": "homeward_case_touched(case_id)",
 }
+# What an organisation offered a handoff still reads after it answered (its notice needs it).
+READ_ONLY = {
+    "return_case": f"{POLICIES['return_case']} OR homeward_case_touched(id)",
+    "handoff": f"homeward_case_visible(case_id) OR to_org_id = {ORG}",
+    "checklist_item": "homeward_case_visible(case_id) OR homeward_item_offered(id)",
+}
 
 
 def upgrade() -> None:
@@ -229,6 +243,8 @@ def upgrade() -> None:
     op.execute(TOUCHED)
     for table, rule in POLICIES.items():
         op.execute(f"ALTER POLICY homeward_scope ON {table} USING ({rule}) WITH CHECK ({rule})")
+    for table, rule in READ_ONLY.items():
+        op.execute(f"ALTER POLICY homeward_scope ON {table} USING ({rule})")
 
 
 OLD_SYSTEM = "coalesce(current_setting('homeward.system', true), '') = 'on'"
@@ -248,6 +264,8 @@ def downgrade() -> None:
     }
     for table, rule in old.items():
         op.execute(f"ALTER POLICY homeward_scope ON {table} USING ({rule}) WITH CHECK ({rule})")
+    for table in ("handoff", "checklist_item"):
+        op.execute(f"ALTER POLICY homeward_scope ON {table} USING (homeward_case_visible(case_id))")
     for body in (VISIBLE, TOUCHED):  # as 0008 left them: reading the settings
         body = body.replace("public.homeward_current_org()", OLD_ORG)
         op.execute(body.replace("public.homeward_is_system()", f"({OLD_SYSTEM})"))
