@@ -36,7 +36,7 @@ from homeward.protection.vault import read_person
 from statemachines.cases import get_case
 from tests import factories as f
 from tests.cli.runner import run_cli
-from tests.conftest import BACKEND, PG_ADMIN_URL, _pg_admin, _reset_caches
+from tests.conftest import BACKEND, PG_ADMIN_URL, _pg_admin, _reset_caches, login_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = (f.CANARY.given_name, f.CANARY.family_name, "700 000 111")
@@ -271,9 +271,7 @@ def test_backup_as_a_user_bound_by_row_security_is_refused(db_url, tmp_path, cap
         conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
     file = tmp_path / "homeward.backup"
     try:
-        assert "//postgres@" in db_url
-        monkeypatch.setenv("HOMEWARD_DATABASE_URL", db_url.replace("//postgres@", f"//{role}@"))
-        monkeypatch.delenv("HOMEWARD_DB_ROLE")
+        monkeypatch.setenv("HOMEWARD_DATABASE_URL", login_url(db_url, role))
         _reset_caches()
         refused = run_cli(capsys, monkeypatch, "backup", str(file))
         assert refused.code == Refused.exit_code and "BYPASSRLS" in refused.err
