@@ -77,6 +77,11 @@ def _install_sqlite_hooks(
 def make_engine(url: str | None = None) -> Engine:
     """Create an engine for ``url`` (default: the configured database URL)."""
     settings = get_settings()
+    if settings.db_role:  # SET ROLE from the owner's login is undone by RESET ROLE
+        raise InvalidInput(
+            "HOMEWARD_DB_ROLE: no longer used; log the app in with its own login "
+            "(`homeward db roles`) in HOMEWARD_DATABASE_URL and unset HOMEWARD_DB_ROLE"
+        )
     url = normalise_url(url or settings.database_url)
     try:
         parsed = make_url(url)
@@ -90,11 +95,6 @@ def make_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"timeout": timeout})
         _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms, settings.sqlite_synchronous)
         return engine
-    if settings.db_role:  # SET ROLE from the owner's login is undone by RESET ROLE
-        raise InvalidInput(
-            "HOMEWARD_DB_ROLE: no longer used; log the app in with its own login "
-            "(`homeward db roles`) in HOMEWARD_DATABASE_URL and unset HOMEWARD_DB_ROLE"
-        )
     return create_engine(url, pool_pre_ping=True)
 
 
