@@ -31,6 +31,7 @@ by (a test runs on a simulated clock); it is empty, so no shift, everywhere else
 """
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from alembic import op
 
@@ -49,7 +50,7 @@ DO $$ BEGIN
     END IF;
 END $$;
 GRANT homeward_system_scope TO CURRENT_USER;
-CREATE TABLE homeward_scope (
+CREATE UNLOGGED TABLE homeward_scope (
     pid integer PRIMARY KEY, xact bigint NOT NULL, org_id integer, staff_id integer,
     system boolean NOT NULL DEFAULT false);
 CREATE TABLE homeward_db_clock (id integer PRIMARY KEY CHECK (id = 1), shift interval NOT NULL);
@@ -180,11 +181,15 @@ VISIBLE = f"""
 CREATE OR REPLACE FUNCTION homeward_case_visible(cid integer) RETURNS boolean
 LANGUAGE plpgsql STABLE {SAFE} AS $$
 DECLARE
-    org integer := public.homeward_current_org();
+    scope public.homeward_scope;  -- read once: this runs for every row a policy checks
+    org integer;
 BEGIN
-    IF public.homeward_is_system() THEN
+    SELECT * INTO scope FROM public.homeward_scope
+    WHERE pid = pg_backend_pid() AND xact = txid_current();
+    IF coalesce(scope.system, false) THEN
         RETURN true;
     END IF;
+    org := scope.org_id;
     IF org IS NULL THEN
         RAISE EXCEPTION 'homeward: this transaction acts for no organisation';
     END IF;
@@ -216,20 +221,28 @@ BEGIN
 END $$
 """
 
-SYSTEM = "homeward_is_system()"
-ORG = "homeward_current_org()"
+# Scalar subqueries: PostgreSQL computes each once per statement (an InitPlan), not per row.
+SYSTEM = "(SELECT homeward_is_system())"
+ORG = "(SELECT homeward_current_org())"
+SEEN = f"{SYSTEM} OR homeward_case_visible(case_id)"
+TOUCHED_BY = f"{SYSTEM} OR homeward_case_touched(case_id)"
+OWNED = f"{SYSTEM} OR owner_org_id = {ORG}"
+# (USING, WITH CHECK) per table. An organisation offered a handoff still reads it, its item and
+# the case row after it answered (the notice of its answer is written in its transaction).
 POLICIES = {
-    "return_case": f"({SYSTEM}) OR owner_org_id = {ORG} OR homeward_case_visible(id)",
-    "programme": f"({SYSTEM}) OR org_id = {ORG}",
-    "imported_case": f"({SYSTEM}) OR (org_id = {ORG} AND homeward_case_visible(case_id))",
-    "request_key": f"({SYSTEM}) OR actor_id = homeward_current_staff()",
-    "case_key": "homeward_case_touched(case_id)",
-}
-# What an organisation offered a handoff still reads after it answered (its notice needs it).
-READ_ONLY = {
-    "return_case": f"{POLICIES['return_case']} OR homeward_case_touched(id)",
-    "handoff": f"homeward_case_visible(case_id) OR to_org_id = {ORG}",
-    "checklist_item": "homeward_case_visible(case_id) OR homeward_item_offered(id)",
+    "return_case": (f"{OWNED} OR homeward_case_touched(id)", f"{OWNED} OR homeward_case_visible(id)"),
+    "case_participant": (SEEN, SEEN),
+    "consent": (SEEN, SEEN),
+    "beneficiary": (SEEN, SEEN),
+    "enrolment": (SEEN, SEEN),
+    "item_change": (SEEN, SEEN),
+    "case_event": (SEEN, TOUCHED_BY),
+    "handoff": (f"{SEEN} OR to_org_id = {ORG}", TOUCHED_BY),
+    "checklist_item": (f"{SEEN} OR homeward_item_offered(id)", SEEN),
+    "case_key": (TOUCHED_BY, TOUCHED_BY),
+    "programme": (f"{SYSTEM} OR org_id = {ORG}",) * 2,
+    "imported_case": (f"{SYSTEM} OR (org_id = {ORG} AND homeward_case_visible(case_id))",) * 2,
+    "request_key": (f"{SYSTEM} OR actor_id = (SELECT homeward_current_staff())",) * 2,
 }
 
 
@@ -241,10 +254,8 @@ def upgrade() -> None:
         op.execute(f"ALTER FUNCTION {function} OWNER TO homeward_definer")
     op.execute(VISIBLE)
     op.execute(TOUCHED)
-    for table, rule in POLICIES.items():
-        op.execute(f"ALTER POLICY homeward_scope ON {table} USING ({rule}) WITH CHECK ({rule})")
-    for table, rule in READ_ONLY.items():
-        op.execute(f"ALTER POLICY homeward_scope ON {table} USING ({rule})")
+    for table, (using, check) in POLICIES.items():
+        op.execute(f"ALTER POLICY homeward_scope ON {table} USING ({using}) WITH CHECK ({check})")
 
 
 OLD_SYSTEM = "coalesce(current_setting('homeward.system', true), '') = 'on'"
@@ -254,21 +265,22 @@ OLD_ORG = "nullif(current_setting('homeward.org_id', true), '')::integer"
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    old = {
+    old_visible, old_touched = "homeward_case_visible(case_id)", "homeward_case_touched(case_id)"
+    old = {table: old_visible for table in POLICIES}
+    old |= {
         "return_case": f"({OLD_SYSTEM}) OR owner_org_id = {OLD_ORG} OR homeward_case_visible(id)",
         "programme": f"({OLD_SYSTEM}) OR org_id = {OLD_ORG}",
         "imported_case": f"({OLD_SYSTEM}) OR (org_id = {OLD_ORG} "
         "AND homeward_case_visible(case_id))",
         "request_key": OLD_SYSTEM,
-        "case_key": "homeward_case_visible(case_id)",
     }
     for table, rule in old.items():
-        op.execute(f"ALTER POLICY homeward_scope ON {table} USING ({rule}) WITH CHECK ({rule})")
-    for table in ("handoff", "checklist_item"):
-        op.execute(f"ALTER POLICY homeward_scope ON {table} USING (homeward_case_visible(case_id))")
-    for body in (VISIBLE, TOUCHED):  # as 0008 left them: reading the settings
-        body = body.replace("public.homeward_current_org()", OLD_ORG)
-        op.execute(body.replace("public.homeward_is_system()", f"({OLD_SYSTEM})"))
+        check = old_touched if table in ("handoff", "case_event") else rule
+        op.execute(f"ALTER POLICY homeward_scope ON {table} USING ({rule}) WITH CHECK ({check})")
+    consent = "0008_consent_participation.py"  # its functions, reading the settings
+    source = (Path(__file__).parent / consent).read_text(encoding="utf-8")
+    op.execute(source.split('VISIBLE = """', 1)[1].split('"""', 1)[0])
+    op.execute(TOUCHED.replace("public.homeward_current_org()", OLD_ORG))
     for function in reversed(FUNCTIONS):
         op.execute(f"DROP FUNCTION IF EXISTS {function}")
     op.execute("DROP TABLE IF EXISTS homeward_db_clock, homeward_scope")
