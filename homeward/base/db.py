@@ -133,14 +133,38 @@ _SYSTEM_DEPTH = "homeward.system_depth"
 _MAY = "homeward.may_act_for_system"
 
 
+def _login(session: Session | Connection) -> tuple[bool, bool]:
+    """Whether this login may act for the system, and whether the schema scopes transactions
+    through definer functions (0015) yet: a restore of an older backup reads before upgrading."""
+    cached = session.info.get(_MAY) if isinstance(session, Session) else None
+    if cached is None:  # (a pooled connection outlives an upgrade: asked again each time)
+        query = text(
+            "SELECT CASE WHEN EXISTS (SELECT FROM pg_roles "
+            "WHERE rolname = 'homeward_system_scope') THEN "
+            "pg_has_role(session_user, 'homeward_system_scope', 'MEMBER') ELSE false END, "
+            "to_regprocedure('homeward_system(boolean)') IS NOT NULL"
+        )
+        may, scoped = session.execute(query).one()
+        cached = (bool(may), bool(scoped))
+        session.info[_MAY] = cached
+    found: tuple[bool, bool] = cached
+    return found
+
+
 def may_act_for_system(session: Session | Connection) -> bool:
     """Whether this login may act for the system (PostgreSQL: the system login; SQLite: yes)."""
+    return not is_postgres(session) or _login(session)[0] or not _login(session)[1]
+
+
+def _system(session: Session | Connection, on: bool) -> None:
     if not is_postgres(session):
-        return True
-    if _MAY not in session.info:
-        query = text("SELECT pg_has_role(session_user, 'homeward_system_scope', 'MEMBER')")
-        session.info[_MAY] = bool(session.execute(query).scalar_one())
-    return bool(session.info[_MAY])
+        return
+    if _login(session)[1]:
+        session.execute(text("SELECT homeward_system(:on)"), {"on": on})
+    else:  # a schema before 0015, read by its owner before the upgrade
+        session.execute(
+            text("SELECT set_config('homeward.system', :v, true)"), {"v": "on" if on else "off"}
+        )
 
 
 @contextmanager
@@ -157,7 +181,7 @@ def system_scope(session: Session | Connection) -> Iterator[None]:
             "(see `homeward db roles`), not the app's"
         )
     if depth == 0:
-        _call(session, "SELECT homeward_system(true)")
+        _system(session, True)
     session.info[_SYSTEM_DEPTH] = depth + 1
     try:
         yield
@@ -166,7 +190,7 @@ def system_scope(session: Session | Connection) -> Iterator[None]:
     finally:
         session.info[_SYSTEM_DEPTH] = depth
         if depth == 0:
-            _call(session, "SELECT homeward_system(false)")
+            _system(session, False)
 
 
 @lru_cache(maxsize=8)

@@ -49,3 +49,43 @@ def role_statements(*, app_login: str, system_login: str) -> list[str]:
         statements.append(f"GRANT {', '.join(_GROUPS[kind])} TO {login}")
     statements.append(f"REVOKE homeward_system_scope FROM {logins['app']}")
     return statements
+
+
+# What migration 0015 sets up for the scope, given back after a restore that skipped the
+# archive's owners and grants (``GRANT ... ON ALL TABLES`` to ``homeward_app`` would otherwise
+# let the app's login write its own scope, and the definer functions would run as whoever
+# restored). Nothing happens on a database older than 0015: its upgrade makes all this.
+SCOPE_FUNCTIONS = (
+    "homeward_scope_row()",
+    "homeward_current_org()",
+    "homeward_current_staff()",
+    "homeward_is_system()",
+    "homeward_set_scope(integer, integer)",
+    "homeward_act(text)",
+    "homeward_act_run(text, text)",
+    "homeward_act_for(integer, integer)",
+    "homeward_system(boolean)",
+    "homeward_case_refs_taken(text[])",
+    "homeward_programme_code_taken(text)",
+    "homeward_item_offered(integer)",
+    "homeward_case_version(integer)",
+    "homeward_possible_duplicates(text)",
+)
+_OWNED = "\n".join(
+    f"        ALTER FUNCTION {f} OWNER TO homeward_definer;" for f in SCOPE_FUNCTIONS
+)
+_SECURE = """
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_system_scope') THEN
+        CREATE ROLE homeward_system_scope NOLOGIN;
+    END IF;
+    IF to_regclass('public.homeward_scope') IS NOT NULL THEN
+        REVOKE ALL ON public.homeward_scope, public.homeward_db_clock FROM PUBLIC, homeward_app;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON public.homeward_scope TO homeward_definer;
+        GRANT SELECT ON public.homeward_db_clock TO homeward_definer;
+OWNED
+        REVOKE EXECUTE ON FUNCTION homeward_set_scope(integer, integer) FROM PUBLIC;
+    END IF;
+END $$
+"""
+SECURE_SCOPE = _SECURE.replace("OWNED", _OWNED)  # function names from the tuple above
