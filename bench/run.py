@@ -49,6 +49,17 @@ NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)  # a Monday morning, after the dig
 PG_ADMIN = os.environ.get(
     "HOMEWARD_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+# The sweeps run as a system login that owns nothing (row security applies; the migrations
+# create the same groups if missing, so making them first is harmless).
+_SYSTEM_LOGIN = """DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_app') THEN
+        CREATE ROLE homeward_app NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_system_scope') THEN
+        CREATE ROLE homeward_system_scope NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_bench_system') THEN
+        CREATE ROLE homeward_bench_system LOGIN; END IF;
+    GRANT homeward_app, homeward_system_scope TO homeward_bench_system;
+END $$"""
 TARGETS = {
     "sweep_seconds": 10.0,
     "ratio": 50.0,
@@ -321,11 +332,13 @@ class Backend:
         admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{database}"'))
+            conn.execute(text(_SYSTEM_LOGIN))
         admin.dispose()
         self.made.append(database)
-        url = make_url(PG_ADMIN).set(database=database).render_as_string(hide_password=False)
-        owner = {**base, "HOMEWARD_DATABASE_URL": url}
-        return owner, {**owner, "HOMEWARD_DB_ROLE": "homeward_app"}
+        url = make_url(PG_ADMIN).set(database=database)
+        owner = {**base, "HOMEWARD_DATABASE_URL": url.render_as_string(hide_password=False)}
+        system = url.set(username="homeward_bench_system", password=None)  # owns nothing
+        return owner, {**owner, "HOMEWARD_DATABASE_URL": system.render_as_string()}
 
     def drop_all(self) -> None:
         if not self.made:

@@ -17,7 +17,6 @@ from transitions import MachineError
 
 from homeward.base.caseref import checked_ref, new_case_ref
 from homeward.base.countries import check_country
-from homeward.base.db import system_scope
 from homeward.base.errors import Conflict, InvalidInput, Refused
 from homeward.base.models import (
     PARTICIPANT_KINDS,
@@ -33,6 +32,7 @@ from homeward.protection.access import can_see, case_not_found, ensure_can_see
 from homeward.protection.permissions import Action, ensure
 from homeward.protection.vault import PersonIn
 from homeward.records.audit import record_event
+from homeward.records.crossorg import refs_taken
 from homeward.records.directory import get_org
 from homeward.records.locking import bump, check_version
 from statemachines import steps
@@ -177,9 +177,7 @@ def start_case(
 def _unused_ref(session: Session) -> str:
     for _ in range(20):
         ref = new_case_ref()
-        with system_scope(session):  # unique across every organisation's cases
-            taken = session.exec(select(Case.id).where(Case.case_ref == ref)).first()
-        if taken is None:
+        if not refs_taken(session, [ref]):  # unique across every organisation's cases
             return ref
     raise Conflict("could not draw an unused case_ref; try again")  # pragma: no cover
 

@@ -26,6 +26,8 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.5")
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from homeward.base import db as homeward_db
@@ -124,11 +126,37 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     engine = homeward_db.make_engine(url)
     upgrade(engine)
+    with engine.begin() as conn:  # sessions issued on a simulated clock are live to the database
+        conn.execute(text("INSERT INTO homeward_db_clock VALUES (1, '-100 years')"))
     engine.dispose()
+    _make_logins(admin)
     yield url
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+APP_LOGIN, SYSTEM_LOGIN = "homeward_test_app", "homeward_test_system"
+
+
+def _make_logins(admin: Engine) -> None:
+    """The app's login and the system login, as ``homeward db roles`` makes them (no password:
+    the test server trusts 127.0.0.1). Neither owns a table."""
+    for login, groups in (
+        (APP_LOGIN, "homeward_app"),
+        (SYSTEM_LOGIN, "homeward_app, homeward_system_scope"),
+    ):
+        with admin.connect() as conn:
+            try:
+                conn.execute(text(f"CREATE ROLE {login} LOGIN"))
+            except DBAPIError:  # made before, or by a concurrent session
+                pass
+            conn.execute(text(f"GRANT {groups} TO {login}"))
+
+
+def login_url(url: str, login: str) -> str:
+    """``url`` with ``login`` as its user."""
+    return make_url(url).set(username=login, password=None).render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -139,9 +167,9 @@ def db_url(_template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         shutil.copy(_template_db, target)
         url = f"sqlite:///{target}"
     else:
-        url = _template_db
-        _truncate_all(url)
-        monkeypatch.setenv("HOMEWARD_DB_ROLE", "homeward_app")  # not the owner: row security
+        _truncate_all(_template_db)
+        login = APP_LOGIN if os.environ.get("HOMEWARD_TEST_PG_LOGIN") == "app" else SYSTEM_LOGIN
+        url = login_url(_template_db, login)  # not the owner: row security applies
     monkeypatch.setenv("HOMEWARD_DATABASE_URL", url)
     _reset_caches()
     yield url
@@ -158,16 +186,16 @@ def _truncate_all(url: str) -> None:
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
+def engine(db_url: str, _template_db: str) -> Iterator[Engine]:
     """An administrator's engine on this test's database, for looking under the hood.
 
     On PostgreSQL it connects as the superuser, which row security does not restrict; the app
-    itself (``homeward.base.db.get_engine``) acts as ``homeward_app`` and is restricted.
+    itself (``homeward.base.db.get_engine``) logs in as a login that owns nothing.
     """
     if BACKEND == "sqlite":
         yield homeward_db.get_engine()
         return
-    admin = create_engine(homeward_db.normalise_url(db_url))
+    admin = create_engine(homeward_db.normalise_url(_template_db))
     yield admin
     admin.dispose()
 

@@ -35,7 +35,7 @@ def acting(*, session: Session, email: str) -> StaffMember:
     """Act as the staff member with ``email`` in this transaction, for tests that call the
     engine below the commands layer (the product itself only acts for a proven principal)."""
     staff = get_staff(session=session, email=email)
-    act_as(session, staff.org_id)
+    act_as(session, staff.org_id, staff.id)
     return staff
 
 

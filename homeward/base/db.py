@@ -5,10 +5,12 @@ a crash; ``HOMEWARD_SQLITE_SYNCHRONOUS=NORMAL`` trades that for faster commits),
 and a busy timeout; a write session opens its transaction with ``BEGIN IMMEDIATE`` so two
 writers queue instead of failing mid-transaction.
 Reads use a deferred transaction. PostgreSQL uses its defaults (READ COMMITTED) plus the
-optimistic lock on ``Case.version``. With ``HOMEWARD_DB_ROLE`` set, PostgreSQL connections act
-as that role, not the tables' owner, so the row-security policies of migration 0005 apply:
-each transaction says which organisation it acts for (``act_as``) or that it is the system
-(``system_scope``); a transaction that says neither cannot read case data at all.
+optimistic lock on ``Case.version``. On PostgreSQL the app logs in with a login of its own
+that owns nothing (``homeward db roles``), so the row-security policies apply; the scope of a
+transaction is set by definer functions the login cannot bypass (migration 0015): a signed-in
+person's session token names the organisation (``act_for_token``), and only the system login
+(the scheduler's, the operator's) may name one itself (``act_as``) or act for the system
+(``system_scope``). A transaction that says none of these cannot read case data at all.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from homeward.base.errors import Conflict, InvalidInput
+from homeward.base.errors import Conflict, InvalidInput, Refused
 from homeward.base.files import PRIVATE, tighten
 from homeward.base.settings import get_settings
 
@@ -78,6 +80,11 @@ def _install_sqlite_hooks(
 def make_engine(url: str | None = None) -> Engine:
     """Create an engine for ``url`` (default: the configured database URL)."""
     settings = get_settings()
+    if settings.db_role:  # SET ROLE from the owner's login is undone by RESET ROLE
+        raise InvalidInput(
+            "HOMEWARD_DB_ROLE: no longer used; log the app in with its own login "
+            "(`homeward db roles`) in HOMEWARD_DATABASE_URL and unset HOMEWARD_DB_ROLE"
+        )
     url = normalise_url(url or settings.database_url)
     try:
         parsed = make_url(url)
@@ -91,46 +98,94 @@ def make_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"timeout": timeout})
         _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms, settings.sqlite_synchronous)
         return engine
-    engine = create_engine(url, pool_pre_ping=True)
-    if settings.db_role:
-        _install_role(engine, settings.db_role)
-    return engine
+    return create_engine(url, pool_pre_ping=True)
 
 
-def _install_role(engine: Engine, role: str) -> None:
-    """Every pooled connection acts as ``role`` (not the tables' owner: row security applies)."""
-
-    @event.listens_for(engine, "connect")
-    def _set_role(dbapi_conn: Any, _record: Any) -> None:
-        with dbapi_conn.cursor() as cursor:
-            cursor.execute(f'SET ROLE "{role}"')
-        dbapi_conn.commit()
-
-
-def _set(session: Session | Connection, name: str, value: str) -> None:
+def is_postgres(session: Session | Connection) -> bool:
+    """Whether ``session`` talks to PostgreSQL (row security and its definer functions)."""
     bind = session.get_bind() if isinstance(session, Session) else session
-    if bind.dialect.name == "postgresql":
-        session.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
+    return bind.dialect.name == "postgresql"
 
 
-def act_as(session: Session | Connection, org_id: int) -> None:
-    """Row security (PostgreSQL): this transaction acts for organisation ``org_id``."""
-    _set(session, "homeward.org_id", str(org_id))
+def _call(session: Session | Connection, sql: str, **params: Any) -> None:
+    if is_postgres(session):
+        session.execute(text(sql), params)
+
+
+def act_for_token(session: Session | Connection, token: str) -> None:
+    """Row security (PostgreSQL): act for the organisation of the live session ``token`` opens
+    (the database checks the session itself; refused if it is unknown, ended or expired)."""
+    _call(session, "SELECT homeward_act(:t)", t=token)
+
+
+def act_for_run(session: Session | Connection, run_id: str, session_id: str) -> None:
+    """Row security (PostgreSQL): act for the person whose run grant, of session
+    ``session_id`` (not ended), is bound to the Prefect run ``run_id``."""
+    _call(session, "SELECT homeward_act_run(:r, :s)", r=run_id, s=session_id)
+
+
+def act_as(session: Session | Connection, org_id: int, staff_id: int | None = None) -> None:
+    """Row security (PostgreSQL): this transaction acts for organisation ``org_id`` (and staff
+    member ``staff_id``, whose request keys it then sees).
+
+    Only a login holding ``homeward_system_scope`` may (the app's login is refused)."""
+    _call(session, "SELECT homeward_act_for(:o, :s)", o=org_id, s=staff_id)
 
 
 _SYSTEM_DEPTH = "homeward.system_depth"
+_MAY = "homeward.may_act_for_system"
+
+
+def _login(session: Session | Connection) -> tuple[bool, bool]:
+    """Whether this login may act for the system, and whether the schema scopes transactions
+    through definer functions (0015) yet: a restore of an older backup reads before upgrading."""
+    cached = session.info.get(_MAY) if isinstance(session, Session) else None
+    if cached is None:  # (a pooled connection outlives an upgrade: asked again each time)
+        query = text(
+            "SELECT CASE WHEN EXISTS (SELECT FROM pg_roles "
+            "WHERE rolname = 'homeward_system_scope') THEN "
+            "pg_has_role(session_user, 'homeward_system_scope', 'MEMBER') ELSE false END, "
+            "to_regprocedure('homeward_system(boolean)') IS NOT NULL"
+        )
+        may, scoped = session.execute(query).one()
+        cached = (bool(may), bool(scoped))
+        session.info[_MAY] = cached
+    found: tuple[bool, bool] = cached
+    return found
+
+
+def may_act_for_system(session: Session | Connection) -> bool:
+    """Whether this login may act for the system (PostgreSQL: the system login; SQLite: yes)."""
+    return not is_postgres(session) or _login(session)[0] or not _login(session)[1]
+
+
+def _system(session: Session | Connection, on: bool) -> None:
+    if not is_postgres(session):
+        return
+    if _login(session)[1]:
+        session.execute(text("SELECT homeward_system(:on)"), {"on": on})
+    else:  # a schema before 0015, read by its owner before the upgrade
+        session.execute(
+            text("SELECT set_config('homeward.system', :v, true)"), {"v": "on" if on else "off"}
+        )
 
 
 @contextmanager
 def system_scope(session: Session | Connection) -> Iterator[None]:
-    """Row security (PostgreSQL): inside the block, act for the system (sweeps, purges).
+    """Row security (PostgreSQL): inside the block, act for the system (sweeps, purges); only
+    the system login may (the app's login is refused: it asks narrow questions instead).
 
     Blocks nest: an inner one (the case-history listeners, inside a scheduler's command) leaves
     the outer one acting for the system when it ends; only the outermost stops it."""
     depth = session.info.get(_SYSTEM_DEPTH, 0)
-    session.info[_SYSTEM_DEPTH] = depth + 1
+    if depth == 0 and not may_act_for_system(session):  # the database refuses it anyway
+        raise Refused(
+            "database: this step acts for every organisation; run it under the system login "
+            "(see `homeward db roles`), not the app's"
+        )
     if depth == 0:
-        _set(session, "homeward.system", "on")
+        _system(session, True)
+    session.info[_SYSTEM_DEPTH] = depth + 1
     try:
         yield
         if isinstance(session, Session):  # write the block's changes while acting for the system:
@@ -138,7 +193,7 @@ def system_scope(session: Session | Connection) -> Iterator[None]:
     finally:
         session.info[_SYSTEM_DEPTH] = depth
         if depth == 0:
-            _set(session, "homeward.system", "off")
+            _system(session, False)
 
 
 @lru_cache(maxsize=8)

@@ -11,10 +11,11 @@ import them. A listener that raises rolls the whole change back.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from sqlmodel import Session
 
-from homeward.base.db import system_scope
+from homeward.base.db import may_act_for_system, system_scope
 from homeward.base.models import Case, CaseEvent
 
 CaseEventListener = Callable[[Session, Case, CaseEvent], None]
@@ -39,11 +40,13 @@ def unsubscribe(listener: CaseEventListener) -> None:
 def emit(session: Session, case: Case, event: CaseEvent) -> None:
     """Hand a just-recorded event to every listener, in subscription order.
 
-    Listeners act for the system (PostgreSQL row security): the organisation that caused the
-    event may not see whom it concerns (a rejected handoff no longer shows its case).
+    Under the system login listeners act for the system (PostgreSQL row security); under the
+    app's login, which may not, they act for the person's organisation, which the policies let
+    read what a notice needs (an organisation still sees the handoffs it was offered, and
+    their items, after it rejected them).
     """
     if not _listeners:
         return
-    with system_scope(session):
+    with system_scope(session) if may_act_for_system(session) else nullcontext():
         for listener in tuple(_listeners):
             listener(session, case, event)

@@ -23,13 +23,19 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
-from homeward.base.db import act_as, read_session, write_session
+from homeward.base.db import act_for_run, act_for_token, read_session, write_session
 from homeward.base.errors import NotSignedIn, Refused
 from homeward.base.migrate import ensure_schema
 from homeward.base.models import StaffMember
 from homeward.crypt.binding import check_keyring
 from homeward.crypt.keys import load_keyring
-from homeward.protection.identity import Credential, Principal, prove
+from homeward.protection.identity import (
+    Credential,
+    Principal,
+    RunAssertion,
+    SessionToken,
+    prove,
+)
 from homeward.records.auditlog import audit
 from homeward.records.idempotency import check_key, once
 
@@ -93,6 +99,15 @@ def transaction(*, writes: bool, engine: Engine | None = None) -> Iterator[Sessi
         yield session
 
 
+def _act(session: Session, credential: Credential, principal: Principal) -> None:
+    """Row security (PostgreSQL): the database checks the credential again and acts for the
+    person's organisation; the app's login cannot name an organisation itself."""
+    if isinstance(credential, SessionToken):
+        act_for_token(session, credential.token)
+    elif isinstance(credential, RunAssertion) and principal.session_id is not None:
+        act_for_run(session, credential.run_id, principal.session_id)
+
+
 def run(
     command: Command[V],
     credential: Credential,
@@ -112,7 +127,7 @@ def run(
         principal = prove(session, credential, now)
         actor = session.get(StaffMember, principal.staff_id) if principal.staff_id else None
         if actor is not None:
-            act_as(session, actor.org_id)
+            _act(session, credential, principal)
         session.info["proof"] = principal.proof
         ctx = Context(session, principal, actor, now)
         if not command.writes:

@@ -15,11 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Table, insert, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from homeward.base.caseref import new_case_ref
 from homeward.base.clock import local_noon
-from homeward.base.db import system_scope
 from homeward.base.errors import InvalidInput, NotFound
 from homeward.base.models import (
     Beneficiary,
@@ -41,6 +40,7 @@ from homeward.protection.permissions import Action, ensure
 from homeward.protection.vault import PERSON_FIELDS
 from homeward.records import seals
 from homeward.records.auditlog import audit
+from homeward.records.crossorg import refs_taken
 from statemachines.cases import CaseIn, resolve_participants
 from statemachines.return_case import State
 from tasks.catalog import CASE_OWNER, CURRENT_VERSION, load_catalog
@@ -108,9 +108,7 @@ def _fresh_refs(session: Session, count: int) -> list[str]:
     refs: set[str] = set()
     while len(refs) < count:
         wanted = {new_case_ref() for _ in range(count - len(refs))} - refs
-        with system_scope(session):
-            taken = set(session.exec(select(Case.case_ref).where(col(Case.case_ref).in_(wanted))))
-        refs |= wanted - taken
+        refs |= wanted - refs_taken(session, wanted)
     return sorted(refs)
 
 

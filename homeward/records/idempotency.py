@@ -26,7 +26,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from homeward.base.db import system_scope
 from homeward.base.errors import Conflict, InvalidInput
 from homeward.base.models import RequestKey, StaffMember
 
@@ -92,8 +91,8 @@ def _earlier(session: Session, key: str, command: str, print_: str) -> Result:
         select(_table().c.command, _table().c.fingerprint, _table().c.result).where(
             _table().c.key == key
         )
-    ).one()
-    if row.command != command or row.fingerprint != print_ or not row.result:
+    ).one_or_none()  # PostgreSQL shows an actor only its own keys: another's is not here
+    if row is None or row.command != command or row.fingerprint != print_ or not row.result:
         raise Conflict(
             "request id: already used for a different request (another command, actor or "
             "arguments); use a new request id for this one"
@@ -127,16 +126,13 @@ def once(
     if key is None:
         return _checked(run()), False
     print_ = fingerprint(command, actor, args)
-    with system_scope(session):
-        claimed = _claim(session, key, command, print_, actor, now)
-        if not claimed:
-            return _earlier(session, key, command, print_), True
+    if not _claim(session, key, command, print_, actor, now):
+        return _earlier(session, key, command, print_), True
     result = _checked(run())
     case_id = result.get("case_id")
-    with system_scope(session):
-        session.execute(
-            update(_table())
-            .where(_table().c.key == key)
-            .values(result=result, case_id=case_id if isinstance(case_id, int) else None)
-        )
+    session.execute(
+        update(_table())
+        .where(_table().c.key == key)
+        .values(result=result, case_id=case_id if isinstance(case_id, int) else None)
+    )
     return result, False

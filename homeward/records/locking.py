@@ -9,14 +9,13 @@ so a transition and an item change on one case can never both build on the same 
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from homeward.base.db import system_scope
 from homeward.base.errors import Conflict
 from homeward.base.models import Case
+from homeward.records.crossorg import committed_version
 
 
 def changed_elsewhere(case_ref: str, current: int | None, had: int) -> Conflict:
@@ -53,10 +52,4 @@ def _committed_version(session: Session, case_id: int | None) -> int | None:
     bind = session.get_bind()
     if bind.dialect.name != "postgresql" or case_id is None:
         return None
-    engine = bind.engine
-    with engine.connect() as conn, system_scope(conn):
-        table = Case.__table__  # type: ignore[attr-defined]
-        version: int | None = conn.execute(
-            select(table.c.version).where(table.c.id == case_id)
-        ).scalar_one_or_none()
-        return version
+    return committed_version(session, case_id)

@@ -9,12 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlmodel import Session, col, select
 
 from homeward.base.caseref import checked_ref
-from homeward.base.db import system_scope
 from homeward.base.errors import Conflict, InvalidInput, NotFound
 from homeward.base.models import Case, Enrolment, Programme, ProgrammeTarget, StaffMember
 from homeward.protection.access import case_not_found, ensure_can_see
 from homeward.protection.permissions import Action, ensure
 from homeward.records.auditlog import audit
+from homeward.records.crossorg import programme_code_taken
 from homeward.reporting.indicators import INDICATORS
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
@@ -68,10 +68,7 @@ def add_programme(
 ) -> Programme:
     """Register a programme run by the actor's organisation, with its targets."""
     ensure_can_manage(session, actor)
-    taken = select(Programme.id).where(Programme.code == programme_in.code)
-    with system_scope(session):  # codes are unique across organisations, seen or not
-        exists = session.exec(taken).first() is not None
-    if exists:
+    if programme_code_taken(session, programme_in.code):  # across organisations, seen or not
         raise Conflict(f"programme {programme_in.code!r} already exists; pick another code")
     values = programme_in.model_dump(exclude={"targets"})
     programme = Programme(**values, org_id=actor.org_id, created_at=now)

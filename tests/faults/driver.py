@@ -1,7 +1,7 @@
 """A chaos driver: one process moving a set of cases forward through the real engine.
 
 Run as ``python -m tests.faults.driver --refs FILE --ack FILE --plan-seed N --seed N`` from the
-repository root, with ``HOMEWARD_DATABASE_URL`` (and on PostgreSQL ``HOMEWARD_DB_ROLE``) and
+repository root, with ``HOMEWARD_DATABASE_URL`` (on PostgreSQL a login that owns nothing) and
 ``HOMEWARD_KEY_FILE`` in the environment, as the tests set them.
 
 Each case follows a plan drawn from ``--plan-seed`` and its case_ref (the same plan however

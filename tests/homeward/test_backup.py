@@ -36,7 +36,14 @@ from homeward.protection.vault import read_person
 from statemachines.cases import get_case
 from tests import factories as f
 from tests.cli.runner import run_cli
-from tests.conftest import BACKEND, PG_ADMIN_URL, _pg_admin, _reset_caches
+from tests.conftest import (
+    APP_LOGIN,
+    BACKEND,
+    PG_ADMIN_URL,
+    _pg_admin,
+    _reset_caches,
+    login_url,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = (f.CANARY.given_name, f.CANARY.family_name, "700 000 111")
@@ -271,9 +278,7 @@ def test_backup_as_a_user_bound_by_row_security_is_refused(db_url, tmp_path, cap
         conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
     file = tmp_path / "homeward.backup"
     try:
-        assert "//postgres@" in db_url
-        monkeypatch.setenv("HOMEWARD_DATABASE_URL", db_url.replace("//postgres@", f"//{role}@"))
-        monkeypatch.delenv("HOMEWARD_DB_ROLE")
+        monkeypatch.setenv("HOMEWARD_DATABASE_URL", login_url(db_url, role))
         _reset_caches()
         refused = run_cli(capsys, monkeypatch, "backup", str(file))
         assert refused.code == Refused.exit_code and "BYPASSRLS" in refused.err
@@ -287,7 +292,8 @@ def test_backup_as_a_user_bound_by_row_security_is_refused(db_url, tmp_path, cap
 
 def assert_app_roles_hold(url: str) -> None:
     """The visibility functions belong to homeward_definer again, and row security holds for
-    the app's role: a transaction naming no organisation is refused."""
+    the app's login: a transaction naming no organisation is refused, and the login can
+    neither write the scope nor set it through the definer's own helper."""
     owner = create_engine(normalise_url(url))
     with owner.connect() as conn:
         owners = conn.execute(
@@ -295,8 +301,27 @@ def assert_app_roles_hold(url: str) -> None:
         ).scalars()
         assert set(owners) == {"homeward_definer"}
     owner.dispose()
-    with pytest.raises(DBAPIError, match="acts for no organisation"), get_engine().connect() as c:
-        c.execute(text("SELECT count(*) FROM return_case"))
+    app = create_engine(normalise_url(login_url(url, APP_LOGIN)))
+    for sql, refusal in (
+        ("SELECT count(*) FROM return_case", "acts for no organisation"),
+        (
+            "INSERT INTO homeward_scope VALUES (pg_backend_pid(), txid_current(), 1, 1, true)",
+            "permission denied",
+        ),
+        ("SELECT homeward_set_scope(1, 1)", "permission denied"),
+    ):
+        with pytest.raises(DBAPIError, match=refusal), app.connect() as conn:
+            conn.execute(text(sql))
+    app.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _the_owner_backs_up(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backups and restores are the tables' owner's (PostgreSQL: the tests' superuser)."""
+    if BACKEND == "postgres" and "db_url" in request.fixturenames:
+        request.getfixturevalue("db_url")
+        monkeypatch.setenv("HOMEWARD_DATABASE_URL", request.getfixturevalue("_template_db"))
+        _reset_caches()
 
 
 def test_backup_refuses_to_overwrite_without_force(db_url, clock, tmp_path, capsys, monkeypatch):

@@ -11,7 +11,7 @@ from statemachines.cases import get_case
 from tasks import checklist
 from tasks.consents import withdraw_consent
 from tests import factories as f
-from tests.conftest import BACKEND
+from tests.conftest import BACKEND, SYSTEM_LOGIN
 
 IOM_RO = "coord@iom-ro.example.org"
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="row security is PostgreSQL's")
@@ -58,7 +58,7 @@ def test_the_app_is_not_the_owner_and_cannot_bypass(engine):
         owner = conn.execute(
             text("SELECT tableowner FROM pg_tables WHERE tablename = 'return_case'")
         ).scalar()
-    assert role == "homeward_app" and role != owner and not bypass
+    assert role == SYSTEM_LOGIN and role != owner and not bypass
 
 
 def test_policies_show_each_organisation_only_its_cases(db_url, clock):

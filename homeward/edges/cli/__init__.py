@@ -20,6 +20,7 @@ from homeward.edges.cli import (
     backup,
     cases,
     closures,
+    dbroles,
     imports,
     items,
     mail,
@@ -37,6 +38,7 @@ app = typer.Typer(
     add_completion=False,
 )
 signin.register(app)  # login first: every staff command acts as the signed-in person
+admin.db_app.command("roles")(dbroles.db_roles)
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.org_app, name="org")
 app.add_typer(admin.staff_app, name="staff")

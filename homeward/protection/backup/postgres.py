@@ -10,7 +10,8 @@ Row security: dumping needs a user that bypasses it (superuser or BYPASSRLS), or
 would see only what the policies let through. The restore skips owners and grants from the
 archive (the target's owner may have another name) and then gives them back as migration 0005
 does: the roles ``homeward_app`` and ``homeward_definer``, their grants, and the visibility
-functions owned by ``homeward_definer``, so the restored database works for the app's role.
+functions owned by ``homeward_definer``, so the restored database works for the app's role;
+then what migration 0015 secures (``homeward.base.roles.SECURE_SCOPE``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import URL
 
 from homeward.base.errors import HomewardError, InvalidInput, Refused
+from homeward.base.roles import SECURE_SCOPE
 from homeward.protection.backup.common import (
     NOTHING_TO_BACK_UP,
     Hook,
@@ -227,6 +229,7 @@ def restore(url: URL, path: Path) -> None:
             quote_rows=True,
         )
         conn.execute(text(GRANTS))
+        conn.execute(text(SECURE_SCOPE))  # after GRANTS: the scope is the definer's alone
         conn.commit()
     finally:
         conn.close()

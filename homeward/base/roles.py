@@ -1,0 +1,90 @@
+"""The PostgreSQL logins Homeward runs under, and the grants that make them (``homeward db
+roles``, run as the tables' owner).
+
+- the **app login** (staff commands, the web workspace): a member of ``homeward_app`` only. It
+  owns nothing and may not act for the system or name an organisation; each transaction acts
+  for the organisation of the person whose session token it presents (migration 0015).
+- the **system login** (the scheduler, sweeps, reports across organisations, operator
+  commands): a member of ``homeward_app`` and ``homeward_system_scope``. It owns nothing either.
+
+Neither is the tables' owner, so neither can turn row security off, and ``RESET ROLE`` leaves
+each where it logged in. Passwords are not set here: ``ALTER ROLE ... PASSWORD`` them, or use
+the server's own authentication (peer, certificates).
+"""
+
+from __future__ import annotations
+
+import re
+
+from homeward.base.errors import InvalidInput
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_GROUPS = {"app": ("homeward_app",), "system": ("homeward_app", "homeward_system_scope")}
+_RESERVED = {"homeward_app", "homeward_definer", "homeward_system_scope", "postgres"}
+
+
+def _checked(field: str, name: str) -> str:
+    if not _NAME.fullmatch(name) or name in _RESERVED:
+        raise InvalidInput(
+            f"{field}: give a new login name of lower-case letters, digits and _ "
+            f"(not {', '.join(sorted(_RESERVED))})"
+        )
+    return name
+
+
+def role_statements(*, app_login: str, system_login: str) -> list[str]:
+    """The SQL that creates (if missing) both logins and grants each its groups."""
+    logins = {
+        "app": _checked("app-login", app_login),
+        "system": _checked("system-login", system_login),
+    }
+    if app_login == system_login:
+        raise InvalidInput("system-login: must differ from the app login")
+    statements: list[str] = []
+    for kind, login in logins.items():
+        statements.append(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}') "
+            f"THEN CREATE ROLE {login} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE; END IF; END $$"
+        )
+        statements.append(f"GRANT {', '.join(_GROUPS[kind])} TO {login}")
+    statements.append(f"REVOKE homeward_system_scope FROM {logins['app']}")
+    return statements
+
+
+# What migration 0015 sets up for the scope, given back after a restore that skipped the
+# archive's owners and grants (``GRANT ... ON ALL TABLES`` to ``homeward_app`` would otherwise
+# let the app's login write its own scope, and the definer functions would run as whoever
+# restored). Nothing happens on a database older than 0015: its upgrade makes all this.
+SCOPE_FUNCTIONS = (
+    "homeward_scope_row()",
+    "homeward_current_org()",
+    "homeward_current_staff()",
+    "homeward_is_system()",
+    "homeward_set_scope(integer, integer)",
+    "homeward_act(text)",
+    "homeward_act_run(text, text)",
+    "homeward_act_for(integer, integer)",
+    "homeward_system(boolean)",
+    "homeward_case_refs_taken(text[])",
+    "homeward_programme_code_taken(text)",
+    "homeward_item_offered(integer)",
+    "homeward_case_version(integer)",
+)
+_OWNED = "\n".join(
+    f"        ALTER FUNCTION {f} OWNER TO homeward_definer;" for f in SCOPE_FUNCTIONS
+)
+_SECURE = """
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_system_scope') THEN
+        CREATE ROLE homeward_system_scope NOLOGIN;
+    END IF;
+    IF to_regclass('public.homeward_scope') IS NOT NULL THEN
+        REVOKE ALL ON public.homeward_scope, public.homeward_db_clock FROM PUBLIC, homeward_app;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON public.homeward_scope TO homeward_definer;
+        GRANT SELECT ON public.homeward_db_clock TO homeward_definer;
+OWNED
+        REVOKE EXECUTE ON FUNCTION homeward_set_scope(integer, integer) FROM PUBLIC;
+    END IF;
+END $$
+"""
+SECURE_SCOPE = _SECURE.replace("OWNED", _OWNED)  # function names from the tuple above

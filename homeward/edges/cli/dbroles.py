@@ -1,0 +1,53 @@
+"""``homeward db roles``: the app's login and the system login (PostgreSQL row security)."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from sqlalchemy import Connection, text
+
+from homeward.base.db import get_engine
+from homeward.base.errors import InvalidInput
+from homeward.base.roles import role_statements
+from homeward.edges.cli.common import console
+
+
+def _set_password(conn: Connection, login: str, variable: str | None) -> None:
+    """``ALTER ROLE login PASSWORD`` from the environment variable ``variable`` (quoted by the
+    server's own ``format``; the password is never printed)."""
+    if variable is None:
+        return
+    password = os.environ.get(variable)
+    if not password:
+        raise InvalidInput(
+            f"{variable}: set it to the password of {login}, or leave the option out"
+        )
+    query = text(
+        "SELECT format('ALTER ROLE %I PASSWORD %L', CAST(:login AS text), CAST(:password AS text))"
+    )
+    conn.execute(text(conn.execute(query, {"login": login, "password": password}).scalar_one()))
+
+
+def db_roles(
+    app_login: str = typer.Option(..., help="login of staff commands and the web workspace"),
+    system_login: str = typer.Option(..., help="login of the scheduler and operator commands"),
+    apply: bool = typer.Option(False, "--apply", help="issue the statements (as the owner)"),
+    app_password_env: str = typer.Option(None, help="with --apply: variable holding its password"),
+    system_password_env: str = typer.Option(None, help="the same for the system login"),
+) -> None:
+    """Print (or, with --apply, issue as the tables' owner) the SQL making both logins."""
+    statements = role_statements(app_login=app_login, system_login=system_login)
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
+        raise InvalidInput("database: roles are PostgreSQL's; SQLite has no row security")
+    if not apply:
+        for statement in statements:
+            console.print(f"{statement};", markup=False, highlight=False)
+        return
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+        _set_password(conn, app_login, app_password_env)
+        _set_password(conn, system_login, system_password_env)
+    console.print(f"logins {app_login} (app) and {system_login} (system) ready")
