@@ -160,6 +160,16 @@ def login_url(url: str, login: str) -> str:
 
 
 @pytest.fixture
+def as_the_owner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test's database as its tables' owner (PostgreSQL: the tests' superuser), as backups,
+    restores and a purge's ``VACUUM FULL`` need; SQLite has one user."""
+    if BACKEND == "postgres":
+        request.getfixturevalue("db_url")
+        monkeypatch.setenv("HOMEWARD_DATABASE_URL", request.getfixturevalue("_template_db"))
+        _reset_caches()
+
+
+@pytest.fixture
 def db_url(_template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh, migrated, empty database for this test; ``HOMEWARD_DATABASE_URL`` points at it."""
     if BACKEND == "sqlite":

@@ -316,12 +316,10 @@ def assert_app_roles_hold(url: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _the_owner_backs_up(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+def _the_owner_backs_up(request: pytest.FixtureRequest) -> None:
     """Backups and restores are the tables' owner's (PostgreSQL: the tests' superuser)."""
-    if BACKEND == "postgres" and "db_url" in request.fixturenames:
-        request.getfixturevalue("db_url")
-        monkeypatch.setenv("HOMEWARD_DATABASE_URL", request.getfixturevalue("_template_db"))
-        _reset_caches()
+    if "db_url" in request.fixturenames:
+        request.getfixturevalue("as_the_owner")
 
 
 def test_backup_refuses_to_overwrite_without_force(db_url, clock, tmp_path, capsys, monkeypatch):

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlmodel import select
 
-from homeward.base.db import get_engine, normalise_url, write_session
+from homeward.base.db import get_engine, write_session
 from homeward.base.errors import InvalidInput, NotFound
 from homeward.base.models import Case, CaseKey
 from homeward.base.settings import get_settings
@@ -33,6 +33,8 @@ from tests import factories as f
 from tests.cli.runner import Result, run_cli
 from tests.conftest import BACKEND
 from tests.homeward.test_backup import fresh_database
+
+pytestmark = pytest.mark.usefixtures("db_url", "as_the_owner")  # backups and purges: the owner's
 
 
 @pytest.fixture
@@ -166,9 +168,10 @@ def test_no_copy_of_a_purged_key_stays_in_the_sqlite_files(db_url, clock, cli, e
             assert wrapped not in path.read_bytes(), path.name
 
 
-def case_key_file(db_url: str) -> bytes:
-    """The bytes of case_key's table file, read by the server (no need to reach its data dir)."""
-    superuser = create_engine(normalise_url(db_url), isolation_level="AUTOCOMMIT")
+def case_key_file(engine: Engine) -> bytes:
+    """The bytes of case_key's table file, read by the server as the superuser (no need to
+    reach its data directory)."""
+    superuser = create_engine(engine.url, isolation_level="AUTOCOMMIT")
     with superuser.connect() as conn:
         conn.execute(text("CHECKPOINT"))
         data = conn.execute(
@@ -188,7 +191,7 @@ def test_no_copy_of_a_purged_key_stays_in_the_postgres_table_file(db_url, clock,
     clock.advance(days=31)
     done = cli("retention", "run")
     assert done.code == 0 and "VACUUM FULL case_key done" in done.out, done.err
-    assert wrapped not in case_key_file(db_url)
+    assert wrapped not in case_key_file(engine)
     with f.admin_read() as s:
         case = s.exec(select(Case).where(Case.case_ref == purged)).one()
         assert s.get(CaseKey, case.id).wrapped is None
@@ -211,8 +214,8 @@ def test_a_reader_still_seeing_the_old_key_is_named_and_a_rerun_clears_it(
             purge_due(s, now=clock.now(), dry_run=False, actor=None)
         said = scrub(get_engine(), attempts=2, pause=0.1)
         assert "1 old row version(s) of case_key are still visible" in said
-        assert wrapped in case_key_file(db_url)  # the limit, as said
+        assert wrapped in case_key_file(engine)  # the limit, as said
     finally:
         reader.close()
     assert "VACUUM FULL case_key done" in cli("retention", "run").out
-    assert wrapped not in case_key_file(db_url)
+    assert wrapped not in case_key_file(engine)
