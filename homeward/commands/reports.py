@@ -182,8 +182,9 @@ class Caseload:
 
 @dataclass(frozen=True)
 class ReadCaseload(Command[Caseload]):
-    """The caseload dashboard across every organisation: counts, case_refs, stages and days,
-    nothing decrypted; a service may read it (a write only so that the read is audited)."""
+    """The caseload dashboard: counts across every organisation, and the stuck cases (refs,
+    stages, days; nothing decrypted): all of them for a service (the scheduler), those their
+    organisation may see for a person. A write only so that the read is audited."""
 
     stuck_after_days: int = 30
     max_timelines: int = 20
@@ -196,6 +197,8 @@ class ReadCaseload(Command[Caseload]):
         if ctx.actor is not None:  # a person: only who may run reports (the scheduler may)
             permissions.ensure(session, ctx.actor, Action.RUN_REPORTS)
         stuck = caseload.stuck_cases(session, now=ctx.now, days=self.stuck_after_days)
+        if ctx.actor is not None:  # and only the cases their organisation may see
+            stuck = caseload.seen_by(session, ctx.actor, stuck)
         refs = [row["case_ref"] for row in stuck[: self.max_timelines]]
         return Caseload(
             by_stage=caseload.caseload_by_stage(session),

@@ -16,8 +16,9 @@ from sqlmodel import Session, col, func, select
 
 from homeward.base.clock import utc
 from homeward.base.db import system_scope
-from homeward.base.models import Case, CaseEvent, ChecklistItem, ItemStatus
+from homeward.base.models import Case, CaseEvent, ChecklistItem, ItemStatus, StaffMember
 from homeward.base.settings import get_settings
+from homeward.protection.access import can_see
 from homeward.records.audit import history
 from homeward.records.directory import orgs_by_id
 from homeward.reporting.indicators import OPEN_STAGES, STAGE_ORDER
@@ -103,6 +104,16 @@ def stuck_cases(session: Session, *, now: datetime, days: int) -> list[Row]:
         }
         for case in cases
     ]
+
+
+def seen_by(session: Session, actor: StaffMember, rows: list[Row]) -> list[Row]:
+    """The rows whose case ``actor``'s organisation may see: a person's dashboard names no
+    case_ref of another organisation's case (the counts above stay whole)."""
+    refs = [row["case_ref"] for row in rows]
+    with system_scope(session):
+        cases = session.exec(select(Case).where(col(Case.case_ref).in_(refs)))
+        seen = {case.case_ref for case in cases if can_see(session, actor, case)}
+    return [row for row in rows if row["case_ref"] in seen]
 
 
 def timeline(session: Session, case: Case) -> list[Row]:
