@@ -37,6 +37,7 @@ from homeward.base.db import system_scope
 from homeward.base.faults import crash_point
 from homeward.base.models import Case, ChecklistItem, ItemStatus, Reminder, ReminderRun
 from homeward.base.settings import get_settings
+from homeward.records import seals
 from notifications.contexts import (
     DigestContext,
     EscalationContext,
@@ -347,6 +348,7 @@ class _Run:
                 .values(escalated_at=self.now)
                 .execution_options(synchronize_session=False)
             )
+            seals.mark(self.session, "checklist_item", chunk)  # a bulk update: reseal its rows
         digests = [
             Queued(
                 key=f"digest:{recipient.key}:{self.today.isoformat()}",

@@ -22,8 +22,8 @@ Policies call ``homeward_current_org()``, ``homeward_current_staff()`` and
 the whole system scope: whether a case_ref or programme code is taken, a case's committed
 version, which cases hold a possible duplicate (ids only). ``request_key`` rows are their
 actor's; ``case_key`` rows follow ``homeward_case_touched``; an organisation offered a handoff
-still reads it, its item and the case row (codes, no personal data) after answering (the notice of its answer is written in its
-transaction). Every definer function sets
+still reads it, its item and the case row (codes, no personal data) in the transaction that
+answers it (the notice of its answer is written there), and no longer once that has ended. Every definer function sets
 ``search_path = pg_catalog, public, pg_temp`` so no temporary table can stand in for ours.
 
 ``homeward_db_clock`` lets a test database's owner shift the clock session expiry is judged
@@ -150,7 +150,8 @@ $$;
 CREATE FUNCTION homeward_item_offered(iid integer) RETURNS boolean
 LANGUAGE sql STABLE {SAFE} AS $$
     SELECT EXISTS (SELECT 1 FROM public.handoff h WHERE h.item_id = iid
-                   AND h.to_org_id = public.homeward_current_org())
+                   AND h.to_org_id = public.homeward_current_org()
+                   AND (h.status IN ('proposed', 'accepted') OR h.xmin = pg_current_xact_id()::xid))
 $$;
 CREATE FUNCTION homeward_case_version(cid integer) RETURNS integer
 LANGUAGE sql STABLE {SAFE} AS $$ SELECT version FROM public.return_case WHERE id = cid $$;
@@ -210,9 +211,11 @@ TOUCHED = f"""
 CREATE OR REPLACE FUNCTION homeward_case_touched(cid integer) RETURNS boolean
 LANGUAGE plpgsql STABLE {SAFE} AS $$
 BEGIN
+    -- Visible, or a handoff to this organisation answered in this very transaction (its row
+    -- written by it: xmin), so the answer's notice can be written; not once it has ended.
     RETURN public.homeward_case_visible(cid) OR EXISTS (
         SELECT 1 FROM public.handoff h WHERE h.case_id = cid
-        AND h.to_org_id = public.homeward_current_org());
+        AND h.to_org_id = public.homeward_current_org() AND h.xmin = pg_current_xact_id()::xid);
 END $$
 """
 
@@ -223,7 +226,7 @@ SEEN = f"{SYSTEM} OR homeward_case_visible(case_id)"
 TOUCHED_BY = f"{SYSTEM} OR homeward_case_touched(case_id)"
 OWNED = f"{SYSTEM} OR owner_org_id = {ORG}"
 # (USING, WITH CHECK) per table. An organisation offered a handoff still reads it, its item and
-# the case row after it answered (the notice of its answer is written in its transaction).
+# the case row in the transaction that answers it (the notice of its answer is written there).
 POLICIES = {
     "return_case": (f"{OWNED} OR homeward_case_touched(id)", f"{OWNED} OR homeward_case_visible(id)"),
     "case_participant": (SEEN, SEEN),
@@ -232,7 +235,7 @@ POLICIES = {
     "enrolment": (SEEN, SEEN),
     "item_change": (SEEN, SEEN),
     "case_event": (SEEN, TOUCHED_BY),
-    "handoff": (f"{SEEN} OR to_org_id = {ORG}", TOUCHED_BY),
+    "handoff": (f"{SEEN} OR (to_org_id = {ORG} AND xmin = pg_current_xact_id()::xid)", TOUCHED_BY),
     "checklist_item": (f"{SEEN} OR homeward_item_offered(id)", SEEN),
     "case_key": (TOUCHED_BY, TOUCHED_BY),
     "programme": (f"{SYSTEM} OR org_id = {ORG}",) * 2,
