@@ -259,6 +259,24 @@ def test_restore_with_another_keyring_is_refused(db_url, clock, tmp_path, capsys
             assert not inspect(get_engine()).has_table("return_case")
 
 
+def test_a_backup_of_a_tampered_row_restores_to_a_refusal_naming_the_row(
+    db_url, engine, clock, tmp_path, capsys, monkeypatch
+):
+    """Changed behind Homeward's back before the backup, a case row no longer matches its
+    seal: the restore says which row, in one line (it said "at entry None")."""
+    f.seed()
+    f.open_case(clock, share=False)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE return_case SET state = 'closed' WHERE id = 1"))
+    file = tmp_path / "homeward.backup"
+    assert run_cli(capsys, monkeypatch, "backup", str(file)).code == 0
+    with fresh_database(tmp_path, monkeypatch):
+        refused = run_cli(capsys, monkeypatch, "restore", str(file))
+    assert refused.code == AuditBroken.exit_code
+    assert "return_case row 1 does not match its seal" in refused.err
+    assert "None" not in refused.err and len(refused.err.strip().splitlines()) == 1
+
+
 def test_tools_get_the_password_only_through_the_environment():
     url = make_url(
         "postgresql+psycopg://owner:s3cr3t-pw@db.example.org:5433/homeward?sslmode=require"

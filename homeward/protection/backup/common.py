@@ -62,9 +62,14 @@ def verify_chain(engine: Engine, *, where: str = "the restored database") -> int
     with read_session(engine) as session, system_scope(session):
         verdict = verify(session)
     if not verdict.ok:
+        what = (  # a broken entry, or (with the row seals) a row or the head that does not match
+            f"at entry {verdict.first_bad} ({verdict.checked} before it hold)"
+            if verdict.first_bad is not None
+            else f"({verdict.problem})"
+        )
         raise AuditBroken(
-            f"{where}: audit log broken at entry {verdict.first_bad} ({verdict.checked} before it "
-            "hold); is HOMEWARD_KEY_FILE the keyring in use when the backup was taken?"
+            f"{where}: audit log broken {what}; is HOMEWARD_KEY_FILE the keyring in use when "
+            "the backup was taken?"
         )
     return verdict.checked
 
