@@ -18,14 +18,14 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
@@ -190,10 +190,15 @@ def system_scope(session: Session | Connection) -> Iterator[None]:
         yield
         if isinstance(session, Session):  # write the block's changes while acting for the system:
             session.flush()  # SQLAlchemy 2.0 does not flush before a text() statement resets it
-    finally:
+    except BaseException:
         session.info[_SYSTEM_DEPTH] = depth
-        if depth == 0:
-            _system(session, False)
+        if depth == 0:  # a failed statement aborted the transaction (a deadlock, say): its scope
+            with suppress(DBAPIError):  # ends with it, and the first error is the one to see
+                _system(session, False)
+        raise
+    session.info[_SYSTEM_DEPTH] = depth
+    if depth == 0:
+        _system(session, False)
 
 
 @lru_cache(maxsize=8)
