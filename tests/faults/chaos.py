@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -428,8 +429,11 @@ def check_outbox(engine: Engine, sink: ScriptedHandler, figures: Figures) -> lis
     problems += [f"outbox key {k} x{n}" for k, n in keys.items() if n > 1]
     problems += [f"Message-ID {m} x{n}" for m, n in ids.items() if n > 1]
     problems += [f"reminder {k} fired x{n}" for k, n in fired.items() if n > 1]
-    logical = Counter(_logical(r) for r in rows)
-    problems += [f"one fact queued twice: {k} x{n}" for k, n in logical.items() if n > 1]
+    logical: dict[tuple[object, ...], list[str]] = {}
+    for row in rows:
+        logical.setdefault(_logical(row), []).append(row.key)
+    twice = {k: sorted(v) for k, v in logical.items() if len(v) > 1}
+    problems += [f"one fact queued twice: {k} as {keys}" for k, keys in twice.items()]
     arrived = sink.message_ids()
     for row in rows:
         if row.status != OutboxStatus.SENT:
@@ -445,13 +449,20 @@ def check_outbox(engine: Engine, sink: ScriptedHandler, figures: Figures) -> lis
 
 def _logical(row: OutboxMessage) -> tuple[object, ...]:
     """What a row is about, read from its content rather than its key: a digest is one per
-    recipient and day, an escalation one per item, due date and language, a notice one per
-    event, organisation group and language (its key names them)."""
+    recipient and day, an escalation one per item, due date, repeat (said again every
+    ``repeat_every_days`` while overdue; the repeat is only in its key) and language, a notice
+    one per event, organisation group and language (its key names them)."""
     if row.template == "digest":
         return ("digest", tuple(row.to_addrs), row.context.get("day"))
     if row.template == "escalation":
-        context = row.context
-        return ("escalation", context.get("item_number"), context.get("due_on"), row.language)
+        context, repeat = row.context, re.search(r":repeat-(\d+):", row.key)
+        return (
+            "escalation",
+            context.get("item_number"),
+            context.get("due_on"),
+            repeat.group(1) if repeat else None,
+            row.language,
+        )
     return (row.template, row.key)
 
 
