@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -199,6 +199,12 @@ def system_scope(session: Session | Connection) -> Iterator[None]:
     session.info[_SYSTEM_DEPTH] = depth
     if depth == 0:
         _system(session, False)
+
+
+def widest_scope(session: Session | Connection) -> AbstractContextManager[None]:
+    """The system scope where this login may take it (the system login, SQLite); under the
+    app's login, the transaction's own scope, which row security then applies."""
+    return system_scope(session) if may_act_for_system(session) else nullcontext()
 
 
 @lru_cache(maxsize=8)

@@ -11,11 +11,10 @@ import them. A listener that raises rolls the whole change back.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 
 from sqlmodel import Session
 
-from homeward.base.db import may_act_for_system, system_scope
+from homeward.base.db import widest_scope
 from homeward.base.models import Case, CaseEvent
 
 CaseEventListener = Callable[[Session, Case, CaseEvent], None]
@@ -47,6 +46,6 @@ def emit(session: Session, case: Case, event: CaseEvent) -> None:
     """
     if not _listeners:
         return
-    with system_scope(session) if may_act_for_system(session) else nullcontext():
+    with widest_scope(session):
         for listener in tuple(_listeners):
             listener(session, case, event)

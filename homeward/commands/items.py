@@ -10,7 +10,6 @@ Write commands return ``ItemChanged``, flat enough for a request key to keep.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -18,7 +17,7 @@ from typing import Any, ClassVar
 from sqlmodel import Session
 
 from homeward.base.clock import local_date
-from homeward.base.db import may_act_for_system, system_scope
+from homeward.base.db import widest_scope
 from homeward.base.models import Case, ChecklistItem, Organisation, StaffMember
 from homeward.commands.runner import Command, Context
 from homeward.records.directory import get_org, get_staff, orgs_by_id
@@ -45,7 +44,7 @@ class ItemChanged:
 def changed(session: Session, item_id: int, assignee: str | None = None) -> ItemChanged:
     """The view of an item after a change the engine allowed (read as the system: a rejected
     handoff may leave the case out of the actor's sight)."""
-    with system_scope(session) if may_act_for_system(session) else nullcontext():
+    with widest_scope(session):
         item, case = checklist.get_item(session, item_id)
         owner = session.get(Organisation, case.owner_org_id)
     return ItemChanged(

@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import chain
@@ -50,7 +49,7 @@ from sqlmodel import Session, SQLModel
 from sqlmodel import select as orm_select
 
 from homeward.base.clock import utc
-from homeward.base.db import may_act_for_system, system_scope
+from homeward.base.db import system_scope, widest_scope
 from homeward.base.models import AuditHead, RowSeal
 from homeward.crypt.crypto import DecryptionFailed
 from homeward.crypt.keys import Keyring, load_keyring
@@ -73,13 +72,6 @@ _PENDING = "homeward.unsealed"  # session.info: {table: {row id, ...}} flushed, 
 _MOVED = "homeward.head_moved"  # session.info: the chain grew, the head needs a new MAC
 _BATCH = 500
 _SEALS: Table = RowSeal.__table__  # type: ignore[attr-defined]
-
-
-def _scope(session: Session) -> AbstractContextManager[None]:
-    """Seals are read and written for the rows the transaction's scope reaches: the system's
-    (the system login) or, under the app's login, the cases its organisation takes part in
-    (row security on ``row_seal`` follows the case, migration 0015)."""
-    return system_scope(session) if may_act_for_system(session) else nullcontext()
 
 
 def _table(name: str) -> Table:
@@ -182,7 +174,7 @@ def touch_cases(session: Session, case_ids: Iterable[int]) -> None:
     ids = list(case_ids)
     if not sealing(session):
         return
-    with _scope(session):
+    with widest_scope(session):  # row_seal follows its case (0015)
         _touch(session, ids)
 
 
@@ -232,7 +224,7 @@ def seal_pending(session: Session) -> None:
     if not sealing(session):
         return
     keyring = load_keyring()
-    with _scope(session):
+    with widest_scope(session):
         head = locked_head(session)
         for name in sorted(pending):
             _reseal(session.connection(), keyring, head, name, sorted(pending[name]))
@@ -306,7 +298,7 @@ def check_row(session: Session, name: str, row_id: int) -> None:
         return
     table = _table(name)
     conn = session.connection()
-    with _scope(session):
+    with widest_scope(session):
         row = conn.execute(select(table).where(_pk(table) == row_id)).mappings().first()
         query = select(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id == row_id)
         seal = conn.execute(query).first()
