@@ -16,6 +16,8 @@ from prefect.client.schemas.filters import (
     ArtifactFilterKey,
     FlowRunFilter,
     FlowRunFilterName,
+    LogFilter,
+    LogFilterFlowRunId,
 )
 from prefect.client.schemas.objects import Artifact, FlowRun
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
@@ -58,7 +60,22 @@ async def run_named(name: str, *, state: str | None = None, wait: float = 30) ->
         if found:
             return found[0]
         await asyncio.sleep(0.2)
-    raise AssertionError(f"no flow run {name!r} in state {state}")
+    raise AssertionError(f"no flow run {name!r} in state {state}; {await _what_ran(name)}")
+
+
+async def _what_ran(name: str) -> str:
+    """The runs named ``name``, each with its state, its message and the end of its log."""
+    said = []
+    async with get_client() as client:
+        for found in await runs_named(name):
+            state = found.state
+            logs = await client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[found.id]))
+            )
+            tail = " / ".join(log.message.splitlines()[0] for log in logs[-6:] if log.message)
+            message = state.message if state else None
+            said.append(f"{found.id} {found.state_name} ({message}): {tail}")
+    return "; ".join(said) or "none at all"
 
 
 async def closure_answered(
