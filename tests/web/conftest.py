@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-import pytest
 import httpx
+import pytest
 
 from homeward.base.clock import SimulatedClock
 from homeward.edges.web.app import create_app
