@@ -137,6 +137,7 @@ def test_my_work_in_romanian_from_the_profile_and_the_switch(workspace: Workspac
 
     assert '<html lang="ro">' in page
     assert "Munca mea" in page and "Întârziate" in page and "Deconectare" in page
+    assert "coordonator" in page  # the role in the header
     assert "Identificare în străinătate" in page  # the stage, in Romanian
     assert "Victimă prezumată identificată și referită" in page  # the item's title
     assert "5 ianuarie 2026" in page  # the date, as Romanian writes it

@@ -55,6 +55,7 @@ from homeward.commands.profile import MyProfile, Profile
 from homeward.commands.runner import Command, run
 from homeward.commands.signin import EndSession
 from homeward.edges.web import i18n
+from homeward.edges.web.engine_messages import ROLES
 from homeward.edges.web.i18n import N_
 from homeward.protection.identity import SessionToken
 
@@ -427,6 +428,7 @@ def render(
         "day": lambda value: i18n.short_date(value, language, tz),
         "when": lambda value: i18n.moment(value, language, tz),
         "csrf_field": lambda: Markup('<input type="hidden" name="csrf" value="%s">') % v.csrf,
+        "role_label": lambda role: i18n.gettext(language, ROLES.get(role, role)),
     }
     html = (
         environment(language)
