@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, func, or_, select
 
 from homeward.base.clock import local_date, utc
 from homeward.base.errors import InvalidInput
@@ -82,7 +83,7 @@ class MyWorkView:
     overdue: list[WorkLine]
     today: list[WorkLine]
     upcoming: list[WorkLine]
-    more: int  # items beyond MAX_LINES not shown
+    more: int  # items beyond MAX_LINES not shown (at most: some may be on cases not visible)
     handoffs: list[HandoffLine]
     closures: list[ClosureLine]
     decides_closures: bool
@@ -107,14 +108,23 @@ class MyWork(Command[MyWorkView]):
         language = me.language
         visible = _Visible(session, me)
         orgs = orgs_by_id(session)
-        lines = [
-            _line(item, case, me, language, orgs[item.owner_org_id].slug)
-            for item, case in session.exec(self._items_query(me)).all()
-            if visible.case(case)
-        ]
+        query = self._items_query(me)
+        total = self._count(session, me)
+        lines: list[WorkLine] = []
+        scanned = 0
+        while len(lines) < MAX_LINES and scanned < total:  # soonest due first, in pages
+            rows = session.exec(query.offset(scanned).limit(MAX_LINES)).all()
+            if not rows:
+                break
+            scanned += len(rows)
+            lines += [
+                _line(item, case, me, language, orgs[item.owner_org_id].slug)
+                for item, case in rows
+                if visible.case(case)
+            ]
         today = local_date(ctx.now)
         groups: dict[str, list[WorkLine]] = {"overdue": [], "today": [], "upcoming": []}
-        for line in lines[:MAX_LINES]:  # soonest due first: overdue, today, then coming up
+        for line in lines[:MAX_LINES]:  # overdue, then today, then coming up
             if line.due_at < ctx.now:
                 groups["overdue"].append(line)
             elif local_date(line.due_at) == today:
@@ -125,33 +135,45 @@ class MyWork(Command[MyWorkView]):
             overdue=groups["overdue"],
             today=groups["today"],
             upcoming=groups["upcoming"],
-            more=max(0, len(lines) - MAX_LINES),
+            more=max(0, len(lines) - MAX_LINES) + (total - scanned),
             handoffs=_handoffs(session, me, visible, language, self.case),
             closures=_closures(session, me, visible, language, self.case),
             decides_closures=_decides_closures(session, me),
             stages=[(stage, label) for stage, label in locale(language).stages.items()],
         )
 
-    def _items_query(self, me: StaffMember):  # type: ignore[no-untyped-def]
-        query = (
+    def _items_query(self, me: StaffMember) -> Any:
+        return (
             select(ChecklistItem, Case)
-            .where(ChecklistItem.case_id == Case.id)
-            .where(ChecklistItem.status == ItemStatus.OPEN)
-            .where(or_(ChecklistItem.owner_org_id == me.org_id, ChecklistItem.assignee_id == me.id))
+            .where(*self._conditions(me))
+            .order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))
         )
+
+    def _count(self, session: Session, me: StaffMember) -> int:
+        query = select(func.count(col(ChecklistItem.id))).where(*self._conditions(me))
+        return int(session.exec(query).one())
+
+    def _conditions(self, me: StaffMember) -> list[Any]:
+        """Open items on a case, the person's organisation's or assigned to them, filtered."""
+        where: list[Any] = [
+            ChecklistItem.case_id == Case.id,
+            ChecklistItem.status == ItemStatus.OPEN,
+            or_(ChecklistItem.owner_org_id == me.org_id, ChecklistItem.assignee_id == me.id),
+        ]
         if self.case:
-            query = query.where(Case.case_ref == self.case.strip().upper())
+            where.append(Case.case_ref == self.case.strip().upper())
         if self.stage:
-            query = query.where(ChecklistItem.stage == self.stage)
+            where.append(ChecklistItem.stage == self.stage)
         if self.owner == "me":
-            query = query.where(ChecklistItem.assignee_id == me.id)
+            where.append(ChecklistItem.assignee_id == me.id)
         elif self.owner == "unassigned":
-            query = query.where(col(ChecklistItem.assignee_id).is_(None))
+            where.append(col(ChecklistItem.assignee_id).is_(None))
         elif self.owner == "others":
-            query = query.where(
-                col(ChecklistItem.assignee_id).is_not(None), ChecklistItem.assignee_id != me.id
-            )
-        return query.order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))
+            where += [
+                col(ChecklistItem.assignee_id).is_not(None),
+                ChecklistItem.assignee_id != me.id,
+            ]
+        return where
 
 
 class _Visible:

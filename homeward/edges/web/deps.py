@@ -260,6 +260,14 @@ def start_session(request: Request, token: str, expires_at: datetime, clock: Clo
     queue_cookie(request, PRE_COOKIE, None)
 
 
+def end_previous_session(request: Request, clock: Clock) -> None:
+    """Signing in again in this browser (as someone else, say) ends the session it had."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with suppress(HomewardError):
+            run(EndSession(), SessionToken(token), clock=clock)
+
+
 def end_cookies(request: Request) -> None:
     queue_cookie(request, SESSION_COOKIE, None)
     queue_cookie(request, SEEN_COOKIE, None)
