@@ -436,7 +436,7 @@ def render(
         "day": lambda value: i18n.short_date(value, language, tz),
         "when": lambda value: i18n.moment(value, language, tz),
         "csrf_field": lambda: Markup('<input type="hidden" name="csrf" value="%s">') % v.csrf,
-        "role_label": lambda role: i18n.gettext(language, ROLES.get(role, role)),
+        "role_label": lambda role: i18n.gettext(language, ROLES.get(role) or role),
     }
     html = (
         environment(language)
