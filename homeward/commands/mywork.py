@@ -36,7 +36,7 @@ from homeward.records.directory import orgs_by_id
 from notifications.i18n import item_title, locale, stage_label
 from statemachines.closure_requests import pending_request
 
-MAX_LINES = 200  # items shown per page; the rest are counted
+MAX_LINES = 100  # items shown on a page (a phone screen's worth of scrolling); the rest counted
 OWNERS = ("me", "unassigned", "others")  # assigned to me, to nobody, to a colleague
 
 
