@@ -65,6 +65,7 @@ SESSION_COOKIE = "hw_session"
 SEEN_COOKIE = "hw_seen"
 PRE_COOKIE = "hw_pre"
 LANGUAGE_COOKIE = "hw_lang"
+NEXT_COOKIE = "hw_next"  # where to go after signing in with the emailed link
 CSRF_FIELD = "csrf"
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -258,6 +259,7 @@ def start_session(request: Request, token: str, expires_at: datetime, clock: Clo
     queue_cookie(request, SESSION_COOKIE, token, max_age)
     queue_cookie(request, SEEN_COOKIE, _seen_stamp(token, now), max_age)
     queue_cookie(request, PRE_COOKIE, None)
+    queue_cookie(request, NEXT_COOKIE, None)
 
 
 def end_previous_session(request: Request, clock: Clock) -> None:
