@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from homeward.base.models import (
+    PARTICIPANT_KINDS,
     Case,
     ChecklistItem,
     Handoff,
@@ -334,3 +335,56 @@ class StartedCase(Command[str | None]):
         case_id = ctx.session.exec(query).first()
         case = ctx.session.get(Case, case_id) if case_id else None
         return case.case_ref if case else None
+
+
+@dataclass(frozen=True)
+class OrgChoice:
+    """An organisation a form may name: slug, name and country (no staff, no cases)."""
+
+    slug: str
+    name: str
+    country: str
+
+
+@dataclass(frozen=True)
+class RoleChoice:
+    """A part in a new case and the organisations of the kind that may play it."""
+
+    role: str
+    kind: str
+    orgs: tuple[OrgChoice, ...]
+
+
+@dataclass(frozen=True)
+class StartFormView:
+    """What starting a return asks: whether the reader may open cases at all, their
+    organisation's country (the default host country) and, per part, who may play it (left
+    out, the engine picks the only one of its kind, as ``start_case`` does)."""
+
+    may_open: bool
+    host_country: str
+    roles: tuple[RoleChoice, ...]
+
+
+@dataclass(frozen=True)
+class StartForm(Command[StartFormView]):
+    """The choices of the "start a return" form (read-only)."""
+
+    name = "case start form"
+    writes = False
+
+    def execute(self, ctx: Context) -> StartFormView:
+        who, session = ctx.staff, ctx.session
+        orgs = sorted(orgs_by_id(session).values(), key=lambda o: o.slug)
+        own = session.get(Organisation, who.org_id)
+        roles = tuple(
+            RoleChoice(
+                str(role),
+                str(kind),
+                tuple(OrgChoice(o.slug, o.name, o.country) for o in orgs if o.kind == kind),
+            )
+            for role, kind in PARTICIPANT_KINDS.items()
+        )
+        return StartFormView(
+            permits(session, who, Action.OPEN_CASE), own.country if own else "", roles
+        )
