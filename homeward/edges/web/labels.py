@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from homeward.edges.web.i18n import N_
 from statemachines.step_fields import TRIGGER_LABELS, label_of
 
 
 class Speaker(Protocol):
     def _(self, message: str) -> str: ...
-
-
-def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark, do not translate yet")
-    return message
 
 
 EVENT_LABELS: dict[str, str] = {

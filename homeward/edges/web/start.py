@@ -37,6 +37,7 @@ from homeward.commands.signin import IssueAssertion
 from homeward.edges.web import deps
 from homeward.edges.web.cases import new_key
 from homeward.edges.web.deps import Form, Problem, Viewer
+from homeward.edges.web.i18n import N_
 from homeward.edges.web.labels import role_label
 from homeward.records.directory import first_error
 from homeward.records.idempotency import KEY_SHAPE
@@ -74,7 +75,7 @@ def prefect_api(request: Request) -> PrefectApi | None:
 def _client(api: PrefectApi | None) -> SyncPrefectClient:
     if api is None:
         raise NoPrefect(
-            "No Prefect server is set for the workspace: start Homeward with `homeward up`."
+            N_("No Prefect server is set for the workspace: start Homeward with `homeward up`.")
         )
     return SyncPrefectClient(api.url, auth_string=api.auth, httpx_settings={"timeout": 10.0})
 
@@ -89,11 +90,15 @@ def launch(api: PrefectApi | None, parameters: dict[str, Any], key: str) -> UUID
             )
     except ObjectNotFound:
         raise NoPrefect(
-            "The Prefect server does not serve the start-return flow: start Homeward with "
-            "`homeward up`."
+            N_(
+                "The Prefect server does not serve the start-return flow: start Homeward with "
+                "`homeward up`."
+            )
         ) from None
     except (httpx.HTTPError, OSError, RuntimeError):
-        raise NoPrefect("The Prefect server cannot be reached; try again in a moment.") from None
+        raise NoPrefect(
+            N_("The Prefect server cannot be reached; try again in a moment.")
+        ) from None
     return run.id
 
 
@@ -167,12 +172,10 @@ def start(
     except Problem as problem:
         return _form(request, v, issue=problem, given=given, form_key=key)
     except NoPrefect as none:
-        problem = Problem(
-            kind="unavailable",
-            message=v._(none.why),
-            lead=v._("The case was not started."),
+        down = Problem(
+            kind="unavailable", message=v._(none.why), lead=v._("The case was not started.")
         )
-        return _form(request, v, issue=problem, given=given, form_key=key, status_code=503)
+        return _form(request, v, issue=down, given=given, form_key=key, status_code=503)
     deadline = time.monotonic() + POLL_SECONDS
     while time.monotonic() < deadline:
         if opened := deps.call(v, StartedCase(key)):
