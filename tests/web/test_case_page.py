@@ -210,6 +210,10 @@ def test_the_persons_details_are_entered_and_corrected_on_the_case_page(staff: S
     bad = staff.submit(f"/cases/{ref}", f"/cases/{ref}/person", given_name="Ilinca")
     assert bad.status_code == 400 and "family_name" in bad.text
     assert "Ilinca" not in bad.text  # what was typed is not repeated
+    assert (
+        'name="family_name" value="" autocomplete="off" required aria-describedby="problem-person"'
+        in bad.text
+    )
     saved = staff.submit(
         f"/cases/{ref}",
         f"/cases/{ref}/person",
