@@ -89,6 +89,12 @@ def _load_probes() -> None:
     probe("EndSession")(lambda _w: signin.EndSession("0123456789ab"))
     probe("IssueAssertion")(lambda _w: signin.IssueAssertion("advance-case"))
     probe("ProveRun")(lambda _w: signin.ProveRun())
+    from homeward.commands import mywork, profile
+
+    probe("MyWork")(lambda w: mywork.MyWork(case=w.adult))
+
+    probe("MyProfile")(lambda _w: profile.MyProfile())
+    probe("SetMyLanguage")(lambda _w: profile.SetMyLanguage("ro"))
     from tests.protect import case_command_probes, command_probes
 
     command_probes.register(probe)  # items, handoffs, reports, import, scheduled sweeps
@@ -205,3 +211,5 @@ def test_each_kind_and_role_gets_through_only_what_the_engine_allows(world: Worl
             ref = getattr(command, "ref", None)
             if ref == world.adult and org in outsiders:
                 pytest.fail(f"{org} {role} got {name} on a case it takes no part in: {view!r}")
+            if org in outsiders and world.adult in repr(view):
+                pytest.fail(f"{org} {role}: {name} names a case it takes no part in: {view!r}")
