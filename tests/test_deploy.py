@@ -96,6 +96,12 @@ def test_compose_runs_a_worker_on_the_pool_with_keys_mounted_never_baked_in():
     for name in ("worker", "register"):  # every Prefect client sends the server's string
         client = services[name]["environment"]
         assert client["PREFECT_API_AUTH_STRING"] == server["PREFECT_SERVER_API_AUTH_STRING"]
+    web = services["web"]  # the workspace: the app's login, linked to from emails over https
+    assert web["command"][:2] == ["homeward", "web"]
+    assert web["environment"]["HOMEWARD_DATABASE_URL"].startswith("postgresql://homeward_web:")
+    assert web["environment"]["HOMEWARD_MAIL_BASE_URL"].startswith("${HOMEWARD_MAIL_BASE_URL:?")
+    assert "--app-password-env" in services["migrate"]["command"][2]
+    assert all(port.startswith("127.0.0.1:") for port in web["ports"])
     dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
     copied = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY")]
     assert {"homeward", "statemachines", "tasks", "notifications", "workflows"} <= set(copied)
