@@ -179,6 +179,17 @@ def has_sharing_consent(session: Session, *, case: Case, org_id: int) -> bool:
     return _active(session, case, ConsentPurpose.SHARING, org_id) is not None
 
 
+def sharing_consent_org_ids(session: Session, *, case: Case) -> set[int]:
+    """The organisations the person currently consents to sharing with (one query, for a page
+    that asks ``has_sharing_consent`` of every organisation in the directory)."""
+    query = select(Consent.org_id).where(
+        Consent.case_id == case.id,
+        Consent.purpose == ConsentPurpose.SHARING,
+        col(Consent.withdrawn_on).is_(None),
+    )
+    return {org_id for org_id in session.exec(query) if org_id is not None}
+
+
 def ledger(session: Session, case: Case) -> list[Consent]:
     """Every consent of the case, oldest first."""
     query = select(Consent).where(Consent.case_id == case.id).order_by(col(Consent.id))
