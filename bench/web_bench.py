@@ -109,10 +109,10 @@ def _new_pg_database() -> tuple[str, str, str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
         conn.execute(
             text(
-                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_app') "
+                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_app') "  # noqa: S608 (constants)
                 "THEN CREATE ROLE homeward_app NOLOGIN; END IF; "
                 f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_LOGIN}') THEN "
-                f"CREATE ROLE {APP_LOGIN} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE; END IF; END $$"
+                f"CREATE ROLE {APP_LOGIN} LOGIN NOBYPASSRLS; END IF; END $$"
             )
         )
         conn.execute(text(f"GRANT homeward_app TO {APP_LOGIN}"))
@@ -231,10 +231,10 @@ def subjects(db: Database) -> Subjects:
             i
             for (i,) in conn.execute(
                 text(
-                    "SELECT min(i.id) FROM checklist_item i JOIN return_case c ON c.id = i.case_id "
-                    "WHERE c.case_ref IN (SELECT case_ref FROM return_case WHERE owner_org_id = :org "
-                    "AND state = 'reintegration' ORDER BY id LIMIT :n) AND i.status = 'open' "
-                    "GROUP BY c.id"
+                    "SELECT min(i.id) FROM checklist_item i JOIN return_case c "
+                    "ON c.id = i.case_id WHERE c.case_ref IN (SELECT case_ref FROM return_case "
+                    "WHERE owner_org_id = :org AND state = 'reintegration' ORDER BY id LIMIT :n) "
+                    "AND i.status = 'open' GROUP BY c.id"
                 ),
                 {"org": mission, "n": CASE_PAGES},
             )
@@ -554,7 +554,7 @@ def load() -> str:
     return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
-def table(results: dict[str, tuple[Database, list[Row], str]], runs: int) -> list[str]:
+def table(results: dict[str, tuple[Database, list[Row], str]]) -> list[str]:
     rows = [
         "| page | backend | page p50 / p95 | command (as the CLI runs it) p50 / p95 "
         "| ratio p50 / p95 | target p95 < 150 ms |",
@@ -575,7 +575,7 @@ def table(results: dict[str, tuple[Database, list[Row], str]], runs: int) -> lis
 def write_section(
     out: Path, args: argparse.Namespace, results: dict[str, tuple[Database, list[Row], str]]
 ) -> list[str]:
-    rows = table(results, args.runs)
+    rows = table(results)
     seeded = "; ".join(
         f"{kind}: seeded in {db.seed_seconds:.0f} s, measured under {measured_load}"
         for kind, (db, _rows, measured_load) in results.items()

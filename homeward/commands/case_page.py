@@ -225,7 +225,7 @@ def timeline(session: Session, case: Case) -> list[HistoryLine]:
     staff: dict[int | None, str] = {}
     if actors:  # only the staff who acted on this case, not the whole directory
         query = select(StaffMember.id, StaffMember.email).where(col(StaffMember.id).in_(actors))
-        staff = {staff_id: email for staff_id, email in session.exec(query)}
+        staff = dict(session.exec(query).all())
     return [
         HistoryLine(
             event.at,

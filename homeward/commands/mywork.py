@@ -11,6 +11,7 @@ closure requests waiting, their own requests marked (another supervisor decides 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,7 +29,7 @@ from homeward.base.models import (
     StaffMember,
 )
 from homeward.commands.runner import Command, Context
-from homeward.protection.access import case_org_ids
+from homeward.protection.access import case_org_ids, visible_case_ids
 from homeward.protection.permissions import Action, allowed
 from homeward.records.directory import orgs_by_id
 from notifications.i18n import item_title, locale, stage_label
@@ -107,14 +108,16 @@ class MyWork(Command[MyWorkView]):
         language = me.language
         visible = _Visible(session, me)
         orgs = orgs_by_id(session)
+        rows = session.exec(self._items_query(me)).all()
+        visible.ask(case.id for _item, case in rows)  # every case at once, not one by one
+        shown = [(item, case) for item, case in rows if visible.case(case)]
         lines = [
             _line(item, case, me, language, orgs[item.owner_org_id].slug)
-            for item, case in session.exec(self._items_query(me)).all()
-            if visible.case(case)
+            for item, case in shown[:MAX_LINES]
         ]
         today = local_date(ctx.now)
         groups: dict[str, list[WorkLine]] = {"overdue": [], "today": [], "upcoming": []}
-        for line in lines[:MAX_LINES]:  # soonest due first: overdue, today, then coming up
+        for line in lines:  # soonest due first: overdue, today, then coming up
             if line.due_at < ctx.now:
                 groups["overdue"].append(line)
             elif local_date(line.due_at) == today:
@@ -125,7 +128,7 @@ class MyWork(Command[MyWorkView]):
             overdue=groups["overdue"],
             today=groups["today"],
             upcoming=groups["upcoming"],
-            more=max(0, len(lines) - MAX_LINES),
+            more=max(0, len(shown) - MAX_LINES),
             handoffs=_handoffs(session, me, visible, language, self.case),
             closures=_closures(session, me, visible, language, self.case),
             decides_closures=_decides_closures(session, me),
@@ -159,6 +162,12 @@ class _Visible:
 
     def __init__(self, session: Session, me: StaffMember) -> None:
         self.session, self.org_id, self.seen = session, me.org_id, dict[int, bool]()
+
+    def ask(self, case_ids: Iterable[int | None]) -> None:
+        """Learn about many cases in a few queries (``visible_case_ids``, the same rule)."""
+        wanted = {i for i in case_ids if i is not None and i not in self.seen}
+        found = visible_case_ids(self.session, self.org_id, wanted)
+        self.seen.update({case_id: case_id in found for case_id in wanted})
 
     def case(self, case: Case) -> bool:
         assert case.id is not None  # noqa: S101 (a stored row)

@@ -7,6 +7,8 @@ What each of them may do on a case it sees is ``homeward.protection.permissions`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import union
 from sqlmodel import Session, col, select
 
@@ -44,6 +46,52 @@ def case_org_ids(session: Session, case: Case) -> set[int]:
     )
     working = set(session.execute(union(item_owners, receivers)).scalars())
     return {case.owner_org_id, *live, *(working - barred)}
+
+
+CHUNK = 500  # case ids per IN (...) list: well under SQLite's bound-parameter limit
+
+
+def visible_case_ids(session: Session, org_id: int, case_ids: Iterable[int]) -> set[int]:
+    """Those of ``case_ids`` organisation ``org_id`` takes part in: ``org_id in
+    case_org_ids(session, case)`` for each, asked in a few set queries per ``CHUNK`` cases
+    instead of three per case (a list page over thousands of cases)."""
+    wanted = sorted(set(case_ids))
+    visible: set[int] = set()
+    for start in range(0, len(wanted), CHUNK):
+        visible |= _visible_chunk(session, org_id, wanted[start : start + CHUNK])
+    return visible
+
+
+def _visible_chunk(session: Session, org_id: int, ids: list[int]) -> set[int]:
+    owned = select(Case.id).where(col(Case.id).in_(ids), Case.owner_org_id == org_id)
+    parts = session.exec(
+        select(CaseParticipant.case_id, CaseParticipant.status).where(
+            col(CaseParticipant.case_id).in_(ids), CaseParticipant.org_id == org_id
+        )
+    ).all()
+    live = {case_id for case_id, status in parts if status == ParticipantStatus.LIVE}
+    barred = {case_id for case_id, status in parts if status != ParticipantStatus.LIVE}
+    consents = session.exec(
+        select(Consent.case_id, Consent.withdrawn_on).where(
+            col(Consent.case_id).in_(ids),
+            Consent.org_id == org_id,
+            Consent.purpose == ConsentPurpose.SHARING,
+        )
+    ).all()
+    active = {case_id for case_id, withdrawn in consents if withdrawn is None}
+    barred |= {case_id for case_id, withdrawn in consents if withdrawn} - active
+    item_owner = select(ChecklistItem.case_id).where(
+        col(ChecklistItem.case_id).in_(ids),
+        ChecklistItem.owner_org_id == org_id,
+        ChecklistItem.status != ItemStatus.CANCELLED,
+    )
+    receiver = select(Handoff.case_id).where(
+        col(Handoff.case_id).in_(ids),
+        Handoff.to_org_id == org_id,
+        col(Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
+    )
+    working = set(session.execute(union(item_owner, receiver)).scalars())
+    return set(session.exec(owned).all()) | live | (working - barred)
 
 
 def _sharing_withdrawn(session: Session, case: Case) -> set[int]:
