@@ -18,9 +18,11 @@ same work through the commands layer as the CLI runs it (``commands.runner.run``
 session token, timed the same way), and the ratio page / command: what the page adds (the
 viewer's own ``MyProfile`` transaction, cookies, rendering) over the query it shows.
 
-Pages: My work (``/``) for the coordinator of the mission owning the most cases and for the
-caseworker of the NGO owning the most open items; a case page (``/cases/{ref}``, over several
-cases of that coordinator); an item's deep link (``/items/{id}``, a redirect to its case page);
+Pages: My work (``/``) for the coordinator of the mission owning the most cases, for the
+caseworker of the NGO owning the most open items, and for the mission's supervisor (who also
+sees the closures waiting: three of the measured cases have one); a case page (``/cases/{ref}``, over several
+reintegration cases of that coordinator, given the history ``bench/scale.py`` does not write:
+the opening, each transition, each item done); an item's deep link (``/items/{id}``, a redirect to its case page);
 the sign-in page (``/signin``, signed out; nothing to compare it with but the lightest command,
 ``whoami``). Target: p95 < 150 ms with 100,000 cases.
 
@@ -59,6 +61,7 @@ PG_ADMIN = os.environ.get(
 APP_LOGIN = "homeward_bench_web_app"  # a member of homeward_app only: the workspace's login
 WARM_UP = 5
 CASE_PAGES = 10  # the case page and deep link rotate over this many cases
+CLOSURES = 3  # of which this many have a closure request waiting
 
 
 # ---------------------------------------------------------------- the databases
@@ -162,6 +165,12 @@ def database(kind: str, folder: Path, cases: int) -> Database:
     if state.exists():
         kept = Database(**json.loads(state.read_text()))
         if kept.cases == cases:
+            from homeward.base.db import make_engine
+            from homeward.base.migrate import upgrade
+
+            engine = make_engine(kept.owner_url)
+            upgrade(engine)  # seeded at an older head: today's migrations, as a deploy runs them
+            engine.dispose()
             return kept
         if kept.pg_database:
             drop_pg_database(kept.pg_database)
@@ -189,6 +198,7 @@ def use(db: Database) -> None:
 class Subjects:
     coordinator: str
     caseworker: str
+    supervisor: str
     case_refs: list[str]
     item_ids: list[int]
     coordinator_items: int  # open items of the coordinator's organisation
@@ -265,6 +275,7 @@ def subjects(db: Database) -> Subjects:
     return Subjects(
         f"coordinator-{mission}@staff.example.org",
         f"caseworker-{ngo}@staff.example.org",
+        f"supervisor-{mission}@staff.example.org",
         refs,
         items,
         owned,
@@ -332,9 +343,20 @@ def give_history(db: Database, refs: list[str], coordinator: str) -> None:
                 for item in items
                 if item.completed_at is not None
             ]
+            if case.case_ref in refs[:CLOSURES]:  # a closure asked, waiting for a supervisor
+                last = max(row["at"] for row in rows)
+                rows.append(
+                    {
+                        **base,
+                        "at": last,
+                        "trigger": "closure_requested",
+                        "reason": "support_period_ended",
+                    }
+                )
             rows.sort(key=lambda row: row["at"])
             session.execute(
-                insert(CaseEvent), [{"from_state": None, "to_state": None, **r} for r in rows]
+                insert(CaseEvent),
+                [{"from_state": None, "to_state": None, "reason": None, **r} for r in rows],
             )
         session.commit()
     engine.dispose()
@@ -479,10 +501,12 @@ async def measure(db: Database, runs: int) -> list[Row]:
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as coordinator,
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as caseworker,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as supervisor,
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as visitor,
     ):
         token = await sign_in(coordinator, db, who.coordinator)
         partner = await sign_in(caseworker, db, who.caseworker)
+        boss = await sign_in(supervisor, db, who.supervisor)
         plans: list[tuple[str, str, Any, int, str, Callable[[int], Any], str]] = [
             (
                 f"My work, mission coordinator ({who.coordinator_items:,} open items)",
@@ -501,6 +525,15 @@ async def measure(db: Database, runs: int) -> list[Row]:
                 work_name,
                 lambda _n: work,
                 partner,
+            ),
+            (
+                "My work, mission supervisor (its items and the closures waiting)",
+                "/",
+                supervisor,
+                200,
+                work_name,
+                lambda _n: work,
+                boss,
             ),
             (
                 f"case page ({len(refs)} cases in turn)",
@@ -616,6 +649,11 @@ def main() -> None:
     parser.add_argument(
         "--workdir", type=Path, help="keep the seeded databases and keyring here (and reuse them)"
     )
+    parser.add_argument(
+        "--seed-only",
+        action="store_true",
+        help="with --workdir: seed the databases, measure nothing",
+    )
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     if "postgres" in kinds and not pg_available():
@@ -640,10 +678,14 @@ def main() -> None:
                 db = database(kind, folder, args.cases)
                 if db.pg_database and not args.workdir:
                     made.append(db.pg_database)
+                if args.seed_only:
+                    continue
                 results[kind] = (db, asyncio.run(measure(db, args.runs)), load())
         finally:
             for name in made:
                 drop_pg_database(name)
+    if args.seed_only:
+        return
     rows = write_section(args.out, args, results)
     print("\n".join(rows))  # noqa: T201
     print(f"written to {args.out}")  # noqa: T201

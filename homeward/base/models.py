@@ -327,6 +327,8 @@ class CaseEvent(SQLModel, table=True):
     """Append-only history of a case: every transition, item change and handoff decision."""
 
     __tablename__ = "case_event"
+    # My work: the cases with a closure request, without reading every event (0016).
+    __table_args__ = (Index("ix_case_event_trigger", "trigger", "case_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="return_case.id", index=True)
