@@ -18,13 +18,15 @@ same work through the commands layer as the CLI runs it (``commands.runner.run``
 session token, timed the same way), and the ratio page / command: what the page adds (the
 viewer's own ``MyProfile`` transaction, cookies, rendering) over the query it shows.
 
-Pages: My work (``/``) for the coordinator of the mission owning the most cases, for the
+Pages: My work (``/``) for the coordinator of the mission owning the most open items on its own
+cases, for IOM Romania's coordinator (a partner in every case: the longest list), for the
 caseworker of the NGO owning the most open items, and for the mission's supervisor (who also
-sees the closures waiting: three of the measured cases have one); a case page (``/cases/{ref}``, over several
-reintegration cases of that coordinator, given the history ``bench/scale.py`` does not write:
-the opening, each transition, each item done); an item's deep link (``/items/{id}``, a redirect to its case page);
-the sign-in page (``/signin``, signed out; nothing to compare it with but the lightest command,
-``whoami``). Target: p95 < 150 ms with 100,000 cases.
+sees the closures waiting: three of the measured cases have one); a case page
+(``/cases/{ref}``, over several reintegration cases of that coordinator, given the history
+``bench/scale.py`` does not write: the opening, each transition, each item done); an item's
+deep link (``/items/{id}``, a redirect to its case page); the sign-in page (``/signin``,
+signed out; nothing to compare it with but the lightest command, ``whoami``).
+Target: p95 < 150 ms with 100,000 cases.
 
 It prints a table and writes it into ``--out`` (default ``bench/RESULTS.md``) between
 ``<!-- web:start -->`` and ``<!-- web:end -->``, leaving the rest of the file as it is.
@@ -203,6 +205,8 @@ class Subjects:
     item_ids: list[int]
     coordinator_items: int  # open items of the coordinator's organisation
     caseworker_items: int
+    home: str  # IOM Romania's coordinator: a partner in every case
+    home_items: int
 
 
 def subjects(db: Database) -> Subjects:
@@ -215,9 +219,16 @@ def subjects(db: Database) -> Subjects:
     with engine.connect() as conn:
         mission, owned = conn.execute(
             text(
-                "SELECT c.owner_org_id, count(*) FROM checklist_item i JOIN return_case c "
-                "ON c.id = i.case_id WHERE i.status = 'open' GROUP BY c.owner_org_id "
-                "ORDER BY count(*) DESC LIMIT 1"
+                "SELECT i.owner_org_id, count(*) FROM checklist_item i JOIN return_case c "
+                "ON c.id = i.case_id AND c.owner_org_id = i.owner_org_id "
+                "WHERE i.status = 'open' GROUP BY i.owner_org_id ORDER BY count(*) DESC LIMIT 1"
+            )
+        ).one()
+        home, home_items = conn.execute(
+            text(
+                "SELECT o.id, count(*) FROM checklist_item i JOIN organisation o "
+                "ON o.id = i.owner_org_id WHERE i.status = 'open' AND o.slug = 'iom-ro-0' "
+                "GROUP BY o.id"
             )
         ).one()
         ngo, ngo_items = conn.execute(
@@ -280,6 +291,8 @@ def subjects(db: Database) -> Subjects:
         items,
         owned,
         ngo_items,
+        f"coordinator-{home}@staff.example.org",
+        home_items,
     )
 
 
@@ -502,11 +515,13 @@ async def measure(db: Database, runs: int) -> list[Row]:
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as coordinator,
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as caseworker,
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as supervisor,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as receiver,
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as visitor,
     ):
         token = await sign_in(coordinator, db, who.coordinator)
         partner = await sign_in(caseworker, db, who.caseworker)
         boss = await sign_in(supervisor, db, who.supervisor)
+        receiving = await sign_in(receiver, db, who.home)
         plans: list[tuple[str, str, Any, int, str, Callable[[int], Any], str]] = [
             (
                 f"My work, mission coordinator ({who.coordinator_items:,} open items)",
@@ -534,6 +549,16 @@ async def measure(db: Database, runs: int) -> list[Row]:
                 work_name,
                 lambda _n: work,
                 boss,
+            ),
+            (
+                f"My work, IOM Romania coordinator, a partner in every case "
+                f"({who.home_items:,} open items)",
+                "/",
+                receiver,
+                200,
+                work_name,
+                lambda _n: work,
+                receiving,
             ),
             (
                 f"case page ({len(refs)} cases in turn)",
