@@ -224,13 +224,12 @@ def subjects(db: Database) -> Subjects:
                 "WHERE i.status = 'open' GROUP BY i.owner_org_id ORDER BY count(*) DESC LIMIT 1"
             )
         ).one()
-        home, home_items = conn.execute(
-            text(
-                "SELECT o.id, count(*) FROM checklist_item i JOIN organisation o "
-                "ON o.id = i.owner_org_id WHERE i.status = 'open' AND o.slug = 'iom-ro-0' "
-                "GROUP BY o.id"
-            )
-        ).one()
+        home_org = text("SELECT id FROM organisation WHERE slug = 'iom-ro-0'")
+        home = conn.execute(home_org).scalar_one()
+        home_items = conn.execute(
+            text("SELECT count(*) FROM checklist_item WHERE status = 'open' AND owner_org_id = :o"),
+            {"o": home},
+        ).scalar_one()
         ngo, ngo_items = conn.execute(
             text(
                 "SELECT i.owner_org_id, count(*) FROM checklist_item i JOIN organisation o "

@@ -63,6 +63,8 @@ def test_the_web_bench_times_every_page_against_its_command(tmp_path):
     for page, command_name in (
         ("My work, mission coordinator", "my work"),
         ("My work, NGO caseworker", "my work"),
+        ("My work, IOM Romania coordinator", "my work"),
+        ("My work, mission supervisor", "my work"),
         ("case page", "case page"),
         ("item deep link", "items where"),
         ("sign-in page", "whoami"),
