@@ -331,7 +331,12 @@ def give_history(db: Database, refs: list[str], coordinator: str) -> None:
             for item in items:
                 entered.setdefault(item.stage, item.created_at)
             proof = f"session {uuid.uuid4().hex[:8]}"
-            base = {"case_id": case.id, "actor_id": actor, "proof": proof, "data": {}}
+            base: dict[str, Any] = {
+                "case_id": case.id,
+                "actor_id": actor,
+                "proof": proof,
+                "data": {},
+            }
             rows: list[dict[str, Any]] = [
                 {**base, "at": case.opened_at, "trigger": "open", "to_state": reached[0]}
             ]

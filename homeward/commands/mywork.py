@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session, col, or_, select
+from sqlalchemy import union_all
+from sqlmodel import Session, col, select
 
 from homeward.base.clock import local_date, utc
 from homeward.base.errors import InvalidInput
@@ -136,11 +137,20 @@ class MyWork(Command[MyWorkView]):
         )
 
     def _items_query(self, me: StaffMember):  # type: ignore[no-untyped-def]
+        # The organisation's open items and the person's, each from its own index (0016), as
+        # one id list: an ``OR`` of the two lets SQLite read every open item in due order.
+        mine = union_all(
+            select(ChecklistItem.id).where(
+                ChecklistItem.owner_org_id == me.org_id, ChecklistItem.status == ItemStatus.OPEN
+            ),
+            select(ChecklistItem.id).where(
+                ChecklistItem.assignee_id == me.id, ChecklistItem.status == ItemStatus.OPEN
+            ),
+        )
         query = (
             select(ChecklistItem, Case)
             .where(ChecklistItem.case_id == Case.id)
-            .where(ChecklistItem.status == ItemStatus.OPEN)
-            .where(or_(ChecklistItem.owner_org_id == me.org_id, ChecklistItem.assignee_id == me.id))
+            .where(col(ChecklistItem.id).in_(mine))
         )
         if self.case:
             query = query.where(Case.case_ref == self.case.strip().upper())

@@ -72,7 +72,7 @@ def _visible_chunk(session: Session, org_id: int, ids: list[int]) -> set[int]:
     live = {case_id for case_id, status in parts if status == ParticipantStatus.LIVE}
     barred = {case_id for case_id, status in parts if status != ParticipantStatus.LIVE}
     consents = session.exec(
-        select(Consent.case_id, Consent.withdrawn_on).where(
+        select(Consent.case_id, col(Consent.withdrawn_on)).where(
             col(Consent.case_id).in_(ids),
             Consent.org_id == org_id,
             Consent.purpose == ConsentPurpose.SHARING,
@@ -91,7 +91,7 @@ def _visible_chunk(session: Session, org_id: int, ids: list[int]) -> set[int]:
         col(Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
     )
     working = set(session.execute(union(item_owner, receiver)).scalars())
-    return set(session.exec(owned).all()) | live | (working - barred)
+    return {i for i in session.exec(owned).all() if i is not None} | live | (working - barred)
 
 
 def _sharing_withdrawn(session: Session, case: Case) -> set[int]:
