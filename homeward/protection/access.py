@@ -48,50 +48,35 @@ def case_org_ids(session: Session, case: Case) -> set[int]:
     return {case.owner_org_id, *live, *(working - barred)}
 
 
-CHUNK = 500  # case ids per IN (...) list: well under SQLite's bound-parameter limit
-
-
-def visible_case_ids(session: Session, org_id: int, case_ids: Iterable[int]) -> set[int]:
-    """Those of ``case_ids`` organisation ``org_id`` takes part in: ``org_id in
-    case_org_ids(session, case)`` for each, asked in a few set queries per ``CHUNK`` cases
-    instead of three per case (a list page over thousands of cases)."""
-    wanted = sorted(set(case_ids))
-    visible: set[int] = set()
-    for start in range(0, len(wanted), CHUNK):
-        visible |= _visible_chunk(session, org_id, wanted[start : start + CHUNK])
-    return visible
-
-
-def _visible_chunk(session: Session, org_id: int, ids: list[int]) -> set[int]:
-    owned = select(Case.id).where(col(Case.id).in_(ids), Case.owner_org_id == org_id)
-    parts = session.exec(
-        select(CaseParticipant.case_id, CaseParticipant.status).where(
-            col(CaseParticipant.case_id).in_(ids), CaseParticipant.org_id == org_id
-        )
-    ).all()
-    live = {case_id for case_id, status in parts if status == ParticipantStatus.LIVE}
-    barred = {case_id for case_id, status in parts if status != ParticipantStatus.LIVE}
+def barred_case_ids(session: Session, org_id: int) -> set[int]:
+    """Cases where organisation ``org_id`` is a participant waiting for consent or whose part
+    ended, or whose sharing consent the person withdrew (and did not give again): the cases its
+    items and handoffs do not show it (``case_org_ids``' ``barred``). Two index lookups."""
+    waiting = select(CaseParticipant.case_id).where(
+        CaseParticipant.org_id == org_id, CaseParticipant.status != ParticipantStatus.LIVE
+    )
+    barred = set(session.exec(waiting).all())
     consents = session.exec(
         select(Consent.case_id, col(Consent.withdrawn_on)).where(
-            col(Consent.case_id).in_(ids),
-            Consent.org_id == org_id,
-            Consent.purpose == ConsentPurpose.SHARING,
+            Consent.org_id == org_id, Consent.purpose == ConsentPurpose.SHARING
         )
     ).all()
     active = {case_id for case_id, withdrawn in consents if withdrawn is None}
-    barred |= {case_id for case_id, withdrawn in consents if withdrawn} - active
-    item_owner = select(ChecklistItem.case_id).where(
-        col(ChecklistItem.case_id).in_(ids),
-        ChecklistItem.owner_org_id == org_id,
-        ChecklistItem.status != ItemStatus.CANCELLED,
-    )
-    receiver = select(Handoff.case_id).where(
-        col(Handoff.case_id).in_(ids),
-        Handoff.to_org_id == org_id,
-        col(Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
-    )
-    working = set(session.execute(union(item_owner, receiver)).scalars())
-    return {i for i in session.exec(owned).all() if i is not None} | live | (working - barred)
+    return barred | ({case_id for case_id, withdrawn in consents if withdrawn} - active)
+
+
+def visible_working(session: Session, org_id: int, case_ids: Iterable[int]) -> set[int]:
+    """Of ``case_ids``, on each of which organisation ``org_id`` owns an item that is not
+    cancelled (a list of its open items), those it sees: ``org_id in case_org_ids(case)`` for
+    each, asked once for the organisation and then only of its barred cases, instead of three
+    queries a case."""
+    wanted = set(case_ids)
+    barred = barred_case_ids(session, org_id) & wanted
+    for case_id in barred:
+        case = session.get(Case, case_id)
+        if case is not None and org_id in case_org_ids(session, case):
+            barred.discard(case_id)  # its owner or a live participant after all
+    return wanted - barred
 
 
 def _sharing_withdrawn(session: Session, case: Case) -> set[int]:

@@ -1,7 +1,7 @@
-"""``visible_case_ids`` (a list page's batched "may this organisation see these cases") gives
-exactly ``case_org_ids``' answer, case by case, for every organisation: owners, live and
-waiting participants, partners whose sharing consent was withdrawn, item owners and the
-receivers of a handoff."""
+"""``visible_working`` (My work's "which of the cases my organisation owns items on may it
+see", asked once for the organisation) gives exactly ``case_org_ids``' answer, case by case,
+for every organisation: owners, live and waiting participants, a partner whose sharing consent
+was withdrawn but still holds an item, and the receiver of a handoff."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ from sqlmodel import select
 from homeward.base.clock import SimulatedClock
 from homeward.base.db import system_scope, write_session
 from homeward.base.models import Case, ChecklistItem, Handoff, HandoffStatus, Organisation
-from homeward.protection import access
-from homeward.protection.access import case_org_ids, visible_case_ids
+from homeward.protection.access import case_org_ids, visible_working
 from tasks.consents import withdraw_consent
 from tests import factories as f
 
 
-def test_the_batched_answer_is_the_one_case_by_case(
-    db_url: str, clock: SimulatedClock, monkeypatch
+def test_the_organisation_wide_answer_is_the_one_case_by_case(
+    db_url: str, clock: SimulatedClock
 ) -> None:
     f.seed()
     shared = f.open_case(clock)  # shared with every organisation
@@ -51,13 +50,29 @@ def test_the_batched_answer_is_the_one_case_by_case(
                 proposed_at=clock.now(),
             )
         )
-    monkeypatch.setattr(access, "CHUNK", 2)  # several chunks, as on a long list
+    with write_session() as s, system_scope(s):
+        # adpare still holds an item on the case whose sharing with it was withdrawn
+        gone = s.exec(select(Case).where(Case.case_ref == withdrawn)).one()
+        held = s.exec(select(ChecklistItem).where(ChecklistItem.case_id == gone.id)).first()
+        assert held is not None
+        held.owner_org_id = orgs["adpare"]
+        s.add(held)
     with write_session() as s, system_scope(s):
         cases = list(s.exec(select(Case)))
         assert {c.case_ref for c in cases} == {shared, private, minor, withdrawn, handed}
         for org_id in orgs.values():
-            expected = {c.id for c in cases if org_id in case_org_ids(s, c)}
-            assert visible_case_ids(s, org_id, [c.id for c in cases if c.id]) == expected
-        hidden = {c.case_ref for c in cases if orgs["adpare"] not in case_org_ids(s, c)}
-        assert hidden >= {withdrawn, private}  # the rule's corners are in the comparison
-        assert orgs["fmb"] in case_org_ids(s, other)
+            working = {
+                i.case_id
+                for i in s.exec(select(ChecklistItem).where(ChecklistItem.owner_org_id == org_id))
+                if i.status != "cancelled"
+            }
+            expected = {c.id for c in cases if c.id in working and org_id in case_org_ids(s, c)}
+            assert visible_working(s, org_id, working) == expected, org_id
+        adpare_cases = {
+            i.case_id
+            for i in s.exec(
+                select(ChecklistItem).where(ChecklistItem.owner_org_id == orgs["adpare"])
+            )
+        }
+        assert gone.id in adpare_cases  # the barred corner is in the comparison
+        assert gone.id not in visible_working(s, orgs["adpare"], adpare_cases)
