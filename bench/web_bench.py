@@ -407,8 +407,10 @@ async def sign_in(client: Any, db: Database, email: str) -> str:
     from homeward.base.db import make_engine
     from homeward.commands.signin import request_code
 
-    requested = await asyncio.to_thread(request_code, email, channel="web")
     engine = make_engine(db.owner_url)
+    with engine.begin() as conn:  # the bench signs in more often than the hourly limit allows
+        conn.execute(text("DELETE FROM login_request"))
+    requested = await asyncio.to_thread(request_code, email, channel="web")
     with engine.connect() as conn:
         context = conn.execute(
             text("SELECT context FROM outbox_message WHERE key = :k"), {"k": requested.mail_key}
