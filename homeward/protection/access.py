@@ -48,35 +48,43 @@ def case_org_ids(session: Session, case: Case) -> set[int]:
     return {case.owner_org_id, *live, *(working - barred)}
 
 
-def barred_case_ids(session: Session, org_id: int) -> set[int]:
-    """Cases where organisation ``org_id`` is a participant waiting for consent or whose part
-    ended, or whose sharing consent the person withdrew (and did not give again): the cases its
-    items and handoffs do not show it (``case_org_ids``' ``barred``). Two index lookups."""
-    waiting = select(CaseParticipant.case_id).where(
-        CaseParticipant.org_id == org_id, CaseParticipant.status != ParticipantStatus.LIVE
-    )
-    barred = set(session.exec(waiting).all())
-    consents = session.exec(
-        select(Consent.case_id, col(Consent.withdrawn_on)).where(
-            Consent.org_id == org_id, Consent.purpose == ConsentPurpose.SHARING
+def cases_seen_by(session: Session, org_id: int, cases: Iterable[Case]) -> set[int]:
+    """The ids of ``cases`` that organisation ``org_id`` takes part in: ``case_org_ids``' rule
+    asked for one organisation and many cases at once (five queries, not five per case)."""
+    by_id = {case.id: case for case in cases if case.id is not None}
+    ids = list(by_id)
+    if not ids:
+        return set()
+    parts = session.exec(
+        select(CaseParticipant.case_id, CaseParticipant.status).where(
+            col(CaseParticipant.case_id).in_(ids), CaseParticipant.org_id == org_id
         )
     ).all()
-    active = {case_id for case_id, withdrawn in consents if withdrawn is None}
-    return barred | ({case_id for case_id, withdrawn in consents if withdrawn} - active)
-
-
-def visible_working(session: Session, org_id: int, case_ids: Iterable[int]) -> set[int]:
-    """Of ``case_ids``, on each of which organisation ``org_id`` owns an item that is not
-    cancelled (a list of its open items), those it sees: ``org_id in case_org_ids(case)`` for
-    each, asked once for the organisation and then only of its barred cases, instead of three
-    queries a case."""
-    wanted = set(case_ids)
-    barred = barred_case_ids(session, org_id) & wanted
-    for case_id in barred:
-        case = session.get(Case, case_id)
-        if case is not None and org_id in case_org_ids(session, case):
-            barred.discard(case_id)  # its owner or a live participant after all
-    return wanted - barred
+    consents = session.exec(
+        select(Consent.case_id, col(Consent.withdrawn_on)).where(
+            col(Consent.case_id).in_(ids),
+            Consent.purpose == ConsentPurpose.SHARING,
+            Consent.org_id == org_id,
+        )
+    ).all()
+    item_cases = select(ChecklistItem.case_id).where(
+        col(ChecklistItem.case_id).in_(ids),
+        ChecklistItem.owner_org_id == org_id,
+        ChecklistItem.status != ItemStatus.CANCELLED,
+    )
+    handoff_cases = select(Handoff.case_id).where(
+        col(Handoff.case_id).in_(ids),
+        Handoff.to_org_id == org_id,
+        col(Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
+    )
+    working = set(session.execute(union(item_cases, handoff_cases)).scalars())
+    live = {case_id for case_id, status in parts if status == ParticipantStatus.LIVE}
+    ended = {case_id for case_id, status in parts if status != ParticipantStatus.LIVE}
+    active = {case_id for case_id, withdrawn_on in consents if withdrawn_on is None}
+    withdrawn = {case_id for case_id, withdrawn_on in consents if withdrawn_on} - active
+    barred = ended | withdrawn
+    owned = {case_id for case_id, case in by_id.items() if case.owner_org_id == org_id}
+    return owned | live | (working - barred)
 
 
 def _sharing_withdrawn(session: Session, case: Case) -> set[int]:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from homeward.base.models import ChecklistItem
+from homeward.commands import mywork
 from homeward.commands.closures import RequestClosure
 from homeward.commands.handoffs import ProposeHandoff
 from homeward.commands.runner import run
@@ -137,6 +140,7 @@ def test_my_work_in_romanian_from_the_profile_and_the_switch(workspace: Workspac
 
     assert '<html lang="ro">' in page
     assert "Munca mea" in page and "Întârziate" in page and "Deconectare" in page
+    assert "coordonator" in page  # the role in the header
     assert "Identificare în străinătate" in page  # the stage, in Romanian
     assert "Victimă prezumată identificată și referită" in page  # the item's title
     assert "5 ianuarie 2026" in page  # the date, as Romanian writes it
@@ -148,3 +152,18 @@ def test_my_work_in_romanian_from_the_profile_and_the_switch(workspace: Workspac
 def test_the_sign_in_page_follows_the_browsers_language(staff: Staff) -> None:
     page = staff.get("/signin", headers={"Accept-Language": "ro-RO,ro;q=0.9,en;q=0.5"})
     assert '<html lang="ro">' in page.text and "Autentificare în Homeward" in page.text
+
+
+def test_a_long_list_shows_the_soonest_and_counts_the_rest(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mywork, "MAX_LINES", 2)  # the page's size, made small
+    ref = f.open_case(workspace.clock)  # three open items of IOM Italy's
+    items = _by_code(ref)
+
+    page = _signed_in(workspace, f.COORD).get("/").text
+
+    assert f'id="item-{items["victim_identified"].id}"' in page
+    assert f'id="item-{items["basic_needs_met"].id}"' in page
+    assert f'id="item-{items["rights_informed"].id}"' not in page
+    assert "One more item is not shown: narrow the list with the filters." in page

@@ -151,6 +151,20 @@ def test_a_session_left_idle_too_long_is_ended(staff: Staff, workspace: Workspac
     assert "cmd:sessions end" in actions
 
 
+def test_signing_in_again_in_the_same_browser_ends_the_session_it_had(
+    workspace: Workspace,
+) -> None:
+    staff = workspace.browser()
+    staff.sign_in(f.COORD)
+    link = workspace.browser().ask_code(CW)  # a colleague's link, opened on this browser
+    signed = staff.post("/signin/link", form(staff.get(link).text, "/signin/link"))
+    assert signed.status_code == 303
+
+    assert "Staff caseworker" in staff.get("/").text and "ADPARE" in staff.get("/").text
+    assert [s.revoked_at is not None for s in _sessions()] == [True]
+    assert [s.revoked_at is None for s in _sessions(CW)] == [True]
+
+
 def test_a_forged_last_seen_stamp_counts_as_idle(staff: Staff) -> None:
     staff.sign_in(f.COORD)
     staff.client.cookies.set("hw_seen", "9999999999.forged")
@@ -169,6 +183,21 @@ def test_a_deep_link_comes_back_after_signing_in(staff: Staff) -> None:
     signed = staff.sign_in(f.COORD, next_path="/?case=RT-2026-0001")
 
     assert signed.headers["location"] == "/?case=RT-2026-0001"
+
+
+def test_the_emailed_link_comes_back_to_the_deep_link_asked_for_in_this_browser(
+    staff: Staff,
+) -> None:
+    link = staff.ask_code(f.COORD, next_path="/?case=RT-2026-0001")
+    assert "next" not in link  # the email knows nothing of it
+    page = staff.get(link)
+
+    signed = staff.post("/signin/link", form(page.text, "/signin/link"))
+
+    assert signed.headers["location"] == "/?case=RT-2026-0001"
+    assert "hw_next=" in _set_cookies(signed)["hw_next"] and "Max-Age=0" in str(
+        _set_cookies(signed)["hw_next"]
+    )
 
 
 def test_from_an_email_the_sign_in_page_is_reached_from_our_own_page(staff: Staff) -> None:

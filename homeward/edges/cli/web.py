@@ -35,3 +35,4 @@ def web(
     )
     console.file.flush()
     serve_forever(create_app(), host, port)
+    console.print("Homeward workspace stopped", markup=False, highlight=False)

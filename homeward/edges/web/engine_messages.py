@@ -1,4 +1,4 @@
-"""Messages of the engine the workspace's own pages show, for the catalog (``N_``).
+"""Words and messages of the engine the workspace's pages show, for the catalog (``N_``).
 
 The engine writes its messages in English, with values (case references, numbers, quoted
 words) in them; ``deps.translate_error`` looks each up with its values written ``{0}``,
@@ -10,6 +10,16 @@ under a translated lead ("Not allowed now.").
 from __future__ import annotations
 
 from homeward.edges.web.i18n import N_
+
+# A staff member's role, as the page header names it (``StaffRole``).
+ROLES = {
+    "coordinator": N_("coordinator"),
+    "caseworker": N_("caseworker"),
+    "supervisor": N_("supervisor"),
+    "manager": N_("manager"),
+    "admin": N_("administrator"),
+    "platform_admin": N_("platform administrator"),
+}
 
 MESSAGES = (
     N_("owner: choose one of me, unassigned, others"),

@@ -7,6 +7,7 @@ line is worth a log that could hold one. Errors still go to the log, without req
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from types import TracebackType
@@ -59,10 +60,12 @@ def config(app: Any, host: str, port: int) -> uvicorn.Config:
 
 
 def serve_forever(app: Any, host: str, port: int) -> None:
-    """Serve until Ctrl-C (uvicorn handles the signals)."""
+    """Serve until Ctrl-C or SIGTERM: uvicorn stops gracefully, then passes the signal on
+    (Ctrl-C as KeyboardInterrupt), which is the way this ends, not a failure."""
     import uvicorn
 
-    uvicorn.Server(config(app, host, port)).run()
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config(app, host, port)).run()
 
 
 class Served:
