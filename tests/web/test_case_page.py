@@ -5,16 +5,15 @@ without the person's consent seeing no personal data (and a hidden case as "not 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import text
 from sqlmodel import col, select
 
 from homeward.base.clock import local_date
-from homeward.base.models import CaseEvent, ItemStatus, RequestKey
+from homeward.base.models import CaseEvent, ItemStatus, Organisation, RequestKey
 from tests import factories as f
-from tests.web.conftest import Staff, form, forms
+from tests.web.conftest import Staff, Workspace, form, forms
 
 ADPARE, CONSULATE = "cw@adpare.example.org", "officer@cons-rome.example.org"
 NAME, PHONE = f.CANARY.family_name, "+40 700 000 111"
@@ -85,7 +84,7 @@ def test_a_refusal_is_shown_in_place_in_the_readers_language_and_changes_nothing
     assert refused.status_code == 409
     assert 'id="problem-step-record_consent"' in refused.text
     assert "blocking items still open" in refused.text
-    assert f'<details class="step" id="step-record_consent" open>' in refused.text
+    assert '<details class="step" id="step-record_consent" open>' in refused.text
     assert 'value="signed" selected' in refused.text  # what was chosen stays chosen
     assert f.db_snapshot() == before
 
@@ -99,6 +98,7 @@ def test_a_refusal_is_shown_in_place_in_the_readers_language_and_changes_nothing
     again = staff.submit(f"/cases/{ref}", f"/items/{item.id}/skip", reason="no")
     assert again.status_code == 400
     assert 'lang="ro"' in again.text and "Sari peste" in again.text  # the page, in Romanian
+    assert "spuneți de ce este omisă sarcina (cel puțin 5 caractere)" in again.text  # the refusal
 
 
 def test_a_next_step_form_asks_for_typed_fields_and_moves_the_case(staff: Staff) -> None:
@@ -158,9 +158,9 @@ def test_a_double_submit_does_the_action_once(staff: Staff) -> None:
 
 
 def test_a_supervisor_approves_a_closure_requested_on_the_case_page(
-    browser: Callable[[], Staff],
+    workspace: Workspace,
 ) -> None:
-    coordinator, supervisor = browser(), browser()
+    coordinator, supervisor = workspace.browser(), workspace.browser()
     ref = f.open_case(coordinator.clock)
     f.drive_to(ref, "reintegration", coordinator.clock)
     f.complete_stage(ref, coordinator.clock)
@@ -181,7 +181,9 @@ def test_a_supervisor_approves_a_closure_requested_on_the_case_page(
     assert approved.status_code == 303, approved.text
     case = f.load_case(ref)
     assert case.state == "closed" and case.closure_reason == "support_period_ended"
-    again = supervisor.post(f"/cases/{ref}/closure/approve", form(page, f"/cases/{ref}/closure/approve"))
+    again = supervisor.post(
+        f"/cases/{ref}/closure/approve", form(page, f"/cases/{ref}/closure/approve")
+    )
     assert again.status_code == 303  # the same approval sent twice: done once
     assert len(_events(ref, "close")) == 1
 
@@ -208,6 +210,10 @@ def test_the_persons_details_are_entered_and_corrected_on_the_case_page(staff: S
     bad = staff.submit(f"/cases/{ref}", f"/cases/{ref}/person", given_name="Ilinca")
     assert bad.status_code == 400 and "family_name" in bad.text
     assert "Ilinca" not in bad.text  # what was typed is not repeated
+    assert (
+        'name="family_name" value="" autocomplete="off" required aria-describedby="problem-person"'
+        in bad.text
+    )
     saved = staff.submit(
         f"/cases/{ref}",
         f"/cases/{ref}/person",
@@ -227,16 +233,18 @@ def test_the_persons_details_are_entered_and_corrected_on_the_case_page(staff: S
 
 
 def test_a_partner_without_the_persons_consent_sees_no_personal_data(
-    browser: Callable[[], Staff],
+    workspace: Workspace,
 ) -> None:
-    coordinator, consulate, ngo = browser(), browser(), browser()
+    coordinator, consulate, ngo = workspace.browser(), workspace.browser(), workspace.browser()
     ref = f.open_case(coordinator.clock, share=False)  # ADPARE waits for the sharing consent
     item = next(i for i in f.items(ref) if i.owner_org_id != f.load_case(ref).owner_org_id)
 
     page = _signed_in(consulate, CONSULATE, ref)  # works on the case, no consent to share
     assert NAME not in page and PHONE not in page
     assert f"/cases/{ref}/personal" not in page
-    forced = consulate.post(f"/cases/{ref}/personal", {"csrf": form(page, f"/items/{item.id}/done")["csrf"]})
+    forced = consulate.post(
+        f"/cases/{ref}/personal", {"csrf": form(page, f"/items/{item.id}/done")["csrf"]}
+    )
     assert forced.status_code == 404 and NAME not in forced.text and PHONE not in forced.text
 
     ngo.sign_in(ADPARE)
@@ -249,4 +257,70 @@ def test_a_partner_without_the_persons_consent_sees_no_personal_data(
     missing_item = ngo.get("/items/999999")
     assert hidden_item.status_code == missing_item.status_code == 404
     assert ref not in hidden_item.text
-    assert hidden_item.text.replace(f"#{item.id}", "#999999") == missing_item.text
+    same = hidden_item.text.replace(f"#{item.id}", "#999999")
+    assert same.replace(f"/items/{item.id}", "/items/999999") == missing_item.text
+
+
+def test_an_item_handed_off_on_the_page_is_accepted_by_the_partner_there(
+    workspace: Workspace,
+) -> None:
+    coordinator, partner = workspace.browser(), workspace.browser()
+    ref = f.open_case(coordinator.clock)
+    item = f.items(ref)[1]
+    _signed_in(coordinator, f.COORD, ref)
+    offered = coordinator.submit(f"/cases/{ref}", f"/items/{item.id}/handoff", to="adpare")
+    assert offered.status_code == 303, offered.text
+    assert "Handed off to adpare, waiting for an answer." in coordinator.get(f"/cases/{ref}").text
+
+    page = _signed_in(partner, ADPARE, ref)
+    assert f"/items/{item.id}/accept" in page and f"/items/{item.id}/done" not in page
+    accepted = partner.submit(f"/cases/{ref}", f"/items/{item.id}/accept")
+
+    assert accepted.status_code == 303, accepted.text
+    (now,) = [i for i in f.items(ref) if i.id == item.id]
+    with f.admin_read() as s:
+        owner = s.get(Organisation, now.owner_org_id)
+    assert owner is not None and owner.slug == "adpare"
+    assert f"/items/{item.id}/done" in partner.get(f"/cases/{ref}").text  # now theirs to do
+
+
+def test_a_supervisor_does_not_approve_with_a_code_and_an_outcome_is_asked_for(
+    workspace: Workspace,
+) -> None:
+    coordinator, supervisor = workspace.browser(), workspace.browser()
+    ref = f.open_case(coordinator.clock)
+    f.drive_to(ref, "reintegration", coordinator.clock)
+    _signed_in(coordinator, f.COORD, ref)
+    asked = coordinator.submit(
+        f"/cases/{ref}", f"/cases/{ref}/closure/request", reason="person_chose_to_stop"
+    )
+    assert asked.status_code == 303, asked.text
+    _signed_in(supervisor, f.SUPERVISOR, ref)
+
+    unsure = supervisor.submit(f"/cases/{ref}", f"/cases/{ref}/closure/reject")
+    assert unsure.status_code == 400 and 'id="problem-closure"' in unsure.text
+    assert 'id="rejection" name="rejection" required aria-invalid="true"' in unsure.text
+    rejected = supervisor.submit(
+        f"/cases/{ref}", f"/cases/{ref}/closure/reject", rejection="work_outstanding"
+    )
+
+    assert rejected.status_code == 303, rejected.text
+    (event,) = _events(ref, "closure_rejected")
+    assert event.data["rejection"] == "work_outstanding"
+    assert f.load_case(ref).state == "reintegration"
+
+
+def test_an_item_with_outcomes_asks_for_one_from_its_list(staff: Staff) -> None:
+    ref = f.open_case(staff.clock)
+    f.drive_to(ref, "consent_obtained", staff.clock)
+    risk = next(i for i in f.items(ref) if i.code == "risk_assessment")
+    page = _signed_in(staff, f.COORD, ref)
+    assert f'<select id="outcome-{risk.id}" name="outcome" required' in page
+
+    missing = staff.submit(f"/cases/{ref}", f"/items/{risk.id}/done")
+    assert missing.status_code == 400 and f'id="problem-item-{risk.id}"' in missing.text
+    assert "outcome: item risk_assessment needs one of low, medium, high" in missing.text
+    done = staff.submit(f"/cases/{ref}", f"/items/{risk.id}/done", outcome="medium")
+    assert done.status_code == 303
+    (item,) = [i for i in f.items(ref) if i.id == risk.id]
+    assert (item.status, item.outcome) == ("done", "medium")

@@ -92,6 +92,7 @@ def case_page(
         "case.html",
         status_code=problem.status if problem else status_code,
         active="case",
+        path=f"/cases/{page.facts.case_ref}",  # the language switch comes back here, not to a POST
         page=page,
         facts=page.facts,
         ref=page.facts.case_ref,

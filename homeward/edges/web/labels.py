@@ -164,6 +164,14 @@ ENGINE_LABELS = (
 )
 
 
+# Engine messages met on the case page, with their values as ``{0}`` (deps.translate_error).
+CASE_MESSAGES = (
+    N_("reason: say why the item is skipped ({0}+ characters)"),
+    N_("item #{0} is already done"),
+    N_("item #{0} is already skipped"),
+)
+
+
 def label(v: Speaker, text: str) -> str:
     """An engine label in the reader's language (the English itself if untranslated)."""
     return v._(text) if text else ""

@@ -16,6 +16,7 @@ The Prefect API is the one ``homeward up`` serves (``app.state.prefect_api_url``
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -109,6 +110,16 @@ def read_run(api: PrefectApi | None, run_id: UUID) -> FlowRun | None:
             return client.read_flow_run(run_id)
     except (NoPrefect, ObjectNotFound, httpx.HTTPError, OSError, RuntimeError):
         return None
+
+
+_RAISED = re.compile(r"^Flow run encountered an exception: (?:[\w.]+: )?(.*)$", re.DOTALL)
+
+
+def run_problem(v: Viewer, message: str) -> str:
+    """Why a run failed, as its state says (the engine's message, translated where the
+    catalog has it); nothing but what the engine and Prefect wrote: codes and case facts."""
+    matched = _RAISED.match(message.strip())
+    return deps.translate_error(v.language, matched.group(1) if matched else message.strip())
 
 
 def _form(request: Request, v: Viewer, **ctx: Any) -> Response:
@@ -210,7 +221,7 @@ def wait(
         run_id=str(run_id),
         state=state.name if state else None,
         failed=failed,
-        message=(state.message or "") if failed and state else "",
+        message=run_problem(v, state.message or "") if failed and state else "",
         reachable=flow_run is not None,
         refresh=None if failed else REFRESH_SECONDS,
     )
