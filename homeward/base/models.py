@@ -218,8 +218,6 @@ class CaseParticipant(SQLModel, table=True):
             sqlite_where=_NOT_ENDED,
             postgresql_where=_NOT_ENDED,
         ),
-        # My work: the few cases an organisation waits in or left, among thousands (0016).
-        Index("ix_case_participant_org_status", "org_id", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

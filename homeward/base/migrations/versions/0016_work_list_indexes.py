@@ -12,9 +12,7 @@ every open item in the database in due order (``bench/web_bench.py``, bench/RESU
 ``(owner_org_id, status, due_at)`` and ``(assignee_id, status, due_at)`` give each side its
 open items directly, already in due order. A supervisor's closures waiting look for cases with
 a ``closure_requested`` event: ``case_event (trigger, case_id)`` finds them without reading a
-history of millions of events. Which of its cases an organisation only waits in or has left
-(``case_participant (org_id, status)``) is a few rows, not one per case it takes part in (IOM
-Romania: every case). The tables are ANALYZEd afterwards so SQLite's
+history of millions of events. Both tables are ANALYZEd afterwards so SQLite's
 planner (which gathers no statistics by itself) weighs them right away.
 """
 
@@ -31,14 +29,13 @@ INDEXES = {
     "ix_checklist_item_owner_open": ("checklist_item", ["owner_org_id", "status", "due_at"]),
     "ix_checklist_item_assignee_open": ("checklist_item", ["assignee_id", "status", "due_at"]),
     "ix_case_event_trigger": ("case_event", ["trigger", "case_id"]),
-    "ix_case_participant_org_status": ("case_participant", ["org_id", "status"]),
 }
 
 
 def upgrade() -> None:
     for name, (table, columns) in INDEXES.items():
         op.create_index(name, table, columns)
-    for table in ("checklist_item", "case_event", "case_participant"):
+    for table in ("checklist_item", "case_event"):
         op.execute(f"ANALYZE {table}")  # the planner learns the new indexes' worth now
 
 
