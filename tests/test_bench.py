@@ -46,3 +46,30 @@ def test_the_identity_bench_runs_and_writes_its_section(tmp_path):
     ):
         assert row in text
     assert re.search(r"p50 [\d.]+ ms, p99 [\d.]+ ms", text)
+
+
+def test_the_web_bench_times_every_page_against_its_command(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# Benchmark results\n\nthe scale table\n")
+    command = [sys.executable, str(ROOT / "bench" / "web_bench.py"), "--cases", "150"]
+    command += ["--runs", "3", "--backend", "sqlite", "--out", str(out)]
+    for _ in range(2):  # the second run replaces its section
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)  # noqa: S603
+        assert done.returncode == 0, done.stderr[-2000:]
+    text = out.read_text()
+    assert text.startswith("# Benchmark results\n\nthe scale table\n")
+    assert text.count("<!-- web:start -->") == 1 and text.count("<!-- web:end -->") == 1
+    assert "load average" in text and "150 open cases" in text
+    for page, command_name in (
+        ("My work, mission coordinator", "my work"),
+        ("My work, NGO caseworker", "my work"),
+        ("My work, IOM Romania coordinator", "my work"),
+        ("My work, mission supervisor", "my work"),
+        ("case page", "case page"),
+        ("item deep link", "items where"),
+        ("sign-in page", "whoami"),
+    ):
+        (row,) = [line for line in text.splitlines() if line.startswith(f"| {page}")]
+        assert f"`{command_name}`" in row and "| sqlite |" in row
+        assert re.search(r"[\d.]+ / [\d.]+ ms \| `", row)  # page p50 / p95
+        assert re.search(r"\| [\d.]+x / [\d.]+x \|", row)  # the ratios

@@ -258,7 +258,12 @@ class ChecklistItem(SQLModel, table=True):
     """A dated piece of work in a stage, owned by one organisation."""
 
     __tablename__ = "checklist_item"
-    __table_args__ = (Index("ix_checklist_item_open_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_checklist_item_open_due", "status", "due_at"),
+        # My work: an organisation's and a person's open items, soonest due first (0016).
+        Index("ix_checklist_item_owner_open", "owner_org_id", "status", "due_at"),
+        Index("ix_checklist_item_assignee_open", "assignee_id", "status", "due_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="return_case.id", index=True)
@@ -322,6 +327,8 @@ class CaseEvent(SQLModel, table=True):
     """Append-only history of a case: every transition, item change and handoff decision."""
 
     __tablename__ = "case_event"
+    # My work: the cases with a closure request, without reading every event (0016).
+    __table_args__ = (Index("ix_case_event_trigger", "trigger", "case_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="return_case.id", index=True)

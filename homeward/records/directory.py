@@ -6,6 +6,8 @@ import re
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from homeward.base.countries import check_country
@@ -171,6 +173,22 @@ def list_staff(*, session: Session, org_slug: str | None = None) -> list[StaffMe
     return list(session.exec(query))
 
 
+_ORGS = "homeward_orgs_by_id"
+
+
 def orgs_by_id(session: Session) -> dict[int, Organisation]:
-    """Every organisation by id (for display)."""
-    return {org.id: org for org in session.exec(select(Organisation)) if org.id is not None}
+    """Every organisation by id (for display). Read once per transaction: a page asks from
+    several places (items, facts, consents) and the directory has hundreds of rows; any flush,
+    commit or rollback forgets it, so a write in the transaction is seen."""
+    found: dict[int, Organisation] | None = session.info.get(_ORGS)
+    if found is None:
+        found = {org.id: org for org in session.exec(select(Organisation)) if org.id is not None}
+        session.info[_ORGS] = found
+    return dict(found)
+
+
+@event.listens_for(OrmSession, "after_flush")
+@event.listens_for(OrmSession, "after_commit")
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _forget_orgs(session: OrmSession, *_args: object) -> None:
+    session.info.pop(_ORGS, None)

@@ -67,6 +67,7 @@ def gettext(language: str, message: str) -> str:
 _LOCALES = {"en": "en_GB", "ro": "ro_RO"}
 
 
+@lru_cache(maxsize=len(SUPPORTED_LANGUAGES) + 1)
 def _locale(language: str) -> Locale:
     return Locale.parse(_LOCALES.get(language, "en_GB"))
 
@@ -75,6 +76,13 @@ def short_date(value: date | datetime, language: str, tz: ZoneInfo) -> str:
     """A day as people of ``language`` write it ("6 December 2026", "6 decembrie 2026"): for
     a moment, the day it is in ``tz``."""
     day = utc(value).astimezone(tz).date() if isinstance(value, datetime) else value
+    return _long_date(day, language)
+
+
+@lru_cache(maxsize=4096)
+def _long_date(day: date, language: str) -> str:
+    """Babel's long date, once per day and language (a list of 200 items has a few dozen
+    days, and Babel takes a fraction of a millisecond for each)."""
     return format_date(day, format="long", locale=_locale(language))
 
 
