@@ -38,6 +38,9 @@ from notifications.i18n import item_title, locale, stage_label
 from statemachines.closure_requests import pending_request
 
 MAX_LINES = 100  # items shown on a page (a phone screen's worth of scrolling); the rest counted
+# The rest is counted up to here, then said as "more than": on PostgreSQL row security checks
+# every row counted (~70 us each), and IOM Romania's 9,373 open items took 650 ms to count.
+COUNT_CAP = 500
 OWNERS = ("me", "unassigned", "others")  # assigned to me, to nobody, to a colleague
 
 
@@ -90,6 +93,7 @@ class MyWorkView:
     closures: list[ClosureLine]
     decides_closures: bool
     stages: list[tuple[str, str]] = field(default_factory=list)  # (stage, label): the filter
+    more_than: bool = False  # ``more`` is a floor: the list was counted only up to COUNT_CAP
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ class MyWork(Command[MyWorkView]):
         language = me.language
         visible = _Visible(session, me)
         orgs = orgs_by_id(session)
-        total = self._count(session, me)
+        total, beyond = self._count(session, me)
         lines: list[WorkLine] = []
         scanned = 0
         while len(lines) < MAX_LINES and scanned < total:  # soonest due first, in pages
@@ -138,6 +142,7 @@ class MyWork(Command[MyWorkView]):
             today=groups["today"],
             upcoming=groups["upcoming"],
             more=max(0, len(lines) - MAX_LINES) + (total - scanned),
+            more_than=beyond,
             handoffs=_handoffs(session, me, visible, language, self.case),
             closures=_closures(session, me, language, self.case),
             decides_closures=_decides_closures(session, me),
@@ -181,14 +186,19 @@ class MyWork(Command[MyWorkView]):
         found = {item.id: (item, case) for item, case in rows}
         return [found[i] for i in ids if i in found]
 
-    def _count(self, session: Session, me: StaffMember) -> int:
-        """Each side counted from its own index, less the items on both."""
-        owned, assigned = self._sides(me)
-        total = 0
-        for sign, sides in ((1, [owned]), (1, [assigned]), (-1, [owned, assigned])):
-            query = select(func.count(col(ChecklistItem.id))).where(*self._conditions(me, *sides))
-            total += sign * int(session.exec(query).one())
-        return total
+    def _count(self, session: Session, me: StaffMember) -> tuple[int, bool]:
+        """How many items the list holds, counted only up to ``COUNT_CAP`` (each side from its
+        own index, as far as the cap); True when it holds more."""
+        sides = [
+            select(col(ChecklistItem.id).label("id"))
+            .where(*self._conditions(me, side))
+            .limit(COUNT_CAP + 1)
+            .subquery()
+            for side in self._sides(me)
+        ]
+        both = union(*(select(side.c.id) for side in sides)).subquery()
+        found = int(session.exec(select(func.count()).select_from(both)).one())
+        return min(found, COUNT_CAP), found > COUNT_CAP
 
     def _conditions(self, me: StaffMember, *sides: Any) -> list[Any]:
         """Open items on a case, on ``sides`` (the organisation's, assigned to the person),

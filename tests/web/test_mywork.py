@@ -167,3 +167,19 @@ def test_a_long_list_shows_the_soonest_and_counts_the_rest(
     assert f'id="item-{items["basic_needs_met"].id}"' in page
     assert f'id="item-{items["rights_informed"].id}"' not in page
     assert "One more item is not shown: narrow the list with the filters." in page
+
+
+def test_a_list_longer_than_the_count_cap_says_more_than(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting stops at COUNT_CAP (row security checks each row counted on PostgreSQL)."""
+    monkeypatch.setattr(mywork, "MAX_LINES", 1)
+    monkeypatch.setattr(mywork, "COUNT_CAP", 2)
+    ref = f.open_case(workspace.clock)  # three open items of IOM Italy's: one over the cap
+    items = _by_code(ref)
+
+    page = _signed_in(workspace, f.COORD).get("/").text
+
+    assert f'id="item-{items["victim_identified"].id}"' in page
+    assert "More than one item is not shown: narrow the list with the filters." in page
+    assert "One more item is not shown" not in page
