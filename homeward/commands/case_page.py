@@ -26,7 +26,7 @@ from homeward.base.models import (
     RequestKey,
     StaffMember,
 )
-from homeward.commands.case_views import CaseFacts, HistoryLine, OneCase, case_facts
+from homeward.commands.case_views import CaseFacts, HistoryLine, OneCase, case_facts, timeline
 from homeward.commands.consent import ConsentLine, consent_lines
 from homeward.commands.runner import Command, Context
 from homeward.protection import vault
@@ -38,7 +38,6 @@ from homeward.protection.permissions import (
     permits,
     permits_item,
 )
-from homeward.records.audit import history
 from homeward.records.directory import orgs_by_id
 from statemachines.cases import allowed_triggers, get_case
 from statemachines.closure_requests import pending_request
@@ -216,26 +215,6 @@ def page_items(session: Session, who: StaffMember, case: Case, now: datetime) ->
             )
         )
     return lines
-
-
-def timeline(session: Session, case: Case) -> list[HistoryLine]:
-    """Every event of the case, oldest first (as ``case history``)."""
-    events = history(session, case)
-    actors = {e.actor_id for e in events if e.actor_id is not None}
-    query = select(StaffMember.id, StaffMember.email).where(col(StaffMember.id).in_(actors))
-    staff = dict(session.exec(query).all()) if actors else {}
-    return [
-        HistoryLine(
-            event.at,
-            staff.get(event.actor_id, "system"),
-            event.trigger,
-            event.from_state,
-            event.to_state,
-            dict(event.data),
-            event.proof,
-        )
-        for event in events
-    ]
 
 
 def next_steps(session: Session, who: StaffMember, case: Case) -> list[NextStep]:

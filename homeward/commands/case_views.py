@@ -255,17 +255,24 @@ class CaseHistory(OneCase, Command[list[HistoryLine]]):
     writes = False
 
     def execute(self, ctx: Context) -> list[HistoryLine]:
-        case = get_case(ctx.session, case_ref=self.ref, actor=ctx.staff)
-        staff = {s.id: s.email for s in ctx.session.exec(select(StaffMember))}
-        return [
-            HistoryLine(
-                event.at,
-                staff.get(event.actor_id, "system"),
-                event.trigger,
-                event.from_state,
-                event.to_state,
-                dict(event.data),
-                event.proof,
-            )
-            for event in history(ctx.session, case)
-        ]
+        return timeline(ctx.session, get_case(ctx.session, case_ref=self.ref, actor=ctx.staff))
+
+
+def timeline(session: Session, case: Case) -> list[HistoryLine]:
+    """Every event of the case, oldest first (as ``case history``)."""
+    events = history(session, case)
+    actors = {e.actor_id for e in events if e.actor_id is not None}
+    query = select(StaffMember.id, StaffMember.email).where(col(StaffMember.id).in_(actors))
+    staff = dict(session.exec(query).all()) if actors else {}
+    return [
+        HistoryLine(
+            event.at,
+            staff.get(event.actor_id, "system"),
+            event.trigger,
+            event.from_state,
+            event.to_state,
+            dict(event.data),
+            event.proof,
+        )
+        for event in events
+    ]
