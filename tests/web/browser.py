@@ -1,0 +1,265 @@
+"""Real-browser testing: Playwright driving Debian's Chromium (never a downloaded browser), a live
+uvicorn server on 127.0.0.1 (port 0) in a background thread, axe-core (npm, ``package.json``)
+run on every page a test visits, and a full-page screenshot of each kept as a test artefact.
+
+``Browsing`` is one signed-in person's browser tab. Every navigation goes through it
+(``goto``, ``click``, ``submit``, ``navigates``), and each page it lands on is ``look``-ed at:
+axe-core runs on it (a serious or critical violation fails the test, printed readably) and a
+screenshot goes to ``$HOMEWARD_TEST_ARTEFACTS`` (default ``tests/.artefacts``), one folder per
+test. A page that loaded without being looked at fails the test when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+import uvicorn
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("HOMEWARD_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+ARTEFACTS = Path(os.environ.get("HOMEWARD_TEST_ARTEFACTS") or ROOT / "tests" / ".artefacts")
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+BLOCKING = ("serious", "critical")
+
+
+def missing_tools() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if not CHROMIUM.exists():
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)"
+    if not AXE_JS.exists():
+        return f"no axe-core at {AXE_JS.relative_to(ROOT)} (run `npm ci`; .ci/run does)"
+    return None
+
+
+def require_tools() -> None:
+    """Skip with the reason locally; under ``CI=true`` a missing tool fails instead."""
+    reason = missing_tools()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests cannot run: {reason}")
+    pytest.skip(f"browser tests skipped: {reason}")
+
+
+# -- the live server ---------------------------------------------------------------------------
+
+
+class LogLines(logging.Handler):
+    """Every log record any logger emits while the server runs, formatted as a line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # noqa: BLE001 - a record that cannot format is kept as its repr
+            line = repr(record.__dict__)
+        self.lines.append(f"{line} {record.args!r}")
+
+
+@dataclass
+class LiveServer:
+    """An ASGI app served by uvicorn on 127.0.0.1 and a free port, in a daemon thread."""
+
+    app: Any
+    url: str = ""
+    logs: LogLines = field(default_factory=LogLines)
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    def start(self) -> LiveServer:
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=0, log_config=None, lifespan="on", access_log=True
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="live-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the live server did not start (see the log above)")
+            time.sleep(0.01)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[LiveServer]:
+    """Serve ``app`` for the duration; every log line meanwhile lands in ``server.logs``."""
+    server = LiveServer(app)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(server.logs)
+    root.setLevel(logging.DEBUG)
+    quiet = {name: logging.getLogger(name).level for name in ("asyncio", "aiosqlite")}
+    for name in quiet:  # event-loop chatter, not the server's lines
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        root.removeHandler(server.logs)
+        root.setLevel(level)
+        for name, was in quiet.items():
+            logging.getLogger(name).setLevel(was)
+
+
+# -- accessibility -----------------------------------------------------------------------------
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    """axe-core's violations as lines a person can act on."""
+    lines = []
+    for v in violations:
+        lines.append(f"- [{v['impact']}] {v['id']}: {v['help']} ({v['helpUrl']})")
+        for node in v["nodes"][:5]:
+            target = " ".join(map(str, node.get("target", [])))
+            summary = " ".join(str(node.get("failureSummary") or "").split())
+            lines.append(f"    at {target}: {summary[:300]}")
+            lines.append(f"       {str(node.get('html', ''))[:200]}")
+        if len(v["nodes"]) > 5:
+            lines.append(f"    ... and {len(v['nodes']) - 5} more")
+    return "\n".join(lines)
+
+
+# -- one person's browser tab ------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:120] or "page"
+
+
+@dataclass
+class Browsing:
+    """A browser tab on the live server that checks and photographs every page it lands on."""
+
+    page: Any  # playwright.sync_api.Page
+    base: str
+    folder: Path
+    who: str = "visitor"
+    visited: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    unchecked: int = 0
+    _loads: int = 0
+    _seen: int = 0
+
+    def __post_init__(self) -> None:
+        self.page.on("load", self._loaded)
+
+    def _loaded(self, _page: Any) -> None:
+        self._loads += 1
+
+    def url(self, path: str = "/") -> str:
+        return urljoin(self.base + "/", path.lstrip("/"))
+
+    @property
+    def path(self) -> str:
+        """The current page's path and query."""
+        parts = urlsplit(self.page.url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def goto(self, path: str, label: str | None = None) -> Browsing:
+        self.page.goto(path if "://" in path else self.url(path))
+        return self.look(label)
+
+    @contextmanager
+    def navigates(self, label: str | None = None) -> Iterator[None]:
+        """The action inside loads a new page (a click, Enter in a form); look at it after."""
+        with self.page.expect_navigation():
+            yield
+        self.look(label)
+
+    def click(self, selector: str, label: str | None = None) -> Browsing:
+        """Click something that loads a page (a link, a form's button), then look at it."""
+        with self.navigates(label):
+            self.page.locator(selector).first.click()
+        return self
+
+    def look(self, label: str | None = None) -> Browsing:
+        """Run axe-core on the current page and save its screenshot; a serious or critical
+        violation fails the test at its end (every page of the test is still photographed)."""
+        page = self.page
+        page.wait_for_load_state("load")
+        page.evaluate("() => 1")  # the load events before this one are delivered
+        self.unchecked += max(0, self._loads - self._seen - 1)  # pages loaded and left unseen
+        self._seen = self._loads
+        self.visited.append(page.url)
+        number = len(self.visited)
+        name = f"{number:02d}-{_slug(self.who)}-{_slug(label or self.path)}"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(self.folder / f"{name}.png"), full_page=True)
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.add_script_tag(path=str(AXE_JS))
+        result = page.evaluate(
+            """async () => {
+                const r = await window.axe.run(document, {resultTypes: ['violations']});
+                return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                    helpUrl: v.helpUrl, nodes: v.nodes.map(n => ({target: n.target,
+                    html: n.html, failureSummary: n.failureSummary}))}));
+            }"""
+        )
+        if result:
+            (self.folder / f"{name}.axe.json").write_text(json.dumps(result, indent=1))
+        blocking = [v for v in result if v["impact"] in BLOCKING]
+        if blocking:
+            self.violations.append(f"{self.path} ({name}.png):\n{describe(blocking)}")
+        return self
+
+    def text(self) -> str:
+        return str(self.page.inner_text("body"))
+
+    def html(self) -> str:
+        return str(self.page.content())
+
+    def finish(self) -> list[str]:
+        """Problems to fail the test with: pages never looked at, serious axe violations."""
+        problems = []
+        if not self.page.is_closed():
+            self.page.evaluate("() => 1")  # a late load event is delivered
+            if self._loads > self._seen and self.page.url != "about:blank":
+                self.look("last")
+        if self.unchecked:
+            problems.append(
+                f"{self.unchecked} page(s) of {self.who} loaded and left without a check "
+                "(navigate with Browsing.goto/click/navigates, or call look())"
+            )
+        if self.violations:
+            problems.append(
+                "axe-core found serious or critical accessibility violations:\n"
+                + "\n".join(self.violations)
+            )
+        return problems
+
+
+Opener = Callable[..., Browsing]
