@@ -142,6 +142,11 @@ class Settings(BaseSettings):
     mail_max_attempts: int = Field(default=8, ge=1, le=50)
     mail_retry_base_seconds: int = Field(default=60, ge=0, le=86_400)
 
+    # The staff web workspace (``homeward web``, ``homeward up``).
+    web_idle_minutes: int = Field(
+        default=30, ge=1, le=24 * 60, description="a web session ends after this long unused"
+    )
+
     # Prefect flows (workflows/): human approvals inside a paused run.
     approval_timeout_seconds: int = Field(
         default=7 * 86_400, ge=1, description="how long a paused flow waits for a supervisor"

@@ -1,86 +1,158 @@
-"""Fixtures of the browser tests: one Chromium for the session, a fresh browser context per
-person, a live server per test, and the artefacts folder of each test (see tests/web/browser.py).
-
-Locally the browser tests skip, saying why, when Chromium or axe-core is missing; under
-``CI=true`` they fail instead.
-"""
+"""The web workspace under test: the real ASGI app (``create_app``) driven by httpx through
+Starlette's TestClient, on this test's real database, with sign-in emails arriving at a real
+SMTP server (aiosmtpd) and the link in them followed as a person would."""
 
 from __future__ import annotations
 
-import shutil
+import re
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
 
 import pytest
+from starlette.testclient import TestClient
 
-from tests.web.browser import (
-    ARTEFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    DESKTOP,
-    Browsing,
-    Opener,
-    _slug,
-    require_tools,
-)
+from homeward.base.clock import SimulatedClock
+from homeward.edges.web.app import create_app
+from notifications.sink import LocalSmtpServer, Received, RecordingHandler
+from tests import factories as f
+from tests.notifications.conftest import point_mail_at
+from tests.web.browser import artefacts, chromium, open_tab  # noqa: F401 (browser fixtures)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that opens a browser carries the ``browser`` marker (``-m 'not browser'``)."""
+    """Every test that drives Chromium carries the ``browser`` marker (``-m 'not browser'``)."""
     for item in items:
         if "chromium" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright, once per session (never a downloaded browser)."""
-    require_tools()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+CODE = re.compile(r"(\d{4}) ?(\d{4})")
+LINK = re.compile(r"https?://\S+/signin/link\?\S+")
 
 
 @pytest.fixture
-def artefacts(request: pytest.FixtureRequest) -> Any:
-    """This test's folder of screenshots (and axe-core reports), emptied first."""
-    folder = ARTEFACTS / _slug(request.node.nodeid.replace("/", "."))
-    shutil.rmtree(folder, ignore_errors=True)
-    return folder
+def mailbox(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingHandler]:
+    """A real SMTP server the settings point at, and the seeded organisations and staff."""
+    handler = RecordingHandler()
+    with LocalSmtpServer(handler) as server:
+        point_mail_at(monkeypatch, server.port, HOMEWARD_LOGIN_ANSWER_SECONDS="0")
+        f.seed()
+        yield handler
+
+
+class Forms(HTMLParser):
+    """The forms of a page: action -> {field name: value} (hidden and filled-in inputs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "form":
+            self.forms.append((found.get("action") or "", {}))
+        elif tag == "input" and self.forms and found.get("name"):
+            if found.get("type") in ("radio", "checkbox") and "checked" not in found:
+                return
+            self.forms[-1][1][found["name"] or ""] = found.get("value") or ""
+
+
+def forms(html: str) -> list[tuple[str, dict[str, str]]]:
+    parser = Forms()
+    parser.feed(html)
+    return parser.forms
+
+
+def form(html: str, action: str) -> dict[str, str]:
+    """The fields of the (first) form posting to ``action``."""
+    for found, fields in forms(html):
+        if found == action:
+            return dict(fields)
+    raise AssertionError(f"no form posting to {action}")
+
+
+def email_text(message: Received) -> str:
+    body = message.parsed().get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+@dataclass
+class Staff:
+    """A person using the workspace through one browser (a TestClient keeps its cookies)."""
+
+    client: TestClient
+    mailbox: RecordingHandler
+    clock: SimulatedClock
+
+    def get(self, url: str, **kw: object):  # type: ignore[no-untyped-def]
+        return self.client.get(url, follow_redirects=False, **kw)  # type: ignore[arg-type]
+
+    def post(self, url: str, data: dict[str, str], **kw: object):  # type: ignore[no-untyped-def]
+        return self.client.post(url, data=data, follow_redirects=False, **kw)  # type: ignore[arg-type]
+
+    def submit(self, page_url: str, action: str, **fields: str):  # type: ignore[no-untyped-def]
+        """Open ``page_url`` and send its form to ``action`` with ``fields`` filled in."""
+        page = self.get(page_url)
+        assert page.status_code == 200, page.text
+        return self.post(action, {**form(page.text, action), **fields})
+
+    def ask_code(self, email: str, next_path: str = "/") -> str:
+        """Ask for a sign-in email at /signin; return the link path it brings (the link, or
+        the code typed into /signin/link's address as the link would carry it)."""
+        seen = len(self.mailbox.received)
+        url = "/signin" + (f"?next={next_path}" if next_path != "/" else "")
+        answer = self.submit(url, "/signin", email=email)
+        assert answer.status_code == 200, answer.text
+        assert len(self.mailbox.received) == seen + 1, "no sign-in email"
+        text = email_text(self.mailbox.received[-1])
+        link = LINK.search(text)
+        if link:
+            parts = urlsplit(link.group(0))
+            return f"{parts.path}?{parts.query}"
+        code = CODE.search(text)
+        assert code, "no code in the sign-in email"
+        return f"/signin/link?e={email}&c={code.group(1)}{code.group(2)}"
+
+    def sign_in(self, email: str, next_path: str = "/"):  # type: ignore[no-untyped-def]
+        """Sign in with the emailed link, confirming on the page it opens."""
+        link = self.ask_code(email, next_path)
+        page = self.get(link)
+        assert page.status_code == 200, page.text
+        fields = form(page.text, "/signin/link")
+        fields["next"] = next_path
+        return self.post("/signin/link", fields)
 
 
 @pytest.fixture
-def open_browser(chromium: Any, artefacts: Any) -> Iterator[Opener]:
-    """Opens a tab for one person in a context of its own (own cookies): ``open_browser(base,
-    who="caseworker", viewport=PHONE, locale="ro-RO")``. At the end of the test, a page left
-    unchecked or a serious accessibility violation on any page fails it."""
-    opened: list[tuple[Any, Browsing]] = []
+def web(mailbox: RecordingHandler) -> Iterator[tuple[TestClient, SimulatedClock]]:
+    clock = SimulatedClock()
+    with TestClient(create_app(clock=clock), base_url="http://testserver") as client:
+        yield client, clock
 
-    def open_one(
-        base: str,
-        who: str = "visitor",
-        viewport: dict[str, int] | None = None,
-        locale: str = "en-GB",
-        timezone: str = "Europe/Bucharest",
-    ) -> Browsing:
-        context = chromium.new_context(
-            viewport=viewport or DESKTOP,
-            locale=locale,
-            timezone_id=timezone,
-            bypass_csp=True,  # axe-core is injected as a script; the pages' own CSP stays tested
-        )
-        context.set_default_timeout(10_000)
-        tab = Browsing(context.new_page(), base.rstrip("/"), artefacts, who=who)
-        opened.append((context, tab))
-        return tab
 
-    yield open_one
-    problems = []
-    for context, tab in opened:
-        problems += tab.finish()
-        context.close()
-    if problems:
-        pytest.fail("\n".join(problems), pytrace=False)
+@pytest.fixture
+def staff(web: tuple[TestClient, SimulatedClock], mailbox: RecordingHandler) -> Staff:
+    client, clock = web
+    return Staff(client, mailbox, clock)
+
+
+@pytest.fixture
+def browser(mailbox: RecordingHandler):  # type: ignore[no-untyped-def]
+    """A factory of separate browsers (own cookies) on one app and clock."""
+    clock = SimulatedClock()
+    app = create_app(clock=clock)
+    opened: list[TestClient] = []
+
+    def open_browser() -> Staff:
+        client = TestClient(app, base_url="http://testserver")
+        client.__enter__()
+        opened.append(client)
+        return Staff(client, mailbox, clock)
+
+    open_browser.clock = clock  # type: ignore[attr-defined]
+    yield open_browser
+    for client in opened:
+        client.__exit__(None, None, None)

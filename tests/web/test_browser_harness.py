@@ -46,9 +46,9 @@ def tiny_app() -> FastAPI:
     return app
 
 
-def test_a_page_is_driven_checked_and_photographed(open_browser: Opener, artefacts: Path):
+def test_a_page_is_driven_checked_and_photographed(open_tab: Opener, artefacts: Path):
     with serving(tiny_app()) as server:
-        tab = open_browser(server.url, who="tester")
+        tab = open_tab(server.url, who="tester")
         tab.goto("/", "home")
         tab.page.fill("#name", "Zed")
         with tab.navigates("after greeting"):
@@ -62,9 +62,9 @@ def test_a_page_is_driven_checked_and_photographed(open_browser: Opener, artefac
     assert access, server.logs.lines  # the access log is captured, URL and all
 
 
-def test_axe_reports_serious_violations_readably(open_browser: Opener, artefacts: Path):
+def test_axe_reports_serious_violations_readably(open_tab: Opener, artefacts: Path):
     with serving(tiny_app()) as server:
-        tab = open_browser(server.url, viewport=PHONE)
+        tab = open_tab(server.url, viewport=PHONE)
         tab.goto("/broken")
         problems = tab.finish()
         tab.violations.clear()  # reported here, not at teardown
@@ -75,9 +75,9 @@ def test_axe_reports_serious_violations_readably(open_browser: Opener, artefacts
     assert list(artefacts.glob("*.axe.json"))
 
 
-def test_a_page_left_unchecked_is_caught(open_browser: Opener):
+def test_a_page_left_unchecked_is_caught(open_tab: Opener):
     with serving(tiny_app()) as server:
-        tab: Browsing = open_browser(server.url)
+        tab: Browsing = open_tab(server.url)
         tab.goto("/")
         tab.page.click("text=Broken page")  # not through tab.click: nobody looks at /broken
         tab.goto("/", "home again")
