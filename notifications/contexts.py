@@ -1,7 +1,12 @@
 """What a template may know: one typed context model per template, and nothing else.
 
 The fields are an allow-list (``ALLOWED_FIELDS``): case_ref, stage, item title(s), organisation
-names, dates and counts of days, a link, a calendar uid. A template is rendered from
+names, dates and counts of days, a link, a calendar uid.
+
+``link`` is where the reader acts: the item's page (``/items/ID``) or the case's
+(``/cases/CASE_REF``) in the web workspace (``workspace_url()``). It carries no token and no
+personal data; the page asks whoever opens it to sign in. A context built without one (a row
+queued before links existed) gets it when validated, so every staff email says where to act. A template is rendered from
 ``model_dump()`` of its context, plain values only, so it cannot reach a table row, let alone
 the ``Beneficiary``. Text that people typed elsewhere (organisation names) is folded onto one
 line without control characters, so it can go into a subject line or an HTML page unharmed.
@@ -11,11 +16,15 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date, datetime, timedelta
+from collections.abc import Callable, Mapping
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from typing import Any
+from urllib.parse import quote, urlencode
 
-from homeward.base.settings import get_settings
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from homeward.base.settings import workspace_url
 
 ALLOWED_FIELDS = frozenset(
     {
@@ -95,8 +104,13 @@ class ItemLine(Context):
     org_name: Text
     due_on: date
     days: int
-    link: Link | None = None
+    link: Link | None = None  # the item's page
     calendar_uid: CalendarUid | None = None  # set on follow-up visits: an .ics is attached
+
+    @model_validator(mode="before")
+    @classmethod
+    def _item_page(cls, data: Any) -> Any:
+        return _with_link(data, lambda d: item_link(d["item_number"]))
 
 
 class DigestContext(Context):
@@ -122,8 +136,13 @@ class EscalationContext(Context):
     org_name: Text
     due_on: date
     days: int
-    link: Link | None = None
+    link: Link | None = None  # the item's page
     unreached_org: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _item_page(cls, data: Any) -> Any:
+        return _with_link(data, lambda d: item_link(d["item_number"]))
 
 
 class HandoffContext(Context):
@@ -135,7 +154,19 @@ class HandoffContext(Context):
     item_title: Text | None = None
     from_org: Text
     to_org: Text
-    link: Link | None = None
+    link: Link | None = None  # the item's page, or the case's for a whole case
+
+    @model_validator(mode="before")
+    @classmethod
+    def _item_or_case_page(cls, data: Any) -> Any:
+        return _with_link(
+            data,
+            lambda d: (
+                item_link(d["item_number"])
+                if d.get("item_number") is not None
+                else case_link(d["case_ref"])
+            ),
+        )
 
 
 class ConsentWithdrawnContext(Context):
@@ -144,11 +175,17 @@ class ConsentWithdrawnContext(Context):
     case_ref: CaseRef
     org_name: Text
     item_titles: tuple[Text, ...] = ()
-    link: Link | None = None
+    link: Link | None = None  # the case's page
+
+    @model_validator(mode="before")
+    @classmethod
+    def _case_page(cls, data: Any) -> Any:
+        return _with_link(data, lambda d: case_link(d["case_ref"]))
 
 
 class PartnerContext(Context):
-    """A partner's part in a case began (its items) or ended (its cancelled items)."""
+    """A partner's part in a case began (its items) or ended (its cancelled items). ``link``:
+    the case's page when it began; none when it ended (the partner may not look any more)."""
 
     case_ref: CaseRef
     org_name: Text
@@ -157,18 +194,22 @@ class PartnerContext(Context):
 
 
 class SendTestContext(Context):
-    """``homeward mail send-test``: proves the settings work; carries no case at all."""
+    """``homeward mail send-test``: proves the settings work; carries no case at all.
+    ``link``: the workspace's home page."""
 
     day: date
     link: Link | None = None
 
 
 class LoginCodeContext(Context):
-    """A one-time sign-in code (``homeward login``): the code and how long it lives. No case."""
+    """A one-time sign-in code (``homeward login``, the web workspace's sign-in): the code, how
+    long it lives and ``link``, the workspace page that signs in with it (``signin_link``; it
+    holds the code, so it is as secret). No case."""
 
     code: Annotated[str, Field(pattern=r"^\d{8}$")]
     minutes: int = Field(ge=1, le=60)
-    secret: ClassVar[frozenset[str]] = frozenset({"code"})
+    link: Link | None = None
+    secret: ClassVar[frozenset[str]] = frozenset({"code", "link"})
 
     def expired(self, queued_at: datetime, now: datetime) -> bool:
         """A code is no use once it stopped working: such an email is not sent late."""
@@ -194,12 +235,32 @@ def context_model(template: str) -> type[Context]:
     return TEMPLATES[template]
 
 
-def case_link(case_ref: str) -> str | None:
-    """Where staff open the case, when ``HOMEWARD_MAIL_BASE_URL`` is set."""
-    base = get_settings().mail_base_url
-    return f"{base}/cases/{case_ref}" if base else None
+def item_link(item_id: int) -> str:
+    """The item's page in the web workspace: ``BASE/items/ID``."""
+    return f"{workspace_url()}/items/{int(item_id)}"
 
 
-def base_link() -> str | None:
-    """Homeward's address, when ``HOMEWARD_MAIL_BASE_URL`` is set."""
-    return get_settings().mail_base_url
+def case_link(case_ref: str) -> str:
+    """The case's page in the web workspace: ``BASE/cases/CASE_REF``."""
+    return f"{workspace_url()}/cases/{quote(case_ref, safe='')}"
+
+
+def home_link() -> str:
+    """The web workspace's first page (the reader's own work)."""
+    return f"{workspace_url()}/"
+
+
+def signin_link(email: str, code: str) -> str:
+    """The workspace page that signs ``email`` in with ``code`` once its button is pressed
+    (``/signin/link?e=EMAIL&c=CODE``; opening it alone signs nobody in)."""
+    return f"{workspace_url()}/signin/link?{urlencode({'e': email, 'c': code})}"
+
+
+def _with_link(data: Any, link_for: Callable[[Mapping[str, Any]], str]) -> Any:
+    """``data`` with its ``link`` filled in when missing (a row queued before links)."""
+    if isinstance(data, Mapping) and data.get("link") is None:
+        try:
+            return {**data, "link": link_for(data)}
+        except (KeyError, TypeError, ValueError):
+            return data  # the field's own validation says what is wrong
+    return data

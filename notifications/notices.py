@@ -32,6 +32,7 @@ from notifications.contexts import (
     HandoffContext,
     PartnerContext,
     case_link,
+    item_link,
 )
 from notifications.dropping import drop_case_mail
 from notifications.i18n import item_title, stage_label
@@ -73,7 +74,7 @@ def _handoff_context(
             item_title=title,
             from_org=directory.org_name(handoff.from_org_id),
             to_org=directory.org_name(handoff.to_org_id),
-            link=case_link(case.case_ref),
+            link=item_link(item.id) if item and item.id else case_link(case.case_ref),
         )
 
     return build

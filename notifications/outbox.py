@@ -293,7 +293,7 @@ def _requeue(row: OutboxMessage, when: datetime, error: str | None) -> str:
 def has_expired(row: OutboxMessage, now: datetime) -> bool:
     """Whether a message carrying a secret (a sign-in code) is past its use: it is not sent."""
     model = TEMPLATES.get(row.template)
-    if model is None or not model.secret or not model.secret <= row.context.keys():
+    if model is None or not model.secret & row.context.keys():  # none, or wiped already
         return False
     return model.model_validate(row.context).expired(utc(row.created_at), now)
 

@@ -42,7 +42,7 @@ from notifications.contexts import (
     DigestContext,
     EscalationContext,
     ItemLine,
-    case_link,
+    item_link,
 )
 from notifications.i18n import item_title, stage_label
 from notifications.outbox import (
@@ -311,7 +311,7 @@ class _Run:
             "item_title": item_title(item.code, language, process_version=item.process_version),
             "org_name": self.directory.org_name(item.owner_org_id),
             "due_on": d.due_on,
-            "link": case_link(item.case_ref),
+            "link": item_link(item.id),
         }
 
     def _line(self, d: _Due, language: str) -> ItemLine:

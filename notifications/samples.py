@@ -16,8 +16,10 @@ from notifications.contexts import (
     LoginCodeContext,
     PartnerContext,
     SendTestContext,
-    base_link,
     case_link,
+    home_link,
+    item_link,
+    signin_link,
 )
 from notifications.i18n import item_title, stage_label
 from notifications.render import check_template
@@ -36,7 +38,7 @@ def _line(code: str, stage: str, number: int, days: int, today: date, lang: str)
         org_name=PARTNER,
         due_on=today + timedelta(days=days),
         days=days,
-        link=case_link(CASE_REF),
+        link=item_link(number),
         calendar_uid=f"item-{number}-sample" if visit and days >= 0 else None,
     )
 
@@ -63,7 +65,7 @@ def _escalation(today: date, lang: str) -> Context:
         org_name=PARTNER,
         due_on=today - timedelta(days=2),
         days=2,
-        link=case_link(CASE_REF),
+        link=item_link(31),
     )
 
 
@@ -75,7 +77,7 @@ def _handoff(_today: date, lang: str) -> Context:
         item_title=item_title("family_assessment", lang),
         from_org=OWNER,
         to_org=PARTNER,
-        link=case_link(CASE_REF),
+        link=item_link(12),
     )
 
 
@@ -108,8 +110,10 @@ SAMPLES: dict[str, Callable[[date, str], Context]] = {
         update={"link": None}
     ),
     "partner_joined": _partner,
-    "test": lambda today, _lang: SendTestContext(day=today, link=base_link()),
-    "login_code": lambda _today, _lang: LoginCodeContext(code="20461739", minutes=10),
+    "test": lambda today, _lang: SendTestContext(day=today, link=home_link()),
+    "login_code": lambda _today, _lang: LoginCodeContext(
+        code="20461739", minutes=10, link=signin_link("ana@iom-it.example.org", "20461739")
+    ),
 }
 
 

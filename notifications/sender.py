@@ -24,7 +24,7 @@ from homeward.base.errors import DeliveryFailed, HomewardError
 from homeward.base.faults import crash_point
 from homeward.base.models import OutboxMessage
 from homeward.base.settings import Settings, get_settings
-from notifications.contexts import SendTestContext, base_link
+from notifications.contexts import SendTestContext, home_link
 from notifications.message import (
     build_message,
     message_id_for,
@@ -193,7 +193,7 @@ async def send_test(
     settings, now = settings or get_settings(), (clock or SYSTEM_CLOCK).now()
     ensure_safe_transport(settings)
     address = valid_address(to)
-    context = SendTestContext(day=now.astimezone(settings.tz).date(), link=base_link())
+    context = SendTestContext(day=now.astimezone(settings.tz).date(), link=home_link())
     sender = sender_parts(settings.mail_from)[1]
     rendered = render("test", language, context, stamp=now, domain=sender.rpartition("@")[2])
     message = build_message(

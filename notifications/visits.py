@@ -19,7 +19,7 @@ from homeward.base.db import system_scope
 from homeward.base.models import Case, ChecklistItem, ItemStatus
 from homeward.base.settings import get_settings
 from homeward.records.locking import bump
-from notifications.contexts import DigestContext, ItemLine, case_link
+from notifications.contexts import DigestContext, ItemLine, item_link
 from notifications.i18n import item_title, stage_label
 from notifications.outbox import enqueue
 from notifications.recipients import Directory, Recipient
@@ -106,6 +106,6 @@ def _line(
         org_name=directory.org_name(item.owner_org_id),
         due_on=due_on,
         days=days,
-        link=case_link(case.case_ref),
+        link=item_link(item.id or 0),
         calendar_uid=f"item-{item.id}-{due_on:%Y%m%d}",
     )

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SUPPORTED_LANGUAGES = ("en", "ro")
+DEFAULT_WORKSPACE_URL = "http://127.0.0.1:4300"  # `homeward web` and `homeward up` serve here
 LINE_BREAKS = frozenset("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")  # what str.splitlines splits on
 
 
@@ -137,7 +138,11 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     smtp_pool_size: int = Field(default=4, ge=1, le=64, description="connections kept open")
     mail_from: str = "Homeward <no-reply@homeward.invalid>"
-    mail_base_url: str | None = Field(default=None, description="links: BASE/cases/CASE_REF")
+    mail_base_url: str | None = Field(
+        default=None,
+        description="the web workspace's public address, which emails link to (BASE/items/ID, "
+        f"BASE/cases/CASE_REF); unset: {DEFAULT_WORKSPACE_URL}",
+    )
     mail_digest_hour: int = Field(default=8, ge=0, le=23, description="local hour of digests")
     mail_max_attempts: int = Field(default=8, ge=1, le=50)
     mail_retry_base_seconds: int = Field(default=60, ge=0, le=86_400)
@@ -186,8 +191,10 @@ class Settings(BaseSettings):
         if not value:
             return None
         parts = urlsplit(value)
-        if parts.scheme not in ("https", "http") or not parts.netloc or parts.query:
-            raise ValueError("use an https:// address without query, e.g. https://homeward.org")
+        if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(
+                "use an https:// address without query or fragment, e.g. https://homeward.org"
+            )
         if not value.isascii() or any(not c.isprintable() or c in " <>\"'" for c in value):
             raise ValueError("use printable ASCII without spaces, quotes or angle brackets")
         return value.rstrip("/")
@@ -201,6 +208,13 @@ class Settings(BaseSettings):
     def tz(self) -> ZoneInfo:
         """The configured display timezone."""
         return ZoneInfo(self.timezone)
+
+
+def workspace_url(settings: Settings | None = None) -> str:
+    """The web workspace's address, without a trailing slash: ``mail_base_url`` when set (the
+    public address staff reach it at), else where ``homeward web`` serves by default. Emails
+    link to its pages; a link alone grants nothing (the page asks to sign in)."""
+    return (settings or get_settings()).mail_base_url or DEFAULT_WORKSPACE_URL
 
 
 @lru_cache(maxsize=1)

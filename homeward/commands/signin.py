@@ -18,7 +18,7 @@ from homeward.base.models import Organisation, StaffMember, StaffSession
 from homeward.base.settings import get_settings
 from homeward.commands.runner import Command, Context, transaction
 from homeward.protection import identity
-from notifications.contexts import LoginCodeContext
+from notifications.contexts import LoginCodeContext, signin_link
 from notifications.outbox import enqueue
 from notifications.sender import drain
 from notifications.smtp import ensure_safe_transport
@@ -36,7 +36,8 @@ class CodeRequested:
 
 
 def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOCK) -> CodeRequested:
-    """Queue a one-time sign-in code to ``email``'s staff mailbox (nothing for other addresses).
+    """Queue a one-time sign-in code to ``email``'s staff mailbox (nothing for other addresses),
+    with the web workspace's sign-in link for it (``/signin/link?e=EMAIL&c=CODE``).
 
     Raises ``TooMany`` once the address, staff or not, asked for too many codes this hour (the
     audit line of that request is kept)."""
@@ -53,7 +54,11 @@ def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOC
                 template="login_code",
                 to=asked.staff.email,
                 language=asked.staff.language,
-                context=LoginCodeContext(code=asked.code, minutes=minutes),
+                context=LoginCodeContext(
+                    code=asked.code,
+                    minutes=minutes,
+                    link=signin_link(asked.staff.email, asked.code),
+                ),
                 now=now,
             )
     if asked.throttled:
