@@ -321,3 +321,92 @@ def open_tab(chromium: Any, artefacts: Any) -> Iterator[Opener]:
         context.close()
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+# -- the workspace, served for real ------------------------------------------------------------
+
+SIGNIN_LINK = re.compile(r"https?://\S+/signin/link\?\S+")
+SIGNIN_CODE = re.compile(r"\b(\d{4}) ?(\d{4})\b")
+
+
+@dataclass
+class Workspace:
+    """The web workspace (``create_app``) on a live server over this test's database, its
+    emails arriving at a real SMTP server (``mailbox``), on the app's simulated clock."""
+
+    server: LiveServer
+    clock: Any  # homeward.base.clock.SimulatedClock
+    mailbox: Any  # notifications.sink.RecordingHandler
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def emails_to(self, address: str) -> list[Any]:
+        return [m for m in self.mailbox.received if address in m.rcpt_tos]
+
+    def last_email_text(self, address: str) -> str:
+        found = self.emails_to(address)
+        assert found, f"no email to {address}"
+        body = found[-1].parsed().get_body(("plain",))
+        assert body is not None
+        return str(body.get_content())
+
+    def ask_for_code(self, tab: Browsing, email: str) -> str:
+        """Type ``email`` at /signin (or the sign-in page a deep link led to) and send it;
+        return the text of the sign-in email that arrives."""
+        if not tab.path.startswith("/signin"):
+            tab.goto("/signin")
+        seen = len(self.emails_to(email))
+        tab.page.get_by_label(re.compile("email", re.I)).first.fill(email)
+        tab.click("form[action='/signin'] button[type=submit]", "code-form")
+        assert len(self.emails_to(email)) == seen + 1, f"no sign-in email reached {email}"
+        return self.last_email_text(email)
+
+    def sign_in(self, tab: Browsing, email: str) -> Browsing:
+        """Sign in as a person would: ask for a code, open the emailed link (on this server),
+        press its button. Lands where the sign-in page's ``next`` said."""
+        text = self.ask_for_code(tab, email)
+        link = SIGNIN_LINK.search(text)
+        assert link, f"no sign-in link in the email:\n{text}"
+        assert link.group(0).startswith(self.url + "/"), link.group(0)
+        tab.goto(link.group(0), "signin-link")
+        tab.click("form[action='/signin/link'] button[type=submit]", "signed-in")
+        assert not tab.path.startswith("/signin"), tab.text()
+        return tab
+
+
+def workspace_fixture(mailbox: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
+    """The body of the ``workspace`` fixture (tests/web/conftest.py's ``mailbox``: the seeded
+    staff of tests/factories.py and a real SMTP server): emails link to this live server."""
+    from homeward.base.clock import SimulatedClock
+    from homeward.base.settings import get_settings
+    from homeward.edges.web.app import create_app
+
+    clock = SimulatedClock()
+    with serving(create_app(clock=clock)) as server:
+        monkeypatch.setenv("HOMEWARD_MAIL_BASE_URL", server.url)
+        get_settings.cache_clear()
+        yield Workspace(server, clock, mailbox)
+    get_settings.cache_clear()
+
+
+workspace = pytest.fixture(workspace_fixture, name="workspace")
+
+
+def no_sideways_scroll(tab: Browsing) -> None:
+    """The page fits the viewport's width: nothing to scroll sideways to (a phone)."""
+    overflow = tab.page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{tab.path} scrolls sideways by {overflow}px at this width"
+
+
+def focus_by_tab(tab: Browsing, selector: str, presses: int = 30) -> None:
+    """Press Tab until ``selector`` has the focus (keyboard only), or fail."""
+    target = tab.page.locator(selector).first
+    for _ in range(presses):
+        if target.evaluate("e => e === document.activeElement"):
+            return
+        tab.page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector} on {tab.path}")

@@ -18,7 +18,7 @@ from homeward.edges.web.app import create_app
 from notifications.sink import LocalSmtpServer, Received, RecordingHandler
 from tests import factories as f
 from tests.notifications.conftest import point_mail_at
-from tests.web.browser import artefacts, chromium, open_tab  # noqa: F401 (browser fixtures)
+from tests.web.browser import artefacts, chromium, open_tab, workspace  # noqa: F401 (browser)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
