@@ -136,7 +136,13 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         pass
 
 
-def ensure_port_free(host: str, port: int) -> None:
+def ensure_port_free(
+    host: str,
+    port: int,
+    *,
+    option: str = "--port",
+    hint: str = "choose another port, or use the server already there with --api-url",
+) -> None:
     """Refuse early, in one line, when something already listens on ``host:port``."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
@@ -147,10 +153,7 @@ def ensure_port_free(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            raise Conflict(
-                f"--port: {host}:{port} is in use ({exc.strerror}); choose another port, "
-                "or use the server already there with --api-url"
-            ) from None
+            raise Conflict(f"{option}: {host}:{port} is in use ({exc.strerror}); {hint}") from None
 
 
 async def is_healthy(api_url: str) -> bool:

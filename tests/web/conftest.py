@@ -1,6 +1,7 @@
-"""The web workspace under test: the real ASGI app (``create_app``) driven by httpx through
-Starlette's TestClient, on this test's real database, with sign-in emails arriving at a real
-SMTP server (aiosmtpd) and the link in them followed as a person would."""
+"""The web workspace under test: the real app (``create_app``) served by uvicorn on a free port
+(as ``homeward up`` serves it) and driven over HTTP by httpx, on this test's real database, with
+sign-in emails arriving at a real SMTP server (aiosmtpd) and the link in them followed as a
+person would. Each ``Staff`` is one browser: its own cookie jar."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from homeward.base.clock import SimulatedClock
 from homeward.edges.web.app import create_app
+from homeward.edges.web.serve import Served
 from notifications.sink import LocalSmtpServer, Received, RecordingHandler
 from tests import factories as f
 from tests.notifications.conftest import point_mail_at
@@ -83,7 +85,7 @@ def email_text(message: Received) -> str:
 class Staff:
     """A person using the workspace through one browser (a TestClient keeps its cookies)."""
 
-    client: TestClient
+    client: httpx.Client
     mailbox: RecordingHandler
     clock: SimulatedClock
 
@@ -107,6 +109,9 @@ class Staff:
         answer = self.submit(url, "/signin", email=email)
         assert answer.status_code == 200, answer.text
         assert len(self.mailbox.received) == seen + 1, "no sign-in email"
+        return self.link_in_newest_email(email)
+
+    def link_in_newest_email(self, email: str) -> str:
         text = email_text(self.mailbox.received[-1])
         link = LINK.search(text)
         if link:
@@ -126,33 +131,33 @@ class Staff:
         return self.post("/signin/link", fields)
 
 
+@dataclass
+class Workspace:
+    """The served app, its clock, and the browsers opened on it."""
+
+    url: str
+    clock: SimulatedClock
+    mailbox: RecordingHandler
+    opened: list[httpx.Client]
+
+    def browser(self) -> Staff:
+        """A new browser (no cookies yet)."""
+        client = httpx.Client(base_url=self.url, timeout=30)
+        self.opened.append(client)
+        return Staff(client, self.mailbox, self.clock)
+
+
 @pytest.fixture
-def web(mailbox: RecordingHandler) -> Iterator[tuple[TestClient, SimulatedClock]]:
+def workspace(mailbox: RecordingHandler) -> Iterator[Workspace]:
     clock = SimulatedClock()
-    with TestClient(create_app(clock=clock), base_url="http://testserver") as client:
-        yield client, clock
+    with Served(create_app(clock=clock)) as served:
+        opened: list[httpx.Client] = []
+        yield Workspace(served.url, clock, mailbox, opened)
+        for client in opened:
+            client.close()
 
 
 @pytest.fixture
-def staff(web: tuple[TestClient, SimulatedClock], mailbox: RecordingHandler) -> Staff:
-    client, clock = web
-    return Staff(client, mailbox, clock)
-
-
-@pytest.fixture
-def browser(mailbox: RecordingHandler):  # type: ignore[no-untyped-def]
-    """A factory of separate browsers (own cookies) on one app and clock."""
-    clock = SimulatedClock()
-    app = create_app(clock=clock)
-    opened: list[TestClient] = []
-
-    def open_browser() -> Staff:
-        client = TestClient(app, base_url="http://testserver")
-        client.__enter__()
-        opened.append(client)
-        return Staff(client, mailbox, clock)
-
-    open_browser.clock = clock  # type: ignore[attr-defined]
-    yield open_browser
-    for client in opened:
-        client.__exit__(None, None, None)
+def staff(workspace: Workspace) -> Staff:
+    """One browser on the workspace."""
+    return workspace.browser()

@@ -28,6 +28,7 @@ from homeward.edges.cli import (
     reports,
     signin,
     up,
+    web,
 )
 from homeward.edges.cli.common import err_console
 
@@ -56,6 +57,7 @@ app.add_typer(reports.report_app, name="report")
 app.add_typer(reports.export_app, name="export")
 app.add_typer(imports.import_app, name="import")
 app.command("up")(up.up)
+app.command("web")(web.web)
 app.command("backup", help=backup.BACKUP_HELP)(backup.backup_command)
 app.command("restore", help=backup.RESTORE_HELP)(backup.restore_command)
 

@@ -22,6 +22,7 @@ from homeward.base.migrate import current_revision, ensure_schema, head_revision
 from homeward.base.settings import get_settings
 from homeward.crypt.keys import load_keyring
 from homeward.edges.cli.common import console
+from homeward.edges.cli.web import DEFAULT_WEB_PORT, check_web_host, check_web_port
 from homeward.edges.prefect_auth import announcement, is_loopback, load_or_create
 from homeward.edges.prefect_server import LocalServer, is_healthy
 from homeward.edges.scheduler_watch import watch
@@ -43,6 +44,12 @@ def up(
         help="require the server's basic auth string on a loopback address too "
         "(always required on any other address)",
     ),
+    web_host: str = typer.Option(
+        "127.0.0.1", "--web-host", help="address the staff web workspace listens on"
+    ),
+    web_port: int = typer.Option(
+        DEFAULT_WEB_PORT, "--web-port", min=1, max=65535, help="port of the staff web workspace"
+    ),
 ) -> None:
     """Start Prefect (server and UI) and serve Homeward's flows on their schedules until Ctrl-C."""
     if api_url is not None and auth:
@@ -50,6 +57,7 @@ def up(
             "--auth: only for the server homeward up starts; for --api-url set "
             "PREFECT_API_AUTH_STRING to that server's user:password"
         )
+    check_web_host(web_host, "--web-host")
     prepare_database()
     settings = get_settings()
     home = Path(settings.prefect_home).expanduser()
@@ -62,7 +70,7 @@ def up(
     from workflows.deployments import build_deployments
 
     deployments = build_deployments()  # before the server starts: a broken flow fails fast
-    asyncio.run(_up(server, api_url or "", home, deployments))
+    asyncio.run(_up(server, api_url or "", home, deployments, (web_host, web_port)))
 
 
 def _auth_string(home: Path) -> str:
@@ -83,10 +91,18 @@ def prepare_database() -> None:
 
 
 async def _up(
-    server: LocalServer | None, api_url: str, home: Path, deployments: list[RunnerDeployment]
+    server: LocalServer | None,
+    api_url: str,
+    home: Path,
+    deployments: list[RunnerDeployment],
+    web: tuple[str, int],
 ) -> None:
+    from homeward.edges.web.app import create_app
+    from homeward.edges.web.serve import Served
+
     stop = asyncio.Event()
     _stop_on_signals(stop.set)
+    workspace: Served | None = None
     try:
         if server is not None:
             api_url = server.api_url
@@ -96,10 +112,14 @@ async def _up(
                 return
         elif not await is_healthy(api_url):
             raise Unavailable(f"--api-url: no Prefect server answers at {api_url}")
+        check_web_port(*web, "--web-port")
+        workspace = Served(create_app(), *web).__enter__()
         log_path = server.log_path if server is not None else None
         auth_string = server.auth_string if server is not None else None
-        await _serve(api_url, home, deployments, stop, log_path, auth_string)
+        await _serve(api_url, home, deployments, stop, log_path, auth_string, workspace.url)
     finally:
+        if workspace is not None:
+            workspace.__exit__(None, None, None)
         if server is not None and server.process is not None:
             server.stop()
             _say("Prefect server stopped")
@@ -112,6 +132,7 @@ async def _serve(
     stop: asyncio.Event,
     log_path: Path | None,
     auth_string: str | None,
+    web_url: str,
 ) -> None:
     """Register every deployment with its schedules, then run what comes due until ``stop``,
     watching that the server's scheduler creates their runs (its log, if local, and its API).
@@ -135,7 +156,7 @@ async def _serve(
         serving = asyncio.create_task(runner.start())
         await asyncio.sleep(0)  # start() first installs Prefect's SIGTERM handler: replace it
         _stop_on_signals(stop.set)
-        _say(_ready_message(api_url, [d.name for d in deployments]))
+        _say(_ready_message(api_url, [d.name for d in deployments], web_url))
         scheduled = [d.name for d in deployments if d.schedules]
         watching = asyncio.create_task(watch(api_url, log_path, scheduled, _say, auth=auth))
         try:
@@ -184,10 +205,10 @@ def _stop_on_signals(handler: Callable[[], None]) -> None:
         loop.add_signal_handler(sig, handler)
 
 
-def _ready_message(api_url: str, names: list[str]) -> str:
+def _ready_message(api_url: str, names: list[str], web_url: str) -> str:
     ui_url = api_url.rstrip("/").removesuffix("/api")
     return (
-        f"Homeward is up: Prefect UI at {ui_url} (API {api_url}); "
+        f"Homeward is up: Prefect UI at {ui_url} (API {api_url}); staff workspace at {web_url}; "
         f"serving {len(names)} deployments: {', '.join(sorted(names))}. Ctrl-C stops."
     )
 

@@ -426,6 +426,8 @@ def render(
     ``viewer`` (``viewer.who`` is None for a guest), ``csrf`` (the hidden field's value),
     ``day(value)`` and ``when(value)`` (dates in the viewer's timezone and language),
     ``path`` (this page's path and query, for a ``next``) and whatever is passed."""
+    ctx.setdefault("active", "")
+    ctx.setdefault("problem", None)
     language = v.language
     tz = v.tz
     helpers: dict[str, Callable[..., str]] = {
