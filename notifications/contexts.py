@@ -1,25 +1,23 @@
 """What a template may know: one typed context model per template, and nothing else.
 
 The fields are an allow-list (``ALLOWED_FIELDS``): case_ref, stage, item title(s), organisation
-names, dates and counts of days, a link, a calendar uid.
+names, dates and counts of days, a link, a calendar uid. A template is rendered from
+``model_dump()`` of its context, plain values only, so it cannot reach a table row, let alone
+the ``Beneficiary``. Text that people typed elsewhere (organisation names) is folded onto one
+line without control characters, so it can go into a subject line or an HTML page unharmed.
 
 ``link`` is where the reader acts: the item's page (``/items/ID``) or the case's
 (``/cases/CASE_REF``) in the web workspace (``workspace_url()``). It carries no token and no
 personal data; the page asks whoever opens it to sign in. A context built without one (a row
-queued before links existed) gets it when validated, so every staff email says where to act. A template is rendered from
-``model_dump()`` of its context, plain values only, so it cannot reach a table row, let alone
-the ``Beneficiary``. Text that people typed elsewhere (organisation names) is folded onto one
-line without control characters, so it can go into a subject line or an HTML page unharmed.
+queued before links existed) gets it when validated, so every staff email says where to act.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from datetime import date, datetime, timedelta
 from collections.abc import Callable, Mapping
-from typing import Annotated, ClassVar
-
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, ClassVar
 from urllib.parse import quote, urlencode
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator

@@ -191,7 +191,12 @@ class Settings(BaseSettings):
         if not value:
             return None
         parts = urlsplit(value)
-        if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        if (
+            parts.scheme not in ("https", "http")
+            or not parts.netloc
+            or parts.query
+            or parts.fragment
+        ):
             raise ValueError(
                 "use an https:// address without query or fragment, e.g. https://homeward.org"
             )

@@ -57,7 +57,7 @@ def test_a_handoff_notice_is_written_in_the_transaction_of_the_handoff(db_url, c
         "item_title": "Family assessment or tracing",
         "from_org": "IOM Romania",
         "to_org": "ADPARE",
-        "link": None,
+        "link": f"http://127.0.0.1:4300/items/{item_id}",  # the item's page in the workspace
     }
 
 
