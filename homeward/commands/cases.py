@@ -133,6 +133,7 @@ class EnterPerson(OneCase, Command[CaseRef]):
     ref: str
     person: PersonIn = field(repr=False)
     name = "case person"
+    view = CaseRef
 
     def args(self) -> Mapping[str, Any]:
         return {"case_ref": self.ref}  # never the person's data

@@ -92,6 +92,7 @@ class RequestClosure(OneCase, Command[ClosureView]):
     reason: ClosureReason | None = None
     flow_run_id: str | None = None
     name = "case request-closure"
+    view = ClosureView
 
     def execute(self, ctx: Context) -> ClosureView:
         session, now = ctx.session, ctx.now

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from sqlmodel import Session
+
+from homeward.base.models import Case
 from homeward.commands.case_views import OneCase
 from homeward.commands.runner import Command, Context
 from homeward.protection import consent
@@ -83,18 +86,22 @@ class ListConsents(OneCase, Command[list[ConsentLine]]):
     writes = False
 
     def execute(self, ctx: Context) -> list[ConsentLine]:
-        case = get_case(ctx.session, case_ref=self.ref, actor=ctx.staff)
-        orgs = orgs_by_id(ctx.session)
-        return [
-            ConsentLine(
-                row.purpose,
-                orgs[row.org_id].slug if row.org_id else None,
-                row.method,
-                row.representative,
-                row.language,
-                row.interpreter,
-                row.given_on,
-                row.withdrawn_on,
-            )
-            for row in consent.ledger(ctx.session, case)
-        ]
+        return consent_lines(ctx.session, get_case(ctx.session, case_ref=self.ref, actor=ctx.staff))
+
+
+def consent_lines(session: Session, case: Case) -> list[ConsentLine]:
+    """The case's consent ledger, oldest first."""
+    orgs = orgs_by_id(session)
+    return [
+        ConsentLine(
+            row.purpose,
+            orgs[row.org_id].slug if row.org_id else None,
+            row.method,
+            row.representative,
+            row.language,
+            row.interpreter,
+            row.given_on,
+            row.withdrawn_on,
+        )
+        for row in consent.ledger(session, case)
+    ]

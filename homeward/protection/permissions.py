@@ -180,16 +180,25 @@ def ensure(session: Session, actor: StaffMember, action: Action, case: Case | No
     raise Refused(f"{_who(actor, org)} cannot {rule.does}; ask {roles_text(rule.roles)} of {whose}")
 
 
+def permits_item(
+    session: Session, actor: StaffMember, action: Action, case: Case, item: ChecklistItem
+) -> bool:
+    """Whether ``actor`` may do ``action`` (one of ``ITEM_VERBS``) on ``item``: ``ensure_item``
+    without the refusal (a page offers only the actions this allows)."""
+    org = _org(session, actor.org_id)
+    if actor.org_id == item.owner_org_id and allowed(org.kind, actor.role, action):
+        return True
+    return actor.org_id == case.owner_org_id and allowed(org.kind, actor.role, Action.WORK_ANY_ITEM)
+
+
 def ensure_item(
     session: Session, actor: StaffMember, action: Action, case: Case, item: ChecklistItem
 ) -> None:
     """Raise ``Refused`` unless ``actor`` may do ``action`` (one of ``ITEM_VERBS``) on
     ``item``: as staff of the item's organisation, or as the case owner's steering staff."""
+    if permits_item(session, actor, action, case, item):
+        return
     org = _org(session, actor.org_id)
-    if actor.org_id == item.owner_org_id and allowed(org.kind, actor.role, action):
-        return
-    if actor.org_id == case.owner_org_id and allowed(org.kind, actor.role, Action.WORK_ANY_ITEM):
-        return
     item_org, ask = _org(session, item.owner_org_id), roles_text(RULES[action].roles)
     whom = owner_staff(session, case, Action.WORK_ANY_ITEM)
     if item.owner_org_id == case.owner_org_id:
