@@ -172,11 +172,18 @@ class Browsing:
     visited: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     unchecked: int = 0
+    failures: list[str] = field(default_factory=list)
     _loads: int = 0
     _seen: int = 0
 
     def __post_init__(self) -> None:
         self.page.on("load", self._loaded)
+        self.page.on("response", self._answered)
+
+    def _answered(self, response: Any) -> None:
+        """A page (not an image or a style sheet) the server failed on is a problem."""
+        if response.status >= 500 and response.request.resource_type == "document":
+            self.failures.append(f"{response.status} on {response.request.method} {response.url}")
 
     def _loaded(self, _page: Any) -> None:
         self._loads += 1
@@ -255,6 +262,8 @@ class Browsing:
                 f"{self.unchecked} page(s) of {self.who} loaded and left without a check "
                 "(navigate with Browsing.goto/click/navigates, or call look())"
             )
+        if self.failures:
+            problems.append("the server failed on pages: " + "; ".join(self.failures))
         if self.violations:
             problems.append(
                 "axe-core found serious or critical accessibility violations:\n"
@@ -358,7 +367,7 @@ class Workspace:
         if not tab.path.startswith("/signin"):
             tab.goto("/signin")
         seen = len(self.emails_to(email))
-        tab.page.get_by_label(re.compile("email", re.I)).first.fill(email)
+        tab.page.fill("form[action='/signin'] input[name=email]", email)
         tab.click("form[action='/signin'] button[type=submit]", "code-form")
         assert len(self.emails_to(email)) == seen + 1, f"no sign-in email reached {email}"
         return self.last_email_text(email)
@@ -374,6 +383,54 @@ class Workspace:
         tab.click("form[action='/signin/link'] button[type=submit]", "signed-in")
         assert not tab.path.startswith("/signin"), tab.text()
         return tab
+
+    def sign_in_with_code(self, tab: Browsing, email: str) -> Browsing:
+        """On the sign-in page a deep link led to: type the address, then the code the email
+        brings (the code form keeps where the link pointed, ``next``)."""
+        if not tab.path.startswith("/signin"):
+            tab.goto("/signin")
+        text = self.ask_for_code(tab, email)
+        code = SIGNIN_CODE.search(text)
+        assert code, f"no code in the sign-in email:\n{text}"
+        tab.page.fill("#code", code.group(1) + code.group(2))
+        tab.click("form[action='/signin/code'] button[type=submit]", "signed-in")
+        assert not tab.path.startswith("/signin"), tab.text()
+        return tab
+
+    def send_mail(self) -> None:
+        """Drain the outbox into the SMTP sink at the app's clock (in a thread of its own:
+        Playwright's event loop holds this one)."""
+        from tests.notifications.conftest import run_drain
+
+        off_the_loop(run_drain, self.clock)
+
+    def link_in_last_email(self, address: str, path_starts: str) -> str:
+        """The first link to this server whose path starts with ``path_starts`` in the newest
+        email to ``address``."""
+        text = self.last_email_text(address)
+        for link in re.findall(r"https?://\S+", text):
+            if link.startswith(self.url + path_starts):
+                return str(link)
+        raise AssertionError(f"no link to {path_starts}... in the email:\n{text}")
+
+
+def off_the_loop(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in a thread of its own, for code that runs its own asyncio loop
+    (``asyncio.run``), which Playwright's sync API forbids in the test's thread."""
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=call, name="off-the-loop")
+    worker.start()
+    worker.join(60)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 def workspace_fixture(mailbox: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
@@ -391,7 +448,7 @@ def workspace_fixture(mailbox: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator
     get_settings.cache_clear()
 
 
-workspace = pytest.fixture(workspace_fixture, name="workspace")
+live_workspace = pytest.fixture(workspace_fixture, name="live_workspace")
 
 
 def no_sideways_scroll(tab: Browsing) -> None:

@@ -20,7 +20,7 @@ from homeward.edges.web.serve import Served
 from notifications.sink import LocalSmtpServer, Received, RecordingHandler
 from tests import factories as f
 from tests.notifications.conftest import point_mail_at
-from tests.web.browser import artefacts, chromium, open_tab, workspace  # noqa: F401 (browser)
+from tests.web.browser import artefacts, chromium, live_workspace, open_tab  # noqa: F401
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

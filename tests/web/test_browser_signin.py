@@ -19,13 +19,13 @@ pytestmark = pytest.mark.browser
 
 
 def test_sign_in_with_the_emailed_link_switch_to_romanian_and_sign_out(
-    open_tab: Opener, workspace: Workspace
+    open_tab: Opener, live_workspace: Workspace
 ):
-    tab = open_tab(workspace.url, who="coordinator")
+    tab = open_tab(live_workspace.url, who="coordinator")
     tab.goto("/", "my-work-signed-out")
     assert tab.path.startswith("/signin"), "My work opened without signing in"
 
-    workspace.sign_in(tab, f.COORD)
+    live_workspace.sign_in(tab, f.COORD)
     assert tab.path == "/"
     header = tab.page.locator("header").inner_text()
     assert "IOM Italy" in header and "Staff coordinator" in header  # who, for which organisation
@@ -41,8 +41,8 @@ def test_sign_in_with_the_emailed_link_switch_to_romanian_and_sign_out(
     assert "Autentificare" in tab.text()  # the language stays with the browser and the profile
 
 
-def test_keyboard_only_sign_in_on_a_phone(open_tab: Opener, workspace: Workspace):
-    tab = open_tab(workspace.url, who="caseworker", viewport=PHONE)
+def test_keyboard_only_sign_in_on_a_phone(open_tab: Opener, live_workspace: Workspace):
+    tab = open_tab(live_workspace.url, who="caseworker", viewport=PHONE)
     tab.goto("/signin", "signin-phone")
     no_sideways_scroll(tab)
     focus_by_tab(tab, "#email")
@@ -50,7 +50,7 @@ def test_keyboard_only_sign_in_on_a_phone(open_tab: Opener, workspace: Workspace
     with tab.navigates("code-phone"):
         tab.page.keyboard.press("Enter")
     no_sideways_scroll(tab)
-    code = SIGNIN_CODE.search(workspace.last_email_text(f.COORD))
+    code = SIGNIN_CODE.search(live_workspace.last_email_text(f.COORD))
     assert code, "no code in the sign-in email"
 
     focus_by_tab(tab, "#code")
