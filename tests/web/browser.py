@@ -319,6 +319,7 @@ def open_tab(chromium: Any, artefacts: Any) -> Iterator[Opener]:
             bypass_csp=True,  # axe-core is injected as a script; the pages' own CSP stays tested
         )
         context.set_default_timeout(10_000)
+        context.add_init_script(path=str(AXE_JS))  # in every page before its own code: no wait
         tab = Browsing(context.new_page(), base.rstrip("/"), artefacts, who=who)
         opened.append((context, tab))
         return tab
@@ -456,7 +457,18 @@ def no_sideways_scroll(tab: Browsing) -> None:
     overflow = tab.page.evaluate(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
-    assert overflow <= 0, f"{tab.path} scrolls sideways by {overflow}px at this width"
+    if overflow > 0:
+        wide = tab.page.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth
+                             && ![...e.children].some(c => c.getBoundingClientRect().right
+                                  > document.documentElement.clientWidth))
+                .slice(0, 5).map(e => e.outerHTML.slice(0, 120))"""
+        )
+        raise AssertionError(
+            f"{tab.path} scrolls sideways by {overflow}px at this width; too wide:\n"
+            + "\n".join(wide)
+        )
 
 
 def focus_by_tab(tab: Browsing, selector: str, presses: int = 30) -> None:
