@@ -67,6 +67,7 @@ class Up:
     database: Path
     stderr_path: Path
     port: int
+    web_port: int
     lines: list[str] = field(default_factory=list)
     api_url: str = ""
 
@@ -155,18 +156,21 @@ def _gone(pid: int) -> bool:
 @contextmanager
 def _running_up(tmp: Path, host: str = "127.0.0.1") -> Iterator[Up]:
     """``homeward up --host HOST --port <free>`` until ready; Ctrl-C at the end, if still up."""
-    env, port = _environment(tmp), _free_port()
+    env, port, web_port = _environment(tmp), _free_port(), _free_port()
     stderr_path = tmp / "up.stderr"
     with stderr_path.open("w") as stderr:
         process = subprocess.Popen(
-            [str(BIN / "homeward"), "up", "--host", host, "--port", str(port)],
+            [
+                *(str(BIN / "homeward"), "up", "--host", host, "--port", str(port)),
+                *("--web-port", str(web_port)),
+            ],
             env=env,
             cwd=Path(__file__).resolve().parents[2],
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
         )
-    handle = Up(process, env, tmp / "homeward.db", stderr_path, port)
+    handle = Up(process, env, tmp / "homeward.db", stderr_path, port, web_port)
     threading.Thread(target=_read_lines, args=(handle,), daemon=True).start()
     started = time.monotonic()
     try:
@@ -200,6 +204,14 @@ def test_every_deployment_is_served_with_its_schedules(up: Up) -> None:
     assert {d.name: _schedules(d.schedules) for d in served} == expected
     assert not any(d.paused for d in served)
     assert any(expected.values()), "some flow runs on a schedule"
+
+
+def test_the_staff_workspace_is_served_beside_the_prefect_ui(up: Up) -> None:
+    workspace = f"http://127.0.0.1:{up.web_port}"
+    assert f"; staff workspace at {workspace}; " in up.output()
+    page = httpx.get(f"{workspace}/signin", timeout=30)
+    assert page.status_code == 200 and "Sign in to Homeward" in page.text
+    assert httpx.get(workspace, timeout=30).headers["location"] == "/signin"
 
 
 def _scheduled_runs(api_url: str) -> dict[str, int]:

@@ -151,6 +151,20 @@ def test_a_session_left_idle_too_long_is_ended(staff: Staff, workspace: Workspac
     assert "cmd:sessions end" in actions
 
 
+def test_signing_in_again_in_the_same_browser_ends_the_session_it_had(
+    workspace: Workspace,
+) -> None:
+    staff = workspace.browser()
+    staff.sign_in(f.COORD)
+    link = workspace.browser().ask_code(CW)  # a colleague's link, opened on this browser
+    signed = staff.post("/signin/link", form(staff.get(link).text, "/signin/link"))
+    assert signed.status_code == 303
+
+    assert "Staff caseworker" in staff.get("/").text and "ADPARE" in staff.get("/").text
+    assert [s.revoked_at is not None for s in _sessions()] == [True]
+    assert [s.revoked_at is None for s in _sessions(CW)] == [True]
+
+
 def test_a_forged_last_seen_stamp_counts_as_idle(staff: Staff) -> None:
     staff.sign_in(f.COORD)
     staff.client.cookies.set("hw_seen", "9999999999.forged")

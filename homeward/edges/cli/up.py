@@ -22,10 +22,10 @@ from homeward.base.migrate import current_revision, ensure_schema, head_revision
 from homeward.base.settings import get_settings
 from homeward.crypt.keys import load_keyring
 from homeward.edges.cli.common import console
-from homeward.edges.cli.web import DEFAULT_WEB_PORT, check_web_host, check_web_port
 from homeward.edges.prefect_auth import announcement, is_loopback, load_or_create
 from homeward.edges.prefect_server import LocalServer, is_healthy
 from homeward.edges.scheduler_watch import watch
+from homeward.edges.web.serve import DEFAULT_WEB_PORT, Served, check_web_host, check_web_port
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -98,7 +98,6 @@ async def _up(
     web: tuple[str, int],
 ) -> None:
     from homeward.edges.web.app import create_app
-    from homeward.edges.web.serve import Served
 
     stop = asyncio.Event()
     _stop_on_signals(stop.set)

@@ -55,6 +55,7 @@ from homeward.commands.profile import MyProfile, Profile
 from homeward.commands.runner import Command, run
 from homeward.commands.signin import EndSession
 from homeward.edges.web import i18n
+from homeward.edges.web.engine_messages import ROLES
 from homeward.edges.web.i18n import N_
 from homeward.protection.identity import SessionToken
 
@@ -259,6 +260,14 @@ def start_session(request: Request, token: str, expires_at: datetime, clock: Clo
     queue_cookie(request, PRE_COOKIE, None)
 
 
+def end_previous_session(request: Request, clock: Clock) -> None:
+    """Signing in again in this browser (as someone else, say) ends the session it had."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with suppress(HomewardError):
+            run(EndSession(), SessionToken(token), clock=clock)
+
+
 def end_cookies(request: Request) -> None:
     queue_cookie(request, SESSION_COOKIE, None)
     queue_cookie(request, SEEN_COOKIE, None)
@@ -434,6 +443,7 @@ def render(
         "day": lambda value: i18n.short_date(value, language, tz),
         "when": lambda value: i18n.moment(value, language, tz),
         "csrf_field": lambda: Markup('<input type="hidden" name="csrf" value="%s">') % v.csrf,
+        "role_label": lambda role: i18n.gettext(language, ROLES.get(role, role)),
     }
     html = (
         environment(language)

@@ -63,13 +63,23 @@ def gettext(language: str, message: str) -> str:
     return translations(language).gettext(message)
 
 
+# English as written in Europe (day first, 24-hour clock), as Homeward's emails write it.
+_LOCALES = {"en": "en_GB", "ro": "ro_RO"}
+
+
+def _locale(language: str) -> Locale:
+    return Locale.parse(_LOCALES.get(language, "en_GB"))
+
+
 def short_date(value: date | datetime, language: str, tz: ZoneInfo) -> str:
-    """A day as people of ``language`` write it ("6 Dec 2026", "6 dec. 2026")."""
+    """A day as people of ``language`` write it ("6 December 2026", "6 decembrie 2026"): for
+    a moment, the day it is in ``tz``."""
     day = utc(value).astimezone(tz).date() if isinstance(value, datetime) else value
-    return format_date(day, format="medium", locale=Locale.parse(language))
+    return format_date(day, format="long", locale=_locale(language))
 
 
 def moment(value: datetime, language: str, tz: ZoneInfo) -> str:
-    """A moment in ``tz`` ("6 Dec 2026, 14:05")."""
+    """A moment in ``tz`` ("6 December 2026, 14:05")."""
     local = utc(value).astimezone(tz)
-    return format_datetime(local, format="short", tzinfo=tz, locale=Locale.parse(language))
+    day = format_date(local.date(), format="long", locale=_locale(language))
+    return f"{day}, {format_datetime(local, format='HH:mm', tzinfo=tz, locale=_locale(language))}"

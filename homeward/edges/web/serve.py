@@ -7,19 +7,46 @@ line is worth a log that could hold one. Errors still go to the log, without req
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
+from homeward.base.errors import InvalidInput, Unavailable
+from homeward.base.settings import get_settings
+from homeward.edges.prefect_auth import is_loopback
+from homeward.edges.prefect_server import ensure_port_free
 
-from homeward.base.errors import Unavailable
+if TYPE_CHECKING:
+    import uvicorn
 
 STARTUP_SECONDS = 15.0
+DEFAULT_WEB_PORT = 4300  # where `homeward web` and `homeward up` serve the workspace
+
+
+def check_web_host(host: str, option: str = "--host") -> None:
+    """The workspace's sessions travel in cookies: on an address others can reach, only behind
+    an https proxy (``HOMEWARD_MAIL_BASE_URL=https://...``, its public address)."""
+    public = get_settings().mail_base_url or ""
+    if not is_loopback(host) and not public.startswith("https://"):
+        raise InvalidInput(
+            f"{option}: {host} can be reached from other machines; serve the workspace there "
+            "only behind an https proxy, and set HOMEWARD_MAIL_BASE_URL=https://<its address>"
+        )
+
+
+def check_web_port(host: str, port: int, option: str = "--port") -> None:
+    ensure_port_free(host, port, option=option, hint=f"choose another with {option}")
+
+
+def web_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def config(app: Any, host: str, port: int) -> uvicorn.Config:
+    import uvicorn  # only when serving: the rest of the CLI starts without it
+
     return uvicorn.Config(
         app,
         host=host,
@@ -33,8 +60,12 @@ def config(app: Any, host: str, port: int) -> uvicorn.Config:
 
 
 def serve_forever(app: Any, host: str, port: int) -> None:
-    """Serve until Ctrl-C (uvicorn handles the signals)."""
-    uvicorn.Server(config(app, host, port)).run()
+    """Serve until Ctrl-C or SIGTERM: uvicorn stops gracefully, then passes the signal on
+    (Ctrl-C as KeyboardInterrupt), which is the way this ends, not a failure."""
+    import uvicorn
+
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config(app, host, port)).run()
 
 
 class Served:
@@ -42,6 +73,8 @@ class Served:
     free port the system picks)."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        import uvicorn
+
         self.server = uvicorn.Server(config(app, host, port))
         self.host = host
         self.port = port

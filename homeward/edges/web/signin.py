@@ -128,6 +128,7 @@ def _open(request: Request, g: Guest, form: Form, template: str) -> Response:
     except HomewardError as exc:
         problem = Problem.of(exc, g.language)
     else:
+        deps.end_previous_session(request, g.clock)
         deps.start_session(request, opened.token, opened.expires_at, g.clock)
         return RedirectResponse(next_path, status_code=303)
     return deps.render(

@@ -1,0 +1,273 @@
+"""My work: what waits for the signed-in person and their organisation, for the workspace's
+first page. Pseudonymous lines only: case references, stages, item titles, organisations and
+dates; never a word about the person a case is about.
+
+Items: open checklist items their organisation owns or that are assigned to them, on cases the
+organisation may see (``case_org_ids``, as everywhere), overdue first, then due today (the
+person's calendar day), then coming up. Handoffs: items other organisations propose to hand to
+theirs. Closures: for those who may decide them (supervisors of the owning organisation), the
+closure requests waiting, their own requests marked (another supervisor decides those).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, func, or_, select
+
+from homeward.base.clock import local_date, utc
+from homeward.base.errors import InvalidInput
+from homeward.base.models import (
+    Case,
+    ChecklistItem,
+    Handoff,
+    HandoffStatus,
+    ItemStatus,
+    Organisation,
+    StaffMember,
+)
+from homeward.commands.runner import Command, Context
+from homeward.protection.access import case_org_ids
+from homeward.protection.permissions import Action, allowed
+from homeward.records.directory import orgs_by_id
+from notifications.i18n import item_title, locale, stage_label
+from statemachines.closure_requests import pending_request
+
+MAX_LINES = 200  # items shown per page; the rest are counted
+OWNERS = ("me", "unassigned", "others")  # assigned to me, to nobody, to a colleague
+
+
+@dataclass(frozen=True)
+class WorkLine:
+    """One open item: which case, what, whose and when."""
+
+    item_id: int
+    case_ref: str
+    stage: str
+    stage_label: str
+    title: str
+    owner: str  # the owning organisation's slug
+    assigned_to_me: bool
+    assigned: bool
+    due_at: datetime
+    partner_needed: str | None
+
+
+@dataclass(frozen=True)
+class HandoffLine:
+    """An item another organisation proposes to hand to the person's organisation."""
+
+    item_id: int
+    case_ref: str
+    stage_label: str
+    title: str
+    from_org: str
+    proposed_at: datetime
+
+
+@dataclass(frozen=True)
+class ClosureLine:
+    """A closure request waiting for a supervisor of the case's owner."""
+
+    case_ref: str
+    stage_label: str
+    reason: str | None  # a reason code
+    requested_at: datetime
+    asked_by_me: bool  # another supervisor decides it
+
+
+@dataclass(frozen=True)
+class MyWorkView:
+    overdue: list[WorkLine]
+    today: list[WorkLine]
+    upcoming: list[WorkLine]
+    more: int  # items beyond MAX_LINES not shown (at most: some may be on cases not visible)
+    handoffs: list[HandoffLine]
+    closures: list[ClosureLine]
+    decides_closures: bool
+    stages: list[tuple[str, str]] = field(default_factory=list)  # (stage, label): the filter
+
+
+@dataclass(frozen=True)
+class MyWork(Command[MyWorkView]):
+    """The signed-in person's and their organisation's open work (filters: a case reference, a
+    stage, an owner: ``me``, ``unassigned`` or ``others``)."""
+
+    case: str | None = None
+    stage: str | None = None
+    owner: str | None = None
+    name = "my work"
+    writes = False
+
+    def execute(self, ctx: Context) -> MyWorkView:
+        me, session = ctx.staff, ctx.session
+        if self.owner and self.owner not in OWNERS:
+            raise InvalidInput(f"owner: choose one of {', '.join(OWNERS)}")
+        language = me.language
+        visible = _Visible(session, me)
+        orgs = orgs_by_id(session)
+        query = self._items_query(me)
+        total = self._count(session, me)
+        lines: list[WorkLine] = []
+        scanned = 0
+        while len(lines) < MAX_LINES and scanned < total:  # soonest due first, in pages
+            rows = session.exec(query.offset(scanned).limit(MAX_LINES)).all()
+            if not rows:
+                break
+            scanned += len(rows)
+            lines += [
+                _line(item, case, me, language, orgs[item.owner_org_id].slug)
+                for item, case in rows
+                if visible.case(case)
+            ]
+        today = local_date(ctx.now)
+        groups: dict[str, list[WorkLine]] = {"overdue": [], "today": [], "upcoming": []}
+        for line in lines[:MAX_LINES]:  # overdue, then today, then coming up
+            if line.due_at < ctx.now:
+                groups["overdue"].append(line)
+            elif local_date(line.due_at) == today:
+                groups["today"].append(line)
+            else:
+                groups["upcoming"].append(line)
+        return MyWorkView(
+            overdue=groups["overdue"],
+            today=groups["today"],
+            upcoming=groups["upcoming"],
+            more=max(0, len(lines) - MAX_LINES) + (total - scanned),
+            handoffs=_handoffs(session, me, visible, language, self.case),
+            closures=_closures(session, me, visible, language, self.case),
+            decides_closures=_decides_closures(session, me),
+            stages=[(stage, label) for stage, label in locale(language).stages.items()],
+        )
+
+    def _items_query(self, me: StaffMember) -> Any:
+        return (
+            select(ChecklistItem, Case)
+            .where(*self._conditions(me))
+            .order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))
+        )
+
+    def _count(self, session: Session, me: StaffMember) -> int:
+        query = select(func.count(col(ChecklistItem.id))).where(*self._conditions(me))
+        return int(session.exec(query).one())
+
+    def _conditions(self, me: StaffMember) -> list[Any]:
+        """Open items on a case, the person's organisation's or assigned to them, filtered."""
+        where: list[Any] = [
+            ChecklistItem.case_id == Case.id,
+            ChecklistItem.status == ItemStatus.OPEN,
+            or_(ChecklistItem.owner_org_id == me.org_id, ChecklistItem.assignee_id == me.id),
+        ]
+        if self.case:
+            where.append(Case.case_ref == self.case.strip().upper())
+        if self.stage:
+            where.append(ChecklistItem.stage == self.stage)
+        if self.owner == "me":
+            where.append(ChecklistItem.assignee_id == me.id)
+        elif self.owner == "unassigned":
+            where.append(col(ChecklistItem.assignee_id).is_(None))
+        elif self.owner == "others":
+            where += [
+                col(ChecklistItem.assignee_id).is_not(None),
+                ChecklistItem.assignee_id != me.id,
+            ]
+        return where
+
+
+class _Visible:
+    """Whether the person's organisation may see a case (asked once per case)."""
+
+    def __init__(self, session: Session, me: StaffMember) -> None:
+        self.session, self.org_id, self.seen = session, me.org_id, dict[int, bool]()
+
+    def case(self, case: Case) -> bool:
+        assert case.id is not None  # noqa: S101 (a stored row)
+        if case.id not in self.seen:
+            self.seen[case.id] = self.org_id in case_org_ids(self.session, case)
+        return self.seen[case.id]
+
+
+def _line(item: ChecklistItem, case: Case, me: StaffMember, language: str, owner: str) -> WorkLine:
+    assert item.id is not None  # noqa: S101 (a stored row)
+    return WorkLine(
+        item_id=item.id,
+        case_ref=case.case_ref,
+        stage=item.stage,
+        stage_label=stage_label(item.stage, language),
+        title=item_title(item.code, language, process_version=case.process_version),
+        owner=owner,
+        assigned_to_me=item.assignee_id == me.id,
+        assigned=item.assignee_id is not None,
+        due_at=utc(item.due_at),
+        partner_needed=item.partner_needed,
+    )
+
+
+def _handoffs(
+    session: Session, me: StaffMember, visible: _Visible, language: str, case_ref: str | None
+) -> list[HandoffLine]:
+    query = (
+        select(Handoff, ChecklistItem, Case, Organisation)
+        .where(Handoff.to_org_id == me.org_id, Handoff.status == HandoffStatus.PROPOSED)
+        .where(Handoff.item_id == ChecklistItem.id, Handoff.case_id == Case.id)
+        .where(Handoff.from_org_id == Organisation.id)
+        .order_by(col(Handoff.proposed_at), col(Handoff.id))
+    )
+    if case_ref:
+        query = query.where(Case.case_ref == case_ref.strip().upper())
+    return [
+        HandoffLine(
+            item_id=item.id or 0,
+            case_ref=case.case_ref,
+            stage_label=stage_label(item.stage, language),
+            title=item_title(item.code, language, process_version=case.process_version),
+            from_org=org.name,
+            proposed_at=utc(handoff.proposed_at),
+        )
+        for handoff, item, case, org in session.exec(query).all()
+        if visible.case(case)
+    ][:MAX_LINES]
+
+
+def _decides_closures(session: Session, me: StaffMember) -> bool:
+    """Whether the person's role and organisation let them decide closures of its cases."""
+    org = session.get_one(Organisation, me.org_id)
+    return allowed(org.kind, me.role, Action.DECIDE_CLOSURE)  # on the cases it owns
+
+
+def _closures(
+    session: Session, me: StaffMember, visible: _Visible, language: str, case_ref: str | None
+) -> list[ClosureLine]:
+    if not _decides_closures(session, me):
+        return []
+    from homeward.base.models import CaseEvent
+
+    asked = (
+        select(Case)
+        .where(Case.owner_org_id == me.org_id, col(Case.closed_at).is_(None))
+        .where(
+            col(Case.id).in_(
+                select(CaseEvent.case_id).where(CaseEvent.trigger == "closure_requested")
+            )
+        )
+        .order_by(col(Case.id))
+    )
+    if case_ref:
+        asked = asked.where(Case.case_ref == case_ref.strip().upper())
+    lines = []
+    for case in session.exec(asked).all():
+        request = pending_request(session, case)
+        if request is None or not visible.case(case):
+            continue
+        lines.append(
+            ClosureLine(
+                case_ref=case.case_ref,
+                stage_label=stage_label(case.state, language),
+                reason=request.reason,
+                requested_at=utc(request.requested_at),
+                asked_by_me=request.requested_by_id == me.id,
+            )
+        )
+    return sorted(lines, key=lambda x: x.requested_at)[:MAX_LINES]
