@@ -112,7 +112,10 @@ async def _up(
         elif not await is_healthy(api_url):
             raise Unavailable(f"--api-url: no Prefect server answers at {api_url}")
         check_web_port(*web, "--web-port")
-        workspace = Served(create_app(), *web).__enter__()
+        app = create_app()
+        app.state.prefect_api_url = api_url  # "start a return" starts its run here
+        app.state.prefect_auth = server.auth_string if server is not None else None
+        workspace = Served(app, *web).__enter__()
         log_path = server.log_path if server is not None else None
         auth_string = server.auth_string if server is not None else None
         await _serve(api_url, home, deployments, stop, log_path, auth_string, workspace.url)

@@ -37,7 +37,7 @@ SECURITY_HEADERS = {
 
 def create_app(*, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     """The workspace (``clock``: a simulated one in tests and the demo)."""
-    from homeward.edges.web import mywork, signin  # the pages, after deps
+    from homeward.edges.web import cases, mywork, signin, start  # the pages, after deps
 
     app = FastAPI(
         title="Homeward workspace",
@@ -49,6 +49,8 @@ def create_app(*, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(signin.router)
     app.include_router(mywork.router)
+    app.include_router(cases.router)
+    app.include_router(start.router)
 
     @app.middleware("http")
     async def _headers_and_cookies(

@@ -19,7 +19,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from homeward.base.errors import InvalidInput
 from homeward.commands.case_page import CasePage, CasePageView, FindItem
 from homeward.commands.case_views import CaseDetails, ShowCasePersonal
 from homeward.commands.cases import AdvanceCase, EnterPerson
@@ -29,6 +28,7 @@ from homeward.commands.items import DoneItem, SkipItem
 from homeward.commands.runner import Command
 from homeward.edges.web import deps
 from homeward.edges.web.deps import Form, Problem, Viewer
+from homeward.edges.web.i18n import N_
 from homeward.edges.web.labels import code_label, event_label, help_text, label, word
 from homeward.protection.vault import PersonIn
 from homeward.records.directory import first_error
@@ -51,13 +51,17 @@ def _key(form: Form) -> str | None:
     return form.get("key") or None
 
 
+TOO_LONG = {
+    "note": N_("note: at most 2000 characters; shorten it"),
+    "reason": N_("reason: at most 2000 characters; shorten it"),
+}
+
+
 def _text(v: Viewer, form: Form, name: str) -> str:
     """A free-text field, stripped; refused past ``MAX_TEXT`` without repeating it."""
     text = form.get(name, "").strip()
     if len(text) > MAX_TEXT:
-        raise Problem.make(
-            "invalid", f"{name}: at most {MAX_TEXT} characters", v.language, field=name
-        )
+        raise Problem.make("invalid", TOO_LONG[name], v.language, field=name)
     return text
 
 
@@ -88,6 +92,7 @@ def case_page(
         "case.html",
         status_code=problem.status if problem else status_code,
         active="case",
+        path=f"/cases/{page.facts.case_ref}",  # the language switch comes back here, not to a POST
         page=page,
         facts=page.facts,
         ref=page.facts.case_ref,
@@ -113,7 +118,7 @@ def show_case(ref: str, request: Request, v: Viewer = Depends(deps.viewer)) -> R
 
 
 @router.get("/items/{item_id}")
-def show_item(item_id: int, request: Request, v: Viewer = Depends(deps.viewer)) -> Response:
+def show_item(item_id: int, v: Viewer = Depends(deps.viewer)) -> Response:
     """An item's deep link (emails): its place on its case's page."""
     place = deps.call(v, FindItem(item_id))
     return deps.see_other(f"/cases/{place.case_ref}#item-{item_id}")
@@ -171,9 +176,7 @@ def item_handoff(
     def make() -> Command[Any]:
         to = form.get("to", "").strip()
         if not to:
-            raise Problem.make(
-                "invalid", "to: choose the organisation to hand the item to", v.language, "to"
-            )
+            raise Problem.make("invalid", CHOOSE["to"], v.language, "to")
         return ProposeHandoff(item_id, to=to, reason=_text(v, form, "reason") or None)
 
     return _item_action(request, v, item_id, form, make)
@@ -240,11 +243,19 @@ def _request_id(form: Form) -> int | None:
     return int(given) if given.isdigit() else None
 
 
-def _code(v: Viewer, form: Form, name: str, choose: str) -> str:
+CHOOSE = {
+    "to": N_("to: choose the organisation to hand the item to"),
+    "reason": N_("reason: choose why the case should close"),
+    "rejection": N_("rejection: choose why the closure is not approved"),
+}
+
+
+def _code(v: Viewer, form: Form, name: str, codes: dict[str, Any]) -> Any:
+    """The code chosen in ``name``, one of ``codes``; refused in place otherwise."""
     code = form.get(name, "").strip()
-    if not code:
-        raise Problem.make("invalid", f"{name}: {choose}", v.language, field=name)
-    return code
+    if code not in codes:
+        raise Problem.make("invalid", CHOOSE[name], v.language, field=name)
+    return codes[code]
 
 
 @router.post("/cases/{ref}/closure/request")
@@ -255,8 +266,7 @@ def closure_request(
     form: Form = Depends(deps.checked_form),
 ) -> Response:
     def make() -> Command[Any]:
-        reason = _code(v, form, "reason", "choose why the case should close")
-        return RequestClosure(ref, reason=_checked(v, "reason", reason, _reasons()))
+        return RequestClosure(ref, reason=_code(v, form, "reason", _reasons()))
 
     return _closure(request, v, ref, form, make)
 
@@ -268,9 +278,7 @@ def closure_approve(
     v: Viewer = Depends(deps.viewer),
     form: Form = Depends(deps.checked_form),
 ) -> Response:
-    return _closure(
-        request, v, ref, form, lambda: ApproveClosure(ref, request=_request_id(form))
-    )
+    return _closure(request, v, ref, form, lambda: ApproveClosure(ref, request=_request_id(form)))
 
 
 @router.post("/cases/{ref}/closure/reject")
@@ -281,8 +289,7 @@ def closure_reject(
     form: Form = Depends(deps.checked_form),
 ) -> Response:
     def make() -> Command[Any]:
-        code = _code(v, form, "rejection", "choose why the closure is not approved")
-        rejection = _checked(v, "rejection", code, _rejections())
+        rejection = _code(v, form, "rejection", _rejections())
         return RejectClosure(ref, rejection=rejection, request=_request_id(form))
 
     return _closure(request, v, ref, form, make)
@@ -296,21 +303,8 @@ def _rejections() -> dict[str, Any]:
     return {str(r): r for r in ClosureRejection}
 
 
-def _checked(v: Viewer, name: str, code: str, codes: dict[str, Any]) -> Any:
-    if code not in codes:
-        raise Problem.make(
-            "invalid", f"{name}: choose one of the listed options", v.language, field=name
-        )
-    return codes[code]
-
-
-@router.post("/cases/{ref}/personal")
-def show_personal(
-    ref: str,
-    request: Request,
-    v: Viewer = Depends(deps.viewer),
-    form: Form = Depends(deps.checked_form),
-) -> Response:
+@router.post("/cases/{ref}/personal", dependencies=[Depends(deps.checked_form)])
+def show_personal(ref: str, request: Request, v: Viewer = Depends(deps.viewer)) -> Response:
     """The person's details and the free texts the reader may see, on this response only
     (each read is audited by the vault; nothing is kept for the next page)."""
     try:
@@ -336,7 +330,7 @@ def enter_person(
         except ValidationError as exc:
             raise Problem.of(first_error(exc), v.language) from None
         if any(len(value) > MAX_TEXT * 3 for value in fields.values()):
-            raise Problem.of(InvalidInput("notes: too long"), v.language)
+            raise Problem.make("invalid", N_("notes: too long; shorten it"), v.language, "notes")
         deps.call(v, EnterPerson(ref, person), key=_key(form))
     except Problem as problem:
         return case_page(request, v, ref, problem=problem, at="person")

@@ -453,7 +453,7 @@ def render(
             viewer=v,
             language=language,
             csrf=v.csrf,
-            path=local_path(request),
+            path=ctx.pop("path", None) or local_path(request),
             **helpers,
             **ctx,
         )

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from homeward.edges.web.i18n import N_
 from statemachines.step_fields import TRIGGER_LABELS, label_of
 
 
 class Speaker(Protocol):
     def _(self, message: str) -> str: ...
-
-
-def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark, do not translate yet")
-    return message
 
 
 EVENT_LABELS: dict[str, str] = {
@@ -164,6 +161,14 @@ ENGINE_LABELS = (
     N_("Forced criminality"),
     N_("Forced marriage"),
     N_("Organ removal"),
+)
+
+
+# Engine messages met on the case page, with their values as ``{0}`` (deps.translate_error).
+CASE_MESSAGES = (
+    N_("reason: say why the item is skipped ({0}+ characters)"),
+    N_("item #{0} is already done"),
+    N_("item #{0} is already skipped"),
 )
 
 

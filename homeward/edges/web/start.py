@@ -16,6 +16,7 @@ The Prefect API is the one ``homeward up`` serves (``app.state.prefect_api_url``
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from homeward.commands.signin import IssueAssertion
 from homeward.edges.web import deps
 from homeward.edges.web.cases import new_key
 from homeward.edges.web.deps import Form, Problem, Viewer
+from homeward.edges.web.i18n import N_
 from homeward.edges.web.labels import role_label
 from homeward.records.directory import first_error
 from homeward.records.idempotency import KEY_SHAPE
@@ -74,7 +76,7 @@ def prefect_api(request: Request) -> PrefectApi | None:
 def _client(api: PrefectApi | None) -> SyncPrefectClient:
     if api is None:
         raise NoPrefect(
-            "No Prefect server is set for the workspace: start Homeward with `homeward up`."
+            N_("No Prefect server is set for the workspace: start Homeward with `homeward up`.")
         )
     return SyncPrefectClient(api.url, auth_string=api.auth, httpx_settings={"timeout": 10.0})
 
@@ -89,11 +91,15 @@ def launch(api: PrefectApi | None, parameters: dict[str, Any], key: str) -> UUID
             )
     except ObjectNotFound:
         raise NoPrefect(
-            "The Prefect server does not serve the start-return flow: start Homeward with "
-            "`homeward up`."
+            N_(
+                "The Prefect server does not serve the start-return flow: start Homeward with "
+                "`homeward up`."
+            )
         ) from None
     except (httpx.HTTPError, OSError, RuntimeError):
-        raise NoPrefect("The Prefect server cannot be reached; try again in a moment.") from None
+        raise NoPrefect(
+            N_("The Prefect server cannot be reached; try again in a moment.")
+        ) from None
     return run.id
 
 
@@ -104,6 +110,16 @@ def read_run(api: PrefectApi | None, run_id: UUID) -> FlowRun | None:
             return client.read_flow_run(run_id)
     except (NoPrefect, ObjectNotFound, httpx.HTTPError, OSError, RuntimeError):
         return None
+
+
+_RAISED = re.compile(r"^Flow run encountered an exception: (?:[\w.]+: )?(.*)$", re.DOTALL)
+
+
+def run_problem(v: Viewer, message: str) -> str:
+    """Why a run failed, as its state says (the engine's message, translated where the
+    catalog has it); nothing but what the engine and Prefect wrote: codes and case facts."""
+    matched = _RAISED.match(message.strip())
+    return deps.translate_error(v.language, matched.group(1) if matched else message.strip())
 
 
 def _form(request: Request, v: Viewer, **ctx: Any) -> Response:
@@ -167,12 +183,10 @@ def start(
     except Problem as problem:
         return _form(request, v, issue=problem, given=given, form_key=key)
     except NoPrefect as none:
-        problem = Problem(
-            kind="unavailable",
-            message=v._(none.why),
-            lead=v._("The case was not started."),
+        down = Problem(
+            kind="unavailable", message=v._(none.why), lead=v._("The case was not started.")
         )
-        return _form(request, v, issue=problem, given=given, form_key=key, status_code=503)
+        return _form(request, v, issue=down, given=given, form_key=key, status_code=503)
     deadline = time.monotonic() + POLL_SECONDS
     while time.monotonic() < deadline:
         if opened := deps.call(v, StartedCase(key)):
@@ -207,7 +221,7 @@ def wait(
         run_id=str(run_id),
         state=state.name if state else None,
         failed=failed,
-        message=(state.message or "") if failed and state else "",
+        message=run_problem(v, state.message or "") if failed and state else "",
         reachable=flow_run is not None,
         refresh=None if failed else REFRESH_SECONDS,
     )
