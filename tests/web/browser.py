@@ -68,7 +68,8 @@ def require_tools() -> None:
 
 
 class LogLines(logging.Handler):
-    """Every log record any logger emits while the server runs, formatted as a line."""
+    """Every log record any logger emits while the server runs, formatted as a line (once,
+    though it is attached to the root and to uvicorn's loggers, which may not propagate)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -76,6 +77,9 @@ class LogLines(logging.Handler):
         self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "_hw_kept", False):
+            return
+        record._hw_kept = True  # type: ignore[attr-defined]
         try:
             line = self.format(record)
         except Exception:  # noqa: BLE001 - a record that cannot format is kept as its repr
@@ -88,13 +92,14 @@ class LiveServer:
     """An ASGI app served by uvicorn on 127.0.0.1 and a free port, in a daemon thread."""
 
     app: Any
+    config: uvicorn.Config | None = None
     url: str = ""
     logs: LogLines = field(default_factory=LogLines)
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
     def start(self) -> LiveServer:
-        config = uvicorn.Config(
+        config = self.config or uvicorn.Config(
             self.app, host="127.0.0.1", port=0, log_config=None, lifespan="on", access_log=True
         )
         self._server = uvicorn.Server(config)
@@ -115,22 +120,32 @@ class LiveServer:
             self._thread.join(10)
 
 
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
 @contextmanager
-def serving(app: Any) -> Iterator[LiveServer]:
-    """Serve ``app`` for the duration; every log line meanwhile lands in ``server.logs``."""
-    server = LiveServer(app)
+def serving(app: Any, config: uvicorn.Config | None = None) -> Iterator[LiveServer]:
+    """Serve ``app`` (with uvicorn's ``config``, default: an access log on, every line to the
+    root logger) for the duration; every log line meanwhile lands in ``server.logs``."""
+    server = LiveServer(app, config)
     root = logging.getLogger()
     level = root.level
-    root.addHandler(server.logs)
+    for name in ("", *UVICORN_LOGGERS):
+        logging.getLogger(name).addHandler(server.logs)
     root.setLevel(logging.DEBUG)
     quiet = {name: logging.getLogger(name).level for name in ("asyncio", "aiosqlite")}
     for name in quiet:  # event-loop chatter, not the server's lines
         logging.getLogger(name).setLevel(logging.WARNING)
+    if config is None:  # the default: uvicorn's info lines (access log) too, whoever set them
+        quiet |= {name: logging.getLogger(name).level for name in UVICORN_LOGGERS}
+        for name in UVICORN_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
     try:
         yield server.start()
     finally:
         server.stop()
-        root.removeHandler(server.logs)
+        for name in ("", *UVICORN_LOGGERS):
+            logging.getLogger(name).removeHandler(server.logs)
         root.setLevel(level)
         for name, was in quiet.items():
             logging.getLogger(name).setLevel(was)
@@ -435,14 +450,16 @@ def off_the_loop(function: Callable[..., Any], *args: Any) -> Any:
 
 
 def workspace_fixture(mailbox: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
-    """The body of the ``workspace`` fixture (tests/web/conftest.py's ``mailbox``: the seeded
+    """The body of the ``live_workspace`` fixture (tests/web/conftest.py's ``mailbox``: the seeded
     staff of tests/factories.py and a real SMTP server): emails link to this live server."""
     from homeward.base.clock import SimulatedClock
     from homeward.base.settings import get_settings
     from homeward.edges.web.app import create_app
+    from homeward.edges.web.serve import config
 
     clock = SimulatedClock()
-    with serving(create_app(clock=clock)) as server:
+    app = create_app(clock=clock)
+    with serving(app, config(app, "127.0.0.1", 0)) as server:  # as `homeward web` serves it
         monkeypatch.setenv("HOMEWARD_MAIL_BASE_URL", server.url)
         get_settings.cache_clear()
         yield Workspace(server, clock, mailbox)
