@@ -108,13 +108,16 @@ def test_supervisor_approves_a_closure_from_waiting_for_me(
     tab.goto("/", "signin")
     ws.sign_in(tab, f.SUPERVISOR)
     assert tab.path == "/"
-    waiting = tab.page.locator(f"main a[href^='/cases/{ref}']")
-    assert waiting.count() >= 1, f"{ref} is not on the supervisor's list:\n{tab.text()}"
-    tab.click(f"main a[href^='/cases/{ref}']", "case-waiting")
+    waiting = "section[aria-labelledby=h-closures]"
+    link = f"{waiting} a[href='/cases/{ref}#closure']"
+    assert tab.page.locator(link).count() == 1, f"{ref} is not waiting for me:\n{tab.text()}"
+    tab.click(link, "case-waiting")
+    assert tab.path == f"/cases/{ref}"
     tab.click(f"form[action='/cases/{ref}/closure/approve'] button", "closure-approved")
     assert _case(ref).state == "closed"
     tab.goto("/", "my-work-after")
-    assert tab.page.locator(f"main a[href^='/cases/{ref}#closure']").count() == 0
+    assert tab.page.locator(link).count() == 0
+    assert tab.page.locator(f"a[href^='/cases/{ref}']").count() == 0  # nothing left to do
 
 
 def test_a_refusal_is_shown_in_place_in_romanian_on_a_phone(
