@@ -268,10 +268,13 @@ class Browsing:
     def finish(self) -> list[str]:
         """Problems to fail the test with: pages never looked at, serious axe violations."""
         problems = []
-        if not self.page.is_closed():
-            self.page.evaluate("() => 1")  # a late load event is delivered
-            if self._loads > self._seen and self.page.url != "about:blank":
-                self.look("last")
+        try:
+            if not self.page.is_closed():
+                self.page.evaluate("() => 1")  # a late load event is delivered
+                if self._loads > self._seen and self.page.url != "about:blank":
+                    self.look("last")
+        except Exception as exc:  # noqa: BLE001 - a test that failed mid-way left a page
+            problems.append(f"the last page of {self.who} could not be checked: {exc}")
         if self.unchecked:
             problems.append(
                 f"{self.unchecked} page(s) of {self.who} loaded and left without a check "
