@@ -21,6 +21,7 @@ from homeward.base.clock import local_date, utc
 from homeward.base.errors import InvalidInput
 from homeward.base.models import (
     Case,
+    CaseEvent,
     ChecklistItem,
     Handoff,
     HandoffStatus,
@@ -29,13 +30,13 @@ from homeward.base.models import (
     StaffMember,
 )
 from homeward.commands.runner import Command, Context
-from homeward.protection.access import case_org_ids
+from homeward.protection.access import cases_seen_by
 from homeward.protection.permissions import Action, allowed
 from homeward.records.directory import orgs_by_id
 from notifications.i18n import item_title, locale, stage_label
 from statemachines.closure_requests import pending_request
 
-MAX_LINES = 200  # items shown per page; the rest are counted
+MAX_LINES = 100  # items shown on a page (a phone screen's worth of scrolling); the rest counted
 OWNERS = ("me", "unassigned", "others")  # assigned to me, to nobody, to a colleague
 
 
@@ -117,6 +118,7 @@ class MyWork(Command[MyWorkView]):
             if not rows:
                 break
             scanned += len(rows)
+            visible.learn([case for _item, case in rows])
             lines += [
                 _line(item, case, me, language, orgs[item.owner_org_id].slug)
                 for item, case in rows
@@ -137,7 +139,7 @@ class MyWork(Command[MyWorkView]):
             upcoming=groups["upcoming"],
             more=max(0, len(lines) - MAX_LINES) + (total - scanned),
             handoffs=_handoffs(session, me, visible, language, self.case),
-            closures=_closures(session, me, visible, language, self.case),
+            closures=_closures(session, me, language, self.case),
             decides_closures=_decides_closures(session, me),
             stages=[(stage, label) for stage, label in locale(language).stages.items()],
         )
@@ -177,16 +179,21 @@ class MyWork(Command[MyWorkView]):
 
 
 class _Visible:
-    """Whether the person's organisation may see a case (asked once per case)."""
+    """Which cases the person's organisation may see (``cases_seen_by``: asked once per case,
+    for a page of rows at a time)."""
 
     def __init__(self, session: Session, me: StaffMember) -> None:
         self.session, self.org_id, self.seen = session, me.org_id, dict[int, bool]()
 
+    def learn(self, cases: list[Case]) -> None:
+        new = [case for case in cases if case.id not in self.seen]
+        seen = cases_seen_by(self.session, self.org_id, new)
+        self.seen.update({case.id: case.id in seen for case in new if case.id is not None})
+
     def case(self, case: Case) -> bool:
-        assert case.id is not None  # noqa: S101 (a stored row)
         if case.id not in self.seen:
-            self.seen[case.id] = self.org_id in case_org_ids(self.session, case)
-        return self.seen[case.id]
+            self.learn([case])
+        return self.seen.get(case.id or 0, False)
 
 
 def _line(item: ChecklistItem, case: Case, me: StaffMember, language: str, owner: str) -> WorkLine:
@@ -217,6 +224,8 @@ def _handoffs(
     )
     if case_ref:
         query = query.where(Case.case_ref == case_ref.strip().upper())
+    rows = session.exec(query.limit(MAX_LINES)).all()
+    visible.learn([case for _handoff, _item, case, _org in rows])
     return [
         HandoffLine(
             item_id=item.id or 0,
@@ -226,9 +235,9 @@ def _handoffs(
             from_org=org.name,
             proposed_at=utc(handoff.proposed_at),
         )
-        for handoff, item, case, org in session.exec(query).all()
+        for handoff, item, case, org in rows
         if visible.case(case)
-    ][:MAX_LINES]
+    ]
 
 
 def _decides_closures(session: Session, me: StaffMember) -> bool:
@@ -238,11 +247,11 @@ def _decides_closures(session: Session, me: StaffMember) -> bool:
 
 
 def _closures(
-    session: Session, me: StaffMember, visible: _Visible, language: str, case_ref: str | None
+    session: Session, me: StaffMember, language: str, case_ref: str | None
 ) -> list[ClosureLine]:
+    """Pending closure requests of the cases the person's organisation owns (and so sees)."""
     if not _decides_closures(session, me):
         return []
-    from homeward.base.models import CaseEvent
 
     asked = (
         select(Case)
@@ -259,7 +268,7 @@ def _closures(
     lines = []
     for case in session.exec(asked).all():
         request = pending_request(session, case)
-        if request is None or not visible.case(case):
+        if request is None:
             continue
         lines.append(
             ClosureLine(

@@ -7,6 +7,8 @@ What each of them may do on a case it sees is ``homeward.protection.permissions`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import union
 from sqlmodel import Session, col, select
 
@@ -44,6 +46,45 @@ def case_org_ids(session: Session, case: Case) -> set[int]:
     )
     working = set(session.execute(union(item_owners, receivers)).scalars())
     return {case.owner_org_id, *live, *(working - barred)}
+
+
+def cases_seen_by(session: Session, org_id: int, cases: Iterable[Case]) -> set[int]:
+    """The ids of ``cases`` that organisation ``org_id`` takes part in: ``case_org_ids``' rule
+    asked for one organisation and many cases at once (five queries, not five per case)."""
+    by_id = {case.id: case for case in cases if case.id is not None}
+    ids = list(by_id)
+    if not ids:
+        return set()
+    parts = session.exec(
+        select(CaseParticipant.case_id, CaseParticipant.status).where(
+            col(CaseParticipant.case_id).in_(ids), CaseParticipant.org_id == org_id
+        )
+    ).all()
+    consents = session.exec(
+        select(Consent.case_id, col(Consent.withdrawn_on)).where(
+            col(Consent.case_id).in_(ids),
+            Consent.purpose == ConsentPurpose.SHARING,
+            Consent.org_id == org_id,
+        )
+    ).all()
+    item_cases = select(ChecklistItem.case_id).where(
+        col(ChecklistItem.case_id).in_(ids),
+        ChecklistItem.owner_org_id == org_id,
+        ChecklistItem.status != ItemStatus.CANCELLED,
+    )
+    handoff_cases = select(Handoff.case_id).where(
+        col(Handoff.case_id).in_(ids),
+        Handoff.to_org_id == org_id,
+        col(Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
+    )
+    working = set(session.execute(union(item_cases, handoff_cases)).scalars())
+    live = {case_id for case_id, status in parts if status == ParticipantStatus.LIVE}
+    ended = {case_id for case_id, status in parts if status != ParticipantStatus.LIVE}
+    active = {case_id for case_id, withdrawn_on in consents if withdrawn_on is None}
+    withdrawn = {case_id for case_id, withdrawn_on in consents if withdrawn_on} - active
+    barred = ended | withdrawn
+    owned = {case_id for case_id, case in by_id.items() if case.owner_org_id == org_id}
+    return owned | live | (working - barred)
 
 
 def _sharing_withdrawn(session: Session, case: Case) -> set[int]:

@@ -185,6 +185,21 @@ def test_a_deep_link_comes_back_after_signing_in(staff: Staff) -> None:
     assert signed.headers["location"] == "/?case=RT-2026-0001"
 
 
+def test_the_emailed_link_comes_back_to_the_deep_link_asked_for_in_this_browser(
+    staff: Staff,
+) -> None:
+    link = staff.ask_code(f.COORD, next_path="/?case=RT-2026-0001")
+    assert "next" not in link  # the email knows nothing of it
+    page = staff.get(link)
+
+    signed = staff.post("/signin/link", form(page.text, "/signin/link"))
+
+    assert signed.headers["location"] == "/?case=RT-2026-0001"
+    assert "hw_next=" in _set_cookies(signed)["hw_next"] and "Max-Age=0" in str(
+        _set_cookies(signed)["hw_next"]
+    )
+
+
 def test_from_an_email_the_sign_in_page_is_reached_from_our_own_page(staff: Staff) -> None:
     """A SameSite=Strict cookie is not sent on a link followed from a mail client: the answer
     is a page of ours that goes on to /signin (where the cookie is sent, and a signed-in person

@@ -65,6 +65,7 @@ SESSION_COOKIE = "hw_session"
 SEEN_COOKIE = "hw_seen"
 PRE_COOKIE = "hw_pre"
 LANGUAGE_COOKIE = "hw_lang"
+NEXT_COOKIE = "hw_next"  # where to go after signing in with the emailed link
 CSRF_FIELD = "csrf"
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -258,6 +259,7 @@ def start_session(request: Request, token: str, expires_at: datetime, clock: Clo
     queue_cookie(request, SESSION_COOKIE, token, max_age)
     queue_cookie(request, SEEN_COOKIE, _seen_stamp(token, now), max_age)
     queue_cookie(request, PRE_COOKIE, None)
+    queue_cookie(request, NEXT_COOKIE, None)
 
 
 def end_previous_session(request: Request, clock: Clock) -> None:
@@ -443,7 +445,7 @@ def render(
         "day": lambda value: i18n.short_date(value, language, tz),
         "when": lambda value: i18n.moment(value, language, tz),
         "csrf_field": lambda: Markup('<input type="hidden" name="csrf" value="%s">') % v.csrf,
-        "role_label": lambda role: i18n.gettext(language, ROLES.get(role, role)),
+        "role_label": lambda role: i18n.gettext(language, ROLES.get(role) or role),
     }
     html = (
         environment(language)

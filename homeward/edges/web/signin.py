@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from homeward.base.errors import DeliveryFailed, HomewardError, NotSignedIn
-from homeward.base.settings import SUPPORTED_LANGUAGES
+from homeward.base.settings import SUPPORTED_LANGUAGES, get_settings
 from homeward.commands.profile import SetMyLanguage
 from homeward.commands.signin import EndSession, deliver, request_code, sign_in
 from homeward.edges.web import deps
@@ -78,6 +78,9 @@ def signin_send(
             problem=problem,
             status_code=503 if isinstance(exc, DeliveryFailed) else problem.status,
         )
+    if next_path != "/":  # the emailed link cannot carry it: this browser keeps it meanwhile
+        minutes = get_settings().login_code_minutes
+        deps.queue_cookie(request, deps.NEXT_COOKIE, next_path, minutes * 60)
     return deps.render(request, g, "signin_code.html", next=next_path, email=email, sent=True)
 
 
@@ -110,8 +113,11 @@ def signin_link(request: Request, e: str = "", c: str = "", next: str = "/") -> 
 
 
 def _open(request: Request, g: Guest, form: Form, template: str) -> Response:
-    """Trade the posted email and code for a session; on to ``next``."""
+    """Trade the posted email and code for a session; on to ``next`` (the form's, else the one
+    this browser kept when it asked for the email)."""
     next_path = deps.safe_next(form.get("next"))
+    if next_path == "/":
+        next_path = deps.safe_next(request.cookies.get(deps.NEXT_COOKIE))
     email, code = form.get("email", "").strip(), form.get("code", "")
     try:
         opened = sign_in(email, code, label="web", clock=g.clock)
