@@ -30,7 +30,7 @@ from homeward.commands.case_views import CaseFacts, HistoryLine, OneCase, case_f
 from homeward.commands.consent import ConsentLine, consent_lines
 from homeward.commands.runner import Command, Context
 from homeward.protection import vault
-from homeward.protection.consent import has_sharing_consent
+from homeward.protection.consent import sharing_org_ids
 from homeward.protection.permissions import (
     CASEWORK_KINDS,
     Action,
@@ -142,11 +142,11 @@ def person_fields() -> tuple[FieldSpec, ...]:
 def _targets(session: Session, case: Case, orgs: dict[int, Organisation]) -> tuple[str, ...]:
     """Organisations work on ``case`` may go to: its owner, and those the person consented to
     share with (the engine's ``ensure_sharing_consent`` asks the same)."""
+    sharing = sharing_org_ids(session, case)
     return tuple(
         org.slug
         for org_id, org in sorted(orgs.items(), key=lambda kv: kv[1].slug)
-        if org.kind in CASEWORK_KINDS
-        and (org_id == case.owner_org_id or has_sharing_consent(session, case=case, org_id=org_id))
+        if org.kind in CASEWORK_KINDS and (org_id == case.owner_org_id or org_id in sharing)
     )
 
 
@@ -220,7 +220,10 @@ def page_items(session: Session, who: StaffMember, case: Case, now: datetime) ->
 
 def timeline(session: Session, case: Case) -> list[HistoryLine]:
     """Every event of the case, oldest first (as ``case history``)."""
-    staff = {s.id: s.email for s in session.exec(select(StaffMember))}
+    events = history(session, case)
+    actors = {e.actor_id for e in events if e.actor_id is not None}
+    query = select(StaffMember.id, StaffMember.email).where(col(StaffMember.id).in_(actors))
+    staff = dict(session.exec(query).all()) if actors else {}
     return [
         HistoryLine(
             event.at,
@@ -231,7 +234,7 @@ def timeline(session: Session, case: Case) -> list[HistoryLine]:
             dict(event.data),
             event.proof,
         )
-        for event in history(session, case)
+        for event in events
     ]
 
 

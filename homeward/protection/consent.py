@@ -174,6 +174,17 @@ def end(consent: Consent, *, on: date, actor: StaffMember, now: datetime) -> Non
     consent.withdrawn_on, consent.withdrawn_by_id = on, actor.id
 
 
+def sharing_org_ids(session: Session, case: Case) -> set[int]:
+    """The organisations the person currently consents to sharing with (``has_sharing_consent``
+    for each of them at once: one read, for a page listing where work may go)."""
+    query = select(Consent.org_id).where(
+        Consent.case_id == case.id,
+        Consent.purpose == ConsentPurpose.SHARING,
+        col(Consent.withdrawn_on).is_(None),
+    )
+    return {org_id for org_id in session.exec(query) if org_id is not None}
+
+
 def has_sharing_consent(session: Session, *, case: Case, org_id: int) -> bool:
     """Whether the person currently consents to sharing with organisation ``org_id``."""
     return _active(session, case, ConsentPurpose.SHARING, org_id) is not None

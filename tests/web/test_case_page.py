@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from homeward.base.clock import local_date
-from homeward.base.models import CaseEvent, ItemStatus, RequestKey
+from homeward.base.models import CaseEvent, ItemStatus, Organisation, RequestKey
 from tests import factories as f
 from tests.web.conftest import Staff, Workspace, form, forms
 
@@ -98,6 +98,7 @@ def test_a_refusal_is_shown_in_place_in_the_readers_language_and_changes_nothing
     again = staff.submit(f"/cases/{ref}", f"/items/{item.id}/skip", reason="no")
     assert again.status_code == 400
     assert 'lang="ro"' in again.text and "Sari peste" in again.text  # the page, in Romanian
+    assert "spuneți de ce este omisă sarcina (cel puțin 5 caractere)" in again.text  # the refusal
 
 
 def test_a_next_step_form_asks_for_typed_fields_and_moves_the_case(staff: Staff) -> None:
@@ -254,3 +255,26 @@ def test_a_partner_without_the_persons_consent_sees_no_personal_data(
     assert ref not in hidden_item.text
     same = hidden_item.text.replace(f"#{item.id}", "#999999")
     assert same.replace(f"/items/{item.id}", "/items/999999") == missing_item.text
+
+
+def test_an_item_handed_off_on_the_page_is_accepted_by_the_partner_there(
+    workspace: Workspace,
+) -> None:
+    coordinator, partner = workspace.browser(), workspace.browser()
+    ref = f.open_case(coordinator.clock)
+    item = f.items(ref)[1]
+    _signed_in(coordinator, f.COORD, ref)
+    offered = coordinator.submit(f"/cases/{ref}", f"/items/{item.id}/handoff", to="adpare")
+    assert offered.status_code == 303, offered.text
+    assert "Handed off to adpare, waiting for an answer." in coordinator.get(f"/cases/{ref}").text
+
+    page = _signed_in(partner, ADPARE, ref)
+    assert f"/items/{item.id}/accept" in page and f"/items/{item.id}/done" not in page
+    accepted = partner.submit(f"/cases/{ref}", f"/items/{item.id}/accept")
+
+    assert accepted.status_code == 303, accepted.text
+    (now,) = [i for i in f.items(ref) if i.id == item.id]
+    with f.admin_read() as s:
+        owner = s.get(Organisation, now.owner_org_id)
+    assert owner is not None and owner.slug == "adpare"
+    assert f"/items/{item.id}/done" in partner.get(f"/cases/{ref}").text  # now theirs to do
