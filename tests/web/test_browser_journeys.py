@@ -73,7 +73,7 @@ def test_partner_accepts_a_handoff_then_goes_from_the_reminder_to_done_in_romani
         assert handoff.status == "accepted"
 
     # The next day (the session has long gone idle) the reminder digest, in Romanian, links
-    # to the item: the email's link, sign in, then "mark done".
+    # to the item: the email's link, sign in (the sign-in email's link), then "mark done".
     clock.advance(days=1)
     with f.write_session() as s:
         queue_reminders(s, now=clock.now())
@@ -83,7 +83,7 @@ def test_partner_accepts_a_handoff_then_goes_from_the_reminder_to_done_in_romani
     clicks = ["the item's link in the reminder email"]
     tab.goto(link, "reminder-link")
     assert tab.path.startswith("/signin"), "a day later the session should have ended"
-    ws.sign_in_with_code(tab, PARTNER)
+    ws.sign_in(tab, PARTNER)  # with the link in the sign-in email: back to the item after
     assert tab.path == f"/cases/{ref}" and tab.page.url.endswith(f"#item-{item_id}")
     done = tab.page.locator(f"#item-{item_id} form[action='/items/{item_id}/done']")
     assert done.is_visible()
