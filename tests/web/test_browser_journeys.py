@@ -93,6 +93,7 @@ def test_partner_accepts_a_handoff_then_goes_from_the_reminder_to_done_in_romani
     assert _item(item_id).status == "done"
     assert tab.page.get_attribute("html", "lang") == "ro"
     assert tab.page.locator(f"form[action='/items/{item_id}/done']").count() == 0
+    assert "îndeplinit" in tab.page.locator(f"#item-{item_id}").inner_text()  # "done", in Romanian
 
 
 def test_supervisor_approves_a_closure_from_waiting_for_me(
