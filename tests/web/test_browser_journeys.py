@@ -121,31 +121,40 @@ def test_supervisor_approves_a_closure_from_waiting_for_me(
     assert tab.page.locator(f"a[href^='/cases/{ref}']").count() == 0  # nothing left to do
 
 
-def test_a_refusal_is_shown_in_place_in_romanian_on_a_phone(
+def test_refusals_are_shown_in_place_in_romanian_on_a_phone(
     open_tab: Opener, live_workspace: Workspace
 ):
     ws, clock = live_workspace, live_workspace.clock
     ref = f.open_case(clock)  # identification: its items are open, so no step may fire yet
     _as(f.COORD, SetMyLanguage("ro"), clock)
-    before = _case(ref)
 
     tab = open_tab(ws.url, who="coordinator", viewport=PHONE, locale="ro-RO")
     tab.goto(f"/cases/{ref}", "deep-link")
     ws.sign_in_with_code(tab, f.COORD)
     assert tab.path == f"/cases/{ref}"
+    before = f.db_snapshot()
     no_sideways_scroll(tab)
 
+    # A next step the procedure refuses: said at the step's form, which stays open and filled.
     step = tab.page.locator("#step-record_consent")
     step.locator("summary").click()
     step.locator("select[name=method]").select_option("signed")
     step.locator("input[name=language]").fill("ro")
-    tab.click("#step-record_consent button[type=submit]", "refused")
+    tab.click("#step-record_consent button[type=submit]", "step-refused")
     no_sideways_scroll(tab)
     problem = tab.page.locator("#step-record_consent [role=alert]")
     assert problem.is_visible(), tab.text()
-    said = problem.inner_text()
-    assert "Nu este permis acum." in said  # in Romanian, at the step
-    assert "cannot" not in said and "blocking" not in said, f"the refusal is in English: {said}"
+    assert "Nu este permis acum." in problem.inner_text()  # the lead, in Romanian
+    assert tab.page.locator("#step-record_consent select[name=method]").input_value() == "signed"
+
+    # Bad input on an item: said at the item, every word in Romanian.
+    item = f.items(ref)[0].id
+    skip = tab.page.locator(f"#item-{item} form[action='/items/{item}/skip']")
+    tab.page.locator(f"#item-{item} summary", has=tab.page.locator("text=/motiv/i")).click()
+    skip.locator("textarea[name=reason]").fill("nu")
+    tab.click(f"#item-{item} form[action='/items/{item}/skip'] button[type=submit]", "skip-refused")
+    no_sideways_scroll(tab)
+    said = tab.page.locator(f"#item-{item} [role=alert]").inner_text()
+    assert "spuneți de ce este omisă sarcina" in said, said
     assert tab.page.get_attribute("html", "lang") == "ro"
-    after = _case(ref)
-    assert (after.state, after.version) == (before.state, before.version)  # nothing changed
+    assert f.db_snapshot() == before  # refused: nothing changed
