@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from homeward.commands import case_views, cases, closure_runs, closures, consent
+from homeward.commands import case_page, case_views, cases, closure_runs, closures, consent
 from homeward.protection.consent import ConsentIn
 from homeward.protection.vault import PersonIn
 from statemachines.cases import CaseIn
@@ -29,6 +29,10 @@ def register(probe: Register) -> None:
         "CaseItems": lambda w: case_views.CaseItems(w.adult),
         "ListCases": lambda _w: case_views.ListCases(),
         "CaseHistory": lambda w: case_views.CaseHistory(w.adult),
+        "CasePage": lambda w: case_page.CasePage(w.adult),
+        "FindItem": lambda w: case_page.FindItem(w.item()),
+        "StartedCase": lambda _w: case_page.StartedCase("web:matrix-probe-1"),
+        "StartForm": lambda _w: case_page.StartForm(),
         # blocking items are open: refused for those who may move it, as for the others
         "AdvanceCase": lambda w: cases.AdvanceCase(
             w.adult, "record_consent", {"method": "signed", "language": "ro"}

@@ -25,7 +25,16 @@ from homeward.base.clock import SimulatedClock, local_date
 from homeward.base.db import write_session
 from homeward.base.errors import HomewardError
 from homeward.base.models import Case, ChecklistItem, Organisation, RequestKey
-from homeward.commands import case_views, cases, closure_runs, closures, consent, handoffs, items
+from homeward.commands import (
+    case_page,
+    case_views,
+    cases,
+    closure_runs,
+    closures,
+    consent,
+    handoffs,
+    items,
+)
 from homeward.commands import reports as report_cmds
 from homeward.commands.runner import Command, run
 from homeward.edges.cli.common import state
@@ -128,6 +137,7 @@ def _due(clock: SimulatedClock) -> Any:
 
 ITEM_PROBES: dict[str, Probe] = {
     "items show": lambda i, _me, _c: items.ShowItem(i),
+    "items where": lambda i, _me, _c: case_page.FindItem(i),
     "items done": lambda i, _me, _c: items.DoneItem(i),
     "items skip": lambda i, _me, _c: items.SkipItem(i, "not needed here"),
     "items assign": lambda i, me, _c: items.AssignItem(i, me),
@@ -139,6 +149,7 @@ ITEM_PROBES: dict[str, Probe] = {
 }
 REF_PROBES: dict[str, Probe] = {
     "case show": lambda r, _me, _c: case_views.ShowCase(r),
+    "case page": lambda r, _me, _c: case_page.CasePage(r),
     "case show --personal": lambda r, _me, _c: case_views.ShowCasePersonal(r),
     "case items": lambda r, _me, _c: case_views.CaseItems(r),
     "case history": lambda r, _me, _c: case_views.CaseHistory(r),

@@ -210,6 +210,10 @@ def test_the_persons_details_are_entered_and_corrected_on_the_case_page(staff: S
     bad = staff.submit(f"/cases/{ref}", f"/cases/{ref}/person", given_name="Ilinca")
     assert bad.status_code == 400 and "family_name" in bad.text
     assert "Ilinca" not in bad.text  # what was typed is not repeated
+    assert (
+        'name="family_name" value="" autocomplete="off" required aria-describedby="problem-person"'
+        in bad.text
+    )
     saved = staff.submit(
         f"/cases/{ref}",
         f"/cases/{ref}/person",
@@ -278,3 +282,45 @@ def test_an_item_handed_off_on_the_page_is_accepted_by_the_partner_there(
         owner = s.get(Organisation, now.owner_org_id)
     assert owner is not None and owner.slug == "adpare"
     assert f"/items/{item.id}/done" in partner.get(f"/cases/{ref}").text  # now theirs to do
+
+
+def test_a_supervisor_does_not_approve_with_a_code_and_an_outcome_is_asked_for(
+    workspace: Workspace,
+) -> None:
+    coordinator, supervisor = workspace.browser(), workspace.browser()
+    ref = f.open_case(coordinator.clock)
+    f.drive_to(ref, "reintegration", coordinator.clock)
+    _signed_in(coordinator, f.COORD, ref)
+    asked = coordinator.submit(
+        f"/cases/{ref}", f"/cases/{ref}/closure/request", reason="person_chose_to_stop"
+    )
+    assert asked.status_code == 303, asked.text
+    _signed_in(supervisor, f.SUPERVISOR, ref)
+
+    unsure = supervisor.submit(f"/cases/{ref}", f"/cases/{ref}/closure/reject")
+    assert unsure.status_code == 400 and 'id="problem-closure"' in unsure.text
+    assert 'id="rejection" name="rejection" required aria-invalid="true"' in unsure.text
+    rejected = supervisor.submit(
+        f"/cases/{ref}", f"/cases/{ref}/closure/reject", rejection="work_outstanding"
+    )
+
+    assert rejected.status_code == 303, rejected.text
+    (event,) = _events(ref, "closure_rejected")
+    assert event.data["rejection"] == "work_outstanding"
+    assert f.load_case(ref).state == "reintegration"
+
+
+def test_an_item_with_outcomes_asks_for_one_from_its_list(staff: Staff) -> None:
+    ref = f.open_case(staff.clock)
+    f.drive_to(ref, "consent_obtained", staff.clock)
+    risk = next(i for i in f.items(ref) if i.code == "risk_assessment")
+    page = _signed_in(staff, f.COORD, ref)
+    assert f'<select id="outcome-{risk.id}" name="outcome" required' in page
+
+    missing = staff.submit(f"/cases/{ref}", f"/items/{risk.id}/done")
+    assert missing.status_code == 400 and f'id="problem-item-{risk.id}"' in missing.text
+    assert "outcome: item risk_assessment needs one of low, medium, high" in missing.text
+    done = staff.submit(f"/cases/{ref}", f"/items/{risk.id}/done", outcome="medium")
+    assert done.status_code == 303
+    (item,) = [i for i in f.items(ref) if i.id == risk.id]
+    assert (item.status, item.outcome) == ("done", "medium")
