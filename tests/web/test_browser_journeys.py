@@ -2,7 +2,7 @@
 
 - a partner NGO caseworker, in Romanian, accepts a handoff from its email and goes from the
   next day's reminder email to the item done in at most three clicks after signing in;
-- a supervisor approves a closure from their "waiting for me" list;
+- a supervisor approves a closure from their "waiting for me" list, with the keyboard;
 - a refusal is shown in place, in the person's language, on a phone, and changes nothing.
 
 Every page visited is checked by axe-core and photographed (tests/web/browser.py).
@@ -23,7 +23,7 @@ from notifications.reminders import queue_reminders
 from statemachines.steps import ClosureReason
 from tests import factories as f
 from tests.signin import credential_for
-from tests.web.browser import PHONE, Opener, Workspace, no_sideways_scroll
+from tests.web.browser import PHONE, Opener, Workspace, focus_by_tab, no_sideways_scroll
 
 pytestmark = pytest.mark.browser
 
@@ -96,7 +96,7 @@ def test_partner_accepts_a_handoff_then_goes_from_the_reminder_to_done_in_romani
     assert "îndeplinit" in tab.page.locator(f"#item-{item_id}").inner_text()  # "done", in Romanian
 
 
-def test_supervisor_approves_a_closure_from_waiting_for_me(
+def test_supervisor_approves_a_closure_from_waiting_for_me_keyboard_only(
     open_tab: Opener, live_workspace: Workspace
 ):
     ws, clock = live_workspace, live_workspace.clock
@@ -114,7 +114,9 @@ def test_supervisor_approves_a_closure_from_waiting_for_me(
     assert tab.page.locator(link).count() == 1, f"{ref} is not waiting for me:\n{tab.text()}"
     tab.click(link, "case-waiting")
     assert tab.path == f"/cases/{ref}"
-    tab.click(f"form[action='/cases/{ref}/closure/approve'] button", "closure-approved")
+    focus_by_tab(tab, f"form[action='/cases/{ref}/closure/approve'] button", presses=120)
+    with tab.navigates("closure-approved"):
+        tab.page.keyboard.press("Enter")  # keyboard only
     assert _case(ref).state == "closed"
     tab.goto("/", "my-work-after")
     assert tab.page.locator(link).count() == 0
