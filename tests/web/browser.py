@@ -296,16 +296,54 @@ Opener = Callable[..., Browsing]
 # -- fixtures (imported by tests/web/conftest.py) ----------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright, once per session (never a downloaded browser)."""
-    require_tools()
-    from playwright.sync_api import sync_playwright
+class _Chromium:
+    """One Chromium for a run of consecutive browser tests, stopped as soon as a test that does
+    not drive it comes next: while Playwright's sync API is alive its event loop counts as
+    running in this thread, and any other test's ``asyncio.run`` would fail."""
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    def __init__(self) -> None:
+        self.manager: Any = None
+        self.browser: Any = None
+        self.launches = 0
+
+    def get(self) -> Any:
+        if self.browser is None:
+            require_tools()
+            from playwright.sync_api import sync_playwright
+
+            self.manager = sync_playwright()
+            playwright = self.manager.__enter__()
+            self.browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+            )
+            self.launches += 1
+        return self.browser
+
+    def stop(self) -> None:
+        if self.manager is not None:
+            try:
+                self.browser.close()
+            finally:
+                self.manager.__exit__(None, None, None)
+                self.manager = self.browser = None
+
+
+CHROMIUM_NOW = _Chromium()
+
+
+@pytest.fixture
+def chromium() -> Any:
+    """Debian's Chromium driven by Playwright (never a downloaded browser), launched once for
+    each run of consecutive browser tests (``pytest_runtest_teardown`` stops it)."""
+    return CHROMIUM_NOW.get()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After a test's fixtures are torn down: stop Chromium unless the next test drives it."""
+    yield
+    if nextitem is None or "chromium" not in getattr(nextitem, "fixturenames", ()):
+        CHROMIUM_NOW.stop()
 
 
 @pytest.fixture

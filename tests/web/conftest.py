@@ -20,7 +20,13 @@ from homeward.edges.web.serve import Served
 from notifications.sink import LocalSmtpServer, Received, RecordingHandler
 from tests import factories as f
 from tests.notifications.conftest import point_mail_at
-from tests.web.browser import artefacts, chromium, live_workspace, open_tab  # noqa: F401
+from tests.web.browser import (  # noqa: F401 (the browser tests' fixtures and hook)
+    artefacts,
+    chromium,
+    live_workspace,
+    open_tab,
+    pytest_runtest_teardown,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -5,15 +5,13 @@ page visited is photographed, an unchecked page is caught, and the server's log 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-import pytest
 from fastapi import FastAPI, Form
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from tests.web.browser import PHONE, Browsing, Opener, serving
-
-pytestmark = pytest.mark.browser
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>
@@ -83,3 +81,9 @@ def test_a_page_left_unchecked_is_caught(open_tab: Opener):
         tab.goto("/", "home again")
         assert tab.unchecked == 1
         tab.unchecked = 0
+
+
+def test_other_tests_run_asyncio_after_the_browser_tests():
+    """No browser here: Playwright stopped after the tests above (its sync API keeps an event
+    loop running in this thread while alive), so ``asyncio.run`` works again."""
+    assert asyncio.run(asyncio.sleep(0, result="ran")) == "ran"
