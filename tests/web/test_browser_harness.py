@@ -53,8 +53,8 @@ def test_a_page_is_driven_checked_and_photographed(open_tab: Opener, artefacts: 
             tab.page.keyboard.press("Enter")  # keyboard only: Enter submits the form
         assert tab.path == "/hello?n=3"
         assert "3 letters" in tab.text()
-    shots = sorted(p.name for p in artefacts.glob("*.png"))
-    assert shots == ["01-tester-home.png", "02-tester-after-greeting.png"]
+    shots = sorted(p.name for p in artefacts.glob("*.jpg"))
+    assert shots == ["01-tester-home.jpg", "02-tester-after-greeting.jpg"]
     assert all((artefacts / s).stat().st_size > 1000 for s in shots)
     access = [line for line in server.logs.lines if "POST /greet" in line]
     assert access, server.logs.lines  # the access log is captured, URL and all
@@ -77,7 +77,8 @@ def test_a_page_left_unchecked_is_caught(open_tab: Opener):
     with serving(tiny_app()) as server:
         tab: Browsing = open_tab(server.url)
         tab.goto("/")
-        tab.page.click("text=Broken page")  # not through tab.click: nobody looks at /broken
+        with tab.page.expect_navigation():  # not through tab.click: nobody looks at /broken
+            tab.page.click("text=Broken page")
         tab.goto("/", "home again")
         assert tab.unchecked == 1
         tab.unchecked = 0
