@@ -2,11 +2,13 @@
 uvicorn server on 127.0.0.1 (port 0) in a background thread, axe-core (npm, ``package.json``)
 run on every page a test visits, and a full-page screenshot of each kept as a test artefact.
 
-``Browsing`` is one signed-in person's browser tab. Every navigation goes through it
-(``goto``, ``click``, ``submit``, ``navigates``), and each page it lands on is ``look``-ed at:
-axe-core runs on it (a serious or critical violation fails the test, printed readably) and a
-screenshot goes to ``$HOMEWARD_TEST_ARTEFACTS`` (default ``tests/.artefacts``), one folder per
-test. A page that loaded without being looked at fails the test when it ends.
+``Browsing`` is one person's browser tab (a browser context of its own). Every navigation goes
+through it (``goto``, ``click``, ``navigates``), and each page it lands on is ``look``-ed at:
+axe-core runs on it (a serious or critical violation fails the test, printed readably; any
+violation is kept beside the screenshot as JSON) and a full-page screenshot goes to
+``$HOMEWARD_TEST_ARTEFACTS`` (default ``tests/.artefacts``), one folder per test. A page that
+loaded and was left without a look, or a page the server answered with a 5xx, fails the test.
+One Chromium serves each run of consecutive browser tests (see ``_Chromium``).
 """
 
 from __future__ import annotations
