@@ -33,6 +33,10 @@ def test_sign_in_with_the_emailed_link_switch_to_romanian_and_sign_out(
     tab.click("header button[value=ro]", "romanian")
     assert tab.page.get_attribute("html", "lang") == "ro"
     assert "Munca mea" in tab.text() and "Deconectare" in tab.text()
+    tab.goto("/start", "start-a-return")  # the coordinator's other pages, checked by axe too
+    assert tab.page.locator("main form[action='/start']").count() == 1
+    tab.goto("/no-such-page", "not-found")
+    assert tab.page.get_attribute("html", "lang") == "ro"
 
     tab.click("form[action='/signout'] button", "signed-out")
     assert tab.path.startswith("/signin")
