@@ -20,6 +20,21 @@ from homeward.edges.web.serve import Served
 from notifications.sink import LocalSmtpServer, Received, RecordingHandler
 from tests import factories as f
 from tests.notifications.conftest import point_mail_at
+from tests.web.browser import (  # noqa: F401 (the browser tests' fixtures and hook)
+    artefacts,
+    chromium,
+    live_workspace,
+    open_tab,
+    pytest_runtest_teardown,
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that drives Chromium carries the ``browser`` marker (``-m 'not browser'``)."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
 
 CODE = re.compile(r"(\d{4}) ?(\d{4})")
 LINK = re.compile(r"https?://\S+/signin/link\?\S+")
