@@ -224,3 +224,14 @@ def own_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     homeward_settings.get_settings.cache_clear()
     yield path
     homeward_settings.get_settings.cache_clear()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Soak and chaos tests (marker ``slow``) are opt-in: skipped unless selected with
+    ``-m slow``; their small versions run with the default suite."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow (sizes: see the test)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -44,6 +44,7 @@ from tests.conftest import (
     _reset_caches,
     login_url,
 )
+from tests.homeward.backup_writer import PAUSE
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = (f.CANARY.given_name, f.CANARY.family_name, "700 000 111")
@@ -123,6 +124,7 @@ class Writers:
                 self._ack("thread", "open", ref)
                 f.advance(ref, "suspend", self.clock)
                 self._ack("thread", "suspend", ref)
+                self.stop.wait(PAUSE)  # the lock free a moment for the other writer
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.errors.append(exc)
 

@@ -36,7 +36,9 @@ class Serving:
         deployments = [d for d in build_deployments() if d.name == "advance-case"]
         self.stop = asyncio.Event()
         api = str(PREFECT_API_URL.value())
-        self.task = asyncio.create_task(up._serve(api, home, deployments, self.stop, None, None))
+        self.task = asyncio.create_task(
+            up._serve(api, home, deployments, self.stop, None, None, "-")
+        )
 
     async def stopped(self) -> None:
         self.stop.set()
