@@ -183,6 +183,12 @@ class Case(SQLModel, table=True):
     owner_org_id: int = Field(foreign_key="organisation.id", index=True)
     host_country: str = Field(sa_type=String(2))
     destination_country: str = Field(default="RO", sa_type=String(2))
+    # ``return`` (identified abroad, travels home) or ``internal`` (identified in Romania: no
+    # travel stages); ``destination_county`` an ISO 3166-2 code (RO-CJ), for service providers.
+    route: str = Field(
+        default="return", sa_type=String(16), sa_column_kwargs={"server_default": "return"}
+    )
+    destination_county: str | None = Field(default=None, sa_type=String(6))
     opened_at: datetime = Field(sa_type=AwareDateTime)
     closed_at: datetime | None = _when(nullable=True)
     resume_state: str | None = Field(default=None, sa_type=String(32))
@@ -284,6 +290,10 @@ class ChecklistItem(SQLModel, table=True):
     # The participant role this item waits for while the case owner holds it (no partner
     # with sharing consent yet, or the partner's consent was withdrawn).
     partner_needed: str | None = Field(default=None, sa_type=String(16))
+    # An ad-hoc item (a court hearing, a medical appointment): its own title, encrypted, and
+    # the appointment's start; catalog items leave both empty.
+    title: str | None = Field(default=None, sa_type=Text)  # encrypted (homeward.protection.vault)
+    starts_at: datetime | None = _when(nullable=True)
 
 
 class Handoff(SQLModel, table=True):
@@ -653,3 +663,195 @@ class KeyringBinding(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     fingerprint: str = Field(sa_type=String(64))
     bound_at: datetime = Field(sa_type=AwareDateTime)
+
+
+# --- casework depth (issue 16, migration 0017) ------------------------------------------------
+# Every table below but ``provider_service`` is case data: row security shows a row to the
+# organisations that see its case, each row is sealed (``homeward.records.seals``) and its
+# free text is encrypted under the case's key (``homeward.protection.vault``) and destroyed
+# by the purge (``homeward.protection.retention``).
+
+
+class ReintegrationPlan(SQLModel, table=True):
+    """One version of a case's reintegration plan: drafted, submitted, approved by a supervisor
+    of the owner organisation (not who submitted it), superseded by the next version."""
+
+    __tablename__ = "reintegration_plan"
+    __table_args__ = (UniqueConstraint("case_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    version: int
+    status: str = Field(sa_type=String(16))  # draft, submitted, approved, rejected, superseded
+    summary: str | None = Field(default=None, sa_type=Text)  # encrypted
+    created_by_id: int = Field(foreign_key="staff_member.id")
+    created_at: datetime = Field(sa_type=AwareDateTime)
+    submitted_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    submitted_at: datetime | None = _when(nullable=True)
+    decided_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    decided_at: datetime | None = _when(nullable=True)
+    decision_note: str | None = Field(default=None, sa_type=Text)  # encrypted
+    review_due_on: date | None = None
+
+
+class PlanGoal(SQLModel, table=True):
+    """A goal of a plan version, on one sustainability dimension."""
+
+    __tablename__ = "plan_goal"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    plan_id: int = Field(foreign_key="reintegration_plan.id", index=True)
+    dimension: str = Field(sa_type=String(16))  # economic, social, psychosocial
+    text: str | None = Field(default=None, sa_type=Text)  # encrypted; emptied by the purge
+    status: str = Field(default="open", sa_type=String(16))  # open, achieved, dropped
+
+
+class PlanService(SQLModel, table=True):
+    """A service of a plan version: type, provider, dates, budget and cost (minor units)."""
+
+    __tablename__ = "plan_service"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    plan_id: int = Field(foreign_key="reintegration_plan.id", index=True)
+    goal_id: int | None = Field(default=None, foreign_key="plan_goal.id")
+    service_type: str = Field(sa_type=String(32))
+    provider_org_id: int = Field(foreign_key="organisation.id", index=True)
+    status: str = Field(sa_type=String(16))  # planned, approved, in_progress, delivered, cancelled
+    planned_start_on: date | None = None
+    planned_end_on: date | None = None
+    actual_start_on: date | None = None
+    actual_end_on: date | None = None
+    budget_minor: int | None = None
+    cost_minor: int | None = None
+    currency: str = Field(default="EUR", sa_type=String(3))
+    item_id: int | None = Field(default=None, foreign_key="checklist_item.id")
+    note: str | None = Field(default=None, sa_type=Text)  # encrypted
+
+
+class Visit(SQLModel, table=True):
+    """A follow-up visit's monitoring form: when, how, who, safety, progress and the
+    reintegration sustainability scores (0..1 per dimension; answers encrypted)."""
+
+    __tablename__ = "visit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    item_id: int | None = Field(default=None, foreign_key="checklist_item.id")
+    org_id: int = Field(foreign_key="organisation.id")
+    visited_on: date
+    mode: str = Field(sa_type=String(16))  # home, office, phone
+    attended: str | None = Field(default=None, sa_type=Text)  # encrypted
+    safety_concern: bool = False
+    safety_note: str | None = Field(default=None, sa_type=Text)  # encrypted
+    plan_progress: str | None = Field(default=None, sa_type=String(16))
+    progress_note: str | None = Field(default=None, sa_type=Text)  # encrypted
+    answers: str | None = Field(default=None, sa_type=Text)  # encrypted JSON
+    economic_score: float | None = None
+    social_score: float | None = None
+    psychosocial_score: float | None = None
+    composite_score: float | None = None
+    recorded_by_id: int = Field(foreign_key="staff_member.id")
+    recorded_at: datetime = Field(sa_type=AwareDateTime)
+
+
+class CaseNote(SQLModel, table=True):
+    """An entry of the case journal: who wrote it, when, for whom (owner only or shared)."""
+
+    __tablename__ = "case_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    author_id: int = Field(foreign_key="staff_member.id")
+    org_id: int = Field(foreign_key="organisation.id")
+    at: datetime = Field(sa_type=AwareDateTime)
+    visibility: str = Field(sa_type=String(16))  # owner, shared
+    body: str | None = Field(default=None, sa_type=Text)  # encrypted; emptied by the purge
+
+
+class CaseDocument(SQLModel, table=True):
+    """An attached document, encrypted under the case key (content and file name)."""
+
+    __tablename__ = "case_document"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    kind: str = Field(sa_type=String(32))
+    media_type: str = Field(sa_type=String(64))  # sniffed from the content
+    size: int
+    filename: str | None = Field(default=None, sa_type=Text)  # encrypted
+    content: bytes | None = Field(default=None, sa_type=LargeBinary)  # encrypted
+    visibility: str = Field(default="owner", sa_type=String(16))  # owner, shared
+    uploaded_by_id: int = Field(foreign_key="staff_member.id")
+    org_id: int = Field(foreign_key="organisation.id")
+    uploaded_at: datetime = Field(sa_type=AwareDateTime)
+    removed_at: datetime | None = _when(nullable=True)
+
+
+class CasePerson(SQLModel, table=True):
+    """Another person of a family case (a child, a partner): encrypted like ``Beneficiary``."""
+
+    __tablename__ = "case_person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    relation: str = Field(sa_type=String(16))  # child, partner, parent, sibling, other
+    is_minor: bool = False
+    given_name: str | None = Field(default=None, sa_type=Text)
+    family_name: str | None = Field(default=None, sa_type=Text)
+    birth_date: str | None = Field(default=None, sa_type=Text)
+    sex: str | None = Field(default=None, sa_type=Text)
+    match_index: str | None = Field(default=None, sa_type=String(64), index=True)
+    created_at: datetime = Field(sa_type=AwareDateTime)
+    removed_at: datetime | None = _when(nullable=True)
+
+
+class NrmReferral(SQLModel, table=True):
+    """The National Referral Mechanism referral of a case (ANITP's record number encrypted)."""
+
+    __tablename__ = "nrm_referral"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", unique=True)
+    record_no: str | None = Field(default=None, sa_type=Text)  # encrypted
+    referred_on: date
+    referring_body: str = Field(sa_type=String(32))
+    recorded_by_id: int = Field(foreign_key="staff_member.id")
+    recorded_at: datetime = Field(sa_type=AwareDateTime)
+
+
+class Assessment(SQLModel, table=True):
+    """A structured assessment (risk, needs and skills, family): answers encrypted; the level
+    and the needs found as codes, which steer review, suspension and proposed services."""
+
+    __tablename__ = "assessment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True)
+    kind: str = Field(sa_type=String(16))  # risk, needs, family
+    level: str | None = Field(default=None, sa_type=String(16))  # low, medium, high
+    needs: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    answers: str | None = Field(default=None, sa_type=Text)  # encrypted JSON
+    assessed_on: date
+    assessed_by_id: int = Field(foreign_key="staff_member.id")
+    recorded_at: datetime = Field(sa_type=AwareDateTime)
+    reviewed_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    reviewed_at: datetime | None = _when(nullable=True)
+    review: str | None = Field(default=None, sa_type=String(16))  # agreed, changed
+
+
+class ProviderService(SQLModel, table=True):
+    """The service directory: an organisation offers a service type in a county, with capacity.
+
+    Directory data, not case data: every signed-in organisation may read it."""
+
+    __tablename__ = "provider_service"
+    __table_args__ = (UniqueConstraint("org_id", "service_type", "county"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    service_type: str = Field(sa_type=String(32))
+    county: str = Field(sa_type=String(6), index=True)
+    capacity: int | None = None
+    active: bool = True

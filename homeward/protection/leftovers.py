@@ -73,13 +73,31 @@ def _vacuum(conn: Connection, attempts: int, pause: float) -> str:
             break
     if kept is None:
         return BUSY
-    conn.execute(text("VACUUM beneficiary, checklist_item, handoff, item_change"))
+    conn.execute(text(f"VACUUM {', '.join(VACUUMED)}"))
     if kept:
         return (
             f"PostgreSQL: {kept} old row version(s) of case_key are still visible to a running "
             "transaction and stay in its file; rerun `homeward retention run` when it is quiet"
         )
     return "PostgreSQL: VACUUM FULL case_key done (WAL archives and replicas keep their own copies)"
+
+
+# The tables whose free text the purge empties (``retention.purge_case``).
+VACUUMED = (
+    "beneficiary",
+    "checklist_item",
+    "handoff",
+    "item_change",
+    "reintegration_plan",
+    "plan_goal",
+    "plan_service",
+    "visit",
+    "case_note",
+    "case_document",
+    "case_person",
+    "nrm_referral",
+    "assessment",
+)
 
 
 def _vacuum_full(conn: Connection) -> int:

@@ -18,18 +18,27 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
-from sqlmodel import Session, col, delete, select
+from sqlalchemy import Table, update
+from sqlmodel import Session, SQLModel, col, delete, select
 
 from homeward.base.db import system_scope
 from homeward.base.models import (
+    Assessment,
     Beneficiary,
     Case,
+    CaseDocument,
     CaseKey,
+    CaseNote,
+    CasePerson,
     ChecklistItem,
     Handoff,
     ItemChange,
+    NrmReferral,
+    PlanGoal,
+    PlanService,
+    ReintegrationPlan,
     StaffMember,
+    Visit,
 )
 from homeward.base.settings import get_settings
 from homeward.protection.permissions import Action, ensure
@@ -50,6 +59,25 @@ def due_for_purge(session: Session, *, now: datetime) -> list[Case]:
     return list(session.exec(query.order_by(col(Case.closed_at))))
 
 
+def _table(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+# Issue 16's case tables and their encrypted columns, emptied by the purge (the rows keep their
+# codes, dates and amounts for the statistics; the family's other people are deleted whole).
+CASEWORK_TEXT: dict[Table, tuple[str, ...]] = {
+    _table(ReintegrationPlan): ("summary", "decision_note"),
+    _table(PlanGoal): ("text",),
+    _table(PlanService): ("note",),
+    _table(Visit): ("attended", "safety_note", "progress_note", "answers"),
+    _table(CaseNote): ("body",),
+    _table(CaseDocument): ("filename", "content"),
+    _table(NrmReferral): ("record_no",),
+    _table(Assessment): ("answers",),
+    _table(ChecklistItem): ("title",),
+}
+
+
 def purge_case(session: Session, *, case: Case, now: datetime, actor: StaffMember | None) -> None:
     """Destroy the case's personal data and its key (in the caller's transaction)."""
     session.exec(delete(Beneficiary).where(col(Beneficiary.case_id) == case.id))
@@ -58,6 +86,9 @@ def purge_case(session: Session, *, case: Case, now: datetime, actor: StaffMembe
     )
     session.exec(update(Handoff).where(col(Handoff.case_id) == case.id).values(reason=None))
     session.exec(update(ItemChange).where(col(ItemChange.case_id) == case.id).values(reason=None))
+    for table, columns in CASEWORK_TEXT.items():  # issue 16's tables: their free text
+        session.exec(update(table).where(table.c.case_id == case.id).values(dict.fromkeys(columns)))
+    session.exec(delete(CasePerson).where(col(CasePerson.case_id) == case.id))
     seals.touch_cases(session, [case.id or 0])  # bulk statements: reseal its rows at commit
     key = session.get(CaseKey, case.id)
     if key is not None:
@@ -77,6 +108,12 @@ def purge_case(session: Session, *, case: Case, now: datetime, actor: StaffMembe
             "checklist_item.note",
             "handoff.reason",
             "item_change.reason",
+            *(
+                f"{table.name}.{column}"
+                for table, columns in CASEWORK_TEXT.items()
+                for column in columns
+            ),
+            "case_person",
             "case_key",
         ],
     )

@@ -65,6 +65,15 @@ SEALED: dict[str, str] = {
     "checklist_item": "case_id",
     "handoff": "case_id",
     "item_change": "case_id",
+    "reintegration_plan": "case_id",
+    "plan_goal": "case_id",
+    "plan_service": "case_id",
+    "visit": "case_id",
+    "case_note": "case_id",
+    "case_document": "case_id",
+    "case_person": "case_id",
+    "nrm_referral": "case_id",
+    "assessment": "case_id",
 }
 ZERO = "0" * 64
 GENESIS = ZERO

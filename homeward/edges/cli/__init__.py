@@ -16,18 +16,25 @@ from sqlalchemy.exc import OperationalError
 
 from homeward.base.errors import HomewardError
 from homeward.edges.cli import (
+    adhoc,
     admin,
+    assessments,
     backup,
     cases,
     closures,
     dbroles,
+    family,
     imports,
     items,
+    journal,
     mail,
+    plan,
     protect,
+    referral,
     reports,
     signin,
     up,
+    visits,
     web,
 )
 from homeward.edges.cli.common import err_console
@@ -56,6 +63,8 @@ app.add_typer(reports.programme_app, name="programme")
 app.add_typer(reports.report_app, name="report")
 app.add_typer(reports.export_app, name="export")
 app.add_typer(imports.import_app, name="import")
+for casework in (plan, visits, journal, adhoc, family, referral, assessments):  # issue 16
+    casework.register(app)
 app.command("up")(up.up)
 app.command("web")(web.web)
 app.command("backup", help=backup.BACKUP_HELP)(backup.backup_command)

@@ -37,7 +37,19 @@ SECURITY_HEADERS = {
 
 def create_app(*, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     """The workspace (``clock``: a simulated one in tests and the demo)."""
-    from homeward.edges.web import cases, mywork, signin, start  # the pages, after deps
+    from homeward.edges.web import (  # the pages, after deps
+        adhoc,
+        assessments,
+        cases,
+        family,
+        journal,
+        mywork,
+        plan,
+        referral,
+        signin,
+        start,
+        visits,
+    )
 
     app = FastAPI(
         title="Homeward workspace",
@@ -51,6 +63,8 @@ def create_app(*, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     app.include_router(mywork.router)
     app.include_router(cases.router)
     app.include_router(start.router)
+    for casework in (plan, visits, journal, adhoc, family, referral, assessments):  # issue 16
+        app.include_router(casework.router)
 
     @app.middleware("http")
     async def _headers_and_cookies(

@@ -54,7 +54,7 @@ from homeward.base.settings import SUPPORTED_LANGUAGES, get_settings
 from homeward.commands.profile import MyProfile, Profile
 from homeward.commands.runner import Command, run
 from homeward.commands.signin import EndSession
-from homeward.edges.web import i18n
+from homeward.edges.web import casework, i18n
 from homeward.edges.web.engine_messages import ROLES
 from homeward.edges.web.i18n import N_
 from homeward.protection.identity import SessionToken
@@ -438,6 +438,7 @@ def render(
     ``day(value)`` and ``when(value)`` (dates in the viewer's timezone and language),
     ``path`` (this page's path and query, for a ``next``) and whatever is passed."""
     ctx.setdefault("active", "")
+    ctx.setdefault("parts", casework.PARTS)
     ctx.setdefault("problem", None)
     language = v.language
     tz = v.tz
