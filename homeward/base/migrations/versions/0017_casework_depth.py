@@ -47,6 +47,17 @@ def _secure() -> None:
         op.execute(f"CREATE POLICY homeward_scope ON {table} USING ({SEEN}) WITH CHECK ({SEEN})")
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO homeward_app")
         op.execute(f"GRANT SELECT ON {table} TO homeward_definer")
+    # The directory: every organisation reads it; each keeps only its own offers.
+    own = "(SELECT homeward_is_system()) OR org_id = (SELECT homeward_current_org())"
+    op.execute("ALTER TABLE provider_service ENABLE ROW LEVEL SECURITY")
+    op.execute("ALTER TABLE provider_service FORCE ROW LEVEL SECURITY")
+    op.execute("CREATE POLICY homeward_read ON provider_service FOR SELECT USING (true)")
+    for verb in ("INSERT", "UPDATE", "DELETE"):
+        check = "" if verb == "DELETE" else f" WITH CHECK ({own})"
+        using = "" if verb == "INSERT" else f" USING ({own})"
+        op.execute(
+            f"CREATE POLICY homeward_{verb.lower()} ON provider_service FOR {verb}{using}{check}"
+        )
     op.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON provider_service TO homeward_app")
     op.execute("GRANT SELECT ON provider_service TO homeward_definer")
     op.execute("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO homeward_app")
@@ -370,6 +381,8 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table in CASE_TABLES:
             op.execute(f"DROP POLICY IF EXISTS homeward_scope ON {table}")
+        for name in ("read", "insert", "update", "delete"):
+            op.execute(f"DROP POLICY IF EXISTS homeward_{name} ON provider_service")
     with op.batch_alter_table("return_case", schema=None) as batch_op:
         batch_op.drop_column("destination_county")
         batch_op.drop_column("route")
