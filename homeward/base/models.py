@@ -258,6 +258,8 @@ class Beneficiary(SQLModel, table=True):
     notes: str | None = Field(default=None, sa_type=Text)
     exploitation_form: str | None = Field(default=None, sa_type=Text)
     match_index: str | None = Field(default=None, sa_type=String(64), index=True)
+    # A keyed blind index of the normalised full name alone, for finding a case by name.
+    name_index: str | None = Field(default=None, sa_type=String(64), index=True)
 
 
 class ChecklistItem(SQLModel, table=True):
@@ -294,6 +296,9 @@ class ChecklistItem(SQLModel, table=True):
     # the appointment's start; catalog items leave both empty.
     title: str | None = Field(default=None, sa_type=Text)  # encrypted (homeward.protection.vault)
     starts_at: datetime | None = _when(nullable=True)
+    # The family member (``case_person.id``) an item is about (a child's best-interests
+    # assessment), if not the case's primary person. No foreign key (migration 0017).
+    person_id: int | None = None
 
 
 class Handoff(SQLModel, table=True):
@@ -803,6 +808,7 @@ class CasePerson(SQLModel, table=True):
     birth_date: str | None = Field(default=None, sa_type=Text)
     sex: str | None = Field(default=None, sa_type=Text)
     match_index: str | None = Field(default=None, sa_type=String(64), index=True)
+    name_index: str | None = Field(default=None, sa_type=String(64), index=True)
     created_at: datetime = Field(sa_type=AwareDateTime)
     removed_at: datetime | None = _when(nullable=True)
 

@@ -182,6 +182,7 @@ def upgrade() -> None:
         sa.Column("birth_date", sa.Text(), nullable=True),
         sa.Column("sex", sa.Text(), nullable=True),
         sa.Column("match_index", sa.String(length=64), nullable=True),
+        sa.Column("name_index", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -195,6 +196,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_case_person_match_index"), ["match_index"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_case_person_name_index"), ["name_index"], unique=False)
 
     op.create_table(
         "nrm_referral",
@@ -365,15 +367,23 @@ def upgrade() -> None:
             batch_op.f("ix_plan_service_provider_org_id"), ["provider_org_id"], unique=False
         )
 
-    with op.batch_alter_table("checklist_item", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("title", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("starts_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("checklist_item", sa.Column("title", sa.Text(), nullable=True))
+    op.add_column(
+        "checklist_item", sa.Column("starts_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    # No foreign key: on SQLite one would rebuild the whole table (``case_person.id``).
+    op.add_column("checklist_item", sa.Column("person_id", sa.Integer(), nullable=True))
 
-    with op.batch_alter_table("return_case", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("route", sa.String(length=16), server_default="return", nullable=False)
-        )
-        batch_op.add_column(sa.Column("destination_county", sa.String(length=6), nullable=True))
+    op.add_column("beneficiary", sa.Column("name_index", sa.String(length=64), nullable=True))
+    op.create_index("ix_beneficiary_name_index", "beneficiary", ["name_index"], unique=False)
+
+    op.add_column(
+        "return_case",
+        sa.Column("route", sa.String(length=16), server_default="return", nullable=False),
+    )
+    op.add_column(
+        "return_case", sa.Column("destination_county", sa.String(length=6), nullable=True)
+    )
     _secure()
 
 
@@ -383,13 +393,15 @@ def downgrade() -> None:
             op.execute(f"DROP POLICY IF EXISTS homeward_scope ON {table}")
         for name in ("read", "insert", "update", "delete"):
             op.execute(f"DROP POLICY IF EXISTS homeward_{name} ON provider_service")
-    with op.batch_alter_table("return_case", schema=None) as batch_op:
-        batch_op.drop_column("destination_county")
-        batch_op.drop_column("route")
+    op.drop_column("return_case", "destination_county")
+    op.drop_column("return_case", "route")
 
-    with op.batch_alter_table("checklist_item", schema=None) as batch_op:
-        batch_op.drop_column("starts_at")
-        batch_op.drop_column("title")
+    op.drop_index("ix_beneficiary_name_index", table_name="beneficiary")
+    op.drop_column("beneficiary", "name_index")
+
+    op.drop_column("checklist_item", "person_id")
+    op.drop_column("checklist_item", "starts_at")
+    op.drop_column("checklist_item", "title")
 
     with op.batch_alter_table("plan_service", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_plan_service_provider_org_id"))
@@ -412,6 +424,7 @@ def downgrade() -> None:
     op.drop_table("reintegration_plan")
     op.drop_table("nrm_referral")
     with op.batch_alter_table("case_person", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_person_name_index"))
         batch_op.drop_index(batch_op.f("ix_case_person_match_index"))
         batch_op.drop_index(batch_op.f("ix_case_person_case_id"))
 
