@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlmodel import Session
 
 revision: str = "0017"
 down_revision: str | Sequence[str] | None = "0016"
@@ -385,6 +386,23 @@ def upgrade() -> None:
         "return_case", sa.Column("destination_county", sa.String(length=6), nullable=True)
     )
     _secure()
+    _reseal()
+
+
+def _reseal() -> None:
+    """Seals cover every column of a row: rows of ``return_case``, ``checklist_item`` and
+    ``beneficiary`` written before this migration are sealed again as they now stand (and,
+    coming from before 0014, sealed for the first time). Needs the keyring, as 0014 did."""
+    bind = op.get_bind()
+    held = sum(
+        bind.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one()
+        for name in ("audit_entry", "return_case")
+    )
+    if held:
+        from homeward.records.seals import reseal_all  # noqa: PLC0415 (needs keys only here)
+
+        with Session(bind=bind) as session:
+            reseal_all(session)
 
 
 def downgrade() -> None:
