@@ -13,6 +13,7 @@ import pytest
 from icalendar import Calendar
 from sqlmodel import col, select
 
+from homeward.base import settings as homeward_settings
 from homeward.base.db import get_engine, read_session, write_session
 from homeward.base.errors import InvalidInput, NotFound, Refused
 from homeward.base.models import ChecklistItem, ItemChange
@@ -21,14 +22,15 @@ from homeward.commands.runner import run
 from homeward.edges.cli.common import state
 from homeward.records.directory import get_org
 from notifications.i18n import item_title
+from notifications.sink import LocalSmtpServer
 from statemachines.cases import get_case
 from tasks import adhoc
 from tests import factories as f
 from tests.cli.runner import run_cli
 from tests.conftest import BACKEND
-from tests.notifications.conftest import run_drain, smtp  # noqa: F401 (a fixture)
+from tests.notifications.conftest import point_mail_at, run_drain
 from tests.notifications.helpers import outbox, remind
-from tests.notifications.smtp_server import received_text
+from tests.notifications.smtp_server import ScriptedHandler, received_text
 from tests.protect.test_canary import _all_rows, forms
 from tests.signin import credential_for
 
@@ -56,6 +58,17 @@ def cli(db_url, capsys, monkeypatch, clock):
     return go
 
 
+@pytest.fixture
+def smtp(monkeypatch):
+    """A real SMTP server on loopback that the settings point at (as the notification tests)."""
+    handler = ScriptedHandler()
+    with LocalSmtpServer(handler) as server:
+        handler.controller = server
+        point_mail_at(monkeypatch, server.port)
+        yield handler
+    homeward_settings.get_settings.cache_clear()
+
+
 def _added(result) -> int:
     assert result.code == 0, result.out + result.err
     found = re.search(r"item #(\d+) adhoc_", result.out)
@@ -80,10 +93,7 @@ def _calendars(received) -> list[Calendar]:
 
 
 def test_an_appointment_is_added_moved_and_cancelled_with_one_calendar_entry(
-    cli,
-    clock,
-    smtp,
-    caplog,  # noqa: F811 (the imported fixture)
+    cli, clock, smtp, caplog
 ):
     caplog.set_level(logging.DEBUG)
     ref = f.open_case(clock)
