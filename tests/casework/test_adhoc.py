@@ -14,7 +14,7 @@ from icalendar import Calendar
 from sqlmodel import col, select
 
 from homeward.base import settings as homeward_settings
-from homeward.base.db import get_engine, read_session, write_session
+from homeward.base.db import get_engine, write_session
 from homeward.base.errors import InvalidInput, NotFound, Refused
 from homeward.base.models import ChecklistItem, ItemChange
 from homeward.commands.adhoc import AddAdhocItem, CancelItem, ListAdhoc, RescheduleItem
@@ -112,7 +112,7 @@ def test_an_appointment_is_added_moved_and_cancelled_with_one_calendar_entry(
     cancelled = cli("items", "cancel", str(item_id), "--reason-file", "-", stdin=CANCEL)
     assert cancelled.code == 0, cancelled.err
 
-    with read_session() as s:
+    with f.admin_read() as s:
         item = s.get(ChecklistItem, item_id)
         assert item is not None
         assert (item.code, item.status, item.blocking) == (
@@ -214,7 +214,7 @@ def test_who_may_add_reschedule_and_cancel(cli, clock):
             *more, who=who,
         )  # fmt: skip
 
-    with read_session() as s:
+    with f.admin_read() as s:
         before = len(s.exec(select(ChecklistItem)).all())
     # A partner adds for itself, never for the owner; the owner's caseworker only for the owner.
     assert "cannot add items" in _one_line(add("iom-it", ADPARE_CW), 4)
@@ -249,12 +249,12 @@ def test_who_may_add_reschedule_and_cancel(cli, clock):
         2,
     )
     assert "zone:" in _one_line(add("iom-it", f.COORD, "--at", "10:00", "--zone", "moon"), 2)
-    with read_session() as s:
+    with f.admin_read() as s:
         assert len(s.exec(select(ChecklistItem)).all()) == before  # nothing was added
 
     mine = _added(add("adpare", ADPARE_CW, "--at", "07:45", "--zone", "host"))
     own = _added(add("iom-it", IOM_CW))
-    with read_session() as s:
+    with f.admin_read() as s:
         item = s.get(ChecklistItem, mine)
         assert item is not None and item.starts_at is not None
         assert item.starts_at.replace(tzinfo=UTC) == datetime(2026, 1, 20, 6, 45, tzinfo=UTC)
@@ -303,7 +303,7 @@ def test_commands_keep_free_text_out_of_request_fingerprints(db_url, clock):
         )
     with pytest.raises((InvalidInput, NotFound)):
         run(RescheduleItem(999_999, date(2026, 1, 10), REASON), credential, clock=clock)
-    with read_session() as s:
+    with f.admin_read() as s:
         count = len(s.exec(select(ItemChange).where(col(ItemChange.kind) == "rescheduled")).all())
     assert count == 1
     assert BACKEND in {"sqlite", "postgres"}
