@@ -80,6 +80,9 @@ def test_add_reschedule_and_cancel_from_the_appointments_page(desk: Staff) -> No
     assert item.starts_at.replace(tzinfo=UTC) == datetime(2026, 1, 12, 8, 30, tzinfo=UTC)
     page = desk.get(action).text
     assert TITLE in page and "Court hearing" in page
+    case_page, my_work = desk.get(f"/cases/{ref}"), desk.get("/")
+    assert case_page.status_code == my_work.status_code == 200
+    assert "Court hearing" in case_page.text and TITLE not in case_page.text + my_work.text
 
     # A refusal in place: a reason too short, the item unchanged.
     move = f"{action}/{item_id}/reschedule"
