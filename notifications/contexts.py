@@ -46,6 +46,10 @@ ALLOWED_FIELDS = frozenset(
         "unreached_org",
         "code",
         "minutes",
+        "starts_at",
+        "time",
+        "sequence",
+        "cancelled",
     }
 )
 
@@ -143,6 +147,31 @@ class EscalationContext(Context):
         return _with_link(data, lambda d: item_link(d["item_number"]))
 
 
+class AppointmentContext(Context):
+    """An appointment (an ad-hoc item with a start: a court hearing), invited to, moved or
+    cancelled: its generic title by kind, never the free title; ``time``: the local hour
+    (HOMEWARD_TIMEZONE) of ``starts_at`` (UTC, for the calendar); ``sequence`` counts its
+    changes, so a calendar replaces the entry with the same ``calendar_uid``."""
+
+    case_ref: CaseRef
+    stage: Text
+    item_number: int
+    item_title: Text
+    org_name: Text
+    due_on: date
+    time: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
+    starts_at: datetime
+    sequence: int = Field(ge=0, le=10_000)
+    cancelled: bool = False
+    calendar_uid: CalendarUid
+    link: Link | None = None  # the item's page
+
+    @model_validator(mode="before")
+    @classmethod
+    def _item_page(cls, data: Any) -> Any:
+        return _with_link(data, lambda d: item_link(d["item_number"]))
+
+
 class HandoffContext(Context):
     """An item (or, without ``item_title``, a whole case) handed between organisations."""
 
@@ -225,6 +254,7 @@ TEMPLATES: dict[str, type[Context]] = {
     "partner_joined": PartnerContext,
     "test": SendTestContext,
     "login_code": LoginCodeContext,
+    "appointment": AppointmentContext,
 }
 
 

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from homeward.base.errors import InvalidInput
 from homeward.records.directory import first_error
-from notifications.calendar import visit_invitation
-from notifications.contexts import TEMPLATES, Context, DigestContext
+from notifications.calendar import appointment_invitation, visit_invitation
+from notifications.contexts import TEMPLATES, AppointmentContext, Context, DigestContext
 from notifications.i18n import check_language, long_day
 from notifications.message import Attachment, Rendered, check_header
 
@@ -107,6 +107,19 @@ def render(
 def _invitations(
     model: Context, language: str, stamp: datetime, domain: str
 ) -> tuple[Attachment, ...]:
+    if isinstance(model, AppointmentContext):
+        method = "CANCEL" if model.cancelled else "REQUEST"
+        return (
+            Attachment(
+                filename=f"{model.case_ref}-item-{model.item_number}.ics",
+                content=appointment_invitation(
+                    model, language=language, stamp=stamp, domain=domain
+                ),
+                maintype="text",
+                subtype="calendar",
+                params={"method": method},
+            ),
+        )
     if not isinstance(model, DigestContext):
         return ()
     visits = [line for line in (*model.due_today, *model.coming_due) if line.calendar_uid]

@@ -4,9 +4,10 @@ realistic case facts, in the reader's language, and never a person's details."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from notifications.contexts import (
+    AppointmentContext,
     ConsentWithdrawnContext,
     Context,
     DigestContext,
@@ -99,6 +100,22 @@ def _partner(_today: date, lang: str) -> Context:
     )
 
 
+def _appointment(today: date, lang: str) -> Context:
+    return AppointmentContext(
+        case_ref=CASE_REF,
+        stage=stage_label("reintegration", lang),
+        item_number=41,
+        item_title=item_title("adhoc_court_hearing", lang),
+        org_name=PARTNER,
+        due_on=today + timedelta(days=5),
+        time="10:30",
+        starts_at=datetime.combine(today + timedelta(days=5), time(8, 30), tzinfo=UTC),
+        sequence=1,
+        calendar_uid="appointment-item-41",
+        link=item_link(41),
+    )
+
+
 SAMPLES: dict[str, Callable[[date, str], Context]] = {
     "digest": _digest,
     "escalation": _escalation,
@@ -110,6 +127,7 @@ SAMPLES: dict[str, Callable[[date, str], Context]] = {
         update={"link": None}
     ),
     "partner_joined": _partner,
+    "appointment": _appointment,
     "test": lambda today, _lang: SendTestContext(day=today, link=home_link()),
     "login_code": lambda _today, _lang: LoginCodeContext(
         code="20461739", minutes=10, link=signin_link("ana@iom-it.example.org", "20461739")

@@ -21,6 +21,17 @@ from homeward.base.errors import InvalidInput
 CURRENT_VERSION = "v1"
 CASE_OWNER = "case_owner"
 _OFFSET = re.compile(r"^(?P<sign>-?)P(?P<n>\d+)(?P<unit>[DM])$")
+ADHOC_PREFIX = "adhoc_"
+ADHOC_KINDS: dict[str, str] = {
+    "court_hearing": "Court hearing",
+    "medical_appointment": "Medical appointment",
+    "flight": "Flight",
+    "legal_consultation": "Legal consultation",
+    "document_appointment": "Document appointment",
+    "other": "Other task",
+}
+"""Items outside the catalog (``tasks.adhoc``): their kind, and the generic English title that
+emails and lists show (``item.adhoc_<kind>.title``); any free title stays encrypted."""
 
 
 class DueAnchor(StrEnum):
@@ -110,12 +121,28 @@ class Catalog(BaseModel):
         return [spec for spec in self.stages.get(stage, ()) if spec.applies_to(is_minor=is_minor)]
 
     def spec(self, code: str) -> ItemSpec:
-        """The item declared under ``code`` in any stage."""
+        """The item declared under ``code`` in any stage, or an ad-hoc item's (``adhoc_<kind>``:
+        owned by whom added it, due when they said, never blocking)."""
+        if code.startswith(ADHOC_PREFIX) and code.removeprefix(ADHOC_PREFIX) in ADHOC_KINDS:
+            return adhoc_spec(code.removeprefix(ADHOC_PREFIX))
         for specs in self.stages.values():
             for spec in specs:
                 if spec.code == code:
                     return spec
         raise InvalidInput(f"checklist item code {code!r} is not in catalog {self.version}")
+
+
+@cache
+def adhoc_spec(kind: str) -> ItemSpec:
+    """The spec of an ad-hoc item of ``kind`` (one of ``ADHOC_KINDS``), the same in every
+    process version."""
+    return ItemSpec(
+        code=f"{ADHOC_PREFIX}{kind}",
+        title=ADHOC_KINDS[kind],
+        owner=CASE_OWNER,
+        due=Due.model_validate({"from": DueAnchor.STAGE_ENTERED, "offset": "P0D"}),
+        blocking=False,
+    )
 
 
 def available_versions() -> list[str]:

@@ -14,8 +14,17 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from homeward.base.models import Case, ChecklistItem, Handoff, ItemStatus, StaffMember
+from homeward.base.models import (
+    Case,
+    ChecklistItem,
+    Handoff,
+    ItemChange,
+    ItemStatus,
+    StaffMember,
+)
 from homeward.protection import vault
+
+_ADHOC_CHANGES = ("rescheduled", "cancelled")  # an ad-hoc item's changes (``tasks.adhoc``)
 
 
 @dataclass(frozen=True)
@@ -31,8 +40,13 @@ class FreeText:
 
 
 def item_texts(session: Session, item: ChecklistItem) -> Iterator[FreeText]:
-    """The item's note or skip reason, then the reasons of its handoffs."""
+    """An ad-hoc item's title, the item's note or skip reason, the reasons of its handoffs,
+    then why an ad-hoc item was rescheduled or cancelled."""
     assert item.id is not None  # noqa: S101
+    if item.title:  # an ad-hoc item's own title (``tasks.adhoc``)
+        yield FreeText(
+            "title", "checklist_item", "title", item.id, item.title, frozenset({item.owner_org_id})
+        )
     if item.note:
         label = "skip reason" if item.status == ItemStatus.SKIPPED else "note"
         yield FreeText(
@@ -40,6 +54,19 @@ def item_texts(session: Session, item: ChecklistItem) -> Iterator[FreeText]:
         )
     query = select(Handoff).where(Handoff.item_id == item.id).order_by(col(Handoff.id))
     yield from _handoff_texts(session.exec(query))
+    changes = select(ItemChange).where(
+        ItemChange.item_id == item.id, col(ItemChange.kind).in_(_ADHOC_CHANGES)
+    )
+    for change in session.exec(changes.order_by(col(ItemChange.id))):
+        if change.reason and change.id is not None:
+            yield FreeText(
+                f"{change.kind} reason",
+                "item_change",
+                "reason",
+                change.id,
+                change.reason,
+                frozenset({item.owner_org_id}),
+            )
 
 
 def case_texts(session: Session, case: Case) -> Iterator[tuple[str, FreeText]]:
