@@ -23,9 +23,23 @@ from sqlmodel import Session, select
 from homeward.base import dates
 from homeward.base.clock import local_date
 from homeward.base.errors import InvalidInput, Refused
-from homeward.base.models import Case, ChecklistItem, ItemStatus, NrmReferral, StaffMember
+from homeward.base.models import (
+    Case,
+    ChecklistItem,
+    ItemStatus,
+    NrmReferral,
+    Organisation,
+    StaffMember,
+)
 from homeward.protection import vault
-from homeward.protection.permissions import Action, ensure, permits, permits_item
+from homeward.protection.permissions import (
+    Action,
+    org_text,
+    owner_staff,
+    permits,
+    permits_item,
+    who_text,
+)
 from homeward.records.audit import record_event
 from homeward.records.locking import bump
 from tasks import checklist
@@ -88,10 +102,27 @@ def matching_item(session: Session, case: Case) -> ChecklistItem | None:
 def may_record(
     session: Session, actor: StaffMember, case: Case, item: ChecklistItem | None
 ) -> bool:
-    """The owner's steering staff, or the staff of the organisation owning the matching item."""
-    if permits(session, actor, Action.WORK_ANY_ITEM, case):
-        return True
-    return item is not None and permits_item(session, actor, Action.RECORD_OWN_ITEM, case, item)
+    """The owner's steering staff, or the staff of the other organisation owning the matching
+    item (the consulate's ``anitp_notified`` on a return case)."""
+    if actor.org_id == case.owner_org_id:
+        return permits(session, actor, Action.WORK_ANY_ITEM, case)
+    return (
+        item is not None
+        and item.owner_org_id == actor.org_id
+        and permits_item(session, actor, Action.RECORD_OWN_ITEM, case, item)
+    )
+
+
+def _refusal(session: Session, actor: StaffMember, case: Case, item: ChecklistItem | None) -> str:
+    whom = owner_staff(session, case, Action.WORK_ANY_ITEM)
+    if item is not None and item.owner_org_id != case.owner_org_id:
+        org = session.get(Organisation, item.owner_org_id)
+        if org is not None:
+            whom += f", or staff of {org_text(org)}, which owns item {item.code}"
+    return (
+        f"{who_text(session, actor)} cannot record the NRM referral of case {case.case_ref}; "
+        f"ask {whom}"
+    )
 
 
 def current(session: Session, case: Case) -> NrmReferral | None:
@@ -111,8 +142,7 @@ def record(
     """Record (or correct) the case's NRM referral and record the matching item done."""
     item = matching_item(session, case)
     if not may_record(session, actor, case, item):
-        ensure(session, actor, Action.WORK_ANY_ITEM, case)  # the usual one-line refusal
-        raise Refused(f"you cannot record the NRM referral of case {case.case_ref}")  # unreached
+        raise Refused(_refusal(session, actor, case, item))
     if case.closed_at is not None:
         raise Refused(
             f"case {case.case_ref} is closed; reopen it before recording its NRM referral"

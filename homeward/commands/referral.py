@@ -87,9 +87,11 @@ class RecordReferral(Command[ReferralRecorded]):
 
 @dataclass(frozen=True)
 class ShowReferral(Command[ReferralShown]):
-    """A case's NRM referral (a write: reading the record number is audited)."""
+    """A case's NRM referral (a write: reading the record number is audited); with ``reveal``
+    False the record number is not read at all (the workspace's plain page view)."""
 
     ref: str
+    reveal: bool = True
     name = "referral show"
 
     def execute(self, ctx: Context) -> ReferralShown:
@@ -110,7 +112,11 @@ class ShowReferral(Command[ReferralShown]):
             True,
             row.referred_on,
             row.referring_body,
-            referrals.reveal_record_no(session, case=case, row=row, actor=who, now=ctx.now),
+            (
+                referrals.reveal_record_no(session, case=case, row=row, actor=who, now=ctx.now)
+                if self.reveal
+                else None
+            ),
             by.email if by is not None else None,
             row.recorded_at,
             code,
