@@ -36,6 +36,8 @@ BODIES: dict[str, str] = {
     ReferringBody.SELF: N_("The person themselves"),
     ReferringBody.OTHER: N_("Other"),
 }
+# The internal route's own trigger, as the case page names it (statemachines.step_fields).
+START_ASSISTANCE = N_("Start assistance (identified in Romania: no travel)")
 DATE_NEEDED = N_("referred_on: give the day the person was referred, as YYYY-MM-DD")
 
 
