@@ -7,11 +7,12 @@ concurrent change. Any refusal raises before commit, so a refused transition cha
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlmodel import Session, col, select
 from transitions import MachineError
 
@@ -36,11 +37,26 @@ from homeward.records.crossorg import refs_taken
 from homeward.records.directory import get_org
 from homeward.records.locking import bump, check_version
 from statemachines import steps
-from statemachines.return_case import ACTIVE, MACHINE, TRIGGERS, ReturnCase, State
+from statemachines.return_case import (
+    ACTIVE,
+    ALL_STATES,
+    ALL_TRIGGERS,
+    FIRST_STAGE,
+    INTERNAL_ACTIVE,
+    MACHINE,
+    ReturnCase,
+    Route,
+    as_state,
+    route_refusal,
+)
 from tasks import checklist, moves, participation
 from tasks.catalog import CURRENT_VERSION, load_catalog
 
 _machine_lock = threading.Lock()  # the shared machine's model list is not thread-safe
+_COUNTY = re.compile(r"RO-[A-Z]{1,2}")
+# An internal case (identified in Romania) has no travel: no sending mission, no consulate.
+TRAVEL_ROLES = frozenset({ParticipantRole.S_IOM, ParticipantRole.CONS})
+LEFT_FOR_GOOD = frozenset({*ACTIVE, *INTERNAL_ACTIVE})
 
 
 class CaseIn(BaseModel):
@@ -52,6 +68,14 @@ class CaseIn(BaseModel):
     host_country: str | None = Field(default=None, description="where the person was identified")
     destination_country: str = "RO"
     process_version: str = CURRENT_VERSION
+    route: Route = Field(
+        default=Route.RETURN,
+        description="return (identified abroad, travels home) or internal (identified in "
+        "Romania: no travel stages)",
+    )
+    destination_county: str | None = Field(
+        default=None, description="ISO 3166-2 county where the person lives or goes: RO-CJ"
+    )
     participants: dict[ParticipantRole, str] = Field(
         default_factory=dict, description="role -> organisation slug"
     )
@@ -60,6 +84,34 @@ class CaseIn(BaseModel):
     @classmethod
     def _country(cls, value: str | None) -> str | None:
         return check_country(value) if value is not None else None
+
+    @field_validator("destination_county")
+    @classmethod
+    def _county(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        county = value.upper()
+        if not _COUNTY.fullmatch(county):
+            raise ValueError("use an ISO 3166-2 county code of Romania such as RO-CJ or RO-B")
+        return county
+
+    @model_validator(mode="after")
+    def _internal_in_romania(self) -> CaseIn:
+        if self.route == Route.INTERNAL:
+            if self.host_country not in (None, "RO"):
+                raise InvalidInput(
+                    "host_country: an internal case is identified in Romania; leave it out "
+                    "or use the return route"
+                )
+            if self.destination_country != "RO":
+                raise InvalidInput("destination_country: an internal case stays in Romania (RO)")
+            if TRAVEL_ROLES & set(self.participants):
+                raise InvalidInput(
+                    "participants: an internal case has no travel, so no s_iom or cons; "
+                    "leave them out"
+                )
+            self.host_country = "RO"
+        return self
 
 
 def _only(session: Session, kind: OrgKind, country: str | None = None) -> Organisation | None:
@@ -95,6 +147,8 @@ def _resolve_participants(
 ) -> dict[ParticipantRole, Organisation]:
     resolved: dict[ParticipantRole, Organisation] = {}
     for role in ParticipantRole:
+        if case_in.route == Route.INTERNAL and role in TRAVEL_ROLES:
+            continue
         slug = case_in.participants.get(role)
         org = (
             get_org(session=session, slug=slug)
@@ -130,7 +184,8 @@ def start_case(
     person: PersonIn | None,
     now: datetime,
 ) -> Case:
-    """Open a case in ``identified_abroad`` owned by the actor's organisation.
+    """Open a case in its route's first stage (``identified_abroad``, or
+    ``identified_in_romania`` for an internal case) owned by the actor's organisation.
 
     ``person`` may follow later (``homeward case person``); it is stored only encrypted.
     """
@@ -142,13 +197,15 @@ def start_case(
     roles = _resolve_participants(session, owner, case_in, host)
     case = Case(
         case_ref=_unused_ref(session),
-        state=State.IDENTIFIED_ABROAD,
+        state=FIRST_STAGE[case_in.route],
         stage_entered_at=now,
         process_version=case_in.process_version,
         is_minor=case_in.is_minor,
         owner_org_id=owner.id,
         host_country=host,
         destination_country=case_in.destination_country,
+        route=case_in.route,
+        destination_county=case_in.destination_county,
         opened_at=now,
     )
     session.add(case)
@@ -169,7 +226,11 @@ def start_case(
         at=now,
         actor=actor,
         to_state=case.state,
-        data={"process_version": case.process_version, "is_minor": case.is_minor},
+        data={
+            "process_version": case.process_version,
+            "is_minor": case.is_minor,
+            **({"route": case.route} if case.route != Route.RETURN else {}),
+        },
     )
     return case
 
@@ -199,7 +260,8 @@ def get_case(
 
 def allowed_triggers(case: Case) -> list[str]:
     """The triggers the table allows from the case's stage (guards may still refuse)."""
-    return [t for t in TRIGGERS if t in MACHINE.get_triggers(State(case.state))]
+    table = MACHINE.get_triggers(as_state(case.state))
+    return [t for t in ALL_TRIGGERS if t in table and not route_refusal(case, t)]
 
 
 def fire(
@@ -213,11 +275,14 @@ def fire(
     expected_version: int | None = None,
 ) -> Case:
     """Fire ``trigger`` on a case: guards, effects, new stage items and the event, or nothing."""
-    if trigger not in TRIGGERS:
-        raise InvalidInput(f"trigger {trigger!r} is unknown; use one of: {', '.join(TRIGGERS)}")
+    if trigger not in ALL_TRIGGERS:
+        raise InvalidInput(f"trigger {trigger!r} is unknown; use one of: {', '.join(ALL_TRIGGERS)}")
     case = get_case(session, case_ref=case_ref, actor=actor, for_update=True)
     check_version(case, expected_version)
     ensure(session, actor, Action.FIRE_TRIGGER, case)  # get_case checked it may see the case
+    refusal = route_refusal(case, trigger)
+    if refusal:
+        raise Refused(refusal)
     step = steps.parse_step(trigger, data or {})
     wrapper = ReturnCase(case, session=session, actor=actor, step=step, now=now)
     from_state = case.state
@@ -271,7 +336,7 @@ def _enter_stage(
         to_state=case.state,
         data=step.model_dump(mode="json"),
     )
-    if from_state in ACTIVE and case.state in ACTIVE and from_state != case.state:
+    if from_state in LEFT_FOR_GOOD and case.state in LEFT_FOR_GOOD and from_state != case.state:
         # Left for good (not suspended, not lost contact): its open items have had their time.
         moves.cancel_left_behind(session, case=case, stage=from_state, actor=actor, now=now)
 
@@ -280,7 +345,9 @@ def list_cases(session: Session, *, actor: StaffMember, state: str | None = None
     """Cases the actor's organisation takes part in, newest first."""
     query = select(Case).order_by(col(Case.opened_at).desc(), col(Case.id).desc())
     if state:
-        if state not in set(State):
-            raise InvalidInput(f"state: {state!r} is not a stage; use one of {', '.join(State)}")
+        if state not in set(ALL_STATES):
+            raise InvalidInput(
+                f"state: {state!r} is not a stage; use one of {', '.join(ALL_STATES)}"
+            )
         query = query.where(Case.state == state)
     return [case for case in session.exec(query) if can_see(session, actor, case)]

@@ -61,7 +61,7 @@ TRAVEL_GUARDS = ("risk_assessed", "minor_may_travel", "travel_document_valid")
 def _row(
     trigger: str,
     source: Any,
-    dest: State,
+    dest: State | InternalState,
     *conditions: str,
     before: str | None = None,
 ) -> dict[str, Any]:
@@ -146,6 +146,66 @@ TRANSITIONS: list[dict[str, Any]] = [
 TRIGGERS: list[str] = list(dict.fromkeys(row["trigger"] for row in TRANSITIONS))
 
 
+# --- the internal route: victims identified in Romania (issue 16 point 6) ------------------
+# Its own first stage and rows; from ``assessed`` assistance starts straight away (no travel).
+# Kept apart from the return route's table above, which stays as it was (README's diagram).
+class InternalState(StrEnum):
+    IDENTIFIED_IN_ROMANIA = "identified_in_romania"
+
+
+class Route(StrEnum):
+    RETURN = "return"  # identified abroad, travels home
+    INTERNAL = "internal"  # identified in Romania: no travel stages
+
+
+FIRST_STAGE: dict[str, str] = {
+    Route.RETURN: S.IDENTIFIED_ABROAD,
+    Route.INTERNAL: InternalState.IDENTIFIED_IN_ROMANIA,
+}
+INTERNAL_ACTIVE = [InternalState.IDENTIFIED_IN_ROMANIA, S.CONSENT_OBTAINED, S.ASSESSED]
+TRAVEL_TRIGGERS = frozenset({"arrange_travel", "rearrange_travel", "depart", "confirm_arrival"})
+_IN_RO = InternalState.IDENTIFIED_IN_ROMANIA
+
+INTERNAL_TRANSITIONS: list[dict[str, Any]] = [
+    _row("record_consent", _IN_RO, S.CONSENT_OBTAINED, "stage_work_done", before="store_consent"),
+    _row(
+        "start_assistance",
+        S.ASSESSED,
+        S.RECEIVED,
+        "internal_route",
+        "stage_work_done",
+        before="store_assistance_start",
+    ),
+    _row("withdraw_consent", _IN_RO, S.CONSENT_WITHDRAWN, before="stop_all_work"),
+    _row("suspend", _IN_RO, S.SUSPENDED, before="remember_stage"),
+    _row("resume", S.SUSPENDED, _IN_RO, f"returns_to_{_IN_RO}", "risk_reassessed"),
+    _row("lose_contact", _IN_RO, S.LOST_CONTACT, before="remember_stage"),
+    _row(
+        "regain_contact", S.LOST_CONTACT, _IN_RO, f"returns_to_{_IN_RO}", before="move_follow_ups"
+    ),
+]
+ALL_STATES: list[str] = [*State, *InternalState]
+ALL_TRIGGERS: list[str] = list(
+    dict.fromkeys(row["trigger"] for row in [*TRANSITIONS, *INTERNAL_TRANSITIONS])
+)
+
+
+def as_state(value: str) -> State | InternalState:
+    """A stored stage as the machine's enum member (either route's)."""
+    return InternalState(value) if value in set(InternalState) else State(value)
+
+
+def route_refusal(case: Case, trigger: str) -> str | None:
+    """Why ``trigger`` does not apply to the case's route (one line), or None when it may."""
+    if case.route == Route.INTERNAL and trigger in TRAVEL_TRIGGERS:
+        return (
+            f"cannot {trigger} case {case.case_ref}: an internal case (identified in Romania) "
+            "has no travel; once assessed, start assistance with `homeward case advance "
+            f"{case.case_ref} start_assistance`"
+        )
+    return None
+
+
 class ReturnCase:
     """Wraps a ``Case`` row for the machine: the state lives on the row, never on this object.
 
@@ -160,8 +220,8 @@ class ReturnCase:
         self.today: date = local_date(now)
 
     @property
-    def state(self) -> State:
-        return State(self.case.state)
+    def state(self) -> State | InternalState:
+        return as_state(self.case.state)
 
     @state.setter
     def state(self, value: str) -> None:
@@ -330,6 +390,16 @@ class ReturnCase:
             )
         return True
 
+    def internal_route(self, event: EventData) -> bool:
+        """Assistance starts without travel only for a case identified in Romania."""
+        if self.case.route != Route.INTERNAL:
+            raise self._refuse(
+                event,
+                "only an internal case (identified in Romania) starts assistance without travel; "
+                "a return case arranges travel (arrange_travel)",
+            )
+        return True
+
     # --- effects (rows only, in the caller's transaction) -----------------------------
     def store_consent(self, _event: EventData) -> None:
         step = self.step
@@ -375,6 +445,11 @@ class ReturnCase:
         assert isinstance(step, steps.ConfirmArrival)  # noqa: S101
         self.case.arrival_on = step.arrival_on
 
+    def store_assistance_start(self, _event: EventData) -> None:
+        """An internal case's "arrival" (the anchor of reception and follow-up due dates) is
+        the day assistance started: no one travels, the clock starts here."""
+        self.case.arrival_on = self.today
+
     def store_closure(self, _event: EventData) -> None:
         step = self.step
         assert isinstance(step, steps.Close)  # noqa: S101
@@ -410,7 +485,8 @@ class ReturnCase:
 
     def prepare_reopen(self, _event: EventData) -> None:
         arrived = self.case.arrival_on is not None
-        self.case.resume_state = S.REINTEGRATION if arrived else S.IDENTIFIED_ABROAD
+        first = FIRST_STAGE.get(self.case.route, S.IDENTIFIED_ABROAD)
+        self.case.resume_state = S.REINTEGRATION if arrived else first
         self.case.closed_at = self.case.closure_reason = self.case.closure_approved_by_id = None
 
 
@@ -444,8 +520,8 @@ def _document_problem(step: steps.ArrangeTravel, today: date) -> str | None:
 
 MACHINE = Machine(
     model=None,
-    states=State,
-    transitions=TRANSITIONS,
+    states=[*State, *InternalState],
+    transitions=[*TRANSITIONS, *INTERNAL_TRANSITIONS],
     initial=S.IDENTIFIED_ABROAD,
     auto_transitions=False,
     send_event=True,

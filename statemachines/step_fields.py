@@ -28,6 +28,7 @@ TRIGGER_LABELS: dict[str, str] = {
     "depart": "Record the departure",
     "confirm_arrival": "Confirm the arrival",
     "start_reintegration": "Start reintegration",
+    "start_assistance": "Start assistance (identified in Romania: no travel)",
     "close": "Close the case",
     "withdraw_consent": "Record that consent was withdrawn",
     "suspend": "Suspend the case",

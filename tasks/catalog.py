@@ -81,19 +81,30 @@ class ItemSpec(BaseModel):
     applies: Literal["all", "minors", "adults"] = "all"
     outcomes: tuple[str, ...] = ()
     renew_on_new_departure: bool = False  # done for the old dates: owed again (rearrange_travel)
+    # Which routes get the item: ``return`` (identified abroad) and/or ``internal`` (identified
+    # in Romania, no travel); and who owns it on the internal route when no sending mission or
+    # consulate takes part (``owner_if_minor`` still wins for a child).
+    routes: tuple[Literal["return", "internal"], ...] = ("return", "internal")
+    owner_internal: str | None = None
 
     @property
     def title_key(self) -> str:
         """The translation key for the item's title (used by notification templates)."""
         return f"item.{self.code}.title"
 
-    def applies_to(self, *, is_minor: bool) -> bool:
+    def applies_to(self, *, is_minor: bool, route: str = "return") -> bool:
         """Whether the item belongs on a case of this kind."""
+        if route not in self.routes:
+            return False
         return self.applies == "all" or (self.applies == "minors") == is_minor
 
-    def owner_role(self, *, is_minor: bool) -> str:
+    def owner_role(self, *, is_minor: bool, route: str = "return") -> str:
         """The participant role that owns the item on such a case."""
-        return self.owner_if_minor if is_minor and self.owner_if_minor else self.owner
+        if is_minor and self.owner_if_minor:
+            return self.owner_if_minor
+        if route == "internal" and self.owner_internal:
+            return self.owner_internal
+        return self.owner
 
 
 class RegainedContact(BaseModel):
@@ -116,9 +127,13 @@ class Catalog(BaseModel):
     stages: dict[str, tuple[ItemSpec, ...]]
     regained_contact: RegainedContact | None = None
 
-    def items_for(self, stage: str, *, is_minor: bool) -> list[ItemSpec]:
-        """The items a case of this kind gets on entering ``stage``."""
-        return [spec for spec in self.stages.get(stage, ()) if spec.applies_to(is_minor=is_minor)]
+    def items_for(self, stage: str, *, is_minor: bool, route: str = "return") -> list[ItemSpec]:
+        """The items a case of this kind (and route) gets on entering ``stage``."""
+        return [
+            spec
+            for spec in self.stages.get(stage, ())
+            if spec.applies_to(is_minor=is_minor, route=route)
+        ]
 
     def spec(self, code: str) -> ItemSpec:
         """The item declared under ``code`` in any stage, or an ad-hoc item's (``adhoc_<kind>``:

@@ -44,7 +44,7 @@ def anchor_time(case: Case, anchor: DueAnchor, now: datetime) -> datetime:
 def owner_for(spec: ItemSpec, case: Case, roles: dict[str, int]) -> tuple[int, str | None]:
     """Who gets a new item: the live participant in its role; else the case owner, noting the
     role when the item waits for a partner the person has not (or no longer) consented to."""
-    role = spec.owner_role(is_minor=case.is_minor)
+    role = spec.owner_role(is_minor=case.is_minor, route=case.route)
     if role == CASE_OWNER:
         return case.owner_org_id, None
     if role in roles:
@@ -73,7 +73,8 @@ def create_stage_items(
 ) -> list[ChecklistItem]:
     """Create the catalog's items for ``stage`` that the case does not already have."""
     assert case.id is not None  # noqa: S101
-    specs = load_catalog(case.process_version).items_for(stage, is_minor=case.is_minor)
+    catalog = load_catalog(case.process_version)
+    specs = catalog.items_for(stage, is_minor=case.is_minor, route=case.route)
     if not specs:
         return []  # e.g. lost contact: nothing to look up
     roles = participation.live_roles(session, case)

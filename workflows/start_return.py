@@ -45,7 +45,8 @@ def _run_name() -> str:
 async def start_return(
     case: CaseIn, assertion: str = "", request_id: str | None = None
 ) -> dict[str, Any]:
-    """Open a case in ``identified_abroad``, owned by the signed-in coordinator's organisation.
+    """Open a case in its route's first stage (``identified_abroad``, or ``identified_in_romania``
+    for ``route: internal``), owned by the signed-in coordinator's organisation.
 
     Args:
         case: case facts only: whether the person is a minor, host and destination country,

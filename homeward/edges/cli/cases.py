@@ -89,6 +89,10 @@ def case_start(
     with_: list[str] = typer.Option([], "--with", help="participant, e.g. --with ngo=adpare"),
     person: str = typer.Option(None, help="JSON file with the person's data, or - for stdin"),
     process_version: str = typer.Option(None, help="checklist catalog version (default: newest)"),
+    route: str = typer.Option(
+        "return", help="return (identified abroad) or internal (identified in Romania, no travel)"
+    ),
+    county: str = typer.Option(None, help="destination county, ISO 3166-2: RO-CJ"),
     request_id: str = request_id_option(),
 ) -> None:
     """Open a case owned by your organisation; prints its case_ref and first checklist items."""
@@ -97,6 +101,8 @@ def case_start(
             {
                 "is_minor": minor,
                 "host_country": host_country,
+                "route": route,
+                "destination_county": county,
                 "participants": parse_pairs(with_, "--with"),
                 **({"process_version": process_version} if process_version else {}),
             }

@@ -32,6 +32,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
 from pydantic import ValidationError
 
+from homeward.base.errors import InvalidInput
 from homeward.base.models import ParticipantRole
 from homeward.commands.case_page import StartedCase, StartForm, StartFormView
 from homeward.commands.signin import IssueAssertion
@@ -150,9 +151,14 @@ def start_form(request: Request, v: Viewer = Depends(deps.viewer)) -> Response:
 def case_in(v: Viewer, form: Form) -> CaseIn:
     """The form's case facts, validated as the flow will (``CaseIn``); refused in place."""
     facts: dict[str, Any] = {"is_minor": form.get("is_minor") == "on"}
-    for name in ("host_country", "destination_country"):
+    route = form.get("route", "").strip() or "return"
+    facts["route"] = route
+    # an internal case is identified and assisted in Romania: the countries are not asked
+    for name in ("host_country", "destination_country") if route == "return" else ():
         if form.get(name, "").strip():
             facts[name] = form[name].strip().upper()
+    if form.get("destination_county", "").strip():
+        facts["destination_county"] = form["destination_county"].strip().upper()
     facts["participants"] = {
         str(role): form[f"role_{role}"].strip()
         for role in ParticipantRole
@@ -162,6 +168,8 @@ def case_in(v: Viewer, form: Form) -> CaseIn:
         return CaseIn.model_validate(facts)
     except ValidationError as exc:
         raise Problem.of(first_error(exc), v.language) from None
+    except InvalidInput as exc:  # the route's own checks (an internal case stays in Romania)
+        raise Problem.of(exc, v.language) from None
 
 
 @router.post("/start")
