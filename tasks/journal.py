@@ -126,7 +126,10 @@ def visibility_for(case: Case, actor: StaffMember, shared: bool | None) -> str:
 def may_read(
     session: Session, case: Case, actor: StaffMember, row: CaseNote | CaseDocument
 ) -> bool:
-    """Whether ``actor`` may read this note's or document's text."""
+    """Whether ``actor`` may read this note's or document's text: the permission table's
+    kind and role (ANITP and the police read no free text), then the vault's rule."""
+    if not permits(session, actor, Action.READ_NOTES, case):
+        return False
     found = parties(session, case, row.visibility, row.org_id)
     return vault.may_read_text(session, case=case, actor=actor, parties=found)
 
