@@ -77,6 +77,8 @@ def test_refusals_show_in_place_and_change_nothing(staff: Staff, monkeypatch) ->
     files = {"file": ("a.pdf", PDF, "application/pdf")}
     forged = staff.client.post(action, data={"csrf": "x", "kind": "other"}, files=files)
     assert forged.status_code == 403
+    fields = form(staff.get(f"/cases/{ref}/journal").text, action)
+    assert staff.post(action, {**fields, "kind": "other"}).status_code == 403  # not multipart
     assert _without_audit() == before  # the page shown again audits its reads, nothing else
 
 

@@ -143,6 +143,8 @@ async def _capped(request: Request, cap: int) -> AsyncGenerator[bytes, None]:
 async def _upload_form(request: Request, v: Viewer) -> FormData:
     """The upload form, CSRF-checked as ``deps.checked_form`` checks the others."""
     limit = get_settings().document_max_bytes
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise CsrfRefused  # not the upload form our page sends
     try:
         data = await _InMemory(request, limit + _OVERHEAD).parse()
     except MultiPartException:
