@@ -293,3 +293,28 @@ def test_the_canary_never_shows_in_the_clear(ref, clock, tmp_path, capsys, monke
         for file in (database, database.with_name(database.name + "-wal")):
             if file.exists():
                 assert _leaks(file.read_bytes()) == [], file.name
+
+
+def test_a_document_is_bound_to_its_row_and_a_retried_note_is_added_once(
+    ref, clock, capsys, monkeypatch
+):
+    from homeward.crypt import crypto
+    from homeward.crypt.crypto import DecryptionFailed
+    from homeward.protection import vault
+
+    as_(f.COORD, cmd.AddDocument(ref, "other", "a.pdf", PDF, None), clock)
+    with f.admin_read() as s:
+        (doc,) = s.exec(select(CaseDocument)).all()
+        case = s.get(Case, doc.case_id)
+        assert case is not None and doc.content is not None and doc.id is not None
+        key = vault.case_key(s, case)
+    where = {"table": "case_document", "column": "content"}
+    assert crypto.decrypt_bytes(key, doc.content, row_id=doc.id, **where) == PDF
+    with pytest.raises(DecryptionFailed):
+        crypto.decrypt_bytes(key, doc.content, row_id=doc.id + 1, **where)
+
+    argv = ["journal", "add", ref, "--text", "once only", "--request-id", "retry-note-0001"]
+    first, again = (cli(capsys, monkeypatch, f.COORD, *argv) for _ in range(2))
+    assert first.code == again.code == 0 and first.out == again.out
+    with f.admin_read() as s:
+        assert len(s.exec(select(CaseNote)).all()) == 1
