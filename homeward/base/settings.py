@@ -152,6 +152,14 @@ class Settings(BaseSettings):
         default=30, ge=1, le=24 * 60, description="a web session ends after this long unused"
     )
 
+    # The case journal's documents (``tasks.journal``): stored encrypted in the database.
+    document_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=100 * 1024 * 1024,
+        description="largest document a case may attach, in bytes (default 10 MB)",
+    )
+
     # Prefect flows (workflows/): human approvals inside a paused run.
     approval_timeout_seconds: int = Field(
         default=7 * 86_400, ge=1, description="how long a paused flow waits for a supervisor"

@@ -79,6 +79,26 @@ def decrypt_field(key: bytes, stored: str, *, table: str, column: str, row_id: i
         ) from None
 
 
+def encrypt_bytes(key: bytes, value: bytes, *, table: str, column: str, row_id: int) -> bytes:
+    """``encrypt_field`` for bytes (a document's content): ``hw1:`` + nonce || ciphertext+tag,
+    bound to ``table.column`` of row ``row_id`` the same way."""
+    return PREFIX.encode() + seal(key, value, _aad(table, column, row_id))
+
+
+def decrypt_bytes(key: bytes, stored: bytes, *, table: str, column: str, row_id: int) -> bytes:
+    """Decrypt bytes stored by ``encrypt_bytes`` in exactly that table, column and row."""
+    head = PREFIX.encode()
+    if not stored.startswith(head):
+        raise DecryptionFailed(f"{table}.{column} of row {row_id} is not an encrypted value")
+    try:
+        return unseal(key, stored[len(head) :], _aad(table, column, row_id))
+    except DecryptionFailed:
+        raise DecryptionFailed(
+            f"{table}.{column} of row {row_id} could not be decrypted "
+            "(moved from another row or column, tampered with, or its case key was destroyed)"
+        ) from None
+
+
 def wrap_key(master: bytes, data_key: bytes, *, case_id: int) -> bytes:
     """Encrypt a case's data key under a master key, bound to the case id."""
     return seal(master, data_key, f"homeward:case-key:{case_id}".encode())
