@@ -36,7 +36,7 @@ class VisitRecorded:
     case_ref: str
     item_id: int | None
     item_code: str | None
-    composite: float | None
+    composite: str | None  # "0.72": a kept request result holds codes, ids and text only
     sustainable: bool | None
     safety_concern: bool
 
@@ -92,7 +92,7 @@ class RecordVisit(Command[VisitRecorded]):
             case.case_ref,
             visit.item_id,
             item.code if item else None,
-            visit.composite_score,
+            None if visit.composite_score is None else f"{visit.composite_score:.2f}",
             scores.sustainable,
             visit.safety_concern,
         )

@@ -169,7 +169,7 @@ def test_a_visit_records_the_visiting_organisations_earliest_follow_up_done(
     assert done.item_code == "follow_up_2w" and done.item_id == before["follow_up_2w"].id
     assert after["follow_up_2w"].status == ItemStatus.DONE
     assert after["follow_up_1m"].status == ItemStatus.OPEN
-    assert done.composite == 1 and done.sustainable is True and not done.safety_concern
+    assert done.composite == "1.00" and done.sustainable is True and not done.safety_concern
     visit = _visit(done.visit_id)
     assert (visit.economic_score, visit.social_score, visit.psychosocial_score) == (1, 1, 1)
     assert _plain(visit, "attended") == f"{CANARY} and her sister"

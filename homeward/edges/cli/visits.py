@@ -108,7 +108,7 @@ def visit_record(
     console.print(f"visit {done.visit_id} recorded on case {done.case_ref}{what}")
     if done.composite is not None:
         verdict = "sustainable" if done.sustainable else "not yet sustainable"
-        console.print(f"sustainability score {done.composite:.2f} ({verdict})")
+        console.print(f"sustainability score {done.composite} ({verdict})")
     if done.safety_concern:
         console.print(
             "SAFETY CONCERN reported: consider suspending the case: "
