@@ -5,6 +5,7 @@ and the canary kept out of every row."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -286,8 +287,13 @@ def test_a_visit_without_an_open_item_stands_alone(arrived: str, clock: Simulate
     assert len(_as(f.COORD, ListVisits(arrived), clock).visits) == 5
 
 
-def test_the_canary_stays_out_of_every_row(arrived: str, clock: SimulatedClock) -> None:
+def test_the_canary_stays_out_of_every_row_and_log(
+    arrived: str, clock: SimulatedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     _record(arrived, clock, safety_concern=True, safety_note=f"{CANARY} was threatened")
+    _as(f.COORD, ListVisits(arrived), clock)
+    logged = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records)
     with get_engine().connect() as conn, system_scope(conn):
         rows = "\n".join(
             repr(row)
@@ -297,4 +303,5 @@ def test_the_canary_stays_out_of_every_row(arrived: str, clock: SimulatedClock) 
     for secret in ("Zenobia", "Canarycanary", "tailoring", "threatened", "her sister"):
         for form in forms(secret):
             assert form.decode() not in rows, (secret, form)
+            assert form.decode() not in logged, (secret, form)
     assert "food_security" not in rows and "very_satisfied" not in rows  # the answers, too
