@@ -24,6 +24,7 @@ from homeward.reporting.dimensions import DIMENSIONS
 from homeward.reporting.facts import CaseFacts, Period, load_facts, scope_case_ids
 from homeward.reporting.indicators import CLOSURE_REASONS, INDICATORS, STAGE_ORDER
 from homeward.reporting.suppression import Grid, check_safe, suppress
+from homeward.reporting.sustainability import sustainability_report
 from homeward.reporting.tables import Label, Report, Table, breakdown, fixed_total, legend, two_way
 
 Builder = Callable[[Session, list[CaseFacts], Period, Programme | None, int, datetime], Report]
@@ -274,4 +275,5 @@ BUILDERS: dict[str, Builder] = {
     "stages": stages_report,
     "overdue": overdue_report,
     "closures": closures_report,
+    "sustainability": sustainability_report,  # issue 16: scores at 3 and 6 months
 }
