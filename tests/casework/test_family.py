@@ -127,7 +127,7 @@ def test_a_minor_primary_keeps_its_own_rules_next_to_a_sibling(cli, clock):
     f.complete_stage(ref, clock)
     # the sibling's escort is not done: the primary's being done does not count for it
     escort = [i for i in child_items(ref) if i.code == "escort_arranged"][0]
-    with write_session() as s:
+    with write_session() as s, system_scope(s):
         s.get(ChecklistItem, escort.id).status = ItemStatus.OPEN  # type: ignore[union-attr]
     with pytest.raises(Refused, match="child 1 \\(a minor\\) cannot travel without an escort"):
         f.advance(ref, "arrange_travel", clock)
