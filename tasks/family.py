@@ -179,7 +179,9 @@ class Member:
     shown: dict[str, str | None]
 
 
-def list_people(session: Session, *, case: Case, actor: StaffMember, now: datetime) -> list[Member]:
+def list_people(
+    session: Session, *, case: Case, actor: StaffMember, now: datetime, names: bool = True
+) -> list[Member]:
     """The case's family members (removed ones too, marked); names only to readers allowed by
     the vault's rules (each read audited), relation and minor flag to the others."""
     rows = list(
@@ -188,7 +190,9 @@ def list_people(session: Session, *, case: Case, actor: StaffMember, now: dateti
         )
     )
     labels = person_labels(session, case)
-    shown = vault.read_dependants(session, case=case, rows=rows, actor=actor, now=now)
+    shown = (
+        vault.read_dependants(session, case=case, rows=rows, actor=actor, now=now) if names else {}
+    )
     return [
         Member(row, labels[row.id], shown.get(row.id, {})) for row in rows if row.id is not None
     ]

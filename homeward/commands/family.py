@@ -82,14 +82,18 @@ class PersonLine:
 
 @dataclass(frozen=True)
 class ListPeople(OneCase, Command[list[PersonLine]]):
-    """The family members of a case; reading their names is audited, so it writes."""
+    """The family members of a case; reading their names is audited, so it writes.
+    ``names`` False: relation, number and minor flag only, nothing decrypted."""
 
     ref: str
+    names: bool = True
     name = "case people"
 
     def execute(self, ctx: Context) -> list[PersonLine]:
         case = get_case(ctx.session, case_ref=self.ref, actor=ctx.staff)
-        members = family.list_people(ctx.session, case=case, actor=ctx.staff, now=ctx.now)
+        members = family.list_people(
+            ctx.session, case=case, actor=ctx.staff, now=ctx.now, names=self.names
+        )
         return [
             PersonLine(
                 m.person.id or 0,
