@@ -4,6 +4,8 @@ with ``HOMEWARD_TEST_DB=postgres``)."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlmodel import select
 
@@ -221,7 +223,17 @@ def test_only_the_owners_staff_add_or_remove_people(cli, clock):
     assert "removed" in listed.out and "Quintessa" not in listed.out
 
 
-def test_dependant_names_leave_no_plaintext_trace(cli, clock):
+def test_a_retried_add_with_its_request_key_adds_once(cli, clock):
+    ref = f.open_case(clock)
+    first = add_child(cli, ref, "--request-id", "family-add-0001")
+    again = add_child(cli, ref, "--request-id", "family-add-0001")
+    assert first.code == again.code == 0 and first.out == again.out
+    with f.admin_read() as s:
+        assert len(list(s.exec(select(CasePerson)))) == 1
+
+
+def test_dependant_names_leave_no_plaintext_trace(cli, clock, caplog):
+    caplog.set_level(logging.DEBUG)
     secret = "Quintessa"
     ref = f.open_case(clock)
     assert add_child(cli, ref).code == 0
@@ -236,6 +248,6 @@ def test_dependant_names_leave_no_plaintext_trace(cli, clock):
             ["case", "find", "--name", "Quintessa Kidcanary"],
         )
     )
-    blob = (printed + repr(f.db_snapshot())).encode()
+    blob = (printed + repr(f.db_snapshot()) + caplog.text).encode()
     for leak in {*forms(secret), *forms("Kidcanary")}:
         assert leak not in blob, f"{leak!r} leaked"
