@@ -22,7 +22,7 @@ from homeward.protection import consent
 from homeward.protection.permissions import Action, ensure, permits
 from homeward.records.directory import get_staff
 from statemachines import closure_requests, steps
-from tasks import checklist, checklist_changes, moves, transfers
+from tasks import checklist, checklist_changes, family, moves, transfers
 
 EMERGENCY_DOC_MAX_DAYS = 30
 
@@ -260,8 +260,9 @@ class ReturnCase:
         return True
 
     def minor_may_travel(self, event: EventData) -> bool:
-        if not self.case.is_minor:
-            return True
+        """A minor travels only with DGASPC notified, a best-interests assessment finding return
+        in the child's interest and an escort; in a family case, for each travelling child too
+        (named by relation and number, never by name)."""
         needed = {
             "best-interests assessment finding return in the child's interest": (
                 "best_interests_assessment",
@@ -270,19 +271,50 @@ class ReturnCase:
             "DGASPC notified": ("dgaspc_notified", None),
             "an escort arranged": ("escort_arranged", None),
         }
-        missing = [
-            label
-            for label, (code, outcome) in needed.items()
-            if not checklist.item_is_done(self.session, self.case, code, outcome)
-        ]
-        if missing:
-            raise self._refuse(
-                event,
-                "a minor cannot travel without "
-                + "; ".join(missing)
-                + (self._referral_way_out() if _bia_negative(self.session, self.case) else ""),
-            )
+        if self.case.is_minor:
+            missing = [
+                label
+                for label, (code, outcome) in needed.items()
+                if not checklist.item_is_done(self.session, self.case, code, outcome)
+            ]
+            if missing:
+                raise self._refuse(
+                    event,
+                    "a minor cannot travel without "
+                    + "; ".join(missing)
+                    + (self._referral_way_out() if _bia_negative(self.session, self.case) else ""),
+                )
+        labels = family.person_labels(self.session, self.case)
+        for child in checklist.minor_dependants(self.session, self.case):
+            assert child.id is not None  # noqa: S101
+            missing = [
+                label
+                for label, (code, outcome) in needed.items()
+                if not checklist.item_is_done(self.session, self.case, code, outcome, child.id)
+            ]
+            if missing:
+                negative = checklist.item_is_done(
+                    self.session,
+                    self.case,
+                    "best_interests_assessment",
+                    "return_not_in_interest",
+                    child.id,
+                )
+                raise self._refuse(
+                    event,
+                    f"{labels[child.id]} (a minor) cannot travel without "
+                    + "; ".join(missing)
+                    + (self._child_way_out(child.id, labels[child.id]) if negative else ""),
+                )
         return True
+
+    def _child_way_out(self, person_id: int, label: str) -> str:
+        return (
+            f"; the best-interests assessment found return not in {label}'s interest: refer the "
+            "child to the host country's child protection and remove the child from the "
+            f"travelling group with `homeward case remove-person {self.case.case_ref} "
+            f"{person_id} --reason not_travelling`, or close the case as a referral"
+        )
 
     def _referral_way_out(self) -> str:
         return (

@@ -7,6 +7,7 @@ Leaving a stage needs its blocking items done or skipped with a reason; that che
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -14,6 +15,7 @@ from homeward.base.clock import local_noon
 from homeward.base.errors import InvalidInput, Refused
 from homeward.base.models import (
     Case,
+    CasePerson,
     ChecklistItem,
     Handoff,
     HandoffStatus,
@@ -41,20 +43,31 @@ def anchor_time(case: Case, anchor: DueAnchor, now: datetime) -> datetime:
     return now
 
 
-def owner_for(spec: ItemSpec, case: Case, roles: dict[str, int]) -> tuple[int, str | None]:
+def owner_for(
+    spec: ItemSpec, case: Case, roles: dict[str, int], *, is_minor: bool | None = None
+) -> tuple[int, str | None]:
     """Who gets a new item: the live participant in its role; else the case owner, noting the
+<<<<<<< HEAD
     role when the item waits for a partner the person has not (or no longer) consented to."""
     role = spec.owner_role(is_minor=case.is_minor, route=case.route)
+=======
+    role when the item waits for a partner the person has not (or no longer) consented to.
+    ``is_minor``: whom the item is about (default: the case's primary person)."""
+    minor = case.is_minor if is_minor is None else is_minor
+    role = spec.owner_role(is_minor=minor)
+>>>>>>> i16-family
     if role == CASE_OWNER:
         return case.owner_org_id, None
     if role in roles:
         return roles[role], None
-    if participation.needs_consent(role, is_minor=case.is_minor):
+    if participation.needs_consent(role, is_minor=minor):
         return case.owner_org_id, role  # partner needed
     return case.owner_org_id, None  # unfilled role: the case owner hands it on
 
 
-def _existing_codes(session: Session, case: Case, stage: str) -> set[str]:
+def _existing_codes(
+    session: Session, case: Case, stage: str, person_id: int | None = None
+) -> set[str]:
     statuses = (
         [ItemStatus.OPEN]
         if stage in REPEATING_STAGES
@@ -64,8 +77,16 @@ def _existing_codes(session: Session, case: Case, stage: str) -> set[str]:
         ChecklistItem.case_id == case.id,
         ChecklistItem.stage == stage,
         col(ChecklistItem.status).in_(statuses),
+        _about(person_id),
     )
     return set(session.exec(query))
+
+
+def _about(person_id: int | None) -> Any:
+    """Items about the primary person (``None``) or about one family member."""
+    if person_id is None:
+        return col(ChecklistItem.person_id).is_(None)
+    return ChecklistItem.person_id == person_id
 
 
 def create_stage_items(
@@ -98,8 +119,74 @@ def create_stage_items(
         session.add(item)
         created.append(item)
     session.flush()
+    for child in minor_dependants(session, case):
+        assert child.id is not None  # noqa: S101
+        created += create_person_items(session, case=case, person_id=child.id, stage=stage, now=now)
     participation.fill_waiting_roles(session, case=case, actor=None, now=now)
     return created
+
+
+def minor_dependants(session: Session, case: Case) -> list[CasePerson]:
+    """The case's family members who are minors and not removed, in the order they were added."""
+    query = select(CasePerson).where(
+        CasePerson.case_id == case.id,
+        CasePerson.is_minor == True,  # noqa: E712 (SQL expression)
+        col(CasePerson.removed_at).is_(None),
+    )
+    return list(session.exec(query.order_by(col(CasePerson.id))))
+
+
+def create_person_items(
+    session: Session, *, case: Case, person_id: int, stage: str, now: datetime
+) -> list[ChecklistItem]:
+    """Create the minors-only items of ``stage`` for a child of a family case (``person_id``),
+    owned as the catalog says for minors, unless that child already has them."""
+    assert case.id is not None  # noqa: S101
+    specs = [
+        spec
+        for spec in load_catalog(case.process_version).items_for(stage, is_minor=True)
+        if spec.applies == "minors"
+    ]
+    if not specs:
+        return []
+    roles = participation.live_roles(session, case)
+    existing = _existing_codes(session, case, stage, person_id)
+    created = []
+    for spec in specs:
+        if spec.code in existing:
+            continue
+        owner, waits_for = owner_for(spec, case, roles, is_minor=True)
+        item = ChecklistItem(
+            case_id=case.id,
+            stage=stage,
+            code=spec.code,
+            title_key=spec.title_key,
+            owner_org_id=owner,
+            partner_needed=waits_for,
+            due_at=spec.due.apply(anchor_time(case, spec.due.anchor, now)),
+            blocking=spec.blocking,
+            created_at=now,
+            person_id=person_id,
+        )
+        session.add(item)
+        created.append(item)
+    session.flush()
+    return created
+
+
+def cancel_person_items(session: Session, *, case: Case, person_id: int, now: datetime) -> int:
+    """Cancel the open items about a family member who left the case; how many."""
+    query = select(ChecklistItem).where(
+        ChecklistItem.case_id == case.id,
+        ChecklistItem.person_id == person_id,
+        ChecklistItem.status == ItemStatus.OPEN,
+    )
+    items = list(session.exec(query))
+    for item in items:
+        item.status, item.completed_at = ItemStatus.CANCELLED, now
+        _revoke_pending_handoffs(session, item, None, now)
+    session.flush()
+    return len(items)
 
 
 def open_blocking_items(session: Session, case: Case, stage: str) -> list[ChecklistItem]:
@@ -113,19 +200,29 @@ def open_blocking_items(session: Session, case: Case, stage: str) -> list[Checkl
     return list(session.exec(query.order_by(col(ChecklistItem.id))))
 
 
-def latest_item(session: Session, case: Case, code: str) -> ChecklistItem | None:
-    """The most recent item with ``code`` on ``case`` that was not cancelled."""
+def latest_item(
+    session: Session, case: Case, code: str, person_id: int | None = None
+) -> ChecklistItem | None:
+    """The most recent item with ``code`` on ``case`` that was not cancelled, about the
+    primary person (or, with ``person_id``, about that family member)."""
     query = select(ChecklistItem).where(
         ChecklistItem.case_id == case.id,
         ChecklistItem.code == code,
         ChecklistItem.status != ItemStatus.CANCELLED,
+        _about(person_id),
     )
     return session.exec(query.order_by(col(ChecklistItem.id).desc())).first()
 
 
-def item_is_done(session: Session, case: Case, code: str, outcome: str | None = None) -> bool:
+def item_is_done(
+    session: Session,
+    case: Case,
+    code: str,
+    outcome: str | None = None,
+    person_id: int | None = None,
+) -> bool:
     """Whether the latest ``code`` item is done (with ``outcome``, when given)."""
-    item = latest_item(session, case, code)
+    item = latest_item(session, case, code, person_id)
     if item is None or item.status != ItemStatus.DONE:
         return False
     return outcome is None or item.outcome == outcome

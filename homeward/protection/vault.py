@@ -20,6 +20,7 @@ from homeward.base.models import (
     Case,
     CaseKey,
     CaseParticipant,
+    CasePerson,
     Organisation,
     ParticipantStatus,
     StaffMember,
@@ -156,6 +157,7 @@ def store_person(
     row.match_index = crypto.blind_index(
         index_key, person.given_name, person.family_name, values["birth_date"]
     )
+    row.name_index = name_token(f"{person.given_name} {person.family_name}")
     session.add(row)
     session.flush()
     audit(
@@ -343,3 +345,198 @@ def find_possible_duplicates(session: Session, person: PersonIn, *, owner_org_id
         .order_by(col(Case.id))
     )
     return list(session.exec(query))
+
+
+# --- the other people of a family case (issue 16) ------------------------------------------
+# A dependant's identity fields: read by the same parts as the primary person's same fields.
+DEPENDANT_FIELDS = ("given_name", "family_name", "birth_date", "sex")
+RELATIONS = ("child", "partner", "parent", "sibling", "other")
+
+
+class DependantIn(BaseModel):
+    """Another person of the case (a child, a partner): stored only encrypted in ``CasePerson``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    relation: str = Field(pattern=rf"^({'|'.join(RELATIONS)})$")
+    given_name: str = Field(min_length=1, max_length=200)
+    family_name: str = Field(min_length=1, max_length=200)
+    birth_date: date | None = None
+    sex: str | None = Field(default=None, pattern=rf"^({'|'.join(SEXES)})$")
+
+
+def name_token(full_name: str) -> str:
+    """The keyed name-only blind index of a full name ("Given Family"): case-, accent- and
+    space-insensitive, never reversible without the keyring's index key."""
+    return crypto.blind_index(load_keyring().index, "name", full_name)
+
+
+def store_dependant(
+    session: Session,
+    *,
+    case: Case,
+    person: DependantIn,
+    is_minor: bool,
+    actor: StaffMember | None,
+    now: datetime,
+) -> CasePerson:
+    """Encrypt and store a new dependant of ``case`` (the owner's staff, as the primary person)."""
+    assert case.id is not None  # noqa: S101
+    if actor is not None:
+        ensure(session, actor, Action.ENTER_PERSON, case)
+    key = ensure_case_key(session, case, now)
+    row = CasePerson(case_id=case.id, relation=person.relation, is_minor=is_minor, created_at=now)
+    session.add(row)
+    session.flush()
+    assert row.id is not None  # noqa: S101
+    values = person.model_dump(mode="json")
+    for field in DEPENDANT_FIELDS:
+        value = values[field]
+        encrypted = (
+            None
+            if value is None
+            else crypto.encrypt_field(
+                key, str(value), table="case_person", column=field, row_id=row.id
+            )
+        )
+        setattr(row, field, encrypted)
+    row.match_index = crypto.blind_index(
+        load_keyring().index, person.given_name, person.family_name, values["birth_date"]
+    )
+    row.name_index = name_token(f"{person.given_name} {person.family_name}")
+    session.add(row)
+    session.flush()
+    audit(
+        session,
+        actor=actor,
+        action="personal_write",
+        case_ref=case.case_ref,
+        at=now,
+        fields=[f"case_person.{f}" for f in DEPENDANT_FIELDS if values[f] is not None],
+    )
+    return row
+
+
+def wipe_dependant(session: Session, *, row: CasePerson, now: datetime) -> None:
+    """Remove a dependant softly: the row stays (relation, minor flag, when), names go."""
+    for field in DEPENDANT_FIELDS:
+        setattr(row, field, None)
+    row.match_index = row.name_index = None
+    row.removed_at = now
+    session.add(row)
+    session.flush()
+
+
+def read_dependants(
+    session: Session, *, case: Case, rows: list[CasePerson], actor: StaffMember, now: datetime
+) -> dict[int, dict[str, str | None]]:
+    """Decrypt the dependants' fields ``actor`` may read (the primary person's rules); the read
+    is audited once. Nobody allowed: an empty answer, no audit line, nothing decrypted."""
+    fields = readable_fields(session, case, actor) & frozenset(DEPENDANT_FIELDS)
+    live = [r for r in rows if r.removed_at is None and r.id is not None]
+    if not fields or not live:
+        return {}
+    key = case_key(session, case)
+    shown: dict[int, dict[str, str | None]] = {}
+    for row in live:
+        assert row.id is not None  # noqa: S101
+        seals.check_row(session, "case_person", row.id)
+        shown[row.id] = {
+            field: crypto.decrypt_field(
+                key, stored, table="case_person", column=field, row_id=row.id
+            )
+            for field in DEPENDANT_FIELDS
+            if field in fields and (stored := getattr(row, field)) is not None
+        }
+    audit(
+        session,
+        actor=actor,
+        action="personal_read",
+        case_ref=case.case_ref,
+        at=now,
+        fields=sorted(f"case_person.{f}" for f in fields),
+    )
+    return shown
+
+
+def dependant_duplicates(
+    session: Session, *, given_name: str, family_name: str, birth: str | None, owner_org_id: int
+) -> list[str]:
+    """The owner's own cases whose primary person or a live dependant has the same name and
+    birth date (``find_possible_duplicates``' rule: only the owner's own cases)."""
+    token = crypto.blind_index(load_keyring().index, given_name, family_name, birth)
+    primary = select(Case.case_ref, Case.id).join(
+        Beneficiary, col(Beneficiary.case_id) == col(Case.id)
+    )
+    primary = primary.where(Beneficiary.match_index == token, Case.owner_org_id == owner_org_id)
+    others = select(Case.case_ref, Case.id).join(
+        CasePerson, col(CasePerson.case_id) == col(Case.id)
+    )
+    others = others.where(
+        CasePerson.match_index == token,
+        col(CasePerson.removed_at).is_(None),
+        Case.owner_org_id == owner_org_id,
+    )
+    found = {case_id: ref for ref, case_id in [*session.exec(primary), *session.exec(others)]}
+    return [found[case_id] for case_id in sorted(found)]
+
+
+def cases_named(session: Session, full_name: str) -> list[tuple[int, str, int | None]]:
+    """Rows whose person's full name has the token of ``full_name``: (case id, "primary" or the
+    dependant's relation, the dependant's id). No decryption; row security (PostgreSQL) already
+    narrows it; the caller keeps only what the searcher may see and read."""
+    token = name_token(full_name)
+    primary = select(Beneficiary.case_id).where(Beneficiary.name_index == token)
+    others = select(CasePerson.case_id, CasePerson.relation, CasePerson.id).where(
+        CasePerson.name_index == token, col(CasePerson.removed_at).is_(None)
+    )
+    found: list[tuple[int, str, int | None]] = [
+        (cid, "primary", None) for cid in session.exec(primary)
+    ]
+    found += [(cid, rel, pid) for cid, rel, pid in session.exec(others)]
+    return found
+
+
+def reindex_names(session: Session, *, now: datetime) -> int:
+    """Write the name index of every stored person that lacks it (rows stored before it
+    existed): decrypt the names, as the system, in this transaction. Audited (counts only)."""
+    done = 0
+    with system_scope(session):
+        primary = select(Beneficiary, CaseKey).join(
+            CaseKey, col(CaseKey.case_id) == col(Beneficiary.case_id)
+        )
+        primary = primary.where(
+            col(Beneficiary.name_index).is_(None),
+            col(Beneficiary.given_name).is_not(None),
+            col(CaseKey.wrapped).is_not(None),
+        )
+        for row, key_row in session.exec(primary):
+            _reindex(session, "beneficiary", row, key_row)
+            done += 1
+        others = select(CasePerson, CaseKey).join(
+            CaseKey, col(CaseKey.case_id) == col(CasePerson.case_id)
+        )
+        others = others.where(
+            col(CasePerson.name_index).is_(None),
+            col(CasePerson.given_name).is_not(None),
+            col(CaseKey.wrapped).is_not(None),
+        )
+        for person, key_row in session.exec(others):
+            _reindex(session, "case_person", person, key_row)
+            done += 1
+        session.flush()
+    audit(session, actor=None, action="reindex_names", at=now, fields=["name_index"])
+    return done
+
+
+def _reindex(session: Session, table: str, row: Beneficiary | CasePerson, key_row: CaseKey) -> None:
+    assert row.id is not None and key_row.wrapped is not None  # noqa: S101
+    master = load_keyring().master(key_row.master_key_id)
+    key = crypto.unwrap_key(master, key_row.wrapped, case_id=key_row.case_id)
+    names = [
+        crypto.decrypt_field(key, stored, table=table, column=field, row_id=row.id)
+        for field in ("given_name", "family_name")
+        if (stored := getattr(row, field)) is not None
+    ]
+    row.name_index = name_token(" ".join(names))
+    session.add(row)

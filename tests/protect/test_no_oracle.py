@@ -11,6 +11,9 @@ the engine reads them and must deny them in the same words.
 
 from __future__ import annotations
 
+from homeward.commands import family
+from homeward.protection.vault import DependantIn
+
 import json
 import re
 from collections.abc import Callable
@@ -148,6 +151,11 @@ ITEM_PROBES: dict[str, Probe] = {
     "items reject": lambda i, _me, _c: handoffs.RejectHandoff(i, "not ours"),
 }
 REF_PROBES: dict[str, Probe] = {
+    "case add-person": lambda r, _me, _c: family.AddPerson(
+        r, DependantIn(relation="partner", given_name="A", family_name="B")
+    ),
+    "case people": lambda r, _me, _c: family.ListPeople(r),
+    "case remove-person": lambda r, _me, _c: family.RemovePerson(r, 1, "other"),
     "case show": lambda r, _me, _c: case_views.ShowCase(r),
     "case page": lambda r, _me, _c: case_page.CasePage(r),
     "case show --personal": lambda r, _me, _c: case_views.ShowCasePersonal(r),
