@@ -47,15 +47,10 @@ def owner_for(
     spec: ItemSpec, case: Case, roles: dict[str, int], *, is_minor: bool | None = None
 ) -> tuple[int, str | None]:
     """Who gets a new item: the live participant in its role; else the case owner, noting the
-<<<<<<< HEAD
-    role when the item waits for a partner the person has not (or no longer) consented to."""
-    role = spec.owner_role(is_minor=case.is_minor, route=case.route)
-=======
     role when the item waits for a partner the person has not (or no longer) consented to.
     ``is_minor``: whom the item is about (default: the case's primary person)."""
     minor = case.is_minor if is_minor is None else is_minor
-    role = spec.owner_role(is_minor=minor)
->>>>>>> i16-family
+    role = spec.owner_role(is_minor=minor, route=case.route)
     if role == CASE_OWNER:
         return case.owner_org_id, None
     if role in roles:
