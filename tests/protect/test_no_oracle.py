@@ -11,9 +11,6 @@ the engine reads them and must deny them in the same words.
 
 from __future__ import annotations
 
-from homeward.commands import family
-from homeward.protection.vault import DependantIn
-
 import json
 import re
 from collections.abc import Callable
@@ -35,6 +32,7 @@ from homeward.commands import (
     closure_runs,
     closures,
     consent,
+    family,
     handoffs,
     items,
 )
@@ -43,7 +41,7 @@ from homeward.commands.runner import Command, run
 from homeward.edges.cli.common import state
 from homeward.protection.access import case_org_ids
 from homeward.protection.consent import ConsentIn
-from homeward.protection.vault import PersonIn
+from homeward.protection.vault import DependantIn, PersonIn
 from homeward.records.directory import OrganisationIn, StaffIn, add_org, add_staff, validate
 from homeward.reporting.programmes import ProgrammeIn
 from statemachines.steps import ClosureReason, ClosureRejection
