@@ -110,7 +110,10 @@ RULES: dict[Action, Rule] = {
         "review a risk assessment (not one they recorded)", R.OWNER, CASEWORK_KINDS, frozenset({S})
     ),
     Action.KEEP_SERVICES: Rule(
-        "keep its offers in the service directory", R.OWN_ORG, CASEWORK_KINDS, frozenset({C, S, A})
+        "keep its offers in the service directory (platform_admin: any organisation's)",
+        R.OWN_ORG,
+        ALL_KINDS,
+        frozenset({C, S, A, P}),
     ),
 }
 ITEM_VERBS = {

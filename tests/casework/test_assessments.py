@@ -211,6 +211,10 @@ def test_answers_are_encrypted_and_shown_to_the_owner_only(
         clock=clock,
     )
     assert done.needs == "medical"
+    assert cmd.RecordAssessment(ref, "needs", {"skills": CANARY_NOTE}).args() == {
+        "ref": ref,
+        "kind": "needs",
+    }  # a request key's fingerprint never covers the answers
     rows = repr(f.db_snapshot()).encode()
     assert_clean(rows, "the database")
     shown = run(cmd.ShowAssessment(done.assessment_id), as_(f.COORD, clock), clock=clock)
