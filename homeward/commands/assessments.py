@@ -117,6 +117,7 @@ class AssessmentLine:
     needs: list[str]
     assessed_on: date
     assessed_by: str
+    assessed_by_id: int
     review: str | None
     reviewed_by: str | None
     reviewed_at: datetime | None
@@ -153,6 +154,7 @@ def _line(session: Session, row: Assessment) -> AssessmentLine:
         list(row.needs),
         row.assessed_on,
         email(row.assessed_by_id) or "?",
+        row.assessed_by_id,
         row.review,
         email(row.reviewed_by_id),
         row.reviewed_at,
