@@ -319,3 +319,17 @@ def assessments_of(ref: str) -> list[int]:
             __import__("sqlmodel").select(Assessment).where(Assessment.case_id == case.id)
         ).all()
         return [row.id for row in rows if row.id is not None]
+
+
+def test_while_suspended_it_records_the_reassessment_and_the_case_resumes(
+    db_url: str, clock: SimulatedClock
+) -> None:
+    f.seed()
+    ref = f.open_case(clock)
+    f.drive_to(ref, "reintegration", clock)
+    f.advance(ref, "suspend", clock)
+    with pytest.raises(Refused, match="risk_reassessment"):
+        f.advance(ref, "resume", clock)
+    done = run(cmd.RecordAssessment(ref, "risk", LOW), as_(f.COORD, clock), clock=clock)
+    assert (done.level, done.item_done) == ("low", "risk_reassessment")
+    assert f.advance(ref, "resume", clock).state == "reintegration"
