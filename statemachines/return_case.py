@@ -55,7 +55,12 @@ OPEN_STATES = [*ACTIVE, S.SUSPENDED, S.LOST_CONTACT]
 CLOSABLE = [S.REINTEGRATION, S.CONSENT_WITHDRAWN, S.SUSPENDED, S.LOST_CONTACT]
 # Before travel, a minor's case closes only as a referral: return not in the child's interest.
 REFERRABLE = [S.CONSENT_OBTAINED, S.ASSESSED]
-TRAVEL_GUARDS = ("risk_assessed", "minor_may_travel", "travel_document_valid")
+TRAVEL_GUARDS = (
+    "risk_assessed",
+    "high_risk_reviewed",
+    "minor_may_travel",
+    "travel_document_valid",
+)
 
 
 def _row(
@@ -257,6 +262,15 @@ class ReturnCase:
                 "the risk assessment is not done; record risk_assessment "
                 "first (skipping it does not count)",
             )
+        return True
+
+    def high_risk_reviewed(self, event: EventData) -> bool:
+        """A high risk (structured assessments) travels only after a supervisor's review."""
+        from tasks import assessments  # noqa: PLC0415 (kept to this guard: one owner per part)
+
+        why = assessments.travel_refusal(self.session, self.case)
+        if why:
+            raise self._refuse(event, why)
         return True
 
     def minor_may_travel(self, event: EventData) -> bool:

@@ -41,6 +41,8 @@ class Action(StrEnum):
     EXPORT_CASES = "export_cases"
     MANAGE_STAFF = "manage_staff"
     MANAGE_DIRECTORY = "manage_directory"
+    REVIEW_RISK = "review_risk"
+    KEEP_SERVICES = "keep_services"
 
 
 class Relation(StrEnum):
@@ -103,6 +105,15 @@ RULES: dict[Action, Rule] = {
         R.ANY_ORG,
         ALL_KINDS,
         frozenset({P}),
+    ),
+    Action.REVIEW_RISK: Rule(
+        "review a risk assessment (not one they recorded)", R.OWNER, CASEWORK_KINDS, frozenset({S})
+    ),
+    Action.KEEP_SERVICES: Rule(
+        "keep its offers in the service directory (platform_admin: any organisation's)",
+        R.OWN_ORG,
+        ALL_KINDS,
+        frozenset({C, S, A, P}),
     ),
 }
 ITEM_VERBS = {

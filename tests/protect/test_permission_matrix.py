@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from homeward.base.db import system_scope, write_session
 from homeward.base.errors import HomewardError, NotFound, Refused
-from homeward.base.models import Case, ChecklistItem, OrgKind, StaffMember, StaffRole
+from homeward.base.models import Case, ChecklistItem, Organisation, OrgKind, StaffMember, StaffRole
 from homeward.protection import administrators, retention, vault
 from homeward.protection.consent import ConsentIn
 from homeward.protection.permissions import RULES, Action, Relation, allowed
@@ -36,7 +36,7 @@ from homeward.records.directory import (
 from homeward.reporting import htcds, reports
 from statemachines import approvals
 from statemachines.cases import CaseIn, fire, get_case, start_case
-from tasks import checklist, handoffs, transfers
+from tasks import checklist, handoffs, providers, transfers
 from tasks.consents import give_consent, withdraw_consent
 from tests import factories as f
 from tests.factories import acting
@@ -152,6 +152,26 @@ def _note(t: Try) -> str:
     )
 
 
+def _review_risk(t: Try) -> object:
+    """A high risk assessment recorded by someone else of x, reviewed by the actor."""
+    from homeward.base.clock import local_date
+    from homeward.base.models import Assessment
+    from tasks import assessments
+
+    case = t.case()
+    row = Assessment(
+        case_id=case.id,
+        kind="risk",
+        level="high",
+        assessed_on=local_date(t.now),
+        assessed_by_id=get_staff(session=t.s, email=BOSS).id,
+        recorded_at=t.now,
+    )
+    t.s.add(row)
+    t.s.flush()
+    return assessments.review(t.s, case=case, row=row, actor=t.who, level=None, now=t.now)
+
+
 def _done(item_id: int) -> Probe:
     return lambda t: checklist.mark_done(t.s, item_id=item_id, actor=t.who, now=t.now)
 
@@ -209,6 +229,15 @@ PROBES: dict[Action, Probe] = {
         t.s,
         actor=t.who,
         org_in=OrganisationIn(slug="org-y", name="Org Y", kind="ngo", country="RO"),
+    ),
+    Action.REVIEW_RISK: lambda t: _review_risk(t),  # issue 16: assessments
+    Action.KEEP_SERVICES: lambda t: providers.add_offer(  # issue 16: the service directory
+        t.s,
+        actor=t.who,
+        org=t.s.get(Organisation, t.who.org_id),
+        service="housing",
+        county="RO-CJ",
+        capacity=2,
     ),
 }
 OWNER_ACTIONS = [a for a, rule in RULES.items() if rule.relation == Relation.OWNER]
