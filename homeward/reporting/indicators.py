@@ -17,6 +17,7 @@ from typing import Any
 # reasons (as in ``statemachines``, which the core may not import; tests keep them equal).
 STAGE_ORDER = (
     "identified_abroad",
+    "identified_in_romania",  # the internal route's first stage (victims identified in Romania)
     "consent_obtained",
     "assessed",
     "travel_arranged",

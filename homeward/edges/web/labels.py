@@ -43,6 +43,22 @@ EVENT_LABELS: dict[str, str] = {
     "closure_request_expired": N_("Closure request expired"),
     "legal_hold_placed": N_("Legal hold placed"),
     "legal_hold_lifted": N_("Legal hold lifted"),
+    # issue 16: casework
+    "item_added": N_("Item added"),
+    "item_rescheduled": N_("Appointment moved"),
+    "item_cancelled": N_("Item cancelled"),
+    "note_added": N_("Journal note added"),
+    "document_added": N_("Document attached"),
+    "document_removed": N_("Document removed"),
+    "visit_recorded": N_("Follow-up visit recorded"),
+    "safety_concern_reported": N_("Safety concern reported"),
+    "add_person": N_("Family member added"),
+    "remove_person": N_("Family member removed"),
+    "nrm_referral_recorded": N_("NRM referral recorded"),
+    "nrm_referral_corrected": N_("NRM referral corrected"),
+    "assessment_recorded": N_("Assessment recorded"),
+    "assessment_reviewed": N_("Assessment reviewed by a supervisor"),
+    "destination_county_set": N_("Destination county set"),
 }
 
 WORDS: dict[str, str] = {
