@@ -11,8 +11,6 @@ import pytest
 from sqlmodel import select
 
 from homeward.base.db import write_session
-from homeward.crypt import crypto
-from homeward.protection import vault
 from homeward.base.models import (
     ChecklistItem,
     ItemStatus,
@@ -20,9 +18,10 @@ from homeward.base.models import (
     ReintegrationPlan,
 )
 from homeward.commands import mywork
-from homeward.commands import plan as cmd
 from homeward.commands.runner import run
+from homeward.crypt import crypto
 from homeward.edges.cli.common import state
+from homeward.protection import vault
 from homeward.records.directory import StaffIn, add_staff, validate
 from statemachines.cases import get_case
 from tasks import plans
