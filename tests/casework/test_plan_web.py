@@ -1,7 +1,7 @@
-# ruff: noqa: F811 (the workspace fixtures are imported, and named as parameters)
 """The plan page (``/cases/{ref}/plan``) as staff use it: draft, goal, service, submit,
 approve by another supervisor, the provider recording the service; refusals shown in place
 with nothing changed; Romanian; a hidden case answers as a missing one."""
+# ruff: noqa: F811 (the workspace fixtures are imported, and named as parameters)
 
 from __future__ import annotations
 
