@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from homeward.base.clock import local_date
+from homeward.base.db import widest_scope
 from homeward.base.models import (
     Case,
     PlanGoal,
@@ -67,7 +68,10 @@ def _changed(case_ref: str, plan: ReintegrationPlan, **extra: int | None) -> Pla
 
 
 def _case_ref(ctx: Context, case_id: int) -> str:
-    case = ctx.session.get(Case, case_id)
+    """The case's reference after a change the engine allowed (read as the system: cancelling
+    a provider's service may leave the case out of the provider's sight)."""
+    with widest_scope(ctx.session):
+        case = ctx.session.get(Case, case_id)
     assert case is not None  # noqa: S101 (a foreign key)
     return case.case_ref
 
