@@ -320,3 +320,28 @@ def test_canary_free_text_stays_sealed(cli, clock, caplog):
             assert form not in rows, f"{secret!r} in the database as {form!r}"
             assert form.decode(errors="ignore") not in printed
             assert form.decode(errors="ignore") not in caplog.text
+
+
+def test_reminders_name_a_service_item_by_its_generic_title_only(cli, clock, monkeypatch):
+    from notifications.reminders import queue_reminders
+    from notifications.sink import LocalSmtpServer
+    from tests.notifications.conftest import point_mail_at, run_drain
+    from tests.notifications.smtp_server import ScriptedHandler, received_text
+
+    ref = _received(clock)
+    _approved_plan(cli, ref)
+    with write_session() as s:
+        f.actor(s, FMB).language = "ro"
+    handler = ScriptedHandler()
+    with LocalSmtpServer(handler) as server:
+        handler.controller = server
+        point_mail_at(monkeypatch, server.port)
+        clock.advance(days=60)  # past both services' planned starts
+        with write_session() as s:
+            queue_reminders(s, now=clock.now())
+        run_drain(clock)
+    mail = received_text(list(handler.received))
+    assert "Serviciu din plan: formare profesională" in mail  # fmb's item, in Romanian
+    assert "Plan service: housing" in mail or "Serviciu din plan: locuință" in mail
+    for secret in SECRETS:
+        assert secret not in mail
