@@ -79,6 +79,8 @@ def test_a_plan_from_draft_to_a_delivered_service_in_the_workspace(workspace: Wo
         item = s.get(ChecklistItem, service.item_id)
         assert item is not None and item.code == "service_vocational_training"
 
+    case_page = cw.get(f"/cases/{ref}")  # the case page lists the provider's item too
+    assert case_page.status_code == 200 and "Plan service: vocational training" in case_page.text
     provider = _signed_in(workspace, FMB)
     mine = provider.get("/")
     assert "Plan service: vocational training" in mine.text and ref in mine.text
