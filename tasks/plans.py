@@ -576,7 +576,8 @@ def mark_review_due(session: Session, case: Case, now: datetime) -> Reintegratio
     return plan
 
 
-# --- services under way -------------------------------------------------------------------------
+# --- services under way (each returns the service and its case's reference: once a provider
+# cancels its own service, the case may be out of its sight)
 
 
 def _service_for(session: Session, service_id: int, actor: StaffMember) -> tuple[PlanService, Case]:
@@ -614,7 +615,7 @@ def _not_future(on: date | None, now: datetime) -> None:
 
 def service_started(
     session: Session, *, service_id: int, actor: StaffMember, on: date | None, now: datetime
-) -> PlanService:
+) -> tuple[PlanService, str]:
     _not_future(on, now)
     service, case = _service_for(session, service_id, actor)
     if service.status != "approved":
@@ -623,7 +624,7 @@ def service_started(
     service.status, service.actual_start_on = "in_progress", on or local_date(now)
     session.add(service)
     _event(session, case, "plan_service_started", actor, now, service_id=service.id)
-    return service
+    return service, case.case_ref
 
 
 def service_delivered(
@@ -635,7 +636,7 @@ def service_delivered(
     cost_minor: int | None,
     currency: str | None,
     now: datetime,
-) -> PlanService:
+) -> tuple[PlanService, str]:
     """Record a service delivered (its cost, in the plan's currency), and its item done."""
     _not_future(on, now)
     service, case = _service_for(session, service_id, actor)
@@ -658,12 +659,12 @@ def service_delivered(
     item = session.get(ChecklistItem, service.item_id) if service.item_id else None
     if item is not None and item.status == ItemStatus.OPEN:
         checklist.mark_done(session, item_id=_row_id(item), actor=actor, now=now)
-    return service
+    return service, case.case_ref
 
 
 def service_cancelled(
     session: Session, *, service_id: int, actor: StaffMember, reason: str, now: datetime
-) -> PlanService:
+) -> tuple[PlanService, str]:
     """Record a service cancelled (the reason kept encrypted as its note); its item cancelled."""
     body = _text(reason, "--reason", required=True)
     assert body is not None  # noqa: S101
@@ -681,4 +682,4 @@ def service_cancelled(
         item.status, item.completed_at = ItemStatus.CANCELLED, now
         session.add(item)
     _event(session, case, "plan_service_cancelled", actor, now, service_id=service.id)
-    return service
+    return service, case.case_ref

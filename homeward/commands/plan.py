@@ -14,7 +14,6 @@ from datetime import date
 from typing import Any, ClassVar
 
 from homeward.base.clock import local_date
-from homeward.base.db import widest_scope
 from homeward.base.models import (
     Case,
     PlanGoal,
@@ -68,10 +67,7 @@ def _changed(case_ref: str, plan: ReintegrationPlan, **extra: int | None) -> Pla
 
 
 def _case_ref(ctx: Context, case_id: int) -> str:
-    """The case's reference after a change the engine allowed (read as the system: cancelling
-    a provider's service may leave the case out of the provider's sight)."""
-    with widest_scope(ctx.session):
-        case = ctx.session.get(Case, case_id)
+    case = ctx.session.get(Case, case_id)
     assert case is not None  # noqa: S101 (a foreign key)
     return case.case_ref
 
@@ -200,11 +196,11 @@ class ServiceCommand(Command[ServiceChanged]):
         return None  # named by the service's number; the history event names the case
 
 
-def _service_changed(ctx: Context, service: PlanService) -> ServiceChanged:
+def _service_changed(service: PlanService, case_ref: str) -> ServiceChanged:
     assert service.id is not None  # noqa: S101
     return ServiceChanged(
         service.id,
-        _case_ref(ctx, service.case_id),
+        case_ref,
         service.service_type,
         service.status,
         service.item_id,
@@ -220,10 +216,10 @@ class ServiceStarted(ServiceCommand):
     name = "plan service-started"
 
     def execute(self, ctx: Context) -> ServiceChanged:
-        service = plans.service_started(
+        service, case_ref = plans.service_started(
             ctx.session, service_id=self.service_id, actor=ctx.staff, on=self.on, now=ctx.now
         )
-        return _service_changed(ctx, service)
+        return _service_changed(service, case_ref)
 
 
 @dataclass(frozen=True)
@@ -237,7 +233,7 @@ class ServiceDelivered(ServiceCommand):
     name = "plan service-delivered"
 
     def execute(self, ctx: Context) -> ServiceChanged:
-        service = plans.service_delivered(
+        service, case_ref = plans.service_delivered(
             ctx.session,
             service_id=self.service_id,
             actor=ctx.staff,
@@ -246,7 +242,7 @@ class ServiceDelivered(ServiceCommand):
             currency=self.currency,
             now=ctx.now,
         )
-        return _service_changed(ctx, service)
+        return _service_changed(service, case_ref)
 
 
 @dataclass(frozen=True)
@@ -259,14 +255,14 @@ class ServiceCancelled(ServiceCommand):
     private = ("reason",)
 
     def execute(self, ctx: Context) -> ServiceChanged:
-        service = plans.service_cancelled(
+        service, case_ref = plans.service_cancelled(
             ctx.session,
             service_id=self.service_id,
             actor=ctx.staff,
             reason=self.reason,
             now=ctx.now,
         )
-        return _service_changed(ctx, service)
+        return _service_changed(service, case_ref)
 
 
 # --- showing ------------------------------------------------------------------------------------
