@@ -144,6 +144,8 @@ class Catalog(BaseModel):
             for spec in specs:
                 if spec.code == code:
                     return spec
+        if code.startswith(SERVICE_PREFIX) and code.removeprefix(SERVICE_PREFIX) in SERVICE_TITLES:
+            return service_spec(code)  # a plan's service item (issue 16, ``tasks.plans``)
         raise InvalidInput(f"checklist item code {code!r} is not in catalog {self.version}")
 
 
@@ -156,6 +158,36 @@ def adhoc_spec(kind: str) -> ItemSpec:
         title=ADHOC_KINDS[kind],
         owner=CASE_OWNER,
         due=Due.model_validate({"from": DueAnchor.STAGE_ENTERED, "offset": "P0D"}),
+        blocking=False,
+    )
+
+
+# A reintegration plan's services (issue 16, ``tasks.plans``) become items of their providers,
+# outside every stage's list: code ``service_<type>``, a generic title per type (never the
+# plan's free text), not blocking, due on the service's planned start.
+SERVICE_PREFIX = "service_"
+SERVICE_TITLES = {
+    "medical": "Plan service: medical care",
+    "psychological": "Plan service: psychological counselling",
+    "legal": "Plan service: legal assistance",
+    "housing": "Plan service: housing",
+    "child_care": "Plan service: child care",
+    "education": "Plan service: education",
+    "vocational_training": "Plan service: vocational training",
+    "job_placement": "Plan service: job placement",
+    "income_generation": "Plan service: income-generating activity",
+    "family_mediation": "Plan service: family mediation",
+    "other": "Plan service: other assistance",
+}
+
+
+def service_spec(code: str) -> ItemSpec:
+    """The item a plan's service of type ``code[len(SERVICE_PREFIX):]`` becomes."""
+    return ItemSpec(
+        code=code,
+        title=SERVICE_TITLES[code.removeprefix(SERVICE_PREFIX)],
+        owner=CASE_OWNER,  # issued to the provider by ``tasks.plans``; back to the owner if not
+        due=Due.model_validate({"from": "stage_entered", "offset": "P0D"}),
         blocking=False,
     )
 

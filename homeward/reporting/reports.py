@@ -19,7 +19,7 @@ from homeward.base.models import ChecklistItem, ItemStatus, Programme, StaffMemb
 from homeward.base.settings import get_settings
 from homeward.records.auditlog import audit
 from homeward.records.directory import orgs_by_id
-from homeward.reporting import programmes
+from homeward.reporting import programmes, services
 from homeward.reporting.dimensions import DIMENSIONS
 from homeward.reporting.facts import CaseFacts, Period, load_facts, scope_case_ids
 from homeward.reporting.indicators import CLOSURE_REASONS, INDICATORS, STAGE_ORDER
@@ -276,4 +276,5 @@ BUILDERS: dict[str, Builder] = {
     "overdue": overdue_report,
     "closures": closures_report,
     "sustainability": sustainability_report,  # issue 16: scores at 3 and 6 months
+    "services": services.services_report,  # issue 16: services delivered, budget vs spent
 }
