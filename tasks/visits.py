@@ -16,8 +16,6 @@ an item, the staff of the case's owner or of an organisation holding a follow-up
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ from homeward.protection.access import can_see
 from homeward.protection.permissions import Action, allowed, owner_staff, who_text
 from homeward.records.audit import record_event
 from homeward.records.locking import bump
-from tasks import checklist, sustainability
+from tasks import checklist, plans, sustainability
 from tasks.notes import FreeText
 
 MODES = ("home", "office", "phone")
@@ -253,17 +251,9 @@ def _events(
 
 
 def plan_review_due(session: Session, case: Case, now: datetime) -> None:
-    """After a visit the reintegration plan falls due for review.
-
-    HOOK (issue 16, plan part): ``tasks.plans`` is built beside this module; while it is not
-    there this does nothing. Once it is, its ``mark_review_due(session, case, now)`` is called
-    here, in the visit's transaction (it decides whether a plan exists)."""
-    if importlib.util.find_spec("tasks.plans") is None:
-        return
-    plans = importlib.import_module("tasks.plans")
-    mark = getattr(plans, "mark_review_due", None)
-    if mark is not None:
-        mark(session, case, now)
+    """After a visit the reintegration plan falls due for review (if the case has one), in the
+    visit's transaction."""
+    plans.mark_review_due(session, case, now)
 
 
 def visits_of(session: Session, case: Case) -> list[Visit]:

@@ -24,7 +24,7 @@ from homeward.reporting.htcds import export_htcds
 from homeward.reporting.reports import run_report
 from homeward.reporting.tables import Report
 
-GENERAL_REPORTS = ("stages", "overdue", "closures")
+GENERAL_REPORTS = ("stages", "overdue", "closures", "services", "sustainability")
 
 
 @dataclass(frozen=True)
