@@ -361,7 +361,7 @@ class CsrfRefused(Exception):
     """A POST without this browser's form token (or from another site)."""
 
 
-def _same_origin(request: Request) -> bool:
+def same_origin(request: Request) -> bool:
     """Whether the browser says the POST came from this site. ``Sec-Fetch-Site`` first: with
     the pages' ``Referrer-Policy: no-referrer`` Chromium sends ``Origin: null`` even on this
     site's own forms, so a "null" (or missing) Origin proves nothing either way and the CSRF
@@ -382,7 +382,7 @@ async def read_form(request: Request, csrf: str) -> Form:
     data = await request.form()
     fields = {k: v for k, v in data.items() if isinstance(v, str)}
     given = fields.pop(CSRF_FIELD, "")
-    if not _same_origin(request) or not hmac.compare_digest(given.encode(), csrf.encode()):
+    if not same_origin(request) or not hmac.compare_digest(given.encode(), csrf.encode()):
         raise CsrfRefused
     return fields
 

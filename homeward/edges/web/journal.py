@@ -152,7 +152,7 @@ async def _upload_form(request: Request, v: Viewer) -> FormData:
     given = data.get(CSRF_FIELD)
     if not isinstance(given, str) or not hmac.compare_digest(given.encode(), v.csrf.encode()):
         raise CsrfRefused
-    if not deps._same_origin(request):  # noqa: SLF001 (the same check as every form's)
+    if not deps.same_origin(request):  # the same check as every form's
         raise CsrfRefused
     return data
 
