@@ -127,21 +127,33 @@ class CaseRef:
 
 
 @dataclass(frozen=True)
-class EnterPerson(OneCase, Command[CaseRef]):
+class PersonStored:
+    """The person's data stored; ``duplicates``: the case_refs (comma-separated) of the owner's
+    own other cases of possibly the same person, as ``case start`` warns of them."""
+
+    case_ref: str
+    duplicates: str = ""
+
+
+@dataclass(frozen=True)
+class EnterPerson(OneCase, Command[PersonStored]):
     """Enter or replace the person's data (stored encrypted; the owner's staff)."""
 
     ref: str
     person: PersonIn = field(repr=False)
     name = "case person"
-    view = CaseRef
+    view = PersonStored
 
     def args(self) -> Mapping[str, Any]:
         return {"case_ref": self.ref}  # never the person's data
 
-    def execute(self, ctx: Context) -> CaseRef:
+    def execute(self, ctx: Context) -> PersonStored:
         case = get_case(ctx.session, case_ref=self.ref, actor=ctx.staff)
         vault.store_person(ctx.session, case=case, person=self.person, actor=ctx.staff, now=ctx.now)
-        return CaseRef(case.case_ref)
+        found = vault.find_possible_duplicates(
+            ctx.session, self.person, owner_org_id=case.owner_org_id
+        )
+        return PersonStored(case.case_ref, ", ".join(r for r in found if r != case.case_ref))
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,10 @@ def case_person(
     command = cases.EnterPerson(case_ref, _read_person(person))
     stored = run(command, credential(), clock=state.clock)
     console.print(f"personal data of case {stored.case_ref} stored (encrypted)")
+    if stored.duplicates:
+        console.print(
+            f"warning: possibly the same person as {stored.duplicates}; check before going on"
+        )
 
 
 def _facts(facts: views.CaseFacts) -> None:

@@ -75,6 +75,7 @@ def case_page(
     given: Form | None = None,
     details: CaseDetails | None = None,
     status_code: int = 200,
+    duplicates: str = "",
 ) -> Response:
     """The case page; with ``problem`` shown at ``at`` (``item-3``, ``step-depart``,
     ``closure``, ``person``), the codes and dates the reader had ``given`` kept in that form,
@@ -108,6 +109,7 @@ def case_page(
         issue_at=at,
         given=given or {},
         details=details,
+        duplicates=duplicates,
     )
 
 
@@ -331,7 +333,9 @@ def enter_person(
             raise Problem.of(first_error(exc), v.language) from None
         if any(len(value) > MAX_TEXT * 3 for value in fields.values()):
             raise Problem.make("invalid", N_("notes: too long; shorten it"), v.language, "notes")
-        deps.call(v, EnterPerson(ref, person), key=_key(form))
+        stored = deps.call(v, EnterPerson(ref, person), key=_key(form))
     except Problem as problem:
         return case_page(request, v, ref, problem=problem, at="person")
+    if stored.duplicates:  # stay on the page to say so (case_refs only)
+        return case_page(request, v, ref, duplicates=stored.duplicates)
     return deps.see_other(f"/cases/{ref}#person")
