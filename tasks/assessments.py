@@ -36,7 +36,7 @@ from sqlmodel import Session, col, select
 
 from homeward.base.clock import local_date
 from homeward.base.errors import InvalidInput, NotFound, Refused
-from homeward.base.models import Assessment, Case, ItemStatus, StaffMember
+from homeward.base.models import Assessment, Case, ChecklistItem, ItemStatus, StaffMember
 from homeward.protection import vault
 from homeward.protection.permissions import (
     Action,
@@ -117,6 +117,7 @@ QUESTIONS: dict[str, tuple[Question, ...]] = {
     ),
 }
 ITEM_FOR = {"risk": "risk_assessment", "needs": "needs_assessment", "family": "family_assessment"}
+RISK_ITEMS = ("risk_assessment", "risk_reassessment")
 RED_FLAGS = ("trafficker_knows_home", "family_involved", "threats_received")
 POINTS = {
     "trafficker_contacts_family": 2,
@@ -390,6 +391,24 @@ def latest(session: Session, case: Case, kind: str) -> Assessment | None:
     return found[-1] if found else None
 
 
+def _ticked_high(session: Session, case: Case) -> datetime | None:
+    """When the case's latest done risk item (``risk_assessment``, ``risk_reassessment``) was
+    recorded, if it was recorded high; else None."""
+    query = (
+        select(ChecklistItem)
+        .where(
+            ChecklistItem.case_id == case.id,
+            col(ChecklistItem.code).in_(RISK_ITEMS),
+            ChecklistItem.status == ItemStatus.DONE,
+        )
+        .order_by(col(ChecklistItem.completed_at).desc(), col(ChecklistItem.id).desc())
+    )
+    item = session.exec(query).first()
+    if item is None or item.outcome != "high":
+        return None
+    return item.completed_at
+
+
 @dataclass(frozen=True)
 class Steering:
     """What the assessments say for the case now: the risk level the travel guard uses, and
@@ -407,14 +426,16 @@ def steering(session: Session, case: Case) -> Steering:
     risk, family = latest(session, case, "risk"), latest(session, case, "family")
     level = risk.level if risk else None
     why = "risk assessment" if risk else ""
+    ticked = _ticked_high(session, case)
+    if ticked is not None and (risk is None or ticked > risk.recorded_at):
+        # The item marked high by hand, with no structured assessment since: the same review.
+        level, why = "high", "risk assessment item marked high"
     if family is not None and family.level == "high":
         level, why = "high", "family assessment: family involved"
     if level != "high":
         return Steering(level, False, "")
-    raised_at = max(
-        (a.recorded_at for a in (risk, family) if a is not None and a.level == "high"),
-        default=None,
-    )
+    raised = [a.recorded_at for a in (risk, family) if a is not None and a.level == "high"]
+    raised_at = max([*raised, *([ticked] if ticked is not None else [])], default=None)
     reviewed = (
         risk is not None
         and risk.reviewed_at is not None

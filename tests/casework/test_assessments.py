@@ -165,11 +165,27 @@ def test_family_involved_raises_the_risk_for_travel(db_url: str, clock: Simulate
     assert f.advance(ref, "arrange_travel", clock).state == "travel_arranged"
 
 
-def test_low_risk_needs_no_review_and_item_outcomes_alone_do_not_block(
+def test_a_risk_item_ticked_high_by_hand_needs_the_same_review(
     db_url: str, clock: SimulatedClock
 ) -> None:
+    """Ticking ``risk_assessment`` high instead of recording the structured assessment is no
+    way around the supervisor's review: travel waits for a recorded, reviewed assessment."""
     ref = _to_assessment_stage(clock)
     f.complete_stage(ref, clock, risk_assessment="high")  # the item alone, as before issue 16
+    f.advance(ref, "complete_assessment", clock)
+    f.complete_stage(ref, clock)
+    with pytest.raises(Refused) as refused:
+        f.advance(ref, "arrange_travel", clock)
+    assert f"homeward assess risk {ref}" in str(refused.value)
+    clock.advance(minutes=5)
+    done = run(cmd.RecordAssessment(ref, "risk", HIGH), as_(f.COORD, clock), clock=clock)
+    run(cmd.ReviewAssessment(done.assessment_id), as_(f.SUPERVISOR, clock), clock=clock)
+    assert f.advance(ref, "arrange_travel", clock).state == "travel_arranged"
+
+
+def test_low_risk_travels_without_a_review(db_url: str, clock: SimulatedClock) -> None:
+    ref = _to_assessment_stage(clock)
+    f.complete_stage(ref, clock, risk_assessment="low")
     f.advance(ref, "complete_assessment", clock)
     f.complete_stage(ref, clock)
     assert f.advance(ref, "arrange_travel", clock).state == "travel_arranged"
