@@ -39,6 +39,7 @@ def test_demo_runs_three_cases_to_closure_and_can_keep_its_database(tmp_path):
     assert "plan version 1, approved: 8700.00 RON budget, 8245.00 RON spent" in text
     assert "plan version 1, approved: 5900.00 RON budget, 5420.00 RON spent" in text
     assert "no plan recorded" in text  # the minor's case keeps its follow-ups as items
+    assert "proposed by the directory: psychological: adpare; housing: adpare;" in text
     # ...and the emails the journeys would send, through a local SMTP sink, in both languages.
     assert "emails delivered over SMTP to a sink on 127.0.0.1, 0 left queued, 0 dead" in text
     assert "en: Homeward digest" in text and "ro: Homeward, rezumatul zilei" in text

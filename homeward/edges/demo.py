@@ -1,6 +1,9 @@
-"""``homeward demo``: a fresh temporary database, seven organisations, an adult's and a minor's
-case run from identification to closure on a simulated clock, each case's timeline, and the
-emails the journeys would send (reminders, digests, handoff notices) in English and Romanian.
+"""``homeward demo``: a fresh temporary database, seven organisations with their service
+offers, and three cases run to closure on a simulated clock: an adult identified in Italy who
+returns with her daughter (a family case), a minor identified in Italy, and a woman identified
+by the police in Cluj (the internal route). Each case's timeline, its reintegration plan
+(services, budgets, costs) and follow-up visits (sustainability scores), and the emails the
+journeys would send (reminders, digests, handoff notices, appointments) in English and Romanian.
 
 An edge module (like the CLI): it drives the card packages through their public functions only,
 exactly as coordinators and staff would, each step in its own transaction.
@@ -89,6 +92,7 @@ class Journey:
     case_ref: str = ""
     sessions: dict[str, tuple[SessionToken, datetime]] = field(default_factory=dict)
     services: dict[str, int] = field(default_factory=dict)  # service type -> plan service id
+    proposed: str = ""  # the services the directory proposes for the needs found: codes
 
     def _as(self, org: str, role: str) -> SessionToken:
         """The signed-in session of ``role`` at ``org`` (signing in again once it expired)."""
@@ -174,6 +178,15 @@ class Journey:
     def assess(self, org: str, kind: str, answers: Mapping[str, str]) -> Journey:
         """A structured assessment (risk, needs): it records its checklist item done."""
         self._run(assessments.RecordAssessment(self.case_ref, kind, answers), org)
+        return self
+
+    def propose(self, org: str) -> Journey:
+        """The services the directory offers, in the case's county, for the needs found."""
+        found = self._run(assessments.ProposeServices(self.case_ref), org)
+        self.proposed = "; ".join(
+            f"{line.need}: {', '.join(p.org for p in line.providers) or 'none'}"
+            for line in found.services
+        )
         return self
 
     def plan(self, org: str, goal: str, services: Services) -> Journey:
@@ -316,10 +329,20 @@ INTERNAL_PLAN: Services = (
     ("job_placement", "p2p", 80_000, "RON", 80_000),
     ("legal", "adpare", 150_000, "RON", 120_000),
 )
-NO = ("trafficker_knows_home", "trafficker_contacts_family", "network_in_destination")
 RISK_LOW = dict.fromkeys(
-    (*NO, "family_involved", "threats_received", "debt", "no_income", "prior_trafficking"), "no"
-) | {"substance_use": "no", "health": "none"}
+    (
+        "trafficker_knows_home",
+        "trafficker_contacts_family",
+        "network_in_destination",
+        "family_involved",
+        "threats_received",
+        "debt",
+        "no_income",
+        "prior_trafficking",
+        "substance_use",
+    ),
+    "no",
+) | {"health": "none"}
 RISK_MEDIUM = RISK_LOW | {"debt": "yes", "no_income": "yes"}  # 2 points: medium
 NEEDS_ADULT = dict.fromkeys(
     ("psychological", "housing", "vocational_training", "child_care"), "yes"
@@ -371,7 +394,7 @@ def adult_journey(j: Journey, person: PersonIn = ADULT, texts: Texts = TEXTS) ->
     j._run(providers.SetDestinationCounty(j.case_ref, "RO-B"), "iom-it")
     j.wait(5).assess("iom-it", "risk", RISK_MEDIUM | {"notes": texts.note})
     j.assess("iom-it", "needs", NEEDS_ADULT)
-    j._run(assessments.ProposeServices(j.case_ref), "iom-it")
+    j.propose("iom-it")
     j.hand("family_assessment", "iom-ro", "p2p", accept=False)
     j.hand("family_assessment", "iom-ro", "adpare").wait(3).done("adpare", "family_assessment")
     # The daughter's minors' items: created before the consent made DGASPC a live participant,
@@ -421,7 +444,7 @@ def internal_journey(j: Journey, person: PersonIn = ADULT, texts: Texts = TEXTS)
     j.advance("iom-ro", "record_consent", method="signed", language="ro")
     j._run(journal.AddNote(j.case_ref, texts.note), "iom-ro")
     j.wait(2).assess("iom-ro", "risk", RISK_LOW).assess("iom-ro", "needs", NEEDS_INTERNAL)
-    j._run(assessments.ProposeServices(j.case_ref), "iom-ro")
+    j.propose("iom-ro")
     j.done("iom-ro", "family_assessment")
     j.skip("iom-ro", "criminal_case_status", "prosecutor's office handles the case")
     j.advance("iom-ro", "complete_assessment").wait(1).advance("iom-ro", "start_assistance")
@@ -519,6 +542,8 @@ def casework(journey: Journey, title: str, org: str) -> tuple[Table, Table]:
             table.add_row(*row)
         totals = ", ".join(f"{t.budget} budget, {t.spent} spent" for t in version.totals)
         table.caption = f"plan version {version.version}, {version.status}: {totals}"
+    if journey.proposed:
+        table.caption = f"{table.caption}\nproposed by the directory: {journey.proposed}"
     listed = journey._run(visits.ListVisits(journey.case_ref), org)
     columns = ("date", "mode", "visit", "economic", "social", "psychosocial", "composite")
     scores = Table(*columns, title=f"{title}: follow-up visits")
