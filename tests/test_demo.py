@@ -43,7 +43,7 @@ def test_demo_runs_three_cases_to_closure_and_can_keep_its_database(tmp_path):
     # ...and the emails the journeys would send, through a local SMTP sink, in both languages.
     assert "emails delivered over SMTP to a sink on 127.0.0.1, 0 left queued, 0 dead" in text
     assert "en: Homeward digest" in text and "ro: Homeward, rezumatul zilei" in text
-    assert all(kind in text for kind in ("digest", "escalation", "handoff_proposed"))
+    assert all(kind in text for kind in ("digest", "escalation", "handoff_proposed", "appointment"))
     assert "Demo" not in text  # the made-up people's names never print
     engine = make_engine(f"sqlite:///{kept}")
     with read_session(engine) as session:
