@@ -33,15 +33,16 @@ def test_the_two_newcomer_commands_come_first():
     assert "pip install -q -c constraints.txt -e '.[dev]'" in ci and "pytest -q" in ci
 
 
-def test_the_readme_demo_command_runs_both_cases_to_closure(tmp_path):
+def test_the_readme_demo_command_runs_its_three_cases_to_closure(tmp_path):
     homeward = Path(sys.executable).parent / "homeward"
     env = {**os.environ, "HOMEWARD_DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}"}
     done = subprocess.run(
         [str(homeward), "demo"], capture_output=True, text=True, env=env, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("final stage closed") == 2
-    assert "adult: case RT-" in done.stdout and "minor: case RT-" in done.stdout
+    assert done.stdout.count("final stage closed") == 3
+    for title in ("adult with her child", "minor", "internal (Cluj)"):
+        assert f"{title}: case RT-" in done.stdout
     assert "Demo" not in done.stdout  # the made-up people's names never print
     assert not (tmp_path / "unused.db").exists()  # the demo never touches the real database
 

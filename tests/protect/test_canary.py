@@ -21,7 +21,15 @@ from sqlmodel import SQLModel, select
 from homeward.base.clock import SimulatedClock
 from homeward.base.db import get_engine, system_scope, write_session
 from homeward.base.models import ChecklistItem
-from homeward.edges.demo import Journey, adult_journey, minor_journey, seed, staff_email
+from homeward.edges.demo import (
+    Journey,
+    Texts,
+    adult_journey,
+    internal_journey,
+    minor_journey,
+    seed,
+    staff_email,
+)
 from homeward.protection import vault
 from notifications.reminders import queue_reminders
 from notifications.sink import LocalSmtpServer, Received
@@ -43,6 +51,23 @@ CANARY = vault.PersonIn(
     notes="trafficked via Canaryport by a cousin",
 )
 SECRETS = ["Zenobia", "Canarycanary", "700 123 987", "Strada Canarului", "Canaryport"]
+# The canary in every free text the journeys write: the daughter's name, a journal note and a
+# risk assessment's notes, plan goals, who attended a visit, a hearing's new date's reason and a
+# signed consent's content.
+CANARY_TEXTS = Texts(
+    child=vault.DependantIn(
+        relation="child",
+        given_name="Zenobia",
+        family_name="Canarycanary",
+        birth_date="2018-11-14",
+        sex="female",
+    ),
+    note="Zenobia Canarycanary was met at Strada Canarului",
+    goal="Zenobia finds work far from Canaryport",
+    attended="Zenobia Canarycanary and her daughter",
+    reason="the court in Canaryport moved Zenobia's hearing",
+    document=b"%PDF-1.4\n% consent of Zenobia Canarycanary, Strada Canarului\n%%EOF\n",
+)
 
 
 def forms(secret: str) -> set[bytes]:
@@ -75,9 +100,12 @@ def test_canary_through_the_whole_demo_leaves_no_trace(
     engine = get_engine()
     seed(engine)
     adult = adult_journey(
-        Journey(engine, SimulatedClock(datetime(2026, 1, 5, 9, tzinfo=UTC))), CANARY
+        Journey(engine, SimulatedClock(datetime(2026, 1, 5, 9, tzinfo=UTC))), CANARY, CANARY_TEXTS
     )
     minor_journey(Journey(engine, SimulatedClock(datetime(2026, 1, 9, 9, tzinfo=UTC))), CANARY)
+    internal = internal_journey(
+        Journey(engine, SimulatedClock(datetime(2026, 1, 19, 9, tzinfo=UTC))), CANARY, CANARY_TEXTS
+    )
     _exercise_reads_and_notes(engine, adult.case_ref)
     coordinator = staff_email("iom-ro", "coordinator")
     printed = "".join(
@@ -88,6 +116,11 @@ def test_canary_through_the_whole_demo_leaves_no_trace(
             ["case", "history", adult.case_ref],
             ["items", "list", "--status", "all"],
             ["consent", "list", adult.case_ref],
+            ["visit", "list", adult.case_ref],
+            ["assess", "list", adult.case_ref],
+            ["document", "list", adult.case_ref],
+            ["items", "adhoc", internal.case_ref],
+            ["case", "history", internal.case_ref],
         )
     )
     assert adult.case_ref in printed
