@@ -55,7 +55,9 @@ def owner_for(
         return case.owner_org_id, None
     if role in roles:
         return roles[role], None
-    if participation.needs_consent(role, is_minor=minor):
+    # Whether the partner waits for consent is the case's (its person consents to sharing,
+    # for a child of theirs too); whom the item is about decides only its owner's role.
+    if participation.needs_consent(role, is_minor=case.is_minor):
         return case.owner_org_id, role  # partner needed
     return case.owner_org_id, None  # unfilled role: the case owner hands it on
 

@@ -19,10 +19,12 @@ from homeward.base.clock import local_date, local_noon
 from homeward.base.models import Case, ChecklistItem, ItemStatus, StaffMember
 from homeward.base.settings import get_settings
 from homeward.records.audit import record_event
-from tasks.catalog import RegainedContact, load_catalog
+from tasks.catalog import ADHOC_PREFIX, SERVICE_PREFIX, RegainedContact, load_catalog
 from tasks.checklist import _revoke_pending_handoffs
 
 STAGE_LEFT = "stage_left"
+# Items added outside the catalog's stages: ad-hoc items and a plan's services.
+OUTSIDE_STAGES = (ADHOC_PREFIX, SERVICE_PREFIX)
 REGAINED_CONTACT = "regained_contact"
 
 
@@ -35,13 +37,18 @@ def _open_items(case: Case) -> Any:
 def cancel_left_behind(
     session: Session, *, case: Case, stage: str, actor: StaffMember | None, now: datetime
 ) -> list[ChecklistItem]:
-    """Cancel the open items of ``stage``, which the case has just left for good.
+    """Cancel the open catalog items of ``stage``, which the case has just left for good (an
+    appointment or a plan's service is not the stage's work: it stays until done or cancelled).
 
     The reason (``stage_left``) is kept as the item's outcome; one ``items_cancelled`` event
     lists them in the case history.
     """
     query = _open_items(case).where(ChecklistItem.stage == stage)
-    items = list(session.exec(query.order_by(col(ChecklistItem.id))))
+    items = [
+        item
+        for item in session.exec(query.order_by(col(ChecklistItem.id)))
+        if not item.code.startswith(OUTSIDE_STAGES)
+    ]
     for item in items:
         item.status, item.completed_at, item.outcome = ItemStatus.CANCELLED, now, STAGE_LEFT
         _revoke_pending_handoffs(session, item, actor, now)

@@ -93,6 +93,7 @@ class Journey:
     sessions: dict[str, tuple[SessionToken, datetime]] = field(default_factory=dict)
     services: dict[str, int] = field(default_factory=dict)  # service type -> plan service id
     proposed: str = ""  # the services the directory proposes for the needs found: codes
+    assessed: int = 0  # the last structured assessment recorded (its number)
 
     def _as(self, org: str, role: str) -> SessionToken:
         """The signed-in session of ``role`` at ``org`` (signing in again once it expired)."""
@@ -177,7 +178,14 @@ class Journey:
 
     def assess(self, org: str, kind: str, answers: Mapping[str, str]) -> Journey:
         """A structured assessment (risk, needs): it records its checklist item done."""
-        self._run(assessments.RecordAssessment(self.case_ref, kind, answers), org)
+        done = self._run(assessments.RecordAssessment(self.case_ref, kind, answers), org)
+        self.assessed = done.assessment_id
+        return self
+
+    def review(self, org: str) -> Journey:
+        """A supervisor of ``org`` (not who recorded it) reviews the last assessment: a high
+        risk travels only after that."""
+        self._run(assessments.ReviewAssessment(self.assessed), org, "supervisor")
         return self
 
     def propose(self, org: str) -> Journey:
@@ -313,12 +321,6 @@ class Texts:
 
 
 TEXTS = Texts()
-CHILD_ITEMS = (
-    "best_interests_assessment",
-    "social_inquiry",
-    "reintegration_preparation_plan",
-    "guardian_appointed",
-)
 ADULT_PLAN: Services = (
     ("psychological", "adpare", 120_000, "RON", 98_000),
     ("housing", "adpare", 450_000, "RON", 450_000),
@@ -344,6 +346,7 @@ RISK_LOW = dict.fromkeys(
     "no",
 ) | {"health": "none"}
 RISK_MEDIUM = RISK_LOW | {"debt": "yes", "no_income": "yes"}  # 2 points: medium
+RISK_HIGH = RISK_LOW | {"trafficker_knows_home": "yes"}  # the trafficker knows where: high
 NEEDS_ADULT = dict.fromkeys(
     ("psychological", "housing", "vocational_training", "child_care"), "yes"
 ) | {"education_level": "secondary"}
@@ -397,10 +400,8 @@ def adult_journey(j: Journey, person: PersonIn = ADULT, texts: Texts = TEXTS) ->
     j.propose("iom-it")
     j.hand("family_assessment", "iom-ro", "p2p", accept=False)
     j.hand("family_assessment", "iom-ro", "adpare").wait(3).done("adpare", "family_assessment")
-    # The daughter's minors' items: created before the consent made DGASPC a live participant,
-    # IOM Italy holds them and hands them on.
-    for code in CHILD_ITEMS:
-        j.hand(code, "iom-it", "dgaspc-bv")
+    # The daughter's minors' items waited for the consent to share with DGASPC Brasov, which
+    # now holds them.
     j.done("dgaspc-bv", "social_inquiry").wait(4)
     j.done("dgaspc-bv", "best_interests_assessment", outcome="return_in_interest")
     j.done("dgaspc-bv", "reintegration_preparation_plan", "guardian_appointed")
@@ -474,7 +475,8 @@ def minor_journey(j: Journey, person: PersonIn = CHILD) -> Journey:
     j.done("cons-rome", "anitp_notified").done("iom-it", "rights_informed").wait(1)
     j.advance("iom-it", "record_consent", method="proxy", representative="parent", language="ro")
     j.consent("iom-it", "iom-ro", "fmb", "dgaspc-bv", "cons-rome", minor=True)
-    j.wait(6).done("iom-it", "risk_assessment", outcome="high").done("iom-it", "needs_assessment")
+    j.wait(6).assess("iom-it", "risk", RISK_HIGH).review("iom-it")  # high: reviewed to travel
+    j.done("iom-it", "needs_assessment")
     j.done("dgaspc-bv", "family_assessment", "social_inquiry").wait(7)
     j.done("dgaspc-bv", "best_interests_assessment", outcome="return_in_interest")
     j.done("dgaspc-bv", "reintegration_preparation_plan", "guardian_appointed")
