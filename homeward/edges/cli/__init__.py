@@ -75,7 +75,8 @@ app.command("restore", help=backup.RESTORE_HELP)(backup.restore_command)
 def demo(
     keep: str = typer.Option(None, help="keep the demo database at this path (default: discard)"),
 ) -> None:
-    """Seed a fresh temporary database, run an adult's and a minor's case to closure, print both."""
+    """Seed a fresh temporary database, run a family case, an internal case and a minor's case to
+    closure, print each one's timeline, plan and visits."""
     from homeward.edges.demo import run_demo  # edge module: reaches into the card packages
 
     run_demo(keep=keep)
