@@ -49,8 +49,9 @@ from tasks.checklist_changes import (
     FINISHED_STATES,
     MAX_DUE_AHEAD,
     PAUSED_STATES,
-    _checked_reason,
-    _item_for_change,
+    checked_reason,
+    item_for_change,
+    record_change,
 )
 
 TITLE_MAX = 200
@@ -255,7 +256,7 @@ def add_item(
 def _adhoc_for_change(
     session: Session, item_id: int, actor: StaffMember, expected_version: int | None, what: str
 ) -> tuple[ChecklistItem, Case]:
-    item, case = _item_for_change(session, item_id, actor, expected_version)
+    item, case = item_for_change(session, item_id, actor, expected_version)
     if not is_adhoc(item):
         raise Refused(
             f"cannot {what} item #{item_id} ({item.code}): only items added outside the "
@@ -267,57 +268,6 @@ def _adhoc_for_change(
             "items of an open case can"
         )
     return item, case
-
-
-def _change(
-    session: Session,
-    *,
-    case: Case,
-    item: ChecklistItem,
-    kind: str,
-    actor: StaffMember,
-    reason: str,
-    due_before: datetime,
-    now: datetime,
-) -> ItemChange:
-    assert case.id is not None and item.id is not None and actor.id is not None  # noqa: S101
-    change = ItemChange(
-        case_id=case.id,
-        item_id=item.id,
-        kind=kind,
-        actor_id=actor.id,
-        at=now,
-        status_before=ItemStatus.OPEN,
-        due_before=due_before,
-        due_after=item.due_at,
-    )
-    session.add(change)
-    session.flush()
-    assert change.id is not None  # noqa: S101
-    change.reason = vault.protect_text(
-        session,
-        case=case,
-        table="item_change",
-        column="reason",
-        row_id=change.id,
-        text=reason,
-        now=now,
-    )
-    session.add(change)
-    record_event(
-        session,
-        case=case,
-        trigger=f"item_{kind}",
-        at=now,
-        actor=actor,
-        data={
-            "item_id": item.id,
-            "code": item.code,
-            "change_id": change.id,
-            "due_on": local_date(item.due_at),
-        },
-    )
-    return change
 
 
 def reschedule(
@@ -334,7 +284,7 @@ def reschedule(
 ) -> ChecklistItem:
     """Move an open ad-hoc item to the day ``on`` (and, for an appointment, the local time
     ``at``; an appointment keeps its time of day when ``at`` is left out), with a reason."""
-    text = _checked_reason(reason, "item is rescheduled")
+    text = checked_reason(reason, "item is rescheduled")
     item, case = _adhoc_for_change(session, item_id, actor, expected_version, "reschedule")
     if at is None and item.starts_at is not None:
         tz = zone_for(case, zone)
@@ -345,7 +295,7 @@ def reschedule(
     due_before = item.due_at
     item.due_at, item.starts_at, item.escalated_at = due_at, starts_at, None
     session.add(item)
-    _change(
+    record_change(
         session,
         case=case,
         item=item,
@@ -353,6 +303,7 @@ def reschedule(
         actor=actor,
         reason=text,
         due_before=due_before,
+        status_before=ItemStatus.OPEN,
         now=now,
     )
     return item
@@ -368,12 +319,12 @@ def cancel(
     expected_version: int | None = None,
 ) -> ChecklistItem:
     """Cancel an open ad-hoc item (the hearing was called off), with a reason."""
-    text = _checked_reason(reason, "item is cancelled")
+    text = checked_reason(reason, "item is cancelled")
     item, case = _adhoc_for_change(session, item_id, actor, expected_version, "cancel")
     item.status, item.escalated_at = ItemStatus.CANCELLED, None
     item.completed_by_id, item.completed_at = actor.id, now
     session.add(item)
-    _change(
+    record_change(
         session,
         case=case,
         item=item,
@@ -381,6 +332,7 @@ def cancel(
         actor=actor,
         reason=text,
         due_before=item.due_at,
+        status_before=ItemStatus.OPEN,
         now=now,
     )
     return item

@@ -64,14 +64,14 @@ def _reopen_problem(case: Case, item: ChecklistItem) -> str | None:
     return None
 
 
-def _checked_reason(reason: str, what: str) -> str:
+def checked_reason(reason: str, what: str) -> str:
     text = reason.strip()
     if len(text) < SKIP_REASON_MIN:
         raise InvalidInput(f"reason: say why the {what} ({SKIP_REASON_MIN}+ characters)")
     return text
 
 
-def _item_for_change(
+def item_for_change(
     session: Session, item_id: int, actor: StaffMember, expected_version: int | None
 ) -> tuple[ChecklistItem, Case]:
     item, case = visible_item(session, item_id, actor, for_update=True)
@@ -80,12 +80,12 @@ def _item_for_change(
     return item, case
 
 
-def _record_change(
+def record_change(
     session: Session,
     *,
     case: Case,
     item: ChecklistItem,
-    kind: ItemChangeKind,
+    kind: str,
     actor: StaffMember,
     reason: str,
     due_before: datetime,
@@ -143,8 +143,8 @@ def reopen_item(
     expected_version: int | None = None,
 ) -> ChecklistItem:
     """Open a done or skipped item again (its outcome cleared), with a reason."""
-    text = _checked_reason(reason, "item is reopened")
-    item, case = _item_for_change(session, item_id, actor, expected_version)
+    text = checked_reason(reason, "item is reopened")
+    item, case = item_for_change(session, item_id, actor, expected_version)
     problem = _reopen_problem(case, item)
     if problem:
         raise Refused(f"cannot reopen item #{item_id} ({item.code}): {problem}")
@@ -152,7 +152,7 @@ def reopen_item(
     item.status, item.outcome = ItemStatus.OPEN, None
     item.completed_by_id = item.completed_at = item.escalated_at = None
     session.add(item)
-    _record_change(
+    record_change(
         session,
         case=case,
         item=item,
@@ -187,9 +187,9 @@ def change_due(
     expected_version: int | None = None,
 ) -> ChecklistItem:
     """Move an open item's due date to ``on`` (a local day, today or later), with a reason."""
-    text = _checked_reason(reason, "due date changes")
+    text = checked_reason(reason, "due date changes")
     day = _checked_due_day(on, now)
-    item, case = _item_for_change(session, item_id, actor, expected_version)
+    item, case = item_for_change(session, item_id, actor, expected_version)
     if case.state in FINISHED_STATES or item.status != ItemStatus.OPEN:
         raise Refused(
             f"cannot change the due date of item #{item_id} ({item.code}): it is "
@@ -198,7 +198,7 @@ def change_due(
     due_before = item.due_at
     item.due_at, item.escalated_at = local_noon(day), None
     session.add(item)
-    _record_change(
+    record_change(
         session,
         case=case,
         item=item,
