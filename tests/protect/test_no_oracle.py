@@ -26,6 +26,8 @@ from homeward.base.db import write_session
 from homeward.base.errors import HomewardError
 from homeward.base.models import Case, ChecklistItem, Organisation, RequestKey
 from homeward.commands import (
+    adhoc,
+    assessments,
     case_page,
     case_views,
     cases,
@@ -35,6 +37,11 @@ from homeward.commands import (
     family,
     handoffs,
     items,
+    journal,
+    plan,
+    providers,
+    referral,
+    visits,
 )
 from homeward.commands import reports as report_cmds
 from homeward.commands.runner import Command, run
@@ -147,6 +154,8 @@ ITEM_PROBES: dict[str, Probe] = {
     "items handoff": lambda i, me, _c: handoffs.ProposeHandoff(i, OWN_SLUG[me]),
     "items accept": lambda i, _me, _c: handoffs.AcceptHandoff(i),
     "items reject": lambda i, _me, _c: handoffs.RejectHandoff(i, "not ours"),
+    "items reschedule": lambda i, _me, c: adhoc.RescheduleItem(i, _due(c), "moved", at="10:00"),
+    "items cancel": lambda i, _me, _c: adhoc.CancelItem(i, "called off"),
 }
 REF_PROBES: dict[str, Probe] = {
     "case add-person": lambda r, _me, _c: family.AddPerson(
@@ -188,6 +197,35 @@ REF_PROBES: dict[str, Probe] = {
     "programme enrol": lambda r, me, _c: report_cmds.EnrolCases(
         f"{PROGRAMME}-{OWN_SLUG[me]}", (r,)
     ),
+    # issue 16's casework
+    "items add": lambda r, me, c: adhoc.AddAdhocItem(r, "court_hearing", OWN_SLUG[me], _due(c)),
+    "items adhoc": lambda r, _me, _c: adhoc.ListAdhoc(r, "en"),
+    "journal add": lambda r, _me, _c: journal.AddNote(r, "met at the shelter", None),
+    "journal list": lambda r, _me, _c: journal.ListNotes(r),
+    "journal page": lambda r, _me, _c: journal.JournalPage(r),
+    "document add": lambda r, _me, _c: journal.AddDocument(
+        r, "other", "note.txt", b"plain words", None
+    ),
+    "document list": lambda r, _me, _c: journal.ListDocuments(r),
+    "plan show": lambda r, _me, _c: plan.ShowPlan(r),
+    "plan draft": lambda r, _me, _c: plan.DraftPlan(r, None),
+    "plan add-goal": lambda r, _me, _c: plan.AddGoal(r, "economic", "a steady income"),
+    "plan add-service": lambda r, me, c: plan.AddService(
+        r, "housing", OWN_SLUG[me], _due(c), None, 10000, "EUR", None
+    ),
+    "plan submit": lambda r, _me, _c: plan.SubmitPlan(r),
+    "plan approve": lambda r, _me, _c: plan.ApprovePlan(r),
+    "plan reject": lambda r, _me, _c: plan.RejectPlan(r, "needs a budget"),
+    "visit list": lambda r, _me, _c: visits.ListVisits(r),
+    "visit record": lambda r, _me, c: visits.RecordVisit(r, local_date(c.now()), "home"),
+    "assess list": lambda r, _me, _c: assessments.ListAssessments(r),
+    "assess propose": lambda r, _me, _c: assessments.ProposeServices(r),
+    "assess risk": lambda r, _me, _c: assessments.RecordAssessment(r, "needs", {"medical": "yes"}),
+    "case set-county": lambda r, _me, _c: providers.SetDestinationCounty(r, "RO-CJ"),
+    "referral record": lambda r, _me, c: referral.RecordReferral(
+        r, "RO-2026/1", local_date(c.now()), "police"
+    ),
+    "referral show": lambda r, _me, _c: referral.ShowReferral(r),
 }
 
 
