@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
@@ -15,10 +16,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlmodel import select
 
+from homeward.base.clock import local_date
 from homeward.base.db import read_session, write_session
 from homeward.base.models import Case, ChecklistItem, OutboxMessage
 from homeward.base.settings import DEFAULT_WORKSPACE_URL, Settings, get_settings, workspace_url
 from homeward.commands import signin
+from homeward.commands.adhoc import AddAdhocItem
+from homeward.commands.runner import run
 from homeward.records.directory import OrganisationIn, StaffIn, add_org, add_staff, validate
 from notifications.contexts import TEMPLATES, HandoffContext, ItemLine, LoginCodeContext
 from notifications.render import render
@@ -29,6 +33,7 @@ from tests import factories as f
 from tests.notifications.conftest import run_drain
 from tests.notifications.helpers import remind
 from tests.notifications.test_sharing_withdrawn import in_reintegration, withdraw_sharing
+from tests.signin import credential_for
 
 PUBLIC = "https://homeward.iom.example.org/work"
 IOM_RO, ADPARE, FMB = "coord@iom-ro.example.org", "cw@adpare.example.org", "cw@fmb.example.org"
@@ -104,6 +109,19 @@ def every_kind_of_staff_email(clock) -> None:
     joined = in_reintegration(clock, late=True)  # partner_joined
     assert run_drain(clock).dead == 0  # sent before the withdrawal below would drop it
     withdraw_sharing(joined, "adpare", clock)  # sharing_withdrawn
+    hearing = run(  # appointment: a court hearing, with its calendar invitation
+        AddAdhocItem(
+            ref,
+            "court_hearing",
+            "adpare",
+            local_date(clock.now()) + timedelta(days=9),
+            at="10:30",
+            title="Zenobia's hearing",
+        ),
+        credential_for(f.COORD, clock.now()),
+        clock=clock,
+    )
+    assert hearing.item_id
     for _day in range(6):  # digests, then escalations of the overdue family assessment
         remind(clock)
         clock.advance(days=1)
@@ -172,7 +190,7 @@ def expected_links(row: OutboxMessage, base: str, text: str, to: str) -> set[str
             for line in context[section]
         ]
         return {f"{base}/items/{line.item_number}" for line in lines}
-    if row.template == "escalation":
+    if row.template in ("escalation", "appointment"):
         return {f"{base}/items/{context['item_number']}"}
     if row.template.startswith("handoff_"):
         handoff = HandoffContext.model_validate(context)
