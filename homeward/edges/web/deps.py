@@ -438,7 +438,7 @@ def render(
     ``day(value)`` and ``when(value)`` (dates in the viewer's timezone and language),
     ``path`` (this page's path and query, for a ``next``) and whatever is passed."""
     ctx.setdefault("active", "")
-    ctx.setdefault("parts", casework.PARTS)
+    ctx.setdefault("parts", casework.ordered())
     ctx.setdefault("problem", None)
     language = v.language
     tz = v.tz
