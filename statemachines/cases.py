@@ -7,7 +7,6 @@ concurrent change. Any refusal raises before commit, so a refused transition cha
 
 from __future__ import annotations
 
-import re
 import threading
 from datetime import datetime
 from typing import Any
@@ -51,9 +50,9 @@ from statemachines.return_case import (
 )
 from tasks import checklist, moves, participation
 from tasks.catalog import CURRENT_VERSION, load_catalog
+from tasks.providers import COUNTIES
 
 _machine_lock = threading.Lock()  # the shared machine's model list is not thread-safe
-_COUNTY = re.compile(r"RO-[A-Z]{1,2}")
 # An internal case (identified in Romania) has no travel: no sending mission, no consulate.
 TRAVEL_ROLES = frozenset({ParticipantRole.S_IOM, ParticipantRole.CONS})
 LEFT_FOR_GOOD = frozenset({*ACTIVE, *INTERNAL_ACTIVE})
@@ -91,7 +90,7 @@ class CaseIn(BaseModel):
         if value is None or value == "":
             return None
         county = value.upper()
-        if not _COUNTY.fullmatch(county):
+        if county not in COUNTIES:
             raise ValueError("use an ISO 3166-2 county code of Romania such as RO-CJ or RO-B")
         return county
 

@@ -106,7 +106,7 @@ def zone_for(case: Case, zone: str) -> ZoneInfo:
                 "give the time in the home zone (--zone home)"
             )
         return ZoneInfo(name)
-    raise InvalidInput(f"zone: {zone!r} is unknown; use one of {', '.join(ZONES)}")
+    raise InvalidInput(f"zone: unknown; use one of {', '.join(ZONES)}")
 
 
 def _checked_day(on: date, now: datetime) -> date:
@@ -144,7 +144,7 @@ def _checked_title(title: str | None) -> str | None:
 
 def _checked_kind(kind: str) -> str:
     if kind not in ADHOC_KINDS:
-        raise InvalidInput(f"kind: {kind!r} is unknown; use one of {', '.join(ADHOC_KINDS)}")
+        raise InvalidInput(f"kind: unknown; use one of {', '.join(ADHOC_KINDS)}")
     return kind
 
 

@@ -28,6 +28,7 @@ the owner organisation who did not record it agrees or sets another level (``rev
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,6 +119,7 @@ QUESTIONS: dict[str, tuple[Question, ...]] = {
 }
 ITEM_FOR = {"risk": "risk_assessment", "needs": "needs_assessment", "family": "family_assessment"}
 RISK_ITEMS = ("risk_assessment", "risk_reassessment")
+QUESTION_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # how a question's key looks
 RED_FLAGS = ("trafficker_knows_home", "family_involved", "threats_received")
 POINTS = {
     "trafficker_contacts_family": 2,
@@ -148,8 +150,9 @@ def check_answers(kind: str, answers: Mapping[str, str]) -> dict[str, str]:
     for key, raw in answers.items():
         question = asked.get(key)
         if question is None:
+            named = f" {key!r}" if QUESTION_KEY.match(key) else ""  # never free text
             raise InvalidInput(
-                f"answer: {key!r} is not a question of the {kind} assessment; "
+                f"answer: question{named} is not one of the {kind} assessment; "
                 f"see `homeward assess questions {kind}`"
             )
         value = str(raw).strip()

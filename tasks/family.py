@@ -63,10 +63,10 @@ def person_labels(session: Session, case: Case) -> dict[int, str]:
 
 def _check_birth(person: vault.DependantIn, today: date) -> None:
     if person.birth_date is not None and person.birth_date > today:
-        raise InvalidInput(f"--born: {person.birth_date} is in the future; give the birth date")
+        raise InvalidInput("birth_date: the birth date is in the future; give the birth date")
     if person.relation == "child" and person.birth_date is None:
         raise InvalidInput(
-            "--born: a child's birth date decides whether the minors' rules apply; "
+            "birth_date: a child's birth date decides whether the minors' rules apply; "
             "give it as YYYY-MM-DD"
         )
 
@@ -214,7 +214,7 @@ def find_by_name(
     may see and whose names they may read. Audited (the fields searched, never the name)."""
     name = " ".join(full_name.split())
     if len(name) < 3 or len(name) > 401:
-        raise InvalidInput("--name: give the person's given and family name")
+        raise InvalidInput("name: give the person's given and family name")
     hits = vault.cases_named(session, name)
     cases = {
         c.id: c for c in session.exec(select(Case).where(col(Case.id).in_({h[0] for h in hits})))
@@ -231,6 +231,15 @@ def find_by_name(
         label = "primary" if person_id is None else person_labels(session, case)[person_id]
         found.append(Match(case.case_ref, case.state, label))
     audit(session, actor=actor, action="name_search", at=now, fields=["name_index"])
+    for ref in sorted({m.case_ref for m in found}):  # each hit ties the search to its case
+        audit(
+            session,
+            actor=actor,
+            action="name_search_hit",
+            case_ref=ref,
+            at=now,
+            fields=["name_index"],
+        )
     found.sort(key=lambda m: (m.case_ref, m.who))
     return found
 

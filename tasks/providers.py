@@ -43,7 +43,7 @@ def check_county(value: str) -> str:
     code = value.strip().upper()
     if code not in COUNTIES:
         raise InvalidInput(
-            f"county: {value!r} is not a Romanian county code; write RO- and the county's "
+            "county: not a Romanian county code; write RO- and the county's "
             "letters as in ISO 3166-2:RO (RO-AB ... RO-VS, Bucharest RO-B), e.g. RO-CJ for Cluj"
         )
     return code
@@ -52,9 +52,7 @@ def check_county(value: str) -> str:
 def check_service(value: str) -> str:
     code = value.strip().lower()
     if code not in SERVICE_TYPES:
-        raise InvalidInput(
-            f"service: {value!r} is not a service type; use one of {', '.join(SERVICE_TYPES)}"
-        )
+        raise InvalidInput(f"service: not a service type; use one of {', '.join(SERVICE_TYPES)}")
     return code
 
 

@@ -42,7 +42,7 @@ def parse_time(value: str | None) -> time | None:
             raise ValueError
         return time(int(hours), int(minutes))
     except ValueError:
-        raise InvalidInput(f"at: {value!r} is not a time; give HH:MM, e.g. 09:30") from None
+        raise InvalidInput("at: not a time; give HH:MM, e.g. 09:30") from None
 
 
 def invite(session: Session, item: ChecklistItem, case: Case, now: datetime) -> int:

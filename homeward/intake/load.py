@@ -270,6 +270,8 @@ def _sealed(row_id: int, key: bytes, good: GoodRow, index_key: bytes) -> dict[st
     sealed["match_index"] = crypto.blind_index(
         index_key, values["given_name"], values["family_name"], values["birth_date"]
     )
+    full_name = f"{values['given_name']} {values['family_name']}"
+    sealed["name_index"] = crypto.blind_index(index_key, "name", full_name)  # vault.name_token
     return sealed
 
 

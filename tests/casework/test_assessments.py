@@ -77,7 +77,7 @@ def test_family_levels_and_needs() -> None:
     ("answers", "says"),
     [
         ({**LOW, "debt": "maybe"}, "answer: debt takes one of yes, no, unknown"),
-        ({**LOW, "colour": "red"}, "answer: 'colour' is not a question of the risk assessment"),
+        ({**LOW, "colour": "red"}, "answer: question 'colour' is not one of the risk assessment"),
         ({k: v for k, v in LOW.items() if k != "health"}, "answer: the risk assessment needs"),
     ],
 )

@@ -4,6 +4,7 @@ with ``HOMEWARD_TEST_DB=postgres``)."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -16,8 +17,15 @@ from tests import factories as f
 from tests.cli.runner import run_cli
 from tests.protect.test_canary import forms
 
-CHILD = ("--relation", "child", "--given", "Quintessa", "--family", "Kidcanary")
+CHILD = ("--relation", "child", "--person", "-")  # the names on standard input, never as arguments
 CHILD_BORN = "2019-03-01"  # 6 on the clock's 2026-01-05
+NAMES = {"given_name": "Quintessa", "family_name": "Kidcanary"}
+
+
+def person(**fields: str) -> str:
+    return json.dumps(NAMES | fields)
+
+
 NGO = "cw@adpare.example.org"
 OUTSIDER = "cw@fmb.example.org"  # the person consented to sharing with it; it takes no part
 
@@ -26,18 +34,24 @@ OUTSIDER = "cw@fmb.example.org"  # the person consented to sharing with it; it t
 def cli(db_url, capsys, monkeypatch):
     f.seed()
 
-    def run(*args: str):
-        return run_cli(capsys, monkeypatch, *args)
+    def run(*args: str, stdin: str = ""):
+        return run_cli(capsys, monkeypatch, *args, stdin=stdin)
 
     return run
 
 
-def as_coord(cli, *args: str):
-    return cli("--as", f.COORD, *args)
+def as_coord(cli, *args: str, stdin: str = ""):
+    return cli("--as", f.COORD, *args, stdin=stdin)
 
 
 def add_child(cli, ref: str, *extra: str):
-    return as_coord(cli, "case", "add-person", ref, *CHILD, "--born", CHILD_BORN, *extra)
+    return as_coord(
+        cli, "case", "add-person", ref, *CHILD, *extra, stdin=person(birth_date=CHILD_BORN)
+    )
+
+
+def find(cli, who: str, name: str):
+    return cli("--as", who, "case", "find", "--name-file", "-", stdin=name)
 
 
 def child_items(ref: str) -> list[ChecklistItem]:
@@ -69,9 +83,10 @@ def test_a_child_gets_the_minors_items_and_is_listed_by_label(cli, clock):
 
 def test_an_adult_partner_does_not_bring_the_minors_rules(cli, clock):
     ref = f.open_case(clock)
+    partner = {"given_name": "Ilie", "family_name": "Partenerul", "birth_date": "1990-02-02"}
     added = as_coord(
-        cli, "case", "add-person", ref, "--relation", "partner", "--given", "Ilie",
-        "--family", "Partenerul", "--born", "1990-02-02", "--sex", "male",
+        cli, "case", "add-person", ref, "--relation", "partner", "--person", "-",
+        stdin=json.dumps(partner | {"sex": "male"}),
     )  # fmt: skip
     assert added.code == 0, added.err
     assert "partner 1" in added.out and "minor" not in added.out
@@ -138,22 +153,22 @@ def test_a_minor_primary_keeps_its_own_rules_next_to_a_sibling(cli, clock):
 def test_find_by_name_answers_only_for_visible_readable_cases(cli, clock):
     ref = f.open_case(clock)
     assert add_child(cli, ref).code == 0
-    found = as_coord(cli, "case", "find", "--name", "quintessa  KIDCANARY")
+    found = find(cli, f.COORD, "quintessa  KIDCANARY")
     assert found.code == 0, found.err
     assert ref in found.out and "child 1" in found.out and "identified_abroad" in found.out
-    primary = as_coord(cli, "case", "find", "--name", "Zenobia Canarycanary")
+    primary = find(cli, f.COORD, "Zenobia Canarycanary")
     assert ref in primary.out and "primary" in primary.out
-    nothing = as_coord(cli, "case", "find", "--name", "Nobody Atall")
+    nothing = find(cli, f.COORD, "Nobody Atall")
     assert nothing.code == 0 and ref not in nothing.out
     # not a party: the same answer as no match at all
-    hidden = cli("--as", OUTSIDER, "case", "find", "--name", "Quintessa Kidcanary")
+    hidden = find(cli, OUTSIDER, "Quintessa Kidcanary")
     assert (hidden.code, hidden.out, hidden.err) == (nothing.code, nothing.out, nothing.err)
     # a party without the person's sharing consent may not read names: no match either
     ursa = f.PersonIn(given_name="Ursa", family_name="Minor")
     unshared = f.open_case(clock, share=False, person=ursa)
-    no_consent = cli("--as", NGO, "case", "find", "--name", "Ursa Minor")
+    no_consent = find(cli, NGO, "Ursa Minor")
     assert (no_consent.out, no_consent.code) == (nothing.out, nothing.code)
-    assert unshared in as_coord(cli, "case", "find", "--name", "Ursa Minor").out
+    assert unshared in find(cli, f.COORD, "Ursa Minor").out
     with f.admin_read() as s:
         from homeward.base.models import AuditEntry
 
@@ -169,12 +184,12 @@ def test_reindex_writes_the_names_of_earlier_rows(cli, clock):
         for row in [*s.exec(select(Beneficiary)), *s.exec(select(CasePerson))]:
             row.name_index = None
             s.add(row)
-    assert ref not in as_coord(cli, "case", "find", "--name", "Zenobia Canarycanary").out
+    assert ref not in find(cli, f.COORD, "Zenobia Canarycanary").out
     done = cli("keys", "reindex-names")
     assert done.code == 0, done.err
     assert "name index written for 2 person(s)" in done.out
-    assert ref in as_coord(cli, "case", "find", "--name", "Zenobia Canarycanary").out
-    assert ref in as_coord(cli, "case", "find", "--name", "Quintessa Kidcanary").out
+    assert ref in find(cli, f.COORD, "Zenobia Canarycanary").out
+    assert ref in find(cli, f.COORD, "Quintessa Kidcanary").out
     assert "for 0 person(s)" in cli("keys", "reindex-names").out
 
 
@@ -186,29 +201,44 @@ def test_adding_the_same_person_again_warns_of_the_owners_own_case(cli, clock):
 
 
 @pytest.mark.parametrize(
-    ("args", "expected"),
+    ("relation", "fields", "expected"),
     [
-        (("--relation", "cousin", "--given", "A", "--family", "B"), "--relation"),
-        ((*CHILD, "--born", "2019-13-01"), "--born: give the birth date as YYYY-MM-DD"),
-        ((*CHILD,), "--born: a child's birth date"),
-        ((*CHILD, "--born", "2030-01-01"), "--born: 2030-01-01 is in the future"),
-        ((*CHILD, "--born", CHILD_BORN, "--sex", "f"), "--sex"),
+        ("cousin", {}, "--relation"),
+        ("child", {"birth_date": "2019-13-01"}, "birth_date"),
+        ("child", {}, "birth_date: a child's birth date"),
+        ("child", {"birth_date": "2030-01-01"}, "is in the future"),
+        ("child", {"birth_date": CHILD_BORN, "sex": "f"}, "sex"),
+        ("child", {"birth_date": CHILD_BORN, "notes": "Kidcanary"}, "remove the other keys"),
     ],
 )
-def test_bad_input_is_one_line_and_changes_nothing(cli, clock, args, expected):
+def test_bad_input_is_one_line_and_changes_nothing(cli, clock, relation, fields, expected):
     ref = f.open_case(clock)
     before = f.db_snapshot()
-    bad = as_coord(cli, "case", "add-person", ref, *args)
+    bad = as_coord(
+        cli, "case", "add-person", ref, "--relation", relation, "--person", "-",
+        stdin=person(**fields),
+    )  # fmt: skip
     assert bad.code != 0 and expected in bad.err, bad.err
     assert len(bad.err.strip().splitlines()) == 1 and "Traceback" not in bad.err
-    assert "Kidcanary" not in bad.err
+    assert "Kidcanary" not in bad.err and "2030" not in bad.err  # nothing typed is repeated
     assert f.db_snapshot() == before
+
+
+def test_names_are_never_taken_as_arguments(cli, clock):
+    ref = f.open_case(clock)
+    bare = as_coord(cli, "case", "add-person", ref, "--relation", "child")
+    assert bare.code != 0 and "never taken as command-line arguments" in bare.err
+    assert as_coord(cli, "case", "find").code != 0
+    old = as_coord(cli, "case", "add-person", ref, "--relation", "child", "--given", "Q")
+    assert old.code != 0 and "Q" not in old.out
 
 
 def test_only_the_owners_staff_add_or_remove_people(cli, clock):
     ref = f.open_case(clock)
     before = f.db_snapshot()
-    refused = cli("--as", NGO, "case", "add-person", ref, *CHILD, "--born", CHILD_BORN)
+    refused = cli(
+        "--as", NGO, "case", "add-person", ref, *CHILD, stdin=person(birth_date=CHILD_BORN)
+    )
     assert refused.code != 0 and "Kidcanary" not in refused.err
     assert f.db_snapshot() == before
     assert add_child(cli, ref).code == 0
@@ -238,16 +268,28 @@ def test_dependant_names_leave_no_plaintext_trace(cli, clock, caplog):
     ref = f.open_case(clock)
     assert add_child(cli, ref).code == 0
     f.drive_to(ref, "assessed", clock)
-    printed = "".join(
-        as_coord(cli, *argv).out + as_coord(cli, *argv).err
-        for argv in (
-            ["case", "show", ref],
-            ["case", "history", ref],
-            ["items", "list", "--status", "all"],
-            ["case", "list"],
-            ["case", "find", "--name", "Quintessa Kidcanary"],
+    printed = (
+        "".join(
+            as_coord(cli, *argv).out + as_coord(cli, *argv).err
+            for argv in (
+                ["case", "show", ref],
+                ["case", "history", ref],
+                ["items", "list", "--status", "all"],
+                ["case", "list"],
+            )
         )
+        + find(cli, f.COORD, "Quintessa Kidcanary").out
     )
     blob = (printed + repr(f.db_snapshot()) + caplog.text).encode()
     for leak in {*forms(secret), *forms("Kidcanary")}:
         assert leak not in blob, f"{leak!r} leaked"
+
+
+def test_an_imported_case_is_found_by_name_without_a_reindex(cli, clock, tmp_path):
+    from tests.reporting.test_import import caseload
+
+    source = caseload(tmp_path / "cases.csv", 3)
+    done = as_coord(cli, "import", "cases", str(source), "--skip-bad")
+    assert done.code == 0, done.err
+    found = find(cli, f.COORD, "Given3 Family3")
+    assert found.code == 0 and found.out.count("RT-") == 1, found.out + found.err

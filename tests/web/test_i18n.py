@@ -70,3 +70,18 @@ def test_an_engine_message_is_translated_with_its_values() -> None:
     assert translate_error("en", text) == text
     unknown = "stage: something the catalog does not hold"
     assert translate_error("ro", unknown) == unknown
+
+
+def test_each_catalog_file_is_well_formed() -> None:
+    """Every entry has its msgstr and no msgid is defined twice: a text merge of two branches'
+    additions once interleaved entries, which a lenient reader then paired wrongly."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    for path in sorted(Path(i18n.__file__).parent.glob("locale/*/LC_MESSAGES/homeward.po")):
+        text = path.read_text(encoding="utf-8")
+        read_po(path.open("rb"), abort_invalid=True)  # PoFileError on an entry without msgstr
+        ids = re.findall(r'^msgid ((?:".*"\n)+)', text, flags=re.M)
+        repeated = {i for i in ids if ids.count(i) > 1}
+        assert repeated == set(), f"{path}: defined twice: {sorted(repeated)[:3]}"

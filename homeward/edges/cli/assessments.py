@@ -43,7 +43,7 @@ def _answers_file(source: str) -> dict[str, str]:
     except UnicodeDecodeError:
         raise InvalidInput("--answers: not UTF-8 text; save it as UTF-8") from None
     except OSError as exc:
-        raise InvalidInput(f"--answers: cannot read {source} ({exc.strerror})") from None
+        raise InvalidInput(f"--answers: cannot read the file ({exc.strerror})") from None
     if len(raw) > MAX_FILE:
         raise InvalidInput(f"--answers: larger than {MAX_FILE:,} characters; shorten it")
     try:

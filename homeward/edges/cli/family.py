@@ -1,13 +1,17 @@
 """The CLI for the people of a family case and finding a case by name (issue 16).
 
 ``homeward case add-person``, ``case people``, ``case remove-person``, ``case find`` and the
-operator's ``homeward keys reindex-names``. The searched name is read from an option, never
-echoed back; a name never appears in an error line.
+operator's ``homeward keys reindex-names``. Names are read from a JSON file, standard input or a
+prompt, never from the command line (``ps``, shell history); a name never appears in an error
+line.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -27,44 +31,65 @@ from homeward.edges.cli.common import (
     writing,
 )
 from homeward.edges.cli.protect import keys_app
-from homeward.protection.vault import DependantIn
+from homeward.protection.vault import RELATIONS, DependantIn
 from homeward.records.directory import first_error
 from tasks import family as engine
 
-OPTION_OF = {"given_name": "--given", "family_name": "--family", "birth_date": "--born"}
+PERSON_FIELDS = ("given_name", "family_name", "birth_date", "sex")
+NO_ARGUMENTS = "personal data is never taken as command-line arguments (ps, shell history)"
 
 
-def _born(value: str | None) -> date | None:
-    if value is None:
-        return None
+def _read_json(source: str | None, option: str) -> dict[str, Any]:
+    """A JSON object from a file or standard input (``-``); never from the command line."""
+    if source is None:
+        raise InvalidInput(f"{option}: pass a JSON file, or - for standard input; {NO_ARGUMENTS}")
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput("--born: give the birth date as YYYY-MM-DD") from None
+        text = sys.stdin.read() if source == "-" else Path(source).read_text("utf-8")
+        raw = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidInput(f"{option}: could not read a JSON object from it") from None
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{option}: could not read a JSON object from it")
+    return raw
+
+
+def _dependant(relation: str, source: str | None) -> DependantIn:
+    """The family member: ``relation`` from the option, the rest from ``--person`` (a JSON
+    file or ``-``) or, at a terminal, asked for."""
+    if relation not in RELATIONS:
+        raise InvalidInput(f"--relation: use one of {', '.join(RELATIONS)}")
+    if source is None and sys.stdin.isatty():
+        raw: dict[str, Any] = {
+            "given_name": typer.prompt("Given name"),
+            "family_name": typer.prompt("Family name"),
+            "birth_date": typer.prompt("Birth date, YYYY-MM-DD (empty: unknown)", default="")
+            or None,
+        }
+    else:
+        raw = _read_json(source, "--person")
+    unknown = sorted(set(raw) - set(PERSON_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            f"--person: only {', '.join(PERSON_FIELDS)} are read; remove the other keys"
+        )
+    try:
+        return DependantIn(relation=relation, **raw)
+    except ValidationError as exc:
+        raise first_error(exc) from None
 
 
 def add_person(
     case_ref: str,
     relation: str = typer.Option(..., help="child, partner, parent, sibling or other"),
-    given: str = typer.Option(..., help="given name(s)"),
-    family_name: str = typer.Option(..., "--family", help="family name"),
-    born: str = typer.Option(None, help="birth date, YYYY-MM-DD (needed for a child)"),
-    sex: str = typer.Option(None, help="female, male, other or unknown"),
+    person: str = typer.Option(
+        None,
+        help='JSON file ({"given_name", "family_name", "birth_date", "sex"}), or - for stdin',
+    ),
     expect_version: int = expect_version_option(),
     request_id: str = request_id_option(),
 ) -> None:
     """Add a family member to a case (stored encrypted); a minor gets the minors' items."""
-    try:
-        person = DependantIn(
-            relation=relation,
-            given_name=given,
-            family_name=family_name,
-            birth_date=_born(born),
-            sex=sex,
-        )
-    except ValidationError as exc:
-        raise _named(first_error(exc)) from None
-    command = family.AddPerson(case_ref, person, expect_version)
+    command = family.AddPerson(case_ref, _dependant(relation, person), expect_version)
     added = run(command, credential(), key=request_id, clock=state.clock)
     console.print(
         f"{added.label} (#{added.person_id}) added to case {added.case_ref}"
@@ -75,17 +100,6 @@ def add_person(
             f"warning: possibly the same person as in {added.possible_duplicates}; "
             "check before going on"
         )
-
-
-def _named(error: InvalidInput) -> InvalidInput:
-    """The option a user typed, in place of the model's field name."""
-    text = str(error)
-    for field, option in OPTION_OF.items():
-        if text.startswith(field):
-            return InvalidInput(option + text.removeprefix(field))
-    if text.startswith("relation") or text.startswith("sex"):
-        return InvalidInput("--" + text)
-    return error
 
 
 def people(case_ref: str) -> None:
@@ -124,10 +138,23 @@ def remove_person(
 
 
 def find(
-    name: str = typer.Option(..., "--name", help='the person\'s full name, "Given Family"'),
+    name_file: str = typer.Option(
+        None, "--name-file", help="read the full name from this file, or - for stdin"
+    ),
 ) -> None:
-    """Find the cases of a person by name, among those you may see (keyed index; audited)."""
-    matches = run(family.FindCaseByName(name), credential(), clock=state.clock)
+    """Find the cases of a person by name, among those you may see (keyed index; audited).
+    The name is read from standard input or a file, or asked for without echo: never taken
+    as an argument."""
+    if name_file is None and sys.stdin.isatty():
+        name = typer.prompt("Full name (not shown)", hide_input=True)
+    elif name_file is None:
+        raise InvalidInput(f"--name-file: pass a file, or - for standard input; {NO_ARGUMENTS}")
+    else:
+        try:
+            name = sys.stdin.read() if name_file == "-" else Path(name_file).read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise InvalidInput("--name-file: could not read a name from it") from None
+    matches = run(family.FindCaseByName(name.strip()), credential(), clock=state.clock)
     if not matches:
         console.print("no case you may see matches this name")
         return

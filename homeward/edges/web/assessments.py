@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from homeward.base.errors import HomewardError
 from homeward.commands.assessments import (
     AssessmentsView,
     ListAssessments,
@@ -29,6 +30,7 @@ from homeward.edges.web.casework import part
 from homeward.edges.web.deps import Form, Problem, Viewer
 from homeward.edges.web.i18n import N_
 from notifications.i18n import stage_label
+from tasks import assessments
 from tasks.providers import COUNTIES
 
 router = APIRouter()
@@ -143,6 +145,15 @@ def _answers(kind: str, form: Form) -> dict[str, str]:
     }
 
 
+def _kept(kind: str, form: Form) -> Form:
+    """What the form keeps after a refusal: the chosen answers, never a free-text one."""
+    try:
+        free = {f"{kind}.{q.key}" for q in assessments.questions(kind) if q.free}
+    except HomewardError:
+        return {}
+    return {k: value for k, value in form.items() if k not in free}
+
+
 @router.post("/cases/{ref}/assessments/{kind}")
 def record(
     ref: str,
@@ -155,7 +166,7 @@ def record(
     try:
         deps.call(v, RecordAssessment(ref, kind, _answers(kind, form)), key=form.get("key") or None)
     except Problem as problem:
-        return _page(request, v, ref, problem=problem, at=f"form-{kind}", given=form)
+        return _page(request, v, ref, problem=problem, at=f"form-{kind}", given=_kept(kind, form))
     return deps.see_other(f"/cases/{ref}/assessments#assessments")
 
 

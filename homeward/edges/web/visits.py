@@ -210,4 +210,6 @@ def reveal_visit(
         shown = deps.call(v, ShowVisit(visit_id))
     except Problem as problem:
         return visits_page(request, v, ref, problem=problem)
+    if shown.case_ref != ref.strip().upper():  # another case's visit: not shown under this one
+        return deps.see_other(f"/cases/{shown.case_ref}/visits")
     return visits_page(request, v, ref, shown=shown)
