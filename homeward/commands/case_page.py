@@ -52,6 +52,7 @@ from statemachines.step_fields import (
 from statemachines.steps import ClosureReason, ClosureRejection
 from tasks.catalog import load_catalog
 from tasks.checklist import visible_item
+from tasks.family import person_labels
 
 DONE, SKIP, HANDOFF, ACCEPT, REJECT = "done", "skip", "handoff", "accept", "reject"
 BY_REQUEST = frozenset({"close"})  # a closure is requested and approved, not fired from here
@@ -79,6 +80,7 @@ class PageItem:
     outcomes: tuple[Choice, ...] = ()
     handoff_to: str | None = None
     targets: tuple[str, ...] = ()
+    about: str | None = None  # the family member it is about ("child 1"), never a name
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ def page_items(session: Session, who: StaffMember, case: Case, now: datetime) ->
     targets = _targets(session, case, orgs)
     lines = []
     query = select(ChecklistItem).where(ChecklistItem.case_id == case.id)
+    members = person_labels(session, case)
     for item in session.exec(query.order_by(col(ChecklistItem.id))):
         assert item.id is not None  # noqa: S101 (a stored row)
         spec, pending = catalog.spec(item.code), handoffs.get(item.id)
@@ -212,6 +215,7 @@ def page_items(session: Session, who: StaffMember, case: Case, now: datetime) ->
                 tuple(t for t in targets if t != orgs[item.owner_org_id].slug)
                 if HANDOFF in actions
                 else (),
+                members.get(item.person_id) if item.person_id else None,
             )
         )
     return lines

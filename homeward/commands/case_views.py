@@ -31,6 +31,7 @@ from homeward.records.directory import orgs_by_id
 from statemachines.cases import allowed_triggers, get_case, list_cases
 from tasks import participation
 from tasks.catalog import load_catalog
+from tasks.family import person_labels
 
 
 class OneCase:
@@ -62,6 +63,7 @@ class ItemLine:
     outcome: str | None
     partner_needed: str | None
     blocking: bool
+    about: str | None = None  # the family member it is about ("child 1"), never a name
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class CaseDetails:
 def item_lines(session: Session, case: Case) -> list[ItemLine]:
     """The case's checklist items, in the order they were created."""
     orgs, catalog = orgs_by_id(session), load_catalog(case.process_version)
+    members = person_labels(session, case)
     query = select(ChecklistItem).where(ChecklistItem.case_id == case.id)
     return [
         ItemLine(
@@ -111,6 +114,7 @@ def item_lines(session: Session, case: Case) -> list[ItemLine]:
             item.outcome,
             item.partner_needed,
             item.blocking,
+            members.get(item.person_id) if item.person_id else None,
         )
         for item in session.exec(query.order_by(col(ChecklistItem.id)))
     ]

@@ -293,3 +293,11 @@ def test_an_imported_case_is_found_by_name_without_a_reindex(cli, clock, tmp_pat
     assert done.code == 0, done.err
     found = find(cli, f.COORD, "Given3 Family3")
     assert found.code == 0 and found.out.count("RT-") == 1, found.out + found.err
+
+
+def test_a_child_s_items_say_which_child_they_are_about(cli, clock):
+    ref = f.open_case(clock)
+    assert add_child(cli, ref).code == 0
+    shown = as_coord(cli, "case", "show", ref)
+    assert shown.code == 0, shown.err
+    assert "(child 1)" in shown.out and "Quintessa" not in shown.out

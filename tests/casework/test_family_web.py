@@ -47,6 +47,8 @@ def test_a_child_is_added_on_the_family_page_and_names_show_only_on_request(staf
 
     listed = staff.get(f"/cases/{ref}/family")
     assert "child 1" in listed.text and "Quintessa" not in listed.text
+    case_page = staff.get(f"/cases/{ref}").text  # the child's item says whom it is about
+    assert '<span class="about">(child 1)</span>' in case_page and "Quintessa" not in case_page
     reads = _audit("personal_read")
     shown = staff.submit(f"/cases/{ref}/family", f"/cases/{ref}/family/names")
     assert shown.status_code == 200 and "Quintessa" in shown.text and "Kidcanary" in shown.text

@@ -199,7 +199,7 @@ def _items_table(items: list[views.ItemLine]) -> None:
         table.add_row(
             str(item.id),
             item.stage,
-            item.title,
+            item.title + (f" ({item.about})" if item.about else ""),
             item.owner,
             local_day(item.due_at),
             item_status(item),

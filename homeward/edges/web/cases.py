@@ -29,7 +29,7 @@ from homeward.commands.runner import Command
 from homeward.edges.web import deps
 from homeward.edges.web.deps import Form, Problem, Viewer
 from homeward.edges.web.i18n import N_
-from homeward.edges.web.labels import code_label, event_label, help_text, label, word
+from homeward.edges.web.labels import code_label, event_label, help_text, label, who, word
 from homeward.protection.vault import PersonIn
 from homeward.records.directory import first_error
 from notifications.i18n import item_title, stage_label
@@ -103,6 +103,7 @@ def case_page(
         help_text=lambda text: help_text(v, text),
         event_label=lambda trigger: event_label(v, trigger),
         code=lambda c: code_label(v, c),
+        about=lambda member: who(v, member),
         word=lambda w: word(v, w),
         key=new_key,
         issue=problem,

@@ -28,6 +28,7 @@ from homeward.edges.web import deps
 from homeward.edges.web.casework import part
 from homeward.edges.web.deps import Form, Problem, Viewer
 from homeward.edges.web.i18n import N_
+from homeward.edges.web.labels import RELATION_LABELS, who
 from homeward.protection.vault import RELATIONS, SEXES, DependantIn
 from homeward.records.directory import first_error
 from notifications.i18n import stage_label
@@ -36,14 +37,6 @@ from tasks.family import REMOVAL_REASONS
 router = APIRouter()
 part("family", N_("Family members"))
 
-RELATION_LABELS = {
-    "child": N_("child"),
-    "partner": N_("partner"),
-    "parent": N_("parent"),
-    "sibling": N_("sibling"),
-    "other": N_("other family member"),
-    "primary": N_("the person"),
-}
 SEX_LABELS = {
     "female": N_("female"),
     "male": N_("male"),
@@ -61,14 +54,6 @@ FIELDS = ("relation", "given_name", "family_name", "birth_date", "sex")
 
 def _key() -> str:
     return f"web:{secrets.token_urlsafe(18)}"
-
-
-def _who(v: Viewer, label: str) -> str:
-    """``child 2`` in the reader's language (relation translated, number kept)."""
-    relation, _, number = label.rpartition(" ")
-    if not relation:
-        return v._(RELATION_LABELS.get(label, label))
-    return f"{v._(RELATION_LABELS.get(relation, relation))} {number}"
 
 
 def family_page(
@@ -92,7 +77,7 @@ def family_page(
         ref=ref,
         people=people,
         names=names,
-        who=lambda label: _who(v, label),
+        who=lambda label: who(v, label),
         relations=[(code, v._(RELATION_LABELS[code])) for code in RELATIONS],
         sexes=[(code, v._(SEX_LABELS[code])) for code in SEXES],
         reasons=[(code, v._(REASON_LABELS[code])) for code in REMOVAL_REASONS],
@@ -176,7 +161,7 @@ def find_page(
         path="/find",
         matches=matches,
         issue=problem,
-        who=lambda label: _who(v, label),
+        who=lambda label: who(v, label),
         stage=lambda s: stage_label(s, v.language),
     )
 

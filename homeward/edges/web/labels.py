@@ -225,3 +225,22 @@ def word(v: Speaker, code: str) -> str:
 def role_label(v: Speaker, role: str) -> str:
     """A part in a case (``ngo``) as people name it, in the reader's language."""
     return v._(ROLE_LABELS[role]) if role in ROLE_LABELS else role
+
+
+RELATION_LABELS = {
+    "child": N_("child"),
+    "partner": N_("partner"),
+    "parent": N_("parent"),
+    "sibling": N_("sibling"),
+    "other": N_("other family member"),
+    "primary": N_("the person"),
+}
+
+
+def who(v: Speaker, label: str) -> str:
+    """A family member's label (``child 2``) in the reader's language: relation translated,
+    number kept."""
+    relation, _, number = label.rpartition(" ")
+    if not relation:
+        return v._(RELATION_LABELS.get(label, label))
+    return f"{v._(RELATION_LABELS.get(relation, relation))} {number}"
