@@ -84,12 +84,13 @@ def _reason(v: Viewer, form: Form) -> str:
 
 def _act(request: Request, v: Viewer, ref: str, at: str, form: Form, make: Any) -> Response:
     """Build and run a command; back to the page at the item, or the page with the problem."""
-    try:
-        command: Command[Any] = make()
-        done = deps.call(v, command, key=form.get("key") or None)
-    except Problem as problem:
-        return appointments_page(request, v, ref, problem=problem, at=at)
-    return deps.see_other(f"/cases/{done.case_ref}/appointments#item-{done.item_id}")
+    return deps.act(
+        v,
+        make,
+        form.get("key") or None,
+        refused=lambda problem: appointments_page(request, v, ref, problem=problem, at=at),
+        then=lambda done: f"/cases/{done.case_ref}/appointments#item-{done.item_id}",
+    )
 
 
 @router.post("/cases/{ref}/appointments")

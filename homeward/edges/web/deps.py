@@ -412,6 +412,28 @@ def call(v: Viewer, command: Command[V], key: str | None = None) -> V:
         raise Problem.of(exc, v.language) from exc
 
 
+def act(
+    v: Viewer,
+    make: Callable[[], Command[V]],
+    key: str | None,
+    *,
+    refused: Callable[[Problem], Response],
+    then: Callable[[V], str],
+) -> Response:
+    """A page's form action: build the command (bad input found while reading the form is a
+    ``Problem`` too) and run it as the viewer; then to ``then(view)``, or, refused, the page
+    ``refused(problem)`` renders with the problem in place."""
+    try:
+        try:
+            command = make()
+        except HomewardError as exc:
+            raise Problem.of(exc, v.language) from exc
+        done = call(v, command, key=key)
+    except Problem as problem:
+        return refused(problem)
+    return see_other(then(done))
+
+
 # -- Pages -----------------------------------------------------------------------------------
 
 

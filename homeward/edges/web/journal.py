@@ -84,14 +84,20 @@ def _act(
 ) -> Response:
     """Run ``command``; back to the journal at ``at``'s section, or, refused, the journal with
     the problem shown at ``at``."""
-    try:
-        done = deps.call(v, command, key=key)
-    except Problem as problem:
+
+    def refused(problem: Problem) -> Response:
         if not ref:
-            raise
+            raise problem
         return journal_page(request, v, ref, problem=problem, at=at)
+
     section = "notes" if at == "note" else "documents"
-    return deps.see_other(f"/cases/{done.case_ref}/journal#{section}")
+    return deps.act(
+        v,
+        lambda: command,
+        key,
+        refused=refused,
+        then=lambda done: f"/cases/{done.case_ref}/journal#{section}",
+    )
 
 
 @router.post("/cases/{ref}/journal/notes")

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from homeward.base.errors import HomewardError, InvalidInput, NotFound
+from homeward.base.errors import InvalidInput, NotFound
 from homeward.commands import plan as cmd
 from homeward.commands.runner import Command
 from homeward.edges.web import casework, deps
@@ -123,15 +123,13 @@ def _act(
     at: str,
     make: Callable[[], Command[Any]],
 ) -> Response:
-    try:
-        try:
-            command = make()
-        except HomewardError as exc:  # bad input found while reading the form
-            raise Problem.of(exc, v.language) from exc
-        done = deps.call(v, command, key=form.get("key") or None)
-    except Problem as problem:
-        return plan_page(request, v, ref, problem=problem, at=at)
-    return deps.see_other(f"/cases/{done.case_ref}/plan#{at}")
+    return deps.act(
+        v,
+        make,
+        form.get("key") or None,
+        refused=lambda problem: plan_page(request, v, ref, problem=problem, at=at),
+        then=lambda done: f"/cases/{done.case_ref}/plan#{at}",
+    )
 
 
 @router.post("/cases/{ref}/plan/draft")
