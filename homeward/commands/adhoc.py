@@ -21,7 +21,7 @@ from homeward.base.clock import local_date, utc
 from homeward.base.errors import InvalidInput
 from homeward.base.models import Case, ChecklistItem
 from homeward.base.settings import get_settings
-from homeward.commands.items import ItemChanged, ItemCommand, changed
+from homeward.commands.items import ItemChanged, ItemCommand, changed, stored_id
 from homeward.commands.runner import Command, Context
 from homeward.records.directory import get_org, get_staff, orgs_by_id
 from notifications.contexts import AppointmentContext, item_link
@@ -85,11 +85,6 @@ def invite(session: Session, item: ChecklistItem, case: Case, now: datetime) -> 
     return queued
 
 
-def _item_id(item: ChecklistItem) -> int:
-    assert item.id is not None  # noqa: S101 (a stored row)
-    return item.id
-
-
 @dataclass(frozen=True)
 class AddAdhocItem(ItemCommand):
     """Add an item outside the catalog to case ``ref``: ``kind`` (``tasks.adhoc``), owned by
@@ -130,7 +125,7 @@ class AddAdhocItem(ItemCommand):
             expected_version=self.expected_version,
         )
         invite(session, item, case, ctx.now)
-        return changed(session, _item_id(item), assignee.email if assignee else None)
+        return changed(session, stored_id(item), assignee.email if assignee else None)
 
     def args(self) -> Mapping[str, Any]:
         return {**super().args(), "on": self.on.isoformat()}
@@ -163,7 +158,7 @@ class RescheduleItem(ItemCommand):
             expected_version=self.expected_version,
         )
         invite(ctx.session, item, _case(ctx.session, item), ctx.now)
-        return changed(ctx.session, _item_id(item))
+        return changed(ctx.session, stored_id(item))
 
     def args(self) -> Mapping[str, Any]:
         return {**super().args(), "on": self.on.isoformat()}
@@ -190,7 +185,7 @@ class CancelItem(ItemCommand):
             expected_version=self.expected_version,
         )
         invite(ctx.session, item, _case(ctx.session, item), ctx.now)
-        return changed(ctx.session, _item_id(item))
+        return changed(ctx.session, stored_id(item))
 
 
 def _case(session: Session, item: ChecklistItem) -> Case:
@@ -243,7 +238,7 @@ class ListAdhoc(Command[AdhocView]):
         orgs = orgs_by_id(session)
         lines = [
             AdhocLine(
-                _item_id(item),
+                stored_id(item),
                 adhoc.kind_of(item),
                 item_title(item.code, self.language, process_version=case.process_version),
                 adhoc.read_title(session, case, item, who, ctx.now),

@@ -89,7 +89,7 @@ class DoneItem(ItemCommand):
             note=self.note,
             expected_version=self.expected_version,
         )
-        return changed(ctx.session, _id(item))
+        return changed(ctx.session, stored_id(item))
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class SkipItem(ItemCommand):
             reason=self.reason,
             expected_version=self.expected_version,
         )
-        return changed(ctx.session, _id(item))
+        return changed(ctx.session, stored_id(item))
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class AssignItem(ItemCommand):
             now=ctx.now,
             expected_version=self.expected_version,
         )
-        return changed(ctx.session, _id(item), assignee.email)
+        return changed(ctx.session, stored_id(item), assignee.email)
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ class ReopenItem(ItemCommand):
             now=ctx.now,
             expected_version=self.expected_version,
         )
-        return changed(ctx.session, _id(item))
+        return changed(ctx.session, stored_id(item))
 
 
 @dataclass(frozen=True)
@@ -179,13 +179,13 @@ class ChangeDue(ItemCommand):
             now=ctx.now,
             expected_version=self.expected_version,
         )
-        return changed(ctx.session, _id(item))
+        return changed(ctx.session, stored_id(item))
 
     def args(self) -> Mapping[str, Any]:
         return {**super().args(), "on": self.on.isoformat()}
 
 
-def _id(item: ChecklistItem) -> int:
+def stored_id(item: ChecklistItem) -> int:
     assert item.id is not None  # noqa: S101 (a stored row)
     return item.id
 
@@ -231,7 +231,7 @@ class ListItems(Command[list[ItemLine]]):
         orgs = orgs_by_id(session)
         return [
             ItemLine(
-                _id(item),
+                stored_id(item),
                 case.case_ref,
                 item.stage,
                 load_catalog(case.process_version).spec(item.code).title,
@@ -291,7 +291,7 @@ class ShowItem(Command[ItemShown]):
             for t in notes.item_texts(session, item)
         ]
         return ItemShown(
-            _id(item),
+            stored_id(item),
             case.case_ref,
             item.stage,
             load_catalog(case.process_version).spec(item.code).title,
