@@ -35,7 +35,7 @@ from sqlmodel import Session, col, select
 
 from homeward.base.db import system_scope
 from homeward.base.faults import crash_point
-from homeward.base.models import Case, ChecklistItem, ItemStatus, Reminder, ReminderRun
+from homeward.base.models import Case, CaseStatus, ChecklistItem, ItemStatus, Reminder, ReminderRun
 from homeward.base.settings import get_settings
 from homeward.records import seals
 from notifications.contexts import (
@@ -53,9 +53,6 @@ from notifications.outbox import (
 )
 from notifications.recipients import Directory, Recipient, by_language
 from notifications.rules import Firing, ReminderRules, Section, load_rules
-from statemachines.return_case import ACTIVE
-
-REMINDED_STAGES = tuple(str(stage) for stage in ACTIVE)
 
 
 @dataclass(frozen=True)
@@ -176,7 +173,7 @@ def open_items_query(until: datetime, mentioned_before: datetime | None = None) 
         .where(
             col(ChecklistItem.status) == ItemStatus.OPEN,
             col(ChecklistItem.due_at) < until,
-            col(Case.state).in_(REMINDED_STAGES),
+            col(Case.status) == CaseStatus.ACTIVE,  # paused or ended cases owe nothing
         )
         .order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))
     )

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from sqlmodel import Session, col, select
 
 from homeward.base.db import system_scope
-from homeward.base.models import Case, ChecklistItem, ItemStatus
+from homeward.base.models import Case, CaseStatus, ChecklistItem, ItemStatus
 from homeward.base.settings import get_settings
 from homeward.records.locking import bump
 from notifications.contexts import DigestContext, ItemLine, item_link
@@ -44,7 +44,13 @@ def schedule_follow_ups(session: Session, *, now: datetime) -> FollowUpReport:
     """
     created = queued = 0
     with system_scope(session):  # a sweep over every organisation's cases
-        cases = list(session.exec(select(Case).where(Case.state == State.REINTEGRATION)))
+        cases = list(
+            session.exec(
+                select(Case).where(
+                    Case.state == State.REINTEGRATION, Case.status == CaseStatus.ACTIVE
+                )
+            )
+        )
         directory = Directory(session)
         for case in cases:
             new = checklist.create_stage_items(session, case=case, stage=case.state, now=now)

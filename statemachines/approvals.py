@@ -39,7 +39,7 @@ def closable(
     if "close" not in allowed_triggers(case):
         allowed = ", ".join(allowed_triggers(case)) or "none"
         raise Refused(
-            f"cannot close case {case.case_ref} in stage {case.state}; allowed here: {allowed}"
+            f"cannot close case {case.case_ref} in stage {case.phase}; allowed here: {allowed}"
         )
     return case
 

@@ -22,6 +22,7 @@ from homeward.base.models import (
     PARTICIPANT_KINDS,
     Case,
     CaseParticipant,
+    CaseStatus,
     Organisation,
     OrgKind,
     ParticipantRole,
@@ -40,9 +41,12 @@ from statemachines.return_case import (
     ACTIVE,
     ALL_STATES,
     ALL_TRIGGERS,
+    CLOSABLE_STAGES,
     FIRST_STAGE,
     INTERNAL_ACTIVE,
     MACHINE,
+    STATUS_MACHINE,
+    STATUS_TRIGGERS,
     ReturnCase,
     Route,
     as_state,
@@ -258,9 +262,28 @@ def get_case(
 
 
 def allowed_triggers(case: Case) -> list[str]:
-    """The triggers the table allows from the case's stage (guards may still refuse)."""
-    table = MACHINE.get_triggers(as_state(case.state))
+    """The triggers the tables allow the case now (guards may still refuse): the stage table's
+    from its stage while it is active, and the status table's from its status."""
+    table = set(STATUS_MACHINE.get_triggers(CaseStatus(case.status)))
+    if case.status == CaseStatus.ACTIVE:
+        table |= set(MACHINE.get_triggers(as_state(case.state)))
+        if case.state not in CLOSABLE_STAGES:
+            table.discard("close")
     return [t for t in ALL_TRIGGERS if t in table and not route_refusal(case, t)]
+
+
+def _status_refusal(case: Case, trigger: str) -> str | None:
+    """Why a stage move does not apply while the case is not active (one line), or None."""
+    if trigger in STATUS_TRIGGERS or case.status == CaseStatus.ACTIVE:
+        return None
+    way = {
+        CaseStatus.SUSPENDED: "resume it first (resume, after a new risk assessment)",
+        CaseStatus.LOST_CONTACT: "record that contact is back first (regain_contact)",
+    }.get(CaseStatus(case.status), "it takes no more steps")
+    return (
+        f"cannot {trigger} case {case.case_ref}: the case is {case.status} "
+        f"(in stage {case.state}); {way}"
+    )
 
 
 def fire(
@@ -279,14 +302,14 @@ def fire(
     case = get_case(session, case_ref=case_ref, actor=actor, for_update=True)
     check_version(case, expected_version)
     ensure(session, actor, Action.FIRE_TRIGGER, case)  # get_case checked it may see the case
-    refusal = route_refusal(case, trigger)
+    refusal = route_refusal(case, trigger) or _status_refusal(case, trigger)
     if refusal:
         raise Refused(refusal)
     step = steps.parse_step(trigger, data or {})
     wrapper = ReturnCase(case, session=session, actor=actor, step=step, now=now)
-    from_state = case.state
+    from_state = case.phase
     if not _run_machine(wrapper, trigger):
-        raise Refused(f"cannot {trigger} case {case.case_ref} from stage {from_state}")
+        raise Refused(f"cannot {trigger} case {case.case_ref} from {from_state}")
     _enter_stage(
         session, case=case, actor=actor, now=now, trigger=trigger, from_state=from_state, step=step
     )
@@ -294,18 +317,27 @@ def fire(
 
 
 def _run_machine(wrapper: ReturnCase, trigger: str) -> bool:
+    on_status = trigger in STATUS_TRIGGERS
+    machine = STATUS_MACHINE if on_status else MACHINE
     with _machine_lock:
-        MACHINE.add_model(wrapper, initial=wrapper.state)
+        machine.add_model(wrapper, initial=wrapper.status if on_status else wrapper.state)
         try:
-            return bool(MACHINE.events[trigger].trigger(wrapper))
+            return bool(machine.events[trigger].trigger(wrapper))
         except MachineError:
             allowed = ", ".join(allowed_triggers(wrapper.case)) or "none"
             raise Refused(
-                f"cannot {trigger} case {wrapper.case.case_ref} in stage "
-                f"{wrapper.case.state}; allowed here: {allowed}"
+                f"cannot {trigger} case {wrapper.case.case_ref} in {_where(wrapper.case)}; "
+                f"allowed here: {allowed}"
             ) from None
         finally:
-            MACHINE.remove_model(wrapper)
+            machine.remove_model(wrapper)
+
+
+def _where(case: Case) -> str:
+    """Where the case stands, for a refusal: its stage, and its status when not active."""
+    if case.status == CaseStatus.ACTIVE:
+        return f"stage {case.state}"
+    return f"stage {case.state}, {case.status}"
 
 
 def _enter_stage(
@@ -318,13 +350,13 @@ def _enter_stage(
     from_state: str,
     step: steps.Step,
 ) -> None:
-    if case.state != from_state:
+    if case.phase != from_state:
         case.stage_entered_at = now
         session.add(case)
         session.flush()
     else:  # rearrange_travel stays in its stage (whose clock runs on), yet the case changed
         bump(session, case)
-    checklist.create_stage_items(session, case=case, stage=case.state, now=now)
+    checklist.create_stage_items(session, case=case, stage=case.phase, now=now)
     record_event(
         session,
         case=case,
@@ -332,21 +364,26 @@ def _enter_stage(
         at=now,
         actor=actor,
         from_state=from_state,
-        to_state=case.state,
+        to_state=case.phase,
         data=step.model_dump(mode="json"),
     )
-    if from_state in LEFT_FOR_GOOD and case.state in LEFT_FOR_GOOD and from_state != case.state:
+    if from_state in LEFT_FOR_GOOD and case.phase in LEFT_FOR_GOOD and from_state != case.phase:
         # Left for good (not suspended, not lost contact): its open items have had their time.
         moves.cancel_left_behind(session, case=case, stage=from_state, actor=actor, now=now)
 
 
 def list_cases(session: Session, *, actor: StaffMember, state: str | None = None) -> list[Case]:
-    """Cases the actor's organisation takes part in, newest first."""
+    """Cases the actor's organisation takes part in, newest first; ``state`` a stage (active
+    cases in it) or a status (cases with it, whatever their stage)."""
     query = select(Case).order_by(col(Case.opened_at).desc(), col(Case.id).desc())
     if state:
-        if state not in set(ALL_STATES):
+        if state not in set(ALL_STATES) | set(CaseStatus):
             raise InvalidInput(
-                f"state: {state!r} is not a stage; use one of {', '.join(ALL_STATES)}"
+                f"state: {state!r} is not a stage or a status; use one of "
+                f"{', '.join(dict.fromkeys([*ALL_STATES, *CaseStatus]))}"
             )
-        query = query.where(Case.state == state)
+        if state in set(CaseStatus):
+            query = query.where(Case.status == state)
+        else:
+            query = query.where(Case.state == state, Case.status == CaseStatus.ACTIVE)
     return [case for case in session.exec(query) if can_see(session, actor, case)]

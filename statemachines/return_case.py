@@ -17,7 +17,14 @@ from transitions import EventData, Machine
 from homeward.base import dates
 from homeward.base.clock import local_date
 from homeward.base.errors import Refused
-from homeward.base.models import Case, ConsentPurpose, HandoffStatus, StaffMember
+from homeward.base.models import (
+    PAUSED,
+    Case,
+    CaseStatus,
+    ConsentPurpose,
+    HandoffStatus,
+    StaffMember,
+)
 from homeward.protection import consent
 from homeward.protection.permissions import Action, ensure, permits
 from homeward.records.directory import get_staff
@@ -28,6 +35,10 @@ EMERGENCY_DOC_MAX_DAYS = 30
 
 
 class State(StrEnum):
+    """A case's phase, in the words of its history and reports: a stage while the case is
+    active, else its status (``CaseStatus``). The stages are the stage table's states; the
+    statuses the status table's."""
+
     IDENTIFIED_ABROAD = "identified_abroad"
     CONSENT_OBTAINED = "consent_obtained"
     ASSESSED = "assessed"
@@ -35,13 +46,14 @@ class State(StrEnum):
     IN_TRANSIT = "in_transit"
     RECEIVED = "received"
     REINTEGRATION = "reintegration"
-    CLOSED = "closed"
-    CONSENT_WITHDRAWN = "consent_withdrawn"
-    SUSPENDED = "suspended"
-    LOST_CONTACT = "lost_contact"
+    CLOSED = CaseStatus.CLOSED.value
+    CONSENT_WITHDRAWN = CaseStatus.CONSENT_WITHDRAWN.value
+    SUSPENDED = CaseStatus.SUSPENDED.value
+    LOST_CONTACT = CaseStatus.LOST_CONTACT.value
 
 
 S = State
+C = CaseStatus
 ACTIVE = [
     S.IDENTIFIED_ABROAD,
     S.CONSENT_OBTAINED,
@@ -52,9 +64,10 @@ ACTIVE = [
     S.REINTEGRATION,
 ]
 OPEN_STATES = [*ACTIVE, S.SUSPENDED, S.LOST_CONTACT]
-CLOSABLE = [S.REINTEGRATION, S.CONSENT_WITHDRAWN, S.SUSPENDED, S.LOST_CONTACT]
 # Before travel, a minor's case closes only as a referral: return not in the child's interest.
 REFERRABLE = [S.CONSENT_OBTAINED, S.ASSESSED]
+# An active case closes from these stages; paused or withdrawn, from any.
+CLOSABLE_STAGES = [S.REINTEGRATION, *REFERRABLE]
 TRAVEL_GUARDS = (
     "risk_assessed",
     "high_risk_reviewed",
@@ -66,7 +79,7 @@ TRAVEL_GUARDS = (
 def _row(
     trigger: str,
     source: Any,
-    dest: State | InternalState,
+    dest: State | InternalState | CaseStatus,
     *conditions: str,
     before: str | None = None,
 ) -> dict[str, Any]:
@@ -78,6 +91,8 @@ def _row(
     return row
 
 
+# The stage table: how an active case moves through the procedure. Suspending, losing contact,
+# withdrawal and closure change its status instead (``STATUS_TRANSITIONS``): the stage stays.
 TRANSITIONS: list[dict[str, Any]] = [
     _row(
         "record_consent",
@@ -120,10 +135,19 @@ TRANSITIONS: list[dict[str, Any]] = [
         before="store_arrival",
     ),
     _row("start_reintegration", S.RECEIVED, S.REINTEGRATION, "stage_work_done"),
+]
+
+TRIGGERS: list[str] = [row["trigger"] for row in TRANSITIONS]
+
+
+# The status table: the same for every route and stage. Resuming goes back to the stage the
+# case kept; nothing here names a stage.
+STATUS_TRANSITIONS: list[dict[str, Any]] = [
     _row(
         "close",
-        CLOSABLE,
-        S.CLOSED,
+        C.ACTIVE,
+        C.CLOSED,
+        "stage_closable",
         "closure_approved",
         "support_period_complete",
         "closure_reason_fits",
@@ -131,24 +155,21 @@ TRANSITIONS: list[dict[str, Any]] = [
     ),
     _row(
         "close",
-        REFERRABLE,
-        S.CLOSED,
+        [*PAUSED, C.CONSENT_WITHDRAWN],
+        C.CLOSED,
         "closure_approved",
+        "support_period_complete",
         "closure_reason_fits",
         before="store_closure",
     ),
-    _row("withdraw_consent", OPEN_STATES, S.CONSENT_WITHDRAWN, before="stop_all_work"),
-    _row("suspend", ACTIVE, S.SUSPENDED, before="remember_stage"),
-    *[_row("resume", S.SUSPENDED, s, f"returns_to_{s}", "risk_reassessed") for s in ACTIVE],
-    _row("lose_contact", ACTIVE, S.LOST_CONTACT, before="remember_stage"),
-    *[
-        _row("regain_contact", S.LOST_CONTACT, s, f"returns_to_{s}", before="move_follow_ups")
-        for s in ACTIVE
-    ],
-    _row("reopen", S.CLOSED, S.SUSPENDED, before="prepare_reopen"),
+    _row("withdraw_consent", [C.ACTIVE, *PAUSED], C.CONSENT_WITHDRAWN, before="stop_all_work"),
+    _row("suspend", C.ACTIVE, C.SUSPENDED),
+    _row("resume", C.SUSPENDED, C.ACTIVE, "risk_reassessed"),
+    _row("lose_contact", C.ACTIVE, C.LOST_CONTACT),
+    _row("regain_contact", C.LOST_CONTACT, C.ACTIVE, before="move_follow_ups"),
+    _row("reopen", C.CLOSED, C.SUSPENDED, before="prepare_reopen"),
 ]
-
-TRIGGERS: list[str] = list(dict.fromkeys(row["trigger"] for row in TRANSITIONS))
+STATUS_TRIGGERS: list[str] = list(dict.fromkeys(row["trigger"] for row in STATUS_TRANSITIONS))
 
 
 # --- the internal route: victims identified in Romania (issue 16 point 6) ------------------
@@ -181,22 +202,39 @@ INTERNAL_TRANSITIONS: list[dict[str, Any]] = [
         "stage_work_done",
         before="store_assistance_start",
     ),
-    _row("withdraw_consent", _IN_RO, S.CONSENT_WITHDRAWN, before="stop_all_work"),
-    _row("suspend", _IN_RO, S.SUSPENDED, before="remember_stage"),
-    _row("resume", S.SUSPENDED, _IN_RO, f"returns_to_{_IN_RO}", "risk_reassessed"),
-    _row("lose_contact", _IN_RO, S.LOST_CONTACT, before="remember_stage"),
-    _row(
-        "regain_contact", S.LOST_CONTACT, _IN_RO, f"returns_to_{_IN_RO}", before="move_follow_ups"
-    ),
 ]
+STAGES: list[str] = [*ACTIVE, *InternalState]
 ALL_STATES: list[str] = [*State, *InternalState]
-ALL_TRIGGERS: list[str] = list(
+STAGE_TRIGGERS: list[str] = list(
     dict.fromkeys(row["trigger"] for row in [*TRANSITIONS, *INTERNAL_TRANSITIONS])
 )
+ALL_TRIGGERS: list[str] = [*STAGE_TRIGGERS, *STATUS_TRIGGERS]
+
+
+def _sources(row: dict[str, Any]) -> list[Any]:
+    return row["source"] if isinstance(row["source"], list) else [row["source"]]
+
+
+def phase_moves() -> set[tuple[str, str, str]]:
+    """Every (trigger, from, to) a case's history may record, in phases (``Case.phase``): the
+    stage tables' rows, and each status row from and back to any stage."""
+    moves = {
+        (row["trigger"], str(source), str(row["dest"]))
+        for row in [*TRANSITIONS, *INTERNAL_TRANSITIONS]
+        for source in _sources(row)
+    }
+    for row in STATUS_TRANSITIONS:
+        for source in _sources(row):
+            closable = "stage_closable" in row.get("conditions", [])
+            for stage in CLOSABLE_STAGES if closable and source == C.ACTIVE else STAGES:
+                leaves = stage if source == C.ACTIVE else str(source)
+                enters = stage if row["dest"] == C.ACTIVE else str(row["dest"])
+                moves.add((row["trigger"], leaves, enters))
+    return moves
 
 
 def as_state(value: str) -> State | InternalState:
-    """A stored stage as the machine's enum member (either route's)."""
+    """A stored stage (or phase) as the machine's enum member (either route's)."""
     return InternalState(value) if value in set(InternalState) else State(value)
 
 
@@ -232,12 +270,13 @@ class ReturnCase:
     def state(self, value: str) -> None:
         self.case.state = str(value)
 
-    def __getattr__(self, name: str) -> Any:
-        # Routing conditions ``returns_to_<state>`` for resume / regain_contact rows.
-        if name.startswith("returns_to_"):
-            target = name.removeprefix("returns_to_")
-            return lambda _event: self.case.resume_state == target
-        raise AttributeError(name)
+    @property
+    def status(self) -> CaseStatus:
+        return CaseStatus(self.case.status)
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self.case.status = str(value)
 
     def _refuse(self, event: EventData, why: str) -> Refused:
         return Refused(f"cannot {event.event.name} case {self.case.case_ref}: {why}")
@@ -383,6 +422,18 @@ class ReturnCase:
         dates.check_arrival(step.arrival_on, self.case.departure_on)
         return True
 
+    def stage_closable(self, event: EventData) -> bool:
+        """An active case closes after reintegration, or before travel as a referral."""
+        if self.case.state not in CLOSABLE_STAGES:
+            raise self._refuse(
+                event,
+                f"an active case in stage {self.case.state} does not close; it closes in "
+                f"reintegration, or before travel as a referral "
+                f"({steps.ClosureReason.RETURN_NOT_IN_CHILD_INTEREST}); otherwise suspend it "
+                "or record the withdrawal of consent (withdraw_consent) first",
+            )
+        return True
+
     def closure_approved(self, event: EventData) -> bool:
         step = self.step
         assert isinstance(step, steps.Close)  # noqa: S101
@@ -403,7 +454,7 @@ class ReturnCase:
         step = self.step
         assert isinstance(step, steps.Close)  # noqa: S101
         if step.reason == steps.ClosureReason.SUPPORT_PERIOD_ENDED:
-            if self.case.state != S.REINTEGRATION:
+            if self.case.phase != S.REINTEGRATION:
                 raise self._refuse(event, "support_period_ended applies only after reintegration")
             return self.stage_work_done(event)
         return True
@@ -414,7 +465,7 @@ class ReturnCase:
         step = self.step
         assert isinstance(step, steps.Close)  # noqa: S101
         referral = step.reason in steps.REFERRAL_REASONS
-        if self.case.state in REFERRABLE and not referral:
+        if self.case.phase in REFERRABLE and not referral:
             raise self._refuse(
                 event,
                 f"before travel a case closes only with reason "
@@ -501,7 +552,7 @@ class ReturnCase:
         assert isinstance(step, steps.Close)  # noqa: S101
         approver = get_staff(session=self.session, email=str(step.approved_by))
         self.case.closure_reason, self.case.closure_approved_by_id = step.reason, approver.id
-        self.case.closed_at, self.case.resume_state = self.now, None
+        self.case.closed_at = self.now
         checklist.cancel_open_items(self.session, case=self.case, actor=self.actor, now=self.now)
 
     def stop_all_work(self, _event: EventData) -> None:
@@ -518,10 +569,6 @@ class ReturnCase:
         for given in consent.ledger(self.session, self.case):
             if given.withdrawn_on is None:
                 consent.end(given, on=day, actor=self.actor, now=self.now)
-        self.case.resume_state = None
-
-    def remember_stage(self, _event: EventData) -> None:
-        self.case.resume_state = self.case.state
 
     def move_follow_ups(self, _event: EventData) -> None:
         """Contact is back: visits missed meanwhile count again from today, none overdue."""
@@ -532,7 +579,7 @@ class ReturnCase:
     def prepare_reopen(self, _event: EventData) -> None:
         arrived = self.case.arrival_on is not None
         first = FIRST_STAGE.get(self.case.route, S.IDENTIFIED_ABROAD)
-        self.case.resume_state = S.REINTEGRATION if arrived else first
+        self.case.state = S.REINTEGRATION if arrived else first
         self.case.closed_at = self.case.closure_reason = self.case.closure_approved_by_id = None
 
 
@@ -566,9 +613,20 @@ def _document_problem(step: steps.ArrangeTravel, today: date) -> str | None:
 
 MACHINE = Machine(
     model=None,
-    states=[*State, *InternalState],
+    states=STAGES,
     transitions=[*TRANSITIONS, *INTERNAL_TRANSITIONS],
     initial=S.IDENTIFIED_ABROAD,
     auto_transitions=False,
     send_event=True,
 )
+"""The stage table's machine (the wrapper's ``state``, the row's stage)."""
+STATUS_MACHINE = Machine(
+    model=None,
+    states=list(CaseStatus),
+    transitions=STATUS_TRANSITIONS,
+    initial=CaseStatus.ACTIVE,
+    auto_transitions=False,
+    send_event=True,
+    model_attribute="status",
+)
+"""The status table's machine (the wrapper's ``status``, the row's status)."""

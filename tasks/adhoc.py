@@ -31,6 +31,7 @@ from sqlmodel import Session, col, func, select
 from homeward.base.clock import local_date, local_noon, utc
 from homeward.base.errors import InvalidInput, Refused
 from homeward.base.models import (
+    ENDED,
     Case,
     ChecklistItem,
     ItemChange,
@@ -46,9 +47,7 @@ from tasks import participation
 from tasks.catalog import ADHOC_KINDS, ADHOC_PREFIX, adhoc_spec
 from tasks.checklist import lock_case
 from tasks.checklist_changes import (
-    FINISHED_STATES,
     MAX_DUE_AHEAD,
-    PAUSED_STATES,
     checked_reason,
     item_for_change,
     record_change,
@@ -158,7 +157,7 @@ def _may_add_for(session: Session, case: Case, actor: StaffMember, org_id: int) 
 
 def owner_choices(session: Session, case: Case, actor: StaffMember) -> list[int]:
     """The organisations ``actor`` may add an item for on ``case`` (see the module)."""
-    if case.state in FINISHED_STATES:
+    if case.status in ENDED:
         return []
     live = [case.owner_org_id]
     live += [o for o in participation.live_roles(session, case).values() if o not in live]
@@ -200,8 +199,8 @@ def add_item(
     """Add an ad-hoc item of ``kind`` to ``case`` (at its current stage), owned by ``owner``."""
     spec = adhoc_spec(_checked_kind(kind))
     text = _checked_title(title)
-    if case.state in FINISHED_STATES:
-        raise Refused(f"case {case.case_ref} is {case.state}; it takes no new items")
+    if case.status in ENDED:
+        raise Refused(f"case {case.case_ref} is {case.status}; it takes no new items")
     due_at, starts_at = _moment(case, on, at, zone, now)
     _owner_org(session, case, actor, owner)
     if assignee is not None and (assignee.org_id != owner.id or not assignee.active):
@@ -210,9 +209,7 @@ def add_item(
     assert case.id is not None and owner.id is not None  # noqa: S101
     item = ChecklistItem(
         case_id=case.id,
-        stage=case.resume_state
-        if case.state in PAUSED_STATES and case.resume_state
-        else case.state,
+        stage=case.state,  # paused, the stage it kept: the item belongs to that work
         code=spec.code,
         title_key=spec.title_key,
         owner_org_id=owner.id,
@@ -262,7 +259,7 @@ def _adhoc_for_change(
             f"cannot {what} item #{item_id} ({item.code}): only items added outside the "
             "catalog can; move a catalog item's due date with `homeward items due`"
         )
-    if case.state in FINISHED_STATES or item.status != ItemStatus.OPEN:
+    if case.status in ENDED or item.status != ItemStatus.OPEN:
         raise Refused(
             f"cannot {what} item #{item_id} ({item.code}): it is {item.status}; only open "
             "items of an open case can"

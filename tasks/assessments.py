@@ -37,7 +37,14 @@ from sqlmodel import Session, col, select
 
 from homeward.base.clock import local_date
 from homeward.base.errors import InvalidInput, NotFound, Refused
-from homeward.base.models import Assessment, Case, ChecklistItem, ItemStatus, StaffMember
+from homeward.base.models import (
+    Assessment,
+    Case,
+    CaseStatus,
+    ChecklistItem,
+    ItemStatus,
+    StaffMember,
+)
 from homeward.protection import vault
 from homeward.protection.permissions import (
     Action,
@@ -228,7 +235,7 @@ def level_of(kind: str, answers: Mapping[str, str]) -> str | None:
 
 
 def _item_code(case: Case, kind: str) -> str:
-    if kind == "risk" and case.state == "suspended":
+    if kind == "risk" and case.status == CaseStatus.SUSPENDED:
         return "risk_reassessment"
     return ITEM_FOR[kind]
 

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from homeward.base.clock import local_date, local_noon
 from homeward.base.errors import InvalidInput, Refused
 from homeward.base.models import (
+    ENDED,
     Case,
     ChecklistItem,
     ItemChange,
@@ -34,24 +35,18 @@ from homeward.records.audit import record_event
 from tasks.catalog import DueAnchor, load_catalog
 from tasks.checklist import SKIP_REASON_MIN, anchor_time, lock_case, visible_item
 
-FINISHED_STATES = frozenset({"closed", "consent_withdrawn"})
-"""Case stages with no work left to reopen or reschedule."""
-PAUSED_STATES = frozenset({"suspended", "lost_contact"})
-"""Case stages that keep the stage they paused (``resume_state``) as current work."""
 MAX_DUE_AHEAD = timedelta(days=366)
 
 
 def _current_stages(case: Case) -> set[str]:
-    current = {case.state}
-    if case.state in PAUSED_STATES and case.resume_state:
-        current.add(case.resume_state)
-    return current
+    """The stage the case is in, and (paused) the status it is in, whose items are current."""
+    return {case.state, case.phase}
 
 
 def _reopen_problem(case: Case, item: ChecklistItem) -> str | None:
     """Why ``item`` cannot be reopened on ``case`` now, or None."""
-    if case.state in FINISHED_STATES:
-        return f"case {case.case_ref} is {case.state}; there is no work to reopen"
+    if case.status in ENDED:
+        return f"case {case.case_ref} is {case.status}; there is no work to reopen"
     if item.status == ItemStatus.OPEN:
         return "it is open already"
     if item.status == ItemStatus.CANCELLED:
@@ -190,7 +185,7 @@ def change_due(
     text = checked_reason(reason, "due date changes")
     day = _checked_due_day(on, now)
     item, case = item_for_change(session, item_id, actor, expected_version)
-    if case.state in FINISHED_STATES or item.status != ItemStatus.OPEN:
+    if case.status in ENDED or item.status != ItemStatus.OPEN:
         raise Refused(
             f"cannot change the due date of item #{item_id} ({item.code}): it is "
             f"{item.status}; only open items of an open case have a due date to move"

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from homeward.base.clock import local_date
 from homeward.base.errors import InvalidInput, NotFound
-from homeward.base.models import Case, CasePerson, StaffMember
+from homeward.base.models import ENDED, Case, CasePerson, StaffMember
 from homeward.protection import vault
 from homeward.protection.access import cases_seen_by
 from homeward.protection.permissions import Action, ensure
@@ -95,8 +95,10 @@ def add_person(
     ensure(session, actor, Action.ENTER_PERSON, case)
     today = local_date(now)
     _check_birth(person, today)
-    if case.state == "closed":
-        raise InvalidInput(f"case {case.case_ref} is closed: family members join an open case")
+    if case.status in ENDED:
+        raise InvalidInput(
+            f"case {case.case_ref} is {case.status}: family members join an open case"
+        )
     bump(session, case, expected_version)
     duplicates = vault.dependant_duplicates(
         session,
@@ -229,7 +231,7 @@ def find_by_name(
         if not {"given_name", "family_name"} <= readable:
             continue
         label = "primary" if person_id is None else person_labels(session, case)[person_id]
-        found.append(Match(case.case_ref, case.state, label))
+        found.append(Match(case.case_ref, case.phase, label))
     audit(session, actor=actor, action="name_search", at=now, fields=["name_index"])
     for ref in sorted({m.case_ref for m in found}):  # each hit ties the search to its case
         audit(

@@ -27,6 +27,7 @@ from homeward.base.caseref import checked_ref
 from homeward.base.clock import local_date, local_noon
 from homeward.base.errors import InvalidInput, NotFound, Refused
 from homeward.base.models import (
+    ENDED,
     Case,
     ChecklistItem,
     ItemStatus,
@@ -200,6 +201,8 @@ def _editable_case(session: Session, case_ref: str, actor: StaffMember) -> Case:
             f"{who_text(session, actor)} cannot work on the reintegration plan of case "
             f"{case.case_ref}; ask {owner_staff(session, case, Action.ENTER_PERSON)}"
         )
+    if case.status in ENDED:
+        raise Refused(f"case {case.case_ref} is {case.status}: its plan is kept as it stands")
     if case.state not in PLAN_STAGES:
         raise Refused(
             f"case {case.case_ref} is in stage {case.state}: a reintegration plan is drafted "

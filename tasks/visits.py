@@ -25,7 +25,15 @@ from sqlmodel import Session, col, select
 
 from homeward.base.clock import local_date
 from homeward.base.errors import InvalidInput, NotFound, Refused
-from homeward.base.models import Case, ChecklistItem, ItemStatus, Organisation, StaffMember, Visit
+from homeward.base.models import (
+    ENDED,
+    Case,
+    ChecklistItem,
+    ItemStatus,
+    Organisation,
+    StaffMember,
+    Visit,
+)
 from homeward.protection import vault
 from homeward.protection.access import can_see
 from homeward.protection.permissions import Action, allowed, owner_staff, who_text
@@ -37,7 +45,6 @@ from tasks.notes import FreeText
 MODES = ("home", "office", "phone")
 PROGRESS = ("on_track", "partly", "off_track", "no_plan")
 FOLLOW_UPS = ("follow_up_2w", "follow_up_1m", "follow_up_3m", "follow_up_6m")
-ENDED = ("closed", "consent_withdrawn")  # no more visits: the case ended, or processing stopped
 MAX_TEXT = 2_000
 TEXTS = {"attended": "who attended", "safety_note": "safety note", "progress_note": "progress note"}
 
@@ -80,8 +87,8 @@ def _check(visit_in: VisitIn, case: Case, now: datetime) -> dict[str, str]:
         raise Refused(f"case {case.case_ref} has no arrival yet; follow-up visits start after it")
     if visit_in.visited_on < start:
         raise InvalidInput(f"on: the visit's day is before the case's start ({start.isoformat()})")
-    if case.state in ENDED:
-        raise Refused(f"case {case.case_ref} is {case.state}; no visit can be recorded on it")
+    if case.status in ENDED:  # the case ended, or processing stopped
+        raise Refused(f"case {case.case_ref} is {case.status}; no visit can be recorded on it")
     return sustainability.checked_answers(visit_in.answers)
 
 
@@ -94,7 +101,7 @@ def start_day(case: Case) -> date | None:
 
 def accepts_visits(case: Case) -> bool:
     """Whether visits can be recorded on ``case`` now (after arrival, before it ended)."""
-    return start_day(case) is not None and case.state not in ENDED
+    return start_day(case) is not None and case.status not in ENDED
 
 
 def _follow_ups(session: Session, case: Case, org_id: int | None = None) -> list[ChecklistItem]:

@@ -168,7 +168,7 @@ def complete_stage(
 ) -> None:
     """Mark every open item of the case's (or the given) stage done, as a supervisor would;
     items with outcomes get the first listed, or the one given by code in ``outcomes``."""
-    state = stage or load_case(case_ref).state
+    state = stage or load_case(case_ref).phase
     for item in items(case_ref, stage=state, status=ItemStatus.OPEN):
         spec = load_catalog("v1").spec(item.code)
         outcome = outcomes.get(item.code, spec.outcomes[0] if spec.outcomes else None)
@@ -223,13 +223,13 @@ def drive_to(case_ref: str, target: str, clock: SimulatedClock) -> Case:
     """Drive a case along the happy path until it is in ``target`` (completing stage work)."""
     case = load_case(case_ref)
     for trigger in HAPPY_PATH:
-        if case.state == target:
+        if case.phase == target:
             return case
         complete_stage(case_ref, clock)
         if trigger == "depart":
             clock.advance(days=5)
         case = advance(case_ref, trigger, clock)
-    assert case.state == target, f"{target} is not on the happy path"
+    assert case.phase == target, f"{target} is not on the happy path"
     return case
 
 

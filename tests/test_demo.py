@@ -48,7 +48,7 @@ def test_demo_runs_three_cases_to_closure_and_can_keep_its_database(tmp_path):
     engine = make_engine(f"sqlite:///{kept}")
     with read_session(engine) as session:
         cases = {c.case_ref: c for c in session.exec(select(Case))}
-        assert {c.state for c in cases.values()} == {"closed"}
+        assert {c.phase for c in cases.values()} == {"closed"}
         minor = next(c for c in cases.values() if c.is_minor)
         triggers = [
             e.trigger for e in session.exec(select(CaseEvent).where(CaseEvent.case_id == minor.id))

@@ -146,7 +146,7 @@ def test_the_using_it_walk_through_runs_as_written(db_url, tmp_path):
     ]
     with factories.admin_read() as s:
         case = s.exec(select(Case).where(Case.case_ref == case_ref)).one()
-        assert case.state == "consent_obtained"  # the walk-through really moved the case
+        assert case.phase == "consent_obtained"  # the walk-through really moved the case
         proofs = s.exec(select(CaseEvent.proof).where(CaseEvent.case_id == case.id)).all()
         assert proofs and all(p and p.startswith("session ") for p in proofs)
         admin = s.exec(select(StaffMember).where(StaffMember.role == "platform_admin")).one()

@@ -104,7 +104,7 @@ class CaseView:
         """Read the view inside the engine's session (the row must not cross threads)."""
         owner = session.get(Organisation, case.owner_org_id)
         kind = str(owner.kind) if owner else "unknown"
-        return cls(case.case_ref, case.state, kind, from_state)
+        return cls(case.case_ref, case.phase, kind, from_state)
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         """The flow's return value: non-personal facts only."""

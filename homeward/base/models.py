@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy import case as sql_case
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
 
@@ -82,6 +83,28 @@ class ItemStatus(StrEnum):
     DONE = "done"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+
+
+class CaseStatus(StrEnum):
+    """Whether a case is being worked, kept apart from its stage (issue 16 point 0).
+
+    A suspended case, or one that lost contact, keeps the stage it was in and takes it up again
+    when it resumes; one whose consent was withdrawn or that closed keeps the stage it ended in.
+    """
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # for the person's safety, until a new risk assessment
+    LOST_CONTACT = "lost_contact"
+    CONSENT_WITHDRAWN = "consent_withdrawn"  # processing stopped; only closure follows
+    CLOSED = "closed"
+
+
+PAUSED = frozenset({CaseStatus.SUSPENDED, CaseStatus.LOST_CONTACT})
+"""Statuses a case comes back from to the stage it kept."""
+ENDED = frozenset({CaseStatus.CONSENT_WITHDRAWN, CaseStatus.CLOSED})
+"""Statuses in which no work is done on the case any more."""
+OPEN_STATUSES = (CaseStatus.ACTIVE, *sorted(PAUSED))
+"""A case is open (counted in caseloads, owed reminders once active) in these statuses."""
 
 
 class ItemChangeKind(StrEnum):
@@ -166,7 +189,9 @@ _case_version = Column("version", Integer, nullable=False, default=1)
 
 
 class Case(SQLModel, table=True):
-    """One assisted return. ``state`` is the stage; the row is wrapped, never the machine model.
+    """One assisted return. ``state`` is its stage, ``status`` whether it is being worked
+    (``CaseStatus``); ``phase`` says both in one word, as the history and reports do. The row
+    is wrapped, never the machine model.
 
     ``version`` is SQLAlchemy's optimistic lock: a write based on a stale read fails whole.
     """
@@ -177,6 +202,13 @@ class Case(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_ref: str = Field(sa_type=String(16), unique=True, index=True)
     state: str = Field(sa_type=String(32), index=True)
+    status: str = Field(
+        default=CaseStatus.ACTIVE,
+        sa_type=String(20),
+        index=True,
+        sa_column_kwargs={"server_default": CaseStatus.ACTIVE.value},
+    )
+    # when the case last changed phase: entered its stage, or its status if not active
     stage_entered_at: datetime = Field(sa_type=AwareDateTime)
     process_version: str = Field(sa_type=String(16))
     is_minor: bool = False
@@ -191,7 +223,6 @@ class Case(SQLModel, table=True):
     destination_county: str | None = Field(default=None, sa_type=String(6))
     opened_at: datetime = Field(sa_type=AwareDateTime)
     closed_at: datetime | None = _when(nullable=True)
-    resume_state: str | None = Field(default=None, sa_type=String(32))
     consent_method: str | None = Field(default=None, sa_type=String(16))
     consent_language: str | None = Field(default=None, sa_type=String(8))
     interpreter_used: bool = False
@@ -205,6 +236,17 @@ class Case(SQLModel, table=True):
     legal_hold: bool = False
     purged_at: datetime | None = _when(nullable=True)
     version: int = Field(default=1, sa_column=_case_version)
+
+    @property
+    def phase(self) -> str:
+        """The stage while the case is active, otherwise its status: what the case's history
+        (``from_state``/``to_state``), its timeline and the caseload report call its state."""
+        return self.state if self.status == CaseStatus.ACTIVE else self.status
+
+
+def phase_column() -> Any:
+    """``Case.phase`` as an SQL expression, to group or filter cases by it."""
+    return sql_case((Case.status == CaseStatus.ACTIVE, Case.state), else_=Case.status)  # type: ignore[arg-type]
 
 
 _NOT_ENDED = text("status != 'ended'")

@@ -253,7 +253,7 @@ class ListAdhoc(Command[AdhocView]):
             for item in adhoc.adhoc_items(session, case)
         ]
         owners = [orgs[org_id].slug for org_id in adhoc.owner_choices(session, case, who)]
-        return AdhocView(case.case_ref, case.state, lines, owners, bool(owners))
+        return AdhocView(case.case_ref, case.phase, lines, owners, bool(owners))
 
 
 def local_time(moment: datetime) -> str:

@@ -177,7 +177,7 @@ class ListAssessments(Command[AssessmentsView]):
         assert who.id is not None  # noqa: S101
         return AssessmentsView(
             case.case_ref,
-            case.state,
+            case.phase,
             case.destination_county,
             [_line(session, row) for row in assessments.of_case(session, case)],
             state.level,

@@ -136,7 +136,7 @@ def case_facts(session: Session, case: Case) -> CaseFacts:
     waiting = [f"{p.role}={orgs[p.org_id].slug}" for p in participation.waiting(session, case)]
     return CaseFacts(
         case.case_ref,
-        case.state,
+        case.phase,
         case.stage_entered_at,
         orgs[case.owner_org_id].slug,
         case.is_minor,
@@ -225,7 +225,7 @@ class ListCases(Command[list[CaseLine]]):
         return [
             CaseLine(
                 case.case_ref,
-                case.state,
+                case.phase,
                 case.stage_entered_at,
                 orgs[case.owner_org_id].slug,
                 case.is_minor,

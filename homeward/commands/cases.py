@@ -70,7 +70,7 @@ class StartCase(Command[CaseOpened]):
         case = start_case(session, actor=who, case_in=self.case, person=self.person, now=ctx.now)
         assert case.id is not None  # noqa: S101 (flushed)
         kind = org_kind(session, case)
-        return CaseOpened(case.case_ref, case.id, case.state, kind, ", ".join(earlier))
+        return CaseOpened(case.case_ref, case.id, case.phase, kind, ", ".join(earlier))
 
 
 CLOSE_BY_REQUEST = (
@@ -110,7 +110,7 @@ class AdvanceCase(OneCase, Command[CaseMoved]):
             expected_version=self.expected_version,
         )
         from_state = _from_state(ctx, case)
-        return CaseMoved(case.case_ref, case.state, org_kind(ctx.session, case), from_state)
+        return CaseMoved(case.case_ref, case.phase, org_kind(ctx.session, case), from_state)
 
 
 def _from_state(ctx: Context, case: Case) -> str | None:

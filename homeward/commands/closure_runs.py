@@ -97,7 +97,7 @@ class ClosureOutcome(OneCase, Command[ClosureView]):
             if "close" not in allowed_triggers(case):
                 allowed = ", ".join(allowed_triggers(case)) or "none"
                 raise Refused(
-                    f"cannot close case {case.case_ref} in stage {case.state}; allowed here: "
+                    f"cannot close case {case.case_ref} in stage {case.phase}; allowed here: "
                     f"{allowed}"
                 )
             return view_of(ctx.session, case, "pending", pending_request(ctx.session, case))

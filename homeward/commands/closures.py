@@ -63,7 +63,7 @@ def view_of(
     """The view of ``case`` after a command, with ``request`` (the one it acted on) if any."""
     return ClosureView(
         case.case_ref,
-        case.state,
+        case.phase,
         org_kind(session, case),
         decision,
         request_id=request.event_id if request else None,
@@ -139,7 +139,7 @@ class ApproveClosure(OneCase, Command[ClosureView]):
         case = get_case(ctx.session, case_ref=self.ref, actor=ctx.staff)
         if ended := settled(ctx.session, case, self.request):
             return view_of(ctx.session, case, ended)
-        from_state, asked = case.state, pending_request(ctx.session, case)
+        from_state, asked = case.phase, pending_request(ctx.session, case)
         closed = approve_closure(
             ctx.session, case_ref=self.ref, actor=ctx.staff, reason=self.reason, now=ctx.now
         )

@@ -52,7 +52,7 @@ def changed(session: Session, item_id: int, assignee: str | None = None) -> Item
         item.code,
         local_date(item.due_at).isoformat(),
         case.case_ref,
-        case.state,
+        case.phase,
         str(owner.kind) if owner else "unknown",
         assignee,
     )

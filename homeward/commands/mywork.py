@@ -316,7 +316,7 @@ def _closures(
         lines.append(
             ClosureLine(
                 case_ref=case.case_ref,
-                stage_label=stage_label(case.state, language),
+                stage_label=stage_label(case.phase, language),
                 reason=request.reason,
                 requested_at=utc(request.requested_at),
                 asked_by_me=request.requested_by_id == me.id,

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from homeward.base.clock import local_date
 from homeward.base.models import (
+    ENDED,
     Case,
     PlanGoal,
     PlanService,
@@ -346,10 +347,11 @@ class ShowPlan(Command[PlanView]):
         today = local_date(ctx.now)
         return PlanView(
             case.case_ref,
-            case.state,
+            case.phase,
             found,
             review_due=bool(current and current.review_due_on and current.review_due_on <= today),
             can_edit=permits(session, who, Action.ENTER_PERSON, case)
+            and case.status not in ENDED
             and case.state in plans.PLAN_STAGES,
             can_decide=permits(session, who, Action.DECIDE_CLOSURE, case),
         )

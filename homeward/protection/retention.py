@@ -30,6 +30,7 @@ from homeward.base.models import (
     CaseKey,
     CaseNote,
     CasePerson,
+    CaseStatus,
     ChecklistItem,
     Handoff,
     ItemChange,
@@ -51,7 +52,7 @@ def due_for_purge(session: Session, *, now: datetime) -> list[Case]:
     """Closed cases past the retention period, not on legal hold, not yet purged."""
     cutoff = now - timedelta(days=get_settings().retention_days)
     query = select(Case).where(
-        Case.state == "closed",
+        Case.status == CaseStatus.CLOSED,
         col(Case.closed_at) < cutoff,
         col(Case.legal_hold).is_(False),
         col(Case.purged_at).is_(None),

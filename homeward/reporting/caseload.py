@@ -16,12 +16,20 @@ from sqlmodel import Session, col, func, select
 
 from homeward.base.clock import utc
 from homeward.base.db import system_scope
-from homeward.base.models import Case, CaseEvent, ChecklistItem, ItemStatus, StaffMember
+from homeward.base.models import (
+    OPEN_STATUSES,
+    Case,
+    CaseEvent,
+    ChecklistItem,
+    ItemStatus,
+    StaffMember,
+    phase_column,
+)
 from homeward.base.settings import get_settings
 from homeward.protection.access import can_see
 from homeward.records.audit import history
 from homeward.records.directory import orgs_by_id
-from homeward.reporting.indicators import OPEN_STAGES, STAGE_ORDER
+from homeward.reporting.indicators import STAGE_ORDER
 
 Row = dict[str, Any]
 
@@ -36,8 +44,9 @@ def _local_day(moment: datetime) -> str:
 
 def caseload_by_stage(session: Session) -> list[Row]:
     """Cases per stage and owner organisation (closed cases included, as their own stage)."""
-    query = select(Case.state, Case.owner_org_id, func.count(col(Case.id))).group_by(
-        col(Case.state), col(Case.owner_org_id)
+    phase = phase_column()  # a stage, or a status when not active (as the history says)
+    query = select(phase, Case.owner_org_id, func.count(col(Case.id))).group_by(
+        phase, col(Case.owner_org_id)
     )
     with system_scope(session):
         counts = list(session.exec(query))
@@ -59,7 +68,7 @@ def overdue_by_org(session: Session, *, now: datetime) -> list[Row]:
         select(ChecklistItem.owner_org_id, ChecklistItem.case_id, ChecklistItem.escalated_at)
         .where(ChecklistItem.case_id == Case.id)
         .where(ChecklistItem.status == ItemStatus.OPEN, col(ChecklistItem.due_at) < now)
-        .where(col(Case.state).in_(list(OPEN_STAGES)))
+        .where(col(Case.status).in_(OPEN_STATUSES))
     )
     with system_scope(session):
         found = list(session.exec(query))
@@ -87,7 +96,7 @@ def stuck_cases(session: Session, *, now: datetime, days: int) -> list[Row]:
     cutoff = now - timedelta(days=days)
     query = (
         select(Case)
-        .where(col(Case.state).in_(list(OPEN_STAGES)))
+        .where(col(Case.status).in_(OPEN_STATUSES))
         .where(col(Case.stage_entered_at) < cutoff)
         .order_by(col(Case.stage_entered_at), col(Case.id))
     )
@@ -97,7 +106,7 @@ def stuck_cases(session: Session, *, now: datetime, days: int) -> list[Row]:
     return [
         {
             "case_ref": case.case_ref,
-            "stage": case.state,
+            "stage": case.phase,
             "owner_org": slugs.get(case.owner_org_id, "?"),
             "in_stage_since": _local_day(case.stage_entered_at),
             "days_in_stage": (now - utc(case.stage_entered_at)).days,

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from homeward.base.db import system_scope
-from homeward.base.models import Case, StaffMember
+from homeward.base.models import Case, CaseStatus, StaffMember
 from homeward.protection.permissions import Action, ensure
 from homeward.records.auditlog import audit
 from homeward.reporting.dimensions import UNKNOWN
@@ -65,7 +65,7 @@ def _row(case: Case, profile_sex: str, band: str, form: str) -> dict[str, str | 
     }
     row.update({flag: int(form == code) for flag, code in FLAGS.items()})
     referred = case.closure_reason in REFERRAL_REASONS
-    row["caseStatus"] = "ClosedReferred" if referred else STATUS.get(case.state, "Active")
+    row["caseStatus"] = "ClosedReferred" if referred else STATUS.get(case.phase, "Active")
     row["closureReason"] = case.closure_reason or ""
     row["returned"] = int(case.arrival_on is not None)
     return row
@@ -78,7 +78,7 @@ def export_htcds(
     ensure(session, actor, Action.EXPORT_CASES)
     query = select(Case).where(
         Case.owner_org_id == actor.org_id,
-        Case.state != "consent_withdrawn",
+        Case.status != CaseStatus.CONSENT_WITHDRAWN,
         col(Case.purged_at).is_(None),
     )
     with system_scope(session):

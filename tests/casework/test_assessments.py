@@ -124,7 +124,7 @@ def test_high_risk_blocks_travel_until_another_supervisor_reviews_it(
         run(cmd.ReviewAssessment(done.assessment_id), as_(f.SUPERVISOR, clock), clock=clock)
     with pytest.raises(Refused, match="cannot review a risk assessment"):
         run(cmd.ReviewAssessment(done.assessment_id), as_(f.COORD, clock), clock=clock)
-    assert f.load_case(ref).state == "assessed"
+    assert f.load_case(ref).phase == "assessed"
 
 
 def test_reviewed_high_risk_travels(db_url: str, clock: SimulatedClock) -> None:
@@ -137,7 +137,7 @@ def test_reviewed_high_risk_travels(db_url: str, clock: SimulatedClock) -> None:
     reviewed = run(cmd.ReviewAssessment(done.assessment_id), as_(f.SUPERVISOR, clock), clock=clock)
     assert (reviewed.review, reviewed.level) == ("agreed", "high")
     f.complete_stage(ref, clock)
-    assert f.advance(ref, "arrange_travel", clock).state == "travel_arranged"
+    assert f.advance(ref, "arrange_travel", clock).phase == "travel_arranged"
     view = run(cmd.ListAssessments(ref), as_(f.COORD, clock), clock=clock)
     assert [(line.kind, line.level, line.review) for line in view.lines] == [
         ("risk", "high", "agreed")
@@ -162,7 +162,7 @@ def test_family_involved_raises_the_risk_for_travel(db_url: str, clock: Simulate
     )
     assert (changed.review, changed.level) == ("changed", "high")
     f.complete_stage(ref, clock)
-    assert f.advance(ref, "arrange_travel", clock).state == "travel_arranged"
+    assert f.advance(ref, "arrange_travel", clock).phase == "travel_arranged"
 
 
 def test_a_risk_item_ticked_high_by_hand_needs_the_same_review(
@@ -180,7 +180,7 @@ def test_a_risk_item_ticked_high_by_hand_needs_the_same_review(
     clock.advance(minutes=5)
     done = run(cmd.RecordAssessment(ref, "risk", HIGH), as_(f.COORD, clock), clock=clock)
     run(cmd.ReviewAssessment(done.assessment_id), as_(f.SUPERVISOR, clock), clock=clock)
-    assert f.advance(ref, "arrange_travel", clock).state == "travel_arranged"
+    assert f.advance(ref, "arrange_travel", clock).phase == "travel_arranged"
 
 
 def test_low_risk_travels_without_a_review(db_url: str, clock: SimulatedClock) -> None:
@@ -188,7 +188,7 @@ def test_low_risk_travels_without_a_review(db_url: str, clock: SimulatedClock) -
     f.complete_stage(ref, clock, risk_assessment="low")
     f.advance(ref, "complete_assessment", clock)
     f.complete_stage(ref, clock)
-    assert f.advance(ref, "arrange_travel", clock).state == "travel_arranged"
+    assert f.advance(ref, "arrange_travel", clock).phase == "travel_arranged"
 
 
 def test_an_outsider_gets_not_found_and_a_partner_cannot_record(
@@ -348,4 +348,4 @@ def test_while_suspended_it_records_the_reassessment_and_the_case_resumes(
         f.advance(ref, "resume", clock)
     done = run(cmd.RecordAssessment(ref, "risk", LOW), as_(f.COORD, clock), clock=clock)
     assert (done.level, done.item_done) == ("low", "risk_reassessment")
-    assert f.advance(ref, "resume", clock).state == "reintegration"
+    assert f.advance(ref, "resume", clock).phase == "reintegration"

@@ -91,7 +91,7 @@ def test_an_adult_partner_does_not_bring_the_minors_rules(cli, clock):
     assert added.code == 0, added.err
     assert "partner 1" in added.out and "minor" not in added.out
     assert child_items(ref) == []
-    assert f.drive_to(ref, "travel_arranged", clock).state == "travel_arranged"
+    assert f.drive_to(ref, "travel_arranged", clock).phase == "travel_arranged"
 
 
 def test_a_childs_negative_best_interests_assessment_blocks_travel_until_removed(cli, clock):
@@ -119,7 +119,7 @@ def test_a_childs_negative_best_interests_assessment_blocks_travel_until_removed
         cli, "case", "remove-person", ref, str(person_id), "--reason", "not_travelling"
     )
     assert removed.code == 0, removed.err
-    assert f.advance(ref, "arrange_travel", clock).state == "travel_arranged"
+    assert f.advance(ref, "arrange_travel", clock).phase == "travel_arranged"
     with f.admin_read() as s:
         row = s.get(CasePerson, person_id)
         assert row is not None and row.removed_at is not None
@@ -129,7 +129,7 @@ def test_a_childs_negative_best_interests_assessment_blocks_travel_until_removed
 def test_a_child_whose_work_is_done_travels_with_the_adult(cli, clock):
     ref = f.open_case(clock)
     assert add_child(cli, ref).code == 0
-    assert f.drive_to(ref, "travel_arranged", clock).state == "travel_arranged"
+    assert f.drive_to(ref, "travel_arranged", clock).phase == "travel_arranged"
     assert all(i.status == ItemStatus.DONE for i in child_items(ref))
 
 

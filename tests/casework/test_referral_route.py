@@ -75,7 +75,7 @@ def items(ref: str, stage: str | None = None) -> list[ChecklistItem]:
 
 def complete(ref: str, clock: SimulatedClock) -> None:
     """Every open item of the case's stage done by IOM Romania's coordinator (the owner)."""
-    stage = load(ref).state
+    stage = load(ref).phase
     for item in items(ref, stage):
         if item.status != ItemStatus.OPEN:
             continue
@@ -111,7 +111,7 @@ def test_an_internal_case_runs_from_identification_to_closure_without_travel(db_
     seed_ro()
     ref = open_internal(clock, destination_county="ro-cj")
     case = load(ref)
-    assert (case.state, case.route, case.host_country) == (
+    assert (case.phase, case.route, case.host_country) == (
         "identified_in_romania",
         "internal",
         "RO",
@@ -147,7 +147,7 @@ def test_an_internal_case_runs_from_identification_to_closure_without_travel(db_
     advance(ref, "start_assistance", clock)
     case = load(ref)
     today = local_date(clock.now())
-    assert case.state == "received" and case.arrival_on == today  # the follow-ups' anchor
+    assert case.phase == "received" and case.arrival_on == today  # the follow-ups' anchor
     received = {i.code for i in items(ref, "received")}
     assert received == {"shelter_arranged", "medical_care", "first_counselling"}
     complete(ref, clock)
@@ -156,7 +156,7 @@ def test_an_internal_case_runs_from_identification_to_closure_without_travel(db_
     assert local_date(follow["follow_up_2w"].due_at) == today + timedelta(days=14)
     complete(ref, clock)
     advance(ref, "close", clock, {"reason": "support_period_ended", "approved_by": RO_SUP})
-    assert load(ref).state == "closed"
+    assert load(ref).phase == "closed"
     codes = {i.code for i in items(ref)}
     assert not codes & TRAVEL_ITEMS
     with f.admin_read() as s:
@@ -170,14 +170,15 @@ def test_exits_and_reopen_keep_the_internal_first_stage(db_url, clock):
     advance(ref, "suspend", clock)
     complete(ref, clock)  # the risk reassessment
     advance(ref, "resume", clock)
-    assert load(ref).state == "identified_in_romania"
+    assert load(ref).phase == "identified_in_romania"
     advance(ref, "lose_contact", clock)
     advance(ref, "regain_contact", clock)
-    assert load(ref).state == "identified_in_romania"
+    assert load(ref).phase == "identified_in_romania"
     advance(ref, "withdraw_consent", clock)
     advance(ref, "close", clock, {"reason": "person_chose_to_stop", "approved_by": RO_SUP})
     advance(ref, "reopen", clock)
-    assert load(ref).resume_state == "identified_in_romania"
+    case = load(ref)
+    assert (case.status, case.state) == ("suspended", "identified_in_romania")
 
 
 def test_a_minor_internal_case_gets_child_protection_items(db_url, clock):
@@ -202,7 +203,7 @@ def test_start_assistance_refuses_a_return_case(db_url, clock):
     f.complete_stage(ref, clock)
     with pytest.raises(Refused, match="only an internal case"):
         f.advance(ref, "start_assistance", clock)
-    assert f.load_case(ref).state == "assessed"
+    assert f.load_case(ref).phase == "assessed"
 
 
 def test_return_cases_keep_their_items_and_triggers(db_url, clock):

@@ -210,7 +210,7 @@ def test_a_visit_with_a_safety_concern_is_in_the_history_without_its_text(
     (event,) = _events(arrived, "safety_concern_reported")
     assert event.data == {"visit_id": done.visit_id}
     assert _as(f.COORD, ListVisits(arrived), clock).safety_concern is True
-    assert f.load_case(arrived).state == "reintegration"  # suggested, never done by itself
+    assert f.load_case(arrived).phase == "reintegration"  # suggested, never done by itself
 
 
 def test_show_reveals_texts_to_readers_only_and_audits_each_read(

@@ -102,7 +102,7 @@ def test_case_journey_through_the_cli(seeded):
     listed = seeded(*as_coord, "case", "list", "--stage", "consent_obtained")
     assert ref in listed.out
     case = f.load_case(ref)
-    assert (case.state, case.consent_language, case.interpreter_used) == (
+    assert (case.phase, case.consent_language, case.interpreter_used) == (
         "consent_obtained",
         "ro",
         True,

@@ -67,7 +67,7 @@ def test_a_lapsed_document_is_replaced_with_the_command_the_refusal_names(cli, c
     assert moved.code == 0, moved.err
 
     case = f.load_case(ref)
-    assert (case.state, str(case.departure_on)) == (State.TRAVEL_ARRANGED, day(clock, 4))
+    assert (case.phase, str(case.departure_on)) == (State.TRAVEL_ARRANGED, day(clock, 4))
     assert str(case.travel_doc_expires_on) == day(clock, 20)
     fresh = {i.code: i for i in f.items(ref, stage=State.TRAVEL_ARRANGED, status="open")}
     # done for the old dates: a new fit-to-travel check and a new pre-arrival notice are owed
@@ -76,7 +76,7 @@ def test_a_lapsed_document_is_replaced_with_the_command_the_refusal_names(cli, c
     f.complete_stage(ref, clock)
     clock.advance(days=4)
     assert cli("case", "advance", ref, "depart").code == 0
-    assert f.load_case(ref).state == State.IN_TRANSIT
+    assert f.load_case(ref).phase == State.IN_TRANSIT
 
 
 def test_rearranged_travel_moves_open_items_to_the_new_departure(cli, clock):
@@ -109,7 +109,7 @@ def test_a_child_whose_return_is_not_in_their_interest_is_closed_as_a_referral(c
     closed = cli(*approved.split(), as_email=f.SUPERVISOR)  # a supervisor approves
     assert closed.code == 0, closed.err
     case = f.load_case(ref)
-    assert (case.state, case.closure_reason) == ("closed", "return_not_in_child_interest")
+    assert (case.phase, case.closure_reason) == ("closed", "return_not_in_child_interest")
 
 
 def test_an_adult_case_before_travel_does_not_close_as_a_referral(cli, clock):

@@ -357,7 +357,7 @@ def test_a_coordinator_starts_a_return_from_the_deployment_form(up: Up) -> None:
     with Session(engine) as session:
         (case,) = session.exec(select(Case)).all()  # results are not persisted: find it here
     engine.dispose()
-    assert case.state == "identified_abroad"
+    assert case.phase == "identified_abroad"
     assert timeline_key(case.case_ref) in {a.key for a in artifacts if a.flow_run_id == flow_run.id}
 
 

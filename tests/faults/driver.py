@@ -114,7 +114,7 @@ class Driver:
         """Take one step on ``ref``; False when its plan is complete."""
         with read_session() as s:
             case = get_case(s, case_ref=ref, actor=actor(s))
-            version, state, done = case.version, case.state, len(transitions(s, case))
+            version, state, done = case.version, case.phase, len(transitions(s, case))
             open_items = [item.id or 0 for item in checklist.open_blocking_items(s, case, state)]
         plan = self.plans[ref]
         if done >= len(plan):
@@ -143,7 +143,7 @@ class Driver:
                 now=self.clock.now(),
                 outcome=spec.outcomes[0] if spec.outcomes else None,
             )
-            state = case.state
+            state = case.phase
         self.acknowledge(
             ref=ref, version=version, trigger="item_done", to_state=state, item_id=done.id
         )
@@ -159,7 +159,7 @@ class Driver:
                 now=self.clock.now(),
                 expected_version=version,
             )
-            after, to_state = case.version, case.state
+            after, to_state = case.version, case.phase
         self.acknowledge(ref=ref, version=after, trigger=trigger, to_state=to_state)
 
     def run(self) -> dict[str, int]:

@@ -75,7 +75,7 @@ def _mark(engine: Engine, item_id: int, clock: SimulatedClock) -> dict[str, Any]
 def _toggle(engine: Engine, ref: str, clock: SimulatedClock) -> dict[str, Any]:
     with read_session(engine) as s:
         case = get_case(s, case_ref=ref, actor=actor(s))
-        version, state = case.version, case.state
+        version, state = case.version, case.phase
     trigger = ACTIVE_TOGGLE.get(state, "lose_contact")
     with write_session(engine) as s:
         case = fire(

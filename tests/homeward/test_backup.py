@@ -154,7 +154,7 @@ def restored_cases() -> dict[str, tuple[str, str | None]]:
         for event in s.exec(select(CaseEvent).order_by(col(CaseEvent.id))):
             if event.to_state is not None:
                 last[event.case_id] = event.to_state
-        return {c.case_ref: (c.state, last.get(c.id or 0)) for c in cases.values()}
+        return {c.case_ref: (c.phase, last.get(c.id or 0)) for c in cases.values()}
 
 
 def test_backup_under_load_is_one_snapshot_that_restores_consistently(
@@ -229,7 +229,7 @@ def test_round_trip_through_the_cli_keeps_data_and_never_prints_it(
             assert stat.S_IMODE(restored_file.stat().st_mode) == 0o600
         checked = run_cli(capsys, monkeypatch, "audit", "verify")
         assert checked.code == 0, checked.err
-        assert f.load_case(refs[0]).state == "suspended"
+        assert f.load_case(refs[0]).phase == "suspended"
         with write_session() as s:
             case = get_case(s, case_ref=refs[1], actor=f.actor(s))
             person = read_person(s, case=case, actor=f.actor(s), now=clock.now())

@@ -106,7 +106,7 @@ def test_concurrent_triggers_on_one_case_move_it_once(engine, clock):
     assert set(outcomes) - {"moved"} <= {Refused.__name__, Conflict.__name__}
     with write_session() as s, system_scope(s):
         suspends = s.exec(select(CaseEvent).where(CaseEvent.trigger == "suspend")).all()
-    assert len(suspends) == 1 and f.load_case(ref).state == "suspended"
+    assert len(suspends) == 1 and f.load_case(ref).phase == "suspended"
 
 
 def test_a_nested_system_scope_leaves_the_outer_one_acting_for_the_system(db_url, clock):

@@ -111,7 +111,7 @@ def test_a_write_outside_the_actors_cases_is_refused_by_the_database(db_url, clo
                 ),
                 {"o": orgs["iom-it"]},
             )
-    assert f.load_case(adult).state == "identified_abroad"
+    assert f.load_case(adult).phase == "identified_abroad"
 
 
 def _visible_to(slug: str) -> tuple[set[str], int]:

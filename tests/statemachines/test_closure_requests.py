@@ -116,7 +116,7 @@ def test_the_requester_cannot_approve_their_own_request(seeded, clock):
     assert f.db_snapshot() == snapshot
     with write_session() as s:
         approve_closure(s, case_ref=ref, actor=f.actor(s, OTHER), reason=None, now=clock.now())
-    assert f.load_case(ref).state == "closed"
+    assert f.load_case(ref).phase == "closed"
     assert _triggers(ref) == ["closure_requested", "close"]
 
 
@@ -126,7 +126,7 @@ def test_a_supervisor_closing_directly_cannot_name_themself_as_approver(seeded, 
     with pytest.raises(Refused, match="who asked for the closure cannot approve it"):
         f.advance(ref, "close", clock, data, as_email=f.SUPERVISOR)
     f.advance(ref, "close", clock, {**data, "approved_by": OTHER}, as_email=f.SUPERVISOR)
-    assert f.load_case(ref).state == "closed"
+    assert f.load_case(ref).phase == "closed"
 
 
 def test_the_cli_requests_approves_and_refuses_self_approval(cli, clock):
@@ -153,7 +153,7 @@ def test_the_cli_rejects_with_a_code_and_needs_a_pending_request(cli, clock):
     assert bad.code == 2 and "--code: 'meh' is not a code" in bad.err
     done = cli(f.SUPERVISOR, "case", "reject-closure", ref, "--code", "work_outstanding")
     assert done.code == 0, done.err
-    assert f.load_case(ref).state == "reintegration"
+    assert f.load_case(ref).phase == "reintegration"
     assert _triggers(ref) == ["closure_requested", "closure_rejected"]
 
 
@@ -187,7 +187,7 @@ def test_the_scheduler_gives_a_pending_request_a_new_run_and_nobody_else_may(see
     assert (found.decision, found.reason) == ("pending", reason)
 
     expired = run(ExpireClosure(ref, asked.request_id, 60), SCHEDULER, clock=clock)
-    assert expired.decision == "expired" and f.load_case(ref).state == "reintegration"
+    assert expired.decision == "expired" and f.load_case(ref).phase == "reintegration"
     gone = _event(ref, "closure_request_expired")
     assert (gone.actor_id, gone.proof) == (None, "service scheduler")
     again = run(ExpireClosure(ref, asked.request_id, 60), SCHEDULER, clock=clock)
@@ -204,7 +204,7 @@ def test_a_decision_on_a_request_decided_meanwhile_records_nothing(seeded, clock
     run(RejectClosure(ref, rejection, asked.request_id), sup, clock=clock)
     other = credential_for(OTHER, clock.now())
     late = run(ApproveClosure(ref, None, asked.request_id), other, clock=clock)
-    assert late.decision == "rejected" and f.load_case(ref).state == "reintegration"
+    assert late.decision == "rejected" and f.load_case(ref).phase == "reintegration"
     assert _triggers(ref) == ["closure_requested", "closure_rejected"]
     newer = run(RequestClosure(ref, ClosureReason.SUPPORT_PERIOD_ENDED), coord, clock=clock)
     assert newer.request_id != asked.request_id

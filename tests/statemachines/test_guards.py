@@ -36,7 +36,7 @@ def facts(case_ref: str) -> tuple[str, int, int, int]:
         case = s.exec(select(Case).where(Case.case_ref == case_ref)).one()
         n_items = s.exec(select(func.count()).where(ChecklistItem.case_id == case.id)).one()
         n_events = s.exec(select(func.count()).where(CaseEvent.case_id == case.id)).one()
-        return case.state, case.version, n_items, n_events
+        return case.phase, case.version, n_items, n_events
 
 
 def refused(
@@ -63,7 +63,7 @@ def day(clock: SimulatedClock, days: int = 0) -> str:
 
 def finish(case_ref: str, clock: SimulatedClock, *, skip: str | None = None, **outcomes: str):
     """Record every open item of the current stage done, except ``skip`` (skipped, with reason)."""
-    stage = f.load_case(case_ref).state
+    stage = f.load_case(case_ref).phase
     for item in f.items(case_ref, stage=stage, status=ItemStatus.OPEN):
         spec = CATALOG.spec(item.code)
         with write_session() as s:
@@ -115,7 +115,7 @@ def test_consent_with_method_and_language_is_stored(seeded, clock, method, minor
         ref, "record_consent", clock, data | ({"representative": representative} if minor else {})
     )
     case = f.load_case(ref)
-    assert case.state == State.CONSENT_OBTAINED
+    assert case.phase == State.CONSENT_OBTAINED
     assert (case.consent_method, case.consent_language, case.interpreter_used) == (
         method,
         "it",
@@ -144,7 +144,7 @@ def test_travel_needs_the_risk_assessment_done_not_skipped(seeded, clock):
 def test_travel_is_arranged_once_the_risk_assessment_is_done(seeded, clock):
     ref = assessed_case(clock)
     f.advance(ref, "arrange_travel", clock)
-    assert f.load_case(ref).state == State.TRAVEL_ARRANGED
+    assert f.load_case(ref).phase == State.TRAVEL_ARRANGED
 
 
 def travel(kind: str = "passport", issued: int | None = None, expires: int = 400, dep: int = 5):
@@ -193,7 +193,7 @@ def test_travel_with_a_covering_document_is_stored(seeded, clock, spec):
     data = in_days(spec, clock)
     f.advance(ref, "arrange_travel", clock, data)
     case = f.load_case(ref)
-    assert case.state == State.TRAVEL_ARRANGED
+    assert case.phase == State.TRAVEL_ARRANGED
     assert case.travel_doc_kind == data["document_kind"]
     assert str(case.travel_doc_expires_on) == data["document_expires_on"]
     assert str(case.departure_on) == data["departure_on"]
@@ -235,7 +235,7 @@ def test_a_minor_cannot_travel_without_the_child_protection_steps(seeded, clock,
 def test_a_minor_travels_with_every_child_protection_step_done(seeded, clock):
     ref = minor_at_travel(clock)
     f.advance(ref, "arrange_travel", clock)
-    assert f.load_case(ref).state == State.TRAVEL_ARRANGED
+    assert f.load_case(ref).phase == State.TRAVEL_ARRANGED
 
 
 # --- depart --------------------------------------------------------------------------------
@@ -270,7 +270,7 @@ def test_departure_inside_the_document_window_is_recorded(seeded, clock, spec, w
     clock.advance(days=wait)
     f.advance(ref, "depart", clock, {})
     case = f.load_case(ref)
-    assert (case.state, case.departure_on) == (State.IN_TRANSIT, clock.now().date())
+    assert (case.phase, case.departure_on) == (State.IN_TRANSIT, clock.now().date())
 
 
 def test_departure_cannot_be_dated_in_the_future(seeded, clock):
@@ -313,7 +313,7 @@ def test_arrival_is_recorded(seeded, clock, after):
     arrival = departed + timedelta(days=after)
     f.advance(ref, "confirm_arrival", clock, {"arrival_on": str(arrival)})
     case = f.load_case(ref)
-    assert (case.state, case.arrival_on) == (State.RECEIVED, arrival)
+    assert (case.phase, case.arrival_on) == (State.RECEIVED, arrival)
 
 
 def test_today_is_the_local_date_in_romania(seeded, clock):
@@ -383,7 +383,7 @@ def test_closure_is_stored_with_its_approver(seeded, clock):
     case = f.load_case(ref)
     with f.admin_read() as s:
         approver = f.actor(s, f.SUPERVISOR)
-    assert case.state == State.CLOSED
+    assert case.phase == State.CLOSED
     assert (case.closure_reason, case.closure_approved_by_id) == (
         "support_period_ended",
         approver.id,
@@ -394,7 +394,7 @@ def test_closure_is_stored_with_its_approver(seeded, clock):
 def test_another_reason_closes_with_follow_up_open_and_cancels_it(seeded, clock):
     ref = in_reintegration(clock, leave_open="follow_up_6m")
     f.advance(ref, "close", clock, close_data(reason="moved_or_migrated"))
-    assert f.load_case(ref).state == State.CLOSED
+    assert f.load_case(ref).phase == State.CLOSED
     assert [i.code for i in f.items(ref, status=ItemStatus.CANCELLED)] == ["follow_up_6m"]
     assert f.items(ref, status=ItemStatus.OPEN) == []
 
@@ -416,7 +416,7 @@ def test_resume_after_the_risk_reassessment(seeded, clock):
     f.advance(ref, "suspend", clock)
     finish(ref, clock, risk_reassessment="high")
     f.advance(ref, "resume", clock, {})
-    assert f.load_case(ref).state == State.CONSENT_OBTAINED
+    assert f.load_case(ref).phase == State.CONSENT_OBTAINED
 
 
 # --- leaving a stage -----------------------------------------------------------------------
@@ -462,7 +462,7 @@ def test_an_open_blocking_item_holds_the_stage_until_skipped(seeded, clock, trig
 
     finish(ref, clock, skip=code)
     f.advance(ref, trigger, clock)
-    assert f.load_case(ref).state != stage
+    assert f.load_case(ref).phase != stage
     (skipped,) = f.items(ref, stage=stage, status=ItemStatus.SKIPPED)
     note = f.plain("checklist_item", "note", skipped.id, skipped.note)
     assert (skipped.code, note) == (code, "not possible here")
@@ -473,7 +473,7 @@ def test_an_open_non_blocking_item_does_not_hold_the_stage(seeded, clock, trigge
     """...and once the stage is left, it is cancelled as ``stage_left`` (no more reminders)."""
     ref = at_stage_with_open(clock, stage, code)
     f.advance(ref, trigger, clock)
-    assert f.load_case(ref).state != stage
+    assert f.load_case(ref).phase != stage
     assert f.items(ref, stage=stage, status=ItemStatus.OPEN) == []
     (left,) = f.items(ref, stage=stage, status=ItemStatus.CANCELLED)
     assert (left.code, left.outcome, left.completed_at) == (code, "stage_left", clock.now())

@@ -136,7 +136,7 @@ def test_a_refused_request_keeps_no_key_so_it_can_be_retried(db_url, clock) -> N
                 data=f.step_data("record_consent", clock),
                 now=clock.now(),
             )
-            return {"case_ref": case.case_ref, "case_id": case.id, "state": case.state}
+            return {"case_ref": case.case_ref, "case_id": case.id, "state": case.phase}
 
         return once(
             s, key="advance-77", command="advance", actor=who, args=args, now=clock.now(), run=run
@@ -186,7 +186,7 @@ def test_a_concurrent_retry_waits_for_the_first_attempt_and_returns_its_case(eng
 def _started(s: Session, who: Any, clock: SimulatedClock) -> dict[str, Any]:
     case_in = CaseIn(participants={"ngo": "adpare"})
     case = start_case(s, actor=who, case_in=case_in, person=None, now=clock.now())
-    return {"case_ref": case.case_ref, "case_id": case.id, "state": case.state}
+    return {"case_ref": case.case_ref, "case_id": case.id, "state": case.phase}
 
 
 def _wait_for_a_lock_wait(admin: Engine) -> None:

@@ -53,7 +53,7 @@ def reach(case_ref: str, stage: str, clock: SimulatedClock) -> None:
         f.advance(case_ref, "suspend", clock)
     else:
         f.drive_to(case_ref, stage, clock)
-    assert f.load_case(case_ref).state == stage
+    assert f.load_case(case_ref).phase == stage
 
 
 def expected_items(stage: str, *, minor: bool) -> list[tuple[str, str, bool]]:

@@ -117,7 +117,7 @@ def test_supervisor_approves_a_closure_from_waiting_for_me_keyboard_only(
     focus_by_tab(tab, f"form[action='/cases/{ref}/closure/approve'] button", presses=120)
     with tab.navigates("closure-approved"):
         tab.page.keyboard.press("Enter")  # keyboard only
-    assert _case(ref).state == "closed"
+    assert _case(ref).phase == "closed"
     tab.goto("/", "my-work-after")
     assert tab.page.locator(link).count() == 0
     assert tab.page.locator(f"a[href^='/cases/{ref}']").count() == 0  # nothing left to do

@@ -113,7 +113,7 @@ def test_a_next_step_form_asks_for_typed_fields_and_moves_the_case(staff: Staff)
     )
 
     assert moved.status_code == 303, moved.text
-    assert f.load_case(ref).state == "consent_obtained"
+    assert f.load_case(ref).phase == "consent_obtained"
     (event,) = _events(ref, "record_consent")
     assert event.data["interpreter"] is True and event.data["method"] == "signed"
 
@@ -136,7 +136,7 @@ def test_a_travel_form_has_date_pickers_and_a_document_dropdown(staff: Staff) ->
     travel = next(fs for fs in page_forms if fs.get("trigger") == "arrange_travel")
     moved = staff.post(f"/cases/{ref}/advance", {**travel, **fields})
     assert moved.status_code == 303, moved.text
-    assert f.load_case(ref).state == "travel_arranged"
+    assert f.load_case(ref).phase == "travel_arranged"
 
 
 def test_a_double_submit_does_the_action_once(staff: Staff) -> None:
@@ -180,7 +180,7 @@ def test_a_supervisor_approves_a_closure_requested_on_the_case_page(
 
     assert approved.status_code == 303, approved.text
     case = f.load_case(ref)
-    assert case.state == "closed" and case.closure_reason == "support_period_ended"
+    assert case.phase == "closed" and case.closure_reason == "support_period_ended"
     again = supervisor.post(
         f"/cases/{ref}/closure/approve", form(page, f"/cases/{ref}/closure/approve")
     )
@@ -307,7 +307,7 @@ def test_a_supervisor_does_not_approve_with_a_code_and_an_outcome_is_asked_for(
     assert rejected.status_code == 303, rejected.text
     (event,) = _events(ref, "closure_rejected")
     assert event.data["rejection"] == "work_outstanding"
-    assert f.load_case(ref).state == "reintegration"
+    assert f.load_case(ref).phase == "reintegration"
 
 
 def test_an_item_with_outcomes_asks_for_one_from_its_list(staff: Staff) -> None:

@@ -153,7 +153,7 @@ def test_a_coordinator_starts_a_return_and_lands_on_the_new_case(
         (case,) = _cases()
         assert landed == f"/cases/{case.case_ref}"
         assert again == landed  # a second submit of the form opens no second case
-        assert case.state == "identified_abroad" and case.host_country == "IT"
+        assert case.phase == "identified_abroad" and case.host_country == "IT"
         page = staff.get(landed)
         assert page.status_code == 200 and "adpare" in page.text
     if run_id is not None:

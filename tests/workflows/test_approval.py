@@ -87,7 +87,7 @@ def test_an_approved_closure_closes_the_case(clock: SimulatedClock) -> None:
 
     assert result["state"] == "closed" and result["decision"] == "approved"
     case = factories.load_case(ref)
-    assert case.state == "closed" and case.closure_reason == "support_period_ended"
+    assert case.phase == "closed" and case.closure_reason == "support_period_ended"
     assert case.closure_approved_by_id == _staff_id(SUPERVISOR)
     [event] = _events(ref, "close")
     assert event.data["approved_by"] == SUPERVISOR
@@ -108,7 +108,7 @@ def test_a_rejected_closure_is_recorded_and_the_case_stays(clock: SimulatedClock
     result = run(closure_answered(flow, ref, answer))
 
     assert result["decision"] == "rejected" and result["state"] == "reintegration"
-    assert factories.load_case(ref).state == "reintegration"
+    assert factories.load_case(ref).phase == "reintegration"
     [event] = _events(ref, "closure_rejected")
     assert event.reason == "support_still_needed"
     assert event.data["approver_id"] == _staff_id(SUPERVISOR)
@@ -125,7 +125,7 @@ def test_a_decision_by_someone_not_a_supervisor_asks_again(clock: SimulatedClock
     assert "not recorded: a coordinator of IOM Italy (iom-it) cannot approve or rej" in description
     assert "ask a supervisor of IOM Italy (iom-it)" in description
     assert COORD not in description  # the form repeats no email
-    assert result["decision"] == "approved" and factories.load_case(ref).state == "closed"
+    assert result["decision"] == "approved" and factories.load_case(ref).phase == "closed"
     assert [e.trigger for e in _closure_events(ref)] == ["closure_requested", "close"]
 
 
@@ -138,7 +138,7 @@ def test_the_requester_cannot_approve_their_own_request(clock: SimulatedClock) -
     result, description = run(closure_answered_twice(flow, ref, own, withdrawn))
 
     assert "who asked for the closure of case" in description and "cannot approve it" in description
-    assert result["decision"] == "rejected" and factories.load_case(ref).state == "reintegration"
+    assert result["decision"] == "rejected" and factories.load_case(ref).phase == "reintegration"
     assert [e.trigger for e in _closure_events(ref)] == ["closure_requested", "closure_rejected"]
 
 
@@ -171,7 +171,7 @@ def test_a_rejection_without_its_code_asks_again_saying_what_is_missing(
     result, description = run(closure_answered_twice(flow, ref, slip, answer))
 
     assert "not recorded: rejection: say why the closure is not approved" in description
-    assert result["decision"] == "rejected" and factories.load_case(ref).state == "reintegration"
+    assert result["decision"] == "rejected" and factories.load_case(ref).phase == "reintegration"
     [event] = _events(ref, "closure_rejected")
     assert event.reason == "records_incomplete"
     assert [e.trigger for e in _closure_events(ref)] == ["closure_requested", "closure_rejected"]
@@ -192,7 +192,7 @@ def test_approving_with_a_rejection_code_asks_again(clock: SimulatedClock) -> No
     result, description = run(closure_answered_twice(flow, ref, slip, answer))
 
     assert "rejection: leave it empty when you approve" in description
-    assert result["decision"] == "approved" and factories.load_case(ref).state == "closed"
+    assert result["decision"] == "approved" and factories.load_case(ref).phase == "closed"
 
 
 def test_the_form_describes_every_field_and_takes_no_free_text() -> None:
@@ -250,7 +250,7 @@ def test_a_closure_nobody_decides_in_time_is_recorded_and_the_case_stays(
         run(advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON))
 
     assert "ask again" in str(raised.value) and "\n" not in str(raised.value)
-    assert factories.load_case(ref).state == "reintegration"
+    assert factories.load_case(ref).phase == "reintegration"
     [event] = _events(ref, "closure_request_expired")
     assert event.data == {"waited_seconds": 2} and event.actor_id == _staff_id(COORD)
     failed = asyncio.run(run_named(f"case-{ref}/close"))
@@ -281,7 +281,7 @@ def test_an_answer_whose_assertion_does_not_prove_a_decider_asks_again(
 
     assert "not recorded: assertion: not one Homeward issued" in descriptions[1]
     assert "not recorded: assertion: not issued for the flow 'approve-closure'" in descriptions[2]
-    assert result["decision"] == "approved" and factories.load_case(ref).state == "closed"
+    assert result["decision"] == "approved" and factories.load_case(ref).phase == "closed"
     assert [e.trigger for e in _closure_events(ref)] == ["closure_requested", "close"]
 
 
@@ -325,7 +325,7 @@ def test_an_approval_assertion_used_by_another_run_is_refused(clock: SimulatedCl
     result, description = run(closure_answered_twice(flow, second, answer, fresh))
 
     assert "not recorded: assertion: already used by another run" in description
-    assert result["decision"] == "approved" and factories.load_case(second).state == "closed"
+    assert result["decision"] == "approved" and factories.load_case(second).phase == "closed"
     assert [e.trigger for e in _closure_events(second)] == ["closure_requested", "close"]
 
 

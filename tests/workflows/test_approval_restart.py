@@ -117,7 +117,7 @@ def test_a_pending_closure_survives_a_restart_of_homeward_up(
 
     assert gone in {StateType.CANCELLED, StateType.CRASHED}
     case = factories.load_case(ref)
-    assert case.state == "closed" and case.closure_reason == "support_period_ended"
+    assert case.phase == "closed" and case.closure_reason == "support_period_ended"
     asked, renewed, closed = _closure_history(ref)
     assert (asked.trigger, renewed.trigger, closed.trigger) == (
         "closure_requested",

@@ -40,7 +40,7 @@ def test_start_return_opens_a_case_and_names_the_run_after_it() -> None:
     )
 
     case = factories.load_case(result["case_ref"])
-    assert case.state == result["state"] == "identified_abroad"
+    assert case.phase == result["state"] == "identified_abroad"
     flow_run = asyncio.run(run_named(f"case-{case.case_ref}/start"))
     assert flow_run.state_name == "Completed"
     assert {"stage:identified_abroad", "org-kind:iom_mission"} <= set(flow_run.tags)

@@ -17,7 +17,7 @@ directory data (who offers which service in which county), read by every organis
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 from sqlmodel import Session
 
 revision: str = "0017"
@@ -392,8 +392,12 @@ def upgrade() -> None:
 def _reseal() -> None:
     """Seals cover every column of a row: rows of ``return_case``, ``checklist_item`` and
     ``beneficiary`` written before this migration are sealed again as they now stand (and,
-    coming from before 0014, sealed for the first time). Needs the keyring, as 0014 did."""
+    coming from before 0014, sealed for the first time). Needs the keyring, as 0014 did.
+    Only when this is the upgrade's last step: seals cover today's columns, which 0018 changes
+    (it reseals in turn)."""
     bind = op.get_bind()
+    if context.get_revision_argument() != revision:
+        return
     held = sum(
         bind.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one()
         for name in ("audit_entry", "return_case")
