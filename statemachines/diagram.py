@@ -1,12 +1,13 @@
-"""A mermaid ``stateDiagram-v2`` generated from the transition table (README keeps a copy).
+"""A mermaid ``stateDiagram-v2`` generated from the two tables (README keeps a copy).
 
-Rows that apply from every active stage (suspend, lose_contact, ...) or lead back to whichever
-stage was left (resume, regain_contact) are drawn once, against the composite state ``active``.
+The stage table is drawn inside the composite state ``active``; the status table around it,
+``active`` standing for "the case's stage, whichever it is" (a resumed case goes back to the
+stage it kept). The internal route's own rows are in ``INTERNAL_TRANSITIONS`` (README text).
 """
 
 from __future__ import annotations
 
-from statemachines.return_case import ACTIVE, TRANSITIONS, State
+from statemachines.return_case import STATUS_TRANSITIONS, TRANSITIONS, State
 
 COMPOSITE = "active"
 
@@ -17,27 +18,18 @@ def _sources(row: dict[str, object]) -> list[str]:
 
 
 def edges() -> list[tuple[str, str, str]]:
-    """(source, dest, trigger) for every row and source, folded onto ``active`` where it fits."""
-    active = {str(s) for s in ACTIVE}
-    dests: dict[str, set[str]] = {}
-    for row in TRANSITIONS:
-        dests.setdefault(row["trigger"], set()).add(str(row["dest"]))
+    """(source, dest, trigger) for every row and source of both tables."""
     seen: dict[tuple[str, str, str], None] = {}
-    for row in TRANSITIONS:
-        sources, dest, trigger = _sources(row), str(row["dest"]), row["trigger"]
-        from_all_active = active <= set(sources)
-        if dests[trigger] >= active and dest in active:
-            dest = COMPOSITE
-        for source in sources:
-            if from_all_active and source in active:
-                source = COMPOSITE
-            seen[(source, dest, trigger)] = None
+    for row in [*TRANSITIONS, *STATUS_TRANSITIONS]:
+        for source in _sources(row):
+            seen[(source, str(row["dest"]), row["trigger"])] = None
     return list(seen)
 
 
 def mermaid() -> str:
-    """The diagram's source: the happy path inside ``active``, exits and returns outside it."""
-    happy = [(s, d, t) for s, d, t in edges() if s in set(ACTIVE) and d in set(ACTIVE)]
+    """The diagram's source: the stages inside ``active``, the statuses outside it."""
+    stage_moves = {(row["trigger"], str(row["dest"])) for row in TRANSITIONS}
+    happy = [(s, d, t) for s, d, t in edges() if (t, d) in stage_moves]
     others = [(s, d, t) for s, d, t in edges() if (s, d, t) not in happy]
     lines = ["stateDiagram-v2", f"    [*] --> {State.IDENTIFIED_ABROAD}"]
     lines.append(f"    state {COMPOSITE} {{")

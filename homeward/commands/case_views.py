@@ -72,7 +72,7 @@ class CaseFacts:
 
     case_ref: str
     stage: str
-    since: datetime
+    since: datetime  # when it entered its stage, or its status when not active
     owner: str
     minor: bool
     route: str
@@ -84,6 +84,7 @@ class CaseFacts:
     closure: str | None
     live: list[str]  # "role=slug" of the organisations taking part
     waiting: list[str]  # "role=slug" of those waiting for the person's sharing consent
+    status: str = "active"  # apart from the stage: suspended, lost_contact, closed...
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def case_facts(session: Session, case: Case) -> CaseFacts:
     waiting = [f"{p.role}={orgs[p.org_id].slug}" for p in participation.waiting(session, case)]
     return CaseFacts(
         case.case_ref,
-        case.phase,
+        case.state,
         case.stage_entered_at,
         orgs[case.owner_org_id].slug,
         case.is_minor,
@@ -149,6 +150,7 @@ def case_facts(session: Session, case: Case) -> CaseFacts:
         case.closure_reason,
         live,
         waiting,
+        case.status,
     )
 
 

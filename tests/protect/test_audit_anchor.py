@@ -176,3 +176,41 @@ def test_a_database_upgraded_across_0017_is_sealed_as_it_stands(cli, clock):
     engine.dispose()
     upgrade(engine)
     assert "audit log intact" in cli("audit", "verify").out
+
+
+@pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
+def test_0018_keeps_each_case_in_its_stage_with_its_status_both_ways(cli, clock):
+    """0018 splits the old one-column state into stage and status: a suspended case keeps the
+    stage it remembered, an ended case the last stage its history entered; downgrading puts
+    the old words back; the log verifies after each way."""
+    active = f.drive_to(f.open_case(clock), "assessed", clock).case_ref
+    paused = f.drive_to(f.open_case(clock), "consent_obtained", clock).case_ref
+    f.advance(paused, "suspend", clock)
+    ended = f.drive_to(f.open_case(clock), "assessed", clock).case_ref
+    f.advance(ended, "withdraw_consent", clock)
+    expected = {
+        active: ("assessed", "active"),
+        paused: ("consent_obtained", "suspended"),
+        ended: ("assessed", "consent_withdrawn"),
+    }
+
+    def stored(columns: str) -> dict[str, tuple[str | None, ...]]:
+        with get_engine().connect() as conn:
+            rows = conn.execute(text(f"SELECT case_ref, {columns} FROM return_case"))
+            return {row[0]: tuple(row[1:]) for row in rows}
+
+    assert stored("state, status") == expected
+    engine = get_engine()
+    command.downgrade(alembic_config(engine), "0017")
+    assert stored("state, resume_state") == {
+        active: ("assessed", None),
+        paused: ("suspended", "consent_obtained"),
+        ended: ("consent_withdrawn", None),
+    }
+    engine.dispose()
+    upgrade(engine)
+    assert stored("state, status") == expected
+    assert "audit log intact" in cli("audit", "verify").out
+    f.complete_stage(paused, clock)  # the risk reassessment a suspension needs
+    f.advance(paused, "resume", clock)
+    assert f.load_case(paused).phase == "consent_obtained"  # back in the stage it kept

@@ -139,7 +139,7 @@ def test_the_cli_requests_approves_and_refuses_self_approval(cli, clock):
     not_sup = cli(f.COORD, "case", "approve-closure", ref)
     assert not_sup.code == 4 and "ask a supervisor of IOM Italy (iom-it)" in not_sup.err
     done = cli(OTHER, "case", "approve-closure", ref)
-    assert done.code == 0 and "is now in stage closed" in done.out
+    assert done.code == 0 and "is now closed" in done.out
     assert _triggers(ref) == ["closure_requested", "close"]
     assert f.load_case(ref).closure_reason == ClosureReason.SUPPORT_PERIOD_ENDED
 

@@ -27,6 +27,7 @@ from homeward.edges.cli.common import (
     local_day,
     request_id_option,
     state,
+    where_now,
 )
 from homeward.protection.vault import PersonIn
 from homeward.records.directory import first_error
@@ -162,6 +163,7 @@ def _facts(facts: views.CaseFacts) -> None:
     table = Table(show_header=False, title=f"case {facts.case_ref}")
     rows = [
         ("stage", facts.stage),
+        ("status", facts.status),
         ("since", local(facts.since)),
         ("owner", facts.owner),
         ("minor", "yes" if facts.minor else "no"),
@@ -237,7 +239,7 @@ def case_advance(
     data = parse_pairs(set_, "--set")
     command = cases.AdvanceCase(case_ref, trigger, data, expect_version)
     moved = run(command, credential(), key=request_id, clock=state.clock)
-    console.print(f"case {moved.case_ref} is now in stage {moved.state}")
+    console.print(f"case {moved.case_ref} is now {where_now(moved.state)}")
 
 
 @case_app.command("history")

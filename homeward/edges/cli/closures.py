@@ -9,7 +9,7 @@ import typer
 from homeward.base.errors import InvalidInput
 from homeward.commands import closures
 from homeward.commands.runner import run
-from homeward.edges.cli.common import console, credential, state
+from homeward.edges.cli.common import console, credential, state, where_now
 from statemachines.steps import ClosureReason, ClosureRejection
 
 
@@ -36,7 +36,7 @@ def case_approve_closure(
     """Approve the pending closure request (a supervisor who did not ask for it): it closes."""
     code = ClosureReason(_code(ClosureReason, reason, "--reason")) if reason else None
     closed = run(closures.ApproveClosure(case_ref, code), credential(), clock=state.clock)
-    console.print(f"case {closed.case_ref} is now in stage {closed.state}")
+    console.print(f"case {closed.case_ref} is now {where_now(closed.state)}")
 
 
 def case_reject_closure(

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
 from homeward.base.errors import NotSignedIn
-from homeward.base.models import ItemStatus
+from homeward.base.models import CaseStatus, ItemStatus
 from homeward.base.settings import get_settings
 from homeward.base.text import printable
 from homeward.commands.runner import transaction
@@ -102,6 +102,11 @@ def credential() -> SessionToken:
 
 def now() -> datetime:
     return state.clock.now()
+
+
+def where_now(phase: str) -> str:
+    """Where a case is after a move, in words: "in stage assessed", or "suspended"."""
+    return phase if phase in set(CaseStatus) else f"in stage {phase}"
 
 
 def local(moment: datetime | None) -> str:

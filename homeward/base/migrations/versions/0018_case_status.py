@@ -61,8 +61,7 @@ def upgrade() -> None:
             f"THEN coalesce(resume_state, {_LAST_STAGE}, {_FIRST}) "
             f"ELSE coalesce({_LAST_STAGE}, {_FIRST}) END WHERE state IN ({statuses})"
         )
-    with op.batch_alter_table("return_case") as batch:
-        batch.drop_column("resume_state")
+    op.drop_column("return_case", "resume_state")  # SQLite 3.35+ drops it in place
     _reseal(bind)
 
 
@@ -87,13 +86,11 @@ def _reseal(bind: sa.Connection) -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
-    with op.batch_alter_table("return_case") as batch:
-        batch.add_column(sa.Column("resume_state", sa.String(length=32), nullable=True))
+    op.add_column("return_case", sa.Column("resume_state", sa.String(length=32), nullable=True))
     with _as_system(bind):
         op.execute(
             f"UPDATE return_case SET resume_state = CASE WHEN status IN {_PAUSED} THEN state "
             "END, state = status WHERE status != 'active'"
         )
     op.drop_index("ix_return_case_status", table_name="return_case")
-    with op.batch_alter_table("return_case") as batch:
-        batch.drop_column("status")
+    op.drop_column("return_case", "status")
