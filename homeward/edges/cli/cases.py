@@ -211,7 +211,12 @@ def _items_table(items: list[views.ItemLine]) -> None:
 
 
 @case_app.command("list")
-def case_list(stage: str = typer.Option(None, help="only cases in this stage")) -> None:
+def case_list(
+    stage: str = typer.Option(
+        None,
+        help="only active cases in this stage, or cases with this status (suspended, lost_contact, consent_withdrawn, closed)",
+    ),
+) -> None:
     """List the cases your organisation takes part in."""
     table = Table("case_ref", "stage", "since", "owner", "minor", "route")
     for case in run(views.ListCases(stage), credential(), clock=state.clock):
