@@ -214,7 +214,8 @@ def _items_table(items: list[views.ItemLine]) -> None:
 def case_list(
     stage: str = typer.Option(
         None,
-        help="only active cases in this stage, or cases with this status (suspended, lost_contact, consent_withdrawn, closed)",
+        help="only active cases in this stage, or cases with this status "
+        "(suspended, lost_contact, consent_withdrawn, closed)",
     ),
 ) -> None:
     """List the cases your organisation takes part in."""
