@@ -26,6 +26,7 @@ from homeward.base.models import (
     CaseEvent,
     CaseKey,
     CaseParticipant,
+    CaseStatus,
     ChecklistItem,
     ImportedCase,
     Organisation,
@@ -210,6 +211,7 @@ def _case_values(
     return {
         "case_ref": ref,
         "state": State.IDENTIFIED_ABROAD,
+        "status": CaseStatus.ACTIVE,
         "stage_entered_at": now,
         "process_version": CURRENT_VERSION,
         "is_minor": good.case.is_minor,
