@@ -6,6 +6,11 @@ names, dates and counts of days, a link, a calendar uid. A template is rendered 
 the ``Beneficiary``. Text that people typed elsewhere (organisation names) is folded onto one
 line without control characters, so it can go into a subject line or an HTML page unharmed.
 
+``genitives`` maps the organisation names of a context to their Romanian genitive-dative form,
+where the organisation stored one (``Organisation.name_genitive``): Romanian templates decline
+a name with the ``genitive`` filter ("punctele Asociației ADPARE"), which phrases around a name
+it has no form for ("punctele organizației ADPARE").
+
 ``link`` is where the reader acts: the item's page (``/items/ID``) or the case's
 (``/cases/CASE_REF``) in the web workspace (``workspace_url()``). It carries no token and no
 personal data; the page asks whoever opens it to sign in. A context built without one (a row
@@ -50,6 +55,8 @@ ALLOWED_FIELDS = frozenset(
         "time",
         "sequence",
         "cancelled",
+        "owner_org",
+        "genitives",
     }
 )
 
@@ -80,6 +87,7 @@ Text = Annotated[str, AfterValidator(_folded), Field(min_length=1, max_length=30
 CaseRef = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,15}$")]
 Link = Annotated[str, AfterValidator(_no_line_breaks), Field(pattern=r"^https?://[^\s<>\"']+$")]
 CalendarUid = Annotated[str, Field(pattern=r"^[A-Za-z0-9.@_-]{1,120}$")]
+Genitives = Annotated[dict[Text, Text], Field(max_length=8)]  # organisation name -> genitive
 
 
 class Context(BaseModel):
@@ -124,6 +132,7 @@ class DigestContext(Context):
     due_today: tuple[ItemLine, ...] = ()
     coming_due: tuple[ItemLine, ...] = ()
     partners_overdue: tuple[ItemLine, ...] = ()  # other organisations' items on my cases
+    genitives: Genitives = Field(default_factory=dict)
 
 
 class EscalationContext(Context):
@@ -140,6 +149,7 @@ class EscalationContext(Context):
     days: int
     link: Link | None = None  # the item's page
     unreached_org: Text | None = None
+    genitives: Genitives = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -165,6 +175,7 @@ class AppointmentContext(Context):
     cancelled: bool = False
     calendar_uid: CalendarUid
     link: Link | None = None  # the item's page
+    genitives: Genitives = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -173,7 +184,9 @@ class AppointmentContext(Context):
 
 
 class HandoffContext(Context):
-    """An item (or, without ``item_title``, a whole case) handed between organisations."""
+    """An item (or, without ``item_title``, a whole case) handed between organisations:
+    ``from_org`` handed it over (its staff proposed it); ``owner_org``, when another, held it
+    (a partner's item handed on by the case owner's staff)."""
 
     case_ref: CaseRef
     stage: Text
@@ -181,7 +194,9 @@ class HandoffContext(Context):
     item_title: Text | None = None
     from_org: Text
     to_org: Text
+    owner_org: Text | None = None
     link: Link | None = None  # the item's page, or the case's for a whole case
+    genitives: Genitives = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -203,6 +218,7 @@ class ConsentWithdrawnContext(Context):
     org_name: Text
     item_titles: tuple[Text, ...] = ()
     link: Link | None = None  # the case's page
+    genitives: Genitives = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -218,6 +234,7 @@ class PartnerContext(Context):
     org_name: Text
     item_titles: tuple[Text, ...] = ()
     link: Link | None = None
+    genitives: Genitives = Field(default_factory=dict)
 
 
 class SendTestContext(Context):

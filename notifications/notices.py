@@ -1,5 +1,6 @@
 """Notices of changes, queued in the transaction of the change: an item or a case handed to an
-organisation (to its staff), the answer (to whoever proposed it), a withdrawal of consent (to
+organisation (to its staff, naming the organisation that handed it over, and the one holding
+it when that is another), the answer (to whoever proposed it), a withdrawal of consent (to
 every organisation whose open items on the case were cancelled by it), a partner's part in a
 case ended by a withdrawn sharing consent (its queued mail about the case dropped first), and a
 partner taking part once the person consents to sharing with it (to its staff).
@@ -25,6 +26,7 @@ from homeward.base.models import (
     HandoffStatus,
     ItemStatus,
     Organisation,
+    StaffMember,
 )
 from notifications.contexts import (
     ConsentWithdrawnContext,
@@ -60,9 +62,23 @@ def _notify(
         )
 
 
+def handing_org(session: Session, handoff: Handoff) -> int:
+    """The organisation that handed it over: the proposer's, who may be the case owner's staff
+    handing on a partner's item (``from_org_id`` is then the partner, which held it)."""
+    proposer = session.get(StaffMember, handoff.proposed_by_id)
+    return proposer.org_id if proposer else handoff.from_org_id
+
+
 def _handoff_context(
-    directory: Directory, case: Case, handoff: Handoff, item: ChecklistItem | None
+    session: Session,
+    directory: Directory,
+    case: Case,
+    handoff: Handoff,
+    item: ChecklistItem | None,
 ) -> Callable[[str], Context]:
+    by_org_id = handing_org(session, handoff)
+    held_by = handoff.from_org_id if handoff.from_org_id != by_org_id else None
+
     def build(language: str) -> Context:
         title = (
             item_title(item.code, language, process_version=case.process_version) if item else None
@@ -72,9 +88,11 @@ def _handoff_context(
             stage=stage_label(handoff.stage, language),
             item_number=item.id if item else None,
             item_title=title,
-            from_org=directory.org_name(handoff.from_org_id),
+            from_org=directory.org_name(by_org_id),
             to_org=directory.org_name(handoff.to_org_id),
+            owner_org=directory.org_name(held_by) if held_by else None,
             link=item_link(item.id) if item and item.id else case_link(case.case_ref),
+            genitives=directory.genitives(by_org_id, handoff.to_org_id, held_by),
         )
 
     return build
@@ -98,7 +116,7 @@ def handed_over(session: Session, case: Case, event: CaseEvent) -> None:
         return
     directory = Directory(session)
     item = session.get(ChecklistItem, handoff.item_id) if handoff.item_id else None
-    context = _handoff_context(directory, case, handoff, item)
+    context = _handoff_context(session, directory, case, handoff, item)
     recipients = directory.audience(handoff.to_org_id)
     _notify(session, event, "handoff_proposed", recipients, context)
 
@@ -113,9 +131,10 @@ def answered(session: Session, case: Case, event: CaseEvent) -> None:
     directory = Directory(session)
     item = session.get(ChecklistItem, handoff.item_id) if handoff.item_id else None
     proposer = directory.member(handoff.proposed_by_id)
-    recipients = [proposer] if proposer else directory.audience(handoff.from_org_id)
+    recipients = [proposer] if proposer else directory.audience(handing_org(session, handoff))
     template = "handoff_accepted" if accepted else "handoff_rejected"
-    _notify(session, event, template, recipients, _handoff_context(directory, case, handoff, item))
+    context = _handoff_context(session, directory, case, handoff, item)
+    _notify(session, event, template, recipients, context)
 
 
 def consent_withdrawn(session: Session, case: Case, event: CaseEvent) -> None:
@@ -161,6 +180,7 @@ def _withdrawal_context(
             org_name=directory.org_name(org_id),
             item_titles=tuple(dict.fromkeys(titles)),
             link=case_link(case.case_ref),
+            genitives=directory.genitives(org_id),
         )
 
     return build
@@ -213,6 +233,7 @@ def _partner_context(
             org_name=directory.org_name(org_id),
             item_titles=tuple(dict.fromkeys(titles)),
             link=case_link(case.case_ref) if link else None,
+            genitives=directory.genitives(org_id),
         )
 
     return build

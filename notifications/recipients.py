@@ -59,6 +59,17 @@ class Directory:
             self._names[org_id] = one_line(self.orgs[org_id].name) or self.orgs[org_id].slug
         return self._names[org_id]
 
+    def genitives(self, *org_ids: int | None) -> dict[str, str]:
+        """The Romanian genitive of each of these organisations' names that has one stored,
+        by name (a context's ``genitives``)."""
+        found = {}
+        for org_id in org_ids:
+            org = self.orgs.get(org_id) if org_id is not None else None
+            form = one_line(org.name_genitive or "") if org else ""
+            if org_id is not None and form:
+                found[self.org_name(org_id)] = form
+        return found
+
     def member(self, staff_id: int | None) -> Recipient | None:
         """An active staff member as a recipient."""
         if staff_id not in self._members:

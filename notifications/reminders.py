@@ -323,6 +323,7 @@ class _Run:
                 **self._about(d, language),
                 days=-d.days_left,
                 unreached_org=self.directory.org_name(unreached) if unreached else None,
+                genitives=self.directory.genitives(d.item.owner_org_id, unreached),
             )
             due, repeat = d.due_on.isoformat(), d.firing.repeat
             yield Queued(
@@ -359,6 +360,7 @@ class _Run:
                     due_today=tuple(sections[Section.DUE_TODAY]),
                     coming_due=tuple(sections[Section.COMING_DUE]),
                     partners_overdue=tuple(sections[Section.PARTNERS_OVERDUE]),
+                    genitives=self.directory.genitives(recipient.org_id),
                 ),
             )
             for recipient, sections in sorted(self.digests.items(), key=lambda kv: kv[0].key)

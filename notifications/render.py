@@ -35,6 +35,13 @@ def days(count: int, language: str) -> str:
     return f"{count} day" if count == 1 else f"{count} days"
 
 
+def genitive(name: str, forms: Mapping[str, str]) -> str:
+    """An organisation's name in the Romanian genitive-dative: the form it stored ("Asociației
+    ADPARE"), else phrased around it after a declined noun ("organizației ADPARE"), which reads
+    right whatever the name's gender and ending."""
+    return forms.get(name) or f"organizației {name}"
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(
         loader=PackageLoader("notifications", "templates"),
@@ -46,6 +53,7 @@ def _environment() -> ImmutableSandboxedEnvironment:
     )
     env.filters["long_day"] = long_day
     env.filters["days"] = days
+    env.filters["genitive"] = genitive
     return env
 
 

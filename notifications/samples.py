@@ -1,5 +1,11 @@
 """Sample contexts for previewing every template (``homeward mail preview``): made-up but
-realistic case facts, in the reader's language, and never a person's details."""
+realistic case facts, in the reader's language, and never a person's details.
+
+``variants`` adds, per template, the other shapes its text takes (a whole case handed over, a
+partner's item handed on by the case owner, a moved or cancelled appointment, an escalation
+that reached the case owner instead...), so tests can read every sentence a template can say.
+The partner has its Romanian genitive stored ("Asociației ADPARE"), the owner none (its name
+is phrased around: "organizației IOM Romania")."""
 
 from __future__ import annotations
 
@@ -26,7 +32,8 @@ from notifications.i18n import item_title, stage_label
 from notifications.render import check_template
 
 CASE_REF = "RT-7KQ2-M9"
-OWNER, PARTNER = "IOM Romania", "ADPARE Bucharest"
+OWNER, PARTNER, OTHER = "IOM Romania", "Asociația ADPARE", "Fundația Micu Bogdan"
+GENITIVES = {PARTNER: "Asociației ADPARE", OTHER: "Fundației Micu Bogdan"}
 
 
 def _line(code: str, stage: str, number: int, days: int, today: date, lang: str) -> ItemLine:
@@ -48,6 +55,7 @@ def _digest(today: date, lang: str) -> Context:
     return DigestContext(
         day=today,
         org_name=PARTNER,
+        genitives=GENITIVES,
         overdue=(_line("first_counselling", "received", 31, -2, today, lang),),
         due_today=(_line("medical_care", "received", 30, 0, today, lang),),
         coming_due=(
@@ -67,6 +75,7 @@ def _escalation(today: date, lang: str) -> Context:
         due_on=today - timedelta(days=2),
         days=2,
         link=item_link(31),
+        genitives=GENITIVES,
     )
 
 
@@ -79,6 +88,7 @@ def _handoff(_today: date, lang: str) -> Context:
         from_org=OWNER,
         to_org=PARTNER,
         link=item_link(12),
+        genitives=GENITIVES,
     )
 
 
@@ -88,6 +98,7 @@ def _withdrawn(_today: date, lang: str) -> Context:
         org_name=PARTNER,
         item_titles=(item_title("shelter_arranged", lang), item_title("medical_care", lang)),
         link=case_link(CASE_REF),
+        genitives=GENITIVES,
     )
 
 
@@ -97,6 +108,7 @@ def _partner(_today: date, lang: str) -> Context:
         org_name=PARTNER,
         item_titles=(item_title("shelter_arranged", lang), item_title("first_counselling", lang)),
         link=case_link(CASE_REF),
+        genitives=GENITIVES,
     )
 
 
@@ -113,6 +125,7 @@ def _appointment(today: date, lang: str) -> Context:
         sequence=1,
         calendar_uid="appointment-item-41",
         link=item_link(41),
+        genitives=GENITIVES,
     )
 
 
@@ -138,3 +151,48 @@ SAMPLES: dict[str, Callable[[date, str], Context]] = {
 def sample_context(template: str, language: str, today: date) -> Context:
     """A made-up context for ``template`` in ``language``, dated around ``today``."""
     return SAMPLES[check_template(template)](today, language)
+
+
+def _partners_overdue(today: date, lang: str) -> dict[str, object]:
+    late = _line("family_assessment", "assessed", 12, -9, today, lang)
+    return {"org_name": OWNER, "partners_overdue": (late.model_copy(update={"org_name": OTHER}),)}
+
+
+# Per template: name -> the changes to its sample that make one more shape of its text.
+VARIANTS: dict[str, dict[str, Callable[[date, str], dict[str, object]]]] = {
+    "digest": {
+        "partners-overdue": _partners_overdue,
+        "visit-only": lambda today, lang: {
+            "overdue": (),
+            "due_today": (),
+            "coming_due": (_line("follow_up_1m", "reintegration", 36, 1, today, lang),),
+        },
+    },
+    "escalation": {
+        "unreached": lambda _t, _l: {"org_name": OTHER, "unreached_org": OTHER, "days": 23},
+    },
+    "handoff_proposed": {
+        "whole-case": lambda _t, _l: {"item_number": None, "item_title": None, "link": None},
+        "partner-item": lambda _t, _l: {"to_org": OTHER, "owner_org": PARTNER},
+    },
+    "consent_withdrawn": {"no-items": lambda _t, _l: {"item_titles": ()}},
+    "partner_joined": {"owner": lambda _t, _l: {"org_name": OWNER, "genitives": {}}},
+    "appointment": {
+        "new": lambda _t, _l: {"sequence": 0},
+        "cancelled": lambda _t, _l: {"sequence": 2, "cancelled": True},
+    },
+    "test": {"no-link": lambda _t, _l: {"link": None}},
+    "login_code": {"no-link": lambda _t, _l: {"link": None}},
+}
+VARIANTS["handoff_accepted"] = VARIANTS["handoff_rejected"] = VARIANTS["handoff_proposed"]
+
+
+def variants(template: str, language: str, today: date) -> dict[str, Context]:
+    """Every shape of ``template``'s text, by name: ``sample`` (``sample_context``) and its
+    ``VARIANTS``, each validated again as a stored row would be (links filled in)."""
+    sample = sample_context(template, language, today)
+    found = {"sample": sample}
+    for name, change in VARIANTS.get(template, {}).items():
+        values = {**sample.model_dump(), **change(today, language)}
+        found[name] = type(sample).model_validate(values)
+    return found

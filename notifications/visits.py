@@ -81,7 +81,10 @@ def _invite(session: Session, case: Case, directory: Directory, now: datetime) -
         for recipient in [assignee] if assignee else directory.audience(item.owner_org_id):
             line = _line(item, case, recipient, directory, due_on, (due_on - today).days)
             context = DigestContext(
-                day=today, org_name=directory.org_name(recipient.org_id), coming_due=(line,)
+                day=today,
+                org_name=directory.org_name(recipient.org_id),
+                coming_due=(line,),
+                genitives=directory.genitives(recipient.org_id),
             )
             row = enqueue(
                 session,

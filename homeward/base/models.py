@@ -164,6 +164,9 @@ class Organisation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(sa_type=String(40), unique=True, index=True)
     name: str = Field(sa_type=String(200))
+    # The name's Romanian genitive-dative form ("Asociației ADPARE"), for emails that say whose
+    # items they list; None: they name it after a declined noun ("organizației ADPARE").
+    name_genitive: str | None = Field(default=None, sa_type=String(200))
     kind: str = Field(sa_type=String(32))
     country: str = Field(sa_type=String(2))
     email: str | None = Field(default=None, sa_type=String(254))

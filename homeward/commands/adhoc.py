@@ -71,6 +71,7 @@ def invite(session: Session, item: ChecklistItem, case: Case, now: datetime) -> 
             cancelled=cancelled,
             calendar_uid=f"appointment-item-{item.id}",
             link=item_link(item.id),
+            genitives=directory.genitives(item.owner_org_id),
         )
         row = enqueue(
             session,

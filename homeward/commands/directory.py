@@ -1,6 +1,6 @@
 """Directory commands: add organisations and staff, change or deactivate staff, set an
-organisation's mailbox; each the act of a signed-in administrator (``homeward.protection.
-administrators`` says which), audited with them as its actor.
+organisation's mailbox or the genitive of its name; each the act of a signed-in administrator
+(``homeward.protection.administrators`` says which), audited with them as its actor.
 
 ``first_admin`` is the one directory change made without a credential: the operator's
 bootstrap of the first platform administrator, refused once the directory has one.
@@ -15,7 +15,13 @@ from sqlalchemy import Engine
 from homeward.base.clock import SYSTEM_CLOCK, Clock
 from homeward.commands.runner import Command, Context, transaction
 from homeward.protection import administrators as admins
-from homeward.records.directory import MailboxIn, OrganisationIn, StaffChangeIn, StaffIn
+from homeward.records.directory import (
+    GenitiveIn,
+    MailboxIn,
+    OrganisationIn,
+    StaffChangeIn,
+    StaffIn,
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,28 @@ class SetMailbox(Command[MailboxSet]):
             ctx.session, actor=ctx.staff, slug=self.slug, mailbox=self.mailbox, now=ctx.now
         )
         return MailboxSet(org.slug, org.email or "")
+
+
+@dataclass(frozen=True)
+class GenitiveSet:
+    slug: str
+    name: str
+    name_genitive: str | None
+
+
+@dataclass(frozen=True)
+class SetGenitive(Command[GenitiveSet]):
+    """Set or clear the Romanian genitive of an organisation's name (as for ``SetMailbox``)."""
+
+    slug: str
+    genitive: GenitiveIn
+    name = "org genitive"
+
+    def execute(self, ctx: Context) -> GenitiveSet:
+        org = admins.set_genitive(
+            ctx.session, actor=ctx.staff, slug=self.slug, genitive=self.genitive, now=ctx.now
+        )
+        return GenitiveSet(org.slug, org.name, org.name_genitive)
 
 
 @dataclass(frozen=True)

@@ -66,11 +66,14 @@ ORGANISATIONS = [
     ("iom-ro", "IOM Romania", "iom_mission", "RO"),
     ("iom-it", "IOM Italy (mission abroad)", "iom_mission", "IT"),
     ("cons-rome", "Embassy of Romania in Rome, consular section", "consulate", "IT"),
-    ("adpare", "ADPARE Bucharest", "ngo", "RO"),
-    ("fmb", "Micu Bogdan Foundation, Brasov", "ngo", "RO"),
+    ("adpare", "Asociația ADPARE", "ngo", "RO"),
+    ("fmb", "Fundația Micu Bogdan", "ngo", "RO"),
     ("p2p", "People to People, Oradea", "ngo", "RO"),
     ("dgaspc-bv", "DGASPC Brasov", "dgaspc", "RO"),
 ]
+# Romanian genitives, for Romanian emails ("punctele Asociației ADPARE"); the others are named
+# around ("punctele organizației IOM Romania"), as an organisation that stored none is.
+GENITIVES = {"adpare": "Asociației ADPARE", "fmb": "Fundației Micu Bogdan"}
 ROLES = ("coordinator", "caseworker", "supervisor")
 # Made-up people: the demo never prints them.
 ADULT = PersonIn(given_name="Demo", family_name="Adult", sex="female")
@@ -275,7 +278,14 @@ def seed(engine: Engine) -> None:
     up as for real: the operator makes IOM Romania's platform_admin (``homeward admin init``),
     who signs in and adds the other organisations and everyone's staff."""
     orgs = [
-        validate(OrganisationIn, slug=slug, name=name, kind=kind, country=country)
+        validate(
+            OrganisationIn,
+            slug=slug,
+            name=name,
+            kind=kind,
+            country=country,
+            name_genitive=GENITIVES.get(slug),
+        )
         for slug, name, kind, country in ORGANISATIONS
     ]
     clock = SimulatedClock(SEEDED_AT)

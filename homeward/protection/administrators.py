@@ -1,11 +1,12 @@
 """Who keeps the directory: organisation administrators, platform administrators, the first one.
 
 An organisation's administrators (role ``admin``) add its staff, change their role and reminder
-language, deactivate them and set its mailbox; platform administrators (``platform_admin``) do
-so for every organisation, add organisations, and alone appoint, change or remove a platform
-administrator, so an organisation's admin can neither make themselves one nor cut one off. The
-last active platform administrator stays (appoint another first): without one, nobody could
-add an organisation. Administrators do no casework (``permissions.RULES``: their two rows).
+language, deactivate them, set its mailbox and the genitive of its name; platform administrators
+(``platform_admin``) do so for every organisation, add organisations, and alone appoint, change
+or remove a platform administrator, so an organisation's admin can neither make themselves one
+nor cut one off. The last active platform administrator stays (appoint another first): without
+one, nobody could add an organisation. Administrators do no casework (``permissions.RULES``:
+their two rows).
 
 The operator (the key file, no session) makes the first platform administrator, once: while
 the directory has no active one (a new database, or one from before administrators). From then
@@ -24,6 +25,7 @@ from homeward.protection.identity import revoke_all
 from homeward.protection.permissions import Action, org_text, permits, who_text
 from homeward.records.auditlog import audit
 from homeward.records.directory import (
+    GenitiveIn,
     MailboxIn,
     OrganisationIn,
     StaffChangeIn,
@@ -96,6 +98,19 @@ def set_mailbox(
     org.email = str(mailbox.email).lower()
     session.add(org)
     audit(session, actor=actor, action=f"org_mailbox:{org.slug}", at=now, fields=["email"])
+    return org
+
+
+def set_genitive(
+    session: Session, *, actor: StaffMember, slug: str, genitive: GenitiveIn, now: datetime
+) -> Organisation:
+    """Set (or clear) the Romanian genitive form of an organisation's name, as its admin or a
+    platform administrator."""
+    org = get_org(session=session, slug=slug)
+    _ensure_manages(session, actor, org, "set the genitive name")
+    org.name_genitive = genitive.name_genitive
+    session.add(org)
+    audit(session, actor=actor, action=f"org_genitive:{org.slug}", at=now, fields=["name_genitive"])
     return org
 
 

@@ -38,6 +38,12 @@ class OrganisationIn(BaseModel):
     kind: OrgKind
     country: str = Field(description="ISO 3166-1 alpha-2 code, e.g. RO")
     email: EmailStr | None = None
+    name_genitive: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=200,
+        description="the name in the Romanian genitive, e.g. Asociației ADPARE",
+    )
 
     @field_validator("slug")
     @classmethod
@@ -85,6 +91,15 @@ class StaffChangeIn(BaseModel):
         if value is not None and value not in SUPPORTED_LANGUAGES:
             raise ValueError(f"use one of {', '.join(SUPPORTED_LANGUAGES)}")
         return value
+
+
+class GenitiveIn(BaseModel):
+    """The Romanian genitive-dative form of an organisation's name ("Asociației ADPARE"), which
+    Romanian emails use to say whose items they list; ``None`` clears it."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name_genitive: str | None = Field(default=None, min_length=2, max_length=200)
 
 
 class MailboxIn(BaseModel):

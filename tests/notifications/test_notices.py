@@ -10,6 +10,7 @@ from homeward.base import hooks
 from homeward.base.db import read_session, write_session
 from homeward.base.errors import Conflict, Refused
 from homeward.base.models import OutboxMessage
+from notifications.render import render
 from statemachines.cases import get_case
 from tasks import handoffs, transfers
 from tests import factories as f
@@ -55,9 +56,11 @@ def test_a_handoff_notice_is_written_in_the_transaction_of_the_handoff(db_url, c
         "stage": "Informed consent",
         "item_number": item_id,
         "item_title": "Family assessment or tracing",
-        "from_org": "IOM Romania",
+        "from_org": "IOM Italy",  # handed over by the case owner's coordinator...
+        "owner_org": "IOM Romania",  # ...while the item is IOM Romania's until ADPARE accepts
         "to_org": "ADPARE",
         "link": f"http://127.0.0.1:4300/items/{item_id}",  # the item's page in the workspace
+        "genitives": {},
     }
 
 
@@ -173,3 +176,40 @@ def test_a_handoff_through_the_cli_queues_its_notice_and_a_refused_one_changes_n
     assert done.code == 0, done.err
     (notice,) = outbox("handoff_proposed")
     assert notice.to_addrs == [ADPARE] and notice.context["item_number"] == item_id
+
+
+def test_a_handoff_notice_names_the_organisation_that_handed_it_over(db_url, clock):
+    """The measured bug: the case owner's coordinator (IOM Italy) handed on IOM Romania's item,
+    and the notice said IOM Romania handed it. It names IOM Italy, and IOM Romania as holding it
+    until the answer; an organisation handing its own item is named once, as holding it."""
+    f.seed()
+    ref = f.open_case(clock)
+    item_id = family_item(ref, clock)
+    propose(item_id, clock, to="fmb")
+    with write_session() as s:
+        handoffs.reject(
+            s, item_id=item_id, actor=f.actor(s, "cw@fmb.example.org"), now=clock.now(),
+            reason="outside our county",
+        )  # fmt: skip
+    with write_session() as s:  # now IOM Romania hands its own item
+        handoffs.propose(
+            s, item_id=item_id, to_org_slug="adpare", actor=f.actor(s, IOM_RO), now=clock.now()
+        )
+    first, second = outbox("handoff_proposed")
+    assert (first.context["from_org"], first.context["owner_org"]) == ("IOM Italy", "IOM Romania")
+    (rejected,) = outbox("handoff_rejected")
+    assert rejected.to_addrs == [f.COORD] and rejected.context["from_org"] == "IOM Italy"
+    assert (second.context["from_org"], second.context["owner_org"]) == ("IOM Romania", None)
+    for language in ("en", "ro"):
+        text = render("handoff_proposed", language, first.context, stamp=clock.now()).text
+        said = {
+            "en": "IOM Italy hands a checklist item of IOM Romania to Micu Bogdan Foundation. "
+            "It stays with IOM Romania until",
+            "ro": "IOM Italy predă un punct din lista de verificare a organizației IOM Romania "
+            "către Micu Bogdan Foundation. Rămâne la IOM Romania până când",
+        }[language]
+        assert said in text, text
+        text = render("handoff_rejected", language, rejected.context, stamp=clock.now()).text
+        assert {"en": "It stays with IOM Romania.", "ro": "Rămâne la IOM Romania."}[
+            language
+        ] in text

@@ -11,7 +11,13 @@ from typing import Any
 
 from homeward.base.clock import local_date
 from homeward.commands import directory, handoffs, imports, items, reports, scheduled
-from homeward.records.directory import MailboxIn, OrganisationIn, StaffChangeIn, StaffIn
+from homeward.records.directory import (
+    GenitiveIn,
+    MailboxIn,
+    OrganisationIn,
+    StaffChangeIn,
+    StaffIn,
+)
 from homeward.reporting.programmes import ProgrammeIn
 
 Register = Callable[..., Callable[[Callable[[Any], Any]], Any]]
@@ -57,6 +63,9 @@ def register(probe: Register) -> None:
         ),
         "SetMailbox": lambda _w: directory.SetMailbox(
             "fmb", MailboxIn(email="office@fmb.example.org")
+        ),
+        "SetGenitive": lambda _w: directory.SetGenitive(
+            "fmb", GenitiveIn(name_genitive="Fundației Micu Bogdan")
         ),
         "AddStaff": lambda _w: directory.AddStaff(
             StaffIn(org="fmb", name="Matrix", email="probe@fmb.example.org", role="caseworker")

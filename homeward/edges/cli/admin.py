@@ -19,6 +19,7 @@ from homeward.edges.cli.common import console, credential, operator_proof, readi
 from homeward.protection.identity import SessionToken
 from homeward.protection.permissions import markdown_table
 from homeward.records.directory import (
+    GenitiveIn,
     MailboxIn,
     OrganisationIn,
     StaffChangeIn,
@@ -66,6 +67,9 @@ def _as_admin() -> SessionToken:
         ) from None
 
 
+GENITIVE_HELP = "the name in the Romanian genitive, e.g. 'Asociației ADPARE'"
+
+
 @org_app.command("add")
 def org_add(
     slug: str = typer.Option(..., help="short code, e.g. iom-ro"),
@@ -73,9 +77,18 @@ def org_add(
     kind: str = typer.Option(..., help="iom_mission, consulate, ngo, dgaspc, anitp or police"),
     country: str = typer.Option(..., help="ISO country code, e.g. RO"),
     email: str = typer.Option(None, help="the organisation's functional mailbox"),
+    name_genitive: str = typer.Option(None, help=GENITIVE_HELP),
 ) -> None:
     """Register an organisation (a signed-in platform_admin)."""
-    org_in = validate(OrganisationIn, slug=slug, name=name, kind=kind, country=country, email=email)
+    org_in = validate(
+        OrganisationIn,
+        slug=slug,
+        name=name,
+        kind=kind,
+        country=country,
+        email=email,
+        name_genitive=name_genitive,
+    )
     org = run(directory.AddOrganisation(org_in), _as_admin(), clock=state.clock)
     console.print(f"organisation {org.slug} added ({org.kind}, {org.country})")
 
@@ -91,13 +104,28 @@ def org_mailbox(
     console.print(f"organisation {done.slug}: mailbox {done.email}")
 
 
+@org_app.command("genitive")
+def org_genitive(
+    slug: str = typer.Argument(..., help="the organisation's slug"),
+    form: str = typer.Argument(None, help=GENITIVE_HELP + "; leave out to clear it"),
+) -> None:
+    """Set the Romanian genitive of an organisation's name, used in Romanian emails ("punctele
+    Asociației ADPARE"); without it they say "ale organizației ADPARE" (its admin, or a
+    platform_admin)."""
+    genitive = validate(GenitiveIn, name_genitive=form)
+    done = run(directory.SetGenitive(slug, genitive), _as_admin(), clock=state.clock)
+    shown = done.name_genitive or f"none: Romanian emails say „organizației {done.name}”"
+    console.print(f"organisation {done.slug}: genitive {shown}", markup=False, highlight=False)
+
+
 @org_app.command("list")
 def org_list(kind: str = typer.Option(None, help="only this kind")) -> None:
     """List organisations."""
     with reading() as session:
-        table = Table("slug", "name", "kind", "country", "email")
+        table = Table("slug", "name", "genitive (ro)", "kind", "country", "email")
         for org in list_orgs(session=session, kind=kind):
-            table.add_row(org.slug, org.name, org.kind, org.country, org.email or "")
+            genitive = org.name_genitive or ""
+            table.add_row(org.slug, org.name, genitive, org.kind, org.country, org.email or "")
         console.print(table)
 
 
