@@ -1,7 +1,7 @@
 """organisation.name_genitive: the Romanian genitive-dative form of an organisation's name
 
-Revision ID: 0023
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-14 10:00:00
 
 Romanian emails say whose items they list ("punctele Asociației ADPARE", not "ale Asociația
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0023"
-down_revision: str | Sequence[str] | None = "0017"
+revision: str = "0019"
+down_revision: str | Sequence[str] | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
