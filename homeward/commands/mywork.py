@@ -35,6 +35,7 @@ from homeward.protection.access import cases_seen_by
 from homeward.protection.permissions import Action, allowed
 from homeward.records.directory import orgs_by_id
 from notifications.i18n import item_title, locale, stage_label
+from notifications.notices import handing_org
 from statemachines.closure_requests import pending_request
 
 MAX_LINES = 100  # items shown on a page (a phone screen's worth of scrolling); the rest counted
@@ -275,10 +276,11 @@ def _handoffs(
             case_ref=case.case_ref,
             stage_label=stage_label(item.stage, language),
             title=item_title(item.code, language, process_version=case.process_version),
-            from_org=org.name,
+            # who handed it over (the case owner's staff may hand on a partner's item)
+            from_org=session.get_one(Organisation, handing_org(session, handoff)).name,
             proposed_at=utc(handoff.proposed_at),
         )
-        for handoff, item, case, org in rows
+        for handoff, item, case, _held_by in rows
         if visible.case(case)
     ]
 

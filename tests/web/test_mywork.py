@@ -88,6 +88,20 @@ def test_a_partner_sees_only_its_own_organisations_work(workspace: Workspace) ->
     assert ref not in stranger and "No handoff is waiting." in stranger
 
 
+def test_a_handoff_names_who_handed_it_over_not_who_held_it(workspace: Workspace) -> None:
+    """The case owner's coordinator hands on the consulate's item: the NGO reads that IOM Italy
+    handed it over (as the email says), not the consulate that held it."""
+    clock = workspace.clock
+    ref = f.open_case(clock)
+    held = _by_code(ref)["anitp_notified"]  # the consulate's item
+    run(ProposeHandoff(held.id or 0, "adpare"), credential_for(f.COORD, clock.now()), clock=clock)
+
+    ngo = _signed_in(workspace, ADPARE).get("/").text
+
+    assert _section_of(ngo, f'id="handoff-{held.id}"') == "handoffs"
+    assert "From IOM Italy" in ngo and "From Consulate" not in ngo
+
+
 def test_filters_by_case_stage_and_owner(workspace: Workspace) -> None:
     clock = workspace.clock
     first, second = f.open_case(clock), f.open_case(clock)
