@@ -23,10 +23,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("organisation") as batch_op:
-        batch_op.add_column(sa.Column("name_genitive", sa.String(length=200), nullable=True))
+    op.add_column("organisation", sa.Column("name_genitive", sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("organisation") as batch_op:
-        batch_op.drop_column("name_genitive")
+    # in place (SQLite 3.35+): a batch copy would drop a table every case row points at
+    op.drop_column("organisation", "name_genitive")
