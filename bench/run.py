@@ -45,7 +45,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)  # a Monday morning, after the digest hour
+# A Tuesday morning, after the digest hour: yesterday's catch-up run is a working day too, in
+# Romania and in every country bench/scale.py seeds (no digest is built on a quiet day).
+NOW = datetime(2026, 6, 16, 9, 0, tzinfo=UTC)
 PG_ADMIN = os.environ.get(
     "HOMEWARD_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

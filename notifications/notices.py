@@ -50,7 +50,8 @@ def _notify(
     context_for: Callable[[str], Context],
 ) -> None:
     for language, group in by_language(recipients).items():
-        orgs = "+".join(sorted({f"org-{r.org_id}" for r in group}))
+        org_ids = sorted({r.org_id for r in group})
+        orgs = "+".join(sorted(f"org-{org_id}" for org_id in org_ids))
         enqueue(
             session,
             key=f"{template}:event-{event.id}:{orgs}:{language}",
@@ -59,6 +60,7 @@ def _notify(
             language=language,
             context=context_for(language),
             now=event.at,
+            org_id=org_ids[0] if len(org_ids) == 1 else None,  # whose working hours it awaits
         )
 
 

@@ -4,6 +4,10 @@
 so two sweeps racing, or a retried transaction, still queue each email once. The sender
 claims due rows with a lease (``sending`` until ``next_attempt_at``), so a crashed sender's
 rows come back instead of being lost, and records each attempt's outcome.
+
+Mail that can wait is queued for its recipients' next working hours (``notifications.urgency``:
+``next_attempt_at`` is then their next working morning), and ``claim`` holds back any such row
+that comes due in quiet hours all the same (a retry, a dead letter queued again).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from notifications.contexts import TEMPLATES, Context
 from notifications.i18n import check_language
 from notifications.message import check_header, message_id_for, valid_address
 from notifications.render import validate_context
+from notifications.urgency import send_at
+from notifications.workdays import Calendars, WorkCalendar
 
 KEY_MAX = 200
 MAX_BACKOFF_SECONDS = 6 * 3600
@@ -104,26 +110,32 @@ class Queued(NamedTuple):
     to: str | Sequence[str]
     language: str
     context: Context | Mapping[str, Any]
+    org_id: int | None = None  # the recipients' organisation: its calendar says when it goes
 
 
-def _row(message: Queued, moment: datetime, mail_from: str) -> dict[str, Any]:
+def _row(
+    message: Queued, moment: datetime, mail_from: str, calendar: WorkCalendar
+) -> dict[str, Any]:
     """The outbox row of ``message``, checked: a bad key, address, language or context raises
-    here, before anything is written."""
+    here, before anything is written. It is due at ``moment``, or when ``calendar``'s working
+    hours open if it can wait."""
     key = message.key
     if not key or len(key) > KEY_MAX:
         raise InvalidInput(f"key: give 1 to {KEY_MAX} characters")
     check_header("key", key)
     model = validate_context(message.template, message.context)
+    context = model.model_dump(mode="json")
     return {
         "key": key,
         "template": message.template,
         "language": check_language(message.language),
         "to_addrs": _recipients(message.to),
-        "context": model.model_dump(mode="json"),
+        "context": context,
         "message_id": message_id_for(key, mail_from),
         "status": OutboxStatus.QUEUED,
         "attempts": 0,
-        "next_attempt_at": moment,
+        "next_attempt_at": send_at(message.template, context, calendar, moment),
+        "org_id": message.org_id,
         "created_at": moment,
         "delivered_to": [],
         "refused": {},
@@ -139,14 +151,17 @@ def enqueue(
     language: str,
     context: Context | Mapping[str, Any],
     now: datetime | None = None,
+    org_id: int | None = None,
 ) -> OutboxMessage | None:
     """Queue one email in the caller's transaction; None if ``key`` was queued before.
 
     ``context`` must fit the template's context model (checked here, so a bad row is never
-    written); ``to`` is one address or several (one message, each recipient tracked).
+    written); ``to`` is one address or several (one message, each recipient tracked);
+    ``org_id`` their organisation, whose working hours it waits for unless it is urgent.
     """
-    message = Queued(key, template, to, language, context)
-    values = _row(message, now or utcnow(), get_settings().mail_from)
+    message = Queued(key, template, to, language, context, org_id)
+    calendar = Calendars(session).of(org_id)
+    values = _row(message, now or utcnow(), get_settings().mail_from, calendar)
     row_id = insert_ignoring_duplicates(session, _table(), values, ["key"])
     return session.get(OutboxMessage, row_id) if row_id is not None else None
 
@@ -158,7 +173,9 @@ def enqueue_many(
     queued before is skipped, as by ``enqueue``). Every message is checked before any is
     written."""
     moment, mail_from = now or utcnow(), get_settings().mail_from
-    rows = [_row(message, moment, mail_from) for message in messages]
+    calendars = Calendars(session)
+    calendars.load([message.org_id for message in messages])
+    rows = [_row(m, moment, mail_from, calendars.of(m.org_id)) for m in messages]
     return insert_many_ignoring_duplicates(session, _table(), rows, ["key"])
 
 
@@ -181,7 +198,9 @@ def claim(
 
     PostgreSQL skips rows another sender holds (``FOR UPDATE SKIP LOCKED``); SQLite serialises
     writers, so two senders never claim the same row. ``keys``: only these messages (a sign-in
-    code is sent at once, without sending the rest of the queue).
+    code is sent at once, without sending the rest of the queue). A row that can wait and
+    whose recipients are in quiet hours at ``now`` is not claimed but queued for their next
+    working morning.
     """
     query = (
         select(OutboxMessage)
@@ -198,12 +217,28 @@ def claim(
     )
     if keys is not None:
         query = query.where(col(OutboxMessage.key).in_(list(keys)))
-    rows = list(session.exec(query))
+    calendars, held = Calendars(session), set[int]()
+    while True:
+        found = list(session.exec(query.where(col(OutboxMessage.id).not_in(held))))
+        waiting = {row.id or 0 for row in found if _held(row, calendars, now)}
+        rows, held = [row for row in found if row.id not in waiting], held | waiting
+        if rows or len(found) < limit:
+            break
     for row in rows:
         row.status, row.attempts = OutboxStatus.SENDING, row.attempts + 1
         row.next_attempt_at = now + timedelta(seconds=lease_seconds)
     session.flush()
     return rows
+
+
+def _held(row: OutboxMessage, calendars: Calendars, now: datetime) -> bool:
+    """Whether ``row`` must wait for its recipients' working hours; if so it is queued for
+    them (a lapsed lease is given up: nobody is sending it)."""
+    when = send_at(row.template, row.context, calendars.of(row.org_id), now)
+    if when <= now:
+        return False
+    row.status, row.next_attempt_at = OutboxStatus.QUEUED, when
+    return True
 
 
 def pending_recipients(row: OutboxMessage) -> list[str]:

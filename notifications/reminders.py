@@ -14,6 +14,12 @@ a no-op). Each rule fires at most once per item, due date and repeat (a ``Remind
 so a run missed yesterday is caught up today and nothing is said twice. Suspended, closed,
 consent-withdrawn and lost-contact cases get no reminders.
 
+Nothing is said to an organisation on its quiet days (weekends, public holidays:
+``notifications.workdays``): a rule whose readers are off today does not fire, and fires on
+their next working day as a missed day does, so items coming due or due over a weekend are in
+Monday's digest, and no digest is built for a quiet day. Digests and escalations then wait in
+the outbox for the readers' local morning (``notifications.urgency``).
+
 The run is built for a global caseload (bench/: 100,000 open cases): it reads only the open
 items due within the longest lead time of the rules, as plain rows in batches, looks up which
 rules already fired for a whole batch at once, and writes reminders, escalation marks and
@@ -53,6 +59,7 @@ from notifications.outbox import (
 )
 from notifications.recipients import Directory, Recipient, by_language
 from notifications.rules import Firing, ReminderRules, Section, load_rules
+from notifications.workdays import Calendars
 
 
 @dataclass(frozen=True)
@@ -219,6 +226,8 @@ class _Run:
     ):
         self.session, self.today, self.now, self.rules = session, today, now, rules
         self.directory = directory or Directory(session)
+        self.calendars = Calendars(session)
+        self.working: dict[int, bool] = {}  # organisation id -> whether today is a working day
         self.tz = get_settings().tz
         self.digests: dict[Recipient, dict[Section, list[ItemLine]]] = defaultdict(
             lambda: defaultdict(list)
@@ -257,8 +266,15 @@ class _Run:
         firings = rule.firings(days_left=days_left, escalated_days_ago=ago)
         for firing in self._with_partners(item, firings):
             recipients, unreached = self._recipients(item, firing)
-            if recipients:
+            if recipients and self._working_today(recipients):
                 yield _Due(item, firing, due_on, days_left, recipients, unreached)
+
+    def _working_today(self, recipients: list[Recipient]) -> bool:
+        """Whether every reader works today; if not, the rule waits for a day when they do
+        (readers of one rule belong to one organisation)."""
+        for org_id in {r.org_id for r in recipients} - self.working.keys():
+            self.working[org_id] = self.calendars.of(org_id).is_working_day(self.today)
+        return all(self.working[r.org_id] for r in recipients)
 
     @staticmethod
     def _with_partners(item: _Open, firings: list[Firing]) -> Iterator[Firing]:
@@ -332,6 +348,7 @@ class _Run:
                 to=[r.address for r in group],
                 language=language,
                 context=context,
+                org_id=group[0].org_id,
             )
 
     def finish(self) -> ReminderReport:
@@ -362,6 +379,7 @@ class _Run:
                     partners_overdue=tuple(sections[Section.PARTNERS_OVERDUE]),
                     genitives=self.directory.genitives(recipient.org_id),
                 ),
+                org_id=recipient.org_id,
             )
             for recipient, sections in sorted(self.digests.items(), key=lambda kv: kv[0].key)
         ]

@@ -94,6 +94,7 @@ def _invite(session: Session, case: Case, directory: Directory, now: datetime) -
                 language=recipient.language,
                 context=context,
                 now=now,
+                org_id=recipient.org_id,
             )
             queued += row is not None
     return queued

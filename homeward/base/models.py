@@ -513,6 +513,8 @@ class OutboxMessage(SQLModel, table=True):
     ``key`` makes queuing idempotent (rule + item + due date, or recipient + digest day).
     ``context`` holds only the template's allow-listed fields (case_ref, stage, item title,
     organisation names, dates, a link): never personal data. The sender drains the rows.
+    ``org_id``: the recipients' organisation, whose working days, hours and time zone decide
+    when mail that can wait goes (``notifications.urgency``); none: the home country's.
     """
 
     __tablename__ = "outbox_message"
@@ -533,6 +535,7 @@ class OutboxMessage(SQLModel, table=True):
     delivered_to: list[str] = _json_list()
     refused: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     last_error: str | None = Field(default=None, sa_type=String(500))
+    org_id: int | None = Field(default=None, foreign_key="organisation.id")
 
 
 class Reminder(SQLModel, table=True):

@@ -11,8 +11,10 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_config_dir, user_data_dir
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from homeward.base.countries import check_country
 
 SUPPORTED_LANGUAGES = ("en", "ro")
 DEFAULT_WORKSPACE_URL = "http://127.0.0.1:4300"  # `homeward web` and `homeward up` serve here
@@ -144,6 +146,31 @@ class Settings(BaseSettings):
         f"BASE/cases/CASE_REF); unset: {DEFAULT_WORKSPACE_URL}",
     )
     mail_digest_hour: int = Field(default=8, ge=0, le=23, description="local hour of digests")
+    # Quiet hours (``notifications.workdays``): mail that can wait goes on the recipient
+    # organisation's working days, from its morning to its evening, in its own time zone.
+    mail_morning_hour: int = Field(
+        default=8,
+        ge=0,
+        le=23,
+        description="recipients' local hour from which mail that can wait goes",
+    )
+    mail_evening_hour: int = Field(
+        default=20,
+        ge=1,
+        le=24,
+        description="recipients' local hour from which mail that can wait waits for the next "
+        "working morning (24: none)",
+    )
+    mail_quiet_days: bool = Field(
+        default=True,
+        description="weekends and public holidays are quiet days (false: every day is a "
+        "working day, for programmes staffed every day)",
+    )
+    mail_home_country: str = Field(
+        default="RO",
+        description="the country whose public holidays are quiet days for every organisation, "
+        "besides its own country's",
+    )
     mail_max_attempts: int = Field(default=8, ge=1, le=50)
     mail_retry_base_seconds: int = Field(default=60, ge=0, le=86_400)
 
@@ -176,6 +203,20 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}; use an IANA name") from exc
         return value
+
+    @field_validator("mail_home_country")
+    @classmethod
+    def _country_code(cls, value: str) -> str:
+        return check_country(value)
+
+    @model_validator(mode="after")
+    def _morning_before_evening(self) -> Settings:
+        if self.mail_evening_hour <= self.mail_morning_hour:
+            raise ValueError(
+                "HOMEWARD_MAIL_EVENING_HOUR: give an hour after HOMEWARD_MAIL_MORNING_HOUR "
+                f"({self.mail_morning_hour}), e.g. 20"
+            )
+        return self
 
     @field_validator("default_language")
     @classmethod

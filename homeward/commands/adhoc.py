@@ -81,6 +81,7 @@ def invite(session: Session, item: ChecklistItem, case: Case, now: datetime) -> 
             language=recipient.language,
             context=context,
             now=now,
+            org_id=recipient.org_id,
         )
         queued += row is not None
     return queued

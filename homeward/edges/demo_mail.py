@@ -6,17 +6,18 @@ Romanian. An edge module, like ``homeward.edges.demo``: it drives ``notification
 from __future__ import annotations
 
 import asyncio
+from dataclasses import astuple
 from datetime import datetime
 
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import func, select
 
-from homeward.base.clock import SimulatedClock, local_date
+from homeward.base.clock import SimulatedClock, local_date, utc
 from homeward.base.db import read_session, write_session
-from homeward.base.models import OutboxMessage
+from homeward.base.models import OutboxMessage, OutboxStatus
 from homeward.base.settings import TlsMode, get_settings
 from notifications.reminders import queue_reminders
 from notifications.sender import DrainReport, drain
@@ -29,8 +30,13 @@ def sweep(engine: Engine, now: datetime) -> None:
         queue_reminders(session, now=now)
 
 
+PASSES = 100  # a sink that stops answering must not hold the demo for ever
+
+
 def deliver_to_sink(engine: Engine, now: datetime) -> tuple[DrainReport, list[Received]]:
-    """Drain the outbox over SMTP to an in-process sink on 127.0.0.1; return what arrived."""
+    """Drain the outbox over SMTP to an in-process sink on 127.0.0.1, at ``now`` and then at
+    each later moment held mail may go (its readers' next working morning); return what
+    arrived."""
     handler = RecordingHandler()
     with LocalSmtpServer(handler) as server:
         settings = get_settings().model_copy(
@@ -42,8 +48,28 @@ def deliver_to_sink(engine: Engine, now: datetime) -> tuple[DrainReport, list[Re
                 "smtp_password": None,
             }
         )
-        report = asyncio.run(drain(engine=engine, clock=SimulatedClock(now), settings=settings))
+        report, moment = DrainReport(), now
+        for _ in range(PASSES):
+            part = asyncio.run(
+                drain(engine=engine, clock=SimulatedClock(moment), settings=settings)
+            )
+            totals = zip(astuple(report), astuple(part), strict=True)
+            report = DrainReport(*(a + b for a, b in totals))
+            later = _next_queued(engine)
+            if later is None:
+                break
+            moment = later
     return report, handler.received
+
+
+def _next_queued(engine: Engine) -> datetime | None:
+    """When the first message still queued may go, if any is."""
+    with read_session(engine) as session:
+        query = select(func.min(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.status == OutboxStatus.QUEUED
+        )
+        found = session.exec(query).one()
+    return utc(found) if found is not None else None
 
 
 def _templates(engine: Engine) -> dict[str, str]:

@@ -55,7 +55,8 @@ FINAL_DRAIN_AT = datetime(2027, 6, 1, 10, 0, tzinfo=UTC)  # past every lease and
 
 
 def mail_env(port: int) -> dict[str, str]:
-    """Settings that send through the local sink and run the reminders at any hour."""
+    """Settings that send through the local sink and run the reminders and send mail at any
+    hour of any day."""
     return {
         "HOMEWARD_SMTP_HOST": "127.0.0.1",
         "HOMEWARD_SMTP_PORT": str(port),
@@ -63,6 +64,10 @@ def mail_env(port: int) -> dict[str, str]:
         "HOMEWARD_SMTP_TIMEOUT_SECONDS": "5",
         "HOMEWARD_MAIL_FROM": "Homeward <no-reply@homeward.example.org>",
         "HOMEWARD_MAIL_DIGEST_HOUR": "0",
+        # Mail goes whatever the wall clock's day and hour (quiet hours: tests/notifications).
+        "HOMEWARD_MAIL_QUIET_DAYS": "false",
+        "HOMEWARD_MAIL_MORNING_HOUR": "0",
+        "HOMEWARD_MAIL_EVENING_HOUR": "24",
     }
 
 

@@ -19,7 +19,7 @@ from notifications.rules import load_rules
 from tasks import checklist
 from tasks.catalog import available_versions, load_catalog
 from tests import factories as f
-from tests.notifications.helpers import codes, digest_for, outbox, remind
+from tests.notifications.helpers import WORKING_MONDAY, codes, digest_for, outbox, remind, works
 
 IOM_IT = ["coord@iom-it.example.org", "cw@iom-it.example.org"]  # who works IOM Italy's items
 CONSUL = "officer@cons-rome.example.org"
@@ -33,7 +33,8 @@ def item(ref: str, code: str) -> ChecklistItem:
 
 def test_before_on_and_after_the_due_day_with_one_escalation(db_url, clock):
     f.seed()
-    ref = f.open_case(clock)  # Monday 5 January, 11:00 in Bucharest
+    clock.current = WORKING_MONDAY  # three working days in a row, in Romania and Italy
+    ref = f.open_case(clock)  # Monday 12 January, 11:00 in Bucharest
     first = remind(clock)
     assert first == ReminderReport(coming_due=1, due_today=1, queued=3)
     for address in IOM_IT:
@@ -88,6 +89,7 @@ def test_once_a_day_and_not_before_the_digest_hour(db_url, clock, monkeypatch):
 
 def test_a_missed_day_is_caught_up_without_repeating_anything(db_url, clock):
     f.seed()
+    clock.current = WORKING_MONDAY
     f.open_case(clock)
     clock.advance(days=1)  # no run on Monday
     report = remind(clock)
@@ -183,7 +185,11 @@ def test_follow_up_visits_carry_a_calendar_invitation(db_url, clock):
     ref = f.open_case(clock)
     f.drive_to(ref, "reintegration", clock)
     visit = item(ref, "follow_up_2w")
+    # Seven days before is a Saturday (the visit is due on one): nothing is said on a quiet
+    # day, and the 7-day reminder comes on the Monday after, five days before.
     clock.current = visit.due_at - timedelta(days=7)
+    assert remind(clock).coming_due == 0
+    clock.current = visit.due_at - timedelta(days=5)
     remind(clock)
     lines = [
         line
@@ -216,7 +222,8 @@ def test_the_rules_name_only_catalog_items():
 def test_batches_and_the_lead_time_window_change_nothing(db_url, clock, monkeypatch):
     """Against an oracle of the rules alone: over four weeks of daily runs, reading the items
     two at a time and only up to the rules' longest lead time, every rule fires exactly when
-    the rules say, once per item and due date, into the right digest or escalation."""
+    the rules say, once per item and due date, into the right digest or escalation, and never
+    on its readers' quiet days (weekends, 6 and 7 January in Romania, 6 January in Italy)."""
     from notifications import reminders
 
     monkeypatch.setattr(reminders, "_BATCH", 2)
@@ -251,6 +258,8 @@ def test_batches_and_the_lead_time_window_change_nothing(db_url, clock, monkeypa
                 }.get(firing.section, directory.audience(it.owner_org_id))
                 if not told or (it.id, firing.rule, due_on) in fired:
                     continue
+                if not all(works(directory.orgs[r.org_id].country, today) for r in told):
+                    continue  # a quiet day of the readers: the rule waits for a working day
                 fired.add((it.id, firing.rule, due_on))
                 section = "escalated" if firing.section == "escalation" else firing.section
                 expected[section] += 1

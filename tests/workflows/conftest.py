@@ -38,6 +38,11 @@ def homeward(db_url: str, prefect_db: Path, monkeypatch: pytest.MonkeyPatch) -> 
     """The seeded Homeward test database, with paused runs polling every second."""
     monkeypatch.setenv("HOMEWARD_APPROVAL_POLL_SECONDS", "1")
     monkeypatch.setenv("HOMEWARD_MAIL_DIGEST_HOUR", "0")
+    # The flows run at the wall clock's moment: mail goes whatever its day and hour (quiet
+    # hours are proven with a set clock in tests/notifications/test_quiet_hours.py).
+    monkeypatch.setenv("HOMEWARD_MAIL_QUIET_DAYS", "false")
+    monkeypatch.setenv("HOMEWARD_MAIL_MORNING_HOUR", "0")
+    monkeypatch.setenv("HOMEWARD_MAIL_EVENING_HOUR", "24")
     homeward_settings.get_settings.cache_clear()
     factories.seed()
     yield db_url

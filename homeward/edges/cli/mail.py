@@ -13,7 +13,7 @@ from rich.table import Table
 
 from homeward.base.faults import crash_point
 from homeward.base.settings import get_settings
-from homeward.edges.cli.common import console, err_console, local, now, reading, state, writing
+from homeward.edges.cli.common import console, err_console, now, reading, state, writing
 from notifications.i18n import check_language
 from notifications.outbox import list_messages, retry_dead
 from notifications.reminders import queue_reminders
@@ -21,6 +21,8 @@ from notifications.render import render, template_names
 from notifications.samples import sample_context
 from notifications.sender import drain, send_test
 from notifications.smtp import ensure_safe_transport
+from notifications.urgency import waiting_for
+from notifications.workdays import Calendars
 
 mail_app = typer.Typer(
     help="Email reminders and notices: preview, outbox, sending.", no_args_is_help=True
@@ -56,14 +58,28 @@ def mail_outbox(
     ),
     limit: int = typer.Option(50, min=1, help="show at most this many"),
 ) -> None:
-    """List queued (or dead, or dropped) emails, oldest first."""
+    """List queued (or dead, or dropped) emails, oldest first. A queued email says when it
+    goes, on its readers' clock, and why it waits when they are in quiet hours (a weekend, a
+    public holiday, before or after working hours)."""
     with reading() as session:
         rows = list_messages(session, dead=dead, dropped=dropped, limit=limit)
         title = "dead letters" if dead else "dropped emails" if dropped else "queued emails"
         table = Table(
-            "#", "template", "lang", "to", "status", "tries", "next try", "last error", title=title
+            "#",
+            "template",
+            "lang",
+            "to",
+            "status",
+            "tries",
+            "goes at (readers' time)",
+            "waits for",
+            "last error",
+            title=title,
         )
+        calendars, moment = Calendars(session), now()
         for row in rows:
+            calendar = calendars.of(row.org_id)
+            queued = not (dead or dropped)
             table.add_row(
                 str(row.id),
                 row.template,
@@ -71,7 +87,8 @@ def mail_outbox(
                 ", ".join(row.to_addrs),
                 row.status,
                 str(row.attempts),
-                "" if dead or dropped else local(row.next_attempt_at),
+                calendar.local(row.next_attempt_at) if queued else "",
+                waiting_for(row.template, row.next_attempt_at, calendar, moment) if queued else "",
                 row.last_error or "",
             )
         console.print(table)
