@@ -10,4 +10,5 @@ Importing this package subscribes the notices to the case history; the edge modu
 Prefect flows) import it. ``tasks`` and ``statemachines`` never import it.
 """
 
+from notifications import invitations as _invitations  # noqa: F401  (subscribes on import)
 from notifications import notices as _notices  # noqa: F401  (subscribes on import)

@@ -17,6 +17,7 @@ from notifications.contexts import (
     LoginCodeContext,
     PartnerContext,
     SendTestContext,
+    VisitContext,
     case_link,
     home_link,
     item_link,
@@ -30,7 +31,6 @@ OWNER, PARTNER = "IOM Romania", "ADPARE Bucharest"
 
 
 def _line(code: str, stage: str, number: int, days: int, today: date, lang: str) -> ItemLine:
-    visit = code.startswith("follow_up")
     return ItemLine(
         case_ref=CASE_REF,
         stage=stage_label(stage, lang),
@@ -40,7 +40,6 @@ def _line(code: str, stage: str, number: int, days: int, today: date, lang: str)
         due_on=today + timedelta(days=days),
         days=days,
         link=item_link(number),
-        calendar_uid=f"item-{number}-sample" if visit and days >= 0 else None,
     )
 
 
@@ -113,6 +112,26 @@ def _appointment(today: date, lang: str) -> Context:
         sequence=1,
         calendar_uid="appointment-item-41",
         link=item_link(41),
+        tzid="Europe/Bucharest",
+        attendee="ana@adpare.example.org",
+    )
+
+
+def _visit(today: date, lang: str) -> Context:
+    return VisitContext(
+        case_ref=CASE_REF,
+        stage=stage_label("reintegration", lang),
+        item_number=35,
+        item_title=item_title("follow_up_2w", lang),
+        org_name=PARTNER,
+        due_on=today + timedelta(days=7),
+        time="12:00",
+        starts_at=datetime.combine(today + timedelta(days=7), time(9, 0), tzinfo=UTC),
+        sequence=0,
+        calendar_uid="visit-item-35",
+        link=item_link(35),
+        tzid="Europe/Bucharest",
+        attendee="ana@adpare.example.org",
     )
 
 
@@ -128,6 +147,7 @@ SAMPLES: dict[str, Callable[[date, str], Context]] = {
     ),
     "partner_joined": _partner,
     "appointment": _appointment,
+    "visit": _visit,
     "test": lambda today, _lang: SendTestContext(day=today, link=home_link()),
     "login_code": lambda _today, _lang: LoginCodeContext(
         code="20461739", minutes=10, link=signin_link("ana@iom-it.example.org", "20461739")
