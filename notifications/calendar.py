@@ -16,9 +16,18 @@ do not control.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress
+from icalendar import (
+    Calendar,
+    Component,
+    Event,
+    Timezone,
+    TimezoneDaylight,
+    TimezoneStandard,
+    vCalAddress,
+)
 
 from notifications.contexts import AppointmentContext, VisitContext
 
@@ -49,10 +58,83 @@ def invitation(model: AppointmentContext, *, language: str, stamp: datetime, dom
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", method_of(model))
+    if model.tzid:
+        calendar.add_component(vtimezone(ZoneInfo(model.tzid), model.starts_at.year))
     calendar.add_component(_event(model, language, stamp, domain))
-    calendar.add_missing_timezones()  # a VTIMEZONE for the TZID of the start and end
     ical: bytes = calendar.to_ical()
     return ical
+
+
+def vtimezone(zone: ZoneInfo, year: int) -> Timezone:
+    """``zone``'s rules as a VTIMEZONE in the form every client reads: one STANDARD and, where
+    clocks change, one DAYLIGHT component, each a yearly ``RRULE`` ("last Sunday of March")
+    from its onset the year before ``year`` (an event's year is then always covered).
+
+    Written here rather than with ``Calendar.add_missing_timezones``, whose list of every
+    transition since 1970 (``RDATE``) some readers (dateutil's, so vobject's) get wrong."""
+    component = Timezone()
+    component.add("tzid", zone.key)
+    changes = _transitions(zone, year - 1)
+    if not changes:
+        offset = datetime(year, 1, 1, tzinfo=zone).utcoffset() or timedelta()
+        component.add_component(
+            _onset(TimezoneStandard(), zone, datetime(1970, 1, 1), offset, offset)
+        )
+        return component
+    for moment, before, after in changes:
+        wall = (moment + before).replace(tzinfo=None)
+        daylight = bool(moment.astimezone(zone).dst())
+        part = _onset(
+            TimezoneDaylight() if daylight else TimezoneStandard(), zone, wall, before, after
+        )
+        part.add("rrule", {"freq": "yearly", "bymonth": wall.month, "byday": _nth_weekday(wall)})
+        component.add_component(part)
+    return component
+
+
+def _onset(
+    part: Component, zone: ZoneInfo, wall: datetime, before: timedelta, after: timedelta
+) -> Component:
+    part.add("dtstart", wall)
+    part.add("tzoffsetfrom", before)
+    part.add("tzoffsetto", after)
+    name = (wall + timedelta(days=1)).replace(tzinfo=zone).tzname()
+    if name:
+        part.add("tzname", name)
+    return part
+
+
+def _nth_weekday(day: datetime) -> str:
+    """The RRULE ``BYDAY`` of ``day``: "-1SU" (the last Sunday), "2SU" (the second)..."""
+    code = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[day.weekday()]
+    last = (day + timedelta(days=7)).month != day.month
+    return f"-1{code}" if last else f"{(day.day - 1) // 7 + 1}{code}"
+
+
+@lru_cache(maxsize=64)
+def _transitions(zone: ZoneInfo, year: int) -> list[tuple[datetime, timedelta, timedelta]]:
+    """The moments (UTC) of ``year`` when ``zone``'s offset changes, with the offsets before
+    and after: day by day, then to the second within the day it changes."""
+    found = []
+    day, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    while day < end:
+        before, after = _offset(zone, day), _offset(zone, day + timedelta(days=1))
+        if before != after:  # bisect the day's seconds: transitions fall on whole seconds
+            low_s, high_s = 0, 86_400
+            while high_s - low_s > 1:
+                middle = (low_s + high_s) // 2
+                if _offset(zone, day + timedelta(seconds=middle)) == before:
+                    low_s = middle
+                else:
+                    high_s = middle
+            high = day + timedelta(seconds=high_s)
+            found.append((high, before, after))
+        day += timedelta(days=1)
+    return found
+
+
+def _offset(zone: ZoneInfo, moment: datetime) -> timedelta:
+    return moment.astimezone(zone).utcoffset() or timedelta()
 
 
 def _event(model: AppointmentContext, language: str, stamp: datetime, domain: str) -> Event:
