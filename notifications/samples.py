@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from notifications.contexts import (
     AppointmentContext,
@@ -27,6 +28,7 @@ from notifications.i18n import item_title, stage_label
 from notifications.render import check_template
 
 CASE_REF = "RT-7KQ2-M9"
+BUCHAREST = ZoneInfo("Europe/Bucharest")
 OWNER, PARTNER = "IOM Romania", "ADPARE Bucharest"
 
 
@@ -126,7 +128,7 @@ def _visit(today: date, lang: str) -> Context:
         org_name=PARTNER,
         due_on=today + timedelta(days=7),
         time="12:00",
-        starts_at=datetime.combine(today + timedelta(days=7), time(9, 0), tzinfo=UTC),
+        starts_at=datetime.combine(today + timedelta(days=7), time(12, 0), tzinfo=BUCHAREST),
         sequence=0,
         calendar_uid="visit-item-35",
         link=item_link(35),
