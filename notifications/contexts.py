@@ -57,6 +57,8 @@ ALLOWED_FIELDS = frozenset(
         "cancelled",
         "owner_org",
         "genitives",
+        "tzid",
+        "attendee",
     }
 )
 
@@ -88,6 +90,8 @@ CaseRef = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,15}$")]
 Link = Annotated[str, AfterValidator(_no_line_breaks), Field(pattern=r"^https?://[^\s<>\"']+$")]
 CalendarUid = Annotated[str, Field(pattern=r"^[A-Za-z0-9.@_-]{1,120}$")]
 Genitives = Annotated[dict[Text, Text], Field(max_length=8)]  # organisation name -> genitive
+ZoneName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")]
+Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$")]
 
 
 class Context(BaseModel):
@@ -115,7 +119,7 @@ class ItemLine(Context):
     due_on: date
     days: int
     link: Link | None = None  # the item's page
-    calendar_uid: CalendarUid | None = None  # set on follow-up visits: an .ics is attached
+    calendar_uid: CalendarUid | None = None  # rows queued before visits had their own emails
 
     @model_validator(mode="before")
     @classmethod
@@ -159,9 +163,11 @@ class EscalationContext(Context):
 
 class AppointmentContext(Context):
     """An appointment (an ad-hoc item with a start: a court hearing), invited to, moved or
-    cancelled: its generic title by kind, never the free title; ``time``: the local hour
-    (HOMEWARD_TIMEZONE) of ``starts_at`` (UTC, for the calendar); ``sequence`` counts its
-    changes, so a calendar replaces the entry with the same ``calendar_uid``."""
+    cancelled: its generic title by kind, never the free title; ``time``: the local hour of
+    ``starts_at`` (UTC) in ``tzid``, the reader's time zone (HOMEWARD_TIMEZONE when absent,
+    on rows queued before it existed); ``sequence`` counts its changes, so a calendar replaces
+    the entry with the same ``calendar_uid``; ``attendee``: the reader's own address, the only
+    attendee the invitation names."""
 
     case_ref: CaseRef
     stage: Text
@@ -176,11 +182,19 @@ class AppointmentContext(Context):
     calendar_uid: CalendarUid
     link: Link | None = None  # the item's page
     genitives: Genitives = Field(default_factory=dict)
+    tzid: ZoneName | None = None
+    attendee: Address | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _item_page(cls, data: Any) -> Any:
         return _with_link(data, lambda d: item_link(d["item_number"]))
+
+
+class VisitContext(AppointmentContext):
+    """A follow-up visit's calendar invitation, its update (moved: a higher ``sequence``) or
+    its cancellation, as an email of its own (never inside a digest): the visit's title,
+    the case_ref and the due day at the item's time in the reader's zone."""
 
 
 class HandoffContext(Context):
@@ -272,6 +286,7 @@ TEMPLATES: dict[str, type[Context]] = {
     "test": SendTestContext,
     "login_code": LoginCodeContext,
     "appointment": AppointmentContext,
+    "visit": VisitContext,
 }
 
 

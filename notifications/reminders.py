@@ -328,9 +328,9 @@ class _Run:
         }
 
     def _line(self, d: _Due, language: str) -> ItemLine:
-        visit = self.rules.is_visit(d.item.code) and d.days_left >= 0
-        uid = f"item-{d.item.id}-{d.due_on:%Y%m%d}" if visit else None
-        return ItemLine(**self._about(d, language), days=d.days_left, calendar_uid=uid)
+        """A digest line: a visit is listed like any item; its calendar invitation is an
+        email of its own (``notifications.invitations``), never an attachment here."""
+        return ItemLine(**self._about(d, language), days=d.days_left)
 
     def _escalation(self, d: _Due) -> Iterator[Queued]:
         unreached = d.unreached_org_id

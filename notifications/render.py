@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from homeward.base.errors import InvalidInput
 from homeward.records.directory import first_error
-from notifications.calendar import appointment_invitation, visit_invitation
-from notifications.contexts import TEMPLATES, AppointmentContext, Context, DigestContext
+from notifications.calendar import invitation, method_of
+from notifications.contexts import TEMPLATES, AppointmentContext, Context
 from notifications.i18n import check_language, long_day
 from notifications.message import Attachment, Rendered, check_header
 
@@ -115,29 +115,17 @@ def render(
 def _invitations(
     model: Context, language: str, stamp: datetime, domain: str
 ) -> tuple[Attachment, ...]:
-    if isinstance(model, AppointmentContext):
-        method = "CANCEL" if model.cancelled else "REQUEST"
-        return (
-            Attachment(
-                filename=f"{model.case_ref}-item-{model.item_number}.ics",
-                content=appointment_invitation(
-                    model, language=language, stamp=stamp, domain=domain
-                ),
-                maintype="text",
-                subtype="calendar",
-                params={"method": method},
-            ),
-        )
-    if not isinstance(model, DigestContext):
+    """The calendar invitation of an appointment or visit email (no other email has one: a
+    digest lists visits, it does not invite to them). ``charset`` says the object is UTF-8,
+    so Romanian titles arrive intact; ``method`` repeats the object's, as iMIP requires."""
+    if not isinstance(model, AppointmentContext):
         return ()
-    visits = [line for line in (*model.due_today, *model.coming_due) if line.calendar_uid]
-    return tuple(
+    return (
         Attachment(
-            filename=f"{line.case_ref}-{line.due_on.isoformat()}.ics",
-            content=visit_invitation(line, language=language, stamp=stamp, domain=domain),
+            filename=f"{model.case_ref}-item-{model.item_number}.ics",
+            content=invitation(model, language=language, stamp=stamp, domain=domain),
             maintype="text",
             subtype="calendar",
-            params={"method": "PUBLISH"},
-        )
-        for line in visits
+            params={"charset": "utf-8", "method": method_of(model)},
+        ),
     )

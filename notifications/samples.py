@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from notifications.contexts import (
     AppointmentContext,
@@ -23,6 +24,7 @@ from notifications.contexts import (
     LoginCodeContext,
     PartnerContext,
     SendTestContext,
+    VisitContext,
     case_link,
     home_link,
     item_link,
@@ -32,12 +34,12 @@ from notifications.i18n import item_title, stage_label
 from notifications.render import check_template
 
 CASE_REF = "RT-7KQ2-M9"
+BUCHAREST = ZoneInfo("Europe/Bucharest")
 OWNER, PARTNER, OTHER = "IOM Romania", "Asociația ADPARE", "Fundația Micu Bogdan"
 GENITIVES = {PARTNER: "Asociației ADPARE", OTHER: "Fundației Micu Bogdan"}
 
 
 def _line(code: str, stage: str, number: int, days: int, today: date, lang: str) -> ItemLine:
-    visit = code.startswith("follow_up")
     return ItemLine(
         case_ref=CASE_REF,
         stage=stage_label(stage, lang),
@@ -47,7 +49,6 @@ def _line(code: str, stage: str, number: int, days: int, today: date, lang: str)
         due_on=today + timedelta(days=days),
         days=days,
         link=item_link(number),
-        calendar_uid=f"item-{number}-sample" if visit and days >= 0 else None,
     )
 
 
@@ -126,6 +127,27 @@ def _appointment(today: date, lang: str) -> Context:
         calendar_uid="appointment-item-41",
         link=item_link(41),
         genitives=GENITIVES,
+        tzid="Europe/Bucharest",
+        attendee="ana@adpare.example.org",
+    )
+
+
+def _visit(today: date, lang: str) -> Context:
+    return VisitContext(
+        case_ref=CASE_REF,
+        stage=stage_label("reintegration", lang),
+        item_number=35,
+        item_title=item_title("follow_up_2w", lang),
+        org_name=PARTNER,
+        due_on=today + timedelta(days=7),
+        time="12:00",
+        starts_at=datetime.combine(today + timedelta(days=7), time(12, 0), tzinfo=BUCHAREST),
+        sequence=0,
+        calendar_uid="visit-item-35",
+        link=item_link(35),
+        tzid="Europe/Bucharest",
+        attendee="ana@adpare.example.org",
+        genitives=GENITIVES,
     )
 
 
@@ -141,6 +163,7 @@ SAMPLES: dict[str, Callable[[date, str], Context]] = {
     ),
     "partner_joined": _partner,
     "appointment": _appointment,
+    "visit": _visit,
     "test": lambda today, _lang: SendTestContext(day=today, link=home_link()),
     "login_code": lambda _today, _lang: LoginCodeContext(
         code="20461739", minutes=10, link=signin_link("ana@iom-it.example.org", "20461739")

@@ -49,6 +49,10 @@ URGENCY: dict[str, tuple[Urgency, str]] = {
         Urgency.BEFORE_IT_STARTS,
         "an invitation, move or cancellation must arrive before the day it is about",
     ),
+    "visit": (
+        Urgency.BEFORE_IT_STARTS,
+        "a visit's invitation, move or cancellation must arrive before the visit's day",
+    ),
     "handoff_rejected": (
         Urgency.WORKING_HOURS,
         "the item stays with the organisation that proposed it, which works it on working "

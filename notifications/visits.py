@@ -1,28 +1,26 @@
-"""Follow-up visits of cases in reintegration: make sure they exist, and send each one's
-calendar invitation once, ahead of the digest reminders.
+"""Follow-up visits of cases in reintegration: make sure they exist, and invite to each one by
+its own calendar email (``notifications.invitations``), ahead of the digest reminders.
 
 The items come from the case's checklist catalog (``tasks.checklist.create_stage_items``,
-idempotent). The invitation is a digest listing the visit under "coming due", with the same
-calendar UID the daily reminders use (``item-<id>-<YYYYMMDD>``), so the reminders later update
-the same calendar entry instead of adding one. The outbox key makes the invitation once per
-visit, recipient and due date: a moved visit is invited again.
+idempotent). Each open visit due today or later gets one invitation per reader (template
+``visit``: ``METHOD:REQUEST``, a UID naming the item, never its date); a visit moved, cancelled
+or handed on since is updated (a higher SEQUENCE) or cancelled by the same comparison, which
+also runs after every change of the case. The digests list visits among the other items and
+attach nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from homeward.base.db import system_scope
-from homeward.base.models import Case, CaseStatus, ChecklistItem, ItemStatus
-from homeward.base.settings import get_settings
+from homeward.base.models import Case, CaseStatus
 from homeward.records.locking import bump
-from notifications.contexts import DigestContext, ItemLine, item_link
-from notifications.i18n import item_title, stage_label
-from notifications.outbox import enqueue
-from notifications.recipients import Directory, Recipient
+from notifications.invitations import sync_case
+from notifications.recipients import Directory
 from notifications.rules import load_rules
 from statemachines.return_case import State
 from tasks import checklist
@@ -57,65 +55,5 @@ def schedule_follow_ups(session: Session, *, now: datetime) -> FollowUpReport:
             if new:  # new items change the case: a concurrent transition conflicts with us
                 bump(session, case)
             created += sum(load_rules().is_visit(item.code) for item in new)
-            queued += _invite(session, case, directory, now)
+            queued += sync_case(session, case, now=now, directory=directory, invite_visits=True)
     return FollowUpReport(len(cases), created, queued)
-
-
-def _open_visits(session: Session, case: Case) -> list[ChecklistItem]:
-    query = select(ChecklistItem).where(
-        ChecklistItem.case_id == case.id,
-        ChecklistItem.status == ItemStatus.OPEN,
-        col(ChecklistItem.code).in_(sorted(load_rules().calendar_items)),
-    )
-    return list(session.exec(query.order_by(col(ChecklistItem.due_at))))
-
-
-def _invite(session: Session, case: Case, directory: Directory, now: datetime) -> int:
-    tz, queued = get_settings().tz, 0
-    today = now.astimezone(tz).date()
-    for item in _open_visits(session, case):
-        due_on = item.due_at.astimezone(tz).date()
-        if due_on < today:
-            continue  # overdue visits are the reminders' business, not an invitation's
-        assignee = directory.member(item.assignee_id)
-        for recipient in [assignee] if assignee else directory.audience(item.owner_org_id):
-            line = _line(item, case, recipient, directory, due_on, (due_on - today).days)
-            context = DigestContext(
-                day=today,
-                org_name=directory.org_name(recipient.org_id),
-                coming_due=(line,),
-                genitives=directory.genitives(recipient.org_id),
-            )
-            row = enqueue(
-                session,
-                key=f"visit:item-{item.id}:due-{due_on.isoformat()}:{recipient.key}",
-                template="digest",
-                to=[recipient.address],
-                language=recipient.language,
-                context=context,
-                now=now,
-                org_id=recipient.org_id,
-            )
-            queued += row is not None
-    return queued
-
-
-def _line(
-    item: ChecklistItem,
-    case: Case,
-    recipient: Recipient,
-    directory: Directory,
-    due_on: date,
-    days: int,
-) -> ItemLine:
-    return ItemLine(
-        case_ref=case.case_ref,
-        stage=stage_label(item.stage, recipient.language),
-        item_number=item.id or 0,
-        item_title=item_title(item.code, recipient.language, process_version=case.process_version),
-        org_name=directory.org_name(item.owner_org_id),
-        due_on=due_on,
-        days=days,
-        link=item_link(item.id or 0),
-        calendar_uid=f"item-{item.id}-{due_on:%Y%m%d}",
-    )

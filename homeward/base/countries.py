@@ -7,6 +7,11 @@ it, so a typo such as ``XX`` or ``UK`` (the United Kingdom is ``GB``) is refused
 
 from __future__ import annotations
 
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
 ISO_3166_ALPHA2: frozenset[str] = frozenset(
     """
 AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO
@@ -35,3 +40,39 @@ def check_country(value: str) -> str:
             f"{shown} is not an ISO 3166-1 alpha-2 country code; use one such as RO, IT, ES or GB"
         )
     return code
+
+
+ZONE_CHOICES: dict[str, str] = {
+    "ES": "Europe/Madrid",
+    "PT": "Europe/Lisbon",
+    "RU": "Europe/Moscow",
+    "UA": "Europe/Kyiv",
+    "US": "America/New_York",
+    "CA": "America/Toronto",
+    "AU": "Australia/Sydney",
+    "BR": "America/Sao_Paulo",
+}
+"""Countries with several time zones: the one their offices are most likely in (elsewhere the
+first zone tzdata's ``zone.tab`` lists for the country, which is the only one in Europe)."""
+
+
+@cache
+def _zone_tab() -> dict[str, str]:
+    """The first zone of each country in tzdata's ``zone.tab`` (country code -> zone name)."""
+    try:
+        text = (resources.files("tzdata") / "zoneinfo" / "zone.tab").read_text(encoding="utf-8")
+    except ModuleNotFoundError:  # no tzdata package: the system's copy
+        text = Path("/usr/share/zoneinfo/zone.tab").read_text(encoding="utf-8")
+    zones: dict[str, str] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            code, _where, zone, *_ = line.split("\t")
+            zones.setdefault(code, zone)
+    return zones
+
+
+def country_zone(code: str) -> ZoneInfo | None:
+    """The time zone of an organisation in country ``code`` (``RO`` -> Europe/Bucharest), or
+    None for a code tzdata has no zone for (the caller falls back to the home zone)."""
+    name = ZONE_CHOICES.get(code) or _zone_tab().get(code)
+    return ZoneInfo(name) if name else None

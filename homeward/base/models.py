@@ -552,6 +552,30 @@ class Reminder(SQLModel, table=True):
     fired_at: datetime = Field(sa_type=AwareDateTime)
 
 
+class CalendarEntry(SQLModel, table=True):
+    """What one attendee's calendar was last sent about one checklist item (a follow-up visit
+    or an appointment): its start, its ``SEQUENCE`` and whether that was a cancellation.
+
+    ``notifications.invitations`` compares it with what the item says now and sends the
+    difference (an update with a higher sequence, or a cancellation), so an item keeps one
+    ``uid`` for its whole life. Mail bookkeeping: a staff or organisation address, never a
+    person's details."""
+
+    __tablename__ = "calendar_entry"
+    __table_args__ = (UniqueConstraint("item_id", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="checklist_item.id", index=True, ondelete="CASCADE")
+    address: str = Field(sa_type=String(254))
+    language: str = Field(sa_type=String(8))
+    tzid: str = Field(sa_type=String(64))
+    uid: str = Field(sa_type=String(120))
+    sequence: int = 0
+    starts_at: datetime = Field(sa_type=AwareDateTime)
+    cancelled: bool = False
+    sent_at: datetime = Field(sa_type=AwareDateTime)
+
+
 class ReminderRun(SQLModel, table=True):
     """The daily reminder run for one local day: digests go out once a day, at the digest hour."""
 

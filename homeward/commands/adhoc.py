@@ -17,17 +17,15 @@ from typing import Any
 
 from sqlmodel import Session
 
-from homeward.base.clock import local_date, utc
+from homeward.base.clock import utc
 from homeward.base.errors import InvalidInput
 from homeward.base.models import Case, ChecklistItem
 from homeward.base.settings import get_settings
 from homeward.commands.items import ItemChanged, ItemCommand, changed, stored_id
 from homeward.commands.runner import Command, Context
 from homeward.records.directory import get_org, get_staff, orgs_by_id
-from notifications.contexts import AppointmentContext, item_link
-from notifications.i18n import item_title, stage_label
-from notifications.outbox import enqueue
-from notifications.recipients import Directory
+from notifications import invitations
+from notifications.i18n import item_title
 from statemachines.cases import get_case
 from tasks import adhoc
 
@@ -46,45 +44,13 @@ def parse_time(value: str | None) -> time | None:
 
 
 def invite(session: Session, item: ChecklistItem, case: Case, now: datetime) -> int:
-    """Queue an appointment's invitation (or cancellation) at its current sequence, once per
-    recipient; returns how many were queued. Items without a start get none."""
-    if item.starts_at is None or item.id is None:
+    """Bring the calendars of an appointment's readers up to date: an invitation when added,
+    an update (a higher SEQUENCE, same UID) when moved, a cancellation when cancelled
+    (``notifications.invitations``, which the case history's listener also runs); returns how
+    many emails were queued. Items without a start get none."""
+    if item.starts_at is None:
         return 0
-    directory, sequence = Directory(session), adhoc.sequence(session, item)
-    cancelled = item.status == "cancelled"
-    start = utc(item.starts_at)
-    assignee = directory.member(item.assignee_id)
-    queued = 0
-    for recipient in [assignee] if assignee else directory.audience(item.owner_org_id):
-        context = AppointmentContext(
-            case_ref=case.case_ref,
-            stage=stage_label(item.stage, recipient.language),
-            item_number=item.id,
-            item_title=item_title(
-                item.code, recipient.language, process_version=case.process_version
-            ),
-            org_name=directory.org_name(item.owner_org_id),
-            due_on=local_date(start),
-            time=f"{start.astimezone(get_settings().tz):%H:%M}",
-            starts_at=start,
-            sequence=sequence,
-            cancelled=cancelled,
-            calendar_uid=f"appointment-item-{item.id}",
-            link=item_link(item.id),
-            genitives=directory.genitives(item.owner_org_id),
-        )
-        row = enqueue(
-            session,
-            key=f"appointment:item-{item.id}:seq-{sequence}:{recipient.key}",
-            template="appointment",
-            to=[recipient.address],
-            language=recipient.language,
-            context=context,
-            now=now,
-            org_id=recipient.org_id,
-        )
-        queued += row is not None
-    return queued
+    return invitations.sync_item(session, item=item, case=case, now=now, invite=True)
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,10 @@ def test_an_appointment_is_added_moved_and_cancelled_with_one_calendar_entry(
     assert all(str(e["organizer"]).startswith("mailto:") for e in events)
     assert all(str(e["summary"]) == f"Court hearing ({ref})" for e in events)
     raw = b"".join(c.to_ical() for c in calendars)
-    assert b"DTSTART:20260112T083000Z" in raw and b"STATUS:CANCELLED" in raw
+    # iom-it's calendar in Rome's time (one hour behind Bucharest), with its VTIMEZONE.
+    assert b"DTSTART;TZID=Europe/Rome:20260112T093000" in raw and b"STATUS:CANCELLED" in raw
+    assert all(c.walk("VTIMEZONE")[0]["tzid"] == "Europe/Rome" for c in calendars)
+    assert all(str(e["attendee"]) == f"mailto:{IOM_CW}" for e in events)
 
     # Nothing typed reaches an email, the outbox, a log, the rows in plaintext or other output.
     assert_clean(received_text(smtp.received).encode(), "emails")

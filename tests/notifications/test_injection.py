@@ -17,12 +17,13 @@ from html.parser import HTMLParser
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from icalendar import Calendar
 from markupsafe import escape
 from pydantic import ValidationError
 
 from homeward.base.errors import InvalidInput
 from homeward.base.settings import LINE_BREAKS, Settings
-from notifications.contexts import DigestContext, HandoffContext, ItemLine, one_line
+from notifications.contexts import DigestContext, HandoffContext, ItemLine, VisitContext, one_line
 from notifications.message import (
     UnsafeHeader,
     build_message,
@@ -149,13 +150,39 @@ def test_digest_lines_with_typed_text_stay_inside_their_part(org, title):
             org_name=org,
             due_on=date(2026, 1, 8),
             days=3,
-            calendar_uid="item-1-20260108",
         )
         context = DigestContext(day=date(2026, 1, 5), org_name=org, coming_due=(line,))
     except ValidationError:
         assume(False)
         return
     _, parsed = _message("digest", context, "ro")
+    _assert_headers_intact(parsed)
+    parts = [p.get_content_type() for p in parsed.walk()]
+    assert parts == ["multipart/alternative", "text/plain", "text/html"]  # no .ics in a digest
+
+
+@FUZZ
+@given(org=text, title=text)
+def test_visit_invitations_with_typed_text_stay_inside_their_part(org, title):
+    try:
+        context = VisitContext(
+            case_ref="RT-7KQ2-M9",
+            stage="Reintegrare",
+            item_number=1,
+            item_title=title,
+            org_name=org,
+            due_on=date(2026, 1, 8),
+            time="12:00",
+            starts_at=datetime(2026, 1, 8, 10, 0, tzinfo=UTC),
+            sequence=1,
+            calendar_uid="visit-item-1",
+            tzid="Europe/Bucharest",
+            attendee="cw@adpare.example.org",
+        )
+    except ValidationError:
+        assume(False)
+        return
+    _, parsed = _message("visit", context, "ro")
     _assert_headers_intact(parsed)
     parts = [p.get_content_type() for p in parsed.walk()]
     assert parts == [
@@ -165,6 +192,9 @@ def test_digest_lines_with_typed_text_stay_inside_their_part(org, title):
         "text/html",
         "text/calendar",
     ]
+    (invite,) = [p for p in parsed.walk() if p.get_content_type() == "text/calendar"]
+    (event,) = Calendar.from_ical(invite.get_payload(decode=True)).walk("VEVENT")
+    assert str(event["uid"]).startswith("visit-item-1@")  # typed text never reaches a property
 
 
 @FUZZ

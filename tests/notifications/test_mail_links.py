@@ -27,6 +27,7 @@ from homeward.records.directory import OrganisationIn, StaffIn, add_org, add_sta
 from notifications.contexts import TEMPLATES, HandoffContext, ItemLine, LoginCodeContext
 from notifications.render import render
 from notifications.sender import send_test
+from notifications.visits import schedule_follow_ups
 from statemachines.cases import get_case
 from tasks import handoffs, transfers
 from tests import factories as f
@@ -106,6 +107,8 @@ def every_kind_of_staff_email(clock) -> None:
     f.drive_to(withdrawn, "consent_obtained", clock)
     f.advance(withdrawn, "withdraw_consent", clock)  # consent_withdrawn
     joined = in_reintegration(clock, late=True)  # partner_joined, on a Saturday: it waits
+    with write_session() as s:  # visit: each follow-up visit's invitation, an email of its own
+        schedule_follow_ups(s, now=clock.now())
     assert send_all_queued(clock) == 0  # sent before the withdrawal below would drop it
     withdraw_sharing(joined, "adpare", clock)  # sharing_withdrawn
     hearing = run(  # appointment: a court hearing, with its calendar invitation
@@ -189,7 +192,7 @@ def expected_links(row: OutboxMessage, base: str, text: str, to: str) -> set[str
             for line in context[section]
         ]
         return {f"{base}/items/{line.item_number}" for line in lines}
-    if row.template in ("escalation", "appointment"):
+    if row.template in ("escalation", "appointment", "visit"):
         return {f"{base}/items/{context['item_number']}"}
     if row.template.startswith("handoff_"):
         handoff = HandoffContext.model_validate(context)

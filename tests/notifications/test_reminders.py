@@ -180,7 +180,7 @@ def test_each_reader_gets_their_own_language(db_url, clock):
     assert digest_for(CONSUL).language == "en"
 
 
-def test_follow_up_visits_carry_a_calendar_invitation(db_url, clock):
+def test_follow_up_visits_are_listed_in_digests_without_a_calendar_file(db_url, clock):
     f.seed()
     ref = f.open_case(clock)
     f.drive_to(ref, "reintegration", clock)
@@ -197,9 +197,8 @@ def test_follow_up_visits_carry_a_calendar_invitation(db_url, clock):
         for line in m.context["coming_due"]
         if line["item_number"] == visit.id
     ]
-    assert lines and all(
-        line["calendar_uid"] == f"item-{visit.id}-{visit.due_at:%Y%m%d}" for line in lines
-    )
+    # The invitation is its own email (notifications.invitations): a digest only lists it.
+    assert lines and all(line["calendar_uid"] is None for line in lines)
     with read_session() as s:
         fired = s.exec(select(Reminder).where(Reminder.item_id == visit.id)).all()
     assert [r.rule for r in fired] == ["before_7"]

@@ -147,31 +147,36 @@ def test_day_counts_read_naturally():
     ]
 
 
-def test_a_digest_is_multipart_with_a_calendar_invitation_for_the_follow_up_visit():
+def test_a_digest_lists_visits_but_carries_no_calendar_file():
     result = rendered("digest", "ro")
+    assert result.attachments == ()
+    assert "Contact de monitorizare la 2 săptămâni" in result.text  # the visit is still listed
+
+
+def test_a_visit_is_an_email_of_its_own_with_a_utf8_calendar_request():
+    result = rendered("visit", "ro")
     message = build_message(
         result,
-        to=["cw@adpare.example.org"],
+        to=["ana@adpare.example.org"],
         mail_from="Homeward <no-reply@homeward.example.org>",
-        message_id=message_id_for("digest:staff-1:2026-03-02", "no-reply@homeward.example.org"),
+        message_id=message_id_for("visit:item-35:seq-0:entry-1", "no-reply@homeward.example.org"),
         date=STAMP,
         language="ro",
     )
     parsed = message_from_bytes(message, policy=policy.default)
     assert parsed.get_content_type() == "multipart/mixed"
     assert parsed["Subject"] == result.subject  # diacritics survive the RFC 2047 encoding
-    text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
-    assert text == result.text
+    assert parsed["Subject"].startswith("Vizită de monitorizare: ")  # not a digest's subject
     (invite,) = [p for p in parsed.iter_attachments() if p.get_content_type() == "text/calendar"]
-    assert invite.get_param("method") == "PUBLISH"
+    assert (invite.get_param("method"), invite.get_content_charset()) == ("REQUEST", "utf-8")
     raw = invite.get_payload(decode=True)
     assert all(len(line) <= 75 for line in raw.split(b"\r\n")) and raw.endswith(b"\r\n")
     calendar = Calendar.from_ical(raw)
     (event,) = calendar.walk("VEVENT")
-    assert event.decoded("dtstart") == date(2026, 3, 9)  # the visit's day, all day
-    assert str(event["uid"]) == "item-35-sample@homeward.example.org"
-    assert "RT-7KQ2-M9" in str(event["summary"])
-    assert not {"LOCATION", "ATTENDEE", "ORGANIZER", "GEO", "CONTACT"} & set(event)
+    assert event["dtstart"].params["TZID"] == "Europe/Bucharest"
+    assert str(event["uid"]) == "visit-item-35@homeward.example.org"
+    assert "RT-7KQ2-M9" in str(event["summary"]) and "săptămâni" in str(event["summary"])
+    assert not {"LOCATION", "GEO", "CONTACT"} & set(event)
 
 
 def test_the_same_message_renders_identically_twice_with_a_stable_message_id():
