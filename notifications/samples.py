@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from notifications.contexts import (
     AppointmentContext,
     ConsentWithdrawnContext,
     Context,
     DigestContext,
+    EscalatedGroup,
+    EscalatedItem,
     EscalationContext,
     HandoffContext,
     ItemLine,
@@ -25,8 +28,8 @@ from notifications.contexts import (
 from notifications.i18n import item_title, stage_label
 from notifications.render import check_template
 
-CASE_REF = "RT-7KQ2-M9"
-OWNER, PARTNER = "IOM Romania", "ADPARE Bucharest"
+CASE_REF, OTHER_CASE_REF = "RT-7KQ2-M9", "RT-3HW8-P4"
+OWNER, PARTNER, CONSULATE = "IOM Romania", "ADPARE Bucharest", "Consulate of Romania in Rome"
 
 
 def _line(code: str, stage: str, number: int, days: int, today: date, lang: str) -> ItemLine:
@@ -57,16 +60,37 @@ def _digest(today: date, lang: str) -> Context:
     )
 
 
+def _escalated(code: str, stage: str, number: int, late: int, today: date, lang: str) -> Any:
+    return EscalatedItem(
+        item_number=number,
+        item_title=item_title(code, lang),
+        stage=stage_label(stage, lang),
+        due_on=today - timedelta(days=late),
+        days=late,
+        link=item_link(number),
+    )
+
+
 def _escalation(today: date, lang: str) -> Context:
     return EscalationContext(
-        case_ref=CASE_REF,
-        stage=stage_label("received", lang),
-        item_number=31,
-        item_title=item_title("first_counselling", lang),
-        org_name=PARTNER,
-        due_on=today - timedelta(days=2),
-        days=2,
-        link=item_link(31),
+        day=today,
+        org_name=OWNER,
+        cases=(
+            EscalatedGroup(
+                case_ref=CASE_REF,
+                org_name=PARTNER,
+                overdue=(
+                    _escalated("first_counselling", "received", 31, 7, today, lang),
+                    _escalated("medical_care", "received", 30, 3, today, lang),
+                ),
+            ),
+            EscalatedGroup(
+                case_ref=OTHER_CASE_REF,
+                org_name=CONSULATE,
+                unreached=True,
+                overdue=(_escalated("anitp_notified", "identified_abroad", 4, 14, today, lang),),
+            ),
+        ),
     )
 
 
