@@ -38,7 +38,7 @@ from homeward.base.db import make_engine, write_session
 from homeward.base.migrate import upgrade
 from homeward.base.models import OutboxMessage, OutboxStatus
 from homeward.base.settings import TlsMode, get_settings
-from notifications.contexts import EscalationContext
+from notifications.contexts import EscalatedGroup, EscalatedItem, EscalationContext
 from notifications.outbox import enqueue
 from notifications.sender import drain
 from notifications.sink import LocalSmtpServer
@@ -104,23 +104,31 @@ def run_sink(pipe: Connection, tls: tuple[Path, Path] | None = None) -> None:
 
 
 def queue_reminders_by_hand(engine: Any, count: int) -> None:
-    """``count`` escalation reminders, as the daily run would queue them."""
+    """``count`` escalation digests of one overdue item each, as the daily run would queue
+    them (one per supervisor and day: here, as many supervisors as messages)."""
     with write_session(engine) as session:
         for n in range(count):
-            context = EscalationContext(
-                case_ref=f"RT-{n:04d}-BM",
-                stage="Reception",
+            item = EscalatedItem(
                 item_number=n,
                 item_title="First counselling session",
-                org_name="ADPARE Bucharest",
+                stage="Reception",
                 due_on=date(2026, 1, 3),
                 days=2,
             )
+            context = EscalationContext(
+                day=date(2026, 1, 5),
+                org_name="ADPARE Bucharest",
+                cases=(
+                    EscalatedGroup(
+                        case_ref=f"RT-{n:04d}-BM", org_name="ADPARE Bucharest", overdue=(item,)
+                    ),
+                ),
+            )
             enqueue(
                 session,
-                key=f"escalation:item-{n}:due-2026-01-03:en",
+                key=f"escalation:bench-{n}:2026-01-05",
                 template="escalation",
-                to=[f"supervisor{n % 50}@adpare.example.org"],
+                to=[f"supervisor{n}@adpare.example.org"],
                 language="en",
                 context=context,
                 now=NOW,

@@ -49,6 +49,8 @@ ALLOWED_FIELDS = frozenset(
         "coming_due",
         "partners_overdue",
         "unreached_org",
+        "cases",
+        "unreached",
         "code",
         "minutes",
         "starts_at",
@@ -139,26 +141,41 @@ class DigestContext(Context):
     genitives: Genitives = Field(default_factory=dict)
 
 
-class EscalationContext(Context):
-    """An item overdue for ``days`` days, told to the owner organisation's supervisors; or,
-    when that organisation has neither supervisor nor mailbox (``unreached_org``), to the case
-    owner's supervisors."""
+class EscalatedItem(Context):
+    """One overdue item in a supervisor's escalation digest; ``days``: days late."""
 
-    case_ref: CaseRef
-    stage: Text
     item_number: int
     item_title: Text
-    org_name: Text
+    stage: Text
     due_on: date
-    days: int
+    days: int = Field(ge=1)
     link: Link | None = None  # the item's page
-    unreached_org: Text | None = None
     genitives: Genitives = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _item_page(cls, data: Any) -> Any:
         return _with_link(data, lambda d: item_link(d["item_number"]))
+
+
+class EscalatedGroup(Context):
+    """The overdue items of one organisation (``org_name``) on one case. ``unreached``: that
+    organisation has neither supervisor nor mailbox, so the case owner's supervisors are told."""
+
+    case_ref: CaseRef
+    org_name: Text
+    unreached: bool = False
+    overdue: tuple[EscalatedItem, ...] = Field(min_length=1)
+
+
+class EscalationContext(Context):
+    """A supervisor's one escalation digest of the ``day``: the overdue items due a mention
+    today (the cadence of ``rules.json``), grouped by case and organisation. ``org_name``: the
+    reader's own organisation."""
+
+    day: date
+    org_name: Text
+    cases: tuple[EscalatedGroup, ...] = Field(min_length=1)
 
 
 class AppointmentContext(Context):

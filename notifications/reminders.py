@@ -1,12 +1,14 @@
 """The daily reminder run: the rules of ``rules.json`` applied to every open checklist item of
-every active case, one digest per staff member and escalations to supervisors, all queued in
-the caller's transaction.
+every active case, one digest per staff member and one escalation digest per supervisor, all
+queued in the caller's transaction.
 
-An overdue item is said again every ``repeat_every_days`` until it is done (repeat 1, 2...,
-counted from its due date, never from the clock). Escalations go to the item organisation's
-supervisors or mailbox; when it has neither, to the case owner's, naming the organisation that
-could not be reached. A partner's overdue item is also listed in the case owner's coordinators'
-digest, in a section of its own.
+An overdue item is said again at the cadence of its rule (1, 3 and 7 days late, then every
+``repeat_every_days``) until it is done, counted from its due date, never from the clock.
+Escalations go to the item organisation's supervisors or mailbox; when it has neither, to the
+case owner's, naming the organisation that could not be reached. Each supervisor gets at most
+one escalation email a day, its items grouped by case and organisation (a backlog of hundreds
+of cases is one email, not one per item). A partner's overdue item is also listed in the case
+owner's coordinators' digest, in a section of its own.
 
 The run happens once per local day, at or after ``HOMEWARD_MAIL_DIGEST_HOUR`` (a
 ``ReminderRun`` row per day, inserted first, makes a second call that day, or a concurrent one,
@@ -23,8 +25,9 @@ the outbox for the readers' local morning (``notifications.urgency``).
 The run is built for a global caseload (bench/: 100,000 open cases): it reads only the open
 items due within the longest lead time of the rules, as plain rows in batches, looks up which
 rules already fired for a whole batch at once, and writes reminders, escalation marks and
-emails with one statement per batch, not one per item. An item escalated less than the shortest
-repeat ago (``escalated_at``) cannot fire and is not read.
+emails with one statement per batch, not one per item. An item escalated less than the
+cadence's shortest gap ago (``escalated_at``), or, once it is late enough that only the steady
+repeat is left, less than ``repeat_every_days`` ago, cannot fire and is not read.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ from homeward.base.settings import get_settings
 from homeward.records import seals
 from notifications.contexts import (
     DigestContext,
+    EscalatedGroup,
+    EscalatedItem,
     EscalationContext,
     ItemLine,
     item_link,
@@ -57,7 +62,7 @@ from notifications.outbox import (
     insert_ignoring_duplicates,
     insert_many_ignoring_duplicates,
 )
-from notifications.recipients import Directory, Recipient, by_language
+from notifications.recipients import Directory, Recipient
 from notifications.rules import Firing, ReminderRules, Section, load_rules
 from notifications.workdays import Calendars
 
@@ -94,8 +99,8 @@ def queue_reminders(session: Session, *, now: datetime) -> ReminderReport:
         _one_run_at_a_time(session)
         rules = load_rules()
         run = _Run(session, today=local.date(), now=now, rules=rules)
-        until, mentioned = _horizon(local.date(), rules), _last_mention_before(local.date(), rules)
-        for batch in _open_items(session, until=until, mentioned_before=mentioned):
+        until, quiet = _horizon(local.date(), rules), Quiet.on(local.date(), rules)
+        for batch in _open_items(session, until=until, quiet=quiet):
             run.consider(batch)
         report = run.finish()
     _record_run(session, local.date(), report)
@@ -133,10 +138,28 @@ def _horizon(today: date, rules: ReminderRules) -> datetime:
     return datetime.combine(today + timedelta(days=lead + 1), time(), get_settings().tz)
 
 
-def _last_mention_before(today: date, rules: ReminderRules) -> datetime:
-    """Items escalated at or after this moment cannot be due for a repeat today."""
-    day = today - timedelta(days=rules.shortest_repeat() - 1)
-    return datetime.combine(day, time(), get_settings().tz)
+class Quiet(NamedTuple):
+    """Which escalated items cannot fire today, so are not read: those escalated at or after
+    ``escalated_since``, and those escalated at or after ``steady_escalated_since`` that were
+    due before ``steady_due_before`` (late enough that only the steady repeat is left)."""
+
+    escalated_since: datetime
+    steady_escalated_since: datetime
+    steady_due_before: datetime
+
+    @classmethod
+    def on(cls, today: date, rules: ReminderRules) -> Quiet:
+        """Today's quiet items under ``rules`` (see ``ItemRule.firings``: a mention never
+        comes sooner after the last escalation than the cadence's gap there)."""
+
+        def start(days_ago: int) -> datetime:
+            return datetime.combine(today - timedelta(days=days_ago), time(), get_settings().tz)
+
+        return cls(
+            escalated_since=start(rules.shortest_gap() - 1),
+            steady_escalated_since=start(rules.shortest_repeat() - 1),
+            steady_due_before=start(rules.steady_from() - 1),
+        )
 
 
 _OpenQuery = Select[
@@ -159,10 +182,10 @@ class _Open(NamedTuple):
     case_owner_org_id: int
 
 
-def open_items_query(until: datetime, mentioned_before: datetime | None = None) -> _OpenQuery:
+def open_items_query(until: datetime, quiet: Quiet | None = None) -> _OpenQuery:
     """The open items of active cases due before ``until`` that may still fire, as ``_Open``
-    rows: not escalated, or last escalated before ``mentioned_before`` when given
-    (``bench/run.py``'s one-task-per-case baseline narrows it to one case)."""
+    rows: without the ``quiet`` ones when given (``bench/run.py``'s one-task-per-case
+    baseline narrows it to one case)."""
     query = (
         columns(
             col(ChecklistItem.id),
@@ -184,19 +207,24 @@ def open_items_query(until: datetime, mentioned_before: datetime | None = None) 
         )
         .order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))
     )
-    if mentioned_before is None:
+    if quiet is None:
         return query
-    # An item escalated within the shortest repeat has nothing to fire: its coming-due, due-day
-    # and first overdue reminders fired before, and its next repeat is not due yet.
+    # An item escalated within the cadence's gap has nothing to fire: its coming-due, due-day
+    # and earlier overdue reminders fired before, and its next mention is not due yet.
     escalated = col(ChecklistItem.escalated_at)
-    return query.where(or_(escalated.is_(None), escalated < mentioned_before))
+    return query.where(
+        or_(escalated.is_(None), escalated < quiet.escalated_since),
+        or_(
+            escalated.is_(None),
+            escalated < quiet.steady_escalated_since,
+            col(ChecklistItem.due_at) >= quiet.steady_due_before,
+        ),
+    )
 
 
-def _open_items(
-    session: Session, *, until: datetime, mentioned_before: datetime
-) -> Iterator[list[_Open]]:
+def _open_items(session: Session, *, until: datetime, quiet: Quiet) -> Iterator[list[_Open]]:
     """``open_items_query`` in batches (never all in memory)."""
-    query = open_items_query(until, mentioned_before).execution_options(yield_per=_BATCH)
+    query = open_items_query(until, quiet).execution_options(yield_per=_BATCH)
     for part in session.execute(query).partitions():
         yield [_Open(*row) for row in part]
 
@@ -232,6 +260,7 @@ class _Run:
         self.digests: dict[Recipient, dict[Section, list[ItemLine]]] = defaultdict(
             lambda: defaultdict(list)
         )
+        self.escalations: dict[Recipient, list[_Due]] = defaultdict(list)
         self.counts: dict[Section, int] = defaultdict(int)
         self.escalated: list[int] = []
         self.queued = 0
@@ -242,19 +271,18 @@ class _Run:
         fired = self._fired_before({d.item.id for d in due})
         new = [d for d in due if (d.item.id, d.firing.rule, d.due_on) not in fired]
         self._remember(new)
-        emails: list[Queued] = []
         for d in new:
             self.counts[d.firing.section] += 1
             if d.firing.section is Section.ESCALATION:
                 self.escalated.append(d.item.id)
-                emails += self._escalation(d)
+                for recipient in d.recipients:
+                    self.escalations[recipient].append(d)
             else:
                 lines: dict[str, ItemLine] = {}  # one line per language, shared by readers
                 for recipient in d.recipients:
                     if recipient.language not in lines:
                         lines[recipient.language] = self._line(d, recipient.language)
                     self.digests[recipient][d.firing.section].append(lines[recipient.language])
-        self.queued += enqueue_many(self.session, emails, now=self.now)
 
     def _firings(self, item: _Open) -> Iterator[_Due]:
         crash_point("sweep-mid")  # fault tests: SIGKILL at the Nth item considered
@@ -332,28 +360,50 @@ class _Run:
         email of its own (``notifications.invitations``), never an attachment here."""
         return ItemLine(**self._about(d, language), days=d.days_left)
 
-    def _escalation(self, d: _Due) -> Iterator[Queued]:
-        unreached = d.unreached_org_id
-        for language, group in by_language(d.recipients).items():
-            context = EscalationContext(
-                **self._about(d, language),
-                days=-d.days_left,
-                unreached_org=self.directory.org_name(unreached) if unreached else None,
-                genitives=self.directory.genitives(d.item.owner_org_id, unreached),
+    def _escalation_digest(self, recipient: Recipient, due: list[_Due]) -> Queued:
+        """The supervisor's one escalation email of the day: the items by case and
+        organisation, most days late first within each group."""
+        language, groups = recipient.language, defaultdict[tuple[str, int], list[_Due]](list)
+        for d in due:
+            groups[(d.item.case_ref, d.item.owner_org_id)].append(d)
+        cases = tuple(
+            EscalatedGroup(
+                case_ref=case_ref,
+                org_name=self.directory.org_name(org_id),
+                unreached=any(d.unreached_org_id == org_id for d in items),
+                overdue=tuple(self._escalated_item(d, language) for d in sorted(items, key=_due)),
             )
-            due, repeat = d.due_on.isoformat(), d.firing.repeat
-            yield Queued(
-                key=f"escalation:item-{d.item.id}:due-{due}:repeat-{repeat}:{language}",
-                template="escalation",
-                to=[r.address for r in group],
-                language=language,
-                context=context,
-                org_id=group[0].org_id,
-            )
+            for (case_ref, org_id), items in sorted(groups.items(), key=self._by_case_and_org)
+        )
+        return Queued(
+            key=f"escalation:{recipient.key}:{self.today.isoformat()}",
+            template="escalation",
+            to=[recipient.address],
+            language=language,
+            context=EscalationContext(
+                day=self.today, org_name=self.directory.org_name(recipient.org_id), cases=cases
+            ),
+            org_id=recipient.org_id,  # waits for the supervisor's working day (urgency)
+        )
+
+    def _by_case_and_org(self, group: tuple[tuple[str, int], list[_Due]]) -> tuple[str, str]:
+        (case_ref, org_id), _items = group
+        return case_ref, self.directory.org_name(org_id)
+
+    def _escalated_item(self, d: _Due, language: str) -> EscalatedItem:
+        about = self._about(d, language)
+        return EscalatedItem(
+            item_number=about["item_number"],
+            item_title=about["item_title"],
+            stage=about["stage"],
+            due_on=d.due_on,
+            days=-d.days_left,
+            link=about["link"],
+        )
 
     def finish(self) -> ReminderReport:
         """Mark the escalated items (``escalated_at``: when last escalated), queue one digest
-        per recipient and report the run."""
+        per recipient and one escalation digest per supervisor, and report the run."""
         escalated = sorted(self.escalated)  # rows locked in id order, as other writers do
         for start in range(0, len(escalated), _BATCH):
             chunk = escalated[start : start + _BATCH]
@@ -383,7 +433,11 @@ class _Run:
             )
             for recipient, sections in sorted(self.digests.items(), key=lambda kv: kv[0].key)
         ]
-        self.queued += enqueue_many(self.session, digests, now=self.now)
+        escalations = [
+            self._escalation_digest(recipient, due)
+            for recipient, due in sorted(self.escalations.items(), key=lambda kv: kv[0].key)
+        ]
+        self.queued += enqueue_many(self.session, [*digests, *escalations], now=self.now)
         self.session.flush()
         return ReminderReport(
             coming_due=self.counts[Section.COMING_DUE],
@@ -392,3 +446,8 @@ class _Run:
             escalated=self.counts[Section.ESCALATION],
             queued=self.queued,
         )
+
+
+def _due(d: _Due) -> tuple[date, int]:
+    """The longest late first, then by item number."""
+    return d.due_on, d.item.id

@@ -25,14 +25,19 @@ from notifications.message import Attachment, Rendered, check_header
 PARTS = ("subject.txt", "body.txt", "body.html")
 
 
+def counted(count: int, language: str, one: str, many: str) -> str:
+    """``count`` and a noun in the right number: "1 case", "3 cases"; in Romanian "1 caz",
+    "3 cazuri", "20 de cazuri" (from 20 on, "de" before the noun, unless the last two digits
+    are 01-19)."""
+    if count == 1:
+        return f"1 {one}"
+    of = " de" if language == "ro" and count >= 20 and count % 100 not in range(1, 20) else ""
+    return f"{count}{of} {many}"
+
+
 def days(count: int, language: str) -> str:
     """``count`` days in words: "1 day", "3 days"; "1 zi", "3 zile", "20 de zile"."""
-    if language == "ro":
-        if count == 1:
-            return "1 zi"
-        of = " de" if count >= 20 and (count % 100 == 0 or count % 100 >= 20) else ""
-        return f"{count}{of} zile"
-    return f"{count} day" if count == 1 else f"{count} days"
+    return counted(count, language, *(("zi", "zile") if language == "ro" else ("day", "days")))
 
 
 def genitive(name: str, forms: Mapping[str, str]) -> str:
@@ -54,6 +59,7 @@ def _environment() -> ImmutableSandboxedEnvironment:
     env.filters["long_day"] = long_day
     env.filters["days"] = days
     env.filters["genitive"] = genitive
+    env.filters["counted"] = counted
     return env
 
 

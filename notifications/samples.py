@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from notifications.contexts import (
@@ -18,6 +19,8 @@ from notifications.contexts import (
     ConsentWithdrawnContext,
     Context,
     DigestContext,
+    EscalatedGroup,
+    EscalatedItem,
     EscalationContext,
     HandoffContext,
     ItemLine,
@@ -33,9 +36,10 @@ from notifications.contexts import (
 from notifications.i18n import item_title, stage_label
 from notifications.render import check_template
 
-CASE_REF = "RT-7KQ2-M9"
+CASE_REF, OTHER_CASE_REF = "RT-7KQ2-M9", "RT-3HW8-P4"
 BUCHAREST = ZoneInfo("Europe/Bucharest")
 OWNER, PARTNER, OTHER = "IOM Romania", "Asociația ADPARE", "Fundația Micu Bogdan"
+CONSULATE = "Consulate of Romania in Rome"
 GENITIVES = {PARTNER: "Asociației ADPARE", OTHER: "Fundației Micu Bogdan"}
 
 
@@ -66,17 +70,37 @@ def _digest(today: date, lang: str) -> Context:
     )
 
 
+def _escalated(code: str, stage: str, number: int, late: int, today: date, lang: str) -> Any:
+    return EscalatedItem(
+        item_number=number,
+        item_title=item_title(code, lang),
+        stage=stage_label(stage, lang),
+        due_on=today - timedelta(days=late),
+        days=late,
+        link=item_link(number),
+    )
+
+
 def _escalation(today: date, lang: str) -> Context:
     return EscalationContext(
-        case_ref=CASE_REF,
-        stage=stage_label("received", lang),
-        item_number=31,
-        item_title=item_title("first_counselling", lang),
-        org_name=PARTNER,
-        due_on=today - timedelta(days=2),
-        days=2,
-        link=item_link(31),
-        genitives=GENITIVES,
+        day=today,
+        org_name=OWNER,
+        cases=(
+            EscalatedGroup(
+                case_ref=CASE_REF,
+                org_name=PARTNER,
+                overdue=(
+                    _escalated("first_counselling", "received", 31, 7, today, lang),
+                    _escalated("medical_care", "received", 30, 3, today, lang),
+                ),
+            ),
+            EscalatedGroup(
+                case_ref=OTHER_CASE_REF,
+                org_name=CONSULATE,
+                unreached=True,
+                overdue=(_escalated("anitp_notified", "identified_abroad", 4, 14, today, lang),),
+            ),
+        ),
     )
 
 
@@ -191,9 +215,8 @@ VARIANTS: dict[str, dict[str, Callable[[date, str], dict[str, object]]]] = {
             "coming_due": (_line("follow_up_1m", "reintegration", 36, 1, today, lang),),
         },
     },
-    "escalation": {
-        "unreached": lambda _t, _l: {"org_name": OTHER, "unreached_org": OTHER, "days": 23},
-    },
+    # escalation: its sample holds both shapes (a group, and one whose organisation was not
+    # reached)
     "handoff_proposed": {
         "whole-case": lambda _t, _l: {"item_number": None, "item_title": None, "link": None},
         "partner-item": lambda _t, _l: {"to_org": OTHER, "owner_org": PARTNER},

@@ -2,12 +2,14 @@
 the outbox drained when SMTP is configured.
 
 The rules live in ``notifications`` (``queue_reminders``): items coming due, due today and
-overdue go into each staff member's digest, overdue items past their rule escalate to the owner
-organisation's supervisors (or the case owner's, when it has none), again every
-``repeat_every_days`` until done; partners' overdue items also reach the case owner's
-coordinators. The run does its work once per local day, from ``HOMEWARD_MAIL_DIGEST_HOUR``; the
-other hourly runs find nothing to do and only drain. The run acts as the service
-``scheduler`` (no person), and its audit line and history events are recorded as such.
+overdue go into each staff member's digest, overdue items are mentioned again at their rule's
+cadence (1, 3, 7, then every 7 days late) until done and, past the rule's
+``escalate_after_days``, in one escalation digest a day per supervisor of the owner
+organisation (or of the case owner, when it has none); partners' overdue items also reach the
+case owner's coordinators. The run does its work once per local day, from
+``HOMEWARD_MAIL_DIGEST_HOUR``; the other hourly runs find nothing to do and only drain. The
+run acts as the service ``scheduler`` (no person), and its audit line and history events are
+recorded as such.
 """
 
 from __future__ import annotations

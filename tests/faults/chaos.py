@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -447,21 +446,11 @@ def check_outbox(engine: Engine, sink: ScriptedHandler, figures: Figures) -> lis
 
 
 def _logical(row: OutboxMessage) -> tuple[object, ...]:
-    """What a row is about, read from its content rather than its key: a digest is one per
-    recipient and day, an escalation one per item, due date, repeat (said again every
-    ``repeat_every_days`` while overdue; the repeat is only in its key) and language, a notice
-    one per event, organisation group and language (its key names them)."""
-    if row.template == "digest":
-        return ("digest", tuple(row.to_addrs), row.context.get("day"))
-    if row.template == "escalation":
-        context, repeat = row.context, re.search(r":repeat-(\d+):", row.key)
-        return (
-            "escalation",
-            context.get("item_number"),
-            context.get("due_on"),
-            repeat.group(1) if repeat else None,
-            row.language,
-        )
+    """What a row is about, read from its content rather than its key: a digest and an
+    escalation digest are one per recipient and day, a notice one per event, organisation
+    group and language (its key names them)."""
+    if row.template in ("digest", "escalation"):
+        return (row.template, tuple(row.to_addrs), row.context.get("day"))
     return (row.template, row.key)
 
 

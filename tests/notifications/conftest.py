@@ -44,3 +44,16 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedHandler]:
 def run_drain(clock: SimulatedClock, **options: object) -> DrainReport:
     """Drain the outbox at the clock's time."""
     return asyncio.run(drain(clock=clock, **options))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def any_day(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Mail goes when it is queued, any day and hour: for tests of what is said when (the
+    cadence, the calendar), while quiet days and hours are proven apart
+    (tests/notifications/test_quiet_hours.py)."""
+    monkeypatch.setenv("HOMEWARD_MAIL_QUIET_DAYS", "false")
+    monkeypatch.setenv("HOMEWARD_MAIL_MORNING_HOUR", "0")
+    monkeypatch.setenv("HOMEWARD_MAIL_EVENING_HOUR", "24")
+    homeward_settings.get_settings.cache_clear()
+    yield
+    homeward_settings.get_settings.cache_clear()

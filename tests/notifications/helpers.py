@@ -59,6 +59,21 @@ def digest_for(address: str) -> OutboxMessage:
     return digest
 
 
+def escalated(message: OutboxMessage) -> list[dict[str, object]]:
+    """The items of an escalation digest, each with its group's case_ref, organisation and
+    whether that organisation could not be reached."""
+    return [
+        {
+            **item,
+            "case_ref": group["case_ref"],
+            "org": group["org_name"],
+            "unreached": group["unreached"],
+        }
+        for group in message.context["cases"]
+        for item in group["overdue"]
+    ]
+
+
 def codes(lines: list[dict[str, object]]) -> list[object]:
     """Item titles of digest lines (short and readable in assertions)."""
     return [line["item_title"] for line in lines]

@@ -17,7 +17,6 @@ import vobject
 from icalendar import Calendar
 from sqlmodel import select
 
-from homeward.base import settings as homeward_settings
 from homeward.base.clock import SimulatedClock, local_date
 from homeward.base.countries import country_zone
 from homeward.base.db import write_session
@@ -31,17 +30,7 @@ from tests.notifications.conftest import run_drain
 from tests.notifications.helpers import outbox
 from tests.protect.test_canary import forms
 
-
-@pytest.fixture(autouse=True)
-def _any_day(monkeypatch: pytest.MonkeyPatch):
-    """Invitations go when queued here: quiet days and hours are proven apart
-    (tests/notifications/test_quiet_hours.py), and this case's days include a weekend."""
-    monkeypatch.setenv("HOMEWARD_MAIL_QUIET_DAYS", "false")
-    monkeypatch.setenv("HOMEWARD_MAIL_MORNING_HOUR", "0")
-    monkeypatch.setenv("HOMEWARD_MAIL_EVENING_HOUR", "24")
-    homeward_settings.get_settings.cache_clear()
-    yield
-    homeward_settings.get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("any_day")  # (tests/notifications/conftest.py)
 
 
 NGO_WORKER, FMB_WORKER = "cw@adpare.example.org", "cw@fmb.example.org"

@@ -34,6 +34,16 @@ def test_preview_every_template_in_both_languages(cli, template, language):
     assert html.code == 0 and f'<html lang="{language}">' in html.out
 
 
+def test_rules_show_the_overdue_cadence_of_each_item_kind(cli):
+    shown = cli("mail", "rules")
+    assert shown.code == 0, shown.err
+    rows = {line.split("│")[1].strip(): line for line in shown.out.splitlines() if "│" in line}
+    assert "1, 3, 7, then every 7 days late" in rows["(every other kind)"]
+    family = [cell.strip() for cell in rows["family_assessment"].split("│")[1:-1]]
+    assert family == ["family_assessment", "7, 2", "yes", "1, 3, 7, then every 7 days late", "3"]
+    assert "one digest per supervisor a day" in shown.out
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "words"),
     [

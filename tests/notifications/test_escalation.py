@@ -1,7 +1,8 @@
 """Escalation that reaches someone, over five simulated weeks of ``homeward mail send`` (the real
 reminder run and sender) to a real SMTP server: the case owner's supervisor when the partner
-has no supervisor or mailbox, the owner's coordinator told of partners' overdue items, a weekly
-repeat until the item is done, and nothing more about the items of a stage the case has left."""
+has no supervisor or mailbox, the owner's coordinator told of partners' overdue items, repeated
+at the cadence of the rules (1, 3, 7, then every 7 days late) until the item is done, and
+nothing more about the items of a stage the case has left."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ from homeward.edges.cli.common import state
 from tasks import checklist
 from tests import factories as f
 from tests.cli.runner import run_cli
-from tests.notifications.helpers import outbox
+from tests.notifications.helpers import escalated, outbox
 from tests.notifications.smtp_server import received_text
 
 CONSULATE = "Consulate of Romania in Rome"
+
+# the cadence day by day: quiet days and hours are proven apart (test_quiet_hours.py)
+pytestmark = pytest.mark.usefixtures("any_day")
 
 
 def _item(ref: str, code: str):
@@ -46,7 +50,7 @@ def _done(ref: str, code: str, clock) -> None:
         checklist.mark_done(s, item_id=item.id, actor=f.actor(s), now=clock.now(), outcome=outcome)
 
 
-def test_overdue_items_reach_someone_every_week_until_done(cli, clock, smtp):
+def test_overdue_items_reach_someone_at_the_cadence_until_done(cli, clock, smtp):
     f.seed()
     ref = f.open_case(clock)  # Monday 5 January; the consulate's ANITP notice is due on the 8th
     left = f.open_case(clock)
@@ -60,26 +64,27 @@ def test_overdue_items_reach_someone_every_week_until_done(cli, clock, smtp):
     assert shown.count("cancelled (stage_left)") == 2
 
     escalations_by_day = defaultdict(list)
+    anitp = _item(ref, "anitp_notified")
     for day in range(36):
         if day == 24:  # Thursday 29 January: the consulate records its notice at last
             _done(ref, "anitp_notified", clock)
         before = {m.id for m in outbox("escalation")}
         cli("--as", f.COORD, "mail", "send")
         for m in outbox("escalation"):
-            if m.id not in before and m.context["item_number"] == _item(ref, "anitp_notified").id:
-                escalations_by_day[clock.now().date().isoformat()].append(m)
+            if m.id not in before:
+                found = [i for i in escalated(m) if i["item_number"] == anitp.id]
+                escalations_by_day[clock.now().date().isoformat()] += [(m, i) for i in found]
         clock.advance(days=1)
 
-    anitp = _item(ref, "anitp_notified")
-    # Every week from the first day late, until it was done; to the case owner's supervisor,
-    # who is told which organisation could not be reached.
-    assert sorted(escalations_by_day) == ["2026-01-09", "2026-01-16", "2026-01-23"]
-    sent = [m for day in sorted(escalations_by_day) for m in escalations_by_day[day]]
-    assert [m.key for m in sent] == [
-        f"escalation:item-{anitp.id}:due-2026-01-08:repeat-{n}:en" for n in range(3)
-    ]
-    assert all(m.to_addrs == [f.SUPERVISOR] for m in sent)
-    assert all(m.context["unreached_org"] == CONSULATE for m in sent)
+    # 1, 3, 7 and 14 days late, until it was done (21 days late); to the case owner's
+    # supervisor, who is told which organisation could not be reached.
+    mentioned = {day: told for day, told in escalations_by_day.items() if told}
+    assert sorted(mentioned) == ["2026-01-09", "2026-01-11", "2026-01-15", "2026-01-22"]
+    sent = [pair for day in sorted(mentioned) for pair in mentioned[day]]
+    assert [i["days"] for _, i in sent] == [1, 3, 7, 14]
+    assert [m.key.rsplit(":", 1)[1] for m, _ in sent] == sorted(mentioned)  # one a day
+    assert all(m.to_addrs == [f.SUPERVISOR] for m, _ in sent)
+    assert all(i["unreached"] and i["org"] == CONSULATE for _, i in sent)
     text = received_text(smtp.received)
     assert f"{CONSULATE} could not be reached" in " ".join(text.split())
 
@@ -92,8 +97,9 @@ def test_overdue_items_reach_someone_every_week_until_done(cli, clock, smtp):
     ]
     assert [day for day, number in partners if number == anitp.id] == [
         "2026-01-09",
-        "2026-01-16",
-        "2026-01-23",
+        "2026-01-11",
+        "2026-01-15",
+        "2026-01-22",
     ]
     assert "PARTNERS' ITEMS OVERDUE ON YOUR CASES" in text
 

@@ -51,6 +51,8 @@ def page_of(template: str, context: dict[str, object]) -> str:
         lines = [line for key in ("overdue", "due_today", "coming_due", "partners_overdue")
                  for line in context[key]]  # type: ignore[attr-defined]  # fmt: skip
         return f"{base}/items/{lines[0]['item_number']}"
+    if template == "escalation":  # the day's one escalation: its first group's first item
+        return f"{base}/items/{context['cases'][0]['overdue'][0]['item_number']}"  # type: ignore[index]
     return f"{base}/items/{context['item_number']}"
 
 

@@ -192,7 +192,10 @@ def expected_links(row: OutboxMessage, base: str, text: str, to: str) -> set[str
             for line in context[section]
         ]
         return {f"{base}/items/{line.item_number}" for line in lines}
-    if row.template in ("escalation", "appointment", "visit"):
+    if row.template == "escalation":
+        numbers = [item["item_number"] for group in context["cases"] for item in group["overdue"]]
+        return {f"{base}/items/{number}" for number in numbers}
+    if row.template in ("appointment", "visit"):
         return {f"{base}/items/{context['item_number']}"}
     if row.template.startswith("handoff_"):
         handoff = HandoffContext.model_validate(context)

@@ -19,7 +19,15 @@ from notifications.rules import load_rules
 from tasks import checklist
 from tasks.catalog import available_versions, load_catalog
 from tests import factories as f
-from tests.notifications.helpers import WORKING_MONDAY, codes, digest_for, outbox, remind, works
+from tests.notifications.helpers import (
+    WORKING_MONDAY,
+    codes,
+    digest_for,
+    escalated,
+    outbox,
+    remind,
+    works,
+)
 
 IOM_IT = ["coord@iom-it.example.org", "cw@iom-it.example.org"]  # who works IOM Italy's items
 CONSUL = "officer@cons-rome.example.org"
@@ -52,13 +60,17 @@ def test_before_on_and_after_the_due_day_with_one_escalation(db_url, clock):
     second = remind(clock)
     assert second == ReminderReport(due_today=1, overdue=1, escalated=1, queued=3)
     (escalation,) = outbox("escalation")
-    assert escalation.to_addrs == [SUPERVISOR] and escalation.context["days"] == 1
-    assert escalation.context["item_title"] == "Presumed victim identified and referred"
+    (told,) = escalated(escalation)
+    assert escalation.to_addrs == [SUPERVISOR] and told["days"] == 1 and told["case_ref"] == ref
+    assert told["item_title"] == "Presumed victim identified and referred"
     assert item(ref, "victim_identified").escalated_at == clock.now()
 
     clock.advance(days=1)
     third = remind(clock)
     assert third.escalated == 1 and len(outbox("escalation")) == 2  # basic needs, not again
+    assert codes(escalated(outbox("escalation")[1])) == [
+        "Safe shelter, medical care and interpreter provided"
+    ]
     assert item(ref, "victim_identified").escalated_at == clock.now() - timedelta(days=1)
 
 
@@ -138,23 +150,25 @@ def test_without_a_supervisor_the_escalation_goes_to_the_mailbox_or_the_case_own
     clock.advance(days=4)  # the consulate's ANITP notice is a day late; it has no supervisor
     remind(clock)
     anitp = item(ref, "anitp_notified")
-    (told,) = [m for m in outbox("escalation") if m.context["item_number"] == anitp.id]
-    assert told.to_addrs == [SUPERVISOR]  # the case owner's supervisor, told who was not
-    assert told.context["unreached_org"] == "Consulate of Romania in Rome"
+    told = [
+        (m, i) for m in outbox("escalation") for i in escalated(m) if i["item_number"] == anitp.id
+    ]
+    assert [m.to_addrs for m, _ in told] == [[SUPERVISOR]]  # the case owner's, told who was not
+    assert told[0][1]["unreached"] and told[0][1]["org"] == "Consulate of Romania in Rome"
     assert anitp.escalated_at == clock.now()
     with write_session() as s:
         get_org(session=s, slug="cons-rome").email = "consular@cons-rome.example.org"
-    clock.advance(days=7)  # the next repeat reaches the consulate's own mailbox
+        consulate = get_org(session=s, slug="cons-rome").id
+    clock.advance(days=7)  # the next mention (7 days late) reaches the consulate's own mailbox
     remind(clock)
-    escalations = [m for m in outbox("escalation") if m.context["item_number"] == anitp.id]
-    assert [(m.to_addrs, m.context.get("unreached_org")) for m in escalations] == [
-        ([SUPERVISOR], "Consulate of Romania in Rome"),
-        (["consular@cons-rome.example.org"], None),
+    told = [
+        (m, i) for m in outbox("escalation") for i in escalated(m) if i["item_number"] == anitp.id
     ]
-    assert [m.key for m in escalations] == [
-        f"escalation:item-{anitp.id}:due-2026-01-08:repeat-0:en",
-        f"escalation:item-{anitp.id}:due-2026-01-08:repeat-1:en",
+    assert [(m.to_addrs, i["unreached"], i["days"]) for m, i in told] == [
+        ([SUPERVISOR], True, 1),
+        (["consular@cons-rome.example.org"], False, 8),
     ]
+    assert told[1][0].key == f"escalation:org-{consulate}:2026-01-16"  # one a day per mailbox
 
 
 def test_each_reader_gets_their_own_language(db_url, clock):
@@ -234,7 +248,7 @@ def test_batches_and_the_lead_time_window_change_nothing(db_url, clock, monkeypa
             f.drive_to(refs[-1], "consent_obtained", clock)
         clock.advance(days=1)
     rules, tz, fired = load_rules(), get_settings().tz, set()
-    escalated: set[tuple[int, int]] = set()
+    escalation_mails: set[tuple[str, date]] = set()  # one per supervisor and day
     escalated_on: dict[int, date] = {}
     for _ in range(28):  # four weeks: overdue items are mentioned again after a week
         today = clock.now().astimezone(tz).date()
@@ -263,7 +277,7 @@ def test_batches_and_the_lead_time_window_change_nothing(db_url, clock, monkeypa
                 section = "escalated" if firing.section == "escalation" else firing.section
                 expected[section] += 1
                 if firing.section == "escalation":
-                    escalated.add((it.id, firing.repeat))
+                    escalation_mails.update((r.key, today) for r in told)
                     escalated_on[it.id] = today
                 if firing.section == "overdue" and it.owner_org_id != owner:
                     fired.add((it.id, f"partners_{firing.rule}", due_on))
@@ -281,4 +295,7 @@ def test_batches_and_the_lead_time_window_change_nothing(db_url, clock, monkeypa
     assert any(rule.startswith("escalation_") for _, rule, _ in fired)  # repeats happened
     assert any(rule.startswith("partners_") for _, rule, _ in fired)
     escalations = outbox("escalation")
-    assert len({m.key for m in escalations}) == len(escalations) == len(escalated)
+    assert {(m.key.split(":")[1], date.fromisoformat(m.context["day"])) for m in escalations} == (
+        escalation_mails
+    )
+    assert len({m.key for m in escalations}) == len(escalations)

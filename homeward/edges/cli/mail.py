@@ -18,6 +18,7 @@ from notifications.i18n import check_language
 from notifications.outbox import list_messages, retry_dead
 from notifications.reminders import queue_reminders
 from notifications.render import render, template_names
+from notifications.rules import load_rules
 from notifications.samples import sample_context
 from notifications.sender import drain, send_test
 from notifications.smtp import ensure_safe_transport
@@ -48,6 +49,31 @@ def mail_preview(
         )
     console.print("")
     console.print(rendered.html if html else rendered.text, markup=False, soft_wrap=True)
+
+
+@mail_app.command("rules")
+def mail_rules() -> None:
+    """Show when reminders, overdue mentions and escalations are sent, per item kind
+    (``notifications/rules.json``)."""
+    rules = load_rules()
+    table = Table(
+        "item kind",
+        "days before",
+        "due day",
+        "overdue: mentioned on days late",
+        "supervisors from day",
+        title="reminder rules (escalations: one digest per supervisor a day)",
+    )
+    named = [("(every other kind)", rules.defaults), *sorted(rules.items.items())]
+    for code, rule in named:
+        table.add_row(
+            code,
+            ", ".join(map(str, reversed(rule.before_days))) or "-",
+            "yes" if rule.on_due_day else "no",
+            rule.cadence_text(),
+            str(rule.escalate_after_days),
+        )
+    console.print(table)
 
 
 @mail_app.command("outbox")
