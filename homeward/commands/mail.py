@@ -9,7 +9,7 @@ organisation, case or person, so it is not scoped to the reader's organisation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from homeward.base.clock import local_date
@@ -33,7 +33,6 @@ class MailStats:
     rows: list[MailDay]
     totals: list[MailDay]
     stopped: MailStopped | None = None
-    kinds: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -58,5 +57,4 @@ class ReadMailStats(Command[MailStats]):
             rows=rows,
             totals=stats.daily_totals(rows, first, last),
             stopped=stats.stopped_mail(ctx.session, now=ctx.now),
-            kinds=sorted({row.kind for row in rows}),
         )
