@@ -1,12 +1,16 @@
 """Benchmark: 10,000 reminder emails through the outbox to a local SMTP sink, sent over pooled
 connections and then over one connection per message, in the same run.
 
-Not a test: run it by hand and read the numbers.
+Not a test: run it by hand and read the numbers (``tests/test_bench.py`` runs a tiny one).
 
-    .venv/bin/python bench/mail_bench.py [--messages 10000] [--pool 8] [--starttls]
+    .venv/bin/python bench/mail_bench.py [--messages 10000] [--pool 8] [--starttls | --plain]
 
-With ``--starttls`` the sink requires STARTTLS (a throwaway self-signed certificate), as a real
-relay does: every new connection then pays for a TLS handshake, which is what pooling saves.
+By default it measures twice: against a clear-text sink, then against one that requires
+STARTTLS (a throwaway self-signed certificate), as a real relay does: every new connection then
+pays for a TLS handshake, which is what pooling saves. ``--starttls`` or ``--plain`` measures
+one of them. It prints the figures and writes a table (with the date, the machine's cores and
+its load average) into ``--out`` (default ``bench/RESULTS.md``) between ``<!-- mail:start -->``
+and ``<!-- mail:end -->``, leaving the rest of the file as it is.
 
 The sink (a real aiosmtpd server that counts what it accepts) runs in its own process so it has
 its own core; the sender is the real ``notifications.sender.drain``: claiming rows, rendering
@@ -19,6 +23,8 @@ import argparse
 import asyncio
 import ipaddress
 import multiprocessing
+import os
+import re
 import ssl
 import tempfile
 import time
@@ -44,6 +50,9 @@ from notifications.sender import drain
 from notifications.sink import LocalSmtpServer
 
 NOW = datetime(2026, 1, 5, 9, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- mail:start -->", "<!-- mail:end -->"
+POOLED, NAIVE = "pooled", "one connection per message"
 
 
 class CountingHandler:
@@ -160,14 +169,11 @@ def timed_drain(engine: Any, settings: Any, *, reuse: bool) -> tuple[float, int]
     return elapsed, report.sent
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--pool", type=int, default=8, help="concurrent connections")
-    parser.add_argument("--starttls", action="store_true", help="the sink requires STARTTLS")
-    args = parser.parse_args()
+def measure(mode: str, messages: int, pool: int) -> dict[str, float]:
+    """Messages per second, pooled and naive, against a fresh sink in ``mode`` (plain or
+    starttls), each sink in its own process."""
     with tempfile.TemporaryDirectory(prefix="homeward-bench-") as folder:
-        tls = self_signed(Path(folder)) if args.starttls else None
+        tls = self_signed(Path(folder)) if mode == "starttls" else None
         ours, theirs = multiprocessing.Pipe()
         sink = multiprocessing.Process(target=run_sink, args=(theirs, tls), daemon=True)
         sink.start()
@@ -178,18 +184,84 @@ def main() -> None:
                 "smtp_port": port,
                 "smtp_tls": TlsMode.STARTTLS if tls else TlsMode.NONE,
                 "smtp_ca_file": str(tls[0]) if tls else None,
-                "smtp_pool_size": args.pool,
+                "smtp_pool_size": pool,
                 "smtp_username": None,
                 "smtp_password": None,
             }
         )
         print(f"sink on 127.0.0.1:{port} ({'STARTTLS required' if tls else 'clear text'})")
-        results = compare(Path(folder), settings, args.messages, ours)
+        results = compare(Path(folder), settings, messages, ours)
         ours.send("stop")
         ours.recv()
         sink.join(timeout=10)
-    ratio = results["pooled"] / results["one connection per message"]
-    print(f"pool of {args.pool} connections vs one per message: {ratio:.1f}x")
+    print(f"pool of {pool} connections vs one per message: {ratio(results):.1f}x")
+    return results
+
+
+def ratio(results: dict[str, float]) -> float:
+    return results[POOLED] / results[NAIVE]
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+def write_section(
+    out: Path, args: argparse.Namespace, results: dict[str, dict[str, float]], loads: list[str]
+) -> list[str]:
+    """The table, also written into ``out`` between the markers (the rest is kept)."""
+    rows = ["| measurement | sink | pooled | one connection per message | pooled vs naive |"]
+    rows.append("|---|---|---|---|---|")
+    for mode, found in results.items():
+        rows.append(
+            f"| {args.messages:,} reminder emails, pool of {args.pool} | {mode} | "
+            f"{found[POOLED]:,.0f} msg/s | {found[NAIVE]:,.0f} msg/s | {ratio(found):.1f}x |"
+        )
+    section = [
+        START,
+        "## Sending mail: pooled connections against one per message",
+        "",
+        f"`bench/mail_bench.py --messages {args.messages} --pool {args.pool}`, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+        f"{'; '.join(loads)} (1, 5 and 15 minutes: other work on the machine slows the "
+        "naive STARTTLS run most). The real sender "
+        "(`notifications.sender.drain`: claim, render, build, send, record in SQLite) to a "
+        "local aiosmtpd sink in its own process; STARTTLS with a self-signed certificate.",
+        "",
+        *rows,
+        END,
+    ]
+    text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmark results\n"
+    block = "\n".join(section)
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), flags=re.S)
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else f"{text.rstrip()}\n\n{block}\n"
+    )
+    out.write_text(text, encoding="utf-8")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--pool", type=int, default=8, help="concurrent connections")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--starttls", action="store_true", help="only the STARTTLS sink")
+    only.add_argument("--plain", action="store_true", help="only the clear-text sink")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    args = parser.parse_args()
+    modes = ["starttls"] if args.starttls else ["plain"] if args.plain else ["plain", "starttls"]
+    results, loads = {}, []
+    for mode in modes:
+        before = load()
+        results[mode] = measure(mode, args.messages, args.pool)
+        loads.append(f"{mode}: {before} before, {load()} after")
+    rows = write_section(args.out, args, results, loads)
+    print("\n".join(rows))
+    print(f"written to {args.out}")
 
 
 def compare(folder: Path, settings: Any, messages: int, sink: Connection) -> dict[str, float]:
@@ -200,7 +272,7 @@ def compare(folder: Path, settings: Any, messages: int, sink: Connection) -> dic
     queue_reminders_by_hand(engine, messages)
     print(f"queued {messages} reminder emails in {time.perf_counter() - started:.1f} s")
     results = {}
-    for label, reuse in (("pooled", True), ("one connection per message", False)):
+    for label, reuse in ((POOLED, True), (NAIVE, False)):
         if not reuse:
             requeue_all(engine)
         sink.send("count")

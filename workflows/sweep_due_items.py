@@ -10,6 +10,10 @@ case owner's coordinators. The run does its work once per local day, from
 ``HOMEWARD_MAIL_DIGEST_HOUR``; the other hourly runs find nothing to do and only drain. The
 run acts as the service ``scheduler`` (no person), and its audit line and history events are
 recorded as such.
+
+Every run ends by publishing the ``mail-flow`` artifact (``homeward mail stats`` for the last
+seven days: counts per day and kind, and a line when mail has stopped), even when the drain
+failed, so a manager sees in Prefect when mail stops flowing.
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ from prefect import flow, get_run_logger
 
 from homeward.base.faults import crash_point
 from homeward.base.settings import get_settings
+from homeward.commands.mail import ReadMailStats
 from homeward.commands.scheduled import QueueReminders
 from notifications.sender import drain
+from workflows import artifacts
 from workflows.runtime import SCHEDULER, command, dated_run_name, engine_errors
+
+MAIL_FLOW_DAYS = 7
 
 
 def smtp_configured() -> bool:
@@ -49,10 +57,21 @@ async def sweep_due_items(send: bool | None = None) -> dict[str, Any]:
         *asdict(queued).values(),
     )
     summary: dict[str, Any] = asdict(queued)
-    if send if send is not None else smtp_configured():
-        crash_point("after-commit-before-mail")
-        with engine_errors():
-            drained = await drain()
-        log.info("outbox: %s sent, %s retried, %s dead", *asdict(drained).values())
-        summary |= {f"emails_{k}": v for k, v in asdict(drained).items()}
+    try:
+        if send if send is not None else smtp_configured():
+            crash_point("after-commit-before-mail")
+            with engine_errors():
+                drained = await drain()
+            log.info("outbox: %s sent, %s retried, %s dead", *asdict(drained).values())
+            summary |= {f"emails_{k}": v for k, v in asdict(drained).items()}
+    finally:
+        await publish_mail_flow()
     return summary
+
+
+async def publish_mail_flow() -> None:
+    """The last week's mail as the ``mail-flow`` artifact; a warning when it has stopped."""
+    found = await command(ReadMailStats(MAIL_FLOW_DAYS), SCHEDULER)
+    await artifacts.publish_mail_flow(found)
+    if found.stopped is not None:
+        get_run_logger().warning("%s", found.stopped.line())

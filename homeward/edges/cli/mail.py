@@ -1,19 +1,28 @@
-"""``homeward mail``: preview templates, look at the outbox, retry dead letters, send.
+"""``homeward mail``: preview templates, look at the outbox, retry dead letters, send, count.
 
 Sending goes through the outbox and the pooled SMTP sender (``HOMEWARD_SMTP_*``); ``send-test``
-is the one email sent directly, to check the settings.
+is the one email sent directly, to check the settings. ``stats`` is the operator's view of the
+mail (counts per day and kind, and whether it has stopped), through the commands layer as the
+service ``operator``: the key file proves the operator, as for the other ``mail`` commands.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from homeward.base.faults import crash_point
 from homeward.base.settings import get_settings
+from homeward.commands.mail import MailStats, ReadMailStats
+from homeward.commands.runner import run
 from homeward.edges.cli.common import console, err_console, now, reading, state, writing
+from homeward.protection.identity import Service
 from notifications.i18n import check_language
 from notifications.outbox import list_messages, retry_dead
 from notifications.reminders import queue_reminders
@@ -22,9 +31,11 @@ from notifications.rules import load_rules
 from notifications.samples import sample_context
 from notifications.sender import drain, send_test
 from notifications.smtp import ensure_safe_transport
+from notifications.stats import COLUMNS
 from notifications.urgency import waiting_for
 from notifications.workdays import Calendars
 
+OPERATOR = Service("operator")  # at the server, with the key file (no staff session)
 mail_app = typer.Typer(
     help="Email reminders and notices: preview, outbox, sending.", no_args_is_help=True
 )
@@ -172,3 +183,38 @@ def mail_send(
             "`homeward mail send-test --to you@example.org` and `homeward mail outbox`",
             markup=False,
         )
+
+
+@mail_app.command("stats")
+def mail_stats(
+    days: int = typer.Option(7, "--days", help="the last N local days, today included"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+) -> None:
+    """Mail queued per day and kind, and what became of it: sent, refused, dead (counts only)."""
+    found = run(ReadMailStats(days), OPERATOR, clock=state.clock)
+    if as_json:
+        console.file.write(json.dumps(_plain(found), default=_iso, indent=2) + "\n")
+        return
+    console.print(_table(found, by_kind=False))
+    if found.rows:
+        console.print(_table(found, by_kind=True))
+    console.print(found.stopped.line() if found.stopped else "mail is flowing")
+
+
+def _iso(value: date | datetime) -> str:
+    return value.isoformat()
+
+
+def _plain(found: MailStats) -> dict[str, Any]:
+    plain = asdict(found)
+    plain["stopped"] = found.stopped and {**plain["stopped"], "line": found.stopped.line()}
+    return plain
+
+
+def _table(found: MailStats, *, by_kind: bool) -> Table:
+    title = f"mail queued {found.first_day} to {found.last_day}" + (" by kind" if by_kind else "")
+    table = Table("day", *(["kind"] if by_kind else []), *COLUMNS, title=title)
+    for row in found.rows if by_kind else found.totals:
+        counts = [str(getattr(row, column)) for column in COLUMNS]
+        table.add_row(row.day.isoformat(), *([row.kind] if by_kind else []), *counts)
+    return table
