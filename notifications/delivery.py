@@ -100,8 +100,10 @@ def record_attempt(
     *,
     now: datetime,
     policy: Policy,
+    everyone: Sequence[OutboxRecipient] | None = None,
 ) -> Outcome:
-    """Apply an attempt at the recipients ``tried`` to them and to their message."""
+    """Apply an attempt at the recipients ``tried`` to them and to their message
+    (``everyone``: all its recipients, if the caller has them already)."""
     if attempt.verdict is Verdict.NOT_TRIED:  # the server was not reached: no attempt used
         row.attempts = max(row.attempts - 1, 0)
         row.status, row.last_error = OutboxStatus.QUEUED, short(attempt.error or "not tried")
@@ -113,13 +115,16 @@ def record_attempt(
     if attempt.accepted and row.sent_at is None:
         row.sent_at = now
     refused = sum(r.status == R.DEAD for r in tried)
-    return Outcome(settle(session, row), refused)
+    return Outcome(settle(session, row, everyone), refused)
 
 
-def settle(session: Session, row: OutboxMessage) -> str:
-    """Set the message's status from its recipients': queued (at the soonest retry) while
-    any is still to be tried, else sent, dead or dropped; returns which."""
-    recipients = recipients_of(session, row.id or 0)
+def settle(
+    session: Session, row: OutboxMessage, recipients: Sequence[OutboxRecipient] | None = None
+) -> str:
+    """Set the message's status from its ``recipients``' (default: read them): queued (at the
+    soonest retry) while any is still to be tried, else sent, dead or dropped; returns which."""
+    if recipients is None:
+        recipients = recipients_of(session, row.id or 0)
     still = [r for r in recipients if r.status in OPEN]
     dead = [r for r in recipients if r.status == R.DEAD]
     problem = "; ".join(sorted({r.reply for r in dead + still if r.reply}))

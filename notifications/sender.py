@@ -200,13 +200,20 @@ def _record(
             r.id: r
             for r in session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))
         }
-        tried_ids = [t for _, tried, _ in attempts for t in tried]
-        query = select(OutboxRecipient).where(col(OutboxRecipient.id).in_(tried_ids))
-        recipients = {r.id: r for r in session.exec(query)}
+        query = select(OutboxRecipient).where(col(OutboxRecipient.message_id).in_(ids))
+        everyone: dict[int, list[OutboxRecipient]] = {row_id: [] for row_id in ids}
+        for recipient in session.exec(query.order_by(col(OutboxRecipient.id))):
+            everyone[recipient.message_id].append(recipient)
         for row_id, tried, attempt in attempts:
-            row = rows[row_id]
+            row, theirs = rows[row_id], everyone[row_id]
             outcome = record_attempt(
-                session, row, [recipients[t] for t in tried], attempt, now=now, policy=policy
+                session,
+                row,
+                [r for r in theirs if r.id in tried],
+                attempt,
+                now=now,
+                policy=policy,
+                everyone=theirs,
             )
             counts[outcome.message] += 1
             counts["refused"] += outcome.refused

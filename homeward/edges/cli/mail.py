@@ -137,7 +137,8 @@ def mail_show(message: int = typer.Argument(..., help="the outbox message's numb
     with reading() as session:
         row = get_message(session, message)
         console.print(
-            f"#{row.id} {row.template} ({row.language}): {row.status}, {row.attempts} tries; "
+            f"#{row.id} {row.template} ({row.language}): {row.status}, "
+            f"{row.attempts} attempt{'s' if row.attempts != 1 else ''}; "
             f"queued {local(row.created_at)}, first delivered {local(row.sent_at) or '-'}",
             soft_wrap=True,
         )
