@@ -42,7 +42,7 @@ from sqlalchemy import update
 from homeward.base.clock import SimulatedClock
 from homeward.base.db import make_engine, write_session
 from homeward.base.migrate import upgrade
-from homeward.base.models import OutboxMessage, OutboxStatus
+from homeward.base.models import OutboxMessage, OutboxRecipient, OutboxStatus, RecipientStatus
 from homeward.base.settings import TlsMode, get_settings
 from notifications.contexts import EscalatedGroup, EscalatedItem, EscalationContext
 from notifications.outbox import enqueue
@@ -151,9 +151,17 @@ def requeue_all(engine: Any) -> None:
                 status=OutboxStatus.QUEUED,
                 attempts=0,
                 next_attempt_at=NOW,
-                delivered_to=[],
                 sent_at=None,
                 last_error=None,
+            )
+        )
+        session.execute(
+            update(OutboxRecipient).values(
+                status=RecipientStatus.PENDING,
+                attempts=0,
+                next_attempt_at=NOW,
+                code=None,
+                reply=None,
             )
         )
 

@@ -5,19 +5,30 @@ may reach its staff, including mail queued before the withdrawal and not yet sen
 message is not deleted: it is marked ``dropped`` with the reason, so the outbox shows what
 happened (``homeward mail outbox --dropped``). A digest that also lists other cases keeps those
 lines and loses this case's; a message that also goes to other organisations keeps them and
-records the dropped addresses as refused, with the reason.
+marks the organisation's recipients ``dropped``, with the reason. A recipient of the
+organisation that was refused earlier (dead) is dropped too, so no retry can resend it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from homeward.base.models import Organisation, OutboxMessage, OutboxStatus, StaffMember
-from notifications.outbox import pending_recipients
+from homeward.base.models import (
+    Organisation,
+    OutboxMessage,
+    OutboxRecipient,
+    OutboxStatus,
+    RecipientStatus,
+    StaffMember,
+)
+from notifications.delivery import settle, short
+from notifications.outbox import OPEN, recipients_of
 
 DIGEST_SECTIONS = ("overdue", "due_today", "coming_due")
+STOPPABLE = (*OPEN, RecipientStatus.DEAD)  # a dead recipient could be retried: stop it too
 
 
 def org_addresses(session: Session, org_id: int) -> set[str]:
@@ -30,16 +41,36 @@ def org_addresses(session: Session, org_id: int) -> set[str]:
     return found
 
 
-def drop_case_mail(session: Session, *, case_ref: str, org_id: int, reason: str) -> int:
-    """Stop queued mail about ``case_ref`` to the organisation's addresses; returns how many
-    messages changed."""
-    addresses = org_addresses(session, org_id)
-    queued = session.exec(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.QUEUED))
+def _stoppable(session: Session, addresses: set[str]) -> dict[int, list[OutboxRecipient]]:
+    """The organisation's recipients still to be tried or retried, by message: queued mail,
+    and dead recipients of mail sent (or dead) that ``homeward mail retry`` could resend."""
+    query = (
+        select(OutboxRecipient)
+        .join(OutboxMessage, col(OutboxMessage.id) == col(OutboxRecipient.message_id))
+        .where(
+            col(OutboxRecipient.status).in_(STOPPABLE),
+            col(OutboxMessage.status).in_(
+                [OutboxStatus.QUEUED, OutboxStatus.SENT, OutboxStatus.DEAD]
+            ),
+        )
+    )
+    found: dict[int, list[OutboxRecipient]] = {}
+    for recipient in session.exec(query):
+        if recipient.address.lower() in addresses:
+            found.setdefault(recipient.message_id, []).append(recipient)
+    return found
+
+
+def drop_case_mail(
+    session: Session, *, case_ref: str, org_id: int, reason: str, now: datetime
+) -> int:
+    """Stop mail about ``case_ref`` to the organisation's addresses, queued or waiting for a
+    retry; returns how many messages changed."""
     changed = 0
-    for row in queued:
-        ours = [a for a in pending_recipients(row) if a.lower() in addresses]
-        if ours and _about(row.context, case_ref):
-            _drop(row, ours, case_ref, reason)
+    for message_id, ours in _stoppable(session, org_addresses(session, org_id)).items():
+        row = session.get(OutboxMessage, message_id)
+        if row is not None and _about(row.context, case_ref):
+            _drop(session, row, ours, case_ref, reason, now)
             session.add(row)
             changed += 1
     session.flush()
@@ -50,22 +81,41 @@ def _about(context: dict[str, Any], case_ref: str) -> bool:
     if context.get("case_ref") == case_ref:
         return True
     lines = (line for section in DIGEST_SECTIONS for line in context.get(section, []))
-    return any(line.get("case_ref") == case_ref for line in lines)
+    groups = context.get("cases", [])  # an escalation digest: its items grouped by case
+    return any(line.get("case_ref") == case_ref for line in [*lines, *groups])
 
 
-def _drop(row: OutboxMessage, ours: list[str], case_ref: str, reason: str) -> None:
-    others = [a for a in pending_recipients(row) if a not in ours]
-    if others:  # the message still goes to the other organisations
-        row.refused = {**row.refused, **dict.fromkeys(ours, reason)}
-        return
-    if row.context.get("case_ref") != case_ref and _strip_digest(row, case_ref):
-        return  # the digest still lists other cases
-    row.status, row.last_error = OutboxStatus.DROPPED, reason
+def _drop(
+    session: Session,
+    row: OutboxMessage,
+    ours: list[OutboxRecipient],
+    case_ref: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    others = [r for r in recipients_of(session, row.id or 0) if r.status in OPEN and r not in ours]
+    queued_digest = row.status == OutboxStatus.QUEUED and row.context.get("case_ref") != case_ref
+    if not others and queued_digest and _strip_digest(row, case_ref):
+        return  # the digest still lists other cases, and goes to nobody else
+    for recipient in ours:
+        recipient.status, recipient.reply, recipient.code = (
+            RecipientStatus.DROPPED,
+            short(reason),
+            None,
+        )
+        recipient.updated_at = now
+        session.add(recipient)
+    settle(session, row)
 
 
 def _strip_digest(row: OutboxMessage, case_ref: str) -> bool:
-    """Remove ``case_ref``'s lines from a digest; whether any line is left."""
+    """Remove ``case_ref``'s lines (or, from an escalation digest, its group) from a digest;
+    whether anything is left."""
     context = dict(row.context)
+    if "cases" in context:
+        context["cases"] = [g for g in context["cases"] if g.get("case_ref") != case_ref]
+        row.context = context
+        return bool(context["cases"])
     for section in DIGEST_SECTIONS:
         context[section] = [
             line for line in context.get(section, []) if line.get("case_ref") != case_ref

@@ -195,7 +195,7 @@ def sharing_withdrawn(session: Session, case: Case, event: CaseEvent) -> None:
     if org is None or org.id is None:
         return
     reason = f"dropped: sharing consent for {org.slug} withdrawn on case {case.case_ref}"
-    drop_case_mail(session, case_ref=case.case_ref, org_id=org.id, reason=reason)
+    drop_case_mail(session, case_ref=case.case_ref, org_id=org.id, reason=reason, now=event.at)
     directory = Directory(session)
     items = _items(session, event)
     context = _partner_context(directory, case, org.id, items, link=False)

@@ -3,7 +3,8 @@
 ``enqueue`` is idempotent on ``key`` at the database (``INSERT ... ON CONFLICT DO NOTHING``),
 so two sweeps racing, or a retried transaction, still queue each email once. The sender
 claims due rows with a lease (``sending`` until ``next_attempt_at``), so a crashed sender's
-rows come back instead of being lost, and records each attempt's outcome.
+rows come back instead of being lost. Each address of a message is an ``OutboxRecipient``
+row, delivered, refused or retried on its own (``notifications.delivery``).
 
 Mail that can wait is queued for its recipients' next working hours (``notifications.urgency``:
 ``next_attempt_at`` is then their next working morning), and ``claim`` holds back any such row
@@ -18,14 +19,20 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table
+from sqlalchemy import Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, or_, select
 
 from homeward.base.clock import utc
-from homeward.base.errors import InvalidInput, NotFound
-from homeward.base.models import OutboxMessage, OutboxStatus, utcnow
+from homeward.base.errors import InvalidInput
+from homeward.base.models import (
+    OutboxMessage,
+    OutboxRecipient,
+    OutboxStatus,
+    RecipientStatus,
+    utcnow,
+)
 from homeward.base.settings import get_settings
 from notifications.contexts import TEMPLATES, Context
 from notifications.i18n import check_language
@@ -35,7 +42,7 @@ from notifications.urgency import send_at
 from notifications.workdays import Calendars, WorkCalendar
 
 KEY_MAX = 200
-MAX_BACKOFF_SECONDS = 6 * 3600
+OPEN = (RecipientStatus.PENDING, RecipientStatus.DEFERRED)  # still to be tried
 
 
 class Verdict(StrEnum):
@@ -50,13 +57,15 @@ class Verdict(StrEnum):
 @dataclass(frozen=True)
 class Attempt:
     """The outcome of one attempt; ``refused`` are permanent (5xx) recipient refusals,
-    ``deferred`` temporary (4xx) ones, both as address -> "code reply"."""
+    ``deferred`` temporary (4xx) ones, both as address -> "code reply"; ``reply`` the server's
+    answer to the message when it accepted it (e.g. "250 2.0.0 OK: queued")."""
 
     verdict: Verdict
     accepted: tuple[str, ...] = ()
     refused: Mapping[str, str] = field(default_factory=dict)
     deferred: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None
+    reply: str | None = None
 
 
 def _insert_for(session: Session) -> Any:
@@ -137,9 +146,23 @@ def _row(
         "next_attempt_at": send_at(message.template, context, calendar, moment),
         "org_id": message.org_id,
         "created_at": moment,
-        "delivered_to": [],
-        "refused": {},
     }
+
+
+def _recipient_rows(
+    message_id: int, addresses: Sequence[str], moment: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "message_id": message_id,
+            "address": address,
+            "status": RecipientStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": moment,
+            "updated_at": moment,
+        }
+        for address in addresses
+    ]
 
 
 def enqueue(
@@ -159,11 +182,14 @@ def enqueue(
     written); ``to`` is one address or several (one message, each recipient tracked);
     ``org_id`` their organisation, whose working hours it waits for unless it is urgent.
     """
-    message = Queued(key, template, to, language, context, org_id)
+    message, moment = Queued(key, template, to, language, context, org_id), now or utcnow()
     calendar = Calendars(session).of(org_id)
-    values = _row(message, now or utcnow(), get_settings().mail_from, calendar)
+    values = _row(message, moment, get_settings().mail_from, calendar)
     row_id = insert_ignoring_duplicates(session, _table(), values, ["key"])
-    return session.get(OutboxMessage, row_id) if row_id is not None else None
+    if row_id is None:
+        return None
+    session.execute(insert(OutboxRecipient), _recipient_rows(row_id, values["to_addrs"], moment))
+    return session.get(OutboxMessage, row_id)
 
 
 def enqueue_many(
@@ -176,7 +202,19 @@ def enqueue_many(
     calendars = Calendars(session)
     calendars.load([message.org_id for message in messages])
     rows = [_row(m, moment, mail_from, calendars.of(m.org_id)) for m in messages]
-    return insert_many_ignoring_duplicates(session, _table(), rows, ["key"])
+    statement = (
+        _insert_for(session)(_table())
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(_table().c.id, _table().c.to_addrs)
+    )
+    inserted = 0
+    for start in range(0, len(rows), 1_000):
+        new = session.execute(statement, list(rows[start : start + 1_000])).all()
+        recipients = [r for row_id, to in new for r in _recipient_rows(row_id, to, moment)]
+        if recipients:
+            session.execute(insert(OutboxRecipient), recipients)
+        inserted += len(new)
+    return inserted
 
 
 def _table() -> Table:
@@ -241,17 +279,37 @@ def _held(row: OutboxMessage, calendars: Calendars, now: datetime) -> bool:
     return True
 
 
-def pending_recipients(row: OutboxMessage) -> list[str]:
-    """Recipients still to be reached: neither delivered nor permanently refused."""
-    done = set(row.delivered_to) | set(row.refused)
-    return [address for address in row.to_addrs if address not in done]
+def due_recipients(
+    session: Session, message_ids: Sequence[int], now: datetime
+) -> dict[int, list[OutboxRecipient]]:
+    """The recipients of these messages to try at ``now`` (pending, or deferred until then)."""
+    query = (
+        select(OutboxRecipient)
+        .where(
+            col(OutboxRecipient.message_id).in_(list(message_ids)),
+            col(OutboxRecipient.status).in_(OPEN),
+            col(OutboxRecipient.next_attempt_at) <= now,
+        )
+        .order_by(col(OutboxRecipient.id))
+    )
+    found: dict[int, list[OutboxRecipient]] = {message_id: [] for message_id in message_ids}
+    for recipient in session.exec(query):
+        found[recipient.message_id].append(recipient)
+    return found
+
+
+def recipients_of(session: Session, message_id: int) -> list[OutboxRecipient]:
+    """Every recipient of one message, in the order they were added."""
+    query = select(OutboxRecipient).where(OutboxRecipient.message_id == message_id)
+    return list(session.exec(query.order_by(col(OutboxRecipient.id))))
 
 
 def list_messages(
     session: Session, *, dead: bool = False, dropped: bool = False, limit: int = 50
 ) -> list[OutboxMessage]:
     """Messages not yet sent (queued or sending), or the dead letters, or those dropped on
-    purpose (``notifications.dropping``); oldest first."""
+    purpose (``notifications.dropping``); oldest first. Recipients refused one by one, in
+    messages delivered to the others, are ``notifications.redelivery.refused``'s."""
     statuses = [OutboxStatus.QUEUED, OutboxStatus.SENDING]
     if dead or dropped:
         statuses = [OutboxStatus.DEAD] * dead + [OutboxStatus.DROPPED] * dropped
@@ -262,67 +320,6 @@ def list_messages(
         .limit(limit)
     )
     return list(session.exec(query))
-
-
-def retry_dead(session: Session, *, now: datetime, message_id: int | None = None) -> int:
-    """Queue dead letters again (all, or one by id) with a fresh attempt budget; returns how
-    many. Recipients already reached are not mailed again."""
-    query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
-    if message_id is not None:
-        query = query.where(OutboxMessage.id == message_id)
-    rows = list(session.exec(query))
-    if message_id is not None and not rows:
-        raise NotFound(
-            f"outbox message #{message_id} is not a dead letter; see `homeward mail outbox --dead`"
-        )
-    for row in rows:
-        row.status, row.attempts, row.next_attempt_at = OutboxStatus.QUEUED, 0, now
-        row.refused, row.last_error = {}, None
-    session.flush()
-    return len(rows)
-
-
-def backoff_seconds(attempts: int, base_seconds: float) -> float:
-    """Exponential backoff after ``attempts`` attempts: base, 2 x base, 4 x base... capped."""
-    return float(min(base_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
-
-
-def record_attempt(
-    row: OutboxMessage, attempt: Attempt, *, now: datetime, max_attempts: int, base_seconds: float
-) -> str:
-    """Apply an attempt's outcome to its row; returns "sent", "retried" or "dead"."""
-    row.delivered_to = [
-        *row.delivered_to,
-        *(a for a in attempt.accepted if a not in row.delivered_to),
-    ]
-    row.refused = {**row.refused, **attempt.refused}
-    if attempt.accepted and row.sent_at is None:
-        row.sent_at = now
-    if attempt.verdict is Verdict.NOT_TRIED:
-        row.attempts = max(row.attempts - 1, 0)
-        return _requeue(row, now + timedelta(seconds=max(base_seconds, 1)), attempt.error)
-    if attempt.verdict is Verdict.DEAD:
-        return _finish(row, attempt.error)
-    remaining = pending_recipients(row)
-    if not remaining:
-        return _finish(row, attempt.error)
-    reason = attempt.error or "; ".join(sorted(set(attempt.deferred.values()))) or "deferred"
-    if row.attempts >= max_attempts:
-        gave_up = _short(f"gave up after {row.attempts} attempts: {reason}")
-        row.refused = {**row.refused, **dict.fromkeys(remaining, gave_up)}
-        return _finish(row, gave_up)
-    delay = max(backoff_seconds(row.attempts, base_seconds), 1.0)
-    return _requeue(row, now + timedelta(seconds=delay), reason)
-
-
-def _short(text: str) -> str:
-    return " ".join(text.split())[:500]
-
-
-def _requeue(row: OutboxMessage, when: datetime, error: str | None) -> str:
-    row.status, row.next_attempt_at = OutboxStatus.QUEUED, when
-    row.last_error = _short(error) if error else None
-    return "retried"
 
 
 def has_expired(row: OutboxMessage, now: datetime) -> bool:
@@ -340,15 +337,3 @@ def forget_secrets(row: OutboxMessage) -> None:
     secret = model.secret if model is not None else frozenset[str]()
     if secret & row.context.keys():
         row.context = {name: value for name, value in row.context.items() if name not in secret}
-
-
-def _finish(row: OutboxMessage, error: str | None) -> str:
-    """Sent when anyone received it; otherwise dead, with the reason kept. Either way the
-    row's secrets are wiped (``forget_secrets``)."""
-    forget_secrets(row)
-    if row.delivered_to:
-        row.status, row.last_error = OutboxStatus.SENT, None
-        return "sent"
-    row.status = OutboxStatus.DEAD
-    row.last_error = _short(error or "; ".join(sorted(set(row.refused.values()))) or "refused")
-    return "dead"

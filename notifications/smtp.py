@@ -96,7 +96,9 @@ def _split_refusals(refusals: dict[str, SMTPResponse]) -> tuple[dict[str, str], 
 async def transact(client: SMTP, envelope: Envelope) -> Attempt:
     """One mail transaction on a connected client, its outcome sorted into an ``Attempt``."""
     try:
-        errors, _ = await client.sendmail(envelope.sender, list(envelope.recipients), envelope.data)
+        errors, answer = await client.sendmail(
+            envelope.sender, list(envelope.recipients), envelope.data
+        )
     except SMTPRecipientsRefused as exc:
         refusals = {r.recipient: SMTPResponse(r.code, r.message) for r in exc.recipients}
         permanent, temporary = _split_refusals(refusals)
@@ -112,7 +114,13 @@ async def transact(client: SMTP, envelope: Envelope) -> Attempt:
         return Attempt(Verdict.RETRY, error=describe(exc))
     permanent, temporary = _split_refusals(errors)
     accepted = tuple(a for a in envelope.recipients if a not in errors)
-    return Attempt(Verdict.SENT, accepted=accepted, refused=permanent, deferred=temporary)
+    return Attempt(
+        Verdict.SENT,
+        accepted=accepted,
+        refused=permanent,
+        deferred=temporary,
+        reply=reply(250, answer),
+    )
 
 
 class SmtpPool:

@@ -48,7 +48,7 @@ async def sweep_due_items(send: bool | None = None) -> dict[str, Any]:
 
     Returns:
         Counts: items coming due, due today, overdue, escalated; emails queued; and, when
-        sent, emails sent, retried and dead-lettered.
+        sent, emails sent, retried and dead-lettered, and recipients refused for good.
     """
     log = get_run_logger()
     queued = await command(QueueReminders(), SCHEDULER)
@@ -62,7 +62,15 @@ async def sweep_due_items(send: bool | None = None) -> dict[str, Any]:
             crash_point("after-commit-before-mail")
             with engine_errors():
                 drained = await drain()
-            log.info("outbox: %s sent, %s retried, %s dead", *asdict(drained).values())
+            log.info(
+                "outbox: %s sent, %s retried, %s dead, %s recipients refused",
+                *asdict(drained).values(),
+            )
+            if drained.refused:  # a refusal is never silent: `homeward mail outbox` lists them
+                log.warning(
+                    "%s recipients refused for good; see `homeward mail outbox --dead`",
+                    drained.refused,
+                )
             summary |= {f"emails_{k}": v for k, v in asdict(drained).items()}
     finally:
         await publish_mail_flow()

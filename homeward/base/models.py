@@ -532,10 +532,42 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = Field(sa_type=AwareDateTime)
     created_at: datetime = Field(sa_type=AwareDateTime)
     sent_at: datetime | None = _when(nullable=True)
-    delivered_to: list[str] = _json_list()
-    refused: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     last_error: str | None = Field(default=None, sa_type=String(500))
     org_id: int | None = Field(default=None, foreign_key="organisation.id")
+
+
+class RecipientStatus(StrEnum):
+    """Where one recipient of an email is: each is delivered, refused or retried on its own."""
+
+    PENDING = "pending"  # not tried yet (or queued again by ``homeward mail retry``)
+    DEFERRED = "deferred"  # a temporary (4xx) answer: tried again at ``next_attempt_at``
+    DELIVERED = "delivered"  # the server accepted the message for this address
+    DEAD = "dead"  # refused for good (5xx), or given up after the last attempt
+    DROPPED = "dropped"  # not sent on purpose (e.g. sharing consent withdrawn): ``reply`` says why
+    REDIRECTED = "redirected"  # was dead; sent to ``redirected_to`` instead
+
+
+class OutboxRecipient(SQLModel, table=True):
+    """One recipient of one outbox message: the server's last answer for that address (code
+    and text) and its own attempts and next attempt, so a refusal of one recipient neither
+    hides behind the others' delivery nor resends to them. Staff addresses only."""
+
+    __tablename__ = "outbox_recipient"
+    __table_args__ = (
+        UniqueConstraint("message_id", "address"),
+        Index("ix_outbox_recipient_status", "status", "message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="outbox_message.id", ondelete="CASCADE")
+    address: str = Field(sa_type=String(254))
+    status: str = Field(default=RecipientStatus.PENDING, sa_type=String(32))
+    code: int | None = None  # the server's reply code (250, 451, 550), None before any answer
+    reply: str | None = Field(default=None, sa_type=String(500))
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=AwareDateTime)
+    updated_at: datetime = Field(sa_type=AwareDateTime)
+    redirected_to: str | None = Field(default=None, sa_type=String(254))
 
 
 class Reminder(SQLModel, table=True):

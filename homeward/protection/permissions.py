@@ -43,6 +43,7 @@ class Action(StrEnum):
     MANAGE_DIRECTORY = "manage_directory"
     REVIEW_RISK = "review_risk"
     KEEP_SERVICES = "keep_services"
+    FIX_MAIL = "fix_mail"
 
 
 class Relation(StrEnum):
@@ -111,6 +112,12 @@ RULES: dict[Action, Rule] = {
     ),
     Action.KEEP_SERVICES: Rule(
         "keep its offers in the service directory (platform_admin: any organisation's)",
+        R.OWN_ORG,
+        ALL_KINDS,
+        frozenset({C, S, A, P}),
+    ),
+    Action.FIX_MAIL: Rule(
+        "retry or redirect mail its staff's mail server refused (platform_admin: anyone's)",
         R.OWN_ORG,
         ALL_KINDS,
         frozenset({C, S, A, P}),

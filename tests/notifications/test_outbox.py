@@ -1,5 +1,5 @@
 """The outbox: idempotent queuing decided by the database, validated rows, leases that return
-a crashed sender's messages, dead letters that can be retried."""
+a crashed sender's messages, each recipient's outcome and backoff on its own row."""
 
 from __future__ import annotations
 
@@ -10,19 +10,18 @@ import pytest
 from sqlmodel import select
 
 from homeward.base.db import read_session, write_session
-from homeward.base.errors import InvalidInput, NotFound
+from homeward.base.errors import InvalidInput
 from homeward.base.models import OutboxMessage, OutboxStatus
 from notifications.contexts import SendTestContext
+from notifications.delivery import Outcome, Policy, backoff_seconds, record_attempt
 from notifications.outbox import (
     Attempt,
     Queued,
     Verdict,
-    backoff_seconds,
     claim,
     enqueue,
     enqueue_many,
-    record_attempt,
-    retry_dead,
+    recipients_of,
 )
 from tests import factories as f
 
@@ -126,24 +125,48 @@ def test_a_claim_is_a_lease_that_comes_back_if_the_sender_dies(db_url, clock):
     assert [r.key for r in again] == ["a"] and again[0].attempts == 2
 
 
-def test_outcomes_move_rows_between_states(db_url, clock):
-    row = put(clock, to=[TO, "b@adpare.example.org"])
-    row.attempts, now = 1, clock.now()
-    record = {"now": now, "max_attempts": 3, "base_seconds": 60}
-    assert record_attempt(row, Attempt(Verdict.RETRY, error="421 busy"), **record) == "retried"
-    assert row.next_attempt_at == now + timedelta(seconds=60) and row.last_error == "421 busy"
-    partial = Attempt(Verdict.SENT, accepted=(TO,), deferred={"b@adpare.example.org": "451 later"})
-    row.attempts = 2
-    assert record_attempt(row, partial, **record) == "retried"
-    assert row.delivered_to == [TO] and row.sent_at == now and row.status == OutboxStatus.QUEUED
-    assert row.next_attempt_at == now + timedelta(seconds=120)
-    row.attempts = 3
-    assert record_attempt(row, Attempt(Verdict.RETRY, error="451 later"), **record) == "sent"
-    assert row.refused == {"b@adpare.example.org": "gave up after 3 attempts: 451 later"}
-    untried = put(clock, key="k2")
-    untried.attempts = 1
-    assert record_attempt(untried, Attempt(Verdict.NOT_TRIED, error="down"), **record) == "retried"
-    assert untried.attempts == 0 and untried.status == OutboxStatus.QUEUED
+def test_each_recipient_has_its_own_outcome_and_backoff(db_url, clock):
+    other, policy = "b@adpare.example.org", Policy(max_attempts=3, base_seconds=60)
+    put(clock, to=[TO, other])
+    with write_session() as s:
+        (row,) = s.exec(select(OutboxMessage)).all()
+        both = recipients_of(s, row.id)
+        row.attempts, now = 1, clock.now()
+        lost = Attempt(Verdict.RETRY, error="421 busy")
+        assert record_attempt(s, row, both, lost, now=now, policy=policy) == Outcome("retried")
+        assert row.next_attempt_at == now + timedelta(seconds=60) and row.last_error == "421 busy"
+        assert {(r.status, r.code, r.attempts) for r in both} == {("deferred", 421, 1)}
+        later = now + timedelta(seconds=60)
+        partial = Attempt(
+            Verdict.SENT, accepted=(TO,), deferred={other: "451 later"}, reply="250 2.0.0 OK"
+        )
+        assert record_attempt(s, row, both, partial, now=later, policy=policy).message == "retried"
+        reached, waiting = both
+        assert (reached.status, reached.code, reached.reply) == ("delivered", 250, "250 2.0.0 OK")
+        assert (waiting.status, waiting.attempts) == ("deferred", 2)
+        assert row.next_attempt_at == later + timedelta(seconds=120) and row.sent_at == later
+        assert row.status == OutboxStatus.QUEUED
+        last = Attempt(Verdict.RETRY, error="451 later")
+        assert record_attempt(s, row, [waiting], last, now=later, policy=policy) == Outcome(
+            "sent", refused=1
+        )
+        assert (waiting.status, waiting.code) == ("dead", 451)
+        assert waiting.reply == row.last_error == "gave up after 3 attempts: 451 later"
+        assert row.status == OutboxStatus.SENT and reached.attempts == 2  # not tried a third time
+
+
+def test_an_unreachable_server_uses_up_no_attempt(db_url, clock):
+    put(clock)
+    with write_session() as s:
+        (row,) = s.exec(select(OutboxMessage)).all()
+        row.attempts, down = 1, Attempt(Verdict.NOT_TRIED, error="down")
+        only = recipients_of(s, row.id)
+        policy = Policy(max_attempts=3, base_seconds=60)
+        assert record_attempt(s, row, only, down, now=clock.now(), policy=policy).message == (
+            "retried"
+        )
+        assert row.attempts == 0 and row.status == OutboxStatus.QUEUED
+        assert [(r.status, r.attempts) for r in only] == [("pending", 0)]
 
 
 def test_backoff_doubles_and_is_capped():
@@ -151,23 +174,22 @@ def test_backoff_doubles_and_is_capped():
     assert backoff_seconds(40, 60) == 6 * 3600
 
 
-def test_dead_letters_can_be_queued_again(db_url, clock):
-    row = put(clock)
+def test_every_address_queued_is_a_recipient_row_in_one_and_in_many(db_url, clock):
+    put(clock, key="one", to=[TO, "b@adpare.example.org", TO])
     with write_session() as s:
-        stored = s.get(OutboxMessage, row.id)
-        stored.status, stored.attempts, stored.last_error = OutboxStatus.DEAD, 8, "550 no"
-        stored.refused = {TO: "550 no"}
-    with pytest.raises(NotFound, match="#999 is not a dead letter"), write_session() as s:
-        retry_dead(s, now=clock.now(), message_id=999)
-    with write_session() as s:
-        assert retry_dead(s, now=clock.now()) == 1
-    (again,) = all_rows()
-    assert (again.status, again.attempts, again.refused, again.last_error) == (
-        OutboxStatus.QUEUED,
-        0,
-        {},
-        None,
-    )
+        first = Queued("m0", "test", [TO], "en", SendTestContext(day=clock.now().date()))
+        second = first._replace(key="m2", to=["c@x.org", TO])
+        assert enqueue_many(s, [first, second, first], now=clock.now()) == 2
+    with read_session() as s:
+        found = {
+            row.key: [(r.address, r.status) for r in recipients_of(s, row.id)]
+            for row in s.exec(select(OutboxMessage))
+        }
+    assert found == {
+        "one": [(TO, "pending"), ("b@adpare.example.org", "pending")],
+        "m0": [(TO, "pending")],
+        "m2": [("c@x.org", "pending"), (TO, "pending")],
+    }
 
 
 def test_the_outbox_has_no_personal_data_columns():

@@ -20,7 +20,7 @@ from homeward.commands.adhoc import AddAdhocItem
 from homeward.commands.runner import run
 from homeward.edges.cli.common import state
 from notifications.contexts import TEMPLATES
-from notifications.outbox import retry_dead
+from notifications.redelivery import retry_all
 from notifications.urgency import URGENCY, Urgency
 from notifications.visits import schedule_follow_ups
 from notifications.workdays import calendar_of, zone_of_country
@@ -287,11 +287,12 @@ def test_a_dead_letter_queued_again_at_the_weekend_waits_for_monday(db_url, cloc
     assert run_drain(clock).dead == 1
     smtp.rcpt_replies.clear()  # the mailbox is fixed; an operator retries on Saturday
     clock.current = utc(2026, 1, 17, 10)
-    with write_session() as s:
-        assert retry_dead(s, now=clock.now()) == 1
+    with write_session() as s:  # ADPARE's administrator queues the refused recipient again
+        supervisor = f.actor(s, f.ADPARE_ADMIN)
+        assert retry_all(s, actor=supervisor, now=clock.now()) == 1
     assert run_drain(clock).sent == 0 and smtp.received == []
     (held,) = queued("handoff_proposed")
-    assert held.next_attempt_at == utc(2026, 1, 19, 6) and held.attempts == 0
+    assert held.next_attempt_at == utc(2026, 1, 19, 6)  # its recipient tried afresh then
     clock.current = utc(2026, 1, 19, 6)
     assert run_drain(clock).sent == 1
 

@@ -13,7 +13,7 @@ from homeward.base.errors import InvalidInput
 from homeward.base.models import OutboxMessage, OutboxStatus
 from homeward.base.settings import get_settings
 from notifications.contexts import context_model
-from notifications.outbox import enqueue
+from notifications.outbox import enqueue, recipients_of
 from notifications.render import render, template_names
 from notifications.samples import sample_context
 from notifications.sender import drain
@@ -40,6 +40,12 @@ def queue(clock, count: int, *, to=(OK,), template="escalation", language="en") 
                 now=clock.now(),
             )
     return keys
+
+
+def recipients(row: OutboxMessage) -> dict[str, tuple[str, int | None, str | None]]:
+    """Each recipient's status, the server's code and its text."""
+    with read_session() as s:
+        return {r.address: (r.status, r.code, r.reply) for r in recipients_of(s, row.id or 0)}
 
 
 def rows() -> list[OutboxMessage]:
@@ -109,7 +115,7 @@ def test_a_refused_recipient_is_dead_lettered_with_the_reason(db_url, smtp, cloc
     report = run_drain(clock)
     assert report.dead == 1 and report.sent == 1 and len(queue_ok) == 1
     dead = next(r for r in rows() if r.status == OutboxStatus.DEAD)
-    assert dead.refused == {GONE: "550 5.1.1 mailbox unavailable"}
+    assert recipients(dead) == {GONE: ("dead", 550, "550 5.1.1 mailbox unavailable")}
     assert "550" in (dead.last_error or "") and dead.attempts == 1
     assert [r.rcpt_tos for r in smtp.received] == [(OK,)]
 
@@ -126,8 +132,11 @@ def test_a_partial_recipient_refusal_is_recorded_and_the_rest_delivered(db_url, 
     queue(clock, 1, to=(OK, GONE))
     assert run_drain(clock).sent == 1
     (row,) = rows()
-    assert row.status == OutboxStatus.SENT and row.delivered_to == [OK]
-    assert row.refused == {GONE: "550 5.1.1 no such user"}
+    assert row.status == OutboxStatus.SENT and row.last_error == "550 5.1.1 no such user"
+    assert recipients(row) == {
+        OK: ("delivered", 250, "250 2.0.0 OK: queued"),
+        GONE: ("dead", 550, "550 5.1.1 no such user"),
+    }
     (received,) = smtp.received
     assert received.rcpt_tos == (OK,) and received.parsed()["To"] == f"{OK}, {GONE}"
 
@@ -139,13 +148,20 @@ def test_a_recipient_deferred_with_4xx_gets_the_same_message_later_and_only_them
     queue(clock, 1, to=(OK, BUSY))
     assert run_drain(clock).retried == 1
     (row,) = rows()
-    assert row.status == OutboxStatus.QUEUED and row.delivered_to == [OK] and row.refused == {}
+    assert row.status == OutboxStatus.QUEUED
+    assert recipients(row) == {
+        OK: ("delivered", 250, "250 2.0.0 OK: queued"),
+        BUSY: ("deferred", 451, "451 4.2.1 mailbox busy"),
+    }
     smtp.rcpt_replies = {}
     clock.advance(minutes=2)
     assert run_drain(clock).sent == 1
     assert [r.rcpt_tos for r in smtp.received] == [(OK,), (BUSY,)]
     assert len(smtp.message_ids()) == 1  # the same Message-ID: a recognisable resend
-    assert rows()[0].delivered_to == [OK, BUSY]
+    assert {a: status for a, (status, *_) in recipients(rows()[0]).items()} == {
+        OK: "delivered",
+        BUSY: "delivered",
+    }
 
 
 def test_a_server_that_disappears_mid_batch_loses_nothing_and_sends_nothing_twice(

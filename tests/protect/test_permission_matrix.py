@@ -20,7 +20,15 @@ from sqlmodel import Session, select
 
 from homeward.base.db import system_scope, write_session
 from homeward.base.errors import HomewardError, NotFound, Refused
-from homeward.base.models import Case, ChecklistItem, Organisation, OrgKind, StaffMember, StaffRole
+from homeward.base.models import (
+    Case,
+    ChecklistItem,
+    Organisation,
+    OrgKind,
+    RecipientStatus,
+    StaffMember,
+    StaffRole,
+)
 from homeward.protection import administrators, retention, vault
 from homeward.protection.consent import ConsentIn
 from homeward.protection.permissions import RULES, Action, Relation, allowed
@@ -34,6 +42,9 @@ from homeward.records.directory import (
     validate,
 )
 from homeward.reporting import htcds, reports
+from notifications import redelivery
+from notifications.contexts import SendTestContext
+from notifications.outbox import enqueue, recipients_of
 from statemachines import approvals
 from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist, handoffs, providers, transfers
@@ -240,6 +251,28 @@ PROBES: dict[Action, Probe] = {
         capacity=2,
     ),
 }
+
+
+def _fix_mail(t: Try) -> object:
+    """Retry a recipient at org-x refused by its mail server (issue 17: refused recipients)."""
+    row = enqueue(
+        t.s,
+        key="probe:refused",
+        template="test",
+        to=[BOSS],
+        language="en",
+        context=SendTestContext(day=t.now.date()),
+        now=t.now,
+    )
+    assert row is not None and row.id is not None
+    for recipient in recipients_of(t.s, row.id):
+        recipient.status = RecipientStatus.DEAD
+        t.s.add(recipient)
+    t.s.flush()
+    return redelivery.retry(t.s, actor=t.who, message_id=row.id, now=t.now)
+
+
+PROBES[Action.FIX_MAIL] = _fix_mail
 OWNER_ACTIONS = [a for a, rule in RULES.items() if rule.relation == Relation.OWNER]
 
 
