@@ -20,6 +20,7 @@ from homeward.commands.items import ItemChanged
 from homeward.commands.runner import Command
 from homeward.records.idempotency import flow_key
 from workflows.items import HandoffRejection, item_case, reason_text
+from workflows.refusals import refusals_end_runs
 from workflows.runtime import (
     command,
     engine_errors,
@@ -57,6 +58,7 @@ def _command(
 
 
 @flow(name=FLOW, flow_run_name=item_run_name("handoff"), persist_result=False)
+@refusals_end_runs
 async def handoff_item(
     item_id: int,
     action: HandoffAction,
