@@ -24,8 +24,8 @@ from workflows.runtime import SCHEDULER, case_run_name, engine_errors, prove_run
 FLOW = "advance-case"
 
 
-@flow(name=FLOW, flow_run_name=case_run_name("advance"), persist_result=False)
 @refusals_end_runs
+@flow(name=FLOW, flow_run_name=case_run_name("advance"), persist_result=False)
 async def advance_case(
     case_ref: str,
     trigger: str,

@@ -72,8 +72,8 @@ async def _credential(assertion: str | None) -> Credential:
     return cred
 
 
-@flow(name=FLOW, flow_run_name=dated_run_name(FLOW), persist_result=False)
 @refusals_end_runs
+@flow(name=FLOW, flow_run_name=dated_run_name(FLOW), persist_result=False)
 async def caseload_report(
     stuck_after_days: int = 30,
     max_timelines: int = 20,

@@ -57,8 +57,8 @@ def _command(
     return RejectHandoff(item_id, reason_text(why))
 
 
-@flow(name=FLOW, flow_run_name=item_run_name("handoff"), persist_result=False)
 @refusals_end_runs
+@flow(name=FLOW, flow_run_name=item_run_name("handoff"), persist_result=False)
 async def handoff_item(
     item_id: int,
     action: HandoffAction,

@@ -49,8 +49,8 @@ def _command(
     return SkipItem(item_id, reason_text(skip_reason))
 
 
-@flow(name=FLOW, flow_run_name=item_run_name("record"), persist_result=False)
 @refusals_end_runs
+@flow(name=FLOW, flow_run_name=item_run_name("record"), persist_result=False)
 async def record_checklist_item(
     item_id: int,
     result: ItemResult,

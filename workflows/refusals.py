@@ -3,7 +3,7 @@
 A business refusal is the engine doing its job: a step the rules forbid now (``Refused``), a
 value to correct (``InvalidInput``), a case or item not there (``NotFound``), someone else first
 (``Conflict``), an assertion that proves nobody (``NotSignedIn``), too many tries
-(``TooMany``). A flow wrapped in ``refusals_end_runs`` ends such a run ``Completed`` under the
+(``TooMany``). A flow under ``@refusals_end_runs`` ends such a run ``Completed`` under the
 name ``Refused``, the engine's one line as the state's message, logged once as a warning and
 never with a traceback. ``Failed`` (red on the dashboard, what automations watch) stays for
 faults: the database or the mail server gone, a broken audit chain, a bug, and Homeward's own
@@ -27,10 +27,10 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar, get_type_hints
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar, cast, get_type_hints
 
-from prefect import get_run_logger
+from prefect import Flow, get_run_logger
 from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
@@ -84,21 +84,29 @@ def refusal(exc: HomewardError) -> State[dict[str, Any]]:
     return ended(REFUSED, line, {"outcome": "refused", "reason": line}, level=logging.WARNING)
 
 
-def refusals_end_runs(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T | State[Any]]]:
-    """Put under ``@flow``: a refusal raised by the flow ends its run in ``refusal``'s state
-    (no traceback); any other exception fails the run as Prefect does."""
+def refusals_end_runs(made: Flow[P, Coroutine[Any, Any, T]]) -> Flow[P, Coroutine[Any, Any, T]]:
+    """Put over ``@flow``: a refusal raised by the flow ends its run in ``refusal``'s state
+    (no traceback); any other exception fails the run as Prefect does.
 
+    Over, not under: Prefect has read the flow's own function by then (its version is the hash
+    of the flow's file, its parameters its signature); only the call goes through the guard."""
+    made.fn = _guarded(made.fn)
+    return made
+
+
+def _guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     @functools.wraps(fn)
-    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T | State[Any]:
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await fn(*args, **kwargs)
         except REFUSALS as exc:
             if isinstance(exc, SetupFault):
                 raise
-            return refusal(exc)
+            # Prefect makes a returned state the run's final state; a caller gets its data
+            return cast(T, refusal(exc))
 
-    # Prefect validates parameters against the signature, resolving names in the function's
-    # module: the wrapper's is this one, so it gets the flow's signature already resolved.
+    # Prefect validates a call's parameters against the signature, resolving names in the
+    # function's module (this one, for the guard): it gets the flow's, resolved already.
     guarded.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
     guarded.__annotations__ = get_type_hints(fn)
     return guarded

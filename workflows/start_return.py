@@ -42,8 +42,8 @@ def _run_name() -> str:
     return f"start-return/{(host or 'host').lower()}"
 
 
-@flow(name=FLOW, flow_run_name=_run_name, persist_result=False)
 @refusals_end_runs
+@flow(name=FLOW, flow_run_name=_run_name, persist_result=False)
 async def start_return(
     case: CaseIn, assertion: str = "", request_id: str | None = None
 ) -> dict[str, Any]:

@@ -5,6 +5,7 @@ fails it, with its traceback. On a real Prefect server (the session's harness)."
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from prefect import flow
 from prefect.client.schemas.objects import StateType
+from prefect.utilities.hashing import file_hash
 
 from homeward.base.clock import SimulatedClock
 from homeward.base.errors import AuditBroken, SetupRefused, TooMany
@@ -20,6 +22,7 @@ from tests import factories
 from tests.factories import COORD
 from tests.signin import assertion_for
 from tests.workflows.helpers import log_of, run, run_named
+from workflows import advance_case as advance_case_module
 from workflows.advance_case import advance_case
 from workflows.refusals import LONGEST, reason_line, refusals_end_runs
 
@@ -31,8 +34,8 @@ def test_a_refusal_s_line_is_one_printable_line_of_bounded_length() -> None:
     assert len(long) == LONGEST and long.endswith("…")
 
 
-@flow(name="refusal-probe", persist_result=False)
 @refusals_end_runs
+@flow(name="refusal-probe", persist_result=False)
 async def _probe(fault: bool, count: int = 1) -> dict[str, Any]:
     """Refuses (TooMany, with a message to be made one line), or fails on a fault."""
     if fault:
@@ -73,3 +76,11 @@ def test_a_setup_fault_still_fails_the_run_with_its_traceback(
     logs = asyncio.run(log_of(failed.id))
     assert any("Traceback" in m and lv >= logging.ERROR for lv, m in logs)
     assert not any(m.startswith("Refused") for _, m in logs)
+
+
+def test_a_guarded_flow_keeps_its_own_version_and_form() -> None:
+    """The guard sits over ``@flow``: Prefect read the flow's own file (its version) and
+    signature (the form's fields) before it."""
+    assert advance_case.version == file_hash(inspect.getsourcefile(advance_case_module) or "")
+    own = inspect.unwrap(advance_case.fn)
+    assert inspect.signature(advance_case.fn) == inspect.signature(own, eval_str=True)
