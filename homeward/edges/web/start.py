@@ -119,8 +119,9 @@ _RAISED = re.compile(r"^Flow run encountered an exception: (?:[\w.]+: )?(.*)$", 
 
 
 def run_problem(v: Viewer, message: str) -> str:
-    """Why a run was refused or failed, as its state says (the engine's message, translated where the
-    catalog has it); nothing but what the engine and Prefect wrote: codes and case facts."""
+    """Why a run was refused or failed, as its state says (the engine's message, translated
+    where the catalog has it); nothing but what the engine and Prefect wrote: codes and case
+    facts."""
     matched = _RAISED.match(message.strip())
     return deps.translate_error(v.language, matched.group(1) if matched else message.strip())
 
