@@ -11,17 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 
 from homeward.base.errors import InvalidInput
 from homeward.records.idempotency import flow_key
-from workflows.approvals import close_with_approval, wait_again
+from workflows.approvals import close_with_approval, closure_ending, wait_again
 from workflows.moves import after_transition, fire_step
+from workflows.refusals import refusals_end_runs
 from workflows.runtime import SCHEDULER, case_run_name, engine_errors, prove_run, run_credential
 
 FLOW = "advance-case"
 
 
+@refusals_end_runs
 @flow(name=FLOW, flow_run_name=case_run_name("advance"), persist_result=False)
 async def advance_case(
     case_ref: str,
@@ -30,7 +33,7 @@ async def advance_case(
     data: dict[str, Any] | None = None,
     request_id: str | None = None,
     closure_request: int | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State[Any]:
     """Move a case to its next stage (or suspend, resume, withdraw, close, reopen it).
 
     Args:
@@ -46,7 +49,10 @@ async def advance_case(
             pending closure request whose run is gone; leave it empty.
 
     Returns:
-        The case_ref, its stage before and after, and the owner organisation kind.
+        The case_ref, its stage before and after, and the owner organisation kind. A closure
+        not approved ends the run in a Completed state named ``Closure rejected`` (the code in
+        its message), a step the engine refuses in one named ``Refused``
+        (``workflows.refusals``): neither is a failure.
     """
     trigger = trigger.strip()
     with engine_errors():
@@ -56,11 +62,11 @@ async def advance_case(
             raise InvalidInput(
                 "closure_request: only `homeward up` sets it, for close without an assertion"
             )
-        return await wait_again(case_ref, closure_request, SCHEDULER, key)
+        return closure_ending(await wait_again(case_ref, closure_request, SCHEDULER, key))
     credential = run_credential(assertion, FLOW)
     await prove_run(credential)  # a bad assertion is refused before anything changes
     if trigger == "close":
-        return await close_with_approval(case_ref, credential, data or {}, key)
+        return closure_ending(await close_with_approval(case_ref, credential, data or {}, key))
     view, stages = await fire_step(credential, case_ref, trigger, data, key)
     await after_transition(view, trigger, stages)
     return view.summary()

@@ -15,11 +15,13 @@ decide, the requester approving) pauses again, saying what was wrong.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
 from prefect import get_run_logger
 from prefect._internal.pydantic.v2_schema import create_v2_schema
+from prefect.client.schemas.objects import State
 from prefect.exceptions import FlowPauseTimeout, PrefectHTTPStatusError
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
@@ -43,9 +45,14 @@ from homeward.records.directory import validate
 from statemachines.steps import ClosureReason, ClosureRejection, Step
 from workflows.closure_runs import run_is_live
 from workflows.moves import after_transition, timeline_of
+from workflows.refusals import ended
 from workflows.runtime import CaseView, command, engine_errors, label_run, prove_run, run_credential
 
 APPROVE_FLOW = "approve-closure"  # what the decider's assertion is issued for
+CLOSURE_REJECTED = "Closure rejected"  # the state a run ends in when the supervisor says no
+# A pause that timed out can only end Failed (Prefect's server rule), "The flow was <name of
+# the state proposed> and never resumed": this name makes that sentence say what happened.
+UNANSWERED = "Unanswered"
 # An answer the supervisor can correct in the form (a wrong or stale assertion included).
 SLIPS = (InvalidInput, Refused, NotFound, NotSignedIn)
 
@@ -209,7 +216,6 @@ async def decide(
         rejected = await command(reject, decider)
         if rejected.decision != "rejected":
             return view.summary(decision=rejected.decision)
-        get_run_logger().info("case %s: closure not approved", rejected.case_ref)
         return _case(rejected).summary(decision="rejected", rejection=str(decision.rejection))
     approve = ApproveClosure(view.case_ref, decision.reason, request)
     closed = await command(approve, decider, key=key)
@@ -221,12 +227,28 @@ async def decide(
 
 
 async def _expired(view: CaseView, request: int, credential: Credential) -> dict[str, Any]:
-    """Nobody answered in time: record it (as the run's principal) and fail the run."""
+    """Nobody answered in time: record it (as the run's principal); the run ends failed."""
     waited = get_settings().approval_timeout_seconds
     expired = await command(ExpireClosure(view.case_ref, request, waited), credential)
     if expired.decision != "expired":  # decided from the CLI meanwhile
         return view.summary(decision=expired.decision)
-    raise Refused(
-        f"closure of case {expired.case_ref} was not decided within {waited} s; the case stays "
-        f"in {expired.state}: ask again with advance-case close"
-    )
+    return _case(expired).summary(decision="expired", waited_seconds=waited)
+
+
+def closure_ending(result: dict[str, Any]) -> dict[str, Any] | State[Any]:
+    """How a closing run ends: ``Closure rejected``, Completed (the run got its answer; the
+    rejection code in its message and log, the case stays where it was); Failed when nobody
+    answered in time (Prefect's rule for an expired pause; the log line says why). An approved
+    closure ends plainly Completed."""
+    ref, stage = result["case_ref"], result["state"]
+    if result.get("decision") == "rejected":
+        code = result.get("rejection") or "decided outside this run"
+        why = f"case {ref}: closure not approved ({code}); the case stays in {stage}"
+        return ended(CLOSURE_REJECTED, why, result)
+    if result.get("decision") == "expired":
+        why = (
+            f"closure of case {ref} was not decided within {result['waited_seconds']} s; the "
+            f"case stays in {stage}: ask again with advance-case close"
+        )
+        return ended(UNANSWERED, why, result, level=logging.WARNING)
+    return result

@@ -28,6 +28,7 @@ from prefect import flow, get_run_logger
 from homeward.commands.reports import Caseload, ReadCaseload, RunAllReports
 from homeward.protection.identity import Credential
 from workflows import artifacts
+from workflows.refusals import refusals_end_runs
 from workflows.runtime import (
     SCHEDULER,
     command,
@@ -71,6 +72,7 @@ async def _credential(assertion: str | None) -> Credential:
     return cred
 
 
+@refusals_end_runs
 @flow(name=FLOW, flow_run_name=dated_run_name(FLOW), persist_result=False)
 async def caseload_report(
     stuck_after_days: int = 30,

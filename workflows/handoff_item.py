@@ -20,6 +20,7 @@ from homeward.commands.items import ItemChanged
 from homeward.commands.runner import Command
 from homeward.records.idempotency import flow_key
 from workflows.items import HandoffRejection, item_case, reason_text
+from workflows.refusals import refusals_end_runs
 from workflows.runtime import (
     command,
     engine_errors,
@@ -56,6 +57,7 @@ def _command(
     return RejectHandoff(item_id, reason_text(why))
 
 
+@refusals_end_runs
 @flow(name=FLOW, flow_run_name=item_run_name("handoff"), persist_result=False)
 async def handoff_item(
     item_id: int,

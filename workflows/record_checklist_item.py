@@ -19,6 +19,7 @@ from homeward.commands.items import DoneItem, ItemChanged, SkipItem
 from homeward.commands.runner import Command
 from homeward.records.idempotency import flow_key
 from workflows.items import SkipReason, item_case, reason_text
+from workflows.refusals import refusals_end_runs
 from workflows.runtime import (
     command,
     engine_errors,
@@ -48,6 +49,7 @@ def _command(
     return SkipItem(item_id, reason_text(skip_reason))
 
 
+@refusals_end_runs
 @flow(name=FLOW, flow_run_name=item_run_name("record"), persist_result=False)
 async def record_checklist_item(
     item_id: int,

@@ -2,7 +2,8 @@
 
 The engine is synchronous (SQLAlchemy sessions), so a flow runs each engine step in a worker
 thread, one transaction per step. An engine error keeps only its one-line message (no chained
-exception, no engine frames), which never carries personal data; Prefect fails the run with it.
+exception, no engine frames), which never carries personal data; a refusal ends the run in a
+state named ``Refused`` with that line (``workflows.refusals``), any other error fails it.
 Run names, tags, events and logs carry the case_ref, stages, triggers and counts: nothing else.
 """
 

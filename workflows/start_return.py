@@ -20,6 +20,7 @@ from homeward.records.idempotency import flow_key
 from statemachines.cases import CaseIn
 from workflows.artifacts import publish_timeline
 from workflows.moves import timeline_of
+from workflows.refusals import refusals_end_runs
 from workflows.runtime import (
     CaseView,
     command,
@@ -41,6 +42,7 @@ def _run_name() -> str:
     return f"start-return/{(host or 'host').lower()}"
 
 
+@refusals_end_runs
 @flow(name=FLOW, flow_run_name=_run_name, persist_result=False)
 async def start_return(
     case: CaseIn, assertion: str = "", request_id: str | None = None

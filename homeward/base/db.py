@@ -29,7 +29,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from homeward.base.errors import Conflict, InvalidInput, Refused
+from homeward.base.errors import Conflict, SetupInvalid, SetupRefused
 from homeward.base.files import PRIVATE, tighten
 from homeward.base.settings import get_settings
 
@@ -81,7 +81,7 @@ def make_engine(url: str | None = None) -> Engine:
     """Create an engine for ``url`` (default: the configured database URL)."""
     settings = get_settings()
     if settings.db_role:  # SET ROLE from the owner's login is undone by RESET ROLE
-        raise InvalidInput(
+        raise SetupInvalid(
             "HOMEWARD_DB_ROLE: no longer used; log the app in with its own login "
             "(`homeward db roles`) in HOMEWARD_DATABASE_URL and unset HOMEWARD_DB_ROLE"
         )
@@ -89,7 +89,7 @@ def make_engine(url: str | None = None) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise InvalidInput(
+        raise SetupInvalid(
             "HOMEWARD_DATABASE_URL is not a database URL; use sqlite:///path or postgresql://..."
         ) from exc
     if parsed.get_backend_name() == "sqlite":
@@ -179,7 +179,7 @@ def system_scope(session: Session | Connection) -> Iterator[None]:
     the outer one acting for the system when it ends; only the outermost stops it."""
     depth = session.info.get(_SYSTEM_DEPTH, 0)
     if depth == 0 and not may_act_for_system(session):  # the database refuses it anyway
-        raise Refused(
+        raise SetupRefused(
             "database: this step acts for every organisation; run it under the system login "
             "(see `homeward db roles`), not the app's"
         )

@@ -36,6 +36,21 @@ class Conflict(HomewardError):
     exit_code = 5
 
 
+class SetupFault(HomewardError):
+    """Mixed into an error of Homeward's own setup (a database schema behind this version, a
+    database URL or login that cannot work): nothing a user asked is at fault, the operator
+    fixes it. The CLI says it in one line like any error; a Prefect run fails on it as on any
+    fault (``workflows.refusals``), where a refusal of what someone asked does not."""
+
+
+class SetupRefused(SetupFault, Refused):
+    """Homeward is not set up to do this step (exit code as ``Refused``)."""
+
+
+class SetupInvalid(SetupFault, InvalidInput):
+    """A setting is malformed (exit code as ``InvalidInput``)."""
+
+
 class AuditBroken(HomewardError):
     """The audit chain does not verify (an entry was altered, removed or reordered, or the
     keyring is not the one the entries were written with)."""

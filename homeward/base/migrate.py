@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from homeward.base.db import get_engine
-from homeward.base.errors import Refused
+from homeward.base.errors import SetupRefused
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -71,7 +71,7 @@ def ensure_schema(engine: Engine | None = None) -> None:
         return
     current, head = current_revision(engine), head_revision()
     if current != head:
-        raise Refused(
+        raise SetupRefused(
             f"the database is at schema {current or 'empty'}, this Homeward needs "
             f"{head}; run `homeward db upgrade`"
         )

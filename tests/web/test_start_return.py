@@ -5,6 +5,7 @@ it, and the coordinator lands on the new case; without a Prefect server the page
 from __future__ import annotations
 
 import asyncio
+import html
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from uuid import UUID
 
 import pytest
 from prefect import get_client
+from prefect.client.schemas.objects import StateType
 from prefect.settings import PREFECT_API_URL
 from sqlmodel import select
 
@@ -22,11 +24,14 @@ from homeward.edges.cli import up
 from homeward.edges.web.app import create_app
 from homeward.edges.web.serve import Served
 from notifications.sink import RecordingHandler
+from statemachines.cases import CaseIn
 from tests import factories as f
+from tests.signin import assertion_for
 from tests.web.conftest import Staff, Workspace, form
 from tests.workflows.conftest import prefect_db  # noqa: F401 (the session's Prefect server)
 from workflows.deployments import build_deployments
 from workflows.runtime import now as flows_now
+from workflows.start_return import start_return
 
 FOLLOW_SECONDS = 150.0
 
@@ -166,3 +171,28 @@ def test_a_coordinator_starts_a_return_and_lands_on_the_new_case(
 async def _read_run(run_id: UUID):  # type: ignore[no-untyped-def]
     async with get_client() as client:
         return await client.read_flow_run(run_id)
+
+
+@pytest.mark.usefixtures("prefect_db")
+def test_a_refused_start_shows_the_refusal_s_one_line_not_a_failure(
+    mailbox: RecordingHandler,
+) -> None:
+    """Issue 18 point 2: the wait page of a run the engine refused ends (no more refreshing)
+    with the refusal's one line, as the run's state carries it; no case is opened."""
+    facts = CaseIn(participants={"ngo": "iom-ro"})  # not an NGO: the engine refuses it
+    token = assertion_for(f.COORD, "start-return")
+    state = asyncio.run(start_return(case=facts, assertion=token, return_state=True))
+    assert state.name == "Refused" and state.type == StateType.COMPLETED
+    clock = SimulatedClock(current=flows_now())
+    with _workspace(mailbox, clock, str(PREFECT_API_URL.value())) as ws:
+        staff = ws.browser()
+        staff.sign_in(f.COORD, "/start")
+
+        run_id = state.state_details.flow_run_id
+        page = staff.get(f"/start/wait?run={run_id}&key=web-start-000001")
+
+        assert page.status_code == 200
+        assert "The case was not opened." in page.text and html.escape(state.message) in page.text
+        assert '<meta http-equiv="refresh"' not in page.text and "(Refused)" in page.text
+        assert "Traceback" not in page.text and "The run ended" not in page.text
+    assert _cases() == []

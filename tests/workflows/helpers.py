@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
+from uuid import UUID
 
 from prefect import get_client
 from prefect.client.schemas.filters import (
@@ -43,6 +44,30 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 TIMINGS: list[float] = []
+
+
+def reason(result: Any) -> str:
+    """The one line a flow called in-process was refused with (asserting it was refused: a
+    refused run returns ``{"outcome": "refused", "reason": ...}``, see ``workflows.refusals``)."""
+    assert isinstance(result, dict) and result.get("outcome") == "refused", result
+    line = str(result["reason"])
+    assert line and "\n" not in line
+    return line
+
+
+async def log_of(run_id: UUID, *, wait: float = 20) -> list[tuple[int, str]]:
+    """A run's log (level, message) once its last line ("Finished in state ...") arrived."""
+    deadline = time.monotonic() + wait
+    wanted = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))
+    async with get_client() as client:
+        while True:
+            logs = await client.read_logs(log_filter=wanted)
+            lines = [(log.level, log.message) for log in logs]
+            if any(m.startswith("Finished in state") for _, m in lines):
+                return lines
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run {run_id} logged no end: {lines}")
+            await asyncio.sleep(0.3)
 
 
 async def runs_named(name: str) -> list[FlowRun]:

@@ -5,17 +5,19 @@ records the decision."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import Any
 
 import pytest
+from prefect.client.schemas.objects import StateType
+from prefect.exceptions import FailedRun
 from prefect.flow_runs import resume_flow_run
 from pydantic import ValidationError
 from sqlmodel import col, select
 
 from homeward.base.clock import SimulatedClock
 from homeward.base.db import write_session
-from homeward.base.errors import InvalidInput, Refused
 from homeward.base.models import CaseEvent, StaffMember, StaffSession
 from homeward.base.settings import get_settings
 from homeward.commands.case_views import CaseHistory
@@ -28,7 +30,9 @@ from tests.signin import assertion_for, credential_for
 from tests.workflows.helpers import (
     closure_answered,
     closure_answered_twice,
+    log_of,
     next_pause,
+    reason,
     run,
     run_named,
 )
@@ -112,6 +116,14 @@ def test_a_rejected_closure_is_recorded_and_the_case_stays(clock: SimulatedClock
     [event] = _events(ref, "closure_rejected")
     assert event.reason == "support_still_needed"
     assert event.data["approver_id"] == _staff_id(SUPERVISOR)
+    # issue 18 point 2: the run says so in its state's name and message, and in its log
+    said = f"case {ref}: closure not approved (support_still_needed); the case stays in reintegr"
+    ended = asyncio.run(run_named(f"case-{ref}/close", state="Closure rejected"))
+    assert ended.state_type == StateType.COMPLETED and ended.state is not None
+    assert (ended.state.message or "").startswith(said)
+    logs = asyncio.run(log_of(ended.id))
+    assert any(lv == logging.INFO and m.startswith(f"Closure rejected: {said}") for lv, m in logs)
+    assert not any("Traceback" in m or lv >= logging.ERROR for lv, m in logs), logs
 
 
 def test_a_decision_by_someone_not_a_supervisor_asks_again(clock: SimulatedClock) -> None:
@@ -147,17 +159,17 @@ def test_a_case_that_cannot_close_is_refused_before_anyone_is_asked(
 ) -> None:
     ref = factories.open_case(clock)
 
-    with pytest.raises(Refused, match="cannot close case .* in stage identified_abroad"):
-        run(advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON))
-    with pytest.raises(InvalidInput, match="^data.approved_by: .* leave approved_by out"):
-        run(
-            advance_case(
-                case_ref=ref,
-                trigger="close",
-                assertion=_asks(COORD),
-                data={**REASON, "approved_by": SUPERVISOR},
-            )
+    said = run(advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON))
+    assert re.search("cannot close case .* in stage identified_abroad", reason(said))
+    said = run(
+        advance_case(
+            case_ref=ref,
+            trigger="close",
+            assertion=_asks(COORD),
+            data={**REASON, "approved_by": SUPERVISOR},
         )
+    )
+    assert re.match("data.approved_by: .* leave approved_by out", reason(said))
 
 
 def test_a_rejection_without_its_code_asks_again_saying_what_is_missing(
@@ -175,7 +187,7 @@ def test_a_rejection_without_its_code_asks_again_saying_what_is_missing(
     [event] = _events(ref, "closure_rejected")
     assert event.reason == "records_incomplete"
     assert [e.trigger for e in _closure_events(ref)] == ["closure_requested", "closure_rejected"]
-    assert asyncio.run(run_named(f"case-{ref}/close")).state_name == "Completed"
+    assert asyncio.run(run_named(f"case-{ref}/close")).state_name == "Closure rejected"
 
 
 def test_approving_with_a_rejection_code_asks_again(clock: SimulatedClock) -> None:
@@ -246,15 +258,20 @@ def test_a_closure_nobody_decides_in_time_is_recorded_and_the_case_stays(
     monkeypatch.setenv("HOMEWARD_APPROVAL_TIMEOUT_SECONDS", "2")
     get_settings.cache_clear()
 
-    with pytest.raises(Refused, match="was not decided within 2 s") as raised:
+    with pytest.raises(FailedRun, match="^The flow was unanswered and never resumed"):
         run(advance_case(case_ref=ref, trigger="close", assertion=_asks(COORD), data=REASON))
 
-    assert "ask again" in str(raised.value) and "\n" not in str(raised.value)
     assert factories.load_case(ref).phase == "reintegration"
     [event] = _events(ref, "closure_request_expired")
     assert event.data == {"waited_seconds": 2} and event.actor_id == _staff_id(COORD)
+    # an expired pause can only end Failed (Prefect's rule); the log says why in one line
     failed = asyncio.run(run_named(f"case-{ref}/close"))
-    assert failed.state_name == "Failed"  # Prefect's own words: "...failed and never resumed"
+    assert failed.state_name == "Failed"
+    said = f"Unanswered: closure of case {ref} was not decided within 2 s; the case stays in "
+    logs = asyncio.run(log_of(failed.id))
+    assert any(lv == logging.WARNING and m.startswith(said) for lv, m in logs), logs
+    assert any("ask again with advance-case close" in m for _, m in logs)
+    assert not any("Traceback" in m for _, m in logs)
 
 
 async def _answered(flow: Any, ref: str, *answers: dict[str, Any]) -> tuple[Any, list[str]]:
@@ -341,15 +358,15 @@ def test_a_run_started_for_a_pending_request_not_renewed_to_it_is_refused(
         )
     before = factories.db_snapshot()
 
-    with pytest.raises(Refused, match="^closure_request: only a run `homeward up` started"):
-        run(advance_case(case_ref=ref, trigger="close", closure_request=request.event_id))
-    with pytest.raises(InvalidInput, match="^closure_request: only `homeward up` sets it"):
-        run(
-            advance_case(
-                case_ref=ref,
-                trigger="close",
-                assertion=_asks(COORD),
-                closure_request=request.event_id,
-            )
+    said = run(advance_case(case_ref=ref, trigger="close", closure_request=request.event_id))
+    assert reason(said).startswith("closure_request: only a run `homeward up` started")
+    said = run(
+        advance_case(
+            case_ref=ref,
+            trigger="close",
+            assertion=_asks(COORD),
+            closure_request=request.event_id,
         )
+    )
+    assert reason(said).startswith("closure_request: only `homeward up` sets it")
     assert factories.db_snapshot() == before

@@ -7,7 +7,9 @@ the run gets them and a run assertion issued to the coordinator's session for th
 afterwards, stored encrypted. The form's request key becomes the run's ``request_id`` (so a
 retried run opens no second case) and its Prefect idempotency key (so a second submit starts
 no second run); the coordinator then waits on a page that goes to the new case as soon as
-their own request key names it (``StartedCase``), or says why the run failed.
+their own request key names it (``StartedCase``), or says why the run ended without one: the
+refusal's one line for a run the engine refused (a Completed state named ``Refused``, see
+``workflows.refusals``), the failure's message for one that failed.
 
 The Prefect API is the one ``homeward up`` serves (``app.state.prefect_api_url`` and
 ``app.state.prefect_auth`` when it set them), else ``PREFECT_API_URL`` and
@@ -27,7 +29,7 @@ import httpx
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
 from pydantic import ValidationError
@@ -117,8 +119,9 @@ _RAISED = re.compile(r"^Flow run encountered an exception: (?:[\w.]+: )?(.*)$", 
 
 
 def run_problem(v: Viewer, message: str) -> str:
-    """Why a run failed, as its state says (the engine's message, translated where the
-    catalog has it); nothing but what the engine and Prefect wrote: codes and case facts."""
+    """Why a run was refused or failed, as its state says (the engine's message, translated
+    where the catalog has it); nothing but what the engine and Prefect wrote: codes and case
+    facts."""
     matched = _RAISED.match(message.strip())
     return deps.translate_error(v.language, matched.group(1) if matched else message.strip())
 
@@ -219,7 +222,12 @@ def wait(
         return deps.see_other("/start")
     flow_run = read_run(prefect_api(request), run_id)
     state = flow_run.state if flow_run else None
-    failed = state is not None and str(state.type.value) in ENDED
+    # a run that completed without our case was refused (it commits the case before it ends;
+    # asked again, as it may have ended since the case was looked for above)
+    refused = state is not None and state.type == StateType.COMPLETED
+    if refused and (opened := deps.call(v, StartedCase(key))):
+        return deps.see_other(f"/cases/{opened}")
+    ended = refused or (state is not None and str(state.type.value) in ENDED)
     return deps.render(
         request,
         v,
@@ -228,8 +236,9 @@ def wait(
         active="start",
         run_id=str(run_id),
         state=state.name if state else None,
-        failed=failed,
-        message=run_problem(v, state.message or "") if failed and state else "",
+        failed=ended,
+        refused=refused,
+        message=run_problem(v, state.message or "") if ended and state else "",
         reachable=flow_run is not None,
-        refresh=None if failed else REFRESH_SECONDS,
+        refresh=None if ended else REFRESH_SECONDS,
     )
