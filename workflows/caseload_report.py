@@ -1,5 +1,9 @@
 """Flow ``caseload-report`` (daily): the managers' dashboard as Prefect artifacts.
 
+Each run publishes the pinned set (``workflows.artifacts``): ``homeward-overview`` to land on,
+the caseload by stage and by owner organisation (small-cell suppressed), the work waiting per
+organisation, the stuck cases and their timelines.
+
 What a service may see. The scheduled run acts as the service ``scheduler``, which belongs to
 no organisation and holds no staff role. It reads and publishes the caseload dashboard:
 caseload by stage and owner organisation, overdue items per organisation, cases stuck in a
@@ -42,23 +46,41 @@ FLOW = "caseload-report"
 
 
 async def _publish_caseload(data: Caseload, stuck_after_days: int) -> list[str]:
+    """The pinned set (``artifacts.PINNED``), the landing overview last, then the timelines."""
+    found = data.overview
     keys = [
         await artifacts.publish_table(
-            "caseload-by-stage", data.by_stage, "Cases per stage and owner organisation"
+            artifacts.CASELOAD_BY_STAGE,
+            artifacts.suppressed_rows(found.by_stage),
+            f"Caseload by stage and status (counts under {found.k}: <{found.k})",
         ),
         await artifacts.publish_table(
-            "overdue-items-by-org",
-            data.overdue,
-            "Open checklist items past due, per organisation owning them",
+            artifacts.CASELOAD_BY_OWNER,
+            artifacts.suppressed_rows(found.by_owner),
+            f"Caseload by owner organisation and status (counts under {found.k}: <{found.k})",
         ),
         await artifacts.publish_table(
-            "stuck-cases",
+            artifacts.WORK_WAITING,
+            found.attention,
+            "Work waiting per organisation: overdue checklist items (escalated among them), "
+            "closures and reintegration plans waiting for its supervisors",
+        ),
+        await artifacts.publish_table(
+            artifacts.STUCK_CASES,
             data.stuck,
             f"Open cases in the same stage for more than {stuck_after_days} days",
         ),
     ]
     for case_ref, rows in sorted(data.timelines.items()):
         keys.append(await artifacts.publish_timeline(case_ref, rows))
+    markdown = artifacts.overview_markdown(
+        found,
+        stuck=len(data.stuck),
+        stuck_after_days=stuck_after_days,
+        sweep=await artifacts.last_sweep(),
+    )
+    overview = "Homeward overview: what needs attention, mail today, the last sweep, the caseload"
+    keys.append(await artifacts.publish_markdown(artifacts.OVERVIEW, markdown, overview))
     return keys
 
 

@@ -9,20 +9,24 @@ decrypted) is what a service such as the scheduler may read; see ``workflows.cas
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from homeward.base.clock import local_date
+from homeward.base.db import system_scope
 from homeward.base.errors import InvalidInput
 from homeward.commands.runner import Command, Context
 from homeward.protection import permissions
 from homeward.protection.permissions import Action
 from homeward.reporting import caseload, programmes
 from homeward.reporting.htcds import export_htcds
+from homeward.reporting.overview import Overview, read_overview
 from homeward.reporting.reports import run_report
 from homeward.reporting.tables import Report
+from statemachines.closure_requests import all_pending
 
 GENERAL_REPORTS = ("stages", "overdue", "closures", "services", "sustainability")
 
@@ -171,13 +175,21 @@ class ExportHtcds(Command[list[dict[str, str | int]]]):
 
 @dataclass(frozen=True)
 class Caseload:
-    """The dashboard: caseload by stage and owner, overdue items per organisation, stuck
+    """The dashboard: the manager's overview (caseload by stage and status, suppressed; work
+    waiting; mail today), caseload by stage and owner, overdue items per organisation, stuck
     cases (longest first) and the timelines of the first ``max_timelines`` of them."""
 
+    overview: Overview
     by_stage: list[caseload.Row]
     overdue: list[caseload.Row]
     stuck: list[caseload.Row]
     timelines: dict[str, list[caseload.Row]] = field(default_factory=dict)
+
+
+def closures_waiting(ctx: Context) -> Counter[int]:
+    """Closure requests waiting for a decision, by the case's owner organisation id."""
+    with system_scope(ctx.session):
+        return Counter(case.owner_org_id for case, _ in all_pending(ctx.session))
 
 
 @dataclass(frozen=True)
@@ -201,6 +213,7 @@ class ReadCaseload(Command[Caseload]):
             stuck = caseload.seen_by(session, ctx.actor, stuck)
         refs = [row["case_ref"] for row in stuck[: self.max_timelines]]
         return Caseload(
+            overview=read_overview(session, now=ctx.now, closures=closures_waiting(ctx)),
             by_stage=caseload.caseload_by_stage(session),
             overdue=caseload.overdue_by_org(session, now=ctx.now),
             stuck=stuck,

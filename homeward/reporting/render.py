@@ -1,11 +1,10 @@
-"""Writing reports out: rich tables, CSV, JSON, XLSX, and an SVG chart of progress."""
+"""Writing reports out: rich tables, CSV, JSON, XLSX (the SVG chart of progress: ``charts``)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from rich.text import Text
 
 from homeward.base.files import owner_only, tighten, write_private
 from homeward.base.text import for_sheet, printable
+from homeward.reporting.charts import progress_svg as progress_svg  # the CLI's --chart
 from homeward.reporting.tables import Label, Report
 
 FORMATS = ("table", "csv", "json", "xlsx")
@@ -97,36 +97,6 @@ def write(report: Report, fmt: str, out: Path | None, console: Console) -> None:
         console.file.write(text)
     else:
         write_private(out, text)
-
-
-def progress_svg(report: Report, width: int = 640) -> str:
-    """A horizontal bar chart of achieved against target (hidden counts drawn as no bar)."""
-    rows = [(label, cells) for label, cells in report.tables[0].rows if cells[0]]
-    bar_h, left, top = 26, 260, 40
-    height = top + len(rows) * (bar_h + 14) + 20
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        'font-family="sans-serif" font-size="12">',
-        f'<text x="10" y="22" font-size="15">{escape(report.title)}</text>',
-    ]
-    span = width - left - 70
-    for i, (label, (target, achieved, _share)) in enumerate(rows):
-        y = top + i * (bar_h + 14)
-        parts.append(f'<text x="10" y="{y + 17}">{escape(label[:38])}</text>')
-        parts.append(_bar(left, y, span, bar_h, "#dde3ea", 1.0, f"target {target}"))
-        if isinstance(achieved, int) and isinstance(target, int):
-            parts.append(
-                _bar(left, y + 5, span, bar_h - 10, "#2e6da4", min(achieved / target, 1.0), "")
-            )
-        parts.append(f'<text x="{left + span + 6}" y="{y + 17}">{escape(str(achieved))}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def _bar(x: int, y: int, span: int, h: int, colour: str, share: float, title: str) -> str:
-    tip = f"<title>{escape(title)}</title>" if title else ""
-    size = f'width="{span * share:.1f}" height="{h}"'
-    return f'<rect x="{x}" y="{y}" {size} fill="{colour}">{tip}</rect>'
 
 
 def rows_to_csv(rows: list[dict[str, Any]], fields: list[str]) -> str:

@@ -24,6 +24,17 @@ class Table:
     columns: list[str]
     rows: list[tuple[str, list[Label]]] = field(default_factory=list)
 
+    def transposed(self, row_header: str) -> Table:
+        """The same cells with rows and columns swapped; ``row_header`` names the new rows.
+        The total row (``All``) becomes the total column (``Total``) and the other way round."""
+        swap = {"All": "Total", "Total": "All"}
+        columns = [swap.get(label, label) for label, _ in self.rows]
+        rows = [
+            (swap.get(column, column), [cells[i] for _, cells in self.rows])
+            for i, column in enumerate(self.columns)
+        ]
+        return Table(self.title, row_header, columns, rows)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "title": self.title,
@@ -53,6 +64,23 @@ class Report:
             "tables": [t.as_dict() for t in self.tables],
             "notes": self.notes,
         }
+
+
+def fit(table: Table, most: int) -> list[Table]:
+    """``table`` in parts of at most ``most`` columns besides its row header, to be read on a
+    screen without scrolling sideways: as it is when it fits, else its columns in parts, each
+    with the row labels and the last column (the total) again."""
+    if len(table.columns) <= most:
+        return [table]
+    inner, last = table.columns[:-1], table.columns[-1]
+    step = most - 1
+    parts = []
+    for start in range(0, len(inner), step):
+        chosen = [*range(start, min(start + step, len(inner))), len(inner)]
+        part = Table(table.title, table.row_header, [inner[i] for i in chosen[:-1]] + [last])
+        part.rows = [(label, [cells[i] for i in chosen]) for label, cells in table.rows]
+        parts.append(part)
+    return parts
 
 
 def legend(k: int) -> str:

@@ -55,7 +55,7 @@ def test_start_return_opens_a_case_and_names_the_run_after_it() -> None:
     assert {"stage:identified_abroad", "org-kind:iom_mission"} <= set(flow_run.tags)
     key = f"case-{case.case_ref.lower()}-timeline"
     timeline = asyncio.run(artifacts(key))[key]
-    assert "identified_abroad" in str(timeline.data)
+    assert "Identified abroad" in str(timeline.data)
 
 
 def test_advance_case_fires_the_trigger_and_emits_an_event(clock: SimulatedClock) -> None:

@@ -1,10 +1,12 @@
 """The scheduled flows on a real Prefect server: sweep-due-items (reminders, escalations once,
 the outbox drained to a real SMTP server), schedule-follow-ups (idempotent), caseload-report
-(artifacts under stable keys), and the deployments that schedule them."""
+(the pinned overview artifacts under stable keys, read back from the server), and the
+deployments that schedule them."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from collections.abc import Iterator
@@ -16,13 +18,25 @@ from sqlmodel import select
 
 from homeward.base import settings as homeward_settings
 from homeward.base.clock import SimulatedClock
+from homeward.base.db import write_session
 from homeward.base.models import AuditEntry, OutboxMessage
 from notifications.render import render
 from notifications.sink import LocalSmtpServer, RecordingHandler
+from statemachines.cases import get_case
+from statemachines.closure_requests import request_closure
 from tests import factories
 from tests.notifications.conftest import point_mail_at
 from tests.signin import assertion_for
 from tests.workflows.helpers import add_enrolled_programme, artifacts, run
+from workflows.artifacts import (
+    CASELOAD_BY_OWNER,
+    CASELOAD_BY_STAGE,
+    MAX_COLUMNS,
+    OVERVIEW,
+    PINNED,
+    STUCK_CASES,
+    WORK_WAITING,
+)
 from workflows.caseload_report import caseload_report
 from workflows.deployments import DEPLOYMENTS, build_deployments
 from workflows.runtime import now as flows_now
@@ -110,32 +124,74 @@ def _table(artifact_data: object) -> list[dict[str, object]]:
     return json.loads(artifact_data) if isinstance(artifact_data, str) else artifact_data  # type: ignore[return-value]
 
 
+def _svg(markdown: object) -> str:
+    encoded = re.search(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", str(markdown))
+    assert encoded, "no SVG image in the chart's markdown"
+    return base64.b64decode(encoded.group(1)).decode("utf-8")
+
+
+def _request_closure(ref: str, clock: SimulatedClock) -> None:
+    with write_session() as s:
+        who = factories.actor(s, factories.COORD)
+        case = get_case(s, case_ref=ref, actor=who)
+        request_closure(s, case=case, actor=who, reason=None, flow_run_id=None, now=clock.now())
+
+
 @pytest.mark.usefixtures("homeward")
-def test_caseload_report_publishes_the_dashboard_under_stable_keys(clock: SimulatedClock) -> None:
+def test_caseload_report_publishes_the_pinned_overview_under_stable_keys(
+    clock: SimulatedClock,
+) -> None:
     stuck = factories.open_case(clock)
     factories.drive_to(stuck, "consent_obtained", clock)
     recent = factories.open_case(SimulatedClock(current=flows_now()))
+    _request_closure(recent, clock)
     code = add_enrolled_programme(MANAGER, [stuck, recent])
+    swept = run(sweep_due_items())  # mail queued today, and a sweep the overview names
 
     as_manager = assertion_for(MANAGER, "caseload-report")
     summary = run(caseload_report(stuck_after_days=5, assertion=as_manager))
 
     timeline = f"case-{stuck.lower()}-timeline"
     chart = f"report-targets-{code}-chart"
-    keys = ["caseload-by-stage", "overdue-items-by-org", "stuck-cases", timeline, chart]
+    keys = [*PINNED, timeline, chart]
     found = asyncio.run(artifacts(*keys))
-    assert set(found) == set(keys)
+    assert set(found) == set(keys) and all(KEY.match(key) for key in keys)
     assert summary["cases"] == 2 and summary["stuck"] == 1 and summary["artifacts"] > len(keys)
-    by_stage = _table(found["caseload-by-stage"].data)
-    assert {(r["stage"], r["owner_org"], r["cases"]) for r in by_stage} == {
-        ("identified_abroad", "iom-it", 1),
-        ("consent_obtained", "iom-it", 1),
-    }
-    [row] = _table(found["stuck-cases"].data)
-    assert row["case_ref"] == stuck and row["days_in_stage"] >= 5
-    stages = [r["stage"] for r in _table(found[timeline].data)]
-    assert stages == ["identified_abroad", "consent_obtained"]
-    assert "data:image/svg+xml;base64," in str(found[chart].data)
+    tables = {key: _table(found[key].data) for key in PINNED[1:]}
+    for rows in tables.values():  # headers people read, never a code
+        assert all("_" not in header for row in rows for header in row)
+    by_stage = tables[CASELOAD_BY_STAGE]
+    assert [row["Stage"] for row in by_stage] == ["Identified abroad", "Informed consent", "All"]
+    assert list(by_stage[0]) == [
+        "Stage",
+        "Active",
+        "Suspended",
+        "Contact lost",
+        "Consent withdrawn",
+        "Closed",
+        "Total",
+    ]
+    assert by_stage[-1]["Total"] == "<11" and by_stage[-1]["Closed"] == 0  # suppressed, k=11
+    [owner, _all] = tables[CASELOAD_BY_OWNER]
+    assert owner["Owner organisation"] == "iom-it" and owner["Active"] == "<11"
+    [waiting] = tables[WORK_WAITING]
+    assert waiting["Organisation"] == "iom-it" and waiting["Closures waiting"] == 1
+    assert waiting["Overdue items"] > 0 and waiting["Plans waiting"] == 0
+    [row] = tables[STUCK_CASES]
+    assert row["Case"] == stuck and row["Days in stage"] >= 5
+    stages = [r["Stage"] for r in _table(found[timeline].data)]
+    assert stages == ["Identified abroad", "Informed consent"]
+    overview = str(found[OVERVIEW].data)
+    assert overview.startswith("# Homeward overview")
+    assert "| Closures waiting for a supervisor | 1 |" in overview
+    assert f"| {swept['queued']} | " in overview.split("## Mail today")[1]
+    assert "| Sweep of due items (hourly) | never |" not in overview
+    assert "| Informed consent | &lt;11 | 0 | 0 | 0 | 0 | &lt;11 |" in overview  # "<11"
+    assert "|---|---|---|---|---|---|---|" in overview
+    assert all(f"/artifacts/key/{key})" in overview for key in PINNED[1:])
+    assert stuck not in overview and recent not in overview  # counts, never a case
+    svg = _svg(found[chart].data)
+    assert 'class="background"' in svg and svg.count('class="target-mark"') == 2
 
 
 @pytest.mark.usefixtures("homeward")
@@ -155,6 +211,13 @@ def test_report_artifact_keys_are_lower_case_and_dashes(clock: SimulatedClock) -
     assert set(found) == set(report_keys) and all(KEY.match(key) for key in found)
     progress = _table(found[report_keys[0]].data)
     assert progress[0]["Indicator"] == "Victims identified" and progress[0]["Achieved"] == "<11"
+    # ten age bands and a total do not fit a screen: two parts, each with labels and total
+    parts = [f"report-targets-{code}-by-age-band-part-{n}" for n in (1, 2)]
+    split = {key: _table(a.data) for key, a in asyncio.run(artifacts(*parts)).items()}
+    assert set(split) == set(parts)
+    for rows in split.values():
+        assert len(rows[0]) <= 1 + MAX_COLUMNS and list(rows[0])[0] == "Indicator"
+        assert list(rows[0])[-1] == "Total"
 
 
 @pytest.mark.usefixtures("homeward")
@@ -164,7 +227,7 @@ def test_the_scheduled_caseload_report_publishes_the_dashboard_only_as_the_sched
     ref = factories.open_case(clock)
     code = add_enrolled_programme(MANAGER, [ref])
 
-    dashboard = ["caseload-by-stage", "overdue-items-by-org", "stuck-cases"]
+    dashboard = list(PINNED)
     reports = [f"report-targets-{code}-chart", "report-stages-days-spent-per-stage"]
     before = {key: a.id for key, a in asyncio.run(artifacts(*dashboard, *reports)).items()}
     summary = run(caseload_report(stuck_after_days=5))
@@ -174,7 +237,7 @@ def test_the_scheduled_caseload_report_publishes_the_dashboard_only_as_the_sched
     # and the test may not agree on the time when the suite runs at a chosen hour)
     fresh = {key for key, artifact in found.items() if before.get(key) != artifact.id}
     assert fresh == set(dashboard)  # report artifacts only from other tests' runs, if any
-    assert summary == {"cases": 1, "stuck": 1, "artifacts": 4}  # three tables, one timeline
+    assert summary == {"cases": 1, "stuck": 1, "artifacts": 6}  # the pinned five, a timeline
     assert _audited("cmd:caseload dashboard") == [(None, "service")]
     with factories.admin_read() as s:  # nothing decrypted, no report run
         actions = [e.action for e in s.exec(select(AuditEntry))]
