@@ -22,7 +22,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote, urlencode
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -61,6 +61,10 @@ ALLOWED_FIELDS = frozenset(
         "genitives",
         "tzid",
         "attendee",
+        "problem",
+        "flow_name",
+        "count",
+        "recovered",
     }
 )
 
@@ -291,6 +295,26 @@ class LoginCodeContext(Context):
         return now >= queued_at + timedelta(minutes=self.minutes)
 
 
+class HealthAlertContext(Context):
+    """A health alert to managers (``notifications.health``): a scheduled flow that did not run
+    on time (``late``) or whose last run failed (``failed``), or mail stuck in the outbox
+    (``mail_stuck``, ``count`` emails waiting); ``recovered`` when it has cleared. Flow names
+    and counts only; ``day`` and ``time`` (local) say since when; ``link``: the workspace."""
+
+    problem: Literal["late", "failed", "mail_stuck"]
+    flow_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = None
+    count: int = Field(default=0, ge=0)
+    day: date
+    time: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
+    recovered: bool = False
+    link: Link | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _home_page(cls, data: Any) -> Any:
+        return _with_link(data, lambda _d: home_link())
+
+
 TEMPLATES: dict[str, type[Context]] = {
     "digest": DigestContext,
     "escalation": EscalationContext,
@@ -304,6 +328,7 @@ TEMPLATES: dict[str, type[Context]] = {
     "login_code": LoginCodeContext,
     "appointment": AppointmentContext,
     "visit": VisitContext,
+    "health_alert": HealthAlertContext,
 }
 
 

@@ -23,6 +23,7 @@ from notifications.contexts import (
     EscalatedItem,
     EscalationContext,
     HandoffContext,
+    HealthAlertContext,
     ItemLine,
     LoginCodeContext,
     PartnerContext,
@@ -175,6 +176,12 @@ def _visit(today: date, lang: str) -> Context:
     )
 
 
+def _health(today: date, _lang: str) -> Context:
+    return HealthAlertContext(
+        problem="late", flow_name="sweep-due-items", day=today, time="09:00", link=home_link()
+    )
+
+
 SAMPLES: dict[str, Callable[[date, str], Context]] = {
     "digest": _digest,
     "escalation": _escalation,
@@ -192,6 +199,7 @@ SAMPLES: dict[str, Callable[[date, str], Context]] = {
     "login_code": lambda _today, _lang: LoginCodeContext(
         code="20461739", minutes=10, link=signin_link("ana@iom-it.example.org", "20461739")
     ),
+    "health_alert": _health,
 }
 
 
@@ -229,6 +237,18 @@ VARIANTS: dict[str, dict[str, Callable[[date, str], dict[str, object]]]] = {
     },
     "test": {"no-link": lambda _t, _l: {"link": None}},
     "login_code": {"no-link": lambda _t, _l: {"link": None}},
+    "health_alert": {
+        "late-recovered": lambda _t, _l: {"recovered": True},
+        "failed": lambda _t, _l: {"problem": "failed", "flow_name": "audit-checkpoint"},
+        "failed-recovered": lambda _t, _l: {"problem": "failed", "recovered": True},
+        "mail-stuck": lambda _t, _l: {"problem": "mail_stuck", "flow_name": None, "count": 23},
+        "one-stuck": lambda _t, _l: {"problem": "mail_stuck", "flow_name": None, "count": 1},
+        "mail-recovered": lambda _t, _l: {
+            "problem": "mail_stuck",
+            "flow_name": None,
+            "recovered": True,
+        },
+    },
 }
 VARIANTS["handoff_accepted"] = VARIANTS["handoff_rejected"] = VARIANTS["handoff_proposed"]
 

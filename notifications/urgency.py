@@ -45,6 +45,10 @@ URGENCY: dict[str, tuple[Urgency, str]] = {
         "the partner must stop using the case's data now, not after the weekend",
     ),
     "test": (Urgency.URGENT, "an operator checks the mail settings and waits for it"),
+    "health_alert": (
+        Urgency.URGENT,
+        "a manager learns now that schedules, the sweep or the mail stopped, any day",
+    ),
     "appointment": (
         Urgency.BEFORE_IT_STARTS,
         "an invitation, move or cancellation must arrive before the day it is about",

@@ -174,6 +174,17 @@ class Settings(BaseSettings):
     mail_max_attempts: int = Field(default=8, ge=1, le=50)
     mail_retry_base_seconds: int = Field(default=60, ge=0, le=86_400)
 
+    # Health alerts to managers (``homeward health``, the watch of ``homeward up``).
+    health_late_minutes: int = Field(
+        default=10, ge=1, le=24 * 60, description="a scheduled run not started this long after"
+    )
+    health_mail_stuck_minutes: int = Field(
+        default=90, ge=5, le=7 * 24 * 60, description="mail queued this long, none sent: stuck"
+    )
+    health_check_seconds: int = Field(
+        default=300, ge=5, le=3600, description="how often `homeward up` checks health"
+    )
+
     # The staff web workspace (``homeward web``, ``homeward up``).
     web_idle_minutes: int = Field(
         default=30, ge=1, le=24 * 60, description="a web session ends after this long unused"

@@ -206,6 +206,16 @@ def test_every_deployment_is_served_with_its_schedules(up: Up) -> None:
     assert any(expected.values()), "some flow runs on a schedule"
 
 
+def test_up_checks_the_schedules_and_mail_for_the_managers_from_the_start(up: Up) -> None:
+    deadline = time.monotonic() + 60
+    while not any(line.startswith("health: ") for line in up.lines):
+        assert time.monotonic() < deadline, up.output()
+        time.sleep(0.5)
+    (said, *_) = [line for line in up.lines if line.startswith("health: ")]
+    cron = sum(1 for planned in DEPLOYMENTS if planned.cron)
+    assert said == f"health: all well: {cron} scheduled flows on time; 0 emails waiting", said
+
+
 def test_the_staff_workspace_is_served_beside_the_prefect_ui(up: Up) -> None:
     workspace = f"http://127.0.0.1:{up.web_port}"
     assert f"; staff workspace at {workspace}; " in up.output()

@@ -33,7 +33,7 @@ COMMANDS = (
 )
 # Templates with no page to link to: the test email links the workspace's first page; a
 # sign-in code its sign-in page; a partner whose sharing was withdrawn may not look any more.
-NO_PAGE = {"test", "login_code", "sharing_withdrawn"}
+NO_PAGE = {"test", "login_code", "sharing_withdrawn", "health_alert"}
 
 
 def commands_in(text: str) -> list[str]:

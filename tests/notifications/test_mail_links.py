@@ -25,6 +25,7 @@ from homeward.commands.adhoc import AddAdhocItem
 from homeward.commands.runner import run
 from homeward.records.directory import OrganisationIn, StaffIn, add_org, add_staff, validate
 from notifications.contexts import TEMPLATES, HandoffContext, ItemLine, LoginCodeContext
+from notifications.health import Problem, queue_alerts
 from notifications.render import render
 from notifications.sender import send_test
 from notifications.visits import schedule_follow_ups
@@ -127,6 +128,9 @@ def every_kind_of_staff_email(clock) -> None:
     for _day in range(6):  # digests, then escalations of the overdue family assessment
         remind(clock)
         clock.advance(days=1)
+    with write_session() as s:  # health_alert, to the managers: flow names and counts only
+        late = Problem("late", "sweep-due-items", clock.now())
+        queue_alerts(s, [late], checked={"late"}, now=clock.now())
     assert send_all_queued(clock) == 0
     asked = signin.request_code(ADPARE, clock=clock)  # login_code, sent at once
     signin.deliver(asked, clock=clock)
@@ -204,6 +208,8 @@ def expected_links(row: OutboxMessage, base: str, text: str, to: str) -> set[str
         return {f"{base}/cases/{handoff.case_ref}"}
     if row.template in ("consent_withdrawn", "partner_joined"):
         return {f"{base}/cases/{context['case_ref']}"}
+    if row.template == "health_alert":  # about Homeward itself: the workspace's first page
+        return {f"{base}/"}
     if row.template == "sharing_withdrawn":
         return set()  # the partner may not open the case any more: no link to it
     if row.template == "login_code":  # its code and link were wiped from the row once sent
@@ -251,7 +257,8 @@ def test_every_staff_email_links_to_its_item_or_case_page_and_asks_no_command(
             assert urls == {base + "/"}  # the test email: the workspace itself
             continue
         expected = expected_links(row, base, text, received.rcpt_tos[0])
-        assert expected <= known["items"] | known["cases"] or template == "login_code"
+        home = {base + "/"} if template == "health_alert" else set()
+        assert expected <= known["items"] | known["cases"] | home or template == "login_code"
         for link in expected:  # the exact page, in both parts
             assert link in text and link in hrefs(html), (template, link)
         assert urls == expected, (template, urls ^ expected)

@@ -24,6 +24,7 @@ from homeward.edges.cli import (
     closures,
     dbroles,
     family,
+    health,
     imports,
     items,
     journal,
@@ -66,6 +67,7 @@ app.add_typer(imports.import_app, name="import")
 for casework in (plan, visits, journal, adhoc, family, referral, assessments):  # issue 16
     casework.register(app)
 app.command("up")(up.up)
+app.command("health")(health.health)
 app.command("web")(web.web)
 app.command("backup", help=backup.BACKUP_HELP)(backup.backup_command)
 app.command("restore", help=backup.RESTORE_HELP)(backup.restore_command)

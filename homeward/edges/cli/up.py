@@ -138,7 +138,8 @@ async def _serve(
 ) -> None:
     """Register every deployment with its schedules, then run what comes due until ``stop``,
     watching that the server's scheduler creates their runs (its log, if local, and its API).
-    Everything here, flow runs included, sends ``auth_string`` if our server requires it."""
+    Everything here, flow runs included, sends ``auth_string`` if our server requires it. The
+    health watch emails the managers what a manager must know (``homeward health``)."""
     from prefect.runner import Runner
     from prefect.settings import (
         PREFECT_API_AUTH_STRING,
@@ -161,10 +162,20 @@ async def _serve(
         _say(_ready_message(api_url, [d.name for d in deployments], web_url))
         scheduled = [d.name for d in deployments if d.schedules]
         watching = asyncio.create_task(watch(api_url, log_path, scheduled, _say, auth=auth))
+        health = asyncio.create_task(_watch_health())
         try:
             await _until_stopped(runner, serving, stop)
         finally:
             watching.cancel()
+            health.cancel()
+
+
+async def _watch_health() -> None:
+    """Managers are emailed when a scheduled flow did not run on time or failed, or mail is
+    stuck (``workflows.health``); on our own timer, so a stalled scheduler is caught too."""
+    from workflows.health import HealthWatch
+
+    await HealthWatch(_say, get_settings().health_check_seconds).run()
 
 
 async def _renew_closure_requests(advance_case: UUID | None) -> None:
