@@ -81,15 +81,16 @@ def get_message(session: Session, message_id: int) -> OutboxMessage:
 
 def owner_org(session: Session, address: str) -> Organisation | None:
     """The organisation ``address`` belongs to: a staff member's (active or not), or its
-    mailbox; None if Homeward knows it as neither."""
+    mailbox; None if Homeward knows it as neither, or as more than one organisation's (an
+    address two organisations claim is nobody's to redirect: a staff member added with another
+    organisation's mailbox must not take that organisation's mail)."""
     address = address.lower()
-    staff = session.exec(
-        select(StaffMember).where(func.lower(StaffMember.email) == address)
-    ).first()
-    if staff is not None:
-        return session.get(Organisation, staff.org_id)
-    query = select(Organisation).where(func.lower(col(Organisation.email)) == address)
-    return session.exec(query).first()
+    staff = select(StaffMember.org_id).where(func.lower(StaffMember.email) == address)
+    mailbox = select(Organisation.id).where(func.lower(col(Organisation.email)) == address)
+    claims = {*session.exec(staff), *session.exec(mailbox)}
+    if len(claims) != 1:
+        return None
+    return session.get(Organisation, claims.pop())
 
 
 def _ensure_may(session: Session, actor: StaffMember, address: str) -> Organisation | None:

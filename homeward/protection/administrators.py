@@ -95,10 +95,31 @@ def set_mailbox(
     """Set an organisation's functional mailbox, as its admin or a platform administrator."""
     org = get_org(session=session, slug=slug)
     _ensure_manages(session, actor, org, "set the mailbox")
-    org.email = str(mailbox.email).lower()
+    email = str(mailbox.email).lower()
+    _ensure_address_free(session, org, email)
+    org.email = email
     session.add(org)
     audit(session, actor=actor, action=f"org_mailbox:{org.slug}", at=now, fields=["email"])
     return org
+
+
+def _ensure_address_free(session: Session, org: Organisation, email: str) -> None:
+    """An organisation's mailbox is no other organisation's mailbox or staff address: mail
+    refused there is fixed by whoever the address belongs to (``notifications.redelivery``)."""
+    other_box = session.exec(
+        select(Organisation).where(
+            func.lower(col(Organisation.email)) == email, Organisation.id != org.id
+        )
+    ).first()
+    other_staff = session.exec(
+        select(StaffMember).where(
+            func.lower(StaffMember.email) == email, StaffMember.org_id != org.id
+        )
+    ).first()
+    if other_box is not None or other_staff is not None:
+        raise Conflict(
+            f"email: {email} belongs to another organisation; give this one's own mailbox"
+        )
 
 
 def set_genitive(

@@ -8,7 +8,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 from sqlalchemy import event
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from homeward.base.countries import check_country
 from homeward.base.errors import Conflict, InvalidInput, NotFound
@@ -141,6 +141,13 @@ def add_staff(
     email = str(staff_in.email).lower()
     if session.exec(select(StaffMember).where(StaffMember.email == email)).first():
         raise Conflict(f"a staff member with email {email} already exists")
+    mailbox_of = session.exec(
+        select(Organisation).where(func.lower(col(Organisation.email)) == email)
+    ).first()
+    if mailbox_of is not None and mailbox_of.slug != org.slug:
+        raise Conflict(
+            f"email: {email} is the mailbox of {mailbox_of.slug}; give the person's own address"
+        )
     assert org.id is not None  # noqa: S101
     staff = StaffMember(
         org_id=org.id,

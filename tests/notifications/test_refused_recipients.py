@@ -12,9 +12,19 @@ import pytest
 from sqlmodel import col, select
 
 from homeward.base.db import read_session, write_session
-from homeward.base.errors import NotFound
-from homeward.base.models import AuditEntry, Organisation, OutboxRecipient, OutboxStatus
+from homeward.base.errors import Conflict, NotFound, Refused
+from homeward.base.models import (
+    AuditEntry,
+    Organisation,
+    OutboxRecipient,
+    OutboxStatus,
+    RecipientStatus,
+    StaffMember,
+)
 from homeward.edges.cli.common import state
+from homeward.protection import administrators
+from homeward.records.directory import MailboxIn, StaffIn, validate
+from notifications import redelivery
 from notifications.dropping import drop_case_mail
 from notifications.outbox import enqueue, recipients_of
 from notifications.redelivery import retry
@@ -254,3 +264,51 @@ def _org_id(session, slug: str) -> int:
     org = session.exec(select(Organisation).where(Organisation.slug == slug)).one()
     assert org.id is not None
     return org.id
+
+
+def test_no_partner_takes_another_organisations_mail_through_a_borrowed_address(db_url, clock):
+    """Security review: ADPARE's admin added a 'colleague' with IOM Italy's mailbox address,
+    then redirected IOM Italy's refused escalations to itself. The directory now refuses the
+    borrowed address; and an address two organisations claim (older data) is nobody's to fix
+    but a platform administrator's."""
+    box = "office@iom-it.example.org"
+    f.seed()
+    with write_session() as s:
+        iom_it = s.exec(select(Organisation).where(Organisation.slug == "iom-it")).one()
+        iom_it.email = box
+        s.add(iom_it)
+    borrowed = validate(StaffIn, org="adpare", name="Xy", email=box, role="caseworker")
+    with pytest.raises(Conflict, match="is the mailbox of iom-it"), write_session() as s:
+        administrators.add_member(s, actor=f.actor(s, f.ADPARE_ADMIN), staff_in=borrowed)
+    with pytest.raises(Conflict, match="belongs to another organisation"), write_session() as s:
+        administrators.set_mailbox(
+            s,
+            actor=f.actor(s, f.ADPARE_ADMIN),
+            slug="adpare",
+            mailbox=validate(MailboxIn, email="coord@iom-it.example.org"),
+            now=clock.now(),
+        )
+    with write_session() as s:  # the clash as older data may hold it, written directly
+        s.add(StaffMember(org_id=_org_id(s, "adpare"), name="X", email=box, role="caseworker"))
+        row = enqueue(
+            s,
+            key="esc:borrowed",
+            template="escalation",
+            to=[box],
+            language="en",
+            context=sample_context("escalation", "en", clock.now().date()),
+            now=clock.now(),
+        )
+        for recipient in recipients_of(s, row.id or 0):
+            recipient.status, recipient.code = RecipientStatus.DEAD, 550
+            s.add(recipient)
+        number = row.id or 0
+    with pytest.raises(Refused, match="ask a platform_admin"), write_session() as s:
+        redelivery.redirect(
+            s,
+            actor=f.actor(s, f.ADPARE_ADMIN),
+            message_id=number,
+            address=box,
+            to=f.ADPARE_ADMIN,
+            now=clock.now(),
+        )
