@@ -69,6 +69,8 @@ def drop_case_mail(
     changed = 0
     for message_id, ours in _stoppable(session, org_addresses(session, org_id)).items():
         row = session.get(OutboxMessage, message_id)
+        if row is not None and row.context.get("cancelled") is True:
+            continue  # a calendar CANCEL: it takes the visit out of their calendars, so it goes
         if row is not None and _about(row.context, case_ref):
             _drop(session, row, ours, case_ref, reason, now)
             session.add(row)

@@ -8,10 +8,12 @@ import email
 from email import policy
 from email.message import EmailMessage
 
+import pytest
 from sqlmodel import select
 
 from homeward.base.db import write_session
 from homeward.base.models import Organisation, OutboxStatus
+from notifications.visits import schedule_follow_ups
 from statemachines.cases import get_case
 from tasks.consents import withdraw_consent
 from tests import factories as f
@@ -45,6 +47,9 @@ def text_of(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain",))
     assert part is not None
     return part.get_content()
+
+
+ADPARE_CW = "cw@adpare.example.org"
 
 
 def in_reintegration(clock, *, late: bool = False) -> str:
@@ -93,3 +98,33 @@ def test_the_partner_gets_a_notice_and_no_more_mail_about_the_case(
     monkeypatch.setattr("homeward.edges.cli.common.state.clock", clock)
     listed = run_cli(capsys, monkeypatch, "mail", "outbox", "--dropped")
     assert listed.code == 0 and "sharing consent for adpare withdrawn" in listed.out
+
+
+@pytest.mark.usefixtures("any_day")
+def test_withdrawn_sharing_still_takes_the_visits_out_of_the_partners_calendars(
+    db_url, clock, smtp
+):
+    """Security review: the partner's visit invitations are cancelled when the person withdraws
+    consent to share with it, and those CANCELs must go (dropping the partner's mail about the
+    case dropped them too, leaving case refs and visit times in its staff's calendars)."""
+    f.seed()
+    ref = f.open_case(clock)
+    f.drive_to(ref, "reintegration", clock)
+    with write_session() as s:
+        schedule_follow_ups(s, now=clock.now())
+    run_drain(clock)
+    invited = {m.id for m in outbox("visit") if m.to_addrs == [ADPARE_CW]}
+    assert invited
+    clock.advance(hours=1)
+    with write_session() as s:
+        case = get_case(s, case_ref=ref, actor=f.actor(s))
+        org = s.exec(select(Organisation).where(Organisation.slug == "adpare")).one()
+        withdraw_consent(
+            s, case=case, purpose="sharing", org_id=org.id, actor=f.actor(s), now=clock.now()
+        )
+    cancels = [
+        m for m in outbox("visit") if m.to_addrs == [ADPARE_CW] and m.context.get("cancelled")
+    ]
+    assert len(cancels) == len(invited)
+    assert run_drain(clock).sent >= len(cancels)
+    assert all(m.status == "sent" for m in outbox("visit") if m.context.get("cancelled"))
