@@ -23,6 +23,7 @@ class ReadMailFlow(Command[MailFlow]):
     writes = False
 
     def execute(self, ctx: Context) -> MailFlow:
+        ctx.ensure_service("the health check")  # every organisation's outbox, counted
         minutes = get_settings().health_mail_stuck_minutes
         return mail_flow(ctx.session, now=ctx.now, stuck_after=timedelta(minutes=minutes))
 
@@ -37,6 +38,7 @@ class PendingAlerts(Command[tuple[str, ...]]):
     writes = False
 
     def execute(self, ctx: Context) -> tuple[str, ...]:
+        ctx.ensure_service("the health check")
         planned = plan_alerts(ctx.session, self.problems, checked=self.checked, now=ctx.now)
         return tuple(message.key for message in planned)
 
