@@ -13,17 +13,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from email.message import EmailMessage
 from functools import cached_property
 from typing import NamedTuple
 
+import vobject
+from icalendar import Calendar
 from sqlmodel import col, select
 
 from homeward.base.clock import SimulatedClock, local_date
 from homeward.base.db import read_session, write_session
 from homeward.base.models import OutboxMessage
 from notifications.reminders import ReminderReport, queue_reminders
+from notifications.sender import DrainReport
 from notifications.sink import Received
 from tests.notifications.conftest import run_drain
 from tests.notifications.smtp_server import ScriptedHandler
@@ -74,6 +77,46 @@ class Mail:
         ]
 
 
+class Invite(NamedTuple):
+    """One calendar attachment as both parsers read it (they must agree): for whom, its
+    method, UID, SEQUENCE and start."""
+
+    day: date
+    to: str
+    method: str
+    uid: str
+    sequence: int
+    start: datetime
+
+
+def invites(mail: Mail) -> list[Invite]:
+    """Each ``text/calendar`` attachment of ``mail``, parsed by ``icalendar`` and by
+    ``vobject``, as two different mail clients would; they must read the same event."""
+    found = []
+    for kind, raw in mail.attachments():
+        if kind != "text/calendar":
+            continue
+        calendar = Calendar.from_ical(raw)
+        (event,) = calendar.walk("VEVENT")
+        other = vobject.readOne(raw.decode("utf-8"))
+        read = Invite(
+            mail.day,
+            mail.to[0],
+            str(calendar["method"]),
+            str(event["uid"]),
+            int(event["sequence"]),
+            event.decoded("dtstart"),
+        )
+        assert other.method.value == read.method, read
+        assert other.vevent.uid.value == read.uid, read
+        assert int(other.vevent.sequence.value) == read.sequence, read
+        assert other.vevent.dtstart.value == read.start, read
+        assert read.start.tzinfo is not None, read
+        assert [a.value for a in other.vevent.attendee_list] == [f"mailto:{read.to}"], read
+        found.append(read)
+    return found
+
+
 Hook = Callable[[date], None]
 
 
@@ -84,6 +127,7 @@ class DayLog:
     day: date
     report: ReminderReport
     mail: list[Mail]
+    drained: DrainReport
 
 
 def run_days(
@@ -96,7 +140,8 @@ def run_days(
 ) -> list[DayLog]:
     """Run ``days`` days: each day ``before_run(today)`` (the test's own work: open cases,
     record items done...), the reminder run and the sender at the clock's time, then
-    ``after_run(today)``; the clock then moves on a day. Every message must be delivered.
+    ``after_run(today)``; the clock then moves on a day. Every message must be delivered,
+    or refused for good by the server's script (``smtp.rcpt_replies``): nothing is retried.
 
     Returns:
         One ``DayLog`` per day, its messages parsed.
@@ -110,8 +155,9 @@ def run_days(
         with write_session() as s:
             report = queue_reminders(s, now=clock.now())
         drained = run_drain(clock)
-        assert drained.retried == drained.dead == 0, (today, drained)
-        logs.append(DayLog(today, report, _parsed(today, smtp.received[seen:])))
+        assert drained.retried == 0, (today, drained)
+        assert drained.dead == 0 or smtp.rcpt_replies, (today, drained)
+        logs.append(DayLog(today, report, _parsed(today, smtp.received[seen:]), drained))
         if after_run:
             after_run(today)
         clock.advance(days=1)

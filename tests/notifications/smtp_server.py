@@ -18,7 +18,8 @@ from notifications.sink import LocalSmtpServer, Received, RecordingHandler
 class ScriptedHandler(RecordingHandler):
     """Records what it accepts, like the sink, but answers as told:
 
-    - ``rcpt_replies``: address -> reply for RCPT TO (e.g. "550 5.1.1 no such mailbox");
+    - ``rcpt_replies``: address -> reply for RCPT TO (e.g. "550 5.1.1 no such mailbox"),
+      each one given kept in ``refusals`` (address, reply);
     - ``data_replies``: replies for the next DATA commands, used up in order (e.g. three
       "421 4.3.2 busy": the server says it and hangs up, as a busy server would);
     - ``vanish_after``: after accepting that many messages the server disappears: it stops
@@ -30,6 +31,7 @@ class ScriptedHandler(RecordingHandler):
     vanish_after: int | None = None
     controller: LocalSmtpServer | None = None
     peers: Counter[str] = field(default_factory=Counter)
+    refusals: list[tuple[str, str]] = field(default_factory=list)
     _gone: bool = False
     _connections: set[Any] = field(default_factory=set)
     _script_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -49,6 +51,7 @@ class ScriptedHandler(RecordingHandler):
     ) -> str:
         reply = self.rcpt_replies.get(address)
         if reply:
+            self.refusals.append((address, reply))
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"

@@ -8,10 +8,19 @@ every message parsed with Python's email parser. It shows that
 - a supervisor gets at most one escalation email a day, however large the backlog (the issue
   measured 1,995 in one morning for 285 cases), its items grouped by case and organisation,
   each with its days late;
-- nothing about the person assisted is in any message.
+- nothing about the person assisted is in any message;
+- every follow-up visit is one calendar event (one UID) for its whole run, its SEQUENCE rising
+  with each message to each attendee; a moved visit's last REQUEST starts on its new day; every
+  visit still open when its case ends (consent withdrawn, contact lost, closed) gets a CANCEL;
+  each .ics read by ``icalendar`` and by ``vobject``;
+- no refusal is silent: each permanent refusal the server gave (two staff mailboxes that
+  refuse everything) is a recipient refused for good, with its code, in the dead letters
+  (``homeward mail outbox --dead``) and in the mail stats (``homeward mail stats``).
 
-Cases open over the first weeks, a third of them moved on to the assessments; each item is
-recorded done at a lateness of its own (early, on time, days or weeks late, or never).
+Cases open over the first weeks, a third of them moved on to the assessments, one in four on
+to reintegration, where its visits are invited by the daily follow-up pass; some visits are
+moved once or twice, and some of those cases end. Each item is recorded done at a lateness of
+its own (early, on time, days or weeks late, or never).
 """
 
 from __future__ import annotations
@@ -19,22 +28,41 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlmodel import col, select
 
-from homeward.base.clock import SimulatedClock, local_date
+from homeward.base.clock import SimulatedClock, local_date, local_noon, utc
 from homeward.base.db import write_session
-from homeward.base.models import Case, ChecklistItem, ItemStatus, Organisation, StaffMember
+from homeward.base.models import (
+    Case,
+    CaseStatus,
+    ChecklistItem,
+    ItemStatus,
+    Organisation,
+    OutboxMessage,
+    OutboxStatus,
+    StaffMember,
+)
 from homeward.records.directory import StaffIn, add_staff, validate
+from notifications.redelivery import refused
 from notifications.render import days
 from notifications.rules import ItemRule, load_rules
+from notifications.stats import count_mail, daily_totals
+from notifications.visits import schedule_follow_ups
 from statemachines.return_case import ACTIVE
-from tasks import checklist
+from tasks import checklist, checklist_changes
 from tasks.catalog import load_catalog
 from tests import factories as f
-from tests.notifications.simulation import DayLog, digest_lines, escalation_lines, run_days
+from tests.notifications.simulation import (
+    DayLog,
+    Invite,
+    digest_lines,
+    escalation_lines,
+    invites,
+    run_days,
+)
 from tests.notifications.smtp_server import ScriptedHandler
 
 DAYS = 90
@@ -44,6 +72,11 @@ SUPERVISORS = [  # IOM Italy owns every case; ADPARE is a partner; the consulate
     ("adpare", "sup@adpare.example.org", "en"),
 ]
 PERSONAL = [f.CANARY.given_name, f.CANARY.family_name, "700 000 111", "+40700000111"]
+REFUSED = {  # real staff whose mailboxes refuse everything (the second reads visits' calendars)
+    "cw@iom-it.example.org": "550 5.1.1 <cw@iom-it.example.org>: mailbox unavailable",
+    "cw2@adpare.example.org": "550 5.1.1 <cw2@adpare.example.org>: no such user",
+}
+ENDINGS = ["withdraw_consent", "lose_contact", "close", None]  # a visiting case's fate
 PATIENCE = [-1, 0, 1, 2, 4, 8, 12, 20, 35, None, None]  # days late an item is done (None: never)
 
 # the cadence day by day: quiet days and hours are proven apart (test_quiet_hours.py)
@@ -71,20 +104,28 @@ class World:
     partners: dict[date, set[int]] = field(default_factory=dict)
     about: dict[tuple[date, int], tuple[str, int, int, int]] = field(default_factory=dict)
     done_after_mention: int = 0
+    visiting: dict[str, date] = field(default_factory=dict)  # case_ref: day of departure
+    moved: dict[int, datetime] = field(default_factory=dict)  # visit: its last due time
+    moves: dict[int, int] = field(default_factory=dict)  # visit: times moved
+    ended: dict[int, tuple[str, date]] = field(default_factory=dict)  # open visit: how, when
 
     def setup(self) -> None:
         f.seed()
         with write_session() as s:
-            for org, email, language in SUPERVISORS[1:]:
-                staff = validate(
+            staff = [(*supervisor, "supervisor") for supervisor in SUPERVISORS[1:]]
+            for org, email, language, role in [
+                *staff,
+                ("adpare", "cw2@adpare.example.org", "ro", "caseworker"),
+            ]:
+                member = validate(
                     StaffIn,
                     org=org,
-                    name="Staff supervisor",
+                    name=f"Staff {role}",
                     email=email,
-                    role="supervisor",
+                    role=role,
                     language=language,
                 )
-                add_staff(session=s, staff_in=staff)
+                add_staff(session=s, staff_in=member)
         with f.admin_read() as s:
             self.org_names = {o.id: o.name for o in s.exec(select(Organisation))}
             for member in s.exec(select(StaffMember).where(StaffMember.role == "supervisor")):
@@ -96,11 +137,69 @@ class World:
         day = (today - date(2026, 1, 5)).days
         for n in range(self.cases):
             if n % self.open_over_days == day:
-                self.refs.append(f.open_case(self.clock, share=False))
-                if n % 3 == 0:
+                visiting = n % 4 == 2  # sharing with ADPARE, which works its visits
+                self.refs.append(f.open_case(self.clock, share=visiting))
+                if visiting:  # on to reintegration, departing in five days
+                    f.drive_to(self.refs[-1], "travel_arranged", self.clock)
+                    self.visiting[self.refs[-1]] = today + timedelta(days=5)
+                elif n % 3 == 0:
                     f.drive_to(self.refs[-1], "consent_obtained", self.clock)
+        for k, (ref, departs) in enumerate(self.visiting.items()):
+            self._visits_of(ref, k, (today - departs).days)
+        with write_session() as s:  # the daily follow-up pass (flow schedule-follow-ups)
+            schedule_follow_ups(s, now=self.clock.now())
         self._record_done(today)
         self._expect(today)
+
+    def _visits_of(self, ref: str, k: int, since: int) -> None:
+        """A visiting case's life, ``since`` days after its departure: it arrives and starts
+        reintegration; its one-month visit is moved (every other case), a second time (every
+        fourth); it ends as its ``ENDINGS`` says."""
+        if since == 0:
+            for trigger in ("depart", "confirm_arrival", "start_reintegration"):
+                f.complete_stage(ref, self.clock)
+                f.advance(ref, trigger, self.clock)
+        elif since in (10, 15) and k % (2 if since == 10 else 4) == 0:
+            self._move(ref, "follow_up_1m", days=since + 12)
+        elif since == 12 and k % 3 == 1:
+            self._move(ref, "follow_up_2w", days=9)
+        elif since == 20 + 10 * (k % 4) and (ending := ENDINGS[k % 4]):
+            today = local_date(self.clock.now())
+            for item in f.items(ref, stage="reintegration", status=ItemStatus.OPEN):
+                if load_rules().is_visit(item.code):
+                    self.ended[item.id or 0] = (ending, today)
+                    if ending == "close":  # closing asks that the visits left be skipped
+                        self._skip(item.id or 0)
+            if ending == "close":
+                f.complete_stage(ref, self.clock)
+            f.advance(ref, ending, self.clock)
+
+    def _skip(self, item_id: int) -> None:
+        with write_session() as s:
+            checklist.mark_skipped(
+                s,
+                item_id=item_id,
+                actor=f.actor(s),
+                now=self.clock.now(),
+                reason="the support period ended",
+            )
+
+    def _move(self, ref: str, code: str, *, days: int) -> None:
+        (item,) = [i for i in f.items(ref, status=ItemStatus.OPEN) if i.code == code] or [None]
+        if item is None or f.load_case(ref).status != CaseStatus.ACTIVE:
+            return
+        on = local_date(self.clock.now()) + timedelta(days=days)
+        with write_session() as s:
+            checklist_changes.change_due(
+                s,
+                item_id=item.id or 0,
+                actor=f.actor(s),
+                on=on,
+                reason="the family asked for another day",
+                now=self.clock.now(),
+            )
+        self.moved[item.id or 0] = local_noon(on)
+        self.moves[item.id or 0] = self.moves.get(item.id or 0, 0) + 1
 
     def _open_items(self) -> list[tuple[ChecklistItem, Case]]:
         with f.admin_read() as s:
@@ -109,6 +208,7 @@ class World:
                 .join(Case, col(Case.id) == ChecklistItem.case_id)
                 .where(ChecklistItem.status == ItemStatus.OPEN)
                 .where(col(Case.state).in_([str(stage) for stage in ACTIVE]))
+                .where(Case.status == CaseStatus.ACTIVE)
             )
             return list(s.exec(query))
 
@@ -220,6 +320,7 @@ def simulate(
     """Ninety days over ``cases`` cases opened over the first ``open_over_days`` days."""
     world = World(clock, cases, open_over_days)
     world.setup()
+    smtp.rcpt_replies = dict(REFUSED)
     return world, run_days(clock, smtp, DAYS, before_run=world.morning)
 
 
@@ -245,14 +346,72 @@ def check_run(world: World, logs: list[DayLog]) -> None:
         sum(m.template == "escalation" for m in log.mail) for log in logs
     )  # one per supervisor, whatever the backlog
     assert busiest <= len(SUPERVISORS) < backlog
+    check_calendars(world, [i for m in everything for i in invites(m)])
+
+
+def check_calendars(world: World, received: list[Invite]) -> None:
+    """Each visit one event for the whole run, its SEQUENCE rising with each message to each
+    attendee; a moved visit's last REQUEST at its new start; an ended case's visits cancelled."""
+    readers = {i.to for i in received}  # cw2's were refused
+    assert "cw@adpare.example.org" in readers and not readers & set(REFUSED), readers
+    by_visit: dict[int, list[Invite]] = defaultdict(list)  # each visit's messages, in order
+    uids: dict[int, set[str]] = defaultdict(set)
+    for invite in received:
+        item_id = int(invite.uid.split("@")[0].removeprefix("visit-item-"))
+        by_visit[item_id].append(invite)
+        uids[item_id].add(invite.uid)
+    assert all(len(found) == 1 for found in uids.values()), uids  # one UID, whole run
+    assert len(set().union(*uids.values())) == len(uids)  # and each visit its own
+    for item_id, timeline in by_visit.items():
+        for reader in {i.to for i in timeline}:  # each attendee's calendar
+            sequences = [i.sequence for i in timeline if i.to == reader]
+            assert sequences == sorted(set(sequences)), (item_id, reader, sequences)
+        assert timeline[0].method == "REQUEST", (item_id, timeline[0])
+    for item_id, start in world.moved.items():
+        requests = [i for i in by_visit[item_id] if i.method == "REQUEST"]
+        assert utc(requests[-1].start) == utc(start), (item_id, requests[-1])
+        assert len({i.start for i in requests}) == world.moves[item_id] + 1, item_id
+    for item_id, (ending, on) in world.ended.items():
+        last = by_visit[item_id][-1]  # invited, then cancelled when its case ended
+        assert (last.method, last.day) == ("CANCEL", on), (item_id, ending, last)
+        assert all(i.method == "REQUEST" for i in by_visit[item_id][:-1]), (item_id, ending)
+    # The run went through what it is about: visits moved twice, cases ended each way.
+    assert max(world.moves.values()) == 2
+    assert {ending for ending, _ in world.ended.values()} == {e for e in ENDINGS if e is not None}
+    moved_then_ended = set(world.moved) & set(world.ended)
+    assert moved_then_ended, "no moved visit was cancelled"
+
+
+def check_refusals(smtp: ScriptedHandler, first_day: date, last_day: date) -> None:
+    """Zero silent refusals: each refusal the server gave is a recipient refused for good,
+    with its code, in the dead letters, and counted by the mail stats."""
+    assert smtp.refusals and {address for address, _ in smtp.refusals} == set(REFUSED)
+    with f.admin_read() as s:
+        dead = refused(s, limit=100_000)
+        stats = count_mail(s, first_day=first_day, last_day=last_day)
+        dead_messages = s.exec(
+            select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
+        )
+        all_dead = {m.id for m in dead_messages}
+    assert Counter(r.address for r in dead) == Counter(a for a, _ in smtp.refusals)
+    assert all((r.code, r.reply) == (550, REFUSED[r.address]) for r in dead), dead[:3]
+    assert {"digest", "visit"} <= {r.template for r in dead}  # reminders and calendars alike
+    totals = daily_totals(stats, first_day, last_day)
+    assert {"digest", "visit"} <= {row.kind for row in stats if row.refused}
+    refused_messages = {r.message_id for r in dead}
+    assert sum(row.refused for row in totals) == len(refused_messages)
+    assert sum(row.dead for row in totals) == len(all_dead) > 0
+    assert all_dead <= refused_messages
 
 
 def test_ninety_days_of_escalations_over_30_cases(db_url, clock, smtp):
     world, logs = simulate(clock, smtp, cases=30, open_over_days=15)
     check_run(world, logs)
+    check_refusals(smtp, logs[0].day, logs[-1].day)
 
 
 @pytest.mark.slow
 def test_ninety_days_of_escalations_over_300_cases(db_url, clock, smtp):
     world, logs = simulate(clock, smtp, cases=300, open_over_days=30)
     check_run(world, logs)
+    check_refusals(smtp, logs[0].day, logs[-1].day)
