@@ -1,5 +1,6 @@
-"""A supervisor's approval inside a running flow: ``advance-case`` with ``close`` records a
-closure request, pauses, and the Prefect UI shows the ``ClosureDecision`` form.
+"""A supervisor's approval inside a running flow: ``close-case`` (or ``advance-case`` with
+``close``) records a closure request, pauses, and the Prefect UI shows the ``ClosureDecision``
+form.
 
 The request is a record in Homeward's database (``statemachines.closure_requests``), so it
 outlives this run: a run started later for the same pending request takes it over, and a
@@ -42,6 +43,7 @@ from homeward.protection.identity import Credential
 from homeward.records.directory import validate
 from statemachines.steps import ClosureReason, ClosureRejection, Step
 from workflows.closure_runs import run_is_live
+from workflows.forms import ASSERTION_PATTERN
 from workflows.moves import after_transition, timeline_of
 from workflows.runtime import CaseView, command, engine_errors, label_run, prove_run, run_credential
 
@@ -57,7 +59,7 @@ class ClosureDecision(RunInput):
     assertion: str = Field(
         default="",
         max_length=400,
-        pattern=r"^\s*[A-Za-z0-9_.\-]*\s*$",  # a token: no room for a name or a sentence
+        pattern=ASSERTION_PATTERN,  # a token: no room for a name or a sentence
         description="Who decides, proven: run `homeward assertion --flow approve-closure` and "
         "paste what it prints (a supervisor of the case's owner organisation)",
     )
@@ -228,5 +230,5 @@ async def _expired(view: CaseView, request: int, credential: Credential) -> dict
         return view.summary(decision=expired.decision)
     raise Refused(
         f"closure of case {expired.case_ref} was not decided within {waited} s; the case stays "
-        f"in {expired.state}: ask again with advance-case close"
+        f"in {expired.state}: ask again with close-case"
     )

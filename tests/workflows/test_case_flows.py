@@ -14,7 +14,6 @@ from homeward.base.errors import HomewardError, InvalidInput, NotFound, NotSigne
 from homeward.base.models import CaseEvent, HandoffStatus, ItemStatus
 from homeward.commands import runner as commands
 from homeward.commands.signin import EndSession
-from statemachines.cases import CaseIn
 from tests import factories
 from tests.factories import COORD
 from tests.signin import assertion_for, credential_for
@@ -35,9 +34,7 @@ def _as(email: str, flow: str = ADVANCE) -> str:
 
 
 def test_start_return_opens_a_case_and_names_the_run_after_it() -> None:
-    result = run(
-        start_return(case=CaseIn(participants={"ngo": "adpare"}), assertion=_as(COORD, START))
-    )
+    result = run(start_return(ngo="adpare", assertion=_as(COORD, START)))
 
     case = factories.load_case(result["case_ref"])
     assert case.phase == result["state"] == "identified_abroad"
@@ -80,7 +77,7 @@ def test_advance_case_fires_the_trigger_and_emits_an_event(clock: SimulatedClock
 @pytest.mark.parametrize(
     ("trigger", "data", "error", "message"),
     [
-        ("fly_home", {}, InvalidInput, "trigger 'fly_home' is unknown; use one of"),
+        ("fly_home", {}, InvalidInput, "trigger: not one Homeward knows; use one of"),
         ("record_consent", {"method": "signed", "language": "r0"}, InvalidInput, "language: use"),
         ("record_consent", {"method": "signed", "language": "ro"}, Refused, "blocking items"),
         ("record_consent", {"method": "fax", "language": "ro"}, InvalidInput, "method: Input"),

@@ -19,7 +19,6 @@ from homeward.base.models import Case, CaseEvent, StaffSession
 from homeward.base.settings import get_settings
 from homeward.commands.runner import run as run_command
 from homeward.commands.signin import EndSession
-from statemachines.cases import CaseIn
 from tests import factories
 from tests.factories import COORD
 from tests.signin import assertion_for, credential_for
@@ -86,10 +85,9 @@ def test_a_bad_assertion_fails_the_run_in_one_line_and_changes_nothing(
 def test_start_return_without_an_assertion_opens_no_case() -> None:
     before = factories.db_snapshot()
     with pytest.raises(NotSignedIn, match="--flow start-return"):
-        run(start_return(case=CaseIn(participants={"ngo": "adpare"})))
+        run(start_return(ngo="adpare"))
     with pytest.raises(NotSignedIn, match="not issued for the flow 'start-return'"):
-        case = CaseIn(participants={"ngo": "adpare"})
-        run(start_return(case=case, assertion=assertion_for(COORD, "advance-case")))
+        run(start_return(ngo="adpare", assertion=assertion_for(COORD, "advance-case")))
     assert factories.db_snapshot() == before
     with factories.admin_read() as s:
         assert s.exec(select(Case)).all() == []
