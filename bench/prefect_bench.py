@@ -262,7 +262,7 @@ async def growth(runs: int) -> dict[str, float]:
     opening = assertions(COORDINATOR, "start-return", runs)
 
     async def start(i: int) -> None:
-        result = await start_return(case=CaseIn(host_country="IT"), assertion=opening[i])
+        result = await start_return(host_country="IT", assertion=opening[i])
         refs.append(result["case_ref"])
 
     await measure("start-return", start)

@@ -298,7 +298,10 @@ def fire(
 ) -> Case:
     """Fire ``trigger`` on a case: guards, effects, new stage items and the event, or nothing."""
     if trigger not in ALL_TRIGGERS:
-        raise InvalidInput(f"trigger {trigger!r} is unknown; use one of: {', '.join(ALL_TRIGGERS)}")
+        # never echoed: whatever was typed here could be a name pasted into the wrong field
+        raise InvalidInput(
+            f"trigger: not one Homeward knows; use one of: {', '.join(ALL_TRIGGERS)}"
+        )
     case = get_case(session, case_ref=case_ref, actor=actor, for_update=True)
     check_version(case, expected_version)
     ensure(session, actor, Action.FIRE_TRIGGER, case)  # get_case checked it may see the case

@@ -1,5 +1,6 @@
-"""A supervisor's approval inside a running flow: ``advance-case`` with ``close`` records a
-closure request, pauses, and the Prefect UI shows the ``ClosureDecision`` form.
+"""A supervisor's approval inside a running flow: ``close-case`` (or ``advance-case`` with
+``close``) records a closure request, pauses, and the Prefect UI shows the ``ClosureDecision``
+form.
 
 The request is a record in Homeward's database (``statemachines.closure_requests``), so it
 outlives this run: a run started later for the same pending request takes it over, and a
@@ -44,6 +45,7 @@ from homeward.protection.identity import Credential
 from homeward.records.directory import validate
 from statemachines.steps import ClosureReason, ClosureRejection, Step
 from workflows.closure_runs import run_is_live
+from workflows.forms import ASSERTION_PATTERN
 from workflows.moves import after_transition, timeline_of
 from workflows.refusals import ended
 from workflows.runtime import CaseView, command, engine_errors, label_run, prove_run, run_credential
@@ -64,7 +66,7 @@ class ClosureDecision(RunInput):
     assertion: str = Field(
         default="",
         max_length=400,
-        pattern=r"^\s*[A-Za-z0-9_.\-]*\s*$",  # a token: no room for a name or a sentence
+        pattern=ASSERTION_PATTERN,  # a token: no room for a name or a sentence
         description="Who decides, proven: run `homeward assertion --flow approve-closure` and "
         "paste what it prints (a supervisor of the case's owner organisation)",
     )
@@ -248,7 +250,7 @@ def closure_ending(result: dict[str, Any]) -> dict[str, Any] | State[Any]:
     if result.get("decision") == "expired":
         why = (
             f"closure of case {ref} was not decided within {result['waited_seconds']} s; the "
-            f"case stays in {stage}: ask again with advance-case close"
+            f"case stays in {stage}: ask again with close-case"
         )
         return ended(UNANSWERED, why, result, level=logging.WARNING)
     return result

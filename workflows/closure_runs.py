@@ -1,9 +1,9 @@
 """Which Prefect run waits for a closure request, and a new one when it is gone.
 
 The request itself is a record in Homeward's database (``statemachines.closure_requests``);
-a paused ``advance-case`` run is only where the Prefect UI shows its form. When ``homeward up``
+a paused ``close-case`` run is only where the Prefect UI shows its form. When ``homeward up``
 stops, Prefect cancels the paused run; at the next start ``renew_waiting_runs`` starts a new
-``advance-case close`` for every pending request whose run is gone and records that in the
+``wait-for-closure`` run for every pending request whose run is gone and records that in the
 case's history. It acts as the scheduler, never as the requester (who was proven when the
 request was recorded): the new run's parameters carry the case_ref and the request's id, and
 the run checks that the request was renewed to it before it waits.
@@ -43,7 +43,8 @@ async def run_is_live(flow_run_id: str | None) -> bool:
 
 
 async def renew_waiting_runs(deployment_id: UUID) -> list[str]:
-    """Start ``advance-case close`` for each pending request whose run is gone; their case_refs.
+    """Start ``wait-for-closure`` (``deployment_id``) for each pending request whose run is
+    gone; their case_refs.
 
     Run before the runner starts, so each new run finds its request renewed to it.
     """
@@ -51,11 +52,7 @@ async def renew_waiting_runs(deployment_id: UUID) -> list[str]:
     for waiting in await command(PendingClosures(), SCHEDULER):
         if await run_is_live(waiting.flow_run_id):
             continue
-        parameters = {
-            "case_ref": waiting.case_ref,
-            "trigger": "close",
-            "closure_request": waiting.request_id,
-        }
+        parameters = {"case_ref": waiting.case_ref, "closure_request": waiting.request_id}
         async with get_client() as client:
             run = await client.create_flow_run_from_deployment(
                 deployment_id, parameters=parameters, tags=["homeward", "closure-renewed"]

@@ -4,6 +4,10 @@ What runs when is the table ``DEPLOYMENTS``: a cron line for the scheduled flows
 a coordinator starts from the Prefect UI's form. Schedules run in ``HOMEWARD_TIMEZONE``. No
 deployment sets parameters: scheduled runs act as the service ``scheduler``, and a person
 starting a run gives it their own run assertion (``homeward assertion --flow NAME``).
+
+Each form's schema is shaped by ``workflows.forms.shape`` (titles, dropdowns, organisations of
+the directory as it is when ``homeward up`` starts), and the server enforces it: a run whose
+parameters do not fit is never created.
 """
 
 from __future__ import annotations
@@ -13,15 +17,33 @@ from typing import Any, NamedTuple
 from prefect import Flow
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
+from prefect.utilities.callables import ParameterSchema
 
 from homeward.base.settings import get_settings
-from workflows.advance_case import advance_case
+from homeward.commands.runner import transaction
+from homeward.records.directory import list_orgs
 from workflows.audit_checkpoint import audit_checkpoint
 from workflows.caseload_report import caseload_report
+from workflows.forms import Directory, shape
 from workflows.handoff_item import handoff_item
 from workflows.record_checklist_item import record_checklist_item
 from workflows.schedule_follow_ups import schedule_follow_ups
+from workflows.stage_forms import (
+    arrange_travel,
+    confirm_arrival,
+    move_stage,
+    record_consent,
+    record_departure,
+)
 from workflows.start_return import start_return
+from workflows.status_forms import (
+    change_status,
+    close_case,
+    reopen_case,
+    suspend_case,
+    wait_for_closure_approval,
+    withdraw_consent,
+)
 from workflows.sweep_due_items import sweep_due_items
 
 
@@ -36,7 +58,17 @@ class Planned(NamedTuple):
 
 DEPLOYMENTS: tuple[Planned, ...] = (
     Planned(start_return, "start-return", None, "Open a return case (case facts only)"),
-    Planned(advance_case, "advance-case", None, "Fire a trigger; closure waits for approval"),
+    Planned(record_consent, "record-consent", None, "Consent recorded: consent_obtained"),
+    Planned(move_stage, "move-stage", None, "Assessments done, reintegration or assistance"),
+    Planned(arrange_travel, "arrange-travel", None, "Travel document and dates (or new ones)"),
+    Planned(record_departure, "record-departure", None, "The person departed: in_transit"),
+    Planned(confirm_arrival, "confirm-arrival", None, "The person arrived: received"),
+    Planned(suspend_case, "suspend-case", None, "Suspend a case (a reason from the list)"),
+    Planned(change_status, "change-status", None, "Resume, contact lost, contact regained"),
+    Planned(withdraw_consent, "withdraw-consent", None, "Consent withdrawn: work stops"),
+    Planned(close_case, "close-case", None, "Ask to close; a supervisor approves in the run"),
+    Planned(reopen_case, "reopen-case", None, "Reopen a closed case"),
+    Planned(wait_for_closure_approval, "wait-for-closure", None, "Started by homeward up only"),
     Planned(record_checklist_item, "record-checklist-item", None, "Item done or skipped"),
     Planned(handoff_item, "handoff-item", None, "Propose, accept or reject an item's handoff"),
     Planned(sweep_due_items, "sweep-due-items", "0 * * * *", "Reminders, escalations, outbox"),
@@ -46,21 +78,38 @@ DEPLOYMENTS: tuple[Planned, ...] = (
 )
 
 
-def build_deployments(timezone: str | None = None) -> list[RunnerDeployment]:
+def build_deployments(
+    timezone: str | None = None, directory: Directory | None = None
+) -> list[RunnerDeployment]:
     """Every flow as a ``RunnerDeployment``, scheduled as ``DEPLOYMENTS`` says.
 
     Args:
         timezone: the schedules' IANA timezone (default ``HOMEWARD_TIMEZONE``,
             Europe/Bucharest).
+        directory: the organisations the forms offer, by kind (default: read from the
+            database now; none if it cannot be read, and slugs are checked by the engine).
 
     Returns:
         One deployment per flow, tagged ``homeward`` and ``scheduled`` or ``on-demand``.
     """
     zone = timezone or get_settings().timezone
-    return [_deployment(planned, zone) for planned in DEPLOYMENTS]
+    orgs = directory if directory is not None else read_directory()
+    return [_deployment(planned, zone, orgs) for planned in DEPLOYMENTS]
 
 
-def _deployment(planned: Planned, zone: str) -> RunnerDeployment:
+def read_directory() -> Directory | None:
+    """The organisations by kind, as the forms' dropdowns list them (slug, name, country)."""
+    found: dict[str, list[tuple[str, str, str]]] = {}
+    try:
+        with transaction(writes=False) as session:
+            for org in list_orgs(session=session):
+                found.setdefault(str(org.kind), []).append((org.slug, org.name, org.country))
+    except Exception:  # noqa: BLE001 (no database yet: the forms check slugs by shape)
+        return None
+    return found
+
+
+def _deployment(planned: Planned, zone: str, directory: Directory | None) -> RunnerDeployment:
     schedules = [Cron(planned.cron, timezone=zone)] if planned.cron else None
     deployment = planned.flow.to_deployment(
         name=planned.name,
@@ -70,4 +119,7 @@ def _deployment(planned: Planned, zone: str) -> RunnerDeployment:
         _sync=True,  # type: ignore[call-arg]  # also when called inside an event loop (aserve)
     )
     assert isinstance(deployment, RunnerDeployment)  # noqa: S101 (_sync=True returns one)
+    form = shape(deployment._parameter_openapi_schema.model_dump(), directory)
+    deployment._parameter_openapi_schema = ParameterSchema(**form)
+    deployment.enforce_parameter_schema = True  # a run that does not fit is never created
     return deployment

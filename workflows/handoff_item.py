@@ -19,6 +19,7 @@ from homeward.commands.handoffs import AcceptHandoff, ProposeHandoff, RejectHand
 from homeward.commands.items import ItemChanged
 from homeward.commands.runner import Command
 from homeward.records.idempotency import flow_key
+from workflows.forms import FORM, Assertion, ItemId, OrgSlug, RequestId, checked
 from workflows.items import HandoffRejection, item_case, reason_text
 from workflows.refusals import refusals_end_runs
 from workflows.runtime import (
@@ -58,36 +59,39 @@ def _command(
 
 
 @refusals_end_runs
-@flow(name=FLOW, flow_run_name=item_run_name("handoff"), persist_result=False)
+@flow(name=FLOW, flow_run_name=item_run_name("handoff"), **FORM)
 async def handoff_item(
-    item_id: int,
+    item_id: ItemId,
     action: HandoffAction,
-    assertion: str,
-    to_org: str | None = None,
+    assertion: Assertion,
+    to_org: OrgSlug | None = None,
     rejection: HandoffRejection | None = None,
-    request_id: str | None = None,
+    request_id: RequestId | None = None,
 ) -> dict[str, Any]:
     """Propose a handoff of an item, or accept or reject one addressed to your organisation.
 
     Args:
-        item_id: the item's number, as ``homeward case show`` lists it.
-        action: ``propose``, ``accept`` or ``reject``.
-        assertion: who acts: paste the output of ``homeward assertion --flow handoff-item``
-            (one run, used within minutes).
-        to_org: for ``propose``: the receiving organisation's slug, e.g. ``adpare``.
-        rejection: for ``reject``: why (a code).
-        request_id: an idempotency key (8-100 of letters, digits and ``. _ : -``); by default
-            the flow run's id, so a retry of this run does not act twice.
+        item_id: the # number beside the item on its case's page in the staff workspace, and
+            in the reminder and handoff emails.
+        action: propose (hand it off), accept or reject (one handed to your organisation).
+        assertion: who acts: paste what `homeward assertion --flow handoff-item` prints
+            (one run, within minutes).
+        to_org: for propose: the organisation to hand it to.
+        rejection: for reject: why.
+        request_id: leave it empty (a retry of this run then acts only once).
 
     Returns:
         The item number, the action, and the case_ref and stage of its case.
     """
+    await checked()
+    action = HandoffAction(action)
     with engine_errors():
         cred = run_credential(assertion, FLOW)
         key = flow_key(flow_run.get_id(), f"handoff-{action}", request_id)
     await prove_run(cred)  # a forged or replayed assertion stops the run here
     with engine_errors():
-        step = _command(item_id, action, to_org, rejection)
+        why = HandoffRejection(rejection) if rejection is not None else None
+        step = _command(item_id, action, to_org, why)
     view = item_case(await command(step, cred, key=key))
     await label_run(view, f"item-{item_id}-handoff-{action}")
     get_run_logger().info("case %s: handoff of item #%s: %s", view.case_ref, item_id, action)

@@ -18,6 +18,7 @@ from homeward.base.errors import InvalidInput
 from homeward.commands.items import DoneItem, ItemChanged, SkipItem
 from homeward.commands.runner import Command
 from homeward.records.idempotency import flow_key
+from workflows.forms import FORM, Assertion, ItemId, Outcome, RequestId, checked
 from workflows.items import SkipReason, item_case, reason_text
 from workflows.refusals import refusals_end_runs
 from workflows.runtime import (
@@ -49,38 +50,43 @@ def _command(
     return SkipItem(item_id, reason_text(skip_reason))
 
 
+def _reason(code: str | None) -> SkipReason | None:
+    return SkipReason(code) if code is not None else None
+
+
 @refusals_end_runs
-@flow(name=FLOW, flow_run_name=item_run_name("record"), persist_result=False)
+@flow(name=FLOW, flow_run_name=item_run_name("record"), **FORM)
 async def record_checklist_item(
-    item_id: int,
+    item_id: ItemId,
     result: ItemResult,
-    assertion: str,
-    outcome: str | None = None,
+    assertion: Assertion,
+    outcome: Outcome | None = None,
     skip_reason: SkipReason | None = None,
-    request_id: str | None = None,
+    request_id: RequestId | None = None,
 ) -> dict[str, Any]:
     """Record checklist item ``item_id`` done (with its outcome, if it has one) or skipped.
 
     Args:
-        item_id: the item's number, as ``homeward case show`` lists it.
-        result: ``done`` or ``skipped``.
-        assertion: who records it: paste the output of
-            ``homeward assertion --flow record-checklist-item`` (one run, used within minutes).
-        outcome: for items with outcomes (e.g. a best-interests assessment), the outcome code.
-        skip_reason: why the item is skipped (required for ``skipped``; a code).
-        request_id: an idempotency key (8-100 of letters, digits and ``. _ : -``); by default
-            the flow run's id, so a retry of this run does not record the item twice.
+        item_id: the # number beside the item on its case's page in the staff workspace, and
+            in the reminder emails.
+        result: done or skipped.
+        assertion: who records it: paste what
+            `homeward assertion --flow record-checklist-item` prints (one run, within minutes).
+        outcome: for items with outcomes (a risk level, a best-interests assessment's finding).
+        skip_reason: why the item is skipped (required for skipped).
+        request_id: leave it empty (a retry of this run then records nothing twice).
 
     Returns:
         The item number, what was recorded, and the case_ref and stage of its case.
     """
+    await checked()
     with engine_errors():
         cred = run_credential(assertion, FLOW)
         key = flow_key(flow_run.get_id(), "record", request_id)
     await prove_run(cred)  # a forged or replayed assertion stops the run here
     with engine_errors():
-        step = _command(item_id, result, outcome, skip_reason)
+        step = _command(item_id, ItemResult(result), outcome, _reason(skip_reason))
     view = item_case(await command(step, cred, key=key))
-    await label_run(view, f"item-{item_id}-{result}")
+    await label_run(view, f"item-{item_id}-{ItemResult(result)}")
     get_run_logger().info("case %s: item #%s %s", view.case_ref, item_id, result)
-    return view.summary(item_id=item_id, recorded=str(result))
+    return view.summary(item_id=item_id, recorded=str(ItemResult(result)))

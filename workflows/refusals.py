@@ -108,5 +108,5 @@ def _guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[A
     # Prefect validates a call's parameters against the signature, resolving names in the
     # function's module (this one, for the guard): it gets the flow's, resolved already.
     guarded.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
-    guarded.__annotations__ = get_type_hints(fn)
+    guarded.__annotations__ = get_type_hints(fn, include_extras=True)
     return guarded

@@ -127,7 +127,9 @@ def item_run_name(action: str) -> Callable[[], str]:
     """A ``flow_run_name`` callable for item flows: ``item-12/<action>`` until the case is known."""
 
     def name() -> str:
-        return f"item-{flow_run.get_parameters().get('item_id')}/{action}"
+        item = flow_run.get_parameters().get("item_id")
+        shown = item if isinstance(item, int) and not isinstance(item, bool) else "invalid"
+        return f"item-{shown}/{action}"  # the name is made before the run checks its form
 
     return name
 

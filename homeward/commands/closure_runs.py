@@ -73,7 +73,7 @@ class RenewedClosure(OneCase, Command[ClosureView]):
             if found.flow_run_id != self.flow_run_id or "close" not in allowed_triggers(case):
                 raise Refused(
                     f"closure_request: only a run `homeward up` started for it waits for request "
-                    f"{self.request}; to ask again, start advance-case close with an assertion"
+                    f"{self.request}; to ask again, start close-case with an assertion"
                 )
             return view_of(ctx.session, case, "pending", found)
 

@@ -6,7 +6,8 @@ events); analytics are off and old runs and events are deleted after
 variable already in the environment wins over these defaults; home, database and analytics do
 not.
 Given an auth string (``homeward up`` on a non-loopback address), the server requires it on its
-API and its UI (``PREFECT_SERVER_API_AUTH_STRING``).
+API and its UI (``PREFECT_SERVER_API_AUTH_STRING``). It runs behind ``prefect_gate``, which
+gives no run a name typed in the UI's form.
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ class LocalServer:
         """Spawn ``prefect server start`` in its own session (Ctrl-C reaches only us)."""
         ensure_port_free(self.host, self.port)
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        command = [sys.executable, "-m", "prefect", "server", "start"]
-        command += ["--host", self.host, "--port", str(self.port), "--analytics-off"]
+        # Prefect's server behind the gate that keeps no typed run name (``prefect_gate``)
+        command = [sys.executable, "-m", "homeward.edges.prefect_gate"]
+        command += ["--host", self.host, "--port", str(self.port)]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
                 command,

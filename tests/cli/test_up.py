@@ -140,7 +140,7 @@ def _server_children(pid: int) -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             continue
-        if int(fields[1]) == pid and b"prefect server start" in cmdline:
+        if int(fields[1]) == pid and b"homeward.edges.prefect_gate" in cmdline:
             found.append(int(stat.parent.name))
     return found
 
@@ -355,7 +355,8 @@ def test_a_coordinator_starts_a_return_from_the_deployment_form(up: Up) -> None:
         flow_run = run_deployment(
             "start-return/start-return",
             parameters={
-                "case": {"host_country": "IT", "participants": {"ngo": "adpare"}},
+                "host_country": "IT",
+                "ngo": "adpare",
                 "assertion": _assertion(up, COORD, "start-return"),
             },
             timeout=180,
@@ -369,6 +370,24 @@ def test_a_coordinator_starts_a_return_from_the_deployment_form(up: Up) -> None:
     engine.dispose()
     assert case.phase == "identified_abroad"
     assert timeline_key(case.case_ref) in {a.key for a in artifacts if a.flow_run_id == flow_run.id}
+
+
+def test_a_run_name_typed_in_a_form_is_never_stored(up: Up) -> None:
+    """The UI's "Run name" field is free text: the server behind ``homeward up`` keeps none."""
+    typed = "Zyxcanary Qwopperton"
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name("change-status/change-status")
+            parameters = {"case_ref": "RT-AAAA-AA", "trigger": "resume"}
+            made = client.create_flow_run_from_deployment(
+                deployment.id, parameters=parameters, name=typed
+            )
+            stored = client.read_flow_run(made.id)
+    assert typed not in made.name and typed not in stored.name and stored.name
+    home = Path(up.env["HOMEWARD_PREFECT_HOME"])
+    for part in ("prefect.db", "prefect.db-wal"):  # the run, its events, as SQLite holds them
+        if (home / part).exists():
+            assert typed.encode() not in (home / part).read_bytes()
 
 
 def test_a_taken_port_or_a_silent_server_is_one_line_and_an_exit_code(up: Up) -> None:

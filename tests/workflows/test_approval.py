@@ -38,6 +38,7 @@ from tests.workflows.helpers import (
 )
 from workflows.advance_case import advance_case
 from workflows.runtime import now as flows_now
+from workflows.status_forms import close_case
 
 pytestmark = pytest.mark.usefixtures("homeward")
 REASON = {"reason": "support_period_ended"}
@@ -124,6 +125,37 @@ def test_a_rejected_closure_is_recorded_and_the_case_stays(clock: SimulatedClock
     logs = asyncio.run(log_of(ended.id))
     assert any(lv == logging.INFO and m.startswith(f"Closure rejected: {said}") for lv, m in logs)
     assert not any("Traceback" in m or lv >= logging.ERROR for lv, m in logs), logs
+
+
+def test_a_closure_asked_in_the_close_case_form_and_rejected_ends_closure_rejected(
+    clock: SimulatedClock,
+) -> None:
+    """The typed form (issue 18 point 1) ends a rejected closure as advance-case does (point 2)."""
+    ref = _in_reintegration(clock)
+    answer = {
+        "approve": False,
+        "assertion": _decides(SUPERVISOR),
+        "reason": "support_period_ended",
+        "rejection": "work_outstanding",
+    }
+
+    asks = assertion_for(COORD, "close-case")
+    flow = close_case(case_ref=ref, reason=REASON["reason"], assertion=asks)
+    result = run(closure_answered(flow, ref, answer))
+
+    assert result["decision"] == "rejected" and factories.load_case(ref).phase == "reintegration"
+    ended = asyncio.run(run_named(f"case-{ref}/close", state="Closure rejected"))
+    assert ended.state_type == StateType.COMPLETED and ended.state is not None
+    assert "closure not approved (work_outstanding)" in (ended.state.message or "")
+
+
+def test_a_case_that_cannot_close_ends_the_close_case_run_refused(clock: SimulatedClock) -> None:
+    ref = factories.open_case(clock)
+    asks = assertion_for(COORD, "close-case")
+    said = run(close_case(case_ref=ref, reason=REASON["reason"], assertion=asks))
+    assert re.search("cannot close case .* in stage identified_abroad", reason(said))
+    refused = asyncio.run(run_named(f"case-{ref}/close", state="Refused"))
+    assert refused.state_type == StateType.COMPLETED
 
 
 def test_a_decision_by_someone_not_a_supervisor_asks_again(clock: SimulatedClock) -> None:
@@ -270,7 +302,7 @@ def test_a_closure_nobody_decides_in_time_is_recorded_and_the_case_stays(
     said = f"Unanswered: closure of case {ref} was not decided within 2 s; the case stays in "
     logs = asyncio.run(log_of(failed.id))
     assert any(lv == logging.WARNING and m.startswith(said) for lv, m in logs), logs
-    assert any("ask again with advance-case close" in m for _, m in logs)
+    assert any("ask again with close-case" in m for _, m in logs)
     assert not any("Traceback" in m for _, m in logs)
 
 

@@ -45,7 +45,8 @@ class Serving:
     """One ``homeward up`` serving (``up._serve``) on the test's Prefect server."""
 
     def __init__(self, home: Path) -> None:
-        deployments = [d for d in build_deployments() if d.name == "advance-case"]
+        served = ("close-case", "wait-for-closure")
+        deployments = [d for d in build_deployments() if d.name in served]
         self.stop = asyncio.Event()
         api = str(PREFECT_API_URL.value())
         self.task = asyncio.create_task(
@@ -61,11 +62,11 @@ async def _deployment_ready(wait: float = 60) -> None:
     async with get_client() as client:
         for _ in range(int(wait * 5)):
             try:
-                await client.read_deployment_by_name("advance-case/advance-case")
+                await client.read_deployment_by_name("wait-for-closure/wait-for-closure")
                 return
             except Exception:  # noqa: BLE001 (not registered yet)
                 await asyncio.sleep(0.2)
-    raise AssertionError("advance-case was not registered")
+    raise AssertionError("wait-for-closure was not registered")
 
 
 async def _state(run_id: UUID) -> StateType | None:
@@ -78,9 +79,9 @@ async def _restart_and_approve(ref: str, home: Path) -> tuple[StateType | None, 
     name, seen = f"case-{ref}/close", set[str]()
     first = Serving(home)
     await _deployment_ready()
-    asks = assertion_for(COORD, "advance-case")
-    params = {"case_ref": ref, "trigger": "close", "assertion": asks, "data": {"reason": REASON}}
-    await run_deployment("advance-case/advance-case", parameters=params, timeout=0)
+    asks = assertion_for(COORD, "close-case")
+    params = {"case_ref": ref, "reason": REASON, "assertion": asks}
+    await run_deployment("close-case/close-case", parameters=params, timeout=0)
     paused, _ = await next_pause(name, seen, wait=180)
     await first.stopped()
     gone = await _state(paused.id)

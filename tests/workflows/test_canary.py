@@ -1,7 +1,9 @@
 """PII canary: a person with unmistakable details goes through the engine (where personal data
-belongs), then every flow runs on their case, each also made to fail. Nothing of the person may
-reach Prefect: not its database (runs, parameters, states, logs, artifacts, events, inputs,
-variables: every table), nor the process's captured output and logs."""
+belongs), then every flow runs on their case, each also made to fail, and the person's name is
+typed into every field of every form (the served forms on the server, and Python calls of the
+flows: ``tests.workflows.canary_forms``). Nothing of the person may reach Prefect: not its
+database (runs, parameters, states, logs, artifacts, events, inputs, variables: every table),
+nor the process's captured output and logs."""
 
 from __future__ import annotations
 
@@ -24,11 +26,12 @@ from homeward.base.db import write_session
 from homeward.base.errors import HomewardError
 from homeward.base.models import Beneficiary
 from homeward.protection.vault import PersonIn, store_person
-from statemachines.cases import CaseIn, get_case
+from statemachines.cases import get_case
 from tasks.catalog import load_catalog
 from tests import factories
 from tests.factories import COORD, SUPERVISOR, acting
 from tests.signin import assertion_for
+from tests.workflows.canary_forms import typed_into_every_form, typed_into_every_python_call
 from tests.workflows.helpers import add_enrolled_programme, closure_answered, dump, reason, run
 from workflows.advance_case import advance_case
 from workflows.caseload_report import caseload_report
@@ -36,7 +39,9 @@ from workflows.handoff_item import handoff_item
 from workflows.record_checklist_item import record_checklist_item
 from workflows.runtime import now as flows_now
 from workflows.schedule_follow_ups import schedule_follow_ups
+from workflows.stage_forms import record_consent
 from workflows.start_return import start_return
+from workflows.status_forms import close_case
 from workflows.sweep_due_items import sweep_due_items
 
 PERSON = PersonIn(
@@ -108,11 +113,11 @@ def _to_reintegration(ref: str, clock: SimulatedClock) -> None:
 
 def _every_flow(ref: str, clock: SimulatedClock) -> str:
     """Run every flow successfully on the canary's cases; returns the second case's ref."""
-    other = run(start_return(case=CaseIn(participants={"ngo": "adpare"}), assertion=_as(START)))
+    other = run(start_return(ngo="adpare", assertion=_as(START)))
     _give_person(other["case_ref"])
     factories.complete_stage(ref, clock)
-    data = {"method": "signed", "language": "ro"}
-    run(advance_case(case_ref=ref, trigger="record_consent", assertion=_as(ADVANCE), data=data))
+    consent = assertion_for(COORD, "record-consent")
+    run(record_consent(case_ref=ref, method="signed", language="ro", assertion=consent))
     clock.current = flows_now()  # consent is the flow's today: travel is arranged after it
     first, second, third, fourth = factories.items(ref, stage="consent_obtained", status="open")[:4]
     outcome = (load_catalog().spec(first.code).outcomes or (None,))[0]
@@ -140,7 +145,8 @@ def _every_flow(ref: str, clock: SimulatedClock) -> str:
     run(caseload_report(stuck_after_days=1, assertion=assertion_for(MANAGER, "caseload-report")))
     decides = assertion_for(SUPERVISOR, "approve-closure")
     no = {"approve": False, "assertion": decides, **REASON, "rejection": "wrong_reason"}
-    flow = advance_case(case_ref=ref, trigger="close", assertion=_as(ADVANCE), data=REASON)
+    asks = assertion_for(COORD, "close-case")
+    flow = close_case(case_ref=ref, reason=REASON["reason"], assertion=asks)
     run(closure_answered(flow, ref, no))
     return str(other["case_ref"])
 
@@ -166,7 +172,7 @@ def _every_flow_failing(ref: str, other: str, monkeypatch: pytest.MonkeyPatch) -
             item_id=999_999, action="accept", assertion=assertion_for(COORD, "handoff-item")
         )
     )
-    _fails(start_return(case=CaseIn(participants={"ngo": "iom-ro"}), assertion=_as(START)))
+    _fails(start_return(ngo="iom-ro", assertion=_as(START)))
     _fails(caseload_report(stuck_after_days=0))
     monkeypatch.setenv("HOMEWARD_SMTP_HOST", "mail.example.org")
     monkeypatch.setenv("HOMEWARD_SMTP_TLS", "none")
@@ -202,12 +208,15 @@ def test_no_personal_data_reaches_prefect(
         assert s.exec(select(Beneficiary)).first() is not None  # the engine holds the person
 
     other = _every_flow(ref, clock)
+    assert typed_into_every_form(ref) > 50
+    assert typed_into_every_python_call(ref) > 50
     _every_flow_failing(ref, other, monkeypatch)
     stored = _settled_dump(prefect_db, ref)
 
     # The dump is complete enough to catch a leak: runs, logs and events of these flows.
     assert f"case-{ref}/close" in stored and "closure not approved" in stored
-    assert f"homeward.case.{ref}" in stored and "trigger 'teleport' is unknown" in stored
+    assert f"homeward.case.{ref}" in stored and "trigger: not one Homeward knows" in stored
+    assert "language: choose one of" in stored and "(refused)" in stored  # the forms' refusals
     captured = capfd.readouterr()
     seen = "\n".join([stored, captured.out, captured.err, caplog.text])
     leaked = sorted(v for v in variants() if v in seen)

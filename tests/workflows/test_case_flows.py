@@ -15,7 +15,6 @@ from homeward.base.clock import SimulatedClock
 from homeward.base.models import CaseEvent, HandoffStatus, ItemStatus
 from homeward.commands import runner as commands
 from homeward.commands.signin import EndSession
-from statemachines.cases import CaseIn
 from tests import factories
 from tests.factories import COORD
 from tests.signin import assertion_for, credential_for
@@ -44,9 +43,7 @@ def _as(email: str, flow: str = ADVANCE) -> str:
 
 
 def test_start_return_opens_a_case_and_names_the_run_after_it() -> None:
-    result = run(
-        start_return(case=CaseIn(participants={"ngo": "adpare"}), assertion=_as(COORD, START))
-    )
+    result = run(start_return(ngo="adpare", assertion=_as(COORD, START)))
 
     case = factories.load_case(result["case_ref"])
     assert case.phase == result["state"] == "identified_abroad"
@@ -89,7 +86,7 @@ def test_advance_case_fires_the_trigger_and_emits_an_event(clock: SimulatedClock
 @pytest.mark.parametrize(
     ("trigger", "data", "message"),
     [
-        ("fly_home", {}, "trigger 'fly_home' is unknown; use one of"),
+        ("fly_home", {}, "trigger: not one Homeward knows; use one of"),
         ("record_consent", {"method": "signed", "language": "r0"}, "language: use"),
         ("record_consent", {"method": "signed", "language": "ro"}, "blocking items"),
         ("record_consent", {"method": "fax", "language": "ro"}, "method: Input"),

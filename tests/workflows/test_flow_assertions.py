@@ -19,7 +19,6 @@ from homeward.base.models import Case, CaseEvent, StaffSession
 from homeward.base.settings import get_settings
 from homeward.commands.runner import run as run_command
 from homeward.commands.signin import EndSession
-from statemachines.cases import CaseIn
 from tests import factories
 from tests.factories import COORD
 from tests.signin import assertion_for, credential_for
@@ -84,9 +83,8 @@ def test_a_bad_assertion_refuses_the_run_in_one_line_and_changes_nothing(
 
 def test_start_return_without_an_assertion_opens_no_case() -> None:
     before = factories.db_snapshot()
-    case = CaseIn(participants={"ngo": "adpare"})
-    assert "--flow start-return" in reason(run(start_return(case=case)))
-    said = run(start_return(case=case, assertion=assertion_for(COORD, "advance-case")))
+    assert "--flow start-return" in reason(run(start_return(ngo="adpare")))
+    said = run(start_return(ngo="adpare", assertion=assertion_for(COORD, "advance-case")))
     assert "not issued for the flow 'start-return'" in reason(said)
     assert factories.db_snapshot() == before
     with factories.admin_read() as s:

@@ -11,7 +11,6 @@ from sqlmodel import select
 
 from homeward.base.clock import SimulatedClock
 from homeward.base.models import Case, CaseEvent, Handoff, ItemStatus, RequestKey
-from statemachines.cases import CaseIn
 from tests import factories
 from tests.factories import COORD
 from tests.signin import assertion_for
@@ -37,7 +36,7 @@ def _count(model, *where) -> int:
 
 
 def test_start_return_keys_its_request_by_the_flow_run_id() -> None:
-    result = run(start_return(case=CaseIn(participants={"ngo": "adpare"}), assertion=_as(START)))
+    result = run(start_return(ngo="adpare", assertion=_as(START)))
     flow_run = asyncio.run(run_named(f"case-{result['case_ref']}/start"))
     with factories.admin_read() as s:
         row = s.exec(select(RequestKey)).one()
@@ -45,9 +44,8 @@ def test_start_return_keys_its_request_by_the_flow_run_id() -> None:
 
 
 def test_flows_repeated_with_a_request_id_act_once(clock: SimulatedClock) -> None:
-    case_in = CaseIn(participants={"ngo": "adpare"})
     opened = [
-        run(start_return(case=case_in, assertion=_as(START), request_id="ui-open-000001"))
+        run(start_return(ngo="adpare", assertion=_as(START), request_id="ui-open-000001"))
         for _ in range(2)
     ]
     assert opened[0] == opened[1] and _count(Case) == 1

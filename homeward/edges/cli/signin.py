@@ -98,7 +98,7 @@ def sessions_end(session_id: str = typer.Argument(..., help="a session id from t
 
 
 def assertion(
-    flow: str = typer.Option(..., "--flow", help="the flow to run, e.g. advance-case"),
+    flow: str = typer.Option(..., "--flow", help="the flow to run, e.g. record-consent"),
 ) -> None:
     """A signed assertion for one Prefect run of FLOW: paste it into the run's `assertion`
     field. It acts for you, works for one run, and must be used within minutes."""

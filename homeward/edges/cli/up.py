@@ -155,7 +155,7 @@ async def _serve(
         auth = PREFECT_API_AUTH_STRING.value()  # ours, or the environment's for --api-url
         runner = Runner(name="homeward-up", pause_on_shutdown=True)
         ids = {d.name: await runner.aadd_deployment(d) for d in deployments}
-        await _renew_closure_requests(ids.get("advance-case"))
+        await _renew_closure_requests(ids.get("wait-for-closure"))
         serving = asyncio.create_task(runner.start())
         await asyncio.sleep(0)  # start() first installs Prefect's SIGTERM handler: replace it
         _stop_on_signals(stop.set)
@@ -178,13 +178,13 @@ async def _watch_health() -> None:
     await HealthWatch(_say, get_settings().health_check_seconds).run()
 
 
-async def _renew_closure_requests(advance_case: UUID | None) -> None:
+async def _renew_closure_requests(wait_for_closure: UUID | None) -> None:
     """Pending closure requests whose waiting run the last stop cancelled wait again."""
-    if advance_case is None:
+    if wait_for_closure is None:
         return
     from workflows.closure_runs import renew_waiting_runs
 
-    for case_ref in await renew_waiting_runs(advance_case):
+    for case_ref in await renew_waiting_runs(wait_for_closure):
         _say(f"case {case_ref}: the pending closure request waits again for a supervisor")
 
 

@@ -175,6 +175,13 @@ def case_in(v: Viewer, form: Form) -> CaseIn:
         raise Problem.of(exc, v.language) from None
 
 
+def run_parameters(facts: CaseIn) -> dict[str, Any]:
+    """The case facts as the ``start-return`` form's fields: one per part, left out if empty."""
+    given = facts.model_dump(mode="json", exclude={"participants", "process_version"})
+    fields = {**given, **{str(role): slug for role, slug in facts.participants.items()}}
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 @router.post("/start")
 def start(
     request: Request, v: Viewer = Depends(deps.viewer), form: Form = Depends(deps.checked_form)
@@ -189,7 +196,7 @@ def start(
             return deps.see_other(f"/cases/{opened}")
         facts = case_in(v, form)
         assertion = deps.call(v, IssueAssertion(FLOW)).token
-        parameters = {"case": facts.model_dump(mode="json"), "assertion": assertion}
+        parameters = {**run_parameters(facts), "assertion": assertion}
         run_id = launch(prefect_api(request), {**parameters, "request_id": key}, key)
     except Problem as problem:
         return _form(request, v, issue=problem, given=given, form_key=key)

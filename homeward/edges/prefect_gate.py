@@ -1,0 +1,106 @@
+"""Prefect's server as ``homeward up`` starts it: Prefect's own application behind one gate.
+
+A run started from a deployment's form in the Prefect UI may be given a name typed freely (its
+"Run name" field). Prefect stores it and writes it into the run's first events before the flow
+renames the run after its case (``case-<case_ref>/<step>``), and events are kept for the
+retention period: a person's name typed there would stay. The gate drops the name from every
+request that creates a run from a deployment, so the server gives the run a generated one (two
+random words) until the flow names it. Everything else reaches Prefect unchanged.
+
+Run as ``python -m homeward.edges.prefect_gate --host H --port P`` (``LocalServer.start``),
+with the settings ``prefect server start`` would read from the same environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+CREATE_FROM_DEPLOYMENT = re.compile(r"^(/api)?/deployments/[^/]+/create_flow_run/?$")
+
+
+class FixedRunNames:
+    """ASGI middleware: a run created from a deployment keeps no name its creator gave it."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _creates_a_run(scope):
+            await self.app(scope, receive, send)
+            return
+        body = without_name(await _body(receive))
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode("ascii")))
+        await self.app({**scope, "headers": headers}, _replay(body, receive), send)
+
+
+def _creates_a_run(scope: Scope) -> bool:
+    path = str(scope.get("path", ""))
+    return (
+        scope["type"] == "http"
+        and scope["method"] == "POST"
+        and bool(CREATE_FROM_DEPLOYMENT.match(path))
+    )
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()  # the client's disconnect, when it comes
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
+
+
+def without_name(body: bytes) -> bytes:
+    """The request's JSON without its ``name`` (anything else as it came)."""
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return body  # Prefect answers it as it would
+    if not isinstance(data, dict) or "name" not in data:
+        return body
+    data.pop("name")
+    return json.dumps(data).encode("utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve Prefect's API and UI, gated, on ``--host`` and ``--port`` until stopped."""
+    import uvicorn
+    from prefect.server.api.server import create_app
+
+    parser = argparse.ArgumentParser(prog="homeward.edges.prefect_gate")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    level = os.environ.get("PREFECT_SERVER_LOGGING_LEVEL", "WARNING").lower()
+    app = FixedRunNames(create_app(final=True))
+    uvicorn.run(app, host=args.host, port=args.port, log_level=level, timeout_keep_alive=5)
+
+
+if __name__ == "__main__":
+    main()
