@@ -85,7 +85,13 @@ def add_item(ref: str, owner: str, on: date, clock, at: str | None = None) -> in
 def test_every_template_says_whether_it_is_urgent_and_why():
     assert set(URGENCY) == set(TEMPLATES)
     assert all(why.strip() for _, why in URGENCY.values())
-    assert URGENT == {"login_code", "consent_withdrawn", "sharing_withdrawn", "test"}
+    assert URGENT == {
+        "login_code",
+        "consent_withdrawn",
+        "sharing_withdrawn",
+        "test",
+        "health_alert",
+    }
 
 
 @pytest.mark.parametrize(

@@ -46,21 +46,22 @@ def test_the_overview_counts_cases_work_and_mail_and_hides_small_cells(
         request_closure(s, case=case, actor=who, reason=None, flow_run_id=None, now=clock.now())
     clock.advance(days=5)  # the first stage's items are overdue by now
     with engine.begin() as conn:  # two emails queued today: one sent, one refused and dead
-        for n, status, refused in ((1, "sent", "{}"), (2, "dead", '{"a@x.example": "550"}')):
+        for n, status, recipient, code in ((1, "sent", "delivered", 250), (2, "dead", "dead", 550)):
             conn.execute(
                 text(
-                    "INSERT INTO outbox_message (key, template, language, to_addrs, context, "
-                    "message_id, status, attempts, next_attempt_at, created_at, delivered_to, "
-                    "refused) VALUES (:key, 'digest', 'en', '[]', '{}', :mid, :status, 1, :at, "
-                    ":at, '[]', :refused)"
+                    "INSERT INTO outbox_message (id, key, template, language, to_addrs, context, "
+                    "message_id, status, attempts, next_attempt_at, created_at) VALUES "
+                    "(:id, :key, 'digest', 'en', '[]', '{}', :mid, :status, 1, :at, :at)"
                 ),
-                {
-                    "key": f"k{n}",
-                    "mid": f"<{n}@x>",
-                    "status": status,
-                    "at": clock.now(),
-                    "refused": refused,
-                },
+                {"id": n, "key": f"k{n}", "mid": f"<{n}@x>", "status": status, "at": clock.now()},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO outbox_recipient (message_id, address, status, code, attempts, "
+                    "next_attempt_at, updated_at) VALUES (:id, 'a@x.example', :status, :code, "
+                    "1, :at, :at)"
+                ),
+                {"id": n, "status": recipient, "code": code, "at": clock.now()},
             )
 
     found = _read(clock).overview
