@@ -18,7 +18,6 @@ from homeward.base import dates
 from homeward.base.clock import local_date
 from homeward.base.errors import Refused
 from homeward.base.models import (
-    PAUSED,
     Case,
     CaseStatus,
     ConsentPurpose,
@@ -140,6 +139,7 @@ TRANSITIONS: list[dict[str, Any]] = [
 TRIGGERS: list[str] = [row["trigger"] for row in TRANSITIONS]
 
 
+PAUSED_IN_ORDER = [C.SUSPENDED, C.LOST_CONTACT]  # ``PAUSED`` (a set) in the table's order
 # The status table: the same for every route and stage. Resuming goes back to the stage the
 # case kept; nothing here names a stage.
 STATUS_TRANSITIONS: list[dict[str, Any]] = [
@@ -155,14 +155,19 @@ STATUS_TRANSITIONS: list[dict[str, Any]] = [
     ),
     _row(
         "close",
-        [*PAUSED, C.CONSENT_WITHDRAWN],
+        [*PAUSED_IN_ORDER, C.CONSENT_WITHDRAWN],
         C.CLOSED,
         "closure_approved",
         "support_period_complete",
         "closure_reason_fits",
         before="store_closure",
     ),
-    _row("withdraw_consent", [C.ACTIVE, *PAUSED], C.CONSENT_WITHDRAWN, before="stop_all_work"),
+    _row(
+        "withdraw_consent",
+        [C.ACTIVE, *PAUSED_IN_ORDER],
+        C.CONSENT_WITHDRAWN,
+        before="stop_all_work",
+    ),
     _row("suspend", C.ACTIVE, C.SUSPENDED),
     _row("resume", C.SUSPENDED, C.ACTIVE, "risk_reassessed"),
     _row("lose_contact", C.ACTIVE, C.LOST_CONTACT),
