@@ -347,7 +347,8 @@ BAD_INPUT = [
     ),
     ("unknown case", ["--as", f.COORD, "case", "show", "RT-AAAA-AA"], "", 3, ["RT-AAAA-AA"]),
     ("not a case_ref", ["--as", f.COORD, "case", "show", "Ana Pop"], "", 2, ["case_ref"]),
-    ("unknown trigger", ["--as", f.COORD, "case", "advance", "{ref}", "fly"], "", 2, ["fly"]),
+    # the refusal names the field, never what was typed (it may be anything a person typed)
+    ("unknown trigger", ["--as", f.COORD, "case", "advance", "{ref}", "fly"], "", 2, ["trigger"]),
     (
         "wrong stage",
         ["--as", f.COORD, "case", "advance", "{ref}", "depart"],
