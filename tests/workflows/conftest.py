@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prefect.events.worker import EventsWorker
 from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
 from prefect.testing.utilities import prefect_test_harness
 
@@ -44,6 +45,9 @@ def homeward(db_url: str, prefect_db: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("HOMEWARD_MAIL_MORNING_HOUR", "0")
     monkeypatch.setenv("HOMEWARD_MAIL_EVENING_HOUR", "24")
     homeward_settings.get_settings.cache_clear()
+    # A fresh events client for each test: one left from an earlier test of the session (the
+    # web workspace's, on another event loop) can stop delivering, and events then never arrive.
+    EventsWorker.drain_all(timeout=10)
     factories.seed()
     yield db_url
     homeward_settings.get_settings.cache_clear()
