@@ -8,6 +8,7 @@ of the CLI works without Prefect's flows being importable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -192,8 +193,13 @@ async def _until_stopped(runner: Runner, serving: asyncio.Task[None], stop: asyn
     if await _unless_stopped(stop, serving, cancel=False):
         return  # the runner ended by itself: its exception, if any, was raised
     _say("stopping: no new runs are started; schedules are paused until the next `homeward up`")
-    await runner.astop()
-    await serving
+    if runner.started:
+        await runner.astop()
+        await serving
+    else:  # stopped before the runner got going (a Ctrl-C right after the start): nothing runs
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
 
 
 async def _unless_stopped(
