@@ -25,8 +25,9 @@ from sqlalchemy import func
 from sqlmodel import Session, and_, col, or_, select
 
 from homeward.base.clock import local_date, utc
-from homeward.base.models import OutboxMessage, OutboxRecipient, OutboxStatus, RecipientStatus
+from homeward.base.models import OutboxMessage, OutboxStatus
 from homeward.base.settings import get_settings
+from homeward.reporting.overview import refused_messages
 
 ALL_KINDS = "all"
 # The sweep drains every hour: mail unsent for longer than that, with nothing sent since it was
@@ -85,17 +86,11 @@ def count_mail(session: Session, *, first_day: date, last_day: date) -> list[Mai
     """Per local day and template, the mail queued from ``first_day`` to ``last_day`` and what
     became of it (only the days and kinds that had mail; see the module's docstring)."""
     since = datetime.combine(first_day, datetime.min.time(), tzinfo=get_settings().tz)
-    # refused: a recipient refused for good (dead, or redirected after it), one per message
-    refused_ids = (
-        select(OutboxRecipient.message_id)
-        .where(col(OutboxRecipient.status).in_([RecipientStatus.DEAD, RecipientStatus.REDIRECTED]))
-        .where(col(OutboxRecipient.code).is_not(None))
-    )
     query = select(
         OutboxMessage.created_at,
         OutboxMessage.template,
         OutboxMessage.status,
-        col(OutboxMessage.id).in_(refused_ids),
+        col(OutboxMessage.id).in_(refused_messages()),  # a recipient refused for good
     ).where(col(OutboxMessage.created_at) >= since)
     counts: Counter[tuple[date, str, str]] = Counter()
     for created_at, template, status, refused in session.exec(query):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, func, select
 
@@ -182,17 +183,24 @@ def attention(session: Session, *, now: datetime, closures: Counter[int]) -> lis
     return [{"organisation": slug, **rows[slug]} for slug in sorted(rows)]
 
 
-def mail_today(session: Session, *, now: datetime) -> MailToday:
-    """The emails queued on ``now``'s local day, by what became of them (see ``MailToday``)."""
-    day = local_date(now)
-    since = datetime.combine(day, datetime.min.time(), tzinfo=get_settings().tz)
-    refused_ids = (  # a recipient refused for good: dead with a server's answer, or redirected
+def refused_messages() -> Any:
+    """The ids of emails with a recipient refused for good (dead with a server's answer, or
+    redirected after it), as a subquery: what ``refused`` counts here and in ``mail stats``."""
+    return (
         select(OutboxRecipient.message_id)
         .where(col(OutboxRecipient.status).in_([RecipientStatus.DEAD, RecipientStatus.REDIRECTED]))
         .where(col(OutboxRecipient.code).is_not(None))
     )
+
+
+def mail_today(session: Session, *, now: datetime) -> MailToday:
+    """The emails queued on ``now``'s local day, by what became of them (see ``MailToday``)."""
+    day = local_date(now)
+    since = datetime.combine(day, datetime.min.time(), tzinfo=get_settings().tz)
     query = select(
-        OutboxMessage.created_at, OutboxMessage.status, col(OutboxMessage.id).in_(refused_ids)
+        OutboxMessage.created_at,
+        OutboxMessage.status,
+        col(OutboxMessage.id).in_(refused_messages()),
     )
     counts: Counter[str] = Counter()
     for created_at, status, refused in session.exec(
