@@ -144,6 +144,8 @@ def retry(
     addresses. The next ``homeward mail send`` tries them, and only them."""
     row = get_message(session, message_id)
     dead = _dead_of(session, row, address)
+    if address is None:  # only the actor's own: others' addresses are never echoed back
+        dead = _theirs(session, actor, row, dead)
     for recipient in dead:
         _ensure_may(session, actor, recipient.address)
     for recipient in dead:
@@ -168,6 +170,23 @@ def retry_all(session: Session, *, actor: StaffMember, now: datetime) -> int:
         audit(session, actor=actor, action="mail_retry:all", at=now, fields=["recipient"])
     session.flush()
     return len(mine)
+
+
+def _theirs(
+    session: Session, actor: StaffMember, row: OutboxMessage, dead: list[OutboxRecipient]
+) -> list[OutboxRecipient]:
+    """Of a message's refused recipients, those ``actor`` may act on; refused, naming only the
+    organisations (never another organisation's addresses), when there is none."""
+    mine = [r for r in dead if _may(session, actor, r.address)]
+    if mine:
+        return mine
+    roles = roles_text(RULES[Action.FIX_MAIL].roles - {StaffRole.PLATFORM_ADMIN})
+    owners = [owner_org(session, r.address) for r in dead]
+    asks = sorted({f"{roles} of {org_text(o)}" if o else "a platform_admin" for o in owners})
+    raise Refused(
+        f"{who_text(session, actor)} cannot act on the recipients refused on message #{row.id}; "
+        f"ask {' or '.join(asks)}"
+    )
 
 
 def _may(session: Session, actor: StaffMember, address: str) -> bool:

@@ -312,3 +312,22 @@ def test_no_partner_takes_another_organisations_mail_through_a_borrowed_address(
             to=f.ADPARE_ADMIN,
             now=clock.now(),
         )
+
+
+def test_retrying_a_message_acts_on_ones_own_recipients_and_never_names_anothers(cli, smtp, clock):
+    """Security review: `mail retry N` by a partner used to be refused with the address of
+    another organisation's refused recipient in the message. Now it queues again only the
+    recipients the actor may act on, and a refusal names organisations, never addresses."""
+    theirs = "cw@adpare.example.org"
+    smtp.rcpt_replies = {CW: GONE, theirs: "550 5.1.1 gone"}
+    number = escalation(clock, COORD, CW, theirs)
+    cli("mail", "send")
+    partner = f.ADPARE_ADMIN
+    done = cli("--as", partner, "mail", "retry", str(number))
+    assert done.code == 0 and "1 refused recipient queued again" in done.out, done.err
+    assert theirs in done.out and CW not in done.out + done.err
+    assert states(number)[CW] == ("dead", 550) and states(number)[theirs] == ("pending", None)
+    before = f.db_snapshot()
+    again = cli("--as", partner, "mail", "retry", str(number))
+    assert again.code == 4 and "ask a coordinator, supervisor or admin of IOM Italy" in again.err
+    assert CW not in again.err and f.db_snapshot() == before
