@@ -259,6 +259,10 @@ def redirect(
     )
     session.add(added)
     row.to_addrs = [*row.to_addrs, target]
+    if str(row.context.get("attendee", "")).lower() == dead.address.lower():
+        # a calendar invitation names its reader as the one ATTENDEE: name the new one, or
+        # their calendar shows an invitation for somebody else
+        row.context = {**row.context, "attendee": target}
     _reopen(row, now)
     session.add(row)
     fields = ["recipient", "redirected_to"]

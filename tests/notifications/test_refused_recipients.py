@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from icalendar import Calendar
 from sqlmodel import col, select
 
 from homeward.base.db import read_session, write_session
@@ -331,3 +332,30 @@ def test_retrying_a_message_acts_on_ones_own_recipients_and_never_names_anothers
     again = cli("--as", partner, "mail", "retry", str(number))
     assert again.code == 4 and "ask a coordinator, supervisor or admin of IOM Italy" in again.err
     assert CW not in again.err and f.db_snapshot() == before
+
+
+def test_a_redirected_invitation_names_its_new_reader_as_the_attendee(cli, smtp, clock):
+    """A visit invitation names its reader as the only ATTENDEE: redirected to a colleague, it
+    names the colleague, or their calendar shows somebody else's invitation."""
+    smtp.rcpt_replies = {CW: GONE}
+    context = sample_context("visit", "en", clock.now().date()).model_copy(update={"attendee": CW})
+    with write_session() as s:
+        row = enqueue(
+            s,
+            key="visit:1",
+            template="visit",
+            to=[CW],
+            language="en",
+            context=context,
+            now=clock.now(),
+        )
+        assert row is not None and row.id is not None
+        number = row.id
+    cli("mail", "send")
+    moved = cli("--as", COORD, "mail", "redirect", str(number), "--recipient", CW, "--to", SUP)
+    assert moved.code == 0, moved.err
+    assert "sent 1" in cli("mail", "send").out
+    (received,) = smtp.received
+    (part,) = [p for p in received.parsed().walk() if p.get_content_type() == "text/calendar"]
+    event = Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")[0]
+    assert str(event["attendee"]).lower() == f"mailto:{SUP}" and received.rcpt_tos == (SUP,)
