@@ -3,14 +3,10 @@
 The operators' view (``homeward mail stats``, the ``mail-flow`` artifact) reads nothing but the
 outbox's own columns: when a message was queued, its template, its status, whether any of its
 recipients was refused for good, and when it was first accepted. No address, case_ref or
-context leaves here. ``count_mail`` is the one place that turns outbox rows into counts: when
-recipients get a delivery status of their own, it is the function to change.
-
-Each message counts on the local day it was queued, under what became of it: ``sent`` (some
-recipient accepted it and none is still pending), ``waiting`` (queued, or being sent),
-``dead`` or ``dropped``; so ``queued = sent + waiting + dead + dropped``. ``refused`` counts the
-messages of that day with at least one recipient refused for good (a sent message may have one
-too). A day of mail that nothing got through is plain in the table; ``stopped_mail`` says
+context leaves here. ``homeward.reporting.mailflow.count_outbox`` is the one place that turns
+outbox rows into counts (the overview's "mail today" reads it too): when recipients get a
+delivery status of their own, it is the function to change; its docstring says what each
+column counts. A day of mail that nothing got through is plain in the table; ``stopped_mail`` says
 whether mail is stopped now.
 """
 
@@ -24,23 +20,16 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, and_, col, or_, select
 
-from homeward.base.clock import local_date, utc
+from homeward.base.clock import utc
 from homeward.base.models import OutboxMessage, OutboxStatus
 from homeward.base.settings import get_settings
-from homeward.reporting.overview import refused_messages
+from homeward.reporting.mailflow import count_outbox
 
 ALL_KINDS = "all"
 # The sweep drains every hour: mail unsent for longer than that, with nothing sent since it was
 # queued, is not on its way.
 STALL_GRACE = timedelta(hours=1)
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.DEAD)
-OUTCOMES: dict[str, str] = {
-    OutboxStatus.SENT: "sent",
-    OutboxStatus.QUEUED: "waiting",
-    OutboxStatus.SENDING: "waiting",
-    OutboxStatus.DEAD: "dead",
-    OutboxStatus.DROPPED: "dropped",
-}
 
 
 @dataclass(frozen=True)
@@ -85,21 +74,7 @@ def _local(moment: datetime) -> str:
 def count_mail(session: Session, *, first_day: date, last_day: date) -> list[MailDay]:
     """Per local day and template, the mail queued from ``first_day`` to ``last_day`` and what
     became of it (only the days and kinds that had mail; see the module's docstring)."""
-    since = datetime.combine(first_day, datetime.min.time(), tzinfo=get_settings().tz)
-    query = select(
-        OutboxMessage.created_at,
-        OutboxMessage.template,
-        OutboxMessage.status,
-        col(OutboxMessage.id).in_(refused_messages()),  # a recipient refused for good
-    ).where(col(OutboxMessage.created_at) >= since)
-    counts: Counter[tuple[date, str, str]] = Counter()
-    for created_at, template, status, refused in session.exec(query):
-        day = local_date(created_at)
-        if day > last_day:
-            continue
-        counts[day, template, "queued"] += 1
-        counts[day, template, OUTCOMES.get(status, "waiting")] += 1
-        counts[day, template, "refused"] += bool(refused)
+    counts = count_outbox(session, first_day=first_day, last_day=last_day)
     keys = sorted({(day, kind) for day, kind, _ in counts})
     return [MailDay(day, kind, **{c: counts[day, kind, c] for c in COLUMNS}) for day, kind in keys]
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import Session, col, func, select
 
@@ -24,10 +23,6 @@ from homeward.base.db import system_scope
 from homeward.base.models import (
     Case,
     CaseStatus,
-    OutboxMessage,
-    OutboxRecipient,
-    OutboxStatus,
-    RecipientStatus,
     ReintegrationPlan,
     ReminderRun,
 )
@@ -35,6 +30,7 @@ from homeward.base.settings import get_settings
 from homeward.records.directory import orgs_by_id
 from homeward.reporting.caseload import Row, overdue_by_org
 from homeward.reporting.indicators import STAGE_ORDER
+from homeward.reporting.mailflow import count_outbox
 from homeward.reporting.suppression import Grid, check_safe, suppress
 from homeward.reporting.tables import Table, fixed_total, two_way
 
@@ -183,40 +179,12 @@ def attention(session: Session, *, now: datetime, closures: Counter[int]) -> lis
     return [{"organisation": slug, **rows[slug]} for slug in sorted(rows)]
 
 
-def refused_messages() -> Any:
-    """The ids of emails with a recipient refused for good (dead with a server's answer, or
-    redirected after it), as a subquery: what ``refused`` counts here and in ``mail stats``."""
-    return (
-        select(OutboxRecipient.message_id)
-        .where(col(OutboxRecipient.status).in_([RecipientStatus.DEAD, RecipientStatus.REDIRECTED]))
-        .where(col(OutboxRecipient.code).is_not(None))
-    )
-
-
 def mail_today(session: Session, *, now: datetime) -> MailToday:
     """The emails queued on ``now``'s local day, by what became of them (see ``MailToday``)."""
     day = local_date(now)
-    since = datetime.combine(day, datetime.min.time(), tzinfo=get_settings().tz)
-    query = select(
-        OutboxMessage.created_at,
-        OutboxMessage.status,
-        col(OutboxMessage.id).in_(refused_messages()),
-    )
     counts: Counter[str] = Counter()
-    for created_at, status, refused in session.exec(
-        query.where(col(OutboxMessage.created_at) >= since)
-    ):
-        if local_date(created_at) != day:
-            continue
-        counts["queued"] += 1
-        counts[_outcome(status)] += 1
-        counts["refused"] += bool(refused)
+    for (_, _, column), n in count_outbox(session, first_day=day, last_day=day).items():
+        counts[column] += n
     return MailToday(
         **{name: counts[name] for name in ("queued", "sent", "waiting", "refused", "dead")}
     )
-
-
-def _outcome(status: str) -> str:
-    if status in (OutboxStatus.SENT, OutboxStatus.DEAD):
-        return str(status)
-    return "dropped" if status == OutboxStatus.DROPPED else "waiting"
