@@ -42,6 +42,7 @@ from homeward.records import auditlog
 from notifications.sender import drain
 from statemachines.return_case import STAGES, phase_moves
 from tests import factories as f
+from tests.notifications.conftest import ANY_HOUR
 from tests.notifications.smtp_server import ScriptedHandler
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,9 +65,7 @@ def mail_env(port: int) -> dict[str, str]:
         "HOMEWARD_MAIL_FROM": "Homeward <no-reply@homeward.example.org>",
         "HOMEWARD_MAIL_DIGEST_HOUR": "0",
         # Mail goes whatever the wall clock's day and hour (quiet hours: tests/notifications).
-        "HOMEWARD_MAIL_QUIET_DAYS": "false",
-        "HOMEWARD_MAIL_MORNING_HOUR": "0",
-        "HOMEWARD_MAIL_EVENING_HOUR": "24",
+        **ANY_HOUR,
     }
 
 

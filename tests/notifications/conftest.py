@@ -46,14 +46,26 @@ def run_drain(clock: SimulatedClock, **options: object) -> DrainReport:
     return asyncio.run(drain(clock=clock, **options))  # type: ignore[arg-type]
 
 
+ANY_HOUR = {
+    "HOMEWARD_MAIL_QUIET_DAYS": "false",
+    "HOMEWARD_MAIL_MORNING_HOUR": "0",
+    "HOMEWARD_MAIL_EVENING_HOUR": "24",
+}
+"""The settings under which mail goes whatever the day and hour (quiet days and hours off)."""
+
+
+def mail_any_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set ``ANY_HOUR`` for this test (and the settings read again)."""
+    for name, value in ANY_HOUR.items():
+        monkeypatch.setenv(name, value)
+    homeward_settings.get_settings.cache_clear()
+
+
 @pytest.fixture
 def any_day(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Mail goes when it is queued, any day and hour: for tests of what is said when (the
     cadence, the calendar), while quiet days and hours are proven apart
     (tests/notifications/test_quiet_hours.py)."""
-    monkeypatch.setenv("HOMEWARD_MAIL_QUIET_DAYS", "false")
-    monkeypatch.setenv("HOMEWARD_MAIL_MORNING_HOUR", "0")
-    monkeypatch.setenv("HOMEWARD_MAIL_EVENING_HOUR", "24")
-    homeward_settings.get_settings.cache_clear()
+    mail_any_hour(monkeypatch)
     yield
     homeward_settings.get_settings.cache_clear()

@@ -16,6 +16,7 @@ from prefect.testing.utilities import prefect_test_harness
 from homeward.base import settings as homeward_settings
 from homeward.base.clock import SimulatedClock
 from tests import factories
+from tests.notifications.conftest import mail_any_hour
 from workflows.runtime import now as flows_now
 
 
@@ -41,10 +42,7 @@ def homeward(db_url: str, prefect_db: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("HOMEWARD_MAIL_DIGEST_HOUR", "0")
     # The flows run at the wall clock's moment: mail goes whatever its day and hour (quiet
     # hours are proven with a set clock in tests/notifications/test_quiet_hours.py).
-    monkeypatch.setenv("HOMEWARD_MAIL_QUIET_DAYS", "false")
-    monkeypatch.setenv("HOMEWARD_MAIL_MORNING_HOUR", "0")
-    monkeypatch.setenv("HOMEWARD_MAIL_EVENING_HOUR", "24")
-    homeward_settings.get_settings.cache_clear()
+    mail_any_hour(monkeypatch)
     # A fresh events client for each test: one left from an earlier test of the session (the
     # web workspace's, on another event loop) can stop delivering, and events then never arrive.
     EventsWorker.drain_all(timeout=10)
