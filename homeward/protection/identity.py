@@ -29,13 +29,14 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, BadSignature, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 from sqlalchemy import update
 from sqlmodel import Session, col, delete, func, select
@@ -387,12 +388,30 @@ def _grant_of(session: Session, credential: RunAssertion) -> RunGrant:
     return grant
 
 
+CLOCK_SKEW_SECONDS = 120
+"""How far ahead of this machine's clock a run assertion may have been signed: the machine that
+issued it (the web workspace, a CLI) and the worker whose run first presents it keep clocks of
+their own, which NTP keeps within far less than this."""
+
+
+def _fresh(token: str) -> None:
+    """Refuse an assertion signed longer ago than it lives, or ahead of this machine's clock by
+    more than ``CLOCK_SKEW_SECONDS`` (itsdangerous alone refuses any signature from the future:
+    a worker a second behind the issuer would refuse every assertion as expired)."""
+    _, signed = _serializer().loads(token, max_age=None, return_timestamp=True)
+    age = time.time() - signed.timestamp()
+    if age > get_settings().assertion_minutes * 60:
+        raise NotSignedIn("assertion: expired before it was used; get a new one")
+    if age < -CLOCK_SKEW_SECONDS:
+        raise NotSignedIn(
+            f"assertion: signed {-age:.0f} s ahead of this machine's clock; set both machines' "
+            "clocks right (NTP), then get a new one"
+        )
+
+
 def _bind(session: Session, grant: RunGrant, credential: RunAssertion, now: datetime) -> None:
     """A first use: the assertion must be fresh and its session live; the run then holds it."""
-    try:  # the signature's own timestamp, as well as the row's expiry
-        _serializer().loads(credential.token, max_age=get_settings().assertion_minutes * 60)
-    except SignatureExpired:
-        raise NotSignedIn("assertion: expired before it was used; get a new one") from None
+    _fresh(credential.token)  # the signature's own timestamp, as well as the row's expiry
     if utc(grant.expires_at) <= now:
         raise NotSignedIn("assertion: expired before it was used; get a new one")
     held = session.get(StaffSession, grant.session_id)

@@ -10,9 +10,10 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, func, select
@@ -443,3 +444,19 @@ def test_the_audit_chain_holds_through_every_sign_in_outcome(seeded, clock):
     ):
         assert expected in actions
     assert audit_verifies()
+
+
+@pytest.mark.parametrize(
+    ("ahead", "accepted"), [(timedelta(seconds=90), True), (timedelta(minutes=10), False)]
+)
+def test_an_assertion_signed_on_a_machine_whose_clock_is_ahead(seeded, clock, ahead, accepted):
+    """The web workspace signs an assertion; a worker on another machine, whose clock is a
+    little behind, binds it. A minute or two apart (NTP keeps far closer) is taken; ten minutes
+    apart is refused in one line saying the clocks disagree, not that it expired."""
+    with time_machine.travel(datetime.now(UTC) + ahead, tick=True):  # the issuer's clock
+        token = assertion_for(COORD, FLOW, clock.now())
+    if accepted:
+        assert prove(RunAssertion(token, FLOW, RUN), clock).staff_id is not None
+    else:
+        with pytest.raises(NotSignedIn, match=r"ahead of this machine's clock; set both"):
+            prove(RunAssertion(token, FLOW, RUN), clock)
