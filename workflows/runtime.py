@@ -13,11 +13,12 @@ import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
 from prefect import get_client
+from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 from sqlmodel import Session
@@ -59,9 +60,33 @@ async def in_engine(step: Callable[[], T]) -> T:
         return await asyncio.to_thread(guarded)
 
 
+EARLY_START_LIMIT = timedelta(minutes=5)
+
+
 def now() -> datetime:
-    """The moment flows act at: the wall clock, aware UTC."""
-    return SYSTEM_CLOCK.now()
+    """The moment flows act at: the wall clock, aware UTC; but a run that starts before the
+    moment it was scheduled for acts at that moment. Prefect's server rounds the wait before a
+    scheduled run to whole seconds, so a run may start half a second early, and a worker's
+    clock may be behind the server's: the midnight sweep must act on the new day, not on the
+    day before. A schedule more than ``EARLY_START_LIMIT`` ahead is not an early start (a
+    clock that is wrong by that much is for NTP to fix), and the wall clock rules."""
+    wall = SYSTEM_CLOCK.now()
+    context = FlowRunContext.get()
+    planned = context.flow_run.expected_start_time if context and context.flow_run else None
+    if planned is None:
+        return wall
+    moment = datetime.fromtimestamp(planned.timestamp(), UTC)  # Prefect's own datetime type
+    return moment if wall < moment <= wall + EARLY_START_LIMIT else wall
+
+
+class RunClock:
+    """The clock of the commands a flow runs: ``now`` above."""
+
+    def now(self) -> datetime:
+        return now()
+
+
+RUN_CLOCK = RunClock()
 
 
 SCHEDULER = Service("scheduler")  # what scheduled flows act as, recorded as such
@@ -83,7 +108,7 @@ def run_credential(assertion: str, flow: str) -> RunAssertion:
 
 async def command(cmd: Command[V], credential: Credential, key: str | None = None) -> V:
     """Run one command of ``homeward.commands`` (a worker thread, one transaction)."""
-    return await in_engine(lambda: run(cmd, credential, key=key))
+    return await in_engine(lambda: run(cmd, credential, key=key, clock=RUN_CLOCK))
 
 
 async def prove_run(credential: Credential) -> Principal:

@@ -10,14 +10,18 @@ import base64
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
+import time_machine
+from prefect import get_client
+from prefect.flow_engine import run_flow_async
+from prefect.states import Scheduled
 from sqlalchemy import Engine, text
 from sqlmodel import select
 
 from homeward.base import settings as homeward_settings
-from homeward.base.clock import SimulatedClock
+from homeward.base.clock import SimulatedClock, utc
 from homeward.base.db import write_session
 from homeward.base.models import AuditEntry, OutboxMessage
 from notifications.render import render
@@ -268,3 +272,29 @@ def test_deployments_carry_the_schedules() -> None:
     assert "scheduled" in deployments["sweep-due-items"].tags
     moved = {d.name: d for d in build_deployments(timezone="Europe/Rome")}["sweep-due-items"]
     assert moved.schedules[0].schedule.timezone == "Europe/Rome"  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("homeward")
+def test_a_sweep_started_before_its_scheduled_moment_acts_at_that_moment() -> None:
+    """Prefect's server rounds the wait before a scheduled run to whole seconds (a run may start
+    half a second early), and a worker's clock may be behind the server's. Such a run acts at
+    its scheduled moment: at local midnight, on the new day, not on the day before (seen in
+    the multi-machine trial: the day's work skipped)."""
+
+    async def scheduled_then_run_early() -> datetime:
+        planned = flows_now().replace(microsecond=0) + timedelta(seconds=3)
+        async with get_client() as client:
+            created = await client.create_flow_run(
+                sweep_due_items, parameters={"send": False}, state=Scheduled(scheduled_time=planned)
+            )
+        # This worker's clock reads half a second before the schedule while the run goes.
+        with time_machine.travel(planned - timedelta(seconds=0.5), tick=False):
+            await run_flow_async(sweep_due_items, flow_run=created, parameters={"send": False})
+        return planned
+
+    planned = asyncio.run(scheduled_then_run_early())
+
+    with factories.admin_read() as s:
+        query = select(AuditEntry).where(AuditEntry.action == "cmd:sweep due items")
+        (entry,) = s.exec(query)
+    assert utc(entry.at) == planned
