@@ -17,7 +17,8 @@ decide, the requester approving) pauses again, saying what was wrong.
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
+import secrets
+from typing import Any
 from uuid import UUID
 
 import anyio
@@ -29,9 +30,9 @@ from prefect.exceptions import FlowPauseTimeout, PrefectHTTPStatusError
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 from prefect.input.actions import acreate_flow_run_input, aread_flow_run_input
-from prefect.input.run_input import Keyset
+from prefect.input.run_input import Keyset, keyset_from_paused_state
 from prefect.runtime import flow_run
-from prefect.states import Running
+from prefect.states import Paused, Running
 from pydantic import Field
 
 from homeward.base.errors import Conflict, InvalidInput, NotFound, NotSignedIn, Refused
@@ -200,37 +201,35 @@ async def ask_supervisor(
     )
     get_run_logger().info("case %s: closure awaits a supervisor's decision", view.case_ref)
     waited = settings.approval_timeout_seconds
+    key = f"closure-{secrets.token_hex(6)}"  # this pause's own: its answer is found by it
     try:
         with anyio.move_on_after(waited):
             return await apause_flow_run(
                 wait_for_input=form,
                 timeout=waited + PAUSE_GRACE_SECONDS,
                 poll_interval=settings.approval_poll_seconds,
+                key=key,
             )
     except FlowPauseTimeout:  # the grace ran out too (a run stalled that long)
         return None
-    return await unpause(form)
+    return await unpause(form, key)
 
 
-async def unpause(form: type[ClosureDecision]) -> ClosureDecision | None:
-    """The wait ran out: leave the pause (Running again, before Prefect's own timeout would fail
-    the run) and return None; or, when an answer resumed the run at the last moment, that
-    answer."""
+async def unpause(form: type[ClosureDecision], key: str) -> ClosureDecision | None:
+    """The wait for pause ``key`` ran out: leave the pause (Running again, before Prefect's
+    own timeout would fail the run) and return None; or, when an answer resumed the run at the
+    last moment, that answer."""
     run_id = UUID(str(flow_run.get_id()))
     async with get_client() as client:
         run = await client.read_flow_run(run_id)
-        if run.state is not None and run.state.is_paused():
+        state = run.state
+        if state is not None and state.is_paused() and state.state_details.pause_key == key:
             left: OrchestrationResult[Any] = await client.set_flow_run_state(run_id, Running())
             if left.status == SetStateStatus.ACCEPT:
                 return None
-        states = await client.read_flow_run_states(run_id)
-    keysets = [s.state_details.run_input_keyset for s in states if s.is_paused()]
-    if not keysets or keysets[-1] is None:
-        return None  # the wait ran out before the run paused
-    keyset = cast(Keyset, keysets[-1])  # Prefect stores a pause's keyset as a plain dict
-    try:
-        return await form.aload(keyset)
-    except (ValueError, TypeError, PrefectHTTPStatusError):  # resumed without an answer
+    try:  # resumed meanwhile: by an answer to this pause, if one is stored under its key
+        return await form.aload(keyset_from_paused_state(Paused(pause_key=key)))
+    except (ValueError, TypeError, PrefectHTTPStatusError):  # no answer to this pause
         return None
 
 

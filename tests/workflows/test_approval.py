@@ -309,6 +309,48 @@ def test_a_closure_nobody_decides_in_time_is_recorded_and_the_case_stays(
     assert not any("Traceback" in m for _, m in logs)
 
 
+def test_a_wait_that_ran_out_leaves_its_pause_or_takes_the_answer_that_just_came() -> None:
+    """The run's own wait ends before Prefect's pause timeout: unanswered, the run leaves the
+    pause itself (Running, so it can end Unanswered); answered in the very last moment (the
+    run resumed, its poll not yet back), the answer is taken, never lost."""
+    from prefect import flow, get_client
+    from prefect.flow_runs import apause_flow_run, aresume_flow_run
+    from prefect.runtime import flow_run
+
+    from workflows.approvals import ClosureDecision, unpause
+
+    form = ClosureDecision.with_initial_data(description="Close case RT-TEST-03?")
+    answer = {"approve": True, "assertion": "", "reason": "support_period_ended"}
+
+    async def paused(run_id: Any) -> None:
+        async with get_client() as client:
+            while not (await client.read_flow_run(run_id)).state.is_paused():  # type: ignore[union-attr]
+                await asyncio.sleep(0.1)
+
+    @flow
+    async def waits_twice() -> tuple[Any, str, Any]:
+        run_id = flow_run.get_id()
+        first = asyncio.create_task(
+            apause_flow_run(wait_for_input=form, timeout=120, poll_interval=60, key="closure-1")
+        )
+        await paused(run_id)
+        first.cancel()  # the run's wait ran out; nobody answered
+        left = await unpause(form, "closure-1")
+        async with get_client() as client:
+            state = (await client.read_flow_run(run_id)).state
+        second = asyncio.create_task(
+            apause_flow_run(wait_for_input=form, timeout=120, poll_interval=60, key="closure-2")
+        )
+        await paused(run_id)
+        await aresume_flow_run(run_id, run_input=answer)  # the supervisor, just in time
+        second.cancel()  # ... as the run's wait ran out
+        return left, state.name if state else "", await unpause(form, "closure-2")
+
+    left, state, taken = asyncio.run(waits_twice())
+    assert left is None and state == "Running"
+    assert taken is not None and taken.approve and taken.reason == "support_period_ended"
+
+
 async def _answered(flow: Any, ref: str, *answers: dict[str, Any]) -> tuple[Any, list[str]]:
     """Answer a closing run's successive forms; its result and each form's description."""
     running = asyncio.create_task(flow)
