@@ -1,23 +1,21 @@
-"""The deploy/ files stay true to the code: prefect.yaml says what ``build_deployments()`` says,
-compose runs a worker on that pool with the keys mounted, automations are valid Prefect ones.
+"""The deploy/ files stay true to the code: compose registers the deployments with ``homeward
+deploy`` and runs a worker on their pool with the keys mounted, automations are valid Prefect
+ones. (That ``homeward deploy`` registers the forms ``homeward up`` does, on a real server:
+tests/workflows/test_deploy_forms.py.)
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
-from prefect import Flow
 from prefect.events.schemas.automations import AutomationCore
 
 from homeward.base.settings import Settings
-from workflows.deployments import build_deployments
+from workflows.deployments import DEPLOYMENTS, ROOT, build_deployments, on_work_pool
 
-ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 PLACEHOLDER_BLOCK = "00000000-0000-0000-0000-000000000000"
 
@@ -26,57 +24,33 @@ def load(name: str) -> Any:
     return yaml.safe_load((DEPLOY / name).read_text(encoding="utf-8"))
 
 
-def flow_at(entrypoint: str) -> Flow[..., Any]:
-    """The object an entrypoint ``workflows/<module>.py:<function>`` names."""
-    match = re.fullmatch(r"workflows/(\w+)\.py:(\w+)", entrypoint)
-    assert match, f"{entrypoint}: expected workflows/<module>.py:<flow function>"
-    assert (ROOT / entrypoint.split(":")[0]).is_file()
-    found = getattr(importlib.import_module(f"workflows.{match[1]}"), match[2])
-    assert isinstance(found, Flow), f"{entrypoint} is not a @flow"
-    return found
+def test_every_deployment_s_entrypoint_is_its_flow_from_the_installation_s_root():
+    """What ``homeward deploy`` registers: a worker at the installation's root loads each flow
+    from its entrypoint (``workflows/<module>.py:<function>``), schedules and tags as planned."""
+    zone = Settings.model_fields["timezone"].default
+    flows = {planned.name: planned.flow for planned in DEPLOYMENTS}
+    for deployment in on_work_pool(build_deployments(timezone=zone, directory={})):
+        match = re.fullmatch(r"workflows/(\w+)\.py:(\w+)", str(deployment.entrypoint))
+        assert match, deployment.entrypoint
+        assert (ROOT / deployment.entrypoint.split(":")[0]).is_file()
+        assert (
+            getattr(importlib.import_module(f"workflows.{match[1]}"), match[2])
+            is flows[deployment.name]
+        )
+        assert deployment.work_pool_name == "homeward" and deployment.enforce_parameter_schema
+        assert "homeward" in deployment.tags
+        for schedule in deployment.schedules or []:
+            assert schedule.schedule.timezone == zone
 
 
-def schedules(items: list[Any]) -> list[tuple[str, str]]:
-    return [(s["cron"], s["timezone"]) for s in items]
-
-
-@pytest.fixture(scope="module")
-def expected() -> dict[str, dict[str, Any]]:
-    zone = Settings.model_fields["timezone"].default  # the file's schedules use the default
-    return {
-        d.name: {
-            "flow": d.flow_name,
-            "schedules": [(s.schedule.cron, s.schedule.timezone) for s in d.schedules or []],
-            "tags": sorted(d.tags),
-            "description": d.description,
-        }
-        for d in build_deployments(timezone=zone)
-    }
-
-
-def test_prefect_yaml_deploys_every_flow_as_build_deployments_does(expected):
-    config = load("prefect.yaml")
-    found = {
-        d["name"]: {
-            "flow": flow_at(d["entrypoint"]).name,
-            "schedules": schedules(d.get("schedules") or []),
-            "tags": sorted(d["tags"]),
-            "description": d["description"],
-        }
-        for d in config["deployments"]
-    }
-    assert found == expected
-    assert {d["work_pool"]["name"] for d in config["deployments"]} == {"homeward"}
-    (pull,) = config["pull"]
-    assert pull["prefect.deployments.steps.set_working_directory"]["directory"] == "/opt/homeward"
-    assert config["definitions"]["work_pools"]["homeward"]["name"] == "homeward"
-
-
-def test_a_wrong_entrypoint_is_caught():
-    with pytest.raises(AssertionError):
-        flow_at("workflows/deployments.py:build_deployments")
-    with pytest.raises(AssertionError):
-        flow_at("flows/start.py:start")
+def test_compose_registers_with_homeward_deploy_never_prefect_deploy():
+    """``prefect deploy`` would publish the flows' bare signatures: compose registers the
+    typed forms with ``homeward deploy``, reading the directory with the keys mounted."""
+    register = load("compose.yaml")["services"]["register"]
+    assert register["command"][:4] == ["homeward", "deploy", "--pool", "homeward"]
+    assert register["command"][4:] == ["--installed-at", "/opt/homeward"]
+    assert "homeward_keys" in register["secrets"]
+    assert not (DEPLOY / "prefect.yaml").exists()
 
 
 def test_compose_runs_a_worker_on_the_pool_with_keys_mounted_never_baked_in():

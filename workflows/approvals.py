@@ -17,18 +17,22 @@ decide, the requester approving) pauses again, saying what was wrong.
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 from uuid import UUID
 
-from prefect import get_run_logger
+import anyio
+from prefect import get_client, get_run_logger
 from prefect._internal.pydantic.v2_schema import create_v2_schema
 from prefect.client.schemas.objects import State
+from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
 from prefect.exceptions import FlowPauseTimeout, PrefectHTTPStatusError
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 from prefect.input.actions import acreate_flow_run_input, aread_flow_run_input
-from prefect.input.run_input import Keyset
+from prefect.input.run_input import Keyset, keyset_from_paused_state
 from prefect.runtime import flow_run
+from prefect.states import Paused, Running
 from pydantic import Field
 
 from homeward.base.errors import Conflict, InvalidInput, NotFound, NotSignedIn, Refused
@@ -52,9 +56,11 @@ from workflows.runtime import CaseView, command, engine_errors, label_run, prove
 
 APPROVE_FLOW = "approve-closure"  # what the decider's assertion is issued for
 CLOSURE_REJECTED = "Closure rejected"  # the state a run ends in when the supervisor says no
-# A pause that timed out can only end Failed (Prefect's server rule), "The flow was <name of
-# the state proposed> and never resumed": this name makes that sentence say what happened.
+# The state a run ends in when nobody answered in time: Completed under this name (the case
+# stays where it was). Prefect fails a run still paused past its pause's timeout, so the pause
+# outlives the run's own wait by ``PAUSE_GRACE_SECONDS`` and the run leaves it itself.
 UNANSWERED = "Unanswered"
+PAUSE_GRACE_SECONDS = 120
 # An answer the supervisor can correct in the form (a wrong or stale assertion included).
 SLIPS = (InvalidInput, Refused, NotFound, NotSignedIn)
 
@@ -194,13 +200,36 @@ async def ask_supervisor(
         **({"reason": reason} if reason else {}),
     )
     get_run_logger().info("case %s: closure awaits a supervisor's decision", view.case_ref)
+    waited = settings.approval_timeout_seconds
+    key = f"closure-{secrets.token_hex(6)}"  # this pause's own: its answer is found by it
     try:
-        return await apause_flow_run(
-            wait_for_input=form,
-            timeout=settings.approval_timeout_seconds,
-            poll_interval=settings.approval_poll_seconds,
-        )
-    except FlowPauseTimeout:
+        with anyio.move_on_after(waited):
+            return await apause_flow_run(
+                wait_for_input=form,
+                timeout=waited + PAUSE_GRACE_SECONDS,
+                poll_interval=settings.approval_poll_seconds,
+                key=key,
+            )
+    except FlowPauseTimeout:  # the grace ran out too (a run stalled that long)
+        return None
+    return await unpause(form, key)
+
+
+async def unpause(form: type[ClosureDecision], key: str) -> ClosureDecision | None:
+    """The wait for pause ``key`` ran out: leave the pause (Running again, before Prefect's
+    own timeout would fail the run) and return None; or, when an answer resumed the run at the
+    last moment, that answer."""
+    run_id = UUID(str(flow_run.get_id()))
+    async with get_client() as client:
+        run = await client.read_flow_run(run_id)
+        state = run.state
+        if state is not None and state.is_paused() and state.state_details.pause_key == key:
+            left: OrchestrationResult[Any] = await client.set_flow_run_state(run_id, Running())
+            if left.status == SetStateStatus.ACCEPT:
+                return None
+    try:  # resumed meanwhile: by an answer to this pause, if one is stored under its key
+        return await form.aload(keyset_from_paused_state(Paused(pause_key=key)))
+    except (ValueError, TypeError, PrefectHTTPStatusError):  # no answer to this pause
         return None
 
 
@@ -229,7 +258,8 @@ async def decide(
 
 
 async def _expired(view: CaseView, request: int, credential: Credential) -> dict[str, Any]:
-    """Nobody answered in time: record it (as the run's principal); the run ends failed."""
+    """Nobody answered in time: record it (as the run's principal); the run ends
+    ``Unanswered``."""
     waited = get_settings().approval_timeout_seconds
     expired = await command(ExpireClosure(view.case_ref, request, waited), credential)
     if expired.decision != "expired":  # decided from the CLI meanwhile
@@ -239,9 +269,9 @@ async def _expired(view: CaseView, request: int, credential: Credential) -> dict
 
 def closure_ending(result: dict[str, Any]) -> dict[str, Any] | State[Any]:
     """How a closing run ends: ``Closure rejected``, Completed (the run got its answer; the
-    rejection code in its message and log, the case stays where it was); Failed when nobody
-    answered in time (Prefect's rule for an expired pause; the log line says why). An approved
-    closure ends plainly Completed."""
+    rejection code in its message and log, the case stays where it was); ``Unanswered``,
+    Completed, when nobody answered in time (the case stays where it was; the message says to
+    ask again). An approved closure ends plainly Completed."""
     ref, stage = result["case_ref"], result["state"]
     if result.get("decision") == "rejected":
         code = result.get("rejection") or "decided outside this run"

@@ -8,10 +8,16 @@ starting a run gives it their own run assertion (``homeward assertion --flow NAM
 Each form's schema is shaped by ``workflows.forms.shape`` (titles, dropdowns, organisations of
 the directory as it is when ``homeward up`` starts), and the server enforces it: a run whose
 parameters do not fit is never created.
+
+On several machines, ``homeward deploy`` registers the same deployments, forms included, on a
+work pool whose workers run the flows from Homeward installed on their machine
+(``on_work_pool``). ``prefect deploy`` cannot: it publishes the flows' bare signatures.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from prefect import Flow
@@ -123,3 +129,62 @@ def _deployment(planned: Planned, zone: str, directory: Directory | None) -> Run
     deployment._parameter_openapi_schema = ParameterSchema(**form)
     deployment.enforce_parameter_schema = True  # a run that does not fit is never created
     return deployment
+
+
+ROOT = Path(__file__).resolve().parents[1]  # the installation's root: workflows/ is in it
+WORK_POOL, WORK_QUEUE, INSTALLED_AT = "homeward", "default", "/opt/homeward"
+
+
+class InstalledCode:
+    """Where a worker finds the flows: Homeward installed at ``directory`` on its own machine
+    (the image's copy), where each run starts (Prefect's ``set_working_directory`` pull step);
+    nothing is uploaded or pulled."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def set_base_path(self, path: Path) -> None:  # the code is not copied anywhere
+        pass
+
+    @property
+    def pull_interval(self) -> int | None:
+        return None
+
+    @property
+    def destination(self) -> Path:
+        return Path(self.directory)
+
+    async def pull_code(self) -> None:
+        pass
+
+    def to_pull_step(self) -> list[dict[str, Any]]:
+        step = {"directory": self.directory}
+        return [{"prefect.deployments.steps.set_working_directory": step}]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InstalledCode) and other.directory == self.directory
+
+    __hash__ = None  # type: ignore[assignment]  # compared, never hashed
+
+
+def entrypoint_of(flow: Flow[..., Any]) -> str:
+    """``workflows/<module>.py:<function>``, relative to the installation's root."""
+    module = sys.modules[flow.fn.__module__]
+    path = Path(str(module.__file__)).resolve().relative_to(ROOT)
+    return f"{path.as_posix()}:{flow.fn.__name__}"
+
+
+def on_work_pool(
+    deployments: list[RunnerDeployment],
+    pool: str = WORK_POOL,
+    directory: str = INSTALLED_AT,
+) -> list[RunnerDeployment]:
+    """``deployments`` (from ``build_deployments``: forms, schedules and all) for the workers of
+    work pool ``pool``, which run each flow from Homeward installed at ``directory``."""
+    flows = {planned.name: planned.flow for planned in DEPLOYMENTS}
+    for deployment in deployments:
+        deployment.entrypoint = entrypoint_of(flows[deployment.name])
+        deployment.work_pool_name = pool
+        deployment.work_queue_name = WORK_QUEUE
+        deployment.storage = InstalledCode(directory)
+    return deployments

@@ -207,6 +207,24 @@ class IssueAssertion(Command[Assertion]):
 
 
 @dataclass(frozen=True)
+class StartedByReader(Command[bool]):
+    """Whether Prefect run ``flow_run_id``, which carries ``assertion`` as its parameter, is the
+    reader's own: the assertion was issued to them and no other run holds it."""
+
+    assertion: str
+    flow_run_id: str
+    name = "run owner"
+    writes = False
+
+    def args(self) -> dict[str, str]:
+        return {"flow_run_id": self.flow_run_id}  # never the token
+
+    def execute(self, ctx: Context) -> bool:
+        staff_id = ctx.staff.id
+        return identity.issued_to(ctx.session, self.assertion, self.flow_run_id) == staff_id
+
+
+@dataclass(frozen=True)
 class ProveRun(Command[identity.Principal]):
     """Prove a credential and nothing else: a Prefect run's first step binds its assertion to
     the run here, before anything changes, and learns whom it acts for."""

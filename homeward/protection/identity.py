@@ -367,6 +367,23 @@ def _canonical(token: str) -> bool:
         return False
 
 
+def issued_to(session: Session, token: str, flow_run_id: str) -> int | None:
+    """The staff member an assertion Homeward signed was issued to, if run ``flow_run_id`` may
+    hold it (no other run has bound it); None for anything else. Nothing is locked or bound:
+    this says whose run a run is (the web's wait page), it proves no one."""
+    if not _plausible(token) or not _canonical(token):
+        return None
+    try:
+        payload = _serializer().loads(token, max_age=None)
+    except BadSignature:
+        return None
+    grant_id = str(payload.get("g", "")) if isinstance(payload, dict) else ""
+    grant = session.get(RunGrant, grant_id) if grant_id else None
+    if grant is None or grant.flow_run_id not in (None, flow_run_id):
+        return None
+    return grant.staff_id
+
+
 def _grant_of(session: Session, credential: RunAssertion) -> RunGrant:
     """The grant a well-signed assertion names, locked (two runs racing to bind it wait for
     each other), for this flow and not bound to another run."""

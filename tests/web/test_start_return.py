@@ -33,6 +33,7 @@ from workflows.runtime import now as flows_now
 from workflows.start_return import start_return
 
 FOLLOW_SECONDS = 150.0
+NOWHERE = UUID(int=7)  # a run id no Prefect server has
 
 
 @contextmanager
@@ -197,3 +198,38 @@ def test_a_refused_start_shows_the_refusal_s_one_line_not_a_failure(
         assert '<meta http-equiv="refresh"' not in page.text and "(Refused)" in page.text
         assert "Traceback" not in page.text and "The run ended" not in page.text
     assert _cases() == []
+
+
+@pytest.mark.usefixtures("prefect_db")
+def test_the_wait_page_shows_only_one_s_own_runs_others_are_not_found(
+    mailbox: RecordingHandler,
+) -> None:
+    """Issue 18: a signed-in person cannot read another's run through the wait page: another
+    organisation's coordinator, and a colleague of the same organisation, get for a real run
+    exactly what they get for a run id that is not there."""
+    token = assertion_for(f.COORD, "start-return")
+    state = asyncio.run(start_return(ngo="iom-ro", assertion=token, return_state=True))
+    run_id = state.state_details.flow_run_id
+    unsigned = asyncio.run(start_return(ngo="iom-ro", assertion="", return_state=True))
+    clock = SimulatedClock(current=flows_now())
+    with _workspace(mailbox, clock, str(PREFECT_API_URL.value())) as ws:
+        owner = ws.browser()
+        owner.sign_in(f.COORD, "/start")
+        assert owner.get(f"/start/wait?run={run_id}&key=web-start-000001").status_code == 200
+
+        for email in ("coord@iom-ro.example.org", f.SUPERVISOR):
+            other = ws.browser()
+            other.sign_in(email, "/start")
+            theirs = other.get(f"/start/wait?run={run_id}&key=web-start-000001")
+            missing = other.get(f"/start/wait?run={NOWHERE}&key=web-start-000001")
+            assert theirs.status_code == missing.status_code == 404
+            # the same page, but for the run id in its own address (the sign-out link's)
+            assert theirs.text.replace(str(run_id), str(NOWHERE)) == missing.text
+            assert "There is no such page." in theirs.text
+            assert "Prefect run" not in theirs.text and "Refused" not in theirs.text
+        # a run that carries no assertion of the owner's (here none at all) is nobody's
+        unsigned_id = unsigned.state_details.flow_run_id
+        nobody = owner.get(f"/start/wait?run={unsigned_id}&key=web-start-000001")
+        missing = owner.get(f"/start/wait?run={NOWHERE}&key=web-start-000001")
+        assert nobody.status_code == 404
+        assert nobody.text.replace(str(unsigned_id), str(NOWHERE)) == missing.text

@@ -23,6 +23,7 @@ from homeward.edges.cli import (
     cases,
     closures,
     dbroles,
+    deploy,
     family,
     health,
     imports,
@@ -67,6 +68,7 @@ app.add_typer(imports.import_app, name="import")
 for casework in (plan, visits, journal, adhoc, family, referral, assessments):  # issue 16
     casework.register(app)
 app.command("up")(up.up)
+app.command("deploy")(deploy.deploy)
 app.command("health")(health.health)
 app.command("web")(web.web)
 app.command("backup", help=backup.BACKUP_HELP)(backup.backup_command)

@@ -9,7 +9,9 @@ retried run opens no second case) and its Prefect idempotency key (so a second s
 no second run); the coordinator then waits on a page that goes to the new case as soon as
 their own request key names it (``StartedCase``), or says why the run ended without one: the
 refusal's one line for a run the engine refused (a Completed state named ``Refused``, see
-``workflows.refusals``), the failure's message for one that failed.
+``workflows.refusals``), the failure's message for one that failed. The wait page shows only
+a run the viewer started (its run assertion was issued to them): any other run id, another
+organisation's included, gets the same "not found" as a run that is not there.
 
 The Prefect API is the one ``homeward up`` serves (``app.state.prefect_api_url`` and
 ``app.state.prefect_auth`` when it set them), else ``PREFECT_API_URL`` and
@@ -37,7 +39,7 @@ from pydantic import ValidationError
 from homeward.base.errors import InvalidInput
 from homeward.base.models import ParticipantRole
 from homeward.commands.case_page import StartedCase, StartForm, StartFormView
-from homeward.commands.signin import IssueAssertion
+from homeward.commands.signin import IssueAssertion, StartedByReader
 from homeward.edges.web import deps
 from homeward.edges.web.cases import new_key
 from homeward.edges.web.deps import Form, Problem, Viewer
@@ -106,13 +108,35 @@ def launch(api: PrefectApi | None, parameters: dict[str, Any], key: str) -> UUID
     return run.id
 
 
+class NoSuchRun(Exception):
+    """Prefect has no run of that id."""
+
+
 def read_run(api: PrefectApi | None, run_id: UUID) -> FlowRun | None:
-    """The run as Prefect has it now (None if Prefect does not answer)."""
+    """The run as Prefect has it now (None if Prefect does not answer; ``NoSuchRun`` if it
+    answers that there is no such run)."""
     try:
         with _client(api) as client:
             return client.read_flow_run(run_id)
-    except (NoPrefect, ObjectNotFound, httpx.HTTPError, OSError, RuntimeError):
+    except ObjectNotFound:
+        raise NoSuchRun from None
+    except (NoPrefect, httpx.HTTPError, OSError, RuntimeError):
         return None
+
+
+def started_by(v: Viewer, flow_run: FlowRun) -> bool:
+    """Whether ``flow_run`` is a ``start-return`` run the viewer started: the run assertion in
+    its parameters was issued to them (and no other run holds it)."""
+    assertion = flow_run.parameters.get("assertion")
+    if not isinstance(assertion, str) or not assertion:
+        return False
+    return deps.call(v, StartedByReader(assertion, str(flow_run.id)))
+
+
+def _no_such_run(request: Request, v: Viewer) -> Response:
+    """The answer for a run that is not there and for anyone else's alike."""
+    problem = Problem.make("not_found", N_("There is no such page."), v.language)
+    return deps.render(request, v, "problem.html", error=problem, status_code=404)
 
 
 _RAISED = re.compile(r"^Flow run encountered an exception: (?:[\w.]+: )?(.*)$", re.DOTALL)
@@ -227,7 +251,12 @@ def wait(
         run_id = UUID(run)
     except ValueError:
         return deps.see_other("/start")
-    flow_run = read_run(prefect_api(request), run_id)
+    try:
+        flow_run = read_run(prefect_api(request), run_id)
+    except NoSuchRun:
+        return _no_such_run(request, v)
+    if flow_run is not None and not started_by(v, flow_run):
+        return _no_such_run(request, v)  # another's run: as if there were none
     state = flow_run.state if flow_run else None
     # a run that completed without our case was refused (it commits the case before it ends;
     # asked again, as it may have ended since the case was looked for above)
