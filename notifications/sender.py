@@ -49,6 +49,7 @@ from notifications.smtp import Envelope, SmtpPool, ensure_safe_transport
 
 log = logging.getLogger("homeward.notifications")
 BATCH = 500
+FIRST_BATCH_SHARE = 8  # the first batch is this share of a full one, and each next one twice
 LEASE_FLOOR_SECONDS = 300.0
 
 
@@ -115,8 +116,9 @@ async def drain(
 
     The database and rendering work runs in a worker thread while the previous batch is on
     the wire: as batch N is sent, batch N-1 is recorded and batch N+1 claimed and built, never
-    more than one batch ahead, so a lease covers at most two batches' sending. If the server
-    turns out unreachable, the batch claimed ahead is given back untouched.
+    more than one batch ahead, so a lease covers at most two batches' sending. The first batch
+    is small, so sending starts soon, and each next one twice as large up to ``batch_size``.
+    If the server turns out unreachable, the batch claimed ahead is given back untouched.
 
     Args:
         engine: the database (default: the configured one).
@@ -125,7 +127,7 @@ async def drain(
         settings: SMTP and mail settings (default: ``HOMEWARD_*`` from the environment).
         reuse_connections: keep connections open between messages (False: one per message).
         keys: send only these messages (default: every due one).
-        batch_size: messages claimed, sent and recorded together.
+        batch_size: at most this many messages claimed, sent and recorded together.
 
     Returns:
         Counts of messages sent, left queued for a later retry, and dead-lettered.
@@ -135,12 +137,13 @@ async def drain(
     engine, clock = engine or get_engine(), clock or SYSTEM_CLOCK
     work = _Work(engine, settings, clock, due_by=clock.now(), keys=keys)
     async with SmtpPool(settings, reuse=reuse_connections) as pool:
-        batch = await asyncio.to_thread(work.step, None, _size(batch_size, limit, 0))
+        size = max(batch_size // FIRST_BATCH_SHARE, 1)  # the wire starts soon, then batches grow
+        batch = await asyncio.to_thread(work.step, None, _size(size, limit, 0))
         claimed, done = 0, None
         while batch.built:
-            claimed += len(batch.built)
+            claimed, size = claimed + len(batch.built), min(2 * size, batch_size)
             ahead = asyncio.ensure_future(  # meanwhile: record the batch before, claim the next
-                asyncio.to_thread(work.step, done, _size(batch_size, limit, claimed))
+                asyncio.to_thread(work.step, done, _size(size, limit, claimed))
             )
             try:
                 attempts = await _send(pool, batch.built)
