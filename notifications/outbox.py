@@ -230,9 +230,12 @@ def claim(
     limit: int,
     lease_seconds: float,
     keys: Sequence[str] | None = None,
+    leased_from: dict[int, Unleased] | None = None,
 ) -> list[OutboxMessage]:
     """Lease up to ``limit`` messages due by ``due_by`` (queued, or sending with an expired
     lease) to the caller: they become ``sending`` until ``now + lease``; oldest first.
+    ``leased_from``, if given, is filled with each claimed row's state before the lease, for
+    ``release``.
 
     PostgreSQL skips rows another sender holds (``FOR UPDATE SKIP LOCKED``); SQLite serialises
     writers, so two senders never claim the same row. ``keys``: only these messages (a sign-in
@@ -263,10 +266,35 @@ def claim(
         if rows or len(found) < limit:
             break
     for row in rows:
+        if leased_from is not None:
+            leased_from[row.id or 0] = Unleased(row.status, row.attempts, row.next_attempt_at)
         row.status, row.attempts = OutboxStatus.SENDING, row.attempts + 1
         row.next_attempt_at = now + timedelta(seconds=lease_seconds)
     session.flush()
     return rows
+
+
+class Unleased(NamedTuple):
+    """A message's state before ``claim`` leased it."""
+
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+
+
+def release(session: Session, leased_from: Mapping[int, Unleased]) -> int:
+    """Give leased messages back untried, as they were before ``claim`` (a sender that stops
+    early: the server is unreachable); a row no longer leased is left alone. Returns how many."""
+    released = 0
+    for row_id, was in leased_from.items():
+        row = session.get(OutboxMessage, row_id)
+        if row is None or row.status != OutboxStatus.SENDING:
+            continue
+        row.status, row.attempts, row.next_attempt_at = was
+        session.add(row)
+        released += 1
+    session.flush()
+    return released
 
 
 def _held(row: OutboxMessage, calendars: Calendars, now: datetime) -> bool:

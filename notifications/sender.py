@@ -1,17 +1,20 @@
 """Draining the outbox through the pooled SMTP sender, and the one-off test email.
 
 ``drain`` claims due rows in batches, builds each message from its stored context, sends the
-batch concurrently on pooled connections and records every outcome, one transaction per batch.
-A row is marked sent only after the server accepted it, so a crash can at worst resend a
+batch concurrently on pooled connections and records every outcome, one transaction per batch;
+the claiming, building and recording run in a worker thread while the batch before is on the
+wire. A row is marked sent only after the server accepted it, so a crash can at worst resend a
 message, and the resend carries the same Message-ID.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from jinja2 import TemplateError
@@ -32,12 +35,21 @@ from notifications.message import (
     sender_parts,
     valid_address,
 )
-from notifications.outbox import Attempt, Verdict, claim, due_recipients, has_expired
+from notifications.outbox import (
+    Attempt,
+    Unleased,
+    Verdict,
+    claim,
+    due_recipients,
+    has_expired,
+    release,
+)
 from notifications.render import render
 from notifications.smtp import Envelope, SmtpPool, ensure_safe_transport
 
 log = logging.getLogger("homeward.notifications")
 BATCH = 500
+FIRST_BATCH_SHARE = 8  # the first batch is this share of a full one, and each next one twice
 LEASE_FLOOR_SECONDS = 300.0
 
 
@@ -98,8 +110,15 @@ async def drain(
     settings: Settings | None = None,
     reuse_connections: bool = True,
     keys: Sequence[str] | None = None,
+    batch_size: int = BATCH,
 ) -> DrainReport:
     """Send the queued messages that are due, at most ``limit`` of them.
+
+    The database and rendering work runs in a worker thread while the previous batch is on
+    the wire: as batch N is sent, batch N-1 is recorded and batch N+1 claimed and built, never
+    more than one batch ahead, so a lease covers at most two batches' sending. The first batch
+    is small, so sending starts soon, and each next one twice as large up to ``batch_size``.
+    If the server turns out unreachable, the batch claimed ahead is given back untouched.
 
     Args:
         engine: the database (default: the configured one).
@@ -108,6 +127,7 @@ async def drain(
         settings: SMTP and mail settings (default: ``HOMEWARD_*`` from the environment).
         reuse_connections: keep connections open between messages (False: one per message).
         keys: send only these messages (default: every due one).
+        batch_size: at most this many messages claimed, sent and recorded together.
 
     Returns:
         Counts of messages sent, left queued for a later retry, and dead-lettered.
@@ -115,32 +135,115 @@ async def drain(
     settings = settings or get_settings()
     ensure_safe_transport(settings)
     engine, clock = engine or get_engine(), clock or SYSTEM_CLOCK
-    due_by, totals, refused = clock.now(), Counter[str](), 0
+    work = _Work(engine, settings, clock, due_by=clock.now(), keys=keys)
     async with SmtpPool(settings, reuse=reuse_connections) as pool:
-        while limit is None or totals.total() < limit:
-            size = BATCH if limit is None else min(BATCH, limit - totals.total())
-            rows = _claim(
-                engine, due_by=due_by, now=clock.now(), size=size, settings=settings, keys=keys
+        size = max(batch_size // FIRST_BATCH_SHARE, 1)  # the wire starts soon, then batches grow
+        batch = await asyncio.to_thread(work.step, None, _size(size, limit, 0))
+        claimed, done = 0, None
+        while batch.built:
+            claimed, size = claimed + len(batch.built), min(2 * size, batch_size)
+            ahead = asyncio.ensure_future(  # meanwhile: record the batch before, claim the next
+                asyncio.to_thread(work.step, done, _size(size, limit, claimed))
             )
-            if not rows:
-                break
-            attempts = await _send(pool, rows, settings, clock.now())
-            if any(attempt.accepted for _, _, attempt in attempts):
-                crash_point("smtp-accepted-before-mark")
-            counts = _record(engine, attempts, now=clock.now(), settings=settings)
-            refused += counts.pop("refused", 0)
-            totals.update(counts)
+            try:
+                attempts = await _send(pool, batch.built)
+            except BaseException:
+                await _give_back(ahead, work)
+                raise
+            done, batch = Sent(attempts, clock.now()), await ahead
+            if any(attempt.accepted for _, _, attempt in attempts):  # the batch before recorded,
+                crash_point("smtp-accepted-before-mark")  # the next claimed: a known state
             if pool.unreachable:
                 log.warning("outbox: mail server unreachable; the rest stays queued")
+                await asyncio.to_thread(work.release, batch)
                 break
-    report = DrainReport(
-        sent=totals["sent"], retried=totals["retried"], dead=totals["dead"], refused=refused
-    )
+        if done is not None:
+            await asyncio.to_thread(work.step, done, 0)
+    report = work.report()
     log.info(
         "outbox drained: %s sent, %s retried, %s dead, %s recipients refused",
         *vars(report).values(),
     )
     return report
+
+
+async def _give_back(ahead: asyncio.Future[Batch], work: _Work) -> None:
+    """After a failure while sending: let the worker finish, and give back what it claimed."""
+    with suppress(Exception):  # the failure while sending is the one to report
+        await asyncio.to_thread(work.release, await ahead)
+
+
+def _size(batch_size: int, limit: int | None, claimed: int) -> int:
+    return batch_size if limit is None else max(min(batch_size, limit - claimed), 0)
+
+
+Outcomes = list[tuple[int, list[int], Attempt]]  # message id, recipient ids tried, outcome
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A batch sent and not yet recorded: its outcomes, and when it was sent."""
+
+    attempts: Outcomes
+    at: datetime
+
+
+@dataclass
+class Batch:
+    """Messages leased to this drain (their state before, to give them back) and built."""
+
+    leased_from: dict[int, Unleased] = field(default_factory=dict)
+    built: list[tuple[int, list[int], Envelope | Attempt]] = field(default_factory=list)
+
+
+@dataclass
+class _Work:
+    """A drain's database and rendering work, done in one worker thread at a time."""
+
+    engine: Engine
+    settings: Settings
+    clock: Clock
+    due_by: datetime
+    keys: Sequence[str] | None
+    totals: Counter[str] = field(default_factory=Counter)
+
+    def step(self, sent: Sent | None, size: int) -> Batch:
+        """Record ``sent`` (if any), then claim and build up to ``size`` messages."""
+        if sent is not None:
+            counts = _record(self.engine, sent.attempts, now=sent.at, settings=self.settings)
+            self.totals.update(counts)
+        if size <= 0:
+            return Batch()
+        batch, now = Batch(), self.clock.now()
+        rows = _claim(
+            self.engine,
+            due_by=self.due_by,
+            now=now,
+            size=size,
+            settings=self.settings,
+            keys=self.keys,
+            leased_from=batch.leased_from,
+        )
+        batch.built = [
+            (row.id or 0, [r.id or 0 for r in due], _envelope(row, due, self.settings, now))
+            for row, due in rows
+        ]
+        return batch
+
+    def release(self, batch: Batch) -> None:
+        """Give back a batch claimed and not sent."""
+        if batch.leased_from:
+            with write_session(self.engine) as session:
+                release(session, batch.leased_from)
+
+    def report(self) -> DrainReport:
+        totals = self.totals
+        return DrainReport(
+            sent=totals["sent"],
+            retried=totals["retried"],
+            dead=totals["dead"],
+            refused=totals["refused"],
+        )
 
 
 def _claim(
@@ -151,23 +254,28 @@ def _claim(
     size: int,
     settings: Settings,
     keys: Sequence[str] | None = None,
+    leased_from: dict[int, Unleased] | None = None,
 ) -> list[Claimed]:
     """Lease a batch, with each message's recipients due at ``now``."""
     lease = max(LEASE_FLOOR_SECONDS, 4 * settings.smtp_timeout_seconds)
     with write_session(engine) as session:
-        rows = claim(session, due_by=due_by, now=now, limit=size, lease_seconds=lease, keys=keys)
+        rows = claim(
+            session,
+            due_by=due_by,
+            now=now,
+            limit=size,
+            lease_seconds=lease,
+            keys=keys,
+            leased_from=leased_from,
+        )
         due = due_recipients(session, [row.id or 0 for row in rows], due_by)
         return [(row, due[row.id or 0]) for row in rows]
 
 
 async def _send(
-    pool: SmtpPool, claimed: Sequence[Claimed], settings: Settings, now: datetime
-) -> list[tuple[int, list[int], Attempt]]:
-    """Send each message to its due recipients; (message id, recipient ids, outcome)."""
-    built = [
-        (row.id or 0, [r.id or 0 for r in due], _envelope(row, due, settings, now))
-        for row, due in claimed
-    ]
+    pool: SmtpPool, built: Sequence[tuple[int, list[int], Envelope | Attempt]]
+) -> Outcomes:
+    """Send each message built to its due recipients; (message id, recipient ids, outcome)."""
     envelopes = [(i, t, e) for i, t, e in built if isinstance(e, Envelope)]
     outcomes = await pool.send_all([e for _, _, e in envelopes])
     failed = [(i, t, a) for i, t, a in built if isinstance(a, Attempt)]

@@ -4,6 +4,7 @@ points in the real code: the process dies there and what it committed (or not) i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,11 +17,14 @@ from sqlmodel import select
 
 from homeward.base import faults
 from homeward.base.clock import SimulatedClock
-from homeward.base.db import read_session
+from homeward.base.db import read_session, write_session
 from homeward.base.models import OutboxMessage, OutboxStatus, ReminderRun
 from homeward.base.settings import get_settings
 from homeward.edges.cli.common import state
 from homeward.edges.cli.mail import mail_send
+from notifications.outbox import enqueue
+from notifications.samples import sample_context
+from notifications.sender import drain
 from notifications.sink import LocalSmtpServer
 from tests import factories as f
 from tests.faults.chaos import ROOT, mail_env
@@ -158,3 +162,55 @@ def test_sweep_mid_rolls_the_whole_run_back(due, monkeypatch):
     rows = _outbox()
     assert rows and _runs() == 1
     assert sink.message_ids() == Counter({r.message_id: 1 for r in rows})
+
+
+DRAIN = (
+    "import asyncio, sys\nfrom datetime import datetime\n"
+    "from homeward.base.clock import SimulatedClock\nfrom notifications.sender import drain\n"
+    "clock = SimulatedClock(datetime.fromisoformat(sys.argv[1]))\n"
+    "asyncio.run(drain(clock=clock, batch_size=16))\n"
+)
+
+
+def test_a_crash_with_a_batch_recorded_behind_and_one_claimed_ahead_loses_nothing(
+    db_url, clock, monkeypatch
+):
+    """Killed as the second of three batches (2, 4 and 2 messages: they grow) is accepted: the
+    first was recorded meanwhile, the third claimed; after the lease the second goes again
+    (same Message-IDs), the others once."""
+    with write_session() as s:
+        for n in range(8):
+            context = sample_context("test", "en", clock.now().date())
+            enqueue(
+                s,
+                key=f"crash:{n}",
+                template="test",
+                to=[f"p{n}@adpare.example.org"],
+                language="en",
+                context=context,
+                now=clock.now(),
+            )
+    handler = ScriptedHandler()
+    with LocalSmtpServer(handler) as server:
+        env = {**os.environ, **mail_env(server.port), faults.ENV: "smtp-accepted-before-mark:2"}
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", DRAIN, clock.now().isoformat()],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == KILLED, done.stderr[-2000:]
+        by_id = sorted(_outbox(), key=lambda r: r.id or 0)
+        assert [r.status for r in by_id] == [OutboxStatus.SENT] * 2 + [OutboxStatus.SENDING] * 6
+        first = Counter({r.message_id: 1 for r in by_id[:6]})
+        assert handler.message_ids() == first  # the third batch was claimed, never sent
+        clock.advance(hours=1)  # past the lease
+        for name, value in mail_env(server.port).items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        assert asyncio.run(drain(clock=clock, batch_size=16)).sent == 6
+    assert {r.status for r in _outbox()} == {OutboxStatus.SENT}
+    again = Counter({r.message_id: 1 for r in by_id[2:]})  # the second batch twice
+    assert handler.message_ids() == first + again

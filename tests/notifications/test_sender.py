@@ -231,3 +231,41 @@ def test_clear_text_to_a_remote_server_is_refused_before_anything_is_claimed(
     with pytest.raises(InvalidInput, match="HOMEWARD_SMTP_TLS"):
         asyncio.run(drain(clock=clock))
     assert rows()[0].status == OutboxStatus.QUEUED and rows()[0].attempts == 0
+
+
+def test_many_batches_each_delivered_once_while_the_next_is_claimed_and_the_last_recorded(
+    db_url, smtp, clock
+):
+    keys = queue(clock, 11)
+    report = run_drain(clock, batch_size=8)  # batches of 1, 2, 4 and 4
+    assert report == type(report)(sent=11)
+    assert {(r.status, r.attempts) for r in rows()} == {(OutboxStatus.SENT, 1)}
+    assert len(smtp.received) == 11 and set(smtp.message_ids().values()) == {1}
+    assert len(smtp.message_ids()) == len(keys)
+
+
+def test_a_limit_across_batches_claims_no_more_than_it_sends(db_url, smtp, clock):
+    queue(clock, 10)
+    assert run_drain(clock, limit=7, batch_size=3).sent == 7
+    left = [r for r in rows() if r.status != OutboxStatus.SENT]
+    assert len(left) == 3 and {(r.status, r.attempts) for r in left} == {(OutboxStatus.QUEUED, 0)}
+    assert all(r.next_attempt_at <= clock.now() for r in left)  # due as they were, not leased
+    assert run_drain(clock, batch_size=3).sent == 3
+
+
+def test_an_unreachable_server_gets_back_the_batch_claimed_ahead_untouched(
+    db_url, clock, monkeypatch
+):
+    with LocalSmtpServer(ScriptedHandler()) as server:
+        port = server.port  # free again once the server stops
+    point_mail_at(monkeypatch, port)
+    queue(clock, 10)
+    before = {r.id: r.next_attempt_at for r in rows()}
+    report = run_drain(clock, batch_size=24)  # batches of 3, 6, ...: the second is given back
+    assert 0 < report.retried < 10 and report.sent == report.dead == 0
+    assert {(r.status, r.attempts) for r in rows()} == {(OutboxStatus.QUEUED, 0)}  # none leased
+    tried = [r for r in rows() if r.last_error]
+    assert len(tried) == report.retried
+    assert all("cannot connect" in (r.last_error or "") for r in tried)
+    given_back = [r for r in rows() if not r.last_error]  # claimed ahead (or not), as they were
+    assert all(r.next_attempt_at == before[r.id] for r in given_back)
