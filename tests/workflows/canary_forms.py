@@ -5,6 +5,8 @@ value scrubbed from the run's parameters)."""
 
 from __future__ import annotations
 
+from homeward.base.choices import offered
+
 import asyncio
 import inspect
 from collections.abc import Callable, Coroutine
@@ -93,6 +95,7 @@ async def _typed_into_every_form(ref: str) -> int:
             deployment_id = await deployment.apply()
             fields = list(deployment._parameter_openapi_schema.properties)
             base = {k: v for k, v in base_parameters(ref).items() if k in fields}
+            base = offered(deployment._parameter_openapi_schema.model_dump(), base)  # labels
             for field in fields:
                 with pytest.raises(PrefectHTTPStatusError):
                     await client.create_flow_run_from_deployment(

@@ -80,7 +80,7 @@ async def _restart_and_approve(ref: str, home: Path) -> tuple[StateType | None, 
     first = Serving(home)
     await _deployment_ready()
     asks = assertion_for(COORD, "close-case")
-    params = {"case_ref": ref, "reason": REASON, "assertion": asks}
+    params = {"case_ref": ref, "reason": f"The support period ended ({REASON})", "assertion": asks}
     await run_deployment("close-case/close-case", parameters=params, timeout=0)
     paused, _ = await next_pause(name, seen, wait=180)
     await first.stopped()
