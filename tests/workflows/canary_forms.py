@@ -5,8 +5,6 @@ value scrubbed from the run's parameters)."""
 
 from __future__ import annotations
 
-from homeward.base.choices import offered
-
 import asyncio
 import inspect
 from collections.abc import Callable, Coroutine
@@ -16,6 +14,7 @@ import pytest
 from prefect import Flow, get_client
 from prefect.exceptions import PrefectHTTPStatusError
 
+from homeward.base.choices import offered
 from tests.factories import COORD
 from tests.signin import assertion_for
 from tests.workflows.helpers import reason, run
