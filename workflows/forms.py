@@ -174,7 +174,6 @@ def shape(
         A new schema; the given one is left as it was.
     """
     shaped = copy.deepcopy(schema)
-    definitions = shaped.get("definitions", {})
     for name, prop in shaped.get("properties", {}).items():
         _unwrap_optional(prop)
         prop["title"] = TITLES.get(name, name.replace("_", " ").capitalize())
@@ -185,15 +184,21 @@ def shape(
         if labelled and prop.get("enum"):
             codes = [str(c) for c in prop["enum"]]
             prop["enum"] = [choice(names.get(c) or _meaning(name, c), c) for c in codes]
-    if labelled:
-        for definition in definitions.values():
-            if definition.get("enum"):
-                codes = [str(c) for c in definition["enum"]]
-                definition["enum"] = [choice(_meaning("", c), c) for c in codes]
-        for prop in shaped.get("properties", {}).values():  # a default is offered as a label
-            if isinstance(prop.get("default"), str):
-                prop["default"] = offered(shaped, {"x": prop["default"]}, {"x": prop})["x"]
-    return shaped
+    return labelled_lists(shaped) if labelled else shaped
+
+
+def labelled_lists(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with each list of codes its definitions hold offered as labels, and each
+    default that is one of them as its label (in place; returned)."""
+    for definition in schema.get("definitions", schema.get("$defs", {})).values():
+        if definition.get("enum"):
+            codes = [str(c) for c in definition["enum"]]
+            definition["enum"] = [choice(_meaning("", c), c) for c in codes]
+    definitions = {"definitions": schema.get("definitions", schema.get("$defs", {}))}
+    for prop in schema.get("properties", {}).values():
+        if isinstance(prop.get("default"), str):
+            prop["default"] = offered(definitions, {"x": prop["default"]}, {"x": prop})["x"]
+    return schema
 
 
 def _meaning(name: str, code: str) -> str:

@@ -90,7 +90,7 @@ def launch(api: PrefectApi | None, parameters: dict[str, Any], key: str) -> UUID
     try:
         with _client(api) as client:
             deployment = client.read_deployment_by_name(DEPLOYMENT)
-            chosen = offered(deployment.parameter_openapi_schema, parameters)  # codes as labels
+            chosen = offered(deployment.parameter_openapi_schema or {}, parameters)  # as labels
             run = client.create_flow_run_from_deployment(
                 deployment.id, parameters=chosen, idempotency_key=f"homeward-web:{key}"
             )
