@@ -12,6 +12,7 @@ parameters do not fit is never created.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, NamedTuple
 
 from prefect import Flow
@@ -79,7 +80,9 @@ DEPLOYMENTS: tuple[Planned, ...] = (
 
 
 def build_deployments(
-    timezone: str | None = None, directory: Directory | None = None
+    timezone: str | None = None,
+    directory: Directory | None = None,
+    names: Collection[str] | None = None,
 ) -> list[RunnerDeployment]:
     """Every flow as a ``RunnerDeployment``, scheduled as ``DEPLOYMENTS`` says.
 
@@ -88,13 +91,15 @@ def build_deployments(
             Europe/Bucharest).
         directory: the organisations the forms offer, by kind (default: read from the
             database now; none if it cannot be read, and slugs are checked by the engine).
+        names: only these deployments (default: every one).
 
     Returns:
         One deployment per flow, tagged ``homeward`` and ``scheduled`` or ``on-demand``.
     """
     zone = timezone or get_settings().timezone
     orgs = directory if directory is not None else read_directory()
-    return [_deployment(planned, zone, orgs) for planned in DEPLOYMENTS]
+    wanted = [p for p in DEPLOYMENTS if names is None or p.name in names]
+    return [_deployment(planned, zone, orgs) for planned in wanted]
 
 
 def read_directory() -> Directory | None:

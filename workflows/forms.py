@@ -303,18 +303,21 @@ def takes_codes(made: Flow[P, R]) -> Flow[P, R]:
     fields = choice_fields(form_schema(fn, labelled=False))
     enums = {name: kind for name in fields if (kind := _enum_type(hints.get(name)))}
 
+    signature = inspect.signature(fn, eval_str=True)
+
     @functools.wraps(fn)
     def coded(*args: Any, **kwargs: Any) -> Any:
-        given = codes_of(kwargs, fields)
+        # Prefect passes a run's parameters by position: each is bound to its name first
+        given = codes_of(signature.bind_partial(*args, **kwargs).arguments, fields)
         for name, kind in enums.items():
             if isinstance(given.get(name), str):
                 try:
                     given[name] = kind(given[name])
                 except ValueError:
                     pass  # not one of its codes: the run's check refuses it
-        return fn(*args, **given)
+        return fn(**given)
 
-    coded.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+    coded.__signature__ = signature  # type: ignore[attr-defined]
     coded.__annotations__ = hints
     made.fn = coded
     return made

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from prefect import get_client
+from prefect import flow, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.client.schemas.objects import StateType
 from prefect.deployments.runner import RunnerDeployment
@@ -19,12 +19,13 @@ from prefect.exceptions import PrefectHTTPStatusError
 
 from homeward.base.choices import code_of, offered
 from homeward.base.clock import SimulatedClock, local_date
+from statemachines.steps import ConsentMethod
 from tests import factories
 from tests.factories import COORD
 from tests.signin import assertion_for
 from tests.workflows.helpers import log_of, reason, run, run_named
 from workflows.deployments import build_deployments
-from workflows.forms import Language, outcome_codes
+from workflows.forms import Language, outcome_codes, takes_codes
 from workflows.runtime import now as flows_now
 from workflows.stage_forms import arrange_travel, record_consent
 
@@ -215,3 +216,17 @@ def test_a_step_the_engine_refuses_ends_the_form_s_run_refused(clock: SimulatedC
     logs = asyncio.run(log_of(refused.id))
     assert [lv for lv, m in logs if m.startswith("Refused: ")] == [logging.WARNING]
     assert not any("Traceback" in m for _, m in logs)
+
+
+def _consent(language: Language, method: ConsentMethod | None = None) -> tuple[object, object]:
+    return language, method
+
+
+def test_the_flow_s_body_gets_the_codes_its_chosen_labels_carry() -> None:
+    """The UI sends ``Romanian (ro)``; Prefect calls the flow with its parameters by position
+    (a served run) or by name (a Python call): either way the body reads the code."""
+    made = takes_codes(flow(name="labels-probe")(_consent))
+    by_position = made.fn("Romanian (ro)", "Signed (signed)")
+    by_name = made.fn(language="Romanian (ro)", method="signed")
+    assert by_position == by_name == (Language.RO, ConsentMethod.SIGNED)
+    assert made.fn("Klingon (tlh)") == ("tlh", None)  # no such code: the run's check refuses it
