@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_type_hints
 from uuid import UUID
@@ -298,7 +298,7 @@ def takes_codes(made: Flow[P, R]) -> Flow[P, R]:
 
     Prefect stores and shows the run's parameters as chosen (``IOM Romania (iom-ro)``); the
     flow's body reads ``iom-ro``."""
-    fn = made.fn
+    fn: Callable[..., Any] = made.fn
     hints = get_type_hints(fn, include_extras=True)
     fields = choice_fields(form_schema(fn, labelled=False))
     enums = {name: kind for name in fields if (kind := _enum_type(hints.get(name)))}

@@ -104,7 +104,7 @@ async def _prepare(api_url: str) -> tuple[dict[str, UUID], UUID]:
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         ids = {}
         for deployment in build_deployments(directory=DIRECTORY, names=OPENED):
-            ids[deployment.name] = await deployment.apply()  # type: ignore[misc]
+            ids[deployment.name] = await deployment.apply()
         await publish_chart(targets_report(), CHART)
         async with get_client() as client:
             keyed = ArtifactFilter(key=ArtifactFilterKey(any_=[CHART]))
