@@ -161,9 +161,14 @@ def dropdown(tab: Any, title: str) -> Any:
 
 def options_of(tab: Any, title: str) -> list[str]:
     """Open the dropdown titled ``title``; the options it lists, as a person reads them."""
+    tab.get_by_role("option").first.wait_for(state="detached")  # the last list has closed
     dropdown(tab, title).click()
-    tab.get_by_role("option").first.wait_for()
-    return [str(t).strip() for t in tab.get_by_role("option").all_inner_texts()]
+    for _ in range(100):  # the list opens (an animation): read it once it shows options
+        found = [str(t).strip() for t in tab.get_by_role("option").all_inner_texts()]
+        if found:
+            return found
+        tab.wait_for_timeout(100)
+    raise AssertionError(f"the dropdown {title!r} opened no list")
 
 
 def choose(tab: Any, title: str, label: str) -> None:
