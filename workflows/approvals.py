@@ -33,8 +33,9 @@ from prefect.input.actions import acreate_flow_run_input, aread_flow_run_input
 from prefect.input.run_input import Keyset, keyset_from_paused_state
 from prefect.runtime import flow_run
 from prefect.states import Paused, Running
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from homeward.base.choices import code_of
 from homeward.base.errors import Conflict, InvalidInput, NotFound, NotSignedIn, Refused
 from homeward.base.settings import get_settings
 from homeward.commands.closure_runs import ClosureOutcome, ExpireClosure, RenewedClosure
@@ -49,7 +50,7 @@ from homeward.protection.identity import Credential
 from homeward.records.directory import validate
 from statemachines.steps import ClosureReason, ClosureRejection, Step
 from workflows.closure_runs import run_is_live
-from workflows.forms import ASSERTION_PATTERN
+from workflows.forms import ASSERTION_PATTERN, labelled_lists
 from workflows.moves import after_transition, timeline_of
 from workflows.refusals import ended
 from workflows.runtime import CaseView, command, engine_errors, label_run, prove_run, run_credential
@@ -81,6 +82,12 @@ class ClosureDecision(RunInput):
         default=None, description="If you do not approve: why not (fixed list)"
     )
 
+    @field_validator("reason", "rejection", mode="before")
+    @classmethod
+    def _chosen(cls, value: Any) -> Any:
+        """The form offers each reason as its label (``workflows.forms.labelled_lists``)."""
+        return code_of(value)
+
     @classmethod
     async def asave(cls, keyset: Keyset, flow_run_id: UUID | None = None) -> None:
         """Store the form (its schema, then its description) for the paused run, each once.
@@ -89,6 +96,7 @@ class ClosureDecision(RunInput):
         connection); the input the first one stored then answers 409 and, left alone, fails the
         run at the pause. A stored part equal to ours is ours, saved."""
         schema = create_v2_schema(cls.__name__, model_base=cls)  # as Prefect's own asave
+        schema = labelled_lists(schema)  # reasons offered by name, as the deployments' forms
         await _save_once(keyset["schema"], schema, flow_run_id)
         if isinstance(cls._description, str) and cls._description:
             await _save_once(keyset["description"], cls._description, flow_run_id)

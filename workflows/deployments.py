@@ -17,6 +17,7 @@ work pool whose workers run the flows from Homeward installed on their machine
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -85,7 +86,9 @@ DEPLOYMENTS: tuple[Planned, ...] = (
 
 
 def build_deployments(
-    timezone: str | None = None, directory: Directory | None = None
+    timezone: str | None = None,
+    directory: Directory | None = None,
+    names: Collection[str] | None = None,
 ) -> list[RunnerDeployment]:
     """Every flow as a ``RunnerDeployment``, scheduled as ``DEPLOYMENTS`` says.
 
@@ -94,13 +97,15 @@ def build_deployments(
             Europe/Bucharest).
         directory: the organisations the forms offer, by kind (default: read from the
             database now; none if it cannot be read, and slugs are checked by the engine).
+        names: only these deployments (default: every one).
 
     Returns:
         One deployment per flow, tagged ``homeward`` and ``scheduled`` or ``on-demand``.
     """
     zone = timezone or get_settings().timezone
     orgs = directory if directory is not None else read_directory()
-    return [_deployment(planned, zone, orgs) for planned in DEPLOYMENTS]
+    wanted = [p for p in DEPLOYMENTS if names is None or p.name in names]
+    return [_deployment(planned, zone, orgs) for planned in wanted]
 
 
 def read_directory() -> Directory | None:

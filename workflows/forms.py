@@ -18,24 +18,30 @@ Form flows therefore turn Prefect's own validation off (``FORM``): it would echo
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_type_hints
 from uuid import UUID
 
-from prefect import get_client
+from prefect import Flow, get_client
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from prefect.utilities.callables import parameter_schema
 from prefect.utilities.schema_tools.validation import validate
 from pydantic import Field
 
-from homeward.base.countries import ISO_3166_ALPHA2
+from homeward.base.choices import choice, code_of, offered, options
+from homeward.base.countries import ISO_3166_ALPHA2, country_name
 from homeward.base.errors import InvalidInput
 from homeward.base.models import PARTICIPANT_KINDS, ParticipantRole
 from statemachines.step_fields import FIELD_LABELS, label_of
 from tasks.catalog import available_versions, load_catalog
-from tasks.providers import COUNTIES
+from tasks.providers import COUNTIES, COUNTY_NAMES
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 FORM: dict[str, Any] = {"persist_result": False, "validate_parameters": False}
 """What every form flow passes to ``@flow`` besides its name: see the module."""
@@ -132,6 +138,7 @@ COUNTRY_FIELDS = frozenset({"host_country", "destination_country"})
 COUNTY_FIELDS = frozenset({"destination_county"})
 OUTCOME_FIELDS = frozenset({"outcome"})
 ANY_ORG_FIELDS = frozenset({"to_org"})
+ORG_FIELDS = ANY_ORG_FIELDS | frozenset(ROLE_TITLES)
 
 # Shapes given by name in every deployment's form, the scheduled flows' included.
 SHAPES: dict[str, dict[str, Any]] = {
@@ -150,30 +157,57 @@ Directory = Mapping[str, Iterable[tuple[str, str, str]]]
 """Organisations by kind: (slug, name, country) each."""
 
 
-def shape(schema: dict[str, Any], directory: Directory | None = None) -> dict[str, Any]:
+def shape(
+    schema: dict[str, Any], directory: Directory | None = None, *, labelled: bool = True
+) -> dict[str, Any]:
     """``schema`` (a flow's parameter schema) as its form: titles, dropdowns, codes explained.
 
     Args:
         schema: what ``prefect.utilities.callables.parameter_schema`` made of the flow.
         directory: the organisations by kind, for the organisation dropdowns (None: slugs
             are checked by their shape only, and by the engine).
+        labelled: offer each code as its human label (``IOM Romania (iom-ro)``,
+            ``homeward.base.choices``), as the Prefect UI shows it; False: the codes themselves
+            (the run's own check, after ``codes_of``).
 
     Returns:
         A new schema; the given one is left as it was.
     """
     shaped = copy.deepcopy(schema)
-    definitions = shaped.get("definitions", {})
     for name, prop in shaped.get("properties", {}).items():
         _unwrap_optional(prop)
         prop["title"] = TITLES.get(name, name.replace("_", " ").capitalize())
-        _lists(name, prop, directory)
+        names = _lists(name, prop, directory)
         _set_shape(prop, SHAPES.get(name, {}))
         if prop.get("format") == "date":
             prop["pattern"] = DATE_PATTERN
-        codes = _enum_of(prop, definitions)
-        if codes:
-            prop["description"] = _with_codes(prop.get("description"), codes)
-    return shaped
+        if labelled and prop.get("enum"):
+            codes = [str(c) for c in prop["enum"]]
+            prop["enum"] = [choice(names.get(c) or _meaning(name, c), c) for c in codes]
+    return labelled_lists(shaped) if labelled else shaped
+
+
+def labelled_lists(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with each list of codes its definitions hold offered as labels, and each
+    default that is one of them as its label (in place; returned)."""
+    for definition in schema.get("definitions", schema.get("$defs", {})).values():
+        if definition.get("enum"):
+            codes = [str(c) for c in definition["enum"]]
+            definition["enum"] = [choice(_meaning("", c), c) for c in codes]
+    definitions = {"definitions": schema.get("definitions", schema.get("$defs", {}))}
+    for prop in schema.get("properties", {}).values():
+        if isinstance(prop.get("default"), str):
+            prop["default"] = offered(definitions, {"x": prop["default"]}, {"x": prop})["x"]
+    return schema
+
+
+def _meaning(name: str, code: str) -> str:
+    """What a code of field ``name`` means, in words."""
+    if name in COUNTRY_FIELDS:
+        return country_name(code)
+    if name in COUNTY_FIELDS:
+        return COUNTY_NAMES.get(code, code)
+    return LANGUAGE_NAMES.get(code) or label_of(code)
 
 
 def _set_shape(prop: dict[str, Any], given: dict[str, Any]) -> None:
@@ -196,34 +230,30 @@ def _unwrap_optional(prop: dict[str, Any]) -> None:
         prop.update(kept[0])
 
 
-def _lists(name: str, prop: dict[str, Any], directory: Directory | None) -> None:
+def _lists(name: str, prop: dict[str, Any], directory: Directory | None) -> dict[str, str]:
+    """Give field ``name`` its list, if it has one; the names of the organisations listed."""
+    names: dict[str, str] = {}
     if name in COUNTRY_FIELDS:
-        prop["enum"] = sorted(ISO_3166_ALPHA2)
+        prop["enum"] = sorted(ISO_3166_ALPHA2, key=country_name)
     elif name in COUNTY_FIELDS:
-        prop["enum"] = sorted(COUNTIES)
+        prop["enum"] = sorted(COUNTIES, key=lambda code: COUNTY_NAMES.get(code, code))
     elif name in OUTCOME_FIELDS:
         prop["enum"] = outcome_codes()
-    elif directory is not None and (name in ANY_ORG_FIELDS or name in ROLE_TITLES):
+    elif directory is not None and name in ORG_FIELDS:
         kinds = [str(PARTICIPANT_KINDS[ParticipantRole(name)])] if name in ROLE_TITLES else None
-        orgs = sorted(o for kind, found in directory.items() if not kinds or kind in kinds
-                      for o in found)  # fmt: skip
+        orgs = sorted((org, slug) for kind, found in directory.items() if not kinds or kind in kinds
+                      for slug, org, _ in found)  # fmt: skip
         if orgs:
-            prop["enum"] = [slug for slug, _, _ in orgs]
-            names = "; ".join(f"{slug} = {org} ({country})" for slug, org, country in orgs)
-            prop["description"] = f"{prop.get('description') or ''} Organisations: {names}".strip()
+            prop["enum"] = [slug for _, slug in orgs]
+            names = {slug: org for org, slug in orgs}
     if "enum" in prop:
         prop.pop("pattern", None)
+    return names
 
 
 def _enum_of(prop: dict[str, Any], definitions: dict[str, Any]) -> list[str]:
-    ref = str(prop.get("$ref", "")).rsplit("/", 1)[-1]
-    codes = prop.get("enum") or definitions.get(ref, {}).get("enum") or []
+    codes = options(prop, {"definitions": definitions})
     return [str(c) for c in codes] if len(codes) <= 30 else []
-
-
-def _with_codes(description: str | None, codes: list[str]) -> str:
-    meanings = "; ".join(f"{code} = {LANGUAGE_NAMES.get(code) or label_of(code)}" for code in codes)
-    return f"{description or ''} ({meanings})".strip()
 
 
 def outcome_codes() -> list[str]:
@@ -238,9 +268,67 @@ def outcome_codes() -> list[str]:
     return sorted(found)
 
 
-def form_schema(fn: Any, directory: Directory | None = None) -> dict[str, Any]:
-    """The form of flow function ``fn``, as its deployment publishes it."""
-    return shape(parameter_schema(fn).model_dump(), directory)
+def form_schema(
+    fn: Any, directory: Directory | None = None, *, labelled: bool = True
+) -> dict[str, Any]:
+    """The form of flow function ``fn``, as its deployment publishes it (``labelled``) or as
+    its run checks it (codes)."""
+    return shape(parameter_schema(fn).model_dump(), directory, labelled=labelled)
+
+
+def choice_fields(schema: dict[str, Any]) -> frozenset[str]:
+    """The fields of a form (shaped with codes) whose values are codes from a list."""
+    lists = COUNTRY_FIELDS | COUNTY_FIELDS | OUTCOME_FIELDS | ORG_FIELDS
+    return frozenset(
+        name
+        for name, prop in schema.get("properties", {}).items()
+        if name in lists or options(prop, schema)
+    )
+
+
+def codes_of(parameters: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """``parameters`` with the labels chosen in ``fields`` turned back into their codes."""
+    chosen = frozenset(fields)
+    return {k: (code_of(v) if k in chosen else v) for k, v in parameters.items()}
+
+
+def takes_codes(made: Flow[P, R]) -> Flow[P, R]:
+    """Put over ``@flow`` (under ``@refusals_end_runs``): the form offers labels, the flow's
+    code gets the codes they carry (as the field's enum where it is one).
+
+    Prefect stores and shows the run's parameters as chosen (``IOM Romania (iom-ro)``); the
+    flow's body reads ``iom-ro``."""
+    fn: Callable[..., Any] = made.fn
+    hints = get_type_hints(fn, include_extras=True)
+    fields = choice_fields(form_schema(fn, labelled=False))
+    enums = {name: kind for name in fields if (kind := _enum_type(hints.get(name)))}
+
+    signature = inspect.signature(fn, eval_str=True)
+
+    @functools.wraps(fn)
+    def coded(*args: Any, **kwargs: Any) -> Any:
+        # Prefect passes a run's parameters by position: each is bound to its name first
+        given = codes_of(signature.bind_partial(*args, **kwargs).arguments, fields)
+        for name, kind in enums.items():
+            if isinstance(given.get(name), str):
+                try:
+                    given[name] = kind(given[name])
+                except ValueError:
+                    pass  # not one of its codes: the run's check refuses it
+        return fn(**given)
+
+    coded.__signature__ = signature  # type: ignore[attr-defined]
+    coded.__annotations__ = hints
+    made.fn = coded
+    return made
+
+
+def _enum_type(hint: Any) -> type[StrEnum] | None:
+    """The StrEnum a field is annotated with (``X`` or ``X | None``), if one."""
+    for kind in (hint, *get_args(hint)):
+        if isinstance(kind, type) and issubclass(kind, StrEnum):
+            return kind
+    return None
 
 
 # --- the run's own check ----------------------------------------------------------------------
@@ -254,8 +342,8 @@ async def checked() -> None:
     if context is None or context.flow is None:
         return
     parameters = dict(flow_run.get_parameters())
-    schema = form_schema(context.flow.fn)
-    refused = _refused(parameters, schema)
+    schema = form_schema(context.flow.fn, labelled=False)
+    refused = _refused(codes_of(parameters, choice_fields(schema)), schema)
     if not refused:
         return
     await _scrub({k: ("(refused)" if k in refused else v) for k, v in parameters.items()})

@@ -19,7 +19,7 @@ from homeward.commands.handoffs import AcceptHandoff, ProposeHandoff, RejectHand
 from homeward.commands.items import ItemChanged
 from homeward.commands.runner import Command
 from homeward.records.idempotency import flow_key
-from workflows.forms import FORM, Assertion, ItemId, OrgSlug, RequestId, checked
+from workflows.forms import FORM, Assertion, ItemId, OrgSlug, RequestId, checked, takes_codes
 from workflows.items import HandoffRejection, item_case, reason_text
 from workflows.refusals import refusals_end_runs
 from workflows.runtime import (
@@ -59,6 +59,7 @@ def _command(
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=FLOW, flow_run_name=item_run_name("handoff"), **FORM)
 async def handoff_item(
     item_id: ItemId,

@@ -18,7 +18,7 @@ from homeward.base.errors import InvalidInput
 from homeward.commands.items import DoneItem, ItemChanged, SkipItem
 from homeward.commands.runner import Command
 from homeward.records.idempotency import flow_key
-from workflows.forms import FORM, Assertion, ItemId, Outcome, RequestId, checked
+from workflows.forms import FORM, Assertion, ItemId, Outcome, RequestId, checked, takes_codes
 from workflows.items import SkipReason, item_case, reason_text
 from workflows.refusals import refusals_end_runs
 from workflows.runtime import (
@@ -55,6 +55,7 @@ def _reason(code: str | None) -> SkipReason | None:
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=FLOW, flow_run_name=item_run_name("record"), **FORM)
 async def record_checklist_item(
     item_id: ItemId,

@@ -20,7 +20,16 @@ from prefect.client.schemas.objects import State
 from homeward.protection.consent import RepresentativeCapacity
 from statemachines.steps import ConsentMethod, TravelDocKind
 from workflows.advance_case import advance
-from workflows.forms import FORM, Assertion, CaseRef, Language, RequestId, checked, step_data
+from workflows.forms import (
+    FORM,
+    Assertion,
+    CaseRef,
+    Language,
+    RequestId,
+    checked,
+    step_data,
+    takes_codes,
+)
 from workflows.refusals import refusals_end_runs
 from workflows.runtime import case_run_name
 
@@ -34,6 +43,7 @@ CONSENT, TRAVEL, DEPART, ARRIVE, MOVE = (
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=CONSENT, flow_run_name=case_run_name("record_consent"), **FORM)
 async def record_consent(
     case_ref: CaseRef,
@@ -64,6 +74,7 @@ async def record_consent(
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=TRAVEL, flow_run_name=case_run_name("arrange_travel"), **FORM)
 async def arrange_travel(
     case_ref: CaseRef,
@@ -100,6 +111,7 @@ async def arrange_travel(
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=DEPART, flow_run_name=case_run_name("depart"), **FORM)
 async def record_departure(
     case_ref: CaseRef,
@@ -122,6 +134,7 @@ async def record_departure(
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=ARRIVE, flow_run_name=case_run_name("confirm_arrival"), **FORM)
 async def confirm_arrival(
     case_ref: CaseRef,
@@ -152,6 +165,7 @@ class StageMove(StrEnum):
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=MOVE, flow_run_name=case_run_name("move"), **FORM)
 async def move_stage(
     case_ref: CaseRef,

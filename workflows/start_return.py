@@ -31,6 +31,7 @@ from workflows.forms import (
     RequestId,
     checked,
     step_data,
+    takes_codes,
 )
 from workflows.moves import timeline_of
 from workflows.refusals import refusals_end_runs
@@ -49,6 +50,7 @@ FLOW = "start-return"
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=FLOW, flow_run_name=dated_run_name(FLOW), **FORM)
 async def start_return(
     route: Route = Route.RETURN,

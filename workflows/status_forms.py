@@ -19,7 +19,7 @@ from prefect.client.schemas.objects import State
 
 from statemachines.steps import ClosureReason, ReopenReason, SuspendReason
 from workflows.advance_case import advance, wait_for_closure
-from workflows.forms import FORM, Assertion, CaseRef, RequestId, checked, step_data
+from workflows.forms import FORM, Assertion, CaseRef, RequestId, checked, step_data, takes_codes
 from workflows.refusals import refusals_end_runs
 from workflows.runtime import case_run_name
 
@@ -34,6 +34,7 @@ SUSPEND, STATUS, WITHDRAW, CLOSE, REOPEN, WAIT = (
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=SUSPEND, flow_run_name=case_run_name("suspend"), **FORM)
 async def suspend_case(
     case_ref: CaseRef,
@@ -65,6 +66,7 @@ class StatusMove(StrEnum):
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=STATUS, flow_run_name=case_run_name("status"), **FORM)
 async def change_status(
     case_ref: CaseRef,
@@ -87,6 +89,7 @@ async def change_status(
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=WITHDRAW, flow_run_name=case_run_name("withdraw_consent"), **FORM)
 async def withdraw_consent(
     case_ref: CaseRef,
@@ -109,6 +112,7 @@ async def withdraw_consent(
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=CLOSE, flow_run_name=case_run_name("close"), **FORM)
 async def close_case(
     case_ref: CaseRef,
@@ -131,6 +135,7 @@ async def close_case(
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=REOPEN, flow_run_name=case_run_name("reopen"), **FORM)
 async def reopen_case(
     case_ref: CaseRef,
@@ -154,6 +159,7 @@ async def reopen_case(
 
 
 @refusals_end_runs
+@takes_codes
 @flow(name=WAIT, flow_run_name=case_run_name("close"), **FORM)
 async def wait_for_closure_approval(
     case_ref: CaseRef, closure_request: int

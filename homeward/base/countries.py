@@ -76,3 +76,24 @@ def country_zone(code: str) -> ZoneInfo | None:
     None for a code tzdata has no zone for (the caller falls back to the home zone)."""
     name = ZONE_CHOICES.get(code) or _zone_tab().get(code)
     return ZoneInfo(name) if name else None
+
+
+@cache
+def country_names() -> dict[str, str]:
+    """Each code's English short name, as tzdata's ``iso3166.tab`` gives it (``IT`` -> Italy)."""
+    try:
+        tab = resources.files("tzdata") / "zoneinfo" / "iso3166.tab"
+        text = tab.read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):  # no tzdata package: the system's copy
+        text = Path("/usr/share/zoneinfo/iso3166.tab").read_text(encoding="utf-8")
+    names: dict[str, str] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            code, name = line.split("\t", 1)
+            names[code] = name.strip()
+    return names
+
+
+def country_name(code: str) -> str:
+    """A country's name (``RO`` -> Romania), or its code when tzdata names no such country."""
+    return country_names().get(code, code)

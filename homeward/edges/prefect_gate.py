@@ -5,7 +5,10 @@ A run started from a deployment's form in the Prefect UI may be given a name typ
 renames the run after its case (``case-<case_ref>/<step>``), and events are kept for the
 retention period: a person's name typed there would stay. The gate drops the name from every
 request that creates a run from a deployment, so the server gives the run a generated one (two
-random words) until the flow names it. Everything else reaches Prefect unchanged.
+random words) until the flow names it. The same form has an "Enforce Parameter Schema" switch:
+turned off, the server would create a run whatever its parameters; the gate drops that choice
+too, so the deployment's own (on, ``workflows.deployments``) holds and a value outside the
+form's lists never creates a run. Everything else reaches Prefect unchanged.
 
 Run as ``python -m homeward.edges.prefect_gate --host H --port P`` (``LocalServer.start``),
 with the settings ``prefect server start`` would read from the same environment.
@@ -30,7 +33,8 @@ CREATE_FROM_DEPLOYMENT = re.compile(r"^(/api)?/deployments/[^/]+/create_flow_run
 
 
 class FixedRunNames:
-    """ASGI middleware: a run created from a deployment keeps no name its creator gave it."""
+    """ASGI middleware: a run created from a deployment keeps no name its creator gave it, and
+    its parameters are checked against the deployment's schema whatever the creator asked."""
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -76,15 +80,20 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
+DROPPED = ("name", "enforce_parameter_schema")
+
+
 def without_name(body: bytes) -> bytes:
-    """The request's JSON without its ``name`` (anything else as it came)."""
+    """The request's JSON without its ``name`` and its ``enforce_parameter_schema`` (anything
+    else as it came)."""
     try:
         data = json.loads(body or b"{}")
     except ValueError:
         return body  # Prefect answers it as it would
-    if not isinstance(data, dict) or "name" not in data:
+    if not isinstance(data, dict) or not any(key in data for key in DROPPED):
         return body
-    data.pop("name")
+    for key in DROPPED:
+        data.pop(key, None)
     return json.dumps(data).encode("utf-8")
 
 

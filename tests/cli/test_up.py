@@ -354,9 +354,9 @@ def test_a_coordinator_starts_a_return_from_the_deployment_form(up: Up) -> None:
     with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
         flow_run = run_deployment(
             "start-return/start-return",
-            parameters={
-                "host_country": "IT",
-                "ngo": "adpare",
+            parameters={  # as the form offers them
+                "host_country": "Italy (IT)",
+                "ngo": "ADPARE (adpare)",
                 "assertion": _assertion(up, COORD, "start-return"),
             },
             timeout=180,
@@ -378,7 +378,7 @@ def test_a_run_name_typed_in_a_form_is_never_stored(up: Up) -> None:
     with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
         with get_client(sync_client=True) as client:
             deployment = client.read_deployment_by_name("change-status/change-status")
-            parameters = {"case_ref": "RT-AAAA-AA", "trigger": "resume"}
+            parameters = {"case_ref": "RT-AAAA-AA", "trigger": "Resume (resume)"}
             made = client.create_flow_run_from_deployment(
                 deployment.id, parameters=parameters, name=typed
             )

@@ -14,6 +14,7 @@ import pytest
 from prefect import Flow, get_client
 from prefect.exceptions import PrefectHTTPStatusError
 
+from homeward.base.choices import offered
 from tests.factories import COORD
 from tests.signin import assertion_for
 from tests.workflows.helpers import reason, run
@@ -93,6 +94,7 @@ async def _typed_into_every_form(ref: str) -> int:
             deployment_id = await deployment.apply()
             fields = list(deployment._parameter_openapi_schema.properties)
             base = {k: v for k, v in base_parameters(ref).items() if k in fields}
+            base = offered(deployment._parameter_openapi_schema.model_dump(), base)  # labels
             for field in fields:
                 with pytest.raises(PrefectHTTPStatusError):
                     await client.create_flow_run_from_deployment(

@@ -25,9 +25,11 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFi
 from prefect.events.schemas.events import ReceivedEvent
 from prefect.flow_runs import resume_flow_run
 
+from homeward.base.choices import choice
 from homeward.base.clock import local_date
 from homeward.base.db import write_session
 from homeward.reporting.programmes import ProgrammeIn, add_programme, enrol
+from statemachines.step_fields import label_of
 from tests.factories import acting
 from workflows.runtime import now as flows_now
 
@@ -109,7 +111,7 @@ async def closure_answered(
     """Start a closing ``advance-case``, wait until it is paused, resume it with ``answer``."""
     running = asyncio.create_task(flow)
     paused = await run_named(f"case-{case_ref}/close", state="Paused")
-    await resume_flow_run(paused.id, run_input=answer)
+    await resume_flow_run(paused.id, run_input=chosen(answer))
     return await running
 
 
@@ -214,7 +216,15 @@ async def closure_answered_twice(
     running = asyncio.create_task(flow)
     name, seen = f"case-{case_ref}/close", set[str]()
     paused, _ = await next_pause(name, seen)
-    await resume_flow_run(paused.id, run_input=first)
+    await resume_flow_run(paused.id, run_input=chosen(first))
     again, description = await next_pause(name, seen)
-    await resume_flow_run(again.id, run_input=second)
+    await resume_flow_run(again.id, run_input=chosen(second))
     return await running, description
+
+
+def chosen(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer as the paused run's form gives it: each reason as the label it offers."""
+    return {
+        k: choice(label_of(v), v) if k in ("reason", "rejection") and isinstance(v, str) else v
+        for k, v in answer.items()
+    }

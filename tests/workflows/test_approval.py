@@ -27,6 +27,7 @@ from tests import factories
 from tests.factories import COORD, SUPERVISOR
 from tests.signin import assertion_for, credential_for
 from tests.workflows.helpers import (
+    chosen,
     closure_answered,
     closure_answered_twice,
     log_of,
@@ -358,7 +359,7 @@ async def _answered(flow: Any, ref: str, *answers: dict[str, Any]) -> tuple[Any,
     for answer in answers:
         paused, description = await next_pause(name, seen)
         descriptions.append(description)
-        await resume_flow_run(paused.id, run_input=answer)
+        await resume_flow_run(paused.id, run_input=chosen(answer))
     return await running, descriptions
 
 

@@ -24,7 +24,7 @@ from tests import factories
 from tests.factories import COORD, SUPERVISOR
 from tests.signin import assertion_for
 from tests.wallclock import sitecustomize as wallclock
-from tests.workflows.helpers import next_pause, run_named
+from tests.workflows.helpers import chosen, next_pause, run_named
 from workflows.deployments import build_deployments
 
 pytestmark = [
@@ -80,7 +80,7 @@ async def _restart_and_approve(ref: str, home: Path) -> tuple[StateType | None, 
     first = Serving(home)
     await _deployment_ready()
     asks = assertion_for(COORD, "close-case")
-    params = {"case_ref": ref, "reason": REASON, "assertion": asks}
+    params = {"case_ref": ref, "reason": f"The support period ended ({REASON})", "assertion": asks}
     await run_deployment("close-case/close-case", parameters=params, timeout=0)
     paused, _ = await next_pause(name, seen, wait=180)
     await first.stopped()
@@ -91,7 +91,7 @@ async def _restart_and_approve(ref: str, home: Path) -> tuple[StateType | None, 
     assert waiting.id != paused.id
     decides = assertion_for(SUPERVISOR, "approve-closure")
     answer = {"approve": True, "assertion": decides, "reason": REASON}
-    await resume_flow_run(waiting.id, run_input=answer)
+    await resume_flow_run(waiting.id, run_input=chosen(answer))
     done = await run_named(name, state="Completed", wait=120)
     await second.stopped()
     return gone, str(done.id)

@@ -11,19 +11,21 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from prefect import get_client
+from prefect import flow, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.client.schemas.objects import StateType
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import PrefectHTTPStatusError
 
+from homeward.base.choices import code_of, offered
 from homeward.base.clock import SimulatedClock, local_date
+from statemachines.steps import ConsentMethod
 from tests import factories
 from tests.factories import COORD
 from tests.signin import assertion_for
 from tests.workflows.helpers import log_of, reason, run, run_named
 from workflows.deployments import build_deployments
-from workflows.forms import outcome_codes
+from workflows.forms import Language, outcome_codes, takes_codes
 from workflows.runtime import now as flows_now
 from workflows.stage_forms import arrange_travel, record_consent
 
@@ -76,9 +78,9 @@ def test_every_field_is_titled_and_typed_no_field_takes_free_text(name: str) -> 
             and prop.get("type") not in ("object", "array", None)
             or ("$ref" in prop)
         ), f"{name}.{field} is not one plain field"
-        if "$ref" in prop:
-            assert definitions[prop["$ref"].rsplit("/", 1)[-1]]["enum"]
-            assert " = " in prop["description"]  # each code with its meaning
+        if "$ref" in prop:  # each code offered with its meaning: "Signed (signed)"
+            offered = definitions[prop["$ref"].rsplit("/", 1)[-1]]["enum"]
+            assert offered and all(code_of(o) != o for o in offered), offered
         elif prop["type"] == "string":
             assert "enum" in prop or "pattern" in prop, f"{name}.{field} takes any text"
 
@@ -88,9 +90,10 @@ def test_dates_are_dates_and_codes_are_dropdowns() -> None:
     assert travel["departure_on"]["format"] == "date" and travel["departure_on"]["pattern"]
     assert travel["document_issued_on"]["format"] == "date"  # optional, still a plain date
     consent = _schema(_forms()["record-consent"])
-    assert "ro = Romanian" in consent["properties"]["language"]["description"]
+    assert "Romanian (ro)" in consent["definitions"]["Language"]["enum"]
     item = _schema(_forms()["record-checklist-item"])["properties"]
-    assert item["outcome"]["enum"] == outcome_codes() and "low" in item["outcome"]["enum"]
+    assert [code_of(o) for o in item["outcome"]["enum"]] == outcome_codes()
+    assert "Low (low)" in item["outcome"]["enum"]
     assert (
         "#" in item["item_id"]["description"] and "homeward" not in item["item_id"]["description"]
     )
@@ -98,17 +101,19 @@ def test_dates_are_dates_and_codes_are_dropdowns() -> None:
 
 def test_organisations_are_dropdowns_of_the_directory_by_kind() -> None:
     start = _schema(_forms()["start-return"])["properties"]
-    assert start["ngo"]["enum"] == ["adpare", "fmb"]
-    assert "adpare = ADPARE (RO)" in start["ngo"]["description"]
-    assert start["s_iom"]["enum"] == ["iom-it", "iom-ro"]
-    assert start["dgaspc"]["enum"] == ["dgaspc-bv"] and "DGASPC" in start["dgaspc"]["title"]
+    names = {slug: name for slug, name, *_ in factories.ORGS}
+    assert start["ngo"]["enum"] == [f"{names['adpare']} (adpare)", f"{names['fmb']} (fmb)"]
+    assert [code_of(o) for o in start["s_iom"]["enum"]] == ["iom-it", "iom-ro"]
+    assert [code_of(o) for o in start["dgaspc"]["enum"]] == ["dgaspc-bv"]
+    assert "DGASPC" in start["dgaspc"]["title"]
     assert "enum" not in start["le"]  # no police in the directory: the slug's shape only
-    assert (
-        start["host_country"]["enum"][:2] == ["AD", "AE"]
-        and "XX" not in start["host_country"]["enum"]
-    )
+    countries = start["host_country"]["enum"]
+    assert countries[0] == "Afghanistan (AF)"  # by name
+    assert "Italy (IT)" in countries and not any(code_of(c) == "XX" for c in countries)
+    assert "Brașov (RO-BV)" in start["destination_county"]["enum"]
+    assert start["destination_country"]["default"] == "Romania (RO)"
     hand = _schema(_forms()["handoff-item"])["properties"]
-    assert set(hand["to_org"]["enum"]) == {o[0] for o in factories.ORGS}
+    assert {code_of(o) for o in hand["to_org"]["enum"]} == {o[0] for o in factories.ORGS}
 
 
 async def _apply(names: list[str]) -> dict[str, Any]:
@@ -117,8 +122,12 @@ async def _apply(names: list[str]) -> dict[str, Any]:
 
 
 async def _create(deployment_id: Any, parameters: dict[str, Any]) -> Any:
+    """A run of the deployment, each code given as the label its form offers (as the UI and
+    the web workspace give them)."""
     async with get_client() as client:
-        return await client.create_flow_run_from_deployment(deployment_id, parameters=parameters)
+        schema = (await client.read_deployment(deployment_id)).parameter_openapi_schema
+        chosen = offered(schema, parameters)
+        return await client.create_flow_run_from_deployment(deployment_id, parameters=chosen)
 
 
 async def _runs_of(deployment_id: Any) -> list[Any]:
@@ -165,9 +174,7 @@ def test_a_python_call_that_does_not_fit_is_refused_naming_the_field_and_scrubbe
     token = assertion_for(COORD, "record-consent")
     typed = {"method": "signed", "language": "Qwopperton"}
     said = run(record_consent(case_ref=ref, **typed, assertion=token))
-    assert reason(said) == "language: choose one of " + ", ".join(
-        _schema(_forms()["record-consent"])["definitions"]["Language"]["enum"]
-    )
+    assert reason(said) == "language: choose one of " + ", ".join(Language)
     assert factories.db_snapshot() == before
     # ends refused (issue 18 point 2), its parameters scrubbed before it ended (point 3)
     refused = asyncio.run(run_named(f"case-{ref}/record_consent", state="Refused"))
@@ -209,3 +216,17 @@ def test_a_step_the_engine_refuses_ends_the_form_s_run_refused(clock: SimulatedC
     logs = asyncio.run(log_of(refused.id))
     assert [lv for lv, m in logs if m.startswith("Refused: ")] == [logging.WARNING]
     assert not any("Traceback" in m for _, m in logs)
+
+
+def _consent(language: Language, method: ConsentMethod | None = None) -> tuple[object, object]:
+    return language, method
+
+
+def test_the_flow_s_body_gets_the_codes_its_chosen_labels_carry() -> None:
+    """The UI sends ``Romanian (ro)``; Prefect calls the flow with its parameters by position
+    (a served run) or by name (a Python call): either way the body reads the code."""
+    made = takes_codes(flow(name="labels-probe")(_consent))
+    by_position = made.fn("Romanian (ro)", "Signed (signed)")
+    by_name = made.fn(language="Romanian (ro)", method="signed")
+    assert by_position == by_name == (Language.RO, ConsentMethod.SIGNED)
+    assert made.fn("Klingon (tlh)") == ("tlh", None)  # no such code: the run's check refuses it

@@ -36,6 +36,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
 from pydantic import ValidationError
 
+from homeward.base.choices import offered
 from homeward.base.errors import InvalidInput
 from homeward.base.models import ParticipantRole
 from homeward.commands.case_page import StartedCase, StartForm, StartFormView
@@ -91,8 +92,9 @@ def launch(api: PrefectApi | None, parameters: dict[str, Any], key: str) -> UUID
     try:
         with _client(api) as client:
             deployment = client.read_deployment_by_name(DEPLOYMENT)
+            chosen = offered(deployment.parameter_openapi_schema or {}, parameters)  # as labels
             run = client.create_flow_run_from_deployment(
-                deployment.id, parameters=parameters, idempotency_key=f"homeward-web:{key}"
+                deployment.id, parameters=chosen, idempotency_key=f"homeward-web:{key}"
             )
     except ObjectNotFound:
         raise NoPrefect(
