@@ -30,11 +30,16 @@ import pytest
 from homeward.base.choices import LABELLED, code_of
 from homeward.edges.prefect_server import LocalServer
 from homeward.reporting import charts
+from tests.conftest import BACKEND
 from tests.reporting.test_charts import LONG, contrast, luminance, targets_report
 from tests.web.browser import require_tools
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.prefect_ui,
+    # Prefect's UI and Homeward's deployments only (a fixed directory): no Homeward database,
+    # so the PostgreSQL run of the suite would repeat the SQLite run's minutes for nothing.
+    pytest.mark.skipif(BACKEND == "postgres", reason="no Homeward database: the SQLite run's"),
     pytest.mark.filterwarnings("ignore:Artifact creation outside:FutureWarning"),  # the chart
 ]
 
