@@ -195,6 +195,10 @@ def report_services(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``homeward plan`` to the ``homeward`` app, and ``homeward report services``."""
+    """Add ``homeward plan`` to the ``homeward`` app."""
     app.add_typer(plan_app, name="plan")
-    reports.report_app.command("services")(report_services)
+
+
+def register_report(report: typer.Typer) -> None:
+    """Add ``homeward report services``."""
+    report.command("services")(report_services)

@@ -31,9 +31,13 @@ visit_app = typer.Typer(help="Follow-up visits and their monitoring form.", no_a
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``homeward visit ...`` and ``homeward report sustainability``."""
+    """Add ``homeward visit ...``."""
     app.add_typer(visit_app, name="visit")
-    reports.report_app.command("sustainability")(report_sustainability)
+
+
+def register_report(report: typer.Typer) -> None:
+    """Add ``homeward report sustainability``."""
+    report.command("sustainability")(report_sustainability)
 
 
 def _answers(path: str | None, pairs: list[str]) -> tuple[tuple[str, str], ...]:
