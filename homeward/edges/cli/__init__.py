@@ -135,10 +135,8 @@ def _mail() -> typer.Typer:
 
 @cache
 def _reports() -> typer.Typer:
-    from homeward.edges.cli import plan, reports, visits
+    from homeward.edges.cli import reports
 
-    plan.register_report(reports.report_app)
-    visits.register_report(reports.report_app)
     holder = _holder()
     holder.add_typer(reports.programme_app, name="programme")
     holder.add_typer(reports.report_app, name="report")
