@@ -57,7 +57,7 @@ def current_revision(engine: Engine | None = None) -> str | None:
     with (engine or get_engine()).connect() as conn:
         if not inspect(conn).has_table(VERSION_TABLE):
             return None
-        found = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+        found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
         if len(found) <= 1:
             return found[0] if found else None
         from alembic.runtime.migration import MigrationContext  # several heads: its refusal
