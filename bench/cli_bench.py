@@ -141,7 +141,7 @@ def write_section(
     out: Path, runs: int, results: list[tuple[str, list[float], list[float]]], loads: str
 ) -> list[str]:
     """The table, also written into ``out`` between the markers (the rest is kept)."""
-    rows = ["| command | median wall | max wall | median CPU | target | |", "|---|" * 6]
+    rows = ["| command | median wall | max wall | median CPU | target | |", "|" + "---|" * 6]
     for name, walls, cpus in results:
         median = statistics.median(walls)
         timed = name.startswith("homeward")
