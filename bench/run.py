@@ -21,6 +21,8 @@ a table and writes ``bench/RESULTS.md`` (``--out``) with the machine described.
    ``homeward import cases`` does; cases per second.
 4. **transition**: one transition (lose contact / regain contact, in turn) in its own
    committed write transaction, ``--transitions`` times; p50 and p99.
+5. **command line**: ``homeward --help`` and ``homeward case show`` as whole processes beside
+   ``python -c pass``, median of ``--cli-runs`` runs (``bench/cli_bench.py``, its own section).
 """
 
 from __future__ import annotations
@@ -500,6 +502,7 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=10_000, help="cases in the bulk start")
     parser.add_argument("--transitions", type=int, default=1_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--cli-runs", type=int, default=20, help="0 skips bench/cli_bench.py")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("child_args", nargs="?", help=argparse.SUPPRESS)
@@ -538,6 +541,9 @@ def main() -> None:
     lines += kept_sections(args.out)
     args.out.write_text("\n".join(lines), encoding="utf-8")
     print(f"written to {args.out}")  # noqa: T201
+    if args.cli_runs:
+        cli = [sys.executable, str(ROOT / "bench" / "cli_bench.py"), "--runs", str(args.cli_runs)]
+        subprocess.run([*cli, "--out", str(args.out)], check=True)  # noqa: S603 (our own script)
 
 
 if __name__ == "__main__":

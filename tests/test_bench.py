@@ -15,11 +15,14 @@ def test_bench_runs_and_writes_its_table(tmp_path):
     out = tmp_path / "RESULTS.md"
     command = [sys.executable, str(ROOT / "bench" / "run.py"), "--cases", "150"]
     command += ["--baseline-cases", "0", "--bulk", "100", "--transitions", "20"]
-    command += ["--backend", "sqlite", "--out", str(out)]
+    command += ["--backend", "sqlite", "--out", str(out), "--cli-runs", "2"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)  # noqa: S603
     assert done.returncode == 0, done.stderr[-2000:]
     text = out.read_text()
     assert "Machine:" in text and "cores" in text
+    for row in ("`python -c pass`, 2 runs", "`homeward --help`, 2 runs", "`homeward case show"):
+        assert row in text  # bench/cli_bench.py's section
+    assert "load average" in text
     for row in ("sweep, 150 open cases", "peak memory", "catch-up run", "bulk start, 100 cases"):
         assert row in text
     assert "one transition, 20 runs" in text and "bare one-row commit" in text

@@ -7,11 +7,10 @@ import inspect
 import re
 from pathlib import Path
 
-import typer.main
 from pydantic import BaseModel
 
 import workflows
-from homeward.edges.cli import app
+from homeward.edges.cli import loaded_command
 from workflows.deployments import DEPLOYMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +56,7 @@ def test_no_run_input_form_names_a_person() -> None:
 
 
 def test_the_cli_has_no_option_to_act_as_someone() -> None:
-    command = typer.main.get_command(app)
+    command = loaded_command()
     options = {
         opt
         for param in _all_params(command)

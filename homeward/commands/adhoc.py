@@ -24,8 +24,6 @@ from homeward.base.settings import get_settings
 from homeward.commands.items import ItemChanged, ItemCommand, changed, stored_id
 from homeward.commands.runner import Command, Context
 from homeward.records.directory import get_org, get_staff, orgs_by_id
-from notifications import invitations
-from notifications.i18n import item_title
 from statemachines.cases import get_case
 from tasks import adhoc
 
@@ -50,6 +48,8 @@ def invite(session: Session, item: ChecklistItem, case: Case, now: datetime) -> 
     many emails were queued. Items without a start get none."""
     if item.starts_at is None:
         return 0
+    from notifications import invitations  # the mail package loads only for a write that mails
+
     return invitations.sync_item(session, item=item, case=case, now=now, invite=True)
 
 
@@ -201,6 +201,8 @@ class ListAdhoc(Command[AdhocView]):
     name = "items adhoc"
 
     def execute(self, ctx: Context) -> AdhocView:
+        from notifications.i18n import item_title  # the mail package: not for every items command
+
         session, who = ctx.session, ctx.staff
         case = get_case(session, case_ref=self.ref, actor=who)
         orgs = orgs_by_id(session)

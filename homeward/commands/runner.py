@@ -93,10 +93,20 @@ def transaction(*, writes: bool, engine: Engine | None = None) -> Iterator[Sessi
     was sealed with (a write records it if none is yet), before anything is read or written."""
     load_keyring()  # no keys, no work at all
     ensure_schema(engine)
+    if writes:
+        _listen()
     opener = write_session if writes else read_session
     with opener(engine) as session:
         check_keyring(session, bind=writes)
         yield session
+
+
+def _listen() -> None:
+    """Subscribe the case history's listeners (notices, calendar invitations) before any write,
+    whichever edge runs it: a change and the emails it causes commit together. Imported here
+    rather than at the top, so that a read (``homeward case show``) does not load the mail
+    templates and the calendar (the CLI loads only the modules a command needs)."""
+    import notifications  # noqa: F401  (subscribes on import)
 
 
 def _act(session: Session, credential: Credential, principal: Principal) -> None:

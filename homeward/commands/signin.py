@@ -18,10 +18,6 @@ from homeward.base.models import Organisation, StaffMember, StaffSession
 from homeward.base.settings import get_settings
 from homeward.commands.runner import Command, Context, transaction
 from homeward.protection import identity
-from notifications.contexts import LoginCodeContext, signin_link
-from notifications.outbox import enqueue
-from notifications.sender import drain
-from notifications.smtp import ensure_safe_transport
 
 
 @dataclass(frozen=True)
@@ -41,6 +37,9 @@ def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOC
 
     Raises ``TooMany`` once the address, staff or not, asked for too many codes this hour (the
     audit line of that request is kept)."""
+    from notifications.contexts import LoginCodeContext, signin_link  # mail: only to sign in
+    from notifications.outbox import enqueue
+
     asked_at = time.monotonic()
     minutes = get_settings().login_code_minutes
     with transaction(writes=True) as session:
@@ -72,6 +71,9 @@ def deliver(requested: CodeRequested, *, clock: Clock = SYSTEM_CLOCK) -> None:
     sent, but the answer comes as late, and mis-set mail settings fail alike for any address.
     (A mail server slower than that wait still shows; an edge open to the world should send
     in the background instead.)"""
+    from notifications.sender import drain
+    from notifications.smtp import ensure_safe_transport
+
     settings = get_settings()
     ensure_safe_transport(settings)
     if requested.mail_key is not None:

@@ -14,7 +14,7 @@ from sqlmodel import SQLModel, select
 from homeward.base import settings as homeward_settings
 from homeward.base.db import make_engine, system_scope, write_session
 from homeward.base.errors import Conflict, HomewardError, Refused
-from homeward.base.migrate import current_revision, head_revision
+from homeward.base.migrate import alembic_head, current_revision, head_revision, shipped_head
 from homeward.base.models import CaseEvent
 from statemachines.cases import fire
 from tests import factories as f
@@ -32,6 +32,16 @@ def test_migrations_build_exactly_the_models(engine):
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite pragmas")
+def test_the_schema_check_reads_what_alembic_reads(engine):
+    """``ensure_schema`` runs before every command without importing Alembic: the head read off
+    the migration files' headers and the version read from the table are Alembic's own."""
+    from alembic.runtime.migration import MigrationContext
+
+    assert shipped_head() == alembic_head()
+    with engine.connect() as conn:
+        assert current_revision(engine) == MigrationContext.configure(conn).get_current_revision()
+
+
 def test_sqlite_runs_wal_with_full_sync_foreign_keys_and_busy_timeout(engine):
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"

@@ -18,7 +18,7 @@ from homeward.edges.cli.common import (
     request_id_option,
     state,
 )
-from homeward.edges.cli.items import items_app, parse_day
+from homeward.edges.cli.items import parse_day
 from tasks.adhoc import ZONES
 from tasks.catalog import ADHOC_KINDS
 
@@ -116,10 +116,9 @@ def items_adhoc(case_ref: str = typer.Argument(..., metavar="REF", help="the cas
     console.print(table)
 
 
-def register(app: typer.Typer) -> None:
+def register(items: typer.Typer) -> None:
     """Add this part's commands to ``homeward items``."""
-    del app  # they join the items app, which the root app has already
-    items_app.command("add")(items_add)
-    items_app.command("reschedule")(items_reschedule)
-    items_app.command("cancel")(items_cancel)
-    items_app.command("adhoc")(items_adhoc)
+    items.command("add")(items_add)
+    items.command("reschedule")(items_reschedule)
+    items.command("cancel")(items_cancel)
+    items.command("adhoc")(items_adhoc)

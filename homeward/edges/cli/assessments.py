@@ -15,7 +15,7 @@ from homeward.base.errors import InvalidInput
 from homeward.commands import assessments as cmd
 from homeward.commands import providers as directory
 from homeward.commands.runner import run
-from homeward.edges.cli.cases import case_app, parse_pairs
+from homeward.edges.cli.cases import parse_pairs
 from homeward.edges.cli.common import (
     console,
     credential,
@@ -285,7 +285,11 @@ def case_set_county(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``assess``, ``providers`` and ``case set-county`` to the ``homeward`` app."""
+    """Add ``assess`` and ``providers`` to the ``homeward`` app."""
     app.add_typer(assess_app, name="assess")
     app.add_typer(providers_app, name="providers")
-    case_app.command("set-county")(case_set_county)
+
+
+def register_case(case: typer.Typer) -> None:
+    """Add ``homeward case set-county``."""
+    case.command("set-county")(case_set_county)

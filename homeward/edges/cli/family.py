@@ -20,7 +20,6 @@ from rich.table import Table
 from homeward.base.errors import InvalidInput
 from homeward.commands import family
 from homeward.commands.runner import run
-from homeward.edges.cli.cases import case_app
 from homeward.edges.cli.common import (
     console,
     credential,
@@ -30,7 +29,6 @@ from homeward.edges.cli.common import (
     state,
     writing,
 )
-from homeward.edges.cli.protect import keys_app
 from homeward.protection.vault import RELATIONS, DependantIn
 from homeward.records.directory import first_error
 from tasks import family as engine
@@ -171,11 +169,14 @@ def reindex_names() -> None:
         console.print(f"name index written for {done} person(s)")
 
 
-def register(app: typer.Typer) -> None:
-    """Add this part's commands to ``homeward case`` and ``homeward keys``."""
-    del app
-    case_app.command("add-person")(add_person)
-    case_app.command("people")(people)
-    case_app.command("remove-person")(remove_person)
-    case_app.command("find")(find)
-    keys_app.command("reindex-names")(reindex_names)
+def register_case(case: typer.Typer) -> None:
+    """Add this part's commands to ``homeward case``."""
+    case.command("add-person")(add_person)
+    case.command("people")(people)
+    case.command("remove-person")(remove_person)
+    case.command("find")(find)
+
+
+def register_keys(keys: typer.Typer) -> None:
+    """Add ``homeward keys reindex-names``."""
+    keys.command("reindex-names")(reindex_names)

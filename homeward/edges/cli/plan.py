@@ -6,14 +6,11 @@ service-delivered, service-cancelled (by the service's number, as ``plan show`` 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.table import Table
 
 from homeward.commands import plan as cmd
 from homeward.commands.runner import run
-from homeward.edges.cli import reports
 from homeward.edges.cli.common import console, credential, for_terminal, local, state
 from homeward.edges.cli.items import parse_day
 from tasks.plans import to_minor
@@ -182,19 +179,6 @@ def plan_service_cancelled(
     _service(run(cmd.ServiceCancelled(service_id, reason), credential(), clock=state.clock))
 
 
-def report_services(
-    programme: str = reports.PROGRAMME,
-    start: str = reports.FROM,
-    end: str = reports.TO,
-    fmt: str = reports.FORMAT,
-    out: Path = reports.OUT,
-    k: int = reports.K,
-) -> None:
-    """Services delivered by type and provider; budget planned vs spent (per programme)."""
-    reports._report("services", programme, start, end, fmt, out, k)
-
-
 def register(app: typer.Typer) -> None:
-    """Add ``homeward plan`` to the ``homeward`` app, and ``homeward report services``."""
+    """Add ``homeward plan`` to the ``homeward`` app."""
     app.add_typer(plan_app, name="plan")
-    reports.report_app.command("services")(report_services)

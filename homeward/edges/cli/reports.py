@@ -168,6 +168,33 @@ def report_closures(
     _report("closures", programme, start, end, fmt, out, k)
 
 
+# Registered last, after the others, as when plan.py and visits.py added them (issue 16).
+@report_app.command("services")
+def report_services(
+    programme: str = PROGRAMME,
+    start: str = FROM,
+    end: str = TO,
+    fmt: str = FORMAT,
+    out: Path = OUT,
+    k: int = K,
+) -> None:
+    """Services delivered by type and provider; budget planned vs spent (per programme)."""
+    _report("services", programme, start, end, fmt, out, k)
+
+
+@report_app.command("sustainability")
+def report_sustainability(
+    programme: str = PROGRAMME,
+    start: str = FROM,
+    end: str = TO,
+    fmt: str = FORMAT,
+    out: Path = OUT,
+    k: int = K,
+) -> None:
+    """Sustainability scores at 3 and 6 months after arrival (IOM RSS, simplified)."""
+    _report("sustainability", programme, start, end, fmt, out, k)
+
+
 @export_app.command("htcds")
 def export_htcds_cmd(
     out: Path = typer.Option(..., "--out", help="CSV file to write"),

@@ -13,7 +13,7 @@ from rich.table import Table
 from homeward.base.errors import InvalidInput
 from homeward.commands import visits as cmd
 from homeward.commands.runner import run
-from homeward.edges.cli import reports, texts
+from homeward.edges.cli import texts
 from homeward.edges.cli.common import (
     console,
     credential,
@@ -31,9 +31,8 @@ visit_app = typer.Typer(help="Follow-up visits and their monitoring form.", no_a
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``homeward visit ...`` and ``homeward report sustainability``."""
+    """Add ``homeward visit ...``."""
     app.add_typer(visit_app, name="visit")
-    reports.report_app.command("sustainability")(report_sustainability)
 
 
 def _answers(path: str | None, pairs: list[str]) -> tuple[tuple[str, str], ...]:
@@ -184,15 +183,3 @@ def visit_questions() -> None:
         for c in q.choices:
             console.print(f"  {c.code} = {c.label} (score {c.score:g})")
         console.print(f"  {DECLINED} = no answer (not scored)")
-
-
-def report_sustainability(
-    programme: str = reports.PROGRAMME,
-    start: str = reports.FROM,
-    end: str = reports.TO,
-    fmt: str = reports.FORMAT,
-    out: Path = reports.OUT,
-    k: int = reports.K,
-) -> None:
-    """Sustainability scores at 3 and 6 months after arrival (IOM RSS, simplified)."""
-    reports._report("sustainability", programme, start, end, fmt, out, k)  # noqa: SLF001

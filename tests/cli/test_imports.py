@@ -1,0 +1,134 @@
+"""Each command imports only what it uses (issue 19): ``homeward --help`` loads none of the
+engine, and a read such as ``homeward case show`` none of the mail, calendar, import, reporting,
+Prefect, web server or PostgreSQL driver machinery. Most of a command's wait is imports; speed
+itself is measured by bench/cli_bench.py, never here.
+
+Each command runs as a new process through the real entry point, and reports the modules it had
+loaded when it exited."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from homeward.base.clock import SYSTEM_CLOCK
+from tests import factories as f
+from tests.signin import token_for
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = """
+import json, sys
+out, sys.argv = sys.argv[1], ["homeward", *sys.argv[2:]]
+from homeward.edges.cli import main
+try:
+    main()
+finally:
+    with open(out, "w") as file:
+        json.dump(sorted(sys.modules), file)
+"""
+# Never needed by a command that does not start servers, mail, import, report or back up.
+HEAVY = [
+    "prefect",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "openpyxl",
+    "alembic",
+    "aiosmtplib",
+    "homeward.intake",
+    "homeward.reporting",
+    "homeward.edges.web",
+]
+MAIL = ["notifications", "jinja2", "icalendar"]  # loaded for a write (it may queue mail)
+# (not pydantic: typer itself converts some option values with it)
+ENGINE = ["sqlalchemy", "sqlmodel", "cryptography", "homeward.base.models", "homeward.crypt"]
+
+
+def loaded(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> set[str]:
+    out = tmp_path / "modules.json"
+    done = subprocess.run(  # noqa: S603 (our own entry point)
+        [sys.executable, "-c", PROBE, str(out), *args],
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.exists(), done.stderr[-2000:]
+    return set(json.loads(out.read_text()))
+
+
+def unneeded(modules: set[str], forbidden: list[str]) -> list[str]:
+    """The forbidden packages among ``modules`` (a package counts with any of its modules)."""
+    return sorted({f for f in forbidden for m in modules if m == f or m.startswith(f + ".")})
+
+
+def on_sqlite() -> list[str]:
+    return ["psycopg"] if os.environ.get("HOMEWARD_TEST_DB", "sqlite") == "sqlite" else []
+
+
+@pytest.mark.parametrize("args", [["--help"], [], ["no-such-command"]])
+def test_help_and_usage_errors_load_none_of_the_engine(args, tmp_path):
+    modules = loaded(args, tmp_path)
+    assert "typer" in modules
+    assert unneeded(modules, [*HEAVY, *MAIL, *ENGINE, "psycopg", "homeward.commands"]) == []
+    assert [m for m in modules if m.startswith("homeward.edges.cli.")] == [
+        "homeward.edges.cli.consoles"
+    ]
+
+
+@pytest.fixture
+def signed_in(db_url, clock) -> tuple[dict[str, str], str]:
+    f.seed()
+    ref = f.open_case(clock)
+    return {"HOMEWARD_SESSION": token_for(f.COORD, SYSTEM_CLOCK.now())}, ref
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["case", "show", "REF"],
+        ["case", "--help"],
+        ["items", "list", "--case", "REF"],
+        ["whoami"],
+        ["org", "list"],
+        ["case", "history", "REF"],
+    ],
+    ids=" ".join,
+)
+def test_a_read_loads_no_mail_server_import_or_report_machinery(args, signed_in, tmp_path):
+    env, ref = signed_in
+    modules = loaded([ref if a == "REF" else a for a in args], tmp_path, env)
+    assert "homeward.commands.runner" in modules or args[-1] == "--help"
+    assert unneeded(modules, [*HEAVY, *MAIL, *on_sqlite()]) == []
+
+
+def test_a_write_subscribes_the_mail_listeners(signed_in, tmp_path):
+    """A change and the emails it causes commit together: the case history's listeners
+    (``notifications``) are loaded for every write, whichever command makes it."""
+    env, ref = signed_in
+    modules = loaded(["case", "advance", ref, "lose_contact"], tmp_path, env)
+    assert "notifications.notices" in modules and "notifications.invitations" in modules
+    assert unneeded(modules, [*HEAVY, *on_sqlite()]) == []
+
+
+def test_the_command_list_shows_each_command_as_loaded():
+    """``homeward --help`` lists the commands from their stand-ins (nothing imported): each
+    stand-in's help is the loaded command's first paragraph."""
+    import inspect
+
+    from homeward.edges.cli import LAZY, loaded_command
+
+    group = loaded_command()
+    assert list(group.commands) == list(LAZY)
+    for name, (help_text, _) in LAZY.items():
+        command = group.commands[name]
+        real = inspect.cleandoc(command.short_help or command.help or "").split("\n\n")[0]
+        assert (help_text or real) == real.strip(), name
