@@ -1,14 +1,15 @@
 """The runner ``homeward up`` serves the deployments with: quick to pick a run up, warm to start it.
 
 Prefect's ``Runner`` asks the server for due runs every ``PREFECT_RUNNER_POLL_FREQUENCY`` (10 s)
-and starts each in a new *spawned* Python, which imports Prefect, Homeward and the flow's module
-before the flow begins (seconds on two busy cores). A person who starts a run from the Prefect UI
-or the staff workspace would wait for both. So this runner
+and starts each run of a deployment it was given without its flow in a new Python
+(``python -m prefect.engine``), which imports Prefect, Homeward and the flow's module from its
+entrypoint before the flow begins: 10-40 s on two busy cores. A person who starts a run from the
+Prefect UI or the staff workspace would wait for both. So this runner
 
 - asks every ``POLL_SECONDS`` (one small query for all its deployments);
-- starts each run in a process *forked* from a warm one: a ``multiprocessing`` fork server,
-  started with the runner, that has already imported the flows (``workflows.deployments``), so
-  a run's process begins at once. Each run still has a process of its own, as with Prefect's:
+- knows the flow of each of Homeward's deployments, and starts each run in a process *forked*
+  from a warm one: a ``multiprocessing`` fork server, started with the runner, that has already
+  imported the flows (``workflows.deployments``), so a run's process begins at once. Each run still has a process of its own, as with Prefect's:
   the runner watches, cancels and kills it the same way, and a run that crashes its process
   takes nothing else with it. The fork server is one single-threaded process that only forks;
   it ends with ``homeward up``.
@@ -23,17 +24,19 @@ import multiprocessing
 import multiprocessing.context
 import os
 from typing import Any
+from uuid import UUID
 
 import anyio
 import anyio.abc
 import cloudpickle  # type: ignore[import-untyped]
 from prefect.client.schemas.objects import FlowRun
 from prefect.context import SettingsContext, get_settings_context, serialize_context
+from prefect.deployments.runner import RunnerDeployment
+from prefect.engine import handle_engine_signals
 from prefect.flow_engine import (
     _CONTROL_CHANNEL_ENV_KEYS,
     _run_serialized_call_with_control_bootstrap,
     _runtime_subprocess_env,
-    handle_engine_signals,
     run_flow,
 )
 from prefect.flows import Flow
@@ -55,6 +58,18 @@ class HomewardRunner(Runner):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("query_seconds", POLL_SECONDS)
         super().__init__(**kwargs)
+
+    async def aadd_deployment(self, deployment: RunnerDeployment) -> UUID:
+        """Register ``deployment``; one of Homeward's (``workflows.deployments.DEPLOYMENTS``)
+        runs its flow object in a forked process, not ``python -m prefect.engine`` loading it
+        from its entrypoint (what Prefect does for a deployment added without its flow)."""
+        from workflows.deployments import DEPLOYMENTS
+
+        deployment_id = await super().aadd_deployment(deployment)
+        flows = {planned.name: planned.flow for planned in DEPLOYMENTS}
+        if (flow := flows.get(deployment.name)) is not None and flow.name == deployment.flow_name:
+            self._deployment_registry.register_flow(deployment_id, flow)
+        return deployment_id
 
     async def __aenter__(self) -> HomewardRunner:
         await asyncio.to_thread(warm_up)  # before the first run is due: its imports run now

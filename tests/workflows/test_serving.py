@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from prefect import flow, get_client
 
+from workflows.deployments import DEPLOYMENTS, build_deployments
 from workflows.serving import POLL_SECONDS, HomewardRunner
 
 PROBE = "HOMEWARD_SERVING_PROBE"
@@ -43,11 +44,13 @@ async def _serve_and_run(folder: Path, values: list[str | None]) -> list[dict[st
                     deployment_id, parameters={"out": str(out)}
                 )
                 deadline = time.monotonic() + 120
-                while not ((await client.read_flow_run(made.id)).state or made.state).is_final():
+                while True:
+                    state = (await client.read_flow_run(made.id)).state
+                    if state is not None and state.is_final():
+                        break
                     assert time.monotonic() < deadline, "the run did not end"
                     await asyncio.sleep(0.1)
-                final = (await client.read_flow_run(made.id)).state
-                assert final is not None and final.is_completed(), final
+                assert state.is_completed(), state
                 seen.append(json.loads(out.read_text(encoding="utf-8")))
     finally:
         os.environ.pop(PROBE, None)
@@ -68,3 +71,20 @@ def test_served_runs_start_forked_warm_with_the_runner_s_environment_of_the_mome
     assert len({s["pid"] for s in seen}) == 3  # a process of its own for each run
     assert {s["parent"] for s in seen} != {os.getpid()}  # forked by the fork server
     assert len({s["parent"] for s in seen}) == 1  # the same one, started once
+
+
+async def _registered() -> dict[str, Any]:
+    runner = HomewardRunner(name="serving-registry", pause_on_shutdown=False)
+    on_demand = [d for d in build_deployments(directory={}) if not d.schedules]
+    ids = {d.name: await runner.aadd_deployment(d) for d in on_demand}
+    return {name: runner._deployment_registry.get_flow(i) for name, i in ids.items()}
+
+
+@pytest.mark.usefixtures("prefect_db")
+def test_homeward_s_deployments_run_their_flow_objects_not_a_fresh_python() -> None:
+    """``homeward up`` adds deployments, not flows: without this, Prefect would start each run
+    as ``python -m prefect.engine``, importing everything again from the entrypoint."""
+    registered = asyncio.run(_registered())
+
+    on_demand = {p.name: p.flow for p in DEPLOYMENTS if p.cron is None}
+    assert registered == on_demand
