@@ -475,7 +475,7 @@ async def latency(runs: int) -> dict[str, dict[str, Any]]:
 
     def row(key: str, values: list[float]) -> None:
         name, target = LATENCY_ROWS[key]
-        got = {"name": name, "runs": len(values), "load": load()}
+        got: dict[str, Any] = {"name": name, "runs": len(values), "load": load()}
         got |= {"p50_ms": statistics.median(values) * 1000, "p95_ms": p95(values) * 1000}
         said = f"p50 {got['p50_ms']:7.0f} ms, p95 {got['p95_ms']:7.0f} ms"
         if target is not None:
