@@ -9,10 +9,10 @@ Prefect UI or the staff workspace would wait for both. So this runner
 - asks every ``POLL_SECONDS`` (one small query for all its deployments);
 - knows the flow of each of Homeward's deployments, and starts each run in a process *forked*
   from a warm one: a ``multiprocessing`` fork server, started with the runner, that has already
-  imported the flows (``workflows.deployments``), so a run's process begins at once. Each run still has a process of its own, as with Prefect's:
-  the runner watches, cancels and kills it the same way, and a run that crashes its process
-  takes nothing else with it. The fork server is one single-threaded process that only forks;
-  it ends with ``homeward up``.
+  imported the flows (``workflows.deployments``), so a run's process begins at once. Each run
+  still has a process of its own, as with Prefect's: the runner watches, cancels and kills it
+  the same way, and a run that crashes its process takes nothing else with it. The fork server
+  is one single-threaded process that only forks; it ends with ``homeward up``.
 
 What runs and when is unchanged: the same flows, deployments, schedules and states.
 """
