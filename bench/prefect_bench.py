@@ -12,17 +12,30 @@ It measures
    considered, reminders and escalations queued) and a later hourly run (nothing left to do),
    beside the engine's reminder run alone;
 3. how much Prefect's database grows per flow run of each kind, and from that per case-month,
-   with the counts per case-month printed beside the result (they come from the v1 catalog).
+   with the counts per case-month printed beside the result (they come from the v1 catalog);
+4. what a person waits for (issue 19, point 2), with ``--latency`` (alone: ``--latency-only``):
+   ``homeward up`` started as a user starts it (its own Prefect server, the deployments served
+   by its runner), then ``--runs`` ``start-return`` runs created one after the other as the
+   staff workspace creates them, each timed from submit to Completed (target p95 < 3 s), split
+   into the wait for the runner to pick the run up (Scheduled -> Pending), the run's start
+   (Pending -> Running) and the run itself (Running -> Completed); beside it the same action
+   acknowledged through the commands layer (``StartCase`` through ``commands.runner.run``,
+   target p95 < 300 ms). The load average is printed with each figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
+import signal
+import socket
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -43,6 +56,7 @@ from homeward.base import settings as homeward_settings  # noqa: E402
 from homeward.base.db import get_engine, make_engine, write_session  # noqa: E402
 from homeward.base.migrate import upgrade  # noqa: E402
 from homeward.base.models import ChecklistItem, ItemStatus, OutboxMessage  # noqa: E402
+from homeward.commands.cases import StartCase  # noqa: E402
 from homeward.commands.runner import run as run_command  # noqa: E402
 from homeward.commands.signin import IssueAssertion  # noqa: E402
 from homeward.crypt.keys import init_keyring  # noqa: E402
@@ -144,13 +158,7 @@ def finish_stage(case_ref: str) -> None:
 def assertions(email: str, flow_name: str, count: int) -> list[str]:
     """``count`` run assertions for ``flow_name``, issued in one session of ``email``, as
     ``homeward login`` and then ``homeward assertion --flow`` would (outside the timings)."""
-    now = datetime.now(UTC)
-    with write_session() as session:
-        opened = identity.open_challenge(session, email=email, now=now, channel="bench")
-        assert opened is not None
-        signed = identity.redeem(session, email=email, code=opened[2], now=now, label="bench")
-    assert signed is not None
-    token = identity.SessionToken(signed.token)
+    token = signed_in(email)
     return [run_command(IssueAssertion(flow_name), token).token for _ in range(count)]
 
 
@@ -307,6 +315,192 @@ def case_month(per_run: dict[str, float]) -> tuple[float, float]:
     return per_case, fixed
 
 
+# ---------------------------------------------------------------- what a person waits for
+
+ROOT = Path(__file__).resolve().parent.parent
+UP_READY_SECONDS = 240.0
+RUN_TIMEOUT_SECONDS = 120.0
+TARGET_COMPLETED_P95 = 3.0
+TARGET_ACK_P95 = 0.3
+
+
+def load() -> str:
+    """The machine's load average (1, 5, 15 minutes), as /proc/loadavg says."""
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def signed_in(email: str) -> identity.SessionToken:
+    """A session of ``email``, as ``homeward login`` makes one."""
+    now = datetime.now(UTC)
+    with write_session() as session:
+        opened = identity.open_challenge(session, email=email, now=now, channel="bench")
+        assert opened.code
+        signed = identity.redeem(session, email=email, code=opened.code, now=now, label="bench")
+    assert signed is not None
+    return identity.SessionToken(signed.token)
+
+
+class Up:
+    """``homeward up`` as a user starts it, on the bench's database, until ``stop``."""
+
+    def __init__(self, folder: Path) -> None:
+        keep = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        self.port, web_port = _free_port(), _free_port()
+        self.env = {
+            **keep,
+            "PYTHONPATH": str(ROOT),
+            "HOMEWARD_PREFECT_HOME": str(folder / "prefect"),
+            "PREFECT_HOME": str(folder / "prefect-client"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log = (folder / "up.log").open("w")
+        command = [str(Path(sys.executable).parent / "homeward"), "up", "--port", str(self.port)]
+        self.process = subprocess.Popen(  # noqa: S603 (our own command)
+            [*command, "--web-port", str(web_port)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.path = folder / "up.log"
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+
+    def wait_ready(self) -> float:
+        started, deadline = time.monotonic(), time.monotonic() + UP_READY_SECONDS
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if "Homeward is up" in self.path.read_text(errors="replace"):
+                return time.monotonic() - started
+            time.sleep(0.25)
+        raise SystemExit(f"homeward up did not start:\n{self.path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+
+async def _run_states(client: Any, run_id: Any) -> dict[str, float]:
+    """When the run entered each state, in seconds since the epoch (first entry of each)."""
+    states = await client.read_flow_run_states(run_id)
+    seen: dict[str, float] = {}
+    for state in sorted(states, key=lambda s: s.timestamp):
+        seen.setdefault(str(state.type.value), state.timestamp.timestamp())
+    return seen
+
+
+async def person_flows(up: Up, runs: int) -> dict[str, list[float]]:
+    """``runs`` start-return runs created one after the other as the staff workspace creates
+    them (assertion, then the run from the deployment), each awaited until it is final."""
+    from prefect.client.orchestration import PrefectClient
+
+    token = signed_in(COORDINATOR)
+    times: dict[str, list[float]] = {k: [] for k in ("submit", "total", "pickup", "start", "run")}
+    async with PrefectClient(up.api_url) as client:
+        deployment = await client.read_deployment_by_name("start-return/start-return")
+        for i in range(runs + 1):  # the first run warms up (and is not counted)
+            submitted = time.time()
+            assertion = run_command(IssueAssertion("start-return"), token).token
+            parameters = {"host_country": "IT", "assertion": assertion, "request_id": f"b-{i:06d}"}
+            made = await client.create_flow_run_from_deployment(
+                deployment.id, parameters=parameters
+            )
+            acknowledged = time.time()
+            deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+            while True:
+                state = (await client.read_flow_run(made.id)).state
+                if state is not None and state.is_final():
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"run {made.id} not final after {RUN_TIMEOUT_SECONDS} s")
+                await asyncio.sleep(0.05)
+            if not state.is_completed() or state.name != "Completed":
+                raise SystemExit(f"run {i}: {state.name}: {state.message}")
+            seen = await _run_states(client, made.id)
+            if i == 0:
+                continue
+            times["submit"].append(acknowledged - submitted)
+            times["total"].append(seen["COMPLETED"] - submitted)
+            times["pickup"].append(seen["PENDING"] - seen["SCHEDULED"])
+            times["start"].append(seen["RUNNING"] - seen["PENDING"])
+            times["run"].append(seen["COMPLETED"] - seen["RUNNING"])
+    return times
+
+
+def acknowledged(runs: int) -> list[float]:
+    """The same action through the commands layer: ``StartCase`` by the signed-in coordinator
+    with a request key, in one transaction (what an edge acknowledges at once)."""
+    token = signed_in(COORDINATOR)
+    times = []
+    for i in range(runs + 1):
+        start = time.perf_counter()
+        run_command(StartCase(CaseIn(host_country="IT")), token, key=f"bench:ack-{i:06d}")
+        if i:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+LATENCY_ROWS = {
+    "ack": ("a person's action acknowledged through the commands layer (StartCase)", 0.3),
+    "total": ("a person's flow on homeward up (start-return), submit to Completed", 3.0),
+    "submit": ("- run created (assertion, then the run: on the dashboard)", None),
+    "pickup": ("- picked up by the runner (Scheduled -> Pending)", None),
+    "start": ("- the run's process started (Pending -> Running)", None),
+    "run": ("- the run itself (Running -> Completed)", None),
+}
+
+
+async def latency(runs: int) -> dict[str, dict[str, Any]]:
+    """What a person waits for, on ``homeward up`` (see the module): by ``LATENCY_ROWS`` key,
+    p50 and p95 in ms, the target's (if any) and the load average when it was measured."""
+    figures: dict[str, dict[str, Any]] = {}
+
+    def row(key: str, values: list[float]) -> None:
+        name, target = LATENCY_ROWS[key]
+        got: dict[str, Any] = {"name": name, "runs": len(values), "load": load()}
+        got |= {"p50_ms": statistics.median(values) * 1000, "p95_ms": p95(values) * 1000}
+        said = f"p50 {got['p50_ms']:7.0f} ms, p95 {got['p95_ms']:7.0f} ms"
+        if target is not None:
+            got["target_ms"] = target * 1000
+            verdict = "meets" if got["p95_ms"] < got["target_ms"] else "MISSES"
+            said += f" (target p95 < {target * 1000:.0f} ms: {verdict})"
+        figures[key] = got
+        print(f"  {name:<70} {said}; load {got['load']}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="homeward-bench-up-") as name:
+        folder = Path(name)
+        prepare(folder)
+        print(f"what a person waits for ({runs} runs, load {load()})", flush=True)
+        row("ack", acknowledged(runs))
+        up = Up(folder)
+        try:
+            print(f"  (homeward up ready after {up.wait_ready():.1f} s, load {load()})")
+            times = await person_flows(up, runs)
+        finally:
+            up.stop()
+    for key in ("total", "submit", "pickup", "start", "run"):
+        row(key, times[key])
+    return figures
+
+
 async def main(cases: int, runs: int) -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory(prefix="homeward-bench-") as folder:
@@ -332,5 +526,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=1000, help="open cases for the sweep")
     parser.add_argument("--runs", type=int, default=20, help="runs per measurement")
+    parser.add_argument("--latency", action="store_true", help="also what a person waits for")
+    parser.add_argument("--latency-only", action="store_true", help="only what a person waits for")
+    parser.add_argument("--json", action="store_true", help="also the figures, as a JSON line")
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.runs))
+    if args.latency or args.latency_only:
+        figures = asyncio.run(latency(args.runs))
+        if args.json:
+            print(json.dumps(figures))
+    if not args.latency_only:
+        asyncio.run(main(args.cases, args.runs))

@@ -23,6 +23,10 @@ a table and writes ``bench/RESULTS.md`` (``--out``) with the machine described.
    committed write transaction, ``--transitions`` times; p50 and p99.
 5. **command line**: ``homeward --help`` and ``homeward case show`` as whole processes beside
    ``python -c pass``, median of ``--cli-runs`` runs (``bench/cli_bench.py``, its own section).
+6. **what a person waits for** (issue 19, point 2): ``--person-runs`` ``start-return`` runs on
+   ``homeward up``, submit to Completed, and the same action acknowledged through the commands
+   layer (``bench/prefect_bench.py --latency-only``: SQLite, its own ``homeward up``), with the
+   load average at each figure.
 """
 
 from __future__ import annotations
@@ -304,6 +308,33 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
 # ---------------------------------------------------------------- the run (parent)
 
 
+def person_latency(runs: int) -> dict[str, dict[str, Any]]:
+    """``bench/prefect_bench.py --latency-only``'s figures (it starts its own ``homeward up``)."""
+    command = [sys.executable, str(ROOT / "bench" / "prefect_bench.py"), "--latency-only"]
+    done = subprocess.run(  # noqa: S603 (our own script)
+        [*command, "--runs", str(runs), "--json"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-2000:] + done.stderr[-4000:])
+        raise SystemExit(f"benchmark step person latency failed (exit {done.returncode})")
+    result: dict[str, dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def latency_rows(figures: dict[str, dict[str, Any]]) -> list[str]:
+    rows = []
+    for got in figures.values():
+        target, ok = "-", ""
+        if "target_ms" in got:
+            target = f"p95 < {got['target_ms']:,.0f} ms"
+            ok = verdict(got["p95_ms"] < got["target_ms"])
+        rows.append(
+            f"| {got['name']}, {got['runs']} runs | sqlite | p50 {got['p50_ms']:,.0f} ms, "
+            f"p95 {got['p95_ms']:,.0f} ms (load {got['load']}) | {target} | {ok} |"
+        )
+    return rows
+
+
 def run_child(name: str, env: dict[str, str], *args: Any) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", name, json.dumps(list(args))]
     done = subprocess.run(  # noqa: S603 (our own script)
@@ -501,6 +532,7 @@ def main() -> None:
     parser.add_argument("--baseline-cases", type=int, default=1_000, help="0 skips the baseline")
     parser.add_argument("--bulk", type=int, default=10_000, help="cases in the bulk start")
     parser.add_argument("--transitions", type=int, default=1_000)
+    parser.add_argument("--person-runs", type=int, default=20, help="0 skips them")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--cli-runs", type=int, default=20, help="0 skips bench/cli_bench.py")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
@@ -526,6 +558,9 @@ def main() -> None:
         for kind in kinds:
             results[kind] = measure(kind, args, folder, keys)
     rows = table(args, results)
+    if args.person_runs:
+        print(f"[sqlite] what a person waits for: {args.person_runs} runs on homeward up")
+        rows += latency_rows(person_latency(args.person_runs))
     lines = [
         "# Benchmark results",
         "",

@@ -141,7 +141,6 @@ async def _serve(
     watching that the server's scheduler creates their runs (its log, if local, and its API).
     Everything here, flow runs included, sends ``auth_string`` if our server requires it. The
     health watch emails the managers what a manager must know (``homeward health``)."""
-    from prefect.runner import Runner
     from prefect.settings import (
         PREFECT_API_AUTH_STRING,
         PREFECT_API_URL,
@@ -149,12 +148,14 @@ async def _serve(
         temporary_settings,
     )
 
+    from workflows.serving import HomewardRunner
+
     updates = {PREFECT_API_URL: api_url, PREFECT_HOME: str(home)}
     if auth_string is not None:  # our server's: the flow runs' processes inherit it too
         updates[PREFECT_API_AUTH_STRING] = auth_string
     with temporary_settings(updates=updates):
         auth = PREFECT_API_AUTH_STRING.value()  # ours, or the environment's for --api-url
-        runner = Runner(name="homeward-up", pause_on_shutdown=True)
+        runner = HomewardRunner(name="homeward-up", pause_on_shutdown=True)  # quick and warm
         ids = {d.name: await runner.aadd_deployment(d) for d in deployments}
         await _renew_closure_requests(ids.get("wait-for-closure"))
         serving = asyncio.create_task(runner.start())
