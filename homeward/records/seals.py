@@ -35,6 +35,7 @@ from sqlalchemy import (
     Connection,
     RowMapping,
     Table,
+    bindparam,
     delete,
     event,
     insert,
@@ -244,44 +245,47 @@ def seal_pending(session: Session) -> None:
 def _reseal(
     conn: Connection, keyring: Keyring, head: AuditHead, name: str, row_ids: list[int]
 ) -> None:
+    """Reseal these rows of ``name``: one statement per kind of change and batch, not one a
+    row (a bulk import seals ten rows a case), and the head's sum added up once."""
     table = _table(name)
     pk = _pk(table)
+    count, state = head.seal_count, int(head.seal_state, 16)
     for start in range(0, len(row_ids), _BATCH):
         chunk = row_ids[start : start + _BATCH]
         rows = {r[pk.name]: r for r in conn.execute(select(table).where(pk.in_(chunk))).mappings()}
         query = select(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id.in_(chunk))
         seals = {s.row_id: s for s in conn.execute(query)}
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        gone: list[int] = []
         for row_id in chunk:
-            _reseal_one(conn, keyring, head, name, rows.get(row_id), seals.get(row_id))
-
-
-def _reseal_one(
-    conn: Connection,
-    keyring: Keyring,
-    head: AuditHead,
-    name: str,
-    row: RowMapping | None,
-    seal: Any,
-) -> None:
-    if row is None:
-        if seal is not None:  # deleted through Homeward: the seal goes too
-            conn.execute(delete(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id == seal.row_id))
-            head.seal_state, head.seal_count = _xor(head.seal_state, seal.mac), head.seal_count - 1
-        return
-    if seal is not None and _holds(keyring, name, row, seal):
-        return  # flushed, but unchanged
-    version = seal.version + 1 if seal is not None else 1
-    mac = row_mac(keyring, name, row, version)
-    values = {"case_id": row[SEALED[name]], "version": version, "mac": mac}
-    row_id = row[_pk(_table(name)).name]
-    if seal is None:
-        conn.execute(insert(_SEALS).values(tbl=name, row_id=row_id, **values))
-        head.seal_count += 1
-    else:
-        where = (_SEALS.c.tbl == name) & (_SEALS.c.row_id == row_id)
-        conn.execute(update(_SEALS).where(where).values(**values))
-        head.seal_state = _xor(head.seal_state, seal.mac)
-    head.seal_state = _xor(head.seal_state, mac)
+            row, seal = rows.get(row_id), seals.get(row_id)
+            if row is None:
+                if seal is not None:  # deleted through Homeward: the seal goes too
+                    gone.append(seal.row_id)
+                    count, state = count - 1, state ^ int(seal.mac, 16)
+                continue
+            if seal is not None and _holds(keyring, name, row, seal):
+                continue  # flushed, but unchanged
+            version = seal.version + 1 if seal is not None else 1
+            mac = row_mac(keyring, name, row, version)
+            values = {"case_id": row[SEALED[name]], "version": version, "mac": mac}
+            if seal is None:
+                new.append({"tbl": name, "row_id": row_id, **values})
+                count += 1
+            else:
+                changed.append({"b_row_id": row_id, **values})
+                state ^= int(seal.mac, 16)
+            state ^= int(mac, 16)
+        if gone:
+            conn.execute(delete(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id.in_(gone)))
+        if new:
+            conn.execute(insert(_SEALS), new)
+        if changed:
+            where = (_SEALS.c.tbl == name) & (_SEALS.c.row_id == bindparam("b_row_id"))
+            conn.execute(update(_SEALS).where(where), changed)
+    if (count, state) != (head.seal_count, int(head.seal_state, 16)):
+        head.seal_count, head.seal_state = count, f"{state:064x}"
 
 
 def _holds(keyring: Keyring, name: str, row: RowMapping, seal: Any) -> bool:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from sqlalchemy import text
+from alembic import command
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from homeward.base.db import act_as, get_engine, system_scope, write_session
+from homeward.base.migrate import alembic_config, head_revision, upgrade
 from statemachines.cases import get_case
 from tasks import checklist
 from tasks.consents import withdraw_consent
@@ -148,3 +152,115 @@ def test_the_database_shows_a_partner_the_case_only_while_sharing_is_consented(d
             s, case=case, purpose="sharing", org_id=iom_ro, actor=f.actor(s), now=clock.now()
         )
     assert _visible_to("iom-ro") == (set(), 0)  # its done item no longer shows the case
+
+
+def _visible(conn: Connection, org_id: int, case_id: int) -> bool:
+    with conn.begin():
+        act_as(conn, org_id)
+        seen: bool = conn.execute(text("SELECT homeward_case_visible(:c)"), {"c": case_id}).scalar()
+        return seen
+
+
+def test_the_check_by_key_still_refuses_another_organisations_case(db_url, clock):
+    """0023 reads one case's rows by key: the owner and a live participant see the case, an
+    organisation not taking part neither sees it nor writes into it."""
+    f.seed()
+    ref = f.open_case(clock, share=False)  # iom-it's; fmb takes no part
+    with get_engine().connect() as conn:
+        with conn.begin(), system_scope(conn):
+            orgs = dict(conn.execute(text("SELECT slug, id FROM organisation")).all())
+            case_id = conn.execute(
+                text("SELECT id FROM return_case WHERE case_ref = :r"), {"r": ref}
+            ).scalar_one()
+        assert _visible(conn, orgs["iom-it"], case_id)
+        assert not _visible(conn, orgs["fmb"], case_id)
+        assert not _visible(conn, orgs["iom-it"], case_id + 1000)  # no such case
+        with conn.begin():
+            act_as(conn, orgs["fmb"])
+            for sql in (
+                "INSERT INTO case_participant (case_id, role, org_id, status) "
+                "VALUES (:c, 'le', :o, 'live')",
+                "INSERT INTO case_key (case_id, master_key_id, wrapped, created_at) "
+                "VALUES (:c, 'k', 'w', now())",
+            ):
+                with pytest.raises(DBAPIError, match="row-level security"), conn.begin_nested():
+                    conn.execute(text(sql), {"c": case_id, "o": orgs["fmb"]})
+
+
+ORG_INDEXES = re.compile(r"ix_\w+_(owner_org_id|org_id|to_org_id|owner_open)\b")
+
+
+def test_a_check_never_walks_an_organisations_rows(db_url, engine, clock):
+    """Each query of the policy functions names the case alone, so no plan (whatever the
+    statistics say) can read an organisation's index and filter by case: a bulk import's
+    checks stay one case's rows each (issue 19: they had walked every case of the importer)."""
+    f.seed()
+    ref = f.open_case(clock, share=False)
+    plans: list[str] = []
+    with engine.connect() as conn:
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        driver.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+        with conn.begin():
+            case_id, org_id = conn.execute(
+                text(
+                    "SELECT c.id, o.id FROM return_case c, organisation o "
+                    "WHERE c.case_ref = :r AND o.slug = 'fmb'"
+                ),
+                {"r": ref},
+            ).one()
+            for setting in (
+                "LOAD 'auto_explain'",
+                "SET LOCAL auto_explain.log_min_duration = 0",
+                "SET LOCAL auto_explain.log_nested_statements = on",
+                "SET LOCAL auto_explain.log_level = notice",
+                "SET LOCAL enable_seqscan = off",  # as if the tables were large
+            ):
+                conn.execute(text(setting))
+            act_as(conn, org_id)  # not taking part: every branch of the rule runs
+            for _ in range(7):  # past PL/pgSQL's five custom plans, onto its cached one
+                conn.execute(text("SELECT homeward_case_touched(:c)"), {"c": case_id})
+                conn.execute(text("SELECT homeward_item_offered(:c)"), {"c": case_id})
+    nested = [
+        p
+        for p in plans
+        if "return_case" in p
+        or "case_participant" in p
+        or "checklist_item" in p
+        or "handoff" in p
+        or "consent" in p
+    ]
+    assert nested, "auto_explain logged no plan"
+    assert [p for p in nested if ORG_INDEXES.search(p)] == []
+
+
+@pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
+def test_0023_downgrades_to_the_old_check_and_upgrades_again(engine):
+    def source(name: str) -> str:
+        with engine.connect() as conn:
+            found: str = conn.execute(
+                text("SELECT prosrc FROM pg_proc WHERE proname = :n"), {"n": name}
+            ).scalar_one()
+            return found
+
+    command.downgrade(alembic_config(get_engine()), "0022")
+    assert "EXISTS" in source("homeward_case_visible")
+    assert "FILTER" not in source("homeward_item_offered")
+    assert "homeward_scope_row" in source("homeward_is_system")
+    get_engine().dispose()
+    assert upgrade(get_engine()) == head_revision()
+    assert "FILTER" in source("homeward_case_visible")
+    assert "FILTER" in source("homeward_item_offered")
+    assert "plpgsql" == _language(engine, "homeward_is_system")
+
+
+def _language(engine: Engine, name: str) -> str:
+    with engine.connect() as conn:
+        found: str = conn.execute(
+            text(
+                "SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+                "WHERE p.proname = :n"
+            ),
+            {"n": name},
+        ).scalar_one()
+        return found
