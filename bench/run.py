@@ -131,13 +131,8 @@ def child_sweep() -> dict[str, Any]:
     _env_ready()
     from homeward.base.db import get_engine, read_session, system_scope, write_session
     from homeward.base.settings import get_settings
-    from notifications.reminders import (
-        Quiet,
-        _horizon,
-        load_rules,
-        open_items_query,
-        queue_reminders,
-    )
+    from notifications.reminders import Quiet, _horizon, open_items_query, queue_reminders
+    from notifications.rules import load_rules
 
     engine = get_engine()
     with engine.connect():
