@@ -377,6 +377,8 @@ class _Run:
 
     def consider(self, batch: Sequence[_Open]) -> None:
         """Fire whatever each item's rule says for today (each rule once per due date)."""
+        orgs = {org for item in batch for org in (item.owner_org_id, item.case_owner_org_id)}
+        self.calendars.load(list(orgs))  # one query a page, not one per organisation met
         due = [firing for item in batch for firing in self._firings(item)]
         fired = self._fired_before({d.item.id for d in due})
         new = [d for d in due if (d.item.id, d.firing.rule, d.due_on) not in fired]
