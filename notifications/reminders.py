@@ -41,7 +41,7 @@ from datetime import date, datetime, time, timedelta
 from time import perf_counter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Table, and_, or_, text, update
+from sqlalchemy import Select, Table, or_, text, update
 from sqlalchemy import select as columns
 from sqlmodel import Session, col, select
 
@@ -330,11 +330,9 @@ def _open_items(
     query = open_items_query(until, quiet)
     if after is not None:
         due, item_id = after
-        query = query.where(
-            or_(
-                col(ChecklistItem.due_at) > due,
-                and_(col(ChecklistItem.due_at) == due, col(ChecklistItem.id) > item_id),
-            )
+        query = query.where(  # the first condition is the index's range: the page starts
+            col(ChecklistItem.due_at) >= due,  # there, not at the index's start (quadratic)
+            or_(col(ChecklistItem.due_at) > due, col(ChecklistItem.id) > item_id),
         )
     return [_Open(*row) for row in session.execute(query.limit(limit))]
 
