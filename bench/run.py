@@ -185,6 +185,7 @@ def child_catchup() -> dict[str, Any]:
         "seconds": ended - started,
         "batches": len(marks) + 1,
         "longest_batch_seconds": longest,
+        "batch_seconds": [round(b - a, 3) for a, b in zip(edges, edges[1:], strict=False)],
         "escalated": report.escalated,
         "fired": report.coming_due + report.due_today + report.overdue + report.escalated,
         "queued": report.queued,

@@ -35,6 +35,7 @@ from sqlalchemy import (
     Connection,
     RowMapping,
     Table,
+    bindparam,
     delete,
     event,
     insert,
@@ -251,8 +252,33 @@ def _reseal(
         rows = {r[pk.name]: r for r in conn.execute(select(table).where(pk.in_(chunk))).mappings()}
         query = select(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id.in_(chunk))
         seals = {s.row_id: s for s in conn.execute(query)}
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
         for row_id in chunk:
-            _reseal_one(conn, keyring, head, name, rows.get(row_id), seals.get(row_id))
+            _reseal_one(
+                conn, keyring, head, name, rows.get(row_id), seals.get(row_id), new, changed
+            )
+        _write_seals(conn, name, new, changed)
+
+
+def _write_seals(
+    conn: Connection, name: str, new: list[dict[str, Any]], changed: list[dict[str, Any]]
+) -> None:
+    """The chunk's new and changed seals, one statement each (not one per row: a catch-up
+    run escalates tens of thousands of items)."""
+    if new:
+        conn.execute(insert(_SEALS), [{"tbl": name, **values} for values in new])
+    if changed:
+        statement = (
+            update(_SEALS)
+            .where(_SEALS.c.tbl == name, _SEALS.c.row_id == bindparam("b_row_id"))
+            .values(
+                case_id=bindparam("b_case_id"),
+                version=bindparam("b_version"),
+                mac=bindparam("b_mac"),
+            )
+        )
+        conn.execute(statement, [{f"b_{k}": v for k, v in values.items()} for values in changed])
 
 
 def _reseal_one(
@@ -262,6 +288,8 @@ def _reseal_one(
     name: str,
     row: RowMapping | None,
     seal: Any,
+    new: list[dict[str, Any]],
+    changed: list[dict[str, Any]],
 ) -> None:
     if row is None:
         if seal is not None:  # deleted through Homeward: the seal goes too
@@ -272,16 +300,16 @@ def _reseal_one(
         return  # flushed, but unchanged
     version = seal.version + 1 if seal is not None else 1
     mac = row_mac(keyring, name, row, version)
-    values = {"case_id": row[SEALED[name]], "version": version, "mac": mac}
     row_id = row[_pk(_table(name)).name]
+    values = {"row_id": row_id, "case_id": row[SEALED[name]], "version": version, "mac": mac}
+    state = head.seal_state
     if seal is None:
-        conn.execute(insert(_SEALS).values(tbl=name, row_id=row_id, **values))
+        new.append(values)
         head.seal_count += 1
     else:
-        where = (_SEALS.c.tbl == name) & (_SEALS.c.row_id == row_id)
-        conn.execute(update(_SEALS).where(where).values(**values))
-        head.seal_state = _xor(head.seal_state, seal.mac)
-    head.seal_state = _xor(head.seal_state, mac)
+        changed.append(values)
+        state = _xor(state, seal.mac)
+    head.seal_state = _xor(state, mac)
 
 
 def _holds(keyring: Keyring, name: str, row: RowMapping, seal: Any) -> bool:
