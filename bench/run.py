@@ -657,8 +657,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     parser.add_argument(
         "--catchup",
-        default="50000,100000",
-        help="case counts for the catch-up run (comma-separated; two show linearity; '' skips)",
+        default=None,
+        help="case counts for the catch-up run (comma-separated; two show linearity; '' skips;"
+        " default: half of --cases and --cases)",
     )
     parser.add_argument(
         "--only-catchup", action="store_true", help="only the catch-up figures (points 5, 7)"
@@ -682,7 +683,8 @@ def main() -> None:
         from homeward.crypt.keys import init_keyring
 
         keys = init_keyring(folder / "keys.json")
-        sizes = [int(n) for n in args.catchup.split(",") if n.strip()]
+        wanted = f"{args.cases // 2},{args.cases}" if args.catchup is None else args.catchup
+        sizes = [int(n) for n in wanted.split(",") if n.strip()]
         catchups: dict[str, dict[str, Any]] = {}
         for kind in kinds:
             if not args.only_catchup:
@@ -704,9 +706,19 @@ def main() -> None:
         "",
     ]
     print("\n".join(rows))  # noqa: T201
-    lines += kept_sections(args.out)
-    args.out.write_text("\n".join(lines), encoding="utf-8")
+    if args.only_catchup:  # its own section of the results file; the main table stays
+        section = "\n".join([CATCHUP_START, *lines[2:], CATCHUP_END])
+        kept = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+        before, _, rest = kept.partition(CATCHUP_START)
+        after = rest.partition(CATCHUP_END)[2] if rest else ""
+        args.out.write_text(f"{before.rstrip()}\n\n{section}\n{after.lstrip()}", encoding="utf-8")
+    else:
+        lines += [k for k in kept_sections(args.out) if not k.startswith(CATCHUP_START)]
+        args.out.write_text("\n".join(lines), encoding="utf-8")
     print(f"written to {args.out}")  # noqa: T201
+
+
+CATCHUP_START, CATCHUP_END = "<!-- catchup:start -->", "<!-- catchup:end -->"
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def queue_reminders(
         if lease.resumed:
             run.recall(lease.started)
     after: tuple[datetime, int] | None = None
-    number = 0
+    number, emails = 0, list[Queued]()  # emails: built by the last page
     while True:
         with system_scope(session):
             if number:
@@ -135,15 +135,35 @@ def queue_reminders(
             run.consider(items)
             run.mark_escalated()
             if len(items) < size:
-                report = run.finish()
-                lease.finish(session, report)
-                return report
+                emails = run.emails()
+                break
         after = (items[-1].due_at, items[-1].id)
-        begun = perf_counter()
-        session.commit()
-        number += 1
-        if on_batch is not None:
-            on_batch(BatchDone(number, len(items), perf_counter() - begun))
+        number = _commit(session, number, len(items), on_batch)
+    # The emails, a batch of them per transaction too (a catch-up over a large directory
+    # queues tens of thousands); their keys make a resumed run's second try a no-op.
+    for start in range(0, len(emails), _MAIL_BATCH):
+        if start:
+            number = _commit(session, number, _MAIL_BATCH, on_batch)
+        with system_scope(session):
+            if start:
+                _one_run_at_a_time(session)
+                lease.renew(session, now + timedelta(seconds=perf_counter() - started))
+            run.queue(emails[start : start + _MAIL_BATCH])
+    with system_scope(session):
+        report = run.report()
+        lease.finish(session, report)
+    return report
+
+
+def _commit(
+    session: Session, number: int, items: int, on_batch: Callable[[BatchDone], None] | None
+) -> int:
+    """Commit a batch; returns how many were committed so far."""
+    begun = perf_counter()
+    session.commit()
+    if on_batch is not None:
+        on_batch(BatchDone(number + 1, items, perf_counter() - begun))
+    return number + 1
 
 
 @dataclass(frozen=True)
@@ -219,6 +239,7 @@ def _one_run_at_a_time(session: Session) -> None:
 
 
 _RUN_LOCK = 0x686F6D6577617264  # "homeward"
+_MAIL_BATCH = 1_000  # emails queued per transaction
 _BATCH = 1_000  # items per transaction: well under a second of work at the bench's pace
 
 
@@ -554,8 +575,13 @@ class _Run:
 
     def finish(self) -> ReminderReport:
         """Mark what is left escalated, queue one digest per recipient and one escalation
-        digest per supervisor, and report the run."""
+        digest per supervisor, and report the run (all in this transaction)."""
         self.mark_escalated()
+        self.queue(self.emails())
+        return self.report()
+
+    def emails(self) -> list[Queued]:
+        """One digest per recipient and one escalation digest per supervisor."""
         digests = [
             Queued(
                 key=f"digest:{recipient.key}:{self.today.isoformat()}",
@@ -579,8 +605,15 @@ class _Run:
             self._escalation_digest(recipient, due)
             for recipient, due in sorted(self.escalations.items(), key=lambda kv: kv[0].key)
         ]
-        self.queued += enqueue_many(self.session, [*digests, *escalations], now=self.now)
+        return [*digests, *escalations]
+
+    def queue(self, emails: Sequence[Queued]) -> None:
+        """Queue these emails in the outbox (a key queued before is skipped)."""
+        self.queued += enqueue_many(self.session, emails, now=self.now)
         self.session.flush()
+
+    def report(self) -> ReminderReport:
+        """The run's counts so far."""
         return ReminderReport(
             coming_due=self.counts[Section.COMING_DUE],
             due_today=self.counts[Section.DUE_TODAY],

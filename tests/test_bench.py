@@ -24,6 +24,8 @@ def test_bench_runs_and_writes_its_table(tmp_path):
         assert row in text
     assert "one transition, 20 runs" in text and "bare one-row commit" in text
     assert "| sqlite |" in done.stdout
+    assert "Catch-up run in batches" in text
+    assert "| sqlite | 75 |" in text and "| sqlite | 150 |" in text  # two sizes: linear?
 
 
 def test_the_identity_bench_runs_and_writes_its_section(tmp_path):
