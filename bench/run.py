@@ -97,8 +97,9 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_seed(cases: int) -> dict[str, Any]:
-    """Schema, a large directory, ``cases`` open cases, and yesterday's reminder run."""
+def child_seed(cases: int, catch_up: bool = True) -> dict[str, Any]:
+    """Schema, a large directory, ``cases`` open cases, and yesterday's reminder run (unless
+    ``catch_up`` is false: ``child_catchup`` times it as the application)."""
     _env_ready()
     from sqlmodel import func, select
 
@@ -119,6 +120,8 @@ def child_seed(cases: int) -> dict[str, Any]:
             .select_from(ChecklistItem)
             .where(ChecklistItem.status == ItemStatus.OPEN)
         ).one()
+    if not catch_up:
+        return {"items": items, "open_items": open_items, "seed_seconds": seeded}
     started = time.perf_counter()
     with write_session(engine) as session:
         report = queue_reminders(session, now=NOW - timedelta(days=1))
@@ -132,20 +135,115 @@ def child_seed(cases: int) -> dict[str, Any]:
 
 
 def child_sweep() -> dict[str, Any]:
-    """Today's reminder run, timed, in a process of its own."""
+    """Today's reminder run, timed, in a process of its own; and before it, its own SQL query
+    (``open_items_query``: the rows the run reads), bare, over the same rows (issue 19 point 7).
+    """
     _env_ready()
-    from homeward.base.db import get_engine, write_session
-    from notifications.reminders import queue_reminders
+    from homeward.base.db import get_engine, read_session, system_scope, write_session
+    from homeward.base.settings import get_settings
+    from notifications.reminders import Quiet, _horizon, open_items_query, queue_reminders
+    from notifications.rules import load_rules
 
     engine = get_engine()
     with engine.connect():
         pass  # connect before the clock starts, as a long-running worker would be
+    today, rules = NOW.astimezone(get_settings().tz).date(), load_rules()
+    query = open_items_query(_horizon(today, rules), Quiet.on(today, rules))
+    sql = []
+    for _ in range(3):  # the best of three: the query alone, warm as the run's will be
+        with read_session(engine) as session, system_scope(session):
+            started = time.perf_counter()
+            rows = len(session.execute(query).all())
+            sql.append(time.perf_counter() - started)
     started = time.perf_counter()
     with write_session(engine) as session:
         report = queue_reminders(session, now=NOW)
     seconds = time.perf_counter() - started
     fired = report.coming_due + report.due_today + report.overdue + report.escalated
-    return {"seconds": seconds, "fired": fired, "queued": report.queued, "rss_mb": _rss_mb()}
+    return {
+        "seconds": seconds,
+        "fired": fired,
+        "queued": report.queued,
+        "rss_mb": _rss_mb(),
+        "sql_seconds": min(sql),
+        "sql_rows": rows,
+    }
+
+
+def child_catchup() -> dict[str, Any]:
+    """The first run over a backlog that never had one (yesterday's), as the application: its
+    time, its batches and the longest of their transactions (what a writer may wait)."""
+    _env_ready()
+    from homeward.base.db import get_engine, write_session
+    from notifications.reminders import BatchDone, queue_reminders
+
+    engine = get_engine()
+    with engine.connect():
+        pass
+    marks: list[float] = []
+
+    def mark(_done: BatchDone) -> None:
+        marks.append(time.perf_counter())
+
+    started = time.perf_counter()
+    with write_session(engine) as session:
+        report = queue_reminders(session, now=NOW - timedelta(days=1), on_batch=mark)
+    ended = time.perf_counter()
+    edges = [started, *marks, ended]  # each batch's transaction runs from one edge to the next
+    longest = max(b - a for a, b in zip(edges, edges[1:], strict=False))
+    return {
+        "seconds": ended - started,
+        "batches": len(marks) + 1,
+        "longest_batch_seconds": longest,
+        "batch_seconds": [round(b - a, 3) for a, b in zip(edges, edges[1:], strict=False)],
+        "escalated": report.escalated,
+        "fired": report.coming_due + report.due_today + report.overdue + report.escalated,
+        "queued": report.queued,
+        "rss_mb": _rss_mb(),
+    }
+
+
+def child_send() -> dict[str, Any]:
+    """The catch-up's emails sent to a local aiosmtpd sink (accepting and counting), timed."""
+    _env_ready()
+    import asyncio
+
+    from homeward.base.clock import SimulatedClock
+    from homeward.base.db import get_engine
+    from homeward.base.settings import TlsMode, get_settings
+    from notifications.sender import drain
+    from notifications.sink import LocalSmtpServer
+
+    class Counting:
+        count = 0
+
+        async def handle_DATA(self, _server: Any, _session: Any, _envelope: Any) -> str:  # noqa: N802
+            self.count += 1
+            return "250 2.0.0 OK"
+
+    handler = Counting()
+    with LocalSmtpServer(handler) as server:
+        settings = get_settings().model_copy(
+            update={
+                "smtp_host": "127.0.0.1",
+                "smtp_port": server.port,
+                "smtp_tls": TlsMode.NONE,
+                "smtp_username": None,
+                "smtp_password": None,
+            }
+        )
+        started = time.perf_counter()
+        report = asyncio.run(
+            drain(engine=get_engine(), clock=SimulatedClock(NOW), settings=settings)
+        )
+        seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "sent": report.sent,
+        "received": handler.count,
+        "dead": report.dead,
+        "retried": report.retried,
+    }
 
 
 def child_baseline() -> dict[str, Any]:
@@ -324,6 +422,8 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "prepare": child_prepare,
     "seed": child_seed,
     "sweep": child_sweep,
+    "catchup": child_catchup,
+    "send": child_send,
     "baseline": child_baseline,
     "bulk": child_bulk,
     "transition": child_transition,
@@ -462,6 +562,60 @@ def measure(kind: str, args: argparse.Namespace, folder: Path, keys: Path) -> di
     return out
 
 
+def measure_catchup(kind: str, sizes: list[int], folder: Path, keys: Path) -> dict[str, Any]:
+    """The catch-up run at each size (is it linear?), its longest batch transaction, and the
+    sending of its emails; then, at the largest, the day's sweep beside its own SQL query."""
+    backend = Backend(kind, folder, keys)
+    out: dict[str, Any] = {}
+    try:
+        for cases in sizes:
+            print(f"[{kind}] catch-up over {cases:,} open cases ({load()}) ...", flush=True)
+            build, app = backend.fresh(f"catchup{cases}")
+            seeded = run_child("seed", build, cases, False)
+            run = run_child("catchup", app)
+            sent = run_child("send", app)
+            sweep = run_child("sweep", app)
+            out[str(cases)] = {**seeded, "catchup": run, "send": sent, "sweep": sweep}
+            out[str(cases)]["load"] = load()
+    finally:
+        backend.drop_all()
+    return out
+
+
+def load() -> str:
+    """The load averages (1, 5, 15 minutes), beside every figure."""
+    try:
+        return "load " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "load unknown"
+
+
+def catchup_table(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Issue 19 points 5 and 7, one row per backend and size."""
+    rows = [
+        "## Catch-up run in batches, and the sweep beside its SQL (issue 19 points 5 and 7)",
+        "",
+        "| backend | cases | escalated | catch-up | per 1k escalated | batches | longest batch "
+        "(target < 1 s) | emails sent | send time | sweep | its SQL | sweep / SQL (target <= 3) "
+        "| load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, sizes in results.items():
+        for cases, r in sizes.items():
+            c, m, w = r["catchup"], r["send"], r["sweep"]
+            per_k = c["seconds"] / max(c["escalated"], 1) * 1000
+            ratio = w["seconds"] / w["sql_seconds"] if w["sql_seconds"] else float("inf")
+            rows.append(
+                f"| {kind} | {int(cases):,} | {c['escalated']:,} | {c['seconds']:.2f} s | "
+                f"{per_k:.3f} s | {c['batches']} | {c['longest_batch_seconds']:.2f} s "
+                f"{verdict(c['longest_batch_seconds'] < 1.0)} | {m['sent']:,} | "
+                f"{m['seconds']:.2f} s | {w['seconds']:.2f} s | {w['sql_seconds']:.2f} s "
+                f"({w['sql_rows']:,} rows) | {ratio:.1f}x {verdict(ratio <= 3.0)} | "
+                f"{r['load']} |"
+            )
+    return rows
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     info = Path("/proc/cpuinfo")
@@ -582,6 +736,15 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--cli-runs", type=int, default=20, help="0 skips bench/cli_bench.py")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument(
+        "--catchup",
+        default=None,
+        help="case counts for the catch-up run (comma-separated; two show linearity; '' skips;"
+        " default: half of --cases and --cases)",
+    )
+    parser.add_argument(
+        "--only-catchup", action="store_true", help="only the catch-up figures (points 5, 7)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("child_args", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -601,10 +764,18 @@ def main() -> None:
         from homeward.crypt.keys import init_keyring
 
         keys = init_keyring(folder / "keys.json")
+        wanted = f"{args.cases // 2},{args.cases}" if args.catchup is None else args.catchup
+        sizes = [int(n) for n in wanted.split(",") if n.strip()]
+        catchups: dict[str, dict[str, Any]] = {}
         for kind in kinds:
-            results[kind] = measure(kind, args, folder, keys)
-    rows = table(args, results)
-    if args.person_runs:
+            if not args.only_catchup:
+                results[kind] = measure(kind, args, folder, keys)
+            if sizes:
+                catchups[kind] = measure_catchup(kind, sizes, folder, keys)
+    rows = [] if args.only_catchup else table(args, results)
+    if catchups:
+        rows += ["", *catchup_table(catchups)]
+    if args.person_runs and not args.only_catchup:
         print(f"[sqlite] what a person waits for: {args.person_runs} runs on homeward up")
         rows += latency_rows(person_latency(args.person_runs))
     lines = [
@@ -619,12 +790,22 @@ def main() -> None:
         "",
     ]
     print("\n".join(rows))  # noqa: T201
-    lines += kept_sections(args.out)
-    args.out.write_text("\n".join(lines), encoding="utf-8")
+    if args.only_catchup:  # its own section of the results file; the main table stays
+        section = "\n".join([CATCHUP_START, *lines[2:], CATCHUP_END])
+        kept = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+        before, _, rest = kept.partition(CATCHUP_START)
+        after = rest.partition(CATCHUP_END)[2] if rest else ""
+        args.out.write_text(f"{before.rstrip()}\n\n{section}\n{after.lstrip()}", encoding="utf-8")
+    else:
+        lines += [k for k in kept_sections(args.out) if not k.startswith(CATCHUP_START)]
+        args.out.write_text("\n".join(lines), encoding="utf-8")
     print(f"written to {args.out}")  # noqa: T201
     if args.cli_runs:
         cli = [sys.executable, str(ROOT / "bench" / "cli_bench.py"), "--runs", str(args.cli_runs)]
         subprocess.run([*cli, "--out", str(args.out)], check=True)  # noqa: S603 (our own script)
+
+
+CATCHUP_START, CATCHUP_END = "<!-- catchup:start -->", "<!-- catchup:end -->"
 
 
 if __name__ == "__main__":

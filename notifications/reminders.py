@@ -1,6 +1,7 @@
 """The daily reminder run: the rules of ``rules.json`` applied to every open checklist item of
-every active case, one digest per staff member and one escalation digest per supervisor, all
-queued in the caller's transaction.
+every active case, one digest per staff member and one escalation digest per supervisor. The
+run commits a page of items at a time (``_BATCH``), so a catch-up over a backlog never keeps
+a writer waiting for the whole run; the digests are queued by the last page's transaction.
 
 An overdue item is said again at the cadence of its rule (1, 3 and 7 days late, then every
 ``repeat_every_days``) until it is done, counted from its due date, never from the clock.
@@ -23,7 +24,8 @@ Monday's digest, and no digest is built for a quiet day. Digests and escalations
 the outbox for the readers' local morning (``notifications.urgency``).
 
 The run is built for a global caseload (bench/: 100,000 open cases): it reads only the open
-items due within the longest lead time of the rules, as plain rows in batches, looks up which
+items due within the longest lead time of the rules, as plain rows in keyset pages (due date,
+id: each page found by the index where the last ended), looks up which
 rules already fired for a whole batch at once, and writes reminders, escalation marks and
 emails with one statement per batch, not one per item. An item escalated less than the
 cadence's shortest gap ago (``escalated_at``), or, once it is late enough that only the steady
@@ -33,9 +35,10 @@ repeat is left, less than ``repeat_every_days`` ago, cannot fire and is not read
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
+from time import perf_counter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, Table, or_, text, update
@@ -78,40 +81,155 @@ class ReminderReport:
     queued: int = 0
 
 
-def queue_reminders(session: Session, *, now: datetime) -> ReminderReport:
+def queue_reminders(
+    session: Session,
+    *,
+    now: datetime,
+    batch: int | None = None,
+    on_batch: Callable[[BatchDone], None] | None = None,
+) -> ReminderReport:
     """Apply the reminder rules for the local day of ``now`` and queue the emails.
 
     Idempotent: the first call on a day at or after the digest hour does the work; any other
-    call returns an empty report. Writes in ``session``; the caller commits.
+    call returns an empty report. The work is committed in batches of ``batch`` items (each
+    its own transaction, so no writer waits for a whole catch-up run): the first claims the
+    day, each writes its items' reminders and escalation marks, and the last (the one that
+    finds fewer than ``batch`` items left) queues the digests and records the run finished,
+    in ``session``'s transaction, which the caller commits. A run that died between batches
+    is resumed by the next call once its lease ran out (``LEASE``): what its batches fired is
+    read back into today's digests, and nothing fires twice. A small day is one transaction.
 
     Args:
-        session: a write session.
+        session: a write session (committed between batches).
         now: the moment of the run (aware); its local day and hour are what count.
+        batch: items per transaction (default ``_BATCH``).
+        on_batch: called after each committed batch (the bench times them).
 
     Returns:
         Counts of fired rules (coming due, due today, overdue, escalated) and queued emails.
     """
     settings = get_settings()
     local = now.astimezone(settings.tz)
-    if local.hour < settings.mail_digest_hour or not _claim_day(session, local.date(), now):
+    size = batch or _BATCH
+    if local.hour < settings.mail_digest_hour:
         return ReminderReport()
+    started = perf_counter()
     with system_scope(session):  # the sweep reads every organisation's items
         _one_run_at_a_time(session)
+        lease = _Lease.take(session, local.date(), now)
+        if lease is None:
+            return ReminderReport()
         rules = load_rules()
         run = _Run(session, today=local.date(), now=now, rules=rules)
         until, quiet = _horizon(local.date(), rules), Quiet.on(local.date(), rules)
-        for batch in _open_items(session, until=until, quiet=quiet):
-            run.consider(batch)
-        report = run.finish()
-    _record_run(session, local.date(), report)
+        if lease.resumed:
+            run.recall(lease.started)
+    after: tuple[datetime, int] | None = None
+    number, emails = 0, list[Queued]()  # emails: built by the last page
+    while True:
+        with system_scope(session):
+            if number:
+                _one_run_at_a_time(session)
+                lease.renew(session, now + timedelta(seconds=perf_counter() - started))
+            items = _open_items(session, until=until, quiet=quiet, after=after, limit=size)
+            run.consider(items)
+            run.mark_escalated()
+            if len(items) < size:
+                emails = run.emails()
+                break
+        after = (items[-1].due_at, items[-1].id)
+        number = _commit(session, number, len(items), on_batch)
+    # The emails, a batch of them per transaction too (a catch-up over a large directory
+    # queues tens of thousands); their keys make a resumed run's second try a no-op.
+    for start in range(0, len(emails), _MAIL_BATCH):
+        if start:
+            number = _commit(session, number, _MAIL_BATCH, on_batch)
+        with system_scope(session):
+            if start:
+                _one_run_at_a_time(session)
+                lease.renew(session, now + timedelta(seconds=perf_counter() - started))
+            run.queue(emails[start : start + _MAIL_BATCH])
+    with system_scope(session):
+        report = run.report()
+        lease.finish(session, report)
     return report
 
 
-def _claim_day(session: Session, day: date, now: datetime) -> bool:
-    table = ReminderRun.__table__  # type: ignore[attr-defined]
-    return (
-        insert_ignoring_duplicates(session, table, {"day": day, "ran_at": now}, ["day"]) is not None
-    )
+def _commit(
+    session: Session, number: int, items: int, on_batch: Callable[[BatchDone], None] | None
+) -> int:
+    """Commit a batch; returns how many were committed so far."""
+    begun = perf_counter()
+    session.commit()
+    if on_batch is not None:
+        on_batch(BatchDone(number + 1, items, perf_counter() - begun))
+    return number + 1
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    """A committed batch of the day's run: its number (from 1), its items, its commit time."""
+
+    number: int
+    items: int
+    commit_seconds: float
+
+
+LEASE = timedelta(minutes=10)  # a run silent this long (no batch committed) is taken over
+
+
+@dataclass
+class _Lease:
+    """The day's ``ReminderRun`` held by this run: claimed (or taken over from a run that died
+    mid-way), renewed at each batch, and finished with the run's counts."""
+
+    run_id: int
+    started: datetime  # when the day's first attempt began: its reminders are today's
+    beat: datetime
+    resumed: bool
+
+    @classmethod
+    def take(cls, session: Session, day: date, now: datetime) -> _Lease | None:
+        table = ReminderRun.__table__  # type: ignore[attr-defined]
+        values = {"day": day, "ran_at": now, "heartbeat_at": now}
+        claimed = insert_ignoring_duplicates(session, table, values, ["day"])
+        if claimed is not None:
+            return cls(claimed, now, now, resumed=False)
+        found = session.exec(select(ReminderRun).where(ReminderRun.day == day)).one()
+        beat = found.heartbeat_at
+        if found.finished_at is not None or beat is None or beat > now - LEASE:
+            return None  # done today, or another run is at it
+        lease = cls(_id(found), found.ran_at, beat, resumed=True)
+        return lease if lease.renew(session, now, strict=False) else None
+
+    def renew(self, session: Session, beat: datetime, *, strict: bool = True) -> bool:
+        """Move the heartbeat on, unless another run took the day over (then refuse)."""
+        table = ReminderRun.__table__  # type: ignore[attr-defined]
+        moved = session.execute(
+            update(table)
+            .where(table.c.id == self.run_id, table.c.heartbeat_at == self.beat)
+            .values(heartbeat_at=beat)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            if strict:
+                raise RuntimeError("reminders: another run took today's run over; stopping")
+            return False
+        self.beat = beat
+        return True
+
+    def finish(self, session: Session, report: ReminderReport) -> None:
+        run = session.get(ReminderRun, self.run_id)
+        assert run is not None  # noqa: S101 (claimed above, in this run)
+        for name in (f.name for f in fields(report)):
+            setattr(run, name, getattr(report, name))
+        run.finished_at = self.beat
+        session.add(run)
+        session.flush()
+
+
+def _id(row: ReminderRun) -> int:
+    assert row.id is not None  # noqa: S101 (a stored row)
+    return row.id
 
 
 def _one_run_at_a_time(session: Session) -> None:
@@ -121,15 +239,8 @@ def _one_run_at_a_time(session: Session) -> None:
 
 
 _RUN_LOCK = 0x686F6D6577617264  # "homeward"
-_BATCH = 5_000
-
-
-def _record_run(session: Session, day: date, report: ReminderReport) -> None:
-    run = session.exec(select(ReminderRun).where(ReminderRun.day == day)).one()
-    for name in (f.name for f in fields(report)):
-        setattr(run, name, getattr(report, name))
-    session.add(run)
-    session.flush()
+_MAIL_BATCH = 1_000  # emails queued per transaction
+_BATCH = 1_000  # items per transaction: well under a second of work at the bench's pace
 
 
 def _horizon(today: date, rules: ReminderRules) -> datetime:
@@ -187,18 +298,7 @@ def open_items_query(until: datetime, quiet: Quiet | None = None) -> _OpenQuery:
     rows: without the ``quiet`` ones when given (``bench/run.py``'s one-task-per-case
     baseline narrows it to one case)."""
     query = (
-        columns(
-            col(ChecklistItem.id),
-            col(ChecklistItem.code),
-            col(ChecklistItem.stage),
-            col(ChecklistItem.due_at),
-            col(ChecklistItem.owner_org_id),
-            col(ChecklistItem.assignee_id),
-            col(ChecklistItem.escalated_at),
-            col(Case.case_ref),
-            col(Case.process_version),
-            col(Case.owner_org_id),
-        )
+        _open_columns()
         .join(Case, col(Case.id) == ChecklistItem.case_id)
         .where(
             col(ChecklistItem.status) == ItemStatus.OPEN,
@@ -222,11 +322,40 @@ def open_items_query(until: datetime, quiet: Quiet | None = None) -> _OpenQuery:
     )
 
 
-def _open_items(session: Session, *, until: datetime, quiet: Quiet) -> Iterator[list[_Open]]:
-    """``open_items_query`` in batches (never all in memory)."""
-    query = open_items_query(until, quiet).execution_options(yield_per=_BATCH)
-    for part in session.execute(query).partitions():
-        yield [_Open(*row) for row in part]
+def _open_columns() -> _OpenQuery:
+    """The columns of ``_Open``, from the item and its case."""
+    return columns(
+        col(ChecklistItem.id),
+        col(ChecklistItem.code),
+        col(ChecklistItem.stage),
+        col(ChecklistItem.due_at),
+        col(ChecklistItem.owner_org_id),
+        col(ChecklistItem.assignee_id),
+        col(ChecklistItem.escalated_at),
+        col(Case.case_ref),
+        col(Case.process_version),
+        col(Case.owner_org_id),
+    )
+
+
+def _open_items(
+    session: Session,
+    *,
+    until: datetime,
+    quiet: Quiet,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[_Open]:
+    """The next ``limit`` rows of ``open_items_query`` after ``after`` (due, id): a page per
+    transaction, never all in memory, each found by the index where the last one ended."""
+    query = open_items_query(until, quiet)
+    if after is not None:
+        due, item_id = after
+        query = query.where(  # the first condition is the index's range: the page starts
+            col(ChecklistItem.due_at) >= due,  # there, not at the index's start (quadratic)
+            or_(col(ChecklistItem.due_at) > due, col(ChecklistItem.id) > item_id),
+        )
+    return [_Open(*row) for row in session.execute(query.limit(limit))]
 
 
 class _Due(NamedTuple):
@@ -267,10 +396,38 @@ class _Run:
 
     def consider(self, batch: Sequence[_Open]) -> None:
         """Fire whatever each item's rule says for today (each rule once per due date)."""
+        orgs = {org for item in batch for org in (item.owner_org_id, item.case_owner_org_id)}
+        self.calendars.load(list(orgs))  # one query a page, not one per organisation met
         due = [firing for item in batch for firing in self._firings(item)]
         fired = self._fired_before({d.item.id for d in due})
         new = [d for d in due if (d.item.id, d.firing.rule, d.due_on) not in fired]
         self._remember(new)
+        self._gather(new)
+
+    def recall(self, since: datetime) -> None:
+        """Take back into today's digests what an earlier attempt at today's run fired (and
+        committed) before it died: the ``Reminder`` rows fired since ``since``."""
+        query = (
+            _open_columns()
+            .add_columns(col(Reminder.rule), col(Reminder.due_on))
+            .select_from(Reminder)
+            .join(ChecklistItem, col(ChecklistItem.id) == Reminder.item_id)
+            .join(Case, col(Case.id) == ChecklistItem.case_id)
+            .where(col(Reminder.fired_at) >= since)
+            .order_by(col(Reminder.id))
+        )
+        recalled: list[_Due] = []
+        for row in self.session.execute(query):
+            item, rule, due_on = _Open(*row[:-2]), row[-2], row[-1]
+            firing = Firing(rule, _section(rule))
+            recipients, unreached = self._recipients(item, firing)
+            if recipients:
+                days_left = (due_on - self.today).days
+                recalled.append(_Due(item, firing, due_on, days_left, recipients, unreached))
+        self._gather(recalled)
+        self.escalated.clear()  # marked when they fired
+
+    def _gather(self, new: Sequence[_Due]) -> None:
         for d in new:
             self.counts[d.firing.section] += 1
             if d.firing.section is Section.ESCALATION:
@@ -401,10 +558,11 @@ class _Run:
             link=about["link"],
         )
 
-    def finish(self) -> ReminderReport:
-        """Mark the escalated items (``escalated_at``: when last escalated), queue one digest
-        per recipient and one escalation digest per supervisor, and report the run."""
+    def mark_escalated(self) -> None:
+        """Mark the items escalated since the last call (``escalated_at``: when last
+        escalated), in the transaction that remembered their firing."""
         escalated = sorted(self.escalated)  # rows locked in id order, as other writers do
+        self.escalated.clear()
         for start in range(0, len(escalated), _BATCH):
             chunk = escalated[start : start + _BATCH]
             self.session.execute(
@@ -414,6 +572,16 @@ class _Run:
                 .execution_options(synchronize_session=False)
             )
             seals.mark(self.session, "checklist_item", chunk)  # a bulk update: reseal its rows
+
+    def finish(self) -> ReminderReport:
+        """Mark what is left escalated, queue one digest per recipient and one escalation
+        digest per supervisor, and report the run (all in this transaction)."""
+        self.mark_escalated()
+        self.queue(self.emails())
+        return self.report()
+
+    def emails(self) -> list[Queued]:
+        """One digest per recipient and one escalation digest per supervisor."""
         digests = [
             Queued(
                 key=f"digest:{recipient.key}:{self.today.isoformat()}",
@@ -437,8 +605,15 @@ class _Run:
             self._escalation_digest(recipient, due)
             for recipient, due in sorted(self.escalations.items(), key=lambda kv: kv[0].key)
         ]
-        self.queued += enqueue_many(self.session, [*digests, *escalations], now=self.now)
+        return [*digests, *escalations]
+
+    def queue(self, emails: Sequence[Queued]) -> None:
+        """Queue these emails in the outbox (a key queued before is skipped)."""
+        self.queued += enqueue_many(self.session, emails, now=self.now)
         self.session.flush()
+
+    def report(self) -> ReminderReport:
+        """The run's counts so far."""
         return ReminderReport(
             coming_due=self.counts[Section.COMING_DUE],
             due_today=self.counts[Section.DUE_TODAY],
@@ -446,6 +621,19 @@ class _Run:
             escalated=self.counts[Section.ESCALATION],
             queued=self.queued,
         )
+
+
+def _section(rule: str) -> Section:
+    """Where a fired rule's line goes, from its name (``ItemRule.firings`` names them)."""
+    for prefix, section in (
+        ("partners_", Section.PARTNERS_OVERDUE),
+        ("escalation_", Section.ESCALATION),
+        ("overdue_", Section.OVERDUE),
+        ("due_today", Section.DUE_TODAY),
+    ):
+        if rule.startswith(prefix):
+            return section
+    return Section.COMING_DUE  # before_N
 
 
 def _due(d: _Due) -> tuple[date, int]:

@@ -20,7 +20,8 @@ Named points in the code base:
 - ``smtp-accepted-before-mark``: ``notifications.sender.drain``, after the SMTP server accepted
   a batch and before the rows are recorded as sent (the resend carries the same Message-ID);
 - ``sweep-mid``: ``notifications.reminders.queue_reminders``, as each open item is considered
-  (the sweep's transaction is rolled back whole).
+  (the page's transaction is rolled back whole; pages committed before stay, and a later run
+  takes the day over once the lease ran out; a small day is one page, rolled back whole).
 """
 
 from __future__ import annotations

@@ -609,13 +609,19 @@ class CalendarEntry(SQLModel, table=True):
 
 
 class ReminderRun(SQLModel, table=True):
-    """The daily reminder run for one local day: digests go out once a day, at the digest hour."""
+    """The daily reminder run for one local day: digests go out once a day, at the digest hour.
+
+    Claimed at ``ran_at``, committed in batches (``heartbeat_at``: when the last one was), and
+    done at ``finished_at``; a run silent too long is taken over (``notifications.reminders``).
+    """
 
     __tablename__ = "reminder_run"
 
     id: int | None = Field(default=None, primary_key=True)
     day: date = Field(unique=True)
     ran_at: datetime = Field(sa_type=AwareDateTime)
+    heartbeat_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
     coming_due: int = 0
     due_today: int = 0
     overdue: int = 0
