@@ -259,6 +259,73 @@ def child_transition(count: int) -> dict[str, Any]:
     return _percentiles(times)
 
 
+def _cases_ready_for_consent(engine: Any, actor_email: str, count: int) -> list[str]:
+    """``count`` new cases in their first stage with its blocking items done (set in bulk, then
+    resealed: setting them up one by one would take longer than the measurement)."""
+    from sqlmodel import col, update
+
+    from homeward.base.db import write_session
+    from homeward.base.models import ChecklistItem, ItemStatus
+    from homeward.records import seals
+    from statemachines.cases import CaseIn, start_case
+    from tests.factories import acting
+
+    refs: list[str] = []
+    while len(refs) < count:
+        with write_session(engine) as session:
+            actor = acting(session=session, email=actor_email)
+            batch = [
+                start_case(session, actor=actor, case_in=CaseIn(), person=None, now=NOW)
+                for _ in range(min(100, count - len(refs)))
+            ]
+            ids = [case.id for case in batch if case.id is not None]
+            session.execute(
+                update(ChecklistItem)
+                .where(col(ChecklistItem.case_id).in_(ids), col(ChecklistItem.blocking))
+                .values(status=ItemStatus.DONE, completed_by_id=actor.id, completed_at=NOW)
+            )
+            seals.touch_cases(session, ids)
+            refs += [case.case_ref for case in batch]
+    return refs
+
+
+def child_stage_move(count: int, profile: str = "") -> dict[str, Any]:
+    """``count`` stage moves that create items (``record_consent``: two consents, the next
+    stage's checklist items, the event, the audit entry, the seals), each on its own case in
+    its own committed transaction, timed one by one. ``profile``: write cProfile stats there."""
+    _env_ready()
+    from homeward.base.db import get_engine, write_session
+    from homeward.edges.demo import staff_email
+    from statemachines.cases import fire
+    from tests.factories import acting  # the engine, measured below the commands
+
+    engine = get_engine()
+    coordinator = staff_email("iom-it", "coordinator")
+    warm = 20
+    refs = _cases_ready_for_consent(engine, coordinator, count + warm)
+    data = {"method": "signed", "language": "ro"}
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU time: the machine may be shared
+    times, cpu = [], []
+    for n, ref in enumerate(refs):
+        if profiler and n == warm:
+            profiler.enable()
+        started, started_cpu = time.perf_counter(), time.process_time()
+        with write_session(engine) as session:
+            actor = acting(session=session, email=coordinator)
+            fire(session, case_ref=ref, trigger="record_consent", actor=actor, data=data, now=NOW)
+        if n >= warm:  # the first few warm caches and the connection pool
+            times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    return {**_percentiles(times), "cpu_p50_ms": statistics.median(cpu)}
+
+
 def child_commit_floor(count: int, folder: str) -> dict[str, Any]:
     """A bare one-row commit with Homeward's SQLite settings: what the disk's fsync costs."""
     path = Path(folder) / "floor.db"
@@ -296,6 +363,7 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "baseline": child_baseline,
     "bulk": child_bulk,
     "transition": child_transition,
+    "stage_move": child_stage_move,
 }
 
 

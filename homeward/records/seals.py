@@ -35,6 +35,7 @@ from sqlalchemy import (
     Connection,
     RowMapping,
     Table,
+    bindparam,
     delete,
     event,
     insert,
@@ -79,6 +80,7 @@ ZERO = "0" * 64
 GENESIS = ZERO
 _PENDING = "homeward.unsealed"  # session.info: {table: {row id, ...}} flushed, not yet sealed
 _MOVED = "homeward.head_moved"  # session.info: the chain grew, the head needs a new MAC
+_HEAD = "homeward.locked_head"  # session.info: (the transaction that locked it, the head)
 _BATCH = 500
 _SEALS: Table = RowSeal.__table__  # type: ignore[attr-defined]
 
@@ -154,8 +156,17 @@ def head_query(session: Session) -> Any:
     return query.execution_options(populate_existing=True)
 
 
+def _transaction(session: Session) -> object:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
 def locked_head(session: Session) -> AuditHead:
-    """The audit head, locked for this transaction (created at the first write)."""
+    """The audit head, locked for this transaction (created at the first write). Read once
+    per transaction: once locked, only this transaction changes it (through this object); a
+    savepoint, or its rollback, reads it again."""
+    held = session.info.get(_HEAD)
+    if held is not None and held[0] is _transaction(session):
+        return held[1]  # type: ignore[no-any-return]
     head = session.exec(head_query(session).with_for_update()).first()
     if head is None:
         # The chain's columns only: the others take the schema's defaults (an older schema
@@ -163,6 +174,7 @@ def locked_head(session: Session) -> AuditHead:
         first = text("INSERT INTO audit_head (id, last_id, last_mac) VALUES (1, 0, :mac)")
         session.execute(first, {"mac": GENESIS})
         head = session.exec(head_query(session).with_for_update()).one()
+    session.info[_HEAD] = (_transaction(session), head)
     return head  # type: ignore[no-any-return]
 
 
@@ -223,6 +235,7 @@ def _seal_at_commit(session: OrmSession) -> None:
 def _forget(session: OrmSession) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_MOVED, None)
+    session.info.pop(_HEAD, None)
 
 
 def seal_pending(session: Session) -> None:
@@ -251,8 +264,15 @@ def _reseal(
         rows = {r[pk.name]: r for r in conn.execute(select(table).where(pk.in_(chunk))).mappings()}
         query = select(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id.in_(chunk))
         seals = {s.row_id: s for s in conn.execute(query)}
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
         for row_id in chunk:
-            _reseal_one(conn, keyring, head, name, rows.get(row_id), seals.get(row_id))
+            _reseal_one(conn, keyring, head, name, rows.get(row_id), seals.get(row_id), new, changed)
+        if new:  # one statement for the chunk's new seals, one for its changed ones
+            conn.execute(insert(_SEALS), new)
+        if changed:
+            where = (_SEALS.c.tbl == bindparam("b_tbl")) & (_SEALS.c.row_id == bindparam("b_row"))
+            conn.execute(update(_SEALS).where(where), changed)
 
 
 def _reseal_one(
@@ -262,7 +282,10 @@ def _reseal_one(
     name: str,
     row: RowMapping | None,
     seal: Any,
+    new: list[dict[str, Any]],
+    changed: list[dict[str, Any]],
 ) -> None:
+    """Reseal one row: its seal is deleted here, or added to ``new`` or ``changed``."""
     if row is None:
         if seal is not None:  # deleted through Homeward: the seal goes too
             conn.execute(delete(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id == seal.row_id))
@@ -275,11 +298,10 @@ def _reseal_one(
     values = {"case_id": row[SEALED[name]], "version": version, "mac": mac}
     row_id = row[_pk(_table(name)).name]
     if seal is None:
-        conn.execute(insert(_SEALS).values(tbl=name, row_id=row_id, **values))
+        new.append({"tbl": name, "row_id": row_id, **values})
         head.seal_count += 1
     else:
-        where = (_SEALS.c.tbl == name) & (_SEALS.c.row_id == row_id)
-        conn.execute(update(_SEALS).where(where).values(**values))
+        changed.append({"b_tbl": name, "b_row": row_id, **values})
         head.seal_state = _xor(head.seal_state, seal.mac)
     head.seal_state = _xor(head.seal_state, mac)
 
