@@ -267,7 +267,8 @@ def _reseal(
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         for row_id in chunk:
-            _reseal_one(conn, keyring, head, name, rows.get(row_id), seals.get(row_id), new, changed)
+            row, seal = rows.get(row_id), seals.get(row_id)
+            _reseal_one(conn, keyring, head, name, row, seal, new, changed)
         if new:  # one statement for the chunk's new seals, one for its changed ones
             conn.execute(insert(_SEALS), new)
         if changed:
