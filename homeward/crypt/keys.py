@@ -5,6 +5,11 @@ directory), readable by its owner only. Back it up offline: without it nothing c
 Rotation adds a new master key and makes it active; ``homeward keys rotate`` re-wraps every
 case key under it and only then retires the old one.
 
+A process keeps the keyring it last read, for as long as the file is the same one: each use
+looks at the file (one ``stat``) and reads it again when its inode, device, size, mode, or
+modification or change time differ, so a rotation, a restore or a ``chmod`` is seen at once.
+The keys never appear in a repr.
+
 A keyring's fingerprint (HKDF-SHA256 of its audit and index keys, which rotation never
 changes) names it without revealing any key; the database records it on its first write and
 refuses another keyring from then on (``homeward.crypt.binding``).
@@ -16,6 +21,7 @@ import base64
 import json
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,7 +30,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from homeward.base.errors import Conflict, HomewardError
 from homeward.base.files import is_loose
@@ -45,13 +51,16 @@ class WrongKeyring(HomewardError):
 
 
 class Keyring(BaseModel):
-    """What the key file holds (keys base64-encoded)."""
+    """What the key file holds (keys base64-encoded; none of them in its repr). Frozen: one
+    instance serves the whole process (``load_keyring``); rotation writes a new one."""
+
+    model_config = ConfigDict(frozen=True)
 
     version: int = 1
     active: str
-    master_keys: dict[str, str]
-    index_key: str
-    audit_key: str
+    master_keys: dict[str, str] = Field(repr=False)
+    index_key: str = Field(repr=False)
+    audit_key: str = Field(repr=False)
 
     def master(self, key_id: str) -> bytes:
         """The master key ``key_id``."""
@@ -168,9 +177,52 @@ def _refuse_loose(path: Path) -> None:
         )
 
 
+# The keyring last read, per file: (what the file looked like, what it held).
+_loaded: dict[Path, tuple[tuple[int, ...], Keyring]] = {}
+_loaded_lock = threading.Lock()
+
+
+def _signature(found: os.stat_result) -> tuple[int, ...]:
+    """What names one version of the key file: a replaced file (rotation writes a new one and
+    renames it over) has a new inode; an edit in place, a new size or times; a chmod, a new
+    mode and change time."""
+    return (
+        found.st_dev,
+        found.st_ino,
+        found.st_size,
+        found.st_mtime_ns,
+        found.st_ctime_ns,
+        found.st_mode,
+    )
+
+
 def load_keyring(path: Path | None = None) -> Keyring:
-    """Read the keyring, or explain how to create one."""
+    """The keyring, or how to create one. Read again whenever the file changed (see above)."""
     path = path or key_file()
+    try:
+        signature = _signature(path.stat())
+    except OSError:
+        signature = None  # missing or unreadable: said by the read below
+    if signature is not None:
+        with _loaded_lock:
+            cached = _loaded.get(path)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+    keyring = _read(path)
+    if signature is not None:
+        with _loaded_lock:
+            _loaded[path] = (signature, keyring)
+    return keyring
+
+
+def forget_keyrings() -> None:
+    """Drop every keyring this process holds (the next use reads the file)."""
+    with _loaded_lock:
+        _loaded.clear()
+
+
+def _read(path: Path) -> Keyring:
+    """Read the key file itself, refusing a loose or damaged one."""
     _refuse_loose(path)
     try:
         keyring = Keyring.model_validate(json.loads(path.read_text(encoding="utf-8")))
@@ -191,21 +243,20 @@ def load_keyring(path: Path | None = None) -> Keyring:
 def begin_rotation(path: Path | None = None) -> str:
     """Add a new master key and make it active (kept if a rotation is already under way)."""
     path = path or key_file()
-    keyring = load_keyring(path)
+    keyring = _read(path)
     if len(keyring.master_keys) > 1:
         return keyring.active  # resume the rotation in progress
     key_id = _new_key_id()
-    keyring.master_keys[key_id] = _b64(new_key())
-    keyring.active = key_id
-    _write(path, keyring)
+    masters = {**keyring.master_keys, key_id: _b64(new_key())}
+    _write(path, keyring.model_copy(update={"master_keys": masters, "active": key_id}))
     return key_id
 
 
 def retire_old_keys(path: Path | None = None) -> list[str]:
     """Drop every master key but the active one (call only when nothing uses them)."""
     path = path or key_file()
-    keyring = load_keyring(path)
+    keyring = _read(path)
     retired = [k for k in keyring.master_keys if k != keyring.active]
-    keyring.master_keys = {keyring.active: keyring.master_keys[keyring.active]}
-    _write(path, keyring)
+    kept = {keyring.active: keyring.master_keys[keyring.active]}
+    _write(path, keyring.model_copy(update={"master_keys": kept}))
     return retired

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from homeward.base.errors import Refused
@@ -147,10 +149,23 @@ def org_text(org: Organisation) -> str:
     return f"{org.name} ({org.slug})"
 
 
+_HELD = "homeward.orgs_held"  # session.info: the organisations ``_org`` loaded
+
+
 def _org(session: Session, org_id: int) -> Organisation:
-    org = session.get(Organisation, org_id)
+    # Held until the transaction ends: the session's identity map keeps objects only while
+    # something refers to them, so each check would otherwise load the row again.
+    held: dict[int, Organisation] = session.info.setdefault(_HELD, {})
+    org = held.get(org_id) or session.get(Organisation, org_id)
     assert org is not None  # noqa: S101 (a foreign key)
+    held[org_id] = org
     return org
+
+
+@event.listens_for(OrmSession, "after_commit")
+@event.listens_for(OrmSession, "after_rollback")
+def _let_go(session: OrmSession) -> None:
+    session.info.pop(_HELD, None)
 
 
 def role_text(role: str) -> str:

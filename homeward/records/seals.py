@@ -80,6 +80,7 @@ ZERO = "0" * 64
 GENESIS = ZERO
 _PENDING = "homeward.unsealed"  # session.info: {table: {row id, ...}} flushed, not yet sealed
 _MOVED = "homeward.head_moved"  # session.info: the chain grew, the head needs a new MAC
+_HEAD = "homeward.locked_head"  # session.info: (the transaction that locked it, the head)
 _BATCH = 500
 _SEALS: Table = RowSeal.__table__  # type: ignore[attr-defined]
 
@@ -155,8 +156,17 @@ def head_query(session: Session) -> Any:
     return query.execution_options(populate_existing=True)
 
 
+def _transaction(session: Session) -> object:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
 def locked_head(session: Session) -> AuditHead:
-    """The audit head, locked for this transaction (created at the first write)."""
+    """The audit head, locked for this transaction (created at the first write). Read once
+    per transaction: once locked, only this transaction changes it (through this object); a
+    savepoint, or its rollback, reads it again."""
+    held = session.info.get(_HEAD)
+    if held is not None and held[0] is _transaction(session):
+        return held[1]  # type: ignore[no-any-return]
     head = session.exec(head_query(session).with_for_update()).first()
     if head is None:
         # The chain's columns only: the others take the schema's defaults (an older schema
@@ -164,6 +174,7 @@ def locked_head(session: Session) -> AuditHead:
         first = text("INSERT INTO audit_head (id, last_id, last_mac) VALUES (1, 0, :mac)")
         session.execute(first, {"mac": GENESIS})
         head = session.exec(head_query(session).with_for_update()).one()
+    session.info[_HEAD] = (_transaction(session), head)
     return head  # type: ignore[no-any-return]
 
 
@@ -224,6 +235,7 @@ def _seal_at_commit(session: OrmSession) -> None:
 def _forget(session: OrmSession) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_MOVED, None)
+    session.info.pop(_HEAD, None)
 
 
 def seal_pending(session: Session) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import stat
 
 import pytest
@@ -12,7 +13,13 @@ from hypothesis import strategies as st
 
 from homeward.base.errors import Conflict
 from homeward.crypt import crypto
-from homeward.crypt.keys import KeysMissing, init_keyring, load_keyring
+from homeward.crypt.keys import (
+    KeysMissing,
+    begin_rotation,
+    init_keyring,
+    load_keyring,
+    retire_old_keys,
+)
 
 
 def test_roundtrip_and_binding_to_table_column_and_row():
@@ -98,3 +105,48 @@ def test_keyring_is_private_refuses_overwrite_and_explains_when_missing(tmp_path
     (tmp_path / "bad.json").chmod(0o600)  # private, so what is refused is its content
     with pytest.raises(KeysMissing, match="damaged"):
         load_keyring(tmp_path / "bad.json")
+
+
+def test_the_keyring_held_in_memory_follows_every_change_of_its_file_at_once(tmp_path):
+    """A process keeps the keyring it read, but a rotation, a restore of another file, an edit
+    in place or a chmod is seen by the very next use, never one use late."""
+    path = init_keyring(tmp_path / "keys.json")
+    first = load_keyring(path)
+    assert load_keyring(path) is first  # the same file: not read again
+
+    new_id = begin_rotation(path)  # writes a new file and renames it over the old one
+    rotated = load_keyring(path)
+    assert rotated.active == new_id != first.active
+    assert set(rotated.master_keys) == {first.active, new_id}
+    assert retire_old_keys(path) == [first.active]
+    assert set(load_keyring(path).master_keys) == {new_id}
+
+    other = init_keyring(tmp_path / "other.json")  # a restore puts another keyring in place
+    os.replace(other, path)
+    assert load_keyring(path).audit != first.audit
+
+    ring = json.loads(path.read_text())  # edited in place, same size, same inode
+    ring["active"] = ring["active"][:-1] + ("0" if ring["active"][-1] != "0" else "1")
+    inode = path.stat().st_ino
+    with path.open("r+", encoding="utf-8") as handle:
+        handle.write(json.dumps(ring, indent=2))
+        handle.truncate()
+    assert path.stat().st_ino == inode
+    with pytest.raises(KeysMissing, match="master key"):
+        load_keyring(path).active_master  # noqa: B018 (the edited active id names no key)
+
+    path.chmod(0o644)
+    with pytest.raises(KeysMissing, match="readable by others"):
+        load_keyring(path)
+    path.chmod(0o600)
+    path.unlink()
+    with pytest.raises(KeysMissing, match="homeward keys init"):
+        load_keyring(path)
+
+
+def test_no_key_shows_in_a_keyrings_repr(tmp_path):
+    keyring = load_keyring(init_keyring(tmp_path / "keys.json"))
+    shown = f"{keyring!r} {keyring!s}"
+    for key in (keyring.audit_key, keyring.index_key, *keyring.master_keys.values()):
+        assert key not in shown
+    assert keyring.active in shown  # a key's id is not a key
