@@ -51,7 +51,7 @@ def test_homeward_deploy_registers_the_forms_homeward_up_registers(
     homeward: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served = asyncio.run(_as_homeward_up_registers())
-    assert "Organisations: adpare = " in str(served["start-return"])  # the directory's dropdowns
+    assert "ADPARE (adpare)" in str(served["start-return"])  # the directory's dropdowns
     try:
         done = run_cli(capsys, monkeypatch, "deploy", "--pool", POOL)
         assert done.code == 0, done.err
