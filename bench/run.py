@@ -24,10 +24,19 @@ a table and writes ``bench/RESULTS.md`` (``--out``) with the machine described.
    under row security (the system login only chooses it; its row seals are written in the
    system scope at commit).
 4. **transition**: one transition (lose contact / regain contact, in turn) in its own
-   committed write transaction, ``--transitions`` times; p50 and p99.
-5. **command line**: ``homeward --help`` and ``homeward case show`` as whole processes beside
+   committed write transaction, ``--transitions`` times; p50 and p99. These create no items.
+5. **stage move**: one stage move that creates items (``record_consent``: two consents, the
+   next stage's checklist items, the event, three audit entries, the row seals), each on its
+   own case in its own committed transaction, ``--transitions`` times; p50, p99 and the
+   process's CPU time (p50), beside a bare fsync'd one-row commit on the same database (what
+   the disk costs). Targets (issue 19): p99 < 5 ms on SQLite, < 10 ms on PostgreSQL, on an
+   idle machine: the load average is printed with each figure.
+
+    .venv/bin/python bench/run.py --only moves --transitions 1000   # 4 and 5 only
+
+6. **command line**: ``homeward --help`` and ``homeward case show`` as whole processes beside
    ``python -c pass``, median of ``--cli-runs`` runs (``bench/cli_bench.py``, its own section).
-6. **what a person waits for** (issue 19, point 2): ``--person-runs`` ``start-return`` runs on
+7. **what a person waits for** (issue 19, point 2): ``--person-runs`` ``start-return`` runs on
    ``homeward up``, submit to Completed, and the same action acknowledged through the commands
    layer (``bench/prefect_bench.py --latency-only``: SQLite, its own ``homeward up``), with the
    load average at each figure.
@@ -77,6 +86,8 @@ TARGETS = {
     "ratio": 50.0,
     "bulk_cases_per_second": 2000.0,
     "transition_p99_ms": 5.0,
+    "stage_move_p99_ms": 5.0,
+    "stage_move_p99_ms_postgres": 10.0,
     "sweep_rss_mb": 500.0,
 }
 
@@ -382,6 +393,73 @@ def child_transition(count: int) -> dict[str, Any]:
     return _percentiles(times)
 
 
+def _cases_ready_for_consent(engine: Any, actor_email: str, count: int) -> list[str]:
+    """``count`` new cases in their first stage with its blocking items done (set in bulk, then
+    resealed: setting them up one by one would take longer than the measurement)."""
+    from sqlmodel import col, update
+
+    from homeward.base.db import write_session
+    from homeward.base.models import ChecklistItem, ItemStatus
+    from homeward.records import seals
+    from statemachines.cases import CaseIn, start_case
+    from tests.factories import acting
+
+    refs: list[str] = []
+    while len(refs) < count:
+        with write_session(engine) as session:
+            actor = acting(session=session, email=actor_email)
+            batch = [
+                start_case(session, actor=actor, case_in=CaseIn(), person=None, now=NOW)
+                for _ in range(min(100, count - len(refs)))
+            ]
+            ids = [case.id for case in batch if case.id is not None]
+            session.execute(
+                update(ChecklistItem)
+                .where(col(ChecklistItem.case_id).in_(ids), col(ChecklistItem.blocking))
+                .values(status=ItemStatus.DONE, completed_by_id=actor.id, completed_at=NOW)
+            )
+            seals.touch_cases(session, ids)
+            refs += [case.case_ref for case in batch]
+    return refs
+
+
+def child_stage_move(count: int, profile: str = "") -> dict[str, Any]:
+    """``count`` stage moves that create items (``record_consent``: two consents, the next
+    stage's checklist items, the event, the audit entry, the seals), each on its own case in
+    its own committed transaction, timed one by one. ``profile``: write cProfile stats there."""
+    _env_ready()
+    from homeward.base.db import get_engine, write_session
+    from homeward.edges.demo import staff_email
+    from statemachines.cases import fire
+    from tests.factories import acting  # the engine, measured below the commands
+
+    engine = get_engine()
+    coordinator = staff_email("iom-it", "coordinator")
+    warm = 20
+    refs = _cases_ready_for_consent(engine, coordinator, count + warm)
+    data = {"method": "signed", "language": "ro"}
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU time: the machine may be shared
+    times, cpu = [], []
+    for n, ref in enumerate(refs):
+        if profiler and n == warm:
+            profiler.enable()
+        started, started_cpu = time.perf_counter(), time.process_time()
+        with write_session(engine) as session:
+            actor = acting(session=session, email=coordinator)
+            fire(session, case_ref=ref, trigger="record_consent", actor=actor, data=data, now=NOW)
+        if n >= warm:  # the first few warm caches and the connection pool
+            times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    return {**_percentiles(times), "cpu_p50_ms": statistics.median(cpu)}
+
+
 def child_commit_floor(count: int, folder: str) -> dict[str, Any]:
     """A bare one-row commit with Homeward's SQLite settings: what the disk's fsync costs."""
     path = Path(folder) / "floor.db"
@@ -398,6 +476,27 @@ def child_commit_floor(count: int, folder: str) -> dict[str, Any]:
         conn.execute("COMMIT")
         times.append((time.perf_counter() - started) * 1000)
     conn.close()
+    return _percentiles(times)
+
+
+def child_commit_floor_pg(count: int) -> dict[str, Any]:
+    """A bare one-row commit on PostgreSQL (its defaults: the commit waits for the WAL's
+    fsync), on a table of its own, as the database's owner."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(os.environ["HOMEWARD_DATABASE_URL"])
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    times = []
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_commit_floor (id int PRIMARY KEY, n int)")
+        conn.execute("INSERT INTO bench_commit_floor VALUES (1, 0)")
+        for _ in range(count):
+            started = time.perf_counter()
+            with conn.transaction():
+                conn.execute("UPDATE bench_commit_floor SET n = n + 1 WHERE id = 1")
+            times.append((time.perf_counter() - started) * 1000)
+        conn.execute("DROP TABLE bench_commit_floor")
     return _percentiles(times)
 
 
@@ -427,6 +526,8 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "baseline": child_baseline,
     "bulk": child_bulk,
     "transition": child_transition,
+    "stage_move": child_stage_move,
+    "commit_floor_pg": child_commit_floor_pg,
 }
 
 
@@ -530,36 +631,52 @@ def measure(kind: str, args: argparse.Namespace, folder: Path, keys: Path) -> di
     backend = Backend(kind, folder, keys)
     out: dict[str, Any] = {}
     try:
-        print(f"[{kind}] seeding {args.cases:,} open cases ...", flush=True)
-        build, app = backend.fresh("sweep")
-        out["seed"] = run_child("seed", build, args.cases)
-        out["sweep"] = run_child("sweep", app)
-        if args.baseline_cases:
-            print(f"[{kind}] baseline: one Prefect task per case, {args.baseline_cases:,} cases")
-            build, app = backend.fresh("baseline")
-            run_child("seed", build, args.baseline_cases)
-            out["baseline"] = run_child("baseline", app)
-        out["bulk"] = []
-        for size in args.bulk:
-            print(f"[{kind}] bulk start of {size:,} cases", flush=True)
-            build, app = backend.fresh(f"bulk{size}")
-            run_child("prepare", build)
-            out["bulk"].append(run_child("bulk", app, size, str(folder)))
-            print(f"[{kind}]   {out['bulk'][-1]['per_second']:,.0f} cases/s", flush=True)
-            backend.drop_all()  # one database at a time: 100,000 imported cases are large
-        print(f"[{kind}] {args.transitions:,} transitions", flush=True)
+        if args.only == "all":
+            _measure_scale(kind, args, backend, folder, out)
+        print(f"[{kind}] {args.transitions:,} transitions ({load()})", flush=True)
         build, app = backend.fresh("transition")
         run_child("prepare", build)
+        out["transition_load"] = load()
         out["transition"] = run_child("transition", app, args.transitions)
+        print(f"[{kind}] {args.transitions:,} stage moves ({load()})", flush=True)
+        build, app = backend.fresh("stage_move")
+        run_child("prepare", build)
+        out["stage_move_load"] = load()
+        out["stage_move"] = run_child("stage_move", app, args.transitions)
         if kind == "sqlite":
             out["commit_floor"] = run_child("commit_floor", app, args.transitions, str(folder))
             build, app = backend.fresh("transition_normal")
             run_child("prepare", build)
             normal = {**app, "HOMEWARD_SQLITE_SYNCHRONOUS": "NORMAL"}
             out["transition_normal"] = run_child("transition", normal, args.transitions)
+        else:
+            out["commit_floor"] = run_child("commit_floor_pg", build, args.transitions)
     finally:
         backend.drop_all()
     return out
+
+
+def _measure_scale(
+    kind: str, args: argparse.Namespace, backend: Backend, folder: Path, out: dict[str, Any]
+) -> None:
+    """The sweep, the baseline and the bulk starts (skipped by ``--only moves``)."""
+    print(f"[{kind}] seeding {args.cases:,} open cases ({load()}) ...", flush=True)
+    build, app = backend.fresh("sweep")
+    out["seed"] = run_child("seed", build, args.cases)
+    out["sweep"] = run_child("sweep", app)
+    if args.baseline_cases:
+        print(f"[{kind}] baseline: one Prefect task per case, {args.baseline_cases:,} cases")
+        build, app = backend.fresh("baseline")
+        run_child("seed", build, args.baseline_cases)
+        out["baseline"] = run_child("baseline", app)
+    out["bulk"] = []
+    for size in args.bulk:
+        print(f"[{kind}] bulk start of {size:,} cases", flush=True)
+        build, app = backend.fresh(f"bulk{size}")
+        run_child("prepare", build)
+        out["bulk"].append(run_child("bulk", app, size, str(folder)))
+        print(f"[{kind}]   {out['bulk'][-1]['per_second']:,.0f} cases/s", flush=True)
+        backend.drop_all()  # one database at a time: 100,000 imported cases are large
 
 
 def measure_catchup(kind: str, sizes: list[int], folder: Path, keys: Path) -> dict[str, Any]:
@@ -654,66 +771,86 @@ def verdict(ok: bool) -> str:
 def table(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> list[str]:
     rows = ["| measurement | backend | result | target | |", "|---|---|---|---|---|"]
     for kind, r in results.items():
-        seed, sweep = r["seed"], r["sweep"]
+        if "seed" in r:
+            rows += _scale_rows(args, kind, r)
+        rows += _move_rows(kind, r)
+    return rows
+
+
+def _scale_rows(args: argparse.Namespace, kind: str, r: dict[str, Any]) -> list[str]:
+    seed, sweep, rows = r["seed"], r["sweep"], []
+    rows.append(
+        f"| sweep, {args.cases:,} open cases ({seed['items']:,} items, "
+        f"{seed['open_items']:,} open), day's run | {kind} | {sweep['seconds']:.2f} s "
+        f"({sweep['fired']:,} rules fired, {sweep['queued']:,} emails) | < "
+        f"{TARGETS['sweep_seconds']:.0f} s | "
+        f"{verdict(sweep['seconds'] < TARGETS['sweep_seconds'])} |"
+    )
+    rows.append(
+        f"| sweep, peak memory (RSS) | {kind} | {sweep['rss_mb']:.0f} MB | < "
+        f"{TARGETS['sweep_rss_mb']:.0f} MB | "
+        f"{verdict(sweep['rss_mb'] < TARGETS['sweep_rss_mb'])} |"
+    )
+    rows.append(
+        f"| catch-up run (the first ever, over a caseload that never had one) | {kind} | "
+        f"{seed['catch_up_seconds']:.2f} s ({seed['catch_up_queued']:,} emails) | - | |"
+    )
+    if "baseline" in r:
+        base = r["baseline"]
+        scaled = base["seconds"] * args.cases / base["cases"]
+        ratio = scaled / sweep["seconds"]
         rows.append(
-            f"| sweep, {args.cases:,} open cases ({seed['items']:,} items, "
-            f"{seed['open_items']:,} open), day's run | {kind} | {sweep['seconds']:.2f} s "
-            f"({sweep['fired']:,} rules fired, {sweep['queued']:,} emails) | < "
-            f"{TARGETS['sweep_seconds']:.0f} s | "
-            f"{verdict(sweep['seconds'] < TARGETS['sweep_seconds'])} |"
+            f"| baseline: one Prefect task per case, {base['cases']:,} cases measured | "
+            f"{kind} | {base['seconds']:.1f} s, scaled linearly to {args.cases:,}: "
+            f"{scaled:,.0f} s | - | |"
         )
         rows.append(
-            f"| sweep, peak memory (RSS) | {kind} | {sweep['rss_mb']:.0f} MB | < "
-            f"{TARGETS['sweep_rss_mb']:.0f} MB | "
-            f"{verdict(sweep['rss_mb'] < TARGETS['sweep_rss_mb'])} |"
+            f"| sweep speed-up over the baseline | {kind} | {ratio:,.0f}x | >= "
+            f"{TARGETS['ratio']:.0f}x | {verdict(ratio >= TARGETS['ratio'])} |"
         )
+    for bulk in r["bulk"]:
         rows.append(
-            f"| catch-up run (the first ever, over a caseload that never had one) | {kind} | "
-            f"{seed['catch_up_seconds']:.2f} s ({seed['catch_up_queued']:,} emails) | - | |"
+            f"| bulk start, {bulk['cases']:,} cases (import) | {kind} | "
+            f"{bulk['per_second']:,.0f} cases/s ({bulk['seconds']:.2f} s; load "
+            f"{bulk['load']}) | >= {TARGETS['bulk_cases_per_second']:,.0f}/s | "
+            f"{verdict(bulk['per_second'] >= TARGETS['bulk_cases_per_second'])} |"
         )
-        if "baseline" in r:
-            base = r["baseline"]
-            scaled = base["seconds"] * args.cases / base["cases"]
-            ratio = scaled / sweep["seconds"]
-            rows.append(
-                f"| baseline: one Prefect task per case, {base['cases']:,} cases measured | "
-                f"{kind} | {base['seconds']:.1f} s, scaled linearly to {args.cases:,}: "
-                f"{scaled:,.0f} s | - | |"
-            )
-            rows.append(
-                f"| sweep speed-up over the baseline | {kind} | {ratio:,.0f}x | >= "
-                f"{TARGETS['ratio']:.0f}x | {verdict(ratio >= TARGETS['ratio'])} |"
-            )
-        for bulk in r["bulk"]:
-            rows.append(
-                f"| bulk start, {bulk['cases']:,} cases (import) | {kind} | "
-                f"{bulk['per_second']:,.0f} cases/s ({bulk['seconds']:.2f} s; load "
-                f"{bulk['load']}) | >= {TARGETS['bulk_cases_per_second']:,.0f}/s | "
-                f"{verdict(bulk['per_second'] >= TARGETS['bulk_cases_per_second'])} |"
-            )
-        if len(r["bulk"]) > 1:
-            first, last = r["bulk"][0], r["bulk"][-1]
-            rows.append(
-                f"| - flat? rate at {last['cases']:,} over rate at {first['cases']:,} | {kind} | "
-                f"{last['per_second'] / first['per_second']:.2f} | - | |"
-            )
-        tr = r["transition"]
-        target = f"p99 < {TARGETS['transition_p99_ms']:.0f} ms" if kind == "sqlite" else "-"
-        ok = verdict(tr["p99_ms"] < TARGETS["transition_p99_ms"]) if kind == "sqlite" else ""
+    if len(r["bulk"]) > 1:
+        first, last = r["bulk"][0], r["bulk"][-1]
         rows.append(
-            f"| one transition, {tr['count']:,} runs | {kind} | p50 {tr['p50_ms']:.2f} ms, "
-            f"p99 {tr['p99_ms']:.2f} ms (max {tr['max_ms']:.1f}) | {target} | {ok} |"
+            f"| - flat? rate at {last['cases']:,} over rate at {first['cases']:,} | {kind} | "
+            f"{last['per_second'] / first['per_second']:.2f} | - | |"
         )
-        if "commit_floor" in r:
-            fl, nm = r["commit_floor"], r["transition_normal"]
-            rows.append(
-                f"| - what bounds it: a bare one-row commit, WAL, synchronous=FULL | {kind} | "
-                f"p50 {fl['p50_ms']:.2f} ms, p99 {fl['p99_ms']:.2f} ms | - | |"
-            )
-            rows.append(
-                f"| - one transition with HOMEWARD_SQLITE_SYNCHRONOUS=NORMAL | {kind} | "
-                f"p50 {nm['p50_ms']:.2f} ms, p99 {nm['p99_ms']:.2f} ms | - | |"
-            )
+    return rows
+
+
+def _move_rows(kind: str, r: dict[str, Any]) -> list[str]:
+    tr, sm, fl, rows = r["transition"], r["stage_move"], r["commit_floor"], []
+    target = f"p99 < {TARGETS['transition_p99_ms']:.0f} ms" if kind == "sqlite" else "-"
+    ok = verdict(tr["p99_ms"] < TARGETS["transition_p99_ms"]) if kind == "sqlite" else ""
+    rows.append(
+        f"| one transition, {tr['count']:,} runs (lose/regain contact: no items) | {kind} | "
+        f"p50 {tr['p50_ms']:.2f} ms, p99 {tr['p99_ms']:.2f} ms (max {tr['max_ms']:.1f}); "
+        f"{r['transition_load']} | {target} | {ok} |"
+    )
+    limit = TARGETS["stage_move_p99_ms" if kind == "sqlite" else "stage_move_p99_ms_postgres"]
+    rows.append(
+        f"| one stage move that creates items (record_consent), {sm['count']:,} runs | {kind} "
+        f"| p50 {sm['p50_ms']:.2f} ms, p99 {sm['p99_ms']:.2f} ms (max {sm['max_ms']:.1f}), "
+        f"CPU p50 {sm['cpu_p50_ms']:.2f} ms; {r['stage_move_load']} | p99 < {limit:.0f} ms "
+        f"(idle machine) | {verdict(sm['p99_ms'] < limit)} |"
+    )
+    how = "WAL, synchronous=FULL" if kind == "sqlite" else "synchronous_commit on"
+    rows.append(
+        f"| - what bounds both: a bare one-row commit, {how} | {kind} | "
+        f"p50 {fl['p50_ms']:.2f} ms, p99 {fl['p99_ms']:.2f} ms | - | |"
+    )
+    if "transition_normal" in r:
+        nm = r["transition_normal"]
+        rows.append(
+            f"| - one transition with HOMEWARD_SQLITE_SYNCHRONOUS=NORMAL | {kind} | "
+            f"p50 {nm['p50_ms']:.2f} ms, p99 {nm['p99_ms']:.2f} ms | - | |"
+        )
     return rows
 
 
@@ -735,6 +872,13 @@ def main() -> None:
     parser.add_argument("--person-runs", type=int, default=20, help="0 skips them")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--cli-runs", type=int, default=20, help="0 skips bench/cli_bench.py")
+    parser.add_argument(
+        "--only",
+        choices=["all", "moves"],
+        default="all",
+        help="moves: the transition and stage-move timings only (no sweep, baseline or import;"
+        " no catch-up unless --catchup names sizes)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     parser.add_argument(
         "--catchup",
@@ -748,6 +892,8 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("child_args", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.only == "moves" and args.only_catchup:
+        parser.error("--only moves and --only-catchup exclude each other: give one of them")
     if args.child:
         result = CHILDREN[args.child](*json.loads(args.child_args or "[]"))
         print(json.dumps(result))  # noqa: T201 (the parent reads it)
@@ -765,6 +911,8 @@ def main() -> None:
 
         keys = init_keyring(folder / "keys.json")
         wanted = f"{args.cases // 2},{args.cases}" if args.catchup is None else args.catchup
+        if args.only == "moves" and args.catchup is None:
+            wanted = ""  # the catch-up is a scale run: only when asked for by size
         sizes = [int(n) for n in wanted.split(",") if n.strip()]
         catchups: dict[str, dict[str, Any]] = {}
         for kind in kinds:
@@ -784,7 +932,7 @@ def main() -> None:
         f"`{' '.join(['bench/run.py', *sys.argv[1:]])}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{time.perf_counter() - started:.0f} s in all.",
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {machine()}; at the end, {load()}.",
         "",
         *rows,
         "",

@@ -27,6 +27,8 @@ def test_bench_runs_and_writes_its_table(tmp_path):
     for row in ("sweep, 150 open cases", "peak memory", "catch-up run", "bulk start, 100 cases"):
         assert row in text
     assert "one transition, 20 runs" in text and "bare one-row commit" in text
+    assert "one stage move that creates items (record_consent), 20 runs" in text
+    assert re.search(r"CPU p50 [\d.]+ ms; load [\d.]+ [\d.]+ [\d.]+ \| p99 < 5 ms", text)
     assert "| sqlite |" in done.stdout
     assert "Catch-up run in batches" in text
     assert "| sqlite | 150 |" in text  # one size here; a full run shows two (linear?)
