@@ -343,7 +343,7 @@ def test_a_wait_that_ran_out_leaves_its_pause_or_takes_the_answer_that_just_came
             apause_flow_run(wait_for_input=form, timeout=120, poll_interval=60, key="closure-2")
         )
         await paused(run_id)
-        await aresume_flow_run(run_id, run_input=answer)  # the supervisor, just in time
+        await aresume_flow_run(run_id, run_input=chosen(answer))  # the supervisor, just in time
         second.cancel()  # ... as the run's wait ran out
         return left, state.name if state else "", await unpause(form, "closure-2")
 
