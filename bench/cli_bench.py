@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import statistics
 import subprocess
@@ -34,6 +33,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sections import replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- cli:start -->", "<!-- cli:end -->"
@@ -161,15 +162,7 @@ def write_section(
         *rows,
         END,
     ]
-    text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmark results\n"
-    block = "\n".join(section)
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), flags=re.S)
-    text = (
-        pattern.sub(lambda _: block, text)
-        if pattern.search(text)
-        else f"{text.rstrip()}\n\n{block}\n"
-    )
-    out.write_text(text, encoding="utf-8")
+    replace_section(out, START, END, section)
     return rows
 
 

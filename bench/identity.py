@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -33,6 +32,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sections import replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- identity:start -->", "<!-- identity:end -->"
@@ -154,15 +155,7 @@ def write_section(out: Path, runs: int, results: list[tuple[str, str]]) -> list[
         *rows,
         END,
     ]
-    text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmark results\n"
-    block = "\n".join(section)
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), flags=re.S)
-    text = (
-        pattern.sub(lambda _: block, text)
-        if pattern.search(text)
-        else f"{text.rstrip()}\n\n{block}\n"
-    )
-    out.write_text(text, encoding="utf-8")
+    replace_section(out, START, END, section)
     return rows
 
 

@@ -29,7 +29,6 @@ import asyncio
 import ipaddress
 import multiprocessing
 import os
-import re
 import ssl
 import tempfile
 import time
@@ -42,6 +41,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from sections import replace_section
 from sqlalchemy import update
 from sqlmodel import col, select
 
@@ -300,15 +300,7 @@ def write_section(
         *rows,
         END,
     ]
-    text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmark results\n"
-    block = "\n".join(section)
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), flags=re.S)
-    text = (
-        pattern.sub(lambda _: block, text)
-        if pattern.search(text)
-        else f"{text.rstrip()}\n\n{block}\n"
-    )
-    out.write_text(text, encoding="utf-8")
+    replace_section(out, START, END, section)
     return rows
 
 

@@ -63,6 +63,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sections import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 # A Tuesday morning, after the digest hour: yesterday's catch-up run is a working day too, in
 # Romania and in every country bench/scale.py seeds (no digest is built on a quiet day).
@@ -939,11 +941,9 @@ def main() -> None:
     ]
     print("\n".join(rows))  # noqa: T201
     if args.only_catchup:  # its own section of the results file; the main table stays
-        section = "\n".join([CATCHUP_START, *lines[2:], CATCHUP_END])
-        kept = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        before, _, rest = kept.partition(CATCHUP_START)
-        after = rest.partition(CATCHUP_END)[2] if rest else ""
-        args.out.write_text(f"{before.rstrip()}\n\n{section}\n{after.lstrip()}", encoding="utf-8")
+        replace_section(
+            args.out, CATCHUP_START, CATCHUP_END, [CATCHUP_START, *lines[2:], CATCHUP_END]
+        )
     else:
         lines += [k for k in kept_sections(args.out) if not k.startswith(CATCHUP_START)]
         args.out.write_text("\n".join(lines), encoding="utf-8")

@@ -38,7 +38,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sqlite3
 import statistics
 import sys
@@ -51,6 +50,8 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+
+from sections import replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -659,15 +660,7 @@ def write_section(
         *rows,
         END,
     ]
-    text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmark results\n"
-    block = "\n".join(section)
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), flags=re.S)
-    text = (
-        pattern.sub(lambda _: block, text)
-        if pattern.search(text)
-        else f"{text.rstrip()}\n\n{block}\n"
-    )
-    out.write_text(text, encoding="utf-8")
+    replace_section(out, START, END, section)
     return rows
 
 

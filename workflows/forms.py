@@ -32,7 +32,7 @@ from prefect.utilities.callables import parameter_schema
 from prefect.utilities.schema_tools.validation import validate
 from pydantic import Field
 
-from homeward.base.choices import choice, code_of, offered, options
+from homeward.base.choices import LABELLED, choice, code_of, offered, options
 from homeward.base.countries import ISO_3166_ALPHA2, country_name
 from homeward.base.errors import InvalidInput
 from homeward.base.models import PARTICIPANT_KINDS, ParticipantRole
@@ -343,11 +343,41 @@ async def checked() -> None:
         return
     parameters = dict(flow_run.get_parameters())
     schema = form_schema(context.flow.fn, labelled=False)
-    refused = _refused(codes_of(parameters, choice_fields(schema)), schema)
+    fields = choice_fields(schema)
+    refused = _refused(codes_of(parameters, fields), schema)
+    offered_form = await _offered_form() or form_schema(context.flow.fn, labelled=True)
+    refused += [n for n in _not_offered(parameters, fields, offered_form) if n not in refused]
     if not refused:
         return
     await _scrub({k: ("(refused)" if k in refused else v) for k, v in parameters.items()})
     raise InvalidInput(_message(refused[0], schema))
+
+
+async def _offered_form() -> dict[str, Any] | None:
+    """The form this run's deployment offers (its stored schema: the labels it lists), if the
+    run has a deployment."""
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    if run is None or run.deployment_id is None:
+        return None
+    async with get_client() as client:
+        found = await client.read_deployment(run.deployment_id)
+    return dict(found.parameter_openapi_schema or {}) or None
+
+
+def _not_offered(
+    parameters: Mapping[str, Any], fields: Iterable[str], form: Mapping[str, Any]
+) -> list[str]:
+    """The list fields holding a label the form never offered: any text ending in ``(code)``
+    would otherwise pass as its code and stay in Prefect as typed (a name, an address)."""
+    properties = form.get("properties", {})
+    return [
+        name
+        for name in fields
+        if isinstance(value := parameters.get(name), str)
+        and LABELLED.match(value)
+        and value not in options(properties.get(name, {}), form)
+    ]
 
 
 def _refused(parameters: dict[str, Any], schema: dict[str, Any]) -> list[str]:
