@@ -7,8 +7,11 @@ retention period: a person's name typed there would stay. The gate drops the nam
 request that creates a run from a deployment, so the server gives the run a generated one (two
 random words) until the flow names it. The same form has an "Enforce Parameter Schema" switch:
 turned off, the server would create a run whatever its parameters; the gate drops that choice
-too, so the deployment's own (on, ``workflows.deployments``) holds and a value outside the
-form's lists never creates a run. Everything else reaches Prefect unchanged.
+too, as it does from a deployment's update (the UI's edit page), so the deployment's own (on,
+``workflows.deployments``) holds and a value outside the form's lists never creates a run from
+it; a run created or changed some other way through the API is checked by the flow itself
+(``workflows.forms.checked``), which scrubs what does not fit. Everything else reaches Prefect
+unchanged.
 
 Run as ``python -m homeward.edges.prefect_gate --host H --port P`` (``LocalServer.start``),
 with the settings ``prefect server start`` would read from the same environment.
@@ -30,6 +33,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CREATE_FROM_DEPLOYMENT = re.compile(r"^(/api)?/deployments/[^/]+/create_flow_run/?$")
+DEPLOYMENT = re.compile(r"^(/api)?/deployments/[^/]+/?$")  # its update (PATCH)
 
 
 class FixedRunNames:
@@ -50,12 +54,14 @@ class FixedRunNames:
 
 
 def _creates_a_run(scope: Scope) -> bool:
+    """A request that creates a run of a deployment, or changes a deployment (the UI's edit
+    page has the same switch: a deployment's own schema check is never turned off here)."""
+    if scope["type"] != "http":
+        return False
     path = str(scope.get("path", ""))
-    return (
-        scope["type"] == "http"
-        and scope["method"] == "POST"
-        and bool(CREATE_FROM_DEPLOYMENT.match(path))
-    )
+    if scope["method"] == "POST":
+        return bool(CREATE_FROM_DEPLOYMENT.match(path))
+    return scope["method"] == "PATCH" and bool(DEPLOYMENT.match(path))
 
 
 async def _body(receive: Receive) -> bytes:

@@ -246,6 +246,15 @@ def test_a_status_form_refuses_a_value_outside_it_and_no_run_is_made(
     )  # fmt: skip
     assert unenforced.status_code == 409, unenforced.text  # a code, not one the form offers
     assert prefect_ui.runs() == before
+    # nor is it turned off on the deployment itself (the UI's edit page)
+    edited = httpx.patch(
+        f"{prefect_ui.server.api_url}/deployments/{deployment}",
+        json={"enforce_parameter_schema": False},
+        timeout=10,
+    )
+    assert edited.is_success, edited.text
+    kept = httpx.get(f"{prefect_ui.server.api_url}/deployments/{deployment}", timeout=10)
+    assert kept.json()["enforce_parameter_schema"] is True
 
 
 def submitted(tab: Any) -> int:
