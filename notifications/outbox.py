@@ -284,11 +284,13 @@ class Unleased(NamedTuple):
 
 def release(session: Session, leased_from: Mapping[int, Unleased]) -> int:
     """Give leased messages back untried, as they were before ``claim`` (a sender that stops
-    early: the server is unreachable); a row no longer leased is left alone. Returns how many."""
+    early: the server is unreachable); a row no longer leased to this sender (sent, or its
+    lease lapsed and another sender claimed it: one more attempt) is left alone. Returns how
+    many."""
     released = 0
     for row_id, was in leased_from.items():
         row = session.get(OutboxMessage, row_id)
-        if row is None or row.status != OutboxStatus.SENDING:
+        if row is None or row.status != OutboxStatus.SENDING or row.attempts != was.attempts + 1:
             continue
         row.status, row.attempts, row.next_attempt_at = was
         session.add(row)

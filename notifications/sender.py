@@ -257,7 +257,8 @@ def _claim(
     leased_from: dict[int, Unleased] | None = None,
 ) -> list[Claimed]:
     """Lease a batch, with each message's recipients due at ``now``."""
-    lease = max(LEASE_FLOOR_SECONDS, 4 * settings.smtp_timeout_seconds)
+    # claimed a batch ahead: the lease covers the batch on the wire before it, then its own
+    lease = 2 * max(LEASE_FLOOR_SECONDS, 4 * settings.smtp_timeout_seconds)
     with write_session(engine) as session:
         rows = claim(
             session,

@@ -17,11 +17,13 @@ from notifications.delivery import Outcome, Policy, backoff_seconds, record_atte
 from notifications.outbox import (
     Attempt,
     Queued,
+    Unleased,
     Verdict,
     claim,
     enqueue,
     enqueue_many,
     recipients_of,
+    release,
 )
 from tests import factories as f
 
@@ -123,6 +125,25 @@ def test_a_claim_is_a_lease_that_comes_back_if_the_sender_dies(db_url, clock):
     with write_session() as s:
         again = claim(s, due_by=clock.now(), now=clock.now(), limit=1, lease_seconds=300)
     assert [r.key for r in again] == ["a"] and again[0].attempts == 2
+
+
+def test_a_sender_gives_back_only_what_is_still_leased_to_it(db_url, clock):
+    """Security review: a drain that claimed a batch ahead and stops early gives it back; a
+    message whose lease lapsed meanwhile and that another sender claimed is that sender's now,
+    and is left alone (handing it back would have it sent twice)."""
+    put(clock, key="a")
+    put(clock, key="b")
+    was: dict[int, Unleased] = {}
+    with write_session() as s:
+        claim(s, due_by=clock.now(), now=clock.now(), limit=10, lease_seconds=300, leased_from=was)
+    clock.advance(minutes=6)  # the first sender's lease lapsed; another claims one message
+    with write_session() as s:
+        (taken,) = claim(s, due_by=clock.now(), now=clock.now(), limit=1, lease_seconds=300)
+    with write_session() as s:
+        assert release(s, was) == 1  # only the one still the first sender's
+    rows = {r.key: (r.status, r.attempts) for r in all_rows()}
+    assert rows[taken.key] == (OutboxStatus.SENDING, 2)
+    assert {v for k, v in rows.items() if k != taken.key} == {(OutboxStatus.QUEUED, 0)}
 
 
 def test_each_recipient_has_its_own_outcome_and_backoff(db_url, clock):
