@@ -8,7 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import BACKEND
+
 ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [
+    pytest.mark.bench,
+    # every bench here runs on its own SQLite files (``--backend sqlite``): the PostgreSQL
+    # run of the suite would repeat the SQLite run's minutes for nothing
+    pytest.mark.skipif(BACKEND == "postgres", reason="the benches here run on SQLite"),
+]
 
 
 def test_bench_runs_and_writes_its_table(tmp_path):
