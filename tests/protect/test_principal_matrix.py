@@ -90,6 +90,11 @@ def _load_probes() -> None:
     probe("EndSession")(lambda _w: signin.EndSession("0123456789ab"))
     probe("IssueAssertion")(lambda _w: signin.IssueAssertion("advance-case"))
     probe("ProveRun")(lambda _w: signin.ProveRun())
+    probe("StartedByReader")(  # the web's wait page: is this run the reader's own?
+        lambda _w: signin.StartedByReader(
+            "not-an-assertion", "0b6c1c8e-6f5e-4c1e-9a59-2f1d8a7c0a11"
+        )
+    )
     from homeward.commands import mywork, profile
 
     probe("MyWork")(lambda w: mywork.MyWork(case=w.adult))
