@@ -31,7 +31,6 @@ def test_migrations_build_exactly_the_models(engine):
     assert [d for d in diff if not (d[0] == "remove_table" and d[1].name in machinery)] == []
 
 
-@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite pragmas")
 def test_the_schema_check_reads_what_alembic_reads(engine):
     """``ensure_schema`` runs before every command without importing Alembic: the head read off
     the migration files' headers and the version read from the table are Alembic's own."""
@@ -42,6 +41,7 @@ def test_the_schema_check_reads_what_alembic_reads(engine):
         assert current_revision(engine) == MigrationContext.configure(conn).get_current_revision()
 
 
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite pragmas")
 def test_sqlite_runs_wal_with_full_sync_foreign_keys_and_busy_timeout(engine):
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
