@@ -19,6 +19,10 @@ from homeward.records.directory import StaffIn, add_staff, orgs_by_id, validate
 from tests import factories as f
 from tests.cli.runner import run_cli
 
+# Every command, role and organisation on the simulated clock (tests/conftest.py): no wall
+# clock of ours is read, so CI runs these once, not again at UTC midnight.
+pytestmark = pytest.mark.matrix
+
 ROLES = [r.value for r in StaffRole]
 STEERING, WORKING = {"coordinator", "supervisor"}, {"coordinator", "supervisor", "caseworker"}
 SLUGS = [slug for slug, *_ in f.ORGS]

@@ -52,6 +52,10 @@ from tasks.consents import give_consent, withdraw_consent
 from tests import factories as f
 from tests.factories import acting
 
+# Every command, role and organisation on the simulated clock (tests/conftest.py): no wall
+# clock of ours is read, so CI runs these once, not again at UTC midnight.
+pytestmark = pytest.mark.matrix
+
 PART_OF_KIND = {
     OrgKind.IOM_MISSION: "r_iom",
     OrgKind.CONSULATE: "cons",

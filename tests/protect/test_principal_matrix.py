@@ -35,6 +35,10 @@ from tests import factories as f
 from tests.protect.test_access_matrix import facts
 from tests.signin import assertion_for, credential_for
 
+# Every command, role and organisation on the simulated clock (tests/conftest.py): no wall
+# clock of ours is read, so CI runs these once, not again at UTC midnight.
+pytestmark = pytest.mark.matrix
+
 ROLES = [r.value for r in StaffRole]
 SLUGS = [slug for slug, *_ in f.ORGS]
 KINDS = {slug: kind for slug, _, kind, _ in f.ORGS}
