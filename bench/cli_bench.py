@@ -34,11 +34,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import identity
 from sections import replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- cli:start -->", "<!-- cli:end -->"
-EMAIL = "ana@iom-it.example.org"
 TARGET_MS = 400.0
 PERSON = {"given_name": "Bench", "family_name": "Person", "phone": "+40 700 000 000"}
 
@@ -53,40 +53,14 @@ def homeward_command() -> list[str]:
 
 
 def setup(folder: Path) -> dict[str, str]:
-    """A fresh database, keyring, staff member, session and case; the children's environment."""
+    """identity.py's fresh database, keyring and coordinator, signed in, and one case; the
+    children's environment."""
+    identity.setup(folder)
+    from homeward.base.clock import SYSTEM_CLOCK
+
     env = dict(os.environ)
-    env.update(
-        HOMEWARD_DATABASE_URL=f"sqlite:///{folder / 'homeward.db'}",
-        HOMEWARD_KEY_FILE=str(folder / "keys.json"),
-        HOMEWARD_SESSION_FILE=str(folder / "session"),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-    )
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    from sqlmodel import col, select
-
-    from homeward.base.db import read_session, write_session
-    from homeward.base.migrate import upgrade
-    from homeward.base.models import OutboxMessage
-    from homeward.commands import signin
-    from homeward.crypt.keys import init_keyring
-    from homeward.records.directory import OrganisationIn, StaffIn, add_org, add_staff, validate
-
-    init_keyring(folder / "keys.json")
-    upgrade()
-    with write_session() as session:
-        org = validate(
-            OrganisationIn, slug="iom-it", name="IOM Italy", kind="iom_mission", country="IT"
-        )
-        add_org(session=session, org_in=org)
-        staff = validate(StaffIn, org="iom-it", name="Ana Pop", email=EMAIL, role="coordinator")
-        add_staff(session=session, staff_in=staff)
-    requested = signin.request_code(EMAIL)
-    with read_session() as session:
-        row = session.exec(
-            select(OutboxMessage).where(col(OutboxMessage.key) == requested.mail_key)
-        ).one()
-    env["HOMEWARD_SESSION"] = signin.sign_in(EMAIL, row.context["code"]).token
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["HOMEWARD_SESSION"] = identity.sign_in(SYSTEM_CLOCK)
     started = subprocess.run(  # noqa: S603 (our own command)
         [*homeward_command(), "case", "start", "--person", "-"],
         input=json.dumps(PERSON),
