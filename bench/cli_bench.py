@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import identity
-from sections import replace_section
+from sections import load_average, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- cli:start -->", "<!-- cli:end -->"
@@ -105,13 +105,6 @@ def measure(env: dict[str, str], runs: int) -> list[tuple[str, list[float], list
     return [(name, walls[name], cpus[name]) for name, _ in commands]
 
 
-def load() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
 def write_section(
     out: Path, runs: int, results: list[tuple[str, list[float], list[float]]], loads: str
 ) -> list[str]:
@@ -147,9 +140,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="homeward-bench-cli-") as name:
         env = setup(Path(name))
-        before = load()
+        before = load_average()
         results = measure(env, args.runs)
-        loads = f"{before} before, {load()} after"
+        loads = f"{before} before, {load_average()} after"
     rows = write_section(args.out, args.runs, results, loads)
     print(f"load average: {loads}")  # noqa: T201
     print("\n".join(rows))  # noqa: T201

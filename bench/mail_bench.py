@@ -41,7 +41,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sections import replace_section
+from sections import load_average, replace_section
 from sqlalchemy import update
 from sqlmodel import col, select
 
@@ -259,11 +259,6 @@ def verdict(found: float, target: str) -> str:
     return "meets" if found >= TARGETS[target] else "MISSES"
 
 
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f}"
-
-
 def write_section(
     out: Path, args: argparse.Namespace, results: dict[str, dict[str, float]], loads: list[str]
 ) -> list[str]:
@@ -325,9 +320,9 @@ def main() -> None:
     modes = ["starttls"] if args.starttls else ["plain"] if args.plain else ["plain", "starttls"]
     results, loads = {}, []
     for mode in modes:
-        before = load()
+        before = f"load average {load_average(' / ')}"
         results[mode] = measure(mode, args.messages, args.pool, args.naive)
-        loads.append(f"{mode}: {before} before, {load()} after")
+        loads.append(f"{mode}: {before} before, load average {load_average(' / ')} after")
     rows = write_section(args.out, args, results, loads)
     print("\n".join(rows))
     print(f"written to {args.out}")
@@ -365,7 +360,7 @@ def compare(
         results[label] = sent / elapsed
         print(
             f"{label:>28}: {sent} sent in {elapsed:6.2f} s = {sent / elapsed:7.0f} msg/s "
-            f"(sink received {received}; {load()})"
+            f"(sink received {received}; load average {load_average(' / ')})"
         )
     engine.dispose()
     return results

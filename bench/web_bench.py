@@ -51,7 +51,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from sections import replace_section
+from sections import load_average, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -614,11 +614,6 @@ async def measure(db: Database, runs: int) -> list[Row]:
 # ---------------------------------------------------------------- the table
 
 
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f}"
-
-
 def table(results: dict[str, tuple[Database, list[Row], str]]) -> list[str]:
     rows = [
         "| page | backend | page p50 / p95 | command (as the CLI runs it) p50 / p95 "
@@ -704,7 +699,11 @@ def main() -> None:
                     made.append(db.pg_database)
                 if args.seed_only:
                     continue
-                results[kind] = (db, asyncio.run(measure(db, args.runs)), load())
+                results[kind] = (
+                    db,
+                    asyncio.run(measure(db, args.runs)),
+                    f"load average {load_average(' / ')}",
+                )
         finally:
             for name in made:
                 drop_pg_database(name)
