@@ -31,11 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import identity
-from sections import load_average, replace_section
+from sections import load_average, put_section, taken
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- cli:start -->", "<!-- cli:end -->"
@@ -119,17 +118,8 @@ def write_section(
             f"| `{name}`, {runs} runs | {median:.0f} ms | {max(walls):.0f} ms | "
             f"{statistics.median(cpus):.0f} ms | {target} | {ok} |"
         )
-    section = [
-        START,
-        "## The command line: start to exit",
-        "",
-        f"`bench/cli_bench.py --runs {runs}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{os.cpu_count()} cores, load average {loads}.",
-        "",
-        *rows,
-        END,
-    ]
-    replace_section(out, START, END, section)
+    how = f"{taken(f'bench/cli_bench.py --runs {runs}')}, load average {loads}."
+    put_section(out, START, END, "The command line: start to exit", how, rows)
     return rows
 
 

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sections import replace_section
+from sections import put_section, taken
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- identity:start -->", "<!-- identity:end -->"
@@ -150,17 +150,8 @@ def write_section(out: Path, runs: int, results: list[tuple[str, str]]) -> list[
 
     rows = ["| measurement | backend | result |", "|---|---|---|"]
     rows += [f"| {name}, {runs} runs | sqlite | {result} |" for name, result in results]
-    section = [
-        START,
-        "## Signing in and the commands runner",
-        "",
-        f"`bench/identity.py --runs {runs}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{os.cpu_count()} cores, SQLite {sqlite3.sqlite_version}.",
-        "",
-        *rows,
-        END,
-    ]
-    replace_section(out, START, END, section)
+    how = f"{taken(f'bench/identity.py --runs {runs}')}, SQLite {sqlite3.sqlite_version}."
+    put_section(out, START, END, "Signing in and the commands runner", how, rows)
     return rows
 
 

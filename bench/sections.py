@@ -1,10 +1,13 @@
 """A bench's own section of ``bench/RESULTS.md``, between its start and end markers: replaced
-where it stands, or added at the end, so each bench rewrites only its own figures; and the
-load average every bench says beside its figures."""
+where it stands, or added at the end, so each bench rewrites only its own figures (a heading,
+how they were taken, a table: ``put_section``); and the load average every bench says beside
+its figures."""
 
 from __future__ import annotations
 
+import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -19,6 +22,17 @@ def replace_section(out: Path, start: str, end: str, section: list[str]) -> None
         else f"{text.rstrip()}\n\n{block}\n"
     )
     out.write_text(text, encoding="utf-8")
+
+
+def put_section(out: Path, start: str, end: str, heading: str, how: str, rows: list[str]) -> None:
+    """A bench's section in ``out``: its ``## heading``, how the figures were taken and their
+    table ``rows``, between the markers."""
+    replace_section(out, start, end, [start, f"## {heading}", "", how, "", *rows, end])
+
+
+def taken(command: str) -> str:
+    """The opening of a section's "how": the command, when (UTC), on how many cores."""
+    return f"`{command}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores"
 
 
 def load_average(separator: str = " ") -> str:

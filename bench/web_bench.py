@@ -51,7 +51,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from sections import load_average, replace_section
+from sections import load_average, put_section, taken
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -640,22 +640,15 @@ def write_section(
         f"{kind}: seeded in {db.seed_seconds:.0f} s, measured under {measured_load}"
         for kind, (db, _rows, measured_load) in results.items()
     )
-    section = [
-        START,
-        "## The web workspace's pages (issue 15, point 8)",
-        "",
-        f"`bench/web_bench.py --cases {args.cases} --runs {args.runs}`, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+    how = (
+        f"{taken(f'bench/web_bench.py --cases {args.cases} --runs {args.runs}')}, "
         f"SQLite {sqlite3.sqlite_version}; {seeded}. "
         f"{args.cases:,} open cases (`bench/scale.py`); server time in-process through the ASGI "
         f"app, {args.runs} requests a page after {WARM_UP} warm-up ones; the command is the "
         "page's own query through `commands.runner.run` with the same session token, as the CLI "
-        "runs it; PostgreSQL as the workspace's own login (`homeward_app`, row security).",
-        "",
-        *rows,
-        END,
-    ]
-    replace_section(out, START, END, section)
+        "runs it; PostgreSQL as the workspace's own login (`homeward_app`, row security)."
+    )
+    put_section(out, START, END, "The web workspace's pages (issue 15, point 8)", how, rows)
     return rows
 
 
