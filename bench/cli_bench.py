@@ -31,14 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from sections import replace_section
+import identity
+from sections import load_average, put_section, taken
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- cli:start -->", "<!-- cli:end -->"
-EMAIL = "ana@iom-it.example.org"
 TARGET_MS = 400.0
 PERSON = {"given_name": "Bench", "family_name": "Person", "phone": "+40 700 000 000"}
 
@@ -53,40 +52,14 @@ def homeward_command() -> list[str]:
 
 
 def setup(folder: Path) -> dict[str, str]:
-    """A fresh database, keyring, staff member, session and case; the children's environment."""
+    """identity.py's fresh database, keyring and coordinator, signed in, and one case; the
+    children's environment."""
+    identity.setup(folder)
+    from homeward.base.clock import SYSTEM_CLOCK
+
     env = dict(os.environ)
-    env.update(
-        HOMEWARD_DATABASE_URL=f"sqlite:///{folder / 'homeward.db'}",
-        HOMEWARD_KEY_FILE=str(folder / "keys.json"),
-        HOMEWARD_SESSION_FILE=str(folder / "session"),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-    )
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    from sqlmodel import col, select
-
-    from homeward.base.db import read_session, write_session
-    from homeward.base.migrate import upgrade
-    from homeward.base.models import OutboxMessage
-    from homeward.commands import signin
-    from homeward.crypt.keys import init_keyring
-    from homeward.records.directory import OrganisationIn, StaffIn, add_org, add_staff, validate
-
-    init_keyring(folder / "keys.json")
-    upgrade()
-    with write_session() as session:
-        org = validate(
-            OrganisationIn, slug="iom-it", name="IOM Italy", kind="iom_mission", country="IT"
-        )
-        add_org(session=session, org_in=org)
-        staff = validate(StaffIn, org="iom-it", name="Ana Pop", email=EMAIL, role="coordinator")
-        add_staff(session=session, staff_in=staff)
-    requested = signin.request_code(EMAIL)
-    with read_session() as session:
-        row = session.exec(
-            select(OutboxMessage).where(col(OutboxMessage.key) == requested.mail_key)
-        ).one()
-    env["HOMEWARD_SESSION"] = signin.sign_in(EMAIL, row.context["code"]).token
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["HOMEWARD_SESSION"] = identity.sign_in(SYSTEM_CLOCK)
     started = subprocess.run(  # noqa: S603 (our own command)
         [*homeward_command(), "case", "start", "--person", "-"],
         input=json.dumps(PERSON),
@@ -131,13 +104,6 @@ def measure(env: dict[str, str], runs: int) -> list[tuple[str, list[float], list
     return [(name, walls[name], cpus[name]) for name, _ in commands]
 
 
-def load() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
 def write_section(
     out: Path, runs: int, results: list[tuple[str, list[float], list[float]]], loads: str
 ) -> list[str]:
@@ -152,17 +118,8 @@ def write_section(
             f"| `{name}`, {runs} runs | {median:.0f} ms | {max(walls):.0f} ms | "
             f"{statistics.median(cpus):.0f} ms | {target} | {ok} |"
         )
-    section = [
-        START,
-        "## The command line: start to exit",
-        "",
-        f"`bench/cli_bench.py --runs {runs}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{os.cpu_count()} cores, load average {loads}.",
-        "",
-        *rows,
-        END,
-    ]
-    replace_section(out, START, END, section)
+    how = f"{taken(f'bench/cli_bench.py --runs {runs}')}, load average {loads}."
+    put_section(out, START, END, "The command line: start to exit", how, rows)
     return rows
 
 
@@ -173,9 +130,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="homeward-bench-cli-") as name:
         env = setup(Path(name))
-        before = load()
+        before = load_average()
         results = measure(env, args.runs)
-        loads = f"{before} before, {load()} after"
+        loads = f"{before} before, {load_average()} after"
     rows = write_section(args.out, args.runs, results, loads)
     print(f"load average: {loads}")  # noqa: T201
     print("\n".join(rows))  # noqa: T201

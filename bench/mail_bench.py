@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import ipaddress
 import multiprocessing
-import os
 import ssl
 import tempfile
 import time
@@ -41,7 +40,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sections import replace_section
+from sections import load_average, put_section, taken
 from sqlalchemy import update
 from sqlmodel import col, select
 
@@ -259,11 +258,6 @@ def verdict(found: float, target: str) -> str:
     return "meets" if found >= TARGETS[target] else "MISSES"
 
 
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f}"
-
-
 def write_section(
     out: Path, args: argparse.Namespace, results: dict[str, dict[str, float]], loads: list[str]
 ) -> list[str]:
@@ -283,24 +277,21 @@ def write_section(
             f"{share:.0%} {verdict(share, 'of_transport')} | {found[NAIVE]:,.0f} msg/s | "
             f"{times:.1f}x {verdict(times, 'over_naive')} |"
         )
-    section = [
-        START,
-        "## Sending mail: the drain against the transport alone and one connection per message",
-        "",
-        f"`bench/mail_bench.py --messages {args.messages} --naive-messages {args.naive} "
-        f"--pool {args.pool}`, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+    command = (
+        f"bench/mail_bench.py --messages {args.messages} --naive-messages {args.naive} "
+        f"--pool {args.pool}"
+    )
+    how = (
+        f"{taken(command)}, "
         f"{'; '.join(loads)} (1, 5 and 15 minutes: other work on the machine slows the "
         "naive STARTTLS run most). The real sender "
         "(`notifications.sender.drain`: claim, render, build, send, record in SQLite) to a "
         "local aiosmtpd sink in its own process; STARTTLS with a self-signed certificate. "
         "The transport alone: the same messages built beforehand and sent over the same pool "
-        "(`SmtpPool.send_all`) with no database or rendering work.",
-        "",
-        *rows,
-        END,
-    ]
-    replace_section(out, START, END, section)
+        "(`SmtpPool.send_all`) with no database or rendering work."
+    )
+    heading = "Sending mail: the drain against the transport alone and one connection per message"
+    put_section(out, START, END, heading, how, rows)
     return rows
 
 
@@ -325,9 +316,9 @@ def main() -> None:
     modes = ["starttls"] if args.starttls else ["plain"] if args.plain else ["plain", "starttls"]
     results, loads = {}, []
     for mode in modes:
-        before = load()
+        before = f"load average {load_average(' / ')}"
         results[mode] = measure(mode, args.messages, args.pool, args.naive)
-        loads.append(f"{mode}: {before} before, {load()} after")
+        loads.append(f"{mode}: {before} before, load average {load_average(' / ')} after")
     rows = write_section(args.out, args, results, loads)
     print("\n".join(rows))
     print(f"written to {args.out}")
@@ -365,7 +356,7 @@ def compare(
         results[label] = sent / elapsed
         print(
             f"{label:>28}: {sent} sent in {elapsed:6.2f} s = {sent / elapsed:7.0f} msg/s "
-            f"(sink received {received}; {load()})"
+            f"(sink received {received}; load average {load_average(' / ')})"
         )
     engine.dispose()
     return results

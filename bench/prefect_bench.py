@@ -50,6 +50,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from prefect import flow  # noqa: E402
 from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+from sections import load_average  # noqa: E402
 from sqlmodel import col, func, select  # noqa: E402
 
 from homeward.base import settings as homeward_settings  # noqa: E402
@@ -324,14 +325,6 @@ TARGET_COMPLETED_P95 = 3.0
 TARGET_ACK_P95 = 0.3
 
 
-def load() -> str:
-    """The machine's load average (1, 5, 15 minutes), as /proc/loadavg says."""
-    try:
-        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -475,7 +468,7 @@ async def latency(runs: int) -> dict[str, dict[str, Any]]:
 
     def row(key: str, values: list[float]) -> None:
         name, target = LATENCY_ROWS[key]
-        got: dict[str, Any] = {"name": name, "runs": len(values), "load": load()}
+        got: dict[str, Any] = {"name": name, "runs": len(values), "load": load_average(" / ")}
         got |= {"p50_ms": statistics.median(values) * 1000, "p95_ms": p95(values) * 1000}
         said = f"p50 {got['p50_ms']:7.0f} ms, p95 {got['p95_ms']:7.0f} ms"
         if target is not None:
@@ -488,11 +481,13 @@ async def latency(runs: int) -> dict[str, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="homeward-bench-up-") as name:
         folder = Path(name)
         prepare(folder)
-        print(f"what a person waits for ({runs} runs, load {load()})", flush=True)
+        print(f"what a person waits for ({runs} runs, load {load_average(' / ')})", flush=True)
         row("ack", acknowledged(runs))
         up = Up(folder)
         try:
-            print(f"  (homeward up ready after {up.wait_ready():.1f} s, load {load()})")
+            print(
+                f"  (homeward up ready after {up.wait_ready():.1f} s, load {load_average(' / ')})"
+            )
             times = await person_flows(up, runs)
         finally:
             up.stop()

@@ -63,7 +63,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sections import replace_section
+from sections import load_average, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 # A Tuesday morning, after the digest hour: yesterday's catch-up run is a working day too, in
@@ -362,7 +362,7 @@ def child_bulk(count: int, folder: str) -> dict[str, Any]:
         "cases": imported,
         "seconds": seconds,
         "per_second": imported / seconds,
-        "load": _load(),
+        "load": load_average(),
     }
 
 
@@ -502,12 +502,6 @@ def child_commit_floor_pg(count: int) -> dict[str, Any]:
     return _percentiles(times)
 
 
-def _load() -> str:
-    """The load average (1, 5 and 15 minutes), said with every figure: the machine is shared."""
-    loadavg = Path("/proc/loadavg")
-    return " ".join(loadavg.read_text().split()[:3]) if loadavg.exists() else "?"
-
-
 def _percentiles(times: list[float]) -> dict[str, Any]:
     times = sorted(times)
     return {
@@ -635,15 +629,15 @@ def measure(kind: str, args: argparse.Namespace, folder: Path, keys: Path) -> di
     try:
         if args.only == "all":
             _measure_scale(kind, args, backend, folder, out)
-        print(f"[{kind}] {args.transitions:,} transitions ({load()})", flush=True)
+        print(f"[{kind}] {args.transitions:,} transitions (load {load_average()})", flush=True)
         build, app = backend.fresh("transition")
         run_child("prepare", build)
-        out["transition_load"] = load()
+        out["transition_load"] = f"load {load_average()}"
         out["transition"] = run_child("transition", app, args.transitions)
-        print(f"[{kind}] {args.transitions:,} stage moves ({load()})", flush=True)
+        print(f"[{kind}] {args.transitions:,} stage moves (load {load_average()})", flush=True)
         build, app = backend.fresh("stage_move")
         run_child("prepare", build)
-        out["stage_move_load"] = load()
+        out["stage_move_load"] = f"load {load_average()}"
         out["stage_move"] = run_child("stage_move", app, args.transitions)
         if kind == "sqlite":
             out["commit_floor"] = run_child("commit_floor", app, args.transitions, str(folder))
@@ -662,7 +656,7 @@ def _measure_scale(
     kind: str, args: argparse.Namespace, backend: Backend, folder: Path, out: dict[str, Any]
 ) -> None:
     """The sweep, the baseline and the bulk starts (skipped by ``--only moves``)."""
-    print(f"[{kind}] seeding {args.cases:,} open cases ({load()}) ...", flush=True)
+    print(f"[{kind}] seeding {args.cases:,} open cases (load {load_average()}) ...", flush=True)
     build, app = backend.fresh("sweep")
     out["seed"] = run_child("seed", build, args.cases)
     out["sweep"] = run_child("sweep", app)
@@ -688,25 +682,20 @@ def measure_catchup(kind: str, sizes: list[int], folder: Path, keys: Path) -> di
     out: dict[str, Any] = {}
     try:
         for cases in sizes:
-            print(f"[{kind}] catch-up over {cases:,} open cases ({load()}) ...", flush=True)
+            print(
+                f"[{kind}] catch-up over {cases:,} open cases (load {load_average()}) ...",
+                flush=True,
+            )
             build, app = backend.fresh(f"catchup{cases}")
             seeded = run_child("seed", build, cases, False)
             run = run_child("catchup", app)
             sent = run_child("send", app)
             sweep = run_child("sweep", app)
             out[str(cases)] = {**seeded, "catchup": run, "send": sent, "sweep": sweep}
-            out[str(cases)]["load"] = load()
+            out[str(cases)]["load"] = f"load {load_average()}"
     finally:
         backend.drop_all()
     return out
-
-
-def load() -> str:
-    """The load averages (1, 5, 15 minutes), beside every figure."""
-    try:
-        return "load " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "load unknown"
 
 
 def catchup_table(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -934,7 +923,7 @@ def main() -> None:
         f"`{' '.join(['bench/run.py', *sys.argv[1:]])}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{time.perf_counter() - started:.0f} s in all.",
         "",
-        f"Machine: {machine()}; at the end, {load()}.",
+        f"Machine: {machine()}; at the end, load {load_average()}.",
         "",
         *rows,
         "",

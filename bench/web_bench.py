@@ -51,7 +51,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from sections import replace_section
+from sections import load_average, put_section, taken
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -614,11 +614,6 @@ async def measure(db: Database, runs: int) -> list[Row]:
 # ---------------------------------------------------------------- the table
 
 
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f}"
-
-
 def table(results: dict[str, tuple[Database, list[Row], str]]) -> list[str]:
     rows = [
         "| page | backend | page p50 / p95 | command (as the CLI runs it) p50 / p95 "
@@ -645,22 +640,15 @@ def write_section(
         f"{kind}: seeded in {db.seed_seconds:.0f} s, measured under {measured_load}"
         for kind, (db, _rows, measured_load) in results.items()
     )
-    section = [
-        START,
-        "## The web workspace's pages (issue 15, point 8)",
-        "",
-        f"`bench/web_bench.py --cases {args.cases} --runs {args.runs}`, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+    how = (
+        f"{taken(f'bench/web_bench.py --cases {args.cases} --runs {args.runs}')}, "
         f"SQLite {sqlite3.sqlite_version}; {seeded}. "
         f"{args.cases:,} open cases (`bench/scale.py`); server time in-process through the ASGI "
         f"app, {args.runs} requests a page after {WARM_UP} warm-up ones; the command is the "
         "page's own query through `commands.runner.run` with the same session token, as the CLI "
-        "runs it; PostgreSQL as the workspace's own login (`homeward_app`, row security).",
-        "",
-        *rows,
-        END,
-    ]
-    replace_section(out, START, END, section)
+        "runs it; PostgreSQL as the workspace's own login (`homeward_app`, row security)."
+    )
+    put_section(out, START, END, "The web workspace's pages (issue 15, point 8)", how, rows)
     return rows
 
 
@@ -704,7 +692,11 @@ def main() -> None:
                     made.append(db.pg_database)
                 if args.seed_only:
                     continue
-                results[kind] = (db, asyncio.run(measure(db, args.runs)), load())
+                results[kind] = (
+                    db,
+                    asyncio.run(measure(db, args.runs)),
+                    f"load average {load_average(' / ')}",
+                )
         finally:
             for name in made:
                 drop_pg_database(name)

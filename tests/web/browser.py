@@ -13,6 +13,7 @@ One Chromium serves each run of consecutive browser tests (see ``_Chromium``).
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -540,3 +541,32 @@ def focus_by_tab(tab: Browsing, selector: str, presses: int = 30) -> None:
             return
         tab.page.keyboard.press("Tab")
     raise AssertionError(f"Tab never reached {selector} on {tab.path}")
+
+
+# The darkest pixel of each box: a chart's card, or the ink of its text, as the browser drew it.
+DARKEST_JS = """async ([src, boxes]) => {
+    const img = new Image(); img.src = src; await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = img.width; canvas.height = img.height;
+    const g = canvas.getContext('2d'); g.drawImage(img, 0, 0);
+    return boxes.map(([x, y, w, h]) => {
+        const d = g.getImageData(x, y, w, h).data; let best = null, lum = 9;
+        for (let i = 0; i < d.length; i += 4) {
+            const l = 0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2];
+            if (l < lum * 255) { lum = l / 255; best = [d[i], d[i + 1], d[i + 2]]; }
+        }
+        return best;
+    });
+}"""
+
+
+def hex_of(rgb: Sequence[int]) -> str:
+    """``#rrggbb`` of red, green and blue from 0 to 255."""
+    return "#" + "".join(f"{c:02x}" for c in rgb)
+
+
+def darkest(tab: Any, shot: bytes, boxes: Sequence[tuple[int, int, int, int]]) -> list[str]:
+    """The darkest pixel of each box of the screenshot ``shot`` (``x, y, width, height``), read
+    back in the browser of ``tab``, as a colour."""
+    src = "data:image/png;base64," + base64.b64encode(shot).decode("ascii")
+    return [hex_of(rgb) for rgb in tab.evaluate(DARKEST_JS, [src, list(boxes)])]

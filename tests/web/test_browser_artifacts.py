@@ -7,7 +7,6 @@ in ``tests/.artefacts`` (``chart-on-dark.png``, ``chart-on-light.png``)."""
 
 from __future__ import annotations
 
-import base64
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -17,25 +16,11 @@ import pytest
 
 from homeward.reporting import charts
 from tests.reporting.test_charts import LONG, contrast, targets_report
+from tests.web.browser import darkest
 from workflows.artifacts import chart_markdown
 
 THEMES = {"dark": ("#1a1b1f", "#e6e6e6"), "light": ("#ffffff", "#1f2328")}  # page, page text
 IMAGE = re.compile(r"!\[([^\]]*)\]\((data:image/svg\+xml;base64,[A-Za-z0-9+/=]+)\)")
-
-PIXELS_JS = """async ([src, boxes]) => {
-    const img = new Image(); img.src = src; await img.decode();
-    const canvas = document.createElement('canvas');
-    canvas.width = img.width; canvas.height = img.height;
-    const g = canvas.getContext('2d'); g.drawImage(img, 0, 0);
-    return boxes.map(([x, y, w, h]) => {
-        const d = g.getImageData(x, y, w, h).data; let best = null, lum = 9;
-        for (let i = 0; i < d.length; i += 4) {
-            const l = 0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2];
-            if (l < lum * 255) { lum = l / 255; best = [d[i], d[i + 1], d[i + 2]]; }
-        }
-        return best;
-    });
-}"""
 
 
 def page_html(markdown: str, page: str, ink: str) -> str:
@@ -49,16 +34,6 @@ def page_html(markdown: str, page: str, ink: str) -> str:
         f"<body><h2>{title}</h2><img id='chart' alt='{alt}' src='{src}'>"
         f"<div id='inline'>{charts.progress_svg(targets_report())}</div></body></html>"
     )
-
-
-def hex_of(rgb: list[int]) -> str:
-    return "#" + "".join(f"{c:02x}" for c in rgb)
-
-
-def darkest(tab: Any, shot: bytes, boxes: list[tuple[int, int, int, int]]) -> list[str]:
-    """The darkest pixel of each box of the screenshot (``x, y, width, height``), as a colour."""
-    src = "data:image/png;base64," + base64.b64encode(shot).decode("ascii")
-    return [hex_of(rgb) for rgb in tab.evaluate(PIXELS_JS, [src, boxes])]
 
 
 def close(a: str, b: str, within: int = 12) -> bool:

@@ -32,7 +32,7 @@ from homeward.edges.prefect_server import LocalServer
 from homeward.reporting import charts
 from tests.conftest import BACKEND
 from tests.reporting.test_charts import LONG, contrast, luminance, targets_report
-from tests.web.browser import require_tools
+from tests.web.browser import darkest, hex_of, require_tools
 
 pytestmark = [
     pytest.mark.browser,
@@ -285,7 +285,7 @@ def test_the_progress_chart_reads_on_prefect_s_dark_theme(
     src = str(chart.get_attribute("src"))
 
     rgb = [int(c) for c in re.findall(r"\d+", page)[:3]]
-    dark = "#" + "".join(f"{c:02x}" for c in rgb)
+    dark = hex_of(rgb)
     assert luminance(dark) < 0.05, f"the page is not on the dark theme ({page})"
     assert natural == charts.WIDTH and box["x"] + box["width"] <= right + 1  # whole, not cut
     # the chart's own card is painted over the dark page, its text in contrast with it
@@ -299,35 +299,15 @@ def test_the_progress_chart_reads_on_prefect_s_dark_theme(
     assert " ".join(LONG.split()) in " ".join(words.split())  # the long label whole, wrapped
 
 
-PIXELS_JS = """async ([src, boxes]) => {
-    const img = new Image(); img.src = src; await img.decode();
-    const canvas = document.createElement('canvas');
-    canvas.width = img.width; canvas.height = img.height;
-    const g = canvas.getContext('2d'); g.drawImage(img, 0, 0);
-    return boxes.map(([x, y, w, h]) => {
-        const d = g.getImageData(x, y, w, h).data; let best = null, lum = 9;
-        for (let i = 0; i < d.length; i += 4) {
-            const l = 0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2];
-            if (l < lum * 255) { lum = l / 255; best = [d[i], d[i + 1], d[i + 2]]; }
-        }
-        return best;
-    });
-}"""
-
-
-def _pixels(tab: Any, picture: bytes, box: dict[str, float], scale: float) -> tuple[str, str]:
+def _pixels(tab: Any, picture: bytes, box: dict[str, float], scale: float) -> list[str]:
     """From the screenshot: the card's colour (inside its border) and the darkest colour of
     the chart's title band, as drawn on the page."""
     x, y = round(box["x"]), round(box["y"] + tab.evaluate("() => window.scrollY"))
-    found = tab.evaluate(
-        PIXELS_JS,
+    return darkest(
+        tab,
+        picture,
         [
-            "data:image/png;base64," + base64.b64encode(picture).decode("ascii"),
-            [
-                [x + 30, y + round(box["height"]) - 4, 4, 2],
-                [x + round(12 * scale), y + round(12 * scale), round(300 * scale), 16],
-            ],
+            (x + 30, y + round(box["height"]) - 4, 4, 2),
+            (x + round(12 * scale), y + round(12 * scale), round(300 * scale), 16),
         ],
     )
-    card, band = ("#" + "".join(f"{c:02x}" for c in rgb) for rgb in found)
-    return card, band

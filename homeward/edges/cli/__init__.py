@@ -7,11 +7,11 @@ failure prints only its type (never its message, which could carry data) unless
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 import typer.main
@@ -26,222 +26,162 @@ from homeward.edges.cli.consoles import err_console
 # registers its commands on a holder app exactly as they were registered eagerly, once a process.
 
 
-def _holder() -> typer.Typer:
-    return typer.Typer()
+class _Step(NamedTuple):
+    """One thing a loader puts on its holder app: ``attribute`` of the CLI module ``module``.
+
+    Without a ``name``, the attribute is a register function, called with the holder (or with
+    ``onto``); with one, it is a sub-app added as that group, or a function added as that command
+    (its help the module's ``help`` attribute when given, else its docstring)."""
+
+    module: str
+    attribute: str
+    name: str = ""
+    onto: str = ""  # "module.app": registered on that app instead of the holder
+    help: str = ""
+
+
+# What each loader imports and registers, in the order it registers it.
+_LOADERS: dict[str, tuple[_Step, ...]] = {
+    # login first: every staff command acts as the signed-in person
+    "signin": (_Step("signin", "register"),),
+    "up": (_Step("up", "up", "up"),),
+    "deploy": (_Step("deploy", "deploy", "deploy"),),
+    "health": (_Step("health", "health", "health"),),
+    "web": (_Step("web", "web", "web"),),
+    "backup": (
+        _Step("backup", "backup_command", "backup", help="BACKUP_HELP"),
+        _Step("backup", "restore_command", "restore", help="RESTORE_HELP"),
+    ),
+    "directory": (
+        _Step("dbroles", "db_roles", "roles", onto="admin.db_app"),
+        _Step("admin", "db_app", "db"),
+        _Step("admin", "org_app", "org"),
+        _Step("admin", "staff_app", "staff"),
+        _Step("admin", "admin_app", "admin"),
+    ),
+    "case": (
+        _Step("closures", "register", onto="cases.case_app"),
+        _Step("family", "register_case", onto="cases.case_app"),
+        _Step("assessments", "register_case", onto="cases.case_app"),
+        _Step("cases", "case_app", "case"),
+    ),
+    "items": (
+        _Step("adhoc", "register", onto="items.items_app"),
+        _Step("items", "items_app", "items"),
+    ),
+    "protect": (
+        _Step("family", "register_keys", onto="protect.keys_app"),
+        _Step("protect", "consent_app", "consent"),
+        _Step("protect", "keys_app", "keys"),
+        _Step("protect", "audit_app", "audit"),
+        _Step("protect", "retention_app", "retention"),
+    ),
+    "mail": (_Step("mail", "mail_app", "mail"),),
+    "reports": (
+        _Step("reports", "programme_app", "programme"),
+        _Step("reports", "report_app", "report"),
+        _Step("reports", "export_app", "export"),
+    ),
+    "imports": (_Step("imports", "import_app", "import"),),
+    "casework": (  # issue 16
+        _Step("plan", "register"),
+        _Step("visits", "register"),
+        _Step("journal", "register"),
+        _Step("referral", "register"),
+        _Step("assessments", "register"),
+    ),
+}
+
+
+def _cli(dotted: str) -> Any:
+    """``module.attribute`` of a CLI module (importing the module)."""
+    module, attribute = dotted.split(".")
+    return getattr(importlib.import_module(f"homeward.edges.cli.{module}"), attribute)
 
 
 @cache
-def _signin() -> typer.Typer:
-    from homeward.edges.cli import signin
-
-    holder = _holder()
-    signin.register(holder)  # login first: every staff command acts as the signed-in person
+def _load(loader: str) -> typer.Typer:
+    """A holder app with the commands of ``loader`` registered on it (once a process)."""
+    holder = typer.Typer()
+    for step in _LOADERS[loader]:
+        found = _cli(f"{step.module}.{step.attribute}")
+        target = _cli(step.onto) if step.onto else holder
+        if not step.name:
+            found(target)
+        elif isinstance(found, typer.Typer):
+            target.add_typer(found, name=step.name)
+        else:
+            helps = {"help": _cli(f"{step.module}.{step.help}")} if step.help else {}
+            target.command(step.name, **helps)(found)
     return holder
 
 
-@cache
-def _up() -> typer.Typer:
-    from homeward.edges.cli import up
-
-    holder = _holder()
-    holder.command("up")(up.up)
-    return holder
-
-
-@cache
-def _deploy() -> typer.Typer:
-    from homeward.edges.cli import deploy
-
-    holder = _holder()
-    holder.command("deploy")(deploy.deploy)
-    return holder
-
-
-@cache
-def _health() -> typer.Typer:
-    from homeward.edges.cli import health
-
-    holder = _holder()
-    holder.command("health")(health.health)
-    return holder
-
-
-@cache
-def _web() -> typer.Typer:
-    from homeward.edges.cli import web
-
-    holder = _holder()
-    holder.command("web")(web.web)
-    return holder
-
-
-@cache
-def _backup() -> typer.Typer:
-    from homeward.edges.cli import backup
-
-    holder = _holder()
-    holder.command("backup", help=backup.BACKUP_HELP)(backup.backup_command)
-    holder.command("restore", help=backup.RESTORE_HELP)(backup.restore_command)
-    return holder
-
-
-@cache
-def _directory() -> typer.Typer:
-    from homeward.edges.cli import admin, dbroles
-
-    admin.db_app.command("roles")(dbroles.db_roles)
-    holder = _holder()
-    holder.add_typer(admin.db_app, name="db")
-    holder.add_typer(admin.org_app, name="org")
-    holder.add_typer(admin.staff_app, name="staff")
-    holder.add_typer(admin.admin_app, name="admin")
-    return holder
-
-
-@cache
-def _case() -> typer.Typer:
-    from homeward.edges.cli import assessments, cases, closures, family
-
-    closures.register(cases.case_app)
-    family.register_case(cases.case_app)
-    assessments.register_case(cases.case_app)
-    holder = _holder()
-    holder.add_typer(cases.case_app, name="case")
-    return holder
-
-
-@cache
-def _items() -> typer.Typer:
-    from homeward.edges.cli import adhoc, items
-
-    adhoc.register(items.items_app)
-    holder = _holder()
-    holder.add_typer(items.items_app, name="items")
-    return holder
-
-
-@cache
-def _protect() -> typer.Typer:
-    from homeward.edges.cli import family, protect
-
-    family.register_keys(protect.keys_app)
-    holder = _holder()
-    holder.add_typer(protect.consent_app, name="consent")
-    holder.add_typer(protect.keys_app, name="keys")
-    holder.add_typer(protect.audit_app, name="audit")
-    holder.add_typer(protect.retention_app, name="retention")
-    return holder
-
-
-@cache
-def _mail() -> typer.Typer:
-    from homeward.edges.cli import mail
-
-    holder = _holder()
-    holder.add_typer(mail.mail_app, name="mail")
-    return holder
-
-
-@cache
-def _reports() -> typer.Typer:
-    from homeward.edges.cli import reports
-
-    holder = _holder()
-    holder.add_typer(reports.programme_app, name="programme")
-    holder.add_typer(reports.report_app, name="report")
-    holder.add_typer(reports.export_app, name="export")
-    return holder
-
-
-@cache
-def _imports() -> typer.Typer:
-    from homeward.edges.cli import imports
-
-    holder = _holder()
-    holder.add_typer(imports.import_app, name="import")
-    return holder
-
-
-@cache
-def _casework() -> typer.Typer:  # issue 16
-    from homeward.edges.cli import assessments, journal, plan, referral, visits
-
-    holder = _holder()
-    plan.register(holder)
-    visits.register(holder)
-    journal.register(holder)
-    referral.register(holder)
-    assessments.register(holder)
-    return holder
-
-
-_Loader = Callable[[], typer.Typer]
 # Every top-level command in the order ``homeward --help`` lists it: its name, the first
-# paragraph of its help (what the list shows, without importing it) and what loads it.
+# paragraph of its help (what the list shows, without importing it) and its loader.
 # tests/cli/test_imports.py checks the help against the loaded command.
-LAZY: dict[str, tuple[str, _Loader]] = {
+LAZY: dict[str, tuple[str, str]] = {
     "login": (
         "Sign in: a one-time code is sent to your staff email; type it to open a session.",
-        _signin,
+        "signin",
     ),
-    "logout": ("End this session here and on the server.", _signin),
-    "whoami": ("Who you are signed in as.", _signin),
+    "logout": ("End this session here and on the server.", "signin"),
+    "whoami": ("Who you are signed in as.", "signin"),
     "assertion": (
         "A signed assertion for one Prefect run of FLOW: paste it into the run's `assertion`\n"
         "field. It acts for you, works for one run, and must be used within minutes.",
-        _signin,
+        "signin",
     ),
     "up": (
         "Start Prefect (server and UI) and serve Homeward's flows on their schedules until Ctrl-C.",
-        _up,
+        "up",
     ),
     "deploy": (
         "Register every flow as a deployment on a work pool (PREFECT_API_URL's server), with the\n"
         "forms, schedules and schema checks `homeward up` serves them with.",
-        _deploy,
+        "deploy",
     ),
     "health": (
         "Say whether the schedules ran on time, their last runs succeeded and mail flows.",
-        _health,
+        "health",
     ),
-    "web": ("Serve the staff web workspace (sign in, my work, cases) until Ctrl-C.", _web),
+    "web": ("Serve the staff web workspace (sign in, my work, cases) until Ctrl-C.", "web"),
     "backup": (
         "Back up the database to FILE while Homeward keeps working (one consistent snapshot).",
-        _backup,
+        "backup",
     ),
     "restore": (
         "Replace the database's content with the backup in FILE, then verify the audit log.",
-        _backup,
+        "backup",
     ),
-    "demo": ("", _holder),  # defined below, loaded with the app
-    "sessions": ("Your sessions: list them, end one.", _signin),
-    "db": ("Database schema.", _directory),
-    "org": ("Organisations taking part in returns.", _directory),
-    "staff": ("Staff members of the organisations.", _directory),
-    "admin": ("The first platform administrator.", _directory),
-    "case": ("Return cases.", _case),
-    "items": ("Checklist items and their handoffs.", _items),
-    "consent": ("The person's consents, per purpose.", _protect),
-    "keys": ("Encryption keys (keep the key file backed up offline).", _protect),
-    "audit": ("The tamper-evident audit log.", _protect),
-    "retention": ("Purging closed cases' personal data.", _protect),
-    "mail": ("Email reminders and notices: preview, outbox, sending.", _mail),
-    "programme": ("Programmes (grants) and their targets.", _reports),
-    "report": ("Aggregate reports, small cells suppressed.", _reports),
-    "export": ("Case-level exports (audited).", _reports),
-    "import": ("Import existing cases.", _imports),
-    "plan": ("A case's reintegration plan: versions, goals, services, approval.", _casework),
-    "visit": ("Follow-up visits and their monitoring form.", _casework),
-    "journal": ("The case journal: encrypted notes, newest first.", _casework),
-    "document": ("A case's documents (PDF, PNG, JPEG, plain text), stored encrypted.", _casework),
-    "referral": ("A case's NRM referral: ANITP record number, date, referring body.", _casework),
+    "demo": ("", ""),  # defined below, loaded with the app
+    "sessions": ("Your sessions: list them, end one.", "signin"),
+    "db": ("Database schema.", "directory"),
+    "org": ("Organisations taking part in returns.", "directory"),
+    "staff": ("Staff members of the organisations.", "directory"),
+    "admin": ("The first platform administrator.", "directory"),
+    "case": ("Return cases.", "case"),
+    "items": ("Checklist items and their handoffs.", "items"),
+    "consent": ("The person's consents, per purpose.", "protect"),
+    "keys": ("Encryption keys (keep the key file backed up offline).", "protect"),
+    "audit": ("The tamper-evident audit log.", "protect"),
+    "retention": ("Purging closed cases' personal data.", "protect"),
+    "mail": ("Email reminders and notices: preview, outbox, sending.", "mail"),
+    "programme": ("Programmes (grants) and their targets.", "reports"),
+    "report": ("Aggregate reports, small cells suppressed.", "reports"),
+    "export": ("Case-level exports (audited).", "reports"),
+    "import": ("Import existing cases.", "imports"),
+    "plan": ("A case's reintegration plan: versions, goals, services, approval.", "casework"),
+    "visit": ("Follow-up visits and their monitoring form.", "casework"),
+    "journal": ("The case journal: encrypted notes, newest first.", "casework"),
+    "document": ("A case's documents (PDF, PNG, JPEG, plain text), stored encrypted.", "casework"),
+    "referral": ("A case's NRM referral: ANITP record number, date, referring body.", "casework"),
     "assess": (
         "Structured assessments (risk, needs and skills, family) and proposed services.",
-        _casework,
+        "casework",
     ),
     "providers": (
         "The service directory: services offered per county, with capacity.",
-        _casework,
+        "casework",
     ),
 }
 
@@ -249,7 +189,7 @@ LAZY: dict[str, tuple[str, _Loader]] = {
 @cache
 def _stubs() -> dict[str, Any]:
     """Stand-ins that only list a command in ``--help``: its name and help, nothing imported."""
-    holder = _holder()
+    holder = typer.Typer()
     for name, (help_text, _) in LAZY.items():
         if name != "demo":
             holder.command(name, help=help_text)(_unloaded)
@@ -281,7 +221,7 @@ class LazyGroup(TyperGroup):
 
     def load(self, cmd_name: str) -> Any:
         """The real command ``cmd_name`` (and the others its loader registers)."""
-        loaded = typer.main.get_group(LAZY[cmd_name][1]()).commands
+        loaded = typer.main.get_group(_load(LAZY[cmd_name][1])).commands
         self.commands.update({name: loaded[name] for name in loaded if name in self.commands})
         return self.commands[cmd_name]
 

@@ -129,70 +129,37 @@ def report_targets(
     _report("targets", programme, start, end, fmt, out, k, chart)
 
 
-@report_app.command("stages")
-def report_stages(
-    programme: str = PROGRAMME,
-    start: str = FROM,
-    end: str = TO,
-    fmt: str = FORMAT,
-    out: Path = OUT,
-    k: int = K,
-) -> None:
-    """Median and 90th-percentile days spent in each stage."""
-    _report("stages", programme, start, end, fmt, out, k)
+# The reports on the common options, in the order they were registered (services and
+# sustainability last, as when plan.py and visits.py added them, issue 16): name and help.
+COMMON_REPORTS = {
+    "stages": "Median and 90th-percentile days spent in each stage.",
+    "overdue": "Overdue checklist items per organisation: where work is stuck.",
+    "closures": "Closure reasons, by sex, age band, exploitation and country.",
+    "services": "Services delivered by type and provider; budget planned vs spent (per programme).",
+    "sustainability": (
+        "Sustainability scores at 3 and 6 months after arrival (IOM RSS, simplified)."
+    ),
+}
 
 
-@report_app.command("overdue")
-def report_overdue(
-    programme: str = PROGRAMME,
-    start: str = FROM,
-    end: str = TO,
-    fmt: str = FORMAT,
-    out: Path = OUT,
-    k: int = K,
-) -> None:
-    """Overdue checklist items per organisation: where work is stuck."""
-    _report("overdue", programme, start, end, fmt, out, k)
+def _add_common_report(name: str, help_text: str) -> None:
+    def command(
+        programme: str = PROGRAMME,
+        start: str = FROM,
+        end: str = TO,
+        fmt: str = FORMAT,
+        out: Path = OUT,
+        k: int = K,
+    ) -> None:
+        _report(name, programme, start, end, fmt, out, k)
+
+    command.__name__ = command.__qualname__ = f"report_{name}"
+    command.__doc__ = help_text
+    report_app.command(name)(command)
 
 
-@report_app.command("closures")
-def report_closures(
-    programme: str = PROGRAMME,
-    start: str = FROM,
-    end: str = TO,
-    fmt: str = FORMAT,
-    out: Path = OUT,
-    k: int = K,
-) -> None:
-    """Closure reasons, by sex, age band, exploitation and country."""
-    _report("closures", programme, start, end, fmt, out, k)
-
-
-# Registered last, after the others, as when plan.py and visits.py added them (issue 16).
-@report_app.command("services")
-def report_services(
-    programme: str = PROGRAMME,
-    start: str = FROM,
-    end: str = TO,
-    fmt: str = FORMAT,
-    out: Path = OUT,
-    k: int = K,
-) -> None:
-    """Services delivered by type and provider; budget planned vs spent (per programme)."""
-    _report("services", programme, start, end, fmt, out, k)
-
-
-@report_app.command("sustainability")
-def report_sustainability(
-    programme: str = PROGRAMME,
-    start: str = FROM,
-    end: str = TO,
-    fmt: str = FORMAT,
-    out: Path = OUT,
-    k: int = K,
-) -> None:
-    """Sustainability scores at 3 and 6 months after arrival (IOM RSS, simplified)."""
-    _report("sustainability", programme, start, end, fmt, out, k)
+for _name, _help in COMMON_REPORTS.items():
+    _add_common_report(_name, _help)
 
 
 @export_app.command("htcds")
