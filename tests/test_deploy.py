@@ -45,11 +45,18 @@ def test_every_deployment_s_entrypoint_is_its_flow_from_the_installation_s_root(
 
 def test_compose_registers_with_homeward_deploy_never_prefect_deploy():
     """``prefect deploy`` would publish the flows' bare signatures: compose registers the
-    typed forms with ``homeward deploy``, reading the directory with the keys mounted."""
-    register = load("compose.yaml")["services"]["register"]
+    typed forms with ``homeward deploy``, reading the organisations as the register login
+    (that table alone), with no keyring mounted."""
+    services = load("compose.yaml")["services"]
+    register = services["register"]
     assert register["command"][:4] == ["homeward", "deploy", "--pool", "homeward"]
     assert register["command"][4:] == ["--installed-at", "/opt/homeward"]
-    assert "homeward_keys" in register["secrets"]
+    assert "secrets" not in register
+    url = register["environment"]["HOMEWARD_DATABASE_URL"]
+    assert url.startswith("postgresql://homeward_register:")
+    assert "--register-login homeward_register" in " ".join(
+        services["migrate"]["command"][2].split()
+    )
     assert not (DEPLOY / "prefect.yaml").exists()
 
 

@@ -26,8 +26,9 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 from prefect.utilities.callables import ParameterSchema
 
+from homeward.base.db import read_session
+from homeward.base.migrate import ensure_schema
 from homeward.base.settings import get_settings
-from homeward.commands.runner import transaction
 from homeward.records.directory import list_orgs
 from workflows.audit_checkpoint import audit_checkpoint
 from workflows.caseload_report import caseload_report
@@ -109,10 +110,14 @@ def build_deployments(
 
 
 def read_directory() -> Directory | None:
-    """The organisations by kind, as the forms' dropdowns list them (slug, name, country)."""
+    """The organisations by kind, as the forms' dropdowns list them (slug, name, country).
+
+    Names, kinds and countries are stored in clear: no keyring is needed, and the register
+    login of ``homeward db roles`` (the organisation table alone) may read them."""
     found: dict[str, list[tuple[str, str, str]]] = {}
     try:
-        with transaction(writes=False) as session:
+        ensure_schema()  # a database at another schema: slugs by their shape, as with none
+        with read_session() as session:
             for org in list_orgs(session=session):
                 found.setdefault(str(org.kind), []).append((org.slug, org.name, org.country))
     except Exception:  # noqa: BLE001 (no database yet: the forms check slugs by shape)

@@ -7,7 +7,11 @@ roles``, run as the tables' owner).
 - the **system login** (the scheduler, sweeps, reports across organisations, operator
   commands): a member of ``homeward_app`` and ``homeward_system_scope``. It owns nothing either.
 
-Neither is the tables' owner, so neither can turn row security off, and ``RESET ROLE`` leaves
+- the **register login** (optional; ``homeward deploy`` in a container of its own): reads the
+  ``organisation`` table (the forms' dropdowns) and the schema's version, nothing else; no
+  group, so no case table, no outbox, no scope.
+
+None is the tables' owner, so neither can turn row security off, and ``RESET ROLE`` leaves
 each where it logged in. Passwords are not set here: ``ALTER ROLE ... PASSWORD`` them, or use
 the server's own authentication (peer, certificates).
 """
@@ -32,20 +36,42 @@ def _checked(field: str, name: str) -> str:
     return name
 
 
-def role_statements(*, app_login: str, system_login: str) -> list[str]:
-    """The SQL that creates (if missing) both logins and grants each its groups."""
+def _create(login: str) -> str:
+    return (
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}') "
+        f"THEN CREATE ROLE {login} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE; END IF; END $$"
+    )
+
+
+def role_statements(
+    *, app_login: str, system_login: str, register_login: str | None = None
+) -> list[str]:
+    """The SQL that creates (if missing) both logins and grants each its groups; with
+    ``register_login``, a third that reads the organisations only."""
     logins = {
         "app": _checked("app-login", app_login),
         "system": _checked("system-login", system_login),
     }
     if app_login == system_login:
         raise InvalidInput("system-login: must differ from the app login")
+    statements = _group_statements(logins)
+    if register_login is not None:
+        login = _checked("register-login", register_login)
+        if login in logins.values():
+            raise InvalidInput("register-login: must differ from the app and system logins")
+        statements += [
+            _create(login),
+            f"REVOKE homeward_app, homeward_system_scope FROM {login}",
+            f"GRANT USAGE ON SCHEMA public TO {login}",
+            f"GRANT SELECT ON organisation, alembic_version TO {login}",
+        ]
+    return statements
+
+
+def _group_statements(logins: dict[str, str]) -> list[str]:
     statements: list[str] = []
     for kind, login in logins.items():
-        statements.append(
-            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}') "
-            f"THEN CREATE ROLE {login} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE; END IF; END $$"
-        )
+        statements.append(_create(login))
         statements.append(f"GRANT {', '.join(_GROUPS[kind])} TO {login}")
     statements.append(f"REVOKE homeward_system_scope FROM {logins['app']}")
     return statements
@@ -69,9 +95,12 @@ SCOPE_FUNCTIONS = (
     "homeward_programme_code_taken(text)",
     "homeward_item_offered(integer)",
     "homeward_case_version(integer)",
+    "homeward_case_ref_visible(text)",  # 0025's: the outbox's policy
 )
-_OWNED = "\n".join(
-    f"        ALTER FUNCTION {f} OWNER TO homeward_definer;" for f in SCOPE_FUNCTIONS
+_OWNED = "\n".join(  # each one its migration made (a database may be older than 0025)
+    f"        IF to_regprocedure('{f}') IS NOT NULL THEN "
+    f"ALTER FUNCTION {f} OWNER TO homeward_definer; END IF;"
+    for f in SCOPE_FUNCTIONS
 )
 _SECURE = """
 DO $$ BEGIN

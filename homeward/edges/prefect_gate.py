@@ -9,9 +9,12 @@ random words) until the flow names it. The same form has an "Enforce Parameter S
 turned off, the server would create a run whatever its parameters; the gate drops that choice
 too, as it does from a deployment's update (the UI's edit page), so the deployment's own (on,
 ``workflows.deployments``) holds and a value outside the form's lists never creates a run from
-it; a run created or changed some other way through the API is checked by the flow itself
-(``workflows.forms.checked``), which scrubs what does not fit. Everything else reaches Prefect
-unchanged.
+it. Two other ways through the API would give a deployment's run parameters its schema never
+checked: creating a run with ``POST /flow_runs/`` naming the deployment, and changing a run's
+parameters with ``PATCH /flow_runs/{id}``; Homeward uses neither (Prefect's own clients send no
+``parameters`` when they update a run), so the gate refuses both (403) and points at the
+deployment's ``create_flow_run``. The flow checks its parameters again all the same
+(``workflows.forms.checked``). Everything else reaches Prefect unchanged.
 
 Run as ``python -m homeward.edges.prefect_gate --host H --port P`` (``LocalServer.start``),
 with the settings ``prefect server start`` would read from the same environment.
@@ -34,6 +37,9 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CREATE_FROM_DEPLOYMENT = re.compile(r"^(/api)?/deployments/[^/]+/create_flow_run/?$")
 DEPLOYMENT = re.compile(r"^(/api)?/deployments/[^/]+/?$")  # its update (PATCH)
+FLOW_RUNS = re.compile(r"^(/api)?/flow_runs/?$")  # a run's creation (POST)
+FLOW_RUN = re.compile(r"^(/api)?/flow_runs/[^/]+/?$")  # a run's update (PATCH)
+CREATE_INSTEAD = "create it with POST /deployments/{id}/create_flow_run, which checks its schema"
 
 
 class FixedRunNames:
@@ -44,6 +50,14 @@ class FixedRunNames:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _may_bypass_the_schema(scope):
+            body = await _body(receive)
+            refusal = bypassing(scope["method"], body)
+            if refusal is not None:
+                await _refuse(send, refusal)
+                return
+            await self.app(scope, _replay(body, receive), send)
+            return
         if not _creates_a_run(scope):
             await self.app(scope, receive, send)
             return
@@ -62,6 +76,40 @@ def _creates_a_run(scope: Scope) -> bool:
     if scope["method"] == "POST":
         return bool(CREATE_FROM_DEPLOYMENT.match(path))
     return scope["method"] == "PATCH" and bool(DEPLOYMENT.match(path))
+
+
+def _may_bypass_the_schema(scope: Scope) -> bool:
+    """A run's creation (``POST /flow_runs/``) or update (``PATCH /flow_runs/{id}``)."""
+    if scope["type"] != "http":
+        return False
+    path = str(scope.get("path", ""))
+    if scope["method"] == "POST":
+        return bool(FLOW_RUNS.match(path))
+    return scope["method"] == "PATCH" and bool(FLOW_RUN.match(path))
+
+
+def bypassing(method: str, body: bytes) -> str | None:
+    """Why the gate refuses this run's creation or update, or None: a run created naming a
+    deployment, or a run's parameters changed, would skip the deployment's schema check."""
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return None  # Prefect answers it as it would
+    if not isinstance(data, dict):
+        return None
+    if method == "POST" and data.get("deployment_id") is not None:
+        return f"a run of a deployment is not created here: {CREATE_INSTEAD}"
+    if method == "PATCH" and "parameters" in data:
+        return f"a run's parameters are not changed here: {CREATE_INSTEAD} instead"
+    return None
+
+
+async def _refuse(send: Send, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode("utf-8")
+    headers = [(b"content-type", b"application/json")]
+    headers.append((b"content-length", str(len(body)).encode("ascii")))
+    await send({"type": "http.response.start", "status": 403, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _body(receive: Receive) -> bytes:

@@ -395,6 +395,36 @@ def test_a_run_name_typed_in_a_form_is_never_stored(up: Up) -> None:
             assert typed.encode() not in (home / part).read_bytes()
 
 
+def test_a_deployments_run_gets_parameters_only_through_its_schema_check(up: Up) -> None:
+    """``POST /flow_runs/`` naming a deployment, or ``PATCH /flow_runs/{id}`` with parameters,
+    would skip the server's schema check: the gate refuses both; nothing is made or changed."""
+    fits = {"case_ref": "RT-AAAA-AA", "trigger": "Resume (resume)"}
+    unfit = {"case_ref": "RT-AAAA-AA", "trigger": "not one the form offers"}
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name("change-status/change-status")
+            made = client.create_flow_run_from_deployment(deployment.id, parameters=fits)
+            created = httpx.post(
+                f"{up.api_url}/flow_runs/",
+                json={"flow_id": str(deployment.flow_id), "deployment_id": str(deployment.id),
+                      "parameters": unfit},
+                timeout=10,
+            )  # fmt: skip
+            changed = httpx.patch(
+                f"{up.api_url}/flow_runs/{made.id}", json={"parameters": unfit}, timeout=10
+            )
+            other = httpx.patch(  # what Prefect's own clients send when they update a run
+                f"{up.api_url}/flow_runs/{made.id}", json={"flow_version": "1"}, timeout=10
+            )
+            unfit_runs = [r for r in client.read_flow_runs() if r.parameters == unfit]
+            assert client.read_flow_run(made.id).parameters == made.parameters
+    for refused in (created, changed):
+        assert refused.status_code == 403, refused.text
+        assert "/create_flow_run" in refused.json()["detail"]
+    assert other.is_success, other.text
+    assert unfit_runs == []
+
+
 def test_a_taken_port_or_a_silent_server_is_one_line_and_an_exit_code(up: Up) -> None:
     taken = up.homeward("up", "--port", str(up.port))
     assert taken.returncode == 5, taken.stderr

@@ -13,6 +13,7 @@ from tests import factories as f
 from tests import signin
 from tests.cli.runner import run_cli
 from tests.conftest import APP_LOGIN, BACKEND, _reset_caches, login_url
+from workflows.deployments import read_directory
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="row security is PostgreSQL's")
 
@@ -206,6 +207,31 @@ def test_db_roles_makes_an_app_login_that_cannot_act_for_the_system(
             except psycopg.Error:
                 took = False
         assert took is may
+
+
+def test_the_register_login_reads_the_organisations_and_nothing_else(
+    db_url, _template_db, capsys, monkeypatch
+):
+    """``homeward deploy`` in its own container: the forms' organisations, as a login that
+    reads that table alone, with no keyring at all."""
+    f.seed()
+    monkeypatch.setenv("HOMEWARD_DATABASE_URL", _template_db)  # the owner issues them
+    _reset_caches()
+    args = ("db", "roles", "--app-login", "hw_t_app", "--system-login", "hw_t_sys")
+    made = run_cli(capsys, monkeypatch, *args, "--register-login", "hw_t_reg", "--apply")
+    assert made.code == 0 and "hw_t_reg (register)" in made.out, made.err
+    monkeypatch.setenv("HOMEWARD_DATABASE_URL", login_url(db_url, "hw_t_reg"))
+    monkeypatch.setenv("HOMEWARD_KEY_FILE", "/nonexistent/keys.json")  # none mounted
+    _reset_caches()
+    directory = read_directory()
+    assert directory is not None
+    assert "adpare" in {slug for orgs in directory.values() for slug, _, _ in orgs}
+    url = login_url(db_url, "hw_t_reg").replace("postgresql+psycopg://", "postgresql://")
+    for table in ("staff_member", "return_case", "outbox_message", "staff_session"):
+        with psycopg.connect(url) as conn, pytest.raises(psycopg.Error, match="permission"):
+            conn.execute(f"SELECT 1 FROM {table}".encode())
+    with psycopg.connect(url) as conn, pytest.raises(psycopg.Error, match="system login"):
+        conn.execute(b"SELECT homeward_system(true)")
 
 
 def _as_app_login(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ from prefect.flows import load_flow_from_entrypoint
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.utilities.callables import parameter_schema
 
+from homeward.edges.cli.deploy import check_transport
 from tests.cli.runner import run_cli
 from workflows.deployments import DEPLOYMENTS, ROOT, build_deployments
 
@@ -89,3 +90,23 @@ def test_homeward_deploy_without_a_prefect_server_says_so_in_one_line(
     ]
     done = run_cli(capsys, monkeypatch, "deploy", "--pool", "a pool")
     assert done.code != 0 and "--pool: give the work pool's name" in done.err
+
+
+def test_homeward_deploy_refuses_plain_http_to_another_machine_unless_told(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forms and the server's credentials would cross the network in clear: https, or an
+    explicit ``--allow-plain-http``; a server on this machine may be reached over http."""
+    remote = "http://prefect.example.org:4200/api"
+    with temporary_settings(updates={PREFECT_API_URL: remote}):
+        done = run_cli(capsys, monkeypatch, "deploy", "--pool", POOL)
+        assert done.code != 0 and "Traceback" not in done.err
+        assert done.err.strip().splitlines() == [
+            f"error: PREFECT_API_URL: {remote} is plain http to another machine; use https "
+            "(e.g. https://prefect.example.org:4200/api), or pass --allow-plain-http on a "
+            "network you trust end to end"
+        ]
+    check_transport(remote, allow_plain_http=True)  # told: the server is tried next
+    for url in ("http://127.0.0.1:4200/api", "http://localhost:4200/api", "http://[::1]/api"):
+        check_transport(url, allow_plain_http=False)  # this machine's own server
+    check_transport("https://prefect.example.org/api", allow_plain_http=False)

@@ -1,4 +1,5 @@
-"""``homeward db roles``: the app's login and the system login (PostgreSQL row security)."""
+"""``homeward db roles``: the app's login, the system login (PostgreSQL row security) and,
+if asked, the register login (``homeward deploy``: the organisations only)."""
 
 from __future__ import annotations
 
@@ -35,9 +36,16 @@ def db_roles(
     apply: bool = typer.Option(False, "--apply", help="issue the statements (as the owner)"),
     app_password_env: str = typer.Option(None, help="with --apply: variable holding its password"),
     system_password_env: str = typer.Option(None, help="the same for the system login"),
+    register_login: str = typer.Option(
+        None, help="also a login reading only the organisations (`homeward deploy`'s forms)"
+    ),
+    register_password_env: str = typer.Option(None, help="the same for the register login"),
 ) -> None:
-    """Print (or, with --apply, issue as the tables' owner) the SQL making both logins."""
-    statements = role_statements(app_login=app_login, system_login=system_login)
+    """Print (or, with --apply, issue as the tables' owner) the SQL making both logins (and
+    the register login, if asked)."""
+    statements = role_statements(
+        app_login=app_login, system_login=system_login, register_login=register_login
+    )
     engine = get_engine()
     if engine.dialect.name != "postgresql":
         raise InvalidInput("database: roles are PostgreSQL's; SQLite has no row security")
@@ -50,4 +58,7 @@ def db_roles(
             conn.execute(text(statement))
         _set_password(conn, app_login, app_password_env)
         _set_password(conn, system_login, system_password_env)
-    console.print(f"logins {app_login} (app) and {system_login} (system) ready")
+        if register_login is not None:
+            _set_password(conn, register_login, register_password_env)
+    register = f" and {register_login} (register)" if register_login else ""
+    console.print(f"logins {app_login} (app), {system_login} (system){register} ready")

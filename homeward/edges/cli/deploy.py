@@ -10,11 +10,13 @@ import asyncio
 import inspect
 import re
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import typer
 
 from homeward.base.errors import InvalidInput, Unavailable
 from homeward.edges.cli.common import console
+from homeward.edges.prefect_auth import is_loopback
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -28,6 +30,12 @@ def deploy(
         "/opt/homeward",
         "--installed-at",
         help="where Homeward is installed on the workers' machines (the runs start there)",
+    ),
+    allow_plain_http: bool = typer.Option(
+        False,
+        "--allow-plain-http",
+        help="register over plain http with a server on another machine (a network you trust "
+        "end to end; otherwise use https)",
     ),
 ) -> None:
     """Register every flow as a deployment on a work pool (PREFECT_API_URL's server), with the
@@ -44,6 +52,7 @@ def deploy(
             "PREFECT_API_URL: set it to the Prefect server's API, e.g. "
             "https://prefect.example.org/api"
         )
+    check_transport(api_url, allow_plain_http=allow_plain_http)
     from workflows.deployments import build_deployments, on_work_pool, read_directory
 
     directory = read_directory()
@@ -61,6 +70,20 @@ def deploy(
         markup=False,
         highlight=False,
         soft_wrap=True,
+    )
+
+
+def check_transport(api_url: str, *, allow_plain_http: bool) -> None:
+    """Refuse plain http to another machine: the forms (organisation names), the flows'
+    schema checks and the server's credentials would cross the network readable and
+    changeable by anyone on the path."""
+    parts = urlsplit(api_url)
+    if parts.scheme != "http" or allow_plain_http or is_loopback(parts.hostname or ""):
+        return
+    secure = parts._replace(scheme="https").geturl()
+    raise InvalidInput(
+        f"PREFECT_API_URL: {api_url} is plain http to another machine; use https "
+        f"(e.g. {secure}), or pass --allow-plain-http on a network you trust end to end"
     )
 
 
