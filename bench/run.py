@@ -220,7 +220,7 @@ def child_catchup() -> dict[str, Any]:
         "batches": len(open_for),
         "longest_batch_seconds": max(open_for),
         "batch_seconds": [round(s, 3) for s in open_for],
-        "batch_items": [b.items for b in done],
+        "batch_items": [b.items or b.emails for b in done],
         "escalated": report.escalated,
         "fired": report.coming_due + report.due_today + report.overdue + report.escalated,
         "queued": report.queued,

@@ -1,7 +1,9 @@
 """The daily reminder run: the rules of ``rules.json`` applied to every open checklist item of
 every active case, one digest per staff member and one escalation digest per supervisor. The
-run commits a page of items at a time (``_BATCH``), so a catch-up over a backlog never keeps
-a writer waiting for the whole run; the digests are queued by the last page's transaction.
+run reads the directory and the calendars first, in a read transaction, then commits a page of
+items at a time, each page sized to take a fraction of a second (``_PAGE_SECONDS``), so a
+catch-up over a backlog never keeps a writer waiting for more than that; the digests are built
+outside any transaction and queued in pages sized the same way.
 
 An overdue item is said again at the cadence of its rule (1, 3 and 7 days late, then every
 ``repeat_every_days``) until it is done, counted from its due date, never from the clock.
@@ -25,11 +27,12 @@ the outbox for the readers' local morning (``notifications.urgency``).
 
 The run is built for a global caseload (bench/: 100,000 open cases): it reads only the open
 items due within the longest lead time of the rules, as plain rows in keyset pages (due date,
-id: each page found by the index where the last ended), looks up which
-rules already fired for a whole batch at once, and writes reminders, escalation marks and
-emails with one statement per batch, not one per item. An item escalated less than the
-cadence's shortest gap ago (``escalated_at``), or, once it is late enough that only the steady
-repeat is left, less than ``repeat_every_days`` ago, cannot fire and is not read.
+id: each page cut from the items alone, found by the index where the last ended, then its
+cases read by id), looks up which rules already fired for a whole batch at once, and writes
+reminders, escalation marks and emails with one statement per batch, not one per item. An
+item escalated less than the cadence's shortest gap ago (``escalated_at``), or, once it is late
+enough that only the steady repeat is left, less than ``repeat_every_days`` ago, cannot fire
+and is not read.
 """
 
 from __future__ import annotations
@@ -108,8 +111,8 @@ def queue_reminders(
     read first, in a read transaction of its own. Then the work is committed in pages of
     items (each its own short transaction, so no writer waits for a catch-up run): the first
     claims the day, each writes its items' reminders and escalation marks. The emails are
-    built and checked outside any transaction, queued a thousand per transaction, and the last
-    of these records the run finished, in ``session``'s transaction, which the caller commits.
+    built and checked outside any transaction and queued in pages sized the same way; then the
+    run is recorded finished, in ``session``'s transaction, which the caller commits.
     A run that died between transactions is resumed by the next call once its lease ran out
     (``LEASE``): what its pages fired is read back into today's digests, and nothing fires
     twice.
@@ -167,22 +170,19 @@ def queue_reminders(
         if page.end is None:
             break
         after = page.end
-    # The emails, built and checked here, outside any transaction; then a thousand of them
-    # per transaction (a catch-up over a large directory queues tens of thousands): their keys
-    # make a resumed run's second try a no-op.
-    rows = outbox_rows(run.emails(), now=now, calendars=run.calendars)
-    for start in range(0, len(rows), _MAIL_BATCH):
-        if start:
-            log.commit(_MAIL_BATCH)
+    # The emails, built and checked here, outside any transaction; then a page of them per
+    # transaction (a catch-up over a large directory queues tens of thousands, an escalation
+    # digest may list thousands of items): their keys make a resumed run's second try a no-op.
+    rows, mail = outbox_rows(run.emails(), now=now, calendars=run.calendars), _Pages(None, 50)
+    while rows:
+        chunk, rows = rows[: mail.size()], rows[mail.size() :]
         log.begin()
         with system_scope(session):
             renew()
-            run.queue_rows(rows[start : start + _MAIL_BATCH])
-    if not rows:
-        log.begin()
-    with system_scope(session):
-        if not rows:
-            renew()
+            run.queue_rows(chunk)
+        mail.took(log.commit(0, emails=len(chunk)))
+    with system_scope(session):  # the caller commits this one
+        renew()
         report = run.report()
         lease.finish(session, report)
     return report
@@ -199,22 +199,22 @@ class _Log:
         """A transaction begins with the next statement (SQLite: its write lock from there)."""
         self.begun = perf_counter()
 
-    def commit(self, items: int) -> float:
+    def commit(self, items: int, *, emails: int = 0) -> float:
         """Commit; returns how long the transaction was open."""
         self.session.commit()
         seconds = perf_counter() - self.begun
         self.number += 1
         if self.on_batch is not None:
-            self.on_batch(BatchDone(self.number, items, seconds))
+            self.on_batch(BatchDone(self.number, items, seconds, emails))
         return seconds
 
 
 class _Pages:
-    """The size of each page of items: ``batch`` if given, else sized from the last page's
-    transaction to take about ``_PAGE_SECONDS`` (a loaded machine gets smaller pages)."""
+    """The size of each page of items (or emails): ``batch`` if given, else sized from the last
+    page's transaction to take about ``_PAGE_SECONDS`` (a loaded machine gets smaller pages)."""
 
-    def __init__(self, batch: int | None) -> None:
-        self.fixed, self.next = batch is not None, batch or _FIRST_PAGE
+    def __init__(self, batch: int | None, first: int = 250) -> None:
+        self.fixed, self.next = batch is not None, batch or first
 
     def size(self) -> int:
         return self.next
@@ -227,12 +227,14 @@ class _Pages:
 
 @dataclass(frozen=True)
 class BatchDone:
-    """A committed transaction of the day's run: its number (from 1), its items (or emails),
-    and how long it was open, from its first statement to the end of its commit."""
+    """A committed transaction of the day's run: its number (from 1), its items, how long it
+    was open (from its first statement to the end of its commit), and the emails it queued
+    (the transactions after the last page of items queue emails only)."""
 
     number: int
     items: int
     seconds: float
+    emails: int = 0
 
 
 LEASE = timedelta(minutes=10)  # a run silent this long (no batch committed) is taken over
@@ -308,10 +310,9 @@ def _one_run_at_a_time(session: Session) -> None:
 
 
 _RUN_LOCK = 0x686F6D6577617264  # "homeward"
-_MAIL_BATCH = 1_000  # emails queued per transaction
 _BATCH = 1_000  # escalation marks per statement
-_PAGE_SECONDS = 0.2  # what a page of items aims to take: a writer waits at most about that
-_FIRST_PAGE, _SMALLEST_PAGE, _LARGEST_PAGE = 250, 50, 5_000  # items
+_PAGE_SECONDS = 0.2  # what a page aims to take: a writer waits at most about that
+_SMALLEST_PAGE, _LARGEST_PAGE = 10, 5_000  # items or emails
 
 
 def _horizon(today: date, rules: ReminderRules) -> datetime:
