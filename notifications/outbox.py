@@ -198,10 +198,23 @@ def enqueue_many(
     """Queue many emails with one statement per thousand; returns how many were new (a key
     queued before is skipped, as by ``enqueue``). Every message is checked before any is
     written."""
-    moment, mail_from = now or utcnow(), get_settings().mail_from
-    calendars = Calendars(session)
+    rows = outbox_rows(messages, now=now or utcnow(), calendars=Calendars(session))
+    return insert_outbox_rows(session, rows)
+
+
+def outbox_rows(
+    messages: Sequence[Queued], *, now: datetime, calendars: Calendars
+) -> list[dict[str, Any]]:
+    """The outbox rows of these messages, each checked (a bad one raises, nothing written):
+    built before the transaction that inserts them, which then holds no writer up for it."""
+    mail_from = get_settings().mail_from
     calendars.load([message.org_id for message in messages])
-    rows = [_row(m, moment, mail_from, calendars.of(m.org_id)) for m in messages]
+    return [_row(m, now, mail_from, calendars.of(m.org_id)) for m in messages]
+
+
+def insert_outbox_rows(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert rows built by ``outbox_rows`` (and their recipients), a thousand per statement;
+    returns how many were new."""
     statement = (
         _insert_for(session)(_table())
         .on_conflict_do_nothing(index_elements=["key"])
@@ -209,7 +222,9 @@ def enqueue_many(
     )
     inserted = 0
     for start in range(0, len(rows), 1_000):
-        new = session.execute(statement, list(rows[start : start + 1_000])).all()
+        chunk = rows[start : start + 1_000]
+        new = session.execute(statement, list(chunk)).all()
+        moment = chunk[0]["created_at"]
         recipients = [r for row_id, to in new for r in _recipient_rows(row_id, to, moment)]
         if recipients:
             session.execute(insert(OutboxRecipient), recipients)

@@ -12,8 +12,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlmodel import Session, select
+from sqlalchemy import select as columns
+from sqlmodel import Session, col
 
 from homeward.base.errors import InvalidInput
 from homeward.base.models import Organisation, StaffMember, StaffRole
@@ -35,14 +37,42 @@ class Recipient:
     org_id: int
 
 
+class Org(NamedTuple):
+    """What the directory keeps of an organisation."""
+
+    id: int
+    name: str
+    slug: str
+    name_genitive: str | None
+    email: str | None
+    country: str
+
+
+class Member(NamedTuple):
+    """What the directory keeps of an active staff member."""
+
+    id: int
+    org_id: int
+    role: StaffRole
+    email: str
+    language: str
+
+
 class Directory:
-    """Organisations and active staff, loaded once per reminder run or notice."""
+    """Organisations and active staff, loaded once per reminder run or notice (as plain rows:
+    a reminder run over a large directory built an ORM object per staff member)."""
 
     def __init__(self, session: Session) -> None:
-        self.orgs = {o.id: o for o in session.exec(select(Organisation)) if o.id is not None}
-        active = select(StaffMember).where(StaffMember.active == True)  # noqa: E712
-        self.staff = {s.id: s for s in session.exec(active) if s.id is not None}
-        self._by_org: dict[int, list[StaffMember]] = defaultdict(list)
+        org, staff = Organisation, StaffMember
+        orgs = columns(
+            col(org.id), col(org.name), col(org.slug), col(org.name_genitive), col(org.email)
+        ).add_columns(col(org.country))
+        self.orgs = {row[0]: Org(*row) for row in session.execute(orgs)}
+        active = columns(
+            col(staff.id), col(staff.org_id), col(staff.role), col(staff.email), col(staff.language)
+        ).where(col(staff.active) == True)  # noqa: E712
+        self.staff = {row[0]: Member(*row) for row in session.execute(active)}
+        self._by_org: dict[int, list[Member]] = defaultdict(list)
         for member in self.staff.values():
             self._by_org[member.org_id].append(member)
         # Answers are kept: a reminder run asks about the same few organisations many times,
@@ -111,7 +141,7 @@ class Directory:
         return _checked([(f"org-{org_id}", org.email, language, org_id)])
 
 
-def _as_recipients(members: Iterable[StaffMember | None]) -> list[Recipient]:
+def _as_recipients(members: Iterable[Member | None]) -> list[Recipient]:
     return _checked(
         (f"staff-{m.id}", m.email, m.language, m.org_id) for m in members if m is not None
     )

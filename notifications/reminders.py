@@ -1,7 +1,9 @@
 """The daily reminder run: the rules of ``rules.json`` applied to every open checklist item of
 every active case, one digest per staff member and one escalation digest per supervisor. The
-run commits a page of items at a time (``_BATCH``), so a catch-up over a backlog never keeps
-a writer waiting for the whole run; the digests are queued by the last page's transaction.
+run reads the directory and the calendars first, in a read transaction, then commits a page of
+items at a time, each page sized to take a fraction of a second (``_PAGE_SECONDS``), so a
+catch-up over a backlog never keeps a writer waiting for more than that; the digests are built
+outside any transaction and queued in pages sized the same way.
 
 An overdue item is said again at the cadence of its rule (1, 3 and 7 days late, then every
 ``repeat_every_days``) until it is done, counted from its due date, never from the clock.
@@ -25,11 +27,12 @@ the outbox for the readers' local morning (``notifications.urgency``).
 
 The run is built for a global caseload (bench/: 100,000 open cases): it reads only the open
 items due within the longest lead time of the rules, as plain rows in keyset pages (due date,
-id: each page found by the index where the last ended), looks up which
-rules already fired for a whole batch at once, and writes reminders, escalation marks and
-emails with one statement per batch, not one per item. An item escalated less than the
-cadence's shortest gap ago (``escalated_at``), or, once it is late enough that only the steady
-repeat is left, less than ``repeat_every_days`` ago, cannot fire and is not read.
+id: each page cut from the items alone, found by the index where the last ended, then its
+cases read by id), looks up which rules already fired for a whole batch at once, and writes
+reminders, escalation marks and emails with one statement per batch, not one per item. An
+item escalated less than the cadence's shortest gap ago (``escalated_at``), or, once it is late
+enough that only the steady repeat is left, less than ``repeat_every_days`` ago, cannot fire
+and is not read.
 """
 
 from __future__ import annotations
@@ -41,11 +44,22 @@ from datetime import date, datetime, time, timedelta
 from time import perf_counter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Table, or_, text, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Integer,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    or_,
+    text,
+    update,
+)
 from sqlalchemy import select as columns
 from sqlmodel import Session, col, select
 
-from homeward.base.db import system_scope
+from homeward.base.db import read_beside, system_scope
 from homeward.base.faults import crash_point
 from homeward.base.models import Case, CaseStatus, ChecklistItem, ItemStatus, Reminder, ReminderRun
 from homeward.base.settings import get_settings
@@ -64,6 +78,8 @@ from notifications.outbox import (
     enqueue_many,
     insert_ignoring_duplicates,
     insert_many_ignoring_duplicates,
+    insert_outbox_rows,
+    outbox_rows,
 )
 from notifications.recipients import Directory, Recipient
 from notifications.rules import Firing, ReminderRules, Section, load_rules
@@ -91,88 +107,134 @@ def queue_reminders(
     """Apply the reminder rules for the local day of ``now`` and queue the emails.
 
     Idempotent: the first call on a day at or after the digest hour does the work; any other
-    call returns an empty report. The work is committed in batches of ``batch`` items (each
-    its own transaction, so no writer waits for a whole catch-up run): the first claims the
-    day, each writes its items' reminders and escalation marks, and the last (the one that
-    finds fewer than ``batch`` items left) queues the digests and records the run finished,
-    in ``session``'s transaction, which the caller commits. A run that died between batches
-    is resumed by the next call once its lease ran out (``LEASE``): what its batches fired is
-    read back into today's digests, and nothing fires twice. A small day is one transaction.
+    call returns an empty report. What only reads (the directory, the calendars, the rules) is
+    read first, in a read transaction of its own. Then the work is committed in pages of
+    items (each its own short transaction, so no writer waits for a catch-up run): the first
+    claims the day, each writes its items' reminders and escalation marks. The emails are
+    built and checked outside any transaction and queued in pages sized the same way; then the
+    run is recorded finished, in ``session``'s transaction, which the caller commits.
+    A run that died between transactions is resumed by the next call once its lease ran out
+    (``LEASE``): what its pages fired is read back into today's digests, and nothing fires
+    twice.
 
     Args:
-        session: a write session (committed between batches).
+        session: a write session (committed between transactions).
         now: the moment of the run (aware); its local day and hour are what count.
-        batch: items per transaction (default ``_BATCH``).
-        on_batch: called after each committed batch (the bench times them).
+        batch: items per page; by default each page is sized to take about ``_PAGE_SECONDS``
+            (from the pace of the pages before it).
+        on_batch: called after each committed transaction (the bench times them).
 
     Returns:
         Counts of fired rules (coming due, due today, overdue, escalated) and queued emails.
     """
     settings = get_settings()
     local = now.astimezone(settings.tz)
-    size = batch or _BATCH
     if local.hour < settings.mail_digest_hour:
         return ReminderReport()
+    today, rules = local.date(), load_rules()
     started = perf_counter()
-    with system_scope(session):  # the sweep reads every organisation's items
+    with read_beside(session) as reader, system_scope(reader):  # every organisation's items
+        if _Lease.held(reader, today, now):
+            return ReminderReport()
+        run = _Run(reader, today=today, now=now, rules=rules)
+        run.warm()
+    run.write_to(session)
+    pages, log = _Pages(batch), _Log(session, on_batch)
+    with system_scope(session):  # the first page's transaction claims the day
         _one_run_at_a_time(session)
-        lease = _Lease.take(session, local.date(), now)
+        lease = _Lease.take(session, today, now)
         if lease is None:
             return ReminderReport()
-        rules = load_rules()
-        run = _Run(session, today=local.date(), now=now, rules=rules)
-        until, quiet = _horizon(local.date(), rules), Quiet.on(local.date(), rules)
-        if lease.resumed:
-            run.recall(lease.started)
+
+    def renew() -> None:
+        _one_run_at_a_time(session)
+        lease.renew(session, now + timedelta(seconds=perf_counter() - started))
+
+    if lease.resumed:
+        log.commit(0)
+        with read_beside(session) as reader, system_scope(reader):
+            run.recall(reader, lease.started)
+    until, quiet = _horizon(today, rules), Quiet.on(today, rules)
     after: tuple[datetime, int] | None = None
-    number, emails = 0, list[Queued]()  # emails: built by the last page
     while True:
+        size = pages.size()
+        if log.number:
+            log.begin()
         with system_scope(session):
-            if number:
-                _one_run_at_a_time(session)
-                lease.renew(session, now + timedelta(seconds=perf_counter() - started))
-            items = _open_items(session, until=until, quiet=quiet, after=after, limit=size)
-            run.consider(items)
+            if log.number:
+                renew()
+            page = _open_items(session, until=until, quiet=quiet, after=after, limit=size)
+            run.consider(page.items)
             run.mark_escalated()
-            if len(items) < size:
-                emails = run.emails()
-                break
-        after = (items[-1].due_at, items[-1].id)
-        number = _commit(session, number, len(items), on_batch)
-    # The emails, a batch of them per transaction too (a catch-up over a large directory
-    # queues tens of thousands); their keys make a resumed run's second try a no-op.
-    for start in range(0, len(emails), _MAIL_BATCH):
-        if start:
-            number = _commit(session, number, _MAIL_BATCH, on_batch)
+        pages.took(log.commit(page.read))
+        if page.end is None:
+            break
+        after = page.end
+    # The emails, built and checked here, outside any transaction; then a page of them per
+    # transaction (a catch-up over a large directory queues tens of thousands, an escalation
+    # digest may list thousands of items): their keys make a resumed run's second try a no-op.
+    rows, mail = outbox_rows(run.emails(), now=now, calendars=run.calendars), _Pages(None, 50)
+    while rows:
+        chunk, rows = rows[: mail.size()], rows[mail.size() :]
+        log.begin()
         with system_scope(session):
-            if start:
-                _one_run_at_a_time(session)
-                lease.renew(session, now + timedelta(seconds=perf_counter() - started))
-            run.queue(emails[start : start + _MAIL_BATCH])
-    with system_scope(session):
+            renew()
+            run.queue_rows(chunk)
+        mail.took(log.commit(0, emails=len(chunk)))
+    with system_scope(session):  # the caller commits this one
+        renew()
         report = run.report()
         lease.finish(session, report)
     return report
 
 
-def _commit(
-    session: Session, number: int, items: int, on_batch: Callable[[BatchDone], None] | None
-) -> int:
-    """Commit a batch; returns how many were committed so far."""
-    begun = perf_counter()
-    session.commit()
-    if on_batch is not None:
-        on_batch(BatchDone(number + 1, items, perf_counter() - begun))
-    return number + 1
+class _Log:
+    """Commits the run's transactions, counting them, and tells ``on_batch`` of each."""
+
+    def __init__(self, session: Session, on_batch: Callable[[BatchDone], None] | None) -> None:
+        self.session, self.on_batch, self.number = session, on_batch, 0
+        self.begun = perf_counter()
+
+    def begin(self) -> None:
+        """A transaction begins with the next statement (SQLite: its write lock from there)."""
+        self.begun = perf_counter()
+
+    def commit(self, items: int, *, emails: int = 0) -> float:
+        """Commit; returns how long the transaction was open."""
+        self.session.commit()
+        seconds = perf_counter() - self.begun
+        self.number += 1
+        if self.on_batch is not None:
+            self.on_batch(BatchDone(self.number, items, seconds, emails))
+        return seconds
+
+
+class _Pages:
+    """The size of each page of items (or emails): ``batch`` if given, else sized from the last
+    page's transaction to take about ``_PAGE_SECONDS`` (a loaded machine gets smaller pages)."""
+
+    def __init__(self, batch: int | None, first: int = 250) -> None:
+        self.fixed, self.next = batch is not None, batch or first
+
+    def size(self) -> int:
+        return self.next
+
+    def took(self, seconds: float) -> None:
+        if not self.fixed:
+            scaled = int(self.next * _PAGE_SECONDS / max(seconds, 0.001))
+            self.next = max(_SMALLEST_PAGE, min(scaled, 2 * self.next, _LARGEST_PAGE))
 
 
 @dataclass(frozen=True)
 class BatchDone:
-    """A committed batch of the day's run: its number (from 1), its items, its commit time."""
+    """A committed transaction of the day's run: its number (from 1), its items, how long it
+    was open (from its first statement to the end of its commit), and the emails it queued
+    (the transactions after the last page of items queue emails only)."""
 
     number: int
     items: int
-    commit_seconds: float
+    seconds: float
+    emails: int = 0
 
 
 LEASE = timedelta(minutes=10)  # a run silent this long (no batch committed) is taken over
@@ -187,6 +249,15 @@ class _Lease:
     started: datetime  # when the day's first attempt began: its reminders are today's
     beat: datetime
     resumed: bool
+
+    @staticmethod
+    def held(session: Session, day: date, now: datetime) -> bool:
+        """Whether the day's run is done or another run holds it (a read: ``take`` decides)."""
+        found = session.exec(select(ReminderRun).where(ReminderRun.day == day)).first()
+        if found is None:
+            return False
+        beat = found.heartbeat_at
+        return found.finished_at is not None or beat is None or beat > now - LEASE
 
     @classmethod
     def take(cls, session: Session, day: date, now: datetime) -> _Lease | None:
@@ -239,8 +310,9 @@ def _one_run_at_a_time(session: Session) -> None:
 
 
 _RUN_LOCK = 0x686F6D6577617264  # "homeward"
-_MAIL_BATCH = 1_000  # emails queued per transaction
-_BATCH = 1_000  # items per transaction: well under a second of work at the bench's pace
+_BATCH = 1_000  # escalation marks per statement
+_PAGE_SECONDS = 0.2  # what a page aims to take: a writer waits at most about that
+_SMALLEST_PAGE, _LARGEST_PAGE = 10, 5_000  # items or emails
 
 
 def _horizon(today: date, rules: ReminderRules) -> datetime:
@@ -296,30 +368,38 @@ class _Open(NamedTuple):
 def open_items_query(until: datetime, quiet: Quiet | None = None) -> _OpenQuery:
     """The open items of active cases due before ``until`` that may still fire, as ``_Open``
     rows: without the ``quiet`` ones when given (``bench/run.py``'s one-task-per-case
-    baseline narrows it to one case)."""
-    query = (
+    baseline narrows it to one case). The run reads them a page at a time (``_open_items``)."""
+    return (
         _open_columns()
         .join(Case, col(Case.id) == ChecklistItem.case_id)
         .where(
-            col(ChecklistItem.status) == ItemStatus.OPEN,
-            col(ChecklistItem.due_at) < until,
+            *_item_conditions(until, quiet),
             col(Case.status) == CaseStatus.ACTIVE,  # paused or ended cases owe nothing
         )
         .order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))
     )
+
+
+def _item_conditions(until: datetime, quiet: Quiet | None) -> list[ColumnElement[bool]]:
+    """Which of ``open_items_query``'s items may fire, from the item's own columns."""
+    conditions = [
+        col(ChecklistItem.status) == ItemStatus.OPEN,
+        col(ChecklistItem.due_at) < until,
+    ]
     if quiet is None:
-        return query
+        return conditions
     # An item escalated within the cadence's gap has nothing to fire: its coming-due, due-day
     # and earlier overdue reminders fired before, and its next mention is not due yet.
     escalated = col(ChecklistItem.escalated_at)
-    return query.where(
+    return [
+        *conditions,
         or_(escalated.is_(None), escalated < quiet.escalated_since),
         or_(
             escalated.is_(None),
             escalated < quiet.steady_escalated_since,
             col(ChecklistItem.due_at) >= quiet.steady_due_before,
         ),
-    )
+    ]
 
 
 def _open_columns() -> _OpenQuery:
@@ -338,6 +418,15 @@ def _open_columns() -> _OpenQuery:
     )
 
 
+class _Page(NamedTuple):
+    """A page of open items: those of active cases, how many were read, and where the next
+    page starts (None: this was the last)."""
+
+    items: list[_Open]
+    read: int
+    end: tuple[datetime, int] | None
+
+
 def _open_items(
     session: Session,
     *,
@@ -345,17 +434,77 @@ def _open_items(
     quiet: Quiet,
     after: tuple[datetime, int] | None,
     limit: int,
-) -> list[_Open]:
-    """The next ``limit`` rows of ``open_items_query`` after ``after`` (due, id): a page per
-    transaction, never all in memory, each found by the index where the last one ended."""
-    query = open_items_query(until, quiet)
+) -> _Page:
+    """The next page of ``open_items_query``'s rows after ``after`` (due, id): a page per
+    transaction, never all in memory, each read from the index where the last one ended.
+
+    Joined to the cases first and ordered by (due, id), which the index (status, due) does not
+    give, PostgreSQL read and sorted every item left, and hashed every case, for each page: a
+    catch-up grew quadratically. So the page is cut from the items alone, between where the
+    last ended and the due date of its ``limit``-th item (``edge``: read in the index's own
+    order, no sort), and only then joined to its cases (those of active ones kept)."""
+    item = ChecklistItem
+    conditions = _item_conditions(until, quiet)
     if after is not None:
         due, item_id = after
-        query = query.where(  # the first condition is the index's range: the page starts
-            col(ChecklistItem.due_at) >= due,  # there, not at the index's start (quadratic)
-            or_(col(ChecklistItem.due_at) > due, col(ChecklistItem.id) > item_id),
-        )
-    return [_Open(*row) for row in session.execute(query.limit(limit))]
+        conditions += [  # the first condition is the index's range: the page starts there
+            col(item.due_at) >= due,
+            or_(col(item.due_at) > due, col(item.id) > item_id),
+        ]
+    edge = (
+        columns(col(item.due_at))
+        .where(*conditions)
+        .order_by(col(item.due_at))
+        .offset(limit - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    conditions.append(or_(edge.is_(None), col(item.due_at) <= edge))  # None: the last page
+    page = (
+        columns(*(col(getattr(item, name)) for name in _ITEM_FIELDS), col(item.case_id))
+        .where(*conditions)
+        .order_by(col(item.due_at), col(item.id))
+        .limit(limit)
+    )
+    rows = session.execute(page).all()
+    end = (rows[-1][3], rows[-1][0]) if len(rows) == limit else None
+    cases = _cases(session, {row[-1] for row in rows})
+    items = [
+        _Open(id_, code, stage, due, owner, assignee, escalated, *cases[case_id])
+        for id_, code, stage, due, owner, assignee, escalated, case_id in rows
+        if case_id in cases
+    ]
+    return _Page(items, len(rows), end)
+
+
+def _cases(session: Session, case_ids: set[int]) -> dict[int, tuple[str, str, int]]:
+    """The active ones of these cases: their reference, process version and owner, by id.
+    Read by primary key apart from the items (PostgreSQL, misjudging how many items a page
+    holds, joined them to every case instead)."""
+    if not case_ids:
+        return {}
+    query = columns(
+        col(Case.id), col(Case.case_ref), col(Case.process_version), col(Case.owner_org_id)
+    ).where(
+        _any(session, col(Case.id), sorted(case_ids)),
+        col(Case.status) == CaseStatus.ACTIVE,  # paused or ended cases owe nothing
+    )
+    return {
+        case_id: (ref, version, owner) for case_id, ref, version, owner in session.execute(query)
+    }
+
+
+def _any(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """``column`` is one of ``ids``: ``= ANY(array)`` on PostgreSQL (one parameter and one
+    plan, whatever the count, instead of an ``IN`` list of a thousand), ``IN`` elsewhere."""
+    if session.get_bind().dialect.name == "postgresql":
+        found: ColumnElement[bool] = column == any_(bindparam("ids", list(ids), ARRAY(Integer)))
+    else:
+        found = column.in_(ids)
+    return found
+
+
+_ITEM_FIELDS = ("id", "code", "stage", "due_at", "owner_org_id", "assignee_id", "escalated_at")
 
 
 class _Due(NamedTuple):
@@ -394,6 +543,19 @@ class _Run:
         self.escalated: list[int] = []
         self.queued = 0
 
+    def warm(self) -> None:
+        """Read and work out what every page would otherwise find on its way, in the read
+        transaction before the first write: every organisation's calendar and whether today is
+        a working day there (the first also imports the holidays package)."""
+        orgs = list(self.directory.orgs)
+        self.calendars.load([*orgs])
+        for org_id in orgs:
+            self.working[org_id] = self.calendars.of(org_id).is_working_day(self.today)
+
+    def write_to(self, session: Session) -> None:
+        """Write (and read what is left to read) through ``session`` from now on."""
+        self.session = self.calendars.session = session
+
     def consider(self, batch: Sequence[_Open]) -> None:
         """Fire whatever each item's rule says for today (each rule once per due date)."""
         orgs = {org for item in batch for org in (item.owner_org_id, item.case_owner_org_id)}
@@ -404,7 +566,7 @@ class _Run:
         self._remember(new)
         self._gather(new)
 
-    def recall(self, since: datetime) -> None:
+    def recall(self, reader: Session, since: datetime) -> None:
         """Take back into today's digests what an earlier attempt at today's run fired (and
         committed) before it died: the ``Reminder`` rows fired since ``since``."""
         query = (
@@ -417,7 +579,7 @@ class _Run:
             .order_by(col(Reminder.id))
         )
         recalled: list[_Due] = []
-        for row in self.session.execute(query):
+        for row in reader.execute(query):
             item, rule, due_on = _Open(*row[:-2]), row[-2], row[-1]
             firing = Firing(rule, _section(rule))
             recipients, unreached = self._recipients(item, firing)
@@ -486,7 +648,7 @@ class _Run:
         if not item_ids:
             return set()
         query = columns(col(Reminder.item_id), col(Reminder.rule), col(Reminder.due_on)).where(
-            col(Reminder.item_id).in_(sorted(item_ids))
+            _any(self.session, col(Reminder.item_id), sorted(item_ids))
         )
         return {(i, r, d) for i, r, d in self.session.execute(query)}
 
@@ -567,7 +729,7 @@ class _Run:
             chunk = escalated[start : start + _BATCH]
             self.session.execute(
                 update(ChecklistItem)
-                .where(col(ChecklistItem.id).in_(chunk))
+                .where(_any(self.session, col(ChecklistItem.id), chunk))
                 .values(escalated_at=self.now)
                 .execution_options(synchronize_session=False)
             )
@@ -611,6 +773,10 @@ class _Run:
         """Queue these emails in the outbox (a key queued before is skipped)."""
         self.queued += enqueue_many(self.session, emails, now=self.now)
         self.session.flush()
+
+    def queue_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert these outbox rows (built by ``outbox_rows``; a key queued before is skipped)."""
+        self.queued += insert_outbox_rows(self.session, rows)
 
     def report(self) -> ReminderReport:
         """The run's counts so far."""

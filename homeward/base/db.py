@@ -221,6 +221,19 @@ def read_session(engine: Engine | None = None) -> Iterator[Session]:
 
 
 @contextmanager
+def read_beside(session: Session) -> Iterator[Session]:
+    """A read session on ``session``'s database, with its own connection and transaction: for
+    reads a long job does before or between its write transactions, so that no writer waits for
+    them (SQLite: no ``BEGIN IMMEDIATE``). A session bound to a connection reads through it."""
+    bind = session.get_bind()
+    if isinstance(bind, Connection):
+        yield session
+        return
+    with Session(bind.execution_options(**{_WRITE: False}), expire_on_commit=False) as reader:
+        yield reader
+
+
+@contextmanager
 def write_session(engine: Engine | None = None) -> Iterator[Session]:
     """One write transaction: committed if the block succeeds, rolled back whole if it raises."""
     bound = (engine or get_engine()).execution_options(**{_WRITE: True})

@@ -140,7 +140,10 @@ def test_batches_say_what_one_transaction_says(backlog):
     once, escalations per supervisor in one email."""
     batches: list[BatchDone] = []
     report = _run(backlog, batches.append)
-    assert len(batches) >= 2 and all(b.items == BATCH for b in batches)
+    *full, last = [b for b in batches if not b.emails]  # the last page, with fewer, too
+    assert len(full) >= 2 and all(b.items == BATCH for b in full) and last.items < BATCH
+    assert all(b.seconds > 0 for b in batches)  # each transaction timed, from its start
+    assert sum(b.emails for b in batches) == report.queued  # then the emails, in pages too
     _assert_each_rule_said_once(report)
     with read_session() as s, system_scope(s):
         marked = s.exec(
