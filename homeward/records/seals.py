@@ -38,7 +38,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     event,
-    insert,
     inspect,
     select,
     text,
@@ -49,6 +48,7 @@ from sqlalchemy.orm import load_only
 from sqlmodel import Session, SQLModel
 from sqlmodel import select as orm_select
 
+from homeward.base.bulk import among, insert_rows
 from homeward.base.clock import utc
 from homeward.base.db import system_scope, widest_scope
 from homeward.base.models import AuditHead, RowSeal
@@ -105,20 +105,28 @@ def _plain(value: Any) -> Any:
 
 def row_mac(keyring: Keyring, name: str, row: RowMapping, version: int) -> str:
     """The seal of one row of table ``name`` at ``version``."""
-    table = _table(name)
-    content = json.dumps(
-        [
-            name,
-            row[_pk(table).name],
-            row[SEALED[name]],
-            version,
-            [_plain(row[column.name]) for column in table.columns],
-        ],
-        separators=(",", ":"),
-        sort_keys=True,
-        default=str,
-    )
-    return hmac.new(keyring.derive("row seal"), content.encode(), hashlib.sha256).hexdigest()
+    return _Sealer(keyring, name).mac(row, version)
+
+
+# Encodes what a row seal covers (as ``json.dumps`` with these options would, reused).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode
+
+
+class _Sealer:
+    """Row seals for one table: its key derived and its columns listed once, not once a row."""
+
+    def __init__(self, keyring: Keyring, name: str) -> None:
+        table = _table(name)
+        self.name, self.pk, self.case = name, _pk(table).name, SEALED[name]
+        self.columns = [column.name for column in table.columns]
+        self.keyed = hmac.new(keyring.derive("row seal"), digestmod=hashlib.sha256)
+
+    def mac(self, row: RowMapping, version: int) -> str:
+        values = [_plain(row[column]) for column in self.columns]
+        content = _ENCODE([self.name, row[self.pk], row[self.case], version, values])
+        keyed = self.keyed.copy()
+        keyed.update(content.encode())
+        return keyed.hexdigest()
 
 
 def head_mac(keyring: Keyring, head: AuditHead) -> str:
@@ -205,9 +213,11 @@ def _touch(session: Session, ids: list[int]) -> None:
         chunk = ids[start : start + _BATCH]
         for name, case_column in SEALED.items():
             table = _table(name)
-            found = conn.execute(select(_pk(table)).where(table.c[case_column].in_(chunk)))
+            found = conn.execute(select(_pk(table)).where(among(conn, table.c[case_column], chunk)))
             sealed = conn.execute(
-                select(_SEALS.c.row_id).where(_SEALS.c.tbl == name, _SEALS.c.case_id.in_(chunk))
+                select(_SEALS.c.row_id).where(
+                    _SEALS.c.tbl == name, among(conn, _SEALS.c.case_id, chunk)
+                )
             )
             mark(session, name, chain(found.scalars(), sealed.scalars()))
 
@@ -261,11 +271,13 @@ def _reseal(
     row (a bulk import seals ten rows a case), and the head's sum added up once."""
     table = _table(name)
     pk = _pk(table)
+    sealer = _Sealer(keyring, name)
     count, state = head.seal_count, int(head.seal_state, 16)
     for start in range(0, len(row_ids), _BATCH):
         chunk = row_ids[start : start + _BATCH]
-        rows = {r[pk.name]: r for r in conn.execute(select(table).where(pk.in_(chunk))).mappings()}
-        query = select(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id.in_(chunk))
+        query = select(table).where(among(conn, pk, chunk))
+        rows = {r[pk.name]: r for r in conn.execute(query).mappings()}
+        query = select(_SEALS).where(_SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, chunk))
         seals = {s.row_id: s for s in conn.execute(query)}
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
@@ -277,10 +289,10 @@ def _reseal(
                     gone.append(seal.row_id)
                     count, state = count - 1, state ^ int(seal.mac, 16)
                 continue
-            if seal is not None and _holds(keyring, name, row, seal):
+            if seal is not None and hmac.compare_digest(seal.mac, sealer.mac(row, seal.version)):
                 continue  # flushed, but unchanged
             version = seal.version + 1 if seal is not None else 1
-            mac = row_mac(keyring, name, row, version)
+            mac = sealer.mac(row, version)
             values = {"case_id": row[SEALED[name]], "version": version, "mac": mac}
             if seal is None:
                 new.append({"tbl": name, "row_id": row_id, **values})
@@ -290,18 +302,16 @@ def _reseal(
                 state ^= int(seal.mac, 16)
             state ^= int(mac, 16)
         if gone:
-            conn.execute(delete(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id.in_(gone)))
+            conn.execute(
+                delete(_SEALS).where(_SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, gone))
+            )
         if new:
-            conn.execute(insert(_SEALS), new)
+            insert_rows(conn, _SEALS, new)
         if changed:
             where = (_SEALS.c.tbl == name) & (_SEALS.c.row_id == bindparam("b_row_id"))
             conn.execute(update(_SEALS).where(where), changed)
     if (count, state) != (head.seal_count, int(head.seal_state, 16)):
         head.seal_count, head.seal_state = count, f"{state:064x}"
-
-
-def _holds(keyring: Keyring, name: str, row: RowMapping, seal: Any) -> bool:
-    return hmac.compare_digest(seal.mac, row_mac(keyring, name, row, seal.version))
 
 
 def reseal_all(session: Session) -> int:
@@ -364,13 +374,13 @@ def _verify_table(conn: Connection, keyring: Keyring, name: str) -> tuple[str | 
     pk = _pk(table)
     query = select(_SEALS).where(_SEALS.c.tbl == name).order_by(_SEALS.c.row_id)
     seals = {s.row_id: s for s in conn.execute(query)}
-    state, count = ZERO, 0
+    state, count, sealer = ZERO, 0, _Sealer(keyring, name)
     for row in conn.execute(select(table).order_by(pk)).mappings():
         row_id = row[pk.name]
         seal = seals.pop(row_id, None)
         if seal is None:
             return f"{name} row {row_id} has no seal: written outside Homeward", 0, ZERO
-        if not hmac.compare_digest(seal.mac, row_mac(keyring, name, row, seal.version)):
+        if not hmac.compare_digest(seal.mac, sealer.mac(row, seal.version)):
             return f"{name} row {row_id} does not match its seal: altered outside Homeward", 0, ZERO
         state, count = _xor(state, seal.mac), count + 1
     if seals:
