@@ -48,13 +48,43 @@ def new_ids(conn: Connection, table: Table, count: int) -> list[int]:
     return list(range(largest + 1, largest + 1 + count))
 
 
+def complete(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with every column of ``table``: its default where it has one, else None (as
+    the database will hold them). A column left to a server-side default alone is refused:
+    what the database puts there is not known here."""
+    if not rows:
+        return []
+    given = set(rows[0])
+    fill: dict[str, Any] = {}
+    for column in table.columns:
+        if column.name in given or column is table.autoincrement_column:
+            continue  # an id left out is the sequence's
+        default = column.default
+        if default is None and column.server_default is not None:
+            raise ValueError(f"{table.name}.{column.name}: give it, its default is the server's")
+        fill[column.name] = default
+    return [{**{n: _default(d) for n, d in fill.items()}, **row} for row in rows]
+
+
+def _default(default: Any) -> Any:
+    if default is None:
+        return None
+    if default.is_scalar:
+        return default.arg
+    if default.is_callable:
+        return default.arg(None)
+    raise ValueError("a SQL default: give the column")
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (plain dicts, every one with the same keys) into ``table``."""
+    """Insert ``rows`` (plain dicts, every one with the same keys) into ``table``; columns left
+    out take their defaults (``complete``) on PostgreSQL as through SQLAlchemy on SQLite."""
     if not rows:
         return
     if not is_postgres(conn):
         conn.execute(table.insert(), list(rows))
         return
+    rows = complete(table, rows)
     names = list(rows[0])
     arrays, picked, params = [], [], {}
     for n, name in enumerate(names):

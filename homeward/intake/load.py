@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlmodel import Session, select
 
-from homeward.base.bulk import insert_rows, new_ids
+from homeward.base.bulk import complete, insert_rows, new_ids
 from homeward.base.caseref import new_case_ref
 from homeward.base.clock import local_noon
 from homeward.base.errors import InvalidInput, NotFound
@@ -195,15 +195,15 @@ def _load_chunk(
 def _insert(
     session: Session, model: Any, rows: list[dict[str, Any]], *, with_ids: bool = False
 ) -> None:
-    """Insert ``rows`` of a sealed table (drawing their ids first if ``with_ids``) and name
-    them for sealing at commit: bulk inserts are not seen by the ORM's flush."""
+    """Insert ``rows`` of a sealed table (drawing their ids first if ``with_ids``) and give
+    them to be sealed at commit as written: bulk inserts are not seen by the ORM's flush."""
     conn, table = session.connection(), _table(model)
     if with_ids:
         for row, row_id in zip(rows, new_ids(conn, table, len(rows)), strict=True):
             row["id"] = row_id
-    insert_rows(conn, table, rows)
-    pk = next(iter(table.primary_key.columns)).name
-    seals.mark(session, table.name, (row[pk] for row in rows))
+    full = complete(table, rows)
+    insert_rows(conn, table, full)
+    seals.written(session, table.name, full)
 
 
 def _first_status(role: str, org_id: int | None, minor: bool, actor: StaffMember) -> str:

@@ -24,16 +24,20 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import chain
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    Boolean,
     Column,
     Connection,
+    Integer,
     RowMapping,
+    String,
     Table,
     bindparam,
     delete,
@@ -79,6 +83,7 @@ SEALED: dict[str, str] = {
 ZERO = "0" * 64
 GENESIS = ZERO
 _PENDING = "homeward.unsealed"  # session.info: {table: {row id, ...}} flushed, not yet sealed
+_WRITTEN = "homeward.written"  # session.info: {table: {row id: row}} bulk-inserted, not yet sealed
 _MOVED = "homeward.head_moved"  # session.info: the chain grew, the head needs a new MAC
 _HEAD = "homeward.locked_head"  # session.info: (the transaction that locked it, the head)
 _BATCH = 500
@@ -108,6 +113,14 @@ def row_mac(keyring: Keyring, name: str, row: RowMapping, version: int) -> str:
     return _Sealer(keyring, name).mac(row, version)
 
 
+# Types whose values a seal takes as they are (``_plain`` would give them back unchanged).
+_AS_IS = (String, Integer, Boolean, JSON)
+
+
+def _plainer(column: Column[Any]) -> Callable[[Any], Any] | None:
+    return None if isinstance(column.type, _AS_IS) else _plain
+
+
 # Encodes what a row seal covers (as ``json.dumps`` with these options would, reused).
 _ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode
 
@@ -118,11 +131,11 @@ class _Sealer:
     def __init__(self, keyring: Keyring, name: str) -> None:
         table = _table(name)
         self.name, self.pk, self.case = name, _pk(table).name, SEALED[name]
-        self.columns = [column.name for column in table.columns]
+        self.columns = [(column.name, _plainer(column)) for column in table.columns]
         self.keyed = hmac.new(keyring.derive("row seal"), digestmod=hashlib.sha256)
 
-    def mac(self, row: RowMapping, version: int) -> str:
-        values = [_plain(row[column]) for column in self.columns]
+    def mac(self, row: Mapping[Any, Any] | RowMapping, version: int) -> str:
+        values = [row[name] if plain is None else plain(row[name]) for name, plain in self.columns]
         content = _ENCODE([self.name, row[self.pk], row[self.case], version, values])
         keyed = self.keyed.copy()
         keyed.update(content.encode())
@@ -192,6 +205,15 @@ def mark(session: Session | OrmSession, name: str, row_ids: Iterable[int]) -> No
     pending.setdefault(name, set()).update(row_ids)
 
 
+def written(session: Session, name: str, rows: Iterable[dict[str, Any]]) -> None:
+    """Seal these rows of ``name`` at commit from these values: rows a bulk insert has just
+    written, every column given as the database holds it (``homeward.base.bulk.complete``), so
+    they need not be read back. A row also flushed or marked since is read back all the same."""
+    pk = _pk(_table(name)).name
+    store: dict[int, dict[str, Any]] = session.info.setdefault(_WRITTEN, {}).setdefault(name, {})
+    store.update((row[pk], row) for row in rows)
+
+
 def head_moved(session: Session) -> None:
     """The chain grew in this transaction: the head gets a new MAC at commit."""
     session.info[_MOVED] = True
@@ -236,7 +258,7 @@ def _seal_at_commit(session: OrmSession) -> None:
         return  # not ours (Prefect's own database)
     if session.new or session.dirty or session.deleted:
         session.flush()  # commit flushes only after this hook: flush now to see what changed
-    if session.info.get(_PENDING) or session.info.get(_MOVED):
+    if session.info.get(_PENDING) or session.info.get(_WRITTEN) or session.info.get(_MOVED):
         seal_pending(session)
 
 
@@ -244,6 +266,7 @@ def _seal_at_commit(session: OrmSession) -> None:
 @event.listens_for(OrmSession, "after_rollback")
 def _forget(session: OrmSession) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_WRITTEN, None)
     session.info.pop(_MOVED, None)
     session.info.pop(_HEAD, None)
 
@@ -252,31 +275,44 @@ def seal_pending(session: Session) -> None:
     """Reseal the rows this transaction wrote and give the audit head its new MAC."""
     session.flush()
     pending: dict[str, set[int]] = session.info.pop(_PENDING, {})
+    given: dict[str, dict[int, dict[str, Any]]] = session.info.pop(_WRITTEN, {})
     session.info.pop(_MOVED, None)
     if not sealing(session):
         return
     keyring = load_keyring()
     with widest_scope(session):
         head = locked_head(session)
-        for name in sorted(pending):
-            _reseal(session.connection(), keyring, head, name, sorted(pending[name]))
+        for name in sorted(pending.keys() | given.keys()):
+            marked, known = pending.get(name, set()), given.get(name, {})
+            known = {i: row for i, row in known.items() if i not in marked}  # changed since
+            row_ids = sorted(marked | known.keys())
+            _reseal(session.connection(), keyring, head, name, row_ids, known)
         head.mac = head_mac(keyring, head)
         session.add(head)
 
 
 def _reseal(
-    conn: Connection, keyring: Keyring, head: AuditHead, name: str, row_ids: list[int]
+    conn: Connection,
+    keyring: Keyring,
+    head: AuditHead,
+    name: str,
+    row_ids: list[int],
+    known: dict[int, dict[str, Any]] | None = None,
 ) -> None:
     """Reseal these rows of ``name``: one statement per kind of change and batch, not one a
-    row (a bulk import seals ten rows a case), and the head's sum added up once."""
+    row (a bulk import seals ten rows a case), and the head's sum added up once. Rows in
+    ``known`` (just bulk-inserted) are sealed from those values, the others read back."""
+    known = known or {}
     table = _table(name)
     pk = _pk(table)
     sealer = _Sealer(keyring, name)
     count, state = head.seal_count, int(head.seal_state, 16)
     for start in range(0, len(row_ids), _BATCH):
         chunk = row_ids[start : start + _BATCH]
-        query = select(table).where(among(conn, pk, chunk))
-        rows = {r[pk.name]: r for r in conn.execute(query).mappings()}
+        rows: dict[int, Any] = {i: known[i] for i in chunk if i in known}
+        if unknown := [i for i in chunk if i not in known]:
+            query = select(table).where(among(conn, pk, unknown))
+            rows.update((r[pk.name], r) for r in conn.execute(query).mappings())
         query = select(_SEALS).where(_SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, chunk))
         seals = {s.row_id: s for s in conn.execute(query)}
         new: list[dict[str, Any]] = []
@@ -329,7 +365,8 @@ def check_row(session: Session, name: str, row_id: int) -> None:
     """Refuse (exit 8) to decrypt from a row that does not match its seal: it was changed,
     swapped or replayed outside Homeward. Rows this transaction wrote are not sealed yet."""
     session.flush()
-    if row_id in session.info.get(_PENDING, {}).get(name, ()) or not sealing(session):
+    pending, given = session.info.get(_PENDING, {}), session.info.get(_WRITTEN, {})
+    if row_id in pending.get(name, ()) or row_id in given.get(name, {}) or not sealing(session):
         return
     table = _table(name)
     conn = session.connection()
