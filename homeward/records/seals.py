@@ -207,8 +207,10 @@ def mark(session: Session | OrmSession, name: str, row_ids: Iterable[int]) -> No
 
 def written(session: Session, name: str, rows: Iterable[dict[str, Any]]) -> None:
     """Seal these rows of ``name`` at commit from these values: rows a bulk insert has just
-    written, every column given as the database holds it (``homeward.base.bulk.complete``), so
-    they need not be read back. A row also flushed or marked since is read back all the same."""
+    written under new ids, every column given as the database holds it
+    (``homeward.base.bulk.complete``), so neither they nor their seals are read back. A seal
+    already there for one of them (a row deleted behind Homeward's back, its seal left) makes
+    the seal's insert, and so the commit, fail. A row flushed or marked since is read back."""
     pk = _pk(_table(name)).name
     store: dict[int, dict[str, Any]] = session.info.setdefault(_WRITTEN, {}).setdefault(name, {})
     store.update((row[pk], row) for row in rows)
@@ -310,11 +312,14 @@ def _reseal(
     for start in range(0, len(row_ids), _BATCH):
         chunk = row_ids[start : start + _BATCH]
         rows: dict[int, Any] = {i: known[i] for i in chunk if i in known}
+        seals: dict[int, Any] = {}  # a new row has none (one there refuses the commit)
         if unknown := [i for i in chunk if i not in known]:
             query = select(table).where(among(conn, pk, unknown))
             rows.update((r[pk.name], r) for r in conn.execute(query).mappings())
-        query = select(_SEALS).where(_SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, chunk))
-        seals = {s.row_id: s for s in conn.execute(query)}
+            query = select(_SEALS).where(
+                _SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, unknown)
+            )
+            seals = {s.row_id: s for s in conn.execute(query)}
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         gone: list[int] = []
