@@ -22,7 +22,8 @@ a table and writes ``bench/RESULTS.md`` (``--out``) with the machine described.
    1,000, 10,000 and 100,000, each on a fresh database) so a rate that falls with size shows;
    the load average is printed with each. On PostgreSQL the import acts for its organisation
    under row security (the system login only chooses it; its row seals are written in the
-   system scope at commit).
+   system scope at commit). ``bench/bulk_bench.py`` runs this step alone, with the client's
+   CPU time per 1,000 cases and optional cProfile stats.
 4. **transition**: one transition (lose contact / regain contact, in turn) in its own
    committed write transaction, ``--transitions`` times; p50 and p99. These create no items.
 5. **stage move**: one stage move that creates items (``record_consent``: two consents, the
