@@ -22,7 +22,8 @@ a table and writes ``bench/RESULTS.md`` (``--out``) with the machine described.
    1,000, 10,000 and 100,000, each on a fresh database) so a rate that falls with size shows;
    the load average is printed with each. On PostgreSQL the import acts for its organisation
    under row security (the system login only chooses it; its row seals are written in the
-   system scope at commit).
+   system scope at commit). ``bench/bulk_bench.py`` runs this step alone, with the client's
+   CPU time per 1,000 cases and optional cProfile stats.
 4. **transition**: one transition (lose contact / regain contact, in turn) in its own
    committed write transaction, ``--transitions`` times; p50 and p99. These create no items.
 5. **stage move**: one stage move that creates items (``record_consent``: two consents, the
@@ -338,8 +339,9 @@ def child_prepare() -> dict[str, Any]:
     return {}
 
 
-def child_bulk(count: int, folder: str) -> dict[str, Any]:
-    """``count`` cases imported from a CSV in one transaction."""
+def child_bulk(count: int, folder: str, profile: str = "") -> dict[str, Any]:
+    """``count`` cases imported from a CSV in one transaction. ``profile``: write cProfile
+    stats there."""
     _env_ready()
     from homeward.base.clock import local_date
     from homeward.base.db import get_engine, write_session
@@ -357,7 +359,15 @@ def child_bulk(count: int, folder: str) -> dict[str, Any]:
         )
         for n in range(count):
             writer.writerow([f"B-{n:06d}", f"Given{n}", f"Family{n}", "1990-05-17", "female", "IT"])
-    started = time.perf_counter()
+    with engine.connect():
+        pass  # connect before the clock starts
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    started, started_cpu = time.perf_counter(), time.process_time()
     good, bad = validate_file(path, today=local_date(NOW))
     with write_session(engine) as session:
         outcome = import_rows(
@@ -368,12 +378,16 @@ def child_bulk(count: int, folder: str) -> dict[str, Any]:
             skip_bad=False,
             now=NOW,
         )
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
     imported = len(outcome.imported)
     return {
         "cases": imported,
         "seconds": seconds,
         "per_second": imported / seconds,
+        "cpu_seconds": cpu,
         "load": load_average(),
     }
 

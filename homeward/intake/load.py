@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table
 from sqlmodel import Session, select
 
+from homeward.base.bulk import complete, insert_rows, new_ids
 from homeward.base.caseref import new_case_ref
 from homeward.base.clock import local_noon
 from homeward.base.errors import InvalidInput, NotFound
@@ -147,37 +148,37 @@ def _load_chunk(
     actor: StaffMember,
     now: datetime,
 ) -> list[str]:
+    """Every table's rows built as plain dicts with ids drawn first, then one insert a table
+    (``homeward.base.bulk``); the sealed rows are named for sealing at commit."""
     refs = _fresh_refs(session, len(rows))
     owner = session.get(Organisation, actor.org_id)
     assert owner is not None  # noqa: S101
-    case_values = [
-        _case_values(good, ref, actor, owner.country, now)
-        for good, ref in zip(rows, refs, strict=True)
-    ]
-    ids: list[int] = list(
-        session.scalars(
-            insert(_table(Case)).returning(_table(Case).c.id, sort_by_parameter_order=True),
-            case_values,
-        )
-    )
-    session.execute(
-        insert(_table(CaseParticipant)),
+    conn = session.connection()
+    ids = new_ids(conn, _table(Case), len(rows))
+    _insert(
+        session,
+        Case,
         [
-            {
-                "case_id": cid,
-                "role": role,
-                "org_id": org.id,
-                "status": _first_status(role, org.id, good.case.is_minor, actor),
-            }
-            for cid, good in zip(ids, rows, strict=True)
-            for role, org in roles[good.row].items()
+            {"id": cid, **_case_values(good, ref, actor, owner.country, now)}
+            for cid, good, ref in zip(ids, rows, refs, strict=True)
         ],
     )
+    participants = [
+        {
+            "case_id": cid,
+            "role": role,
+            "org_id": org.id,
+            "status": _first_status(role, org.id, good.case.is_minor, actor),
+        }
+        for cid, good in zip(ids, rows, strict=True)
+        for role, org in roles[good.row].items()
+    ]
+    _insert(session, CaseParticipant, participants, with_ids=True)
     _store_people(session, ids, rows, now)
     _items_and_events(session, ids, rows, roles, actor, now)
-    seals.touch_cases(session, ids)  # bulk inserts: seal the new cases' rows at commit
-    session.execute(
-        insert(_table(ImportedCase)),
+    insert_rows(
+        conn,
+        _table(ImportedCase),
         [
             {
                 "org_id": actor.org_id,
@@ -189,6 +190,20 @@ def _load_chunk(
         ],
     )
     return refs
+
+
+def _insert(
+    session: Session, model: Any, rows: list[dict[str, Any]], *, with_ids: bool = False
+) -> None:
+    """Insert ``rows`` of a sealed table (drawing their ids first if ``with_ids``) and give
+    them to be sealed at commit as written: bulk inserts are not seen by the ORM's flush."""
+    conn, table = session.connection(), _table(model)
+    if with_ids:
+        for row, row_id in zip(rows, new_ids(conn, table, len(rows)), strict=True):
+            row["id"] = row_id
+    full = complete(table, rows)
+    insert_rows(conn, table, full)
+    seals.written(session, table.name, full)
 
 
 def _first_status(role: str, org_id: int | None, minor: bool, actor: StaffMember) -> str:
@@ -226,10 +241,13 @@ def _case_values(
 
 
 def _store_people(session: Session, ids: list[int], rows: list[GoodRow], now: datetime) -> None:
+    """Each case's data key, wrapped, and its person encrypted under it (the ciphertexts are
+    bound to the row's id, drawn before the row is written)."""
     keyring = load_keyring()
     keys = {cid: crypto.new_key() for cid in ids}
-    session.execute(
-        insert(_table(CaseKey)),
+    _insert(
+        session,
+        CaseKey,
         [
             {
                 "case_id": cid,
@@ -240,18 +258,12 @@ def _store_people(session: Session, ids: list[int], rows: list[GoodRow], now: da
             for cid in ids
         ],
     )
-    row_ids: list[int] = list(
-        session.scalars(
-            insert(_table(Beneficiary)).returning(
-                _table(Beneficiary).c.id, sort_by_parameter_order=True
-            ),
-            [{"case_id": cid} for cid in ids],
-        )
-    )
-    session.execute(
-        update(Beneficiary),
+    row_ids = new_ids(session.connection(), _table(Beneficiary), len(ids))
+    _insert(
+        session,
+        Beneficiary,
         [
-            _sealed(row_id, keys[cid], good, keyring.index)
+            {"case_id": cid, **_sealed(row_id, keys[cid], good, keyring.index)}
             for row_id, cid, good in zip(row_ids, ids, rows, strict=True)
         ],
     )
@@ -317,8 +329,8 @@ def _items_and_events(
                 "data": {"process_version": CURRENT_VERSION, "is_minor": minor},
             }
         )
-    session.execute(insert(_table(ChecklistItem)), items)
-    session.execute(insert(_table(CaseEvent)), events)
+    _insert(session, ChecklistItem, items, with_ids=True)
+    _insert(session, CaseEvent, events, with_ids=True)
 
 
 def import_rows(

@@ -24,21 +24,24 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import chain
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    Boolean,
     Column,
     Connection,
+    Integer,
     RowMapping,
+    String,
     Table,
     bindparam,
     delete,
     event,
-    insert,
     inspect,
     select,
     text,
@@ -49,6 +52,7 @@ from sqlalchemy.orm import load_only
 from sqlmodel import Session, SQLModel
 from sqlmodel import select as orm_select
 
+from homeward.base.bulk import among, insert_rows
 from homeward.base.clock import utc
 from homeward.base.db import system_scope, widest_scope
 from homeward.base.models import AuditHead, RowSeal
@@ -79,6 +83,7 @@ SEALED: dict[str, str] = {
 ZERO = "0" * 64
 GENESIS = ZERO
 _PENDING = "homeward.unsealed"  # session.info: {table: {row id, ...}} flushed, not yet sealed
+_WRITTEN = "homeward.written"  # session.info: {table: {row id: row}} bulk-inserted, not yet sealed
 _MOVED = "homeward.head_moved"  # session.info: the chain grew, the head needs a new MAC
 _HEAD = "homeward.locked_head"  # session.info: (the transaction that locked it, the head)
 _BATCH = 500
@@ -105,20 +110,36 @@ def _plain(value: Any) -> Any:
 
 def row_mac(keyring: Keyring, name: str, row: RowMapping, version: int) -> str:
     """The seal of one row of table ``name`` at ``version``."""
-    table = _table(name)
-    content = json.dumps(
-        [
-            name,
-            row[_pk(table).name],
-            row[SEALED[name]],
-            version,
-            [_plain(row[column.name]) for column in table.columns],
-        ],
-        separators=(",", ":"),
-        sort_keys=True,
-        default=str,
-    )
-    return hmac.new(keyring.derive("row seal"), content.encode(), hashlib.sha256).hexdigest()
+    return _Sealer(keyring, name).mac(row, version)
+
+
+# Types whose values a seal takes as they are (``_plain`` would give them back unchanged).
+_AS_IS = (String, Integer, Boolean, JSON)
+
+
+def _plainer(column: Column[Any]) -> Callable[[Any], Any] | None:
+    return None if isinstance(column.type, _AS_IS) else _plain
+
+
+# Encodes what a row seal covers (as ``json.dumps`` with these options would, reused).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode
+
+
+class _Sealer:
+    """Row seals for one table: its key derived and its columns listed once, not once a row."""
+
+    def __init__(self, keyring: Keyring, name: str) -> None:
+        table = _table(name)
+        self.name, self.pk, self.case = name, _pk(table).name, SEALED[name]
+        self.columns = [(column.name, _plainer(column)) for column in table.columns]
+        self.keyed = hmac.new(keyring.derive("row seal"), digestmod=hashlib.sha256)
+
+    def mac(self, row: Mapping[Any, Any] | RowMapping, version: int) -> str:
+        values = [row[name] if plain is None else plain(row[name]) for name, plain in self.columns]
+        content = _ENCODE([self.name, row[self.pk], row[self.case], version, values])
+        keyed = self.keyed.copy()
+        keyed.update(content.encode())
+        return keyed.hexdigest()
 
 
 def head_mac(keyring: Keyring, head: AuditHead) -> str:
@@ -184,6 +205,17 @@ def mark(session: Session | OrmSession, name: str, row_ids: Iterable[int]) -> No
     pending.setdefault(name, set()).update(row_ids)
 
 
+def written(session: Session, name: str, rows: Iterable[dict[str, Any]]) -> None:
+    """Seal these rows of ``name`` at commit from these values: rows a bulk insert has just
+    written under new ids, every column given as the database holds it
+    (``homeward.base.bulk.complete``), so neither they nor their seals are read back. A seal
+    already there for one of them (a row deleted behind Homeward's back, its seal left) makes
+    the seal's insert, and so the commit, fail. A row flushed or marked since is read back."""
+    pk = _pk(_table(name)).name
+    store: dict[int, dict[str, Any]] = session.info.setdefault(_WRITTEN, {}).setdefault(name, {})
+    store.update((row[pk], row) for row in rows)
+
+
 def head_moved(session: Session) -> None:
     """The chain grew in this transaction: the head gets a new MAC at commit."""
     session.info[_MOVED] = True
@@ -205,9 +237,11 @@ def _touch(session: Session, ids: list[int]) -> None:
         chunk = ids[start : start + _BATCH]
         for name, case_column in SEALED.items():
             table = _table(name)
-            found = conn.execute(select(_pk(table)).where(table.c[case_column].in_(chunk)))
+            found = conn.execute(select(_pk(table)).where(among(conn, table.c[case_column], chunk)))
             sealed = conn.execute(
-                select(_SEALS.c.row_id).where(_SEALS.c.tbl == name, _SEALS.c.case_id.in_(chunk))
+                select(_SEALS.c.row_id).where(
+                    _SEALS.c.tbl == name, among(conn, _SEALS.c.case_id, chunk)
+                )
             )
             mark(session, name, chain(found.scalars(), sealed.scalars()))
 
@@ -226,7 +260,7 @@ def _seal_at_commit(session: OrmSession) -> None:
         return  # not ours (Prefect's own database)
     if session.new or session.dirty or session.deleted:
         session.flush()  # commit flushes only after this hook: flush now to see what changed
-    if session.info.get(_PENDING) or session.info.get(_MOVED):
+    if session.info.get(_PENDING) or session.info.get(_WRITTEN) or session.info.get(_MOVED):
         seal_pending(session)
 
 
@@ -234,6 +268,7 @@ def _seal_at_commit(session: OrmSession) -> None:
 @event.listens_for(OrmSession, "after_rollback")
 def _forget(session: OrmSession) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_WRITTEN, None)
     session.info.pop(_MOVED, None)
     session.info.pop(_HEAD, None)
 
@@ -242,31 +277,49 @@ def seal_pending(session: Session) -> None:
     """Reseal the rows this transaction wrote and give the audit head its new MAC."""
     session.flush()
     pending: dict[str, set[int]] = session.info.pop(_PENDING, {})
+    given: dict[str, dict[int, dict[str, Any]]] = session.info.pop(_WRITTEN, {})
     session.info.pop(_MOVED, None)
     if not sealing(session):
         return
     keyring = load_keyring()
     with widest_scope(session):
         head = locked_head(session)
-        for name in sorted(pending):
-            _reseal(session.connection(), keyring, head, name, sorted(pending[name]))
+        for name in sorted(pending.keys() | given.keys()):
+            marked, known = pending.get(name, set()), given.get(name, {})
+            known = {i: row for i, row in known.items() if i not in marked}  # changed since
+            row_ids = sorted(marked | known.keys())
+            _reseal(session.connection(), keyring, head, name, row_ids, known)
         head.mac = head_mac(keyring, head)
         session.add(head)
 
 
 def _reseal(
-    conn: Connection, keyring: Keyring, head: AuditHead, name: str, row_ids: list[int]
+    conn: Connection,
+    keyring: Keyring,
+    head: AuditHead,
+    name: str,
+    row_ids: list[int],
+    known: dict[int, dict[str, Any]] | None = None,
 ) -> None:
     """Reseal these rows of ``name``: one statement per kind of change and batch, not one a
-    row (a bulk import seals ten rows a case), and the head's sum added up once."""
+    row (a bulk import seals ten rows a case), and the head's sum added up once. Rows in
+    ``known`` (just bulk-inserted) are sealed from those values, the others read back."""
+    known = known or {}
     table = _table(name)
     pk = _pk(table)
+    sealer = _Sealer(keyring, name)
     count, state = head.seal_count, int(head.seal_state, 16)
     for start in range(0, len(row_ids), _BATCH):
         chunk = row_ids[start : start + _BATCH]
-        rows = {r[pk.name]: r for r in conn.execute(select(table).where(pk.in_(chunk))).mappings()}
-        query = select(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id.in_(chunk))
-        seals = {s.row_id: s for s in conn.execute(query)}
+        rows: dict[int, Any] = {i: known[i] for i in chunk if i in known}
+        seals: dict[int, Any] = {}  # a new row has none (one there refuses the commit)
+        if unknown := [i for i in chunk if i not in known]:
+            query = select(table).where(among(conn, pk, unknown))
+            rows.update((r[pk.name], r) for r in conn.execute(query).mappings())
+            query = select(_SEALS).where(
+                _SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, unknown)
+            )
+            seals = {s.row_id: s for s in conn.execute(query)}
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         gone: list[int] = []
@@ -277,10 +330,10 @@ def _reseal(
                     gone.append(seal.row_id)
                     count, state = count - 1, state ^ int(seal.mac, 16)
                 continue
-            if seal is not None and _holds(keyring, name, row, seal):
+            if seal is not None and hmac.compare_digest(seal.mac, sealer.mac(row, seal.version)):
                 continue  # flushed, but unchanged
             version = seal.version + 1 if seal is not None else 1
-            mac = row_mac(keyring, name, row, version)
+            mac = sealer.mac(row, version)
             values = {"case_id": row[SEALED[name]], "version": version, "mac": mac}
             if seal is None:
                 new.append({"tbl": name, "row_id": row_id, **values})
@@ -290,18 +343,16 @@ def _reseal(
                 state ^= int(seal.mac, 16)
             state ^= int(mac, 16)
         if gone:
-            conn.execute(delete(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id.in_(gone)))
+            conn.execute(
+                delete(_SEALS).where(_SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, gone))
+            )
         if new:
-            conn.execute(insert(_SEALS), new)
+            insert_rows(conn, _SEALS, new)
         if changed:
             where = (_SEALS.c.tbl == name) & (_SEALS.c.row_id == bindparam("b_row_id"))
             conn.execute(update(_SEALS).where(where), changed)
     if (count, state) != (head.seal_count, int(head.seal_state, 16)):
         head.seal_count, head.seal_state = count, f"{state:064x}"
-
-
-def _holds(keyring: Keyring, name: str, row: RowMapping, seal: Any) -> bool:
-    return hmac.compare_digest(seal.mac, row_mac(keyring, name, row, seal.version))
 
 
 def reseal_all(session: Session) -> int:
@@ -319,7 +370,8 @@ def check_row(session: Session, name: str, row_id: int) -> None:
     """Refuse (exit 8) to decrypt from a row that does not match its seal: it was changed,
     swapped or replayed outside Homeward. Rows this transaction wrote are not sealed yet."""
     session.flush()
-    if row_id in session.info.get(_PENDING, {}).get(name, ()) or not sealing(session):
+    pending, given = session.info.get(_PENDING, {}), session.info.get(_WRITTEN, {})
+    if row_id in pending.get(name, ()) or row_id in given.get(name, {}) or not sealing(session):
         return
     table = _table(name)
     conn = session.connection()
@@ -364,13 +416,13 @@ def _verify_table(conn: Connection, keyring: Keyring, name: str) -> tuple[str | 
     pk = _pk(table)
     query = select(_SEALS).where(_SEALS.c.tbl == name).order_by(_SEALS.c.row_id)
     seals = {s.row_id: s for s in conn.execute(query)}
-    state, count = ZERO, 0
+    state, count, sealer = ZERO, 0, _Sealer(keyring, name)
     for row in conn.execute(select(table).order_by(pk)).mappings():
         row_id = row[pk.name]
         seal = seals.pop(row_id, None)
         if seal is None:
             return f"{name} row {row_id} has no seal: written outside Homeward", 0, ZERO
-        if not hmac.compare_digest(seal.mac, row_mac(keyring, name, row, seal.version)):
+        if not hmac.compare_digest(seal.mac, sealer.mac(row, seal.version)):
             return f"{name} row {row_id} does not match its seal: altered outside Homeward", 0, ZERO
         state, count = _xor(state, seal.mac), count + 1
     if seals:

@@ -8,11 +8,23 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import func, select
 
-from homeward.base.clock import SimulatedClock
-from homeward.base.models import AuditEntry, Case, CaseEvent, ChecklistItem, ImportedCase
+from homeward.base.clock import SimulatedClock, local_date
+from homeward.base.db import write_session
+from homeward.base.models import (
+    AuditEntry,
+    Case,
+    CaseEvent,
+    ChecklistItem,
+    ImportedCase,
+    RowSeal,
+)
 from homeward.edges.cli.common import state
+from homeward.intake.load import import_rows
+from homeward.intake.rows import validate_file
 from homeward.protection.vault import read_person
 from homeward.records.auditlog import verify
 from statemachines.cases import get_case
@@ -125,7 +137,6 @@ def test_imported_people_are_sealed_and_readable_by_the_owner(
     assert [c.is_minor for c in cases] == [True, False]
     assert cases[0].host_country == "IT" and cases[1].host_country == "IT"  # the owner's country
     assert not any("Ana" in r or "Pop" in r for r in raw)
-    from homeward.base.db import write_session
 
     with write_session() as s:
         who = f.actor(s)
@@ -194,3 +205,21 @@ def test_opened_on_may_be_the_local_day_not_the_next(db_url, tmp_path, capsys, m
         "row 3, column opened_on: the date is in the future"
     ]
     assert count(Case) == 0
+
+
+def test_a_seal_already_under_a_new_rows_id_refuses_the_import(db_url, engine, clock, tmp_path):
+    """An import seals its rows from the values it wrote, under ids drawn for them, without
+    reading seals back: a seal already under one of those ids (its row deleted behind
+    Homeward's back, the seal left) fails the commit, and nothing is imported."""
+    f.seed()
+    forged = [
+        {"tbl": "case_event", "row_id": n, "case_id": n, "version": 1, "mac": "0" * 64}
+        for n in range(1, 11)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(RowSeal.__table__), forged)  # type: ignore[attr-defined]
+    good, bad = validate_file(caseload(tmp_path / "cases.csv", 3), today=local_date(clock.now()))
+    with pytest.raises(IntegrityError), write_session() as s:
+        actor = f.acting(session=s, email=f.COORD)
+        import_rows(s, rows=good, bad=bad, actor=actor, skip_bad=False, now=clock.now())
+    assert count(Case) == count(CaseEvent) == count(ImportedCase) == 0
