@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from jinja2 import PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import PackageLoader, StrictUndefined, Template, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
@@ -107,15 +108,20 @@ def render(
     model = validate_context(template, context)
     values = model.model_dump()
     check_language(language)
-    subject, text, html = (
-        ENVIRONMENT.get_template(f"{template}/{language}/{part}").render(values) for part in PARTS
-    )
+    subject, text, html = (part.render(values) for part in _compiled(template, language))
     return Rendered(
         subject=check_header("Subject", " ".join(subject.split())),
         text=text.strip() + "\n",
         html=html,
         attachments=_invitations(model, language, stamp, domain),
     )
+
+
+@cache
+def _compiled(template: str, language: str) -> tuple[Template, ...]:
+    """The compiled parts of ``template`` in ``language``, looked up once (both are checked
+    before, so the cache holds at most one entry per template and language)."""
+    return tuple(ENVIRONMENT.get_template(f"{template}/{language}/{part}") for part in PARTS)
 
 
 def _invitations(

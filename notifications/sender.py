@@ -18,17 +18,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from jinja2 import TemplateError
-from sqlalchemy import Engine
-from sqlmodel import col, select
+from sqlalchemy import Engine, bindparam, func, update
+from sqlmodel import Session, col, select
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
 from homeward.base.db import get_engine, write_session
 from homeward.base.errors import DeliveryFailed, HomewardError
 from homeward.base.faults import crash_point
-from homeward.base.models import OutboxMessage, OutboxRecipient
+from homeward.base.models import OutboxMessage, OutboxRecipient, OutboxStatus, RecipientStatus
 from homeward.base.settings import Settings, get_settings
-from notifications.contexts import SendTestContext, home_link
-from notifications.delivery import Policy, record_attempt
+from notifications.contexts import TEMPLATES, SendTestContext, home_link
+from notifications.delivery import Policy, code_of, record_attempt, short
 from notifications.message import (
     build_message,
     message_id_for,
@@ -298,41 +298,134 @@ def _record(
     now: datetime,
     settings: Settings,
 ) -> Counter[str]:
-    """Record every outcome in one transaction; counts by message fate, and "refused"."""
+    """Record every outcome in one transaction; counts by message fate, and "refused".
+
+    A message delivered to all its recipients (the common case) is recorded by two statements
+    for the whole batch; any other outcome goes through ``record_attempt`` row by row."""
     counts, policy = (
         Counter[str](),
         Policy(settings.mail_max_attempts, settings.mail_retry_base_seconds),
     )
     with write_session(engine) as session:
-        ids = [row_id for row_id, _, _ in attempts]
-        rows = {
-            r.id: r
-            for r in session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))
-        }
-        query = select(OutboxRecipient).where(col(OutboxRecipient.message_id).in_(ids))
-        everyone: dict[int, list[OutboxRecipient]] = {row_id: [] for row_id in ids}
-        for recipient in session.exec(query.order_by(col(OutboxRecipient.id))):
-            everyone[recipient.message_id].append(recipient)
-        for row_id, tried, attempt in attempts:
-            row, theirs = rows[row_id], everyone[row_id]
-            outcome = record_attempt(
-                session,
-                row,
-                [r for r in theirs if r.id in tried],
-                attempt,
-                now=now,
-                policy=policy,
-                everyone=theirs,
+        delivered = _delivered_to_all(session, attempts)
+        _record_delivered(session, [a for a in attempts if a[0] in delivered], now)
+        counts["sent"] += len(delivered)
+        rest = [attempt for attempt in attempts if attempt[0] not in delivered]
+        if rest:
+            counts.update(_record_each(session, rest, now=now, policy=policy))
+    return counts
+
+
+def _delivered_to_all(
+    session: Session, attempts: Sequence[tuple[int, list[int], Attempt]]
+) -> set[int]:
+    """The messages of ``attempts`` the server accepted for every one of their recipients, all
+    of them tried now, and with no secret to wipe: their fate is plain (sent)."""
+    accepted = {
+        row_id: set(tried)
+        for row_id, tried, attempt in attempts
+        if attempt.verdict is Verdict.SENT
+        and tried
+        and len(attempt.accepted) == len(tried)
+        and not attempt.refused
+        and not attempt.deferred
+    }
+    if not accepted:
+        return set()
+    ids = list(accepted)
+    everyone: dict[int, set[int]] = {row_id: set() for row_id in ids}
+    query = select(OutboxRecipient.message_id, OutboxRecipient.id).where(
+        col(OutboxRecipient.message_id).in_(ids)
+    )
+    for message_id, recipient_id in session.exec(query):
+        everyone[message_id].add(recipient_id or 0)
+    secret = [name for name, model in TEMPLATES.items() if model.secret]
+    with_secrets = set(
+        session.exec(
+            select(OutboxMessage.id).where(
+                col(OutboxMessage.id).in_(ids), col(OutboxMessage.template).in_(secret)
             )
-            counts[outcome.message] += 1
-            counts["refused"] += outcome.refused
-            if outcome.refused:
-                log.warning(
-                    "outbox #%s (%s): %s recipient(s) refused for good",
-                    row_id,
-                    row.template,
-                    outcome.refused,
-                )
+        )
+    )
+    return {
+        row_id
+        for row_id, tried in accepted.items()
+        if everyone[row_id] == tried and row_id not in with_secrets
+    }
+
+
+def _record_delivered(
+    session: Session, attempts: Sequence[tuple[int, list[int], Attempt]], now: datetime
+) -> None:
+    """What ``record_attempt`` does to a message delivered to all its recipients, in bulk:
+    each recipient delivered with the server's answer, each message sent."""
+    if not attempts:
+        return
+    answers = []
+    for _, tried, attempt in attempts:
+        answer = short(attempt.reply or "250 accepted")
+        answers += [{"rid": rid, "reply": answer, "code": code_of(answer) or 250} for rid in tried]
+    recipients = OutboxRecipient.__table__  # type: ignore[attr-defined]
+    session.execute(
+        update(recipients)
+        .where(recipients.c.id == bindparam("rid"))
+        .values(
+            status=RecipientStatus.DELIVERED,
+            attempts=recipients.c.attempts + 1,
+            reply=bindparam("reply"),
+            code=bindparam("code"),
+            updated_at=now,
+        ),
+        answers,
+    )
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_([row_id for row_id, _, _ in attempts]))
+        .values(
+            status=OutboxStatus.SENT,
+            sent_at=func.coalesce(OutboxMessage.sent_at, now),
+            last_error=None,
+        )
+    )
+
+
+def _record_each(
+    session: Session,
+    attempts: Sequence[tuple[int, list[int], Attempt]],
+    *,
+    now: datetime,
+    policy: Policy,
+) -> Counter[str]:
+    """Record outcomes one message at a time (``record_attempt``)."""
+    counts = Counter[str]()
+    ids = [row_id for row_id, _, _ in attempts]
+    rows = {
+        r.id: r for r in session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))
+    }
+    query = select(OutboxRecipient).where(col(OutboxRecipient.message_id).in_(ids))
+    everyone: dict[int, list[OutboxRecipient]] = {row_id: [] for row_id in ids}
+    for recipient in session.exec(query.order_by(col(OutboxRecipient.id))):
+        everyone[recipient.message_id].append(recipient)
+    for row_id, tried, attempt in attempts:
+        row, theirs = rows[row_id], everyone[row_id]
+        outcome = record_attempt(
+            session,
+            row,
+            [r for r in theirs if r.id in tried],
+            attempt,
+            now=now,
+            policy=policy,
+            everyone=theirs,
+        )
+        counts[outcome.message] += 1
+        counts["refused"] += outcome.refused
+        if outcome.refused:
+            log.warning(
+                "outbox #%s (%s): %s recipient(s) refused for good",
+                row_id,
+                row.template,
+                outcome.refused,
+            )
     return counts
 
 

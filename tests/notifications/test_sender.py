@@ -141,6 +141,27 @@ def test_a_partial_recipient_refusal_is_recorded_and_the_rest_delivered(db_url, 
     assert received.rcpt_tos == (OK,) and received.parsed()["To"] == f"{OK}, {GONE}"
 
 
+def test_one_batch_records_the_delivered_in_bulk_and_every_other_outcome_row_by_row(
+    db_url, smtp, clock
+):
+    smtp.rcpt_replies = {GONE: "550 5.1.1 no such user"}
+    queue(clock, 2, to=(OK, BUSY))  # delivered to all: recorded by two statements
+    queue(clock, 1, to=(OK, GONE), language="ro")  # one refused: row by row
+    queue(clock, 1, template="login_code")  # delivered, with a secret to wipe: row by row
+    report = run_drain(clock)
+    assert report == type(report)(sent=4, refused=1)
+    delivered = ("delivered", 250, "250 2.0.0 OK: queued")
+    everyone, partial, login = rows()[:2], rows()[2], rows()[3]
+    for row in everyone:
+        assert (row.status, row.attempts, row.last_error) == (OutboxStatus.SENT, 1, None)
+        assert row.sent_at == clock.now() and recipients(row) == {OK: delivered, BUSY: delivered}
+    assert partial.last_error == "550 5.1.1 no such user" and partial.sent_at == clock.now()
+    assert recipients(partial) == {OK: delivered, GONE: ("dead", 550, "550 5.1.1 no such user")}
+    assert login.status == OutboxStatus.SENT and not {"code", "link"} & login.context.keys()
+    with read_session() as s:
+        assert {r.attempts for row in rows() for r in recipients_of(s, row.id or 0)} == {1}
+
+
 def test_a_recipient_deferred_with_4xx_gets_the_same_message_later_and_only_them(
     db_url, smtp, clock
 ):
