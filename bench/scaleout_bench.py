@@ -79,7 +79,11 @@ def _homeward_database(folder: Path) -> tuple[str, str]:
     admin.dispose()
     url = owner.replace("postgres@", f"{login}@", 1)
     os.environ["HOMEWARD_DATABASE_URL"] = url
+    from homeward.base import db, settings
     from tests import factories
+
+    settings.get_settings.cache_clear()
+    db.get_engine.cache_clear()
 
     factories.seed()
     return name, url
