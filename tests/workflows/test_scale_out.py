@@ -110,8 +110,8 @@ async def _scenario(cluster: scaleout.Cluster) -> dict[str, object]:
         # run process are killed while the run is Running.
         doomed = cluster.add_worker("doomed", limit=1, HOMEWARD_HOLD_AT="flow-after-keyed-command")
         victim = await _start(client)
-        await _running(client, victim, wait=90)
-        await _heartbeat_seen(client, victim, wait=30)
+        await _running(client, victim, wait=180)
+        await _heartbeat_seen(client, victim, wait=90)
         await asyncio.sleep(3)  # the case is opened (the hold is right after its commit)
         scaleout.kill_tree(doomed.proc)
         killed_at = time.monotonic()
@@ -126,10 +126,10 @@ async def _scenario(cluster: scaleout.Cluster) -> dict[str, object]:
             await scaleout.run_from_deployment(client, "sweep-due-items/sweep-due-items", {})
             for _ in range(2)
         ]
-        done = await scaleout.wait_final(client, burst + sweeps, wait=120, cluster_=cluster)
+        done = await scaleout.wait_final(client, burst + sweeps, wait=300, cluster_=cluster)
 
         # Act 3: the killed run is seen silent, marked Crashed, scheduled again, completed.
-        ended = await scaleout.wait_final(client, [victim], wait=180, cluster_=cluster)
+        ended = await scaleout.wait_final(client, [victim], wait=300, cluster_=cluster)
         return {
             "ran": {run_id: _who_ran(cluster, run_id) for run_id in burst + sweeps},
             "victim": ended[victim],
