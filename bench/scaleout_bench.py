@@ -275,13 +275,14 @@ def bench(runs: int, rounds: int, workers: int) -> list[str]:
                         for w in trees
                         if w != "server"
                     ),
-                    f"| Prefect database growth per flow run | {per_run / 1024:.1f} KiB "
+                    f"| Prefect database growth per flow run (first burst on an empty database: "
+                    f"an upper bound, new index pages included) | {per_run / 1024:.1f} KiB "
                     f"({', '.join(f'{t} {v:.1f}' for t, v in rows.items())} rows) |",
                     f"| per case-month ({CASE_RUNS_PER_MONTH} case runs a month, assumed) | "
                     f"{CASE_RUNS_PER_MONTH * per_run / 1024:.0f} KiB |",
                     f"| scheduled runs a month ({SCHEDULED_PER_MONTH}, whatever the caseload) | "
                     f"{SCHEDULED_PER_MONTH * per_run / 1024**2:.1f} MiB (a case run's size) |",
-                    f"| 90 days kept, 1,000 open cases | {kept / 1024**3:.2f} GiB |",
+                    f"| 90 days kept, 1,000 open cases (upper bound) | {kept / 1024**3:.2f} GiB |",
                     "",
                     "Retention (compose's P90D): each round a burst, then everything dated 91 days "
                     "back, the vacuum service let run, and a plain `VACUUM` (autovacuum's work).",
