@@ -57,6 +57,16 @@ def _homeward_database(folder: Path) -> tuple[str, str]:
     from tests import scaleout
 
     name = scaleout.create_database("homeward_scaleout")
+    try:
+        return name, _prepare(folder, name)
+    except BaseException:
+        scaleout.drop_database(name)
+        raise
+
+
+def _prepare(folder: Path, name: str) -> str:
+    from tests import scaleout
+
     owner = scaleout.database_url(name, "postgresql+psycopg")
     os.environ["HOMEWARD_KEY_FILE"] = str(folder / "keys.json")
     from homeward.crypt.keys import init_keyring
@@ -86,7 +96,7 @@ def _homeward_database(folder: Path) -> tuple[str, str]:
     db.get_engine.cache_clear()
 
     factories.seed()
-    return name, url
+    return url
 
 
 def _rss_kb(pid: int) -> int:
