@@ -8,7 +8,7 @@ a worker takes a run and is killed mid-run (after the run opened its case, befor
 ended); two other workers share a burst of case runs and two sweeps of the same day; the
 killed run is then marked Crashed for its silence, scheduled again, and completed by a live
 worker without opening its case twice. On PostgreSQL only (marker ``scaleout``; CI's
-PostgreSQL job runs it once): 4 to 5.5 minutes measured on 2 cores at load 12 to 17 (idle,
+PostgreSQL job runs it once): 2.5 to 5.5 minutes measured on 2 cores at load 6 to 17 (idle,
 estimated under two), most of it Prefect's migrations and the minute of silence before the
 zombie is crashed.
 """
