@@ -41,6 +41,10 @@ a table and writes ``bench/RESULTS.md`` (``--out``) with the machine described.
    ``homeward up``, submit to Completed, and the same action acknowledged through the commands
    layer (``bench/prefect_bench.py --latency-only``: SQLite, its own ``homeward up``), with the
    load average at each figure.
+8. **scale-out** (issue 19, point 8; only with ``--scaleout-runs N``): a Prefect server on
+   PostgreSQL and two process workers as deploy/compose.yaml runs them, N runs across them,
+   Prefect's database per flow run and case-month, and retention keeping it flat
+   (``bench/scaleout_bench.py``, its own section).
 """
 
 from __future__ import annotations
@@ -892,6 +896,12 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--cli-runs", type=int, default=20, help="0 skips bench/cli_bench.py")
     parser.add_argument(
+        "--scaleout-runs",
+        type=int,
+        default=0,
+        help="runs for bench/scaleout_bench.py (PostgreSQL, two workers; default 0 skips it)",
+    )
+    parser.add_argument(
         "--only",
         choices=["all", "moves"],
         default="all",
@@ -968,6 +978,10 @@ def main() -> None:
     if args.cli_runs:
         cli = [sys.executable, str(ROOT / "bench" / "cli_bench.py"), "--runs", str(args.cli_runs)]
         subprocess.run([*cli, "--out", str(args.out)], check=True)  # noqa: S603 (our own script)
+    if args.scaleout_runs:  # its own section of the results file (issue 19, point 8)
+        scale = [sys.executable, str(ROOT / "bench" / "scaleout_bench.py")]
+        scale += ["--runs", str(args.scaleout_runs), "--out", str(args.out)]
+        subprocess.run(scale, check=True)  # noqa: S603 (our own script)
 
 
 CATCHUP_START, CATCHUP_END = "<!-- catchup:start -->", "<!-- catchup:end -->"

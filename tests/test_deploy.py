@@ -101,5 +101,34 @@ def test_automations_are_valid_and_watch_crashes_late_runs_and_case_moves():
         "prefect.flow-run.Late",
         "homeward.case.transitioned",
     } <= expected_events
-    blocks = {str(a.block_document_id) for x in automations for a in x.actions}
+    notify = [a for x in automations for a in x.actions if a.type == "send-notification"]
+    blocks = {str(getattr(a, "block_document_id", None)) for a in notify}
     assert blocks == {PLACEHOLDER_BLOCK}, "deploy/automations.yaml's header says what to replace"
+
+
+def test_compose_s_worker_and_the_automations_are_what_the_scale_out_test_runs():
+    """``tests/scaleout.py`` starts workers and automations as compose and automations.yaml
+    say: a per-worker limit, heartbeats, zombies crashed and crashed runs scheduled again."""
+    from tests import scaleout
+
+    worker = load("compose.yaml")["services"]["worker"]
+    assert worker["command"][-2:] == ["--limit", str(scaleout.WORKER_LIMIT)]
+    env = worker["environment"]
+    assert env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == str(scaleout.HEARTBEAT_SECONDS)
+    assert (
+        env["PREFECT_WORKER_QUERY_SECONDS"]
+        == scaleout.worker_env("x", "y")["PREFECT_WORKER_QUERY_SECONDS"]
+    )
+    server = load("compose.yaml")["services"]["prefect-server"]["environment"]
+    assert server["PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"] == "events,flow_runs"
+    rerun = {a["name"]: AutomationCore.model_validate(a) for a in scaleout.rerun_automations()}
+    assert set(rerun) == set(scaleout.RERUN_AUTOMATIONS)
+    zombie, again = (rerun[name] for name in scaleout.RERUN_AUTOMATIONS)
+    assert zombie.trigger.posture == "Proactive"  # type: ignore[union-attr]
+    assert zombie.trigger.within.total_seconds() >= 2 * scaleout.HEARTBEAT_SECONDS  # type: ignore[union-attr]
+    assert [a.model_dump(include={"type", "state"}) for a in zombie.actions] == [
+        {"type": "change-flow-run-state", "state": "CRASHED"}
+    ]
+    assert [a.model_dump(include={"type", "state", "force"}) for a in again.actions] == [
+        {"type": "change-flow-run-state", "state": "SCHEDULED", "force": True}
+    ]

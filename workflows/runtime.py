@@ -27,6 +27,7 @@ import notifications  # noqa: F401  (subscribes the notices: flows queue them as
 from homeward.base.caseref import looks_like_ref
 from homeward.base.clock import SYSTEM_CLOCK
 from homeward.base.errors import HomewardError, NotSignedIn
+from homeward.base.faults import crash_point
 from homeward.base.models import Case, Organisation
 from homeward.base.settings import get_settings
 from homeward.commands.runner import Command, run
@@ -108,7 +109,10 @@ def run_credential(assertion: str, flow: str) -> RunAssertion:
 
 async def command(cmd: Command[V], credential: Credential, key: str | None = None) -> V:
     """Run one command of ``homeward.commands`` (a worker thread, one transaction)."""
-    return await in_engine(lambda: run(cmd, credential, key=key, clock=RUN_CLOCK))
+    done = await in_engine(lambda: run(cmd, credential, key=key, clock=RUN_CLOCK))
+    if key is not None:
+        crash_point("flow-after-keyed-command")
+    return done
 
 
 async def prove_run(credential: Credential) -> Principal:

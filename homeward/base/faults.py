@@ -21,17 +21,25 @@ Named points in the code base:
   a batch and before the rows are recorded as sent (the resend carries the same Message-ID);
 - ``sweep-mid``: ``notifications.reminders.queue_reminders``, as each open item is considered
   (the page's transaction is rolled back whole; pages committed before stay, and a later run
-  takes the day over once the lease ran out; a small day is one page, rolled back whole).
+  takes the day over once the lease ran out; a small day is one page, rolled back whole);
+- ``flow-after-keyed-command``: ``workflows.runtime.command``, after a flow's command that
+  carries a request key committed (a retry or re-run of the run must change nothing again).
+
+``HOMEWARD_HOLD_AT`` takes the same entries, and the process hangs there instead (sleeps for
+good, still alive): a machine that stopped answering, for the scale-out test to kill its worker
+while a run is in the middle (``tests/scaleout.py``).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
-ENV = "HOMEWARD_CRASH_AT"
+ENV, HOLD_ENV = "HOMEWARD_CRASH_AT", "HOMEWARD_HOLD_AT"
 
 _targets: dict[str, int] | None = None  # point -> the visit that kills (1-based)
+_holds: dict[str, int] = {}  # point -> the visit that hangs (1-based)
 _visits: dict[str, int] = {}
 
 
@@ -50,26 +58,31 @@ def parse(spec: str) -> dict[str, int]:
 
 
 def _load() -> dict[str, int]:
-    global _targets  # noqa: PLW0603 (read the environment once per process)
+    global _targets, _holds  # noqa: PLW0603 (read the environment once per process)
     if _targets is None:
+        _holds = parse(os.environ.get(HOLD_ENV, ""))
         _targets = parse(os.environ.get(ENV, ""))
     return _targets
 
 
 def crash_point(name: str) -> None:
-    """Die here (``SIGKILL``) if ``HOMEWARD_CRASH_AT`` names this point and visit; else nothing."""
+    """Die here (``SIGKILL``) if ``HOMEWARD_CRASH_AT`` names this point and visit, hang here for
+    good if ``HOMEWARD_HOLD_AT`` does; else nothing."""
     targets = _targets if _targets is not None else _load()
-    nth = targets.get(name)
-    if nth is None:
+    kill, hold = targets.get(name), _holds.get(name)
+    if kill is None and hold is None:
         return
     seen = _visits.get(name, 0) + 1
     _visits[name] = seen
-    if seen == nth:
+    if seen == kill:
         os.kill(os.getpid(), signal.SIGKILL)
+    while seen == hold:  # pragma: no cover (only the scale-out test's killed worker gets here)
+        time.sleep(1)
 
 
 def reset() -> None:
     """Forget the cached setting and the visit counts (tests change the environment)."""
     global _targets  # noqa: PLW0603
     _targets = None
+    _holds.clear()
     _visits.clear()

@@ -76,6 +76,26 @@ def test_the_process_kills_itself_at_the_named_visit(crash_at, code, printed):
     assert done.stdout == printed
 
 
+def test_a_held_point_hangs_the_process_alive_at_the_named_visit():
+    """``HOMEWARD_HOLD_AT``: the process stays there, alive (the scale-out test kills it)."""
+    body = "    print(i, end=' ', flush=True)\n    crash_point('x')\n"
+    env = {k: v for k, v in os.environ.items() if k not in (faults.ENV, faults.HOLD_ENV)}
+    held = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", VISITS.format(body=body)],
+        env=env | {faults.HOLD_ENV: "x:2"},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            held.wait(timeout=3)
+    finally:
+        held.kill()
+    out, _ = held.communicate()
+    assert out == "0 1 "
+
+
 def test_the_setting_is_read_once_per_process():
     code = (
         "import os\nfrom homeward.base.faults import crash_point\ncrash_point('z')\n"
