@@ -27,6 +27,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from itertools import chain
 from typing import Any
 
@@ -259,18 +260,17 @@ def _reseal(
 ) -> None:
     """Reseal these rows of ``name``: one statement per kind of change and batch, not one a
     row (a bulk import seals ten rows a case), and the head's sum added up once."""
-    table = _table(name)
-    pk = _pk(table)
+    statements = _statements(name)
+    pk = _pk(_table(name))
     count, state = head.seal_count, int(head.seal_state, 16)
     for start in range(0, len(row_ids), _BATCH):
-        chunk = row_ids[start : start + _BATCH]
-        rows = {r[pk.name]: r for r in conn.execute(select(table).where(pk.in_(chunk))).mappings()}
-        query = select(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id.in_(chunk))
-        seals = {s.row_id: s for s in conn.execute(query)}
+        chunk = {"ids": row_ids[start : start + _BATCH]}
+        rows = {r[pk.name]: r for r in conn.execute(statements.rows, chunk).mappings()}
+        seals = {s.row_id: s for s in conn.execute(statements.seals, chunk)}
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         gone: list[int] = []
-        for row_id in chunk:
+        for row_id in chunk["ids"]:
             row, seal = rows.get(row_id), seals.get(row_id)
             if row is None:
                 if seal is not None:  # deleted through Homeward: the seal goes too
@@ -290,14 +290,41 @@ def _reseal(
                 state ^= int(seal.mac, 16)
             state ^= int(mac, 16)
         if gone:
-            conn.execute(delete(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id.in_(gone)))
+            conn.execute(statements.delete, {"ids": gone})
         if new:
-            conn.execute(insert(_SEALS), new)
+            conn.execute(_INSERT_SEALS, new)
         if changed:
-            where = (_SEALS.c.tbl == name) & (_SEALS.c.row_id == bindparam("b_row_id"))
-            conn.execute(update(_SEALS).where(where), changed)
+            conn.execute(statements.update, changed)
     if (count, state) != (head.seal_count, int(head.seal_state, 16)):
         head.seal_count, head.seal_state = count, f"{state:064x}"
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """``_reseal``'s statements for one table, built once a process: a commit reseals a few
+    tables, and building (and keying for the compiled cache) a statement each time cost more
+    than running it."""
+
+    rows: Any
+    seals: Any
+    delete: Any
+    update: Any
+
+
+_INSERT_SEALS = insert(_SEALS)
+
+
+@cache
+def _statements(name: str) -> _Statements:
+    table = _table(name)
+    ids: Any = bindparam("ids", expanding=True)
+    this = _SEALS.c.tbl == name
+    return _Statements(
+        rows=select(table).where(_pk(table).in_(ids)),
+        seals=select(_SEALS).where(this, _SEALS.c.row_id.in_(ids)),
+        delete=delete(_SEALS).where(this, _SEALS.c.row_id.in_(ids)),
+        update=update(_SEALS).where(this & (_SEALS.c.row_id == bindparam("b_row_id"))),
+    )
 
 
 def _holds(keyring: Keyring, name: str, row: RowMapping, seal: Any) -> bool:
