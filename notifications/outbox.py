@@ -20,11 +20,10 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, or_, select
 
 from homeward.base.clock import utc
+from homeward.base.db import insert_for
 from homeward.base.errors import InvalidInput
 from homeward.base.models import (
     OutboxMessage,
@@ -70,7 +69,7 @@ class Attempt:
 
 def _insert_for(session: Session) -> Any:
     """The dialect's INSERT (both know ``ON CONFLICT DO NOTHING``)."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert_for(session)
 
 
 def insert_ignoring_duplicates(

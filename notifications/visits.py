@@ -54,6 +54,6 @@ def schedule_follow_ups(session: Session, *, now: datetime) -> FollowUpReport:
             new = checklist.create_stage_items(session, case=case, stage=case.state, now=now)
             if new:  # new items change the case: a concurrent transition conflicts with us
                 bump(session, case)
-            created += sum(load_rules().is_visit(item.code) for item in new)
+            created += sum(load_rules().is_visit(code) for code in new)
             queued += sync_case(session, case, now=now, directory=directory, invite_visits=True)
     return FollowUpReport(len(cases), created, queued)

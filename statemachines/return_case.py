@@ -509,20 +509,19 @@ class ReturnCase:
         consent.check_representative(self.case, step.method, step.representative)
         self.case.consent_method, self.case.consent_language = step.method, step.language
         self.case.interpreter_used = step.interpreter
-        for purpose in (ConsentPurpose.RETURN, ConsentPurpose.DATA_PROCESSING):
-            consent.give(
-                self.session,
-                case=self.case,
-                purpose=purpose,
-                org_id=None,
-                method=step.method,
-                language=step.language,
-                interpreter=step.interpreter,
-                given_on=self.today,
-                actor=self.actor,
-                now=self.now,
-                representative=step.representative,
-            )
+        consent.give_all(
+            self.session,
+            case=self.case,
+            purposes=[ConsentPurpose.RETURN, ConsentPurpose.DATA_PROCESSING],
+            org_id=None,
+            method=step.method,
+            language=step.language,
+            interpreter=step.interpreter,
+            given_on=self.today,
+            actor=self.actor,
+            now=self.now,
+            representative=step.representative,
+        )
 
     def store_travel(self, _event: EventData) -> None:
         step = self.step

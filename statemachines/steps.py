@@ -115,6 +115,9 @@ class ConfirmArrival(Step):
 
 
 class Close(Step):
+    # built when first used: its EmailStr imports email_validator, which most commands never need
+    model_config = ConfigDict(defer_build=True)
+
     reason: ClosureReason
     approved_by: EmailStr = Field(description="email of the approving supervisor")
 

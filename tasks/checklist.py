@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from homeward.base.clock import local_noon
@@ -25,6 +26,7 @@ from homeward.base.models import (
 from homeward.protection import vault
 from homeward.protection.access import can_see, item_not_found
 from homeward.protection.permissions import Action, ensure_item
+from homeward.records import seals
 from homeward.records.audit import record_event
 from homeward.records.locking import bump
 from tasks import participation
@@ -86,41 +88,64 @@ def _about(person_id: int | None) -> Any:
     return ChecklistItem.person_id == person_id
 
 
-def create_stage_items(
-    session: Session, *, case: Case, stage: str, now: datetime
-) -> list[ChecklistItem]:
-    """Create the catalog's items for ``stage`` that the case does not already have."""
+def create_stage_items(session: Session, *, case: Case, stage: str, now: datetime) -> list[str]:
+    """Create the catalog's items for ``stage`` that the case does not already have; the codes
+    of those created (a child's items too)."""
     assert case.id is not None  # noqa: S101
     catalog = load_catalog(case.process_version)
     specs = catalog.items_for(stage, is_minor=case.is_minor, route=case.route)
     if not specs:
         return []  # e.g. lost contact: nothing to look up
-    roles = participation.live_roles(session, case)
-    existing = _existing_codes(session, case, stage)
-    created = []
-    for spec in specs:
-        if spec.code in existing:
-            continue
-        owner, waits_for = owner_for(spec, case, roles)
-        item = ChecklistItem(
-            case_id=case.id,
-            stage=stage,
-            code=spec.code,
-            title_key=spec.title_key,
-            owner_org_id=owner,
-            partner_needed=waits_for,
-            due_at=spec.due.apply(anchor_time(case, spec.due.anchor, now)),
-            blocking=spec.blocking,
-            created_at=now,
-        )
-        session.add(item)
-        created.append(item)
-    session.flush()
+    parts = participation.current(session, case)
+    roles = participation.live_roles(session, case, parts)
+    created = _insert_items(session, case, stage, specs, roles, now)
     for child in minor_dependants(session, case):
         assert child.id is not None  # noqa: S101
         created += create_person_items(session, case=case, person_id=child.id, stage=stage, now=now)
-    participation.fill_waiting_roles(session, case=case, actor=None, now=now)
+    participation.fill_waiting_roles(session, case=case, actor=None, now=now, parts=parts)
     return created
+
+
+def _insert_items(
+    session: Session,
+    case: Case,
+    stage: str,
+    specs: list[ItemSpec],
+    roles: dict[str, int],
+    now: datetime,
+    person_id: int | None = None,
+) -> list[str]:
+    """Insert the items of ``specs`` the case (or child) does not have yet, in one statement
+    rather than one ORM object each (a stage move's cost is mostly the ORM's): the codes
+    inserted. The rows are sealed at commit like those the ORM flushed."""
+    existing = _existing_codes(session, case, stage, person_id)
+    rows = []
+    for spec in specs:
+        if spec.code in existing:
+            continue
+        minor = True if person_id is not None else None  # a child's items are a minor's
+        owner, waits_for = owner_for(spec, case, roles, is_minor=minor)
+        rows.append(
+            {
+                "case_id": case.id,
+                "stage": stage,
+                "code": spec.code,
+                "title_key": spec.title_key,
+                "owner_org_id": owner,
+                "partner_needed": waits_for,
+                "due_at": spec.due.apply(anchor_time(case, spec.due.anchor, now)),
+                "blocking": spec.blocking,
+                "status": ItemStatus.OPEN,
+                "created_at": now,
+                "person_id": person_id,
+            }
+        )
+    if rows:
+        table = ChecklistItem.__table__  # type: ignore[attr-defined]
+        session.flush()  # what the ORM holds goes first, as it would have
+        made = session.execute(insert(table).returning(table.c.id), rows)
+        seals.mark(session, "checklist_item", made.scalars())
+    return [str(row["code"]) for row in rows]
 
 
 def minor_dependants(session: Session, case: Case) -> list[CasePerson]:
@@ -135,9 +160,9 @@ def minor_dependants(session: Session, case: Case) -> list[CasePerson]:
 
 def create_person_items(
     session: Session, *, case: Case, person_id: int, stage: str, now: datetime
-) -> list[ChecklistItem]:
+) -> list[str]:
     """Create the minors-only items of ``stage`` for a child of a family case (``person_id``),
-    owned as the catalog says for minors, unless that child already has them."""
+    owned as the catalog says for minors, unless that child already has them; their codes."""
     assert case.id is not None  # noqa: S101
     specs = [
         spec
@@ -147,28 +172,7 @@ def create_person_items(
     if not specs:
         return []
     roles = participation.live_roles(session, case)
-    existing = _existing_codes(session, case, stage, person_id)
-    created = []
-    for spec in specs:
-        if spec.code in existing:
-            continue
-        owner, waits_for = owner_for(spec, case, roles, is_minor=True)
-        item = ChecklistItem(
-            case_id=case.id,
-            stage=stage,
-            code=spec.code,
-            title_key=spec.title_key,
-            owner_org_id=owner,
-            partner_needed=waits_for,
-            due_at=spec.due.apply(anchor_time(case, spec.due.anchor, now)),
-            blocking=spec.blocking,
-            created_at=now,
-            person_id=person_id,
-        )
-        session.add(item)
-        created.append(item)
-    session.flush()
-    return created
+    return _insert_items(session, case, stage, specs, roles, now, person_id)
 
 
 def cancel_person_items(session: Session, *, case: Case, person_id: int, now: datetime) -> int:

@@ -73,9 +73,13 @@ def current(session: Session, case: Case) -> list[CaseParticipant]:
     return list(session.exec(query.order_by(col(CaseParticipant.id))))
 
 
-def live_roles(session: Session, case: Case) -> dict[str, int]:
-    """Roles of live participants mapped to organisation ids."""
-    return {p.role: p.org_id for p in current(session, case) if p.status == ParticipantStatus.LIVE}
+def live_roles(
+    session: Session, case: Case, parts: list[CaseParticipant] | None = None
+) -> dict[str, int]:
+    """Roles of live participants mapped to organisation ids (``parts``: ``current``'s answer,
+    when the caller has it)."""
+    parts = current(session, case) if parts is None else parts
+    return {p.role: p.org_id for p in parts if p.status == ParticipantStatus.LIVE}
 
 
 def waiting(session: Session, case: Case) -> list[CaseParticipant]:
@@ -189,11 +193,18 @@ def stand_in(session: Session, case: Case, role: str) -> Organisation | None:
 
 
 def fill_waiting_roles(
-    session: Session, *, case: Case, actor: StaffMember | None, now: datetime
+    session: Session,
+    *,
+    case: Case,
+    actor: StaffMember | None,
+    now: datetime,
+    parts: list[CaseParticipant] | None = None,
 ) -> None:
     """Items waiting for a partner go to a stand-in the person consents to share with, for
-    roles no one is named in (a named partner waiting for consent keeps its place)."""
-    named = {part.role for part in current(session, case)}
+    roles no one is named in (a named partner waiting for consent keeps its place).
+    ``parts``: the participants not ended (``current``), when the caller has them."""
+    parts = current(session, case) if parts is None else parts
+    named = {part.role for part in parts}
     query = select(ChecklistItem.partner_needed).where(
         ChecklistItem.case_id == case.id,
         ChecklistItem.status == ItemStatus.OPEN,

@@ -98,6 +98,9 @@ def make_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"timeout": timeout})
         _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms, settings.sqlite_synchronous)
         return engine
+    from homeward.base.models import with_postgresql_options
+
+    with_postgresql_options()
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -105,6 +108,18 @@ def is_postgres(session: Session | Connection) -> bool:
     """Whether ``session`` talks to PostgreSQL (row security and its definer functions)."""
     bind = session.get_bind() if isinstance(session, Session) else session
     return bind.dialect.name == "postgresql"
+
+
+def insert_for(session: Session | Connection) -> Any:
+    """The ``insert`` of the dialect in use (both know ``ON CONFLICT DO NOTHING``), imported
+    when asked for: SQLAlchemy's PostgreSQL dialect costs a command on SQLite its import."""
+    if is_postgres(session):
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def _call(session: Session | Connection, sql: str, **params: Any) -> None:

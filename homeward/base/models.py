@@ -253,6 +253,17 @@ def phase_column() -> Any:
 
 
 _NOT_ENDED = text("status != 'ended'")
+# One current organisation per role. Its PostgreSQL form (``postgresql_where``) is added by
+# ``with_postgresql_options`` when a PostgreSQL engine is made: naming it here would import
+# SQLAlchemy's PostgreSQL dialect into every command run on SQLite (issue 19).
+_CURRENT_ROLE = Index(
+    "uq_case_participant_current_role", "case_id", "role", unique=True, sqlite_where=_NOT_ENDED
+)
+
+
+def with_postgresql_options() -> None:
+    """Give the models their PostgreSQL-only index options (idempotent)."""
+    _CURRENT_ROLE.dialect_kwargs["postgresql_where"] = _NOT_ENDED
 
 
 class CaseParticipant(SQLModel, table=True):
@@ -260,16 +271,7 @@ class CaseParticipant(SQLModel, table=True):
     takes part yet (``ParticipantStatus``): one current (not ended) organisation per role."""
 
     __tablename__ = "case_participant"
-    __table_args__ = (
-        Index(
-            "uq_case_participant_current_role",
-            "case_id",
-            "role",
-            unique=True,
-            sqlite_where=_NOT_ENDED,
-            postgresql_where=_NOT_ENDED,
-        ),
-    )
+    __table_args__ = (_CURRENT_ROLE,)
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="return_case.id", index=True)

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from homeward.base.db import insert_for
 from homeward.base.models import KeyringBinding
 from homeward.crypt.keys import Keyring, WrongKeyring, load_keyring
 
@@ -89,8 +89,7 @@ def check_keyring(session: Session, *, bind: bool = True) -> Keyring:
 def _insert(session: Session, fingerprint: str) -> None:
     """Record the binding unless a concurrent first write just did; then check that one."""
     values = {"id": 1, "fingerprint": fingerprint, "bound_at": datetime.now(UTC)}
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(KeyringBinding)
+    insert = insert_for(session)(KeyringBinding)
     session.execute(insert.values(**values).on_conflict_do_nothing())
     recorded = session.get(KeyringBinding, 1)
     if recorded is not None and recorded.fingerprint != fingerprint:

@@ -16,6 +16,7 @@ adult consents in person: neither ``proxy`` nor a representative is taken.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -89,6 +90,20 @@ def _active(session: Session, case: Case, purpose: str, org_id: int | None) -> C
     return session.exec(query).first()
 
 
+def _any_active(
+    session: Session, case: Case, purposes: Sequence[str], org_id: int | None
+) -> str | None:
+    """The first of ``purposes`` with an active consent (for ``org_id``), or None."""
+    query = select(Consent.purpose).where(
+        Consent.case_id == case.id,
+        col(Consent.purpose).in_(purposes),
+        Consent.org_id == org_id,
+        col(Consent.withdrawn_on).is_(None),
+    )
+    found = set(session.exec(query))
+    return next((purpose for purpose in purposes if purpose in found), None)
+
+
 def give(
     session: Session,
     *,
@@ -106,31 +121,69 @@ def give(
     """Record a consent; one active consent per purpose (and organisation). Only the owner's
     steering staff record one (``Refused``), on a day between the case's opening and today; a
     minor's is given by a representative (see ``check_representative``)."""
-    ensure(session, actor, Action.CHANGE_CONSENT, case)
-    check_consent_day(case, given_on, now)
-    check_representative(case, method, representative)
-    if _active(session, case, purpose, org_id):
-        raise Conflict(
-            f"case {case.case_ref} already has an active {purpose} consent"
-            + (" for that organisation" if org_id else "")
-        )
-    assert case.id is not None and actor.id is not None  # noqa: S101
-    consent = Consent(
-        case_id=case.id,
-        purpose=purpose,
+    (consent,) = give_all(
+        session,
+        case=case,
+        purposes=[purpose],
         org_id=org_id,
         method=method,
         language=language,
         interpreter=interpreter,
         given_on=given_on,
+        actor=actor,
+        now=now,
         representative=representative,
-        recorded_by_id=actor.id,
-        recorded_at=now,
     )
-    session.add(consent)
-    session.flush()
-    audit(session, actor=actor, action=f"consent_given:{purpose}", case_ref=case.case_ref, at=now)
     return consent
+
+
+def give_all(
+    session: Session,
+    *,
+    case: Case,
+    purposes: Sequence[str],
+    org_id: int | None,
+    method: str,
+    language: str,
+    interpreter: bool,
+    given_on: date,
+    actor: StaffMember,
+    now: datetime,
+    representative: str | None = None,
+) -> list[Consent]:
+    """``give`` for several purposes given together (a stage move records the return's and
+    the data processing's), checked once and written in one flush; an audit entry each. Any
+    purpose already consented to refuses them all."""
+    ensure(session, actor, Action.CHANGE_CONSENT, case)
+    check_consent_day(case, given_on, now)
+    check_representative(case, method, representative)
+    if purpose := _any_active(session, case, purposes, org_id):
+        raise Conflict(
+            f"case {case.case_ref} already has an active {purpose} consent"
+            + (" for that organisation" if org_id else "")
+        )
+    assert case.id is not None and actor.id is not None  # noqa: S101
+    consents = [
+        Consent(
+            case_id=case.id,
+            purpose=purpose,
+            org_id=org_id,
+            method=method,
+            language=language,
+            interpreter=interpreter,
+            given_on=given_on,
+            representative=representative,
+            recorded_by_id=actor.id,
+            recorded_at=now,
+        )
+        for purpose in purposes
+    ]
+    session.add_all(consents)
+    session.flush()
+    for consent in consents:
+        action = f"consent_given:{consent.purpose}"
+        audit(session, actor=actor, action=action, case_ref=case.case_ref, at=now)
+    return consents
 
 
 def withdraw(

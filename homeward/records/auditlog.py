@@ -68,8 +68,7 @@ def audit(
     entry.mac = _mac(load_keyring().audit, head.last_mac, entry)
     head.last_id, head.last_mac = entry.id, entry.mac
     session.add(entry)
-    session.add(head)
-    session.flush()
+    session.add(head)  # both written at the next flush (at the latest, the commit's)
     seals.head_moved(session)  # its MAC is set at commit, with the seals' sum
     return entry
 

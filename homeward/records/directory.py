@@ -28,10 +28,15 @@ def first_error(exc: ValidationError) -> InvalidInput:
     return InvalidInput(f"{field}: {message}")
 
 
+# A model with an ``EmailStr`` builds its validator when first used: building it imports
+# ``email_validator``, which a command that checks no address (``case show``) need not load.
+_EMAIL_CONFIG = ConfigDict(str_strip_whitespace=True, defer_build=True)
+
+
 class OrganisationIn(BaseModel):
     """What it takes to register an organisation."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = _EMAIL_CONFIG
 
     slug: str = Field(description="short code, e.g. iom-ro")
     name: str = Field(min_length=2, max_length=200)
@@ -61,7 +66,7 @@ class OrganisationIn(BaseModel):
 class StaffIn(BaseModel):
     """What it takes to register a staff member."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = _EMAIL_CONFIG
 
     org: str = Field(description="the organisation's slug")
     name: str = Field(min_length=2, max_length=200)
@@ -105,7 +110,7 @@ class GenitiveIn(BaseModel):
 class MailboxIn(BaseModel):
     """An organisation's functional mailbox (its reminders when no supervisor can be reached)."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = _EMAIL_CONFIG
 
     email: EmailStr
 

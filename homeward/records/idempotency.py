@@ -22,10 +22,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from homeward.base.db import insert_for
 from homeward.base.errors import Conflict, InvalidInput
 from homeward.base.models import RequestKey, StaffMember
 
@@ -69,7 +68,7 @@ def _table() -> Table:
 def _claim(
     session: Session, key: str, command: str, print_: str, actor: StaffMember, now: datetime
 ) -> bool:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     statement = (
         insert(_table())
         .values(
