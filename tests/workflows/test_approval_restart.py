@@ -5,7 +5,6 @@ database, starts a new waiting run and records that; the supervisor then answers
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from uuid import UUID
 
@@ -23,21 +22,10 @@ from homeward.edges.cli import up
 from tests import factories
 from tests.factories import COORD, SUPERVISOR
 from tests.signin import assertion_for
-from tests.wallclock import sitecustomize as wallclock
 from tests.workflows.helpers import chosen, next_pause, run_named
 from workflows.deployments import build_deployments
 
-pytestmark = [
-    pytest.mark.usefixtures("homeward"),
-    # Under a moved wall clock (HOMEWARD_TEST_WALL_CLOCK), 2 of 6 CI runs saw the supervisor's
-    # fresh run assertion refused by the resumed run as "expired before it was used": the
-    # runner's flow process and the test disagreed on the time (the shim moves each process's
-    # clock on its own). The runs at the real hour (SQLite locally, PostgreSQL in CI) keep it.
-    pytest.mark.skipif(
-        bool(os.environ.get(wallclock.OFFSET_ENV)),
-        reason="under a moved wall clock the flow process's clock and the test's can disagree",
-    ),
-]
+pytestmark = pytest.mark.usefixtures("homeward")
 REASON = "support_period_ended"
 
 
