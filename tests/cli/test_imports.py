@@ -77,6 +77,18 @@ def on_sqlite() -> list[str]:
     return ["psycopg", "sqlalchemy.dialects.postgresql"] if on else []
 
 
+# ``homeward case``'s parts in other modules (closures, family, assessments): loaded for their
+# own sub-commands and ``homeward case --help``, never for cases.py's own commands.
+CASE_PARTS = [
+    "homeward.edges.cli.closures",
+    "homeward.edges.cli.family",
+    "homeward.edges.cli.assessments",
+    "homeward.commands.closures",
+    "homeward.commands.family",
+    "homeward.commands.assessments",
+    "homeward.commands.providers",
+]
+
 # Loaded by a model that checks an email address, when it first checks one; a read checks none.
 NOT_FOR_A_READ = ["email_validator"]
 
@@ -116,6 +128,10 @@ def test_a_read_loads_no_mail_server_import_or_report_machinery(args, signed_in,
     modules = loaded([ref if a == "REF" else a for a in args], tmp_path, env)
     assert "homeward.commands.runner" in modules or args[-1] == "--help"
     assert unneeded(modules, [*HEAVY, *MAIL, *NOT_FOR_A_READ, *on_sqlite()]) == []
+    if args[:2] in (["case", "show"], ["case", "history"]):
+        assert unneeded(modules, CASE_PARTS) == []
+    if args == ["case", "--help"]:  # lists every sub-command, so loads every part
+        assert unneeded(modules, CASE_PARTS) == sorted(CASE_PARTS)
 
 
 def test_a_write_subscribes_the_mail_listeners(signed_in, tmp_path):
@@ -140,3 +156,17 @@ def test_the_command_list_shows_each_command_as_loaded():
         command = group.commands[name]
         real = inspect.cleandoc(command.short_help or command.help or "").split("\n\n")[0]
         assert (help_text or real) == real.strip(), name
+
+
+def test_each_case_part_lists_the_commands_it_registers():
+    """``homeward case`` finds a part's module by the sub-command names listed in
+    ``CASE_PARTS``: they are exactly what the part's register function adds."""
+    import typer
+
+    from homeward.edges.cli import CASE_PARTS as parts
+    from homeward.edges.cli import _cli
+
+    for step, names in parts.items():
+        holder = typer.Typer()
+        _cli(f"{step.module}.{step.attribute}")(holder)
+        assert tuple(c.name for c in holder.registered_commands) == names, step.module

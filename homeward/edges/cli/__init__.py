@@ -59,12 +59,7 @@ _LOADERS: dict[str, tuple[_Step, ...]] = {
         _Step("admin", "staff_app", "staff"),
         _Step("admin", "admin_app", "admin"),
     ),
-    "case": (
-        _Step("closures", "register", onto="cases.case_app"),
-        _Step("family", "register_case", onto="cases.case_app"),
-        _Step("assessments", "register_case", onto="cases.case_app"),
-        _Step("cases", "case_app", "case"),
-    ),
+    "case": (_Step("cases", "case_app", "case"),),  # its other modules: CASE_PARTS
     "items": (
         _Step("adhoc", "register", onto="items.items_app"),
         _Step("items", "items_app", "items"),
@@ -90,6 +85,18 @@ _LOADERS: dict[str, tuple[_Step, ...]] = {
         _Step("referral", "register"),
         _Step("assessments", "register"),
     ),
+}
+
+
+# The parts of ``homeward case`` in other modules, in the order ``homeward case --help`` lists
+# them (after cases.py's own): each register function and the sub-commands it adds. A part is
+# imported when one of its sub-commands is looked up to run (or for its own ``--help``), and
+# every part for ``homeward case --help``; ``homeward case show`` imports none of them.
+# tests/cli/test_imports.py checks the names against what each register function adds.
+CASE_PARTS: dict[_Step, tuple[str, ...]] = {
+    _Step("closures", "register"): ("request-closure", "approve-closure", "reject-closure"),
+    _Step("family", "register_case"): ("add-person", "people", "remove-person", "find"),
+    _Step("assessments", "register_case"): ("set-county",),
 }
 
 
@@ -200,6 +207,44 @@ def _unloaded() -> None:  # pragma: no cover (a stand-in is listed, never run)
     raise AssertionError("a stand-in command ran")
 
 
+@cache
+def _part(step: _Step) -> dict[str, Any]:
+    """The click commands a part's register function adds (importing its module once)."""
+    holder = typer.Typer()
+    _cli(f"{step.module}.{step.attribute}")(holder)
+    return dict(typer.main.get_group(holder).commands)
+
+
+class LazyCaseGroup(TyperGroup):
+    """The ``homeward case`` group: cases.py's own commands, and the parts in ``CASE_PARTS``
+    added when first needed, always in the order they were registered eagerly."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._own = list(self.commands)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:  # noqa: ARG002 (click's signature)
+        if cmd_name not in self.commands:
+            for step, names in CASE_PARTS.items():
+                if cmd_name in names:
+                    self._add(step)
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self.load_all()
+        return super().list_commands(ctx)
+
+    def load_all(self) -> None:
+        """Every part's commands (for ``homeward case --help`` and tests walking the tree)."""
+        for step in CASE_PARTS:
+            self._add(step)
+
+    def _add(self, step: _Step) -> None:
+        added = {**self.commands, **_part(step)}
+        order = self._own + [name for names in CASE_PARTS.values() for name in names]
+        self.commands = {name: added[name] for name in order if name in added}
+
+
 class LazyGroup(TyperGroup):
     """The ``homeward`` group: a command's module is imported when the command is looked up to
     run (or for its own ``--help``); listing the commands (``homeward --help``) imports none."""
@@ -256,6 +301,9 @@ def loaded_command() -> Any:
     for name in LAZY:
         if name != "demo":
             group.load(name)
+    case = group.commands["case"]
+    assert isinstance(case, LazyCaseGroup)  # noqa: S101 (how case_app is built)
+    case.load_all()
     return group
 
 

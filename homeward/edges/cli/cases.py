@@ -17,7 +17,7 @@ from homeward.base.errors import InvalidInput
 from homeward.commands import case_views as views
 from homeward.commands import cases
 from homeward.commands.runner import run
-from homeward.edges.cli import notes, texts
+from homeward.edges.cli import LazyCaseGroup, notes, texts
 from homeward.edges.cli.common import (
     console,
     credential,
@@ -34,7 +34,7 @@ from homeward.records.directory import first_error
 from statemachines.cases import CaseIn
 from statemachines.diagram import mermaid
 
-case_app = typer.Typer(help="Return cases.", no_args_is_help=True)
+case_app = typer.Typer(cls=LazyCaseGroup, help="Return cases.", no_args_is_help=True)
 
 
 # Why a key may not repeat, per option. A case has one organisation per part: the
