@@ -95,12 +95,9 @@ SCOPE_FUNCTIONS = (
     "homeward_programme_code_taken(text)",
     "homeward_item_offered(integer)",
     "homeward_case_version(integer)",
-    "homeward_case_ref_visible(text)",  # 0025's: the outbox's policy
 )
-_OWNED = "\n".join(  # each one its migration made (a database may be older than 0025)
-    f"        IF to_regprocedure('{f}') IS NOT NULL THEN "
-    f"ALTER FUNCTION {f} OWNER TO homeward_definer; END IF;"
-    for f in SCOPE_FUNCTIONS
+_OWNED = "\n".join(
+    f"        ALTER FUNCTION {f} OWNER TO homeward_definer;" for f in SCOPE_FUNCTIONS
 )
 _SECURE = """
 DO $$ BEGIN
