@@ -13,8 +13,10 @@ it. Two other ways through the API would give a deployment's run parameters its 
 checked: creating a run with ``POST /flow_runs/`` naming the deployment, and changing a run's
 parameters with ``PATCH /flow_runs/{id}``; Homeward uses neither (Prefect's own clients send no
 ``parameters`` when they update a run), so the gate refuses both (403) and points at the
-deployment's ``create_flow_run``. The flow checks its parameters again all the same
-(``workflows.forms.checked``). Everything else reaches Prefect unchanged.
+deployment's ``create_flow_run``, as it refuses ``create_flow_run/bulk``. No request keeps
+``job_variables`` (a process worker's command and environment), and a deployment's update keeps
+no schema or default parameters of its editor's. The flow checks its parameters again all the
+same (``workflows.forms.checked``). Everything else reaches Prefect unchanged.
 
 Run as ``python -m homeward.edges.prefect_gate --host H --port P`` (``LocalServer.start``),
 with the settings ``prefect server start`` would read from the same environment.
@@ -36,6 +38,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CREATE_FROM_DEPLOYMENT = re.compile(r"^(/api)?/deployments/[^/]+/create_flow_run/?$")
+CREATE_IN_BULK = re.compile(r"^(/api)?/deployments/[^/]+/create_flow_run/bulk/?$")
 DEPLOYMENT = re.compile(r"^(/api)?/deployments/[^/]+/?$")  # its update (PATCH)
 FLOW_RUNS = re.compile(r"^(/api)?/flow_runs/?$")  # a run's creation (POST)
 FLOW_RUN = re.compile(r"^(/api)?/flow_runs/[^/]+/?$")  # a run's update (PATCH)
@@ -50,6 +53,9 @@ class FixedRunNames:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _in_bulk(scope):
+            await _refuse(send, f"runs are not created in bulk here: {CREATE_INSTEAD}, one a run")
+            return
         if _may_bypass_the_schema(scope):
             body = await _body(receive)
             refusal = bypassing(scope["method"], body)
@@ -61,7 +67,7 @@ class FixedRunNames:
         if not _creates_a_run(scope):
             await self.app(scope, receive, send)
             return
-        body = without_name(await _body(receive))
+        body = without_name(await _body(receive), scope["method"] == "PATCH")
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode("ascii")))
         await self.app({**scope, "headers": headers}, _replay(body, receive), send)
@@ -76,6 +82,12 @@ def _creates_a_run(scope: Scope) -> bool:
     if scope["method"] == "POST":
         return bool(CREATE_FROM_DEPLOYMENT.match(path))
     return scope["method"] == "PATCH" and bool(DEPLOYMENT.match(path))
+
+
+def _in_bulk(scope: Scope) -> bool:
+    """``POST /deployments/{id}/create_flow_run/bulk``: a list of runs, each with its own
+    name, parameters, schema switch and job variables. Homeward never uses it."""
+    return scope["type"] == "http" and bool(CREATE_IN_BULK.match(str(scope.get("path", ""))))
 
 
 def _may_bypass_the_schema(scope: Scope) -> bool:
@@ -134,19 +146,26 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-DROPPED = ("name", "enforce_parameter_schema")
+# Job variables reach the worker's job: on a process pool its ``command`` and ``env``, which
+# would run anything beside the keyring and the system login. Homeward sets none.
+DROPPED = ("name", "enforce_parameter_schema", "job_variables")
+# A deployment's update (its edit page) keeps the form Homeward registered: its schema and its
+# default parameters are Homeward's (``workflows.deployments``), never the editor's.
+DROPPED_FROM_A_DEPLOYMENT = (*DROPPED, "parameter_openapi_schema", "parameters")
 
 
-def without_name(body: bytes) -> bytes:
-    """The request's JSON without its ``name`` and its ``enforce_parameter_schema`` (anything
-    else as it came)."""
+def without_name(body: bytes, deployment: bool = False) -> bytes:
+    """The request's JSON without its ``name``, its ``enforce_parameter_schema`` and its
+    ``job_variables`` (and, for a ``deployment``'s update, its schema and default parameters);
+    anything else as it came."""
+    dropped = DROPPED_FROM_A_DEPLOYMENT if deployment else DROPPED
     try:
         data = json.loads(body or b"{}")
     except ValueError:
         return body  # Prefect answers it as it would
-    if not isinstance(data, dict) or not any(key in data for key in DROPPED):
+    if not isinstance(data, dict) or not any(key in data for key in dropped):
         return body
-    for key in DROPPED:
+    for key in dropped:
         data.pop(key, None)
     return json.dumps(data).encode("utf-8")
 

@@ -425,6 +425,47 @@ def test_a_deployments_run_gets_parameters_only_through_its_schema_check(up: Up)
     assert unfit_runs == []
 
 
+def test_no_run_or_deployment_edit_carries_job_variables_or_a_new_form(up: Up) -> None:
+    """Job variables are a process worker's command and environment: no request through the
+    gate keeps them. Runs are never created in bulk (each entry its own schema switch), and a
+    deployment's edit keeps Homeward's schema and default parameters."""
+    fits = {"case_ref": "RT-AAAA-AA", "trigger": "Resume (resume)"}
+    unfit = {"case_ref": "RT-AAAA-AA", "trigger": "not one the form offers"}
+    command = {"command": "sh -c 'cat /etc/homeward/keys.json'"}
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name("change-status/change-status")
+            made = httpx.post(
+                f"{up.api_url}/deployments/{deployment.id}/create_flow_run",
+                json={"parameters": fits, "job_variables": command},
+                timeout=10,
+            )
+            bulk = httpx.post(
+                f"{up.api_url}/deployments/{deployment.id}/create_flow_run/bulk",
+                json=[{"parameters": unfit, "enforce_parameter_schema": False}],
+                timeout=10,
+            )
+            edited = httpx.patch(
+                f"{up.api_url}/deployments/{deployment.id}",
+                json={"parameter_openapi_schema": {}, "parameters": unfit,
+                      "job_variables": command, "description": "edited"},
+                timeout=10,
+            )  # fmt: skip
+            after = client.read_deployment(deployment.id)
+            run = client.read_flow_run(UUID(made.json()["id"]))
+            unfit_runs = [r for r in client.read_flow_runs() if r.parameters == unfit]
+    assert made.is_success, made.text
+    assert run.job_variables in (None, {}) and run.parameters == fits
+    assert bulk.status_code == 403 and "in bulk" in bulk.json()["detail"], bulk.text
+    assert unfit_runs == []
+    assert edited.is_success, edited.text
+    assert after.description == "edited"  # the edit itself went through
+    assert after.parameter_openapi_schema == deployment.parameter_openapi_schema
+    assert after.parameters == deployment.parameters
+    assert after.job_variables == deployment.job_variables
+    assert after.enforce_parameter_schema
+
+
 def test_a_taken_port_or_a_silent_server_is_one_line_and_an_exit_code(up: Up) -> None:
     taken = up.homeward("up", "--port", str(up.port))
     assert taken.returncode == 5, taken.stderr
