@@ -17,6 +17,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from homeward.base.models import (
+    Case,
+    CaseEvent,
     Organisation,
     OutboxMessage,
     OutboxRecipient,
@@ -76,6 +78,36 @@ def drop_case_mail(
             session.add(row)
             changed += 1
     session.flush()
+    return changed
+
+
+WITHDRAWN = "sharing_consent_withdrawn"
+
+
+def withdrawn_reason(org_slug: str, case_ref: str) -> str:
+    """What a dropped message or recipient says."""
+    return f"dropped: sharing consent for {org_slug} withdrawn on case {case_ref}"
+
+
+def drop_mail_withdrawn_since(session: Session, since: datetime, now: datetime) -> int:
+    """``drop_case_mail`` again for every sharing withdrawn since ``since``: mail built outside
+    a transaction (the sweep's digests) and queued after a withdrawal committed would otherwise
+    still list the case for the organisation. Returns how many messages changed."""
+    query = (
+        select(CaseEvent.case_id, CaseEvent.data)
+        .where(CaseEvent.trigger == WITHDRAWN, col(CaseEvent.at) >= since)
+        .order_by(col(CaseEvent.id))
+    )
+    changed = 0
+    for case_id, data in session.exec(query).all():
+        case = session.get(Case, case_id)
+        org = session.exec(select(Organisation).where(Organisation.slug == data.get("org"))).first()
+        if case is None or org is None or org.id is None:
+            continue
+        reason = withdrawn_reason(org.slug, case.case_ref)
+        changed += drop_case_mail(
+            session, case_ref=case.case_ref, org_id=org.id, reason=reason, now=now
+        )
     return changed
 
 

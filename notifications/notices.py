@@ -36,7 +36,7 @@ from notifications.contexts import (
     case_link,
     item_link,
 )
-from notifications.dropping import drop_case_mail
+from notifications.dropping import WITHDRAWN, drop_case_mail, withdrawn_reason
 from notifications.i18n import item_title, stage_label
 from notifications.outbox import enqueue
 from notifications.recipients import Directory, Recipient, by_language
@@ -194,7 +194,7 @@ def sharing_withdrawn(session: Session, case: Case, event: CaseEvent) -> None:
     org = _org_of(session, event)
     if org is None or org.id is None:
         return
-    reason = f"dropped: sharing consent for {org.slug} withdrawn on case {case.case_ref}"
+    reason = withdrawn_reason(org.slug, case.case_ref)
     drop_case_mail(session, case_ref=case.case_ref, org_id=org.id, reason=reason, now=event.at)
     directory = Directory(session)
     items = _items(session, event)
@@ -249,7 +249,7 @@ NOTICES: dict[str, Callable[[Session, Case, CaseEvent], None]] = {
     "transfer_accepted": answered,
     "transfer_rejected": answered,
     "withdraw_consent": consent_withdrawn,
-    "sharing_consent_withdrawn": sharing_withdrawn,
+    WITHDRAWN: sharing_withdrawn,
     "partner_joined": partner_joined,
 }
 

@@ -72,6 +72,7 @@ from notifications.contexts import (
     ItemLine,
     item_link,
 )
+from notifications.dropping import drop_mail_withdrawn_since
 from notifications.i18n import item_title, stage_label
 from notifications.outbox import (
     Queued,
@@ -180,6 +181,9 @@ def queue_reminders(
         with system_scope(session):
             renew()
             run.queue_rows(chunk)
+            # built outside any transaction: a sharing withdrawn since the run began (committed
+            # after its items were read) takes its case out of what this page just queued
+            drop_mail_withdrawn_since(session, lease.started, now)
         mail.took(log.commit(0, emails=len(chunk)))
     with system_scope(session):  # the caller commits this one
         renew()

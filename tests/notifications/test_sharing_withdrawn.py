@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from homeward.base.db import write_session
 from homeward.base.models import Organisation, OutboxStatus
+from notifications.reminders import BatchDone, queue_reminders
 from notifications.visits import schedule_follow_ups
 from statemachines.cases import get_case
 from tasks.consents import withdraw_consent
@@ -98,6 +99,28 @@ def test_the_partner_gets_a_notice_and_no_more_mail_about_the_case(
     monkeypatch.setattr("homeward.edges.cli.common.state.clock", clock)
     listed = run_cli(capsys, monkeypatch, "mail", "outbox", "--dropped")
     assert listed.code == 0 and "sharing consent for adpare withdrawn" in listed.out
+
+
+def test_a_withdrawal_committed_while_the_sweep_builds_its_digests_leaves_them_too(db_url, clock):
+    """The sweep builds its digests outside any transaction, after its pages of items are
+    committed: sharing withdrawn in between (here, right after the first page) must still take
+    the case out of the partner's digest it then queues."""
+    f.seed()
+    ref, other = in_reintegration(clock, late=True), in_reintegration(clock)
+    clock.advance(days=8)  # the two-week visits are coming due: each case would be listed
+    withdrawn: list[str] = []
+
+    def between(done: BatchDone) -> None:
+        if not withdrawn and done.emails == 0:  # the items are read; no email queued yet
+            withdraw_sharing(ref, "adpare", clock)
+            withdrawn.append(ref)
+
+    with write_session() as s:
+        queue_reminders(s, now=clock.now(), on_batch=between)
+    assert withdrawn == [ref]
+    (digest,) = [m for m in outbox("digest") if m.to_addrs == [ADPARE]]
+    listed = {line["case_ref"] for line in digest.context["coming_due"]}
+    assert listed == {other}, digest.context
 
 
 @pytest.mark.usefixtures("any_day")
