@@ -46,6 +46,9 @@ from typing import Any
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# The project's root, for ``tests.factories`` (run as ``python bench/prefect_bench.py``, only
+# bench/ is on the path; the installed packages import without it).
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from prefect import flow  # noqa: E402
 from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL  # noqa: E402
