@@ -64,13 +64,21 @@ def _stoppable(session: Session, addresses: set[str]) -> dict[int, list[OutboxRe
 
 
 def drop_case_mail(
-    session: Session, *, case_ref: str, org_id: int, reason: str, now: datetime
+    session: Session,
+    *,
+    case_ref: str,
+    org_id: int,
+    reason: str,
+    now: datetime,
+    templates: tuple[str, ...] | None = None,
 ) -> int:
     """Stop mail about ``case_ref`` to the organisation's addresses, queued or waiting for a
-    retry; returns how many messages changed."""
+    retry (only of these ``templates``, when given); returns how many messages changed."""
     changed = 0
     for message_id, ours in _stoppable(session, org_addresses(session, org_id)).items():
         row = session.get(OutboxMessage, message_id)
+        if row is not None and templates is not None and row.template not in templates:
+            continue
         if row is not None and row.context.get("cancelled") is True:
             continue  # a calendar CANCEL: it takes the visit out of their calendars, so it goes
         if row is not None and _about(row.context, case_ref):
@@ -89,10 +97,14 @@ def withdrawn_reason(org_slug: str, case_ref: str) -> str:
     return f"dropped: sharing consent for {org_slug} withdrawn on case {case_ref}"
 
 
+SWEEP_TEMPLATES = ("digest", "escalation")  # what the daily sweep builds and queues
+
+
 def drop_mail_withdrawn_since(session: Session, since: datetime, now: datetime) -> int:
-    """``drop_case_mail`` again for every sharing withdrawn since ``since``: mail built outside
-    a transaction (the sweep's digests) and queued after a withdrawal committed would otherwise
-    still list the case for the organisation. Returns how many messages changed."""
+    """``drop_case_mail`` again, for the sweep's own mail, for every sharing withdrawn since
+    ``since``: digests built outside a transaction and queued after a withdrawal committed would
+    otherwise still list the case for the organisation. (The withdrawal's own notice to the
+    organisation, and other mail, are the withdrawal's to judge.) Returns how many changed."""
     query = (
         select(CaseEvent.case_id, CaseEvent.data)
         .where(CaseEvent.trigger == WITHDRAWN, col(CaseEvent.at) >= since)
@@ -106,7 +118,12 @@ def drop_mail_withdrawn_since(session: Session, since: datetime, now: datetime) 
             continue
         reason = withdrawn_reason(org.slug, case.case_ref)
         changed += drop_case_mail(
-            session, case_ref=case.case_ref, org_id=org.id, reason=reason, now=now
+            session,
+            case_ref=case.case_ref,
+            org_id=org.id,
+            reason=reason,
+            now=now,
+            templates=SWEEP_TEMPLATES,
         )
     return changed
 
