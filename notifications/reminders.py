@@ -45,13 +45,9 @@ from time import perf_counter
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
-    Integer,
     Select,
     Table,
-    any_,
-    bindparam,
     or_,
     text,
     update,
@@ -59,6 +55,7 @@ from sqlalchemy import (
 from sqlalchemy import select as columns
 from sqlmodel import Session, col, select
 
+from homeward.base.bulk import among
 from homeward.base.db import read_beside, system_scope
 from homeward.base.faults import crash_point
 from homeward.base.models import Case, CaseStatus, ChecklistItem, ItemStatus, Reminder, ReminderRun
@@ -490,22 +487,12 @@ def _cases(session: Session, case_ids: set[int]) -> dict[int, tuple[str, str, in
     query = columns(
         col(Case.id), col(Case.case_ref), col(Case.process_version), col(Case.owner_org_id)
     ).where(
-        _any(session, col(Case.id), sorted(case_ids)),
+        among(session, col(Case.id), sorted(case_ids)),
         col(Case.status) == CaseStatus.ACTIVE,  # paused or ended cases owe nothing
     )
     return {
         case_id: (ref, version, owner) for case_id, ref, version, owner in session.execute(query)
     }
-
-
-def _any(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
-    """``column`` is one of ``ids``: ``= ANY(array)`` on PostgreSQL (one parameter and one
-    plan, whatever the count, instead of an ``IN`` list of a thousand), ``IN`` elsewhere."""
-    if session.get_bind().dialect.name == "postgresql":
-        found: ColumnElement[bool] = column == any_(bindparam("ids", list(ids), ARRAY(Integer)))
-    else:
-        found = column.in_(ids)
-    return found
 
 
 _ITEM_FIELDS = ("id", "code", "stage", "due_at", "owner_org_id", "assignee_id", "escalated_at")
@@ -652,7 +639,7 @@ class _Run:
         if not item_ids:
             return set()
         query = columns(col(Reminder.item_id), col(Reminder.rule), col(Reminder.due_on)).where(
-            _any(self.session, col(Reminder.item_id), sorted(item_ids))
+            among(self.session, col(Reminder.item_id), sorted(item_ids))
         )
         return {(i, r, d) for i, r, d in self.session.execute(query)}
 
@@ -733,7 +720,7 @@ class _Run:
             chunk = escalated[start : start + _BATCH]
             self.session.execute(
                 update(ChecklistItem)
-                .where(_any(self.session, col(ChecklistItem.id), chunk))
+                .where(among(self.session, col(ChecklistItem.id), chunk))
                 .values(escalated_at=self.now)
                 .execution_options(synchronize_session=False)
             )

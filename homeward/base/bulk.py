@@ -17,14 +17,14 @@ from typing import Any
 from sqlalchemy import ARRAY, ColumnElement, Connection, Table, any_, literal, select, text
 from sqlalchemy import func as sql_func
 from sqlalchemy.types import JSON
+from sqlmodel import Session
+
+from homeward.base.db import is_postgres
 
 
-def is_postgres(conn: Connection) -> bool:
-    return conn.dialect.name == "postgresql"
-
-
-def among(conn: Connection, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
-    """``column`` is one of ``ids``: ``= ANY(array)`` on PostgreSQL, ``IN`` on SQLite."""
+def among(conn: Session | Connection, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """``column`` is one of ``ids``: ``= ANY(array)`` on PostgreSQL (one parameter and one
+    plan, whatever the count, instead of an ``IN`` list of a thousand), ``IN`` on SQLite."""
     if is_postgres(conn):
         return column == any_(literal(list(ids), ARRAY(column.type)))  # type: ignore[no-any-return]
     return column.in_(ids)  # type: ignore[no-any-return]
