@@ -67,18 +67,13 @@ class Attempt:
     reply: str | None = None
 
 
-def _insert_for(session: Session) -> Any:
-    """The dialect's INSERT (both know ``ON CONFLICT DO NOTHING``)."""
-    return insert_for(session)
-
-
 def insert_ignoring_duplicates(
     session: Session, table: Table, values: Mapping[str, Any], unique: Sequence[str]
 ) -> int | None:
     """Insert one row; return its id, or None when a row with the same ``unique`` columns
     exists (the database decides, so concurrent writers cannot both insert)."""
     statement = (
-        _insert_for(session)(table)
+        insert_for(session)(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=list(unique))
         .returning(table.c.id)
@@ -93,7 +88,7 @@ def insert_many_ignoring_duplicates(
     """Insert many rows, a thousand per statement, skipping any whose ``unique`` columns exist
     already; returns how many were inserted."""
     statement = (
-        _insert_for(session)(table)
+        insert_for(session)(table)
         .on_conflict_do_nothing(index_elements=list(unique))
         .returning(table.c.id)
     )
@@ -215,7 +210,7 @@ def insert_outbox_rows(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     """Insert rows built by ``outbox_rows`` (and their recipients), a thousand per statement;
     returns how many were new."""
     statement = (
-        _insert_for(session)(_table())
+        insert_for(session)(_table())
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(_table().c.id, _table().c.to_addrs)
     )
