@@ -142,6 +142,11 @@ COMMON_REPORTS = {
 }
 
 
+def _add_common_reports() -> None:
+    for name, help_text in COMMON_REPORTS.items():
+        _add_common_report(name, help_text)
+
+
 def _add_common_report(name: str, help_text: str) -> None:
     def command(
         programme: str = PROGRAMME,
@@ -158,8 +163,7 @@ def _add_common_report(name: str, help_text: str) -> None:
     report_app.command(name)(command)
 
 
-for _name, _help in COMMON_REPORTS.items():
-    _add_common_report(_name, _help)
+_add_common_reports()
 
 
 @export_app.command("htcds")
