@@ -4,8 +4,9 @@
     .venv/bin/python bench/cli_bench.py --runs 5     # a quick look
 
 On a fresh SQLite file with its own keyring, one organisation, one signed-in coordinator and one
-case, each command runs ``--runs`` times as a new process (after one untimed warm-up run), in
-turn, so a drift of the machine's speed touches every command alike:
+case, each command runs ``--runs`` times as a new process (after one untimed warm-up run, which
+also leaves Python's bytecode cache as any first run does), in turn, so a drift of the
+machine's speed touches every command alike:
 
 1. ``python -c pass``: the interpreter alone, the floor;
 2. ``homeward --help``: the command tree, nothing else;
@@ -58,6 +59,11 @@ def setup(folder: Path) -> dict[str, str]:
     from homeward.base.clock import SYSTEM_CLOCK
 
     env = dict(os.environ)
+    # Python caches each module's compiled bytecode beside it (an installed package has it from
+    # the install, an editable one from its first run): a person's command never compiles
+    # Homeward's sources again. Without the cache (PYTHONDONTWRITEBYTECODE, as in some CI and
+    # sandboxes) every run compiled about 65 modules, ~150 ms of CPU that nobody waits for.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["HOMEWARD_SESSION"] = identity.sign_in(SYSTEM_CLOCK)
     started = subprocess.run(  # noqa: S603 (our own command)

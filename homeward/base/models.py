@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy import case as sql_case
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
+from sqlmodel._compat import SQLModelConfig  # SQLModel's own config type
 
 
 class AwareDateTime(TypeDecorator[datetime]):
@@ -156,7 +157,16 @@ PARTICIPANT_KINDS: dict[ParticipantRole, OrgKind] = {
 }
 
 
-class Organisation(SQLModel, table=True):
+class TableModel(SQLModel):
+    """The base of every table class. Its pydantic validator and serializer are built when first
+    used, not when the class is defined: rows read from the database are never validated, and
+    building them for every table at import was about a tenth of a command's start-up (issue 19;
+    tests/cli/test_imports.py checks none is built by a read)."""
+
+    model_config = SQLModelConfig(defer_build=True)
+
+
+class Organisation(TableModel, table=True):
     """An organisation taking part in returns: IOM missions, consulates, NGOs, agencies."""
 
     __tablename__ = "organisation"
@@ -173,7 +183,7 @@ class Organisation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
 
 
-class StaffMember(SQLModel, table=True):
+class StaffMember(TableModel, table=True):
     """A person working for an organisation, who acts on cases and receives reminders."""
 
     __tablename__ = "staff_member"
@@ -191,7 +201,7 @@ class StaffMember(SQLModel, table=True):
 _case_version = Column("version", Integer, nullable=False, default=1)
 
 
-class Case(SQLModel, table=True):
+class Case(TableModel, table=True):
     """One assisted return. ``state`` is its stage, ``status`` whether it is being worked
     (``CaseStatus``); ``phase`` says both in one word, as the history and reports do. The row
     is wrapped, never the machine model.
@@ -266,7 +276,7 @@ def with_postgresql_options() -> None:
     _CURRENT_ROLE.dialect_kwargs["postgresql_where"] = _NOT_ENDED
 
 
-class CaseParticipant(SQLModel, table=True):
+class CaseParticipant(TableModel, table=True):
     """Which organisation plays which part (``ParticipantRole``) in a case, and whether it
     takes part yet (``ParticipantStatus``): one current (not ended) organisation per role."""
 
@@ -284,7 +294,7 @@ class CaseParticipant(SQLModel, table=True):
     )
 
 
-class Beneficiary(SQLModel, table=True):
+class Beneficiary(TableModel, table=True):
     """The person's identity and story: every field AES-GCM encrypted under the case's data key.
 
     Read and written only through ``homeward.protection.vault``; ``match_index`` is a keyed HMAC of
@@ -309,7 +319,7 @@ class Beneficiary(SQLModel, table=True):
     name_index: str | None = Field(default=None, sa_type=String(64), index=True)
 
 
-class ChecklistItem(SQLModel, table=True):
+class ChecklistItem(TableModel, table=True):
     """A dated piece of work in a stage, owned by one organisation."""
 
     __tablename__ = "checklist_item"
@@ -348,7 +358,7 @@ class ChecklistItem(SQLModel, table=True):
     person_id: int | None = None
 
 
-class Handoff(SQLModel, table=True):
+class Handoff(TableModel, table=True):
     """A checklist item (or a whole case at a stage) handed from one organisation to another."""
 
     __tablename__ = "handoff"
@@ -367,7 +377,7 @@ class Handoff(SQLModel, table=True):
     decided_at: datetime | None = _when(nullable=True)
 
 
-class ItemChange(SQLModel, table=True):
+class ItemChange(TableModel, table=True):
     """A checklist item reopened or its due date moved: who, when, and why (the reason is free
     text, so it is stored encrypted; events name only the change's id)."""
 
@@ -385,7 +395,7 @@ class ItemChange(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_type=Text)  # encrypted (homeward.protection.vault)
 
 
-class CaseEvent(SQLModel, table=True):
+class CaseEvent(TableModel, table=True):
     """Append-only history of a case: every transition, item change and handoff decision."""
 
     __tablename__ = "case_event"
@@ -406,7 +416,7 @@ class CaseEvent(SQLModel, table=True):
     proof: str | None = Field(default=None, sa_type=String(120))
 
 
-class CaseKey(SQLModel, table=True):
+class CaseKey(TableModel, table=True):
     """A case's data key, wrapped by a master key; deleting ``wrapped`` crypto-shreds the case."""
 
     __tablename__ = "case_key"
@@ -424,7 +434,7 @@ class ConsentPurpose(StrEnum):
     SHARING = "sharing"  # sharing with one named organisation
 
 
-class Consent(SQLModel, table=True):
+class Consent(TableModel, table=True):
     """One consent of the person, per purpose (and per organisation for sharing)."""
 
     __tablename__ = "consent"
@@ -446,7 +456,7 @@ class Consent(SQLModel, table=True):
     representative: str | None = Field(default=None, sa_type=String(32))
 
 
-class AuditEntry(SQLModel, table=True):
+class AuditEntry(TableModel, table=True):
     """Who did or read what, when: field names only, never values; HMAC-chained row to row."""
 
     __tablename__ = "audit_entry"
@@ -461,7 +471,7 @@ class AuditEntry(SQLModel, table=True):
     mac: str = Field(sa_type=String(64))
 
 
-class AuditHead(SQLModel, table=True):
+class AuditHead(TableModel, table=True):
     """The chain's last link (one row): catches deletion of the newest entries.
 
     It also sums up the row seals (``RowSeal``): their count and the XOR of their MACs, so a
@@ -478,7 +488,7 @@ class AuditHead(SQLModel, table=True):
     mac: str | None = Field(default=None, sa_type=String(64))
 
 
-class RowSeal(SQLModel, table=True):
+class RowSeal(TableModel, table=True):
     """A keyed MAC of one case-data row as Homeward last wrote it (``homeward.records.seals``).
 
     It binds the row's every column (ciphertexts included) to its table, row id, case id and
@@ -509,7 +519,7 @@ def _json_list() -> Any:
     return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
-class OutboxMessage(SQLModel, table=True):
+class OutboxMessage(TableModel, table=True):
     """An email, first written as a row in the transaction of the change that caused it.
 
     ``key`` makes queuing idempotent (rule + item + due date, or recipient + digest day).
@@ -549,7 +559,7 @@ class RecipientStatus(StrEnum):
     REDIRECTED = "redirected"  # was dead; sent to ``redirected_to`` instead
 
 
-class OutboxRecipient(SQLModel, table=True):
+class OutboxRecipient(TableModel, table=True):
     """One recipient of one outbox message: the server's last answer for that address (code
     and text) and its own attempts and next attempt, so a refusal of one recipient neither
     hides behind the others' delivery nor resends to them. Staff addresses only."""
@@ -572,7 +582,7 @@ class OutboxRecipient(SQLModel, table=True):
     redirected_to: str | None = Field(default=None, sa_type=String(254))
 
 
-class Reminder(SQLModel, table=True):
+class Reminder(TableModel, table=True):
     """One reminder rule fired for one checklist item and due date; the unique key keeps it
     from firing twice (a changed due date is a new obligation and may fire again)."""
 
@@ -586,7 +596,7 @@ class Reminder(SQLModel, table=True):
     fired_at: datetime = Field(sa_type=AwareDateTime)
 
 
-class CalendarEntry(SQLModel, table=True):
+class CalendarEntry(TableModel, table=True):
     """What one attendee's calendar was last sent about one checklist item (a follow-up visit
     or an appointment): its start, its ``SEQUENCE`` and whether that was a cancellation.
 
@@ -610,7 +620,7 @@ class CalendarEntry(SQLModel, table=True):
     sent_at: datetime = Field(sa_type=AwareDateTime)
 
 
-class ReminderRun(SQLModel, table=True):
+class ReminderRun(TableModel, table=True):
     """The daily reminder run for one local day: digests go out once a day, at the digest hour.
 
     Claimed at ``ran_at``, committed in batches (``heartbeat_at``: when the last one was), and
@@ -631,7 +641,7 @@ class ReminderRun(SQLModel, table=True):
     queued: int = 0
 
 
-class Programme(SQLModel, table=True):
+class Programme(TableModel, table=True):
     """A funded programme (a grant): its donor, its period and the organisation running it."""
 
     __tablename__ = "programme"
@@ -646,7 +656,7 @@ class Programme(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
 
 
-class ProgrammeTarget(SQLModel, table=True):
+class ProgrammeTarget(TableModel, table=True):
     """A programme's target for one indicator (``homeward.reporting.indicators.INDICATORS``)."""
 
     __tablename__ = "programme_target"
@@ -658,7 +668,7 @@ class ProgrammeTarget(SQLModel, table=True):
     target: int
 
 
-class Enrolment(SQLModel, table=True):
+class Enrolment(TableModel, table=True):
     """A case counted towards a programme."""
 
     __tablename__ = "enrolment"
@@ -671,7 +681,7 @@ class Enrolment(SQLModel, table=True):
     enrolled_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
 
 
-class ImportedCase(SQLModel, table=True):
+class ImportedCase(TableModel, table=True):
     """Which row of an organisation's spreadsheet became which case: makes imports idempotent.
 
     ``external_id`` is the organisation's own reference for the row (never a name).
@@ -687,7 +697,7 @@ class ImportedCase(SQLModel, table=True):
     imported_at: datetime = Field(sa_type=AwareDateTime)
 
 
-class RequestKey(SQLModel, table=True):
+class RequestKey(TableModel, table=True):
     """A request's idempotency key, claimed in the transaction of the change it names
     (``homeward.records.idempotency``): a retry with the key returns ``result`` instead of
     acting again.
@@ -708,7 +718,7 @@ class RequestKey(SQLModel, table=True):
     created_at: datetime = Field(sa_type=AwareDateTime)
 
 
-class LoginChallenge(SQLModel, table=True):
+class LoginChallenge(TableModel, table=True):
     """A one-time sign-in code sent to a staff member's email: only its keyed hash is kept.
 
     Short-lived, single use, a few wrong tries at most (``homeward.protection.identity``)."""
@@ -725,7 +735,7 @@ class LoginChallenge(SQLModel, table=True):
     channel: str = Field(default="cli", sa_type=String(16))
 
 
-class LoginRequest(SQLModel, table=True):
+class LoginRequest(TableModel, table=True):
     """A sign-in code asked for, to a staff address or not: a keyed hash of the address only.
 
     The hourly limit counts these, so it treats every address alike and does not tell who is
@@ -739,7 +749,7 @@ class LoginRequest(SQLModel, table=True):
     at: datetime = Field(sa_type=AwareDateTime, index=True)
 
 
-class StaffSession(SQLModel, table=True):
+class StaffSession(TableModel, table=True):
     """A signed-in staff member: the token's hash (never the token), its expiry and revocation."""
 
     __tablename__ = "staff_session"
@@ -753,7 +763,7 @@ class StaffSession(SQLModel, table=True):
     revoked_at: datetime | None = _when(nullable=True)
 
 
-class RunGrant(SQLModel, table=True):
+class RunGrant(TableModel, table=True):
     """A signed assertion issued to a signed-in staff member for one Prefect run of one flow.
 
     The run that first presents it binds it (``flow_run_id``); any other run is refused."""
@@ -769,7 +779,7 @@ class RunGrant(SQLModel, table=True):
     flow_run_id: str | None = Field(default=None, sa_type=String(40))
 
 
-class KeyringBinding(SQLModel, table=True):
+class KeyringBinding(TableModel, table=True):
     """The one keyring this database is sealed with: its fingerprint (never a key).
 
     One row, written with the database's first write; the app role may insert it, never
@@ -789,7 +799,7 @@ class KeyringBinding(SQLModel, table=True):
 # by the purge (``homeward.protection.retention``).
 
 
-class ReintegrationPlan(SQLModel, table=True):
+class ReintegrationPlan(TableModel, table=True):
     """One version of a case's reintegration plan: drafted, submitted, approved by a supervisor
     of the owner organisation (not who submitted it), superseded by the next version."""
 
@@ -811,7 +821,7 @@ class ReintegrationPlan(SQLModel, table=True):
     review_due_on: date | None = None
 
 
-class PlanGoal(SQLModel, table=True):
+class PlanGoal(TableModel, table=True):
     """A goal of a plan version, on one sustainability dimension."""
 
     __tablename__ = "plan_goal"
@@ -824,7 +834,7 @@ class PlanGoal(SQLModel, table=True):
     status: str = Field(default="open", sa_type=String(16))  # open, achieved, dropped
 
 
-class PlanService(SQLModel, table=True):
+class PlanService(TableModel, table=True):
     """A service of a plan version: type, provider, dates, budget and cost (minor units)."""
 
     __tablename__ = "plan_service"
@@ -847,7 +857,7 @@ class PlanService(SQLModel, table=True):
     note: str | None = Field(default=None, sa_type=Text)  # encrypted
 
 
-class Visit(SQLModel, table=True):
+class Visit(TableModel, table=True):
     """A follow-up visit's monitoring form: when, how, who, safety, progress and the
     reintegration sustainability scores (0..1 per dimension; answers encrypted)."""
 
@@ -873,7 +883,7 @@ class Visit(SQLModel, table=True):
     recorded_at: datetime = Field(sa_type=AwareDateTime)
 
 
-class CaseNote(SQLModel, table=True):
+class CaseNote(TableModel, table=True):
     """An entry of the case journal: who wrote it, when, for whom (owner only or shared)."""
 
     __tablename__ = "case_note"
@@ -887,7 +897,7 @@ class CaseNote(SQLModel, table=True):
     body: str | None = Field(default=None, sa_type=Text)  # encrypted; emptied by the purge
 
 
-class CaseDocument(SQLModel, table=True):
+class CaseDocument(TableModel, table=True):
     """An attached document, encrypted under the case key (content and file name)."""
 
     __tablename__ = "case_document"
@@ -906,7 +916,7 @@ class CaseDocument(SQLModel, table=True):
     removed_at: datetime | None = _when(nullable=True)
 
 
-class CasePerson(SQLModel, table=True):
+class CasePerson(TableModel, table=True):
     """Another person of a family case (a child, a partner): encrypted like ``Beneficiary``."""
 
     __tablename__ = "case_person"
@@ -925,7 +935,7 @@ class CasePerson(SQLModel, table=True):
     removed_at: datetime | None = _when(nullable=True)
 
 
-class NrmReferral(SQLModel, table=True):
+class NrmReferral(TableModel, table=True):
     """The National Referral Mechanism referral of a case (ANITP's record number encrypted)."""
 
     __tablename__ = "nrm_referral"
@@ -939,7 +949,7 @@ class NrmReferral(SQLModel, table=True):
     recorded_at: datetime = Field(sa_type=AwareDateTime)
 
 
-class Assessment(SQLModel, table=True):
+class Assessment(TableModel, table=True):
     """A structured assessment (risk, needs and skills, family): answers encrypted; the level
     and the needs found as codes, which steer review, suspension and proposed services."""
 
@@ -959,7 +969,7 @@ class Assessment(SQLModel, table=True):
     review: str | None = Field(default=None, sa_type=String(16))  # agreed, changed
 
 
-class ProviderService(SQLModel, table=True):
+class ProviderService(TableModel, table=True):
     """The service directory: an organisation offers a service type in a county, with capacity.
 
     Directory data, not case data: every signed-in organisation may read it."""

@@ -32,12 +32,10 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from itsdangerous import BadData, BadSignature, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_decode, base64_encode
 from sqlalchemy import update
 from sqlmodel import Session, col, delete, func, select
 
@@ -53,6 +51,12 @@ from homeward.base.models import (
 from homeward.base.settings import get_settings
 from homeward.crypt.keys import load_keyring
 from homeward.records.auditlog import audit
+
+if TYPE_CHECKING:
+    from itsdangerous import URLSafeTimedSerializer
+
+# itsdangerous is imported where a run assertion is signed or read: a command run with a
+# session token (every CLI command) never loads it (tests/cli/test_imports.py).
 
 MAX_TRIES = 5
 MAX_TOKEN = 1024  # longer than any token or assertion Homeward issues
@@ -326,6 +330,8 @@ def session_of(session: Session, token: str, now: datetime) -> StaffSession:
 
 
 def _serializer() -> URLSafeTimedSerializer:
+    from itsdangerous import URLSafeTimedSerializer
+
     return URLSafeTimedSerializer(_derived(b"run assertions"), salt=_ASSERTION_SALT)
 
 
@@ -360,6 +366,9 @@ def _canonical(token: str) -> bool:
     """One assertion, one spelling: base64 decoding skips stray characters and spare bits, so
     the signature is taken only exactly as it was written (the token's text is what was
     issued, not any string that decodes to it)."""
+    from itsdangerous import BadData
+    from itsdangerous.encoding import base64_decode, base64_encode
+
     signature = token.rpartition(".")[2]
     try:
         return base64_encode(base64_decode(signature)).decode("ascii") == signature
@@ -371,6 +380,8 @@ def issued_to(session: Session, token: str, flow_run_id: str) -> int | None:
     """The staff member an assertion Homeward signed was issued to, if run ``flow_run_id`` may
     hold it (no other run has bound it); None for anything else. Nothing is locked or bound:
     this says whose run a run is (the web's wait page), it proves no one."""
+    from itsdangerous import BadSignature
+
     if not _plausible(token) or not _canonical(token):
         return None
     try:
@@ -387,6 +398,8 @@ def issued_to(session: Session, token: str, flow_run_id: str) -> int | None:
 def _grant_of(session: Session, credential: RunAssertion) -> RunGrant:
     """The grant a well-signed assertion names, locked (two runs racing to bind it wait for
     each other), for this flow and not bound to another run."""
+    from itsdangerous import BadSignature
+
     if not _plausible(credential.token) or not _canonical(credential.token):
         raise NotSignedIn(NOT_ISSUED)
     try:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 
 from homeward.base.errors import InvalidInput
@@ -74,6 +73,8 @@ class FreeText:
             return self.inline
         if self.file is not None:
             return self._from_file(self.file)
+        import click  # the editor only: a command that reads no text never loads click itself
+
         edited = click.edit("", require_save=True)
         if edited is None:
             raise InvalidInput(f"--{self.name}: the editor was closed without saving; nothing done")
