@@ -463,6 +463,108 @@ def test_no_run_or_deployment_edit_carries_job_variables_or_a_new_form(up: Up) -
     assert after.enforce_parameter_schema
 
 
+KEPT_BY_AN_UPSERT = {
+    "parameter_openapi_schema": {"type": "object", "properties": {}},
+    "enforce_parameter_schema": False,
+    "parameters": {"case_ref": "RT-AAAA-AA", "trigger": "not one the form offers"},
+    "job_variables": {"command": "sh -c 'cat /etc/homeward/keys.json'"},
+    "pull_steps": [{"prefect.deployments.steps.run_shell_script": {"script": "cat keys.json"}}],
+    "entrypoint": "elsewhere.py:anything",
+    "path": "/tmp",  # noqa: S108 (a path the test never uses)
+    "work_pool_name": "elsewhere",
+    "work_queue_name": "elsewhere",
+}
+GUARDED = ("parameter_openapi_schema", "enforce_parameter_schema", "parameters", "job_variables")
+
+
+def _guarded(deployment: Any) -> dict[str, Any]:
+    fields = (*GUARDED, "pull_steps", "entrypoint", "path", "work_pool_name", "work_queue_name")
+    return {name: getattr(deployment, name) for name in fields}
+
+
+def test_an_upsert_through_the_gate_never_changes_a_deployment_s_form_or_code(up: Up) -> None:
+    """``POST /deployments/`` (Prefect's upsert) would replace an existing deployment's form,
+    defaults, job variables and code: refused (403, one line) for each; an upsert that keeps
+    them, and a new deployment, go through."""
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        with get_client(sync_client=True) as client:
+            before = client.read_deployment_by_name("change-status/change-status")
+            same = {"flow_id": str(before.flow_id), "name": before.name}
+            upsert = f"{up.api_url}/deployments/"
+            refused = {
+                name: httpx.post(upsert, json={**same, name: value}, timeout=30)
+                for name, value in KEPT_BY_AN_UPSERT.items()
+            }
+            kept = httpx.post(
+                f"{up.api_url}/deployments/",
+                json={**same, "description": "upserted", "parameters": before.parameters,
+                      "entrypoint": before.entrypoint, "enforce_parameter_schema": True},
+                timeout=30,
+            )  # fmt: skip
+            new = httpx.post(
+                f"{up.api_url}/deployments/", json={**same, "name": "gate-new-0001"}, timeout=30
+            )
+            after = client.read_deployment(before.id)
+            if new.is_success:
+                client.delete_deployment(UUID(new.json()["id"]))
+    for name, answer in refused.items():
+        assert answer.status_code == 403, (name, answer.text)
+        detail = answer.json()["detail"]
+        assert detail == (
+            f"an existing deployment's {name} are not changed here; `homeward up` registers "
+            "Homeward's deployments"
+        )
+    assert kept.is_success and new.is_success, (kept.text, new.text)
+    assert after.description == "upserted"
+    assert _guarded(after) == _guarded(before)
+
+
+def _registration_key(up: Up) -> str:
+    """The key ``homeward up`` gave its server (in the server's environment only)."""
+    [server] = _server_children(up.process.pid)
+    environ = Path(f"/proc/{server}/environ").read_bytes().split(b"\0")
+    [key] = [
+        v
+        for k, _, v in (e.partition(b"=") for e in environ)
+        if k == b"HOMEWARD_GATE_REGISTRATION_KEY"
+    ]
+    return key.decode()
+
+
+async def _register(api_url: str, deployment: Any, key: str | None) -> None:
+    from prefect.runner import Runner
+
+    from homeward.edges.cli.up import register
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        await register(Runner(name="test-registration"), [deployment], key)
+
+
+def test_only_up_s_own_registration_changes_a_deployment_s_form(up: Up) -> None:
+    """``homeward up`` registers its deployments again on every start (an update, once they
+    exist): with the key it gave its server, their forms become this version's; the same
+    registration without it, or with another key, changes no form."""
+    [deployment] = [d for d in build_deployments() if d.name == "change-status"]
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        with get_client(sync_client=True) as client:
+            before = client.read_deployment_by_name("change-status/change-status")
+    original = deployment._parameter_openapi_schema.title
+    deployment._parameter_openapi_schema.title = "Registered again"
+    for key in (None, "not-the-key-0001"):
+        asyncio.run(_register(up.api_url, deployment, key))
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        with get_client(sync_client=True) as client:
+            unkeyed = client.read_deployment(before.id)
+            asyncio.run(_register(up.api_url, deployment, _registration_key(up)))
+            keyed = client.read_deployment(before.id)
+            deployment._parameter_openapi_schema.title = original
+            asyncio.run(_register(up.api_url, deployment, _registration_key(up)))
+            restored = client.read_deployment(before.id)
+    assert unkeyed.parameter_openapi_schema == before.parameter_openapi_schema
+    assert keyed.parameter_openapi_schema["title"] == "Registered again"
+    assert restored.parameter_openapi_schema["title"] == original
+
+
 def test_a_taken_port_or_a_silent_server_is_one_line_and_an_exit_code(up: Up) -> None:
     taken = up.homeward("up", "--port", str(up.port))
     assert taken.returncode == 5, taken.stderr
