@@ -30,8 +30,9 @@ async def _run_after_crashes(crashes: int) -> tuple[Any, list[tuple[int, str]]]:
         made = await client.create_flow_run(advance_case, parameters=PARAMS)
         for _ in range(crashes):
             await client.set_flow_run_state(made.id, Crashed(message="worker died"), force=True)
-            again = Scheduled(name="AwaitingRetry", message="Crashed: scheduled again")
-            await client.set_flow_run_state(made.id, again, force=True)
+            await client.set_flow_run_state(
+                made.id, Scheduled(name="AwaitingRetry", message="scheduled again"), force=True
+            )
         ready = await client.read_flow_run(made.id)
     state = await run_flow_async(
         advance_case, flow_run=ready, parameters=PARAMS, return_type="state"
