@@ -425,6 +425,17 @@ def test_a_deployments_run_gets_parameters_only_through_its_schema_check(up: Up)
     assert unfit_runs == []
 
 
+def _sent(method: str, url: str, body: Any) -> httpx.Response:
+    """A raw request as Prefect's client sends it: again while the server answers 503 (its
+    SQLite database locked by another writer, on a loaded machine)."""
+    for _ in range(10):
+        answer = httpx.request(method, url, json=body, timeout=30)
+        if answer.status_code != 503:
+            return answer
+        time.sleep(0.5)
+    return answer
+
+
 def test_no_run_or_deployment_edit_carries_job_variables_or_a_new_form(up: Up) -> None:
     """Job variables are a process worker's command and environment: no request through the
     gate keeps them. Runs are never created in bulk (each entry its own schema switch), and a
@@ -443,11 +454,11 @@ def test_no_run_or_deployment_edit_carries_job_variables_or_a_new_form(up: Up) -
                 json=[{"parameters": unfit, "enforce_parameter_schema": False}],
                 timeout=10,
             )
-            edited = httpx.patch(
+            edited = _sent(
+                "PATCH",
                 f"{up.api_url}/deployments/{deployment.id}",
-                json={"parameter_openapi_schema": {}, "parameters": unfit,
-                      "job_variables": command, "description": "edited"},
-                timeout=10,
+                {"parameter_openapi_schema": {}, "parameters": unfit,
+                 "job_variables": command, "description": "edited"},
             )  # fmt: skip
             after = client.read_deployment(deployment.id)
             run = client.read_flow_run(made.id)
@@ -492,18 +503,16 @@ def test_an_upsert_through_the_gate_never_changes_a_deployment_s_form_or_code(up
             same = {"flow_id": str(before.flow_id), "name": before.name}
             upsert = f"{up.api_url}/deployments/"
             refused = {
-                name: httpx.post(upsert, json={**same, name: value}, timeout=30)
+                name: _sent("POST", upsert, {**same, name: value})
                 for name, value in KEPT_BY_AN_UPSERT.items()
             }
-            kept = httpx.post(
-                f"{up.api_url}/deployments/",
-                json={**same, "description": "upserted", "parameters": before.parameters,
-                      "entrypoint": before.entrypoint, "enforce_parameter_schema": True},
-                timeout=30,
+            kept = _sent(
+                "POST",
+                upsert,
+                {**same, "description": "upserted", "parameters": before.parameters,
+                 "entrypoint": before.entrypoint, "enforce_parameter_schema": True},
             )  # fmt: skip
-            new = httpx.post(
-                f"{up.api_url}/deployments/", json={**same, "name": "gate-new-0001"}, timeout=30
-            )
+            new = _sent("POST", upsert, {**same, "name": "gate-new-0001"})
             after = client.read_deployment(before.id)
             if new.is_success:
                 client.delete_deployment(UUID(new.json()["id"]))
