@@ -15,7 +15,8 @@ parameters with ``PATCH /flow_runs/{id}``; Homeward uses neither (Prefect's own 
 ``parameters`` when they update a run), so the gate refuses both (403) and points at the
 deployment's ``create_flow_run``, as it refuses ``create_flow_run/bulk``. No request keeps
 ``job_variables`` (a process worker's command and environment), and a deployment's update keeps
-no schema or default parameters of its editor's. Prefect's upsert (``POST /deployments/``, what
+no schema, default parameters or code (entrypoint, path, pull steps, work pool) of its
+editor's. Prefect's upsert (``POST /deployments/``, what
 ``prefect deploy`` sends) would replace all of these, and what code the deployment runs (its
 entrypoint, path, pull steps, work pool): the gate refuses it (403) when it would change any of
 them on an existing deployment. ``homeward up``'s own registration passes unchanged: it sends
@@ -272,14 +273,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 # would run anything beside the keyring and the system login. Homeward sets none.
 DROPPED = ("name", "enforce_parameter_schema", "job_variables")
 # A deployment's update (its edit page) keeps the form Homeward registered: its schema and its
-# default parameters are Homeward's (``workflows.deployments``), never the editor's.
-DROPPED_FROM_A_DEPLOYMENT = (*DROPPED, "parameter_openapi_schema", "parameters")
+# default parameters are Homeward's (``workflows.deployments``), never the editor's, and so is
+# what its runs run, where (as an upsert's, ``KEPT_BY_AN_UPSERT``).
+DROPPED_FROM_A_DEPLOYMENT = (*DROPPED, *KEPT_BY_AN_UPSERT)
 
 
 def without_name(body: bytes, deployment: bool = False) -> bytes:
     """The request's JSON without its ``name``, its ``enforce_parameter_schema`` and its
-    ``job_variables`` (and, for a ``deployment``'s update, its schema and default parameters);
-    anything else as it came."""
+    ``job_variables`` (and, for a ``deployment``'s update, its schema, default parameters and
+    code: ``KEPT_BY_AN_UPSERT``); anything else as it came."""
     dropped = DROPPED_FROM_A_DEPLOYMENT if deployment else DROPPED
     try:
         data = json.loads(body or b"{}")

@@ -425,6 +425,25 @@ def test_a_deployments_run_gets_parameters_only_through_its_schema_check(up: Up)
     assert unfit_runs == []
 
 
+KEPT_BY_AN_UPSERT = {
+    "parameter_openapi_schema": {"type": "object", "properties": {}},
+    "enforce_parameter_schema": False,
+    "parameters": {"case_ref": "RT-AAAA-AA", "trigger": "not one the form offers"},
+    "job_variables": {"command": "sh -c 'cat /etc/homeward/keys.json'"},
+    "pull_steps": [{"prefect.deployments.steps.run_shell_script": {"script": "cat keys.json"}}],
+    "entrypoint": "elsewhere.py:anything",
+    "path": "/tmp",  # noqa: S108 (a path the test never uses)
+    "work_pool_name": "elsewhere",
+    "work_queue_name": "elsewhere",
+}
+GUARDED = ("parameter_openapi_schema", "enforce_parameter_schema", "parameters", "job_variables")
+MOVED = ("pull_steps", "entrypoint", "path", "work_pool_name", "work_queue_name")  # its code
+
+
+def _guarded(deployment: Any) -> dict[str, Any]:
+    return {name: getattr(deployment, name) for name in (*GUARDED, *MOVED)}
+
+
 def _sent(method: str, url: str, body: Any) -> httpx.Response:
     """A raw request as Prefect's client sends it: again while the server answers 503 (its
     SQLite database locked by another writer, on a loaded machine)."""
@@ -439,7 +458,7 @@ def _sent(method: str, url: str, body: Any) -> httpx.Response:
 def test_no_run_or_deployment_edit_carries_job_variables_or_a_new_form(up: Up) -> None:
     """Job variables are a process worker's command and environment: no request through the
     gate keeps them. Runs are never created in bulk (each entry its own schema switch), and a
-    deployment's edit keeps Homeward's schema and default parameters."""
+    deployment's edit keeps Homeward's schema and default parameters, and its code."""
     fits = {"case_ref": "RT-AAAA-AA", "trigger": "Resume (resume)"}
     unfit = {"case_ref": "RT-AAAA-AA", "trigger": "not one the form offers"}
     command = {"command": "sh -c 'cat /etc/homeward/keys.json'"}
@@ -458,7 +477,8 @@ def test_no_run_or_deployment_edit_carries_job_variables_or_a_new_form(up: Up) -
                 "PATCH",
                 f"{up.api_url}/deployments/{deployment.id}",
                 {"parameter_openapi_schema": {}, "parameters": unfit,
-                 "job_variables": command, "description": "edited"},
+                 "job_variables": command, "description": "edited",
+                 **{name: KEPT_BY_AN_UPSERT[name] for name in MOVED}},
             )  # fmt: skip
             after = client.read_deployment(deployment.id)
             run = client.read_flow_run(made.id)
@@ -472,25 +492,7 @@ def test_no_run_or_deployment_edit_carries_job_variables_or_a_new_form(up: Up) -
     assert after.parameters == deployment.parameters
     assert after.job_variables == deployment.job_variables
     assert after.enforce_parameter_schema
-
-
-KEPT_BY_AN_UPSERT = {
-    "parameter_openapi_schema": {"type": "object", "properties": {}},
-    "enforce_parameter_schema": False,
-    "parameters": {"case_ref": "RT-AAAA-AA", "trigger": "not one the form offers"},
-    "job_variables": {"command": "sh -c 'cat /etc/homeward/keys.json'"},
-    "pull_steps": [{"prefect.deployments.steps.run_shell_script": {"script": "cat keys.json"}}],
-    "entrypoint": "elsewhere.py:anything",
-    "path": "/tmp",  # noqa: S108 (a path the test never uses)
-    "work_pool_name": "elsewhere",
-    "work_queue_name": "elsewhere",
-}
-GUARDED = ("parameter_openapi_schema", "enforce_parameter_schema", "parameters", "job_variables")
-
-
-def _guarded(deployment: Any) -> dict[str, Any]:
-    fields = (*GUARDED, "pull_steps", "entrypoint", "path", "work_pool_name", "work_queue_name")
-    return {name: getattr(deployment, name) for name in fields}
+    assert _guarded(after) == _guarded(deployment)  # what it runs, where, too
 
 
 def test_an_upsert_through_the_gate_never_changes_a_deployment_s_form_or_code(up: Up) -> None:
