@@ -48,6 +48,7 @@ from homeward.commands.closures import (
 )
 from homeward.protection.identity import Credential
 from homeward.records.directory import validate
+from homeward.records.idempotency import step_key
 from statemachines.steps import ClosureReason, ClosureRejection, Step
 from workflows.closure_runs import run_is_live
 from workflows.forms import ASSERTION_PATTERN, labelled_lists
@@ -159,8 +160,14 @@ async def close_with_approval(
             f"{waiting}; answer it there or with "
             f"`homeward case approve-closure {status.case_ref}`"
         )
-    recorded = await command(RequestClosure(case_ref, asked.reason, run_id), credential)
+    ask = RequestClosure(case_ref, asked.reason, run_id)
+    recorded = await command(ask, credential, key=step_key(key, "request"))
     assert recorded.request_id is not None  # noqa: S101 (just recorded)
+    # A re-run of this run (a crashed run scheduled again) gets its first request back, which
+    # may have been answered before the crash: then nobody is asked again.
+    outcome = await command(ClosureOutcome(case_ref, recorded.request_id), credential)
+    if outcome.decision != "pending":
+        return _case(status).summary(decision=outcome.decision)
     return await _wait(_case(status), recorded.request_id, recorded.reason, credential, key)
 
 
@@ -182,7 +189,7 @@ async def _wait(
     while True:
         decision = await ask_supervisor(view, reason, problem)
         if decision is None:
-            return await _expired(view, request, credential)
+            return await _expired(view, request, credential, key)
         problem = form_problem(decision)
         if problem is None:
             try:
@@ -252,7 +259,7 @@ async def decide(
     if not decision.approve:
         assert decision.rejection is not None  # noqa: S101 (form_problem checked it)
         reject = RejectClosure(view.case_ref, decision.rejection, request)
-        rejected = await command(reject, decider)
+        rejected = await command(reject, decider, key=step_key(key, "reject"))
         if rejected.decision != "rejected":
             return view.summary(decision=rejected.decision)
         return _case(rejected).summary(decision="rejected", rejection=str(decision.rejection))
@@ -265,11 +272,14 @@ async def decide(
     return moved.summary(decision="approved", reason=str(decision.reason))
 
 
-async def _expired(view: CaseView, request: int, credential: Credential) -> dict[str, Any]:
+async def _expired(
+    view: CaseView, request: int, credential: Credential, key: str | None
+) -> dict[str, Any]:
     """Nobody answered in time: record it (as the run's principal); the run ends
     ``Unanswered``."""
     waited = get_settings().approval_timeout_seconds
-    expired = await command(ExpireClosure(view.case_ref, request, waited), credential)
+    expire = ExpireClosure(view.case_ref, request, waited)
+    expired = await command(expire, credential, key=step_key(key, "expire"))
     if expired.decision != "expired":  # decided from the CLI meanwhile
         return view.summary(decision=expired.decision)
     return _case(expired).summary(decision="expired", waited_seconds=waited)
@@ -282,13 +292,15 @@ def closure_ending(result: dict[str, Any]) -> dict[str, Any] | State[Any]:
     ask again). An approved closure ends plainly Completed."""
     ref, stage = result["case_ref"], result["state"]
     if result.get("decision") == "rejected":
-        code = result.get("rejection") or "decided outside this run"
+        code = result.get("rejection") or "decided outside this run, or before it restarted"
         why = f"case {ref}: closure not approved ({code}); the case stays in {stage}"
         return ended(CLOSURE_REJECTED, why, result)
     if result.get("decision") == "expired":
+        waited = result.get("waited_seconds")
+        within = f"within {waited} s" if waited is not None else "in time"
         why = (
-            f"closure of case {ref} was not decided within {result['waited_seconds']} s; the "
-            f"case stays in {stage}: ask again with close-case"
+            f"closure of case {ref} was not decided {within}; the case stays in {stage}: ask "
+            "again with close-case"
         )
         return ended(UNANSWERED, why, result, level=logging.WARNING)
     return result

@@ -45,6 +45,7 @@ from homeward.base.errors import (
     TooMany,
 )
 from homeward.base.text import printable
+from workflows.crash_loops import bounded
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -86,11 +87,12 @@ def refusal(exc: HomewardError) -> State[dict[str, Any]]:
 
 def refusals_end_runs(made: Flow[P, Coroutine[Any, Any, T]]) -> Flow[P, Coroutine[Any, Any, T]]:
     """Put over ``@flow``: a refusal raised by the flow ends its run in ``refusal``'s state
-    (no traceback); any other exception fails the run as Prefect does.
+    (no traceback); any other exception fails the run as Prefect does. A run that has crashed
+    too often ends Failed first (``workflows.crash_loops``).
 
     Over, not under: Prefect has read the flow's own function by then (its version is the hash
     of the flow's file, its parameters its signature); only the call goes through the guard."""
-    made.fn = _guarded(made.fn)
+    made.fn = bounded(_guarded(made.fn))
     return made
 
 

@@ -14,9 +14,11 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from homeward.commands.scheduled import ScheduleFollowUps
+from workflows.crash_loops import ends_crash_loops
 from workflows.runtime import SCHEDULER, command, dated_run_name
 
 
+@ends_crash_loops
 @flow(
     name="schedule-follow-ups",
     flow_run_name=dated_run_name("schedule-follow-ups"),

@@ -29,6 +29,7 @@ from homeward.commands.mail import ReadMailStats
 from homeward.commands.scheduled import QueueReminders
 from notifications.sender import drain
 from workflows import artifacts
+from workflows.crash_loops import ends_crash_loops
 from workflows.runtime import SCHEDULER, command, dated_run_name, engine_errors
 
 MAIL_FLOW_DAYS = 7
@@ -39,6 +40,7 @@ def smtp_configured() -> bool:
     return "smtp_host" in get_settings().model_fields_set
 
 
+@ends_crash_loops
 @flow(name="sweep-due-items", flow_run_name=dated_run_name("sweep-due-items"), persist_result=False)
 async def sweep_due_items(send: bool | None = None) -> dict[str, Any]:
     """Queue today's reminders and escalations, then send what the outbox holds.

@@ -112,6 +112,7 @@ class ExpireClosure(OneCase, Command[ClosureView]):
     request: int
     waited_seconds: int
     name = "case expire-closure"
+    view = ClosureView
 
     def execute(self, ctx: Context) -> ClosureView:
         with _for_principal(ctx):

@@ -7,7 +7,8 @@ Inside one transaction ``run`` checks the keyring is the database's own
 (``homeward.crypt.binding``), proves the credential (``homeward.protection.identity``), acts
 for the principal's organisation (row security), stamps the principal's proof on every history
 event the command writes, claims the request key (``homeward.records.idempotency``), runs the
-command and writes one audit line. A command that fails changes nothing, key claim included.
+command and writes one audit line. A command that fails changes nothing, key claim included; a
+request repeated with its key writes nothing at all (the first attempt's audit line stands).
 The engine's own rules (permissions, the procedure) stay in the engine the command calls.
 """
 
@@ -128,9 +129,9 @@ def run(
 ) -> V:
     """Prove ``credential``, then run ``command`` in one transaction; return its view.
 
-    With ``key``, a retry of the same request returns the first result and does nothing again
-    (the view must then be a dataclass of plain values). ``engine``: another database than the
-    configured one (the demo's)."""
+    With ``key``, a retry of the same request returns the first result and does nothing again,
+    not even an audit line (the view must then be a dataclass of plain values). ``engine``:
+    another database than the configured one (the demo's)."""
     key = check_key(key)
     with transaction(writes=command.writes, engine=engine) as session:
         now = clock.now()
@@ -142,10 +143,12 @@ def run(
         ctx = Context(session, principal, actor, now)
         if not command.writes:
             return command.execute(ctx)
-        if key is not None:
-            view = _once(command, ctx, key)
-        else:
+        if key is None:
             view = command.execute(ctx)
+        else:
+            view, replayed = _once(command, ctx, key)
+            if replayed:
+                return view
         audit(
             session,
             actor=actor,
@@ -157,8 +160,9 @@ def run(
         return view
 
 
-def _once(command: Command[V], ctx: Context, key: str) -> V:
-    """Run a keyed command once: the view is kept as plain values and rebuilt on a retry."""
+def _once(command: Command[V], ctx: Context, key: str) -> tuple[V, bool]:
+    """Run a keyed command once: the view is kept as plain values and rebuilt on a retry
+    (then True). A service keys its commands as a person does (``ctx.actor`` None)."""
     kept: dict[str, type[Any]] = {}
 
     def first() -> Mapping[str, Any]:
@@ -168,12 +172,12 @@ def _once(command: Command[V], ctx: Context, key: str) -> V:
         kept["type"] = type(view)
         return asdict(view)
 
-    result, _ = once(
+    result, replayed = once(
         ctx.session,
         key=key,
         command=command.name,
-        actor=ctx.staff,
-        args=command.args(),
+        actor=ctx.actor,
+        args=_keyed_args(command, ctx),
         now=ctx.now,
         run=first,
     )
@@ -181,7 +185,15 @@ def _once(command: Command[V], ctx: Context, key: str) -> V:
     # A field the view has dropped since this result was kept is left out (``CaseOpened``
     # no longer counts other organisations' cases, and a retry must not bring the count back).
     kept_now = {k: v for k, v in result.items() if k in {f.name for f in fields(view_type)}}
-    return view_type(**kept_now)  # type: ignore[no-any-return]
+    return view_type(**kept_now), replayed
+
+
+def _keyed_args(command: Command[Any], ctx: Context) -> Mapping[str, Any]:
+    """What a key's fingerprint covers: the command's arguments and, for a service (no
+    person), which service (the scheduler's key is not the operator's)."""
+    if ctx.actor is not None:
+        return command.args()
+    return {**command.args(), "service": ctx.principal.proof}
 
 
 def _view_type(command: Command[Any]) -> type[Any]:

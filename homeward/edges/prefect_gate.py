@@ -15,8 +15,14 @@ parameters with ``PATCH /flow_runs/{id}``; Homeward uses neither (Prefect's own 
 ``parameters`` when they update a run), so the gate refuses both (403) and points at the
 deployment's ``create_flow_run``, as it refuses ``create_flow_run/bulk``. No request keeps
 ``job_variables`` (a process worker's command and environment), and a deployment's update keeps
-no schema or default parameters of its editor's. The flow checks its parameters again all the
-same (``workflows.forms.checked``). Everything else reaches Prefect unchanged.
+no schema, default parameters or code (entrypoint, path, pull steps, work pool) of its
+editor's. Prefect's upsert (``POST /deployments/``, what
+``prefect deploy`` sends) would replace all of these, and what code the deployment runs (its
+entrypoint, path, pull steps, work pool): the gate refuses it (403) when it would change any of
+them on an existing deployment. ``homeward up``'s own registration passes unchanged: it sends
+the key ``homeward up`` gave this server when it started it (``REGISTRATION_HEADER``), which
+nobody else holds. The flow checks its parameters again all the same
+(``workflows.forms.checked``). Everything else reaches Prefect unchanged.
 
 Run as ``python -m homeward.edges.prefect_gate --host H --port P`` (``LocalServer.start``),
 with the settings ``prefect server start`` would read from the same environment.
@@ -25,11 +31,14 @@ with the settings ``prefect server start`` would read from the same environment.
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import os
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+import httpx
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -40,29 +49,51 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 CREATE_FROM_DEPLOYMENT = re.compile(r"^(/api)?/deployments/[^/]+/create_flow_run/?$")
 CREATE_IN_BULK = re.compile(r"^(/api)?/deployments/[^/]+/create_flow_run/bulk/?$")
 DEPLOYMENT = re.compile(r"^(/api)?/deployments/[^/]+/?$")  # its update (PATCH)
+DEPLOYMENTS = re.compile(r"^(/api)?/deployments/?$")  # a deployment's creation or upsert (POST)
 FLOW_RUNS = re.compile(r"^(/api)?/flow_runs/?$")  # a run's creation (POST)
 FLOW_RUN = re.compile(r"^(/api)?/flow_runs/[^/]+/?$")  # a run's update (PATCH)
 CREATE_INSTEAD = "create it with POST /deployments/{id}/create_flow_run, which checks its schema"
+# ``homeward up``'s own registration of its deployments carries the key it gave the server
+# (in the server's environment, ``REGISTRATION_KEY``), and only that registration.
+REGISTRATION_HEADER = "x-homeward-registration"
+REGISTRATION_KEY = "HOMEWARD_GATE_REGISTRATION_KEY"
+# What an upsert through the gate never changes on an existing deployment: its form, its
+# default parameters, and what its runs run, where.
+KEPT_BY_AN_UPSERT = (
+    "parameter_openapi_schema",
+    "enforce_parameter_schema",
+    "parameters",
+    "job_variables",
+    "pull_steps",
+    "entrypoint",
+    "path",
+    "work_pool_name",
+    "work_queue_name",
+)
 
 
 class FixedRunNames:
     """ASGI middleware: a run created from a deployment keeps no name its creator gave it, and
     its parameters are checked against the deployment's schema whatever the creator asked."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, registration_key: str | None = None) -> None:
         self.app = app
+        self.registration_key = registration_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _changes_a_deployment(scope) and self._registers(scope):
+            await self.app(scope, receive, send)  # ``homeward up`` registering its own
+            return
+        if _upserts(scope):
+            body = await _body(receive)
+            await self._unless(await self._upsert_refusal(scope, body), scope, body, receive, send)
+            return
         if _in_bulk(scope):
             await _refuse(send, f"runs are not created in bulk here: {CREATE_INSTEAD}, one a run")
             return
         if _may_bypass_the_schema(scope):
             body = await _body(receive)
-            refusal = bypassing(scope["method"], body)
-            if refusal is not None:
-                await _refuse(send, refusal)
-                return
-            await self.app(scope, _replay(body, receive), send)
+            await self._unless(bypassing(scope["method"], body), scope, body, receive, send)
             return
         if not _creates_a_run(scope):
             await self.app(scope, receive, send)
@@ -71,6 +102,98 @@ class FixedRunNames:
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode("ascii")))
         await self.app({**scope, "headers": headers}, _replay(body, receive), send)
+
+    async def _unless(
+        self, refusal: str | None, scope: Scope, body: bytes, receive: Receive, send: Send
+    ) -> None:
+        """Refuse with ``refusal``, or pass the request (its ``body`` read already) to Prefect."""
+        if refusal is not None:
+            await _refuse(send, refusal)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    def _registers(self, scope: Scope) -> bool:
+        """Whether the request carries the registration key ``homeward up`` gave this server."""
+        if not self.registration_key:
+            return False
+        wanted = REGISTRATION_HEADER.encode("ascii")
+        given = [v for k, v in scope["headers"] if k.lower() == wanted]
+        key = self.registration_key.encode("utf-8")
+        return len(given) == 1 and hmac.compare_digest(given[0], key)
+
+    async def _upsert_refusal(self, scope: Scope, body: bytes) -> str | None:
+        """Why the gate refuses this upsert (it would change what ``KEPT_BY_AN_UPSERT`` names
+        on an existing deployment), or None."""
+        data = _json_object(body)
+        if data is None or not isinstance(data.get("name"), str):
+            return None  # Prefect answers it as it would
+        found = await self._existing(scope, data.get("flow_id"), data["name"])
+        if found is None or isinstance(found, str):
+            return found  # a new deployment, or why the one it would replace is unknown
+        changed = [name for name in KEPT_BY_AN_UPSERT if _changes(data, found, name)]
+        if not changed:
+            return None
+        return (
+            f"an existing deployment's {', '.join(changed)} are not changed here; `homeward up` "
+            "registers Homeward's deployments"
+        )
+
+    async def _existing(self, scope: Scope, flow_id: Any, name: str) -> dict[str, Any] | None | str:
+        """The deployment the upsert would replace (Prefect's own answer to the same caller), None
+        if there is none, or why it could not be read."""
+        prefix = "/api" if str(scope.get("path", "")).startswith("/api/") else ""
+        auth = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in scope["headers"]
+            if k.lower() == b"authorization"
+        }
+        query = {
+            "flows": {"id": {"any_": [str(flow_id)]}},
+            "deployments": {"name": {"any_": [name]}},
+        }
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gate") as client:
+            answer = await client.post(f"{prefix}/deployments/filter", json=query, headers=auth)
+        if answer.status_code != 200:
+            return (
+                f"the deployment this would replace could not be read (HTTP {answer.status_code})"
+            )
+        found = answer.json()
+        return dict(found[0]) if isinstance(found, list) and found else None
+
+
+def _changes(data: dict[str, Any], found: dict[str, Any], name: str) -> bool:
+    """Whether the upsert ``data`` sets ``name`` to another value than ``found`` holds. Prefect
+    keeps a field the upsert leaves out, but its default parameters become ``{}``; it ignores
+    ``job_variables`` given as null."""
+    if name == "parameters":
+        return (data.get(name) or {}) != (found.get(name) or {})
+    if name not in data or (name == "job_variables" and data[name] is None):
+        return False
+    return bool(data[name] != found.get(name))
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _changes_a_deployment(scope: Scope) -> bool:
+    """A deployment's upsert (``POST /deployments/``) or update (``PATCH /deployments/{id}``)."""
+    if scope["type"] != "http":
+        return False
+    path = str(scope.get("path", ""))
+    if scope["method"] == "POST":
+        return bool(DEPLOYMENTS.match(path))
+    return scope["method"] == "PATCH" and bool(DEPLOYMENT.match(path))
+
+
+def _upserts(scope: Scope) -> bool:
+    """``POST /deployments/``: Prefect's create-or-replace of a deployment by flow and name."""
+    return _changes_a_deployment(scope) and scope["method"] == "POST"
 
 
 def _creates_a_run(scope: Scope) -> bool:
@@ -150,14 +273,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 # would run anything beside the keyring and the system login. Homeward sets none.
 DROPPED = ("name", "enforce_parameter_schema", "job_variables")
 # A deployment's update (its edit page) keeps the form Homeward registered: its schema and its
-# default parameters are Homeward's (``workflows.deployments``), never the editor's.
-DROPPED_FROM_A_DEPLOYMENT = (*DROPPED, "parameter_openapi_schema", "parameters")
+# default parameters are Homeward's (``workflows.deployments``), never the editor's, and so is
+# what its runs run, where (as an upsert's, ``KEPT_BY_AN_UPSERT``).
+DROPPED_FROM_A_DEPLOYMENT = (*DROPPED, *KEPT_BY_AN_UPSERT)
 
 
 def without_name(body: bytes, deployment: bool = False) -> bytes:
     """The request's JSON without its ``name``, its ``enforce_parameter_schema`` and its
-    ``job_variables`` (and, for a ``deployment``'s update, its schema and default parameters);
-    anything else as it came."""
+    ``job_variables`` (and, for a ``deployment``'s update, its schema, default parameters and
+    code: ``KEPT_BY_AN_UPSERT``); anything else as it came."""
     dropped = DROPPED_FROM_A_DEPLOYMENT if deployment else DROPPED
     try:
         data = json.loads(body or b"{}")
@@ -180,7 +304,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     level = os.environ.get("PREFECT_SERVER_LOGGING_LEVEL", "WARNING").lower()
-    app = FixedRunNames(create_app(final=True))
+    registration_key = os.environ.pop(REGISTRATION_KEY, None)  # Prefect's code never sees it
+    app = FixedRunNames(create_app(final=True), registration_key)
     uvicorn.run(app, host=args.host, port=args.port, log_level=level, timeout_keep_alive=5)
 
 

@@ -7,13 +7,16 @@ variable already in the environment wins over these defaults; home, database and
 not.
 Given an auth string (``homeward up`` on a non-loopback address), the server requires it on its
 API and its UI (``PREFECT_SERVER_API_AUTH_STRING``). It runs behind ``prefect_gate``, which
-gives no run a name typed in the UI's form.
+gives no run a name typed in the UI's form and keeps each deployment's form and code as
+``homeward up`` registered them: only requests carrying ``registration_key`` (a new one each
+start, known to this process and the server's only) may change them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -24,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from homeward.base.errors import Conflict, InvalidInput, Unavailable
+from homeward.edges.prefect_gate import REGISTRATION_KEY
 
 STARTUP_TIMEOUT_SECONDS = 120.0  # a first start migrates the server's database: slow on 2 cores
 STOP_TIMEOUT_SECONDS = 20.0
@@ -39,6 +43,7 @@ class LocalServer:
     home: Path
     retention_days: int
     auth_string: str | None = field(default=None, repr=False)
+    registration_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -74,6 +79,7 @@ class LocalServer:
         }
         if self.auth_string is not None:
             fixed["PREFECT_SERVER_API_AUTH_STRING"] = self.auth_string
+        fixed[REGISTRATION_KEY] = self.registration_key
         env = {**tunable, **os.environ, **fixed}
         env.pop("PREFECT_API_URL", None)  # the server is not a client of another server
         return env

@@ -9,7 +9,9 @@ records its result: codes and ids only. A key found recorded for the same comman
 arguments returns that result and changes nothing; the same key for anything else is refused
 (``Conflict``). A request that fails rolls its claim back with everything else, so it can be
 retried with the same key. Keys and fingerprints never hold personal data: the fingerprint
-covers only the non-personal arguments, and a refused key is never echoed.
+covers only the non-personal arguments, and a refused key is never echoed. A service (the
+scheduler, no person) keys its requests too: its keys are claimed and read for the system
+(row security's system scope), as it acts.
 """
 
 from __future__ import annotations
@@ -17,18 +19,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, select, update
 from sqlmodel import Session
 
-from homeward.base.db import insert_for
+from homeward.base.db import insert_for, system_scope
 from homeward.base.errors import Conflict, InvalidInput
 from homeward.base.models import RequestKey, StaffMember
 
 KEY_SHAPE = re.compile(r"[A-Za-z0-9._:-]{8,100}")
+LONGEST_KEY = 100
 Result = dict[str, str | int | bool | None]
 
 
@@ -52,11 +56,23 @@ def flow_key(run_id: str | None, step: str, given: str | None = None) -> str | N
     return check_key(f"flow:{run_id}:{step}") if run_id else None
 
 
-def fingerprint(command: str, actor: StaffMember, args: Mapping[str, Any]) -> str:
-    """A hash of what the request asks for (never give it personal data)."""
-    text = json.dumps(
-        {"command": command, "actor": actor.id, "args": args}, sort_keys=True, default=str
-    )
+def step_key(key: str | None, step: str) -> str | None:
+    """The key of one more command of the request ``key`` names (a flow run that files a
+    closure request, then records its answer): ``key:step``, or, when that would be too long,
+    a hash of ``key`` in its place. None without ``key``."""
+    if key is None:
+        return None
+    whole = f"{key}:{step}"
+    if len(whole) <= LONGEST_KEY:
+        return whole
+    return f"{hashlib.sha256(key.encode('utf-8')).hexdigest()}:{step}"[:LONGEST_KEY]
+
+
+def fingerprint(command: str, actor: StaffMember | None, args: Mapping[str, Any]) -> str:
+    """A hash of what the request asks for (never give it personal data); ``actor`` None: a
+    service."""
+    who = actor.id if actor is not None else None
+    text = json.dumps({"command": command, "actor": who, "args": args}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -65,8 +81,15 @@ def _table() -> Table:
     return table
 
 
+@contextmanager
+def _scope(session: Session, actor: StaffMember | None) -> Iterator[None]:
+    """Where a key is claimed and read: a person's own rows, or, for a service, the system's."""
+    with system_scope(session) if actor is None else nullcontext():
+        yield
+
+
 def _claim(
-    session: Session, key: str, command: str, print_: str, actor: StaffMember, now: datetime
+    session: Session, key: str, command: str, print_: str, actor: StaffMember | None, now: datetime
 ) -> bool:
     insert = insert_for(session)
     statement = (
@@ -75,7 +98,7 @@ def _claim(
             key=key,
             command=command,
             fingerprint=print_,
-            actor_id=actor.id,
+            actor_id=actor.id if actor is not None else None,
             result={},
             created_at=now,
         )
@@ -112,7 +135,7 @@ def once(
     *,
     key: str | None,
     command: str,
-    actor: StaffMember,
+    actor: StaffMember | None,
     args: Mapping[str, Any],
     now: datetime,
     run: Callable[[], Mapping[str, Any]],
@@ -120,18 +143,21 @@ def once(
     """Run ``run`` once per ``key``: returns its result and False, or, when the key was used
     before for the same request, the recorded result and True (nothing else is done).
 
-    Without a key, ``run`` simply runs. ``args`` are the request's non-personal arguments.
+    Without a key, ``run`` simply runs. ``args`` are the request's non-personal arguments;
+    ``actor`` None: a service asks.
     """
     if key is None:
         return _checked(run()), False
     print_ = fingerprint(command, actor, args)
-    if not _claim(session, key, command, print_, actor, now):
-        return _earlier(session, key, command, print_), True
+    with _scope(session, actor):
+        if not _claim(session, key, command, print_, actor, now):
+            return _earlier(session, key, command, print_), True
     result = _checked(run())
     case_id = result.get("case_id")
-    session.execute(
-        update(_table())
-        .where(_table().c.key == key)
-        .values(result=result, case_id=case_id if isinstance(case_id, int) else None)
-    )
+    with _scope(session, actor):
+        session.execute(
+            update(_table())
+            .where(_table().c.key == key)
+            .values(result=result, case_id=case_id if isinstance(case_id, int) else None)
+        )
     return result, False

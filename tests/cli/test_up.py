@@ -425,10 +425,40 @@ def test_a_deployments_run_gets_parameters_only_through_its_schema_check(up: Up)
     assert unfit_runs == []
 
 
+KEPT_BY_AN_UPSERT = {
+    "parameter_openapi_schema": {"type": "object", "properties": {}},
+    "enforce_parameter_schema": False,
+    "parameters": {"case_ref": "RT-AAAA-AA", "trigger": "not one the form offers"},
+    "job_variables": {"command": "sh -c 'cat /etc/homeward/keys.json'"},
+    "pull_steps": [{"prefect.deployments.steps.run_shell_script": {"script": "cat keys.json"}}],
+    "entrypoint": "elsewhere.py:anything",
+    "path": "/tmp",  # noqa: S108 (a path the test never uses)
+    "work_pool_name": "elsewhere",
+    "work_queue_name": "elsewhere",
+}
+GUARDED = ("parameter_openapi_schema", "enforce_parameter_schema", "parameters", "job_variables")
+MOVED = ("pull_steps", "entrypoint", "path", "work_pool_name", "work_queue_name")  # its code
+
+
+def _guarded(deployment: Any) -> dict[str, Any]:
+    return {name: getattr(deployment, name) for name in (*GUARDED, *MOVED)}
+
+
+def _sent(method: str, url: str, body: Any) -> httpx.Response:
+    """A raw request as Prefect's client sends it: again while the server answers 503 (its
+    SQLite database locked by another writer, on a loaded machine)."""
+    for _ in range(10):
+        answer = httpx.request(method, url, json=body, timeout=30)
+        if answer.status_code != 503:
+            return answer
+        time.sleep(0.5)
+    return answer
+
+
 def test_no_run_or_deployment_edit_carries_job_variables_or_a_new_form(up: Up) -> None:
     """Job variables are a process worker's command and environment: no request through the
     gate keeps them. Runs are never created in bulk (each entry its own schema switch), and a
-    deployment's edit keeps Homeward's schema and default parameters."""
+    deployment's edit keeps Homeward's schema and default parameters, and its code."""
     fits = {"case_ref": "RT-AAAA-AA", "trigger": "Resume (resume)"}
     unfit = {"case_ref": "RT-AAAA-AA", "trigger": "not one the form offers"}
     command = {"command": "sh -c 'cat /etc/homeward/keys.json'"}
@@ -443,11 +473,12 @@ def test_no_run_or_deployment_edit_carries_job_variables_or_a_new_form(up: Up) -
                 json=[{"parameters": unfit, "enforce_parameter_schema": False}],
                 timeout=10,
             )
-            edited = httpx.patch(
+            edited = _sent(
+                "PATCH",
                 f"{up.api_url}/deployments/{deployment.id}",
-                json={"parameter_openapi_schema": {}, "parameters": unfit,
-                      "job_variables": command, "description": "edited"},
-                timeout=10,
+                {"parameter_openapi_schema": {}, "parameters": unfit,
+                 "job_variables": command, "description": "edited",
+                 **{name: KEPT_BY_AN_UPSERT[name] for name in MOVED}},
             )  # fmt: skip
             after = client.read_deployment(deployment.id)
             run = client.read_flow_run(made.id)
@@ -461,6 +492,88 @@ def test_no_run_or_deployment_edit_carries_job_variables_or_a_new_form(up: Up) -
     assert after.parameters == deployment.parameters
     assert after.job_variables == deployment.job_variables
     assert after.enforce_parameter_schema
+    assert _guarded(after) == _guarded(deployment)  # what it runs, where, too
+
+
+def test_an_upsert_through_the_gate_never_changes_a_deployment_s_form_or_code(up: Up) -> None:
+    """``POST /deployments/`` (Prefect's upsert) would replace an existing deployment's form,
+    defaults, job variables and code: refused (403, one line) for each; an upsert that keeps
+    them, and a new deployment, go through."""
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        with get_client(sync_client=True) as client:
+            before = client.read_deployment_by_name("change-status/change-status")
+            same = {"flow_id": str(before.flow_id), "name": before.name}
+            upsert = f"{up.api_url}/deployments/"
+            refused = {
+                name: _sent("POST", upsert, {**same, name: value})
+                for name, value in KEPT_BY_AN_UPSERT.items()
+            }
+            kept = _sent(
+                "POST",
+                upsert,
+                {**same, "description": "upserted", "parameters": before.parameters,
+                 "entrypoint": before.entrypoint, "enforce_parameter_schema": True},
+            )  # fmt: skip
+            new = _sent("POST", upsert, {**same, "name": "gate-new-0001"})
+            after = client.read_deployment(before.id)
+            if new.is_success:
+                client.delete_deployment(UUID(new.json()["id"]))
+    for name, answer in refused.items():
+        assert answer.status_code == 403, (name, answer.text)
+        detail = answer.json()["detail"]
+        assert detail == (
+            f"an existing deployment's {name} are not changed here; `homeward up` registers "
+            "Homeward's deployments"
+        )
+    assert kept.is_success and new.is_success, (kept.text, new.text)
+    assert after.description == "upserted"
+    assert _guarded(after) == _guarded(before)
+
+
+def _registration_key(up: Up) -> str:
+    """The key ``homeward up`` gave its server (in the server's environment only)."""
+    [server] = _server_children(up.process.pid)
+    environ = Path(f"/proc/{server}/environ").read_bytes().split(b"\0")
+    [key] = [
+        v
+        for k, _, v in (e.partition(b"=") for e in environ)
+        if k == b"HOMEWARD_GATE_REGISTRATION_KEY"
+    ]
+    return key.decode()
+
+
+async def _register(api_url: str, deployment: Any, key: str | None) -> None:
+    from prefect.runner import Runner
+
+    from homeward.edges.cli.up import register
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        await register(Runner(name="test-registration"), [deployment], key)
+
+
+def test_only_up_s_own_registration_changes_a_deployment_s_form(up: Up) -> None:
+    """``homeward up`` registers its deployments again on every start (an update, once they
+    exist): with the key it gave its server, their forms become this version's; the same
+    registration without it, or with another key, changes no form."""
+    [deployment] = [d for d in build_deployments() if d.name == "change-status"]
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        with get_client(sync_client=True) as client:
+            before = client.read_deployment_by_name("change-status/change-status")
+    original = deployment._parameter_openapi_schema.title
+    deployment._parameter_openapi_schema.title = "Registered again"
+    for key in (None, "not-the-key-0001"):
+        asyncio.run(_register(up.api_url, deployment, key))
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        with get_client(sync_client=True) as client:
+            unkeyed = client.read_deployment(before.id)
+            asyncio.run(_register(up.api_url, deployment, _registration_key(up)))
+            keyed = client.read_deployment(before.id)
+            deployment._parameter_openapi_schema.title = original
+            asyncio.run(_register(up.api_url, deployment, _registration_key(up)))
+            restored = client.read_deployment(before.id)
+    assert unkeyed.parameter_openapi_schema == before.parameter_openapi_schema
+    assert keyed.parameter_openapi_schema["title"] == "Registered again"
+    assert restored.parameter_openapi_schema["title"] == original
 
 
 def test_a_taken_port_or_a_silent_server_is_one_line_and_an_exit_code(up: Up) -> None:

@@ -10,7 +10,7 @@ from sqlmodel import select
 from homeward.base.clock import SimulatedClock
 from homeward.base.db import system_scope, write_session
 from homeward.base.errors import Conflict, NotFound, Refused
-from homeward.base.models import CaseEvent
+from homeward.base.models import AuditEntry, CaseEvent, RequestKey
 from homeward.commands.closure_runs import (
     ExpireClosure,
     PendingClosures,
@@ -229,3 +229,77 @@ def test_only_the_requester_s_run_or_the_scheduler_records_an_expiry(seeded, clo
     with f.admin_read() as s:
         coordinator = f.actor(s, f.COORD).id
     assert _event(ref, "closure_request_expired").actor_id == coordinator
+
+
+# --- request keys: a repeat (a re-run of the same flow run, a retried CLI) writes nothing -----
+
+
+def _audited(action: str) -> int:
+    with f.admin_read() as s:
+        return len(list(s.exec(select(AuditEntry).where(AuditEntry.action == action))))
+
+
+def test_a_closure_request_repeated_with_its_key_is_filed_once(seeded, clock):
+    ref = in_reintegration(clock)
+    coord = credential_for(f.COORD, clock.now())
+    ask = RequestClosure(ref, ClosureReason.SUPPORT_PERIOD_ENDED, "run-1")
+    first = run(ask, coord, key="flow:run-1:advance:request", clock=clock)
+    before = f.db_snapshot()
+    again = run(ask, coord, key="flow:run-1:advance:request", clock=clock)
+    assert again == first and f.db_snapshot() == before  # no event, audit entry or email
+    with pytest.raises(Conflict, match="already requested"):  # another key: the usual refusal
+        asked_anew = RequestClosure(ref, ClosureReason.SUPPORT_PERIOD_ENDED)  # as the CLI asks
+        run(asked_anew, coord, key="cli-request-0002", clock=clock)
+    sup = credential_for(f.SUPERVISOR, clock.now())
+    run(RejectClosure(ref, ClosureRejection.WORK_OUTSTANDING, first.request_id), sup, clock=clock)
+    before = f.db_snapshot()
+    # answered since: without its key this would file a second request; with it, nothing
+    late = run(ask, coord, key="flow:run-1:advance:request", clock=clock)
+    assert late == first and f.db_snapshot() == before
+    assert _triggers(ref) == ["closure_requested", "closure_rejected"]
+    assert _audited("cmd:case request-closure") == 1
+    newer = run(ask, coord, key="flow:run-3:advance:request", clock=clock)
+    assert newer.request_id != first.request_id
+    assert _triggers(ref)[-1] == "closure_requested"
+
+
+def test_a_rejection_repeated_with_its_key_is_recorded_once(cli, clock):
+    ref = in_reintegration(clock)
+    cli(f.COORD, "case", "request-closure", ref, "--reason", "support_period_ended")
+    reject = ("case", "reject-closure", ref, "--code", "work_outstanding")
+    done = cli(f.SUPERVISOR, *reject, "--request-id", "reject-0001")
+    before = f.db_snapshot()
+    again = cli(f.SUPERVISOR, *reject, "--request-id", "reject-0001")
+    assert (done.code, again.code) == (0, 0) and again.out == done.out, again.err
+    assert f.db_snapshot() == before  # no second event, audit entry or email
+    other = cli(f.SUPERVISOR, *reject, "--request-id", "reject-0002")
+    assert other.code == 4 and "no closure of case" in other.err  # nothing pending: refused
+    assert _triggers(ref) == ["closure_requested", "closure_rejected"]
+    assert _audited("cmd:case reject-closure") == 1
+    elsewhere = cli(f.SUPERVISOR, *reject[:-2], "--code", "support_still_needed",
+                    "--request-id", "reject-0001")  # fmt: skip
+    assert elsewhere.code == 5 and "already used for a different request" in elsewhere.err
+
+
+def test_an_expiry_repeated_with_its_key_is_recorded_once_by_the_scheduler(seeded, clock):
+    ref = in_reintegration(clock)
+    coord = credential_for(f.COORD, clock.now())
+    asked = run(
+        RequestClosure(ref, ClosureReason.SUPPORT_PERIOD_ENDED, "run-1"), coord, clock=clock
+    )
+    assert asked.request_id is not None
+    expire = ExpireClosure(ref, asked.request_id, 60)
+    first = run(expire, SCHEDULER, key="flow:run-1:advance:expire", clock=clock)
+    before = f.db_snapshot()
+    again = run(expire, SCHEDULER, key="flow:run-1:advance:expire", clock=clock)
+    assert first.decision == again.decision == "expired" and again == first
+    assert f.db_snapshot() == before  # no second event, audit entry or email
+    with f.admin_read() as s:
+        kept = s.exec(select(RequestKey).where(RequestKey.key == "flow:run-1:advance:expire"))
+        assert kept.one().actor_id is None  # the scheduler's key: no person's
+    other = run(expire, SCHEDULER, key="flow:run-2:advance:expire", clock=clock)
+    assert other.decision == "expired"  # another key: already ended, nothing recorded twice
+    assert _triggers(ref) == ["closure_requested", "closure_request_expired"]
+    assert _audited("cmd:case expire-closure") == 2  # the first and the other key's
+    with pytest.raises(Conflict, match="already used for a different request"):
+        run(expire, coord, key="flow:run-1:advance:expire", clock=clock)  # not the requester's

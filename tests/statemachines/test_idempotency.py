@@ -35,7 +35,7 @@ from homeward.base.models import (
     OutboxMessage,
     RequestKey,
 )
-from homeward.records.idempotency import check_key, flow_key, once
+from homeward.records.idempotency import check_key, flow_key, once, step_key
 from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist, handoffs
 from tests import factories as f
@@ -89,6 +89,15 @@ def test_flow_keys_come_from_the_run_id_unless_one_is_given() -> None:
     assert flow_key(None, "start") is None
     with pytest.raises(InvalidInput, match="^request_id:"):
         flow_key(run_id, "start", "bad key")
+
+
+def test_a_request_s_further_commands_get_keys_of_their_own_from_its_key() -> None:
+    run_key = flow_key("0b1f3c9e-8a55-4f0e-9d3a-3f2a1d7c6b10", "advance")
+    assert step_key(run_key, "request") == f"{run_key}:request"
+    longest = "k" * 100  # a given request_id of the longest shape: its steps' keys still fit
+    steps = {step_key(longest, step) for step in ("request", "reject", "expire")}
+    assert len(steps) == 3 and all(check_key(k) == k for k in steps)
+    assert step_key(None, "request") is None
 
 
 def test_the_same_key_twice_opens_one_case_and_returns_it_again(db_url, clock) -> None:

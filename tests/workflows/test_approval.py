@@ -448,3 +448,44 @@ def test_a_run_started_for_a_pending_request_not_renewed_to_it_is_refused(
     )
     assert reason(said).startswith("closure_request: only `homeward up` sets it")
     assert factories.db_snapshot() == before
+
+
+def test_a_closing_run_scheduled_again_after_its_answer_files_and_asks_nothing(
+    clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crashed run is scheduled again under its id (deploy/automations.yaml): its request
+    key gives it back the request it filed, already rejected, so it asks nobody again."""
+    from prefect import get_client
+    from prefect.flow_engine import run_flow_async
+    from prefect.states import Scheduled
+
+    ref = _in_reintegration(clock)
+    monkeypatch.setenv("HOMEWARD_APPROVAL_TIMEOUT_SECONDS", "5")  # a wrong wait ends quickly
+    get_settings.cache_clear()
+    params = {"case_ref": ref, "trigger": "close", "assertion": _asks(COORD), "data": REASON}
+    answer = {
+        "approve": False,
+        "assertion": _decides(SUPERVISOR),
+        "reason": "support_period_ended",
+        "rejection": "work_outstanding",
+    }
+
+    async def run_twice() -> Any:
+        async with get_client() as client:
+            made = await client.create_flow_run(advance_case, parameters=params)
+        first = run_flow_async(advance_case, flow_run=made, parameters=params)
+        await closure_answered(first, ref, answer)
+        async with get_client() as client:  # as homeward-crashed-run-rescheduled does
+            await client.set_flow_run_state(made.id, Scheduled(name="AwaitingRetry"), force=True)
+            again = await client.read_flow_run(made.id)
+        return await run_flow_async(
+            advance_case, flow_run=again, parameters=params, return_type="state"
+        )
+
+    state = run(run_twice())
+
+    assert (state.type, state.name) == (StateType.COMPLETED, "Closure rejected")
+    assert "closure not approved" in (state.message or "")
+    triggers = [e.trigger for e in _closure_events(ref)]
+    assert triggers == ["closure_requested", "closure_rejected"]
+    assert factories.load_case(ref).phase == "reintegration"

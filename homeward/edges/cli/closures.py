@@ -9,7 +9,13 @@ import typer
 from homeward.base.errors import InvalidInput
 from homeward.commands import closures
 from homeward.commands.runner import run
-from homeward.edges.cli.common import console, credential, state, where_now
+from homeward.edges.cli.common import (
+    console,
+    credential,
+    request_id_option,
+    state,
+    where_now,
+)
 from statemachines.steps import ClosureReason, ClosureRejection
 
 
@@ -22,10 +28,12 @@ def _code(enum: type[ClosureReason] | type[ClosureRejection], value: str, option
 def case_request_closure(
     case_ref: str,
     reason: str = typer.Option(..., help="proposed closure reason code"),
+    request_id: str | None = request_id_option(),
 ) -> None:
     """Ask a supervisor to approve closing a case (recorded in its history)."""
     code = ClosureReason(_code(ClosureReason, reason, "--reason"))
-    asked = run(closures.RequestClosure(case_ref, code), credential(), clock=state.clock)
+    command = closures.RequestClosure(case_ref, code)
+    asked = run(command, credential(), key=request_id, clock=state.clock)
     console.print(f"closure of case {asked.case_ref} requested; a supervisor decides it")
 
 
@@ -42,11 +50,12 @@ def case_approve_closure(
 def case_reject_closure(
     case_ref: str,
     code: str = typer.Option(..., "--code", help="why not: a rejection code"),
+    request_id: str | None = request_id_option(),
 ) -> None:
     """Do not approve the pending closure request; the case stays where it is."""
     rejection = ClosureRejection(_code(ClosureRejection, code, "--code"))
     command = closures.RejectClosure(case_ref, rejection)
-    rejected = run(command, credential(), clock=state.clock)
+    rejected = run(command, credential(), key=request_id, clock=state.clock)
     console.print(f"closure of case {rejected.case_ref} not approved ({rejection})")
 
 

@@ -24,6 +24,7 @@ from homeward.base.settings import get_settings
 from homeward.crypt.keys import load_keyring
 from homeward.edges.cli.common import console
 from homeward.edges.prefect_auth import announcement, is_loopback, load_or_create
+from homeward.edges.prefect_gate import REGISTRATION_HEADER
 from homeward.edges.prefect_server import LocalServer, is_healthy
 from homeward.edges.scheduler_watch import watch
 from homeward.edges.web.serve import DEFAULT_WEB_PORT, Served, check_web_host, check_web_port
@@ -119,7 +120,8 @@ async def _up(
         workspace = Served(app, *web).__enter__()
         log_path = server.log_path if server is not None else None
         auth_string = server.auth_string if server is not None else None
-        await _serve(api_url, home, deployments, stop, log_path, auth_string, workspace.url)
+        key = server.registration_key if server is not None else None
+        await _serve(api_url, home, deployments, stop, log_path, auth_string, workspace.url, key)
     finally:
         if workspace is not None:
             workspace.__exit__(None, None, None)
@@ -136,6 +138,7 @@ async def _serve(
     log_path: Path | None,
     auth_string: str | None,
     web_url: str,
+    registration_key: str | None = None,
 ) -> None:
     """Register every deployment with its schedules, then run what comes due until ``stop``,
     watching that the server's scheduler creates their runs (its log, if local, and its API).
@@ -156,7 +159,7 @@ async def _serve(
     with temporary_settings(updates=updates):
         auth = PREFECT_API_AUTH_STRING.value()  # ours, or the environment's for --api-url
         runner = HomewardRunner(name="homeward-up", pause_on_shutdown=True)  # quick and warm
-        ids = {d.name: await runner.aadd_deployment(d) for d in deployments}
+        ids = await register(runner, deployments, registration_key)
         await _renew_closure_requests(ids.get("wait-for-closure"))
         serving = asyncio.create_task(runner.start())
         await asyncio.sleep(0)  # start() first installs Prefect's SIGTERM handler: replace it
@@ -170,6 +173,23 @@ async def _serve(
         finally:
             watching.cancel()
             health.cancel()
+
+
+async def register(
+    runner: Runner, deployments: list[RunnerDeployment], registration_key: str | None
+) -> dict[str, UUID]:
+    """Register ``deployments`` with ``runner`` (created, or updated to this version's forms):
+    on our own server with its ``registration_key``, which its gate requires for a change to an
+    existing deployment's form or code (``homeward.edges.prefect_gate``). Only these requests
+    carry it, never a flow run's."""
+    from prefect.settings import get_current_settings, temporary_settings
+
+    if registration_key is None:  # another server (--api-url): registered as Prefect does
+        return {d.name: await runner.aadd_deployment(d) for d in deployments}
+    headers = {**get_current_settings().client.custom_headers}
+    headers[REGISTRATION_HEADER] = registration_key
+    with temporary_settings(updates={"client.custom_headers": headers}):
+        return {d.name: await runner.aadd_deployment(d) for d in deployments}
 
 
 async def _watch_health() -> None:
