@@ -74,7 +74,51 @@ def _group_statements(logins: dict[str, str]) -> list[str]:
         statements.append(_create(login))
         statements.append(f"GRANT {', '.join(_GROUPS[kind])} TO {login}")
     statements.append(f"REVOKE homeward_system_scope FROM {logins['app']}")
+    statements.append(EXECUTE_GRANTS.strip())  # a login made later gets them through its groups
     return statements
+
+
+# Who may call each definer function (migration 0025): no one else, PUBLIC least of all (the
+# register login, or any role on the cluster, asking whether a case_ref exists). Policies call
+# theirs as the querying role, so every login reading case tables (a member of homeward_app)
+# needs them; a definer function calling another does so as homeward_definer, its owner.
+# ``homeward_set_scope`` and ``homeward_scope_row`` are the definer's alone.
+APP_GROUP, SYSTEM_GROUP = "homeward_app", "homeward_system_scope"
+FUNCTION_GRANTS: dict[str, str | None] = {
+    "homeward_case_visible(integer)": APP_GROUP,
+    "homeward_case_touched(integer)": APP_GROUP,
+    "homeward_scope_row()": None,
+    "homeward_current_org()": APP_GROUP,
+    "homeward_current_staff()": APP_GROUP,
+    "homeward_is_system()": APP_GROUP,
+    "homeward_set_scope(integer, integer)": None,
+    "homeward_act(text)": APP_GROUP,
+    "homeward_act_run(text, text)": APP_GROUP,
+    "homeward_act_for(integer, integer)": SYSTEM_GROUP,
+    "homeward_system(boolean)": SYSTEM_GROUP,
+    "homeward_case_refs_taken(text[])": APP_GROUP,
+    "homeward_programme_code_taken(text)": APP_GROUP,
+    "homeward_item_offered(integer)": APP_GROUP,
+    "homeward_case_version(integer)": APP_GROUP,
+}
+
+
+def _execute_grants() -> str:
+    lines = []
+    for function, group in FUNCTION_GRANTS.items():
+        grant = f" GRANT EXECUTE ON FUNCTION {function} TO {group};" if group else ""
+        lines.append(
+            f"    IF to_regprocedure('{function}') IS NOT NULL THEN "
+            f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC;{grant} END IF;"
+        )
+    roles = (  # the groups exist from 0005 and 0015; a database older has no such function
+        "    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_app') "
+        "AND EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_system_scope') THEN"
+    )
+    return "DO $$ BEGIN\n" + roles + "\n" + "\n".join(lines) + "\n    END IF;\nEND $$"
+
+
+EXECUTE_GRANTS = _execute_grants()
 
 
 # What migration 0015 sets up for the scope, given back after a restore that skipped the
@@ -111,6 +155,8 @@ DO $$ BEGIN
 OWNED
         REVOKE EXECUTE ON FUNCTION homeward_set_scope(integer, integer) FROM PUBLIC;
     END IF;
-END $$
+END $$;
 """
-SECURE_SCOPE = _SECURE.replace("OWNED", _OWNED)  # function names from the tuple above
+# then who may call each definer function (a restore without the archive's grants gave
+# PUBLIC every one of them again)
+SECURE_SCOPE = _SECURE.replace("OWNED", _OWNED) + EXECUTE_GRANTS
