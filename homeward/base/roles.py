@@ -100,6 +100,9 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_programme_code_taken(text)": APP_GROUP,
     "homeward_item_offered(integer)": APP_GROUP,
     "homeward_case_version(integer)": APP_GROUP,
+    "homeward_case_ref_visible(text)": APP_GROUP,
+    "homeward_queue_login_code(json)": APP_GROUP,
+    "homeward_drop_case_mail(text, integer, text, timestamp with time zone, text[])": APP_GROUP,
 }
 
 
@@ -139,9 +142,15 @@ SCOPE_FUNCTIONS = (
     "homeward_programme_code_taken(text)",
     "homeward_item_offered(integer)",
     "homeward_case_version(integer)",
+    # 0025b's: the outbox's policy, and the app's two steps across organisations' mail
+    "homeward_case_ref_visible(text)",
+    "homeward_queue_login_code(json)",
+    "homeward_drop_case_mail(text, integer, text, timestamp with time zone, text[])",
 )
-_OWNED = "\n".join(
-    f"        ALTER FUNCTION {f} OWNER TO homeward_definer;" for f in SCOPE_FUNCTIONS
+_OWNED = "\n".join(  # each one its migration made (a database may be older than 0025b)
+    f"        IF to_regprocedure('{f}') IS NOT NULL THEN "
+    f"ALTER FUNCTION {f} OWNER TO homeward_definer; END IF;"
+    for f in SCOPE_FUNCTIONS
 )
 _SECURE = """
 DO $$ BEGIN
@@ -154,6 +163,12 @@ DO $$ BEGIN
         GRANT SELECT ON public.homeward_db_clock TO homeward_definer;
 OWNED
         REVOKE EXECUTE ON FUNCTION homeward_set_scope(integer, integer) FROM PUBLIC;
+    END IF;
+    IF to_regprocedure('homeward_queue_login_code(json)') IS NOT NULL THEN  -- 0025b's
+        GRANT INSERT, UPDATE ON public.outbox_message, public.outbox_recipient
+            TO homeward_definer;
+        GRANT USAGE ON SEQUENCE public.outbox_message_id_seq, public.outbox_recipient_id_seq
+            TO homeward_definer;
     END IF;
 END $$;
 """
