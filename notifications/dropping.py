@@ -14,8 +14,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from homeward.base.db import is_postgres
 from homeward.base.models import (
     Case,
     CaseEvent,
@@ -73,7 +75,13 @@ def drop_case_mail(
     templates: tuple[str, ...] | None = None,
 ) -> int:
     """Stop mail about ``case_ref`` to the organisation's addresses, queued or waiting for a
-    retry (only of these ``templates``, when given); returns how many messages changed."""
+    retry (only of these ``templates``, when given); returns how many messages changed.
+
+    PostgreSQL: the definer function ``homeward_drop_case_mail`` (migration 0025b) does it,
+    as here: row security shows an app transaction its own organisation's mail only, and the
+    partner's digests listing the case must lose it all the same."""
+    if is_postgres(session):
+        return _drop_in_database(session, case_ref, org_id, short(reason), now, templates)
     changed = 0
     for message_id, ours in _stoppable(session, org_addresses(session, org_id)).items():
         row = session.get(OutboxMessage, message_id)
@@ -87,6 +95,26 @@ def drop_case_mail(
             changed += 1
     session.flush()
     return changed
+
+
+def _drop_in_database(
+    session: Session,
+    case_ref: str,
+    org_id: int,
+    reason: str,
+    now: datetime,
+    templates: tuple[str, ...] | None,
+) -> int:
+    session.flush()
+    only = None if templates is None else list(templates)
+    changed = session.execute(
+        text("SELECT homeward_drop_case_mail(:r, :o, :why, :at, CAST(:only AS text[]))"),
+        {"r": case_ref, "o": org_id, "why": reason, "at": now, "only": only},
+    ).scalar_one()
+    for loaded in list(session.identity_map.values()):  # changed behind the session's back
+        if isinstance(loaded, OutboxMessage | OutboxRecipient):
+            session.expire(loaded)
+    return int(changed)
 
 
 WITHDRAWN = "sharing_consent_withdrawn"

@@ -74,7 +74,54 @@ def _group_statements(logins: dict[str, str]) -> list[str]:
         statements.append(_create(login))
         statements.append(f"GRANT {', '.join(_GROUPS[kind])} TO {login}")
     statements.append(f"REVOKE homeward_system_scope FROM {logins['app']}")
+    statements.append(EXECUTE_GRANTS.strip())  # a login made later gets them through its groups
     return statements
+
+
+# Who may call each definer function (migration 0025): no one else, PUBLIC least of all (the
+# register login, or any role on the cluster, asking whether a case_ref exists). Policies call
+# theirs as the querying role, so every login reading case tables (a member of homeward_app)
+# needs them; a definer function calling another does so as homeward_definer, its owner.
+# ``homeward_set_scope`` and ``homeward_scope_row`` are the definer's alone.
+APP_GROUP, SYSTEM_GROUP = "homeward_app", "homeward_system_scope"
+FUNCTION_GRANTS: dict[str, str | None] = {
+    "homeward_case_visible(integer)": APP_GROUP,
+    "homeward_case_touched(integer)": APP_GROUP,
+    "homeward_scope_row()": None,
+    "homeward_current_org()": APP_GROUP,
+    "homeward_current_staff()": APP_GROUP,
+    "homeward_is_system()": APP_GROUP,
+    "homeward_set_scope(integer, integer)": None,
+    "homeward_act(text)": APP_GROUP,
+    "homeward_act_run(text, text)": APP_GROUP,
+    "homeward_act_for(integer, integer)": SYSTEM_GROUP,
+    "homeward_system(boolean)": SYSTEM_GROUP,
+    "homeward_case_refs_taken(text[])": APP_GROUP,
+    "homeward_programme_code_taken(text)": APP_GROUP,
+    "homeward_item_offered(integer)": APP_GROUP,
+    "homeward_case_version(integer)": APP_GROUP,
+    "homeward_case_ref_visible(text)": APP_GROUP,
+    "homeward_queue_login_code(json)": APP_GROUP,
+    "homeward_drop_case_mail(text, integer, text, timestamp with time zone, text[])": APP_GROUP,
+}
+
+
+def _execute_grants() -> str:
+    lines = []
+    for function, group in FUNCTION_GRANTS.items():
+        grant = f" GRANT EXECUTE ON FUNCTION {function} TO {group};" if group else ""
+        lines.append(
+            f"    IF to_regprocedure('{function}') IS NOT NULL THEN "
+            f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC;{grant} END IF;"
+        )
+    roles = (  # the groups exist from 0005 and 0015; a database older has no such function
+        "    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_app') "
+        "AND EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_system_scope') THEN"
+    )
+    return "DO $$ BEGIN\n" + roles + "\n" + "\n".join(lines) + "\n    END IF;\nEND $$"
+
+
+EXECUTE_GRANTS = _execute_grants()
 
 
 # What migration 0015 sets up for the scope, given back after a restore that skipped the
@@ -95,9 +142,15 @@ SCOPE_FUNCTIONS = (
     "homeward_programme_code_taken(text)",
     "homeward_item_offered(integer)",
     "homeward_case_version(integer)",
+    # 0025b's: the outbox's policy, and the app's two steps across organisations' mail
+    "homeward_case_ref_visible(text)",
+    "homeward_queue_login_code(json)",
+    "homeward_drop_case_mail(text, integer, text, timestamp with time zone, text[])",
 )
-_OWNED = "\n".join(
-    f"        ALTER FUNCTION {f} OWNER TO homeward_definer;" for f in SCOPE_FUNCTIONS
+_OWNED = "\n".join(  # each one its migration made (a database may be older than 0025b)
+    f"        IF to_regprocedure('{f}') IS NOT NULL THEN "
+    f"ALTER FUNCTION {f} OWNER TO homeward_definer; END IF;"
+    for f in SCOPE_FUNCTIONS
 )
 _SECURE = """
 DO $$ BEGIN
@@ -111,6 +164,14 @@ DO $$ BEGIN
 OWNED
         REVOKE EXECUTE ON FUNCTION homeward_set_scope(integer, integer) FROM PUBLIC;
     END IF;
-END $$
+    IF to_regprocedure('homeward_queue_login_code(json)') IS NOT NULL THEN  -- 0025b's
+        GRANT INSERT, UPDATE ON public.outbox_message, public.outbox_recipient
+            TO homeward_definer;
+        GRANT USAGE ON SEQUENCE public.outbox_message_id_seq, public.outbox_recipient_id_seq
+            TO homeward_definer;
+    END IF;
+END $$;
 """
-SECURE_SCOPE = _SECURE.replace("OWNED", _OWNED)  # function names from the tuple above
+# then who may call each definer function (a restore without the archive's grants gave
+# PUBLIC every one of them again)
+SECURE_SCOPE = _SECURE.replace("OWNED", _OWNED) + EXECUTE_GRANTS

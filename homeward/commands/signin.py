@@ -8,6 +8,7 @@ to staff, so the sign-in form cannot be used to find out who works where.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,7 +46,9 @@ def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOC
     with transaction(writes=True) as session:
         now = clock.now()
         asked = identity.open_challenge(session, email=email, now=now, channel=channel)
-        mail_key = f"login:{asked.challenge_id}" if asked.code else None
+        # A random part only this process knows: on PostgreSQL, naming the key is what lets
+        # an app session read its unsent code to send it (migration 0025b).
+        mail_key = f"login:{asked.challenge_id}:{secrets.token_urlsafe(24)}" if asked.code else None
         if asked.staff is not None and mail_key is not None:
             enqueue(
                 session,

@@ -320,6 +320,13 @@ def assert_app_roles_hold(url: str) -> None:
             text("SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE proname LIKE 'homeward_%'")
         ).scalars()
         assert set(owners) == {"homeward_definer"}
+        public = conn.execute(  # PUBLIC calls none of them (migration 0025)
+            text(
+                "SELECT proname FROM pg_proc WHERE proname LIKE 'homeward_%' "
+                "AND has_function_privilege('public', oid, 'EXECUTE')"
+            )
+        ).scalars()
+        assert list(public) == []
     owner.dispose()
     app = create_engine(normalise_url(login_url(url, APP_LOGIN)))
     for sql, refusal in (
