@@ -77,7 +77,7 @@ def drop_case_mail(
     """Stop mail about ``case_ref`` to the organisation's addresses, queued or waiting for a
     retry (only of these ``templates``, when given); returns how many messages changed.
 
-    PostgreSQL: the definer function ``homeward_drop_case_mail`` (migration 0025b) does it,
+    PostgreSQL: the definer function ``homeward_drop_case_mail`` (migration 0026) does it,
     as here: row security shows an app transaction its own organisation's mail only, and the
     partner's digests listing the case must lose it all the same."""
     if is_postgres(session):

@@ -196,7 +196,7 @@ SIGN_IN = "login_code"
 def _queue_sign_in(session: Session, values: dict[str, Any]) -> None:
     """A sign-in code under the app's login (PostgreSQL): the definer function
     ``homeward_queue_login_code`` queues it for the challenge this transaction opened, to that
-    staff member alone; no app session may insert one, nor read it back (migration 0025b)."""
+    staff member alone; no app session may insert one, nor read it back (migration 0026)."""
     row = {
         **values,
         "next_attempt_at": values["next_attempt_at"].isoformat(),

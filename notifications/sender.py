@@ -251,7 +251,7 @@ class _Work:
 @contextmanager
 def _writing(engine: Engine, keys: Sequence[str] | None) -> Iterator[Session]:
     """A write transaction of the drain; sending only ``keys``, it names them (PostgreSQL: an
-    app session reads an unsent sign-in code only by naming its key, migration 0025b)."""
+    app session reads an unsent sign-in code only by naming its key, migration 0026)."""
     with write_session(engine) as session:
         if keys and is_postgres(session):
             named = "\n".join(keys)

@@ -142,12 +142,12 @@ SCOPE_FUNCTIONS = (
     "homeward_programme_code_taken(text)",
     "homeward_item_offered(integer)",
     "homeward_case_version(integer)",
-    # 0025b's: the outbox's policy, and the app's two steps across organisations' mail
+    # 0026's: the outbox's policy, and the app's two steps across organisations' mail
     "homeward_case_ref_visible(text)",
     "homeward_queue_login_code(json)",
     "homeward_drop_case_mail(text, integer, text, timestamp with time zone, text[])",
 )
-_OWNED = "\n".join(  # each one its migration made (a database may be older than 0025b)
+_OWNED = "\n".join(  # each one its migration made (a database may be older than 0026)
     f"        IF to_regprocedure('{f}') IS NOT NULL THEN "
     f"ALTER FUNCTION {f} OWNER TO homeward_definer; END IF;"
     for f in SCOPE_FUNCTIONS
@@ -164,7 +164,7 @@ DO $$ BEGIN
 OWNED
         REVOKE EXECUTE ON FUNCTION homeward_set_scope(integer, integer) FROM PUBLIC;
     END IF;
-    IF to_regprocedure('homeward_queue_login_code(json)') IS NOT NULL THEN  -- 0025b's
+    IF to_regprocedure('homeward_queue_login_code(json)') IS NOT NULL THEN  -- 0026's
         GRANT INSERT, UPDATE ON public.outbox_message, public.outbox_recipient
             TO homeward_definer;
         GRANT USAGE ON SEQUENCE public.outbox_message_id_seq, public.outbox_recipient_id_seq

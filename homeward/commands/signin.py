@@ -47,7 +47,7 @@ def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOC
         now = clock.now()
         asked = identity.open_challenge(session, email=email, now=now, channel=channel)
         # A random part only this process knows: on PostgreSQL, naming the key is what lets
-        # an app session read its unsent code to send it (migration 0025b).
+        # an app session read its unsent code to send it (migration 0026).
         mail_key = f"login:{asked.challenge_id}:{secrets.token_urlsafe(24)}" if asked.code else None
         if asked.staff is not None and mail_key is not None:
             enqueue(

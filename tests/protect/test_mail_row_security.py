@@ -1,4 +1,4 @@
-"""PostgreSQL row security on the mail (migration 0025b): under the app's login an organisation
+"""PostgreSQL row security on the mail (migration 0026): under the app's login an organisation
 reads and changes only its own outbox messages, their recipients and the calendar entries of
 the items it sees; the system login (the sender, the sweeps) reads them all. A consent
 withdrawal still strips the case from the partner's queued digest (through a definer
@@ -305,7 +305,7 @@ def test_a_withdrawal_under_the_app_login_strips_the_case_from_the_partners_dige
 
 
 @pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
-def test_0025b_downgrades_and_upgrades_again(engine):
+def test_0026_downgrades_and_upgrades_again(engine):
     def secured() -> dict[str, bool]:
         with engine.connect() as conn:
             rows = conn.execute(

@@ -1,7 +1,7 @@
 """row security on the outbox and the calendar entries, with definer functions for the two
 things the app does across organisations: stop mail about a case, and send a sign-in code
 
-Revision ID: 0025b
+Revision ID: 0026
 Revises: 0025
 Create Date: 2026-12-07 06:00:00
 
@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0025b"
+revision: str = "0026"
 down_revision: str | Sequence[str] | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
