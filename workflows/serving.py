@@ -6,10 +6,14 @@ and starts each run of a deployment it was given without its flow in a new Pytho
 entrypoint before the flow begins: 10-40 s on two busy cores. A person who starts a run from the
 Prefect UI or the staff workspace would wait for both. So this runner
 
-- asks every ``POLL_SECONDS`` (one small query for all its deployments);
+- asks as soon as the server says a flow run was scheduled (its ``Scheduled`` event, on the
+  server's events stream: a run a person creates starts without waiting for a poll), and
+  every ``POLL_SECONDS`` besides (one small query for all its deployments), which alone starts
+  every run when the stream is down;
 - knows the flow of each of Homeward's deployments, and starts each run in a process *forked*
   from a warm one: a ``multiprocessing`` fork server, started with the runner, that has already
-  imported the flows (``workflows.deployments``), so a run's process begins at once. Each run
+  imported the flows and done what every run's process would do first (``workflows.warm``),
+  so a run's process begins at once, with the runner's settings as they are. Each run
   still has a process of its own, as with Prefect's: the runner watches, cancels and kills it
   the same way, and a run that crashes its process takes nothing else with it. The fork server
   is one single-threaded process that only forks; it ends with ``homeward up``.

@@ -1,6 +1,7 @@
-"""``homeward up``'s runner (``workflows.serving``): it asks for due runs every second and starts
-each served run in a process of its own, forked from the warm fork server, with the runner's
-environment as it is when the run starts (not as it was when the fork server started)."""
+"""``homeward up``'s runner (``workflows.serving``): it asks for due runs when one is created
+and every second, and starts each served run in a process of its own, forked from the warm fork
+server, with the runner's environment as it is when the run starts (not as it was when the fork
+server started)."""
 
 from __future__ import annotations
 
