@@ -539,6 +539,8 @@ LATENCY_ROWS = {
     "start": ("- the run's process started (Pending -> Running)", None),
     "run": ("- the run itself (Running -> Completed)", None),
     "consent_total": ("a stage move on homeward up (record-consent), submit to Completed", 3.0),
+    "consent_submit": ("- run created (assertion, then the run: on the dashboard)", None),
+    "consent_create": ("  - of which the run's creation (the Prefect API)", None),
     "consent_pickup": ("- picked up by the runner (Scheduled -> Pending)", None),
     "consent_start": ("- the run's process started (Pending -> Running)", None),
     "consent_run": ("- the run itself (Running -> Completed)", None),
