@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -53,10 +54,11 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from prefect import flow  # noqa: E402
 from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
-from sections import load_average  # noqa: E402
+from sections import load_average, put_section, taken  # noqa: E402
 from sqlmodel import col, func, select  # noqa: E402
 
 from homeward.base import settings as homeward_settings  # noqa: E402
+from homeward.base.choices import offered  # noqa: E402
 from homeward.base.db import get_engine, make_engine, write_session  # noqa: E402
 from homeward.base.migrate import upgrade  # noqa: E402
 from homeward.base.models import ChecklistItem, ItemStatus, OutboxMessage  # noqa: E402
@@ -353,8 +355,9 @@ def signed_in(email: str) -> identity.SessionToken:
 class Up:
     """``homeward up`` as a user starts it, on the bench's database, until ``stop``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, timing: bool = False) -> None:
         keep = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        self.timing = folder / "timing.log" if timing else None
         self.port, web_port = _free_port(), _free_port()
         self.env = {
             **keep,
@@ -364,6 +367,8 @@ class Up:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
         }
+        if self.timing is not None:  # workflows.timing's marks, into this file
+            self.env["HOMEWARD_TIMING_LOG"] = str(self.timing)
         self.log = (folder / "up.log").open("w")
         command = [str(Path(sys.executable).parent / "homeward"), "up", "--port", str(self.port)]
         self.process = subprocess.Popen(  # noqa: S603 (our own command)
@@ -403,42 +408,113 @@ async def _run_states(client: Any, run_id: Any) -> dict[str, float]:
     return seen
 
 
+async def _awaited(client: Any, run_id: Any, label: str) -> Any:
+    """The run once final (Completed, never Refused or failed), polled every 50 ms."""
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while True:
+        found = await client.read_flow_run(run_id)
+        if found.state is not None and found.state.is_final():
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"run {run_id} not final after {RUN_TIMEOUT_SECONDS} s")
+        await asyncio.sleep(0.05)
+    if not found.state.is_completed() or found.state.name != "Completed":
+        raise SystemExit(f"{label}: {found.state.name}: {found.state.message}")
+    return found
+
+
+async def _timed_runs(
+    client: Any, flow_name: str, parameters: list[dict[str, Any]], token: Any
+) -> tuple[dict[str, list[float]], list[Any]]:
+    """One run of deployment ``flow_name`` per ``parameters``, created one after the other as
+    the staff workspace creates them (an assertion, then the run from the deployment, with the
+    form's labels), each awaited until it is final: their times (the first run warms up and is
+    not counted) and the runs."""
+    deployment = await client.read_deployment_by_name(f"{flow_name}/{flow_name}")
+    form = deployment.parameter_openapi_schema or {}
+    kinds = ("submit", "create", "total", "pickup", "start", "run")
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    done = []
+    for i, given in enumerate(parameters):
+        submitted = time.time()
+        assertion = run_command(IssueAssertion(flow_name), token).token
+        asserted = time.time()
+        request = f"b-{flow_name}-{i:06d}"
+        chosen = offered(form, {**given, "assertion": assertion, "request_id": request})
+        made = await client.create_flow_run_from_deployment(deployment.id, parameters=chosen)
+        acknowledged = time.time()
+        done.append(await _awaited(client, made.id, f"{flow_name} run {i}"))
+        seen = await _run_states(client, made.id)
+        if i == 0:
+            continue
+        times["submit"].append(acknowledged - submitted)
+        times["create"].append(acknowledged - asserted)
+        times["total"].append(seen["COMPLETED"] - submitted)
+        times["pickup"].append(seen["PENDING"] - seen["SCHEDULED"])
+        times["start"].append(seen["RUNNING"] - seen["PENDING"])
+        times["run"].append(seen["COMPLETED"] - seen["RUNNING"])
+    return times, done
+
+
 async def person_flows(up: Up, runs: int) -> dict[str, list[float]]:
-    """``runs`` start-return runs created one after the other as the staff workspace creates
-    them (assertion, then the run from the deployment), each awaited until it is final."""
+    """``runs`` start-return runs, then ``runs`` record-consent runs on the cases they opened
+    (their first stage's items done through the engine in between), as ``_timed_runs``."""
     from prefect.client.orchestration import PrefectClient
 
     token = signed_in(COORDINATOR)
-    times: dict[str, list[float]] = {k: [] for k in ("submit", "total", "pickup", "start", "run")}
     async with PrefectClient(up.api_url) as client:
-        deployment = await client.read_deployment_by_name("start-return/start-return")
-        for i in range(runs + 1):  # the first run warms up (and is not counted)
-            submitted = time.time()
-            assertion = run_command(IssueAssertion("start-return"), token).token
-            parameters = {"host_country": "IT", "assertion": assertion, "request_id": f"b-{i:06d}"}
-            made = await client.create_flow_run_from_deployment(
-                deployment.id, parameters=parameters
-            )
-            acknowledged = time.time()
-            deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
-            while True:
-                state = (await client.read_flow_run(made.id)).state
-                if state is not None and state.is_final():
-                    break
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"run {made.id} not final after {RUN_TIMEOUT_SECONDS} s")
-                await asyncio.sleep(0.05)
-            if not state.is_completed() or state.name != "Completed":
-                raise SystemExit(f"run {i}: {state.name}: {state.message}")
-            seen = await _run_states(client, made.id)
-            if i == 0:
-                continue
-            times["submit"].append(acknowledged - submitted)
-            times["total"].append(seen["COMPLETED"] - submitted)
-            times["pickup"].append(seen["PENDING"] - seen["SCHEDULED"])
-            times["start"].append(seen["RUNNING"] - seen["PENDING"])
-            times["run"].append(seen["COMPLETED"] - seen["RUNNING"])
+        opening = [{"host_country": "IT"} for _ in range(runs + 1)]
+        times, opened = await _timed_runs(client, "start-return", opening, token)
+        refs = [run.name.removeprefix("case-").split("/")[0] for run in opened]
+        for ref in refs:
+            finish_stage(ref)
+        consenting = [{"case_ref": ref, "method": "signed", "language": "ro"} for ref in refs]
+        consent, _ = await _timed_runs(client, "record-consent", consenting, token)
+        if up.timing is not None:
+            ids = [str(run.id) for run in opened[1:]]
+            print(f"  where a start-return run's time goes ({len(ids)} runs, medians):")
+            await where_time_goes(client, up.timing, ids)
+    times |= {f"consent_{key}": values for key, values in consent.items()}
     return times
+
+
+TIMING_MARK = re.compile(
+    r"^\d+ (?P<run>[0-9a-f-]{36}) (?P<step>.+?) at (?P<at>[\d.]+)(?: took (?P<ms>[\d.]+) ms)?$"
+)
+TIMING_IMPORTS = re.compile(r"^\d+ (?P<run>[0-9a-f-]{36}) imported after fork: (?P<names>.*)$")
+
+
+async def where_time_goes(client: Any, log: Path, run_ids: list[str]) -> None:
+    """From ``homeward up``'s timing marks (``workflows.timing``) and the runs' state
+    timestamps: each step's median offset from the run's creation, the steps timed inside the
+    run, and what the runs imported after the fork."""
+    marks: dict[str, dict[str, float]] = {run: {} for run in run_ids}
+    took: dict[str, list[float]] = {}
+    imports: set[str] = set()
+    for line in log.read_text(encoding="utf-8").splitlines():
+        if (found := TIMING_IMPORTS.match(line)) and found["run"] in marks:
+            imports |= {n for n in found["names"].split(",") if n and n != "nothing"}
+        elif (found := TIMING_MARK.match(line)) and found["run"] in marks:
+            step = found["step"]
+            if found["ms"] is not None:
+                took.setdefault(step, []).append(float(found["ms"]))
+                step += " (start)"
+            marks[found["run"]].setdefault(step, float(found["at"]))
+    for run in run_ids:
+        states = await _run_states(client, run)
+        marks[run] |= {f"state {k}": v for k, v in states.items()}
+    offsets: dict[str, list[float]] = {}
+    for seen in marks.values():
+        created = seen.get("state SCHEDULED")
+        if created is None:
+            continue
+        for step, at in seen.items():
+            offsets.setdefault(step, []).append(at - created)
+    for step, values in sorted(offsets.items(), key=lambda kv: statistics.median(kv[1])):
+        print(f"    {step:<40} at +{statistics.median(values) * 1000:7.0f} ms ({len(values)} runs)")
+    for step, values in sorted(took.items()):
+        print(f"    {step:<40} took {statistics.median(values):7.1f} ms (median, {len(values)})")
+    print(f"    imported after the fork: {', '.join(sorted(imports)) or 'nothing'}")
 
 
 def acknowledged(runs: int) -> list[float]:
@@ -458,13 +534,20 @@ LATENCY_ROWS = {
     "ack": ("a person's action acknowledged through the commands layer (StartCase)", 0.3),
     "total": ("a person's flow on homeward up (start-return), submit to Completed", 3.0),
     "submit": ("- run created (assertion, then the run: on the dashboard)", None),
+    "create": ("  - of which the run's creation (the Prefect API)", None),
     "pickup": ("- picked up by the runner (Scheduled -> Pending)", None),
     "start": ("- the run's process started (Pending -> Running)", None),
     "run": ("- the run itself (Running -> Completed)", None),
+    "consent_total": ("a stage move on homeward up (record-consent), submit to Completed", 3.0),
+    "consent_submit": ("- run created (assertion, then the run: on the dashboard)", None),
+    "consent_create": ("  - of which the run's creation (the Prefect API)", None),
+    "consent_pickup": ("- picked up by the runner (Scheduled -> Pending)", None),
+    "consent_start": ("- the run's process started (Pending -> Running)", None),
+    "consent_run": ("- the run itself (Running -> Completed)", None),
 }
 
 
-async def latency(runs: int) -> dict[str, dict[str, Any]]:
+async def latency(runs: int, timing: bool = False) -> dict[str, dict[str, Any]]:
     """What a person waits for, on ``homeward up`` (see the module): by ``LATENCY_ROWS`` key,
     p50 and p95 in ms, the target's (if any) and the load average when it was measured."""
     figures: dict[str, dict[str, Any]] = {}
@@ -486,7 +569,7 @@ async def latency(runs: int) -> dict[str, dict[str, Any]]:
         prepare(folder)
         print(f"what a person waits for ({runs} runs, load {load_average(' / ')})", flush=True)
         row("ack", acknowledged(runs))
-        up = Up(folder)
+        up = Up(folder, timing)
         try:
             print(
                 f"  (homeward up ready after {up.wait_ready():.1f} s, load {load_average(' / ')})"
@@ -494,9 +577,54 @@ async def latency(runs: int) -> dict[str, dict[str, Any]]:
             times = await person_flows(up, runs)
         finally:
             up.stop()
-    for key in ("total", "submit", "pickup", "start", "run"):
-        row(key, times[key])
+    for key in LATENCY_ROWS:
+        if key in times:
+            row(key, times[key])
     return figures
+
+
+LATENCY_START, LATENCY_END = "<!-- person-latency:start -->", "<!-- person-latency:end -->"
+
+
+def write_latency(
+    out: Path,
+    runs: int,
+    figures: dict[str, dict[str, Any]],
+    before: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """The figures as their own section of ``out`` (``bench/RESULTS.md``), beside ``before``'s
+    (an earlier run's ``--json`` line, e.g. of the code before a change) when given."""
+
+    def said(got: dict[str, Any] | None) -> str:
+        if got is None:
+            return "-"
+        return f"p50 {got['p50_ms']:,.0f} ms, p95 {got['p95_ms']:,.0f} ms (load {got['load']})"
+
+    rows = ["| measurement | result | target | |", "|---|---|---|---|"]
+    if before is not None:
+        rows = ["| measurement | before | after | target | |", "|---|---|---|---|---|"]
+    for key, got in figures.items():
+        target, ok = "-", ""
+        if "target_ms" in got:
+            target = f"p95 < {got['target_ms']:,.0f} ms"
+            ok = "meets" if got["p95_ms"] < got["target_ms"] else "MISSES"
+        cells = [f"{got['name']}, {got['runs']} runs", said(got), target, ok]
+        if before is not None:
+            cells.insert(1, said(before.get(key)))
+        rows.append("| " + " | ".join(cells) + " |")
+    command = f"bench/prefect_bench.py --latency-only --runs {runs}"
+    how = (
+        f"{taken(command)}. SQLite; `homeward up` started as a user starts it (its own Prefect "
+        "server); each run created as the staff workspace creates it (an assertion, then the "
+        "run from the deployment) and awaited until Completed before the next; the first run "
+        "of each flow warms up and is not counted. Load average (1, 5, 15 minutes) with each "
+        "figure: the machine is shared."
+    )
+    if before is not None:
+        how += " Before: the same command on the code before the change, same conditions."
+    put_section(
+        out, LATENCY_START, LATENCY_END, "What a person waits for (issue 19, point 2)", how, rows
+    )
 
 
 async def main(cases: int, runs: int) -> None:
@@ -527,10 +655,25 @@ if __name__ == "__main__":
     parser.add_argument("--latency", action="store_true", help="also what a person waits for")
     parser.add_argument("--latency-only", action="store_true", help="only what a person waits for")
     parser.add_argument("--json", action="store_true", help="also the figures, as a JSON line")
+    parser.add_argument(
+        "--timing", action="store_true", help="latency: where a run's time goes (timing marks)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="latency: write its section into this file"
+    )
+    parser.add_argument(
+        "--before", type=Path, default=None, help="latency: an earlier --json line, shown beside"
+    )
     args = parser.parse_args()
     if args.latency or args.latency_only:
-        figures = asyncio.run(latency(args.runs))
+        figures = asyncio.run(latency(args.runs, args.timing))
         if args.json:
             print(json.dumps(figures))
+        if args.out is not None:
+            before = None
+            if args.before is not None:
+                before = json.loads(args.before.read_text().strip().splitlines()[-1])
+            write_latency(args.out, args.runs, figures, before)
+            print(f"written to {args.out}")
     if not args.latency_only:
         asyncio.run(main(args.cases, args.runs))

@@ -49,6 +49,7 @@ from homeward.reporting.render import progress_svg
 from homeward.reporting.tables import Report, Table, fit
 from notifications.i18n import stage_label
 from notifications.stats import COLUMNS, MailDay
+from workflows.timing import timed
 
 _NOT_KEY = re.compile(r"[^a-z0-9]+")
 MAIL_FLOW = "mail-flow"
@@ -122,9 +123,10 @@ def _cleaned(rows: list[Row]) -> list[Row]:
 
 async def publish_timeline(case_ref: str, rows: list[Row]) -> str:
     """Publish a case's stages and the days it entered them."""
-    return await publish_table(
-        timeline_key(case_ref), rows, f"Case {case_ref}: stages and the days they were entered"
-    )
+    with timed("publish-timeline"):
+        return await publish_table(
+            timeline_key(case_ref), rows, f"Case {case_ref}: stages and the days they were entered"
+        )
 
 
 def table_rows(table: Table) -> list[Row]:

@@ -39,6 +39,7 @@ from homeward.base.models import PARTICIPANT_KINDS, ParticipantRole
 from statemachines.step_fields import FIELD_LABELS, label_of
 from tasks.catalog import available_versions, load_catalog
 from tasks.providers import COUNTIES, COUNTY_NAMES
+from workflows.timing import timed
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -341,11 +342,16 @@ async def checked() -> None:
     context = FlowRunContext.get()
     if context is None or context.flow is None:
         return
+    with timed("checked"):
+        await _checked(context.flow.fn)
+
+
+async def _checked(fn: Callable[..., Any]) -> None:
     parameters = dict(flow_run.get_parameters())
-    schema = form_schema(context.flow.fn, labelled=False)
+    schema = form_schema(fn, labelled=False)
     fields = choice_fields(schema)
     refused = _refused(codes_of(parameters, fields), schema)
-    offered_form = await _offered_form() or form_schema(context.flow.fn, labelled=True)
+    offered_form = await _offered_form() or form_schema(fn, labelled=True)
     refused += [n for n in _not_offered(parameters, fields, offered_form) if n not in refused]
     if not refused:
         return

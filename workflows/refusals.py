@@ -46,6 +46,7 @@ from homeward.base.errors import (
 )
 from homeward.base.text import printable
 from workflows.crash_loops import bounded
+from workflows.timing import mark
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -99,6 +100,7 @@ def refusals_end_runs(made: Flow[P, Coroutine[Any, Any, T]]) -> Flow[P, Coroutin
 def _guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     @functools.wraps(fn)
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        mark("body-starts")
         try:
             return await fn(*args, **kwargs)
         except REFUSALS as exc:
@@ -106,6 +108,8 @@ def _guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[A
                 raise
             # Prefect makes a returned state the run's final state; a caller gets its data
             return cast(T, refusal(exc))
+        finally:
+            mark("body-ends")
 
     # Prefect validates a call's parameters against the signature, resolving names in the
     # function's module (this one, for the guard): it gets the flow's, resolved already.

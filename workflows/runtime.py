@@ -34,6 +34,7 @@ from homeward.commands.runner import Command, run
 from homeward.commands.signin import ProveRun
 from homeward.crypt.keys import load_keyring
 from homeward.protection.identity import Credential, Principal, RunAssertion, Service
+from workflows.timing import timed
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -109,7 +110,8 @@ def run_credential(assertion: str, flow: str) -> RunAssertion:
 
 async def command(cmd: Command[V], credential: Credential, key: str | None = None) -> V:
     """Run one command of ``homeward.commands`` (a worker thread, one transaction)."""
-    done = await in_engine(lambda: run(cmd, credential, key=key, clock=RUN_CLOCK))
+    with timed(f"command {type(cmd).__name__}"):
+        done = await in_engine(lambda: run(cmd, credential, key=key, clock=RUN_CLOCK))
     if key is not None:
         crash_point("flow-after-keyed-command")
     return done
@@ -179,12 +181,19 @@ async def label_run(view: CaseView, action: str) -> None:
         return
     kept = [t for t in flow_run.get_tags() if not t.startswith(_CASE_TAGS)]  # deployment's
     tags = sorted({"homeward", *kept, f"stage:{view.state}", f"org-kind:{view.org_kind}"})
-    async with get_client() as client:
-        await client.update_flow_run(UUID(run_id), name=f"case-{view.case_ref}/{action}", tags=tags)
+    with timed("label-run"):
+        async with get_client() as client:
+            name = f"case-{view.case_ref}/{action}"
+            await client.update_flow_run(UUID(run_id), name=name, tags=tags)
 
 
 def emit_transition(view: CaseView, trigger: str) -> None:
     """Tell Prefect automations that a case moved: case_ref, from and to stage, trigger."""
+    with timed("emit-transition"):
+        _emit(view, trigger)
+
+
+def _emit(view: CaseView, trigger: str) -> None:
     emit_event(
         event=TRANSITIONED,
         resource={

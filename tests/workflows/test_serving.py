@@ -1,6 +1,7 @@
-"""``homeward up``'s runner (``workflows.serving``): it asks for due runs every second and starts
-each served run in a process of its own, forked from the warm fork server, with the runner's
-environment as it is when the run starts (not as it was when the fork server started)."""
+"""``homeward up``'s runner (``workflows.serving``): it asks for due runs when one is created
+and every second, and starts each served run in a process of its own, forked from the warm fork
+server, with the runner's environment as it is when the run starts (not as it was when the fork
+server started)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from prefect import flow, get_client
+from sqlmodel import SQLModel
 
 from workflows.deployments import DEPLOYMENTS, build_deployments
 from workflows.serving import POLL_SECONDS, HomewardRunner
@@ -24,16 +26,22 @@ PROBE = "HOMEWARD_SERVING_PROBE"
 async def probe(out: str) -> None:
     """Write where it ran and what it was given to ``out`` (nothing personal: a test value)."""
     facts = {"pid": os.getpid(), "parent": os.getppid(), "probe": os.environ.get(PROBE)}
+    facts["mappers_to_configure"] = SQLModel._sa_registry._new_mappers  # the ORM's first use
     Path(out).write_text(json.dumps(facts), encoding="utf-8")
 
 
-async def _serve_and_run(folder: Path, values: list[str | None]) -> list[dict[str, Any]]:
-    runner = HomewardRunner(name="serving-test", pause_on_shutdown=False)
+async def _serve_and_run(
+    folder: Path, values: list[str | None], **runner_options: Any
+) -> list[dict[str, Any]]:
+    runner = HomewardRunner(name="serving-test", pause_on_shutdown=False, **runner_options)
     deployment_id = await runner.aadd_flow(probe, name="serving-probe")
     serving = asyncio.create_task(runner.start())
     seen = []
     try:
         async with get_client() as client:
+            while not runner.started:  # its first poll is made: the runs below come after it
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1)
             for i, value in enumerate(values):
                 if value is None:
                     os.environ.pop(PROBE, None)
@@ -43,7 +51,7 @@ async def _serve_and_run(folder: Path, values: list[str | None]) -> list[dict[st
                 made = await client.create_flow_run_from_deployment(
                     deployment_id, parameters={"out": str(out)}
                 )
-                deadline = time.monotonic() + 120
+                created, deadline = time.monotonic(), time.monotonic() + 120
                 while True:
                     state = (await client.read_flow_run(made.id)).state
                     if state is not None and state.is_final():
@@ -51,7 +59,8 @@ async def _serve_and_run(folder: Path, values: list[str | None]) -> list[dict[st
                     assert time.monotonic() < deadline, "the run did not end"
                     await asyncio.sleep(0.1)
                 assert state.is_completed(), state
-                seen.append(json.loads(out.read_text(encoding="utf-8")))
+                facts = json.loads(out.read_text(encoding="utf-8"))
+                seen.append(facts | {"seconds": time.monotonic() - created})
     finally:
         os.environ.pop(PROBE, None)
         await runner.astop()
@@ -71,6 +80,17 @@ def test_served_runs_start_forked_warm_with_the_runner_s_environment_of_the_mome
     assert len({s["pid"] for s in seen}) == 3  # a process of its own for each run
     assert {s["parent"] for s in seen} != {os.getpid()}  # forked by the fork server
     assert len({s["parent"] for s in seen}) == 1  # the same one, started once
+    assert not any(s["mappers_to_configure"] for s in seen)  # done once, in the fork server
+
+
+@pytest.mark.usefixtures("prefect_db")
+def test_a_run_is_picked_up_when_it_is_created_not_at_the_next_poll(tmp_path: Path) -> None:
+    """The runner hears of a run created (its ``Scheduled`` event) and polls at once: with the
+    timed poll ten minutes apart, each run still starts and ends within seconds."""
+    seen = asyncio.run(_serve_and_run(tmp_path, ["one", "two"], query_seconds=600))
+
+    assert [s["probe"] for s in seen] == ["one", "two"]
+    assert max(s["seconds"] for s in seen) < 60, seen
 
 
 async def _registered() -> dict[str, Any]:

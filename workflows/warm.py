@@ -1,0 +1,42 @@
+"""What ``homeward up``'s fork server does once, so that no run's process does it again.
+
+The fork server (``workflows.serving``) imports this module when it starts, before any run:
+every run's process is forked from it with all of this done. Only code and in-memory
+structures: no settings are read, no database engine or connection is made, no keyring is
+read and no socket is opened here (those belong to each run, after the fork, with the runner's
+environment as it is then).
+
+- the flows (``workflows.deployments``) and what they import;
+- the ORM's mappers configured (SQLAlchemy does it at a process's first query: about a
+  quarter of a run's first command);
+- the context models Prefect rebuilds in every run's process before the flow starts;
+- the modules a run's process otherwise imports on its way (anyio's asyncio backend, the
+  IDNA codec httpx uses for the API's host name).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from prefect._internal.result_records import ResultRecordMetadata
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.flows import Flow
+from prefect.tasks import Task
+from sqlalchemy.orm import configure_mappers
+
+import workflows.deployments  # noqa: F401  (the flows, registered by name)
+
+LATE_IMPORTS = ("anyio._backends._asyncio", "encodings.idna", "stringprep")
+
+
+def warm() -> None:
+    """Do what every run's process would do first (idempotent)."""
+    configure_mappers()
+    types = {"Flow": Flow, "Task": Task, "ResultRecordMetadata": ResultRecordMetadata}
+    FlowRunContext.model_rebuild(_types_namespace=types)  # as prefect.context.hydrated_context
+    TaskRunContext.model_rebuild(_types_namespace=types)
+    for name in LATE_IMPORTS:
+        importlib.import_module(name)
+
+
+warm()
