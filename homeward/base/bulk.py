@@ -11,12 +11,12 @@ rather than an ``IN`` list of one parameter an id. On SQLite both are the plain 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, Connection, Table, any_, literal, select, text
 from sqlalchemy import func as sql_func
-from sqlalchemy.types import JSON
 from sqlmodel import Session
 
 from homeward.base.db import is_postgres
@@ -78,39 +78,65 @@ def _default(default: Any) -> Any:
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (plain dicts, every one with the same keys) into ``table``; columns left
-    out take their defaults (``complete``) on PostgreSQL as through SQLAlchemy on SQLite."""
+    out take their defaults (``complete``) on PostgreSQL as through SQLAlchemy on SQLite.
+
+    PostgreSQL gets the rows as one JSON text, turned into the table's rows by
+    ``json_populate_recordset`` (its C parser, each value read by its column's type): one
+    ``json.dumps`` here instead of a Python loop over every value (an array a column cost
+    about as much as building the rows)."""
     if not rows:
         return
     if not is_postgres(conn):
-        conn.execute(table.insert(), list(rows))
+        _insert_sqlite(conn, table, rows)
         return
     rows = complete(table, rows)
     names = list(rows[0])
-    arrays, picked, params = [], [], {}
-    for n, name in enumerate(names):
-        column = table.c[name]
-        sql_type = column.type.compile(dialect=conn.dialect)
-        if isinstance(column.type, JSON):  # sent as text, each one cast to JSON
-            arrays.append(f"CAST(:c{n} AS TEXT[])")
-            picked.append(f"CAST(u.c{n} AS {sql_type})")
-        else:
-            arrays.append(f"CAST(:c{n} AS {sql_type}[])")
-            picked.append(f"u.c{n}")
-        params[f"c{n}"] = _column_values(conn, column, (row[name] for row in rows))
     preparer = conn.dialect.identifier_preparer
-    # Names and types come from our own tables' metadata; every value is bound.
+    quoted = ", ".join(preparer.quote(name) for name in names)
+    # Names come from our own tables' metadata; the rows are one bound value.
+    statement = (
+        f"INSERT INTO {preparer.format_table(table)} ({quoted}) "  # noqa: S608
+        f"SELECT {quoted} FROM json_populate_recordset(NULL::{preparer.format_table(table)}, "
+        "CAST(:rows AS JSON))"
+    )
+    conn.execute(text(statement), {"rows": _to_json(rows)})
+
+
+def _json_value(value: Any) -> Any:
+    """A value ``json`` does not know, as PostgreSQL reads it for its column."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # as AwareDateTime refuses it
+            raise ValueError("naive datetime given; Homeward stores aware UTC datetimes only")
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes | memoryview):
+        return "\\x" + bytes(value).hex()  # bytea's hex input
+    raise TypeError(f"cannot send a {type(value).__name__} in a bulk insert")
+
+
+# A JSON value of a JSON column is given as it is (the column takes the nested value); a
+# missing value is SQL NULL, as the arrays gave it before.
+_to_json = json.JSONEncoder(default=_json_value, ensure_ascii=False, check_circular=False).encode
+
+
+def _insert_sqlite(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """SQLite: one ``executemany`` through the driver, each value converted once by its
+    column's type (as SQLAlchemy would, without building its parameters row by row)."""
+    names = list(rows[0])
+    columns = [table.c[name] for name in names]
+    processors = [column.type.bind_processor(conn.dialect) for column in columns]
+    values = [
+        tuple(
+            row[name] if p is None else p(row[name])
+            for name, p in zip(names, processors, strict=True)
+        )
+        for row in rows
+    ]
+    preparer = conn.dialect.identifier_preparer
     statement = (
         f"INSERT INTO {preparer.format_table(table)} "  # noqa: S608
         f"({', '.join(preparer.quote(name) for name in names)}) "
-        f"SELECT {', '.join(picked)} FROM unnest({', '.join(arrays)}) "
-        f"AS u({', '.join(f'c{n}' for n in range(len(names)))})"
+        f"VALUES ({', '.join('?' for _ in names)})"
     )
-    conn.execute(text(statement), params)
-
-
-def _column_values(conn: Connection, column: Any, values: Iterable[Any]) -> list[Any]:
-    """The values as the column's type would send them (aware datetimes to UTC, ...)."""
-    if isinstance(column.type, JSON):
-        return [None if v is None else json.dumps(v) for v in values]
-    process = column.type.bind_processor(conn.dialect)
-    return [process(v) for v in values] if process else list(values)
+    conn.exec_driver_sql(statement, values)
