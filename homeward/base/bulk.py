@@ -11,12 +11,14 @@ rather than an ``IN`` list of one parameter an id. On SQLite both are the plain 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, Connection, Table, any_, literal, select, text
 from sqlalchemy import func as sql_func
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from homeward.base.db import is_postgres
@@ -51,19 +53,33 @@ def new_ids(conn: Connection, table: Table, count: int) -> list[int]:
 def complete(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` with every column of ``table``: its default where it has one, else None (as
     the database will hold them). A column left to a server-side default alone is refused:
-    what the database puts there is not known here."""
+    what the database puts there is not known here. Rows that have every column already are
+    given back as they are (the same dicts)."""
     if not rows:
         return []
     given = set(rows[0])
-    fill: dict[str, Any] = {}
+    fixed: dict[str, Any] = {}
+    called: list[tuple[str, Any]] = []  # a default computed for each row (a timestamp ...)
     for column in table.columns:
         if column.name in given or column is table.autoincrement_column:
             continue  # an id left out is the sequence's
         default = column.default
         if default is None and column.server_default is not None:
             raise ValueError(f"{table.name}.{column.name}: give it, its default is the server's")
-        fill[column.name] = default
-    return [{**{n: _default(d) for n, d in fill.items()}, **row} for row in rows]
+        if default is not None and default.is_callable:
+            called.append((column.name, default.arg))  # type: ignore[attr-defined]
+        else:
+            fixed[column.name] = _default(default)
+    if not fixed and not called:
+        return list(rows)
+    out = []
+    for row in rows:
+        full = fixed.copy()
+        for name, make in called:
+            full[name] = make(None)
+        full.update(row)
+        out.append(full)
+    return out
 
 
 def _default(default: Any) -> Any:
@@ -99,7 +115,40 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         f"SELECT {quoted} FROM json_populate_recordset(NULL::{preparer.format_table(table)}, "
         "CAST(:rows AS JSON))"
     )
-    conn.execute(text(statement), {"rows": _to_json(rows)})
+    pipeline = conn.info.get(_PIPELINE)
+    if pipeline is None:
+        conn.execute(text(statement), {"rows": _to_json(rows)})
+    else:  # sent, not waited for: the server answers at the block's end
+        pipeline.execute(statement.replace(":rows", "%(rows)s"), {"rows": _to_json(rows)})
+
+
+_PIPELINE = "homeward.bulk_pipeline"  # Connection.info: the driver's cursor, in pipeline mode
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: inside the block, ``insert_rows`` sends its statements without waiting for
+    each one's answer (psycopg's pipeline mode), so the server writes one table's rows while
+    this process builds the next. No other statement may run on ``conn`` inside the block
+    (SQLAlchemy would read a result not yet come). The server's answers are awaited at the
+    block's end, where an error is raised as SQLAlchemy raises it (``DBAPIError``); the
+    transaction is then failed. SQLite, or a block inside another: nothing changes."""
+    if not is_postgres(conn) or _PIPELINE in conn.info:
+        yield
+        return
+    import psycopg
+
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)  # noqa: S101 (is_postgres: psycopg's)
+    try:
+        with driver.pipeline(), driver.cursor() as cursor:
+            conn.info[_PIPELINE] = cursor
+            try:
+                yield
+            finally:
+                del conn.info[_PIPELINE]
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(None, None, exc, psycopg.Error, dialect=conn.dialect) from exc
 
 
 def _json_value(value: Any) -> Any:
