@@ -134,18 +134,20 @@ def main() -> None:
         f" UTC, {time.perf_counter() - started:.0f} s in all. Machine: {machine()}; at the end,"
         f" load {load_average()}."
     )
+    table = rows(results)
+    print("\n".join(table))
     if args.before:
         before = json.loads(args.before.read_text(encoding="utf-8"))
-        table = rows(before, "before") + rows(results, "after")[2:]
-        start, end, heading = BEFORE_AFTER[0], BEFORE_AFTER[1], BEFORE_AFTER[2]
-        how += f" Before: the figures in {args.before.name}, taken just before on the same machine."
-    else:
-        table, start, end, heading = rows(results), START, END, "Bulk start (issue 19 point 1)"
-    print("\n".join(table))
+        compared = rows(before, "before") + rows(results, "after")[2:]
+        print("\n".join(compared))
     if args.no_write:
         return
-    section = [start, f"## {heading}", "", how, "", *table, end]
-    replace_section(args.out, start, end, section)
+    heading = "Bulk start (issue 19 point 1)"
+    replace_section(args.out, START, END, [START, f"## {heading}", "", how, "", *table, END])
+    if args.before:  # and beside the figures of the code before the change
+        start, end, heading = BEFORE_AFTER
+        how += f" Before: the figures in {args.before.name}, taken just before on the same machine."
+        replace_section(args.out, start, end, [start, f"## {heading}", "", how, "", *compared, end])
     print(f"written to {args.out}")
 
 

@@ -1,12 +1,14 @@
 """Bulk writes for many rows at once: ids chosen before the rows are written, one statement a
 table, and id lists sent as one value.
 
-On PostgreSQL a bulk insert is ``INSERT ... SELECT * FROM unnest(<one array a column>)``: its
-text and its plan do not grow with its rows, and it is one round trip (COPY would be faster
-but is refused to the app's login under row security). An id list is ``= ANY(<array>)``
-rather than an ``IN`` list of one parameter an id. On SQLite both are the plain forms
-(executemany, ``IN``): SQLite runs in the process, so a statement costs no round trip.
-"""
+On PostgreSQL a bulk insert is ``INSERT ... SELECT ... FROM json_populate_recordset(<the rows
+as one JSON text>)``: its text and its plan do not grow with its rows, it is one round trip, and
+the rows are encoded by one ``json.dumps`` (COPY would be faster but is refused to the app's
+login under row security; an array a column cost a Python loop over every value). Inside
+``pipelined`` the inserts are sent without waiting for each answer. An id list is
+``= ANY(<array>)`` rather than an ``IN`` list of one parameter an id. On SQLite both are the
+plain forms (the driver's executemany, ``IN``): SQLite runs in the process, so a statement
+costs no round trip."""
 
 from __future__ import annotations
 
