@@ -16,9 +16,21 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Connection, Table, any_, literal, select, text
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    any_,
+    event,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy import func as sql_func
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
@@ -127,6 +139,14 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
 _PIPELINE = "homeward.bulk_pipeline"  # Connection.info: the driver's cursor, in pipeline mode
 
 
+@event.listens_for(Engine, "before_cursor_execute")
+def _nothing_else_inside(conn: Connection, *_args: Any) -> None:
+    """A statement through SQLAlchemy inside ``pipelined`` would read an answer not yet come
+    (a query's rows as none): refused."""
+    if _PIPELINE in conn.info:
+        raise RuntimeError("bulk.pipelined: only insert_rows may run inside the block")
+
+
 @contextmanager
 def pipelined(conn: Connection) -> Iterator[None]:
     """PostgreSQL: inside the block, ``insert_rows`` sends its statements without waiting for
@@ -175,15 +195,23 @@ def _insert_sqlite(conn: Connection, table: Table, rows: Sequence[dict[str, Any]
     """SQLite: one ``executemany`` through the driver, each value converted once by its
     column's type (as SQLAlchemy would, without building its parameters row by row)."""
     names = list(rows[0])
-    columns = [table.c[name] for name in names]
-    processors = [column.type.bind_processor(conn.dialect) for column in columns]
-    values = [
-        tuple(
-            row[name] if p is None else p(row[name])
-            for name, p in zip(names, processors, strict=True)
-        )
-        for row in rows
+    pick = itemgetter(*names)
+    converted = [
+        (n, process)
+        for n, name in enumerate(names)
+        if (process := table.c[name].type.bind_processor(conn.dialect)) is not None
     ]
+    values: list[Any] = []
+    for row in rows:
+        picked = pick(row)
+        if len(names) == 1:
+            picked = (picked,)
+        if converted:
+            changed = list(picked)
+            for n, process in converted:
+                changed[n] = process(changed[n])
+            picked = tuple(changed)
+        values.append(picked)  # tuples: SQLAlchemy takes a list of them as executemany
     preparer = conn.dialect.identifier_preparer
     statement = (
         f"INSERT INTO {preparer.format_table(table)} "  # noqa: S608
