@@ -384,7 +384,10 @@ def child_bulk(count: int, folder: str, profile: str = "") -> dict[str, Any]:
             now=NOW,
         )
     seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
-    server = _process_cpu(backend_pid) - started_server if backend_pid else None
+    ended_server = _process_cpu(backend_pid)
+    server = None
+    if started_server is not None and ended_server is not None:
+        server = ended_server - started_server
     if profiler:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -409,15 +412,15 @@ def _backend_pid(conn: Any) -> int | None:
     return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
 
 
-def _process_cpu(pid: int | None) -> float:
+def _process_cpu(pid: int | None) -> float | None:
     """CPU seconds (user + system) a process on this machine has used: the database server's
-    share of a measurement, when it runs here (0.0 when unreadable or on SQLite)."""
+    share of a measurement, when it runs here (None on SQLite, or when it is not readable)."""
     if not pid:
-        return 0.0
+        return None
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
