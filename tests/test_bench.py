@@ -113,3 +113,24 @@ def test_the_mail_bench_sends_by_transport_alone_pooled_and_naive_plain_and_star
         rates = r"\| [\d,]+ msg/s \| [\d,]+ msg/s \| \d+% (meets|MISSES) \| [\d,]+ msg/s \| "
         cpu = r"[\d.]+ / [\d.]+ / [\d.]+ ms \|$"  # sender CPU: transport / drain / naive
         assert re.search(rates + r"[\d.]+x (meets|MISSES) \| " + cpu, row), row
+
+
+def test_the_bulk_bench_writes_its_section_and_a_before_after_one(tmp_path):
+    out, kept = tmp_path / "RESULTS.md", tmp_path / "before.json"
+    command = [sys.executable, str(ROOT / "bench" / "bulk_bench.py"), "--sizes", "20,40"]
+    command += ["--backend", "sqlite", "--out", str(out)]
+    done = subprocess.run(  # noqa: S603
+        [*command, "--save", str(kept)], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = out.read_text()
+    assert "## Bulk start (issue 19 point 1)" in text and "| sqlite | 40 |" in text
+    assert "flat? rate at 40 / rate at 20" in text and "load" in text
+    command[3] = "20"  # one size is enough for the after
+    again = subprocess.run(  # noqa: S603
+        [*command, "--before", str(kept)], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    text = out.read_text()
+    assert "## Bulk start, before and after a change" in text
+    assert "| before | sqlite | 40 |" in text and "| after | sqlite | 20 |" in text

@@ -1,22 +1,38 @@
 """Bulk writes for many rows at once: ids chosen before the rows are written, one statement a
 table, and id lists sent as one value.
 
-On PostgreSQL a bulk insert is ``INSERT ... SELECT * FROM unnest(<one array a column>)``: its
-text and its plan do not grow with its rows, and it is one round trip (COPY would be faster
-but is refused to the app's login under row security). An id list is ``= ANY(<array>)``
-rather than an ``IN`` list of one parameter an id. On SQLite both are the plain forms
-(executemany, ``IN``): SQLite runs in the process, so a statement costs no round trip.
-"""
+On PostgreSQL a bulk insert is ``INSERT ... SELECT ... FROM json_populate_recordset(<the rows
+as one JSON text>)``: its text and its plan do not grow with its rows, it is one round trip, and
+the rows are encoded by one ``json.dumps`` (COPY would be faster but is refused to the app's
+login under row security; an array a column cost a Python loop over every value). Inside
+``pipelined`` the inserts are sent without waiting for each answer. An id list is
+``= ANY(<array>)`` rather than an ``IN`` list of one parameter an id. On SQLite both are the
+plain forms (the driver's executemany, ``IN``): SQLite runs in the process, so a statement
+costs no round trip."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Connection, Table, any_, literal, select, text
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    any_,
+    event,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy import func as sql_func
-from sqlalchemy.types import JSON
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from homeward.base.db import is_postgres
@@ -51,19 +67,33 @@ def new_ids(conn: Connection, table: Table, count: int) -> list[int]:
 def complete(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` with every column of ``table``: its default where it has one, else None (as
     the database will hold them). A column left to a server-side default alone is refused:
-    what the database puts there is not known here."""
+    what the database puts there is not known here. Rows that have every column already are
+    given back as they are (the same dicts)."""
     if not rows:
         return []
     given = set(rows[0])
-    fill: dict[str, Any] = {}
+    fixed: dict[str, Any] = {}
+    called: list[tuple[str, Any]] = []  # a default computed for each row (a timestamp ...)
     for column in table.columns:
         if column.name in given or column is table.autoincrement_column:
             continue  # an id left out is the sequence's
         default = column.default
         if default is None and column.server_default is not None:
             raise ValueError(f"{table.name}.{column.name}: give it, its default is the server's")
-        fill[column.name] = default
-    return [{**{n: _default(d) for n, d in fill.items()}, **row} for row in rows]
+        if default is not None and default.is_callable:
+            called.append((column.name, default.arg))  # type: ignore[attr-defined]
+        else:
+            fixed[column.name] = _default(default)
+    if not fixed and not called:
+        return list(rows)
+    out = []
+    for row in rows:
+        full = fixed.copy()
+        for name, make in called:
+            full[name] = make(None)
+        full.update(row)
+        out.append(full)
+    return out
 
 
 def _default(default: Any) -> Any:
@@ -78,39 +108,114 @@ def _default(default: Any) -> Any:
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (plain dicts, every one with the same keys) into ``table``; columns left
-    out take their defaults (``complete``) on PostgreSQL as through SQLAlchemy on SQLite."""
+    out take their defaults (``complete``) on PostgreSQL as through SQLAlchemy on SQLite.
+
+    PostgreSQL gets the rows as one JSON text, turned into the table's rows by
+    ``json_populate_recordset`` (its C parser, each value read by its column's type): one
+    ``json.dumps`` here instead of a Python loop over every value (an array a column cost
+    about as much as building the rows)."""
     if not rows:
         return
     if not is_postgres(conn):
-        conn.execute(table.insert(), list(rows))
+        _insert_sqlite(conn, table, rows)
         return
     rows = complete(table, rows)
     names = list(rows[0])
-    arrays, picked, params = [], [], {}
-    for n, name in enumerate(names):
-        column = table.c[name]
-        sql_type = column.type.compile(dialect=conn.dialect)
-        if isinstance(column.type, JSON):  # sent as text, each one cast to JSON
-            arrays.append(f"CAST(:c{n} AS TEXT[])")
-            picked.append(f"CAST(u.c{n} AS {sql_type})")
-        else:
-            arrays.append(f"CAST(:c{n} AS {sql_type}[])")
-            picked.append(f"u.c{n}")
-        params[f"c{n}"] = _column_values(conn, column, (row[name] for row in rows))
     preparer = conn.dialect.identifier_preparer
-    # Names and types come from our own tables' metadata; every value is bound.
+    quoted = ", ".join(preparer.quote(name) for name in names)
+    # Names come from our own tables' metadata; the rows are one bound value.
+    statement = (
+        f"INSERT INTO {preparer.format_table(table)} ({quoted}) "  # noqa: S608
+        f"SELECT {quoted} FROM json_populate_recordset(NULL::{preparer.format_table(table)}, "
+        "CAST(:rows AS JSON))"
+    )
+    pipeline = conn.info.get(_PIPELINE)
+    if pipeline is None:
+        conn.execute(text(statement), {"rows": _to_json(rows)})
+    else:  # sent, not waited for: the server answers at the block's end
+        pipeline.execute(statement.replace(":rows", "%(rows)s"), {"rows": _to_json(rows)})
+
+
+_PIPELINE = "homeward.bulk_pipeline"  # Connection.info: the driver's cursor, in pipeline mode
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _nothing_else_inside(conn: Connection, *_args: Any) -> None:
+    """A statement through SQLAlchemy inside ``pipelined`` would read an answer not yet come
+    (a query's rows as none): refused."""
+    if _PIPELINE in conn.info:
+        raise RuntimeError("bulk.pipelined: only insert_rows may run inside the block")
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: inside the block, ``insert_rows`` sends its statements without waiting for
+    each one's answer (psycopg's pipeline mode), so the server writes one table's rows while
+    this process builds the next. No other statement may run on ``conn`` inside the block
+    (SQLAlchemy would read a result not yet come). The server's answers are awaited at the
+    block's end, where an error is raised as SQLAlchemy raises it (``DBAPIError``); the
+    transaction is then failed. SQLite, or a block inside another: nothing changes."""
+    if not is_postgres(conn) or _PIPELINE in conn.info:
+        yield
+        return
+    import psycopg
+
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)  # noqa: S101 (is_postgres: psycopg's)
+    try:
+        with driver.pipeline(), driver.cursor() as cursor:
+            conn.info[_PIPELINE] = cursor
+            try:
+                yield
+            finally:
+                del conn.info[_PIPELINE]
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(None, None, exc, psycopg.Error, dialect=conn.dialect) from exc
+
+
+def _json_value(value: Any) -> Any:
+    """A value ``json`` does not know, as PostgreSQL reads it for its column."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # as AwareDateTime refuses it
+            raise ValueError("naive datetime given; Homeward stores aware UTC datetimes only")
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes | memoryview):
+        return "\\x" + bytes(value).hex()  # bytea's hex input
+    raise TypeError(f"cannot send a {type(value).__name__} in a bulk insert")
+
+
+# A JSON value of a JSON column is given as it is (the column takes the nested value); a
+# missing value is SQL NULL, as the arrays gave it before.
+_to_json = json.JSONEncoder(default=_json_value, ensure_ascii=False, check_circular=False).encode
+
+
+def _insert_sqlite(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """SQLite: one ``executemany`` through the driver, each value converted once by its
+    column's type (as SQLAlchemy would, without building its parameters row by row)."""
+    names = list(rows[0])
+    pick = itemgetter(*names)
+    converted = [
+        (n, process)
+        for n, name in enumerate(names)
+        if (process := table.c[name].type.bind_processor(conn.dialect)) is not None
+    ]
+    values: list[Any] = []
+    for row in rows:
+        picked = pick(row)
+        if len(names) == 1:
+            picked = (picked,)
+        if converted:
+            changed = list(picked)
+            for n, process in converted:
+                changed[n] = process(changed[n])
+            picked = tuple(changed)
+        values.append(picked)  # tuples: SQLAlchemy takes a list of them as executemany
+    preparer = conn.dialect.identifier_preparer
     statement = (
         f"INSERT INTO {preparer.format_table(table)} "  # noqa: S608
         f"({', '.join(preparer.quote(name) for name in names)}) "
-        f"SELECT {', '.join(picked)} FROM unnest({', '.join(arrays)}) "
-        f"AS u({', '.join(f'c{n}' for n in range(len(names)))})"
+        f"VALUES ({', '.join('?' for _ in names)})"
     )
-    conn.execute(text(statement), params)
-
-
-def _column_values(conn: Connection, column: Any, values: Iterable[Any]) -> list[Any]:
-    """The values as the column's type would send them (aware datetimes to UTC, ...)."""
-    if isinstance(column.type, JSON):
-        return [None if v is None else json.dumps(v) for v in values]
-    process = column.type.bind_processor(conn.dialect)
-    return [process(v) for v in values] if process else list(values)
+    conn.exec_driver_sql(statement, values)

@@ -21,7 +21,7 @@ from homeward.intake.rows import BadRow, GoodRow
 class ImportCases(Command[Outcome]):
     """Import ``rows`` (and report ``bad``): all of them, or with ``skip_bad`` the good ones.
 
-    ``on_chunk`` is told how many rows each bulk insert wrote (a progress bar)."""
+    ``on_chunk`` is told how many rows each bulk insert sent (a progress bar)."""
 
     rows: list[GoodRow]
     bad: list[BadRow]

@@ -8,16 +8,17 @@ audit entry records the import (count and field names).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlmodel import Session, select
 
-from homeward.base.bulk import complete, insert_rows, new_ids
+from homeward.base.bulk import complete, insert_rows, new_ids, pipelined
 from homeward.base.caseref import new_case_ref
 from homeward.base.clock import local_noon
 from homeward.base.errors import InvalidInput, NotFound
@@ -128,38 +129,75 @@ def load(
     now: datetime,
     on_chunk: Callable[[int], None] | None = None,
 ) -> list[str]:
-    """Insert ``rows`` as new cases (bulk, in the caller's transaction); returns case_refs."""
+    """Insert ``rows`` as new cases (bulk, in the caller's transaction); returns case_refs.
+
+    Every question to the database comes first (free case_refs, every table's new ids); the
+    rows are then written a chunk at a time, without waiting for each statement on PostgreSQL
+    (``bulk.pipelined``): the server writes one chunk while the next is built and sealed."""
     ensure(session, actor, Action.OPEN_CASE)
-    refs: list[str] = []
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        refs.extend(_load_chunk(session, chunk, roles, actor, now))
-        if on_chunk is not None:
-            on_chunk(len(chunk))
+    owner = session.get(Organisation, actor.org_id)
+    assert owner is not None  # noqa: S101
+    refs = _fresh_refs(session, len(rows))
+    ids = _draw_ids(session, rows, roles)
+    seals.sealing(session)  # asked now: no question may be asked inside the pipeline
+    with pipelined(session.connection()):
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            part = refs[start : start + CHUNK]
+            _load_chunk(session, chunk, part, ids, roles, actor, owner.country, now)
+            if on_chunk is not None:
+                on_chunk(len(chunk))
     present = sorted({f for r in rows for f in PERSON_FIELDS if getattr(r.case.person, f)})
     audit(session, actor=actor, action=f"import:cases:{len(refs)}"[:48], at=now, fields=present)
     return refs
 
 
+Ids = dict[Any, Iterator[int]]
+
+
+def _draw_ids(session: Session, rows: list[GoodRow], roles: dict[int, Roles]) -> Ids:
+    """Every new row's id, drawn before any is written: each table's, in one statement."""
+    catalog = load_catalog(CURRENT_VERSION)
+    items = {
+        minor: len(catalog.items_for(State.IDENTIFIED_ABROAD, is_minor=minor))
+        for minor in (False, True)
+    }
+    counts = {
+        Case: len(rows),
+        CaseParticipant: sum(len(roles[good.row]) for good in rows),
+        Beneficiary: len(rows),
+        ChecklistItem: sum(items[good.case.is_minor] for good in rows),
+        CaseEvent: len(rows),
+    }
+    conn = session.connection()
+    return {model: iter(new_ids(conn, _table(model), n)) for model, n in counts.items()}
+
+
+def _take(ids: Ids, model: Any, count: int) -> list[int]:
+    taken = list(islice(ids[model], count))
+    assert len(taken) == count  # noqa: S101 (counted by _draw_ids)
+    return taken
+
+
 def _load_chunk(
     session: Session,
     rows: list[GoodRow],
+    refs: list[str],
+    drawn: Ids,
     roles: dict[int, Roles],
     actor: StaffMember,
+    country: str,
     now: datetime,
-) -> list[str]:
-    """Every table's rows built as plain dicts with ids drawn first, then one insert a table
+) -> None:
+    """Every table's rows built as plain dicts under ids drawn before, then one insert a table
     (``homeward.base.bulk``); the sealed rows are named for sealing at commit."""
-    refs = _fresh_refs(session, len(rows))
-    owner = session.get(Organisation, actor.org_id)
-    assert owner is not None  # noqa: S101
     conn = session.connection()
-    ids = new_ids(conn, _table(Case), len(rows))
+    ids = _take(drawn, Case, len(rows))
     _insert(
         session,
         Case,
         [
-            {"id": cid, **_case_values(good, ref, actor, owner.country, now)}
+            {"id": cid, **_case_values(good, ref, actor, country, now)}
             for cid, good, ref in zip(ids, rows, refs, strict=True)
         ],
     )
@@ -173,9 +211,9 @@ def _load_chunk(
         for cid, good in zip(ids, rows, strict=True)
         for role, org in roles[good.row].items()
     ]
-    _insert(session, CaseParticipant, participants, with_ids=True)
-    _store_people(session, ids, rows, now)
-    _items_and_events(session, ids, rows, roles, actor, now)
+    _insert(session, CaseParticipant, participants, drawn=drawn)
+    _store_people(session, ids, rows, drawn, now)
+    _items_and_events(session, ids, rows, roles, drawn, actor, now)
     insert_rows(
         conn,
         _table(ImportedCase),
@@ -189,17 +227,16 @@ def _load_chunk(
             for cid, g in zip(ids, rows, strict=True)
         ],
     )
-    return refs
 
 
 def _insert(
-    session: Session, model: Any, rows: list[dict[str, Any]], *, with_ids: bool = False
+    session: Session, model: Any, rows: list[dict[str, Any]], *, drawn: Ids | None = None
 ) -> None:
-    """Insert ``rows`` of a sealed table (drawing their ids first if ``with_ids``) and give
+    """Insert ``rows`` of a sealed table (under ids ``drawn`` before, if given) and give
     them to be sealed at commit as written: bulk inserts are not seen by the ORM's flush."""
     conn, table = session.connection(), _table(model)
-    if with_ids:
-        for row, row_id in zip(rows, new_ids(conn, table, len(rows)), strict=True):
+    if drawn is not None:
+        for row, row_id in zip(rows, _take(drawn, model, len(rows)), strict=True):
             row["id"] = row_id
     full = complete(table, rows)
     insert_rows(conn, table, full)
@@ -240,7 +277,9 @@ def _case_values(
     }
 
 
-def _store_people(session: Session, ids: list[int], rows: list[GoodRow], now: datetime) -> None:
+def _store_people(
+    session: Session, ids: list[int], rows: list[GoodRow], drawn: Ids, now: datetime
+) -> None:
     """Each case's data key, wrapped, and its person encrypted under it (the ciphertexts are
     bound to the row's id, drawn before the row is written)."""
     keyring = load_keyring()
@@ -258,7 +297,7 @@ def _store_people(session: Session, ids: list[int], rows: list[GoodRow], now: da
             for cid in ids
         ],
     )
-    row_ids = new_ids(session.connection(), _table(Beneficiary), len(ids))
+    row_ids = _take(drawn, Beneficiary, len(ids))
     _insert(
         session,
         Beneficiary,
@@ -294,6 +333,7 @@ def _items_and_events(
     ids: list[int],
     rows: list[GoodRow],
     roles: dict[int, Roles],
+    drawn: Ids,
     actor: StaffMember,
     now: datetime,
 ) -> None:
@@ -329,8 +369,8 @@ def _items_and_events(
                 "data": {"process_version": CURRENT_VERSION, "is_minor": minor},
             }
         )
-    _insert(session, ChecklistItem, items, with_ids=True)
-    _insert(session, CaseEvent, events, with_ids=True)
+    _insert(session, ChecklistItem, items, drawn=drawn)
+    _insert(session, CaseEvent, events, drawn=drawn)
 
 
 def import_rows(

@@ -25,8 +25,9 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from itertools import chain
 from typing import Any
 
@@ -35,6 +36,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    DateTime,
     Integer,
     RowMapping,
     String,
@@ -52,10 +54,10 @@ from sqlalchemy.orm import load_only
 from sqlmodel import Session, SQLModel
 from sqlmodel import select as orm_select
 
-from homeward.base.bulk import among, insert_rows
+from homeward.base.bulk import among, insert_rows, pipelined
 from homeward.base.clock import utc
 from homeward.base.db import system_scope, widest_scope
-from homeward.base.models import AuditHead, RowSeal
+from homeward.base.models import AuditHead, AwareDateTime, RowSeal
 from homeward.crypt.crypto import DecryptionFailed
 from homeward.crypt.keys import Keyring, load_keyring
 
@@ -118,7 +120,16 @@ _AS_IS = (String, Integer, Boolean, JSON)
 
 
 def _plainer(column: Column[Any]) -> Callable[[Any], Any] | None:
-    return None if isinstance(column.type, _AS_IS) else _plain
+    if isinstance(column.type, _AS_IS):
+        return None
+    return _plain_moment if isinstance(column.type, DateTime | AwareDateTime) else _plain
+
+
+def _plain_moment(value: Any) -> Any:
+    """``_plain`` for a datetime column, with a short way for the usual value (aware UTC)."""
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value.isoformat()  # as utc(value).isoformat(): astimezone(UTC) keeps it
+    return _plain(value)
 
 
 # Encodes what a row seal covers (as ``json.dumps`` with these options would, reused).
@@ -284,11 +295,15 @@ def seal_pending(session: Session) -> None:
     keyring = load_keyring()
     with widest_scope(session):
         head = locked_head(session)
-        for name in sorted(pending.keys() | given.keys()):
-            marked, known = pending.get(name, set()), given.get(name, {})
-            known = {i: row for i, row in known.items() if i not in marked}  # changed since
-            row_ids = sorted(marked | known.keys())
-            _reseal(session.connection(), keyring, head, name, row_ids, known)
+        conn = session.connection()
+        # Rows given as written need no reading: their seals' inserts are then sent without
+        # waiting (``pipelined``), the next table's seals computed meanwhile.
+        with pipelined(conn) if not any(pending.values()) else nullcontext():
+            for name in sorted(pending.keys() | given.keys()):
+                marked, known = pending.get(name, set()), given.get(name, {})
+                known = {i: row for i, row in known.items() if i not in marked}  # changed since
+                row_ids = sorted(marked | known.keys())
+                _reseal(conn, keyring, head, name, row_ids, known)
         head.mac = head_mac(keyring, head)
         session.add(head)
 

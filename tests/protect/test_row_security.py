@@ -33,7 +33,7 @@ def test_every_table_with_an_org_or_case_column_has_a_forced_policy(engine):
                 )
             ).scalars()
         )
-        tables |= {"outbox_recipient", "calendar_entry"}  # by their message and item (0025)
+        tables |= {"outbox_recipient", "calendar_entry"}  # by their message and item (0026)
         forced = dict(
             conn.execute(
                 text(
@@ -261,3 +261,76 @@ def _language(engine: Engine, name: str) -> str:
             {"n": name},
         ).scalar_one()
         return found
+
+
+def _checks_calling(conn: Connection, org_id: int, case_id: int) -> int:
+    """Write a seal of ``case_id`` acting for ``org_id`` as the app's role (in a savepoint,
+    undone): how many calls of the case functions its WITH CHECK made (-1: refused)."""
+    with conn.begin_nested() as savepoint:
+        conn.execute(text("SELECT homeward_act_for(:o, NULL)"), {"o": org_id})
+        before = _case_function_calls(conn)
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    text(
+                        "INSERT INTO row_seal (tbl, row_id, case_id, version, mac) "
+                        "VALUES ('visit', -1, :c, 1, 'x')"
+                    ),
+                    {"c": case_id},
+                )
+        except DBAPIError as exc:
+            assert "row-level security" in str(exc)
+            calls = -1
+        else:
+            calls = _case_function_calls(conn) - before
+        savepoint.rollback()
+    return calls
+
+
+def _case_function_calls(conn: Connection) -> int:
+    found: int = conn.execute(
+        text(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
+            "WHERE funcname IN ('homeward_case_visible', 'homeward_case_touched')"
+        )
+    ).scalar_one()
+    return found
+
+
+def test_an_owners_row_passes_its_check_by_one_lookup_and_others_as_before(engine, clock):
+    """0027: the owner's rows pass WITH CHECK without calling the case functions (a bulk
+    import wrote ten rows a case, each paying a call); anyone else is checked as before."""
+    f.seed()
+    ref = f.open_case(clock, share=False)
+    with engine.connect() as conn, conn.begin():
+        orgs = dict(conn.execute(text("SELECT slug, id FROM organisation")).all())
+        find = text("SELECT id FROM return_case WHERE case_ref = :r")
+        case_id = conn.execute(find, {"r": ref}).scalar_one()
+        live = text(
+            "SELECT org_id FROM case_participant WHERE case_id = :c AND status = 'live' "
+            "AND org_id <> :o ORDER BY org_id LIMIT 1"
+        )
+        partner = conn.execute(live, {"c": case_id, "o": orgs["iom-it"]}).scalar_one()
+        conn.execute(text("SET LOCAL track_functions = 'pl'"))  # the owner's (superuser's)
+        conn.execute(text("SET LOCAL ROLE homeward_app"))  # row security applies from here
+        assert _checks_calling(conn, orgs["iom-it"], case_id) == 0  # the owner
+        assert _checks_calling(conn, orgs["fmb"], case_id) == -1  # no part in the case: refused
+        assert _checks_calling(conn, partner, case_id) > 0  # a live partner: by the function
+
+
+@pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
+def test_0027_downgrades_to_the_function_alone_and_upgrades_again(engine):
+    def check(table: str) -> str:
+        with engine.connect() as conn:
+            found: str = conn.execute(
+                text("SELECT with_check FROM pg_policies WHERE tablename = :t"), {"t": table}
+            ).scalar_one()
+            return found
+
+    command.downgrade(alembic_config(get_engine()), "0026")
+    assert "return_case" not in check("checklist_item")
+    assert "return_case" not in check("imported_case")
+    get_engine().dispose()
+    assert upgrade(get_engine()) == head_revision()
+    for table in ("checklist_item", "row_seal", "case_event", "imported_case"):
+        assert "IS TRUE" in check(table) and "return_case" in check(table)

@@ -1,0 +1,50 @@
+"""Bulk writes (``homeward.base.bulk``): rows read back as given, on either database, and
+nothing but bulk inserts runs inside a PostgreSQL pipeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, text
+
+from homeward.base.bulk import insert_rows, pipelined
+from homeward.base.models import CaseEvent
+from tests import factories as f
+from tests.conftest import BACKEND
+
+EVENTS = CaseEvent.__table__  # type: ignore[attr-defined]
+
+
+def test_bulk_rows_read_back_as_given(engine, clock):
+    f.seed()
+    f.open_case(clock)
+    with engine.connect() as conn:
+        case_id = conn.execute(text("SELECT min(id) FROM return_case")).scalar_one()
+    at = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    rows = [
+        {
+            "case_id": case_id,
+            "at": at,
+            "trigger": "import",
+            "to_state": "x",
+            "data": {"a": [1, "é"]},
+        },
+        {"case_id": case_id, "at": at, "trigger": "import", "to_state": "y", "data": {}},
+    ]
+    with engine.begin() as conn:  # the owner: no row security to satisfy here
+        insert_rows(conn, EVENTS, rows)
+        found = conn.execute(
+            select(EVENTS.c.at, EVENTS.c.to_state, EVENTS.c.data, EVENTS.c.from_state)
+            .where(EVENTS.c.trigger == "import")
+            .order_by(EVENTS.c.to_state)
+        ).all()
+    assert [tuple(r) for r in found] == [(at, "x", {"a": [1, "é"]}, None), (at, "y", {}, None)]
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="the pipeline is PostgreSQL's")
+def test_nothing_but_bulk_inserts_runs_inside_a_pipeline(engine):
+    with engine.connect() as conn, conn.begin():
+        with pytest.raises(RuntimeError, match="pipelined"), pipelined(conn):
+            conn.execute(text("SELECT 1"))  # its rows would not have come yet
+        assert conn.execute(text("SELECT 1")).scalar_one() == 1  # after the block, as ever
