@@ -267,7 +267,9 @@ def _checks_calling(conn: Connection, org_id: int, case_id: int) -> int:
     """Write a seal of ``case_id`` acting for ``org_id`` as the app's role (in a savepoint,
     undone): how many calls of the case functions its WITH CHECK made (-1: refused)."""
     with conn.begin_nested() as savepoint:
+        conn.execute(text("RESET ROLE"))  # acting for an organisation is the owner's (0025)
         conn.execute(text("SELECT homeward_act_for(:o, NULL)"), {"o": org_id})
+        conn.execute(text("SET LOCAL ROLE homeward_app"))
         before = _case_function_calls(conn)
         try:
             with conn.begin_nested():
