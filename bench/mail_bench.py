@@ -281,9 +281,10 @@ def write_section(
     ]
     rows[0] += " sender CPU per message: transport / drain / naive |"
     rows.append("|---|---|---|---|---|---|---|---|---|")
-    naive = f" ({args.naive:,} one per connection)" if args.naive < args.messages else ""
     for mode, found in results.items():
         share, times = of_transport(found), ratio(found)
+        count = args.naive_of[mode]
+        naive = f" ({count:,} one per connection)" if count < args.messages else ""
         rows.append(
             f"| {args.messages:,} reminder emails{naive}, pool of {args.pool} | {mode} | "
             f"{found[TRANSPORT]:,.0f} msg/s | {found[POOLED]:,.0f} msg/s | "
@@ -300,6 +301,10 @@ def write_section(
         f"bench/mail_bench.py --messages {args.messages} --naive-messages {args.naive} "
         f"--pool {args.pool}"
     )
+    if args.naive_tls != args.naive and "starttls" in results:
+        command += f" --naive-starttls {args.naive_tls}"
+    if args.before:
+        rows += earlier(args.before, args.before_note)
     how = (
         f"{taken(command)}, "
         f"{'; '.join(loads)} (1, 5 and 15 minutes: other work on the machine slows the "
@@ -319,6 +324,17 @@ def write_section(
     return rows
 
 
+def earlier(path: Path, note: str | None) -> list[str]:
+    """The table of an earlier run of this bench (its section in ``path``), with how and when
+    it was taken: the "before" beside this run's figures."""
+    text = path.read_text(encoding="utf-8")
+    section = text[text.index(START) : text.index(END)].splitlines()
+    how = next(line for line in section if line.startswith("`bench/mail_bench.py"))
+    table = [line for line in section if line.startswith("|")]
+    when = how.split(" (1, 5 and 15 minutes")[0]
+    return ["", f"Before{f' ({note})' if note else ''}: {when}.", "", *table]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
@@ -330,18 +346,34 @@ def main() -> None:
         help="how many of them to send one connection per message (default: all; fewer keeps "
         "the slow naive STARTTLS run short on a busy machine)",
     )
+    parser.add_argument(
+        "--naive-starttls",
+        dest="naive_tls",
+        type=int,
+        default=None,
+        help="the same for the STARTTLS sink (default: as --naive-messages)",
+    )
     parser.add_argument("--pool", type=int, default=8, help="concurrent connections")
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--starttls", action="store_true", help="only the STARTTLS sink")
     only.add_argument("--plain", action="store_true", help="only the clear-text sink")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="a file this bench wrote earlier (e.g. before a change): its table is added below",
+    )
+    parser.add_argument("--before-note", default=None, help="what the earlier run measured")
     args = parser.parse_args()
     args.naive = min(args.naive or args.messages, args.messages)
+    args.naive_tls = min(args.naive_tls or args.naive, args.messages)
+    args.naive_of = {"plain": args.naive, "starttls": args.naive_tls}
     modes = ["starttls"] if args.starttls else ["plain"] if args.plain else ["plain", "starttls"]
     results, loads = {}, []
     for mode in modes:
         before = f"load average {load_average(' / ')}"
-        results[mode] = measure(mode, args.messages, args.pool, args.naive)
+        results[mode] = measure(mode, args.messages, args.pool, args.naive_of[mode])
         loads.append(f"{mode}: {before} before, load average {load_average(' / ')} after")
     rows = write_section(args.out, args, results, loads)
     print("\n".join(rows))
