@@ -37,6 +37,8 @@ from notifications.message import (
 )
 from notifications.outbox import (
     Attempt,
+    Due,
+    Leased,
     Unleased,
     Verdict,
     claim,
@@ -64,11 +66,11 @@ class DrainReport:
     refused: int = 0
 
 
-Claimed = tuple[OutboxMessage, list[OutboxRecipient]]  # a message and its recipients due now
+Claimed = tuple[Leased, list[Due]]  # a message and its recipients due now
 
 
 def envelope_for(
-    row: OutboxMessage,
+    row: OutboxMessage | Leased,
     settings: Settings,
     now: datetime | None = None,
     recipients: Sequence[str] | None = None,
@@ -227,7 +229,7 @@ class _Work:
             leased_from=batch.leased_from,
         )
         batch.built = [
-            (row.id or 0, [r.id or 0 for r in due], _envelope(row, due, self.settings, now))
+            (row.id, [r.id for r in due], _envelope(row, due, self.settings, now))
             for row, due in rows
         ]
         return batch
@@ -282,8 +284,8 @@ def _claim(
             keys=keys,
             leased_from=leased_from,
         )
-        due = due_recipients(session, [row.id or 0 for row in rows], due_by)
-        return [(row, due[row.id or 0]) for row in rows]
+        due = due_recipients(session, [row.id for row in rows], due_by)
+        return [(row, due[row.id]) for row in rows]
 
 
 async def _send(
@@ -297,7 +299,7 @@ async def _send(
 
 
 def _envelope(
-    row: OutboxMessage, due: Sequence[OutboxRecipient], settings: Settings, now: datetime
+    row: Leased, due: Sequence[Due], settings: Settings, now: datetime
 ) -> Envelope | Attempt:
     if not due:  # nobody left to try (a recipient retried or dropped meanwhile): settle it
         return Attempt(Verdict.SENT)

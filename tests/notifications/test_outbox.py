@@ -20,6 +20,7 @@ from notifications.outbox import (
     Unleased,
     Verdict,
     claim,
+    due_recipients,
     enqueue,
     enqueue_many,
     recipients_of,
@@ -125,6 +126,30 @@ def test_a_claim_is_a_lease_that_comes_back_if_the_sender_dies(db_url, clock):
     with write_session() as s:
         again = claim(s, due_by=clock.now(), now=clock.now(), limit=1, lease_seconds=300)
     assert [r.key for r in again] == ["a"] and again[0].attempts == 2
+
+
+def test_a_claim_reads_and_leases_rows_without_loading_orm_objects(db_url, clock):
+    """Issue 19 point 6: a drain claims thousands of rows on the sender's CPU, so the lease is
+    read and written with Core statements; what it returns is the row as leased."""
+    put(clock, key="a")
+    put(clock, key="b", to=[TO, "b@adpare.example.org"])
+    now = clock.now()
+    with write_session() as s:
+        leased = claim(s, due_by=now, now=now, limit=10, lease_seconds=300)
+        assert len(s.identity_map) == 0  # no OutboxMessage loaded, none flushed
+        due = due_recipients(s, [row.id for row in leased], now)
+    until = now + timedelta(seconds=300)
+    assert [(r.key, r.status, r.attempts, r.next_attempt_at) for r in leased] == [
+        ("a", OutboxStatus.SENDING, 1, until),
+        ("b", OutboxStatus.SENDING, 1, until),
+    ]
+    assert [[d.address for d in due[row.id]] for row in leased] == [
+        [TO],
+        [TO, "b@adpare.example.org"],
+    ]
+    assert [(r.key, r.status, r.attempts, r.next_attempt_at) for r in all_rows()] == [
+        (r.key, r.status, r.attempts, r.next_attempt_at) for r in leased
+    ]
 
 
 def test_a_sender_gives_back_only_what_is_still_leased_to_it(db_url, clock):
