@@ -20,14 +20,14 @@ queued before links existed) gets it when validated, so every staff email says w
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote, urlencode
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from homeward.base.settings import workspace_url
+from homeward.base.settings import Settings, workspace_url
 
 ALLOWED_FIELDS = frozenset(
     {
@@ -283,7 +283,8 @@ class SendTestContext(Context):
 class LoginCodeContext(Context):
     """A one-time sign-in code (``homeward login``, the web workspace's sign-in): the code, how
     long it lives and ``link``, the workspace page that signs in with it (``signin_link``; it
-    holds the code, so it is as secret). No case."""
+    holds the code, so it is as secret). No case. The outbox row holds no link: the sender
+    adds it from its own settings (``with_signin_link``)."""
 
     code: Annotated[str, Field(pattern=r"^\d{8}$")]
     minutes: int = Field(ge=1, le=60)
@@ -352,10 +353,23 @@ def home_link() -> str:
     return f"{workspace_url()}/"
 
 
-def signin_link(email: str, code: str) -> str:
+def signin_link(email: str, code: str, settings: Settings | None = None) -> str:
     """The workspace page that signs ``email`` in with ``code`` once its button is pressed
     (``/signin/link?e=EMAIL&c=CODE``; opening it alone signs nobody in)."""
-    return f"{workspace_url()}/signin/link?{urlencode({'e': email, 'c': code})}"
+    return f"{workspace_url(settings)}/signin/link?{urlencode({'e': email, 'c': code})}"
+
+
+def with_signin_link(
+    context: Mapping[str, Any], to: Sequence[str], settings: Settings | None = None
+) -> dict[str, Any]:
+    """A stored sign-in email's context with its link as the sender builds it: from the
+    sender's own ``workspace_url`` and the message's one address, whatever link the row holds
+    (none, since migration 0027: an app login that opened a challenge could otherwise have
+    sent a code to a real staff member with a link of its own choosing). A row whose code was
+    wiped gets no link."""
+    code = context.get("code")
+    link = signin_link(to[0], code, settings) if isinstance(code, str) and len(to) == 1 else None
+    return {**context, "link": link}
 
 
 def _with_link(data: Any, link_for: Callable[[Mapping[str, Any]], str]) -> Any:

@@ -21,6 +21,7 @@ from homeward.base.db import is_postgres
 from homeward.base.models import (
     Case,
     CaseEvent,
+    Consent,
     Organisation,
     OutboxMessage,
     OutboxRecipient,
@@ -142,8 +143,8 @@ def drop_mail_withdrawn_since(session: Session, since: datetime, now: datetime) 
     for case_id, data in session.exec(query).all():
         case = session.get(Case, case_id)
         org = session.exec(select(Organisation).where(Organisation.slug == data.get("org"))).first()
-        if case is None or org is None or org.id is None:
-            continue
+        if case is None or org is None or org.id is None or sharing_live(session, case_id, org.id):
+            continue  # given again since: its mail about the case goes
         reason = withdrawn_reason(org.slug, case.case_ref)
         changed += drop_case_mail(
             session,
@@ -154,6 +155,18 @@ def drop_mail_withdrawn_since(session: Session, since: datetime, now: datetime) 
             templates=SWEEP_TEMPLATES,
         )
     return changed
+
+
+def sharing_live(session: Session, case_id: int, org_id: int) -> bool:
+    """Whether the person's consent to sharing the case with the organisation stands now (as
+    ``homeward_drop_case_mail`` asks an app caller, migration 0027)."""
+    query = select(Consent.id).where(
+        Consent.case_id == case_id,
+        Consent.purpose == "sharing",
+        Consent.org_id == org_id,
+        col(Consent.withdrawn_on).is_(None),
+    )
+    return session.exec(query).first() is not None
 
 
 def _about(context: dict[str, Any], case_ref: str) -> bool:

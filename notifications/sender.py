@@ -27,7 +27,7 @@ from homeward.base.errors import DeliveryFailed, HomewardError
 from homeward.base.faults import crash_point
 from homeward.base.models import OutboxMessage, OutboxRecipient, OutboxStatus, RecipientStatus
 from homeward.base.settings import Settings, get_settings
-from notifications.contexts import TEMPLATES, SendTestContext, home_link
+from notifications.contexts import TEMPLATES, SendTestContext, home_link, with_signin_link
 from notifications.delivery import Policy, code_of, record_attempt, short
 from notifications.message import (
     build_message,
@@ -82,10 +82,13 @@ def envelope_for(
         return Attempt(Verdict.DEAD, error="not sent: its sign-in code had expired")
     sender = sender_parts(settings.mail_from)[1]
     try:
+        context = row.context
+        if row.template == "login_code":  # its link is the sender's, never the row's
+            context = with_signin_link(context, row.to_addrs, settings)
         rendered = render(
             row.template,
             row.language,
-            row.context,
+            context,
             stamp=row.created_at,
             domain=sender.rpartition("@")[2],
         )

@@ -111,7 +111,10 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=12, ge=1, le=24 * 30, description="a session's lifetime")
     login_code_minutes: int = Field(default=10, ge=1, le=60, description="a sign-in code's life")
     login_codes_per_hour: int = Field(
-        default=5, ge=1, le=100, description="per address typed, staff or not"
+        default=5,
+        ge=1,
+        le=10,  # PostgreSQL sends no staff member more than 10 an hour (migration 0027)
+        description="per address typed, staff or not",
     )
     login_answer_seconds: float = Field(
         default=1.0,

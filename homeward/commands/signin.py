@@ -33,12 +33,13 @@ class CodeRequested:
 
 
 def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOCK) -> CodeRequested:
-    """Queue a one-time sign-in code to ``email``'s staff mailbox (nothing for other addresses),
-    with the web workspace's sign-in link for it (``/signin/link?e=EMAIL&c=CODE``).
+    """Queue a one-time sign-in code to ``email``'s staff mailbox (nothing for other addresses).
+    The sender adds the web workspace's sign-in link for it (``/signin/link?e=EMAIL&c=CODE``)
+    from its own settings: the row holds none (on PostgreSQL the database refuses one).
 
     Raises ``TooMany`` once the address, staff or not, asked for too many codes this hour (the
     audit line of that request is kept)."""
-    from notifications.contexts import LoginCodeContext, signin_link  # mail: only to sign in
+    from notifications.contexts import LoginCodeContext  # mail: only to sign in
     from notifications.outbox import enqueue
 
     asked_at = time.monotonic()
@@ -56,11 +57,7 @@ def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOC
                 template="login_code",
                 to=asked.staff.email,
                 language=asked.staff.language,
-                context=LoginCodeContext(
-                    code=asked.code,
-                    minutes=minutes,
-                    link=signin_link(asked.staff.email, asked.code),
-                ),
+                context=LoginCodeContext(code=asked.code, minutes=minutes),
                 now=now,
             )
     if asked.throttled:

@@ -123,6 +123,30 @@ def test_a_withdrawal_committed_while_the_sweep_builds_its_digests_leaves_them_t
     assert listed == {other}, digest.context
 
 
+def test_sharing_withdrawn_and_given_again_while_the_sweep_runs_leaves_the_case_listed(
+    db_url, clock
+):
+    """The sweep drops what sharing withdrawn during its run would not have listed; sharing
+    given again since stands: the partner's digest still lists the case."""
+    f.seed()
+    ref, other = in_reintegration(clock, late=True), in_reintegration(clock)
+    clock.advance(days=8)
+    again: list[str] = []
+
+    def between(done: BatchDone) -> None:
+        if not again and done.emails == 0:
+            withdraw_sharing(ref, "adpare", clock)
+            f.give_sharing(ref, clock, "adpare")
+            again.append(ref)
+
+    with write_session() as s:
+        queue_reminders(s, now=clock.now(), on_batch=between)
+    assert again == [ref]
+    (digest,) = [m for m in outbox("digest") if m.to_addrs == [ADPARE]]
+    listed = {line["case_ref"] for line in digest.context["coming_due"]}
+    assert listed == {ref, other}, digest.context
+
+
 @pytest.mark.usefixtures("any_day")
 def test_withdrawn_sharing_still_takes_the_visits_out_of_the_partners_calendars(
     db_url, clock, smtp

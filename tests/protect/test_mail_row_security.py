@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -31,6 +32,7 @@ from tests.notifications.test_sharing_withdrawn import (
     in_reintegration,
     received_by,
     text_of,
+    withdraw_sharing,
 )
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="row security is PostgreSQL's")
@@ -325,3 +327,150 @@ def test_0026_downgrades_and_upgrades_again(engine):
     get_engine().dispose()
     assert upgrade(get_engine()) == head_revision()
     assert secured() == dict.fromkeys(TABLES, True)
+
+
+# 0027: what an app login that opens a challenge itself may queue. It can insert the challenge
+# (and so skip the hourly limit the app keeps in Python); the definer function is what stops it.
+CHALLENGE = (
+    "INSERT INTO login_challenge (id, staff_id, code_hash, created_at, expires_at, attempts, "
+    "channel) SELECT %(id)s, s.id, repeat('0', 64), now(), now() + interval '10 minutes', 0, "
+    "'web' FROM staff_member s WHERE s.email = %(to)s"
+)
+
+
+def _own_challenge(
+    cursor: psycopg.Cursor[Any], number: int, context: dict[str, Any], to: str = f.COORD
+) -> str:
+    """Open a challenge for ``to`` in this transaction, as an app login may, and ask the
+    definer function to queue a sign-in email for it with ``context``; the key."""
+    challenge = f"c{number:015d}"
+    cursor.execute(CHALLENGE, {"id": challenge, "to": to})
+    assert cursor.rowcount == 1
+    key = f"login:{challenge}:{'B' * 32}"
+    message = {
+        "key": key,
+        "template": "login_code",
+        "language": "en",
+        "to_addrs": [to],
+        "context": context,
+        "message_id": f"<{challenge}@x.org>",
+        "next_attempt_at": "2026-01-05T09:00:00+00:00",
+        "created_at": "2026-01-05T09:00:00+00:00",
+    }
+    cursor.execute("SELECT homeward_queue_login_code(%s)", (json.dumps(message),))
+    return key
+
+
+def test_an_app_login_cannot_choose_a_sign_in_emails_link(mail, db_url, engine, clock, monkeypatch):
+    """A code to a real staff member from our own sender, with a link of the app login's
+    choosing, would be phishing: the database takes the code and minutes only, and the sender
+    links to its own workspace (``with_signin_link``), whatever the row says."""
+    code = {"code": "12345678", "minutes": 10}
+    for context in (
+        code | {"link": "https://evil.example/signin/link?e=x&c=12345678"},
+        code | {"link": "https://evil.example/"},
+        code | {"attendee": "x@evil.example"},
+        code | {"minutes": 600},
+        {"code": "<a href='https://evil.example/'>", "minutes": 10},
+    ):
+        with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+            with pytest.raises(psycopg.Error, match="code and minutes only"):
+                _own_challenge(cursor, 1, context)
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+        key = _own_challenge(cursor, 2, code | {"link": None})
+    with engine.connect() as conn:  # as the owner: no link stored
+        stored = conn.execute(
+            text("SELECT context::text FROM outbox_message WHERE key = :k"), {"k": key}
+        ).scalar_one()
+    assert json.loads(stored) == code
+    handler = RecordingHandler()
+    with LocalSmtpServer(handler) as server:  # the sender, under the system login
+        point_mail_at(monkeypatch, server.port, **ANY_HOUR)
+        monkeypatch.setenv("HOMEWARD_MAIL_BASE_URL", "https://homeward.example.org")
+        _reset_caches()
+        run_drain(clock)
+    (sent,) = received_by(handler, f.COORD)
+    body = text_of(sent)
+    assert "https://homeward.example.org/signin/link?e=" in body and "evil" not in body
+
+
+def test_an_app_login_opening_challenges_itself_is_held_to_ten_codes_an_hour(mail, db_url):
+    code = {"code": "12345678", "minutes": 10}
+    for number in range(10):
+        with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+            _own_challenge(cursor, number, code)
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+        with pytest.raises(psycopg.Error, match="10 sign-in codes were sent"):
+            _own_challenge(cursor, 10, code)
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:  # another person
+        _own_challenge(cursor, 11, code, to=f.SUPERVISOR)
+    for sql in (  # nor can it forget what was sent
+        "DELETE FROM homeward_code_mail",
+        "UPDATE homeward_code_mail SET at = at - interval '2 hours'",
+        "SELECT count(*) FROM homeward_code_mail",
+    ):
+        with _app(db_url) as conn, pytest.raises(psycopg.Error, match="permission denied"):
+            conn.execute(sql.encode())
+
+
+def test_mail_about_a_case_is_not_dropped_once_its_sharing_is_given_again(db_url, engine, clock):
+    """ADPARE's sharing was withdrawn, then given again: the withdrawal event stays in the
+    case's history, but another organisation that sees the case may no longer drop ADPARE's
+    mail about it."""
+    f.seed()
+    ref = in_reintegration(clock, late=True)
+    withdraw_sharing(ref, "adpare", clock)
+    clock.advance(days=1)
+    f.give_sharing(ref, clock, "adpare")
+    with engine.begin() as conn:  # as the owner: a new notice to ADPARE about the case
+        adpare = conn.execute(text("SELECT id FROM organisation WHERE slug = 'adpare'")).scalar()
+        message = conn.execute(
+            text(
+                "INSERT INTO outbox_message (key, template, language, to_addrs, context, "
+                "message_id, status, attempts, next_attempt_at, created_at, org_id) VALUES "
+                "('t27:adpare', 't27', 'en', :to, :c, '<n@x.org>', 'queued', 0, :at, :at, :o) "
+                "RETURNING id"
+            ),
+            {
+                "to": json.dumps([ADPARE]),
+                "c": json.dumps({"case_ref": ref}),
+                "at": clock.now(),
+                "o": adpare,
+            },
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO outbox_recipient (message_id, address, status, attempts, "
+                "next_attempt_at, updated_at) VALUES (:m, :a, 'pending', 0, :at, :at)"
+            ),
+            {"m": message, "a": ADPARE, "at": clock.now()},
+        )
+    token = signin.token_for(f.COORD, clock.now())
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+        cursor.execute("SELECT homeward_act(%s)", (token,))
+        with pytest.raises(psycopg.Error, match="only a withdrawal of sharing"):
+            cursor.execute(
+                "SELECT homeward_drop_case_mail(%s, %s, 'dropped', now(), NULL)", (ref, adpare)
+            )
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                text("SELECT status FROM outbox_message WHERE id = :m"), {"m": message}
+            ).scalar_one()
+            == "queued"
+        )
+
+
+@pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
+def test_0027_downgrades_and_upgrades_again(engine):
+    def counted() -> bool:
+        with engine.connect() as conn:
+            return (
+                conn.execute(text("SELECT to_regclass('homeward_code_mail')")).scalar() is not None
+            )
+
+    command.downgrade(alembic_config(get_engine()), "0026")
+    assert not counted()
+    get_engine().dispose()
+    assert upgrade(get_engine()) == head_revision()
+    assert counted()
