@@ -364,7 +364,7 @@ def with_signin_link(
 ) -> dict[str, Any]:
     """A stored sign-in email's context with its link as the sender builds it: from the
     sender's own ``workspace_url`` and the message's one address, whatever link the row holds
-    (none, since migration 0027: an app login that opened a challenge could otherwise have
+    (none, since migration 0028: an app login that opened a challenge could otherwise have
     sent a code to a real staff member with a link of its own choosing). A row whose code was
     wiped gets no link."""
     code = context.get("code")

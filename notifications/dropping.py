@@ -159,7 +159,7 @@ def drop_mail_withdrawn_since(session: Session, since: datetime, now: datetime) 
 
 def sharing_live(session: Session, case_id: int, org_id: int) -> bool:
     """Whether the person's consent to sharing the case with the organisation stands now (as
-    ``homeward_drop_case_mail`` asks an app caller, migration 0027)."""
+    ``homeward_drop_case_mail`` asks an app caller, migration 0028)."""
     query = select(Consent.id).where(
         Consent.case_id == case_id,
         Consent.purpose == "sharing",

@@ -192,7 +192,7 @@ def _truncate_all(url: str) -> None:
     tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        conn.execute(  # the sign-in emails the database counted (migration 0027)
+        conn.execute(  # the sign-in emails the database counted (migration 0028)
             text(
                 "DO $$ BEGIN IF to_regclass('public.homeward_code_mail') IS NOT NULL THEN "
                 "TRUNCATE homeward_code_mail; END IF; END $$"

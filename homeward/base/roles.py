@@ -170,7 +170,7 @@ OWNED
         GRANT USAGE ON SEQUENCE public.outbox_message_id_seq, public.outbox_recipient_id_seq
             TO homeward_definer;
     END IF;
-    IF to_regclass('public.homeward_code_mail') IS NOT NULL THEN  -- 0027's
+    IF to_regclass('public.homeward_code_mail') IS NOT NULL THEN  -- 0028's
         REVOKE ALL ON public.homeward_code_mail FROM PUBLIC, homeward_app;
         GRANT SELECT, INSERT, DELETE ON public.homeward_code_mail TO homeward_definer;
     END IF;

@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     login_codes_per_hour: int = Field(
         default=5,
         ge=1,
-        le=10,  # PostgreSQL sends no staff member more than 10 an hour (migration 0027)
+        le=10,  # PostgreSQL sends no staff member more than 10 an hour (migration 0028)
         description="per address typed, staff or not",
     )
     login_answer_seconds: float = Field(

@@ -336,7 +336,7 @@ def assert_app_roles_hold(url: str) -> None:
             "permission denied",
         ),
         ("SELECT homeward_set_scope(1, 1)", "permission denied"),
-        ("DELETE FROM homeward_code_mail", "permission denied"),  # the codes it sent (0027)
+        ("DELETE FROM homeward_code_mail", "permission denied"),  # the codes it sent (0028)
     ):
         with pytest.raises(DBAPIError, match=refusal), app.connect() as conn:
             conn.execute(text(sql))

@@ -28,7 +28,7 @@ def test_migrations_build_exactly_the_models(engine):
         diff = compare_metadata(
             MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
         )
-    # row security's (0015, 0027), not models
+    # row security's (0015, 0028), not models
     machinery = {"homeward_scope", "homeward_db_clock", "homeward_code_mail"}
 
     def ours(change: tuple[Any, ...]) -> bool:

@@ -329,7 +329,7 @@ def test_0026_downgrades_and_upgrades_again(engine):
     assert secured() == dict.fromkeys(TABLES, True)
 
 
-# 0027: what an app login that opens a challenge itself may queue. It can insert the challenge
+# 0028: what an app login that opens a challenge itself may queue. It can insert the challenge
 # (and so skip the hourly limit the app keeps in Python); the definer function is what stops it.
 CHALLENGE = (
     "INSERT INTO login_challenge (id, staff_id, code_hash, created_at, expires_at, attempts, "
@@ -462,14 +462,14 @@ def test_mail_about_a_case_is_not_dropped_once_its_sharing_is_given_again(db_url
 
 
 @pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
-def test_0027_downgrades_and_upgrades_again(engine):
+def test_0028_downgrades_and_upgrades_again(engine):
     def counted() -> bool:
         with engine.connect() as conn:
             return (
                 conn.execute(text("SELECT to_regclass('homeward_code_mail')")).scalar() is not None
             )
 
-    command.downgrade(alembic_config(get_engine()), "0026")
+    command.downgrade(alembic_config(get_engine()), "0027")
     assert not counted()
     get_engine().dispose()
     assert upgrade(get_engine()) == head_revision()

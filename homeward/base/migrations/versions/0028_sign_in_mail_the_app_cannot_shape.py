@@ -1,8 +1,8 @@
 """the sign-in email's link and hourly limit, and a withdrawal's mail stop, where the app's
 login cannot get round them (0026's open points)
 
-Revision ID: 0027
-Revises: 0026
+Revision ID: 0028
+Revises: 0027
 Create Date: 2026-12-07 06:40:00
 
 On PostgreSQL, for an app login that opens a challenge itself (it may insert into
@@ -31,8 +31,8 @@ from types import ModuleType
 
 from alembic import op
 
-revision: str = "0027"
-down_revision: str | Sequence[str] | None = "0026"
+revision: str = "0028"
+down_revision: str | Sequence[str] | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
