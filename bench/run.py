@@ -179,13 +179,14 @@ def child_sweep() -> dict[str, Any]:
             started = time.perf_counter()
             rows = len(session.execute(query).all())
             sql.append(time.perf_counter() - started)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with write_session(engine) as session:
         report = queue_reminders(session, now=NOW)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     fired = report.coming_due + report.due_today + report.overdue + report.escalated
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,  # this process's: a loaded machine stretches the wall time
         "fired": fired,
         "queued": report.queued,
         "rss_mb": _rss_mb(),
@@ -762,7 +763,8 @@ def catchup_table(results: dict[str, dict[str, Any]]) -> list[str]:
         "## Catch-up run in batches, and the sweep beside its SQL (issue 19 points 5 and 7)",
         "",
         "| backend | cases | escalated | catch-up | per 1k escalated | batches | longest batch "
-        "(target < 1 s) | emails sent | send time | sweep (+ holidays import, once a process) "
+        "(target < 1 s) | emails sent | send time | sweep (its CPU; + holidays import, once a "
+        "process) "
         "| its SQL | sweep / SQL (target <= 3) "
         "| load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -776,12 +778,28 @@ def catchup_table(results: dict[str, dict[str, Any]]) -> list[str]:
                 f"| {kind} | {int(cases):,} | {c['escalated']:,} | {c['seconds']:.2f} s | "
                 f"{per_k:.3f} s | {c['batches']} | {c['longest_batch_seconds']:.2f} s "
                 f"{verdict(c['longest_batch_seconds'] < 1.0)} | {m['sent']:,} | "
-                f"{m['seconds']:.2f} s | {w['seconds']:.2f} s "
-                f"(+ {w.get('holidays_import_seconds', 0):.2f} s) | {w['sql_seconds']:.2f} s "
+                f"{m['seconds']:.2f} s | {w['seconds']:.2f} s ({_cpu(w)}"
+                f"+ {w.get('holidays_import_seconds', 0):.2f} s) | {w['sql_seconds']:.2f} s "
                 f"({w['sql_rows']:,} rows) | {ratio:.1f}x {verdict(ratio <= 3.0)} | "
                 f"{r['load']} |"
             )
     return rows
+
+
+def _cpu(sweep: dict[str, Any]) -> str:
+    return f"CPU {sweep['cpu_seconds']:.2f} s; " if "cpu_seconds" in sweep else ""
+
+
+def before_rows(path: Path, label: str) -> list[str]:
+    """The catch-up table of an earlier ``--only-catchup`` run (its results file, ``--before``),
+    with how it was taken, to stand in this run's section as the before."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index(CATCHUP_START)
+    section = text[start : text.index(CATCHUP_END, start)].splitlines()
+    how = next(line for line in section if line.startswith("`"))
+    load = next((line.split("; at the end, ")[-1] for line in section if "at the end" in line), "")
+    table = [line for line in section if line.startswith("|")]
+    return ["", f"Before ({label}): {how} At the end, {load}", "", *table]
 
 
 def machine() -> str:
@@ -946,6 +964,13 @@ def main() -> None:
     parser.add_argument(
         "--only-catchup", action="store_true", help="only the catch-up figures (points 5, 7)"
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="with --only-catchup: a results file an earlier --only-catchup run wrote (the code "
+        "before a change); its table is kept in the section, under this run's, as the before",
+    )
+    parser.add_argument("--before-label", default="the code before", help="what --before ran")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("child_args", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -980,6 +1005,8 @@ def main() -> None:
     rows = [] if args.only_catchup else table(args, results)
     if catchups:
         rows += ["", *catchup_table(catchups)]
+        if args.before is not None:
+            rows += before_rows(args.before, args.before_label)
     if args.person_runs and not args.only_catchup:
         print(f"[sqlite] what a person waits for: {args.person_runs} runs on homeward up")
         rows += latency_rows(person_latency(args.person_runs))

@@ -41,22 +41,27 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from time import perf_counter
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     Table,
+    any_,
+    bindparam,
     or_,
     text,
     update,
 )
 from sqlalchemy import select as columns
-from sqlmodel import Session, col, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import ARRAY
+from sqlmodel import Session, col
 
-from homeward.base.bulk import among
-from homeward.base.db import read_beside, system_scope
+from homeward.base.db import is_postgres, read_beside, system_scope
 from homeward.base.faults import crash_point
 from homeward.base.models import Case, CaseStatus, ChecklistItem, ItemStatus, Reminder, ReminderRun
 from homeward.base.settings import get_settings
@@ -75,13 +80,12 @@ from notifications.outbox import (
     Queued,
     enqueue_many,
     insert_ignoring_duplicates,
-    insert_many_ignoring_duplicates,
     insert_outbox_rows,
     outbox_rows,
 )
 from notifications.recipients import Directory, Recipient
 from notifications.rules import Firing, ReminderRules, Section, load_rules
-from notifications.workdays import Calendars
+from notifications.workdays import Calendars, WorkCalendar
 
 
 @dataclass(frozen=True)
@@ -254,7 +258,7 @@ class _Lease:
     @staticmethod
     def held(session: Session, day: date, now: datetime) -> bool:
         """Whether the day's run is done or another run holds it (a read: ``take`` decides)."""
-        found = session.exec(select(ReminderRun).where(ReminderRun.day == day)).first()
+        found = _day_run(session, day)
         if found is None:
             return False
         beat = found.heartbeat_at
@@ -267,22 +271,21 @@ class _Lease:
         claimed = insert_ignoring_duplicates(session, table, values, ["day"])
         if claimed is not None:
             return cls(claimed, now, now, resumed=False)
-        found = session.exec(select(ReminderRun).where(ReminderRun.day == day)).one()
+        found = _day_run(session, day)
+        assert found is not None  # noqa: S101 (the insert found it there)
         beat = found.heartbeat_at
         if found.finished_at is not None or beat is None or beat > now - LEASE:
             return None  # done today, or another run is at it
-        lease = cls(_id(found), found.ran_at, beat, resumed=True)
+        lease = cls(found.id, found.ran_at, beat, resumed=True)
         return lease if lease.renew(session, now, strict=False) else None
 
     def renew(self, session: Session, beat: datetime, *, strict: bool = True) -> bool:
         """Move the heartbeat on, unless another run took the day over (then refuse)."""
-        table = ReminderRun.__table__  # type: ignore[attr-defined]
-        moved = session.execute(
-            update(table)
-            .where(table.c.id == self.run_id, table.c.heartbeat_at == self.beat)
-            .values(heartbeat_at=beat)
+        moved = _core(session).execute(
+            _statements(is_postgres(session)).renew,
+            {"run_id": self.run_id, "beat": self.beat, "new_beat": beat},
         )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
+        if moved.rowcount != 1:
             if strict:
                 raise RuntimeError("reminders: another run took today's run over; stopping")
             return False
@@ -290,18 +293,141 @@ class _Lease:
         return True
 
     def finish(self, session: Session, report: ReminderReport) -> None:
-        run = session.get(ReminderRun, self.run_id)
-        assert run is not None  # noqa: S101 (claimed above, in this run)
-        for name in (f.name for f in fields(report)):
-            setattr(run, name, getattr(report, name))
-        run.finished_at = self.beat
-        session.add(run)
+        counts = {f.name: getattr(report, f.name) for f in fields(report)}
+        _core(session).execute(
+            _statements(is_postgres(session)).finish,
+            {**counts, "run_id": self.run_id, "finished": self.beat},
+        )
+
+
+class _DayRun(NamedTuple):
+    """What the lease reads of the day's ``ReminderRun``."""
+
+    id: int
+    ran_at: datetime
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
+
+
+def _day_run(session: Session, day: date) -> _DayRun | None:
+    found = _core(session).execute(_statements(is_postgres(session)).day_run, {"day": day})
+    row = found.first()
+    return _DayRun(*row) if row is not None else None
+
+
+def _core(session: Session) -> Connection:
+    """The connection of ``session``'s transaction: the run's own statements are Core ones,
+    built once per process (``_statements``), so they skip the ORM's layer (pending ORM
+    changes are flushed first, as the ORM's own statements would)."""
+    if session.autoflush:
         session.flush()
+    return session.connection()
 
 
-def _id(row: ReminderRun) -> int:
-    assert row.id is not None  # noqa: S101 (a stored row)
-    return row.id
+class _Statements(NamedTuple):
+    """The statements the run repeats (per page, per item batch), each built once per process
+    and database kind: building one and working out its cache key cost more than running it."""
+
+    day_run: Any  # the day's ReminderRun (id, ran_at, heartbeat_at, finished_at)
+    renew: Any
+    finish: Any
+    pages: tuple[Any, Any]  # the first page, and a page after (due, id)
+    cases: Any
+    fired: Any
+    remember: Any
+    escalate: Any
+
+
+def _ids(column: Any, name: str, postgres: bool) -> ColumnElement[bool]:
+    """``column`` is one of the ids bound as ``name`` (``homeward.base.bulk.among``'s forms:
+    ``= ANY(array)`` on PostgreSQL, an expanding ``IN`` on SQLite)."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+
+
+@cache
+def _statements(postgres: bool) -> _Statements:
+    run: Table = ReminderRun.__table__  # type: ignore[attr-defined]
+    item: Table = ChecklistItem.__table__  # type: ignore[attr-defined]
+    case: Table = Case.__table__  # type: ignore[attr-defined]
+    reminder: Table = Reminder.__table__  # type: ignore[attr-defined]
+    beat_type = run.c.heartbeat_at.type
+    insert: Any
+    if postgres:  # the dialect's own insert (ON CONFLICT), imported only where it is in use
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    counts: dict[str, Any] = {f.name: bindparam(f.name) for f in fields(ReminderReport)}
+    return _Statements(
+        day_run=columns(run.c.id, run.c.ran_at, run.c.heartbeat_at, run.c.finished_at).where(
+            run.c.day == bindparam("day", type_=run.c.day.type)
+        ),
+        renew=update(run)
+        .where(
+            run.c.id == bindparam("run_id"),
+            run.c.heartbeat_at == bindparam("beat", type_=beat_type),
+        )
+        .values(heartbeat_at=bindparam("new_beat", type_=beat_type)),
+        finish=update(run)
+        .where(run.c.id == bindparam("run_id"))
+        .values(**counts, finished_at=bindparam("finished", type_=run.c.finished_at.type)),
+        pages=(_page_query(item, after=False), _page_query(item, after=True)),
+        cases=columns(
+            case.c.id, case.c.case_ref, case.c.process_version, case.c.owner_org_id
+        ).where(
+            _ids(case.c.id, "ids", postgres),
+            case.c.status == CaseStatus.ACTIVE,  # paused or ended cases owe nothing
+        ),
+        fired=columns(reminder.c.item_id, reminder.c.rule, reminder.c.due_on).where(
+            _ids(reminder.c.item_id, "ids", postgres)
+        ),
+        remember=_REMEMBER_PG.bindparams(bindparam("fired_at", type_=reminder.c.fired_at.type))
+        if postgres
+        else insert(reminder).on_conflict_do_nothing(index_elements=["item_id", "rule", "due_on"]),
+        escalate=update(item)
+        .where(_ids(item.c.id, "ids", postgres))
+        .values(escalated_at=bindparam("at", type_=item.c.escalated_at.type)),
+    )
+
+
+_REMEMBER_PG = text(
+    "INSERT INTO reminder (item_id, rule, due_on, fired_at) "
+    "SELECT fired.item_id, fired.rule, fired.due_on, :fired_at "
+    "FROM unnest(CAST(:item_ids AS INTEGER[]), CAST(:rules AS VARCHAR[]), "
+    "CAST(:due_ons AS DATE[])) AS fired(item_id, rule, due_on) "
+    "ON CONFLICT (item_id, rule, due_on) DO NOTHING"
+)
+
+
+def _page_query(item: Table, *, after: bool) -> Any:
+    """``_open_items``' query, its values bound at each page (see there)."""
+    due, escalated = item.c.due_at, item.c.escalated_at
+    quiet = Quiet._make(  # bound at each page, by the names of its fields
+        bindparam(name, type_=(due if name == "steady_due_before" else escalated).type)
+        for name in Quiet._fields
+    )
+    conditions = _item_conditions(bindparam("until", type_=due.type), quiet)
+    if after:
+        after_due = bindparam("after_due", type_=due.type)
+        conditions += [  # the first condition is the index's range: the page starts there
+            due >= after_due,
+            or_(due > after_due, item.c.id > bindparam("after_id", type_=item.c.id.type)),
+        ]
+    edge = (
+        columns(due)
+        .where(*conditions)
+        .order_by(due)
+        .offset(bindparam("edge_offset", type_=Integer()))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        columns(*(item.c[name] for name in _ITEM_FIELDS), item.c.case_id)
+        .where(*conditions, or_(edge.is_(None), due <= edge))  # None: the last page
+        .order_by(due, item.c.id)
+        .limit(bindparam("limit", type_=Integer()))
+    )
 
 
 def _one_run_at_a_time(session: Session) -> None:
@@ -381,24 +507,23 @@ def open_items_query(until: datetime, quiet: Quiet | None = None) -> _OpenQuery:
     )
 
 
-def _item_conditions(until: datetime, quiet: Quiet | None) -> list[ColumnElement[bool]]:
-    """Which of ``open_items_query``'s items may fire, from the item's own columns."""
-    conditions = [
-        col(ChecklistItem.status) == ItemStatus.OPEN,
-        col(ChecklistItem.due_at) < until,
-    ]
+def _item_conditions(until: Any, quiet: Quiet | None) -> list[ColumnElement[bool]]:
+    """Which of ``open_items_query``'s items may fire, from the item's own columns. The
+    moments are values, or parameters bound at each page (``_page_query``)."""
+    item: Table = ChecklistItem.__table__  # type: ignore[attr-defined]
+    conditions = [item.c.status == ItemStatus.OPEN, item.c.due_at < until]
     if quiet is None:
         return conditions
     # An item escalated within the cadence's gap has nothing to fire: its coming-due, due-day
     # and earlier overdue reminders fired before, and its next mention is not due yet.
-    escalated = col(ChecklistItem.escalated_at)
+    escalated = item.c.escalated_at
     return [
         *conditions,
         or_(escalated.is_(None), escalated < quiet.escalated_since),
         or_(
             escalated.is_(None),
             escalated < quiet.steady_escalated_since,
-            col(ChecklistItem.due_at) >= quiet.steady_due_before,
+            item.c.due_at >= quiet.steady_due_before,
         ),
     ]
 
@@ -444,30 +569,13 @@ def _open_items(
     catch-up grew quadratically. So the page is cut from the items alone, between where the
     last ended and the due date of its ``limit``-th item (``edge``: read in the index's own
     order, no sort), and only then joined to its cases (those of active ones kept)."""
-    item = ChecklistItem
-    conditions = _item_conditions(until, quiet)
+    statements = _statements(is_postgres(session))
+    params: dict[str, Any] = {"until": until, **quiet._asdict(), "limit": limit}
+    params["edge_offset"] = limit - 1
     if after is not None:
-        due, item_id = after
-        conditions += [  # the first condition is the index's range: the page starts there
-            col(item.due_at) >= due,
-            or_(col(item.due_at) > due, col(item.id) > item_id),
-        ]
-    edge = (
-        columns(col(item.due_at))
-        .where(*conditions)
-        .order_by(col(item.due_at))
-        .offset(limit - 1)
-        .limit(1)
-        .scalar_subquery()
-    )
-    conditions.append(or_(edge.is_(None), col(item.due_at) <= edge))  # None: the last page
-    page = (
-        columns(*(col(getattr(item, name)) for name in _ITEM_FIELDS), col(item.case_id))
-        .where(*conditions)
-        .order_by(col(item.due_at), col(item.id))
-        .limit(limit)
-    )
-    rows = session.execute(page).all()
+        params["after_due"], params["after_id"] = after
+    query = statements.pages[after is not None]
+    rows = _core(session).execute(query, params).all()
     end = (rows[-1][3], rows[-1][0]) if len(rows) == limit else None
     cases = _cases(session, {row[-1] for row in rows})
     items = [
@@ -484,15 +592,9 @@ def _cases(session: Session, case_ids: set[int]) -> dict[int, tuple[str, str, in
     holds, joined them to every case instead)."""
     if not case_ids:
         return {}
-    query = columns(
-        col(Case.id), col(Case.case_ref), col(Case.process_version), col(Case.owner_org_id)
-    ).where(
-        among(session, col(Case.id), sorted(case_ids)),
-        col(Case.status) == CaseStatus.ACTIVE,  # paused or ended cases owe nothing
-    )
-    return {
-        case_id: (ref, version, owner) for case_id, ref, version, owner in session.execute(query)
-    }
+    query = _statements(is_postgres(session)).cases
+    found = _core(session).execute(query, {"ids": sorted(case_ids)})
+    return {case_id: (ref, version, owner) for case_id, ref, version, owner in found}
 
 
 _ITEM_FIELDS = ("id", "code", "stage", "due_at", "owner_org_id", "assignee_id", "escalated_at")
@@ -538,10 +640,14 @@ class _Run:
         """Read and work out what every page would otherwise find on its way, in the read
         transaction before the first write: every organisation's calendar and whether today is
         a working day there (the first also imports the holidays package)."""
-        orgs = list(self.directory.orgs)
-        self.calendars.load([*orgs])
-        for org_id in orgs:
-            self.working[org_id] = self.calendars.of(org_id).is_working_day(self.today)
+        # the directory read every organisation's country: no second query for the calendars
+        self.calendars.known({org.id: org.country for org in self.directory.orgs.values()})
+        working: dict[WorkCalendar, bool] = {}  # organisations share a few calendars
+        for org_id in self.directory.orgs:
+            calendar = self.calendars.of(org_id)
+            if calendar not in working:
+                working[calendar] = calendar.is_working_day(self.today)
+            self.working[org_id] = working[calendar]
 
     def write_to(self, session: Session) -> None:
         """Write (and read what is left to read) through ``session`` from now on."""
@@ -638,19 +744,29 @@ class _Run:
     def _fired_before(self, item_ids: set[int]) -> set[tuple[int, str, date]]:
         if not item_ids:
             return set()
-        query = columns(col(Reminder.item_id), col(Reminder.rule), col(Reminder.due_on)).where(
-            among(self.session, col(Reminder.item_id), sorted(item_ids))
-        )
-        return {(i, r, d) for i, r, d in self.session.execute(query)}
+        query = _statements(is_postgres(self.session)).fired
+        found = _core(self.session).execute(query, {"ids": sorted(item_ids)})
+        return {(i, r, d) for i, r, d in found}
 
     def _remember(self, new: Sequence[_Due]) -> None:
         """One ``Reminder`` row per fired rule; the unique key stays the last word."""
-        table: Table = Reminder.__table__  # type: ignore[attr-defined]
+        if not new:
+            return
+        postgres = is_postgres(self.session)
+        statement, conn = _statements(postgres).remember, _core(self.session)
+        if postgres:  # three arrays: one short statement, whatever the count
+            ids, rules, days = zip(
+                *((d.item.id, d.firing.rule, d.due_on) for d in new), strict=True
+            )
+            arrays = {"item_ids": list(ids), "rules": list(rules), "due_ons": list(days)}
+            conn.execute(statement, {**arrays, "fired_at": self.now})
+            return
         rows: list[dict[str, Any]] = [
             {"item_id": d.item.id, "rule": d.firing.rule, "due_on": d.due_on, "fired_at": self.now}
             for d in new
         ]
-        insert_many_ignoring_duplicates(self.session, table, rows, ["item_id", "rule", "due_on"])
+        for start in range(0, len(rows), _BATCH):
+            conn.execute(statement, rows[start : start + _BATCH])
 
     def _about(self, d: _Due, language: str) -> dict[str, Any]:
         """What a digest line and an escalation both say of the item, in ``language``."""
@@ -716,14 +832,10 @@ class _Run:
         escalated), in the transaction that remembered their firing."""
         escalated = sorted(self.escalated)  # rows locked in id order, as other writers do
         self.escalated.clear()
+        statement = _statements(is_postgres(self.session)).escalate
         for start in range(0, len(escalated), _BATCH):
             chunk = escalated[start : start + _BATCH]
-            self.session.execute(
-                update(ChecklistItem)
-                .where(among(self.session, col(ChecklistItem.id), chunk))
-                .values(escalated_at=self.now)
-                .execution_options(synchronize_session=False)
-            )
+            _core(self.session).execute(statement, {"ids": chunk, "at": self.now})
             seals.mark(self.session, "checklist_item", chunk)  # a bulk update: reseal its rows
 
     def finish(self) -> ReminderReport:

@@ -15,6 +15,7 @@ its own (the home country's still count).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
@@ -179,6 +180,11 @@ class Calendars:
         if org_id not in self._found:
             self.load([org_id])
         return self._found.get(org_id) or self._found[None]
+
+    def known(self, countries: Mapping[int, str]) -> None:
+        """Take these organisations' countries (by id) as read already (a directory's)."""
+        for org_id, country in countries.items():
+            self._found.setdefault(org_id, calendar_of(country))
 
     def load(self, org_ids: list[int | None]) -> None:
         """Read the calendars of many organisations with one query."""

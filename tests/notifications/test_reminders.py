@@ -9,6 +9,7 @@ from importlib import resources
 
 from sqlmodel import select
 
+from homeward.base.clock import SimulatedClock
 from homeward.base.db import read_session, write_session
 from homeward.base.models import Case, ChecklistItem, Reminder, ReminderRun
 from homeward.base.settings import get_settings
@@ -299,3 +300,45 @@ def test_batches_and_the_lead_time_window_change_nothing(db_url, clock, monkeypa
         escalation_mails
     )
     assert len({m.key for m in escalations}) == len(escalations)
+
+
+def test_the_runs_own_statements_skip_the_orm(db_url: str, clock: SimulatedClock) -> None:
+    """The lease, the pages of items, the fired reminders, the escalation marks and the finish
+    are Core statements built once per process (issue 19 point 7): none goes through the ORM,
+    which built and compiled them again, and an ORM object for the lease, at every run. What
+    the run writes is the same (the tests above)."""
+    from sqlalchemy import Select, event
+    from sqlalchemy.orm import ORMExecuteState
+    from sqlalchemy.orm import Session as OrmSession
+
+    f.seed()
+    clock.current = WORKING_MONDAY
+    f.open_case(clock)
+    remind(clock)
+    clock.advance(days=3)  # a working Thursday: items due, overdue and escalated
+    touched: list[set[str]] = []
+
+    def seen(state: ORMExecuteState) -> None:
+        if not state.is_orm_statement:  # a Core statement run through the session
+            return
+        statement = state.statement
+        froms = statement.get_final_froms() if isinstance(statement, Select) else []
+        table = getattr(statement, "table", None)
+        touched.append({getattr(t, "name", "") for t in [*froms, table] if t is not None})
+
+    event.listen(OrmSession, "do_orm_execute", seen)
+    try:
+        report = remind(clock)
+    finally:
+        event.remove(OrmSession, "do_orm_execute", seen)
+    assert report.overdue and report.escalated
+    own = {"reminder_run", "reminder", "checklist_item"}
+    assert [names for names in touched if names & own] == []
+    with read_session() as s:
+        run = s.exec(select(ReminderRun).order_by(ReminderRun.day.desc())).first()  # type: ignore[attr-defined]
+        assert run is not None and run.finished_at is not None
+        assert (run.overdue, run.escalated, run.queued) == (
+            report.overdue,
+            report.escalated,
+            report.queued,
+        )
