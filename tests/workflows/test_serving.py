@@ -6,6 +6,7 @@ server started)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import time
@@ -27,6 +28,7 @@ async def probe(out: str) -> None:
     """Write where it ran and what it was given to ``out`` (nothing personal: a test value)."""
     facts = {"pid": os.getpid(), "parent": os.getppid(), "probe": os.environ.get(PROBE)}
     facts["mappers_to_configure"] = SQLModel._sa_registry._new_mappers  # the ORM's first use
+    facts["frozen"] = gc.get_freeze_count()  # what the fork server froze (workflows.warm)
     Path(out).write_text(json.dumps(facts), encoding="utf-8")
 
 
@@ -81,6 +83,7 @@ def test_served_runs_start_forked_warm_with_the_runner_s_environment_of_the_mome
     assert {s["parent"] for s in seen} != {os.getpid()}  # forked by the fork server
     assert len({s["parent"] for s in seen}) == 1  # the same one, started once
     assert not any(s["mappers_to_configure"] for s in seen)  # done once, in the fork server
+    assert all(s["frozen"] > 100_000 for s in seen)  # no full collection walks the modules
 
 
 @pytest.mark.usefixtures("prefect_db")
