@@ -28,9 +28,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ARRAY,
     JSON,
     Boolean,
     Column,
@@ -39,6 +40,7 @@ from sqlalchemy import (
     RowMapping,
     String,
     Table,
+    any_,
     bindparam,
     delete,
     event,
@@ -54,7 +56,7 @@ from sqlmodel import select as orm_select
 
 from homeward.base.bulk import among, insert_rows
 from homeward.base.clock import utc
-from homeward.base.db import system_scope, widest_scope
+from homeward.base.db import is_postgres, system_scope, widest_scope
 from homeward.base.models import AuditHead, RowSeal
 from homeward.crypt.crypto import DecryptionFailed
 from homeward.crypt.keys import Keyring, load_keyring
@@ -306,7 +308,6 @@ def _reseal(
     ``known`` (just bulk-inserted) are sealed from those values, the others read back."""
     known = known or {}
     table = _table(name)
-    pk = _pk(table)
     sealer = _Sealer(keyring, name)
     count, state = head.seal_count, int(head.seal_state, 16)
     for start in range(0, len(row_ids), _BATCH):
@@ -314,12 +315,8 @@ def _reseal(
         rows: dict[int, Any] = {i: known[i] for i in chunk if i in known}
         seals: dict[int, Any] = {}  # a new row has none (one there refuses the commit)
         if unknown := [i for i in chunk if i not in known]:
-            query = select(table).where(among(conn, pk, unknown))
-            rows.update((r[pk.name], r) for r in conn.execute(query).mappings())
-            query = select(_SEALS).where(
-                _SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, unknown)
-            )
-            seals = {s.row_id: s for s in conn.execute(query)}
+            rows_now, seals = _rows_and_seals(conn, table, name, unknown)
+            rows.update(rows_now)
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         gone: list[int] = []
@@ -353,6 +350,50 @@ def _reseal(
             conn.execute(update(_SEALS).where(where), changed)
     if (count, state) != (head.seal_count, int(head.seal_state, 16)):
         head.seal_count, head.seal_state = count, f"{state:064x}"
+
+
+class _Seal(NamedTuple):
+    row_id: int
+    version: int
+    mac: str
+
+
+_ROWS_AND_SEALS: dict[tuple[str, bool], Any] = {}  # (table, PostgreSQL?) -> the statement
+
+
+def _ids_param(conn: Connection, column: Column[Any]) -> Any:
+    """``column`` is one of the bound list ``ids`` (``among``'s forms, as one cached statement)."""
+    if is_postgres(conn):
+        return column == any_(bindparam("ids", type_=ARRAY(column.type)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+def _rows_and_seals(
+    conn: Connection, table: Table, name: str, row_ids: list[int]
+) -> tuple[dict[int, Any], dict[int, _Seal]]:
+    """These rows of ``name`` as the database holds them, and their seals, in one statement
+    (the row joined to its seal); the seals of rows that are gone in a second one, only when
+    some are gone."""
+    key = (name, is_postgres(conn))
+    query = _ROWS_AND_SEALS.get(key)
+    if query is None:
+        pk = _pk(table)
+        joined = table.outerjoin(_SEALS, (_SEALS.c.tbl == name) & (_SEALS.c.row_id == pk))
+        seal_columns = (_SEALS.c.version.label("seal_v_"), _SEALS.c.mac.label("seal_mac_"))
+        query = select(table, *seal_columns).select_from(joined).where(_ids_param(conn, pk))
+        _ROWS_AND_SEALS[key] = query
+    pk_name = _pk(table).name
+    rows: dict[int, Any] = {}
+    seals: dict[int, _Seal] = {}
+    for row in conn.execute(query, {"ids": row_ids}).mappings():
+        row_id = row[pk_name]
+        rows[row_id] = row
+        if row["seal_mac_"] is not None:
+            seals[row_id] = _Seal(row_id, row["seal_v_"], row["seal_mac_"])
+    if gone := [i for i in row_ids if i not in rows]:
+        query = select(_SEALS).where(_SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, gone))
+        seals.update((s.row_id, _Seal(s.row_id, s.version, s.mac)) for s in conn.execute(query))
+    return rows, seals
 
 
 def reseal_all(session: Session) -> int:
