@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlmodel import Session, col, select
 
+from homeward.base.bulk import complete
 from homeward.base.clock import local_noon
 from homeward.base.errors import InvalidInput, Refused
 from homeward.base.models import (
@@ -141,11 +142,18 @@ def _insert_items(
             }
         )
     if rows:
-        table = ChecklistItem.__table__  # type: ignore[attr-defined]
         session.flush()  # what the ORM holds goes first, as it would have
-        made = session.execute(insert(table).returning(table.c.id), rows)
-        seals.mark(session, "checklist_item", made.scalars())
+        made = dict(session.connection().execute(_INSERT, rows).tuples().all())  # code -> id
+        # Sealed at commit from the values written (every column: ``complete``), not read back.
+        full = complete(_ITEMS, rows)
+        for row in full:
+            row["id"] = made[str(row["code"])]
+        seals.written(session, "checklist_item", full)
     return [str(row["code"]) for row in rows]
+
+
+_ITEMS: Table = ChecklistItem.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_ITEMS).returning(_ITEMS.c.code, _ITEMS.c.id)  # one row a code
 
 
 def minor_dependants(session: Session, case: Case) -> list[CasePerson]:

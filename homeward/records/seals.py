@@ -112,7 +112,7 @@ def _plain(value: Any) -> Any:
 
 def row_mac(keyring: Keyring, name: str, row: RowMapping, version: int) -> str:
     """The seal of one row of table ``name`` at ``version``."""
-    return _Sealer(keyring, name).mac(row, version)
+    return _sealer(keyring, name).mac(row, version)
 
 
 # Types whose values a seal takes as they are (``_plain`` would give them back unchanged).
@@ -142,6 +142,19 @@ class _Sealer:
         keyed = self.keyed.copy()
         keyed.update(content.encode())
         return keyed.hexdigest()
+
+
+_SEALERS: dict[tuple[str, str], _Sealer] = {}  # (the keyring's audit key, table) -> its sealer
+
+
+def _sealer(keyring: Keyring, name: str) -> _Sealer:
+    """The table's sealer for this keyring's seal key, made once (a process meets one or two
+    keyrings: the seal key is derived from the audit key, which rotation keeps)."""
+    key = (keyring.audit_key, name)
+    sealer = _SEALERS.get(key)
+    if sealer is None:
+        sealer = _SEALERS[key] = _Sealer(keyring, name)
+    return sealer
 
 
 def head_mac(keyring: Keyring, head: AuditHead) -> str:
@@ -286,11 +299,17 @@ def seal_pending(session: Session) -> None:
     keyring = load_keyring()
     with widest_scope(session):
         head = locked_head(session)
+        conn = session.connection()
+        new: list[dict[str, Any]] = []  # new rows' seals, of every table: one insert a batch
         for name in sorted(pending.keys() | given.keys()):
             marked, known = pending.get(name, set()), given.get(name, {})
             known = {i: row for i, row in known.items() if i not in marked}  # changed since
             row_ids = sorted(marked | known.keys())
-            _reseal(session.connection(), keyring, head, name, row_ids, known)
+            _reseal(conn, keyring, head, name, row_ids, known, new)
+            if len(new) >= _BATCH:
+                insert_rows(conn, _SEALS, new)
+                new = []
+        insert_rows(conn, _SEALS, new)
         head.mac = head_mac(keyring, head)
         session.add(head)
 
@@ -302,13 +321,16 @@ def _reseal(
     name: str,
     row_ids: list[int],
     known: dict[int, dict[str, Any]] | None = None,
+    new_seals: list[dict[str, Any]] | None = None,
 ) -> None:
     """Reseal these rows of ``name``: one statement per kind of change and batch, not one a
     row (a bulk import seals ten rows a case), and the head's sum added up once. Rows in
-    ``known`` (just bulk-inserted) are sealed from those values, the others read back."""
+    ``known`` (just bulk-inserted) are sealed from those values, the others read back. The
+    seals of new rows go to ``new_seals`` when given (the caller inserts them), else are
+    inserted here."""
     known = known or {}
     table = _table(name)
-    sealer = _Sealer(keyring, name)
+    sealer = _sealer(keyring, name)
     count, state = head.seal_count, int(head.seal_state, 16)
     for start in range(0, len(row_ids), _BATCH):
         chunk = row_ids[start : start + _BATCH]
@@ -343,7 +365,9 @@ def _reseal(
             conn.execute(
                 delete(_SEALS).where(_SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, gone))
             )
-        if new:
+        if new_seals is not None:
+            new_seals += new
+        elif new:
             insert_rows(conn, _SEALS, new)
         if changed:
             where = (_SEALS.c.tbl == name) & (_SEALS.c.row_id == bindparam("b_row_id"))
@@ -457,7 +481,7 @@ def _verify_table(conn: Connection, keyring: Keyring, name: str) -> tuple[str | 
     pk = _pk(table)
     query = select(_SEALS).where(_SEALS.c.tbl == name).order_by(_SEALS.c.row_id)
     seals = {s.row_id: s for s in conn.execute(query)}
-    state, count, sealer = ZERO, 0, _Sealer(keyring, name)
+    state, count, sealer = ZERO, 0, _sealer(keyring, name)
     for row in conn.execute(select(table).order_by(pk)).mappings():
         row_id = row[pk.name]
         seal = seals.pop(row_id, None)
