@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam
 from sqlmodel import Session, col, select
 
 from homeward.base.bulk import complete
@@ -94,17 +94,28 @@ def _active(session: Session, case: Case, purpose: str, org_id: int | None) -> C
     return session.exec(query).first()
 
 
+def _active_purposes(for_no_org: bool) -> Any:
+    return select(Consent.purpose).where(
+        Consent.case_id == bindparam("case_id"),
+        col(Consent.purpose).in_(bindparam("purposes", expanding=True)),
+        col(Consent.org_id).is_(None) if for_no_org else Consent.org_id == bindparam("org_id"),
+        col(Consent.withdrawn_on).is_(None),
+    )
+
+
+# Built once each (a stage move asks it): for no organisation (IS NULL), or for one.
+_ACTIVE_PURPOSES = {n: _active_purposes(n) for n in (False, True)}
+
+
 def _any_active(
     session: Session, case: Case, purposes: Sequence[str], org_id: int | None
 ) -> str | None:
     """The first of ``purposes`` with an active consent (for ``org_id``), or None."""
-    query = select(Consent.purpose).where(
-        Consent.case_id == case.id,
-        col(Consent.purpose).in_(purposes),
-        Consent.org_id == org_id,
-        col(Consent.withdrawn_on).is_(None),
-    )
-    found = set(session.exec(query))
+    query = _ACTIVE_PURPOSES[org_id is None]
+    params: dict[str, Any] = {"case_id": case.id, "purposes": list(purposes)}
+    if org_id is not None:
+        params["org_id"] = org_id
+    found = set(session.exec(query, params=params))
     return next((purpose for purpose in purposes if purpose in found), None)
 
 
