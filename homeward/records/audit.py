@@ -10,12 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table
 from sqlmodel import Session, col, select
 
 from homeward.base.hooks import emit
 from homeward.base.models import Case, CaseEvent, StaffMember
-from homeward.records import seals
 from homeward.records.auditlog import audit
 
 
@@ -37,28 +35,22 @@ def record_event(
     reason: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> CaseEvent:
-    """Append one event to ``case``'s history (written, not committed) and tell the listeners.
-
-    The event is written as a plain row (append-only: nothing changes it after), sealed at
-    commit from the values written; the listeners get it as a ``CaseEvent`` not held by the
-    session."""
+    """Append one event to ``case``'s history (flushed, not committed) and tell the listeners."""
     assert case.id is not None  # noqa: S101 (cases are flushed before events)
-    row: dict[str, Any] = {
-        "case_id": case.id,
-        "actor_id": actor.id if actor else None,
-        "at": at,
-        "trigger": trigger,
-        "from_state": from_state,
-        "to_state": to_state,
-        "reason": reason,
-        "data": {k: _jsonable(v) for k, v in (data or {}).items() if v is not None},
+    event = CaseEvent(
+        case_id=case.id,
+        actor_id=actor.id if actor else None,
+        at=at,
+        trigger=trigger,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason,
+        data={k: _jsonable(v) for k, v in (data or {}).items() if v is not None},
         # How the actor was proven: set on the session by the commands runner (identity.prove).
-        "proof": session.info.get("proof"),
-    }
-    session.flush()  # what the ORM holds goes first, as it would have
-    row["id"] = session.connection().execute(_INSERT, row).scalar_one()
-    seals.written(session, "case_event", [row])
-    event = CaseEvent(**row)
+        proof=session.info.get("proof"),
+    )
+    session.add(event)
+    session.flush()
     audit(
         session,
         actor=actor,
@@ -69,10 +61,6 @@ def record_event(
     )
     emit(session, case, event)
     return event
-
-
-_EVENTS: Table = CaseEvent.__table__  # type: ignore[attr-defined]
-_INSERT = _EVENTS.insert().returning(_EVENTS.c.id)
 
 
 def history(session: Session, case: Case) -> list[CaseEvent]:
