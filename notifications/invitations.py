@@ -27,9 +27,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 from sqlmodel import Session, col, select
 
 from homeward.base.clock import utc
@@ -216,12 +218,12 @@ class _Mail:
         )
 
 
-def calendar_items(session: Session, case: Case) -> list[ChecklistItem]:
-    """The case's items that have, or may get, a calendar event: open visits and
-    appointments, and any item an attendee's calendar already shows."""
+@cache
+def _calendar_items_query() -> Any:
+    """``calendar_items``' statement, built once (every case event asks it)."""
     sent = select(CalendarEntry.item_id)
     query = select(ChecklistItem).where(
-        ChecklistItem.case_id == case.id,
+        ChecklistItem.case_id == bindparam("case_id"),
         or_(
             col(ChecklistItem.id).in_(sent),
             (col(ChecklistItem.status) == ItemStatus.OPEN)
@@ -231,7 +233,13 @@ def calendar_items(session: Session, case: Case) -> list[ChecklistItem]:
             ),
         ),
     )
-    return list(session.exec(query.order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))))
+    return query.order_by(col(ChecklistItem.due_at), col(ChecklistItem.id))
+
+
+def calendar_items(session: Session, case: Case) -> list[ChecklistItem]:
+    """The case's items that have, or may get, a calendar event: open visits and
+    appointments, and any item an attendee's calendar already shows."""
+    return list(session.exec(_calendar_items_query(), params={"case_id": case.id}))
 
 
 def sync_case(

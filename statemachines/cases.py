@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 from transitions import MachineError
 
@@ -246,15 +247,22 @@ def _unused_ref(session: Session) -> str:
     raise Conflict("could not draw an unused case_ref; try again")  # pragma: no cover
 
 
+_BY_REF = {  # built once each: every command names its case
+    False: select(Case).where(Case.case_ref == bindparam("ref")),
+    # locked: read the row as committed now, not as this session saw it before
+    True: select(Case)
+    .where(Case.case_ref == bindparam("ref"))
+    .with_for_update()
+    .execution_options(populate_existing=True),
+}
+
+
 def get_case(
     session: Session, *, case_ref: str, actor: StaffMember, for_update: bool = False
 ) -> Case:
     """The case with ``case_ref``, if the actor may see it (otherwise 'not found')."""
     ref = checked_ref(case_ref)
-    query = select(Case).where(Case.case_ref == ref)
-    if for_update:  # locked: read the row as committed now, not as this session saw it before
-        query = query.with_for_update().execution_options(populate_existing=True)
-    case = session.exec(query).first()
+    case = session.exec(_BY_REF[for_update], params={"ref": ref}).first()
     if case is None:
         raise case_not_found(ref)
     ensure_can_see(session, actor, case)

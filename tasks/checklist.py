@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, bindparam, insert
 from sqlmodel import Session, col, select
 
+from homeward.base.bulk import complete
 from homeward.base.clock import local_noon
 from homeward.base.errors import InvalidInput, Refused
 from homeward.base.models import (
@@ -64,21 +65,35 @@ def owner_for(
     return case.owner_org_id, None  # unfilled role: the case owner hands it on
 
 
+def _codes_query(repeating: bool, about_person: bool) -> Any:
+    statuses = (
+        [ItemStatus.OPEN] if repeating else [ItemStatus.OPEN, ItemStatus.DONE, ItemStatus.SKIPPED]
+    )
+    about = (
+        ChecklistItem.person_id == bindparam("person_id")
+        if about_person
+        else col(ChecklistItem.person_id).is_(None)
+    )
+    return select(ChecklistItem.code).where(
+        ChecklistItem.case_id == bindparam("case_id"),
+        ChecklistItem.stage == bindparam("stage"),
+        col(ChecklistItem.status).in_(statuses),
+        about,
+    )
+
+
+# Built once each (a stage move asks one each time): (repeating stage, about a family member).
+_CODES = {(r, p): _codes_query(r, p) for r in (False, True) for p in (False, True)}
+
+
 def _existing_codes(
     session: Session, case: Case, stage: str, person_id: int | None = None
 ) -> set[str]:
-    statuses = (
-        [ItemStatus.OPEN]
-        if stage in REPEATING_STAGES
-        else [ItemStatus.OPEN, ItemStatus.DONE, ItemStatus.SKIPPED]
-    )
-    query = select(ChecklistItem.code).where(
-        ChecklistItem.case_id == case.id,
-        ChecklistItem.stage == stage,
-        col(ChecklistItem.status).in_(statuses),
-        _about(person_id),
-    )
-    return set(session.exec(query))
+    query = _CODES[stage in REPEATING_STAGES, person_id is not None]
+    params: dict[str, Any] = {"case_id": case.id, "stage": stage}
+    if person_id is not None:
+        params["person_id"] = person_id
+    return set(session.exec(query, params=params))
 
 
 def _about(person_id: int | None) -> Any:
@@ -141,21 +156,34 @@ def _insert_items(
             }
         )
     if rows:
-        table = ChecklistItem.__table__  # type: ignore[attr-defined]
         session.flush()  # what the ORM holds goes first, as it would have
-        made = session.execute(insert(table).returning(table.c.id), rows)
-        seals.mark(session, "checklist_item", made.scalars())
+        made = dict(session.connection().execute(_INSERT, rows).tuples().all())  # code -> id
+        # Sealed at commit from the values written (every column: ``complete``), not read back.
+        full = complete(_ITEMS, rows)
+        for row in full:
+            row["id"] = made[str(row["code"])]
+        seals.written(session, "checklist_item", full)
     return [str(row["code"]) for row in rows]
+
+
+_ITEMS: Table = ChecklistItem.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_ITEMS).returning(_ITEMS.c.code, _ITEMS.c.id)  # one row a code
+
+
+_MINOR_DEPENDANTS = (
+    select(CasePerson)
+    .where(
+        CasePerson.case_id == bindparam("case_id"),
+        CasePerson.is_minor == True,  # noqa: E712 (SQL expression)
+        col(CasePerson.removed_at).is_(None),
+    )
+    .order_by(col(CasePerson.id))
+)
 
 
 def minor_dependants(session: Session, case: Case) -> list[CasePerson]:
     """The case's family members who are minors and not removed, in the order they were added."""
-    query = select(CasePerson).where(
-        CasePerson.case_id == case.id,
-        CasePerson.is_minor == True,  # noqa: E712 (SQL expression)
-        col(CasePerson.removed_at).is_(None),
-    )
-    return list(session.exec(query.order_by(col(CasePerson.id))))
+    return list(session.exec(_MINOR_DEPENDANTS, params={"case_id": case.id}))
 
 
 def create_person_items(
@@ -190,15 +218,22 @@ def cancel_person_items(session: Session, *, case: Case, person_id: int, now: da
     return len(items)
 
 
-def open_blocking_items(session: Session, case: Case, stage: str) -> list[ChecklistItem]:
-    """Blocking items of ``stage`` still open on ``case``."""
-    query = select(ChecklistItem).where(
-        ChecklistItem.case_id == case.id,
-        ChecklistItem.stage == stage,
+# Built once (a stage move asks it each time): only the values change.
+_OPEN_BLOCKING = (
+    select(ChecklistItem)
+    .where(
+        ChecklistItem.case_id == bindparam("case_id"),
+        ChecklistItem.stage == bindparam("stage"),
         ChecklistItem.blocking == True,  # noqa: E712 (SQL expression)
         ChecklistItem.status == ItemStatus.OPEN,
     )
-    return list(session.exec(query.order_by(col(ChecklistItem.id))))
+    .order_by(col(ChecklistItem.id))
+)
+
+
+def open_blocking_items(session: Session, case: Case, stage: str) -> list[ChecklistItem]:
+    """Blocking items of ``stage`` still open on ``case``."""
+    return list(session.exec(_OPEN_BLOCKING, params={"case_id": case.id, "stage": stage}))
 
 
 def latest_item(

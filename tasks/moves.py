@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from homeward.base.clock import local_date, local_noon
@@ -34,6 +35,17 @@ def _open_items(case: Case) -> Any:
     )
 
 
+_OPEN_IN_STAGE = (  # built once: every stage move asks it
+    select(ChecklistItem)
+    .where(
+        ChecklistItem.case_id == bindparam("case_id"),
+        ChecklistItem.status == ItemStatus.OPEN,
+        ChecklistItem.stage == bindparam("stage"),
+    )
+    .order_by(col(ChecklistItem.id))
+)
+
+
 def cancel_left_behind(
     session: Session, *, case: Case, stage: str, actor: StaffMember | None, now: datetime
 ) -> list[ChecklistItem]:
@@ -43,12 +55,8 @@ def cancel_left_behind(
     The reason (``stage_left``) is kept as the item's outcome; one ``items_cancelled`` event
     lists them in the case history.
     """
-    query = _open_items(case).where(ChecklistItem.stage == stage)
-    items = [
-        item
-        for item in session.exec(query.order_by(col(ChecklistItem.id)))
-        if not item.code.startswith(OUTSIDE_STAGES)
-    ]
+    found = session.exec(_OPEN_IN_STAGE, params={"case_id": case.id, "stage": stage})
+    items = [item for item in found if not item.code.startswith(OUTSIDE_STAGES)]
     for item in items:
         item.status, item.completed_at, item.outcome = ItemStatus.CANCELLED, now, STAGE_LEFT
         _revoke_pending_handoffs(session, item, actor, now)

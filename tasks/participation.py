@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from homeward.base.models import (
@@ -65,12 +66,19 @@ def initial_status(session: Session, case: Case, role: str, org_id: int) -> Part
     return ParticipantStatus.PENDING_CONSENT
 
 
+_CURRENT = (  # built once: every stage move asks it
+    select(CaseParticipant)
+    .where(
+        CaseParticipant.case_id == bindparam("case_id"),
+        CaseParticipant.status != ParticipantStatus.ENDED,
+    )
+    .order_by(col(CaseParticipant.id))
+)
+
+
 def current(session: Session, case: Case) -> list[CaseParticipant]:
     """The participants not ended (live or waiting for consent), in role order."""
-    query = select(CaseParticipant).where(
-        CaseParticipant.case_id == case.id, CaseParticipant.status != ParticipantStatus.ENDED
-    )
-    return list(session.exec(query.order_by(col(CaseParticipant.id))))
+    return list(session.exec(_CURRENT, params={"case_id": case.id}))
 
 
 def live_roles(
@@ -192,6 +200,13 @@ def stand_in(session: Session, case: Case, role: str) -> Organisation | None:
     return None
 
 
+_PARTNERS_NEEDED = select(ChecklistItem.partner_needed).where(  # built once: every move asks
+    ChecklistItem.case_id == bindparam("case_id"),
+    ChecklistItem.status == ItemStatus.OPEN,
+    col(ChecklistItem.partner_needed).is_not(None),
+)
+
+
 def fill_waiting_roles(
     session: Session,
     *,
@@ -205,12 +220,8 @@ def fill_waiting_roles(
     ``parts``: the participants not ended (``current``), when the caller has them."""
     parts = current(session, case) if parts is None else parts
     named = {part.role for part in parts}
-    query = select(ChecklistItem.partner_needed).where(
-        ChecklistItem.case_id == case.id,
-        ChecklistItem.status == ItemStatus.OPEN,
-        col(ChecklistItem.partner_needed).is_not(None),
-    )
-    for role in sorted({r for r in session.exec(query) if r and r not in named}):
+    waiting_for = session.exec(_PARTNERS_NEEDED, params={"case_id": case.id})
+    for role in sorted({r for r in waiting_for if r and r not in named}):
         org = stand_in(session, case, role)
         if org is not None:
             join(session, case=case, org=org, actor=actor, now=now)

@@ -174,15 +174,18 @@ def may_act_for_system(session: Session | Connection) -> bool:
     return not is_postgres(session) or _login(session)[0] or not _login(session)[1]
 
 
+_SYSTEM_ON = text("SELECT homeward_system(:on)")  # built once: twice in every write
+_SYSTEM_SET = text("SELECT set_config('homeward.system', :v, true)")
+
+
 def _system(session: Session | Connection, on: bool) -> None:
     if not is_postgres(session):
         return
+    conn = session.connection() if isinstance(session, Session) else session
     if _login(session)[1]:
-        session.execute(text("SELECT homeward_system(:on)"), {"on": on})
+        conn.execute(_SYSTEM_ON, {"on": on})
     else:  # a schema before 0015, read by its owner before the upgrade
-        session.execute(
-            text("SELECT set_config('homeward.system', :v, true)"), {"v": "on" if on else "off"}
-        )
+        conn.execute(_SYSTEM_SET, {"v": "on" if on else "off"})
 
 
 @contextmanager

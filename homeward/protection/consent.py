@@ -19,15 +19,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Table, bindparam
 from sqlmodel import Session, col, select
 
+from homeward.base.bulk import complete
 from homeward.base.clock import local_date
 from homeward.base.dates import check_consent_day
 from homeward.base.errors import Conflict, InvalidInput, NotFound
 from homeward.base.models import Case, Consent, ConsentPurpose, StaffMember
 from homeward.protection.permissions import Action, ensure
+from homeward.records import seals
 from homeward.records.auditlog import audit
 
 
@@ -90,17 +94,28 @@ def _active(session: Session, case: Case, purpose: str, org_id: int | None) -> C
     return session.exec(query).first()
 
 
+def _active_purposes(for_no_org: bool) -> Any:
+    return select(Consent.purpose).where(
+        Consent.case_id == bindparam("case_id"),
+        col(Consent.purpose).in_(bindparam("purposes", expanding=True)),
+        col(Consent.org_id).is_(None) if for_no_org else Consent.org_id == bindparam("org_id"),
+        col(Consent.withdrawn_on).is_(None),
+    )
+
+
+# Built once each (a stage move asks it): for no organisation (IS NULL), or for one.
+_ACTIVE_PURPOSES = {n: _active_purposes(n) for n in (False, True)}
+
+
 def _any_active(
     session: Session, case: Case, purposes: Sequence[str], org_id: int | None
 ) -> str | None:
     """The first of ``purposes`` with an active consent (for ``org_id``), or None."""
-    query = select(Consent.purpose).where(
-        Consent.case_id == case.id,
-        col(Consent.purpose).in_(purposes),
-        Consent.org_id == org_id,
-        col(Consent.withdrawn_on).is_(None),
-    )
-    found = set(session.exec(query))
+    query = _ACTIVE_PURPOSES[org_id is None]
+    params: dict[str, Any] = {"case_id": case.id, "purposes": list(purposes)}
+    if org_id is not None:
+        params["org_id"] = org_id
+    found = set(session.exec(query, params=params))
     return next((purpose for purpose in purposes if purpose in found), None)
 
 
@@ -117,11 +132,11 @@ def give(
     actor: StaffMember,
     now: datetime,
     representative: str | None = None,
-) -> Consent:
+) -> int:
     """Record a consent; one active consent per purpose (and organisation). Only the owner's
     steering staff record one (``Refused``), on a day between the case's opening and today; a
-    minor's is given by a representative (see ``check_representative``)."""
-    (consent,) = give_all(
+    minor's is given by a representative (see ``check_representative``). Returns its id."""
+    (consent_id,) = give_all(
         session,
         case=case,
         purposes=[purpose],
@@ -134,7 +149,7 @@ def give(
         now=now,
         representative=representative,
     )
-    return consent
+    return consent_id
 
 
 def give_all(
@@ -150,10 +165,10 @@ def give_all(
     actor: StaffMember,
     now: datetime,
     representative: str | None = None,
-) -> list[Consent]:
+) -> list[int]:
     """``give`` for several purposes given together (a stage move records the return's and
-    the data processing's), checked once and written in one flush; an audit entry each. Any
-    purpose already consented to refuses them all."""
+    the data processing's), checked once and written in one statement; an audit entry each.
+    Any purpose already consented to refuses them all. Returns the new consents' ids."""
     ensure(session, actor, Action.CHANGE_CONSENT, case)
     check_consent_day(case, given_on, now)
     check_representative(case, method, representative)
@@ -163,27 +178,38 @@ def give_all(
             + (" for that organisation" if org_id else "")
         )
     assert case.id is not None and actor.id is not None  # noqa: S101
-    consents = [
-        Consent(
-            case_id=case.id,
-            purpose=purpose,
-            org_id=org_id,
-            method=method,
-            language=language,
-            interpreter=interpreter,
-            given_on=given_on,
-            representative=representative,
-            recorded_by_id=actor.id,
-            recorded_at=now,
-        )
+    rows: list[dict[str, Any]] = [
+        {
+            "case_id": case.id,
+            "purpose": purpose,
+            "org_id": org_id,
+            "method": method,
+            "language": language,
+            "interpreter": interpreter,
+            "given_on": given_on,
+            "representative": representative,
+            "recorded_by_id": actor.id,
+            "recorded_at": now,
+        }
         for purpose in purposes
     ]
-    session.add_all(consents)
-    session.flush()
-    for consent in consents:
-        action = f"consent_given:{consent.purpose}"
+    # Written as plain rows, in one statement, and sealed at commit from the values written
+    # (every column: ``complete``), not read back; their ids are returned.
+    session.flush()  # what the ORM holds goes first, as it would have
+    assert len(set(purposes)) == len(rows)  # noqa: S101 (one row a purpose: ids by purpose)
+    made = dict(session.connection().execute(_INSERT, rows).tuples().all())  # purpose -> id
+    full = complete(_CONSENTS, rows)
+    for row in full:
+        row["id"] = made[str(row["purpose"])]
+    seals.written(session, "consent", full)
+    for row in full:
+        action = f"consent_given:{row['purpose']}"
         audit(session, actor=actor, action=action, case_ref=case.case_ref, at=now)
-    return consents
+    return [int(row["id"]) for row in full]
+
+
+_CONSENTS: Table = Consent.__table__  # type: ignore[attr-defined]
+_INSERT = _CONSENTS.insert().returning(_CONSENTS.c.purpose, _CONSENTS.c.id)
 
 
 def withdraw(

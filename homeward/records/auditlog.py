@@ -14,10 +14,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.exc import DataError
 from sqlmodel import Session, col, select
 
@@ -28,20 +31,28 @@ from homeward.records import seals
 from homeward.records.seals import GENESIS
 
 
-def _mac(key: bytes, prev_mac: str, entry: AuditEntry) -> str:
+def _mac(key: bytes, prev_mac: str, entry: AuditEntry | Mapping[str, Any]) -> str:
+    """An entry's MAC (``entry`` a row, or its values by column name)."""
+    get: Callable[[str], Any] = (
+        entry.__getitem__ if isinstance(entry, Mapping) else partial(getattr, entry)
+    )
     content = json.dumps(
         [
-            entry.id,
-            utc(entry.at).isoformat(),
-            entry.actor_id,
-            entry.action,
-            entry.case_ref,
-            entry.fields,
+            get("id"),
+            utc(get("at")).isoformat(),
+            get("actor_id"),
+            get("action"),
+            get("case_ref"),
+            get("fields"),
             prev_mac,
         ],
         separators=(",", ":"),
     )
     return hmac.new(key, content.encode(), hashlib.sha256).hexdigest()
+
+
+_ENTRIES: Table = AuditEntry.__table__  # type: ignore[attr-defined]
+_INSERT = _ENTRIES.insert()
 
 
 def audit(
@@ -52,25 +63,26 @@ def audit(
     at: datetime,
     case_ref: str | None = None,
     fields: Iterable[str] = (),
-) -> AuditEntry:
-    """Append one entry in the caller's transaction. ``fields`` are names, never values."""
+) -> None:
+    """Append one entry in the caller's transaction. ``fields`` are names, never values.
+
+    The entry is written at once, as a plain row (append-only: nothing reads it back as an
+    object); the head, locked, at the next flush."""
     head = seals.locked_head(session)
-    entry = AuditEntry(
-        id=head.last_id + 1,
-        at=at,
-        actor_id=actor.id if actor else None,
-        action=action,
-        case_ref=case_ref,
-        fields=",".join(fields),
-        prev_mac=head.last_mac,
-        mac="",
-    )
-    entry.mac = _mac(load_keyring().audit, head.last_mac, entry)
-    head.last_id, head.last_mac = entry.id, entry.mac
-    session.add(entry)
-    session.add(head)  # both written at the next flush (at the latest, the commit's)
+    entry: dict[str, Any] = {
+        "id": head.last_id + 1,
+        "at": at,
+        "actor_id": actor.id if actor else None,
+        "action": action,
+        "case_ref": case_ref,
+        "fields": ",".join(fields),
+        "prev_mac": head.last_mac,
+    }
+    entry["mac"] = _mac(load_keyring().audit, head.last_mac, entry)
+    session.connection().execute(_INSERT, entry)
+    head.last_id, head.last_mac = entry["id"], entry["mac"]
+    session.add(head)  # written at the next flush (at the latest, the commit's)
     seals.head_moved(session)  # its MAC is set at commit, with the seals' sum
-    return entry
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ARRAY,
     JSON,
     Boolean,
     Column,
@@ -41,6 +42,7 @@ from sqlalchemy import (
     RowMapping,
     String,
     Table,
+    any_,
     bindparam,
     delete,
     event,
@@ -56,7 +58,7 @@ from sqlmodel import select as orm_select
 
 from homeward.base.bulk import among, insert_rows, pipelined
 from homeward.base.clock import utc
-from homeward.base.db import system_scope, widest_scope
+from homeward.base.db import is_postgres, system_scope, widest_scope
 from homeward.base.models import AuditHead, AwareDateTime, RowSeal
 from homeward.crypt.crypto import DecryptionFailed
 from homeward.crypt.keys import Keyring, load_keyring
@@ -112,7 +114,7 @@ def _plain(value: Any) -> Any:
 
 def row_mac(keyring: Keyring, name: str, row: RowMapping, version: int) -> str:
     """The seal of one row of table ``name`` at ``version``."""
-    return _Sealer(keyring, name).mac(row, version)
+    return _sealer(keyring, name).mac(row, version)
 
 
 # Types whose values a seal takes as they are (``_plain`` would give them back unchanged).
@@ -151,6 +153,19 @@ class _Sealer:
         keyed = self.keyed.copy()
         keyed.update(content.encode())
         return keyed.hexdigest()
+
+
+_SEALERS: dict[tuple[str, str], _Sealer] = {}  # (the keyring's audit key, table) -> its sealer
+
+
+def _sealer(keyring: Keyring, name: str) -> _Sealer:
+    """The table's sealer for this keyring's seal key, made once (a process meets one or two
+    keyrings: the seal key is derived from the audit key, which rotation keeps)."""
+    key = (keyring.audit_key, name)
+    sealer = _SEALERS.get(key)
+    if sealer is None:
+        sealer = _SEALERS[key] = _Sealer(keyring, name)
+    return sealer
 
 
 def head_mac(keyring: Keyring, head: AuditHead) -> str:
@@ -299,11 +314,16 @@ def seal_pending(session: Session) -> None:
         # Rows given as written need no reading: their seals' inserts are then sent without
         # waiting (``pipelined``), the next table's seals computed meanwhile.
         with pipelined(conn) if not any(pending.values()) else nullcontext():
+            new: list[dict[str, Any]] = []  # new rows' seals, of every table: one insert a batch
             for name in sorted(pending.keys() | given.keys()):
                 marked, known = pending.get(name, set()), given.get(name, {})
                 known = {i: row for i, row in known.items() if i not in marked}  # changed since
                 row_ids = sorted(marked | known.keys())
-                _reseal(conn, keyring, head, name, row_ids, known)
+                _reseal(conn, keyring, head, name, row_ids, known, new)
+                if len(new) >= _BATCH:
+                    insert_rows(conn, _SEALS, new)
+                    new = []
+            insert_rows(conn, _SEALS, new)
         head.mac = head_mac(keyring, head)
         session.add(head)
 
@@ -315,26 +335,24 @@ def _reseal(
     name: str,
     row_ids: list[int],
     known: dict[int, dict[str, Any]] | None = None,
+    new_seals: list[dict[str, Any]] | None = None,
 ) -> None:
     """Reseal these rows of ``name``: one statement per kind of change and batch, not one a
     row (a bulk import seals ten rows a case), and the head's sum added up once. Rows in
-    ``known`` (just bulk-inserted) are sealed from those values, the others read back."""
+    ``known`` (just bulk-inserted) are sealed from those values, the others read back. The
+    seals of new rows go to ``new_seals`` when given (the caller inserts them), else are
+    inserted here."""
     known = known or {}
     table = _table(name)
-    pk = _pk(table)
-    sealer = _Sealer(keyring, name)
+    sealer = _sealer(keyring, name)
     count, state = head.seal_count, int(head.seal_state, 16)
     for start in range(0, len(row_ids), _BATCH):
         chunk = row_ids[start : start + _BATCH]
         rows: dict[int, Any] = {i: known[i] for i in chunk if i in known}
         seals: dict[int, Any] = {}  # a new row has none (one there refuses the commit)
         if unknown := [i for i in chunk if i not in known]:
-            query = select(table).where(among(conn, pk, unknown))
-            rows.update((r[pk.name], r) for r in conn.execute(query).mappings())
-            query = select(_SEALS).where(
-                _SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, unknown)
-            )
-            seals = {s.row_id: s for s in conn.execute(query)}
+            rows_now, seals = _rows_and_seals(conn, table, name, unknown)
+            rows.update(rows_now)
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         gone: list[int] = []
@@ -361,13 +379,59 @@ def _reseal(
             conn.execute(
                 delete(_SEALS).where(_SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, gone))
             )
-        if new:
+        if new_seals is not None:
+            new_seals += new
+        elif new:
             insert_rows(conn, _SEALS, new)
         if changed:
             where = (_SEALS.c.tbl == name) & (_SEALS.c.row_id == bindparam("b_row_id"))
             conn.execute(update(_SEALS).where(where), changed)
     if (count, state) != (head.seal_count, int(head.seal_state, 16)):
         head.seal_count, head.seal_state = count, f"{state:064x}"
+
+
+class _Seal(NamedTuple):
+    row_id: int
+    version: int
+    mac: str
+
+
+_ROWS_AND_SEALS: dict[tuple[str, bool], Any] = {}  # (table, PostgreSQL?) -> the statement
+
+
+def _ids_param(conn: Connection, column: Column[Any]) -> Any:
+    """``column`` is one of the bound list ``ids`` (``among``'s forms, as one cached statement)."""
+    if is_postgres(conn):
+        return column == any_(bindparam("ids", type_=ARRAY(column.type)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+def _rows_and_seals(
+    conn: Connection, table: Table, name: str, row_ids: list[int]
+) -> tuple[dict[int, Any], dict[int, _Seal]]:
+    """These rows of ``name`` as the database holds them, and their seals, in one statement
+    (the row joined to its seal); the seals of rows that are gone in a second one, only when
+    some are gone."""
+    key = (name, is_postgres(conn))
+    query = _ROWS_AND_SEALS.get(key)
+    if query is None:
+        pk = _pk(table)
+        joined = table.outerjoin(_SEALS, (_SEALS.c.tbl == name) & (_SEALS.c.row_id == pk))
+        seal_columns = (_SEALS.c.version.label("seal_v_"), _SEALS.c.mac.label("seal_mac_"))
+        query = select(table, *seal_columns).select_from(joined).where(_ids_param(conn, pk))
+        _ROWS_AND_SEALS[key] = query
+    pk_name = _pk(table).name
+    rows: dict[int, Any] = {}
+    seals: dict[int, _Seal] = {}
+    for row in conn.execute(query, {"ids": row_ids}).mappings():
+        row_id = row[pk_name]
+        rows[row_id] = row
+        if row["seal_mac_"] is not None:
+            seals[row_id] = _Seal(row_id, row["seal_v_"], row["seal_mac_"])
+    if gone := [i for i in row_ids if i not in rows]:
+        query = select(_SEALS).where(_SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, gone))
+        seals.update((s.row_id, _Seal(s.row_id, s.version, s.mac)) for s in conn.execute(query))
+    return rows, seals
 
 
 def reseal_all(session: Session) -> int:
@@ -431,7 +495,7 @@ def _verify_table(conn: Connection, keyring: Keyring, name: str) -> tuple[str | 
     pk = _pk(table)
     query = select(_SEALS).where(_SEALS.c.tbl == name).order_by(_SEALS.c.row_id)
     seals = {s.row_id: s for s in conn.execute(query)}
-    state, count, sealer = ZERO, 0, _Sealer(keyring, name)
+    state, count, sealer = ZERO, 0, _sealer(keyring, name)
     for row in conn.execute(select(table).order_by(pk)).mappings():
         row_id = row[pk.name]
         seal = seals.pop(row_id, None)
