@@ -48,12 +48,29 @@ def check_key(key: str | None, field: str = "--request-id") -> str | None:
     return key
 
 
+# A flow run's own keys (``flow_key``): no key a person gives may take this form, or a staff
+# member could claim a run's key before the run does (its id shows in Prefect), and the run,
+# its fingerprint another's, would then be refused as a conflict.
+FLOW_PREFIX = "flow:"
+
+
+def given_key(key: str | None, field: str = "--request-id") -> str | None:
+    """``key`` as a person gives it (the CLI's ``--request-id``, a page's form, a flow's
+    ``request_id``): a request key's shape, and not a flow run's own form (``FLOW_PREFIX``)."""
+    if key is not None and key.lower().startswith(FLOW_PREFIX):
+        raise InvalidInput(
+            f"{field}: keys starting with {FLOW_PREFIX!r} are a flow run's own; "
+            "use another (e.g. a UUID)"
+        )
+    return check_key(key, field)
+
+
 def flow_key(run_id: str | None, step: str, given: str | None = None) -> str | None:
     """A flow's request key: the one given, else the flow run's id and the step (so a retry or
     re-run of the same flow run repeats nothing), else none (called outside a flow run)."""
     if given is not None:
-        return check_key(given, "request_id")
-    return check_key(f"flow:{run_id}:{step}") if run_id else None
+        return given_key(given, "request_id")
+    return check_key(f"{FLOW_PREFIX}{run_id}:{step}") if run_id else None
 
 
 def step_key(key: str | None, step: str) -> str | None:

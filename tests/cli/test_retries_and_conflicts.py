@@ -117,7 +117,7 @@ def test_a_request_id_used_for_another_command_exits_5_and_changes_nothing(cli, 
     assert f.db_snapshot() == before
 
 
-@pytest.mark.parametrize("key", ["short", "Ana Pop 1990-01-01", "x" * 101])
+@pytest.mark.parametrize("key", ["short", "Ana Pop 1990-01-01", "x" * 101, "flow:0b1f3c9e:start"])
 def test_a_malformed_request_id_is_one_line_naming_the_option(cli, key) -> None:
     before = f.db_snapshot()
     bad = cli("case", "start", "--person", "-", "--request-id", key, stdin=PERSON)

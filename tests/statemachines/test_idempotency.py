@@ -35,7 +35,7 @@ from homeward.base.models import (
     OutboxMessage,
     RequestKey,
 )
-from homeward.records.idempotency import check_key, flow_key, once, step_key
+from homeward.records.idempotency import check_key, flow_key, given_key, once, step_key
 from statemachines.cases import CaseIn, fire, get_case, start_case
 from tasks import checklist, handoffs
 from tests import factories as f
@@ -89,6 +89,18 @@ def test_flow_keys_come_from_the_run_id_unless_one_is_given() -> None:
     assert flow_key(None, "start") is None
     with pytest.raises(InvalidInput, match="^request_id:"):
         flow_key(run_id, "start", "bad key")
+
+
+@pytest.mark.parametrize("key", ["flow:0b1f3c9e:advance:request", "FLOW:0b1f3c9e:start"])
+def test_no_key_a_person_gives_takes_a_flow_runs_own_form(key: str) -> None:
+    """A staff member who saw a run's id (in Prefect) cannot claim its key before the run does:
+    the run, its fingerprint not theirs, would be refused as a conflict."""
+    for refuse in (lambda: given_key(key), lambda: flow_key("a-run-id", "start", key)):
+        with pytest.raises(InvalidInput, match="a flow run's own") as refused:
+            refuse()
+        assert "\n" not in str(refused.value)
+    assert check_key(key) == key  # the flow's own, through the runner
+    assert given_key("0b1f3c9e-mine") == "0b1f3c9e-mine"
 
 
 def test_a_request_s_further_commands_get_keys_of_their_own_from_its_key() -> None:

@@ -23,6 +23,7 @@ from homeward.edges.cli.consoles import console as console
 from homeward.edges.cli.consoles import err_console as err_console
 from homeward.edges.cli.consoles import for_terminal as for_terminal
 from homeward.protection.identity import SessionToken
+from homeward.records.idempotency import given_key
 
 
 @dataclass
@@ -93,12 +94,17 @@ def local_day(moment: datetime | date | None) -> str:
     return moment.isoformat()
 
 
+def _given_key(value: str | None) -> str | None:
+    return given_key(value)
+
+
 def request_id_option() -> Any:
     """``--request-id KEY``: retrying the command with the same key does not do it twice."""
     return typer.Option(
         None,
         "--request-id",
         envvar="HOMEWARD_REQUEST_ID",
+        callback=_given_key,
         help="idempotency key (8-100 of A-Z a-z 0-9 . _ : -, e.g. a UUID; no personal data): "
         "a retry with the same key prints the first result and does nothing again",
     )

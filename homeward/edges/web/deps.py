@@ -58,6 +58,7 @@ from homeward.edges.web import casework, i18n
 from homeward.edges.web.engine_messages import ROLES
 from homeward.edges.web.i18n import N_
 from homeward.protection.identity import SessionToken
+from homeward.records.idempotency import given_key
 
 V = TypeVar("V")
 
@@ -405,7 +406,7 @@ def call(v: Viewer, command: Command[V], key: str | None = None) -> V:
     raises ``Problem`` (translated, for the page to show in place); a session that ended
     meanwhile raises ``SignInNeeded``."""
     try:
-        return run(command, v.credential, key=key, clock=v.clock)
+        return run(command, v.credential, key=given_key(key, "key"), clock=v.clock)
     except NotSignedIn as exc:
         raise SignInNeeded("expired") from exc
     except HomewardError as exc:
