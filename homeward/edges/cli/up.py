@@ -180,7 +180,12 @@ async def _serve(
 # job variables without a work pool, and its upsert keeps the work queue (so the work pool) when
 # it is given none. Sent again after each registration, so no value set some other way (before
 # the gate refused deleting a deployment, a deployment deleted and created again) outlives it.
-SERVED: dict[str, Any] = {"pull_steps": [], "job_variables": {}, "work_pool_name": None, "work_queue_name": None}
+SERVED: dict[str, Any] = {
+    "pull_steps": [],
+    "job_variables": {},
+    "work_pool_name": None,
+    "work_queue_name": None,
+}
 
 
 async def register(
