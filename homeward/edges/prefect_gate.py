@@ -12,17 +12,34 @@ too, as it does from a deployment's update (the UI's edit page), so the deployme
 it. Two other ways through the API would give a deployment's run parameters its schema never
 checked: creating a run with ``POST /flow_runs/`` naming the deployment, and changing a run's
 parameters with ``PATCH /flow_runs/{id}``; Homeward uses neither (Prefect's own clients send no
-``parameters`` when they update a run), so the gate refuses both (403) and points at the
+``parameters`` when they update a run; a flow's scrub, below, is the one exception), so the
+gate refuses both (403) and points at the
 deployment's ``create_flow_run``, as it refuses ``create_flow_run/bulk``. No request keeps
 ``job_variables`` (a process worker's command and environment), and a deployment's update keeps
 no schema, default parameters or code (entrypoint, path, pull steps, work pool) of its
 editor's. Prefect's upsert (``POST /deployments/``, what
 ``prefect deploy`` sends) would replace all of these, and what code the deployment runs (its
 entrypoint, path, pull steps, work pool): the gate refuses it (403) when it would change any of
-them on an existing deployment. ``homeward up``'s own registration passes unchanged: it sends
-the key ``homeward up`` gave this server when it started it (``REGISTRATION_HEADER``), which
-nobody else holds. The flow checks its parameters again all the same
-(``workflows.forms.checked``). Everything else reaches Prefect unchanged.
+them on an existing deployment.
+
+A deployment's schedules give the runs the scheduler creates their own parameters, which the
+server never checks against the deployment's schema (and those runs never pass the gate): no
+schedule is added here (``POST /deployments/{id}/schedules``), an update of one
+(``PATCH /deployments/{id}/schedules/{schedule_id}``) may pause or resume it (``active``, as the
+UI's switch sends it, with the schedule's own timing and empty parameters) or change its timing,
+never give it parameters; a deployment's update keeps its schedules, and an upsert is refused
+when its schedules carry parameters, or, on an existing deployment, differ from the
+deployment's (Prefect's upsert replaces them all). No deployment is deleted here
+(``DELETE /deployments/{id}``, ``POST /deployments/bulk_delete``): deleted, it could be created
+again (an upsert of a new one) with another form and code, and Prefect's client leaves a served
+deployment's pull steps and work pool out of the next registration (``homeward up`` sets them
+again after it). The one update of a run's parameters that passes is a flow's own check
+replacing the values it refused with ``SCRUBBED``.
+
+``homeward up``'s own registration passes unchanged: it sends the key ``homeward up`` gave this
+server when it started it (``REGISTRATION_HEADER``), which nobody else holds. The flow checks
+its parameters again all the same (``workflows.forms.checked``; the scheduled flows with
+``workflows.forms.checks_first``). Everything else reaches Prefect unchanged.
 
 Run as ``python -m homeward.edges.prefect_gate --host H --port P`` (``LocalServer.start``),
 with the settings ``prefect server start`` would read from the same environment.
@@ -78,6 +95,8 @@ KEPT_BY_AN_UPSERT = (
 # slug, cron and parameters with ``active``): parameters only when empty, as Homeward's are.
 SCHEDULE_FIELDS = frozenset({"active", "schedule", "slug", "max_scheduled_runs", "parameters"})
 REGISTERS = "`homeward up` registers Homeward's deployments"
+# What a flow's own check (``workflows.forms``) puts in place of a parameter's value it refused.
+SCRUBBED = "(refused)"
 
 
 class FixedRunNames:
@@ -111,7 +130,10 @@ class FixedRunNames:
             return
         if _may_bypass_the_schema(scope):
             body = await _body(receive)
-            await self._unless(bypassing(scope["method"], body), scope, body, receive, send)
+            refusal = bypassing(scope["method"], body)
+            if refusal is not None and await self._scrubs(scope, body):
+                refusal = None
+            await self._unless(refusal, scope, body, receive, send)
             return
         if not _creates_a_run(scope):
             await self.app(scope, receive, send)
@@ -157,22 +179,44 @@ class FixedRunNames:
             return None
         return f"an existing deployment's {', '.join(changed)} are not changed here; {REGISTERS}"
 
-    async def _existing(self, scope: Scope, flow_id: Any, name: str) -> dict[str, Any] | None | str:
-        """The deployment the upsert would replace (Prefect's own answer to the same caller), None
-        if there is none, or why it could not be read."""
+    async def _scrubs(self, scope: Scope, body: bytes) -> bool:
+        """Whether this update of a run's parameters only replaces some of their values with
+        ``SCRUBBED`` (a flow's own check, ``workflows.forms``, scrubbing what it refused)."""
+        data = _json_object(body)
+        given = data.get("parameters") if data is not None else None
+        if scope["method"] != "PATCH" or not isinstance(given, dict):
+            return False
+        run_id = str(scope["path"]).rstrip("/").rsplit("/", 1)[-1]
+        answer = await self._read(scope, "GET", f"/flow_runs/{run_id}")
+        stored = answer.json().get("parameters") if answer.status_code == 200 else None
+        return (
+            isinstance(stored, dict)
+            and given.keys() == stored.keys()
+            and all(value in (stored[key], SCRUBBED) for key, value in given.items())
+        )
+
+    async def _read(
+        self, scope: Scope, method: str, path: str, query: Any = None
+    ) -> httpx.Response:
+        """Prefect's own answer to ``method path`` (JSON ``query``) from the same caller."""
         prefix = "/api" if str(scope.get("path", "")).startswith("/api/") else ""
         auth = {
             k.decode("latin-1"): v.decode("latin-1")
             for k, v in scope["headers"]
             if k.lower() == b"authorization"
         }
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gate") as client:
+            return await client.request(method, f"{prefix}{path}", json=query, headers=auth)
+
+    async def _existing(self, scope: Scope, flow_id: Any, name: str) -> dict[str, Any] | None | str:
+        """The deployment the upsert would replace (Prefect's own answer to the same caller), None
+        if there is none, or why it could not be read."""
         query = {
             "flows": {"id": {"any_": [str(flow_id)]}},
             "deployments": {"name": {"any_": [name]}},
         }
-        transport = httpx.ASGITransport(app=self.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gate") as client:
-            answer = await client.post(f"{prefix}/deployments/filter", json=query, headers=auth)
+        answer = await self._read(scope, "POST", "/deployments/filter", query)
         if answer.status_code != 200:
             return (
                 f"the deployment this would replace could not be read (HTTP {answer.status_code})"

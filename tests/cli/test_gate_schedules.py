@@ -24,6 +24,8 @@ ID = "5f1c0e52-0000-4000-8000-000000000000"
 SCHEDULE_ID = "6a2d1f63-0000-4000-8000-000000000000"
 CRON = {"cron": "0 * * * *", "timezone": "Europe/Bucharest", "day_or": True}
 HELD = {"id": SCHEDULE_ID, "schedule": CRON, "active": True, "parameters": {}, "slug": None}
+RUN_ID = "7b3e2074-0000-4000-8000-000000000000"
+STORED = {"case_ref": "RT-AAAA-AA", "language": "Ana Pop (ro)"}
 REGISTERS = "`homeward up` registers Homeward's deployments"
 
 
@@ -38,6 +40,8 @@ class Prefect:
         body = json.loads(message.get("body") or b"null")
         if scope["path"].endswith("/deployments/filter"):
             answer: Any = [{"id": ID, "name": "sweep-due-items", "schedules": [HELD]}]
+        elif scope["method"] == "GET" and "/flow_runs/" in scope["path"]:
+            answer = {"id": RUN_ID, "parameters": STORED}
         else:
             self.seen.append((scope["method"], scope["path"], body))
             answer = body
@@ -146,3 +150,22 @@ def test_a_deployment_s_edit_keeps_its_schedules():
     status, _, prefect = sent("PATCH", path, edit)
     assert status == 200
     assert prefect.seen == [("PATCH", path, {"description": "edited"})]
+
+
+@pytest.mark.parametrize(
+    ("given", "status"),
+    [
+        ({"case_ref": "RT-AAAA-AA", "language": "(refused)"}, 200),  # the flow's scrub
+        ({"case_ref": "(refused)", "language": "(refused)"}, 200),
+        ({"case_ref": "RT-BBBB-BB", "language": "(refused)"}, 403),  # another value
+        ({"case_ref": "RT-AAAA-AA"}, 403),  # one left out: the deployment's default
+        ({**STORED, "trigger": "(refused)"}, 403),  # one added
+    ],
+)
+def test_a_run_s_parameters_change_only_when_its_flow_scrubs_them(given, status):
+    """A run's parameters are never changed (they would skip the schema check), except by its
+    flow's own check replacing the values it refused."""
+    path = f"/api/flow_runs/{RUN_ID}"
+    answer_status, _, prefect = sent("PATCH", path, {"parameters": given})
+    assert answer_status == status
+    assert prefect.seen == ([("PATCH", path, {"parameters": given})] if status == 200 else [])
