@@ -14,10 +14,12 @@ from prefect import flow, get_run_logger
 
 from homeward.commands.scheduled import CheckpointAudit
 from workflows.crash_loops import ends_crash_loops
+from workflows.forms import checks_first
 from workflows.runtime import SCHEDULER, command, dated_run_name
 
 
 @ends_crash_loops
+@checks_first
 @flow(
     name="audit-checkpoint",
     flow_run_name=dated_run_name("audit-checkpoint"),

@@ -32,6 +32,7 @@ from prefect import flow, get_run_logger
 from homeward.commands.reports import Caseload, ReadCaseload, RunAllReports
 from homeward.protection.identity import Credential
 from workflows import artifacts
+from workflows.forms import checks_first
 from workflows.refusals import refusals_end_runs
 from workflows.runtime import (
     SCHEDULER,
@@ -95,6 +96,7 @@ async def _credential(assertion: str | None) -> Credential:
 
 
 @refusals_end_runs
+@checks_first
 @flow(name=FLOW, flow_run_name=dated_run_name(FLOW), persist_result=False)
 async def caseload_report(
     stuck_after_days: int = 30,

@@ -20,9 +20,9 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from enum import StrEnum
-from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_type_hints
+from typing import Annotated, Any, ParamSpec, TypeVar, cast, get_args, get_type_hints
 from uuid import UUID
 
 from prefect import Flow, get_client
@@ -39,6 +39,7 @@ from homeward.base.models import PARTICIPANT_KINDS, ParticipantRole
 from statemachines.step_fields import FIELD_LABELS, label_of
 from tasks.catalog import available_versions, load_catalog
 from tasks.providers import COUNTIES, COUNTY_NAMES
+from workflows.refusals import refusal
 from workflows.timing import timed
 
 P = ParamSpec("P")
@@ -346,17 +347,60 @@ async def checked() -> None:
         await _checked(context.flow.fn)
 
 
-async def _checked(fn: Callable[..., Any]) -> None:
-    parameters = dict(flow_run.get_parameters())
+async def _checked(fn: Callable[..., Any], stored: bool = False) -> None:
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    given = run.parameters if stored and run is not None else flow_run.get_parameters()
+    parameters = dict(given)
     schema = form_schema(fn, labelled=False)
     fields = choice_fields(schema)
     refused = _refused(codes_of(parameters, fields), schema)
-    offered_form = await _offered_form() or form_schema(fn, labelled=True)
-    refused += [n for n in _not_offered(parameters, fields, offered_form) if n not in refused]
+    if any(isinstance(v := parameters.get(n), str) and LABELLED.match(v) for n in fields):
+        offered_form = await _offered_form() or form_schema(fn, labelled=True)
+        refused += [n for n in _not_offered(parameters, fields, offered_form) if n not in refused]
     if not refused:
         return
     await _scrub({k: ("(refused)" if k in refused else v) for k, v in parameters.items()})
     raise InvalidInput(_message(refused[0], schema))
+
+
+def checks_first(made: Flow[P, Coroutine[Any, Any, R]]) -> Flow[P, Coroutine[Any, Any, R]]:
+    """Put over ``@flow`` of a scheduled flow (under ``@ends_crash_loops`` or
+    ``@refusals_end_runs``): a run whose parameters do not fit the flow's form (a parameter it
+    does not take, a value of another type) ends ``Refused`` naming the field, its values
+    scrubbed, before the flow does anything, as a form flow's (``checked``).
+
+    The scheduler creates a schedule's runs with the schedule's parameters and never checks
+    them against the deployment's schema (the gate gives no schedule parameters, but a run may
+    come from elsewhere). Prefect would bind them first, failing the run on a parameter the
+    flow does not take: here they bind as none (the flow's defaults) when they do not fit, and
+    the check, the call's first step, refuses the run from the parameters Prefect stored."""
+    fn = made.fn
+    schema = form_schema(fn, labelled=False)
+    fields = choice_fields(schema)
+    prefect_validates = made.validate_parameters
+
+    def validated(parameters: dict[str, Any]) -> dict[str, Any]:
+        if _refused(codes_of(parameters, fields), schema):
+            return {}  # none of them reach the call: its check refuses the run
+        return prefect_validates(parameters)
+
+    made.validate_parameters = validated  # type: ignore[method-assign]
+
+    @functools.wraps(fn)
+    async def checked_first(*args: P.args, **kwargs: P.kwargs) -> R:
+        if FlowRunContext.get() is not None:
+            try:
+                with timed("checked"):
+                    await _checked(fn, stored=True)
+            except InvalidInput as exc:
+                return cast(R, refusal(exc))  # Prefect makes a returned state the run's final
+        return await fn(*args, **kwargs)
+
+    checked_first.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+    checked_first.__annotations__ = get_type_hints(fn, include_extras=True)
+    made.fn = checked_first
+    return made
 
 
 async def _offered_form() -> dict[str, Any] | None:

@@ -15,10 +15,12 @@ from prefect import flow, get_run_logger
 
 from homeward.commands.scheduled import ScheduleFollowUps
 from workflows.crash_loops import ends_crash_loops
+from workflows.forms import checks_first
 from workflows.runtime import SCHEDULER, command, dated_run_name
 
 
 @ends_crash_loops
+@checks_first
 @flow(
     name="schedule-follow-ups",
     flow_run_name=dated_run_name("schedule-follow-ups"),

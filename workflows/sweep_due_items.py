@@ -30,6 +30,7 @@ from homeward.commands.scheduled import QueueReminders
 from notifications.sender import drain
 from workflows import artifacts
 from workflows.crash_loops import ends_crash_loops
+from workflows.forms import checks_first
 from workflows.runtime import SCHEDULER, command, dated_run_name, engine_errors
 
 MAIL_FLOW_DAYS = 7
@@ -41,6 +42,7 @@ def smtp_configured() -> bool:
 
 
 @ends_crash_loops
+@checks_first
 @flow(name="sweep-due-items", flow_run_name=dated_run_name("sweep-due-items"), persist_result=False)
 async def sweep_due_items(send: bool | None = None) -> dict[str, Any]:
     """Queue today's reminders and escalations, then send what the outbox holds.

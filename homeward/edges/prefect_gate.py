@@ -12,17 +12,34 @@ too, as it does from a deployment's update (the UI's edit page), so the deployme
 it. Two other ways through the API would give a deployment's run parameters its schema never
 checked: creating a run with ``POST /flow_runs/`` naming the deployment, and changing a run's
 parameters with ``PATCH /flow_runs/{id}``; Homeward uses neither (Prefect's own clients send no
-``parameters`` when they update a run), so the gate refuses both (403) and points at the
+``parameters`` when they update a run; a flow's scrub, below, is the one exception), so the
+gate refuses both (403) and points at the
 deployment's ``create_flow_run``, as it refuses ``create_flow_run/bulk``. No request keeps
 ``job_variables`` (a process worker's command and environment), and a deployment's update keeps
 no schema, default parameters or code (entrypoint, path, pull steps, work pool) of its
 editor's. Prefect's upsert (``POST /deployments/``, what
 ``prefect deploy`` sends) would replace all of these, and what code the deployment runs (its
 entrypoint, path, pull steps, work pool): the gate refuses it (403) when it would change any of
-them on an existing deployment. ``homeward up``'s own registration passes unchanged: it sends
-the key ``homeward up`` gave this server when it started it (``REGISTRATION_HEADER``), which
-nobody else holds. The flow checks its parameters again all the same
-(``workflows.forms.checked``). Everything else reaches Prefect unchanged.
+them on an existing deployment.
+
+A deployment's schedules give the runs the scheduler creates their own parameters, which the
+server never checks against the deployment's schema (and those runs never pass the gate): no
+schedule is added here (``POST /deployments/{id}/schedules``), an update of one
+(``PATCH /deployments/{id}/schedules/{schedule_id}``) may pause or resume it (``active``, as the
+UI's switch sends it, with the schedule's own timing and empty parameters) or change its timing,
+never give it parameters; a deployment's update keeps its schedules, and an upsert is refused
+when its schedules carry parameters, or, on an existing deployment, differ from the
+deployment's (Prefect's upsert replaces them all). No deployment is deleted here
+(``DELETE /deployments/{id}``, ``POST /deployments/bulk_delete``): deleted, it could be created
+again (an upsert of a new one) with another form and code, and Prefect's client leaves a served
+deployment's pull steps and work pool out of the next registration (``homeward up`` sets them
+again after it). The one update of a run's parameters that passes is a flow's own check
+replacing the values it refused with ``SCRUBBED``.
+
+``homeward up``'s own registration passes unchanged: it sends the key ``homeward up`` gave this
+server when it started it (``REGISTRATION_HEADER``), which nobody else holds. The flow checks
+its parameters again all the same (``workflows.forms.checked``; the scheduled flows with
+``workflows.forms.checks_first``). Everything else reaches Prefect unchanged.
 
 Run as ``python -m homeward.edges.prefect_gate --host H --port P`` (``LocalServer.start``),
 with the settings ``prefect server start`` would read from the same environment.
@@ -53,6 +70,9 @@ DEPLOYMENT = re.compile(r"^(/api)?/deployments/[^/]+/?$")  # its update (PATCH)
 DEPLOYMENTS = re.compile(r"^(/api)?/deployments/?$")  # a deployment's creation or upsert (POST)
 FLOW_RUNS = re.compile(r"^(/api)?/flow_runs/?$")  # a run's creation (POST)
 FLOW_RUN = re.compile(r"^(/api)?/flow_runs/[^/]+/?$")  # a run's update (PATCH)
+SCHEDULES = re.compile(r"^(/api)?/deployments/[^/]+/schedules/?$")  # their creation (POST)
+SCHEDULE = re.compile(r"^(/api)?/deployments/[^/]+/schedules/[^/]+/?$")  # its update (PATCH)
+BULK_DELETE = re.compile(r"^(/api)?/deployments/bulk_delete/?$")  # (POST)
 CREATE_INSTEAD = "create it with POST /deployments/{id}/create_flow_run, which checks its schema"
 # ``homeward up``'s own registration of its deployments carries the key it gave the server
 # (in the server's environment, ``REGISTRATION_KEY``), and only that registration.
@@ -71,6 +91,12 @@ KEPT_BY_AN_UPSERT = (
     "work_pool_name",
     "work_queue_name",
 )
+# What an unkeyed update of a schedule may carry (the UI's switch sends the schedule's own
+# slug, cron and parameters with ``active``): parameters only when empty, as Homeward's are.
+SCHEDULE_FIELDS = frozenset({"active", "schedule", "slug", "max_scheduled_runs", "parameters"})
+REGISTERS = "`homeward up` registers Homeward's deployments"
+# What a flow's own check (``workflows.forms``) puts in place of a parameter's value it refused.
+SCRUBBED = "(refused)"
 
 
 class FixedRunNames:
@@ -85,6 +111,16 @@ class FixedRunNames:
         if _changes_a_deployment(scope) and self._registers(scope):
             await self.app(scope, receive, send)  # ``homeward up`` registering its own
             return
+        if _deletes(scope):
+            await _refuse(send, f"deployments are not deleted here; {REGISTERS}")
+            return
+        if _adds_schedules(scope):
+            await _refuse(send, f"schedules are not added here; {REGISTERS} with theirs")
+            return
+        if _updates_a_schedule(scope):
+            body = await _body(receive)
+            await self._unless(schedule_refusal(body), scope, body, receive, send)
+            return
         if _upserts(scope):
             body = await _body(receive)
             await self._unless(await self._upsert_refusal(scope, body), scope, body, receive, send)
@@ -94,7 +130,10 @@ class FixedRunNames:
             return
         if _may_bypass_the_schema(scope):
             body = await _body(receive)
-            await self._unless(bypassing(scope["method"], body), scope, body, receive, send)
+            refusal = bypassing(scope["method"], body)
+            if refusal is not None and await self._scrubs(scope, body):
+                refusal = None
+            await self._unless(refusal, scope, body, receive, send)
             return
         if not _creates_a_run(scope):
             await self.app(scope, receive, send)
@@ -128,33 +167,56 @@ class FixedRunNames:
         data = _json_object(body)
         if data is None or not isinstance(data.get("name"), str):
             return None  # Prefect answers it as it would
+        if _with_parameters(data.get("schedules")):
+            return f"a deployment's schedules carry no parameters here; {REGISTERS}"
         found = await self._existing(scope, data.get("flow_id"), data["name"])
         if found is None or isinstance(found, str):
             return found  # a new deployment, or why the one it would replace is unknown
         changed = [name for name in KEPT_BY_AN_UPSERT if _changes(data, found, name)]
+        if _schedules_change(data.get("schedules"), found.get("schedules")):
+            changed.append("schedules")
         if not changed:
             return None
+        return f"an existing deployment's {', '.join(changed)} are not changed here; {REGISTERS}"
+
+    async def _scrubs(self, scope: Scope, body: bytes) -> bool:
+        """Whether this update of a run's parameters only replaces some of their values with
+        ``SCRUBBED`` (a flow's own check, ``workflows.forms``, scrubbing what it refused)."""
+        data = _json_object(body)
+        given = data.get("parameters") if data is not None else None
+        if scope["method"] != "PATCH" or not isinstance(given, dict):
+            return False
+        run_id = str(scope["path"]).rstrip("/").rsplit("/", 1)[-1]
+        answer = await self._read(scope, "GET", f"/flow_runs/{run_id}")
+        stored = answer.json().get("parameters") if answer.status_code == 200 else None
         return (
-            f"an existing deployment's {', '.join(changed)} are not changed here; `homeward up` "
-            "registers Homeward's deployments"
+            isinstance(stored, dict)
+            and given.keys() == stored.keys()
+            and all(value in (stored[key], SCRUBBED) for key, value in given.items())
         )
 
-    async def _existing(self, scope: Scope, flow_id: Any, name: str) -> dict[str, Any] | None | str:
-        """The deployment the upsert would replace (Prefect's own answer to the same caller), None
-        if there is none, or why it could not be read."""
+    async def _read(
+        self, scope: Scope, method: str, path: str, query: Any = None
+    ) -> httpx.Response:
+        """Prefect's own answer to ``method path`` (JSON ``query``) from the same caller."""
         prefix = "/api" if str(scope.get("path", "")).startswith("/api/") else ""
         auth = {
             k.decode("latin-1"): v.decode("latin-1")
             for k, v in scope["headers"]
             if k.lower() == b"authorization"
         }
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gate") as client:
+            return await client.request(method, f"{prefix}{path}", json=query, headers=auth)
+
+    async def _existing(self, scope: Scope, flow_id: Any, name: str) -> dict[str, Any] | None | str:
+        """The deployment the upsert would replace (Prefect's own answer to the same caller), None
+        if there is none, or why it could not be read."""
         query = {
             "flows": {"id": {"any_": [str(flow_id)]}},
             "deployments": {"name": {"any_": [name]}},
         }
-        transport = httpx.ASGITransport(app=self.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gate") as client:
-            answer = await client.post(f"{prefix}/deployments/filter", json=query, headers=auth)
+        answer = await self._read(scope, "POST", "/deployments/filter", query)
         if answer.status_code != 200:
             return (
                 f"the deployment this would replace could not be read (HTTP {answer.status_code})"
@@ -174,6 +236,55 @@ def _changes(data: dict[str, Any], found: dict[str, Any], name: str) -> bool:
     return bool(data[name] != found.get(name))
 
 
+def _with_parameters(schedules: Any) -> bool:
+    """Whether any of an upsert's ``schedules`` sets parameters for its runs."""
+    return isinstance(schedules, list) and any(
+        isinstance(one, dict) and one.get("parameters") for one in schedules
+    )
+
+
+def _schedules_change(sent: Any, held: Any) -> bool:
+    """Whether an upsert's ``sent`` schedules differ from those the deployment ``held``: Prefect's
+    upsert deletes them all and creates the sent ones (none when it sends none)."""
+    sent, left = sent or [], list(held or [])
+    if not isinstance(sent, list) or len(sent) != len(left):
+        return True
+    for one in sent:
+        same = next((h for h in left if isinstance(one, dict) and _same_schedule(one, h)), None)
+        if same is None:
+            return True
+        left.remove(same)
+    return False
+
+
+def _same_schedule(sent: dict[str, Any], held: dict[str, Any]) -> bool:
+    """Whether an upsert's schedule ``sent`` is the deployment's ``held`` one again: its timing
+    (the fields it sends), its switch, its parameters and its slug (when it sends one)."""
+    timing, held_timing = sent.get("schedule"), held.get("schedule") or {}
+    return (
+        isinstance(timing, dict)
+        and all(held_timing.get(key) == value for key, value in timing.items())
+        and sent.get("active", True) == held.get("active")
+        and (sent.get("parameters") or {}) == (held.get("parameters") or {})
+        and sent.get("slug", held.get("slug")) == held.get("slug")
+    )
+
+
+def schedule_refusal(body: bytes) -> str | None:
+    """Why the gate refuses this update of a deployment's schedule, or None: it may pause or
+    resume the schedule (``active``) and change its timing, but never give its runs parameters
+    (the scheduler creates them without the deployment's schema check) or anything else."""
+    data = _json_object(body)
+    if data is None:
+        return None  # Prefect answers it as it would
+    if data.get("parameters"):
+        return f"a schedule's parameters are not changed here; {REGISTERS}"
+    other = sorted(key for key in data if key not in SCHEDULE_FIELDS)
+    if other:
+        return f"a schedule's {', '.join(other)} are not changed here; {REGISTERS}"
+    return None
+
+
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
         data = json.loads(body or b"{}")
@@ -183,18 +294,45 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
 
 
 def _changes_a_deployment(scope: Scope) -> bool:
-    """A deployment's upsert (``POST /deployments/``) or update (``PATCH /deployments/{id}``)."""
-    if scope["type"] != "http":
-        return False
-    path = str(scope.get("path", ""))
-    if scope["method"] == "POST":
-        return bool(DEPLOYMENTS.match(path))
-    return scope["method"] == "PATCH" and bool(DEPLOYMENT.match(path))
+    """A deployment's upsert (``POST /deployments/``), update (``PATCH /deployments/{id}``) or
+    deletion, or the creation or update of its schedules: what only ``homeward up``'s own
+    registration passes unchanged."""
+    return (
+        _upserts(scope)
+        or _deletes(scope)
+        or _adds_schedules(scope)
+        or (_updates_a_schedule(scope) or _is(scope, "PATCH", DEPLOYMENT))
+    )
+
+
+def _is(scope: Scope, method: str, path: re.Pattern[str]) -> bool:
+    return (
+        scope["type"] == "http"
+        and scope["method"] == method
+        and bool(path.match(str(scope.get("path", ""))))
+    )
 
 
 def _upserts(scope: Scope) -> bool:
     """``POST /deployments/``: Prefect's create-or-replace of a deployment by flow and name."""
-    return _changes_a_deployment(scope) and scope["method"] == "POST"
+    return _is(scope, "POST", DEPLOYMENTS)
+
+
+def _deletes(scope: Scope) -> bool:
+    """``DELETE /deployments/{id}`` or ``POST /deployments/bulk_delete``: a deployment deleted
+    could be created again (an upsert of a new one) with another form and code, which Prefect's
+    client would keep at the next registration where it sends none (pull steps, work pool)."""
+    return _is(scope, "DELETE", DEPLOYMENT) or _is(scope, "POST", BULK_DELETE)
+
+
+def _adds_schedules(scope: Scope) -> bool:
+    """``POST /deployments/{id}/schedules``."""
+    return _is(scope, "POST", SCHEDULES)
+
+
+def _updates_a_schedule(scope: Scope) -> bool:
+    """``PATCH /deployments/{id}/schedules/{schedule_id}`` (the UI's pause/resume switch)."""
+    return _is(scope, "PATCH", SCHEDULE)
 
 
 def _creates_a_run(scope: Scope) -> bool:
@@ -304,13 +442,14 @@ DROPPED = ("name", "enforce_parameter_schema", "job_variables")
 # A deployment's update (its edit page) keeps the form Homeward registered: its schema and its
 # default parameters are Homeward's (``workflows.deployments``), never the editor's, and so is
 # what its runs run, where (as an upsert's, ``KEPT_BY_AN_UPSERT``).
-DROPPED_FROM_A_DEPLOYMENT = (*DROPPED, *KEPT_BY_AN_UPSERT)
+# Nor its schedules: their parameters reach the scheduler's runs unchecked.
+DROPPED_FROM_A_DEPLOYMENT = (*DROPPED, *KEPT_BY_AN_UPSERT, "schedules")
 
 
 def without_name(body: bytes, deployment: bool = False) -> bytes:
     """The request's JSON without its ``name``, its ``enforce_parameter_schema`` and its
     ``job_variables`` (and, for a ``deployment``'s update, its schema, default parameters and
-    code: ``KEPT_BY_AN_UPSERT``); anything else as it came."""
+    code: ``KEPT_BY_AN_UPSERT``, and its schedules); anything else as it came."""
     dropped = DROPPED_FROM_A_DEPLOYMENT if deployment else DROPPED
     try:
         data = json.loads(body or b"{}")

@@ -48,6 +48,7 @@ from homeward.base.choices import offered
 from homeward.base.models import Case
 from homeward.crypt.keys import init_keyring
 from homeward.edges.prefect_auth import basic_auth_headers
+from homeward.edges.prefect_gate import REGISTRATION_HEADER
 from homeward.edges.scheduler_watch import WatchTimes, read_served, stalled, watch
 from tests.factories import COORD
 from workflows.artifacts import timeline_key
@@ -269,10 +270,11 @@ def _add_never_due(api_url: str) -> UUID:
             )
 
 
-def _remove(api_url: str, deployment_id: UUID) -> None:
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        with get_client(sync_client=True) as client:
-            client.delete_deployment(deployment_id)
+def _remove(up: Up, deployment_id: UUID) -> None:
+    """Delete a deployment as only ``homeward up``'s registration may (the gate's key)."""
+    headers = {REGISTRATION_HEADER: _registration_key(up)}
+    answer = httpx.delete(f"{up.api_url}/deployments/{deployment_id}", headers=headers, timeout=30)
+    assert answer.status_code == 204, answer.text
 
 
 def test_the_watch_asks_the_api_which_deployment_has_no_run_ahead(up: Up) -> None:
@@ -289,7 +291,7 @@ def test_the_watch_asks_the_api_which_deployment_has_no_run_ahead(up: Up) -> Non
         assert stalled(served) == ["never-due"], served
         asyncio.run(_watch_until_warned(up.api_url, said, times))
     finally:
-        _remove(up.api_url, probe)
+        _remove(up, probe)
     assert said[0].startswith("WARNING: Prefect's scheduler is failing (no scheduled run ahead ")
     assert "for never-due)" in said[0] and f"see the Prefect server's log ({up.api_url})" in said[0]
     assert not any("Prefect's scheduler" in line for line in up.lines), up.output()
@@ -517,7 +519,7 @@ def test_an_upsert_through_the_gate_never_changes_a_deployment_s_form_or_code(up
             new = _sent("POST", upsert, {**same, "name": "gate-new-0001"})
             after = client.read_deployment(before.id)
             if new.is_success:
-                client.delete_deployment(UUID(new.json()["id"]))
+                _remove(up, UUID(new.json()["id"]))
     for name, answer in refused.items():
         assert answer.status_code == 403, (name, answer.text)
         detail = answer.json()["detail"]
@@ -574,6 +576,78 @@ def test_only_up_s_own_registration_changes_a_deployment_s_form(up: Up) -> None:
     assert unkeyed.parameter_openapi_schema == before.parameter_openapi_schema
     assert keyed.parameter_openapi_schema["title"] == "Registered again"
     assert restored.parameter_openapi_schema["title"] == original
+
+
+def test_a_schedule_is_only_paused_or_resumed_and_no_deployment_deleted_without_the_key(
+    up: Up,
+) -> None:
+    """The scheduler creates a schedule's runs with its parameters, never through the gate nor
+    the deployment's schema check: unkeyed, no schedule is added or given parameters (alone, in
+    a deployment's edit, or in an upsert), yet the UI's switch pauses and resumes one. No
+    deployment is deleted (it could be created again with another form and code)."""
+    probe = _add_never_due(up.api_url)
+    url = f"{up.api_url}/deployments/{probe}"
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        with get_client(sync_client=True) as client:
+            before = client.read_deployment(probe)
+            [held] = before.schedules
+            timing = held.schedule.model_dump(mode="json")
+            added = _sent("POST", f"{url}/schedules", [{"schedule": timing, "active": True}])
+            given = _sent(
+                "PATCH", f"{url}/schedules/{held.id}", {"active": True, "parameters": {"a": 1}}
+            )
+            switch = {"slug": held.slug, "schedule": timing, "parameters": {}, "active": False}
+            paused = _sent("PATCH", f"{url}/schedules/{held.id}", switch)
+            paused_now = client.read_deployment(probe).schedules
+            edited = _sent(
+                "PATCH", url, {"schedules": [{"schedule": timing, "parameters": {"a": 1}}]}
+            )
+            upserted = _sent(
+                "POST",
+                f"{up.api_url}/deployments/",
+                {"flow_id": str(before.flow_id), "name": before.name, "schedules": []},
+            )
+            deleted = _sent("DELETE", url, None)
+            in_bulk = _sent(
+                "POST",
+                f"{up.api_url}/deployments/bulk_delete",
+                {"deployments": {"id": {"any_": [str(probe)]}}},
+            )
+            after = client.read_deployment(probe)
+    _remove(up, probe)
+    for refused in (added, given, upserted, deleted, in_bulk):
+        assert refused.status_code == 403, refused.text
+        assert "`homeward up` registers Homeward's deployments" in refused.json()["detail"]
+    assert paused.status_code == 204 and edited.is_success, (paused.text, edited.text)
+    assert [s.active for s in paused_now] == [False]
+    assert [(s.id, s.parameters) for s in after.schedules] == [(held.id, {})]
+
+
+def test_up_s_registration_resets_what_prefect_s_client_leaves_out(up: Up) -> None:
+    """Prefect's client sends no pull steps when a deployment has none, no job variables without
+    a work pool, and its upsert keeps the work pool when given none: ``homeward up``'s
+    registration sets them again, so values set otherwise do not outlive the next start."""
+    [deployment] = [d for d in build_deployments() if d.name == "change-status"]
+    key = {REGISTRATION_HEADER: _registration_key(up)}
+    pool = _sent("POST", f"{up.api_url}/work_pools/", {"name": "gate-pool", "type": "process"})
+    assert pool.is_success or pool.status_code == 409, pool.text
+    with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
+        with get_client(sync_client=True) as client:
+            before = client.read_deployment_by_name("change-status/change-status")
+            moved = httpx.patch(
+                f"{up.api_url}/deployments/{before.id}",
+                json={name: KEPT_BY_AN_UPSERT[name] for name in
+                      ("pull_steps", "job_variables")} | {"work_pool_name": "gate-pool"},
+                headers=key,
+                timeout=30,
+            )  # fmt: skip
+            elsewhere = client.read_deployment(before.id)
+            asyncio.run(_register(up.api_url, deployment, _registration_key(up)))
+            after = client.read_deployment(before.id)
+    assert moved.status_code == 204, moved.text
+    assert elsewhere.work_pool_name == "gate-pool" and elsewhere.pull_steps
+    assert (after.pull_steps, after.job_variables) == ([], {})
+    assert (after.work_pool_name, after.work_queue_name) == (None, None)
 
 
 def test_a_taken_port_or_a_silent_server_is_one_line_and_an_exit_code(up: Up) -> None:

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -304,3 +305,38 @@ def test_a_sweep_started_before_its_scheduled_moment_acts_at_that_moment() -> No
         query = select(AuditEntry).where(AuditEntry.action == "cmd:sweep due items")
         (entry,) = s.exec(query)
     assert utc(entry.at) == planned
+
+
+@pytest.mark.usefixtures("homeward")
+@pytest.mark.parametrize(
+    ("flow", "given", "line"),
+    [
+        (
+            schedule_follow_ups,
+            {"visits": "Ana Pop"},
+            "visits: not a field of this form; leave it out",
+        ),
+        (sweep_due_items, {"send": "Ana Pop"}, "send: fill it in as the form asks (Send)"),
+    ],
+)
+def test_a_scheduled_run_given_parameters_outside_its_form_ends_refused_unused(
+    flow: Any, given: dict[str, Any], line: str
+) -> None:
+    """The scheduler creates a schedule's runs with its parameters, unchecked: a run whose
+    parameters do not fit its flow's form (one the flow does not take, a value of another
+    type) ends Refused naming the field, before the flow does anything, its values scrubbed."""
+
+    async def scheduled() -> tuple[Any, Any]:
+        async with get_client() as client:
+            created = await client.create_flow_run(flow, parameters=given)
+        state = await run_flow_async(flow, flow_run=created, parameters=given, return_type="state")
+        async with get_client() as client:
+            return state, await client.read_flow_run(created.id)
+
+    with factories.admin_read() as s:
+        audited = len(list(s.exec(select(AuditEntry))))
+    state, stored = asyncio.run(scheduled())
+    assert (state.type.value, state.name, state.message) == ("COMPLETED", "Refused", line)
+    assert stored.parameters == dict.fromkeys(given, "(refused)")
+    with factories.admin_read() as s:
+        assert len(list(s.exec(select(AuditEntry)))) == audited  # nothing was done

@@ -175,13 +175,27 @@ async def _serve(
             health.cancel()
 
 
+# What a served deployment runs with, which Prefect's registration leaves as the server holds
+# it: its client sends no pull steps when they are None (as a served deployment's are) and no
+# job variables without a work pool, and its upsert keeps the work queue (so the work pool) when
+# it is given none. Sent again after each registration, so no value set some other way (before
+# the gate refused deleting a deployment, a deployment deleted and created again) outlives it.
+SERVED: dict[str, Any] = {
+    "pull_steps": [],
+    "job_variables": {},
+    "work_pool_name": None,
+    "work_queue_name": None,
+}
+
+
 async def register(
     runner: Runner, deployments: list[RunnerDeployment], registration_key: str | None
 ) -> dict[str, UUID]:
-    """Register ``deployments`` with ``runner`` (created, or updated to this version's forms):
-    on our own server with its ``registration_key``, which its gate requires for a change to an
-    existing deployment's form or code (``homeward.edges.prefect_gate``). Only these requests
-    carry it, never a flow run's."""
+    """Register ``deployments`` with ``runner`` (created, or updated to this version's forms and
+    schedules, run as ``SERVED`` says): on our own server with its ``registration_key``, which
+    its gate requires for a change to an existing deployment's form, code or schedules
+    (``homeward.edges.prefect_gate``). Only these requests carry it, never a flow run's."""
+    from prefect import get_client
     from prefect.settings import get_current_settings, temporary_settings
 
     if registration_key is None:  # another server (--api-url): registered as Prefect does
@@ -189,7 +203,18 @@ async def register(
     headers = {**get_current_settings().client.custom_headers}
     headers[REGISTRATION_HEADER] = registration_key
     with temporary_settings(updates={"client.custom_headers": headers}):
-        return {d.name: await runner.aadd_deployment(d) for d in deployments}
+        ids = {d.name: await runner.aadd_deployment(d) for d in deployments}
+        async with get_client() as client:
+            for deployment in deployments:
+                if deployment.work_pool_name is None:  # served here, by the runner
+                    answer = await client.request(
+                        "PATCH",
+                        "/deployments/{id}",
+                        path_params={"id": ids[deployment.name]},
+                        json=SERVED,
+                    )
+                    answer.raise_for_status()
+    return ids
 
 
 async def _watch_health() -> None:
