@@ -474,3 +474,129 @@ def test_0028_downgrades_and_upgrades_again(engine):
     get_engine().dispose()
     assert upgrade(get_engine()) == head_revision()
     assert counted()
+
+
+# 0030: an app session cannot reshape a message of its own into a sign-in code, nor give it a
+# recipient it does not name, nor queue the templates only the system or the sender send.
+OWN_MESSAGE = (
+    "INSERT INTO outbox_message (key, template, language, to_addrs, context, message_id, "
+    "status, attempts, next_attempt_at, created_at, org_id) SELECT %(key)s, %(template)s, 'en', "
+    "%(to)s, '{}', '<own@x.org>', 'queued', 0, now(), now(), o.id FROM organisation o "
+    "WHERE o.slug = 'fmb' RETURNING id"
+)
+RECIPIENT = (
+    "INSERT INTO outbox_recipient (message_id, address, status, attempts, next_attempt_at, "
+    "updated_at) VALUES (%s, %s, 'pending', 0, now(), now())"
+)
+
+
+def _own_message(
+    cursor: psycopg.Cursor[Any], key: str, to: list[str], template: str = "partner_joined"
+) -> int:
+    cursor.execute(OWN_MESSAGE, {"key": key, "template": template, "to": json.dumps(to)})
+    row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_an_app_login_cannot_turn_its_own_message_into_a_sign_in_code(mail, db_url, clock):
+    """The review's attack: FMB's session queues a message to itself, gives it a recipient at
+    another organisation, then makes it a sign-in email holding its own code (naming the key in
+    ``homeward.mail_keys``): the sender would have mailed a genuine sign-in link to FMB's
+    account to the coordinator (login CSRF)."""
+    token = signin.token_for(FMB, clock.now())
+    with _app(db_url) as conn:  # another organisation's address, not the message's: refused
+        with pytest.raises(psycopg.Error, match="one of its message's"), conn.transaction():
+            cursor = conn.cursor()
+            cursor.execute("SELECT homeward_act(%s)", (token,))
+            message = _own_message(cursor, "own:1", [FMB])
+            cursor.execute(RECIPIENT, (message, f.COORD))
+    code = json.dumps({"code": "12345678", "minutes": 60})
+    for number, (change, args) in enumerate(
+        (
+            ("template = 'login_code', context = %s", (code,)),
+            ("template = 'login_code'", ()),
+            ("key = 'login:c1:' || repeat('A', 32)", ()),
+            ("org_id = NULL", ()),
+            ("message_id = '<other@x.org>'", ()),
+            ("created_at = created_at - interval '1 day'", ()),
+            ("to_addrs = %s", (json.dumps([f.COORD]),)),
+            ("to_addrs = %s", (json.dumps([f.COORD, FMB]),)),
+        )
+    ):
+        with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.execute("SELECT homeward_act(%s)", (token,))
+            message = _own_message(cursor, f"own:2:{number}", [FMB])
+            cursor.execute(RECIPIENT, (message, FMB))
+            cursor.execute(
+                "SELECT set_config('homeward.mail_keys', %s, true)", (f"own:2:{number}",)
+            )
+            with pytest.raises(psycopg.Error, match="keeps its|only grow"), conn.transaction():
+                cursor.execute(
+                    f"UPDATE outbox_message SET {change} WHERE id = %s", (*args, message)
+                )
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:  # a redirect: fine
+        cursor.execute("SELECT homeward_act(%s)", (token,))
+        message = _own_message(cursor, "own:3", [FMB])
+        cursor.execute(RECIPIENT, (message, FMB))
+        cursor.execute(RECIPIENT, (message, "sup@fmb.example.org"))
+        cursor.execute(
+            'UPDATE outbox_message SET to_addrs = %s, context = \'{"attendee": "x"}\' '
+            "WHERE id = %s",
+            (json.dumps([FMB, "sup@fmb.example.org"]), message),
+        )
+        cursor.execute("UPDATE outbox_message SET status = 'dropped' WHERE id = %s", (message,))
+
+
+def test_an_app_login_cannot_reshape_a_sign_in_code_it_holds(
+    mail, db_url, engine, clock, monkeypatch
+):
+    """The web workspace names its code's key to send it and wipe the code; it may do no more
+    with it: not redirect it, nor change its code."""
+    key, _code = _unsent_code(db_url, engine, clock, monkeypatch)
+    for change, args in (
+        ("to_addrs = %s", (json.dumps([f.COORD, FMB]),)),
+        ("context = %s", (json.dumps({"code": "87654321", "minutes": 60}),)),
+        ("template = 'partner_joined'", ()),
+    ):
+        with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.execute("SELECT set_config('homeward.mail_keys', %s, true)", (key,))
+            with pytest.raises(psycopg.Error, match="keeps its|stay as queued"):
+                cursor.execute(f"UPDATE outbox_message SET {change} WHERE key = %s", (*args, key))
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:  # wiping: fine
+        cursor.execute("SELECT set_config('homeward.mail_keys', %s, true)", (key,))
+        cursor.execute(
+            "UPDATE outbox_message SET context = (context::jsonb - 'code')::json, "
+            "status = 'sent' WHERE key = %s",
+            (key,),
+        )
+        assert cursor.rowcount == 1
+
+
+@pytest.mark.parametrize("template", ["test", "health_alert"])
+def test_an_app_login_cannot_queue_the_systems_templates(mail, db_url, clock, template):
+    token = signin.token_for(FMB, clock.now())
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+        cursor.execute("SELECT homeward_act(%s)", (token,))
+        with pytest.raises(psycopg.Error, match="row-level security"), conn.transaction():
+            _own_message(cursor, f"own:{template}", [FMB], template=template)
+        _own_message(cursor, "own:notice", [FMB])  # a notice of its own: fine
+
+
+@pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
+def test_0030_downgrades_and_upgrades_again(engine):
+    def triggers() -> int:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text("SELECT count(*) FROM pg_trigger WHERE tgname IN (:a, :b)"),
+                    {"a": "homeward_kept", "b": "homeward_named"},
+                ).scalar_one()
+            )
+
+    assert triggers() == 2
+    command.downgrade(alembic_config(get_engine()), "0028")
+    assert triggers() == 0
+    get_engine().dispose()
+    assert upgrade(get_engine()) == head_revision()
+    assert triggers() == 2
