@@ -71,7 +71,7 @@ TEMPLATES = (
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_a_link_outside_the_workspace_is_never_sent(template):
+def test_a_link_outside_the_workspace_is_never_sent(template: str) -> None:
     context = _poisoned(sample_context(template, "en", NOW.date()).model_dump(mode="json"))
     assert EVIL in str(context)
     built = envelope_for(_row(template, context), get_settings(), NOW)
@@ -82,21 +82,21 @@ def test_a_link_outside_the_workspace_is_never_sent(template):
         assert workspace_url() + "/" in body
 
 
-def test_a_workspace_link_is_kept():
+def test_a_workspace_link_is_kept() -> None:
     context = sample_context("handoff_proposed", "en", NOW.date()).model_dump(mode="json")
     context["link"] = workspace_url() + "/cases/ANOTHER-1"
     built = envelope_for(_row("handoff_proposed", context), get_settings(), NOW)
     assert isinstance(built, Envelope) and "/cases/ANOTHER-1" in _text(built)
 
 
-def test_a_look_alike_host_is_not_the_workspace():
+def test_a_look_alike_host_is_not_the_workspace() -> None:
     context = sample_context("handoff_proposed", "en", NOW.date()).model_dump(mode="json")
     context["link"] = workspace_url() + ".evil.example/cases/X"
     built = envelope_for(_row("handoff_proposed", context), get_settings(), NOW)
     assert isinstance(built, Envelope) and "evil.example" not in _text(built)
 
 
-def test_a_sign_in_email_goes_to_its_one_address_alone():
+def test_a_sign_in_email_goes_to_its_one_address_alone() -> None:
     code = {"code": "12345678", "minutes": 10}
     fine = envelope_for(_row("login_code", code), get_settings(), NOW, [TO.upper()])
     assert isinstance(fine, Envelope)
