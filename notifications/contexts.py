@@ -372,6 +372,23 @@ def with_signin_link(
     return {**context, "link": link}
 
 
+def own_links(context: Any, base: str) -> Any:
+    """``context`` (a stored row's, nested digest lines and groups included) with every
+    ``link`` that does not lead into the workspace at ``base`` (``workspace_url()``) taken
+    out: the model fills in its own page's link again (``item_link``, ``case_link``,
+    ``home_link``), or leaves none. A row's context is whatever its inserter wrote; our own
+    sender must not carry an app login's link to a real staff member (phishing)."""
+    if isinstance(context, Mapping):
+        kept = {name: own_links(value, base) for name, value in context.items()}
+        link = kept.get("link")
+        if link is not None and not (isinstance(link, str) and link.startswith(base + "/")):
+            kept["link"] = None
+        return kept
+    if isinstance(context, list | tuple):
+        return [own_links(value, base) for value in context]
+    return context
+
+
 def _with_link(data: Any, link_for: Callable[[Mapping[str, Any]], str]) -> Any:
     """``data`` with its ``link`` filled in when missing (a row queued before links)."""
     if isinstance(data, Mapping) and data.get("link") is None:

@@ -26,8 +26,14 @@ from homeward.base.db import get_engine, is_postgres, write_session
 from homeward.base.errors import DeliveryFailed, HomewardError
 from homeward.base.faults import crash_point
 from homeward.base.models import OutboxMessage, OutboxRecipient, OutboxStatus, RecipientStatus
-from homeward.base.settings import Settings, get_settings
-from notifications.contexts import TEMPLATES, SendTestContext, home_link, with_signin_link
+from homeward.base.settings import Settings, get_settings, workspace_url
+from notifications.contexts import (
+    TEMPLATES,
+    SendTestContext,
+    home_link,
+    own_links,
+    with_signin_link,
+)
 from notifications.delivery import Policy, code_of, record_attempt, short
 from notifications.message import (
     build_message,
@@ -80,9 +86,12 @@ def envelope_for(
     any more: a sign-in code that has stopped working."""
     if now is not None and has_expired(row, now):
         return Attempt(Verdict.DEAD, error="not sent: its sign-in code had expired")
+    if row.template == "login_code" and not _to_its_one_address(row, recipients):
+        return Attempt(Verdict.DEAD, error="not sent: a sign-in code goes to its one address only")
     sender = sender_parts(settings.mail_from)[1]
     try:
-        context = row.context
+        # every link is the sender's own workspace's, never one the row chose
+        context = own_links(row.context, workspace_url(settings))
         if row.template == "login_code":  # its link is the sender's, never the row's
             context = with_signin_link(context, row.to_addrs, settings)
         rendered = render(
@@ -105,6 +114,15 @@ def envelope_for(
     except TemplateError as exc:
         return Attempt(Verdict.DEAD, error=f"cannot render the message ({type(exc).__name__})")
     return Envelope(sender, tuple(row.to_addrs if recipients is None else recipients), message)
+
+
+def _to_its_one_address(row: OutboxMessage | Leased, recipients: Sequence[str] | None) -> bool:
+    """Whether a sign-in email names one address and goes to it alone: any other recipient
+    (one an app session slipped in) would get a genuine sign-in link to someone else."""
+    if len(row.to_addrs) != 1:
+        return False
+    own = row.to_addrs[0].lower()
+    return all(address.lower() == own for address in recipients or ())
 
 
 async def drain(

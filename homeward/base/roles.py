@@ -103,6 +103,8 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_case_ref_visible(text)": APP_GROUP,
     "homeward_queue_login_code(json)": APP_GROUP,
     "homeward_drop_case_mail(text, integer, text, timestamp with time zone, text[])": APP_GROUP,
+    "homeward_outbox_message_kept()": None,  # 0030's triggers: nobody calls them
+    "homeward_outbox_recipient_named()": None,
 }
 
 
@@ -146,6 +148,7 @@ SCOPE_FUNCTIONS = (
     "homeward_case_ref_visible(text)",
     "homeward_queue_login_code(json)",
     "homeward_drop_case_mail(text, integer, text, timestamp with time zone, text[])",
+    "homeward_outbox_recipient_named()",  # 0030's check of a recipient's address
 )
 _OWNED = "\n".join(  # each one its migration made (a database may be older than 0026)
     f"        IF to_regprocedure('{f}') IS NOT NULL THEN "

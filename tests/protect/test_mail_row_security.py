@@ -20,6 +20,8 @@ from homeward.base.db import act_for_token, get_engine, normalise_url
 from homeward.base.migrate import alembic_config, head_revision, upgrade
 from homeward.commands import signin as signing_in
 from homeward.reporting.mailflow import count_outbox
+from notifications.dropping import withdrawn_reason
+from notifications.message import message_id_for
 from notifications.sink import LocalSmtpServer, RecordingHandler
 from tests import factories as f
 from tests import signin
@@ -333,18 +335,26 @@ def test_0026_downgrades_and_upgrades_again(engine):
 # (and so skip the hourly limit the app keeps in Python); the definer function is what stops it.
 CHALLENGE = (
     "INSERT INTO login_challenge (id, staff_id, code_hash, created_at, expires_at, attempts, "
-    "channel) SELECT %(id)s, s.id, repeat('0', 64), now(), now() + interval '10 minutes', 0, "
+    "channel) SELECT %(id)s, s.id, repeat('0', 64), %(at)s, %(at)s::timestamptz + interval "
+    "'10 minutes', 0, "
     "'web' FROM staff_member s WHERE s.email = %(to)s"
 )
 
 
+OPENED = "2026-01-05T09:00:00+00:00"  # when the app's (simulated) clock opens the challenge
+
+
 def _own_challenge(
-    cursor: psycopg.Cursor[Any], number: int, context: dict[str, Any], to: str = f.COORD
+    cursor: psycopg.Cursor[Any],
+    number: int,
+    context: dict[str, Any],
+    to: str = f.COORD,
+    message_id: str | None = None,
 ) -> str:
     """Open a challenge for ``to`` in this transaction, as an app login may, and ask the
     definer function to queue a sign-in email for it with ``context``; the key."""
     challenge = f"c{number:015d}"
-    cursor.execute(CHALLENGE, {"id": challenge, "to": to})
+    cursor.execute(CHALLENGE, {"id": challenge, "to": to, "at": OPENED})
     assert cursor.rowcount == 1
     key = f"login:{challenge}:{'B' * 32}"
     message = {
@@ -353,9 +363,9 @@ def _own_challenge(
         "language": "en",
         "to_addrs": [to],
         "context": context,
-        "message_id": f"<{challenge}@x.org>",
-        "next_attempt_at": "2026-01-05T09:00:00+00:00",
-        "created_at": "2026-01-05T09:00:00+00:00",
+        "message_id": message_id or message_id_for(key, "Homeward <mail@x.org>"),
+        "next_attempt_at": "2030-01-05T09:00:00+00:00",  # not the challenge's: not taken
+        "created_at": "2030-01-05T09:00:00+00:00",
     }
     cursor.execute("SELECT homeward_queue_login_code(%s)", (json.dumps(message),))
     return key
@@ -474,3 +484,193 @@ def test_0028_downgrades_and_upgrades_again(engine):
     get_engine().dispose()
     assert upgrade(get_engine()) == head_revision()
     assert counted()
+
+
+# 0030: an app session cannot reshape a message of its own into a sign-in code, nor give it a
+# recipient it does not name, nor queue the templates only the system or the sender send.
+OWN_MESSAGE = (
+    "INSERT INTO outbox_message (key, template, language, to_addrs, context, message_id, "
+    "status, attempts, next_attempt_at, created_at, org_id) SELECT %(key)s, %(template)s, 'en', "
+    "%(to)s, '{}', '<own@x.org>', 'queued', 0, now(), now(), o.id FROM organisation o "
+    "WHERE o.slug = 'fmb' RETURNING id"
+)
+RECIPIENT = (
+    "INSERT INTO outbox_recipient (message_id, address, status, attempts, next_attempt_at, "
+    "updated_at) VALUES (%s, %s, 'pending', 0, now(), now())"
+)
+
+
+def _own_message(
+    cursor: psycopg.Cursor[Any], key: str, to: list[str], template: str = "partner_joined"
+) -> int:
+    cursor.execute(OWN_MESSAGE, {"key": key, "template": template, "to": json.dumps(to)})
+    row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_an_app_login_cannot_turn_its_own_message_into_a_sign_in_code(mail, db_url, clock):
+    """The review's attack: FMB's session queues a message to itself, gives it a recipient at
+    another organisation, then makes it a sign-in email holding its own code (naming the key in
+    ``homeward.mail_keys``): the sender would have mailed a genuine sign-in link to FMB's
+    account to the coordinator (login CSRF)."""
+    token = signin.token_for(FMB, clock.now())
+    with _app(db_url) as conn:  # another organisation's address, not the message's: refused
+        with pytest.raises(psycopg.Error, match="one of its message's"), conn.transaction():
+            cursor = conn.cursor()
+            cursor.execute("SELECT homeward_act(%s)", (token,))
+            message = _own_message(cursor, "own:1", [FMB])
+            cursor.execute(RECIPIENT, (message, f.COORD))
+    code = json.dumps({"code": "12345678", "minutes": 60})
+    for number, (change, args) in enumerate(
+        (
+            ("template = 'login_code', context = %s", (code,)),
+            ("template = 'login_code'", ()),
+            ("key = 'login:c1:' || repeat('A', 32)", ()),
+            ("org_id = NULL", ()),
+            ("message_id = '<other@x.org>'", ()),
+            ("created_at = created_at - interval '1 day'", ()),
+            ("to_addrs = %s", (json.dumps([f.COORD]),)),
+            ("to_addrs = %s", (json.dumps([f.COORD, FMB]),)),
+        )
+    ):
+        with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.execute("SELECT homeward_act(%s)", (token,))
+            message = _own_message(cursor, f"own:2:{number}", [FMB])
+            cursor.execute(RECIPIENT, (message, FMB))
+            cursor.execute(
+                "SELECT set_config('homeward.mail_keys', %s, true)", (f"own:2:{number}",)
+            )
+            with pytest.raises(psycopg.Error, match="keeps its|only grow"), conn.transaction():
+                cursor.execute(
+                    f"UPDATE outbox_message SET {change} WHERE id = %s", (*args, message)
+                )
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:  # a redirect: fine
+        cursor.execute("SELECT homeward_act(%s)", (token,))
+        message = _own_message(cursor, "own:3", [FMB])
+        cursor.execute(RECIPIENT, (message, FMB))
+        cursor.execute(RECIPIENT, (message, "sup@fmb.example.org"))
+        cursor.execute(
+            'UPDATE outbox_message SET to_addrs = %s, context = \'{"attendee": "x"}\' '
+            "WHERE id = %s",
+            (json.dumps([FMB, "sup@fmb.example.org"]), message),
+        )
+        cursor.execute("UPDATE outbox_message SET status = 'dropped' WHERE id = %s", (message,))
+
+
+def test_an_app_login_cannot_reshape_a_sign_in_code_it_holds(
+    mail, db_url, engine, clock, monkeypatch
+):
+    """The web workspace names its code's key to send it and wipe the code; it may do no more
+    with it: not redirect it, nor change its code."""
+    key, _code = _unsent_code(db_url, engine, clock, monkeypatch)
+    for change, args in (
+        ("to_addrs = %s", (json.dumps([f.COORD, FMB]),)),
+        ("context = %s", (json.dumps({"code": "87654321", "minutes": 60}),)),
+        ("template = 'partner_joined'", ()),
+    ):
+        with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.execute("SELECT set_config('homeward.mail_keys', %s, true)", (key,))
+            with pytest.raises(psycopg.Error, match="keeps its|stay as queued"):
+                cursor.execute(f"UPDATE outbox_message SET {change} WHERE key = %s", (*args, key))
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:  # wiping: fine
+        cursor.execute("SELECT set_config('homeward.mail_keys', %s, true)", (key,))
+        cursor.execute(
+            "UPDATE outbox_message SET context = (context::jsonb - 'code')::json, "
+            "status = 'sent' WHERE key = %s",
+            (key,),
+        )
+        assert cursor.rowcount == 1
+
+
+@pytest.mark.parametrize("template", ["test", "health_alert"])
+def test_an_app_login_cannot_queue_the_systems_templates(mail, db_url, clock, template):
+    token = signin.token_for(FMB, clock.now())
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+        cursor.execute("SELECT homeward_act(%s)", (token,))
+        with pytest.raises(psycopg.Error, match="row-level security"), conn.transaction():
+            _own_message(cursor, f"own:{template}", [FMB], template=template)
+        _own_message(cursor, "own:notice", [FMB])  # a notice of its own: fine
+
+
+@pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
+def test_0030_downgrades_and_upgrades_again(engine):
+    def triggers() -> int:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text("SELECT count(*) FROM pg_trigger WHERE tgname IN (:a, :b)"),
+                    {"a": "homeward_kept", "b": "homeward_named"},
+                ).scalar_one()
+            )
+
+    assert triggers() == 2
+    command.downgrade(alembic_config(get_engine()), "0028")
+    assert triggers() == 0
+    get_engine().dispose()
+    assert upgrade(get_engine()) == head_revision()
+    assert triggers() == 2
+
+
+def test_an_organisation_that_sees_a_case_cannot_change_anothers_mail_about_it(mail, db_url, clock):
+    """iom-it sees its case, so it reads FMB's message about it; it may not change nor delete
+    it, nor its recipient (a withdrawal stops it through homeward_drop_case_mail only)."""
+    token = signin.token_for(f.COORD, clock.now())
+    theirs = mail["t25:about-the-case"]
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+        cursor.execute("SELECT homeward_act(%s)", (token,))
+        cursor.execute("SELECT count(*) FROM outbox_message WHERE id = %s", (theirs,))
+        assert cursor.fetchone() == (1,)  # it reads it still
+        for sql in (
+            "UPDATE outbox_message SET status = 'dropped' WHERE id = %s",
+            "DELETE FROM outbox_message WHERE id = %s",
+            "UPDATE outbox_recipient SET status = 'dropped' WHERE message_id = %s",
+            "DELETE FROM outbox_recipient WHERE message_id = %s",
+        ):
+            assert cursor.execute(sql, (theirs,)).rowcount == 0, sql
+        mine = mail["t25:iom-it"]  # its own: fine
+        cursor.execute(
+            "UPDATE outbox_recipient SET status = 'pending' WHERE message_id = %s", (mine,)
+        )
+        assert cursor.rowcount == 1
+
+
+def test_a_withdrawal_stops_anothers_mail_with_its_own_reason_only(db_url, clock):
+    """homeward_drop_case_mail writes its reason into the partner's recipients: the app gives
+    the withdrawal's reason (``withdrawn_reason``), never text of its own."""
+    f.seed()
+    ref = in_reintegration(clock, late=True)
+    withdraw_sharing(ref, "adpare", clock)
+    token = signin.token_for(f.COORD, clock.now())
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+        cursor.execute("SELECT homeward_act(%s)", (token,))
+        adpare = cursor.execute(b"SELECT id FROM organisation WHERE slug = 'adpare'").fetchone()
+        call = "SELECT homeward_drop_case_mail(%s, %s, %s, now(), NULL)"
+        for reason in ("Your account is locked: see https://evil.example/", "dropped", None):
+            with pytest.raises(psycopg.Error, match="own reason only"), conn.transaction():
+                cursor.execute(call, (ref, adpare[0] if adpare else None, reason))
+        cursor.execute(call, (ref, adpare[0] if adpare else None, withdrawn_reason("adpare", ref)))
+
+
+def test_a_sign_in_email_is_dated_by_its_challenge_and_identified_by_its_key(mail, db_url, engine):
+    """homeward_queue_login_code finds the challenge by the id in its key, takes the Message-ID
+    the key gives and the time the challenge was opened, whatever the caller passed."""
+    code = {"code": "12345678", "minutes": 10}
+    for message_id in ("<forged@x.org>", "<a@b>\r\nBcc: x@evil.example", None):
+        with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+            forged = message_id or message_id_for("login:other:" + "B" * 32, "mail@x.org")
+            with pytest.raises(psycopg.Error, match="Message-ID is its key's"):
+                _own_challenge(cursor, 1, code, message_id=forged)
+    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
+        key = _own_challenge(cursor, 2, code)  # the caller says 2030
+    with engine.connect() as conn:  # as the owner
+        dated = conn.execute(
+            text(
+                "SELECT m.created_at = c.created_at AND m.next_attempt_at = c.created_at "
+                "AND r.next_attempt_at = c.created_at FROM outbox_message m "
+                "JOIN outbox_recipient r ON r.message_id = m.id "
+                "JOIN login_challenge c ON c.id = split_part(m.key, ':', 2) WHERE m.key = :k"
+            ),
+            {"k": key},
+        ).scalar_one()
+    assert dated is True
