@@ -414,7 +414,9 @@ async def _retried_while_busy(
         async def keep(message: Message, answer: list[Message] = answer) -> None:
             answer.append(message)
 
-        await app(scope, _replay(body, receive), keep)
+        # each try its own copy: Starlette's routing writes into the scope it is given (a
+        # mount adds its path to ``root_path``), and a second try would start from that
+        await app(dict(scope), _replay(body, receive), keep)
         start = next((m for m in answer if m["type"] == "http.response.start"), None)
         if wait is None or start is None or start.get("status") != 503:
             for message in answer:
