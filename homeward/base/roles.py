@@ -105,7 +105,9 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_drop_case_mail(text, integer, text, timestamp with time zone, text[])": APP_GROUP,
     # trigger functions (0029): a trigger calls them, no login does
     "homeward_case_keeps_owner()": None,
-    "homeward_transfer_kept()": None,
+    "homeward_handoff_kept()": None,
+    "homeward_participant_kept()": None,
+    "homeward_item_keeps_owner()": None,
 }
 
 

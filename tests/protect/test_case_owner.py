@@ -13,9 +13,11 @@ import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import Engine, text
+from sqlmodel import select
 
 from homeward.base.db import get_engine, write_session
 from homeward.base.migrate import alembic_config, head_revision, upgrade
+from homeward.base.models import Handoff
 from statemachines.cases import get_case
 from tasks import handoffs, transfers
 from tests import factories as f
@@ -30,6 +32,24 @@ TRANSFER = (  # a transfer of the case to ADPARE, as the owner would have propos
     "proposed_at, status) VALUES ({id}, NULL, 'identified', {owner}, {me}, {staff}, now(), '{s}')"
 )
 TAKE = "UPDATE return_case SET owner_org_id = {me} WHERE id = {id}"
+
+GUARDS = {
+    "homeward_case_keeps_owner",
+    "homeward_handoff_kept",
+    "homeward_participant_kept",
+    "homeward_item_keeps_owner",
+}
+ITEM = (  # an item of the owner's, in the columns a new row needs
+    "INSERT INTO checklist_item (case_id, stage, code, title_key, owner_org_id, due_at, "
+    "blocking, created_at, status) SELECT case_id, stage, code || '-x', title_key, {to}, due_at, "
+    "blocking, created_at, 'open' FROM checklist_item WHERE owner_org_id = {owner} LIMIT 1"
+)
+TAKE_ITEMS = "UPDATE checklist_item SET owner_org_id = {me} WHERE owner_org_id = {owner}"
+ITEM_HANDOFF = (  # a handoff of the owner's first item to ADPARE, as if the owner proposed it
+    "INSERT INTO handoff (case_id, item_id, stage, from_org_id, to_org_id, proposed_by_id, "
+    "proposed_at, status) SELECT case_id, id, stage, owner_org_id, {me}, {staff}, now(), "
+    "'proposed' FROM checklist_item WHERE owner_org_id = {owner} ORDER BY id LIMIT 1"
+)
 
 # Each escape: statements in one transaction as the app's login acting for ADPARE.
 ESCAPES: dict[str, list[str]] = {
@@ -56,6 +76,23 @@ ESCAPES: dict[str, list[str]] = {
     ],
     "change the case_ref": ["UPDATE return_case SET case_ref = 'RT-XXXX-XX' WHERE id = {id}"],
     "change the id": ["UPDATE return_case SET id = id + 1000 WHERE id = {id}"],
+    # the same pattern on the rows that say who takes part and who owns the work
+    "take the owner's items": [TAKE_ITEMS],
+    "hand the owner's items to fmb (no consent)": [TAKE_ITEMS.replace("{me}", "{other}")],
+    "a handoff of the owner's item to itself, then take it": [
+        ITEM_HANDOFF,
+        TAKE_ITEMS + " AND id = (SELECT max(item_id) FROM handoff)",
+    ],
+    "an item for fmb (no consent)": [ITEM.replace("{to}", "{other}")],
+    "name fmb a live participant (no consent)": [
+        "INSERT INTO case_participant (case_id, role, org_id, status) "
+        "VALUES ({id}, 'shelter', {other}, 'live')"
+    ],
+    "give its part to fmb": ["UPDATE case_participant SET org_id = {other} WHERE org_id = {me}"],
+    "name itself in another part": [
+        "INSERT INTO case_participant (case_id, role, org_id, status) "
+        "VALUES ({id}, 'shelter', {me}, 'live')"
+    ],
 }
 
 
@@ -130,13 +167,17 @@ def test_every_way_to_take_the_case_is_refused(partner, engine):
     before = _owner(engine)
     outcomes = {name: _run(conn, steps, values) for name, steps in ESCAPES.items()}
     assert [name for name, error in outcomes.items() if error is None] == []
+    # refused by a guard (not by a column the statement forgot)
+    assert {n: e for n, e in outcomes.items() if "homeward: " not in (e or "")} == {}
     assert _owner(engine) == before
     assert "transferred to accepts the transfer" in outcomes["set itself the owner"]
     assert (
-        "only a case's owner proposes its transfer"
+        "a handoff is proposed by the case's owner"
         in outcomes["a proposed transfer to itself, then take"]
     )
     assert "id and case_ref never change" in outcomes["change the case_ref"]
+    assert "only a case's owner names" in outcomes["give its part to fmb"]
+    assert "only by its case's owner" in outcomes["take the owner's items"]
 
 
 def test_the_owners_transfer_is_still_accepted_by_its_addressee(partner, engine, clock):
@@ -152,6 +193,20 @@ def test_the_owners_transfer_is_still_accepted_by_its_addressee(partner, engine,
             text("SELECT status FROM handoff WHERE item_id IS NULL")
         ).scalar_one()
     assert (slug, status) == ("iom-ro", "accepted")
+    # fmb answers the owner's handoff of an item (the fixture's) and the item is its own
+    with write_session() as s:
+        fmb = f.actor(s, "cw@fmb.example.org")
+        item_id = s.exec(select(Handoff.item_id).where(Handoff.item_id != None)).one()  # noqa: E711
+        handoffs.accept(s, item_id=item_id or 0, actor=fmb, now=clock.now())
+    with engine.connect() as conn2:
+        owner = conn2.execute(
+            text(
+                "SELECT o.slug FROM checklist_item i JOIN organisation o ON o.id = i.owner_org_id "
+                "WHERE i.id = :i"
+            ),
+            {"i": item_id},
+        ).scalar_one()
+    assert owner == "fmb"
     # answered: the transfer cannot be opened again and taken a second time
     reopen = ["UPDATE handoff SET status = 'proposed', to_org_id = {me} WHERE item_id IS NULL"]
     assert _run(conn, reopen, values) is not None
@@ -184,9 +239,9 @@ def test_0029_downgrades_to_no_guard_and_upgrades_again(engine):
             ).scalars()
             return set(rows)
 
-    assert triggers() >= {"homeward_case_keeps_owner", "homeward_transfer_kept"}
+    assert triggers() >= GUARDS
     command.downgrade(alembic_config(get_engine()), "0028")
-    assert not triggers() & {"homeward_case_keeps_owner", "homeward_transfer_kept"}
+    assert not triggers() & GUARDS
     get_engine().dispose()
     assert upgrade(get_engine()) == head_revision()
-    assert triggers() >= {"homeward_case_keeps_owner", "homeward_transfer_kept"}
+    assert triggers() >= GUARDS
