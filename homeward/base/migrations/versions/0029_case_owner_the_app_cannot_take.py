@@ -11,7 +11,8 @@ Create Date: 2026-12-07 07:10:00
 owner-only rules, and 0027's owner shortcut, took the partner for the owner.
 
 Row security cannot compare a row's old and new values, so two triggers do, on PostgreSQL,
-outside the system scope (``homeward_is_system()``: the scheduler's and the operator's logins):
+outside the system scope (``homeward_is_system()``: the scheduler's and the operator's logins)
+and for every role row security holds (not a superuser's nor a BYPASSRLS role's):
 
 - ``return_case``: ``id`` and ``case_ref`` never change; ``owner_org_id`` changes only to the
   organisation acting, and only while a transfer of the case (a ``handoff`` with no item) from
@@ -51,12 +52,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 PINNED = "SET search_path = pg_catalog, public, pg_temp"
+# Whom row security does not hold either (a superuser, a BYPASSRLS role: the operator at the
+# console, the tests' tamperer): a guard that held them would guard nothing.
+EXEMPT = (
+    "(SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r "
+    "WHERE r.rolname = current_user)"
+)
 
 CASE_GUARD = f"""
 CREATE OR REPLACE FUNCTION homeward_case_keeps_owner() RETURNS trigger
 LANGUAGE plpgsql {PINNED} AS $$
 BEGIN
-    IF public.homeward_is_system() THEN
+    IF public.homeward_is_system() OR {EXEMPT} THEN
         RETURN NEW;
     END IF;
     IF NEW.id IS DISTINCT FROM OLD.id OR NEW.case_ref IS DISTINCT FROM OLD.case_ref THEN
@@ -83,7 +90,7 @@ LANGUAGE plpgsql {PINNED} AS $$
 DECLARE
     org integer;
 BEGIN
-    IF public.homeward_is_system() THEN
+    IF public.homeward_is_system() OR {EXEMPT} THEN
         RETURN NEW;
     END IF;
     org := public.homeward_current_org();
@@ -129,7 +136,7 @@ PARTICIPANT_GUARD = f"""
 CREATE OR REPLACE FUNCTION homeward_participant_kept() RETURNS trigger
 LANGUAGE plpgsql {PINNED} AS $$
 BEGIN
-    IF public.homeward_is_system() THEN
+    IF public.homeward_is_system() OR {EXEMPT} THEN
         RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
     END IF;
     IF (TG_OP <> 'INSERT' AND NOT {OWNS.format(cid="OLD.case_id")})
@@ -155,7 +162,7 @@ BEGIN
        IS NOT DISTINCT FROM (OLD.case_id, OLD.owner_org_id) THEN
         RETURN NEW;
     END IF;
-    IF public.homeward_is_system() THEN
+    IF public.homeward_is_system() OR {EXEMPT} THEN
         RETURN NEW;
     END IF;
     IF (TG_OP = 'INSERT' OR NEW.case_id = OLD.case_id) AND {OWNS.format(cid="NEW.case_id")} THEN
