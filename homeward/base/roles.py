@@ -103,6 +103,11 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_case_ref_visible(text)": APP_GROUP,
     "homeward_queue_login_code(json)": APP_GROUP,
     "homeward_drop_case_mail(text, integer, text, timestamp with time zone, text[])": APP_GROUP,
+    # trigger functions (0029): a trigger calls them, no login does
+    "homeward_case_keeps_owner()": None,
+    "homeward_handoff_kept()": None,
+    "homeward_participant_kept()": None,
+    "homeward_item_keeps_owner()": None,
     "homeward_outbox_message_kept()": None,  # 0030's triggers: nobody calls them
     "homeward_outbox_recipient_named()": None,
 }

@@ -605,7 +605,7 @@ def test_0030_downgrades_and_upgrades_again(engine):
             )
 
     assert triggers() == 2
-    command.downgrade(alembic_config(get_engine()), "0028")
+    command.downgrade(alembic_config(get_engine()), "0029")
     assert triggers() == 0
     get_engine().dispose()
     assert upgrade(get_engine()) == head_revision()

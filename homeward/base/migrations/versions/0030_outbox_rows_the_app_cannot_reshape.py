@@ -3,7 +3,7 @@ recipients the app never queues, nor change for another organisation (the securi
 0026/0028)
 
 Revision ID: 0030
-Revises: 0028
+Revises: 0029
 Create Date: 2026-12-07 07:00:00
 
 On PostgreSQL, for an app session (not the system login, not a definer function):
@@ -42,7 +42,7 @@ from types import ModuleType
 from alembic import op
 
 revision: str = "0030"
-down_revision: str | Sequence[str] | None = "0028"
+down_revision: str | Sequence[str] | None = "0029"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
