@@ -48,7 +48,6 @@ with the settings ``prefect server start`` would read from the same environment.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hmac
 import json
 import os
@@ -141,7 +140,7 @@ class FixedRunNames:
         body = without_name(await _body(receive), scope["method"] == "PATCH")
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode("ascii")))
-        await _retried_while_busy(self.app, {**scope, "headers": headers}, body, receive, send)
+        await self.app({**scope, "headers": headers}, _replay(body, receive), send)
 
     async def _unless(
         self, refusal: str | None, scope: Scope, body: bytes, receive: Receive, send: Send
@@ -393,36 +392,6 @@ async def _body(receive: Receive) -> bytes:
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             return b"".join(chunks)
-
-
-# Prefect's server on SQLite answers 503 when its database was busy (the request's transaction
-# rolled back, so nothing was created), and Prefect's client tries again after 2 s, then 4, 8...
-# A person who starts a run from the workspace or the UI would wait those seconds (measured: one
-# or two runs in 20 took 2 s more, the p95 of issue 19's point 2). The gate tries a run's
-# creation again itself, sooner, before passing the 503 on; the client's own retries follow.
-BUSY_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4)
-
-
-async def _retried_while_busy(
-    app: App, scope: Scope, body: bytes, receive: Receive, send: Send
-) -> None:
-    """Pass the request (its ``body`` read already) to ``app``; while it answers 503, ask again
-    after each of ``BUSY_RETRY_SECONDS``, then pass the last answer on."""
-    for wait in (*BUSY_RETRY_SECONDS, None):
-        answer: list[Message] = []
-
-        async def keep(message: Message, answer: list[Message] = answer) -> None:
-            answer.append(message)
-
-        # each try its own copy: Starlette's routing writes into the scope it is given (a
-        # mount adds its path to ``root_path``), and a second try would start from that
-        await app(dict(scope), _replay(body, receive), keep)
-        start = next((m for m in answer if m["type"] == "http.response.start"), None)
-        if wait is None or start is None or start.get("status") != 503:
-            for message in answer:
-                await send(message)
-            return
-        await asyncio.sleep(wait)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

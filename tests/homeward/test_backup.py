@@ -311,13 +311,16 @@ def test_backup_as_a_user_bound_by_row_security_is_refused(db_url, tmp_path, cap
 
 
 def assert_app_roles_hold(url: str) -> None:
-    """The visibility functions belong to homeward_definer again, and row security holds for
+    """The definer functions belong to homeward_definer again, and row security holds for
     the app's login: a transaction naming no organisation is refused, and the login can
     neither write the scope nor set it through the definer's own helper."""
     owner = create_engine(normalise_url(url))
     with owner.connect() as conn:
         owners = conn.execute(
-            text("SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE proname LIKE 'homeward_%'")
+            text(
+                "SELECT pg_get_userbyid(proowner) FROM pg_proc "
+                "WHERE proname LIKE 'homeward_%' AND prosecdef"  # 0029's triggers are the caller's
+            )
         ).scalars()
         assert set(owners) == {"homeward_definer"}
         public = conn.execute(  # PUBLIC calls none of them (migration 0025)
