@@ -13,15 +13,16 @@ automation racing the first on the same Crashed event would end either way.
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar, cast, get_type_hints
+from typing import Any, ParamSpec, TypeVar, cast
 from uuid import UUID
 
 from prefect import Flow, get_client, get_run_logger
 from prefect.client.schemas.objects import State, StateType
 from prefect.runtime import flow_run
 from prefect.states import Failed
+
+from workflows.signatures import with_signature_of
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -72,8 +73,6 @@ def bounded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[An
             return cast(T, end)  # Prefect makes a returned state the run's final state
         return await fn(*args, **kwargs)
 
-    # As ``workflows.refusals``: Prefect validates a call against the flow's own signature.
-    checked.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
-    checked.__annotations__ = get_type_hints(fn, include_extras=True)
+    with_signature_of(checked, fn)
     setattr(checked, BOUND, True)
     return checked

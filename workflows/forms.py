@@ -40,6 +40,7 @@ from statemachines.step_fields import FIELD_LABELS, label_of
 from tasks.catalog import available_versions, load_catalog
 from tasks.providers import COUNTIES, COUNTY_NAMES
 from workflows.refusals import refusal
+from workflows.signatures import with_signature_of
 from workflows.timing import timed
 
 P = ParamSpec("P")
@@ -397,8 +398,7 @@ def checks_first(made: Flow[P, Coroutine[Any, Any, R]]) -> Flow[P, Coroutine[Any
                 return cast(R, refusal(exc))  # Prefect makes a returned state the run's final
         return await fn(*args, **kwargs)
 
-    checked_first.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
-    checked_first.__annotations__ = get_type_hints(fn, include_extras=True)
+    with_signature_of(checked_first, fn)
     made.fn = checked_first
     return made
 

@@ -25,10 +25,9 @@ returns the state's data (``{"outcome": "refused", "reason": ...}``), or the sta
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar, cast, get_type_hints
+from typing import Any, ParamSpec, TypeVar, cast
 
 from prefect import Flow, get_run_logger
 from prefect.client.schemas.objects import State
@@ -46,6 +45,7 @@ from homeward.base.errors import (
 )
 from homeward.base.text import printable
 from workflows.crash_loops import bounded
+from workflows.signatures import with_signature_of
 from workflows.timing import mark
 
 P = ParamSpec("P")
@@ -111,8 +111,5 @@ def _guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[A
         finally:
             mark("body-ends")
 
-    # Prefect validates a call's parameters against the signature, resolving names in the
-    # function's module (this one, for the guard): it gets the flow's, resolved already.
-    guarded.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
-    guarded.__annotations__ = get_type_hints(fn, include_extras=True)
+    with_signature_of(guarded, fn)
     return guarded
