@@ -256,3 +256,57 @@ def test_only_the_models_package_reads_the_metadata():
         if path not in own and METADATA_READER.search(path.read_text(encoding="utf-8"))
     ]
     assert readers == ["tests/workflows/test_serving.py"]  # its mappers left to configure
+
+
+FRESH_CASE = """
+import json
+from homeward.base.models import Case
+from sqlalchemy import inspect
+print(json.dumps(sorted(t.name for t in inspect(Case)._sorted_tables)))
+"""
+
+
+def test_a_table_class_brings_the_tables_its_foreign_keys_point_at():
+    """Naming one table class defines the classes of the tables its foreign keys point at: a
+    flush sorts a table by them, and fails on a foreign key to a table not defined (a command
+    that named ``Case`` but never ``StaffMember`` could not insert a case). Each table module
+    imports the modules its foreign keys point into; checked here from their sources, and once
+    in a new process."""
+    import ast
+
+    from homeward.base import models
+
+    models.load_all_tables()
+    module_of = {
+        mapper.local_table.name: mapper.class_.__module__
+        for mapper in models.SQLModel._sa_registry.mappers
+    }
+
+    def imported(module: str) -> set[str]:
+        """The table modules ``module`` imports, and theirs."""
+        path = ROOT / (module.replace(".", "/") + ".py")
+        found = {
+            alias.name
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Import)
+            for alias in node.names
+            if alias.name.startswith("homeward.base.models.")
+        }
+        return found.union(*(imported(m) for m in found))
+
+    missing = {
+        (name, fk.column.table.name)
+        for name, table in models.metadata().tables.items()
+        for fk in table.foreign_keys
+        if module_of[fk.column.table.name] not in {module_of[name], *imported(module_of[name])}
+    }
+    assert missing == set()
+    done = subprocess.run(  # noqa: S603 (our own modules)
+        [sys.executable, "-c", FRESH_CASE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(done.stdout) == ["return_case"]

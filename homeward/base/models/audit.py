@@ -10,6 +10,8 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlmodel import Field
 
+# the tables its foreign keys point at, defined with it: a flush sorts tables by them
+import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
     AwareDateTime,
     TableModel,

@@ -12,6 +12,8 @@ from sqlalchemy import Integer, String
 from sqlalchemy import case as sql_case
 from sqlmodel import Column, Field
 
+# the tables its foreign keys point at, defined with it: a flush sorts tables by them
+import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
     _CURRENT_ROLE,
     AwareDateTime,

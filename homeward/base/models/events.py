@@ -11,6 +11,9 @@ from typing import Any
 from sqlalchemy import JSON, Index, String
 from sqlmodel import Column, Field
 
+# the tables its foreign keys point at, defined with it: a flush sorts tables by them
+import homeward.base.models.cases  # noqa: F401
+import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
     AwareDateTime,
     TableModel,

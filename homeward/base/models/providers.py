@@ -9,6 +9,8 @@ from __future__ import annotations
 from sqlalchemy import String, UniqueConstraint
 from sqlmodel import Field
 
+# the tables its foreign keys point at, defined with it: a flush sorts tables by them
+import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
     TableModel,
 )

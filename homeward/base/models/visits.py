@@ -15,6 +15,10 @@ from datetime import date, datetime
 from sqlalchemy import String, Text
 from sqlmodel import Field
 
+# the tables its foreign keys point at, defined with it: a flush sorts tables by them
+import homeward.base.models.cases  # noqa: F401
+import homeward.base.models.directory  # noqa: F401
+import homeward.base.models.items  # noqa: F401
 from homeward.base.models import (
     AwareDateTime,
     TableModel,
