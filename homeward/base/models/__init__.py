@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # what ``__getattr__`` gives, spelled out for mypy
     from homeward.base.models.directory import Organisation as Organisation
     from homeward.base.models.directory import StaffMember as StaffMember
     from homeward.base.models.events import CaseEvent as CaseEvent
+    from homeward.base.models.grants import RunGrant as RunGrant
     from homeward.base.models.items import ChecklistItem as ChecklistItem
     from homeward.base.models.items import Handoff as Handoff
     from homeward.base.models.items import ItemChange as ItemChange
@@ -64,10 +65,9 @@ if TYPE_CHECKING:  # what ``__getattr__`` gives, spelled out for mypy
     from homeward.base.models.providers import ProviderService as ProviderService
     from homeward.base.models.referrals import NrmReferral as NrmReferral
     from homeward.base.models.requests import RequestKey as RequestKey
+    from homeward.base.models.sessions import StaffSession as StaffSession
     from homeward.base.models.signin import LoginChallenge as LoginChallenge
     from homeward.base.models.signin import LoginRequest as LoginRequest
-    from homeward.base.models.signin import RunGrant as RunGrant
-    from homeward.base.models.signin import StaffSession as StaffSession
     from homeward.base.models.visits import Visit as Visit
 
 
@@ -279,8 +279,8 @@ TABLES: dict[str, str] = {
     "RequestKey": "requests",
     "LoginChallenge": "signin",
     "LoginRequest": "signin",
-    "StaffSession": "signin",
-    "RunGrant": "signin",
+    "StaffSession": "sessions",
+    "RunGrant": "grants",
     "KeyringBinding": "keyring",
     "ReintegrationPlan": "plans",
     "PlanGoal": "plans",

@@ -1,4 +1,4 @@
-"""Sign-in codes and requests, staff sessions and Prefect run grants.
+"""Sign-in codes and the requests for them.
 
 Defined when first named (``homeward.base.models``' ``__getattr__``), never by a command that does
 not use them (issue 19)."""
@@ -48,33 +48,3 @@ class LoginRequest(TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     address_tag: str = Field(sa_type=String(64), index=True)
     at: datetime = Field(sa_type=AwareDateTime, index=True)
-
-
-class StaffSession(TableModel, table=True):
-    """A signed-in staff member: the token's hash (never the token), its expiry and revocation."""
-
-    __tablename__ = "staff_session"
-
-    id: str = Field(primary_key=True, sa_type=String(32))
-    staff_id: int = Field(foreign_key="staff_member.id", index=True)
-    token_hash: str = Field(sa_type=String(64), unique=True, index=True)
-    label: str = Field(default="", sa_type=String(80))
-    created_at: datetime = Field(sa_type=AwareDateTime)
-    expires_at: datetime = Field(sa_type=AwareDateTime)
-    revoked_at: datetime | None = _when(nullable=True)
-
-
-class RunGrant(TableModel, table=True):
-    """A signed assertion issued to a signed-in staff member for one Prefect run of one flow.
-
-    The run that first presents it binds it (``flow_run_id``); any other run is refused."""
-
-    __tablename__ = "run_grant"
-
-    id: str = Field(primary_key=True, sa_type=String(32))
-    session_id: str = Field(foreign_key="staff_session.id", index=True)
-    staff_id: int = Field(foreign_key="staff_member.id")
-    flow: str = Field(sa_type=String(64))
-    issued_at: datetime = Field(sa_type=AwareDateTime)
-    expires_at: datetime = Field(sa_type=AwareDateTime)
-    flow_run_id: str | None = Field(default=None, sa_type=String(40))
