@@ -3,6 +3,9 @@ ISO/TC 46 N1108, 2023-04-05; the same list tzdata ships as ``iso3166.tab``).
 
 Host and destination countries, organisations' countries and imported rows are checked against
 it, so a typo such as ``XX`` or ``UK`` (the United Kingdom is ``GB``) is refused at the door.
+
+Also Romania's counties (ISO 3166-2:RO): a case's destination county and the service directory's
+(``tasks.providers``) are checked against them.
 """
 
 from __future__ import annotations
