@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from transitions import MachineError
 
 from homeward.base.caseref import checked_ref, new_case_ref
-from homeward.base.countries import check_country
+from homeward.base.countries import COUNTIES, check_country
 from homeward.base.errors import Conflict, InvalidInput, Refused
 from homeward.base.models import (
     PARTICIPANT_KINDS,
@@ -55,7 +55,6 @@ from statemachines.return_case import (
 )
 from tasks import checklist, moves, participation
 from tasks.catalog import CURRENT_VERSION, load_catalog
-from tasks.providers import COUNTIES
 
 _machine_lock = threading.Lock()  # the shared machine's model list is not thread-safe
 # An internal case (identified in Romania) has no travel: no sending mission, no consulate.

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from homeward.base.countries import COUNTIES
 from homeward.base.db import may_act_for_system, widest_scope
 from homeward.base.errors import InvalidInput, NotFound, Refused
 from homeward.base.models import Case, Organisation, ProviderService, StaffMember
@@ -27,25 +28,6 @@ from homeward.records.audit import record_event
 from homeward.records.locking import bump
 from tasks import assessments
 
-# ISO 3166-2:RO: the 41 counties and Bucharest (RO-B).
-COUNTY_CODES = (
-    "AB AG AR BC BH BN BR BT BV BZ CJ CL CS CT CV DB DJ GJ GL GR HD HR IF IL IS MH MM MS NT OT "
-    "PH SB SJ SM SV TL TM TR VL VN VS"
-).split()
-COUNTIES = frozenset({f"RO-{code}" for code in COUNTY_CODES} | {"RO-B"})
-COUNTY_NAMES: dict[str, str] = {
-    "RO-AB": "Alba", "RO-AG": "Argeș", "RO-AR": "Arad", "RO-B": "Bucharest", "RO-BC": "Bacău",
-    "RO-BH": "Bihor", "RO-BN": "Bistrița-Năsăud", "RO-BR": "Brăila", "RO-BT": "Botoșani",
-    "RO-BV": "Brașov", "RO-BZ": "Buzău", "RO-CJ": "Cluj", "RO-CL": "Călărași",
-    "RO-CS": "Caraș-Severin", "RO-CT": "Constanța", "RO-CV": "Covasna", "RO-DB": "Dâmbovița",
-    "RO-DJ": "Dolj", "RO-GJ": "Gorj", "RO-GL": "Galați", "RO-GR": "Giurgiu", "RO-HD": "Hunedoara",
-    "RO-HR": "Harghita", "RO-IF": "Ilfov", "RO-IL": "Ialomița", "RO-IS": "Iași",
-    "RO-MH": "Mehedinți", "RO-MM": "Maramureș", "RO-MS": "Mureș", "RO-NT": "Neamț", "RO-OT": "Olt",
-    "RO-PH": "Prahova", "RO-SB": "Sibiu", "RO-SJ": "Sălaj", "RO-SM": "Satu Mare",
-    "RO-SV": "Suceava", "RO-TL": "Tulcea", "RO-TM": "Timiș", "RO-TR": "Teleorman",
-    "RO-VL": "Vâlcea", "RO-VN": "Vrancea", "RO-VS": "Vaslui",
-}  # fmt: skip
-"""Each county's name (ISO 3166-2:RO), for the forms' dropdowns."""
 SERVICE_TYPES = (*assessments.NEED_CODES, "other")
 MAX_CAPACITY = 100_000
 

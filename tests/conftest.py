@@ -28,9 +28,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import SQLModel
 
 from homeward.base import db as homeward_db
+from homeward.base import models
 from homeward.base import settings as homeward_settings
 from homeward.base.clock import SimulatedClock
 from homeward.base.migrate import upgrade
@@ -189,7 +189,7 @@ def db_url(_template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 def _truncate_all(url: str) -> None:
     engine = create_engine(homeward_db.normalise_url(url))  # as the owner
-    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    tables = ", ".join(f'"{t.name}"' for t in models.metadata().sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         conn.execute(  # the sign-in emails the database counted (migration 0028)

@@ -242,8 +242,7 @@ def db_snapshot() -> dict[str, list[tuple[object, ...]]]:
     (which every audit line moves) are left out, and so is the keyring's binding, which the
     database's first write records whatever it is (``tests/protect/test_keyring_binding.py``
     checks it on its own)."""
-    from sqlmodel import SQLModel
-
+    from homeward.base import models
     from homeward.base.db import get_engine, system_scope
 
     skipped = {
@@ -257,7 +256,7 @@ def db_snapshot() -> dict[str, list[tuple[object, ...]]]:
     with get_engine().connect() as conn, system_scope(conn):
         snapshot = {
             table.name: sorted(tuple(map(repr, row)) for row in conn.execute(table.select()))
-            for table in SQLModel.metadata.sorted_tables
+            for table in models.metadata().sorted_tables
             if table.name not in skipped
         }
     proving = ("'login:", "'cmd:assertion'", "'cmd:prove'")

@@ -33,12 +33,11 @@ from prefect.utilities.schema_tools.validation import validate
 from pydantic import Field
 
 from homeward.base.choices import LABELLED, choice, code_of, offered, options
-from homeward.base.countries import ISO_3166_ALPHA2, country_name
+from homeward.base.countries import COUNTIES, COUNTY_NAMES, ISO_3166_ALPHA2, country_name
 from homeward.base.errors import InvalidInput
 from homeward.base.models import PARTICIPANT_KINDS, ParticipantRole
 from statemachines.step_fields import FIELD_LABELS, label_of
 from tasks.catalog import available_versions, load_catalog
-from tasks.providers import COUNTIES, COUNTY_NAMES
 from workflows.refusals import refusal
 from workflows.signatures import with_signature_of
 from workflows.timing import timed

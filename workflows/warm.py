@@ -7,8 +7,9 @@ read and no socket is opened here (those belong to each run, after the fork, wit
 environment as it is then).
 
 - the flows (``workflows.deployments``) and what they import;
-- the ORM's mappers configured (SQLAlchemy does it at a process's first query: about a
-  quarter of a run's first command);
+- every table class defined (``homeward.base.models`` defines each when first named) and the
+  ORM's mappers configured (SQLAlchemy does it at a process's first query: about a quarter of
+  a run's first command);
 - the context models Prefect rebuilds in every run's process before the flow starts;
 - the modules a run's process otherwise imports on its way (anyio's asyncio backend, the
   IDNA codec httpx uses for the API's host name);
@@ -29,12 +30,14 @@ from prefect.tasks import Task
 from sqlalchemy.orm import configure_mappers
 
 import workflows.deployments  # noqa: F401  (the flows, registered by name)
+from homeward.base.models import load_all_tables
 
 LATE_IMPORTS = ("anyio._backends._asyncio", "encodings.idna", "stringprep")
 
 
 def warm() -> None:
     """Do what every run's process would do first (idempotent)."""
+    load_all_tables()  # a run may use any table (homeward.base.models defines them when named)
     configure_mappers()
     types = {"Flow": Flow, "Task": Task, "ResultRecordMetadata": ResultRecordMetadata}
     FlowRunContext.model_rebuild(_types_namespace=types)  # as prefect.context.hydrated_context

@@ -3,6 +3,9 @@ ISO/TC 46 N1108, 2023-04-05; the same list tzdata ships as ``iso3166.tab``).
 
 Host and destination countries, organisations' countries and imported rows are checked against
 it, so a typo such as ``XX`` or ``UK`` (the United Kingdom is ``GB``) is refused at the door.
+
+Also Romania's counties (ISO 3166-2:RO): a case's destination county and the service directory's
+(``tasks.providers``) are checked against them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,26 @@ US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
 """.split()
 )
 """Every officially assigned ISO 3166-1 alpha-2 code."""
+
+# ISO 3166-2:RO: the 41 counties and Bucharest (RO-B).
+COUNTY_CODES = (
+    "AB AG AR BC BH BN BR BT BV BZ CJ CL CS CT CV DB DJ GJ GL GR HD HR IF IL IS MH MM MS NT OT "
+    "PH SB SJ SM SV TL TM TR VL VN VS"
+).split()
+COUNTIES = frozenset({f"RO-{code}" for code in COUNTY_CODES} | {"RO-B"})
+COUNTY_NAMES: dict[str, str] = {
+    "RO-AB": "Alba", "RO-AG": "Argeș", "RO-AR": "Arad", "RO-B": "Bucharest", "RO-BC": "Bacău",
+    "RO-BH": "Bihor", "RO-BN": "Bistrița-Năsăud", "RO-BR": "Brăila", "RO-BT": "Botoșani",
+    "RO-BV": "Brașov", "RO-BZ": "Buzău", "RO-CJ": "Cluj", "RO-CL": "Călărași",
+    "RO-CS": "Caraș-Severin", "RO-CT": "Constanța", "RO-CV": "Covasna", "RO-DB": "Dâmbovița",
+    "RO-DJ": "Dolj", "RO-GJ": "Gorj", "RO-GL": "Galați", "RO-GR": "Giurgiu", "RO-HD": "Hunedoara",
+    "RO-HR": "Harghita", "RO-IF": "Ilfov", "RO-IL": "Ialomița", "RO-IS": "Iași",
+    "RO-MH": "Mehedinți", "RO-MM": "Maramureș", "RO-MS": "Mureș", "RO-NT": "Neamț", "RO-OT": "Olt",
+    "RO-PH": "Prahova", "RO-SB": "Sibiu", "RO-SJ": "Sălaj", "RO-SM": "Satu Mare",
+    "RO-SV": "Suceava", "RO-TL": "Tulcea", "RO-TM": "Timiș", "RO-TR": "Teleorman",
+    "RO-VL": "Vâlcea", "RO-VN": "Vrancea", "RO-VS": "Vaslui",
+}  # fmt: skip
+"""Each county's name (ISO 3166-2:RO), for the forms' dropdowns."""
 
 
 def check_country(value: str) -> str:

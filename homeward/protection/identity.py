@@ -39,21 +39,21 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import update
 from sqlmodel import Session, col, delete, func, select
 
+from homeward.base import models
 from homeward.base.clock import utc
 from homeward.base.errors import InvalidInput, NotSignedIn, TooMany
-from homeward.base.models import (
-    LoginChallenge,
-    LoginRequest,
-    RunGrant,
-    StaffMember,
-    StaffSession,
-)
+from homeward.base.models import StaffMember, StaffSession
 from homeward.base.settings import get_settings
 from homeward.crypt.keys import load_keyring
 from homeward.records.auditlog import audit
 
 if TYPE_CHECKING:
     from itsdangerous import URLSafeTimedSerializer
+
+    from homeward.base.models import LoginChallenge, RunGrant
+
+# The sign-in and run grant tables are named where they are used (``models.LoginChallenge``):
+# a command run with a session (every CLI command but ``login``) never defines them.
 
 # itsdangerous is imported where a run assertion is signed or read: a command run with a
 # session token (every CLI command) never loads it (tests/cli/test_imports.py).
@@ -167,14 +167,15 @@ def _over_limit(session: Session, email: str, now: datetime) -> bool:
     Every address is counted the same way (a keyed hash, kept an hour), so the limit answers
     alike for staff and for anyone else. A request over the limit is not counted again."""
     hour_ago = now - timedelta(hours=1)
-    session.exec(delete(LoginRequest).where(col(LoginRequest.at) <= hour_ago))
+    request = models.LoginRequest
+    session.exec(delete(request).where(col(request.at) <= hour_ago))
     tag = _address_tag(email)
     recent = session.exec(
-        select(func.count()).select_from(LoginRequest).where(LoginRequest.address_tag == tag)
+        select(func.count()).select_from(request).where(request.address_tag == tag)
     ).one()
     if recent >= get_settings().login_codes_per_hour:
         return True
-    session.add(LoginRequest(address_tag=tag, at=now))
+    session.add(request(address_tag=tag, at=now))
     return False
 
 
@@ -198,7 +199,7 @@ def open_challenge(
     challenge_id = secrets.token_hex(8)
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     session.add(
-        LoginChallenge(
+        models.LoginChallenge(
             id=challenge_id,
             staff_id=staff.id,
             code_hash=_code_hash(challenge_id, code),
@@ -232,11 +233,11 @@ class Opened:
 
 def _end_codes(session: Session, staff_id: int, now: datetime) -> None:
     session.execute(
-        update(LoginChallenge)
+        update(models.LoginChallenge)
         .where(
-            col(LoginChallenge.staff_id) == staff_id,
-            col(LoginChallenge.used_at).is_(None),
-            col(LoginChallenge.expires_at) > now,
+            col(models.LoginChallenge.staff_id) == staff_id,
+            col(models.LoginChallenge.used_at).is_(None),
+            col(models.LoginChallenge.expires_at) > now,
         )
         .values(expires_at=now)
     )
@@ -246,14 +247,14 @@ def _live_challenge(session: Session, staff_id: int, now: datetime) -> LoginChal
     """The staff member's live code (at most one: a new one ends the others), locked, so
     concurrent tries are counted one after the other."""
     query = (
-        select(LoginChallenge)
+        select(models.LoginChallenge)
         .where(
-            LoginChallenge.staff_id == staff_id,
-            col(LoginChallenge.used_at).is_(None),
-            col(LoginChallenge.expires_at) > now,
-            col(LoginChallenge.attempts) < MAX_TRIES,
+            models.LoginChallenge.staff_id == staff_id,
+            col(models.LoginChallenge.used_at).is_(None),
+            col(models.LoginChallenge.expires_at) > now,
+            col(models.LoginChallenge.attempts) < MAX_TRIES,
         )
-        .order_by(col(LoginChallenge.created_at).desc())
+        .order_by(col(models.LoginChallenge.created_at).desc())
         .limit(1)
         .with_for_update()
     )
@@ -346,7 +347,7 @@ def issue_assertion(
     if not _FLOW_NAME.fullmatch(flow):
         raise InvalidInput("flow: give the flow's name as Prefect shows it, e.g. advance-case")
     expires = now + timedelta(minutes=get_settings().assertion_minutes)
-    grant = RunGrant(
+    grant = models.RunGrant(
         id=secrets.token_hex(8),
         session_id=principal.session_id,
         staff_id=principal.staff_id,
@@ -389,7 +390,7 @@ def issued_to(session: Session, token: str, flow_run_id: str) -> int | None:
     except BadSignature:
         return None
     grant_id = str(payload.get("g", "")) if isinstance(payload, dict) else ""
-    grant = session.get(RunGrant, grant_id) if grant_id else None
+    grant = session.get(models.RunGrant, grant_id) if grant_id else None
     if grant is None or grant.flow_run_id not in (None, flow_run_id):
         return None
     return grant.staff_id
@@ -407,7 +408,7 @@ def _grant_of(session: Session, credential: RunAssertion) -> RunGrant:
     except BadSignature:
         raise NotSignedIn(NOT_ISSUED) from None
     grant_id = str(payload.get("g", "")) if isinstance(payload, dict) else ""
-    grant = session.get(RunGrant, grant_id, with_for_update=True) if grant_id else None
+    grant = session.get(models.RunGrant, grant_id, with_for_update=True) if grant_id else None
     if grant is None or grant.flow != credential.flow:
         raise NotSignedIn(
             f"assertion: not issued for the flow {credential.flow!r}; get one with "

@@ -14,8 +14,9 @@ from collections.abc import Collection
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from homeward.base import models
 from homeward.base.db import is_postgres
-from homeward.base.models import Case, Programme
+from homeward.base.models import Case
 
 
 def refs_taken(session: Session, refs: Collection[str]) -> set[str]:
@@ -33,7 +34,8 @@ def programme_code_taken(session: Session, code: str) -> bool:
     if is_postgres(session):
         query = text("SELECT homeward_programme_code_taken(:c)")
         return bool(session.execute(query, {"c": code}).scalar_one())
-    return session.exec(select(Programme.id).where(Programme.code == code)).first() is not None
+    programme = models.Programme  # named here: no other function of this module uses it
+    return session.exec(select(programme.id).where(programme.code == code)).first() is not None
 
 
 def committed_version(session: Session, case_id: int) -> int | None:

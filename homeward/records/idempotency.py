@@ -27,9 +27,10 @@ from typing import Any
 from sqlalchemy import Table, select, update
 from sqlmodel import Session
 
+from homeward.base import models
 from homeward.base.db import insert_for, system_scope
 from homeward.base.errors import Conflict, InvalidInput
-from homeward.base.models import RequestKey, StaffMember
+from homeward.base.models import StaffMember
 
 KEY_SHAPE = re.compile(r"[A-Za-z0-9._:-]{8,100}")
 LONGEST_KEY = 100
@@ -94,7 +95,8 @@ def fingerprint(command: str, actor: StaffMember | None, args: Mapping[str, Any]
 
 
 def _table() -> Table:
-    table: Table = RequestKey.__table__  # type: ignore[attr-defined]
+    # named here, not at the top: a command without a request key never defines its table
+    table: Table = models.RequestKey.__table__  # type: ignore[attr-defined]
     return table
 
 

@@ -53,9 +53,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import load_only
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 from sqlmodel import select as orm_select
 
+from homeward.base import models
 from homeward.base.bulk import among, insert_rows, pipelined
 from homeward.base.clock import utc
 from homeward.base.db import is_postgres, system_scope, widest_scope
@@ -95,7 +96,7 @@ _SEALS: Table = RowSeal.__table__  # type: ignore[attr-defined]
 
 
 def _table(name: str) -> Table:
-    return SQLModel.metadata.tables[name]
+    return models.table(name)  # a sealed table this process has not named yet is defined now
 
 
 def _pk(table: Table) -> Column[Any]:

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
+from homeward.base import models
 from homeward.base.clock import SimulatedClock, local_date
 from homeward.base.db import get_engine, system_scope
 from homeward.base.errors import InvalidInput, NotFound, Refused
@@ -297,7 +298,7 @@ def test_the_canary_stays_out_of_every_row_and_log(
     with get_engine().connect() as conn, system_scope(conn):
         rows = "\n".join(
             repr(row)
-            for table in SQLModel.metadata.sorted_tables
+            for table in models.metadata().sorted_tables
             for row in conn.execute(table.select())
         )
     for secret in ("Zenobia", "Canarycanary", "tailoring", "threatened", "her sister"):

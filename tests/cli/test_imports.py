@@ -4,13 +4,16 @@ Prefect, web server or PostgreSQL driver machinery. Most of a command's wait is 
 itself is measured by bench/cli_bench.py, never here.
 
 Each command runs as a new process through the real entry point, and reports the modules it had
-loaded when it exited, and which table classes had built their pydantic validator (none for a
-read: building them all at import was a tenth of ``case show``'s start-up)."""
+loaded when it exited, which table classes it had defined (``homeward.base.models`` defines a
+table's class when it is first named: defining all 39 was a fifth of ``case show``'s start-up),
+which of them had built their pydantic validator (none for a read: building them all at import
+was a tenth of it), and whether the garbage collector was on again after the command loaded."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +27,7 @@ from tests.signin import token_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
-import json, sys
+import gc, json, sys
 out, sys.argv = sys.argv[1], ["homeward", *sys.argv[2:]]
 from homeward.edges.cli import main
 try:
@@ -33,8 +36,11 @@ finally:
     models = sys.modules.get("homeward.base.models")
     tables = [m.class_ for m in models.SQLModel._sa_registry.mappers] if models else []
     built = sorted(t.__name__ for t in tables if t.__pydantic_complete__)
+    found = {"modules": sorted(sys.modules), "tables": len(tables), "built": built}
+    found["metadata"] = sorted(models.SQLModel.metadata.tables) if models else []
+    found["gc"] = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
     with open(out, "w") as file:
-        json.dump({"modules": sorted(sys.modules), "tables": len(tables), "built": built}, file)
+        json.dump(found, file)
 """
 # Never needed by a command that does not start servers, mail, import, report or back up.
 HEAVY = [
@@ -100,6 +106,19 @@ CASE_PARTS = [
     "homeward.commands.providers",
 ]
 
+# The table modules (``homeward.base.models``) of mail, programmes, imports and the casework
+# depth: no read below names their tables. ``case show`` defines 17 of the 39 tables.
+UNUSED_TABLES = [
+    "homeward.base.models.mail",
+    "homeward.base.models.programmes",
+    "homeward.base.models.plans",
+    "homeward.base.models.visits",
+    "homeward.base.models.notes",
+    "homeward.base.models.referrals",
+]
+# ... nor, but for ``homeward case --help`` (which loads ``CASE_PARTS``), these.
+PART_TABLES = ["homeward.base.models.assessments", "homeward.base.models.providers"]
+
 # Loaded by a model that checks an email address, when it first checks one; a read checks none.
 # click itself (typer carries its own copy): only for ``--edit``, which opens $EDITOR.
 # itsdangerous: signs and reads run assertions (Prefect runs); a CLI command shows a session.
@@ -141,7 +160,11 @@ def test_a_read_loads_no_mail_server_import_or_report_machinery(args, signed_in,
     found = probe([ref if a == "REF" else a for a in args], tmp_path, env)
     modules = set(found["modules"])
     assert "homeward.commands.runner" in modules or args[-1] == "--help"
-    assert unneeded(modules, [*HEAVY, *MAIL, *NOT_FOR_A_READ, *on_sqlite()]) == []
+    assert unneeded(modules, [*HEAVY, *MAIL, *NOT_FOR_A_READ, *UNUSED_TABLES, *on_sqlite()]) == []
+    if args[-1] != "--help":
+        assert unneeded(modules, PART_TABLES) == []
+    # the collector was off while the command loaded, and is on for what it does next
+    assert found["gc"]["enabled"] and found["gc"]["frozen"] > 0
     # A read validates no row: the table classes' pydantic validators are built on first use
     # (``models.TableModel``), never at import.
     assert found["tables"] > 0 and found["built"] == []
@@ -187,3 +210,103 @@ def test_each_case_part_lists_the_commands_it_registers():
         holder = typer.Typer()
         _cli(f"{step.module}.{step.attribute}")(holder)
         assert tuple(c.name for c in holder.registered_commands) == names, step.module
+
+
+def test_what_needs_every_table_defines_them(db_url, tmp_path):
+    """Migrations (and so the backup's restore, which upgrades) compare and create with every
+    table; the row seals find a case's tables by name: each in a new process, as a command
+    would, gets the table classes it names defined, and ``metadata()`` all of them."""
+    from homeward.base import models
+
+    every = sorted(models.metadata().tables)
+    assert len(every) == sum(name[0].isupper() for name in models.TABLES)  # each table class
+    found = probe(["db", "upgrade"], tmp_path)
+    assert "alembic" in found["modules"] and found["metadata"] == every
+    sealed = subprocess.run(  # noqa: S603 (our own modules)
+        [sys.executable, "-c", SEALS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(sealed.stdout) == every
+
+
+SEALS = """
+import json
+from sqlmodel import SQLModel
+from homeward.records import seals
+named = [seals._table(name).name for name in seals.SEALED]
+print(json.dumps(sorted(SQLModel.metadata.tables)))
+"""
+
+METADATA_READER = re.compile(r"\bSQLModel\s*\.\s*metadata\b|_sa_registry\b")
+
+
+def test_only_the_models_package_reads_the_metadata():
+    """``SQLModel.metadata`` holds only the tables a process has named so far: whatever walks
+    every table asks ``models.metadata()`` (or ``models.table(name)``), never the attribute, so
+    none can forget to define them first."""
+    own = {ROOT / "homeward/base/models/__init__.py", Path(__file__).resolve()}
+    readers = [
+        str(path.relative_to(ROOT))
+        for folder in ("homeward", "workflows", "notifications", "statemachines", "tasks", "tests")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if path not in own and METADATA_READER.search(path.read_text(encoding="utf-8"))
+    ]
+    assert readers == ["tests/workflows/test_serving.py"]  # its mappers left to configure
+
+
+FRESH_CASE = """
+import json
+from homeward.base.models import Case
+from sqlalchemy import inspect
+print(json.dumps(sorted(t.name for t in inspect(Case)._sorted_tables)))
+"""
+
+
+def test_a_table_class_brings_the_tables_its_foreign_keys_point_at():
+    """Naming one table class defines the classes of the tables its foreign keys point at: a
+    flush sorts a table by them, and fails on a foreign key to a table not defined (a command
+    that named ``Case`` but never ``StaffMember`` could not insert a case). Each table module
+    imports the modules its foreign keys point into; checked here from their sources, and once
+    in a new process."""
+    import ast
+
+    from homeward.base import models
+
+    models.load_all_tables()
+    module_of = {
+        mapper.local_table.name: mapper.class_.__module__
+        for mapper in models.SQLModel._sa_registry.mappers
+    }
+
+    def imported(module: str) -> set[str]:
+        """The table modules ``module`` imports, and theirs."""
+        path = ROOT / (module.replace(".", "/") + ".py")
+        found = {
+            alias.name
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Import)
+            for alias in node.names
+            if alias.name.startswith("homeward.base.models.")
+        }
+        return found.union(*(imported(m) for m in found))
+
+    missing = {
+        (name, fk.column.table.name)
+        for name, table in models.metadata().tables.items()
+        for fk in table.foreign_keys
+        if module_of[fk.column.table.name] not in {module_of[name], *imported(module_of[name])}
+    }
+    assert missing == set()
+    done = subprocess.run(  # noqa: S603 (our own modules)
+        [sys.executable, "-c", FRESH_CASE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(done.stdout) == ["return_case"]

@@ -10,8 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
+from homeward.base import models
 from homeward.base import settings as homeward_settings
 from homeward.base.db import make_engine, system_scope, write_session
 from homeward.base.errors import Conflict, HomewardError, Refused
@@ -26,7 +27,7 @@ def test_migrations_build_exactly_the_models(engine):
     assert current_revision(engine) == head_revision()
     with engine.connect() as conn:
         diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
+            MigrationContext.configure(conn, opts={"compare_type": True}), models.metadata()
         )
     # row security's (0015, 0028), not models
     machinery = {"homeward_scope", "homeward_db_clock", "homeward_code_mail"}

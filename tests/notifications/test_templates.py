@@ -13,8 +13,8 @@ from icalendar import Calendar
 from jinja2 import UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError
 from pydantic import BaseModel
-from sqlmodel import SQLModel
 
+from homeward.base import models
 from homeward.base.models import Beneficiary
 from notifications.contexts import ALLOWED_FIELDS, TEMPLATES, HandoffContext, ItemLine
 from notifications.i18n import item_title, locale
@@ -84,7 +84,7 @@ def test_contexts_are_an_allow_list_that_shares_nothing_with_the_beneficiary():
         assert names <= ALLOWED_FIELDS, (model.__name__, names - ALLOWED_FIELDS)
         assert not names & personal
         assert model.model_config.get("extra") == "forbid"
-    tables = {t.name for t in SQLModel.metadata.sorted_tables}
+    tables = {t.name for t in models.metadata().sorted_tables}
     assert not any(
         isinstance(v, type) and getattr(v, "__tablename__", None) in tables
         for m in TEMPLATES.values()

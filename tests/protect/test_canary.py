@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
+from homeward.base import models
 from homeward.base.clock import SimulatedClock
 from homeward.base.db import get_engine, system_scope, write_session
 from homeward.base.models import ChecklistItem
@@ -227,7 +228,7 @@ def _exercise_reads_and_notes(engine, case_ref: str) -> None:
 def _all_rows(engine) -> str:
     chunks = []
     with engine.connect() as conn, system_scope(conn):
-        for table in SQLModel.metadata.sorted_tables:
+        for table in models.metadata().sorted_tables:
             for row in conn.execute(text(f'SELECT * FROM "{table.name}"')):
                 chunks.append(repr(tuple(row)))
     return "\n".join(chunks)

@@ -175,22 +175,22 @@ def test_an_unknown_address_leaves_only_an_audit_line_and_a_keyed_count(seeded, 
 
 
 def table_counts() -> dict[str, int]:
-    from sqlmodel import SQLModel
+    from homeward.base import models
 
     with get_engine().connect() as conn:
         return {
             table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
-            for table in SQLModel.metadata.sorted_tables
+            for table in models.metadata().sorted_tables
         }
 
 
 def everything_stored() -> str:
-    from sqlmodel import SQLModel
+    from homeward.base import models
 
     with get_engine().connect() as conn:
         rows = (
             repr(row)
-            for table in SQLModel.metadata.sorted_tables
+            for table in models.metadata().sorted_tables
             for row in conn.execute(table.select())
         )
         return "\n".join(rows)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
+from homeward.base import models
 from homeward.base.db import write_session
 from homeward.edges.cli.common import state
 from homeward.protection import vault
@@ -90,7 +91,7 @@ Db = sqlite3.Connection
 
 
 def _pk(table: str) -> str:
-    return next(iter(SQLModel.metadata.tables[table].primary_key.columns)).name
+    return next(iter(models.metadata().tables[table].primary_key.columns)).name
 
 
 def _rows(db: Db, table: str, where: str = "1") -> list[sqlite3.Row]:
@@ -212,7 +213,7 @@ def replay_old(db: Db, rng: random.Random, old: Db) -> None:
 def null_field(db: Db, rng: random.Random, _old: Db) -> None:
     choices = []
     for table in SEALED:
-        for column in SQLModel.metadata.tables[table].columns:
+        for column in models.metadata().tables[table].columns:
             if column.nullable and not column.primary_key:
                 found = _rows(db, table, f"{column.name} IS NOT NULL")
                 choices += [(table, column.name, r[_pk(table)]) for r in found]

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
-from sqlmodel import SQLModel
 
 import notifications  # noqa: F401  (its listeners, as every command has them)
+from homeward.base import models
 from homeward.base.clock import SimulatedClock
 from homeward.base.db import get_engine, write_session
 from homeward.base.models import RowSeal
@@ -76,7 +76,7 @@ def test_rows_written_as_plain_rows_are_sealed_as_read_back(
         assert verify(s).ok
         conn = s.connection()
         for name in ("case_event", "consent", "checklist_item"):
-            table = SQLModel.metadata.tables[name]
+            table = models.metadata().tables[name]
             rows = conn.execute(select(table).where(table.c.case_id == case.id)).mappings().all()
             assert rows
             for row in rows:

@@ -4,13 +4,12 @@ homeward.base.migrate)."""
 from __future__ import annotations
 
 from alembic import context
-from sqlmodel import SQLModel
 
-import homeward.base.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from homeward.base.db import get_engine
+from homeward.base.models import metadata
 
 config = context.config
-target_metadata = SQLModel.metadata
+target_metadata = metadata()  # every table defined
 
 
 def run_migrations_online() -> None:

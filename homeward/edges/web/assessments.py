@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from homeward.base.countries import COUNTIES
 from homeward.base.errors import HomewardError
 from homeward.commands.assessments import (
     AssessmentsView,
@@ -31,7 +32,6 @@ from homeward.edges.web.deps import Form, Problem, Viewer
 from homeward.edges.web.i18n import N_
 from notifications.i18n import stage_label
 from tasks import assessments
-from tasks.providers import COUNTIES
 
 router = APIRouter()
 part("assessments", N_("Assessments"))
