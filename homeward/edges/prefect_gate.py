@@ -112,7 +112,9 @@ SCRUBBED = "(refused)"
 # passes; its 2 s wait set the p95 of a person's run (start-return, submit to Completed: 1.5 to
 # 3.5 s under load, p50 1.1 to 1.5 s). Measured (bench/prefect_bench.py --latency-only --runs
 # 20, three pairs back to back, load 6-8): the 503s all met the run's creation (Prefect's
-# create_flow_run reads, then writes, in one deferred transaction), 4 to 10 a bench; its p95
+# create_flow_run reads, then writes, in one deferred transaction: a commit in between fails it
+# at once, whatever the busy timeout; the commit was the previous run's logs, POST /logs as its
+# process ends, in the three 503s traced), 4 to 10 a bench of 40 runs; the creation's p95
 # went from 2.1-2.5 s to 0.1-0.5 s, start-return's submit to Completed p95 from 2.6-6.7 s to
 # 1.7-2.3 s. The request's later retries get none: the client's own 16 and 32 s, so it still
 # gives up only after about 50 s (62 s before), not after 1.5 s.
@@ -152,6 +154,9 @@ class ShortRetryAfter:
     def _answered(self, scope: Scope, body: bytes, start: Message) -> Message:
         """The response's start, with a ``Retry-After`` if it is a 503 without one; a request
         answered otherwise is forgotten (a later 503 of it is a first one again)."""
+        now = time.monotonic()
+        for old in [k for k, (_, at) in self.refused.items() if now - at > RETRY_AFTER_KEPT]:
+            del self.refused[old]
         if start["status"] != 503:
             if self.refused:
                 self.refused.pop(_digest(scope, body), None)
@@ -159,9 +164,6 @@ class ShortRetryAfter:
         headers = list(start.get("headers", []))
         if any(k.lower() == b"retry-after" for k, _ in headers):
             return start
-        now = time.monotonic()
-        for old in [k for k, (_, at) in self.refused.items() if now - at > RETRY_AFTER_KEPT]:
-            del self.refused[old]
         key = _digest(scope, body)
         earlier = self.refused.get(key, (0, now))[0]
         self.refused[key] = (earlier + 1, now)
