@@ -20,7 +20,9 @@ It measures
    into the wait for the runner to pick the run up (Scheduled -> Pending), the run's start
    (Pending -> Running) and the run itself (Running -> Completed); beside it the same action
    acknowledged through the commands layer (``StartCase`` through ``commands.runner.run``,
-   target p95 < 300 ms). The load average is printed with each figure.
+   target p95 < 300 ms). The load average is printed with each figure, and the 503s
+   ("database is locked") the server answered meanwhile, by where the database was locked:
+   each costs its client a wait (the gate's short ``Retry-After``, ``prefect_gate``).
 """
 
 from __future__ import annotations
@@ -328,6 +330,11 @@ UP_READY_SECONDS = 240.0
 RUN_TIMEOUT_SECONDS = 120.0
 TARGET_COMPLETED_P95 = 3.0
 TARGET_ACK_P95 = 0.3
+# a frame of a retryable error's traceback in Prefect's server: the innermost one names where
+# the database was locked (e.g. ``models/flow_runs.py``'s ``set_flow_run_state``)
+RETRYABLE_IN = re.compile(
+    r"prefect/server/(?P<module>(?:api|models|events)/[\w/]+)\.py\", line \d+, in (?P<name>\w+)"
+)
 
 
 def _free_port() -> int:
@@ -366,6 +373,8 @@ class Up:
             "PREFECT_HOME": str(folder / "prefect-client"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
+            # each 503 (database locked) the server answers, logged: counted by ``refusals``
+            "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true",
         }
         if self.timing is not None:  # workflows.timing's marks, into this file
             self.env["HOMEWARD_TIMING_LOG"] = str(self.timing)
@@ -379,6 +388,7 @@ class Up:
             stderr=subprocess.STDOUT,
         )
         self.path = folder / "up.log"
+        self.server_log = folder / "prefect" / "server.log"
         self.api_url = f"http://127.0.0.1:{self.port}/api"
 
     def wait_ready(self) -> float:
@@ -388,6 +398,17 @@ class Up:
                 return time.monotonic() - started
             time.sleep(0.25)
         raise SystemExit(f"homeward up did not start:\n{self.path.read_text()[-3000:]}")
+
+    def refusals(self) -> dict[str, int]:
+        """The 503s (a retryable error: SQLite's "database is locked") the server answered so
+        far, by the API function that met it (each costs its client a wait before it retries)."""
+        counts: dict[str, int] = {}
+        text = self.server_log.read_text(encoding="utf-8", errors="replace")
+        for trace in text.split("Encountered retryable exception in request")[1:]:
+            frames = list(RETRYABLE_IN.finditer(trace))
+            name = f"{frames[-1]['module']}.{frames[-1]['name']}" if frames else "?"
+            counts[name] = counts.get(name, 0) + 1
+        return counts
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -575,6 +596,9 @@ async def latency(runs: int, timing: bool = False) -> dict[str, dict[str, Any]]:
                 f"  (homeward up ready after {up.wait_ready():.1f} s, load {load_average(' / ')})"
             )
             times = await person_flows(up, runs)
+            refused = up.refusals()
+            said = ", ".join(f"{name} {n}" for name, n in sorted(refused.items())) or "none"
+            print(f"  503s answered (database locked), each retried by its client: {said}")
         finally:
             up.stop()
     for key in LATENCY_ROWS:
