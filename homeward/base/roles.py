@@ -110,6 +110,8 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_item_keeps_owner()": None,
     "homeward_outbox_message_kept()": None,  # 0030's triggers: nobody calls them
     "homeward_outbox_recipient_named()": None,
+    "homeward_organisation_kept()": None,  # 0031's triggers: the directory is the system's
+    "homeward_staff_kept()": None,
 }
 
 
