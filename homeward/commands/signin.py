@@ -47,10 +47,9 @@ def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOC
     with transaction(writes=True) as session:
         now = clock.now()
         asked = identity.open_challenge(session, email=email, now=now, channel=channel)
-        # A random part only this process knows: on PostgreSQL, naming the key is what lets
-        # an app session read its unsent code to send it (migration 0026).
-        mail_key = f"login:{asked.challenge_id}:{secrets.token_urlsafe(24)}" if asked.code else None
-        if asked.staff is not None and mail_key is not None:
+        mail_key = asked.mail_key or None  # PostgreSQL: the database queued it (0032)
+        if mail_key is None and asked.code and asked.staff is not None:
+            mail_key = f"login:{asked.challenge_id}:{secrets.token_urlsafe(24)}"
             enqueue(
                 session,
                 key=mail_key,

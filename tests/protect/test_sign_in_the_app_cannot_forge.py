@@ -1,7 +1,8 @@
 """PostgreSQL: the app's login, with a SQL prompt and a live session of its own, cannot become
-another staff member: it cannot change the directory (0031). Each escape is tried as the app
-login and must be refused by the database (a guard's ``homeward:`` error, or no privilege),
-leaving the rows as they were."""
+another staff member: it cannot change the directory (0031), nor write sessions, sign-in
+challenges or run grants itself (0032). Each escape is tried as the
+app login and must be refused by the database (a guard's ``homeward:`` error, or no
+privilege), leaving the rows as they were."""
 
 from __future__ import annotations
 
@@ -115,4 +116,112 @@ def test_one_changes_ones_own_language(insider, engine):
             text("SELECT language FROM staff_member WHERE id = :i"), {"i": values["me"]}
         ).scalar_one()
     assert language == "ro"
+
+
+SESSIONS = {
+    "insert a session for the victim with a token of one's choosing": [
+        "INSERT INTO staff_session (id, staff_id, token_hash, label, created_at, expires_at) "
+        "VALUES ('forged', {victim}, '{known_hash}', '', now(), now() + interval '1 day')"
+    ],
+    "give one's own session to the victim": [
+        "UPDATE staff_session SET staff_id = {victim} WHERE staff_id = {me}"
+    ],
+    "make one's own session last for ever": [
+        "UPDATE staff_session SET expires_at = now() + interval '100 years' WHERE staff_id = {me}"
+    ],
+    "delete the victim's sessions": ["DELETE FROM staff_session WHERE staff_id = {victim}"],
+    "open a challenge with a known hash": [
+        "INSERT INTO login_challenge (id, staff_id, code_hash, created_at, expires_at, attempts, "
+        "channel) VALUES ('forged', {victim}, '{known_hash}', now(), now() + interval '1 hour', "
+        "0, 'cli')"
+    ],
+    "read the challenges": ["SELECT code_hash FROM login_challenge"],
+    "reset the tries of a challenge": ["UPDATE login_challenge SET attempts = 0"],
+    "issue a run grant for the victim's session": [
+        "INSERT INTO run_grant (id, session_id, staff_id, flow, issued_at, expires_at) "
+        "SELECT 'forged', id, staff_id, 'advance-case', now(), now() + interval '1 hour' "
+        "FROM staff_session"
+    ],
+    "read the run grants": ["SELECT id FROM run_grant"],
+    "bind a run grant": ["UPDATE run_grant SET flow_run_id = 'my-run'"],
+    "read the pepper": ["SELECT pepper FROM homeward_sign_in_pepper"],
+    "end the victim's sessions": ["SELECT homeward_end_sessions({victim}, NULL, now())"],
+    "queue a sign-in email of one's own": [
+        "SELECT homeward_queue_login_code('{{}}'::json)",
+    ],
+    "hash a code of one's choosing": ["SELECT homeward_sign_in_hash('a', '12345678')"],
+}
+
+
+def _identity(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [
+            tuple(row)
+            for table in ("staff_session", "login_challenge", "run_grant")
+            for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1"))  # noqa: S608
+        ]
+
+
+def test_sessions_challenges_and_grants_are_the_databases_to_write(insider, engine):
+    conn, values = insider
+    before = _identity(engine)
+    outcomes = {name: _run(conn, steps, values) for name, steps in SESSIONS.items()}
+    assert {n: e for n, e in outcomes.items() if not _refused(e)} == {}
+    assert "homeward: one ends only one's own sessions" in outcomes["end the victim's sessions"]
+    assert _identity(engine) == before
+
+
+def test_the_forged_token_opens_nothing(insider):
+    """The reviewer's escape, whole: insert a session with the hash of a chosen token, then act
+    with the token. The insert is refused, so the token opens nothing."""
+    conn, values = insider
+    forged = "chosen-by-the-insider"
+    assert _refused(_run(conn, SESSIONS[next(iter(SESSIONS))], values))
+    assert "homeward: no live session has this token" in (
+        _run(conn, [], {**values, "token": forged}) or ""
+    )
+
+
+def test_one_reads_ones_own_sessions_only(insider):
+    conn, values = insider
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute(b"SELECT homeward_act(%s)", [values["token"]])
+        cursor.execute(b"SELECT DISTINCT staff_id FROM staff_session")
+        assert cursor.fetchall() == [(values["me"],)]
+        cursor.execute(b"SELECT count(*) FROM homeward_session_of(%s)", [values["victim_token"]])
+        assert cursor.fetchone() == (1,)  # the token is the capability: it reads its own row
+
+
+def test_a_run_grant_goes_to_the_session_acting_only(insider):
+    conn, values = insider
+    with conn.transaction(), conn.cursor() as cursor:  # acting for nobody: no grant
+        with pytest.raises(psycopg.errors.RaiseException, match="homeward: a run grant"):
+            cursor.execute(b"SELECT homeward_issue_run_grant('advance-case', now(), 5)")
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute(b"SELECT homeward_act(%s)", [values["token"]])
+        cursor.execute(b"SELECT homeward_issue_run_grant('advance-case', now(), 5)")
+        (grant,) = cursor.fetchone() or ("",)
+        cursor.execute(b"SELECT staff_id FROM homeward_run_grant(%s)", [grant])
+        assert cursor.fetchone() == (values["me"],)
+
+
+def test_wrong_codes_are_counted_by_the_database(insider):
+    """Redeeming through the function, as the app login: the sixth try finds no live code,
+    the right one included (the app cannot read it, nor reset the count)."""
+    conn, values = insider
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute(
+            b"SELECT staff FROM homeward_open_challenge(%s, 'cli', now(), 10, 'x.example')",
+            [VICTIM],
+        )
+        assert cursor.fetchone() == (values["victim"],)
+    outcomes = []
+    for _ in range(6):
+        with conn.transaction(), conn.cursor() as cursor:
+            cursor.execute(
+                b"SELECT outcome FROM homeward_redeem_code(%s, '00000000', '', now(), 1)",
+                [VICTIM],
+            )
+            outcomes.append((cursor.fetchone() or ("",))[0])
+    assert outcomes == ["wrong-code"] * 5 + ["expired"]  # (the code is 00000000: 1 in 10^8)
 
