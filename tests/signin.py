@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 from sqlalchemy.engine import make_url
+from sqlmodel import col
 
 from homeward.base.clock import utc
 from homeward.base.db import make_engine, write_session
+from homeward.base.models import OutboxMessage
 from homeward.base.settings import get_settings
 from homeward.protection import identity
 
@@ -21,8 +23,12 @@ NOT_STAFF = "not-a-session-token"
 
 
 def forget_all() -> None:
-    """Every test starts signed out (its database is new)."""
+    """Every test starts signed out (its database is new, or upgraded again: no connection
+    kept from before holds statements prepared against functions since made again)."""
     _TOKENS.clear()
+    for engine in _READERS.values():
+        engine.dispose()
+    _READERS.clear()
 
 
 def token_for(email: str, now: datetime) -> str:
@@ -36,6 +42,8 @@ def token_for(email: str, now: datetime) -> str:
         if not asked.code:
             return NOT_STAFF
         signed = identity.redeem(session, email=email, code=asked.code, now=now, label="test")
+        if asked.mail_key:  # PostgreSQL queued its email: not sent, as on SQLite (no mailbox)
+            session.execute(delete(OutboxMessage).where(col(OutboxMessage.key) == asked.mail_key))
     assert signed is not None
     _TOKENS[key] = (signed.token, utc(signed.expires_at))
     return signed.token

@@ -2,10 +2,11 @@
 reads and changes only its own outbox messages, their recipients and the calendar entries of
 the items it sees; the system login (the sender, the sweeps) reads them all. A consent
 withdrawal still strips the case from the partner's queued digest (through a definer
-function), and no app session reads an unsent sign-in code unless it names its key."""
+function), and no app session reads an unsent sign-in code (0033: the system login sends it)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from homeward.commands import signin as signing_in
 from homeward.reporting.mailflow import count_outbox
 from notifications.dropping import withdrawn_reason
 from notifications.message import message_id_for
+from notifications.sign_in_mail import send_queued
 from notifications.sink import LocalSmtpServer, RecordingHandler
 from tests import factories as f
 from tests import signin
@@ -172,11 +174,12 @@ def test_mail_commands_work_under_the_app_login_on_its_own_mail(
     assert "1 refused recipient queued again" in retried.out
 
 
-def test_the_web_sends_a_sign_in_code_under_the_app_login_and_reads_no_other_mail(
+def test_a_code_asked_for_under_the_app_login_is_sent_by_the_system_login(
     mail, db_url, engine, clock, monkeypatch
 ):
-    """Before anyone is signed in, the web workspace queues the code (through the definer
-    function) and sends it itself, naming its key; afterwards nobody but the system reads it."""
+    """Before anyone is signed in, the web workspace (the app's login) asks for a code: the
+    database makes and queues it, the app cannot send it (nor read it), the system login's
+    sender does (``notifications.sign_in_mail``); afterwards nobody but the system reads it."""
     handler = RecordingHandler()
     with LocalSmtpServer(handler) as server:
         point_mail_at(monkeypatch, server.port)
@@ -184,6 +187,10 @@ def test_the_web_sends_a_sign_in_code_under_the_app_login_and_reads_no_other_mai
         _reset_caches()
         requested = signing_in.request_code(f.COORD, channel="web", clock=clock)
         signing_in.deliver(requested, clock=clock)
+        assert handler.received == [] and not requested.sends_here
+        system = create_engine(normalise_url(db_url))  # the system login (db_url's)
+        assert asyncio.run(send_queued(system, clock)) == 1
+        system.dispose()
     (got,) = handler.received
     with engine.connect() as conn:  # as the owner: sent, its code wiped
         sent = conn.execute(
@@ -231,10 +238,10 @@ def test_no_app_session_reads_an_unsent_sign_in_code(mail, db_url, engine, clock
                     b"ON m.id = r.message_id WHERE m.template = 'login_code'"
                 )
                 assert cursor.fetchone() == (0,)
-    with _app(db_url) as conn, conn.transaction():  # the key it was given: that row only
+    with _app(db_url) as conn, conn.transaction():  # the key it was given: nothing (0033)
         conn.execute("SELECT set_config('homeward.mail_keys', %s, true)", (key,))
         found = conn.execute(b"SELECT key, context ->> 'code' FROM outbox_message").fetchall()
-        assert found == [(key, code)]
+        assert found == []
 
 
 def test_no_app_session_queues_a_sign_in_email_of_its_own(mail, db_url, engine, clock, monkeypatch):
@@ -532,29 +539,22 @@ def test_an_app_login_cannot_turn_its_own_message_into_a_sign_in_code(mail, db_u
         cursor.execute("UPDATE outbox_message SET status = 'dropped' WHERE id = %s", (message,))
 
 
-def test_an_app_login_cannot_reshape_a_sign_in_code_it_holds(
+def test_an_app_login_cannot_reshape_a_sign_in_code_it_was_told_the_key_of(
     mail, db_url, engine, clock, monkeypatch
 ):
-    """The web workspace names its code's key to send it and wipe the code; it may do no more
-    with it: not redirect it, nor change its code."""
+    """The app is told its code's key (0032); naming it, it changes nothing of the email: not
+    its addresses, its code, its template, nor its state (0033: the system login's alone)."""
     key, _code = _unsent_code(db_url, engine, clock, monkeypatch)
     for change, args in (
         ("to_addrs = %s", (json.dumps([f.COORD, FMB]),)),
         ("context = %s", (json.dumps({"code": "87654321", "minutes": 60}),)),
         ("template = 'partner_joined'", ()),
+        ("status = 'sent'", ()),
     ):
         with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
             cursor.execute("SELECT set_config('homeward.mail_keys', %s, true)", (key,))
-            with pytest.raises(psycopg.Error, match="keeps its|stay as queued"):
-                cursor.execute(f"UPDATE outbox_message SET {change} WHERE key = %s", (*args, key))
-    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:  # wiping: fine
-        cursor.execute("SELECT set_config('homeward.mail_keys', %s, true)", (key,))
-        cursor.execute(
-            "UPDATE outbox_message SET context = (context::jsonb - 'code')::json, "
-            "status = 'sent' WHERE key = %s",
-            (key,),
-        )
-        assert cursor.rowcount == 1
+            cursor.execute(f"UPDATE outbox_message SET {change} WHERE key = %s", (*args, key))
+            assert cursor.rowcount == 0, change
 
 
 @pytest.mark.parametrize("template", ["test", "health_alert"])

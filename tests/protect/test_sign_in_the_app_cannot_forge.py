@@ -1,21 +1,31 @@
 """PostgreSQL: the app's login, with a SQL prompt and a live session of its own, cannot become
 another staff member: it cannot change the directory (0031), nor write sessions, sign-in
-challenges or run grants itself (0032). Each escape is tried as the
-app login and must be refused by the database (a guard's ``homeward:`` error, or no
-privilege), leaving the rows as they were."""
+challenges or run grants itself (0032), nor read a sign-in code (0033). Each escape is tried
+as the app login and must be refused by the database (a guard's ``homeward:`` error, or no
+privilege), leaving the rows as they were. And ``homeward login`` at a prompt holding the app
+login still signs in: the system login's sender mails the code the database made."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import threading
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+from alembic import command
 from sqlalchemy import Engine, text
 
+from homeward.base.clock import SimulatedClock
+from homeward.base.db import get_engine, make_engine
+from homeward.base.migrate import alembic_config, head_revision, upgrade
+from notifications.sign_in_mail import send_sign_in_mail
 from tests import factories as f
 from tests import signin
-from tests.conftest import APP_LOGIN, BACKEND, login_url
+from tests.cli.test_login import Typist, cli, mailbox  # noqa: F401 (fixtures)
+from tests.conftest import APP_LOGIN, BACKEND, SYSTEM_LOGIN, _reset_caches, login_url
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="the app login is PostgreSQL's")
 
@@ -225,3 +235,94 @@ def test_wrong_codes_are_counted_by_the_database(insider):
             outcomes.append((cursor.fetchone() or ("",))[0])
     assert outcomes == ["wrong-code"] * 5 + ["expired"]  # (the code is 00000000: 1 in 10^8)
 
+
+def test_no_app_session_reads_a_sign_in_code(insider):
+    """The app login opens a challenge for the victim (it may: that is a sign-in form) and is
+    told the email's key; naming it, acting for itself or for nobody, it still reads, changes
+    and deletes nothing of that email (0033)."""
+    conn, values = insider
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute(
+            b"SELECT mail_key FROM homeward_open_challenge(%s, 'cli', now(), 10, 'x.example')",
+            [VICTIM],
+        )
+        (key,) = cursor.fetchone() or ("",)
+    assert key.startswith("login:")
+    probes = (
+        "SELECT context::text FROM outbox_message WHERE key = %(k)s",
+        "SELECT context::text FROM outbox_message WHERE template = 'login_code'",
+        "SELECT r.address FROM outbox_recipient r",
+        "UPDATE outbox_message SET status = 'sent' WHERE key = %(k)s RETURNING id",
+        "DELETE FROM outbox_message WHERE key = %(k)s RETURNING id",
+    )
+    for acting in (True, False):
+        for probe in probes:
+            with conn.transaction(), conn.cursor() as cursor:
+                if acting:
+                    cursor.execute(b"SELECT homeward_act(%s)", [values["token"]])
+                cursor.execute(b"SELECT set_config('homeward.mail_keys', %s, true)", [key])
+                cursor.execute(probe.encode(), {"k": key})
+                assert cursor.fetchall() == [], probe
+
+
+@pytest.fixture
+def system_sender(db_url: str, mailbox) -> Iterator[None]:  # noqa: F811
+    """The system login's sign-in sender (``homeward up``'s, ``homeward health --watch``'s),
+    listening in a thread of its own."""
+    engine = make_engine(login_url(db_url, SYSTEM_LOGIN))
+    loop = asyncio.new_event_loop()
+    clock = SimulatedClock()  # the CLI's (``mailbox``): codes are dated by it
+    task = loop.create_task(send_sign_in_mail(engine=engine, poll_seconds=5, clock=clock))
+
+    def serve() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(task)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield
+    loop.call_soon_threadsafe(task.cancel)
+    thread.join(10)
+    loop.close()
+    engine.dispose()
+
+
+@pytest.mark.usefixtures("system_sender")
+def test_homeward_login_under_the_app_login_gets_its_code_from_the_system_sender(
+    cli,  # noqa: F811
+    mailbox,  # noqa: F811
+    db_url,
+    monkeypatch,
+):
+    """The whole way, as staff do it at a prompt holding the app's login: the code is made in
+    the database, which wakes the system login's sender; it arrives by SMTP and is typed back."""
+    monkeypatch.setenv("HOMEWARD_DATABASE_URL", login_url(db_url, APP_LOGIN))
+    _reset_caches()
+    typist = Typist(mailbox)
+    done = cli("login", f.COORD, stdin=typist)
+    assert done.code == 0, done.err
+    assert f"signed in as {f.COORD}" in done.out
+    assert typist.typed is not None and cli("whoami").code == 0
+
+
+@pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
+def test_0031_to_0033_downgrade_and_upgrade_again(engine):
+    def state() -> tuple[bool, bool, bool]:
+        with engine.connect() as conn:
+            return tuple(  # type: ignore[return-value]
+                conn.execute(
+                    text(
+                        "SELECT has_table_privilege('homeward_app', 'staff_session', 'INSERT'), "
+                        "to_regprocedure('homeward_open_challenge(text, text, "
+                        "timestamp with time zone, integer, text)') IS NOT NULL, "
+                        "EXISTS (SELECT FROM pg_trigger WHERE tgname = 'homeward_staff_kept')"
+                    )
+                ).one()
+            )
+
+    assert state() == (False, True, True)
+    command.downgrade(alembic_config(get_engine()), "0030")
+    assert state() == (True, False, False)
+    get_engine().dispose()
+    assert upgrade(get_engine()) == head_revision()
+    assert state() == (False, True, True)
