@@ -13,18 +13,17 @@ that comes due in quiet hours all the same (a retry, a dead letter queued again)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, insert, text, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from homeward.base.clock import utc
-from homeward.base.db import insert_for, is_postgres, may_act_for_system
+from homeward.base.db import insert_for
 from homeward.base.errors import InvalidInput
 from homeward.base.models import (
     OutboxMessage,
@@ -180,9 +179,6 @@ def enqueue(
     message, moment = Queued(key, template, to, language, context, org_id), now or utcnow()
     calendar = Calendars(session).of(org_id)
     values = _row(message, moment, get_settings().mail_from, calendar)
-    if template == SIGN_IN and is_postgres(session) and not may_act_for_system(session):
-        _queue_sign_in(session, values)
-        return None
     row_id = insert_ignoring_duplicates(session, _table(), values, ["key"])
     if row_id is None:
         return None
@@ -191,21 +187,6 @@ def enqueue(
 
 
 SIGN_IN = "login_code"
-
-
-def _queue_sign_in(session: Session, values: dict[str, Any]) -> None:
-    """A sign-in code under the app's login (PostgreSQL): the definer function
-    ``homeward_queue_login_code`` queues it for the challenge this transaction opened, to that
-    staff member alone; no app session may insert one, nor read it back (migration 0026)."""
-    row = {
-        **values,
-        "next_attempt_at": values["next_attempt_at"].isoformat(),
-        "created_at": values["created_at"].isoformat(),
-        "status": str(values["status"]),
-    }
-    session.execute(
-        text("SELECT homeward_queue_login_code(CAST(:m AS json))"), {"m": json.dumps(row)}
-    )
 
 
 def enqueue_many(

@@ -12,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from jinja2 import TemplateError
-from sqlalchemy import Engine, bindparam, func, text, update
+from sqlalchemy import Engine, bindparam, func, update
 from sqlmodel import Session, col, select
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
-from homeward.base.db import get_engine, is_postgres, write_session
+from homeward.base.db import get_engine, write_session
 from homeward.base.errors import DeliveryFailed, HomewardError
 from homeward.base.faults import crash_point
 from homeward.base.models import OutboxMessage, OutboxRecipient, OutboxStatus, RecipientStatus
@@ -233,9 +233,7 @@ class _Work:
     def step(self, sent: Sent | None, size: int) -> Batch:
         """Record ``sent`` (if any), then claim and build up to ``size`` messages."""
         if sent is not None:
-            counts = _record(
-                self.engine, sent.attempts, now=sent.at, settings=self.settings, keys=self.keys
-            )
+            counts = _record(self.engine, sent.attempts, now=sent.at, settings=self.settings)
             self.totals.update(counts)
         if size <= 0:
             return Batch()
@@ -258,7 +256,7 @@ class _Work:
     def release(self, batch: Batch) -> None:
         """Give back a batch claimed and not sent."""
         if batch.leased_from:
-            with _writing(self.engine, self.keys) as session:
+            with write_session(self.engine) as session:
                 release(session, batch.leased_from)
 
     def report(self) -> DrainReport:
@@ -269,17 +267,6 @@ class _Work:
             dead=totals["dead"],
             refused=totals["refused"],
         )
-
-
-@contextmanager
-def _writing(engine: Engine, keys: Sequence[str] | None) -> Iterator[Session]:
-    """A write transaction of the drain; sending only ``keys``, it names them (PostgreSQL: an
-    app session reads an unsent sign-in code only by naming its key, migration 0026)."""
-    with write_session(engine) as session:
-        if keys and is_postgres(session):
-            named = "\n".join(keys)
-            session.execute(text("SELECT set_config('homeward.mail_keys', :k, true)"), {"k": named})
-        yield session
 
 
 def _claim(
@@ -295,7 +282,7 @@ def _claim(
     """Lease a batch, with each message's recipients due at ``now``."""
     # claimed a batch ahead: the lease covers the batch on the wire before it, then its own
     lease = 2 * max(LEASE_FLOOR_SECONDS, 4 * settings.smtp_timeout_seconds)
-    with _writing(engine, keys) as session:
+    with write_session(engine) as session:
         rows = claim(
             session,
             due_by=due_by,
@@ -333,7 +320,6 @@ def _record(
     *,
     now: datetime,
     settings: Settings,
-    keys: Sequence[str] | None = None,
 ) -> Counter[str]:
     """Record every outcome in one transaction; counts by message fate, and "refused".
 
@@ -343,7 +329,7 @@ def _record(
         Counter[str](),
         Policy(settings.mail_max_attempts, settings.mail_retry_base_seconds),
     )
-    with _writing(engine, keys) as session:
+    with write_session(engine) as session:
         delivered = _delivered_to_all(session, attempts)
         _record_delivered(session, [a for a in attempts if a[0] in delivered], now)
         counts["sent"] += len(delivered)

@@ -101,7 +101,7 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_item_offered(integer)": APP_GROUP,
     "homeward_case_version(integer)": APP_GROUP,
     "homeward_case_ref_visible(text)": APP_GROUP,
-    "homeward_queue_login_code(json)": APP_GROUP,
+    "homeward_queue_login_code(json)": None,  # 0032: the challenge's function queues its email
     "homeward_drop_case_mail(text, integer, text, timestamp with time zone, text[])": APP_GROUP,
     # trigger functions (0029): a trigger calls them, no login does
     "homeward_case_keeps_owner()": None,
@@ -110,6 +110,18 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_item_keeps_owner()": None,
     "homeward_outbox_message_kept()": None,  # 0030's triggers: nobody calls them
     "homeward_outbox_recipient_named()": None,
+    "homeward_organisation_kept()": None,  # 0031's triggers: the directory is the system's
+    "homeward_staff_kept()": None,
+    # 0032's: sign-in codes, sessions and run grants, made by the database
+    "homeward_random_hex(integer)": None,
+    "homeward_sign_in_hash(text, text)": None,
+    "homeward_open_challenge(text, text, timestamp with time zone, integer, text)": APP_GROUP,
+    "homeward_redeem_code(text, text, text, timestamp with time zone, integer)": APP_GROUP,
+    "homeward_session_of(text)": APP_GROUP,
+    "homeward_end_sessions(integer, text, timestamp with time zone)": APP_GROUP,
+    "homeward_issue_run_grant(text, timestamp with time zone, integer)": APP_GROUP,
+    "homeward_run_grant(text)": APP_GROUP,
+    "homeward_bind_run_grant(text, text, timestamp with time zone)": APP_GROUP,
 }
 
 
@@ -154,6 +166,16 @@ SCOPE_FUNCTIONS = (
     "homeward_queue_login_code(json)",
     "homeward_drop_case_mail(text, integer, text, timestamp with time zone, text[])",
     "homeward_outbox_recipient_named()",  # 0030's check of a recipient's address
+    # 0032's: sign-in codes, sessions and run grants
+    "homeward_random_hex(integer)",
+    "homeward_sign_in_hash(text, text)",
+    "homeward_open_challenge(text, text, timestamp with time zone, integer, text)",
+    "homeward_redeem_code(text, text, text, timestamp with time zone, integer)",
+    "homeward_session_of(text)",
+    "homeward_end_sessions(integer, text, timestamp with time zone)",
+    "homeward_issue_run_grant(text, timestamp with time zone, integer)",
+    "homeward_run_grant(text)",
+    "homeward_bind_run_grant(text, text, timestamp with time zone)",
 )
 _OWNED = "\n".join(  # each one its migration made (a database may be older than 0026)
     f"        IF to_regprocedure('{f}') IS NOT NULL THEN "
@@ -181,6 +203,17 @@ OWNED
     IF to_regclass('public.homeward_code_mail') IS NOT NULL THEN  -- 0028's
         REVOKE ALL ON public.homeward_code_mail FROM PUBLIC, homeward_app;
         GRANT SELECT, INSERT, DELETE ON public.homeward_code_mail TO homeward_definer;
+    END IF;
+    IF to_regclass('public.homeward_sign_in_pepper') IS NOT NULL THEN  -- 0032's
+        REVOKE ALL ON public.homeward_sign_in_pepper FROM PUBLIC, homeward_app;
+        GRANT SELECT ON public.homeward_sign_in_pepper TO homeward_definer;
+        REVOKE ALL ON public.login_challenge, public.staff_session, public.run_grant
+            FROM PUBLIC, homeward_app;
+        GRANT SELECT ON public.staff_session TO homeward_app;
+        GRANT SELECT, INSERT, UPDATE ON public.login_challenge, public.staff_session,
+            public.run_grant TO homeward_definer;
+        GRANT SELECT ON public.login_challenge, public.staff_session, public.run_grant
+            TO homeward_system_scope;
     END IF;
 END $$;
 """

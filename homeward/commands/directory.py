@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
+from homeward.base.db import system_scope
 from homeward.commands.runner import Command, Context, transaction
 from homeward.protection import administrators as admins
 from homeward.records.directory import (
@@ -39,7 +40,8 @@ class AddOrganisation(Command[OrgAdded]):
     name = "org add"
 
     def execute(self, ctx: Context) -> OrgAdded:
-        org = admins.add_organisation(ctx.session, actor=ctx.staff, org_in=self.org)
+        with system_scope(ctx.session):  # the directory: the system login's (0031)
+            org = admins.add_organisation(ctx.session, actor=ctx.staff, org_in=self.org)
         return OrgAdded(org.slug, org.kind, org.country)
 
 
@@ -58,9 +60,10 @@ class SetMailbox(Command[MailboxSet]):
     name = "org mailbox"
 
     def execute(self, ctx: Context) -> MailboxSet:
-        org = admins.set_mailbox(
-            ctx.session, actor=ctx.staff, slug=self.slug, mailbox=self.mailbox, now=ctx.now
-        )
+        with system_scope(ctx.session):  # the directory: the system login's (0031)
+            org = admins.set_mailbox(
+                ctx.session, actor=ctx.staff, slug=self.slug, mailbox=self.mailbox, now=ctx.now
+            )
         return MailboxSet(org.slug, org.email or "")
 
 
@@ -80,9 +83,10 @@ class SetGenitive(Command[GenitiveSet]):
     name = "org genitive"
 
     def execute(self, ctx: Context) -> GenitiveSet:
-        org = admins.set_genitive(
-            ctx.session, actor=ctx.staff, slug=self.slug, genitive=self.genitive, now=ctx.now
-        )
+        with system_scope(ctx.session):  # the directory: the system login's (0031)
+            org = admins.set_genitive(
+                ctx.session, actor=ctx.staff, slug=self.slug, genitive=self.genitive, now=ctx.now
+            )
         return GenitiveSet(org.slug, org.name, org.name_genitive)
 
 
@@ -101,7 +105,8 @@ class AddStaff(Command[StaffAdded]):
     name = "staff add"
 
     def execute(self, ctx: Context) -> StaffAdded:
-        added = admins.add_member(ctx.session, actor=ctx.staff, staff_in=self.staff)
+        with system_scope(ctx.session):  # the directory: the system login's (0031)
+            added = admins.add_member(ctx.session, actor=ctx.staff, staff_in=self.staff)
         return StaffAdded(added.email, self.staff.org, added.role)
 
 
@@ -122,9 +127,10 @@ class ChangeStaff(Command[StaffChanged]):
     name = "staff change"
 
     def execute(self, ctx: Context) -> StaffChanged:
-        staff, changed = admins.change_member(
-            ctx.session, actor=ctx.staff, email=self.email, change=self.change, now=ctx.now
-        )
+        with system_scope(ctx.session):  # the directory: the system login's (0031)
+            staff, changed = admins.change_member(
+                ctx.session, actor=ctx.staff, email=self.email, change=self.change, now=ctx.now
+            )
         return StaffChanged(staff.email, staff.role, staff.language, tuple(changed))
 
 
@@ -142,9 +148,10 @@ class DeactivateStaff(Command[StaffDeactivated]):
     name = "staff deactivate"
 
     def execute(self, ctx: Context) -> StaffDeactivated:
-        staff, ended = admins.deactivate_member(
-            ctx.session, actor=ctx.staff, email=self.email, now=ctx.now
-        )
+        with system_scope(ctx.session):  # the directory: the system login's (0031)
+            staff, ended = admins.deactivate_member(
+                ctx.session, actor=ctx.staff, email=self.email, now=ctx.now
+            )
         return StaffDeactivated(staff.email, ended)
 
 
@@ -161,5 +168,6 @@ def first_admin(
     ``engine``: another database than the configured one (the demo's)."""
     with transaction(writes=True, engine=engine) as session:
         session.info["proof"] = proof
-        staff = admins.first_admin(session, org_in=org_in, staff_in=staff_in, now=clock.now())
+        with system_scope(session):
+            staff = admins.first_admin(session, org_in=org_in, staff_in=staff_in, now=clock.now())
         return StaffAdded(staff.email, staff_in.org, staff.role)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock, utc
+from homeward.base.db import may_act_for_system
 from homeward.base.errors import NotSignedIn
 from homeward.base.models import Organisation, StaffMember, StaffSession
 from homeward.base.settings import get_settings
@@ -30,6 +31,7 @@ class CodeRequested:
     mail_key: str | None
     minutes: int
     asked_at: float = field(default_factory=time.monotonic)
+    sends_here: bool = True  # False: PostgreSQL's app login, which cannot read the code
 
 
 def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOCK) -> CodeRequested:
@@ -47,10 +49,10 @@ def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOC
     with transaction(writes=True) as session:
         now = clock.now()
         asked = identity.open_challenge(session, email=email, now=now, channel=channel)
-        # A random part only this process knows: on PostgreSQL, naming the key is what lets
-        # an app session read its unsent code to send it (migration 0026).
-        mail_key = f"login:{asked.challenge_id}:{secrets.token_urlsafe(24)}" if asked.code else None
-        if asked.staff is not None and mail_key is not None:
+        sends_here = may_act_for_system(session)  # SQLite, or PostgreSQL's system login
+        mail_key = asked.mail_key or None  # PostgreSQL: the database queued it (0032)
+        if mail_key is None and asked.code and asked.staff is not None:
+            mail_key = f"login:{asked.challenge_id}:{secrets.token_urlsafe(24)}"
             enqueue(
                 session,
                 key=mail_key,
@@ -62,7 +64,7 @@ def request_code(email: str, *, channel: str = "cli", clock: Clock = SYSTEM_CLOC
             )
     if asked.throttled:
         raise identity.too_many_codes()
-    return CodeRequested(mail_key, minutes, asked_at)
+    return CodeRequested(mail_key, minutes, asked_at, sends_here)
 
 
 def deliver(requested: CodeRequested, *, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -70,13 +72,17 @@ def deliver(requested: CodeRequested, *, clock: Clock = SYSTEM_CLOCK) -> None:
     ``login_answer_seconds`` after the request: for an address that is not staff's nothing is
     sent, but the answer comes as late, and mis-set mail settings fail alike for any address.
     (A mail server slower than that wait still shows; an edge open to the world should send
-    in the background instead.)"""
+    in the background instead.)
+
+    On PostgreSQL under the app's login the code is unreadable here (migration 0033): the
+    system login's sender (``homeward up``, ``homeward health --watch``), woken by the
+    database, sends it meanwhile (``notifications.sign_in_mail``); the answer comes as late."""
     from notifications.sender import drain
     from notifications.smtp import ensure_safe_transport
 
     settings = get_settings()
     ensure_safe_transport(settings)
-    if requested.mail_key is not None:
+    if requested.mail_key is not None and requested.sends_here:
         asyncio.run(drain(keys=[requested.mail_key], limit=1, clock=clock))
     remaining = requested.asked_at + settings.login_answer_seconds - time.monotonic()
     if remaining > 0:

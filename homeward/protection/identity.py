@@ -19,7 +19,12 @@ presented, the answer is a principal or ``NotSignedIn``, never another error.
 
 Every credential resolves to a ``Principal``; its ``proof`` ("session 3f9c2a1b", "run 6a1f...
 for session 3f9c2a1b", "service scheduler") goes into each history event the principal causes.
-Nothing here is cryptography written by hand: ``secrets`` makes the tokens and codes,
+On PostgreSQL the database makes and keeps the secrets (migration 0032): definer functions
+open a challenge (the code made there, its email queued there), redeem a code (the session
+token made there), issue a run grant to the session acting and bind it to a run; the app's
+login writes none of these tables and reads no code. The rules are the same; the audit lines
+are written here, after each call. SQLite (one file, whose holder has everything) does it all
+here. Nothing here is cryptography written by hand: ``secrets`` makes the tokens and codes,
 ``hashlib``/``hmac`` hash them, ``cryptography``'s HKDF derives keys, ``itsdangerous`` signs.
 """
 
@@ -32,15 +37,17 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from typing import TYPE_CHECKING, Literal
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlmodel import Session, col, delete, func, select
 
 from homeward.base import models
 from homeward.base.clock import utc
+from homeward.base.db import is_postgres, may_act_for_system
 from homeward.base.errors import InvalidInput, NotSignedIn, TooMany
 from homeward.base.models import StaffMember, StaffSession
 from homeward.base.settings import get_settings
@@ -50,7 +57,7 @@ from homeward.records.auditlog import audit
 if TYPE_CHECKING:
     from itsdangerous import URLSafeTimedSerializer
 
-    from homeward.base.models import LoginChallenge, RunGrant
+    from homeward.base.models import LoginChallenge
 
 # The sign-in and run grant tables are named where they are used (``models.LoginChallenge``):
 # a command run with a session (every CLI command but ``login``) never defines them.
@@ -150,6 +157,7 @@ class CodeRequest:
     staff: StaffMember | None = None
     challenge_id: str = ""
     code: str = field(default="", repr=False)
+    mail_key: str = ""  # PostgreSQL: the email the database queued (its code unreadable here)
 
 
 def too_many_codes() -> TooMany:
@@ -187,7 +195,8 @@ def open_challenge(
     Any other address gets the same treatment short of the code: counted against the hourly
     limit, audited, no code (the caller answers the same either way, so the form does not
     reveal who is staff). The code is returned for the email only; the row keeps its keyed
-    hash."""
+    hash. On PostgreSQL the database makes the code and queues its email (``mail_key``); the
+    code is returned only to the system login (which sends it), never to the app's."""
     staff = _staff_by_email(session, email)
     if _over_limit(session, email, now):
         audit(session, actor=staff, action="login:throttled", at=now)
@@ -195,6 +204,8 @@ def open_challenge(
     if staff is None or staff.id is None:
         audit(session, actor=None, action="login:unknown", at=now)
         return CodeRequest()
+    if is_postgres(session):
+        return _opened_in_the_database(session, staff, now, channel)
     _end_codes(session, staff.id, now)  # only the newest code works: one live code at most
     challenge_id = secrets.token_hex(8)
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
@@ -211,6 +222,39 @@ def open_challenge(
     audit(session, actor=staff, action="login:code-sent", at=now, fields=[channel])
     session.flush()
     return CodeRequest(staff=staff, challenge_id=challenge_id, code=code)
+
+
+def _mail_domain() -> str:
+    """The domain of the sign-in email's Message-ID (``notifications.message.message_id_for``)."""
+    domain = parseaddr(get_settings().mail_from)[1].rpartition("@")[2]
+    return domain if re.fullmatch(r"[A-Za-z0-9.-]{1,200}", domain) else "homeward.invalid"
+
+
+def _opened_in_the_database(
+    session: Session, staff: StaffMember, now: datetime, channel: str
+) -> CodeRequest:
+    """PostgreSQL: ``homeward_open_challenge`` makes the code and queues its email."""
+    row = session.execute(
+        text("SELECT * FROM homeward_open_challenge(:a, :c, :t, :m, :d)"),
+        {
+            "a": staff.email,
+            "c": channel,
+            "t": now,
+            "m": get_settings().login_code_minutes,
+            "d": _mail_domain(),
+        },
+    ).first()
+    if row is None:  # deactivated meanwhile
+        audit(session, actor=None, action="login:unknown", at=now)
+        return CodeRequest()
+    code = ""
+    if may_act_for_system(session):  # the sender's login reads it; the app's cannot
+        context = session.execute(
+            text("SELECT context FROM outbox_message WHERE key = :k"), {"k": row.mail_key}
+        ).scalar_one_or_none()
+        code = str((context or {}).get("code", ""))
+    audit(session, actor=staff, action="login:code-sent", at=now, fields=[channel])
+    return CodeRequest(staff=staff, challenge_id=row.challenge, code=code, mail_key=row.mail_key)
 
 
 def normalise_code(code: str) -> str:
@@ -269,6 +313,8 @@ def redeem(
     None for a wrong code, an unknown address, or no live code: the caller commits the counted
     try, then refuses. After ``MAX_TRIES`` wrong tries the code is dead."""
     digits = normalise_code(code)
+    if is_postgres(session):
+        return _redeemed_in_the_database(session, email, digits, now, label)
     staff = _staff_by_email(session, email)
     if staff is None or staff.id is None:
         _code_hash("0" * 16, digits)  # the work a staff address costs: no answer by timing
@@ -300,6 +346,29 @@ def redeem(
     return Opened(opened.id, token, staff.id, opened.expires_at)
 
 
+def _redeemed_in_the_database(
+    session: Session, email: str, digits: str, now: datetime, label: str
+) -> Opened | None:
+    """PostgreSQL: ``homeward_redeem_code`` counts the try and makes the session's token."""
+    row = session.execute(
+        text("SELECT * FROM homeward_redeem_code(:a, :c, :l, :t, :h)"),
+        {"a": _address(email), "c": digits, "l": label[:80], "t": now, "h": _hours()},
+    ).one()
+    staff = session.get(StaffMember, row.staff) if row.staff is not None else None
+    if row.outcome == "unknown" or staff is None:
+        audit(session, actor=None, action="login:refused", at=now)
+        return None
+    if row.outcome != "signed-in":
+        audit(session, actor=staff, action="login:refused", at=now, fields=[row.outcome])
+        return None
+    audit(session, actor=staff, action="login:signed-in", at=now, fields=[row.channel])
+    return Opened(row.session_id, row.token, row.staff, row.expires_at)
+
+
+def _hours() -> int:
+    return get_settings().session_hours
+
+
 def _live_session(session: Session, row: StaffSession | None, now: datetime) -> StaffSession:
     if row is None:
         raise NotSignedIn(f"session: not signed in; {SIGN_IN_AGAIN}")
@@ -317,13 +386,22 @@ def _plausible(token: object) -> bool:
     """Whether ``token`` could be one Homeward issued (ASCII, of sane length) before it is
     hashed or checked: anything else (a surrogate from a mis-encoded environment, a megabyte
     of text) is refused as not signed in, never with another error."""
-    return isinstance(token, str) and 0 < len(token) <= MAX_TOKEN and token.isascii()
+    return (
+        isinstance(token, str)
+        and 0 < len(token) <= MAX_TOKEN
+        and token.isascii()
+        and "\x00" not in token  # no text PostgreSQL takes
+    )
 
 
 def session_of(session: Session, token: str, now: datetime) -> StaffSession:
     """The live session whose token is ``token`` (refused: unknown, expired or revoked)."""
     if not _plausible(token):
         raise NotSignedIn(f"session: not signed in; {SIGN_IN_AGAIN}")
+    if is_postgres(session):  # read before acting for anyone: the database's function
+        found = session.execute(text("SELECT * FROM homeward_session_of(:t)"), {"t": token}).first()
+        row = None if found is None else StaffSession(token_hash="", **found._asdict())
+        return _live_session(session, row, now)
     row = session.exec(
         select(StaffSession).where(StaffSession.token_hash == token_hash(token))
     ).first()
@@ -346,7 +424,13 @@ def issue_assertion(
         raise NotSignedIn(f"session: only a signed-in person gets a run assertion; {SIGN_IN_AGAIN}")
     if not _FLOW_NAME.fullmatch(flow):
         raise InvalidInput("flow: give the flow's name as Prefect shows it, e.g. advance-case")
-    expires = now + timedelta(minutes=get_settings().assertion_minutes)
+    minutes = get_settings().assertion_minutes
+    expires = now + timedelta(minutes=minutes)
+    if is_postgres(session):  # to the session this transaction acts for, and only to it
+        grant_id = session.execute(
+            text("SELECT homeward_issue_run_grant(:f, :t, :m)"), {"f": flow, "t": now, "m": minutes}
+        ).scalar_one()
+        return str(_serializer().dumps({"g": grant_id, "f": flow})), expires
     grant = models.RunGrant(
         id=secrets.token_hex(8),
         session_id=principal.session_id,
@@ -390,13 +474,50 @@ def issued_to(session: Session, token: str, flow_run_id: str) -> int | None:
     except BadSignature:
         return None
     grant_id = str(payload.get("g", "")) if isinstance(payload, dict) else ""
-    grant = session.get(models.RunGrant, grant_id) if grant_id else None
+    grant = _read_grant(session, grant_id, lock=False) if grant_id else None
     if grant is None or grant.flow_run_id not in (None, flow_run_id):
         return None
     return grant.staff_id
 
 
-def _grant_of(session: Session, credential: RunAssertion) -> RunGrant:
+@dataclass(frozen=True)
+class _Grant:
+    """A run grant as read, with its session's expiry and end."""
+
+    id: str
+    session_id: str
+    staff_id: int
+    flow: str
+    expires_at: datetime
+    flow_run_id: str | None
+    session_expires_at: datetime | None
+    session_revoked_at: datetime | None
+
+
+def _read_grant(session: Session, grant_id: str, *, lock: bool) -> _Grant | None:
+    """The grant ``grant_id`` (PostgreSQL: through ``homeward_run_grant``, the app's login
+    reads no grant itself; its binding is locked there). SQLite: locked if ``lock``."""
+    if is_postgres(session):
+        row = session.execute(text("SELECT * FROM homeward_run_grant(:g)"), {"g": grant_id})
+        found = row.first()
+        return None if found is None else _Grant(grant_id, **found._asdict())
+    grant = session.get(models.RunGrant, grant_id, with_for_update=lock)
+    if grant is None:
+        return None
+    held = session.get(StaffSession, grant.session_id)
+    return _Grant(
+        grant.id,
+        grant.session_id,
+        grant.staff_id,
+        grant.flow,
+        grant.expires_at,
+        grant.flow_run_id,
+        held.expires_at if held else None,
+        held.revoked_at if held else None,
+    )
+
+
+def _grant_of(session: Session, credential: RunAssertion) -> _Grant:
     """The grant a well-signed assertion names, locked (two runs racing to bind it wait for
     each other), for this flow and not bound to another run."""
     from itsdangerous import BadSignature
@@ -408,7 +529,7 @@ def _grant_of(session: Session, credential: RunAssertion) -> RunGrant:
     except BadSignature:
         raise NotSignedIn(NOT_ISSUED) from None
     grant_id = str(payload.get("g", "")) if isinstance(payload, dict) else ""
-    grant = session.get(models.RunGrant, grant_id, with_for_update=True) if grant_id else None
+    grant = _read_grant(session, grant_id, lock=True) if grant_id else None
     if grant is None or grant.flow != credential.flow:
         raise NotSignedIn(
             f"assertion: not issued for the flow {credential.flow!r}; get one with "
@@ -440,16 +561,28 @@ def _fresh(token: str) -> None:
         )
 
 
-def _bind(session: Session, grant: RunGrant, credential: RunAssertion, now: datetime) -> None:
-    """A first use: the assertion must be fresh and its session live; the run then holds it."""
+def _bind(session: Session, grant: _Grant, credential: RunAssertion, now: datetime) -> None:
+    """A first use: the assertion must be fresh and its session live; the run then holds it
+    (PostgreSQL: ``homeward_bind_run_grant`` checks and binds it under a row lock, so of two
+    runs racing for it one wins)."""
     _fresh(credential.token)  # the signature's own timestamp, as well as the row's expiry
     if utc(grant.expires_at) <= now:
         raise NotSignedIn("assertion: expired before it was used; get a new one")
-    held = session.get(StaffSession, grant.session_id)
-    if held is None or utc(held.expires_at) <= now:
+    if grant.session_expires_at is None or utc(grant.session_expires_at) <= now:
         raise NotSignedIn(f"assertion: its session expired before it was used; {SIGN_IN_AGAIN}")
-    grant.flow_run_id = credential.run_id
-    session.add(grant)
+    if is_postgres(session):
+        bound = session.execute(
+            text("SELECT homeward_bind_run_grant(:g, :r, :t)"),
+            {"g": grant.id, "r": credential.run_id, "t": now},
+        ).scalar_one()
+        if not bound:
+            raise NotSignedIn("assertion: already used by another run; get a new one for this run")
+        return
+    session.execute(
+        update(models.RunGrant)
+        .where(col(models.RunGrant.id) == grant.id)
+        .values(flow_run_id=credential.run_id)
+    )
     session.flush()
 
 
@@ -466,16 +599,15 @@ def prove(session: Session, credential: Credential, now: datetime) -> Principal:
         row = session_of(session, credential.token, now)
         return Principal("staff", f"session {row.id}", row.staff_id, row.id)
     grant = _grant_of(session, credential)
-    held = session.get(StaffSession, grant.session_id)
-    if held is None or held.revoked_at is not None:
+    if grant.session_expires_at is None or grant.session_revoked_at is not None:
         raise NotSignedIn("assertion: the session it was issued in has ended; get a new one")
     staff = session.get(StaffMember, grant.staff_id)
     if staff is None or not staff.active:
         raise NotSignedIn("assertion: this staff member is no longer active")
     if grant.flow_run_id is None:
         _bind(session, grant, credential, now)
-    proof = f"run {credential.run_id} for session {held.id}"
-    return Principal("staff", proof[:120], grant.staff_id, held.id)
+    proof = f"run {credential.run_id} for session {grant.session_id}"
+    return Principal("staff", proof[:120], grant.staff_id, grant.session_id)
 
 
 def revoke(session: Session, *, staff_id: int, session_id: str, now: datetime) -> StaffSession:
@@ -486,8 +618,12 @@ def revoke(session: Session, *, staff_id: int, session_id: str, now: datetime) -
             f"session: {session_id!r} is not one of your sessions; see `homeward sessions`"
         )
     if row.revoked_at is None:
-        row.revoked_at = now
-        session.add(row)
+        if is_postgres(session):  # the app's login writes no session itself (0032)
+            _end_sessions(session, staff_id, session_id, now)
+            session.refresh(row)
+        else:
+            row.revoked_at = now
+            session.add(row)
         staff = session.get(StaffMember, staff_id)
         audit(session, actor=staff, action="login:signed-out", at=now)
         session.flush()
@@ -507,6 +643,8 @@ def sessions_of(session: Session, staff_id: int) -> list[StaffSession]:
 def revoke_all(session: Session, *, staff_id: int, now: datetime) -> int:
     """End every live session of ``staff_id`` (they left, or a device was lost); their run
     assertions die with them. Returns how many were ended."""
+    if is_postgres(session):
+        return _end_sessions(session, staff_id, None, now)
     rows = session.exec(
         select(StaffSession).where(
             StaffSession.staff_id == staff_id, col(StaffSession.revoked_at).is_(None)
@@ -517,3 +655,13 @@ def revoke_all(session: Session, *, staff_id: int, now: datetime) -> int:
         session.add(row)
     session.flush()
     return len(rows)
+
+
+def _end_sessions(session: Session, staff_id: int, session_id: str | None, now: datetime) -> int:
+    """PostgreSQL: ``homeward_end_sessions`` ends one's own session(s) (anyone's in the system
+    scope); how many it ended."""
+    session.flush()
+    ended = session.execute(
+        text("SELECT homeward_end_sessions(:s, :i, :t)"), {"s": staff_id, "i": session_id, "t": now}
+    ).scalar_one()
+    return int(ended)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, func, select
 
 from homeward.base.countries import check_country
+from homeward.base.db import system_scope
 from homeward.base.errors import Conflict, InvalidInput, NotFound
 from homeward.base.models import Organisation, OrgKind, StaffMember, StaffRole
 from homeward.base.settings import SUPPORTED_LANGUAGES
@@ -131,8 +132,9 @@ def add_org(
     if session.exec(select(Organisation).where(Organisation.slug == org_in.slug)).first():
         raise Conflict(f"organisation {org_in.slug!r} already exists; pick another --slug")
     org = Organisation(**org_in.model_dump())
-    session.add(org)
-    session.flush()
+    with system_scope(session):  # PostgreSQL: the directory is the system login's (0031)
+        session.add(org)
+        session.flush()
     audit(session, actor=actor, action=f"org_add:{org.slug}", at=org.created_at)
     return org
 
@@ -161,8 +163,9 @@ def add_staff(
         role=staff_in.role,
         language=staff_in.language,
     )
-    session.add(staff)
-    session.flush()
+    with system_scope(session):  # PostgreSQL: the directory is the system login's (0031)
+        session.add(staff)
+        session.flush()
     audit(session, actor=actor, action=f"staff_add:{staff.id}", at=staff.created_at)
     return staff
 

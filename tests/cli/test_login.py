@@ -16,7 +16,7 @@ import pytest
 from sqlmodel import col, select
 
 from homeward.base.clock import SimulatedClock
-from homeward.base.db import read_session, write_session
+from homeward.base.db import read_session, system_scope, write_session
 from homeward.base.models import AuditEntry, OutboxMessage, StaffMember, StaffSession
 from homeward.base.settings import get_settings
 from homeward.edges.cli.common import state
@@ -250,7 +250,7 @@ def test_ending_another_of_ones_own_sessions_but_not_someone_elses(cli, mailbox)
 
 def test_a_deactivated_staff_members_session_stops_working(cli, mailbox):
     login(cli, mailbox, CW)
-    with write_session() as s:
+    with write_session() as s, system_scope(s):  # the directory (0031)
         staff = s.exec(select(StaffMember).where(StaffMember.email == CW)).one()
         staff.active = False
         s.add(staff)

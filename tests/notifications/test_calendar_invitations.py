@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from homeward.base.clock import SimulatedClock, local_date
 from homeward.base.countries import country_zone
-from homeward.base.db import write_session
+from homeward.base.db import system_scope, write_session
 from homeward.base.models import ChecklistItem, StaffMember
 from notifications.calendar import invitation
 from notifications.contexts import VisitContext
@@ -54,7 +54,7 @@ class Invite:
 
 
 def _speaks_romanian(address: str) -> None:
-    with write_session() as s:
+    with write_session() as s, system_scope(s):  # the directory (0031)
         member = s.exec(select(StaffMember).where(StaffMember.email == address)).one()
         member.language = "ro"
         s.add(member)

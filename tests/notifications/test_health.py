@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from homeward.base.clock import SimulatedClock
-from homeward.base.db import read_session, write_session
+from homeward.base.db import read_session, system_scope, write_session
 from homeward.base.models import OutboxMessage, StaffMember
 from homeward.base.settings import get_settings
 from homeward.edges.cli.common import state
@@ -98,7 +98,7 @@ def test_every_active_manager_is_told_in_their_language_once_a_day(clock: Simula
     english, romanian = _health_rows()
     assert english.to_addrs == [MANAGER] and romanian.to_addrs == [ROMANIAN]
     assert english.context["flow_name"] == "audit-checkpoint" and not english.context["recovered"]
-    with write_session() as s:
+    with write_session() as s, system_scope(s):  # the directory (0031)
         for member in s.exec(select(StaffMember).where(StaffMember.role == "manager")):
             member.active = False
         assert plan_alerts(s, [late], checked={"late"}, now=now + timedelta(days=1)) == []

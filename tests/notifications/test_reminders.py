@@ -10,7 +10,7 @@ from importlib import resources
 from sqlmodel import select
 
 from homeward.base.clock import SimulatedClock
-from homeward.base.db import read_session, write_session
+from homeward.base.db import read_session, system_scope, write_session
 from homeward.base.models import Case, ChecklistItem, Reminder, ReminderRun
 from homeward.base.settings import get_settings
 from homeward.records.directory import StaffIn, add_staff, get_org, validate
@@ -157,7 +157,7 @@ def test_without_a_supervisor_the_escalation_goes_to_the_mailbox_or_the_case_own
     assert [m.to_addrs for m, _ in told] == [[SUPERVISOR]]  # the case owner's, told who was not
     assert told[0][1]["unreached"] and told[0][1]["org"] == "Consulate of Romania in Rome"
     assert anitp.escalated_at == clock.now()
-    with write_session() as s:
+    with write_session() as s, system_scope(s):  # the directory (0031)
         get_org(session=s, slug="cons-rome").email = "consular@cons-rome.example.org"
         consulate = get_org(session=s, slug="cons-rome").id
     clock.advance(days=7)  # the next mention (7 days late) reaches the consulate's own mailbox

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlmodel import col, func, select
 
 from homeward.base.clock import SimulatedClock
-from homeward.base.db import get_engine, read_session, write_session
+from homeward.base.db import get_engine, read_session, system_scope, write_session
 from homeward.base.errors import InvalidInput, NotSignedIn, TooMany
 from homeward.base.models import (
     AuditEntry,
@@ -83,7 +83,7 @@ def audit_verifies() -> bool:
 
 
 def set_active(email: str, active: bool) -> None:
-    with write_session() as session:
+    with write_session() as session, system_scope(session):  # the directory (0031)
         staff = session.exec(select(StaffMember).where(StaffMember.email == email)).one()
         staff.active = active
         session.add(staff)

@@ -2,10 +2,11 @@
 reads and changes only its own outbox messages, their recipients and the calendar entries of
 the items it sees; the system login (the sender, the sweeps) reads them all. A consent
 withdrawal still strips the case from the partner's queued digest (through a definer
-function), and no app session reads an unsent sign-in code unless it names its key."""
+function), and no app session reads an unsent sign-in code (0033: the system login sends it)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from homeward.commands import signin as signing_in
 from homeward.reporting.mailflow import count_outbox
 from notifications.dropping import withdrawn_reason
 from notifications.message import message_id_for
+from notifications.sign_in_mail import send_queued
 from notifications.sink import LocalSmtpServer, RecordingHandler
 from tests import factories as f
 from tests import signin
@@ -172,11 +174,12 @@ def test_mail_commands_work_under_the_app_login_on_its_own_mail(
     assert "1 refused recipient queued again" in retried.out
 
 
-def test_the_web_sends_a_sign_in_code_under_the_app_login_and_reads_no_other_mail(
+def test_a_code_asked_for_under_the_app_login_is_sent_by_the_system_login(
     mail, db_url, engine, clock, monkeypatch
 ):
-    """Before anyone is signed in, the web workspace queues the code (through the definer
-    function) and sends it itself, naming its key; afterwards nobody but the system reads it."""
+    """Before anyone is signed in, the web workspace (the app's login) asks for a code: the
+    database makes and queues it, the app cannot send it (nor read it), the system login's
+    sender does (``notifications.sign_in_mail``); afterwards nobody but the system reads it."""
     handler = RecordingHandler()
     with LocalSmtpServer(handler) as server:
         point_mail_at(monkeypatch, server.port)
@@ -184,6 +187,10 @@ def test_the_web_sends_a_sign_in_code_under_the_app_login_and_reads_no_other_mai
         _reset_caches()
         requested = signing_in.request_code(f.COORD, channel="web", clock=clock)
         signing_in.deliver(requested, clock=clock)
+        assert handler.received == [] and not requested.sends_here
+        system = create_engine(normalise_url(db_url))  # the system login (db_url's)
+        assert asyncio.run(send_queued(system, clock)) == 1
+        system.dispose()
     (got,) = handler.received
     with engine.connect() as conn:  # as the owner: sent, its code wiped
         sent = conn.execute(
@@ -231,10 +238,10 @@ def test_no_app_session_reads_an_unsent_sign_in_code(mail, db_url, engine, clock
                     b"ON m.id = r.message_id WHERE m.template = 'login_code'"
                 )
                 assert cursor.fetchone() == (0,)
-    with _app(db_url) as conn, conn.transaction():  # the key it was given: that row only
+    with _app(db_url) as conn, conn.transaction():  # the key it was given: nothing (0033)
         conn.execute("SELECT set_config('homeward.mail_keys', %s, true)", (key,))
         found = conn.execute(b"SELECT key, context ->> 'code' FROM outbox_message").fetchall()
-        assert found == [(key, code)]
+        assert found == []
 
 
 def test_no_app_session_queues_a_sign_in_email_of_its_own(mail, db_url, engine, clock, monkeypatch):
@@ -260,8 +267,8 @@ def test_no_app_session_queues_a_sign_in_email_of_its_own(mail, db_url, engine, 
                     "(%s, 'login_code', 'en', %s, '{}', '<f@x.org>', 'queued', 0, now(), now())",
                     (forged["key"], json.dumps(addresses)),
                 )
-            # a challenge it did not open in this transaction: refused by the function
-            with pytest.raises(psycopg.Error, match="whose challenge"), conn.transaction():
+            # the function that queued sign-in emails for the app is nobody's now (0032)
+            with pytest.raises(psycopg.Error, match="permission denied"), conn.transaction():
                 message = forged | {"to_addrs": addresses}
                 cursor.execute("SELECT homeward_queue_login_code(%s)", (json.dumps(message),))
 
@@ -331,68 +338,43 @@ def test_0026_downgrades_and_upgrades_again(engine):
     assert secured() == dict.fromkeys(TABLES, True)
 
 
-# 0028: what an app login that opens a challenge itself may queue. It can insert the challenge
-# (and so skip the hourly limit the app keeps in Python); the definer function is what stops it.
+# 0028 held an app login that opened challenges itself; from 0032 it opens none: the database
+# opens them (``homeward_open_challenge``) and queues their email as it made it.
 CHALLENGE = (
     "INSERT INTO login_challenge (id, staff_id, code_hash, created_at, expires_at, attempts, "
-    "channel) SELECT %(id)s, s.id, repeat('0', 64), %(at)s, %(at)s::timestamptz + interval "
-    "'10 minutes', 0, "
-    "'web' FROM staff_member s WHERE s.email = %(to)s"
+    "channel) SELECT 'c1', s.id, repeat('0', 64), now(), now() + interval '10 minutes', 0, "
+    "'web' FROM staff_member s WHERE s.email = %s"
 )
-
-
+OPEN = "SELECT mail_key FROM homeward_open_challenge(%s, 'web', %s, 10, 'x.org')"
 OPENED = "2026-01-05T09:00:00+00:00"  # when the app's (simulated) clock opens the challenge
 
 
-def _own_challenge(
-    cursor: psycopg.Cursor[Any],
-    number: int,
-    context: dict[str, Any],
-    to: str = f.COORD,
-    message_id: str | None = None,
-) -> str:
-    """Open a challenge for ``to`` in this transaction, as an app login may, and ask the
-    definer function to queue a sign-in email for it with ``context``; the key."""
-    challenge = f"c{number:015d}"
-    cursor.execute(CHALLENGE, {"id": challenge, "to": to, "at": OPENED})
-    assert cursor.rowcount == 1
-    key = f"login:{challenge}:{'B' * 32}"
-    message = {
-        "key": key,
-        "template": "login_code",
-        "language": "en",
-        "to_addrs": [to],
-        "context": context,
-        "message_id": message_id or message_id_for(key, "Homeward <mail@x.org>"),
-        "next_attempt_at": "2030-01-05T09:00:00+00:00",  # not the challenge's: not taken
-        "created_at": "2030-01-05T09:00:00+00:00",
-    }
-    cursor.execute("SELECT homeward_queue_login_code(%s)", (json.dumps(message),))
-    return key
+def _opened(cursor: psycopg.Cursor[Any], to: str = f.COORD) -> str:
+    """A challenge for ``to`` opened by the database, as the app login asks; its email's key."""
+    cursor.execute(OPEN, (to, OPENED))
+    row = cursor.fetchone()
+    assert row is not None
+    return str(row[0])
 
 
-def test_an_app_login_cannot_choose_a_sign_in_emails_link(mail, db_url, engine, clock, monkeypatch):
+def test_an_app_login_opens_no_challenge_itself(mail, db_url):
+    with _app(db_url) as conn, pytest.raises(psycopg.Error, match="permission denied"):
+        conn.execute(CHALLENGE, (f.COORD,))
+
+
+def test_a_sign_in_email_holds_the_code_and_minutes_and_the_senders_own_link(
+    mail, db_url, engine, clock, monkeypatch
+):
     """A code to a real staff member from our own sender, with a link of the app login's
-    choosing, would be phishing: the database takes the code and minutes only, and the sender
-    links to its own workspace (``with_signin_link``), whatever the row says."""
-    code = {"code": "12345678", "minutes": 10}
-    for context in (
-        code | {"link": "https://evil.example/signin/link?e=x&c=12345678"},
-        code | {"link": "https://evil.example/"},
-        code | {"attendee": "x@evil.example"},
-        code | {"minutes": 600},
-        {"code": "<a href='https://evil.example/'>", "minutes": 10},
-    ):
-        with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
-            with pytest.raises(psycopg.Error, match="code and minutes only"):
-                _own_challenge(cursor, 1, context)
+    choosing, would be phishing: the database writes the code and minutes only, and the
+    sender links to its own workspace (``with_signin_link``)."""
     with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
-        key = _own_challenge(cursor, 2, code | {"link": None})
+        key = _opened(cursor)
     with engine.connect() as conn:  # as the owner: no link stored
         stored = conn.execute(
             text("SELECT context::text FROM outbox_message WHERE key = :k"), {"k": key}
         ).scalar_one()
-    assert json.loads(stored) == code
+    assert sorted(json.loads(stored)) == ["code", "minutes"]
     handler = RecordingHandler()
     with LocalSmtpServer(handler) as server:  # the sender, under the system login
         point_mail_at(monkeypatch, server.port, **ANY_HOUR)
@@ -404,16 +386,15 @@ def test_an_app_login_cannot_choose_a_sign_in_emails_link(mail, db_url, engine, 
     assert "https://homeward.example.org/signin/link?e=" in body and "evil" not in body
 
 
-def test_an_app_login_opening_challenges_itself_is_held_to_ten_codes_an_hour(mail, db_url):
-    code = {"code": "12345678", "minutes": 10}
-    for number in range(10):
+def test_the_database_sends_no_one_more_than_ten_codes_an_hour(mail, db_url):
+    for _ in range(10):
         with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
-            _own_challenge(cursor, number, code)
+            _opened(cursor)
     with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
         with pytest.raises(psycopg.Error, match="10 sign-in codes were sent"):
-            _own_challenge(cursor, 10, code)
+            _opened(cursor)
     with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:  # another person
-        _own_challenge(cursor, 11, code, to=f.SUPERVISOR)
+        _opened(cursor, to=f.SUPERVISOR)
     for sql in (  # nor can it forget what was sent
         "DELETE FROM homeward_code_mail",
         "UPDATE homeward_code_mail SET at = at - interval '2 hours'",
@@ -558,29 +539,22 @@ def test_an_app_login_cannot_turn_its_own_message_into_a_sign_in_code(mail, db_u
         cursor.execute("UPDATE outbox_message SET status = 'dropped' WHERE id = %s", (message,))
 
 
-def test_an_app_login_cannot_reshape_a_sign_in_code_it_holds(
+def test_an_app_login_cannot_reshape_a_sign_in_code_it_was_told_the_key_of(
     mail, db_url, engine, clock, monkeypatch
 ):
-    """The web workspace names its code's key to send it and wipe the code; it may do no more
-    with it: not redirect it, nor change its code."""
+    """The app is told its code's key (0032); naming it, it changes nothing of the email: not
+    its addresses, its code, its template, nor its state (0033: the system login's alone)."""
     key, _code = _unsent_code(db_url, engine, clock, monkeypatch)
     for change, args in (
         ("to_addrs = %s", (json.dumps([f.COORD, FMB]),)),
         ("context = %s", (json.dumps({"code": "87654321", "minutes": 60}),)),
         ("template = 'partner_joined'", ()),
+        ("status = 'sent'", ()),
     ):
         with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
             cursor.execute("SELECT set_config('homeward.mail_keys', %s, true)", (key,))
-            with pytest.raises(psycopg.Error, match="keeps its|stay as queued"):
-                cursor.execute(f"UPDATE outbox_message SET {change} WHERE key = %s", (*args, key))
-    with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:  # wiping: fine
-        cursor.execute("SELECT set_config('homeward.mail_keys', %s, true)", (key,))
-        cursor.execute(
-            "UPDATE outbox_message SET context = (context::jsonb - 'code')::json, "
-            "status = 'sent' WHERE key = %s",
-            (key,),
-        )
-        assert cursor.rowcount == 1
+            cursor.execute(f"UPDATE outbox_message SET {change} WHERE key = %s", (*args, key))
+            assert cursor.rowcount == 0, change
 
 
 @pytest.mark.parametrize("template", ["test", "health_alert"])
@@ -653,24 +627,19 @@ def test_a_withdrawal_stops_anothers_mail_with_its_own_reason_only(db_url, clock
 
 
 def test_a_sign_in_email_is_dated_by_its_challenge_and_identified_by_its_key(mail, db_url, engine):
-    """homeward_queue_login_code finds the challenge by the id in its key, takes the Message-ID
-    the key gives and the time the challenge was opened, whatever the caller passed."""
-    code = {"code": "12345678", "minutes": 10}
-    for message_id in ("<forged@x.org>", "<a@b>\r\nBcc: x@evil.example", None):
-        with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
-            forged = message_id or message_id_for("login:other:" + "B" * 32, "mail@x.org")
-            with pytest.raises(psycopg.Error, match="Message-ID is its key's"):
-                _own_challenge(cursor, 1, code, message_id=forged)
+    """The database dates the email when it opens the challenge and gives it the Message-ID
+    its key gives (``notifications.message.message_id_for``)."""
     with _app(db_url) as conn, conn.transaction(), conn.cursor() as cursor:
-        key = _own_challenge(cursor, 2, code)  # the caller says 2030
+        key = _opened(cursor)
     with engine.connect() as conn:  # as the owner
-        dated = conn.execute(
+        dated, message_id = conn.execute(
             text(
                 "SELECT m.created_at = c.created_at AND m.next_attempt_at = c.created_at "
-                "AND r.next_attempt_at = c.created_at FROM outbox_message m "
+                "AND r.next_attempt_at = c.created_at, m.message_id FROM outbox_message m "
                 "JOIN outbox_recipient r ON r.message_id = m.id "
                 "JOIN login_challenge c ON c.id = split_part(m.key, ':', 2) WHERE m.key = :k"
             ),
             {"k": key},
-        ).scalar_one()
+        ).one()
     assert dated is True
+    assert message_id == message_id_for(key, "Homeward <mail@x.org>")

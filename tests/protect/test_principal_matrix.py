@@ -25,7 +25,7 @@ import pytest
 
 import homeward.commands
 from homeward.base.clock import SimulatedClock
-from homeward.base.db import write_session
+from homeward.base.db import system_scope, write_session
 from homeward.base.errors import HomewardError, NotSignedIn
 from homeward.base.models import StaffRole
 from homeward.commands.runner import Command, run
@@ -147,7 +147,7 @@ def _bad_credentials(world: World) -> dict[str, Credential]:
     ended = credential_for(email("iom-ro", "coordinator"), now)
     run(_end(), ended, clock=world.clock)
     leaver = credential_for(email("adpare", "caseworker"), now)
-    with write_session() as s:
+    with write_session() as s, system_scope(s):  # the directory (0031)
         staff = get_staff(session=s, email=email("adpare", "caseworker"))
         staff.active = False
         s.add(staff)

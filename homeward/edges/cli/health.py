@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
+from typing import Any
 
 import typer
 
@@ -69,7 +71,19 @@ def _watch() -> None:
 
     watcher = HealthWatch(_say, get_settings().health_check_seconds, state.clock)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(watcher.run())
+        asyncio.run(_watching(watcher.run()))
+
+
+async def _watching(health: Coroutine[Any, Any, None]) -> None:
+    """The health watch, and meanwhile the sign-in codes the database queues sent at once
+    under this login (PostgreSQL's system login: ``notifications.sign_in_mail``)."""
+    from notifications.sign_in_mail import send_sign_in_mail
+
+    sign_in = asyncio.create_task(send_sign_in_mail())
+    try:
+        await health
+    finally:
+        sign_in.cancel()
 
 
 def _say(line: str) -> None:

@@ -168,11 +168,13 @@ async def _serve(
         scheduled = [d.name for d in deployments if d.schedules]
         watching = asyncio.create_task(watch(api_url, log_path, scheduled, _say, auth=auth))
         health = asyncio.create_task(_watch_health())
+        sign_in = asyncio.create_task(_send_sign_in_mail())
         try:
             await _until_stopped(runner, serving, stop)
         finally:
             watching.cancel()
             health.cancel()
+            sign_in.cancel()
 
 
 # What a served deployment runs with, which Prefect's registration leaves as the server holds
@@ -223,6 +225,15 @@ async def _watch_health() -> None:
     from workflows.health import HealthWatch
 
     await HealthWatch(_say, get_settings().health_check_seconds).run()
+
+
+async def _send_sign_in_mail() -> None:
+    """Sign-in codes the database queued (PostgreSQL, any process's request, ``homeward web``
+    and ``homeward login`` under the app's login included) go out at once, sent under this
+    process's system login (``notifications.sign_in_mail``); nothing to do on SQLite."""
+    from notifications.sign_in_mail import send_sign_in_mail
+
+    await send_sign_in_mail()
 
 
 async def _renew_closure_requests(wait_for_closure: UUID | None) -> None:
