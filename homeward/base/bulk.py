@@ -13,16 +13,20 @@ costs no round trip."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    JSON,
+    Boolean,
     ColumnElement,
     Connection,
+    Date,
+    DateTime,
     Engine,
     Table,
     any_,
@@ -36,6 +40,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from homeward.base.db import is_postgres
+from homeward.base.models import AwareDateTime
 
 
 def among(conn: Session | Connection, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
@@ -54,12 +59,13 @@ def new_ids(conn: Connection, table: Table, count: int) -> list[int]:
         return []
     pk = next(iter(table.primary_key.columns))
     if is_postgres(conn):
+        # one row of text rather than a row an id (100,000 rows cost more to fetch than to draw)
         query = text(
-            "SELECT nextval(pg_get_serial_sequence(:table, :column)) "
-            "FROM generate_series(1, :count)"
+            "SELECT string_agg(n::text, ',') FROM (SELECT nextval(pg_get_serial_sequence("
+            ":table, :column)) AS n FROM generate_series(1, :count)) AS drawn"
         )
         drawn = conn.execute(query, {"table": table.name, "column": pk.name, "count": count})
-        return sorted(drawn.scalars())
+        return sorted(map(int, drawn.scalar_one().split(",")))
     largest = conn.execute(select(sql_func.coalesce(sql_func.max(pk), 0))).scalar_one()
     return list(range(largest + 1, largest + 1 + count))
 
@@ -186,32 +192,38 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"cannot send a {type(value).__name__} in a bulk insert")
 
 
-# A JSON value of a JSON column is given as it is (the column takes the nested value); a
-# missing value is SQL NULL, as the arrays gave it before.
-_to_json = json.JSONEncoder(default=_json_value, ensure_ascii=False, check_circular=False).encode
+def _to_json(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as one JSON text. A JSON value of a JSON column is given as it is (the column
+    takes the nested value); a missing value is SQL NULL, as the arrays gave it before. A
+    datetime met again (the import's timestamps) is looked up, not converted again: equal
+    datetimes are the same instant, whose text in UTC is the same."""
+    seen: dict[datetime, Any] = {}
+
+    def default(value: Any) -> Any:
+        if type(value) is datetime:
+            got = seen.get(value)
+            if got is None:
+                got = seen[value] = _json_value(value)
+            return got
+        return _json_value(value)
+
+    encoder = json.JSONEncoder(default=default, ensure_ascii=False, check_circular=False)
+    return encoder.encode(rows)
 
 
 def _insert_sqlite(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """SQLite: one ``executemany`` through the driver, each value converted once by its
-    column's type (as SQLAlchemy would, without building its parameters row by row)."""
+    """SQLite: one ``executemany`` through the driver, each value converted by its column's
+    type (as SQLAlchemy would, without building its parameters row by row). The rows are
+    taken a column at a time; a value repeated down a column (the import's timestamps,
+    flags, JSON data) is converted once (``_converted``)."""
     names = list(rows[0])
-    pick = itemgetter(*names)
-    converted = [
-        (n, process)
-        for n, name in enumerate(names)
-        if (process := table.c[name].type.bind_processor(conn.dialect)) is not None
-    ]
-    values: list[Any] = []
-    for row in rows:
-        picked = pick(row)
-        if len(names) == 1:
-            picked = (picked,)
-        if converted:
-            changed = list(picked)
-            for n, process in converted:
-                changed[n] = process(changed[n])
-            picked = tuple(changed)
-        values.append(picked)  # tuples: SQLAlchemy takes a list of them as executemany
+    columns: list[list[Any]] = [[row[name] for row in rows] for name in names]
+    for n, name in enumerate(names):
+        column_type = table.c[name].type
+        process = column_type.bind_processor(conn.dialect)
+        if process is not None:
+            columns[n] = _converted(column_type, process, columns[n])
+    values = list(zip(*columns, strict=True))  # tuples: SQLAlchemy takes them as executemany
     preparer = conn.dialect.identifier_preparer
     statement = (
         f"INSERT INTO {preparer.format_table(table)} "  # noqa: S608
@@ -219,3 +231,34 @@ def _insert_sqlite(conn: Connection, table: Table, rows: Sequence[dict[str, Any]
         f"VALUES ({', '.join('?' for _ in names)})"
     )
     conn.exec_driver_sql(statement, values)
+
+
+# Types whose conversion gives equal results for equal values (an instant in any zone is
+# stored as UTC; True and 1 both as 1): a value met again down a column is looked up.
+_BY_VALUE = (DateTime, Date, Boolean, AwareDateTime)
+_MISSING = object()
+
+
+def _converted(column_type: Any, process: Any, values: list[Any]) -> list[Any]:
+    """``process`` over a column's values, each distinct value converted once: by value for
+    ``_BY_VALUE`` types, by identity for JSON (the same dict given to many rows; the rows
+    hold it for the whole insert), else every value. A value converted once is also adapted
+    for the driver once (``_bound``)."""
+    by_id = isinstance(column_type, JSON)
+    if not by_id and not isinstance(column_type, _BY_VALUE):
+        return [process(value) for value in values]
+    seen: dict[Any, Any] = {}
+    out = []
+    for value in values:
+        key = id(value) if by_id else value
+        got = seen.get(key, _MISSING)
+        if got is _MISSING:
+            got = seen[key] = _bound(process(value))
+        out.append(got)
+    return out
+
+
+def _bound(value: Any) -> Any:
+    """What the driver binds for ``value``: a datetime or date through its adapter (the same
+    one, once here instead of at every row), anything else as it is."""
+    return sqlite3.adapt(value, sqlite3.PrepareProtocol) if isinstance(value, date) else value

@@ -13,8 +13,13 @@ _REF_SHAPE = re.compile(r"RT-[A-Z0-9]{4}-[A-Z0-9]{2}")  # what a typed reference
 
 def new_case_ref() -> str:
     """A random, non-identifying reference like ``RT-7KQ2-M9`` (31^6, about 887 million)."""
-    chars = "".join(secrets.choice(_REF_ALPHABET) for _ in range(6))
-    return f"RT-{chars[:4]}-{chars[4:]}"
+    # one draw below 31^6 read as six base-31 digits: as six independent choices, one call
+    # to the system's random source instead of six (a bulk import draws thousands)
+    drawn, size, chars = secrets.randbelow(len(_REF_ALPHABET) ** 6), len(_REF_ALPHABET), []
+    for _ in range(6):
+        drawn, digit = divmod(drawn, size)
+        chars.append(_REF_ALPHABET[digit])
+    return f"RT-{''.join(chars[:4])}-{''.join(chars[4:])}"
 
 
 def looks_like_ref(value: str) -> bool:

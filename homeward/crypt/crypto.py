@@ -16,6 +16,8 @@ import hashlib
 import hmac
 import os
 import unicodedata
+from collections.abc import Mapping
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -62,6 +64,24 @@ def encrypt_field(key: bytes, value: str, *, table: str, column: str, row_id: in
     return PREFIX + base64.b64encode(sealed).decode()
 
 
+def encrypt_fields(
+    key: bytes, values: Mapping[str, str | None], *, table: str, row_id: int
+) -> dict[str, str | None]:
+    """``encrypt_field`` for several columns of one row under one key (its cipher set up
+    once): each value encrypted with its own nonce, bound to its own column; None stays
+    None."""
+    aead = AESGCM(key)
+    out: dict[str, str | None] = {}
+    for column, value in values.items():
+        if value is None:
+            out[column] = None
+            continue
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = nonce + aead.encrypt(nonce, value.encode(), _aad(table, column, row_id))
+        out[column] = PREFIX + base64.b64encode(sealed).decode()
+    return out
+
+
 def decrypt_field(key: bytes, stored: str, *, table: str, column: str, row_id: int) -> str:
     """Decrypt a value stored by ``encrypt_field`` in exactly that table, column and row."""
     if not stored.startswith(PREFIX):
@@ -104,6 +124,17 @@ def wrap_key(master: bytes, data_key: bytes, *, case_id: int) -> bytes:
     return seal(master, data_key, f"homeward:case-key:{case_id}".encode())
 
 
+def wrap_keys(master: bytes, data_keys: Mapping[int, bytes]) -> dict[int, bytes]:
+    """``wrap_key`` for many cases' keys under one master key (its cipher set up once)."""
+    aead = AESGCM(master)
+    out = {}
+    for case_id, data_key in data_keys.items():
+        nonce = os.urandom(NONCE_BYTES)
+        aad = f"homeward:case-key:{case_id}".encode()
+        out[case_id] = nonce + aead.encrypt(nonce, data_key, aad)
+    return out
+
+
 def unwrap_key(master: bytes, wrapped: bytes, *, case_id: int) -> bytes:
     """Recover a case's data key."""
     return unseal(master, wrapped, f"homeward:case-key:{case_id}".encode())
@@ -113,8 +144,12 @@ def normalise_for_match(*parts: str | None) -> str:
     """Case-, accent- and space-insensitive form: 'Ioana  Ştefănescu' == 'ioana stefanescu'."""
     words = []
     for part in parts:
-        folded = unicodedata.normalize("NFKD", (part or "").casefold())
-        plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
+        folded = (part or "").casefold()
+        if folded.isascii():  # NFKD leaves ASCII as it is, and none of it is combining
+            plain = folded
+        else:
+            folded = unicodedata.normalize("NFKD", folded)
+            plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
         words.append(" ".join(plain.split()))
     return "|".join(words)
 
@@ -122,4 +157,11 @@ def normalise_for_match(*parts: str | None) -> str:
 def blind_index(index_key: bytes, *parts: str | None) -> str:
     """Keyed HMAC-SHA256 of the normalised parts: equal people give equal tokens."""
     message = normalise_for_match(*parts).encode()
-    return hmac.new(index_key, message, hashlib.sha256).hexdigest()
+    keyed = _keyed(index_key).copy()  # keyed once, copied a token
+    keyed.update(message)
+    return keyed.hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _keyed(index_key: bytes) -> hmac.HMAC:
+    return hmac.new(index_key, digestmod=hashlib.sha256)

@@ -204,9 +204,9 @@ def _load_chunk(
     participants = [
         {
             "case_id": cid,
-            "role": role,
+            "role": str(role),  # the text (an enum costs the driver a lookup a value)
             "org_id": org.id,
-            "status": _first_status(role, org.id, good.case.is_minor, actor),
+            "status": str(_first_status(role, org.id, good.case.is_minor, actor)),
         }
         for cid, good in zip(ids, rows, strict=True)
         for role, org in roles[good.row].items()
@@ -243,7 +243,9 @@ def _insert(
     seals.written(session, table.name, full)
 
 
-def _first_status(role: str, org_id: int | None, minor: bool, actor: StaffMember) -> str:
+def _first_status(
+    role: str, org_id: int | None, minor: bool, actor: StaffMember
+) -> ParticipantStatus:
     """An imported case has no sharing consent yet: partners needing it wait for it."""
     if org_id != actor.org_id and needs_consent(role, is_minor=minor):
         return ParticipantStatus.PENDING_CONSENT
@@ -257,13 +259,17 @@ def _table(model: Any) -> Table:
     return table
 
 
+# The enums' texts: the driver takes a str as it is, an enum member after a lookup.
+_FIRST_STAGE, _ACTIVE = str(State.IDENTIFIED_ABROAD), str(CaseStatus.ACTIVE)
+
+
 def _case_values(
     good: GoodRow, ref: str, actor: StaffMember, country: str, now: datetime
 ) -> dict[str, Any]:
     return {
         "case_ref": ref,
-        "state": State.IDENTIFIED_ABROAD,
-        "status": CaseStatus.ACTIVE,
+        "state": _FIRST_STAGE,
+        "status": _ACTIVE,
         "stage_entered_at": now,
         "process_version": CURRENT_VERSION,
         "is_minor": good.case.is_minor,
@@ -284,6 +290,7 @@ def _store_people(
     bound to the row's id, drawn before the row is written)."""
     keyring = load_keyring()
     keys = {cid: crypto.new_key() for cid in ids}
+    wrapped = crypto.wrap_keys(keyring.active_master, keys)
     _insert(
         session,
         CaseKey,
@@ -291,7 +298,7 @@ def _store_people(
             {
                 "case_id": cid,
                 "master_key_id": keyring.active,
-                "wrapped": crypto.wrap_key(keyring.active_master, keys[cid], case_id=cid),
+                "wrapped": wrapped[cid],
                 "created_at": now,
             }
             for cid in ids
@@ -310,16 +317,9 @@ def _store_people(
 
 def _sealed(row_id: int, key: bytes, good: GoodRow, index_key: bytes) -> dict[str, Any]:
     values = good.case.person.model_dump(mode="json")
+    plain = {name: None if values[name] is None else str(values[name]) for name in PERSON_FIELDS}
     sealed: dict[str, Any] = {"id": row_id}
-    for name in PERSON_FIELDS:
-        value = values[name]
-        sealed[name] = (
-            None
-            if value is None
-            else crypto.encrypt_field(
-                key, str(value), table="beneficiary", column=name, row_id=row_id
-            )
-        )
+    sealed.update(crypto.encrypt_fields(key, plain, table="beneficiary", row_id=row_id))
     sealed["match_index"] = crypto.blind_index(
         index_key, values["given_name"], values["family_name"], values["birth_date"]
     )
@@ -338,35 +338,46 @@ def _items_and_events(
     now: datetime,
 ) -> None:
     catalog = load_catalog(CURRENT_VERSION)
-    items, events = [], []
-    for cid, good in zip(ids, rows, strict=True):
-        minor = good.case.is_minor
-        by_role = {str(role): org.id for role, org in roles[good.row].items()}
-        for spec in catalog.items_for(State.IDENTIFIED_ABROAD, is_minor=minor):
-            role = spec.owner_role(is_minor=minor)
-            owner = actor.org_id if role == CASE_OWNER else by_role.get(role) or actor.org_id
-            items.append(
+    # What every case of a kind (minor or not) gets alike: each item's row but its case and
+    # organisation (its due moment computed once), and the event's data (one dict, shared).
+    items_of = {
+        minor: [
+            (
+                spec.owner_role(is_minor=minor),
                 {
-                    "case_id": cid,
-                    "stage": State.IDENTIFIED_ABROAD,
+                    "stage": _FIRST_STAGE,
                     "code": spec.code,
                     "title_key": spec.title_key,
-                    "owner_org_id": owner,
                     "due_at": spec.due.apply(now),
                     "blocking": spec.blocking,
                     "status": "open",
                     "created_at": now,
-                }
+                },
             )
+            for spec in catalog.items_for(State.IDENTIFIED_ABROAD, is_minor=minor)
+        ]
+        for minor in (False, True)
+    }
+    data_of = {
+        minor: {"process_version": CURRENT_VERSION, "is_minor": minor} for minor in (False, True)
+    }
+    proof = session.info.get("proof")  # how the importer proved who they were
+    items, events = [], []
+    for cid, good in zip(ids, rows, strict=True):
+        minor = good.case.is_minor
+        by_role = {str(role): org.id for role, org in roles[good.row].items()}
+        for role, item in items_of[minor]:
+            owner = actor.org_id if role == CASE_OWNER else by_role.get(role) or actor.org_id
+            items.append({"case_id": cid, "owner_org_id": owner, **item})
         events.append(
             {
                 "case_id": cid,
                 "actor_id": actor.id,
                 "at": _opened_at(good, now),
                 "trigger": "import",
-                "to_state": State.IDENTIFIED_ABROAD,
-                "proof": session.info.get("proof"),  # how the importer proved who they were
-                "data": {"process_version": CURRENT_VERSION, "is_minor": minor},
+                "to_state": _FIRST_STAGE,
+                "proof": proof,
+                "data": data_of[minor],
             }
         )
     _insert(session, ChecklistItem, items, drawn=drawn)

@@ -6,7 +6,7 @@ needs, never the value found there: the file holds personal data.
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -118,6 +118,10 @@ def parse_row(
 
 
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# One search a cell instead of a lookup a character: the control characters (Unicode's
+# category Cc, which the standard keeps as it is: U+0000-U+001F and U+007F-U+009F) and the
+# text-direction overrides (``_BIDI``).
+_CONTROL_OR_BIDI = re.compile("[\x00-\x1f\x7f-\x9f" + "".join(sorted(_BIDI)) + "]")
 
 
 def _unsafe(value: Any) -> str | None:
@@ -126,7 +130,7 @@ def _unsafe(value: Any) -> str | None:
         return None
     if len(value) > MAX_CELL_CHARS:
         return f"longer than {MAX_CELL_CHARS:,} characters"
-    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI for ch in value):
+    if _CONTROL_OR_BIDI.search(value):
         return "holds control characters or text-direction overrides; retype the cell"
     return None
 

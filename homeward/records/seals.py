@@ -24,7 +24,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -85,6 +85,7 @@ SEALED: dict[str, str] = {
     "nrm_referral": "case_id",
     "assessment": "case_id",
 }
+_NAMES = {name: name for name in SEALED}
 ZERO = "0" * 64
 GENESIS = ZERO
 _PENDING = "homeward.unsealed"  # session.info: {table: {row id, ...}} flushed, not yet sealed
@@ -139,6 +140,32 @@ def _plain_moment(value: Any) -> Any:
 _ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode
 
 
+def _list_encoder() -> Callable[[Any], str]:
+    """``_ENCODE`` for a list or a value inside one (the same text), its C encoder made
+    once instead of at each call as ``JSONEncoder.encode`` does."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODE
+    like = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str)
+    # JSONEncoder.iterencode's one-shot call, without the circular check's markers (a row's
+    # values hold no cycle; markers shared between calls would outlive a failed one)
+    made = make(
+        None,
+        like.default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        like.key_separator,
+        like.item_separator,
+        like.sort_keys,
+        like.skipkeys,
+        like.allow_nan,
+    )
+    return lambda value: "".join(made(value, 0))
+
+
+_ENCODE_LIST = _list_encoder()
+
+
 class _Sealer:
     """Row seals for one table: its key derived and its columns listed once, not once a row."""
 
@@ -146,14 +173,85 @@ class _Sealer:
         table = _table(name)
         self.name, self.pk, self.case = name, _pk(table).name, SEALED[name]
         self.columns = [(column.name, _plainer(column)) for column in table.columns]
-        self.keyed = hmac.new(keyring.derive("row seal"), digestmod=hashlib.sha256)
+        keyed = hmac.new(keyring.derive("row seal"), digestmod=hashlib.sha256)
+        # OpenSSL's HMAC under the wrapper when there is one: its copy (one a seal) skips the
+        # wrapper's Python; both copy, update and hexdigest alike
+        self.keyed: Any = getattr(keyed, "_hmac", None) or keyed
 
     def mac(self, row: Mapping[Any, Any] | RowMapping, version: int) -> str:
         values = [row[name] if plain is None else plain(row[name]) for name, plain in self.columns]
         content = _ENCODE([self.name, row[self.pk], row[self.case], version, values])
         keyed = self.keyed.copy()
         keyed.update(content.encode())
-        return keyed.hexdigest()
+        mac: str = keyed.hexdigest()
+        return mac
+
+    def macs(self, rows: Sequence[Mapping[str, Any]], version: int) -> list[str]:
+        """``mac`` of each of ``rows`` at ``version``, the same seals: the rows taken a column
+        at a time, a moment repeated down a column made text once (``_moments``), each
+        column's values encoded (a value repeated down a column once, ``_encoded``) and each
+        row's text joined from them, as the encoder joins a list."""
+        columns = []
+        for name, plain in self.columns:
+            values = [row[name] for row in rows]
+            if plain is _plain_moment:
+                values = _moments(values)
+            elif plain is not None:  # (None is None in a seal, as _plain gives it)
+                values = [None if value is None else plain(value) for value in values]
+            columns.append(_encoded(values))
+        name, pk, case, keyed = self.name, self.pk, self.case, self.keyed
+        table = _ENCODE_LIST([name])[:-1]  # '["<table>"'
+        out: list[str] = []
+        for row, parts in zip(rows, zip(*columns, strict=True), strict=True):
+            row_id, case_id = row[pk], row[case]
+            if type(row_id) is int and type(case_id) is int and type(version) is int:
+                lead = f"{table},{row_id},{case_id},{version}"  # ints: as json writes them
+            else:
+                lead = _ENCODE_LIST([name, row_id, case_id, version])[:-1]
+            content = f"{lead},[{','.join(parts)}]]"
+            each = keyed.copy()
+            each.update(content.encode())
+            out.append(each.hexdigest())
+        return out
+
+
+_ONE_KIND = frozenset({str, int, bool, type(None)})
+
+
+def _encoded(values: list[Any]) -> list[str]:
+    """Each value as ``_ENCODE`` writes it inside a list. In a column of one such kind (texts,
+    or ints, or bools; and None), equal values are written alike: each is encoded once."""
+    kinds = set(map(type, values))
+    if kinds == {int}:  # ids: an int is written as its repr
+        return list(map(int.__repr__, values))
+    if not kinds <= _ONE_KIND or len(kinds - {type(None)}) > 1:  # (True == 1, "true" != "1")
+        return [_ENCODE_LIST(value) for value in values]
+    seen: dict[Any, str] = {}
+    out = []
+    for value in values:
+        text = seen.get(value)
+        if text is None:
+            text = seen[value] = _ENCODE_LIST(value)
+        out.append(text)
+    return out
+
+
+def _moments(values: list[Any]) -> list[Any]:
+    """``_plain_moment`` of each value; a datetime met again is looked up (equal datetimes are
+    the same instant, whose text in UTC is the same)."""
+    seen: dict[datetime, str] = {}
+    out: list[Any] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+        elif type(value) is datetime:
+            text = seen.get(value)
+            if text is None:
+                text = seen[value] = _plain_moment(value)
+            out.append(text)
+        else:
+            out.append(_plain(value))
+    return out
 
 
 _SEALERS: dict[tuple[str, str], _Sealer] = {}  # (the keyring's audit key, table) -> its sealer
@@ -238,6 +336,7 @@ def written(session: Session, name: str, rows: Iterable[dict[str, Any]]) -> None
     (``homeward.base.bulk.complete``), so neither they nor their seals are read back. A seal
     already there for one of them (a row deleted behind Homeward's back, its seal left) makes
     the seal's insert, and so the commit, fail. A row flushed or marked since is read back."""
+    name = _NAMES[name]  # the plain text (a table's name is a str subclass the driver adapts)
     pk = _pk(_table(name)).name
     store: dict[int, dict[str, Any]] = session.info.setdefault(_WRITTEN, {}).setdefault(name, {})
     store.update((row[pk], row) for row in rows)
@@ -346,18 +445,30 @@ def _reseal(
     known = known or {}
     table = _table(name)
     sealer = _sealer(keyring, name)
+    case_column = SEALED[name]
     count, state = head.seal_count, int(head.seal_state, 16)
     for start in range(0, len(row_ids), _BATCH):
         chunk = row_ids[start : start + _BATCH]
-        rows: dict[int, Any] = {i: known[i] for i in chunk if i in known}
-        seals: dict[int, Any] = {}  # a new row has none (one there refuses the commit)
-        if unknown := [i for i in chunk if i not in known]:
-            rows_now, seals = _rows_and_seals(conn, table, name, unknown)
-            rows.update(rows_now)
         new: list[dict[str, Any]] = []
+        if given := [i for i in chunk if i in known]:
+            # rows given as written are new (a seal already there refuses the commit): sealed
+            # at version 1 together, from those values
+            rows_given = [known[i] for i in given]
+            macs = sealer.macs(rows_given, 1)
+            new = [
+                {"tbl": name, "row_id": i, "case_id": row[case_column], "version": 1, "mac": mac}
+                for i, row, mac in zip(given, rows_given, macs, strict=True)
+            ]
+            count += len(macs)
+            for mac in macs:
+                state ^= int(mac, 16)
+        rows: dict[int, Any] = {}
+        seals: dict[int, Any] = {}
+        if unknown := [i for i in chunk if i not in known]:
+            rows, seals = _rows_and_seals(conn, table, name, unknown)
         changed: list[dict[str, Any]] = []
         gone: list[int] = []
-        for row_id in chunk:
+        for row_id in unknown:
             row, seal = rows.get(row_id), seals.get(row_id)
             if row is None:
                 if seal is not None:  # deleted through Homeward: the seal goes too
@@ -368,7 +479,7 @@ def _reseal(
                 continue  # flushed, but unchanged
             version = seal.version + 1 if seal is not None else 1
             mac = sealer.mac(row, version)
-            values = {"case_id": row[SEALED[name]], "version": version, "mac": mac}
+            values = {"case_id": row[case_column], "version": version, "mac": mac}
             if seal is None:
                 new.append({"tbl": name, "row_id": row_id, **values})
                 count += 1

@@ -3,7 +3,7 @@ nothing but bulk inserts runs inside a PostgreSQL pipeline."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, text
@@ -40,6 +40,42 @@ def test_bulk_rows_read_back_as_given(engine, clock):
             .order_by(EVENTS.c.to_state)
         ).all()
     assert [tuple(r) for r in found] == [(at, "x", {"a": [1, "é"]}, None), (at, "y", {}, None)]
+
+
+def test_values_repeated_down_a_column_read_back_as_given(engine, clock):
+    """A value met again down a column is converted once (the same instant in another zone,
+    the same dict given to several rows, a naive datetime still refused)."""
+    f.seed()
+    f.open_case(clock)
+    with engine.connect() as conn:
+        case_id = conn.execute(text("SELECT min(id) FROM return_case")).scalar_one()
+    at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    same = at.astimezone(timezone(timedelta(hours=2)))  # equal to ``at``: the same instant
+    shared = {"a": 1}
+    rows = [
+        {"case_id": case_id, "at": moment, "trigger": "bulk", "to_state": state, "data": data}
+        for moment, state, data in [
+            (at, "a", shared),
+            (same, "b", shared),
+            (at + timedelta(days=1), "c", {"a": 2}),
+            (at, "d", shared),
+        ]
+    ]
+    with engine.begin() as conn:
+        insert_rows(conn, EVENTS, rows)
+        found = conn.execute(
+            select(EVENTS.c.at, EVENTS.c.data)
+            .where(EVENTS.c.trigger == "bulk")
+            .order_by(EVENTS.c.to_state)
+        ).all()
+    moments = [at, at, at + timedelta(days=1), at]
+    assert [tuple(r) for r in found] == [
+        (moment, data)
+        for moment, data in zip(moments, [shared, shared, {"a": 2}, shared], strict=True)
+    ]
+    naive = [{**rows[0], "at": at.replace(tzinfo=None)}]
+    with engine.begin() as conn, pytest.raises(Exception, match="naive datetime"):
+        insert_rows(conn, EVENTS, naive)
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="the pipeline is PostgreSQL's")

@@ -245,3 +245,30 @@ def test_0029_downgrades_to_no_guard_and_upgrades_again(engine):
     get_engine().dispose()
     assert upgrade(get_engine()) == head_revision()
     assert triggers() >= GUARDS
+
+
+@pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
+def test_0031_downgrades_to_0029s_order_of_tests_and_upgrades_again(engine):
+    """0031 only reorders the participant and item guards' tests (the owner's first): down,
+    0029's bodies are back; up again, the owner's test comes first."""
+
+    def owner_first() -> dict[str, bool]:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT proname, prosrc FROM pg_proc WHERE proname IN "
+                    "('homeward_participant_kept', 'homeward_item_keeps_owner')"
+                )
+            ).all()
+        return {
+            name: source.index("return_case") < source.index("homeward_is_system")
+            for name, source in rows
+        }
+
+    both = {"homeward_participant_kept", "homeward_item_keeps_owner"}
+    assert owner_first() == dict.fromkeys(both, True)
+    command.downgrade(alembic_config(get_engine()), "0030")
+    assert owner_first() == dict.fromkeys(both, False)
+    get_engine().dispose()
+    assert upgrade(get_engine()) == head_revision()
+    assert owner_first() == dict.fromkeys(both, True)

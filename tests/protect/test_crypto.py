@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import stat
+import unicodedata
 
 import pytest
 from hypothesis import given
@@ -90,6 +91,46 @@ def test_blind_index_ignores_case_accents_and_spacing_but_needs_the_key():
     assert one == crypto.blind_index(key, "ioana maria", "STEFANESCU", "2001-02-03")
     assert one != crypto.blind_index(key, "Ioana Maria", "Stefanescu", "2001-02-04")
     assert one != crypto.blind_index(crypto.new_key(), "Ioana Maria", "Stefanescu", "2001-02-03")
+
+
+def test_several_fields_encrypted_at_once_are_each_bound_to_their_column():
+    """``encrypt_fields`` (the bulk import's): each value as ``encrypt_field`` stores it, with
+    its own nonce; None stays None."""
+    key = crypto.new_key()
+    values = {"given_name": "Ioana", "family_name": "Ioana", "phone": None}
+    stored = crypto.encrypt_fields(key, values, table="beneficiary", row_id=7)
+    assert stored["phone"] is None
+    assert stored["given_name"] != stored["family_name"]  # the same text, another nonce
+    for column in ("given_name", "family_name"):
+        text = stored[column] or ""
+        assert text.startswith("hw1:") and "Ioana" not in text
+        got = crypto.decrypt_field(key, text, table="beneficiary", column=column, row_id=7)
+        assert got == "Ioana"
+    with pytest.raises(crypto.DecryptionFailed):
+        crypto.decrypt_field(
+            key, stored["given_name"] or "", table="beneficiary", column="family_name", row_id=7
+        )
+
+
+def test_keys_wrapped_at_once_are_each_bound_to_their_case():
+    master = crypto.new_key()
+    keys = {5: crypto.new_key(), 6: crypto.new_key()}
+    wrapped = crypto.wrap_keys(master, keys)
+    assert {c: crypto.unwrap_key(master, w, case_id=c) for c, w in wrapped.items()} == keys
+    with pytest.raises(crypto.DecryptionFailed):
+        crypto.unwrap_key(master, wrapped[5], case_id=6)
+
+
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=3))
+def test_the_blind_index_of_ascii_text_is_its_full_normal_form(parts):
+    """The short way for ASCII text gives what NFKD and dropping combining marks give."""
+
+    def full(part: str) -> str:
+        folded = unicodedata.normalize("NFKD", part.casefold())
+        plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
+        return " ".join(plain.split())
+
+    assert crypto.normalise_for_match(*parts) == "|".join(full(p) for p in parts)
 
 
 def test_keyring_is_private_refuses_overwrite_and_explains_when_missing(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import sys
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
+from homeward.intake.rows import _BIDI, _unsafe
 from tests import factories as f
 from tests.cli.runner import run_cli
 
@@ -102,3 +105,11 @@ def test_control_characters_in_a_cell_are_a_bad_row(db_url, tmp_path, capsys, mo
     assert refused.code == 2
     assert "row 2, column given_name: holds control characters" in refused.err
     assert junk not in refused.err
+
+
+def test_the_cells_control_check_is_unicodes_control_category():
+    """The one search a cell finds exactly Unicode's control characters (category Cc) and the
+    text-direction overrides, as a check character by character would."""
+    refused = {c for c in range(sys.maxunicode + 1) if _unsafe(chr(c))}
+    expected = {c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cc"}
+    assert refused == expected | {ord(ch) for ch in _BIDI}
