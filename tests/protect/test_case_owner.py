@@ -248,8 +248,8 @@ def test_0029_downgrades_to_no_guard_and_upgrades_again(engine):
 
 
 @pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
-def test_0031_downgrades_to_0029s_order_of_tests_and_upgrades_again(engine):
-    """0031 only reorders the participant and item guards' tests (the owner's first): down,
+def test_0034_downgrades_to_0029s_order_of_tests_and_upgrades_again(engine):
+    """0034 only reorders the participant and item guards' tests (the owner's first): down,
     0029's bodies are back; up again, the owner's test comes first."""
 
     def owner_first() -> dict[str, bool]:
@@ -267,7 +267,7 @@ def test_0031_downgrades_to_0029s_order_of_tests_and_upgrades_again(engine):
 
     both = {"homeward_participant_kept", "homeward_item_keeps_owner"}
     assert owner_first() == dict.fromkeys(both, True)
-    command.downgrade(alembic_config(get_engine()), "0030")
+    command.downgrade(alembic_config(get_engine()), "0033")
     assert owner_first() == dict.fromkeys(both, False)
     get_engine().dispose()
     assert upgrade(get_engine()) == head_revision()

@@ -1,8 +1,8 @@
 """0029's guards on participants and items ask first whether the acting organisation owns the
 case: one lookup by primary key, before the system and role tests
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0034
+Revises: 0033
 Create Date: 2026-12-07 09:00:00
 
 Issue 19 point 1. A bulk import writes three participants and four items a case, and 0029's
@@ -31,8 +31,8 @@ from types import ModuleType
 
 from alembic import op
 
-revision: str = "0031"
-down_revision: str | Sequence[str] | None = "0030"
+revision: str = "0034"
+down_revision: str | Sequence[str] | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
