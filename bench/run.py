@@ -60,7 +60,6 @@ import os
 import platform
 import re
 import resource
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -69,6 +68,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -704,10 +704,11 @@ class Backend:
         """The application's environment on a copy of ``app``'s database as it is now (no
         process may be using it): two runs of one day's sweep, each on its own copy."""
         url = app["HOMEWARD_DATABASE_URL"]
-        if self.kind == "sqlite":
-            source = Path(url.removeprefix("sqlite:///"))
-            target = self.folder / f"{name}.db"
-            shutil.copyfile(source, target)
+        if self.kind == "sqlite":  # SQLite's backup: what its write-ahead log holds too
+            target = self.folder / f"copy_{name}_{uuid.uuid4().hex[:6]}.db"
+            with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as source:
+                with closing(sqlite3.connect(target)) as copy:
+                    source.backup(copy)
             return {**app, "HOMEWARD_DATABASE_URL": f"sqlite:///{target}"}
         from sqlalchemy import create_engine, text
         from sqlalchemy.engine import make_url

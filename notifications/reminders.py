@@ -55,6 +55,7 @@ from sqlalchemy import (
     TypeDecorator,
     any_,
     bindparam,
+    case,
     func,
     literal_column,
     or_,
@@ -440,24 +441,25 @@ def _page_query(item: Table, *, after: bool) -> Any:
             due >= after_due,
             or_(due > after_due, item.c.id > bindparam("after_id", type_=item.c.id.type)),
         ]
-    edge = (
-        columns(due)
-        .where(*conditions)
-        .order_by(due)
-        .offset(bindparam("edge_offset", type_=Integer()))
-        .limit(1)
-        .scalar_subquery()
-    )
+    # The page's due dates, read once: from the first item that may fire to the ``limit``-th
+    # (its edge; none when fewer are left: the last page, up to ``until``, which every item is
+    # due before). The page is read between the two, so its index scan starts at the first
+    # (not at the quiet items before it, escalated lately, read once here) and stops at the
+    # edge. Each bound a subquery of its own: under row security PostgreSQL bounds no index
+    # scan by a COALESCE (not leakproof); the window is one CTE, worked out once.
+    limit = bindparam("limit", type_=Integer())
+    window = columns(due.label("due")).where(*conditions).order_by(due).limit(limit).subquery()
+    bounds = columns(
+        func.min(window.c.due).label("first"),
+        case((func.count() == limit, func.max(window.c.due))).label("edge"),
+    ).cte("bounds")
+    first = columns(bounds.c.first).scalar_subquery()
+    edge = columns(func.coalesce(bounds.c.edge, until)).scalar_subquery()
     return (
         columns(*(item.c[name] for name in _ITEM_FIELDS), item.c.case_id)
-        # No edge: the last page, up to ``until`` (every item is due before it). One bound, not
-        # "edge IS NULL OR due <= edge", so the index scan stops at the edge (under the OR it
-        # read every open item up to ``until`` on every page) and the edge is worked out once
-        # (PostgreSQL ran the subquery once per use); a subquery of its own, as under row
-        # security PostgreSQL bounds an index scan by no COALESCE (not leakproof)
-        .where(*conditions, due <= columns(func.coalesce(edge, until)).scalar_subquery())
+        .where(*conditions, due >= first, due <= edge)
         .order_by(due, item.c.id)
-        .limit(bindparam("limit", type_=Integer()))
+        .limit(limit)
     )
 
 
@@ -598,12 +600,12 @@ def _open_items(
 
     Joined to the cases first and ordered by (due, id), which the index (status, due) does not
     give, PostgreSQL read and sorted every item left, and hashed every case, for each page: a
-    catch-up grew quadratically. So the page is cut from the items alone, between where the
-    last ended and the due date of its ``limit``-th item (``edge``: read in the index's own
-    order, no sort), and only then joined to its cases (those of active ones kept)."""
+    catch-up grew quadratically. So the page is cut from the items alone, between the due
+    date of its first item that may fire (after where the last ended) and that of its
+    ``limit``-th (``edge``: both read in the index's own order, no sort), and only then joined
+    to its cases (those of active ones kept)."""
     statements = _statements(is_postgres(session))
     params: dict[str, Any] = {"until": until, **quiet._asdict(), "limit": limit}
-    params["edge_offset"] = limit - 1
     if after is not None:
         params["after_due"], params["after_id"] = after
     query = statements.pages[after is not None]
