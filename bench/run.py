@@ -12,7 +12,11 @@ a table and writes ``bench/RESULTS.md`` (``--out``) with the machine described.
 1. **sweep**: the day's reminder run (``queue_reminders``, what ``sweep-due-items`` does) over
    ``--cases`` open cases written by ``bench/scale.py`` (~22 checklist items a case, over all
    the stages it went through), after yesterday's run (steady state). Also reported: the
-   catch-up run, i.e. the very first run over a caseload that never had one.
+   catch-up run, i.e. the very first run over a caseload that never had one; and, beside it,
+   the day's sweep against its own SQL query (issue 19 point 7), measured twice, each on its
+   own copy of the database: as ``homeward up`` runs it (in a process forked from one that
+   did what its fork server does first, ``workflows.warm``: imports, mappers, ``gc.freeze``)
+   and in a fresh process (cold), each beside the same query run bare in that process.
 2. **baseline**: the same reminder work done as one Prefect task per case on a real Prefect
    server (the test harness), measured on ``--baseline-cases`` cases and scaled linearly to
    ``--cases`` (said so in the table); the ratio is the estimate over the measured sweep.
@@ -64,6 +68,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -173,12 +178,13 @@ def child_sweep() -> dict[str, Any]:
     imported = time.perf_counter() - started
     today, rules = NOW.astimezone(get_settings().tz).date(), load_rules()
     query = open_items_query(_horizon(today, rules), Quiet.on(today, rules))
-    sql = []
+    sql, sql_cpu = [], []
     for _ in range(3):  # the best of three: the query alone, warm as the run's will be
         with read_session(engine) as session, system_scope(session):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             rows = len(session.execute(query).all())
             sql.append(time.perf_counter() - started)
+            sql_cpu.append(time.process_time() - cpu)
     started, cpu = time.perf_counter(), time.process_time()
     with write_session(engine) as session:
         report = queue_reminders(session, now=NOW)
@@ -191,9 +197,46 @@ def child_sweep() -> dict[str, Any]:
         "queued": report.queued,
         "rss_mb": _rss_mb(),
         "sql_seconds": min(sql),
+        "sql_cpu_seconds": min(sql_cpu),  # this process's (SQLite: the database's work too)
         "sql_rows": rows,
         "holidays_import_seconds": imported,
     }
+
+
+def child_sweep_forked() -> dict[str, Any]:
+    """``child_sweep`` in a process started as ``homeward up`` starts a run (issue 19 point 7):
+    forked from one that did what its fork server does before any run (``workflows.warm``:
+    the flows imported, the mappers configured, what was loaded frozen out of the garbage
+    collector's reach). The sweep is still ``queue_reminders`` alone, as in ``child_sweep``
+    (the flow also goes through the commands layer and Prefect's run machinery)."""
+    sys.path.insert(0, str(ROOT))
+    import workflows.warm  # noqa: F401  (warms and freezes on import, as the fork server does)
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the run's process
+        os.close(read)
+        code = 0
+        try:
+            os.write(write, json.dumps(child_sweep()).encode())
+        except BaseException:  # noqa: BLE001 (reported, and the parent fails the step)
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        finally:
+            os.close(write)
+            os._exit(code)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 1 << 16):
+        chunks.append(chunk)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not chunks:
+        raise SystemExit("the forked sweep failed")
+    result: dict[str, Any] = json.loads(b"".join(chunks))
+    return result
 
 
 def child_catchup() -> dict[str, Any]:
@@ -576,6 +619,7 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "prepare": child_prepare,
     "seed": child_seed,
     "sweep": child_sweep,
+    "sweep_forked": child_sweep_forked,
     "catchup": child_catchup,
     "send": child_send,
     "baseline": child_baseline,
@@ -655,6 +699,31 @@ class Backend:
         owner = {**base, "HOMEWARD_DATABASE_URL": url.render_as_string(hide_password=False)}
         system = url.set(username="homeward_bench_system", password=None)  # owns nothing
         return owner, {**owner, "HOMEWARD_DATABASE_URL": system.render_as_string()}
+
+    def copy(self, app: dict[str, str], name: str) -> dict[str, str]:
+        """The application's environment on a copy of ``app``'s database as it is now (no
+        process may be using it): two runs of one day's sweep, each on its own copy."""
+        url = app["HOMEWARD_DATABASE_URL"]
+        if self.kind == "sqlite":  # SQLite's backup: what its write-ahead log holds too
+            target = self.folder / f"copy_{name}_{uuid.uuid4().hex[:6]}.db"
+            with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as source:
+                with closing(sqlite3.connect(target)) as copy:
+                    source.backup(copy)
+            return {**app, "HOMEWARD_DATABASE_URL": f"sqlite:///{target}"}
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        source_db = make_url(url).database
+        database = f"homeward_bench_{name}_{uuid.uuid4().hex[:6]}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{database}" TEMPLATE "{source_db}"'))
+        admin.dispose()
+        self.made.append(database)
+        return {
+            **app,
+            "HOMEWARD_DATABASE_URL": make_url(url).set(database=database).render_as_string(),
+        }
 
     def drop_all(self) -> None:
         if not self.made:
@@ -736,7 +805,8 @@ def _measure_scale(
 
 def measure_catchup(kind: str, sizes: list[int], folder: Path, keys: Path) -> dict[str, Any]:
     """The catch-up run at each size (is it linear?), its longest batch transaction, and the
-    sending of its emails; then, at the largest, the day's sweep beside its own SQL query."""
+    sending of its emails; then the day's sweep beside its own SQL query, forked warm as
+    ``homeward up`` runs it and in a fresh process, each on a copy of the database."""
     backend = Backend(kind, folder, keys)
     out: dict[str, Any] = {}
     try:
@@ -749,8 +819,15 @@ def measure_catchup(kind: str, sizes: list[int], folder: Path, keys: Path) -> di
             seeded = run_child("seed", build, cases, False)
             run = run_child("catchup", app)
             sent = run_child("send", app)
-            sweep = run_child("sweep", app)
-            out[str(cases)] = {**seeded, "catchup": run, "send": sent, "sweep": sweep}
+            # the day's sweep twice, each on its own copy of the database as it stands: in a
+            # fresh process (cold), and as `homeward up` runs it (forked warm and frozen)
+            cold_app, forked_app = backend.copy(app, "sweep"), backend.copy(app, "forked")
+            sweep = run_child("sweep", cold_app)
+            forked = run_child("sweep_forked", forked_app)
+            out[str(cases)] = {
+                **seeded,
+                **{"catchup": run, "send": sent, "sweep": sweep, "sweep_forked": forked},
+            }
             out[str(cases)]["load"] = f"load {load_average()}"
     finally:
         backend.drop_all()
@@ -758,32 +835,52 @@ def measure_catchup(kind: str, sizes: list[int], folder: Path, keys: Path) -> di
 
 
 def catchup_table(results: dict[str, dict[str, Any]]) -> list[str]:
-    """Issue 19 points 5 and 7, one row per backend and size."""
+    """Issue 19 points 5 and 7, one row per backend and size. The day's sweep is measured twice,
+    each on its own copy of the database and beside its own SQL query in its own process: as
+    `homeward up` runs it (forked from a warm, frozen process: the target's figure), and in a
+    fresh process (cold: imports done, but nothing warmed or frozen)."""
     rows = [
         "## Catch-up run in batches, and the sweep beside its SQL (issue 19 points 5 and 7)",
         "",
         "| backend | cases | escalated | catch-up | per 1k escalated | batches | longest batch "
-        "(target < 1 s) | emails sent | send time | sweep (its CPU; + holidays import, once a "
-        "process) "
-        "| its SQL | sweep / SQL (target <= 3) "
-        "| load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "(target < 1 s) | emails sent | send time | sweep as `homeward up` runs it, forked warm "
+        "(its CPU) | its SQL | sweep / SQL (target <= 3) | sweep in a fresh process (its CPU; "
+        "+ holidays import, once a process) | its SQL | fresh sweep / SQL | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for kind, sizes in results.items():
         for cases, r in sizes.items():
             c, m, w = r["catchup"], r["send"], r["sweep"]
             per_k = c["seconds"] / max(c["escalated"], 1) * 1000
-            ratio = w["seconds"] / w["sql_seconds"] if w["sql_seconds"] else float("inf")
+            ratio = _ratio(w)
+            forked = r.get("sweep_forked")
+            warm = "- | - | -"
+            if forked is not None:
+                warm = (
+                    f"{forked['seconds']:.2f} s ({_cpu(forked).rstrip('; ')}) | "
+                    f"{forked['sql_seconds']:.3f} s{_sql_cpu(forked)} | {_ratio(forked):.1f}x "
+                    f"{verdict(_ratio(forked) <= 3.0)}"
+                )
             rows.append(
                 f"| {kind} | {int(cases):,} | {c['escalated']:,} | {c['seconds']:.2f} s | "
                 f"{per_k:.3f} s | {c['batches']} | {c['longest_batch_seconds']:.2f} s "
                 f"{verdict(c['longest_batch_seconds'] < 1.0)} | {m['sent']:,} | "
-                f"{m['seconds']:.2f} s | {w['seconds']:.2f} s ({_cpu(w)}"
-                f"+ {w.get('holidays_import_seconds', 0):.2f} s) | {w['sql_seconds']:.2f} s "
-                f"({w['sql_rows']:,} rows) | {ratio:.1f}x {verdict(ratio <= 3.0)} | "
-                f"{r['load']} |"
+                f"{m['seconds']:.2f} s | {warm} | {w['seconds']:.2f} s ({_cpu(w)}"
+                f"+ {w.get('holidays_import_seconds', 0):.2f} s) | {w['sql_seconds']:.3f} s "
+                f"({w['sql_rows']:,} rows{_sql_cpu(w, ';')}) | {ratio:.1f}x | {r['load']} |"
             )
     return rows
+
+
+def _sql_cpu(sweep: dict[str, Any], sep: str = "") -> str:
+    if "sql_cpu_seconds" not in sweep:
+        return ""
+    cpu = f"CPU {sweep['sql_cpu_seconds']:.3f} s"
+    return f"{sep} {cpu}" if sep else f" ({cpu})"
+
+
+def _ratio(sweep: dict[str, Any]) -> float:
+    return sweep["seconds"] / sweep["sql_seconds"] if sweep["sql_seconds"] else float("inf")
 
 
 def _cpu(sweep: dict[str, Any]) -> str:

@@ -37,6 +37,7 @@ and is not read.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
@@ -49,9 +50,14 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    String,
     Table,
+    TypeDecorator,
     any_,
     bindparam,
+    case,
+    func,
+    literal_column,
     or_,
     text,
     update,
@@ -216,10 +222,13 @@ class _Log:
 
 class _Pages:
     """The size of each page of items (or emails): ``batch`` if given, else sized from the last
-    page's transaction to take about ``_PAGE_SECONDS`` (a loaded machine gets smaller pages)."""
+    page's transaction to take about ``_PAGE_SECONDS`` (a loaded machine gets smaller pages),
+    growing at most ``_GROWTH`` times a page. The first page also pays for what a process does
+    once (its first statements, the first address checks, the day's claim): it may make the
+    next page larger, never smaller; a slow page after it makes the one after smaller."""
 
     def __init__(self, batch: int | None, first: int = 250) -> None:
-        self.fixed, self.next = batch is not None, batch or first
+        self.fixed, self.next, self.first = batch is not None, batch or first, True
 
     def size(self) -> int:
         return self.next
@@ -227,7 +236,9 @@ class _Pages:
     def took(self, seconds: float) -> None:
         if not self.fixed:
             scaled = int(self.next * _PAGE_SECONDS / max(seconds, 0.001))
-            self.next = max(_SMALLEST_PAGE, min(scaled, 2 * self.next, _LARGEST_PAGE))
+            least = self.next if self.first else _SMALLEST_PAGE
+            self.next = max(least, min(scaled, _GROWTH * self.next, _LARGEST_PAGE))
+        self.first = False
 
 
 @dataclass(frozen=True)
@@ -339,11 +350,26 @@ class _Statements(NamedTuple):
 
 
 def _ids(column: Any, name: str, postgres: bool) -> ColumnElement[bool]:
-    """``column`` is one of the ids bound as ``name`` (``homeward.base.bulk.among``'s forms:
-    ``= ANY(array)`` on PostgreSQL, an expanding ``IN`` on SQLite)."""
+    """``column`` is one of the ids bound as ``name``, one parameter whatever their count:
+    ``= ANY(array)`` on PostgreSQL (``homeward.base.bulk.among``'s form), and on SQLite ``IN``
+    the ids of a JSON array (``json_each``): an expanding ``IN`` was a statement of its own
+    for each count, its text and its thousand parameters rendered at every page."""
     if postgres:
         return column == any_(bindparam(name, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
-    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+    listed: Select[tuple[Any]] = columns(literal_column("value")).select_from(
+        func.json_each(bindparam(name, type_=_JsonIds()))
+    )
+    return column.in_(listed)  # type: ignore[no-any-return]
+
+
+class _JsonIds(TypeDecorator[list[int]]):
+    """A list of ids bound as a JSON array (SQLite's ``json_each`` reads it)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: list[int] | None, _dialect: Any) -> str | None:
+        return None if value is None else json.dumps(value)
 
 
 @cache
@@ -407,26 +433,33 @@ def _page_query(item: Table, *, after: bool) -> Any:
         bindparam(name, type_=(due if name == "steady_due_before" else escalated).type)
         for name in Quiet._fields
     )
-    conditions = _item_conditions(bindparam("until", type_=due.type), quiet)
+    until = bindparam("until", type_=due.type)
+    conditions = _item_conditions(until, quiet)
     if after:
         after_due = bindparam("after_due", type_=due.type)
         conditions += [  # the first condition is the index's range: the page starts there
             due >= after_due,
             or_(due > after_due, item.c.id > bindparam("after_id", type_=item.c.id.type)),
         ]
-    edge = (
-        columns(due)
-        .where(*conditions)
-        .order_by(due)
-        .offset(bindparam("edge_offset", type_=Integer()))
-        .limit(1)
-        .scalar_subquery()
-    )
+    # The page's due dates, read once: from the first item that may fire to the ``limit``-th
+    # (its edge; none when fewer are left: the last page, up to ``until``, which every item is
+    # due before). The page is read between the two, so its index scan starts at the first
+    # (not at the quiet items before it, escalated lately, read once here) and stops at the
+    # edge. Each bound a subquery of its own: under row security PostgreSQL bounds no index
+    # scan by a COALESCE (not leakproof); the window is one CTE, worked out once.
+    limit = bindparam("limit", type_=Integer())
+    window = columns(due.label("due")).where(*conditions).order_by(due).limit(limit).subquery()
+    bounds = columns(
+        func.min(window.c.due).label("first"),
+        case((func.count() == limit, func.max(window.c.due))).label("edge"),
+    ).cte("bounds")
+    first = columns(bounds.c.first).scalar_subquery()
+    edge = columns(func.coalesce(bounds.c.edge, until)).scalar_subquery()
     return (
         columns(*(item.c[name] for name in _ITEM_FIELDS), item.c.case_id)
-        .where(*conditions, or_(edge.is_(None), due <= edge))  # None: the last page
+        .where(*conditions, due >= first, due <= edge)
         .order_by(due, item.c.id)
-        .limit(bindparam("limit", type_=Integer()))
+        .limit(limit)
     )
 
 
@@ -440,6 +473,7 @@ _RUN_LOCK = 0x686F6D6577617264  # "homeward"
 _BATCH = 1_000  # escalation marks per statement
 _PAGE_SECONDS = 0.2  # what a page aims to take: a writer waits at most about that
 _SMALLEST_PAGE, _LARGEST_PAGE = 10, 5_000  # items or emails
+_GROWTH = 4  # the most a page grows over the one before
 
 
 def _horizon(today: date, rules: ReminderRules) -> datetime:
@@ -566,12 +600,12 @@ def _open_items(
 
     Joined to the cases first and ordered by (due, id), which the index (status, due) does not
     give, PostgreSQL read and sorted every item left, and hashed every case, for each page: a
-    catch-up grew quadratically. So the page is cut from the items alone, between where the
-    last ended and the due date of its ``limit``-th item (``edge``: read in the index's own
-    order, no sort), and only then joined to its cases (those of active ones kept)."""
+    catch-up grew quadratically. So the page is cut from the items alone, between the due
+    date of its first item that may fire (after where the last ended) and that of its
+    ``limit``-th (``edge``: both read in the index's own order, no sort), and only then joined
+    to its cases (those of active ones kept)."""
     statements = _statements(is_postgres(session))
     params: dict[str, Any] = {"until": until, **quiet._asdict(), "limit": limit}
-    params["edge_offset"] = limit - 1
     if after is not None:
         params["after_due"], params["after_id"] = after
     query = statements.pages[after is not None]
@@ -635,6 +669,8 @@ class _Run:
         self.counts: dict[Section, int] = defaultdict(int)
         self.escalated: list[int] = []
         self.queued = 0
+        self._firings_of: dict[tuple[str, int, int | None], list[Firing]] = {}
+        self._readers_of: dict[tuple[Any, ...], tuple[list[Recipient], int | None, bool]] = {}
 
     def warm(self) -> None:
         """Read and work out what every page would otherwise find on its way, in the read
@@ -704,14 +740,45 @@ class _Run:
         crash_point("sweep-mid")  # fault tests: SIGKILL at the Nth item considered
         due_on = item.due_at.astimezone(self.tz).date()
         days_left = (due_on - self.today).days
-        rule = self.rules.for_item(item.code)
         escalated = item.escalated_at
         ago = (self.today - escalated.astimezone(self.tz).date()).days if escalated else None
-        firings = rule.firings(days_left=days_left, escalated_days_ago=ago)
+        firings = self._rule_firings(item.code, days_left, ago)
+        if not firings:  # most items read: nothing today
+            return
         for firing in self._with_partners(item, firings):
-            recipients, unreached = self._recipients(item, firing)
-            if recipients and self._working_today(recipients):
+            recipients, unreached, working = self._readers(item, firing)
+            if working:
                 yield _Due(item, firing, due_on, days_left, recipients, unreached)
+
+    def _readers(self, item: _Open, firing: Firing) -> tuple[list[Recipient], int | None, bool]:
+        """``_recipients``, and whether there are some and all of them work today: worked out
+        once for each set of readers (a few organisations' staff), not once per firing."""
+        section = firing.section
+        key: tuple[Any, ...]
+        if section is Section.PARTNERS_OVERDUE:
+            key = (section, item.case_owner_org_id)
+        elif section is Section.ESCALATION:
+            key = (section, item.owner_org_id, item.case_owner_org_id)
+        else:  # the digests' sections are read by the same people
+            key = (None, item.assignee_id, item.owner_org_id)
+        found = self._readers_of.get(key)
+        if found is None:
+            recipients, unreached = self._recipients(item, firing)
+            working = bool(recipients) and self._working_today(recipients)
+            found = self._readers_of[key] = (recipients, unreached, working)
+        return found
+
+    def _rule_firings(self, code: str, days_left: int, ago: int | None) -> list[Firing]:
+        """What the rule of item kind ``code`` fires today (worked out once per kind, days
+        left and days since the last escalation: a page has few of each)."""
+        key = (code, days_left, ago)
+        found = self._firings_of.get(key)
+        if found is None:
+            rule = self.rules.for_item(code)
+            found = self._firings_of[key] = rule.firings(
+                days_left=days_left, escalated_days_ago=ago
+            )
+        return found
 
     def _working_today(self, recipients: list[Recipient]) -> bool:
         """Whether every reader works today; if not, the rule waits for a day when they do

@@ -42,6 +42,7 @@ def test_bench_runs_and_writes_its_table(tmp_path):
     assert re.search(r"CPU p50 [\d.]+ ms; load [\d.]+ [\d.]+ [\d.]+ \| p99 < 5 ms", text)
     assert "| sqlite |" in done.stdout
     assert "Catch-up run in batches" in text
+    assert "sweep as `homeward up` runs it, forked warm" in text  # and a fresh process's beside
     assert "| sqlite | 150 |" in text  # one size here; a full run shows two (linear?)
 
 

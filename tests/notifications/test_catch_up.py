@@ -13,7 +13,14 @@ from sqlmodel import col, func, select
 
 from homeward.base.db import read_session, system_scope, write_session
 from homeward.base.models import ChecklistItem, Reminder, ReminderRun
-from notifications.reminders import LEASE, BatchDone, ReminderReport, queue_reminders
+from notifications.reminders import (
+    _PAGE_SECONDS,
+    LEASE,
+    BatchDone,
+    ReminderReport,
+    _Pages,
+    queue_reminders,
+)
 from tasks import checklist
 from tests import factories as f
 from tests.notifications.helpers import outbox
@@ -153,3 +160,19 @@ def test_batches_say_what_one_transaction_says(backlog):
         ).one()
     assert marked == report.escalated  # each escalated item marked, in its batch
     assert _run(backlog) == ReminderReport()
+
+
+def test_a_page_is_sized_from_the_one_before_but_the_first_shrinks_nothing():
+    """The first page pays for what a process does once: it may grow the next page, never
+    shrink it; after it a slow page shrinks the next one, and a page grows at most fourfold,
+    to the target's share (``_PAGE_SECONDS``) of the pace seen."""
+    pages = _Pages(None)
+    pages.took(_PAGE_SECONDS * 4)  # a slow first page: the next is as large
+    assert pages.size() == 250
+    pages.took(_PAGE_SECONDS * 2)  # slow again: half
+    assert pages.size() == 125
+    pages.took(_PAGE_SECONDS / 100)  # fast: fourfold at most
+    assert pages.size() == 500
+    fixed = _Pages(7)
+    fixed.took(_PAGE_SECONDS * 10)
+    assert fixed.size() == 7  # a batch size given is kept
