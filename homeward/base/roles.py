@@ -110,6 +110,8 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_item_keeps_owner()": None,
     "homeward_outbox_message_kept()": None,  # 0030's triggers: nobody calls them
     "homeward_outbox_recipient_named()": None,
+    "homeward_item_kept()": None,  # 0031's triggers: nobody calls them
+    "homeward_consent_kept()": None,
 }
 
 
