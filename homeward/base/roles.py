@@ -140,6 +140,7 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_outbox_recipient_named()": None,
     "homeward_item_kept()": None,  # 0031's triggers: nobody calls them
     "homeward_consent_kept()": None,
+    "homeward_system_changes()": None,
 }
 
 

@@ -119,6 +119,10 @@ ESCAPES: dict[str, list[str]] = {
     ],
     "readdress a consent to fmb": ["UPDATE consent SET org_id = {other} WHERE org_id = {iom_ro}"],
     "delete the consents": ["DELETE FROM consent"],
+    # the case's key and the person's record: a purge's alone (the system's)
+    "crypto-shred the case: delete its key": ["DELETE FROM case_key"],
+    "crypto-shred the case: empty its key": ["UPDATE case_key SET wrapped = NULL"],
+    "erase the person's record": ["DELETE FROM beneficiary"],
 }
 
 
@@ -156,8 +160,8 @@ def _try(conn: psycopg.Connection, steps: list[str], values: dict) -> str | list
 def _rows(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
     with engine.connect() as conn:
         return {
-            table: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY id"))]  # noqa: S608
-            for table in ("handoff", "checklist_item", "consent")
+            table: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1"))]  # noqa: S608
+            for table in ("handoff", "checklist_item", "consent", "case_key", "beneficiary")
         }
 
 
@@ -169,8 +173,9 @@ def test_the_partner_reaches_the_rows(case):
         cursor.execute(b"SELECT homeward_act(%s)", [values["token"]])
         seen = {
             table: cursor.execute(f"SELECT count(*) FROM {table}".encode()).fetchone()[0]  # type: ignore[index]
-            for table in ("handoff", "checklist_item", "consent")
+            for table in ("handoff", "checklist_item", "consent", "case_key", "beneficiary")
         }
+    assert seen["case_key"] == seen["beneficiary"] == 1
     assert seen["handoff"] == 3 and seen["checklist_item"] >= 5 and seen["consent"] >= 5
 
 
@@ -193,6 +198,10 @@ def test_every_partner_escape_is_refused(case, engine):
     )
     assert "only a case's owner records" in outcomes["consent to sharing with fmb"]
     assert "never deleted" in outcomes["delete the consents"]
+    assert (
+        "case_key rows are changed or deleted only by a purge"
+        in outcomes["crypto-shred the case: delete its key"]
+    )
 
 
 def _all(engine: Engine, query: str) -> list[tuple[object, ...]]:
@@ -339,7 +348,8 @@ def test_0031_downgrades_to_0029s_guards_and_upgrades_again(engine):
             rows = conn.execute(
                 text(
                     "SELECT tgname, tgtype FROM pg_trigger WHERE tgname IN ('homeward_item_kept', "
-                    "'homeward_item_assigned', 'homeward_consent_kept', 'homeward_handoff_kept')"
+                    "'homeward_item_assigned', 'homeward_consent_kept', 'homeward_handoff_kept') "
+                    "OR (tgname = 'homeward_system_changes' AND tgrelid = 'case_key'::regclass)"
                 )
             )
             return {name: kind & 8 for name, kind in rows}  # 8: fires on DELETE
@@ -349,6 +359,7 @@ def test_0031_downgrades_to_0029s_guards_and_upgrades_again(engine):
         "homeward_item_kept": 8,
         "homeward_item_assigned": 0,
         "homeward_consent_kept": 8,
+        "homeward_system_changes": 8,
     }
     assert triggers() == after
     command.downgrade(alembic_config(get_engine()), "0030")

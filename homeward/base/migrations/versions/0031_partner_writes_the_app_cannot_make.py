@@ -33,7 +33,9 @@ every role row security holds; what each allows is what the commands do:
   organisation taking it by a handoff. An assignee is staff of the item's organisation
   (``tasks.checklist.assign``, ``tasks.adhoc.add_item``), on insert as on update;
 - ``consent``: inserted and changed only by the case's owner (``CHANGE_CONSENT``), its case
-  never changed; never deleted (a consent is withdrawn).
+  never changed; never deleted (a consent is withdrawn);
+- ``case_key`` changed or deleted, ``beneficiary`` deleted, only by the system (a purge, a key
+  rotation): a partner deleting or emptying a case's key crypto-shredded the case.
 
 Cost: the item's organisation changing its own item, the addressee answering, the sender
 revoking, an insert with no assignee (the trigger's ``WHEN``: no call): no lookup. The case's
@@ -200,7 +202,22 @@ BEGIN
 END $$
 """  # noqa: S608 (our own SQL: no input goes into it)
 
-FUNCTIONS = ("homeward_item_kept()", "homeward_consent_kept()")
+# A case's key and its person's record: an app session (a partner) deleting the key, or
+# emptying it, crypto-shredded the case; deleting ``beneficiary`` erased the person. Only a
+# purge (``homeward.protection.retention``) and a key rotation change them: the system's.
+SYSTEM_ONLY = f"""
+CREATE OR REPLACE FUNCTION homeward_system_changes() RETURNS trigger
+LANGUAGE plpgsql {PINNED} AS $$
+BEGIN
+    IF {EXEMPT} THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    RAISE EXCEPTION 'homeward: % rows are changed or deleted only by a purge or a key rotation '
+        '(the system login)', TG_TABLE_NAME {DENIED};
+END $$
+"""
+
+FUNCTIONS = ("homeward_item_kept()", "homeward_consent_kept()", "homeward_system_changes()")
 
 TRIGGERS = """
 DROP TRIGGER homeward_handoff_kept ON handoff;
@@ -212,6 +229,10 @@ CREATE TRIGGER homeward_item_assigned BEFORE INSERT ON checklist_item
     FOR EACH ROW WHEN (NEW.assignee_id IS NOT NULL) EXECUTE FUNCTION homeward_item_kept();
 CREATE TRIGGER homeward_consent_kept BEFORE INSERT OR UPDATE OR DELETE ON consent
     FOR EACH ROW EXECUTE FUNCTION homeward_consent_kept();
+CREATE TRIGGER homeward_system_changes BEFORE UPDATE OR DELETE ON case_key
+    FOR EACH ROW EXECUTE FUNCTION homeward_system_changes();
+CREATE TRIGGER homeward_system_changes BEFORE DELETE ON beneficiary
+    FOR EACH ROW EXECUTE FUNCTION homeward_system_changes();
 """
 
 
@@ -227,7 +248,7 @@ def _migration_0029() -> ModuleType:
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for function in (HANDOFF_GUARD, ITEM_GUARD, CONSENT_GUARD):
+    for function in (HANDOFF_GUARD, ITEM_GUARD, CONSENT_GUARD, SYSTEM_ONLY):
         op.execute(function)  # CREATE OR REPLACE keeps 0029's owner and grants
     for function in FUNCTIONS:  # a trigger calls it; no one else needs to (0025)
         op.execute(f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC")
@@ -237,6 +258,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("DROP TRIGGER IF EXISTS homeward_system_changes ON beneficiary")
+    op.execute("DROP TRIGGER IF EXISTS homeward_system_changes ON case_key")
     op.execute("DROP TRIGGER IF EXISTS homeward_consent_kept ON consent")
     op.execute("DROP TRIGGER IF EXISTS homeward_item_assigned ON checklist_item")
     op.execute("DROP TRIGGER IF EXISTS homeward_item_kept ON checklist_item")
