@@ -156,11 +156,11 @@ BEGIN
     org := public.homeward_current_org();
     -- Not its item (nor one it takes by a handoff, which 0029's guard checks): the case's
     -- owner's to change.
-    IF TG_OP = 'UPDATE' AND NOT coalesce(org IN (OLD.owner_org_id, NEW.owner_org_id), false) THEN
+    IF TG_OP = 'UPDATE' AND NOT coalesce(org IN (OLD.owner_org_id, NEW.owner_org_id), false)
+       AND NOT {OWNS.format(cid="OLD.case_id")} THEN
         IF {EXEMPT} THEN
             RETURN NEW;
-        END IF;
-        IF NOT {OWNS.format(cid="OLD.case_id")} THEN
+        ELSE
             RAISE EXCEPTION 'homeward: item % is changed only by its organisation or its case''s '
                 'owner', OLD.id {DENIED};
         END IF;
