@@ -259,7 +259,8 @@ def db_snapshot() -> dict[str, list[tuple[object, ...]]]:
             for table in models.metadata().sorted_tables
             if table.name not in skipped
         }
-    proving = ("'login:", "'cmd:assertion'", "'cmd:prove'")
+    # (and a reused request key's refusal: the audit line is the refusal's, not a change)
+    proving = ("'login:", "'cmd:assertion'", "'cmd:prove'", "'key_refused:")
     snapshot["audit_entry"] = [
         r for r in snapshot["audit_entry"] if not any(p in r[3] for p in proving)
     ]

@@ -14,6 +14,15 @@ roles``, run as the tables' owner).
 None is the tables' owner, so neither can turn row security off, and ``RESET ROLE`` leaves
 each where it logged in. Passwords are not set here: ``ALTER ROLE ... PASSWORD`` them, or use
 the server's own authentication (peer, certificates).
+
+The app and system logins bind secrets as statement parameters: a session token
+(``homeward_act``), a queued sign-in email's code (``homeward_queue_login_code``), the keys of
+the sign-in emails being sent (``homeward.mail_keys``). A server logging statements
+(``log_statement``, ``log_min_duration_statement``, the statement of an error) would write
+them to its log; ``QUIET_LOGS`` keeps both logins' statements and their parameters out of it.
+These are superuser settings (``ALTER ROLE ... SET`` of them needs a superuser, or on
+PostgreSQL 15 ``GRANT SET ON PARAMETER``): ``homeward db roles --apply`` issues them when it
+may and otherwise says so.
 """
 
 from __future__ import annotations
@@ -54,7 +63,7 @@ def role_statements(
     }
     if app_login == system_login:
         raise InvalidInput("system-login: must differ from the app login")
-    statements = _group_statements(logins)
+    statements = _group_statements(logins) + quiet_log_statements(*logins.values())
     if register_login is not None:
         login = _checked("register-login", register_login)
         if login in logins.values():
@@ -66,6 +75,25 @@ def role_statements(
             f"GRANT SELECT ON organisation, alembic_version TO {login}",
         ]
     return statements
+
+
+# Per login: no statement logged for its own sake, no bound value in any statement logged (a
+# slow one, or an error's), whatever the server's own settings.
+QUIET_LOGS = {
+    "log_statement": "none",
+    "log_parameter_max_length": "0",
+    "log_parameter_max_length_on_error": "0",
+}
+
+
+def quiet_log_statements(*logins: str) -> list[str]:
+    """``ALTER ROLE ... SET`` of ``QUIET_LOGS`` for each of ``logins`` (a superuser's to
+    issue)."""
+    return [
+        f"ALTER ROLE {login} SET {name} = '{value}'"
+        for login in logins
+        for name, value in QUIET_LOGS.items()
+    ]
 
 
 def _group_statements(logins: dict[str, str]) -> list[str]:
@@ -122,6 +150,9 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_issue_run_grant(text, timestamp with time zone, integer)": APP_GROUP,
     "homeward_run_grant(text)": APP_GROUP,
     "homeward_bind_run_grant(text, text, timestamp with time zone)": APP_GROUP,
+    "homeward_item_kept()": None,  # 0035's triggers: nobody calls them
+    "homeward_consent_kept()": None,
+    "homeward_system_changes()": None,
 }
 
 

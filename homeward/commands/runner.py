@@ -8,14 +8,17 @@ Inside one transaction ``run`` checks the keyring is the database's own
 for the principal's organisation (row security), stamps the principal's proof on every history
 event the command writes, claims the request key (``homeward.records.idempotency``), runs the
 command and writes one audit line. A command that fails changes nothing, key claim included; a
-request repeated with its key writes nothing at all (the first attempt's audit line stands).
+request repeated with its key writes nothing at all (the first attempt's audit line stands). A
+key reused for another request is refused and leaves one audit line of its own
+(``key_refused:<command>``: who, the case named, never the key nor the arguments), so a
+replay with another payload is seen.
 The engine's own rules (permissions, the procedure) stay in the engine the command calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -25,7 +28,7 @@ from sqlmodel import Session
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
 from homeward.base.db import act_for_run, act_for_token, read_session, write_session
-from homeward.base.errors import NotSignedIn, Refused
+from homeward.base.errors import HomewardError, NotSignedIn, Refused
 from homeward.base.migrate import ensure_schema
 from homeward.base.models import StaffMember
 from homeward.crypt.binding import check_keyring
@@ -38,7 +41,7 @@ from homeward.protection.identity import (
     prove,
 )
 from homeward.records.auditlog import audit
-from homeward.records.idempotency import check_key, once
+from homeward.records.idempotency import KeyReused, check_key, once
 
 V = TypeVar("V")
 
@@ -133,6 +136,43 @@ def run(
     not even an audit line (the view must then be a dataclass of plain values). ``engine``:
     another database than the configured one (the demo's)."""
     key = check_key(key)
+    try:
+        return _run(command, credential, key, clock, engine)
+    except KeyReused:
+        _note_reused_key(command, credential, clock, engine)
+        raise
+
+
+def _note_reused_key(
+    command: Command[Any], credential: Credential, clock: Clock, engine: Engine | None
+) -> None:
+    """The refusal of a request key reused for another request, in the audit log, in a
+    transaction of its own (the refused one rolled back): the command, the case it named and
+    who asked; never the key nor the arguments. A credential no longer live by now leaves none
+    (its refusal is the answer either way)."""
+    with suppress(HomewardError), transaction(writes=True, engine=engine) as session:
+        now = clock.now()
+        principal = prove(session, credential, now)
+        actor = session.get(StaffMember, principal.staff_id) if principal.staff_id else None
+        if actor is not None:
+            _act(session, credential, principal)
+        audit(
+            session,
+            actor=actor,
+            action=f"key_refused:{command.name}"[:48],
+            at=now,
+            case_ref=command.case_ref(),
+            fields=[principal.kind],
+        )
+
+
+def _run(
+    command: Command[V],
+    credential: Credential,
+    key: str | None,
+    clock: Clock,
+    engine: Engine | None,
+) -> V:
     with transaction(writes=command.writes, engine=engine) as session:
         now = clock.now()
         principal = prove(session, credential, now)

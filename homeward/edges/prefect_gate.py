@@ -24,7 +24,8 @@ them on an existing deployment.
 
 A deployment's schedules give the runs the scheduler creates their own parameters, which the
 server never checks against the deployment's schema (and those runs never pass the gate): no
-schedule is added here (``POST /deployments/{id}/schedules``), an update of one
+schedule is added here (``POST /deployments/{id}/schedules``) nor deleted
+(``DELETE /deployments/{id}/schedules/{schedule_id}``: a sweep's runs would stop), an update of one
 (``PATCH /deployments/{id}/schedules/{schedule_id}``) may pause or resume it (``active``, as the
 UI's switch sends it, with the schedule's own timing and empty parameters) or change its timing,
 never give it parameters; a deployment's update keeps its schedules, and an upsert is refused
@@ -77,7 +78,7 @@ DEPLOYMENTS = re.compile(r"^(/api)?/deployments/?$")  # a deployment's creation 
 FLOW_RUNS = re.compile(r"^(/api)?/flow_runs/?$")  # a run's creation (POST)
 FLOW_RUN = re.compile(r"^(/api)?/flow_runs/[^/]+/?$")  # a run's update (PATCH)
 SCHEDULES = re.compile(r"^(/api)?/deployments/[^/]+/schedules/?$")  # their creation (POST)
-SCHEDULE = re.compile(r"^(/api)?/deployments/[^/]+/schedules/[^/]+/?$")  # its update (PATCH)
+SCHEDULE = re.compile(r"^(/api)?/deployments/[^/]+/schedules/[^/]+/?$")  # (PATCH, DELETE)
 BULK_DELETE = re.compile(r"^(/api)?/deployments/bulk_delete/?$")  # (POST)
 CREATE_INSTEAD = "create it with POST /deployments/{id}/create_flow_run, which checks its schema"
 # ``homeward up``'s own registration of its deployments carries the key it gave the server
@@ -205,6 +206,11 @@ class FixedRunNames:
             return
         if _adds_schedules(scope):
             await _refuse(send, f"schedules are not added here; {REGISTERS} with theirs")
+            return
+        if _deletes_schedules(scope):
+            await _refuse(
+                send, f"schedules are not deleted here (pause one instead); {REGISTERS} with theirs"
+            )
             return
         if _updates_a_schedule(scope):
             body = await _body(receive)
@@ -384,12 +390,13 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
 
 def _changes_a_deployment(scope: Scope) -> bool:
     """A deployment's upsert (``POST /deployments/``), update (``PATCH /deployments/{id}``) or
-    deletion, or the creation or update of its schedules: what only ``homeward up``'s own
+    deletion, or the creation, update or deletion of its schedules: what only ``homeward up``'s own
     registration passes unchanged."""
     return (
         _upserts(scope)
         or _deletes(scope)
         or _adds_schedules(scope)
+        or _deletes_schedules(scope)
         or (_updates_a_schedule(scope) or _is(scope, "PATCH", DEPLOYMENT))
     )
 
@@ -417,6 +424,13 @@ def _deletes(scope: Scope) -> bool:
 def _adds_schedules(scope: Scope) -> bool:
     """``POST /deployments/{id}/schedules``."""
     return _is(scope, "POST", SCHEDULES)
+
+
+def _deletes_schedules(scope: Scope) -> bool:
+    """``DELETE /deployments/{id}/schedules/{schedule_id}`` (or all of them): the scheduler's
+    runs of a sweep (reminders, escalations, the outbox) would stop without a word, until the
+    next ``homeward up``; the UI's switch pauses one, which the gate lets through."""
+    return _is(scope, "DELETE", SCHEDULE) or _is(scope, "DELETE", SCHEDULES)
 
 
 def _updates_a_schedule(scope: Scope) -> bool:

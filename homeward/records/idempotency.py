@@ -7,7 +7,8 @@ insert the database keeps unique (on PostgreSQL a concurrent retry waits there f
 attempt to commit or roll back; SQLite writers queue anyway), then makes the change and
 records its result: codes and ids only. A key found recorded for the same command, actor and
 arguments returns that result and changes nothing; the same key for anything else is refused
-(``Conflict``). A request that fails rolls its claim back with everything else, so it can be
+(``Conflict``; the runner writes the refusal, never the key, in the audit log). A request that
+fails rolls its claim back with everything else, so it can be
 retried with the same key. Keys and fingerprints never hold personal data: the fingerprint
 covers only the non-personal arguments, and a refused key is never echoed. A service (the
 scheduler, no person) keys its requests too: its keys are claimed and read for the system
@@ -94,6 +95,11 @@ def fingerprint(command: str, actor: StaffMember | None, args: Mapping[str, Any]
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+class KeyReused(Conflict):
+    """A request key recorded for another request (command, actor or arguments): refused, and
+    the runner notes the refusal in the audit log (``homeward.commands.runner``)."""
+
+
 def _table() -> Table:
     # named here, not at the top: a command without a request key never defines its table
     table: Table = models.RequestKey.__table__  # type: ignore[attr-defined]
@@ -134,7 +140,7 @@ def _earlier(session: Session, key: str, command: str, print_: str) -> Result:
         )
     ).one_or_none()  # PostgreSQL shows an actor only its own keys: another's is not here
     if row is None or row.command != command or row.fingerprint != print_ or not row.result:
-        raise Conflict(
+        raise KeyReused(
             "request id: already used for a different request (another command, actor or "
             "arguments); use a new request id for this one"
         )

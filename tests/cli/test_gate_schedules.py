@@ -1,8 +1,9 @@
 """The gate keeps a deployment's schedules and the deployment itself as ``homeward up``
 registered them: a schedule's parameters reach the scheduler's runs without the deployment's
 schema check, and a deployment deleted could be created again with another form and code.
-Unkeyed, a schedule may only be paused or resumed (or its timing changed); none is added, none
-gets parameters, no deployment is deleted. With the registration key, all pass unchanged.
+Unkeyed, a schedule may only be paused or resumed (or its timing changed); none is added or
+deleted, none gets parameters, no deployment is deleted. With the registration key, all pass
+unchanged.
 
 Prefect's application is stood in for by a small ASGI app that answers each request with 200
 and what it was sent (and a deployment for ``/deployments/filter``); the real server's answers
@@ -73,6 +74,18 @@ REFUSED = [
         f"/api/deployments/{ID}/schedules",
         [{"schedule": CRON}],
         f"schedules are not added here; {REGISTERS} with theirs",
+    ),
+    (
+        "DELETE",
+        f"/api/deployments/{ID}/schedules/{SCHEDULE_ID}",
+        None,
+        f"schedules are not deleted here (pause one instead); {REGISTERS} with theirs",
+    ),
+    (
+        "DELETE",
+        f"/deployments/{ID}/schedules/",
+        None,
+        f"schedules are not deleted here (pause one instead); {REGISTERS} with theirs",
     ),
     (
         "PATCH",

@@ -11,7 +11,16 @@ from sqlalchemy import func
 from sqlmodel import select
 
 import notifications  # noqa: F401  (subscribes the notices: a handoff queues an email)
-from homeward.base.models import Case, CaseEvent, Handoff, ItemStatus, OutboxMessage, RequestKey
+from homeward.base.models import (
+    AuditEntry,
+    Case,
+    CaseEvent,
+    Handoff,
+    ItemStatus,
+    OutboxMessage,
+    RequestKey,
+    StaffMember,
+)
 from tasks.catalog import load_catalog
 from tests import factories as f
 from tests.cli.runner import run_cli
@@ -115,6 +124,14 @@ def test_a_request_id_used_for_another_command_exits_5_and_changes_nothing(cli, 
     assert reused.err.count("\n") == 1 and "already used for a different request" in reused.err
     assert "shared-0001" not in reused.err
     assert f.db_snapshot() == before
+    # the refusal is in the audit log: the command, the case named, who; never the key
+    with f.admin_read() as s:
+        noted = s.exec(
+            select(AuditEntry).where(AuditEntry.action == "key_refused:items skip")
+        ).all()
+        coordinator = s.exec(select(StaffMember.id).where(StaffMember.email == f.COORD)).one()
+    assert [(e.actor_id, e.case_ref, e.fields) for e in noted] == [(coordinator, None, "staff")]
+    assert all("shared-0001" not in repr(e) for e in noted)
 
 
 @pytest.mark.parametrize("key", ["short", "Ana Pop 1990-01-01", "x" * 101, "flow:0b1f3c9e:start"])

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
+from homeward.base.roles import QUIET_LOGS
 from tests import factories as f
 from tests import signin
 from tests.cli.runner import run_cli
@@ -190,6 +191,7 @@ def test_db_roles_makes_an_app_login_that_cannot_act_for_the_system(
     assert (
         printed.code == 0 and "GRANT homeward_app, homeward_system_scope TO hw_t_sys" in printed.out
     )
+    assert "ALTER ROLE hw_t_app SET log_parameter_max_length = '0';" in printed.out
     monkeypatch.setenv("HOMEWARD_DATABASE_URL", _template_db)  # the owner issues them
     _reset_caches()
     monkeypatch.setenv("HW_T_PASSWORD", "not-printed-4711")
@@ -207,6 +209,25 @@ def test_db_roles_makes_an_app_login_that_cannot_act_for_the_system(
             except psycopg.Error:
                 took = False
         assert took is may
+    # neither login's statements, nor the secrets they bind, go to the server's log
+    with psycopg.connect(_template_db.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        settings = dict(
+            conn.execute(
+                b"SELECT r.rolname, s.setconfig FROM pg_db_role_setting s "
+                b"JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname LIKE 'hw_t_%'"
+            ).fetchall()
+        )
+    quiet = {f"{name}={value}" for name, value in QUIET_LOGS.items()}
+    assert {login: quiet <= set(found) for login, found in settings.items()} == {
+        "hw_t_app": True,
+        "hw_t_sys": True,
+    }
+    url = login_url(db_url, "hw_t_app").replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        shown = {name: conn.execute(f"SHOW {name}".encode()).fetchone() for name in QUIET_LOGS}
+        with pytest.raises(psycopg.Error, match="permission denied"):
+            conn.execute(b"SET log_parameter_max_length = -1")  # a superuser's setting
+    assert shown == {name: (value,) for name, value in QUIET_LOGS.items()}
 
 
 def test_the_register_login_reads_the_organisations_and_nothing_else(

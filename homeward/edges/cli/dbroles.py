@@ -10,8 +10,8 @@ from sqlalchemy import Connection, text
 
 from homeward.base.db import get_engine
 from homeward.base.errors import InvalidInput
-from homeward.base.roles import role_statements
-from homeward.edges.cli.common import console
+from homeward.base.roles import QUIET_LOGS, quiet_log_statements, role_statements
+from homeward.edges.cli.common import console, err_console
 
 
 def _set_password(conn: Connection, login: str, variable: str | None) -> None:
@@ -53,12 +53,39 @@ def db_roles(
         for statement in statements:
             console.print(f"{statement};", markup=False, highlight=False)
         return
+    quiet = quiet_log_statements(app_login, system_login)
     with engine.begin() as conn:
         for statement in statements:
-            conn.execute(text(statement))
+            if statement not in quiet:
+                conn.execute(text(statement))
+        logs_quiet = _may_set_logs(conn)
+        if logs_quiet:
+            for statement in quiet:
+                conn.execute(text(statement))
         _set_password(conn, app_login, app_password_env)
         _set_password(conn, system_login, system_password_env)
         if register_login is not None:
             _set_password(conn, register_login, register_password_env)
     register = f" and {register_login} (register)" if register_login else ""
     console.print(f"logins {app_login} (app), {system_login} (system){register} ready")
+    if not logs_quiet:
+        err_console.print(
+            f"log settings: not set: {', '.join(QUIET_LOGS)} of {app_login} and {system_login} "
+            "need a superuser; run `homeward db roles` again as one, or have one issue: "
+            + "; ".join(quiet),
+            markup=False,
+            highlight=False,
+        )
+
+
+def _may_set_logs(conn: Connection) -> bool:
+    """Whether this login may set the logins' log settings: a superuser, or on PostgreSQL 15
+    and later one granted SET on each of them."""
+    query = "SELECT rolsuper, current_setting('server_version_num')::int FROM pg_roles "
+    superuser, version = conn.execute(text(query + "WHERE rolname = current_user")).one()
+    if superuser or version < 150000:  # (before 15: a superuser's alone)
+        return bool(superuser)
+    granted = text(
+        "SELECT bool_and(has_parameter_privilege(n, 'SET')) FROM unnest(CAST(:n AS text[])) n"
+    )
+    return bool(conn.execute(granted, {"n": list(QUIET_LOGS)}).scalar())
