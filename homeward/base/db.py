@@ -133,10 +133,11 @@ def act_for_token(session: Session | Connection, token: str) -> None:
     _call(session, "SELECT homeward_act(:t)", t=token)
 
 
-def act_for_run(session: Session | Connection, run_id: str, session_id: str) -> None:
-    """Row security (PostgreSQL): act for the person whose run grant, of session
-    ``session_id`` (not ended), is bound to the Prefect run ``run_id``."""
-    _call(session, "SELECT homeward_act_run(:r, :s)", r=run_id, s=session_id)
+def act_for_run(session: Session | Connection, run_id: str, grant_id: str) -> None:
+    """Row security (PostgreSQL): act for the person whose run grant ``grant_id`` (of a session
+    not ended) is bound to the Prefect run ``run_id`` (0034: the grant's id, which only the
+    run's assertion carries; the run's and session's ids are printed in every history)."""
+    _call(session, "SELECT homeward_act_run_grant(:r, :g)", r=run_id, g=grant_id)
 
 
 def act_as(session: Session | Connection, org_id: int, staff_id: int | None = None) -> None:

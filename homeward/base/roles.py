@@ -121,7 +121,7 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_is_system()": APP_GROUP,
     "homeward_set_scope(integer, integer)": None,
     "homeward_act(text)": APP_GROUP,
-    "homeward_act_run(text, text)": APP_GROUP,
+    "homeward_act_run(text, text)": None,  # 0036: its two ids are printed in every history
     "homeward_act_for(integer, integer)": SYSTEM_GROUP,
     "homeward_system(boolean)": SYSTEM_GROUP,
     "homeward_case_refs_taken(text[])": APP_GROUP,
@@ -153,6 +153,9 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_item_kept()": None,  # 0035's triggers: nobody calls them
     "homeward_consent_kept()": None,
     "homeward_system_changes()": None,
+    # 0036's: a run acts with its grant's id; the times given are the database's
+    "homeward_act_run_grant(text, text)": APP_GROUP,
+    "homeward_checked_at(timestamp with time zone)": None,
 }
 
 
@@ -162,7 +165,8 @@ def _execute_grants() -> str:
         grant = f" GRANT EXECUTE ON FUNCTION {function} TO {group};" if group else ""
         lines.append(
             f"    IF to_regprocedure('{function}') IS NOT NULL THEN "
-            f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC;{grant} END IF;"
+            f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC, {APP_GROUP}, {SYSTEM_GROUP};"
+            f"{grant} END IF;"
         )
     roles = (  # the groups exist from 0005 and 0015; a database older has no such function
         "    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_app') "
@@ -207,6 +211,8 @@ SCOPE_FUNCTIONS = (
     "homeward_issue_run_grant(text, timestamp with time zone, integer)",
     "homeward_run_grant(text)",
     "homeward_bind_run_grant(text, text, timestamp with time zone)",
+    "homeward_act_run_grant(text, text)",  # 0036's
+    "homeward_checked_at(timestamp with time zone)",
 )
 _OWNED = "\n".join(  # each one its migration made (a database may be older than 0026)
     f"        IF to_regprocedure('{f}') IS NOT NULL THEN "
@@ -245,6 +251,10 @@ OWNED
             public.run_grant TO homeward_definer;
         GRANT SELECT ON public.login_challenge, public.staff_session, public.run_grant
             TO homeward_system_scope;
+    END IF;
+    IF to_regclass('public.homeward_code_try') IS NOT NULL THEN  -- 0036's
+        REVOKE ALL ON public.homeward_code_try FROM PUBLIC, homeward_app;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON public.homeward_code_try TO homeward_definer;
     END IF;
 END $$;
 """

@@ -38,6 +38,7 @@ from homeward.protection.identity import (
     Principal,
     RunAssertion,
     SessionToken,
+    grant_id_of,
     prove,
 )
 from homeward.records.auditlog import audit
@@ -119,7 +120,7 @@ def _act(session: Session, credential: Credential, principal: Principal) -> None
     if isinstance(credential, SessionToken):
         act_for_token(session, credential.token)
     elif isinstance(credential, RunAssertion) and principal.session_id is not None:
-        act_for_run(session, credential.run_id, principal.session_id)
+        act_for_run(session, credential.run_id, grant_id_of(credential))
 
 
 def run(

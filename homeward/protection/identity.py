@@ -350,10 +350,12 @@ def _redeemed_in_the_database(
     session: Session, email: str, digits: str, now: datetime, label: str
 ) -> Opened | None:
     """PostgreSQL: ``homeward_redeem_code`` counts the try and makes the session's token."""
-    row = session.execute(
-        text("SELECT * FROM homeward_redeem_code(:a, :c, :l, :t, :h)"),
-        {"a": _address(email), "c": digits, "l": label[:80], "t": now, "h": _hours()},
-    ).one()
+    call = text("SELECT * FROM homeward_redeem_code(:a, :c, :l, :t, :h)")
+    values = {"a": _address(email), "c": digits, "l": label[:80], "t": now, "h": _hours()}
+    row = session.execute(call, values).one()
+    if row.outcome == "pending":  # counted; answered only once the count is committed (0036)
+        session.commit()
+        row = session.execute(call, values).one()
     staff = session.get(StaffMember, row.staff) if row.staff is not None else None
     if row.outcome == "unknown" or staff is None:
         audit(session, actor=None, action="login:refused", at=now)
@@ -515,6 +517,21 @@ def _read_grant(session: Session, grant_id: str, *, lock: bool) -> _Grant | None
         held.expires_at if held else None,
         held.revoked_at if held else None,
     )
+
+
+def grant_id_of(credential: RunAssertion) -> str:
+    """The id of the run grant a well-signed assertion names ("": none). PostgreSQL acts for a
+    run with it (``homeward_act_run_grant``, 0036): the run's and session's ids are no secret,
+    every history event of the run prints them."""
+    from itsdangerous import BadSignature
+
+    if not _plausible(credential.token) or not _canonical(credential.token):
+        return ""
+    try:
+        payload = _serializer().loads(credential.token, max_age=None)
+    except BadSignature:
+        return ""
+    return str(payload.get("g", "")) if isinstance(payload, dict) else ""
 
 
 def _grant_of(session: Session, credential: RunAssertion) -> _Grant:
