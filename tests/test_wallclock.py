@@ -14,9 +14,9 @@ SITE = Path(wallclock.__file__).parent
 SHOW = "import time; print(time.time())"
 
 
-def _python_time(**env: str) -> float:
+def _python_time(show: str = SHOW, **env: str) -> float:
     done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", SHOW],
+        [sys.executable, "-c", show],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -30,6 +30,23 @@ def test_a_python_subprocess_runs_on_the_offset_clock_and_keeps_ticking():
     shifted = os.pathsep.join([str(SITE), os.environ.get("PYTHONPATH", "")])
     before = time.time()
     seen = _python_time(
+        **{wallclock.OFFSET_ENV: repr(float(os.environ.get(wallclock.OFFSET_ENV, 0)) + offset)},
+        PYTHONPATH=shifted,
+    )
+    after = time.time()
+    assert before + offset <= seen <= after + offset
+
+
+def test_a_subprocess_that_imports_the_clock_module_again_travels_once():
+    """``tests.signin`` imports ``tests.conftest``, which imports this module under its package
+    name: a subprocess doing so (test_up's assertions) ran ``2 * offset`` away, and every
+    assertion it signed was refused as signed ahead of the run's clock."""
+    offset = 10 * 86400.0
+    shifted = os.pathsep.join([str(SITE), str(SITE.parents[1]), os.environ.get("PYTHONPATH", "")])
+    again = "import tests.wallclock.sitecustomize; " + SHOW
+    before = time.time()
+    seen = _python_time(
+        again,
         **{wallclock.OFFSET_ENV: repr(float(os.environ.get(wallclock.OFFSET_ENV, 0)) + offset)},
         PYTHONPATH=shifted,
     )

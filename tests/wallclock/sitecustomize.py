@@ -16,14 +16,24 @@ reading the clock itself (SQLite's ``CURRENT_TIMESTAMP``, the PostgreSQL server)
 from __future__ import annotations
 
 import os
+import sys
 import time
 from datetime import UTC, datetime
 
 OFFSET_ENV = "TESTS_WALL_CLOCK_OFFSET"  # not HOMEWARD_: tests that clear those keep it
+_STARTED = "_homeward_wall_clock_started"  # on ``sys``: one flag whichever name this file has
 
 
 def start(offset: float) -> None:
-    """Move this process's wall clock ``offset`` seconds from the real one, still ticking."""
+    """Move this process's wall clock ``offset`` seconds from the real one, still ticking.
+
+    Once a process: this file runs at start-up as ``sitecustomize``, and again if imported as
+    ``tests.wallclock.sitecustomize`` (``tests/conftest.py`` does, and a subprocess that
+    imports it, e.g. through ``tests.signin``, would travel twice: its clock ``2 * offset``
+    away, an assertion it signed "ahead" of every other process)."""
+    if getattr(sys, _STARTED, False):
+        return
+    setattr(sys, _STARTED, True)
     try:
         import time_machine  # a dev dependency: imported only when a clock is asked for
     except ImportError as missing:
