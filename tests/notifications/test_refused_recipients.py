@@ -12,7 +12,7 @@ import pytest
 from icalendar import Calendar
 from sqlmodel import col, select
 
-from homeward.base.db import read_session, write_session
+from homeward.base.db import read_session, system_scope, write_session
 from homeward.base.errors import Conflict, NotFound, Refused
 from homeward.base.models import (
     AuditEntry,
@@ -274,7 +274,7 @@ def test_no_partner_takes_another_organisations_mail_through_a_borrowed_address(
     but a platform administrator's."""
     box = "office@iom-it.example.org"
     f.seed()
-    with write_session() as s:
+    with write_session() as s, system_scope(s):  # the directory is the system's (0031)
         iom_it = s.exec(select(Organisation).where(Organisation.slug == "iom-it")).one()
         iom_it.email = box
         s.add(iom_it)
@@ -289,7 +289,7 @@ def test_no_partner_takes_another_organisations_mail_through_a_borrowed_address(
             mailbox=validate(MailboxIn, email="coord@iom-it.example.org"),
             now=clock.now(),
         )
-    with write_session() as s:  # the clash as older data may hold it, written directly
+    with write_session() as s, system_scope(s):  # the clash as older data may hold it
         s.add(StaffMember(org_id=_org_id(s, "adpare"), name="X", email=box, role="caseworker"))
         row = enqueue(
             s,
