@@ -99,13 +99,17 @@ def test_the_run_and_session_ids_of_a_history_do_not_act(insider, clock):  # noq
 
 
 def _token_now() -> str:
-    """The insider's token, signed in at the wall clock's time (the database's, unshifted)."""
-    from datetime import UTC, datetime
+    """The insider's token, signed in at the database's own time: the real clock's, not the
+    suite's wall clock when ``HOMEWARD_TEST_WALL_CLOCK`` moved it (tests/wallclock)."""
+    import os
+    from datetime import UTC, datetime, timedelta
 
     from tests import signin
     from tests.protect.test_sign_in_the_app_cannot_forge import ME
+    from tests.wallclock.sitecustomize import OFFSET_ENV
 
-    return signin.token_for(ME, datetime.now(UTC))
+    moved = timedelta(seconds=float(os.environ.get(OFFSET_ENV) or 0))
+    return signin.token_for(ME, datetime.now(UTC) - moved)
 
 
 @pytest.fixture
