@@ -17,6 +17,7 @@ The engine's own rules (permissions, the procedure) stay in the engine the comma
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, fields, is_dataclass
@@ -26,6 +27,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from homeward.base.caseref import looks_like_ref
 from homeward.base.clock import SYSTEM_CLOCK, Clock
 from homeward.base.db import act_for_run, act_for_token, read_session, write_session
 from homeward.base.errors import HomewardError, NotSignedIn, Refused
@@ -43,6 +45,8 @@ from homeward.protection.identity import (
 )
 from homeward.records.auditlog import audit
 from homeward.records.idempotency import KeyReused, check_key, once
+
+log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 
@@ -150,21 +154,28 @@ def _note_reused_key(
     """The refusal of a request key reused for another request, in the audit log, in a
     transaction of its own (the refused one rolled back): the command, the case it named and
     who asked; never the key nor the arguments. A credential no longer live by now leaves none
-    (its refusal is the answer either way)."""
-    with suppress(HomewardError), transaction(writes=True, engine=engine) as session:
-        now = clock.now()
-        principal = prove(session, credential, now)
-        actor = session.get(StaffMember, principal.staff_id) if principal.staff_id else None
-        if actor is not None:
-            _act(session, credential, principal)
-        audit(
-            session,
-            actor=actor,
-            action=f"key_refused:{command.name}"[:48],
-            at=now,
-            case_ref=command.case_ref(),
-            fields=[principal.kind],
-        )
+    (its refusal is the answer either way). The case is named only if what the request gave
+    has a case_ref's shape (a name typed into the field never reaches the log), and no failure
+    here replaces the conflict the person is answered: it is logged by its type alone."""
+    named = command.case_ref()
+    ref = named if isinstance(named, str) and looks_like_ref(named) else None
+    try:
+        with suppress(HomewardError), transaction(writes=True, engine=engine) as session:
+            now = clock.now()
+            principal = prove(session, credential, now)
+            actor = session.get(StaffMember, principal.staff_id) if principal.staff_id else None
+            if actor is not None:
+                _act(session, credential, principal)
+            audit(
+                session,
+                actor=actor,
+                action=f"key_refused:{command.name}"[:48],
+                at=now,
+                case_ref=ref.strip().upper() if ref else None,
+                fields=[principal.kind],
+            )
+    except Exception as exc:  # noqa: BLE001 (the audit line is best effort; the conflict stands)
+        log.warning("a reused request key's audit line was not written: %s", type(exc).__name__)
 
 
 def _run(

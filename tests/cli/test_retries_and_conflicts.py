@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
 import notifications  # noqa: F401  (subscribes the notices: a handoff queues an email)
+from homeward.base.errors import Conflict
 from homeward.base.models import (
     AuditEntry,
     Case,
@@ -21,9 +24,11 @@ from homeward.base.models import (
     RequestKey,
     StaffMember,
 )
+from homeward.commands.runner import Command, Context, run
 from tasks.catalog import load_catalog
 from tests import factories as f
 from tests.cli.runner import run_cli
+from tests.signin import credential_for
 
 PERSON = json.dumps({"given_name": "Zenobia", "family_name": "Canarycanary"})
 AS = ("--as", f.COORD)
@@ -174,3 +179,34 @@ def test_a_stale_expect_version_exits_5_with_the_reload_hint_and_changes_nothing
     )
     assert f.db_snapshot() == before
     assert cli(*args, "--expected-version", str(now)).code == 0  # with the version shown: done
+
+
+@dataclass(frozen=True)
+class _Probed:
+    staff_id: int
+
+
+@dataclass(frozen=True)
+class _Probe(Command[_Probed]):
+    """A write command whose case field holds whatever a form sent (here, a person's name)."""
+
+    name: ClassVar[str] = "probe"
+    ref: str
+    note: str
+
+    def execute(self, ctx: Context) -> _Probed:
+        return _Probed(ctx.staff.id or 0)
+
+
+def test_a_reused_key_names_no_case_it_was_not_given_as_a_case_ref(engine, clock) -> None:
+    """The audit line of a reused key names the request's case only if it has a case_ref's
+    shape: a name typed where the reference belongs never reaches the log."""
+    f.seed()
+    credential = credential_for(f.COORD, clock.now())
+    assert run(_Probe("Ana Pop", "first"), credential, key="probe-0001", clock=clock).staff_id
+    with pytest.raises(Conflict):
+        run(_Probe("Ana Pop", "second"), credential, key="probe-0001", clock=clock)
+    with f.admin_read() as s:
+        noted = s.exec(select(AuditEntry).where(AuditEntry.action == "key_refused:probe")).all()
+    assert [(e.case_ref, e.fields) for e in noted] == [(None, "staff")]
+    assert all("Ana Pop" not in repr(e) for e in noted)
