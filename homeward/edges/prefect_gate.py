@@ -80,6 +80,10 @@ FLOW_RUN = re.compile(r"^(/api)?/flow_runs/[^/]+/?$")  # a run's update (PATCH)
 SCHEDULES = re.compile(r"^(/api)?/deployments/[^/]+/schedules/?$")  # their creation (POST)
 SCHEDULE = re.compile(r"^(/api)?/deployments/[^/]+/schedules/[^/]+/?$")  # (PATCH, DELETE)
 BULK_DELETE = re.compile(r"^(/api)?/deployments/bulk_delete/?$")  # (POST)
+# A flow's deletion takes its deployments with it (Prefect's ``deployment.flow_id`` cascades),
+# and their schedules: the sweeps would stop as by a deployment's deletion (review)
+FLOW = re.compile(r"^(/api)?/flows/[^/]+/?$")  # (DELETE)
+FLOWS_BULK_DELETE = re.compile(r"^(/api)?/flows/bulk_delete/?$")  # (POST)
 CREATE_INSTEAD = "create it with POST /deployments/{id}/create_flow_run, which checks its schema"
 # ``homeward up``'s own registration of its deployments carries the key it gave the server
 # (in the server's environment, ``REGISTRATION_KEY``), and only that registration.
@@ -202,7 +206,7 @@ class FixedRunNames:
             await self.app(scope, receive, send)  # ``homeward up`` registering its own
             return
         if _deletes(scope):
-            await _refuse(send, f"deployments are not deleted here; {REGISTERS}")
+            await _refuse(send, f"deployments (nor their flows) are not deleted here; {REGISTERS}")
             return
         if _adds_schedules(scope):
             await _refuse(send, f"schedules are not added here; {REGISTERS} with theirs")
@@ -417,8 +421,14 @@ def _upserts(scope: Scope) -> bool:
 def _deletes(scope: Scope) -> bool:
     """``DELETE /deployments/{id}`` or ``POST /deployments/bulk_delete``: a deployment deleted
     could be created again (an upsert of a new one) with another form and code, which Prefect's
-    client would keep at the next registration where it sends none (pull steps, work pool)."""
-    return _is(scope, "DELETE", DEPLOYMENT) or _is(scope, "POST", BULK_DELETE)
+    client would keep at the next registration where it sends none (pull steps, work pool).
+    ``DELETE /flows/{id}`` and ``POST /flows/bulk_delete`` delete a flow's deployments too."""
+    return (
+        _is(scope, "DELETE", DEPLOYMENT)
+        or _is(scope, "POST", BULK_DELETE)
+        or _is(scope, "DELETE", FLOW)
+        or _is(scope, "POST", FLOWS_BULK_DELETE)
+    )
 
 
 def _adds_schedules(scope: Scope) -> bool:

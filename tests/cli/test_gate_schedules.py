@@ -66,9 +66,12 @@ def sent(method: str, path: str, data: Any, key: str | None = None) -> tuple[int
 
 
 UPSERT = {"flow_id": "f", "name": "sweep-due-items"}
+DELETED = f"deployments (nor their flows) are not deleted here; {REGISTERS}"
 REFUSED = [
-    ("DELETE", f"/api/deployments/{ID}", None, f"deployments are not deleted here; {REGISTERS}"),
-    ("POST", "/api/deployments/bulk_delete", {}, f"deployments are not deleted here; {REGISTERS}"),
+    ("DELETE", f"/api/deployments/{ID}", None, DELETED),
+    ("POST", "/api/deployments/bulk_delete", {}, DELETED),
+    ("DELETE", f"/api/flows/{ID}", None, DELETED),  # its deployments cascade with it
+    ("POST", "/api/flows/bulk_delete", {}, DELETED),
     (
         "POST",
         f"/api/deployments/{ID}/schedules",
