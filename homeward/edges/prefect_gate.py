@@ -126,6 +126,7 @@ SCRUBBED = "(refused)"
 RETRY_AFTER_FIRST = 0.2
 RETRY_AFTER_SHORT = 3
 RETRY_AFTER_KEPT = 120.0  # seconds: how long a request's 503s are remembered (beyond its retries)
+RETRY_AFTER_REMEMBERED = 1024  # requests remembered at most (a burst of 503s stays bounded)
 
 
 class ShortRetryAfter:
@@ -141,35 +142,37 @@ class ShortRetryAfter:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body: list[bytes] = []
+        body = _request_digest(scope)  # the body hashed as it streams in, never kept
 
         async def received() -> Message:
             message = await receive()
             if message["type"] == "http.request":
-                body.append(message.get("body", b""))
+                body.update(message.get("body", b""))
             return message
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = self._answered(scope, b"".join(body), message)
+                message = self._answered(body.digest(), message)
             await send(message)
 
         await self.app(scope, received, sending)
 
-    def _answered(self, scope: Scope, body: bytes, start: Message) -> Message:
+    def _answered(self, key: bytes, start: Message) -> Message:
         """The response's start, with a ``Retry-After`` if it is a 503 without one; a request
-        answered otherwise is forgotten (a later 503 of it is a first one again)."""
+        (``key``: its digest) answered otherwise is forgotten (a later 503 of it is a first one
+        again). At most ``RETRY_AFTER_REMEMBERED`` requests are remembered, the oldest dropped."""
         now = time.monotonic()
         for old in [k for k, (_, at) in self.refused.items() if now - at > RETRY_AFTER_KEPT]:
             del self.refused[old]
         if start["status"] != 503:
             if self.refused:
-                self.refused.pop(_digest(scope, body), None)
+                self.refused.pop(key, None)
             return start
         headers = list(start.get("headers", []))
         if any(k.lower() == b"retry-after" for k, _ in headers):
             return start
-        key = _digest(scope, body)
+        while len(self.refused) >= RETRY_AFTER_REMEMBERED and key not in self.refused:
+            del self.refused[next(iter(self.refused))]  # the oldest first (insertion order)
         earlier = self.refused.get(key, (0, now))[0]
         self.refused[key] = (earlier + 1, now)
         if earlier >= RETRY_AFTER_SHORT:
@@ -179,13 +182,13 @@ class ShortRetryAfter:
         return {**start, "headers": headers}
 
 
-def _digest(scope: Scope, body: bytes) -> bytes:
-    """What tells a request's retries from other requests: its method, path, query and body."""
+def _request_digest(scope: Scope) -> Any:
+    """What tells a request's retries from other requests: its method, path and query, then
+    its body as it is received (``update``), as one SHA-256."""
     digest = hashlib.sha256()
     for part in (scope["method"], scope.get("path", ""), scope.get("query_string", b"")):
         digest.update((part if isinstance(part, bytes) else str(part).encode()) + b"\0")
-    digest.update(body)
-    return digest.digest()
+    return digest
 
 
 def gated(app: App, registration_key: str | None) -> App:

@@ -24,6 +24,7 @@ from prefect.client.base import PrefectHttpxAsyncClient
 from prefect.server.api.server import create_app
 from starlette.routing import Mount
 
+from homeward.edges import prefect_gate
 from homeward.edges.prefect_gate import RETRY_AFTER_FIRST, gated
 
 STATE = ("POST", "/api/flow_runs/r1/set_state", {"state": {"type": "RUNNING"}})
@@ -146,3 +147,22 @@ def test_prefect_s_answer_to_a_locked_sqlite_database_leaves_the_gate_with_the_s
     assert [a.status_code for a in got] == [503, 503]
     assert got[0].json() == {"exception_message": "Service Unavailable"}
     assert [a.headers.get("retry-after") for a in got] == ["0.2", "0.4"]
+
+
+def test_the_requests_remembered_are_bounded_and_their_bodies_never_kept(monkeypatch) -> None:
+    """A burst of distinct 503'd requests keeps at most ``RETRY_AFTER_REMEMBERED`` digests (the
+    oldest dropped: its next 503 is a first one again); only digests are kept, never a body."""
+    monkeypatch.setattr(prefect_gate, "RETRY_AFTER_REMEMBERED", 3)
+    app = gated(Prefect(*[503] * 6), None)
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gate") as client:
+            sent = [("POST", f"/api/logs/{n}", [{"message": "x" * 1000}]) for n in range(5)]
+            sent.append(sent[0])  # dropped as the oldest: a first 503 again
+            return [await client.request(m, path, json=data) for m, path, data in sent]
+
+    got = asyncio.run(go())
+    assert [a.headers.get("retry-after") for a in got] == ["0.2"] * 6
+    assert len(app.refused) == 3
+    assert all(isinstance(key, bytes) and len(key) == 32 for key in app.refused)
