@@ -153,6 +153,7 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_item_kept()": None,  # 0035's triggers: nobody calls them
     "homeward_consent_kept()": None,
     "homeward_system_changes()": None,
+    "homeward_owner_writes()": None,
     # 0036's: a run acts with its grant's id; the times given are the database's
     "homeward_act_run_grant(text, text)": APP_GROUP,
     "homeward_checked_at(timestamp with time zone)": None,

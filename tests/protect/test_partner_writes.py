@@ -123,6 +123,13 @@ ESCAPES: dict[str, list[str]] = {
     "crypto-shred the case: delete its key": ["DELETE FROM case_key"],
     "crypto-shred the case: empty its key": ["UPDATE case_key SET wrapped = NULL"],
     "erase the person's record": ["DELETE FROM beneficiary"],
+    "empty the person's record": ["UPDATE beneficiary SET given_name = NULL, family_name = NULL"],
+    # the case's key: the owner's to make (a second row would only fail its primary key; the
+    # guard refuses it first, as it refuses a key for a case that has none yet)
+    "a key of its own for the case": [
+        "INSERT INTO case_key (case_id, master_key_id, wrapped, created_at) "
+        "SELECT case_id, master_key_id, NULL, created_at FROM case_key"
+    ],
 }
 
 
@@ -201,6 +208,14 @@ def test_every_partner_escape_is_refused(case, engine):
     assert (
         "case_key rows are changed or deleted only by a purge"
         in outcomes["crypto-shred the case: delete its key"]
+    )
+    assert (
+        "beneficiary rows are written only by the case's owner"
+        in (outcomes["empty the person's record"])
+    )
+    assert (
+        "case_key rows are written only by the case's owner"
+        in (outcomes["a key of its own for the case"])
     )
 
 

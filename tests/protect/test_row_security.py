@@ -180,8 +180,9 @@ def test_the_check_by_key_still_refuses_another_organisations_case(db_url, clock
                 "INSERT INTO case_key (case_id, master_key_id, wrapped, created_at) "
                 "VALUES (:c, 'k', 'w', now())",
             ):
-                # a participant row meets 0029's guard first (the same answer for no case)
-                refused = "row-level security|only a case's owner names"
+                # a participant row meets 0029's guard first, a case key 0035's (the same
+                # answer for no case)
+                refused = "row-level security|only a case's owner names|only by the case's owner"
                 with pytest.raises(DBAPIError, match=refused), conn.begin_nested():
                     conn.execute(text(sql), {"c": case_id, "o": orgs["fmb"]})
 

@@ -34,6 +34,7 @@ every role row security holds; what each allows is what the commands do:
   (``tasks.checklist.assign``, ``tasks.adhoc.add_item``), on insert as on update;
 - ``consent``: inserted and changed only by the case's owner (``CHANGE_CONSENT``), its case
   never changed; never deleted (a consent is withdrawn);
+- ``beneficiary`` updated and ``case_key`` inserted only by the case's owner (or the system);
 - ``case_key`` changed or deleted, ``beneficiary`` deleted, only by the system (a purge, a key
   rotation): a partner deleting or emptying a case's key crypto-shredded the case.
 
@@ -217,7 +218,34 @@ BEGIN
 END $$
 """
 
-FUNCTIONS = ("homeward_item_kept()", "homeward_consent_kept()", "homeward_system_changes()")
+# Writing the person's record (``vault.store_person``: ENTER_PERSON, the owner's alone) and a
+# case's first key (``ensure_case_key``, the import): the case's owner's, or the system's. A
+# partner emptied the record by an UPDATE (as erasing it), or gave a case without a key one of
+# its own making (NULL: the case read as purged; a bogus one: the owner could store nothing),
+# which only the system could then undo (review).
+OWNER_ONLY = f"""
+CREATE OR REPLACE FUNCTION homeward_owner_writes() RETURNS trigger
+LANGUAGE plpgsql {PINNED} AS $$
+DECLARE
+    org integer := public.homeward_current_org();
+BEGIN
+    IF (TG_OP = 'INSERT' OR NEW.case_id = OLD.case_id) AND {OWNS.format(cid="NEW.case_id")} THEN
+        RETURN NEW;
+    END IF;
+    IF {EXEMPT} THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'homeward: % rows are written only by the case''s owner', TG_TABLE_NAME
+        {DENIED};
+END $$
+"""  # noqa: S608 (our own SQL: no input goes into it)
+
+FUNCTIONS = (
+    "homeward_item_kept()",
+    "homeward_consent_kept()",
+    "homeward_system_changes()",
+    "homeward_owner_writes()",
+)
 
 TRIGGERS = """
 DROP TRIGGER homeward_handoff_kept ON handoff;
@@ -233,6 +261,10 @@ CREATE TRIGGER homeward_system_changes BEFORE UPDATE OR DELETE ON case_key
     FOR EACH ROW EXECUTE FUNCTION homeward_system_changes();
 CREATE TRIGGER homeward_system_changes BEFORE DELETE ON beneficiary
     FOR EACH ROW EXECUTE FUNCTION homeward_system_changes();
+CREATE TRIGGER homeward_owner_writes BEFORE UPDATE ON beneficiary
+    FOR EACH ROW EXECUTE FUNCTION homeward_owner_writes();
+CREATE TRIGGER homeward_owner_writes BEFORE INSERT ON case_key
+    FOR EACH ROW EXECUTE FUNCTION homeward_owner_writes();
 """
 
 
@@ -248,7 +280,7 @@ def _migration_0029() -> ModuleType:
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for function in (HANDOFF_GUARD, ITEM_GUARD, CONSENT_GUARD, SYSTEM_ONLY):
+    for function in (HANDOFF_GUARD, ITEM_GUARD, CONSENT_GUARD, SYSTEM_ONLY, OWNER_ONLY):
         op.execute(function)  # CREATE OR REPLACE keeps 0029's owner and grants
     for function in FUNCTIONS:  # a trigger calls it; no one else needs to (0025)
         op.execute(f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC")
@@ -258,6 +290,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("DROP TRIGGER IF EXISTS homeward_owner_writes ON case_key")
+    op.execute("DROP TRIGGER IF EXISTS homeward_owner_writes ON beneficiary")
     op.execute("DROP TRIGGER IF EXISTS homeward_system_changes ON beneficiary")
     op.execute("DROP TRIGGER IF EXISTS homeward_system_changes ON case_key")
     op.execute("DROP TRIGGER IF EXISTS homeward_consent_kept ON consent")
