@@ -41,6 +41,8 @@ from types import ModuleType
 
 from alembic import op
 
+from homeward.base.migrations.earlier import earlier
+
 revision: str = "0030"
 down_revision: str | Sequence[str] | None = "0029"
 branch_labels: str | Sequence[str] | None = None
@@ -197,18 +199,10 @@ REASON_CHECKED = """    IF reason IS DISTINCT FROM (
 """
 
 
-def _migration(name: str) -> ModuleType:
-    path = Path(__file__).parent / name
-    spec = importlib.util.spec_from_file_location(f"homeward_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None  # noqa: S101 (our own file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _drop_sources() -> tuple[str, str]:
     """0028's homeward_drop_case_mail, and it with its reason checked."""
-    before = _migration("0028_sign_in_mail_the_app_cannot_shape.py")._drop_source()
+    before = earlier("0028_sign_in_mail_the_app_cannot_shape.py")._drop_source()
     assert before.count(BEFORE_ADDRESSES) == 1  # noqa: S101 (our own files)
     return before, before.replace(BEFORE_ADDRESSES, REASON_CHECKED + BEFORE_ADDRESSES)
 
@@ -253,7 +247,7 @@ QUEUE_CHANGES = (
 
 def _queue_sources() -> tuple[str, str]:
     """0028's homeward_queue_login_code, and it as changed here."""
-    before = _migration("0028_sign_in_mail_the_app_cannot_shape.py").QUEUE_CODE
+    before = earlier("0028_sign_in_mail_the_app_cannot_shape.py").QUEUE_CODE
     after = before
     for old, new in QUEUE_CHANGES:
         assert after.count(old) == 1, old  # noqa: S101 (our own files)

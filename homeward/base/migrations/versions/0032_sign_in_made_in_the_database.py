@@ -49,6 +49,8 @@ from types import ModuleType
 
 from alembic import op
 
+from homeward.base.migrations.earlier import earlier
+
 revision: str = "0032"
 down_revision: str | Sequence[str] | None = "0031"
 branch_labels: str | Sequence[str] | None = None
@@ -392,14 +394,6 @@ REPLACED = (
 QUEUE = "homeward_queue_login_code(json)"
 
 
-def _migration(name: str) -> ModuleType:
-    path = Path(__file__).parent / name
-    spec = importlib.util.spec_from_file_location(f"homeward_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None  # noqa: S101 (our own file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
@@ -424,7 +418,7 @@ def downgrade() -> None:
     op.execute(f"GRANT EXECUTE ON FUNCTION {QUEUE} TO homeward_app")
     for function in reversed(CALLERS):
         op.execute(f"DROP FUNCTION IF EXISTS {function}")
-    before = _migration("0015_scope_the_app_cannot_set.py").SETUP
+    before = earlier("0015_scope_the_app_cannot_set.py").SETUP
     for name in ("homeward_set_scope", "homeward_act", "homeward_act_run", "homeward_system"):
         start = before.index(f"CREATE FUNCTION {name}(")
         end = before.index("$$;", before.index("AS $$", start) + 5) + 3

@@ -31,23 +31,17 @@ from types import ModuleType
 
 from alembic import op
 
+from homeward.base.migrations.earlier import earlier
+
 revision: str = "0034"
 down_revision: str | Sequence[str] | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _migration(name: str) -> ModuleType:
-    path = Path(__file__).parent / name
-    spec = importlib.util.spec_from_file_location(f"homeward_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None  # noqa: S101 (our own file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _guards() -> ModuleType:
-    return _migration("0029_case_owner_the_app_cannot_take.py")
+    return earlier("0029_case_owner_the_app_cannot_take.py")
 
 
 def participant_guard(guards: ModuleType) -> str:

@@ -51,6 +51,8 @@ from types import ModuleType
 
 from alembic import op
 
+from homeward.base.migrations.earlier import earlier
+
 revision: str = "0035"
 down_revision: str | Sequence[str] | None = "0034"
 branch_labels: str | Sequence[str] | None = None
@@ -268,14 +270,6 @@ CREATE TRIGGER homeward_owner_writes BEFORE INSERT ON case_key
 """
 
 
-def _migration_0029() -> ModuleType:
-    path = Path(__file__).parent / "0029_case_owner_the_app_cannot_take.py"
-    spec = importlib.util.spec_from_file_location("homeward_migration_0029", path)
-    assert spec is not None and spec.loader is not None  # noqa: S101 (our own file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
@@ -300,7 +294,7 @@ def downgrade() -> None:
     for function in FUNCTIONS:
         op.execute(f"DROP FUNCTION IF EXISTS {function}")
     op.execute("DROP TRIGGER IF EXISTS homeward_handoff_kept ON handoff")
-    op.execute(_migration_0029().HANDOFF_GUARD)
+    op.execute(earlier("0029_case_owner_the_app_cannot_take.py").HANDOFF_GUARD)
     op.execute(
         "CREATE TRIGGER homeward_handoff_kept BEFORE INSERT OR UPDATE ON handoff "
         "FOR EACH ROW EXECUTE FUNCTION homeward_handoff_kept()"

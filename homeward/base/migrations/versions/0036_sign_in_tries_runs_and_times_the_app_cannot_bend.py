@@ -32,6 +32,8 @@ from types import ModuleType
 
 from alembic import op
 
+from homeward.base.migrations.earlier import earlier
+
 revision: str = "0036"
 down_revision: str | Sequence[str] | None = "0035"
 branch_labels: str | Sequence[str] | None = None
@@ -176,18 +178,10 @@ NEW: dict[str, str | None] = {
 ACT_RUN = "homeward_act_run(text, text)"
 
 
-def _migration(name: str) -> ModuleType:
-    path = Path(__file__).parent / name
-    spec = importlib.util.spec_from_file_location(f"homeward_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None  # noqa: S101 (our own file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _functions_of_0032() -> dict[str, str]:
     """Each of 0032's sign-in functions, as ``CREATE OR REPLACE`` source, by name."""
-    before = _migration("0032_sign_in_made_in_the_database.py")
+    before = earlier("0032_sign_in_made_in_the_database.py")
     sources = "\n".join((before.OPEN, before.REDEEM, before.SESSIONS, before.GRANTS_FUNCTIONS))
     found = {}
     for name in (*CHECKED, "homeward_redeem_code"):

@@ -23,6 +23,8 @@ from types import ModuleType
 
 from alembic import op
 
+from homeward.base.migrations.earlier import earlier
+
 revision: str = "0037"
 down_revision: str | Sequence[str] | None = "0036"
 branch_labels: str | Sequence[str] | None = None
@@ -32,18 +34,10 @@ LIMITED = "IF (SELECT count(*) FROM public.homeward_code_mail c WHERE c.staff_id
 TRUSTED = "pg_has_role(session_user, 'homeward_system_scope', 'MEMBER')"
 
 
-def _migration(name: str) -> ModuleType:
-    path = Path(__file__).parent / name
-    spec = importlib.util.spec_from_file_location(f"homeward_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None  # noqa: S101 (our own file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _open_challenge_0036() -> str:
     """``homeward_open_challenge`` as 0036 left it (``CREATE OR REPLACE``)."""
-    before = _migration("0036_sign_in_tries_runs_and_times_the_app_cannot_bend.py")
+    before = earlier("0036_sign_in_tries_runs_and_times_the_app_cannot_bend.py")
     return str(before._checked(before._functions_of_0032()["homeward_open_challenge"]))
 
 
