@@ -23,6 +23,7 @@ from tasks import handoffs, transfers
 from tests import factories as f
 from tests import signin
 from tests.conftest import APP_LOGIN, BACKEND, login_url
+from tests.protect.app_login import run_steps
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="row security is PostgreSQL's")
 
@@ -132,18 +133,6 @@ def partner(db_url: str, engine: Engine, clock) -> Iterator[tuple[psycopg.Connec
         yield conn, values
 
 
-def _run(conn: psycopg.Connection, steps: list[str], values: dict) -> str | None:
-    """Run the steps as ADPARE in one transaction (committed); the error, None if none."""
-    try:
-        with conn.transaction(), conn.cursor() as cursor:
-            cursor.execute(b"SELECT homeward_act(%s)", [values["token"]])
-            for step in steps:
-                cursor.execute(step.format(**values).encode())
-    except psycopg.Error as exc:
-        return str(exc).splitlines()[0]
-    return None
-
-
 def _owner(engine: Engine) -> tuple[int, str, int]:
     with engine.connect() as conn:
         row = conn.execute(text("SELECT owner_org_id, case_ref, id FROM return_case")).one()
@@ -165,7 +154,7 @@ def test_the_partner_sees_and_may_write_the_case_row(partner):
 def test_every_way_to_take_the_case_is_refused(partner, engine):
     conn, values = partner
     before = _owner(engine)
-    outcomes = {name: _run(conn, steps, values) for name, steps in ESCAPES.items()}
+    outcomes = {name: run_steps(conn, steps, values) for name, steps in ESCAPES.items()}
     assert [name for name, error in outcomes.items() if error is None] == []
     # refused by a guard (not by a column the statement forgot)
     assert {n: e for n, e in outcomes.items() if "homeward: " not in (e or "")} == {}
@@ -209,7 +198,7 @@ def test_the_owners_transfer_is_still_accepted_by_its_addressee(partner, engine,
     assert owner == "fmb"
     # answered: the transfer cannot be opened again and taken a second time
     reopen = ["UPDATE handoff SET status = 'proposed', to_org_id = {me} WHERE item_id IS NULL"]
-    assert _run(conn, reopen, values) is not None
+    assert run_steps(conn, reopen, values) is not None
 
 
 def test_the_app_login_itself_accepts_a_transfer_offered_to_it(partner, engine, clock):

@@ -26,6 +26,7 @@ from tests import factories as f
 from tests import signin
 from tests.cli.test_login import Typist, cli, mailbox  # noqa: F401 (fixtures)
 from tests.conftest import APP_LOGIN, BACKEND, SYSTEM_LOGIN, _reset_caches, login_url
+from tests.protect.app_login import run_steps
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="the app login is PostgreSQL's")
 
@@ -52,18 +53,6 @@ def insider(db_url: str, engine: Engine, clock) -> Iterator[tuple[psycopg.Connec
     url = login_url(db_url, APP_LOGIN).replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url) as conn:
         yield conn, values
-
-
-def _run(conn: psycopg.Connection, steps: list[str], values: dict) -> str | None:
-    """Run the steps as the insider in one transaction (committed); the error, None if none."""
-    try:
-        with conn.transaction(), conn.cursor() as cursor:
-            cursor.execute(b"SELECT homeward_act(%s)", [values["token"]])
-            for step in steps:
-                cursor.execute(step.format(**values).encode())
-    except psycopg.Error as exc:
-        return str(exc).splitlines()[0]
-    return None
 
 
 def _refused(error: str | None) -> bool:
@@ -111,7 +100,7 @@ def _directory(engine: Engine) -> list[tuple[object, ...]]:
 def test_the_directory_is_not_the_app_logins(insider, engine):
     conn, values = insider
     before = _directory(engine)
-    outcomes = {name: _run(conn, steps, values) for name, steps in DIRECTORY.items()}
+    outcomes = {name: run_steps(conn, steps, values) for name, steps in DIRECTORY.items()}
     assert {n: e for n, e in outcomes.items() if not _refused(e)} == {}
     assert all("homeward: " in e for e in outcomes.values() if e)  # the guards', each
     assert _directory(engine) == before
@@ -120,7 +109,9 @@ def test_the_directory_is_not_the_app_logins(insider, engine):
 def test_one_changes_ones_own_language(insider, engine):
     """What the app writes of the directory (``homeward profile language``) still works."""
     conn, values = insider
-    assert _run(conn, ["UPDATE staff_member SET language = 'ro' WHERE id = {me}"], values) is None
+    assert (
+        run_steps(conn, ["UPDATE staff_member SET language = 'ro' WHERE id = {me}"], values) is None
+    )
     with engine.connect() as conn2:
         language = conn2.execute(
             text("SELECT language FROM staff_member WHERE id = :i"), {"i": values["me"]}
@@ -175,7 +166,7 @@ def _identity(engine: Engine) -> list[tuple[object, ...]]:
 def test_sessions_challenges_and_grants_are_the_databases_to_write(insider, engine):
     conn, values = insider
     before = _identity(engine)
-    outcomes = {name: _run(conn, steps, values) for name, steps in SESSIONS.items()}
+    outcomes = {name: run_steps(conn, steps, values) for name, steps in SESSIONS.items()}
     assert {n: e for n, e in outcomes.items() if not _refused(e)} == {}
     assert "homeward: one ends only one's own sessions" in outcomes["end the victim's sessions"]
     assert _identity(engine) == before
@@ -186,9 +177,9 @@ def test_the_forged_token_opens_nothing(insider):
     with the token. The insert is refused, so the token opens nothing."""
     conn, values = insider
     forged = "chosen-by-the-insider"
-    assert _refused(_run(conn, SESSIONS[next(iter(SESSIONS))], values))
+    assert _refused(run_steps(conn, SESSIONS[next(iter(SESSIONS))], values))
     assert "homeward: no live session has this token" in (
-        _run(conn, [], {**values, "token": forged}) or ""
+        run_steps(conn, [], {**values, "token": forged}) or ""
     )
 
 
