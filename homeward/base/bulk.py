@@ -39,6 +39,7 @@ from sqlalchemy import func as sql_func
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from homeward.base.clock import moment_key
 from homeward.base.db import is_postgres
 from homeward.base.models import AwareDateTime
 
@@ -195,15 +196,16 @@ def _json_value(value: Any) -> Any:
 def _to_json(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as one JSON text. A JSON value of a JSON column is given as it is (the column
     takes the nested value); a missing value is SQL NULL, as the arrays gave it before. A
-    datetime met again (the import's timestamps) is looked up, not converted again: equal
-    datetimes are the same instant, whose text in UTC is the same."""
-    seen: dict[datetime, Any] = {}
+    datetime met again (the import's timestamps) is looked up, not converted again: by
+    ``moment_key``, the same instant, whose text in UTC is the same."""
+    seen: dict[Any, Any] = {}
 
     def default(value: Any) -> Any:
         if type(value) is datetime:
-            got = seen.get(value)
+            key = moment_key(value)
+            got = seen.get(key)
             if got is None:
-                got = seen[value] = _json_value(value)
+                got = seen[key] = _json_value(value)
             return got
         return _json_value(value)
 
@@ -234,7 +236,8 @@ def _insert_sqlite(conn: Connection, table: Table, rows: Sequence[dict[str, Any]
 
 
 # Types whose conversion gives equal results for equal values (an instant in any zone is
-# stored as UTC; True and 1 both as 1): a value met again down a column is looked up.
+# stored as UTC; True and 1 both as 1): a value met again down a column is looked up (a
+# datetime by ``moment_key``: ``==`` ignores ``fold``).
 _BY_VALUE = (DateTime, Date, Boolean, AwareDateTime)
 _MISSING = object()
 
@@ -250,7 +253,7 @@ def _converted(column_type: Any, process: Any, values: list[Any]) -> list[Any]:
     seen: dict[Any, Any] = {}
     out = []
     for value in values:
-        key = id(value) if by_id else value
+        key = id(value) if by_id else moment_key(value) if type(value) is datetime else value
         got = seen.get(key, _MISSING)
         if got is _MISSING:
             got = seen[key] = _bound(process(value))

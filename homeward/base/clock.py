@@ -44,6 +44,13 @@ def utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def moment_key(value: datetime) -> object:
+    """What tells two aware datetimes' instants apart, for a cache of their texts in UTC.
+    ``==`` does not: in one zone it compares wall times and ignores ``fold``, so the two
+    instants of a wall time repeated when clocks go back are equal (and hash alike)."""
+    return value if value.tzinfo is UTC else (value, value.utcoffset())
+
+
 def local_date(moment: datetime) -> date:
     """The calendar day ``moment`` falls on in ``HOMEWARD_TIMEZONE``: the day users mean.
 

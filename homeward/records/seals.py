@@ -58,7 +58,7 @@ from sqlmodel import select as orm_select
 
 from homeward.base import models
 from homeward.base.bulk import among, insert_rows, pipelined
-from homeward.base.clock import utc
+from homeward.base.clock import moment_key, utc
 from homeward.base.db import is_postgres, system_scope, widest_scope
 from homeward.base.models import AuditHead, AwareDateTime, RowSeal
 from homeward.crypt.crypto import DecryptionFailed
@@ -237,17 +237,18 @@ def _encoded(values: list[Any]) -> list[str]:
 
 
 def _moments(values: list[Any]) -> list[Any]:
-    """``_plain_moment`` of each value; a datetime met again is looked up (equal datetimes are
+    """``_plain_moment`` of each value; a datetime met again is looked up (by ``moment_key``:
     the same instant, whose text in UTC is the same)."""
-    seen: dict[datetime, str] = {}
+    seen: dict[Any, str] = {}
     out: list[Any] = []
     for value in values:
         if value is None:
             out.append(None)
         elif type(value) is datetime:
-            text = seen.get(value)
+            key = moment_key(value)
+            text = seen.get(key)
             if text is None:
-                text = seen[value] = _plain_moment(value)
+                text = seen[key] = _plain_moment(value)
             out.append(text)
         else:
             out.append(_plain(value))

@@ -4,11 +4,13 @@ nothing but bulk inserts runs inside a PostgreSQL pipeline."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text
 
 from homeward.base.bulk import insert_rows, pipelined
+from homeward.base.clock import utc
 from homeward.base.models import CaseEvent
 from tests import factories as f
 from tests.conftest import BACKEND
@@ -76,6 +78,32 @@ def test_values_repeated_down_a_column_read_back_as_given(engine, clock):
     naive = [{**rows[0], "at": at.replace(tzinfo=None)}]
     with engine.begin() as conn, pytest.raises(Exception, match="naive datetime"):
         insert_rows(conn, EVENTS, naive)
+
+
+def test_the_two_instants_of_a_repeated_wall_time_read_back_apart(engine, clock):
+    """When clocks go back, a wall time comes twice (``fold`` 0, then 1): equal under ``==``
+    and hashed alike in their zone, yet an hour apart. Each is stored as its own instant."""
+    f.seed()
+    f.open_case(clock)
+    with engine.connect() as conn:
+        case_id = conn.execute(text("SELECT min(id) FROM return_case")).scalar_one()
+    first = datetime(2026, 10, 25, 3, 30, tzinfo=ZoneInfo("Europe/Bucharest"))
+    second = first.replace(fold=1)
+    assert first == second and hash(first) == hash(second)  # what a plain cache would merge
+    rows = [
+        {"case_id": case_id, "at": moment, "trigger": "fold", "to_state": state, "data": {}}
+        for moment, state in [(first, "a"), (second, "b"), (first, "c")]
+    ]
+    with engine.begin() as conn:
+        insert_rows(conn, EVENTS, rows)
+        found = conn.scalars(
+            select(EVENTS.c.at).where(EVENTS.c.trigger == "fold").order_by(EVENTS.c.to_state)
+        ).all()
+    assert [utc(moment) for moment in found] == [
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+    ]
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="the pipeline is PostgreSQL's")

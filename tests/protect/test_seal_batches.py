@@ -4,6 +4,7 @@ the seals ``row_mac`` makes one row at a time, whatever the rows hold (no databa
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -49,3 +50,15 @@ def test_seals_made_together_are_the_seals_of_each_row(events):
     rows = [{"id": n, **event} for n, event in enumerate(events, start=1)]
     together = seals._sealer(keyring, "case_event").macs(rows, 1)
     assert together == [seals.row_mac(keyring, "case_event", row, 1) for row in rows]  # type: ignore[arg-type]
+
+
+def test_the_two_instants_of_a_repeated_wall_time_are_sealed_apart():
+    """Two instants an hour apart that ``==`` takes as equal (a wall time repeated when clocks
+    go back: ``fold`` 0 and 1) are sealed as themselves when sealed together."""
+    keyring = load_keyring()
+    first = datetime(2026, 10, 25, 3, 30, tzinfo=ZoneInfo("Europe/Bucharest"))
+    row = {"case_id": 1, "actor_id": None, "trigger": "t", "from_state": None}
+    row |= {"to_state": None, "reason": None, "data": {}, "proof": None}
+    rows = [{"id": 1, **row, "at": first}, {"id": 2, **row, "at": first.replace(fold=1)}]
+    together = seals._sealer(keyring, "case_event").macs(rows, 1)
+    assert together == [seals.row_mac(keyring, "case_event", r, 1) for r in rows]  # type: ignore[arg-type]
