@@ -39,13 +39,16 @@ a table and writes ``bench/RESULTS.md`` (``--out``) with the machine described.
 
     .venv/bin/python bench/run.py --only moves --transitions 1000   # 4 and 5 only
 
-6. **command line**: ``homeward --help`` and ``homeward case show`` as whole processes beside
+6. **mail** (issue 19, point 6): ``--mail-messages`` reminder emails drained to a local
+   SMTP sink, plain and with STARTTLS, beside the transport alone and one connection per
+   message (``bench/mail_bench.py``, its own section; 0 skips it).
+7. **command line**: ``homeward --help`` and ``homeward case show`` as whole processes beside
    ``python -c pass``, median of ``--cli-runs`` runs (``bench/cli_bench.py``, its own section).
-7. **what a person waits for** (issue 19, point 2): ``--person-runs`` ``start-return`` runs on
+8. **what a person waits for** (issue 19, point 2): ``--person-runs`` ``start-return`` runs on
    ``homeward up``, submit to Completed, and the same action acknowledged through the commands
    layer (``bench/prefect_bench.py --latency-only``: SQLite, its own ``homeward up``), with the
    load average at each figure.
-8. **scale-out** (issue 19, point 8; only with ``--scaleout-runs N``): a Prefect server on
+9. **scale-out** (issue 19, point 8; only with ``--scaleout-runs N``): a Prefect server on
    PostgreSQL and two process workers as deploy/compose.yaml runs them, N runs across them,
    Prefect's database per flow run and case-month, and retention keeping it flat
    (``bench/scaleout_bench.py``, its own section).
@@ -1045,6 +1048,13 @@ def main() -> None:
         help="runs for bench/scaleout_bench.py (PostgreSQL, two workers; default 0 skips it)",
     )
     parser.add_argument(
+        "--mail-messages",
+        type=int,
+        default=4_000,
+        help="reminder emails for bench/mail_bench.py (half of them also one connection per"
+        " message; 0 skips it)",
+    )
+    parser.add_argument(
         "--only",
         choices=["all", "moves"],
         default="all",
@@ -1130,6 +1140,12 @@ def main() -> None:
     if args.cli_runs:
         cli = [sys.executable, str(ROOT / "bench" / "cli_bench.py"), "--runs", str(args.cli_runs)]
         subprocess.run([*cli, "--out", str(args.out)], check=True)  # noqa: S603 (our own script)
+    if args.mail_messages and not args.only_catchup:  # its own section (issue 19, point 6)
+        mail = [sys.executable, str(ROOT / "bench" / "mail_bench.py")]
+        mail += ["--messages", str(args.mail_messages), "--pool", "8", "--out", str(args.out)]
+        mail += ["--naive-messages", str(max(1, args.mail_messages // 2))]
+        mail += ["--naive-starttls", str(min(300, max(1, args.mail_messages // 2)))]
+        subprocess.run(mail, check=True)  # noqa: S603 (our own script)
     if args.scaleout_runs:  # its own section of the results file (issue 19, point 8)
         scale = [sys.executable, str(ROOT / "bench" / "scaleout_bench.py")]
         scale += ["--runs", str(args.scaleout_runs), "--out", str(args.out)]

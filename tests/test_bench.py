@@ -27,7 +27,7 @@ def test_bench_runs_and_writes_its_table(tmp_path):
     command = [sys.executable, str(ROOT / "bench" / "run.py"), "--cases", "150"]
     command += ["--baseline-cases", "0", "--bulk", "100", "--transitions", "20"]
     command += ["--backend", "sqlite", "--person-runs", "0", "--out", str(out), "--cli-runs", "2"]
-    command += ["--catchup", "150"]
+    command += ["--catchup", "150", "--mail-messages", "40"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)  # noqa: S603
     assert done.returncode == 0, done.stderr[-2000:]
     text = out.read_text()
@@ -44,6 +44,8 @@ def test_bench_runs_and_writes_its_table(tmp_path):
     assert "Catch-up run in batches" in text
     assert "sweep as `homeward up` runs it, forked warm" in text  # and a fresh process's beside
     assert "| sqlite | 150 |" in text  # one size here; a full run shows two (linear?)
+    assert "40 reminder emails (20 one per connection), pool of 8 | plain" in text  # mail_bench
+    assert "| starttls |" in text
 
 
 def test_the_identity_bench_runs_and_writes_its_section(tmp_path):
