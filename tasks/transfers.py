@@ -11,10 +11,10 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from homeward.base import models
 from homeward.base.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.base.models import (
     Case,
-    CaseEvent,
     CaseParticipant,
     ChecklistItem,
     Handoff,
@@ -79,8 +79,9 @@ def ensure_item_stays_with_dgaspc(
 
 def reception_begun(session: Session, case: Case) -> bool:
     """Whether the case has ever entered a reception stage."""
-    query = select(CaseEvent.id).where(
-        CaseEvent.case_id == case.id, col(CaseEvent.to_state).in_(MINOR_RECEPTION_STAGES)
+    events = models.CaseEvent  # defined here, when first read (not by every command, issue 19)
+    query = select(events.id).where(
+        events.case_id == case.id, col(events.to_state).in_(MINOR_RECEPTION_STAGES)
     )
     return session.exec(query.limit(1)).first() is not None
 
