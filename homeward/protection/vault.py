@@ -79,7 +79,8 @@ FIELDS_BY_PART: dict[str, frozenset[str]] = {
 class PersonIn(BaseModel):
     """Personal data of the beneficiary: entered once, stored only encrypted in ``Beneficiary``."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # its validator is built when first used (issue 19): a read builds none
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     given_name: str = Field(min_length=1, max_length=200)
     family_name: str = Field(min_length=1, max_length=200)
@@ -370,7 +371,8 @@ RELATIONS = ("child", "partner", "parent", "sibling", "other")
 class DependantIn(BaseModel):
     """Another person of the case (a child, a partner): stored only encrypted in ``CasePerson``."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # its validator is built when first used (issue 19): a read builds none
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     relation: str = Field(pattern=rf"^({'|'.join(RELATIONS)})$")
     given_name: str = Field(min_length=1, max_length=200)
