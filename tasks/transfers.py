@@ -8,6 +8,7 @@ no item; on acceptance the receiving organisation becomes the case's owner.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
@@ -17,7 +18,6 @@ from homeward.base.models import (
     Case,
     CaseParticipant,
     ChecklistItem,
-    Handoff,
     HandoffStatus,
     Organisation,
     OrgKind,
@@ -32,6 +32,9 @@ from homeward.records.audit import record_event
 from homeward.records.directory import get_org
 from homeward.records.locking import bump
 from tasks.catalog import load_catalog
+
+if TYPE_CHECKING:
+    from homeward.base.models import Handoff
 
 # A child's reception in Romania is DGASPC's (the county child-protection directorate owns every
 # minor's case in Romania): the catalog's items of these stages marked ``owner_if_minor: dgaspc``
@@ -114,10 +117,10 @@ def decide(
 
 def pending_transfer(session: Session, case: Case) -> Handoff | None:
     """The case's transfer awaiting an answer, if any."""
-    query = select(Handoff).where(
-        Handoff.case_id == case.id,
-        Handoff.item_id == None,  # noqa: E711
-        Handoff.status == HandoffStatus.PROPOSED,
+    query = select(models.Handoff).where(
+        models.Handoff.case_id == case.id,
+        models.Handoff.item_id == None,  # noqa: E711
+        models.Handoff.status == HandoffStatus.PROPOSED,
     )
     return session.exec(query).first()
 
@@ -136,7 +139,7 @@ def new_handoff(
 ) -> Handoff:
     """Store a proposed handoff (of an item, or of the whole case when ``item_id`` is None)."""
     assert case.id is not None and target.id is not None and actor.id is not None  # noqa: S101
-    handoff = Handoff(
+    handoff = models.Handoff(
         case_id=case.id,
         item_id=item_id,
         stage=stage,

@@ -42,9 +42,9 @@ if TYPE_CHECKING:  # what ``__getattr__`` gives, spelled out for mypy
     from homeward.base.models.events import CaseEvent as CaseEvent
     from homeward.base.models.family import CasePerson as CasePerson
     from homeward.base.models.grants import RunGrant as RunGrant
+    from homeward.base.models.handoffs import Handoff as Handoff
+    from homeward.base.models.handoffs import ItemChange as ItemChange
     from homeward.base.models.items import ChecklistItem as ChecklistItem
-    from homeward.base.models.items import Handoff as Handoff
-    from homeward.base.models.items import ItemChange as ItemChange
     from homeward.base.models.keyring import KeyringBinding as KeyringBinding
     from homeward.base.models.mail import CalendarEntry as CalendarEntry
     from homeward.base.models.mail import OutboxMessage as OutboxMessage
@@ -257,8 +257,8 @@ TABLES: dict[str, str] = {
     "CaseParticipant": "cases",
     "phase_column": "cases",
     "ChecklistItem": "items",
-    "Handoff": "items",
-    "ItemChange": "items",
+    "Handoff": "handoffs",
+    "ItemChange": "handoffs",
     "CaseEvent": "events",
     "Beneficiary": "personal",
     "CaseKey": "personal",
