@@ -65,7 +65,8 @@ LEFT_FOR_GOOD = frozenset({*ACTIVE, *INTERNAL_ACTIVE})
 class CaseIn(BaseModel):
     """Case facts for opening a case: codes and organisations, no personal data."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # its validator is built when first used (issue 19): a read builds none
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     is_minor: bool = False
     host_country: str | None = Field(default=None, description="where the person was identified")

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
+from homeward.base import models
 from homeward.base.errors import Conflict
-from homeward.base.models import Case, CaseEvent, StaffMember
+from homeward.base.models import Case, StaffMember
 from homeward.records.audit import record_event
+
+if TYPE_CHECKING:
+    from homeward.base.models import CaseEvent
 
 REQUESTED = "closure_requested"
 RENEWED = "closure_request_renewed"
@@ -63,10 +68,11 @@ def _fold(requests: ClosureRequest | None, event: CaseEvent) -> ClosureRequest |
 
 
 def _events(session: Session, case_id: int | None = None) -> list[CaseEvent]:
-    query = select(CaseEvent).where(col(CaseEvent.trigger).in_(_TRIGGERS))
+    events = models.CaseEvent  # defined here, when first read (not by every command, issue 19)
+    query = select(events).where(col(events.trigger).in_(_TRIGGERS))
     if case_id is not None:
-        query = query.where(CaseEvent.case_id == case_id)
-    return list(session.exec(query.order_by(col(CaseEvent.id))))
+        query = query.where(events.case_id == case_id)
+    return list(session.exec(query.order_by(col(events.id))))
 
 
 def latest_request(session: Session, case: Case) -> ClosureRequest | None:

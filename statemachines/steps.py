@@ -72,7 +72,8 @@ class ClosureRejection(StrEnum):
 class Step(BaseModel):
     """Base of all step data: unknown fields are refused so typos do not pass silently."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Each step's validator is built when first used (issue 19): a read never builds one.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class NoData(Step):
@@ -115,9 +116,7 @@ class ConfirmArrival(Step):
 
 
 class Close(Step):
-    # built when first used: its EmailStr imports email_validator, which most commands never need
-    model_config = ConfigDict(defer_build=True)
-
+    # (built when first used, as every step: its EmailStr imports email_validator)
     reason: ClosureReason
     approved_by: EmailStr = Field(description="email of the approving supervisor")
 

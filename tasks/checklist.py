@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert
 from sqlmodel import Session, col, select
 
+from homeward.base import models
 from homeward.base.bulk import complete
 from homeward.base.clock import local_noon
 from homeward.base.errors import InvalidInput, Refused
@@ -19,7 +20,6 @@ from homeward.base.models import (
     Case,
     CasePerson,
     ChecklistItem,
-    Handoff,
     HandoffStatus,
     ItemStatus,
     StaffMember,
@@ -438,8 +438,8 @@ def cancel_open_items(
 def _revoke_pending_handoffs(
     session: Session, item: ChecklistItem, actor: StaffMember | None, now: datetime
 ) -> None:
-    query = select(Handoff).where(
-        Handoff.item_id == item.id, Handoff.status == HandoffStatus.PROPOSED
+    query = select(models.Handoff).where(
+        models.Handoff.item_id == item.id, models.Handoff.status == HandoffStatus.PROPOSED
     )
     for handoff in session.exec(query):
         handoff.status, handoff.decided_at = HandoffStatus.REVOKED, now

@@ -15,16 +15,17 @@ case). A due date moves to today or later, at most ``MAX_DUE_AHEAD`` ahead.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
+from homeward.base import models
 from homeward.base.clock import local_date, local_noon
 from homeward.base.errors import InvalidInput, Refused
 from homeward.base.models import (
     ENDED,
     Case,
     ChecklistItem,
-    ItemChange,
     ItemChangeKind,
     ItemStatus,
     StaffMember,
@@ -34,6 +35,9 @@ from homeward.protection.permissions import Action, ensure_item
 from homeward.records.audit import record_event
 from tasks.catalog import DueAnchor, load_catalog
 from tasks.checklist import SKIP_REASON_MIN, anchor_time, lock_case, visible_item
+
+if TYPE_CHECKING:
+    from homeward.base.models import ItemChange
 
 MAX_DUE_AHEAD = timedelta(days=366)
 
@@ -88,7 +92,7 @@ def record_change(
     now: datetime,
 ) -> ItemChange:
     assert case.id is not None and item.id is not None and actor.id is not None  # noqa: S101
-    change = ItemChange(
+    change = models.ItemChange(
         case_id=case.id,
         item_id=item.id,
         kind=kind,

@@ -11,18 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
+from homeward.base import models
 from homeward.base.models import (
     Case,
     ChecklistItem,
-    Handoff,
-    ItemChange,
     ItemStatus,
     StaffMember,
 )
 from homeward.protection import vault
+
+if TYPE_CHECKING:
+    from homeward.base.models import Handoff
 
 _ADHOC_CHANGES = ("rescheduled", "cancelled")  # an ad-hoc item's changes (``tasks.adhoc``)
 
@@ -52,12 +55,16 @@ def item_texts(session: Session, item: ChecklistItem) -> Iterator[FreeText]:
         yield FreeText(
             label, "checklist_item", "note", item.id, item.note, frozenset({item.owner_org_id})
         )
-    query = select(Handoff).where(Handoff.item_id == item.id).order_by(col(Handoff.id))
-    yield from _handoff_texts(session.exec(query))
-    changes = select(ItemChange).where(
-        ItemChange.item_id == item.id, col(ItemChange.kind).in_(_ADHOC_CHANGES)
+    query = (
+        select(models.Handoff)
+        .where(models.Handoff.item_id == item.id)
+        .order_by(col(models.Handoff.id))
     )
-    for change in session.exec(changes.order_by(col(ItemChange.id))):
+    yield from _handoff_texts(session.exec(query))
+    changes = select(models.ItemChange).where(
+        models.ItemChange.item_id == item.id, col(models.ItemChange.kind).in_(_ADHOC_CHANGES)
+    )
+    for change in session.exec(changes.order_by(col(models.ItemChange.id))):
         if change.reason and change.id is not None:
             yield FreeText(
                 f"{change.kind} reason",
@@ -75,8 +82,10 @@ def case_texts(session: Session, case: Case) -> Iterator[tuple[str, FreeText]]:
     for item in session.exec(items.order_by(col(ChecklistItem.id))):
         for text in item_texts(session, item):
             yield f"#{item.id}", text
-    transfers = select(Handoff).where(Handoff.case_id == case.id, col(Handoff.item_id).is_(None))
-    for text in _handoff_texts(session.exec(transfers.order_by(col(Handoff.id)))):
+    transfers = select(models.Handoff).where(
+        models.Handoff.case_id == case.id, col(models.Handoff.item_id).is_(None)
+    )
+    for text in _handoff_texts(session.exec(transfers.order_by(col(models.Handoff.id)))):
         yield "case", text
 
 

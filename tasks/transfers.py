@@ -8,16 +8,16 @@ no item; on acceptance the receiving organisation becomes the case's owner.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
+from homeward.base import models
 from homeward.base.errors import Conflict, InvalidInput, NotFound, Refused
 from homeward.base.models import (
     Case,
-    CaseEvent,
     CaseParticipant,
     ChecklistItem,
-    Handoff,
     HandoffStatus,
     Organisation,
     OrgKind,
@@ -32,6 +32,9 @@ from homeward.records.audit import record_event
 from homeward.records.directory import get_org
 from homeward.records.locking import bump
 from tasks.catalog import load_catalog
+
+if TYPE_CHECKING:
+    from homeward.base.models import Handoff
 
 # A child's reception in Romania is DGASPC's (the county child-protection directorate owns every
 # minor's case in Romania): the catalog's items of these stages marked ``owner_if_minor: dgaspc``
@@ -79,8 +82,9 @@ def ensure_item_stays_with_dgaspc(
 
 def reception_begun(session: Session, case: Case) -> bool:
     """Whether the case has ever entered a reception stage."""
-    query = select(CaseEvent.id).where(
-        CaseEvent.case_id == case.id, col(CaseEvent.to_state).in_(MINOR_RECEPTION_STAGES)
+    events = models.CaseEvent  # defined here, when first read (not by every command, issue 19)
+    query = select(events.id).where(
+        events.case_id == case.id, col(events.to_state).in_(MINOR_RECEPTION_STAGES)
     )
     return session.exec(query.limit(1)).first() is not None
 
@@ -113,10 +117,10 @@ def decide(
 
 def pending_transfer(session: Session, case: Case) -> Handoff | None:
     """The case's transfer awaiting an answer, if any."""
-    query = select(Handoff).where(
-        Handoff.case_id == case.id,
-        Handoff.item_id == None,  # noqa: E711
-        Handoff.status == HandoffStatus.PROPOSED,
+    query = select(models.Handoff).where(
+        models.Handoff.case_id == case.id,
+        models.Handoff.item_id == None,  # noqa: E711
+        models.Handoff.status == HandoffStatus.PROPOSED,
     )
     return session.exec(query).first()
 
@@ -135,7 +139,7 @@ def new_handoff(
 ) -> Handoff:
     """Store a proposed handoff (of an item, or of the whole case when ``item_id`` is None)."""
     assert case.id is not None and target.id is not None and actor.id is not None  # noqa: S101
-    handoff = Handoff(
+    handoff = models.Handoff(
         case_id=case.id,
         item_id=item_id,
         stage=stage,

@@ -11,13 +11,16 @@ import them. A listener that raises rolls the whole change back.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from homeward.base.db import widest_scope
-from homeward.base.models import Case, CaseEvent
 
-CaseEventListener = Callable[[Session, Case, CaseEvent], None]
+if TYPE_CHECKING:  # named, not defined: a process that records no event never defines them
+    from homeward.base.models import Case, CaseEvent
+
+CaseEventListener = Callable[[Session, "Case", "CaseEvent"], None]
 
 _listeners: list[CaseEventListener] = []
 

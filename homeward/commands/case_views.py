@@ -22,8 +22,8 @@ from homeward.base.models import (
     ParticipantStatus,
     StaffMember,
 )
-from homeward.commands.items import TextLine, case_texts
 from homeward.commands.runner import Command, Context
+from homeward.commands.texts import TextLine, case_texts
 from homeward.protection import vault
 from homeward.protection.consent import ledger
 from homeward.records.audit import history

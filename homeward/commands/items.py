@@ -18,8 +18,9 @@ from sqlmodel import Session
 
 from homeward.base.clock import local_date
 from homeward.base.db import widest_scope
-from homeward.base.models import Case, ChecklistItem, Organisation, StaffMember
+from homeward.base.models import ChecklistItem, Organisation
 from homeward.commands.runner import Command, Context
+from homeward.commands.texts import TextLine
 from homeward.records.directory import get_org, get_staff, orgs_by_id
 from statemachines.cases import get_case
 from tasks import checklist, checklist_changes, notes
@@ -247,16 +248,6 @@ class ListItems(Command[list[ItemLine]]):
 
 
 @dataclass(frozen=True)
-class TextLine:
-    """One free text of a case: what it belongs to (``#ID`` or ``case``), what it is, and the
-    text itself, or None where the reader may not read it."""
-
-    holder: str
-    label: str
-    text: str | None
-
-
-@dataclass(frozen=True)
 class ItemShown:
     """One item with its note or skip reason and its handoffs' reasons."""
 
@@ -302,12 +293,3 @@ class ShowItem(Command[ItemShown]):
             item.completed_at,
             texts,
         )
-
-
-def case_texts(session: Session, case: Case, reader: StaffMember, now: datetime) -> list[TextLine]:
-    """Every free text of ``case`` as ``reader`` may see it (each read audited): for the case
-    commands' ``show --personal``."""
-    return [
-        TextLine(holder, t.label, notes.read(session, case=case, actor=reader, text=t, now=now))
-        for holder, t in notes.case_texts(session, case)
-    ]

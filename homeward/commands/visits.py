@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 from sqlmodel import Session
 
 from homeward.base.models import Case, ChecklistItem, StaffMember, Visit
-from homeward.commands.items import TextLine
 from homeward.commands.runner import Command, Context
+from homeward.commands.texts import TextLine
 from homeward.protection.permissions import Action, permits_item
 from homeward.records.directory import orgs_by_id
 from statemachines.cases import get_case

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from sqlalchemy import union
 from sqlmodel import Session, col, select
 
+from homeward.base import models
 from homeward.base.errors import NotFound
 from homeward.base.models import (
     Case,
@@ -19,7 +20,6 @@ from homeward.base.models import (
     ChecklistItem,
     Consent,
     ConsentPurpose,
-    Handoff,
     HandoffStatus,
     ItemStatus,
     ParticipantStatus,
@@ -40,9 +40,9 @@ def case_org_ids(session: Session, case: Case) -> set[int]:
     item_owners = select(ChecklistItem.owner_org_id).where(
         ChecklistItem.case_id == case.id, ChecklistItem.status != ItemStatus.CANCELLED
     )
-    receivers = select(Handoff.to_org_id).where(
-        Handoff.case_id == case.id,
-        col(Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
+    receivers = select(models.Handoff.to_org_id).where(
+        models.Handoff.case_id == case.id,
+        col(models.Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
     )
     working = set(session.execute(union(item_owners, receivers)).scalars())
     return {case.owner_org_id, *live, *(working - barred)}
@@ -72,10 +72,10 @@ def cases_seen_by(session: Session, org_id: int, cases: Iterable[Case]) -> set[i
         ChecklistItem.owner_org_id == org_id,
         ChecklistItem.status != ItemStatus.CANCELLED,
     )
-    handoff_cases = select(Handoff.case_id).where(
-        col(Handoff.case_id).in_(ids),
-        Handoff.to_org_id == org_id,
-        col(Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
+    handoff_cases = select(models.Handoff.case_id).where(
+        col(models.Handoff.case_id).in_(ids),
+        models.Handoff.to_org_id == org_id,
+        col(models.Handoff.status).in_([HandoffStatus.PROPOSED, HandoffStatus.ACCEPTED]),
     )
     working = set(session.execute(union(item_cases, handoff_cases)).scalars())
     live = {case_id for case_id, status in parts if status == ParticipantStatus.LIVE}

@@ -66,7 +66,8 @@ def check_representative(case: Case, method: str, representative: str | None) ->
 class ConsentIn(BaseModel):
     """One consent as a coordinator records it."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # its validator is built when first used (issue 19): a read builds none
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     purpose: ConsentPurpose
     org: str | None = Field(default=None, description="slug, for sharing with an organisation")

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
+from homeward.base import models
 from homeward.base.db import system_scope
 from homeward.base.errors import NotFound, Refused
 from homeward.base.models import (
-    Beneficiary,
     Case,
-    CaseKey,
     CaseParticipant,
     CasePerson,
     Organisation,
@@ -31,6 +31,12 @@ from homeward.protection.consent import has_sharing_consent
 from homeward.protection.permissions import Action, allowed, ensure, owner_staff
 from homeward.records import seals
 from homeward.records.auditlog import audit
+
+if TYPE_CHECKING:
+    from homeward.base.models import Beneficiary, CaseKey
+
+# The person's tables are named where they are used (``models.Beneficiary``, ``models.CaseKey``):
+# a command that reads no personal data (``homeward case show``) never defines them (issue 19).
 
 PERSON_FIELDS = (
     "given_name",
@@ -73,7 +79,8 @@ FIELDS_BY_PART: dict[str, frozenset[str]] = {
 class PersonIn(BaseModel):
     """Personal data of the beneficiary: entered once, stored only encrypted in ``Beneficiary``."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # its validator is built when first used (issue 19): a read builds none
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     given_name: str = Field(min_length=1, max_length=200)
     family_name: str = Field(min_length=1, max_length=200)
@@ -96,13 +103,15 @@ def ensure_case_key(session: Session, case: Case, now: datetime) -> bytes:
     """
     assert case.id is not None  # noqa: S101
     keyring = load_keyring()
-    row = session.get(CaseKey, case.id)
+    row = session.get(models.CaseKey, case.id)
     if row is not None:
         return _unwrap(case, row)
     data_key = crypto.new_key()
     wrapped = crypto.wrap_key(keyring.active_master, data_key, case_id=case.id)
     session.add(
-        CaseKey(case_id=case.id, master_key_id=keyring.active, created_at=now, wrapped=wrapped)
+        models.CaseKey(
+            case_id=case.id, master_key_id=keyring.active, created_at=now, wrapped=wrapped
+        )
     )
     session.flush()
     return data_key
@@ -115,7 +124,7 @@ def case_key(session: Session, case: Case) -> bytes:
     assert case.id is not None  # noqa: S101
     seals.check_row(session, "return_case", case.id)
     seals.check_row(session, "case_key", case.id)
-    row = session.get(CaseKey, case.id)
+    row = session.get(models.CaseKey, case.id)
     if row is None:
         raise NotFound(f"case {case.case_ref} holds no personal data (purged or never entered)")
     return _unwrap(case, row)
@@ -136,9 +145,11 @@ def store_person(
     if actor is not None:
         ensure(session, actor, Action.ENTER_PERSON, case)
     key = ensure_case_key(session, case, now)
-    row = session.exec(select(Beneficiary).where(Beneficiary.case_id == case.id)).first()
+    row = session.exec(
+        select(models.Beneficiary).where(models.Beneficiary.case_id == case.id)
+    ).first()
     if row is None:
-        row = Beneficiary(case_id=case.id)
+        row = models.Beneficiary(case_id=case.id)
         session.add(row)
         session.flush()
     assert row.id is not None  # noqa: S101
@@ -199,7 +210,9 @@ def read_person(
             f"case {case.case_ref} has no personal data you may see; "
             f"ask {owner_staff(session, case, Action.READ_PERSON)}"
         )
-    row = session.exec(select(Beneficiary).where(Beneficiary.case_id == case.id)).first()
+    row = session.exec(
+        select(models.Beneficiary).where(models.Beneficiary.case_id == case.id)
+    ).first()
     if row is None or row.id is None:
         raise NotFound(f"case {case.case_ref} has no personal data entered yet")
     key = case_key(session, case)
@@ -305,9 +318,11 @@ def statistical_attributes(
 
 def _decrypt_batch(session: Session, case_ids: list[int]) -> dict[int, dict[str, str | None]]:
     query = (
-        select(Beneficiary, CaseKey)
-        .join(CaseKey, col(CaseKey.case_id) == col(Beneficiary.case_id))
-        .where(col(Beneficiary.case_id).in_(case_ids), col(CaseKey.wrapped).is_not(None))
+        select(models.Beneficiary, models.CaseKey)
+        .join(models.CaseKey, col(models.CaseKey.case_id) == col(models.Beneficiary.case_id))
+        .where(
+            col(models.Beneficiary.case_id).in_(case_ids), col(models.CaseKey.wrapped).is_not(None)
+        )
     )
     keyring, found = load_keyring(), {}
     for row, key_row in session.exec(query):
@@ -340,8 +355,8 @@ def find_possible_duplicates(session: Session, person: PersonIn, *, owner_org_id
     )
     query = (
         select(Case.case_ref)
-        .join(Beneficiary, col(Beneficiary.case_id) == col(Case.id))
-        .where(Beneficiary.match_index == token, Case.owner_org_id == owner_org_id)
+        .join(models.Beneficiary, col(models.Beneficiary.case_id) == col(Case.id))
+        .where(models.Beneficiary.match_index == token, Case.owner_org_id == owner_org_id)
         .order_by(col(Case.id))
     )
     return list(session.exec(query))
@@ -356,7 +371,8 @@ RELATIONS = ("child", "partner", "parent", "sibling", "other")
 class DependantIn(BaseModel):
     """Another person of the case (a child, a partner): stored only encrypted in ``CasePerson``."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # its validator is built when first used (issue 19): a read builds none
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     relation: str = Field(pattern=rf"^({'|'.join(RELATIONS)})$")
     given_name: str = Field(min_length=1, max_length=200)
@@ -466,9 +482,11 @@ def dependant_duplicates(
     birth date (``find_possible_duplicates``' rule: only the owner's own cases)."""
     token = crypto.blind_index(load_keyring().index, given_name, family_name, birth)
     primary = select(Case.case_ref, Case.id).join(
-        Beneficiary, col(Beneficiary.case_id) == col(Case.id)
+        models.Beneficiary, col(models.Beneficiary.case_id) == col(Case.id)
     )
-    primary = primary.where(Beneficiary.match_index == token, Case.owner_org_id == owner_org_id)
+    primary = primary.where(
+        models.Beneficiary.match_index == token, Case.owner_org_id == owner_org_id
+    )
     others = select(Case.case_ref, Case.id).join(
         CasePerson, col(CasePerson.case_id) == col(Case.id)
     )
@@ -486,7 +504,7 @@ def cases_named(session: Session, full_name: str) -> list[tuple[int, str, int | 
     dependant's relation, the dependant's id). No decryption; row security (PostgreSQL) already
     narrows it; the caller keeps only what the searcher may see and read."""
     token = name_token(full_name)
-    primary = select(Beneficiary.case_id).where(Beneficiary.name_index == token)
+    primary = select(models.Beneficiary.case_id).where(models.Beneficiary.name_index == token)
     others = select(CasePerson.case_id, CasePerson.relation, CasePerson.id).where(
         CasePerson.name_index == token, col(CasePerson.removed_at).is_(None)
     )
@@ -502,24 +520,24 @@ def reindex_names(session: Session, *, now: datetime) -> int:
     existed): decrypt the names, as the system, in this transaction. Audited (counts only)."""
     done = 0
     with system_scope(session):
-        primary = select(Beneficiary, CaseKey).join(
-            CaseKey, col(CaseKey.case_id) == col(Beneficiary.case_id)
+        primary = select(models.Beneficiary, models.CaseKey).join(
+            models.CaseKey, col(models.CaseKey.case_id) == col(models.Beneficiary.case_id)
         )
         primary = primary.where(
-            col(Beneficiary.name_index).is_(None),
-            col(Beneficiary.given_name).is_not(None),
-            col(CaseKey.wrapped).is_not(None),
+            col(models.Beneficiary.name_index).is_(None),
+            col(models.Beneficiary.given_name).is_not(None),
+            col(models.CaseKey.wrapped).is_not(None),
         )
         for row, key_row in session.exec(primary):
             _reindex(session, "beneficiary", row, key_row)
             done += 1
-        others = select(CasePerson, CaseKey).join(
-            CaseKey, col(CaseKey.case_id) == col(CasePerson.case_id)
+        others = select(CasePerson, models.CaseKey).join(
+            models.CaseKey, col(models.CaseKey.case_id) == col(CasePerson.case_id)
         )
         others = others.where(
             col(CasePerson.name_index).is_(None),
             col(CasePerson.given_name).is_not(None),
-            col(CaseKey.wrapped).is_not(None),
+            col(models.CaseKey.wrapped).is_not(None),
         )
         for person, key_row in session.exec(others):
             _reindex(session, "case_person", person, key_row)

@@ -8,13 +8,19 @@ to the listeners of ``homeward.base.hooks`` in the same transaction.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from homeward.base import models
 from homeward.base.hooks import emit
-from homeward.base.models import Case, CaseEvent, StaffMember
 from homeward.records.auditlog import audit
+
+if TYPE_CHECKING:
+    from homeward.base.models import Case, CaseEvent, StaffMember
+
+# ``CaseEvent`` is named where it is used (``models.CaseEvent``): a command that neither changes
+# a case nor reads its history (``homeward case show``) never defines it (issue 19).
 
 
 def _jsonable(value: Any) -> Any:
@@ -37,7 +43,7 @@ def record_event(
 ) -> CaseEvent:
     """Append one event to ``case``'s history (flushed, not committed) and tell the listeners."""
     assert case.id is not None  # noqa: S101 (cases are flushed before events)
-    event = CaseEvent(
+    event = models.CaseEvent(
         case_id=case.id,
         actor_id=actor.id if actor else None,
         at=at,
@@ -65,5 +71,6 @@ def record_event(
 
 def history(session: Session, case: Case) -> list[CaseEvent]:
     """Every event of ``case``, oldest first."""
-    query = select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(col(CaseEvent.id))
+    events = models.CaseEvent
+    query = select(events).where(events.case_id == case.id).order_by(col(events.id))
     return list(session.exec(query))

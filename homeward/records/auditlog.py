@@ -17,18 +17,24 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
-from typing import Any
+from functools import cache, partial
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table
+from sqlalchemy import Insert
 from sqlalchemy.exc import DataError
 from sqlmodel import Session, col, select
 
+from homeward.base import models
 from homeward.base.clock import utc
-from homeward.base.models import AuditEntry, AuditHead, StaffMember
 from homeward.crypt.keys import Keyring, load_keyring
 from homeward.records import seals
 from homeward.records.seals import GENESIS
+
+if TYPE_CHECKING:
+    from homeward.base.models import AuditEntry, AuditHead, StaffMember
+
+# The audit tables are named where they are used (``models.AuditEntry``): a command that writes
+# no audit line (a read such as ``homeward case show``) never defines them (issue 19).
 
 
 def _mac(key: bytes, prev_mac: str, entry: AuditEntry | Mapping[str, Any]) -> str:
@@ -51,8 +57,9 @@ def _mac(key: bytes, prev_mac: str, entry: AuditEntry | Mapping[str, Any]) -> st
     return hmac.new(key, content.encode(), hashlib.sha256).hexdigest()
 
 
-_ENTRIES: Table = AuditEntry.__table__  # type: ignore[attr-defined]
-_INSERT = _ENTRIES.insert()
+@cache
+def _insert() -> Insert:
+    return models.AuditEntry.__table__.insert()  # type: ignore[attr-defined,no-any-return]
 
 
 def audit(
@@ -79,7 +86,7 @@ def audit(
         "prev_mac": head.last_mac,
     }
     entry["mac"] = _mac(load_keyring().audit, head.last_mac, entry)
-    session.connection().execute(_INSERT, entry)
+    session.connection().execute(_insert(), entry)
     head.last_id, head.last_mac = entry["id"], entry["mac"]
     session.add(head)  # written at the next flush (at the latest, the commit's)
     seals.head_moved(session)  # its MAC is set at commit, with the seals' sum
@@ -112,7 +119,8 @@ def verify(session: Session) -> Verdict:
 def _verify(session: Session, keyring: Keyring) -> Verdict:
     key, expected_id, prev = keyring.audit, 1, GENESIS
     checked = 0
-    for entry in session.exec(select(AuditEntry).order_by(col(AuditEntry.id))):
+    entries = models.AuditEntry
+    for entry in session.exec(select(entries).order_by(col(entries.id))):
         if entry.id != expected_id:
             return Verdict(checked, expected_id, f"entry {expected_id} is missing")
         if entry.prev_mac != prev:
@@ -120,7 +128,7 @@ def _verify(session: Session, keyring: Keyring) -> Verdict:
         if not hmac.compare_digest(entry.mac, _mac(key, prev, entry)):
             return Verdict(checked, entry.id, f"entry {entry.id} was altered")
         prev, expected_id, checked = entry.mac, expected_id + 1, checked + 1
-    head = session.exec(seals.head_query(session)).first() or AuditHead(id=1, seal_count=0)
+    head = session.exec(seals.head_query(session)).first() or models.AuditHead(id=1, seal_count=0)
     if not seals.sealing(session):  # an older schema (a backup's, before its upgrade)
         return _verify_end(checked, expected_id, prev, head) or Verdict(checked)
     if head.mac is not None and not hmac.compare_digest(head.mac, seals.head_mac(keyring, head)):

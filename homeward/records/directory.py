@@ -86,7 +86,8 @@ class StaffIn(BaseModel):
 class StaffChangeIn(BaseModel):
     """A change to a staff member: a new role, a new reminder language, or both."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
+    # its validator is built when first used (issue 19): a read builds none
+    model_config = ConfigDict(str_strip_whitespace=True, defer_build=True)
 
     role: StaffRole | None = None
     language: str | None = None
@@ -103,7 +104,8 @@ class GenitiveIn(BaseModel):
     """The Romanian genitive-dative form of an organisation's name ("Asociației ADPARE"), which
     Romanian emails use to say whose items they list; ``None`` clears it."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
+    # its validator is built when first used (issue 19): a read builds none
+    model_config = ConfigDict(str_strip_whitespace=True, defer_build=True)
 
     name_genitive: str | None = Field(default=None, min_length=2, max_length=200)
 

@@ -28,8 +28,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
     ARRAY,
@@ -60,9 +61,15 @@ from homeward.base import models
 from homeward.base.bulk import among, insert_rows, pipelined
 from homeward.base.clock import moment_key, utc
 from homeward.base.db import is_postgres, system_scope, widest_scope
-from homeward.base.models import AuditHead, AwareDateTime, RowSeal
+from homeward.base.models import AwareDateTime
 from homeward.crypt.crypto import DecryptionFailed
 from homeward.crypt.keys import Keyring, load_keyring
+
+if TYPE_CHECKING:
+    from homeward.base.models import AuditHead
+
+# The audit tables are named where they are used (``models.RowSeal``): a process that seals no
+# row (a read such as ``homeward case show``) never defines them (issue 19).
 
 # Tables holding case data, with the column naming their case.
 SEALED: dict[str, str] = {
@@ -93,7 +100,12 @@ _WRITTEN = "homeward.written"  # session.info: {table: {row id: row}} bulk-inser
 _MOVED = "homeward.head_moved"  # session.info: the chain grew, the head needs a new MAC
 _HEAD = "homeward.locked_head"  # session.info: (the transaction that locked it, the head)
 _BATCH = 500
-_SEALS: Table = RowSeal.__table__  # type: ignore[attr-defined]
+
+
+@cache
+def _seals() -> Table:
+    """The ``row_seal`` table."""
+    return models.RowSeal.__table__  # type: ignore[attr-defined,no-any-return]
 
 
 def _table(name: str) -> Table:
@@ -279,7 +291,6 @@ def _xor(a: str, b: str) -> str:
 
 
 _SEALING: set[str] = set()  # databases found to hold row seals (schema 0014 on)
-_HEAD_ONLY = (AuditHead.id, AuditHead.last_id, AuditHead.last_mac)
 
 
 def sealing(session: Session) -> bool:
@@ -297,9 +308,11 @@ def sealing(session: Session) -> bool:
 
 def head_query(session: Session) -> Any:
     """The audit head's row (on an older schema: the chain's columns only)."""
-    query = orm_select(AuditHead).where(AuditHead.id == 1)
+    head = models.AuditHead
+    query = orm_select(head).where(head.id == 1)
     if not sealing(session):
-        query = query.options(load_only(*_HEAD_ONLY))  # type: ignore[arg-type]
+        only = (head.id, head.last_id, head.last_mac)
+        query = query.options(load_only(*only))  # type: ignore[arg-type]
     return query.execution_options(populate_existing=True)
 
 
@@ -359,15 +372,15 @@ def touch_cases(session: Session, case_ids: Iterable[int]) -> None:
 
 
 def _touch(session: Session, ids: list[int]) -> None:
-    conn = session.connection()
+    conn, row_seal = session.connection(), _seals()
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start : start + _BATCH]
         for name, case_column in SEALED.items():
             table = _table(name)
             found = conn.execute(select(_pk(table)).where(among(conn, table.c[case_column], chunk)))
             sealed = conn.execute(
-                select(_SEALS.c.row_id).where(
-                    _SEALS.c.tbl == name, among(conn, _SEALS.c.case_id, chunk)
+                select(row_seal.c.row_id).where(
+                    row_seal.c.tbl == name, among(conn, row_seal.c.case_id, chunk)
                 )
             )
             mark(session, name, chain(found.scalars(), sealed.scalars()))
@@ -422,9 +435,9 @@ def seal_pending(session: Session) -> None:
                 row_ids = sorted(marked | known.keys())
                 _reseal(conn, keyring, head, name, row_ids, known, new)
                 if len(new) >= _BATCH:
-                    insert_rows(conn, _SEALS, new)
+                    insert_rows(conn, _seals(), new)
                     new = []
-            insert_rows(conn, _SEALS, new)
+            insert_rows(conn, _seals(), new)
         head.mac = head_mac(keyring, head)
         session.add(head)
 
@@ -444,7 +457,7 @@ def _reseal(
     seals of new rows go to ``new_seals`` when given (the caller inserts them), else are
     inserted here."""
     known = known or {}
-    table = _table(name)
+    table, row_seal = _table(name), _seals()
     sealer = _sealer(keyring, name)
     case_column = SEALED[name]
     count, state = head.seal_count, int(head.seal_state, 16)
@@ -490,15 +503,15 @@ def _reseal(
             state ^= int(mac, 16)
         if gone:
             conn.execute(
-                delete(_SEALS).where(_SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, gone))
+                delete(row_seal).where(row_seal.c.tbl == name, among(conn, row_seal.c.row_id, gone))
             )
         if new_seals is not None:
             new_seals += new
         elif new:
-            insert_rows(conn, _SEALS, new)
+            insert_rows(conn, row_seal, new)
         if changed:
-            where = (_SEALS.c.tbl == name) & (_SEALS.c.row_id == bindparam("b_row_id"))
-            conn.execute(update(_SEALS).where(where), changed)
+            where = (row_seal.c.tbl == name) & (row_seal.c.row_id == bindparam("b_row_id"))
+            conn.execute(update(row_seal).where(where), changed)
     if (count, state) != (head.seal_count, int(head.seal_state, 16)):
         head.seal_count, head.seal_state = count, f"{state:064x}"
 
@@ -525,12 +538,12 @@ def _rows_and_seals(
     """These rows of ``name`` as the database holds them, and their seals, in one statement
     (the row joined to its seal); the seals of rows that are gone in a second one, only when
     some are gone."""
-    key = (name, is_postgres(conn))
+    key, row_seal = (name, is_postgres(conn)), _seals()
     query = _ROWS_AND_SEALS.get(key)
     if query is None:
         pk = _pk(table)
-        joined = table.outerjoin(_SEALS, (_SEALS.c.tbl == name) & (_SEALS.c.row_id == pk))
-        seal_columns = (_SEALS.c.version.label("seal_v_"), _SEALS.c.mac.label("seal_mac_"))
+        joined = table.outerjoin(row_seal, (row_seal.c.tbl == name) & (row_seal.c.row_id == pk))
+        seal_columns = (row_seal.c.version.label("seal_v_"), row_seal.c.mac.label("seal_mac_"))
         query = select(table, *seal_columns).select_from(joined).where(_ids_param(conn, pk))
         _ROWS_AND_SEALS[key] = query
     pk_name = _pk(table).name
@@ -542,7 +555,7 @@ def _rows_and_seals(
         if row["seal_mac_"] is not None:
             seals[row_id] = _Seal(row_id, row["seal_v_"], row["seal_mac_"])
     if gone := [i for i in row_ids if i not in rows]:
-        query = select(_SEALS).where(_SEALS.c.tbl == name, among(conn, _SEALS.c.row_id, gone))
+        query = select(row_seal).where(row_seal.c.tbl == name, among(conn, row_seal.c.row_id, gone))
         seals.update((s.row_id, _Seal(s.row_id, s.version, s.mac)) for s in conn.execute(query))
     return rows, seals
 
@@ -565,11 +578,11 @@ def check_row(session: Session, name: str, row_id: int) -> None:
     pending, given = session.info.get(_PENDING, {}), session.info.get(_WRITTEN, {})
     if row_id in pending.get(name, ()) or row_id in given.get(name, {}) or not sealing(session):
         return
-    table = _table(name)
+    table, row_seal = _table(name), _seals()
     conn = session.connection()
     with widest_scope(session):
         row = conn.execute(select(table).where(_pk(table) == row_id)).mappings().first()
-        query = select(_SEALS).where(_SEALS.c.tbl == name, _SEALS.c.row_id == row_id)
+        query = select(row_seal).where(row_seal.c.tbl == name, row_seal.c.row_id == row_id)
         seal = conn.execute(query).first()
     if row is None and seal is None:
         return
@@ -592,7 +605,7 @@ def verify_seals(session: Session, keyring: Keyring) -> tuple[str | None, SealSu
     """Every sealed row against its seal: the first problem (or None) and the seals' sum."""
     conn, total, state = session.connection(), 0, ZERO
     with system_scope(session):
-        seen = {r.tbl for r in conn.execute(select(_SEALS.c.tbl).distinct())}
+        seen = {r.tbl for r in conn.execute(select(_seals().c.tbl).distinct())}
         if unknown := seen - set(SEALED):
             return f"row seals name an unknown table {sorted(unknown)[0]}", SealSum(0, ZERO)
         for name in SEALED:
@@ -604,9 +617,9 @@ def verify_seals(session: Session, keyring: Keyring) -> tuple[str | None, SealSu
 
 
 def _verify_table(conn: Connection, keyring: Keyring, name: str) -> tuple[str | None, int, str]:
-    table = _table(name)
+    table, row_seal = _table(name), _seals()
     pk = _pk(table)
-    query = select(_SEALS).where(_SEALS.c.tbl == name).order_by(_SEALS.c.row_id)
+    query = select(row_seal).where(row_seal.c.tbl == name).order_by(row_seal.c.row_id)
     seals = {s.row_id: s for s in conn.execute(query)}
     state, count, sealer = ZERO, 0, _sealer(keyring, name)
     for row in conn.execute(select(table).order_by(pk)).mappings():

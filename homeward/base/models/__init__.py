@@ -40,10 +40,11 @@ if TYPE_CHECKING:  # what ``__getattr__`` gives, spelled out for mypy
     from homeward.base.models.directory import Organisation as Organisation
     from homeward.base.models.directory import StaffMember as StaffMember
     from homeward.base.models.events import CaseEvent as CaseEvent
+    from homeward.base.models.family import CasePerson as CasePerson
     from homeward.base.models.grants import RunGrant as RunGrant
+    from homeward.base.models.handoffs import Handoff as Handoff
+    from homeward.base.models.handoffs import ItemChange as ItemChange
     from homeward.base.models.items import ChecklistItem as ChecklistItem
-    from homeward.base.models.items import Handoff as Handoff
-    from homeward.base.models.items import ItemChange as ItemChange
     from homeward.base.models.keyring import KeyringBinding as KeyringBinding
     from homeward.base.models.mail import CalendarEntry as CalendarEntry
     from homeward.base.models.mail import OutboxMessage as OutboxMessage
@@ -54,7 +55,6 @@ if TYPE_CHECKING:  # what ``__getattr__`` gives, spelled out for mypy
     from homeward.base.models.notes import CaseNote as CaseNote
     from homeward.base.models.personal import Beneficiary as Beneficiary
     from homeward.base.models.personal import CaseKey as CaseKey
-    from homeward.base.models.personal import CasePerson as CasePerson
     from homeward.base.models.plans import PlanGoal as PlanGoal
     from homeward.base.models.plans import PlanService as PlanService
     from homeward.base.models.plans import ReintegrationPlan as ReintegrationPlan
@@ -257,12 +257,12 @@ TABLES: dict[str, str] = {
     "CaseParticipant": "cases",
     "phase_column": "cases",
     "ChecklistItem": "items",
-    "Handoff": "items",
-    "ItemChange": "items",
+    "Handoff": "handoffs",
+    "ItemChange": "handoffs",
     "CaseEvent": "events",
     "Beneficiary": "personal",
     "CaseKey": "personal",
-    "CasePerson": "personal",
+    "CasePerson": "family",
     "Consent": "consents",
     "AuditEntry": "audit",
     "AuditHead": "audit",

@@ -1,7 +1,7 @@
-"""The person's encrypted data, the case's data key and the family members.
+"""The person's encrypted data and the case's data key (the family members: ``family``).
 
 Defined when first named (``homeward.base.models``' ``__getattr__``), never by a command that does
-not use them (issue 19)."""
+not use them (issue 19): ``homeward case show`` reads neither, only through ``--personal``."""
 
 from __future__ import annotations
 
@@ -54,22 +54,3 @@ class CaseKey(TableModel, table=True):
     wrapped: bytes | None = Field(default=None, sa_type=LargeBinary)
     created_at: datetime = Field(sa_type=AwareDateTime)
     destroyed_at: datetime | None = _when(nullable=True)
-
-
-class CasePerson(TableModel, table=True):
-    """Another person of a family case (a child, a partner): encrypted like ``Beneficiary``."""
-
-    __tablename__ = "case_person"
-
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
-    relation: str = Field(sa_type=String(16))  # child, partner, parent, sibling, other
-    is_minor: bool = False
-    given_name: str | None = Field(default=None, sa_type=Text)
-    family_name: str | None = Field(default=None, sa_type=Text)
-    birth_date: str | None = Field(default=None, sa_type=Text)
-    sex: str | None = Field(default=None, sa_type=Text)
-    match_index: str | None = Field(default=None, sa_type=String(64), index=True)
-    name_index: str | None = Field(default=None, sa_type=String(64), index=True)
-    created_at: datetime = Field(sa_type=AwareDateTime)
-    removed_at: datetime | None = _when(nullable=True)

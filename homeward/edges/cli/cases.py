@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import ValidationError
@@ -15,7 +15,6 @@ from rich.table import Table
 
 from homeward.base.errors import InvalidInput
 from homeward.commands import case_views as views
-from homeward.commands import cases
 from homeward.commands.runner import run
 from homeward.edges.cli import LazyCaseGroup, notes, texts
 from homeward.edges.cli.common import (
@@ -33,6 +32,12 @@ from homeward.protection.vault import PersonIn
 from homeward.records.directory import first_error
 from statemachines.cases import CaseIn
 from statemachines.diagram import mermaid
+
+if TYPE_CHECKING:
+    from homeward.commands.cases import CaseOpened
+
+# The commands that change a case (``homeward.commands.cases``) are imported by the CLI commands
+# that run them: a read (``case show``, ``case list``) loads none of them (issue 19).
 
 case_app = typer.Typer(cls=LazyCaseGroup, help="Return cases.", no_args_is_help=True)
 
@@ -97,6 +102,8 @@ def case_start(
     request_id: str = request_id_option(),
 ) -> None:
     """Open a case owned by your organisation; prints its case_ref and first checklist items."""
+    from homeward.commands import cases
+
     try:
         case_in = CaseIn.model_validate(
             {
@@ -117,7 +124,7 @@ def case_start(
     _items_table(run(views.CaseItems(opened.case_ref), credential(), clock=state.clock))
 
 
-def _warn_duplicates(opened: cases.CaseOpened) -> None:
+def _warn_duplicates(opened: CaseOpened) -> None:
     """Name your organisation's earlier cases of possibly the same person (only its own)."""
     if opened.duplicates:
         console.print(
@@ -150,6 +157,8 @@ def case_person(
     person: str = typer.Option(None, help="JSON file with the person's data, or - for stdin"),
 ) -> None:
     """Enter or replace the person's data on a case (owner organisation; stored encrypted)."""
+    from homeward.commands import cases
+
     command = cases.EnterPerson(case_ref, _read_person(person))
     stored = run(command, credential(), clock=state.clock)
     console.print(f"personal data of case {stored.case_ref} stored (encrypted)")
@@ -242,6 +251,8 @@ def case_advance(
 ) -> None:
     """Move a case (owner's coordinators, supervisors): fire TRIGGER with its step data. A
     case closes through `request-closure`, then a supervisor's `approve-closure`."""
+    from homeward.commands import cases
+
     data = parse_pairs(set_, "--set")
     command = cases.AdvanceCase(case_ref, trigger, data, expect_version)
     moved = run(command, credential(), key=request_id, clock=state.clock)
@@ -283,6 +294,8 @@ def case_handoff(
     request_id: str = request_id_option(),
 ) -> None:
     """Hand the whole case to another organisation (a child's stays with DGASPC from transit)."""
+    from homeward.commands import cases
+
     reason = texts.FreeText("reason", reason, reason_file, edit).read()
     command = cases.TransferCase(case_ref, to, reason, expect_version)
     offered = run(command, credential(), key=request_id, clock=state.clock)
@@ -292,6 +305,8 @@ def case_handoff(
 @case_app.command("accept")
 def case_accept(case_ref: str, expect_version: int = expect_version_option()) -> None:
     """Accept a case handed to your organisation: it becomes yours."""
+    from homeward.commands import cases
+
     accepted = run(cases.AcceptTransfer(case_ref, expect_version), credential(), clock=state.clock)
     console.print(f"case {accepted.case_ref} now belongs to your organisation")
 
@@ -305,6 +320,8 @@ def case_reject(
     expect_version: int = expect_version_option(),
 ) -> None:
     """Reject a case handed to your organisation."""
+    from homeward.commands import cases
+
     reason = texts.FreeText("reason", reason, reason_file, edit).required()
     command = cases.RejectTransfer(case_ref, reason, expect_version)
     rejected = run(command, credential(), clock=state.clock)
@@ -317,5 +334,7 @@ def case_hold(
     release: bool = typer.Option(False, "--release", help="lift the hold instead of placing it"),
 ) -> None:
     """Place (or lift) a legal hold (owner's supervisor): its personal data is never purged."""
+    from homeward.commands import cases
+
     held = run(cases.LegalHold(case_ref, not release), credential(), clock=state.clock)
     console.print(f"legal hold {'lifted from' if release else 'placed on'} {held.case_ref}")

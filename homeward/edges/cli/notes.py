@@ -11,8 +11,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from homeward.commands.items import ShowItem, TextLine
 from homeward.commands.runner import run
+from homeward.commands.texts import TextLine
 from homeward.edges.cli.common import (
     console,
     credential,
@@ -43,6 +43,8 @@ def items_show(item_id: int) -> None:
     """Show one checklist item, with its note or skip reason and its handoffs' reasons
     (readable by the case owner and, with the person's sharing consent, those they concern;
     each read is audited)."""
+    from homeward.commands.items import ShowItem  # not at the top: ``case show`` needs none
+
     item = run(ShowItem(item_id), credential(), clock=state.clock)
     table = Table(show_header=False, title=f"item #{item.item_id}")
     rows = [
