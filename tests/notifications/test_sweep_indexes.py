@@ -31,7 +31,8 @@ def test_a_page_is_read_in_the_index_s_order_its_window_from_the_index_alone(
 
 def test_a_fired_rule_writes_one_index_besides_its_row(engine: Engine) -> None:
     found = inspect(engine)
-    assert found.get_indexes("reminder") == []  # lookups by item use the unique key's
+    indexes = found.get_indexes("reminder")  # PostgreSQL lists the unique key's too
+    assert [i["name"] for i in indexes if "duplicates_constraint" not in i] == []
     assert [u["column_names"] for u in found.get_unique_constraints("reminder")] == [
         ["item_id", "rule", "due_on"]
     ]
