@@ -22,8 +22,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import Table, bindparam, insert, update
 from sqlmodel import Session, col, select
 
+from homeward.base.bulk import insert_new_rows, insert_rows
 from homeward.base.clock import utc
-from homeward.base.db import insert_for
+from homeward.base.db import insert_for, is_postgres
 from homeward.base.errors import InvalidInput
 from homeward.base.models import (
     OutboxMessage,
@@ -217,13 +218,21 @@ def insert_outbox_rows(session: Session, rows: Sequence[dict[str, Any]]) -> int:
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(_table().c.id, _table().c.to_addrs)
     )
-    inserted = 0
+    postgres, inserted = is_postgres(session), 0
     for start in range(0, len(rows), 1_000):
         chunk = rows[start : start + 1_000]
-        new = session.execute(statement, list(chunk)).all()
+        new: Sequence[Any]
+        if postgres:  # the rows as one JSON text each: no statement of a parameter a value
+            session.flush()
+            conn = session.connection()
+            new = insert_new_rows(conn, _table(), chunk, unique="key", returning=["id", "to_addrs"])
+        else:
+            new = session.execute(statement, list(chunk)).all()
         moment = chunk[0]["created_at"]
         recipients = [r for row_id, to in new for r in _recipient_rows(row_id, to, moment)]
-        if recipients:
+        if recipients and postgres:
+            insert_rows(conn, OutboxRecipient.__table__, recipients)  # type: ignore[attr-defined]
+        elif recipients:
             session.execute(insert(OutboxRecipient), recipients)
         inserted += len(new)
     return inserted

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, PendingRollbackError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
@@ -195,7 +195,10 @@ def system_scope(session: Session | Connection) -> Iterator[None]:
     the system login may (the app's login is refused: it asks narrow questions instead).
 
     Blocks nest: an inner one (the case-history listeners, inside a scheduler's command) leaves
-    the outer one acting for the system when it ends; only the outermost stops it."""
+    the outer one acting for the system when it ends; only the outermost stops it. A block may
+    commit its transaction last (a sweep's page: its row seals are then written within it): the
+    scope ended with that transaction (``homeward_is_system`` holds for one transaction id), so
+    there is nothing left to stop, and no new transaction is begun to stop it."""
     depth = session.info.get(_SYSTEM_DEPTH, 0)
     if depth == 0 and not may_act_for_system(session):  # the database refuses it anyway
         raise SetupRefused(
@@ -211,12 +214,12 @@ def system_scope(session: Session | Connection) -> Iterator[None]:
             session.flush()  # SQLAlchemy 2.0 does not flush before a text() statement resets it
     except BaseException:
         session.info[_SYSTEM_DEPTH] = depth
-        if depth == 0:  # a failed statement aborted the transaction (a deadlock, say): its scope
-            with suppress(DBAPIError):  # ends with it, and the first error is the one to see
-                _system(session, False)
+        if depth == 0 and session.in_transaction():  # a failed statement aborted the transaction
+            with suppress(DBAPIError, PendingRollbackError):  # (a deadlock, say): its scope ends
+                _system(session, False)  # with it, and the first error is the one to see
         raise
     session.info[_SYSTEM_DEPTH] = depth
-    if depth == 0:
+    if depth == 0 and session.in_transaction():
         _system(session, False)
 
 

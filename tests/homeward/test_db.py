@@ -144,6 +144,21 @@ def test_a_nested_system_scope_leaves_the_outer_one_acting_for_the_system(db_url
                 s.exec(select(CaseEvent)).all()
 
 
+def test_a_system_scope_that_commits_last_ends_with_its_transaction(db_url, clock):
+    """A sweep's page commits inside its scope: no transaction is begun afterwards only to stop
+    the scope, and the next transaction acts for no one until it asks."""
+    f.seed()
+    f.open_case(clock)
+    with write_session() as s:
+        with system_scope(s):
+            assert s.exec(select(CaseEvent)).all()  # every organisation's events
+            s.commit()
+        assert not s.in_transaction()
+        if BACKEND == "postgres":  # the scope held for the committed transaction only
+            with pytest.raises(DBAPIError, match="acts for no organisation"):
+                s.exec(select(CaseEvent)).all()
+
+
 def test_bad_database_url_is_a_clear_error():
     with pytest.raises(HomewardError, match="HOMEWARD_DATABASE_URL"):
         make_engine("not a url at all")

@@ -19,6 +19,7 @@ from sqlmodel import SQLModel
 
 from workflows.deployments import DEPLOYMENTS, build_deployments
 from workflows.serving import POLL_SECONDS, HomewardRunner
+from workflows.warm import YOUNG
 
 PROBE = "HOMEWARD_SERVING_PROBE"
 
@@ -29,6 +30,7 @@ async def probe(out: str) -> None:
     facts = {"pid": os.getpid(), "parent": os.getppid(), "probe": os.environ.get(PROBE)}
     facts["mappers_to_configure"] = SQLModel._sa_registry._new_mappers  # the ORM's first use
     facts["frozen"] = gc.get_freeze_count()  # what the fork server froze (workflows.warm)
+    facts["young"] = gc.get_threshold()[0]  # how often the young generation is collected
     Path(out).write_text(json.dumps(facts), encoding="utf-8")
 
 
@@ -84,6 +86,7 @@ def test_served_runs_start_forked_warm_with_the_runner_s_environment_of_the_mome
     assert len({s["parent"] for s in seen}) == 1  # the same one, started once
     assert not any(s["mappers_to_configure"] for s in seen)  # done once, in the fork server
     assert all(s["frozen"] > 100_000 for s in seen)  # no full collection walks the modules
+    assert {s["young"] for s in seen} == {YOUNG}  # not a hundred young collections a sweep
 
 
 @pytest.mark.usefixtures("prefect_db")

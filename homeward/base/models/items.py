@@ -27,7 +27,8 @@ class ChecklistItem(TableModel, table=True):
 
     __tablename__ = "checklist_item"
     __table_args__ = (
-        Index("ix_checklist_item_open_due", "status", "due_at"),
+        # The sweep's pages in their order, and which items may fire, from the index alone (0040).
+        Index("ix_checklist_item_open_due", "status", "due_at", "id", "escalated_at", "case_id"),
         # My work: an organisation's and a person's open items, soonest due first (0016).
         Index("ix_checklist_item_owner_open", "owner_org_id", "status", "due_at"),
         Index("ix_checklist_item_assignee_open", "assignee_id", "status", "due_at"),

@@ -87,7 +87,8 @@ class Reminder(TableModel, table=True):
     __table_args__ = (UniqueConstraint("item_id", "rule", "due_on"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    item_id: int = Field(foreign_key="checklist_item.id", index=True, ondelete="CASCADE")
+    # found by the unique key, which starts with it (no index of its own to write: 0040)
+    item_id: int = Field(foreign_key="checklist_item.id", ondelete="CASCADE")
     rule: str = Field(sa_type=String(32))
     due_on: date
     fired_at: datetime = Field(sa_type=AwareDateTime)
