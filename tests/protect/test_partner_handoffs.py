@@ -14,9 +14,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from sqlalchemy import Engine, text
 
-from homeward.base.db import write_session
+from homeward.base.db import get_engine, write_session
+from homeward.base.migrate import alembic_config, head_revision, upgrade
 from homeward.base.migrations.earlier import earlier
 from homeward.base.models import Organisation, ParticipantRole
 from homeward.records.directory import OrganisationIn, add_org, validate
@@ -278,3 +280,30 @@ def test_the_dgaspc_items_are_the_catalogs():
         dgaspc = (c for c in codes if found.spec(c).owner_if_minor == ParticipantRole.DGASPC)
         kept[version] = tuple(sorted(dgaspc))
     assert guard.DGASPC_ITEMS == kept
+
+
+@pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
+def test_0038_downgrades_to_0035s_guards_and_upgrades_again(engine):
+    def state() -> tuple[set[str], bool, bool]:
+        with engine.connect() as conn:
+            triggers = set(
+                conn.execute(
+                    text(
+                        "SELECT tgname FROM pg_trigger WHERE tgname IN "
+                        "('homeward_item_taken', 'homeward_seal_kept')"
+                    )
+                ).scalars()
+            )
+            index = conn.execute(text("SELECT to_regclass('uq_handoff_pending_item')")).scalar()
+            body = conn.execute(
+                text("SELECT prosrc FROM pg_proc WHERE proname = 'homeward_handoff_kept'")
+            ).scalar_one()
+        return triggers, index is not None, "staff member acting" in body
+
+    after = ({"homeward_item_taken", "homeward_seal_kept"}, True, True)
+    assert state() == after
+    command.downgrade(alembic_config(get_engine()), "0037")
+    assert state() == (set(), False, False)
+    get_engine().dispose()
+    assert upgrade(get_engine()) == head_revision()
+    assert state() == after
