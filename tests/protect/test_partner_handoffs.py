@@ -50,6 +50,11 @@ CHILDS_ITEM = (
     "'item.shelter_arranged.title', {me}, due_at, false, created_at, 'open' FROM "
     "checklist_item WHERE id = {own_item} RETURNING id"
 )
+ADDED = (
+    "INSERT INTO checklist_item (case_id, stage, code, title_key, owner_org_id, due_at, "
+    "blocking, status, created_at) SELECT case_id, stage, {code}, title_key, owner_org_id, "
+    "due_at, {how}, now() FROM checklist_item WHERE id = {{own_item}}"
+)
 
 
 def _hand(to: str, item: str = "{own_item}", by: str = "{staff}") -> str:
@@ -86,6 +91,10 @@ ESCAPES: dict[str, list[str]] = {
         "decided_at = now() WHERE to_org_id = {me} AND status = 'proposed'"
     ],
     "delete the case's seals": ["DELETE FROM row_seal"],
+    # items of its own: ad-hoc ones only, open, not blocking (``tasks.adhoc.add_item``)
+    "add a catalog item of its own": [ADDED.format(code="'family_assessment'", how="true, 'open'")],
+    "add an ad-hoc item already done": [ADDED.format(code="'adhoc_other'", how="false, 'done'")],
+    "add a blocking ad-hoc item": [ADDED.format(code="'adhoc_other'", how="true, 'open'")],
 }
 # The case's owner, on the person's consents: recorded, then only withdrawn, once.
 OWNERS_ESCAPES: dict[str, list[str]] = {
@@ -148,6 +157,7 @@ def test_every_partner_handoff_and_item_escape_is_refused(setup, engine):
     assert "to a DGASPC only" in outcomes["a child's reception item to an NGO"]
     assert "staff member acting" in outcomes["a proposal signed by the owner's staff"]
     assert "the rest, and a cancelled item" in outcomes["restage its item"]
+    assert "ad-hoc items of its own" in outcomes["add a catalog item of its own"]
 
 
 def test_the_owner_neither_undoes_nor_rewrites_a_consent(setup, engine, clock):
@@ -180,6 +190,8 @@ def test_the_partner_still_hands_its_items_where_the_commands_would(setup, engin
         ("{iom_ro}", "{own_item}"),
     ):
         assert _try(conn, [_hand(to, item)], values) == [1]
+    adhoc_item = ADDED.format(code="'adhoc_other'", how="false, 'open'")
+    assert _try(conn, [adhoc_item], values) == [1]
 
 
 def _offered(engine: Engine, values: dict) -> int:
@@ -290,7 +302,7 @@ def test_0038_downgrades_to_0035s_guards_and_upgrades_again(engine):
                 conn.execute(
                     text(
                         "SELECT tgname FROM pg_trigger WHERE tgname IN "
-                        "('homeward_item_taken', 'homeward_seal_kept')"
+                        "('homeward_item_taken', 'homeward_seal_kept', 'homeward_item_added')"
                     )
                 ).scalars()
             )
@@ -300,7 +312,7 @@ def test_0038_downgrades_to_0035s_guards_and_upgrades_again(engine):
             ).scalar_one()
         return triggers, index is not None, "staff member acting" in body
 
-    after = ({"homeward_item_taken", "homeward_seal_kept"}, True, True)
+    after = ({"homeward_item_taken", "homeward_seal_kept", "homeward_item_added"}, True, True)
     assert state() == after
     command.downgrade(alembic_config(get_engine()), "0037")
     assert state() == (set(), False, False)

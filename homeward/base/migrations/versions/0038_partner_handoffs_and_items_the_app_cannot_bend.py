@@ -1,7 +1,8 @@
 """a partner proposes a handoff only as ``tasks.handoffs.propose`` would, changes of its own
 item only what its commands change, and keeps no item it took without accepting its handoff;
 an answer, a completion and a withdrawal are signed by the staff member acting; a withdrawal
-is never undone; a seal is deleted only by the system or the case's owner (review of 0035)
+is never undone; a seal is deleted only by the system or the case's owner; a partner adds
+only ad-hoc items (review of 0035)
 
 Revision ID: 0038
 Revises: 0037
@@ -47,13 +48,18 @@ Here, on PostgreSQL, outside the system scope and for every role row security ho
 - ``consent`` UPDATE: a withdrawal only, once (``withdrawn_on`` from NULL), every other column
   kept, signed by the staff member acting;
 - ``row_seal`` DELETE: by the system (a purge), or the case's owner (no partner deletes a
-  sealed row: ``homeward.records.seals`` deletes the seal of a row deleted through Homeward).
+  sealed row: ``homeward.records.seals`` deletes the seal of a row deleted through Homeward);
+- ``checklist_item`` INSERT of its own by a partner: an ad-hoc item as ``tasks.adhoc.add_item``
+  makes it (open, not blocking, nothing completed); the catalog's items, a plan's services, a
+  renewal are issued by the case's owner's commands (``FIRE_TRIGGER``, ``plans.approve``).
 
 Cost: a partner's proposal reads its item and case (one join by primary keys), the consent
 (``ix_consent_case_id``) and the addressee's organisation; the owner's proposal no more than
 0035's. An item's own UPDATE compares its old and new row (no lookup; one for the case's owner
-only if a fixed column changed); an item taken by its addressee, one handoff lookup at commit.
-Measured per row in the report of this change. SQLite: the index only.
+only if a fixed column changed; a completion reads the staff member acting); an item taken by
+its addressee, one handoff lookup at commit; an item the case's owner adds for itself, one
+lookup of the case (a partner's ad-hoc item: none). Measured per row in the report of this
+change. SQLite: the index only.
 """
 
 from collections.abc import Sequence
@@ -358,7 +364,33 @@ BEGIN
 END $$
 """  # noqa: S608 (our own SQL: no input goes into it)
 
-NEW_FUNCTIONS = ("homeward_item_taken()", "homeward_seal_kept()")
+# A partner's own new item: as ``tasks.adhoc.add_item`` makes it (moving stages, issuing the
+# catalog's items, a plan's services are the case owner's: ``FIRE_TRIGGER``, ``approve``). An
+# item for another organisation is 0029's guard's to refuse. The shape is read first (no
+# lookup); another own item asks whether the organisation owns the case (one lookup).
+ADHOC_SHAPE = (
+    "NEW.code LIKE 'adhoc\\_%' AND NOT NEW.blocking AND NEW.status = 'open' AND ROW(NEW.outcome, "
+    "NEW.completed_by_id, NEW.completed_at, NEW.escalated_at, NEW.partner_needed, "
+    "NEW.person_id, NEW.note) IS NULL"
+)
+ITEM_ADDED = f"""
+CREATE OR REPLACE FUNCTION homeward_item_added() RETURNS trigger
+LANGUAGE plpgsql {PINNED} AS $$
+DECLARE
+    org integer := public.homeward_current_org();
+BEGIN
+    IF NEW.owner_org_id IS DISTINCT FROM org OR coalesce({ADHOC_SHAPE}, false) THEN
+        RETURN NEW;
+    END IF;
+    IF {OWNS.format(cid="NEW.case_id")} OR {EXEMPT} THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'homeward: a partner adds only ad-hoc items of its own, open and not '
+        'blocking; the case''s other items are its owner''s' {DENIED};
+END $$
+"""  # noqa: S608 (our own SQL: no input goes into it)
+
+NEW_FUNCTIONS = ("homeward_item_taken()", "homeward_seal_kept()", "homeward_item_added()")
 TRIGGERS = """
 CREATE CONSTRAINT TRIGGER homeward_item_taken AFTER UPDATE OF owner_org_id ON checklist_item
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
@@ -367,6 +399,8 @@ CREATE CONSTRAINT TRIGGER homeward_item_taken AFTER UPDATE OF owner_org_id ON ch
     EXECUTE FUNCTION homeward_item_taken();
 CREATE TRIGGER homeward_seal_kept BEFORE DELETE ON row_seal
     FOR EACH ROW EXECUTE FUNCTION homeward_seal_kept();
+CREATE TRIGGER homeward_item_added BEFORE INSERT ON checklist_item
+    FOR EACH ROW EXECUTE FUNCTION homeward_item_added();
 """
 PENDING = "status = 'proposed'"
 
@@ -385,7 +419,7 @@ def upgrade() -> None:
         return
     for function in (HANDOFF_GUARD, ITEM_GUARD, CONSENT_GUARD):
         op.execute(function)  # CREATE OR REPLACE keeps the owner and 0035's grants
-    for function in (ITEM_TAKEN, SEAL_GUARD):
+    for function in (ITEM_TAKEN, SEAL_GUARD, ITEM_ADDED):
         op.execute(function)
     for name in NEW_FUNCTIONS:  # a trigger calls it; no one else needs to (0025)
         op.execute(f"REVOKE EXECUTE ON FUNCTION {name} FROM PUBLIC")
@@ -395,6 +429,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS homeward_seal_kept ON row_seal")
+        op.execute("DROP TRIGGER IF EXISTS homeward_item_added ON checklist_item")
         op.execute("DROP TRIGGER IF EXISTS homeward_item_taken ON checklist_item")
         for name in NEW_FUNCTIONS:
             op.execute(f"DROP FUNCTION IF EXISTS {name}")
