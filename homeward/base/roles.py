@@ -157,6 +157,11 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     # 0036's: a run acts with its grant's id; the times given are the database's
     "homeward_act_run_grant(text, text)": APP_GROUP,
     "homeward_checked_at(timestamp with time zone)": None,
+    # 0038's triggers: nobody calls them (an item taken keeps its handoff accepted; a seal's
+    # deletion is the system's or the case owner's; a partner adds ad-hoc items only)
+    "homeward_item_taken()": None,
+    "homeward_seal_kept()": None,
+    "homeward_item_added()": None,
 }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from homeward.base.clock import SimulatedClock
@@ -249,3 +250,16 @@ def test_closing_the_item_revokes_its_pending_handoff(case_ref, item_id, clock, 
     (handoff,) = handoff_rows(item_id)
     assert (handoff.status, handoff.decided_at) == (HandoffStatus.REVOKED, clock.now())
     unchanged(NotFound, "no handoff", lambda: ANSWERS["accept"](ADPARE, clock, item_id))
+
+
+def test_the_database_holds_one_pending_handoff_an_item(item_id, clock):
+    """``uq_handoff_pending_item`` (migration 0038): a second proposal of the item, written
+    past the command's check, is refused by the database itself; once the first is answered,
+    the item may be offered again."""
+    first = propose(clock, item_id)
+    with pytest.raises(IntegrityError, match="uq_handoff_pending_item|UNIQUE"):
+        with write_session() as s:
+            f.actor(s)
+            s.add(Handoff.model_validate(first.model_dump(exclude={"id"}) | {"to_org_id": 2}))
+    act(ADPARE, clock, handoffs.reject, item_id=item_id, reason="no capacity")
+    assert propose(clock, item_id, to="fmb").status == HandoffStatus.PROPOSED

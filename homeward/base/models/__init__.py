@@ -215,11 +215,16 @@ _NOT_ENDED = text("status != 'ended'")
 _CURRENT_ROLE = Index(
     "uq_case_participant_current_role", "case_id", "role", unique=True, sqlite_where=_NOT_ENDED
 )
+_PROPOSED = text("status = 'proposed'")
+# At most one handoff of an item awaits an answer (``tasks.handoffs``; migration 0038): a
+# partner offering its item twice by SQL is refused. A transfer has no item (NULL: not unique).
+_PENDING_HANDOFF = Index("uq_handoff_pending_item", "item_id", unique=True, sqlite_where=_PROPOSED)
 
 
 def with_postgresql_options() -> None:
     """Give the models their PostgreSQL-only index options (idempotent)."""
     _CURRENT_ROLE.dialect_kwargs["postgresql_where"] = _NOT_ENDED
+    _PENDING_HANDOFF.dialect_kwargs["postgresql_where"] = _PROPOSED
 
 
 class ConsentPurpose(StrEnum):

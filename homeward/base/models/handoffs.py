@@ -16,6 +16,7 @@ import homeward.base.models.cases  # noqa: F401
 import homeward.base.models.directory  # noqa: F401
 import homeward.base.models.items  # noqa: F401
 from homeward.base.models import (
+    _PENDING_HANDOFF,
     AwareDateTime,
     HandoffStatus,
     TableModel,
@@ -27,6 +28,7 @@ class Handoff(TableModel, table=True):
     """A checklist item (or a whole case at a stage) handed from one organisation to another."""
 
     __tablename__ = "handoff"
+    __table_args__ = (_PENDING_HANDOFF,)
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="return_case.id", index=True)
