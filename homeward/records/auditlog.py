@@ -68,19 +68,41 @@ def audit(
 
     The entry is written at once, as a plain row (append-only: nothing reads it back as an
     object); the head, locked, at the next flush."""
+    audit_each(session, actor=actor, actions=[action], at=at, case_ref=case_ref, fields=fields)
+
+
+def audit_each(
+    session: Session,
+    *,
+    actor: StaffMember | None,
+    actions: Iterable[str],
+    at: datetime,
+    case_ref: str | None = None,
+    fields: Iterable[str] = (),
+) -> None:
+    """``audit`` for each of ``actions`` in turn (the same actor, moment, case and fields),
+    the entries chained one to the next and written in one statement."""
     head = seals.locked_head(session)
-    entry: dict[str, Any] = {
-        "id": head.last_id + 1,
-        "at": at,
-        "actor_id": actor.id if actor else None,
-        "action": action,
-        "case_ref": case_ref,
-        "fields": ",".join(fields),
-        "prev_mac": head.last_mac,
-    }
-    entry["mac"] = _mac(load_keyring().audit, head.last_mac, entry)
-    session.connection().execute(_INSERT, entry)
-    head.last_id, head.last_mac = entry["id"], entry["mac"]
+    key, last_id, last_mac = load_keyring().audit, head.last_id, head.last_mac
+    names = ",".join(fields)
+    entries: list[dict[str, Any]] = []
+    for action in actions:
+        entry: dict[str, Any] = {
+            "id": last_id + 1,
+            "at": at,
+            "actor_id": actor.id if actor else None,
+            "action": action,
+            "case_ref": case_ref,
+            "fields": names,
+            "prev_mac": last_mac,
+        }
+        entry["mac"] = _mac(key, last_mac, entry)
+        entries.append(entry)
+        last_id, last_mac = entry["id"], entry["mac"]
+    if not entries:
+        return
+    session.connection().execute(_INSERT, entries)
+    head.last_id, head.last_mac = last_id, last_mac
     session.add(head)  # written at the next flush (at the latest, the commit's)
     seals.head_moved(session)  # its MAC is set at commit, with the seals' sum
 
