@@ -67,7 +67,7 @@ def audit(
     """Append one entry in the caller's transaction. ``fields`` are names, never values.
 
     The entry is written at once, as a plain row (append-only: nothing reads it back as an
-    object); the head, locked, at the next flush."""
+    object); the head, locked now, at commit."""
     audit_each(session, actor=actor, actions=[action], at=at, case_ref=case_ref, fields=fields)
 
 
@@ -83,7 +83,8 @@ def audit_each(
     """``audit`` for each of ``actions`` in turn (the same actor, moment, case and fields),
     the entries chained one to the next and written in one statement."""
     head = seals.locked_head(session)
-    key, last_id, last_mac = load_keyring().audit, head.last_id, head.last_mac
+    key = load_keyring().audit
+    last_id, last_mac = seals.chain_end(session, head)
     names = ",".join(fields)
     entries: list[dict[str, Any]] = []
     for action in actions:
@@ -102,9 +103,7 @@ def audit_each(
     if not entries:
         return
     session.connection().execute(_INSERT, entries)
-    head.last_id, head.last_mac = last_id, last_mac
-    session.add(head)  # written at the next flush (at the latest, the commit's)
-    seals.head_moved(session)  # its MAC is set at commit, with the seals' sum
+    seals.head_moved(session, last_id, last_mac)  # the head's, at commit (with its new MAC)
 
 
 @dataclass(frozen=True)
