@@ -507,8 +507,6 @@ class ReturnCase:
         step = self.step
         assert isinstance(step, steps.RecordConsent)  # noqa: S101
         consent.check_representative(self.case, step.method, step.representative)
-        self.case.consent_method, self.case.consent_language = step.method, step.language
-        self.case.interpreter_used = step.interpreter
         consent.give_all(
             self.session,
             case=self.case,
@@ -522,6 +520,10 @@ class ReturnCase:
             now=self.now,
             representative=step.representative,
         )
+        # Set after the consents' statements, which flush what the ORM holds: the case's row
+        # is then written once, with its new stage, not once for these and again for that.
+        self.case.consent_method, self.case.consent_language = step.method, step.language
+        self.case.interpreter_used = step.interpreter
 
     def store_travel(self, _event: EventData) -> None:
         step = self.step

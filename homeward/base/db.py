@@ -152,20 +152,35 @@ _SYSTEM_DEPTH = "homeward.system_depth"
 _MAY = "homeward.may_act_for_system"
 
 
+_LOGIN = text(
+    "SELECT CASE WHEN EXISTS (SELECT FROM pg_roles "
+    "WHERE rolname = 'homeward_system_scope') THEN "
+    "pg_has_role(session_user, 'homeward_system_scope', 'MEMBER') ELSE false END, "
+    "to_regprocedure('homeward_system(boolean)') IS NOT NULL"
+)
+
+
 def _login(session: Session | Connection) -> tuple[bool, bool]:
     """Whether this login may act for the system, and whether the schema scopes transactions
-    through definer functions (0015) yet: a restore of an older backup reads before upgrading."""
+    through definer functions (0015) yet: a restore of an older backup reads before upgrading.
+
+    Asked once per database connection (every write asked it again: a round trip each), and
+    kept only once the schema scopes (its definer functions are never dropped): a pooled
+    connection that read an older schema asks again after the upgrade. The answer is a
+    shortcut, not a guard: the database itself refuses a login that may not act for the
+    system (``homeward_system``), whatever was kept here."""
     cached = session.info.get(_MAY) if isinstance(session, Session) else None
-    if cached is None:  # (a pooled connection outlives an upgrade: asked again each time)
-        query = text(
-            "SELECT CASE WHEN EXISTS (SELECT FROM pg_roles "
-            "WHERE rolname = 'homeward_system_scope') THEN "
-            "pg_has_role(session_user, 'homeward_system_scope', 'MEMBER') ELSE false END, "
-            "to_regprocedure('homeward_system(boolean)') IS NOT NULL"
-        )
-        may, scoped = session.execute(query).one()
-        cached = (bool(may), bool(scoped))
-        session.info[_MAY] = cached
+    if cached is None:
+        conn = session.connection() if isinstance(session, Session) else session
+        kept = conn.connection.info
+        cached = kept.get(_MAY)
+        if cached is None:
+            may, scoped = conn.execute(_LOGIN).one()
+            cached = (bool(may), bool(scoped))
+            if scoped:
+                kept[_MAY] = cached
+        if isinstance(session, Session):
+            session.info[_MAY] = cached
     found: tuple[bool, bool] = cached
     return found
 

@@ -32,7 +32,7 @@ from homeward.base.errors import Conflict, InvalidInput, NotFound
 from homeward.base.models import Case, Consent, ConsentPurpose, StaffMember
 from homeward.protection.permissions import Action, ensure
 from homeward.records import seals
-from homeward.records.auditlog import audit
+from homeward.records.auditlog import audit, audit_each
 
 
 class RepresentativeCapacity(StrEnum):
@@ -203,9 +203,8 @@ def give_all(
     for row in full:
         row["id"] = made[str(row["purpose"])]
     seals.written(session, "consent", full)
-    for row in full:
-        action = f"consent_given:{row['purpose']}"
-        audit(session, actor=actor, action=action, case_ref=case.case_ref, at=now)
+    actions = [f"consent_given:{row['purpose']}" for row in full]
+    audit_each(session, actor=actor, actions=actions, case_ref=case.case_ref, at=now)
     return [int(row["id"]) for row in full]
 
 

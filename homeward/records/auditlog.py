@@ -74,22 +74,43 @@ def audit(
     """Append one entry in the caller's transaction. ``fields`` are names, never values.
 
     The entry is written at once, as a plain row (append-only: nothing reads it back as an
-    object); the head, locked, at the next flush."""
+    object); the head, locked now, at commit."""
+    audit_each(session, actor=actor, actions=[action], at=at, case_ref=case_ref, fields=fields)
+
+
+def audit_each(
+    session: Session,
+    *,
+    actor: StaffMember | None,
+    actions: Iterable[str],
+    at: datetime,
+    case_ref: str | None = None,
+    fields: Iterable[str] = (),
+) -> None:
+    """``audit`` for each of ``actions`` in turn (the same actor, moment, case and fields),
+    the entries chained one to the next and written in one statement."""
     head = seals.locked_head(session)
-    entry: dict[str, Any] = {
-        "id": head.last_id + 1,
-        "at": at,
-        "actor_id": actor.id if actor else None,
-        "action": action,
-        "case_ref": case_ref,
-        "fields": ",".join(fields),
-        "prev_mac": head.last_mac,
-    }
-    entry["mac"] = _mac(load_keyring().audit, head.last_mac, entry)
-    session.connection().execute(_insert(), entry)
-    head.last_id, head.last_mac = entry["id"], entry["mac"]
-    session.add(head)  # written at the next flush (at the latest, the commit's)
-    seals.head_moved(session)  # its MAC is set at commit, with the seals' sum
+    key = load_keyring().audit
+    last_id, last_mac = seals.chain_end(session, head)
+    names = ",".join(fields)
+    entries: list[dict[str, Any]] = []
+    for action in actions:
+        entry: dict[str, Any] = {
+            "id": last_id + 1,
+            "at": at,
+            "actor_id": actor.id if actor else None,
+            "action": action,
+            "case_ref": case_ref,
+            "fields": names,
+            "prev_mac": last_mac,
+        }
+        entry["mac"] = _mac(key, last_mac, entry)
+        entries.append(entry)
+        last_id, last_mac = entry["id"], entry["mac"]
+    if not entries:
+        return
+    session.connection().execute(_insert(), entries)
+    seals.head_moved(session, last_id, last_mac)  # the head's, at commit (with its new MAC)
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,7 @@ _PENDING = "homeward.unsealed"  # session.info: {table: {row id, ...}} flushed, 
 _WRITTEN = "homeward.written"  # session.info: {table: {row id: row}} bulk-inserted, not yet sealed
 _MOVED = "homeward.head_moved"  # session.info: the chain grew, the head needs a new MAC
 _HEAD = "homeward.locked_head"  # session.info: (the transaction that locked it, the head)
+_CHAIN = "homeward.chain_end"  # session.info: the chain's last (id, MAC), the head's at commit
 _BATCH = 500
 
 
@@ -356,8 +357,18 @@ def written(session: Session, name: str, rows: Iterable[dict[str, Any]]) -> None
     store.update((row[pk], row) for row in rows)
 
 
-def head_moved(session: Session) -> None:
-    """The chain grew in this transaction: the head gets a new MAC at commit."""
+def chain_end(session: Session, head: AuditHead) -> tuple[int, str]:
+    """The chain's last entry (id, MAC), with this transaction's entries: the head's values
+    until an entry is appended, then the newest appended."""
+    end: tuple[int, str] | None = session.info.get(_CHAIN)
+    return end if end is not None else (head.last_id, head.last_mac)
+
+
+def head_moved(session: Session, last_id: int, last_mac: str) -> None:
+    """The chain grew in this transaction, up to ``last_id``: the head is written once, at
+    commit, with the new end and its new MAC (not at each flush in between; nothing reads
+    the head back before the commit, whose MAC it would not match anyway)."""
+    session.info[_CHAIN] = (last_id, last_mac)
     session.info[_MOVED] = True
 
 
@@ -411,6 +422,7 @@ def _forget(session: OrmSession) -> None:
     session.info.pop(_WRITTEN, None)
     session.info.pop(_MOVED, None)
     session.info.pop(_HEAD, None)
+    session.info.pop(_CHAIN, None)
 
 
 def seal_pending(session: Session) -> None:
@@ -419,11 +431,16 @@ def seal_pending(session: Session) -> None:
     pending: dict[str, set[int]] = session.info.pop(_PENDING, {})
     given: dict[str, dict[int, dict[str, Any]]] = session.info.pop(_WRITTEN, {})
     session.info.pop(_MOVED, None)
+    end: tuple[int, str] | None = session.info.pop(_CHAIN, None)
     if not sealing(session):
+        if end is not None:  # an older schema: the chain's end only
+            _set_end(session, locked_head(session), end)
         return
     keyring = load_keyring()
     with widest_scope(session):
         head = locked_head(session)
+        if end is not None:
+            _set_end(session, head, end)
         conn = session.connection()
         # Rows given as written need no reading: their seals' inserts are then sent without
         # waiting (``pipelined``), the next table's seals computed meanwhile.
@@ -440,6 +457,11 @@ def seal_pending(session: Session) -> None:
             insert_rows(conn, _seals(), new)
         head.mac = head_mac(keyring, head)
         session.add(head)
+
+
+def _set_end(session: Session, head: AuditHead, end: tuple[int, str]) -> None:
+    head.last_id, head.last_mac = end
+    session.add(head)  # written by the commit's flush
 
 
 def _reseal(

@@ -139,3 +139,36 @@ def test_0025_downgrade_gives_public_its_grants_back_and_upgrade_takes_them(engi
     assert upgrade(get_engine()) == head_revision()
     assert _refused(stranger, probe)
     assert _callers(engine) == _expected()
+
+
+def test_acting_for_a_session_writes_the_scope_once(db_url, engine, clock):
+    """0039: ``homeward_act`` writes the whole scope (organisation, staff member, session) in
+    one statement, no longer through ``homeward_set_scope`` and then an update."""
+    f.seed()
+    token = signin.token_for(f.COORD, clock.now())
+    with engine.connect() as conn:  # the superuser: it may count the transaction's calls
+        conn.execute(text("SET track_functions = 'all'"))
+        org = conn.execute(text("SELECT homeward_act(:t)"), {"t": token}).scalar_one()
+        called = conn.execute(text("SELECT funcname, calls FROM pg_stat_xact_user_functions")).all()
+        scope = conn.execute(
+            text(
+                "SELECT org_id, staff_id, system, session_id IS NOT NULL FROM homeward_scope "
+                "WHERE pid = pg_backend_pid() AND xact = txid_current()"
+            )
+        ).one()
+        session_of_token = conn.execute(
+            text(
+                "SELECT s.id FROM staff_session s WHERE s.token_hash = "
+                "encode(sha256(convert_to(:t, 'UTF8')), 'hex')"
+            ),
+            {"t": token},
+        ).scalar_one()
+        held = conn.execute(
+            text("SELECT session_id FROM homeward_scope WHERE pid = pg_backend_pid()")
+        ).scalar_one()
+        staff = conn.execute(
+            text("SELECT id FROM staff_member WHERE email = :e"), {"e": f.COORD}
+        ).scalar_one()
+    assert dict(called) == {"homeward_act": 1}, called
+    assert scope == (org, staff, False, True)
+    assert held == session_of_token

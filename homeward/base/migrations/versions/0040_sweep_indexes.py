@@ -1,7 +1,7 @@
 """the sweep's indexes: the open items' window read from the index alone; no second reminder index
 
 Revision ID: 0040
-Revises: 0038
+Revises: 0039
 Create Date: 2026-12-07 12:00:00
 
 The reminder sweep (``notifications.reminders``) cuts each page of open items from the index
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0040"
-down_revision: str | Sequence[str] | None = "0038"
+down_revision: str | Sequence[str] | None = "0039"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,210 @@
+"""A/B timing of one stage move that creates items (``record_consent``), as ``bench/run.py``'s
+stage-move step measures it, for two checkouts of the code in alternating rounds.
+
+    .venv/bin/python bench/stage_move_ab.py --backend sqlite --rounds 4 --count 300 \\
+        base=/tmp/homeward_base new=.
+
+Each tree gets its own fresh database (built by that tree's migrations and demo seed); each
+round runs ``--count`` moves per tree (after 20 warm-up moves), the trees' order swapped every
+round, so a change in the machine's load falls on both. The pooled moves of every round give
+each tree's wall p50/p99 and CPU p50. ``--statements`` counts the SQL statements of one move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+
+
+def child(tree: str, count: int, statements: bool) -> dict[str, Any]:
+    """In a process whose imports come from ``tree``: ``count`` timed moves (raw times)."""
+    sys.path[:0] = [tree, str(Path(tree) / "bench")]
+    import run as bench  # the tree's own bench/run.py
+
+    bench._env_ready()
+    from sqlalchemy import event
+
+    from homeward.base.db import get_engine, write_session
+    from homeward.edges.demo import staff_email
+    from statemachines.cases import fire
+    from tests.factories import acting
+
+    engine = get_engine()
+    coordinator = staff_email("iom-it", "coordinator")
+    warm = 20
+    refs = bench._cases_ready_for_consent(engine, coordinator, count + warm)
+    data = {"method": "signed", "language": "ro"}
+    seen: list[str] = []
+    if statements:
+        event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    admin = _stats_reset(engine) if os.environ.get("AB_PGSTATS") else None
+    times, cpu, counts = [], [], []
+    for n, ref in enumerate(refs):
+        seen.clear()
+        started, started_cpu = time.perf_counter(), time.process_time()
+        with write_session(engine) as session:
+            actor = acting(session=session, email=coordinator)
+            fire(
+                session,
+                case_ref=ref,
+                trigger="record_consent",
+                actor=actor,
+                data=data,
+                now=bench.NOW,
+            )
+        if n >= warm:
+            times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
+            counts.append(len(seen))
+    out: dict[str, Any] = {"times": times, "cpu": cpu}
+    if admin is not None:
+        out["functions"] = _function_times(admin, len(refs))
+    if statements:
+        out["statements"] = statistics.median(counts)
+        out["sql"] = list(seen)
+    return out
+
+
+def _stats_reset(engine: Any) -> Any:
+    """PostgreSQL: the server's per-function counters from now on (as the superuser)."""
+    from run import PG_ADMIN
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(PG_ADMIN).set(database=engine.url.database)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_stat_reset()"))
+    return admin
+
+
+def _function_times(admin: Any, moves: int) -> list[str]:
+    """Calls and self time per move of each function (trigger, policy, scope), the busiest first."""
+    from sqlalchemy import text
+
+    time.sleep(0.7)  # the statistics collector reports at most every 500 ms
+    query = text(
+        "SELECT funcname, calls, self_time, total_time FROM pg_stat_user_functions "
+        "ORDER BY self_time DESC"
+    )
+    with admin.connect() as conn:
+        return [
+            f"{name}: {calls / moves:.1f} calls, self {own / moves:.3f} ms, total "
+            f"{total / moves:.3f} ms a move"
+            for name, calls, own, total in conn.execute(query)
+        ]
+
+
+def run_in(tree: str, env: dict[str, str], *args: str) -> dict[str, Any]:
+    command = [sys.executable, str(HERE), "--child", tree, *args]
+    full = {**os.environ, **env, "PYTHONPATH": tree}
+    done = subprocess.run(command, env=full, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"child failed in {tree}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def prepare(tree: str, env: dict[str, str]) -> None:
+    command = [sys.executable, str(Path(tree) / "bench" / "run.py"), "--child", "prepare", "[]"]
+    full = {**os.environ, **env, "PYTHONPATH": tree}
+    subprocess.run(command, env=full, check=True, capture_output=True)  # noqa: S603
+
+
+def summary(times: list[float], cpu: list[float]) -> str:
+    times = sorted(times)
+    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+    return (
+        f"n={len(times)} wall p50 {statistics.median(times):.2f} ms, p99 {p99:.2f} ms "
+        f"(max {times[-1]:.1f}), CPU p50 {statistics.median(cpu):.2f} ms"
+    )
+
+
+def _track_functions(build: dict[str, str]) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(build["HOMEWARD_DATABASE_URL"], isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        name = conn.execute(text("SELECT current_database()")).scalar()
+    engine.dispose()
+    from run import PG_ADMIN
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"ALTER DATABASE \"{name}\" SET track_functions = 'all'"))
+    admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--statements", action="store_true")
+    parser.add_argument(
+        "--pgstats", action="store_true", help="PostgreSQL: time per function (trigger, policy)"
+    )
+    parser.add_argument("--child")
+    parser.add_argument("trees", nargs="*")
+    args = parser.parse_args()
+    if args.child:
+        result = child(args.child, int(args.trees[0]), args.trees[1] == "1")
+        print(json.dumps(result))  # noqa: T201
+        return
+    trees = dict(t.split("=", 1) for t in args.trees)
+    trees = {k: str(Path(v).resolve()) for k, v in trees.items()}
+    sys.path[:0] = [str(HERE.parent.parent), str(HERE.parent)]
+    from run import Backend
+    from sections import load_average
+
+    from homeward.crypt.keys import init_keyring
+
+    with tempfile.TemporaryDirectory(prefix="homeward-ab-") as name:
+        folder = Path(name)
+        keys = init_keyring(folder / "keys.json")
+        backend = Backend(args.backend, folder, keys)
+        try:
+            apps = {}
+            for label, tree in trees.items():
+                build, apps[label] = backend.fresh(f"ab_{label}")
+                prepare(tree, build)
+                if args.pgstats:
+                    _track_functions(build)
+                    apps[label]["AB_PGSTATS"] = "1"
+            pooled: dict[str, dict[str, list[float]]] = {k: {"times": [], "cpu": []} for k in trees}
+            order = list(trees)
+            for r in range(args.rounds):
+                for label in order:
+                    flag = "1" if args.statements else "0"
+                    got = run_in(trees[label], apps[label], str(args.count), flag)
+                    pooled[label]["times"] += got["times"]
+                    pooled[label]["cpu"] += got["cpu"]
+                    line = f"round {r} {label}: {summary(got['times'], got['cpu'])}"
+                    if "functions" in got:
+                        print("\n".join(got["functions"]))  # noqa: T201
+                    if args.statements:
+                        line += f", {got['statements']} statements"
+                        Path(folder.parent / f"ab_sql_{args.backend}_{label}.json").write_text(
+                            json.dumps(got["sql"], indent=1)
+                        )
+                    print(f"{line}; load {load_average()}", flush=True)  # noqa: T201
+                order.reverse()
+            for label in trees:
+                print(f"{args.backend} {label}: {summary(**pooled[label])}")  # noqa: T201
+        finally:
+            backend.drop_all()
+
+
+if __name__ == "__main__":
+    main()
