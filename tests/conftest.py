@@ -208,6 +208,18 @@ def _truncate_all(url: str) -> None:
                 "TRUNCATE homeward_code_mail; END IF; END $$"
             )
         )
+        # A test that played the insider turning a guard off (``DISABLE TRIGGER``) leaves it
+        # off in this shared database: every test starts with every guard on again.
+        conn.execute(
+            text(
+                "DO $$ DECLARE t record; BEGIN FOR t IN SELECT DISTINCT c.relname"
+                " FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
+                " AND NOT g.tgisinternal AND g.tgenabled = 'D' LOOP"
+                " EXECUTE format('ALTER TABLE public.%I ENABLE TRIGGER USER', t.relname);"
+                " END LOOP; END $$"
+            )
+        )
     engine.dispose()
 
 
