@@ -85,7 +85,9 @@ def record_event(
         # How the actor was proven: set on the session by the commands runner (identity.prove).
         "proof": session.info.get("proof"),
     }
-    session.flush()  # what the ORM holds goes first, as it would have
+    # Written before what the ORM still holds: the change the event records may take the
+    # actor's own sight of the case away (a partner cancelling its last service item), and
+    # the event is written in its name, under the same rule as a read.
     row["id"] = _insert(session, row)
     seals.written(session, "case_event", [row])
     event = models.CaseEvent(**row)
