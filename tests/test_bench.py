@@ -37,6 +37,7 @@ def test_bench_runs_and_writes_its_table(tmp_path):
     assert "load average" in text
     for row in ("sweep, 150 open cases", "peak memory", "catch-up run", "bulk start, 100 cases"):
         assert row in text
+    assert re.search(r"bulk start, 100 cases \(import\) \| sqlite \| .* \| >= 5,000/s \|", text)
     assert "one transition, 20 runs" in text and "bare one-row commit" in text
     assert "one stage move that creates items (record_consent), 20 runs" in text
     assert re.search(r"CPU p50 [\d.]+ ms; load [\d.]+ [\d.]+ [\d.]+ \| p99 < 5 ms", text)
