@@ -351,7 +351,7 @@ class _Statements(NamedTuple):
 
 def _ids(column: Any, name: str, postgres: bool) -> ColumnElement[bool]:
     """``column`` is one of the ids bound as ``name``, one parameter whatever their count:
-    ``= ANY(array)`` on PostgreSQL (``homeward.base.bulk.among``'s form), and on SQLite ``IN``
+    on PostgreSQL ``IN`` the rows of an array (``unnest``), and on SQLite ``IN``
     the ids of a JSON array (``json_each``): an expanding ``IN`` was a statement of its own
     for each count, its text and its thousand parameters rendered at every page."""
     if postgres:  # the array bound as one literal (``_PgIds``), joined as a set of rows
