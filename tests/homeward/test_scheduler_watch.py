@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from homeward.edges.scheduler_watch import (
@@ -111,10 +113,14 @@ def test_a_deployment_on_schedule_without_runs_ahead_counts_only_after_the_grace
     assert signs.reason(100.0 + TIMES.api_grace + 15) is None
 
 
-def _dead_api() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}/api"
+@contextmanager
+def _dead_api() -> Iterator[str]:
+    """An API address that refuses every connection for as long as the block lasts: the port is
+    held bound (never listening), so no other server of a busy test run can take it and answer
+    (a released port was once reused, and the watch then never saw the API as down)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}/api"
 
 
 async def _until(said: list[str], predicate: str, seconds: float = 10.0) -> None:
@@ -132,13 +138,14 @@ def test_watch_keeps_warning_from_the_log_and_says_when_it_recovers(tmp_path: Pa
 
     async def scenario() -> None:
         log.write_text("\n".join(banner()) + "\n", encoding="utf-8")
-        task = asyncio.create_task(watch(_dead_api(), log, ["sweep-due-items"], said.append, times))
-        for _ in range(12):  # a failed pass every 0.1 s for 1.2 s
-            with log.open("a", encoding="utf-8") as server:
-                server.write(failed_pass())
-            await asyncio.sleep(0.1)
-        await _until(said, RECOVERED)
-        task.cancel()
+        with _dead_api() as api:
+            task = asyncio.create_task(watch(api, log, ["sweep-due-items"], said.append, times))
+            for _ in range(12):  # a failed pass every 0.1 s for 1.2 s
+                with log.open("a", encoding="utf-8") as server:
+                    server.write(failed_pass())
+                await asyncio.sleep(0.1)
+            await _until(said, RECOVERED, seconds=60.0)  # 0.5 s idle; a loaded CI is slower
+            task.cancel()
 
     asyncio.run(scenario())
     warnings = [line for line in said if line.startswith("WARNING: Prefect's scheduler")]
