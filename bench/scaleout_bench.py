@@ -17,7 +17,9 @@ compose's retention.
    database stays the size of 90 days of runs, whatever the months before.
 
 Writes its own section of ``bench/RESULTS.md`` (``<!-- scaleout:start -->``). Needs
-PostgreSQL at ``HOMEWARD_TEST_PG_URL`` (default postgresql://postgres@127.0.0.1:5432/postgres).
+PostgreSQL at ``HOMEWARD_TEST_PG_URL`` (default postgresql://postgres@127.0.0.1:5432/postgres),
+as a superuser: it makes its own logins there (``homeward_scaleout_app`` and ``_system``, as
+``homeward db roles --apply`` does), whether or not the tests ever ran on that server.
 """
 
 from __future__ import annotations
