@@ -17,7 +17,9 @@ compose's retention.
    database stays the size of 90 days of runs, whatever the months before.
 
 Writes its own section of ``bench/RESULTS.md`` (``<!-- scaleout:start -->``). Needs
-PostgreSQL at ``HOMEWARD_TEST_PG_URL`` (default postgresql://postgres@127.0.0.1:5432/postgres).
+PostgreSQL at ``HOMEWARD_TEST_PG_URL`` (default postgresql://postgres@127.0.0.1:5432/postgres),
+as a superuser: it makes its own logins there (``homeward_scaleout_app`` and ``_system``, as
+``homeward db roles --apply`` does), whether or not the tests ever ran on that server.
 """
 
 from __future__ import annotations
@@ -52,20 +54,29 @@ CASE_RUNS_PER_MONTH = 5
 SCHEDULED_PER_MONTH = 24 * 30 + 3 * 30
 
 
-def _homeward_database(folder: Path) -> tuple[str, str]:
-    """A migrated Homeward database with its system login, the keyring, the staff seeded."""
+# The bench's own logins, made here as `homeward db roles --apply` makes them (the suite's,
+# tests/conftest.py's, may never have been made on this machine).
+APP_LOGIN, SYSTEM_LOGIN = "homeward_scaleout_app", "homeward_scaleout_system"
+
+
+def _homeward_database(
+    folder: Path, *, app_login: str = APP_LOGIN, system_login: str = SYSTEM_LOGIN
+) -> tuple[str, str]:
+    """A migrated Homeward database with its app and system logins (the workers run as the
+    system login), the keyring, the staff seeded: (its name, the system login's URL)."""
     from tests import scaleout
 
     name = scaleout.create_database("homeward_scaleout")
     try:
-        return name, _prepare(folder, name)
+        return name, _prepare(folder, name, app_login=app_login, system_login=system_login)
     except BaseException:
         scaleout.drop_database(name)
         raise
 
 
-def _prepare(folder: Path, name: str) -> str:
+def _prepare(folder: Path, name: str, *, app_login: str, system_login: str) -> str:
     from tests import scaleout
+    from tests.logins import login_url, make_logins
 
     owner = scaleout.database_url(name, "postgresql+psycopg")
     os.environ["HOMEWARD_KEY_FILE"] = str(folder / "keys.json")
@@ -78,16 +89,8 @@ def _prepare(folder: Path, name: str) -> str:
     engine = make_engine(owner)
     upgrade(engine)
     engine.dispose()
-    login = "homeward_scaleout_system"
-    admin = create_engine(scaleout.database_url(name, "postgresql+psycopg"))
-    with admin.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": login})
-        if exists.first() is None:
-            conn.execute(text(f"CREATE ROLE {login} LOGIN"))
-        conn.execute(text(f"GRANT homeward_app, homeward_system_scope TO {login}"))
-    admin.dispose()
-    url = owner.replace("postgres@", f"{login}@", 1)
+    make_logins(owner, app_login=app_login, system_login=system_login)
+    url = login_url(owner, system_login)
     os.environ["HOMEWARD_DATABASE_URL"] = url
     from homeward.base import db, settings
     from tests import factories

@@ -28,8 +28,6 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from homeward.base import db as homeward_db
 from homeward.base import models
@@ -39,6 +37,7 @@ from homeward.base.migrate import upgrade
 from homeward.crypt import binding
 from homeward.crypt.keys import init_keyring
 from tests import signin
+from tests.logins import APP_LOGIN, SYSTEM_LOGIN, login_url, make_logins
 from tests.wallclock import sitecustomize as wallclock
 
 
@@ -139,34 +138,11 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with engine.begin() as conn:  # sessions issued on a simulated clock are live to the database
         conn.execute(text("INSERT INTO homeward_db_clock VALUES (1, '-100 years')"))
     engine.dispose()
-    _make_logins(admin)
+    make_logins(url)  # as `homeward db roles --apply` makes them: neither owns a table
     yield url
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
-
-
-APP_LOGIN, SYSTEM_LOGIN = "homeward_test_app", "homeward_test_system"
-
-
-def _make_logins(admin: Engine) -> None:
-    """The app's login and the system login, as ``homeward db roles`` makes them (no password:
-    the test server trusts 127.0.0.1). Neither owns a table."""
-    for login, groups in (
-        (APP_LOGIN, "homeward_app"),
-        (SYSTEM_LOGIN, "homeward_app, homeward_system_scope"),
-    ):
-        with admin.connect() as conn:
-            try:
-                conn.execute(text(f"CREATE ROLE {login} LOGIN"))
-            except DBAPIError:  # made before, or by a concurrent session
-                pass
-            conn.execute(text(f"GRANT {groups} TO {login}"))
-
-
-def login_url(url: str, login: str) -> str:
-    """``url`` with ``login`` as its user."""
-    return make_url(url).set(username=login, password=None).render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, create_engine, delete, text
 from sqlalchemy.engine import make_url
 from sqlmodel import col
 
 from homeward.base.clock import utc
-from homeward.base.db import make_engine, write_session
+from homeward.base.db import make_engine, normalise_url, write_session
 from homeward.base.models import OutboxMessage
 from homeward.base.settings import get_settings
 from homeward.protection import identity
+from tests.logins import SYSTEM_LOGIN, login_url
 
 _TOKENS: dict[tuple[str, str], tuple[str, datetime]] = {}
 NOT_STAFF = "not-a-session-token"
@@ -50,21 +51,40 @@ def token_for(email: str, now: datetime) -> str:
 
 
 _READERS: dict[str, Engine] = {}
+_SYSTEM: dict[str, bool] = {}  # a URL -> whether its login is a system login (kept: a role's)
 
 
 def _code_reader() -> Engine | None:
     """PostgreSQL: the system login's engine, the one that reads a code the database made
-    (migration 0032; the app login cannot); None: the configured one."""
-    from tests.conftest import SYSTEM_LOGIN, login_url
-
+    (migration 0032; the app login cannot); None: the configured one, when it may (SQLite, or
+    a system login: the suite's, or one a bench made of its own name)."""
     url = get_settings().database_url
     parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql" or parsed.username == SYSTEM_LOGIN:
+    if parsed.get_backend_name() != "postgresql" or _is_system_login(url):
         return None
     system = login_url(url, SYSTEM_LOGIN)
     if system not in _READERS:
         _READERS[system] = make_engine(system)
     return _READERS[system]
+
+
+def _is_system_login(url: str) -> bool:
+    """Whether ``url``'s login is a system login: a member of ``homeward_system_scope``, not a
+    superuser (the tables' owner signs in through the system login, as before). Asked once."""
+    if make_url(url).username == SYSTEM_LOGIN:
+        return True
+    if url not in _SYSTEM:
+        engine = create_engine(normalise_url(url))
+        try:
+            with engine.connect() as conn:
+                member = (
+                    "SELECT NOT rolsuper AND pg_has_role('homeward_system_scope', 'MEMBER') "
+                    "FROM pg_roles WHERE rolname = current_user"
+                )
+                _SYSTEM[url] = bool(conn.execute(text(member)).scalar())
+        finally:
+            engine.dispose()
+    return _SYSTEM[url]
 
 
 def credential_for(email: str, now: datetime) -> identity.SessionToken:

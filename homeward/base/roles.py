@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import Connection, text
+
 from homeward.base.errors import InvalidInput
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -75,6 +77,39 @@ def role_statements(
             f"GRANT SELECT ON organisation, alembic_version TO {login}",
         ]
     return statements
+
+
+def apply_roles(
+    conn: Connection, *, app_login: str, system_login: str, register_login: str | None = None
+) -> bool:
+    """Issue ``role_statements`` on ``conn`` (the tables' owner, on the migrated database), as
+    ``homeward db roles --apply`` does; the log settings (``QUIET_LOGS``) only if this login
+    may set them. Whether it did. Every statement may be issued again: nothing to add then."""
+    statements = role_statements(
+        app_login=app_login, system_login=system_login, register_login=register_login
+    )
+    quiet = quiet_log_statements(app_login, system_login)
+    for statement in statements:
+        if statement not in quiet:
+            conn.execute(text(statement))
+    logs_quiet = may_set_logs(conn)
+    if logs_quiet:
+        for statement in quiet:
+            conn.execute(text(statement))
+    return logs_quiet
+
+
+def may_set_logs(conn: Connection) -> bool:
+    """Whether this login may set the logins' log settings: a superuser, or on PostgreSQL 15
+    and later one granted SET on each of them."""
+    query = "SELECT rolsuper, current_setting('server_version_num')::int FROM pg_roles "
+    superuser, version = conn.execute(text(query + "WHERE rolname = current_user")).one()
+    if superuser or version < 150000:  # (before 15: a superuser's alone)
+        return bool(superuser)
+    granted = text(
+        "SELECT bool_and(has_parameter_privilege(n, 'SET')) FROM unnest(CAST(:n AS text[])) n"
+    )
+    return bool(conn.execute(granted, {"n": list(QUIET_LOGS)}).scalar())
 
 
 # Per login: no statement logged for its own sake, no bound value in any statement logged (a

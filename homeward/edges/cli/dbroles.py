@@ -10,7 +10,7 @@ from sqlalchemy import Connection, text
 
 from homeward.base.db import get_engine
 from homeward.base.errors import InvalidInput
-from homeward.base.roles import QUIET_LOGS, quiet_log_statements, role_statements
+from homeward.base.roles import QUIET_LOGS, apply_roles, quiet_log_statements, role_statements
 from homeward.edges.cli.common import console, err_console
 
 
@@ -55,13 +55,9 @@ def db_roles(
         return
     quiet = quiet_log_statements(app_login, system_login)
     with engine.begin() as conn:
-        for statement in statements:
-            if statement not in quiet:
-                conn.execute(text(statement))
-        logs_quiet = _may_set_logs(conn)
-        if logs_quiet:
-            for statement in quiet:
-                conn.execute(text(statement))
+        logs_quiet = apply_roles(
+            conn, app_login=app_login, system_login=system_login, register_login=register_login
+        )
         _set_password(conn, app_login, app_password_env)
         _set_password(conn, system_login, system_password_env)
         if register_login is not None:
@@ -76,16 +72,3 @@ def db_roles(
             markup=False,
             highlight=False,
         )
-
-
-def _may_set_logs(conn: Connection) -> bool:
-    """Whether this login may set the logins' log settings: a superuser, or on PostgreSQL 15
-    and later one granted SET on each of them."""
-    query = "SELECT rolsuper, current_setting('server_version_num')::int FROM pg_roles "
-    superuser, version = conn.execute(text(query + "WHERE rolname = current_user")).one()
-    if superuser or version < 150000:  # (before 15: a superuser's alone)
-        return bool(superuser)
-    granted = text(
-        "SELECT bool_and(has_parameter_privilege(n, 'SET')) FROM unnest(CAST(:n AS text[])) n"
-    )
-    return bool(conn.execute(granted, {"n": list(QUIET_LOGS)}).scalar())

@@ -1,0 +1,126 @@
+"""The benches make the PostgreSQL logins they run under (``tests/logins.py``, as ``homeward db
+roles --apply`` does): none relies on a login an earlier pytest run left on the machine.
+
+``bench/scaleout_bench.py`` once signed in through ``tests/conftest.py``'s system login, which
+only a pytest session on PostgreSQL makes: on a fresh machine it died with ``role
+"homeward_test_system" does not exist``. Here the suite's own logins are renamed to names never
+made (``HOMEWARD_TEST_LOGINS``), as on such a machine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, text
+
+from homeward.base.db import normalise_url
+from tests.conftest import BACKEND, PG_ADMIN_URL
+from tests.logins import LOGINS_ENV, login_url, make_logins
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="logins are PostgreSQL's")
+
+
+def _drop_roles(owner_url: str, *roles: str) -> None:
+    engine = create_engine(normalise_url(owner_url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for role in roles:
+            exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+            if exists.first() is not None:
+                conn.execute(text(f"DROP OWNED BY {role}"))
+                conn.execute(text(f"DROP ROLE {role}"))
+    engine.dispose()
+
+
+@pytest.fixture
+def new_names(_template_db: str) -> Iterator[tuple[str, ...]]:
+    """Four login names no one made before (dropped again after the test)."""
+    tag = uuid.uuid4().hex[:8]
+    names = tuple(f"hw_t_{tag}_{kind}" for kind in ("app", "sys", "suite_app", "suite_sys"))
+    yield names
+    _drop_roles(PG_ADMIN_URL, *names)
+
+
+def test_make_logins_makes_both_logins_as_db_roles_does(
+    _template_db: str, new_names: tuple[str, ...]
+) -> None:
+    app, system = new_names[:2]
+    for _ in range(2):  # again: nothing to add
+        make_logins(_template_db, app_login=app, system_login=system)
+    engine = create_engine(normalise_url(_template_db))
+    with engine.connect() as admin:
+        found = admin.execute(
+            text(
+                "SELECT rolname, rolcanlogin, rolsuper OR rolbypassrls, "
+                "pg_has_role(rolname, 'homeward_app', 'MEMBER'), "
+                "pg_has_role(rolname, 'homeward_system_scope', 'MEMBER'), "
+                "EXISTS (SELECT FROM pg_tables WHERE tableowner = rolname) "
+                "FROM pg_roles WHERE rolname IN (:a, :s) ORDER BY rolname = :s"
+            ),
+            {"a": app, "s": system},
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in found] == [
+        (app, True, False, True, False, False),
+        (system, True, False, True, True, False),
+    ]
+    for login, may in ((app, False), (system, True)):
+        url = login_url(_template_db, login).replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url) as conn, conn.cursor() as cursor:
+            try:
+                cursor.execute(b"SELECT homeward_system(true)")
+                took = True
+            except psycopg.Error:
+                took = False
+        assert took is may, login
+
+
+# In a process of its own, as `bench/run.py --scaleout-runs N` runs it: the scale-out bench's
+# database and logins (names given), and a sign-in of its coordinator (what its burst does
+# first); the suite's fixtures never loaded.
+_BENCH = """
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(sys.argv[1]) / "bench"))
+import scaleout_bench
+from tests import scaleout
+from tests.factories import COORD
+from tests.signin import assertion_for
+
+name, url = scaleout_bench._homeward_database(
+    Path(sys.argv[2]), app_login=sys.argv[3], system_login=sys.argv[4]
+)
+try:
+    assert url.split("://", 1)[1].startswith(sys.argv[4] + "@"), url
+    assert assertion_for(COORD, "start-return")
+    assert "tests.conftest" not in sys.modules
+finally:
+    scaleout.drop_database(name)
+print("signed in")
+"""
+
+
+def test_the_scaleout_bench_makes_its_own_logins(
+    tmp_path: Path, new_names: tuple[str, ...]
+) -> None:
+    """The suite's logins renamed to ones never made: the bench must not reach for them."""
+    app, system, suite_app, suite_system = new_names
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOMEWARD_", "PREFECT_"))}
+    env |= {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "HOMEWARD_TEST_PG_URL": PG_ADMIN_URL,
+        LOGINS_ENV: f"{suite_app},{suite_system}",
+    }
+    command = [sys.executable, "-c", _BENCH, str(ROOT), str(tmp_path), app, system]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "signed in" in done.stdout
