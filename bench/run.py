@@ -57,6 +57,7 @@ a table and writes ``bench/RESULTS.md`` (``--out``) with the machine described.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import csv
 import json
 import os
@@ -183,21 +184,39 @@ def child_sweep() -> dict[str, Any]:
     imported = time.perf_counter() - started
     today, rules = NOW.astimezone(get_settings().tz).date(), load_rules()
     query = open_items_query(_horizon(today, rules), Quiet.on(today, rules))
-    sql, sql_cpu = [], []
+    sql, sql_cpu, sql_server = [], [], []
     for _ in range(3):  # the best of three: the query alone, warm as the run's will be
         with read_session(engine) as session, system_scope(session):
+            backend = _process_cpu(_backend_pid(session.connection()))
             started, cpu = time.perf_counter(), time.process_time()
             rows = len(session.execute(query).all())
             sql.append(time.perf_counter() - started)
             sql_cpu.append(time.process_time() - cpu)
+            after = _process_cpu(_backend_pid(session.connection()))
+            if backend is not None and after is not None:
+                sql_server.append(after - backend)
+    servers = _server_cpu(engine)
+    profile = os.environ.get("HOMEWARD_SWEEP_PROFILE")  # bench/sweep_ab.py --profile
+    profiler = cProfile.Profile(time.process_time) if profile else None
     started, cpu = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
     with write_session(engine) as session:
         report = queue_reminders(session, now=NOW)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if profiler is not None and profile:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    servers_after = _server_cpu(engine)
     fired = report.coming_due + report.due_today + report.overdue + report.escalated
+    server = None
+    if servers_after:  # PostgreSQL on this machine: its backends' CPU (10 ms ticks)
+        server = sum(servers_after.values()) - sum(servers.get(pid, 0.0) for pid in servers_after)
     return {
         "seconds": seconds,
         "cpu_seconds": cpu,  # this process's: a loaded machine stretches the wall time
+        "server_cpu_seconds": server,
+        "sql_server_cpu_seconds": min(sql_server) if sql_server else None,
         "fired": fired,
         "queued": report.queued,
         "rss_mb": _rss_mb(),
@@ -452,6 +471,20 @@ def child_bulk(count: int, folder: str, profile: str = "") -> dict[str, Any]:
         "server_cpu_seconds": server,
         "load": load_average(),
     }
+
+
+def _server_cpu(engine: Any) -> dict[int, float]:
+    """PostgreSQL: the CPU seconds used so far by each server process serving a client of
+    this database (only this process's connections use a bench copy); {} on SQLite."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    with engine.connect() as conn:
+        pids = conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend'"
+        ).scalars()
+        found = {pid: _process_cpu(pid) for pid in pids}
+    return {pid: cpu for pid, cpu in found.items() if cpu is not None}
 
 
 def _backend_pid(conn: Any) -> int | None:
