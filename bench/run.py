@@ -767,10 +767,14 @@ class Backend:
             conn.execute(text(f'CREATE DATABASE "{database}" TEMPLATE "{source_db}"'))
         admin.dispose()
         self.made.append(database)
-        return {
+        copied = {
             **app,
             "HOMEWARD_DATABASE_URL": make_url(url).set(database=database).render_as_string(),
         }
+        if "HOMEWARD_BENCH_APP_URL" in app:  # the staff login's too, on the copy
+            staff = make_url(app["HOMEWARD_BENCH_APP_URL"]).set(database=database)
+            copied["HOMEWARD_BENCH_APP_URL"] = staff.render_as_string()
+        return copied
 
     def drop_all(self) -> None:
         if not self.made:
