@@ -6,8 +6,10 @@
 Each measurement runs in its own process (so its peak memory is its own), on a fresh database:
 SQLite in a temporary folder, and PostgreSQL (a throw-away database on
 ``HOMEWARD_BENCH_PG_URL``, default ``postgresql://postgres@127.0.0.1:5432/postgres``; the
-timed work runs as the ``homeward_app`` role, under row security, as in production). It prints
-a table and writes ``bench/RESULTS.md`` (``--out``) with the machine described.
+timed work runs under row security, as in production: the sweeps as a system login, a staff
+member's transitions and stage moves as the app's own login (``homeward_app`` only, as
+``homeward db roles`` makes it) acting for the person's session token, as the commands runner
+does). It prints a table and writes ``bench/RESULTS.md`` (``--out``) with the machine described.
 
 1. **sweep**: the day's reminder run (``queue_reminders``, what ``sweep-due-items`` does) over
    ``--cases`` open cases written by ``bench/scale.py`` (~22 checklist items a case, over all
@@ -87,16 +89,23 @@ PG_ADMIN = os.environ.get(
     "HOMEWARD_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 # The sweeps run as a system login that owns nothing (row security applies; the migrations
-# create the same groups if missing, so making them first is harmless).
-_SYSTEM_LOGIN = """DO $$ BEGIN
+# create the same groups if missing, so making them first is harmless); a staff member's
+# transitions and stage moves as the app's login (``homeward_app`` only, as ``homeward db
+# roles`` makes it), acting for the person's session token as the commands runner does.
+APP_LOGIN, SYSTEM_LOGIN = "homeward_bench_app", "homeward_bench_system"
+_SYSTEM_LOGIN = f"""DO $$ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_app') THEN
         CREATE ROLE homeward_app NOLOGIN; END IF;
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_system_scope') THEN
         CREATE ROLE homeward_system_scope NOLOGIN; END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_bench_system') THEN
-        CREATE ROLE homeward_bench_system LOGIN; END IF;
-    GRANT homeward_app, homeward_system_scope TO homeward_bench_system;
-END $$"""
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{SYSTEM_LOGIN}') THEN
+        CREATE ROLE {SYSTEM_LOGIN} LOGIN; END IF;
+    GRANT homeward_app, homeward_system_scope TO {SYSTEM_LOGIN};
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_LOGIN}') THEN
+        CREATE ROLE {APP_LOGIN} LOGIN NOBYPASSRLS; END IF;
+    GRANT homeward_app TO {APP_LOGIN};
+    REVOKE homeward_system_scope FROM {APP_LOGIN};
+END $$"""  # noqa: S608 (constants)
 TARGETS = {
     "sweep_seconds": 10.0,
     "ratio": 50.0,
@@ -524,15 +533,45 @@ def child_transition(count: int) -> dict[str, Any]:
                 start_case(session, actor=actor, case_in=CaseIn(), person=None, now=NOW).case_ref
             )
     times = []
+    staff_engine, act = _signed_in(coordinator)
     for n in range(count + 20):
         ref, trigger = refs[n % len(refs)], ("lose_contact", "regain_contact")[n // len(refs) % 2]
         started = time.perf_counter()
-        with write_session(engine) as session:
-            actor = acting(session=session, email=coordinator)
-            fire(session, case_ref=ref, trigger=trigger, actor=actor, now=NOW)
+        with write_session(staff_engine) as session:
+            fire(session, case_ref=ref, trigger=trigger, actor=act(session), now=NOW)
         if n >= 20:  # the first few warm caches and the connection pool
             times.append((time.perf_counter() - started) * 1000)
     return _percentiles(times)
+
+
+def _signed_in(email: str) -> tuple[Any, Callable[[Any], Any]]:
+    """The engine a staff member's command runs on, and what its transaction does first to act
+    for them, as the commands runner does: on PostgreSQL the app's own login (a member of
+    ``homeward_app`` only) presenting the person's session token (``homeward_act``, checked by
+    the database), then the staff member read; on SQLite the read alone. The person signs in
+    once, through the real ceremony (code, then redeem), on the system login (which reads the
+    code the database made; the app's cannot)."""
+    from sqlmodel import col, delete
+
+    from homeward.base.db import act_for_token, get_engine, write_session
+    from homeward.base.models import OutboxMessage, StaffMember
+    from homeward.protection import identity
+
+    now = datetime.now(UTC)  # the database checks the session's expiry by its own clock
+    with write_session(get_engine()) as session:
+        asked = identity.open_challenge(session, email=email, now=now, channel="bench")
+        signed = identity.redeem(session, email=email, code=asked.code, now=now, label="bench")
+        if asked.mail_key:  # queued, never sent
+            session.execute(delete(OutboxMessage).where(col(OutboxMessage.key) == asked.mail_key))
+    assert signed is not None  # noqa: S101 (the demo's own staff member)
+    token, staff_id = signed.token, signed.staff_id
+    app_url = os.environ.get("HOMEWARD_BENCH_APP_URL")
+
+    def act(session: Any) -> Any:
+        act_for_token(session, token)
+        return session.get(StaffMember, staff_id)
+
+    return (get_engine(app_url) if app_url else get_engine()), act
 
 
 def _cases_ready_for_consent(engine: Any, actor_email: str, count: int) -> list[str]:
@@ -573,12 +612,12 @@ def child_stage_move(count: int, profile: str = "") -> dict[str, Any]:
     from homeward.base.db import get_engine, write_session
     from homeward.edges.demo import staff_email
     from statemachines.cases import fire
-    from tests.factories import acting  # the engine, measured below the commands
 
     engine = get_engine()
     coordinator = staff_email("iom-it", "coordinator")
     warm = 20
     refs = _cases_ready_for_consent(engine, coordinator, count + warm)
+    staff_engine, act = _signed_in(coordinator)  # the engine, measured below the commands
     data = {"method": "signed", "language": "ro"}
     profiler = None
     if profile:
@@ -590,8 +629,8 @@ def child_stage_move(count: int, profile: str = "") -> dict[str, Any]:
         if profiler and n == warm:
             profiler.enable()
         started, started_cpu = time.perf_counter(), time.process_time()
-        with write_session(engine) as session:
-            actor = acting(session=session, email=coordinator)
+        with write_session(staff_engine) as session:
+            actor = act(session)
             fire(session, case_ref=ref, trigger="record_consent", actor=actor, data=data, now=NOW)
         if n >= warm:  # the first few warm caches and the connection pool
             times.append((time.perf_counter() - started) * 1000)
@@ -735,8 +774,13 @@ class Backend:
         self.made.append(database)
         url = make_url(PG_ADMIN).set(database=database)
         owner = {**base, "HOMEWARD_DATABASE_URL": url.render_as_string(hide_password=False)}
-        system = url.set(username="homeward_bench_system", password=None)  # owns nothing
-        return owner, {**owner, "HOMEWARD_DATABASE_URL": system.render_as_string()}
+        system = url.set(username=SYSTEM_LOGIN, password=None)  # owns nothing
+        staff = url.set(username=APP_LOGIN, password=None)  # owns nothing, acts for no one itself
+        return owner, {
+            **owner,
+            "HOMEWARD_DATABASE_URL": system.render_as_string(),
+            "HOMEWARD_BENCH_APP_URL": staff.render_as_string(),
+        }
 
     def copy(self, app: dict[str, str], name: str) -> dict[str, str]:
         """The application's environment on a copy of ``app``'s database as it is now (no
@@ -758,10 +802,14 @@ class Backend:
             conn.execute(text(f'CREATE DATABASE "{database}" TEMPLATE "{source_db}"'))
         admin.dispose()
         self.made.append(database)
-        return {
+        copied = {
             **app,
             "HOMEWARD_DATABASE_URL": make_url(url).set(database=database).render_as_string(),
         }
+        if "HOMEWARD_BENCH_APP_URL" in app:  # the staff login's too, on the copy
+            staff = make_url(app["HOMEWARD_BENCH_APP_URL"]).set(database=database)
+            copied["HOMEWARD_BENCH_APP_URL"] = staff.render_as_string()
+        return copied
 
     def drop_all(self) -> None:
         if not self.made:

@@ -7,7 +7,14 @@ stage-move step measures it, for two checkouts of the code in alternating rounds
 Each tree gets its own fresh database (built by that tree's migrations and demo seed); each
 round runs ``--count`` moves per tree (after 20 warm-up moves), the trees' order swapped every
 round, so a change in the machine's load falls on both. The pooled moves of every round give
-each tree's wall p50/p99 and CPU p50. ``--statements`` counts the SQL statements of one move.
+each tree's wall p50/p99 and CPU p50. ``--statements`` counts the SQL statements of one move;
+``--tail`` shows apart the moves in which a full (generation 2) garbage collection ran and, on
+SQLite, those whose commit checkpointed the write-ahead log (what the p99 is made of).
+
+A staff member's move runs as the commands runner runs it: on PostgreSQL under the app's own
+login (``homeward_app`` only) acting for the person's session token; a tree whose
+``bench/run.py`` predates that (no ``_signed_in``) runs as the system login naming the
+organisation (``act_as``), as the bench did before.
 """
 
 from __future__ import annotations
@@ -37,23 +44,35 @@ def child(tree: str, count: int, statements: bool) -> dict[str, Any]:
     from homeward.base.db import get_engine, write_session
     from homeward.edges.demo import staff_email
     from statemachines.cases import fire
-    from tests.factories import acting
 
     engine = get_engine()
     coordinator = staff_email("iom-it", "coordinator")
     warm = 20
     refs = bench._cases_ready_for_consent(engine, coordinator, count + warm)
+    if hasattr(bench, "_signed_in"):  # PostgreSQL: the app's login, the person's token
+        staff_engine, act = bench._signed_in(coordinator)
+    else:  # a tree from before: the system login, naming the organisation (act_as)
+        from tests.factories import acting
+
+        staff_engine = engine
+
+        def act(session: Any) -> Any:
+            return acting(session=session, email=coordinator)
+
     data = {"method": "signed", "language": "ro"}
     seen: list[str] = []
     if statements:
-        event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+        event.listen(staff_engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
     admin = _stats_reset(engine) if os.environ.get("AB_PGSTATS") else None
+    tail = _Tail(engine) if os.environ.get("AB_TAIL") else None
     times, cpu, counts = [], [], []
     for n, ref in enumerate(refs):
         seen.clear()
+        if tail:
+            tail.before()
         started, started_cpu = time.perf_counter(), time.process_time()
-        with write_session(engine) as session:
-            actor = acting(session=session, email=coordinator)
+        with write_session(staff_engine) as session:
+            actor = act(session)
             fire(
                 session,
                 case_ref=ref,
@@ -66,13 +85,54 @@ def child(tree: str, count: int, statements: bool) -> dict[str, Any]:
             times.append((time.perf_counter() - started) * 1000)
             cpu.append((time.process_time() - started_cpu) * 1000)
             counts.append(len(seen))
+            if tail:
+                tail.after()
     out: dict[str, Any] = {"times": times, "cpu": cpu}
+    if tail:
+        out["gc2"], out["checkpoint"] = tail.done()
     if admin is not None:
         out["functions"] = _function_times(admin, len(refs))
     if statements:
         out["statements"] = statistics.median(counts)
         out["sql"] = list(seen)
     return out
+
+
+class _Tail:
+    """Per timed move: whether a full (generation 2) garbage collection ran in it, and whether
+    its commit checkpointed SQLite's write-ahead log (seen by the next write, which restarts
+    the log under new salts: the header's bytes 16-24)."""
+
+    def __init__(self, engine: Any) -> None:
+        import gc
+
+        self.wal = None
+        if engine.dialect.name == "sqlite":
+            self.wal = Path(engine.url.database + "-wal")
+        self.full: list[bool] = []
+        self.restarted: list[bool] = []
+        self._full = False
+        gc.callbacks.append(self._collected)
+
+    def _collected(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            self._full = True
+
+    def _salt(self) -> bytes:
+        if self.wal is None:
+            return b""
+        with self.wal.open("rb") as wal:
+            return wal.read(24)[16:24]
+
+    def before(self) -> None:
+        self._full, self._start = False, self._salt()
+
+    def after(self) -> None:
+        self.full.append(self._full)
+        self.restarted.append(self._salt() != self._start)
+
+    def done(self) -> tuple[list[bool], list[bool]]:
+        return self.full, [*self.restarted[1:], False]  # the move before the restart
 
 
 def _stats_reset(engine: Any) -> Any:
@@ -122,12 +182,27 @@ def prepare(tree: str, env: dict[str, str]) -> None:
     subprocess.run(command, env=full, check=True, capture_output=True)  # noqa: S603
 
 
-def summary(times: list[float], cpu: list[float]) -> str:
+_FLAGS = {"gc2": "full garbage collection", "checkpoint": "WAL checkpoint"}
+
+
+def summary(times: list[float], cpu: list[float], **flags: list[bool]) -> str:
+    line = _percentiles(times) + f", CPU p50 {statistics.median(cpu):.2f} ms"
+    for name, flagged in flags.items():
+        hit = [t for t, f in zip(times, flagged, strict=True) if f]
+        rest = [t for t, f in zip(times, flagged, strict=True) if not f]
+        if hit and rest:
+            median = statistics.median(hit)
+            line += f"; {len(hit)} moves with a {_FLAGS[name]} (median {median:.2f} ms), "
+            line += f"the others {_percentiles(rest)}"
+    return line
+
+
+def _percentiles(times: list[float]) -> str:
     times = sorted(times)
     p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
     return (
         f"n={len(times)} wall p50 {statistics.median(times):.2f} ms, p99 {p99:.2f} ms "
-        f"(max {times[-1]:.1f}), CPU p50 {statistics.median(cpu):.2f} ms"
+        f"(max {times[-1]:.1f})"
     )
 
 
@@ -154,6 +229,11 @@ def main() -> None:
     parser.add_argument("--statements", action="store_true")
     parser.add_argument(
         "--pgstats", action="store_true", help="PostgreSQL: time per function (trigger, policy)"
+    )
+    parser.add_argument(
+        "--tail",
+        action="store_true",
+        help="the moves with a full garbage collection, and (SQLite) a WAL checkpoint, apart",
     )
     parser.add_argument("--child")
     parser.add_argument("trees", nargs="*")
@@ -182,15 +262,18 @@ def main() -> None:
                 if args.pgstats:
                     _track_functions(build)
                     apps[label]["AB_PGSTATS"] = "1"
-            pooled: dict[str, dict[str, list[float]]] = {k: {"times": [], "cpu": []} for k in trees}
+                if args.tail:
+                    apps[label]["AB_TAIL"] = "1"
+            kept = ["times", "cpu", *(["gc2", "checkpoint"] if args.tail else [])]
+            pooled: dict[str, dict[str, list[Any]]] = {k: {n: [] for n in kept} for k in trees}
             order = list(trees)
             for r in range(args.rounds):
                 for label in order:
                     flag = "1" if args.statements else "0"
                     got = run_in(trees[label], apps[label], str(args.count), flag)
-                    pooled[label]["times"] += got["times"]
-                    pooled[label]["cpu"] += got["cpu"]
-                    line = f"round {r} {label}: {summary(got['times'], got['cpu'])}"
+                    for key in kept:
+                        pooled[label][key] += got[key]
+                    line = f"round {r} {label}: {summary(**{k: got[k] for k in kept})}"
                     if "functions" in got:
                         print("\n".join(got["functions"]))  # noqa: T201
                     if args.statements:

@@ -27,7 +27,13 @@ from homeward.edges.prefect_auth import announcement, is_loopback, load_or_creat
 from homeward.edges.prefect_gate import REGISTRATION_HEADER
 from homeward.edges.prefect_server import LocalServer, is_healthy
 from homeward.edges.scheduler_watch import watch
-from homeward.edges.web.serve import DEFAULT_WEB_PORT, Served, check_web_host, check_web_port
+from homeward.edges.web.serve import (
+    DEFAULT_WEB_PORT,
+    Served,
+    check_web_host,
+    check_web_port,
+    settle,
+)
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -117,6 +123,7 @@ async def _up(
         app = create_app()
         app.state.prefect_api_url = api_url  # "start a return" starts its run here
         app.state.prefect_auth = server.auth_string if server is not None else None
+        settle()  # the scheduler and the workspace serve from here for long
         workspace = Served(app, *web).__enter__()
         log_path = server.log_path if server is not None else None
         auth_string = server.auth_string if server is not None else None

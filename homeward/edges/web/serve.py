@@ -8,6 +8,7 @@ line is worth a log that could hold one. Errors still go to the log, without req
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import time
 from types import TracebackType
@@ -59,11 +60,30 @@ def config(app: Any, host: str, port: int) -> uvicorn.Config:
     )
 
 
+def settle() -> None:
+    """What a process serving the workspace for long does once, before its first request:
+    every table class defined and the ORM's mappers configured (the first request would),
+    then everything loaded by now moved out of the garbage collector's reach (``gc.freeze``;
+    as ``workflows.warm`` does for ``homeward up``'s runs). Otherwise each full collection
+    walks all of it, once in about 500 stage moves: 60-80 ms added to that one request on an
+    idle machine, 200-600 ms on a busy one (``bench/stage_move_ab.py --tail``, issue 19).
+    These objects live as long as the process anyway."""
+    from sqlalchemy.orm import configure_mappers
+
+    from homeward.base.models import load_all_tables
+
+    load_all_tables()
+    configure_mappers()
+    gc.collect()  # what is garbage already is not frozen with the rest
+    gc.freeze()
+
+
 def serve_forever(app: Any, host: str, port: int) -> None:
     """Serve until Ctrl-C or SIGTERM: uvicorn stops gracefully, then passes the signal on
     (Ctrl-C as KeyboardInterrupt), which is the way this ends, not a failure."""
     import uvicorn
 
+    settle()
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config(app, host, port)).run()
 
