@@ -162,6 +162,8 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_item_taken()": None,
     "homeward_seal_kept()": None,
     "homeward_item_added()": None,
+    # 0041's: a case is taken only with its transfer accepted (the seal's guard is 0038's name)
+    "homeward_case_taken()": None,
 }
 
 
