@@ -12,6 +12,7 @@ what the commands do still passes."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import Engine, text
@@ -229,3 +230,40 @@ def test_answers_and_withdrawals_are_signed_from_the_start(setup, clock):
         "decided_at", "decided_by_id = {staff}, decided_at"
     )
     assert _try(conn, [signed], values) == [1]  # the control: as ``handoffs.reject`` writes it
+
+
+def test_the_guards_lookup_past_row_security_answers_nothing_new(setup, engine, clock):
+    """The guard asks ``homeward_seal_row_written`` (as ``homeward_definer``, past row
+    security): only a row this very transaction wrote answers true, so a seal for another
+    case's row is refused as one for a row that does not exist (no oracle of other cases' row
+    ids), and a direct call tells the caller nothing either."""
+    conn, values = setup
+    f.open_case(clock)  # another case of the owner's, with its items
+    with engine.connect() as admin:  # as the tables' owner
+        other_case, other_item = admin.execute(
+            text("SELECT case_id, id FROM checklist_item WHERE case_id <> :c ORDER BY id LIMIT 1"),
+            {"c": values["id"]},
+        ).one()
+        unused = admin.execute(text("SELECT max(id) + 1000 FROM checklist_item")).scalar_one()
+    seal = "INSERT INTO row_seal (tbl, row_id, case_id, version, mac) VALUES " + (
+        f"('checklist_item', {{row}}, {other_case}, 1, {ZEROS})"
+    )
+    errors = {
+        row: _try(conn, [seal.replace("{row}", str(row))], values) for row in (other_item, unused)
+    }
+    assert errors[other_item] == errors[unused]
+    assert isinstance(errors[unused], str) and "transaction that wrote it" in errors[unused]
+    ask = f"SELECT homeward_seal_row_written('checklist_item', {other_item}, {other_case})"
+    with conn.transaction() as tx, conn.cursor() as cursor:
+        cursor.execute(b"SELECT homeward_act(%s)", [values["token"]])
+        cursor.execute(ask.encode())
+        assert cursor.fetchone() == (False,)
+        raise psycopg.Rollback(tx)
+    with engine.connect() as admin:  # the function runs as the definer, who bypasses policies
+        owner, definer = admin.execute(
+            text(
+                "SELECT pg_get_userbyid(p.proowner), p.prosecdef FROM pg_proc p "
+                "WHERE p.proname = 'homeward_seal_row_written'"
+            )
+        ).one()
+    assert (owner, definer) == ("homeward_definer", True)
