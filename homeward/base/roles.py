@@ -197,6 +197,10 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_item_taken()": None,
     "homeward_seal_kept()": None,
     "homeward_item_added()": None,
+    # 0041's: a case is taken only with its transfer accepted (the seal's guard is 0038's name);
+    # the seal's guard asks, as the login writing the seal, whether its transaction wrote the row
+    "homeward_case_taken()": None,
+    "homeward_seal_row_written(text, integer, integer)": APP_GROUP,
 }
 
 
@@ -254,6 +258,7 @@ SCOPE_FUNCTIONS = (
     "homeward_bind_run_grant(text, text, timestamp with time zone)",
     "homeward_act_run_grant(text, text)",  # 0036's
     "homeward_checked_at(timestamp with time zone)",
+    "homeward_seal_row_written(text, integer, integer)",  # 0041's: reads past row security
 )
 _OWNED = "\n".join(  # each one its migration made (a database may be older than 0026)
     f"        IF to_regprocedure('{f}') IS NOT NULL THEN "

@@ -202,19 +202,25 @@ def test_the_owners_transfer_is_still_accepted_by_its_addressee(partner, engine,
 
 
 def test_the_app_login_itself_accepts_a_transfer_offered_to_it(partner, engine, clock):
-    """The legitimate path by hand, as the app's login acting for the addressee: the answer and
-    the new owner in either order in one transaction."""
+    """The legitimate path by hand, as the app's login acting for the addressee: the answer
+    (signed by the staff member acting, as ``decide`` writes it: 0041) and the new owner in
+    either order in one transaction."""
     _conn, values = partner
     url = _conn.info.dsn
     token = signin.token_for(IOM_RO, clock.now())
     with engine.connect() as admin:
         iom_ro = admin.execute(text("SELECT id FROM organisation WHERE slug = 'iom-ro'")).scalar()
+        query = text("SELECT id FROM staff_member WHERE email = :e")
+        ro_staff = admin.execute(query, {"e": IOM_RO}).scalar_one()
     with psycopg.connect(url) as conn, conn.transaction(), conn.cursor() as cursor:
         cursor.execute(b"SELECT homeward_act(%s)", [token])
         cursor.execute(
             f"UPDATE return_case SET owner_org_id = {iom_ro} WHERE id = {values['id']}".encode()
         )  # noqa: E501
-        cursor.execute(b"UPDATE handoff SET status = 'accepted' WHERE item_id IS NULL")
+        cursor.execute(
+            f"UPDATE handoff SET status = 'accepted', decided_by_id = {ro_staff}, "
+            "decided_at = now() WHERE item_id IS NULL".encode()
+        )
         assert cursor.rowcount == 1
     assert _owner(engine)[0] == iom_ro
 

@@ -266,9 +266,11 @@ def _language(engine: Engine, name: str) -> str:
         return found
 
 
-def _checks_calling(conn: Connection, org_id: int, case_id: int) -> int:
-    """Write a seal of ``case_id`` acting for ``org_id`` as the app's role (in a savepoint,
-    undone): how many calls of the case functions its WITH CHECK made (-1: refused)."""
+def _checks_calling(conn: Connection, org_id: int, case_id: int, event_id: int) -> int:
+    """Write a seal of ``case_id``'s event ``event_id`` (written by this transaction: 0041's
+    guard refuses the seal of any other row before row security sees it) acting for
+    ``org_id`` as the app's role (in a savepoint, undone): how many calls of the case functions
+    its WITH CHECK made (-1: refused)."""
     with conn.begin_nested() as savepoint:
         conn.execute(text("RESET ROLE"))  # acting for an organisation is the owner's (0025)
         conn.execute(text("SELECT homeward_act_for(:o, NULL)"), {"o": org_id})
@@ -279,9 +281,9 @@ def _checks_calling(conn: Connection, org_id: int, case_id: int) -> int:
                 conn.execute(
                     text(
                         "INSERT INTO row_seal (tbl, row_id, case_id, version, mac) "
-                        "VALUES ('visit', -1, :c, 1, 'x')"
+                        "VALUES ('case_event', :e, :c, 1, 'x')"
                     ),
-                    {"c": case_id},
+                    {"c": case_id, "e": event_id},
                 )
         except DBAPIError as exc:
             assert "row-level security" in str(exc)
@@ -316,11 +318,19 @@ def test_an_owners_row_passes_its_check_by_one_lookup_and_others_as_before(engin
             "AND org_id <> :o ORDER BY org_id LIMIT 1"
         )
         partner = conn.execute(live, {"c": case_id, "o": orgs["iom-it"]}).scalar_one()
+        event = conn.execute(  # outside any savepoint: its xmin is the transaction's own
+            text(
+                "INSERT INTO case_event (case_id, at, trigger, data) "
+                "VALUES (:c, now(), 'probe', '{}') RETURNING id"
+            ),
+            {"c": case_id},
+        ).scalar_one()
         conn.execute(text("SET LOCAL track_functions = 'pl'"))  # the owner's (superuser's)
         conn.execute(text("SET LOCAL ROLE homeward_app"))  # row security applies from here
-        assert _checks_calling(conn, orgs["iom-it"], case_id) == 0  # the owner
-        assert _checks_calling(conn, orgs["fmb"], case_id) == -1  # no part in the case: refused
-        assert _checks_calling(conn, partner, case_id) > 0  # a live partner: by the function
+        assert _checks_calling(conn, orgs["iom-it"], case_id, event) == 0  # the owner
+        refused = _checks_calling(conn, orgs["fmb"], case_id, event)
+        assert refused == -1  # no part in the case
+        assert _checks_calling(conn, partner, case_id, event) > 0  # a live partner: by the function
 
 
 @pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
