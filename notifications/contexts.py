@@ -378,14 +378,24 @@ def own_links(context: Any, base: str) -> Any:
     out: the model fills in its own page's link again (``item_link``, ``case_link``,
     ``home_link``), or leaves none. A row's context is whatever its inserter wrote; our own
     sender must not carry an app login's link to a real staff member (phishing)."""
+    return _own_links(context, base + "/")
+
+
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+
+
+def _own_links(context: Any, prefix: str) -> Any:
     if isinstance(context, Mapping):
-        kept = {name: own_links(value, base) for name, value in context.items()}
+        kept = {  # a plain value is kept as it is: no call for each (a drain builds thousands)
+            name: value if type(value) in _SCALARS else _own_links(value, prefix)
+            for name, value in context.items()
+        }
         link = kept.get("link")
-        if link is not None and not (isinstance(link, str) and link.startswith(base + "/")):
+        if link is not None and not (isinstance(link, str) and link.startswith(prefix)):
             kept["link"] = None
         return kept
     if isinstance(context, list | tuple):
-        return [own_links(value, base) for value in context]
+        return [_own_links(value, prefix) for value in context]
     return context
 
 

@@ -115,6 +115,8 @@ def encode_subject(subject: str) -> str:
 
 
 def _fold_at_spaces(text: str, *, taken: int) -> str:
+    if taken + len(text) <= MAX_LINE and not text.startswith(" "):
+        return text  # fits on its line: what the loop below would make of it
     lines, line = [], ""
     for word in text.split(" "):
         if line and taken + len(line) + 1 + len(word) > MAX_LINE:
@@ -138,8 +140,27 @@ def _from_header(mail_from: str) -> str:
 
 
 def _qp(text: str) -> bytes:
-    normalised = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(normalised, istext=True).replace(b"\n", CRLF)
+    """``text`` quoted-printable with CRLF line ends, line by line: quoted-printable encodes
+    each line on its own (a line's soft breaks and escapes depend on that line alone, its end
+    included), so the lines an email shares with every other of its template (most of them)
+    are encoded once and remembered; byte for byte what ``b2a_qp`` makes of the whole text."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    last = lines.pop()  # what follows the last line end ("" when the text ends with one)
+    encoded = b"".join(map(_qp_line, lines))
+    return encoded + _qp_end(last) if last else encoded
+
+
+@lru_cache(maxsize=8192)
+def _qp_line(line: str) -> bytes:
+    """One line and its line end, quoted-printable (CRLF)."""
+    return binascii.b2a_qp(f"{line}\n".encode(), istext=True).replace(b"\n", CRLF)
+
+
+def _qp_end(line: str) -> bytes:
+    """The last line of a text that does not end with a line end, quoted-printable."""
+    return binascii.b2a_qp(line.encode("utf-8"), istext=True).replace(b"\n", CRLF)
 
 
 def _text_part(subtype: str, text: str) -> bytes:
@@ -164,6 +185,13 @@ def _multipart(subtype: str, boundary: str, parts: Sequence[bytes]) -> bytes:
     head = f'Content-Type: multipart/{subtype};{FOLD}boundary="{boundary}"\r\n\r\n--{boundary}\r\n'
     delimiter = f"\r\n--{boundary}\r\n".encode("ascii")
     return head.encode() + delimiter.join(parts) + f"\r\n--{boundary}--\r\n".encode()
+
+
+@lru_cache(maxsize=64)
+def _date_header(date: datetime, _offset: object) -> str:
+    """The Date value: remembered per instant and offset (equal instants in other zones
+    compare equal, but read differently), as the messages of one run share their time queued."""
+    return format_datetime(date)
 
 
 def build_message(
@@ -197,7 +225,7 @@ def build_message(
         ("From", _from_header(mail_from)),
         ("To", f",{FOLD}".join(check_header("To", address) for address in to)),
         ("Subject", encode_subject(check_header("Subject", rendered.subject))),
-        ("Date", format_datetime(date)),
+        ("Date", _date_header(date, date.utcoffset())),
         ("Message-ID", check_header("Message-ID", message_id)),
         ("Auto-Submitted", "auto-generated"),  # RFC 3834: no out-of-office replies
         ("Content-Language", check_header("Content-Language", language)),

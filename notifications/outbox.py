@@ -38,7 +38,7 @@ from notifications.contexts import TEMPLATES, Context
 from notifications.i18n import check_language
 from notifications.message import check_header, message_id_for, valid_address
 from notifications.render import validate_context
-from notifications.urgency import send_at
+from notifications.urgency import Urgency, send_at, urgency_of
 from notifications.workdays import Calendars, WorkCalendar
 
 KEY_MAX = 200
@@ -353,11 +353,19 @@ def _hold(
 ) -> set[int]:
     """The ids of ``rows`` that must wait for their recipients' working hours; each is queued
     for them (a lapsed lease is given up: nobody is sending it)."""
-    held = {
-        row.id: when
-        for row in rows
-        if (when := send_at(row.template, row.context, calendars.of(row.org_id), now)) > now
-    }
+    held, opens = {}, dict[tuple[str, int | None], datetime]()
+    for row in rows:
+        if urgency_of(row.template) is Urgency.BEFORE_IT_STARTS:  # when depends on the context
+            when = send_at(row.template, row.context, calendars.of(row.org_id), now)
+        else:  # the same for every row of one template and organisation: worked out once
+            known = opens.get(group := (row.template, row.org_id))
+            if known is None:
+                known = opens[group] = send_at(
+                    row.template, row.context, calendars.of(row.org_id), now
+                )
+            when = known
+        if when > now:
+            held[row.id] = when
     if held:
         table = _table()
         session.execute(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from jinja2 import TemplateError
-from sqlalchemy import Engine, bindparam, func, update
+from sqlalchemy import Engine, Table, bindparam, func, update
 from sqlmodel import Session, col, select
 
 from homeward.base.clock import SYSTEM_CLOCK, Clock
@@ -357,18 +357,15 @@ def _delivered_to_all(
         return set()
     ids = list(accepted)
     everyone: dict[int, set[int]] = {row_id: set() for row_id in ids}
-    query = select(OutboxRecipient.message_id, OutboxRecipient.id).where(
-        col(OutboxRecipient.message_id).in_(ids)
-    )
-    for message_id, recipient_id in session.exec(query):
+    recipients, messages = _tables()  # Core statements: no ORM entity is loaded or synchronised
+    query = select(recipients.c.message_id, recipients.c.id).where(recipients.c.message_id.in_(ids))
+    for message_id, recipient_id in session.execute(query):
         everyone[message_id].add(recipient_id or 0)
     secret = [name for name, model in TEMPLATES.items() if model.secret]
     with_secrets = set(
-        session.exec(
-            select(OutboxMessage.id).where(
-                col(OutboxMessage.id).in_(ids), col(OutboxMessage.template).in_(secret)
-            )
-        )
+        session.execute(
+            select(messages.c.id).where(messages.c.id.in_(ids), messages.c.template.in_(secret))
+        ).scalars()
     )
     return {
         row_id
@@ -384,11 +381,15 @@ def _record_delivered(
     each recipient delivered with the server's answer, each message sent."""
     if not attempts:
         return
-    answers = []
+    answers, coded = [], dict[str, tuple[str, int]]()  # a server's few answers, each once
     for _, tried, attempt in attempts:
-        answer = short(attempt.reply or "250 accepted")
-        answers += [{"rid": rid, "reply": answer, "code": code_of(answer) or 250} for rid in tried]
-    recipients = OutboxRecipient.__table__  # type: ignore[attr-defined]
+        reply = attempt.reply or "250 accepted"
+        if reply not in coded:
+            answer = short(reply)
+            coded[reply] = answer, code_of(answer) or 250
+        answer, code = coded[reply]
+        answers += [{"rid": rid, "reply": answer, "code": code} for rid in tried]
+    recipients, messages = _tables()
     session.execute(
         update(recipients)
         .where(recipients.c.id == bindparam("rid"))
@@ -402,14 +403,19 @@ def _record_delivered(
         answers,
     )
     session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id).in_([row_id for row_id, _, _ in attempts]))
+        update(messages)
+        .where(messages.c.id.in_([row_id for row_id, _, _ in attempts]))
         .values(
             status=OutboxStatus.SENT,
-            sent_at=func.coalesce(OutboxMessage.sent_at, now),
+            sent_at=func.coalesce(messages.c.sent_at, now),
             last_error=None,
         )
     )
+
+
+def _tables() -> tuple[Table, Table]:
+    """The recipients' and the messages' tables."""
+    return OutboxRecipient.__table__, OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
 def _record_each(
