@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -174,19 +175,29 @@ def insert_new_rows(
     return list(conn.execute(text(statement), {"rows": encoded}).all())
 
 
+_paused_lock = threading.Lock()
+_paused: list[Any] = [0, False]  # blocks inside (every thread's), and whether it was on before
+
+
 @contextmanager
 def collection_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off inside the block, as it was after it. A bulk
-    write allocates millions of objects that live to its end (the rows, kept for their
-    seals; their texts), none of them in a cycle: each collection walked them all again,
-    about 8% of an import's CPU at 10,000 to 30,000 cases, more the larger it was."""
-    was = gc.isenabled()
-    gc.disable()
+    """Python's cyclic garbage collector off inside the block, as it was once the last such
+    block (of any thread: the collector is the process's) has ended. A bulk write allocates
+    millions of objects that live to its end (the rows, kept for their seals; their texts),
+    none of them in a cycle: each collection walked them all again, about 8% of an import's
+    CPU at 10,000 to 30,000 cases (half its validation's), more the larger it was."""
+    with _paused_lock:
+        if _paused[0] == 0:
+            _paused[1] = gc.isenabled()
+            gc.disable()
+        _paused[0] += 1
     try:
         yield
     finally:
-        if was:
-            gc.enable()
+        with _paused_lock:
+            _paused[0] -= 1
+            if _paused[0] == 0 and _paused[1]:
+                gc.enable()
 
 
 # SQLite's page cache for a bulk write, in KiB (its default is 2 MiB): a large import's random

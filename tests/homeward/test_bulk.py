@@ -4,6 +4,7 @@ nothing but bulk inserts runs inside a PostgreSQL pipeline."""
 from __future__ import annotations
 
 import gc
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -148,4 +149,24 @@ def test_the_collector_waits_inside_a_bulk_write_only() -> None:
     assert gc.isenabled()
     with pytest.raises(ValueError, match="boom"), collection_paused():
         raise ValueError("boom")
+    assert gc.isenabled()
+
+
+def test_the_collector_is_back_once_every_threads_bulk_write_has_ended() -> None:
+    """The collector is the process's: one thread's block ending leaves it off while another
+    thread's is still inside, and the last to end puts it back."""
+    inside, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with collection_paused():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=other)
+    with collection_paused():
+        thread.start()
+        assert inside.wait(10)
+    assert not gc.isenabled()  # the other thread's block is still inside
+    leave.set()
+    thread.join(10)
     assert gc.isenabled()
