@@ -129,6 +129,7 @@ def test_a_bulk_writes_wider_cache_lasts_to_its_connections_return(engine: Engin
     with engine.connect() as conn:
         was = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
     with engine.connect() as conn:
+        used = conn.connection.dbapi_connection
         widen_sqlite_cache(conn)
         widen_sqlite_cache(conn)  # twice: as it was before the first, after
         wider = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
@@ -136,6 +137,7 @@ def test_a_bulk_writes_wider_cache_lasts_to_its_connections_return(engine: Engin
         assert wider == -SQLITE_BULK_CACHE_KIB != was
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == wider  # committed
     with engine.connect() as conn:  # the pool's connection again
+        assert conn.connection.dbapi_connection is used
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == was
 
 
