@@ -18,7 +18,14 @@ from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlmodel import Session, select
 
-from homeward.base.bulk import complete, insert_rows, new_ids, pipelined
+from homeward.base.bulk import (
+    collection_paused,
+    complete,
+    insert_rows,
+    new_ids,
+    pipelined,
+    widen_sqlite_cache,
+)
 from homeward.base.caseref import new_case_ref
 from homeward.base.clock import local_noon
 from homeward.base.errors import InvalidInput, NotFound
@@ -133,13 +140,27 @@ def load(
 
     Every question to the database comes first (free case_refs, every table's new ids); the
     rows are then written a chunk at a time, without waiting for each statement on PostgreSQL
-    (``bulk.pipelined``): the server writes one chunk while the next is built and sealed."""
+    (``bulk.pipelined``): the server writes one chunk while the next is built and sealed.
+    Python's garbage collector waits meanwhile (``bulk.collection_paused``)."""
+    with collection_paused():
+        return _load(session, rows, roles, actor, now, on_chunk)
+
+
+def _load(
+    session: Session,
+    rows: list[GoodRow],
+    roles: dict[int, Roles],
+    actor: StaffMember,
+    now: datetime,
+    on_chunk: Callable[[int], None] | None,
+) -> list[str]:
     ensure(session, actor, Action.OPEN_CASE)
     owner = session.get(Organisation, actor.org_id)
     assert owner is not None  # noqa: S101
     refs = _fresh_refs(session, len(rows))
     ids = _draw_ids(session, rows, roles)
     seals.sealing(session)  # asked now: no question may be asked inside the pipeline
+    widen_sqlite_cache(session.connection())  # SQLite: to the commit (the seals' inserts)
     with pipelined(session.connection()):
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from homeward.base.bulk import collection_paused
 from homeward.base.countries import check_country
 from homeward.base.errors import InvalidInput
 from homeward.intake.reading import MAX_CELL_CHARS, read_table
@@ -172,7 +173,19 @@ def validate_rows(
     today: date,
     on_row: Callable[[], None] | None = None,
 ) -> tuple[list[GoodRow], list[BadRow]]:
-    """``validate_file`` for rows already read (``read_rows``)."""
+    """``validate_file`` for rows already read (``read_rows``), Python's garbage collector
+    waiting meanwhile (the rows live on to the import: ``bulk.collection_paused``)."""
+    with collection_paused():
+        return _validate_rows(header, numbered, today=today, on_row=on_row)
+
+
+def _validate_rows(
+    header: list[str],
+    numbered: Iterator[tuple[int, list[Any]]],
+    *,
+    today: date,
+    on_row: Callable[[], None] | None,
+) -> tuple[list[GoodRow], list[BadRow]]:
     check_header(header)
     good: list[GoodRow] = []
     bad: list[BadRow] = []

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
 from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
@@ -58,7 +59,7 @@ from sqlmodel import Session
 from sqlmodel import select as orm_select
 
 from homeward.base import models
-from homeward.base.bulk import among, insert_rows, pipelined
+from homeward.base.bulk import among, collection_paused, insert_rows, pipelined
 from homeward.base.clock import moment_key, utc
 from homeward.base.db import is_postgres, system_scope, widest_scope
 from homeward.base.models import AwareDateTime
@@ -97,6 +98,7 @@ ZERO = "0" * 64
 GENESIS = ZERO
 _PENDING = "homeward.unsealed"  # session.info: {table: {row id, ...}} flushed, not yet sealed
 _WRITTEN = "homeward.written"  # session.info: {table: {row id: row}} bulk-inserted, not yet sealed
+_WRITTEN_MACS = "homeward.written_macs"  # session.info: {table: (sealer, {row id: MAC})} of those
 _MOVED = "homeward.head_moved"  # session.info: the chain grew, the head needs a new MAC
 _HEAD = "homeward.locked_head"  # session.info: (the transaction that locked it, the head)
 _CHAIN = "homeward.chain_end"  # session.info: the chain's last (id, MAC), the head's at commit
@@ -206,7 +208,7 @@ class _Sealer:
         row's text joined from them, as the encoder joins a list."""
         columns = []
         for name, plain in self.columns:
-            values = [row[name] for row in rows]
+            values = list(map(itemgetter(name), rows))
             if plain is _plain_moment:
                 values = _moments(values)
             elif plain is not None:  # (None is None in a seal, as _plain gives it)
@@ -239,14 +241,8 @@ def _encoded(values: list[Any]) -> list[str]:
         return list(map(int.__repr__, values))
     if not kinds <= _ONE_KIND or len(kinds - {type(None)}) > 1:  # (True == 1, "true" != "1")
         return [_ENCODE_LIST(value) for value in values]
-    seen: dict[Any, str] = {}
-    out = []
-    for value in values:
-        text = seen.get(value)
-        if text is None:
-            text = seen[value] = _ENCODE_LIST(value)
-        out.append(text)
-    return out
+    texts = {value: _ENCODE_LIST(value) for value in set(values)}
+    return list(map(texts.__getitem__, values))
 
 
 def _moments(values: list[Any]) -> list[Any]:
@@ -350,11 +346,23 @@ def written(session: Session, name: str, rows: Iterable[dict[str, Any]]) -> None
     written under new ids, every column given as the database holds it
     (``homeward.base.bulk.complete``), so neither they nor their seals are read back. A seal
     already there for one of them (a row deleted behind Homeward's back, its seal left) makes
-    the seal's insert, and so the commit, fail. A row flushed or marked since is read back."""
+    the seal's insert, and so the commit, fail. A row flushed or marked since is read back.
+
+    Their MACs (at version 1, as the commit seals a new row) are computed now: on PostgreSQL
+    while the server writes the rows (``bulk.pipelined``) rather than at commit, when it waits
+    for them. The commit uses them if its keyring seals alike (the same sealer), and only
+    for rows not flushed or marked since."""
     name = _NAMES[name]  # the plain text (a table's name is a str subclass the driver adapts)
     pk = _pk(_table(name)).name
+    rows = list(rows)
     store: dict[int, dict[str, Any]] = session.info.setdefault(_WRITTEN, {}).setdefault(name, {})
     store.update((row[pk], row) for row in rows)
+    sealer = _sealer(load_keyring(), name)
+    made: dict[str, tuple[_Sealer, dict[int, str]]] = session.info.setdefault(_WRITTEN_MACS, {})
+    held = made.get(name)
+    if held is None or held[0] is not sealer:  # (a keyring sealing otherwise: these only)
+        held = made[name] = (sealer, {})
+    held[1].update(zip([row[pk] for row in rows], sealer.macs(rows, 1), strict=True))
 
 
 def chain_end(session: Session, head: AuditHead) -> tuple[int, str]:
@@ -420,16 +428,24 @@ def _seal_at_commit(session: OrmSession) -> None:
 def _forget(session: OrmSession) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_WRITTEN, None)
+    session.info.pop(_WRITTEN_MACS, None)
     session.info.pop(_MOVED, None)
     session.info.pop(_HEAD, None)
     session.info.pop(_CHAIN, None)
 
 
 def seal_pending(session: Session) -> None:
-    """Reseal the rows this transaction wrote and give the audit head its new MAC."""
+    """Reseal the rows this transaction wrote and give the audit head its new MAC (Python's
+    garbage collector waiting meanwhile: a bulk import seals ten rows a case)."""
+    with collection_paused():
+        _seal_pending(session)
+
+
+def _seal_pending(session: Session) -> None:
     session.flush()
     pending: dict[str, set[int]] = session.info.pop(_PENDING, {})
     given: dict[str, dict[int, dict[str, Any]]] = session.info.pop(_WRITTEN, {})
+    made: dict[str, tuple[_Sealer, dict[int, str]]] = session.info.pop(_WRITTEN_MACS, {})
     session.info.pop(_MOVED, None)
     end: tuple[int, str] | None = session.info.pop(_CHAIN, None)
     if not sealing(session):
@@ -450,7 +466,10 @@ def seal_pending(session: Session) -> None:
                 marked, known = pending.get(name, set()), given.get(name, {})
                 known = {i: row for i, row in known.items() if i not in marked}  # changed since
                 row_ids = sorted(marked | known.keys())
-                _reseal(conn, keyring, head, name, row_ids, known, new)
+                sealer, macs = made.get(name, (None, {}))
+                if sealer is not _sealer(keyring, name):
+                    macs = {}  # computed with another keyring's seal key: computed again
+                _reseal(conn, keyring, head, name, row_ids, known, new, macs)
                 if len(new) >= _BATCH:
                     insert_rows(conn, _seals(), new)
                     new = []
@@ -472,13 +491,15 @@ def _reseal(
     row_ids: list[int],
     known: dict[int, dict[str, Any]] | None = None,
     new_seals: list[dict[str, Any]] | None = None,
+    known_macs: dict[int, str] | None = None,
 ) -> None:
     """Reseal these rows of ``name``: one statement per kind of change and batch, not one a
     row (a bulk import seals ten rows a case), and the head's sum added up once. Rows in
     ``known`` (just bulk-inserted) are sealed from those values, the others read back. The
     seals of new rows go to ``new_seals`` when given (the caller inserts them), else are
-    inserted here."""
-    known = known or {}
+    inserted here. ``known_macs``: the MACs at version 1 of rows in ``known``, computed
+    before (``written``); a row without one is sealed here."""
+    known, known_macs = known or {}, known_macs or {}
     table, row_seal = _table(name), _seals()
     sealer = _sealer(keyring, name)
     case_column = SEALED[name]
@@ -490,7 +511,10 @@ def _reseal(
             # rows given as written are new (a seal already there refuses the commit): sealed
             # at version 1 together, from those values
             rows_given = [known[i] for i in given]
-            macs = sealer.macs(rows_given, 1)
+            if missing := [i for i in given if i not in known_macs]:
+                made = sealer.macs([known[i] for i in missing], 1)
+                known_macs = {**known_macs, **dict(zip(missing, made, strict=True))}
+            macs = [known_macs[i] for i in given]
             new = [
                 {"tbl": name, "row_id": i, "case_id": row[case_column], "version": 1, "mac": mac}
                 for i, row, mac in zip(given, rows_given, macs, strict=True)

@@ -3,13 +3,21 @@ nothing but bulk inserts runs inside a PostgreSQL pipeline."""
 
 from __future__ import annotations
 
+import gc
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 
-from homeward.base.bulk import insert_rows, pipelined
+from homeward.base.bulk import (
+    SQLITE_BULK_CACHE_KIB,
+    collection_paused,
+    insert_rows,
+    pipelined,
+    widen_sqlite_cache,
+)
 from homeward.base.clock import utc
 from homeward.base.models import CaseEvent
 from tests import factories as f
@@ -112,3 +120,55 @@ def test_nothing_but_bulk_inserts_runs_inside_a_pipeline(engine):
         with pytest.raises(RuntimeError, match="pipelined"), pipelined(conn):
             conn.execute(text("SELECT 1"))  # its rows would not have come yet
         assert conn.execute(text("SELECT 1")).scalar_one() == 1  # after the block, as ever
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's page cache")
+def test_a_bulk_writes_wider_cache_lasts_to_its_connections_return(engine: Engine) -> None:
+    """``widen_sqlite_cache``: wider for the rest of the transaction (its commit writes the
+    seals), as it was once the connection is back in its pool."""
+    with engine.connect() as conn:
+        was = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    with engine.connect() as conn:
+        used = conn.connection.dbapi_connection
+        widen_sqlite_cache(conn)
+        widen_sqlite_cache(conn)  # twice: as it was before the first, after
+        wider = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+        conn.commit()
+        assert wider == -SQLITE_BULK_CACHE_KIB != was
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == wider  # committed
+    with engine.connect() as conn:  # the pool's connection again
+        assert conn.connection.dbapi_connection is used
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == was
+
+
+def test_the_collector_waits_inside_a_bulk_write_only() -> None:
+    assert gc.isenabled()
+    with collection_paused():
+        assert not gc.isenabled()
+        with collection_paused():  # nested: still off after the inner block
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="boom"), collection_paused():
+        raise ValueError("boom")
+    assert gc.isenabled()
+
+
+def test_the_collector_is_back_once_every_threads_bulk_write_has_ended() -> None:
+    """The collector is the process's: one thread's block ending leaves it off while another
+    thread's is still inside, and the last to end puts it back."""
+    inside, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with collection_paused():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=other)
+    with collection_paused():
+        thread.start()
+        assert inside.wait(10)
+    assert not gc.isenabled()  # the other thread's block is still inside
+    leave.set()
+    thread.join(10)
+    assert gc.isenabled()

@@ -223,3 +223,46 @@ def test_a_seal_already_under_a_new_rows_id_refuses_the_import(db_url, engine, c
         actor = f.acting(session=s, email=f.COORD)
         import_rows(s, rows=good, bad=bad, actor=actor, skip_bad=False, now=clock.now())
     assert count(Case) == count(CaseEvent) == count(ImportedCase) == 0
+
+
+def test_a_row_written_in_bulk_then_changed_is_sealed_as_it_then_stands(
+    db_url: str, clock: SimulatedClock
+) -> None:
+    """A bulk-written row's seal is made as it is written (``seals.written``), but a row the
+    same transaction changes afterwards is sealed at commit as it then stands."""
+    from homeward.base.bulk import complete, insert_rows, new_ids
+    from homeward.base.db import system_scope
+    from homeward.crypt.keys import load_keyring
+    from homeward.records import seals
+
+    f.seed()
+    ref = f.open_case(clock)
+    items = ChecklistItem.__table__  # type: ignore[attr-defined]
+    with write_session() as s, system_scope(s):
+        case = s.exec(select(Case).where(Case.case_ref == ref)).one()
+        conn = s.connection()
+        [item_id] = new_ids(conn, items, 1)
+        row = {
+            "id": item_id,
+            "case_id": case.id,
+            "owner_org_id": case.owner_org_id,
+            "stage": case.state,
+            "code": "adhoc_bulk",
+            "title_key": "items.adhoc",
+            "due_at": clock.now(),
+            "blocking": False,
+            "status": "open",
+            "created_at": clock.now(),
+        }
+        full = complete(items, [row])
+        insert_rows(conn, items, full)
+        seals.written(s, "checklist_item", full)
+        s.get(ChecklistItem, item_id).title = "changed after"  # type: ignore[union-attr]
+    with f.admin_read() as s:
+        assert verify(s).ok
+        seal = s.exec(
+            select(RowSeal).where(RowSeal.tbl == "checklist_item", RowSeal.row_id == item_id)
+        ).one()
+        now = s.connection().execute(items.select().where(items.c.id == item_id)).mappings().one()
+    assert now["title"] == "changed after" and seal.version == 1
+    assert seal.mac == seals.row_mac(load_keyring(), "checklist_item", now, 1)
