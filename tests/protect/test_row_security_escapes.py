@@ -3,11 +3,17 @@ login, signed in for an organisation that does not take part in a case, fails to
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.pool import Pool
 
 from homeward.base.roles import QUIET_LOGS
 from tests import factories as f
@@ -228,6 +234,62 @@ def test_db_roles_makes_an_app_login_that_cannot_act_for_the_system(
         with pytest.raises(psycopg.Error, match="permission denied"):
             conn.execute(b"SET log_parameter_max_length = -1")  # a superuser's setting
     assert shown == {name: (value,) for name, value in QUIET_LOGS.items()}
+
+
+def _scram_verifies(verifier: str, password: str) -> bool:
+    """Whether ``verifier`` (``SCRAM-SHA-256$iter:salt$StoredKey:ServerKey``, RFC 5802/7677)
+    was made from ``password``."""
+    head, keys = verifier.removeprefix("SCRAM-SHA-256$").split("$")
+    iterations, salt = head.split(":")
+    stored, server = (base64.b64decode(k) for k in keys.split(":"))
+    salted = hashlib.pbkdf2_hmac(
+        "sha256", password.encode(), base64.b64decode(salt), int(iterations)
+    )
+    client = hmac.new(salted, b"Client Key", "sha256").digest()
+    return (
+        hashlib.sha256(client).digest() == stored
+        and hmac.new(salted, b"Server Key", "sha256").digest() == server
+    )
+
+
+def test_db_roles_sends_the_server_a_verifier_never_the_password(
+    db_url, _template_db, capsys, monkeypatch, tmp_path
+):
+    """A password the server receives shows in its log when the owner's session logs
+    statements (``log_statement = ddl``): libpq's own trace of every message the command's
+    connections send holds the SCRAM verifier, never the password; the verifier is the
+    password's."""
+    secret = "n0t-in-the-log-4711"
+    monkeypatch.setenv("HOMEWARD_DATABASE_URL", _template_db)  # the owner issues them
+    _reset_caches()
+    monkeypatch.setenv("HW_T_PASSWORD", secret)
+    traces: list[Path] = []
+
+    def trace(dbapi_connection: Any, _record: Any) -> None:
+        traces.append(tmp_path / f"libpq-{len(traces)}.trace")
+        sink = traces[-1].open("wb")  # closed with the test's tmp_path
+        dbapi_connection.pgconn.trace(sink.fileno())
+        sink_files.append(sink)
+
+    sink_files: list[Any] = []
+    event.listen(Pool, "connect", trace)
+    try:
+        args = ("db", "roles", "--app-login", "hw_t_app", "--system-login", "hw_t_sys", "--apply")
+        done = run_cli(capsys, monkeypatch, *args, "--system-password-env", "HW_T_PASSWORD")
+    finally:
+        event.remove(Pool, "connect", trace)
+        for sink in sink_files:
+            sink.close()
+    assert done.code == 0, done.err
+    sent = b"".join(path.read_bytes() for path in traces)
+    assert b"ALTER ROLE" in sent  # the trace saw the statement
+    assert secret.encode() not in sent
+    assert b"SCRAM-SHA-256$" in sent
+    with psycopg.connect(_template_db.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        found = conn.execute(b"SELECT rolpassword FROM pg_authid WHERE rolname = 'hw_t_sys'")
+        (verifier,) = found.fetchone() or (None,)
+    assert isinstance(verifier, str) and _scram_verifies(verifier, secret)
+    assert not _scram_verifies(verifier, secret + "x")
 
 
 def test_the_register_login_reads_the_organisations_and_nothing_else(

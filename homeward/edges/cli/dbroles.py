@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import typer
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from homeward.base.db import get_engine
 from homeward.base.errors import InvalidInput
@@ -15,8 +15,11 @@ from homeward.edges.cli.common import console, err_console
 
 
 def _set_password(conn: Connection, login: str, variable: str | None) -> None:
-    """``ALTER ROLE login PASSWORD`` from the environment variable ``variable`` (quoted by the
-    server's own ``format``; the password is never printed)."""
+    """``ALTER ROLE login PASSWORD`` from the environment variable ``variable``: the server
+    gets only the password's SCRAM verifier, made here by libpq (``PQencryptPasswordConn``,
+    as ``psql``'s ``\\password`` does), never the password itself: with ``log_statement`` at
+    ``ddl`` or ``all`` on the owner's session, the statement (and a bound parameter) goes to the
+    server's log. The password is never printed."""
     if variable is None:
         return
     password = os.environ.get(variable)
@@ -24,10 +27,18 @@ def _set_password(conn: Connection, login: str, variable: str | None) -> None:
         raise InvalidInput(
             f"{variable}: set it to the password of {login}, or leave the option out"
         )
-    query = text(
-        "SELECT format('ALTER ROLE %I PASSWORD %L', CAST(:login AS text), CAST(:password AS text))"
+    driver = conn.connection.driver_connection
+    pgconn = getattr(driver, "pgconn", None)
+    if driver is None or pgconn is None:  # not psycopg 3: no libpq to make the verifier with
+        raise InvalidInput("database: give a postgresql+psycopg:// URL to set a login's password")
+    from psycopg import sql
+
+    verifier = pgconn.encrypt_password(password.encode(), login.encode(), b"scram-sha-256")
+    # composed and quoted by psycopg (a verifier's ``:`` would read as a bind in ``text()``)
+    statement = sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+        sql.Identifier(login), sql.Literal(verifier.decode("ascii"))
     )
-    conn.execute(text(conn.execute(query, {"login": login, "password": password}).scalar_one()))
+    driver.execute(statement)
 
 
 def db_roles(
