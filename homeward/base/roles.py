@@ -201,6 +201,9 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     # the seal's guard asks, as the login writing the seal, whether its transaction wrote the row
     "homeward_case_taken()": None,
     "homeward_seal_row_written(text, integer, integer)": APP_GROUP,
+    # 0042's triggers: nobody calls them (a partner's case keeps its columns; ids drawn)
+    "homeward_case_kept()": None,
+    "homeward_id_drawn()": None,
 }
 
 
