@@ -34,6 +34,20 @@ def login_url(url: str, login: str) -> str:
     return make_url(url).set(username=login, password=None).render_as_string(hide_password=False)
 
 
+def takes_system_scope(url: str, login: str) -> bool:
+    """Whether ``login``, connected to ``url``'s database, may enter the system scope
+    (``homeward_system(true)``): the system login may, the app's login never."""
+    import psycopg
+
+    plain = login_url(url, login).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain) as conn, conn.cursor() as cursor:
+        try:
+            cursor.execute(b"SELECT homeward_system(true)")
+        except psycopg.Error:
+            return False
+    return True
+
+
 def make_logins(
     owner_url: str, *, app_login: str = APP_LOGIN, system_login: str = SYSTEM_LOGIN
 ) -> None:

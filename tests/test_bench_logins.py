@@ -16,13 +16,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
 from homeward.base.db import normalise_url
 from tests.conftest import BACKEND, PG_ADMIN_URL
-from tests.logins import LOGINS_ENV, login_url, make_logins
+from tests.logins import LOGINS_ENV, make_logins, takes_system_scope
 from tests.wallclock import sitecustomize as wallclock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,14 +73,7 @@ def test_make_logins_makes_both_logins_as_db_roles_does(
         (system, True, False, True, True, False),
     ]
     for login, may in ((app, False), (system, True)):
-        url = login_url(_template_db, login).replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(url) as conn, conn.cursor() as cursor:
-            try:
-                cursor.execute(b"SELECT homeward_system(true)")
-                took = True
-            except psycopg.Error:
-                took = False
-        assert took is may, login
+        assert takes_system_scope(_template_db, login) is may, login
 
 
 # In a process of its own, as `bench/run.py --scaleout-runs N` runs it: the scale-out bench's

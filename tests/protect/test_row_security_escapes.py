@@ -20,6 +20,7 @@ from tests import factories as f
 from tests import signin
 from tests.cli.runner import run_cli
 from tests.conftest import APP_LOGIN, BACKEND, _reset_caches, login_url
+from tests.logins import takes_system_scope
 from workflows.deployments import read_directory
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="row security is PostgreSQL's")
@@ -207,14 +208,7 @@ def test_db_roles_makes_an_app_login_that_cannot_act_for_the_system(
     assert [r.code for r in applied] == [0, 0]
     assert all("not-printed-4711" not in r.out + r.err for r in applied)
     for login, may in (("hw_t_app", False), ("hw_t_sys", True)):
-        url = login_url(db_url, login).replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(url) as conn, conn.cursor() as cursor:
-            try:
-                cursor.execute(b"SELECT homeward_system(true)")
-                took = True
-            except psycopg.Error:
-                took = False
-        assert took is may
+        assert takes_system_scope(db_url, login) is may
     # neither login's statements, nor the secrets they bind, go to the server's log
     with psycopg.connect(_template_db.replace("postgresql+psycopg://", "postgresql://")) as conn:
         settings = dict(
