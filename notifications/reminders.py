@@ -704,6 +704,7 @@ class _Run:
         self.queued = 0
         self._firings_of: dict[tuple[str, int, int | None], list[Firing]] = {}
         self._readers_of: dict[tuple[Any, ...], tuple[list[Recipient], int | None, bool]] = {}
+        self._words_of: dict[tuple[str, str, str, int, str], tuple[str, str, str]] = {}
 
     def warm(self) -> None:
         """Read and work out what every page would otherwise find on its way, in the read
@@ -865,12 +866,21 @@ class _Run:
     def _about(self, d: _Due, language: str) -> dict[str, Any]:
         """What a digest line and an escalation both say of the item, in ``language``."""
         item = d.item
+        key = (item.stage, item.code, item.process_version, item.owner_org_id, language)
+        words = self._words_of.get(key)
+        if words is None:  # a few kinds of item, stages and organisations: worked out once each
+            words = self._words_of[key] = (
+                stage_label(item.stage, language),
+                item_title(item.code, language, process_version=item.process_version),
+                self.directory.org_name(item.owner_org_id),
+            )
+        stage, title, org_name = words
         return {
             "case_ref": item.case_ref,
-            "stage": stage_label(item.stage, language),
+            "stage": stage,
             "item_number": item.id,
-            "item_title": item_title(item.code, language, process_version=item.process_version),
-            "org_name": self.directory.org_name(item.owner_org_id),
+            "item_title": title,
+            "org_name": org_name,
             "due_on": d.due_on,
             "link": item_link(item.id),
         }
