@@ -27,12 +27,12 @@ the outbox for the readers' local morning (``notifications.urgency``).
 
 The run is built for a global caseload (bench/: 100,000 open cases): it reads only the open
 items due within the longest lead time of the rules, as plain rows in keyset pages (due date,
-id: each page cut from the items alone, found by the index where the last ended, then its
-cases read by id), looks up which rules already fired for a whole batch at once, and writes
-reminders, escalation marks and emails with one statement per batch, not one per item. An
-item escalated less than the cadence's shortest gap ago (``escalated_at``), or, once it is late
-enough that only the steady repeat is left, less than ``repeat_every_days`` ago, cannot fire
-and is not read.
+id: each page cut from the items alone, found by the index where the last ended, each item
+with its case, found by primary key), and writes reminders (leaving out, in the same
+statement, the rules that fired before), escalation marks and emails with one statement per
+batch, not one per item. An item escalated less than the cadence's shortest gap ago
+(``escalated_at``), or, once it is late enough that only the steady repeat is left, less than
+``repeat_every_days`` ago, cannot fire and is not read.
 """
 
 from __future__ import annotations
@@ -451,7 +451,8 @@ _REMEMBER_PG = text(
 _REMEMBER_SQLITE = text(  # json_each's rows come in the array's order (its key)
     "INSERT INTO reminder (item_id, rule, due_on, fired_at) "
     "SELECT fired.item_id, fired.rule, fired.due_on, :fired_at FROM ("
-    "SELECT value ->> 0 AS item_id, value ->> 1 AS rule, value ->> 2 AS due_on "
+    "SELECT json_extract(value, '$[0]') AS item_id, json_extract(value, '$[1]') AS rule, "
+    "json_extract(value, '$[2]') AS due_on "
     "FROM json_each(:fired) ORDER BY key) AS fired "
     "WHERE NOT EXISTS (SELECT 1 FROM reminder AS r WHERE r.item_id = fired.item_id "
     "AND r.rule = fired.rule AND r.due_on = fired.due_on) "
