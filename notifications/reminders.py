@@ -27,12 +27,12 @@ the outbox for the readers' local morning (``notifications.urgency``).
 
 The run is built for a global caseload (bench/: 100,000 open cases): it reads only the open
 items due within the longest lead time of the rules, as plain rows in keyset pages (due date,
-id: each page cut from the items alone, found by the index where the last ended, then its
-cases read by id), looks up which rules already fired for a whole batch at once, and writes
-reminders, escalation marks and emails with one statement per batch, not one per item. An
-item escalated less than the cadence's shortest gap ago (``escalated_at``), or, once it is late
-enough that only the steady repeat is left, less than ``repeat_every_days`` ago, cannot fire
-and is not read.
+id: each page cut from the items alone, found by the index where the last ended, each item
+with its case, found by primary key), and writes reminders (leaving out, in the same
+statement, the rules that fired before), escalation marks and emails with one statement per
+batch, not one per item. An item escalated less than the cadence's shortest gap ago
+(``escalated_at``), or, once it is late enough that only the steady repeat is left, less than
+``repeat_every_days`` ago, cannot fire and is not read.
 """
 
 from __future__ import annotations
@@ -53,13 +53,16 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    and_,
     bindparam,
     case,
     cast,
     func,
+    literal,
     literal_column,
     or_,
     text,
+    true,
     update,
 )
 from sqlalchemy import select as columns
@@ -343,9 +346,7 @@ class _Statements(NamedTuple):
     renew: Any
     finish: Any
     pages: tuple[Any, Any]  # the first page, and a page after (due, id)
-    cases: Any
-    fired: Any
-    remember: Any
+    remember: Any  # what is due and did not fire before, inserted and returned
     escalate: Any
 
 
@@ -408,11 +409,6 @@ def _statements(postgres: bool) -> _Statements:
     case: Table = Case.__table__  # type: ignore[attr-defined]
     reminder: Table = Reminder.__table__  # type: ignore[attr-defined]
     beat_type = run.c.heartbeat_at.type
-    insert: Any
-    if postgres:  # the dialect's own insert (ON CONFLICT), imported only where it is in use
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     counts: dict[str, Any] = {f.name: bindparam(f.name) for f in fields(ReminderReport)}
     return _Statements(
         day_run=columns(run.c.id, run.c.ran_at, run.c.heartbeat_at, run.c.finished_at).where(
@@ -427,36 +423,46 @@ def _statements(postgres: bool) -> _Statements:
         finish=update(run)
         .where(run.c.id == bindparam("run_id"))
         .values(**counts, finished_at=bindparam("finished", type_=run.c.finished_at.type)),
-        pages=(_page_query(item, after=False), _page_query(item, after=True)),
-        cases=columns(
-            case.c.id, case.c.case_ref, case.c.process_version, case.c.owner_org_id
-        ).where(
-            _ids(case.c.id, "ids", postgres),
-            case.c.status == CaseStatus.ACTIVE,  # paused or ended cases owe nothing
+        pages=tuple(
+            _page_query(item, case, after=after, postgres=postgres) for after in (False, True)
         ),
-        fired=columns(reminder.c.item_id, reminder.c.rule, reminder.c.due_on).where(
-            _ids(reminder.c.item_id, "ids", postgres)
-        ),
-        remember=_REMEMBER_PG.bindparams(bindparam("fired_at", type_=reminder.c.fired_at.type))
-        if postgres
-        else insert(reminder).on_conflict_do_nothing(index_elements=["item_id", "rule", "due_on"]),
+        remember=(_REMEMBER_PG if postgres else _REMEMBER_SQLITE)
+        .bindparams(bindparam("fired_at", type_=reminder.c.fired_at.type))
+        .columns(reminder.c.item_id, reminder.c.rule, reminder.c.due_on),
         escalate=update(item)
         .where(_ids(item.c.id, "ids", postgres))
         .values(escalated_at=bindparam("at", type_=item.c.escalated_at.type)),
     )
 
 
+# What fired before (the same item, rule and due date) is left out before the insert, so
+# that no value of the ids' sequence is taken for it (PostgreSQL takes one for each row
+# proposed, a conflict or not); ``ON CONFLICT`` is for a concurrent run, which the lease
+# keeps out. Rows are proposed in the order given, so their ids follow it, as before.
 _REMEMBER_PG = text(
     "INSERT INTO reminder (item_id, rule, due_on, fired_at) "
     "SELECT fired.item_id, fired.rule, fired.due_on, :fired_at "
     "FROM unnest(CAST(:item_ids AS INTEGER[]), CAST(:rules AS VARCHAR[]), "
     "CAST(:due_ons AS DATE[])) AS fired(item_id, rule, due_on) "
-    "ON CONFLICT (item_id, rule, due_on) DO NOTHING"
+    "WHERE NOT EXISTS (SELECT 1 FROM reminder AS r WHERE r.item_id = fired.item_id "
+    "AND r.rule = fired.rule AND r.due_on = fired.due_on) "
+    "ON CONFLICT (item_id, rule, due_on) DO NOTHING RETURNING item_id, rule, due_on"
+)
+_REMEMBER_SQLITE = text(  # json_each's rows come in the array's order (its key)
+    "INSERT INTO reminder (item_id, rule, due_on, fired_at) "
+    "SELECT fired.item_id, fired.rule, fired.due_on, :fired_at FROM ("
+    "SELECT json_extract(value, '$[0]') AS item_id, json_extract(value, '$[1]') AS rule, "
+    "json_extract(value, '$[2]') AS due_on "
+    "FROM json_each(:fired) ORDER BY key) AS fired "
+    "WHERE NOT EXISTS (SELECT 1 FROM reminder AS r WHERE r.item_id = fired.item_id "
+    "AND r.rule = fired.rule AND r.due_on = fired.due_on) "
+    "ON CONFLICT (item_id, rule, due_on) DO NOTHING RETURNING item_id, rule, due_on"
 )
 
 
-def _page_query(item: Table, *, after: bool) -> Any:
-    """``_open_items``' query, its values bound at each page (see there)."""
+def _page_query(item: Table, cases: Table, *, after: bool, postgres: bool) -> Any:
+    """``_open_items``' query, its values bound at each page (see there): each item with its
+    case's reference, process version and owner (None when the case is not active)."""
     due, escalated = item.c.due_at, item.c.escalated_at
     quiet = Quiet._make(  # bound at each page, by the names of its fields
         bindparam(name, type_=(due if name == "steady_due_before" else escalated).type)
@@ -484,8 +490,22 @@ def _page_query(item: Table, *, after: bool) -> Any:
     ).cte("bounds")
     first = columns(bounds.c.first).scalar_subquery()
     edge = columns(func.coalesce(bounds.c.edge, until)).scalar_subquery()
+    # Each item's case is found by its primary key, the item read (an outer join: the page's
+    # length and end are the items' alone). On PostgreSQL a lateral subquery, kept apart by
+    # its OFFSET, so that it is looked up for the page's items only: as a plain join the
+    # planner, misjudging how many items a page holds, hashed every case instead.
+    found = columns(cases.c.case_ref, cases.c.process_version, cases.c.owner_org_id)
+    active = [cases.c.id == item.c.case_id, cases.c.status == CaseStatus.ACTIVE]
+    if postgres:
+        joined = found.where(*active).offset(literal(0)).lateral("page_case")
+        source, case_columns = item.outerjoin(joined, true()), joined.c
+    else:
+        source, case_columns = item.outerjoin(cases, and_(*active)), cases.c
     return (
-        columns(*(item.c[name] for name in _ITEM_FIELDS), item.c.case_id)
+        columns(*(item.c[name] for name in _ITEM_FIELDS))
+        .add_columns(case_columns.case_ref, case_columns.process_version)
+        .add_columns(case_columns.owner_org_id)
+        .select_from(source)
         .where(*conditions, due >= first, due <= edge)
         .order_by(due, item.c.id)
         .limit(limit)
@@ -632,32 +652,17 @@ def _open_items(
     catch-up grew quadratically. So the page is cut from the items alone, between the due
     date of its first item that may fire (after where the last ended) and that of its
     ``limit``-th (``edge``: both read in the index's own order, no sort), and only then joined
-    to its cases (those of active ones kept)."""
-    statements = _statements(is_postgres(session))
+    to its cases, each by its primary key (those of active ones kept), in the page's own
+    query: a query of the page's cases by id was one more a page, its ids bound and its rows
+    matched to the items in Python."""
     params: dict[str, Any] = {"until": until, **quiet._asdict(), "limit": limit}
     if after is not None:
         params["after_due"], params["after_id"] = after
-    query = statements.pages[after is not None]
+    query = _statements(is_postgres(session)).pages[after is not None]
     rows = _core(session).execute(query, params).all()
     end = (rows[-1][3], rows[-1][0]) if len(rows) == limit else None
-    cases = _cases(session, {row[-1] for row in rows})
-    items = [
-        _Open(id_, code, stage, due, owner, assignee, escalated, *cases[case_id])
-        for id_, code, stage, due, owner, assignee, escalated, case_id in rows
-        if case_id in cases
-    ]
-    return _Page(items, len(rows), end)
-
-
-def _cases(session: Session, case_ids: set[int]) -> dict[int, tuple[str, str, int]]:
-    """The active ones of these cases: their reference, process version and owner, by id.
-    Read by primary key apart from the items (PostgreSQL, misjudging how many items a page
-    holds, joined them to every case instead)."""
-    if not case_ids:
-        return {}
-    query = _statements(is_postgres(session)).cases
-    found = _core(session).execute(query, {"ids": sorted(case_ids)})
-    return {case_id: (ref, version, owner) for case_id, ref, version, owner in found}
+    # an item of a case not active has no case here (a case's reference is never empty)
+    return _Page([_Open(*row) for row in rows if row[7] is not None], len(rows), end)
 
 
 _ITEM_FIELDS = ("id", "code", "stage", "due_at", "owner_org_id", "assignee_id", "escalated_at")
@@ -700,6 +705,7 @@ class _Run:
         self.queued = 0
         self._firings_of: dict[tuple[str, int, int | None], list[Firing]] = {}
         self._readers_of: dict[tuple[Any, ...], tuple[list[Recipient], int | None, bool]] = {}
+        self._words_of: dict[tuple[str, str, str, int, str], tuple[str, str, str]] = {}
 
     def warm(self) -> None:
         """Read and work out what every page would otherwise find on its way, in the read
@@ -723,10 +729,7 @@ class _Run:
         orgs = {org for item in batch for org in (item.owner_org_id, item.case_owner_org_id)}
         self.calendars.load(list(orgs))  # one query a page, not one per organisation met
         due = [firing for item in batch for firing in self._firings(item)]
-        fired = self._fired_before({d.item.id for d in due})
-        new = [d for d in due if (d.item.id, d.firing.rule, d.due_on) not in fired]
-        self._remember(new)
-        self._gather(new)
+        self._gather(self._remember(due))
 
     def recall(self, reader: Session, since: datetime) -> None:
         """Take back into today's digests what an earlier attempt at today's run fired (and
@@ -837,46 +840,48 @@ class _Run:
         assignee = self.directory.member(item.assignee_id)
         return ([assignee] if assignee else self.directory.audience(item.owner_org_id)), None
 
-    def _fired_before(self, item_ids: set[int]) -> set[tuple[int, str, date]]:
-        if not item_ids:
-            return set()
-        query = _statements(is_postgres(self.session)).fired
-        found = _core(self.session).execute(query, {"ids": sorted(item_ids)})
-        return {(i, r, d) for i, r, d in found}
-
-    def _remember(self, new: Sequence[_Due]) -> None:
-        """One ``Reminder`` row per fired rule; the unique key stays the last word."""
-        if not new:
-            return
+    def _remember(self, due: Sequence[_Due]) -> list[_Due]:
+        """One ``Reminder`` row per rule due that did not fire before (for that item and due
+        date); returns those, in order. One statement a page: it leaves out what fired before
+        and inserts the rest (the unique key stays the last word), returning what it inserted;
+        a lookup of what fired, then an insert of the rest, was two, and SQLite's insert bound
+        four parameters a row."""
+        if not due:
+            return []
         postgres = is_postgres(self.session)
-        statement, conn = _statements(postgres).remember, _core(self.session)
+        statement = _statements(postgres).remember
+        keys = [(d.item.id, d.firing.rule, d.due_on) for d in due]
         if postgres:  # three arrays: one short statement, whatever the count
-            ids, rules, days = zip(
-                *((d.item.id, d.firing.rule, d.due_on) for d in new), strict=True
-            )
-            arrays = {
+            ids, rules, days = zip(*keys, strict=True)
+            values = {
                 "item_ids": _pg_array(map(str, ids)),
                 "rules": _pg_array(map(_pg_quoted, rules)),
                 "due_ons": _pg_array(map(date.isoformat, days)),
             }
-            conn.execute(statement, {**arrays, "fired_at": self.now})
-            return
-        rows: list[dict[str, Any]] = [
-            {"item_id": d.item.id, "rule": d.firing.rule, "due_on": d.due_on, "fired_at": self.now}
-            for d in new
-        ]
-        for start in range(0, len(rows), _BATCH):
-            conn.execute(statement, rows[start : start + _BATCH])
+        else:  # one JSON array of [item id, rule, due date] (``json_each`` reads it)
+            values = {"fired": json.dumps([[i, r, d.isoformat()] for i, r, d in keys])}
+        found = _core(self.session).execute(statement, {**values, "fired_at": self.now})
+        inserted = set(found.tuples())
+        return [d for d, key in zip(due, keys, strict=True) if key in inserted]
 
     def _about(self, d: _Due, language: str) -> dict[str, Any]:
         """What a digest line and an escalation both say of the item, in ``language``."""
         item = d.item
+        key = (item.stage, item.code, item.process_version, item.owner_org_id, language)
+        words = self._words_of.get(key)
+        if words is None:  # a few kinds of item, stages and organisations: worked out once each
+            words = self._words_of[key] = (
+                stage_label(item.stage, language),
+                item_title(item.code, language, process_version=item.process_version),
+                self.directory.org_name(item.owner_org_id),
+            )
+        stage, title, org_name = words
         return {
             "case_ref": item.case_ref,
-            "stage": stage_label(item.stage, language),
+            "stage": stage,
             "item_number": item.id,
-            "item_title": item_title(item.code, language, process_version=item.process_version),
-            "org_name": self.directory.org_name(item.owner_org_id),
+            "item_title": title,
+            "org_name": org_name,
             "due_on": d.due_on,
             "link": item_link(item.id),
         }
