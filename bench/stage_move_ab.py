@@ -59,6 +59,8 @@ def child(tree: str, count: int, statements: bool) -> dict[str, Any]:
         def act(session: Any) -> Any:
             return acting(session=session, email=coordinator)
 
+    if hasattr(bench, "_as_the_workspace_serves"):  # its checkpoint thread, as `homeward web`'s
+        bench._as_the_workspace_serves()
     data = {"method": "signed", "language": "ro"}
     seen: list[str] = []
     if statements:
