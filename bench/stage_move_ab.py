@@ -102,8 +102,9 @@ def child(tree: str, count: int, statements: bool) -> dict[str, Any]:
 
 class _Tail:
     """Per timed move: whether a full (generation 2) garbage collection ran in it, and whether
-    its commit checkpointed SQLite's write-ahead log (seen by the next write, which restarts
-    the log under new salts: the header's bytes 16-24)."""
+    SQLite's write-ahead log was checkpointed after it (seen by the next write, which restarts
+    the log under new salts: the header's bytes 16-24): by its commit, or, where the process
+    checkpoints in a thread (``homeward.base.checkpoints``), by the thread beside it."""
 
     def __init__(self, engine: Any) -> None:
         import gc
@@ -184,7 +185,7 @@ def prepare(tree: str, env: dict[str, str]) -> None:
     subprocess.run(command, env=full, check=True, capture_output=True)  # noqa: S603
 
 
-_FLAGS = {"gc2": "full garbage collection", "checkpoint": "WAL checkpoint"}
+_FLAGS = {"gc2": "full garbage collection", "checkpoint": "WAL checkpoint (commit or thread)"}
 
 
 def summary(times: list[float], cpu: list[float], **flags: list[bool]) -> str:

@@ -29,7 +29,7 @@ from urllib.parse import quote
 SQLITE_DEFAULT_PAGES = 1000  # SQLite's own wal_autocheckpoint
 INTERVAL = 0.2  # seconds from a commit to its checkpoint: the log holds that time's writes
 RETRIES = 4  # PASSIVE checkpoints in a row while commits come in meanwhile
-BOUND_PAGES = 4 * SQLITE_DEFAULT_PAGES  # past it, writers wait for the rest to be copied
+BOUND_PAGES = 8 * SQLITE_DEFAULT_PAGES  # past it, a writer waits for the rest to be copied
 WAIT_MS = 1000  # the longest a FULL checkpoint waits for a writer, then it is PASSIVE
 _OFF = "homeward_checkpoint_off"  # in a pooled connection's info: autocheckpoint is 0 there
 _LOG = logging.getLogger(__name__)
@@ -38,8 +38,8 @@ _LOG = logging.getLogger(__name__)
 class Checkpointer:
     """The serving process's thread: checkpoints the databases its connections write."""
 
-    def __init__(self, interval: float, synchronous: str) -> None:
-        self.interval = interval
+    def __init__(self, interval: float, synchronous: str, bound_pages: int) -> None:
+        self.interval, self.bound_pages = interval, bound_pages
         self.synchronous = synchronous
         self.paths: set[str] = set()
         self.wake = threading.Event()
@@ -53,7 +53,8 @@ class Checkpointer:
             self.wake.clear()
             for path in list(self.paths):
                 try:
-                    _checkpoint(kept.get(path) or kept.setdefault(path, self._connect(path)))
+                    conn = kept.get(path) or kept.setdefault(path, self._connect(path))
+                    _checkpoint(conn, self.bound_pages)
                 except Exception:  # noqa: BLE001 (a database gone: a test's; the thread goes on)
                     _LOG.warning("checkpoint failed", exc_info=True)
                     kept.pop(path, None)
@@ -66,23 +67,24 @@ class Checkpointer:
         return conn
 
 
-def _checkpoint(conn: sqlite3.Connection) -> None:
+def _checkpoint(conn: sqlite3.Connection, bound_pages: int) -> None:
     """Copy the whole log into the database file, so that the next write starts it again.
 
     PASSIVE copies what was committed when it began: a commit made meanwhile is copied by the
     next try, which has only it to copy, until a try finds nothing new. The log starts again
-    only if a write begins once all of it is copied: under writes that never pause, the tries
-    may never catch up, and the log grows. Past ``BOUND_PAGES``, a FULL checkpoint takes the
-    write lock to copy what is left (little, after the PASSIVE ones): a writer waits that
-    long, once in that many pages; SQLite's own checkpoint holds up the commit that takes the
-    log past ``SQLITE_DEFAULT_PAGES`` while it copies them all."""
-    before = -1
+    only if a write transaction begins once all of it is copied: under writes that follow
+    each other without a pause (a bench's loop), that moment never comes, and the log grows.
+    Past ``bound_pages`` a FULL checkpoint takes the write lock to copy what is left (little,
+    after the PASSIVE ones), so the next writer starts the log again: that writer waits a
+    millisecond or two, once in that many pages (SQLite's own checkpoint holds up every
+    commit that takes the log past 1,000 pages while it copies them all)."""
+    log = -1
     for _ in range(RETRIES):
-        _busy, log, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
-        if log <= max(before, 0):  # nothing committed since the last try (or no log at all)
-            return
-        before = log
-    if before > BOUND_PAGES:
+        _busy, now, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
+        if now <= max(log, 0):  # nothing committed since the last try (or no log at all)
+            break
+        log = now
+    if log > bound_pages:
         conn.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
 
 
@@ -90,14 +92,15 @@ _running: Checkpointer | None = None
 _start = threading.Lock()
 
 
-def in_background(interval: float = INTERVAL) -> Checkpointer:
+def in_background(interval: float = INTERVAL, bound_pages: int = BOUND_PAGES) -> Checkpointer:
     """Checkpoint this process's SQLite databases in a thread from now on (idempotent)."""
     global _running
     with _start:
         if _running is None:
             from homeward.base.settings import get_settings
 
-            _running = Checkpointer(interval, get_settings().sqlite_synchronous)
+            synchronous = get_settings().sqlite_synchronous
+            _running = Checkpointer(interval, synchronous, bound_pages)
             _running.thread.start()
         return _running
 

@@ -87,6 +87,19 @@ def test_the_thread_keeps_the_log_bounded_in_a_long_run(scratch: tuple[Engine, P
     assert wal.stat().st_size < most * (PAGE + 24)  # each page with its frame's header
 
 
+def test_writes_without_a_pause_keep_the_log_bounded_too(scratch: tuple[Engine, Path]) -> None:
+    """A loop of writes (a bench's) leaves no moment with the log all copied and no writer in
+    it: past its bound the thread takes the write lock to copy the rest (FULL), and the next
+    write starts the log again."""
+    engine, _wal = scratch
+    checkpoints.in_background(interval=0.05, bound_pages=1500)
+    try:
+        frames = _write(engine, 200)  # 6,000 pages, no pause
+    finally:
+        checkpoints._forget()
+    assert max(frames) < 1500 + 1500, max(frames)  # the bound, and the writes till it acts
+
+
 def test_a_process_that_does_not_serve_checkpoints_as_sqlite_does(
     scratch: tuple[Engine, Path],
 ) -> None:
