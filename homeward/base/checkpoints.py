@@ -8,7 +8,7 @@ connections never checkpoint (``wal_autocheckpoint=0``) and a thread of its own 
 (it neither waits for nor holds up a reader or a writer), ``interval`` seconds after a commit,
 once for all the commits of that time. The next write then starts the log again from its
 beginning, as after SQLite's own checkpoint, so the log stays as long as the writes of one
-interval.
+interval (under writes that never pause, ``BOUND_PAGES``: ``_checkpoint``).
 
 Every other process keeps SQLite's own checkpoints: the short-lived ones (the CLI's commands)
 and those forked from a serving one (a thread does not survive a fork: the child forgets the
