@@ -59,12 +59,17 @@ def child(tree: str, count: int, statements: bool) -> dict[str, Any]:
         def act(session: Any) -> Any:
             return acting(session=session, email=coordinator)
 
+    if hasattr(bench, "_as_the_workspace_serves"):  # its checkpoint thread, as `homeward web`'s
+        bench._as_the_workspace_serves()
     data = {"method": "signed", "language": "ro"}
     seen: list[str] = []
     if statements:
         event.listen(staff_engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
     admin = _stats_reset(engine) if os.environ.get("AB_PGSTATS") else None
     tail = _Tail(engine) if os.environ.get("AB_TAIL") else None
+    committing: list[float] = []  # when the move's COMMIT was sent (--tail)
+    if tail:
+        event.listen(staff_engine, "commit", lambda *_: committing.append(time.perf_counter()))
     times, cpu, counts = [], [], []
     for n, ref in enumerate(refs):
         seen.clear()
@@ -87,9 +92,11 @@ def child(tree: str, count: int, statements: bool) -> dict[str, Any]:
             counts.append(len(seen))
             if tail:
                 tail.after()
+                tail.commits.append((time.perf_counter() - committing[-1]) * 1000)
     out: dict[str, Any] = {"times": times, "cpu": cpu}
     if tail:
         out["gc2"], out["checkpoint"] = tail.done()
+        out["commit"] = tail.commits
     if admin is not None:
         out["functions"] = _function_times(admin, len(refs))
     if statements:
@@ -100,8 +107,9 @@ def child(tree: str, count: int, statements: bool) -> dict[str, Any]:
 
 class _Tail:
     """Per timed move: whether a full (generation 2) garbage collection ran in it, and whether
-    its commit checkpointed SQLite's write-ahead log (seen by the next write, which restarts
-    the log under new salts: the header's bytes 16-24)."""
+    SQLite's write-ahead log was checkpointed after it (seen by the next write, which restarts
+    the log under new salts: the header's bytes 16-24): by its commit, or, where the process
+    checkpoints in a thread (``homeward.base.checkpoints``), by the thread beside it."""
 
     def __init__(self, engine: Any) -> None:
         import gc
@@ -110,6 +118,7 @@ class _Tail:
         if engine.dialect.name == "sqlite":
             self.wal = Path(engine.url.database + "-wal")
         self.full: list[bool] = []
+        self.commits: list[float] = []  # ms from the COMMIT sent to the session closed
         self.restarted: list[bool] = []
         self._full = False
         gc.callbacks.append(self._collected)
@@ -182,11 +191,15 @@ def prepare(tree: str, env: dict[str, str]) -> None:
     subprocess.run(command, env=full, check=True, capture_output=True)  # noqa: S603
 
 
-_FLAGS = {"gc2": "full garbage collection", "checkpoint": "WAL checkpoint"}
+_FLAGS = {"gc2": "full garbage collection", "checkpoint": "WAL checkpoint (commit or thread)"}
 
 
-def summary(times: list[float], cpu: list[float], **flags: list[bool]) -> str:
+def summary(
+    times: list[float], cpu: list[float], commit: list[float] | None = None, **flags: list[bool]
+) -> str:
     line = _percentiles(times) + f", CPU p50 {statistics.median(cpu):.2f} ms"
+    if commit:  # the commit alone: where SQLite's own checkpoint runs
+        line += f"; commit {_percentiles(commit).split(' ', 1)[1]}"
     for name, flagged in flags.items():
         hit = [t for t, f in zip(times, flagged, strict=True) if f]
         rest = [t for t, f in zip(times, flagged, strict=True) if not f]
@@ -264,7 +277,7 @@ def main() -> None:
                     apps[label]["AB_PGSTATS"] = "1"
                 if args.tail:
                     apps[label]["AB_TAIL"] = "1"
-            kept = ["times", "cpu", *(["gc2", "checkpoint"] if args.tail else [])]
+            kept = ["times", "cpu", *(["gc2", "checkpoint", "commit"] if args.tail else [])]
             pooled: dict[str, dict[str, list[Any]]] = {k: {n: [] for n in kept} for k in trees}
             order = list(trees)
             for r in range(args.rounds):

@@ -3,7 +3,8 @@
 SQLite runs in WAL mode with synchronous=FULL (a committed write survives a power cut, not only
 a crash; ``HOMEWARD_SQLITE_SYNCHRONOUS=NORMAL`` trades that for faster commits), foreign keys on
 and a busy timeout; a write session opens its transaction with ``BEGIN IMMEDIATE`` so two
-writers queue instead of failing mid-transaction.
+writers queue instead of failing mid-transaction. A process serving for long checkpoints the
+write-ahead log in a thread, not in its commits (``checkpoints``).
 Reads use a deferred transaction. PostgreSQL uses its defaults (READ COMMITTED) plus the
 optimistic lock on ``Case.version``. On PostgreSQL the app logs in with a login of its own
 that owns nothing (``homeward db roles``), so the row-security policies apply; the scope of a
@@ -29,6 +30,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, PendingRollbackError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
+from homeward.base import checkpoints
 from homeward.base.errors import Conflict, SetupInvalid, SetupRefused
 from homeward.base.files import PRIVATE, tighten
 from homeward.base.settings import get_settings
@@ -58,6 +60,11 @@ def _prepare_sqlite_file(url: str) -> None:
 def _install_sqlite_hooks(
     engine: Engine, busy_timeout_ms: int, synchronous: Literal["FULL", "NORMAL"]
 ) -> None:
+    database = engine.url.database
+    path = None  # a file a checkpointer may open (not memory, not a URI's options)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = os.path.abspath(database)  # as SQLAlchemy's pysqlite opens it
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
@@ -75,6 +82,14 @@ def _install_sqlite_hooks(
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: sqlite3.Connection, record: Any, _proxy: Any) -> None:
+        checkpoints.on_checkout(dbapi_conn, record.info, path)
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(_conn: Any) -> None:
+        checkpoints.committed()
 
 
 def make_engine(url: str | None = None) -> Engine:

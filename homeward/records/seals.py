@@ -303,14 +303,24 @@ def sealing(session: Session) -> bool:
     return found
 
 
-def head_query(session: Session) -> Any:
-    """The audit head's row (on an older schema: the chain's columns only)."""
-    head = models.AuditHead
-    query = orm_select(head).where(head.id == 1)
-    if not sealing(session):
-        only = (head.id, head.last_id, head.last_mac)
-        query = query.options(load_only(*only))  # type: ignore[arg-type]
-    return query.execution_options(populate_existing=True)
+_HEAD_QUERIES: dict[tuple[bool, bool], Any] = {}  # (sealing?, locked?) -> the statement
+
+
+def head_query(session: Session, *, locked: bool = False) -> Any:
+    """The audit head's row (on an older schema: the chain's columns only); ``locked``: for
+    update. Built once each (every write transaction reads it)."""
+    key = (sealing(session), locked)
+    query = _HEAD_QUERIES.get(key)
+    if query is None:
+        head = models.AuditHead
+        query = orm_select(head).where(head.id == 1)
+        if not key[0]:
+            only = (head.id, head.last_id, head.last_mac)
+            query = query.options(load_only(*only))  # type: ignore[arg-type]
+        if locked:
+            query = query.with_for_update()
+        query = _HEAD_QUERIES[key] = query.execution_options(populate_existing=True)
+    return query
 
 
 def _transaction(session: Session) -> object:
@@ -324,13 +334,13 @@ def locked_head(session: Session) -> AuditHead:
     held = session.info.get(_HEAD)
     if held is not None and held[0] is _transaction(session):
         return held[1]  # type: ignore[no-any-return]
-    head = session.exec(head_query(session).with_for_update()).first()
+    head = session.exec(head_query(session, locked=True)).first()
     if head is None:
         # The chain's columns only: the others take the schema's defaults (an older schema
         # has none of them).
         first = text("INSERT INTO audit_head (id, last_id, last_mac) VALUES (1, 0, :mac)")
         session.execute(first, {"mac": GENESIS})
-        head = session.exec(head_query(session).with_for_update()).one()
+        head = session.exec(head_query(session, locked=True)).one()
     session.info[_HEAD] = (_transaction(session), head)
     return head  # type: ignore[no-any-return]
 
@@ -556,10 +566,17 @@ def _reseal(
         elif new:
             insert_rows(conn, row_seal, new)
         if changed:
-            where = (row_seal.c.tbl == name) & (row_seal.c.row_id == bindparam("b_row_id"))
-            conn.execute(update(row_seal).where(where), changed)
+            conn.execute(_reseal_update(name), changed)
     if (count, state) != (head.seal_count, int(head.seal_state, 16)):
         head.seal_count, head.seal_state = count, f"{state:064x}"
+
+
+@cache
+def _reseal_update(name: str) -> Any:
+    """The new version and MAC of ``name``'s row ``b_row_id``'s seal (built once a table)."""
+    row_seal = _seals()
+    where = (row_seal.c.tbl == name) & (row_seal.c.row_id == bindparam("b_row_id"))
+    return update(row_seal).where(where)
 
 
 class _Seal(NamedTuple):

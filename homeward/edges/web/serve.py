@@ -67,10 +67,14 @@ def settle() -> None:
     as ``workflows.warm`` does for ``homeward up``'s runs). Otherwise each full collection
     walks all of it, once in about 500 stage moves: 60-80 ms added to that one request on an
     idle machine, 200-600 ms on a busy one (``bench/stage_move_ab.py --tail``, issue 19).
-    These objects live as long as the process anyway."""
+    These objects live as long as the process anyway. And SQLite's write-ahead log is
+    checkpointed by a thread from now on, not by one commit in about 30 (``checkpoints``)."""
     from sqlalchemy.orm import configure_mappers
 
+    from homeward.base import checkpoints
     from homeward.base.models import load_all_tables
+
+    checkpoints.in_background()
 
     load_all_tables()
     configure_mappers()
