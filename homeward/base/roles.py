@@ -204,6 +204,10 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     # 0042's triggers: nobody calls them (a partner's case keeps its columns; ids drawn)
     "homeward_case_kept()": None,
     "homeward_id_drawn()": None,
+    # 0043b's: a partner's item completed as its commands complete it (a trigger's); the
+    # database's time, asked by that trigger as the login writing the item
+    "homeward_item_worked()": None,
+    "homeward_time_is_now(timestamp with time zone)": APP_GROUP,
 }
 
 
@@ -262,6 +266,7 @@ SCOPE_FUNCTIONS = (
     "homeward_act_run_grant(text, text)",  # 0036's
     "homeward_checked_at(timestamp with time zone)",
     "homeward_seal_row_written(text, integer, integer)",  # 0041's: reads past row security
+    "homeward_time_is_now(timestamp with time zone)",  # 0043b's: reads the clock's shift
 )
 _OWNED = "\n".join(  # each one its migration made (a database may be older than 0026)
     f"        IF to_regprocedure('{f}') IS NOT NULL THEN "
