@@ -48,9 +48,15 @@ def _checked(field: str, name: str) -> str:
 
 
 def _create(login: str) -> str:
-    return (
-        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}') "
-        f"THEN CREATE ROLE {login} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE; END IF; END $$"
+    """The login made if missing; one found (an earlier run's, a crashed one's) that became a
+    superuser, or may bypass row security or make roles, is made plain again (only a superuser
+    may: anyone else is refused, rather than the logins run with such rights)."""
+    return (  # a login name _checked allows (letters, digits and _): nothing else goes into it
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}') "  # noqa: S608
+        f"THEN CREATE ROLE {login} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE; "
+        f"ELSIF EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}' "
+        "AND (rolsuper OR rolbypassrls OR rolcreaterole)) "
+        f"THEN ALTER ROLE {login} NOSUPERUSER NOBYPASSRLS NOCREATEROLE; END IF; END $$"
     )
 
 
