@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -55,8 +56,10 @@ SCHEDULED_PER_MONTH = 24 * 30 + 3 * 30
 
 
 # The bench's own logins, made here as `homeward db roles --apply` makes them (the suite's,
-# tests/conftest.py's, may never have been made on this machine).
-APP_LOGIN, SYSTEM_LOGIN = "homeward_scaleout_app", "homeward_scaleout_system"
+# tests/conftest.py's, may never have been made on this machine): this run's (a random tag: two
+# benches at once never share them), dropped at its end (tests/logins.py says why).
+_TAG = secrets.token_hex(4)
+APP_LOGIN, SYSTEM_LOGIN = f"homeward_scaleout_app_{_TAG}", f"homeward_scaleout_system_{_TAG}"
 
 
 def _homeward_database(
@@ -70,13 +73,22 @@ def _homeward_database(
     try:
         return name, _prepare(folder, name, app_login=app_login, system_login=system_login)
     except BaseException:
-        scaleout.drop_database(name)
+        _drop(name, app_login, system_login)
         raise
+
+
+def _drop(name: str, *logins: str) -> None:
+    """The bench's database, then its logins (none left on the cluster)."""
+    from tests import scaleout
+    from tests.logins import drop_logins
+
+    scaleout.drop_database(name)
+    drop_logins(scaleout.database_url("postgres", "postgresql+psycopg"), *logins)
 
 
 def _prepare(folder: Path, name: str, *, app_login: str, system_login: str) -> str:
     from tests import scaleout
-    from tests.logins import login_url, make_logins
+    from tests.logins import login_url, make_logins, sweep_logins
 
     owner = scaleout.database_url(name, "postgresql+psycopg")
     os.environ["HOMEWARD_KEY_FILE"] = str(folder / "keys.json")
@@ -89,7 +101,8 @@ def _prepare(folder: Path, name: str, *, app_login: str, system_login: str) -> s
     engine = make_engine(owner)
     upgrade(engine)
     engine.dispose()
-    make_logins(owner, app_login=app_login, system_login=system_login)
+    sweep_logins(owner)  # a crashed bench's, once stale
+    make_logins(owner, app_login=app_login, system_login=system_login, temporary=True)
     url = login_url(owner, system_login)
     os.environ["HOMEWARD_DATABASE_URL"] = url
     from homeward.base import db, settings
@@ -319,7 +332,7 @@ def bench(runs: int, rounds: int, workers: int) -> list[str]:
                         f"{cleaned['bytes'] / 1024**2:.1f} MiB |"
                     )
         finally:
-            scaleout.drop_database(homeward_db)
+            _drop(homeward_db, APP_LOGIN, SYSTEM_LOGIN)
     return lines
 
 

@@ -37,7 +37,15 @@ from homeward.base.migrate import upgrade
 from homeward.crypt import binding
 from homeward.crypt.keys import init_keyring
 from tests import signin
-from tests.logins import APP_LOGIN, SYSTEM_LOGIN, login_url, make_logins
+from tests.logins import (
+    APP_LOGIN,
+    OWN_LOGINS,
+    SYSTEM_LOGIN,
+    drop_logins,
+    login_url,
+    make_logins,
+    sweep_logins,
+)
 from tests.wallclock import sitecustomize as wallclock
 
 
@@ -138,11 +146,16 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with engine.begin() as conn:  # sessions issued on a simulated clock are live to the database
         conn.execute(text("INSERT INTO homeward_db_clock VALUES (1, '-100 years')"))
     engine.dispose()
-    make_logins(url)  # as `homeward db roles --apply` makes them: neither owns a table
+    if OWN_LOGINS:  # a crashed run's logins, left on the cluster: dropped once stale
+        sweep_logins(PG_ADMIN_URL)
+    # as `homeward db roles --apply` makes them: neither owns a table; this run's own
+    make_logins(url, temporary=OWN_LOGINS)
     yield url
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+    if OWN_LOGINS:  # not left on the cluster, where any Homeward database trusts their groups
+        drop_logins(PG_ADMIN_URL, APP_LOGIN, SYSTEM_LOGIN)
 
 
 @pytest.fixture

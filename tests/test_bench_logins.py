@@ -5,6 +5,11 @@ roles --apply`` does): none relies on a login an earlier pytest run left on the 
 only a pytest session on PostgreSQL makes: on a fresh machine it died with ``role
 "homeward_test_system" does not exist``. Here the suite's own logins are renamed to names never
 made (``HOMEWARD_TEST_LOGINS``), as on such a machine.
+
+And no login is left on the cluster (a passwordless login in ``homeward_system_scope`` acts as
+the system in every Homeward database there): a session makes logins of its own and drops them
+at its end, two sessions at once never share them, a crashed run's are swept once stale; the
+scale-out bench drops its own.
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ from sqlalchemy import create_engine, text
 
 from homeward.base.db import normalise_url
 from tests.conftest import BACKEND, PG_ADMIN_URL
-from tests.logins import LOGINS_ENV, make_logins, takes_system_scope
+from tests.logins import (
+    LOGINS_ENV,
+    LONGEST_RUN,
+    MADE,
+    make_logins,
+    sweep_logins,
+    takes_system_scope,
+)
 from tests.wallclock import sitecustomize as wallclock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,3 +135,103 @@ def test_the_scaleout_bench_makes_its_own_logins(
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "signed in" in done.stdout
+
+
+# A PostgreSQL session of the suite's own (no logins named: it makes its own), one test that
+# writes down the logins it ran under; they exist while it runs.
+_PROBE_ENV = "HOMEWARD_TEST_LOGINS_PROBE"
+
+
+@pytest.mark.skipif(not os.environ.get(_PROBE_ENV), reason="run by the test below, in a session")
+def test_a_sessions_own_logins(db_url: str) -> None:
+    from tests.logins import APP_LOGIN, OWN_LOGINS, SYSTEM_LOGIN
+
+    assert OWN_LOGINS and db_url.split("://", 1)[1].startswith(SYSTEM_LOGIN + "@")
+    engine = create_engine(normalise_url(PG_ADMIN_URL))
+    with engine.connect() as admin:
+        found = admin.execute(
+            text("SELECT count(*) FROM pg_roles WHERE rolname IN (:a, :s)"),
+            {"a": APP_LOGIN, "s": SYSTEM_LOGIN},
+        ).scalar_one()
+    engine.dispose()
+    assert found == 2
+    Path(os.environ[_PROBE_ENV]).write_text(f"{APP_LOGIN},{SYSTEM_LOGIN}")
+
+
+def _session(probe: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != LOGINS_ENV}
+    env |= {_PROBE_ENV: str(probe), "HOMEWARD_TEST_DB": "postgres"}
+    test = f"{Path(__file__).relative_to(ROOT)}::test_a_sessions_own_logins"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def test_two_sessions_at_once_make_and_drop_logins_of_their_own(tmp_path: Path) -> None:
+    """Two PostgreSQL sessions of the suite at once, on one cluster: each signs in as logins of
+    its own (neither drops the other's), and drops them when it ends: none is left behind."""
+    probes = [tmp_path / "first", tmp_path / "second"]
+    sessions = [_session(probe) for probe in probes]
+    for session in sessions:
+        out, _ = session.communicate(timeout=600)
+        assert session.returncode == 0, out[-3000:]
+    logins = [probe.read_text().split(",") for probe in probes]
+    assert not set(logins[0]) & set(logins[1])
+    engine = create_engine(normalise_url(PG_ADMIN_URL))
+    with engine.connect() as admin:
+        left = admin.execute(
+            text("SELECT rolname FROM pg_roles WHERE rolname = ANY(:n)"),
+            {"n": logins[0] + logins[1]},
+        ).all()
+    engine.dispose()
+    assert left == []
+
+
+def test_a_crashed_runs_logins_are_swept_once_stale(
+    _template_db: str, new_names: tuple[str, ...]
+) -> None:
+    """A run that never reached its end left its logins: the next run drops those made more
+    than ``LONGEST_RUN`` ago; a fresh one (another run's, still going) and a login not made
+    by a run (an operator's, or one given by name) stay."""
+    fresh, stale, given, _ = new_names
+    make_logins(_template_db, app_login=fresh, system_login=stale, temporary=True)
+    make_logins(_template_db, app_login=given, system_login=new_names[3])
+    engine = create_engine(normalise_url(_template_db))
+    with engine.begin() as admin:  # made before the longest run, by the database's clock
+        old = admin.execute(
+            text("SELECT now() - :longest - interval '5 minutes'"), {"longest": LONGEST_RUN}
+        ).scalar_one()
+        admin.execute(text(f"COMMENT ON ROLE {stale} IS '{MADE}{old.isoformat()}'"))
+    assert sweep_logins(_template_db) == [stale]
+    with engine.connect() as admin:
+        left = (
+            admin.execute(
+                text("SELECT rolname FROM pg_roles WHERE rolname = ANY(:n) ORDER BY rolname"),
+                {"n": list(new_names)},
+            )
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert sorted(left) == sorted([fresh, given, new_names[3]])
+
+
+def test_a_leftover_login_with_more_rights_is_made_plain(
+    _template_db: str, new_names: tuple[str, ...]
+) -> None:
+    """A login of the name found already (a crashed run's), made a superuser and able to
+    bypass row security since: made again, it is a plain login."""
+    app, system = new_names[:2]
+    engine = create_engine(normalise_url(_template_db))
+    with engine.begin() as admin:
+        admin.execute(text(f"CREATE ROLE {system} LOGIN SUPERUSER BYPASSRLS CREATEROLE"))
+    make_logins(_template_db, app_login=app, system_login=system)
+    with engine.connect() as admin:
+        found = admin.execute(
+            text(
+                "SELECT rolsuper OR rolbypassrls OR rolcreaterole FROM pg_roles WHERE rolname = :s"
+            ),
+            {"s": system},
+        ).scalar_one()
+    engine.dispose()
+    assert found is False
+    assert takes_system_scope(_template_db, system)

@@ -48,9 +48,15 @@ def _checked(field: str, name: str) -> str:
 
 
 def _create(login: str) -> str:
-    return (
-        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}') "
-        f"THEN CREATE ROLE {login} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE; END IF; END $$"
+    """The login made if missing; one found (an earlier run's, a crashed one's) that became a
+    superuser, or may bypass row security or make roles, is made plain again (only a superuser
+    may: anyone else is refused, rather than the logins run with such rights)."""
+    return (  # a login name _checked allows (letters, digits and _): nothing else goes into it
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}') "  # noqa: S608
+        f"THEN CREATE ROLE {login} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE; "
+        f"ELSIF EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}' "
+        "AND (rolsuper OR rolbypassrls OR rolcreaterole)) "
+        f"THEN ALTER ROLE {login} NOSUPERUSER NOBYPASSRLS NOCREATEROLE; END IF; END $$"
     )
 
 
@@ -204,6 +210,10 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     # 0042's triggers: nobody calls them (a partner's case keeps its columns; ids drawn)
     "homeward_case_kept()": None,
     "homeward_id_drawn()": None,
+    # 0043b's: a partner's item completed as its commands complete it (a trigger's); the
+    # database's time, asked by that trigger as the login writing the item
+    "homeward_item_worked()": None,
+    "homeward_time_is_now(timestamp with time zone)": APP_GROUP,
 }
 
 
@@ -262,6 +272,7 @@ SCOPE_FUNCTIONS = (
     "homeward_act_run_grant(text, text)",  # 0036's
     "homeward_checked_at(timestamp with time zone)",
     "homeward_seal_row_written(text, integer, integer)",  # 0041's: reads past row security
+    "homeward_time_is_now(timestamp with time zone)",  # 0043b's: reads the clock's shift
 )
 _OWNED = "\n".join(  # each one its migration made (a database may be older than 0026)
     f"        IF to_regprocedure('{f}') IS NOT NULL THEN "

@@ -62,6 +62,7 @@ from homeward.base import models
 from homeward.base.bulk import among, collection_paused, insert_rows, pipelined
 from homeward.base.clock import moment_key, utc
 from homeward.base.db import is_postgres, system_scope, widest_scope
+from homeward.base.errors import AuditBroken
 from homeward.base.models import AwareDateTime
 from homeward.crypt.crypto import DecryptionFailed
 from homeward.crypt.keys import Keyring, load_keyring
@@ -421,6 +422,57 @@ def _note_flushed(session: OrmSession, _context: Any) -> None:
         name = getattr(obj, "__tablename__", None)
         if name in SEALED:
             mark(session, name, [getattr(obj, _pk(_table(name)).name)])
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _check_before_writing(session: OrmSession, _context: Any, _instances: Any) -> None:
+    if not isinstance(session, Session):
+        return  # not ours (Prefect's own database)
+    first = _first_writes(session)
+    if first:
+        refuse_altered(session, first)
+
+
+def _first_writes(session: Session) -> dict[str, list[int]]:
+    """The sealed rows this flush writes (changes or deletes) that this transaction has not
+    written before: the database still holds them as their seals should say."""
+    pending: dict[str, set[int]] = session.info.get(_PENDING, {})
+    given: dict[str, dict[int, Any]] = session.info.get(_WRITTEN, {})
+    found: dict[str, list[int]] = {}
+    for obj in chain(session.dirty, session.deleted):
+        name = getattr(obj, "__tablename__", None)
+        if name not in SEALED:
+            continue
+        identity = inspect(obj).identity
+        if identity is None:
+            continue
+        row_id = identity[0]
+        if row_id not in pending.get(name, ()) and row_id not in given.get(name, {}):
+            found.setdefault(name, []).append(row_id)
+    return found
+
+
+def refuse_altered(session: Session, row_ids: Mapping[str, list[int]]) -> None:
+    """Refuse (exit 9) to write over a sealed row that no longer matches its seal: changed
+    outside Homeward since its last write. Resealing it at commit (``_reseal`` seals what the
+    row then holds) would make the outside change look like Homeward's own."""
+    if not sealing(session):
+        return
+    # Read in the transaction's own scope (row security: the seals of the cases it sees, so
+    # of the rows it writes); a scope changed here would flush, inside this flush.
+    keyring, conn = load_keyring(), session.connection()
+    for name, ids in row_ids.items():
+        rows, seals = _rows_and_seals(conn, _table(name), name, ids)
+        sealer = _sealer(keyring, name)
+        for row_id in ids:
+            row, seal = rows.get(row_id), seals.get(row_id)
+            if row is None or seal is None:
+                continue  # gone (the write finds it so), or a seal this scope does not see
+            if not hmac.compare_digest(seal.mac, sealer.mac(row, seal.version)):
+                raise AuditBroken(
+                    f"{name} row {row_id} does not match its seal: altered outside Homeward; "
+                    "nothing was written (run `homeward audit verify`)"
+                )
 
 
 @event.listens_for(OrmSession, "before_commit")

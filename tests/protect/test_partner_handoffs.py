@@ -21,6 +21,7 @@ from homeward.base.db import get_engine, write_session
 from homeward.base.migrate import alembic_config, head_revision, upgrade
 from homeward.base.migrations.earlier import earlier
 from homeward.base.models import Organisation, ParticipantRole
+from homeward.records import seals
 from homeward.records.directory import OrganisationIn, add_org, validate
 from statemachines.cases import get_case
 from tasks import adhoc, catalog, checklist, checklist_changes, handoffs
@@ -138,6 +139,8 @@ def setup(case, engine: Engine, clock) -> tuple[psycopg.Connection, dict]:
         admin.execute(text("UPDATE return_case SET is_minor = true"))
         values["childs_item"] = admin.execute(text(CHILDS_ITEM.format(**values))).scalar_one()
         admin.execute(text(OFFERED.format(**values)))  # a handoff for ADPARE to answer
+    with write_session() as s:  # the case and its consents changed by hand: sealed again, as
+        seals.touch_cases(s, [values["id"]])  # if Homeward had written them (review F4)
     values |= {"far": orgs["far"], "withdrawn": orgs["cons-rome"], "dgaspc": orgs["dgaspc-bv"]}
     return conn, values
 

@@ -1,0 +1,76 @@
+"""A command does not seal over a change made outside Homeward (review F4), on either backend.
+
+Rows are resealed at commit from what the database then holds (``seals._reseal``): a row an
+insider changed by plain SQL, then written by any command (a case's version bumped, an item
+worked), was sealed as it stood, the change made to look like Homeward's own, and ``audit
+verify`` found nothing any more. Now the first write of a sealed row in a transaction checks the
+row against its seal first: a row that does not match refuses the command (exit 9, the one line
+``audit verify`` gives), nothing written; rows the transaction wrote itself seal as before."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from homeward.base.models import ItemStatus
+from homeward.edges.cli.common import state
+from tests import factories as f
+from tests.cli.runner import run_cli
+
+
+@pytest.fixture
+def cli(db_url, capsys, monkeypatch, clock):
+    f.seed()
+    monkeypatch.setattr(state, "clock", clock)
+
+    def run_(*args: str):
+        return run_cli(capsys, monkeypatch, *args)
+
+    return run_
+
+
+def _refused(result, table: str) -> None:
+    assert result.code == 9, result.err
+    assert result.err.count("\n") == 1, result.err
+    assert f"{table} row" in result.err and "does not match its seal" in result.err, result.err
+    assert "nothing was written" in result.err and "Zenobia" not in result.err
+
+
+CHANGES = {  # an insider's change by plain SQL, as the tables' owner, and the command after it
+    "checklist_item": (
+        "UPDATE checklist_item SET blocking = NOT blocking WHERE id = :item",
+        ("items", "skip", "{item}", "--reason", "not needed for this person"),
+    ),
+    "return_case": (
+        "UPDATE return_case SET legal_hold = NOT legal_hold WHERE case_ref = :ref",
+        ("items", "skip", "{item}", "--reason", "not needed for this person"),
+    ),
+}
+
+
+@pytest.mark.parametrize("table", CHANGES)
+def test_a_command_refuses_a_row_changed_outside_homeward(cli, clock, engine, table):
+    ref = f.open_case(clock)
+    item = f.items(ref, status=ItemStatus.OPEN)[0]
+    assert cli("audit", "verify").code == 0
+    change, argv = CHANGES[table]
+    with engine.begin() as admin:
+        admin.execute(text(change), {"item": item.id, "ref": ref})
+    before = f.db_snapshot()
+    done = cli("--as", f.COORD, *(a.format(item=item.id) for a in argv))
+    _refused(done, table)
+    assert f.db_snapshot() == before  # nothing written, the change not sealed
+    verified = cli("audit", "verify")
+    assert verified.code == 9 and f"{table} row" in verified.err, verified.err
+
+
+def test_rows_a_command_writes_twice_still_seal(cli, clock):
+    """The control: a skip (the item written, its reason then encrypted under its id: two
+    writes of one row), a new case (new rows), then a reopen of the same item."""
+    ref = f.open_case(clock)
+    item = f.items(ref, status=ItemStatus.OPEN)[0]
+    skipped = cli("--as", f.COORD, "items", "skip", str(item.id), "--reason", "not needed now")
+    assert skipped.code == 0, skipped.err
+    reopened = cli("--as", f.COORD, "items", "reopen", str(item.id), "--reason", "needed again")
+    assert reopened.code == 0, reopened.err
+    assert cli("audit", "verify").code == 0
