@@ -205,7 +205,7 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_case_kept()": None,
     "homeward_id_drawn()": None,
     # 0043c's: those INSERT guards once a statement (a new row's case owned; ids drawn)
-    "homeward_owner_added()": None,
+    "homeward_participants_added()": None,
     "homeward_items_added()": None,
     "homeward_ids_drawn()": None,
 }

@@ -1,16 +1,15 @@
-"""the guards on new participants, items, case keys and ids check a statement's rows together,
-once, at its end, instead of each row before it is written (issue 19 point 1)
+"""the guards on new participants, items and ids check a statement's rows together, once, at
+its end, instead of each row before it is written (issue 19 point 1)
 
 Revision ID: 0043c
 Revises: 0042
 Create Date: 2026-12-07 19:30:00
 
-A bulk import writes, a case, three participants, four to five items, a case key and a row in
-each of five tables whose id a sequence gives; each row called a PL/pgSQL guard before it was
-written (0029 and 0034: ``homeward_participant_kept``, ``homeward_item_keeps_owner``; 0035:
-``homeward_owner_writes`` on ``case_key``; 0038: ``homeward_item_added``; 0042:
-``homeward_id_drawn``), and each guard of a participant, an item or a key looked the case up:
-about 35-40% of the server's time of an import.
+A bulk import writes, a case, two or three participants, four or five items, a case key and a
+row in each of six tables whose id a sequence gives; each row called a PL/pgSQL guard before it
+was written (0029 and 0034: ``homeward_participant_kept``, ``homeward_item_keeps_owner``; 0038:
+``homeward_item_added``; 0042: ``homeward_id_drawn``), and each guard of a participant or an
+item looked the case up: with 0035's key guard, about 35-40% of the server's time of an import.
 
 Here, on PostgreSQL, each of those INSERT guards is an AFTER INSERT trigger FOR EACH STATEMENT
 reading the statement's new rows (``REFERENCING NEW TABLE``) in one query, and raising, as the
@@ -25,7 +24,6 @@ only in the system scope or for a role row security does not hold (``EXEMPT``, a
   open, not blocking, nothing completed), or its case is owned by the organisation acting (the
   owner places items for anyone; another organisation's item, or an own item of the catalog's,
   is the owner's: 0029's and 0038's rules, of which a row breaks at most one);
-- ``case_key``: a new key's case is owned by the organisation acting (0035);
 - every table of 0042's ``ID_TABLES``: the largest new id at most the sequence's
   ``last_value`` once the statement's rows are written, every default ``nextval`` drawn. An id
   no larger has been given by the sequence (to this statement, if it drew it itself), so the
@@ -37,14 +35,16 @@ checks and constraints, so a row that breaks one of those too is refused with th
 rather than the guard's (refused either way); a row ``INSERT ... ON CONFLICT`` does not insert
 is not checked (nothing is written; an ``ON CONFLICT DO UPDATE`` is checked by the UPDATE
 guards). No constraint answers a refused row more than the login may read: row security's
-WITH CHECK comes first (the case visible to the organisation, or touched for a key), and what a
-key, a unique index or a foreign key then tells (the case's participants, its key, the
-directory, a sequence's ids) the login reads anyway. 0041's seal guard stays a row trigger for
-that reason: ``row_seal``'s key would answer whether a row of another case has a seal.
+WITH CHECK comes first (the case visible to the organisation), and what a key, a unique index
+or a foreign key then tells (the case's participants, the directory, a sequence's ids) the login
+reads anyway. Two INSERT guards stay row triggers, as their refusal must come before the key's:
+0035's on ``case_key`` (a partner's second key for a case is refused as not the owner's, not as a
+duplicate: tests/protect/test_partner_writes.py), and 0041's on ``row_seal`` (its key would
+answer whether a row of another case has a seal: test_partner_writes_0041.py).
 The UPDATE and DELETE paths keep their row triggers and functions, unchanged (0029's
-participant and item guards fire on UPDATE and DELETE only now; ``homeward_owner_writes`` still
-guards ``beneficiary``'s UPDATE); ``homeward_item_added`` and ``homeward_id_drawn`` stay,
-called by no trigger, so this migration's downgrade gives their row triggers back as they were.
+participant and item guards fire on UPDATE and DELETE only now); ``homeward_item_added`` and
+``homeward_id_drawn`` stay, called by no trigger, so this migration's downgrade gives their row
+triggers back as they were.
 The new functions look each case up by its primary key, a subquery a case, with sequential scans
 off (as 0041's seal lookup): a plan made while ``return_case`` is small or never analysed (a new
 database, an import's first statement, kept by PL/pgSQL for the session) read every case, each
@@ -80,10 +80,9 @@ NOT_OWNED = (
     "FROM public.return_case c WHERE c.id = n.case_id), false) LIMIT 1"
 )
 
-# A new row of a case the organisation acting owns (or the system's, or an exempt role's);
-# TG_ARGV[0] is the refusal, its ``%`` the table's name.
-OWNER_ADDED = f"""
-CREATE OR REPLACE FUNCTION homeward_owner_added() RETURNS trigger
+# A new participant of a case the organisation acting owns (or the system's, an exempt role's).
+PARTICIPANTS_ADDED = f"""
+CREATE OR REPLACE FUNCTION homeward_participants_added() RETURNS trigger
 LANGUAGE plpgsql {PINNED} {PLANNED} AS $$
 DECLARE
     org integer := public.homeward_current_org();
@@ -94,15 +93,10 @@ BEGIN
     IF {EXEMPT} THEN
         RETURN NULL;
     END IF;
-    RAISE EXCEPTION USING MESSAGE = format(TG_ARGV[0], TG_TABLE_NAME),
-        ERRCODE = 'insufficient_privilege';
+    RAISE EXCEPTION 'homeward: only a case''s owner names the organisations that take '
+        'part in it' {DENIED};
 END $$
 """  # noqa: S608 (our own SQL: no input goes into it)
-
-PARTICIPANT_REFUSED = (  # 0029's words
-    "homeward: only a case's owner names the organisations that take part in it"
-)
-KEY_REFUSED = "homeward: %s rows are written only by the case's owner"  # 0035's
 
 # 0038's ad-hoc shape, of a row of ``added``.
 ADHOC = _before.ADHOC_SHAPE.replace("NEW.", "a.")
@@ -152,22 +146,17 @@ BEGIN
 END $$
 """  # noqa: S608 (our own SQL: no input goes into it)
 
-FUNCTIONS = ("homeward_owner_added()", "homeward_items_added()", "homeward_ids_drawn()")
-
-
-def _quoted(message: str) -> str:
-    return "'" + message.replace("'", "''") + "'"
+FUNCTIONS = ("homeward_participants_added()", "homeward_items_added()", "homeward_ids_drawn()")
 
 
 def _triggers() -> list[str]:
-    participants, keys = _quoted(PARTICIPANT_REFUSED), _quoted(KEY_REFUSED)
     lines = [
         # 0029's participant guard: UPDATE and DELETE; its INSERT, once a statement
         "DROP TRIGGER homeward_participant_kept ON case_participant",
         "CREATE TRIGGER homeward_participant_kept BEFORE UPDATE OR DELETE ON case_participant "
         "FOR EACH ROW EXECUTE FUNCTION homeward_participant_kept()",
         f"CREATE TRIGGER homeward_participant_added AFTER INSERT ON case_participant {NEW_ROWS} "
-        f"EXECUTE FUNCTION homeward_owner_added({participants})",
+        "EXECUTE FUNCTION homeward_participants_added()",
         # 0029's item guard: UPDATE; 0038's INSERT guard and its INSERT path, once a statement
         "DROP TRIGGER homeward_item_keeps_owner ON checklist_item",
         "CREATE TRIGGER homeward_item_keeps_owner BEFORE UPDATE OF case_id, owner_org_id "
@@ -175,10 +164,6 @@ def _triggers() -> list[str]:
         "DROP TRIGGER homeward_item_added ON checklist_item",
         f"CREATE TRIGGER homeward_item_added AFTER INSERT ON checklist_item {NEW_ROWS} "
         "EXECUTE FUNCTION homeward_items_added()",
-        # 0035's key guard (its function still guards beneficiary's UPDATE)
-        "DROP TRIGGER homeward_owner_writes ON case_key",
-        f"CREATE TRIGGER homeward_owner_writes AFTER INSERT ON case_key {NEW_ROWS} "
-        f"EXECUTE FUNCTION homeward_owner_added({keys})",
     ]
     for table in ID_TABLES:  # 0042's
         lines += [
@@ -190,7 +175,7 @@ def _triggers() -> list[str]:
 
 
 def _row_triggers() -> list[str]:
-    """The row triggers as 0029, 0035, 0038 and 0042 left them."""
+    """The row triggers as 0029, 0038 and 0042 left them."""
     lines = [
         "DROP TRIGGER IF EXISTS homeward_participant_added ON case_participant",
         "DROP TRIGGER IF EXISTS homeward_participant_kept ON case_participant",
@@ -203,9 +188,6 @@ def _row_triggers() -> list[str]:
         "DROP TRIGGER IF EXISTS homeward_item_added ON checklist_item",
         "CREATE TRIGGER homeward_item_added BEFORE INSERT ON checklist_item "
         "FOR EACH ROW EXECUTE FUNCTION homeward_item_added()",
-        "DROP TRIGGER IF EXISTS homeward_owner_writes ON case_key",
-        "CREATE TRIGGER homeward_owner_writes BEFORE INSERT ON case_key "
-        "FOR EACH ROW EXECUTE FUNCTION homeward_owner_writes()",
     ]
     for table in ID_TABLES:
         lines += [
@@ -219,7 +201,7 @@ def _row_triggers() -> list[str]:
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for function in (OWNER_ADDED, ITEMS_ADDED, IDS_DRAWN):
+    for function in (PARTICIPANTS_ADDED, ITEMS_ADDED, IDS_DRAWN):
         op.execute(function)
     for name in FUNCTIONS:  # 0025: a trigger calls them, no login does
         op.execute(f"REVOKE EXECUTE ON FUNCTION {name} FROM PUBLIC")
