@@ -214,6 +214,10 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     # database's time, asked by that trigger as the login writing the item
     "homeward_item_worked()": None,
     "homeward_time_is_now(timestamp with time zone)": APP_GROUP,
+    # 0043c's: those INSERT guards once a statement (a new row's case owned; ids drawn)
+    "homeward_participants_added()": None,
+    "homeward_items_added()": None,
+    "homeward_ids_drawn()": None,
 }
 
 
