@@ -204,6 +204,19 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     # 0042's triggers: nobody calls them (a partner's case keeps its columns; ids drawn)
     "homeward_case_kept()": None,
     "homeward_id_drawn()": None,
+    # 0043a's triggers: nobody calls them (a case's seal is its owner's; a casework row is
+    # changed by its owner, a partner changing only what its commands do)
+    "homeward_case_seal_owned()": None,
+    "homeward_case_note_kept()": None,
+    "homeward_case_document_kept()": None,
+    "homeward_visit_kept()": None,
+    "homeward_assessment_kept()": None,
+    "homeward_item_change_kept()": None,
+    "homeward_nrm_referral_kept()": None,
+    "homeward_plan_service_kept()": None,
+    "homeward_reintegration_plan_kept()": None,
+    "homeward_plan_goal_kept()": None,
+    "homeward_case_person_kept()": None,
 }
 
 
