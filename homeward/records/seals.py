@@ -97,8 +97,14 @@ SEALED: dict[str, str] = {
 # Columns a seal leaves out. A case's ``version`` is its optimistic lock (``locking.bump``),
 # which every command on the case writes, a partner's too: sealed, a partner's command had to
 # renew the owner's case seal, and so could write it with any MAC (migration 0043a). The
-# version says nothing of the case; every other column of the row is sealed.
-UNSEALED: dict[str, frozenset[str]] = {"return_case": frozenset({"version"})}
+# version says nothing of the case; every other column of the row is sealed. An approved plan's
+# ``review_due_on`` likewise: a partner's visit brings the review forward to its day
+# (``plans.mark_review_due``), which sealed let its commit renew the owner's plan seal with any
+# MAC (migration 0043d, which holds the date itself to that day and that visit).
+UNSEALED: dict[str, frozenset[str]] = {
+    "return_case": frozenset({"version"}),
+    "reintegration_plan": frozenset({"review_due_on"}),
+}
 _NAMES = {name: name for name in SEALED}
 ZERO = "0" * 64
 GENESIS = ZERO
@@ -624,20 +630,24 @@ def reseal_all(session: Session) -> int:
     return count
 
 
-def reseal_left_out(session: Session, *, left_out: bool = True) -> int:
-    """Migration 0043a: the seals of ``UNSEALED``'s tables made again without those columns
-    (``left_out``; False: over every column again, for its downgrade), at their versions. A
+def reseal_left_out(
+    session: Session, *, left_out: bool = True, tables: Sequence[str] | None = None
+) -> int:
+    """Migrations 0043a and 0043d: the seals of ``UNSEALED``'s tables (or of ``tables``, some
+    of them) made again without those columns (``left_out``; False: over every column again,
+    for a downgrade), at their versions. A
     seal is made again only where its row still matches it: a row changed outside Homeward
     keeps its seal, and still fails ``verify_seals``. The head's sum follows (and its MAC, if
     it held). Returns how many seals were made again."""
     done = 0
     with widest_scope(session):
-        sealed = select(func.count()).where(_seals().c.tbl.in_(list(UNSEALED)))
+        names = list(UNSEALED if tables is None else tables)
+        sealed = select(func.count()).where(_seals().c.tbl.in_(names))
         if not session.connection().execute(sealed).scalar_one():
             return 0  # no case sealed yet (a new database): no keyring needed
         keyring, head = load_keyring(), locked_head(session)
         held, state = head.mac == head_mac(keyring, head), int(head.seal_state, 16)
-        for name in UNSEALED:
+        for name in names:
             every, fewer = _Sealer(keyring, name, every_column=True), _sealer(keyring, name)
             was, now = (every, fewer) if left_out else (fewer, every)
             made = _remade(session.connection(), name, was, now)
