@@ -58,9 +58,13 @@ The review date's day is the app's word (the visit's ``recorded_at``, as every `
 command): a partner may set it to a date of its choosing by recording a visit on that date.
 
 Cost: a plan's review date, one owner lookup (the partner's: and one visit lookup) when it
-changes; a seal of those three tables, one owner lookup; an insert, one set-based check a
-statement (see the report of this change); an UPDATE of ``id``: nothing (``UPDATE OF id``,
-its WHEN). SQLite: the seals' step only.
+changes; a seal of those three tables, one owner lookup; an UPDATE of ``id``: nothing
+(``UPDATE OF id``, its WHEN); an insert, one set-based check a statement. Measured as the
+app's login (PostgreSQL 15, the backend's CPU time, the insert guard enabled and disabled in
+alternate runs, medians of 7, 10,000 ``case_note`` rows a statement; load 20-22 on 2 cores):
+19 us a row with the guard, 18 without (the owner's rows: one lookup of the case), 35 and 38
+(a partner's own notes: the rule only): within the measure's resolution (1 us a row).
+SQLite: the seals' step only.
 """
 
 from collections.abc import Sequence
