@@ -218,6 +218,35 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_participants_added()": None,
     "homeward_items_added()": None,
     "homeward_ids_drawn()": None,
+    # 0043a's triggers: nobody calls them (a case's seal is its owner's; a casework row is
+    # changed by its owner, a partner changing only what its commands do)
+    "homeward_case_seal_owned()": None,
+    "homeward_case_note_kept()": None,
+    "homeward_case_document_kept()": None,
+    "homeward_visit_kept()": None,
+    "homeward_assessment_kept()": None,
+    "homeward_item_change_kept()": None,
+    "homeward_nrm_referral_kept()": None,
+    "homeward_plan_service_kept()": None,
+    "homeward_reintegration_plan_kept()": None,
+    "homeward_plan_goal_kept()": None,
+    "homeward_case_person_kept()": None,
+    # 0043d's triggers: nobody calls them (a plan's, goal's or family member's seal is the
+    # owner's; a plan's review date, a partner's own visit's day; new casework rows as the
+    # commands write them; ids kept)
+    "homeward_owners_seal()": None,
+    "homeward_plan_review_kept()": None,
+    "homeward_id_kept()": None,
+    "homeward_case_note_added()": None,
+    "homeward_case_document_added()": None,
+    "homeward_visit_added()": None,
+    "homeward_assessment_added()": None,
+    "homeward_item_change_added()": None,
+    "homeward_nrm_referral_added()": None,
+    "homeward_plan_service_added()": None,
+    "homeward_reintegration_plan_added()": None,
+    "homeward_plan_goal_added()": None,
+    "homeward_case_person_added()": None,
 }
 
 

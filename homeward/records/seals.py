@@ -48,6 +48,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     event,
+    func,
     inspect,
     select,
     text,
@@ -93,6 +94,17 @@ SEALED: dict[str, str] = {
     "case_person": "case_id",
     "nrm_referral": "case_id",
     "assessment": "case_id",
+}
+# Columns a seal leaves out. A case's ``version`` is its optimistic lock (``locking.bump``),
+# which every command on the case writes, a partner's too: sealed, a partner's command had to
+# renew the owner's case seal, and so could write it with any MAC (migration 0043a). The
+# version says nothing of the case; every other column of the row is sealed. An approved plan's
+# ``review_due_on`` likewise: a partner's visit brings the review forward to its day
+# (``plans.mark_review_due``), which sealed let its commit renew the owner's plan seal with any
+# MAC (migration 0043d, which holds the date itself to that day and that visit).
+UNSEALED: dict[str, frozenset[str]] = {
+    "return_case": frozenset({"version"}),
+    "reintegration_plan": frozenset({"review_due_on"}),
 }
 _NAMES = {name: name for name in SEALED}
 ZERO = "0" * 64
@@ -185,10 +197,11 @@ _ENCODE_LIST = _list_encoder()
 class _Sealer:
     """Row seals for one table: its key derived and its columns listed once, not once a row."""
 
-    def __init__(self, keyring: Keyring, name: str) -> None:
+    def __init__(self, keyring: Keyring, name: str, *, every_column: bool = False) -> None:
         table = _table(name)
         self.name, self.pk, self.case = name, _pk(table).name, SEALED[name]
-        self.columns = [(column.name, _plainer(column)) for column in table.columns]
+        left_out = frozenset() if every_column else UNSEALED.get(name, frozenset())
+        self.columns = [(c.name, _plainer(c)) for c in table.columns if c.name not in left_out]
         keyed = hmac.new(keyring.derive("row seal"), digestmod=hashlib.sha256)
         # OpenSSL's HMAC under the wrapper when there is one: its copy (one a seal) skips the
         # wrapper's Python; both copy, update and hexdigest alike
@@ -684,6 +697,56 @@ def reseal_all(session: Session) -> int:
     seal_pending(session)
     session.flush()
     return count
+
+
+def reseal_left_out(
+    session: Session, *, left_out: bool = True, tables: Sequence[str] | None = None
+) -> int:
+    """Migrations 0043a and 0043d: the seals of ``UNSEALED``'s tables (or of ``tables``, some
+    of them) made again without those columns (``left_out``; False: over every column again,
+    for a downgrade), at their versions. A
+    seal is made again only where its row still matches it: a row changed outside Homeward
+    keeps its seal, and still fails ``verify_seals``. The head's sum follows (and its MAC, if
+    it held). Returns how many seals were made again."""
+    done = 0
+    with widest_scope(session):
+        names = list(UNSEALED if tables is None else tables)
+        sealed = select(func.count()).where(_seals().c.tbl.in_(names))
+        if not session.connection().execute(sealed).scalar_one():
+            return 0  # no case sealed yet (a new database): no keyring needed
+        keyring, head = load_keyring(), locked_head(session)
+        held, state = head.mac == head_mac(keyring, head), int(head.seal_state, 16)
+        for name in names:
+            every, fewer = _Sealer(keyring, name, every_column=True), _sealer(keyring, name)
+            was, now = (every, fewer) if left_out else (fewer, every)
+            made = _remade(session.connection(), name, was, now)
+            for old, new in made.values():
+                state ^= int(old, 16) ^ int(new, 16)
+            done += len(made)
+        head.seal_state = f"{state:064x}"
+        if held:
+            head.mac = head_mac(keyring, head)
+        session.add(head)
+        session.flush()
+    return done
+
+
+def _remade(conn: Connection, name: str, was: _Sealer, now: _Sealer) -> dict[int, tuple[str, str]]:
+    """The seals of ``name`` that ``was`` made and its rows still match, made by ``now``
+    instead: {row id: (old MAC, new MAC)}."""
+    table, row_seal = _table(name), _seals()
+    pk = _pk(table)
+    joined = table.join(row_seal, (row_seal.c.tbl == name) & (row_seal.c.row_id == pk))
+    seal_columns = (row_seal.c.version.label("seal_v_"), row_seal.c.mac.label("seal_mac_"))
+    made: dict[int, tuple[str, str]] = {}
+    for row in conn.execute(select(table, *seal_columns).select_from(joined)).mappings():
+        if hmac.compare_digest(row["seal_mac_"], was.mac(row, row["seal_v_"])):
+            made[row[pk.name]] = (row["seal_mac_"], now.mac(row, row["seal_v_"]))
+    where = (row_seal.c.tbl == name) & (row_seal.c.row_id == bindparam("b_row_id"))
+    changes = [{"b_row_id": i, "mac": new} for i, (_old, new) in made.items()]
+    for start in range(0, len(changes), _BATCH):
+        conn.execute(update(row_seal).where(where), changes[start : start + _BATCH])
+    return made
 
 
 def check_row(session: Session, name: str, row_id: int) -> None:
