@@ -210,15 +210,15 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     # 0042's triggers: nobody calls them (a partner's case keeps its columns; ids drawn)
     "homeward_case_kept()": None,
     "homeward_id_drawn()": None,
-    # 0043b's: a partner's item completed as its commands complete it (a trigger's); the
+    # 0045's: a partner's item completed as its commands complete it (a trigger's); the
     # database's time, asked by that trigger as the login writing the item
     "homeward_item_worked()": None,
     "homeward_time_is_now(timestamp with time zone)": APP_GROUP,
-    # 0043c's: those INSERT guards once a statement (a new row's case owned; ids drawn)
+    # 0046's: those INSERT guards once a statement (a new row's case owned; ids drawn)
     "homeward_participants_added()": None,
     "homeward_items_added()": None,
     "homeward_ids_drawn()": None,
-    # 0043a's triggers: nobody calls them (a case's seal is its owner's; a casework row is
+    # 0043's triggers: nobody calls them (a case's seal is its owner's; a casework row is
     # changed by its owner, a partner changing only what its commands do)
     "homeward_case_seal_owned()": None,
     "homeward_case_note_kept()": None,
@@ -231,7 +231,7 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_reintegration_plan_kept()": None,
     "homeward_plan_goal_kept()": None,
     "homeward_case_person_kept()": None,
-    # 0043d's triggers: nobody calls them (a plan's, goal's or family member's seal is the
+    # 0044's triggers: nobody calls them (a plan's, goal's or family member's seal is the
     # owner's; a plan's review date, a partner's own visit's day; new casework rows as the
     # commands write them; ids kept)
     "homeward_owners_seal()": None,
@@ -305,7 +305,7 @@ SCOPE_FUNCTIONS = (
     "homeward_act_run_grant(text, text)",  # 0036's
     "homeward_checked_at(timestamp with time zone)",
     "homeward_seal_row_written(text, integer, integer)",  # 0041's: reads past row security
-    "homeward_time_is_now(timestamp with time zone)",  # 0043b's: reads the clock's shift
+    "homeward_time_is_now(timestamp with time zone)",  # 0045's: reads the clock's shift
 )
 _OWNED = "\n".join(  # each one its migration made (a database may be older than 0026)
     f"        IF to_regprocedure('{f}') IS NOT NULL THEN "

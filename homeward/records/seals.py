@@ -97,11 +97,11 @@ SEALED: dict[str, str] = {
 }
 # Columns a seal leaves out. A case's ``version`` is its optimistic lock (``locking.bump``),
 # which every command on the case writes, a partner's too: sealed, a partner's command had to
-# renew the owner's case seal, and so could write it with any MAC (migration 0043a). The
+# renew the owner's case seal, and so could write it with any MAC (migration 0043). The
 # version says nothing of the case; every other column of the row is sealed. An approved plan's
 # ``review_due_on`` likewise: a partner's visit brings the review forward to its day
 # (``plans.mark_review_due``), which sealed let its commit renew the owner's plan seal with any
-# MAC (migration 0043d, which holds the date itself to that day and that visit).
+# MAC (migration 0044, which holds the date itself to that day and that visit).
 UNSEALED: dict[str, frozenset[str]] = {
     "return_case": frozenset({"version"}),
     "reintegration_plan": frozenset({"review_due_on"}),
@@ -702,7 +702,7 @@ def reseal_all(session: Session) -> int:
 def reseal_left_out(
     session: Session, *, left_out: bool = True, tables: Sequence[str] | None = None
 ) -> int:
-    """Migrations 0043a and 0043d: the seals of ``UNSEALED``'s tables (or of ``tables``, some
+    """Migrations 0043 and 0044: the seals of ``UNSEALED``'s tables (or of ``tables``, some
     of them) made again without those columns (``left_out``; False: over every column again,
     for a downgrade), at their versions. A
     seal is made again only where its row still matches it: a row changed outside Homeward

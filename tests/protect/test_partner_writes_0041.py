@@ -120,7 +120,7 @@ def test_no_one_rewrites_another_members_completion(setup, engine):
     assert isinstance(error, str) and "homeward: " in error
     reopened = "status = 'open', outcome = NULL, completed_by_id = NULL, completed_at = NULL"
     signed = "status = 'skipped', note = 'redone', completed_by_id = {staff}, completed_at = now()"
-    # in its own name, reopened first (0043b: a completion is never claimed): reopen_item, then
+    # in its own name, reopened first (0045: a completion is never claimed): reopen_item, then
     # mark_skipped
     assert _try(conn, [OWN.format(set=reopened), OWN.format(set=signed)], values) == [1, 1]
 

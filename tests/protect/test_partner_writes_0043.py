@@ -1,5 +1,5 @@
 """PostgreSQL: a case's seal is written by its owner only; a partner changes a casework row only
-as its commands do, and no one but a purge deletes one (migration 0043a, after 0042's review).
+as its commands do, and no one but a purge deletes one (migration 0043, after 0042's review).
 
 0042 left a partner (ADPARE, a live participant of ``partner``'s case) free, through plain SQL
 as the app's login under its own session, to renew the owner's case seal with any MAC (a
@@ -38,7 +38,7 @@ from tests.protect.test_partner_writes import case as case  # the fixture: ADPAR
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="row security is PostgreSQL's")
 
-_0043 = "0043a_case_seals_and_casework_partners_cannot_rewrite.py"
+_0043 = "0043_case_seals_and_casework_partners_cannot_rewrite.py"
 # The casework tables, every sealed table of a case no earlier migration guards.
 CASEWORK = (
     "assessment",
@@ -316,7 +316,7 @@ def _case_seal(engine: Engine, case_id: int) -> tuple[int, str, int]:
 
 def test_a_partners_command_leaves_the_case_seal_as_it_was(work, engine, clock):
     """ADPARE's command bumps the case's version; the case's seal, which no longer covers it,
-    is not written (before 0043a the partner's commit renewed it)."""
+    is not written (before 0043 the partner's commit renewed it)."""
     _conn, values = work
     seal_version, mac, case_version = _case_seal(engine, values["id"])
     with write_session() as s:
@@ -500,7 +500,7 @@ def test_the_guards_are_on_every_casework_table_and_called_by_no_login(engine) -
 
 
 @pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
-def test_0043a_downgrades_to_0042_and_upgrades_again_its_seals_verifying(work, engine):
+def test_0043_downgrades_to_0042_and_upgrades_again_its_seals_verifying(work, engine):
     def state() -> tuple[int, str | None]:
         with engine.connect() as conn:
             guards = conn.execute(

@@ -1,20 +1,20 @@
 """a partner moves an approved plan's review only to the day of its own visit, and seals no
 plan, goal or family member; a partner adds a casework row only as its commands add it; no
-row's id changes (review of 0043a)
+row's id changes (review of 0043)
 
-Revision ID: 0043d
-Revises: 0043a
+Revision ID: 0044
+Revises: 0043
 Create Date: 2026-12-07 20:00:00
 
-0043a left, through plain SQL as the app's login under a partner's session (ADPARE, a live
+0043 left, through plain SQL as the app's login under a partner's session (ADPARE, a live
 participant of a case owned by IOM Italy):
 
-- an approved plan's ``review_due_on`` set to any date (0043a lets a partner change it, as
+- an approved plan's ``review_due_on`` set to any date (0043 lets a partner change it, as
   ``plans.mark_review_due`` does after a visit); its transaction having written the plan row,
   0041 let it renew the plan's seal with any MAC: the owner's ``seals.check_row`` then refused
   to decrypt the plan (the owner locked out of its plan), and the review could be put off for
   ever;
-- a row INSERTed into any casework table in the owner's name (0043a guards UPDATE and DELETE;
+- a row INSERTed into any casework table in the owner's name (0043 guards UPDATE and DELETE;
   row security asks only whether the case is visible): a second, approved plan that
   ``plans.approved`` gave the owner, a low risk assessment, an owner-only note, a child, a
   visit, a goal, a change of an item signed by the owner's staff;
@@ -25,7 +25,7 @@ participant of a case owned by IOM Italy):
 Here:
 
 - seals: an approved plan's ``review_due_on`` is left out of the plan's MAC
-  (``seals.UNSEALED``, as 0043a did for the case's version), its seals made again where the
+  (``seals.UNSEALED``, as 0043 did for the case's version), its seals made again where the
   row still matches them, on both databases. On PostgreSQL, outside the system scope and for
   every role row security holds, the seal of a ``reintegration_plan``, ``plan_goal`` or
   ``case_person`` row is inserted or renewed only by the case's owner (no other organisation
@@ -42,7 +42,7 @@ Here:
   the organisation holding the item it completes (``referrals.matching_item``). Plans, goals,
   services and family members are added by the owner only (``plans``, ``family.add_person``,
   ``vault.store_dependant``). Checked once a statement, at its end (``REFERENCING NEW TABLE``:
-  as branch ibulk2's 0043c): a row the rule passes needs no lookup of its case; the others,
+  as branch ibulk2's 0046): a row the rule passes needs no lookup of its case; the others,
   one owner lookup a case of the statement;
 - on PostgreSQL, the same: no row of a table whose id a sequence gives (0042's ``ID_TABLES``)
   changes its id, the owner's neither (no command does).
@@ -74,18 +74,18 @@ from sqlmodel import Session
 
 from homeward.base.migrations.earlier import earlier
 
-revision: str = "0043d"
-down_revision: str | Sequence[str] | None = "0043a"
+revision: str = "0044"
+down_revision: str | Sequence[str] | None = "0043"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _0038 = "0038_partner_handoffs_and_items_the_app_cannot_bend.py"
 _0042 = "0042_cases_partners_cannot_rewrite_ids_the_app_cannot_squat.py"
-_0043a = "0043a_case_seals_and_casework_partners_cannot_rewrite.py"
+_0043 = "0043_case_seals_and_casework_partners_cannot_rewrite.py"
 _before = earlier(_0038)
 PINNED, EXEMPT, DENIED, OWNS = _before.PINNED, _before.EXEMPT, _before.DENIED, _before.OWNS
 ID_TABLES = earlier(_0042).ID_TABLES
-_casework = earlier(_0043a)
+_casework = earlier(_0043)
 THIS_TRANSACTION, CASEWORK = _casework.THIS_TRANSACTION, _casework.CASEWORK
 
 # --- an approved plan's review date, and the seals of rows the owner alone writes
@@ -141,7 +141,7 @@ END $$
 
 # --- new casework rows
 
-PLANNED = "SET enable_seqscan = off SET jit = off"  # as 0043c: a lookup a case, by its key
+PLANNED = "SET enable_seqscan = off SET jit = off"  # as 0046: a lookup a case, by its key
 NEW_ROWS = "REFERENCING NEW TABLE AS added FOR EACH STATEMENT"
 NOT_OWNED = (  # a case among ``need`` the organisation acting does not own (0027's test)
     "SELECT n.case_id FROM need n WHERE NOT coalesce((SELECT (c.owner_org_id = org) IS TRUE "
@@ -167,9 +167,9 @@ _KINDS = " ".join(
     f"WHEN '{kind}' THEN ARRAY[{', '.join(repr(c) for c in codes)}]"
     for kind, codes in ASSESSMENT_ITEMS.items()
 )
-# ``referrals.matching_item`` (0043a's ``REFERRAL_ITEM``, of a new row).
+# ``referrals.matching_item`` (0043's ``REFERRAL_ITEM``, of a new row).
 REFERRAL_ITEM = _casework.REFERRAL_ITEM.replace("OLD.case_id", "a.case_id")
-assert "OLD." not in REFERRAL_ITEM  # noqa: S101 (0043a's text, as written)
+assert "OLD." not in REFERRAL_ITEM  # noqa: S101 (0043's text, as written)
 
 # What a row of a case the organisation acting does not own must be (``a``: the new row;
 # ``org``, ``staff``: who acts); "false": the owner's alone.
@@ -193,7 +193,7 @@ ADDED: dict[str, str] = {
     "plan_goal": "false",
     "case_person": "false",
 }
-assert sorted(ADDED) == sorted(CASEWORK)  # noqa: S101 (0043a's tables, each with its rule)
+assert sorted(ADDED) == sorted(CASEWORK)  # noqa: S101 (0043's tables, each with its rule)
 
 
 def added(table: str) -> str:

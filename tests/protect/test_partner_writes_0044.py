@@ -1,8 +1,8 @@
 """PostgreSQL: a partner brings an approved plan's review forward only to the day of its own
 visit, and seals no plan, goal or family member; it adds a casework row only as its commands
-add it; no row's id changes (migration 0043d, after 0043a's review).
+add it; no row's id changes (migration 0044, after 0043's review).
 
-0043a left a partner (ADPARE, a live participant of ``partner``'s case) free, through plain
+0043 left a partner (ADPARE, a live participant of ``partner``'s case) free, through plain
 SQL as the app's login under its own session, to put the owner's plan review off to 2099 and
 renew the plan's seal with zeros (the owner then locked out of its plan), to INSERT casework
 rows in the owner's name (a second approved plan ``plans.approved`` gave the owner, a low risk
@@ -39,7 +39,7 @@ from tests.protect.test_partner_writes_0043 import work as work  # the fixture: 
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="row security is PostgreSQL's")
 
-_0043d = "0043d_plan_review_casework_inserts_and_ids_partners_cannot_forge.py"
+_0044 = "0044_plan_review_casework_inserts_and_ids_partners_cannot_forge.py"
 _0042 = "0042_cases_partners_cannot_rewrite_ids_the_app_cannot_squat.py"
 
 PLAN_SEAL_ZEROED = (
@@ -295,7 +295,7 @@ def test_a_partners_visit_brings_the_review_forward_leaving_the_plan_seal(work, 
 
 
 def test_the_guards_are_on_every_table_and_called_by_no_login(engine) -> None:
-    migration = earlier(_0043d)
+    migration = earlier(_0044)
     with engine.connect() as conn:
 
         def tables(trigger: str) -> list[str]:
@@ -321,7 +321,7 @@ def test_the_guards_are_on_every_table_and_called_by_no_login(engine) -> None:
 
 
 @pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
-def test_0043d_downgrades_to_0043a_and_upgrades_again_its_seals_verifying(work, engine):
+def test_0044_downgrades_to_0043_and_upgrades_again_its_seals_verifying(work, engine):
     def state() -> tuple[int, str | None]:
         with engine.connect() as conn:
             guards = conn.execute(
@@ -335,7 +335,7 @@ def test_0043d_downgrades_to_0043a_and_upgrades_again_its_seals_verifying(work, 
 
     every = len(CASEWORK) + len(earlier(_0042).ID_TABLES) + 2
     assert state() == (every, None)
-    command.downgrade(alembic_config(get_engine()), "0043a")
+    command.downgrade(alembic_config(get_engine()), "0043")
     with engine.connect() as conn:
         mac = conn.execute(
             text("SELECT mac FROM row_seal WHERE tbl = 'reintegration_plan'")

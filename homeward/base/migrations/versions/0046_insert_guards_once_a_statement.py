@@ -1,8 +1,8 @@
 """the guards on new participants, items and ids check a statement's rows together, once, at
 its end, instead of each row before it is written (issue 19 point 1)
 
-Revision ID: 0043c
-Revises: 0042
+Revision ID: 0046
+Revises: 0045
 Create Date: 2026-12-07 19:30:00
 
 A bulk import writes, a case, two or three participants, four or five items, a case key and a
@@ -59,8 +59,8 @@ from alembic import op
 
 from homeward.base.migrations.earlier import earlier
 
-revision: str = "0043c"
-down_revision: str | Sequence[str] | None = "0042"
+revision: str = "0046"
+down_revision: str | Sequence[str] | None = "0045"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

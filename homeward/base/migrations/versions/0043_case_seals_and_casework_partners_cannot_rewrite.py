@@ -2,7 +2,7 @@
 sealed); a partner changes a casework row only as its commands do, and no one but a purge
 deletes one (review of 0042)
 
-Revision ID: 0043a
+Revision ID: 0043
 Revises: 0042
 Create Date: 2026-12-07 19:00:00
 
@@ -61,7 +61,7 @@ from sqlmodel import Session
 
 from homeward.base.migrations.earlier import earlier
 
-revision: str = "0043a"
+revision: str = "0043"
 down_revision: str | Sequence[str] | None = "0042"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,5 +1,5 @@
 """PostgreSQL: the INSERT guards on participants, items and ids check a statement's rows
-together at its end (migration 0043c) and refuse what their row triggers refused.
+together at its end (migration 0046) and refuse what their row triggers refused.
 
 Each escape is one INSERT of two rows as the app's login acting for ADPARE (a live participant
 of the owner's case, and owner of a case of its own), of which the second breaks the rule; the
@@ -124,7 +124,7 @@ GUARDS = (  # each INSERT guard's trigger, and whether it fires once a row (tgty
 
 
 @pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
-def test_0043c_downgrades_to_row_guards_and_upgrades_again(engine):
+def test_0046_downgrades_to_row_guards_and_upgrades_again(engine):
     def guards() -> dict[str, int]:
         with engine.connect() as conn:
             return dict(conn.execute(text(GUARDS)).tuples().all())
@@ -144,7 +144,7 @@ def test_0043c_downgrades_to_row_guards_and_upgrades_again(engine):
     ]
     once_a_row = dict.fromkeys([*shared, *row_guards], 1) | kept
     assert guards() == once_a_statement
-    command.downgrade(alembic_config(get_engine()), "0042")
+    command.downgrade(alembic_config(get_engine()), "0045")
     assert guards() == once_a_row
     get_engine().dispose()
     assert upgrade(get_engine()) == head_revision()

@@ -2,8 +2,8 @@
 after the item existed; a completion is never reassigned nor emptied; an item's outcome and
 note are written with its completion only (review of 0042, F5)
 
-Revision ID: 0043b
-Revises: 0042
+Revision ID: 0045
+Revises: 0044
 Create Date: 2026-12-07 19:00:00
 
 0041's guard of a partner's own item (``homeward_item_kept``) asked a signature only of a
@@ -51,8 +51,8 @@ from alembic import op
 
 from homeward.base.migrations.earlier import earlier
 
-revision: str = "0043b"
-down_revision: str | Sequence[str] | None = "0042"
+revision: str = "0045"
+down_revision: str | Sequence[str] | None = "0044"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """PostgreSQL: a partner's item is completed as its commands complete it: in the name of the
 staff member acting, at the database's time, after the item existed; a completion is never
-reassigned nor emptied; an outcome or a note only with a completion (migration 0043b, after
+reassigned nor emptied; an outcome or a note only with a completion (migration 0045, after
 0042's review, F5).
 
 0041 left a partner (ADPARE, a live participant of ``partner``'s case) free, through plain SQL
@@ -213,7 +213,7 @@ def test_the_partner_still_completes_reopens_and_cancels(setup, engine, clock):
 
 
 @pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
-def test_0043b_downgrades_to_0042_and_upgrades_again(engine):
+def test_0045_downgrades_to_0044_and_upgrades_again(engine):
     def guarded() -> bool:
         with engine.connect() as conn:
             found = conn.execute(
@@ -222,7 +222,7 @@ def test_0043b_downgrades_to_0042_and_upgrades_again(engine):
         return found == 1
 
     assert guarded()
-    command.downgrade(alembic_config(get_engine()), "0042")
+    command.downgrade(alembic_config(get_engine()), "0044")
     assert not guarded()
     get_engine().dispose()
     assert upgrade(get_engine()) == head_revision()
