@@ -742,10 +742,9 @@ def _remade(conn: Connection, name: str, was: _Sealer, now: _Sealer) -> dict[int
     for row in conn.execute(select(table, *seal_columns).select_from(joined)).mappings():
         if hmac.compare_digest(row["seal_mac_"], was.mac(row, row["seal_v_"])):
             made[row[pk.name]] = (row["seal_mac_"], now.mac(row, row["seal_v_"]))
-    where = (row_seal.c.tbl == name) & (row_seal.c.row_id == bindparam("b_row_id"))
     changes = [{"b_row_id": i, "mac": new} for i, (_old, new) in made.items()]
     for start in range(0, len(changes), _BATCH):
-        conn.execute(update(row_seal).where(where), changes[start : start + _BATCH])
+        conn.execute(_reseal_update(name), changes[start : start + _BATCH])
     return made
 
 
