@@ -449,8 +449,6 @@ def _check_before_writing(session: OrmSession, _context: Any, _instances: Any) -
 def _first_writes(session: Session) -> dict[str, list[int]]:
     """The sealed rows this flush writes (changes or deletes) that this transaction has not
     written before: the database still holds them as their seals should say."""
-    pending: dict[str, set[int]] = session.info.get(_PENDING, {})
-    given: dict[str, dict[int, Any]] = session.info.get(_WRITTEN, {})
     found: dict[str, list[int]] = {}
     for obj in chain(session.dirty, session.deleted):
         name = getattr(obj, "__tablename__", None)
@@ -460,9 +458,17 @@ def _first_writes(session: Session) -> dict[str, list[int]]:
         if identity is None:
             continue
         row_id = identity[0]
-        if row_id not in pending.get(name, ()) and row_id not in given.get(name, {}):
+        if not _written_here(session, name, row_id):
             found.setdefault(name, []).append(row_id)
     return found
+
+
+def _written_here(session: Session, name: str, row_id: int) -> bool:
+    """Whether this transaction wrote ``name``'s row ``row_id``: its seal is made at commit,
+    so the database's seal does not speak for it yet."""
+    pending: dict[str, set[int]] = session.info.get(_PENDING, {})
+    given: dict[str, dict[int, Any]] = session.info.get(_WRITTEN, {})
+    return row_id in pending.get(name, ()) or row_id in given.get(name, {})
 
 
 def refuse_altered(session: Session, row_ids: Mapping[str, list[int]]) -> None:
@@ -752,8 +758,7 @@ def check_row(session: Session, name: str, row_id: int) -> None:
     """Refuse (exit 8) to decrypt from a row that does not match its seal: it was changed,
     swapped or replayed outside Homeward. Rows this transaction wrote are not sealed yet."""
     session.flush()
-    pending, given = session.info.get(_PENDING, {}), session.info.get(_WRITTEN, {})
-    if row_id in pending.get(name, ()) or row_id in given.get(name, {}) or not sealing(session):
+    if _written_here(session, name, row_id) or not sealing(session):
         return
     table, row_seal = _table(name), _seals()
     conn = session.connection()
