@@ -43,6 +43,8 @@ class Checkpointer:
         self.synchronous = synchronous
         self.paths: set[str] = set()
         self.wake = threading.Event()
+        self.gate = threading.Event()  # cleared while a FULL checkpoint holds this process's
+        self.gate.set()  # writers at their next checkout (``_checkpoint``)
         self.thread = threading.Thread(target=self._run, name="homeward-checkpoint", daemon=True)
 
     def _run(self) -> None:
@@ -54,7 +56,7 @@ class Checkpointer:
             for path in list(self.paths):
                 try:
                     conn = kept.get(path) or kept.setdefault(path, self._connect(path))
-                    _checkpoint(conn, self.bound_pages)
+                    _checkpoint(conn, self.bound_pages, self.gate)
                 except Exception:  # noqa: BLE001 (a database gone: a test's; the thread goes on)
                     _LOG.warning("checkpoint failed", exc_info=True)
                     kept.pop(path, None)
@@ -67,25 +69,36 @@ class Checkpointer:
         return conn
 
 
-def _checkpoint(conn: sqlite3.Connection, bound_pages: int) -> None:
+def _checkpoint(conn: sqlite3.Connection, bound_pages: int, gate: threading.Event) -> None:
     """Copy the whole log into the database file, so that the next write starts it again.
 
     PASSIVE copies what was committed when it began: a commit made meanwhile is copied by the
     next try, which has only it to copy, until a try finds nothing new. The log starts again
     only if a write transaction begins once all of it is copied: under writes that follow
     each other without a pause (a bench's loop), that moment never comes, and the log grows.
-    Past ``bound_pages`` a FULL checkpoint takes the write lock to copy what is left (little,
-    after the PASSIVE ones), so the next writer starts the log again: that writer waits a
-    millisecond or two, once in that many pages (SQLite's own checkpoint holds up every
-    commit that takes the log past 1,000 pages while it copies them all)."""
+    Past ``bound_pages`` the thread closes ``gate``, which holds this process's writers at
+    their next checkout (``on_checkout``, outside any transaction of theirs), and a FULL
+    checkpoint copies what is left (little, after the PASSIVE one) with no writer to race
+    for the lock; the next writer then starts the log again. It waits a millisecond or two,
+    once in that many pages (SQLite's own checkpoint holds up every commit that takes the
+    log past 1,000 pages while it copies them all). Without the gate, FULL's busy handler
+    polls for the lock between commits that leave it free for microseconds, and under load
+    missed it for a whole ``WAIT_MS`` while the log grew (3,277 pages past a bound of 1,500
+    in a CI run)."""
     log = -1
     for _ in range(RETRIES):
         _busy, now, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
         if now <= max(log, 0):  # nothing committed since the last try (or no log at all)
             break
         log = now
+        if log > bound_pages:  # the writes outpace the copies: hold them for the rest
+            break
     if log > bound_pages:
-        conn.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
+        gate.clear()
+        try:
+            conn.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
+        finally:
+            gate.set()
 
 
 _running: Checkpointer | None = None
@@ -117,6 +130,8 @@ os.register_at_fork(after_in_child=_forget)
 def on_checkout(dbapi_conn: sqlite3.Connection, info: dict[str, Any], path: str | None) -> None:
     """A pooled connection checkpoints on commit unless this process's thread does it."""
     off = _running is not None and path is not None and _running.thread.is_alive()
+    if off and _running is not None and not _running.gate.is_set():
+        _running.gate.wait(WAIT_MS / 1000)  # a FULL checkpoint is copying the log's rest
     if info.get(_OFF, False) != off:
         pages = 0 if off else SQLITE_DEFAULT_PAGES
         dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={pages}").fetchall()

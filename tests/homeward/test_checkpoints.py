@@ -89,15 +89,21 @@ def test_the_thread_keeps_the_log_bounded_in_a_long_run(scratch: tuple[Engine, P
 
 def test_writes_without_a_pause_keep_the_log_bounded_too(scratch: tuple[Engine, Path]) -> None:
     """A loop of writes (a bench's) leaves no moment with the log all copied and no writer in
-    it: past its bound the thread takes the write lock to copy the rest (FULL), and the next
-    write starts the log again."""
+    it: past its bound the thread holds the writers at their next checkout and copies the
+    rest (FULL), and the next write starts the log again. Before the hold, FULL raced the
+    loop for the write lock and under load lost (in a CI run the log reached 3,277 pages; on
+    a loaded machine, 6,427 of 6,400 written: never started again)."""
     engine, _wal = scratch
     checkpoints.in_background(interval=0.05, bound_pages=1500)
     try:
-        frames = _write(engine, 200)  # 6,000 pages, no pause
+        frames = _write(engine, 300)  # 9,000 pages, no pause
     finally:
         checkpoints._forget()
-    assert max(frames) < 1500 + 1500, max(frames)  # the bound, and the writes till it acts
+    restarts = sum(1 for was, now in zip(frames, frames[1:], strict=False) if now < was)
+    assert restarts >= 3, frames  # about one in every bound's worth (4-5 seen, under load too)
+    # The bound, the writes of the thread's interval and of its first copy: 1,600-3,400
+    # pages seen, quiet and with eight busy loops beside it.
+    assert max(frames) < 3 * 1500, max(frames)
 
 
 def test_a_process_that_does_not_serve_checkpoints_as_sqlite_does(
