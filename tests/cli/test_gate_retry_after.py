@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,25 +95,57 @@ def test_prefect_s_own_retry_after_and_other_answers_pass_unchanged() -> None:
     assert got[0].status_code == 200 and "retry-after" not in got[0].headers
 
 
+class PlannedWaits(logging.Handler):
+    """The waits Prefect's client plans before each retry, as its own debug line says them
+    ("Another attempt will be made in 0.23s"): what it chose, whatever the machine's load."""
+
+    PLANNED = re.compile(r"Another attempt will be made in ([0-9.]+)s")
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seconds: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = self.PLANNED.search(record.getMessage())
+        if found:
+            self.seconds.append(float(found.group(1)))
+
+
+@contextmanager
+def planned_waits() -> Iterator[PlannedWaits]:
+    client_log = logging.getLogger("prefect.client")
+    handler, level = PlannedWaits(), client_log.level
+    client_log.addHandler(handler)
+    client_log.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        client_log.removeHandler(handler)
+        client_log.setLevel(level)
+
+
 def test_prefect_s_client_retries_a_503_after_the_short_wait_not_its_own_2_s() -> None:
+    """Judged on the waits the client planned (its log), not on wall time: on a loaded machine
+    a 0.2 s sleep can last over a second, and a timed bound then failed for the wrong reason.
+    The measured gaps are still checked from below (the client does sleep what it planned)."""
     prefect = Prefect(503, 503)
 
-    async def go() -> tuple[httpx.Response, float]:
+    async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=gated(prefect, None))
         async with PrefectHttpxAsyncClient(transport=transport, base_url="http://gate") as client:
-            start = time.monotonic()
-            answer = await client.post("/api/flow_runs/r1/set_state", json={"state": {}})
-            return answer, time.monotonic() - start
+            return await client.post("/api/flow_runs/r1/set_state", json={"state": {}})
 
-    answer, took = asyncio.run(go())
+    with planned_waits() as planned:
+        answer = asyncio.run(go())
     assert answer.status_code == 200
     assert len(prefect.tries) == 3
-    waits = [b - a for a, b in zip(prefect.tries, prefect.tries[1:], strict=False)]
     # Retry-After 0.2 then 0.4 s, the client adding up to 20 % (its jitter); without the header
-    # it waits 2 then 4 s (each within 20 %)
-    assert RETRY_AFTER_FIRST <= waits[0] < 1.0
-    assert 2 * RETRY_AFTER_FIRST <= waits[1] < 1.5
-    assert took < 2.0
+    # it plans 2 then 4 s (each within 20 %)
+    first, second = planned.seconds
+    assert RETRY_AFTER_FIRST <= first <= RETRY_AFTER_FIRST * 1.2
+    assert 2 * RETRY_AFTER_FIRST <= second <= 2 * RETRY_AFTER_FIRST * 1.2
+    waits = [b - a for a, b in zip(prefect.tries, prefect.tries[1:], strict=False)]
+    assert waits[0] >= first and waits[1] >= second
 
 
 def test_prefect_s_answer_to_a_locked_sqlite_database_leaves_the_gate_with_the_short_wait(

@@ -134,17 +134,27 @@ async def _until(said: list[str], predicate: str, seconds: float = 10.0) -> None
 def test_watch_keeps_warning_from_the_log_and_says_when_it_recovers(tmp_path: Path) -> None:
     """The loop itself, on short intervals, with a server API that does not answer."""
     log, said = tmp_path / "server.log", []
-    times = WatchTimes(check=0.05, repeat=0.3, log_window=0.5, api_grace=0)
+    # A failure counts 2 s, twenty times the gap between two failed passes: with 0.5 s, one
+    # 0.1 s sleep stretched past 0.5 s on a loaded machine, and the watch rightly said
+    # "recovered" in the middle of the failures (then again at the end).
+    times = WatchTimes(check=0.05, repeat=0.3, log_window=2.0, api_grace=0)
+
+    def warned() -> int:
+        return sum(line.startswith("WARNING: Prefect's scheduler") for line in said)
 
     async def scenario() -> None:
         log.write_text("\n".join(banner()) + "\n", encoding="utf-8")
         with _dead_api() as api:
             task = asyncio.create_task(watch(api, log, ["sweep-due-items"], said.append, times))
-            for _ in range(12):  # a failed pass every 0.1 s for 1.2 s
+            # a failed pass every 0.1 s, at least 12 of them, until the watch has warned twice
+            # (a guard against a watch that never repeats, not a speed check)
+            for passes in range(1200):
+                if passes >= 12 and warned() >= 2:
+                    break
                 with log.open("a", encoding="utf-8") as server:
                     server.write(failed_pass())
                 await asyncio.sleep(0.1)
-            await _until(said, RECOVERED, seconds=60.0)  # 0.5 s idle; a loaded CI is slower
+            await _until(said, RECOVERED, seconds=60.0)  # 2 s idle; a loaded CI is slower
             task.cancel()
 
     asyncio.run(scenario())
