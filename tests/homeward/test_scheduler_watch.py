@@ -134,10 +134,12 @@ async def _until(said: list[str], predicate: str, seconds: float = 10.0) -> None
 def test_watch_keeps_warning_from_the_log_and_says_when_it_recovers(tmp_path: Path) -> None:
     """The loop itself, on short intervals, with a server API that does not answer."""
     log, said = tmp_path / "server.log", []
-    # A failure counts 2 s, twenty times the gap between two failed passes: with 0.5 s, one
-    # 0.1 s sleep stretched past 0.5 s on a loaded machine, and the watch rightly said
-    # "recovered" in the middle of the failures (then again at the end).
-    times = WatchTimes(check=0.05, repeat=0.3, log_window=2.0, api_grace=0)
+    # A logged failure counts 5 s. The watch stamps a failure when it reads the log and judges
+    # it after asking the API, and that pass (a new httpx client, refused) took 0.3-1.1 s at
+    # load 15: with 0.5 s the failures were stale when judged, and the watch said nothing at
+    # all (1 run in 8 at load 14). 5 s is also 50 gaps between two failed passes, so a
+    # stretched sleep cannot make it say "recovered" in the middle of the failures.
+    times = WatchTimes(check=0.05, repeat=0.3, log_window=5.0, api_grace=0)
 
     def warned() -> int:
         return sum(line.startswith("WARNING: Prefect's scheduler") for line in said)
@@ -154,7 +156,7 @@ def test_watch_keeps_warning_from_the_log_and_says_when_it_recovers(tmp_path: Pa
                 with log.open("a", encoding="utf-8") as server:
                     server.write(failed_pass())
                 await asyncio.sleep(0.1)
-            await _until(said, RECOVERED, seconds=60.0)  # 2 s idle; a loaded CI is slower
+            await _until(said, RECOVERED, seconds=60.0)  # 5 s idle; a loaded CI is slower
             task.cancel()
 
     asyncio.run(scenario())
