@@ -69,9 +69,14 @@ class Typist(io.TextIOBase):
         self.typed: str | None = None
 
     def readline(self, _size: int | None = -1) -> str:
-        deadline = time.monotonic() + 10
+        # A guard against a lost email, not a speed check: the sender may be another thread
+        # woken by the database (tests/protect/test_sign_in_the_app_cannot_forge.py), and 10 s
+        # was near what a loaded CI can take. Without an email it says so (not an IndexError,
+        # nor an older email's code).
+        deadline = time.monotonic() + 120
         while len(self.mailbox.received) <= self.seen and time.monotonic() < deadline:
             time.sleep(0.02)
+        assert len(self.mailbox.received) > self.seen, "no sign-in email arrived"
         self.typed = code_in(self.mailbox.received[-1])
         return f"{self.wrong or self.typed}\n"
 

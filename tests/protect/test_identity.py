@@ -360,7 +360,8 @@ def test_concurrent_wrong_tries_are_all_counted(seeded, clock):
         assert identity.redeem(first, email=COORD, code=wrong, now=clock.now()) is None
         thread, _ = in_thread(lambda: redeem(COORD, wrong, clock))
         time.sleep(0.5)  # the second try has read what it could before the first commits
-    thread.join(10)
+    thread.join(120)  # a guard against a deadlock, not a speed check
+    assert not thread.is_alive()
     with read_session() as session:
         assert session.exec(select(LoginChallenge)).one().attempts == 2
 
@@ -371,7 +372,8 @@ def test_two_runs_racing_for_one_assertion_cannot_both_have_it(seeded, clock):
         identity.prove(first, RunAssertion(assertion, FLOW, RUN), clock.now())
         thread, outcome = in_thread(lambda: prove(RunAssertion(assertion, FLOW, "run-2"), clock))
         time.sleep(0.5)
-    thread.join(10)
+    thread.join(120)  # a guard against a deadlock, not a speed check
+    assert not thread.is_alive()
     assert isinstance(outcome[0], NotSignedIn) and "another run" in str(outcome[0])
     with read_session() as session:
         assert session.exec(select(RunGrant.flow_run_id)).one() == RUN

@@ -276,7 +276,8 @@ def system_sender(db_url: str, mailbox) -> Iterator[None]:  # noqa: F811
     thread.start()
     yield
     loop.call_soon_threadsafe(task.cancel)
-    thread.join(10)
+    thread.join(120)  # a sender mid-query ends it first; a loop still running cannot close
+    assert not thread.is_alive(), "the sign-in sender did not stop"
     loop.close()
     engine.dispose()
 

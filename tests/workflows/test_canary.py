@@ -184,12 +184,21 @@ def _every_flow_failing(ref: str, other: str, monkeypatch: pytest.MonkeyPatch) -
 
 
 def _settled_dump(path: Path, ref: str) -> str:
-    """Prefect's database once the logs and events of the runs above have been stored."""
-    deadline = time.monotonic() + 20
+    """Prefect's database once the logs and events of the runs above have been stored: every
+    trace the test then looks for (waiting for two of them only, it could read the dump before
+    the rest had been flushed). Waiting ends at a generous deadline: a guard, not a speed check."""
+    wanted = (
+        f"case-{ref}/close",
+        "closure not approved",
+        f"homeward.case.{ref}",
+        "trigger: not one Homeward knows",
+        "language: choose one of",
+        "(refused)",
+    )
+    deadline = time.monotonic() + 120
     while True:
         text = dump(path)
-        stored = f"homeward.case.{ref}" in text and "closure not approved" in text
-        if stored or time.monotonic() > deadline:
+        if all(trace in text for trace in wanted) or time.monotonic() > deadline:
             return text
         asyncio.run(asyncio.sleep(0.5))
 
