@@ -654,7 +654,9 @@ def test_a_taken_port_or_a_silent_server_is_one_line_and_an_exit_code(up: Up) ->
     taken = up.homeward("up", "--port", str(up.port))
     assert taken.returncode == 5, taken.stderr
     assert taken.stderr.startswith(f"error: --port: 127.0.0.1:{up.port} is in use")
-    silent = up.homeward("up", "--api-url", f"http://127.0.0.1:{_free_port()}/api")
+    with socket.socket() as held:  # bound, never listening: no server of a busy run takes it
+        held.bind(("127.0.0.1", 0))
+        silent = up.homeward("up", "--api-url", f"http://127.0.0.1:{held.getsockname()[1]}/api")
     assert silent.returncode == 11, silent.stderr
     assert silent.stderr.startswith("error: --api-url: no Prefect server answers at")
     for result in (taken, silent):
@@ -664,11 +666,12 @@ def test_a_taken_port_or_a_silent_server_is_one_line_and_an_exit_code(up: Up) ->
 def test_ctrl_c_stops_serving_and_the_server_and_exits_zero(up: Up) -> None:
     servers = _server_children(up.process.pid)
     assert len(servers) == 1, "homeward up started one Prefect server"
-    started = time.monotonic()
     up.process.send_signal(signal.SIGINT)
-    assert up.process.wait(timeout=30) == 0, up.stderr()[-3000:]
-    assert time.monotonic() - started < 30
-    deadline = time.monotonic() + 10
+    # A guard against a hang, not a speed check: up stops serving, then gives its server up to
+    # STOP_TIMEOUT_SECONDS (20 s) before killing it: 30 s in all left a loaded CI 10 s for the
+    # rest of the shutdown.
+    assert up.process.wait(timeout=180) == 0, up.stderr()[-3000:]
+    deadline = time.monotonic() + 60
     while not _gone(servers[0]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _gone(servers[0]), "the Prefect server outlived homeward up"

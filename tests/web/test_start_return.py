@@ -55,14 +55,18 @@ def _cases() -> list[Case]:
         return list(s.exec(select(Case)))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@contextmanager
+def _silent_api() -> Iterator[str]:
+    """A Prefect API address nobody answers at while the block lasts: the port is held bound,
+    never listening. A port only probed free and let go can be taken meanwhile by a server of
+    the other suite running beside this one (tests/homeward/test_scheduler_watch.py saw it)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}/api"
 
 
 def test_without_a_prefect_server_the_page_says_so_in_place(mailbox: RecordingHandler) -> None:
-    with _workspace(mailbox, SimulatedClock(), f"http://127.0.0.1:{_free_port()}/api") as ws:
+    with _silent_api() as api, _workspace(mailbox, SimulatedClock(), api) as ws:
         staff = ws.browser()
         staff.sign_in(f.COORD, "/start")
 
@@ -78,7 +82,7 @@ def test_without_a_prefect_server_the_page_says_so_in_place(mailbox: RecordingHa
 def test_bad_case_facts_are_refused_in_place_before_anything_starts(
     mailbox: RecordingHandler,
 ) -> None:
-    with _workspace(mailbox, SimulatedClock(), f"http://127.0.0.1:{_free_port()}/api") as ws:
+    with _silent_api() as api, _workspace(mailbox, SimulatedClock(), api) as ws:
         staff = ws.browser()
         staff.sign_in(f.COORD, "/start")
 
