@@ -23,7 +23,7 @@ from uuid import UUID
 import httpx
 import pytest
 from sqlalchemy import Engine, func, select, text
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from homeward.base.models import Case, ReminderRun, RequestKey
 from tests import factories, scaleout
@@ -106,7 +106,23 @@ async def _history(client: httpx.AsyncClient, run_id: UUID) -> list[str]:
     return [s["type"] for s in sorted(found.json(), key=lambda s: s["timestamp"])]
 
 
-async def _scenario(cluster: scaleout.Cluster) -> dict[str, object]:
+async def _case_opened(engine: Engine, wait: float) -> None:
+    """Wait until a run's case start is committed (its request key): the victim is then held
+    right after it. After a fixed 3 s sleep, a loaded machine's kill could land before the
+    commit, and the test then no longer tested a killed run whose case was already opened."""
+    deadline = time.monotonic() + wait
+    started = (
+        select(func.count()).select_from(RequestKey).where(col(RequestKey.key).endswith(":start"))
+    )
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            if session.execute(started).scalar_one():
+                return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"the victim opened no case in {wait:.0f} s")
+
+
+async def _scenario(cluster: scaleout.Cluster, engine: Engine) -> dict[str, object]:
     async with httpx.AsyncClient(base_url=cluster.api, timeout=30) as client:
         # Act 1: a worker takes a run, which opens its case and then hangs; the worker and its
         # run process are killed while the run is Running.
@@ -114,7 +130,7 @@ async def _scenario(cluster: scaleout.Cluster) -> dict[str, object]:
         victim = await _start(client)
         await _running(client, victim, wait=180)
         await _heartbeat_seen(client, victim, wait=90)
-        await asyncio.sleep(3)  # the case is opened (the hold is right after its commit)
+        await _case_opened(engine, wait=180)  # the hold is right after that commit
         scaleout.kill_tree(doomed.proc)
         killed_at = time.monotonic()
 
@@ -152,7 +168,7 @@ def test_two_workers_share_the_runs_and_a_killed_worker_s_run_completes_once(
     extra = {**ANY_HOUR, "HOMEWARD_MAIL_DIGEST_HOUR": "0"}  # the sweep's day, any hour
     with scaleout.cluster(tmp_path, db_url, **extra) as cluster:
         up = time.monotonic() - started
-        seen = asyncio.run(_scenario(cluster))
+        seen = asyncio.run(_scenario(cluster, engine))
 
     ran = seen["ran"]
     assert isinstance(ran, dict)
