@@ -23,6 +23,11 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", "0.5")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.5")
+# aiosmtpd gives a mail server 5 s to start and answer its first connection, else TimeoutError
+# ("the system is too busy"): 0.1-0.2 s at load 22, but every test mail server (and the
+# ``homeward demo`` process's) starts on two cores shared with the other suite. A guard only:
+# a server that is up goes on at once.
+os.environ.setdefault("AIOSMTPD_CONTROLLER_TIMEOUT", "60")
 
 import pytest
 from hypothesis import HealthCheck
