@@ -311,12 +311,18 @@ def _insert_sqlite(conn: Connection, table: Table, rows: Sequence[dict[str, Any]
         process = column_type.bind_processor(conn.dialect)
         if process is not None:
             columns[n] = _converted(column_type, process, columns[n])
-    values = list(zip(*columns, strict=True))  # tuples: SQLAlchemy takes them as executemany
+    # A column NULL in every row (an imported item's outcome, assignee, completion ...) is
+    # written as NULL in the statement instead of bound at every row: the driver sends None
+    # through its adapter lookup, about a third of an import's binding (the same NULL).
+    empty = [column.count(None) == len(column) for column in columns]
+    if all(empty):  # nothing would be bound: each row as one row of NULLs still
+        empty = [False] * len(empty)
+    values = list(zip(*(c for c, e in zip(columns, empty, strict=True) if not e), strict=True))
     preparer = conn.dialect.identifier_preparer
     statement = (
         f"INSERT INTO {preparer.format_table(table)} "  # noqa: S608
         f"({', '.join(preparer.quote(name) for name in names)}) "
-        f"VALUES ({', '.join('?' for _ in names)})"
+        f"VALUES ({', '.join('NULL' if e else '?' for e in empty)})"
     )
     conn.exec_driver_sql(statement, values)
 
