@@ -424,6 +424,7 @@ def child_bulk(count: int, folder: str, profile: str = "") -> dict[str, Any]:
     """``count`` cases imported from a CSV in one transaction. ``profile``: write cProfile
     stats there."""
     _env_ready()
+    from homeward.base.bulk import collection_paused
     from homeward.base.clock import local_date
     from homeward.base.db import get_engine, write_session
     from homeward.edges.demo import staff_email
@@ -450,16 +451,17 @@ def child_bulk(count: int, folder: str, profile: str = "") -> dict[str, Any]:
         profiler.enable()
     started, started_cpu = time.perf_counter(), time.process_time()
     started_server = _process_cpu(backend_pid)
-    good, bad = validate_file(path, today=local_date(NOW))
-    with write_session(engine) as session:
-        outcome = import_rows(
-            session,
-            rows=good,
-            bad=bad,
-            actor=acting(session=session, email=staff_email("iom-it", "coordinator")),
-            skip_bad=False,
-            now=NOW,
-        )
+    with collection_paused():  # file to commit, as ``homeward import cases`` pauses it
+        good, bad = validate_file(path, today=local_date(NOW))
+        with write_session(engine) as session:
+            outcome = import_rows(
+                session,
+                rows=good,
+                bad=bad,
+                actor=acting(session=session, email=staff_email("iom-it", "coordinator")),
+                skip_bad=False,
+                now=NOW,
+            )
     seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     ended_server = _process_cpu(backend_pid)
     server = None

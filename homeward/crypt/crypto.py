@@ -12,12 +12,14 @@ blind index for finding a possible duplicate person without decrypting anything.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
 import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -72,13 +74,16 @@ def encrypt_fields(
     None."""
     aead = AESGCM(key)
     out: dict[str, str | None] = {}
-    for column, value in values.items():
+    # every field's nonce from one draw of the system's random source (a call a row, not a
+    # call a field: a bulk import encrypts thousands of rows), each field's its own 12 bytes
+    drawn = os.urandom(NONCE_BYTES * len(values))
+    for n, (column, value) in enumerate(values.items()):
         if value is None:
             out[column] = None
             continue
-        nonce = os.urandom(NONCE_BYTES)
+        nonce = drawn[n * NONCE_BYTES : (n + 1) * NONCE_BYTES]
         sealed = nonce + aead.encrypt(nonce, value.encode(), _aad(table, column, row_id))
-        out[column] = PREFIX + base64.b64encode(sealed).decode()
+        out[column] = PREFIX + binascii.b2a_base64(sealed, newline=False).decode()
     return out
 
 
@@ -159,9 +164,13 @@ def blind_index(index_key: bytes, *parts: str | None) -> str:
     message = normalise_for_match(*parts).encode()
     keyed = _keyed(index_key).copy()  # keyed once, copied a token
     keyed.update(message)
-    return keyed.hexdigest()
+    token: str = keyed.hexdigest()
+    return token
 
 
 @lru_cache(maxsize=4)
-def _keyed(index_key: bytes) -> hmac.HMAC:
-    return hmac.new(index_key, digestmod=hashlib.sha256)
+def _keyed(index_key: bytes) -> Any:
+    """The HMAC keyed once; OpenSSL's own object under the wrapper when there is one (its
+    copy, one a token, skips the wrapper's Python; copy, update and hexdigest alike)."""
+    keyed = hmac.new(index_key, digestmod=hashlib.sha256)
+    return getattr(keyed, "_hmac", None) or keyed

@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cache
-from itertools import chain
-from operator import itemgetter
+from functools import cache, reduce
+from itertools import chain, repeat
+from operator import itemgetter, xor
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
@@ -228,35 +228,52 @@ class _Sealer:
             elif plain is not None:  # (None is None in a seal, as _plain gives it)
                 values = [None if value is None else plain(value) for value in values]
             columns.append(_encoded(values))
-        name, pk, case, keyed = self.name, self.pk, self.case, self.keyed
+        name, keyed = self.name, self.keyed
+        row_ids = list(map(itemgetter(self.pk), rows))
+        case_ids = list(map(itemgetter(self.case), rows))
         table = _ENCODE_LIST([name])[:-1]  # '["<table>"'
+        if type(version) is int and {*map(type, row_ids), *map(type, case_ids)} == {int}:
+            # ints: as json writes them
+            ids = zip(row_ids, case_ids, strict=True)
+            leads = [f"{table},{r},{c},{version},[" for r, c in ids]
+        else:
+            leads = [
+                _ENCODE_LIST([name, r, c, version])[:-1] + ",["
+                for r, c in zip(row_ids, case_ids, strict=True)
+            ]
         out: list[str] = []
-        for row, parts in zip(rows, zip(*columns, strict=True), strict=True):
-            row_id, case_id = row[pk], row[case]
-            if type(row_id) is int and type(case_id) is int and type(version) is int:
-                lead = f"{table},{row_id},{case_id},{version}"  # ints: as json writes them
-            else:
-                lead = _ENCODE_LIST([name, row_id, case_id, version])[:-1]
-            content = f"{lead},[{','.join(parts)}]]"
-            each = keyed.copy()
-            each.update(content.encode())
-            out.append(each.hexdigest())
+        copy, append = keyed.copy, out.append
+        for lead, parts in zip(leads, zip(*columns, strict=True), strict=True):
+            each = copy()
+            each.update(f"{lead}{','.join(parts)}]]".encode())
+            append(each.hexdigest())
         return out
 
 
 _ONE_KIND = frozenset({str, int, bool, type(None)})
+# How ``_ENCODE`` writes a text inside a list (its C function, called without the encoder's
+# Python around it), and the other values of a column of one kind.
+_TEXT = json.encoder.encode_basestring_ascii
+_WORDS: dict[Any, str] = {None: "null", True: "true", False: "false"}
 
 
 def _encoded(values: list[Any]) -> list[str]:
-    """Each value as ``_ENCODE`` writes it inside a list. In a column of one such kind (texts,
-    or ints, or bools; and None), equal values are written alike: each is encoded once."""
+    """Each value as ``_ENCODE`` writes it inside a list. A column of one such kind (texts,
+    or ints, or bools; and None) is written by that kind's own function, without the
+    encoder's walk: a text by json's C function, an int as its repr, None and bools by
+    name."""
     kinds = set(map(type, values))
     if kinds == {int}:  # ids: an int is written as its repr
         return list(map(int.__repr__, values))
+    if kinds == {str}:  # ciphertexts, codes, references: each written by the C function
+        return list(map(_TEXT, values))
     if not kinds <= _ONE_KIND or len(kinds - {type(None)}) > 1:  # (True == 1, "true" != "1")
         return [_ENCODE_LIST(value) for value in values]
-    texts = {value: _ENCODE_LIST(value) for value in set(values)}
-    return list(map(texts.__getitem__, values))
+    if str in kinds:
+        return [_TEXT(value) if value is not None else "null" for value in values]
+    if int in kinds:
+        return [int.__repr__(value) if value is not None else "null" for value in values]
+    return list(map(_WORDS.__getitem__, values))  # bools and None
 
 
 def _moments(values: list[Any]) -> list[Any]:
@@ -380,13 +397,14 @@ def written(session: Session, name: str, rows: Iterable[dict[str, Any]]) -> None
     pk = _pk(_table(name)).name
     rows = list(rows)
     store: dict[int, dict[str, Any]] = session.info.setdefault(_WRITTEN, {}).setdefault(name, {})
-    store.update((row[pk], row) for row in rows)
+    row_ids = list(map(itemgetter(pk), rows))
+    store.update(zip(row_ids, rows, strict=True))
     sealer = _sealer(load_keyring(), name)
     made: dict[str, tuple[_Sealer, dict[int, str]]] = session.info.setdefault(_WRITTEN_MACS, {})
     held = made.get(name)
     if held is None or held[0] is not sealer:  # (a keyring sealing otherwise: these only)
         held = made[name] = (sealer, {})
-    held[1].update(zip([row[pk] for row in rows], sealer.macs(rows, 1), strict=True))
+    held[1].update(zip(row_ids, sealer.macs(rows, 1), strict=True))
 
 
 def chain_end(session: Session, head: AuditHead) -> tuple[int, str]:
@@ -601,8 +619,7 @@ def _reseal(
                 for i, row, mac in zip(given, rows_given, macs, strict=True)
             ]
             count += len(macs)
-            for mac in macs:
-                state ^= int(mac, 16)
+            state = reduce(xor, map(int, macs, repeat(16)), state)  # each MAC's bits, summed
         rows: dict[int, Any] = {}
         seals: dict[int, Any] = {}
         if unknown := [i for i in chunk if i not in known]:

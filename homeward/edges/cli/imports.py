@@ -7,12 +7,14 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from homeward.base.bulk import collection_paused
 from homeward.base.clock import local_date
 from homeward.commands.imports import ImportCases
 from homeward.commands.runner import run
 from homeward.edges.cli.common import console, credential, err_console, state
 from homeward.intake.load import BadRows
 from homeward.intake.rows import read_rows, validate_rows
+from homeward.protection.identity import SessionToken
 
 import_app = typer.Typer(help="Import existing cases.", no_args_is_help=True)
 
@@ -37,6 +39,11 @@ def import_cases(
     Re-running with the same file imports nothing twice: rows are matched by external_id.
     """
     signed_in = credential()  # signed out: refused before the file is read
+    with collection_paused():  # from the file's cells to the commit (``bulk``: why)
+        _import(file, signed_in, skip_bad)
+
+
+def _import(file: Path, signed_in: SessionToken, skip_bad: bool) -> None:
     header, numbered = read_rows(file)  # a file that is no table: one line, before any bar
     with _progress() as bar:
         checking = bar.add_task("checking rows", total=None)
