@@ -20,8 +20,11 @@ if TYPE_CHECKING:
 # table and the migration files' headers without it (tests/homeward/test_db.py compares).
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
-_REVISION = re.compile(r"^revision\s*(?::[^=\n]*)?=\s*[\"']([^\"'\n]+)[\"']\s*$", re.M)
-_DOWN = re.compile(r"^down_revision\s*(?::[^=\n]*)?=\s*(?:None|[\"']([^\"'\n]+)[\"'])\s*$", re.M)
+# A line's start is spelt ``\n`` (the source is read with one put before it), not ``^``: a pattern
+# that opens with a literal is searched for as a string, while ``^`` under ``re.M`` was tried at
+# each of the 330 kB's characters, 2% of ``homeward case show``'s CPU (issue 19).
+_REVISION = re.compile(r"\nrevision\s*(?::[^=\n]*)?=\s*[\"']([^\"'\n]+)[\"']\s*$", re.M)
+_DOWN = re.compile(r"\ndown_revision\s*(?::[^=\n]*)?=\s*(?:None|[\"']([^\"'\n]+)[\"'])\s*$", re.M)
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -77,7 +80,7 @@ def shipped_head() -> str | None:
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
-        source = path.read_text(encoding="utf-8")
+        source = "\n" + path.read_text(encoding="utf-8")
         revision, down = _REVISION.findall(source), _DOWN.search(source)
         if len(revision) != 1 or down is None:
             return None  # a merge (a tuple), or a file written some other way

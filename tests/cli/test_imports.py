@@ -39,6 +39,8 @@ finally:
     found = {"modules": sorted(sys.modules), "tables": len(tables), "built": built}
     found["metadata"] = sorted(models.SQLModel.metadata.tables) if models else []
     found["gc"] = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
+    loader = sys.modules.get("pydantic.plugin._loader")
+    found["plugins_sought"] = loader is not None and loader._plugins is not None
     with open(out, "w") as file:
         json.dump(found, file)
 """
@@ -179,6 +181,8 @@ def test_a_read_loads_no_mail_server_import_or_report_machinery(args, signed_in,
         assert unneeded(modules, HISTORY_TABLES) == []
     # the collector was off while the command loaded, and is on for what it does next
     assert found["gc"]["enabled"] and found["gc"]["frozen"] > 0
+    # pydantic never read every installed distribution's entry points for plugins
+    assert not found["plugins_sought"]
     # A read validates no row: the table classes' pydantic validators are built on first use
     # (``models.TableModel``), never at import.
     assert found["tables"] > 0 and found["built"] == []
