@@ -24,6 +24,7 @@ from homeward.base.models import (
     Case,
     CaseParticipant,
     CaseStatus,
+    ChecklistItem,
     Organisation,
     OrgKind,
     ParticipantRole,
@@ -322,7 +323,14 @@ def fire(
     if not _run_machine(wrapper, trigger):
         raise Refused(f"cannot {trigger} case {case.case_ref} from {from_state}")
     _enter_stage(
-        session, case=case, actor=actor, now=now, trigger=trigger, from_state=from_state, step=step
+        session,
+        case=case,
+        actor=actor,
+        now=now,
+        trigger=trigger,
+        from_state=from_state,
+        step=step,
+        left_open=wrapper.left_open,
     )
     return case
 
@@ -360,6 +368,7 @@ def _enter_stage(
     trigger: str,
     from_state: str,
     step: steps.Step,
+    left_open: tuple[str, list[ChecklistItem]] | None = None,
 ) -> None:
     if case.phase != from_state:
         case.stage_entered_at = now
@@ -380,7 +389,11 @@ def _enter_stage(
     )
     if from_state in LEFT_FOR_GOOD and case.phase in LEFT_FOR_GOOD and from_state != case.phase:
         # Left for good (not suspended, not lost contact): its open items have had their time.
-        moves.cancel_left_behind(session, case=case, stage=from_state, actor=actor, now=now)
+        # its open items as the guard read them (``stage_work_done``), if it read that stage's
+        read = left_open[1] if left_open is not None and left_open[0] == from_state else None
+        moves.cancel_left_behind(
+            session, case=case, stage=from_state, actor=actor, now=now, left_open=read
+        )
 
 
 def list_cases(session: Session, *, actor: StaffMember, state: str | None = None) -> list[Case]:
