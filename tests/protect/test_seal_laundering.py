@@ -36,28 +36,29 @@ def _refused(result, table: str) -> None:
     assert "nothing was written" in result.err and "Zenobia" not in result.err
 
 
+_CASE_CHANGED = "UPDATE return_case SET legal_hold = NOT legal_hold WHERE case_ref = :ref"
 CHANGES = {  # an insider's change by plain SQL, as the tables' owner, and the command after it
     "checklist_item": (
         "UPDATE checklist_item SET blocking = NOT blocking WHERE id = :item",
         ("items", "skip", "{item}", "--reason", "not needed for this person"),
     ),
-    "return_case": (
-        "UPDATE return_case SET legal_hold = NOT legal_hold WHERE case_ref = :ref",
-        ("items", "skip", "{item}", "--reason", "not needed for this person"),
-    ),
+    "return_case": (_CASE_CHANGED, ("items", "skip", "{item}", "--reason", "not needed now")),
+    # a move reads the case locked with its seal and checks it as read (``seals.hold``)
+    "return_case moved": (_CASE_CHANGED, ("case", "advance", "{ref}", "lose_contact")),
 }
 
 
-@pytest.mark.parametrize("table", CHANGES)
-def test_a_command_refuses_a_row_changed_outside_homeward(cli, clock, engine, table):
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_command_refuses_a_row_changed_outside_homeward(cli, clock, engine, change):
     ref = f.open_case(clock)
     item = f.items(ref, status=ItemStatus.OPEN)[0]
     assert cli("audit", "verify").code == 0
-    change, argv = CHANGES[table]
+    sql, argv = CHANGES[change]
+    table = change.split()[0]
     with engine.begin() as admin:
-        admin.execute(text(change), {"item": item.id, "ref": ref})
+        admin.execute(text(sql), {"item": item.id, "ref": ref})
     before = f.db_snapshot()
-    done = cli("--as", f.COORD, *(a.format(item=item.id) for a in argv))
+    done = cli("--as", f.COORD, *(a.format(item=item.id, ref=ref) for a in argv))
     _refused(done, table)
     assert f.db_snapshot() == before  # nothing written, the change not sealed
     verified = cli("audit", "verify")
