@@ -532,23 +532,30 @@ def refuse_altered(session: Session, row_ids: Mapping[str, list[int]]) -> None:
     # of the rows it writes); a scope changed here would flush, inside this flush.
     keyring, conn, held = load_keyring(), session.connection(), _held(session)
     for name, ids in row_ids.items():
-        kept = held.get(name, {})
-        rows: dict[int, Any] = {i: kept[i][0] for i in ids if i in kept}
-        seals = {i: seal for i in ids if i in kept and (seal := kept[i][1]) is not None}
-        if unread := [i for i in ids if i not in kept]:
-            read, read_seals = _rows_and_seals(conn, _table(name), name, unread)
-            rows.update(read)
-            seals.update(read_seals)
-        sealer = _sealer(keyring, name)
-        for row_id in ids:
+        kept, sealer = held.get(name, {}), _sealer(keyring, name)
+        # A held row that does not match (or had no seal beside it) is read again: under READ
+        # COMMITTED a ``FOR UPDATE`` that waited for another transaction's lock re-fetches the
+        # locked row once that one commits, but not the seal joined to it, so a command that
+        # waited for another command's commit holds the new row beside the old seal. Only
+        # the fresh read decides: a false "altered outside Homeward" teaches people to shrug
+        # at exit 9.
+        again = [i for i in ids if i not in kept or not _matches(sealer, *kept[i])]
+        if not again:
+            continue
+        rows, seals = _rows_and_seals(conn, _table(name), name, again)
+        for row_id in again:
             row, seal = rows.get(row_id), seals.get(row_id)
             if row is None or seal is None:
                 continue  # gone (the write finds it so), or a seal this scope does not see
-            if not hmac.compare_digest(seal.mac, sealer.mac(row, seal.version)):
+            if not _matches(sealer, row, seal):
                 raise AuditBroken(
                     f"{name} row {row_id} does not match its seal: altered outside Homeward; "
                     "nothing was written (run `homeward audit verify`)"
                 )
+
+
+def _matches(sealer: _Sealer, row: Mapping[str, Any], seal: _Seal | None) -> bool:
+    return seal is not None and hmac.compare_digest(seal.mac, sealer.mac(row, seal.version))
 
 
 @event.listens_for(OrmSession, "before_commit")
