@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,6 +25,7 @@ from homeward.base.models import (
     Case,
     CaseParticipant,
     CaseStatus,
+    ChecklistItem,
     Organisation,
     OrgKind,
     ParticipantRole,
@@ -33,6 +35,7 @@ from homeward.protection import vault
 from homeward.protection.access import can_see, case_not_found, ensure_can_see
 from homeward.protection.permissions import Action, ensure
 from homeward.protection.vault import PersonIn
+from homeward.records import seals
 from homeward.records.audit import record_event
 from homeward.records.crossorg import refs_taken
 from homeward.records.directory import get_org
@@ -257,12 +260,28 @@ _BY_REF = {  # built once each: every command names its case
 }
 
 
+@cache
+def _locked_with_seal() -> Any:
+    """``_BY_REF[True]`` with the case's seal beside it (built once): the case is then checked
+    against its seal before its first write as read here, locked, not read again."""
+    by_ref = col(Case.case_ref) == bindparam("ref")
+    query = seals.with_seal(select(Case), "return_case").where(by_ref)
+    return query.with_for_update(of=Case).execution_options(populate_existing=True)
+
+
 def get_case(
     session: Session, *, case_ref: str, actor: StaffMember, for_update: bool = False
 ) -> Case:
-    """The case with ``case_ref``, if the actor may see it (otherwise 'not found')."""
+    """The case with ``case_ref``, if the actor may see it (otherwise 'not found');
+    ``for_update``: locked until the transaction ends, as the write that follows needs it."""
     ref = checked_ref(case_ref)
-    case = session.exec(_BY_REF[for_update], params={"ref": ref}).first()
+    if for_update and seals.sealing(session):
+        found = session.execute(_locked_with_seal(), {"ref": ref}).first()
+        case: Case | None = found[0] if found is not None else None
+        if found is not None:
+            seals.hold(session, "return_case", case, found[1], found[2])
+    else:
+        case = session.exec(_BY_REF[for_update], params={"ref": ref}).first()
     if case is None:
         raise case_not_found(ref)
     ensure_can_see(session, actor, case)
@@ -322,7 +341,14 @@ def fire(
     if not _run_machine(wrapper, trigger):
         raise Refused(f"cannot {trigger} case {case.case_ref} from {from_state}")
     _enter_stage(
-        session, case=case, actor=actor, now=now, trigger=trigger, from_state=from_state, step=step
+        session,
+        case=case,
+        actor=actor,
+        now=now,
+        trigger=trigger,
+        from_state=from_state,
+        step=step,
+        left_open=wrapper.left_open,
     )
     return case
 
@@ -360,6 +386,7 @@ def _enter_stage(
     trigger: str,
     from_state: str,
     step: steps.Step,
+    left_open: tuple[str, list[ChecklistItem]] | None = None,
 ) -> None:
     if case.phase != from_state:
         case.stage_entered_at = now
@@ -380,7 +407,11 @@ def _enter_stage(
     )
     if from_state in LEFT_FOR_GOOD and case.phase in LEFT_FOR_GOOD and from_state != case.phase:
         # Left for good (not suspended, not lost contact): its open items have had their time.
-        moves.cancel_left_behind(session, case=case, stage=from_state, actor=actor, now=now)
+        # its open items as the guard read them (``stage_work_done``), if it read that stage's
+        read = left_open[1] if left_open is not None and left_open[0] == from_state else None
+        moves.cancel_left_behind(
+            session, case=case, stage=from_state, actor=actor, now=now, left_open=read
+        )
 
 
 def list_cases(session: Session, *, actor: StaffMember, state: str | None = None) -> list[Case]:

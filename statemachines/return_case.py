@@ -20,6 +20,7 @@ from homeward.base.errors import Refused
 from homeward.base.models import (
     Case,
     CaseStatus,
+    ChecklistItem,
     ConsentPurpose,
     HandoffStatus,
     StaffMember,
@@ -266,6 +267,9 @@ class ReturnCase:
     ) -> None:
         self.case, self.session, self.actor, self.step, self.now = case, session, actor, step, now
         self.today: date = local_date(now)
+        # (stage, its open items) as ``stage_work_done`` read them: what the move then
+        # cancels, if it leaves the stage for good, without reading them again
+        self.left_open: tuple[str, list[ChecklistItem]] | None = None
 
     @property
     def state(self) -> State | InternalState:
@@ -273,7 +277,11 @@ class ReturnCase:
 
     @state.setter
     def state(self, value: str) -> None:
-        self.case.state = str(value)
+        # The machine sets the model's state when it takes the wrapper on (``add_model``):
+        # the same value set again would mark the row changed, and the next read would flush
+        # it (and check it against its seal) for nothing.
+        if self.case.state != value:
+            self.case.state = str(value)
 
     @property
     def status(self) -> CaseStatus:
@@ -281,7 +289,8 @@ class ReturnCase:
 
     @status.setter
     def status(self, value: str) -> None:
-        self.case.status = str(value)
+        if self.case.status != value:
+            self.case.status = str(value)
 
     def _refuse(self, event: EventData, why: str) -> Refused:
         return Refused(f"cannot {event.event.name} case {self.case.case_ref}: {why}")
@@ -289,7 +298,10 @@ class ReturnCase:
     # --- guards -------------------------------------------------------------------------
     def stage_work_done(self, event: EventData) -> bool:
         """Leaving a stage needs its blocking items done or skipped with a reason."""
-        pending = checklist.open_blocking_items(self.session, self.case, self.case.state)
+        stage = self.case.state
+        left_open = checklist.open_stage_items(self.session, self.case, stage)
+        self.left_open = (stage, left_open)
+        pending = [item for item in left_open if item.blocking]
         if pending:
             listed = ", ".join(f"{item.code} (#{item.id})" for item in pending)
             raise self._refuse(

@@ -7,9 +7,10 @@ Leaving a stage needs its blocking items done or skipped with a reason; that che
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, insert
+from sqlalchemy import Table, bindparam, insert, or_
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from homeward.base import models
@@ -65,35 +66,53 @@ def owner_for(
     return case.owner_org_id, None  # unfilled role: the case owner hands it on
 
 
-def _codes_query(repeating: bool, about_person: bool) -> Any:
+class _Known(NamedTuple):
+    """What a stage's items need to know of one existing item of the case."""
+
+    code: str
+    stage: str
+    status: str
+    person_id: int | None
+    partner_needed: str | None
+
+
+# Built once (a stage move asks it each time): the case's items of the stage being entered
+# (which it has already?) and its open items waiting for a partner (whom to find?), together.
+_STAGE_AND_WAITING = sql_select(
+    col(ChecklistItem.code),
+    col(ChecklistItem.stage),
+    col(ChecklistItem.status),
+    col(ChecklistItem.person_id),
+    col(ChecklistItem.partner_needed),
+).where(
+    col(ChecklistItem.case_id) == bindparam("case_id"),
+    or_(
+        col(ChecklistItem.stage) == bindparam("stage"),
+        (col(ChecklistItem.status) == ItemStatus.OPEN)
+        & col(ChecklistItem.partner_needed).is_not(None),
+    ),
+)
+
+
+def _known_items(session: Session, case: Case, stage: str) -> list[_Known]:
+    """The case's items of ``stage`` and its open items waiting for a partner, as columns."""
+    found = session.execute(_STAGE_AND_WAITING, {"case_id": case.id, "stage": stage})
+    return [_Known(*row) for row in found]
+
+
+def _existing_codes(known: list[_Known], stage: str, person_id: int | None) -> set[str]:
+    """The codes of ``stage`` the case (or child) has already: open, done or skipped; in a
+    repeating stage, open only (each suspension needs its own reassessment)."""
     statuses = (
-        [ItemStatus.OPEN] if repeating else [ItemStatus.OPEN, ItemStatus.DONE, ItemStatus.SKIPPED]
+        {ItemStatus.OPEN}
+        if stage in REPEATING_STAGES
+        else {ItemStatus.OPEN, ItemStatus.DONE, ItemStatus.SKIPPED}
     )
-    about = (
-        ChecklistItem.person_id == bindparam("person_id")
-        if about_person
-        else col(ChecklistItem.person_id).is_(None)
-    )
-    return select(ChecklistItem.code).where(
-        ChecklistItem.case_id == bindparam("case_id"),
-        ChecklistItem.stage == bindparam("stage"),
-        col(ChecklistItem.status).in_(statuses),
-        about,
-    )
-
-
-# Built once each (a stage move asks one each time): (repeating stage, about a family member).
-_CODES = {(r, p): _codes_query(r, p) for r in (False, True) for p in (False, True)}
-
-
-def _existing_codes(
-    session: Session, case: Case, stage: str, person_id: int | None = None
-) -> set[str]:
-    query = _CODES[stage in REPEATING_STAGES, person_id is not None]
-    params: dict[str, Any] = {"case_id": case.id, "stage": stage}
-    if person_id is not None:
-        params["person_id"] = person_id
-    return set(session.exec(query, params=params))
+    return {
+        item.code
+        for item in known
+        if item.stage == stage and item.person_id == person_id and item.status in statuses
+    }
 
 
 def _about(person_id: int | None) -> Any:
@@ -113,11 +132,16 @@ def create_stage_items(session: Session, *, case: Case, stage: str, now: datetim
         return []  # e.g. lost contact: nothing to look up
     parts = participation.current(session, case)
     roles = participation.live_roles(session, case, parts)
-    created = _insert_items(session, case, stage, specs, roles, now)
-    for child in minor_dependants(session, case):
-        assert child.id is not None  # noqa: S101
-        created += create_person_items(session, case=case, person_id=child.id, stage=stage, now=now)
-    participation.fill_waiting_roles(session, case=case, actor=None, now=now, parts=parts)
+    known = _known_items(session, case, stage)  # one read for the items, the children's too
+    created = _insert_items(session, case, stage, specs, roles, now, known)
+    children = _minor_dependant_ids(session, case)
+    child_specs = _child_specs(case, stage) if children else []
+    for child_id in children:
+        created += _insert_items(session, case, stage, child_specs, roles, now, known, child_id)
+    waiting_for = {i.partner_needed for i in known if i.status == ItemStatus.OPEN}
+    participation.fill_waiting_roles(
+        session, case=case, actor=None, now=now, parts=parts, waiting_for=waiting_for
+    )
     return created
 
 
@@ -128,13 +152,17 @@ def _insert_items(
     specs: list[ItemSpec],
     roles: dict[str, int],
     now: datetime,
+    known: list[_Known],
     person_id: int | None = None,
 ) -> list[str]:
-    """Insert the items of ``specs`` the case (or child) does not have yet, in one statement
-    rather than one ORM object each (a stage move's cost is mostly the ORM's): the codes
-    inserted. The rows are sealed at commit like those the ORM flushed."""
-    existing = _existing_codes(session, case, stage, person_id)
-    rows = []
+    """Insert the items of ``specs`` the case (or child) does not have yet (``known``: its
+    items of the stage, to which those inserted are added), in one statement rather than one
+    ORM object each (a stage move's cost is mostly the ORM's): the codes inserted. The rows
+    are sealed at commit like those the ORM flushed."""
+    if not specs:
+        return []
+    existing = _existing_codes(known, stage, person_id)
+    rows: list[dict[str, Any]] = []
     for spec in specs:
         if spec.code in existing:
             continue
@@ -163,6 +191,9 @@ def _insert_items(
         for row in full:
             row["id"] = made[str(row["code"])]
         seals.written(session, "checklist_item", full)
+        known += [
+            _Known(r["code"], stage, ItemStatus.OPEN, person_id, r["partner_needed"]) for r in rows
+        ]
     return [str(row["code"]) for row in rows]
 
 
@@ -173,8 +204,17 @@ _INSERT = insert(_ITEMS).returning(_ITEMS.c.code, _ITEMS.c.id)  # one row a code
 _MINOR_DEPENDANTS = (
     select(CasePerson)
     .where(
-        CasePerson.case_id == bindparam("case_id"),
-        CasePerson.is_minor == True,  # noqa: E712 (SQL expression)
+        col(CasePerson.case_id) == bindparam("case_id"),
+        col(CasePerson.is_minor) == True,  # noqa: E712 (SQL expression)
+        col(CasePerson.removed_at).is_(None),
+    )
+    .order_by(col(CasePerson.id))
+)
+_MINOR_DEPENDANT_IDS = (
+    sql_select(col(CasePerson.id))
+    .where(
+        col(CasePerson.case_id) == bindparam("case_id"),
+        col(CasePerson.is_minor) == True,  # noqa: E712 (SQL expression)
         col(CasePerson.removed_at).is_(None),
     )
     .order_by(col(CasePerson.id))
@@ -186,21 +226,32 @@ def minor_dependants(session: Session, case: Case) -> list[CasePerson]:
     return list(session.exec(_MINOR_DEPENDANTS, params={"case_id": case.id}))
 
 
+def _minor_dependant_ids(session: Session, case: Case) -> list[int]:
+    """``minor_dependants``' ids alone: no person's (encrypted) names loaded."""
+    return list(session.execute(_MINOR_DEPENDANT_IDS, {"case_id": case.id}).scalars())
+
+
+def _child_specs(case: Case, stage: str) -> list[ItemSpec]:
+    """The minors-only items of ``stage``, which each child of a family case gets."""
+    return [
+        spec
+        for spec in load_catalog(case.process_version).items_for(stage, is_minor=True)
+        if spec.applies == "minors"
+    ]
+
+
 def create_person_items(
     session: Session, *, case: Case, person_id: int, stage: str, now: datetime
 ) -> list[str]:
     """Create the minors-only items of ``stage`` for a child of a family case (``person_id``),
     owned as the catalog says for minors, unless that child already has them; their codes."""
     assert case.id is not None  # noqa: S101
-    specs = [
-        spec
-        for spec in load_catalog(case.process_version).items_for(stage, is_minor=True)
-        if spec.applies == "minors"
-    ]
+    specs = _child_specs(case, stage)
     if not specs:
         return []
     roles = participation.live_roles(session, case)
-    return _insert_items(session, case, stage, specs, roles, now, person_id)
+    known = _known_items(session, case, stage)
+    return _insert_items(session, case, stage, specs, roles, now, known, person_id)
 
 
 def cancel_person_items(session: Session, *, case: Case, person_id: int, now: datetime) -> int:
@@ -219,21 +270,27 @@ def cancel_person_items(session: Session, *, case: Case, person_id: int, now: da
 
 
 # Built once (a stage move asks it each time): only the values change.
-_OPEN_BLOCKING = (
+_OPEN_IN_STAGE = (
     select(ChecklistItem)
     .where(
         ChecklistItem.case_id == bindparam("case_id"),
         ChecklistItem.stage == bindparam("stage"),
-        ChecklistItem.blocking == True,  # noqa: E712 (SQL expression)
         ChecklistItem.status == ItemStatus.OPEN,
     )
     .order_by(col(ChecklistItem.id))
 )
 
 
+def open_stage_items(session: Session, case: Case, stage: str) -> list[ChecklistItem]:
+    """Every item of ``stage`` still open on ``case``, in the order they were made: a stage
+    move reads them once, for its guard (the blocking ones) and for what it then cancels
+    (``tasks.moves.cancel_left_behind``: the others)."""
+    return list(session.exec(_OPEN_IN_STAGE, params={"case_id": case.id, "stage": stage}))
+
+
 def open_blocking_items(session: Session, case: Case, stage: str) -> list[ChecklistItem]:
     """Blocking items of ``stage`` still open on ``case``."""
-    return list(session.exec(_OPEN_BLOCKING, params={"case_id": case.id, "stage": stage}))
+    return [item for item in open_stage_items(session, case, stage) if item.blocking]
 
 
 def latest_item(

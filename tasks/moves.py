@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from homeward.base.clock import local_date, local_noon
@@ -21,7 +20,7 @@ from homeward.base.models import Case, ChecklistItem, ItemStatus, StaffMember
 from homeward.base.settings import get_settings
 from homeward.records.audit import record_event
 from tasks.catalog import ADHOC_PREFIX, SERVICE_PREFIX, RegainedContact, load_catalog
-from tasks.checklist import _revoke_pending_handoffs
+from tasks.checklist import _revoke_pending_handoffs, open_stage_items
 
 STAGE_LEFT = "stage_left"
 # Items added outside the catalog's stages: ad-hoc items and a plan's services.
@@ -35,28 +34,30 @@ def _open_items(case: Case) -> Any:
     )
 
 
-_OPEN_IN_STAGE = (  # built once: every stage move asks it
-    select(ChecklistItem)
-    .where(
-        ChecklistItem.case_id == bindparam("case_id"),
-        ChecklistItem.status == ItemStatus.OPEN,
-        ChecklistItem.stage == bindparam("stage"),
-    )
-    .order_by(col(ChecklistItem.id))
-)
-
-
 def cancel_left_behind(
-    session: Session, *, case: Case, stage: str, actor: StaffMember | None, now: datetime
+    session: Session,
+    *,
+    case: Case,
+    stage: str,
+    actor: StaffMember | None,
+    now: datetime,
+    left_open: list[ChecklistItem] | None = None,
 ) -> list[ChecklistItem]:
     """Cancel the open catalog items of ``stage``, which the case has just left for good (an
     appointment or a plan's service is not the stage's work: it stays until done or cancelled).
+    ``left_open``: the stage's open items as the move's guard read them in this transaction
+    (``checklist.open_stage_items``), not read again; any since closed are passed over.
 
     The reason (``stage_left``) is kept as the item's outcome; one ``items_cancelled`` event
     lists them in the case history.
     """
-    found = session.exec(_OPEN_IN_STAGE, params={"case_id": case.id, "stage": stage})
-    items = [item for item in found if not item.code.startswith(OUTSIDE_STAGES)]
+    if left_open is None:
+        left_open = open_stage_items(session, case, stage)
+    items = [
+        item
+        for item in left_open
+        if item.status == ItemStatus.OPEN and not item.code.startswith(OUTSIDE_STAGES)
+    ]
     for item in items:
         item.status, item.completed_at, item.outcome = ItemStatus.CANCELLED, now, STAGE_LEFT
         _revoke_pending_handoffs(session, item, actor, now)

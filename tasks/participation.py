@@ -10,6 +10,7 @@ owner, or to another organisation of the same kind the person consents to share 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -214,13 +215,17 @@ def fill_waiting_roles(
     actor: StaffMember | None,
     now: datetime,
     parts: list[CaseParticipant] | None = None,
+    waiting_for: Iterable[str | None] | None = None,
 ) -> None:
     """Items waiting for a partner go to a stand-in the person consents to share with, for
     roles no one is named in (a named partner waiting for consent keeps its place).
-    ``parts``: the participants not ended (``current``), when the caller has them."""
+    ``parts``: the participants not ended (``current``), when the caller has them;
+    ``waiting_for``: the roles the case's open items wait for, when the caller knows them
+    (a stage move, which has just read and written its items)."""
     parts = current(session, case) if parts is None else parts
     named = {part.role for part in parts}
-    waiting_for = session.exec(_PARTNERS_NEEDED, params={"case_id": case.id})
+    if waiting_for is None:
+        waiting_for = list(session.execute(_PARTNERS_NEEDED, {"case_id": case.id}).scalars())
     for role in sorted({r for r in waiting_for if r and r not in named}):
         org = stand_in(session, case, role)
         if org is not None:

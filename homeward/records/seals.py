@@ -42,6 +42,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     RowMapping,
+    Select,
     String,
     Table,
     any_,
@@ -115,6 +116,8 @@ _WRITTEN_MACS = "homeward.written_macs"  # session.info: {table: (sealer, {row i
 _MOVED = "homeward.head_moved"  # session.info: the chain grew, the head needs a new MAC
 _HEAD = "homeward.locked_head"  # session.info: (the transaction that locked it, the head)
 _CHAIN = "homeward.chain_end"  # session.info: the chain's last (id, MAC), the head's at commit
+# session.info: (the transaction, {table: {row id: (row, seal)}}) read under lock (``hold``)
+_HELD = "homeward.held_rows"
 _BATCH = 500
 
 
@@ -489,27 +492,88 @@ def _written_here(session: Session, name: str, row_id: int) -> bool:
     return row_id in pending.get(name, ()) or row_id in given.get(name, {})
 
 
+def with_seal(query: Select[Any], name: str) -> Select[Any]:
+    """``query``, a read of rows of table ``name``, with each row's seal beside it (its
+    version and MAC; None for a row without one): what ``hold`` takes."""
+    table, row_seal = _table(name), _seals()
+    on = (row_seal.c.tbl == name) & (row_seal.c.row_id == _pk(table))
+    return query.outerjoin(row_seal, on).add_columns(row_seal.c.version, row_seal.c.mac)
+
+
+def hold(session: Session, name: str, obj: Any, version: int | None, mac: str | None) -> None:
+    """Keep, for this transaction, the row ``obj`` of table ``name`` as it was just read with
+    its seal (``with_seal``), the row locked for this transaction (``FOR UPDATE``; on SQLite
+    the write transaction's lock): until this transaction writes it, the database holds it as
+    read, so the check before its first write (``refuse_altered``) needs no read of its own."""
+    state = inspect(obj)
+    values = state.dict
+    columns = _attribute_keys(name, state.mapper)
+    if any(key not in values for _column, key in columns):
+        return  # not every column loaded: the check reads the row
+    row = {column: values[key] for column, key in columns}
+    row_id = row[_pk(_table(name)).name]
+    seal = _Seal(row_id, version, mac) if version is not None and mac is not None else None
+    held = session.info.get(_HELD)
+    if held is None or held[0] is not _transaction(session):
+        held = session.info[_HELD] = (_transaction(session), {})
+    kept: dict[str, dict[int, tuple[dict[str, Any], _Seal | None]]] = held[1]
+    kept.setdefault(name, {})[row_id] = (row, seal)
+
+
+_KEYS: dict[str, list[tuple[str, str]]] = {}  # table -> (column, mapped attribute) of each column
+
+
+def _attribute_keys(name: str, mapper: Any) -> list[tuple[str, str]]:
+    keys = _KEYS.get(name)
+    if keys is None:
+        columns = _table(name).columns
+        keys = _KEYS[name] = [(c.name, mapper.get_property_by_column(c).key) for c in columns]
+    return keys
+
+
+def _held(session: Session) -> dict[str, dict[int, tuple[dict[str, Any], _Seal | None]]]:
+    """The rows ``hold`` kept in this transaction (none once it is another)."""
+    held = session.info.get(_HELD)
+    if held is None or held[0] is not _transaction(session):
+        return {}
+    return held[1]  # type: ignore[no-any-return]
+
+
 def refuse_altered(session: Session, row_ids: Mapping[str, list[int]]) -> None:
     """Refuse (exit 9) to write over a sealed row that no longer matches its seal: changed
     outside Homeward since its last write. Resealing it at commit (``_reseal`` seals what the
-    row then holds) would make the outside change look like Homeward's own."""
+    row then holds) would make the outside change look like Homeward's own. A row read with
+    its seal under this transaction's lock (``hold``) is checked as read, not read again."""
     if not sealing(session):
         return
     # Read in the transaction's own scope (row security: the seals of the cases it sees, so
     # of the rows it writes); a scope changed here would flush, inside this flush.
-    keyring, conn = load_keyring(), session.connection()
+    keyring, conn, held = load_keyring(), session.connection(), _held(session)
     for name, ids in row_ids.items():
-        rows, seals = _rows_and_seals(conn, _table(name), name, ids)
-        sealer = _sealer(keyring, name)
-        for row_id in ids:
+        kept, sealer = held.get(name, {}), _sealer(keyring, name)
+        # A held row that does not match (or had no seal beside it) is read again: under READ
+        # COMMITTED a ``FOR UPDATE`` that waited for another transaction's lock re-fetches the
+        # locked row once that one commits, but not the seal joined to it, so a command that
+        # waited for another command's commit holds the new row beside the old seal. Only
+        # the fresh read decides: a false "altered outside Homeward" teaches people to shrug
+        # at exit 9.
+        again = [i for i in ids if i not in kept or not _matches(sealer, *kept[i])]
+        if not again:
+            continue
+        rows, seals = _rows_and_seals(conn, _table(name), name, again)
+        for row_id in again:
             row, seal = rows.get(row_id), seals.get(row_id)
             if row is None or seal is None:
                 continue  # gone (the write finds it so), or a seal this scope does not see
-            if not hmac.compare_digest(seal.mac, sealer.mac(row, seal.version)):
+            if not _matches(sealer, row, seal):
                 raise AuditBroken(
                     f"{name} row {row_id} does not match its seal: altered outside Homeward; "
                     "nothing was written (run `homeward audit verify`)"
                 )
+
+
+def _matches(sealer: _Sealer, row: Mapping[str, Any], seal: _Seal | None) -> bool:
+    return seal is not None and hmac.compare_digest(seal.mac, sealer.mac(row, seal.version))
 
 
 @event.listens_for(OrmSession, "before_commit")
@@ -531,6 +595,7 @@ def _forget(session: OrmSession) -> None:
     session.info.pop(_MOVED, None)
     session.info.pop(_HEAD, None)
     session.info.pop(_CHAIN, None)
+    session.info.pop(_HELD, None)
 
 
 def seal_pending(session: Session) -> None:
