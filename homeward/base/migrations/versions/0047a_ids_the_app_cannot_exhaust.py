@@ -7,10 +7,12 @@ Create Date: 2026-12-07 22:30:00
 
 Every login of the app has USAGE on every sequence (0005: the column defaults' ``nextval``,
 ``homeward.base.bulk.new_ids``, ``homeward.records.audit``), so the app's login, with a SQL
-prompt, calls ``nextval`` at will: ~770,000 a second (``SELECT nextval(...) FROM
-generate_series(...)``), and an ``integer`` sequence's 2^31 - 1 ids are gone in 47 minutes;
-after that every insert into that table fails, for every organisation (a partner's insider
-takes the system down; an ``INSERT ... SELECT`` that fails at its end burns its ids too).
+prompt, calls ``nextval`` at will: ~770,000 a second by the review's count, 1.06 million here
+(``SELECT count(nextval(...)) FROM generate_series(1, 2000000)``: 1.87-1.89 s, three runs,
+one connection, PostgreSQL 15, load 15 on 2 cores), and an ``integer`` sequence's 2^31 - 1 ids
+are gone in 34 to 47 minutes; after that every insert into that table fails, for every
+organisation (a partner's insider takes the system down; an ``INSERT ... SELECT`` that fails
+at its end burns its ids too).
 ``setval`` and ``ALTER SEQUENCE`` were never the app's (UPDATE, ownership).
 
 Here, on PostgreSQL:
@@ -18,7 +20,7 @@ Here, on PostgreSQL:
 - every table whose id the app's logins draw (0042's ``ID_TABLES`` but the directory's),
   its ``id`` and every column holding such an id (``COLUMNS``: the foreign keys, an item's
   ``person_id``, a seal's ``row_id`` and ``case_id``) become ``bigint``, and its sequence
-  ``AS bigint`` (its maximum 2^63 - 1: 380,000 years at that rate);
+  ``AS bigint`` (its maximum 2^63 - 1: 276,000 years at 1.06 million a second);
 - the directory's sequences (``organisation``, ``staff_member``: 0031, the system's alone to
   write) and the keyring binding's (one row at id 1, never drawn) are no longer the app's:
   USAGE on the first two is ``homeward_system_scope``'s (the system login adds organisations
@@ -30,10 +32,10 @@ Here, on PostgreSQL:
 
 Why not draw ids where the app cannot call it in a loop (a definer trigger giving ``NEW.id``,
 USAGE revoked): an insert still draws one, and an ``INSERT ... SELECT`` of a partner's own
-notes runs at 35 us a row with 0044's guards (~29,000 rows a second a connection; a
-connection a core), its ids burnt when it is refused at its end: 2^31 in 10 hours on one
-connection, in a working day on any machine. Only a larger id space ends it, and with it the
-app's bulk paths (``new_ids``) need nothing else.
+notes runs at 35 us a row with 0044's guards (0044's measure: ~29,000 rows a second a
+connection, a connection a core), its ids burnt when it is refused at its end: 2^31 in 20
+hours on one connection, in a working day on a few. Only a larger id space ends it, and with
+it the app's bulk paths (``new_ids``) need nothing else.
 
 How: policies and triggers naming a column whose type changes forbid the change, so the
 policies of these tables and the triggers naming their columns (0042's ``UPDATE OF id`` ...)
@@ -45,9 +47,10 @@ makes the reverse replacements.
 
 Cost: ``ALTER COLUMN ... TYPE bigint`` rewrites each of these tables and its indexes, holding
 an ACCESS EXCLUSIVE lock on it (no reads, no writes) until the migration's transaction ends:
-every table at once, for the time of copying them (of the order of the database's size at the
-disk's write speed: ~1 s per 100 MB here, a database of 100,000 cases taking about a minute).
-Run it in a maintenance window. An id takes 4 bytes more in each row and index entry that
+every table at once, for the time of copying them, which grows with the database's size.
+Measured: 20,000 open cases of ``bench/scale.py`` (177 MB, 606,000 rows, at 0046) upgraded in
+18.9 s (PostgreSQL 15, load 15 on 2 cores): about 1.5 minutes for 100,000 cases at that
+speed, during which the app waits. Run it in a maintenance window. An id takes 4 bytes more in each row and index entry that
 holds it. The downgrade fails if any id is past 2^31 - 1 (it cannot be held). SQLite: nothing
 (an ``INTEGER PRIMARY KEY`` is 64-bit already).
 """
@@ -182,11 +185,17 @@ WHERE p.oid = to_regprocedure(:signature)
 """
 
 
+def _run(conn: Connection, statement: str) -> None:
+    """``statement`` as the catalog gave it: no part of it read as a parameter (a ``:name`` or
+    a ``%`` in its text is the text's)."""
+    conn.exec_driver_sql(statement, execution_options={"no_parameters": True})
+
+
 def _remade(conn: Connection, query: str, tables: list[str]) -> list[str]:
     """Drop what ``query`` finds on ``tables``; the statements making it again."""
     rows = conn.execute(text(query), {"tables": tables}).tuples().all()
     for row in rows:
-        conn.execute(text(row[0]))
+        _run(conn, row[0])
     return [statement for row in rows for statement in row[1:] if statement]
 
 
@@ -208,7 +217,7 @@ def _functions(conn: Connection, *, upgrade: bool) -> None:
         remade = _replaced(source, swapped, before)
         if before != after or any(a.startswith("RETURNS") for a, _ in swapped):
             conn.execute(text(f"DROP FUNCTION {before}"))  # a new signature, or result
-        conn.execute(text(remade))
+        _run(conn, remade)
         conn.execute(text(f"ALTER FUNCTION {after} OWNER TO {owner}"))
         conn.execute(text(f"REVOKE ALL ON FUNCTION {after} FROM PUBLIC"))
         for caller in callers:
@@ -227,7 +236,7 @@ def _retype(*, upgrade: bool) -> None:
     for sequence in SEQUENCES:
         conn.execute(text(f"ALTER SEQUENCE {sequence} AS {kind}"))
     for statement in remake:
-        conn.execute(text(statement))
+        _run(conn, statement)
 
 
 def upgrade() -> None:
