@@ -50,9 +50,9 @@ an ACCESS EXCLUSIVE lock on it (no reads, no writes) until the migration's trans
 every table at once, for the time of copying them, which grows with the database's size.
 Measured: 20,000 open cases of ``bench/scale.py`` (177 MB, 606,000 rows, at 0046) upgraded in
 18.9 s (PostgreSQL 15, load 15 on 2 cores): about 1.5 minutes for 100,000 cases at that
-speed, during which the app waits. Run it in a maintenance window. An id takes 4 bytes more in each row and index entry that
-holds it. The downgrade fails if any id is past 2^31 - 1 (it cannot be held). SQLite: nothing
-(an ``INTEGER PRIMARY KEY`` is 64-bit already).
+speed, during which the app waits. Run it in a maintenance window. An id takes 4 bytes more
+in each row and index entry that holds it. The downgrade fails if any id is past 2^31 - 1 (it
+cannot be held). SQLite: nothing (an ``INTEGER PRIMARY KEY`` is 64-bit already).
 """
 
 from collections.abc import Sequence
