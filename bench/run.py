@@ -66,6 +66,7 @@ import os
 import platform
 import re
 import resource
+import secrets
 import sqlite3
 import statistics
 import subprocess
@@ -88,24 +89,21 @@ NOW = datetime(2026, 6, 16, 9, 0, tzinfo=UTC)
 PG_ADMIN = os.environ.get(
     "HOMEWARD_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-# The sweeps run as a system login that owns nothing (row security applies; the migrations
-# create the same groups if missing, so making them first is harmless); a staff member's
-# transitions and stage moves as the app's login (``homeward_app`` only, as ``homeward db
-# roles`` makes it), acting for the person's session token as the commands runner does.
-APP_LOGIN, SYSTEM_LOGIN = "homeward_bench_app", "homeward_bench_system"
-_SYSTEM_LOGIN = f"""DO $$ BEGIN
+# The sweeps run as a system login that owns nothing (row security applies); a staff member's
+# transitions and stage moves as the app's login (``homeward_app`` only), acting for the
+# person's session token as the commands runner does. Both this run's own (a random tag: two
+# runs at once never share them), made as ``homeward db roles --apply`` makes them, dropped
+# when the run ends, a crashed run's swept once stale (tests/logins.py says why: a login left
+# behind acts as the system in every Homeward database of the cluster). The migrations create
+# the groups if missing, so making them first, for the logins to join, is harmless.
+_TAG = secrets.token_hex(4)
+APP_LOGIN, SYSTEM_LOGIN = f"homeward_bench_app_{_TAG}", f"homeward_bench_system_{_TAG}"
+_GROUPS = """DO $$ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_app') THEN
         CREATE ROLE homeward_app NOLOGIN; END IF;
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_system_scope') THEN
         CREATE ROLE homeward_system_scope NOLOGIN; END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{SYSTEM_LOGIN}') THEN
-        CREATE ROLE {SYSTEM_LOGIN} LOGIN; END IF;
-    GRANT homeward_app, homeward_system_scope TO {SYSTEM_LOGIN};
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_LOGIN}') THEN
-        CREATE ROLE {APP_LOGIN} LOGIN NOBYPASSRLS; END IF;
-    GRANT homeward_app TO {APP_LOGIN};
-    REVOKE homeward_system_scope FROM {APP_LOGIN};
-END $$"""  # noqa: S608 (constants)
+END $$"""
 TARGETS = {
     "sweep_seconds": 10.0,
     "ratio": 50.0,
@@ -769,6 +767,7 @@ class Backend:
     def __init__(self, kind: str, folder: Path, keys: Path) -> None:
         self.kind, self.folder, self.keys = kind, folder, keys
         self.made: list[str] = []
+        self.logins = False  # this run's logins made (PostgreSQL), to drop with the databases
 
     def fresh(self, name: str) -> tuple[dict[str, str], dict[str, str]]:
         """Environments for a new database: (to build it, to use it as the application)."""
@@ -783,10 +782,11 @@ class Backend:
         admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{database}"'))
-            conn.execute(text(_SYSTEM_LOGIN))
+            conn.execute(text(_GROUPS))
         admin.dispose()
         self.made.append(database)
         url = make_url(PG_ADMIN).set(database=database)
+        self._make_logins(url.render_as_string(hide_password=False))
         owner = {**base, "HOMEWARD_DATABASE_URL": url.render_as_string(hide_password=False)}
         system = url.set(username=SYSTEM_LOGIN, password=None)  # owns nothing
         staff = url.set(username=APP_LOGIN, password=None)  # owns nothing, acts for no one itself
@@ -825,17 +825,33 @@ class Backend:
             copied["HOMEWARD_BENCH_APP_URL"] = staff.render_as_string()
         return copied
 
-    def drop_all(self) -> None:
-        if not self.made:
+    def _make_logins(self, owner_url: str) -> None:
+        """This run's logins (``APP_LOGIN``, ``SYSTEM_LOGIN``), made once on the cluster (and
+        again after ``drop_all``); a crashed run's swept first."""
+        if self.logins:
             return
+        from tests.logins import make_logins, sweep_logins
+
+        sweep_logins(PG_ADMIN)
+        make_logins(owner_url, app_login=APP_LOGIN, system_login=SYSTEM_LOGIN, temporary=True)
+        self.logins = True
+
+    def drop_all(self) -> None:
+        """Every database made, then this run's logins: none left on the cluster."""
         from sqlalchemy import create_engine, text
 
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for database in self.made:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
-        self.made.clear()
+        if self.made:
+            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                for database in self.made:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            admin.dispose()
+            self.made.clear()
+        if self.logins:
+            from tests.logins import drop_logins
+
+            drop_logins(PG_ADMIN, APP_LOGIN, SYSTEM_LOGIN)
+            self.logins = False
 
 
 def pg_available() -> bool:

@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -51,10 +52,16 @@ def _bench(tree: str) -> Any:
     return bench
 
 
+def _owner(url: str) -> str:
+    """``url`` as the tables' owner, whichever login it names (each run's system login is its
+    own: ``bench/run.py``)."""
+    return re.sub(r"://[^@/]+@", "://postgres@", url, count=1)
+
+
 def hashes(url: str) -> dict[str, str]:
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(url.replace("homeward_bench_system@", "postgres@"))
+    engine = create_engine(_owner(url))
     out = {}
     with engine.connect() as conn:
         for name, query in HASHED.items():
@@ -71,7 +78,7 @@ def upgrade(tree: str, env: dict[str, str]) -> None:
         "from homeward.base.db import get_engine; from homeward.base.migrate import upgrade;"
         "upgrade(get_engine())"
     )
-    owner = env["HOMEWARD_DATABASE_URL"].replace("homeward_bench_system@", "postgres@")
+    owner = _owner(env["HOMEWARD_DATABASE_URL"])
     subprocess.run(  # noqa: S603 (our own code)
         [sys.executable, "-c", code, tree],
         env={**os.environ, **env, "HOMEWARD_DATABASE_URL": owner, "PYTHONPATH": tree},

@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import sqlite3
 import statistics
 import sys
@@ -45,7 +46,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -61,7 +62,12 @@ TARGET_P95_MS = 150.0
 PG_ADMIN = os.environ.get(
     "HOMEWARD_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-APP_LOGIN = "homeward_bench_web_app"  # a member of homeward_app only: the workspace's login
+# The workspace's login (a member of homeward_app only), this run's own (a random tag: two
+# runs at once never share it), made as ``homeward db roles --apply`` makes it with a system
+# login it never uses, both dropped when the run ends, a crashed run's swept once stale
+# (tests/logins.py says why: a login left behind is trusted by every Homeward database there).
+_TAG = secrets.token_hex(4)
+APP_LOGIN, SYSTEM_LOGIN = f"homeward_bench_web_app_{_TAG}", f"homeward_bench_web_system_{_TAG}"
 WARM_UP = 5
 CASE_PAGES = 10  # the case page and deep link rotate over this many cases
 CLOSURES = 3  # of which this many have a closure request waiting
@@ -105,7 +111,8 @@ def pg_available() -> bool:
 
 
 def _new_pg_database() -> tuple[str, str, str]:
-    """A throw-away database and the app's login on it: (name, owner URL, app URL)."""
+    """A throw-away database: (name, owner URL, the app's URL: this run's login, made once the
+    database is migrated, by ``with_logins``)."""
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
@@ -113,15 +120,6 @@ def _new_pg_database() -> tuple[str, str, str]:
     admin = _pg_admin()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-        conn.execute(
-            text(
-                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'homeward_app') "  # noqa: S608 (constants)
-                "THEN CREATE ROLE homeward_app NOLOGIN; END IF; "
-                f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_LOGIN}') THEN "
-                f"CREATE ROLE {APP_LOGIN} LOGIN NOBYPASSRLS; END IF; END $$"
-            )
-        )
-        conn.execute(text(f"GRANT homeward_app TO {APP_LOGIN}"))
     admin.dispose()
     owner = make_url(PG_ADMIN).set(database=name)
     app = owner.set(username=APP_LOGIN, password=None)
@@ -130,6 +128,26 @@ def _new_pg_database() -> tuple[str, str, str]:
         owner.render_as_string(hide_password=False),
         app.render_as_string(hide_password=False),
     )
+
+
+def with_logins(db: Database) -> Database:
+    """``db`` served as this run's app login, made on its (migrated) database; a database kept
+    from an earlier run named that run's login, dropped since."""
+    from sqlalchemy.engine import make_url
+
+    from tests.logins import make_logins, sweep_logins
+
+    sweep_logins(PG_ADMIN)  # a crashed run's, once stale
+    make_logins(db.owner_url, app_login=APP_LOGIN, system_login=SYSTEM_LOGIN, temporary=True)
+    app = make_url(db.app_url).set(username=APP_LOGIN)
+    return replace(db, app_url=app.render_as_string(hide_password=False))
+
+
+def drop_run_logins() -> None:
+    """This run's logins dropped (``with_logins``'s): none left on the cluster."""
+    from tests.logins import drop_logins
+
+    drop_logins(PG_ADMIN, APP_LOGIN, SYSTEM_LOGIN)
 
 
 def drop_pg_database(name: str) -> None:
@@ -684,12 +702,15 @@ def main() -> None:
         os.environ.setdefault("HOMEWARD_LOGIN_ANSWER_SECONDS", "0")
         results: dict[str, tuple[Database, list[Row], str]] = {}
         made: list[str] = []
+        logins = False  # this run's logins made (PostgreSQL)
         try:
             for kind in kinds:
                 print(f"[{kind}] {args.cases:,} open cases ...", flush=True)  # noqa: T201
                 db = database(kind, folder, args.cases)
                 if db.pg_database and not args.workdir:
                     made.append(db.pg_database)
+                if db.pg_database:
+                    logins, db = True, with_logins(db)
                 if args.seed_only:
                     continue
                 results[kind] = (
@@ -700,6 +721,8 @@ def main() -> None:
         finally:
             for name in made:
                 drop_pg_database(name)
+            if logins:
+                drop_run_logins()
     if args.seed_only:
         return
     rows = write_section(args.out, args, results)

@@ -14,12 +14,14 @@ scale-out bench drops its own.
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -235,3 +237,66 @@ def test_a_leftover_login_with_more_rights_is_made_plain(
     engine.dispose()
     assert found is False
     assert takes_system_scope(_template_db, system)
+
+
+def _made_here(*logins: str) -> list[str]:
+    """Which of ``logins`` exist, each marked as made by a run (``make_logins(temporary=True)``,
+    so a crashed run's are swept)."""
+    engine = create_engine(normalise_url(PG_ADMIN_URL))
+    with engine.connect() as admin:
+        found = admin.execute(
+            text(
+                "SELECT r.rolname FROM pg_roles r JOIN pg_shdescription d ON d.objoid = r.oid "
+                "WHERE r.rolname = ANY(:n) AND d.description LIKE :made ORDER BY 1"
+            ),
+            {"n": list(logins), "made": MADE + "%"},
+        )
+        names = list(found.scalars())
+    engine.dispose()
+    return names
+
+
+def _bench_module(name: str) -> Any:
+    sys.path[:0] = [str(ROOT / "bench")]
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
+def test_the_benches_databases_are_served_as_logins_of_the_runs_own_dropped_with_them(
+    tmp_path: Path,
+) -> None:
+    """``bench/run.py``'s databases (its own, the bulk bench's, the A/B benches'): the sweeps
+    and a staff member's steps run as this run's logins, made with the first database and
+    dropped with the last; made again for a database made after."""
+    bench = _bench_module("run")
+    logins = sorted([bench.APP_LOGIN, bench.SYSTEM_LOGIN])
+    backend = bench.Backend("postgres", tmp_path, tmp_path / "keys.json")
+    try:
+        for _ in range(2):  # dropped between (the bulk bench: one database at a time)
+            _, app = backend.fresh("logins")
+            assert f"://{bench.SYSTEM_LOGIN}@" in app["HOMEWARD_DATABASE_URL"]
+            assert f"://{bench.APP_LOGIN}@" in app["HOMEWARD_BENCH_APP_URL"]
+            assert _made_here(*logins) == logins
+            backend.drop_all()
+            assert _made_here(*logins) == []
+    finally:
+        backend.drop_all()
+
+
+def test_the_web_bench_serves_as_a_login_of_its_own_and_drops_it(tmp_path: Path) -> None:
+    """``bench/web_bench.py``: the workspace runs as this run's app login (a database kept
+    from an earlier run, in ``--workdir``, is served as this run's too), dropped at its end."""
+    web = _bench_module("web_bench")
+    logins = sorted([web.APP_LOGIN, web.SYSTEM_LOGIN])
+    name, owner, app = web._new_pg_database()
+    try:
+        kept = web.Database("postgres", owner, app.replace(web.APP_LOGIN, "earlier_run"), 0, "", 0)
+        served = web.with_logins(kept)
+        assert f"://{web.APP_LOGIN}@" in served.app_url
+        assert _made_here(*logins) == logins
+    finally:
+        web.drop_run_logins()
+        web.drop_pg_database(name)
+    assert _made_here(*logins) == []

@@ -154,8 +154,8 @@ def _group_statements(logins: dict[str, str]) -> list[str]:
 # ``homeward_set_scope`` and ``homeward_scope_row`` are the definer's alone.
 APP_GROUP, SYSTEM_GROUP = "homeward_app", "homeward_system_scope"
 FUNCTION_GRANTS: dict[str, str | None] = {
-    "homeward_case_visible(integer)": APP_GROUP,
-    "homeward_case_touched(integer)": APP_GROUP,
+    "homeward_case_visible(bigint)": APP_GROUP,  # 0047a: ids 64-bit
+    "homeward_case_touched(bigint)": APP_GROUP,
     "homeward_scope_row()": None,
     "homeward_current_org()": APP_GROUP,
     "homeward_current_staff()": APP_GROUP,
@@ -167,8 +167,8 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     "homeward_system(boolean)": SYSTEM_GROUP,
     "homeward_case_refs_taken(text[])": APP_GROUP,
     "homeward_programme_code_taken(text)": APP_GROUP,
-    "homeward_item_offered(integer)": APP_GROUP,
-    "homeward_case_version(integer)": APP_GROUP,
+    "homeward_item_offered(bigint)": APP_GROUP,
+    "homeward_case_version(bigint)": APP_GROUP,
     "homeward_case_ref_visible(text)": APP_GROUP,
     "homeward_queue_login_code(json)": None,  # 0032: the challenge's function queues its email
     "homeward_drop_case_mail(text, integer, text, timestamp with time zone, text[])": APP_GROUP,
@@ -206,7 +206,7 @@ FUNCTION_GRANTS: dict[str, str | None] = {
     # 0041's: a case is taken only with its transfer accepted (the seal's guard is 0038's name);
     # the seal's guard asks, as the login writing the seal, whether its transaction wrote the row
     "homeward_case_taken()": None,
-    "homeward_seal_row_written(text, integer, integer)": APP_GROUP,
+    "homeward_seal_row_written(text, bigint, bigint)": APP_GROUP,
     # 0042's triggers: nobody calls them (a partner's case keeps its columns; ids drawn)
     "homeward_case_kept()": None,
     "homeward_id_drawn()": None,
@@ -250,9 +250,23 @@ FUNCTION_GRANTS: dict[str, str | None] = {
 }
 
 
+# The signatures 0047a changed (an id 64-bit), as a database older than it has them (a backup
+# restored before its upgrade): granted as their successors are.
+BEFORE_0047A = {
+    "homeward_case_visible(integer)": "homeward_case_visible(bigint)",
+    "homeward_case_touched(integer)": "homeward_case_touched(bigint)",
+    "homeward_item_offered(integer)": "homeward_item_offered(bigint)",
+    "homeward_case_version(integer)": "homeward_case_version(bigint)",
+    "homeward_seal_row_written(text, integer, integer)": (
+        "homeward_seal_row_written(text, bigint, bigint)"
+    ),
+}
+
+
 def _execute_grants() -> str:
     lines = []
-    for function, group in FUNCTION_GRANTS.items():
+    earlier = {old: FUNCTION_GRANTS[new] for old, new in BEFORE_0047A.items()}
+    for function, group in (FUNCTION_GRANTS | earlier).items():
         grant = f" GRANT EXECUTE ON FUNCTION {function} TO {group};" if group else ""
         lines.append(
             f"    IF to_regprocedure('{function}') IS NOT NULL THEN "
@@ -287,6 +301,7 @@ SCOPE_FUNCTIONS = (
     "homeward_programme_code_taken(text)",
     "homeward_item_offered(integer)",
     "homeward_case_version(integer)",
+    *BEFORE_0047A.values(),  # 0047a's: the ids 64-bit
     # 0026's: the outbox's policy, and the app's two steps across organisations' mail
     "homeward_case_ref_visible(text)",
     "homeward_queue_login_code(json)",

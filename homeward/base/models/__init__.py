@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Index, MetaData, Table, TypeDecorator, text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, Table, TypeDecorator, text
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig  # SQLModel's own config type
@@ -69,6 +69,12 @@ if TYPE_CHECKING:  # what ``__getattr__`` gives, spelled out for mypy
     from homeward.base.models.signin import LoginChallenge as LoginChallenge
     from homeward.base.models.signin import LoginRequest as LoginRequest
     from homeward.base.models.visits import Visit as Visit
+
+
+# An id the app's logins draw from a sequence, and every column holding one (migration 0047a):
+# 64-bit, so that no login runs the sequence out. SQLite's INTEGER PRIMARY KEY is 64-bit
+# already, and only a column typed INTEGER is the table's rowid there (given an id when none).
+ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class AwareDateTime(TypeDecorator[datetime]):

@@ -19,6 +19,7 @@ from sqlmodel import Column, Field
 import homeward.base.models.cases  # noqa: F401
 import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
     _when,
@@ -31,8 +32,8 @@ class Assessment(TableModel, table=True):
 
     __tablename__ = "assessment"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
     kind: str = Field(sa_type=String(16))  # risk, needs, family
     level: str | None = Field(default=None, sa_type=String(16))  # low, medium, high
     needs: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -13,6 +13,7 @@ from sqlmodel import Field
 # the tables its foreign keys point at, defined with it: a flush sorts tables by them
 import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
 )
@@ -61,7 +62,7 @@ class RowSeal(TableModel, table=True):
     __tablename__ = "row_seal"
 
     tbl: str = Field(primary_key=True, sa_type=String(32))
-    row_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    case_id: int = Field(index=True)
+    row_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False}, sa_type=ROW_ID)
+    case_id: int = Field(index=True, sa_type=ROW_ID)
     version: int = 1
     mac: str = Field(sa_type=String(64))

@@ -16,6 +16,7 @@ from sqlmodel import Column, Field
 import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
     _CURRENT_ROLE,
+    ROW_ID,
     AwareDateTime,
     CaseStatus,
     ParticipantStatus,
@@ -37,7 +38,7 @@ class Case(TableModel, table=True):
     __tablename__ = "return_case"
     __mapper_args__ = {"version_id_col": _case_version}  # noqa: RUF012
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     case_ref: str = Field(sa_type=String(16), unique=True, index=True)
     state: str = Field(sa_type=String(32), index=True)
     status: str = Field(
@@ -94,8 +95,8 @@ class CaseParticipant(TableModel, table=True):
     __tablename__ = "case_participant"
     __table_args__ = (_CURRENT_ROLE,)
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
     role: str = Field(sa_type=String(16))
     org_id: int = Field(foreign_key="organisation.id", index=True)
     status: str = Field(

@@ -14,6 +14,7 @@ from sqlmodel import Field
 import homeward.base.models.cases  # noqa: F401
 import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
 )
@@ -24,8 +25,8 @@ class Consent(TableModel, table=True):
 
     __tablename__ = "consent"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
     purpose: str = Field(sa_type=String(32))
     org_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     method: str = Field(sa_type=String(16))

@@ -15,6 +15,7 @@ from sqlmodel import Column, Field
 import homeward.base.models.cases  # noqa: F401
 import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
 )
@@ -27,8 +28,8 @@ class CaseEvent(TableModel, table=True):
     # My work: the cases with a closure request, without reading every event (0016).
     __table_args__ = (Index("ix_case_event_trigger", "trigger", "case_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
     actor_id: int | None = Field(default=None, foreign_key="staff_member.id")
     at: datetime = Field(sa_type=AwareDateTime)
     trigger: str = Field(sa_type=String(64))

@@ -14,6 +14,7 @@ from sqlmodel import Field
 # the tables its foreign keys point at, defined with it: a flush sorts tables by them
 import homeward.base.models.cases  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
     _when,
@@ -25,8 +26,8 @@ class CasePerson(TableModel, table=True):
 
     __tablename__ = "case_person"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
     relation: str = Field(sa_type=String(16))  # child, partner, parent, sibling, other
     is_minor: bool = False
     given_name: str | None = Field(default=None, sa_type=Text)

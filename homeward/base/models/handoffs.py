@@ -17,6 +17,7 @@ import homeward.base.models.directory  # noqa: F401
 import homeward.base.models.items  # noqa: F401
 from homeward.base.models import (
     _PENDING_HANDOFF,
+    ROW_ID,
     AwareDateTime,
     HandoffStatus,
     TableModel,
@@ -30,9 +31,11 @@ class Handoff(TableModel, table=True):
     __tablename__ = "handoff"
     __table_args__ = (_PENDING_HANDOFF,)
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
-    item_id: int | None = Field(default=None, foreign_key="checklist_item.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
+    item_id: int | None = Field(
+        default=None, foreign_key="checklist_item.id", index=True, sa_type=ROW_ID
+    )
     stage: str = Field(sa_type=String(32))
     from_org_id: int = Field(foreign_key="organisation.id")
     to_org_id: int = Field(foreign_key="organisation.id", index=True)
@@ -50,9 +53,9 @@ class ItemChange(TableModel, table=True):
 
     __tablename__ = "item_change"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
-    item_id: int = Field(foreign_key="checklist_item.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
+    item_id: int = Field(foreign_key="checklist_item.id", index=True, sa_type=ROW_ID)
     kind: str = Field(sa_type=String(16))  # ItemChangeKind
     actor_id: int = Field(foreign_key="staff_member.id")
     at: datetime = Field(sa_type=AwareDateTime)

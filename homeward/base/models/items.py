@@ -14,6 +14,7 @@ from sqlmodel import Field
 import homeward.base.models.cases  # noqa: F401
 import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     ItemStatus,
     TableModel,
@@ -34,8 +35,8 @@ class ChecklistItem(TableModel, table=True):
         Index("ix_checklist_item_assignee_open", "assignee_id", "status", "due_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
     stage: str = Field(sa_type=String(32))
     code: str = Field(sa_type=String(64))
     title_key: str = Field(sa_type=String(96))
@@ -59,4 +60,4 @@ class ChecklistItem(TableModel, table=True):
     starts_at: datetime | None = _when(nullable=True)
     # The family member (``case_person.id``) an item is about (a child's best-interests
     # assessment), if not the case's primary person. No foreign key (migration 0017).
-    person_id: int | None = None
+    person_id: int | None = Field(default=None, sa_type=ROW_ID)

@@ -15,6 +15,7 @@ from sqlmodel import Column, Field
 import homeward.base.models.directory  # noqa: F401
 import homeward.base.models.items  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     OutboxStatus,
     RecipientStatus,
@@ -40,7 +41,7 @@ class OutboxMessage(TableModel, table=True):
     __tablename__ = "outbox_message"
     __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     key: str = Field(sa_type=String(200), unique=True, index=True)
     template: str = Field(sa_type=String(64))
     language: str = Field(sa_type=String(8))
@@ -67,8 +68,8 @@ class OutboxRecipient(TableModel, table=True):
         Index("ix_outbox_recipient_status", "status", "message_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    message_id: int = Field(foreign_key="outbox_message.id", ondelete="CASCADE")
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    message_id: int = Field(foreign_key="outbox_message.id", ondelete="CASCADE", sa_type=ROW_ID)
     address: str = Field(sa_type=String(254))
     status: str = Field(default=RecipientStatus.PENDING, sa_type=String(32))
     code: int | None = None  # the server's reply code (250, 451, 550), None before any answer
@@ -86,9 +87,9 @@ class Reminder(TableModel, table=True):
     __tablename__ = "reminder"
     __table_args__ = (UniqueConstraint("item_id", "rule", "due_on"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     # found by the unique key, which starts with it (no index of its own to write: 0040)
-    item_id: int = Field(foreign_key="checklist_item.id", ondelete="CASCADE")
+    item_id: int = Field(foreign_key="checklist_item.id", ondelete="CASCADE", sa_type=ROW_ID)
     rule: str = Field(sa_type=String(32))
     due_on: date
     fired_at: datetime = Field(sa_type=AwareDateTime)
@@ -106,8 +107,10 @@ class CalendarEntry(TableModel, table=True):
     __tablename__ = "calendar_entry"
     __table_args__ = (UniqueConstraint("item_id", "address"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    item_id: int = Field(foreign_key="checklist_item.id", index=True, ondelete="CASCADE")
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    item_id: int = Field(
+        foreign_key="checklist_item.id", index=True, ondelete="CASCADE", sa_type=ROW_ID
+    )
     address: str = Field(sa_type=String(254))
     language: str = Field(sa_type=String(8))
     tzid: str = Field(sa_type=String(64))
@@ -127,7 +130,7 @@ class ReminderRun(TableModel, table=True):
 
     __tablename__ = "reminder_run"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     day: date = Field(unique=True)
     ran_at: datetime = Field(sa_type=AwareDateTime)
     heartbeat_at: datetime | None = Field(default=None, sa_type=AwareDateTime)

@@ -19,6 +19,7 @@ from sqlmodel import Field
 import homeward.base.models.cases  # noqa: F401
 import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
     _when,
@@ -30,8 +31,8 @@ class CaseNote(TableModel, table=True):
 
     __tablename__ = "case_note"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
     author_id: int = Field(foreign_key="staff_member.id")
     org_id: int = Field(foreign_key="organisation.id")
     at: datetime = Field(sa_type=AwareDateTime)
@@ -44,8 +45,8 @@ class CaseDocument(TableModel, table=True):
 
     __tablename__ = "case_document"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
     kind: str = Field(sa_type=String(32))
     media_type: str = Field(sa_type=String(64))  # sniffed from the content
     size: int

@@ -13,6 +13,7 @@ from sqlmodel import Field
 # the tables its foreign keys point at, defined with it: a flush sorts tables by them
 import homeward.base.models.cases  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
     _when,
@@ -29,8 +30,8 @@ class Beneficiary(TableModel, table=True):
 
     __tablename__ = "beneficiary"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", unique=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", unique=True, sa_type=ROW_ID)
     given_name: str | None = Field(default=None, sa_type=Text)
     family_name: str | None = Field(default=None, sa_type=Text)
     birth_date: str | None = Field(default=None, sa_type=Text)
@@ -49,7 +50,7 @@ class CaseKey(TableModel, table=True):
 
     __tablename__ = "case_key"
 
-    case_id: int = Field(foreign_key="return_case.id", primary_key=True)
+    case_id: int = Field(foreign_key="return_case.id", primary_key=True, sa_type=ROW_ID)
     master_key_id: str = Field(sa_type=String(32), index=True)
     wrapped: bytes | None = Field(default=None, sa_type=LargeBinary)
     created_at: datetime = Field(sa_type=AwareDateTime)

@@ -20,6 +20,7 @@ import homeward.base.models.cases  # noqa: F401
 import homeward.base.models.directory  # noqa: F401
 import homeward.base.models.items  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
     _when,
@@ -33,8 +34,8 @@ class ReintegrationPlan(TableModel, table=True):
     __tablename__ = "reintegration_plan"
     __table_args__ = (UniqueConstraint("case_id", "version"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
     version: int
     status: str = Field(sa_type=String(16))  # draft, submitted, approved, rejected, superseded
     summary: str | None = Field(default=None, sa_type=Text)  # encrypted
@@ -53,9 +54,9 @@ class PlanGoal(TableModel, table=True):
 
     __tablename__ = "plan_goal"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
-    plan_id: int = Field(foreign_key="reintegration_plan.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
+    plan_id: int = Field(foreign_key="reintegration_plan.id", index=True, sa_type=ROW_ID)
     dimension: str = Field(sa_type=String(16))  # economic, social, psychosocial
     text: str | None = Field(default=None, sa_type=Text)  # encrypted; emptied by the purge
     status: str = Field(default="open", sa_type=String(16))  # open, achieved, dropped
@@ -66,10 +67,10 @@ class PlanService(TableModel, table=True):
 
     __tablename__ = "plan_service"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
-    plan_id: int = Field(foreign_key="reintegration_plan.id", index=True)
-    goal_id: int | None = Field(default=None, foreign_key="plan_goal.id")
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
+    plan_id: int = Field(foreign_key="reintegration_plan.id", index=True, sa_type=ROW_ID)
+    goal_id: int | None = Field(default=None, foreign_key="plan_goal.id", sa_type=ROW_ID)
     service_type: str = Field(sa_type=String(32))
     provider_org_id: int = Field(foreign_key="organisation.id", index=True)
     status: str = Field(sa_type=String(16))  # planned, approved, in_progress, delivered, cancelled
@@ -80,5 +81,5 @@ class PlanService(TableModel, table=True):
     budget_minor: int | None = None
     cost_minor: int | None = None
     currency: str = Field(default="EUR", sa_type=String(3))
-    item_id: int | None = Field(default=None, foreign_key="checklist_item.id")
+    item_id: int | None = Field(default=None, foreign_key="checklist_item.id", sa_type=ROW_ID)
     note: str | None = Field(default=None, sa_type=Text)  # encrypted

@@ -14,6 +14,7 @@ from sqlmodel import Field
 import homeward.base.models.cases  # noqa: F401
 import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
     utcnow,
@@ -25,7 +26,7 @@ class Programme(TableModel, table=True):
 
     __tablename__ = "programme"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     code: str = Field(sa_type=String(40), unique=True, index=True)
     name: str = Field(sa_type=String(200))
     donor: str = Field(sa_type=String(200))
@@ -41,8 +42,8 @@ class ProgrammeTarget(TableModel, table=True):
     __tablename__ = "programme_target"
     __table_args__ = (UniqueConstraint("programme_id", "indicator"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    programme_id: int = Field(foreign_key="programme.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    programme_id: int = Field(foreign_key="programme.id", index=True, sa_type=ROW_ID)
     indicator: str = Field(sa_type=String(32))
     target: int
 
@@ -53,9 +54,9 @@ class Enrolment(TableModel, table=True):
     __tablename__ = "enrolment"
     __table_args__ = (UniqueConstraint("programme_id", "case_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    programme_id: int = Field(foreign_key="programme.id", index=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    programme_id: int = Field(foreign_key="programme.id", index=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
     enrolled_on: date
     enrolled_by_id: int | None = Field(default=None, foreign_key="staff_member.id")
 
@@ -69,8 +70,8 @@ class ImportedCase(TableModel, table=True):
     __tablename__ = "imported_case"
     __table_args__ = (UniqueConstraint("org_id", "external_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     org_id: int = Field(foreign_key="organisation.id", index=True)
     external_id: str = Field(sa_type=String(64))
-    case_id: int = Field(foreign_key="return_case.id", index=True)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
     imported_at: datetime = Field(sa_type=AwareDateTime)

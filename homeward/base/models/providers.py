@@ -12,6 +12,7 @@ from sqlmodel import Field
 # the tables its foreign keys point at, defined with it: a flush sorts tables by them
 import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     TableModel,
 )
 
@@ -24,7 +25,7 @@ class ProviderService(TableModel, table=True):
     __tablename__ = "provider_service"
     __table_args__ = (UniqueConstraint("org_id", "service_type", "county"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     org_id: int = Field(foreign_key="organisation.id", index=True)
     service_type: str = Field(sa_type=String(32))
     county: str = Field(sa_type=String(6), index=True)

@@ -19,6 +19,7 @@ from sqlmodel import Field
 import homeward.base.models.cases  # noqa: F401
 import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
 )
@@ -29,8 +30,8 @@ class NrmReferral(TableModel, table=True):
 
     __tablename__ = "nrm_referral"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", unique=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", unique=True, sa_type=ROW_ID)
     record_no: str | None = Field(default=None, sa_type=Text)  # encrypted
     referred_on: date
     referring_body: str = Field(sa_type=String(32))

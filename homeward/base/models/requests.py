@@ -15,6 +15,7 @@ from sqlmodel import Column, Field
 import homeward.base.models.cases  # noqa: F401
 import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
 )
@@ -31,11 +32,13 @@ class RequestKey(TableModel, table=True):
 
     __tablename__ = "request_key"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     key: str = Field(sa_type=String(100), unique=True, index=True)
     command: str = Field(sa_type=String(48))
     fingerprint: str = Field(sa_type=String(64))
     actor_id: int | None = Field(default=None, foreign_key="staff_member.id")
-    case_id: int | None = Field(default=None, foreign_key="return_case.id", index=True)
+    case_id: int | None = Field(
+        default=None, foreign_key="return_case.id", index=True, sa_type=ROW_ID
+    )
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_type=AwareDateTime)

@@ -13,6 +13,7 @@ from sqlmodel import Field
 # the tables its foreign keys point at, defined with it: a flush sorts tables by them
 import homeward.base.models.directory  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
     _when,
@@ -45,6 +46,6 @@ class LoginRequest(TableModel, table=True):
 
     __tablename__ = "login_request"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
     address_tag: str = Field(sa_type=String(64), index=True)
     at: datetime = Field(sa_type=AwareDateTime, index=True)

@@ -20,6 +20,7 @@ import homeward.base.models.cases  # noqa: F401
 import homeward.base.models.directory  # noqa: F401
 import homeward.base.models.items  # noqa: F401
 from homeward.base.models import (
+    ROW_ID,
     AwareDateTime,
     TableModel,
 )
@@ -31,9 +32,9 @@ class Visit(TableModel, table=True):
 
     __tablename__ = "visit"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="return_case.id", index=True)
-    item_id: int | None = Field(default=None, foreign_key="checklist_item.id")
+    id: int | None = Field(default=None, primary_key=True, sa_type=ROW_ID)
+    case_id: int = Field(foreign_key="return_case.id", index=True, sa_type=ROW_ID)
+    item_id: int | None = Field(default=None, foreign_key="checklist_item.id", sa_type=ROW_ID)
     org_id: int = Field(foreign_key="organisation.id")
     visited_on: date
     mode: str = Field(sa_type=String(16))  # home, office, phone
