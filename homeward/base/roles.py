@@ -154,7 +154,7 @@ def _group_statements(logins: dict[str, str]) -> list[str]:
 # ``homeward_set_scope`` and ``homeward_scope_row`` are the definer's alone.
 APP_GROUP, SYSTEM_GROUP = "homeward_app", "homeward_system_scope"
 FUNCTION_GRANTS: dict[str, str | None] = {
-    "homeward_case_visible(bigint)": APP_GROUP,  # 0047a: ids 64-bit
+    "homeward_case_visible(bigint)": APP_GROUP,  # 0047: ids 64-bit
     "homeward_case_touched(bigint)": APP_GROUP,
     "homeward_scope_row()": None,
     "homeward_current_org()": APP_GROUP,
@@ -250,9 +250,9 @@ FUNCTION_GRANTS: dict[str, str | None] = {
 }
 
 
-# The signatures 0047a changed (an id 64-bit), as a database older than it has them (a backup
+# The signatures 0047 changed (an id 64-bit), as a database older than it has them (a backup
 # restored before its upgrade): granted as their successors are.
-BEFORE_0047A = {
+BEFORE_0047 = {
     "homeward_case_visible(integer)": "homeward_case_visible(bigint)",
     "homeward_case_touched(integer)": "homeward_case_touched(bigint)",
     "homeward_item_offered(integer)": "homeward_item_offered(bigint)",
@@ -265,7 +265,7 @@ BEFORE_0047A = {
 
 def _execute_grants() -> str:
     lines = []
-    earlier = {old: FUNCTION_GRANTS[new] for old, new in BEFORE_0047A.items()}
+    earlier = {old: FUNCTION_GRANTS[new] for old, new in BEFORE_0047.items()}
     for function, group in (FUNCTION_GRANTS | earlier).items():
         grant = f" GRANT EXECUTE ON FUNCTION {function} TO {group};" if group else ""
         lines.append(
@@ -301,7 +301,7 @@ SCOPE_FUNCTIONS = (
     "homeward_programme_code_taken(text)",
     "homeward_item_offered(integer)",
     "homeward_case_version(integer)",
-    *BEFORE_0047A.values(),  # 0047a's: the ids 64-bit
+    *BEFORE_0047.values(),  # 0047's: the ids 64-bit
     # 0026's: the outbox's policy, and the app's two steps across organisations' mail
     "homeward_case_ref_visible(text)",
     "homeward_queue_login_code(json)",

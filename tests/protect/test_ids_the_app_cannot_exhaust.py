@@ -1,4 +1,4 @@
-"""PostgreSQL: no login of the app runs a sequence out (migration 0047a).
+"""PostgreSQL: no login of the app runs a sequence out (migration 0047).
 
 The app's login draws ids (``nextval``: a column's default, ``bulk.new_ids``) at will; every
 sequence it may draw from is 64-bit (2^63 - 1: centuries of ``nextval`` in a loop), with every
@@ -22,7 +22,7 @@ from tests.protect.test_partner_writes import _try
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="sequences are PostgreSQL's")
 
-_0047A = earlier("0047a_ids_the_app_cannot_exhaust.py")
+_0047 = earlier("0047_ids_the_app_cannot_exhaust.py")
 BIGGEST = 2**63 - 1
 PAST_31_BITS = 3_000_000_000
 
@@ -60,7 +60,7 @@ def _drawn(engine: Engine) -> dict[str, tuple[str, int]]:
 
 def test_every_sequence_the_app_draws_is_64_bit(engine):
     drawn = _drawn(engine)
-    assert set(drawn) == set(_0047A.SEQUENCES)  # a new such table: its line in COLUMNS
+    assert set(drawn) == set(_0047.SEQUENCES)  # a new such table: its line in COLUMNS
     assert set(drawn.values()) == {("bigint", BIGGEST)}
 
 
@@ -68,8 +68,8 @@ def test_every_column_holding_a_drawn_id_is_64_bit(engine):
     """Every foreign key to a table whose ids the app draws, and every other column holding
     such an id (a seal's, an item's person), is ``bigint``; a key to the directory stays
     ``integer`` (its ids are the system's to draw)."""
-    held = {(table, column) for table, columns in _0047A.COLUMNS.items() for column in columns}
-    drawn = {name.removesuffix("_id_seq") for name in _0047A.SEQUENCES}
+    held = {(table, column) for table, columns in _0047.COLUMNS.items() for column in columns}
+    drawn = {name.removesuffix("_id_seq") for name in _0047.SEQUENCES}
     with engine.connect() as conn:
         keys = conn.execute(KEYS).tuples().all()
         kinds = {
@@ -119,7 +119,7 @@ def far(_template_db: str, db_url: str) -> None:
     del db_url  # the test's database emptied first
     owner = create_engine(normalise_url(_template_db))
     with owner.begin() as conn:
-        for sequence in _0047A.SEQUENCES:
+        for sequence in _0047.SEQUENCES:
             conn.execute(text(f"SELECT setval('{sequence}', {PAST_31_BITS})"))
     owner.dispose()
 
@@ -161,7 +161,7 @@ def test_a_case_past_31_bits_is_written_seen_and_guarded(far_partner, engine):
 
 
 @pytest.mark.usefixtures("as_the_owner")  # migrations run as the tables' owner
-def test_0047a_downgrades_to_integer_ids_and_upgrades_again(engine):
+def test_0047_downgrades_to_integer_ids_and_upgrades_again(engine):
     def schema() -> tuple[object, ...]:
         with engine.connect() as conn:
             return (

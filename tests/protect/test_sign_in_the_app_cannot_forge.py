@@ -102,7 +102,7 @@ def test_the_directory_is_not_the_app_logins(insider, engine):
     before = _directory(engine)
     outcomes = {name: run_steps(conn, steps, values) for name, steps in DIRECTORY.items()}
     assert {n: e for n, e in outcomes.items() if not _refused(e)} == {}
-    # the guards', each; a new row's id is refused before them since 0047a (the directory's
+    # the guards', each; a new row's id is refused before them since 0047 (the directory's
     # sequences are the system's to draw)
     drawn = "permission denied for sequence"
     assert all("homeward: " in e or drawn in e for e in outcomes.values() if e)

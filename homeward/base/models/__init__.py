@@ -71,7 +71,7 @@ if TYPE_CHECKING:  # what ``__getattr__`` gives, spelled out for mypy
     from homeward.base.models.visits import Visit as Visit
 
 
-# An id the app's logins draw from a sequence, and every column holding one (migration 0047a):
+# An id the app's logins draw from a sequence, and every column holding one (migration 0047):
 # 64-bit, so that no login runs the sequence out. SQLite's INTEGER PRIMARY KEY is 64-bit
 # already, and only a column typed INTEGER is the table's rowid there (given an id when none).
 ROW_ID = BigInteger().with_variant(Integer(), "sqlite")

@@ -55,7 +55,7 @@ DO $$ BEGIN
     END IF;
 END $$
 """
-# What migrations 0005, 0006 and 0047a grant, given back after a restore without the archive's
+# What migrations 0005, 0006 and 0047 grant, given back after a restore without the archive's
 # ACLs (a backup older than 0005 has no functions yet: the upgrade after the restore makes them).
 GRANTS = """
 GRANT USAGE ON SCHEMA public TO homeward_app, homeward_definer;
@@ -73,7 +73,7 @@ DO $$ BEGIN
     IF to_regprocedure('homeward_case_touched(integer)') IS NOT NULL THEN
         ALTER FUNCTION homeward_case_touched(integer) OWNER TO homeward_definer;
     END IF;
-    IF to_regprocedure('homeward_case_visible(bigint)') IS NOT NULL THEN  -- 0047a's
+    IF to_regprocedure('homeward_case_visible(bigint)') IS NOT NULL THEN  -- 0047's
         ALTER FUNCTION homeward_case_visible(bigint) OWNER TO homeward_definer;
         ALTER FUNCTION homeward_case_touched(bigint) OWNER TO homeward_definer;
         -- the directory's ids are the system's to draw, the keyring binding's no one's

@@ -1,7 +1,7 @@
 """ids the app's login draws are 64-bit: no login of the app runs a sequence out (security
 review: sequence exhaustion)
 
-Revision ID: 0047a
+Revision ID: 0047
 Revises: 0046
 Create Date: 2026-12-07 22:30:00
 
@@ -60,7 +60,7 @@ from collections.abc import Sequence
 from alembic import op
 from sqlalchemy import Connection, text
 
-revision: str = "0047a"
+revision: str = "0047"
 down_revision: str | Sequence[str] | None = "0046"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -202,7 +202,7 @@ def _remade(conn: Connection, query: str, tables: list[str]) -> list[str]:
 def _replaced(source: str, pairs: tuple[tuple[str, str], ...], signature: str) -> str:
     for old, new in pairs:
         if source.count(old) != 1:
-            raise RuntimeError(f"0047a: {signature} is not as expected ({old!r} not once)")
+            raise RuntimeError(f"0047: {signature} is not as expected ({old!r} not once)")
         source = source.replace(old, new)
     return source
 
