@@ -361,13 +361,20 @@ def _transaction(session: Session) -> object:
     return session.get_nested_transaction() or session.get_transaction()
 
 
+def _this_transactions(session: Session, key: str) -> Any:
+    """What ``session.info[key]`` keeps for this transaction (kept as ``(transaction,
+    value)``), or None: another transaction's, or a savepoint's rolled back, is stale."""
+    kept = session.info.get(key)
+    return kept[1] if kept is not None and kept[0] is _transaction(session) else None
+
+
 def locked_head(session: Session) -> AuditHead:
     """The audit head, locked for this transaction (created at the first write). Read once
     per transaction: once locked, only this transaction changes it (through this object); a
     savepoint, or its rollback, reads it again."""
-    held = session.info.get(_HEAD)
-    if held is not None and held[0] is _transaction(session):
-        return held[1]  # type: ignore[no-any-return]
+    held = _this_transactions(session, _HEAD)
+    if held is not None:
+        return held  # type: ignore[no-any-return]
     head = session.exec(head_query(session, locked=True)).first()
     if head is None:
         # The chain's columns only: the others take the schema's defaults (an older schema
@@ -513,10 +520,11 @@ def hold(session: Session, name: str, obj: Any, version: int | None, mac: str | 
     row = {column: values[key] for column, key in columns}
     row_id = row[_pk(_table(name)).name]
     seal = _Seal(row_id, version, mac) if version is not None and mac is not None else None
-    held = session.info.get(_HELD)
-    if held is None or held[0] is not _transaction(session):
-        held = session.info[_HELD] = (_transaction(session), {})
-    kept: dict[str, dict[int, tuple[dict[str, Any], _Seal | None]]] = held[1]
+    kept: dict[str, dict[int, tuple[dict[str, Any], _Seal | None]]] | None
+    kept = _this_transactions(session, _HELD)
+    if kept is None:
+        kept = {}
+        session.info[_HELD] = (_transaction(session), kept)
     kept.setdefault(name, {})[row_id] = (row, seal)
 
 
@@ -533,10 +541,7 @@ def _attribute_keys(name: str, mapper: Any) -> list[tuple[str, str]]:
 
 def _held(session: Session) -> dict[str, dict[int, tuple[dict[str, Any], _Seal | None]]]:
     """The rows ``hold`` kept in this transaction (none once it is another)."""
-    held = session.info.get(_HELD)
-    if held is None or held[0] is not _transaction(session):
-        return {}
-    return held[1]  # type: ignore[no-any-return]
+    return _this_transactions(session, _HELD) or {}
 
 
 def refuse_altered(session: Session, row_ids: Mapping[str, list[int]]) -> None:
