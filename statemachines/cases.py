@@ -407,7 +407,7 @@ def _enter_stage(
     )
     if from_state in LEFT_FOR_GOOD and case.phase in LEFT_FOR_GOOD and from_state != case.phase:
         # Left for good (not suspended, not lost contact): its open items have had their time.
-        # its open items as the guard read them (``stage_work_done``), if it read that stage's
+        # They come as the guard read them (``stage_work_done``) when it read that stage's.
         read = left_open[1] if left_open is not None and left_open[0] == from_state else None
         moves.cancel_left_behind(
             session, case=case, stage=from_state, actor=actor, now=now, left_open=read

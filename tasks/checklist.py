@@ -201,23 +201,15 @@ _ITEMS: Table = ChecklistItem.__table__  # type: ignore[attr-defined]
 _INSERT = insert(_ITEMS).returning(_ITEMS.c.code, _ITEMS.c.id)  # one row a code
 
 
-_MINOR_DEPENDANTS = (
-    select(CasePerson)
-    .where(
-        col(CasePerson.case_id) == bindparam("case_id"),
-        col(CasePerson.is_minor) == True,  # noqa: E712 (SQL expression)
-        col(CasePerson.removed_at).is_(None),
-    )
-    .order_by(col(CasePerson.id))
+# A family case's children still on it (built once: a stage move asks for them each time).
+_MINORS_ON_CASE = (
+    col(CasePerson.case_id) == bindparam("case_id"),
+    col(CasePerson.is_minor) == True,  # noqa: E712 (SQL expression)
+    col(CasePerson.removed_at).is_(None),
 )
+_MINOR_DEPENDANTS = select(CasePerson).where(*_MINORS_ON_CASE).order_by(col(CasePerson.id))
 _MINOR_DEPENDANT_IDS = (
-    sql_select(col(CasePerson.id))
-    .where(
-        col(CasePerson.case_id) == bindparam("case_id"),
-        col(CasePerson.is_minor) == True,  # noqa: E712 (SQL expression)
-        col(CasePerson.removed_at).is_(None),
-    )
-    .order_by(col(CasePerson.id))
+    sql_select(col(CasePerson.id)).where(*_MINORS_ON_CASE).order_by(col(CasePerson.id))
 )
 
 
