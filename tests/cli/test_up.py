@@ -51,6 +51,7 @@ from homeward.edges.prefect_auth import basic_auth_headers
 from homeward.edges.prefect_gate import REGISTRATION_HEADER
 from homeward.edges.scheduler_watch import WatchTimes, read_served, stalled, watch
 from tests.factories import COORD
+from tests.prefect_api import sent
 from workflows.artifacts import timeline_key
 from workflows.deployments import DEPLOYMENTS, build_deployments
 
@@ -276,7 +277,7 @@ def _add_never_due(api_url: str) -> UUID:
 def _remove(up: Up, deployment_id: UUID) -> None:
     """Delete a deployment as only ``homeward up``'s registration may (the gate's key)."""
     headers = {REGISTRATION_HEADER: _registration_key(up)}
-    answer = httpx.delete(f"{up.api_url}/deployments/{deployment_id}", headers=headers, timeout=30)
+    answer = sent("DELETE", f"{up.api_url}/deployments/{deployment_id}", headers=headers)
     assert answer.status_code == 204, answer.text
 
 
@@ -409,16 +410,14 @@ def test_a_deployments_run_gets_parameters_only_through_its_schema_check(up: Up)
         with get_client(sync_client=True) as client:
             deployment = client.read_deployment_by_name("change-status/change-status")
             made = client.create_flow_run_from_deployment(deployment.id, parameters=fits)
-            created = httpx.post(
+            created = sent(
+                "POST",
                 f"{up.api_url}/flow_runs/",
-                json={"flow_id": str(deployment.flow_id), "deployment_id": str(deployment.id),
-                      "parameters": unfit},
-                timeout=30,
+                {"flow_id": str(deployment.flow_id), "deployment_id": str(deployment.id),
+                 "parameters": unfit},
             )  # fmt: skip
-            changed = httpx.patch(
-                f"{up.api_url}/flow_runs/{made.id}", json={"parameters": unfit}, timeout=30
-            )
-            other = _sent(  # what Prefect's own clients send when they update a run
+            changed = sent("PATCH", f"{up.api_url}/flow_runs/{made.id}", {"parameters": unfit})
+            other = sent(  # what Prefect's own clients send when they update a run
                 "PATCH", f"{up.api_url}/flow_runs/{made.id}", {"flow_version": "1"}
             )
             unfit_runs = [r for r in client.read_flow_runs() if r.parameters == unfit]
@@ -449,18 +448,6 @@ def _guarded(deployment: Any) -> dict[str, Any]:
     return {name: getattr(deployment, name) for name in (*GUARDED, *MOVED)}
 
 
-def _sent(method: str, url: str, body: Any) -> httpx.Response:
-    """A raw request as Prefect's client sends it: again while the server answers 503 (its
-    SQLite database locked by another writer, on a loaded machine), for up to 120 s as a guard
-    (ten tries 0.5 s apart gave a loaded CI's writer about 5 s; Prefect's client waits ~50)."""
-    deadline = time.monotonic() + 120
-    while True:
-        answer = httpx.request(method, url, json=body, timeout=30)
-        if answer.status_code != 503 or time.monotonic() > deadline:
-            return answer
-        time.sleep(0.5)
-
-
 def test_no_run_or_deployment_edit_carries_job_variables_or_a_new_form(up: Up) -> None:
     """Job variables are a process worker's command and environment: no request through the
     gate keeps them. Runs are never created in bulk (each entry its own schema switch), and a
@@ -474,12 +461,12 @@ def test_no_run_or_deployment_edit_carries_job_variables_or_a_new_form(up: Up) -
             made = client.create_flow_run_from_deployment(  # as the UI's custom run sends it
                 deployment.id, parameters=fits, job_variables=command
             )
-            bulk = httpx.post(
+            bulk = sent(
+                "POST",
                 f"{up.api_url}/deployments/{deployment.id}/create_flow_run/bulk",
-                json=[{"parameters": unfit, "enforce_parameter_schema": False}],
-                timeout=30,
+                [{"parameters": unfit, "enforce_parameter_schema": False}],
             )
-            edited = _sent(
+            edited = sent(
                 "PATCH",
                 f"{up.api_url}/deployments/{deployment.id}",
                 {"parameter_openapi_schema": {}, "parameters": unfit,
@@ -511,16 +498,16 @@ def test_an_upsert_through_the_gate_never_changes_a_deployment_s_form_or_code(up
             same = {"flow_id": str(before.flow_id), "name": before.name}
             upsert = f"{up.api_url}/deployments/"
             refused = {
-                name: _sent("POST", upsert, {**same, name: value})
+                name: sent("POST", upsert, {**same, name: value})
                 for name, value in KEPT_BY_AN_UPSERT.items()
             }
-            kept = _sent(
+            kept = sent(
                 "POST",
                 upsert,
                 {**same, "description": "upserted", "parameters": before.parameters,
                  "entrypoint": before.entrypoint, "enforce_parameter_schema": True},
             )  # fmt: skip
-            new = _sent("POST", upsert, {**same, "name": "gate-new-0001"})
+            new = sent("POST", upsert, {**same, "name": "gate-new-0001"})
             after = client.read_deployment(before.id)
             if new.is_success:
                 _remove(up, UUID(new.json()["id"]))
@@ -596,23 +583,23 @@ def test_a_schedule_is_only_paused_or_resumed_and_no_deployment_deleted_without_
             before = client.read_deployment(probe)
             [held] = before.schedules
             timing = held.schedule.model_dump(mode="json")
-            added = _sent("POST", f"{url}/schedules", [{"schedule": timing, "active": True}])
-            given = _sent(
+            added = sent("POST", f"{url}/schedules", [{"schedule": timing, "active": True}])
+            given = sent(
                 "PATCH", f"{url}/schedules/{held.id}", {"active": True, "parameters": {"a": 1}}
             )
             switch = {"slug": held.slug, "schedule": timing, "parameters": {}, "active": False}
-            paused = _sent("PATCH", f"{url}/schedules/{held.id}", switch)
+            paused = sent("PATCH", f"{url}/schedules/{held.id}", switch)
             paused_now = client.read_deployment(probe).schedules
-            edited = _sent(
+            edited = sent(
                 "PATCH", url, {"schedules": [{"schedule": timing, "parameters": {"a": 1}}]}
             )
-            upserted = _sent(
+            upserted = sent(
                 "POST",
                 f"{up.api_url}/deployments/",
                 {"flow_id": str(before.flow_id), "name": before.name, "schedules": []},
             )
-            deleted = _sent("DELETE", url, None)
-            in_bulk = _sent(
+            deleted = sent("DELETE", url, None)
+            in_bulk = sent(
                 "POST",
                 f"{up.api_url}/deployments/bulk_delete",
                 {"deployments": {"id": {"any_": [str(probe)]}}},
@@ -633,17 +620,17 @@ def test_up_s_registration_resets_what_prefect_s_client_leaves_out(up: Up) -> No
     registration sets them again, so values set otherwise do not outlive the next start."""
     [deployment] = [d for d in build_deployments() if d.name == "change-status"]
     key = {REGISTRATION_HEADER: _registration_key(up)}
-    pool = _sent("POST", f"{up.api_url}/work_pools/", {"name": "gate-pool", "type": "process"})
+    pool = sent("POST", f"{up.api_url}/work_pools/", {"name": "gate-pool", "type": "process"})
     assert pool.is_success or pool.status_code == 409, pool.text
     with temporary_settings(updates={PREFECT_API_URL: up.api_url}):
         with get_client(sync_client=True) as client:
             before = client.read_deployment_by_name("change-status/change-status")
-            moved = httpx.patch(
+            moved = sent(
+                "PATCH",
                 f"{up.api_url}/deployments/{before.id}",
-                json={name: KEPT_BY_AN_UPSERT[name] for name in
-                      ("pull_steps", "job_variables")} | {"work_pool_name": "gate-pool"},
+                {name: KEPT_BY_AN_UPSERT[name] for name in
+                 ("pull_steps", "job_variables")} | {"work_pool_name": "gate-pool"},
                 headers=key,
-                timeout=30,
             )  # fmt: skip
             elsewhere = client.read_deployment(before.id)
             asyncio.run(_register(up.api_url, deployment, _registration_key(up)))

@@ -31,6 +31,7 @@ from homeward.base.choices import LABELLED, code_of
 from homeward.edges.prefect_server import LocalServer
 from homeward.reporting import charts
 from tests.conftest import BACKEND
+from tests.prefect_api import sent
 from tests.reporting.test_charts import LONG, contrast, luminance, targets_report
 from tests.web.browser import darkest, hex_of, require_tools
 
@@ -247,10 +248,10 @@ def test_a_status_form_refuses_a_value_outside_it_and_no_run_is_made(
     assert unenforced.status_code == 409, unenforced.text  # a code, not one the form offers
     assert prefect_ui.runs() == before
     # nor is it turned off on the deployment itself (the UI's edit page)
-    edited = httpx.patch(
+    edited = sent(
+        "PATCH",
         f"{prefect_ui.server.api_url}/deployments/{deployment}",
-        json={"enforce_parameter_schema": False},
-        timeout=10,
+        {"enforce_parameter_schema": False},
     )
     assert edited.is_success, edited.text
     kept = httpx.get(f"{prefect_ui.server.api_url}/deployments/{deployment}", timeout=10)

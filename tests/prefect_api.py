@@ -1,0 +1,22 @@
+"""Raw requests to a Prefect API as Prefect's own client sends them."""
+
+import time
+from typing import Any
+
+import httpx
+
+
+def sent(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """A raw request as Prefect's client sends it: again while the server answers 503 (its
+    SQLite database locked by another writer, on a loaded machine), for up to 120 s as a guard
+    (ten tries 0.5 s apart gave a loaded CI's writer about 5 s; Prefect's client waits ~50).
+    Every raw request of these tests goes through here: a refusal (403) is never retried, and
+    a single raw PATCH that met a locked database failed a loaded CI with a 503."""
+    deadline = time.monotonic() + 120
+    while True:
+        answer = httpx.request(method, url, json=body, headers=headers, timeout=30)
+        if answer.status_code != 503 or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.5)
