@@ -1,5 +1,6 @@
 """Raw requests to a Prefect API as Prefect's own client sends them."""
 
+import asyncio
 import time
 from typing import Any
 
@@ -20,3 +21,30 @@ def sent(
         if answer.status_code != 503 or time.monotonic() > deadline:
             return answer
         time.sleep(0.5)
+
+
+class RetriedOn503(httpx.AsyncBaseTransport):
+    """An async transport that sends a request again while the server answers 503, as Prefect's
+    own client does (on PostgreSQL: a connection the server could not get in time, on a loaded
+    machine), for up to ``wait`` seconds; any other answer is returned as it came."""
+
+    def __init__(self, wait: float = 120.0) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.wait = wait
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + self.wait
+        while True:
+            answer = await self.inner.handle_async_request(request)
+            if answer.status_code != 503 or time.monotonic() > deadline:
+                return answer
+            await answer.aclose()
+            await asyncio.sleep(0.5)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def prefect_client(base_url: str, timeout: float = 30) -> httpx.AsyncClient:
+    """An async client of a Prefect API whose requests are sent again on a 503."""
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=RetriedOn503())

@@ -30,6 +30,8 @@ import httpx
 import yaml
 from sqlalchemy import create_engine, text
 
+from tests.prefect_api import prefect_client
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PG_ADMIN = os.environ.get("HOMEWARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -245,7 +247,7 @@ def rerun_automations() -> list[dict[str, Any]]:
 
 
 async def create_rerun_automations(env: Mapping[str, str]) -> None:
-    async with httpx.AsyncClient(base_url=env["PREFECT_API_URL"], timeout=30) as client:
+    async with prefect_client(env["PREFECT_API_URL"]) as client:
         for automation in rerun_automations():
             made = await client.post("/automations/", json=automation)
             made.raise_for_status()

@@ -30,6 +30,7 @@ from tests import factories, scaleout
 from tests.conftest import BACKEND
 from tests.factories import COORD
 from tests.notifications.conftest import ANY_HOUR
+from tests.prefect_api import prefect_client
 from tests.signin import assertion_for
 
 pytestmark = [
@@ -123,7 +124,7 @@ async def _case_opened(engine: Engine, wait: float) -> None:
 
 
 async def _scenario(cluster: scaleout.Cluster, engine: Engine) -> dict[str, object]:
-    async with httpx.AsyncClient(base_url=cluster.api, timeout=30) as client:
+    async with prefect_client(cluster.api) as client:
         # Act 1: a worker takes a run, which opens its case and then hangs; the worker and its
         # run process are killed while the run is Running.
         doomed = cluster.add_worker("doomed", limit=1, HOMEWARD_HOLD_AT="flow-after-keyed-command")
