@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -298,12 +299,23 @@ def _to_json(rows: Sequence[dict[str, Any]]) -> str:
     return encoder.encode(rows)
 
 
+# SQLite: rows a statement (``_insert_sqlite``), and the bound values a statement may take at
+# most (SQLite's default cap, 32,766; builds may set it higher, none lower).
+SQLITE_ROWS_A_STATEMENT = 100
+_SQLITE_MAX_VALUES = 32766
+
+
 def _insert_sqlite(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """SQLite: one ``executemany`` through the driver, each value converted by its column's
-    type (as SQLAlchemy would, without building its parameters row by row). The rows are
-    taken a column at a time (``itemgetter``, not a Python loop over the rows); a value
-    repeated down a column (the import's timestamps, flags, JSON data) is converted once
-    (``_converted``)."""
+    """SQLite: the rows as statements of up to ``SQLITE_ROWS_A_STATEMENT`` rows each (one
+    ``VALUES`` list of many rows), each value converted by its column's type (as SQLAlchemy
+    would, without building its parameters row by row). A statement a row (the driver's
+    executemany) cost twice the instructions: each row's statement opened the table's and
+    every index's cursor again and sought each index from its root, where one statement
+    keeps them open and positioned for the next row (with ids ascending, at the end).
+
+    The rows are taken a column at a time (``itemgetter``, not a Python loop over the rows);
+    a value repeated down a column (the import's timestamps, flags, JSON data) is converted
+    once (``_converted``)."""
     names = list(rows[0])
     columns: list[Any] = [list(map(itemgetter(name), rows)) for name in names]
     for n, name in enumerate(names):
@@ -317,14 +329,21 @@ def _insert_sqlite(conn: Connection, table: Table, rows: Sequence[dict[str, Any]
     empty = [column.count(None) == len(column) for column in columns]
     if all(empty):  # nothing would be bound: each row as one row of NULLs still
         empty = [False] * len(empty)
-    values = list(zip(*(c for c, e in zip(columns, empty, strict=True) if not e), strict=True))
+    bound = [c for c, e in zip(columns, empty, strict=True) if not e]
+    values = list(chain.from_iterable(zip(*bound, strict=True)))  # row after row
     preparer = conn.dialect.identifier_preparer
-    statement = (
+    head = (
         f"INSERT INTO {preparer.format_table(table)} "  # noqa: S608
-        f"({', '.join(preparer.quote(name) for name in names)}) "
-        f"VALUES ({', '.join('NULL' if e else '?' for e in empty)})"
+        f"({', '.join(preparer.quote(name) for name in names)}) VALUES "
     )
-    conn.exec_driver_sql(statement, values)
+    one = f"({', '.join('NULL' if e else '?' for e in empty)})"
+    width = len(bound)
+    most = max(1, min(SQLITE_ROWS_A_STATEMENT, _SQLITE_MAX_VALUES // width))
+    full = head + ", ".join([one] * most)  # the same text each time: prepared once
+    for start in range(0, len(rows), most):
+        count = min(most, len(rows) - start)
+        statement = full if count == most else head + ", ".join([one] * count)
+        conn.exec_driver_sql(statement, tuple(values[start * width : (start + count) * width]))
 
 
 # Types whose conversion gives equal results for equal values (an instant in any zone is

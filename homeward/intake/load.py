@@ -222,25 +222,31 @@ def _load_chunk(
             for cid, good, ref in zip(ids, rows, refs, strict=True)
         ],
     )
+    # each case's participants as texts and ids, once a kind of case (the rows share their
+    # kind's roles), not read from the ORM's objects at every row
+    kinds: dict[tuple[int, bool], list[tuple[str, int | None, str]]] = {}
+    for good in rows:
+        kind = (id(roles[good.row]), good.case.is_minor)
+        if kind not in kinds:
+            kinds[kind] = [
+                (str(role), org.id, str(_first_status(role, org.id, kind[1], actor)))
+                for role, org in roles[good.row].items()
+            ]
     participants = [
-        {
-            "case_id": cid,
-            "role": str(role),  # the text (an enum costs the driver a lookup a value)
-            "org_id": org.id,
-            "status": str(_first_status(role, org.id, good.case.is_minor, actor)),
-        }
+        {"case_id": cid, "role": role, "org_id": org_id, "status": status}  # texts, not enums
         for cid, good in zip(ids, rows, strict=True)
-        for role, org in roles[good.row].items()
+        for role, org_id, status in kinds[(id(roles[good.row]), good.case.is_minor)]
     ]
     _insert(session, CaseParticipant, participants, drawn=drawn)
     _store_people(session, ids, rows, drawn, now)
     _items_and_events(session, ids, rows, roles, drawn, actor, now)
+    org_id = actor.org_id  # read once, not an ORM attribute at every row
     insert_rows(
         conn,
         _table(ImportedCase),
         [
             {
-                "org_id": actor.org_id,
+                "org_id": org_id,
                 "external_id": g.case.external_id,
                 "case_id": cid,
                 "imported_at": now,
@@ -383,17 +389,24 @@ def _items_and_events(
         minor: {"process_version": CURRENT_VERSION, "is_minor": minor} for minor in (False, True)
     }
     proof = session.info.get("proof")  # how the importer proved who they were
+    own, actor_id = actor.org_id, actor.id  # read once, not ORM attributes at every row
+    owners: dict[tuple[int, bool], list[Any]] = {}  # each item's owner, once a kind of case
     items, events = [], []
     for cid, good in zip(ids, rows, strict=True):
         minor = good.case.is_minor
-        by_role = {str(role): org.id for role, org in roles[good.row].items()}
-        for role, item in items_of[minor]:
-            owner = actor.org_id if role == CASE_OWNER else by_role.get(role) or actor.org_id
+        kind = (id(roles[good.row]), minor)
+        if kind not in owners:
+            by_role = {str(role): org.id for role, org in roles[good.row].items()}
+            owners[kind] = [
+                own if role == CASE_OWNER else by_role.get(role) or own
+                for role, _item in items_of[minor]
+            ]
+        for owner, (_role, item) in zip(owners[kind], items_of[minor], strict=True):
             items.append({"case_id": cid, "owner_org_id": owner, **item})
         events.append(
             {
                 "case_id": cid,
-                "actor_id": actor.id,
+                "actor_id": actor_id,
                 "at": _opened_at(good, now),
                 "trigger": "import",
                 "to_state": _FIRST_STAGE,

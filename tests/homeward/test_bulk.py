@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select, text
 
 from homeward.base.bulk import (
     SQLITE_BULK_CACHE_KIB,
+    SQLITE_ROWS_A_STATEMENT,
     collection_paused,
     insert_rows,
     pipelined,
@@ -86,6 +87,38 @@ def test_values_repeated_down_a_column_read_back_as_given(engine, clock):
     naive = [{**rows[0], "at": at.replace(tzinfo=None)}]
     with engine.begin() as conn, pytest.raises(Exception, match="naive datetime"):
         insert_rows(conn, EVENTS, naive)
+
+
+def test_more_rows_than_a_statement_holds_read_back_in_order(engine, clock):
+    """SQLite writes rows a statement of several at a time: two full statements and a
+    shorter last one give every row, in its order (ids follow it), NULL columns as NULL."""
+    f.seed()
+    f.open_case(clock)
+    with engine.connect() as conn:
+        case_id = conn.execute(text("SELECT min(id) FROM return_case")).scalar_one()
+    at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    count = 2 * SQLITE_ROWS_A_STATEMENT + 7
+    rows = [
+        {
+            "case_id": case_id,
+            "at": at + timedelta(seconds=n),
+            "trigger": "many",
+            "to_state": f"s{n}",
+            "from_state": None,
+            "data": {"n": n},
+        }
+        for n in range(count)
+    ]
+    with engine.begin() as conn:
+        insert_rows(conn, EVENTS, rows)
+        found = conn.execute(
+            select(EVENTS.c.at, EVENTS.c.to_state, EVENTS.c.from_state, EVENTS.c.data)
+            .where(EVENTS.c.trigger == "many")
+            .order_by(EVENTS.c.id)
+        ).all()
+    assert [tuple(r) for r in found] == [
+        (at + timedelta(seconds=n), f"s{n}", None, {"n": n}) for n in range(count)
+    ]
 
 
 def test_the_two_instants_of_a_repeated_wall_time_read_back_apart(engine, clock):
