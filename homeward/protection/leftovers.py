@@ -6,8 +6,10 @@ A purged case's wrapped key is overwritten with NULL, but the old bytes outlive 
   connections zero what they delete (``PRAGMA secure_delete``, ``homeward.base.db``) and
   ``scrub`` empties the log (``wal_checkpoint(TRUNCATE)``).
 - PostgreSQL keeps the old row version in the table's file until it is vacuumed, and no
-  vacuum removes it while a transaction that may still see it runs (a backup, a long report,
-  another database's ``CREATE DATABASE``). ``scrub`` runs ``VACUUM (FULL, VERBOSE) case_key``
+  vacuum removes it while a transaction that may still see it runs (a backup, a long report;
+  for ``VACUUM FULL``, whose own snapshot reaches back to the server's oldest running writer,
+  any writing transaction begun before the purge, in any database of the server: another's
+  migration or ``CREATE DATABASE``). ``scrub`` runs ``VACUUM (FULL, VERBOSE) case_key``
   (a new file holding live rows only; a short exclusive lock on a table of one small row per
   case) as the URL's user, reads from its report how many dead row versions had to stay, and
   tries again a few times before saying so. WAL segments, WAL archives (point-in-time

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -181,6 +182,27 @@ def case_key_file(engine: Engine) -> bytes:
     return bytes(data)
 
 
+# ``VACUUM FULL`` keeps a dead row version while any writing transaction of the server that
+# began before it was made still runs, in whichever database: the vacuum's own snapshot
+# reaches back to the server's oldest running writer. On a server other test runs share, one
+# of their migrations (one transaction, 40-50 s at a load of 10) keeps the purged key's old
+# version past the command's ten tries; the command says so and asks for a rerun when the server is
+# quiet, and the test reruns it as an operator would. Only that answer is retried: a lock
+# that stays taken (this database's own readers) or an error fails at once.
+STILL_VISIBLE = "are still visible to a running transaction"
+QUIET_WITHIN = 180.0  # seconds: a few such migrations end in that time
+
+
+def rerun_until_quiet(cli, done: Result) -> Result:
+    """``done``, or the first rerun of ``homeward retention run`` that found no writer of the
+    server older than the purge (or the last, after ``QUIET_WITHIN``)."""
+    until = time.monotonic() + QUIET_WITHIN
+    while done.code == 0 and STILL_VISIBLE in done.out and time.monotonic() < until:
+        time.sleep(2)
+        done = cli("retention", "run")
+    return done
+
+
 @pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL's dead row versions")
 def test_no_copy_of_a_purged_key_stays_in_the_postgres_table_file(db_url, clock, cli, engine):
     f.seed()
@@ -190,6 +212,8 @@ def test_no_copy_of_a_purged_key_stays_in_the_postgres_table_file(db_url, clock,
     wrapped = wrapped_key(engine, purged)
     clock.advance(days=31)
     done = cli("retention", "run")
+    assert done.code == 0 and "1 case(s) purged" in done.out, done.err
+    done = rerun_until_quiet(cli, done)
     assert done.code == 0 and "VACUUM FULL case_key done" in done.out, done.err
     assert wrapped not in case_key_file(engine)
     with f.admin_read() as s:
@@ -217,5 +241,5 @@ def test_a_reader_still_seeing_the_old_key_is_named_and_a_rerun_clears_it(
         assert wrapped in case_key_file(engine)  # the limit, as said
     finally:
         reader.close()
-    assert "VACUUM FULL case_key done" in cli("retention", "run").out
+    assert "VACUUM FULL case_key done" in rerun_until_quiet(cli, cli("retention", "run")).out
     assert wrapped not in case_key_file(engine)
