@@ -225,18 +225,19 @@ def _load_chunk(
     # each case's participants as texts and ids, once a kind of case (the rows share their
     # kind's roles), not read from the ORM's objects at every row
     kinds: dict[tuple[int, bool], list[tuple[str, int | None, str]]] = {}
-    for good in rows:
-        kind = (id(roles[good.row]), good.case.is_minor)
+    participants: list[dict[str, Any]] = []
+    for cid, good in zip(ids, rows, strict=True):
+        by_role = roles[good.row]
+        kind = (id(by_role), good.case.is_minor)
         if kind not in kinds:
             kinds[kind] = [
                 (str(role), org.id, str(_first_status(role, org.id, kind[1], actor)))
-                for role, org in roles[good.row].items()
+                for role, org in by_role.items()
             ]
-    participants = [
-        {"case_id": cid, "role": role, "org_id": org_id, "status": status}  # texts, not enums
-        for cid, good in zip(ids, rows, strict=True)
-        for role, org_id, status in kinds[(id(roles[good.row]), good.case.is_minor)]
-    ]
+        participants.extend(
+            {"case_id": cid, "role": role, "org_id": org_id, "status": status}  # texts
+            for role, org_id, status in kinds[kind]
+        )
     _insert(session, CaseParticipant, participants, drawn=drawn)
     _store_people(session, ids, rows, drawn, now)
     _items_and_events(session, ids, rows, roles, drawn, actor, now)
