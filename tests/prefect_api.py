@@ -6,6 +6,9 @@ from typing import Any
 
 import httpx
 
+RETRIED_FOR = 120.0  # seconds a 503 is sent again: a guard, not a wait (each ends at the answer)
+RETRY_EVERY = 0.5  # seconds between tries
+
 
 def sent(
     method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
@@ -15,12 +18,12 @@ def sent(
     (ten tries 0.5 s apart gave a loaded CI's writer about 5 s; Prefect's client waits ~50).
     Every raw request of these tests goes through here: a refusal (403) is never retried, and
     a single raw PATCH that met a locked database failed a loaded CI with a 503."""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + RETRIED_FOR
     while True:
         answer = httpx.request(method, url, json=body, headers=headers, timeout=30)
         if answer.status_code != 503 or time.monotonic() > deadline:
             return answer
-        time.sleep(0.5)
+        time.sleep(RETRY_EVERY)
 
 
 class RetriedOn503(httpx.AsyncBaseTransport):
@@ -28,7 +31,7 @@ class RetriedOn503(httpx.AsyncBaseTransport):
     own client does (on PostgreSQL: a connection the server could not get in time, on a loaded
     machine), for up to ``wait`` seconds; any other answer is returned as it came."""
 
-    def __init__(self, wait: float = 120.0) -> None:
+    def __init__(self, wait: float = RETRIED_FOR) -> None:
         self.inner = httpx.AsyncHTTPTransport()
         self.wait = wait
 
@@ -39,7 +42,7 @@ class RetriedOn503(httpx.AsyncBaseTransport):
             if answer.status_code != 503 or time.monotonic() > deadline:
                 return answer
             await answer.aclose()
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(RETRY_EVERY)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
